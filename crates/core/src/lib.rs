@@ -1,0 +1,10 @@
+//! pipewright-core: the functional core of Pipewright.
+//!
+//! Everything here is a pure function over data — no I/O, no clock, no randomness, no AWS
+//! SDK. The adapters (local and AWS) load state, call into this crate, and carry out the
+//! effects it returns.
+
+pub mod declaration;
+pub mod providers;
+pub mod validate;
+pub mod variables;
