@@ -8,3 +8,7 @@ pub mod declaration;
 pub mod providers;
 pub mod validate;
 pub mod variables;
+pub mod engine;
+pub mod ids;
+pub mod pipeline;
+pub mod time;

@@ -46,12 +46,6 @@ impl Charset {
     }
 }
 
-/// True when `value` is `min..=max` characters of `charset`.
-pub(crate) fn is_valid(value: &str, min: usize, max: usize, charset: Charset) -> bool {
-    let length = value.chars().count();
-    (min..=max).contains(&length) && value.chars().all(|c| charset.allows(c))
-}
-
 /// Why `value` is not `min..=max` characters of `charset`, if it is not.
 pub(crate) fn name_problem(value: &str, min: usize, max: usize, charset: Charset) -> Option<String> {
     if value.is_empty() && min > 0 {

@@ -1,0 +1,230 @@
+//! What the engine asks the adapters to do. Effects are data with deterministic ids: carrying
+//! one out twice is harmless, because its consumer keys on the id.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::state::{ArtifactLocation, ArtifactRef, SourceRevisionOverride, TriggerType};
+use crate::declaration::{ActionTypeId, EncryptionKey};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Effect {
+    /// Run one job of an action through its provider.
+    Dispatch(Box<Dispatch>),
+    /// Ask a person to approve or reject (the SNS message of reference §4).
+    RequestApproval(Box<ApprovalRequest>),
+    /// Publish a CodePipeline-format state-change event (reference §7.1).
+    Publish(Box<StateChange>),
+    /// Deliver a `Tick` for this execution at `at`.
+    WakeAt(WakeAt),
+}
+
+impl Effect {
+    pub fn id(&self) -> &str {
+        match self {
+            Effect::Dispatch(d) => &d.id,
+            Effect::RequestApproval(r) => &r.id,
+            Effect::Publish(p) => &p.id,
+            Effect::WakeAt(w) => &w.id,
+        }
+    }
+}
+
+/// An output artifact the action is to write, at the location chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputArtifactRef {
+    pub name: String,
+    pub location: ArtifactLocation,
+    /// Globs of the files to collect (Commands actions).
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedEnvironmentVariable {
+    pub name: String,
+    pub value: String,
+    /// PLAINTEXT, or SECRETS_MANAGER (then `value` names the secret).
+    pub kind: String,
+}
+
+/// One job of one action attempt, with everything resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dispatch {
+    pub id: String,
+    pub pipeline: String,
+    pub pipeline_version: u32,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    pub attempt: u32,
+    pub action_execution_id: String,
+    pub job_id: String,
+    pub job_sequence: u32,
+    pub action_type: ActionTypeId,
+    pub region: Option<String>,
+    pub role_arn: Option<String>,
+    pub namespace: Option<String>,
+    /// The configuration with every variable resolved.
+    pub configuration: BTreeMap<String, String>,
+    pub commands: Vec<String>,
+    pub environment_variables: Vec<ResolvedEnvironmentVariable>,
+    pub output_variables: Vec<String>,
+    pub input_artifacts: Vec<ArtifactRef>,
+    pub output_artifacts: Vec<OutputArtifactRef>,
+    pub encryption_key: Option<EncryptionKey>,
+    pub continuation_token: Option<String>,
+    pub source_revision: Option<SourceRevisionOverride>,
+    pub deadline: Timestamp,
+}
+
+/// A manual approval waiting for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequest {
+    pub id: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    pub attempt: u32,
+    pub action_execution_id: String,
+    pub token: String,
+    pub expires: Timestamp,
+    pub notification_arn: Option<String>,
+    pub custom_data: Option<String>,
+    pub external_entity_link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WakeAt {
+    pub id: String,
+    pub execution_id: String,
+    pub at: Timestamp,
+}
+
+/// The three detail-types CodePipeline publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DetailType {
+    #[serde(rename = "CodePipeline Pipeline Execution State Change")]
+    Pipeline,
+    #[serde(rename = "CodePipeline Stage Execution State Change")]
+    Stage,
+    #[serde(rename = "CodePipeline Action Execution State Change")]
+    Action,
+}
+
+impl DetailType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetailType::Pipeline => "CodePipeline Pipeline Execution State Change",
+            DetailType::Stage => "CodePipeline Stage Execution State Change",
+            DetailType::Action => "CodePipeline Action Execution State Change",
+        }
+    }
+}
+
+/// A state-change event: the adapter adds the envelope (source, account, region, resources).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    pub id: String,
+    pub time: Timestamp,
+    pub detail_type: DetailType,
+    pub detail: StateChangeDetail,
+}
+
+/// `detail` exactly as CodePipeline writes it (kebab-case keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StateChangeDetail {
+    pub pipeline: String,
+    pub execution_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<ActionTypeDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_artifacts: Option<Vec<ArtifactDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_artifacts: Option<Vec<ArtifactDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_result: Option<ExecutionResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_trigger: Option<ExecutionTrigger>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_execution_comments: Option<String>,
+    pub version: u32,
+    pub pipeline_execution_attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionTypeDetail {
+    pub owner: String,
+    pub category: String,
+    pub provider: String,
+    pub version: String,
+}
+
+impl From<&ActionTypeId> for ActionTypeDetail {
+    fn from(t: &ActionTypeId) -> Self {
+        ActionTypeDetail {
+            owner: t.owner.to_string(),
+            category: t.category.to_string(),
+            provider: t.provider.clone(),
+            version: t.version.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactDetail {
+    pub name: String,
+    pub s3location: S3Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl From<&ArtifactRef> for ArtifactDetail {
+    fn from(a: &ArtifactRef) -> Self {
+        ArtifactDetail {
+            name: a.name.clone(),
+            s3location: S3Location { bucket: a.location.bucket.clone(), key: a.location.key.clone() },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ExecutionResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ExecutionTrigger {
+    pub trigger_type: TriggerType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_detail: Option<String>,
+}

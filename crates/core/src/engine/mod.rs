@@ -1,0 +1,111 @@
+//! The execution state machine: `apply(pipeline, world, event, now)` returns the next world
+//! and the effects to carry out, as a pure function (DESIGN §3).
+//!
+//! * The world holds the pipeline-level state and the executions the event concerns; the
+//!   adapter loads them as [`executions_needed`] says, and commits the executions `apply`
+//!   reports changed, with a conditional write on each.
+//! * Applying an event twice has the effect of applying it once: a duplicate or late event is
+//!   [`Step::Stale`] and changes nothing.
+//! * Effect ids are deterministic, so re-publishing the effects of a retried event is harmless.
+
+mod context;
+mod dispatch;
+mod effect;
+mod event;
+mod flow;
+mod rejection;
+mod results;
+mod retry;
+mod start;
+mod state;
+mod stop;
+mod transitions;
+mod update;
+
+use std::collections::BTreeSet;
+
+pub use effect::*;
+pub use event::*;
+pub use rejection::{Rejection, Stale};
+pub use results::MAX_OUTPUT_VARIABLES_BYTES;
+pub use state::*;
+
+use crate::pipeline::Pipeline;
+use crate::time::Timestamp;
+use context::Context;
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Applied(Applied),
+    /// The event came too late or twice; nothing changed.
+    Stale(Stale),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub world: World,
+    pub effects: Vec<Effect>,
+    /// Whether the pipeline-level state changed.
+    pub pipeline_changed: bool,
+    /// Executions that are new or changed, to be written back.
+    pub changed_executions: Vec<String>,
+}
+
+/// Applies `event` to `world` at time `now`.
+pub fn apply(pipeline: &Pipeline, world: &World, event: &Event, now: Timestamp) -> Result<Step, Rejection> {
+    let updating = matches!(event, Event::PipelineUpdated(_));
+    if !updating && (world.pipeline.version != pipeline.version || world.pipeline.stages.len() != pipeline.stages.len()) {
+        return Err(Rejection::Inconsistent(format!(
+            "the state is for version {} of the pipeline, the declaration is version {}",
+            world.pipeline.version, pipeline.version
+        )));
+    }
+    let mut ctx = Context::new(pipeline, world.clone(), now);
+    let stale = match event {
+        Event::StartExecution(e) => start::start(&mut ctx, e)?,
+        Event::ActionSucceeded(e) => results::action_succeeded(&mut ctx, e)?,
+        Event::ActionFailed(e) => results::action_failed(&mut ctx, e)?,
+        Event::JobContinued(e) => results::job_continued(&mut ctx, e)?,
+        Event::ApprovalResult(e) => results::approval_result(&mut ctx, e)?,
+        Event::RetryStage(e) => retry::retry_stage(&mut ctx, e)?,
+        Event::StopExecution(e) => stop::stop(&mut ctx, e)?,
+        Event::SetTransition(e) => transitions::set_transition(&mut ctx, e)?,
+        Event::Tick(e) => results::tick(&mut ctx, e)?,
+        Event::PipelineUpdated(e) => update::pipeline_updated(&mut ctx, e)?,
+    };
+    if let Some(stale) = stale {
+        return Ok(Step::Stale(stale));
+    }
+    let Context { world: mut next, effects, .. } = ctx;
+    let mut changed_executions = Vec::new();
+    for (id, execution) in &mut next.executions {
+        if world.executions.get(id) != Some(execution) {
+            execution.updated_at = now;
+            changed_executions.push(id.clone());
+        }
+    }
+    let pipeline_changed = next.pipeline != world.pipeline;
+    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions }))
+}
+
+/// Which executions an adapter must load for `apply` to handle `event`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Needs {
+    pub executions: BTreeSet<String>,
+    /// Every execution of the pipeline that has not finished (a pipeline update stops them).
+    pub all_active: bool,
+}
+
+/// The executions `apply` may read for `event`: the one it names, and every execution
+/// waiting at a stage boundary (a stage it frees lets them in; a newer arrival supersedes them).
+pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
+    let mut executions: BTreeSet<String> = state.stages.iter().flat_map(|slot| slot.inbound.iter().cloned()).collect();
+    if let Some(id) = event.execution_id() {
+        executions.insert(id.to_string());
+    }
+    Needs { executions, all_active: matches!(event, Event::PipelineUpdated(_)) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! StopPipelineExecution (reference §3.5): stop and wait lets in-flight actions finish; stop
+//! and abandon marks them Abandoned at once. Either way the execution passes through
+//! Stopping to Stopped and gives up its stage.
+
+use super::context::Context;
+use super::event::StopExecution;
+use super::flow::settle;
+use super::rejection::{Rejection, Stale};
+use super::state::{ActionStatus, ExecutionStatus, Position, StageStatus, StopRequest};
+
+pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<Stale>, Rejection> {
+    let id = event.execution_id.as_str();
+    let execution = ctx.target(id)?;
+    match execution.status {
+        ExecutionStatus::InProgress => {}
+        ExecutionStatus::Stopping => {
+            let already_abandoning = execution.stop.as_ref().is_some_and(|s| s.abandon);
+            if !event.abandon || already_abandoning {
+                return Err(Rejection::DuplicatedStopRequest(id.to_string()));
+            }
+        }
+        status => {
+            return Err(Rejection::PipelineExecutionNotStoppable { id: id.to_string(), status: status.as_str().to_string() });
+        }
+    }
+    if event.reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(Rejection::Validation("reason: at most 200 characters".to_string()));
+    }
+    let was_running = execution.status == ExecutionStatus::InProgress;
+    let position = execution.position();
+    let now = ctx.now;
+    let execution = ctx.exec_mut(id)?;
+    execution.stop = Some(StopRequest {
+        abandon: event.abandon,
+        reason: event.reason.clone(),
+        by: event.by.clone(),
+        requested_at: now,
+    });
+    execution.status = ExecutionStatus::Stopping;
+    if was_running {
+        ctx.publish_pipeline(id, "STOPPING")?;
+    }
+    match position {
+        Position::Waiting(stage) => {
+            // An inbound execution never enters the stage once stopped.
+            ctx.slot(stage).inbound.retain(|waiting| waiting != id);
+            ctx.exec_mut(id)?.status = ExecutionStatus::Stopped;
+            ctx.publish_pipeline(id, "STOPPED")?;
+        }
+        Position::InStage(stage) => {
+            if was_running {
+                ctx.exec_mut(id)?.stages[stage].status = Some(StageStatus::Stopping);
+                ctx.publish_stage(id, stage, "STOPPING")?;
+            }
+            if event.abandon {
+                abandon_in_flight(ctx, id, stage)?;
+            }
+            settle(ctx, id)?;
+        }
+        Position::Done => {
+            return Err(Rejection::Inconsistent(format!("execution {id} is in progress past its last stage")));
+        }
+    }
+    Ok(None)
+}
+
+fn abandon_in_flight(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+    let now = ctx.now;
+    let execution = ctx.exec_mut(id)?;
+    let run = &mut execution.stages[stage];
+    let current = run.run;
+    let mut abandoned = Vec::new();
+    for (index, action) in run.actions.iter_mut().enumerate() {
+        if let Some(attempt) = action.attempts.last_mut().filter(|a| a.stage_run == current) {
+            if attempt.status == ActionStatus::InProgress {
+                attempt.status = ActionStatus::Abandoned;
+                attempt.updated_at = now;
+                abandoned.push(index);
+            }
+        }
+    }
+    for action in abandoned {
+        ctx.publish_action(id, stage, action, "ABANDONED")?;
+    }
+    Ok(())
+}

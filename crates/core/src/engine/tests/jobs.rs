@@ -1,0 +1,74 @@
+//! The job protocol: job ids, continuation tokens, output variables (reference §5–6).
+
+use super::harness::*;
+use crate::engine::*;
+
+fn invoking() -> Sim {
+    let mut sim = Sim::new(pipeline_json("SUPERSEDED", vec![stage("Source", vec![source("Src", "Code")]), stage("Work", vec![lambda("Invoke", 1)])]));
+    sim.start("e1");
+    sim.succeed("e1", "Source", "Src");
+    sim
+}
+
+#[test]
+fn a_continuation_starts_a_new_job_with_the_token() {
+    let mut sim = invoking();
+    let first = sim.job_ref("e1", "Work", "Invoke");
+    let first_id = sim.attempt("e1", "Work", "Invoke").job.clone().unwrap().id;
+    let effects = sim.ok(Event::JobContinued(JobContinued {
+        job: first.clone(),
+        continuation_token: "page-2".into(),
+        summary: None,
+        percent_complete: Some(40),
+        external_execution_id: None,
+    }));
+    let next = dispatches(&effects)[0].clone();
+    assert_eq!((next.job_sequence, next.continuation_token.as_deref()), (2, Some("page-2")));
+    assert_ne!(next.job_id, first_id, "each job has its own id");
+    assert_eq!(next.attempt, 1, "the action stays in the same attempt");
+    assert_eq!(sim.action_status("e1", "Work", "Invoke"), Some(ActionStatus::InProgress));
+    assert_eq!(next.configuration["UserParameters"], "staging");
+    // A late answer for the first job is stale.
+    let late = Event::ActionSucceeded(ActionSucceeded {
+        job: first,
+        output_variables: Default::default(),
+        summary: None,
+        external_execution_id: None,
+        external_execution_url: None,
+        revision: None,
+        by: None,
+    });
+    assert_eq!(sim.stale(late), Stale::OldJob { current: 2, given: 1 });
+    sim.succeed("e1", "Work", "Invoke");
+    assert_eq!(sim.status("e1"), ExecutionStatus::Succeeded);
+}
+
+#[test]
+fn results_for_an_old_attempt_are_stale() {
+    let mut sim = invoking();
+    let first = sim.failure_event("e1", "Work", "Invoke");
+    sim.ok(first.clone());
+    let retry = sim.retry_event("e1", "Work", crate::pipeline::RetryMode::FailedActions);
+    sim.ok(retry);
+    assert_eq!(sim.stale(first), Stale::OldAttempt { current: 2, given: 1 });
+}
+
+#[test]
+fn output_variables_are_limited_in_size() {
+    let mut sim = invoking();
+    let mut event = sim.success_event("e1", "Work", "Invoke");
+    if let Event::ActionSucceeded(s) = &mut event {
+        s.output_variables = [("Big".to_string(), "x".repeat(MAX_OUTPUT_VARIABLES_BYTES))].into();
+    }
+    assert_eq!(sim.rejected(event).exception(), "OutputVariablesSizeExceededException");
+}
+
+#[test]
+fn job_ids_and_tokens_are_uuids_derived_from_the_secret_seed() {
+    let sim = invoking();
+    let job = sim.attempt("e1", "Work", "Invoke").job.clone().unwrap();
+    assert_eq!(job.id.len(), 36);
+    let aeid = &sim.attempt("e1", "Work", "Invoke").action_execution_id;
+    assert_eq!(job.id, crate::ids::job_id("seed-e1", aeid, 1));
+    assert_ne!(job.id, crate::ids::job_id("other-seed", aeid, 1));
+}

@@ -1,0 +1,15 @@
+//! One test module per semantic; `harness` drives `apply` like an adapter does.
+
+mod approval;
+mod events;
+mod harness;
+mod idempotency;
+mod jobs;
+mod modes;
+mod retry;
+mod run_order;
+mod stop;
+mod timeouts;
+mod transitions;
+mod update;
+mod variables;
