@@ -5,10 +5,10 @@
 //! effects it returns.
 
 pub mod declaration;
-pub mod providers;
-pub mod validate;
-pub mod variables;
 pub mod engine;
 pub mod ids;
 pub mod pipeline;
+pub mod providers;
 pub mod time;
+pub mod validate;
+pub mod variables;

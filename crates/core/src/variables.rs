@@ -34,7 +34,11 @@ pub struct MalformedReference {
 
 impl fmt::Display for MalformedReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed variable reference \"{}\"; the syntax is #{{namespace.variable}}", self.text)
+        write!(
+            f,
+            "malformed variable reference \"{}\"; the syntax is #{{namespace.variable}}",
+            self.text
+        )
     }
 }
 
@@ -109,7 +113,9 @@ impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ResolveError::Malformed(m) => m.fmt(f),
-            ResolveError::Unresolved(reference) => write!(f, "variable {reference} has no value in this execution"),
+            ResolveError::Unresolved(reference) => {
+                write!(f, "variable {reference} has no value in this execution")
+            }
         }
     }
 }
@@ -145,11 +151,21 @@ mod tests {
         assert_eq!(
             refs,
             vec![
-                Reference { namespace: "Src", key: "CommitId" },
-                Reference { namespace: "variables", key: "Env" }
+                Reference {
+                    namespace: "Src",
+                    key: "CommitId"
+                },
+                Reference {
+                    namespace: "variables",
+                    key: "Env"
+                }
             ]
         );
-        assert!(references("no references, ${SHELL} and # { are fine").unwrap().is_empty());
+        assert!(
+            references("no references, ${SHELL} and # { are fine")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -167,8 +183,14 @@ mod tests {
             ("B", "Out") => Some("v"),
             _ => None,
         };
-        assert_eq!(resolve("id=#{codepipeline.PipelineExecutionId}/#{B.Out}", lookup).unwrap(), "id=e-1/v");
-        assert_eq!(resolve("#{B.Missing}", lookup), Err(ResolveError::Unresolved("#{B.Missing}".into())));
+        assert_eq!(
+            resolve("id=#{codepipeline.PipelineExecutionId}/#{B.Out}", lookup).unwrap(),
+            "id=e-1/v"
+        );
+        assert_eq!(
+            resolve("#{B.Missing}", lookup),
+            Err(ResolveError::Unresolved("#{B.Missing}".into()))
+        );
         assert_eq!(resolve("plain", lookup).unwrap(), "plain");
     }
 }

@@ -15,7 +15,9 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
         if execution.status.is_finished() {
             return Ok(());
         }
-        let Position::InStage(stage) = execution.position() else { return Ok(()) };
+        let Position::InStage(stage) = execution.position() else {
+            return Ok(());
+        };
         let run = &execution.stages[stage];
         let mut in_flight = 0;
         let mut failed = 0;
@@ -85,8 +87,7 @@ fn fail_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<AfterFailure,
     execution.status = ExecutionStatus::Failed;
     execution.status_summary = Some(summary);
     ctx.publish_pipeline(id, "FAILED")?;
-    leave_stage(ctx, id, stage)
-        .map(|()| AfterFailure::Failed)
+    leave_stage(ctx, id, stage).map(|()| AfterFailure::Failed)
 }
 
 fn failure_summary(ctx: &Context, id: &str, stage: usize) -> Result<String, Rejection> {
@@ -101,12 +102,21 @@ fn failure_summary(ctx: &Context, id: &str, stage: usize) -> Result<String, Reje
             })
         })
         .collect();
-    Ok(format!("Stage \"{}\" failed. {}", run.name, failed.join("; ")))
+    Ok(format!(
+        "Stage \"{}\" failed. {}",
+        run.name,
+        failed.join("; ")
+    ))
 }
 
 /// Starts a stage again for a retry: FAILED_ACTIONS runs the failed and abandoned actions of
 /// the current group again; ALL_ACTIONS starts the stage from its first group.
-pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: RetryMode) -> Result<(), Rejection> {
+pub(crate) fn restart_stage(
+    ctx: &mut Context,
+    id: &str,
+    stage: usize,
+    mode: RetryMode,
+) -> Result<(), Rejection> {
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage];
     let was_running = run.status == Some(StageStatus::InProgress);
@@ -117,7 +127,10 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
             Vec::new()
         }
         RetryMode::FailedActions => (0..run.actions.len())
-            .filter(|&a| run.current(a).is_some_and(|attempt| attempt.status.needs_retry()))
+            .filter(|&a| {
+                run.current(a)
+                    .is_some_and(|attempt| attempt.status.needs_retry())
+            })
             .collect(),
     };
     if !was_running {
@@ -158,7 +171,12 @@ pub(crate) fn leave_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(
     admit(ctx, stage)
 }
 
-fn set_stage_status(ctx: &mut Context, id: &str, stage: usize, status: StageStatus) -> Result<(), Rejection> {
+fn set_stage_status(
+    ctx: &mut Context,
+    id: &str,
+    stage: usize,
+    status: StageStatus,
+) -> Result<(), Rejection> {
     ctx.exec_mut(id)?.stages[stage].status = Some(status);
     Ok(())
 }
@@ -199,7 +217,8 @@ fn supersede(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
         return Ok(());
     }
     execution.status = ExecutionStatus::Superseded;
-    execution.status_summary = Some("Superseded by a newer execution at a stage boundary".to_string());
+    execution.status_summary =
+        Some("Superseded by a newer execution at a stage boundary".to_string());
     ctx.publish_pipeline(id, "SUPERSEDED")
 }
 

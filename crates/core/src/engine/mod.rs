@@ -53,9 +53,17 @@ pub struct Applied {
 }
 
 /// Applies `event` to `world` at time `now`.
-pub fn apply(pipeline: &Pipeline, world: &World, event: &Event, now: Timestamp) -> Result<Step, Rejection> {
+pub fn apply(
+    pipeline: &Pipeline,
+    world: &World,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Step, Rejection> {
     let updating = matches!(event, Event::PipelineUpdated(_));
-    if !updating && (world.pipeline.version != pipeline.version || world.pipeline.stages.len() != pipeline.stages.len()) {
+    if !updating
+        && (world.pipeline.version != pipeline.version
+            || world.pipeline.stages.len() != pipeline.stages.len())
+    {
         return Err(Rejection::Inconsistent(format!(
             "the state is for version {} of the pipeline, the declaration is version {}",
             world.pipeline.version, pipeline.version
@@ -77,7 +85,11 @@ pub fn apply(pipeline: &Pipeline, world: &World, event: &Event, now: Timestamp) 
     if let Some(stale) = stale {
         return Ok(Step::Stale(stale));
     }
-    let Context { world: mut next, effects, .. } = ctx;
+    let Context {
+        world: mut next,
+        effects,
+        ..
+    } = ctx;
     let mut changed_executions = Vec::new();
     for (id, execution) in &mut next.executions {
         if world.executions.get(id) != Some(execution) {
@@ -86,7 +98,12 @@ pub fn apply(pipeline: &Pipeline, world: &World, event: &Event, now: Timestamp) 
         }
     }
     let pipeline_changed = next.pipeline != world.pipeline;
-    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions }))
+    Ok(Step::Applied(Applied {
+        world: next,
+        effects,
+        pipeline_changed,
+        changed_executions,
+    }))
 }
 
 /// Which executions an adapter must load for `apply` to handle `event`.
@@ -100,11 +117,18 @@ pub struct Needs {
 /// The executions `apply` may read for `event`: the one it names, and every execution
 /// waiting at a stage boundary (a stage it frees lets them in; a newer arrival supersedes them).
 pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
-    let mut executions: BTreeSet<String> = state.stages.iter().flat_map(|slot| slot.inbound.iter().cloned()).collect();
+    let mut executions: BTreeSet<String> = state
+        .stages
+        .iter()
+        .flat_map(|slot| slot.inbound.iter().cloned())
+        .collect();
     if let Some(id) = event.execution_id() {
         executions.insert(id.to_string());
     }
-    Needs { executions, all_active: matches!(event, Event::PipelineUpdated(_)) }
+    Needs {
+        executions,
+        all_active: matches!(event, Event::PipelineUpdated(_)),
+    }
 }
 
 #[cfg(test)]

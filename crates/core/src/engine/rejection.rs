@@ -21,7 +21,9 @@ pub enum Rejection {
     NotLatestPipelineExecution(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("a stop-and-wait request is already in progress for execution {0}; only a stop-and-abandon can follow it")]
+    #[error(
+        "a stop-and-wait request is already in progress for execution {0}; only a stop-and-abandon can follow it"
+    )]
     DuplicatedStopRequest(String),
     #[error("execution {id} is {status}; only an execution in progress can be stopped")]
     PipelineExecutionNotStoppable { id: String, status: String },
@@ -51,7 +53,9 @@ impl Rejection {
             Rejection::NotLatestPipelineExecution(_) => "NotLatestPipelineExecutionException",
             Rejection::Conflict(_) | Rejection::Inconsistent(_) => "ConflictException",
             Rejection::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
-            Rejection::PipelineExecutionNotStoppable { .. } => "PipelineExecutionNotStoppableException",
+            Rejection::PipelineExecutionNotStoppable { .. } => {
+                "PipelineExecutionNotStoppableException"
+            }
             Rejection::InvalidApprovalToken(_) => "InvalidApprovalTokenException",
             Rejection::InvalidJobState(_) => "InvalidJobStateException",
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",
@@ -87,9 +91,15 @@ impl std::fmt::Display for Stale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Stale::DuplicateStart => write!(f, "the execution already exists"),
-            Stale::OldAttempt { current, given } => write!(f, "attempt {given} is not the current attempt ({current})"),
-            Stale::OldJob { current, given } => write!(f, "job {given} is not the current job ({current})"),
-            Stale::ActionFinished { status } => write!(f, "the action has already finished ({status})"),
+            Stale::OldAttempt { current, given } => {
+                write!(f, "attempt {given} is not the current attempt ({current})")
+            }
+            Stale::OldJob { current, given } => {
+                write!(f, "job {given} is not the current job ({current})")
+            }
+            Stale::ActionFinished { status } => {
+                write!(f, "the action has already finished ({status})")
+            }
             Stale::RetryAlreadyApplied => write!(f, "the retry has already been applied"),
             Stale::TransitionOutdated => write!(f, "a newer transition change was already applied"),
             Stale::TransitionUnchanged => write!(f, "the transition is already in that state"),

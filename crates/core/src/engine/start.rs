@@ -7,7 +7,9 @@ use super::context::Context;
 use super::event::{StartExecution, VariableOverride};
 use super::flow::arrive;
 use super::rejection::{Rejection, Stale};
-use super::state::{ActionRun, Execution, ExecutionStatus, RevisionType, SourceRevisionOverride, StageRun};
+use super::state::{
+    ActionRun, Execution, ExecutionStatus, RevisionType, SourceRevisionOverride, StageRun,
+};
 use crate::declaration::PipelineType;
 use crate::pipeline::Pipeline;
 use crate::providers::ProviderKind;
@@ -17,7 +19,9 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         return Ok(Some(Stale::DuplicateStart));
     }
     if event.execution_id.is_empty() || event.seed.is_empty() {
-        return Err(Rejection::Validation("an execution needs an id and a seed".to_string()));
+        return Err(Rejection::Validation(
+            "an execution needs an id and a seed".to_string(),
+        ));
     }
     let variables = pipeline_variables(ctx.pipeline, &event.variables)?;
     check_source_revisions(ctx.pipeline, &event.source_revisions)?;
@@ -47,7 +51,14 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
                 auto_retries: 0,
                 manual_retries: 0,
                 latest_retry_trigger: None,
-                actions: stage.actions.iter().map(|a| ActionRun { name: a.name.clone(), attempts: Vec::new() }).collect(),
+                actions: stage
+                    .actions
+                    .iter()
+                    .map(|a| ActionRun {
+                        name: a.name.clone(),
+                        attempts: Vec::new(),
+                    })
+                    .collect(),
             })
             .collect(),
         artifacts: BTreeMap::new(),
@@ -62,13 +73,25 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
 }
 
 /// The declared variables' defaults, overridden by the values given at start.
-fn pipeline_variables(pipeline: &Pipeline, overrides: &[VariableOverride]) -> Result<BTreeMap<String, String>, Rejection> {
-    let declared = pipeline.declaration.variables.as_deref().unwrap_or_default();
+fn pipeline_variables(
+    pipeline: &Pipeline,
+    overrides: &[VariableOverride],
+) -> Result<BTreeMap<String, String>, Rejection> {
+    let declared = pipeline
+        .declaration
+        .variables
+        .as_deref()
+        .unwrap_or_default();
     if !overrides.is_empty() && pipeline.pipeline_type != PipelineType::V2 {
-        return Err(Rejection::Validation("variables: pipeline variables need a V2 pipeline".to_string()));
+        return Err(Rejection::Validation(
+            "variables: pipeline variables need a V2 pipeline".to_string(),
+        ));
     }
     if overrides.len() > 50 {
-        return Err(Rejection::Validation(format!("variables: {} values given; at most 50 are allowed", overrides.len())));
+        return Err(Rejection::Validation(format!(
+            "variables: {} values given; at most 50 are allowed",
+            overrides.len()
+        )));
     }
     let mut values = BTreeMap::new();
     for (i, given) in overrides.iter().enumerate() {
@@ -85,8 +108,14 @@ fn pipeline_variables(pipeline: &Pipeline, overrides: &[VariableOverride]) -> Re
                 given.name
             )));
         }
-        if values.insert(given.name.clone(), given.value.clone()).is_some() {
-            return Err(Rejection::Validation(format!("variables[{i}].name: \"{}\" is given twice", given.name)));
+        if values
+            .insert(given.name.clone(), given.value.clone())
+            .is_some()
+        {
+            return Err(Rejection::Validation(format!(
+                "variables[{i}].name: \"{}\" is given twice",
+                given.name
+            )));
         }
     }
     for variable in declared {
@@ -108,9 +137,14 @@ fn pipeline_variables(pipeline: &Pipeline, overrides: &[VariableOverride]) -> Re
     Ok(values)
 }
 
-fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverride]) -> Result<(), Rejection> {
+fn check_source_revisions(
+    pipeline: &Pipeline,
+    overrides: &[SourceRevisionOverride],
+) -> Result<(), Rejection> {
     if overrides.len() > 50 {
-        return Err(Rejection::Validation("sourceRevisions: at most 50 are allowed".to_string()));
+        return Err(Rejection::Validation(
+            "sourceRevisions: at most 50 are allowed".to_string(),
+        ));
     }
     let mut seen = BTreeSet::new();
     let sources = &pipeline.stages[0];
@@ -123,17 +157,26 @@ fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverri
             )));
         };
         if !seen.insert(given.action_name.as_str()) {
-            return Err(Rejection::Validation(format!("{path}.actionName: \"{}\" is given twice", given.action_name)));
+            return Err(Rejection::Validation(format!(
+                "{path}.actionName: \"{}\" is given twice",
+                given.action_name
+            )));
         }
         if given.revision_value.is_empty() || given.revision_value.len() > 1500 {
-            return Err(Rejection::Validation(format!("{path}.revisionValue: must be 1 to 1500 characters")));
+            return Err(Rejection::Validation(format!(
+                "{path}.revisionValue: must be 1 to 1500 characters"
+            )));
         }
         let allowed: &[RevisionType] = match sources.actions[index].kind {
-            Some(ProviderKind::CodeCommit | ProviderKind::CodeStarSourceConnection | ProviderKind::GitHubV1) => {
-                &[RevisionType::CommitId]
-            }
+            Some(
+                ProviderKind::CodeCommit
+                | ProviderKind::CodeStarSourceConnection
+                | ProviderKind::GitHubV1,
+            ) => &[RevisionType::CommitId],
             Some(ProviderKind::Ecr) => &[RevisionType::ImageDigest],
-            Some(ProviderKind::S3Source) => &[RevisionType::S3ObjectVersionId, RevisionType::S3ObjectKey],
+            Some(ProviderKind::S3Source) => {
+                &[RevisionType::S3ObjectVersionId, RevisionType::S3ObjectKey]
+            }
             _ => &[],
         };
         if !allowed.contains(&given.revision_type) {

@@ -20,7 +20,10 @@ pub struct World {
 impl World {
     /// The world of a pipeline that has never run.
     pub fn new(pipeline: &Pipeline) -> World {
-        World { pipeline: PipelineState::new(pipeline), executions: BTreeMap::new() }
+        World {
+            pipeline: PipelineState::new(pipeline),
+            executions: BTreeMap::new(),
+        }
     }
 }
 
@@ -84,7 +87,12 @@ pub struct Transition {
 
 impl Default for Transition {
     fn default() -> Self {
-        Transition { enabled: true, disabled_reason: None, last_changed_by: None, last_changed_at: None }
+        Transition {
+            enabled: true,
+            disabled_reason: None,
+            last_changed_by: None,
+            last_changed_at: None,
+        }
     }
 }
 
@@ -115,7 +123,10 @@ impl ExecutionStatus {
 
     /// Whether the execution has ended (Failed and Stopped ones may still be retried).
     pub fn is_finished(self) -> bool {
-        !matches!(self, ExecutionStatus::InProgress | ExecutionStatus::Stopping)
+        !matches!(
+            self,
+            ExecutionStatus::InProgress | ExecutionStatus::Stopping
+        )
     }
 }
 
@@ -306,7 +317,11 @@ impl Execution {
         match self.stages.iter().rposition(|s| s.status.is_some()) {
             None => Position::Waiting(0),
             Some(k) if self.stages[k].status == Some(StageStatus::Succeeded) => {
-                if k + 1 < self.stages.len() { Position::Waiting(k + 1) } else { Position::Done }
+                if k + 1 < self.stages.len() {
+                    Position::Waiting(k + 1)
+                } else {
+                    Position::Done
+                }
             }
             Some(k) => Position::InStage(k),
         }
@@ -335,7 +350,10 @@ pub struct StageRun {
 impl StageRun {
     /// The attempt of action `index` that counts in the current run, if it has started.
     pub fn current(&self, index: usize) -> Option<&ActionAttempt> {
-        self.actions[index].attempts.last().filter(|a| a.stage_run == self.run)
+        self.actions[index]
+            .attempts
+            .last()
+            .filter(|a| a.stage_run == self.run)
     }
 
     pub fn action_index(&self, name: &str) -> Option<usize> {

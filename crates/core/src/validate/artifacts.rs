@@ -19,7 +19,10 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
             if name.is_empty() {
                 continue;
             }
-            let position = Position { stage: s, run_order: action.effective_run_order() };
+            let position = Position {
+                stage: s,
+                run_order: action.effective_run_order(),
+            };
             match producers.get(name) {
                 Some((ps, pa, _)) => c.error(
                     format!("{}.outputArtifacts[{o}].name", action_path(s, a)),
@@ -34,7 +37,10 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
 
     for (s, a, action) in p.actions() {
         let path = action_path(s, a);
-        let here = Position { stage: s, run_order: action.effective_run_order() };
+        let here = Position {
+            stage: s,
+            run_order: action.effective_run_order(),
+        };
         let mut seen = BTreeSet::new();
         for (i, name) in action.input_names().enumerate() {
             let input_path = format!("{path}.inputArtifacts[{i}]");
@@ -46,10 +52,14 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
                 continue;
             }
             match producers.get(name) {
-                None => c.error(&input_path, format!("artifact \"{name}\" is not produced by any action")),
-                Some((ps, pa, _)) if (*ps, *pa) == (s, a) => {
-                    c.error(&input_path, format!("artifact \"{name}\" is an output of this same action"))
-                }
+                None => c.error(
+                    &input_path,
+                    format!("artifact \"{name}\" is not produced by any action"),
+                ),
+                Some((ps, pa, _)) if (*ps, *pa) == (s, a) => c.error(
+                    &input_path,
+                    format!("artifact \"{name}\" is an output of this same action"),
+                ),
                 Some((ps, pa, position)) if !position.runs_before(here) => {
                     let producer = action_path(*ps, *pa);
                     let when = if *position == here {
@@ -69,20 +79,56 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
         let inputs = action.input_artifacts.as_ref().map_or(0, Vec::len);
         let outputs = action.output_artifacts.as_ref().map_or(0, Vec::len);
         let (input_bounds, output_bounds, who) = match providers::lookup(&action.action_type_id) {
-            Lookup::Known(spec) => (spec.inputs, spec.outputs, format!("{} actions", describe(&action.action_type_id))),
-            _ if action.action_type_id.owner == ActionOwner::Aws || !action.action_type_id.owner.is_known() => continue,
-            _ => (OTHER_ARTIFACT_BOUNDS, OTHER_ARTIFACT_BOUNDS, format!("{} actions", action.action_type_id.owner)),
+            Lookup::Known(spec) => (
+                spec.inputs,
+                spec.outputs,
+                format!("{} actions", describe(&action.action_type_id)),
+            ),
+            _ if action.action_type_id.owner == ActionOwner::Aws
+                || !action.action_type_id.owner.is_known() =>
+            {
+                continue;
+            }
+            _ => (
+                OTHER_ARTIFACT_BOUNDS,
+                OTHER_ARTIFACT_BOUNDS,
+                format!("{} actions", action.action_type_id.owner),
+            ),
         };
-        check_bounds(c, &format!("{path}.inputArtifacts"), inputs, input_bounds, "input", &who);
-        check_bounds(c, &format!("{path}.outputArtifacts"), outputs, output_bounds, "output", &who);
+        check_bounds(
+            c,
+            &format!("{path}.inputArtifacts"),
+            inputs,
+            input_bounds,
+            "input",
+            &who,
+        );
+        check_bounds(
+            c,
+            &format!("{path}.outputArtifacts"),
+            outputs,
+            output_bounds,
+            "output",
+            &who,
+        );
     }
 }
 
 fn describe(type_id: &crate::declaration::ActionTypeId) -> String {
-    format!("{}/{} {}", type_id.owner, type_id.provider, type_id.category)
+    format!(
+        "{}/{} {}",
+        type_id.owner, type_id.provider, type_id.category
+    )
 }
 
-fn check_bounds(c: &mut Checker, path: &str, count: usize, (min, max): (usize, usize), kind: &str, who: &str) {
+fn check_bounds(
+    c: &mut Checker,
+    path: &str,
+    count: usize,
+    (min, max): (usize, usize),
+    kind: &str,
+    who: &str,
+) {
     if (min..=max).contains(&count) {
         return;
     }
@@ -99,7 +145,12 @@ mod tests {
     use crate::validate::test_support::*;
     use serde_json::json;
 
-    fn commands(name: &str, run_order: i64, inputs: &[&str], outputs: &[&str]) -> serde_json::Value {
+    fn commands(
+        name: &str,
+        run_order: i64,
+        inputs: &[&str],
+        outputs: &[&str],
+    ) -> serde_json::Value {
         json!({
             "name": name, "runOrder": run_order,
             "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
@@ -144,17 +195,34 @@ mod tests {
                 commands("Compile", 2, &["Missing"], &["BuildOutput"]),
             ]);
         }));
-        assert_has(&errors, "stages[1].actions[0].inputArtifacts[0]: artifact \"BuildOutput\" is produced later (stages[1].actions[1])");
-        assert_has(&errors, "stages[1].actions[1].inputArtifacts[0]: artifact \"Missing\" is not produced by any action");
+        assert_has(
+            &errors,
+            "stages[1].actions[0].inputArtifacts[0]: artifact \"BuildOutput\" is produced later (stages[1].actions[1])",
+        );
+        assert_has(
+            &errors,
+            "stages[1].actions[1].inputArtifacts[0]: artifact \"Missing\" is not produced by any action",
+        );
     }
 
     #[test]
     fn an_action_cannot_consume_its_own_output_or_list_an_input_twice() {
         let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][1]["actions"] = json!([commands("Loop", 1, &["SourceArtifact", "SourceArtifact", "BuildOutput"], &["BuildOutput"])]);
+            p["stages"][1]["actions"] = json!([commands(
+                "Loop",
+                1,
+                &["SourceArtifact", "SourceArtifact", "BuildOutput"],
+                &["BuildOutput"]
+            )]);
         }));
-        assert_has(&errors, "stages[1].actions[0].inputArtifacts[1]: artifact \"SourceArtifact\" is listed twice");
-        assert_has(&errors, "stages[1].actions[0].inputArtifacts[2]: artifact \"BuildOutput\" is an output of this same action");
+        assert_has(
+            &errors,
+            "stages[1].actions[0].inputArtifacts[1]: artifact \"SourceArtifact\" is listed twice",
+        );
+        assert_has(
+            &errors,
+            "stages[1].actions[0].inputArtifacts[2]: artifact \"BuildOutput\" is an output of this same action",
+        );
     }
 
     #[test]
@@ -163,7 +231,10 @@ mod tests {
             p["stages"][1]["actions"][0]["outputArtifacts"] = json!([{"name": "SourceArtifact"}]);
             p["stages"][2]["actions"][1]["inputArtifacts"] = json!([{"name": "SourceArtifact"}]);
         }));
-        assert_has(&errors, "stages[1].actions[0].outputArtifacts[0].name: artifact \"SourceArtifact\" is already produced by stages[0].actions[0]");
+        assert_has(
+            &errors,
+            "stages[1].actions[0].outputArtifacts[0].name: artifact \"SourceArtifact\" is already produced by stages[0].actions[0]",
+        );
     }
 
     #[test]
@@ -172,15 +243,28 @@ mod tests {
             p["stages"][0]["actions"][0]["outputArtifacts"] = json!([]);
             p["stages"][1]["actions"][0]["inputArtifacts"] = json!([]);
         }));
-        assert_has(&errors, "stages[0].actions[0].outputArtifacts: has 0 output artifacts; AWS/S3 Source actions take exactly 1");
-        assert_has(&errors, "stages[1].actions[0].inputArtifacts: has 0 input artifacts; AWS/S3 Deploy actions take exactly 1");
+        assert_has(
+            &errors,
+            "stages[0].actions[0].outputArtifacts: has 0 output artifacts; AWS/S3 Source actions take exactly 1",
+        );
+        assert_has(
+            &errors,
+            "stages[1].actions[0].inputArtifacts: has 0 input artifacts; AWS/S3 Deploy actions take exactly 1",
+        );
 
         let errors = errors_of(with(valid_v2(), |p| {
             p["stages"][2]["actions"][0]["inputArtifacts"] = json!([{"name": "SourceArtifact"}]);
-            p["stages"][1]["actions"][0]["outputArtifacts"] = json!([{"name": "BuildOutput"}, {"name": "Extra"}]);
+            p["stages"][1]["actions"][0]["outputArtifacts"] =
+                json!([{"name": "BuildOutput"}, {"name": "Extra"}]);
         }));
-        assert_has(&errors, "stages[2].actions[0].inputArtifacts: has 1 input artifacts; AWS/Manual Approval actions take no input artifacts");
-        assert_has(&errors, "stages[1].actions[0].outputArtifacts: has 2 output artifacts; AWS/Commands Compute actions take 0 to 1");
+        assert_has(
+            &errors,
+            "stages[2].actions[0].inputArtifacts: has 1 input artifacts; AWS/Manual Approval actions take no input artifacts",
+        );
+        assert_has(
+            &errors,
+            "stages[1].actions[0].outputArtifacts: has 2 output artifacts; AWS/Commands Compute actions take 0 to 1",
+        );
     }
 
     #[test]
@@ -193,6 +277,9 @@ mod tests {
                 "outputArtifacts": (0..6).map(|i| json!({"name": format!("J{i}")})).collect::<Vec<_>>()
             }));
         }));
-        assert_has(&errors, "stages[1].actions[1].outputArtifacts: has 6 output artifacts; Custom actions take 0 to 5");
+        assert_has(
+            &errors,
+            "stages[1].actions[1].outputArtifacts: has 6 output artifacts; Custom actions take 0 to 5",
+        );
     }
 }

@@ -7,9 +7,11 @@ use super::harness::*;
 use crate::engine::*;
 use crate::pipeline::RetryMode;
 
+/// Builds one event of a scenario from the state the scenario has reached.
+type MakeEvent = Box<dyn Fn(&Sim) -> Event>;
+
 /// A scenario touching every kind of event.
-fn scenario(sim: &Sim) -> Vec<Box<dyn Fn(&Sim) -> Event>> {
-    let _ = sim;
+fn scenario() -> Vec<MakeEvent> {
     vec![
         Box::new(|s: &Sim| s.start_event("e1")),
         Box::new(|s: &Sim| s.success_event("e1", "Source", "Src")),
@@ -30,7 +32,7 @@ fn scenario(sim: &Sim) -> Vec<Box<dyn Fn(&Sim) -> Event>> {
 #[test]
 fn every_event_applied_twice_changes_the_world_once() {
     let mut sim = Sim::new(three_stages("SUPERSEDED"));
-    for make in scenario(&sim) {
+    for make in scenario() {
         sim.advance_minutes(1);
         let event = make(&sim);
         let _ = sim.try_apply(event.clone());
@@ -40,8 +42,18 @@ fn every_event_applied_twice_changes_the_world_once() {
             Ok(Step::Stale(_)) | Err(_) => {}
             Ok(Step::Applied(_)) => panic!("{} applied a second time", event.kind()),
         }
-        assert_eq!(sim.world, after_once, "{} changed the world twice", event.kind());
-        assert_eq!(sim.log.len(), log_length, "{} emitted effects twice", event.kind());
+        assert_eq!(
+            sim.world,
+            after_once,
+            "{} changed the world twice",
+            event.kind()
+        );
+        assert_eq!(
+            sim.log.len(),
+            log_length,
+            "{} emitted effects twice",
+            event.kind()
+        );
     }
 }
 
@@ -59,16 +71,24 @@ fn the_same_event_on_the_same_world_gives_the_same_effects() {
 #[test]
 fn effect_ids_are_unique_over_a_whole_run() {
     let mut sim = Sim::new(three_stages("SUPERSEDED"));
-    for make in scenario(&sim) {
+    for make in scenario() {
         sim.advance_minutes(1);
         let event = make(&sim);
         let _ = sim.try_apply(event);
     }
     let mut seen = BTreeSet::new();
     for effect in &sim.log {
-        assert!(seen.insert(effect.id().to_string()), "effect id {} emitted twice", effect.id());
+        assert!(
+            seen.insert(effect.id().to_string()),
+            "effect id {} emitted twice",
+            effect.id()
+        );
     }
-    assert!(seen.len() > 30, "the scenario produced {} effects", seen.len());
+    assert!(
+        seen.len() > 30,
+        "the scenario produced {} effects",
+        seen.len()
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod harness;
 mod idempotency;
 mod jobs;
 mod modes;
+mod properties;
 mod retry;
 mod run_order;
 mod stop;

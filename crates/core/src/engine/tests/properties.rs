@@ -1,0 +1,538 @@
+//! Property test of the state machine (DESIGN §4): random valid pipelines, random schedules
+//! over several concurrent executions in each mode, mixing completions, failures, duplicates,
+//! reorderings, retries, stops, transition toggles, approvals, continuations and deadlines.
+//! The invariants are checked after every step; at the end, with every transition enabled and
+//! every outstanding action answered, every execution must have ended.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::harness::*;
+use crate::engine::*;
+use crate::pipeline::{Mode, RetryMode};
+
+// ---- random pipelines ---------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Command,
+    Approval,
+    Lambda,
+}
+
+#[derive(Debug, Clone)]
+struct ActionShape {
+    kind: Kind,
+    run_order: u32,
+    input_pick: usize,
+}
+
+#[derive(Debug, Clone)]
+struct PipelineShape {
+    mode: &'static str,
+    sources: usize,
+    stages: Vec<(Vec<ActionShape>, Option<bool>)>,
+}
+
+fn action_shape() -> impl Strategy<Value = ActionShape> {
+    (
+        prop_oneof![4 => Just(Kind::Command), 1 => Just(Kind::Approval), 1 => Just(Kind::Lambda)],
+        1u32..=3,
+        any::<usize>(),
+    )
+        .prop_map(|(kind, run_order, input_pick)| ActionShape {
+            kind,
+            run_order,
+            input_pick,
+        })
+}
+
+fn pipeline_shape() -> impl Strategy<Value = PipelineShape> {
+    let mode = prop_oneof![Just("SUPERSEDED"), Just("QUEUED"), Just("PARALLEL")];
+    let stage = (
+        prop::collection::vec(action_shape(), 1..=4),
+        prop::option::of(any::<bool>()),
+    );
+    (mode, 1usize..=2, prop::collection::vec(stage, 1..=3)).prop_map(|(mode, sources, stages)| {
+        PipelineShape {
+            mode,
+            sources,
+            stages,
+        }
+    })
+}
+
+/// The declaration of a shape: every Commands action consumes an artifact produced in an
+/// earlier stage and produces its own; `Some(all)` adds automatic retry to the stage.
+fn declaration(shape: &PipelineShape) -> Value {
+    let mut produced: Vec<String> = Vec::new();
+    let mut stages = Vec::new();
+    let sources: Vec<Value> = (0..shape.sources)
+        .map(|i| {
+            produced.push(format!("Src{i}Out"));
+            source(&format!("Src{i}"), &format!("Src{i}Out"))
+        })
+        .collect();
+    stages.push(stage("Source", sources));
+    for (s, (actions, auto_retry)) in shape.stages.iter().enumerate() {
+        let available = produced.clone();
+        let mut declared = Vec::new();
+        for (a, action) in actions.iter().enumerate() {
+            let name = format!("A{s}x{a}");
+            declared.push(match action.kind {
+                Kind::Command => {
+                    let input = &available[action.input_pick % available.len()];
+                    let output = format!("{name}Out");
+                    produced.push(output.clone());
+                    command(&name, action.run_order, &[input], &[&output])
+                }
+                Kind::Approval => approval(&name, action.run_order),
+                Kind::Lambda => lambda(&name, action.run_order),
+            });
+        }
+        let mut stage_json = stage(&format!("S{s}"), declared);
+        if let Some(all) = auto_retry {
+            let mode = if *all {
+                "ALL_ACTIONS"
+            } else {
+                "FAILED_ACTIONS"
+            };
+            stage_json["onFailure"] =
+                serde_json::json!({"result": "RETRY", "retryConfiguration": {"retryMode": mode}});
+        }
+        stages.push(stage_json);
+    }
+    pipeline_json(shape.mode, stages)
+}
+
+// ---- random schedules ---------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Start,
+    Complete { pick: usize, success: bool },
+    Continue { pick: usize },
+    Answer { pick: usize, approve: bool },
+    Redeliver { pick: usize },
+    Retry { pick: usize, all: bool },
+    Stop { pick: usize, abandon: bool },
+    Toggle { pick: usize },
+    Wait { minutes: u32, pick: usize },
+    Update,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => Just(Op::Start),
+        8 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(pick, success)| Op::Complete { pick, success }),
+        1 => any::<usize>().prop_map(|pick| Op::Continue { pick }),
+        2 => (any::<usize>(), prop::bool::weighted(0.7)).prop_map(|(pick, approve)| Op::Answer { pick, approve }),
+        2 => any::<usize>().prop_map(|pick| Op::Redeliver { pick }),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(pick, all)| Op::Retry { pick, all }),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, abandon)| Op::Stop { pick, abandon }),
+        1 => any::<usize>().prop_map(|pick| Op::Toggle { pick }),
+        1 => (prop_oneof![Just(1u32), Just(30), Just(24 * 60), Just(8 * 24 * 60)], any::<usize>())
+            .prop_map(|(minutes, pick)| Op::Wait { minutes, pick }),
+        1 => Just(Op::Update),
+    ]
+}
+
+/// An in-flight attempt: (execution, stage, action, is approval, is lambda).
+type InFlight = (String, String, String, bool, bool);
+
+fn in_flight(sim: &Sim) -> Vec<InFlight> {
+    let mut out = Vec::new();
+    for execution in sim.world.executions.values() {
+        for (s, run) in execution.stages.iter().enumerate() {
+            for (a, action) in run.actions.iter().enumerate() {
+                if run
+                    .current(a)
+                    .is_some_and(|attempt| attempt.status == ActionStatus::InProgress)
+                {
+                    let plan = &sim.pipeline.stages[s].actions[a];
+                    let lambda = plan.kind == Some(crate::providers::ProviderKind::Lambda);
+                    out.push((
+                        execution.id.clone(),
+                        run.name.clone(),
+                        action.name.clone(),
+                        plan.is_approval(),
+                        lambda,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Run {
+    shape: PipelineShape,
+    sim: Sim,
+    started: usize,
+    delivered: Vec<Event>,
+    dispatch_keys: BTreeSet<String>,
+    effect_ids: BTreeSet<String>,
+    final_statuses: BTreeMap<String, ExecutionStatus>,
+}
+
+impl Run {
+    fn new(shape: &PipelineShape) -> Run {
+        Run {
+            shape: shape.clone(),
+            sim: Sim::new(declaration(shape)),
+            started: 0,
+            delivered: Vec::new(),
+            dispatch_keys: BTreeSet::new(),
+            effect_ids: BTreeSet::new(),
+            final_statuses: BTreeMap::new(),
+        }
+    }
+
+    fn pick_execution(&self, pick: usize) -> Option<String> {
+        let ids: Vec<&String> = self.sim.world.executions.keys().collect();
+        (!ids.is_empty()).then(|| ids[pick % ids.len()].clone())
+    }
+
+    /// The event for an operation, if it applies to the current state.
+    fn event_for(&mut self, op: &Op) -> Option<Event> {
+        let sim = &self.sim;
+        let flights = in_flight(sim);
+        let pick_flight = |pick: usize, approvals: bool| {
+            let matching: Vec<&InFlight> = flights.iter().filter(|f| f.3 == approvals).collect();
+            (!matching.is_empty()).then(|| matching[pick % matching.len()].clone())
+        };
+        match op {
+            Op::Start => (self.started < 4).then(|| {
+                self.started += 1;
+                sim.start_event(&format!("e{}", self.started))
+            }),
+            Op::Complete { pick, success } => pick_flight(*pick, false).map(|(e, s, a, _, _)| {
+                if *success {
+                    sim.success_event(&e, &s, &a)
+                } else {
+                    sim.failure_event(&e, &s, &a)
+                }
+            }),
+            Op::Continue { pick } => {
+                let lambdas: Vec<&InFlight> = flights.iter().filter(|f| f.4).collect();
+                (!lambdas.is_empty()).then(|| {
+                    let (e, s, a, _, _) = lambdas[pick % lambdas.len()];
+                    Event::JobContinued(JobContinued {
+                        job: sim.job_ref(e, s, a),
+                        continuation_token: "next".into(),
+                        summary: None,
+                        percent_complete: None,
+                        external_execution_id: None,
+                    })
+                })
+            }
+            Op::Answer { pick, approve } => pick_flight(*pick, true).map(|(e, s, a, _, _)| {
+                let status = if *approve {
+                    ApprovalStatus::Approved
+                } else {
+                    ApprovalStatus::Rejected
+                };
+                sim.approval_event(&e, &s, &a, status)
+            }),
+            Op::Redeliver { pick } => (!self.delivered.is_empty())
+                .then(|| self.delivered[pick % self.delivered.len()].clone()),
+            Op::Retry { pick, all } => {
+                let id = self.pick_execution(*pick)?;
+                let execution = sim.execution(&id);
+                let stage = match execution.position() {
+                    Position::InStage(k) | Position::Waiting(k) => {
+                        k.min(execution.stages.len() - 1)
+                    }
+                    Position::Done => execution.stages.len() - 1,
+                };
+                let mode = if *all {
+                    RetryMode::AllActions
+                } else {
+                    RetryMode::FailedActions
+                };
+                Some(sim.retry_event(&id, &execution.stages[stage].name, mode))
+            }
+            Op::Stop { pick, abandon } => self
+                .pick_execution(*pick)
+                .map(|id| sim.stop_event(&id, *abandon)),
+            Op::Toggle { pick } => {
+                let stages = &sim.world.pipeline.stages;
+                let index = 1 + pick % (stages.len() - 1);
+                Some(sim.transition_event(
+                    &stages[index].name.clone(),
+                    !stages[index].transition.enabled,
+                ))
+            }
+            Op::Wait { minutes, pick } => {
+                self.sim.advance_minutes(*minutes);
+                self.pick_execution(*pick)
+                    .map(|id| self.sim.tick_event(&id))
+            }
+            Op::Update => {
+                // The same structure under a new version: running executions are cancelled.
+                let version = self.sim.pipeline.version + 1;
+                let mut updated = declaration(&self.shape);
+                updated["version"] = version.into();
+                self.sim.pipeline = compile(updated);
+                Some(Event::PipelineUpdated(PipelineUpdated { version }))
+            }
+        }
+    }
+
+    /// Applies one event and checks every invariant. Rejections are fine (the schedule asks
+    /// for things that may not be allowed); they must change nothing.
+    fn step(&mut self, event: Event) -> Result<(), TestCaseError> {
+        let before = self.sim.world.clone();
+        let log_start = self.sim.log.len();
+        let result = self.sim.try_apply(event.clone());
+        match &result {
+            Err(Rejection::Inconsistent(message)) => {
+                return Err(TestCaseError::fail(format!(
+                    "inconsistent state on {}: {message}",
+                    event.kind()
+                )));
+            }
+            Err(_) | Ok(Step::Stale(_)) => {
+                prop_assert_eq!(
+                    &self.sim.world,
+                    &before,
+                    "a refused or stale {} changed the world",
+                    event.kind()
+                );
+            }
+            Ok(Step::Applied(_)) => self.delivered.push(event.clone()),
+        }
+        // Applying the same event again changes nothing.
+        let after = self.sim.world.clone();
+        let log_end = self.sim.log.len();
+        match self.sim.try_apply(event.clone()) {
+            Ok(Step::Applied(_)) => {
+                return Err(TestCaseError::fail(format!(
+                    "{} applied twice",
+                    event.kind()
+                )));
+            }
+            _ => prop_assert_eq!(
+                &self.sim.world,
+                &after,
+                "a duplicate {} changed the world",
+                event.kind()
+            ),
+        }
+        prop_assert_eq!(self.sim.log.len(), log_end);
+        for effect in &self.sim.log[log_start..log_end] {
+            prop_assert!(
+                self.effect_ids.insert(effect.id().to_string()),
+                "effect id {} emitted twice",
+                effect.id()
+            );
+            let key = match effect {
+                Effect::Dispatch(d) => Some((
+                    format!(
+                        "{}/{}/{}/{}/{}",
+                        d.execution_id, d.stage, d.action, d.attempt, d.job_sequence
+                    ),
+                    d.execution_id.clone(),
+                    d.stage.clone(),
+                )),
+                Effect::RequestApproval(r) => Some((
+                    format!(
+                        "{}/{}/{}/{}/0",
+                        r.execution_id, r.stage, r.action, r.attempt
+                    ),
+                    r.execution_id.clone(),
+                    r.stage.clone(),
+                )),
+                _ => None,
+            };
+            if let Some((key, execution, stage)) = key {
+                // No action runs twice for one attempt.
+                prop_assert!(
+                    self.dispatch_keys.insert(key.clone()),
+                    "{key} dispatched twice"
+                );
+                // No stage starts before its predecessor succeeded.
+                let e = self.sim.execution(&execution);
+                let index = e.stage_index(&stage).unwrap();
+                if index > 0 {
+                    prop_assert_eq!(
+                        e.stages[index - 1].status,
+                        Some(StageStatus::Succeeded),
+                        "{} started before its predecessor succeeded",
+                        key
+                    );
+                }
+            }
+        }
+        self.check_state()
+    }
+
+    fn check_state(&mut self) -> Result<(), TestCaseError> {
+        let world = &self.sim.world;
+        let mode = self.sim.pipeline.mode;
+        for (index, slot) in world.pipeline.stages.iter().enumerate() {
+            let inside: Vec<&String> = world
+                .executions
+                .values()
+                .filter(|e| {
+                    matches!(
+                        e.stages[index].status,
+                        Some(StageStatus::InProgress | StageStatus::Stopping)
+                    )
+                })
+                .map(|e| &e.id)
+                .collect();
+            if mode.locks_stages() {
+                // In SUPERSEDED and QUEUED no two executions hold one stage.
+                prop_assert!(
+                    inside.len() <= 1,
+                    "stage {} held by {:?}",
+                    slot.name,
+                    inside
+                );
+                prop_assert_eq!(
+                    inside.first().copied(),
+                    slot.occupant.as_ref(),
+                    "stage {} lock",
+                    &slot.name
+                );
+            } else {
+                prop_assert_eq!(slot.occupant.as_ref(), None);
+            }
+            if mode == Mode::Superseded {
+                prop_assert!(
+                    slot.inbound.len() <= 1,
+                    "SUPERSEDED keeps at most one inbound execution"
+                );
+            }
+            for waiting in &slot.inbound {
+                let e = &world.executions[waiting];
+                prop_assert_eq!(e.status, ExecutionStatus::InProgress);
+                prop_assert_eq!(e.position(), Position::Waiting(index));
+            }
+        }
+        for execution in world.executions.values() {
+            for window in execution.stages.windows(2) {
+                if window[1].status.is_some() {
+                    prop_assert_eq!(
+                        window[0].status,
+                        Some(StageStatus::Succeeded),
+                        "{} entered {} early",
+                        &execution.id,
+                        &window[1].name
+                    );
+                }
+            }
+            // Succeeded, Superseded and Cancelled are final.
+            if let Some(previous) = self.final_statuses.get(&execution.id) {
+                prop_assert_eq!(
+                    *previous,
+                    execution.status,
+                    "{} left a final status",
+                    &execution.id
+                );
+            }
+            if matches!(
+                execution.status,
+                ExecutionStatus::Succeeded
+                    | ExecutionStatus::Superseded
+                    | ExecutionStatus::Cancelled
+            ) {
+                self.final_statuses
+                    .insert(execution.id.clone(), execution.status);
+            }
+            let running_actions = execution.stages.iter().any(|run| {
+                (0..run.actions.len()).any(|a| {
+                    run.current(a)
+                        .is_some_and(|at| at.status == ActionStatus::InProgress)
+                })
+            });
+            // An execution ends only once nothing of it is in flight.
+            prop_assert!(
+                !(execution.status.is_finished() && running_actions),
+                "{} ended with actions in flight",
+                &execution.id
+            );
+            // Every execution ends, or waits on an action (a job, a person, a deadline) or at a boundary.
+            if !execution.status.is_finished() {
+                let waiting_at_boundary = match execution.position() {
+                    Position::Waiting(k) => {
+                        world.pipeline.stages[k].inbound.contains(&execution.id)
+                    }
+                    _ => false,
+                };
+                prop_assert!(
+                    running_actions || waiting_at_boundary,
+                    "{} is stuck: {:?}",
+                    &execution.id,
+                    execution.position()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Enables every transition and answers every outstanding action with success until
+    /// nothing is left; then every execution must have ended.
+    fn drain(&mut self) -> Result<(), TestCaseError> {
+        for index in 1..self.sim.world.pipeline.stages.len() {
+            if !self.sim.world.pipeline.stages[index].transition.enabled {
+                self.sim.advance_minutes(1);
+                let name = self.sim.world.pipeline.stages[index].name.clone();
+                let event = self.sim.transition_event(&name, true);
+                self.step(event)?;
+            }
+        }
+        for _ in 0..500 {
+            let Some((e, s, a, approval, _)) = in_flight(&self.sim).into_iter().next() else {
+                break;
+            };
+            // A deadline that has already passed fires first.
+            let before = self.sim.world.clone();
+            let tick = self.sim.tick_event(&e);
+            self.step(tick)?;
+            if self.sim.world != before {
+                continue;
+            }
+            let event = if approval {
+                self.sim
+                    .approval_event(&e, &s, &a, ApprovalStatus::Approved)
+            } else {
+                self.sim.success_event(&e, &s, &a)
+            };
+            self.step(event)?;
+        }
+        for execution in self.sim.world.executions.values() {
+            prop_assert!(
+                execution.status.is_finished(),
+                "{} never ended: {:?}",
+                &execution.id,
+                execution.status
+            );
+        }
+        for slot in &self.sim.world.pipeline.stages {
+            prop_assert!(
+                slot.occupant.is_none() && slot.inbound.is_empty(),
+                "stage {} still held",
+                &slot.name
+            );
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_schedules_keep_the_invariants(shape in pipeline_shape(), ops in prop::collection::vec(op(), 1..120)) {
+        let mut run = Run::new(&shape);
+        for op in &ops {
+            if let Some(event) = run.event_for(op) {
+                run.step(event)?;
+            }
+        }
+        run.drain()?;
+    }
+}
