@@ -23,35 +23,18 @@ pub fn uuid_from(parts: &[&str]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// A short alphanumeric id from the digest of `parts` (artifact object keys).
 pub fn short_from(parts: &[&str], length: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    digest(parts)
-        .iter()
-        .take(length)
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
+    digest(parts).iter().take(length).map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
 }
 
 /// The public id of one attempt of an action (`actionExecutionId`).
 pub fn action_execution_id(execution_id: &str, stage: &str, action: &str, attempt: u32) -> String {
-    uuid_from(&[
-        "action-execution",
-        execution_id,
-        stage,
-        action,
-        &attempt.to_string(),
-    ])
+    uuid_from(&["action-execution", execution_id, stage, action, &attempt.to_string()])
 }
 
 /// The approval token of one attempt of a manual approval: a capability.

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::declaration::{
-    ActionDeclaration, ActionTypeId, ArtifactStore, ConditionResult, ExecutionMode,
-    PipelineDeclaration, PipelineType, StageRetryMode,
+    ActionDeclaration, ActionTypeId, ArtifactStore, ConditionResult, ExecutionMode, PipelineDeclaration, PipelineType,
+    StageRetryMode,
 };
 use crate::providers::{self, ProviderKind};
 use crate::validate::{self, Report};
@@ -108,10 +108,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Validates `declaration` and indexes it, or returns every validation error.
-    pub fn compile(
-        declaration: PipelineDeclaration,
-        environment: Environment,
-    ) -> Result<Pipeline, Report> {
+    pub fn compile(declaration: PipelineDeclaration, environment: Environment) -> Result<Pipeline, Report> {
         let report = validate::validate(&declaration);
         if !report.is_valid() {
             return Err(report);
@@ -131,38 +128,22 @@ impl Pipeline {
                 orders.dedup();
                 let groups = orders
                     .iter()
-                    .map(|order| {
-                        (0..actions.len())
-                            .filter(|&i| actions[i].run_order == *order)
-                            .collect()
-                    })
+                    .map(|order| (0..actions.len()).filter(|&i| actions[i].run_order == *order).collect())
                     .collect();
                 let auto_retry = stage.on_failure.as_ref().and_then(|failure| {
                     (failure.result == Some(ConditionResult::Retry)).then(|| {
-                        match failure
-                            .retry_configuration
-                            .as_ref()
-                            .and_then(|r| r.retry_mode.as_ref())
-                        {
+                        match failure.retry_configuration.as_ref().and_then(|r| r.retry_mode.as_ref()) {
                             Some(StageRetryMode::AllActions) => RetryMode::AllActions,
                             _ => RetryMode::FailedActions,
                         }
                     })
                 });
-                StagePlan {
-                    name: stage.name.clone(),
-                    actions,
-                    groups,
-                    auto_retry,
-                }
+                StagePlan { name: stage.name.clone(), actions, groups, auto_retry }
             })
             .collect();
         Ok(Pipeline {
             name: declaration.name.clone(),
-            version: declaration
-                .version
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(1),
+            version: declaration.version.and_then(|v| u32::try_from(v).ok()).unwrap_or(1),
             pipeline_type: declaration.effective_type(),
             mode,
             environment,
@@ -186,9 +167,7 @@ impl Pipeline {
         }
         let stores = self.declaration.artifact_stores.as_ref()?;
         let region = region.or(self.environment.region.as_deref());
-        region
-            .and_then(|r| stores.get(r))
-            .or_else(|| stores.values().next())
+        region.and_then(|r| stores.get(r)).or_else(|| stores.values().next())
     }
 
     /// The ARN CodePipeline would give this pipeline.
@@ -206,10 +185,7 @@ fn plan_action(action: &ActionDeclaration) -> ActionPlan {
         kind,
         // Validation proved 1..=999.
         run_order: u32::try_from(action.effective_run_order()).unwrap_or(1),
-        timeout_minutes: providers::timeout_minutes(
-            &action.action_type_id,
-            action.timeout_in_minutes,
-        ),
+        timeout_minutes: providers::timeout_minutes(&action.action_type_id, action.timeout_in_minutes),
         namespace: action.namespace.clone(),
     }
 }

@@ -55,14 +55,8 @@ pub const APPROVAL_TIMEOUT_MINUTES: u32 = 7 * DAY;
 /// A Lambda action with no reply for 20 minutes times out; each reply restarts the timer.
 pub const LAMBDA_HEARTBEAT_MINUTES: u32 = 20;
 
-const SOURCE_GIT_VARIABLES: &[&str] = &[
-    "CommitId",
-    "CommitMessage",
-    "RepositoryName",
-    "BranchName",
-    "AuthorDate",
-    "CommitterDate",
-];
+const SOURCE_GIT_VARIABLES: &[&str] =
+    &["CommitId", "CommitMessage", "RepositoryName", "BranchName", "AuthorDate", "CommitterDate"];
 
 pub static CATALOGUE: &[ProviderSpec] = &[
     ProviderSpec {
@@ -137,13 +131,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         outputs: (1, 1),
         required_keys: &["RepositoryName"],
         optional_keys: &["ImageTag"],
-        output_variables: Some(&[
-            "RegistryId",
-            "RepositoryName",
-            "ImageTag",
-            "ImageDigest",
-            "ImageURI",
-        ]),
+        output_variables: Some(&["RegistryId", "RepositoryName", "ImageTag", "ImageDigest", "ImageURI"]),
         timeout_minutes: HOUR,
     },
     ProviderSpec {
@@ -154,12 +142,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         inputs: (1, 5),
         outputs: (0, 5),
         required_keys: &["ProjectName"],
-        optional_keys: &[
-            "PrimarySource",
-            "BatchEnabled",
-            "CombineArtifacts",
-            "EnvironmentVariables",
-        ],
+        optional_keys: &["PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"],
         output_variables: None,
         timeout_minutes: 8 * HOUR,
     },
@@ -195,12 +178,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         inputs: (1, 1),
         outputs: (0, 0),
         required_keys: &["BucketName", "Extract"],
-        optional_keys: &[
-            "ObjectKey",
-            "KMSEncryptionKeyARN",
-            "CannedACL",
-            "CacheControl",
-        ],
+        optional_keys: &["ObjectKey", "KMSEncryptionKeyARN", "CannedACL", "CacheControl"],
         output_variables: Some(&[]),
         timeout_minutes: 90,
     },
@@ -301,24 +279,16 @@ pub enum Lookup {
 
 pub fn lookup(type_id: &ActionTypeId) -> Lookup {
     let owner = type_id.owner.as_str();
-    let same_provider: Vec<&'static ProviderSpec> = CATALOGUE
-        .iter()
-        .filter(|spec| spec.owner == owner && spec.provider == type_id.provider)
-        .collect();
-    if let Some(spec) = same_provider
-        .iter()
-        .find(|spec| spec.categories.contains(&type_id.category.as_str()))
-    {
+    let same_provider: Vec<&'static ProviderSpec> =
+        CATALOGUE.iter().filter(|spec| spec.owner == owner && spec.provider == type_id.provider).collect();
+    if let Some(spec) = same_provider.iter().find(|spec| spec.categories.contains(&type_id.category.as_str())) {
         return Lookup::Known(spec);
     }
     if same_provider.is_empty() {
         return Lookup::Unknown;
     }
     Lookup::WrongCategory {
-        categories: same_provider
-            .iter()
-            .flat_map(|spec| spec.categories.iter().copied())
-            .collect(),
+        categories: same_provider.iter().flat_map(|spec| spec.categories.iter().copied()).collect(),
     }
 }
 
@@ -341,18 +311,12 @@ pub fn timeout_minutes(type_id: &ActionTypeId, timeout_in_minutes: Option<i64>) 
         }
         return spec.timeout_minutes;
     }
-    if type_id.owner == ActionOwner::Custom {
-        CUSTOM_TIMEOUT_MINUTES
-    } else {
-        DEFAULT_TIMEOUT_MINUTES
-    }
+    if type_id.owner == ActionOwner::Custom { CUSTOM_TIMEOUT_MINUTES } else { DEFAULT_TIMEOUT_MINUTES }
 }
 
 /// True for the manual approval action type.
 pub fn is_manual_approval(type_id: &ActionTypeId) -> bool {
-    type_id.category == ActionCategory::Approval
-        && type_id.owner == ActionOwner::Aws
-        && type_id.provider == "Manual"
+    type_id.category == ActionCategory::Approval && type_id.owner == ActionOwner::Aws && type_id.provider == "Manual"
 }
 
 #[cfg(test)]
@@ -377,54 +341,21 @@ mod tests {
         assert!(
             matches!(lookup(&type_id("Deploy", "AWS", "S3")), Lookup::Known(s) if s.kind == ProviderKind::S3Deploy)
         );
-        assert!(matches!(
-            lookup(&type_id("Build", "AWS", "S3")),
-            Lookup::WrongCategory { .. }
-        ));
+        assert!(matches!(lookup(&type_id("Build", "AWS", "S3")), Lookup::WrongCategory { .. }));
     }
 
     #[test]
     fn timeouts_follow_the_quota_table() {
-        assert_eq!(
-            timeout_minutes(&type_id("Deploy", "AWS", "CloudFormation"), None),
-            3 * DAY
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Deploy", "AWS", "CodeDeploy"), None),
-            5 * DAY
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Invoke", "AWS", "Lambda"), None),
-            DAY
-        );
+        assert_eq!(timeout_minutes(&type_id("Deploy", "AWS", "CloudFormation"), None), 3 * DAY);
+        assert_eq!(timeout_minutes(&type_id("Deploy", "AWS", "CodeDeploy"), None), 5 * DAY);
+        assert_eq!(timeout_minutes(&type_id("Invoke", "AWS", "Lambda"), None), DAY);
         assert_eq!(timeout_minutes(&type_id("Deploy", "AWS", "S3"), None), 90);
-        assert_eq!(
-            timeout_minutes(&type_id("Approval", "AWS", "Manual"), None),
-            7 * DAY
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Approval", "AWS", "Manual"), Some(30)),
-            30
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Build", "AWS", "CodeBuild"), None),
-            8 * HOUR
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Invoke", "AWS", "StepFunctions"), None),
-            7 * DAY
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Build", "Custom", "Jenkins"), None),
-            DAY
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Test", "ThirdParty", "Snyk"), None),
-            HOUR
-        );
-        assert_eq!(
-            timeout_minutes(&type_id("Compute", "AWS", "Commands"), None),
-            55
-        );
+        assert_eq!(timeout_minutes(&type_id("Approval", "AWS", "Manual"), None), 7 * DAY);
+        assert_eq!(timeout_minutes(&type_id("Approval", "AWS", "Manual"), Some(30)), 30);
+        assert_eq!(timeout_minutes(&type_id("Build", "AWS", "CodeBuild"), None), 8 * HOUR);
+        assert_eq!(timeout_minutes(&type_id("Invoke", "AWS", "StepFunctions"), None), 7 * DAY);
+        assert_eq!(timeout_minutes(&type_id("Build", "Custom", "Jenkins"), None), DAY);
+        assert_eq!(timeout_minutes(&type_id("Test", "ThirdParty", "Snyk"), None), HOUR);
+        assert_eq!(timeout_minutes(&type_id("Compute", "AWS", "Commands"), None), 55);
     }
 }

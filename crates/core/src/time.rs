@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Milliseconds since the Unix epoch, UTC.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -38,16 +36,12 @@ impl Timestamp {
 
     /// `2024-06-10T08:13:20Z`, the `time` of an EventBridge event.
     pub fn to_rfc3339_seconds(self) -> String {
-        self.utc()
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
+        self.utc().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
     }
 
     /// `2024-06-10T08:13Z`: minute precision, as in an approval's `expires`.
     pub fn to_rfc3339_minutes(self) -> String {
-        self.utc()
-            .map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string())
-            .unwrap_or_default()
+        self.utc().map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string()).unwrap_or_default()
     }
 }
 

@@ -34,11 +34,7 @@ pub struct MalformedReference {
 
 impl fmt::Display for MalformedReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "malformed variable reference \"{}\"; the syntax is #{{namespace.variable}}",
-            self.text
-        )
+        write!(f, "malformed variable reference \"{}\"; the syntax is #{{namespace.variable}}", self.text)
     }
 }
 
@@ -121,10 +117,7 @@ impl fmt::Display for ResolveError {
 }
 
 /// Replaces every reference in `text` with its value from `lookup`.
-pub fn resolve<'v>(
-    text: &str,
-    lookup: impl Fn(&str, &str) -> Option<&'v str>,
-) -> Result<String, ResolveError> {
+pub fn resolve<'v>(text: &str, lookup: impl Fn(&str, &str) -> Option<&'v str>) -> Result<String, ResolveError> {
     if !text.contains("#{") {
         return Ok(text.to_string());
     }
@@ -150,22 +143,9 @@ mod tests {
         let refs = references("https://x/#{Src.CommitId}?e=#{variables.Env}").unwrap();
         assert_eq!(
             refs,
-            vec![
-                Reference {
-                    namespace: "Src",
-                    key: "CommitId"
-                },
-                Reference {
-                    namespace: "variables",
-                    key: "Env"
-                }
-            ]
+            vec![Reference { namespace: "Src", key: "CommitId" }, Reference { namespace: "variables", key: "Env" }]
         );
-        assert!(
-            references("no references, ${SHELL} and # { are fine")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(references("no references, ${SHELL} and # { are fine").unwrap().is_empty());
     }
 
     #[test]
@@ -183,14 +163,8 @@ mod tests {
             ("B", "Out") => Some("v"),
             _ => None,
         };
-        assert_eq!(
-            resolve("id=#{codepipeline.PipelineExecutionId}/#{B.Out}", lookup).unwrap(),
-            "id=e-1/v"
-        );
-        assert_eq!(
-            resolve("#{B.Missing}", lookup),
-            Err(ResolveError::Unresolved("#{B.Missing}".into()))
-        );
+        assert_eq!(resolve("id=#{codepipeline.PipelineExecutionId}/#{B.Out}", lookup).unwrap(), "id=e-1/v");
+        assert_eq!(resolve("#{B.Missing}", lookup), Err(ResolveError::Unresolved("#{B.Missing}".into())));
         assert_eq!(resolve("plain", lookup).unwrap(), "plain");
     }
 }

@@ -9,9 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
-pub fn deserialize_optional_map<'de, D>(
-    deserializer: D,
-) -> Result<Option<IndexMap<String, String>>, D::Error>
+pub fn deserialize_optional_map<'de, D>(deserializer: D) -> Result<Option<IndexMap<String, String>>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -39,15 +37,10 @@ impl<'de> Visitor<'de> for StringMapVisitor {
         let mut map = IndexMap::new();
         while let Some(key) = access.next_key::<String>()? {
             let value: Value = access.next_value()?;
-            let text = to_config_string(value).ok_or_else(|| {
-                de::Error::custom(format!(
-                    "configuration value of \"{key}\" is null; give a string"
-                ))
-            })?;
+            let text = to_config_string(value)
+                .ok_or_else(|| de::Error::custom(format!("configuration value of \"{key}\" is null; give a string")))?;
             if map.insert(key.clone(), text).is_some() {
-                return Err(de::Error::custom(format!(
-                    "configuration key \"{key}\" is given twice"
-                )));
+                return Err(de::Error::custom(format!("configuration key \"{key}\" is given twice")));
             }
         }
         Ok(StringMap(map))
@@ -72,14 +65,8 @@ mod tests {
     #[test]
     fn scalars_and_structures_become_strings() {
         assert_eq!(to_config_string(Value::Bool(true)).as_deref(), Some("true"));
-        assert_eq!(
-            to_config_string(serde_json::json!(42)).as_deref(),
-            Some("42")
-        );
-        assert_eq!(
-            to_config_string(serde_json::json!({"Env": "prod"})).as_deref(),
-            Some(r#"{"Env":"prod"}"#)
-        );
+        assert_eq!(to_config_string(serde_json::json!(42)).as_deref(), Some("42"));
+        assert_eq!(to_config_string(serde_json::json!({"Env": "prod"})).as_deref(), Some(r#"{"Env":"prod"}"#));
         assert_eq!(to_config_string(Value::Null), None);
     }
 }

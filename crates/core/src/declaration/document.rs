@@ -19,9 +19,7 @@ pub enum Format {
 impl Format {
     /// By file extension when it says; otherwise JSON when the text starts like JSON.
     pub fn detect(file_name: Option<&str>, text: &str) -> Format {
-        let extension = file_name
-            .and_then(|name| name.rsplit_once('.'))
-            .map(|(_, ext)| ext.to_ascii_lowercase());
+        let extension = file_name.and_then(|name| name.rsplit_once('.')).map(|(_, ext)| ext.to_ascii_lowercase());
         match extension.as_deref() {
             Some("json") => Format::Json,
             Some("yaml" | "yml") => Format::Yaml,
@@ -52,24 +50,18 @@ impl PipelineDocument {
     /// Parses `text` in `format`.
     pub fn parse(text: &str, format: Format) -> Result<PipelineDocument, ParseError> {
         if text.trim().is_empty() {
-            return Err(ParseError::whole(
-                "the file is empty; expected a pipeline declaration",
-            ));
+            return Err(ParseError::whole("the file is empty; expected a pipeline declaration"));
         }
         let tree: serde_json::Value = match format {
             Format::Json => serde_json::from_str(text).map_err(|e| ParseError::json(None, &e))?,
-            Format::Yaml => {
-                serde_yaml_ng::from_str(text).map_err(|e| ParseError::yaml(None, &e))?
-            }
+            Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| ParseError::yaml(None, &e))?,
         };
         let Some(object) = tree.as_object() else {
             return Err(ParseError::whole(
                 "expected a pipeline object, or the {\"pipeline\": …} output of get-pipeline",
             ));
         };
-        let wrapped = object
-            .get("pipeline")
-            .is_some_and(serde_json::Value::is_object);
+        let wrapped = object.get("pipeline").is_some_and(serde_json::Value::is_object);
         // Shape errors come from a second, typed pass over the text, so that they keep
         // their position; the path is made relative to the pipeline object.
         let document = match (format, wrapped) {
@@ -77,41 +69,25 @@ impl PipelineDocument {
                 let mut de = serde_json::Deserializer::from_str(text);
                 let doc: Wrapped = serde_path_to_error::deserialize(&mut de)
                     .map_err(|e| ParseError::json(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument {
-                    pipeline: doc.pipeline,
-                    metadata: doc.metadata,
-                    wrapped,
-                }
+                PipelineDocument { pipeline: doc.pipeline, metadata: doc.metadata, wrapped }
             }
             (Format::Json, false) => {
                 let mut de = serde_json::Deserializer::from_str(text);
                 let pipeline = serde_path_to_error::deserialize(&mut de)
                     .map_err(|e| ParseError::json(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument {
-                    pipeline,
-                    metadata: None,
-                    wrapped,
-                }
+                PipelineDocument { pipeline, metadata: None, wrapped }
             }
             (Format::Yaml, true) => {
                 let de = serde_yaml_ng::Deserializer::from_str(text);
                 let doc: Wrapped = serde_path_to_error::deserialize(de)
                     .map_err(|e| ParseError::yaml(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument {
-                    pipeline: doc.pipeline,
-                    metadata: doc.metadata,
-                    wrapped,
-                }
+                PipelineDocument { pipeline: doc.pipeline, metadata: doc.metadata, wrapped }
             }
             (Format::Yaml, false) => {
                 let de = serde_yaml_ng::Deserializer::from_str(text);
                 let pipeline = serde_path_to_error::deserialize(de)
                     .map_err(|e| ParseError::yaml(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument {
-                    pipeline,
-                    metadata: None,
-                    wrapped,
-                }
+                PipelineDocument { pipeline, metadata: None, wrapped }
             }
         };
         Ok(document)
@@ -120,10 +96,7 @@ impl PipelineDocument {
     /// CodePipeline's JSON for this document, in the shape it was read in.
     pub fn to_json(&self) -> serde_json::Value {
         let result = if self.wrapped {
-            serde_json::to_value(Wrapped {
-                pipeline: self.pipeline.clone(),
-                metadata: self.metadata.clone(),
-            })
+            serde_json::to_value(Wrapped { pipeline: self.pipeline.clone(), metadata: self.metadata.clone() })
         } else {
             serde_json::to_value(&self.pipeline)
         };
@@ -144,12 +117,7 @@ pub struct ParseError {
 
 impl ParseError {
     fn whole(message: &str) -> ParseError {
-        ParseError {
-            path: None,
-            message: message.to_string(),
-            line: None,
-            column: None,
-        }
+        ParseError { path: None, message: message.to_string(), line: None, column: None }
     }
 
     fn json(path: Option<String>, error: &serde_json::Error) -> ParseError {
@@ -157,12 +125,7 @@ impl ParseError {
             0 => (None, None),
             line => (Some(line), Some(error.column())),
         };
-        ParseError {
-            path: path.and_then(relative_path),
-            message: strip_position(&error.to_string()),
-            line,
-            column,
-        }
+        ParseError { path: path.and_then(relative_path), message: strip_position(&error.to_string()), line, column }
     }
 
     fn yaml(path: Option<String>, error: &serde_yaml_ng::Error) -> ParseError {
@@ -178,10 +141,7 @@ impl ParseError {
 
 /// `pipeline.stages[0].name` → `stages[0].name`; the root (`.`) has no path.
 fn relative_path(path: String) -> Option<String> {
-    let path = path
-        .strip_prefix("pipeline.")
-        .map(str::to_string)
-        .unwrap_or(path);
+    let path = path.strip_prefix("pipeline.").map(str::to_string).unwrap_or(path);
     (path != "." && !path.is_empty()).then_some(path)
 }
 
@@ -266,18 +226,9 @@ stages:
 "#;
         let doc = PipelineDocument::parse(yaml, Format::detect(Some("p.yaml"), yaml)).unwrap();
         let json = doc.to_json();
-        assert_eq!(
-            json["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"],
-            "false"
-        );
-        assert_eq!(
-            json["stages"][1]["actions"][0]["configuration"]["Extract"],
-            "true"
-        );
-        assert_eq!(
-            json["stages"][1]["actions"][0]["configuration"]["Parameters"],
-            r#"{"a":1}"#
-        );
+        assert_eq!(json["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"], "false");
+        assert_eq!(json["stages"][1]["actions"][0]["configuration"]["Extract"], "true");
+        assert_eq!(json["stages"][1]["actions"][0]["configuration"]["Parameters"], r#"{"a":1}"#);
         // And the JSON form reads back to the same model.
         let again = PipelineDocument::parse(&json.to_string(), Format::Json).unwrap();
         assert_eq!(again.pipeline, doc.pipeline);
@@ -285,9 +236,7 @@ stages:
 
     #[test]
     fn malformed_json_reports_line_and_column() {
-        let err =
-            PipelineDocument::parse("{\n  \"name\": \"x\",\n  \"stages\": [,]\n}", Format::Json)
-                .unwrap_err();
+        let err = PipelineDocument::parse("{\n  \"name\": \"x\",\n  \"stages\": [,]\n}", Format::Json).unwrap_err();
         assert_eq!(err.line, Some(3));
         assert!(err.column.is_some());
         assert!(err.to_string().contains("line 3"), "{err}");
@@ -295,8 +244,7 @@ stages:
 
     #[test]
     fn malformed_yaml_reports_line_and_column() {
-        let err = PipelineDocument::parse("name: x\nstages:\n  - name: [unclosed\n", Format::Yaml)
-            .unwrap_err();
+        let err = PipelineDocument::parse("name: x\nstages:\n  - name: [unclosed\n", Format::Yaml).unwrap_err();
         assert!(err.line.is_some(), "{err}");
     }
 
@@ -304,30 +252,18 @@ stages:
     fn wrong_type_names_the_field_relative_to_the_pipeline() {
         let text = BARE.replace(r#""runOrder": 1"#, r#""runOrder": "one""#);
         let err = PipelineDocument::parse(&text, Format::Json).unwrap_err();
-        assert_eq!(
-            err.path.as_deref(),
-            Some("stages[1].actions[0].runOrder"),
-            "{err}"
-        );
+        assert_eq!(err.path.as_deref(), Some("stages[1].actions[0].runOrder"), "{err}");
         assert!(err.line.is_some());
         let wrapped = format!(r#"{{"pipeline": {text}}}"#);
         let err = PipelineDocument::parse(&wrapped, Format::Json).unwrap_err();
-        assert_eq!(
-            err.path.as_deref(),
-            Some("stages[1].actions[0].runOrder"),
-            "{err}"
-        );
+        assert_eq!(err.path.as_deref(), Some("stages[1].actions[0].runOrder"), "{err}");
     }
 
     #[test]
     fn unknown_field_is_refused_with_its_path() {
         let text = BARE.replace(r#""runOrder": 1"#, r#""runorder": 1"#);
         let err = PipelineDocument::parse(&text, Format::Json).unwrap_err();
-        assert_eq!(
-            err.path.as_deref(),
-            Some("stages[1].actions[0].runorder"),
-            "{err}"
-        );
+        assert_eq!(err.path.as_deref(), Some("stages[1].actions[0].runorder"), "{err}");
         assert!(err.message.contains("unknown field"), "{err}");
     }
 

@@ -120,12 +120,8 @@ impl PipelineDeclaration {
     pub fn v2_features(&self) -> Vec<(String, &'static str)> {
         let mut found = Vec::new();
         match self.execution_mode {
-            Some(ExecutionMode::Queued) => {
-                found.push(("executionMode".to_string(), "the QUEUED execution mode"))
-            }
-            Some(ExecutionMode::Parallel) => {
-                found.push(("executionMode".to_string(), "the PARALLEL execution mode"))
-            }
+            Some(ExecutionMode::Queued) => found.push(("executionMode".to_string(), "the QUEUED execution mode")),
+            Some(ExecutionMode::Parallel) => found.push(("executionMode".to_string(), "the PARALLEL execution mode")),
             _ => {}
         }
         if self.variables.as_ref().is_some_and(|v| !v.is_empty()) {
@@ -136,10 +132,7 @@ impl PipelineDeclaration {
         }
         for (s, stage) in self.stages.iter().enumerate() {
             if stage.on_failure.is_some() {
-                found.push((
-                    format!("stages[{s}].onFailure"),
-                    "stage failure conditions (rollback, automatic retry)",
-                ));
+                found.push((format!("stages[{s}].onFailure"), "stage failure conditions (rollback, automatic retry)"));
             }
             if stage.on_success.is_some() {
                 found.push((format!("stages[{s}].onSuccess"), "stage success conditions"));
@@ -149,10 +142,7 @@ impl PipelineDeclaration {
             }
             for (a, action) in stage.actions.iter().enumerate() {
                 if action.action_type_id.category == ActionCategory::Compute {
-                    found.push((
-                        format!("stages[{s}].actions[{a}].actionTypeId"),
-                        "the Commands (Compute) action",
-                    ));
+                    found.push((format!("stages[{s}].actions[{a}].actionTypeId"), "the Commands (Compute) action"));
                 }
             }
         }
@@ -161,23 +151,14 @@ impl PipelineDeclaration {
 
     /// `executionMode`, with CodePipeline's default (SUPERSEDED).
     pub fn effective_mode(&self) -> ExecutionMode {
-        self.execution_mode
-            .clone()
-            .unwrap_or(ExecutionMode::Superseded)
+        self.execution_mode.clone().unwrap_or(ExecutionMode::Superseded)
     }
 
     /// Every action with its stage and action index, in declaration order.
     pub fn actions(&self) -> impl Iterator<Item = (usize, usize, &ActionDeclaration)> {
-        self.stages
-            .iter()
-            .enumerate()
-            .flat_map(|(stage_index, stage)| {
-                stage
-                    .actions
-                    .iter()
-                    .enumerate()
-                    .map(move |(action_index, action)| (stage_index, action_index, action))
-            })
+        self.stages.iter().enumerate().flat_map(|(stage_index, stage)| {
+            stage.actions.iter().enumerate().map(move |(action_index, action)| (stage_index, action_index, action))
+        })
     }
 }
 
@@ -288,17 +269,11 @@ impl ActionDeclaration {
     }
 
     pub fn input_names(&self) -> impl Iterator<Item = &str> {
-        self.input_artifacts
-            .iter()
-            .flatten()
-            .map(|a| a.name.as_str())
+        self.input_artifacts.iter().flatten().map(|a| a.name.as_str())
     }
 
     pub fn output_names(&self) -> impl Iterator<Item = &str> {
-        self.output_artifacts
-            .iter()
-            .flatten()
-            .map(|a| a.name.as_str())
+        self.output_artifacts.iter().flatten().map(|a| a.name.as_str())
     }
 
     pub fn config(&self, key: &str) -> Option<&str> {
@@ -329,22 +304,13 @@ fn unknown_owner() -> ActionOwner {
 
 impl Default for ActionTypeId {
     fn default() -> Self {
-        Self {
-            category: unknown_category(),
-            owner: unknown_owner(),
-            provider: String::new(),
-            version: String::new(),
-        }
+        Self { category: unknown_category(), owner: unknown_owner(), provider: String::new(), version: String::new() }
     }
 }
 
 impl std::fmt::Display for ActionTypeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{}/{}/{}",
-            self.category, self.owner, self.provider, self.version
-        )
+        write!(f, "{}/{}/{}/{}", self.category, self.owner, self.provider, self.version)
     }
 }
 

@@ -1,8 +1,8 @@
 //! The working copy one `apply` mutates, and the state-change events it records.
 
 use super::effect::{
-    ActionTypeDetail, ArtifactDetail, DetailType, Effect, ExecutionResult, ExecutionTrigger,
-    StateChange, StateChangeDetail,
+    ActionTypeDetail, ArtifactDetail, DetailType, Effect, ExecutionResult, ExecutionTrigger, StateChange,
+    StateChangeDetail,
 };
 use super::rejection::Rejection;
 use super::state::{ActionAttempt, Execution, StageSlot, World};
@@ -14,38 +14,49 @@ pub(crate) struct Context<'p> {
     pub world: World,
     pub effects: Vec<Effect>,
     pub now: Timestamp,
+    /// Executions written through `exec_mut` or created: the ones to store back.
+    pub touched: Vec<String>,
 }
 
 impl<'p> Context<'p> {
     pub fn new(pipeline: &'p Pipeline, world: World, now: Timestamp) -> Self {
-        Context {
-            pipeline,
-            world,
-            effects: Vec::new(),
-            now,
+        Context { pipeline, world, effects: Vec::new(), now, touched: Vec::new() }
+    }
+
+    fn touch(&mut self, id: &str) {
+        if !self.touched.iter().any(|t| t == id) {
+            self.touched.push(id.to_string());
         }
+    }
+
+    /// Adds a new execution.
+    pub fn insert(&mut self, execution: Execution) {
+        self.touch(&execution.id);
+        self.world.executions.insert(execution.id.clone(), execution);
     }
 
     /// The execution an event names: absent means the caller named a wrong id.
     pub fn target(&self, id: &str) -> Result<&Execution, Rejection> {
-        self.world
-            .executions
-            .get(id)
-            .ok_or_else(|| Rejection::PipelineExecutionNotFound(id.to_string()))
+        self.world.executions.get(id).ok_or_else(|| Rejection::PipelineExecutionNotFound(id.to_string()))
     }
 
     /// An execution the engine reached through the pipeline state: absent means the caller
     /// did not load what `executions_needed` asked for.
     pub fn exec(&self, id: &str) -> Result<&Execution, Rejection> {
-        self.world.executions.get(id).ok_or_else(|| {
-            Rejection::Inconsistent(format!("execution {id} is referenced but was not loaded"))
-        })
+        self.world
+            .executions
+            .get(id)
+            .ok_or_else(|| Rejection::Inconsistent(format!("execution {id} is referenced but was not loaded")))
     }
 
     pub fn exec_mut(&mut self, id: &str) -> Result<&mut Execution, Rejection> {
-        self.world.executions.get_mut(id).ok_or_else(|| {
-            Rejection::Inconsistent(format!("execution {id} is referenced but was not loaded"))
-        })
+        if self.world.executions.contains_key(id) {
+            self.touch(id);
+        }
+        self.world
+            .executions
+            .get_mut(id)
+            .ok_or_else(|| Rejection::Inconsistent(format!("execution {id} is referenced but was not loaded")))
     }
 
     pub fn slot(&mut self, stage: usize) -> &mut StageSlot {
@@ -76,12 +87,7 @@ impl<'p> Context<'p> {
     }
 
     fn publish(&mut self, id: String, detail_type: DetailType, detail: StateChangeDetail) {
-        self.emit(Effect::Publish(Box::new(StateChange {
-            id,
-            time: self.now,
-            detail_type,
-            detail,
-        })));
+        self.emit(Effect::Publish(Box::new(StateChange { id, time: self.now, detail_type, detail })));
     }
 
     /// A "CodePipeline Pipeline Execution State Change".
@@ -95,10 +101,7 @@ impl<'p> Context<'p> {
                     trigger_detail: execution.trigger.trigger_detail.clone(),
                 });
             }
-            "STOPPING" => {
-                detail.stop_execution_comments =
-                    execution.stop.as_ref().and_then(|s| s.reason.clone())
-            }
+            "STOPPING" => detail.stop_execution_comments = execution.stop.as_ref().and_then(|s| s.reason.clone()),
             _ => {}
         }
         let id = format!("{}/{}/{state}", execution.id, execution.attempt);
@@ -107,19 +110,11 @@ impl<'p> Context<'p> {
     }
 
     /// A "CodePipeline Stage Execution State Change".
-    pub fn publish_stage(
-        &mut self,
-        execution_id: &str,
-        stage: usize,
-        state: &str,
-    ) -> Result<(), Rejection> {
+    pub fn publish_stage(&mut self, execution_id: &str, stage: usize, state: &str) -> Result<(), Rejection> {
         let execution = self.exec(execution_id)?;
         let mut detail = Self::base_detail(execution, state);
         let stage_name = execution.stages[stage].name.clone();
-        let id = format!(
-            "{}/{}/{stage_name}/{state}",
-            execution.id, execution.attempt
-        );
+        let id = format!("{}/{}/{stage_name}/{state}", execution.id, execution.attempt);
         detail.stage = Some(stage_name);
         self.publish(id, DetailType::Stage, detail);
         Ok(())
@@ -137,23 +132,15 @@ impl<'p> Context<'p> {
         let run = &execution.stages[stage];
         let action_run = &run.actions[action];
         let Some(attempt) = action_run.attempts.last() else {
-            return Err(Rejection::Inconsistent(format!(
-                "action {} has no attempt to report",
-                action_run.name
-            )));
+            return Err(Rejection::Inconsistent(format!("action {} has no attempt to report", action_run.name)));
         };
         let declaration = self.pipeline.action_declaration(stage, action);
         let mut detail = Self::base_detail(execution, state);
         detail.stage = Some(run.name.clone());
         detail.action = Some(action_run.name.clone());
-        detail.region = declaration
-            .region
-            .clone()
-            .or_else(|| self.pipeline.environment.region.clone());
+        detail.region = declaration.region.clone().or_else(|| self.pipeline.environment.region.clone());
         detail.action_type = Some(ActionTypeDetail::from(&declaration.action_type_id));
-        let artifacts = |refs: &[super::state::ArtifactRef]| {
-            Some(refs.iter().map(ArtifactDetail::from).collect())
-        };
+        let artifacts = |refs: &[super::state::ArtifactRef]| Some(refs.iter().map(ArtifactDetail::from).collect());
         match state {
             "STARTED" => detail.input_artifacts = artifacts(&attempt.input_artifacts),
             "SUCCEEDED" => {

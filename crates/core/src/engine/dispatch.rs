@@ -4,13 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::context::Context;
-use super::effect::{
-    ApprovalRequest, Dispatch, Effect, OutputArtifactRef, ResolvedEnvironmentVariable, WakeAt,
-};
+use super::effect::{ApprovalRequest, Dispatch, Effect, OutputArtifactRef, ResolvedEnvironmentVariable, WakeAt};
 use super::rejection::Rejection;
-use super::state::{
-    ActionAttempt, ActionStatus, ArtifactLocation, ArtifactRef, ErrorDetails, Execution, Job,
-};
+use super::state::{ActionAttempt, ActionStatus, ArtifactLocation, ArtifactRef, ErrorDetails, Execution, Job};
 use crate::ids;
 use crate::pipeline::Pipeline;
 use crate::providers::{LAMBDA_HEARTBEAT_MINUTES, ProviderKind};
@@ -41,15 +37,9 @@ pub(crate) fn resolve(
     let declaration = pipeline.action_declaration(stage, action);
     let lookup = |namespace: &str, key: &str| -> Option<&str> {
         match namespace {
-            CODEPIPELINE_NAMESPACE => {
-                (key == "PipelineExecutionId").then_some(execution.id.as_str())
-            }
+            CODEPIPELINE_NAMESPACE => (key == "PipelineExecutionId").then_some(execution.id.as_str()),
             PIPELINE_VARIABLES_NAMESPACE => execution.variables.get(key).map(String::as_str),
-            other => execution
-                .namespaces
-                .get(other)?
-                .get(key)
-                .map(String::as_str),
+            other => execution.namespaces.get(other)?.get(key).map(String::as_str),
         }
     };
     let fail = |what: &str, error: variables::ResolveError| ErrorDetails {
@@ -59,8 +49,7 @@ pub(crate) fn resolve(
 
     let mut configuration = BTreeMap::new();
     for (key, value) in declaration.configuration.iter().flatten() {
-        let resolved = variables::resolve(value, lookup)
-            .map_err(|e| fail(&format!("configuration {key}"), e))?;
+        let resolved = variables::resolve(value, lookup).map_err(|e| fail(&format!("configuration {key}"), e))?;
         configuration.insert(key.clone(), resolved);
     }
     let size: usize = configuration.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -77,9 +66,7 @@ pub(crate) fn resolve(
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, command)| {
-            variables::resolve(command, lookup).map_err(|e| fail(&format!("commands[{i}]"), e))
-        })
+        .map(|(i, command)| variables::resolve(command, lookup).map_err(|e| fail(&format!("commands[{i}]"), e)))
         .collect::<Result<Vec<_>, _>>()?;
     let environment = declaration
         .environment_variables
@@ -90,11 +77,7 @@ pub(crate) fn resolve(
                 name: variable.name.clone(),
                 value: variables::resolve(&variable.value, lookup)
                     .map_err(|e| fail(&format!("environment variable {}", variable.name), e))?,
-                kind: variable
-                    .variable_type
-                    .as_ref()
-                    .map_or("PLAINTEXT", |t| t.as_str())
-                    .to_string(),
+                kind: variable.variable_type.as_ref().map_or("PLAINTEXT", |t| t.as_str()).to_string(),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -107,15 +90,10 @@ pub(crate) fn resolve(
                 message: format!("input artifact \"{name}\" was not produced in this execution"),
             });
         };
-        inputs.push(ArtifactRef {
-            name: name.to_string(),
-            location: location.clone(),
-        });
+        inputs.push(ArtifactRef { name: name.to_string(), location: location.clone() });
     }
-    let bucket = pipeline
-        .artifact_store(declaration.region.as_deref())
-        .map(|store| store.location.clone())
-        .unwrap_or_default();
+    let bucket =
+        pipeline.artifact_store(declaration.region.as_deref()).map(|store| store.location.clone()).unwrap_or_default();
     let outputs = declaration
         .output_artifacts
         .iter()
@@ -124,53 +102,32 @@ pub(crate) fn resolve(
             name: output.name.clone(),
             location: ArtifactLocation {
                 bucket: bucket.clone(),
-                key: artifact_key(
-                    &pipeline.name,
-                    &output.name,
-                    &execution.seed,
-                    action_execution_id,
-                ),
+                key: artifact_key(&pipeline.name, &output.name, &execution.seed, action_execution_id),
             },
             files: output.files.clone().unwrap_or_default(),
         })
         .collect();
-    Ok(Resolved {
-        configuration,
-        commands,
-        environment,
-        inputs,
-        outputs,
-    })
+    Ok(Resolved { configuration, commands, environment, inputs, outputs })
 }
 
 /// `<pipeline>/<artifact name, first 10 characters>/<id>`, CodePipeline's key layout.
 fn artifact_key(pipeline: &str, artifact: &str, seed: &str, action_execution_id: &str) -> String {
     let short_name: String = artifact.chars().take(10).collect();
-    format!(
-        "{pipeline}/{short_name}/{}",
-        ids::short_from(&[seed, action_execution_id, artifact], 7)
-    )
+    format!("{pipeline}/{short_name}/{}", ids::short_from(&[seed, action_execution_id, artifact], 7))
 }
 
 /// Starts a new attempt of `action`.
-pub(crate) fn dispatch_action(
-    ctx: &mut Context,
-    id: &str,
-    stage: usize,
-    action: usize,
-) -> Result<(), Rejection> {
+pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action: usize) -> Result<(), Rejection> {
     let pipeline = ctx.pipeline;
     let plan = &pipeline.stages[stage].actions[action];
     let now = ctx.now;
     let execution = ctx.exec(id)?;
     let run = &execution.stages[stage];
     let number = u32::try_from(run.actions[action].attempts.len()).unwrap_or(u32::MAX - 1) + 1;
-    let action_execution_id =
-        ids::action_execution_id(&execution.id, &run.name, &plan.name, number);
+    let action_execution_id = ids::action_execution_id(&execution.id, &run.name, &plan.name, number);
     let resolution = resolve(pipeline, execution, stage, action, &action_execution_id);
     let deadline = now.plus_minutes(plan.timeout_minutes);
-    let heartbeat = (plan.kind == Some(ProviderKind::Lambda))
-        .then(|| now.plus_minutes(LAMBDA_HEARTBEAT_MINUTES));
+    let heartbeat = (plan.kind == Some(ProviderKind::Lambda)).then(|| now.plus_minutes(LAMBDA_HEARTBEAT_MINUTES));
     let seed = execution.seed.clone();
     let stage_run = run.run;
 
@@ -200,23 +157,15 @@ pub(crate) fn dispatch_action(
         Err(error) => {
             attempt.status = ActionStatus::Failed;
             attempt.error = Some(error);
-            ctx.exec_mut(id)?.stages[stage].actions[action]
-                .attempts
-                .push(attempt);
+            ctx.exec_mut(id)?.stages[stage].actions[action].attempts.push(attempt);
             ctx.publish_action(id, stage, action, "STARTED")?;
             return ctx.publish_action(id, stage, action, "FAILED");
         }
     };
     attempt.resolved_configuration = resolved.configuration.clone();
     attempt.input_artifacts = resolved.inputs.clone();
-    attempt.output_artifacts = resolved
-        .outputs
-        .iter()
-        .map(|o| ArtifactRef {
-            name: o.name.clone(),
-            location: o.location.clone(),
-        })
-        .collect();
+    attempt.output_artifacts =
+        resolved.outputs.iter().map(|o| ArtifactRef { name: o.name.clone(), location: o.location.clone() }).collect();
     if plan.is_approval() {
         attempt.token = Some(ids::approval_token(&seed, &action_execution_id));
     } else {
@@ -227,9 +176,7 @@ pub(crate) fn dispatch_action(
             heartbeat_deadline: heartbeat,
         });
     }
-    ctx.exec_mut(id)?.stages[stage].actions[action]
-        .attempts
-        .push(attempt);
+    ctx.exec_mut(id)?.stages[stage].actions[action].attempts.push(attempt);
     ctx.publish_action(id, stage, action, "STARTED")?;
     if plan.is_approval() {
         let request = approval_request(ctx, id, stage, action, &resolved)?;
@@ -254,10 +201,7 @@ fn approval_request(
     let attempt = latest(action_run, &action_run.name)?;
     let config = |key: &str| resolved.configuration.get(key).cloned();
     Ok(ApprovalRequest {
-        id: format!(
-            "approval/{}/{}/{}/{}",
-            execution.id, run.name, action_run.name, attempt.number
-        ),
+        id: format!("approval/{}/{}/{}/{}", execution.id, run.name, action_run.name, attempt.number),
         pipeline: execution.pipeline_name.clone(),
         execution_id: execution.id.clone(),
         stage: run.name.clone(),
@@ -272,13 +216,8 @@ fn approval_request(
     })
 }
 
-fn latest<'a>(
-    run: &'a super::state::ActionRun,
-    name: &str,
-) -> Result<&'a ActionAttempt, Rejection> {
-    run.attempts
-        .last()
-        .ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))
+fn latest<'a>(run: &'a super::state::ActionRun, name: &str) -> Result<&'a ActionAttempt, Rejection> {
+    run.attempts.last().ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))
 }
 
 /// The dispatch of the current job of the action's latest attempt.
@@ -301,10 +240,7 @@ pub(crate) fn build_dispatch(
         .ok_or_else(|| Rejection::Inconsistent(format!("action {} has no job", action_run.name)))?;
     let store = pipeline.artifact_store(declaration.region.as_deref());
     Ok(Dispatch {
-        id: format!(
-            "dispatch/{}/{}/{}/{}/{}",
-            execution.id, run.name, action_run.name, attempt.number, job.sequence
-        ),
+        id: format!("dispatch/{}/{}/{}/{}/{}", execution.id, run.name, action_run.name, attempt.number, job.sequence),
         pipeline: execution.pipeline_name.clone(),
         pipeline_version: execution.pipeline_version,
         execution_id: execution.id.clone(),
@@ -315,10 +251,7 @@ pub(crate) fn build_dispatch(
         job_id: job.id.clone(),
         job_sequence: job.sequence,
         action_type: declaration.action_type_id.clone(),
-        region: declaration
-            .region
-            .clone()
-            .or_else(|| pipeline.environment.region.clone()),
+        region: declaration.region.clone().or_else(|| pipeline.environment.region.clone()),
         role_arn: declaration.role_arn.clone(),
         namespace: declaration.namespace.clone(),
         configuration: resolved.configuration,
@@ -329,32 +262,20 @@ pub(crate) fn build_dispatch(
         output_artifacts: resolved.outputs,
         encryption_key: store.and_then(|s| s.encryption_key.clone()),
         continuation_token: job.continuation_token.clone(),
-        source_revision: execution
-            .source_revision_overrides
-            .iter()
-            .find(|o| o.action_name == action_run.name)
-            .cloned(),
+        source_revision: execution.source_revision_overrides.iter().find(|o| o.action_name == action_run.name).cloned(),
         deadline: attempt.deadline,
     })
 }
 
 /// Asks for a `Tick` when the attempt's next deadline passes.
-pub(crate) fn schedule_wake(
-    ctx: &mut Context,
-    id: &str,
-    stage: usize,
-    action: usize,
-) -> Result<(), Rejection> {
+pub(crate) fn schedule_wake(ctx: &mut Context, id: &str, stage: usize, action: usize) -> Result<(), Rejection> {
     let execution = ctx.exec(id)?;
     let run = &execution.stages[stage];
     let action_run = &run.actions[action];
     let attempt = latest(action_run, &action_run.name)?;
     let (at, job) = next_deadline(attempt);
     let wake = WakeAt {
-        id: format!(
-            "wake/{}/{}/{}/{}/{job}",
-            execution.id, run.name, action_run.name, attempt.number
-        ),
+        id: format!("wake/{}/{}/{}/{}/{job}", execution.id, run.name, action_run.name, attempt.number),
         execution_id: execution.id.clone(),
         at,
     };
@@ -365,11 +286,7 @@ pub(crate) fn schedule_wake(
 /// The earliest deadline of an attempt, and its job sequence (0 without a job).
 pub(crate) fn next_deadline(attempt: &ActionAttempt) -> (Timestamp, u32) {
     match &attempt.job {
-        Some(job) => (
-            job.heartbeat_deadline
-                .map_or(attempt.deadline, |h| h.min(attempt.deadline)),
-            job.sequence,
-        ),
+        Some(job) => (job.heartbeat_deadline.map_or(attempt.deadline, |h| h.min(attempt.deadline)), job.sequence),
         None => (attempt.deadline, 0),
     }
 }

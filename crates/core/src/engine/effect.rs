@@ -203,10 +203,7 @@ impl From<&ArtifactRef> for ArtifactDetail {
     fn from(a: &ArtifactRef) -> Self {
         ArtifactDetail {
             name: a.name.clone(),
-            s3location: S3Location {
-                bucket: a.location.bucket.clone(),
-                key: a.location.key.clone(),
-            },
+            s3location: S3Location { bucket: a.location.bucket.clone(), key: a.location.key.clone() },
         }
     }
 }

@@ -44,10 +44,8 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
             }
             return Ok(());
         }
-        let pending_group = ctx.pipeline.stages[stage]
-            .groups
-            .iter()
-            .position(|group| group.iter().any(|&a| run.current(a).is_none()));
+        let pending_group =
+            ctx.pipeline.stages[stage].groups.iter().position(|group| group.iter().any(|&a| run.current(a).is_none()));
         match pending_group {
             Some(group) => {
                 let actions = ctx.pipeline.stages[stage].groups[group].clone();
@@ -102,21 +100,12 @@ fn failure_summary(ctx: &Context, id: &str, stage: usize) -> Result<String, Reje
             })
         })
         .collect();
-    Ok(format!(
-        "Stage \"{}\" failed. {}",
-        run.name,
-        failed.join("; ")
-    ))
+    Ok(format!("Stage \"{}\" failed. {}", run.name, failed.join("; ")))
 }
 
 /// Starts a stage again for a retry: FAILED_ACTIONS runs the failed and abandoned actions of
 /// the current group again; ALL_ACTIONS starts the stage from its first group.
-pub(crate) fn restart_stage(
-    ctx: &mut Context,
-    id: &str,
-    stage: usize,
-    mode: RetryMode,
-) -> Result<(), Rejection> {
+pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: RetryMode) -> Result<(), Rejection> {
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage];
     let was_running = run.status == Some(StageStatus::InProgress);
@@ -127,10 +116,7 @@ pub(crate) fn restart_stage(
             Vec::new()
         }
         RetryMode::FailedActions => (0..run.actions.len())
-            .filter(|&a| {
-                run.current(a)
-                    .is_some_and(|attempt| attempt.status.needs_retry())
-            })
+            .filter(|&a| run.current(a).is_some_and(|attempt| attempt.status.needs_retry()))
             .collect(),
     };
     if !was_running {
@@ -171,12 +157,7 @@ pub(crate) fn leave_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(
     admit(ctx, stage)
 }
 
-fn set_stage_status(
-    ctx: &mut Context,
-    id: &str,
-    stage: usize,
-    status: StageStatus,
-) -> Result<(), Rejection> {
+fn set_stage_status(ctx: &mut Context, id: &str, stage: usize, status: StageStatus) -> Result<(), Rejection> {
     ctx.exec_mut(id)?.stages[stage].status = Some(status);
     Ok(())
 }
@@ -212,13 +193,12 @@ pub(crate) fn arrive(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Re
 }
 
 fn supersede(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
-    let execution = ctx.exec_mut(id)?;
-    if execution.status.is_finished() {
+    if ctx.exec(id)?.status.is_finished() {
         return Ok(());
     }
+    let execution = ctx.exec_mut(id)?;
     execution.status = ExecutionStatus::Superseded;
-    execution.status_summary =
-        Some("Superseded by a newer execution at a stage boundary".to_string());
+    execution.status_summary = Some("Superseded by a newer execution at a stage boundary".to_string());
     ctx.publish_pipeline(id, "SUPERSEDED")
 }
 

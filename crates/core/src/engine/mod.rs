@@ -48,28 +48,26 @@ pub struct Applied {
     pub effects: Vec<Effect>,
     /// Whether the pipeline-level state changed.
     pub pipeline_changed: bool,
-    /// Executions that are new or changed, to be written back.
+    /// Executions that are new or were written to, in the order first touched: the ones to
+    /// store back.
     pub changed_executions: Vec<String>,
 }
 
 /// Applies `event` to `world` at time `now`.
-pub fn apply(
-    pipeline: &Pipeline,
-    world: &World,
-    event: &Event,
-    now: Timestamp,
-) -> Result<Step, Rejection> {
+///
+/// The world is taken by value: an event usually changes one execution, and copying the
+/// whole world to compare it afterwards would cost more than the transition itself.
+pub fn apply(pipeline: &Pipeline, world: World, event: &Event, now: Timestamp) -> Result<Step, Rejection> {
     let updating = matches!(event, Event::PipelineUpdated(_));
-    if !updating
-        && (world.pipeline.version != pipeline.version
-            || world.pipeline.stages.len() != pipeline.stages.len())
+    if !updating && (world.pipeline.version != pipeline.version || world.pipeline.stages.len() != pipeline.stages.len())
     {
         return Err(Rejection::Inconsistent(format!(
             "the state is for version {} of the pipeline, the declaration is version {}",
             world.pipeline.version, pipeline.version
         )));
     }
-    let mut ctx = Context::new(pipeline, world.clone(), now);
+    let pipeline_before = world.pipeline.clone();
+    let mut ctx = Context::new(pipeline, world, now);
     let stale = match event {
         Event::StartExecution(e) => start::start(&mut ctx, e)?,
         Event::ActionSucceeded(e) => results::action_succeeded(&mut ctx, e)?,
@@ -85,25 +83,14 @@ pub fn apply(
     if let Some(stale) = stale {
         return Ok(Step::Stale(stale));
     }
-    let Context {
-        world: mut next,
-        effects,
-        ..
-    } = ctx;
-    let mut changed_executions = Vec::new();
-    for (id, execution) in &mut next.executions {
-        if world.executions.get(id) != Some(execution) {
+    let Context { world: mut next, effects, touched, .. } = ctx;
+    for id in &touched {
+        if let Some(execution) = next.executions.get_mut(id) {
             execution.updated_at = now;
-            changed_executions.push(id.clone());
         }
     }
-    let pipeline_changed = next.pipeline != world.pipeline;
-    Ok(Step::Applied(Applied {
-        world: next,
-        effects,
-        pipeline_changed,
-        changed_executions,
-    }))
+    let pipeline_changed = next.pipeline != pipeline_before;
+    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions: touched }))
 }
 
 /// Which executions an adapter must load for `apply` to handle `event`.
@@ -117,18 +104,11 @@ pub struct Needs {
 /// The executions `apply` may read for `event`: the one it names, and every execution
 /// waiting at a stage boundary (a stage it frees lets them in; a newer arrival supersedes them).
 pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
-    let mut executions: BTreeSet<String> = state
-        .stages
-        .iter()
-        .flat_map(|slot| slot.inbound.iter().cloned())
-        .collect();
+    let mut executions: BTreeSet<String> = state.stages.iter().flat_map(|slot| slot.inbound.iter().cloned()).collect();
     if let Some(id) = event.execution_id() {
         executions.insert(id.to_string());
     }
-    Needs {
-        executions,
-        all_active: matches!(event, Event::PipelineUpdated(_)),
-    }
+    Needs { executions, all_active: matches!(event, Event::PipelineUpdated(_)) }
 }
 
 #[cfg(test)]

@@ -21,9 +21,7 @@ pub enum Rejection {
     NotLatestPipelineExecution(String),
     #[error("{0}")]
     Conflict(String),
-    #[error(
-        "a stop-and-wait request is already in progress for execution {0}; only a stop-and-abandon can follow it"
-    )]
+    #[error("a stop-and-wait request is already in progress for execution {0}; only a stop-and-abandon can follow it")]
     DuplicatedStopRequest(String),
     #[error("execution {id} is {status}; only an execution in progress can be stopped")]
     PipelineExecutionNotStoppable { id: String, status: String },
@@ -53,9 +51,7 @@ impl Rejection {
             Rejection::NotLatestPipelineExecution(_) => "NotLatestPipelineExecutionException",
             Rejection::Conflict(_) | Rejection::Inconsistent(_) => "ConflictException",
             Rejection::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
-            Rejection::PipelineExecutionNotStoppable { .. } => {
-                "PipelineExecutionNotStoppableException"
-            }
+            Rejection::PipelineExecutionNotStoppable { .. } => "PipelineExecutionNotStoppableException",
             Rejection::InvalidApprovalToken(_) => "InvalidApprovalTokenException",
             Rejection::InvalidJobState(_) => "InvalidJobStateException",
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",

@@ -4,9 +4,7 @@
 use super::context::Context;
 use super::dispatch::{build_dispatch, next_deadline, resolve, schedule_wake};
 use super::effect::Effect;
-use super::event::{
-    ActionFailed, ActionSucceeded, ApprovalResult, ApprovalStatus, JobContinued, JobRef, Tick,
-};
+use super::event::{ActionFailed, ActionSucceeded, ApprovalResult, ApprovalStatus, JobContinued, JobRef, Tick};
 use super::flow::settle;
 use super::rejection::{Rejection, Stale};
 use super::state::{ActionStatus, ArtifactRevision, ErrorDetails};
@@ -19,15 +17,10 @@ pub const MAX_OUTPUT_VARIABLES_BYTES: usize = 122_880;
 /// The stage and action indexes of a job's action, if the job is its current one.
 fn locate(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize), Stale>, Rejection> {
     let execution = ctx.target(&job.execution_id)?;
-    let stage = execution
-        .stage_index(&job.stage)
-        .ok_or_else(|| Rejection::StageNotFound(job.stage.clone()))?;
+    let stage = execution.stage_index(&job.stage).ok_or_else(|| Rejection::StageNotFound(job.stage.clone()))?;
     let action = execution.stages[stage]
         .action_index(&job.action)
-        .ok_or_else(|| Rejection::ActionNotFound {
-            stage: job.stage.clone(),
-            action: job.action.clone(),
-        })?;
+        .ok_or_else(|| Rejection::ActionNotFound { stage: job.stage.clone(), action: job.action.clone() })?;
     if ctx.pipeline.stages[stage].actions[action].is_approval() {
         return Err(Rejection::Validation(format!(
             "\"{}\" is a manual approval; answer it with PutApprovalResult",
@@ -35,50 +28,29 @@ fn locate(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize), Stale>, 
         )));
     }
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last() else {
-        return Err(Rejection::InvalidJobState(format!(
-            "action \"{}\" has not started",
-            job.action
-        )));
+        return Err(Rejection::InvalidJobState(format!("action \"{}\" has not started", job.action)));
     };
     if attempt.number != job.attempt {
-        return Ok(Err(Stale::OldAttempt {
-            current: attempt.number,
-            given: job.attempt,
-        }));
+        return Ok(Err(Stale::OldAttempt { current: attempt.number, given: job.attempt }));
     }
     if attempt.status != ActionStatus::InProgress {
-        return Ok(Err(Stale::ActionFinished {
-            status: attempt.status.as_str(),
-        }));
+        return Ok(Err(Stale::ActionFinished { status: attempt.status.as_str() }));
     }
     let current_job = attempt.job.as_ref().map_or(0, |j| j.sequence);
     if current_job != job.job {
-        return Ok(Err(Stale::OldJob {
-            current: current_job,
-            given: job.job,
-        }));
+        return Ok(Err(Stale::OldJob { current: current_job, given: job.job }));
     }
     Ok(Ok((stage, action)))
 }
 
-pub(crate) fn action_succeeded(
-    ctx: &mut Context,
-    event: &ActionSucceeded,
-) -> Result<Option<Stale>, Rejection> {
+pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Result<Option<Stale>, Rejection> {
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
     };
-    let size: usize = event
-        .output_variables
-        .iter()
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
+    let size: usize = event.output_variables.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > MAX_OUTPUT_VARIABLES_BYTES {
-        return Err(Rejection::OutputVariablesSizeExceeded {
-            size,
-            limit: MAX_OUTPUT_VARIABLES_BYTES,
-        });
+        return Err(Rejection::OutputVariablesSizeExceeded { size, limit: MAX_OUTPUT_VARIABLES_BYTES });
     }
     let id = event.job.execution_id.as_str();
     let namespace = ctx.pipeline.stages[stage].actions[action].namespace.clone();
@@ -86,9 +58,7 @@ pub(crate) fn action_succeeded(
     let execution = ctx.exec_mut(id)?;
     let action_name = execution.stages[stage].actions[action].name.clone();
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last_mut() else {
-        return Err(Rejection::Inconsistent(format!(
-            "action {action_name} has no attempt"
-        )));
+        return Err(Rejection::Inconsistent(format!("action {action_name} has no attempt")));
     };
     attempt.status = ActionStatus::Succeeded;
     attempt.updated_at = now;
@@ -100,19 +70,13 @@ pub(crate) fn action_succeeded(
     attempt.percent_complete = Some(100);
     let outputs = attempt.output_artifacts.clone();
     for output in &outputs {
-        execution
-            .artifacts
-            .insert(output.name.clone(), output.location.clone());
+        execution.artifacts.insert(output.name.clone(), output.location.clone());
     }
     if let Some(namespace) = namespace {
-        execution
-            .namespaces
-            .insert(namespace, event.output_variables.clone());
+        execution.namespaces.insert(namespace, event.output_variables.clone());
     }
     if let (Some(revision), Some(output)) = (&event.revision, outputs.first()) {
-        execution
-            .artifact_revisions
-            .retain(|r| r.action_name != action_name);
+        execution.artifact_revisions.retain(|r| r.action_name != action_name);
         execution.artifact_revisions.push(ArtifactRevision {
             name: output.name.clone(),
             action_name,
@@ -128,27 +92,14 @@ pub(crate) fn action_succeeded(
     Ok(None)
 }
 
-pub(crate) fn action_failed(
-    ctx: &mut Context,
-    event: &ActionFailed,
-) -> Result<Option<Stale>, Rejection> {
+pub(crate) fn action_failed(ctx: &mut Context, event: &ActionFailed) -> Result<Option<Stale>, Rejection> {
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
     };
     let message: String = event.failure.message.chars().take(5000).collect();
-    let error = ErrorDetails {
-        code: event.failure.kind.as_str().to_string(),
-        message,
-    };
-    fail_attempt(
-        ctx,
-        &event.job.execution_id,
-        stage,
-        action,
-        error,
-        event.failure.external_execution_id.clone(),
-    )?;
+    let error = ErrorDetails { code: event.failure.kind.as_str().to_string(), message };
+    fail_attempt(ctx, &event.job.execution_id, stage, action, error, event.failure.external_execution_id.clone())?;
     settle(ctx, &event.job.execution_id)?;
     Ok(None)
 }
@@ -165,10 +116,8 @@ fn fail_attempt(
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage].actions[action];
     let name = run.name.clone();
-    let attempt = run
-        .attempts
-        .last_mut()
-        .ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
+    let attempt =
+        run.attempts.last_mut().ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
     attempt.status = ActionStatus::Failed;
     attempt.updated_at = now;
     attempt.error = Some(error);
@@ -179,18 +128,13 @@ fn fail_attempt(
 }
 
 /// A continuation token ends the current job and starts the next one (reference §5).
-pub(crate) fn job_continued(
-    ctx: &mut Context,
-    event: &JobContinued,
-) -> Result<Option<Stale>, Rejection> {
+pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<Option<Stale>, Rejection> {
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
     };
     if event.continuation_token.is_empty() || event.continuation_token.len() > 2048 {
-        return Err(Rejection::Validation(
-            "continuationToken: must be 1 to 2048 characters".to_string(),
-        ));
+        return Err(Rejection::Validation("continuationToken: must be 1 to 2048 characters".to_string()));
     }
     let id = event.job.execution_id.as_str();
     let now = ctx.now;
@@ -199,10 +143,8 @@ pub(crate) fn job_continued(
     let seed = execution.seed.clone();
     let run = &mut execution.stages[stage].actions[action];
     let name = run.name.clone();
-    let attempt = run
-        .attempts
-        .last_mut()
-        .ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
+    let attempt =
+        run.attempts.last_mut().ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
     attempt.updated_at = now;
     attempt.summary = event.summary.clone().or(attempt.summary.take());
     attempt.percent_complete = event.percent_complete.or(attempt.percent_complete);
@@ -220,10 +162,8 @@ pub(crate) fn job_continued(
         job.heartbeat_deadline = Some(now.plus_minutes(LAMBDA_HEARTBEAT_MINUTES));
     }
     let execution = ctx.exec(id)?;
-    let resolved =
-        resolve(ctx.pipeline, execution, stage, action, &action_execution_id).map_err(|e| {
-            Rejection::Inconsistent(format!("inputs of {name} no longer resolve: {}", e.message))
-        })?;
+    let resolved = resolve(ctx.pipeline, execution, stage, action, &action_execution_id)
+        .map_err(|e| Rejection::Inconsistent(format!("inputs of {name} no longer resolve: {}", e.message)))?;
     let dispatch = build_dispatch(ctx, id, stage, action, resolved)?;
     ctx.emit(Effect::Dispatch(Box::new(dispatch)));
     schedule_wake(ctx, id, stage, action)?;
@@ -231,44 +171,21 @@ pub(crate) fn job_continued(
 }
 
 /// PutApprovalResult (reference §4).
-pub(crate) fn approval_result(
-    ctx: &mut Context,
-    event: &ApprovalResult,
-) -> Result<Option<Stale>, Rejection> {
+pub(crate) fn approval_result(ctx: &mut Context, event: &ApprovalResult) -> Result<Option<Stale>, Rejection> {
     let execution = ctx.target(&event.execution_id)?;
-    let stage = execution
-        .stage_index(&event.stage)
-        .ok_or_else(|| Rejection::StageNotFound(event.stage.clone()))?;
+    let stage = execution.stage_index(&event.stage).ok_or_else(|| Rejection::StageNotFound(event.stage.clone()))?;
     let action = execution.stages[stage]
         .action_index(&event.action)
-        .ok_or_else(|| Rejection::ActionNotFound {
-            stage: event.stage.clone(),
-            action: event.action.clone(),
-        })?;
+        .ok_or_else(|| Rejection::ActionNotFound { stage: event.stage.clone(), action: event.action.clone() })?;
     if !ctx.pipeline.stages[stage].actions[action].is_approval() {
-        return Err(Rejection::Validation(format!(
-            "\"{}\" is not a manual approval action",
-            event.action
-        )));
+        return Err(Rejection::Validation(format!("\"{}\" is not a manual approval action", event.action)));
     }
-    if event
-        .summary
-        .as_ref()
-        .is_some_and(|s| s.chars().count() > 512)
-    {
-        return Err(Rejection::Validation(
-            "result.summary: at most 512 characters".to_string(),
-        ));
+    if event.summary.as_ref().is_some_and(|s| s.chars().count() > 512) {
+        return Err(Rejection::Validation("result.summary: at most 512 characters".to_string()));
     }
-    let attempt = execution.stages[stage].actions[action]
-        .attempts
-        .last()
-        .ok_or_else(|| {
-            Rejection::InvalidApprovalToken(format!(
-                "no approval of \"{}\" has been requested",
-                event.action
-            ))
-        })?;
+    let attempt = execution.stages[stage].actions[action].attempts.last().ok_or_else(|| {
+        Rejection::InvalidApprovalToken(format!("no approval of \"{}\" has been requested", event.action))
+    })?;
     if attempt.token.as_deref() != Some(event.token.as_str()) {
         return Err(Rejection::InvalidApprovalToken(format!(
             "the token does not match the current approval of \"{}\" in stage \"{}\"",
@@ -276,23 +193,16 @@ pub(crate) fn approval_result(
         )));
     }
     if attempt.status != ActionStatus::InProgress {
-        return Ok(Some(Stale::ActionFinished {
-            status: attempt.status.as_str(),
-        }));
+        return Ok(Some(Stale::ActionFinished { status: attempt.status.as_str() }));
     }
     if ctx.now >= attempt.deadline {
-        return Err(Rejection::InvalidApprovalToken(format!(
-            "the approval expired at {}",
-            attempt.deadline
-        )));
+        return Err(Rejection::InvalidApprovalToken(format!("the approval expired at {}", attempt.deadline)));
     }
     let id = event.execution_id.as_str();
     let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last_mut() else {
-        return Err(Rejection::Inconsistent(
-            "approval attempt vanished".to_string(),
-        ));
+        return Err(Rejection::Inconsistent("approval attempt vanished".to_string()));
     };
     attempt.updated_at = now;
     attempt.summary = event.summary.clone();
@@ -304,20 +214,10 @@ pub(crate) fn approval_result(
         }
         ApprovalStatus::Rejected => {
             attempt.status = ActionStatus::Failed;
-            let who = event
-                .by
-                .as_deref()
-                .map(|b| format!(" by {b}"))
-                .unwrap_or_default();
-            let why = event
-                .summary
-                .as_deref()
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
-            attempt.error = Some(ErrorDetails {
-                code: "JobFailed".to_string(),
-                message: format!("Rejected{who}{why}"),
-            });
+            let who = event.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+            let why = event.summary.as_deref().map(|s| format!(": {s}")).unwrap_or_default();
+            attempt.error =
+                Some(ErrorDetails { code: "JobFailed".to_string(), message: format!("Rejected{who}{why}") });
             "FAILED"
         }
     };
@@ -337,11 +237,7 @@ pub(crate) fn tick(ctx: &mut Context, event: &Tick) -> Result<Option<Stale>, Rej
     let mut expired = Vec::new();
     for (stage, run) in execution.stages.iter().enumerate() {
         for (action, action_run) in run.actions.iter().enumerate() {
-            let Some(attempt) = action_run
-                .attempts
-                .last()
-                .filter(|a| a.status == ActionStatus::InProgress)
-            else {
+            let Some(attempt) = action_run.attempts.last().filter(|a| a.status == ActionStatus::InProgress) else {
                 continue;
             };
             let (due, _) = next_deadline(attempt);
@@ -350,17 +246,11 @@ pub(crate) fn tick(ctx: &mut Context, event: &Tick) -> Result<Option<Stale>, Rej
             }
             let plan = &ctx.pipeline.stages[stage].actions[action];
             let message = if plan.is_approval() {
-                format!(
-                    "The approval expired: no answer within {} minutes",
-                    plan.timeout_minutes
-                )
+                format!("The approval expired: no answer within {} minutes", plan.timeout_minutes)
             } else if now < attempt.deadline {
                 format!("No result for job within {LAMBDA_HEARTBEAT_MINUTES} minutes")
             } else {
-                format!(
-                    "The action timed out after {} minutes",
-                    plan.timeout_minutes
-                )
+                format!("The action timed out after {} minutes", plan.timeout_minutes)
             };
             expired.push((stage, action, message));
         }
@@ -369,17 +259,7 @@ pub(crate) fn tick(ctx: &mut Context, event: &Tick) -> Result<Option<Stale>, Rej
         return Ok(Some(Stale::NothingDue));
     }
     for (stage, action, message) in expired {
-        fail_attempt(
-            ctx,
-            id,
-            stage,
-            action,
-            ErrorDetails {
-                code: "JobFailed".to_string(),
-                message,
-            },
-            None,
-        )?;
+        fail_attempt(ctx, id, stage, action, ErrorDetails { code: "JobFailed".to_string(), message }, None)?;
     }
     settle(ctx, id)?;
     Ok(None)

@@ -7,19 +7,11 @@ use super::rejection::{Rejection, Stale};
 use super::state::{ActionStatus, ExecutionStatus, Position, RetryTrigger, StageStatus};
 use crate::pipeline::RetryMode;
 
-pub(crate) fn retry_stage(
-    ctx: &mut Context,
-    event: &RetryStage,
-) -> Result<Option<Stale>, Rejection> {
+pub(crate) fn retry_stage(ctx: &mut Context, event: &RetryStage) -> Result<Option<Stale>, Rejection> {
     let id = event.execution_id.as_str();
     let execution = ctx.target(id)?;
-    let stage = execution
-        .stage_index(&event.stage)
-        .ok_or_else(|| Rejection::StageNotFound(event.stage.clone()))?;
-    if event
-        .expected_attempt
-        .is_some_and(|expected| expected != execution.attempt)
-    {
+    let stage = execution.stage_index(&event.stage).ok_or_else(|| Rejection::StageNotFound(event.stage.clone()))?;
+    if event.expected_attempt.is_some_and(|expected| expected != execution.attempt) {
         return Ok(Some(Stale::RetryAlreadyApplied));
     }
     let not_retryable = |why: String| Err(Rejection::StageNotRetryable(why));
@@ -31,14 +23,10 @@ pub(crate) fn retry_stage(
             return not_retryable("the execution succeeded; there is nothing to retry".into());
         }
         ExecutionStatus::Cancelled => {
-            return not_retryable(
-                "the execution was cancelled by a pipeline update and cannot be retried".into(),
-            );
+            return not_retryable("the execution was cancelled by a pipeline update and cannot be retried".into());
         }
         ExecutionStatus::Stopping => {
-            return Err(Rejection::Conflict(
-                "the execution is stopping; retry it once it has stopped".into(),
-            ));
+            return Err(Rejection::Conflict("the execution is stopping; retry it once it has stopped".into()));
         }
         ExecutionStatus::InProgress | ExecutionStatus::Failed | ExecutionStatus::Stopped => {}
     }
@@ -49,15 +37,11 @@ pub(crate) fn retry_stage(
         ));
     }
     if execution.position() != Position::InStage(stage) {
-        return not_retryable(format!(
-            "execution {id} did not fail or stop in stage \"{}\"",
-            event.stage
-        ));
+        return not_retryable(format!("execution {id} did not fail or stop in stage \"{}\"", event.stage));
     }
     let run = &execution.stages[stage];
-    let statuses: Vec<Option<ActionStatus>> = (0..run.actions.len())
-        .map(|a| run.current(a).map(|at| at.status))
-        .collect();
+    let statuses: Vec<Option<ActionStatus>> =
+        (0..run.actions.len()).map(|a| run.current(a).map(|at| at.status)).collect();
     let in_flight = statuses.contains(&Some(ActionStatus::InProgress));
     let any_failed = statuses.iter().flatten().any(|s| s.needs_retry());
     match (execution.status, run.status) {
@@ -66,20 +50,18 @@ pub(crate) fn retry_stage(
         // A failed action may be retried while the rest of its group still runs (§3.3).
         (ExecutionStatus::InProgress, Some(StageStatus::InProgress)) if any_failed => {
             if event.mode == RetryMode::AllActions {
-                return not_retryable("ALL_ACTIONS needs every action of the stage finished; some are still in progress".into());
+                return not_retryable(
+                    "ALL_ACTIONS needs every action of the stage finished; some are still in progress".into(),
+                );
             }
         }
         _ => {
-            return not_retryable(format!(
-                "stage \"{}\" has no failed actions to retry",
-                event.stage
-            ));
+            return not_retryable(format!("stage \"{}\" has no failed actions to retry", event.stage));
         }
     }
     if event.mode == RetryMode::AllActions && in_flight {
         return not_retryable(
-            "ALL_ACTIONS needs every action of the stage finished; some are still in progress"
-                .into(),
+            "ALL_ACTIONS needs every action of the stage finished; some are still in progress".into(),
         );
     }
     if ctx.pipeline.mode.locks_stages() {

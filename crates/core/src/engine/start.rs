@@ -7,9 +7,7 @@ use super::context::Context;
 use super::event::{StartExecution, VariableOverride};
 use super::flow::arrive;
 use super::rejection::{Rejection, Stale};
-use super::state::{
-    ActionRun, Execution, ExecutionStatus, RevisionType, SourceRevisionOverride, StageRun,
-};
+use super::state::{ActionRun, Execution, ExecutionStatus, RevisionType, SourceRevisionOverride, StageRun};
 use crate::declaration::PipelineType;
 use crate::pipeline::Pipeline;
 use crate::providers::ProviderKind;
@@ -19,9 +17,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         return Ok(Some(Stale::DuplicateStart));
     }
     if event.execution_id.is_empty() || event.seed.is_empty() {
-        return Err(Rejection::Validation(
-            "an execution needs an id and a seed".to_string(),
-        ));
+        return Err(Rejection::Validation("an execution needs an id and a seed".to_string()));
     }
     let variables = pipeline_variables(ctx.pipeline, &event.variables)?;
     check_source_revisions(ctx.pipeline, &event.source_revisions)?;
@@ -54,10 +50,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
                 actions: stage
                     .actions
                     .iter()
-                    .map(|a| ActionRun {
-                        name: a.name.clone(),
-                        attempts: Vec::new(),
-                    })
+                    .map(|a| ActionRun { name: a.name.clone(), attempts: Vec::new() })
                     .collect(),
             })
             .collect(),
@@ -66,7 +59,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         artifact_revisions: Vec::new(),
     };
     let id = execution.id.clone();
-    ctx.world.executions.insert(id.clone(), execution);
+    ctx.insert(execution);
     ctx.publish_pipeline(&id, "STARTED")?;
     arrive(ctx, &id, 0)?;
     Ok(None)
@@ -77,15 +70,9 @@ fn pipeline_variables(
     pipeline: &Pipeline,
     overrides: &[VariableOverride],
 ) -> Result<BTreeMap<String, String>, Rejection> {
-    let declared = pipeline
-        .declaration
-        .variables
-        .as_deref()
-        .unwrap_or_default();
+    let declared = pipeline.declaration.variables.as_deref().unwrap_or_default();
     if !overrides.is_empty() && pipeline.pipeline_type != PipelineType::V2 {
-        return Err(Rejection::Validation(
-            "variables: pipeline variables need a V2 pipeline".to_string(),
-        ));
+        return Err(Rejection::Validation("variables: pipeline variables need a V2 pipeline".to_string()));
     }
     if overrides.len() > 50 {
         return Err(Rejection::Validation(format!(
@@ -108,14 +95,8 @@ fn pipeline_variables(
                 given.name
             )));
         }
-        if values
-            .insert(given.name.clone(), given.value.clone())
-            .is_some()
-        {
-            return Err(Rejection::Validation(format!(
-                "variables[{i}].name: \"{}\" is given twice",
-                given.name
-            )));
+        if values.insert(given.name.clone(), given.value.clone()).is_some() {
+            return Err(Rejection::Validation(format!("variables[{i}].name: \"{}\" is given twice", given.name)));
         }
     }
     for variable in declared {
@@ -137,14 +118,9 @@ fn pipeline_variables(
     Ok(values)
 }
 
-fn check_source_revisions(
-    pipeline: &Pipeline,
-    overrides: &[SourceRevisionOverride],
-) -> Result<(), Rejection> {
+fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverride]) -> Result<(), Rejection> {
     if overrides.len() > 50 {
-        return Err(Rejection::Validation(
-            "sourceRevisions: at most 50 are allowed".to_string(),
-        ));
+        return Err(Rejection::Validation("sourceRevisions: at most 50 are allowed".to_string()));
     }
     let mut seen = BTreeSet::new();
     let sources = &pipeline.stages[0];
@@ -157,26 +133,17 @@ fn check_source_revisions(
             )));
         };
         if !seen.insert(given.action_name.as_str()) {
-            return Err(Rejection::Validation(format!(
-                "{path}.actionName: \"{}\" is given twice",
-                given.action_name
-            )));
+            return Err(Rejection::Validation(format!("{path}.actionName: \"{}\" is given twice", given.action_name)));
         }
         if given.revision_value.is_empty() || given.revision_value.len() > 1500 {
-            return Err(Rejection::Validation(format!(
-                "{path}.revisionValue: must be 1 to 1500 characters"
-            )));
+            return Err(Rejection::Validation(format!("{path}.revisionValue: must be 1 to 1500 characters")));
         }
         let allowed: &[RevisionType] = match sources.actions[index].kind {
-            Some(
-                ProviderKind::CodeCommit
-                | ProviderKind::CodeStarSourceConnection
-                | ProviderKind::GitHubV1,
-            ) => &[RevisionType::CommitId],
-            Some(ProviderKind::Ecr) => &[RevisionType::ImageDigest],
-            Some(ProviderKind::S3Source) => {
-                &[RevisionType::S3ObjectVersionId, RevisionType::S3ObjectKey]
+            Some(ProviderKind::CodeCommit | ProviderKind::CodeStarSourceConnection | ProviderKind::GitHubV1) => {
+                &[RevisionType::CommitId]
             }
+            Some(ProviderKind::Ecr) => &[RevisionType::ImageDigest],
+            Some(ProviderKind::S3Source) => &[RevisionType::S3ObjectVersionId, RevisionType::S3ObjectKey],
             _ => &[],
         };
         if !allowed.contains(&given.revision_type) {

@@ -20,10 +20,7 @@ pub struct World {
 impl World {
     /// The world of a pipeline that has never run.
     pub fn new(pipeline: &Pipeline) -> World {
-        World {
-            pipeline: PipelineState::new(pipeline),
-            executions: BTreeMap::new(),
-        }
+        World { pipeline: PipelineState::new(pipeline), executions: BTreeMap::new() }
     }
 }
 
@@ -87,12 +84,7 @@ pub struct Transition {
 
 impl Default for Transition {
     fn default() -> Self {
-        Transition {
-            enabled: true,
-            disabled_reason: None,
-            last_changed_by: None,
-            last_changed_at: None,
-        }
+        Transition { enabled: true, disabled_reason: None, last_changed_by: None, last_changed_at: None }
     }
 }
 
@@ -123,10 +115,7 @@ impl ExecutionStatus {
 
     /// Whether the execution has ended (Failed and Stopped ones may still be retried).
     pub fn is_finished(self) -> bool {
-        !matches!(
-            self,
-            ExecutionStatus::InProgress | ExecutionStatus::Stopping
-        )
+        !matches!(self, ExecutionStatus::InProgress | ExecutionStatus::Stopping)
     }
 }
 
@@ -350,10 +339,7 @@ pub struct StageRun {
 impl StageRun {
     /// The attempt of action `index` that counts in the current run, if it has started.
     pub fn current(&self, index: usize) -> Option<&ActionAttempt> {
-        self.actions[index]
-            .attempts
-            .last()
-            .filter(|a| a.stage_run == self.run)
+        self.actions[index].attempts.last().filter(|a| a.stage_run == self.run)
     }
 
     pub fn action_index(&self, name: &str) -> Option<usize> {

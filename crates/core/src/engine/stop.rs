@@ -26,14 +26,8 @@ pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<St
             });
         }
     }
-    if event
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > 200)
-    {
-        return Err(Rejection::Validation(
-            "reason: at most 200 characters".to_string(),
-        ));
+    if event.reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(Rejection::Validation("reason: at most 200 characters".to_string()));
     }
     let was_running = execution.status == ExecutionStatus::InProgress;
     let position = execution.position();
@@ -67,9 +61,7 @@ pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<St
             settle(ctx, id)?;
         }
         Position::Done => {
-            return Err(Rejection::Inconsistent(format!(
-                "execution {id} is in progress past its last stage"
-            )));
+            return Err(Rejection::Inconsistent(format!("execution {id} is in progress past its last stage")));
         }
     }
     Ok(None)
@@ -82,10 +74,7 @@ fn abandon_in_flight(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Re
     let current = run.run;
     let mut abandoned = Vec::new();
     for (index, action) in run.actions.iter_mut().enumerate() {
-        if let Some(attempt) = action
-            .attempts
-            .last_mut()
-            .filter(|a| a.stage_run == current)
+        if let Some(attempt) = action.attempts.last_mut().filter(|a| a.stage_run == current)
             && attempt.status == ActionStatus::InProgress
         {
             attempt.status = ActionStatus::Abandoned;

@@ -9,10 +9,7 @@ use super::event::PipelineUpdated;
 use super::rejection::{Rejection, Stale};
 use super::state::{ActionStatus, ExecutionStatus, PipelineState, Position, StageStatus};
 
-pub(crate) fn pipeline_updated(
-    ctx: &mut Context,
-    event: &PipelineUpdated,
-) -> Result<Option<Stale>, Rejection> {
+pub(crate) fn pipeline_updated(ctx: &mut Context, event: &PipelineUpdated) -> Result<Option<Stale>, Rejection> {
     if event.version <= ctx.world.pipeline.version {
         return Ok(Some(Stale::VersionNotNewer));
     }
@@ -34,10 +31,8 @@ pub(crate) fn pipeline_updated(
     }
     // The state is laid out anew for the new stages; transitions and the latest execution
     // of a stage carry over where the stage keeps its name.
-    let old: BTreeMap<String, _> = std::mem::take(&mut ctx.world.pipeline.stages)
-        .into_iter()
-        .map(|slot| (slot.name.clone(), slot))
-        .collect();
+    let old: BTreeMap<String, _> =
+        std::mem::take(&mut ctx.world.pipeline.stages).into_iter().map(|slot| (slot.name.clone(), slot)).collect();
     let mut state = PipelineState::new(ctx.pipeline);
     for slot in &mut state.stages {
         if let Some(previous) = old.get(&slot.name) {
@@ -54,18 +49,14 @@ fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
     let execution = ctx.exec_mut(id)?;
     let position = execution.position();
     execution.status = ExecutionStatus::Cancelled;
-    execution.status_summary =
-        Some("The pipeline was updated before this execution completed".to_string());
+    execution.status_summary = Some("The pipeline was updated before this execution completed".to_string());
     let mut cancelled_actions = Vec::new();
     if let Position::InStage(stage) = position {
         let run = &mut execution.stages[stage];
         run.status = Some(StageStatus::Cancelled);
         let current = run.run;
         for (index, action) in run.actions.iter_mut().enumerate() {
-            if let Some(attempt) = action
-                .attempts
-                .last_mut()
-                .filter(|a| a.stage_run == current)
+            if let Some(attempt) = action.attempts.last_mut().filter(|a| a.stage_run == current)
                 && attempt.status == ActionStatus::InProgress
             {
                 attempt.status = ActionStatus::Abandoned;
@@ -84,12 +75,7 @@ fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
 
 /// An action event for a structure that is no longer the pipeline's: it carries only what
 /// the execution itself records.
-fn publish_old_action(
-    ctx: &mut Context,
-    id: &str,
-    stage: usize,
-    action: usize,
-) -> Result<(), Rejection> {
+fn publish_old_action(ctx: &mut Context, id: &str, stage: usize, action: usize) -> Result<(), Rejection> {
     use super::effect::{DetailType, Effect, StateChange, StateChangeDetail};
     let execution = ctx.exec(id)?;
     let run = &execution.stages[stage];
@@ -111,16 +97,8 @@ fn publish_old_action(
         version: execution.pipeline_version,
         pipeline_execution_attempt: execution.attempt,
     };
-    let id = format!(
-        "{}/{}/{}/{}/{number}/CANCELED",
-        execution.id, execution.attempt, run.name, action_run.name
-    );
+    let id = format!("{}/{}/{}/{}/{number}/CANCELED", execution.id, execution.attempt, run.name, action_run.name);
     let time = ctx.now;
-    ctx.emit(Effect::Publish(Box::new(StateChange {
-        id,
-        time,
-        detail_type: DetailType::Action,
-        detail,
-    })));
+    ctx.emit(Effect::Publish(Box::new(StateChange { id, time, detail_type: DetailType::Action, detail })));
     Ok(())
 }

@@ -19,14 +19,14 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
             if name.is_empty() {
                 continue;
             }
-            let position = Position {
-                stage: s,
-                run_order: action.effective_run_order(),
-            };
+            let position = Position { stage: s, run_order: action.effective_run_order() };
             match producers.get(name) {
                 Some((ps, pa, _)) => c.error(
                     format!("{}.outputArtifacts[{o}].name", action_path(s, a)),
-                    format!("artifact \"{name}\" is already produced by {}; output artifact names are unique in a pipeline", action_path(*ps, *pa)),
+                    format!(
+                        "artifact \"{name}\" is already produced by {}; output artifact names are unique in a pipeline",
+                        action_path(*ps, *pa)
+                    ),
                 ),
                 None => {
                     producers.insert(name, (s, a, position));
@@ -37,10 +37,7 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
 
     for (s, a, action) in p.actions() {
         let path = action_path(s, a);
-        let here = Position {
-            stage: s,
-            run_order: action.effective_run_order(),
-        };
+        let here = Position { stage: s, run_order: action.effective_run_order() };
         let mut seen = BTreeSet::new();
         for (i, name) in action.input_names().enumerate() {
             let input_path = format!("{path}.inputArtifacts[{i}]");
@@ -52,14 +49,10 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
                 continue;
             }
             match producers.get(name) {
-                None => c.error(
-                    &input_path,
-                    format!("artifact \"{name}\" is not produced by any action"),
-                ),
-                Some((ps, pa, _)) if (*ps, *pa) == (s, a) => c.error(
-                    &input_path,
-                    format!("artifact \"{name}\" is an output of this same action"),
-                ),
+                None => c.error(&input_path, format!("artifact \"{name}\" is not produced by any action")),
+                Some((ps, pa, _)) if (*ps, *pa) == (s, a) => {
+                    c.error(&input_path, format!("artifact \"{name}\" is an output of this same action"))
+                }
                 Some((ps, pa, position)) if !position.runs_before(here) => {
                     let producer = action_path(*ps, *pa);
                     let when = if *position == here {
@@ -79,56 +72,22 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
         let inputs = action.input_artifacts.as_ref().map_or(0, Vec::len);
         let outputs = action.output_artifacts.as_ref().map_or(0, Vec::len);
         let (input_bounds, output_bounds, who) = match providers::lookup(&action.action_type_id) {
-            Lookup::Known(spec) => (
-                spec.inputs,
-                spec.outputs,
-                format!("{} actions", describe(&action.action_type_id)),
-            ),
-            _ if action.action_type_id.owner == ActionOwner::Aws
-                || !action.action_type_id.owner.is_known() =>
-            {
+            Lookup::Known(spec) => (spec.inputs, spec.outputs, format!("{} actions", describe(&action.action_type_id))),
+            _ if action.action_type_id.owner == ActionOwner::Aws || !action.action_type_id.owner.is_known() => {
                 continue;
             }
-            _ => (
-                OTHER_ARTIFACT_BOUNDS,
-                OTHER_ARTIFACT_BOUNDS,
-                format!("{} actions", action.action_type_id.owner),
-            ),
+            _ => (OTHER_ARTIFACT_BOUNDS, OTHER_ARTIFACT_BOUNDS, format!("{} actions", action.action_type_id.owner)),
         };
-        check_bounds(
-            c,
-            &format!("{path}.inputArtifacts"),
-            inputs,
-            input_bounds,
-            "input",
-            &who,
-        );
-        check_bounds(
-            c,
-            &format!("{path}.outputArtifacts"),
-            outputs,
-            output_bounds,
-            "output",
-            &who,
-        );
+        check_bounds(c, &format!("{path}.inputArtifacts"), inputs, input_bounds, "input", &who);
+        check_bounds(c, &format!("{path}.outputArtifacts"), outputs, output_bounds, "output", &who);
     }
 }
 
 fn describe(type_id: &crate::declaration::ActionTypeId) -> String {
-    format!(
-        "{}/{} {}",
-        type_id.owner, type_id.provider, type_id.category
-    )
+    format!("{}/{} {}", type_id.owner, type_id.provider, type_id.category)
 }
 
-fn check_bounds(
-    c: &mut Checker,
-    path: &str,
-    count: usize,
-    (min, max): (usize, usize),
-    kind: &str,
-    who: &str,
-) {
+fn check_bounds(c: &mut Checker, path: &str, count: usize, (min, max): (usize, usize), kind: &str, who: &str) {
     if (min..=max).contains(&count) {
         return;
     }
@@ -145,12 +104,7 @@ mod tests {
     use crate::validate::test_support::*;
     use serde_json::json;
 
-    fn commands(
-        name: &str,
-        run_order: i64,
-        inputs: &[&str],
-        outputs: &[&str],
-    ) -> serde_json::Value {
+    fn commands(name: &str, run_order: i64, inputs: &[&str], outputs: &[&str]) -> serde_json::Value {
         json!({
             "name": name, "runOrder": run_order,
             "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
@@ -208,17 +162,10 @@ mod tests {
     #[test]
     fn an_action_cannot_consume_its_own_output_or_list_an_input_twice() {
         let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][1]["actions"] = json!([commands(
-                "Loop",
-                1,
-                &["SourceArtifact", "SourceArtifact", "BuildOutput"],
-                &["BuildOutput"]
-            )]);
+            p["stages"][1]["actions"] =
+                json!([commands("Loop", 1, &["SourceArtifact", "SourceArtifact", "BuildOutput"], &["BuildOutput"])]);
         }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].inputArtifacts[1]: artifact \"SourceArtifact\" is listed twice",
-        );
+        assert_has(&errors, "stages[1].actions[0].inputArtifacts[1]: artifact \"SourceArtifact\" is listed twice");
         assert_has(
             &errors,
             "stages[1].actions[0].inputArtifacts[2]: artifact \"BuildOutput\" is an output of this same action",
@@ -254,8 +201,7 @@ mod tests {
 
         let errors = errors_of(with(valid_v2(), |p| {
             p["stages"][2]["actions"][0]["inputArtifacts"] = json!([{"name": "SourceArtifact"}]);
-            p["stages"][1]["actions"][0]["outputArtifacts"] =
-                json!([{"name": "BuildOutput"}, {"name": "Extra"}]);
+            p["stages"][1]["actions"][0]["outputArtifacts"] = json!([{"name": "BuildOutput"}, {"name": "Extra"}]);
         }));
         assert_has(
             &errors,
@@ -277,9 +223,6 @@ mod tests {
                 "outputArtifacts": (0..6).map(|i| json!({"name": format!("J{i}")})).collect::<Vec<_>>()
             }));
         }));
-        assert_has(
-            &errors,
-            "stages[1].actions[1].outputArtifacts: has 6 output artifacts; Custom actions take 0 to 5",
-        );
+        assert_has(&errors, "stages[1].actions[1].outputArtifacts: has 6 output artifacts; Custom actions take 0 to 5");
     }
 }

@@ -20,36 +20,22 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
             }
             if let Some(retry) = &on_failure.retry_configuration {
                 if on_failure.result != Some(ConditionResult::Retry) {
-                    c.error(
-                        format!("{failure_path}.retryConfiguration"),
-                        "applies only with \"result\": \"RETRY\"",
-                    );
+                    c.error(format!("{failure_path}.retryConfiguration"), "applies only with \"result\": \"RETRY\"");
                 }
                 if let Some(mode) = &retry.retry_mode
                     && !mode.is_known()
                 {
                     c.error(
                         format!("{failure_path}.retryConfiguration.retryMode"),
-                        format!(
-                            "\"{mode}\" is not a retry mode; use {}",
-                            StageRetryMode::KNOWN.join(" or ")
-                        ),
+                        format!("\"{mode}\" is not a retry mode; use {}", StageRetryMode::KNOWN.join(" or ")),
                     );
                 }
             }
             if on_failure.result.is_none() && on_failure.conditions.is_none() {
-                c.error(
-                    &failure_path,
-                    "needs a \"result\" (ROLLBACK or RETRY) or conditions",
-                );
+                c.error(&failure_path, "needs a \"result\" (ROLLBACK or RETRY) or conditions");
             }
             if let Some(conditions) = &on_failure.conditions {
-                check_conditions(
-                    c,
-                    &failure_path,
-                    conditions,
-                    &[ConditionResult::Rollback, ConditionResult::Retry],
-                );
+                check_conditions(c, &failure_path, conditions, &[ConditionResult::Rollback, ConditionResult::Retry]);
             }
         }
         if let Some(on_success) = &stage.on_success {
@@ -71,30 +57,14 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
     }
 }
 
-fn check_result(
-    c: &mut Checker,
-    path: &str,
-    result: &ConditionResult,
-    allowed: &[ConditionResult],
-) {
+fn check_result(c: &mut Checker, path: &str, result: &ConditionResult, allowed: &[ConditionResult]) {
     if !allowed.contains(result) {
         let names: Vec<&str> = allowed.iter().map(ConditionResult::as_str).collect();
-        c.error(
-            path,
-            format!(
-                "\"{result}\" is not allowed here; use {}",
-                names.join(" or ")
-            ),
-        );
+        c.error(path, format!("\"{result}\" is not allowed here; use {}", names.join(" or ")));
     }
 }
 
-fn check_conditions(
-    c: &mut Checker,
-    path: &str,
-    conditions: &[Condition],
-    allowed: &[ConditionResult],
-) {
+fn check_conditions(c: &mut Checker, path: &str, conditions: &[Condition], allowed: &[ConditionResult]) {
     let path = format!("{path}.conditions");
     check_count(c, &path, conditions.len(), 1, 1, "conditions");
     for (i, condition) in conditions.iter().enumerate() {
@@ -103,62 +73,28 @@ fn check_conditions(
             check_result(c, &format!("{condition_path}.result"), result, allowed);
         }
         let Some(rules) = &condition.rules else {
-            c.error(
-                format!("{condition_path}.rules"),
-                "is required: 1 to 5 rules",
-            );
+            c.error(format!("{condition_path}.rules"), "is required: 1 to 5 rules");
             continue;
         };
-        check_count(
-            c,
-            &format!("{condition_path}.rules"),
-            rules.len(),
-            1,
-            5,
-            "rules",
-        );
+        check_count(c, &format!("{condition_path}.rules"), rules.len(), 1, 5, "rules");
         for (r, rule) in rules.iter().enumerate() {
             let rule_path = format!("{condition_path}.rules[{r}]");
-            check_name(
-                c,
-                &format!("{rule_path}.name"),
-                &rule.name,
-                100,
-                Charset::Entity,
-            );
+            check_name(c, &format!("{rule_path}.name"), &rule.name, 100, Charset::Entity);
             let type_path = format!("{rule_path}.ruleTypeId");
             if rule.rule_type_id.category != "Rule" {
                 c.error(
                     format!("{type_path}.category"),
-                    format!(
-                        "\"{}\" is not a rule category; use Rule",
-                        rule.rule_type_id.category
-                    ),
+                    format!("\"{}\" is not a rule category; use Rule", rule.rule_type_id.category),
                 );
             }
             if let Some(owner) = &rule.rule_type_id.owner
                 && owner != "AWS"
             {
-                c.error(
-                    format!("{type_path}.owner"),
-                    format!("\"{owner}\" is not a rule owner; use AWS"),
-                );
+                c.error(format!("{type_path}.owner"), format!("\"{owner}\" is not a rule owner; use AWS"));
             }
-            check_name(
-                c,
-                &format!("{type_path}.provider"),
-                &rule.rule_type_id.provider,
-                35,
-                Charset::Provider,
-            );
+            check_name(c, &format!("{type_path}.provider"), &rule.rule_type_id.provider, 35, Charset::Provider);
             if let Some(version) = &rule.rule_type_id.version {
-                check_name(
-                    c,
-                    &format!("{type_path}.version"),
-                    version,
-                    9,
-                    Charset::Provider,
-                );
+                check_name(c, &format!("{type_path}.version"), version, 9, Charset::Provider);
             }
             if let Some(configuration) = &rule.configuration {
                 if configuration.len() > 200 {
@@ -169,24 +105,11 @@ fn check_conditions(
                 }
                 for (key, value) in configuration {
                     check_length(c, &format!("{rule_path}.configuration.{key}"), key, 1, 50);
-                    check_length(
-                        c,
-                        &format!("{rule_path}.configuration.{key}"),
-                        value,
-                        1,
-                        10_000,
-                    );
+                    check_length(c, &format!("{rule_path}.configuration.{key}"), value, 1, 10_000);
                 }
             }
             if let Some(commands) = &rule.commands {
-                check_count(
-                    c,
-                    &format!("{rule_path}.commands"),
-                    commands.len(),
-                    1,
-                    50,
-                    "commands",
-                );
+                check_count(c, &format!("{rule_path}.commands"), commands.len(), 1, 50, "commands");
             }
             if let Some(timeout) = rule.timeout_in_minutes
                 && !(5..=86_400).contains(&timeout)
@@ -216,18 +139,9 @@ mod tests {
             p["stages"][1]["onFailure"] =
                 json!({"result": "SKIP", "retryConfiguration": {"retryMode": "SOME_ACTIONS"}});
         }));
-        assert_has(
-            &errors,
-            "stages[1].onFailure.result: \"SKIP\" is not allowed here; use ROLLBACK or RETRY",
-        );
-        assert_has(
-            &errors,
-            "stages[1].onFailure.retryConfiguration: applies only with \"result\": \"RETRY\"",
-        );
-        assert_has(
-            &errors,
-            "stages[1].onFailure.retryConfiguration.retryMode: \"SOME_ACTIONS\" is not a retry mode",
-        );
+        assert_has(&errors, "stages[1].onFailure.result: \"SKIP\" is not allowed here; use ROLLBACK or RETRY");
+        assert_has(&errors, "stages[1].onFailure.retryConfiguration: applies only with \"result\": \"RETRY\"");
+        assert_has(&errors, "stages[1].onFailure.retryConfiguration.retryMode: \"SOME_ACTIONS\" is not a retry mode");
     }
 
     #[test]
@@ -235,15 +149,12 @@ mod tests {
         let rule = json!({"name": "Alarm", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "CloudWatchAlarm", "version": "1"},
                           "configuration": {"AlarmName": "high-errors", "WaitTime": "5"}});
         let valid = with(valid_v2(), |p| {
-            p["stages"][2]["beforeEntry"] =
-                json!({"conditions": [{"result": "SKIP", "rules": [rule.clone()]}]});
-            p["stages"][2]["onSuccess"] =
-                json!({"conditions": [{"result": "ROLLBACK", "rules": [rule.clone()]}]});
+            p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "SKIP", "rules": [rule.clone()]}]});
+            p["stages"][2]["onSuccess"] = json!({"conditions": [{"result": "ROLLBACK", "rules": [rule.clone()]}]});
         });
         assert!(errors_of(valid).is_empty());
         let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][2]["beforeEntry"] =
-                json!({"conditions": [{"result": "ROLLBACK", "rules": []}]});
+            p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "ROLLBACK", "rules": []}]});
             p["stages"][2]["onSuccess"] = json!({"conditions": [{"result": "FAIL", "rules": [rule.clone()]}, {"result": "FAIL", "rules": [rule.clone()]}]});
             p["stages"][1]["beforeEntry"] = json!({"conditions": [{"result": "FAIL", "rules": [{"name": "r", "ruleTypeId": {"category": "Action", "provider": "X"}}]}]});
         }));
@@ -251,14 +162,8 @@ mod tests {
             &errors,
             "stages[2].beforeEntry.conditions[0].result: \"ROLLBACK\" is not allowed here; use FAIL or SKIP",
         );
-        assert_has(
-            &errors,
-            "stages[2].beforeEntry.conditions[0].rules: has 0 rules; 1 to 5 are allowed",
-        );
-        assert_has(
-            &errors,
-            "stages[2].onSuccess.conditions: has 2 conditions; exactly 1 are allowed",
-        );
+        assert_has(&errors, "stages[2].beforeEntry.conditions[0].rules: has 0 rules; 1 to 5 are allowed");
+        assert_has(&errors, "stages[2].onSuccess.conditions: has 2 conditions; exactly 1 are allowed");
         assert_has(
             &errors,
             "stages[1].beforeEntry.conditions[0].rules[0].ruleTypeId.category: \"Action\" is not a rule category",

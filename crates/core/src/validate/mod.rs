@@ -64,17 +64,11 @@ pub(crate) struct Checker {
 
 impl Checker {
     pub(crate) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.report.errors.push(Issue {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.report.errors.push(Issue { path: path.into(), message: message.into() });
     }
 
     pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.report.warnings.push(Issue {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.report.warnings.push(Issue { path: path.into(), message: message.into() });
     }
 }
 

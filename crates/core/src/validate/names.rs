@@ -30,9 +30,7 @@ impl Charset {
             Charset::Namespace => alnum || matches!(c, '@' | '-' | '_'),
             Charset::EnvironmentName => alnum || c == '_',
             Charset::Bucket => alnum || matches!(c, '-' | '.'),
-            Charset::DisabledReason => {
-                alnum || matches!(c, '!' | '@' | ' ' | '(' | ')' | '.' | '*' | '?' | '-')
-            }
+            Charset::DisabledReason => alnum || matches!(c, '!' | '@' | ' ' | '(' | ')' | '.' | '*' | '?' | '-'),
         }
     }
 
@@ -49,12 +47,7 @@ impl Charset {
 }
 
 /// Why `value` is not `min..=max` characters of `charset`, if it is not.
-pub(crate) fn name_problem(
-    value: &str,
-    min: usize,
-    max: usize,
-    charset: Charset,
-) -> Option<String> {
+pub(crate) fn name_problem(value: &str, min: usize, max: usize, charset: Charset) -> Option<String> {
     if value.is_empty() && min > 0 {
         return Some("is required".to_string());
     }
@@ -65,12 +58,10 @@ pub(crate) fn name_problem(
     if length < min {
         return Some(format!("must be at least {min} characters long"));
     }
-    value.chars().find(|&c| !charset.allows(c)).map(|bad| {
-        format!(
-            "\"{value}\" contains {bad:?}; only {} are allowed",
-            charset.describe()
-        )
-    })
+    value
+        .chars()
+        .find(|&c| !charset.allows(c))
+        .map(|bad| format!("\"{value}\" contains {bad:?}; only {} are allowed", charset.describe()))
 }
 
 /// Checks a required name.
@@ -90,28 +81,14 @@ pub(crate) fn check_length(c: &mut Checker, path: &str, value: &str, min: usize,
             c.error(path, format!("must be at least {min} characters long"));
         }
     } else if length > max {
-        c.error(
-            path,
-            format!("is {length} characters long; the limit is {max}"),
-        );
+        c.error(path, format!("is {length} characters long; the limit is {max}"));
     }
 }
 
 /// Checks a list's length when it is given: botocore lists have a minimum and maximum size.
-pub(crate) fn check_count(
-    c: &mut Checker,
-    path: &str,
-    count: usize,
-    min: usize,
-    max: usize,
-    what: &str,
-) {
+pub(crate) fn check_count(c: &mut Checker, path: &str, count: usize, min: usize, max: usize, what: &str) {
     if count < min || count > max {
-        let bounds = if min == max {
-            format!("exactly {min}")
-        } else {
-            format!("{min} to {max}")
-        };
+        let bounds = if min == max { format!("exactly {min}") } else { format!("{min} to {max}") };
         c.error(path, format!("has {count} {what}; {bounds} are allowed"));
     }
 }
@@ -128,31 +105,25 @@ pub(crate) fn is_role_arn(value: &str) -> bool {
         return false;
     };
     let partition_ok = partition_suffix.is_empty()
-        || partition_suffix.split('-').skip(1).all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }) && partition_suffix.starts_with('-');
+        || partition_suffix
+            .split('-')
+            .skip(1)
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            && partition_suffix.starts_with('-');
     let Some(rest) = rest.strip_prefix("iam::") else {
         return false;
     };
     let Some((account, role)) = rest.split_once(':') else {
         return false;
     };
-    partition_ok
-        && account.len() == 12
-        && account.chars().all(|c| c.is_ascii_digit())
-        && role.starts_with("role/")
+    partition_ok && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && role.starts_with("role/")
 }
 
 pub(crate) fn check_role_arn(c: &mut Checker, path: &str, value: &str) {
     if value.is_empty() {
         c.error(path, "is required");
     } else if !is_role_arn(value) {
-        c.error(
-            path,
-            format!(
-                "\"{value}\" is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
-            ),
-        );
+        c.error(path, format!("\"{value}\" is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"));
     }
 }
 
@@ -174,20 +145,9 @@ mod tests {
     #[test]
     fn name_problems() {
         assert_eq!(name_problem("Build", 1, 100, Charset::Entity), None);
-        assert!(
-            name_problem("Build stage", 1, 100, Charset::Entity)
-                .unwrap()
-                .contains("' '")
-        );
-        assert!(
-            name_problem(&"a".repeat(101), 1, 100, Charset::Entity)
-                .unwrap()
-                .contains("101")
-        );
-        assert_eq!(
-            name_problem("", 1, 100, Charset::Entity).as_deref(),
-            Some("is required")
-        );
+        assert!(name_problem("Build stage", 1, 100, Charset::Entity).unwrap().contains("' '"));
+        assert!(name_problem(&"a".repeat(101), 1, 100, Charset::Entity).unwrap().contains("101"));
+        assert_eq!(name_problem("", 1, 100, Charset::Entity).as_deref(), Some("is required"));
         assert!(name_problem("a.b", 1, 100, Charset::Artifact).is_some());
     }
 }

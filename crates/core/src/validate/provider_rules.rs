@@ -51,7 +51,10 @@ fn check_type(c: &mut Checker, path: &str, action: &ActionDeclaration) {
                 .unwrap_or_default();
             c.warn(
                 format!("{path}.actionTypeId.provider"),
-                format!("\"{}\" is not an AWS provider Pipewright knows; its rules are not checked{hint}", type_id.provider),
+                format!(
+                    "\"{}\" is not an AWS provider Pipewright knows; its rules are not checked{hint}",
+                    type_id.provider
+                ),
             );
         }
         Lookup::Unknown => {}
@@ -104,24 +107,12 @@ fn check_placement_fields(c: &mut Checker, path: &str, action: &ActionDeclaratio
             }
         }
     }
-    if action.timeout_in_minutes.is_some()
-        && !providers::is_manual_approval(type_id)
-        && known_category
-    {
-        c.error(
-            format!("{path}.timeoutInMinutes"),
-            "is only allowed on manual approval actions",
-        );
+    if action.timeout_in_minutes.is_some() && !providers::is_manual_approval(type_id) && known_category {
+        c.error(format!("{path}.timeoutInMinutes"), "is only allowed on manual approval actions");
     }
 }
 
-fn check_region(
-    c: &mut Checker,
-    path: &str,
-    action: &ActionDeclaration,
-    region: &str,
-    p: &PipelineDeclaration,
-) {
+fn check_region(c: &mut Checker, path: &str, action: &ActionDeclaration, region: &str, p: &PipelineDeclaration) {
     let type_id = &action.action_type_id;
     let refused = if type_id.category == ActionCategory::Source {
         Some("Source actions")
@@ -135,10 +126,7 @@ fn check_region(
         None
     };
     if let Some(kind) = refused {
-        c.error(
-            format!("{path}.region"),
-            format!("{kind} cannot run in another region"),
-        );
+        c.error(format!("{path}.region"), format!("{kind} cannot run in another region"));
         return;
     }
     if let Some(stores) = &p.artifact_stores
@@ -156,27 +144,13 @@ fn check_keys(c: &mut Checker, path: &str, action: &ActionDeclaration, spec: &Pr
     let label = provider_label(action);
     for key in spec.required_keys {
         if action.config(key).is_none() {
-            c.error(
-                format!("{path}.configuration.{key}"),
-                format!("is required by {label} actions"),
-            );
+            c.error(format!("{path}.configuration.{key}"), format!("is required by {label} actions"));
         }
     }
     for key in action.configuration.iter().flat_map(|m| m.keys()) {
-        if !spec.required_keys.contains(&key.as_str())
-            && !spec.optional_keys.contains(&key.as_str())
-        {
-            let known: Vec<&str> = spec
-                .required_keys
-                .iter()
-                .chain(spec.optional_keys)
-                .copied()
-                .collect();
-            let known = if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            };
+        if !spec.required_keys.contains(&key.as_str()) && !spec.optional_keys.contains(&key.as_str()) {
+            let known: Vec<&str> = spec.required_keys.iter().chain(spec.optional_keys).copied().collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
             c.warn(
                 format!("{path}.configuration.{key}"),
                 format!("is not a configuration key of {label} actions (known keys: {known}); it is ignored"),
@@ -195,13 +169,7 @@ fn static_value<'a>(action: &'a ActionDeclaration, key: &str) -> Option<&'a str>
     action.config(key).filter(|value| !value.contains("#{"))
 }
 
-fn expect_one_of(
-    c: &mut Checker,
-    path: &str,
-    action: &ActionDeclaration,
-    key: &str,
-    allowed: &[&str],
-) {
+fn expect_one_of(c: &mut Checker, path: &str, action: &ActionDeclaration, key: &str, allowed: &[&str]) {
     if let Some(value) = static_value(action, key)
         && !allowed.contains(&value)
     {
@@ -219,27 +187,14 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
         ProviderKind::S3Source => expect_one_of(c, path, action, "PollForSourceChanges", BOOLEAN),
         ProviderKind::CodeCommit => {
             expect_one_of(c, path, action, "PollForSourceChanges", BOOLEAN);
-            expect_one_of(
-                c,
-                path,
-                action,
-                "OutputArtifactFormat",
-                &["CODE_ZIP", "CODEBUILD_CLONE_REF"],
-            );
+            expect_one_of(c, path, action, "OutputArtifactFormat", &["CODE_ZIP", "CODEBUILD_CLONE_REF"]);
         }
         ProviderKind::CodeStarSourceConnection => {
-            expect_one_of(
-                c,
-                path,
-                action,
-                "OutputArtifactFormat",
-                &["CODE_ZIP", "CODEBUILD_CLONE_REF"],
-            );
+            expect_one_of(c, path, action, "OutputArtifactFormat", &["CODE_ZIP", "CODEBUILD_CLONE_REF"]);
             expect_one_of(c, path, action, "DetectChanges", BOOLEAN);
             if let Some(repo) = static_value(action, "FullRepositoryId") {
-                let well_formed = repo
-                    .split_once('/')
-                    .is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty());
+                let well_formed =
+                    repo.split_once('/').is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty());
                 if !well_formed {
                     c.error(
                         format!("{path}.configuration.FullRepositoryId"),
@@ -251,26 +206,16 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
         ProviderKind::GitHubV1 => expect_one_of(c, path, action, "PollForSourceChanges", BOOLEAN),
         ProviderKind::S3Deploy => {
             expect_one_of(c, path, action, "Extract", BOOLEAN);
-            if static_value(action, "Extract") == Some("false")
-                && action.config("ObjectKey").is_none()
-            {
-                c.error(
-                    format!("{path}.configuration.ObjectKey"),
-                    "is required when Extract is \"false\"",
-                );
+            if static_value(action, "Extract") == Some("false") && action.config("ObjectKey").is_none() {
+                c.error(format!("{path}.configuration.ObjectKey"), "is required when Extract is \"false\"");
             }
         }
         ProviderKind::CodeBuild => check_codebuild(c, path, action),
         ProviderKind::CloudFormation => check_cloudformation(c, path, action),
-        ProviderKind::StepFunctions => {
-            expect_one_of(c, path, action, "InputType", &["Literal", "FilePath"])
-        }
+        ProviderKind::StepFunctions => expect_one_of(c, path, action, "InputType", &["Literal", "FilePath"]),
         ProviderKind::Commands => {
             if action.commands.as_ref().is_none_or(Vec::is_empty) {
-                c.error(
-                    format!("{path}.commands"),
-                    "is required: the shell commands the Commands action runs",
-                );
+                c.error(format!("{path}.commands"), "is required: the shell commands the Commands action runs");
             }
         }
         ProviderKind::Ecr
@@ -301,26 +246,16 @@ fn check_codebuild(c: &mut Checker, path: &str, action: &ActionDeclaration) {
         return;
     };
     let key_path = format!("{path}.configuration.EnvironmentVariables");
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text)
-    else {
-        c.error(
-            key_path,
-            "must be a JSON array of {\"name\", \"value\", \"type\"} objects",
-        );
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text) else {
+        c.error(key_path, "must be a JSON array of {\"name\", \"value\", \"type\"} objects");
         return;
     };
     for (i, item) in items.iter().enumerate() {
-        let name_ok = item
-            .get("name")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|n| !n.is_empty());
+        let name_ok = item.get("name").and_then(serde_json::Value::as_str).is_some_and(|n| !n.is_empty());
         let value_ok = item.get("value").is_some_and(serde_json::Value::is_string);
-        let type_ok = item.get("type").is_none_or(|t| {
-            matches!(
-                t.as_str(),
-                Some("PLAINTEXT" | "PARAMETER_STORE" | "SECRETS_MANAGER")
-            )
-        });
+        let type_ok = item
+            .get("type")
+            .is_none_or(|t| matches!(t.as_str(), Some("PLAINTEXT" | "PARAMETER_STORE" | "SECRETS_MANAGER")));
         if !(name_ok && value_ok && type_ok) {
             c.error(
                 format!("{key_path}[{i}]"),
@@ -330,47 +265,23 @@ fn check_codebuild(c: &mut Checker, path: &str, action: &ActionDeclaration) {
     }
 }
 
-const CFN_MODES: &[&str] = &[
-    "CHANGE_SET_EXECUTE",
-    "CHANGE_SET_REPLACE",
-    "CREATE_UPDATE",
-    "DELETE_ONLY",
-    "REPLACE_ON_FAILURE",
-];
-const CFN_CAPABILITIES: &[&str] = &[
-    "CAPABILITY_IAM",
-    "CAPABILITY_NAMED_IAM",
-    "CAPABILITY_AUTO_EXPAND",
-];
+const CFN_MODES: &[&str] =
+    &["CHANGE_SET_EXECUTE", "CHANGE_SET_REPLACE", "CREATE_UPDATE", "DELETE_ONLY", "REPLACE_ON_FAILURE"];
+const CFN_CAPABILITIES: &[&str] = &["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"];
 
 fn check_cloudformation(c: &mut Checker, path: &str, action: &ActionDeclaration) {
     expect_one_of(c, path, action, "ActionMode", CFN_MODES);
     let config_path = |key: &str| format!("{path}.configuration.{key}");
     if let Some(mode) = static_value(action, "ActionMode") {
-        let needs_template = matches!(
-            mode,
-            "CREATE_UPDATE" | "REPLACE_ON_FAILURE" | "CHANGE_SET_REPLACE"
-        );
+        let needs_template = matches!(mode, "CREATE_UPDATE" | "REPLACE_ON_FAILURE" | "CHANGE_SET_REPLACE");
         if needs_template && action.config("TemplatePath").is_none() {
-            c.error(
-                config_path("TemplatePath"),
-                format!("is required in {mode} mode"),
-            );
+            c.error(config_path("TemplatePath"), format!("is required in {mode} mode"));
         }
         if mode.starts_with("CHANGE_SET_") && action.config("ChangeSetName").is_none() {
-            c.error(
-                config_path("ChangeSetName"),
-                format!("is required in {mode} mode"),
-            );
+            c.error(config_path("ChangeSetName"), format!("is required in {mode} mode"));
         }
-        if mode != "CHANGE_SET_EXECUTE"
-            && CFN_MODES.contains(&mode)
-            && action.config("RoleArn").is_none()
-        {
-            c.error(
-                config_path("RoleArn"),
-                format!("is required in {mode} mode: the role CloudFormation acts with"),
-            );
+        if mode != "CHANGE_SET_EXECUTE" && CFN_MODES.contains(&mode) && action.config("RoleArn").is_none() {
+            c.error(config_path("RoleArn"), format!("is required in {mode} mode: the role CloudFormation acts with"));
         }
     }
     if let Some(capabilities) = static_value(action, "Capabilities") {
@@ -378,25 +289,19 @@ fn check_cloudformation(c: &mut Checker, path: &str, action: &ActionDeclaration)
             if !CFN_CAPABILITIES.contains(&capability) {
                 c.error(
                     config_path("Capabilities"),
-                    format!("\"{capability}\" is not a capability; give a comma-separated list without spaces of {}", CFN_CAPABILITIES.join(", ")),
+                    format!(
+                        "\"{capability}\" is not a capability; give a comma-separated list without spaces of {}",
+                        CFN_CAPABILITIES.join(", ")
+                    ),
                 );
             }
         }
     }
     if let Some(overrides) = static_value(action, "ParameterOverrides") {
-        if !matches!(
-            serde_json::from_str::<serde_json::Value>(overrides),
-            Ok(serde_json::Value::Object(_))
-        ) {
-            c.error(
-                config_path("ParameterOverrides"),
-                "must be a JSON object of parameter names to values",
-            );
+        if !matches!(serde_json::from_str::<serde_json::Value>(overrides), Ok(serde_json::Value::Object(_))) {
+            c.error(config_path("ParameterOverrides"), "must be a JSON object of parameter names to values");
         } else if overrides.len() > 1024 {
-            c.error(
-                config_path("ParameterOverrides"),
-                format!("is {} bytes; the limit is 1 KB", overrides.len()),
-            );
+            c.error(config_path("ParameterOverrides"), format!("is {} bytes; the limit is 1 KB", overrides.len()));
         }
     }
     let inputs: Vec<&str> = action.input_names().collect();
@@ -409,17 +314,11 @@ fn check_cloudformation(c: &mut Checker, path: &str, action: &ActionDeclaration)
                 if !inputs.contains(&artifact) {
                     c.error(
                         config_path(key),
-                        format!(
-                            "\"{artifact}\" is not one of this action's input artifacts ({})",
-                            inputs.join(", ")
-                        ),
+                        format!("\"{artifact}\" is not one of this action's input artifacts ({})", inputs.join(", ")),
                     );
                 }
             }
-            _ => c.error(
-                config_path(key),
-                format!("\"{value}\" is not of the form ArtifactName::path/in/artifact"),
-            ),
+            _ => c.error(config_path(key), format!("\"{value}\" is not of the form ArtifactName::path/in/artifact")),
         }
     }
 }
@@ -444,30 +343,17 @@ mod tests {
     fn required_configuration_keys() {
         let errors = errors_of(with(valid_v1(), |p| {
             p["stages"][0]["actions"][0]["configuration"] = json!({"S3Bucket": "b"});
-            p["stages"][1]["actions"][0]
-                .as_object_mut()
-                .unwrap()
-                .remove("configuration");
+            p["stages"][1]["actions"][0].as_object_mut().unwrap().remove("configuration");
         }));
-        assert_has(
-            &errors,
-            "stages[0].actions[0].configuration.S3ObjectKey: is required by AWS/S3 Source actions",
-        );
-        assert_has(
-            &errors,
-            "stages[1].actions[0].configuration.BucketName: is required by AWS/S3 Deploy actions",
-        );
-        assert_has(
-            &errors,
-            "stages[1].actions[0].configuration.Extract: is required by AWS/S3 Deploy actions",
-        );
+        assert_has(&errors, "stages[0].actions[0].configuration.S3ObjectKey: is required by AWS/S3 Source actions");
+        assert_has(&errors, "stages[1].actions[0].configuration.BucketName: is required by AWS/S3 Deploy actions");
+        assert_has(&errors, "stages[1].actions[0].configuration.Extract: is required by AWS/S3 Deploy actions");
     }
 
     #[test]
     fn unknown_configuration_keys_are_warnings() {
-        let warnings = warnings_of(with(valid_v1(), |p| {
-            p["stages"][1]["actions"][0]["configuration"]["Bucket"] = json!("x")
-        }));
+        let warnings =
+            warnings_of(with(valid_v1(), |p| p["stages"][1]["actions"][0]["configuration"]["Bucket"] = json!("x")));
         assert_has(
             &warnings,
             "stages[1].actions[0].configuration.Bucket: is not a configuration key of AWS/S3 Deploy actions",
@@ -476,48 +362,24 @@ mod tests {
 
     #[test]
     fn s3_deploy_needs_object_key_without_extract() {
-        let errors = errors_of(with(valid_v1(), |p| {
-            p["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("false")
-        }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].configuration.ObjectKey: is required when Extract is \"false\"",
-        );
-        let errors = errors_of(with(valid_v1(), |p| {
-            p["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("yes")
-        }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].configuration.Extract: \"yes\" is not allowed; use true or false",
-        );
+        let errors =
+            errors_of(with(valid_v1(), |p| p["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("false")));
+        assert_has(&errors, "stages[1].actions[0].configuration.ObjectKey: is required when Extract is \"false\"");
+        let errors =
+            errors_of(with(valid_v1(), |p| p["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("yes")));
+        assert_has(&errors, "stages[1].actions[0].configuration.Extract: \"yes\" is not allowed; use true or false");
     }
 
     #[test]
     fn cloudformation_modes_need_their_keys() {
-        let errors = errors_of(cfn(
-            json!({"ActionMode": "CREATE_UPDATE", "StackName": "s"}),
-        ));
-        assert_has(
-            &errors,
-            "stages[1].actions[1].configuration.TemplatePath: is required in CREATE_UPDATE mode",
-        );
-        assert_has(
-            &errors,
-            "stages[1].actions[1].configuration.RoleArn: is required in CREATE_UPDATE mode",
-        );
-        let errors = errors_of(cfn(
-            json!({"ActionMode": "CHANGE_SET_EXECUTE", "StackName": "s"}),
-        ));
-        assert_has(
-            &errors,
-            "stages[1].actions[1].configuration.ChangeSetName: is required in CHANGE_SET_EXECUTE mode",
-        );
+        let errors = errors_of(cfn(json!({"ActionMode": "CREATE_UPDATE", "StackName": "s"})));
+        assert_has(&errors, "stages[1].actions[1].configuration.TemplatePath: is required in CREATE_UPDATE mode");
+        assert_has(&errors, "stages[1].actions[1].configuration.RoleArn: is required in CREATE_UPDATE mode");
+        let errors = errors_of(cfn(json!({"ActionMode": "CHANGE_SET_EXECUTE", "StackName": "s"})));
+        assert_has(&errors, "stages[1].actions[1].configuration.ChangeSetName: is required in CHANGE_SET_EXECUTE mode");
         assert!(!errors.iter().any(|e| e.contains("RoleArn")), "{errors:?}");
         let errors = errors_of(cfn(json!({"ActionMode": "UPSERT", "StackName": "s"})));
-        assert_has(
-            &errors,
-            "stages[1].actions[1].configuration.ActionMode: \"UPSERT\" is not allowed",
-        );
+        assert_has(&errors, "stages[1].actions[1].configuration.ActionMode: \"UPSERT\" is not allowed");
     }
 
     #[test]
@@ -535,10 +397,7 @@ mod tests {
             &errors,
             "stages[1].actions[1].configuration.Capabilities: \" CAPABILITY_AUTO_EXPAND\" is not a capability",
         );
-        assert_has(
-            &errors,
-            "stages[1].actions[1].configuration.ParameterOverrides: must be a JSON object",
-        );
+        assert_has(&errors, "stages[1].actions[1].configuration.ParameterOverrides: must be a JSON object");
         assert_has(
             &errors,
             "stages[1].actions[1].configuration.TemplateConfiguration: \"config.json\" is not of the form ArtifactName::path",
@@ -580,13 +439,9 @@ mod tests {
             &errors,
             "stages[1].actions[0].actionTypeId.category: provider AWS/S3 is not a Build action; its category is Source or Deploy",
         );
-        let errors = errors_of(with(valid_v1(), |p| {
-            p["stages"][1]["actions"][0]["actionTypeId"]["version"] = json!("2")
-        }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].actionTypeId.version: AWS/S3 has only version \"1\"",
-        );
+        let errors =
+            errors_of(with(valid_v1(), |p| p["stages"][1]["actions"][0]["actionTypeId"]["version"] = json!("2")));
+        assert_has(&errors, "stages[1].actions[0].actionTypeId.version: AWS/S3 has only version \"1\"");
         let warnings = warnings_of(with(valid_v2(), |p| {
             p["stages"][1]["actions"].as_array_mut().unwrap().push(json!({
                 "name": "Typo", "runOrder": 2,
@@ -610,22 +465,10 @@ mod tests {
             deploy["timeoutInMinutes"] = json!(10);
             p["stages"][0]["actions"][0]["outputArtifacts"][0]["files"] = json!(["**/*"]);
         }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].commands: is only allowed on Compute (Commands) actions",
-        );
-        assert_has(
-            &errors,
-            "stages[1].actions[0].outputVariables: is only allowed on Compute (Commands) actions",
-        );
-        assert_has(
-            &errors,
-            "stages[1].actions[0].environmentVariables: is only allowed on Compute (Commands) actions",
-        );
-        assert_has(
-            &errors,
-            "stages[1].actions[0].timeoutInMinutes: is only allowed on manual approval actions",
-        );
+        assert_has(&errors, "stages[1].actions[0].commands: is only allowed on Compute (Commands) actions");
+        assert_has(&errors, "stages[1].actions[0].outputVariables: is only allowed on Compute (Commands) actions");
+        assert_has(&errors, "stages[1].actions[0].environmentVariables: is only allowed on Compute (Commands) actions");
+        assert_has(&errors, "stages[1].actions[0].timeoutInMinutes: is only allowed on manual approval actions");
         assert_has(
             &errors,
             "stages[0].actions[0].outputArtifacts[0].files: is only allowed on Compute (Commands) actions",
@@ -635,10 +478,7 @@ mod tests {
     #[test]
     fn commands_action_needs_commands() {
         let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][1]["actions"][0]
-                .as_object_mut()
-                .unwrap()
-                .remove("commands");
+            p["stages"][1]["actions"][0].as_object_mut().unwrap().remove("commands");
         }));
         assert_has(&errors, "stages[1].actions[0].commands: is required");
     }
@@ -649,16 +489,10 @@ mod tests {
             p["stages"][0]["actions"][0]["region"] = json!("us-east-1");
             let obj = p.as_object_mut().unwrap();
             obj.remove("artifactStore");
-            obj.insert(
-                "artifactStores".into(),
-                json!({"eu-west-1": {"type": "S3", "location": "bucket-eu"}}),
-            );
+            obj.insert("artifactStores".into(), json!({"eu-west-1": {"type": "S3", "location": "bucket-eu"}}));
             p["stages"][1]["actions"][0]["region"] = json!("us-west-2");
         }));
-        assert_has(
-            &errors,
-            "stages[0].actions[0].region: Source actions cannot run in another region",
-        );
+        assert_has(&errors, "stages[0].actions[0].region: Source actions cannot run in another region");
         assert_has(
             &errors,
             "stages[1].actions[0].region: no artifact store for region \"us-west-2\"; add it to artifactStores",

@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Checker, Position, action_path, stage_path};
 use crate::declaration::{ActionDeclaration, PipelineDeclaration};
 use crate::providers::{self, ProviderKind};
-use crate::variables::{
-    self, CODEPIPELINE_NAMESPACE, CODEPIPELINE_VARIABLES, PIPELINE_VARIABLES_NAMESPACE,
-};
+use crate::variables::{self, CODEPIPELINE_NAMESPACE, CODEPIPELINE_VARIABLES, PIPELINE_VARIABLES_NAMESPACE};
 
 struct Declared<'a> {
     path: String,
@@ -25,92 +23,39 @@ struct Scope<'a> {
 pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
     let scope = Scope {
         namespaces: declared_namespaces(p, c),
-        variables: p
-            .variables
-            .iter()
-            .flatten()
-            .map(|v| v.name.as_str())
-            .collect(),
+        variables: p.variables.iter().flatten().map(|v| v.name.as_str()).collect(),
     };
     for (s, a, action) in p.actions() {
         let path = action_path(s, a);
-        let here = Position {
-            stage: s,
-            run_order: action.effective_run_order(),
-        };
+        let here = Position { stage: s, run_order: action.effective_run_order() };
         for (key, value) in action.configuration.iter().flatten() {
-            check_text(
-                c,
-                &format!("{path}.configuration.{key}"),
-                value,
-                here,
-                &scope,
-            );
+            check_text(c, &format!("{path}.configuration.{key}"), value, here, &scope);
         }
         for (i, command) in action.commands.iter().flatten().enumerate() {
             check_text(c, &format!("{path}.commands[{i}]"), command, here, &scope);
         }
         for (i, variable) in action.environment_variables.iter().flatten().enumerate() {
-            check_text(
-                c,
-                &format!("{path}.environmentVariables[{i}].value"),
-                &variable.value,
-                here,
-                &scope,
-            );
+            check_text(c, &format!("{path}.environmentVariables[{i}].value"), &variable.value, here, &scope);
         }
     }
     // Entry conditions run before the stage's actions; success and failure conditions after.
     for (s, stage) in p.stages.iter().enumerate() {
-        let before = Position {
-            stage: s,
-            run_order: i64::MIN,
-        };
-        let after = Position {
-            stage: s,
-            run_order: i64::MAX,
-        };
+        let before = Position { stage: s, run_order: i64::MIN };
+        let after = Position { stage: s, run_order: i64::MAX };
         let groups = [
-            (
-                "beforeEntry",
-                before,
-                stage.before_entry.as_ref().map(|b| b.conditions.as_slice()),
-            ),
-            (
-                "onSuccess",
-                after,
-                stage.on_success.as_ref().map(|o| o.conditions.as_slice()),
-            ),
-            (
-                "onFailure",
-                after,
-                stage
-                    .on_failure
-                    .as_ref()
-                    .and_then(|o| o.conditions.as_deref()),
-            ),
+            ("beforeEntry", before, stage.before_entry.as_ref().map(|b| b.conditions.as_slice())),
+            ("onSuccess", after, stage.on_success.as_ref().map(|o| o.conditions.as_slice())),
+            ("onFailure", after, stage.on_failure.as_ref().and_then(|o| o.conditions.as_deref())),
         ];
         for (kind, position, conditions) in groups {
             for (i, condition) in conditions.into_iter().flatten().enumerate() {
                 for (r, rule) in condition.rules.iter().flatten().enumerate() {
                     let rule_path = format!("{}.{kind}.conditions[{i}].rules[{r}]", stage_path(s));
                     for (key, value) in rule.configuration.iter().flatten() {
-                        check_text(
-                            c,
-                            &format!("{rule_path}.configuration.{key}"),
-                            value,
-                            position,
-                            &scope,
-                        );
+                        check_text(c, &format!("{rule_path}.configuration.{key}"), value, position, &scope);
                     }
                     for (n, command) in rule.commands.iter().flatten().enumerate() {
-                        check_text(
-                            c,
-                            &format!("{rule_path}.commands[{n}]"),
-                            command,
-                            position,
-                            &scope,
-                        );
+                        check_text(c, &format!("{rule_path}.commands[{n}]"), command, position, &scope);
                     }
                 }
             }
@@ -119,10 +64,7 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
 }
 
 /// Namespaces by name, checking that each is unique, not reserved, and not an artifact name.
-fn declared_namespaces<'a>(
-    p: &'a PipelineDeclaration,
-    c: &mut Checker,
-) -> BTreeMap<&'a str, Declared<'a>> {
+fn declared_namespaces<'a>(p: &'a PipelineDeclaration, c: &mut Checker) -> BTreeMap<&'a str, Declared<'a>> {
     let artifacts: BTreeSet<&str> = p.actions().flat_map(|(_, _, a)| a.output_names()).collect();
     let mut namespaces: BTreeMap<&str, Declared> = BTreeMap::new();
     for (s, a, action) in p.actions() {
@@ -132,36 +74,20 @@ fn declared_namespaces<'a>(
         let path = action_path(s, a);
         let field = format!("{path}.namespace");
         if namespace == CODEPIPELINE_NAMESPACE || namespace == PIPELINE_VARIABLES_NAMESPACE {
-            c.error(
-                &field,
-                format!("\"{namespace}\" is reserved by CodePipeline"),
-            );
+            c.error(&field, format!("\"{namespace}\" is reserved by CodePipeline"));
             continue;
         }
         if artifacts.contains(namespace) {
-            c.error(&field, format!("\"{namespace}\" is also an artifact name; a namespace must not collide with an artifact name"));
+            c.error(
+                &field,
+                format!("\"{namespace}\" is also an artifact name; a namespace must not collide with an artifact name"),
+            );
         }
         match namespaces.get(namespace) {
-            Some(first) => c.error(
-                &field,
-                format!(
-                    "namespace \"{namespace}\" is already declared by {}",
-                    first.path
-                ),
-            ),
+            Some(first) => c.error(&field, format!("namespace \"{namespace}\" is already declared by {}", first.path)),
             None => {
-                let position = Position {
-                    stage: s,
-                    run_order: action.effective_run_order(),
-                };
-                namespaces.insert(
-                    namespace,
-                    Declared {
-                        path,
-                        position,
-                        action,
-                    },
-                );
+                let position = Position { stage: s, run_order: action.effective_run_order() };
+                namespaces.insert(namespace, Declared { path, position, action });
             }
         }
     }
@@ -208,36 +134,18 @@ fn check_text(c: &mut Checker, path: &str, text: &str, here: Position, scope: &S
 }
 
 /// Where the provider's output variables are known, the key must be one of them.
-fn check_output_variable(
-    c: &mut Checker,
-    path: &str,
-    reference: &str,
-    key: &str,
-    declared: &Declared,
-) {
+fn check_output_variable(c: &mut Checker, path: &str, reference: &str, key: &str, declared: &Declared) {
     let action = declared.action;
     let Some(spec) = providers::spec_of(&action.action_type_id) else {
         return;
     };
     if spec.kind == ProviderKind::Commands {
-        let listed: Vec<&str> = action
-            .output_variables
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
+        let listed: Vec<&str> = action.output_variables.iter().flatten().map(String::as_str).collect();
         if !listed.contains(&key) {
-            let shown = if listed.is_empty() {
-                "it lists none".to_string()
-            } else {
-                listed.join(", ")
-            };
+            let shown = if listed.is_empty() { "it lists none".to_string() } else { listed.join(", ") };
             c.error(
                 path,
-                format!(
-                    "{reference}: \"{key}\" is not in the outputVariables of {} ({shown})",
-                    declared.path
-                ),
+                format!("{reference}: \"{key}\" is not in the outputVariables of {} ({shown})", declared.path),
             );
         }
         return;
@@ -245,18 +153,14 @@ fn check_output_variable(
     if let Some(known) = spec.output_variables
         && !known.contains(&key)
     {
-        let shown = if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        };
+        let shown = if known.is_empty() { "none".to_string() } else { known.join(", ") };
         c.error(
-                path,
-                format!(
-                    "{reference}: \"{key}\" is not an output variable of {}/{} {} actions (they set: {shown})",
-                    action.action_type_id.owner, action.action_type_id.provider, action.action_type_id.category
-                ),
-            );
+            path,
+            format!(
+                "{reference}: \"{key}\" is not an output variable of {}/{} {} actions (they set: {shown})",
+                action.action_type_id.owner, action.action_type_id.provider, action.action_type_id.category
+            ),
+        );
     }
 }
 
@@ -273,16 +177,11 @@ mod tests {
     #[test]
     fn namespace_must_be_declared_by_an_earlier_action() {
         let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][1]["actions"][0]["commands"] =
-                json!(["echo #{Nope.X}", "echo #{BuildVariables.VERSION}"]);
-            p["stages"][2]["actions"][0]["configuration"]["ExternalEntityLink"] =
-                json!("https://x/#{Later.Out}");
+            p["stages"][1]["actions"][0]["commands"] = json!(["echo #{Nope.X}", "echo #{BuildVariables.VERSION}"]);
+            p["stages"][2]["actions"][0]["configuration"]["ExternalEntityLink"] = json!("https://x/#{Later.Out}");
             p["stages"][2]["actions"][1]["namespace"] = json!("Later");
         }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].commands[0]: #{Nope.X}: no action declares the namespace \"Nope\"",
-        );
+        assert_has(&errors, "stages[1].actions[0].commands[0]: #{Nope.X}: no action declares the namespace \"Nope\"");
         assert_has(
             &errors,
             "stages[1].actions[0].commands[1]: #{BuildVariables.VERSION}: namespace \"BuildVariables\" belongs to stages[1].actions[0], which does not run before this point",
@@ -325,10 +224,8 @@ mod tests {
     #[test]
     fn output_variable_names_are_checked_where_the_provider_fixes_them() {
         let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][1]["actions"][0]["environmentVariables"][0]["value"] =
-                json!("#{SourceVariables.Sha}");
-            p["stages"][2]["actions"][0]["configuration"]["CustomData"] =
-                json!("#{BuildVariables.RELEASE}");
+            p["stages"][1]["actions"][0]["environmentVariables"][0]["value"] = json!("#{SourceVariables.Sha}");
+            p["stages"][2]["actions"][0]["configuration"]["CustomData"] = json!("#{BuildVariables.RELEASE}");
         }));
         assert_has(
             &errors,
@@ -342,13 +239,9 @@ mod tests {
 
     #[test]
     fn malformed_references_are_errors() {
-        let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][1]["actions"][0]["commands"][0] = json!("echo #{VERSION}")
-        }));
-        assert_has(
-            &errors,
-            "stages[1].actions[0].commands[0]: malformed variable reference \"#{VERSION}\"",
-        );
+        let errors =
+            errors_of(with(valid_v2(), |p| p["stages"][1]["actions"][0]["commands"][0] = json!("echo #{VERSION}")));
+        assert_has(&errors, "stages[1].actions[0].commands[0]: malformed variable reference \"#{VERSION}\"");
     }
 
     #[test]
@@ -363,14 +256,8 @@ mod tests {
             &errors,
             "stages[1].actions[0].namespace: namespace \"SourceVariables\" is already declared by stages[0].actions[0]",
         );
-        assert_has(
-            &errors,
-            "stages[2].actions[0].namespace: \"codepipeline\" is reserved",
-        );
-        assert_has(
-            &errors,
-            "stages[2].actions[1].namespace: \"BuildOutput\" is also an artifact name",
-        );
+        assert_has(&errors, "stages[2].actions[0].namespace: \"codepipeline\" is reserved");
+        assert_has(&errors, "stages[2].actions[1].namespace: \"BuildOutput\" is also an artifact name");
     }
 
     #[test]
@@ -384,9 +271,6 @@ mod tests {
             &errors,
             "stages[1].beforeEntry.conditions[0].rules[0].configuration.Variable: #{BuildVariables.VERSION}: namespace \"BuildVariables\" belongs to stages[1].actions[0], which does not run before this point",
         );
-        assert!(
-            !errors.iter().any(|e| e.starts_with("stages[1].onSuccess")),
-            "{errors:?}"
-        );
+        assert!(!errors.iter().any(|e| e.starts_with("stages[1].onSuccess")), "{errors:?}");
     }
 }

@@ -13,17 +13,11 @@ pub(super) const MAX_ACTIONS: usize = 500;
 pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
     let stages = p.stages.len();
     if !(2..=MAX_STAGES).contains(&stages) {
-        c.error(
-            "stages",
-            format!("has {stages} stages; a pipeline has 2 to {MAX_STAGES}"),
-        );
+        c.error("stages", format!("has {stages} stages; a pipeline has 2 to {MAX_STAGES}"));
     }
     let total: usize = p.stages.iter().map(|s| s.actions.len()).sum();
     if total > MAX_ACTIONS {
-        c.error(
-            "stages",
-            format!("has {total} actions in all; a pipeline has at most {MAX_ACTIONS}"),
-        );
+        c.error("stages", format!("has {total} actions in all; a pipeline has at most {MAX_ACTIONS}"));
     }
 
     let mut stage_names: BTreeMap<&str, usize> = BTreeMap::new();
@@ -33,11 +27,7 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
             match stage_names.get(stage.name.as_str()) {
                 Some(first) => c.error(
                     format!("{path}.name"),
-                    format!(
-                        "stage name \"{}\" is already used by {}",
-                        stage.name,
-                        stage_path(*first)
-                    ),
+                    format!("stage name \"{}\" is already used by {}", stage.name, stage_path(*first)),
                 ),
                 None => {
                     stage_names.insert(&stage.name, s);
@@ -81,7 +71,10 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
             if s > 0 && is_source {
                 c.error(
                     format!("{path}.actionTypeId.category"),
-                    format!("Source actions may only appear in the first stage; \"{}\" is in stage \"{}\"", action.name, stage.name),
+                    format!(
+                        "Source actions may only appear in the first stage; \"{}\" is in stage \"{}\"",
+                        action.name, stage.name
+                    ),
                 );
             }
         }
@@ -117,20 +110,10 @@ mod tests {
     fn action_count_bounds() {
         let errors = errors_of(with(valid_v2(), |p| {
             p["stages"][1]["actions"] = json!([]);
-            p["stages"][2]["actions"] = json!(
-                (0..51)
-                    .map(|i| commands_action(&format!("A{i}")))
-                    .collect::<Vec<_>>()
-            );
+            p["stages"][2]["actions"] = json!((0..51).map(|i| commands_action(&format!("A{i}"))).collect::<Vec<_>>());
         }));
-        assert_has(
-            &errors,
-            "stages[1].actions: has 0 actions; a stage has 1 to 50",
-        );
-        assert_has(
-            &errors,
-            "stages[2].actions: has 51 actions; a stage has 1 to 50",
-        );
+        assert_has(&errors, "stages[1].actions: has 0 actions; a stage has 1 to 50");
+        assert_has(&errors, "stages[2].actions: has 51 actions; a stage has 1 to 50");
     }
 
     #[test]
@@ -138,15 +121,11 @@ mod tests {
         let errors = errors_of(with(valid_v2(), |p| {
             let stages = p["stages"].as_array_mut().unwrap();
             for s in 0..10 {
-                let actions: Vec<Value> =
-                    (0..50).map(|i| commands_action(&format!("A{i}"))).collect();
+                let actions: Vec<Value> = (0..50).map(|i| commands_action(&format!("A{i}"))).collect();
                 stages.push(json!({"name": format!("Extra{s}"), "actions": actions}));
             }
         }));
-        assert_has(
-            &errors,
-            "stages: has 504 actions in all; a pipeline has at most 500",
-        );
+        assert_has(&errors, "stages: has 504 actions in all; a pipeline has at most 500");
     }
 
     #[test]
@@ -155,18 +134,13 @@ mod tests {
             p["stages"][2]["name"] = json!("Build");
             p["stages"][2]["actions"][1]["name"] = json!("Approve");
         }));
-        assert_has(
-            &errors,
-            "stages[2].name: stage name \"Build\" is already used by stages[1]",
-        );
+        assert_has(&errors, "stages[2].name: stage name \"Build\" is already used by stages[1]");
         assert_has(
             &errors,
             "stages[2].actions[1].name: action name \"Approve\" is already used in this stage by stages[2].actions[0]",
         );
         // The same action name in two stages is fine.
-        let errors = errors_of(with(valid_v2(), |p| {
-            p["stages"][2]["actions"][0]["name"] = json!("Build")
-        }));
+        let errors = errors_of(with(valid_v2(), |p| p["stages"][2]["actions"][0]["name"] = json!("Build")));
         assert!(errors.is_empty(), "{errors:?}");
     }
 
@@ -175,22 +149,13 @@ mod tests {
         let errors = errors_of(with(valid_v1(), |p| {
             let source = p["stages"][0]["actions"][0].clone();
             let deploy = p["stages"][1]["actions"][0].clone();
-            p["stages"][0]["actions"]
-                .as_array_mut()
-                .unwrap()
-                .push(with(deploy, |d| d["name"] = json!("Early")));
-            p["stages"][1]["actions"]
-                .as_array_mut()
-                .unwrap()
-                .push(with(source, |s| {
-                    s["name"] = json!("Late");
-                    s["outputArtifacts"] = json!([{"name": "Other"}]);
-                }));
+            p["stages"][0]["actions"].as_array_mut().unwrap().push(with(deploy, |d| d["name"] = json!("Early")));
+            p["stages"][1]["actions"].as_array_mut().unwrap().push(with(source, |s| {
+                s["name"] = json!("Late");
+                s["outputArtifacts"] = json!([{"name": "Other"}]);
+            }));
         }));
-        assert_has(
-            &errors,
-            "stages[0].actions[1].actionTypeId.category: the first stage holds only Source actions",
-        );
+        assert_has(&errors, "stages[0].actions[1].actionTypeId.category: the first stage holds only Source actions");
         assert_has(
             &errors,
             "stages[1].actions[1].actionTypeId.category: Source actions may only appear in the first stage",

@@ -91,20 +91,12 @@ fn report_of(value: Value) -> crate::validate::Report {
 
 /// The validation errors of `value`, as printed lines.
 pub fn errors_of(value: Value) -> Vec<String> {
-    report_of(value)
-        .errors
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    report_of(value).errors.iter().map(ToString::to_string).collect()
 }
 
 /// The validation warnings of `value`, as printed lines.
 pub fn warnings_of(value: Value) -> Vec<String> {
-    report_of(value)
-        .warnings
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    report_of(value).warnings.iter().map(ToString::to_string).collect()
 }
 
 /// Asserts that some line starts with `expected`.

@@ -36,42 +36,19 @@ fn request(effects: &[Effect]) -> ApprovalRequest {
 fn an_approval_is_requested_with_a_token_and_a_seven_day_deadline() {
     let mut sim = Sim::new(pipeline_json(
         "SUPERSEDED",
-        vec![
-            stage("Source", vec![source("Src", "Code")]),
-            stage("Gate", vec![approval("Approve", 1)]),
-        ],
+        vec![stage("Source", vec![source("Src", "Code")]), stage("Gate", vec![approval("Approve", 1)])],
     ));
     sim.start("e1");
     let effects = sim.succeed("e1", "Source", "Src");
     let request = request(&effects);
-    assert!(
-        dispatches(&effects).is_empty(),
-        "an approval is not dispatched to a provider"
-    );
+    assert!(dispatches(&effects).is_empty(), "an approval is not dispatched to a provider");
     assert_eq!(request.expires, sim.now.plus_days(7));
-    assert_eq!(
-        request.expires.to_rfc3339_minutes().len(),
-        "2023-11-21T22:13Z".len()
-    );
-    assert_eq!(
-        request.custom_data.as_deref(),
-        Some("Ship e1?"),
-        "variables are resolved"
-    );
-    assert_eq!(
-        request.notification_arn.as_deref(),
-        Some("arn:aws:sns:eu-west-1:111122223333:approvals")
-    );
-    assert_eq!(
-        Some(request.token.clone()),
-        sim.attempt("e1", "Gate", "Approve").token
-    );
+    assert_eq!(request.expires.to_rfc3339_minutes().len(), "2023-11-21T22:13Z".len());
+    assert_eq!(request.custom_data.as_deref(), Some("Ship e1?"), "variables are resolved");
+    assert_eq!(request.notification_arn.as_deref(), Some("arn:aws:sns:eu-west-1:111122223333:approvals"));
+    assert_eq!(Some(request.token.clone()), sim.attempt("e1", "Gate", "Approve").token);
     assert_eq!(request.token.len(), 36);
-    assert!(
-        effects
-            .iter()
-            .any(|e| matches!(e, Effect::WakeAt(w) if w.at == request.expires))
-    );
+    assert!(effects.iter().any(|e| matches!(e, Effect::WakeAt(w) if w.at == request.expires)));
 }
 
 #[test]
@@ -91,14 +68,7 @@ fn rejecting_fails_the_stage_and_the_execution() {
     let mut sim = gated(None);
     let event = sim.approval_event("e1", "Gate", "Approve", ApprovalStatus::Rejected);
     let effects = sim.ok(event);
-    assert_eq!(
-        published(&effects),
-        [
-            "action Gate/Approve FAILED",
-            "stage Gate FAILED",
-            "pipeline e1 FAILED"
-        ]
-    );
+    assert_eq!(published(&effects), ["action Gate/Approve FAILED", "stage Gate FAILED", "pipeline e1 FAILED"]);
     let error = sim.attempt("e1", "Gate", "Approve").error.clone().unwrap();
     assert_eq!(error.message, "Rejected by reviewer: looks good");
 }
@@ -110,26 +80,17 @@ fn wrong_repeated_and_old_tokens() {
     if let Event::ApprovalResult(a) = &mut wrong {
         a.token = "00000000-0000-4000-8000-000000000000".into();
     }
-    assert_eq!(
-        sim.rejected(wrong).exception(),
-        "InvalidApprovalTokenException"
-    );
+    assert_eq!(sim.rejected(wrong).exception(), "InvalidApprovalTokenException");
 
     let reject = sim.approval_event("e1", "Gate", "Approve", ApprovalStatus::Rejected);
     sim.ok(reject.clone());
-    assert_eq!(
-        sim.stale(reject.clone()),
-        Stale::ActionFinished { status: "Failed" }
-    );
+    assert_eq!(sim.stale(reject.clone()), Stale::ActionFinished { status: "Failed" });
 
     let retry = sim.retry_event("e1", "Gate", RetryMode::FailedActions);
     sim.ok(retry);
     assert_ne!(sim.attempt("e1", "Gate", "Approve").token.as_ref(), None);
     // The token of the first attempt does not answer the second.
-    assert_eq!(
-        sim.rejected(reject).exception(),
-        "InvalidApprovalTokenException"
-    );
+    assert_eq!(sim.rejected(reject).exception(), "InvalidApprovalTokenException");
     let fresh = sim.approval_event("e1", "Gate", "Approve", ApprovalStatus::Approved);
     sim.ok(fresh);
 }
@@ -137,32 +98,16 @@ fn wrong_repeated_and_old_tokens() {
 #[test]
 fn a_timed_out_approval_fails_and_cannot_be_answered_late() {
     let mut sim = gated(Some(30));
-    assert_eq!(
-        sim.attempt("e1", "Gate", "Approve").deadline,
-        sim.now.plus_minutes(30)
-    );
+    assert_eq!(sim.attempt("e1", "Gate", "Approve").deadline, sim.now.plus_minutes(30));
     sim.advance_minutes(29);
     assert_eq!(sim.stale(sim.tick_event("e1")), Stale::NothingDue);
     sim.advance_minutes(1);
     let late = sim.approval_event("e1", "Gate", "Approve", ApprovalStatus::Approved);
-    assert!(
-        matches!(sim.rejected(late), Rejection::InvalidApprovalToken(m) if m.contains("expired"))
-    );
+    assert!(matches!(sim.rejected(late), Rejection::InvalidApprovalToken(m) if m.contains("expired")));
     let effects = sim.ok(sim.tick_event("e1"));
-    assert_eq!(
-        published(&effects),
-        [
-            "action Gate/Approve FAILED",
-            "stage Gate FAILED",
-            "pipeline e1 FAILED"
-        ]
-    );
+    assert_eq!(published(&effects), ["action Gate/Approve FAILED", "stage Gate FAILED", "pipeline e1 FAILED"]);
     let error = sim.attempt("e1", "Gate", "Approve").error.clone().unwrap();
-    assert!(
-        error.message.contains("approval expired"),
-        "{}",
-        error.message
-    );
+    assert!(error.message.contains("approval expired"), "{}", error.message);
 }
 
 #[test]
@@ -172,17 +117,8 @@ fn only_approvals_take_approval_results_and_approvals_take_nothing_else() {
     if let Event::ApprovalResult(a) = &mut not_approval {
         a.action = "After".into();
     }
-    assert!(matches!(
-        sim.rejected(not_approval),
-        Rejection::Validation(_)
-    ));
-    let job = JobRef {
-        execution_id: "e1".into(),
-        stage: "Gate".into(),
-        action: "Approve".into(),
-        attempt: 1,
-        job: 0,
-    };
+    assert!(matches!(sim.rejected(not_approval), Rejection::Validation(_)));
+    let job = JobRef { execution_id: "e1".into(), stage: "Gate".into(), action: "Approve".into(), attempt: 1, job: 0 };
     let sneaky = Event::ActionSucceeded(ActionSucceeded {
         job,
         output_variables: Default::default(),
@@ -192,7 +128,5 @@ fn only_approvals_take_approval_results_and_approvals_take_nothing_else() {
         revision: None,
         by: None,
     });
-    assert!(
-        matches!(sim.rejected(sneaky), Rejection::Validation(m) if m.contains("PutApprovalResult"))
-    );
+    assert!(matches!(sim.rejected(sneaky), Rejection::Validation(m) if m.contains("PutApprovalResult")));
 }

@@ -85,15 +85,9 @@ pub fn three_stages(mode: &str) -> Value {
 }
 
 pub fn compile(declaration: Value) -> Pipeline {
-    let document = PipelineDocument::parse(&declaration.to_string(), Format::Json)
-        .expect("declaration parses");
-    Pipeline::compile(
-        document.pipeline,
-        Environment {
-            region: Some("eu-west-1".into()),
-        },
-    )
-    .unwrap_or_else(|report| panic!("declaration is invalid:\n{report}"))
+    let document = PipelineDocument::parse(&declaration.to_string(), Format::Json).expect("declaration parses");
+    Pipeline::compile(document.pipeline, Environment { region: Some("eu-west-1".into()) })
+        .unwrap_or_else(|report| panic!("declaration is invalid:\n{report}"))
 }
 
 // ---- the simulator ------------------------------------------------------------------------
@@ -110,12 +104,7 @@ impl Sim {
     pub fn new(declaration: Value) -> Sim {
         let pipeline = compile(declaration);
         let world = World::new(&pipeline);
-        Sim {
-            pipeline,
-            world,
-            now: T0,
-            log: Vec::new(),
-        }
+        Sim { pipeline, world, now: T0, log: Vec::new() }
     }
 
     /// The world `apply` gets: the pipeline state and the executions the event needs.
@@ -125,26 +114,19 @@ impl Sim {
             .world
             .executions
             .iter()
-            .filter(|(id, e)| {
-                needs.executions.contains(*id) || (needs.all_active && !e.status.is_finished())
-            })
+            .filter(|(id, e)| needs.executions.contains(*id) || (needs.all_active && !e.status.is_finished()))
             .map(|(id, e)| (id.clone(), e.clone()))
             .collect();
-        World {
-            pipeline: self.world.pipeline.clone(),
-            executions,
-        }
+        World { pipeline: self.world.pipeline.clone(), executions }
     }
 
     pub fn try_apply(&mut self, event: Event) -> Result<Step, Rejection> {
         let partial = self.world_for(&event);
-        let step = apply(&self.pipeline, &partial, &event, self.now)?;
+        let step = apply(&self.pipeline, partial, &event, self.now)?;
         if let Step::Applied(applied) = &step {
             self.world.pipeline = applied.world.pipeline.clone();
             for id in &applied.changed_executions {
-                self.world
-                    .executions
-                    .insert(id.clone(), applied.world.executions[id].clone());
+                self.world.executions.insert(id.clone(), applied.world.executions[id].clone());
             }
             self.log.extend(applied.effects.iter().cloned());
         }
@@ -195,10 +177,7 @@ impl Sim {
                 trigger_type: TriggerType::StartPipelineExecution,
                 trigger_detail: Some("tester".into()),
             },
-            variables: vec![VariableOverride {
-                name: "Region".into(),
-                value: "eu-west-1".into(),
-            }],
+            variables: vec![VariableOverride { name: "Region".into(), value: "eu-west-1".into() }],
             source_revisions: Vec::new(),
         })
     }
@@ -252,18 +231,8 @@ impl Sim {
         self.ok(event)
     }
 
-    pub fn approval_event(
-        &self,
-        execution: &str,
-        stage: &str,
-        action: &str,
-        status: ApprovalStatus,
-    ) -> Event {
-        let token = self
-            .attempt(execution, stage, action)
-            .token
-            .clone()
-            .expect("approval has a token");
+    pub fn approval_event(&self, execution: &str, stage: &str, action: &str, status: ApprovalStatus) -> Event {
+        let token = self.attempt(execution, stage, action).token.clone().expect("approval has a token");
         Event::ApprovalResult(ApprovalResult {
             execution_id: execution.to_string(),
             stage: stage.to_string(),
@@ -305,18 +274,13 @@ impl Sim {
     }
 
     pub fn tick_event(&self, execution: &str) -> Event {
-        Event::Tick(Tick {
-            execution_id: execution.to_string(),
-        })
+        Event::Tick(Tick { execution_id: execution.to_string() })
     }
 
     // ---- queries --------------------------------------------------------------------------
 
     pub fn execution(&self, id: &str) -> &Execution {
-        self.world
-            .executions
-            .get(id)
-            .unwrap_or_else(|| panic!("no execution {id}"))
+        self.world.executions.get(id).unwrap_or_else(|| panic!("no execution {id}"))
     }
 
     pub fn status(&self, id: &str) -> ExecutionStatus {
@@ -332,18 +296,10 @@ impl Sim {
         let e = self.execution(execution);
         let s = e.stage_index(stage).expect("stage exists");
         let a = e.stages[s].action_index(action).expect("action exists");
-        e.stages[s].actions[a]
-            .attempts
-            .last()
-            .unwrap_or_else(|| panic!("{stage}/{action} has not started"))
+        e.stages[s].actions[a].attempts.last().unwrap_or_else(|| panic!("{stage}/{action} has not started"))
     }
 
-    pub fn action_status(
-        &self,
-        execution: &str,
-        stage: &str,
-        action: &str,
-    ) -> Option<ActionStatus> {
+    pub fn action_status(&self, execution: &str, stage: &str, action: &str) -> Option<ActionStatus> {
         let e = self.execution(execution);
         let s = e.stage_index(stage).expect("stage exists");
         let a = e.stages[s].action_index(action).expect("action exists");
@@ -351,25 +307,13 @@ impl Sim {
     }
 
     pub fn occupant(&self, stage: &str) -> Option<&str> {
-        let index = self
-            .world
-            .pipeline
-            .stage_index(stage)
-            .expect("stage exists");
+        let index = self.world.pipeline.stage_index(stage).expect("stage exists");
         self.world.pipeline.stages[index].occupant.as_deref()
     }
 
     pub fn inbound(&self, stage: &str) -> Vec<&str> {
-        let index = self
-            .world
-            .pipeline
-            .stage_index(stage)
-            .expect("stage exists");
-        self.world.pipeline.stages[index]
-            .inbound
-            .iter()
-            .map(String::as_str)
-            .collect()
+        let index = self.world.pipeline.stage_index(stage).expect("stage exists");
+        self.world.pipeline.stages[index].inbound.iter().map(String::as_str).collect()
     }
 }
 

@@ -6,10 +6,7 @@ use crate::engine::*;
 fn invoking() -> Sim {
     let mut sim = Sim::new(pipeline_json(
         "SUPERSEDED",
-        vec![
-            stage("Source", vec![source("Src", "Code")]),
-            stage("Work", vec![lambda("Invoke", 1)]),
-        ],
+        vec![stage("Source", vec![source("Src", "Code")]), stage("Work", vec![lambda("Invoke", 1)])],
     ));
     sim.start("e1");
     sim.succeed("e1", "Source", "Src");
@@ -29,16 +26,10 @@ fn a_continuation_starts_a_new_job_with_the_token() {
         external_execution_id: None,
     }));
     let next = dispatches(&effects)[0].clone();
-    assert_eq!(
-        (next.job_sequence, next.continuation_token.as_deref()),
-        (2, Some("page-2"))
-    );
+    assert_eq!((next.job_sequence, next.continuation_token.as_deref()), (2, Some("page-2")));
     assert_ne!(next.job_id, first_id, "each job has its own id");
     assert_eq!(next.attempt, 1, "the action stays in the same attempt");
-    assert_eq!(
-        sim.action_status("e1", "Work", "Invoke"),
-        Some(ActionStatus::InProgress)
-    );
+    assert_eq!(sim.action_status("e1", "Work", "Invoke"), Some(ActionStatus::InProgress));
     assert_eq!(next.configuration["UserParameters"], "staging");
     // A late answer for the first job is stale.
     let late = Event::ActionSucceeded(ActionSucceeded {
@@ -50,13 +41,7 @@ fn a_continuation_starts_a_new_job_with_the_token() {
         revision: None,
         by: None,
     });
-    assert_eq!(
-        sim.stale(late),
-        Stale::OldJob {
-            current: 2,
-            given: 1
-        }
-    );
+    assert_eq!(sim.stale(late), Stale::OldJob { current: 2, given: 1 });
     sim.succeed("e1", "Work", "Invoke");
     assert_eq!(sim.status("e1"), ExecutionStatus::Succeeded);
 }
@@ -68,13 +53,7 @@ fn results_for_an_old_attempt_are_stale() {
     sim.ok(first.clone());
     let retry = sim.retry_event("e1", "Work", crate::pipeline::RetryMode::FailedActions);
     sim.ok(retry);
-    assert_eq!(
-        sim.stale(first),
-        Stale::OldAttempt {
-            current: 2,
-            given: 1
-        }
-    );
+    assert_eq!(sim.stale(first), Stale::OldAttempt { current: 2, given: 1 });
 }
 
 #[test]
@@ -84,10 +63,7 @@ fn output_variables_are_limited_in_size() {
     if let Event::ActionSucceeded(s) = &mut event {
         s.output_variables = [("Big".to_string(), "x".repeat(MAX_OUTPUT_VARIABLES_BYTES))].into();
     }
-    assert_eq!(
-        sim.rejected(event).exception(),
-        "OutputVariablesSizeExceededException"
-    );
+    assert_eq!(sim.rejected(event).exception(), "OutputVariablesSizeExceededException");
 }
 
 #[test]

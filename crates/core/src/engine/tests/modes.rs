@@ -13,36 +13,20 @@ fn superseded_a_newer_execution_replaces_the_one_waiting_at_a_boundary() {
 
     sim.start("e2");
     sim.succeed("e2", "Source", "Src");
-    assert_eq!(
-        sim.inbound("Build"),
-        ["e2"],
-        "e2 waits in front of the locked Build stage"
-    );
-    assert_eq!(
-        sim.occupant("Source"),
-        None,
-        "e2 released Source when it finished it"
-    );
+    assert_eq!(sim.inbound("Build"), ["e2"], "e2 waits in front of the locked Build stage");
+    assert_eq!(sim.occupant("Source"), None, "e2 released Source when it finished it");
 
     sim.start("e3");
     let effects = sim.succeed("e3", "Source", "Src");
     assert!(published(&effects).contains(&"pipeline e2 SUPERSEDED".to_string()));
     assert_eq!(sim.status("e2"), ExecutionStatus::Superseded);
     assert_eq!(sim.inbound("Build"), ["e3"]);
-    assert_eq!(
-        sim.status("e1"),
-        ExecutionStatus::InProgress,
-        "an execution inside a stage is never superseded"
-    );
+    assert_eq!(sim.status("e1"), ExecutionStatus::InProgress, "an execution inside a stage is never superseded");
 
     sim.succeed("e1", "Build", "Compile");
     sim.succeed("e1", "Build", "Lint");
     let effects = sim.succeed("e1", "Build", "Package");
-    assert_eq!(
-        dispatched(&effects),
-        ["Deploy/Ship", "Build/Compile", "Build/Lint"],
-        "e1 moves on and e3 enters Build"
-    );
+    assert_eq!(dispatched(&effects), ["Deploy/Ship", "Build/Compile", "Build/Lint"], "e1 moves on and e3 enters Build");
     assert_eq!(sim.occupant("Build"), Some("e3"));
     assert_eq!(sim.occupant("Deploy"), Some("e1"));
 }
@@ -55,10 +39,7 @@ fn superseded_applies_in_front_of_the_first_stage_too() {
     assert_eq!(sim.inbound("Source"), ["e2"]);
     sim.start("e3");
     assert_eq!(sim.status("e2"), ExecutionStatus::Superseded);
-    assert_eq!(
-        dispatched(&sim.succeed("e1", "Source", "Src")),
-        ["Build/Compile", "Build/Lint", "Source/Src"]
-    );
+    assert_eq!(dispatched(&sim.succeed("e1", "Source", "Src")), ["Build/Compile", "Build/Lint", "Source/Src"]);
 }
 
 #[test]
@@ -141,9 +122,5 @@ fn parallel_executions_share_stages_without_locks() {
     }
     sim.succeed("e3", "Deploy", "Ship");
     assert_eq!(sim.status("e3"), ExecutionStatus::Succeeded);
-    assert_eq!(
-        sim.status("e1"),
-        ExecutionStatus::InProgress,
-        "e1 is unaffected"
-    );
+    assert_eq!(sim.status("e1"), ExecutionStatus::InProgress, "e1 is unaffected");
 }

@@ -41,25 +41,16 @@ fn action_shape() -> impl Strategy<Value = ActionShape> {
         1u32..=3,
         any::<usize>(),
     )
-        .prop_map(|(kind, run_order, input_pick)| ActionShape {
-            kind,
-            run_order,
-            input_pick,
-        })
+        .prop_map(|(kind, run_order, input_pick)| ActionShape { kind, run_order, input_pick })
 }
 
 fn pipeline_shape() -> impl Strategy<Value = PipelineShape> {
     let mode = prop_oneof![Just("SUPERSEDED"), Just("QUEUED"), Just("PARALLEL")];
-    let stage = (
-        prop::collection::vec(action_shape(), 1..=4),
-        prop::option::of(any::<bool>()),
-    );
-    (mode, 1usize..=2, prop::collection::vec(stage, 1..=3)).prop_map(|(mode, sources, stages)| {
-        PipelineShape {
-            mode,
-            sources,
-            stages,
-        }
+    let stage = (prop::collection::vec(action_shape(), 1..=4), prop::option::of(any::<bool>()));
+    (mode, 1usize..=2, prop::collection::vec(stage, 1..=3)).prop_map(|(mode, sources, stages)| PipelineShape {
+        mode,
+        sources,
+        stages,
     })
 }
 
@@ -93,13 +84,8 @@ fn declaration(shape: &PipelineShape) -> Value {
         }
         let mut stage_json = stage(&format!("S{s}"), declared);
         if let Some(all) = auto_retry {
-            let mode = if *all {
-                "ALL_ACTIONS"
-            } else {
-                "FAILED_ACTIONS"
-            };
-            stage_json["onFailure"] =
-                serde_json::json!({"result": "RETRY", "retryConfiguration": {"retryMode": mode}});
+            let mode = if *all { "ALL_ACTIONS" } else { "FAILED_ACTIONS" };
+            stage_json["onFailure"] = serde_json::json!({"result": "RETRY", "retryConfiguration": {"retryMode": mode}});
         }
         stages.push(stage_json);
     }
@@ -146,19 +132,10 @@ fn in_flight(sim: &Sim) -> Vec<InFlight> {
     for execution in sim.world.executions.values() {
         for (s, run) in execution.stages.iter().enumerate() {
             for (a, action) in run.actions.iter().enumerate() {
-                if run
-                    .current(a)
-                    .is_some_and(|attempt| attempt.status == ActionStatus::InProgress)
-                {
+                if run.current(a).is_some_and(|attempt| attempt.status == ActionStatus::InProgress) {
                     let plan = &sim.pipeline.stages[s].actions[a];
                     let lambda = plan.kind == Some(crate::providers::ProviderKind::Lambda);
-                    out.push((
-                        execution.id.clone(),
-                        run.name.clone(),
-                        action.name.clone(),
-                        plan.is_approval(),
-                        lambda,
-                    ));
+                    out.push((execution.id.clone(), run.name.clone(), action.name.clone(), plan.is_approval(), lambda));
                 }
             }
         }
@@ -208,11 +185,7 @@ impl Run {
                 sim.start_event(&format!("e{}", self.started))
             }),
             Op::Complete { pick, success } => pick_flight(*pick, false).map(|(e, s, a, _, _)| {
-                if *success {
-                    sim.success_event(&e, &s, &a)
-                } else {
-                    sim.failure_event(&e, &s, &a)
-                }
+                if *success { sim.success_event(&e, &s, &a) } else { sim.failure_event(&e, &s, &a) }
             }),
             Op::Continue { pick } => {
                 let lambdas: Vec<&InFlight> = flights.iter().filter(|f| f.4).collect();
@@ -228,46 +201,31 @@ impl Run {
                 })
             }
             Op::Answer { pick, approve } => pick_flight(*pick, true).map(|(e, s, a, _, _)| {
-                let status = if *approve {
-                    ApprovalStatus::Approved
-                } else {
-                    ApprovalStatus::Rejected
-                };
+                let status = if *approve { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
                 sim.approval_event(&e, &s, &a, status)
             }),
-            Op::Redeliver { pick } => (!self.delivered.is_empty())
-                .then(|| self.delivered[pick % self.delivered.len()].clone()),
+            Op::Redeliver { pick } => {
+                (!self.delivered.is_empty()).then(|| self.delivered[pick % self.delivered.len()].clone())
+            }
             Op::Retry { pick, all } => {
                 let id = self.pick_execution(*pick)?;
                 let execution = sim.execution(&id);
                 let stage = match execution.position() {
-                    Position::InStage(k) | Position::Waiting(k) => {
-                        k.min(execution.stages.len() - 1)
-                    }
+                    Position::InStage(k) | Position::Waiting(k) => k.min(execution.stages.len() - 1),
                     Position::Done => execution.stages.len() - 1,
                 };
-                let mode = if *all {
-                    RetryMode::AllActions
-                } else {
-                    RetryMode::FailedActions
-                };
+                let mode = if *all { RetryMode::AllActions } else { RetryMode::FailedActions };
                 Some(sim.retry_event(&id, &execution.stages[stage].name, mode))
             }
-            Op::Stop { pick, abandon } => self
-                .pick_execution(*pick)
-                .map(|id| sim.stop_event(&id, *abandon)),
+            Op::Stop { pick, abandon } => self.pick_execution(*pick).map(|id| sim.stop_event(&id, *abandon)),
             Op::Toggle { pick } => {
                 let stages = &sim.world.pipeline.stages;
                 let index = 1 + pick % (stages.len() - 1);
-                Some(sim.transition_event(
-                    &stages[index].name.clone(),
-                    !stages[index].transition.enabled,
-                ))
+                Some(sim.transition_event(&stages[index].name.clone(), !stages[index].transition.enabled))
             }
             Op::Wait { minutes, pick } => {
                 self.sim.advance_minutes(*minutes);
-                self.pick_execution(*pick)
-                    .map(|id| self.sim.tick_event(&id))
+                self.pick_execution(*pick).map(|id| self.sim.tick_event(&id))
             }
             Op::Update => {
                 // The same structure under a new version: running executions are cancelled.
@@ -288,18 +246,10 @@ impl Run {
         let result = self.sim.try_apply(event.clone());
         match &result {
             Err(Rejection::Inconsistent(message)) => {
-                return Err(TestCaseError::fail(format!(
-                    "inconsistent state on {}: {message}",
-                    event.kind()
-                )));
+                return Err(TestCaseError::fail(format!("inconsistent state on {}: {message}", event.kind())));
             }
             Err(_) | Ok(Step::Stale(_)) => {
-                prop_assert_eq!(
-                    &self.sim.world,
-                    &before,
-                    "a refused or stale {} changed the world",
-                    event.kind()
-                );
+                prop_assert_eq!(&self.sim.world, &before, "a refused or stale {} changed the world", event.kind());
             }
             Ok(Step::Applied(_)) => self.delivered.push(event.clone()),
         }
@@ -308,39 +258,21 @@ impl Run {
         let log_end = self.sim.log.len();
         match self.sim.try_apply(event.clone()) {
             Ok(Step::Applied(_)) => {
-                return Err(TestCaseError::fail(format!(
-                    "{} applied twice",
-                    event.kind()
-                )));
+                return Err(TestCaseError::fail(format!("{} applied twice", event.kind())));
             }
-            _ => prop_assert_eq!(
-                &self.sim.world,
-                &after,
-                "a duplicate {} changed the world",
-                event.kind()
-            ),
+            _ => prop_assert_eq!(&self.sim.world, &after, "a duplicate {} changed the world", event.kind()),
         }
         prop_assert_eq!(self.sim.log.len(), log_end);
         for effect in &self.sim.log[log_start..log_end] {
-            prop_assert!(
-                self.effect_ids.insert(effect.id().to_string()),
-                "effect id {} emitted twice",
-                effect.id()
-            );
+            prop_assert!(self.effect_ids.insert(effect.id().to_string()), "effect id {} emitted twice", effect.id());
             let key = match effect {
                 Effect::Dispatch(d) => Some((
-                    format!(
-                        "{}/{}/{}/{}/{}",
-                        d.execution_id, d.stage, d.action, d.attempt, d.job_sequence
-                    ),
+                    format!("{}/{}/{}/{}/{}", d.execution_id, d.stage, d.action, d.attempt, d.job_sequence),
                     d.execution_id.clone(),
                     d.stage.clone(),
                 )),
                 Effect::RequestApproval(r) => Some((
-                    format!(
-                        "{}/{}/{}/{}/0",
-                        r.execution_id, r.stage, r.action, r.attempt
-                    ),
+                    format!("{}/{}/{}/{}/0", r.execution_id, r.stage, r.action, r.attempt),
                     r.execution_id.clone(),
                     r.stage.clone(),
                 )),
@@ -348,10 +280,7 @@ impl Run {
             };
             if let Some((key, execution, stage)) = key {
                 // No action runs twice for one attempt.
-                prop_assert!(
-                    self.dispatch_keys.insert(key.clone()),
-                    "{key} dispatched twice"
-                );
+                prop_assert!(self.dispatch_keys.insert(key.clone()), "{key} dispatched twice");
                 // No stage starts before its predecessor succeeded.
                 let e = self.sim.execution(&execution);
                 let index = e.stage_index(&stage).unwrap();
@@ -375,36 +304,18 @@ impl Run {
             let inside: Vec<&String> = world
                 .executions
                 .values()
-                .filter(|e| {
-                    matches!(
-                        e.stages[index].status,
-                        Some(StageStatus::InProgress | StageStatus::Stopping)
-                    )
-                })
+                .filter(|e| matches!(e.stages[index].status, Some(StageStatus::InProgress | StageStatus::Stopping)))
                 .map(|e| &e.id)
                 .collect();
             if mode.locks_stages() {
                 // In SUPERSEDED and QUEUED no two executions hold one stage.
-                prop_assert!(
-                    inside.len() <= 1,
-                    "stage {} held by {:?}",
-                    slot.name,
-                    inside
-                );
-                prop_assert_eq!(
-                    inside.first().copied(),
-                    slot.occupant.as_ref(),
-                    "stage {} lock",
-                    &slot.name
-                );
+                prop_assert!(inside.len() <= 1, "stage {} held by {:?}", slot.name, inside);
+                prop_assert_eq!(inside.first().copied(), slot.occupant.as_ref(), "stage {} lock", &slot.name);
             } else {
                 prop_assert_eq!(slot.occupant.as_ref(), None);
             }
             if mode == Mode::Superseded {
-                prop_assert!(
-                    slot.inbound.len() <= 1,
-                    "SUPERSEDED keeps at most one inbound execution"
-                );
+                prop_assert!(slot.inbound.len() <= 1, "SUPERSEDED keeps at most one inbound execution");
             }
             for waiting in &slot.inbound {
                 let e = &world.executions[waiting];
@@ -426,27 +337,16 @@ impl Run {
             }
             // Succeeded, Superseded and Cancelled are final.
             if let Some(previous) = self.final_statuses.get(&execution.id) {
-                prop_assert_eq!(
-                    *previous,
-                    execution.status,
-                    "{} left a final status",
-                    &execution.id
-                );
+                prop_assert_eq!(*previous, execution.status, "{} left a final status", &execution.id);
             }
             if matches!(
                 execution.status,
-                ExecutionStatus::Succeeded
-                    | ExecutionStatus::Superseded
-                    | ExecutionStatus::Cancelled
+                ExecutionStatus::Succeeded | ExecutionStatus::Superseded | ExecutionStatus::Cancelled
             ) {
-                self.final_statuses
-                    .insert(execution.id.clone(), execution.status);
+                self.final_statuses.insert(execution.id.clone(), execution.status);
             }
             let running_actions = execution.stages.iter().any(|run| {
-                (0..run.actions.len()).any(|a| {
-                    run.current(a)
-                        .is_some_and(|at| at.status == ActionStatus::InProgress)
-                })
+                (0..run.actions.len()).any(|a| run.current(a).is_some_and(|at| at.status == ActionStatus::InProgress))
             });
             // An execution ends only once nothing of it is in flight.
             prop_assert!(
@@ -457,9 +357,7 @@ impl Run {
             // Every execution ends, or waits on an action (a job, a person, a deadline) or at a boundary.
             if !execution.status.is_finished() {
                 let waiting_at_boundary = match execution.position() {
-                    Position::Waiting(k) => {
-                        world.pipeline.stages[k].inbound.contains(&execution.id)
-                    }
+                    Position::Waiting(k) => world.pipeline.stages[k].inbound.contains(&execution.id),
                     _ => false,
                 };
                 prop_assert!(
@@ -496,27 +394,17 @@ impl Run {
                 continue;
             }
             let event = if approval {
-                self.sim
-                    .approval_event(&e, &s, &a, ApprovalStatus::Approved)
+                self.sim.approval_event(&e, &s, &a, ApprovalStatus::Approved)
             } else {
                 self.sim.success_event(&e, &s, &a)
             };
             self.step(event)?;
         }
         for execution in self.sim.world.executions.values() {
-            prop_assert!(
-                execution.status.is_finished(),
-                "{} never ended: {:?}",
-                &execution.id,
-                execution.status
-            );
+            prop_assert!(execution.status.is_finished(), "{} never ended: {:?}", &execution.id, execution.status);
         }
         for slot in &self.sim.world.pipeline.stages {
-            prop_assert!(
-                slot.occupant.is_none() && slot.inbound.is_empty(),
-                "stage {} still held",
-                &slot.name
-            );
+            prop_assert!(slot.occupant.is_none() && slot.inbound.is_empty(), "stage {} still held", &slot.name);
         }
         Ok(())
     }

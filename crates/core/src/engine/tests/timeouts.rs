@@ -8,10 +8,7 @@ use crate::engine::*;
 fn one_action(action: serde_json::Value) -> Sim {
     let mut sim = Sim::new(pipeline_json(
         "SUPERSEDED",
-        vec![
-            stage("Source", vec![source("Src", "Code")]),
-            stage("Work", vec![action]),
-        ],
+        vec![stage("Source", vec![source("Src", "Code")]), stage("Work", vec![action])],
     ));
     sim.start("e1");
     sim
@@ -20,10 +17,7 @@ fn one_action(action: serde_json::Value) -> Sim {
 fn deadline_minutes(action: serde_json::Value) -> i64 {
     let mut sim = one_action(action);
     let effects = sim.succeed("e1", "Source", "Src");
-    let deadline = match effects
-        .iter()
-        .find(|e| matches!(e, Effect::Dispatch(_) | Effect::RequestApproval(_)))
-    {
+    let deadline = match effects.iter().find(|e| matches!(e, Effect::Dispatch(_) | Effect::RequestApproval(_))) {
         Some(Effect::Dispatch(d)) => d.deadline,
         Some(Effect::RequestApproval(r)) => r.expires,
         _ => panic!("nothing dispatched"),
@@ -31,12 +25,7 @@ fn deadline_minutes(action: serde_json::Value) -> i64 {
     (deadline.millis() - sim.now.millis()) / 60_000
 }
 
-fn typed(
-    category: &str,
-    owner: &str,
-    provider: &str,
-    configuration: serde_json::Value,
-) -> serde_json::Value {
+fn typed(category: &str, owner: &str, provider: &str, configuration: serde_json::Value) -> serde_json::Value {
     json!({"name": "Work", "actionTypeId": {"category": category, "owner": owner, "provider": provider, "version": "1"},
            "configuration": configuration, "inputArtifacts": [{"name": "Code"}]})
 }
@@ -44,24 +33,8 @@ fn typed(
 #[test]
 fn each_provider_gets_its_default_timeout() {
     assert_eq!(deadline_minutes(command("Work", 1, &["Code"], &[])), 55);
-    assert_eq!(
-        deadline_minutes(typed(
-            "Build",
-            "AWS",
-            "CodeBuild",
-            json!({"ProjectName": "p"})
-        )),
-        8 * 60
-    );
-    assert_eq!(
-        deadline_minutes(typed(
-            "Deploy",
-            "AWS",
-            "S3",
-            json!({"BucketName": "b", "Extract": "true"})
-        )),
-        90
-    );
+    assert_eq!(deadline_minutes(typed("Build", "AWS", "CodeBuild", json!({"ProjectName": "p"}))), 8 * 60);
+    assert_eq!(deadline_minutes(typed("Deploy", "AWS", "S3", json!({"BucketName": "b", "Extract": "true"}))), 90);
     assert_eq!(
         deadline_minutes(typed(
             "Deploy",
@@ -80,32 +53,13 @@ fn each_provider_gets_its_default_timeout() {
         )),
         5 * 24 * 60
     );
+    assert_eq!(deadline_minutes(typed("Invoke", "AWS", "Lambda", json!({"FunctionName": "f"}))), 24 * 60);
     assert_eq!(
-        deadline_minutes(typed(
-            "Invoke",
-            "AWS",
-            "Lambda",
-            json!({"FunctionName": "f"})
-        )),
-        24 * 60
-    );
-    assert_eq!(
-        deadline_minutes(typed(
-            "Invoke",
-            "AWS",
-            "StepFunctions",
-            json!({"StateMachineArn": "arn:sm"})
-        )),
+        deadline_minutes(typed("Invoke", "AWS", "StepFunctions", json!({"StateMachineArn": "arn:sm"}))),
         7 * 24 * 60
     );
-    assert_eq!(
-        deadline_minutes(typed("Build", "Custom", "Jenkins", json!({}))),
-        24 * 60
-    );
-    assert_eq!(
-        deadline_minutes(typed("Test", "ThirdParty", "Snyk", json!({}))),
-        60
-    );
+    assert_eq!(deadline_minutes(typed("Build", "Custom", "Jenkins", json!({}))), 24 * 60);
+    assert_eq!(deadline_minutes(typed("Test", "ThirdParty", "Snyk", json!({}))), 60);
     let mut gate = approval("Work", 1);
     assert_eq!(deadline_minutes(gate.clone()), 7 * 24 * 60);
     gate["timeoutInMinutes"] = json!(90);
@@ -120,24 +74,13 @@ fn an_action_past_its_deadline_fails_on_the_tick() {
         Effect::WakeAt(w) => Some(w.clone()),
         _ => None,
     });
-    assert_eq!(
-        wake.unwrap().at,
-        sim.now.plus_minutes(55),
-        "a wake-up is asked for at the deadline"
-    );
+    assert_eq!(wake.unwrap().at, sim.now.plus_minutes(55), "a wake-up is asked for at the deadline");
     sim.advance_minutes(54);
     assert_eq!(sim.stale(sim.tick_event("e1")), Stale::NothingDue);
     sim.advance_minutes(1);
     let late = sim.success_event("e1", "Work", "Work");
     let effects = sim.ok(sim.tick_event("e1"));
-    assert_eq!(
-        published(&effects),
-        [
-            "action Work/Work FAILED",
-            "stage Work FAILED",
-            "pipeline e1 FAILED"
-        ]
-    );
+    assert_eq!(published(&effects), ["action Work/Work FAILED", "stage Work FAILED", "pipeline e1 FAILED"]);
     let error = sim.attempt("e1", "Work", "Work").error.clone().unwrap();
     assert_eq!(error.message, "The action timed out after 55 minutes");
     assert_eq!(sim.stale(late), Stale::ActionFinished { status: "Failed" });
@@ -157,17 +100,9 @@ fn a_lambda_without_a_reply_for_twenty_minutes_fails_and_each_reply_restarts_the
         percent_complete: Some(50),
         external_execution_id: None,
     }));
-    assert!(
-        effects
-            .iter()
-            .any(|e| matches!(e, Effect::WakeAt(w) if w.at == sim.now.plus_minutes(20)))
-    );
+    assert!(effects.iter().any(|e| matches!(e, Effect::WakeAt(w) if w.at == sim.now.plus_minutes(20))));
     sim.advance_minutes(19);
-    assert_eq!(
-        sim.stale(sim.tick_event("e1")),
-        Stale::NothingDue,
-        "the continuation restarted the 20 minutes"
-    );
+    assert_eq!(sim.stale(sim.tick_event("e1")), Stale::NothingDue, "the continuation restarted the 20 minutes");
     sim.advance_minutes(1);
     sim.ok(sim.tick_event("e1"));
     let error = sim.attempt("e1", "Work", "Work").error.clone().unwrap();

@@ -16,17 +16,10 @@ fn a_disabled_transition_holds_an_execution_until_it_is_enabled() {
     let mut sim = Sim::new(three_stages("SUPERSEDED"));
     sim.ok(sim.transition_event("Deploy", false));
     through_build(&mut sim, "e1");
-    assert_eq!(
-        sim.stage_status("e1", "Build"),
-        Some(StageStatus::Succeeded)
-    );
+    assert_eq!(sim.stage_status("e1", "Build"), Some(StageStatus::Succeeded));
     assert_eq!(sim.stage_status("e1", "Deploy"), None);
     assert_eq!(sim.inbound("Deploy"), ["e1"]);
-    assert_eq!(
-        sim.occupant("Build"),
-        None,
-        "the held execution does not keep Build"
-    );
+    assert_eq!(sim.occupant("Build"), None, "the held execution does not keep Build");
     assert_eq!(sim.status("e1"), ExecutionStatus::InProgress);
     sim.advance_minutes(5);
     let effects = sim.ok(sim.transition_event("Deploy", true));
@@ -54,15 +47,8 @@ fn superseded_applies_at_a_disabled_transition() {
     assert_eq!(sim.status("e1"), ExecutionStatus::Superseded);
     assert_eq!(sim.inbound("Deploy"), ["e2"]);
     sim.advance_minutes(1);
-    assert_eq!(
-        dispatched(&sim.ok(sim.transition_event("Deploy", true))),
-        ["Deploy/Ship"]
-    );
-    assert_eq!(
-        sim.occupant("Deploy"),
-        Some("e2"),
-        "the latest one goes through"
-    );
+    assert_eq!(dispatched(&sim.ok(sim.transition_event("Deploy", true))), ["Deploy/Ship"]);
+    assert_eq!(sim.occupant("Deploy"), Some("e2"), "the latest one goes through");
 }
 
 #[test]
@@ -86,10 +72,7 @@ fn parallel_executions_all_go_through_once_enabled() {
     through_build(&mut sim, "e2");
     assert_eq!(sim.inbound("Deploy"), ["e1", "e2"]);
     sim.advance_minutes(1);
-    assert_eq!(
-        dispatched(&sim.ok(sim.transition_event("Deploy", true))),
-        ["Deploy/Ship", "Deploy/Ship"]
-    );
+    assert_eq!(dispatched(&sim.ok(sim.transition_event("Deploy", true))), ["Deploy/Ship", "Deploy/Ship"]);
     assert!(sim.inbound("Deploy").is_empty());
 }
 
@@ -99,17 +82,12 @@ fn transition_requests_are_checked() {
     assert!(
         matches!(sim.rejected(sim.transition_event("Source", false)), Rejection::Validation(m) if m.contains("first stage"))
     );
-    assert_eq!(
-        sim.rejected(sim.transition_event("Nope", false)),
-        Rejection::StageNotFound("Nope".into())
-    );
+    assert_eq!(sim.rejected(sim.transition_event("Nope", false)), Rejection::StageNotFound("Nope".into()));
     let mut bad_reason = sim.transition_event("Deploy", false);
     if let Event::SetTransition(t) = &mut bad_reason {
         t.reason = Some("no_underscores".into());
     }
-    assert!(
-        matches!(sim.rejected(bad_reason), Rejection::Validation(m) if m.starts_with("reason:"))
-    );
+    assert!(matches!(sim.rejected(bad_reason), Rejection::Validation(m) if m.starts_with("reason:")));
     let mut no_reason = sim.transition_event("Deploy", false);
     if let Event::SetTransition(t) = &mut no_reason {
         t.reason = None;
@@ -141,9 +119,5 @@ fn a_hold_longer_than_thirty_days_does_not_resume_the_held_execution() {
     assert_eq!(sim.status("e1"), ExecutionStatus::Cancelled);
     assert_eq!(sim.occupant("Deploy"), None);
     through_build(&mut sim, "e2");
-    assert_eq!(
-        sim.occupant("Deploy"),
-        Some("e2"),
-        "a new change goes through"
-    );
+    assert_eq!(sim.occupant("Deploy"), Some("e2"), "a new change goes through");
 }

@@ -24,50 +24,25 @@ fn an_update_cancels_running_and_waiting_executions() {
     let new_pipeline = compile(declaration);
     let event = Event::PipelineUpdated(PipelineUpdated { version: 2 });
     let world = sim.world_for(&event);
-    assert_eq!(
-        world.executions.len(),
-        2,
-        "an update loads every active execution"
-    );
-    let Step::Applied(applied) = apply(&new_pipeline, &world, &event, sim.now).unwrap() else {
-        panic!("stale")
-    };
+    assert_eq!(world.executions.len(), 2, "an update loads every active execution");
+    let Step::Applied(applied) = apply(&new_pipeline, world, &event, sim.now).unwrap() else { panic!("stale") };
     assert_eq!(
         published(&applied.effects),
-        [
-            "action Build/Lint CANCELED",
-            "stage Build CANCELED",
-            "pipeline e1 CANCELED",
-            "pipeline e2 CANCELED"
-        ]
+        ["action Build/Lint CANCELED", "stage Build CANCELED", "pipeline e1 CANCELED", "pipeline e2 CANCELED"]
     );
     sim.pipeline = new_pipeline;
     sim.world = applied.world;
     assert_eq!(sim.status("e1"), ExecutionStatus::Cancelled);
     assert_eq!(sim.status("e2"), ExecutionStatus::Cancelled);
-    assert_eq!(
-        sim.action_status("e1", "Build", "Lint"),
-        Some(ActionStatus::Abandoned)
-    );
+    assert_eq!(sim.action_status("e1", "Build", "Lint"), Some(ActionStatus::Abandoned));
     assert_eq!(sim.world.pipeline.version, 2);
     assert_eq!(sim.world.pipeline.stages[2].name, "Release");
-    assert!(
-        sim.world.pipeline.stages[2].transition.enabled,
-        "a renamed stage starts afresh"
-    );
+    assert!(sim.world.pipeline.stages[2].transition.enabled, "a renamed stage starts afresh");
     assert_eq!(sim.occupant("Build"), None);
 
-    assert_eq!(
-        sim.stale(late),
-        Stale::ActionFinished {
-            status: "Abandoned"
-        }
-    );
+    assert_eq!(sim.stale(late), Stale::ActionFinished { status: "Abandoned" });
     let retry = sim.retry_event("e1", "Build", RetryMode::FailedActions);
-    assert!(matches!(
-        sim.rejected(retry),
-        Rejection::StageNotRetryable(_)
-    ));
+    assert!(matches!(sim.rejected(retry), Rejection::StageNotRetryable(_)));
     sim.start("e3");
     assert_eq!(sim.execution("e3").pipeline_version, 2);
 }
@@ -81,21 +56,14 @@ fn a_failed_execution_of_an_older_version_is_not_retryable() {
     declaration["version"] = json!(2);
     let new_pipeline = compile(declaration);
     let event = Event::PipelineUpdated(PipelineUpdated { version: 2 });
-    let Step::Applied(applied) =
-        apply(&new_pipeline, &sim.world_for(&event), &event, sim.now).unwrap()
-    else {
+    let Step::Applied(applied) = apply(&new_pipeline, sim.world_for(&event), &event, sim.now).unwrap() else {
         panic!()
     };
     sim.pipeline = new_pipeline;
     sim.world.pipeline = applied.world.pipeline;
     let retry = sim.retry_event("e1", "Source", RetryMode::AllActions);
-    assert!(
-        matches!(sim.rejected(retry), Rejection::StageNotRetryable(m) if m.contains("pipeline changed"))
-    );
-    assert_eq!(
-        sim.stale(Event::PipelineUpdated(PipelineUpdated { version: 2 })),
-        Stale::VersionNotNewer
-    );
+    assert!(matches!(sim.rejected(retry), Rejection::StageNotRetryable(m) if m.contains("pipeline changed")));
+    assert_eq!(sim.stale(Event::PipelineUpdated(PipelineUpdated { version: 2 })), Stale::VersionNotNewer);
 }
 
 #[test]
@@ -105,8 +73,5 @@ fn a_world_laid_out_for_another_version_is_refused() {
     declaration["version"] = json!(3);
     let newer = compile(declaration);
     let event = sim.start_event("e1");
-    assert!(matches!(
-        apply(&newer, &sim.world, &event, sim.now),
-        Err(Rejection::Inconsistent(_))
-    ));
+    assert!(matches!(apply(&newer, sim.world.clone(), &event, sim.now), Err(Rejection::Inconsistent(_))));
 }

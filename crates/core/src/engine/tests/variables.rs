@@ -9,10 +9,8 @@ use crate::engine::*;
 fn with_variables() -> serde_json::Value {
     let mut build = command("Build", 1, &["Code"], &["Bin"]);
     build["namespace"] = json!("BuildVars");
-    build["commands"] = json!([
-        "make COMMIT=#{SrcVars.CommitId} ENV=#{variables.Env}",
-        "echo #{codepipeline.PipelineExecutionId}"
-    ]);
+    build["commands"] =
+        json!(["make COMMIT=#{SrcVars.CommitId} ENV=#{variables.Env}", "echo #{codepipeline.PipelineExecutionId}"]);
     build["environmentVariables"] = json!([{"name": "TARGET", "value": "#{variables.Region}"}, {"name": "TOKEN", "value": "prod/token", "type": "SECRETS_MANAGER"}]);
     build["outputVariables"] = json!(["VERSION"]);
     let deploy = json!({
@@ -23,26 +21,14 @@ fn with_variables() -> serde_json::Value {
     });
     pipeline_json(
         "SUPERSEDED",
-        vec![
-            stage("Source", vec![source("Src", "Code")]),
-            stage("Build", vec![build]),
-            stage("Deploy", vec![deploy]),
-        ],
+        vec![stage("Source", vec![source("Src", "Code")]), stage("Build", vec![build]), stage("Deploy", vec![deploy])],
     )
 }
 
-fn succeed_with(
-    sim: &mut Sim,
-    stage: &str,
-    action: &str,
-    variables: &[(&str, &str)],
-) -> Vec<Effect> {
+fn succeed_with(sim: &mut Sim, stage: &str, action: &str, variables: &[(&str, &str)]) -> Vec<Effect> {
     let mut event = sim.success_event("e1", stage, action);
     if let Event::ActionSucceeded(s) = &mut event {
-        s.output_variables = variables
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        s.output_variables = variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     }
     sim.ok(event)
 }
@@ -52,17 +38,10 @@ fn configuration_commands_and_environment_are_resolved_at_dispatch() {
     let mut sim = Sim::new(with_variables());
     let mut start = sim.start_event("e1");
     if let Event::StartExecution(s) = &mut start {
-        s.variables.push(VariableOverride {
-            name: "Env".into(),
-            value: "prod".into(),
-        });
+        s.variables.push(VariableOverride { name: "Env".into(), value: "prod".into() });
     }
     sim.ok(start);
-    assert_eq!(
-        sim.execution("e1").variables["Env"],
-        "prod",
-        "the override wins over the default"
-    );
+    assert_eq!(sim.execution("e1").variables["Env"], "prod", "the override wins over the default");
     let effects = succeed_with(&mut sim, "Source", "Src", &[("CommitId", "abc123")]);
     let build = dispatches(&effects)[0].clone();
     assert_eq!(build.commands, ["make COMMIT=abc123 ENV=prod", "echo e1"]);
@@ -73,11 +52,7 @@ fn configuration_commands_and_environment_are_resolved_at_dispatch() {
     let publish = dispatches(&effects)[0].clone();
     assert_eq!(publish.configuration["BucketName"], "site-prod");
     assert_eq!(publish.configuration["ObjectKey"], "1.4.2/e1.zip");
-    assert_eq!(
-        sim.attempt("e1", "Deploy", "Publish")
-            .resolved_configuration["ObjectKey"],
-        "1.4.2/e1.zip"
-    );
+    assert_eq!(sim.attempt("e1", "Deploy", "Publish").resolved_configuration["ObjectKey"], "1.4.2/e1.zip");
 }
 
 #[test]
@@ -99,17 +74,9 @@ fn a_variable_missing_at_run_time_fails_the_action_with_a_configuration_error() 
             "pipeline e1 FAILED"
         ]
     );
-    let error = sim
-        .attempt("e1", "Deploy", "Publish")
-        .error
-        .clone()
-        .unwrap();
+    let error = sim.attempt("e1", "Deploy", "Publish").error.clone().unwrap();
     assert_eq!(error.code, "ConfigurationError");
-    assert!(
-        error.message.contains("#{BuildVars.VERSION}"),
-        "{}",
-        error.message
-    );
+    assert!(error.message.contains("#{BuildVars.VERSION}"), "{}", error.message);
 }
 
 #[test]
@@ -117,14 +84,9 @@ fn start_checks_the_variable_overrides() {
     let mut sim = Sim::new(with_variables());
     let mut undeclared = sim.start_event("e1");
     if let Event::StartExecution(s) = &mut undeclared {
-        s.variables.push(VariableOverride {
-            name: "Nope".into(),
-            value: "x".into(),
-        });
+        s.variables.push(VariableOverride { name: "Nope".into(), value: "x".into() });
     }
-    assert!(
-        matches!(sim.rejected(undeclared), Rejection::Validation(m) if m.contains("no variable \"Nope\""))
-    );
+    assert!(matches!(sim.rejected(undeclared), Rejection::Validation(m) if m.contains("no variable \"Nope\"")));
     let mut empty = sim.start_event("e1");
     if let Event::StartExecution(s) = &mut empty {
         s.variables[0].value = String::new();
@@ -134,9 +96,7 @@ fn start_checks_the_variable_overrides() {
     if let Event::StartExecution(s) = &mut missing {
         s.variables.clear();
     }
-    assert!(
-        matches!(sim.rejected(missing), Rejection::Validation(m) if m.contains("\"Region\" has no default"))
-    );
+    assert!(matches!(sim.rejected(missing), Rejection::Validation(m) if m.contains("\"Region\" has no default")));
 }
 
 #[test]
@@ -169,20 +129,11 @@ fn source_revision_overrides_are_checked_and_passed_to_the_source() {
             revision_value: "sha256:1".into(),
         });
     }
-    assert!(
-        matches!(sim.rejected(start.clone()), Rejection::Validation(m) if m.contains("does not apply"))
-    );
+    assert!(matches!(sim.rejected(start.clone()), Rejection::Validation(m) if m.contains("does not apply")));
     if let Event::StartExecution(s) = &mut start {
         s.source_revisions[0].revision_type = RevisionType::CommitId;
         s.source_revisions[0].revision_value = "abc123".into();
     }
     let effects = sim.ok(start);
-    assert_eq!(
-        dispatches(&effects)[0]
-            .source_revision
-            .as_ref()
-            .unwrap()
-            .revision_value,
-        "abc123"
-    );
+    assert_eq!(dispatches(&effects)[0].source_revision.as_ref().unwrap().revision_value, "abc123");
 }
