@@ -125,17 +125,28 @@ impl ParseError {
             0 => (None, None),
             line => (Some(line), Some(error.column())),
         };
-        ParseError { path: path.and_then(relative_path), message: strip_position(&error.to_string()), line, column }
+        ParseError::positioned(path, error.to_string(), line, column)
     }
 
     fn yaml(path: Option<String>, error: &serde_yaml_ng::Error) -> ParseError {
         let location = error.location();
-        ParseError {
-            path: path.and_then(relative_path),
-            message: strip_position(&error.to_string()),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
+        let (line, column) = (location.as_ref().map(|l| l.line()), location.as_ref().map(|l| l.column()));
+        ParseError::positioned(path, error.to_string(), line, column)
+    }
+
+    /// serde's messages repeat the position ("… at line L column C") and, for YAML, start with
+    /// the path; both are reported in their own fields instead.
+    fn positioned(raw_path: Option<String>, message: String, line: Option<usize>, column: Option<usize>) -> ParseError {
+        let mut message = message;
+        if let Some(raw) = &raw_path
+            && let Some(rest) = message.strip_prefix(&format!("{raw}: "))
+        {
+            message = rest.to_string();
         }
+        if let (Some(line), Some(column)) = (line, column) {
+            message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
+        }
+        ParseError { path: raw_path.and_then(relative_path), message, line, column }
     }
 }
 
@@ -143,14 +154,6 @@ impl ParseError {
 fn relative_path(path: String) -> Option<String> {
     let path = path.strip_prefix("pipeline.").map(str::to_string).unwrap_or(path);
     (path != "." && !path.is_empty()).then_some(path)
-}
-
-/// serde's messages end with " at line L column C"; the position is reported on its own.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message[..index].to_string(),
-        None => message.to_string(),
-    }
 }
 
 impl fmt::Display for ParseError {
