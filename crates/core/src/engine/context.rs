@@ -67,7 +67,8 @@ impl<'p> Context<'p> {
         self.effects.push(effect);
     }
 
-    fn base_detail(execution: &Execution, state: &str) -> StateChangeDetail {
+    /// The fields every state change of `execution` carries.
+    pub fn base_detail(execution: &Execution, state: &str) -> StateChangeDetail {
         StateChangeDetail {
             pipeline: execution.pipeline_name.clone(),
             execution_id: execution.id.clone(),
@@ -86,7 +87,7 @@ impl<'p> Context<'p> {
         }
     }
 
-    fn publish(&mut self, id: String, detail_type: DetailType, detail: StateChangeDetail) {
+    pub fn publish(&mut self, id: String, detail_type: DetailType, detail: StateChangeDetail) {
         self.emit(Effect::Publish(Box::new(StateChange { id, time: self.now, detail_type, detail })));
     }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::context::Context;
+use super::effect::DetailType;
 use super::event::PipelineUpdated;
 use super::rejection::{Rejection, Stale};
 use super::state::{ActionStatus, ExecutionStatus, PipelineState, Position, StageStatus};
@@ -76,29 +77,15 @@ fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
 /// An action event for a structure that is no longer the pipeline's: it carries only what
 /// the execution itself records.
 fn publish_old_action(ctx: &mut Context, id: &str, stage: usize, action: usize) -> Result<(), Rejection> {
-    use super::effect::{DetailType, Effect, StateChange, StateChangeDetail};
     let execution = ctx.exec(id)?;
     let run = &execution.stages[stage];
     let action_run = &run.actions[action];
     let number = action_run.attempts.last().map_or(0, |a| a.number);
-    let detail = StateChangeDetail {
-        pipeline: execution.pipeline_name.clone(),
-        execution_id: execution.id.clone(),
-        stage: Some(run.name.clone()),
-        action: Some(action_run.name.clone()),
-        state: "CANCELED".to_string(),
-        region: ctx.pipeline.environment.region.clone(),
-        action_type: None,
-        input_artifacts: None,
-        output_artifacts: None,
-        execution_result: None,
-        execution_trigger: None,
-        stop_execution_comments: None,
-        version: execution.pipeline_version,
-        pipeline_execution_attempt: execution.attempt,
-    };
+    let mut detail = Context::base_detail(execution, "CANCELED");
+    detail.stage = Some(run.name.clone());
+    detail.action = Some(action_run.name.clone());
+    detail.region = ctx.pipeline.environment.region.clone();
     let id = format!("{}/{}/{}/{}/{number}/CANCELED", execution.id, execution.attempt, run.name, action_run.name);
-    let time = ctx.now;
-    ctx.emit(Effect::Publish(Box::new(StateChange { id, time, detail_type: DetailType::Action, detail })));
+    ctx.publish(id, DetailType::Action, detail);
     Ok(())
 }
