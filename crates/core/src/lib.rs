@@ -1,14 +1,21 @@
 //! pipewright-core: the functional core of Pipewright.
 //!
-//! Everything here is a pure function over data — no I/O, no clock, no randomness, no AWS
-//! SDK. The adapters (local and AWS) load state, call into this crate, and carry out the
-//! effects it returns.
+//! Every decision is a pure function over data here — no I/O, no clock, no randomness, no
+//! AWS SDK. The adapters (local and AWS) implement the [`ports`]; [`service`] is the one
+//! piece of glue, shared by all of them, that loads state through a port, calls
+//! [`engine::apply`] and commits the result.
 
 pub mod declaration;
 pub mod engine;
 pub mod ids;
 pub mod pipeline;
+pub mod ports;
 pub mod providers;
+pub mod queries;
+pub mod service;
 pub mod time;
 pub mod validate;
 pub mod variables;
+
+#[cfg(feature = "contract")]
+pub mod contract;

@@ -1,0 +1,345 @@
+//! The contract every [`StateStore`] keeps, written once and run against each adapter:
+//! `pipewright_core::store_contract_tests!(make_store)` in an adapter's tests expands to one
+//! `#[tokio::test]` per check below (enable the `contract` feature).
+//!
+//! The contract is what the engine relies on: versioned declarations; a conditional commit
+//! that writes all or nothing and fails with `Conflict` on any stale version (so two
+//! executions can never both take a stage lock); an idempotent re-apply; listings newest
+//! first with pagination; and an outbox whose entries are claimed by one owner at a time.
+
+use serde_json::json;
+
+use crate::declaration::{Format, PipelineDeclaration, PipelineDocument};
+use crate::engine::{
+    self, ActionSucceeded, Effect, Event, ExecutionStatus, JobRef, PipelineUpdated, StartExecution, Step, Tick, Trigger,
+    TriggerType, World,
+};
+use crate::pipeline::{Environment, Pipeline};
+use crate::ports::{Changes, StateStore, StoreError};
+use crate::service::{self, Handled, PipelineCache};
+use crate::time::Timestamp;
+
+const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+/// A small SUPERSEDED pipeline: a source and one Commands action.
+pub fn declaration(name: &str, command: &str) -> PipelineDeclaration {
+    let value = json!({
+        "name": name,
+        "roleArn": "arn:aws:iam::111122223333:role/pipeline",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Src",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+                "configuration": {"RepositoryName": "repo", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Code"}]
+            }]},
+            {"name": "Build", "actions": [{
+                "name": "Make",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": [command],
+                "inputArtifacts": [{"name": "Code"}]
+            }]}
+        ]
+    });
+    PipelineDocument::parse(&value.to_string(), Format::Json).expect("contract declaration parses").pipeline
+}
+
+pub fn start(id: &str) -> Event {
+    Event::StartExecution(StartExecution {
+        execution_id: id.to_string(),
+        seed: format!("seed-{id}"),
+        trigger: Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: None },
+        variables: Vec::new(),
+        source_revisions: Vec::new(),
+    })
+}
+
+fn source_done(id: &str) -> Event {
+    Event::ActionSucceeded(ActionSucceeded {
+        job: JobRef { execution_id: id.into(), stage: "Source".into(), action: "Src".into(), attempt: 1, job: 1 },
+        output_variables: Default::default(),
+        summary: None,
+        external_execution_id: None,
+        external_execution_url: None,
+        revision: None,
+        by: None,
+    })
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_millis(NOW.millis() + seconds * 1000)
+}
+
+async fn with_pipeline<S: StateStore>(store: &S, name: &str) -> PipelineCache {
+    store.put_pipeline(&declaration(name, "make"), NOW).await.expect("put_pipeline");
+    PipelineCache::new(Environment::default())
+}
+
+async fn compiled<S: StateStore>(store: &S, name: &str) -> Pipeline {
+    let stored = store.get_pipeline(name, None).await.expect("get").expect("exists");
+    let mut declaration = stored.declaration;
+    declaration.version = Some(i64::from(stored.version));
+    Pipeline::compile(declaration, Environment::default()).expect("valid")
+}
+
+/// Applies `event` to a fresh load without committing: the changes a handler would write.
+async fn prepare<S: StateStore>(store: &S, name: &str, event: &Event, now: Timestamp) -> Changes {
+    let snapshot = store.load(name, event).await.expect("load");
+    let pipeline = compiled(store, name).await;
+    let versions: std::collections::HashMap<String, u64> =
+        snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
+    let world = World {
+        pipeline: snapshot.state.value,
+        executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
+    };
+    let Ok(Step::Applied(mut applied)) = engine::apply(&pipeline, world, event, now) else {
+        panic!("{} must apply", event.kind());
+    };
+    let executions = applied
+        .changed_executions
+        .iter()
+        .map(|id| (applied.world.executions.remove(id).expect("changed"), versions.get(id).copied()))
+        .collect();
+    Changes {
+        pipeline: name.to_string(),
+        expected_state_version: snapshot.state.version,
+        state: applied.pipeline_changed.then_some(applied.world.pipeline),
+        executions,
+        effects: applied.effects,
+        completed_effects: Vec::new(),
+    }
+}
+
+pub async fn declarations_are_versioned<S: StateStore>(store: S) {
+    let first = store.put_pipeline(&declaration("p", "make"), NOW).await.unwrap();
+    assert_eq!((first.version, first.created, first.changed), (1, true, true));
+    let same = store.put_pipeline(&declaration("p", "make"), at(1)).await.unwrap();
+    assert_eq!((same.version, same.created, same.changed), (1, false, false), "an unchanged declaration keeps its version");
+    let second = store.put_pipeline(&declaration("p", "make test"), at(2)).await.unwrap();
+    assert_eq!((second.version, second.created, second.changed), (2, false, true));
+    let current = store.get_pipeline("p", None).await.unwrap().unwrap();
+    assert_eq!(current.version, 2);
+    assert_eq!(current.declaration.version, Some(2), "the stored declaration carries its version");
+    assert_eq!(current.declaration.stages[1].actions[0].commands.as_deref(), Some(&["make test".to_string()][..]));
+    assert_eq!((current.created, current.updated), (NOW, at(2)));
+    let old = store.get_pipeline("p", Some(1)).await.unwrap().unwrap();
+    assert_eq!(old.declaration.stages[1].actions[0].commands.as_deref(), Some(&["make".to_string()][..]));
+    assert!(store.get_pipeline("p", Some(3)).await.unwrap().is_none());
+    assert!(store.get_pipeline("nope", None).await.unwrap().is_none());
+    store.put_pipeline(&declaration("another", "make"), NOW).await.unwrap();
+    let names: Vec<String> = store.list_pipelines().await.unwrap().into_iter().map(|p| p.declaration.name).collect();
+    assert_eq!(names, ["another", "p"]);
+    store.delete_pipeline("p").await.unwrap();
+    assert!(store.get_pipeline("p", None).await.unwrap().is_none());
+    assert!(matches!(store.load("p", &start("e1")).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn handled_events_are_stored<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    let handled = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
+    let Handled::Applied { effects } = handled else { panic!("start applies") };
+    assert!(effects.iter().any(|e| matches!(e, Effect::Dispatch(_))));
+    let stored = store.get_execution("e1").await.unwrap().expect("execution stored");
+    assert_eq!(stored.value.status, ExecutionStatus::InProgress);
+    let snapshot = store.load("p", &Event::Tick(Tick { execution_id: "e1".into() })).await.unwrap();
+    assert_eq!(snapshot.executions["e1"].value, stored.value);
+    assert_eq!(snapshot.state.value.stages[0].occupant.as_deref(), Some("e1"));
+    service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await.unwrap();
+    let later = store.get_execution("e1").await.unwrap().unwrap();
+    assert!(later.version > stored.version, "each write gives a new version");
+    assert!(store.get_execution("nope").await.unwrap().is_none());
+}
+
+pub async fn a_stale_state_version_conflicts_and_writes_nothing<S: StateStore>(store: S) {
+    let _cache = with_pipeline(&store, "p").await;
+    // Two handlers load the same state; both want stage Source for a new execution.
+    let first = prepare(&store, "p", &start("e1"), NOW).await;
+    let second = prepare(&store, "p", &start("e2"), NOW).await;
+    store.commit(first).await.unwrap();
+    let effects_before = store.claim_effects("e2", "observer").await.unwrap();
+    assert!(effects_before.is_empty());
+    assert!(matches!(store.commit(second).await, Err(StoreError::Conflict(_))), "only one may take the stage lock");
+    assert!(store.get_execution("e2").await.unwrap().is_none(), "a conflicting commit writes nothing");
+    assert!(store.claim_effects("e2", "observer").await.unwrap().is_empty(), "nor its effects");
+}
+
+pub async fn an_unchanged_state_is_still_a_condition<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
+    // A result that changes only e1 was computed against the state as it was...
+    let tick_world = prepare(&store, "p", &source_done("e1"), at(1)).await;
+    // ...then another execution changes the pipeline state.
+    service::handle(&store, &cache, "p", &start("e2"), at(2), &[]).await.unwrap();
+    let mut only_execution = tick_world;
+    only_execution.state = None;
+    assert!(matches!(store.commit(only_execution).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn a_stale_execution_version_conflicts<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
+    let mut stale = prepare(&store, "p", &source_done("e1"), at(1)).await;
+    service::handle(&store, &cache, "p", &source_done("e1"), at(2), &[]).await.unwrap();
+    // Even with the state condition met, the execution's own version must match.
+    stale.expected_state_version = store.load("p", &source_done("e1")).await.unwrap().state.version;
+    stale.state = None;
+    assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn a_new_execution_must_not_exist<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
+    let existing = store.get_execution("e1").await.unwrap().unwrap().value;
+    let state = store.load("p", &start("e9")).await.unwrap().state;
+    let changes = Changes {
+        pipeline: "p".into(),
+        expected_state_version: state.version,
+        state: None,
+        executions: vec![(existing, None)],
+        effects: Vec::new(),
+        completed_effects: Vec::new(),
+    };
+    assert!(matches!(store.commit(changes).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn reapplying_an_event_changes_nothing<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
+    service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await.unwrap();
+    let before = store.get_execution("e1").await.unwrap().unwrap();
+    let outbox_before = store.claim_effects("e1", "a").await.unwrap().len();
+    store.release_effects("a").await.unwrap();
+    for event in [start("e1"), source_done("e1")] {
+        let again = service::handle(&store, &cache, "p", &event, at(5), &[]).await.unwrap();
+        assert!(matches!(again, Handled::Stale(_)), "{} applied twice", event.kind());
+    }
+    assert_eq!(store.get_execution("e1").await.unwrap().unwrap(), before, "no write at all");
+    assert_eq!(store.claim_effects("e1", "a").await.unwrap().len(), outbox_before, "no new effects");
+}
+
+pub async fn executions_are_listed_newest_first_in_pages<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    store.put_pipeline(&declaration("other", "make"), NOW).await.unwrap();
+    service::handle(&store, &cache, "other", &start("x1"), NOW, &[]).await.unwrap();
+    for (i, id) in ["e1", "e2", "e3", "e4", "e5"].iter().enumerate() {
+        service::handle(&store, &cache, "p", &start(id), at(i as i64 * 10), &[]).await.unwrap();
+    }
+    let all = store.list_executions("p", 100, None).await.unwrap();
+    let ids: Vec<&str> = all.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["e5", "e4", "e3", "e2", "e1"]);
+    assert!(all.next_token.is_none());
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = store.list_executions("p", 2, token.as_deref()).await.unwrap();
+        pages.push(page.items.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, vec![vec!["e5", "e4"], vec!["e3", "e2"], vec!["e1"]]);
+    assert!(matches!(store.list_executions("p", 2, Some("not-a-token")).await, Err(StoreError::InvalidNextToken)));
+    assert!(store.list_executions("nope", 10, None).await.unwrap().items.is_empty());
+}
+
+pub async fn a_pipeline_update_loads_every_active_execution<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    for (i, id) in ["e1", "e2", "e3"].iter().enumerate() {
+        service::handle(&store, &cache, "p", &start(id), at(i as i64), &[]).await.unwrap();
+    }
+    // e2 was superseded by e3 at the first stage: it has finished.
+    assert_eq!(store.get_execution("e2").await.unwrap().unwrap().value.status, ExecutionStatus::Superseded);
+    let snapshot = store.load("p", &Event::PipelineUpdated(PipelineUpdated { version: 2 })).await.unwrap();
+    let mut loaded: Vec<&str> = snapshot.executions.keys().map(String::as_str).collect();
+    loaded.sort_unstable();
+    assert_eq!(loaded, ["e1", "e3"]);
+}
+
+pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap() else {
+        panic!("start applies")
+    };
+    let claimed = store.claim_effects("e1", "worker-a").await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+    let expected: Vec<&str> = effects.iter().map(Effect::id).collect();
+    assert_eq!(ids, expected, "every effect, in order");
+    assert!(claimed.iter().all(|e| e.execution_id == "e1" && e.pipeline == "p"));
+    assert!(store.claim_effects("e1", "worker-b").await.unwrap().is_empty(), "held by worker-a");
+    assert!(store.claim_effects("e1", "worker-a").await.unwrap().is_empty(), "claimed once");
+    store.release_effects("worker-a").await.unwrap();
+    let reclaimed = store.claim_effects("e1", "worker-b").await.unwrap();
+    assert_eq!(reclaimed.len(), claimed.len(), "released entries can be claimed again");
+    let dispatch = reclaimed.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
+    let others: Vec<String> = reclaimed.iter().map(|e| e.id.clone()).filter(|id| *id != dispatch).collect();
+    store.complete_effects(&others).await.unwrap();
+    // The result of the dispatched action completes its entry in the same commit.
+    service::handle(&store, &cache, "p", &source_done("e1"), at(1), std::slice::from_ref(&dispatch)).await.unwrap();
+    store.release_effects("worker-b").await.unwrap();
+    let next = store.claim_effects("e1", "worker-c").await.unwrap();
+    assert!(next.iter().all(|e| e.id != dispatch), "completed with the result");
+    assert!(next.iter().any(|e| matches!(&e.effect, Effect::Dispatch(d) if d.stage == "Build")));
+    // A stale result still completes the entry it names.
+    let build = next.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
+    store.release_effects("worker-c").await.unwrap();
+    let stale = service::handle(&store, &cache, "p", &source_done("e1"), at(2), std::slice::from_ref(&build)).await.unwrap();
+    assert!(matches!(stale, Handled::Stale(_)));
+    assert!(store.claim_effects("e1", "worker-d").await.unwrap().iter().all(|e| e.id != build));
+}
+
+/// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
+/// function returning the store).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        mod store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::contract;
+
+            #[tokio::test]
+            async fn declarations_are_versioned() {
+                contract::declarations_are_versioned($make.await).await
+            }
+            #[tokio::test]
+            async fn handled_events_are_stored() {
+                contract::handled_events_are_stored($make.await).await
+            }
+            #[tokio::test]
+            async fn a_stale_state_version_conflicts_and_writes_nothing() {
+                contract::a_stale_state_version_conflicts_and_writes_nothing($make.await).await
+            }
+            #[tokio::test]
+            async fn an_unchanged_state_is_still_a_condition() {
+                contract::an_unchanged_state_is_still_a_condition($make.await).await
+            }
+            #[tokio::test]
+            async fn a_stale_execution_version_conflicts() {
+                contract::a_stale_execution_version_conflicts($make.await).await
+            }
+            #[tokio::test]
+            async fn a_new_execution_must_not_exist() {
+                contract::a_new_execution_must_not_exist($make.await).await
+            }
+            #[tokio::test]
+            async fn reapplying_an_event_changes_nothing() {
+                contract::reapplying_an_event_changes_nothing($make.await).await
+            }
+            #[tokio::test]
+            async fn executions_are_listed_newest_first_in_pages() {
+                contract::executions_are_listed_newest_first_in_pages($make.await).await
+            }
+            #[tokio::test]
+            async fn a_pipeline_update_loads_every_active_execution() {
+                contract::a_pipeline_update_loads_every_active_execution($make.await).await
+            }
+            #[tokio::test]
+            async fn outbox_entries_are_claimed_by_one_owner() {
+                contract::outbox_entries_are_claimed_by_one_owner($make.await).await
+            }
+        }
+    };
+}

@@ -1,0 +1,155 @@
+//! The ports: what the core needs from the world outside, as traits. The local adapters
+//! (SQLite, directories) and the AWS adapters (DynamoDB, S3, SNS, EventBridge) implement the
+//! same traits, and [`crate::service`] drives either.
+//!
+//! The methods are `async` so that network adapters fit; the core itself never awaits
+//! anything but these calls.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::declaration::PipelineDeclaration;
+use crate::engine::{Effect, Event, Execution, PipelineState};
+use crate::time::Timestamp;
+
+/// A value and the store version it was read at; a write back is conditional on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// A declaration as stored: every version is kept, executions pin theirs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPipeline {
+    pub declaration: PipelineDeclaration,
+    pub version: u32,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// What `put_pipeline` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The version now current.
+    pub version: u32,
+    pub created: bool,
+    /// False when the declaration was already the current one.
+    pub changed: bool,
+}
+
+/// What a handler loads for one event: the pipeline state and the executions
+/// [`crate::engine::executions_needed`] names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub state: Versioned<PipelineState>,
+    pub executions: BTreeMap<String, Versioned<Execution>>,
+}
+
+/// One atomic write: all of it happens, or none (a conflict).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    pub pipeline: String,
+    /// The pipeline state's version at load; the commit fails if it moved, even when the
+    /// state itself is not written (a stage lock read is a lock relied on).
+    pub expected_state_version: u64,
+    /// The new pipeline state, when it changed.
+    pub state: Option<PipelineState>,
+    /// Executions to write, each with the version it was read at (`None`: it must be new).
+    pub executions: Vec<(Execution, Option<u64>)>,
+    /// Effects to carry out, recorded with the state so that none is lost to a crash.
+    pub effects: Vec<Effect>,
+    /// Outbox entries this change completes (the dispatch whose result this is).
+    pub completed_effects: Vec<String>,
+}
+
+/// An effect waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    pub effect: Effect,
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found a newer version: reload and apply again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The next-page token is not one this store gave out.
+    #[error("invalid next token")]
+    InvalidNextToken,
+    /// The store could not be reached or used.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Pipeline declarations, state, executions and the effect outbox.
+pub trait StateStore: Send + Sync {
+    /// Stores `declaration` as the pipeline's current version: version 1 for a new pipeline,
+    /// one more when it differs from the current one, unchanged otherwise. A new pipeline
+    /// also gets its initial state.
+    fn put_pipeline(
+        &self,
+        declaration: &PipelineDeclaration,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+
+    /// The current version, or the given one.
+    fn get_pipeline(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> impl Future<Output = Result<Option<StoredPipeline>, StoreError>> + Send;
+
+    /// Every pipeline's current version, by name.
+    fn list_pipelines(&self) -> impl Future<Output = Result<Vec<StoredPipeline>, StoreError>> + Send;
+
+    /// Removes the pipeline, its versions, state, executions and outbox.
+    fn delete_pipeline(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The pipeline state and the executions `event` needs; `NotFound` for an unknown pipeline.
+    fn load(&self, pipeline: &str, event: &Event) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+
+    /// Writes `changes` atomically, or fails with `Conflict` and writes nothing.
+    fn commit(&self, changes: Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_execution(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<Execution>>, StoreError>> + Send;
+
+    /// A pipeline's executions, newest first.
+    fn list_executions(
+        &self,
+        pipeline: &str,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
+
+    /// Claims for `owner` the outbox entries of an execution that nobody holds, oldest first.
+    fn claim_effects(
+        &self,
+        execution_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
+
+    /// Removes finished entries from the outbox.
+    fn complete_effects(&self, ids: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives back every entry `owner` holds (its worker is gone).
+    fn release_effects(&self, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,479 @@
+//! Read models in CodePipeline's wire shapes (botocore `GetPipelineState`,
+//! `PipelineExecutionSummary`, `PipelineExecution`, `ActionExecutionDetail`): what `status`,
+//! `history` and the API show. Timestamps are epoch seconds, as on the wire.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::declaration::ActionTypeId;
+use crate::engine::{
+    ActionAttempt, ArtifactRef, ErrorDetails, Execution, ExecutionStatus, PipelineState, RetryTrigger, TriggerType,
+};
+use crate::pipeline::Pipeline;
+use crate::ports::StoredPipeline;
+
+fn seconds(t: crate::time::Timestamp) -> f64 {
+    t.epoch_seconds()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineStateView {
+    pub pipeline_name: String,
+    pub pipeline_version: u32,
+    pub stage_states: Vec<StageStateView>,
+    pub created: f64,
+    pub updated: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageStateView {
+    pub stage_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_execution: Option<StageExecutionView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inbound_executions: Vec<StageExecutionView>,
+    pub inbound_transition_state: TransitionStateView,
+    pub action_states: Vec<ActionStateView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<StageExecutionView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_stage_metadata: Option<RetryStageMetadataView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageExecutionView {
+    pub pipeline_execution_id: String,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub execution_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionStateView {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryStageMetadataView {
+    pub auto_stage_retry_attempt: u32,
+    pub manual_stage_retry_attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_retry_trigger: Option<RetryTrigger>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionStateView {
+    pub action_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<ActionRevisionView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<ActionExecutionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRevisionView {
+    pub revision_id: String,
+    pub revision_change_id: String,
+    pub created: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecutionView {
+    pub action_execution_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub last_status_change: f64,
+    /// The approval token of a waiting manual approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent_complete: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<ErrorDetails>,
+}
+
+fn action_execution_view(attempt: &ActionAttempt) -> ActionExecutionView {
+    let waiting = attempt.status == crate::engine::ActionStatus::InProgress;
+    ActionExecutionView {
+        action_execution_id: attempt.action_execution_id.clone(),
+        status: attempt.status.as_str().to_string(),
+        summary: attempt.summary.clone(),
+        last_status_change: seconds(attempt.updated_at),
+        // CodePipeline shows the token while the approval waits.
+        token: attempt.token.clone().filter(|_| waiting),
+        last_updated_by: attempt.last_updated_by.clone(),
+        external_execution_id: attempt.external_execution_id.clone(),
+        external_execution_url: attempt.external_execution_url.clone(),
+        percent_complete: attempt.percent_complete,
+        error_details: attempt.error.clone(),
+    }
+}
+
+fn stage_execution_view(execution: &Execution, status: String) -> StageExecutionView {
+    StageExecutionView { pipeline_execution_id: execution.id.clone(), status, execution_type: "STANDARD" }
+}
+
+/// GetPipelineState. `executions` holds at least each stage's latest execution and the
+/// inbound ones; those missing are left out of the view.
+pub fn pipeline_state(
+    pipeline: &Pipeline,
+    stored: &StoredPipeline,
+    state: &PipelineState,
+    executions: &BTreeMap<String, Execution>,
+) -> PipelineStateView {
+    let stage_states = state
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(index, slot)| {
+            let latest = slot.latest_execution.as_ref().and_then(|id| executions.get(id));
+            let run = latest.and_then(|e| e.stages.get(index));
+            let inbound: Vec<StageExecutionView> = slot
+                .inbound
+                .iter()
+                .filter_map(|id| executions.get(id))
+                .map(|e| stage_execution_view(e, e.status.as_str().to_string()))
+                .collect();
+            let action_states = pipeline.stages[index]
+                .actions
+                .iter()
+                .enumerate()
+                .map(|(a, plan)| {
+                    let attempt = run.and_then(|r| r.actions.get(a)).and_then(|r| r.attempts.last());
+                    let current_revision = (index == 0)
+                        .then(|| latest.and_then(|e| e.artifact_revisions.iter().find(|r| r.action_name == plan.name)))
+                        .flatten()
+                        .map(|r| ActionRevisionView {
+                            revision_id: r.revision_id.clone(),
+                            revision_change_id: r.revision_change_identifier.clone().unwrap_or_else(|| r.revision_id.clone()),
+                            created: seconds(r.created.unwrap_or(latest.map_or(stored.created, |e| e.started_at))),
+                        });
+                    ActionStateView {
+                        action_name: plan.name.clone(),
+                        current_revision,
+                        latest_execution: attempt.map(action_execution_view),
+                    }
+                })
+                .collect();
+            StageStateView {
+                stage_name: slot.name.clone(),
+                inbound_execution: inbound.first().cloned(),
+                inbound_executions: if inbound.len() > 1 { inbound } else { Vec::new() },
+                inbound_transition_state: TransitionStateView {
+                    enabled: slot.transition.enabled,
+                    last_changed_by: slot.transition.last_changed_by.clone(),
+                    last_changed_at: slot.transition.last_changed_at.map(seconds),
+                    disabled_reason: slot.transition.disabled_reason.clone(),
+                },
+                action_states,
+                latest_execution: latest
+                    .zip(run)
+                    .and_then(|(e, r)| r.status.map(|status| stage_execution_view(e, status.as_str().to_string()))),
+                retry_stage_metadata: run.filter(|r| r.auto_retries + r.manual_retries > 0).map(|r| RetryStageMetadataView {
+                    auto_stage_retry_attempt: r.auto_retries,
+                    manual_stage_retry_attempt: r.manual_retries,
+                    latest_retry_trigger: r.latest_retry_trigger,
+                }),
+            }
+        })
+        .collect();
+    PipelineStateView {
+        pipeline_name: pipeline.name.clone(),
+        pipeline_version: pipeline.version,
+        stage_states,
+        created: seconds(stored.created),
+        updated: seconds(stored.updated),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionTriggerView {
+    pub trigger_type: TriggerType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRevisionView {
+    pub action_name: String,
+    pub revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTriggerView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// ListPipelineExecutions item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionSummaryView {
+    pub pipeline_execution_id: String,
+    pub status: ExecutionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_summary: Option<String>,
+    pub start_time: f64,
+    pub last_update_time: f64,
+    pub source_revisions: Vec<SourceRevisionView>,
+    pub trigger: ExecutionTriggerView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_trigger: Option<StopTriggerView>,
+    pub execution_mode: &'static str,
+    pub execution_type: &'static str,
+}
+
+pub fn execution_summary(execution: &Execution) -> ExecutionSummaryView {
+    ExecutionSummaryView {
+        pipeline_execution_id: execution.id.clone(),
+        status: execution.status,
+        status_summary: execution.status_summary.clone(),
+        start_time: seconds(execution.started_at),
+        last_update_time: seconds(execution.updated_at),
+        source_revisions: execution
+            .artifact_revisions
+            .iter()
+            .map(|r| SourceRevisionView {
+                action_name: r.action_name.clone(),
+                revision_id: r.revision_id.clone(),
+                revision_summary: r.revision_summary.clone(),
+                revision_url: r.revision_url.clone(),
+            })
+            .collect(),
+        trigger: ExecutionTriggerView {
+            trigger_type: execution.trigger.trigger_type,
+            trigger_detail: execution.trigger.trigger_detail.clone(),
+        },
+        stop_trigger: execution.stop.as_ref().map(|s| StopTriggerView { reason: s.reason.clone() }),
+        execution_mode: execution.mode.as_str(),
+        execution_type: "STANDARD",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactRevisionView {
+    pub name: String,
+    pub revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_change_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedVariableView {
+    pub name: String,
+    pub resolved_value: String,
+}
+
+/// GetPipelineExecution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionView {
+    pub pipeline_name: String,
+    pub pipeline_version: u32,
+    pub pipeline_execution_id: String,
+    pub status: ExecutionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_summary: Option<String>,
+    pub artifact_revisions: Vec<ArtifactRevisionView>,
+    pub variables: Vec<ResolvedVariableView>,
+    pub trigger: ExecutionTriggerView,
+    pub execution_mode: &'static str,
+    pub execution_type: &'static str,
+}
+
+pub fn execution(execution: &Execution) -> ExecutionView {
+    ExecutionView {
+        pipeline_name: execution.pipeline_name.clone(),
+        pipeline_version: execution.pipeline_version,
+        pipeline_execution_id: execution.id.clone(),
+        status: execution.status,
+        status_summary: execution.status_summary.clone(),
+        artifact_revisions: execution
+            .artifact_revisions
+            .iter()
+            .map(|r| ArtifactRevisionView {
+                name: r.name.clone(),
+                revision_id: r.revision_id.clone(),
+                revision_change_identifier: r.revision_change_identifier.clone(),
+                revision_summary: r.revision_summary.clone(),
+                created: r.created.map(seconds),
+                revision_url: r.revision_url.clone(),
+            })
+            .collect(),
+        variables: execution
+            .variables
+            .iter()
+            .map(|(name, value)| ResolvedVariableView { name: name.clone(), resolved_value: value.clone() })
+            .collect(),
+        trigger: ExecutionTriggerView {
+            trigger_type: execution.trigger.trigger_type,
+            trigger_detail: execution.trigger.trigger_detail.clone(),
+        },
+        execution_mode: execution.mode.as_str(),
+        execution_type: "STANDARD",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct S3LocationView {
+    pub bucket: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArtifactDetailView {
+    pub name: String,
+    pub s3location: S3LocationView,
+}
+
+fn artifact_details(refs: &[ArtifactRef]) -> Vec<ArtifactDetailView> {
+    refs.iter()
+        .map(|r| ArtifactDetailView {
+            name: r.name.clone(),
+            s3location: S3LocationView { bucket: r.location.bucket.clone(), key: r.location.key.clone() },
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecutionInputView {
+    pub action_type_id: ActionTypeId,
+    pub configuration: BTreeMap<String, String>,
+    pub resolved_configuration: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub input_artifacts: Vec<ArtifactDetailView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecutionResultView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<ErrorDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecutionOutputView {
+    pub output_artifacts: Vec<ArtifactDetailView>,
+    pub execution_result: ActionExecutionResultView,
+    pub output_variables: BTreeMap<String, String>,
+}
+
+/// ListActionExecutions item: one attempt of one action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecutionDetailView {
+    pub pipeline_execution_id: String,
+    pub action_execution_id: String,
+    pub pipeline_version: u32,
+    pub stage_name: String,
+    pub action_name: String,
+    pub start_time: f64,
+    pub last_update_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub status: String,
+    pub input: ActionExecutionInputView,
+    pub output: ActionExecutionOutputView,
+}
+
+/// Every attempt of every action of an execution, newest first. `pipeline` must be the
+/// version the execution ran with.
+pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<ActionExecutionDetailView> {
+    let mut details = Vec::new();
+    for (s, run) in execution.stages.iter().enumerate() {
+        for (a, action) in run.actions.iter().enumerate() {
+            let declaration = pipeline.stages.get(s).and_then(|_| pipeline.declaration.stages[s].actions.get(a));
+            for attempt in &action.attempts {
+                details.push(ActionExecutionDetailView {
+                    pipeline_execution_id: execution.id.clone(),
+                    action_execution_id: attempt.action_execution_id.clone(),
+                    pipeline_version: execution.pipeline_version,
+                    stage_name: run.name.clone(),
+                    action_name: action.name.clone(),
+                    start_time: seconds(attempt.started_at),
+                    last_update_time: seconds(attempt.updated_at),
+                    updated_by: attempt.last_updated_by.clone(),
+                    status: attempt.status.as_str().to_string(),
+                    input: ActionExecutionInputView {
+                        action_type_id: declaration.map(|d| d.action_type_id.clone()).unwrap_or_default(),
+                        configuration: declaration
+                            .and_then(|d| d.configuration.as_ref())
+                            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                            .unwrap_or_default(),
+                        resolved_configuration: attempt.resolved_configuration.clone(),
+                        role_arn: declaration.and_then(|d| d.role_arn.clone()),
+                        region: declaration.and_then(|d| d.region.clone()).or_else(|| pipeline.environment.region.clone()),
+                        input_artifacts: artifact_details(&attempt.input_artifacts),
+                        namespace: declaration.and_then(|d| d.namespace.clone()),
+                    },
+                    output: ActionExecutionOutputView {
+                        output_artifacts: if attempt.status == crate::engine::ActionStatus::Succeeded {
+                            artifact_details(&attempt.output_artifacts)
+                        } else {
+                            Vec::new()
+                        },
+                        execution_result: ActionExecutionResultView {
+                            external_execution_id: attempt.external_execution_id.clone(),
+                            external_execution_summary: attempt.summary.clone(),
+                            external_execution_url: attempt.external_execution_url.clone(),
+                            error_details: attempt.error.clone(),
+                        },
+                        output_variables: attempt.output_variables.clone(),
+                    },
+                });
+            }
+        }
+    }
+    details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
+    details
+}

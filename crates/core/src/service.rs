@@ -1,0 +1,157 @@
+//! The stage-transition handler, over any [`StateStore`]: load what an event needs, `apply`
+//! it, commit the result with its effects, and on a conflict load again and re-apply. The
+//! local bus and the Lambda functions run this same code.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::engine::{self, Effect, Event, PipelineUpdated, Rejection, Stale, Step, World};
+use crate::pipeline::{Environment, Pipeline};
+use crate::ports::{Changes, StateStore, StoreError};
+use crate::time::Timestamp;
+use crate::validate::Report;
+
+/// How often a handler re-applies an event after losing a race.
+const MAX_CONFLICT_RETRIES: usize = 32;
+
+/// What handling an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    /// Committed; these effects are in the outbox.
+    Applied { effects: Vec<Effect> },
+    /// Late or duplicate: nothing changed (completed effects were still removed).
+    Stale(Stale),
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServiceError {
+    #[error("pipeline {0} does not exist")]
+    PipelineNotFound(String),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Store(StoreError),
+    /// A stored declaration no longer passes validation (it was stored by another version).
+    #[error("stored declaration of {name} version {version} is invalid: {report}")]
+    InvalidDeclaration { name: String, version: u32, report: Report },
+    #[error("gave up after {0} conflicting writes")]
+    TooManyConflicts(usize),
+}
+
+/// Validated declarations by (name, version): compiling one is the costliest step of a
+/// handler, and a version never changes once stored.
+pub struct PipelineCache {
+    environment: Environment,
+    compiled: Mutex<HashMap<(String, u32), Arc<Pipeline>>>,
+}
+
+impl PipelineCache {
+    pub fn new(environment: Environment) -> PipelineCache {
+        PipelineCache { environment, compiled: Mutex::new(HashMap::new()) }
+    }
+
+    /// The pipeline `name` at `version`, or at its current version.
+    pub async fn get<S: StateStore>(&self, store: &S, name: &str, version: Option<u32>) -> Result<Arc<Pipeline>, ServiceError> {
+        if let Some(version) = version {
+            if let Some(found) = self.lock().get(&(name.to_string(), version)) {
+                return Ok(found.clone());
+            }
+        }
+        let stored = store
+            .get_pipeline(name, version)
+            .await
+            .map_err(ServiceError::Store)?
+            .ok_or_else(|| ServiceError::PipelineNotFound(name.to_string()))?;
+        let key = (name.to_string(), stored.version);
+        if let Some(found) = self.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let version = stored.version;
+        let mut declaration = stored.declaration;
+        declaration.version = Some(i64::from(version));
+        let pipeline = Pipeline::compile(declaration, self.environment.clone())
+            .map_err(|report| ServiceError::InvalidDeclaration { name: name.to_string(), version, report })?;
+        let pipeline = Arc::new(pipeline);
+        self.lock().insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Arc<Pipeline>>> {
+        // A panic while holding the lock cannot leave the map half-written: recover it.
+        self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Applies `event` to pipeline `name` and commits it; `completed` names outbox entries that
+/// this event finishes (removed in the same commit, or on their own if the event is stale).
+pub async fn handle<S: StateStore>(
+    store: &S,
+    cache: &PipelineCache,
+    name: &str,
+    event: &Event,
+    now: Timestamp,
+    completed: &[String],
+) -> Result<Handled, ServiceError> {
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let snapshot = match store.load(name, event).await {
+            Ok(snapshot) => snapshot,
+            Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
+            Err(error) => return Err(ServiceError::Store(error)),
+        };
+        let current = cache.get(store, name, None).await?;
+        // The state is laid out for an older declaration: bring it up to date first.
+        if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
+            let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
+            match Box::pin(handle(store, cache, name, &update, now, &[])).await {
+                Ok(_) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_)) {
+            current
+        } else {
+            cache.get(store, name, Some(snapshot.state.value.version)).await?
+        };
+        let versions: HashMap<String, u64> = snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
+        let world = World {
+            pipeline: snapshot.state.value,
+            executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
+        };
+        let step = match engine::apply(&pipeline, world, event, now) {
+            Ok(step) => step,
+            // The caller decides what becomes of its completed effects (e.g. it reports a
+            // refused success as a failure).
+            Err(rejection) => return Err(ServiceError::Rejected(rejection)),
+        };
+        let applied = match step {
+            Step::Stale(stale) => {
+                if !completed.is_empty() {
+                    store.complete_effects(completed).await.map_err(ServiceError::Store)?;
+                }
+                return Ok(Handled::Stale(stale));
+            }
+            Step::Applied(applied) => applied,
+        };
+        let mut world = applied.world;
+        let executions = applied
+            .changed_executions
+            .iter()
+            .filter_map(|id| world.executions.remove(id).map(|e| (e, versions.get(id).copied())))
+            .collect();
+        let changes = Changes {
+            pipeline: name.to_string(),
+            expected_state_version: snapshot.state.version,
+            state: applied.pipeline_changed.then_some(world.pipeline),
+            executions,
+            effects: applied.effects.clone(),
+            completed_effects: completed.to_vec(),
+        };
+        match store.commit(changes).await {
+            Ok(()) => return Ok(Handled::Applied { effects: applied.effects }),
+            // Lost a race to a writer that has committed: load its result and apply again.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(error) => return Err(ServiceError::Store(error)),
+        }
+    }
+    Err(ServiceError::TooManyConflicts(MAX_CONFLICT_RETRIES))
+}
