@@ -2,14 +2,26 @@
 
 mod commands;
 mod declaration_file;
+mod failure;
+mod launcher;
+mod output;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use commands::control::{ApprovalArgs, RetryArgs, StopArgs, TransitionsCommand};
+use commands::run::{RunArgs, StartArgs, WorkerArgs};
+use commands::status::{HistoryArgs, StatusArgs};
+use pipewright_core::engine::ApprovalStatus;
+
 #[derive(Parser)]
 #[command(name = "pipewright", version, about = "CodePipeline-compatible pipelines, on AWS Lambda or on this machine")]
 struct Cli {
+    /// Where pipelines, executions, artifacts and logs are kept.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".pipewright", env = "PIPEWRIGHT_STATE_DIR")]
+    state_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,18 +31,67 @@ enum Command {
     /// Check pipeline declarations (JSON or YAML, bare or `get-pipeline` output) against
     /// CodePipeline's rules, reporting every problem.
     Validate(commands::validate::Args),
+    /// Store a declaration, run one execution of it here, and show it until it ends.
+    /// Exit code: 0 Succeeded, 1 Failed, 2 bad usage or declaration, 3 Stopped or Superseded.
+    Run(RunArgs),
+    /// Start an execution of a stored pipeline (it runs in the background unless --wait).
+    Start(StartArgs),
+    /// The current state of every stage and action (GetPipelineState).
+    Status(StatusArgs),
+    /// Past executions, newest first (ListPipelineExecutions).
+    History(HistoryArgs),
+    /// Approve a manual approval that waits.
+    Approve(ApprovalArgs),
+    /// Reject a manual approval that waits (its stage fails).
+    Reject(ApprovalArgs),
+    /// Retry a failed or stopped stage (RetryStageExecution).
+    Retry(RetryArgs),
+    /// Stop an execution: let running actions finish, or abandon them.
+    Stop(StopArgs),
+    /// Disable or enable the inbound transition of a stage.
+    #[command(subcommand)]
+    Transitions(TransitionsCommand),
+    /// Carry out one execution in the background (started by pipewright itself).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Validate(args) => commands::validate::run(&args),
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("pipewright: cannot start: {error}");
+            return ExitCode::from(failure::FAILED);
+        }
     };
+    let state_dir = cli.state_dir;
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Validate(args) => commands::validate::run(args),
+            Command::Run(args) => commands::run::run(&state_dir, args).await,
+            Command::Start(args) => commands::run::start(&state_dir, args).await,
+            Command::Status(args) => commands::status::status(&state_dir, args).await,
+            Command::History(args) => commands::status::history(&state_dir, args).await,
+            Command::Approve(args) => commands::control::answer(&state_dir, args, ApprovalStatus::Approved).await,
+            Command::Reject(args) => commands::control::answer(&state_dir, args, ApprovalStatus::Rejected).await,
+            Command::Retry(args) => commands::control::retry(&state_dir, args).await,
+            Command::Stop(args) => commands::control::stop(&state_dir, args).await,
+            Command::Transitions(command) => commands::control::transitions(&state_dir, command).await,
+            Command::Worker(args) => commands::run::worker(&state_dir, args).await,
+        }
+    });
+    // Detached workers and running commands must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("pipewright: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<failure::Usage>().is_some() {
+                ExitCode::from(failure::USAGE)
+            } else {
+                ExitCode::from(failure::FAILED)
+            }
         }
     }
 }

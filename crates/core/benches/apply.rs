@@ -65,6 +65,7 @@ fn recorded_execution(pipeline: &Pipeline) -> Vec<(World, Event)> {
         trigger: Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: None },
         variables: Vec::new(),
         source_revisions: Vec::new(),
+        action_timeout_seconds: None,
     })];
     let mut recorded = Vec::new();
     while let Some(event) = pending.pop() {

@@ -53,6 +53,7 @@ pub fn start(id: &str) -> Event {
         trigger: Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: None },
         variables: Vec::new(),
         source_revisions: Vec::new(),
+        action_timeout_seconds: None,
     })
 }
 

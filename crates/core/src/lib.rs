@@ -7,7 +7,9 @@
 
 pub mod declaration;
 pub mod engine;
+pub mod envelope;
 pub mod ids;
+pub mod notifications;
 pub mod pipeline;
 pub mod ports;
 pub mod providers;

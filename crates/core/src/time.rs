@@ -21,6 +21,10 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(i64::from(minutes) * 60_000))
     }
 
+    pub fn plus_seconds(self, seconds: u32) -> Timestamp {
+        Timestamp(self.0.saturating_add(i64::from(seconds) * 1000))
+    }
+
     pub fn plus_days(self, days: u32) -> Timestamp {
         self.plus_minutes(days.saturating_mul(24 * 60))
     }

@@ -1,3 +1,6 @@
-//! One module per subcommand.
+//! One module per group of subcommands.
 
+pub mod control;
+pub mod run;
+pub mod status;
 pub mod validate;

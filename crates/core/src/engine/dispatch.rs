@@ -126,7 +126,9 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
     let number = u32::try_from(run.actions[action].attempts.len()).unwrap_or(u32::MAX - 1) + 1;
     let action_execution_id = ids::action_execution_id(&execution.id, &run.name, &plan.name, number);
     let resolution = resolve(pipeline, execution, stage, action, &action_execution_id);
-    let deadline = now.plus_minutes(plan.timeout_minutes);
+    let timeout_ms = i64::from(plan.timeout_minutes) * 60_000;
+    let timeout_ms = execution.action_timeout_seconds.map_or(timeout_ms, |cap| timeout_ms.min(i64::from(cap) * 1000));
+    let deadline = Timestamp::from_millis(now.millis().saturating_add(timeout_ms));
     let heartbeat = (plan.kind == Some(ProviderKind::Lambda)).then(|| now.plus_minutes(LAMBDA_HEARTBEAT_MINUTES));
     let seed = execution.seed.clone();
     let stage_run = run.run;
@@ -284,7 +286,7 @@ pub(crate) fn schedule_wake(ctx: &mut Context, id: &str, stage: usize, action: u
 }
 
 /// The earliest deadline of an attempt, and its job sequence (0 without a job).
-pub(crate) fn next_deadline(attempt: &ActionAttempt) -> (Timestamp, u32) {
+pub fn next_deadline(attempt: &ActionAttempt) -> (Timestamp, u32) {
     match &attempt.job {
         Some(job) => (job.heartbeat_deadline.map_or(attempt.deadline, |h| h.min(attempt.deadline)), job.sequence),
         None => (attempt.deadline, 0),

@@ -76,6 +76,10 @@ pub struct StartExecution {
     pub variables: Vec<VariableOverride>,
     #[serde(default)]
     pub source_revisions: Vec<SourceRevisionOverride>,
+    /// Caps every action's timeout for this execution (seconds); for quick local feedback.
+    /// CodePipeline has no such setting; the AWS API never sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_timeout_seconds: Option<u32>,
 }
 
 /// One job of one attempt of one action.

@@ -24,6 +24,7 @@ mod update;
 
 use std::collections::BTreeSet;
 
+pub use dispatch::next_deadline;
 pub use effect::*;
 pub use event::*;
 pub use rejection::{Rejection, Stale};

@@ -245,12 +245,13 @@ pub(crate) fn tick(ctx: &mut Context, event: &Tick) -> Result<Option<Stale>, Rej
                 continue;
             }
             let plan = &ctx.pipeline.stages[stage].actions[action];
+            let allowed = describe_duration(attempt.deadline.millis() - attempt.started_at.millis());
             let message = if plan.is_approval() {
-                format!("The approval expired: no answer within {} minutes", plan.timeout_minutes)
+                format!("The approval expired: no answer within {allowed}")
             } else if now < attempt.deadline {
                 format!("No result for job within {LAMBDA_HEARTBEAT_MINUTES} minutes")
             } else {
-                format!("The action timed out after {} minutes", plan.timeout_minutes)
+                format!("The action timed out after {allowed}")
             };
             expired.push((stage, action, message));
         }
@@ -263,4 +264,16 @@ pub(crate) fn tick(ctx: &mut Context, event: &Tick) -> Result<Option<Stale>, Rej
     }
     settle(ctx, id)?;
     Ok(None)
+}
+
+/// `55 minutes`, `3 seconds`, `2 hours`, `7 days`: a timeout as people say it.
+fn describe_duration(millis: i64) -> String {
+    let seconds = millis.max(0) / 1000;
+    let (value, unit) = match seconds {
+        s if s % 86_400 == 0 && s >= 86_400 => (s / 86_400, "day"),
+        s if s % 3600 == 0 && s >= 3600 => (s / 3600, "hour"),
+        s if s % 60 == 0 && s >= 60 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{value} {unit}{}", if value == 1 { "" } else { "s" })
 }

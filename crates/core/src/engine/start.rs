@@ -19,6 +19,9 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
     if event.execution_id.is_empty() || event.seed.is_empty() {
         return Err(Rejection::Validation("an execution needs an id and a seed".to_string()));
     }
+    if event.action_timeout_seconds == Some(0) {
+        return Err(Rejection::Validation("actionTimeoutSeconds: must be at least 1".to_string()));
+    }
     let variables = pipeline_variables(ctx.pipeline, &event.variables)?;
     check_source_revisions(ctx.pipeline, &event.source_revisions)?;
     let pipeline = ctx.pipeline;
@@ -36,6 +39,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         seed: event.seed.clone(),
         variables,
         source_revision_overrides: event.source_revisions.clone(),
+        action_timeout_seconds: event.action_timeout_seconds,
         stop: None,
         stages: pipeline
             .stages

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::declaration::PipelineDeclaration;
 use crate::pipeline::{Mode, Pipeline};
 use crate::time::Timestamp;
 
@@ -36,10 +37,15 @@ pub struct PipelineState {
 
 impl PipelineState {
     pub fn new(pipeline: &Pipeline) -> PipelineState {
+        PipelineState::for_declaration(&pipeline.declaration, pipeline.version)
+    }
+
+    /// The state of a pipeline that has never run, laid out for `declaration`.
+    pub fn for_declaration(declaration: &PipelineDeclaration, version: u32) -> PipelineState {
         PipelineState {
-            name: pipeline.name.clone(),
-            version: pipeline.version,
-            stages: pipeline
+            name: declaration.name.clone(),
+            version,
+            stages: declaration
                 .stages
                 .iter()
                 .map(|stage| StageSlot {
@@ -280,6 +286,9 @@ pub struct Execution {
     /// Pipeline-level variables, resolved at start.
     pub variables: BTreeMap<String, String>,
     pub source_revision_overrides: Vec<SourceRevisionOverride>,
+    /// Caps every action's timeout (seconds), when the start asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_timeout_seconds: Option<u32>,
     pub stop: Option<StopRequest>,
     pub stages: Vec<StageRun>,
     /// Artifacts produced so far, by name.

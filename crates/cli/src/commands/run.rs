@@ -1,0 +1,255 @@
+//! `run FILE`, `start NAME` and the hidden `worker`: starting executions and carrying them out
+//! on this machine.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use pipewright_core::engine::{Event, PipelineUpdated, StartExecution, Trigger, TriggerType, VariableOverride};
+use pipewright_core::pipeline::{Environment, Pipeline};
+use pipewright_core::ports::StateStore;
+use pipewright_local::backend::{Backend, RunOptions};
+use pipewright_local::report::Reporter;
+use pipewright_local::worker::{Worker, WorkerError, WorkerOptions, whoami};
+
+use crate::declaration_file::{Checked, check};
+use crate::failure::{self, exit_for, usage};
+use crate::launcher::ProcessLauncher;
+use crate::output::{self, Style, summary};
+
+#[derive(clap::Args)]
+pub struct StartOptions {
+    /// Take source action ACTION's content from PATH: a git repository (its HEAD), a
+    /// directory, or a zip file. Repeatable.
+    #[arg(long = "source", value_name = "ACTION=PATH", value_parser = parse_pair)]
+    sources: Vec<(String, String)>,
+    /// Give pipeline variable NAME this value for the execution. Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    vars: Vec<(String, String)>,
+    /// Approve every manual approval at once.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Fail any action (approvals included) that runs longer than this many seconds,
+    /// instead of its CodePipeline timeout (55 minutes for Commands, 7 days for approvals…).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    action_timeout: Option<u32>,
+    /// Print the state-change events as JSON lines (CodePipeline's event format).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The pipeline declaration (JSON or YAML, bare or `get-pipeline` output).
+    file: String,
+    #[command(flatten)]
+    options: StartOptions,
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// The pipeline, as stored by an earlier `pipewright run`.
+    name: String,
+    #[command(flatten)]
+    options: StartOptions,
+    /// Stay and show the execution until it ends, instead of leaving it to a background worker.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pipeline: String,
+    #[arg(long)]
+    execution: String,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+    }
+}
+
+fn open(state_dir: &Path, reporter: Arc<dyn Reporter>) -> Result<Backend> {
+    let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
+    let working_directory = std::env::current_dir().context("cannot read the current directory")?;
+    Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher))).map_err(anyhow::Error::new)
+}
+
+/// The run options of `options`, checked against the pipeline's source actions.
+fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions> {
+    let working_directory = std::env::current_dir().context("cannot read the current directory")?;
+    let sources_stage = &pipeline.stages[0];
+    let mut sources = std::collections::BTreeMap::new();
+    for (action, path) in &options.sources {
+        if sources_stage.action_index(action).is_none() {
+            let names: Vec<&str> = sources_stage.actions.iter().map(|a| a.name.as_str()).collect();
+            return Err(usage(format!(
+                "--source {action}={path}: pipeline {} has no source action named \"{action}\" (its source actions: {})",
+                pipeline.name,
+                names.join(", ")
+            )));
+        }
+        let path = PathBuf::from(path);
+        let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
+        if !absolute.exists() {
+            return Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())));
+        }
+        sources.insert(action.clone(), absolute);
+    }
+    Ok(RunOptions { sources, working_directory, auto_approve: options.auto_approve })
+}
+
+fn interactive(style: Style, options: &StartOptions) -> bool {
+    use std::io::IsTerminal;
+    style != Style::Json && !options.auto_approve && std::io::stdin().is_terminal()
+}
+
+pub async fn run(state_dir: &Path, args: &RunArgs) -> Result<ExitCode> {
+    let document = match check(&args.file) {
+        Checked::Unreadable(message) => return Err(usage(message)),
+        Checked::Unparsable(error) => {
+            let position = error.line.zip(error.column).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+            let path = error.path.as_deref().map(|p| format!("{p}: ")).unwrap_or_default();
+            return Err(usage(format!("{}{position}: {path}{}", args.file, error.message)));
+        }
+        Checked::Parsed(_, report) if !report.is_valid() => {
+            let lines: Vec<String> = report.errors.iter().map(|e| format!("{}: {e}", args.file)).collect();
+            return Err(usage(format!("{} is not a valid pipeline:\n{}", args.file, lines.join("\n"))));
+        }
+        Checked::Parsed(document, _) => document,
+    };
+    let declaration = document.pipeline;
+    let pipeline = Pipeline::compile(declaration.clone(), Environment::default()).map_err(|r| usage(r.to_string()))?;
+    let options = run_options(&pipeline, &args.options)?;
+    let style = Style::choose(args.options.json);
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
+    let mut backend = open(state_dir, reporter.clone())?;
+    backend.configure(&options);
+    let put = backend.store.put_pipeline(&declaration, pipewright_local::backend::now()).await?;
+    if put.changed && !put.created {
+        reporter.info(&format!("pipeline {} updated to version {}", pipeline.name, put.version));
+        let update = Event::PipelineUpdated(PipelineUpdated { version: put.version });
+        backend.submit(&pipeline.name, &update, &[], None).await.map_err(failure::service)?;
+    }
+    start_and_follow(&backend, &pipeline.name, &execution_id, &options, &args.options, style, finisher, "run").await
+}
+
+pub async fn start(state_dir: &Path, args: &StartArgs) -> Result<ExitCode> {
+    let probe = open(state_dir, Arc::new(pipewright_local::report::Silent))?;
+    let pipeline = probe.cache.get(probe.store.as_ref(), &args.name, None).await.map_err(failure::service)?;
+    let options = run_options(&pipeline, &args.options)?;
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    if args.wait {
+        let style = Style::choose(args.options.json);
+        let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
+        let mut backend = open(state_dir, reporter)?;
+        backend.configure(&options);
+        return start_and_follow(&backend, &pipeline.name, &execution_id, &options, &args.options, style, finisher, "start")
+            .await;
+    }
+    probe.save_run_options(&execution_id, &options)?;
+    // No worker here: submitting the start launches one in the background.
+    probe.submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None).await.map_err(failure::service)?;
+    println!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start_event(execution_id: &str, options: &StartOptions, command: &str) -> Event {
+    let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    Event::StartExecution(StartExecution {
+        execution_id: execution_id.to_string(),
+        seed,
+        trigger: Trigger {
+            trigger_type: TriggerType::StartPipelineExecution,
+            trigger_detail: Some(format!("pipewright {command} by {}", whoami())),
+        },
+        variables: options.vars.iter().map(|(name, value)| VariableOverride { name: name.clone(), value: value.clone() }).collect(),
+        source_revisions: Vec::new(),
+        action_timeout_seconds: options.action_timeout,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start_and_follow(
+    backend: &Backend,
+    pipeline: &str,
+    execution_id: &str,
+    options: &RunOptions,
+    start: &StartOptions,
+    style: Style,
+    finisher: output::Finisher,
+    command: &str,
+) -> Result<ExitCode> {
+    backend.save_run_options(execution_id, options)?;
+    // Registered before the execution exists, so that no other process starts a worker for it.
+    let worker = Worker::register(backend, pipeline, execution_id).await?;
+    if let Err(error) = backend.submit(pipeline, &start_event(execution_id, start, command), &[], Some(execution_id)).await {
+        finisher.finish();
+        return Err(failure::service(error));
+    }
+    let worker_options = WorkerOptions { auto_approve: options.auto_approve, interactive: interactive(style, start) };
+    follow(backend, pipeline, worker, &worker_options, style, finisher).await
+}
+
+/// Works the execution to its end; a first Ctrl-C stops it (abandoning running actions), a
+/// second leaves at once.
+pub async fn follow(
+    backend: &Backend,
+    pipeline: &str,
+    worker: Worker<'_>,
+    options: &WorkerOptions,
+    style: Style,
+    finisher: output::Finisher,
+) -> Result<ExitCode> {
+    let execution_id = worker.execution_id().to_string();
+    let work = worker.run(options);
+    tokio::pin!(work);
+    let mut interrupted = false;
+    let execution = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_err() || interrupted {
+                    finisher.finish();
+                    return Ok(ExitCode::from(130));
+                }
+                interrupted = true;
+                let stop = Event::StopExecution(pipewright_core::engine::StopExecution {
+                    execution_id: execution_id.clone(),
+                    abandon: true,
+                    reason: Some("Interrupted (Ctrl-C)".to_string()),
+                    by: Some(whoami()),
+                });
+                let _ = backend.submit(pipeline, &stop, &[], Some(&execution_id)).await;
+            }
+        }
+    };
+    finisher.finish();
+    let execution = execution.map_err(anyhow::Error::new)?;
+    if style != Style::Json {
+        print!("{}", summary::render(&execution));
+    }
+    Ok(exit_for(execution.status))
+}
+
+/// `pipewright worker`: a background process carrying out one execution.
+pub async fn worker(state_dir: &Path, args: &WorkerArgs) -> Result<ExitCode> {
+    let reporter: Arc<dyn Reporter> = Arc::new(output::PlainReporter::new(&args.execution, false));
+    let mut backend = open(state_dir, reporter)?;
+    let options = backend.load_run_options(&args.execution)?;
+    backend.configure(&options);
+    let worker = match Worker::register(&backend, &args.pipeline, &args.execution).await {
+        Ok(worker) => worker,
+        // Another process has taken it up: nothing left to do here.
+        Err(WorkerError::AlreadyWorked { .. }) => return Ok(ExitCode::SUCCESS),
+        Err(error) => return Err(error.into()),
+    };
+    let worker_options = WorkerOptions { auto_approve: options.auto_approve, interactive: false };
+    follow(&backend, &args.pipeline, worker, &worker_options, Style::Plain, output::Finisher::none()).await
+}

@@ -1,0 +1,590 @@
+//! Local mode end to end: the real `pipewright` binary runs real declarations on this
+//! machine, with several processes sharing one state directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A scratch directory with a state directory and a source directory.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let scratch = Scratch { dir: tempfile::tempdir().expect("temp dir") };
+        std::fs::create_dir_all(scratch.source()).unwrap();
+        std::fs::write(scratch.source().join("app.txt"), "version 1\n").unwrap();
+        scratch
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    fn source(&self) -> PathBuf {
+        self.path().join("src")
+    }
+
+    fn write(&self, name: &str, declaration: &Value) -> String {
+        let file = self.path().join(format!("{name}.json"));
+        std::fs::write(&file, serde_json::to_string_pretty(declaration).unwrap()).unwrap();
+        file.display().to_string()
+    }
+
+    fn pipewright(&self) -> Command {
+        let mut command = Command::cargo_bin("pipewright").expect("binary");
+        command.current_dir(self.path()).arg("--state-dir").arg(self.state()).env("PIPEWRIGHT_PLAIN", "1");
+        command
+    }
+
+    /// `pipewright run` in the background, its output collected.
+    fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = StdCommand::new(env!("CARGO_BIN_EXE_pipewright"))
+            .current_dir(self.path())
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pipewright");
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
+            .into_iter()
+            .flatten()
+        {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            });
+        }
+        Running { child, output }
+    }
+
+    fn status(&self, name: &str) -> Value {
+        let output = self.pipewright().args(["status", name, "--json"]).output().unwrap();
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
+    fn history(&self, name: &str) -> Vec<Value> {
+        let output = self.pipewright().args(["history", name, "--json"]).output().unwrap();
+        let value: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        value["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The latest execution of `action` in `stage`, from `status --json`.
+    fn action(&self, name: &str, stage: &str, action: &str) -> Value {
+        let status = self.status(name);
+        let stages = status["stageStates"].as_array().cloned().unwrap_or_default();
+        let stage = stages.iter().find(|s| s["stageName"] == stage).cloned().unwrap_or(Value::Null);
+        let actions = stage["actionStates"].as_array().cloned().unwrap_or_default();
+        actions.iter().find(|a| a["actionName"] == action).map(|a| a["latestExecution"].clone()).unwrap_or(Value::Null)
+    }
+
+    fn stage(&self, name: &str, stage: &str) -> Value {
+        let status = self.status(name);
+        status["stageStates"].as_array().and_then(|s| s.iter().find(|s| s["stageName"] == stage).cloned()).unwrap_or(Value::Null)
+    }
+}
+
+/// A background `pipewright`, killed if the test ends first.
+struct Running {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn wait(&mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "pipewright did not end; output so far:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[track_caller]
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---- declarations -------------------------------------------------------------------------
+
+fn pipeline(name: &str, mode: &str, stages: Vec<Value>) -> Value {
+    json!({
+        "name": name,
+        "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+        "artifactStore": {"type": "S3", "location": "local-artifacts"},
+        "pipelineType": "V2",
+        "executionMode": mode,
+        "variables": [{"name": "Target", "defaultValue": "unset"}, {"name": "Marker", "defaultValue": "/nonexistent"}],
+        "stages": stages,
+    })
+}
+
+fn source_stage() -> Value {
+    json!({"name": "Source", "actions": [{
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": "uploads", "S3ObjectKey": "app.zip"},
+        "outputArtifacts": [{"name": "Src"}]
+    }]})
+}
+
+fn commands(name: &str, run_order: u32, inputs: &[&str], commands: &[&str]) -> Value {
+    json!({
+        "name": name, "runOrder": run_order,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": commands,
+        "inputArtifacts": inputs.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+    })
+}
+
+fn approval(name: &str) -> Value {
+    json!({"name": name, "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+           "configuration": {"CustomData": "Ship it?"}})
+}
+
+fn stage(name: &str, actions: Vec<Value>) -> Value {
+    json!({"name": name, "actions": actions})
+}
+
+fn execution_id_of(output: &str) -> Option<String> {
+    output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find_map(|event| event["detail"]["execution-id"].as_str().map(String::from))
+}
+
+// ---- tests --------------------------------------------------------------------------------
+
+#[test]
+fn a_multi_stage_run_passes_artifacts_between_parallel_and_sequential_actions_then_deploys_to_a_var_path() {
+    let scratch = Scratch::new();
+    let mut compile = commands("Compile", 1, &["Src"], &["mkdir -p bin", "cp app.txt bin/app", "export BUILD_ID=build-42"]);
+    compile["outputArtifacts"] = json!([{"name": "Binary", "files": ["bin/**"]}]);
+    compile["namespace"] = json!("CompileVars");
+    compile["outputVariables"] = json!(["BUILD_ID"]);
+    let mut docs = commands("Docs", 1, &["Src"], &["mkdir -p site", "echo '<h1>docs</h1>' > site/index.html"]);
+    docs["outputArtifacts"] = json!([{"name": "Site", "files": ["site/*"]}]);
+    let mut package = commands(
+        "Package",
+        2,
+        &["Binary", "Site"],
+        &[
+            "test -f bin/app",
+            "test -f \"$CODEBUILD_SRC_DIR_Site/site/index.html\"",
+            "mkdir -p out && cp bin/app \"$CODEBUILD_SRC_DIR_Site/site/index.html\" out/",
+            "echo #{CompileVars.BUILD_ID} > out/BUILD",
+        ],
+    );
+    package["outputArtifacts"] = json!([{"name": "Release", "files": ["out/**"]}]);
+    let mut deploy = commands("Install", 1, &["Release"], &["mkdir -p \"$TARGET\"", "cp -r out/. \"$TARGET\"/"]);
+    deploy["environmentVariables"] = json!([{"name": "TARGET", "value": "#{variables.Target}"}]);
+    let declaration = pipeline(
+        "artifacts",
+        "SUPERSEDED",
+        vec![source_stage(), stage("Build", vec![compile, docs, package]), stage("Deploy", vec![deploy])],
+    );
+    let file = scratch.write("artifacts", &declaration);
+    let target = scratch.path().join("deployed");
+    let assert = scratch
+        .pipewright()
+        .args(["run", &file, "--source", &format!("Source={}", scratch.source().display())])
+        .args(["--var", &format!("Target={}", target.display())])
+        .assert()
+        .success();
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert_eq!(std::fs::read_to_string(target.join("app")).unwrap(), "version 1\n");
+    assert_eq!(std::fs::read_to_string(target.join("BUILD")).unwrap(), "build-42\n");
+    assert!(target.join("index.html").exists());
+    // Compile and Docs ran side by side, Package after both.
+    let position = |needle: &str| output.find(needle).unwrap_or_else(|| panic!("{needle} missing in\n{output}"));
+    assert!(position("Build/Docs STARTED") < position("Build/Compile SUCCEEDED").max(position("Build/Docs SUCCEEDED")));
+    assert!(position("Build/Compile SUCCEEDED") < position("Build/Package STARTED"));
+    assert!(position("Build/Docs SUCCEEDED") < position("Build/Package STARTED"));
+    assert!(output.contains("[Build/Package] [pipewright] Running command 4/4: echo build-42 > out/BUILD"), "{output}");
+    assert!(output.contains("Execution ") && output.contains(" Succeeded in "), "summary table:\n{output}");
+}
+
+#[test]
+fn the_example_pipeline_runs_end_to_end_from_a_git_repository() {
+    let scratch = Scratch::new();
+    let repo = scratch.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+    let git = |args: &[&str]| {
+        let status = StdCommand::new("git").current_dir(&repo).args(args).status().unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["-c", "user.email=t@example.com", "-c", "user.name=Tester", "commit", "-q", "--allow-empty", "-m", "Empty start"]);
+    git(&["add", "README.md"]);
+    git(&["-c", "user.email=t@example.com", "-c", "user.name=Tester", "commit", "-q", "-m", "Add the readme"]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/pipelines/hello-service-v2.json");
+    let deploy = scratch.path().join("deploy");
+    let assert = scratch
+        .pipewright()
+        .current_dir(&repo)
+        .args(["run", &example.display().to_string(), "--auto-approve", "--var", &format!("DeployDir={}", deploy.display())])
+        .assert()
+        .success();
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(output.contains("Add the readme"), "the source is the repository's HEAD:\n{output}");
+    assert!(output.contains("testing on branch main"), "{output}");
+    let release = std::fs::read_to_string(deploy.join("RELEASE")).unwrap();
+    assert!(release.starts_with("release-"), "{release}");
+    assert!(deploy.join("README.md").exists());
+    // The approval message was written as CodePipeline's SNS body.
+    let notifications = scratch.state().join("notifications");
+    let message_file = walk(&notifications).into_iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("a message file");
+    let message: Value = serde_json::from_str(&std::fs::read_to_string(message_file).unwrap()).unwrap();
+    assert_eq!(message["approval"]["pipelineName"], "hello-service");
+    assert_eq!(message["approval"]["stageName"], "Approve");
+    assert_eq!(message["approval"]["token"].as_str().unwrap().len(), 36);
+    assert!(message["approval"]["customData"].as_str().unwrap().starts_with("Install release-"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn checking_pipeline(name: &str) -> Value {
+    pipeline(
+        name,
+        "SUPERSEDED",
+        vec![
+            source_stage(),
+            stage(
+                "Build",
+                vec![
+                    commands("Check", 1, &["Src"], &["echo checking", "test -f #{variables.Marker}"]),
+                    commands("After", 2, &["Src"], &["echo after"]),
+                ],
+            ),
+        ],
+    )
+}
+
+#[test]
+fn a_failing_action_exits_1_names_the_action_and_later_actions_never_run() {
+    let scratch = Scratch::new();
+    let file = scratch.write("checking", &checking_pipeline("checking"));
+    let assert = scratch
+        .pipewright()
+        .args(["run", &file, "--source", &format!("Source={}", scratch.source().display())])
+        .assert()
+        .code(1);
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(output.contains("Build/Check FAILED  command 2 of 2 failed with exit status 1: test -f /nonexistent"), "{output}");
+    assert!(!output.contains("Build/After STARTED"), "{output}");
+    let after = output.lines().find(|l| l.trim_start().starts_with("Build") && l.contains("After")).unwrap_or_default();
+    assert!(after.ends_with("did not run"), "the summary says After did not run:\n{output}");
+    assert_eq!(scratch.action("checking", "Build", "After"), Value::Null);
+    assert_eq!(scratch.action("checking", "Build", "Check")["status"], "Failed");
+}
+
+#[test]
+fn a_failed_stage_is_retried_after_a_fix() {
+    let scratch = Scratch::new();
+    let file = scratch.write("checking", &checking_pipeline("checking"));
+    let marker = scratch.path().join("fixed");
+    let source = format!("Source={}", scratch.source().display());
+    let marker_var = format!("Marker={}", marker.display());
+    scratch.pipewright().args(["run", &file, "--source", &source, "--var", &marker_var]).assert().code(1);
+    std::fs::write(&marker, "").unwrap();
+    let assert = scratch.pipewright().args(["retry", "checking", "Build", "--wait"]).assert().success();
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(output.contains("pipeline checking RESUMED"), "{output}");
+    assert!(output.contains("Build/After SUCCEEDED"), "{output}");
+    assert!(output.contains("Succeeded (attempt 2)"), "{output}");
+    let history = scratch.history("checking");
+    assert_eq!(history.len(), 1, "a retry continues the same execution");
+    assert_eq!(history[0]["status"], "Succeeded");
+    // Nothing left to retry now.
+    scratch.pipewright().args(["retry", "checking", "Build"]).assert().code(1).stderr(predicates::str::contains("StageNotRetryableException"));
+}
+
+fn slow_pipeline(name: &str, slow: &[&str]) -> Value {
+    pipeline(
+        name,
+        "SUPERSEDED",
+        vec![source_stage(), stage("Build", vec![commands("Slow", 1, &["Src"], slow), commands("Later", 2, &["Src"], &["echo later"])])],
+    )
+}
+
+#[test]
+fn stop_and_wait_lets_the_running_action_finish_and_starts_nothing_else() {
+    let scratch = Scratch::new();
+    let file = scratch.write("slow", &slow_pipeline("slow", &["sleep 2", "echo slept"]));
+    let mut run = scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
+    wait_until("Slow is running", || scratch.action("slow", "Build", "Slow")["status"] == "InProgress");
+    let execution = execution_id_of(&run.output()).expect("an execution id in the JSON stream");
+    scratch.pipewright().args(["stop", &execution, "--reason", "testing stop"]).assert().success();
+    scratch.pipewright().args(["stop", &execution]).assert().code(1).stderr(predicates::str::contains("DuplicatedStopRequestException"));
+    assert_eq!(run.wait(), 3, "{}", run.output());
+    assert_eq!(scratch.action("slow", "Build", "Slow")["status"], "Succeeded");
+    assert_eq!(scratch.action("slow", "Build", "Later"), Value::Null);
+    assert_eq!(scratch.history("slow")[0]["status"], "Stopped");
+    assert_eq!(scratch.history("slow")[0]["stopTrigger"]["reason"], "testing stop");
+    let output = run.output();
+    assert!(output.contains("\"stop-execution-comments\":\"testing stop\""), "{output}");
+}
+
+#[test]
+fn stop_and_abandon_kills_the_running_action_at_once() {
+    let scratch = Scratch::new();
+    let pid_file = scratch.path().join("pid");
+    let command = format!("echo $$ > {}", pid_file.display());
+    let file = scratch.write("abandon", &slow_pipeline("abandon", &[&command, "sleep 60"]));
+    let mut run = scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
+    wait_until("Slow wrote its pid", || pid_file.exists() && !std::fs::read_to_string(&pid_file).unwrap().trim().is_empty());
+    let execution = execution_id_of(&run.output()).unwrap();
+    let started = Instant::now();
+    scratch.pipewright().args(["stop", &execution, "--abandon"]).assert().success();
+    assert_eq!(run.wait(), 3);
+    assert!(started.elapsed() < Duration::from_secs(20), "abandoning does not wait for the action");
+    assert_eq!(scratch.action("abandon", "Build", "Slow")["status"], "Abandoned");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    wait_until("the abandoned shell is gone", || !Path::new(&format!("/proc/{pid}")).exists());
+}
+
+fn gated(name: &str, mode: &str) -> Value {
+    pipeline(
+        name,
+        mode,
+        vec![source_stage(), stage("Hold", vec![approval("Approve")]), stage("Done", vec![commands("Finish", 1, &["Src"], &["echo finished"])])],
+    )
+}
+
+#[test]
+fn an_approval_is_answered_from_a_second_process() {
+    let scratch = Scratch::new();
+    let file = scratch.write("gated", &gated("gated", "SUPERSEDED"));
+    let source = format!("Source={}", scratch.source().display());
+    let mut run = scratch.spawn(&["run", &file, "--source", &source]);
+    wait_until("the approval waits", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
+    assert!(run.is_running(), "the run waits for the answer");
+    scratch
+        .pipewright()
+        .args(["approve", "gated", "Hold", "Approve", "--summary", "reviewed"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("Approved Hold/Approve"));
+    assert_eq!(run.wait(), 0, "{}", run.output());
+    assert_eq!(scratch.action("gated", "Hold", "Approve")["summary"], "reviewed");
+    scratch.pipewright().args(["approve", "gated", "Hold", "Approve"]).assert().code(1);
+
+    let mut rejected = scratch.spawn(&["run", &file, "--source", &source]);
+    wait_until("the second approval waits", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
+    scratch.pipewright().args(["reject", "gated", "Hold", "Approve", "--summary", "not today"]).assert().success();
+    assert_eq!(rejected.wait(), 1);
+    assert!(rejected.output().contains("Rejected by"), "{}", rejected.output());
+}
+
+#[test]
+fn superseded_the_older_execution_waiting_at_a_boundary_is_replaced() {
+    let scratch = Scratch::new();
+    let file = scratch.write("gated", &gated("gated", "SUPERSEDED"));
+    let source = format!("Source={}", scratch.source().display());
+    let mut first = scratch.spawn(&["run", &file, "--source", &source, "--json"]);
+    wait_until("the first execution holds the approval stage", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
+    let mut second = scratch.spawn(&["run", &file, "--source", &source, "--json"]);
+    wait_until("the second waits in front of Hold", || scratch.stage("gated", "Hold")["inboundExecution"].is_object());
+    let second_id = execution_id_of(&second.output()).unwrap();
+    assert_eq!(scratch.stage("gated", "Hold")["inboundExecution"]["pipelineExecutionId"], second_id.as_str());
+    let mut third = scratch.spawn(&["run", &file, "--source", &source, "--json"]);
+    assert_eq!(second.wait(), 3, "the older waiting execution is superseded:\n{}", second.output());
+    assert!(second.output().contains("\"state\":\"SUPERSEDED\""));
+    let third_id = execution_id_of(&third.output()).unwrap();
+    wait_until("the third waits in front of Hold", || {
+        scratch.stage("gated", "Hold")["inboundExecution"]["pipelineExecutionId"] == third_id.as_str()
+    });
+    assert!(first.is_running(), "the execution inside the stage is never superseded");
+    scratch.pipewright().args(["approve", "gated", "Hold", "Approve"]).assert().success();
+    assert_eq!(first.wait(), 0);
+    wait_until("the third reaches the approval", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
+    scratch.pipewright().args(["approve", "gated", "Hold", "Approve"]).assert().success();
+    assert_eq!(third.wait(), 0);
+    let statuses: Vec<String> = scratch.history("gated").iter().map(|e| e["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses, ["Succeeded", "Superseded", "Succeeded"]);
+}
+
+#[test]
+fn queued_executions_go_through_a_stage_in_the_order_they_arrived() {
+    let scratch = Scratch::new();
+    let order = scratch.path().join("order");
+    let record = format!("echo $CODEPIPELINE_EXECUTION_ID >> {}", order.display());
+    let declaration = pipeline(
+        "queue",
+        "QUEUED",
+        vec![source_stage(), stage("Work", vec![commands("Record", 1, &["Src"], &["sleep 1", &record])])],
+    );
+    let file = scratch.write("queue", &declaration);
+    let source = format!("Source={}", scratch.source().display());
+    let mut runs = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let run = scratch.spawn(&["run", &file, "--source", &source, "--json"]);
+        wait_until("the execution has started", || execution_id_of(&run.output()).is_some());
+        ids.push(execution_id_of(&run.output()).unwrap());
+        runs.push(run);
+        if n == 0 {
+            wait_until("the first holds Work", || scratch.action("queue", "Work", "Record")["status"] == "InProgress");
+        }
+    }
+    wait_until("two wait in the queue", || scratch.stage("queue", "Work")["inboundExecutions"].as_array().is_some_and(|a| a.len() == 2));
+    for run in &mut runs {
+        assert_eq!(run.wait(), 0, "{}", run.output());
+    }
+    let recorded: Vec<String> = std::fs::read_to_string(&order).unwrap().lines().map(String::from).collect();
+    assert_eq!(recorded, ids, "FIFO");
+    assert!(scratch.history("queue").iter().all(|e| e["status"] == "Succeeded"), "none superseded");
+}
+
+#[test]
+fn a_disabled_transition_holds_an_execution_until_it_is_enabled() {
+    let scratch = Scratch::new();
+    let declaration = pipeline(
+        "held",
+        "SUPERSEDED",
+        vec![source_stage(), stage("Build", vec![commands("Make", 1, &["Src"], &["echo made"])]), stage("Deploy", vec![commands("Ship", 1, &["Src"], &["echo shipped"])])],
+    );
+    let file = scratch.write("held", &declaration);
+    let source = format!("Source={}", scratch.source().display());
+    // Store the pipeline with a first run, then hold Deploy.
+    scratch.pipewright().args(["run", &file, "--source", &source]).assert().success();
+    scratch.pipewright().args(["transitions", "disable", "held", "Deploy"]).assert().code(2).stderr(predicates::str::contains("--reason"));
+    scratch.pipewright().args(["transitions", "disable", "held", "Deploy", "--reason", "Release freeze"]).assert().success();
+    let mut run = scratch.spawn(&["run", &file, "--source", &source]);
+    wait_until("the execution waits in front of Deploy", || scratch.stage("held", "Deploy")["inboundExecution"].is_object());
+    let stage = scratch.stage("held", "Deploy");
+    assert_eq!(stage["inboundTransitionState"]["enabled"], false);
+    assert_eq!(stage["inboundTransitionState"]["disabledReason"], "Release freeze");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(run.is_running(), "held while the transition is disabled");
+    scratch.pipewright().args(["transitions", "enable", "held", "Deploy"]).assert().success();
+    assert_eq!(run.wait(), 0, "{}", run.output());
+    assert!(run.output().contains("Deploy/Ship SUCCEEDED"));
+}
+
+#[test]
+fn an_action_that_runs_too_long_times_out_and_is_killed() {
+    let scratch = Scratch::new();
+    let file = scratch.write("slow", &slow_pipeline("slow", &["sleep 60"]));
+    let started = Instant::now();
+    let assert = scratch
+        .pipewright()
+        .args(["run", &file, "--action-timeout", "1", "--source", &format!("Source={}", scratch.source().display())])
+        .assert()
+        .code(1);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(output.contains("Build/Slow FAILED  The action timed out after 1 second"), "{output}");
+    assert_eq!(scratch.action("slow", "Build", "Later"), Value::Null);
+}
+
+#[test]
+fn json_output_is_a_stream_of_codepipeline_events() {
+    let scratch = Scratch::new();
+    let file = scratch.write("checking", &checking_pipeline("checking"));
+    let marker = scratch.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
+    let assert = scratch
+        .pipewright()
+        .args(["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())])
+        .args(["--var", &format!("Marker={}", marker.display())])
+        .assert()
+        .success();
+    let events: Vec<Value> = String::from_utf8(assert.get_output().stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    assert!(events.iter().all(|e| e["source"] == "pipewright" && e["detail"]["pipeline"] == "checking"));
+    assert_eq!(events.first().unwrap()["detail-type"], "CodePipeline Pipeline Execution State Change");
+    assert_eq!(events.first().unwrap()["detail"]["state"], "STARTED");
+    assert_eq!(events.last().unwrap()["detail"]["state"], "SUCCEEDED");
+    let action = events.iter().find(|e| e["detail-type"] == "CodePipeline Action Execution State Change").unwrap();
+    assert_eq!(action["detail"]["type"]["provider"], "S3");
+    assert_eq!(action["resources"][0], "arn:aws:codepipeline:local:000000000000:checking");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_exit_2_without_a_panic() {
+    let scratch = Scratch::new();
+    let good = scratch.write("checking", &checking_pipeline("checking"));
+    let mut broken = checking_pipeline("broken");
+    broken["stages"][1]["actions"][1]["runOrder"] = json!(0);
+    let broken = scratch.write("broken", &broken);
+    scratch.pipewright().args(["status", "checking"]).assert().code(2).stderr(predicates::str::contains("no pipelines in"));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["run".into(), "missing.json".into()], "cannot read missing.json"),
+        (vec!["run".into(), broken.clone()], "stages[1].actions[1].runOrder: is 0"),
+        (vec!["run".into(), good.clone(), "--bogus".into()], "--bogus"),
+        (vec!["run".into(), good.clone(), "--source".into(), "Nope=src".into()], "no source action named \"Nope\""),
+        (vec!["run".into(), good.clone(), "--source".into(), "Source=missing-dir".into()], "no such file or directory"),
+        (vec!["run".into(), good.clone(), "--source".into(), "no-equals".into()], "expected NAME=VALUE"),
+        (vec!["run".into(), good.clone(), "--source".into(), "Source=src".into(), "--var".into(), "Unknown=1".into()], "declares no variable \"Unknown\""),
+        (vec!["approve".into(), "checking".into()], "<STAGE>"),
+    ];
+    for (args, expected) in cases {
+        let assert = scratch.pipewright().args(&args).assert().code(2);
+        let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        assert!(stderr.contains(expected), "{args:?}: expected {expected:?} in\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // An S3 source without --source names the flag.
+    let assert = scratch.pipewright().args(["run", &good]).assert().code(1);
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("give --source Source=PATH"), "{stdout}");
+    scratch.pipewright().args(["status", "nope"]).assert().code(2).stderr(predicates::str::contains("does not exist"));
+    scratch.pipewright().args(["stop", "00000000-0000-4000-8000-000000000000"]).assert().code(2);
+}

@@ -1,0 +1,219 @@
+//! Artifacts as zip files under the state directory, at `<bucket>/<key>`: the same layout as
+//! the S3 artifact store (`<pipeline>/<artifact≤10>/<id>`).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use walkdir::WalkDir;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+use pipewright_core::engine::ArtifactLocation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact location {0} is not a safe relative path")]
+    UnsafeLocation(String),
+    #[error("artifact {0} does not exist")]
+    Missing(String),
+    #[error("invalid file pattern {pattern:?}: {message}")]
+    Pattern { pattern: String, message: String },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("zip: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    #[error("{0}")]
+    Walk(#[from] walkdir::Error),
+}
+
+/// The artifact store of one state directory.
+#[derive(Debug, Clone)]
+pub struct ArtifactDir {
+    root: PathBuf,
+}
+
+impl ArtifactDir {
+    pub fn new(root: impl Into<PathBuf>) -> ArtifactDir {
+        ArtifactDir { root: root.into() }
+    }
+
+    /// Where the zip of `location` lives. Bucket and key come from the engine, but a key with
+    /// `..` or an absolute path must never escape the store.
+    pub fn path(&self, location: &ArtifactLocation) -> Result<PathBuf, ArtifactError> {
+        let relative = Path::new(&location.bucket).join(&location.key);
+        let safe = relative.components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe || location.bucket.is_empty() || location.key.is_empty() {
+            return Err(ArtifactError::UnsafeLocation(format!("{}/{}", location.bucket, location.key)));
+        }
+        Ok(self.root.join(relative))
+    }
+
+    /// Stores an existing zip file at `location`.
+    pub fn store_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {
+        let target = self.path(location)?;
+        let staging = staging_path(&target)?;
+        fs::copy(zip, &staging)?;
+        fs::rename(&staging, &target)?;
+        Ok(())
+    }
+
+    /// Zips the files of `dir` that match `patterns` (every file when empty) and stores the
+    /// zip at `location`. Returns how many files it holds.
+    pub fn store_directory(
+        &self,
+        location: &ArtifactLocation,
+        dir: &Path,
+        patterns: &[String],
+        exclude: &[PathBuf],
+    ) -> Result<usize, ArtifactError> {
+        let target = self.path(location)?;
+        let staging = staging_path(&target)?;
+        let count = zip_directory(dir, patterns, exclude, &staging)?;
+        fs::rename(&staging, &target)?;
+        Ok(count)
+    }
+
+    /// Extracts the artifact at `location` into `destination`.
+    pub fn extract(&self, location: &ArtifactLocation, destination: &Path) -> Result<(), ArtifactError> {
+        let path = self.path(location)?;
+        if !path.exists() {
+            return Err(ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)));
+        }
+        fs::create_dir_all(destination)?;
+        ZipArchive::new(File::open(&path)?)?.extract(destination)?;
+        Ok(())
+    }
+}
+
+/// A temporary file next to `target`, so that the final rename is atomic.
+fn staging_path(target: &Path) -> Result<PathBuf, ArtifactError> {
+    let parent = target.parent().ok_or_else(|| ArtifactError::UnsafeLocation(target.display().to_string()))?;
+    fs::create_dir_all(parent)?;
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(parent.join(format!(".{name}.{}.partial", std::process::id())))
+}
+
+/// CodeBuild-style globs: `*` stays within a directory, `**` crosses them.
+pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ArtifactError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let trimmed = pattern.trim_start_matches("./");
+        let glob = GlobBuilder::new(trimmed)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| ArtifactError::Pattern { pattern: pattern.clone(), message: e.to_string() })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| ArtifactError::Pattern { pattern: patterns.join(", "), message: e.to_string() })
+}
+
+/// Writes a zip of the files under `dir` matching `patterns` (all when empty), skipping
+/// `.git` and the `exclude`d paths, with paths relative to `dir` and unix modes kept.
+pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<usize, ArtifactError> {
+    let filter = if patterns.is_empty() { None } else { Some(glob_set(patterns)?) };
+    let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let mut writer = ZipWriter::new(File::create(out)?);
+    let mut count = 0;
+    let walker = WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|entry| {
+        if entry.file_name() == ".git" && entry.depth() > 0 {
+            return false;
+        }
+        entry.path().canonicalize().map(|p| !excluded.contains(&p)).unwrap_or(true)
+    });
+    for entry in walker {
+        let entry = entry?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        if filter.as_ref().is_some_and(|set| !set.is_match(&name)) {
+            continue;
+        }
+        let metadata = fs::metadata(entry.path())?;
+        if !metadata.is_file() {
+            continue;
+        }
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(unix_mode(&metadata));
+        writer.start_file(name, options)?;
+        let mut content = Vec::new();
+        File::open(entry.path())?.read_to_end(&mut content)?;
+        writer.write_all(&content)?;
+        count += 1;
+    }
+    writer.finish()?;
+    Ok(count)
+}
+
+#[cfg(unix)]
+fn unix_mode(metadata: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o777
+}
+
+#[cfg(not(unix))]
+fn unix_mode(_: &fs::Metadata) -> u32 {
+    0o644
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(key: &str) -> ArtifactLocation {
+        ArtifactLocation { bucket: "bucket".into(), key: key.into() }
+    }
+
+    #[test]
+    fn directories_round_trip_with_their_modes_and_without_git() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(src.join("dist/sub")).unwrap();
+        fs::create_dir_all(src.join(".git")).unwrap();
+        fs::write(src.join("dist/a.txt"), "a").unwrap();
+        fs::write(src.join("dist/sub/b.txt"), "b").unwrap();
+        fs::write(src.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        fs::write(src.join(".git/HEAD"), "ref").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(src.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let store = ArtifactDir::new(work.path().join("artifacts"));
+        let all = location("p/Src/abc1234");
+        assert_eq!(store.store_directory(&all, &src, &[], &[]).unwrap(), 3);
+        let out = work.path().join("out");
+        store.extract(&all, &out).unwrap();
+        assert_eq!(fs::read_to_string(out.join("dist/sub/b.txt")).unwrap(), "b");
+        assert!(!out.join(".git").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(out.join("run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
+        }
+        let some = location("p/Dist/def5678");
+        assert_eq!(store.store_directory(&some, &src, &["dist/*".to_string()], &[]).unwrap(), 1, "* stays in one directory");
+        assert_eq!(store.store_directory(&some, &src, &["dist/**".to_string()], &[]).unwrap(), 2);
+        assert_eq!(store.store_directory(&some, &src, &["./**/*.txt".to_string()], &[]).unwrap(), 2);
+    }
+
+    #[test]
+    fn locations_cannot_escape_the_store() {
+        let store = ArtifactDir::new("/tmp/store");
+        assert!(store.path(&location("../../etc/passwd")).is_err());
+        assert!(store.path(&ArtifactLocation { bucket: "/abs".into(), key: "k".into() }).is_err());
+        assert!(store.path(&location("")).is_err());
+        assert_eq!(store.path(&location("p/A/x")).unwrap(), Path::new("/tmp/store/bucket/p/A/x"));
+    }
+
+    #[test]
+    fn a_missing_artifact_is_reported() {
+        let work = tempfile::tempdir().unwrap();
+        let store = ArtifactDir::new(work.path());
+        assert!(matches!(store.extract(&location("p/A/x"), work.path()), Err(ArtifactError::Missing(_))));
+    }
+}

@@ -1,0 +1,173 @@
+//! One state directory and everything that works on it: the store, the artifact directory,
+//! the providers' settings, and event submission through the shared handler.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pipewright_core::engine::{Effect, Event, Execution};
+use pipewright_core::pipeline::Environment;
+use pipewright_core::ports::{StateStore, StoreError};
+use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
+use pipewright_core::time::Timestamp;
+
+use crate::artifacts::ArtifactDir;
+use crate::providers::ProviderContext;
+use crate::report::Reporter;
+use crate::sources::SourceOptions;
+use crate::store::{SqliteStore, WorkerRecord, effect_execution};
+
+/// The region local runs report (events, approval messages).
+pub const LOCAL_REGION: &str = "local";
+
+/// A worker whose heartbeat is older than this is taken for dead.
+const WORKER_SILENCE_MS: i64 = 15_000;
+
+/// Starts a worker process for an execution that has effects but nobody to carry them out.
+pub trait Launcher: Send + Sync {
+    fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()>;
+}
+
+/// How an execution was started: what its sources read and whether approvals are automatic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunOptions {
+    /// `--source ACTION=PATH`, with absolute paths.
+    pub sources: BTreeMap<String, PathBuf>,
+    /// Where git-based sources find their repository without `--source`.
+    pub working_directory: PathBuf,
+    pub auto_approve: bool,
+}
+
+pub fn now() -> Timestamp {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Timestamp::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+pub struct Backend {
+    pub state_dir: PathBuf,
+    pub store: Arc<SqliteStore>,
+    pub cache: Arc<PipelineCache>,
+    pub providers: ProviderContext,
+    /// Base URL of `pipewright serve`, for the links of approval messages.
+    pub console_url: String,
+    pub launcher: Option<Arc<dyn Launcher>>,
+}
+
+impl Backend {
+    /// Opens (creating if needed) the state directory. Sources resolve against
+    /// `working_directory` until [`Backend::configure`] says otherwise.
+    pub fn open(
+        state_dir: &Path,
+        working_directory: &Path,
+        reporter: Arc<dyn Reporter>,
+        launcher: Option<Arc<dyn Launcher>>,
+    ) -> Result<Backend, StoreError> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create the state directory {}: {e}", state_dir.display())))?;
+        let state_dir = state_dir.canonicalize().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let store = SqliteStore::open(&state_dir.join("state.db"))?;
+        let sources = SourceOptions {
+            overrides: Default::default(),
+            working_directory: working_directory.to_path_buf(),
+            exclude: vec![state_dir.clone()],
+        };
+        let providers = ProviderContext {
+            artifacts: ArtifactDir::new(state_dir.join("artifacts")),
+            sources,
+            work_root: state_dir.join("work"),
+            logs_root: state_dir.join("logs"),
+            reporter,
+        };
+        Ok(Backend {
+            store: Arc::new(store),
+            cache: Arc::new(PipelineCache::new(Environment { region: Some(LOCAL_REGION.to_string()) })),
+            providers,
+            console_url: std::env::var("PIPEWRIGHT_CONSOLE_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string()),
+            launcher,
+            state_dir,
+        })
+    }
+
+    /// Sets up the providers for an execution started with `options`.
+    pub fn configure(&mut self, options: &RunOptions) {
+        self.providers.sources.overrides = options.sources.clone();
+        self.providers.sources.working_directory = options.working_directory.clone();
+    }
+
+    /// Records how an execution was started, for workers that take it up later.
+    pub fn save_run_options(&self, execution_id: &str, options: &RunOptions) -> Result<(), StoreError> {
+        let body = serde_json::to_string(options).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store.set_run_options(execution_id, &body)
+    }
+
+    /// How an execution was started; the defaults when it was not recorded.
+    pub fn load_run_options(&self, execution_id: &str) -> Result<RunOptions, StoreError> {
+        match self.store.run_options(execution_id)? {
+            Some(body) => serde_json::from_str(&body).map_err(|e| StoreError::Unavailable(format!("stored run options are unreadable: {e}"))),
+            None => Ok(RunOptions { working_directory: self.providers.sources.working_directory.clone(), ..RunOptions::default() }),
+        }
+    }
+
+    pub fn notifications_dir(&self) -> PathBuf {
+        self.state_dir.join("notifications")
+    }
+
+    /// Applies `event` through the shared handler. Executions the resulting effects concern
+    /// that have no live worker get one, except `working_on`, which the caller works itself.
+    pub async fn submit(
+        &self,
+        pipeline: &str,
+        event: &Event,
+        completed: &[String],
+        working_on: Option<&str>,
+    ) -> Result<Handled, ServiceError> {
+        let handled = service::handle(self.store.as_ref(), &self.cache, pipeline, event, now(), completed).await?;
+        if let Handled::Applied { effects } = &handled {
+            self.ensure_workers(pipeline, effects, working_on).await;
+        }
+        Ok(handled)
+    }
+
+    async fn ensure_workers(&self, pipeline: &str, effects: &[Effect], working_on: Option<&str>) {
+        let Some(launcher) = &self.launcher else { return };
+        let mut seen: Vec<&str> = Vec::new();
+        for effect in effects {
+            let id = effect_execution(effect);
+            if Some(id) == working_on || seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            if self.has_live_worker(id) {
+                continue;
+            }
+            let unfinished = matches!(self.store.get_execution(id).await, Ok(Some(e)) if !e.value.status.is_finished());
+            if unfinished {
+                if let Err(error) = launcher.launch(pipeline, id) {
+                    self.providers.reporter.info(&format!("could not start a worker for execution {id}: {error}"));
+                }
+            }
+        }
+    }
+
+    pub fn has_live_worker(&self, execution_id: &str) -> bool {
+        matches!(self.store.worker(execution_id), Ok(Some(record)) if is_alive(&record, now()))
+    }
+
+    /// The execution, if it exists.
+    pub async fn execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
+        Ok(self.store.get_execution(id).await?.map(|v| v.value))
+    }
+}
+
+/// A worker is alive while its process exists and its heartbeat is recent.
+pub fn is_alive(record: &WorkerRecord, now: Timestamp) -> bool {
+    let recent = now.millis() - record.heartbeat.millis() < WORKER_SILENCE_MS;
+    let pid = nix::unistd::Pid::from_raw(record.pid as i32);
+    let exists = match nix::sys::signal::kill(pid, None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::EPERM) => true,
+        Err(_) => false,
+    };
+    recent && exists
+}

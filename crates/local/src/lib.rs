@@ -1,0 +1,14 @@
+//! pipewright-local: the core's ports, embedded — a SQLite state store shared by every
+//! process using one state directory, artifacts as zip files, providers that run here
+//! (sources from directories and git, Commands, manual approvals), and the in-process bus
+//! (the worker) that carries out an execution's effects with the same handler the Lambda
+//! functions run.
+
+pub mod store;
+pub mod artifacts;
+pub mod commands;
+pub mod providers;
+pub mod report;
+pub mod sources;
+pub mod backend;
+pub mod worker;

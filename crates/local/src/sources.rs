@@ -1,0 +1,261 @@
+//! Source actions on this machine: the content of a source comes from `--source ACTION=PATH`
+//! (a git repository, a directory or a zip file), or, for git-based providers, from the git
+//! repository in the current directory.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use pipewright_core::engine::{Dispatch, FailureType, Revision, RevisionType};
+use pipewright_core::providers::ProviderKind;
+
+use crate::artifacts::ArtifactDir;
+use crate::providers::ActionError;
+
+/// Where each source action takes its content from.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// `--source ACTION=PATH`.
+    pub overrides: BTreeMap<String, PathBuf>,
+    /// Where git-based sources look for a repository when no `--source` names them.
+    pub working_directory: PathBuf,
+    /// Never packed into a directory source (the state directory itself).
+    pub exclude: Vec<PathBuf>,
+}
+
+/// What a source fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    pub output_variables: BTreeMap<String, String>,
+    pub revision: Revision,
+    pub summary: String,
+}
+
+enum Origin {
+    Git(PathBuf),
+    Directory(PathBuf),
+    Zip(PathBuf),
+}
+
+fn is_git_based(kind: Option<ProviderKind>) -> bool {
+    matches!(kind, Some(ProviderKind::CodeCommit | ProviderKind::CodeStarSourceConnection | ProviderKind::GitHubV1))
+}
+
+fn config_error(message: String) -> ActionError {
+    ActionError { kind: FailureType::ConfigurationError, message }
+}
+
+async fn git(repository: &Path, args: &[&str]) -> Result<String, ActionError> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repository)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| config_error(format!("cannot run git: {e}")))?;
+    if !output.status.success() {
+        return Err(ActionError {
+            kind: FailureType::RevisionUnavailable,
+            message: format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim_end().to_string())
+}
+
+/// The top of the git work tree containing `path`, if any.
+pub async fn git_toplevel(path: &Path) -> Option<PathBuf> {
+    let output = Command::new("git").arg("-C").arg(path).args(["rev-parse", "--show-toplevel"]).output().await.ok()?;
+    output.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+}
+
+async fn origin(dispatch: &Dispatch, kind: Option<ProviderKind>, options: &SourceOptions) -> Result<Origin, ActionError> {
+    let name = &dispatch.action;
+    let Some(path) = options.overrides.get(name) else {
+        if is_git_based(kind) {
+            return match git_toplevel(&options.working_directory).await {
+                Some(top) => Ok(Origin::Git(top)),
+                None => Err(config_error(format!(
+                    "source action \"{name}\" reads the git repository in the current directory ({}), which is not one; give --source {name}=PATH",
+                    options.working_directory.display()
+                ))),
+            };
+        }
+        return Err(config_error(format!(
+            "source action \"{name}\" ({}/{}) has no local content; give --source {name}=PATH (a directory, a git repository or a zip file)",
+            dispatch.action_type.owner, dispatch.action_type.provider
+        )));
+    };
+    let path = if path.is_absolute() { path.clone() } else { options.working_directory.join(path) };
+    if path.is_file() {
+        return Ok(Origin::Zip(path));
+    }
+    if !path.is_dir() {
+        return Err(config_error(format!("--source {name}={}: no such file or directory", path.display())));
+    }
+    if path.join(".git").exists() {
+        Ok(Origin::Git(path))
+    } else {
+        Ok(Origin::Directory(path))
+    }
+}
+
+/// Fetches the content of a source action into its output artifact.
+pub async fn fetch(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    options: &SourceOptions,
+    artifacts: &ArtifactDir,
+    scratch: &Path,
+) -> Result<Fetched, ActionError> {
+    let output = dispatch
+        .output_artifacts
+        .first()
+        .ok_or_else(|| config_error(format!("source action \"{}\" declares no output artifact", dispatch.action)))?;
+    let io = |e: crate::artifacts::ArtifactError| ActionError { kind: FailureType::JobFailed, message: e.to_string() };
+    let config = |key: &str| dispatch.configuration.get(key).cloned().unwrap_or_default();
+    match origin(dispatch, kind, options).await? {
+        Origin::Git(repository) => {
+            let wanted = dispatch
+                .source_revision
+                .as_ref()
+                .filter(|r| r.revision_type == RevisionType::CommitId)
+                .map_or("HEAD".to_string(), |r| r.revision_value.clone());
+            let commit = git(&repository, &["rev-parse", "--verify", &format!("{wanted}^{{commit}}")]).await?;
+            fs::create_dir_all(scratch).map_err(|e| config_error(e.to_string()))?;
+            let zip = scratch.join("source.zip");
+            git(&repository, &["archive", "--format=zip", "-o", &zip.to_string_lossy(), &commit]).await?;
+            artifacts.store_zip(&output.location, &zip).map_err(io)?;
+            let log = git(&repository, &["log", "-1", "--format=%s%n%aI%n%cI", &commit]).await?;
+            let mut lines = log.lines();
+            let message = lines.next().unwrap_or_default().to_string();
+            let author_date = lines.next().unwrap_or_default().to_string();
+            let committer_date = lines.next().unwrap_or_default().to_string();
+            let branch = match git(&repository, &["rev-parse", "--abbrev-ref", "HEAD"]).await {
+                Ok(branch) if branch != "HEAD" => branch,
+                _ => config("BranchName"),
+            };
+            let repository_name = repository.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let variables = commit_variables(dispatch, kind, &commit, &message, &branch, &author_date, &committer_date, &repository_name);
+            Ok(Fetched {
+                output_variables: variables,
+                revision: Revision { revision_id: commit.clone(), change_identifier: Some(commit.clone()), summary: Some(message.clone()), url: None, created: None },
+                summary: format!("{} {} ({})", &commit[..commit.len().min(8)], message, repository.display()),
+            })
+        }
+        Origin::Directory(dir) => {
+            let count = artifacts.store_directory(&output.location, &dir, &[], &options.exclude).map_err(io)?;
+            let digest = digest_directory(&dir, &options.exclude).map_err(|e| config_error(e.to_string()))?;
+            let message = format!("Snapshot of directory {}", dir.display());
+            let now = String::new();
+            let variables = match kind {
+                Some(ProviderKind::S3Source) => s3_variables(&digest),
+                Some(ProviderKind::Ecr) => ecr_variables(dispatch, &digest),
+                _ => commit_variables(dispatch, kind, &digest[..40], &message, &config("BranchName"), &now, &now, &dir_name(&dir)),
+            };
+            Ok(Fetched {
+                output_variables: variables,
+                revision: Revision { revision_id: digest[..40].to_string(), change_identifier: None, summary: Some(message.clone()), url: None, created: None },
+                summary: format!("{message} ({count} files)"),
+            })
+        }
+        Origin::Zip(zip) => {
+            artifacts.store_zip(&output.location, &zip).map_err(io)?;
+            let bytes = fs::read(&zip).map_err(|e| config_error(e.to_string()))?;
+            let digest = hex(&Sha256::digest(&bytes));
+            let message = format!("Zip file {}", zip.display());
+            let variables = match kind {
+                Some(ProviderKind::Ecr) => ecr_variables(dispatch, &digest),
+                Some(ProviderKind::S3Source) | None => s3_variables(&digest),
+                _ => commit_variables(dispatch, kind, &digest[..40], &message, &config("BranchName"), "", "", &dir_name(&zip)),
+            };
+            Ok(Fetched {
+                output_variables: variables,
+                revision: Revision { revision_id: digest[..40].to_string(), change_identifier: None, summary: Some(message.clone()), url: None, created: None },
+                summary: message,
+            })
+        }
+    }
+}
+
+fn dir_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A digest of every file's path and content, stable across runs.
+fn digest_directory(dir: &Path, exclude: &[PathBuf]) -> std::io::Result<String> {
+    let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let mut hasher = Sha256::new();
+    let walker = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| {
+        (e.file_name() != ".git" || e.depth() == 0) && e.path().canonicalize().map(|p| !excluded.contains(&p)).unwrap_or(true)
+    });
+    for entry in walker {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.file_type().is_file() {
+            hasher.update(entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update(fs::read(entry.path())?);
+        }
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn commit_variables(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    commit: &str,
+    message: &str,
+    branch: &str,
+    author_date: &str,
+    committer_date: &str,
+    repository: &str,
+) -> BTreeMap<String, String> {
+    let config = |key: &str| dispatch.configuration.get(key).cloned().unwrap_or_default();
+    let mut variables = BTreeMap::from([
+        ("CommitId".to_string(), commit.to_string()),
+        ("CommitMessage".to_string(), message.to_string()),
+        ("BranchName".to_string(), branch.to_string()),
+        ("AuthorDate".to_string(), author_date.to_string()),
+    ]);
+    match kind {
+        Some(ProviderKind::CodeStarSourceConnection) => {
+            variables.insert("ConnectionArn".into(), config("ConnectionArn"));
+            variables.insert("FullRepositoryName".into(), config("FullRepositoryId"));
+        }
+        Some(ProviderKind::GitHubV1) => {
+            variables.insert("CommitterDate".into(), committer_date.to_string());
+            variables.insert("RepositoryName".into(), config("Repo"));
+            variables.insert("CommitUrl".into(), format!("https://github.com/{}/{}/commit/{commit}", config("Owner"), config("Repo")));
+        }
+        _ => {
+            variables.insert("CommitterDate".into(), committer_date.to_string());
+            let name = config("RepositoryName");
+            variables.insert("RepositoryName".into(), if name.is_empty() { repository.to_string() } else { name });
+        }
+    }
+    variables.retain(|_, value| !value.is_empty());
+    variables
+}
+
+fn s3_variables(digest: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("ETag".to_string(), digest[..32].to_string()), ("VersionId".to_string(), digest[32..64].to_string())])
+}
+
+fn ecr_variables(dispatch: &Dispatch, digest: &str) -> BTreeMap<String, String> {
+    let repository = dispatch.configuration.get("RepositoryName").cloned().unwrap_or_default();
+    let tag = dispatch.configuration.get("ImageTag").cloned().unwrap_or_else(|| "latest".to_string());
+    BTreeMap::from([
+        ("RegistryId".to_string(), "000000000000".to_string()),
+        ("RepositoryName".to_string(), repository.clone()),
+        ("ImageTag".to_string(), tag.clone()),
+        ("ImageDigest".to_string(), format!("sha256:{digest}")),
+        ("ImageURI".to_string(), format!("localhost/{repository}:{tag}")),
+    ])
+}

@@ -1,0 +1,595 @@
+//! The SQLite state store: one file in the state directory, shared by every `pipewright`
+//! process working there. It keeps the same contract as the DynamoDB store: a commit is one
+//! transaction whose conditions are version numbers, and a stale write is a `Conflict`.
+//!
+//! WAL mode lets readers work while one writer commits; writers take the write lock up front
+//! (`BEGIN IMMEDIATE`) and wait for each other through the busy timeout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use pipewright_core::declaration::PipelineDeclaration;
+use pipewright_core::engine::{Event, Execution, PipelineState, executions_needed};
+use pipewright_core::ports::{
+    Changes, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
+};
+use pipewright_core::time::Timestamp;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS declarations (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS pipelines (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    state_rev INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    finished INTEGER NOT NULL,
+    rev INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, started_at DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS active_executions ON executions (pipeline, finished);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    pipeline TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    claimed_by TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_by_execution ON outbox (execution_id, seq);
+CREATE TABLE IF NOT EXISTS run_options (
+    execution_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workers (
+    execution_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat INTEGER NOT NULL
+);
+";
+
+/// A registered worker: the process carrying out an execution's effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRecord {
+    pub owner: String,
+    pub pid: u32,
+    pub heartbeat: Timestamp,
+}
+
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))
+}
+
+fn in_list(count: usize) -> String {
+    vec!["?"; count].join(",")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let connection = Connection::open(path).map_err(unavailable)?;
+        connection.busy_timeout(Duration::from_secs(30)).map_err(unavailable)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(unavailable)?;
+        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore { connection: Mutex::new(connection) })
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic elsewhere cannot leave the connection inconsistent: transactions roll back.
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The executions that have not finished, of every pipeline.
+    pub fn active_executions(&self, pipeline: &str) -> Result<Vec<Execution>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare("SELECT body FROM executions WHERE pipeline = ? AND finished = 0 ORDER BY started_at, seq")
+            .map_err(unavailable)?;
+        let rows = statement.query_map([pipeline], |row| row.get::<_, String>(0)).map_err(unavailable)?;
+        rows.map(|row| from_json(&row.map_err(unavailable)?, "execution")).collect()
+    }
+
+    /// The pipeline state as stored, and its version.
+    pub fn pipeline_state(&self, pipeline: &str) -> Result<Option<Versioned<PipelineState>>, StoreError> {
+        let connection = self.connection();
+        let row: Option<(String, u64)> = connection
+            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(state, version)| Ok(Versioned { value: from_json(&state, "pipeline state")?, version })).transpose()
+    }
+
+    /// Records `owner` (process `pid`) as the worker of an execution, unless a live worker
+    /// holds it; `is_alive` decides about the one on record. Returns the previous owner when
+    /// it was taken over.
+    pub fn register_worker(
+        &self,
+        execution_id: &str,
+        owner: &str,
+        pid: u32,
+        now: Timestamp,
+        is_alive: impl Fn(&WorkerRecord) -> bool,
+    ) -> Result<Result<Option<String>, WorkerRecord>, StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let current = worker_row(&tx, execution_id)?;
+        if let Some(record) = &current {
+            if record.owner != owner && is_alive(record) {
+                return Ok(Err(record.clone()));
+            }
+        }
+        tx.execute(
+            "INSERT INTO workers (execution_id, owner, pid, heartbeat) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat = ?4",
+            params![execution_id, owner, pid, now.millis()],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(Ok(current.map(|r| r.owner).filter(|previous| previous != owner)))
+    }
+
+    pub fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?",
+                params![now.millis(), execution_id, owner],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
+        worker_row(&self.connection(), execution_id)
+    }
+
+    /// Keeps how an execution was started (its sources, its approval mode), for any worker
+    /// that later takes it up.
+    pub fn set_run_options(&self, execution_id: &str, body: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2) ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
+                params![execution_id, body],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub fn run_options(&self, execution_id: &str) -> Result<Option<String>, StoreError> {
+        self.connection()
+            .query_row("SELECT body FROM run_options WHERE execution_id = ?", [execution_id], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)
+    }
+
+    pub fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute("DELETE FROM workers WHERE execution_id = ? AND owner = ?", params![execution_id, owner])
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn worker_row(connection: &Connection, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
+    connection
+        .query_row("SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?", [execution_id], |r| {
+            Ok(WorkerRecord { owner: r.get(0)?, pid: r.get(1)?, heartbeat: Timestamp::from_millis(r.get(2)?) })
+        })
+        .optional()
+        .map_err(unavailable)
+}
+
+fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<String, StoreError> {
+    let mut stored = declaration.clone();
+    stored.version = Some(i64::from(version));
+    to_json(&stored)
+}
+
+fn same_structure(a: &PipelineDeclaration, b: &PipelineDeclaration) -> bool {
+    let mut a = a.clone();
+    let mut b = b.clone();
+    a.version = None;
+    b.version = None;
+    a == b
+}
+
+impl StateStore for SqliteStore {
+    async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let name = declaration.name.as_str();
+        let current: Option<(u32, String)> = tx
+            .query_row(
+                "SELECT p.version, d.body FROM pipelines p JOIN declarations d ON d.name = p.name AND d.version = p.version
+                 WHERE p.name = ?",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        let outcome = match current {
+            None => {
+                let state = PipelineState::for_declaration(declaration, 1);
+                tx.execute(
+                    "INSERT INTO declarations (name, version, body, created) VALUES (?, 1, ?, ?)",
+                    params![name, declaration_body(declaration, 1)?, now.millis()],
+                )
+                .map_err(unavailable)?;
+                tx.execute(
+                    "INSERT INTO pipelines (name, version, created, updated, state, state_rev) VALUES (?, 1, ?, ?, ?, 1)",
+                    params![name, now.millis(), now.millis(), to_json(&state)?],
+                )
+                .map_err(unavailable)?;
+                PutOutcome { version: 1, created: true, changed: true }
+            }
+            Some((version, body)) => {
+                let stored: PipelineDeclaration = from_json(&body, "declaration")?;
+                if same_structure(&stored, declaration) {
+                    PutOutcome { version, created: false, changed: false }
+                } else {
+                    let next = version + 1;
+                    tx.execute(
+                        "INSERT INTO declarations (name, version, body, created) VALUES (?, ?, ?, ?)",
+                        params![name, next, declaration_body(declaration, next)?, now.millis()],
+                    )
+                    .map_err(unavailable)?;
+                    tx.execute("UPDATE pipelines SET version = ?, updated = ? WHERE name = ?", params![next, now.millis(), name])
+                        .map_err(unavailable)?;
+                    PutOutcome { version: next, created: false, changed: true }
+                }
+            }
+        };
+        tx.commit().map_err(unavailable)?;
+        Ok(outcome)
+    }
+
+    async fn get_pipeline(&self, name: &str, version: Option<u32>) -> Result<Option<StoredPipeline>, StoreError> {
+        let connection = self.connection();
+        let row: Option<(String, u32, i64, i64)> = connection
+            .query_row(
+                "SELECT d.body, d.version, p.created, d.created FROM declarations d JOIN pipelines p ON p.name = d.name
+                 WHERE d.name = ?1 AND d.version = COALESCE(?2, p.version)",
+                params![name, version],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(body, version, created, updated)| {
+            Ok(StoredPipeline {
+                declaration: from_json(&body, "declaration")?,
+                version,
+                created: Timestamp::from_millis(created),
+                updated: Timestamp::from_millis(updated),
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_pipelines(&self) -> Result<Vec<StoredPipeline>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare(
+                "SELECT d.body, d.version, p.created, d.created FROM pipelines p
+                 JOIN declarations d ON d.name = p.name AND d.version = p.version ORDER BY p.name",
+            )
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))
+            .map_err(unavailable)?;
+        rows.map(|row| {
+            let (body, version, created, updated) = row.map_err(unavailable)?;
+            Ok(StoredPipeline {
+                declaration: from_json(&body, "declaration")?,
+                version,
+                created: Timestamp::from_millis(created),
+                updated: Timestamp::from_millis(updated),
+            })
+        })
+        .collect()
+    }
+
+    async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        for table in ["workers", "run_options"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE execution_id IN (SELECT id FROM executions WHERE pipeline = ?)"),
+                [name],
+            )
+            .map_err(unavailable)?;
+        }
+        for table in ["declarations WHERE name", "pipelines WHERE name", "executions WHERE pipeline", "outbox WHERE pipeline"] {
+            tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)
+    }
+
+    async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
+        let mut connection = self.connection();
+        // One read transaction: the state and the executions are from the same moment.
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
+        let (state, state_version): (String, u64) = tx
+            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+        let state: PipelineState = from_json(&state, "pipeline state")?;
+        let needs = executions_needed(&state, event);
+        let mut executions = BTreeMap::new();
+        let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
+            let mut statement = tx.prepare(sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                let (body, version) = row.map_err(unavailable)?;
+                let execution: Execution = from_json(&body, "execution")?;
+                executions.insert(execution.id.clone(), Versioned { value: execution, version });
+            }
+            Ok(())
+        };
+        let ids: Vec<String> = needs.executions.into_iter().collect();
+        if !ids.is_empty() {
+            read(&format!("SELECT body, rev FROM executions WHERE pipeline = ? AND id IN ({})", in_list(ids.len())), {
+                let mut args = vec![pipeline.to_string()];
+                args.extend(ids);
+                args
+            })?;
+        }
+        if needs.all_active {
+            read("SELECT body, rev FROM executions WHERE pipeline = ? AND finished = 0", vec![pipeline.to_string()])?;
+        }
+        Ok(Snapshot { state: Versioned { value: state, version: state_version }, executions })
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let pipeline = changes.pipeline.as_str();
+        let conflict = |what: String| Err(StoreError::Conflict(what));
+        let current: Option<u64> = tx
+            .query_row("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        match current {
+            None => return Err(StoreError::NotFound(format!("pipeline {pipeline}"))),
+            Some(version) if version != changes.expected_state_version => {
+                return conflict(format!("pipeline {pipeline} state is at version {version}, not {}", changes.expected_state_version));
+            }
+            Some(_) => {}
+        }
+        if let Some(state) = &changes.state {
+            tx.execute(
+                "UPDATE pipelines SET state = ?, state_rev = state_rev + 1 WHERE name = ?",
+                params![to_json(state)?, pipeline],
+            )
+            .map_err(unavailable)?;
+        }
+        for (execution, expected) in &changes.executions {
+            let body = to_json(execution)?;
+            let finished = execution.status.is_finished();
+            let written = match expected {
+                None => tx
+                    .execute(
+                        "INSERT OR IGNORE INTO executions (id, pipeline, started_at, seq, finished, rev, body)
+                         VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, 1, ?)",
+                        params![execution.id, pipeline, execution.started_at.millis(), finished, body],
+                    )
+                    .map_err(unavailable)?,
+                Some(version) => tx
+                    .execute(
+                        "UPDATE executions SET body = ?, finished = ?, rev = rev + 1 WHERE id = ? AND rev = ?",
+                        params![body, finished, execution.id, version],
+                    )
+                    .map_err(unavailable)?,
+            };
+            if written != 1 {
+                // Dropping the transaction rolls back everything written so far.
+                return conflict(format!("execution {} changed since it was read", execution.id));
+            }
+        }
+        for effect in &changes.effects {
+            let execution_id = effect_execution(effect);
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
+                params![effect.id(), pipeline, execution_id, to_json(effect)?],
+            )
+            .map_err(unavailable)?;
+        }
+        delete_outbox(&tx, &changes.completed_effects)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
+        let connection = self.connection();
+        let row: Option<(String, u64)> = connection
+            .query_row("SELECT body, rev FROM executions WHERE id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(body, version)| Ok(Versioned { value: from_json(&body, "execution")?, version })).transpose()
+    }
+
+    async fn list_executions(&self, pipeline: &str, limit: usize, next_token: Option<&str>) -> Result<Page<Execution>, StoreError> {
+        // The token is the position of the last item given: "<started_at>.<seq>".
+        let after = match next_token {
+            None => None,
+            Some(token) => {
+                let (started, seq) = token.split_once('.').ok_or(StoreError::InvalidNextToken)?;
+                let started: i64 = started.parse().map_err(|_| StoreError::InvalidNextToken)?;
+                let seq: i64 = seq.parse().map_err(|_| StoreError::InvalidNextToken)?;
+                Some((started, seq))
+            }
+        };
+        let (from_started, from_seq) = after.unwrap_or((i64::MAX, i64::MAX));
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare(
+                "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
+                 ORDER BY started_at DESC, seq DESC LIMIT ?4",
+            )
+            .map_err(unavailable)?;
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(unavailable)?;
+        let mut items = Vec::new();
+        let mut positions = Vec::new();
+        for row in rows {
+            let (body, started, seq) = row.map_err(unavailable)?;
+            items.push(from_json::<Execution>(&body, "execution")?);
+            positions.push((started, seq));
+        }
+        let next_token = if items.len() > limit {
+            items.truncate(limit);
+            positions.get(limit.saturating_sub(1)).map(|(started, seq)| format!("{started}.{seq}"))
+        } else {
+            None
+        };
+        Ok(Page { items, next_token })
+    }
+
+    async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let mut entries = Vec::new();
+        {
+            let mut statement = tx
+                .prepare("SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq")
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map([execution_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                let (id, pipeline, body) = row.map_err(unavailable)?;
+                entries.push(OutboxEntry { id, pipeline, execution_id: execution_id.to_string(), effect: from_json(&body, "effect")? });
+            }
+        }
+        if !entries.is_empty() {
+            tx.execute(
+                "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
+                params![owner, execution_id],
+            )
+            .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(entries)
+    }
+
+    async fn complete_effects(&self, ids: &[String]) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        delete_outbox(&tx, ids)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    async fn release_effects(&self, owner: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = ?", [owner])
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn delete_outbox(connection: &Connection, ids: &[String]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(500) {
+        connection
+            .execute(&format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len())), rusqlite::params_from_iter(chunk))
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The execution an effect belongs to.
+pub fn effect_execution(effect: &pipewright_core::engine::Effect) -> &str {
+    use pipewright_core::engine::Effect;
+    match effect {
+        Effect::Dispatch(d) => &d.execution_id,
+        Effect::RequestApproval(r) => &r.execution_id,
+        Effect::Publish(p) => &p.detail.execution_id,
+        Effect::WakeAt(w) => &w.execution_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract runs against an in-memory database; sharing a file between processes is
+    /// tested below.
+    async fn fresh() -> SqliteStore {
+        SqliteStore::open(Path::new(":memory:")).expect("open")
+    }
+
+    pipewright_core::store_contract_tests!(fresh());
+
+    #[tokio::test]
+    async fn two_processes_share_one_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let first = SqliteStore::open(&path).unwrap();
+        let second = SqliteStore::open(&path).unwrap();
+        let declaration = pipewright_core::contract::declaration("shared", "make");
+        first.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+        assert_eq!(second.get_pipeline("shared", None).await.unwrap().unwrap().version, 1);
+        let state = second.pipeline_state("shared").unwrap().unwrap();
+        let changes = |state: &Versioned<PipelineState>| Changes {
+            pipeline: "shared".into(),
+            expected_state_version: state.version,
+            state: Some(state.value.clone()),
+            executions: Vec::new(),
+            effects: Vec::new(),
+            completed_effects: Vec::new(),
+        };
+        first.commit(changes(&state)).await.unwrap();
+        assert!(matches!(second.commit(changes(&state)).await, Err(StoreError::Conflict(_))));
+    }
+
+    #[test]
+    fn workers_register_once_while_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let now = Timestamp::from_millis(10);
+        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).unwrap(), Ok(None));
+        let held = store.register_worker("e1", "b", 2, now, |_| true).unwrap();
+        assert_eq!(held.unwrap_err().owner, "a");
+        assert_eq!(store.register_worker("e1", "b", 2, now, |_| false).unwrap(), Ok(Some("a".to_string())));
+        store.heartbeat("e1", "b", Timestamp::from_millis(20)).unwrap();
+        assert_eq!(store.worker("e1").unwrap().unwrap().heartbeat, Timestamp::from_millis(20));
+        store.unregister_worker("e1", "b").unwrap();
+        assert!(store.worker("e1").unwrap().is_none());
+    }
+}
