@@ -32,7 +32,10 @@ pub fn exit_for(status: ExecutionStatus) -> ExitCode {
     ExitCode::from(match status {
         ExecutionStatus::Succeeded => SUCCEEDED,
         ExecutionStatus::Failed | ExecutionStatus::InProgress => FAILED,
-        ExecutionStatus::Stopped | ExecutionStatus::Stopping | ExecutionStatus::Superseded | ExecutionStatus::Cancelled => STOPPED,
+        ExecutionStatus::Stopped
+        | ExecutionStatus::Stopping
+        | ExecutionStatus::Superseded
+        | ExecutionStatus::Cancelled => STOPPED,
     })
 }
 
@@ -40,13 +43,14 @@ pub fn exit_for(status: ExecutionStatus) -> ExitCode {
 /// exist, or that the pipeline does not accept, is a usage error.
 pub fn service(error: ServiceError) -> anyhow::Error {
     match error {
-        ServiceError::PipelineNotFound(name) => {
-            usage(format!("pipeline {name} does not exist in this state directory; create it with `pipewright run FILE`"))
-        }
+        ServiceError::PipelineNotFound(name) => usage(format!(
+            "pipeline {name} does not exist in this state directory; create it with `pipewright run FILE`"
+        )),
         ServiceError::Rejected(rejection) => match rejection {
-            Rejection::StageNotFound(_) | Rejection::ActionNotFound { .. } | Rejection::Validation(_) | Rejection::PipelineExecutionNotFound(_) => {
-                usage(format!("{}: {rejection}", rejection.exception()))
-            }
+            Rejection::StageNotFound(_)
+            | Rejection::ActionNotFound { .. }
+            | Rejection::Validation(_)
+            | Rejection::PipelineExecutionNotFound(_) => usage(format!("{}: {rejection}", rejection.exception())),
             other => anyhow::anyhow!("{}: {other}", other.exception()),
         },
         other => anyhow::Error::new(other),

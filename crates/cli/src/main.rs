@@ -1,5 +1,25 @@
 //! `pipewright`: run CodePipeline declarations on this machine, and check them.
 
+/// `println!` that never panics: output to a closed pipe is dropped and the work goes on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// `print!` that never panics.
+macro_rules! say_text {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 mod commands;
 mod declaration_file;
 mod failure;

@@ -62,9 +62,12 @@ impl Scratch {
             .spawn()
             .expect("spawn pipewright");
         let output = Arc::new(Mutex::new(String::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
-            .into_iter()
-            .flatten()
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
         {
             let output = output.clone();
             std::thread::spawn(move || {
@@ -98,7 +101,10 @@ impl Scratch {
 
     fn stage(&self, name: &str, stage: &str) -> Value {
         let status = self.status(name);
-        status["stageStates"].as_array().and_then(|s| s.iter().find(|s| s["stageName"] == stage).cloned()).unwrap_or(Value::Null)
+        status["stageStates"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["stageName"] == stage).cloned())
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -199,7 +205,8 @@ fn execution_id_of(output: &str) -> Option<String> {
 #[test]
 fn a_multi_stage_run_passes_artifacts_between_parallel_and_sequential_actions_then_deploys_to_a_var_path() {
     let scratch = Scratch::new();
-    let mut compile = commands("Compile", 1, &["Src"], &["mkdir -p bin", "cp app.txt bin/app", "export BUILD_ID=build-42"]);
+    let mut compile =
+        commands("Compile", 1, &["Src"], &["mkdir -p bin", "cp app.txt bin/app", "export BUILD_ID=build-42"]);
     compile["outputArtifacts"] = json!([{"name": "Binary", "files": ["bin/**"]}]);
     compile["namespace"] = json!("CompileVars");
     compile["outputVariables"] = json!(["BUILD_ID"]);
@@ -256,7 +263,17 @@ fn the_example_pipeline_runs_end_to_end_from_a_git_repository() {
         assert!(status.success(), "git {args:?}");
     };
     git(&["init", "-q", "-b", "main"]);
-    git(&["-c", "user.email=t@example.com", "-c", "user.name=Tester", "commit", "-q", "--allow-empty", "-m", "Empty start"]);
+    git(&[
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "user.name=Tester",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "Empty start",
+    ]);
     git(&["add", "README.md"]);
     git(&["-c", "user.email=t@example.com", "-c", "user.name=Tester", "commit", "-q", "-m", "Add the readme"]);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/pipelines/hello-service-v2.json");
@@ -264,7 +281,13 @@ fn the_example_pipeline_runs_end_to_end_from_a_git_repository() {
     let assert = scratch
         .pipewright()
         .current_dir(&repo)
-        .args(["run", &example.display().to_string(), "--auto-approve", "--var", &format!("DeployDir={}", deploy.display())])
+        .args([
+            "run",
+            &example.display().to_string(),
+            "--auto-approve",
+            "--var",
+            &format!("DeployDir={}", deploy.display()),
+        ])
         .assert()
         .success();
     let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
@@ -275,7 +298,8 @@ fn the_example_pipeline_runs_end_to_end_from_a_git_repository() {
     assert!(deploy.join("README.md").exists());
     // The approval message was written as CodePipeline's SNS body.
     let notifications = scratch.state().join("notifications");
-    let message_file = walk(&notifications).into_iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("a message file");
+    let message_file =
+        walk(&notifications).into_iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("a message file");
     let message: Value = serde_json::from_str(&std::fs::read_to_string(message_file).unwrap()).unwrap();
     assert_eq!(message["approval"]["pipelineName"], "hello-service");
     assert_eq!(message["approval"]["stageName"], "Approve");
@@ -323,7 +347,10 @@ fn a_failing_action_exits_1_names_the_action_and_later_actions_never_run() {
         .assert()
         .code(1);
     let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert!(output.contains("Build/Check FAILED  command 2 of 2 failed with exit status 1: test -f /nonexistent"), "{output}");
+    assert!(
+        output.contains("Build/Check FAILED  command 2 of 2 failed with exit status 1: test -f /nonexistent"),
+        "{output}"
+    );
     assert!(!output.contains("Build/After STARTED"), "{output}");
     let after = output.lines().find(|l| l.trim_start().starts_with("Build") && l.contains("After")).unwrap_or_default();
     assert!(after.ends_with("did not run"), "the summary says After did not run:\n{output}");
@@ -349,14 +376,22 @@ fn a_failed_stage_is_retried_after_a_fix() {
     assert_eq!(history.len(), 1, "a retry continues the same execution");
     assert_eq!(history[0]["status"], "Succeeded");
     // Nothing left to retry now.
-    scratch.pipewright().args(["retry", "checking", "Build"]).assert().code(1).stderr(predicates::str::contains("StageNotRetryableException"));
+    scratch
+        .pipewright()
+        .args(["retry", "checking", "Build"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("StageNotRetryableException"));
 }
 
 fn slow_pipeline(name: &str, slow: &[&str]) -> Value {
     pipeline(
         name,
         "SUPERSEDED",
-        vec![source_stage(), stage("Build", vec![commands("Slow", 1, &["Src"], slow), commands("Later", 2, &["Src"], &["echo later"])])],
+        vec![
+            source_stage(),
+            stage("Build", vec![commands("Slow", 1, &["Src"], slow), commands("Later", 2, &["Src"], &["echo later"])]),
+        ],
     )
 }
 
@@ -364,11 +399,17 @@ fn slow_pipeline(name: &str, slow: &[&str]) -> Value {
 fn stop_and_wait_lets_the_running_action_finish_and_starts_nothing_else() {
     let scratch = Scratch::new();
     let file = scratch.write("slow", &slow_pipeline("slow", &["sleep 2", "echo slept"]));
-    let mut run = scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
+    let mut run =
+        scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
     wait_until("Slow is running", || scratch.action("slow", "Build", "Slow")["status"] == "InProgress");
     let execution = execution_id_of(&run.output()).expect("an execution id in the JSON stream");
     scratch.pipewright().args(["stop", &execution, "--reason", "testing stop"]).assert().success();
-    scratch.pipewright().args(["stop", &execution]).assert().code(1).stderr(predicates::str::contains("DuplicatedStopRequestException"));
+    scratch
+        .pipewright()
+        .args(["stop", &execution])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("DuplicatedStopRequestException"));
     assert_eq!(run.wait(), 3, "{}", run.output());
     assert_eq!(scratch.action("slow", "Build", "Slow")["status"], "Succeeded");
     assert_eq!(scratch.action("slow", "Build", "Later"), Value::Null);
@@ -384,8 +425,11 @@ fn stop_and_abandon_kills_the_running_action_at_once() {
     let pid_file = scratch.path().join("pid");
     let command = format!("echo $$ > {}", pid_file.display());
     let file = scratch.write("abandon", &slow_pipeline("abandon", &[&command, "sleep 60"]));
-    let mut run = scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
-    wait_until("Slow wrote its pid", || pid_file.exists() && !std::fs::read_to_string(&pid_file).unwrap().trim().is_empty());
+    let mut run =
+        scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
+    wait_until("Slow wrote its pid", || {
+        pid_file.exists() && !std::fs::read_to_string(&pid_file).unwrap().trim().is_empty()
+    });
     let execution = execution_id_of(&run.output()).unwrap();
     let started = Instant::now();
     scratch.pipewright().args(["stop", &execution, "--abandon"]).assert().success();
@@ -400,7 +444,11 @@ fn gated(name: &str, mode: &str) -> Value {
     pipeline(
         name,
         mode,
-        vec![source_stage(), stage("Hold", vec![approval("Approve")]), stage("Done", vec![commands("Finish", 1, &["Src"], &["echo finished"])])],
+        vec![
+            source_stage(),
+            stage("Hold", vec![approval("Approve")]),
+            stage("Done", vec![commands("Finish", 1, &["Src"], &["echo finished"])]),
+        ],
     )
 }
 
@@ -435,7 +483,9 @@ fn superseded_the_older_execution_waiting_at_a_boundary_is_replaced() {
     let file = scratch.write("gated", &gated("gated", "SUPERSEDED"));
     let source = format!("Source={}", scratch.source().display());
     let mut first = scratch.spawn(&["run", &file, "--source", &source, "--json"]);
-    wait_until("the first execution holds the approval stage", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
+    wait_until("the first execution holds the approval stage", || {
+        scratch.action("gated", "Hold", "Approve")["token"].is_string()
+    });
     let mut second = scratch.spawn(&["run", &file, "--source", &source, "--json"]);
     wait_until("the second waits in front of Hold", || scratch.stage("gated", "Hold")["inboundExecution"].is_object());
     let second_id = execution_id_of(&second.output()).unwrap();
@@ -453,7 +503,8 @@ fn superseded_the_older_execution_waiting_at_a_boundary_is_replaced() {
     wait_until("the third reaches the approval", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
     scratch.pipewright().args(["approve", "gated", "Hold", "Approve"]).assert().success();
     assert_eq!(third.wait(), 0);
-    let statuses: Vec<String> = scratch.history("gated").iter().map(|e| e["status"].as_str().unwrap().to_string()).collect();
+    let statuses: Vec<String> =
+        scratch.history("gated").iter().map(|e| e["status"].as_str().unwrap().to_string()).collect();
     assert_eq!(statuses, ["Succeeded", "Superseded", "Succeeded"]);
 }
 
@@ -480,7 +531,9 @@ fn queued_executions_go_through_a_stage_in_the_order_they_arrived() {
             wait_until("the first holds Work", || scratch.action("queue", "Work", "Record")["status"] == "InProgress");
         }
     }
-    wait_until("two wait in the queue", || scratch.stage("queue", "Work")["inboundExecutions"].as_array().is_some_and(|a| a.len() == 2));
+    wait_until("two wait in the queue", || {
+        scratch.stage("queue", "Work")["inboundExecutions"].as_array().is_some_and(|a| a.len() == 2)
+    });
     for run in &mut runs {
         assert_eq!(run.wait(), 0, "{}", run.output());
     }
@@ -495,16 +548,31 @@ fn a_disabled_transition_holds_an_execution_until_it_is_enabled() {
     let declaration = pipeline(
         "held",
         "SUPERSEDED",
-        vec![source_stage(), stage("Build", vec![commands("Make", 1, &["Src"], &["echo made"])]), stage("Deploy", vec![commands("Ship", 1, &["Src"], &["echo shipped"])])],
+        vec![
+            source_stage(),
+            stage("Build", vec![commands("Make", 1, &["Src"], &["echo made"])]),
+            stage("Deploy", vec![commands("Ship", 1, &["Src"], &["echo shipped"])]),
+        ],
     );
     let file = scratch.write("held", &declaration);
     let source = format!("Source={}", scratch.source().display());
     // Store the pipeline with a first run, then hold Deploy.
     scratch.pipewright().args(["run", &file, "--source", &source]).assert().success();
-    scratch.pipewright().args(["transitions", "disable", "held", "Deploy"]).assert().code(2).stderr(predicates::str::contains("--reason"));
-    scratch.pipewright().args(["transitions", "disable", "held", "Deploy", "--reason", "Release freeze"]).assert().success();
+    scratch
+        .pipewright()
+        .args(["transitions", "disable", "held", "Deploy"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--reason"));
+    scratch
+        .pipewright()
+        .args(["transitions", "disable", "held", "Deploy", "--reason", "Release freeze"])
+        .assert()
+        .success();
     let mut run = scratch.spawn(&["run", &file, "--source", &source]);
-    wait_until("the execution waits in front of Deploy", || scratch.stage("held", "Deploy")["inboundExecution"].is_object());
+    wait_until("the execution waits in front of Deploy", || {
+        scratch.stage("held", "Deploy")["inboundExecution"].is_object()
+    });
     let stage = scratch.stage("held", "Deploy");
     assert_eq!(stage["inboundTransitionState"]["enabled"], false);
     assert_eq!(stage["inboundTransitionState"]["disabledReason"], "Release freeze");
@@ -564,7 +632,12 @@ fn bad_input_gets_a_clear_error_and_exit_2_without_a_panic() {
     let mut broken = checking_pipeline("broken");
     broken["stages"][1]["actions"][1]["runOrder"] = json!(0);
     let broken = scratch.write("broken", &broken);
-    scratch.pipewright().args(["status", "checking"]).assert().code(2).stderr(predicates::str::contains("no pipelines in"));
+    scratch
+        .pipewright()
+        .args(["status", "checking"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no pipelines in"));
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["run".into(), "missing.json".into()], "cannot read missing.json"),
         (vec!["run".into(), broken.clone()], "stages[1].actions[1].runOrder: is 0"),
@@ -572,7 +645,17 @@ fn bad_input_gets_a_clear_error_and_exit_2_without_a_panic() {
         (vec!["run".into(), good.clone(), "--source".into(), "Nope=src".into()], "no source action named \"Nope\""),
         (vec!["run".into(), good.clone(), "--source".into(), "Source=missing-dir".into()], "no such file or directory"),
         (vec!["run".into(), good.clone(), "--source".into(), "no-equals".into()], "expected NAME=VALUE"),
-        (vec!["run".into(), good.clone(), "--source".into(), "Source=src".into(), "--var".into(), "Unknown=1".into()], "declares no variable \"Unknown\""),
+        (
+            vec![
+                "run".into(),
+                good.clone(),
+                "--source".into(),
+                "Source=src".into(),
+                "--var".into(),
+                "Unknown=1".into(),
+            ],
+            "declares no variable \"Unknown\"",
+        ),
         (vec!["approve".into(), "checking".into()], "<STAGE>"),
     ];
     for (args, expected) in cases {

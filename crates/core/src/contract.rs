@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::declaration::{Format, PipelineDeclaration, PipelineDocument};
 use crate::engine::{
-    self, ActionSucceeded, Effect, Event, ExecutionStatus, JobRef, PipelineUpdated, StartExecution, Step, Tick, Trigger,
-    TriggerType, World,
+    self, ActionSucceeded, Effect, Event, ExecutionStatus, JobRef, PipelineUpdated, StartExecution, Step, Tick,
+    Trigger, TriggerType, World,
 };
 use crate::pipeline::{Environment, Pipeline};
 use crate::ports::{Changes, StateStore, StoreError};
@@ -117,7 +117,11 @@ pub async fn declarations_are_versioned<S: StateStore>(store: S) {
     let first = store.put_pipeline(&declaration("p", "make"), NOW).await.unwrap();
     assert_eq!((first.version, first.created, first.changed), (1, true, true));
     let same = store.put_pipeline(&declaration("p", "make"), at(1)).await.unwrap();
-    assert_eq!((same.version, same.created, same.changed), (1, false, false), "an unchanged declaration keeps its version");
+    assert_eq!(
+        (same.version, same.created, same.changed),
+        (1, false, false),
+        "an unchanged declaration keeps its version"
+    );
     let second = store.put_pipeline(&declaration("p", "make test"), at(2)).await.unwrap();
     assert_eq!((second.version, second.created, second.changed), (2, false, true));
     let current = store.get_pipeline("p", None).await.unwrap().unwrap();
@@ -261,7 +265,8 @@ pub async fn a_pipeline_update_loads_every_active_execution<S: StateStore>(store
 
 pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {
     let cache = with_pipeline(&store, "p").await;
-    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap() else {
+    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap()
+    else {
         panic!("start applies")
     };
     let claimed = store.claim_effects("e1", "worker-a").await.unwrap();
@@ -286,7 +291,8 @@ pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {
     // A stale result still completes the entry it names.
     let build = next.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
     store.release_effects("worker-c").await.unwrap();
-    let stale = service::handle(&store, &cache, "p", &source_done("e1"), at(2), std::slice::from_ref(&build)).await.unwrap();
+    let stale =
+        service::handle(&store, &cache, "p", &source_done("e1"), at(2), std::slice::from_ref(&build)).await.unwrap();
     assert!(matches!(stale, Handled::Stale(_)));
     assert!(store.claim_effects("e1", "worker-d").await.unwrap().iter().all(|e| e.id != build));
 }

@@ -18,7 +18,12 @@ pub struct ApprovalMessage {
 
 /// The message for `request`. The links are where the adapter serves the pipeline view and
 /// the approve/reject page.
-pub fn approval_message(request: &ApprovalRequest, region: &str, console_link: &str, review_link: &str) -> ApprovalMessage {
+pub fn approval_message(
+    request: &ApprovalRequest,
+    region: &str,
+    console_link: &str,
+    review_link: &str,
+) -> ApprovalMessage {
     let body = json!({
         "region": region,
         "consoleLink": console_link,
@@ -74,7 +79,8 @@ mod tests {
 
     #[test]
     fn the_body_has_codepipeline_s_shape() {
-        let message = approval_message(&request("MyFirstPipeline"), "us-east-2", "https://console/x", "https://review/y");
+        let message =
+            approval_message(&request("MyFirstPipeline"), "us-east-2", "https://console/x", "https://review/y");
         assert_eq!(message.subject, "APPROVAL NEEDED: AWS CodePipeline MyFirstPipeline for action Approve");
         assert_eq!(
             message.body,
@@ -94,6 +100,10 @@ mod tests {
     fn a_long_pipeline_name_is_truncated_in_the_subject() {
         let message = approval_message(&request(&"p".repeat(100)), "r", "c", "l");
         assert!(message.subject.chars().count() <= MAX_SUBJECT);
-        assert!(message.subject.contains("...") && message.subject.ends_with("for action Approve"), "{}", message.subject);
+        assert!(
+            message.subject.contains("...") && message.subject.ends_with("for action Approve"),
+            "{}",
+            message.subject
+        );
     }
 }

@@ -127,10 +127,7 @@ pub trait StateStore: Send + Sync {
     /// Writes `changes` atomically, or fails with `Conflict` and writes nothing.
     fn commit(&self, changes: Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn get_execution(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Versioned<Execution>>, StoreError>> + Send;
+    fn get_execution(&self, id: &str) -> impl Future<Output = Result<Option<Versioned<Execution>>, StoreError>> + Send;
 
     /// A pipeline's executions, newest first.
     fn list_executions(

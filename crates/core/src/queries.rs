@@ -167,7 +167,10 @@ pub fn pipeline_state(
                         .flatten()
                         .map(|r| ActionRevisionView {
                             revision_id: r.revision_id.clone(),
-                            revision_change_id: r.revision_change_identifier.clone().unwrap_or_else(|| r.revision_id.clone()),
+                            revision_change_id: r
+                                .revision_change_identifier
+                                .clone()
+                                .unwrap_or_else(|| r.revision_id.clone()),
                             created: seconds(r.created.unwrap_or(latest.map_or(stored.created, |e| e.started_at))),
                         });
                     ActionStateView {
@@ -191,10 +194,12 @@ pub fn pipeline_state(
                 latest_execution: latest
                     .zip(run)
                     .and_then(|(e, r)| r.status.map(|status| stage_execution_view(e, status.as_str().to_string()))),
-                retry_stage_metadata: run.filter(|r| r.auto_retries + r.manual_retries > 0).map(|r| RetryStageMetadataView {
-                    auto_stage_retry_attempt: r.auto_retries,
-                    manual_stage_retry_attempt: r.manual_retries,
-                    latest_retry_trigger: r.latest_retry_trigger,
+                retry_stage_metadata: run.filter(|r| r.auto_retries + r.manual_retries > 0).map(|r| {
+                    RetryStageMetadataView {
+                        auto_stage_retry_attempt: r.auto_retries,
+                        manual_stage_retry_attempt: r.manual_retries,
+                        latest_retry_trigger: r.latest_retry_trigger,
+                    }
                 }),
             }
         })
@@ -452,7 +457,9 @@ pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<Acti
                             .unwrap_or_default(),
                         resolved_configuration: attempt.resolved_configuration.clone(),
                         role_arn: declaration.and_then(|d| d.role_arn.clone()),
-                        region: declaration.and_then(|d| d.region.clone()).or_else(|| pipeline.environment.region.clone()),
+                        region: declaration
+                            .and_then(|d| d.region.clone())
+                            .or_else(|| pipeline.environment.region.clone()),
                         input_artifacts: artifact_details(&attempt.input_artifacts),
                         namespace: declaration.and_then(|d| d.namespace.clone()),
                     },

@@ -51,11 +51,16 @@ impl PipelineCache {
     }
 
     /// The pipeline `name` at `version`, or at its current version.
-    pub async fn get<S: StateStore>(&self, store: &S, name: &str, version: Option<u32>) -> Result<Arc<Pipeline>, ServiceError> {
-        if let Some(version) = version {
-            if let Some(found) = self.lock().get(&(name.to_string(), version)) {
-                return Ok(found.clone());
-            }
+    pub async fn get<S: StateStore>(
+        &self,
+        store: &S,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<Arc<Pipeline>, ServiceError> {
+        if let Some(version) = version
+            && let Some(found) = self.lock().get(&(name.to_string(), version))
+        {
+            return Ok(found.clone());
         }
         let stored = store
             .get_pipeline(name, version)
@@ -107,12 +112,14 @@ pub async fn handle<S: StateStore>(
                 Err(error) => return Err(error),
             }
         }
-        let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_)) {
+        let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_))
+        {
             current
         } else {
             cache.get(store, name, Some(snapshot.state.value.version)).await?
         };
-        let versions: HashMap<String, u64> = snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
+        let versions: HashMap<String, u64> =
+            snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
         let world = World {
             pipeline: snapshot.state.value,
             executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),

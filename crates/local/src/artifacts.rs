@@ -196,7 +196,11 @@ mod tests {
             assert_eq!(fs::metadata(out.join("run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
         }
         let some = location("p/Dist/def5678");
-        assert_eq!(store.store_directory(&some, &src, &["dist/*".to_string()], &[]).unwrap(), 1, "* stays in one directory");
+        assert_eq!(
+            store.store_directory(&some, &src, &["dist/*".to_string()], &[]).unwrap(),
+            1,
+            "* stays in one directory"
+        );
         assert_eq!(store.store_directory(&some, &src, &["dist/**".to_string()], &[]).unwrap(), 2);
         assert_eq!(store.store_directory(&some, &src, &["./**/*.txt".to_string()], &[]).unwrap(), 2);
     }

@@ -63,8 +63,9 @@ impl Backend {
         reporter: Arc<dyn Reporter>,
         launcher: Option<Arc<dyn Launcher>>,
     ) -> Result<Backend, StoreError> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create the state directory {}: {e}", state_dir.display())))?;
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create the state directory {}: {e}", state_dir.display()))
+        })?;
         let state_dir = state_dir.canonicalize().map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = SqliteStore::open(&state_dir.join("state.db"))?;
         let sources = SourceOptions {
@@ -83,7 +84,8 @@ impl Backend {
             store: Arc::new(store),
             cache: Arc::new(PipelineCache::new(Environment { region: Some(LOCAL_REGION.to_string()) })),
             providers,
-            console_url: std::env::var("PIPEWRIGHT_CONSOLE_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string()),
+            console_url: std::env::var("PIPEWRIGHT_CONSOLE_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:8080".to_string()),
             launcher,
             state_dir,
         })
@@ -104,8 +106,12 @@ impl Backend {
     /// How an execution was started; the defaults when it was not recorded.
     pub fn load_run_options(&self, execution_id: &str) -> Result<RunOptions, StoreError> {
         match self.store.run_options(execution_id)? {
-            Some(body) => serde_json::from_str(&body).map_err(|e| StoreError::Unavailable(format!("stored run options are unreadable: {e}"))),
-            None => Ok(RunOptions { working_directory: self.providers.sources.working_directory.clone(), ..RunOptions::default() }),
+            Some(body) => serde_json::from_str(&body)
+                .map_err(|e| StoreError::Unavailable(format!("stored run options are unreadable: {e}"))),
+            None => Ok(RunOptions {
+                working_directory: self.providers.sources.working_directory.clone(),
+                ..RunOptions::default()
+            }),
         }
     }
 
@@ -142,10 +148,8 @@ impl Backend {
                 continue;
             }
             let unfinished = matches!(self.store.get_execution(id).await, Ok(Some(e)) if !e.value.status.is_finished());
-            if unfinished {
-                if let Err(error) = launcher.launch(pipeline, id) {
-                    self.providers.reporter.info(&format!("could not start a worker for execution {id}: {error}"));
-                }
+            if unfinished && let Err(error) = launcher.launch(pipeline, id) {
+                self.providers.reporter.info(&format!("could not start a worker for execution {id}: {error}"));
             }
         }
     }

@@ -36,12 +36,15 @@ fn shell_quote(text: &str) -> String {
 
 /// The script: each command, then a check of its status; at the end, the exported
 /// environment for the output variables.
-fn script(commands: &[String]) -> String {
+fn script(commands: &[String], exports_wanted: bool) -> String {
     let mut script = String::from("cd \"$CODEBUILD_SRC_DIR\" || exit 1\n");
     let total = commands.len();
     for (index, command) in commands.iter().enumerate() {
         let number = index + 1;
-        script.push_str(&format!("printf '%s\\n' {}\n", shell_quote(&format!("[pipewright] Running command {number}/{total}: {command}"))));
+        script.push_str(&format!(
+            "printf '%s\\n' {}\n",
+            shell_quote(&format!("[pipewright] Running command {number}/{total}: {command}"))
+        ));
         script.push_str(command);
         script.push('\n');
         script.push_str(&format!(
@@ -50,7 +53,10 @@ fn script(commands: &[String]) -> String {
              exit \"$__pipewright_status\"; fi\n"
         ));
     }
-    script.push_str("env -0 > \"$PIPEWRIGHT_ENV_FILE\"\n");
+    // Only when output variables are declared: `env` is one more process per action.
+    if exports_wanted {
+        script.push_str("env -0 > \"$PIPEWRIGHT_ENV_FILE\"\n");
+    }
     script
 }
 
@@ -63,7 +69,12 @@ fn source_dir_variable(name: &str) -> String {
     format!("CODEBUILD_SRC_DIR_{name}")
 }
 
-pub async fn run(dispatch: &Dispatch, context: &ProviderContext, scratch: &Path, mut cancel: watch::Receiver<bool>) -> Outcome {
+pub async fn run(
+    dispatch: &Dispatch,
+    context: &ProviderContext,
+    scratch: &Path,
+    mut cancel: watch::Receiver<bool>,
+) -> Outcome {
     let started = Instant::now();
     let _ = fs::remove_dir_all(scratch);
     let workspace = scratch.join("src");
@@ -107,7 +118,7 @@ pub async fn run(dispatch: &Dispatch, context: &ProviderContext, scratch: &Path,
     let script_path = scratch.join("commands.sh");
     let env_file = scratch.join("exported.env");
     let failed_file = scratch.join("failed-command");
-    if let Err(e) = fs::write(&script_path, script(&dispatch.commands)) {
+    if let Err(e) = fs::write(&script_path, script(&dispatch.commands, !dispatch.output_variables.is_empty())) {
         return failed(FailureType::JobFailed, format!("cannot write the command script: {e}"));
     }
     let log_path = context
@@ -137,7 +148,13 @@ pub async fn run(dispatch: &Dispatch, context: &ProviderContext, scratch: &Path,
 
     // Both streams feed one writer, so the log keeps their interleaving.
     let (lines, mut received) = mpsc::unbounded_channel::<String>();
-    for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let lines = lines.clone();
         tokio::spawn(async move {
             let mut reader = BufReader::new(stream).lines();
@@ -198,11 +215,17 @@ pub async fn run(dispatch: &Dispatch, context: &ProviderContext, scratch: &Path,
             Ok(0) if !output.files.is_empty() => {
                 return failed(
                     FailureType::JobFailed,
-                    format!("no files match the patterns of output artifact {} ({})", output.name, output.files.join(", ")),
+                    format!(
+                        "no files match the patterns of output artifact {} ({})",
+                        output.name,
+                        output.files.join(", ")
+                    ),
                 );
             }
             Ok(_) => {}
-            Err(e) => return failed(FailureType::JobFailed, format!("cannot store output artifact {}: {e}", output.name)),
+            Err(e) => {
+                return failed(FailureType::JobFailed, format!("cannot store output artifact {}: {e}", output.name));
+            }
         }
     }
     let exported = read_environment(&env_file);
@@ -255,10 +278,11 @@ mod tests {
 
     #[test]
     fn the_script_checks_every_command_and_exports_the_environment() {
-        let text = script(&["make".to_string(), "echo 'done'".to_string()]);
+        let text = script(&["make".to_string(), "echo 'done'".to_string()], true);
         assert!(text.contains("Running command 1/2: make"));
         assert!(text.contains("echo 1 > \"$PIPEWRIGHT_FAILED_FILE\""));
         assert!(text.contains("echo 2 > \"$PIPEWRIGHT_FAILED_FILE\""));
         assert!(text.trim_end().ends_with("env -0 > \"$PIPEWRIGHT_ENV_FILE\""));
+        assert!(!script(&["make".to_string()], false).contains("env -0"));
     }
 }

@@ -4,11 +4,11 @@
 //! (the worker) that carries out an execution's effects with the same handler the Lambda
 //! functions run.
 
-pub mod store;
 pub mod artifacts;
+pub mod backend;
 pub mod commands;
 pub mod providers;
 pub mod report;
 pub mod sources;
-pub mod backend;
+pub mod store;
 pub mod worker;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use pipewright_core::engine::{ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, JobRef, Revision};
+use pipewright_core::engine::{
+    ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, JobRef, Revision,
+};
 use pipewright_core::providers::ProviderKind;
 
 use crate::artifacts::ArtifactDir;
@@ -84,7 +86,12 @@ pub struct ProviderContext {
 }
 
 /// Runs `dispatch` to its end, or until `cancel` turns true.
-pub async fn run(dispatch: &Dispatch, kind: Option<ProviderKind>, context: &ProviderContext, cancel: watch::Receiver<bool>) -> Outcome {
+pub async fn run(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    context: &ProviderContext,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
     let scratch = context
         .work_root
         .join(&dispatch.execution_id)
@@ -92,17 +99,21 @@ pub async fn run(dispatch: &Dispatch, kind: Option<ProviderKind>, context: &Prov
         .join(&dispatch.action)
         .join(dispatch.attempt.to_string());
     match kind {
-        Some(ProviderKind::CodeCommit | ProviderKind::CodeStarSourceConnection | ProviderKind::GitHubV1 | ProviderKind::S3Source | ProviderKind::Ecr) => {
-            match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, &scratch).await {
-                Ok(fetched) => Outcome::Succeeded {
-                    output_variables: fetched.output_variables,
-                    summary: fetched.summary,
-                    external_execution_url: None,
-                    revision: Some(fetched.revision),
-                },
-                Err(error) => Outcome::Failed(error),
-            }
-        }
+        Some(
+            ProviderKind::CodeCommit
+            | ProviderKind::CodeStarSourceConnection
+            | ProviderKind::GitHubV1
+            | ProviderKind::S3Source
+            | ProviderKind::Ecr,
+        ) => match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, &scratch).await {
+            Ok(fetched) => Outcome::Succeeded {
+                output_variables: fetched.output_variables,
+                summary: fetched.summary,
+                external_execution_url: None,
+                revision: Some(fetched.revision),
+            },
+            Err(error) => Outcome::Failed(error),
+        },
         Some(ProviderKind::Commands) => commands::run(dispatch, context, &scratch, cancel).await,
         _ => Outcome::Failed(ActionError {
             kind: FailureType::ConfigurationError,

@@ -71,7 +71,11 @@ pub async fn git_toplevel(path: &Path) -> Option<PathBuf> {
     output.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
 }
 
-async fn origin(dispatch: &Dispatch, kind: Option<ProviderKind>, options: &SourceOptions) -> Result<Origin, ActionError> {
+async fn origin(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    options: &SourceOptions,
+) -> Result<Origin, ActionError> {
     let name = &dispatch.action;
     let Some(path) = options.overrides.get(name) else {
         if is_git_based(kind) {
@@ -95,11 +99,7 @@ async fn origin(dispatch: &Dispatch, kind: Option<ProviderKind>, options: &Sourc
     if !path.is_dir() {
         return Err(config_error(format!("--source {name}={}: no such file or directory", path.display())));
     }
-    if path.join(".git").exists() {
-        Ok(Origin::Git(path))
-    } else {
-        Ok(Origin::Directory(path))
-    }
+    if path.join(".git").exists() { Ok(Origin::Git(path)) } else { Ok(Origin::Directory(path)) }
 }
 
 /// Fetches the content of a source action into its output artifact.
@@ -138,10 +138,25 @@ pub async fn fetch(
                 _ => config("BranchName"),
             };
             let repository_name = repository.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let variables = commit_variables(dispatch, kind, &commit, &message, &branch, &author_date, &committer_date, &repository_name);
+            let variables = commit_variables(
+                dispatch,
+                kind,
+                &commit,
+                &message,
+                &branch,
+                &author_date,
+                &committer_date,
+                &repository_name,
+            );
             Ok(Fetched {
                 output_variables: variables,
-                revision: Revision { revision_id: commit.clone(), change_identifier: Some(commit.clone()), summary: Some(message.clone()), url: None, created: None },
+                revision: Revision {
+                    revision_id: commit.clone(),
+                    change_identifier: Some(commit.clone()),
+                    summary: Some(message.clone()),
+                    url: None,
+                    created: None,
+                },
                 summary: format!("{} {} ({})", &commit[..commit.len().min(8)], message, repository.display()),
             })
         }
@@ -153,11 +168,26 @@ pub async fn fetch(
             let variables = match kind {
                 Some(ProviderKind::S3Source) => s3_variables(&digest),
                 Some(ProviderKind::Ecr) => ecr_variables(dispatch, &digest),
-                _ => commit_variables(dispatch, kind, &digest[..40], &message, &config("BranchName"), &now, &now, &dir_name(&dir)),
+                _ => commit_variables(
+                    dispatch,
+                    kind,
+                    &digest[..40],
+                    &message,
+                    &config("BranchName"),
+                    &now,
+                    &now,
+                    &dir_name(&dir),
+                ),
             };
             Ok(Fetched {
                 output_variables: variables,
-                revision: Revision { revision_id: digest[..40].to_string(), change_identifier: None, summary: Some(message.clone()), url: None, created: None },
+                revision: Revision {
+                    revision_id: digest[..40].to_string(),
+                    change_identifier: None,
+                    summary: Some(message.clone()),
+                    url: None,
+                    created: None,
+                },
                 summary: format!("{message} ({count} files)"),
             })
         }
@@ -169,11 +199,26 @@ pub async fn fetch(
             let variables = match kind {
                 Some(ProviderKind::Ecr) => ecr_variables(dispatch, &digest),
                 Some(ProviderKind::S3Source) | None => s3_variables(&digest),
-                _ => commit_variables(dispatch, kind, &digest[..40], &message, &config("BranchName"), "", "", &dir_name(&zip)),
+                _ => commit_variables(
+                    dispatch,
+                    kind,
+                    &digest[..40],
+                    &message,
+                    &config("BranchName"),
+                    "",
+                    "",
+                    &dir_name(&zip),
+                ),
             };
             Ok(Fetched {
                 output_variables: variables,
-                revision: Revision { revision_id: digest[..40].to_string(), change_identifier: None, summary: Some(message.clone()), url: None, created: None },
+                revision: Revision {
+                    revision_id: digest[..40].to_string(),
+                    change_identifier: None,
+                    summary: Some(message.clone()),
+                    url: None,
+                    created: None,
+                },
                 summary: message,
             })
         }
@@ -193,7 +238,8 @@ fn digest_directory(dir: &Path, exclude: &[PathBuf]) -> std::io::Result<String> 
     let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut hasher = Sha256::new();
     let walker = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| {
-        (e.file_name() != ".git" || e.depth() == 0) && e.path().canonicalize().map(|p| !excluded.contains(&p)).unwrap_or(true)
+        (e.file_name() != ".git" || e.depth() == 0)
+            && e.path().canonicalize().map(|p| !excluded.contains(&p)).unwrap_or(true)
     });
     for entry in walker {
         let entry = entry.map_err(std::io::Error::other)?;
@@ -232,7 +278,10 @@ fn commit_variables(
         Some(ProviderKind::GitHubV1) => {
             variables.insert("CommitterDate".into(), committer_date.to_string());
             variables.insert("RepositoryName".into(), config("Repo"));
-            variables.insert("CommitUrl".into(), format!("https://github.com/{}/{}/commit/{commit}", config("Owner"), config("Repo")));
+            variables.insert(
+                "CommitUrl".into(),
+                format!("https://github.com/{}/{}/commit/{commit}", config("Owner"), config("Repo")),
+            );
         }
         _ => {
             variables.insert("CommitterDate".into(), committer_date.to_string());
@@ -245,7 +294,10 @@ fn commit_variables(
 }
 
 fn s3_variables(digest: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([("ETag".to_string(), digest[..32].to_string()), ("VersionId".to_string(), digest[32..64].to_string())])
+    BTreeMap::from([
+        ("ETag".to_string(), digest[..32].to_string()),
+        ("VersionId".to_string(), digest[32..64].to_string()),
+    ])
 }
 
 fn ecr_variables(dispatch: &Dispatch, digest: &str) -> BTreeMap<String, String> {

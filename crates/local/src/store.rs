@@ -100,9 +100,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let connection = Connection::open(path).map_err(unavailable)?;
         connection.busy_timeout(Duration::from_secs(30)).map_err(unavailable)?;
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(unavailable)?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
         Ok(SqliteStore { connection: Mutex::new(connection) })
     }
@@ -126,7 +124,9 @@ impl SqliteStore {
     pub fn pipeline_state(&self, pipeline: &str) -> Result<Option<Versioned<PipelineState>>, StoreError> {
         let connection = self.connection();
         let row: Option<(String, u64)> = connection
-            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(unavailable)?;
         row.map(|(state, version)| Ok(Versioned { value: from_json(&state, "pipeline state")?, version })).transpose()
@@ -146,10 +146,11 @@ impl SqliteStore {
         let mut connection = self.connection();
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
         let current = worker_row(&tx, execution_id)?;
-        if let Some(record) = &current {
-            if record.owner != owner && is_alive(record) {
-                return Ok(Err(record.clone()));
-            }
+        if let Some(record) = &current
+            && record.owner != owner
+            && is_alive(record)
+        {
+            return Ok(Err(record.clone()));
         }
         tx.execute(
             "INSERT INTO workers (execution_id, owner, pid, heartbeat) VALUES (?1, ?2, ?3, ?4)
@@ -265,8 +266,11 @@ impl StateStore for SqliteStore {
                         params![name, next, declaration_body(declaration, next)?, now.millis()],
                     )
                     .map_err(unavailable)?;
-                    tx.execute("UPDATE pipelines SET version = ?, updated = ? WHERE name = ?", params![next, now.millis(), name])
-                        .map_err(unavailable)?;
+                    tx.execute(
+                        "UPDATE pipelines SET version = ?, updated = ? WHERE name = ?",
+                        params![next, now.millis(), name],
+                    )
+                    .map_err(unavailable)?;
                     PutOutcome { version: next, created: false, changed: true }
                 }
             }
@@ -306,7 +310,9 @@ impl StateStore for SqliteStore {
             )
             .map_err(unavailable)?;
         let rows = statement
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })
             .map_err(unavailable)?;
         rows.map(|row| {
             let (body, version, created, updated) = row.map_err(unavailable)?;
@@ -330,7 +336,9 @@ impl StateStore for SqliteStore {
             )
             .map_err(unavailable)?;
         }
-        for table in ["declarations WHERE name", "pipelines WHERE name", "executions WHERE pipeline", "outbox WHERE pipeline"] {
+        for table in
+            ["declarations WHERE name", "pipelines WHERE name", "executions WHERE pipeline", "outbox WHERE pipeline"]
+        {
             tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)
@@ -341,7 +349,9 @@ impl StateStore for SqliteStore {
         // One read transaction: the state and the executions are from the same moment.
         let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
         let (state, state_version): (String, u64) = tx
-            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(unavailable)?
             .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
@@ -351,7 +361,9 @@ impl StateStore for SqliteStore {
         let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
             let mut statement = tx.prepare(sql).map_err(unavailable)?;
             let rows = statement
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+                })
                 .map_err(unavailable)?;
             for row in rows {
                 let (body, version) = row.map_err(unavailable)?;
@@ -362,11 +374,14 @@ impl StateStore for SqliteStore {
         };
         let ids: Vec<String> = needs.executions.into_iter().collect();
         if !ids.is_empty() {
-            read(&format!("SELECT body, rev FROM executions WHERE pipeline = ? AND id IN ({})", in_list(ids.len())), {
-                let mut args = vec![pipeline.to_string()];
-                args.extend(ids);
-                args
-            })?;
+            read(
+                &format!("SELECT body, rev FROM executions WHERE pipeline = ? AND id IN ({})", in_list(ids.len())),
+                {
+                    let mut args = vec![pipeline.to_string()];
+                    args.extend(ids);
+                    args
+                },
+            )?;
         }
         if needs.all_active {
             read("SELECT body, rev FROM executions WHERE pipeline = ? AND finished = 0", vec![pipeline.to_string()])?;
@@ -386,7 +401,10 @@ impl StateStore for SqliteStore {
         match current {
             None => return Err(StoreError::NotFound(format!("pipeline {pipeline}"))),
             Some(version) if version != changes.expected_state_version => {
-                return conflict(format!("pipeline {pipeline} state is at version {version}, not {}", changes.expected_state_version));
+                return conflict(format!(
+                    "pipeline {pipeline} state is at version {version}, not {}",
+                    changes.expected_state_version
+                ));
             }
             Some(_) => {}
         }
@@ -441,7 +459,12 @@ impl StateStore for SqliteStore {
         row.map(|(body, version)| Ok(Versioned { value: from_json(&body, "execution")?, version })).transpose()
     }
 
-    async fn list_executions(&self, pipeline: &str, limit: usize, next_token: Option<&str>) -> Result<Page<Execution>, StoreError> {
+    async fn list_executions(
+        &self,
+        pipeline: &str,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> Result<Page<Execution>, StoreError> {
         // The token is the position of the last item given: "<started_at>.<seq>".
         let after = match next_token {
             None => None,
@@ -488,14 +511,23 @@ impl StateStore for SqliteStore {
         let mut entries = Vec::new();
         {
             let mut statement = tx
-                .prepare("SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq")
+                .prepare(
+                    "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
+                )
                 .map_err(unavailable)?;
             let rows = statement
-                .query_map([execution_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .query_map([execution_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })
                 .map_err(unavailable)?;
             for row in rows {
                 let (id, pipeline, body) = row.map_err(unavailable)?;
-                entries.push(OutboxEntry { id, pipeline, execution_id: execution_id.to_string(), effect: from_json(&body, "effect")? });
+                entries.push(OutboxEntry {
+                    id,
+                    pipeline,
+                    execution_id: execution_id.to_string(),
+                    effect: from_json(&body, "effect")?,
+                });
             }
         }
         if !entries.is_empty() {
@@ -527,7 +559,10 @@ impl StateStore for SqliteStore {
 fn delete_outbox(connection: &Connection, ids: &[String]) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
         connection
-            .execute(&format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len())), rusqlite::params_from_iter(chunk))
+            .execute(
+                &format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len())),
+                rusqlite::params_from_iter(chunk),
+            )
             .map_err(unavailable)?;
     }
     Ok(())

@@ -63,10 +63,14 @@ pub struct Worker<'a> {
 impl<'a> Worker<'a> {
     pub async fn register(backend: &'a Backend, pipeline: &str, execution_id: &str) -> Result<Worker<'a>, WorkerError> {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
-        let registered = backend.store.register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))?;
+        let registered = backend
+            .store
+            .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))?;
         let previous = match registered {
             Ok(previous) => previous,
-            Err(record) => return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid }),
+            Err(record) => {
+                return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
+            }
         };
         let worker = Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner };
         if let Some(previous) = previous {
@@ -139,10 +143,16 @@ impl<'a> Worker<'a> {
                         let context = backend.providers.clone();
                         let done_tx = done_tx.clone();
                         let id = entry.id.clone();
-                        let kind = backend.cache.get(backend.store.as_ref(), &self.pipeline, Some(dispatch.pipeline_version)).await.ok().and_then(|p| {
-                            let stage = p.stage_index(&dispatch.stage)?;
-                            p.stages[stage].action_index(&dispatch.action).map(|a| p.stages[stage].actions[a].kind)
-                        }).flatten();
+                        let kind = backend
+                            .cache
+                            .get(backend.store.as_ref(), &self.pipeline, Some(dispatch.pipeline_version))
+                            .await
+                            .ok()
+                            .and_then(|p| {
+                                let stage = p.stage_index(&dispatch.stage)?;
+                                p.stages[stage].action_index(&dispatch.action).map(|a| p.stages[stage].actions[a].kind)
+                            })
+                            .flatten();
                         let job = (*dispatch).clone();
                         tokio::spawn(async move {
                             let outcome = providers::run(&job, kind, &context, cancelled).await;
@@ -159,18 +169,23 @@ impl<'a> Worker<'a> {
             while let Ok(result) = done_rx.try_recv() {
                 results.push(result);
             }
+            // A result or an answer commits new effects: claim them at once, without waiting.
+            let mut progressed = !results.is_empty() || !answers.is_empty();
             for (id, dispatch, outcome) in results.drain(..) {
                 running.remove(&id);
                 self.report(&id, &dispatch, outcome).await?;
             }
             while let Ok(answer) = answer_rx.try_recv() {
                 answers.push(answer);
+                progressed = true;
             }
             for answer in answers.drain(..) {
                 match backend.submit(&self.pipeline, &answer, &[], Some(&self.execution_id)).await {
                     Ok(_) => {}
                     // Answered from another shell first, or expired: nothing to do.
-                    Err(ServiceError::Rejected(rejection)) => backend.providers.reporter.info(&format!("approval not applied: {rejection}")),
+                    Err(ServiceError::Rejected(rejection)) => {
+                        backend.providers.reporter.info(&format!("approval not applied: {rejection}"))
+                    }
                     Err(error) => return Err(error.into()),
                 }
             }
@@ -200,6 +215,9 @@ impl<'a> Worker<'a> {
             if last_heartbeat.elapsed() >= HEARTBEAT {
                 backend.store.heartbeat(&self.execution_id, &self.owner, now())?;
                 last_heartbeat = std::time::Instant::now();
+            }
+            if progressed {
+                continue;
             }
             tokio::select! {
                 Some(result) = done_rx.recv() => results.push(result),
@@ -232,7 +250,10 @@ impl<'a> Worker<'a> {
                 Ok(())
             }
             Err(ServiceError::Rejected(rejection)) => {
-                backend.providers.reporter.info(&format!("result of {}/{} refused: {rejection}", dispatch.stage, dispatch.action));
+                backend
+                    .providers
+                    .reporter
+                    .info(&format!("result of {}/{} refused: {rejection}", dispatch.stage, dispatch.action));
                 backend.store.complete_effects(&completed).await?;
                 Ok(())
             }
@@ -251,7 +272,10 @@ impl<'a> Worker<'a> {
         let written = fs::create_dir_all(&dir)
             .and_then(|()| fs::write(&file, serde_json::to_string_pretty(&message.body).unwrap_or_default()));
         if let Err(error) = written {
-            backend.providers.reporter.info(&format!("could not write the approval message to {}: {error}", file.display()));
+            backend
+                .providers
+                .reporter
+                .info(&format!("could not write the approval message to {}: {error}", file.display()));
         }
         backend.providers.reporter.approval_requested(request, &message, &file);
     }

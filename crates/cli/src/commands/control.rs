@@ -129,7 +129,12 @@ pub async fn answer(state_dir: &Path, args: &ApprovalArgs, status: ApprovalStatu
         1 => waiting.remove(0),
         _ => {
             let ids: Vec<&str> = waiting.iter().map(|(id, _)| id.as_str()).collect();
-            return Err(usage(format!("several executions wait at {}/{} ({}); choose one with --execution", args.stage, args.action, ids.join(", "))));
+            return Err(usage(format!(
+                "several executions wait at {}/{} ({}); choose one with --execution",
+                args.stage,
+                args.action,
+                ids.join(", ")
+            )));
         }
     };
     let event = Event::ApprovalResult(ApprovalResult {
@@ -144,28 +149,41 @@ pub async fn answer(state_dir: &Path, args: &ApprovalArgs, status: ApprovalStatu
     match backend.submit(&args.name, &event, &[], None).await.map_err(failure::service)? {
         Handled::Applied { .. } => {
             let verb = if status == ApprovalStatus::Approved { "Approved" } else { "Rejected" };
-            println!("{verb} {}/{} of execution {}", args.stage, args.action, short(&execution_id));
+            say!("{verb} {}/{} of execution {}", args.stage, args.action, short(&execution_id));
             Ok(ExitCode::SUCCESS)
         }
-        Handled::Stale(_) => Err(anyhow::anyhow!("ApprovalAlreadyCompletedException: {}/{} was already answered", args.stage, args.action)),
+        Handled::Stale(_) => Err(anyhow::anyhow!(
+            "ApprovalAlreadyCompletedException: {}/{} was already answered",
+            args.stage,
+            args.action
+        )),
     }
 }
 
 pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     let probe = open(state_dir)?;
-    let state = probe.store.pipeline_state(&args.name)?.ok_or_else(|| usage(format!("pipeline {} does not exist", args.name)))?.value;
+    let state = probe
+        .store
+        .pipeline_state(&args.name)?
+        .ok_or_else(|| usage(format!("pipeline {} does not exist", args.name)))?
+        .value;
     let execution_id = match &args.execution {
         Some(id) => id.clone(),
         None => state
             .stages
             .iter()
             .find(|s| s.name == args.stage)
-            .ok_or_else(|| usage(format!("StageNotFoundException: stage \"{}\" does not exist in {}", args.stage, args.name)))?
+            .ok_or_else(|| {
+                usage(format!("StageNotFoundException: stage \"{}\" does not exist in {}", args.stage, args.name))
+            })?
             .latest_execution
             .clone()
             .ok_or_else(|| usage(format!("no execution has entered stage {} yet", args.stage)))?,
     };
-    let execution = probe.execution(&execution_id).await?.ok_or_else(|| usage(format!("execution {execution_id} does not exist")))?;
+    let execution = probe
+        .execution(&execution_id)
+        .await?
+        .ok_or_else(|| usage(format!("execution {execution_id} does not exist")))?;
     let event = Event::RetryStage(RetryStage {
         execution_id: execution_id.clone(),
         stage: args.stage.clone(),
@@ -175,11 +193,15 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     });
     if !args.wait {
         probe.submit(&args.name, &event, &[], None).await.map_err(failure::service)?;
-        println!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
+        say!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
         return Ok(ExitCode::SUCCESS);
     }
     let style = Style::choose(args.json);
-    let pipeline = probe.cache.get(probe.store.as_ref(), &args.name, Some(execution.pipeline_version)).await.map_err(failure::service)?;
+    let pipeline = probe
+        .cache
+        .get(probe.store.as_ref(), &args.name, Some(execution.pipeline_version))
+        .await
+        .map_err(failure::service)?;
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, false);
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let launcher = ProcessLauncher::new(state_dir.to_path_buf())?;
@@ -200,7 +222,7 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
             backend.submit(&args.name, &event, &[], None).await.map_err(failure::service)?;
             let execution = wait_for_end(&backend, &execution_id).await?;
             finisher.finish();
-            print!("{}", summary::render(&execution));
+            say_text!("{}", summary::render(&execution));
             Ok(exit_for(execution.status))
         }
         Err(error) => Err(error.into()),
@@ -209,7 +231,10 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
 
 async fn wait_for_end(backend: &Backend, execution_id: &str) -> Result<Execution> {
     loop {
-        let execution = backend.execution(execution_id).await?.ok_or_else(|| anyhow::anyhow!("execution {execution_id} vanished"))?;
+        let execution = backend
+            .execution(execution_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("execution {execution_id} vanished"))?;
         if execution.status.is_finished() {
             return Ok(execution);
         }
@@ -219,10 +244,9 @@ async fn wait_for_end(backend: &Backend, execution_id: &str) -> Result<Execution
 
 pub async fn stop(state_dir: &Path, args: &StopArgs) -> Result<ExitCode> {
     let backend = open(state_dir)?;
-    let execution = backend
-        .execution(&args.execution)
-        .await?
-        .ok_or_else(|| usage(format!("PipelineExecutionNotFoundException: execution {} does not exist", args.execution)))?;
+    let execution = backend.execution(&args.execution).await?.ok_or_else(|| {
+        usage(format!("PipelineExecutionNotFoundException: execution {} does not exist", args.execution))
+    })?;
     let event = Event::StopExecution(StopExecution {
         execution_id: args.execution.clone(),
         abandon: args.abandon,
@@ -231,7 +255,7 @@ pub async fn stop(state_dir: &Path, args: &StopArgs) -> Result<ExitCode> {
     });
     backend.submit(&execution.pipeline_name, &event, &[], None).await.map_err(failure::service)?;
     let after = backend.execution(&args.execution).await?.map(|e| e.status);
-    println!(
+    say!(
         "{} execution {} ({})",
         if args.abandon { "Stopping and abandoning" } else { "Stopping" },
         short(&args.execution),
@@ -258,8 +282,8 @@ pub async fn transitions(state_dir: &Path, command: &TransitionsCommand) -> Resu
     });
     let verb = if enabled { "enabled" } else { "disabled" };
     match backend.submit(&args.name, &event, &[], None).await.map_err(failure::service)? {
-        Handled::Applied { .. } => println!("Transition into {} {verb}", args.stage),
-        Handled::Stale(_) => println!("Transition into {} was already {verb}", args.stage),
+        Handled::Applied { .. } => say!("Transition into {} {verb}", args.stage),
+        Handled::Stale(_) => say!("Transition into {} was already {verb}", args.stage),
     }
     Ok(ExitCode::SUCCESS)
 }

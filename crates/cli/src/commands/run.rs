@@ -150,13 +150,25 @@ pub async fn start(state_dir: &Path, args: &StartArgs) -> Result<ExitCode> {
         let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
         let mut backend = open(state_dir, reporter)?;
         backend.configure(&options);
-        return start_and_follow(&backend, &pipeline.name, &execution_id, &options, &args.options, style, finisher, "start")
-            .await;
+        return start_and_follow(
+            &backend,
+            &pipeline.name,
+            &execution_id,
+            &options,
+            &args.options,
+            style,
+            finisher,
+            "start",
+        )
+        .await;
     }
     probe.save_run_options(&execution_id, &options)?;
     // No worker here: submitting the start launches one in the background.
-    probe.submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None).await.map_err(failure::service)?;
-    println!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
+    probe
+        .submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None)
+        .await
+        .map_err(failure::service)?;
+    say!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,7 +181,11 @@ fn start_event(execution_id: &str, options: &StartOptions, command: &str) -> Eve
             trigger_type: TriggerType::StartPipelineExecution,
             trigger_detail: Some(format!("pipewright {command} by {}", whoami())),
         },
-        variables: options.vars.iter().map(|(name, value)| VariableOverride { name: name.clone(), value: value.clone() }).collect(),
+        variables: options
+            .vars
+            .iter()
+            .map(|(name, value)| VariableOverride { name: name.clone(), value: value.clone() })
+            .collect(),
         source_revisions: Vec::new(),
         action_timeout_seconds: options.action_timeout,
     })
@@ -189,7 +205,9 @@ async fn start_and_follow(
     backend.save_run_options(execution_id, options)?;
     // Registered before the execution exists, so that no other process starts a worker for it.
     let worker = Worker::register(backend, pipeline, execution_id).await?;
-    if let Err(error) = backend.submit(pipeline, &start_event(execution_id, start, command), &[], Some(execution_id)).await {
+    if let Err(error) =
+        backend.submit(pipeline, &start_event(execution_id, start, command), &[], Some(execution_id)).await
+    {
         finisher.finish();
         return Err(failure::service(error));
     }
@@ -233,7 +251,7 @@ pub async fn follow(
     finisher.finish();
     let execution = execution.map_err(anyhow::Error::new)?;
     if style != Style::Json {
-        print!("{}", summary::render(&execution));
+        say_text!("{}", summary::render(&execution));
     }
     Ok(exit_for(execution.status))
 }

@@ -56,7 +56,8 @@ pub async fn pipeline_state(backend: &Backend, name: &str) -> Result<PipelineSta
         .pipeline_state(name)?
         .ok_or_else(|| usage(format!("pipeline {name} does not exist in this state directory")))?
         .value;
-    let pipeline = backend.cache.get(backend.store.as_ref(), name, Some(state.version)).await.map_err(failure::service)?;
+    let pipeline =
+        backend.cache.get(backend.store.as_ref(), name, Some(state.version)).await.map_err(failure::service)?;
     let stored = backend
         .store
         .get_pipeline(name, Some(state.version))
@@ -82,31 +83,31 @@ pub async fn status(state_dir: &Path, args: &StatusArgs) -> Result<ExitCode> {
     let backend = open_existing(state_dir)?;
     let view = pipeline_state(&backend, &args.name).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        say!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Pipeline {} (version {})", view.pipeline_name, view.pipeline_version);
+    say!("Pipeline {} (version {})", view.pipeline_name, view.pipeline_version);
     for stage in &view.stage_states {
         let latest = stage
             .latest_execution
             .as_ref()
             .map(|e| format!("{}  execution {}", e.status, short(&e.pipeline_execution_id)))
             .unwrap_or_else(|| "not run".to_string());
-        println!("\n{}  {latest}", stage.stage_name);
+        say!("\n{}  {latest}", stage.stage_name);
         let transition = &stage.inbound_transition_state;
         if !transition.enabled {
-            println!(
+            say!(
                 "  transition disabled: {}{}",
                 transition.disabled_reason.as_deref().unwrap_or("no reason given"),
                 transition.last_changed_by.as_ref().map(|b| format!(" (by {b})")).unwrap_or_default()
             );
         }
         for inbound in stage.inbound_execution.iter().chain(stage.inbound_executions.iter().skip(1)) {
-            println!("  waiting to enter: execution {} ({})", short(&inbound.pipeline_execution_id), inbound.status);
+            say!("  waiting to enter: execution {} ({})", short(&inbound.pipeline_execution_id), inbound.status);
         }
         for action in &stage.action_states {
             match &action.latest_execution {
-                None => println!("  {:24} -", action.action_name),
+                None => say!("  {:24} -", action.action_name),
                 Some(latest) => {
                     let detail = latest
                         .error_details
@@ -114,11 +115,19 @@ pub async fn status(state_dir: &Path, args: &StatusArgs) -> Result<ExitCode> {
                         .map(|e| e.message.clone())
                         .or_else(|| latest.summary.clone())
                         .unwrap_or_default();
-                    println!("  {:24} {:11} {}  {detail}", action.action_name, latest.status, when(latest.last_status_change));
+                    say!(
+                        "  {:24} {:11} {}  {detail}",
+                        action.action_name,
+                        latest.status,
+                        when(latest.last_status_change)
+                    );
                     if latest.token.is_some() {
-                        println!(
+                        say!(
                             "  {:24} waiting for approval: pipewright approve {} {} {} --summary \"…\"",
-                            "", view.pipeline_name, stage.stage_name, action.action_name
+                            "",
+                            view.pipeline_name,
+                            stage.stage_name,
+                            action.action_name
                         );
                     }
                 }
@@ -136,10 +145,10 @@ pub async fn history(state_dir: &Path, args: &HistoryArgs) -> Result<ExitCode> {
     let page = backend.store.list_executions(&args.name, usize::from(args.limit), None).await?;
     let summaries: Vec<_> = page.items.iter().map(queries::execution_summary).collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pipelineExecutionSummaries": summaries }))?);
+        say!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pipelineExecutionSummaries": summaries }))?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:36}  {:10}  {:19}  {:>9}  {:24}  REVISION", "EXECUTION", "STATUS", "STARTED", "DURATION", "TRIGGER");
+    say!("{:36}  {:10}  {:19}  {:>9}  {:24}  REVISION", "EXECUTION", "STATUS", "STARTED", "DURATION", "TRIGGER");
     for summary in &summaries {
         let revision = summary
             .source_revisions
@@ -149,7 +158,7 @@ pub async fn history(state_dir: &Path, args: &HistoryArgs) -> Result<ExitCode> {
                 format!("{id} {}", r.revision_summary.as_deref().unwrap_or_default())
             })
             .unwrap_or_default();
-        println!(
+        say!(
             "{:36}  {:10}  {:19}  {:>8.1}s  {:24}  {}",
             summary.pipeline_execution_id,
             summary.status.as_str(),

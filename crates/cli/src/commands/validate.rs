@@ -25,7 +25,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         let checked = check(file);
         all_valid &= matches!(&checked, Checked::Parsed(_, report) if report.is_valid());
         if args.json {
-            println!("{}", as_json(file, &checked));
+            say!("{}", as_json(file, &checked));
         } else {
             print_text(file, &checked);
         }
@@ -49,24 +49,24 @@ fn summary(document: &PipelineDocument) -> String {
 
 fn print_text(file: &str, checked: &Checked) {
     match checked {
-        Checked::Unreadable(message) => println!("{file}: {message}"),
+        Checked::Unreadable(message) => say!("{file}: {message}"),
         Checked::Unparsable(error) => {
             let position = match (error.line, error.column) {
                 (Some(line), Some(column)) => format!(":{line}:{column}"),
                 _ => String::new(),
             };
             let path = error.path.as_deref().map(|p| format!("{p}: ")).unwrap_or_default();
-            println!("{file}{position}: {path}{}", error.message);
+            say!("{file}{position}: {path}{}", error.message);
         }
         Checked::Parsed(document, report) => {
             for warning in &report.warnings {
-                println!("{file}: warning: {warning}");
+                say!("{file}: warning: {warning}");
             }
             if report.is_valid() {
-                println!("{file}: valid {}", summary(document));
+                say!("{file}: valid {}", summary(document));
             } else {
                 for error in &report.errors {
-                    println!("{file}: {error}");
+                    say!("{file}: {error}");
                 }
             }
         }

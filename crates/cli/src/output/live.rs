@@ -32,7 +32,8 @@ pub struct LiveReporter {
 }
 
 fn spinning() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}").unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn still() -> ProgressStyle {
@@ -85,7 +86,12 @@ impl Reporter for LiveReporter {
             return;
         }
         let Some(stage) = &detail.stage else {
-            self.header.set_message(format!("{} · execution {} · {}", detail.pipeline, short(&detail.execution_id), detail.state));
+            self.header.set_message(format!(
+                "{} · execution {} · {}",
+                detail.pipeline,
+                short(&detail.execution_id),
+                detail.state
+            ));
             return;
         };
         let (key, indent) = match &detail.action {
@@ -113,7 +119,12 @@ impl Reporter for LiveReporter {
                 let extra = detail_of(change).map(|d| format!("  {d}")).unwrap_or_default();
                 line.bar.disable_steady_tick();
                 line.bar.set_style(still());
-                line.bar.set_message(format!("{indent}  {mark} {} {}{}{extra}", line.label, state.to_lowercase(), duration(line.started)));
+                line.bar.set_message(format!(
+                    "{indent}  {mark} {} {}{}{extra}",
+                    line.label,
+                    state.to_lowercase(),
+                    duration(line.started)
+                ));
             }
         }
     }
@@ -123,13 +134,13 @@ impl Reporter for LiveReporter {
     }
 
     fn approval_requested(&self, request: &ApprovalRequest, message: &ApprovalMessage, file: &Path) {
-        let _ = self.multi.println(format!("{}", message.subject));
+        let _ = self.multi.println(&message.subject);
         if let Some(data) = &request.custom_data {
             let _ = self.multi.println(format!("    {data}"));
         }
         let _ = self.multi.println(format!(
-            "    answer here{}, or: pipewright approve {} {} {}  (message: {})",
-            if self.interactive { "" } else { " unavailable" },
+            "    answer {}from another shell: pipewright approve|reject {} {} {}  (message: {})",
+            if self.interactive { "below, or " } else { "" },
             request.pipeline,
             request.stage,
             request.action,

@@ -39,7 +39,12 @@ impl Style {
 }
 
 /// The reporter for `style`, and a handle to finish it (clear a live view) before the summary.
-pub fn reporter(style: Style, pipeline: &Pipeline, execution_id: &str, interactive: bool) -> (Arc<dyn Reporter>, Finisher) {
+pub fn reporter(
+    style: Style,
+    pipeline: &Pipeline,
+    execution_id: &str,
+    interactive: bool,
+) -> (Arc<dyn Reporter>, Finisher) {
     match style {
         Style::Live => {
             let live = Arc::new(LiveReporter::new(pipeline, execution_id, interactive));

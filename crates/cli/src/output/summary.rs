@@ -29,7 +29,13 @@ pub fn render(execution: &Execution) -> String {
             } else {
                 attempt.status.as_str().to_string()
             };
-            rows.push([run.name.clone(), action.name.clone(), status, seconds(attempt.started_at.millis(), end.millis()), detail]);
+            rows.push([
+                run.name.clone(),
+                action.name.clone(),
+                status,
+                seconds(attempt.started_at.millis(), end.millis()),
+                detail,
+            ]);
         }
     }
     let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();

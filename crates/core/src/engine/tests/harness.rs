@@ -179,7 +179,7 @@ impl Sim {
             },
             variables: vec![VariableOverride { name: "Region".into(), value: "eu-west-1".into() }],
             source_revisions: Vec::new(),
-        action_timeout_seconds: None,
+            action_timeout_seconds: None,
         })
     }
 

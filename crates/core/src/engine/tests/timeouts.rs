@@ -111,7 +111,10 @@ fn a_lambda_without_a_reply_for_twenty_minutes_fails_and_each_reply_restarts_the
 
 #[test]
 fn a_start_can_cap_every_action_s_timeout() {
-    let mut sim = Sim::new(pipeline_json("SUPERSEDED", vec![stage("Source", vec![source("Src", "Code")]), stage("Work", vec![command("Work", 1, &["Code"], &[])])]));
+    let mut sim = Sim::new(pipeline_json(
+        "SUPERSEDED",
+        vec![stage("Source", vec![source("Src", "Code")]), stage("Work", vec![command("Work", 1, &["Code"], &[])])],
+    ));
     let mut start = sim.start_event("e1");
     if let Event::StartExecution(s) = &mut start {
         s.action_timeout_seconds = Some(3);
@@ -121,7 +124,10 @@ fn a_start_can_cap_every_action_s_timeout() {
     assert_eq!(sim.attempt("e1", "Work", "Work").deadline, sim.now.plus_seconds(3));
     sim.now = sim.now.plus_seconds(3);
     sim.ok(sim.tick_event("e1"));
-    assert_eq!(sim.attempt("e1", "Work", "Work").error.clone().unwrap().message, "The action timed out after 3 seconds");
+    assert_eq!(
+        sim.attempt("e1", "Work", "Work").error.clone().unwrap().message,
+        "The action timed out after 3 seconds"
+    );
     let mut zero = sim.start_event("e2");
     if let Event::StartExecution(s) = &mut zero {
         s.action_timeout_seconds = Some(0);

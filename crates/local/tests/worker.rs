@@ -1,0 +1,135 @@
+//! The in-process bus: a worker carries an execution to its end, across processes sharing a
+//! state file, and takes over from a worker that died holding effects.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use pipewright_core::declaration::{Format, PipelineDocument};
+use pipewright_core::engine::{Event, ExecutionStatus, StartExecution, Trigger, TriggerType};
+use pipewright_core::ports::StateStore;
+use pipewright_core::time::Timestamp;
+use pipewright_local::backend::{Backend, RunOptions, now};
+use pipewright_local::report::Silent;
+use pipewright_local::worker::{Worker, WorkerError, WorkerOptions};
+
+fn declaration(commands: &[&str]) -> pipewright_core::declaration::PipelineDeclaration {
+    let value = json!({
+        "name": "work",
+        "roleArn": "arn:aws:iam::111122223333:role/p",
+        "artifactStore": {"type": "S3", "location": "local-artifacts"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [{"name": "Make",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": commands, "inputArtifacts": [{"name": "Src"}]}]}
+        ]
+    });
+    PipelineDocument::parse(&value.to_string(), Format::Json).unwrap().pipeline
+}
+
+fn start(id: &str) -> Event {
+    Event::StartExecution(StartExecution {
+        execution_id: id.to_string(),
+        seed: format!("seed-{id}"),
+        trigger: Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: None },
+        variables: Vec::new(),
+        source_revisions: Vec::new(),
+        action_timeout_seconds: None,
+    })
+}
+
+fn backend(dir: &Path) -> Backend {
+    let source = dir.join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("file.txt"), "content").unwrap();
+    let mut backend = Backend::open(&dir.join("state"), dir, Arc::new(Silent), None).unwrap();
+    let options = RunOptions {
+        sources: [("Source".to_string(), source)].into(),
+        working_directory: dir.to_path_buf(),
+        auto_approve: false,
+    };
+    backend.configure(&options);
+    backend
+}
+
+#[tokio::test]
+async fn a_worker_carries_an_execution_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["test -f file.txt"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
+    assert!(backend.store.worker("e1").unwrap().is_none(), "the worker unregistered");
+}
+
+#[tokio::test]
+async fn only_one_live_worker_per_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    let _first = Worker::register(&backend, "work", "e1").await.unwrap();
+    let second = Worker::register(&backend, "work", "e1").await;
+    assert!(matches!(second, Err(WorkerError::AlreadyWorked { .. })));
+}
+
+#[tokio::test]
+async fn a_new_worker_takes_over_the_effects_of_a_dead_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["echo again"]), now()).await.unwrap();
+    // A worker that died: registered long ago by a process that no longer exists, holding
+    // the effects of the start (among them the dispatch of the source action).
+    let long_ago = Timestamp::from_millis(now().millis() - 3_600_000);
+    backend.store.register_worker("e1", "dead-owner", 4_000_000, long_ago, |_| false).unwrap().unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let held = backend.store.claim_effects("e1", "dead-owner").await.unwrap();
+    assert!(!held.is_empty());
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "the taken-over dispatch ran");
+}
+
+#[tokio::test]
+async fn approvals_and_stops_from_another_process_reach_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    // Another process on the same state file stops the execution once the command runs.
+    let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
+    let stopper = async {
+        loop {
+            let execution = other.get_execution("e1").await.unwrap().unwrap().value;
+            let running = execution.stages[1].actions[0]
+                .attempts
+                .last()
+                .is_some_and(|a| a.status == pipewright_core::engine::ActionStatus::InProgress);
+            if running {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let second = Backend::open(&dir.path().join("state"), dir.path(), Arc::new(Silent), None).unwrap();
+        let stop = Event::StopExecution(pipewright_core::engine::StopExecution {
+            execution_id: "e1".into(),
+            abandon: true,
+            reason: Some("from elsewhere".into()),
+            by: None,
+        });
+        second.submit("work", &stop, &[], None).await.unwrap();
+    };
+    let started = std::time::Instant::now();
+    let options = WorkerOptions::default();
+    let (execution, ()) = tokio::join!(worker.run(&options), stopper);
+    assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the abandoned command was killed");
+}
