@@ -10,6 +10,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "tests/run.sh: cargo is not installed; install Rust (https://rustup.rs) and run again" >&2
   exit 1
 fi
+for tool in git bash; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "tests/run.sh: the local-mode tests need $tool; install it and run again" >&2
+    exit 1
+  fi
+done
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
     rustup component add "$component"
@@ -25,7 +31,7 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (unit, property and CLI end-to-end tests)"
+step "cargo test (unit, property, store contract, worker and CLI end-to-end tests)"
 cargo test --workspace --locked
 
 step "pipewright validate infra/pipelines/*"
