@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use pipewright_core::engine::{
-    ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, JobRef, Revision,
-};
+use pipewright_core::engine::{ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, Revision};
 use pipewright_core::providers::ProviderKind;
 
 use crate::artifacts::ArtifactDir;
@@ -41,13 +39,7 @@ pub enum Outcome {
 impl Outcome {
     /// The engine event reporting this outcome, if there is one to report.
     pub fn into_event(self, dispatch: &Dispatch) -> Option<Event> {
-        let job = JobRef {
-            execution_id: dispatch.execution_id.clone(),
-            stage: dispatch.stage.clone(),
-            action: dispatch.action.clone(),
-            attempt: dispatch.attempt,
-            job: dispatch.job_sequence,
-        };
+        let job = dispatch.job_ref();
         match self {
             Outcome::Succeeded { output_variables, summary, external_execution_url, revision } => {
                 Some(Event::ActionSucceeded(ActionSucceeded {

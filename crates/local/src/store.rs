@@ -162,14 +162,16 @@ impl SqliteStore {
         Ok(Ok(current.map(|r| r.owner).filter(|previous| previous != owner)))
     }
 
-    pub fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.connection()
+    /// Records that `owner` is alive; false when another worker has taken the execution over.
+    pub fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let updated = self
+            .connection()
             .execute(
                 "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?",
                 params![now.millis(), execution_id, owner],
             )
             .map_err(unavailable)?;
-        Ok(())
+        Ok(updated == 1)
     }
 
     pub fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
@@ -622,7 +624,8 @@ mod tests {
         let held = store.register_worker("e1", "b", 2, now, |_| true).unwrap();
         assert_eq!(held.unwrap_err().owner, "a");
         assert_eq!(store.register_worker("e1", "b", 2, now, |_| false).unwrap(), Ok(Some("a".to_string())));
-        store.heartbeat("e1", "b", Timestamp::from_millis(20)).unwrap();
+        assert!(store.heartbeat("e1", "b", Timestamp::from_millis(20)).unwrap());
+        assert!(!store.heartbeat("e1", "a", Timestamp::from_millis(20)).unwrap(), "a was taken over");
         assert_eq!(store.worker("e1").unwrap().unwrap().heartbeat, Timestamp::from_millis(20));
         store.unregister_worker("e1", "b").unwrap();
         assert!(store.worker("e1").unwrap().is_none());

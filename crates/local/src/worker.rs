@@ -7,17 +7,17 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
 use pipewright_core::engine::{
     ActionFailed, ActionStatus, ApprovalRequest, ApprovalResult, ApprovalStatus, Dispatch, Effect, Event, Execution,
-    FailureDetails, FailureType, JobRef, Rejection, Tick,
+    FailureDetails, FailureType, Rejection, Tick, next_deadline,
 };
 use pipewright_core::notifications::approval_message;
-use pipewright_core::ports::StateStore;
-use pipewright_core::service::{Handled, ServiceError};
+use pipewright_core::ports::{OutboxEntry, StateStore};
+use pipewright_core::service::ServiceError;
 
 use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
 use crate::providers::{self, Outcome};
@@ -38,17 +38,15 @@ pub struct WorkerOptions {
 pub enum WorkerError {
     #[error("execution {execution} already has a worker (process {pid})")]
     AlreadyWorked { execution: String, pid: u32 },
+    /// Another worker took the execution over (this one looked dead): stop at once.
+    #[error("execution {0} was taken over by another worker")]
+    Displaced(String),
     #[error("execution {0} does not exist")]
     NoSuchExecution(String),
     #[error(transparent)]
     Store(#[from] pipewright_core::ports::StoreError),
     #[error(transparent)]
     Service(#[from] ServiceError),
-}
-
-struct Running {
-    dispatch: Dispatch,
-    cancel: watch::Sender<bool>,
 }
 
 /// A registered worker, not yet running: register before starting an execution, so that no
@@ -58,6 +56,20 @@ pub struct Worker<'a> {
     pipeline: String,
     execution_id: String,
     owner: String,
+}
+
+type Finished = (String, Dispatch, Outcome);
+
+/// The running part of a worker: actions in flight and what arrived for it.
+struct Session<'w, 'a> {
+    worker: &'w Worker<'a>,
+    options: &'w WorkerOptions,
+    /// Dispatches being run, by outbox entry id, with the switch that stops them.
+    running: HashMap<String, (Dispatch, watch::Sender<bool>)>,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    answer_tx: mpsc::UnboundedSender<Event>,
+    finished: Vec<Finished>,
+    answers: Vec<Event>,
 }
 
 impl<'a> Worker<'a> {
@@ -72,12 +84,11 @@ impl<'a> Worker<'a> {
                 return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
             }
         };
-        let worker = Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner };
         if let Some(previous) = previous {
             // The previous worker died holding effects: they are ours now.
             backend.store.release_effects(&previous).await?;
         }
-        Ok(worker)
+        Ok(Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner })
     }
 
     pub fn execution_id(&self) -> &str {
@@ -86,147 +97,196 @@ impl<'a> Worker<'a> {
 
     /// Carries out the execution's effects until it ends; returns it as it ended.
     pub async fn run(self, options: &WorkerOptions) -> Result<Execution, WorkerError> {
-        let result = self.work(options).await;
-        let _ = self.backend.store.release_effects(&self.owner).await;
-        let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner);
+        let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
+        let (answer_tx, mut answer_rx) = mpsc::unbounded_channel();
+        let mut session = Session {
+            worker: &self,
+            options,
+            running: HashMap::new(),
+            finished_tx,
+            answer_tx,
+            finished: Vec::new(),
+            answers: Vec::new(),
+        };
+        let result = session.work(&mut finished_rx, &mut answer_rx).await;
+        // Whatever still runs is stopped when the session (and its switches) is dropped.
+        drop(session);
+        if !matches!(result, Err(WorkerError::Displaced(_))) {
+            let _ = self.backend.store.release_effects(&self.owner).await;
+            let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner);
+        }
         result
     }
 
-    async fn work(&self, options: &WorkerOptions) -> Result<Execution, WorkerError> {
-        let backend = self.backend;
-        let mut running: HashMap<String, Running> = HashMap::new();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Dispatch, Outcome)>();
-        let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<Event>();
-        let mut last_heartbeat = std::time::Instant::now();
-        let mut results: Vec<(String, Dispatch, Outcome)> = Vec::new();
-        let mut answers: Vec<Event> = Vec::new();
+    async fn read(&self) -> Result<Execution, WorkerError> {
+        Ok(self
+            .backend
+            .store
+            .get_execution(&self.execution_id)
+            .await?
+            .ok_or_else(|| WorkerError::NoSuchExecution(self.execution_id.clone()))?
+            .value)
+    }
+
+    async fn submit(&self, event: &Event, completed: &[String]) -> Result<(), ServiceError> {
+        self.backend.submit(&self.pipeline, event, completed, Some(&self.execution_id)).await.map(|_| ())
+    }
+}
+
+impl Session<'_, '_> {
+    async fn work(
+        &mut self,
+        finished_rx: &mut mpsc::UnboundedReceiver<Finished>,
+        answer_rx: &mut mpsc::UnboundedReceiver<Event>,
+    ) -> Result<Execution, WorkerError> {
+        let worker = self.worker;
+        let store = &worker.backend.store;
+        let mut last_heartbeat = Instant::now();
         loop {
             // The state first: every effect committed with it is claimed below, so an execution
             // read as finished here has no effect left once the claim is done.
-            let execution = backend
-                .store
-                .get_execution(&self.execution_id)
-                .await?
-                .ok_or_else(|| WorkerError::NoSuchExecution(self.execution_id.clone()))?
-                .value;
+            let execution = worker.read().await?;
+            let claimed = store.claim_effects(&worker.execution_id, &worker.owner).await?;
+            self.carry_out(claimed).await?;
 
-            let mut completed = Vec::new();
-            for entry in backend.store.claim_effects(&self.execution_id, &self.owner).await? {
-                match entry.effect {
-                    Effect::Publish(change) => {
-                        backend.providers.reporter.state_change(&change);
-                        completed.push(entry.id);
-                    }
-                    // Deadlines are read from the state below.
-                    Effect::WakeAt(_) => completed.push(entry.id),
-                    Effect::RequestApproval(request) => {
-                        self.notify(&request);
-                        completed.push(entry.id);
-                        if options.auto_approve {
-                            answers.push(approval(&request, ApprovalStatus::Approved, "Approved by --auto-approve"));
-                        } else if options.interactive {
-                            let reporter = backend.providers.reporter.clone();
-                            let answer_tx = answer_tx.clone();
-                            let request = *request;
-                            tokio::task::spawn_blocking(move || {
-                                if let Some((status, summary)) = reporter.prompt_approval(&request) {
-                                    let _ = answer_tx.send(approval(&request, status, &summary));
-                                }
-                            });
-                        }
-                    }
-                    Effect::Dispatch(dispatch) => {
-                        if running.contains_key(&entry.id) {
-                            continue;
-                        }
-                        let (cancel, cancelled) = watch::channel(false);
-                        let context = backend.providers.clone();
-                        let done_tx = done_tx.clone();
-                        let id = entry.id.clone();
-                        let kind = backend
-                            .cache
-                            .get(backend.store.as_ref(), &self.pipeline, Some(dispatch.pipeline_version))
-                            .await
-                            .ok()
-                            .and_then(|p| {
-                                let stage = p.stage_index(&dispatch.stage)?;
-                                p.stages[stage].action_index(&dispatch.action).map(|a| p.stages[stage].actions[a].kind)
-                            })
-                            .flatten();
-                        let job = (*dispatch).clone();
-                        tokio::spawn(async move {
-                            let outcome = providers::run(&job, kind, &context, cancelled).await;
-                            let _ = done_tx.send((id, job, outcome));
-                        });
-                        running.insert(entry.id, Running { dispatch: *dispatch, cancel });
-                    }
-                }
-            }
-            if !completed.is_empty() {
-                backend.store.complete_effects(&completed).await?;
-            }
-
-            while let Ok(result) = done_rx.try_recv() {
-                results.push(result);
-            }
-            // A result or an answer commits new effects: claim them at once, without waiting.
-            let mut progressed = !results.is_empty() || !answers.is_empty();
-            for (id, dispatch, outcome) in results.drain(..) {
-                running.remove(&id);
-                self.report(&id, &dispatch, outcome).await?;
+            while let Ok(finished) = finished_rx.try_recv() {
+                self.finished.push(finished);
             }
             while let Ok(answer) = answer_rx.try_recv() {
-                answers.push(answer);
-                progressed = true;
+                self.answers.push(answer);
             }
-            for answer in answers.drain(..) {
-                match backend.submit(&self.pipeline, &answer, &[], Some(&self.execution_id)).await {
-                    Ok(_) => {}
-                    // Answered from another shell first, or expired: nothing to do.
-                    Err(ServiceError::Rejected(rejection)) => {
-                        backend.providers.reporter.info(&format!("approval not applied: {rejection}"))
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
+            // A result or an answer commits new effects: claim them at once, without waiting.
+            let progressed = !self.finished.is_empty() || !self.answers.is_empty();
+            self.deliver().await?;
 
             // Read again: a dispatch claimed above may be newer than the first read, which
             // must not make its action look finished.
-            let current = backend
-                .store
-                .get_execution(&self.execution_id)
-                .await?
-                .ok_or_else(|| WorkerError::NoSuchExecution(self.execution_id.clone()))?
-                .value;
-            // Actions the engine has moved past (abandoned, timed out) are stopped here.
-            for run in running.values() {
-                if !is_in_progress(&current, &run.dispatch) {
-                    let _ = run.cancel.send(true);
-                }
-            }
+            let current = worker.read().await?;
+            self.stop_moved_past(&current);
             if has_passed_deadline(&current) {
-                let tick = Event::Tick(Tick { execution_id: self.execution_id.clone() });
-                backend.submit(&self.pipeline, &tick, &[], Some(&self.execution_id)).await?;
+                worker.submit(&Event::Tick(Tick { execution_id: worker.execution_id.clone() }), &[]).await?;
                 continue;
             }
-            if execution.status.is_finished() && running.is_empty() {
+            if execution.status.is_finished() && self.running.is_empty() {
                 return Ok(execution);
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
-                backend.store.heartbeat(&self.execution_id, &self.owner, now())?;
-                last_heartbeat = std::time::Instant::now();
+                if !store.heartbeat(&worker.execution_id, &worker.owner, now())? {
+                    return Err(WorkerError::Displaced(worker.execution_id.clone()));
+                }
+                last_heartbeat = Instant::now();
             }
             if progressed {
                 continue;
             }
             tokio::select! {
-                Some(result) = done_rx.recv() => results.push(result),
-                Some(answer) = answer_rx.recv() => answers.push(answer),
+                Some(finished) = finished_rx.recv() => self.finished.push(finished),
+                Some(answer) = answer_rx.recv() => self.answers.push(answer),
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
     }
 
+    /// Carries out claimed effects. A dispatch stays in the outbox until its result commits.
+    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>) -> Result<(), WorkerError> {
+        let worker = self.worker;
+        let backend = worker.backend;
+        let mut done = Vec::new();
+        for entry in claimed {
+            match entry.effect {
+                Effect::Publish(change) => {
+                    backend.providers.reporter.state_change(&change);
+                    done.push(entry.id);
+                }
+                // Deadlines are read from the state instead.
+                Effect::WakeAt(_) => done.push(entry.id),
+                Effect::RequestApproval(request) => {
+                    worker.notify(&request);
+                    done.push(entry.id);
+                    self.ask(*request);
+                }
+                Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch).await,
+            }
+        }
+        if !done.is_empty() {
+            backend.store.complete_effects(&done).await?;
+        }
+        Ok(())
+    }
+
+    /// Gets an answer to an approval: at once with `--auto-approve`, or from the terminal.
+    fn ask(&mut self, request: ApprovalRequest) {
+        if self.options.auto_approve {
+            self.answers.push(approval(&request, ApprovalStatus::Approved, "Approved by --auto-approve"));
+        } else if self.options.interactive {
+            let reporter = self.worker.backend.providers.reporter.clone();
+            let answer_tx = self.answer_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Some((status, summary)) = reporter.prompt_approval(&request) {
+                    let _ = answer_tx.send(approval(&request, status, &summary));
+                }
+            });
+        }
+    }
+
+    /// Runs a dispatched action in its own task.
+    async fn start(&mut self, id: String, dispatch: Dispatch) {
+        if self.running.contains_key(&id) {
+            return;
+        }
+        let backend = self.worker.backend;
+        let kind = backend
+            .cache
+            .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
+            .await
+            .ok()
+            .and_then(|pipeline| {
+                let stage = pipeline.stage_index(&dispatch.stage)?;
+                let action = pipeline.stages[stage].action_index(&dispatch.action)?;
+                pipeline.stages[stage].actions[action].kind
+            });
+        let (cancel, cancelled) = watch::channel(false);
+        let context = backend.providers.clone();
+        let finished_tx = self.finished_tx.clone();
+        let job = dispatch.clone();
+        let entry = id.clone();
+        tokio::spawn(async move {
+            let outcome = providers::run(&job, kind, &context, cancelled).await;
+            let _ = finished_tx.send((entry, job, outcome));
+        });
+        self.running.insert(id, (dispatch, cancel));
+    }
+
+    /// Submits the results of finished actions and the answers to approvals.
+    async fn deliver(&mut self) -> Result<(), WorkerError> {
+        for (id, dispatch, outcome) in std::mem::take(&mut self.finished) {
+            self.running.remove(&id);
+            self.worker.report(&id, &dispatch, outcome).await?;
+        }
+        for answer in std::mem::take(&mut self.answers) {
+            match self.worker.submit(&answer, &[]).await {
+                Ok(()) => {}
+                // Answered from another shell first, or expired: nothing to do.
+                Err(ServiceError::Rejected(rejection)) => {
+                    self.worker.backend.providers.reporter.info(&format!("approval not applied: {rejection}"))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the actions the engine has moved past (abandoned, timed out).
+    fn stop_moved_past(&self, execution: &Execution) {
+        for (dispatch, cancel) in self.running.values() {
+            if !is_in_progress(execution, dispatch) {
+                let _ = cancel.send(true);
+            }
+        }
+    }
+}
+
+impl Worker<'_> {
     /// Reports a provider's outcome; the dispatch leaves the outbox in the same commit.
     async fn report(&self, id: &str, dispatch: &Dispatch, outcome: Outcome) -> Result<(), WorkerError> {
         let backend = self.backend;
@@ -235,25 +295,22 @@ impl<'a> Worker<'a> {
             backend.store.complete_effects(&completed).await?;
             return Ok(());
         };
-        match backend.submit(&self.pipeline, &event, &completed, Some(&self.execution_id)).await {
-            Ok(Handled::Applied { .. } | Handled::Stale(_)) => Ok(()),
+        match self.submit(&event, &completed).await {
+            Ok(()) => Ok(()),
             Err(ServiceError::Rejected(Rejection::OutputVariablesSizeExceeded { size, limit })) => {
                 let failure = Event::ActionFailed(ActionFailed {
-                    job: job_ref(dispatch),
+                    job: dispatch.job_ref(),
                     failure: FailureDetails {
                         kind: FailureType::JobFailed,
                         message: format!("output variables of {size} bytes exceed the limit of {limit} bytes"),
                         external_execution_id: Some(dispatch.action_execution_id.clone()),
                     },
                 });
-                backend.submit(&self.pipeline, &failure, &completed, Some(&self.execution_id)).await?;
-                Ok(())
+                Ok(self.submit(&failure, &completed).await?)
             }
             Err(ServiceError::Rejected(rejection)) => {
-                backend
-                    .providers
-                    .reporter
-                    .info(&format!("result of {}/{} refused: {rejection}", dispatch.stage, dispatch.action));
+                let message = format!("result of {}/{} refused: {rejection}", dispatch.stage, dispatch.action);
+                backend.providers.reporter.info(&message);
                 backend.store.complete_effects(&completed).await?;
                 Ok(())
             }
@@ -278,16 +335,6 @@ impl<'a> Worker<'a> {
                 .info(&format!("could not write the approval message to {}: {error}", file.display()));
         }
         backend.providers.reporter.approval_requested(request, &message, &file);
-    }
-}
-
-fn job_ref(dispatch: &Dispatch) -> JobRef {
-    JobRef {
-        execution_id: dispatch.execution_id.clone(),
-        stage: dispatch.stage.clone(),
-        action: dispatch.action.clone(),
-        attempt: dispatch.attempt,
-        job: dispatch.job_sequence,
     }
 }
 
@@ -321,7 +368,10 @@ fn is_in_progress(execution: &Execution, dispatch: &Dispatch) -> bool {
 
 fn has_passed_deadline(execution: &Execution) -> bool {
     let now = now();
-    execution.stages.iter().flat_map(|s| s.actions.iter()).filter_map(|a| a.attempts.last()).any(|attempt| {
-        attempt.status == ActionStatus::InProgress && pipewright_core::engine::next_deadline(attempt).0 <= now
-    })
+    execution
+        .stages
+        .iter()
+        .flat_map(|s| s.actions.iter())
+        .filter_map(|a| a.attempts.last())
+        .any(|attempt| attempt.status == ActionStatus::InProgress && next_deadline(attempt).0 <= now)
 }

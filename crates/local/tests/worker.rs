@@ -133,3 +133,17 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
     assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "the abandoned command was killed");
 }
+
+#[tokio::test]
+async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    // Another process judged this worker dead and took the execution over.
+    backend.store.register_worker("e1", "usurper", std::process::id(), now(), |_| false).unwrap().unwrap();
+    let result = worker.run(&WorkerOptions::default()).await;
+    assert!(matches!(result, Err(WorkerError::Displaced(_))), "{result:?}");
+    assert_eq!(backend.store.worker("e1").unwrap().unwrap().owner, "usurper", "the new owner keeps its registration");
+}

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::event::JobRef;
 use super::state::{ArtifactLocation, ArtifactRef, SourceRevisionOverride, TriggerType};
 use crate::declaration::{ActionTypeId, EncryptionKey};
 use crate::time::Timestamp;
@@ -80,6 +81,19 @@ pub struct Dispatch {
     pub continuation_token: Option<String>,
     pub source_revision: Option<SourceRevisionOverride>,
     pub deadline: Timestamp,
+}
+
+impl Dispatch {
+    /// The job this dispatch runs, as its result names it.
+    pub fn job_ref(&self) -> JobRef {
+        JobRef {
+            execution_id: self.execution_id.clone(),
+            stage: self.stage.clone(),
+            action: self.action.clone(),
+            attempt: self.attempt,
+            job: self.job_sequence,
+        }
+    }
 }
 
 /// A manual approval waiting for a person.
