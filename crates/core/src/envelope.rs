@@ -37,22 +37,7 @@ mod tests {
             id: "e/1/STARTED".into(),
             time: Timestamp::from_millis(1_579_903_387_000),
             detail_type: DetailType::Pipeline,
-            detail: StateChangeDetail {
-                pipeline: "myPipeline".into(),
-                execution_id: "e".into(),
-                stage: None,
-                action: None,
-                state: "STARTED".into(),
-                region: None,
-                action_type: None,
-                input_artifacts: None,
-                output_artifacts: None,
-                execution_result: None,
-                execution_trigger: None,
-                stop_execution_comments: None,
-                version: 1,
-                pipeline_execution_attempt: 1,
-            },
+            detail: StateChangeDetail::new("myPipeline", "e", "STARTED", 1, 1),
         };
         let event = state_change_event(&change, "123456789012", "us-east-1");
         assert_eq!(event["detail-type"], "CodePipeline Pipeline Execution State Change");

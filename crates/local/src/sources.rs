@@ -164,64 +164,44 @@ pub async fn fetch(
             let count = artifacts.store_directory(&output.location, &dir, &[], &options.exclude).map_err(io)?;
             let digest = digest_directory(&dir, &options.exclude).map_err(|e| config_error(e.to_string()))?;
             let message = format!("Snapshot of directory {}", dir.display());
-            let now = String::new();
-            let variables = match kind {
-                Some(ProviderKind::S3Source) => s3_variables(&digest),
-                Some(ProviderKind::Ecr) => ecr_variables(dispatch, &digest),
-                _ => commit_variables(
-                    dispatch,
-                    kind,
-                    &digest[..40],
-                    &message,
-                    &config("BranchName"),
-                    &now,
-                    &now,
-                    &dir_name(&dir),
-                ),
-            };
-            Ok(Fetched {
-                output_variables: variables,
-                revision: Revision {
-                    revision_id: digest[..40].to_string(),
-                    change_identifier: None,
-                    summary: Some(message.clone()),
-                    url: None,
-                    created: None,
-                },
-                summary: format!("{message} ({count} files)"),
-            })
+            Ok(snapshot(dispatch, kind, &digest, &message, &dir, format!("{message} ({count} files)")))
         }
         Origin::Zip(zip) => {
             artifacts.store_zip(&output.location, &zip).map_err(io)?;
             let bytes = fs::read(&zip).map_err(|e| config_error(e.to_string()))?;
             let digest = hex(&Sha256::digest(&bytes));
             let message = format!("Zip file {}", zip.display());
-            let variables = match kind {
-                Some(ProviderKind::Ecr) => ecr_variables(dispatch, &digest),
-                Some(ProviderKind::S3Source) | None => s3_variables(&digest),
-                _ => commit_variables(
-                    dispatch,
-                    kind,
-                    &digest[..40],
-                    &message,
-                    &config("BranchName"),
-                    "",
-                    "",
-                    &dir_name(&zip),
-                ),
-            };
-            Ok(Fetched {
-                output_variables: variables,
-                revision: Revision {
-                    revision_id: digest[..40].to_string(),
-                    change_identifier: None,
-                    summary: Some(message.clone()),
-                    url: None,
-                    created: None,
-                },
-                summary: message,
-            })
+            Ok(snapshot(dispatch, kind, &digest, &message, &zip, message.clone()))
         }
+    }
+}
+
+/// A source that is not a git commit: its revision is the digest of its content, and its
+/// variables are those of its provider.
+fn snapshot(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    digest: &str,
+    message: &str,
+    path: &Path,
+    summary: String,
+) -> Fetched {
+    let branch = dispatch.configuration.get("BranchName").cloned().unwrap_or_default();
+    let output_variables = match kind {
+        Some(ProviderKind::Ecr) => ecr_variables(dispatch, digest),
+        Some(ProviderKind::S3Source) | None => s3_variables(digest),
+        _ => commit_variables(dispatch, kind, &digest[..40], message, &branch, "", "", &dir_name(path)),
+    };
+    Fetched {
+        output_variables,
+        revision: Revision {
+            revision_id: digest[..40].to_string(),
+            change_identifier: None,
+            summary: Some(message.to_string()),
+            url: None,
+            created: None,
+        },
+        summary,
     }
 }
 

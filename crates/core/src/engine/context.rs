@@ -69,22 +69,13 @@ impl<'p> Context<'p> {
 
     /// The fields every state change of `execution` carries.
     pub fn base_detail(execution: &Execution, state: &str) -> StateChangeDetail {
-        StateChangeDetail {
-            pipeline: execution.pipeline_name.clone(),
-            execution_id: execution.id.clone(),
-            stage: None,
-            action: None,
-            state: state.to_string(),
-            region: None,
-            action_type: None,
-            input_artifacts: None,
-            output_artifacts: None,
-            execution_result: None,
-            execution_trigger: None,
-            stop_execution_comments: None,
-            version: execution.pipeline_version,
-            pipeline_execution_attempt: execution.attempt,
-        }
+        StateChangeDetail::new(
+            &execution.pipeline_name,
+            &execution.id,
+            state,
+            execution.pipeline_version,
+            execution.attempt,
+        )
     }
 
     pub fn publish(&mut self, id: String, detail_type: DetailType, detail: StateChangeDetail) {

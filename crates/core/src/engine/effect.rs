@@ -182,6 +182,28 @@ pub struct StateChangeDetail {
     pub pipeline_execution_attempt: u32,
 }
 
+impl StateChangeDetail {
+    /// The fields every state change carries; the rest start empty.
+    pub fn new(pipeline: &str, execution_id: &str, state: &str, version: u32, attempt: u32) -> StateChangeDetail {
+        StateChangeDetail {
+            pipeline: pipeline.to_string(),
+            execution_id: execution_id.to_string(),
+            stage: None,
+            action: None,
+            state: state.to_string(),
+            region: None,
+            action_type: None,
+            input_artifacts: None,
+            output_artifacts: None,
+            execution_result: None,
+            execution_trigger: None,
+            stop_execution_comments: None,
+            version,
+            pipeline_execution_attempt: attempt,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionTypeDetail {
     pub owner: String,
