@@ -257,10 +257,20 @@ pub async fn a_pipeline_update_loads_every_active_execution<S: StateStore>(store
     }
     // e2 was superseded by e3 at the first stage: it has finished.
     assert_eq!(store.get_execution("e2").await.unwrap().unwrap().value.status, ExecutionStatus::Superseded);
+    store.put_pipeline(&declaration("p", "make all"), at(10)).await.unwrap();
     let snapshot = store.load("p", &Event::PipelineUpdated(PipelineUpdated { version: 2 })).await.unwrap();
+    assert_eq!(snapshot.declaration_version, 2, "the load names the current declaration");
+    assert_eq!(snapshot.state.value.version, 1, "the state is still laid out for version 1");
     let mut loaded: Vec<&str> = snapshot.executions.keys().map(String::as_str).collect();
     loaded.sort_unstable();
     assert_eq!(loaded, ["e1", "e3"]);
+    // A handler that finds the state behind the declaration brings it up to date first:
+    // the executions of version 1 are cancelled.
+    let tick = Event::Tick(Tick { execution_id: "e1".into() });
+    service::handle(&store, &cache, "p", &tick, at(11), &[]).await.unwrap();
+    assert_eq!(store.get_execution("e1").await.unwrap().unwrap().value.status, ExecutionStatus::Cancelled);
+    assert_eq!(store.get_execution("e3").await.unwrap().unwrap().value.status, ExecutionStatus::Cancelled);
+    assert_eq!(store.load("p", &tick).await.unwrap().state.value.version, 2);
 }
 
 pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {

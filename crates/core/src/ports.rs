@@ -44,6 +44,9 @@ pub struct PutOutcome {
 /// [`crate::engine::executions_needed`] names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// The pipeline's current declaration version (the state may still be laid out for an
+    /// older one, until a `PipelineUpdated` is applied).
+    pub declaration_version: u32,
     pub state: Versioned<PipelineState>,
     pub executions: BTreeMap<String, Versioned<Execution>>,
 }

@@ -350,9 +350,9 @@ impl StateStore for SqliteStore {
         let mut connection = self.connection();
         // One read transaction: the state and the executions are from the same moment.
         let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
-        let (state, state_version): (String, u64) = tx
-            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let (state, state_version, declaration_version): (String, u64, u32) = tx
+            .query_row("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()
             .map_err(unavailable)?
@@ -388,7 +388,7 @@ impl StateStore for SqliteStore {
         if needs.all_active {
             read("SELECT body, rev FROM executions WHERE pipeline = ? AND finished = 0", vec![pipeline.to_string()])?;
         }
-        Ok(Snapshot { state: Versioned { value: state, version: state_version }, executions })
+        Ok(Snapshot { declaration_version, state: Versioned { value: state, version: state_version }, executions })
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
