@@ -671,3 +671,39 @@ fn bad_input_gets_a_clear_error_and_exit_2_without_a_panic() {
     scratch.pipewright().args(["status", "nope"]).assert().code(2).stderr(predicates::str::contains("does not exist"));
     scratch.pipewright().args(["stop", "00000000-0000-4000-8000-000000000000"]).assert().code(2);
 }
+
+#[test]
+fn on_a_terminal_the_run_shows_a_live_view_and_asks_for_the_approval() {
+    let scratch = Scratch::new();
+    let file = scratch.write("gated", &gated("gated", "SUPERSEDED"));
+    let command = format!(
+        "{} --state-dir {} run {file} --source Source={}",
+        env!("CARGO_BIN_EXE_pipewright"),
+        scratch.state().display(),
+        scratch.source().display()
+    );
+    // `script` gives the run a terminal; the answer is typed once the question is asked.
+    let mut child = StdCommand::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(scratch.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script(1) from util-linux");
+    wait_until("the approval waits", || scratch.action("gated", "Hold", "Approve")["token"].is_string());
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(b"a\nreviewed at the terminal\n").unwrap();
+        stdin.flush().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("Approve Hold/Approve of gated"), "the question:\n{text}");
+    assert!(text.contains("✔"), "the live view marks finished actions:\n{text}");
+    assert_eq!(scratch.action("gated", "Hold", "Approve")["summary"], "reviewed at the terminal");
+    assert_eq!(scratch.history("gated")[0]["status"], "Succeeded");
+}
