@@ -215,7 +215,7 @@ pub async fn reapplying_an_event_changes_nothing<S: StateStore>(store: S) {
     service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await.unwrap();
     let before = store.get_execution("e1").await.unwrap().unwrap();
     let outbox_before = store.claim_effects("e1", "a").await.unwrap().len();
-    store.release_effects("a").await.unwrap();
+    store.release_effects("e1", "a").await.unwrap();
     for event in [start("e1"), source_done("e1")] {
         let again = service::handle(&store, &cache, "p", &event, at(5), &[]).await.unwrap();
         assert!(matches!(again, Handled::Stale(_)), "{} applied twice", event.kind());
@@ -286,21 +286,21 @@ pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {
     assert!(claimed.iter().all(|e| e.execution_id == "e1" && e.pipeline == "p"));
     assert!(store.claim_effects("e1", "worker-b").await.unwrap().is_empty(), "held by worker-a");
     assert!(store.claim_effects("e1", "worker-a").await.unwrap().is_empty(), "claimed once");
-    store.release_effects("worker-a").await.unwrap();
+    store.release_effects("e1", "worker-a").await.unwrap();
     let reclaimed = store.claim_effects("e1", "worker-b").await.unwrap();
     assert_eq!(reclaimed.len(), claimed.len(), "released entries can be claimed again");
     let dispatch = reclaimed.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
     let others: Vec<String> = reclaimed.iter().map(|e| e.id.clone()).filter(|id| *id != dispatch).collect();
-    store.complete_effects(&others).await.unwrap();
+    store.complete_effects("e1", &others).await.unwrap();
     // The result of the dispatched action completes its entry in the same commit.
     service::handle(&store, &cache, "p", &source_done("e1"), at(1), std::slice::from_ref(&dispatch)).await.unwrap();
-    store.release_effects("worker-b").await.unwrap();
+    store.release_effects("e1", "worker-b").await.unwrap();
     let next = store.claim_effects("e1", "worker-c").await.unwrap();
     assert!(next.iter().all(|e| e.id != dispatch), "completed with the result");
     assert!(next.iter().any(|e| matches!(&e.effect, Effect::Dispatch(d) if d.stage == "Build")));
     // A stale result still completes the entry it names.
     let build = next.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
-    store.release_effects("worker-c").await.unwrap();
+    store.release_effects("e1", "worker-c").await.unwrap();
     let stale =
         service::handle(&store, &cache, "p", &source_done("e1"), at(2), std::slice::from_ref(&build)).await.unwrap();
     assert!(matches!(stale, Handled::Stale(_)));

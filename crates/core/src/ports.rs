@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::declaration::PipelineDeclaration;
-use crate::engine::{Effect, Event, Execution, PipelineState};
+use crate::engine::{ArtifactLocation, Effect, Event, Execution, PipelineState};
 use crate::time::Timestamp;
 
 /// A value and the store version it was read at; a write back is conditional on it.
@@ -147,9 +148,55 @@ pub trait StateStore: Send + Sync {
         owner: &str,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
 
-    /// Removes finished entries from the outbox.
-    fn complete_effects(&self, ids: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes finished entries of an execution from the outbox.
+    fn complete_effects(
+        &self,
+        execution_id: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Gives back every entry `owner` holds (its worker is gone).
-    fn release_effects(&self, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives back every entry of an execution that `owner` holds (its worker is gone).
+    fn release_effects(&self, execution_id: &str, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact {0} does not exist")]
+    Missing(String),
+    #[error("artifact location {0} is not acceptable")]
+    BadLocation(String),
+    #[error("invalid file pattern {pattern:?}: {message}")]
+    Pattern { pattern: String, message: String },
+    /// The artifact store refuses to work (e.g. an unversioned bucket).
+    #[error("{0}")]
+    Refused(String),
+    #[error("artifact store: {0}")]
+    Unavailable(String),
+}
+
+/// Where artifacts live: zip objects addressed by bucket and key (S3, or a directory).
+pub trait ArtifactStore: Send + Sync {
+    /// Extracts the artifact at `location` into `directory`.
+    fn unpack(
+        &self,
+        location: &ArtifactLocation,
+        directory: &Path,
+    ) -> impl Future<Output = Result<(), ArtifactError>> + Send;
+
+    /// Zips the files of `directory` that match `patterns` (every file when empty), leaving out
+    /// `.git` and `exclude`, and stores the zip at `location`. Returns how many files it holds.
+    fn pack(
+        &self,
+        location: &ArtifactLocation,
+        directory: &Path,
+        patterns: &[String],
+        exclude: &[PathBuf],
+    ) -> impl Future<Output = Result<usize, ArtifactError>> + Send;
+
+    /// Stores an existing zip file at `location`.
+    fn put_zip(
+        &self,
+        location: &ArtifactLocation,
+        zip: &Path,
+    ) -> impl Future<Output = Result<(), ArtifactError>> + Send;
 }

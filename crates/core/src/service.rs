@@ -133,7 +133,8 @@ pub async fn handle<S: StateStore>(
         let applied = match step {
             Step::Stale(stale) => {
                 if !completed.is_empty() {
-                    store.complete_effects(completed).await.map_err(ServiceError::Store)?;
+                    let execution_id = event.execution_id().unwrap_or_default();
+                    store.complete_effects(execution_id, completed).await.map_err(ServiceError::Store)?;
                 }
                 return Ok(Handled::Stale(stale));
             }

@@ -12,11 +12,11 @@ use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 
-use crate::artifacts::ArtifactDir;
 use crate::providers::ProviderContext;
 use crate::report::Reporter;
 use crate::sources::SourceOptions;
 use crate::store::{SqliteStore, WorkerRecord, effect_execution};
+use pipewright_providers::artifacts::ArtifactDir;
 
 /// The region local runs report (events, approval messages).
 pub const LOCAL_REGION: &str = "local";

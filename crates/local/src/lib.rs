@@ -4,9 +4,7 @@
 //! (the worker) that carries out an execution's effects with the same handler the Lambda
 //! functions run.
 
-pub mod artifacts;
 pub mod backend;
-pub mod commands;
 pub mod providers;
 pub mod report;
 pub mod sources;

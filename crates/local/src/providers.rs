@@ -1,69 +1,18 @@
 //! Runs a dispatched action on this machine, through the provider its type names. Providers
 //! that need AWS fail their action with a clear error rather than pretend.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use pipewright_core::engine::{ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, Revision};
+use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::providers::ProviderKind;
+use pipewright_providers::artifacts::ArtifactDir;
+use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
-use crate::artifacts::ArtifactDir;
-use crate::commands;
 use crate::report::Reporter;
 use crate::sources::{self, SourceOptions};
-
-/// Why an action failed, as PutJobFailureResult would say it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionError {
-    pub kind: FailureType,
-    pub message: String,
-}
-
-/// How a provider finished an action.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Succeeded {
-        output_variables: BTreeMap<String, String>,
-        summary: String,
-        external_execution_url: Option<String>,
-        revision: Option<Revision>,
-    },
-    Failed(ActionError),
-    /// Stopped from outside (abandoned, timed out): the engine has already moved on.
-    Cancelled,
-}
-
-impl Outcome {
-    /// The engine event reporting this outcome, if there is one to report.
-    pub fn into_event(self, dispatch: &Dispatch) -> Option<Event> {
-        let job = dispatch.job_ref();
-        match self {
-            Outcome::Succeeded { output_variables, summary, external_execution_url, revision } => {
-                Some(Event::ActionSucceeded(ActionSucceeded {
-                    job,
-                    output_variables,
-                    summary: Some(summary),
-                    external_execution_id: Some(dispatch.action_execution_id.clone()),
-                    external_execution_url,
-                    revision,
-                    by: Some("pipewright-local".to_string()),
-                }))
-            }
-            Outcome::Failed(error) => Some(Event::ActionFailed(ActionFailed {
-                job,
-                failure: FailureDetails {
-                    kind: error.kind,
-                    message: error.message,
-                    external_execution_id: Some(dispatch.action_execution_id.clone()),
-                },
-            })),
-            Outcome::Cancelled => None,
-        }
-    }
-}
 
 /// What providers need from the machine.
 #[derive(Clone)]
@@ -77,6 +26,15 @@ pub struct ProviderContext {
     pub reporter: Arc<dyn Reporter>,
 }
 
+/// Action output goes to the reporter.
+struct ToReporter(Arc<dyn Reporter>);
+
+impl ActionOutput for ToReporter {
+    fn line(&self, stage: &str, action: &str, line: &str) {
+        self.0.action_output(stage, action, line);
+    }
+}
+
 /// Runs `dispatch` to its end, or until `cancel` turns true.
 pub async fn run(
     dispatch: &Dispatch,
@@ -84,12 +42,8 @@ pub async fn run(
     context: &ProviderContext,
     cancel: watch::Receiver<bool>,
 ) -> Outcome {
-    let scratch = context
-        .work_root
-        .join(&dispatch.execution_id)
-        .join(&dispatch.stage)
-        .join(&dispatch.action)
-        .join(dispatch.attempt.to_string());
+    let path = |root: &PathBuf| root.join(&dispatch.execution_id).join(&dispatch.stage).join(&dispatch.action);
+    let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(
             ProviderKind::CodeCommit
@@ -106,7 +60,15 @@ pub async fn run(
             },
             Err(error) => Outcome::Failed(error),
         },
-        Some(ProviderKind::Commands) => commands::run(dispatch, context, &scratch, cancel).await,
+        Some(ProviderKind::Commands) => {
+            let session = commands::Session {
+                artifacts: &context.artifacts,
+                output: Arc::new(ToReporter(context.reporter.clone())),
+                scratch,
+                log: Some(path(&context.logs_root).join(format!("{}.log", dispatch.attempt))),
+            };
+            commands::run(dispatch, session, cancel).await
+        }
         _ => Outcome::Failed(ActionError {
             kind: FailureType::ConfigurationError,
             message: format!(

@@ -12,8 +12,9 @@ use tokio::process::Command;
 use pipewright_core::engine::{Dispatch, FailureType, Revision, RevisionType};
 use pipewright_core::providers::ProviderKind;
 
-use crate::artifacts::ArtifactDir;
-use crate::providers::ActionError;
+use pipewright_core::ports::ArtifactStore;
+use pipewright_providers::ActionError;
+use pipewright_providers::artifacts::ArtifactDir;
 
 /// Where each source action takes its content from.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +115,8 @@ pub async fn fetch(
         .output_artifacts
         .first()
         .ok_or_else(|| config_error(format!("source action \"{}\" declares no output artifact", dispatch.action)))?;
-    let io = |e: crate::artifacts::ArtifactError| ActionError { kind: FailureType::JobFailed, message: e.to_string() };
+    let io =
+        |e: pipewright_core::ports::ArtifactError| ActionError { kind: FailureType::JobFailed, message: e.to_string() };
     let config = |key: &str| dispatch.configuration.get(key).cloned().unwrap_or_default();
     match origin(dispatch, kind, options).await? {
         Origin::Git(repository) => {
@@ -127,7 +129,7 @@ pub async fn fetch(
             fs::create_dir_all(scratch).map_err(|e| config_error(e.to_string()))?;
             let zip = scratch.join("source.zip");
             git(&repository, &["archive", "--format=zip", "-o", &zip.to_string_lossy(), &commit]).await?;
-            artifacts.store_zip(&output.location, &zip).map_err(io)?;
+            artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
             let log = git(&repository, &["log", "-1", "--format=%s%n%aI%n%cI", &commit]).await?;
             let mut lines = log.lines();
             let message = lines.next().unwrap_or_default().to_string();
@@ -161,13 +163,13 @@ pub async fn fetch(
             })
         }
         Origin::Directory(dir) => {
-            let count = artifacts.store_directory(&output.location, &dir, &[], &options.exclude).map_err(io)?;
+            let count = artifacts.pack(&output.location, &dir, &[], &options.exclude).await.map_err(io)?;
             let digest = digest_directory(&dir, &options.exclude).map_err(|e| config_error(e.to_string()))?;
             let message = format!("Snapshot of directory {}", dir.display());
             Ok(snapshot(dispatch, kind, &digest, &message, &dir, format!("{message} ({count} files)")))
         }
         Origin::Zip(zip) => {
-            artifacts.store_zip(&output.location, &zip).map_err(io)?;
+            artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
             let bytes = fs::read(&zip).map_err(|e| config_error(e.to_string()))?;
             let digest = hex(&Sha256::digest(&bytes));
             let message = format!("Zip file {}", zip.display());

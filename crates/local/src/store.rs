@@ -448,7 +448,11 @@ impl StateStore for SqliteStore {
             )
             .map_err(unavailable)?;
         }
-        delete_outbox(&tx, &changes.completed_effects)?;
+        // The completed entries belong to the executions this change writes, or to the event's.
+        for chunk in changes.completed_effects.chunks(500) {
+            let sql = format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len()));
+            tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(unavailable)?;
+        }
         tx.commit().map_err(unavailable)
     }
 
@@ -543,29 +547,29 @@ impl StateStore for SqliteStore {
         Ok(entries)
     }
 
-    async fn complete_effects(&self, ids: &[String]) -> Result<(), StoreError> {
+    async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        delete_outbox(&tx, ids)?;
+        delete_outbox(&tx, execution_id, ids)?;
         tx.commit().map_err(unavailable)
     }
 
-    async fn release_effects(&self, owner: &str) -> Result<(), StoreError> {
+    async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
         self.connection()
-            .execute("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = ?", [owner])
+            .execute(
+                "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?",
+                params![execution_id, owner],
+            )
             .map_err(unavailable)?;
         Ok(())
     }
 }
 
-fn delete_outbox(connection: &Connection, ids: &[String]) -> Result<(), StoreError> {
+fn delete_outbox(connection: &Connection, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
-        connection
-            .execute(
-                &format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len())),
-                rusqlite::params_from_iter(chunk),
-            )
-            .map_err(unavailable)?;
+        let sql = format!("DELETE FROM outbox WHERE execution_id = ? AND id IN ({})", in_list(chunk.len()));
+        let args = std::iter::once(execution_id).chain(chunk.iter().map(String::as_str));
+        connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(unavailable)?;
     }
     Ok(())
 }

@@ -20,7 +20,8 @@ use pipewright_core::ports::{OutboxEntry, StateStore};
 use pipewright_core::service::ServiceError;
 
 use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
-use crate::providers::{self, Outcome};
+use crate::providers;
+use pipewright_providers::Outcome;
 
 /// How often the worker looks for work others committed (approvals, stops, transitions).
 const POLL: Duration = Duration::from_millis(25);
@@ -86,7 +87,7 @@ impl<'a> Worker<'a> {
         };
         if let Some(previous) = previous {
             // The previous worker died holding effects: they are ours now.
-            backend.store.release_effects(&previous).await?;
+            backend.store.release_effects(execution_id, &previous).await?;
         }
         Ok(Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner })
     }
@@ -112,7 +113,7 @@ impl<'a> Worker<'a> {
         // Whatever still runs is stopped when the session (and its switches) is dropped.
         drop(session);
         if !matches!(result, Err(WorkerError::Displaced(_))) {
-            let _ = self.backend.store.release_effects(&self.owner).await;
+            let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
             let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner);
         }
         result
@@ -209,7 +210,7 @@ impl Session<'_, '_> {
             }
         }
         if !done.is_empty() {
-            backend.store.complete_effects(&done).await?;
+            backend.store.complete_effects(&worker.execution_id, &done).await?;
         }
         Ok(())
     }
@@ -292,7 +293,7 @@ impl Worker<'_> {
         let backend = self.backend;
         let completed = [id.to_string()];
         let Some(event) = outcome.into_event(dispatch) else {
-            backend.store.complete_effects(&completed).await?;
+            backend.store.complete_effects(&self.execution_id, &completed).await?;
             return Ok(());
         };
         match self.submit(&event, &completed).await {
@@ -311,7 +312,7 @@ impl Worker<'_> {
             Err(ServiceError::Rejected(rejection)) => {
                 let message = format!("result of {}/{} refused: {rejection}", dispatch.stage, dispatch.action);
                 backend.providers.reporter.info(&message);
-                backend.store.complete_effects(&completed).await?;
+                backend.store.complete_effects(&self.execution_id, &completed).await?;
                 Ok(())
             }
             Err(error) => Err(error.into()),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -19,8 +20,9 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
 use pipewright_core::engine::{Dispatch, FailureType};
+use pipewright_core::ports::ArtifactStore;
 
-use crate::providers::{ActionError, Outcome, ProviderContext};
+use crate::{ActionError, ActionOutput, Outcome};
 
 /// How long a process group gets to exit after SIGTERM before SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -69,12 +71,22 @@ fn source_dir_variable(name: &str) -> String {
     format!("CODEBUILD_SRC_DIR_{name}")
 }
 
-pub async fn run(
+/// Where a Commands action runs and what it reports to.
+pub struct Session<'a, A> {
+    pub artifacts: &'a A,
+    pub output: Arc<dyn ActionOutput>,
+    /// A directory of its own (emptied first): the workspace and the inputs go under it.
+    pub scratch: PathBuf,
+    /// Where the action's output is kept, if anywhere.
+    pub log: Option<PathBuf>,
+}
+
+pub async fn run<A: ArtifactStore>(
     dispatch: &Dispatch,
-    context: &ProviderContext,
-    scratch: &Path,
+    session: Session<'_, A>,
     mut cancel: watch::Receiver<bool>,
 ) -> Outcome {
+    let scratch = session.scratch.as_path();
     let started = Instant::now();
     let _ = fs::remove_dir_all(scratch);
     let workspace = scratch.join("src");
@@ -90,7 +102,7 @@ pub async fn run(
     ];
     for (index, input) in dispatch.input_artifacts.iter().enumerate() {
         let target = if index == 0 { workspace.clone() } else { inputs_dir.join(&input.name) };
-        if let Err(e) = context.artifacts.extract(&input.location, &target) {
+        if let Err(e) = session.artifacts.unpack(&input.location, &target).await {
             return failed(FailureType::JobFailed, format!("cannot unpack input artifact {}: {e}", input.name));
         }
         environment.push((source_dir_variable(&input.name), target.display().to_string()));
@@ -121,12 +133,6 @@ pub async fn run(
     if let Err(e) = fs::write(&script_path, script(&dispatch.commands, !dispatch.output_variables.is_empty())) {
         return failed(FailureType::JobFailed, format!("cannot write the command script: {e}"));
     }
-    let log_path = context
-        .logs_root
-        .join(&dispatch.execution_id)
-        .join(&dispatch.stage)
-        .join(&dispatch.action)
-        .join(format!("{}.log", dispatch.attempt));
 
     let mut command = Command::new(shell());
     command
@@ -166,17 +172,20 @@ pub async fn run(
         });
     }
     drop(lines);
-    let reporter = context.reporter.clone();
+    let output = session.output.clone();
     let (stage, action) = (dispatch.stage.clone(), dispatch.action.clone());
     let log_writer = {
-        let log_path = log_path.clone();
+        let log_path = session.log.clone();
         tokio::spawn(async move {
-            if let Some(parent) = log_path.parent() {
-                let _ = tokio::fs::create_dir_all(parent).await;
+            let mut log = None;
+            if let Some(path) = &log_path {
+                if let Some(parent) = path.parent() {
+                    let _ = tokio::fs::create_dir_all(parent).await;
+                }
+                log = tokio::fs::File::create(path).await.ok();
             }
-            let mut log = tokio::fs::File::create(&log_path).await.ok();
             while let Some(line) = received.recv().await {
-                reporter.action_output(&stage, &action, &line);
+                output.line(&stage, &action, &line);
                 if let Some(file) = log.as_mut() {
                     let _ = file.write_all(format!("{line}\n").as_bytes()).await;
                 }
@@ -196,7 +205,8 @@ pub async fn run(
         }
     };
     let _ = log_writer.await;
-    let log_url = format!("file://{}", log_path.display());
+    let log_url = session.log.as_ref().map(|path| format!("file://{}", path.display()));
+    let log_hint = session.log.as_ref().map(|path| format!(" (log: {})", path.display())).unwrap_or_default();
     let status = match status {
         Ok(status) => status,
         Err(e) => return failed(FailureType::JobFailed, format!("lost the command process: {e}")),
@@ -208,10 +218,10 @@ pub async fn run(
             Some((n, command)) => format!("command {n} of {} failed with {code}: {command}", dispatch.commands.len()),
             None => format!("the commands ended with {code}"),
         };
-        return failed(FailureType::JobFailed, format!("{message} (log: {})", log_path.display()));
+        return failed(FailureType::JobFailed, format!("{message}{log_hint}"));
     }
     for output in &dispatch.output_artifacts {
-        match context.artifacts.store_directory(&output.location, &workspace, &output.files, &[]) {
+        match session.artifacts.pack(&output.location, &workspace, &output.files, &[]).await {
             Ok(0) if !output.files.is_empty() => {
                 return failed(
                     FailureType::JobFailed,
@@ -237,7 +247,7 @@ pub async fn run(
     Outcome::Succeeded {
         output_variables,
         summary: format!("Ran {} command(s) in {:.1}s", dispatch.commands.len(), started.elapsed().as_secs_f64()),
-        external_execution_url: Some(log_url),
+        external_execution_url: log_url,
         revision: None,
     }
 }

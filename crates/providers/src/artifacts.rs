@@ -1,5 +1,6 @@
-//! Artifacts as zip files under the state directory, at `<bucket>/<key>`: the same layout as
-//! the S3 artifact store (`<pipeline>/<artifact≤10>/<id>`).
+//! The zip format of artifacts, and the artifact store of a directory: zip files at
+//! `<bucket>/<key>` under it — the same layout as the S3 artifact store
+//! (`<pipeline>/<artifact≤10>/<id>`).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -11,13 +12,11 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use pipewright_core::engine::ArtifactLocation;
+use pipewright_core::ports::{ArtifactError, ArtifactStore};
 
+/// Errors of the zip and file work, before they become the port's [`ArtifactError`].
 #[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error("artifact location {0} is not a safe relative path")]
-    UnsafeLocation(String),
-    #[error("artifact {0} does not exist")]
-    Missing(String),
+pub enum ZipError {
     #[error("invalid file pattern {pattern:?}: {message}")]
     Pattern { pattern: String, message: String },
     #[error("{0}")]
@@ -26,6 +25,15 @@ pub enum ArtifactError {
     Zip(#[from] zip::result::ZipError),
     #[error("{0}")]
     Walk(#[from] walkdir::Error),
+}
+
+impl From<ZipError> for ArtifactError {
+    fn from(error: ZipError) -> Self {
+        match error {
+            ZipError::Pattern { pattern, message } => ArtifactError::Pattern { pattern, message },
+            other => ArtifactError::Unavailable(other.to_string()),
+        }
+    }
 }
 
 /// The artifact store of one state directory.
@@ -45,73 +53,91 @@ impl ArtifactDir {
         let relative = Path::new(&location.bucket).join(&location.key);
         let safe = relative.components().all(|c| matches!(c, Component::Normal(_)));
         if !safe || location.bucket.is_empty() || location.key.is_empty() {
-            return Err(ArtifactError::UnsafeLocation(format!("{}/{}", location.bucket, location.key)));
+            return Err(ArtifactError::BadLocation(format!("{}/{}", location.bucket, location.key)));
         }
         Ok(self.root.join(relative))
     }
+}
 
-    /// Stores an existing zip file at `location`.
-    pub fn store_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {
-        let target = self.path(location)?;
-        let staging = staging_path(&target)?;
-        fs::copy(zip, &staging)?;
-        fs::rename(&staging, &target)?;
-        Ok(())
-    }
+fn io(error: io::Error) -> ArtifactError {
+    ArtifactError::Unavailable(error.to_string())
+}
 
-    /// Zips the files of `dir` that match `patterns` (every file when empty) and stores the
-    /// zip at `location`. Returns how many files it holds.
-    pub fn store_directory(
-        &self,
-        location: &ArtifactLocation,
-        dir: &Path,
-        patterns: &[String],
-        exclude: &[PathBuf],
-    ) -> Result<usize, ArtifactError> {
-        let target = self.path(location)?;
-        let staging = staging_path(&target)?;
-        let count = zip_directory(dir, patterns, exclude, &staging)?;
-        fs::rename(&staging, &target)?;
-        Ok(count)
-    }
+/// Runs file work off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ArtifactError> + Send + 'static,
+) -> Result<T, ArtifactError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ArtifactError::Unavailable(e.to_string()))?
+}
 
-    /// Extracts the artifact at `location` into `destination`.
-    pub fn extract(&self, location: &ArtifactLocation, destination: &Path) -> Result<(), ArtifactError> {
+impl ArtifactStore for ArtifactDir {
+    async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<(), ArtifactError> {
         let path = self.path(location)?;
         if !path.exists() {
             return Err(ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)));
         }
-        fs::create_dir_all(destination)?;
-        ZipArchive::new(File::open(&path)?)?.extract(destination)?;
-        Ok(())
+        let directory = directory.to_path_buf();
+        blocking(move || Ok(unzip(&path, &directory)?)).await
+    }
+
+    async fn pack(
+        &self,
+        location: &ArtifactLocation,
+        directory: &Path,
+        patterns: &[String],
+        exclude: &[PathBuf],
+    ) -> Result<usize, ArtifactError> {
+        let target = self.path(location)?;
+        let staging = staging_path(&target).map_err(io)?;
+        let (directory, patterns, exclude) = (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec());
+        blocking(move || {
+            let count = zip_directory(&directory, &patterns, &exclude, &staging)?;
+            fs::rename(&staging, &target).map_err(io)?;
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn put_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {
+        let target = self.path(location)?;
+        let staging = staging_path(&target).map_err(io)?;
+        fs::copy(zip, &staging).map_err(io)?;
+        fs::rename(&staging, &target).map_err(io)
     }
 }
 
+/// Extracts the zip at `path` into `directory` (paths are confined to it).
+pub fn unzip(path: &Path, directory: &Path) -> Result<(), ZipError> {
+    fs::create_dir_all(directory)?;
+    ZipArchive::new(File::open(path)?)?.extract(directory)?;
+    Ok(())
+}
+
 /// A temporary file next to `target`, so that the final rename is atomic.
-fn staging_path(target: &Path) -> Result<PathBuf, ArtifactError> {
-    let parent = target.parent().ok_or_else(|| ArtifactError::UnsafeLocation(target.display().to_string()))?;
+fn staging_path(target: &Path) -> io::Result<PathBuf> {
+    let parent = target.parent().ok_or_else(|| io::Error::other(format!("{} has no directory", target.display())))?;
     fs::create_dir_all(parent)?;
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(parent.join(format!(".{name}.{}.partial", std::process::id())))
 }
 
 /// CodeBuild-style globs: `*` stays within a directory, `**` crosses them.
-pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ArtifactError> {
+pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ZipError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let trimmed = pattern.trim_start_matches("./");
         let glob = GlobBuilder::new(trimmed)
             .literal_separator(true)
             .build()
-            .map_err(|e| ArtifactError::Pattern { pattern: pattern.clone(), message: e.to_string() })?;
+            .map_err(|e| ZipError::Pattern { pattern: pattern.clone(), message: e.to_string() })?;
         builder.add(glob);
     }
-    builder.build().map_err(|e| ArtifactError::Pattern { pattern: patterns.join(", "), message: e.to_string() })
+    builder.build().map_err(|e| ZipError::Pattern { pattern: patterns.join(", "), message: e.to_string() })
 }
 
 /// Writes a zip of the files under `dir` matching `patterns` (all when empty), skipping
 /// `.git` and the `exclude`d paths, with paths relative to `dir` and unix modes kept.
-pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<usize, ArtifactError> {
+pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<usize, ZipError> {
     let filter = if patterns.is_empty() { None } else { Some(glob_set(patterns)?) };
     let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut writer = ZipWriter::new(File::create(out)?);
@@ -168,8 +194,8 @@ mod tests {
         ArtifactLocation { bucket: "bucket".into(), key: key.into() }
     }
 
-    #[test]
-    fn directories_round_trip_with_their_modes_and_without_git() {
+    #[tokio::test]
+    async fn directories_round_trip_with_their_modes_and_without_git() {
         let work = tempfile::tempdir().unwrap();
         let src = work.path().join("src");
         fs::create_dir_all(src.join("dist/sub")).unwrap();
@@ -185,9 +211,9 @@ mod tests {
         }
         let store = ArtifactDir::new(work.path().join("artifacts"));
         let all = location("p/Src/abc1234");
-        assert_eq!(store.store_directory(&all, &src, &[], &[]).unwrap(), 3);
+        assert_eq!(store.pack(&all, &src, &[], &[]).await.unwrap(), 3);
         let out = work.path().join("out");
-        store.extract(&all, &out).unwrap();
+        store.unpack(&all, &out).await.unwrap();
         assert_eq!(fs::read_to_string(out.join("dist/sub/b.txt")).unwrap(), "b");
         assert!(!out.join(".git").exists());
         #[cfg(unix)]
@@ -196,13 +222,9 @@ mod tests {
             assert_eq!(fs::metadata(out.join("run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
         }
         let some = location("p/Dist/def5678");
-        assert_eq!(
-            store.store_directory(&some, &src, &["dist/*".to_string()], &[]).unwrap(),
-            1,
-            "* stays in one directory"
-        );
-        assert_eq!(store.store_directory(&some, &src, &["dist/**".to_string()], &[]).unwrap(), 2);
-        assert_eq!(store.store_directory(&some, &src, &["./**/*.txt".to_string()], &[]).unwrap(), 2);
+        assert_eq!(store.pack(&some, &src, &["dist/*".to_string()], &[]).await.unwrap(), 1, "* stays in one directory");
+        assert_eq!(store.pack(&some, &src, &["dist/**".to_string()], &[]).await.unwrap(), 2);
+        assert_eq!(store.pack(&some, &src, &["./**/*.txt".to_string()], &[]).await.unwrap(), 2);
     }
 
     #[test]
@@ -214,10 +236,10 @@ mod tests {
         assert_eq!(store.path(&location("p/A/x")).unwrap(), Path::new("/tmp/store/bucket/p/A/x"));
     }
 
-    #[test]
-    fn a_missing_artifact_is_reported() {
+    #[tokio::test]
+    async fn a_missing_artifact_is_reported() {
         let work = tempfile::tempdir().unwrap();
         let store = ArtifactDir::new(work.path());
-        assert!(matches!(store.extract(&location("p/A/x"), work.path()), Err(ArtifactError::Missing(_))));
+        assert!(matches!(store.unpack(&location("p/A/x"), work.path()).await, Err(ArtifactError::Missing(_))));
     }
 }

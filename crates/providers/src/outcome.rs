@@ -1,0 +1,55 @@
+//! How a provider finished an action, and the engine event that reports it.
+
+use std::collections::BTreeMap;
+
+use pipewright_core::engine::{ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, Revision};
+
+/// Why an action failed, as PutJobFailureResult would say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionError {
+    pub kind: FailureType,
+    pub message: String,
+}
+
+/// How a provider finished an action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded {
+        output_variables: BTreeMap<String, String>,
+        summary: String,
+        external_execution_url: Option<String>,
+        revision: Option<Revision>,
+    },
+    Failed(ActionError),
+    /// Stopped from outside (abandoned, timed out): the engine has already moved on.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The engine event reporting this outcome, if there is one to report.
+    pub fn into_event(self, dispatch: &Dispatch) -> Option<Event> {
+        let job = dispatch.job_ref();
+        match self {
+            Outcome::Succeeded { output_variables, summary, external_execution_url, revision } => {
+                Some(Event::ActionSucceeded(ActionSucceeded {
+                    job,
+                    output_variables,
+                    summary: Some(summary),
+                    external_execution_id: Some(dispatch.action_execution_id.clone()),
+                    external_execution_url,
+                    revision,
+                    by: Some("pipewright".to_string()),
+                }))
+            }
+            Outcome::Failed(error) => Some(Event::ActionFailed(ActionFailed {
+                job,
+                failure: FailureDetails {
+                    kind: error.kind,
+                    message: error.message,
+                    external_execution_id: Some(dispatch.action_execution_id.clone()),
+                },
+            })),
+            Outcome::Cancelled => None,
+        }
+    }
+}
