@@ -1,0 +1,971 @@
+//! The DynamoDB store: one table (`pk`/`sk`), the same contract as the SQLite store.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | pipeline head: current declaration, state, `rev` | `PIPELINE#<name>` | `HEAD` |
+//! | one declaration version | `PIPELINE#<name>` | `DECLARATION#<version>` |
+//! | one execution: `body` (gzip JSON), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//!
+//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: the head's
+//! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
+//! lives in the execution item it belongs to, so it is written in the same transaction.
+//!
+//! Indexes: `by_pipeline` (a pipeline's executions newest first; every pipeline under
+//! `PIPELINES`), `deadlines` (active executions by their next deadline, for the tick) and
+//! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
+//! (`expires_at`) removes finished executions after a year and job claims after a week.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use pipewright_core::declaration::PipelineDeclaration;
+use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed, next_deadline};
+use pipewright_core::ports::{
+    Changes, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
+};
+use pipewright_core::time::Timestamp;
+
+pub const BY_PIPELINE: &str = "by_pipeline";
+pub const DEADLINES: &str = "deadlines";
+pub const OUTBOX: &str = "outbox";
+/// Every pipeline head sits under this key of `by_pipeline`.
+const ALL_PIPELINES: &str = "PIPELINES";
+const HEAD: &str = "HEAD";
+const EXECUTION: &str = "EXECUTION";
+/// The single partition of each sparse index (a few thousand active executions fit one).
+const DEADLINE_PARTITION: &str = "DEADLINE";
+const OUTBOX_PARTITION: &str = "OUTBOX";
+/// Finished executions are kept 12 months, as CodePipeline keeps its history.
+const HISTORY_SECONDS: i64 = 365 * 24 * 3600;
+/// A claim on an outbox entry or a job is kept a week.
+pub const CLAIM_SECONDS: i64 = 7 * 24 * 3600;
+
+/// What a stored outbox entry holds.
+#[derive(Serialize, Deserialize)]
+struct StoredEffect {
+    effect: Effect,
+    seq: u64,
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// The message of an SDK error, with the service's own words when it has them.
+fn describe<E: std::error::Error + 'static>(error: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> String {
+    match error {
+        SdkError::ServiceError(service) => {
+            let source = service.err();
+            format!("{source}: {}", aws_smithy_types::error::display::DisplayErrorContext(source))
+        }
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn pipeline_pk(name: &str) -> String {
+    format!("PIPELINE#{name}")
+}
+
+fn execution_pk(id: &str) -> String {
+    format!("EXECUTION#{id}")
+}
+
+fn declaration_sk(version: u32) -> String {
+    format!("DECLARATION#{version:010}")
+}
+
+fn padded(millis: i64) -> String {
+    format!("{:015}", millis.max(0))
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Unavailable(format!("stored item lacks {name}")))
+}
+
+fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| StoreError::Unavailable(format!("stored item lacks number {name}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))
+}
+
+/// Execution bodies are gzip-compressed JSON: attempts and resolved configurations repeat a
+/// lot, and an item holds at most 400 KB.
+fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> {
+    let json = serde_json::to_vec(execution).map_err(unavailable)?;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&json).map_err(unavailable)?;
+    Ok(AttributeValue::B(aws_smithy_types::Blob::new(encoder.finish().map_err(unavailable)?)))
+}
+
+fn unpack(item: &HashMap<String, AttributeValue>) -> Result<Execution, StoreError> {
+    let blob = item
+        .get("body")
+        .and_then(|v| v.as_b().ok())
+        .ok_or_else(|| StoreError::Unavailable("stored execution lacks its body".into()))?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(blob.as_ref()).read_to_end(&mut json).map_err(unavailable)?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Unavailable(format!("stored execution is unreadable: {e}")))
+}
+
+/// The earliest deadline of the execution's in-flight actions.
+fn next_due(execution: &Execution) -> Option<Timestamp> {
+    if execution.status.is_finished() {
+        return None;
+    }
+    execution
+        .stages
+        .iter()
+        .flat_map(|stage| stage.actions.iter())
+        .filter_map(|action| action.attempts.last())
+        .filter(|attempt| attempt.status == pipewright_core::engine::ActionStatus::InProgress)
+        .map(|attempt| next_deadline(attempt).0)
+        .min()
+}
+
+/// The attributes derived from an execution: its place in the indexes and its TTL.
+fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, Vec<String>) {
+    let mut set = vec![
+        ("pipeline".to_string(), s(&execution.pipeline_name)),
+        ("started_at".to_string(), n(execution.started_at.millis())),
+        ("finished".to_string(), AttributeValue::Bool(execution.status.is_finished())),
+        ("gsi1pk".to_string(), s(pipeline_pk(&execution.pipeline_name))),
+        ("gsi1sk".to_string(), s(format!("{}#{}", padded(execution.started_at.millis()), execution.id))),
+    ];
+    let mut remove = Vec::new();
+    match next_due(execution) {
+        Some(due) => {
+            set.push(("deadline_pk".to_string(), s(DEADLINE_PARTITION)));
+            set.push(("deadline_sk".to_string(), s(format!("{}#{}", padded(due.millis()), execution.id))));
+        }
+        None => remove.extend(["deadline_pk".to_string(), "deadline_sk".to_string()]),
+    }
+    if execution.status.is_finished() {
+        set.push(("expires_at".to_string(), n(execution.updated_at.millis() / 1000 + HISTORY_SECONDS)));
+    } else {
+        remove.push("expires_at".to_string());
+    }
+    (set, remove)
+}
+
+fn is_conditional_failure<E>(error: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            matches!(service.err().code(), Some("ConditionalCheckFailedException" | "TransactionCanceledException"))
+        }
+        _ => false,
+    }
+}
+
+/// One page token: the last key of the page, as base64 JSON.
+fn encode_token(key: &HashMap<String, AttributeValue>) -> Option<String> {
+    let plain: BTreeMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|text| (k.as_str(), text.as_str()))).collect();
+    serde_json::to_vec(&plain).ok().map(|json| URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_token(token: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let json = URL_SAFE_NO_PAD.decode(token).map_err(|_| StoreError::InvalidNextToken)?;
+    let plain: BTreeMap<String, String> = serde_json::from_slice(&json).map_err(|_| StoreError::InvalidNextToken)?;
+    if !["pk", "sk", "gsi1pk", "gsi1sk"].iter().all(|k| plain.contains_key(*k)) {
+        return Err(StoreError::InvalidNextToken);
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+fn same_structure(a: &PipelineDeclaration, b: &PipelineDeclaration) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    a.version = None;
+    b.version = None;
+    a == b
+}
+
+fn declaration_json(declaration: &PipelineDeclaration, version: u32) -> Result<String, StoreError> {
+    let mut stored = declaration.clone();
+    stored.version = Some(i64::from(version));
+    to_json(&stored)
+}
+
+/// The execution an effect belongs to.
+pub fn effect_execution(effect: &Effect) -> &str {
+    match effect {
+        Effect::Dispatch(d) => &d.execution_id,
+        Effect::RequestApproval(r) => &r.execution_id,
+        Effect::Publish(p) => &p.detail.execution_id,
+        Effect::WakeAt(w) => &w.execution_id,
+    }
+}
+
+/// An execution due for attention: a deadline passed, or effects waiting too long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueExecution {
+    pub pipeline: String,
+    pub execution_id: String,
+}
+
+/// Creates the table as template.yaml declares it (for moto and the dev stack).
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(unavailable)
+    };
+    let schema = |hash: &str, range: &str| -> Result<Vec<KeySchemaElement>, StoreError> {
+        Ok(vec![
+            KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().map_err(unavailable)?,
+            KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().map_err(unavailable)?,
+        ])
+    };
+    let index = |name: &str, hash: &str, range: &str, projection: ProjectionType| -> Result<GlobalSecondaryIndex, StoreError> {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .set_key_schema(Some(schema(hash, range)?))
+            .projection(Projection::builder().projection_type(projection).build())
+            .build()
+            .map_err(unavailable)
+    };
+    let mut projected = Projection::builder().projection_type(ProjectionType::Include);
+    for name in ["pipeline"] {
+        projected = projected.non_key_attributes(name);
+    }
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(
+            ["pk", "sk", "gsi1pk", "gsi1sk", "deadline_pk", "deadline_sk", "outbox_pk", "outbox_sk"]
+                .into_iter()
+                .map(attribute)
+                .collect::<Result<Vec<_>, _>>()?,
+        ))
+        .set_key_schema(Some(schema("pk", "sk")?))
+        .global_secondary_indexes(index(BY_PIPELINE, "gsi1pk", "gsi1sk", ProjectionType::All)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(DEADLINES)
+                .set_key_schema(Some(schema("deadline_pk", "deadline_sk")?))
+                .projection(projected.clone().build())
+                .build()
+                .map_err(unavailable)?,
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(OUTBOX)
+                .set_key_schema(Some(schema("outbox_pk", "outbox_sk")?))
+                .projection(projected.build())
+                .build()
+                .map_err(unavailable)?,
+        )
+        .send()
+        .await
+        .map_err(|e| unavailable(describe(&e)))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(unavailable)?,
+        )
+        .send()
+        .await
+        .map_err(|e| unavailable(describe(&e)))?;
+    Ok(())
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        Ok(output.item)
+    }
+
+    async fn head(&self, name: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.get(&pipeline_pk(name), HEAD).await
+    }
+
+    /// The executions whose next deadline has passed (the tick fires them).
+    pub async fn due_executions(&self, now: Timestamp, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
+        self.sparse(DEADLINES, "deadline_pk", DEADLINE_PARTITION, "deadline_sk", now, limit).await
+    }
+
+    /// The executions with effects committed before `before` and still not carried out.
+    pub async fn pending_outboxes(&self, before: Timestamp, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
+        self.sparse(OUTBOX, "outbox_pk", OUTBOX_PARTITION, "outbox_sk", before, limit).await
+    }
+
+    async fn sparse(
+        &self,
+        index: &str,
+        pk: &str,
+        partition: &str,
+        sk: &str,
+        until: Timestamp,
+        limit: i32,
+    ) -> Result<Vec<DueExecution>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk AND #sk <= :until")
+            .expression_attribute_names("#pk", pk)
+            .expression_attribute_names("#sk", sk)
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":until", s(format!("{}#~", padded(until.millis()))))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let pk = get_s(item, "pk")?;
+                Ok(DueExecution {
+                    pipeline: get_s(item, "pipeline")?.to_string(),
+                    execution_id: pk.trim_start_matches("EXECUTION#").to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Claims a job (or an approval notification) for the one invocation that carries it out;
+    /// false when another has claimed it already.
+    pub async fn claim_job(&self, job: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("JOB#{job}")))
+            .item("sk", s("CLAIM"))
+            .item("claimed_at", n(now.millis()))
+            .item("expires_at", n(now.millis() / 1000 + CLAIM_SECONDS))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_conditional_failure(&error) => Ok(false),
+            Err(error) => Err(unavailable(describe(&error))),
+        }
+    }
+
+    async fn batch_get_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
+        let mut found = BTreeMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<_> = chunk.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(unavailable)?,
+            );
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(describe(&e)))?;
+                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let execution = unpack(&item)?;
+                    let version = get_n(&item, "rev")?;
+                    found.insert(execution.id.clone(), Versioned { value: execution, version });
+                }
+                request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Ids of a pipeline's executions, newest first, optionally only the unfinished ones.
+    async fn execution_ids(&self, pipeline: &str, only_active: bool) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_PIPELINE)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(pipeline_pk(pipeline)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take());
+            if only_active {
+                query = query.filter_expression("finished = :no").expression_attribute_values(":no", AttributeValue::Bool(false));
+            }
+            let output = query.send().await.map_err(|e| unavailable(describe(&e)))?;
+            for item in output.items.unwrap_or_default() {
+                ids.push(get_s(&item, "pk")?.trim_start_matches("EXECUTION#").to_string());
+            }
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    fn outbox_entries(item: &HashMap<String, AttributeValue>) -> Result<Vec<(String, StoredEffect, Option<String>)>, StoreError> {
+        let Some(outbox) = item.get("outbox").and_then(|v| v.as_m().ok()) else { return Ok(Vec::new()) };
+        let mut entries = Vec::new();
+        for (id, value) in outbox {
+            let entry = value.as_m().map_err(|_| StoreError::Unavailable(format!("outbox entry {id} is malformed")))?;
+            let stored: StoredEffect = from_json(get_s(entry, "effect")?, "effect")?;
+            let claimed_by = entry.get("claimed_by").and_then(|v| v.as_s().ok()).cloned();
+            entries.push((id.clone(), stored, claimed_by));
+        }
+        entries.sort_by_key(|(_, stored, _)| stored.seq);
+        Ok(entries)
+    }
+
+    /// The `outbox` map entry of an effect.
+    fn outbox_value(effect: &Effect, seq: u64) -> Result<AttributeValue, StoreError> {
+        let stored = StoredEffect { effect: effect.clone(), seq };
+        Ok(AttributeValue::M(HashMap::from([("effect".to_string(), s(to_json(&stored)?))])))
+    }
+}
+
+impl StateStore for DynamoStore {
+    async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
+        let name = declaration.name.as_str();
+        for _ in 0..8 {
+            let head = self.head(name).await?;
+            let (items, outcome) = match head {
+                None => {
+                    let state = PipelineState::for_declaration(declaration, 1);
+                    let body = declaration_json(declaration, 1)?;
+                    let head = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(HashMap::from([
+                            ("pk".into(), s(pipeline_pk(name))),
+                            ("sk".into(), s(HEAD)),
+                            ("version".into(), n(1)),
+                            ("declaration".into(), s(&body)),
+                            ("created".into(), n(now.millis())),
+                            ("updated".into(), n(now.millis())),
+                            ("state".into(), s(to_json(&state)?)),
+                            ("rev".into(), n(1)),
+                            ("gsi1pk".into(), s(ALL_PIPELINES)),
+                            ("gsi1sk".into(), s(name)),
+                        ])))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(unavailable)?;
+                    let version = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(HashMap::from([
+                            ("pk".into(), s(pipeline_pk(name))),
+                            ("sk".into(), s(declaration_sk(1))),
+                            ("body".into(), s(body)),
+                            ("created".into(), n(now.millis())),
+                        ])))
+                        .build()
+                        .map_err(unavailable)?;
+                    (
+                        vec![TransactWriteItem::builder().put(head).build(), TransactWriteItem::builder().put(version).build()],
+                        PutOutcome { version: 1, created: true, changed: true },
+                    )
+                }
+                Some(head) => {
+                    let version: u32 = get_n(&head, "version")?;
+                    let stored: PipelineDeclaration = from_json(get_s(&head, "declaration")?, "declaration")?;
+                    if same_structure(&stored, declaration) {
+                        return Ok(PutOutcome { version, created: false, changed: false });
+                    }
+                    let next = version + 1;
+                    let body = declaration_json(declaration, next)?;
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(&pipeline_pk(name), HEAD)))
+                        .update_expression("SET version = :next, declaration = :body, updated = :now")
+                        .condition_expression("version = :seen")
+                        .expression_attribute_values(":next", n(next))
+                        .expression_attribute_values(":body", s(&body))
+                        .expression_attribute_values(":now", n(now.millis()))
+                        .expression_attribute_values(":seen", n(version))
+                        .build()
+                        .map_err(unavailable)?;
+                    let stored_version = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(HashMap::from([
+                            ("pk".into(), s(pipeline_pk(name))),
+                            ("sk".into(), s(declaration_sk(next))),
+                            ("body".into(), s(body)),
+                            ("created".into(), n(now.millis())),
+                        ])))
+                        .build()
+                        .map_err(unavailable)?;
+                    (
+                        vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().put(stored_version).build()],
+                        PutOutcome { version: next, created: false, changed: true },
+                    )
+                }
+            };
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(outcome),
+                Err(error) if is_conditional_failure(&error) => continue,
+                Err(error) => return Err(unavailable(describe(&error))),
+            }
+        }
+        Err(StoreError::Conflict(format!("pipeline {name} kept changing while it was stored")))
+    }
+
+    async fn get_pipeline(&self, name: &str, version: Option<u32>) -> Result<Option<StoredPipeline>, StoreError> {
+        let Some(head) = self.head(name).await? else { return Ok(None) };
+        let created = Timestamp::from_millis(get_n(&head, "created")?);
+        let current: u32 = get_n(&head, "version")?;
+        if version.is_none() || version == Some(current) {
+            return Ok(Some(StoredPipeline {
+                declaration: from_json(get_s(&head, "declaration")?, "declaration")?,
+                version: current,
+                created,
+                updated: Timestamp::from_millis(get_n(&head, "updated")?),
+            }));
+        }
+        let version = version.unwrap_or(current);
+        let Some(item) = self.get(&pipeline_pk(name), &declaration_sk(version)).await? else { return Ok(None) };
+        Ok(Some(StoredPipeline {
+            declaration: from_json(get_s(&item, "body")?, "declaration")?,
+            version,
+            created,
+            updated: Timestamp::from_millis(get_n(&item, "created")?),
+        }))
+    }
+
+    async fn list_pipelines(&self) -> Result<Vec<StoredPipeline>, StoreError> {
+        let mut pipelines = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_PIPELINE)
+                .key_condition_expression("gsi1pk = :all")
+                .expression_attribute_values(":all", s(ALL_PIPELINES))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(describe(&e)))?;
+            for head in output.items.unwrap_or_default() {
+                pipelines.push(StoredPipeline {
+                    declaration: from_json(get_s(&head, "declaration")?, "declaration")?,
+                    version: get_n(&head, "version")?,
+                    created: Timestamp::from_millis(get_n(&head, "created")?),
+                    updated: Timestamp::from_millis(get_n(&head, "updated")?),
+                });
+            }
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        pipelines.sort_by(|a, b| a.declaration.name.cmp(&b.declaration.name));
+        Ok(pipelines)
+    }
+
+    async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
+        let mut keys: Vec<(String, String)> =
+            self.execution_ids(name, false).await?.into_iter().map(|id| (execution_pk(&id), EXECUTION.to_string())).collect();
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pipeline_pk(name)))
+            .projection_expression("pk, sk")
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        for item in output.items.unwrap_or_default() {
+            keys.push((get_s(&item, "pk")?.to_string(), get_s(&item, "sk")?.to_string()));
+        }
+        for (pk, sk) in keys {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&pk, &sk)))
+                .send()
+                .await
+                .map_err(|e| unavailable(describe(&e)))?;
+        }
+        Ok(())
+    }
+
+    async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
+        let head = self.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+        let state: PipelineState = from_json(get_s(&head, "state")?, "pipeline state")?;
+        let needs = executions_needed(&state, event);
+        let mut ids: Vec<String> = needs.executions.into_iter().collect();
+        if needs.all_active {
+            ids.extend(self.execution_ids(pipeline, true).await?);
+            ids.sort();
+            ids.dedup();
+        }
+        let mut executions = self.batch_get_executions(&ids).await?;
+        // An execution named by an event of another pipeline is not this pipeline's to change.
+        executions.retain(|_, v| v.value.pipeline_name == pipeline);
+        Ok(Snapshot {
+            declaration_version: get_n(&head, "version")?,
+            state: Versioned { value: state, version: get_n(&head, "rev")? },
+            executions,
+        })
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        let head_key = key(&pipeline_pk(&changes.pipeline), HEAD);
+        let expected = n(changes.expected_state_version);
+        items.push(match &changes.state {
+            Some(state) => TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(head_key))
+                        .update_expression("SET #state = :state, rev = rev + :one")
+                        .condition_expression("rev = :expected")
+                        .expression_attribute_names("#state", "state")
+                        .expression_attribute_values(":state", s(to_json(state)?))
+                        .expression_attribute_values(":one", n(1))
+                        .expression_attribute_values(":expected", expected)
+                        .build()
+                        .map_err(unavailable)?,
+                )
+                .build(),
+            None => TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(head_key))
+                        .condition_expression("rev = :expected")
+                        .expression_attribute_values(":expected", expected)
+                        .build()
+                        .map_err(unavailable)?,
+                )
+                .build(),
+        });
+
+        // Effects go into the outbox of the execution they concern, ordered by `seq`.
+        let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
+        for (index, effect) in changes.effects.iter().enumerate() {
+            effects.entry(effect_execution(effect)).or_default().push((effect, index as u64));
+        }
+        for (execution, expected) in &changes.executions {
+            let own = effects.remove(execution.id.as_str()).unwrap_or_default();
+            let base = execution.updated_at.millis().max(0) as u64 * 1000;
+            let (set, remove) = derived(execution);
+            match expected {
+                None => {
+                    let mut outbox = HashMap::new();
+                    for (effect, index) in &own {
+                        outbox.insert(effect.id().to_string(), Self::outbox_value(effect, base + index)?);
+                    }
+                    let mut item = key(&execution_pk(&execution.id), EXECUTION);
+                    item.insert("rev".into(), n(1));
+                    item.insert("body".into(), pack(execution)?);
+                    item.insert("outbox".into(), AttributeValue::M(outbox));
+                    item.extend(set);
+                    if !own.is_empty() {
+                        item.insert("outbox_pk".into(), s(OUTBOX_PARTITION));
+                        item.insert("outbox_sk".into(), s(format!("{}#{}", padded(execution.updated_at.millis()), execution.id)));
+                    }
+                    items.push(
+                        TransactWriteItem::builder()
+                            .put(
+                                Put::builder()
+                                    .table_name(&self.table)
+                                    .set_item(Some(item))
+                                    .condition_expression("attribute_not_exists(pk)")
+                                    .build()
+                                    .map_err(unavailable)?,
+                            )
+                            .build(),
+                    );
+                }
+                Some(version) => {
+                    let mut names = HashMap::new();
+                    let mut values = HashMap::from([
+                        (":body".to_string(), pack(execution)?),
+                        (":one".to_string(), n(1)),
+                        (":expected".to_string(), n(version)),
+                    ]);
+                    let mut sets = vec!["body = :body".to_string(), "rev = rev + :one".to_string()];
+                    for (i, (name, value)) in set.into_iter().enumerate() {
+                        names.insert(format!("#a{i}"), name);
+                        values.insert(format!(":a{i}"), value);
+                        sets.push(format!("#a{i} = :a{i}"));
+                    }
+                    let mut removes = Vec::new();
+                    for (i, name) in remove.into_iter().enumerate() {
+                        names.insert(format!("#r{i}"), name);
+                        removes.push(format!("#r{i}"));
+                    }
+                    for (i, (effect, index)) in own.iter().enumerate() {
+                        names.insert(format!("#e{i}"), effect.id().to_string());
+                        values.insert(format!(":e{i}"), Self::outbox_value(effect, base + index)?);
+                        sets.push(format!("outbox.#e{i} = :e{i}"));
+                    }
+                    if !own.is_empty() {
+                        values.insert(":outbox_pk".into(), s(OUTBOX_PARTITION));
+                        values.insert(
+                            ":outbox_sk".into(),
+                            s(format!("{}#{}", padded(execution.updated_at.millis()), execution.id)),
+                        );
+                        sets.push("outbox_pk = :outbox_pk".into());
+                        sets.push("outbox_sk = :outbox_sk".into());
+                    }
+                    let own_ids: Vec<&str> = own.iter().map(|(e, _)| e.id()).collect();
+                    for (i, id) in changes.completed_effects.iter().filter(|id| !own_ids.contains(&id.as_str())).enumerate() {
+                        names.insert(format!("#c{i}"), id.clone());
+                        removes.push(format!("outbox.#c{i}"));
+                    }
+                    let mut expression = format!("SET {}", sets.join(", "));
+                    if !removes.is_empty() {
+                        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+                    }
+                    items.push(
+                        TransactWriteItem::builder()
+                            .update(
+                                Update::builder()
+                                    .table_name(&self.table)
+                                    .set_key(Some(key(&execution_pk(&execution.id), EXECUTION)))
+                                    .update_expression(expression)
+                                    .condition_expression("rev = :expected")
+                                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                                    .set_expression_attribute_values(Some(values))
+                                    .build()
+                                    .map_err(unavailable)?,
+                            )
+                            .build(),
+                    );
+                }
+            }
+        }
+        if let Some((execution, _)) = effects.into_iter().next() {
+            return Err(StoreError::Unavailable(format!("an effect concerns execution {execution}, which this change does not write")));
+        }
+        if items.len() > 100 {
+            return Err(StoreError::Unavailable(format!("a change of {} items exceeds DynamoDB's 100 per transaction", items.len())));
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => {
+                Err(StoreError::Conflict(format!("pipeline {} changed since it was read", changes.pipeline)))
+            }
+            Err(error) => Err(unavailable(describe(&error))),
+        }
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
+        let Some(item) = self.get(&execution_pk(id), EXECUTION).await? else { return Ok(None) };
+        Ok(Some(Versioned { value: unpack(&item)?, version: get_n(&item, "rev")? }))
+    }
+
+    async fn list_executions(&self, pipeline: &str, limit: usize, next_token: Option<&str>) -> Result<Page<Execution>, StoreError> {
+        let start = next_token.map(decode_token).transpose()?;
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_PIPELINE)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(pipeline_pk(pipeline)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        let items = output.items.unwrap_or_default().iter().map(unpack).collect::<Result<Vec<_>, _>>()?;
+        let next_token = output.last_evaluated_key.filter(|k| !k.is_empty()).and_then(|k| encode_token(&k));
+        Ok(Page { items, next_token })
+    }
+
+    async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        for _ in 0..8 {
+            let Some(item) = self.get(&execution_pk(execution_id), EXECUTION).await? else { return Ok(Vec::new()) };
+            let pipeline = get_s(&item, "pipeline")?.to_string();
+            let free: Vec<(String, StoredEffect)> = Self::outbox_entries(&item)?
+                .into_iter()
+                .filter(|(_, _, claimed)| claimed.is_none())
+                .map(|(id, stored, _)| (id, stored))
+                .collect();
+            if free.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut names = HashMap::new();
+            let mut sets = Vec::new();
+            let mut conditions = Vec::new();
+            for (i, (id, _)) in free.iter().enumerate() {
+                names.insert(format!("#e{i}"), id.clone());
+                sets.push(format!("outbox.#e{i}.claimed_by = :owner"));
+                conditions.push(format!("attribute_exists(outbox.#e{i}) AND attribute_not_exists(outbox.#e{i}.claimed_by)"));
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .condition_expression(conditions.join(" AND "))
+                .set_expression_attribute_names(Some(names))
+                .expression_attribute_values(":owner", s(owner))
+                .return_values(ReturnValue::None)
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    return Ok(free
+                        .into_iter()
+                        .map(|(id, stored)| OutboxEntry {
+                            id,
+                            pipeline: pipeline.clone(),
+                            execution_id: execution_id.to_string(),
+                            effect: stored.effect,
+                        })
+                        .collect());
+                }
+                // Another claimer or a commit moved the outbox: look again.
+                Err(error) if is_conditional_failure(&error) => continue,
+                Err(error) => return Err(unavailable(describe(&error))),
+            }
+        }
+        Err(StoreError::Conflict(format!("the outbox of execution {execution_id} kept changing")))
+    }
+
+    async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut names: HashMap<String, String> = HashMap::new();
+        let removes: Vec<String> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                names.insert(format!("#c{i}"), id.clone());
+                format!("outbox.#c{i}")
+            })
+            .collect();
+        // When these are the last entries, the execution leaves the outbox index too.
+        let last = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+            .update_expression(format!("REMOVE {}, outbox_pk, outbox_sk", removes.join(", ")))
+            .condition_expression("size(outbox) = :count")
+            .set_expression_attribute_names(Some(names.clone()))
+            .expression_attribute_values(":count", n(ids.len()))
+            .send()
+            .await;
+        match last {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+                    .update_expression(format!("REMOVE {}", removes.join(", ")))
+                    .condition_expression("attribute_exists(pk)")
+                    .set_expression_attribute_names(Some(names))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(error) if is_conditional_failure(&error) => Ok(()),
+                    Err(error) => Err(unavailable(describe(&error))),
+                }
+            }
+            Err(error) => Err(unavailable(describe(&error))),
+        }
+    }
+
+    async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        let Some(item) = self.get(&execution_pk(execution_id), EXECUTION).await? else { return Ok(()) };
+        let held: Vec<String> = Self::outbox_entries(&item)?
+            .into_iter()
+            .filter(|(_, _, claimed)| claimed.as_deref() == Some(owner))
+            .map(|(id, _, _)| id)
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let mut names = HashMap::new();
+        let removes: Vec<String> = held
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                names.insert(format!("#e{i}"), id.clone());
+                format!("outbox.#e{i}.claimed_by")
+            })
+            .collect();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        Ok(())
+    }
+}
