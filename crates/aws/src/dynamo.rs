@@ -251,7 +251,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         ScalarAttributeType, TimeToLiveSpecification,
     };
     let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(unavailable)
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(unavailable)
     };
     let schema = |hash: &str, range: &str| -> Result<Vec<KeySchemaElement>, StoreError> {
         Ok(vec![
@@ -259,18 +263,17 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().map_err(unavailable)?,
         ])
     };
-    let index = |name: &str, hash: &str, range: &str, projection: ProjectionType| -> Result<GlobalSecondaryIndex, StoreError> {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .set_key_schema(Some(schema(hash, range)?))
-            .projection(Projection::builder().projection_type(projection).build())
-            .build()
-            .map_err(unavailable)
-    };
-    let mut projected = Projection::builder().projection_type(ProjectionType::Include);
-    for name in ["pipeline"] {
-        projected = projected.non_key_attributes(name);
-    }
+    let index =
+        |name: &str, hash: &str, range: &str, projection: ProjectionType| -> Result<GlobalSecondaryIndex, StoreError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .set_key_schema(Some(schema(hash, range)?))
+                .projection(Projection::builder().projection_type(projection).build())
+                .build()
+                .map_err(unavailable)
+        };
+    // The tick needs the pipeline's name along with the execution's key.
+    let projected = Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("pipeline");
     client
         .create_table()
         .table_name(table)
@@ -306,7 +309,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(unavailable)?,
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(unavailable)?,
         )
         .send()
         .await
@@ -449,7 +456,9 @@ impl DynamoStore {
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start.take());
             if only_active {
-                query = query.filter_expression("finished = :no").expression_attribute_values(":no", AttributeValue::Bool(false));
+                query = query
+                    .filter_expression("finished = :no")
+                    .expression_attribute_values(":no", AttributeValue::Bool(false));
             }
             let output = query.send().await.map_err(|e| unavailable(describe(&e)))?;
             for item in output.items.unwrap_or_default() {
@@ -462,7 +471,9 @@ impl DynamoStore {
         }
     }
 
-    fn outbox_entries(item: &HashMap<String, AttributeValue>) -> Result<Vec<(String, StoredEffect, Option<String>)>, StoreError> {
+    fn outbox_entries(
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Vec<(String, StoredEffect, Option<String>)>, StoreError> {
         let Some(outbox) = item.get("outbox").and_then(|v| v.as_m().ok()) else { return Ok(Vec::new()) };
         let mut entries = Vec::new();
         for (id, value) in outbox {
@@ -519,7 +530,10 @@ impl StateStore for DynamoStore {
                         .build()
                         .map_err(unavailable)?;
                     (
-                        vec![TransactWriteItem::builder().put(head).build(), TransactWriteItem::builder().put(version).build()],
+                        vec![
+                            TransactWriteItem::builder().put(head).build(),
+                            TransactWriteItem::builder().put(version).build(),
+                        ],
                         PutOutcome { version: 1, created: true, changed: true },
                     )
                 }
@@ -553,7 +567,10 @@ impl StateStore for DynamoStore {
                         .build()
                         .map_err(unavailable)?;
                     (
-                        vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().put(stored_version).build()],
+                        vec![
+                            TransactWriteItem::builder().update(update).build(),
+                            TransactWriteItem::builder().put(stored_version).build(),
+                        ],
                         PutOutcome { version: next, created: false, changed: true },
                     )
                 }
@@ -622,8 +639,12 @@ impl StateStore for DynamoStore {
     }
 
     async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
-        let mut keys: Vec<(String, String)> =
-            self.execution_ids(name, false).await?.into_iter().map(|id| (execution_pk(&id), EXECUTION.to_string())).collect();
+        let mut keys: Vec<(String, String)> = self
+            .execution_ids(name, false)
+            .await?
+            .into_iter()
+            .map(|id| (execution_pk(&id), EXECUTION.to_string()))
+            .collect();
         let output = self
             .client
             .query()
@@ -724,7 +745,10 @@ impl StateStore for DynamoStore {
                     item.extend(set);
                     if !own.is_empty() {
                         item.insert("outbox_pk".into(), s(OUTBOX_PARTITION));
-                        item.insert("outbox_sk".into(), s(format!("{}#{}", padded(execution.updated_at.millis()), execution.id)));
+                        item.insert(
+                            "outbox_sk".into(),
+                            s(format!("{}#{}", padded(execution.updated_at.millis()), execution.id)),
+                        );
                     }
                     items.push(
                         TransactWriteItem::builder()
@@ -772,7 +796,9 @@ impl StateStore for DynamoStore {
                         sets.push("outbox_sk = :outbox_sk".into());
                     }
                     let own_ids: Vec<&str> = own.iter().map(|(e, _)| e.id()).collect();
-                    for (i, id) in changes.completed_effects.iter().filter(|id| !own_ids.contains(&id.as_str())).enumerate() {
+                    for (i, id) in
+                        changes.completed_effects.iter().filter(|id| !own_ids.contains(&id.as_str())).enumerate()
+                    {
                         names.insert(format!("#c{i}"), id.clone());
                         removes.push(format!("outbox.#c{i}"));
                     }
@@ -799,10 +825,15 @@ impl StateStore for DynamoStore {
             }
         }
         if let Some((execution, _)) = effects.into_iter().next() {
-            return Err(StoreError::Unavailable(format!("an effect concerns execution {execution}, which this change does not write")));
+            return Err(StoreError::Unavailable(format!(
+                "an effect concerns execution {execution}, which this change does not write"
+            )));
         }
         if items.len() > 100 {
-            return Err(StoreError::Unavailable(format!("a change of {} items exceeds DynamoDB's 100 per transaction", items.len())));
+            return Err(StoreError::Unavailable(format!(
+                "a change of {} items exceeds DynamoDB's 100 per transaction",
+                items.len()
+            )));
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
@@ -818,7 +849,12 @@ impl StateStore for DynamoStore {
         Ok(Some(Versioned { value: unpack(&item)?, version: get_n(&item, "rev")? }))
     }
 
-    async fn list_executions(&self, pipeline: &str, limit: usize, next_token: Option<&str>) -> Result<Page<Execution>, StoreError> {
+    async fn list_executions(
+        &self,
+        pipeline: &str,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> Result<Page<Execution>, StoreError> {
         let start = next_token.map(decode_token).transpose()?;
         let output = self
             .client
@@ -856,7 +892,8 @@ impl StateStore for DynamoStore {
             for (i, (id, _)) in free.iter().enumerate() {
                 names.insert(format!("#e{i}"), id.clone());
                 sets.push(format!("outbox.#e{i}.claimed_by = :owner"));
-                conditions.push(format!("attribute_exists(outbox.#e{i}) AND attribute_not_exists(outbox.#e{i}.claimed_by)"));
+                conditions
+                    .push(format!("attribute_exists(outbox.#e{i}) AND attribute_not_exists(outbox.#e{i}.claimed_by)"));
             }
             let result = self
                 .client

@@ -36,7 +36,9 @@ pub fn endpoint() -> &'static str {
             return endpoint;
         }
         let server = moto_server().unwrap_or_else(|| {
-            panic!("moto_server not found: run `bash infra/local/moto.sh install` (or `bash tests/run.sh`, which does it)")
+            panic!(
+                "moto_server not found: run `bash infra/local/moto.sh install` (or `bash tests/run.sh`, which does it)"
+            )
         });
         let port = free_port();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -89,5 +91,6 @@ fn uuid_like() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    pipewright_core::ids::uuid_from(&[&nanos.to_string(), &count.to_string(), &std::process::id().to_string()]).replace('-', "")
+    pipewright_core::ids::uuid_from(&[&nanos.to_string(), &count.to_string(), &std::process::id().to_string()])
+        .replace('-', "")
 }

@@ -69,17 +69,17 @@ pub fn apply(pipeline: &Pipeline, world: World, event: &Event, now: Timestamp) -
     }
     let pipeline_before = world.pipeline.clone();
     let mut ctx = Context::new(pipeline, world, now);
-    let stale = match event {
-        Event::StartExecution(e) => start::start(&mut ctx, e)?,
-        Event::ActionSucceeded(e) => results::action_succeeded(&mut ctx, e)?,
-        Event::ActionFailed(e) => results::action_failed(&mut ctx, e)?,
-        Event::JobContinued(e) => results::job_continued(&mut ctx, e)?,
-        Event::ApprovalResult(e) => results::approval_result(&mut ctx, e)?,
-        Event::RetryStage(e) => retry::retry_stage(&mut ctx, e)?,
-        Event::StopExecution(e) => stop::stop(&mut ctx, e)?,
-        Event::SetTransition(e) => transitions::set_transition(&mut ctx, e)?,
-        Event::Tick(e) => results::tick(&mut ctx, e)?,
-        Event::PipelineUpdated(e) => update::pipeline_updated(&mut ctx, e)?,
+    let outdated = event.execution_id().filter(|id| {
+        ctx.world.executions.get(*id).is_some_and(|e| !e.status.is_finished() && e.pipeline_version < pipeline.version)
+    });
+    let stale = match outdated {
+        // An execution the pipeline update missed (an index not yet up to date) stops here.
+        Some(id) if !updating => {
+            let id = id.to_string();
+            update::cancel(&mut ctx, &id)?;
+            None
+        }
+        _ => dispatch_event(&mut ctx, event)?,
     };
     if let Some(stale) = stale {
         return Ok(Step::Stale(stale));
@@ -92,6 +92,21 @@ pub fn apply(pipeline: &Pipeline, world: World, event: &Event, now: Timestamp) -
     }
     let pipeline_changed = next.pipeline != pipeline_before;
     Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions: touched }))
+}
+
+fn dispatch_event(ctx: &mut Context, event: &Event) -> Result<Option<Stale>, Rejection> {
+    match event {
+        Event::StartExecution(e) => start::start(ctx, e),
+        Event::ActionSucceeded(e) => results::action_succeeded(ctx, e),
+        Event::ActionFailed(e) => results::action_failed(ctx, e),
+        Event::JobContinued(e) => results::job_continued(ctx, e),
+        Event::ApprovalResult(e) => results::approval_result(ctx, e),
+        Event::RetryStage(e) => retry::retry_stage(ctx, e),
+        Event::StopExecution(e) => stop::stop(ctx, e),
+        Event::SetTransition(e) => transitions::set_transition(ctx, e),
+        Event::Tick(e) => results::tick(ctx, e),
+        Event::PipelineUpdated(e) => update::pipeline_updated(ctx, e),
+    }
 }
 
 /// Which executions an adapter must load for `apply` to handle `event`.

@@ -45,7 +45,8 @@ pub(crate) fn pipeline_updated(ctx: &mut Context, event: &PipelineUpdated) -> Re
     Ok(None)
 }
 
-fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
+/// Ends an execution of an older structure: Cancelled, its in-flight actions abandoned.
+pub(crate) fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
     let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let position = execution.position();

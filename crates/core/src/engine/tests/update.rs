@@ -75,3 +75,29 @@ fn a_world_laid_out_for_another_version_is_refused() {
     let event = sim.start_event("e1");
     assert!(matches!(apply(&newer, sim.world.clone(), &event, sim.now), Err(Rejection::Inconsistent(_))));
 }
+
+#[test]
+fn an_execution_the_update_missed_is_cancelled_by_its_next_event() {
+    let mut sim = Sim::new(three_stages("PARALLEL"));
+    sim.start("e1");
+    sim.start("e2");
+    let late = sim.success_event("e2", "Source", "Src");
+    let mut declaration = three_stages("PARALLEL");
+    declaration["version"] = json!(2);
+    let new_pipeline = compile(declaration);
+    // The update's load missed e2 (an index that had not caught up).
+    let event = Event::PipelineUpdated(PipelineUpdated { version: 2 });
+    let mut world = sim.world_for(&event);
+    world.executions.remove("e2");
+    let Step::Applied(applied) = apply(&new_pipeline, world, &event, sim.now).unwrap() else { panic!() };
+    sim.pipeline = new_pipeline;
+    sim.world.pipeline = applied.world.pipeline;
+    for id in applied.changed_executions {
+        sim.world.executions.insert(id.clone(), applied.world.executions[&id].clone());
+    }
+    assert_eq!(sim.status("e1"), ExecutionStatus::Cancelled);
+    assert_eq!(sim.status("e2"), ExecutionStatus::InProgress);
+    let effects = sim.ok(late);
+    assert_eq!(sim.status("e2"), ExecutionStatus::Cancelled, "its next event ends it");
+    assert!(published(&effects).contains(&"pipeline e2 CANCELED".to_string()));
+}
