@@ -41,6 +41,7 @@ pub const OUTBOX: &str = "outbox";
 const ALL_PIPELINES: &str = "PIPELINES";
 const HEAD: &str = "HEAD";
 const EXECUTION: &str = "EXECUTION";
+const CLAIM: &str = "CLAIM";
 /// The single partition of each sparse index (a few thousand active executions fit one).
 const DEADLINE_PARTITION: &str = "DEADLINE";
 const OUTBOX_PARTITION: &str = "OUTBOX";
@@ -95,6 +96,10 @@ fn pipeline_pk(name: &str) -> String {
 
 fn execution_pk(id: &str) -> String {
     format!("EXECUTION#{id}")
+}
+
+fn job_pk(job: &str) -> String {
+    format!("JOB#{job}")
 }
 
 fn declaration_sk(version: u32) -> String {
@@ -394,18 +399,30 @@ impl DynamoStore {
             .collect()
     }
 
-    /// Claims a job (or an approval notification) for the one invocation that carries it out;
-    /// false when another has claimed it already.
-    pub async fn claim_job(&self, job: &str, now: Timestamp) -> Result<bool, StoreError> {
+    /// The effects an execution's outbox still holds, claimed or not, in commit order: what a
+    /// relay publishes again after a crash between commit and publish.
+    pub async fn pending_effects(&self, execution_id: &str) -> Result<Vec<Effect>, StoreError> {
+        let Some(item) = self.get(&execution_pk(execution_id), EXECUTION).await? else { return Ok(Vec::new()) };
+        Ok(Self::outbox_entries(&item)?.into_iter().map(|(_, stored, _)| stored.effect).collect())
+    }
+
+    /// Claims a job (or an approval notification) for the one invocation that carries it out:
+    /// false while another holds it. A claim lapses after `lease_seconds` unless the work was
+    /// handed off, so work lost with a crashed invocation can be claimed again.
+    pub async fn claim_job(&self, job: &str, now: Timestamp, lease_seconds: i64) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("JOB#{job}")))
-            .item("sk", s("CLAIM"))
+            .item("pk", s(job_pk(job)))
+            .item("sk", s(CLAIM))
             .item("claimed_at", n(now.millis()))
+            .item("lease_until", n(now.millis() + lease_seconds * 1000))
             .item("expires_at", n(now.millis() / 1000 + CLAIM_SECONDS))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR (attribute_not_exists(handed_off) AND lease_until < :now)",
+            )
+            .expression_attribute_values(":now", n(now.millis()))
             .send()
             .await;
         match result {
@@ -413,6 +430,75 @@ impl DynamoStore {
             Err(error) if is_conditional_failure(&error) => Ok(false),
             Err(error) => Err(unavailable(describe(&error))),
         }
+    }
+
+    /// Marks a claimed job as handed to a system that reports on its own (an invoked
+    /// function, a sent notification): its claim never lapses.
+    pub async fn hand_off_job(&self, job: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&job_pk(job), CLAIM)))
+            .update_expression("SET handed_off = :yes")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        Ok(())
+    }
+
+    /// Gives a claim back, so that a retry of the same delivery can take the job.
+    pub async fn release_job(&self, job: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&job_pk(job), CLAIM)))
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        Ok(())
+    }
+
+    /// Which of `jobs` nobody holds: never claimed, or claimed and lapsed without a hand-off.
+    pub async fn unclaimed_jobs(&self, jobs: &[String], now: Timestamp) -> Result<Vec<String>, StoreError> {
+        let mut held = std::collections::BTreeSet::new();
+        for chunk in jobs.chunks(100) {
+            let keys: Vec<_> = chunk.iter().map(|job| key(&job_pk(job), CLAIM)).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(unavailable)?,
+            );
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(describe(&e)))?;
+                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let handed_off = item.get("handed_off").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+                    let lease_until: i64 = get_n(&item, "lease_until").unwrap_or(0);
+                    if handed_off || lease_until >= now.millis() {
+                        held.insert(get_s(&item, "pk")?.trim_start_matches("JOB#").to_string());
+                    }
+                }
+                request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+            }
+        }
+        Ok(jobs.iter().filter(|job| !held.contains(*job)).cloned().collect())
+    }
+
+    /// Every execution with a deadline ahead or passed: the ones with work in flight.
+    pub async fn active_executions(&self, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
+        self.sparse(
+            DEADLINES,
+            "deadline_pk",
+            DEADLINE_PARTITION,
+            "deadline_sk",
+            Timestamp::from_millis(999_999_999_999_999),
+            limit,
+        )
+        .await
     }
 
     async fn batch_get_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {

@@ -12,17 +12,21 @@ use aws_sdk_dynamodb::config::Credentials;
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
-/// Where to find `moto_server`: the project's venv (made by infra/local/moto.sh), then PATH.
-fn moto_server() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/.venv/bin/moto_server");
+/// The Python that runs moto: the project's venv (made by infra/local/moto.sh), else `python3`
+/// from PATH if it can import moto.
+fn moto_python() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/.venv/bin/python");
     if venv.exists() {
         return Some(venv);
     }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join("moto_server"))
-        .find(|candidate| candidate.exists())
+    let system = PathBuf::from("python3");
+    let has_moto = Command::new(&system).args(["-c", "import moto.server"]).status().is_ok_and(|s| s.success());
+    has_moto.then_some(system)
+}
+
+/// infra/local/moto_serial.py: moto with its requests serialised (see the script for why).
+fn moto_launcher() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/moto_serial.py")
 }
 
 fn free_port() -> u16 {
@@ -35,18 +39,20 @@ pub fn endpoint() -> &'static str {
         if let Ok(endpoint) = std::env::var("PIPEWRIGHT_MOTO_ENDPOINT") {
             return endpoint;
         }
-        let server = moto_server().unwrap_or_else(|| {
-            panic!(
-                "moto_server not found: run `bash infra/local/moto.sh install` (or `bash tests/run.sh`, which does it)"
-            )
+        let python = moto_python().unwrap_or_else(|| {
+            panic!("moto not found: run `bash infra/local/moto.sh install` (or `bash tests/run.sh`, which does it)")
         });
         let port = free_port();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         // The server dies with the thread that started it (PR_SET_PDEATHSIG), and this thread
         // lives as long as the test process.
         std::thread::spawn(move || {
-            let mut command = Command::new(server);
-            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+            let mut command = Command::new(python);
+            command
+                .arg(moto_launcher())
+                .args(["127.0.0.1", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             // SAFETY: only async-signal-safe work (prctl) happens between fork and exec.
             unsafe {
                 use std::os::unix::process::CommandExt;
@@ -61,10 +67,10 @@ pub fn endpoint() -> &'static str {
                 std::thread::park();
             }
         });
-        assert!(started_rx.recv().unwrap_or(false), "could not start moto_server");
+        assert!(started_rx.recv().unwrap_or(false), "could not start moto");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on port {port}");
+            assert!(Instant::now() < deadline, "moto did not listen on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         format!("http://127.0.0.1:{port}")

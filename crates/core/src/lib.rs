@@ -9,6 +9,7 @@ pub mod declaration;
 pub mod engine;
 pub mod envelope;
 pub mod ids;
+pub mod jobs;
 pub mod links;
 pub mod notifications;
 pub mod pipeline;

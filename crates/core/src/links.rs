@@ -86,7 +86,10 @@ mod tests {
     fn a_signed_token_verifies_until_it_expires() {
         let token = sign(b"key", &claims());
         assert_eq!(verify(b"key", &token, Timestamp::from_millis(9_999)), Ok(claims()));
-        assert_eq!(verify(b"key", &token, Timestamp::from_millis(10_000)), Err(LinkError::Expired(Timestamp::from_millis(10_000))));
+        assert_eq!(
+            verify(b"key", &token, Timestamp::from_millis(10_000)),
+            Err(LinkError::Expired(Timestamp::from_millis(10_000)))
+        );
     }
 
     #[test]

@@ -53,7 +53,11 @@ impl SourceMatch {
 }
 
 fn revision(action: &str, kind: RevisionType, value: &str) -> Option<SourceRevisionOverride> {
-    Some(SourceRevisionOverride { action_name: action.to_string(), revision_type: kind, revision_value: value.to_string() })
+    Some(SourceRevisionOverride {
+        action_name: action.to_string(),
+        revision_type: kind,
+        revision_value: value.to_string(),
+    })
 }
 
 /// The source actions of `declaration` that `change` concerns.
@@ -64,6 +68,10 @@ pub fn matches(declaration: &PipelineDeclaration, change: &SourceChange) -> Vec<
         let kind = providers::spec_of(&action.action_type_id).map(|spec| spec.kind);
         let config = |key: &str| action.config(key).unwrap_or_default();
         let name = action.name.as_str();
+        // `DetectChanges: false` turns change detection off for the action.
+        if action.config("DetectChanges").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+            continue;
+        }
         let matched = match (kind, change) {
             (Some(ProviderKind::S3Source), SourceChange::S3Object { bucket, key, version_id, etag }) => {
                 (config("S3Bucket") == bucket && config("S3ObjectKey") == key).then(|| SourceMatch {
@@ -87,14 +95,19 @@ pub fn matches(declaration: &PipelineDeclaration, change: &SourceChange) -> Vec<
                     revision_id: digest.clone(),
                 })
             }
-            (_, SourceChange::Git { source_action, branch, tag, commit_id, file_paths, pull_request }) if source_action == name => {
-                let trigger = declaration
-                    .triggers
-                    .iter()
-                    .flatten()
-                    .find(|t| t.git_configuration.source_action_name == name);
+            (_, SourceChange::Git { source_action, branch, tag, commit_id, file_paths, pull_request })
+                if source_action == name =>
+            {
+                let trigger =
+                    declaration.triggers.iter().flatten().find(|t| t.git_configuration.source_action_name == name);
                 let accepted = match trigger {
-                    Some(trigger) => trigger_accepts(trigger, branch.as_deref(), tag.as_deref(), file_paths.as_deref(), pull_request.as_ref()),
+                    Some(trigger) => trigger_accepts(
+                        trigger,
+                        branch.as_deref(),
+                        tag.as_deref(),
+                        file_paths.as_deref(),
+                        pull_request.as_ref(),
+                    ),
                     // Without a trigger, change detection follows the configured branch.
                     None => pull_request.is_none() && tag.is_none() && branch.as_deref() == Some(config("BranchName")),
                 };
@@ -203,7 +216,13 @@ mod tests {
         }))
     }
 
-    fn git(action: &str, branch: Option<&str>, tag: Option<&str>, files: Option<&[&str]>, pr: Option<PullRequestEvent>) -> SourceChange {
+    fn git(
+        action: &str,
+        branch: Option<&str>,
+        tag: Option<&str>,
+        files: Option<&[&str]>,
+        pr: Option<PullRequestEvent>,
+    ) -> SourceChange {
         SourceChange::Git {
             source_action: action.into(),
             branch: branch.map(Into::into),
@@ -220,22 +239,67 @@ mod tests {
 
     #[test]
     fn aws_source_events_match_their_source_actions() {
-        let s3 = SourceChange::S3Object { bucket: "uploads".into(), key: "app.zip".into(), version_id: Some("v1".into()), etag: None };
+        let s3 = SourceChange::S3Object {
+            bucket: "uploads".into(),
+            key: "app.zip".into(),
+            version_id: Some("v1".into()),
+            etag: None,
+        };
         let found = matches(&sources(), &s3);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].action, "Bundle");
         assert_eq!(found[0].revision.as_ref().unwrap().revision_type, RevisionType::S3ObjectVersionId);
-        assert!(actions(&SourceChange::S3Object { bucket: "uploads".into(), key: "other.zip".into(), version_id: None, etag: None }).is_empty());
-        assert_eq!(actions(&SourceChange::CodeCommit { repository: "repo".into(), branch: "main".into(), commit_id: "c".into() }), ["Repo"]);
-        assert!(actions(&SourceChange::CodeCommit { repository: "repo".into(), branch: "dev".into(), commit_id: "c".into() }).is_empty());
-        assert_eq!(actions(&SourceChange::EcrImage { repository: "app".into(), tag: Some("latest".into()), digest: "sha256:1".into() }), ["Image"]);
-        assert!(actions(&SourceChange::EcrImage { repository: "app".into(), tag: Some("v2".into()), digest: "sha256:1".into() }).is_empty());
+        assert!(
+            actions(&SourceChange::S3Object {
+                bucket: "uploads".into(),
+                key: "other.zip".into(),
+                version_id: None,
+                etag: None
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            actions(&SourceChange::CodeCommit {
+                repository: "repo".into(),
+                branch: "main".into(),
+                commit_id: "c".into()
+            }),
+            ["Repo"]
+        );
+        assert!(
+            actions(&SourceChange::CodeCommit {
+                repository: "repo".into(),
+                branch: "dev".into(),
+                commit_id: "c".into()
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            actions(&SourceChange::EcrImage {
+                repository: "app".into(),
+                tag: Some("latest".into()),
+                digest: "sha256:1".into()
+            }),
+            ["Image"]
+        );
+        assert!(
+            actions(&SourceChange::EcrImage {
+                repository: "app".into(),
+                tag: Some("v2".into()),
+                digest: "sha256:1".into()
+            })
+            .is_empty()
+        );
     }
 
     #[test]
     fn trigger_filters_branches_paths_tags_and_pull_requests() {
         assert_eq!(actions(&git("Conn", Some("main"), None, Some(&["services/orders/api.rs"]), None)), ["Conn"]);
-        assert_eq!(actions(&git("Conn", Some("release/2.1"), None, None, None)), ["Conn"], "unknown files do not exclude");
+        assert_eq!(
+            actions(&git("Conn", Some("release/2.1"), None, None, None)),
+            ["Conn"],
+            "unknown files do not exclude"
+        );
         assert!(actions(&git("Conn", Some("release/old-1"), None, None, None)).is_empty(), "excludes win");
         assert!(actions(&git("Conn", Some("main"), None, Some(&["services/orders/README.md"]), None)).is_empty());
         assert!(actions(&git("Conn", Some("main"), None, Some(&["services/billing/x.rs"]), None)).is_empty());
@@ -255,10 +319,12 @@ mod tests {
 
     #[test]
     fn the_same_revision_always_gives_the_same_execution() {
-        let change = SourceChange::CodeCommit { repository: "repo".into(), branch: "main".into(), commit_id: "c1".into() };
+        let change =
+            SourceChange::CodeCommit { repository: "repo".into(), branch: "main".into(), commit_id: "c1".into() };
         let first = matches(&sources(), &change)[0].execution_id("p");
         assert_eq!(first, matches(&sources(), &change)[0].execution_id("p"));
-        let other = SourceChange::CodeCommit { repository: "repo".into(), branch: "main".into(), commit_id: "c2".into() };
+        let other =
+            SourceChange::CodeCommit { repository: "repo".into(), branch: "main".into(), commit_id: "c2".into() };
         assert_ne!(first, matches(&sources(), &other)[0].execution_id("p"));
     }
 }

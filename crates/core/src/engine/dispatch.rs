@@ -190,7 +190,7 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
     schedule_wake(ctx, id, stage, action)
 }
 
-fn approval_request(
+pub(crate) fn approval_request(
     ctx: &Context,
     id: &str,
     stage: usize,

@@ -109,6 +109,48 @@ fn dispatch_event(ctx: &mut Context, event: &Event) -> Result<Option<Stale>, Rej
     }
 }
 
+/// Work the engine handed out and is still waiting on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InFlight {
+    /// When the attempt last changed (its job started or continued).
+    pub since: Timestamp,
+    /// The `Dispatch` or `RequestApproval` effect, rebuilt as it was first emitted (same id).
+    pub effect: Effect,
+}
+
+/// The work in flight in `execution`: the current job of each running action, and each
+/// pending approval, rebuilt as they were sent, for re-sending work that was never picked up.
+/// `pipeline` is the version the execution runs.
+pub fn work_in_flight(pipeline: &Pipeline, execution: &Execution, now: Timestamp) -> Vec<InFlight> {
+    let mut world = World::new(pipeline);
+    world.executions.insert(execution.id.clone(), execution.clone());
+    let ctx = Context::new(pipeline, world, now);
+    let mut work = Vec::new();
+    for (s, run) in execution.stages.iter().enumerate() {
+        for (a, action) in run.actions.iter().enumerate() {
+            let Some(attempt) = action.attempts.last() else { continue };
+            if attempt.status != ActionStatus::InProgress || s >= pipeline.stages.len() {
+                continue;
+            }
+            let Ok(resolved) = dispatch::resolve(pipeline, execution, s, a, &attempt.action_execution_id) else {
+                continue;
+            };
+            let effect = if attempt.token.is_some() {
+                dispatch::approval_request(&ctx, &execution.id, s, a, &resolved)
+                    .map(|request| Effect::RequestApproval(Box::new(request)))
+            } else if attempt.job.is_some() {
+                dispatch::build_dispatch(&ctx, &execution.id, s, a, resolved).map(|d| Effect::Dispatch(Box::new(d)))
+            } else {
+                continue;
+            };
+            if let Ok(effect) = effect {
+                work.push(InFlight { since: attempt.updated_at, effect });
+            }
+        }
+    }
+    work
+}
+
 /// Which executions an adapter must load for `apply` to handle `event`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Needs {

@@ -75,3 +75,31 @@ fn job_ids_and_tokens_are_uuids_derived_from_the_secret_seed() {
     assert_eq!(job.id, crate::ids::job_id("seed-e1", aeid, 1));
     assert_ne!(job.id, crate::ids::job_id("other-seed", aeid, 1));
 }
+
+#[test]
+fn work_in_flight_rebuilds_the_dispatches_and_approvals_as_first_sent() {
+    let mut sim = Sim::new(pipeline_json(
+        "SUPERSEDED",
+        vec![
+            stage("Source", vec![source("Src", "Code")]),
+            stage("Work", vec![lambda("Invoke", 1), approval("Approve", 1), command("Later", 2, &["Code"], &[])]),
+        ],
+    ));
+    sim.start("e1");
+    let sent = sim.succeed("e1", "Source", "Src");
+    sim.advance_minutes(3);
+    let execution = sim.world.executions["e1"].clone();
+    let work = work_in_flight(&sim.pipeline, &execution, sim.now);
+    let rebuilt: Vec<&Effect> = work.iter().map(|w| &w.effect).collect();
+    let first: Vec<&Effect> =
+        sent.iter().filter(|e| matches!(e, Effect::Dispatch(_) | Effect::RequestApproval(_))).collect();
+    assert_eq!(rebuilt, first, "same effects, same ids, same order");
+    assert!(work.iter().all(|w| w.since == T0), "since is when the attempt last changed");
+    // Finished work is no longer in flight.
+    sim.succeed("e1", "Work", "Invoke");
+    let execution = sim.world.executions["e1"].clone();
+    let left: Vec<String> =
+        work_in_flight(&sim.pipeline, &execution, sim.now).iter().map(|w| w.effect.id().to_string()).collect();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].starts_with("approval/e1/Work/Approve/"), "{left:?}");
+}

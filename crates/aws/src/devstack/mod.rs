@@ -1,0 +1,312 @@
+//! The local AWS stand-in: the resources template.yaml declares, created in moto (or any
+//! endpoint) under the same names and with the same rule patterns, read from the template
+//! itself so the two cannot drift. Each EventBridge rule targets an SQS queue of its
+//! function; the [`router`] delivers from there.
+
+pub mod http;
+pub mod router;
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
+
+use crate::dynamo::create_table;
+use crate::settings::Settings;
+
+/// The four functions, by the binary names template.yaml builds.
+pub const FUNCTIONS: [&str; 4] = ["source-change", "stage-transition", "invoke-action", "approval-callback"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DevstackError {
+    #[error("template.yaml: {0}")]
+    Template(String),
+    #[error("{0}")]
+    Aws(String),
+}
+
+fn aws(error: impl std::fmt::Display) -> DevstackError {
+    DevstackError::Aws(error.to_string())
+}
+
+fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> DevstackError {
+    DevstackError::Aws(aws_smithy_types::error::display::DisplayErrorContext(error).to_string())
+}
+
+/// One EventBridge rule of a function, as the template declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The binary the rule feeds (`Metadata.BuildProperties.Binary`).
+    pub function: String,
+    /// The event's key under `Events`.
+    pub event: String,
+    /// True for the stack's own bus, false for the account's default bus.
+    pub custom_bus: bool,
+    /// The event pattern, or None for a schedule.
+    pub pattern: Option<Value>,
+    /// `rate(...)` of a schedule.
+    pub schedule: Option<String>,
+}
+
+fn yaml_to_json(value: &Yaml) -> Result<Value, DevstackError> {
+    serde_json::to_value(value).map_err(|e| DevstackError::Template(format!("a pattern is not plain data: {e}")))
+}
+
+/// The rules of template.yaml: every `EventBridgeRule` and `Schedule` event of every function.
+pub fn template_rules(template: &str) -> Result<Vec<Rule>, DevstackError> {
+    let document: Yaml = serde_yaml_ng::from_str(template).map_err(|e| DevstackError::Template(e.to_string()))?;
+    let resources = document
+        .get("Resources")
+        .and_then(Yaml::as_mapping)
+        .ok_or_else(|| DevstackError::Template("no Resources".into()))?;
+    let mut rules = Vec::new();
+    for (logical, resource) in resources {
+        if resource.get("Type").and_then(Yaml::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let logical = logical.as_str().unwrap_or_default();
+        let function = resource
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(Yaml::as_str)
+            .ok_or_else(|| DevstackError::Template(format!("{logical}: Metadata.BuildProperties.Binary is missing")))?;
+        let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Yaml::as_mapping) else {
+            continue;
+        };
+        for (name, event) in events {
+            let name = name.as_str().unwrap_or_default().to_string();
+            let properties = event.get("Properties");
+            match event.get("Type").and_then(Yaml::as_str) {
+                Some("EventBridgeRule") => {
+                    let pattern = properties
+                        .and_then(|p| p.get("Pattern"))
+                        .ok_or_else(|| DevstackError::Template(format!("{logical}.Events.{name}: no Pattern")))?;
+                    rules.push(Rule {
+                        function: function.to_string(),
+                        event: name,
+                        custom_bus: properties.and_then(|p| p.get("EventBusName")).is_some(),
+                        pattern: Some(yaml_to_json(pattern)?),
+                        schedule: None,
+                    });
+                }
+                Some("Schedule" | "ScheduleV2") => rules.push(Rule {
+                    function: function.to_string(),
+                    event: name,
+                    custom_bus: false,
+                    pattern: None,
+                    schedule: properties
+                        .and_then(|p| p.get("Schedule").or_else(|| p.get("ScheduleExpression")))
+                        .and_then(Yaml::as_str)
+                        .map(String::from),
+                }),
+                _ => {}
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// The names of a stack's resources: `<stack>-<logical id>`, as CloudFormation names what
+/// template.yaml leaves unnamed (without its random suffix), and the bus after the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackNames {
+    pub stack: String,
+}
+
+impl StackNames {
+    pub fn new(stack: impl Into<String>) -> StackNames {
+        StackNames { stack: stack.into() }
+    }
+    pub fn table(&self) -> String {
+        format!("{}-StateTable", self.stack)
+    }
+    pub fn bus(&self) -> String {
+        self.stack.clone()
+    }
+    /// Bucket names are lowercase.
+    pub fn bucket(&self) -> String {
+        format!("{}-artifactbucket", self.stack.to_ascii_lowercase())
+    }
+    pub fn topic(&self) -> String {
+        format!("{}-ApprovalTopic", self.stack)
+    }
+    pub fn secret(&self) -> String {
+        format!("{}-LinkKeySecret", self.stack)
+    }
+    /// The queue standing in for the function's rule targets (the router reads it).
+    pub fn queue(&self, function: &str) -> String {
+        format!("{}-{function}", self.stack)
+    }
+    pub fn dead_letter_queue(&self, function: &str) -> String {
+        format!("{}-{function}-dlq", self.stack)
+    }
+}
+
+/// A created stand-in stack.
+#[derive(Debug, Clone)]
+pub struct DevStack {
+    pub names: StackNames,
+    pub settings: Settings,
+    pub topic_arn: String,
+    /// Function → its queue's URL.
+    pub queues: BTreeMap<String, String>,
+    pub rules: Vec<Rule>,
+}
+
+/// A random key of 64 letters and digits, as the template's generated secret.
+fn random_key() -> String {
+    (0..2).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect()
+}
+
+/// Creates (or finds) every resource of the stack `names` at the endpoint of `sdk`.
+/// `approval_url` is where approval links point (the approval-callback function's URL).
+pub async fn create(
+    sdk: &SdkConfig,
+    names: StackNames,
+    template: &str,
+    approval_url: Option<String>,
+) -> Result<DevStack, DevstackError> {
+    let rules = template_rules(template)?;
+    let region = sdk.region().map_or("us-east-1".to_string(), |r| r.to_string());
+    let account = "123456789012".to_string();
+
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    if dynamo.describe_table().table_name(names.table()).send().await.is_err() {
+        create_table(&dynamo, &names.table()).await.map_err(aws)?;
+    }
+
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    if events.describe_event_bus().name(names.bus()).send().await.is_err() {
+        events.create_event_bus().name(names.bus()).send().await.map_err(|e| describe(&e))?;
+    }
+
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
+    if s3.head_bucket().bucket(names.bucket()).send().await.is_err() {
+        s3.create_bucket().bucket(names.bucket()).send().await.map_err(|e| describe(&e))?;
+    }
+    s3.put_bucket_versioning()
+        .bucket(names.bucket())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic_arn =
+        sns.create_topic().name(names.topic()).send().await.map_err(|e| describe(&e))?.topic_arn.unwrap_or_default();
+
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let secret_arn = match secrets.describe_secret().secret_id(names.secret()).send().await {
+        Ok(found) => found.arn.unwrap_or_default(),
+        Err(_) => secrets
+            .create_secret()
+            .name(names.secret())
+            .secret_string(random_key())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?
+            .arn
+            .unwrap_or_default(),
+    };
+
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut queues = BTreeMap::new();
+    for function in FUNCTIONS {
+        let dlq = create_queue(&sqs, &names.dead_letter_queue(function), None).await?;
+        let dlq_arn = queue_arn(&sqs, &dlq).await?;
+        let url = create_queue(&sqs, &names.queue(function), Some(&dlq_arn)).await?;
+        queues.insert(function.to_string(), url);
+    }
+    for rule in &rules {
+        let Some(pattern) = &rule.pattern else { continue };
+        let bus = if rule.custom_bus { names.bus() } else { "default".to_string() };
+        let name = format!("{}-{}-{}", names.stack, rule.function, rule.event);
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(&bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let queue = queues
+            .get(&rule.function)
+            .ok_or_else(|| DevstackError::Template(format!("unknown function {}", rule.function)))?;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id(format!("{}-queue", rule.function))
+            .arn(queue_arn(&sqs, queue).await?)
+            .build()
+            .map_err(aws)?;
+        events.put_targets().rule(&name).event_bus_name(&bus).targets(target).send().await.map_err(|e| describe(&e))?;
+    }
+    let settings = Settings {
+        table: names.table(),
+        bus: names.bus(),
+        approval_url,
+        secret_arn: Some(secret_arn),
+        region,
+        account,
+    };
+    Ok(DevStack { names, settings, topic_arn, queues, rules })
+}
+
+/// Messages are seen again 2 s after a failed delivery (Lambda's async retries are slower;
+/// the dev loop wants to see them), and dead-lettered after 3 receives.
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    dead_letter_arn: Option<&str>,
+) -> Result<String, DevstackError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut request = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "2");
+    if let Some(arn) = dead_letter_arn {
+        request = request.attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": 3 }).to_string(),
+        );
+    }
+    Ok(request.send().await.map_err(|e| describe(&e))?.queue_url.unwrap_or_default())
+}
+
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, DevstackError> {
+    let output = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    output
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| DevstackError::Aws(format!("queue {url} has no ARN")))
+}
+
+/// The environment a function runs with against this stack (for `cargo lambda watch`).
+pub fn function_environment(stack: &DevStack, endpoint: &str) -> Vec<(String, String)> {
+    let settings = &stack.settings;
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL".to_string(), endpoint.to_string()),
+        ("AWS_REGION".to_string(), settings.region.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
+        ("PIPEWRIGHT_TABLE".to_string(), settings.table.clone()),
+        ("PIPEWRIGHT_BUS".to_string(), settings.bus.clone()),
+        ("PIPEWRIGHT_ACCOUNT".to_string(), settings.account.clone()),
+    ];
+    if let Some(arn) = &settings.secret_arn {
+        env.push(("PIPEWRIGHT_SECRET_ARN".to_string(), arn.clone()));
+    }
+    if let Some(url) = &settings.approval_url {
+        env.push(("PIPEWRIGHT_APPROVAL_URL".to_string(), url.clone()));
+    }
+    env
+}

@@ -1,0 +1,269 @@
+//! invoke-action: runs a dispatched action through its provider, and sends approval
+//! notifications. Each job (each notification) is claimed first, so a redelivered dispatch
+//! never runs twice; a provider that finishes within the invocation publishes its result at
+//! once, one that reports later (a Lambda function) is handed off.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use pipewright_core::engine::{ApprovalRequest, Dispatch, FailureType, Revision, RevisionType};
+use pipewright_core::links::{self, LinkClaims};
+use pipewright_core::notifications::approval_message;
+use pipewright_core::providers::{self, ProviderKind};
+use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
+
+use super::{HandlerError, now};
+use crate::artifacts::DeployTarget;
+use serde_json::{Value, json};
+
+use crate::bus::{
+    ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope, engine_entry,
+};
+use crate::notifier::ApprovalLinks;
+use crate::settings::Services;
+
+/// A claim lapses after the longest a Lambda invocation can run, plus a margin.
+pub const LEASE_SECONDS: i64 = 16 * 60;
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invoked {
+    /// Another delivery holds this job: nothing done.
+    Duplicate,
+    /// The provider finished; its result is on the bus.
+    Finished(Outcome),
+    /// Handed to a system that reports on its own (an invoked function, a notification).
+    HandedOff(String),
+}
+
+/// Action output goes to the function's log.
+struct ToLog;
+
+impl ActionOutput for ToLog {
+    fn line(&self, stage: &str, action: &str, line: &str) {
+        tracing::info!(stage, action, "{line}");
+    }
+}
+
+pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
+    let dispatch = &message.dispatch;
+    if !services.store.claim_job(&dispatch.job_id, now(), LEASE_SECONDS).await? {
+        return Ok(Invoked::Duplicate);
+    }
+    let kind = providers::spec_of(&dispatch.action_type).map(|spec| spec.kind);
+    let outcome = match kind {
+        Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
+        Some(ProviderKind::S3Deploy) => s3_deploy(services, dispatch).await,
+        Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
+        Some(ProviderKind::Lambda) => match services.invoker.invoke(dispatch, &services.settings.account).await {
+            Ok(status) => {
+                services.store.hand_off_job(&dispatch.job_id).await?;
+                return Ok(Invoked::HandedOff(format!("invoked with status {status}")));
+            }
+            Err(error) => failed(
+                FailureType::JobFailed,
+                format!(
+                    "cannot invoke {}: {error}",
+                    dispatch.configuration.get("FunctionName").map_or("", String::as_str)
+                ),
+            ),
+        },
+        _ => failed(
+            FailureType::ConfigurationError,
+            format!(
+                "{}/{}/{} actions are not supported by Pipewright on AWS yet",
+                dispatch.action_type.category, dispatch.action_type.owner, dispatch.action_type.provider
+            ),
+        ),
+    };
+    let Some(event) = outcome.clone().into_event(dispatch) else { return Ok(Invoked::Finished(outcome)) };
+    if let Err(error) = services.bus.put(vec![engine_entry(&message.pipeline, &event)]).await {
+        // Give the job back so that the retry of this delivery runs it again.
+        services.store.release_job(&dispatch.job_id).await?;
+        return Err(HandlerError::Retryable(error.to_string()));
+    }
+    Ok(Invoked::Finished(outcome))
+}
+
+fn failed(kind: FailureType, message: String) -> Outcome {
+    Outcome::Failed(ActionError { kind, message })
+}
+
+fn config<'a>(dispatch: &'a Dispatch, key: &str) -> Option<&'a str> {
+    dispatch.configuration.get(key).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// The S3 source: the object version the change named (or the latest) becomes the artifact.
+async fn s3_source(services: &Services, dispatch: &Dispatch) -> Outcome {
+    let (Some(bucket), Some(key)) = (config(dispatch, "S3Bucket"), config(dispatch, "S3ObjectKey")) else {
+        return failed(FailureType::ConfigurationError, "S3Bucket and S3ObjectKey are required".into());
+    };
+    let Some(output) = dispatch.output_artifacts.first() else {
+        return failed(FailureType::ConfigurationError, "the S3 source has no output artifact".into());
+    };
+    let version = dispatch
+        .source_revision
+        .as_ref()
+        .filter(|r| r.revision_type == RevisionType::S3ObjectVersionId)
+        .map(|r| r.revision_value.as_str());
+    match services.artifacts.copy_source(bucket, key, version, &output.location).await {
+        Ok(copied) => {
+            let version_id = copied.version_id.clone().unwrap_or_default();
+            let variables = BTreeMap::from([
+                ("ETag".to_string(), copied.etag.clone()),
+                ("VersionId".to_string(), version_id.clone()),
+            ]);
+            Outcome::Succeeded {
+                output_variables: variables,
+                summary: format!("s3://{bucket}/{key} version {version_id}"),
+                external_execution_url: None,
+                revision: Some(Revision {
+                    revision_id: if version_id.is_empty() { copied.etag.clone() } else { version_id },
+                    change_identifier: Some(copied.etag),
+                    summary: None,
+                    url: None,
+                    created: None,
+                }),
+            }
+        }
+        Err(error) => failed(FailureType::JobFailed, format!("cannot fetch s3://{bucket}/{key}: {error}")),
+    }
+}
+
+/// The S3 deploy: the input artifact, extracted or not, into `BucketName`.
+async fn s3_deploy(services: &Services, dispatch: &Dispatch) -> Outcome {
+    let Some(bucket) = config(dispatch, "BucketName") else {
+        return failed(FailureType::ConfigurationError, "BucketName is required".into());
+    };
+    let Some(input) = dispatch.input_artifacts.first() else {
+        return failed(FailureType::ConfigurationError, "the S3 deploy action has no input artifact".into());
+    };
+    let extract = match config(dispatch, "Extract").map(str::to_ascii_lowercase).as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        other => {
+            return failed(FailureType::ConfigurationError, format!("Extract must be true or false, not {other:?}"));
+        }
+    };
+    let target = DeployTarget {
+        bucket: bucket.to_string(),
+        extract,
+        object_key: config(dispatch, "ObjectKey").map(String::from),
+        cache_control: config(dispatch, "CacheControl").map(String::from),
+        canned_acl: config(dispatch, "CannedACL").map(String::from),
+        kms_key: config(dispatch, "KMSEncryptionKeyARN").map(String::from),
+    };
+    if !extract && target.object_key.is_none() {
+        return failed(FailureType::ConfigurationError, "ObjectKey is required when Extract is false".into());
+    }
+    match services.artifacts.deploy(&input.location, &target).await {
+        Ok(count) => Outcome::Succeeded {
+            output_variables: BTreeMap::new(),
+            summary: format!(
+                "deployed {count} object{} to s3://{bucket}/{}",
+                if count == 1 { "" } else { "s" },
+                target.object_key.as_deref().unwrap_or("")
+            ),
+            external_execution_url: None,
+            revision: None,
+        },
+        Err(error) => failed(FailureType::JobFailed, format!("cannot deploy to s3://{bucket}: {error}")),
+    }
+}
+
+/// The Commands action inside the Lambda sandbox, under /tmp.
+async fn run_commands(services: &Services, dispatch: &Dispatch) -> Outcome {
+    let scratch = std::env::temp_dir().join("pipewright").join(&dispatch.job_id);
+    let session = commands::Session {
+        artifacts: &services.artifacts,
+        output: Arc::new(ToLog),
+        scratch: scratch.clone(),
+        log: None,
+    };
+    // Nothing cancels a job from outside an invocation: a stopped execution ignores its result.
+    let (_keep, cancel) = watch::channel(false);
+    let outcome = commands::run(dispatch, session, cancel).await;
+    // /tmp outlives the invocation on a warm instance: leave it clean.
+    let _ = tokio::fs::remove_dir_all(&scratch).await;
+    outcome
+}
+
+/// Sends the approval notification, when the action names a topic.
+pub async fn approval_requested(services: &Services, message: &ApprovalMessage) -> Result<Invoked, HandlerError> {
+    let request = &message.request;
+    let claim = format!("approval:{}", request.action_execution_id);
+    if !services.store.claim_job(&claim, now(), LEASE_SECONDS).await? {
+        return Ok(Invoked::Duplicate);
+    }
+    let Some(topic) = request.notification_arn.as_deref().filter(|t| !t.is_empty()) else {
+        services.store.hand_off_job(&claim).await?;
+        return Ok(Invoked::HandedOff("no NotificationArn: nothing to send".to_string()));
+    };
+    let links = approval_links(services, request);
+    let review = links.as_ref().map_or("", |l| l.review.as_str());
+    let body = approval_message(request, &services.settings.region, review, review);
+    match services.notifier.publish(topic, &body, links.as_ref()).await {
+        Ok(message_id) => {
+            services.store.hand_off_job(&claim).await?;
+            Ok(Invoked::HandedOff(format!("SNS message {message_id}")))
+        }
+        Err(error) => {
+            services.store.release_job(&claim).await?;
+            Err(HandlerError::Retryable(format!("cannot publish to {topic}: {error}")))
+        }
+    }
+}
+
+/// The signed links to the approval-callback function, when the stack has one.
+pub fn approval_links(services: &Services, request: &ApprovalRequest) -> Option<ApprovalLinks> {
+    let base = services.settings.approval_url.as_deref()?;
+    let key = services.link_key.as_deref()?;
+    let token = links::sign(
+        key,
+        &LinkClaims {
+            pipeline: request.pipeline.clone(),
+            execution_id: request.execution_id.clone(),
+            stage: request.stage.clone(),
+            action: request.action.clone(),
+            attempt: request.attempt,
+            expires: request.expires,
+        },
+    );
+    let base = base.trim_end_matches('/');
+    let review = format!("{base}/?token={token}");
+    Some(ApprovalLinks {
+        approve: format!("{review}&decision=Approved"),
+        reject: format!("{review}&decision=Rejected"),
+        review,
+    })
+}
+
+/// Reads one delivery: a dispatched action or an approval to notify.
+pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, HandlerError> {
+    let invoked = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+        (ENGINE_SOURCE, ACTION_DISPATCHED) => {
+            let message: DispatchMessage = serde_json::from_value(envelope.detail.clone())
+                .map_err(|e| HandlerError::Rejected(format!("detail is not a dispatched action: {e}")))?;
+            dispatched(services, &message).await?
+        }
+        (ENGINE_SOURCE, APPROVAL_REQUESTED) => {
+            let message: ApprovalMessage = serde_json::from_value(envelope.detail.clone())
+                .map_err(|e| HandlerError::Rejected(format!("detail is not an approval request: {e}")))?;
+            approval_requested(services, &message).await?
+        }
+        (source, detail_type) => {
+            return Err(HandlerError::Rejected(format!(
+                "source {source:?} with detail-type {detail_type:?} is not for invoke-action"
+            )));
+        }
+    };
+    Ok(match invoked {
+        Invoked::Duplicate => json!({ "invoked": "duplicate" }),
+        Invoked::Finished(Outcome::Succeeded { summary, .. }) => json!({ "invoked": "succeeded", "summary": summary }),
+        Invoked::Finished(Outcome::Failed(error)) => json!({ "invoked": "failed", "error": error.message }),
+        Invoked::Finished(Outcome::Cancelled) => json!({ "invoked": "cancelled" }),
+        Invoked::HandedOff(what) => json!({ "invoked": "handed off", "detail": what }),
+    })
+}

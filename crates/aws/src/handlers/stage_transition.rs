@@ -1,0 +1,157 @@
+//! stage-transition: applies every engine event, and the minute tick that keeps the system
+//! moving when a step was lost — deadlines that passed, effects committed but never
+//! published, work published but never picked up.
+
+use pipewright_core::engine::{Effect, Event, Tick, work_in_flight};
+use pipewright_core::ports::StateStore;
+use pipewright_core::service::Handled;
+use pipewright_core::time::Timestamp;
+
+use super::{HandlerError, apply, apply_at, relay_pending};
+use serde_json::{Value, json};
+
+use crate::bus::{ENGINE_EVENT, ENGINE_SOURCE, EngineMessage, Envelope, effect_entry};
+use crate::settings::Services;
+
+/// Effects still in an outbox this long after their commit are published again: a relay
+/// that crashed mid-way.
+pub const OUTBOX_GRACE_SECONDS: u32 = 60;
+/// Work in flight this long without a claim is sent again: its delivery was lost.
+pub const UNCLAIMED_GRACE_SECONDS: u32 = 120;
+/// How many executions one tick serves of each kind; the next tick serves the rest.
+const PER_TICK: i32 = 200;
+
+/// Applies one engine event.
+pub async fn engine_event(services: &Services, message: &EngineMessage) -> Result<Handled, HandlerError> {
+    apply(services, &message.pipeline, &message.event).await
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Executions whose deadline passed, ticked.
+    pub deadlines: usize,
+    /// Effects published again from outboxes a relay left behind.
+    pub relayed: usize,
+    /// Dispatches and approval requests sent again because nobody claimed them.
+    pub resent: usize,
+    /// Executions a step failed for (logged; the next tick tries again).
+    pub failures: Vec<String>,
+}
+
+/// The scheduled tick, at `now`.
+pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, HandlerError> {
+    let mut report = TickReport::default();
+    for due in services.store.due_executions(now, PER_TICK).await? {
+        let event = Event::Tick(Tick { execution_id: due.execution_id.clone() });
+        match apply_at(services, &due.pipeline, &event, now).await {
+            Ok(_) => report.deadlines += 1,
+            Err(error) => report.failures.push(format!("tick {}: {error}", due.execution_id)),
+        }
+    }
+    let committed_before = Timestamp::from_millis(now.millis() - i64::from(OUTBOX_GRACE_SECONDS) * 1000);
+    for pending in services.store.pending_outboxes(committed_before, PER_TICK).await? {
+        match relay_pending(services, &pending.pipeline, &pending.execution_id).await {
+            Ok(count) => report.relayed += count,
+            Err(error) => report.failures.push(format!("relay {}: {error}", pending.execution_id)),
+        }
+    }
+    match resend_unclaimed(services, now).await {
+        Ok(count) => report.resent = count,
+        Err(error) => report.failures.push(format!("resend: {error}")),
+    }
+    for failure in &report.failures {
+        tracing::warn!(failure, "tick step failed");
+    }
+    Ok(report)
+}
+
+/// Sends again the dispatches and approval requests of active executions that nobody has
+/// claimed within [`UNCLAIMED_GRACE_SECONDS`].
+async fn resend_unclaimed(services: &Services, now: Timestamp) -> Result<usize, HandlerError> {
+    let settled = Timestamp::from_millis(now.millis() - i64::from(UNCLAIMED_GRACE_SECONDS) * 1000);
+    let mut candidates: Vec<(String, Effect)> = Vec::new();
+    for active in services.store.active_executions(PER_TICK).await? {
+        let Some(execution) = services.store.get_execution(&active.execution_id).await? else { continue };
+        if execution.value.status.is_finished() {
+            continue;
+        }
+        let pipeline = match services
+            .cache
+            .get(&services.store, &execution.value.pipeline_name, Some(execution.value.pipeline_version))
+            .await
+        {
+            Ok(pipeline) => pipeline,
+            Err(error) => {
+                tracing::warn!(execution = %active.execution_id, %error, "cannot load the pipeline version");
+                continue;
+            }
+        };
+        for work in work_in_flight(&pipeline, &execution.value, now) {
+            if work.since <= settled
+                && let Some(claim) = claim_key(&work.effect)
+            {
+                candidates.push((claim, work.effect));
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = candidates.iter().map(|(claim, _)| claim.clone()).collect();
+    let unclaimed = services.store.unclaimed_jobs(&keys, now).await?;
+    let settings = &services.settings;
+    let entries: Vec<_> = candidates
+        .iter()
+        .filter(|(claim, _)| unclaimed.contains(claim))
+        .filter_map(|(_, effect)| effect_entry(effect, pipeline_of(effect), &settings.account, &settings.region))
+        .collect();
+    let count = entries.len();
+    for entry in &entries {
+        tracing::info!(detail_type = %entry.detail_type, "resending work nobody claimed");
+    }
+    services.bus.put(entries).await.map_err(|e| HandlerError::Retryable(e.to_string()))?;
+    Ok(count)
+}
+
+/// The claim invoke-action takes for a piece of work.
+pub fn claim_key(effect: &Effect) -> Option<String> {
+    match effect {
+        Effect::Dispatch(dispatch) => Some(dispatch.job_id.clone()),
+        Effect::RequestApproval(request) => Some(format!("approval:{}", request.action_execution_id)),
+        _ => None,
+    }
+}
+
+fn pipeline_of(effect: &Effect) -> &str {
+    match effect {
+        Effect::Dispatch(dispatch) => &dispatch.pipeline,
+        Effect::RequestApproval(request) => &request.pipeline,
+        Effect::Publish(change) => &change.detail.pipeline,
+        Effect::WakeAt(_) => "",
+    }
+}
+
+/// Reads one delivery: the scheduled tick, or an engine event.
+pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, HandlerError> {
+    match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+        ("aws.events", "Scheduled Event") => {
+            let report = tick(services, super::now()).await?;
+            Ok(json!({
+                "deadlines": report.deadlines,
+                "relayed": report.relayed,
+                "resent": report.resent,
+                "failures": report.failures,
+            }))
+        }
+        (ENGINE_SOURCE, ENGINE_EVENT) => {
+            let message: EngineMessage = serde_json::from_value(envelope.detail.clone())
+                .map_err(|e| HandlerError::Rejected(format!("detail is not an engine event: {e}")))?;
+            let handled = engine_event(services, &message).await?;
+            Ok(json!({ "event": message.event.kind(), "handled": super::describe(&handled) }))
+        }
+        (source, detail_type) => Err(HandlerError::Rejected(format!(
+            "source {source:?} with detail-type {detail_type:?} is not for stage-transition"
+        ))),
+    }
+}

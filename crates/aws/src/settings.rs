@@ -1,0 +1,124 @@
+//! What a function reads from its environment, and the clients it builds once at init.
+
+use aws_config::SdkConfig;
+
+use pipewright_core::pipeline::Environment;
+use pipewright_core::service::PipelineCache;
+
+use crate::artifacts::S3Artifacts;
+use crate::bus::EventBus;
+use crate::counting::CallCounter;
+use crate::dynamo::DynamoStore;
+use crate::handlers::Faults;
+use crate::invoker::LambdaInvoker;
+use crate::notifier::SnsNotifier;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("cannot read the approval-link key from Secrets Manager: {0}")]
+    Secret(String),
+}
+
+/// The stack's resources, as template.yaml passes them to every function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `PIPEWRIGHT_TABLE`
+    pub table: String,
+    /// `PIPEWRIGHT_BUS`
+    pub bus: String,
+    /// `PIPEWRIGHT_APPROVAL_URL`: the approval-callback function's URL.
+    pub approval_url: Option<String>,
+    /// `PIPEWRIGHT_SECRET_ARN`: the Secrets Manager secret holding the approval-link key.
+    pub secret_arn: Option<String>,
+    /// `AWS_REGION` (set by Lambda)
+    pub region: String,
+    /// `PIPEWRIGHT_ACCOUNT`
+    pub account: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| SettingsError::Missing(name));
+        Ok(Settings {
+            table: var("PIPEWRIGHT_TABLE")?,
+            bus: var("PIPEWRIGHT_BUS")?,
+            approval_url: std::env::var("PIPEWRIGHT_APPROVAL_URL").ok().filter(|v| !v.is_empty()),
+            secret_arn: std::env::var("PIPEWRIGHT_SECRET_ARN").ok().filter(|v| !v.is_empty()),
+            region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string()),
+            account: std::env::var("PIPEWRIGHT_ACCOUNT").unwrap_or_else(|_| "000000000000".to_string()),
+        })
+    }
+}
+
+/// Every client and adapter a function may use, built once.
+pub struct Services {
+    pub settings: Settings,
+    pub store: DynamoStore,
+    pub bus: EventBus,
+    pub artifacts: S3Artifacts,
+    pub notifier: SnsNotifier,
+    pub invoker: LambdaInvoker,
+    pub cache: PipelineCache,
+    /// The approval-link key, when the function signs or checks links.
+    pub link_key: Option<Vec<u8>>,
+    pub calls: CallCounter,
+    /// Crashes the tests inject.
+    pub faults: Faults,
+}
+
+impl Services {
+    /// Builds the clients from `sdk` (so `AWS_ENDPOINT_URL` applies) and reads the link key
+    /// when `with_link_key`.
+    pub async fn new(sdk: &SdkConfig, settings: Settings, with_link_key: bool) -> Result<Services, SettingsError> {
+        let calls = CallCounter::default();
+        let dynamo = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(calls.clone()).build();
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk).interceptor(calls.clone()).build();
+        // moto and other stand-ins serve buckets by path, not by virtual host.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .interceptor(calls.clone())
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(sdk).interceptor(calls.clone()).build();
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk).interceptor(calls.clone()).build();
+        let link_key = match (&settings.secret_arn, with_link_key) {
+            (Some(arn), true) => Some(read_secret(sdk, arn).await?),
+            _ => None,
+        };
+        Ok(Services {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), &settings.table),
+            bus: EventBus::new(aws_sdk_eventbridge::Client::from_conf(events), &settings.bus),
+            artifacts: S3Artifacts::new(aws_sdk_s3::Client::from_conf(s3)),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns)),
+            invoker: LambdaInvoker::new(aws_sdk_lambda::Client::from_conf(lambda)),
+            cache: PipelineCache::new(Environment { region: Some(settings.region.clone()) }),
+            link_key,
+            calls,
+            faults: Faults::default(),
+            settings,
+        })
+    }
+}
+
+impl Services {
+    /// Everything a function needs, from the Lambda environment (`AWS_ENDPOINT_URL` included).
+    pub async fn from_env(with_link_key: bool) -> Result<Services, SettingsError> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        Services::new(&sdk, Settings::from_env()?, with_link_key).await
+    }
+}
+
+async fn read_secret(sdk: &SdkConfig, arn: &str) -> Result<Vec<u8>, SettingsError> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let output =
+        client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            SettingsError::Secret(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())
+        })?;
+    let secret =
+        output.secret_string().ok_or_else(|| SettingsError::Secret("the secret has no string value".into()))?;
+    if secret.len() < 32 {
+        return Err(SettingsError::Secret("the key is shorter than 32 characters".into()));
+    }
+    Ok(secret.as_bytes().to_vec())
+}

@@ -1,0 +1,111 @@
+//! The AWS calls one action costs: a five-action pipeline runs through the functions, every
+//! call of their clients is counted (DynamoDB reads and writes, PutEvents, …), and the table
+//! is printed for docs/benchmarks.md. The bounds catch a change that adds calls to every step.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use pipewright_aws::dynamo::DynamoStore;
+use pipewright_core::engine::ExecutionStatus;
+use pipewright_core::ports::StateStore;
+
+use common::*;
+
+/// DynamoDB's size of an item: attribute names plus values.
+fn item_bytes(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn value_bytes(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| k.len() + value_bytes(v) + 1).sum::<usize>(),
+            AttributeValue::L(list) => 3 + list.iter().map(|v| value_bytes(v) + 1).sum::<usize>(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(name, value)| name.len() + value_bytes(value)).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_per_action_of_a_run() {
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "counted", "SUPERSEDED", false)).await;
+    let actions = 5; // Bundle, Test, Compile, Check, Publish
+    // The test watches the run through a store of its own, so only the functions' calls count.
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let watcher = DynamoStore::new(dynamo.clone(), stack.stack.settings.table.clone());
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>counted</p>")]).await;
+    stack.services.calls.reset();
+
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    stack
+        .router
+        .run_until(400, || async {
+            let listed = watcher.list_executions("counted", 1, None).await.unwrap().items;
+            listed.first().is_some_and(|e| e.status.is_finished())
+        })
+        .await
+        .unwrap();
+    let execution = watcher.list_executions("counted", 1, None).await.unwrap().items.remove(0);
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    let calls = stack.services.calls.snapshot();
+
+    let sum = |prefix: &str, operations: &[&str]| -> u64 {
+        operations.iter().map(|op| calls.get(&format!("{prefix}.{op}")).copied().unwrap_or(0)).sum()
+    };
+    let dynamo_reads = sum("DynamoDB", &["GetItem", "BatchGetItem", "Query"]);
+    let dynamo_writes = sum("DynamoDB", &["TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem"]);
+    let put_events = sum("EventBridge", &["PutEvents"]);
+    let s3 = calls.iter().filter(|(name, _)| name.starts_with("S3.")).map(|(_, n)| n).sum::<u64>();
+
+    // Item sizes, for the write units a transaction costs (2 per started KB per item).
+    let head = dynamo
+        .get_item()
+        .table_name(&stack.stack.settings.table)
+        .key("pk", AttributeValue::S("PIPELINE#counted".into()))
+        .key("sk", AttributeValue::S("HEAD".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let stored = dynamo
+        .get_item()
+        .table_name(&stack.stack.settings.table)
+        .key("pk", AttributeValue::S(format!("EXECUTION#{}", execution.id)))
+        .key("sk", AttributeValue::S("EXECUTION".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+
+    let per_action = |n: u64| n as f64 / actions as f64;
+    let mut report = BTreeMap::new();
+    for (name, count) in &calls {
+        report.insert(name.clone(), format!("{count} ({:.1} per action)", per_action(*count)));
+    }
+    println!("calls of one run of {actions} actions (3 stages):");
+    for (name, line) in &report {
+        println!("  {name:40} {line}");
+    }
+    println!(
+        "per action: DynamoDB reads {:.1}, DynamoDB writes {:.1}, PutEvents {:.1}, S3 {:.1} (artifacts and the action's own work)",
+        per_action(dynamo_reads),
+        per_action(dynamo_writes),
+        per_action(put_events),
+        per_action(s3 as u64),
+    );
+    println!("item sizes: pipeline head {} B, execution {} B", item_bytes(&head), item_bytes(&stored));
+
+    // Bounds a little above what the design needs, so that a regression shows.
+    assert!(per_action(dynamo_writes) <= 8.0, "DynamoDB writes per action: {calls:?}");
+    assert!(per_action(dynamo_reads) <= 10.0, "DynamoDB reads per action: {calls:?}");
+    assert!(per_action(put_events) <= 6.0, "PutEvents per action: {calls:?}");
+    assert!(
+        calls.keys().all(|name| !name.starts_with("SQS.")),
+        "the functions never touch SQS (only the stand-in's router does): {calls:?}"
+    );
+}

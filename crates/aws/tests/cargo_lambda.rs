@@ -1,0 +1,176 @@
+//! The real function binaries, under `cargo lambda watch`: the router takes the stand-in's
+//! queues and invokes the functions through the Lambda Invoke API that cargo-lambda serves,
+//! and the approval page is fetched from the Function URL it emulates. One pipeline runs from
+//! the S3 upload's event to the deployed site, with nothing of Pipewright in this process but
+//! the router.
+
+mod common;
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pipewright_aws::devstack::function_environment;
+use pipewright_aws::devstack::http;
+use pipewright_aws::devstack::router::{Router, Target};
+use pipewright_aws::testing;
+use pipewright_core::engine::{ActionStatus, ExecutionStatus};
+use pipewright_core::ports::StateStore;
+
+use common::*;
+
+/// `cargo lambda watch` and everything it started, stopped with the test.
+struct Watch {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Watch {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // The whole process group: cargo-lambda, cargo and the function binaries.
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_watch(port: u16, environment: &[(String, String)]) -> Watch {
+    let root = workspace_root();
+    let log = std::env::temp_dir().join(format!("pipewright-cargo-lambda-watch-{port}.log"));
+    let output = File::create(&log).unwrap();
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(&root)
+        .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output);
+    for (name, value) in environment {
+        command.arg("--env-var").arg(format!("{name}={value}"));
+    }
+    command.env("RUST_LOG", "info");
+    // Its own process group, so that Drop stops the functions too; and stopped if this
+    // process dies without unwinding.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    // SAFETY: only async-signal-safe work (prctl) happens between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+        });
+    }
+    let child = command.spawn().expect("run `cargo lambda watch` (install it: cargo install --locked cargo-lambda)");
+    let watch = Watch { child, log };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "cargo lambda watch did not listen:\n{}", watch.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    watch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let approval_url = format!("{base}/lambda-url/approval-callback");
+    let stack = stack_with_approval_url(&approval_url).await;
+    let watch = start_watch(port, &function_environment(&stack.stack, testing::endpoint()));
+    let router = Router::new(&stack.sdk, &stack.stack, Target::Watch(base.clone()));
+
+    stack.put_pipeline(&site_pipeline(&stack, "watched", "QUEUED", true)).await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>watched</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+
+    // The first invocation of each function builds it: the rounds are generous.
+    let started = router
+        .run_until(3000, || async {
+            let listed = stack.services.store.list_executions("watched", 10, None).await.unwrap().items;
+            listed.first().is_some_and(|e| {
+                e.stages.iter().any(|s| {
+                    s.name == "Gate"
+                        && s.actions[0].attempts.last().is_some_and(|a| a.status == ActionStatus::InProgress)
+                })
+            })
+        })
+        .await;
+    if let Err(error) = started {
+        panic!("the run did not reach the approval: {error}\ncargo lambda watch:\n{}", watch.log_tail());
+    }
+    let id = stack.services.store.list_executions("watched", 10, None).await.unwrap().items[0].id.clone();
+
+    // The approval mail went out with links to the Function URL.
+    router
+        .run_until(200, || async {
+            let attributes = stack
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&stack.inbox)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                .send()
+                .await
+                .unwrap();
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+                .is_some_and(|n| n != "0")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no approval mail: {e}\n{}", watch.log_tail()));
+    let mail = stack.drain(&stack.inbox).await;
+    assert_eq!(mail.len(), 1, "one approval message: {mail:?}\n{}", watch.log_tail());
+    let approve_link = mail[0]["MessageAttributes"]["approveLink"]["Value"].as_str().unwrap().to_string();
+    assert!(approve_link.starts_with(&approval_url), "{approve_link}");
+
+    // GET through the Function URL shows the page and decides nothing.
+    let page = http::send("GET", &approve_link, "text/plain", String::new()).await.unwrap();
+    assert_eq!(page.status, 200, "{}\n{}", page.body, watch.log_tail());
+    assert!(
+        page.body.contains("watched") && page.body.contains("Gate") && page.body.contains(&version),
+        "{}",
+        page.body
+    );
+    let gate = |execution: &pipewright_core::engine::Execution| {
+        execution.stages.iter().find(|s| s.name == "Gate").unwrap().actions[0].attempts[0].status
+    };
+    assert_eq!(gate(&stack.execution(&id).await), ActionStatus::InProgress, "GET never decides");
+
+    // POST approves.
+    let token = approve_link.split("token=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let answer = http::send(
+        "POST",
+        &format!("{approval_url}/"),
+        "application/x-www-form-urlencoded",
+        format!("token={token}&decision=Approved&summary=watched+and+approved"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}\n{}", answer.body, watch.log_tail());
+    assert_eq!(gate(&stack.execution(&id).await), ActionStatus::Succeeded);
+
+    let finished = router.run_until(1000, || async { stack.status(&id).await.is_some_and(|s| s.is_finished()) }).await;
+    if let Err(error) = finished {
+        panic!("the run did not finish: {error}\ncargo lambda watch:\n{}", watch.log_tail());
+    }
+    assert_eq!(stack.status(&id).await, Some(ExecutionStatus::Succeeded), "{}", watch.log_tail());
+    let deployed = stack.objects(&stack.deploy_bucket).await;
+    assert_eq!(deployed.get("live/dist/index.html").map(String::as_str), Some("<p>watched</p>"));
+    assert_eq!(deployed.get("live/dist/version.txt").map(|v| v.trim()), Some(version.as_str()));
+}

@@ -1,0 +1,297 @@
+//! The stand-in stack every end-to-end test runs against: the template's resources in moto
+//! (through real HTTP, with the real SDK), the handlers in this process behind the router,
+//! an SQS queue observing the CodePipeline-format events, and one subscribed to the approval
+//! topic.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use serde_json::{Value, json};
+
+use pipewright_aws::devstack::router::{Router, Target};
+use pipewright_aws::devstack::{self, DevStack, StackNames, queue_arn};
+use pipewright_aws::settings::Services;
+use pipewright_aws::testing;
+use pipewright_core::declaration::{Format, PipelineDocument};
+use pipewright_core::engine::{Execution, ExecutionStatus};
+use pipewright_core::ports::StateStore;
+
+pub const TEMPLATE: &str = include_str!("../../../../template.yaml");
+pub const APPROVAL_URL: &str = "https://approvals.example.test/";
+
+pub struct Stack {
+    pub sdk: SdkConfig,
+    pub stack: DevStack,
+    pub services: Arc<Services>,
+    pub router: Router,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    /// Receives every event published under source `pipewright`.
+    pub observer: String,
+    /// Subscribed to the approval topic.
+    pub inbox: String,
+    /// A versioned bucket the S3 source reads.
+    pub source_bucket: String,
+    /// Where the S3 deploy writes.
+    pub deploy_bucket: String,
+}
+
+pub async fn stack() -> Stack {
+    stack_with_approval_url(APPROVAL_URL).await
+}
+
+/// The stack, with approval links pointing at `approval_url`.
+pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
+    let sdk = testing::sdk_config().await;
+    let names = StackNames::new(testing::unique("pw"));
+    let stack = devstack::create(&sdk, names, TEMPLATE, Some(approval_url.to_string()))
+        .await
+        .expect("create the stack in moto");
+    let services = Arc::new(Services::new(&sdk, stack.settings.clone(), true).await.expect("services"));
+    let router = Router::new(&sdk, &stack, Target::InProcess(services.clone()));
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+
+    let observer = sqs
+        .create_queue()
+        .queue_name(format!("{}-observer", stack.names.stack))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule = format!("{}-observer", stack.names.stack);
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(stack.names.bus())
+        .event_pattern(json!({"source": ["pipewright"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(stack.names.bus())
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("observer")
+                .arn(queue_arn(&sqs, &observer).await.unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let inbox =
+        sqs.create_queue().queue_name(format!("{}-inbox", stack.names.stack)).send().await.unwrap().queue_url.unwrap();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    sns.subscribe()
+        .topic_arn(&stack.topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn(&sqs, &inbox).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let source_bucket = format!("pipewright-source-{}", stack.names.stack);
+    let deploy_bucket = format!("pipewright-deploy-{}", stack.names.stack);
+    for bucket in [&source_bucket, &deploy_bucket] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    versioning(&s3, &source_bucket).await;
+    Stack { sdk, stack, services, router, s3, sqs, observer, inbox, source_bucket, deploy_bucket }
+}
+
+pub async fn versioning(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A zip of `files` (name → content).
+pub fn zip(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut buffer);
+        for (name, content) in files {
+            writer.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            writer.write_all(content.as_bytes()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    buffer.into_inner()
+}
+
+impl Stack {
+    pub fn artifact_bucket(&self) -> String {
+        self.stack.names.bucket()
+    }
+
+    /// Uploads the source bundle; its version id and ETag.
+    pub async fn upload_source(&self, key: &str, files: &[(&str, &str)]) -> (String, String) {
+        let output = self
+            .s3
+            .put_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .body(ByteStream::from(zip(files)))
+            .send()
+            .await
+            .unwrap();
+        (output.version_id.unwrap(), output.e_tag.unwrap().trim_matches('"').to_string())
+    }
+
+    /// The "Object Created" event S3 sends EventBridge for that upload.
+    pub fn object_created(&self, key: &str, version_id: &str, etag: &str) -> Value {
+        json!({
+            "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": "Object Created", "source": "aws.s3",
+            "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+            "resources": [format!("arn:aws:s3:::{}", self.source_bucket)],
+            "detail": {"version": "0", "bucket": {"name": self.source_bucket},
+                       "object": {"key": key, "size": 100, "etag": etag, "version-id": version_id, "sequencer": "00"},
+                       "request-id": "R", "requester": "123456789012", "reason": "PutObject"}
+        })
+    }
+
+    /// Puts an event on the account's default bus, as AWS services do.
+    pub async fn put_default_bus(&self, event: &Value) {
+        let events = aws_sdk_eventbridge::Client::new(&self.sdk);
+        let output = events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source(event["source"].as_str().unwrap())
+                    .detail_type(event["detail-type"].as_str().unwrap())
+                    .detail(event["detail"].to_string())
+                    .set_resources(
+                        event["resources"]
+                            .as_array()
+                            .map(|r| r.iter().map(|v| v.as_str().unwrap().to_string()).collect()),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(output.failed_entry_count, 0);
+    }
+
+    /// Stores a declaration, as CreatePipeline will.
+    pub async fn put_pipeline(&self, declaration: &Value) {
+        let document = PipelineDocument::parse(&declaration.to_string(), Format::Json).unwrap();
+        let report = pipewright_core::validate::validate(&document.pipeline);
+        assert!(report.errors.is_empty(), "{report}");
+        self.services.store.put_pipeline(&document.pipeline, pipewright_aws::handlers::now()).await.unwrap();
+    }
+
+    pub async fn execution(&self, id: &str) -> Execution {
+        self.services.store.get_execution(id).await.unwrap().unwrap_or_else(|| panic!("execution {id} exists")).value
+    }
+
+    pub async fn status(&self, id: &str) -> Option<ExecutionStatus> {
+        self.services.store.get_execution(id).await.unwrap().map(|e| e.value.status)
+    }
+
+    /// Pumps until the execution finishes.
+    pub async fn run_to_end(&self, id: &str) -> ExecutionStatus {
+        self.router
+            .run_until(400, || async { self.status(id).await.is_some_and(|s| s.is_finished()) })
+            .await
+            .unwrap_or_else(|e| panic!("execution {id} did not finish: {e}"));
+        self.status(id).await.unwrap()
+    }
+
+    /// Drains a queue: every message body.
+    pub async fn drain(&self, queue: &str) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        loop {
+            let output = self.sqs.receive_message().queue_url(queue).max_number_of_messages(10).send().await.unwrap();
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.push(serde_json::from_str(message.body().unwrap_or("null")).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The objects of a bucket: key → content.
+    pub async fn objects(&self, bucket: &str) -> BTreeMap<String, String> {
+        let listed = self.s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+        let mut objects = BTreeMap::new();
+        for object in listed.contents() {
+            let key = object.key().unwrap().to_string();
+            let body =
+                self.s3.get_object().bucket(bucket).key(&key).send().await.unwrap().body.collect().await.unwrap();
+            objects.insert(key, String::from_utf8_lossy(&body.into_bytes()).into_owned());
+        }
+        objects
+    }
+}
+
+fn commands(name: &str, run_order: u32, inputs: &[&str], commands: &[&str], output: Option<(&str, &[&str])>) -> Value {
+    let mut action = json!({
+        "name": name, "runOrder": run_order,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": commands,
+        "inputArtifacts": inputs.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+    });
+    if let Some((artifact, files)) = output {
+        action["outputArtifacts"] = json!([{"name": artifact, "files": files}]);
+    }
+    action
+}
+
+/// The site pipeline: S3 source → two parallel builds then a sequential check → approval →
+/// S3 deploy.
+pub fn site_pipeline(stack: &Stack, name: &str, mode: &str, with_approval: bool) -> Value {
+    let mut stages = vec![
+        json!({"name": "Source", "actions": [{
+            "name": "Bundle", "namespace": "SourceVariables",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"S3Bucket": stack.source_bucket, "S3ObjectKey": "site.zip", "PollForSourceChanges": "false"},
+            "outputArtifacts": [{"name": "Code"}]}]}),
+        json!({"name": "Build", "actions": [
+            commands("Test", 1, &["Code"], &["test -f index.html", "echo tested #{SourceVariables.VersionId}"], None),
+            commands("Compile", 1, &["Code"], &["mkdir -p dist", "cp index.html dist/", "echo '#{SourceVariables.VersionId}' > dist/version.txt"], Some(("Site", &["dist/**"]))),
+            commands("Check", 2, &["Site"], &["test -f dist/index.html"], None),
+        ]}),
+    ];
+    if with_approval {
+        stages.push(json!({"name": "Gate", "actions": [{
+            "name": "Approve",
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+            "configuration": {"NotificationArn": stack.stack.topic_arn, "CustomData": "Ship version #{SourceVariables.VersionId}?",
+                              "ExternalEntityLink": "https://example.test/diff"}}]}));
+    }
+    stages.push(json!({"name": "Deploy", "actions": [{
+        "name": "Publish",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"BucketName": stack.deploy_bucket, "Extract": "true", "ObjectKey": "live", "CacheControl": "max-age=60"},
+        "inputArtifacts": [{"name": "Site"}]}]}));
+    json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/pipewright", "pipelineType": "V2", "executionMode": mode,
+        "artifactStore": {"type": "S3", "location": stack.artifact_bucket()},
+        "stages": stages,
+    })
+}

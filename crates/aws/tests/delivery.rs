@@ -1,0 +1,157 @@
+//! At-least-once delivery: every event delivered twice at once, crashes between the commit
+//! and the publish, deliveries lost. The run still completes, once.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use pipewright_aws::bus::Envelope;
+use pipewright_aws::handlers::{self, source_change, stage_transition};
+use pipewright_core::engine::{ActionStatus, Execution, ExecutionStatus};
+use pipewright_core::ports::StateStore;
+use pipewright_core::time::Timestamp;
+use serde_json::{Value, json};
+
+use common::*;
+
+/// A pipeline whose Commands actions note each run in `runs` (one line per run).
+fn counted_pipeline(stack: &Stack, name: &str, runs: &str) -> Value {
+    let mut declaration = site_pipeline(stack, name, "SUPERSEDED", false);
+    for action in declaration["stages"][1]["actions"].as_array_mut().unwrap() {
+        let line = format!("echo {} >> {runs}", action["name"].as_str().unwrap());
+        action["commands"].as_array_mut().unwrap().insert(0, json!(line));
+    }
+    declaration
+}
+
+fn single_attempts(execution: &Execution) {
+    for stage in &execution.stages {
+        for action in &stage.actions {
+            assert_eq!(action.attempts.len(), 1, "{}/{} ran once", stage.name, action.name);
+            assert_eq!(action.attempts[0].status, ActionStatus::Succeeded);
+        }
+    }
+}
+
+/// The distinct state changes the observer saw: (detail-type, stage, action, state).
+fn distinct_changes(events: &[Value]) -> BTreeSet<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!("{} {} {} {}", e["detail-type"], e["detail"]["stage"], e["detail"]["action"], e["detail"]["state"])
+        })
+        .collect()
+}
+
+async fn start_from_upload(stack: &Stack, pipeline: &str) -> String {
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>twice</p>")]).await;
+    let event = stack.object_created("site.zip", &version, &etag);
+    let envelope: Envelope = serde_json::from_value(event).unwrap();
+    let started = source_change::handle(&stack.services, &envelope).await;
+    // A crash may have been injected: the execution is committed either way.
+    let _ = started;
+    stack.services.store.list_executions(pipeline, 1, None).await.unwrap().items[0].id.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_delivered_twice_at_once_runs_each_step_once() {
+    let stack = stack().await;
+    let runs = tempfile::NamedTempFile::new().unwrap();
+    let runs_path = runs.path().display().to_string();
+    stack.put_pipeline(&counted_pipeline(&stack, "twice", &runs_path)).await;
+    let router = stack.router.clone().with_copies(2);
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>twice</p>")]).await;
+    let event = stack.object_created("site.zip", &version, &etag);
+    // The source event itself arrives twice, on two deliveries.
+    stack.put_default_bus(&event).await;
+    stack.put_default_bus(&event).await;
+    let listed = || async { stack.services.store.list_executions("twice", 10, None).await.unwrap().items };
+    router.run_until(400, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) }).await.unwrap();
+
+    let executions = listed().await;
+    assert_eq!(executions.len(), 1, "the same revision never starts a second execution");
+    assert_eq!(executions[0].status, ExecutionStatus::Succeeded);
+    single_attempts(&executions[0]);
+    let mut lines: Vec<String> = std::fs::read_to_string(runs.path()).unwrap().lines().map(String::from).collect();
+    lines.sort();
+    assert_eq!(lines, ["Check", "Compile", "Test"], "each job ran exactly once");
+    assert_eq!(stack.objects(&stack.deploy_bucket).await.len(), 2, "deployed");
+
+    let events = stack.drain(&stack.observer).await;
+    let changes = distinct_changes(&events);
+    // Pipeline STARTED/SUCCEEDED + 3 stages × 2 + 5 actions × 2, and nothing else.
+    assert_eq!(changes.len(), 2 + 6 + 10, "{changes:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crashes_between_commit_and_publish_are_recovered_by_the_retry() {
+    let stack = stack().await;
+    let runs = tempfile::NamedTempFile::new().unwrap();
+    stack.put_pipeline(&counted_pipeline(&stack, "crashy", &runs.path().display().to_string())).await;
+    // The first six commits (start, then the engine events) each crash before publishing;
+    // the failed delivery stays in its queue and comes back.
+    stack.services.faults.crash_after_commit(6);
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>crash</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    let listed = || async { stack.services.store.list_executions("crashy", 10, None).await.unwrap().items };
+    let pumped = stack
+        .router
+        .run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
+        .await
+        .unwrap();
+    assert!(pumped.failed.len() >= 6, "the crashes happened: {:?}", pumped.failed);
+    let execution = &listed().await[0];
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    single_attempts(execution);
+    assert_eq!(std::fs::read_to_string(runs.path()).unwrap().lines().count(), 3, "each job ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "ticked", "SUPERSEDED", false)).await;
+    stack.services.faults.crash_after_commit(1);
+    let id = start_from_upload(&stack, "ticked").await;
+    assert_eq!(stack.execution(&id).await.status, ExecutionStatus::InProgress, "committed");
+    assert!(stack.services.store.pending_effects(&id).await.unwrap().len() >= 2, "its effects wait in the outbox");
+    stack.router.pump().await.unwrap();
+    assert_eq!(
+        stack.execution(&id).await.stages[0].actions[0].attempts[0].status,
+        ActionStatus::InProgress,
+        "nothing was published"
+    );
+
+    // Before the grace period the tick leaves the outbox alone (a relay may be under way).
+    let report = stage_transition::tick(&stack.services, handlers::now()).await.unwrap();
+    assert_eq!(report.relayed, 0);
+    let later = Timestamp::from_millis(handlers::now().millis() + 61_000);
+    let report = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert!(report.relayed >= 2, "{report:?}");
+    assert!(stack.services.store.pending_effects(&id).await.unwrap().is_empty());
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
+    single_attempts(&stack.execution(&id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dispatch_nobody_picked_up_is_sent_again_by_the_tick() {
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "lost", "SUPERSEDED", false)).await;
+    let id = start_from_upload(&stack, "lost").await;
+    // The dispatch of the source action is lost on its way to invoke-action.
+    stack.sqs.purge_queue().queue_url(&stack.stack.queues["invoke-action"]).send().await.unwrap();
+    stack.router.pump().await.unwrap();
+    assert_eq!(stack.execution(&id).await.stages[0].actions[0].attempts[0].status, ActionStatus::InProgress);
+
+    let soon = stage_transition::tick(&stack.services, handlers::now()).await.unwrap();
+    assert_eq!(soon.resent, 0, "work is given two minutes to be picked up");
+    let later = Timestamp::from_millis(handlers::now().millis() + 121_000);
+    let report = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert_eq!(report.resent, 1, "{report:?}");
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
+
+    // Once claimed, work is not sent again (it is running, or ran).
+    let again = stage_transition::tick(&stack.services, Timestamp::from_millis(handlers::now().millis() + 121_000))
+        .await
+        .unwrap();
+    assert_eq!(again.resent, 0);
+}

@@ -1,0 +1,154 @@
+//! template.yaml and the code agree: every event the code puts on the bus matches the rule of
+//! exactly the function that takes it, the AWS events match source-change's rules, and every
+//! sample in infra/events decodes as its function reads it. (No network.)
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use pipewright_aws::bus::{self, ApprovalMessage, DispatchMessage, EngineMessage, Envelope};
+use pipewright_aws::devstack::{FUNCTIONS, Rule, template_rules};
+use pipewright_aws::handlers::source_change::{self, SourceEvent};
+use pipewright_core::source_events::SourceChange;
+
+const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+fn samples_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/events"))
+}
+
+fn sample(name: &str) -> Value {
+    let path = samples_dir().join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// EventBridge matching for the pattern forms the template uses: lists of exact values,
+/// nested objects.
+fn pattern_matches(pattern: &Value, event: &Value) -> bool {
+    match pattern {
+        Value::Object(fields) => fields.iter().all(|(name, wanted)| pattern_matches(wanted, &event[name.as_str()])),
+        Value::Array(values) => values.contains(event),
+        _ => false,
+    }
+}
+
+/// The functions whose rules take `event`, on `bus` (true: the stack's bus).
+fn routed(rules: &[Rule], event: &Value, custom_bus: bool) -> Vec<String> {
+    let mut functions: Vec<String> = rules
+        .iter()
+        .filter(|rule| {
+            rule.custom_bus == custom_bus && rule.pattern.as_ref().is_some_and(|p| pattern_matches(p, event))
+        })
+        .map(|rule| rule.function.clone())
+        .collect();
+    functions.dedup();
+    functions
+}
+
+fn as_event(entry: &bus::Entry) -> Value {
+    json!({"source": entry.source, "detail-type": entry.detail_type, "detail": entry.detail})
+}
+
+#[test]
+fn the_template_declares_the_four_functions_and_the_tick() {
+    let rules = template_rules(TEMPLATE).unwrap();
+    for function in FUNCTIONS.iter().filter(|f| **f != "approval-callback") {
+        assert!(rules.iter().any(|r| r.function == *function), "{function} has a rule");
+    }
+    let ticks: Vec<&Rule> = rules.iter().filter(|r| r.schedule.is_some()).collect();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(
+        (ticks[0].function.as_str(), ticks[0].schedule.as_deref()),
+        ("stage-transition", Some("rate(1 minute)"))
+    );
+    for needle in [
+        "BuildMethod: rust-cargolambda",
+        "provided.al2023",
+        "arm64",
+        "PAY_PER_REQUEST",
+        "PointInTimeRecoveryEnabled: true",
+        "expires_at",
+        "by_pipeline",
+        "deadlines",
+        "outbox",
+        "AuthType: NONE",
+        "GenerateSecretString",
+        "BlockPublicAcls: true",
+        "NoncurrentVersionExpiration",
+        "DeadLetter",
+    ] {
+        assert!(TEMPLATE.contains(needle), "template.yaml declares {needle}");
+    }
+    assert!(TEMPLATE.contains("Status: Enabled"), "the artifact bucket is versioned");
+}
+
+#[test]
+fn every_bus_event_reaches_exactly_its_function() {
+    let rules = template_rules(TEMPLATE).unwrap();
+    let engine = sample("engine-action-succeeded.json");
+    let dispatched = sample("action-dispatched.json");
+    let approval = sample("approval-requested.json");
+    let start = sample("start-pipeline-execution.json");
+    assert_eq!(routed(&rules, &engine, true), ["stage-transition"]);
+    assert_eq!(routed(&rules, &dispatched, true), ["invoke-action"]);
+    assert_eq!(routed(&rules, &approval, true), ["invoke-action"]);
+    assert_eq!(routed(&rules, &start, true), ["source-change"]);
+    for aws in ["s3-object-created.json", "codecommit-reference-updated.json", "ecr-image-push.json"] {
+        assert_eq!(routed(&rules, &sample(aws), false), ["source-change"], "{aws}");
+        assert!(routed(&rules, &sample(aws), true).is_empty(), "{aws} comes on the default bus");
+    }
+    // The state-change events are for users' rules, not for the functions.
+    let engine_message: EngineMessage = serde_json::from_value(engine["detail"].clone()).unwrap();
+    let entry = bus::engine_entry("p", &engine_message.event);
+    assert_eq!(routed(&rules, &as_event(&entry), true), ["stage-transition"], "what invoke-action publishes");
+    let published =
+        json!({"source": "pipewright", "detail-type": "CodePipeline Pipeline Execution State Change", "detail": {}});
+    assert!(routed(&rules, &published, true).is_empty());
+    // A deleted branch or a failed push starts nothing (filtered by the rule already).
+    let mut deleted = sample("codecommit-reference-updated.json");
+    deleted["detail"]["event"] = json!("referenceDeleted");
+    assert!(routed(&rules, &deleted, false).is_empty());
+    let mut failed = sample("ecr-image-push.json");
+    failed["detail"]["result"] = json!("FAILURE");
+    assert!(routed(&rules, &failed, false).is_empty());
+}
+
+#[test]
+fn every_sample_decodes_as_its_function_reads_it() {
+    let mut names: Vec<String> = std::fs::read_dir(samples_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 10, "{names:?}");
+    for name in &names {
+        let value = sample(name);
+        if name.starts_with("approval-callback") {
+            // A Function URL request (payload format 2.0), as lambda_http reads it.
+            let request: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+                serde_json::from_value(value).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let method = request.request_context.http.method.to_string();
+            assert_eq!(method, if name.ends_with("get.json") { "GET" } else { "POST" });
+            continue;
+        }
+        let envelope: Envelope = serde_json::from_value(value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        match envelope.detail_type.as_str() {
+            "Pipewright Engine Event" => drop(serde_json::from_value::<EngineMessage>(envelope.detail).unwrap()),
+            "Pipewright Action Dispatched" => drop(serde_json::from_value::<DispatchMessage>(envelope.detail).unwrap()),
+            "Pipewright Approval Requested" => {
+                drop(serde_json::from_value::<ApprovalMessage>(envelope.detail).unwrap())
+            }
+            "Scheduled Event" => assert_eq!(envelope.source, "aws.events"),
+            _ => match source_change::decode(&envelope).unwrap_or_else(|e| panic!("{name}: {e}")) {
+                SourceEvent::Change(SourceChange::S3Object { bucket, key, version_id, .. }) => {
+                    assert_eq!((bucket.as_str(), key.as_str()), ("pipewright-source-demo", "site.zip"));
+                    assert!(version_id.is_some());
+                }
+                SourceEvent::Change(SourceChange::CodeCommit { branch, .. }) => assert_eq!(branch, "main"),
+                SourceEvent::Change(SourceChange::EcrImage { tag, .. }) => assert_eq!(tag.as_deref(), Some("latest")),
+                SourceEvent::Start(command) => assert_eq!(command.pipeline_name, "hello-service"),
+                other => panic!("{name}: {other:?}"),
+            },
+        }
+    }
+}
