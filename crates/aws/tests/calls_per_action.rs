@@ -100,6 +100,9 @@ async fn calls_per_action_of_a_run() {
     );
     println!("item sizes: pipeline head {} B, execution {} B", item_bytes(&head), item_bytes(&stored));
 
+    // The counter sees the calls at all (each action needs at least one commit and one publish).
+    assert!(dynamo_writes >= actions, "DynamoDB writes counted: {calls:?}");
+    assert!(put_events >= actions, "PutEvents counted: {calls:?}");
     // Bounds a little above what the design needs, so that a regression shows.
     assert!(per_action(dynamo_writes) <= 8.0, "DynamoDB writes per action: {calls:?}");
     assert!(per_action(dynamo_reads) <= 10.0, "DynamoDB reads per action: {calls:?}");
