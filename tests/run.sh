@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: formatting, lints, unit and property tests, the CLI's
 # end-to-end tests, the AWS end-to-end tests against moto and under `cargo lambda watch`, the
 # template's linters, and the example declarations. Run from anywhere: `bash tests/run.sh`.
-# It installs what it needs when missing (moto and the linters in venvs under infra/local/,
+# It installs what it needs when missing (moto, the linters, the aws CLI and boto3 in venvs under infra/local/,
 # cargo-lambda with cargo install), starts moto, and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,6 +51,9 @@ if ! bash infra/local/moto.sh env >/dev/null 2>&1; then
 fi
 eval "$(bash infra/local/moto.sh start)"
 echo "moto at $PIPEWRIGHT_MOTO_ENDPOINT"
+
+step "the aws CLI and boto3 (the API's real clients)"
+eval "$(bash infra/local/clients.sh env)"
 
 step "cargo test (unit, property, store contract, CLI, AWS end-to-end and cargo lambda watch tests)"
 cargo test --workspace --locked

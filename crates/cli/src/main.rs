@@ -71,6 +71,9 @@ enum Command {
     /// Disable or enable the inbound transition of a stage.
     #[command(subcommand)]
     Transitions(TransitionsCommand),
+    /// Serve CodePipeline's API (AWS JSON 1.1) over this state directory, for the aws CLI,
+    /// boto3 and the AWS SDKs (`--endpoint-url`).
+    Serve(commands::serve::ServeArgs),
     /// Carry out one execution in the background (started by pipewright itself).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Retry(args) => commands::control::retry(&state_dir, args).await,
             Command::Stop(args) => commands::control::stop(&state_dir, args).await,
             Command::Transitions(command) => commands::control::transitions(&state_dir, command).await,
+            Command::Serve(args) => commands::serve::serve(&state_dir, args).await,
             Command::Worker(args) => commands::run::worker(&state_dir, args).await,
         }
     });

@@ -2,5 +2,6 @@
 
 pub mod control;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod validate;

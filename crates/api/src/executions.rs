@@ -1,0 +1,160 @@
+//! StartPipelineExecution and StopPipelineExecution.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use pipewright_core::engine::{
+    Event, RevisionType, SourceRevisionOverride, Stale, StartExecution, StopExecution, Trigger, TriggerType,
+    VariableOverride,
+};
+use pipewright_core::ids;
+use pipewright_core::ports::StateStore;
+use pipewright_core::service::Handled;
+
+use crate::protocol::{ApiError, check_execution_id, check_name, check_text, required};
+use crate::{Caller, ControlPlane, execution_not_found, service_error, store_error};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartInput {
+    name: Option<String>,
+    variables: Option<Vec<VariableInput>>,
+    client_request_token: Option<String>,
+    source_revisions: Option<Vec<SourceRevisionInput>>,
+}
+
+#[derive(Deserialize)]
+pub struct VariableInput {
+    name: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRevisionInput {
+    action_name: Option<String>,
+    revision_type: Option<String>,
+    revision_value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopInput {
+    pipeline_name: Option<String>,
+    pipeline_execution_id: Option<String>,
+    abandon: Option<bool>,
+    reason: Option<String>,
+}
+
+fn variables(input: Option<Vec<VariableInput>>) -> Result<Vec<VariableOverride>, ApiError> {
+    let input = input.unwrap_or_default();
+    if input.len() > 50 {
+        return Err(ApiError::validation("variables: at most 50 variables can be given"));
+    }
+    input
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let name = required(v.name, &format!("variables.{}.member.name", i + 1))?;
+            check_text(&name, &format!("variables.{}.member.name", i + 1), 1, 128, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '@' | '-' | '_')
+            })?;
+            let value = required(v.value, &format!("variables.{}.member.value", i + 1))?;
+            check_text(&value, &format!("variables.{}.member.value", i + 1), 1, 1000, |_| true)?;
+            Ok(VariableOverride { name, value })
+        })
+        .collect()
+}
+
+fn source_revisions(input: Option<Vec<SourceRevisionInput>>) -> Result<Vec<SourceRevisionOverride>, ApiError> {
+    input
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = |name: &str| format!("sourceRevisions.{}.member.{name}", i + 1);
+            let action_name = required(r.action_name, &field("actionName"))?;
+            check_name(&action_name, &field("actionName"))?;
+            let kind = required(r.revision_type, &field("revisionType"))?;
+            let revision_type = match kind.as_str() {
+                "COMMIT_ID" => RevisionType::CommitId,
+                "IMAGE_DIGEST" => RevisionType::ImageDigest,
+                "S3_OBJECT_VERSION_ID" => RevisionType::S3ObjectVersionId,
+                "S3_OBJECT_KEY" => RevisionType::S3ObjectKey,
+                other => {
+                    return Err(ApiError::validation(format!(
+                        "1 validation error detected: Value '{other}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [COMMIT_ID, IMAGE_DIGEST, S3_OBJECT_VERSION_ID, S3_OBJECT_KEY]",
+                        field("revisionType")
+                    )));
+                }
+            };
+            let revision_value = required(r.revision_value, &field("revisionValue"))?;
+            check_text(&revision_value, &field("revisionValue"), 1, 1500, |_| true)?;
+            Ok(SourceRevisionOverride { action_name, revision_type, revision_value })
+        })
+        .collect()
+}
+
+pub async fn start<C: ControlPlane>(plane: &C, caller: &Caller, input: StartInput) -> Result<Value, ApiError> {
+    let name = required(input.name, "name")?;
+    check_name(&name, "name")?;
+    let variables = variables(input.variables)?;
+    let source_revisions = source_revisions(input.source_revisions)?;
+    // The pipeline must exist (and compile) before anything is recorded for the execution.
+    plane.cache().get(plane.store(), &name, None).await.map_err(service_error)?;
+    let execution_id = match &input.client_request_token {
+        // The same token always names the same execution: a retried request starts nothing new.
+        Some(token) => {
+            check_text(token, "clientRequestToken", 1, 128, |c| c.is_ascii_alphanumeric() || c == '-')?;
+            ids::uuid_from(&["client-request-token", &name, token])
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    if let Some(existing) = plane.store().get_execution(&execution_id).await.map_err(store_error)? {
+        return if existing.value.pipeline_name == name {
+            Ok(json!({ "pipelineExecutionId": execution_id }))
+        } else {
+            Err(ApiError::client("ConflictException", "the clientRequestToken was already used"))
+        };
+    }
+    plane.before_start(&name, &execution_id).await.map_err(store_error)?;
+    let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let event = Event::StartExecution(StartExecution {
+        execution_id: execution_id.clone(),
+        seed,
+        trigger: Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: Some(caller.name()) },
+        variables,
+        source_revisions,
+        action_timeout_seconds: None,
+    });
+    match plane.submit(&name, &event).await.map_err(service_error)? {
+        Handled::Applied { .. } | Handled::Stale(Stale::DuplicateStart) => {
+            Ok(json!({ "pipelineExecutionId": execution_id }))
+        }
+        Handled::Stale(other) => Err(ApiError::client("ConflictException", format!("{other:?}"))),
+    }
+}
+
+pub async fn stop<C: ControlPlane>(plane: &C, caller: &Caller, input: StopInput) -> Result<Value, ApiError> {
+    let pipeline = required(input.pipeline_name, "pipelineName")?;
+    check_name(&pipeline, "pipelineName")?;
+    let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
+    check_execution_id(&id, "pipelineExecutionId")?;
+    if let Some(reason) = &input.reason {
+        check_text(reason, "reason", 0, 200, |_| true)?;
+    }
+    crate::reads::execution_of(plane, &pipeline, &id).await?;
+    let event = Event::StopExecution(StopExecution {
+        execution_id: id.clone(),
+        abandon: input.abandon.unwrap_or(false),
+        reason: input.reason,
+        by: Some(caller.name()),
+    });
+    match plane.submit(&pipeline, &event).await {
+        Ok(_) => Ok(json!({ "pipelineExecutionId": id })),
+        Err(pipewright_core::service::ServiceError::Rejected(
+            pipewright_core::engine::Rejection::PipelineExecutionNotFound(_),
+        )) => Err(execution_not_found(&pipeline, &id)),
+        Err(error) => Err(service_error(error)),
+    }
+}

@@ -1,0 +1,265 @@
+//! AWS JSON 1.1 as CodePipeline speaks it: `POST /`, `X-Amz-Target:
+//! CodePipeline_20150709.<Operation>`, `application/x-amz-json-1.1` bodies, and errors as
+//! `{"__type": "<ExceptionName>", "message": …}` with botocore's exception names.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The `X-Amz-Target` prefix of every CodePipeline operation.
+pub const TARGET_PREFIX: &str = "CodePipeline_20150709.";
+
+/// The content type of requests and responses.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The largest request body accepted. CodePipeline's largest input, a declaration of 500
+/// actions with 1,000-character configuration values, stays well below it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One HTTP request, as the transport (axum locally, a Function URL on AWS) received it.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub target: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// One HTTP response; its content type is always [`CONTENT_TYPE`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl HttpResponse {
+    pub fn ok(body: Value) -> HttpResponse {
+        HttpResponse { status: 200, body }
+    }
+
+    pub fn body_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+/// An error in the wire protocol's form. `status` is 400 for the caller's mistakes, 500 for
+/// ours, as the AWS SDKs expect (they retry 5xx, never 4xx).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{exception}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub exception: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn client(exception: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status: 400, exception, message: message.into() }
+    }
+
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::client("ValidationException", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError { status: 500, exception: "InternalFailure", message: message.into() }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        HttpResponse {
+            status: self.status,
+            body: serde_json::json!({ "__type": self.exception, "message": self.message }),
+        }
+    }
+}
+
+/// The operation a request names, after checking the method, path, content type and size.
+pub fn operation<'a>(request: &HttpRequest<'a>) -> Result<&'a str, ApiError> {
+    if request.method != "POST" {
+        return Err(ApiError::client(
+            "UnknownOperationException",
+            format!(
+                "{} {}: CodePipeline's API takes only POST / with an X-Amz-Target header",
+                request.method, request.path
+            ),
+        ));
+    }
+    if request.path != "/" {
+        return Err(ApiError::client(
+            "UnknownOperationException",
+            format!("POST {}: CodePipeline's API is served at POST /", request.path),
+        ));
+    }
+    let Some(target) = request.target else {
+        return Err(ApiError::client(
+            "MissingAuthenticationTokenException",
+            "the X-Amz-Target header is missing; expected CodePipeline_20150709.<Operation>",
+        ));
+    };
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()) else {
+        return Err(ApiError::client(
+            "UnknownOperationException",
+            format!("X-Amz-Target {target:?} is not a CodePipeline operation (expected {TARGET_PREFIX}<Operation>)"),
+        ));
+    };
+    if let Some(content_type) = request.content_type {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case(CONTENT_TYPE) && !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::client(
+                "SerializationException",
+                format!("Content-Type {content_type:?} is not {CONTENT_TYPE}"),
+            ));
+        }
+    }
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::validation(format!(
+            "the request body of {} bytes exceeds the limit of {MAX_BODY_BYTES} bytes",
+            request.body.len()
+        )));
+    }
+    Ok(operation)
+}
+
+/// The body as a JSON object; an empty body is `{}`.
+pub fn body_object(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::client(
+            "SerializationException",
+            format!("the request body is not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::client("SerializationException", "the request body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+/// Decodes an operation's input; a wrong type names the field.
+pub fn input<T: DeserializeOwned>(operation: &str, body: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { format!(" at '{path}'") };
+        ApiError::client("SerializationException", format!("{operation}: invalid input{field}: {}", e.inner()))
+    })
+}
+
+/// A required member, or AWS's "must not be null" validation error naming it.
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+/// Checks a string member's length and characters (botocore's `min`, `max` and `pattern`).
+pub fn check_text(value: &str, field: &str, min: usize, max: usize, allowed: fn(char) -> bool) -> Result<(), ApiError> {
+    let length = value.chars().count();
+    if length < min || length > max {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have length between {min} and {max}"
+        )));
+    }
+    if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must not contain {bad:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// `[A-Za-z0-9.@\-_]+`: pipeline, stage and action names.
+pub fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_')
+}
+
+pub fn check_name(value: &str, field: &str) -> Result<(), ApiError> {
+    check_text(value, field, 1, 100, name_char)
+}
+
+/// `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`: execution ids.
+pub fn check_execution_id(value: &str, field: &str) -> Result<(), ApiError> {
+    let groups: Vec<&str> = value.split('-').collect();
+    let shaped = groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    if shaped {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}"
+        )))
+    }
+}
+
+/// `maxResults` in `min..=max`, or `default`.
+pub fn max_results(value: Option<i64>, field: &str, min: i64, max: i64, default: usize) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (min..=max).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{n}' at '{field}' failed to satisfy constraint: Member must have value between {min} and {max}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<'a>(target: Option<&'a str>, body: &'a [u8]) -> HttpRequest<'a> {
+        HttpRequest { method: "POST", path: "/", target, content_type: Some(CONTENT_TYPE), body }
+    }
+
+    #[test]
+    fn the_operation_comes_from_the_target_header() {
+        assert_eq!(operation(&request(Some("CodePipeline_20150709.GetPipeline"), b"{}")), Ok("GetPipeline"));
+        let unknown = operation(&request(Some("DynamoDB_20120810.GetItem"), b"{}")).unwrap_err();
+        assert_eq!(unknown.exception, "UnknownOperationException");
+        assert_eq!(operation(&request(None, b"{}")).unwrap_err().status, 400);
+        let get = HttpRequest { method: "GET", ..request(Some("CodePipeline_20150709.GetPipeline"), b"") };
+        assert_eq!(operation(&get).unwrap_err().exception, "UnknownOperationException");
+        let xml = HttpRequest { content_type: Some("text/xml"), ..request(Some("CodePipeline_20150709.X"), b"") };
+        assert_eq!(operation(&xml).unwrap_err().exception, "SerializationException");
+    }
+
+    #[test]
+    fn an_oversize_body_is_refused() {
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let error = operation(&request(Some("CodePipeline_20150709.ListPipelines"), &big)).unwrap_err();
+        assert_eq!((error.status, error.exception), (400, "ValidationException"));
+    }
+
+    #[test]
+    fn malformed_and_mistyped_bodies_name_the_problem() {
+        let error = body_object(b"{\"name\": ").unwrap_err();
+        assert_eq!(error.exception, "SerializationException");
+        assert!(error.message.contains("line 1"), "{}", error.message);
+        assert_eq!(body_object(b"[1]").unwrap_err().exception, "SerializationException");
+        assert_eq!(body_object(b"").unwrap(), serde_json::json!({}));
+
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Input {
+            name: Option<String>,
+        }
+        let error = input::<Input>("GetPipeline", serde_json::json!({ "name": 5 })).unwrap_err();
+        assert!(error.message.contains("'name'"), "{}", error.message);
+    }
+
+    #[test]
+    fn field_constraints_follow_the_model() {
+        assert!(check_name("my-pipeline_1.0@x", "name").is_ok());
+        assert!(check_name("", "name").is_err());
+        assert!(check_name("has space", "name").unwrap_err().message.contains("'name'"));
+        assert!(check_name(&"a".repeat(101), "name").is_err());
+        assert!(check_execution_id("0123abcd-0000-4000-8000-0123456789ab", "id").is_ok());
+        assert!(check_execution_id("nope", "id").is_err());
+        assert_eq!(max_results(None, "maxResults", 1, 100, 100), Ok(100));
+        assert!(max_results(Some(0), "maxResults", 1, 100, 100).is_err());
+        assert_eq!(required(Some(1), "x"), Ok(1));
+        assert!(required::<u8>(None, "name").unwrap_err().message.contains("'name'"));
+    }
+}

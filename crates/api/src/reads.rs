@@ -1,0 +1,274 @@
+//! GetPipelineExecution, GetPipelineState, ListPipelineExecutions, ListActionExecutions:
+//! the core's read models (`queries`), served with CodePipeline's pagination.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use pipewright_core::engine::{ActionStatus, Event, Execution, SetTransition, StageStatus};
+use pipewright_core::ports::{StateStore, StoreError};
+use pipewright_core::queries;
+use pipewright_core::time::Timestamp;
+
+use crate::protocol::{ApiError, check_execution_id, check_name, max_results, required};
+use crate::{ControlPlane, execution_not_found, pipeline_not_found, service_error, store_error};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionInput {
+    pipeline_name: Option<String>,
+    pipeline_execution_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct StateInput {
+    name: Option<String>,
+}
+
+impl StateInput {
+    pub(crate) fn named(name: &str) -> StateInput {
+        StateInput { name: Some(name.to_string()) }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListExecutionsInput {
+    pipeline_name: Option<String>,
+    max_results: Option<i64>,
+    filter: Option<ExecutionFilter>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionFilter {
+    succeeded_in_stage: Option<SucceededInStage>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SucceededInStage {
+    stage_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListActionExecutionsInput {
+    pipeline_name: Option<String>,
+    filter: Option<ActionExecutionFilter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecutionFilter {
+    pipeline_execution_id: Option<String>,
+    latest_in_pipeline_execution: Option<LatestInPipelineExecution>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestInPipelineExecution {
+    pipeline_execution_id: Option<String>,
+    start_time_range: Option<String>,
+}
+
+/// The execution `id` of `pipeline`, or the errors CodePipeline gives.
+pub(crate) async fn execution_of<C: ControlPlane>(plane: &C, pipeline: &str, id: &str) -> Result<Execution, ApiError> {
+    let store = plane.store();
+    match store.get_execution(id).await.map_err(store_error)? {
+        Some(found) if found.value.pipeline_name == pipeline => Ok(found.value),
+        _ if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() => {
+            Err(pipeline_not_found(pipeline))
+        }
+        _ => Err(execution_not_found(pipeline, id)),
+    }
+}
+
+pub async fn get_execution<C: ControlPlane>(plane: &C, input: ExecutionInput) -> Result<Value, ApiError> {
+    let pipeline = required(input.pipeline_name, "pipelineName")?;
+    check_name(&pipeline, "pipelineName")?;
+    let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
+    check_execution_id(&id, "pipelineExecutionId")?;
+    let execution = execution_of(plane, &pipeline, &id).await?;
+    Ok(json!({ "pipelineExecution": queries::execution(&execution) }))
+}
+
+/// A request that reads the pipeline state without changing it: the store loads the state
+/// and the executions waiting at its boundaries for any event, and this one names none.
+fn read_probe(now: Timestamp) -> Event {
+    Event::SetTransition(SetTransition {
+        stage: String::new(),
+        enabled: true,
+        reason: None,
+        by: None,
+        requested_at: now,
+    })
+}
+
+pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<Value, ApiError> {
+    let name = required(input.name, "name")?;
+    check_name(&name, "name")?;
+    let store = plane.store();
+    let snapshot = match store.load(&name, &read_probe(plane.now())).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreError::NotFound(_)) => return Err(pipeline_not_found(&name)),
+        Err(error) => return Err(store_error(error)),
+    };
+    let state = snapshot.state.value;
+    let pipeline = plane.cache().get(store, &name, Some(state.version)).await.map_err(service_error)?;
+    let stored = store
+        .get_pipeline(&name, Some(state.version))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| pipeline_not_found(&name))?;
+    let mut executions: BTreeMap<String, Execution> =
+        snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
+    for id in state.stages.iter().filter_map(|s| s.latest_execution.as_ref()) {
+        if !executions.contains_key(id)
+            && let Some(found) = store.get_execution(id).await.map_err(store_error)?
+        {
+            executions.insert(id.clone(), found.value);
+        }
+    }
+    let view = queries::pipeline_state(&pipeline, &stored, &state, &executions);
+    serde_json::to_value(view).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Whether `execution` got through `stage` (the `succeededInStage` filter).
+fn succeeded_in(execution: &Execution, stage: &str) -> bool {
+    execution.stages.iter().any(|run| run.name == stage && run.status == Some(StageStatus::Succeeded))
+}
+
+pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsInput) -> Result<Value, ApiError> {
+    let pipeline = required(input.pipeline_name, "pipelineName")?;
+    check_name(&pipeline, "pipelineName")?;
+    let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
+    let stage = match input.filter.and_then(|f| f.succeeded_in_stage) {
+        Some(filter) => {
+            let stage = required(filter.stage_name, "filter.succeededInStage.stageName")?;
+            check_name(&stage, "filter.succeededInStage.stageName")?;
+            Some(stage)
+        }
+        None => None,
+    };
+    let store = plane.store();
+    if store.get_pipeline(&pipeline, None).await.map_err(store_error)?.is_none() {
+        return Err(pipeline_not_found(&pipeline));
+    }
+    let mut token = input.next_token;
+    let mut summaries = Vec::new();
+    // With a filter, pages of the store are read until the page is full or the list ends.
+    loop {
+        let page = store.list_executions(&pipeline, limit, token.as_deref()).await.map_err(store_error)?;
+        token = page.next_token;
+        for execution in &page.items {
+            if stage.as_deref().is_none_or(|s| succeeded_in(execution, s)) {
+                summaries.push(queries::execution_summary(execution));
+            }
+        }
+        if stage.is_none() || token.is_none() || summaries.len() >= limit {
+            break;
+        }
+    }
+    let mut output = json!({ "pipelineExecutionSummaries": summaries });
+    if let Some(token) = token {
+        output["nextToken"] = json!(token);
+    }
+    Ok(output)
+}
+
+/// How many of a pipeline's newest executions ListActionExecutions reads without a filter.
+const ACTION_EXECUTIONS_WINDOW: usize = 100;
+
+pub async fn list_action_executions<C: ControlPlane>(
+    plane: &C,
+    input: ListActionExecutionsInput,
+) -> Result<Value, ApiError> {
+    let pipeline = required(input.pipeline_name, "pipelineName")?;
+    check_name(&pipeline, "pipelineName")?;
+    let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
+    let offset = match &input.next_token {
+        None => 0,
+        Some(token) => token.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| {
+            ApiError::client("InvalidNextTokenException", "the nextToken is not one ListActionExecutions gave")
+        })?,
+    };
+    let mut only_latest = false;
+    let execution_id = match input.filter {
+        Some(ActionExecutionFilter { pipeline_execution_id: Some(id), .. }) => Some(id),
+        Some(ActionExecutionFilter { latest_in_pipeline_execution: Some(latest), .. }) => {
+            only_latest = true;
+            if let Some(range) = &latest.start_time_range
+                && range != "Latest"
+                && range != "All"
+            {
+                return Err(ApiError::validation(format!(
+                    "filter.latestInPipelineExecution.startTimeRange: {range:?} is not Latest or All"
+                )));
+            }
+            only_latest = only_latest && latest.start_time_range.as_deref() != Some("All");
+            Some(required(latest.pipeline_execution_id, "filter.latestInPipelineExecution.pipelineExecutionId")?)
+        }
+        _ => None,
+    };
+    let store = plane.store();
+    let executions = match &execution_id {
+        Some(id) => {
+            check_execution_id(id, "filter.pipelineExecutionId")?;
+            vec![execution_of(plane, &pipeline, id).await?]
+        }
+        None => {
+            if store.get_pipeline(&pipeline, None).await.map_err(store_error)?.is_none() {
+                return Err(pipeline_not_found(&pipeline));
+            }
+            store.list_executions(&pipeline, ACTION_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items
+        }
+    };
+    let mut details = Vec::new();
+    for execution in &executions {
+        let version =
+            plane.cache().get(store, &pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+        let mut of_execution = queries::action_executions(&version, execution);
+        if only_latest {
+            // The latest attempt of each action only.
+            let mut seen = std::collections::BTreeSet::new();
+            of_execution.retain(|d| seen.insert((d.stage_name.clone(), d.action_name.clone())));
+        }
+        details.extend(of_execution);
+    }
+    details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
+    let total = details.len();
+    let page: Vec<_> = details.into_iter().skip(offset).take(limit).collect();
+    let mut output = json!({ "actionExecutionDetails": page });
+    if offset + limit < total {
+        output["nextToken"] = json!(format!("offset:{}", offset + limit));
+    }
+    Ok(output)
+}
+
+/// The executions of `pipeline` that have not finished, newest first.
+pub(crate) async fn active_executions<C: ControlPlane>(plane: &C, pipeline: &str) -> Result<Vec<Execution>, ApiError> {
+    let store = plane.store();
+    let mut token: Option<String> = None;
+    let mut active = Vec::new();
+    loop {
+        let page = store.list_executions(pipeline, 100, token.as_deref()).await.map_err(store_error)?;
+        active.extend(page.items.into_iter().filter(|e| !e.status.is_finished()));
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(active);
+        }
+    }
+}
+
+/// Whether the latest attempt of `stage`/`action` in `execution` waits.
+pub(crate) fn waits(execution: &Execution, stage: &str, action: &str) -> Option<bool> {
+    let s = execution.stage_index(stage)?;
+    let a = execution.stages[s].action_index(action)?;
+    let attempt = execution.stages[s].actions[a].attempts.last()?;
+    Some(attempt.status == ActionStatus::InProgress)
+}

@@ -1,0 +1,297 @@
+//! The API's operations over a real store (SQLite), through `handle` as the transports call
+//! it, with nobody carrying out the effects: what each operation decides and records.
+
+use serde_json::{Value, json};
+
+use pipewright_api::protocol::CONTENT_TYPE;
+use pipewright_api::{Caller, ControlPlane, HttpRequest, handle};
+use pipewright_core::engine::Event;
+use pipewright_core::pipeline::Environment;
+use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
+use pipewright_core::time::Timestamp;
+use pipewright_local::store::SqliteStore;
+
+struct TestPlane {
+    store: SqliteStore,
+    cache: PipelineCache,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPlane {
+    fn new() -> TestPlane {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        TestPlane { store, cache: PipelineCache::new(Environment { region: Some("us-east-1".into()) }), _dir: dir }
+    }
+
+    async fn call(&self, operation: &str, body: Value) -> (u16, Value) {
+        let target = format!("CodePipeline_20150709.{operation}");
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let request = HttpRequest {
+            method: "POST",
+            path: "/",
+            target: Some(&target),
+            content_type: Some(CONTENT_TYPE),
+            body: &bytes,
+        };
+        let response = handle(self, &Caller { identity: Some("tester".into()) }, request).await;
+        (response.status, response.body)
+    }
+
+    async fn ok(&self, operation: &str, body: Value) -> Value {
+        let (status, body) = self.call(operation, body).await;
+        assert_eq!(status, 200, "{operation}: {body}");
+        body
+    }
+
+    async fn error(&self, operation: &str, body: Value) -> String {
+        let (status, body) = self.call(operation, body).await;
+        assert_eq!(status, 400, "{operation} should fail: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        body["__type"].as_str().unwrap().to_string()
+    }
+}
+
+impl ControlPlane for TestPlane {
+    type Store = SqliteStore;
+
+    fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    fn cache(&self) -> &PipelineCache {
+        &self.cache
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(1_800_000_000_000)
+    }
+
+    fn account(&self) -> &str {
+        "111122223333"
+    }
+
+    fn region(&self) -> &str {
+        "us-east-1"
+    }
+
+    async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
+        service::handle(&self.store, &self.cache, pipeline, event, self.now(), &[]).await
+    }
+}
+
+fn declaration(name: &str) -> Value {
+    json!({
+        "name": name,
+        "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+        "artifactStore": { "type": "S3", "location": "artifacts-bucket" },
+        "pipelineType": "V2",
+        "stages": [
+            { "name": "Source", "actions": [{
+                "name": "Src",
+                "actionTypeId": { "category": "Source", "owner": "AWS", "provider": "S3", "version": "1" },
+                "configuration": { "S3Bucket": "uploads", "S3ObjectKey": "src.zip" },
+                "outputArtifacts": [{ "name": "Code" }] }] },
+            { "name": "Gate", "actions": [{
+                "name": "Approve",
+                "actionTypeId": { "category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1" } }] }
+        ]
+    })
+}
+
+#[tokio::test]
+async fn create_get_update_list_and_delete_a_pipeline() {
+    let plane = TestPlane::new();
+    let created = plane.ok("CreatePipeline", json!({ "pipeline": declaration("web") })).await;
+    assert_eq!(created["pipeline"]["version"], 1);
+    assert_eq!(
+        plane.error("CreatePipeline", json!({ "pipeline": declaration("web") })).await,
+        "PipelineNameInUseException"
+    );
+
+    let got = plane.ok("GetPipeline", json!({ "name": "web" })).await;
+    assert_eq!(got["pipeline"]["stages"], declaration("web")["stages"], "lossless round trip");
+    assert_eq!(got["metadata"]["pipelineArn"], "arn:aws:codepipeline:us-east-1:111122223333:web");
+    assert_eq!(got["metadata"]["created"], 1_800_000_000.0);
+
+    let mut changed = declaration("web");
+    changed["stages"][1]["name"] = json!("Approval");
+    let updated = plane.ok("UpdatePipeline", json!({ "pipeline": changed })).await;
+    assert_eq!(updated["pipeline"]["version"], 2);
+    assert_eq!(plane.ok("GetPipeline", json!({ "name": "web", "version": 1 })).await["pipeline"]["version"], 1);
+    assert_eq!(
+        plane.error("GetPipeline", json!({ "name": "web", "version": 3 })).await,
+        "PipelineVersionNotFoundException"
+    );
+    assert_eq!(
+        plane.error("UpdatePipeline", json!({ "pipeline": declaration("nope") })).await,
+        "PipelineNotFoundException"
+    );
+
+    plane.ok("CreatePipeline", json!({ "pipeline": declaration("api") })).await;
+    let listed = plane.ok("ListPipelines", json!({})).await;
+    let names: Vec<&str> =
+        listed["pipelines"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["api", "web"]);
+    assert_eq!(listed["pipelines"][1]["version"], 2);
+
+    plane.ok("DeletePipeline", json!({ "name": "web" })).await;
+    plane.ok("DeletePipeline", json!({ "name": "web" })).await; // idempotent
+    assert_eq!(plane.error("GetPipeline", json!({ "name": "web" })).await, "PipelineNotFoundException");
+}
+
+#[tokio::test]
+async fn list_pipelines_pages_with_next_tokens() {
+    let plane = TestPlane::new();
+    for name in ["a", "b", "c"] {
+        plane.ok("CreatePipeline", json!({ "pipeline": declaration(name) })).await;
+    }
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut input = json!({ "maxResults": 2 });
+        if let Some(token) = &token {
+            input["nextToken"] = json!(token);
+        }
+        let page = plane.ok("ListPipelines", input).await;
+        names.extend(page["pipelines"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        match page["nextToken"].as_str() {
+            Some(next) => token = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(plane.error("ListPipelines", json!({ "maxResults": 0 })).await, "ValidationException");
+    assert_eq!(plane.error("ListPipelines", json!({ "nextToken": "x" })).await, "InvalidNextTokenException");
+}
+
+#[tokio::test]
+async fn an_invalid_declaration_names_every_problem_and_stores_nothing() {
+    let plane = TestPlane::new();
+    let mut broken = declaration("broken");
+    broken["stages"][1]["actions"][0]["runOrder"] = json!(0);
+    broken["stages"][1]["actions"][0]["inputArtifacts"] = json!([{ "name": "Missing" }]);
+    let (status, body) = plane.call("CreatePipeline", json!({ "pipeline": broken })).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "InvalidActionDeclarationException");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("stages[1].actions[0].runOrder"), "{message}");
+    assert!(message.contains("stages[1].actions[0].inputArtifacts[0]"), "{message}");
+    let mut one_stage = declaration("short");
+    one_stage["stages"].as_array_mut().unwrap().pop();
+    assert_eq!(plane.error("CreatePipeline", json!({ "pipeline": one_stage })).await, "InvalidStructureException");
+    assert_eq!(plane.error("CreatePipeline", json!({})).await, "ValidationException");
+    assert_eq!(plane.ok("ListPipelines", json!({})).await["pipelines"], json!([]));
+}
+
+#[tokio::test]
+async fn start_records_an_execution_that_waits_for_its_approval() {
+    let plane = TestPlane::new();
+    plane.ok("CreatePipeline", json!({ "pipeline": declaration("web") })).await;
+    let started = plane.ok("StartPipelineExecution", json!({ "name": "web", "clientRequestToken": "t-1" })).await;
+    let id = started["pipelineExecutionId"].as_str().unwrap().to_string();
+    let again = plane.ok("StartPipelineExecution", json!({ "name": "web", "clientRequestToken": "t-1" })).await;
+    assert_eq!(again["pipelineExecutionId"], id.as_str(), "the same token is the same execution");
+    let execution = plane.ok("GetPipelineExecution", json!({ "pipelineName": "web", "pipelineExecutionId": id })).await;
+    assert_eq!(execution["pipelineExecution"]["status"], "InProgress");
+    assert_eq!(execution["pipelineExecution"]["trigger"]["triggerType"], "StartPipelineExecution");
+    assert_eq!(execution["pipelineExecution"]["trigger"]["triggerDetail"], "tester");
+    let history = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await;
+    assert_eq!(history["pipelineExecutionSummaries"].as_array().unwrap().len(), 1);
+
+    // Nobody carries out the source here; its stage shows it running.
+    let state = plane.ok("GetPipelineState", json!({ "name": "web" })).await;
+    assert_eq!(state["pipelineVersion"], 1);
+    assert_eq!(state["stageStates"][0]["latestExecution"]["status"], "InProgress");
+    assert_eq!(state["stageStates"][0]["latestExecution"]["pipelineExecutionId"], id.as_str());
+
+    assert_eq!(
+        plane
+            .error("StartPipelineExecution", json!({ "name": "web", "variables": [{ "name": "Nope", "value": "x" }] }))
+            .await,
+        "ValidationException"
+    );
+    assert_eq!(plane.error("StartPipelineExecution", json!({ "name": "missing" })).await, "PipelineNotFoundException");
+    assert_eq!(
+        plane
+            .error(
+                "GetPipelineExecution",
+                json!({ "pipelineName": "web", "pipelineExecutionId": "00000000-0000-4000-8000-000000000000" })
+            )
+            .await,
+        "PipelineExecutionNotFoundException"
+    );
+}
+
+#[tokio::test]
+async fn steering_operations_check_their_inputs_before_changing_anything() {
+    let plane = TestPlane::new();
+    plane.ok("CreatePipeline", json!({ "pipeline": declaration("web") })).await;
+    let id = plane.ok("StartPipelineExecution", json!({ "name": "web" })).await["pipelineExecutionId"].clone();
+    let retry = |stage: &str, mode: &str| json!({ "pipelineName": "web", "stageName": stage, "pipelineExecutionId": id, "retryMode": mode });
+    assert_eq!(
+        plane.error("RetryStageExecution", retry("Source", "FAILED_ACTIONS")).await,
+        "StageNotRetryableException"
+    );
+    assert_eq!(plane.error("RetryStageExecution", retry("Nope", "FAILED_ACTIONS")).await, "StageNotFoundException");
+    assert_eq!(plane.error("RetryStageExecution", retry("Source", "SOME")).await, "ValidationException");
+
+    let transition = json!({ "pipelineName": "web", "stageName": "Gate", "transitionType": "Inbound" });
+    assert_eq!(
+        plane.error("DisableStageTransition", transition.clone()).await,
+        "ValidationException",
+        "reason required"
+    );
+    let mut with_reason = transition.clone();
+    with_reason["reason"] = json!("Freeze (until Monday)");
+    plane.ok("DisableStageTransition", with_reason).await;
+    let state = plane.ok("GetPipelineState", json!({ "name": "web" })).await;
+    assert_eq!(state["stageStates"][1]["inboundTransitionState"]["enabled"], false);
+    assert_eq!(state["stageStates"][1]["inboundTransitionState"]["disabledReason"], "Freeze (until Monday)");
+    assert_eq!(state["stageStates"][1]["inboundTransitionState"]["lastChangedBy"], "tester");
+    let mut bad_reason = transition.clone();
+    bad_reason["reason"] = json!("semi;colon");
+    assert_eq!(plane.error("DisableStageTransition", bad_reason).await, "ValidationException");
+    let mut outbound = transition.clone();
+    outbound["transitionType"] = json!("Outbound");
+    assert_eq!(plane.error("EnableStageTransition", outbound).await, "ValidationException");
+    plane.ok("EnableStageTransition", transition).await;
+
+    let approval = |token: &str| {
+        json!({ "pipelineName": "web", "stageName": "Gate", "actionName": "Approve",
+                "result": { "summary": "ok", "status": "Approved" }, "token": token })
+    };
+    assert_eq!(
+        plane.error("PutApprovalResult", approval("00000000-0000-4000-8000-000000000000")).await,
+        "InvalidApprovalTokenException"
+    );
+    let mut wrong_action = approval("t");
+    wrong_action["actionName"] = json!("Other");
+    assert_eq!(plane.error("PutApprovalResult", wrong_action).await, "ActionNotFoundException");
+
+    let stop = json!({ "pipelineName": "web", "pipelineExecutionId": id, "abandon": true, "reason": "no" });
+    plane.ok("StopPipelineExecution", stop.clone()).await;
+    let execution = plane.ok("GetPipelineExecution", json!({ "pipelineName": "web", "pipelineExecutionId": id })).await;
+    assert_eq!(execution["pipelineExecution"]["status"], "Stopped");
+    assert_eq!(plane.error("StopPipelineExecution", stop).await, "PipelineExecutionNotStoppableException");
+}
+
+#[tokio::test]
+async fn bad_requests_get_aws_style_errors() {
+    let plane = TestPlane::new();
+    let unknown = plane.call("LaunchRockets", json!({})).await;
+    assert_eq!((unknown.0, unknown.1["__type"].as_str()), (400, Some("UnknownOperationException")));
+    for unsupported in ["PollForJobs", "PutJobSuccessResult", "RollbackStage", "TagResource"] {
+        let (status, body) = plane.call(unsupported, json!({})).await;
+        assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")));
+        assert!(body["message"].as_str().unwrap().contains(unsupported), "{body}");
+    }
+    let mistyped = plane.call("GetPipeline", json!({ "name": ["web"] })).await;
+    assert_eq!(mistyped.1["__type"], "SerializationException");
+    assert!(mistyped.1["message"].as_str().unwrap().contains("'name'"), "{}", mistyped.1);
+    let missing = plane.call("GetPipelineState", json!({})).await;
+    assert_eq!(missing.1["__type"], "ValidationException");
+    assert!(missing.1["message"].as_str().unwrap().contains("'name'"));
+    let bad_id = plane.call("GetPipelineExecution", json!({ "pipelineName": "web", "pipelineExecutionId": "x" })).await;
+    assert_eq!(bad_id.1["__type"], "ValidationException");
+}

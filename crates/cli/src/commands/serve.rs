@@ -1,0 +1,155 @@
+//! `pipewright serve`: CodePipeline's control API (AWS JSON 1.1) over the local state
+//! directory, so that `aws codepipeline … --endpoint-url`, boto3 and the AWS SDKs drive local
+//! pipelines. Executions it starts are carried out by background workers, as after `start`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES};
+use pipewright_api::{ApiError, Caller, ControlPlane, HttpRequest, HttpResponse};
+use pipewright_core::engine::Event;
+use pipewright_core::ports::StoreError;
+use pipewright_core::service::{Handled, PipelineCache, ServiceError};
+use pipewright_core::time::Timestamp;
+use pipewright_local::backend::{Backend, LOCAL_REGION, RunOptions, now};
+use pipewright_local::report::Silent;
+use pipewright_local::store::SqliteStore;
+
+use crate::failure::usage;
+use crate::launcher::ProcessLauncher;
+
+/// The account id local ARNs carry.
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The loopback port to listen on (0: any free one; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Take source action ACTION's content from PATH in every execution started here (a git
+    /// repository, a directory, or a zip file). Repeatable.
+    #[arg(long = "source", value_name = "ACTION=PATH", value_parser = crate::commands::run::parse_pair)]
+    sources: Vec<(String, String)>,
+    /// Approve every manual approval at once.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+/// The local deployment, as the API sees it.
+pub struct LocalPlane {
+    backend: Backend,
+    options: RunOptions,
+}
+
+impl ControlPlane for LocalPlane {
+    type Store = SqliteStore;
+
+    fn store(&self) -> &SqliteStore {
+        self.backend.store.as_ref()
+    }
+
+    fn cache(&self) -> &PipelineCache {
+        &self.backend.cache
+    }
+
+    fn now(&self) -> Timestamp {
+        now()
+    }
+
+    fn account(&self) -> &str {
+        LOCAL_ACCOUNT
+    }
+
+    fn region(&self) -> &str {
+        LOCAL_REGION
+    }
+
+    async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
+        self.backend.submit(pipeline, event, &[], None).await
+    }
+
+    async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
+        self.backend.save_run_options(execution_id, &self.options)
+    }
+}
+
+fn run_options(args: &ServeArgs) -> Result<RunOptions> {
+    let working_directory = std::env::current_dir().context("cannot read the current directory")?;
+    let mut sources = std::collections::BTreeMap::new();
+    for (action, path) in &args.sources {
+        let path = working_directory.join(path);
+        if !path.exists() {
+            return Err(usage(format!("--source {action}={}: no such file or directory", path.display())));
+        }
+        sources.insert(action.clone(), path);
+    }
+    Ok(RunOptions { sources, working_directory, auto_approve: args.auto_approve })
+}
+
+pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::ExitCode> {
+    let options = run_options(args)?;
+    let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
+    let backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
+        .map_err(anyhow::Error::new)?;
+    let plane = Arc::new(LocalPlane { backend, options });
+    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| usage(format!("--port {}: cannot listen on {address}: {e}", args.port)))?;
+    let bound = listener.local_addr().context("cannot read the listening address")?;
+    say!("pipewright serve: CodePipeline API at http://{bound}/ (state directory {})", state_dir.display());
+    say!("  aws codepipeline list-pipelines --endpoint-url http://{bound} --region {LOCAL_REGION}");
+    let app = axum::Router::new().fallback(api).with_state(plane);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("the server failed")?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn respond(response: HttpResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], response.body_bytes()).into_response()
+}
+
+async fn api(
+    State(plane): State<Arc<LocalPlane>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // One byte more than the limit, so that the API itself reports an oversize body.
+    let body = match to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(body) => body,
+        Err(_) => {
+            return respond(
+                ApiError::validation(format!("the request body exceeds the limit of {MAX_BODY_BYTES} bytes"))
+                    .response(),
+            );
+        }
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let request = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        target: header("x-amz-target"),
+        content_type: header("content-type"),
+        body: &body,
+    };
+    let caller = Caller { identity: access_key_of(header("authorization")) };
+    respond(pipewright_api::handle(plane.as_ref(), &caller, request).await)
+}
+
+/// The access key id of a SigV4 `Authorization` header: who the caller says it is.
+fn access_key_of(authorization: Option<&str>) -> Option<String> {
+    let credential = authorization?.split("Credential=").nth(1)?;
+    credential.split('/').next().filter(|k| !k.is_empty()).map(str::to_string)
+}

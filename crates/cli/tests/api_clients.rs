@@ -1,0 +1,257 @@
+//! `pipewright serve` driven by CodePipeline's real clients: boto3 and the aws CLI (from
+//! PyPI, in infra/local/.venv-clients; `bash infra/local/clients.sh install` sets it up, and
+//! tests/run.sh does so itself). Only the endpoint differs from talking to AWS.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn clients_venv() -> PathBuf {
+    let venv = std::env::var_os("PIPEWRIGHT_CLIENTS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repository().join("infra/local/.venv-clients"));
+    assert!(
+        venv.join("bin/python").exists() && venv.join("bin/aws").exists(),
+        "the aws CLI and boto3 are not installed in {}: run `bash infra/local/clients.sh install`",
+        venv.display()
+    );
+    venv
+}
+
+/// A `pipewright serve` on a free loopback port, over a state directory of its own, run from
+/// a git repository (for the CodeCommit source of hello-service) with `--source Src=…`.
+struct Server {
+    child: Child,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("index.html"), "<p>hello</p>\n").unwrap();
+        for args in [
+            vec!["init", "-q", "-b", "main"],
+            vec!["add", "."],
+            vec!["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "first"],
+        ] {
+            let status = Command::new("git").args(&args).current_dir(&repo).status().unwrap();
+            assert!(status.success(), "git {args:?}");
+        }
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("app.txt"), "v1\n").unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipewright"))
+            .current_dir(&repo)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(["serve", "--port", "0", "--source"])
+            .arg(format!("Src={}", src.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pipewright serve");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let endpoint = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("serve did not print its address: {first:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, endpoint, dir }
+    }
+
+    fn boto3(&self, scenario: &str) {
+        let script = repository().join("tests/api/boto3_scenarios.py");
+        let output = Command::new(clients_venv().join("bin/python"))
+            .arg(script)
+            .args([self.endpoint.as_str(), scenario])
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "boto3 scenario {scenario} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `aws codepipeline ARGS… --endpoint-url …`: (exit code, stdout, stderr).
+    fn aws(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(clients_venv().join("bin/aws"))
+            .arg("codepipeline")
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1", "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTCLI")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn aws_json(&self, args: &[&str]) -> Value {
+        let (code, stdout, stderr) = self.aws(args);
+        assert_eq!(code, 0, "aws codepipeline {args:?}: {stderr}");
+        if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).unwrap() }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn boto3_creates_runs_and_approves_a_pipeline_to_success() {
+    Server::start().boto3("approval_to_success");
+}
+
+#[test]
+fn boto3_retries_a_failed_stage_after_a_fix() {
+    Server::start().boto3("retry_after_fix");
+}
+
+#[test]
+fn boto3_stops_and_abandons_an_execution() {
+    Server::start().boto3("stop_and_abandon");
+}
+
+#[test]
+fn boto3_holds_an_execution_at_a_disabled_transition() {
+    Server::start().boto3("transition_hold");
+}
+
+#[test]
+fn boto3_gets_codepipelines_errors_and_bad_input_changes_nothing() {
+    Server::start().boto3("errors_and_bad_input");
+}
+
+#[test]
+fn boto3_start_is_idempotent_by_client_request_token() {
+    Server::start().boto3("start_is_idempotent_by_client_request_token");
+}
+
+/// Polls `probe` every 200 ms for up to a minute.
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_aws_cli_creates_starts_approves_and_reads_a_pipeline() {
+    let server = Server::start();
+    let file = repository().join("infra/pipelines/hello-service-v2.json");
+    let created = server.aws_json(&["create-pipeline", "--pipeline", &format!("file://{}", file.display())]);
+    assert_eq!(created["pipeline"]["name"], "hello-service");
+    assert_eq!(created["pipeline"]["version"], 1);
+    let listed = server.aws_json(&["list-pipelines"]);
+    assert_eq!(listed["pipelines"][0]["name"], "hello-service");
+    assert_eq!(listed["pipelines"][0]["executionMode"], "QUEUED");
+    let got = server.aws_json(&["get-pipeline", "--name", "hello-service"]);
+    assert!(got["metadata"]["pipelineArn"].as_str().unwrap().ends_with(":hello-service"), "{got}");
+
+    let deploy_dir = server.dir.path().join("deployed");
+    let started = server.aws_json(&[
+        "start-pipeline-execution",
+        "--name",
+        "hello-service",
+        "--variables",
+        &format!("name=DeployDir,value={}", deploy_dir.display()),
+    ]);
+    let execution_id = started["pipelineExecutionId"].as_str().unwrap().to_string();
+    let token = wait_for("the approval", || {
+        let state = server.aws_json(&["get-pipeline-state", "--name", "hello-service"]);
+        let gate = state["stageStates"].as_array()?.iter().find(|s| s["stageName"] == "Approve")?.clone();
+        let latest = gate["actionStates"][0]["latestExecution"].clone();
+        (latest["status"] == "InProgress").then(|| latest["token"].as_str().map(str::to_string)).flatten()
+    });
+    server.aws_json(&[
+        "put-approval-result",
+        "--pipeline-name",
+        "hello-service",
+        "--stage-name",
+        "Approve",
+        "--action-name",
+        "ReleaseGate",
+        "--result",
+        "summary=Ship it,status=Approved",
+        "--token",
+        &token,
+    ]);
+    let status = wait_for("the end of the execution", || {
+        let history = server.aws_json(&["list-pipeline-executions", "--pipeline-name", "hello-service"]);
+        let mine = history["pipelineExecutionSummaries"]
+            .as_array()?
+            .iter()
+            .find(|s| s["pipelineExecutionId"] == execution_id.as_str())?
+            .clone();
+        (mine["status"] != "InProgress").then(|| mine["status"].as_str().unwrap_or_default().to_string())
+    });
+    assert_eq!(status, "Succeeded");
+    assert!(deploy_dir.is_dir(), "the Deploy stage installed into the DeployDir variable");
+
+    // The error names the aws CLI prints.
+    let (code, _, stderr) = server.aws(&["get-pipeline-state", "--name", "missing"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("(PipelineNotFoundException)"), "{stderr}");
+    let (code, _, stderr) = server.aws(&[
+        "put-approval-result",
+        "--pipeline-name",
+        "hello-service",
+        "--stage-name",
+        "Approve",
+        "--action-name",
+        "ReleaseGate",
+        "--result",
+        "summary=again,status=Approved",
+        "--token",
+        "00000000-0000-4000-8000-000000000000",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("(InvalidApprovalTokenException)"), "{stderr}");
+    let (code, _, stderr) = server.aws(&[
+        "retry-stage-execution",
+        "--pipeline-name",
+        "hello-service",
+        "--stage-name",
+        "Build",
+        "--pipeline-execution-id",
+        &execution_id,
+        "--retry-mode",
+        "FAILED_ACTIONS",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("(StageNotRetryableException)"), "{stderr}");
+    let (code, _, stderr) = server.aws(&["list-webhooks"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("(ValidationException)") && stderr.contains("ListWebhooks"), "{stderr}");
+
+    let deleted = server.aws(&["delete-pipeline", "--name", "hello-service"]);
+    assert_eq!(deleted.0, 0, "{}", deleted.2);
+    assert_eq!(server.aws_json(&["list-pipelines"])["pipelines"], serde_json::json!([]));
+}

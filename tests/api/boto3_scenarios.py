@@ -1,0 +1,338 @@
+"""CodePipeline scenarios driven with boto3 against `pipewright serve`.
+
+Run by crates/cli/tests/api_clients.rs:  python boto3_scenarios.py ENDPOINT SCENARIO WORKDIR
+Each scenario asserts what a CodePipeline user relies on, and exits non-zero on the first
+difference. Only the endpoint differs from talking to AWS.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.exceptions
+
+ENDPOINT, SCENARIO, WORKDIR = sys.argv[1], sys.argv[2], sys.argv[3]
+REPO = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+client = boto3.client(
+    "codepipeline",
+    endpoint_url=ENDPOINT,
+    region_name="us-east-1",
+    aws_access_key_id="AKIDPIPEWRIGHTTEST",
+    aws_secret_access_key="secret",
+)
+
+
+def error_code(call, **kwargs):
+    """The exception name the call fails with (botocore's `Error.Code`)."""
+    try:
+        call(**kwargs)
+    except botocore.exceptions.ClientError as error:
+        return error.response["Error"]["Code"]
+    raise AssertionError(f"{call.__name__}({kwargs}) succeeded; expected an error")
+
+
+def wait_for(what, predicate, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def execution_status(name, execution_id):
+    execution = client.get_pipeline_execution(pipelineName=name, pipelineExecutionId=execution_id)
+    return execution["pipelineExecution"]["status"]
+
+
+def stage_state(name, stage):
+    state = client.get_pipeline_state(name=name)
+    return next(s for s in state["stageStates"] if s["stageName"] == stage)
+
+
+def action_state(name, stage, action):
+    return next(a for a in stage_state(name, stage)["actionStates"] if a["actionName"] == action)
+
+
+def commands_pipeline(name, stages, mode="SUPERSEDED"):
+    """A V2 pipeline: a directory source (the server's --source Src=…), then `stages`."""
+    return {
+        "name": name,
+        "roleArn": "arn:aws:iam::111122223333:role/pipewright-test",
+        "artifactStore": {"type": "S3", "location": "pipewright-test-artifacts"},
+        "pipelineType": "V2",
+        "executionMode": mode,
+        "stages": [
+            {
+                "name": "Source",
+                "actions": [
+                    {
+                        "name": "Src",
+                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                        "configuration": {"S3Bucket": "uploads", "S3ObjectKey": "src.zip", "PollForSourceChanges": "false"},
+                        "outputArtifacts": [{"name": "Code"}],
+                    }
+                ],
+            }
+        ]
+        + [
+            {
+                "name": stage,
+                "actions": [
+                    {
+                        "name": action,
+                        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                        "commands": commands,
+                        "inputArtifacts": [{"name": "Code"}],
+                    }
+                    for action, commands in actions
+                ],
+            }
+            for stage, actions in stages
+        ],
+    }
+
+
+def approval_to_success():
+    """create-pipeline from infra/pipelines, start, the approval token from
+    get-pipeline-state, put-approval-result, list-pipeline-executions until Succeeded."""
+    with open(os.path.join(REPO, "infra/pipelines/hello-service-v2.json")) as f:
+        declaration = json.load(f)
+    created = client.create_pipeline(pipeline=declaration, tags=[{"key": "team", "value": "web"}])
+    assert created["pipeline"]["version"] == 1, created
+    assert created["tags"] == [{"key": "team", "value": "web"}], created
+    assert error_code(client.create_pipeline, pipeline=declaration) == "PipelineNameInUseException"
+    got = client.get_pipeline(name="hello-service")
+    assert got["pipeline"]["stages"] == declaration["stages"], "the declaration round-trips"
+    assert got["metadata"]["pipelineArn"].endswith(":hello-service"), got["metadata"]
+    names = [p["name"] for p in client.list_pipelines()["pipelines"]]
+    assert "hello-service" in names, names
+
+    deploy_dir = os.path.join(WORKDIR, "deployed")
+    execution_id = client.start_pipeline_execution(
+        name="hello-service", variables=[{"name": "DeployDir", "value": deploy_dir}]
+    )["pipelineExecutionId"]
+
+    def token():
+        latest = action_state("hello-service", "Approve", "ReleaseGate").get("latestExecution", {})
+        return latest.get("status") == "InProgress" and latest.get("token")
+
+    approval_token = wait_for("the approval to wait", token)
+    assert error_code(
+        client.put_approval_result,
+        pipelineName="hello-service",
+        stageName="Approve",
+        actionName="ReleaseGate",
+        result={"summary": "forged", "status": "Approved"},
+        token="00000000-0000-4000-8000-000000000000",
+    ) == "InvalidApprovalTokenException"
+    approved = client.put_approval_result(
+        pipelineName="hello-service",
+        stageName="Approve",
+        actionName="ReleaseGate",
+        result={"summary": "Looks good", "status": "Approved"},
+        token=approval_token,
+    )
+    assert "approvedAt" in approved, approved
+    assert error_code(
+        client.put_approval_result,
+        pipelineName="hello-service",
+        stageName="Approve",
+        actionName="ReleaseGate",
+        result={"summary": "again", "status": "Approved"},
+        token=approval_token,
+    ) == "ApprovalAlreadyCompletedException"
+
+    def finished():
+        summaries = client.list_pipeline_executions(pipelineName="hello-service")["pipelineExecutionSummaries"]
+        mine = [s for s in summaries if s["pipelineExecutionId"] == execution_id]
+        return mine and mine[0]["status"] != "InProgress" and mine[0]
+
+    summary = wait_for("the execution to end", finished)
+    assert summary["status"] == "Succeeded", summary
+    assert summary["trigger"]["triggerType"] == "StartPipelineExecution", summary
+    assert os.path.isdir(deploy_dir), "the Deploy stage installed into the DeployDir variable"
+    gate = action_state("hello-service", "Approve", "ReleaseGate")["latestExecution"]
+    assert gate["status"] == "Succeeded" and gate["summary"] == "Looks good", gate
+    details = client.list_action_executions(
+        pipelineName="hello-service", filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    package = next(d for d in details if d["actionName"] == "Package")
+    assert package["output"]["outputVariables"]["RELEASE_ID"] == f"release-{execution_id}", package["output"]
+    # Pagination: one at a time, every action once.
+    seen, token_ = [], None
+    while True:
+        kwargs = {"pipelineName": "hello-service", "maxResults": 1, "filter": {"pipelineExecutionId": execution_id}}
+        if token_:
+            kwargs["nextToken"] = token_
+        page = client.list_action_executions(**kwargs)
+        seen += [d["actionExecutionId"] for d in page["actionExecutionDetails"]]
+        token_ = page.get("nextToken")
+        if not token_:
+            break
+    assert sorted(seen) == sorted(d["actionExecutionId"] for d in details), (seen, details)
+    paginator = client.get_paginator("list_pipeline_executions")
+    pages = list(paginator.paginate(pipelineName="hello-service", PaginationConfig={"PageSize": 1}))
+    assert sum(len(p["pipelineExecutionSummaries"]) for p in pages) == 1, pages
+
+
+def retry_after_fix():
+    """A failing stage, retried with FAILED_ACTIONS once the cause is fixed."""
+    flag = os.path.join(WORKDIR, "fixed")
+    client.create_pipeline(
+        pipeline=commands_pipeline("retry-me", [("Build", [("Check", [f"test -f {flag}"]), ("Fine", ["true"])])])
+    )
+    execution_id = client.start_pipeline_execution(name="retry-me")["pipelineExecutionId"]
+    wait_for("the failure", lambda: execution_status("retry-me", execution_id) == "Failed")
+    check = action_state("retry-me", "Build", "Check")["latestExecution"]
+    assert check["status"] == "Failed" and check["errorDetails"]["message"], check
+    # Source succeeded: it cannot be retried.
+    assert error_code(
+        client.retry_stage_execution,
+        pipelineName="retry-me",
+        stageName="Source",
+        pipelineExecutionId=execution_id,
+        retryMode="FAILED_ACTIONS",
+    ) == "StageNotRetryableException"
+    assert error_code(
+        client.retry_stage_execution,
+        pipelineName="retry-me",
+        stageName="Nope",
+        pipelineExecutionId=execution_id,
+        retryMode="FAILED_ACTIONS",
+    ) == "StageNotFoundException"
+    open(flag, "w").close()
+    retried = client.retry_stage_execution(
+        pipelineName="retry-me", stageName="Build", pipelineExecutionId=execution_id, retryMode="FAILED_ACTIONS"
+    )
+    assert retried["pipelineExecutionId"] == execution_id
+    wait_for("the retry to succeed", lambda: execution_status("retry-me", execution_id) == "Succeeded")
+    build = stage_state("retry-me", "Build")
+    assert build["retryStageMetadata"]["manualStageRetryAttempt"] == 1, build
+    details = client.list_action_executions(pipelineName="retry-me", filter={"pipelineExecutionId": execution_id})
+    attempts = [d for d in details["actionExecutionDetails"] if d["actionName"] == "Check"]
+    fine = [d for d in details["actionExecutionDetails"] if d["actionName"] == "Fine"]
+    assert len(attempts) == 2 and len(fine) == 1, "FAILED_ACTIONS re-ran only the failed action"
+
+
+def stop_and_abandon():
+    """Stop and abandon a running action: Stopping, then Stopped, the action Abandoned."""
+    client.create_pipeline(pipeline=commands_pipeline("stop-me", [("Work", [("Sleep", ["sleep 60"])])]))
+    execution_id = client.start_pipeline_execution(name="stop-me")["pipelineExecutionId"]
+    wait_for(
+        "the action to run",
+        lambda: action_state("stop-me", "Work", "Sleep").get("latestExecution", {}).get("status") == "InProgress",
+    )
+    stopped = client.stop_pipeline_execution(
+        pipelineName="stop-me", pipelineExecutionId=execution_id, abandon=True, reason="Wrong branch"
+    )
+    assert stopped["pipelineExecutionId"] == execution_id
+    wait_for("Stopped", lambda: execution_status("stop-me", execution_id) == "Stopped")
+    assert action_state("stop-me", "Work", "Sleep")["latestExecution"]["status"] == "Abandoned"
+    summary = client.list_pipeline_executions(pipelineName="stop-me")["pipelineExecutionSummaries"][0]
+    assert summary["stopTrigger"]["reason"] == "Wrong branch", summary
+    assert error_code(
+        client.stop_pipeline_execution, pipelineName="stop-me", pipelineExecutionId=execution_id
+    ) == "PipelineExecutionNotStoppableException"
+
+
+def transition_hold():
+    """A disabled transition holds the execution in front of the stage until it is enabled."""
+    client.create_pipeline(pipeline=commands_pipeline("held", [("Build", [("B", ["true"])]), ("Ship", [("S", ["true"])])]))
+    client.disable_stage_transition(
+        pipelineName="held", stageName="Ship", transitionType="Inbound", reason="Release freeze"
+    )
+    assert error_code(
+        client.disable_stage_transition, pipelineName="held", stageName="Nope", transitionType="Inbound", reason="x"
+    ) == "StageNotFoundException"
+    execution_id = client.start_pipeline_execution(name="held")["pipelineExecutionId"]
+
+    def held():
+        ship = stage_state("held", "Ship")
+        return ship.get("inboundExecution", {}).get("pipelineExecutionId") == execution_id and ship
+
+    ship = wait_for("the execution to wait at Ship", held)
+    transition = ship["inboundTransitionState"]
+    assert transition["enabled"] is False and transition["disabledReason"] == "Release freeze", transition
+    assert execution_status("held", execution_id) == "InProgress"
+    client.enable_stage_transition(pipelineName="held", stageName="Ship", transitionType="Inbound")
+    wait_for("Succeeded", lambda: execution_status("held", execution_id) == "Succeeded")
+    assert stage_state("held", "Ship")["inboundTransitionState"]["enabled"] is True
+
+
+def errors_and_bad_input():
+    """Error names for missing things, and AWS-style 400s for bad requests, changing nothing."""
+    assert error_code(client.get_pipeline_state, name="missing") == "PipelineNotFoundException"
+    assert error_code(client.get_pipeline, name="missing") == "PipelineNotFoundException"
+    assert error_code(client.start_pipeline_execution, name="missing") == "PipelineNotFoundException"
+    assert error_code(
+        client.get_pipeline_execution, pipelineName="missing", pipelineExecutionId="00000000-0000-4000-8000-000000000000"
+    ) == "PipelineNotFoundException"
+    broken = commands_pipeline("broken", [("Build", [("B", ["true"])])])
+    broken["stages"][1]["actions"][0]["inputArtifacts"] = [{"name": "Nowhere"}]
+    assert error_code(client.create_pipeline, pipeline=broken) == "InvalidActionDeclarationException"
+    assert error_code(client.list_pipelines, nextToken="forged") == "InvalidNextTokenException"
+    assert error_code(client.poll_for_jobs, actionTypeId={
+        "category": "Build", "owner": "Custom", "provider": "X", "version": "1"}) == "ValidationException"
+    before = client.list_pipelines()["pipelines"]
+
+    def raw(body, target="CodePipeline_20150709.CreatePipeline"):
+        request = urllib.request.Request(
+            ENDPOINT + "/",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
+        )
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    status, body = raw(b'{"pipeline": {"name": ')
+    assert status == 400 and body["__type"] == "SerializationException", body
+    status, body = raw(b"{}", target="CodePipeline_20150709.LaunchRockets")
+    assert status == 400 and body["__type"] == "UnknownOperationException", body
+    status, body = raw(b'{"pipeline": {"name": 7}}')
+    assert status == 400 and "name" in body["message"], body
+    status, body = raw(b'{"name": ' + b'"' + b"x" * (2 * 1024 * 1024) + b'"}', target="CodePipeline_20150709.GetPipeline")
+    assert status == 400 and body["__type"] == "ValidationException", body
+    status, body = raw(b'{"pipeline": {}}')
+    assert status == 400 and body["__type"].endswith("Exception"), body
+    assert client.list_pipelines()["pipelines"] == before, "nothing changed"
+
+
+def start_is_idempotent_by_client_request_token():
+    client.create_pipeline(pipeline=commands_pipeline("tokened", [("Build", [("B", ["true"])])]))
+    first = client.start_pipeline_execution(name="tokened", clientRequestToken="deploy-42")["pipelineExecutionId"]
+    again = client.start_pipeline_execution(name="tokened", clientRequestToken="deploy-42")["pipelineExecutionId"]
+    assert first == again
+    other = client.start_pipeline_execution(name="tokened", clientRequestToken="deploy-43")["pipelineExecutionId"]
+    assert other != first
+    wait_for("both to end", lambda: all(
+        s["status"] != "InProgress"
+        for s in client.list_pipeline_executions(pipelineName="tokened")["pipelineExecutionSummaries"]
+    ))
+    assert len(client.list_pipeline_executions(pipelineName="tokened")["pipelineExecutionSummaries"]) == 2
+    client.delete_pipeline(name="tokened")
+    assert error_code(client.get_pipeline, name="tokened") == "PipelineNotFoundException"
+
+
+SCENARIOS = {
+    "approval_to_success": approval_to_success,
+    "retry_after_fix": retry_after_fix,
+    "stop_and_abandon": stop_and_abandon,
+    "transition_hold": transition_hold,
+    "errors_and_bad_input": errors_and_bad_input,
+    "start_is_idempotent_by_client_request_token": start_is_idempotent_by_client_request_token,
+}
+
+if __name__ == "__main__":
+    SCENARIOS[SCENARIO]()
+    print(f"ok {SCENARIO}")
