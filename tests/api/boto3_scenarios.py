@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 
 import boto3
+import botocore
+import botocore.config
 import botocore.exceptions
 
 ENDPOINT, SCENARIO, WORKDIR = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -324,7 +326,31 @@ def start_is_idempotent_by_client_request_token():
     assert error_code(client.get_pipeline, name="tokened") == "PipelineNotFoundException"
 
 
+def authentication():
+    """A server started with --access-key/--secret-key verifies SigV4: the right key works,
+    a wrong secret, an unknown key and an unsigned request are refused."""
+
+    def signed_with(key, secret):
+        return boto3.client(
+            "codepipeline", endpoint_url=ENDPOINT, region_name="eu-west-1",
+            aws_access_key_id=key, aws_secret_access_key=secret,
+        )
+
+    good = signed_with("AKIDPIPEWRIGHTTEST", "secret")
+    good.create_pipeline(pipeline=commands_pipeline("guarded", [("Build", [("B", ["true"])])]))
+    assert [p["name"] for p in good.list_pipelines()["pipelines"]] == ["guarded"]
+    assert error_code(signed_with("AKIDPIPEWRIGHTTEST", "wrong").list_pipelines) == "InvalidSignatureException"
+    assert error_code(signed_with("AKIDSOMEONEELSE", "secret").list_pipelines) == "UnrecognizedClientException"
+    unsigned = boto3.client(
+        "codepipeline", endpoint_url=ENDPOINT, region_name="eu-west-1",
+        config=botocore.config.Config(signature_version=botocore.UNSIGNED),
+    )
+    assert error_code(unsigned.delete_pipeline, name="guarded") == "MissingAuthenticationTokenException"
+    assert [p["name"] for p in good.list_pipelines()["pipelines"]] == ["guarded"], "nothing was deleted"
+
+
 SCENARIOS = {
+    "authentication": authentication,
     "approval_to_success": approval_to_success,
     "retry_after_fix": retry_after_fix,
     "stop_and_abandon": stop_and_abandon,

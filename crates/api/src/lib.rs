@@ -4,8 +4,10 @@
 //! request to [`handle`] and write back what it returns.
 
 pub mod protocol;
+pub mod sigv4;
 
 mod executions;
+mod jobs;
 mod pipelines;
 mod reads;
 mod steering;
@@ -20,6 +22,7 @@ use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 
 pub use protocol::{ApiError, HttpRequest, HttpResponse};
+pub use sigv4::Authenticator;
 
 /// What the API needs from the deployment it runs in: the store, the shared handler, a clock
 /// and the identity of the account. Local mode and AWS implement it over their adapters.
@@ -77,7 +80,6 @@ const UNSUPPORTED: &[&str] = &[
     "DeleteWebhook",
     "DeregisterWebhookWithThirdParty",
     "GetActionType",
-    "GetJobDetails",
     "GetThirdPartyJobDetails",
     "ListActionTypes",
     "ListDeployActionExecutionTargets",
@@ -89,8 +91,6 @@ const UNSUPPORTED: &[&str] = &[
     "PollForJobs",
     "PollForThirdPartyJobs",
     "PutActionRevision",
-    "PutJobFailureResult",
-    "PutJobSuccessResult",
     "PutThirdPartyJobFailureResult",
     "PutThirdPartyJobSuccessResult",
     "PutWebhook",
@@ -101,16 +101,33 @@ const UNSUPPORTED: &[&str] = &[
     "UpdateActionType",
 ];
 
-/// Serves one request.
-pub async fn handle<C: ControlPlane>(plane: &C, caller: &Caller, request: HttpRequest<'_>) -> HttpResponse {
-    match serve(plane, caller, request).await {
+/// Serves one request: authenticates it, then runs its operation.
+pub async fn handle<C: ControlPlane>(
+    plane: &C,
+    authenticator: &Authenticator,
+    request: HttpRequest<'_>,
+) -> HttpResponse {
+    match serve(plane, authenticator, request).await {
         Ok(body) => HttpResponse::ok(body),
         Err(error) => error.response(),
     }
 }
 
-async fn serve<C: ControlPlane>(plane: &C, caller: &Caller, request: HttpRequest<'_>) -> Result<Value, ApiError> {
+async fn serve<C: ControlPlane>(
+    plane: &C,
+    authenticator: &Authenticator,
+    request: HttpRequest<'_>,
+) -> Result<Value, ApiError> {
     let operation = protocol::operation(&request)?;
+    let signed = sigv4::SignedRequest {
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request.headers,
+        body: request.body,
+    };
+    let now_seconds = plane.now().millis() / 1000;
+    let caller = &Caller { identity: authenticator.authenticate(&signed, now_seconds)? };
     let body = protocol::body_object(request.body)?;
     match operation {
         "CreatePipeline" => pipelines::create(plane, protocol::input(operation, body)?).await,
@@ -128,6 +145,9 @@ async fn serve<C: ControlPlane>(plane: &C, caller: &Caller, request: HttpRequest
         "DisableStageTransition" => steering::transition(plane, caller, protocol::input(operation, body)?, false).await,
         "EnableStageTransition" => steering::transition(plane, caller, protocol::input(operation, body)?, true).await,
         "PutApprovalResult" => steering::approval(plane, caller, protocol::input(operation, body)?).await,
+        "PutJobSuccessResult" => jobs::succeed(plane, caller, protocol::input(operation, body)?).await,
+        "PutJobFailureResult" => jobs::fail(plane, protocol::input(operation, body)?).await,
+        "GetJobDetails" => jobs::details(plane, protocol::input(operation, body)?).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }

@@ -20,9 +20,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct HttpRequest<'a> {
     pub method: &'a str,
     pub path: &'a str,
-    pub target: Option<&'a str>,
-    pub content_type: Option<&'a str>,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    /// Every header, names in any case.
+    pub headers: &'a [(String, String)],
     pub body: &'a [u8],
+}
+
+impl<'a> HttpRequest<'a> {
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// One HTTP response; its content type is always [`CONTENT_TYPE`].
@@ -90,7 +98,7 @@ pub fn operation<'a>(request: &HttpRequest<'a>) -> Result<&'a str, ApiError> {
             format!("POST {}: CodePipeline's API is served at POST /", request.path),
         ));
     }
-    let Some(target) = request.target else {
+    let Some(target) = request.header("x-amz-target") else {
         return Err(ApiError::client(
             "MissingAuthenticationTokenException",
             "the X-Amz-Target header is missing; expected CodePipeline_20150709.<Operation>",
@@ -102,7 +110,7 @@ pub fn operation<'a>(request: &HttpRequest<'a>) -> Result<&'a str, ApiError> {
             format!("X-Amz-Target {target:?} is not a CodePipeline operation (expected {TARGET_PREFIX}<Operation>)"),
         ));
     };
-    if let Some(content_type) = request.content_type {
+    if let Some(content_type) = request.header("content-type") {
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case(CONTENT_TYPE) && !essence.eq_ignore_ascii_case("application/json") {
             return Err(ApiError::client(
@@ -209,26 +217,37 @@ pub fn max_results(value: Option<i64>, field: &str, min: i64, max: i64, default:
 mod tests {
     use super::*;
 
-    fn request<'a>(target: Option<&'a str>, body: &'a [u8]) -> HttpRequest<'a> {
-        HttpRequest { method: "POST", path: "/", target, content_type: Some(CONTENT_TYPE), body }
+    fn headers(target: Option<&str>, content_type: &str) -> Vec<(String, String)> {
+        let mut headers = vec![("Content-Type".to_string(), content_type.to_string())];
+        if let Some(target) = target {
+            headers.push(("X-Amz-Target".to_string(), target.to_string()));
+        }
+        headers
+    }
+
+    fn request<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> HttpRequest<'a> {
+        HttpRequest { method: "POST", path: "/", query: "", headers, body }
     }
 
     #[test]
     fn the_operation_comes_from_the_target_header() {
-        assert_eq!(operation(&request(Some("CodePipeline_20150709.GetPipeline"), b"{}")), Ok("GetPipeline"));
-        let unknown = operation(&request(Some("DynamoDB_20120810.GetItem"), b"{}")).unwrap_err();
-        assert_eq!(unknown.exception, "UnknownOperationException");
-        assert_eq!(operation(&request(None, b"{}")).unwrap_err().status, 400);
-        let get = HttpRequest { method: "GET", ..request(Some("CodePipeline_20150709.GetPipeline"), b"") };
-        assert_eq!(operation(&get).unwrap_err().exception, "UnknownOperationException");
-        let xml = HttpRequest { content_type: Some("text/xml"), ..request(Some("CodePipeline_20150709.X"), b"") };
-        assert_eq!(operation(&xml).unwrap_err().exception, "SerializationException");
+        let get = headers(Some("CodePipeline_20150709.GetPipeline"), CONTENT_TYPE);
+        assert_eq!(operation(&request(&get, b"{}")), Ok("GetPipeline"));
+        let dynamo = headers(Some("DynamoDB_20120810.GetItem"), CONTENT_TYPE);
+        assert_eq!(operation(&request(&dynamo, b"{}")).unwrap_err().exception, "UnknownOperationException");
+        let none = headers(None, CONTENT_TYPE);
+        assert_eq!(operation(&request(&none, b"{}")).unwrap_err().status, 400);
+        let as_get = HttpRequest { method: "GET", ..request(&get, b"") };
+        assert_eq!(operation(&as_get).unwrap_err().exception, "UnknownOperationException");
+        let xml = headers(Some("CodePipeline_20150709.X"), "text/xml");
+        assert_eq!(operation(&request(&xml, b"")).unwrap_err().exception, "SerializationException");
     }
 
     #[test]
     fn an_oversize_body_is_refused() {
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        let error = operation(&request(Some("CodePipeline_20150709.ListPipelines"), &big)).unwrap_err();
+        let list = headers(Some("CodePipeline_20150709.ListPipelines"), CONTENT_TYPE);
+        let error = operation(&request(&list, &big)).unwrap_err();
         assert_eq!((error.status, error.exception), (400, "ValidationException"));
     }
 

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use pipewright_api::protocol::CONTENT_TYPE;
-use pipewright_api::{Caller, ControlPlane, HttpRequest, handle};
-use pipewright_core::engine::Event;
+use pipewright_api::{Authenticator, ControlPlane, HttpRequest, handle};
+use pipewright_core::engine::{Dispatch, Effect, Event};
 use pipewright_core::pipeline::Environment;
 use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
@@ -14,6 +14,8 @@ use pipewright_local::store::SqliteStore;
 struct TestPlane {
     store: SqliteStore,
     cache: PipelineCache,
+    /// Every effect the handler committed, in order: the dispatched jobs among them.
+    effects: std::sync::Mutex<Vec<Effect>>,
     _dir: tempfile::TempDir,
 }
 
@@ -21,20 +23,27 @@ impl TestPlane {
     fn new() -> TestPlane {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        TestPlane { store, cache: PipelineCache::new(Environment { region: Some("us-east-1".into()) }), _dir: dir }
+        TestPlane {
+            store,
+            cache: PipelineCache::new(Environment { region: Some("us-east-1".into()) }),
+            effects: Default::default(),
+            _dir: dir,
+        }
     }
 
     async fn call(&self, operation: &str, body: Value) -> (u16, Value) {
-        let target = format!("CodePipeline_20150709.{operation}");
+        let headers = vec![
+            ("X-Amz-Target".to_string(), format!("CodePipeline_20150709.{operation}")),
+            ("Content-Type".to_string(), CONTENT_TYPE.to_string()),
+            // An open server takes the key a request names as its caller.
+            (
+                "Authorization".to_string(),
+                "AWS4-HMAC-SHA256 Credential=tester/20270115/us-east-1/codepipeline/aws4_request, SignedHeaders=host, Signature=0".to_string(),
+            ),
+        ];
         let bytes = serde_json::to_vec(&body).unwrap();
-        let request = HttpRequest {
-            method: "POST",
-            path: "/",
-            target: Some(&target),
-            content_type: Some(CONTENT_TYPE),
-            body: &bytes,
-        };
-        let response = handle(self, &Caller { identity: Some("tester".into()) }, request).await;
+        let request = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &bytes };
+        let response = handle(self, &Authenticator::Open, request).await;
         (response.status, response.body)
     }
 
@@ -76,7 +85,11 @@ impl ControlPlane for TestPlane {
     }
 
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
-        service::handle(&self.store, &self.cache, pipeline, event, self.now(), &[]).await
+        let handled = service::handle(&self.store, &self.cache, pipeline, event, self.now(), &[]).await?;
+        if let Handled::Applied { effects } = &handled {
+            self.effects.lock().unwrap().extend(effects.iter().cloned());
+        }
+        Ok(handled)
     }
 }
 
@@ -281,7 +294,7 @@ async fn bad_requests_get_aws_style_errors() {
     let plane = TestPlane::new();
     let unknown = plane.call("LaunchRockets", json!({})).await;
     assert_eq!((unknown.0, unknown.1["__type"].as_str()), (400, Some("UnknownOperationException")));
-    for unsupported in ["PollForJobs", "PutJobSuccessResult", "RollbackStage", "TagResource"] {
+    for unsupported in ["PollForJobs", "AcknowledgeJob", "RollbackStage", "TagResource"] {
         let (status, body) = plane.call(unsupported, json!({})).await;
         assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")));
         assert!(body["message"].as_str().unwrap().contains(unsupported), "{body}");
@@ -294,4 +307,156 @@ async fn bad_requests_get_aws_style_errors() {
     assert!(missing.1["message"].as_str().unwrap().contains("'name'"));
     let bad_id = plane.call("GetPipelineExecution", json!({ "pipelineName": "web", "pipelineExecutionId": "x" })).await;
     assert_eq!(bad_id.1["__type"], "ValidationException");
+}
+
+impl TestPlane {
+    /// The dispatches of `action` so far, oldest first.
+    fn dispatches(&self, action: &str) -> Vec<Dispatch> {
+        let effects = self.effects.lock().unwrap();
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Dispatch(d) if d.action == action => Some((**d).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn lambda_pipeline() -> Value {
+    json!({
+        "name": "jobs",
+        "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+        "artifactStore": { "type": "S3", "location": "artifacts-bucket" },
+        "pipelineType": "V2",
+        "stages": [
+            { "name": "Source", "actions": [{
+                "name": "Src", "namespace": "SourceVariables",
+                "actionTypeId": { "category": "Source", "owner": "AWS", "provider": "S3", "version": "1" },
+                "configuration": { "S3Bucket": "uploads", "S3ObjectKey": "src.zip" },
+                "outputArtifacts": [{ "name": "Code" }] }] },
+            { "name": "Invoke", "actions": [{
+                "name": "Worker", "namespace": "Fn",
+                "actionTypeId": { "category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1" },
+                "configuration": { "FunctionName": "job-worker", "UserParameters": "rev #{SourceVariables.VersionId}" },
+                "inputArtifacts": [{ "name": "Code" }],
+                "outputArtifacts": [{ "name": "Built" }] }] },
+            { "name": "Use", "actions": [{
+                "name": "Echo",
+                "actionTypeId": { "category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1" },
+                "commands": ["echo #{Fn.Answer}"],
+                "inputArtifacts": [{ "name": "Built" }] }] }
+        ]
+    })
+}
+
+#[tokio::test]
+async fn job_workers_complete_jobs_with_continuations_and_output_variables() {
+    let plane = TestPlane::new();
+    plane.ok("CreatePipeline", json!({ "pipeline": lambda_pipeline() })).await;
+    let execution = plane.ok("StartPipelineExecution", json!({ "name": "jobs" })).await["pipelineExecutionId"].clone();
+
+    // The source's job, completed as a worker would, with the revision it fetched.
+    let source_job = plane.dispatches("Src")[0].job_id.clone();
+    plane
+        .ok(
+            "PutJobSuccessResult",
+            json!({ "jobId": source_job, "currentRevision": { "revision": "v-17", "changeIdentifier": "v-17" },
+                    "outputVariables": { "VersionId": "v-17" } }),
+        )
+        .await;
+    assert_eq!(
+        plane.error("PutJobSuccessResult", json!({ "jobId": source_job })).await,
+        "InvalidJobStateException",
+        "a finished job takes no second result"
+    );
+
+    let first = plane.dispatches("Worker")[0].clone();
+    let details = plane.ok("GetJobDetails", json!({ "jobId": first.job_id })).await["jobDetails"].clone();
+    assert_eq!(details["id"], first.job_id.as_str());
+    assert_eq!(details["accountId"], "111122223333");
+    let data = &details["data"];
+    assert_eq!(data["actionConfiguration"]["configuration"]["UserParameters"], "rev v-17", "variables resolved");
+    assert_eq!(data["actionTypeId"]["provider"], "Lambda");
+    assert_eq!(data["pipelineContext"]["pipelineExecutionId"], execution);
+    assert_eq!(data["pipelineContext"]["stage"]["name"], "Invoke");
+    assert_eq!(data["inputArtifacts"][0]["name"], "Code");
+    assert_eq!(data["inputArtifacts"][0]["location"]["s3Location"]["bucketName"], "artifacts-bucket");
+    assert!(data.get("continuationToken").is_none());
+
+    // A continuation keeps the action running and starts a new job carrying the token.
+    plane
+        .ok(
+            "PutJobSuccessResult",
+            json!({ "jobId": first.job_id, "continuationToken": "step-2",
+                    "executionDetails": { "summary": "half way", "percentComplete": 50 } }),
+        )
+        .await;
+    let second = plane.dispatches("Worker")[1].clone();
+    assert_ne!(second.job_id, first.job_id);
+    assert_eq!(plane.error("GetJobDetails", json!({ "jobId": first.job_id })).await, "InvalidJobStateException");
+    let details = plane.ok("GetJobDetails", json!({ "jobId": second.job_id })).await;
+    assert_eq!(details["jobDetails"]["data"]["continuationToken"], "step-2");
+    let state = plane.ok("GetPipelineState", json!({ "name": "jobs" })).await;
+    let worker = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
+    assert_eq!(worker["status"], "InProgress");
+    assert_eq!(worker["percentComplete"], 50);
+
+    plane
+        .ok(
+            "PutJobSuccessResult",
+            json!({ "jobId": second.job_id, "outputVariables": { "Answer": "42" },
+                    "executionDetails": { "summary": "built", "externalExecutionId": "run-9" } }),
+        )
+        .await;
+    let echo = plane.dispatches("Echo");
+    assert_eq!(echo[0].commands, ["echo 42"], "the worker's output variable feeds the next action");
+    let listed = plane
+        .ok("ListActionExecutions", json!({ "pipelineName": "jobs", "filter": { "pipelineExecutionId": execution } }))
+        .await;
+    let worker = listed["actionExecutionDetails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["actionName"] == "Worker")
+        .unwrap()
+        .clone();
+    assert_eq!(worker["status"], "Succeeded");
+    assert_eq!(worker["output"]["outputVariables"]["Answer"], "42");
+    assert_eq!(worker["output"]["executionResult"]["externalExecutionId"], "run-9");
+
+    // The Commands job fails through the protocol too; then nothing more is accepted.
+    let echo_job = echo[0].job_id.clone();
+    assert_eq!(
+        plane
+            .error(
+                "PutJobFailureResult",
+                json!({ "jobId": echo_job, "failureDetails": { "type": "Nope", "message": "x" } })
+            )
+            .await,
+        "ValidationException"
+    );
+    plane
+        .ok(
+            "PutJobFailureResult",
+            json!({ "jobId": echo_job, "failureDetails": { "type": "JobFailed", "message": "boom" } }),
+        )
+        .await;
+    let finished =
+        plane.ok("GetPipelineExecution", json!({ "pipelineName": "jobs", "pipelineExecutionId": execution })).await;
+    assert_eq!(finished["pipelineExecution"]["status"], "Failed");
+    assert_eq!(
+        plane
+            .error(
+                "PutJobFailureResult",
+                json!({ "jobId": echo_job, "failureDetails": { "type": "JobFailed", "message": "again" } })
+            )
+            .await,
+        "InvalidJobStateException"
+    );
+    assert_eq!(
+        plane.error("PutJobSuccessResult", json!({ "jobId": "00000000-0000-4000-8000-000000000000" })).await,
+        "JobNotFoundException"
+    );
+    assert_eq!(plane.error("GetJobDetails", json!({ "jobId": "not-a-job" })).await, "ValidationException");
 }

@@ -5,6 +5,7 @@
 //! | pipeline head: current declaration, state, `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version | `PIPELINE#<name>` | `DECLARATION#<version>` |
 //! | one execution: `body` (gzip JSON), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: the head's
 //! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
@@ -13,7 +14,8 @@
 //! Indexes: `by_pipeline` (a pipeline's executions newest first; every pipeline under
 //! `PIPELINES`), `deadlines` (active executions by their next deadline, for the tick) and
 //! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
-//! (`expires_at`) removes finished executions after a year and job claims after a week.
+//! (`expires_at`) removes finished executions after a year, job locations a year after their
+//! deadline, and job claims after a week.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -30,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed, next_deadline};
 use pipewright_core::ports::{
-    Changes, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
+    Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
 use pipewright_core::time::Timestamp;
 
@@ -41,6 +43,7 @@ pub const OUTBOX: &str = "outbox";
 const ALL_PIPELINES: &str = "PIPELINES";
 const HEAD: &str = "HEAD";
 const EXECUTION: &str = "EXECUTION";
+const JOB: &str = "JOB";
 const CLAIM: &str = "CLAIM";
 /// The single partition of each sparse index (a few thousand active executions fit one).
 const DEADLINE_PARTITION: &str = "DEADLINE";
@@ -915,6 +918,21 @@ impl StateStore for DynamoStore {
                 "an effect concerns execution {execution}, which this change does not write"
             )));
         }
+        // Where each dispatched job belongs, for the job workers' results; kept as long as
+        // the execution's history.
+        for effect in &changes.effects {
+            if let Effect::Dispatch(dispatch) = effect {
+                let mut item = key(&job_pk(&dispatch.job_id), JOB);
+                item.insert("pipeline".into(), s(&changes.pipeline));
+                item.insert("execution".into(), s(&dispatch.execution_id));
+                item.insert("expires_at".into(), n(dispatch.deadline.millis() / 1000 + HISTORY_SECONDS));
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(unavailable)?)
+                        .build(),
+                );
+            }
+        }
         if items.len() > 100 {
             return Err(StoreError::Unavailable(format!(
                 "a change of {} items exceeds DynamoDB's 100 per transaction",
@@ -928,6 +946,14 @@ impl StateStore for DynamoStore {
             }
             Err(error) => Err(unavailable(describe(&error))),
         }
+    }
+
+    async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
+        let Some(item) = self.get(&job_pk(job_id), JOB).await? else { return Ok(None) };
+        Ok(Some(JobLocation {
+            pipeline: get_s(&item, "pipeline")?.to_string(),
+            execution_id: get_s(&item, "execution")?.to_string(),
+        }))
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {

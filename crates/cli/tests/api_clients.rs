@@ -34,6 +34,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         std::fs::create_dir_all(&repo).unwrap();
@@ -55,6 +59,7 @@ impl Server {
             .arg(dir.path().join("state"))
             .args(["serve", "--port", "0", "--source"])
             .arg(format!("Src={}", src.display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -143,6 +148,11 @@ fn boto3_holds_an_execution_at_a_disabled_transition() {
 #[test]
 fn boto3_gets_codepipelines_errors_and_bad_input_changes_nothing() {
     Server::start().boto3("errors_and_bad_input");
+}
+
+#[test]
+fn with_keys_the_server_verifies_sigv4_signatures() {
+    Server::start_with(&["--access-key", "AKIDPIPEWRIGHTTEST", "--secret-key", "secret"]).boto3("authentication");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::engine::{
     Trigger, TriggerType, World,
 };
 use crate::pipeline::{Environment, Pipeline};
-use crate::ports::{Changes, StateStore, StoreError};
+use crate::ports::{Changes, JobLocation, StateStore, StoreError};
 use crate::service::{self, Handled, PipelineCache};
 use crate::time::Timestamp;
 
@@ -307,6 +307,44 @@ pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {
     assert!(store.claim_effects("e1", "worker-d").await.unwrap().iter().all(|e| e.id != build));
 }
 
+pub async fn dispatched_jobs_can_be_found_by_id<S: StateStore>(store: S) {
+    let cache = with_pipeline(&store, "p").await;
+    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap()
+    else {
+        panic!("start applies")
+    };
+    let job_id = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Dispatch(d) => Some(d.job_id.clone()),
+            _ => None,
+        })
+        .expect("the source is dispatched");
+    let found = store.find_job(&job_id).await.unwrap();
+    assert_eq!(found, Some(JobLocation { pipeline: "p".into(), execution_id: "e1".into() }));
+    assert_eq!(store.find_job("00000000-0000-4000-8000-000000000000").await.unwrap(), None);
+    // A conflicting commit records no job.
+    let changes = prepare(&store, "p", &start("e2"), NOW).await;
+    let dispatched: Vec<String> = changes
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dispatch(d) => Some(d.job_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let stale = Changes { expected_state_version: changes.expected_state_version + 7, ..changes };
+    assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict(_))));
+    for job in dispatched {
+        assert_eq!(store.find_job(&job).await.unwrap(), None, "nothing of a conflicting commit is written");
+    }
+    store.delete_pipeline("p").await.unwrap();
+    // A job of a deleted pipeline leads nowhere (its location may linger until it expires).
+    if let Some(location) = store.find_job(&job_id).await.unwrap() {
+        assert!(store.get_execution(&location.execution_id).await.unwrap().is_none(), "deleted with its pipeline");
+    }
+}
+
 /// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
 /// function returning the store).
 #[macro_export]
@@ -356,6 +394,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn outbox_entries_are_claimed_by_one_owner() {
                 contract::outbox_entries_are_claimed_by_one_owner($make.await).await
+            }
+            #[tokio::test]
+            async fn dispatched_jobs_can_be_found_by_id() {
+                contract::dispatched_jobs_can_be_found_by_id($make.await).await
             }
         }
     };

@@ -31,6 +31,13 @@ pub struct StoredPipeline {
     pub updated: Timestamp,
 }
 
+/// Where a job belongs: what a job worker's result (PutJobSuccessResult…) is applied to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLocation {
+    pub pipeline: String,
+    pub execution_id: String,
+}
+
 /// What `put_pipeline` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PutOutcome {
@@ -157,6 +164,10 @@ pub trait StateStore: Send + Sync {
 
     /// Gives back every entry of an execution that `owner` holds (its worker is gone).
     fn release_effects(&self, execution_id: &str, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The execution job `job_id` belongs to. `commit` records it, in the same atomic write,
+    /// for every `Dispatch` effect it writes; it is kept as long as the execution.
+    fn find_job(&self, job_id: &str) -> impl Future<Output = Result<Option<JobLocation>, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

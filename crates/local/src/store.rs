@@ -13,9 +13,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::{Event, Execution, PipelineState, executions_needed};
+use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed};
 use pipewright_core::ports::{
-    Changes, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
+    Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
 use pipewright_core::time::Timestamp;
 
@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS run_options (
     execution_id TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    execution_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline);
 CREATE TABLE IF NOT EXISTS workers (
     execution_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -338,9 +344,13 @@ impl StateStore for SqliteStore {
             )
             .map_err(unavailable)?;
         }
-        for table in
-            ["declarations WHERE name", "pipelines WHERE name", "executions WHERE pipeline", "outbox WHERE pipeline"]
-        {
+        for table in [
+            "declarations WHERE name",
+            "pipelines WHERE name",
+            "executions WHERE pipeline",
+            "outbox WHERE pipeline",
+            "jobs WHERE pipeline",
+        ] {
             tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)
@@ -447,6 +457,13 @@ impl StateStore for SqliteStore {
                 params![effect.id(), pipeline, execution_id, to_json(effect)?],
             )
             .map_err(unavailable)?;
+            if let Effect::Dispatch(dispatch) = effect {
+                tx.execute(
+                    "INSERT OR IGNORE INTO jobs (id, pipeline, execution_id) VALUES (?, ?, ?)",
+                    params![dispatch.job_id, pipeline, dispatch.execution_id],
+                )
+                .map_err(unavailable)?;
+            }
         }
         // The completed entries belong to the executions this change writes, or to the event's.
         for chunk in changes.completed_effects.chunks(500) {
@@ -454,6 +471,16 @@ impl StateStore for SqliteStore {
             tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)
+    }
+
+    async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
+        let connection = self.connection();
+        connection
+            .query_row("SELECT pipeline, execution_id FROM jobs WHERE id = ?", [job_id], |r| {
+                Ok(JobLocation { pipeline: r.get(0)?, execution_id: r.get(1)? })
+            })
+            .optional()
+            .map_err(unavailable)
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES};
-use pipewright_api::{ApiError, Caller, ControlPlane, HttpRequest, HttpResponse};
+use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::engine::Event;
 use pipewright_core::ports::StoreError;
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
@@ -40,12 +40,20 @@ pub struct ServeArgs {
     /// Approve every manual approval at once.
     #[arg(long)]
     auto_approve: bool,
+    /// Accept only requests signed (SigV4) with this access key id and --secret-key;
+    /// without them any signature, or none, is accepted.
+    #[arg(long, requires = "secret_key", env = "PIPEWRIGHT_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// The secret of --access-key.
+    #[arg(long, requires = "access_key", env = "PIPEWRIGHT_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
 }
 
 /// The local deployment, as the API sees it.
 pub struct LocalPlane {
     backend: Backend,
     options: RunOptions,
+    authenticator: Authenticator,
 }
 
 impl ControlPlane for LocalPlane {
@@ -98,7 +106,11 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
     let backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
-    let plane = Arc::new(LocalPlane { backend, options });
+    let authenticator = match (&args.access_key, &args.secret_key) {
+        (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
+        _ => Authenticator::Open,
+    };
+    let plane = Arc::new(LocalPlane { backend, options, authenticator });
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -136,20 +148,16 @@ async fn api(
             );
         }
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
     let request = HttpRequest {
         method: method.as_str(),
         path: uri.path(),
-        target: header("x-amz-target"),
-        content_type: header("content-type"),
+        query: uri.query().unwrap_or_default(),
+        headers: &headers,
         body: &body,
     };
-    let caller = Caller { identity: access_key_of(header("authorization")) };
-    respond(pipewright_api::handle(plane.as_ref(), &caller, request).await)
-}
-
-/// The access key id of a SigV4 `Authorization` header: who the caller says it is.
-fn access_key_of(authorization: Option<&str>) -> Option<String> {
-    let credential = authorization?.split("Credential=").nth(1)?;
-    credential.split('/').next().filter(|k| !k.is_empty()).map(str::to_string)
+    respond(pipewright_api::handle(plane.as_ref(), &plane.authenticator, request).await)
 }

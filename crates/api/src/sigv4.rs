@@ -1,0 +1,273 @@
+//! Verifying AWS Signature Version 4, as CodePipeline's endpoint does: the aws CLI, boto3 and
+//! the SDKs sign every request with an access key, and the server recomputes the signature
+//! from the secret it holds for that key.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::protocol::ApiError;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How far a request's `X-Amz-Date` may be from the server's clock, as on AWS.
+const MAX_SKEW_SECONDS: i64 = 15 * 60;
+
+/// Who may call: anybody (a local server on loopback), or the holders of these keys.
+#[derive(Debug, Clone, Default)]
+pub enum Authenticator {
+    /// Every request is accepted; the access key it names, if any, is taken as the caller.
+    #[default]
+    Open,
+    /// Only requests signed with one of these keys (access key id → secret access key).
+    Keys(BTreeMap<String, String>),
+}
+
+/// The parts of a request a signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    /// Every header, names in any case.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+/// The `Authorization` header's parts.
+struct Authorization<'a> {
+    access_key: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    signed_headers: Vec<&'a str>,
+    signature: &'a str,
+}
+
+fn incomplete(message: impl Into<String>) -> ApiError {
+    ApiError::client("IncompleteSignatureException", message)
+}
+
+fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
+    let rest = value
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or_else(|| incomplete("the Authorization header must use AWS4-HMAC-SHA256"))?;
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        let part = part.trim();
+        if let Some(v) = part.strip_prefix("Credential=") {
+            credential = Some(v);
+        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+            signed_headers = Some(v);
+        } else if let Some(v) = part.strip_prefix("Signature=") {
+            signature = Some(v);
+        }
+    }
+    let credential = credential.ok_or_else(|| incomplete("the Authorization header has no Credential"))?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key, date, region, service, "aws4_request"] = scope[..] else {
+        return Err(incomplete(format!(
+            "Credential {credential:?} is not <key>/<date>/<region>/<service>/aws4_request"
+        )));
+    };
+    Ok(Authorization {
+        access_key,
+        date,
+        region,
+        service,
+        signed_headers: signed_headers
+            .ok_or_else(|| incomplete("the Authorization header has no SignedHeaders"))?
+            .split(';')
+            .collect(),
+        signature: signature.ok_or_else(|| incomplete("the Authorization header has no Signature"))?,
+    })
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `Value` with leading and trailing spaces trimmed and inner runs of spaces collapsed.
+fn canonical_value(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The query string with its parameters sorted (they arrive encoded already).
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(&str, &str)> =
+        query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))).collect();
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+/// The signature of `request` under `secret`, for the scope in `authorization`.
+fn signature(request: &SignedRequest<'_>, authorization: &Authorization<'_>, amz_date: &str, secret: &str) -> String {
+    let canonical_headers: String = authorization
+        .signed_headers
+        .iter()
+        .map(|name| format!("{name}:{}\n", canonical_value(header(request.headers, name).unwrap_or_default())))
+        .collect();
+    let payload = match header(request.headers, "x-amz-content-sha256") {
+        Some(declared) if declared != "UNSIGNED-PAYLOAD" => declared.to_string(),
+        _ => hex(&Sha256::digest(request.body)),
+    };
+    let canonical_request = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        request.method,
+        if request.path.is_empty() { "/" } else { request.path },
+        canonical_query(request.query),
+        canonical_headers,
+        authorization.signed_headers.join(";"),
+        payload
+    );
+    let scope = format!("{}/{}/{}/aws4_request", authorization.date, authorization.region, authorization.service);
+    let string_to_sign =
+        format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
+    let key = [authorization.date, authorization.region, authorization.service, "aws4_request"]
+        .iter()
+        .fold(format!("AWS4{secret}").into_bytes(), |key, part| hmac(&key, part));
+    hex(&hmac(&key, &string_to_sign))
+}
+
+/// Seconds since the epoch of an `X-Amz-Date` (`20150830T123600Z`).
+fn epoch_seconds(amz_date: &str) -> Option<i64> {
+    let parsed = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ").ok()?;
+    Some(parsed.and_utc().timestamp())
+}
+
+impl Authenticator {
+    /// The caller's access key id, once the request is found to be signed by it (or, when
+    /// open, whatever key it names).
+    pub fn authenticate(&self, request: &SignedRequest<'_>, now_seconds: i64) -> Result<Option<String>, ApiError> {
+        let authorization = header(request.headers, "authorization");
+        let keys = match self {
+            Authenticator::Open => {
+                return Ok(authorization.and_then(|a| parse_authorization(a).ok()).map(|a| a.access_key.to_string()));
+            }
+            Authenticator::Keys(keys) => keys,
+        };
+        let Some(authorization) = authorization else {
+            return Err(ApiError {
+                status: 403,
+                exception: "MissingAuthenticationTokenException",
+                message: "Missing Authentication Token: sign the request with SigV4".to_string(),
+            });
+        };
+        let parsed = parse_authorization(authorization)?;
+        let Some(secret) = keys.get(parsed.access_key) else {
+            return Err(ApiError {
+                status: 403,
+                exception: "UnrecognizedClientException",
+                message: "The security token included in the request is invalid.".to_string(),
+            });
+        };
+        let amz_date =
+            header(request.headers, "x-amz-date").ok_or_else(|| incomplete("the request has no X-Amz-Date header"))?;
+        if !amz_date.starts_with(parsed.date) {
+            return Err(incomplete("the Credential's date is not the X-Amz-Date's"));
+        }
+        let signed_at =
+            epoch_seconds(amz_date).ok_or_else(|| incomplete(format!("X-Amz-Date {amz_date:?} is not valid")))?;
+        if (now_seconds - signed_at).abs() > MAX_SKEW_SECONDS {
+            return Err(ApiError {
+                status: 403,
+                exception: "InvalidSignatureException",
+                message: format!("Signature expired: {amz_date} is more than 15 minutes from the server's time"),
+            });
+        }
+        if !parsed.signed_headers.contains(&"host") {
+            return Err(incomplete("SignedHeaders must include host"));
+        }
+        let expected = signature(request, &parsed, amz_date, secret);
+        // Constant time: a timing difference must not reveal how much of a guess was right.
+        let matches = expected.len() == parsed.signature.len()
+            && expected.bytes().zip(parsed.signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !matches {
+            return Err(ApiError {
+                status: 403,
+                exception: "InvalidSignatureException",
+                message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".to_string(),
+            });
+        }
+        Ok(Some(parsed.access_key.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's published example (IAM ListUsers, "Create a signed AWS API request").
+    fn example(signature: &str) -> (Vec<(String, String)>, Authenticator) {
+        let headers = vec![
+            ("Content-Type".to_string(), "application/x-www-form-urlencoded; charset=utf-8".to_string()),
+            ("Host".to_string(), "iam.amazonaws.com".to_string()),
+            ("X-Amz-Date".to_string(), "20150830T123600Z".to_string()),
+            (
+                "Authorization".to_string(),
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature={signature}"
+                ),
+            ),
+        ];
+        let keys =
+            BTreeMap::from([("AKIDEXAMPLE".to_string(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string())]);
+        (headers, Authenticator::Keys(keys))
+    }
+
+    const SIGNATURE: &str = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+    const SIGNED_AT: i64 = 1_440_938_160; // 2015-08-30T12:36:00Z
+
+    fn request(headers: &[(String, String)]) -> SignedRequest<'_> {
+        SignedRequest { method: "GET", path: "/", query: "Version=2010-05-08&Action=ListUsers", headers, body: b"" }
+    }
+
+    #[test]
+    fn the_published_example_verifies() {
+        let (headers, keys) = example(SIGNATURE);
+        assert_eq!(keys.authenticate(&request(&headers), SIGNED_AT + 60), Ok(Some("AKIDEXAMPLE".to_string())));
+    }
+
+    #[test]
+    fn a_wrong_signature_an_unknown_key_or_an_old_date_is_refused() {
+        let (headers, keys) = example(&SIGNATURE.replace('5', "6"));
+        assert_eq!(
+            keys.authenticate(&request(&headers), SIGNED_AT).unwrap_err().exception,
+            "InvalidSignatureException"
+        );
+        let (headers, _) = example(SIGNATURE);
+        let other = Authenticator::Keys(BTreeMap::from([("AKIDOTHER".to_string(), "x".to_string())]));
+        assert_eq!(
+            other.authenticate(&request(&headers), SIGNED_AT).unwrap_err().exception,
+            "UnrecognizedClientException"
+        );
+        let (headers, keys) = example(SIGNATURE);
+        let late = keys.authenticate(&request(&headers), SIGNED_AT + 16 * 60).unwrap_err();
+        assert!(late.message.contains("expired"), "{}", late.message);
+        let mut tampered = headers.clone();
+        tampered[1].1 = "evil.example".to_string();
+        assert!(keys.authenticate(&request(&tampered), SIGNED_AT).is_err(), "a signed header changed");
+        let unsigned: Vec<(String, String)> = headers.iter().filter(|(n, _)| n != "Authorization").cloned().collect();
+        assert_eq!(keys.authenticate(&request(&unsigned), SIGNED_AT).unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn an_open_server_takes_the_named_key_as_the_caller() {
+        let (headers, _) = example("anything");
+        assert_eq!(Authenticator::Open.authenticate(&request(&headers), 0), Ok(Some("AKIDEXAMPLE".to_string())));
+        assert_eq!(Authenticator::Open.authenticate(&request(&[]), 0), Ok(None));
+    }
+}
