@@ -137,6 +137,9 @@ impl StackNames {
     pub fn secret(&self) -> String {
         format!("{}-LinkKeySecret", self.stack)
     }
+    pub fn api_keys_secret(&self) -> String {
+        format!("{}-ApiKeysSecret", self.stack)
+    }
     /// The queue standing in for the function's rule targets (the router reads it).
     pub fn queue(&self, function: &str) -> String {
         format!("{}-{function}", self.stack)
@@ -152,6 +155,8 @@ pub struct DevStack {
     pub names: StackNames,
     pub settings: Settings,
     pub topic_arn: String,
+    /// The api function's access key secret (`{"accessKeyId", "secretAccessKey"}`).
+    pub api_keys_arn: String,
     /// Function → its queue's URL.
     pub queues: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
@@ -217,6 +222,21 @@ pub async fn create(
             .unwrap_or_default(),
     };
 
+    let api_keys_arn = match secrets.describe_secret().secret_id(names.api_keys_secret()).send().await {
+        Ok(found) => found.arn.unwrap_or_default(),
+        Err(_) => secrets
+            .create_secret()
+            .name(names.api_keys_secret())
+            .secret_string(
+                serde_json::json!({ "accessKeyId": "PIPEWRIGHTAPI", "secretAccessKey": random_key() }).to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| describe(&e))?
+            .arn
+            .unwrap_or_default(),
+    };
+
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut queues = BTreeMap::new();
     for function in FUNCTIONS {
@@ -255,7 +275,7 @@ pub async fn create(
         region,
         account,
     };
-    Ok(DevStack { names, settings, topic_arn, queues, rules })
+    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, rules })
 }
 
 /// Messages are seen again 2 s after a failed delivery (Lambda's async retries are slower;
@@ -308,5 +328,6 @@ pub fn function_environment(stack: &DevStack, endpoint: &str) -> Vec<(String, St
     if let Some(url) = &settings.approval_url {
         env.push(("PIPEWRIGHT_APPROVAL_URL".to_string(), url.clone()));
     }
+    env.push(("PIPEWRIGHT_API_KEYS_SECRET_ARN".to_string(), stack.api_keys_arn.clone()));
     env
 }

@@ -1,6 +1,7 @@
 //! What each function does, as plain async functions over [`Services`]: the function binaries
 //! decode their event and call these; the tests call them in-process.
 
+pub mod api;
 pub mod approval_callback;
 pub mod invoke_action;
 pub mod source_change;

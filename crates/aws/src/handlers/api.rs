@@ -1,0 +1,65 @@
+//! The api function: CodePipeline's control API (the shared router of `pipewright-api`) over
+//! the DynamoDB store, with the effects of each change put on the bus as the
+//! stage-transition function does. Every request must be signed (SigV4) with the access key
+//! the stack keeps in Secrets Manager.
+
+use pipewright_api::{Authenticator, ControlPlane, HttpRequest, HttpResponse};
+use pipewright_core::engine::Event;
+use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
+use pipewright_core::time::Timestamp;
+
+use crate::dynamo::DynamoStore;
+use crate::relay::relay;
+use crate::settings::Services;
+
+/// The deployment, as the API sees it.
+pub struct AwsPlane<'a> {
+    services: &'a Services,
+}
+
+impl<'a> AwsPlane<'a> {
+    pub fn new(services: &'a Services) -> AwsPlane<'a> {
+        AwsPlane { services }
+    }
+}
+
+impl ControlPlane for AwsPlane<'_> {
+    type Store = DynamoStore;
+
+    fn store(&self) -> &DynamoStore {
+        &self.services.store
+    }
+
+    fn cache(&self) -> &PipelineCache {
+        &self.services.cache
+    }
+
+    fn now(&self) -> Timestamp {
+        super::now()
+    }
+
+    fn account(&self) -> &str {
+        &self.services.settings.account
+    }
+
+    fn region(&self) -> &str {
+        &self.services.settings.region
+    }
+
+    async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
+        let handled =
+            service::handle(&self.services.store, &self.services.cache, pipeline, event, super::now(), &[]).await?;
+        if let Handled::Applied { effects } = &handled
+            && let Err(error) = relay(self.services, pipeline, effects).await
+        {
+            // Committed: the effects wait in the outbox, and the tick publishes them.
+            tracing::warn!(%error, pipeline, "effects left in the outbox for the tick");
+        }
+        Ok(handled)
+    }
+}
+
+/// Serves one API request.
+pub async fn request(services: &Services, authenticator: &Authenticator, request: HttpRequest<'_>) -> HttpResponse {
+    pipewright_api::handle(&AwsPlane::new(services), authenticator, request).await
+}

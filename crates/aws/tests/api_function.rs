@@ -1,0 +1,279 @@
+//! The api function's handler behind a local HTTP server (standing in for its Function URL),
+//! driven by the real aws-sdk-codepipeline with SigV4 signing, over the stand-in stack in
+//! moto: create a pipeline, start it, approve through PutApprovalResult with the token of
+//! GetPipelineState, and see it succeed, its effects carried out by the functions.
+
+mod common;
+
+use std::sync::Arc;
+
+use aws_sdk_codepipeline::config::{Credentials, Region};
+use aws_sdk_codepipeline::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus, StageRetryMode, StageTransitionType};
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+
+use pipewright_api::{Authenticator, HttpRequest};
+use pipewright_aws::handlers::api;
+use pipewright_aws::settings::{Services, api_keys};
+
+use common::*;
+
+struct Served {
+    services: Arc<Services>,
+    authenticator: Authenticator,
+}
+
+async fn forward(
+    State(served): State<Arc<Served>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = to_bytes(body, 2 * 1024 * 1024).await.unwrap_or_default();
+    let headers: Vec<(String, String)> =
+        headers.iter().filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string()))).collect();
+    let request = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or_default(),
+        headers: &headers,
+        body: &body,
+    };
+    let response = api::request(&served.services, &served.authenticator, request).await;
+    (
+        axum::http::StatusCode::from_u16(response.status).unwrap(),
+        [("content-type", "application/x-amz-json-1.1")],
+        response.body_bytes(),
+    )
+        .into_response()
+}
+
+/// The api function's keys, as it reads them at init.
+async fn stack_keys(stack: &Stack) -> (String, String, Authenticator) {
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
+    let text = secrets
+        .get_secret_value()
+        .secret_id(&stack.stack.api_keys_arn)
+        .send()
+        .await
+        .unwrap()
+        .secret_string()
+        .unwrap()
+        .to_string();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let authenticator = api_keys(&text).expect("the stack's API keys parse");
+    (value["accessKeyId"].as_str().unwrap().into(), value["secretAccessKey"].as_str().unwrap().into(), authenticator)
+}
+
+async fn serve(stack: &Stack, authenticator: Authenticator) -> String {
+    let served = Arc::new(Served { services: stack.services.clone(), authenticator });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(forward).with_state(served);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+fn client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_codepipeline::Client {
+    let config = aws_sdk_codepipeline::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .build();
+    aws_sdk_codepipeline::Client::from_conf(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
+    let stack = stack().await;
+    let (key, secret, authenticator) = stack_keys(&stack).await;
+    let endpoint = serve(&stack, authenticator).await;
+    let codepipeline = client(&endpoint, &key, &secret);
+
+    let declaration = site_pipeline(&stack, "through-api", "SUPERSEDED", true);
+    let input: aws_sdk_codepipeline::types::PipelineDeclaration = {
+        // The SDK's own shape, built from CodePipeline's JSON through its builder API.
+        let stages = declaration["stages"].as_array().unwrap();
+        let mut builder = aws_sdk_codepipeline::types::PipelineDeclaration::builder()
+            .name("through-api")
+            .role_arn(declaration["roleArn"].as_str().unwrap())
+            .pipeline_type(aws_sdk_codepipeline::types::PipelineType::V2)
+            .execution_mode(aws_sdk_codepipeline::types::ExecutionMode::Superseded)
+            .artifact_store(
+                aws_sdk_codepipeline::types::ArtifactStore::builder()
+                    .r#type(aws_sdk_codepipeline::types::ArtifactStoreType::S3)
+                    .location(declaration["artifactStore"]["location"].as_str().unwrap())
+                    .build()
+                    .unwrap(),
+            );
+        for stage in stages {
+            builder = builder.stages(stage_of(stage));
+        }
+        builder.build().unwrap()
+    };
+    let created = codepipeline.create_pipeline().pipeline(input).send().await.expect("CreatePipeline");
+    assert_eq!(created.pipeline().unwrap().version(), Some(1));
+    let listed = codepipeline.list_pipelines().send().await.unwrap();
+    assert_eq!(listed.pipelines()[0].name(), Some("through-api"));
+
+    stack.upload_source("site.zip", &[("index.html", "<p>via the API</p>")]).await;
+    let started = codepipeline.start_pipeline_execution().name("through-api").send().await.expect("Start");
+    let execution_id = started.pipeline_execution_id().unwrap().to_string();
+
+    // The functions carry the execution to the approval.
+    stack
+        .router
+        .run_until(400, || async {
+            let state = codepipeline.get_pipeline_state().name("through-api").send().await.unwrap();
+            state.stage_states().iter().any(|s| {
+                s.stage_name() == Some("Gate")
+                    && s.action_states()[0].latest_execution().and_then(|e| e.token()).is_some()
+            })
+        })
+        .await
+        .expect("the approval waits");
+    let state = codepipeline.get_pipeline_state().name("through-api").send().await.unwrap();
+    let gate = state.stage_states().iter().find(|s| s.stage_name() == Some("Gate")).unwrap();
+    let token = gate.action_states()[0].latest_execution().unwrap().token().unwrap().to_string();
+
+    let wrong = codepipeline
+        .put_approval_result()
+        .pipeline_name("through-api")
+        .stage_name("Gate")
+        .action_name("Approve")
+        .token("00000000-0000-4000-8000-000000000000")
+        .result(ApprovalResult::builder().summary("forged").status(ApprovalStatus::Approved).build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some("InvalidApprovalTokenException"));
+    codepipeline
+        .put_approval_result()
+        .pipeline_name("through-api")
+        .stage_name("Gate")
+        .action_name("Approve")
+        .token(&token)
+        .result(ApprovalResult::builder().summary("Ship it").status(ApprovalStatus::Approved).build().unwrap())
+        .send()
+        .await
+        .expect("PutApprovalResult");
+    assert_eq!(stack.run_to_end(&execution_id).await, pipewright_core::engine::ExecutionStatus::Succeeded);
+    let history = codepipeline.list_pipeline_executions().pipeline_name("through-api").send().await.unwrap();
+    let summary = &history.pipeline_execution_summaries()[0];
+    assert_eq!(summary.pipeline_execution_id(), Some(execution_id.as_str()));
+    assert_eq!(summary.status().map(|s| s.as_str()), Some("Succeeded"));
+    assert!(stack.objects(&stack.deploy_bucket).await.contains_key("live/dist/index.html"), "deployed");
+
+    // A succeeded stage is not retryable; a job that finished takes no result; an unknown
+    // job does not exist.
+    let retry = codepipeline
+        .retry_stage_execution()
+        .pipeline_name("through-api")
+        .stage_name("Build")
+        .pipeline_execution_id(&execution_id)
+        .retry_mode(StageRetryMode::FailedActions)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(retry.code(), Some("StageNotRetryableException"));
+    let execution = stack.execution(&execution_id).await;
+    let finished_job = execution.stages[0].actions[0].attempts[0].job.as_ref().unwrap().id.clone();
+    let late = codepipeline.put_job_success_result().job_id(&finished_job).send().await.unwrap_err();
+    assert_eq!(late.code(), Some("InvalidJobStateException"), "{late:?}");
+    let unknown =
+        codepipeline.get_job_details().job_id("00000000-0000-4000-8000-000000000000").send().await.unwrap_err();
+    assert_eq!(unknown.code(), Some("JobNotFoundException"));
+
+    // Transitions through the SDK's enum.
+    codepipeline
+        .disable_stage_transition()
+        .pipeline_name("through-api")
+        .stage_name("Deploy")
+        .transition_type(StageTransitionType::Inbound)
+        .reason("Freeze")
+        .send()
+        .await
+        .unwrap();
+    let state = codepipeline.get_pipeline_state().name("through-api").send().await.unwrap();
+    let deploy = state.stage_states().iter().find(|s| s.stage_name() == Some("Deploy")).unwrap();
+    assert!(!deploy.inbound_transition_state().unwrap().enabled());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_function_refuses_what_is_not_signed_with_the_stacks_key() {
+    let stack = stack().await;
+    let (key, secret, authenticator) = stack_keys(&stack).await;
+    let endpoint = serve(&stack, authenticator).await;
+    let wrong_secret = client(&endpoint, &key, "not-the-secret").list_pipelines().send().await.unwrap_err();
+    assert_eq!(wrong_secret.code(), Some("InvalidSignatureException"));
+    let wrong_key = client(&endpoint, "AKIDSOMEONE", &secret).list_pipelines().send().await.unwrap_err();
+    assert_eq!(wrong_key.code(), Some("UnrecognizedClientException"));
+    let unsigned = reqwest_like_post(&endpoint, "CodePipeline_20150709.DeletePipeline", r#"{"name":"x"}"#).await;
+    assert!(unsigned.contains("MissingAuthenticationTokenException"), "{unsigned}");
+    assert!(client(&endpoint, &key, &secret).list_pipelines().send().await.is_ok());
+    assert!(api_keys(r#"{"accessKeyId": "k"}"#).is_err(), "a secret without a secretAccessKey is refused");
+}
+
+/// An unsigned POST, as anybody on the internet could send to a Function URL.
+async fn reqwest_like_post(endpoint: &str, target: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+/// A stage of CodePipeline's JSON as the SDK's type.
+fn stage_of(stage: &serde_json::Value) -> aws_sdk_codepipeline::types::StageDeclaration {
+    use aws_sdk_codepipeline::types::{
+        ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, InputArtifact, OutputArtifact, StageDeclaration,
+    };
+    let mut builder = StageDeclaration::builder().name(stage["name"].as_str().unwrap());
+    for action in stage["actions"].as_array().unwrap() {
+        let type_id = &action["actionTypeId"];
+        let mut a = ActionDeclaration::builder().name(action["name"].as_str().unwrap()).action_type_id(
+            ActionTypeId::builder()
+                .category(ActionCategory::from(type_id["category"].as_str().unwrap()))
+                .owner(ActionOwner::from(type_id["owner"].as_str().unwrap()))
+                .provider(type_id["provider"].as_str().unwrap())
+                .version(type_id["version"].as_str().unwrap())
+                .build()
+                .unwrap(),
+        );
+        if let Some(n) = action["runOrder"].as_i64() {
+            a = a.run_order(n as i32);
+        }
+        if let Some(ns) = action["namespace"].as_str() {
+            a = a.namespace(ns);
+        }
+        for (k, v) in action["configuration"].as_object().into_iter().flatten() {
+            a = a.configuration(k, v.as_str().unwrap());
+        }
+        for c in action["commands"].as_array().into_iter().flatten() {
+            a = a.commands(c.as_str().unwrap());
+        }
+        for i in action["inputArtifacts"].as_array().into_iter().flatten() {
+            a = a.input_artifacts(InputArtifact::builder().name(i["name"].as_str().unwrap()).build().unwrap());
+        }
+        for o in action["outputArtifacts"].as_array().into_iter().flatten() {
+            let mut out = OutputArtifact::builder().name(o["name"].as_str().unwrap());
+            for f in o["files"].as_array().into_iter().flatten() {
+                out = out.files(f.as_str().unwrap());
+            }
+            a = a.output_artifacts(out.build().unwrap());
+        }
+        builder = builder.actions(a.build().unwrap());
+    }
+    builder.build().unwrap()
+}

@@ -1,0 +1,42 @@
+//! The api function, behind a Function URL: each HTTP request goes to the shared API router
+//! (`pipewright-api`), which verifies its SigV4 signature against the stack's API keys.
+
+use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
+
+use pipewright_api::protocol::CONTENT_TYPE;
+use pipewright_api::{Authenticator, HttpRequest};
+use pipewright_aws::handlers::api;
+use pipewright_aws::settings::{Services, api_authenticator};
+
+async fn serve(services: &Services, authenticator: &Authenticator, request: Request) -> Result<Response<Body>, Error> {
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    // The raw query, as signed (Function URLs pass it through); the JSON protocol sends none.
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let path = request.raw_http_path().to_string();
+    let body: &[u8] = match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    let http = HttpRequest { method: request.method().as_str(), path: &path, query: &query, headers: &headers, body };
+    let response = api::request(services, authenticator, http).await;
+    Ok(Response::builder()
+        .status(response.status)
+        .header("content-type", CONTENT_TYPE)
+        .body(Body::Binary(response.body_bytes()))?)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pipewright_aws::telemetry::init();
+    let sdk = pipewright_aws::settings::sdk_config().await;
+    let services = &Services::new(&sdk, pipewright_aws::settings::Settings::from_env()?, false).await?;
+    // No request is served unauthenticated: the keys are read once, at init, or the function fails.
+    let authenticator = &api_authenticator(&sdk).await?;
+    lambda_http::run(service_fn(move |request: Request| async move { serve(services, authenticator, request).await }))
+        .await
+}
