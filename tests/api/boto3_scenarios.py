@@ -349,7 +349,71 @@ def authentication():
     assert [p["name"] for p in good.list_pipelines()["pipelines"]] == ["guarded"], "nothing was deleted"
 
 
+def lambda_pipeline(name, user_parameters):
+    """Source → a Lambda invoke action of the example job worker → a Commands action that
+    checks the worker's output artifact and output variables."""
+    declaration = commands_pipeline(name, [])
+    declaration["stages"] += [
+        {
+            "name": "Invoke",
+            "actions": [
+                {
+                    "name": "Worker",
+                    "namespace": "Fn",
+                    "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+                    "configuration": {"FunctionName": "job-worker", "UserParameters": json.dumps(user_parameters)},
+                    "inputArtifacts": [{"name": "Code"}],
+                    "outputArtifacts": [{"name": "Report"}],
+                }
+            ],
+        },
+        {
+            "name": "Use",
+            "actions": [
+                {
+                    "name": "Check",
+                    "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                    "commands": [
+                        'test "#{Fn.FileCount}" = 1',
+                        'test "#{Fn.Steps}" = "%d"' % user_parameters.get("steps", 1),
+                        "grep -q 'message: %s' report.txt" % user_parameters["message"],
+                    ],
+                    "inputArtifacts": [{"name": "Report"}],
+                }
+            ],
+        },
+    ]
+    return declaration
+
+
+def lambda_job_worker():
+    """The example job worker under `cargo lambda watch`, invoked by the pipeline, reads its
+    input artifact, writes its output, reports through PutJobSuccessResult; its output
+    variables feed the next action. A second pipeline takes three invocations, through
+    continuation tokens."""
+    for name, parameters in [
+        ("lambda-once", {"message": "hello"}),
+        ("lambda-steps", {"message": "stepped", "steps": 3}),
+    ]:
+        client.create_pipeline(pipeline=lambda_pipeline(name, parameters))
+        execution_id = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
+        # The first invocation may wait for cargo-lambda to build the function.
+        status = wait_for(
+            f"{name} to end",
+            lambda: (s := execution_status(name, execution_id)) != "InProgress" and s,
+            timeout=600,
+        )
+        details = client.list_action_executions(pipelineName=name, filter={"pipelineExecutionId": execution_id})
+        worker = next(d for d in details["actionExecutionDetails"] if d["actionName"] == "Worker")
+        check = next((d for d in details["actionExecutionDetails"] if d["actionName"] == "Check"), None)
+        assert status == "Succeeded", (status, worker, check)
+        assert worker["output"]["outputVariables"]["FileCount"] == "1", worker
+        assert worker["output"]["outputVariables"]["Steps"] == str(parameters.get("steps", 1)), worker
+        assert worker["output"]["executionResult"]["externalExecutionSummary"] == "counted 1 files", worker
+
+
 SCENARIOS = {
+    "lambda_job_worker": lambda_job_worker,
     "authentication": authentication,
     "approval_to_success": approval_to_success,
     "retry_after_fix": retry_after_fix,

@@ -120,9 +120,10 @@ fn signature(request: &SignedRequest<'_>, authorization: &Authorization<'_>, amz
         .iter()
         .map(|name| format!("{name}:{}\n", canonical_value(header(request.headers, name).unwrap_or_default())))
         .collect();
+    // S3 clients declare the payload's hash (or UNSIGNED-PAYLOAD), and sign what they declare.
     let payload = match header(request.headers, "x-amz-content-sha256") {
-        Some(declared) if declared != "UNSIGNED-PAYLOAD" => declared.to_string(),
-        _ => hex(&Sha256::digest(request.body)),
+        Some(declared) => declared.to_string(),
+        None => hex(&Sha256::digest(request.body)),
     };
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",

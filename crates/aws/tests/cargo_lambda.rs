@@ -6,85 +6,15 @@
 
 mod common;
 
-use std::fs::File;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use pipewright_aws::devstack::function_environment;
 use pipewright_aws::devstack::http;
 use pipewright_aws::devstack::router::{Router, Target};
 use pipewright_aws::testing;
+use pipewright_aws::testing::watch::{Watch, free_port};
 use pipewright_core::engine::{ActionStatus, ExecutionStatus};
 use pipewright_core::ports::StateStore;
 
 use common::*;
-
-/// `cargo lambda watch` and everything it started, stopped with the test.
-struct Watch {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Watch {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        // The whole process group: cargo-lambda, cargo and the function binaries.
-        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_watch(port: u16, environment: &[(String, String)]) -> Watch {
-    let root = workspace_root();
-    let log = std::env::temp_dir().join(format!("pipewright-cargo-lambda-watch-{port}.log"));
-    let output = File::create(&log).unwrap();
-    let mut command = Command::new("cargo");
-    command
-        .current_dir(&root)
-        .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(output.try_clone().unwrap())
-        .stderr(output);
-    for (name, value) in environment {
-        command.arg("--env-var").arg(format!("{name}={value}"));
-    }
-    command.env("RUST_LOG", "info");
-    // Its own process group, so that Drop stops the functions too; and stopped if this
-    // process dies without unwinding.
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    // SAFETY: only async-signal-safe work (prctl) happens between fork and exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
-        });
-    }
-    let child = command.spawn().expect("run `cargo lambda watch` (install it: cargo install --locked cargo-lambda)");
-    let watch = Watch { child, log };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "cargo lambda watch did not listen:\n{}", watch.log_tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    watch
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
@@ -92,7 +22,7 @@ async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
     let base = format!("http://127.0.0.1:{port}");
     let approval_url = format!("{base}/lambda-url/approval-callback");
     let stack = stack_with_approval_url(&approval_url).await;
-    let watch = start_watch(port, &function_environment(&stack.stack, testing::endpoint()));
+    let watch = Watch::start(port, &function_environment(&stack.stack, testing::endpoint()));
     let router = Router::new(&stack.sdk, &stack.stack, Target::Watch(base.clone()));
 
     stack.put_pipeline(&site_pipeline(&stack, "watched", "QUEUED", true)).await;

@@ -265,3 +265,26 @@ fn the_aws_cli_creates_starts_approves_and_reads_a_pipeline() {
     assert_eq!(deleted.0, 0, "{}", deleted.2);
     assert_eq!(server.aws_json(&["list-pipelines"])["pipelines"], serde_json::json!([]));
 }
+
+#[test]
+fn a_lambda_job_worker_under_cargo_lambda_watch_completes_its_jobs() {
+    let watch_port = pipewright_aws::testing::watch::free_port();
+    let server = Server::start_with(&["--lambda-endpoint", &format!("http://127.0.0.1:{watch_port}")]);
+    // The function reports to this server and reads and writes artifacts through it.
+    let environment: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL_CODEPIPELINE", server.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_S3", server.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDJOBWORKER"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let watch = pipewright_aws::testing::watch::Watch::start(watch_port, &environment);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.boto3("lambda_job_worker")));
+    if let Err(failure) = result {
+        eprintln!("cargo lambda watch:\n{}", watch.log_tail());
+        std::panic::resume_unwind(failure);
+    }
+}

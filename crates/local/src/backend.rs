@@ -37,6 +37,9 @@ pub struct RunOptions {
     /// Where git-based sources find their repository without `--source`.
     pub working_directory: PathBuf,
     pub auto_approve: bool,
+    /// Where Lambda invoke actions are sent (`cargo lambda watch`'s Invoke API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_endpoint: Option<String>,
 }
 
 pub fn now() -> Timestamp {
@@ -79,6 +82,7 @@ impl Backend {
             work_root: state_dir.join("work"),
             logs_root: state_dir.join("logs"),
             reporter,
+            lambda_endpoint: None,
         };
         Ok(Backend {
             store: Arc::new(store),
@@ -95,6 +99,7 @@ impl Backend {
     pub fn configure(&mut self, options: &RunOptions) {
         self.providers.sources.overrides = options.sources.clone();
         self.providers.sources.working_directory = options.working_directory.clone();
+        self.providers.lambda_endpoint = options.lambda_endpoint.clone();
     }
 
     /// Records how an execution was started, for workers that take it up later.

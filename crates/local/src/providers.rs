@@ -24,6 +24,8 @@ pub struct ProviderContext {
     /// Action logs: `<logs>/<execution>/<stage>/<action>/<attempt>.log`.
     pub logs_root: PathBuf,
     pub reporter: Arc<dyn Reporter>,
+    /// The Lambda Invoke API that Lambda invoke actions go to (`cargo lambda watch`).
+    pub lambda_endpoint: Option<String>,
 }
 
 /// Action output goes to the reporter.
@@ -69,6 +71,7 @@ pub async fn run(
             };
             commands::run(dispatch, session, cancel).await
         }
+        Some(ProviderKind::Lambda) => crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await,
         _ => Outcome::Failed(ActionError {
             kind: FailureType::ConfigurationError,
             message: format!(

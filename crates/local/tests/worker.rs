@@ -53,6 +53,7 @@ fn backend(dir: &Path) -> Backend {
         sources: [("Source".to_string(), source)].into(),
         working_directory: dir.to_path_buf(),
         auto_approve: false,
+        lambda_endpoint: None,
     };
     backend.configure(&options);
     backend

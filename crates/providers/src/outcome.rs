@@ -23,6 +23,9 @@ pub enum Outcome {
     Failed(ActionError),
     /// Stopped from outside (abandoned, timed out): the engine has already moved on.
     Cancelled,
+    /// Handed to someone who reports the result later through the job protocol
+    /// (PutJobSuccessResult / PutJobFailureResult): a Lambda function.
+    HandedOff,
 }
 
 impl Outcome {
@@ -49,7 +52,7 @@ impl Outcome {
                     external_execution_id: Some(dispatch.action_execution_id.clone()),
                 },
             })),
-            Outcome::Cancelled => None,
+            Outcome::Cancelled | Outcome::HandedOff => None,
         }
     }
 }

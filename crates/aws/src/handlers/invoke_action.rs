@@ -264,6 +264,7 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
         Invoked::Finished(Outcome::Succeeded { summary, .. }) => json!({ "invoked": "succeeded", "summary": summary }),
         Invoked::Finished(Outcome::Failed(error)) => json!({ "invoked": "failed", "error": error.message }),
         Invoked::Finished(Outcome::Cancelled) => json!({ "invoked": "cancelled" }),
+        Invoked::Finished(Outcome::HandedOff) => json!({ "invoked": "handed off" }),
         Invoked::HandedOff(what) => json!({ "invoked": "handed off", "detail": what }),
     })
 }

@@ -3,5 +3,6 @@
 pub mod control;
 pub mod run;
 pub mod serve;
+pub mod serve_s3;
 pub mod status;
 pub mod validate;

@@ -38,6 +38,10 @@ pub struct StartOptions {
     /// Print the state-change events as JSON lines (CodePipeline's event format).
     #[arg(long)]
     json: bool,
+    /// Send Lambda invoke actions to this Lambda Invoke API (`cargo lambda watch`, e.g.
+    /// http://127.0.0.1:9000); the functions report back through `pipewright serve`.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_LAMBDA")]
+    lambda_endpoint: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -101,7 +105,12 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
         }
         sources.insert(action.clone(), absolute);
     }
-    Ok(RunOptions { sources, working_directory, auto_approve: options.auto_approve })
+    Ok(RunOptions {
+        sources,
+        working_directory,
+        auto_approve: options.auto_approve,
+        lambda_endpoint: options.lambda_endpoint.clone(),
+    })
 }
 
 fn interactive(style: Style, options: &StartOptions) -> bool {

@@ -1,6 +1,7 @@
 //! `pipewright serve`: CodePipeline's control API (AWS JSON 1.1) over the local state
 //! directory, so that `aws codepipeline … --endpoint-url`, boto3 and the AWS SDKs drive local
 //! pipelines. Executions it starts are carried out by background workers, as after `start`.
+//! The artifact directory is served too, as S3 objects (`serve_s3`), for Lambda job workers.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,6 +41,12 @@ pub struct ServeArgs {
     /// Approve every manual approval at once.
     #[arg(long)]
     auto_approve: bool,
+    /// Send Lambda invoke actions to this Lambda Invoke API (`cargo lambda watch`, e.g.
+    /// http://127.0.0.1:9000). The functions report through this server's job protocol and
+    /// read and write artifacts through its S3 endpoint (`AWS_ENDPOINT_URL_CODEPIPELINE` and
+    /// `AWS_ENDPOINT_URL_S3` = this server's URL).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_LAMBDA")]
+    lambda_endpoint: Option<String>,
     /// Accept only requests signed (SigV4) with this access key id and --secret-key;
     /// without them any signature, or none, is accepted.
     #[arg(long, requires = "secret_key", env = "PIPEWRIGHT_ACCESS_KEY")]
@@ -98,7 +105,12 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         }
         sources.insert(action.clone(), path);
     }
-    Ok(RunOptions { sources, working_directory, auto_approve: args.auto_approve })
+    Ok(RunOptions {
+        sources,
+        working_directory,
+        auto_approve: args.auto_approve,
+        lambda_endpoint: args.lambda_endpoint.clone(),
+    })
 }
 
 pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::ExitCode> {
@@ -152,6 +164,10 @@ async fn api(
         .iter()
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
+    if uri.path() != "/" && matches!(method, Method::GET | Method::PUT | Method::HEAD) {
+        return crate::commands::serve_s3::object(&plane.backend, &plane.authenticator, &method, &uri, &headers, &body)
+            .await;
+    }
     let request = HttpRequest {
         method: method.as_str(),
         path: uri.path(),

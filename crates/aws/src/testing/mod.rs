@@ -100,3 +100,4 @@ fn uuid_like() -> String {
     pipewright_core::ids::uuid_from(&[&nanos.to_string(), &count.to_string(), &std::process::id().to_string()])
         .replace('-', "")
 }
+pub mod watch;

@@ -1,0 +1,112 @@
+//! The artifact directory as S3 objects: GetObject, HeadObject and PutObject, path-style
+//! (`/<bucket>/<key>`), so that a Lambda job worker written for CodePipeline reads its input
+//! artifacts and writes its outputs with aws-sdk-s3 (`AWS_ENDPOINT_URL_S3` = this server).
+
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use pipewright_api::Authenticator;
+use pipewright_api::sigv4::SignedRequest;
+use pipewright_core::engine::ArtifactLocation;
+use pipewright_local::backend::{Backend, now};
+
+/// An S3 error document.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+/// `%XX` escapes decoded (S3 clients escape key characters outside the unreserved set).
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn etag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+pub async fn object(
+    backend: &Backend,
+    authenticator: &Authenticator,
+    method: &Method,
+    uri: &Uri,
+    headers: &[(String, String)],
+    body: &Bytes,
+) -> Response {
+    let signed = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or_default(),
+        headers,
+        body,
+    };
+    if let Err(refused) = authenticator.authenticate(&signed, now().millis() / 1000) {
+        let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
+        return error(status, refused.exception, &refused.message);
+    }
+    let Some((bucket, key)) = uri.path().trim_start_matches('/').split_once('/') else {
+        return error(StatusCode::BAD_REQUEST, "InvalidRequest", "expected /<bucket>/<key>");
+    };
+    let (Some(bucket), Some(key)) = (percent_decode(bucket), percent_decode(key)) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidURI", "the object key is not valid UTF-8");
+    };
+    let location = ArtifactLocation { bucket, key };
+    let Ok(path) = backend.providers.artifacts.path(&location) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidArgument", "the object key leaves the artifact store");
+    };
+    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    match *method {
+        Method::PUT => {
+            let chunked = header("content-encoding").is_some_and(|v| v.contains("aws-chunked"))
+                || header("x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING"));
+            if chunked {
+                return error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "NotImplemented",
+                    "aws-chunked uploads are not served here: upload a sized body, with the client's request checksum calculation set to WhenRequired",
+                );
+            }
+            let written = match path.parent() {
+                Some(parent) => std::fs::create_dir_all(parent).and_then(|()| std::fs::write(&path, body)),
+                None => Err(std::io::Error::other("no parent directory")),
+            };
+            match written {
+                Ok(()) => (StatusCode::OK, [(header::ETAG, etag(body))]).into_response(),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()),
+            }
+        }
+        _ => match std::fs::read(&path) {
+            Ok(bytes) => {
+                let headers = [
+                    (header::ETAG, etag(&bytes)),
+                    (header::CONTENT_TYPE, "application/zip".to_string()),
+                    (header::CONTENT_LENGTH, bytes.len().to_string()),
+                ];
+                if *method == Method::HEAD {
+                    (StatusCode::OK, headers).into_response()
+                } else {
+                    (StatusCode::OK, headers, bytes).into_response()
+                }
+            }
+            Err(_) => error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist."),
+        },
+    }
+}
