@@ -281,7 +281,9 @@ def errors_and_bad_input():
     assert error_code(client.create_pipeline, pipeline=broken) == "InvalidActionDeclarationException"
     assert error_code(client.list_pipelines, nextToken="forged") == "InvalidNextTokenException"
     assert error_code(client.poll_for_jobs, actionTypeId={
-        "category": "Build", "owner": "Custom", "provider": "X", "version": "1"}) == "ValidationException"
+        "category": "Build", "owner": "Custom", "provider": "X", "version": "1"}) == "ActionTypeNotFoundException"
+    assert error_code(client.rollback_stage, pipelineName="x", stageName="y",
+                      targetPipelineExecutionId="00000000-0000-4000-8000-000000000000") == "ValidationException"
     before = client.list_pipelines()["pipelines"]
 
     def raw(body, target="CodePipeline_20150709.CreatePipeline"):
@@ -412,7 +414,63 @@ def lambda_job_worker():
         assert worker["output"]["executionResult"]["externalExecutionSummary"] == "counted 1 files", worker
 
 
+def custom_action_workers():
+    """A custom action type, and two job workers racing for its job: PollForJobs →
+    AcknowledgeJob (the second gets InvalidNonceException) → PutJobSuccessResult, whose
+    output variables feed the next action."""
+    type_id = {"category": "Build", "owner": "Custom", "provider": "PipewrightBuild", "version": "1"}
+    created = client.create_custom_action_type(
+        category="Build", provider="PipewrightBuild", version="1",
+        settings={"entityUrlTemplate": "https://builds.example.test/"},
+        configurationProperties=[{"name": "Target", "required": True, "key": True, "secret": False,
+                                  "queryable": True, "type": "String"}],
+        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+    )
+    assert created["actionType"]["id"] == type_id, created
+    declaration = commands_pipeline("custom", [])
+    declaration["stages"] += [
+        {"name": "Build", "actions": [{
+            "name": "External", "namespace": "Ext", "actionTypeId": type_id,
+            "configuration": {"Target": "prod"}, "inputArtifacts": [{"name": "Code"}]}]},
+        {"name": "Use", "actions": [{
+            "name": "Check",
+            "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "commands": ['test "#{Ext.Answer}" = 42'], "inputArtifacts": [{"name": "Code"}]}]},
+    ]
+    client.create_pipeline(pipeline=declaration)
+    execution_id = client.start_pipeline_execution(name="custom")["pipelineExecutionId"]
+
+    def poll(query):
+        return client.poll_for_jobs(actionTypeId=type_id, maxBatchSize=5, queryParam=query)["jobs"]
+
+    jobs_a = wait_for("a job to poll", lambda: poll({"Target": "prod"}))
+    assert poll({"Target": "staging"}) == [], "the query selects by configuration"
+    jobs_b = poll({"Target": "prod"})
+    assert [j["id"] for j in jobs_a] == [j["id"] for j in jobs_b], "both workers saw the job before either took it"
+    job = jobs_a[0]
+    assert job["data"]["actionConfiguration"]["configuration"]["Target"] == "prod", job
+    assert job["data"]["pipelineContext"]["pipelineExecutionId"] == execution_id, job
+    assert job["data"]["inputArtifacts"][0]["name"] == "Code", job
+    assert error_code(client.acknowledge_job, jobId=job["id"], nonce="forged") == "InvalidNonceException"
+    assert client.acknowledge_job(jobId=job["id"], nonce=job["nonce"])["status"] == "InProgress"
+    assert error_code(client.acknowledge_job, jobId=job["id"], nonce=jobs_b[0]["nonce"]) == "InvalidNonceException"
+    assert poll({"Target": "prod"}) == [], "an acknowledged job is polled no more"
+    client.put_job_success_result(
+        jobId=job["id"], outputVariables={"Answer": "42"},
+        executionDetails={"summary": "built by the external system", "externalExecutionId": "ext-1"},
+    )
+    wait_for("Succeeded", lambda: execution_status("custom", execution_id) == "Succeeded")
+    external = action_state("custom", "Build", "External")["latestExecution"]
+    assert external["summary"] == "built by the external system", external
+    assert error_code(client.put_job_failure_result, jobId=job["id"],
+                      failureDetails={"type": "JobFailed", "message": "late"}) == "InvalidJobStateException"
+    client.delete_custom_action_type(category="Build", provider="PipewrightBuild", version="1")
+    assert error_code(client.poll_for_jobs, actionTypeId=type_id) == "ActionTypeNotFoundException"
+
+
 SCENARIOS = {
+    "custom_action_workers": custom_action_workers,
     "lambda_job_worker": lambda_job_worker,
     "authentication": authentication,
     "approval_to_success": approval_to_success,

@@ -6,6 +6,7 @@
 pub mod protocol;
 pub mod sigv4;
 
+mod custom;
 mod executions;
 mod jobs;
 mod pipelines;
@@ -73,10 +74,7 @@ impl Caller {
 /// The operations of botocore's model that this API does not serve (yet). They answer with a
 /// ValidationException naming the operation, never a silent 200.
 const UNSUPPORTED: &[&str] = &[
-    "AcknowledgeJob",
     "AcknowledgeThirdPartyJob",
-    "CreateCustomActionType",
-    "DeleteCustomActionType",
     "DeleteWebhook",
     "DeregisterWebhookWithThirdParty",
     "GetActionType",
@@ -88,7 +86,6 @@ const UNSUPPORTED: &[&str] = &[
     "ListTagsForResource",
     "ListWebhooks",
     "OverrideStageCondition",
-    "PollForJobs",
     "PollForThirdPartyJobs",
     "PutActionRevision",
     "PutThirdPartyJobFailureResult",
@@ -148,6 +145,10 @@ async fn serve<C: ControlPlane>(
         "PutJobSuccessResult" => jobs::succeed(plane, caller, protocol::input(operation, body)?).await,
         "PutJobFailureResult" => jobs::fail(plane, protocol::input(operation, body)?).await,
         "GetJobDetails" => jobs::details(plane, protocol::input(operation, body)?).await,
+        "CreateCustomActionType" => custom::create(plane, protocol::input(operation, body)?).await,
+        "DeleteCustomActionType" => custom::delete(plane, protocol::input(operation, body)?).await,
+        "PollForJobs" => custom::poll(plane, protocol::input(operation, body)?).await,
+        "AcknowledgeJob" => custom::acknowledge(plane, protocol::input(operation, body)?).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }

@@ -6,6 +6,7 @@
 //! | one declaration version | `PIPELINE#<name>` | `DECLARATION#<version>` |
 //! | one execution: `body` (gzip JSON), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
 //! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
+//! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: the head's
 //! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
@@ -95,6 +96,10 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
 
 fn pipeline_pk(name: &str) -> String {
     format!("PIPELINE#{name}")
+}
+
+fn record_pk(kind: &str) -> String {
+    format!("RECORD#{kind}")
 }
 
 fn execution_pk(id: &str) -> String {
@@ -946,6 +951,65 @@ impl StateStore for DynamoStore {
             }
             Err(error) => Err(unavailable(describe(&error))),
         }
+    }
+
+    async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(record_pk(kind)))
+            .item("sk", s(key))
+            .item("value", s(value))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_conditional_failure(&error) => Ok(false),
+            Err(error) => Err(unavailable(describe(&error))),
+        }
+    }
+
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let Some(item) = self.get(&record_pk(kind), key).await? else { return Ok(None) };
+        Ok(Some(get_s(&item, "value")?.to_string()))
+    }
+
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(record_pk(kind)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(describe(&e)))?;
+            for item in output.items.unwrap_or_default() {
+                records.push((get_s(&item, "sk")?.to_string(), get_s(&item, "value")?.to_string()));
+            }
+            start = output.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(records);
+            }
+        }
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self::key(&record_pk(kind), key)))
+            .send()
+            .await
+            .map_err(|e| unavailable(describe(&e)))?;
+        Ok(())
     }
 
     async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {

@@ -156,6 +156,11 @@ fn with_keys_the_server_verifies_sigv4_signatures() {
 }
 
 #[test]
+fn boto3_custom_action_workers_poll_acknowledge_and_complete_a_job() {
+    Server::start().boto3("custom_action_workers");
+}
+
+#[test]
 fn boto3_start_is_idempotent_by_client_request_token() {
     Server::start().boto3("start_is_idempotent_by_client_request_token");
 }

@@ -345,6 +345,21 @@ pub async fn dispatched_jobs_can_be_found_by_id<S: StateStore>(store: S) {
     }
 }
 
+pub async fn records_are_written_once_and_listed_by_key<S: StateStore>(store: S) {
+    assert!(store.put_record_if_absent("action-type", "b", "{\"v\":1}").await.unwrap());
+    assert!(!store.put_record_if_absent("action-type", "b", "{\"v\":2}").await.unwrap(), "the first write stays");
+    assert!(store.put_record_if_absent("action-type", "a", "{}").await.unwrap());
+    assert!(store.put_record_if_absent("job-ack", "b", "other kind").await.unwrap());
+    assert_eq!(store.get_record("action-type", "b").await.unwrap().as_deref(), Some("{\"v\":1}"));
+    assert_eq!(store.get_record("action-type", "zz").await.unwrap(), None);
+    let listed = store.list_records("action-type").await.unwrap();
+    assert_eq!(listed, [("a".to_string(), "{}".to_string()), ("b".to_string(), "{\"v\":1}".to_string())]);
+    store.delete_record("action-type", "b").await.unwrap();
+    store.delete_record("action-type", "never-there").await.unwrap();
+    assert_eq!(store.get_record("action-type", "b").await.unwrap(), None);
+    assert_eq!(store.get_record("job-ack", "b").await.unwrap().as_deref(), Some("other kind"));
+}
+
 /// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
 /// function returning the store).
 #[macro_export]
@@ -394,6 +409,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn outbox_entries_are_claimed_by_one_owner() {
                 contract::outbox_entries_are_claimed_by_one_owner($make.await).await
+            }
+            #[tokio::test]
+            async fn records_are_written_once_and_listed_by_key() {
+                contract::records_are_written_once_and_listed_by_key($make.await).await
             }
             #[tokio::test]
             async fn dispatched_jobs_can_be_found_by_id() {

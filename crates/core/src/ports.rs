@@ -168,6 +168,22 @@ pub trait StateStore: Send + Sync {
     /// The execution job `job_id` belongs to. `commit` records it, in the same atomic write,
     /// for every `Dispatch` effect it writes; it is kept as long as the execution.
     fn find_job(&self, job_id: &str) -> impl Future<Output = Result<Option<JobLocation>, StoreError>> + Send;
+
+    /// Small records beside the pipelines (custom action types, job acknowledgements):
+    /// writes `value` at (`kind`, `key`) unless a record is there. True when it wrote.
+    fn put_record_if_absent(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn get_record(&self, kind: &str, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Every record of `kind`, by key.
+    fn list_records(&self, kind: &str) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    fn delete_record(&self, kind: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::artifacts::ArtifactDir;
@@ -72,6 +73,8 @@ pub async fn run(
             commands::run(dispatch, session, cancel).await
         }
         Some(ProviderKind::Lambda) => crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await,
+        // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`).
+        None if dispatch.action_type.owner == ActionOwner::Custom => Outcome::HandedOff,
         _ => Outcome::Failed(ActionError {
             kind: FailureType::ConfigurationError,
             message: format!(

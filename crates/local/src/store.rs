@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     execution_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 CREATE TABLE IF NOT EXISTS workers (
     execution_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -471,6 +477,38 @@ impl StateStore for SqliteStore {
             tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)
+    }
+
+    async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
+        let connection = self.connection();
+        let written = connection
+            .execute("INSERT OR IGNORE INTO records (kind, key, value) VALUES (?, ?, ?)", params![kind, key, value])
+            .map_err(unavailable)?;
+        Ok(written == 1)
+    }
+
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let connection = self.connection();
+        connection
+            .query_row("SELECT value FROM records WHERE kind = ? AND key = ?", params![kind, key], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)
+    }
+
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare("SELECT key, value FROM records WHERE kind = ? ORDER BY key").map_err(unavailable)?;
+        let rows = statement.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(unavailable)?;
+        rows.map(|row| row.map_err(unavailable)).collect()
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        let connection = self.connection();
+        connection
+            .execute("DELETE FROM records WHERE kind = ? AND key = ?", params![kind, key])
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {

@@ -70,6 +70,11 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
                 ),
             ),
         },
+        // A custom action's job waits for a job worker (PollForJobs through the api function).
+        None if dispatch.action_type.owner == pipewright_core::declaration::ActionOwner::Custom => {
+            services.store.hand_off_job(&dispatch.job_id).await?;
+            return Ok(Invoked::HandedOff("waiting for a custom job worker".to_string()));
+        }
         _ => failed(
             FailureType::ConfigurationError,
             format!(
