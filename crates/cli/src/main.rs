@@ -25,6 +25,7 @@ mod declaration_file;
 mod failure;
 mod launcher;
 mod output;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,17 @@ struct Cli {
     /// Where pipelines, executions, artifacts and logs are kept.
     #[arg(long, global = true, value_name = "DIR", default_value = ".pipewright", env = "PIPEWRIGHT_STATE_DIR")]
     state_dir: PathBuf,
+    /// Drive a remote Pipewright instead of the state directory: the AWS deployment's ApiUrl
+    /// or a `pipewright serve`. Requests are signed with AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY or --profile, as the aws CLI signs them.
+    #[arg(long, global = true, value_name = "URL", env = "PIPEWRIGHT_ENDPOINT")]
+    endpoint: Option<String>,
+    /// With --endpoint: the profile of the shared credentials file to sign with.
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// With --endpoint: the region in the signature (default AWS_REGION, else us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,6 +91,32 @@ enum Command {
     Worker(WorkerArgs),
 }
 
+/// A command against a remote Pipewright (`--endpoint`).
+async fn remote(
+    endpoint: &str,
+    profile: Option<&str>,
+    region: Option<&str>,
+    command: &Command,
+) -> anyhow::Result<ExitCode> {
+    use commands::remote as r;
+    let client = remote::Remote::new(endpoint, profile, region)?;
+    match command {
+        Command::Run(args) => r::run(&client, args).await,
+        Command::Start(args) => r::start(&client, args).await,
+        Command::Status(args) => r::status(&client, args).await,
+        Command::History(args) => r::history(&client, args).await,
+        Command::Approve(args) => r::answer(&client, args, ApprovalStatus::Approved).await,
+        Command::Reject(args) => r::answer(&client, args, ApprovalStatus::Rejected).await,
+        Command::Retry(args) => r::retry(&client, args).await,
+        Command::Stop(args) => r::stop(&client, args).await,
+        Command::Transitions(command) => r::transitions(&client, command).await,
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Serve(_) | Command::Worker(_) => {
+            Err(failure::usage("serve and worker work on this machine's state directory; drop --endpoint"))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -90,6 +128,9 @@ fn main() -> ExitCode {
     };
     let state_dir = cli.state_dir;
     let result = runtime.block_on(async {
+        if let Some(endpoint) = &cli.endpoint {
+            return remote(endpoint, cli.profile.as_deref(), cli.region.as_deref(), &cli.command).await;
+        }
         match &cli.command {
             Command::Validate(args) => commands::validate::run(args),
             Command::Run(args) => commands::run::run(&state_dir, args).await,

@@ -293,3 +293,75 @@ fn a_lambda_job_worker_under_cargo_lambda_watch_completes_its_jobs() {
         std::panic::resume_unwind(failure);
     }
 }
+
+/// `pipewright --endpoint URL …`, signing with `secret`.
+fn remote_cli(server: &Server, secret: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipewright"));
+    command
+        .args(["--endpoint", &server.endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTCLI")
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("PIPEWRIGHT_STATE_DIR")
+        .current_dir(repository())
+        .stdin(Stdio::null());
+    command
+}
+
+#[test]
+fn the_pipewright_cli_drives_a_server_with_endpoint() {
+    let server = Server::start_with(&["--access-key", "AKIDPIPEWRIGHTCLI", "--secret-key", "cli-secret"]);
+    let deploy_dir = server.dir.path().join("deployed-by-cli");
+    let run = remote_cli(
+        &server,
+        "cli-secret",
+        &["run", "infra/pipelines/hello-service-v2.json", "--var", &format!("DeployDir={}", deploy_dir.display())],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // From another process, as a person would: wait for the approval, then approve it.
+    wait_for("the approval", || {
+        let output = remote_cli(&server, "cli-secret", &["status", "hello-service", "--json"]).output().ok()?;
+        let state: Value = serde_json::from_slice(&output.stdout).ok()?;
+        let gate = state["stageStates"].as_array()?.iter().find(|s| s["stageName"] == "Approve")?.clone();
+        (gate["actionStates"][0]["latestExecution"]["status"] == "InProgress").then_some(())
+    });
+    let approved =
+        remote_cli(&server, "cli-secret", &["approve", "hello-service", "Approve", "ReleaseGate", "--summary", "LGTM"])
+            .output()
+            .unwrap();
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let finished = run.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&finished.stdout);
+    assert_eq!(finished.status.code(), Some(0), "{shown}{}", String::from_utf8_lossy(&finished.stderr));
+    assert!(shown.contains("CreatePipeline hello-service: version 1"), "{shown}");
+    assert!(shown.contains("Approve/ReleaseGate SUCCEEDED  LGTM"), "{shown}");
+    assert!(shown.contains("Succeeded"), "{shown}");
+    assert!(deploy_dir.is_dir());
+
+    let history = remote_cli(&server, "cli-secret", &["history", "hello-service"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&history.stdout).contains("Succeeded StartPipelineExecution"));
+    let disabled =
+        remote_cli(&server, "cli-secret", &["transitions", "disable", "hello-service", "Deploy", "--reason", "Freeze"])
+            .output()
+            .unwrap();
+    assert!(disabled.status.success(), "{}", String::from_utf8_lossy(&disabled.stderr));
+    let status = remote_cli(&server, "cli-secret", &["status", "hello-service"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&status.stdout).contains("[transition disabled: Freeze]"));
+
+    // Errors: exit 2 for what does not exist or is missing, 1 for a refused signature.
+    let missing = remote_cli(&server, "cli-secret", &["status", "nope"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("PipelineNotFoundException"));
+    let stop = remote_cli(&server, "cli-secret", &["stop", "00000000-0000-4000-8000-000000000000"]).output().unwrap();
+    assert_eq!(stop.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&stop.stderr).contains("--pipeline"));
+    let forged = remote_cli(&server, "not-the-secret", &["status", "hello-service"]).output().unwrap();
+    assert_eq!(forged.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("InvalidSignatureException"));
+    let bad_url =
+        remote_cli(&server, "cli-secret", &["--endpoint", "ftp://x", "status", "hello-service"]).output().unwrap();
+    assert_eq!(bad_url.status.code(), Some(2));
+}

@@ -25,49 +25,52 @@ use crate::output::{self, Style, short, summary};
 #[derive(clap::Args)]
 pub struct ApprovalArgs {
     /// The pipeline.
-    name: String,
+    pub(crate) name: String,
     /// The stage of the approval action.
-    stage: String,
+    pub(crate) stage: String,
     /// The approval action.
-    action: String,
+    pub(crate) action: String,
     /// Why (up to 512 characters).
     #[arg(long, default_value = "")]
-    summary: String,
+    pub(crate) summary: String,
     /// The execution, when several wait at this approval (PARALLEL mode).
     #[arg(long)]
-    execution: Option<String>,
+    pub(crate) execution: Option<String>,
 }
 
 #[derive(clap::Args)]
 pub struct RetryArgs {
     /// The pipeline.
-    name: String,
+    pub(crate) name: String,
     /// The failed or stopped stage.
-    stage: String,
+    pub(crate) stage: String,
     /// Run every action of the stage again, not only the failed ones.
     #[arg(long)]
-    all_actions: bool,
+    pub(crate) all_actions: bool,
     /// The execution to retry; by default the latest one in the stage.
     #[arg(long)]
-    execution: Option<String>,
+    pub(crate) execution: Option<String>,
     /// Stay and show the execution until it ends.
     #[arg(long)]
-    wait: bool,
+    pub(crate) wait: bool,
     /// With --wait: print the state-change events as JSON lines.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct StopArgs {
     /// The execution to stop.
-    execution: String,
+    pub(crate) execution: String,
     /// Abandon running actions instead of letting them finish.
     #[arg(long)]
-    abandon: bool,
+    pub(crate) abandon: bool,
     /// Why (up to 200 characters).
     #[arg(long)]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
+    /// The execution's pipeline (needed with --endpoint; found from the execution here).
+    #[arg(long)]
+    pub(crate) pipeline: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -81,12 +84,12 @@ pub enum TransitionsCommand {
 #[derive(clap::Args)]
 pub struct TransitionArgs {
     /// The pipeline.
-    name: String,
+    pub(crate) name: String,
     /// The stage whose inbound transition changes.
-    stage: String,
+    pub(crate) stage: String,
     /// Why (required to disable: letters, digits, spaces and ! @ ( ) . * ? -).
     #[arg(long)]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 fn open(state_dir: &Path) -> Result<Backend> {
@@ -264,11 +267,18 @@ pub async fn stop(state_dir: &Path, args: &StopArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+impl TransitionsCommand {
+    /// The arguments, and whether the transition is to be enabled.
+    pub fn parts(&self) -> (&TransitionArgs, bool) {
+        match self {
+            TransitionsCommand::Disable(args) => (args, false),
+            TransitionsCommand::Enable(args) => (args, true),
+        }
+    }
+}
+
 pub async fn transitions(state_dir: &Path, command: &TransitionsCommand) -> Result<ExitCode> {
-    let (args, enabled) = match command {
-        TransitionsCommand::Disable(args) => (args, false),
-        TransitionsCommand::Enable(args) => (args, true),
-    };
+    let (args, enabled) = command.parts();
     if !enabled && args.reason.is_none() {
         return Err(usage("transitions disable needs --reason (why executions are held)"));
     }

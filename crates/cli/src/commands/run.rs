@@ -24,51 +24,51 @@ pub struct StartOptions {
     /// Take source action ACTION's content from PATH: a git repository (its HEAD), a
     /// directory, or a zip file. Repeatable.
     #[arg(long = "source", value_name = "ACTION=PATH", value_parser = parse_pair)]
-    sources: Vec<(String, String)>,
+    pub(crate) sources: Vec<(String, String)>,
     /// Give pipeline variable NAME this value for the execution. Repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
-    vars: Vec<(String, String)>,
+    pub(crate) vars: Vec<(String, String)>,
     /// Approve every manual approval at once.
     #[arg(long)]
-    auto_approve: bool,
+    pub(crate) auto_approve: bool,
     /// Fail any action (approvals included) that runs longer than this many seconds,
     /// instead of its CodePipeline timeout (55 minutes for Commands, 7 days for approvals…).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
-    action_timeout: Option<u32>,
+    pub(crate) action_timeout: Option<u32>,
     /// Print the state-change events as JSON lines (CodePipeline's event format).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Send Lambda invoke actions to this Lambda Invoke API (`cargo lambda watch`, e.g.
     /// http://127.0.0.1:9000); the functions report back through `pipewright serve`.
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_LAMBDA")]
-    lambda_endpoint: Option<String>,
+    pub(crate) lambda_endpoint: Option<String>,
 }
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// The pipeline declaration (JSON or YAML, bare or `get-pipeline` output).
-    file: String,
+    pub(crate) file: String,
     #[command(flatten)]
-    options: StartOptions,
+    pub(crate) options: StartOptions,
 }
 
 #[derive(clap::Args)]
 pub struct StartArgs {
     /// The pipeline, as stored by an earlier `pipewright run`.
-    name: String,
+    pub(crate) name: String,
     #[command(flatten)]
-    options: StartOptions,
+    pub(crate) options: StartOptions,
     /// Stay and show the execution until it ends, instead of leaving it to a background worker.
     #[arg(long)]
-    wait: bool,
+    pub(crate) wait: bool,
 }
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
     #[arg(long)]
-    pipeline: String,
+    pub(crate) pipeline: String,
     #[arg(long)]
-    execution: String,
+    pub(crate) execution: String,
 }
 
 pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {

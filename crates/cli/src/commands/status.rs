@@ -19,22 +19,22 @@ use crate::output::short;
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The pipeline.
-    name: String,
+    pub(crate) name: String,
     /// Print GetPipelineState's JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct HistoryArgs {
     /// The pipeline.
-    name: String,
+    pub(crate) name: String,
     /// How many executions, newest first.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    limit: u16,
+    pub(crate) limit: u16,
     /// Print ListPipelineExecutions' JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Opens the state directory for reading; it must exist.
