@@ -469,11 +469,32 @@ impl DynamoStore {
 
     /// Which of `jobs` nobody holds: never claimed, or claimed and lapsed without a hand-off.
     pub async fn unclaimed_jobs(&self, jobs: &[String], now: Timestamp) -> Result<Vec<String>, StoreError> {
+        let keys = jobs.iter().map(|job| key(&job_pk(job), CLAIM)).collect();
         let mut held = std::collections::BTreeSet::new();
-        for chunk in jobs.chunks(100) {
-            let keys: Vec<_> = chunk.iter().map(|job| key(&job_pk(job), CLAIM)).collect();
+        for item in self.batch_get(keys).await? {
+            let handed_off = item.get("handed_off").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+            let lease_until: i64 = get_n(&item, "lease_until").unwrap_or(0);
+            if handed_off || lease_until >= now.millis() {
+                held.insert(get_s(&item, "pk")?.trim_start_matches("JOB#").to_string());
+            }
+        }
+        Ok(jobs.iter().filter(|job| !held.contains(*job)).cloned().collect())
+    }
+
+    /// The items of `keys` that exist (consistent reads, 100 keys a request, unprocessed
+    /// keys asked again).
+    async fn batch_get(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        for chunk in keys.chunks(100) {
             let mut request = Some(
-                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(unavailable)?,
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable)?,
             );
             while let Some(keys) = request.take() {
                 let output = self
@@ -483,17 +504,11 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| unavailable(describe(&e)))?;
-                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    let handed_off = item.get("handed_off").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-                    let lease_until: i64 = get_n(&item, "lease_until").unwrap_or(0);
-                    if handed_off || lease_until >= now.millis() {
-                        held.insert(get_s(&item, "pk")?.trim_start_matches("JOB#").to_string());
-                    }
-                }
+                items.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
                 request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
             }
         }
-        Ok(jobs.iter().filter(|job| !held.contains(*job)).cloned().collect())
+        Ok(items)
     }
 
     /// Every execution with a deadline ahead or passed: the ones with work in flight.
@@ -510,27 +525,12 @@ impl DynamoStore {
     }
 
     async fn batch_get_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
+        let keys = ids.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
         let mut found = BTreeMap::new();
-        for chunk in ids.chunks(100) {
-            let keys: Vec<_> = chunk.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
-            let mut request = Some(
-                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(unavailable)?,
-            );
-            while let Some(keys) = request.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| unavailable(describe(&e)))?;
-                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    let execution = unpack(&item)?;
-                    let version = get_n(&item, "rev")?;
-                    found.insert(execution.id.clone(), Versioned { value: execution, version });
-                }
-                request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
-            }
+        for item in self.batch_get(keys).await? {
+            let execution = unpack(&item)?;
+            let version = get_n(&item, "rev")?;
+            found.insert(execution.id.clone(), Versioned { value: execution, version });
         }
         Ok(found)
     }
