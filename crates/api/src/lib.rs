@@ -3,6 +3,7 @@
 //! is not here: `pipewright serve` (axum) and the api function (a Function URL) hand each
 //! request to [`handle`] and write back what it returns.
 
+pub mod console;
 pub mod protocol;
 pub mod sigv4;
 
@@ -45,6 +46,11 @@ pub trait ControlPlane: Send + Sync {
     /// Applies `event` through the stage-transition handler and sees that its effects are
     /// carried out (locally: a worker; on AWS: the bus).
     fn submit(&self, pipeline: &str, event: &Event) -> impl Future<Output = Result<Handled, ServiceError>> + Send;
+
+    /// The log of one attempt of a Commands action, when this deployment keeps it.
+    fn action_log(&self, _execution_id: &str, _stage: &str, _action: &str, _attempt: u32) -> Option<String> {
+        None
+    }
 
     /// Called before the start of a new execution is submitted: local mode records how its
     /// sources resolve. Nothing to do on AWS.
@@ -125,7 +131,17 @@ async fn serve<C: ControlPlane>(
     };
     let now_seconds = plane.now().millis() / 1000;
     let caller = &Caller { identity: authenticator.authenticate(&signed, now_seconds)? };
-    let body = protocol::body_object(request.body)?;
+    call(plane, caller, operation, protocol::body_object(request.body)?).await
+}
+
+/// Runs `operation` with its input, for a caller already authenticated: what the wire
+/// protocol and the console both do.
+pub async fn call<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    operation: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
     match operation {
         "CreatePipeline" => pipelines::create(plane, protocol::input(operation, body)?).await,
         "GetPipeline" => pipelines::get(plane, protocol::input(operation, body)?).await,

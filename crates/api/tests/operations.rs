@@ -460,3 +460,135 @@ async fn job_workers_complete_jobs_with_continuations_and_output_variables() {
     );
     assert_eq!(plane.error("GetJobDetails", json!({ "jobId": "not-a-job" })).await, "ValidationException");
 }
+
+mod console {
+    use super::*;
+    use pipewright_api::console::{ConsoleAuth, Page, handle as page};
+
+    fn open() -> ConsoleAuth {
+        ConsoleAuth { authenticator: Authenticator::Open, secure_cookies: false }
+    }
+
+    async fn get(plane: &TestPlane, auth: &ConsoleAuth, path: &str, cookie: Option<&str>) -> Page {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let headers: Vec<(String, String)> =
+            cookie.map(|c| ("Cookie".to_string(), c.to_string())).into_iter().collect();
+        page(plane, auth, HttpRequest { method: "GET", path, query, headers: &headers, body: b"" }).await
+    }
+
+    async fn post(plane: &TestPlane, auth: &ConsoleAuth, path: &str, cookie: &str, form: &str) -> Page {
+        let headers = vec![
+            ("Cookie".to_string(), cookie.to_string()),
+            ("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()),
+        ];
+        page(plane, auth, HttpRequest { method: "POST", path, query: "", headers: &headers, body: form.as_bytes() })
+            .await
+    }
+
+    fn header<'a>(page: &'a Page, name: &str) -> Option<&'a str> {
+        page.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn text(page: &Page) -> String {
+        String::from_utf8_lossy(&page.body).into_owned()
+    }
+
+    #[tokio::test]
+    async fn pages_show_the_pipeline_and_forms_need_their_csrf_token() {
+        let plane = TestPlane::new();
+        plane.ok("CreatePipeline", json!({ "pipeline": declaration("web") })).await;
+        let auth = open();
+        let list = get(&plane, &auth, "/", None).await;
+        assert_eq!(list.status, 200);
+        assert!(text(&list).contains(r#"<a class="pipeline-link" href="/pipelines/web">web</a>"#));
+        let cookie = header(&list, "set-cookie").unwrap().split(';').next().unwrap().to_string();
+        let token = cookie.split_once('=').unwrap().1.to_string();
+
+        let view = text(&get(&plane, &auth, "/pipelines/web", Some(&cookie)).await);
+        for needle in [
+            r#"data-stage="Source""#,
+            r#"data-stage="Gate""#,
+            r#"data-action="Gate/Approve" data-status="Idle""#,
+            "Release change",
+        ] {
+            assert!(view.contains(needle), "{needle} in {view}");
+        }
+        assert!(view.contains(&format!(r#"name="csrf" value="{token}""#)), "forms carry the cookie's token");
+
+        // A form without the token changes nothing.
+        let forged = post(&plane, &auth, "/pipelines/web/start", &cookie, "csrf=0123").await;
+        assert_eq!(forged.status, 403);
+        assert!(
+            plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await["pipelineExecutionSummaries"][0]
+                .is_null()
+        );
+        let started = post(&plane, &auth, "/pipelines/web/start", &cookie, &format!("csrf={token}")).await;
+        assert_eq!((started.status, header(&started, "location")), (303, Some("/pipelines/web")));
+        let history = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await;
+        let id = history["pipelineExecutionSummaries"][0]["pipelineExecutionId"].as_str().unwrap().to_string();
+
+        let fragment = text(&get(&plane, &auth, "/pipelines/web?fragment=1", Some(&cookie)).await);
+        assert!(fragment.starts_with("<h1>web</h1>"), "the live part alone: {fragment}");
+        assert!(fragment.contains(&format!(r#"data-execution="{id}""#)));
+        let history = text(&get(&plane, &auth, "/pipelines/web/executions", Some(&cookie)).await);
+        assert!(history.contains(&format!(r#"<tr class="execution" data-execution="{id}" data-status="InProgress">"#)));
+        let detail = get(&plane, &auth, &format!("/pipelines/web/executions/{id}"), Some(&cookie)).await;
+        assert!(text(&detail).contains(r#"<table class="timeline">"#));
+
+        // A rejected operation comes back as a message on the page.
+        let refused = post(
+            &plane,
+            &auth,
+            "/pipelines/web/approve",
+            &cookie,
+            &format!("csrf={token}&stage=Gate&action=Approve&token=00000000-0000-4000-8000-000000000000&status=Approved&summary=x"),
+        )
+        .await;
+        assert_eq!(refused.status, 303);
+        assert!(header(&refused, "location").unwrap().contains("error=InvalidApprovalTokenException"));
+        // A cross-site form is refused even with the token.
+        let headers =
+            vec![("Cookie".to_string(), cookie.clone()), ("Sec-Fetch-Site".to_string(), "cross-site".to_string())];
+        let body = format!("csrf={token}");
+        let request = HttpRequest {
+            method: "POST",
+            path: "/pipelines/web/stop",
+            query: "",
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        assert_eq!(page(&plane, &auth, request).await.status, 403);
+        // Logs take names and an execution id only.
+        let traversal =
+            get(&plane, &auth, &format!("/pipelines/web/executions/{id}/logs/..%2F../x/1"), Some(&cookie)).await;
+        assert_eq!(traversal.status, 400);
+        assert_eq!(get(&plane, &auth, "/pipelines/nope", Some(&cookie)).await.status, 404);
+        assert_eq!(get(&plane, &auth, "/static/console.js", None).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn with_keys_the_console_asks_for_a_session() {
+        let plane = TestPlane::new();
+        let auth = ConsoleAuth {
+            authenticator: Authenticator::Keys([("KEY".to_string(), "a-long-enough-secret".to_string())].into()),
+            secure_cookies: true,
+        };
+        let anonymous = get(&plane, &auth, "/", None).await;
+        assert_eq!((anonymous.status, header(&anonymous, "location")), (303, Some("/login")));
+        let headers = vec![("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string())];
+        let login = |body: &'static str| HttpRequest {
+            method: "POST",
+            path: "/login",
+            query: "",
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        assert_eq!(page(&plane, &auth, login("accessKeyId=KEY&secretAccessKey=wrong")).await.status, 403);
+        let signed_in = page(&plane, &auth, login("accessKeyId=KEY&secretAccessKey=a-long-enough-secret")).await;
+        assert_eq!(signed_in.status, 303);
+        let cookie = header(&signed_in, "set-cookie").unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Strict"));
+        let session = cookie.split(';').next().unwrap().to_string();
+        assert_eq!(get(&plane, &auth, "/", Some(&session)).await.status, 200);
+    }
+}

@@ -1,8 +1,10 @@
 //! The api function, behind a Function URL: each HTTP request goes to the shared API router
-//! (`pipewright-api`), which verifies its SigV4 signature against the stack's API keys.
+//! (`pipewright-api`), which verifies its SigV4 signature against the stack's API keys; every
+//! other request is the console, whose sessions are opened with the same key.
 
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 
+use pipewright_api::console::ConsoleAuth;
 use pipewright_api::protocol::CONTENT_TYPE;
 use pipewright_api::{Authenticator, HttpRequest};
 use pipewright_aws::handlers::api;
@@ -23,6 +25,16 @@ async fn serve(services: &Services, authenticator: &Authenticator, request: Requ
         _ => &[],
     };
     let http = HttpRequest { method: request.method().as_str(), path: &path, query: &query, headers: &headers, body };
+    if !api::is_api(&http) {
+        // The console: a session opened with the same key at /login.
+        let auth = ConsoleAuth { authenticator: authenticator.clone(), secure_cookies: true };
+        let page = api::console(services, &auth, http).await;
+        let mut response = Response::builder().status(page.status);
+        for (name, value) in page.headers {
+            response = response.header(name, value);
+        }
+        return Ok(response.body(Body::Binary(page.body))?);
+    }
     let response = api::request(services, authenticator, http).await;
     Ok(Response::builder()
         .status(response.status)

@@ -63,3 +63,17 @@ impl ControlPlane for AwsPlane<'_> {
 pub async fn request(services: &Services, authenticator: &Authenticator, request: HttpRequest<'_>) -> HttpResponse {
     pipewright_api::handle(&AwsPlane::new(services), authenticator, request).await
 }
+
+/// Serves one console request (every path but the API's `POST /`).
+pub async fn console(
+    services: &Services,
+    auth: &pipewright_api::console::ConsoleAuth,
+    request: HttpRequest<'_>,
+) -> pipewright_api::console::Page {
+    pipewright_api::console::handle(&AwsPlane::new(services), auth, request).await
+}
+
+/// Whether a request is for the API (`POST /`) rather than the console.
+pub fn is_api(request: &HttpRequest<'_>) -> bool {
+    request.method == "POST" && request.path == "/"
+}

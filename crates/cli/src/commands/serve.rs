@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use pipewright_api::console::ConsoleAuth;
 use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES};
 use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::engine::Event;
@@ -61,6 +62,7 @@ pub struct LocalPlane {
     backend: Backend,
     options: RunOptions,
     authenticator: Authenticator,
+    console: ConsoleAuth,
 }
 
 impl ControlPlane for LocalPlane {
@@ -88,6 +90,11 @@ impl ControlPlane for LocalPlane {
 
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
         self.backend.submit(pipeline, event, &[], None).await
+    }
+
+    fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
+        let path = self.backend.providers.logs_root.join(execution_id).join(stage).join(action);
+        std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
     }
 
     async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
@@ -122,13 +129,16 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
         (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
         _ => Authenticator::Open,
     };
-    let plane = Arc::new(LocalPlane { backend, options, authenticator });
+    // On loopback the console is open, as the API is without keys; with keys it asks for them.
+    let console = ConsoleAuth { authenticator: authenticator.clone(), secure_cookies: false };
+    let plane = Arc::new(LocalPlane { backend, options, authenticator, console });
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| usage(format!("--port {}: cannot listen on {address}: {e}", args.port)))?;
     let bound = listener.local_addr().context("cannot read the listening address")?;
     say!("pipewright serve: CodePipeline API at http://{bound}/ (state directory {})", state_dir.display());
+    say!("  the console: http://{bound}/");
     say!("  aws codepipeline list-pipelines --endpoint-url http://{bound} --region {LOCAL_REGION}");
     let app = axum::Router::new().fallback(api).with_state(plane);
     let shutdown = async {
@@ -164,10 +174,6 @@ async fn api(
         .iter()
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    if uri.path() != "/" && matches!(method, Method::GET | Method::PUT | Method::HEAD) {
-        return crate::commands::serve_s3::object(&plane.backend, &plane.authenticator, &method, &uri, &headers, &body)
-            .await;
-    }
     let request = HttpRequest {
         method: method.as_str(),
         path: uri.path(),
@@ -175,5 +181,42 @@ async fn api(
         headers: &headers,
         body: &body,
     };
-    respond(pipewright_api::handle(plane.as_ref(), &plane.authenticator, request).await)
+    match route(&request) {
+        Route::Api => respond(pipewright_api::handle(plane.as_ref(), &plane.authenticator, request).await),
+        Route::S3 => {
+            crate::commands::serve_s3::object(&plane.backend, &plane.authenticator, &method, &uri, &headers, &body)
+                .await
+        }
+        Route::Console => {
+            let page = pipewright_api::console::handle(plane.as_ref(), &plane.console, request).await;
+            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, page.body).into_response();
+            for (name, value) in page.headers {
+                if let (Ok(name), Ok(value)) =
+                    (header::HeaderName::from_bytes(name.as_bytes()), header::HeaderValue::from_str(&value))
+                {
+                    response.headers_mut().append(name, value);
+                }
+            }
+            response
+        }
+    }
+}
+
+enum Route {
+    Api,
+    S3,
+    Console,
+}
+
+/// `POST /` is the API; requests an S3 client signs (they declare their payload hash) or
+/// PUT/HEAD an object are the artifact endpoint; everything else is the console.
+fn route(request: &HttpRequest<'_>) -> Route {
+    if request.method == "POST" && request.path == "/" {
+        Route::Api
+    } else if request.header("x-amz-content-sha256").is_some() || matches!(request.method, "PUT" | "HEAD") {
+        Route::S3
+    } else {
+        Route::Console
+    }
 }

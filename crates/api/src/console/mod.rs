@@ -1,0 +1,323 @@
+//! The pipeline console: server-rendered pages over the same operations as the wire API
+//! (`crate::call`), with a few lines of plain JS that keep the pipeline view live. No build
+//! step, no CDN: the CSS and JS are compiled in. Mutating buttons are POST forms with a
+//! double-submit CSRF token; on AWS every page needs a session, opened with the stack's API
+//! key at `/login`.
+
+mod views;
+
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::protocol::{ApiError, HttpRequest};
+use crate::sigv4::Authenticator;
+use crate::{Caller, ControlPlane, call};
+
+const STYLE: &str = include_str!("style.css");
+const SCRIPT: &str = include_str!("console.js");
+const CSRF_COOKIE: &str = "pw_csrf";
+const SESSION_COOKIE: &str = "pw_session";
+/// How long a console session lasts.
+const SESSION_SECONDS: i64 = 12 * 3600;
+
+/// A response of the console.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Page {
+    fn html(status: u16, body: String) -> Page {
+        Page {
+            status,
+            headers: vec![
+                ("content-type".into(), "text/html; charset=utf-8".into()),
+                ("cache-control".into(), "no-store".into()),
+                ("x-frame-options".into(), "DENY".into()),
+                (
+                    "content-security-policy".into(),
+                    "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'".into(),
+                ),
+            ],
+            body: body.into_bytes(),
+        }
+    }
+
+    fn asset(content_type: &str, body: &str) -> Page {
+        Page {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into()), ("cache-control".into(), "max-age=300".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn text(status: u16, body: String) -> Page {
+        Page {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: body.into_bytes(),
+        }
+    }
+
+    fn redirect(to: &str) -> Page {
+        Page { status: 303, headers: vec![("location".into(), to.to_string())], body: Vec::new() }
+    }
+
+    fn with_cookie(mut self, cookie: String) -> Page {
+        self.headers.push(("set-cookie".into(), cookie));
+        self
+    }
+}
+
+/// Who may use the console: anybody (a loopback `pipewright serve`), or whoever signs in
+/// with one of the keys (the api function, with the stack's API key).
+#[derive(Debug, Clone)]
+pub struct ConsoleAuth {
+    pub authenticator: Authenticator,
+    /// Cookies carry `Secure` (the console is served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+fn cookie<'a>(request: &HttpRequest<'a>, name: &str) -> Option<&'a str> {
+    request.header("cookie")?.split(';').map(str::trim).find_map(|c| c.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn session_mac(secret: &str, access_key: &str, expires: i64) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(format!("pipewright-console\n{access_key}\n{expires}").as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl ConsoleAuth {
+    /// The signed-in caller, or `None` when a session is needed and missing or expired.
+    fn caller(&self, request: &HttpRequest<'_>, now: i64) -> Option<Caller> {
+        let Authenticator::Keys(keys) = &self.authenticator else {
+            return Some(Caller { identity: Some("console".to_string()) });
+        };
+        let session = cookie(request, SESSION_COOKIE)?;
+        let mut parts = session.splitn(3, '.');
+        let (key, expires, mac) = (parts.next()?, parts.next()?.parse::<i64>().ok()?, parts.next()?);
+        let secret = keys.get(key)?;
+        (expires > now && same(mac, &session_mac(secret, key, expires)))
+            .then(|| Caller { identity: Some(key.to_string()) })
+    }
+
+    fn cookie_attributes(&self) -> &'static str {
+        if self.secure_cookies {
+            "; Path=/; HttpOnly; SameSite=Strict; Secure"
+        } else {
+            "; Path=/; HttpOnly; SameSite=Strict"
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` into pairs.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    fn decode(text: &str) -> String {
+        let bytes = text.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && let Some(byte) = std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// Percent-decodes one path segment.
+fn segment(text: &str) -> String {
+    form(format!("x={}", text.replace('+', "%2B")).as_bytes()).remove(0).1
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form(query.as_bytes()).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn new_token() -> String {
+    hex(&sha2::Sha256::digest(uuid::Uuid::new_v4().as_bytes())[..16])
+}
+
+/// Serves one console request.
+pub async fn handle<C: ControlPlane>(plane: &C, auth: &ConsoleAuth, request: HttpRequest<'_>) -> Page {
+    let now = plane.now().millis() / 1000;
+    match (request.method, request.path) {
+        ("GET", "/static/console.css") => return Page::asset("text/css; charset=utf-8", STYLE),
+        ("GET", "/static/console.js") => return Page::asset("text/javascript; charset=utf-8", SCRIPT),
+        ("GET", "/login") => return Page::html(200, views::login(None)),
+        ("POST", "/login") => return login(auth, &request, now),
+        _ => {}
+    }
+    let Some(caller) = auth.caller(&request, now) else {
+        return if request.method == "GET" {
+            Page::redirect("/login")
+        } else {
+            Page::text(403, "sign in first".into())
+        };
+    };
+    // The double-submit token: a cookie of its own, echoed by every form.
+    let (csrf, fresh) = match cookie(&request, CSRF_COOKIE) {
+        Some(token) if token.len() == 32 => (token.to_string(), false),
+        _ => (new_token(), true),
+    };
+    let page = if request.method == "POST" {
+        mutate(plane, &caller, &request, &csrf).await
+    } else {
+        read(plane, &caller, &request, &csrf).await
+    };
+    if fresh { page.with_cookie(format!("{CSRF_COOKIE}={csrf}{}", auth.cookie_attributes())) } else { page }
+}
+
+fn login(auth: &ConsoleAuth, request: &HttpRequest<'_>, now: i64) -> Page {
+    let fields = form(request.body);
+    let (key, secret) = (field(&fields, "accessKeyId"), field(&fields, "secretAccessKey"));
+    let valid = match &auth.authenticator {
+        Authenticator::Open => true,
+        Authenticator::Keys(keys) => keys.get(key).is_some_and(|expected| same(expected, secret)),
+    };
+    if !valid {
+        return Page::html(403, views::login(Some("The access key or its secret is not right.")));
+    }
+    let expires = now + SESSION_SECONDS;
+    let mac = session_mac(secret, key, expires);
+    Page::redirect("/").with_cookie(format!("{SESSION_COOKIE}={key}.{expires}.{mac}{}", auth.cookie_attributes()))
+}
+
+/// The `/pipelines/<name>/…` segments of a path.
+fn pipeline_path(path: &str) -> Option<(String, Vec<String>)> {
+    let rest = path.strip_prefix("/pipelines/")?;
+    let mut parts = rest.split('/').filter(|p| !p.is_empty()).map(segment);
+    let name = parts.next()?;
+    Some((name, parts.collect()))
+}
+
+fn error_page(error: &ApiError) -> Page {
+    let status = if error.exception.ends_with("NotFoundException") { 404 } else { error.status };
+    Page::html(status, views::error(error))
+}
+
+async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, csrf: &str) -> Page {
+    if request.path == "/" {
+        return match views::pipelines(plane, caller).await {
+            Ok(html) => Page::html(200, html),
+            Err(error) => error_page(&error),
+        };
+    }
+    let Some((name, rest)) = pipeline_path(request.path) else {
+        return Page::html(404, views::error(&ApiError::client("NotFound", format!("no page at {}", request.path))));
+    };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let flash = query_param(request.query, "error");
+    let result = match rest.as_slice() {
+        [] if query_param(request.query, "fragment").is_some() => {
+            views::pipeline_main(plane, caller, &name, csrf, flash.as_deref()).await.map(|main| Page::html(200, main))
+        }
+        [] => views::pipeline(plane, caller, &name, csrf, flash.as_deref()).await.map(|html| Page::html(200, html)),
+        ["executions"] => views::history(plane, caller, &name).await.map(|html| Page::html(200, html)),
+        ["executions", id] => views::execution(plane, caller, &name, id).await.map(|html| Page::html(200, html)),
+        ["executions", id, "logs", stage, action, attempt] => {
+            let valid = [*stage, *action].iter().all(|n| !n.is_empty() && n.chars().all(crate::protocol::name_char))
+                && crate::protocol::check_execution_id(id, "execution").is_ok();
+            match (valid, attempt.parse::<u32>()) {
+                (true, Ok(attempt)) => Ok(match plane.action_log(id, stage, action, attempt) {
+                    Some(log) => Page::text(200, log),
+                    None => Page::text(404, "no log is kept for this action here".into()),
+                }),
+                _ => Ok(Page::text(400, "bad log path".into())),
+            }
+        }
+        ["approve", stage, action] => {
+            let token = query_param(request.query, "token").unwrap_or_default();
+            views::approval(plane, caller, &name, stage, action, &token, csrf).await.map(|html| Page::html(200, html))
+        }
+        _ => Err(ApiError::client("NotFound", format!("no page at {}", request.path))),
+    };
+    result.unwrap_or_else(|error| error_page(&error))
+}
+
+/// A form's POST: checked for CSRF, then one API operation, then back to the pipeline view.
+async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, csrf: &str) -> Page {
+    let fields = form(request.body);
+    let cross_site = request.header("sec-fetch-site").is_some_and(|s| s == "cross-site");
+    let origin_ok = match (request.header("origin"), request.header("host")) {
+        (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
+        _ => true,
+    };
+    if cross_site || !origin_ok || !same(field(&fields, "csrf"), csrf) || cookie(request, CSRF_COOKIE).is_none() {
+        return Page::text(403, "this form is stale or came from another site; reload the page and try again".into());
+    }
+    let Some((name, rest)) = pipeline_path(request.path) else { return Page::text(404, "no such form".into()) };
+    let back = format!("/pipelines/{}", views::url(&name));
+    let execution = field(&fields, "execution");
+    let stage = field(&fields, "stage");
+    let (operation, input): (&str, Value) = match rest.first().map(String::as_str) {
+        Some("start") => ("StartPipelineExecution", json!({ "name": name })),
+        Some("stop") => (
+            "StopPipelineExecution",
+            json!({ "pipelineName": name, "pipelineExecutionId": execution, "abandon": field(&fields, "abandon") == "true",
+                    "reason": "Stopped from the console" }),
+        ),
+        Some("retry") => (
+            "RetryStageExecution",
+            json!({ "pipelineName": name, "stageName": stage, "pipelineExecutionId": execution,
+                    "retryMode": if field(&fields, "retryMode") == "ALL_ACTIONS" { "ALL_ACTIONS" } else { "FAILED_ACTIONS" } }),
+        ),
+        Some("approve") => (
+            "PutApprovalResult",
+            json!({ "pipelineName": name, "stageName": stage, "actionName": field(&fields, "action"),
+                    "token": field(&fields, "token"),
+                    "result": { "status": field(&fields, "status"), "summary": field(&fields, "summary") } }),
+        ),
+        Some("transition") if field(&fields, "enabled") == "true" => {
+            ("EnableStageTransition", json!({ "pipelineName": name, "stageName": stage, "transitionType": "Inbound" }))
+        }
+        Some("transition") => {
+            let reason = field(&fields, "reason");
+            let reason = if reason.is_empty() { "Disabled from the console" } else { reason };
+            (
+                "DisableStageTransition",
+                json!({ "pipelineName": name, "stageName": stage, "transitionType": "Inbound", "reason": reason }),
+            )
+        }
+        _ => return Page::text(404, "no such form".into()),
+    };
+    match call(plane, caller, operation, input).await {
+        Ok(_) => Page::redirect(&back),
+        Err(error) => Page::redirect(&format!("{back}?error={}", views::url(&error.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

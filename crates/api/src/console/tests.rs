@@ -1,0 +1,43 @@
+use super::*;
+
+#[test]
+fn forms_decode_percent_and_plus() {
+    let fields = form(b"summary=Looks+good%21&token=a%2Fb&empty=");
+    assert_eq!(field(&fields, "summary"), "Looks good!");
+    assert_eq!(field(&fields, "token"), "a/b");
+    assert_eq!(field(&fields, "empty"), "");
+    assert_eq!(field(&fields, "missing"), "");
+    assert_eq!(segment("my%20pipe"), "my pipe");
+    assert_eq!(
+        pipeline_path("/pipelines/web/executions/abc"),
+        Some(("web".into(), vec!["executions".into(), "abc".into()]))
+    );
+    assert_eq!(pipeline_path("/elsewhere"), None);
+}
+
+#[test]
+fn escaping_keeps_markup_out() {
+    assert_eq!(views::esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    assert_eq!(views::url("a b/c"), "a%20b%2Fc");
+}
+
+#[test]
+fn sessions_are_signed_and_expire() {
+    let auth = ConsoleAuth {
+        authenticator: Authenticator::Keys([("KEY".to_string(), "secret-secret".to_string())].into()),
+        secure_cookies: true,
+    };
+    let expires = 1_000;
+    let cookie = format!("{SESSION_COOKIE}=KEY.{expires}.{}", session_mac("secret-secret", "KEY", expires));
+    let headers = vec![("Cookie".to_string(), cookie)];
+    let request = HttpRequest { method: "GET", path: "/", query: "", headers: &headers, body: b"" };
+    assert_eq!(auth.caller(&request, 999).and_then(|c| c.identity), Some("KEY".to_string()));
+    assert!(auth.caller(&request, 1_000).is_none(), "expired");
+    let forged = vec![("Cookie".to_string(), format!("{SESSION_COOKIE}=KEY.{expires}.{}", "0".repeat(64)))];
+    let request = HttpRequest { method: "GET", path: "/", query: "", headers: &forged, body: b"" };
+    assert!(auth.caller(&request, 999).is_none(), "forged");
+    let open = ConsoleAuth { authenticator: Authenticator::Open, secure_cookies: false };
+    let none: Vec<(String, String)> = Vec::new();
+    let request = HttpRequest { method: "GET", path: "/", query: "", headers: &none, body: b"" };
+    assert!(open.caller(&request, 0).is_some(), "an open console needs no session");
+}
