@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, unit and property tests, the CLI's
 # end-to-end tests, the AWS end-to-end tests against moto and under `cargo lambda watch`, the
-# template's linters, and the example declarations. Run from anywhere: `bash tests/run.sh`.
+# API tests with the aws CLI and boto3, the console's browser tests, the template's linters,
+# and the example declarations. Run from anywhere: `bash tests/run.sh`.
 # It installs what it needs when missing (moto, the linters, the aws CLI and boto3 in venvs under infra/local/,
 # cargo-lambda with cargo install), starts moto, and stops it afterwards.
 set -euo pipefail
@@ -57,6 +58,10 @@ eval "$(bash infra/local/clients.sh env)"
 
 step "cargo test (unit, property, store contract, CLI, AWS end-to-end and cargo lambda watch tests)"
 cargo test --workspace --locked
+
+step "the console in headless Chromium (installs chromium and playwright-core when missing)"
+bash tests/console/install.sh
+PIPEWRIGHT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/pipewright" node --test tests/console/
 
 step "pipewright validate infra/pipelines/*"
 cargo run --locked --quiet -- validate infra/pipelines/*.json infra/pipelines/*.yaml

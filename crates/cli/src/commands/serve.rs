@@ -191,6 +191,8 @@ async fn api(
             let page = pipewright_api::console::handle(plane.as_ref(), &plane.console, request).await;
             let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = (status, page.body).into_response();
+            // The page names its own content type (axum's default for bytes is octet-stream).
+            response.headers_mut().remove(header::CONTENT_TYPE);
             for (name, value) in page.headers {
                 if let (Ok(name), Ok(value)) =
                     (header::HeaderName::from_bytes(name.as_bytes()), header::HeaderValue::from_str(&value))
