@@ -10,12 +10,20 @@ use pipewright_local::backend::Launcher;
 
 pub struct ProcessLauncher {
     executable: PathBuf,
+    /// Environment variables the workers get besides this process's own.
+    env: Vec<(String, String)>,
     state_dir: PathBuf,
 }
 
 impl ProcessLauncher {
     pub fn new(state_dir: PathBuf) -> std::io::Result<ProcessLauncher> {
-        Ok(ProcessLauncher { executable: std::env::current_exe()?, state_dir })
+        Ok(ProcessLauncher { executable: std::env::current_exe()?, state_dir, env: Vec::new() })
+    }
+
+    /// Gives every worker `name=value` in its environment.
+    pub fn with_env(mut self, name: &str, value: &str) -> ProcessLauncher {
+        self.env.push((name.to_string(), value.to_string()));
+        self
     }
 }
 
@@ -25,6 +33,7 @@ impl Launcher for ProcessLauncher {
         fs::create_dir_all(&logs)?;
         let log = OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))?;
         let mut child = Command::new(&self.executable)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(["worker", "--pipeline", pipeline, "--execution", execution_id])

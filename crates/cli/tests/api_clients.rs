@@ -165,6 +165,18 @@ fn boto3_start_is_idempotent_by_client_request_token() {
     Server::start().boto3("start_is_idempotent_by_client_request_token");
 }
 
+/// A GET of an `http://127.0.0.1:PORT/…` URL: the whole response as text.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (address, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 /// Polls `probe` every 200 ms for up to a minute.
 fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -205,6 +217,18 @@ fn the_aws_cli_creates_starts_approves_and_reads_a_pipeline() {
         let latest = gate["actionStates"][0]["latestExecution"].clone();
         (latest["status"] == "InProgress").then(|| latest["token"].as_str().map(str::to_string)).flatten()
     });
+    // The approval message's review link opens this server's console, which shows the
+    // approval and its form; the GET decides nothing.
+    let message = server.dir.path().join(format!("state/notifications/{execution_id}/Approve.ReleaseGate.1.json"));
+    let message: Value = serde_json::from_str(&std::fs::read_to_string(&message).unwrap()).unwrap();
+    let link = message["approval"]["approvalReviewLink"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&format!("{}/pipelines/hello-service/approve/Approve/ReleaseGate?token=", server.endpoint)),
+        "{link}"
+    );
+    let page = http_get(&link);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains(r#"<form class="approval""#), "{page}");
     server.aws_json(&[
         "put-approval-result",
         "--pipeline-name",

@@ -122,9 +122,19 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
 
 pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::ExitCode> {
     let options = run_options(args)?;
-    let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
-    let backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
+    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| usage(format!("--port {}: cannot listen on {address}: {e}", args.port)))?;
+    let bound = listener.local_addr().context("cannot read the listening address")?;
+    // The workers it starts write approval messages whose links open this console.
+    let console_url = format!("http://{bound}");
+    let launcher = ProcessLauncher::new(state_dir.to_path_buf())
+        .context("cannot find the pipewright executable")?
+        .with_env("PIPEWRIGHT_CONSOLE_URL", &console_url);
+    let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
+    backend.console_url = console_url;
     let authenticator = match (&args.access_key, &args.secret_key) {
         (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
         _ => Authenticator::Open,
@@ -132,11 +142,6 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     // On loopback the console is open, as the API is without keys; with keys it asks for them.
     let console = ConsoleAuth { authenticator: authenticator.clone(), secure_cookies: false };
     let plane = Arc::new(LocalPlane { backend, options, authenticator, console });
-    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| usage(format!("--port {}: cannot listen on {address}: {e}", args.port)))?;
-    let bound = listener.local_addr().context("cannot read the listening address")?;
     say!("pipewright serve: CodePipeline API at http://{bound}/ (state directory {})", state_dir.display());
     say!("  the console: http://{bound}/");
     say!("  aws codepipeline list-pipelines --endpoint-url http://{bound} --region {LOCAL_REGION}");
