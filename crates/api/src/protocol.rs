@@ -29,8 +29,13 @@ pub struct HttpRequest<'a> {
 
 impl<'a> HttpRequest<'a> {
     pub fn header(&self, name: &str) -> Option<&'a str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header_value(self.headers, name)
     }
+}
+
+/// A header's value, its name in any case.
+pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// One HTTP response; its content type is always [`CONTENT_TYPE`].

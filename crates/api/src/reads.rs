@@ -26,12 +26,6 @@ pub struct StateInput {
     name: Option<String>,
 }
 
-impl StateInput {
-    pub(crate) fn named(name: &str) -> StateInput {
-        StateInput { name: Some(name.to_string()) }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListExecutionsInput {
@@ -109,15 +103,30 @@ fn read_probe(now: Timestamp) -> Event {
     })
 }
 
+/// The pipeline state and the executions waiting at its boundaries, as the store has them.
+async fn snapshot<C: ControlPlane>(plane: &C, name: &str) -> Result<pipewright_core::ports::Snapshot, ApiError> {
+    match plane.store().load(name, &read_probe(plane.now())).await {
+        Ok(snapshot) => Ok(snapshot),
+        Err(StoreError::NotFound(_)) => Err(pipeline_not_found(name)),
+        Err(error) => Err(store_error(error)),
+    }
+}
+
+/// The latest execution to have entered `stage`.
+pub(crate) async fn latest_in_stage<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    stage: &str,
+) -> Result<Option<String>, ApiError> {
+    let state = snapshot(plane, pipeline).await?.state.value;
+    Ok(state.stages.into_iter().find(|slot| slot.name == stage).and_then(|slot| slot.latest_execution))
+}
+
 pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<Value, ApiError> {
     let name = required(input.name, "name")?;
     check_name(&name, "name")?;
     let store = plane.store();
-    let snapshot = match store.load(&name, &read_probe(plane.now())).await {
-        Ok(snapshot) => snapshot,
-        Err(StoreError::NotFound(_)) => return Err(pipeline_not_found(&name)),
-        Err(error) => return Err(store_error(error)),
-    };
+    let snapshot = snapshot(plane, &name).await?;
     let state = snapshot.state.value;
     let pipeline = plane.cache().get(store, &name, Some(state.version)).await.map_err(service_error)?;
     let stored = store

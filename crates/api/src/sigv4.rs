@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::ApiError;
+use pipewright_core::mac::{hex, hmac_sha256, same};
 
-type HmacSha256 = Hmac<Sha256>;
+use crate::protocol::{ApiError, header_value as header};
 
 /// How far a request's `X-Amz-Date` may be from the server's clock, as on AWS.
 const MAX_SKEW_SECONDS: i64 = 15 * 60;
@@ -86,20 +85,6 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
     })
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
 /// `Value` with leading and trailing spaces trimmed and inner runs of spaces collapsed.
 fn canonical_value(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -139,8 +124,8 @@ fn signature(request: &SignedRequest<'_>, authorization: &Authorization<'_>, amz
         format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
     let key = [authorization.date, authorization.region, authorization.service, "aws4_request"]
         .iter()
-        .fold(format!("AWS4{secret}").into_bytes(), |key, part| hmac(&key, part));
-    hex(&hmac(&key, &string_to_sign))
+        .fold(format!("AWS4{secret}").into_bytes(), |key, part| hmac_sha256(&key, part.as_bytes()).to_vec());
+    hex(&hmac_sha256(&key, string_to_sign.as_bytes()))
 }
 
 /// Seconds since the epoch of an `X-Amz-Date` (`20150830T123600Z`).
@@ -249,9 +234,7 @@ impl Authenticator {
         }
         let expected = signature(request, &parsed, amz_date, secret);
         // Constant time: a timing difference must not reveal how much of a guess was right.
-        let matches = expected.len() == parsed.signature.len()
-            && expected.bytes().zip(parsed.signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !matches {
+        if !same(expected.as_bytes(), parsed.signature.as_bytes()) {
             return Err(ApiError {
                 status: 403,
                 exception: "InvalidSignatureException",

@@ -141,12 +141,7 @@ async fn holder_of_token<C: ControlPlane>(
             .and_then(|s| execution.stages[s].action_index(action).map(|a| &execution.stages[s].actions[a]))
             .is_some_and(|run| run.attempts.iter().any(|attempt| attempt.token.as_deref() == Some(token)))
     };
-    let state: Value = crate::reads::get_state(plane, crate::reads::StateInput::named(pipeline)).await?;
-    let latest = state["stageStates"]
-        .as_array()
-        .and_then(|stages| stages.iter().find(|s| s["stageName"] == stage))
-        .and_then(|s| s["latestExecution"]["pipelineExecutionId"].as_str().map(str::to_string));
-    if let Some(id) = latest
+    if let Some(id) = crate::reads::latest_in_stage(plane, pipeline, stage).await?
         && let Ok(execution) = execution_of(plane, pipeline, &id).await
         && has_token(&execution)
     {

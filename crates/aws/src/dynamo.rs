@@ -199,6 +199,18 @@ fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, Vec<String>
     (set, remove)
 }
 
+/// A conditional write's outcome: written (true), its condition not met (false), or an error.
+fn conditional<T, E>(result: Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>) -> Result<bool, StoreError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if is_conditional_failure(&error) => Ok(false),
+        Err(error) => Err(unavailable(describe(&error))),
+    }
+}
+
 fn is_conditional_failure<E>(error: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
@@ -433,11 +445,7 @@ impl DynamoStore {
             .expression_attribute_values(":now", n(now.millis()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_conditional_failure(&error) => Ok(false),
-            Err(error) => Err(unavailable(describe(&error))),
-        }
+        conditional(result)
     }
 
     /// Marks a claimed job as handed to a system that reports on its own (an invoked
@@ -964,11 +972,7 @@ impl StateStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_conditional_failure(&error) => Ok(false),
-            Err(error) => Err(unavailable(describe(&error))),
-        }
+        conditional(result)
     }
 
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod ids;
 pub mod jobs;
 pub mod links;
+pub mod mac;
 pub mod notifications;
 pub mod pipeline;
 pub mod ports;

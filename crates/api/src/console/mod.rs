@@ -6,6 +6,9 @@
 
 mod views;
 
+pub use views::esc as escape;
+
+use pipewright_core::mac::{self, hex, hmac_sha256};
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -84,19 +87,12 @@ fn cookie<'a>(request: &HttpRequest<'a>, name: &str) -> Option<&'a str> {
     request.header("cookie")?.split(';').map(str::trim).find_map(|c| c.strip_prefix(name)?.strip_prefix('='))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn session_mac(secret: &str, access_key: &str, expires: i64) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("pipewright-console\n{access_key}\n{expires}").as_bytes());
-    hex(&mac.finalize().into_bytes())
+    hex(&hmac_sha256(secret.as_bytes(), format!("pipewright-console\n{access_key}\n{expires}").as_bytes()))
 }
 
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    mac::same(a.as_bytes(), b.as_bytes())
 }
 
 impl ConsoleAuth {

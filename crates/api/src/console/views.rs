@@ -159,6 +159,23 @@ pub async fn pipelines<C: ControlPlane>(plane: &C, caller: &Caller) -> Result<St
     ))
 }
 
+/// Every action execution of one pipeline execution, newest first.
+async fn action_executions<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    pipeline: &str,
+    id: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let input = json!({ "pipelineName": pipeline, "filter": { "pipelineExecutionId": id } });
+    let listed = call(plane, caller, "ListActionExecutions", input).await?;
+    Ok(listed["actionExecutionDetails"].as_array().cloned().unwrap_or_default())
+}
+
+/// The element of the array `list` whose `key` is `name`.
+fn named<'a>(list: &'a Value, key: &str, name: &str) -> Option<&'a Value> {
+    list.as_array()?.iter().find(|item| item[key] == name)
+}
+
 /// The latest action execution of each (execution, stage, action) among `executions`.
 async fn action_details<C: ControlPlane>(
     plane: &C,
@@ -168,17 +185,10 @@ async fn action_details<C: ControlPlane>(
 ) -> Result<BTreeMap<(String, String, String), Value>, ApiError> {
     let mut details = BTreeMap::new();
     for id in executions {
-        let listed = call(
-            plane,
-            caller,
-            "ListActionExecutions",
-            json!({ "pipelineName": pipeline, "filter": { "pipelineExecutionId": id } }),
-        )
-        .await?;
         // Newest first: the first seen of each action is its latest attempt.
-        for detail in listed["actionExecutionDetails"].as_array().into_iter().flatten() {
-            let key = (id.clone(), s(detail, "stageName").to_string(), s(detail, "actionName").to_string());
-            details.entry(key).or_insert_with(|| detail.clone());
+        for detail in action_executions(plane, caller, pipeline, id).await? {
+            let key = (id.clone(), s(&detail, "stageName").to_string(), s(&detail, "actionName").to_string());
+            details.entry(key).or_insert(detail);
         }
     }
     Ok(details)
@@ -263,8 +273,7 @@ pub async fn pipeline_main<C: ControlPlane>(
     let stages = declaration["pipeline"]["stages"].as_array().cloned().unwrap_or_default();
     for (index, stage) in stages.iter().enumerate() {
         let stage_name = s(stage, "name");
-        let stage_state =
-            stage_states.iter().find(|st| s(st, "stageName") == stage_name).cloned().unwrap_or(Value::Null);
+        let stage_state = named(&state["stageStates"], "stageName", stage_name).cloned().unwrap_or(Value::Null);
         if index > 0 {
             html.push_str(&transition(&base, csrf, stage_name, &stage_state["inboundTransitionState"]));
         }
@@ -306,11 +315,8 @@ pub async fn pipeline_main<C: ControlPlane>(
             let _ = write!(html, r#"<div class="row"><span class="order">runOrder {order}</span>"#);
             for action in actions {
                 let action_name = s(action, "name");
-                let action_state = stage_state["actionStates"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|x| s(x, "actionName") == action_name))
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                let action_state =
+                    named(&stage_state["actionStates"], "actionName", action_name).cloned().unwrap_or(Value::Null);
                 let detail = details.get(&(execution_id.to_string(), stage_name.to_string(), action_name.to_string()));
                 html.push_str(&action_card(&base, csrf, stage_name, action, &action_state, detail, execution_id, now));
             }
@@ -479,14 +485,7 @@ pub async fn execution<C: ControlPlane>(plane: &C, caller: &Caller, name: &str, 
     let execution =
         call(plane, caller, "GetPipelineExecution", json!({ "pipelineName": name, "pipelineExecutionId": id })).await?;
     let execution = &execution["pipelineExecution"];
-    let listed = call(
-        plane,
-        caller,
-        "ListActionExecutions",
-        json!({ "pipelineName": name, "filter": { "pipelineExecutionId": id } }),
-    )
-    .await?;
-    let mut details: Vec<Value> = listed["actionExecutionDetails"].as_array().cloned().unwrap_or_default();
+    let mut details = action_executions(plane, caller, name, id).await?;
     details.sort_by(|a, b| a["startTime"].as_f64().unwrap_or(0.0).total_cmp(&b["startTime"].as_f64().unwrap_or(0.0)));
     let base = format!("/pipelines/{}", url(name));
     let mut attempts: BTreeMap<(String, String), u32> = BTreeMap::new();
@@ -568,13 +567,10 @@ pub async fn approval<C: ControlPlane>(
     csrf: &str,
 ) -> Result<String, ApiError> {
     let state = call(plane, caller, "GetPipelineState", json!({ "name": name })).await?;
-    let stage_state = state["stageStates"]
-        .as_array()
-        .and_then(|stages| stages.iter().find(|s| s["stageName"] == stage).cloned())
+    let stage_state = named(&state["stageStates"], "stageName", stage)
+        .cloned()
         .ok_or_else(|| ApiError::client("StageNotFoundException", format!("stage {stage} does not exist")))?;
-    let latest = stage_state["actionStates"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["actionName"] == action).cloned())
+    let latest = named(&stage_state["actionStates"], "actionName", action)
         .map(|a| a["latestExecution"].clone())
         .unwrap_or(Value::Null);
     let base = format!("/pipelines/{}", url(name));

@@ -7,6 +7,7 @@
 //! The link token is HMAC-signed, expiring, and bound to one execution, stage, action and
 //! attempt; it is single-use because the engine takes one answer per attempt.
 
+use pipewright_api::console::escape;
 use std::collections::BTreeMap;
 
 use pipewright_core::engine::{ActionAttempt, ActionStatus, ApprovalResult, ApprovalStatus, Event, Execution};
@@ -71,22 +72,6 @@ button{font-size:1rem;padding:.5rem 1.2rem;margin:.8rem .6rem 0 0}.approve{backg
 
 fn refused(status: u16, message: &str) -> Response {
     page(status, "This approval link cannot be used", &format!("<p>{}</p>", escape(message)))
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Decodes `application/x-www-form-urlencoded` text (also a query string).
