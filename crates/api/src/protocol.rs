@@ -33,6 +33,32 @@ impl<'a> HttpRequest<'a> {
     }
 }
 
+/// `%XX` escapes decoded (a malformed escape is kept as it is); an error when the bytes are
+/// not UTF-8.
+pub fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+}
+
 /// A header's value, its name in any case.
 pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
@@ -271,6 +297,14 @@ mod tests {
         }
         let error = input::<Input>("GetPipeline", serde_json::json!({ "name": 5 })).unwrap_err();
         assert!(error.message.contains("'name'"), "{}", error.message);
+    }
+
+    #[test]
+    fn percent_escapes_decode_and_malformed_ones_stay() {
+        assert_eq!(percent_decode("a%20b%2Fc").unwrap(), "a b/c");
+        assert_eq!(percent_decode("100%").unwrap(), "100%");
+        assert_eq!(percent_decode("%zz%4").unwrap(), "%zz%4");
+        assert!(percent_decode("%ff").is_err(), "not UTF-8");
     }
 
     #[test]

@@ -10,7 +10,6 @@ pub use views::esc as escape;
 
 use pipewright_core::mac::{self, hex, hmac_sha256};
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use crate::protocol::{ApiError, HttpRequest};
 use crate::sigv4::Authenticator;
@@ -121,23 +120,8 @@ impl ConsoleAuth {
 /// `application/x-www-form-urlencoded` into pairs.
 fn form(body: &[u8]) -> Vec<(String, String)> {
     fn decode(text: &str) -> String {
-        let bytes = text.replace('+', " ").into_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%'
-                && let Some(byte) = std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        crate::protocol::percent_decode(&text.replace('+', " "))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
     String::from_utf8_lossy(body)
         .split('&')
@@ -155,7 +139,7 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
 
 /// Percent-decodes one path segment.
 fn segment(text: &str) -> String {
-    form(format!("x={}", text.replace('+', "%2B")).as_bytes()).remove(0).1
+    crate::protocol::percent_decode(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
@@ -163,7 +147,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 fn new_token() -> String {
-    hex(&sha2::Sha256::digest(uuid::Uuid::new_v4().as_bytes())[..16])
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Serves one console request.

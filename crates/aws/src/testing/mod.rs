@@ -29,9 +29,7 @@ fn moto_launcher() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/moto_serial.py")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(5055)
-}
+use watch::free_port;
 
 /// The moto endpoint all tests of this process use.
 pub fn endpoint() -> &'static str {

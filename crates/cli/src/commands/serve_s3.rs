@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use pipewright_api::Authenticator;
+use pipewright_api::protocol::percent_decode;
 use pipewright_api::sigv4::SignedRequest;
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_local::backend::{Backend, now};
@@ -18,24 +19,6 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     );
     (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
-}
-
-/// `%XX` escapes decoded (S3 clients escape key characters outside the unreserved set).
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn etag(bytes: &[u8]) -> String {
@@ -65,7 +48,7 @@ pub async fn object(
     let Some((bucket, key)) = uri.path().trim_start_matches('/').split_once('/') else {
         return error(StatusCode::BAD_REQUEST, "InvalidRequest", "expected /<bucket>/<key>");
     };
-    let (Some(bucket), Some(key)) = (percent_decode(bucket), percent_decode(key)) else {
+    let (Ok(bucket), Ok(key)) = (percent_decode(bucket), percent_decode(key)) else {
         return error(StatusCode::BAD_REQUEST, "InvalidURI", "the object key is not valid UTF-8");
     };
     let location = ArtifactLocation { bucket, key };
