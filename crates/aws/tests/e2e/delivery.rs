@@ -1,7 +1,7 @@
 //! At-least-once delivery: every event delivered twice at once, crashes between the commit
 //! and the publish, deliveries lost. The run still completes, once.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! opened (GET) then answered (POST); the S3 deploy writes the site; the execution succeeds;
 //! and the CodePipeline-format events arrive on an SQS target.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Approval links (DESIGN §8): forged, tampered, expired, replayed and old-attempt tokens are
 //! refused; GET never decides; an approval nobody answers fails at its deadline.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! call of their clients is counted (DynamoDB reads and writes, PutEvents, …), and the table
 //! is printed for docs/benchmarks.md. The bounds catch a change that adds calls to every step.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

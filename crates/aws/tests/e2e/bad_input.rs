@@ -1,7 +1,7 @@
 //! Bad input gets a clear error naming what is wrong, and nothing half-written: malformed
 //! events, an unknown pipeline, an unversioned artifact bucket.
 
-mod common;
+use crate::common;
 
 use pipewright_aws::bus::{COMMAND_SOURCE, Entry, Envelope, START_COMMAND, StartCommand};
 use pipewright_aws::devstack::router::{Delivery, Target, deliver};

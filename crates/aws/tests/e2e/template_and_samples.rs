@@ -11,7 +11,7 @@ use pipewright_aws::devstack::{FUNCTIONS, Rule, template_rules};
 use pipewright_aws::handlers::source_change::{self, SourceEvent};
 use pipewright_core::source_events::SourceChange;
 
-const TEMPLATE: &str = include_str!("../../../template.yaml");
+const TEMPLATE: &str = include_str!("../../../../template.yaml");
 
 fn samples_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/events"))

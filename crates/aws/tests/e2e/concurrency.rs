@@ -2,7 +2,7 @@
 //! stage, and many executions of a PARALLEL pipeline at once. No transition is lost or
 //! doubled, as the table shows afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

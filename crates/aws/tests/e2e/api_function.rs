@@ -3,7 +3,7 @@
 //! moto: create a pipeline, start it, approve through PutApprovalResult with the token of
 //! GetPipelineState, and see it succeed, its effects carried out by the functions.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! the S3 upload's event to the deployed site, with nothing of Pipewright in this process but
 //! the router.
 
-mod common;
+use crate::common;
 
 use pipewright_aws::devstack::function_environment;
 use pipewright_aws::devstack::http;

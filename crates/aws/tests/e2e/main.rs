@@ -1,0 +1,16 @@
+//! The AWS end-to-end tests, one binary: every module runs against moto through real HTTP with
+//! the real SDK (see `common`), and `cargo_lambda` against the functions as real Lambda
+//! binaries under `cargo lambda watch`. One binary links the AWS SDKs once instead of once per
+//! file, which keeps the build's time and disk small.
+
+mod common;
+
+mod api_function;
+mod approvals;
+mod bad_input;
+mod calls_per_action;
+mod cargo_lambda;
+mod concurrency;
+mod delivery;
+mod full_run;
+mod template_and_samples;
