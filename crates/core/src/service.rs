@@ -103,7 +103,8 @@ pub async fn handle<S: StateStore>(
             Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
             Err(error) => return Err(ServiceError::Store(error)),
         };
-        let current = cache.get(store, name, None).await?;
+        // The version the load read with the state: a cache hit on every event but the first.
+        let current = cache.get(store, name, Some(snapshot.declaration_version)).await?;
         // The state is laid out for an older declaration: bring it up to date first.
         if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
             let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
