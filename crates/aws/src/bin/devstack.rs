@@ -34,6 +34,10 @@ struct Cli {
     /// Where approval links point: the approval-callback function's URL.
     #[arg(long, global = true, default_value = "http://127.0.0.1:9000/lambda-url/approval-callback")]
     approval_url: String,
+    /// A template parameter's value, as `sam deploy --parameter-overrides` takes it (repeatable),
+    /// e.g. `--parameter SourceBucketPattern=my-sources-*`.
+    #[arg(long = "parameter", global = true, value_name = "NAME=VALUE", value_parser = parse_parameter)]
+    parameters: Vec<(String, String)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +65,13 @@ enum Command {
     },
 }
 
+fn parse_parameter(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -73,7 +84,10 @@ async fn main() -> Result<()> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let template =
         std::fs::read_to_string(&cli.template).with_context(|| format!("cannot read {}", cli.template.display()))?;
-    let stack = devstack::create(&sdk, StackNames::new(&cli.stack), &template, Some(cli.approval_url.clone())).await?;
+    let parameters = cli.parameters.iter().cloned().collect();
+    let stack =
+        devstack::create(&sdk, StackNames::new(&cli.stack), &template, Some(cli.approval_url.clone()), &parameters)
+            .await?;
     match cli.command {
         Command::Up { env_file } => {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();

@@ -51,13 +51,60 @@ pub struct Rule {
     pub schedule: Option<String>,
 }
 
-fn yaml_to_json(value: &Yaml) -> Result<Value, DevstackError> {
-    serde_json::to_value(value).map_err(|e| DevstackError::Template(format!("a pattern is not plain data: {e}")))
+/// Parameter values by name, as `sam deploy --parameter-overrides` gives them.
+pub type Parameters = BTreeMap<String, String>;
+
+/// A pattern as JSON, its `!Ref`s to parameters resolved: the override, else the default.
+fn pattern_json(value: &Yaml, parameters: &Parameters, defaults: &Parameters) -> Result<Value, DevstackError> {
+    Ok(match value {
+        Yaml::Tagged(tagged) if tagged.tag == "Ref" => {
+            let name = tagged.value.as_str().unwrap_or_default();
+            let value = parameters.get(name).or_else(|| defaults.get(name)).ok_or_else(|| {
+                DevstackError::Template(format!("a pattern refers to {name}, which is not a parameter with a default"))
+            })?;
+            Value::String(value.clone())
+        }
+        Yaml::Tagged(tagged) => {
+            return Err(DevstackError::Template(format!(
+                "a pattern uses !{}, which the stand-in cannot resolve",
+                tagged.tag
+            )));
+        }
+        Yaml::Sequence(items) => {
+            Value::Array(items.iter().map(|item| pattern_json(item, parameters, defaults)).collect::<Result<_, _>>()?)
+        }
+        Yaml::Mapping(fields) => {
+            let mut object = serde_json::Map::new();
+            for (name, field) in fields {
+                let name =
+                    name.as_str().ok_or_else(|| DevstackError::Template("a pattern has a non-string key".into()))?;
+                object.insert(name.to_string(), pattern_json(field, parameters, defaults)?);
+            }
+            Value::Object(object)
+        }
+        plain => serde_json::to_value(plain)
+            .map_err(|e| DevstackError::Template(format!("a pattern is not plain data: {e}")))?,
+    })
 }
 
-/// The rules of template.yaml: every `EventBridgeRule` and `Schedule` event of every function.
-pub fn template_rules(template: &str) -> Result<Vec<Rule>, DevstackError> {
+/// The `Default` of every parameter that has one.
+fn parameter_defaults(document: &Yaml) -> Parameters {
+    let Some(parameters) = document.get("Parameters").and_then(Yaml::as_mapping) else { return Parameters::new() };
+    parameters
+        .iter()
+        .filter_map(|(name, parameter)| {
+            let default = parameter.get("Default")?;
+            let default = default.as_str().map(String::from).or_else(|| default.as_i64().map(|n| n.to_string()))?;
+            Some((name.as_str()?.to_string(), default))
+        })
+        .collect()
+}
+
+/// The rules of template.yaml: every `EventBridgeRule` and `Schedule` event of every function,
+/// with `parameters` (else the template's defaults) in their patterns.
+pub fn template_rules(template: &str, parameters: &Parameters) -> Result<Vec<Rule>, DevstackError> {
     let document: Yaml = serde_yaml_ng::from_str(template).map_err(|e| DevstackError::Template(e.to_string()))?;
+    let defaults = parameter_defaults(&document);
     let resources = document
         .get("Resources")
         .and_then(Yaml::as_mapping)
@@ -89,7 +136,7 @@ pub fn template_rules(template: &str) -> Result<Vec<Rule>, DevstackError> {
                         function: function.to_string(),
                         event: name,
                         custom_bus: properties.and_then(|p| p.get("EventBusName")).is_some(),
-                        pattern: Some(yaml_to_json(pattern)?),
+                        pattern: Some(pattern_json(pattern, parameters, &defaults)?),
                         schedule: None,
                     });
                 }
@@ -168,14 +215,16 @@ fn random_key() -> String {
 }
 
 /// Creates (or finds) every resource of the stack `names` at the endpoint of `sdk`.
-/// `approval_url` is where approval links point (the approval-callback function's URL).
+/// `approval_url` is where approval links point (the approval-callback function's URL);
+/// `parameters` are the template's parameter overrides.
 pub async fn create(
     sdk: &SdkConfig,
     names: StackNames,
     template: &str,
     approval_url: Option<String>,
+    parameters: &Parameters,
 ) -> Result<DevStack, DevstackError> {
-    let rules = template_rules(template)?;
+    let rules = template_rules(template, parameters)?;
     let region = sdk.region().map_or("us-east-1".to_string(), |r| r.to_string());
     let account = "123456789012".to_string();
 

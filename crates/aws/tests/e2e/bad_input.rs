@@ -74,12 +74,16 @@ async fn malformed_events_are_rejected_naming_the_field() {
     // Not even JSON: the delivery is dropped, not retried forever.
     let target = Target::InProcess(services.clone());
     assert!(matches!(deliver(&target, "stage-transition", "{not json").await, Delivery::Rejected(_)));
-    // Through the queues too: rejected and deleted, not failed.
-    stack
-        .put_default_bus(&json!({"source": "aws.s3", "detail-type": "Object Created", "resources": [], "detail": {"bucket": {"name": 5}}}))
-        .await;
+    // Through the queues too: rejected and deleted, not failed. (The rule passes on only the
+    // source buckets' events, so the malformed part is the object.)
+    let malformed = json!({
+        "source": "aws.s3", "detail-type": "Object Created", "resources": [],
+        "detail": {"bucket": {"name": stack.source_bucket}, "object": {"key": 5}},
+    });
+    stack.put_default_bus(&malformed).await;
     let pumped = stack.router.pump().await.unwrap();
     assert_eq!((pumped.messages, pumped.rejected.len(), pumped.failed.len()), (1, 1, 0), "{pumped:?}");
+    assert!(pumped.rejected[0].contains("detail.object.key"), "{pumped:?}");
     assert_eq!(stack.router.pump().await.unwrap().messages, 0, "a rejected event is not delivered again");
 }
 

@@ -50,7 +50,11 @@ pub async fn stack() -> Stack {
 pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
     let sdk = testing::sdk_config().await;
     let names = StackNames::new(testing::unique("pw"));
-    let stack = devstack::create(&sdk, names, TEMPLATE, Some(approval_url.to_string()))
+    // Each stack's S3 rule takes only its own source bucket, as a deployed stack takes only
+    // the buckets of its SourceBucketPattern: another test's uploads never reach it.
+    let source_bucket = format!("pipewright-source-{}", names.stack);
+    let parameters = devstack::Parameters::from([("SourceBucketPattern".to_string(), source_bucket.clone())]);
+    let stack = devstack::create(&sdk, names, TEMPLATE, Some(approval_url.to_string()), &parameters)
         .await
         .expect("create the stack in moto");
     let services = Arc::new(Services::new(&sdk, stack.settings.clone(), true).await.expect("services"));
@@ -102,7 +106,6 @@ pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
         .await
         .unwrap();
 
-    let source_bucket = format!("pipewright-source-{}", stack.names.stack);
     let deploy_bucket = format!("pipewright-deploy-{}", stack.names.stack);
     for bucket in [&source_bucket, &deploy_bucket] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use pipewright_aws::bus::{self, ApprovalMessage, DispatchMessage, EngineMessage, Envelope};
-use pipewright_aws::devstack::{FUNCTIONS, Rule, template_rules};
+use pipewright_aws::devstack::{FUNCTIONS, Parameters, Rule, template_rules};
 use pipewright_aws::handlers::source_change::{self, SourceEvent};
 use pipewright_core::source_events::SourceChange;
 
@@ -27,9 +27,34 @@ fn sample(name: &str) -> Value {
 fn pattern_matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
         Value::Object(fields) => fields.iter().all(|(name, wanted)| pattern_matches(wanted, &event[name.as_str()])),
-        Value::Array(values) => values.contains(event),
+        Value::Array(values) => values.iter().any(|value| match (value, event) {
+            (Value::Object(filter), Value::String(text)) if filter.contains_key("wildcard") => {
+                filter["wildcard"].as_str().is_some_and(|wildcard| wildcard_matches(wildcard, text))
+            }
+            _ => value == event,
+        }),
         _ => false,
     }
+}
+
+/// EventBridge's `wildcard` filter: `*` stands for any characters.
+fn wildcard_matches(wildcard: &str, text: &str) -> bool {
+    let parts: Vec<&str> = wildcard.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return text == first;
+    }
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The functions whose rules take `event`, on `bus` (true: the stack's bus).
@@ -51,7 +76,7 @@ fn as_event(entry: &bus::Entry) -> Value {
 
 #[test]
 fn the_template_declares_the_functions_and_the_tick() {
-    let rules = template_rules(TEMPLATE).unwrap();
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
     for function in FUNCTIONS.iter().filter(|f| **f != "approval-callback") {
         assert!(rules.iter().any(|r| r.function == *function), "{function} has a rule");
     }
@@ -98,7 +123,7 @@ fn the_template_declares_the_functions_and_the_tick() {
 
 #[test]
 fn every_bus_event_reaches_exactly_its_function() {
-    let rules = template_rules(TEMPLATE).unwrap();
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
     let engine = sample("engine-action-succeeded.json");
     let dispatched = sample("action-dispatched.json");
     let approval = sample("approval-requested.json");
@@ -125,6 +150,32 @@ fn every_bus_event_reaches_exactly_its_function() {
     let mut failed = sample("ecr-image-push.json");
     failed["detail"]["result"] = json!("FAILURE");
     assert!(routed(&rules, &failed, false).is_empty());
+}
+
+#[test]
+fn only_uploads_to_the_source_buckets_invoke_source_change() {
+    let upload = |bucket: &str| {
+        let mut event = sample("s3-object-created.json");
+        event["detail"]["bucket"]["name"] = json!(bucket);
+        event
+    };
+    let defaults = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    assert_eq!(routed(&defaults, &upload("pipewright-source-demo"), false), ["source-change"]);
+    assert!(routed(&defaults, &upload("team-logs"), false).is_empty(), "another bucket of the account");
+    assert!(routed(&defaults, &upload("my-pipewright-source-x"), false).is_empty(), "the pattern is anchored");
+
+    let parameters = Parameters::from([("SourceBucketPattern".to_string(), "acme-*-sources".to_string())]);
+    let overridden = template_rules(TEMPLATE, &parameters).unwrap();
+    assert_eq!(routed(&overridden, &upload("acme-web-sources"), false), ["source-change"]);
+    assert!(routed(&overridden, &upload("pipewright-source-demo"), false).is_empty());
+    assert!(routed(&overridden, &upload("acme-web-sources-old"), false).is_empty());
+}
+
+#[test]
+fn a_pattern_that_refers_to_an_unknown_parameter_is_an_error() {
+    let template = TEMPLATE.replace("!Ref SourceBucketPattern }", "!Ref NoSuchParameter }");
+    let error = template_rules(&template, &Parameters::new()).unwrap_err().to_string();
+    assert!(error.contains("NoSuchParameter"), "{error}");
 }
 
 #[test]
