@@ -122,15 +122,8 @@ async fn serve<C: ControlPlane>(
     request: HttpRequest<'_>,
 ) -> Result<Value, ApiError> {
     let operation = protocol::operation(&request)?;
-    let signed = sigv4::SignedRequest {
-        method: request.method,
-        path: request.path,
-        query: request.query,
-        headers: request.headers,
-        body: request.body,
-    };
     let now_seconds = plane.now().millis() / 1000;
-    let caller = &Caller { identity: authenticator.authenticate(&signed, now_seconds)? };
+    let caller = &Caller { identity: authenticator.authenticate(&request, now_seconds)? };
     call(plane, caller, operation, protocol::body_object(request.body)?).await
 }
 

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use pipewright_core::mac::{hex, hmac_sha256, same};
 
-use crate::protocol::{ApiError, header_value as header};
+use crate::protocol::{ApiError, HttpRequest, header_value as header};
 
 /// How far a request's `X-Amz-Date` may be from the server's clock, as on AWS.
 const MAX_SKEW_SECONDS: i64 = 15 * 60;
@@ -21,17 +21,6 @@ pub enum Authenticator {
     Open,
     /// Only requests signed with one of these keys (access key id → secret access key).
     Keys(BTreeMap<String, String>),
-}
-
-/// The parts of a request a signature covers.
-#[derive(Debug, Clone, Copy)]
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    /// Every header, names in any case.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
 }
 
 /// The `Authorization` header's parts.
@@ -99,7 +88,7 @@ fn canonical_query(query: &str) -> String {
 }
 
 /// The signature of `request` under `secret`, for the scope in `authorization`.
-fn signature(request: &SignedRequest<'_>, authorization: &Authorization<'_>, amz_date: &str, secret: &str) -> String {
+fn signature(request: &HttpRequest<'_>, authorization: &Authorization<'_>, amz_date: &str, secret: &str) -> String {
     let canonical_headers: String = authorization
         .signed_headers
         .iter()
@@ -163,7 +152,7 @@ pub fn sign(request: &mut SignedRequestParts, credentials: &Credentials, region:
         signed_headers: names.iter().map(String::as_str).collect(),
         signature: "",
     };
-    let signed = SignedRequest {
+    let signed = HttpRequest {
         method: &request.method,
         path: &request.path,
         query: &request.query,
@@ -192,7 +181,7 @@ pub struct SignedRequestParts {
 impl Authenticator {
     /// The caller's access key id, once the request is found to be signed by it (or, when
     /// open, whatever key it names).
-    pub fn authenticate(&self, request: &SignedRequest<'_>, now_seconds: i64) -> Result<Option<String>, ApiError> {
+    pub fn authenticate(&self, request: &HttpRequest<'_>, now_seconds: i64) -> Result<Option<String>, ApiError> {
         let authorization = header(request.headers, "authorization");
         let keys = match self {
             Authenticator::Open => {
@@ -270,8 +259,8 @@ mod tests {
     const SIGNATURE: &str = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
     const SIGNED_AT: i64 = 1_440_938_160; // 2015-08-30T12:36:00Z
 
-    fn request(headers: &[(String, String)]) -> SignedRequest<'_> {
-        SignedRequest { method: "GET", path: "/", query: "Version=2010-05-08&Action=ListUsers", headers, body: b"" }
+    fn request(headers: &[(String, String)]) -> HttpRequest<'_> {
+        HttpRequest { method: "GET", path: "/", query: "Version=2010-05-08&Action=ListUsers", headers, body: b"" }
     }
 
     #[test]
@@ -320,8 +309,8 @@ mod tests {
         };
         sign(&mut request, &credentials, "us-east-1", "codepipeline", "20150830T123600Z");
         let keys = Authenticator::Keys(BTreeMap::from([("AKIDEXAMPLE".to_string(), "secret".to_string())]));
-        fn view(r: &SignedRequestParts) -> SignedRequest<'_> {
-            SignedRequest { method: "POST", path: "/", query: "", headers: &r.headers, body: &r.body }
+        fn view(r: &SignedRequestParts) -> HttpRequest<'_> {
+            HttpRequest { method: "POST", path: "/", query: "", headers: &r.headers, body: &r.body }
         }
         assert_eq!(keys.authenticate(&view(&request), SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
         let mut tampered = request.clone();

@@ -310,7 +310,7 @@ fn a_lambda_job_worker_under_cargo_lambda_watch_completes_its_jobs() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let watch = pipewright_aws::testing::watch::Watch::start(watch_port, &environment);
+    let watch = pipewright_aws::testing::watch::Watch::start(watch_port, &environment).unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.boto3("lambda_job_worker")));
     if let Err(failure) = result {
         eprintln!("cargo lambda watch:\n{}", watch.log_tail());

@@ -21,8 +21,13 @@ use crate::time::Timestamp;
 
 const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
+/// What a failed check reports besides its assertions: the store's error, or what was missing.
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
+/// The outcome of one check.
+pub type Checked = Result<(), Failure>;
+
 /// A small SUPERSEDED pipeline: a source and one Commands action.
-pub fn declaration(name: &str, command: &str) -> PipelineDeclaration {
+pub fn declaration(name: &str, command: &str) -> Result<PipelineDeclaration, Failure> {
     let value = json!({
         "name": name,
         "roleArn": "arn:aws:iam::111122223333:role/pipeline",
@@ -43,7 +48,7 @@ pub fn declaration(name: &str, command: &str) -> PipelineDeclaration {
             }]}
         ]
     });
-    PipelineDocument::parse(&value.to_string(), Format::Json).expect("contract declaration parses").pipeline
+    Ok(PipelineDocument::parse(&value.to_string(), Format::Json)?.pipeline)
 }
 
 pub fn start(id: &str) -> Event {
@@ -73,22 +78,22 @@ fn at(seconds: i64) -> Timestamp {
     Timestamp::from_millis(NOW.millis() + seconds * 1000)
 }
 
-async fn with_pipeline<S: StateStore>(store: &S, name: &str) -> PipelineCache {
-    store.put_pipeline(&declaration(name, "make"), NOW).await.expect("put_pipeline");
-    PipelineCache::new(Environment::default())
+async fn with_pipeline<S: StateStore>(store: &S, name: &str) -> Result<PipelineCache, Failure> {
+    store.put_pipeline(&declaration(name, "make")?, NOW).await?;
+    Ok(PipelineCache::new(Environment::default()))
 }
 
-async fn compiled<S: StateStore>(store: &S, name: &str) -> Pipeline {
-    let stored = store.get_pipeline(name, None).await.expect("get").expect("exists");
+async fn compiled<S: StateStore>(store: &S, name: &str) -> Result<Pipeline, Failure> {
+    let stored = store.get_pipeline(name, None).await?.ok_or("the pipeline is stored")?;
     let mut declaration = stored.declaration;
     declaration.version = Some(i64::from(stored.version));
-    Pipeline::compile(declaration, Environment::default()).expect("valid")
+    Pipeline::compile(declaration, Environment::default()).map_err(|report| format!("invalid: {report:?}").into())
 }
 
 /// Applies `event` to a fresh load without committing: the changes a handler would write.
-async fn prepare<S: StateStore>(store: &S, name: &str, event: &Event, now: Timestamp) -> Changes {
-    let snapshot = store.load(name, event).await.expect("load");
-    let pipeline = compiled(store, name).await;
+async fn prepare<S: StateStore>(store: &S, name: &str, event: &Event, now: Timestamp) -> Result<Changes, Failure> {
+    let snapshot = store.load(name, event).await?;
+    let pipeline = compiled(store, name).await?;
     let versions: std::collections::HashMap<String, u64> =
         snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
     let world = World {
@@ -96,108 +101,113 @@ async fn prepare<S: StateStore>(store: &S, name: &str, event: &Event, now: Times
         executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
     };
     let Ok(Step::Applied(mut applied)) = engine::apply(&pipeline, world, event, now) else {
-        panic!("{} must apply", event.kind());
+        return Err(format!("{} must apply", event.kind()).into());
     };
-    let executions = applied
-        .changed_executions
-        .iter()
-        .map(|id| (applied.world.executions.remove(id).expect("changed"), versions.get(id).copied()))
-        .collect();
-    Changes {
+    let mut executions = Vec::new();
+    for id in &applied.changed_executions {
+        let execution = applied.world.executions.remove(id).ok_or("a changed execution is in the world")?;
+        executions.push((execution, versions.get(id).copied()));
+    }
+    Ok(Changes {
         pipeline: name.to_string(),
         expected_state_version: snapshot.state.version,
         state: applied.pipeline_changed.then_some(applied.world.pipeline),
         executions,
         effects: applied.effects,
         completed_effects: Vec::new(),
-    }
+    })
 }
 
-pub async fn declarations_are_versioned<S: StateStore>(store: S) {
-    let first = store.put_pipeline(&declaration("p", "make"), NOW).await.unwrap();
+pub async fn declarations_are_versioned<S: StateStore>(store: S) -> Checked {
+    let first = store.put_pipeline(&declaration("p", "make")?, NOW).await?;
     assert_eq!((first.version, first.created, first.changed), (1, true, true));
-    let same = store.put_pipeline(&declaration("p", "make"), at(1)).await.unwrap();
+    let same = store.put_pipeline(&declaration("p", "make")?, at(1)).await?;
     assert_eq!(
         (same.version, same.created, same.changed),
         (1, false, false),
         "an unchanged declaration keeps its version"
     );
-    let second = store.put_pipeline(&declaration("p", "make test"), at(2)).await.unwrap();
+    let second = store.put_pipeline(&declaration("p", "make test")?, at(2)).await?;
     assert_eq!((second.version, second.created, second.changed), (2, false, true));
-    let current = store.get_pipeline("p", None).await.unwrap().unwrap();
+    let current = store.get_pipeline("p", None).await?.ok_or("it is stored")?;
     assert_eq!(current.version, 2);
     assert_eq!(current.declaration.version, Some(2), "the stored declaration carries its version");
     assert_eq!(current.declaration.stages[1].actions[0].commands.as_deref(), Some(&["make test".to_string()][..]));
     assert_eq!((current.created, current.updated), (NOW, at(2)));
-    let old = store.get_pipeline("p", Some(1)).await.unwrap().unwrap();
+    let old = store.get_pipeline("p", Some(1)).await?.ok_or("it is stored")?;
     assert_eq!(old.declaration.stages[1].actions[0].commands.as_deref(), Some(&["make".to_string()][..]));
-    assert!(store.get_pipeline("p", Some(3)).await.unwrap().is_none());
-    assert!(store.get_pipeline("nope", None).await.unwrap().is_none());
-    store.put_pipeline(&declaration("another", "make"), NOW).await.unwrap();
-    let names: Vec<String> = store.list_pipelines().await.unwrap().into_iter().map(|p| p.declaration.name).collect();
+    assert!(store.get_pipeline("p", Some(3)).await?.is_none());
+    assert!(store.get_pipeline("nope", None).await?.is_none());
+    store.put_pipeline(&declaration("another", "make")?, NOW).await?;
+    let names: Vec<String> = store.list_pipelines().await?.into_iter().map(|p| p.declaration.name).collect();
     assert_eq!(names, ["another", "p"]);
-    store.delete_pipeline("p").await.unwrap();
-    assert!(store.get_pipeline("p", None).await.unwrap().is_none());
+    store.delete_pipeline("p").await?;
+    assert!(store.get_pipeline("p", None).await?.is_none());
     assert!(matches!(store.load("p", &start("e1")).await, Err(StoreError::NotFound(_))));
+    Ok(())
 }
 
-pub async fn handled_events_are_stored<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    let handled = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
-    let Handled::Applied { effects } = handled else { panic!("start applies") };
+pub async fn handled_events_are_stored<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    let handled = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
+    let Handled::Applied { effects } = handled else { return Err("start applies".into()) };
     assert!(effects.iter().any(|e| matches!(e, Effect::Dispatch(_))));
-    let stored = store.get_execution("e1").await.unwrap().expect("execution stored");
+    let stored = store.get_execution("e1").await?.ok_or("the execution is stored")?;
     assert_eq!(stored.value.status, ExecutionStatus::InProgress);
-    let snapshot = store.load("p", &Event::Tick(Tick { execution_id: "e1".into() })).await.unwrap();
+    let snapshot = store.load("p", &Event::Tick(Tick { execution_id: "e1".into() })).await?;
     assert_eq!(snapshot.executions["e1"].value, stored.value);
     assert_eq!(snapshot.state.value.stages[0].occupant.as_deref(), Some("e1"));
-    service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await.unwrap();
-    let later = store.get_execution("e1").await.unwrap().unwrap();
+    service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await?;
+    let later = store.get_execution("e1").await?.ok_or("it is stored")?;
     assert!(later.version > stored.version, "each write gives a new version");
-    assert!(store.get_execution("nope").await.unwrap().is_none());
+    assert!(store.get_execution("nope").await?.is_none());
+    Ok(())
 }
 
-pub async fn a_stale_state_version_conflicts_and_writes_nothing<S: StateStore>(store: S) {
-    let _cache = with_pipeline(&store, "p").await;
+pub async fn a_stale_state_version_conflicts_and_writes_nothing<S: StateStore>(store: S) -> Checked {
+    let _cache = with_pipeline(&store, "p").await?;
     // Two handlers load the same state; both want stage Source for a new execution.
-    let first = prepare(&store, "p", &start("e1"), NOW).await;
-    let second = prepare(&store, "p", &start("e2"), NOW).await;
-    store.commit(first).await.unwrap();
-    let effects_before = store.claim_effects("e2", "observer").await.unwrap();
+    let first = prepare(&store, "p", &start("e1"), NOW).await?;
+    let second = prepare(&store, "p", &start("e2"), NOW).await?;
+    store.commit(first).await?;
+    let effects_before = store.claim_effects("e2", "observer").await?;
     assert!(effects_before.is_empty());
     assert!(matches!(store.commit(second).await, Err(StoreError::Conflict(_))), "only one may take the stage lock");
-    assert!(store.get_execution("e2").await.unwrap().is_none(), "a conflicting commit writes nothing");
-    assert!(store.claim_effects("e2", "observer").await.unwrap().is_empty(), "nor its effects");
+    assert!(store.get_execution("e2").await?.is_none(), "a conflicting commit writes nothing");
+    assert!(store.claim_effects("e2", "observer").await?.is_empty(), "nor its effects");
+    Ok(())
 }
 
-pub async fn an_unchanged_state_is_still_a_condition<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
+pub async fn an_unchanged_state_is_still_a_condition<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
     // A result that changes only e1 was computed against the state as it was...
-    let tick_world = prepare(&store, "p", &source_done("e1"), at(1)).await;
+    let tick_world = prepare(&store, "p", &source_done("e1"), at(1)).await?;
     // ...then another execution changes the pipeline state.
-    service::handle(&store, &cache, "p", &start("e2"), at(2), &[]).await.unwrap();
+    service::handle(&store, &cache, "p", &start("e2"), at(2), &[]).await?;
     let mut only_execution = tick_world;
     only_execution.state = None;
     assert!(matches!(store.commit(only_execution).await, Err(StoreError::Conflict(_))));
+    Ok(())
 }
 
-pub async fn a_stale_execution_version_conflicts<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
-    let mut stale = prepare(&store, "p", &source_done("e1"), at(1)).await;
-    service::handle(&store, &cache, "p", &source_done("e1"), at(2), &[]).await.unwrap();
+pub async fn a_stale_execution_version_conflicts<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
+    let mut stale = prepare(&store, "p", &source_done("e1"), at(1)).await?;
+    service::handle(&store, &cache, "p", &source_done("e1"), at(2), &[]).await?;
     // Even with the state condition met, the execution's own version must match.
-    stale.expected_state_version = store.load("p", &source_done("e1")).await.unwrap().state.version;
+    stale.expected_state_version = store.load("p", &source_done("e1")).await?.state.version;
     stale.state = None;
     assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict(_))));
+    Ok(())
 }
 
-pub async fn a_new_execution_must_not_exist<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
-    let existing = store.get_execution("e1").await.unwrap().unwrap().value;
-    let state = store.load("p", &start("e9")).await.unwrap().state;
+pub async fn a_new_execution_must_not_exist<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
+    let existing = store.get_execution("e1").await?.ok_or("it is stored")?.value;
+    let state = store.load("p", &start("e9")).await?.state;
     let changes = Changes {
         pipeline: "p".into(),
         expected_state_version: state.version,
@@ -207,38 +217,40 @@ pub async fn a_new_execution_must_not_exist<S: StateStore>(store: S) {
         completed_effects: Vec::new(),
     };
     assert!(matches!(store.commit(changes).await, Err(StoreError::Conflict(_))));
+    Ok(())
 }
 
-pub async fn reapplying_an_event_changes_nothing<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap();
-    service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await.unwrap();
-    let before = store.get_execution("e1").await.unwrap().unwrap();
-    let outbox_before = store.claim_effects("e1", "a").await.unwrap().len();
-    store.release_effects("e1", "a").await.unwrap();
+pub async fn reapplying_an_event_changes_nothing<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
+    service::handle(&store, &cache, "p", &source_done("e1"), at(1), &[]).await?;
+    let before = store.get_execution("e1").await?.ok_or("it is stored")?;
+    let outbox_before = store.claim_effects("e1", "a").await?.len();
+    store.release_effects("e1", "a").await?;
     for event in [start("e1"), source_done("e1")] {
-        let again = service::handle(&store, &cache, "p", &event, at(5), &[]).await.unwrap();
+        let again = service::handle(&store, &cache, "p", &event, at(5), &[]).await?;
         assert!(matches!(again, Handled::Stale(_)), "{} applied twice", event.kind());
     }
-    assert_eq!(store.get_execution("e1").await.unwrap().unwrap(), before, "no write at all");
-    assert_eq!(store.claim_effects("e1", "a").await.unwrap().len(), outbox_before, "no new effects");
+    assert_eq!(store.get_execution("e1").await?.ok_or("it is stored")?, before, "no write at all");
+    assert_eq!(store.claim_effects("e1", "a").await?.len(), outbox_before, "no new effects");
+    Ok(())
 }
 
-pub async fn executions_are_listed_newest_first_in_pages<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    store.put_pipeline(&declaration("other", "make"), NOW).await.unwrap();
-    service::handle(&store, &cache, "other", &start("x1"), NOW, &[]).await.unwrap();
+pub async fn executions_are_listed_newest_first_in_pages<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    store.put_pipeline(&declaration("other", "make")?, NOW).await?;
+    service::handle(&store, &cache, "other", &start("x1"), NOW, &[]).await?;
     for (i, id) in ["e1", "e2", "e3", "e4", "e5"].iter().enumerate() {
-        service::handle(&store, &cache, "p", &start(id), at(i as i64 * 10), &[]).await.unwrap();
+        service::handle(&store, &cache, "p", &start(id), at(i as i64 * 10), &[]).await?;
     }
-    let all = store.list_executions("p", 100, None).await.unwrap();
+    let all = store.list_executions("p", 100, None).await?;
     let ids: Vec<&str> = all.items.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, ["e5", "e4", "e3", "e2", "e1"]);
     assert!(all.next_token.is_none());
     let mut pages = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = store.list_executions("p", 2, token.as_deref()).await.unwrap();
+        let page = store.list_executions("p", 2, token.as_deref()).await?;
         pages.push(page.items.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
         match page.next_token {
             Some(next) => token = Some(next),
@@ -247,18 +259,19 @@ pub async fn executions_are_listed_newest_first_in_pages<S: StateStore>(store: S
     }
     assert_eq!(pages, vec![vec!["e5", "e4"], vec!["e3", "e2"], vec!["e1"]]);
     assert!(matches!(store.list_executions("p", 2, Some("not-a-token")).await, Err(StoreError::InvalidNextToken)));
-    assert!(store.list_executions("nope", 10, None).await.unwrap().items.is_empty());
+    assert!(store.list_executions("nope", 10, None).await?.items.is_empty());
+    Ok(())
 }
 
-pub async fn a_pipeline_update_loads_every_active_execution<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
+pub async fn a_pipeline_update_loads_every_active_execution<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
     for (i, id) in ["e1", "e2", "e3"].iter().enumerate() {
-        service::handle(&store, &cache, "p", &start(id), at(i as i64), &[]).await.unwrap();
+        service::handle(&store, &cache, "p", &start(id), at(i as i64), &[]).await?;
     }
     // e2 was superseded by e3 at the first stage: it has finished.
-    assert_eq!(store.get_execution("e2").await.unwrap().unwrap().value.status, ExecutionStatus::Superseded);
-    store.put_pipeline(&declaration("p", "make all"), at(10)).await.unwrap();
-    let snapshot = store.load("p", &Event::PipelineUpdated(PipelineUpdated { version: 2 })).await.unwrap();
+    assert_eq!(store.get_execution("e2").await?.ok_or("it is stored")?.value.status, ExecutionStatus::Superseded);
+    store.put_pipeline(&declaration("p", "make all")?, at(10)).await?;
+    let snapshot = store.load("p", &Event::PipelineUpdated(PipelineUpdated { version: 2 })).await?;
     assert_eq!(snapshot.declaration_version, 2, "the load names the current declaration");
     assert_eq!(snapshot.state.value.version, 1, "the state is still laid out for version 1");
     let mut loaded: Vec<&str> = snapshot.executions.keys().map(String::as_str).collect();
@@ -267,51 +280,52 @@ pub async fn a_pipeline_update_loads_every_active_execution<S: StateStore>(store
     // A handler that finds the state behind the declaration brings it up to date first:
     // the executions of version 1 are cancelled.
     let tick = Event::Tick(Tick { execution_id: "e1".into() });
-    service::handle(&store, &cache, "p", &tick, at(11), &[]).await.unwrap();
-    assert_eq!(store.get_execution("e1").await.unwrap().unwrap().value.status, ExecutionStatus::Cancelled);
-    assert_eq!(store.get_execution("e3").await.unwrap().unwrap().value.status, ExecutionStatus::Cancelled);
-    assert_eq!(store.load("p", &tick).await.unwrap().state.value.version, 2);
+    service::handle(&store, &cache, "p", &tick, at(11), &[]).await?;
+    assert_eq!(store.get_execution("e1").await?.ok_or("it is stored")?.value.status, ExecutionStatus::Cancelled);
+    assert_eq!(store.get_execution("e3").await?.ok_or("it is stored")?.value.status, ExecutionStatus::Cancelled);
+    assert_eq!(store.load("p", &tick).await?.state.value.version, 2);
+    Ok(())
 }
 
-pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap()
-    else {
-        panic!("start applies")
+pub async fn outbox_entries_are_claimed_by_one_owner<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await? else {
+        return Err("start applies".into());
     };
-    let claimed = store.claim_effects("e1", "worker-a").await.unwrap();
+    let claimed = store.claim_effects("e1", "worker-a").await?;
     let ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
     let expected: Vec<&str> = effects.iter().map(Effect::id).collect();
     assert_eq!(ids, expected, "every effect, in order");
     assert!(claimed.iter().all(|e| e.execution_id == "e1" && e.pipeline == "p"));
-    assert!(store.claim_effects("e1", "worker-b").await.unwrap().is_empty(), "held by worker-a");
-    assert!(store.claim_effects("e1", "worker-a").await.unwrap().is_empty(), "claimed once");
-    store.release_effects("e1", "worker-a").await.unwrap();
-    let reclaimed = store.claim_effects("e1", "worker-b").await.unwrap();
+    assert!(store.claim_effects("e1", "worker-b").await?.is_empty(), "held by worker-a");
+    assert!(store.claim_effects("e1", "worker-a").await?.is_empty(), "claimed once");
+    store.release_effects("e1", "worker-a").await?;
+    let reclaimed = store.claim_effects("e1", "worker-b").await?;
     assert_eq!(reclaimed.len(), claimed.len(), "released entries can be claimed again");
-    let dispatch = reclaimed.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
+    let dispatch =
+        reclaimed.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).ok_or("a dispatch is claimed")?.id.clone();
     let others: Vec<String> = reclaimed.iter().map(|e| e.id.clone()).filter(|id| *id != dispatch).collect();
-    store.complete_effects("e1", &others).await.unwrap();
+    store.complete_effects("e1", &others).await?;
     // The result of the dispatched action completes its entry in the same commit.
-    service::handle(&store, &cache, "p", &source_done("e1"), at(1), std::slice::from_ref(&dispatch)).await.unwrap();
-    store.release_effects("e1", "worker-b").await.unwrap();
-    let next = store.claim_effects("e1", "worker-c").await.unwrap();
+    service::handle(&store, &cache, "p", &source_done("e1"), at(1), std::slice::from_ref(&dispatch)).await?;
+    store.release_effects("e1", "worker-b").await?;
+    let next = store.claim_effects("e1", "worker-c").await?;
     assert!(next.iter().all(|e| e.id != dispatch), "completed with the result");
     assert!(next.iter().any(|e| matches!(&e.effect, Effect::Dispatch(d) if d.stage == "Build")));
     // A stale result still completes the entry it names.
-    let build = next.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).unwrap().id.clone();
-    store.release_effects("e1", "worker-c").await.unwrap();
-    let stale =
-        service::handle(&store, &cache, "p", &source_done("e1"), at(2), std::slice::from_ref(&build)).await.unwrap();
+    let build =
+        next.iter().find(|e| matches!(e.effect, Effect::Dispatch(_))).ok_or("the next dispatch is claimed")?.id.clone();
+    store.release_effects("e1", "worker-c").await?;
+    let stale = service::handle(&store, &cache, "p", &source_done("e1"), at(2), std::slice::from_ref(&build)).await?;
     assert!(matches!(stale, Handled::Stale(_)));
-    assert!(store.claim_effects("e1", "worker-d").await.unwrap().iter().all(|e| e.id != build));
+    assert!(store.claim_effects("e1", "worker-d").await?.iter().all(|e| e.id != build));
+    Ok(())
 }
 
-pub async fn dispatched_jobs_can_be_found_by_id<S: StateStore>(store: S) {
-    let cache = with_pipeline(&store, "p").await;
-    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await.unwrap()
-    else {
-        panic!("start applies")
+pub async fn dispatched_jobs_can_be_found_by_id<S: StateStore>(store: S) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    let Handled::Applied { effects } = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await? else {
+        return Err("start applies".into());
     };
     let job_id = effects
         .iter()
@@ -319,12 +333,12 @@ pub async fn dispatched_jobs_can_be_found_by_id<S: StateStore>(store: S) {
             Effect::Dispatch(d) => Some(d.job_id.clone()),
             _ => None,
         })
-        .expect("the source is dispatched");
-    let found = store.find_job(&job_id).await.unwrap();
+        .ok_or("the source is dispatched")?;
+    let found = store.find_job(&job_id).await?;
     assert_eq!(found, Some(JobLocation { pipeline: "p".into(), execution_id: "e1".into() }));
-    assert_eq!(store.find_job("00000000-0000-4000-8000-000000000000").await.unwrap(), None);
+    assert_eq!(store.find_job("00000000-0000-4000-8000-000000000000").await?, None);
     // A conflicting commit records no job.
-    let changes = prepare(&store, "p", &start("e2"), NOW).await;
+    let changes = prepare(&store, "p", &start("e2"), NOW).await?;
     let dispatched: Vec<String> = changes
         .effects
         .iter()
@@ -336,28 +350,30 @@ pub async fn dispatched_jobs_can_be_found_by_id<S: StateStore>(store: S) {
     let stale = Changes { expected_state_version: changes.expected_state_version + 7, ..changes };
     assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict(_))));
     for job in dispatched {
-        assert_eq!(store.find_job(&job).await.unwrap(), None, "nothing of a conflicting commit is written");
+        assert_eq!(store.find_job(&job).await?, None, "nothing of a conflicting commit is written");
     }
-    store.delete_pipeline("p").await.unwrap();
+    store.delete_pipeline("p").await?;
     // A job of a deleted pipeline leads nowhere (its location may linger until it expires).
-    if let Some(location) = store.find_job(&job_id).await.unwrap() {
-        assert!(store.get_execution(&location.execution_id).await.unwrap().is_none(), "deleted with its pipeline");
+    if let Some(location) = store.find_job(&job_id).await? {
+        assert!(store.get_execution(&location.execution_id).await?.is_none(), "deleted with its pipeline");
     }
+    Ok(())
 }
 
-pub async fn records_are_written_once_and_listed_by_key<S: StateStore>(store: S) {
-    assert!(store.put_record_if_absent("action-type", "b", "{\"v\":1}").await.unwrap());
-    assert!(!store.put_record_if_absent("action-type", "b", "{\"v\":2}").await.unwrap(), "the first write stays");
-    assert!(store.put_record_if_absent("action-type", "a", "{}").await.unwrap());
-    assert!(store.put_record_if_absent("job-ack", "b", "other kind").await.unwrap());
-    assert_eq!(store.get_record("action-type", "b").await.unwrap().as_deref(), Some("{\"v\":1}"));
-    assert_eq!(store.get_record("action-type", "zz").await.unwrap(), None);
-    let listed = store.list_records("action-type").await.unwrap();
+pub async fn records_are_written_once_and_listed_by_key<S: StateStore>(store: S) -> Checked {
+    assert!(store.put_record_if_absent("action-type", "b", "{\"v\":1}").await?);
+    assert!(!store.put_record_if_absent("action-type", "b", "{\"v\":2}").await?, "the first write stays");
+    assert!(store.put_record_if_absent("action-type", "a", "{}").await?);
+    assert!(store.put_record_if_absent("job-ack", "b", "other kind").await?);
+    assert_eq!(store.get_record("action-type", "b").await?.as_deref(), Some("{\"v\":1}"));
+    assert_eq!(store.get_record("action-type", "zz").await?, None);
+    let listed = store.list_records("action-type").await?;
     assert_eq!(listed, [("a".to_string(), "{}".to_string()), ("b".to_string(), "{\"v\":1}".to_string())]);
-    store.delete_record("action-type", "b").await.unwrap();
-    store.delete_record("action-type", "never-there").await.unwrap();
-    assert_eq!(store.get_record("action-type", "b").await.unwrap(), None);
-    assert_eq!(store.get_record("job-ack", "b").await.unwrap().as_deref(), Some("other kind"));
+    store.delete_record("action-type", "b").await?;
+    store.delete_record("action-type", "never-there").await?;
+    assert_eq!(store.get_record("action-type", "b").await?, None);
+    assert_eq!(store.get_record("job-ack", "b").await?.as_deref(), Some("other kind"));
+    Ok(())
 }
 
 /// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
@@ -371,51 +387,51 @@ macro_rules! store_contract_tests {
             use $crate::contract;
 
             #[tokio::test]
-            async fn declarations_are_versioned() {
+            async fn declarations_are_versioned() -> contract::Checked {
                 contract::declarations_are_versioned($make.await).await
             }
             #[tokio::test]
-            async fn handled_events_are_stored() {
+            async fn handled_events_are_stored() -> contract::Checked {
                 contract::handled_events_are_stored($make.await).await
             }
             #[tokio::test]
-            async fn a_stale_state_version_conflicts_and_writes_nothing() {
+            async fn a_stale_state_version_conflicts_and_writes_nothing() -> contract::Checked {
                 contract::a_stale_state_version_conflicts_and_writes_nothing($make.await).await
             }
             #[tokio::test]
-            async fn an_unchanged_state_is_still_a_condition() {
+            async fn an_unchanged_state_is_still_a_condition() -> contract::Checked {
                 contract::an_unchanged_state_is_still_a_condition($make.await).await
             }
             #[tokio::test]
-            async fn a_stale_execution_version_conflicts() {
+            async fn a_stale_execution_version_conflicts() -> contract::Checked {
                 contract::a_stale_execution_version_conflicts($make.await).await
             }
             #[tokio::test]
-            async fn a_new_execution_must_not_exist() {
+            async fn a_new_execution_must_not_exist() -> contract::Checked {
                 contract::a_new_execution_must_not_exist($make.await).await
             }
             #[tokio::test]
-            async fn reapplying_an_event_changes_nothing() {
+            async fn reapplying_an_event_changes_nothing() -> contract::Checked {
                 contract::reapplying_an_event_changes_nothing($make.await).await
             }
             #[tokio::test]
-            async fn executions_are_listed_newest_first_in_pages() {
+            async fn executions_are_listed_newest_first_in_pages() -> contract::Checked {
                 contract::executions_are_listed_newest_first_in_pages($make.await).await
             }
             #[tokio::test]
-            async fn a_pipeline_update_loads_every_active_execution() {
+            async fn a_pipeline_update_loads_every_active_execution() -> contract::Checked {
                 contract::a_pipeline_update_loads_every_active_execution($make.await).await
             }
             #[tokio::test]
-            async fn outbox_entries_are_claimed_by_one_owner() {
+            async fn outbox_entries_are_claimed_by_one_owner() -> contract::Checked {
                 contract::outbox_entries_are_claimed_by_one_owner($make.await).await
             }
             #[tokio::test]
-            async fn records_are_written_once_and_listed_by_key() {
+            async fn records_are_written_once_and_listed_by_key() -> contract::Checked {
                 contract::records_are_written_once_and_listed_by_key($make.await).await
             }
             #[tokio::test]
-            async fn dispatched_jobs_can_be_found_by_id() {
+            async fn dispatched_jobs_can_be_found_by_id() -> contract::Checked {
                 contract::dispatched_jobs_can_be_found_by_id($make.await).await
             }
         }

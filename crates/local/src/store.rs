@@ -668,7 +668,7 @@ mod tests {
         let path = dir.path().join("state.db");
         let first = SqliteStore::open(&path).unwrap();
         let second = SqliteStore::open(&path).unwrap();
-        let declaration = pipewright_core::contract::declaration("shared", "make");
+        let declaration = pipewright_core::contract::declaration("shared", "make").unwrap();
         first.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
         assert_eq!(second.get_pipeline("shared", None).await.unwrap().unwrap().version, 1);
         let state = second.pipeline_state("shared").unwrap().unwrap();

@@ -23,16 +23,16 @@ pub fn free_port() -> u16 {
 
 impl Watch {
     /// Starts `cargo lambda watch` on `port` from the workspace root, with `environment` for
-    /// the functions, and waits until it listens. Panics, with its log, if it does not.
-    pub fn start(port: u16, environment: &[(String, String)]) -> Watch {
+    /// the functions, and waits until it listens; an error, with its log, if it does not.
+    pub fn start(port: u16, environment: &[(String, String)]) -> std::io::Result<Watch> {
         let log = std::env::temp_dir().join(format!("pipewright-cargo-lambda-watch-{port}.log"));
-        let output = File::create(&log).expect("create the watch log");
+        let output = File::create(&log)?;
         let mut command = Command::new("cargo");
         command
             .current_dir(workspace_root())
             .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
             .stdin(Stdio::null())
-            .stdout(output.try_clone().expect("log handle"))
+            .stdout(output.try_clone()?)
             .stderr(output);
         for (name, value) in environment {
             command.arg("--env-var").arg(format!("{name}={value}"));
@@ -47,15 +47,21 @@ impl Watch {
                 nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
             });
         }
-        let child =
-            command.spawn().expect("run `cargo lambda watch` (install it: cargo install --locked cargo-lambda)");
+        let child = command.spawn().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot run `cargo lambda watch` (install it: cargo install --locked cargo-lambda): {e}"),
+            )
+        })?;
         let watch = Watch { child, log };
         let deadline = Instant::now() + Duration::from_secs(120);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "cargo lambda watch did not listen:\n{}", watch.log_tail());
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::other(format!("cargo lambda watch did not listen:\n{}", watch.log_tail())));
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
-        watch
+        Ok(watch)
     }
 
     /// The last lines of its log, for failure messages.

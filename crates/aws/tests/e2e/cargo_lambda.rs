@@ -22,7 +22,7 @@ async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
     let base = format!("http://127.0.0.1:{port}");
     let approval_url = format!("{base}/lambda-url/approval-callback");
     let stack = stack_with_approval_url(&approval_url).await;
-    let watch = Watch::start(port, &function_environment(&stack.stack, testing::endpoint()));
+    let watch = Watch::start(port, &function_environment(&stack.stack, testing::endpoint())).unwrap();
     let router = Router::new(&stack.sdk, &stack.stack, Target::Watch(base.clone()));
 
     stack.put_pipeline(&site_pipeline(&stack, "watched", "QUEUED", true)).await;

@@ -2,14 +2,13 @@
 //! (`/<bucket>/<key>`), so that a Lambda job worker written for CodePipeline reads its input
 //! artifacts and writes its outputs with aws-sdk-s3 (`AWS_ENDPOINT_URL_S3` = this server).
 
-use axum::body::Bytes;
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use pipewright_api::Authenticator;
-use pipewright_api::protocol::percent_decode;
-use pipewright_api::sigv4::SignedRequest;
+use pipewright_api::HttpRequest;
+use pipewright_api::protocol::{header_value, percent_decode};
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_local::backend::{Backend, now};
 
@@ -26,26 +25,12 @@ fn etag(bytes: &[u8]) -> String {
     format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-pub async fn object(
-    backend: &Backend,
-    authenticator: &Authenticator,
-    method: &Method,
-    uri: &Uri,
-    headers: &[(String, String)],
-    body: &Bytes,
-) -> Response {
-    let signed = SignedRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or_default(),
-        headers,
-        body,
-    };
-    if let Err(refused) = authenticator.authenticate(&signed, now().millis() / 1000) {
+pub async fn object(backend: &Backend, authenticator: &Authenticator, request: &HttpRequest<'_>) -> Response {
+    if let Err(refused) = authenticator.authenticate(request, now().millis() / 1000) {
         let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
         return error(status, refused.exception, &refused.message);
     }
-    let Some((bucket, key)) = uri.path().trim_start_matches('/').split_once('/') else {
+    let Some((bucket, key)) = request.path.trim_start_matches('/').split_once('/') else {
         return error(StatusCode::BAD_REQUEST, "InvalidRequest", "expected /<bucket>/<key>");
     };
     let (Ok(bucket), Ok(key)) = (percent_decode(bucket), percent_decode(key)) else {
@@ -55,9 +40,10 @@ pub async fn object(
     let Ok(path) = backend.providers.artifacts.path(&location) else {
         return error(StatusCode::BAD_REQUEST, "InvalidArgument", "the object key leaves the artifact store");
     };
-    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-    match *method {
-        Method::PUT => {
+    let header = |name: &str| header_value(request.headers, name);
+    let body = request.body;
+    match request.method {
+        "PUT" => {
             let chunked = header("content-encoding").is_some_and(|v| v.contains("aws-chunked"))
                 || header("x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING"));
             if chunked {
@@ -83,7 +69,7 @@ pub async fn object(
                     (header::CONTENT_TYPE, "application/zip".to_string()),
                     (header::CONTENT_LENGTH, bytes.len().to_string()),
                 ];
-                if *method == Method::HEAD {
+                if request.method == "HEAD" {
                     (StatusCode::OK, headers).into_response()
                 } else {
                     (StatusCode::OK, headers, bytes).into_response()
