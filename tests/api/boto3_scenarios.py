@@ -349,6 +349,53 @@ def authentication():
     )
     assert error_code(unsigned.delete_pipeline, name="guarded") == "MissingAuthenticationTokenException"
     assert [p["name"] for p in good.list_pipelines()["pipelines"]] == ["guarded"], "nothing was deleted"
+    replayed_with_another_body()
+
+
+def replayed_with_another_body():
+    """The attack on a signature that does not cover the body: a CreatePipeline signed by a
+    real key is captured, then sent again with another body and the first body's hash in an
+    unsigned x-amz-content-sha256 header. The server hashes what arrived and refuses it."""
+    import hashlib
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    def signed(body):
+        request = AWSRequest(method="POST", url=ENDPOINT + "/", data=body, headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "CodePipeline_20150709.CreatePipeline",
+        })
+        SigV4Auth(Credentials("AKIDPIPEWRIGHTTEST", "secret"), "codepipeline", "eu-west-1").add_auth(request)
+        return request
+
+    def send(headers, body):
+        request = urllib.request.Request(ENDPOINT + "/", data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    original = json.dumps({"pipeline": commands_pipeline("captured", [("Build", [("B", ["true"])])])}).encode()
+    captured = signed(original)
+    headers = {k: v for k, v in captured.headers.items()}
+    evil = json.dumps({"pipeline": commands_pipeline("evil", [("Build", [("B", ["id"])])])}).encode()
+    headers["x-amz-content-sha256"] = hashlib.sha256(original).hexdigest()
+    status, body = send(headers, evil)
+    assert (status, body.get("__type")) == (400, "XAmzContentSHA256Mismatch"), (status, body)
+    del headers["x-amz-content-sha256"]
+    status, body = send(headers, evil)
+    assert (status, body.get("__type")) == (403, "InvalidSignatureException"), (status, body)
+    client = boto3.client(
+        "codepipeline", endpoint_url=ENDPOINT, region_name="eu-west-1",
+        aws_access_key_id="AKIDPIPEWRIGHTTEST", aws_secret_access_key="secret",
+    )
+    names = [p["name"] for p in client.list_pipelines()["pipelines"]]
+    assert "evil" not in names, names
+    # The captured request itself, unchanged, is what the key signed.
+    status, body = send(dict(captured.headers.items()), original)
+    assert status == 200, (status, body)
 
 
 def lambda_pipeline(name, user_parameters):

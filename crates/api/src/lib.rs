@@ -4,6 +4,7 @@
 //! request to [`handle`] and write back what it returns.
 
 pub mod console;
+pub mod hosts;
 pub mod protocol;
 pub mod sigv4;
 

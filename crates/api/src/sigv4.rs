@@ -87,18 +87,51 @@ fn canonical_query(query: &str) -> String {
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
-/// The signature of `request` under `secret`, for the scope in `authorization`.
-fn signature(request: &HttpRequest<'_>, authorization: &Authorization<'_>, amz_date: &str, secret: &str) -> String {
+/// What a request's `x-amz-content-sha256` header may declare besides a hash: S3 clients
+/// send it for requests without a body.
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+fn payload_mismatch(message: impl Into<String>) -> ApiError {
+    ApiError::client("XAmzContentSHA256Mismatch", message)
+}
+
+/// The payload hash that goes into the canonical request: always the hash of the body that
+/// arrived. A declared `x-amz-content-sha256` must agree with it, signed or not, so that a
+/// captured signature never covers another body (AWS compares the two the same way).
+/// `UNSIGNED-PAYLOAD` is taken only for a request without a body; streamed (aws-chunked)
+/// payloads are not served.
+fn payload_hash(request: &HttpRequest<'_>) -> Result<String, ApiError> {
+    let actual = hex(&Sha256::digest(request.body));
+    match header(request.headers, "x-amz-content-sha256") {
+        None => Ok(actual),
+        Some(declared) if declared.eq_ignore_ascii_case(&actual) => Ok(declared.to_string()),
+        Some(UNSIGNED_PAYLOAD) if request.body.is_empty() => Ok(UNSIGNED_PAYLOAD.to_string()),
+        Some(UNSIGNED_PAYLOAD) => Err(payload_mismatch(
+            "x-amz-content-sha256 is UNSIGNED-PAYLOAD but the request has a body: sign the payload's SHA-256",
+        )),
+        Some(declared) if declared.starts_with("STREAMING-") => Err(payload_mismatch(format!(
+            "x-amz-content-sha256 {declared}: streamed (aws-chunked) payloads are not accepted; sign the payload's SHA-256"
+        ))),
+        Some(_) => {
+            Err(payload_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed."))
+        }
+    }
+}
+
+/// The signature of `request` under `secret`, for the scope in `authorization`, with the
+/// payload hash `payload` (see [`payload_hash`]).
+fn signature(
+    request: &HttpRequest<'_>,
+    authorization: &Authorization<'_>,
+    amz_date: &str,
+    secret: &str,
+    payload: &str,
+) -> String {
     let canonical_headers: String = authorization
         .signed_headers
         .iter()
         .map(|name| format!("{name}:{}\n", canonical_value(header(request.headers, name).unwrap_or_default())))
         .collect();
-    // S3 clients declare the payload's hash (or UNSIGNED-PAYLOAD), and sign what they declare.
-    let payload = match header(request.headers, "x-amz-content-sha256") {
-        Some(declared) => declared.to_string(),
-        None => hex(&Sha256::digest(request.body)),
-    };
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         request.method,
@@ -159,7 +192,8 @@ pub fn sign(request: &mut SignedRequestParts, credentials: &Credentials, region:
         headers: &request.headers,
         body: &request.body,
     };
-    let signature = signature(&signed, &authorization, amz_date, &credentials.secret_key);
+    let payload = hex(&Sha256::digest(&request.body));
+    let signature = signature(&signed, &authorization, amz_date, &credentials.secret_key, &payload);
     let value = format!(
         "AWS4-HMAC-SHA256 Credential={}/{date}/{region}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
         credentials.access_key,
@@ -221,7 +255,8 @@ impl Authenticator {
         if !parsed.signed_headers.contains(&"host") {
             return Err(incomplete("SignedHeaders must include host"));
         }
-        let expected = signature(request, &parsed, amz_date, secret);
+        let payload = payload_hash(request)?;
+        let expected = signature(request, &parsed, amz_date, secret, &payload);
         // Constant time: a timing difference must not reveal how much of a guess was right.
         if !same(expected.as_bytes(), parsed.signature.as_bytes()) {
             return Err(ApiError {
@@ -316,6 +351,85 @@ mod tests {
         let mut tampered = request.clone();
         tampered.body = b"{\"maxResults\": 1}".to_vec();
         assert!(keys.authenticate(&view(&tampered), SIGNED_AT).is_err(), "the body is signed");
+    }
+
+    fn signed_create(body: &[u8]) -> SignedRequestParts {
+        let credentials =
+            Credentials { access_key: "AKIDEXAMPLE".into(), secret_key: "secret".into(), session_token: None };
+        let mut request = SignedRequestParts {
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![
+                ("Host".into(), "127.0.0.1:8080".into()),
+                ("X-Amz-Target".into(), "CodePipeline_20150709.CreatePipeline".into()),
+            ],
+            body: body.to_vec(),
+            ..Default::default()
+        };
+        sign(&mut request, &credentials, "us-east-1", "codepipeline", "20150830T123600Z");
+        request
+    }
+
+    fn keys() -> Authenticator {
+        Authenticator::Keys(BTreeMap::from([("AKIDEXAMPLE".to_string(), "secret".to_string())]))
+    }
+
+    fn view(r: &SignedRequestParts) -> HttpRequest<'_> {
+        HttpRequest { method: "POST", path: "/", query: "", headers: &r.headers, body: &r.body }
+    }
+
+    #[test]
+    fn a_captured_signature_with_an_unsigned_payload_hash_does_not_cover_another_body() {
+        let original = br#"{"pipeline":{"name":"a"}}"#;
+        let captured = signed_create(original);
+        assert!(keys().authenticate(&view(&captured), SIGNED_AT).is_ok());
+        // The attack: the original body's hash declared in an unsigned header, another body sent.
+        let mut replayed = captured.clone();
+        replayed.headers.push(("x-amz-content-sha256".into(), hex(&Sha256::digest(original))));
+        replayed.body = br#"{"pipeline":{"name":"evil"}}"#.to_vec();
+        let refused = keys().authenticate(&view(&replayed), SIGNED_AT).unwrap_err();
+        assert_eq!((refused.status, refused.exception), (400, "XAmzContentSHA256Mismatch"));
+        // Declaring the new body's hash does not help: the signature covers the old one.
+        let mut redeclared = replayed.clone();
+        redeclared.headers.pop();
+        redeclared.headers.push(("x-amz-content-sha256".into(), hex(&Sha256::digest(&replayed.body))));
+        assert_eq!(
+            keys().authenticate(&view(&redeclared), SIGNED_AT).unwrap_err().exception,
+            "InvalidSignatureException"
+        );
+        // Neither do UNSIGNED-PAYLOAD nor a streamed payload with a body.
+        for declared in ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"] {
+            let mut unsigned = replayed.clone();
+            unsigned.headers.pop();
+            unsigned.headers.push(("x-amz-content-sha256".into(), declared.into()));
+            assert_eq!(
+                keys().authenticate(&view(&unsigned), SIGNED_AT).unwrap_err().exception,
+                "XAmzContentSHA256Mismatch",
+                "{declared}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_declared_payload_hash_that_matches_the_body_verifies() {
+        let body = b"zip bytes";
+        let credentials =
+            Credentials { access_key: "AKIDEXAMPLE".into(), secret_key: "secret".into(), session_token: None };
+        let mut put = SignedRequestParts {
+            method: "PUT".into(),
+            path: "/bucket/key".into(),
+            headers: vec![
+                ("Host".into(), "127.0.0.1:8080".into()),
+                ("x-amz-content-sha256".into(), hex(&Sha256::digest(body))),
+            ],
+            body: body.to_vec(),
+            ..Default::default()
+        };
+        sign(&mut put, &credentials, "us-east-1", "s3", "20150830T123600Z");
+        let request = HttpRequest { method: "PUT", path: "/bucket/key", query: "", headers: &put.headers, body };
+        assert_eq!(keys().authenticate(&request, SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
+        let swapped = HttpRequest { body: b"other bytes", ..request };
+        assert_eq!(keys().authenticate(&swapped, SIGNED_AT).unwrap_err().exception, "XAmzContentSHA256Mismatch");
     }
 
     #[test]

@@ -466,7 +466,7 @@ mod console {
     use pipewright_api::console::{ConsoleAuth, Page, handle as page};
 
     fn open() -> ConsoleAuth {
-        ConsoleAuth { authenticator: Authenticator::Open, secure_cookies: false }
+        ConsoleAuth::new(Authenticator::Open, false, b"test csrf secret".to_vec())
     }
 
     async fn get(plane: &TestPlane, auth: &ConsoleAuth, path: &str, cookie: Option<&str>) -> Page {
@@ -502,9 +502,11 @@ mod console {
         assert_eq!(list.status, 200);
         assert!(text(&list).contains(r#"<a class="pipeline-link" href="/pipelines/web">web</a>"#));
         let cookie = header(&list, "set-cookie").unwrap().split(';').next().unwrap().to_string();
-        let token = cookie.split_once('=').unwrap().1.to_string();
+        let nonce = cookie.split_once('=').unwrap().1.to_string();
 
         let view = text(&get(&plane, &auth, "/pipelines/web", Some(&cookie)).await);
+        let token = view.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+        assert_ne!(token, nonce, "the form token is the server's, not the cookie");
         for needle in [
             r#"data-stage="Source""#,
             r#"data-stage="Gate""#,
@@ -513,11 +515,16 @@ mod console {
         ] {
             assert!(view.contains(needle), "{needle} in {view}");
         }
-        assert!(view.contains(&format!(r#"name="csrf" value="{token}""#)), "forms carry the cookie's token");
-
-        // A form without the token changes nothing.
+        // A form without the token changes nothing, nor one that echoes the cookie (the old
+        // double-submit scheme, which a site that can plant cookies could satisfy).
         let forged = post(&plane, &auth, "/pipelines/web/start", &cookie, "csrf=0123").await;
         assert_eq!(forged.status, 403);
+        let planted = post(&plane, &auth, "/pipelines/web/start", &cookie, &format!("csrf={nonce}")).await;
+        assert_eq!(planted.status, 403);
+        // A token is bound to its cookie: another browser's cookie with this token fails.
+        let other_cookie = "pw_csrf=ffffffffffffffffffffffffffffffff";
+        let swapped = post(&plane, &auth, "/pipelines/web/start", other_cookie, &format!("csrf={token}")).await;
+        assert_eq!(swapped.status, 403);
         assert!(
             plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await["pipelineExecutionSummaries"][0]
                 .is_null()
@@ -569,10 +576,11 @@ mod console {
     #[tokio::test]
     async fn with_keys_the_console_asks_for_a_session() {
         let plane = TestPlane::new();
-        let auth = ConsoleAuth {
-            authenticator: Authenticator::Keys([("KEY".to_string(), "a-long-enough-secret".to_string())].into()),
-            secure_cookies: true,
-        };
+        let auth = ConsoleAuth::new(
+            Authenticator::Keys([("KEY".to_string(), "a-long-enough-secret".to_string())].into()),
+            true,
+            b"test csrf secret".to_vec(),
+        );
         let anonymous = get(&plane, &auth, "/", None).await;
         assert_eq!((anonymous.status, header(&anonymous, "location")), (303, Some("/login")));
         let headers = vec![("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string())];

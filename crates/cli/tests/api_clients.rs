@@ -177,6 +177,68 @@ fn http_get(url: &str) -> String {
     response
 }
 
+/// One HTTP/1.1 request over TCP with the given `Host` header: the whole response as text.
+fn http_raw(endpoint: &str, method: &str, path: &str, host: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read, Write};
+    let address = endpoint.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// DNS rebinding: a page on attacker.example rebinds its name to 127.0.0.1 and, being
+/// same-origin with itself, calls the API and posts console forms. Its requests carry its own
+/// name as Host; the server answers only its loopback names (or those given --allow-host).
+#[test]
+fn a_rebound_host_reaches_neither_the_api_nor_the_console() {
+    let server = Server::start();
+    let port = server.endpoint.rsplit(':').next().unwrap().to_string();
+    let evil = format!("attacker.example:{port}");
+    let create = serde_json::json!({ "pipeline": {
+        "name": "rebound", "roleArn": "arn:aws:iam::123456789012:role/x",
+        "artifactStore": { "type": "S3", "location": "bucket" },
+        "stages": [
+            { "name": "Source", "actions": [{ "name": "Src", "actionTypeId": { "category": "Source", "owner": "AWS", "provider": "S3", "version": "1" },
+              "configuration": { "S3Bucket": "b", "S3ObjectKey": "k" }, "outputArtifacts": [{ "name": "Out" }] }] },
+            { "name": "Run", "actions": [{ "name": "Id", "actionTypeId": { "category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1" },
+              "commands": ["id"], "inputArtifacts": [{ "name": "Out" }] }] } ] } })
+    .to_string();
+    let api =
+        [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "CodePipeline_20150709.CreatePipeline")];
+    let refused = http_raw(&server.endpoint, "POST", "/", &evil, &api, &create);
+    assert!(refused.starts_with("HTTP/1.1 421"), "{refused}");
+    assert!(refused.contains("--allow-host"), "the refusal says how to allow a name: {refused}");
+    let console = http_raw(&server.endpoint, "GET", "/", &evil, &[], "");
+    assert!(console.starts_with("HTTP/1.1 421"), "{console}");
+    let form = http_raw(
+        &server.endpoint,
+        "POST",
+        "/pipelines/rebound/start",
+        &evil,
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &format!("http://{evil}"))],
+        "csrf=x",
+    );
+    assert!(form.starts_with("HTTP/1.1 421"), "{form}");
+    // Nothing was created; the loopback names still work.
+    let list =
+        [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "CodePipeline_20150709.ListPipelines")];
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let listed = http_raw(&server.endpoint, "POST", "/", &host, &list, "{}");
+        assert!(listed.starts_with("HTTP/1.1 200") && listed.contains(r#""pipelines":[]"#), "{listed}");
+    }
+    // A name the user allows is answered.
+    let tunnel = Server::start_with(&["--allow-host", "tunnel.example"]);
+    let listed = http_raw(&tunnel.endpoint, "POST", "/", "tunnel.example", &list, "{}");
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+}
+
 /// Polls `probe` every 200 ms for up to a minute.
 fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

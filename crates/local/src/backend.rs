@@ -40,6 +40,10 @@ pub struct RunOptions {
     /// Where Lambda invoke actions are sent (`cargo lambda watch`'s Invoke API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lambda_endpoint: Option<String>,
+    /// CodeBuild projects by name (from an imported template, `--codebuild-project` or
+    /// `--buildspec`), for the CodeBuild actions of this execution.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_projects: BTreeMap<String, pipewright_core::build_project::BuildProject>,
 }
 
 pub fn now() -> Timestamp {
@@ -83,6 +87,7 @@ impl Backend {
             logs_root: state_dir.join("logs"),
             reporter,
             lambda_endpoint: None,
+            build_projects: Default::default(),
         };
         Ok(Backend {
             store: Arc::new(store),
@@ -100,6 +105,7 @@ impl Backend {
         self.providers.sources.overrides = options.sources.clone();
         self.providers.sources.working_directory = options.working_directory.clone();
         self.providers.lambda_endpoint = options.lambda_endpoint.clone();
+        self.providers.build_projects = options.build_projects.clone();
     }
 
     /// Records how an execution was started, for workers that take it up later.

@@ -27,6 +27,8 @@ pub struct ProviderContext {
     pub reporter: Arc<dyn Reporter>,
     /// The Lambda Invoke API that Lambda invoke actions go to (`cargo lambda watch`).
     pub lambda_endpoint: Option<String>,
+    /// CodeBuild projects by name, for CodeBuild actions.
+    pub build_projects: std::collections::BTreeMap<String, pipewright_core::build_project::BuildProject>,
 }
 
 /// Action output goes to the reporter.

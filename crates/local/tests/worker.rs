@@ -54,6 +54,7 @@ fn backend(dir: &Path) -> Backend {
         working_directory: dir.to_path_buf(),
         auto_approve: false,
         lambda_endpoint: None,
+        build_projects: Default::default(),
     };
     backend.configure(&options);
     backend

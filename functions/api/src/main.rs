@@ -27,7 +27,8 @@ async fn serve(services: &Services, authenticator: &Authenticator, request: Requ
     let http = HttpRequest { method: request.method().as_str(), path: &path, query: &query, headers: &headers, body };
     if !api::is_api(&http) {
         // The console: a session opened with the same key at /login.
-        let auth = ConsoleAuth { authenticator: authenticator.clone(), secure_cookies: true };
+        let secret = ConsoleAuth::secret_from_keys(authenticator).unwrap_or_default();
+        let auth = ConsoleAuth::new(authenticator.clone(), true, secret);
         let page = api::console(services, &auth, http).await;
         let mut response = Response::builder().status(page.status);
         for (name, value) in page.headers {

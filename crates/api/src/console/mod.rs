@@ -75,11 +75,20 @@ impl Page {
 
 /// Who may use the console: anybody (a loopback `pipewright serve`), or whoever signs in
 /// with one of the keys (the api function, with the stack's API key).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleAuth {
     pub authenticator: Authenticator,
     /// Cookies carry `Secure` (the console is served over HTTPS).
     pub secure_cookies: bool,
+    /// The server's secret that form tokens are derived from, so that a token cannot be made
+    /// up by whoever can set the browser's cookies (see [`ConsoleAuth::form_token`]).
+    csrf_secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for ConsoleAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleAuth").field("secure_cookies", &self.secure_cookies).finish_non_exhaustive()
+    }
 }
 
 fn cookie<'a>(request: &HttpRequest<'a>, name: &str) -> Option<&'a str> {
@@ -95,6 +104,28 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl ConsoleAuth {
+    /// `csrf_secret` must be secret and the same for every instance that serves one console
+    /// (on AWS it is derived from the stack's key; locally it is random per server).
+    pub fn new(authenticator: Authenticator, secure_cookies: bool, csrf_secret: Vec<u8>) -> ConsoleAuth {
+        ConsoleAuth { authenticator, secure_cookies, csrf_secret }
+    }
+
+    /// A CSRF secret derived from the keys' secrets, the same on every instance that holds
+    /// them (the api function's Lambda instances); `None` for an open console.
+    pub fn secret_from_keys(authenticator: &Authenticator) -> Option<Vec<u8>> {
+        let Authenticator::Keys(keys) = authenticator else { return None };
+        let material: String = keys.iter().map(|(key, secret)| format!("{key}\n{secret}\n")).collect();
+        Some(hmac_sha256(material.as_bytes(), b"pipewright-console-csrf-secret").to_vec())
+    }
+
+    /// The token a form must echo: an HMAC, under the server's secret, of the browser's
+    /// random CSRF cookie and the caller. A cookie planted by another site is useless without
+    /// the token that belongs to it, and that token only this server can make.
+    fn form_token(&self, cookie_nonce: &str, caller: &Caller) -> String {
+        let identity = caller.identity.as_deref().unwrap_or_default();
+        hex(&hmac_sha256(&self.csrf_secret, format!("pipewright-console-csrf\n{cookie_nonce}\n{identity}").as_bytes()))
+    }
+
     /// The signed-in caller, or `None` when a session is needed and missing or expired.
     fn caller(&self, request: &HttpRequest<'_>, now: i64) -> Option<Caller> {
         let Authenticator::Keys(keys) = &self.authenticator else {
@@ -167,17 +198,20 @@ pub async fn handle<C: ControlPlane>(plane: &C, auth: &ConsoleAuth, request: Htt
             Page::text(403, "sign in first".into())
         };
     };
-    // The double-submit token: a cookie of its own, echoed by every form.
-    let (csrf, fresh) = match cookie(&request, CSRF_COOKIE) {
-        Some(token) if token.len() == 32 => (token.to_string(), false),
+    // A random cookie of the browser's; forms echo the server's MAC of it (`form_token`).
+    let (nonce, fresh) = match cookie(&request, CSRF_COOKIE) {
+        Some(nonce) if nonce.len() == 32 && nonce.chars().all(|c| c.is_ascii_hexdigit()) => (nonce.to_string(), false),
         _ => (new_token(), true),
     };
+    let csrf = auth.form_token(&nonce, &caller);
     let page = if request.method == "POST" {
-        mutate(plane, &caller, &request, &csrf).await
+        // A POST without the cookie cannot carry its token: refused whatever its form says.
+        let token_ok = !fresh && same(field(&form(request.body), "csrf"), &csrf);
+        mutate(plane, &caller, &request, token_ok).await
     } else {
         read(plane, &caller, &request, &csrf).await
     };
-    if fresh { page.with_cookie(format!("{CSRF_COOKIE}={csrf}{}", auth.cookie_attributes())) } else { page }
+    if fresh { page.with_cookie(format!("{CSRF_COOKIE}={nonce}{}", auth.cookie_attributes())) } else { page }
 }
 
 fn login(auth: &ConsoleAuth, request: &HttpRequest<'_>, now: i64) -> Page {
@@ -248,14 +282,16 @@ async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest
 }
 
 /// A form's POST: checked for CSRF, then one API operation, then back to the pipeline view.
-async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, csrf: &str) -> Page {
+async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, token_ok: bool) -> Page {
     let fields = form(request.body);
     let cross_site = request.header("sec-fetch-site").is_some_and(|s| s == "cross-site");
+    // The transport has checked Host (loopback names locally, the Function URL on AWS), so an
+    // Origin that names another host is another site.
     let origin_ok = match (request.header("origin"), request.header("host")) {
         (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
         _ => true,
     };
-    if cross_site || !origin_ok || !same(field(&fields, "csrf"), csrf) || cookie(request, CSRF_COOKIE).is_none() {
+    if cross_site || !origin_ok || !token_ok {
         return Page::text(403, "this form is stale or came from another site; reload the page and try again".into());
     }
     let Some((name, rest)) = pipeline_path(request.path) else { return Page::text(404, "no such form".into()) };

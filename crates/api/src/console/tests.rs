@@ -23,10 +23,11 @@ fn escaping_keeps_markup_out() {
 
 #[test]
 fn sessions_are_signed_and_expire() {
-    let auth = ConsoleAuth {
-        authenticator: Authenticator::Keys([("KEY".to_string(), "secret-secret".to_string())].into()),
-        secure_cookies: true,
-    };
+    let auth = ConsoleAuth::new(
+        Authenticator::Keys([("KEY".to_string(), "secret-secret".to_string())].into()),
+        true,
+        b"csrf".to_vec(),
+    );
     let expires = 1_000;
     let cookie = format!("{SESSION_COOKIE}=KEY.{expires}.{}", session_mac("secret-secret", "KEY", expires));
     let headers = vec![("Cookie".to_string(), cookie)];
@@ -36,8 +37,24 @@ fn sessions_are_signed_and_expire() {
     let forged = vec![("Cookie".to_string(), format!("{SESSION_COOKIE}=KEY.{expires}.{}", "0".repeat(64)))];
     let request = HttpRequest { method: "GET", path: "/", query: "", headers: &forged, body: b"" };
     assert!(auth.caller(&request, 999).is_none(), "forged");
-    let open = ConsoleAuth { authenticator: Authenticator::Open, secure_cookies: false };
+    let open = ConsoleAuth::new(Authenticator::Open, false, b"csrf".to_vec());
     let none: Vec<(String, String)> = Vec::new();
     let request = HttpRequest { method: "GET", path: "/", query: "", headers: &none, body: b"" };
     assert!(open.caller(&request, 0).is_some(), "an open console needs no session");
+}
+
+#[test]
+fn form_tokens_are_the_servers_mac_of_the_cookie() {
+    let caller = Caller { identity: Some("console".into()) };
+    let auth = ConsoleAuth::new(Authenticator::Open, false, b"server secret".to_vec());
+    let nonce = "0123456789abcdef0123456789abcdef";
+    let token = auth.form_token(nonce, &caller);
+    assert_ne!(token, nonce, "a token is not the cookie itself");
+    assert_eq!(token, auth.form_token(nonce, &caller), "stable for one cookie");
+    assert_ne!(token, auth.form_token("fedcba9876543210fedcba9876543210", &caller), "bound to the cookie");
+    let other_server = ConsoleAuth::new(Authenticator::Open, false, b"another secret".to_vec());
+    assert_ne!(token, other_server.form_token(nonce, &caller), "bound to the server's secret");
+    let keys = Authenticator::Keys([("KEY".to_string(), "s".to_string())].into());
+    assert_eq!(ConsoleAuth::secret_from_keys(&keys), ConsoleAuth::secret_from_keys(&keys.clone()));
+    assert!(ConsoleAuth::secret_from_keys(&Authenticator::Open).is_none());
 }

@@ -110,6 +110,7 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
         working_directory,
         auto_approve: options.auto_approve,
         lambda_endpoint: options.lambda_endpoint.clone(),
+        build_projects: Default::default(),
     })
 }
 

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use pipewright_api::console::ConsoleAuth;
+use pipewright_api::hosts::AllowedHosts;
 use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES};
 use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::engine::Event;
@@ -55,6 +56,11 @@ pub struct ServeArgs {
     /// The secret of --access-key.
     #[arg(long, requires = "access_key", env = "PIPEWRIGHT_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// Also answer requests for this host name (`NAME` for any port, or `NAME:PORT`), e.g. a
+    /// tunnel's. Without it only 127.0.0.1, localhost and [::1] on the server's port are
+    /// answered, so a web page that rebinds its name to 127.0.0.1 reaches nothing. Repeatable.
+    #[arg(long = "allow-host", value_name = "NAME[:PORT]")]
+    allow_hosts: Vec<String>,
 }
 
 /// The local deployment, as the API sees it.
@@ -63,6 +69,7 @@ pub struct LocalPlane {
     options: RunOptions,
     authenticator: Authenticator,
     console: ConsoleAuth,
+    hosts: AllowedHosts,
 }
 
 impl ControlPlane for LocalPlane {
@@ -117,6 +124,7 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         working_directory,
         auto_approve: args.auto_approve,
         lambda_endpoint: args.lambda_endpoint.clone(),
+        build_projects: Default::default(),
     })
 }
 
@@ -140,8 +148,10 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
         _ => Authenticator::Open,
     };
     // On loopback the console is open, as the API is without keys; with keys it asks for them.
-    let console = ConsoleAuth { authenticator: authenticator.clone(), secure_cookies: false };
-    let plane = Arc::new(LocalPlane { backend, options, authenticator, console });
+    // The CSRF secret lives as long as this server: a restart invalidates open forms.
+    let console = ConsoleAuth::new(authenticator.clone(), false, random_secret());
+    let hosts = AllowedHosts::new(bound.port(), args.allow_hosts.clone());
+    let plane = Arc::new(LocalPlane { backend, options, authenticator, console, hosts });
     say!("pipewright serve: CodePipeline API at http://{bound}/ (state directory {})", state_dir.display());
     say!("  the console: http://{bound}/");
     say!("  aws codepipeline list-pipelines --endpoint-url http://{bound} --region {LOCAL_REGION}");
@@ -151,6 +161,11 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     };
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("the server failed")?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// 32 random bytes (two v4 UUIDs come from the OS's generator).
+fn random_secret() -> Vec<u8> {
+    [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].iter().flat_map(|u| *u.as_bytes()).collect()
 }
 
 fn respond(response: HttpResponse) -> Response {
@@ -165,6 +180,13 @@ async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Before anything else: a request for another name is a rebinding page, not a client.
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !plane.hosts.allows(host) {
+        let refusal = plane.hosts.refusal(host);
+        return (StatusCode::MISDIRECTED_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], refusal)
+            .into_response();
+    }
     // One byte more than the limit, so that the API itself reports an oversize body.
     let body = match to_bytes(body, MAX_BODY_BYTES + 1).await {
         Ok(body) => body,
