@@ -284,6 +284,49 @@ fn every_cited_section_exists() {
     assert!(problems.is_empty(), "{}", report(&problems));
 }
 
+/// Citations of the documents that lived outside the repository before `docs/` held them: the
+/// shared reference and the shared design (the bare words `reference` and `DESIGN` before a
+/// section sign) and the `shared` directory beside the checkout. The patterns are built here so
+/// that this file does not match them.
+fn outside_citations(line: &str) -> Vec<String> {
+    let shared_directory = format!("{}/shared", "..");
+    let mut found = Vec::new();
+    for word in ["reference", "DESIGN"] {
+        let pattern = format!("{word} §");
+        let cited = line.match_indices(&pattern).any(|(at, _)| {
+            // `docs/reference §…` would be a citation of the page; only the bare word is old.
+            !line[..at].ends_with(|c: char| c == '/' || c.is_alphanumeric())
+        });
+        if cited {
+            found.push(pattern);
+        }
+    }
+    if line.contains(&shared_directory) {
+        found.push(shared_directory);
+    }
+    found
+}
+
+#[test]
+fn nothing_cites_documents_outside_the_repository() {
+    let root = repository_root();
+    let mut problems = Vec::new();
+    for file in repository_files(&root) {
+        let citing = file.extension().and_then(|e| e.to_str()).is_some_and(|e| CITING_EXTENSIONS.contains(&e));
+        let Some(text) = citing.then(|| fs::read_to_string(&file).ok()).flatten() else { continue };
+        for (index, line) in text.lines().enumerate() {
+            for old in outside_citations(line) {
+                problems.push(format!(
+                    "{}:{}: cites \"{old}\"; cite docs/reference/codepipeline.md §N or docs/design.md §N instead",
+                    relative(&root, &file),
+                    index + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", report(&problems));
+}
+
 // The checker itself must catch what it is for; the cited pages below are built at run time so
 // that the citation scan of this very file does not read them as citations.
 
@@ -330,6 +373,15 @@ fn a_missing_section_is_reported() {
     let link = format!("[the design]({}.md) §99", "design");
     let problems = problems_in_page(&root, &top_level_names(&root), "docs/example.md", &link);
     assert_eq!(problems, [format!("docs/example.md:1: cites {page} §99, which has no such section")]);
+}
+
+#[test]
+fn old_citations_are_recognised() {
+    let old = |word: &str, rest: &str| format!("/// the limit ({word} {rest})");
+    assert_eq!(outside_citations(&old("reference", "§1.6")), [format!("{} §", "reference")]);
+    assert_eq!(outside_citations(&old("DESIGN", "§8")), [format!("{} §", "DESIGN")]);
+    assert!(outside_citations(&format!("see {}/shared/DESIGN.md", "..")).len() == 1);
+    assert!(outside_citations(&old("docs/reference/codepipeline.md", "§1.6")).is_empty());
 }
 
 #[test]
