@@ -1,5 +1,6 @@
-//! The SNS notifier: the approval message exactly as CodePipeline publishes it (reference §4),
-//! with approve and reject links to the approval-callback function as message attributes.
+//! The SNS notifier: the approval message exactly as CodePipeline publishes it
+//! (docs/reference/codepipeline.md §4), with approve and reject links to the approval-callback
+//! function as message attributes.
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;

@@ -1,5 +1,6 @@
-//! The EventBridge envelope around a state change, as CodePipeline emits it (reference §7.1)
-//! but with Pipewright's own `source`, so an existing rule ports by changing only `source`.
+//! The EventBridge envelope around a state change, as CodePipeline emits it
+//! (docs/reference/codepipeline.md §7.1) but with Pipewright's own `source`, so an existing rule
+//! ports by changing only `source`.
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,6 @@
-//! The job a Lambda invoke action sends (reference §5): `{"CodePipeline.job": {…}}`, the
-//! `JobDetails` of GetJobDetails less `actionTypeId` and `pipelineContext`.
+//! The job a Lambda invoke action sends (docs/reference/codepipeline.md §5):
+//! `{"CodePipeline.job": {…}}`, the `JobDetails` of GetJobDetails less `actionTypeId` and
+//! `pipelineContext`.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! Approval links (DESIGN §8): a token that is HMAC-signed, expiring, and bound to one
+//! Approval links (docs/design.md §8): a token that is HMAC-signed, expiring, and bound to one
 //! execution, stage, action and attempt. Single use comes from the engine: once the attempt
 //! has an answer, a second one is stale.
 //!

@@ -1,5 +1,6 @@
-//! The manual-approval notification, as CodePipeline publishes it to SNS (reference §4), so
-//! that existing subscribers (mail rules, chat bots) read Pipewright's unchanged.
+//! The manual-approval notification, as CodePipeline publishes it to SNS
+//! (docs/reference/codepipeline.md §4), so that existing subscribers (mail rules, chat bots) read
+//! Pipewright's unchanged.
 
 use serde_json::{Value, json};
 
@@ -12,7 +13,7 @@ const MAX_SUBJECT: usize = 100;
 pub struct ApprovalMessage {
     /// `APPROVAL NEEDED: AWS CodePipeline <pipeline> for action <action>`.
     pub subject: String,
-    /// The JSON body of reference §4.
+    /// The JSON body of docs/reference/codepipeline.md §4.
     pub body: Value,
 }
 

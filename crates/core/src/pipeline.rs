@@ -10,7 +10,7 @@ use crate::declaration::{
 use crate::providers::{self, ProviderKind};
 use crate::validate::{self, Report};
 
-/// How a pipeline handles several executions (reference §3.6–3.7).
+/// How a pipeline handles several executions (docs/reference/codepipeline.md §3.6–3.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Mode {

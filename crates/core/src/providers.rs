@@ -1,6 +1,6 @@
 //! The action providers Pipewright knows: what CodePipeline allows for each (artifact counts,
-//! configuration keys, output variables) and how long an action may run (reference §2, §1.4,
-//! §9.1).
+//! configuration keys, output variables) and how long an action may run
+//! (docs/reference/codepipeline.md §2, §1.4, §9.1).
 
 use crate::declaration::{ActionCategory, ActionOwner, ActionTypeId};
 
@@ -39,7 +39,7 @@ pub struct ProviderSpec {
     pub optional_keys: &'static [&'static str],
     /// The output variables the provider sets, when that set is fixed.
     pub output_variables: Option<&'static [&'static str]>,
-    /// How long the action may run before it fails (§9.1).
+    /// How long the action may run before it fails (docs/reference/codepipeline.md §9.1).
     pub timeout_minutes: u32,
 }
 

@@ -1,5 +1,5 @@
 //! Which executions a change at a source starts: the source actions an event concerns, the
-//! revision they take, and the V2 trigger filters (reference §1.5, §7.2).
+//! revision they take, and the V2 trigger filters (docs/reference/codepipeline.md §1.5, §7.2).
 
 use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
@@ -149,7 +149,7 @@ fn files_accept(criteria: Option<&GitFilterCriteria>, files: Option<&[String]>) 
     }
 }
 
-/// Whether a trigger starts the pipeline for this change (reference §1.5).
+/// Whether a trigger starts the pipeline for this change (docs/reference/codepipeline.md §1.5).
 pub fn trigger_accepts(
     trigger: &PipelineTriggerDeclaration,
     branch: Option<&str>,

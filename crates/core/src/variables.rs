@@ -1,6 +1,6 @@
 //! Variable references: `#{Namespace.Variable}` inside configuration values, commands and
-//! environment variables (reference §1.6). Validation checks them before anything runs; the
-//! engine resolves them when it dispatches an action.
+//! environment variables (docs/reference/codepipeline.md §1.6). Validation checks them before
+//! anything runs; the engine resolves them when it dispatches an action.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! approval-callback: the page behind the links of an approval e-mail (DESIGN §8).
+//! approval-callback: the page behind the links of an approval e-mail (docs/design.md §8).
 //!
 //! * GET shows what is being approved and a form; it never changes state, because mail
 //!   scanners and link previewers follow links.

@@ -1,5 +1,5 @@
-//! Approval links (DESIGN §8): forged, tampered, expired, replayed and old-attempt tokens are
-//! refused; GET never decides; an approval nobody answers fails at its deadline.
+//! Approval links (docs/design.md §8): forged, tampered, expired, replayed and old-attempt tokens
+//! are refused; GET never decides; an approval nobody answers fails at its deadline.
 
 use crate::common;
 

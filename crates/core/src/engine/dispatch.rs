@@ -13,7 +13,7 @@ use crate::providers::{LAMBDA_HEARTBEAT_MINUTES, ProviderKind};
 use crate::time::Timestamp;
 use crate::variables::{self, CODEPIPELINE_NAMESPACE, PIPELINE_VARIABLES_NAMESPACE};
 
-/// A resolved action configuration may be at most 100 KB (reference §1.6).
+/// A resolved action configuration may be at most 100 KB (docs/reference/codepipeline.md §1.6).
 const MAX_RESOLVED_CONFIGURATION_BYTES: usize = 100 * 1024;
 
 /// What an action runs with, every variable and artifact resolved.

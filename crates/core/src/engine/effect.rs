@@ -14,9 +14,9 @@ use crate::time::Timestamp;
 pub enum Effect {
     /// Run one job of an action through its provider.
     Dispatch(Box<Dispatch>),
-    /// Ask a person to approve or reject (the SNS message of reference §4).
+    /// Ask a person to approve or reject (the SNS message of docs/reference/codepipeline.md §4).
     RequestApproval(Box<ApprovalRequest>),
-    /// Publish a CodePipeline-format state-change event (reference §7.1).
+    /// Publish a CodePipeline-format state-change event (docs/reference/codepipeline.md §7.1).
     Publish(Box<StateChange>),
     /// Deliver a `Tick` for this execution at `at`.
     WakeAt(WakeAt),

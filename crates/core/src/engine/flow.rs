@@ -1,5 +1,6 @@
-//! How executions move through stages: runOrder groups, stage success and failure, stage
-//! locks, executions waiting at boundaries, and superseding (reference §3.2–3.3, §3.6–3.7).
+//! How executions move through stages: runOrder groups, stage success and failure, stage locks,
+//! executions waiting at boundaries, and superseding
+//! (docs/reference/codepipeline.md §3.2–3.3, §3.6–3.7).
 
 use super::context::Context;
 use super::dispatch::dispatch_action;
@@ -35,7 +36,8 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
             return Ok(());
         }
         if in_flight > 0 {
-            // A failure waits for the rest of its group to finish (reference §3.3).
+            // A failure waits for the rest of its group to finish
+            // (docs/reference/codepipeline.md §3.3).
             return Ok(());
         }
         if failed > 0 {
@@ -73,7 +75,8 @@ fn fail_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<AfterFailure,
     let auto_retry = ctx.pipeline.stages[stage].auto_retry;
     let execution = ctx.exec_mut(id)?;
     if let Some(mode) = auto_retry.filter(|_| execution.stages[stage].auto_retries == 0) {
-        // onFailure: RETRY makes exactly one automatic attempt (reference §3.4).
+        // onFailure: RETRY makes exactly one automatic attempt
+        // (docs/reference/codepipeline.md §3.4).
         execution.stages[stage].auto_retries += 1;
         execution.stages[stage].latest_retry_trigger = Some(RetryTrigger::AutomatedStageRetry);
         execution.attempt += 1;
@@ -178,7 +181,8 @@ fn is_open(ctx: &Context, stage: usize) -> bool {
 /// An execution reaches the boundary in front of `stage`: it enters, or waits there.
 pub(crate) fn arrive(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
     if ctx.pipeline.mode == Mode::Superseded {
-        // At most one execution waits at a boundary: the newer one replaces it (§3.6).
+        // At most one execution waits at a boundary: the newer one replaces it
+        // (docs/reference/codepipeline.md §3.6).
         let waiting = std::mem::take(&mut ctx.slot(stage).inbound);
         for older in waiting {
             supersede(ctx, &older)?;

@@ -1,5 +1,5 @@
 //! The execution state machine: `apply(pipeline, world, event, now)` returns the next world
-//! and the effects to carry out, as a pure function (DESIGN §3).
+//! and the effects to carry out, as a pure function (docs/design.md §3).
 //!
 //! * The world holds the pipeline-level state and the executions the event concerns; the
 //!   adapter loads them as [`executions_needed`] says, and commits the executions `apply`

@@ -1,5 +1,5 @@
 //! Results that finish or advance an action: job success, failure and continuation,
-//! approval answers, and deadlines (reference §3.3, §4, §5, §9.1).
+//! approval answers, and deadlines (docs/reference/codepipeline.md §3.3, §4, §5, §9.1).
 
 use super::context::Context;
 use super::dispatch::{build_dispatch, next_deadline, resolve, schedule_wake};
@@ -11,7 +11,8 @@ use super::state::{ActionStatus, ArtifactRevision, ErrorDetails};
 use crate::ids;
 use crate::providers::{LAMBDA_HEARTBEAT_MINUTES, ProviderKind};
 
-/// All output variables of one action together: at most 122,880 bytes (reference §1.6).
+/// All output variables of one action together: at most 122,880 bytes
+/// (docs/reference/codepipeline.md §1.6).
 pub const MAX_OUTPUT_VARIABLES_BYTES: usize = 122_880;
 
 /// The stage and action indexes of a job's action, if the job is its current one.
@@ -127,7 +128,8 @@ fn fail_attempt(
     ctx.publish_action(id, stage, action, "FAILED")
 }
 
-/// A continuation token ends the current job and starts the next one (reference §5).
+/// A continuation token ends the current job and starts the next one
+/// (docs/reference/codepipeline.md §5).
 pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<Option<Stale>, Rejection> {
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
@@ -170,7 +172,7 @@ pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<O
     Ok(None)
 }
 
-/// PutApprovalResult (reference §4).
+/// PutApprovalResult (docs/reference/codepipeline.md §4).
 pub(crate) fn approval_result(ctx: &mut Context, event: &ApprovalResult) -> Result<Option<Stale>, Rejection> {
     let execution = ctx.target(&event.execution_id)?;
     let stage = execution.stage_index(&event.stage).ok_or_else(|| Rejection::StageNotFound(event.stage.clone()))?;

@@ -1,4 +1,5 @@
-//! RetryStageExecution (reference §3.4): which stage may be retried, by whom, and how.
+//! RetryStageExecution (docs/reference/codepipeline.md §3.4): which stage may be retried, by whom,
+//! and how.
 
 use super::context::Context;
 use super::event::RetryStage;
@@ -47,7 +48,8 @@ pub(crate) fn retry_stage(ctx: &mut Context, event: &RetryStage) -> Result<Optio
     match (execution.status, run.status) {
         (ExecutionStatus::Failed, Some(StageStatus::Failed))
         | (ExecutionStatus::Stopped, Some(StageStatus::Stopped)) => {}
-        // A failed action may be retried while the rest of its group still runs (§3.3).
+        // A failed action may be retried while the rest of its group still runs
+        // (docs/reference/codepipeline.md §3.3).
         (ExecutionStatus::InProgress, Some(StageStatus::InProgress)) if any_failed => {
             if event.mode == RetryMode::AllActions {
                 return not_retryable(

@@ -1,5 +1,5 @@
-//! Starting an execution (reference §3.1): pipeline variables with their overrides, source
-//! revision overrides, and the execution's arrival at the first stage.
+//! Starting an execution (docs/reference/codepipeline.md §3.1): pipeline variables with their
+//! overrides, source revision overrides, and the execution's arrival at the first stage.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -94,7 +94,7 @@ impl Default for Transition {
     }
 }
 
-/// Pipeline execution status (reference §3.10).
+/// Pipeline execution status (docs/reference/codepipeline.md §3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ExecutionStatus {
     Cancelled,
@@ -125,7 +125,7 @@ impl ExecutionStatus {
     }
 }
 
-/// Stage execution status (reference §3.10).
+/// Stage execution status (docs/reference/codepipeline.md §3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StageStatus {
     Cancelled,
@@ -151,7 +151,7 @@ impl StageStatus {
     }
 }
 
-/// Action execution status (reference §3.10).
+/// Action execution status (docs/reference/codepipeline.md §3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ActionStatus {
     InProgress,
@@ -176,7 +176,7 @@ impl ActionStatus {
     }
 }
 
-/// `trigger.triggerType` (reference §3.1).
+/// `trigger.triggerType` (docs/reference/codepipeline.md §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TriggerType {
     CreatePipeline,

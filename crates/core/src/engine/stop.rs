@@ -1,6 +1,6 @@
-//! StopPipelineExecution (reference §3.5): stop and wait lets in-flight actions finish; stop
-//! and abandon marks them Abandoned at once. Either way the execution passes through
-//! Stopping to Stopped and gives up its stage.
+//! StopPipelineExecution (docs/reference/codepipeline.md §3.5): stop and wait lets in-flight
+//! actions finish; stop and abandon marks them Abandoned at once. Either way the execution passes
+//! through Stopping to Stopped and gives up its stage.
 
 use super::context::Context;
 use super::event::StopExecution;

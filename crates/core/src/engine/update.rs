@@ -1,6 +1,6 @@
-//! A new version of the declaration (reference §3.6): executions that are running or waiting
-//! do not continue on a structure they did not start with. They end Cancelled ("definition
-//! updated before completion"), their in-flight actions abandoned.
+//! A new version of the declaration (docs/reference/codepipeline.md §3.6): executions that are
+//! running or waiting do not continue on a structure they did not start with. They end Cancelled
+//! ("definition updated before completion"), their in-flight actions abandoned.
 
 use std::collections::BTreeMap;
 

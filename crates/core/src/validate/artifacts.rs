@@ -1,6 +1,6 @@
-//! Artifacts pass by name (reference §1.4): output names are unique in the pipeline, every
-//! input is produced by an action that runs earlier, and each provider takes a fixed number
-//! of inputs and outputs.
+//! Artifacts pass by name (docs/reference/codepipeline.md §1.4): output names are unique in the
+//! pipeline, every input is produced by an action that runs earlier, and each provider takes a
+//! fixed number of inputs and outputs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,7 +8,7 @@ use super::{Checker, Position, action_path};
 use crate::declaration::{ActionOwner, PipelineDeclaration};
 use crate::providers::{self, Lookup};
 
-/// Custom and partner actions: 0 to 5 inputs and outputs (reference §1.4).
+/// Custom and partner actions: 0 to 5 inputs and outputs (docs/reference/codepipeline.md §1.4).
 const OTHER_ARTIFACT_BOUNDS: (usize, usize) = (0, 5);
 
 pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {

@@ -1,5 +1,5 @@
-//! Stage conditions (reference §1.2): `onFailure` (rollback, automatic retry), `onSuccess`
-//! and `beforeEntry`, with the results each allows and the shape of their rules.
+//! Stage conditions (docs/reference/codepipeline.md §1.2): `onFailure` (rollback, automatic retry),
+//! `onSuccess` and `beforeEntry`, with the results each allows and the shape of their rules.
 
 use super::names::{Charset, check_count, check_length, check_name};
 use super::{Checker, stage_path};

@@ -1,5 +1,5 @@
-//! Field constraints of the model (reference §1.1–1.3): names, patterns, lengths, enum values
-//! and list sizes of every field, one field at a time.
+//! Field constraints of the model (docs/reference/codepipeline.md §1.1–1.3): names, patterns,
+//! lengths, enum values and list sizes of every field, one field at a time.
 
 use std::collections::BTreeSet;
 

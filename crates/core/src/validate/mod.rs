@@ -1,4 +1,5 @@
-//! Validation of a pipeline declaration against CodePipeline's rules (reference §1.1–1.6).
+//! Validation of a pipeline declaration against CodePipeline's rules
+//! (docs/reference/codepipeline.md §1.1–1.6).
 //!
 //! Every rule runs, so one report names every problem. Each issue starts with the path of the
 //! offending field relative to the pipeline object, e.g. `stages[1].actions[0].runOrder`.

@@ -1,5 +1,5 @@
-//! Rules that depend on the action's provider (reference §2): required and conditional
-//! configuration keys, value formats, and the fields only some action types may carry.
+//! Rules that depend on the action's provider (docs/reference/codepipeline.md §2): required and
+//! conditional configuration keys, value formats, and the fields only some action types may carry.
 
 use super::{Checker, action_path};
 use crate::declaration::{ActionCategory, ActionDeclaration, ActionOwner, PipelineDeclaration};

@@ -1,6 +1,6 @@
-//! Namespaces and variable references (reference §1.6): every `#{Namespace.Var}` names a
-//! namespace declared by an action that runs earlier, `#{variables.X}` a declared pipeline
-//! variable, and `#{codepipeline.X}` a variable every execution has.
+//! Namespaces and variable references (docs/reference/codepipeline.md §1.6): every
+//! `#{Namespace.Var}` names a namespace declared by an action that runs earlier, `#{variables.X}` a
+//! declared pipeline variable, and `#{codepipeline.X}` a variable every execution has.
 
 use std::collections::{BTreeMap, BTreeSet};
 

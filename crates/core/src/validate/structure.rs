@@ -1,5 +1,5 @@
-//! The pipeline's shape (reference §1.4, §9.1): how many stages and actions, unique names,
-//! and Source actions in the first stage only.
+//! The pipeline's shape (docs/reference/codepipeline.md §1.4, §9.1): how many stages and actions,
+//! unique names, and Source actions in the first stage only.
 
 use std::collections::BTreeMap;
 

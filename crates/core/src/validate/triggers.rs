@@ -1,5 +1,5 @@
-//! Triggers (reference §1.5): each names a CodeStarSourceConnection source action, at most one
-//! per action, with 1–3 push or pull-request filters of 1–8 glob patterns each.
+//! Triggers (docs/reference/codepipeline.md §1.5): each names a CodeStarSourceConnection source
+//! action, at most one per action, with 1–3 push or pull-request filters of 1–8 glob patterns each.
 
 use std::collections::BTreeMap;
 

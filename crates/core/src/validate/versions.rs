@@ -1,5 +1,5 @@
-//! V1 and V2 (reference §1.1, §9.2): V2-only features on a pipeline declared V1, and the
-//! features that exclude each other.
+//! V1 and V2 (docs/reference/codepipeline.md §1.1, §9.2): V2-only features on a pipeline declared
+//! V1, and the features that exclude each other.
 
 use super::{Checker, stage_path};
 use crate::declaration::{ConditionResult, ExecutionMode, PipelineDeclaration, PipelineType};

@@ -1,4 +1,4 @@
-//! Manual approval: token, deadline, approve, reject, expiry (reference §4).
+//! Manual approval: token, deadline, approve, reject, expiry (docs/reference/codepipeline.md §4).
 
 use super::harness::*;
 use crate::engine::*;

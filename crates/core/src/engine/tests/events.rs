@@ -1,5 +1,5 @@
-//! State-change events in CodePipeline's detail format (reference §7.1) and the status values
-//! of §3.10.
+//! State-change events in CodePipeline's detail format (docs/reference/codepipeline.md §7.1) and
+//! the status values of §3.10.
 
 use serde_json::json;
 

@@ -1,4 +1,5 @@
-//! The job protocol: job ids, continuation tokens, output variables (reference §5–6).
+//! The job protocol: job ids, continuation tokens, output variables
+//! (docs/reference/codepipeline.md §5–6).
 
 use super::harness::*;
 use crate::engine::*;

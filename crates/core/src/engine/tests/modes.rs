@@ -1,5 +1,5 @@
 //! SUPERSEDED, QUEUED and PARALLEL, with stage locks and inbound executions
-//! (reference §3.6–3.7).
+//! (docs/reference/codepipeline.md §3.6–3.7).
 
 use super::harness::*;
 use crate::engine::*;

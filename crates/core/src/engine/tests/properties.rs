@@ -1,4 +1,4 @@
-//! Property test of the state machine (DESIGN §4): random valid pipelines, random schedules
+//! Property test of the state machine (docs/design.md §4): random valid pipelines, random schedules
 //! over several concurrent executions in each mode, mixing completions, failures, duplicates,
 //! reorderings, retries, stops, transition toggles, approvals, continuations and deadlines.
 //! The invariants are checked after every step; at the end, with every transition enabled and

@@ -1,4 +1,4 @@
-//! RetryStageExecution and automatic retry (reference §3.4).
+//! RetryStageExecution and automatic retry (docs/reference/codepipeline.md §3.4).
 
 use super::harness::*;
 use crate::engine::*;

@@ -1,4 +1,4 @@
-//! runOrder groups, artifact resolution and failure (reference §3.2–3.3).
+//! runOrder groups, artifact resolution and failure (docs/reference/codepipeline.md §3.2–3.3).
 
 use super::harness::*;
 use crate::engine::*;

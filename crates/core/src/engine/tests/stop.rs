@@ -1,4 +1,4 @@
-//! StopPipelineExecution: stop and wait, stop and abandon (reference §3.5).
+//! StopPipelineExecution: stop and wait, stop and abandon (docs/reference/codepipeline.md §3.5).
 
 use super::harness::*;
 use crate::engine::*;

@@ -1,4 +1,5 @@
-//! Action timeouts with the per-provider defaults of reference §9.1, and Lambda heartbeats.
+//! Action timeouts with the per-provider defaults of docs/reference/codepipeline.md §9.1, and
+//! Lambda heartbeats.
 
 use serde_json::json;
 

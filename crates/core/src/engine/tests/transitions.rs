@@ -1,4 +1,4 @@
-//! Disabling and enabling the inbound transition of a stage (reference §3.8).
+//! Disabling and enabling the inbound transition of a stage (docs/reference/codepipeline.md §3.8).
 
 use super::harness::*;
 use crate::engine::*;

@@ -1,4 +1,4 @@
-//! A pipeline update cancels executions of the old structure (reference §3.6).
+//! A pipeline update cancels executions of the old structure (docs/reference/codepipeline.md §3.6).
 
 use serde_json::json;
 

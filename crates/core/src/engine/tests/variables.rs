@@ -1,5 +1,5 @@
 //! Variables resolved at dispatch time, and pipeline-variable overrides at start
-//! (reference §1.6, §3.1).
+//! (docs/reference/codepipeline.md §1.6, §3.1).
 
 use serde_json::json;
 
