@@ -29,8 +29,11 @@ pub struct Assembly {
 }
 
 pub fn read_manifest(text: &str) -> Result<Assembly, ImportError> {
-    let manifest: Value = serde_json::from_str(text)
-        .map_err(|e| ImportError::Syntax { line: e.line(), column: e.column(), message: e.to_string() })?;
+    let manifest: Value = serde_json::from_str(text).map_err(|e| ImportError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
     let Some(artifacts) = manifest.get("artifacts").and_then(Value::as_object) else {
         return Err(ImportError::NotAPipeline("manifest.json has no artifacts; it is not a CDK cloud assembly".into()));
     };

@@ -14,7 +14,9 @@ pub enum FileKind {
     TerraformJson,
     TerraformHcl,
     Buildspec,
-    Kubernetes { kind: String },
+    Kubernetes {
+        kind: String,
+    },
     GitHubActions,
     /// Nothing recognisable: read as a declaration, whose errors then say what is wrong.
     Unknown,
@@ -35,7 +37,9 @@ impl FileKind {
             FileKind::Kubernetes { kind } => {
                 format!("{file} is a Kubernetes manifest (kind: {kind}), not a pipeline; {ALSO}")
             }
-            FileKind::GitHubActions => format!("{file} is a GitHub Actions workflow, not a CodePipeline pipeline; {ALSO}"),
+            FileKind::GitHubActions => {
+                format!("{file} is a GitHub Actions workflow, not a CodePipeline pipeline; {ALSO}")
+            }
             _ => return None,
         })
     }
@@ -43,7 +47,9 @@ impl FileKind {
 
 /// Looks at the file name and the top-level keys only.
 pub fn detect(file_name: Option<&str>, text: &str) -> FileKind {
-    if file_name.is_some_and(|name| name.ends_with(".tf") || name.ends_with(".tf.json") && !text.contains("\"format_version\"")) {
+    if file_name
+        .is_some_and(|name| name.ends_with(".tf") || name.ends_with(".tf.json") && !text.contains("\"format_version\""))
+    {
         return FileKind::TerraformHcl;
     }
     let keys = top_level_keys(text);
@@ -113,13 +119,19 @@ mod tests {
 
     #[test]
     fn files_are_told_apart() {
-        assert_eq!(detect(Some("t.yaml"), "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n"), FileKind::CloudFormation);
+        assert_eq!(
+            detect(Some("t.yaml"), "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n"),
+            FileKind::CloudFormation
+        );
         assert_eq!(detect(Some("p.json"), r#"{"pipeline": {"name": "x"}}"#), FileKind::Declaration);
         assert_eq!(detect(Some("p.yaml"), "name: x\nroleArn: r\nstages: []\n"), FileKind::Declaration);
         assert_eq!(detect(Some("main.tf"), "resource \"aws_codepipeline\" \"p\" {}\n"), FileKind::TerraformHcl);
         assert_eq!(detect(Some("pipeline.txt"), "terraform {\n}\n"), FileKind::TerraformHcl);
         assert_eq!(detect(Some("plan.json"), r#"{"format_version": "1.2", "values": {}}"#), FileKind::TerraformJson);
-        assert_eq!(detect(Some("buildspec.yml"), "version: 0.2\nphases:\n  build:\n    commands: [make]\n"), FileKind::Buildspec);
+        assert_eq!(
+            detect(Some("buildspec.yml"), "version: 0.2\nphases:\n  build:\n    commands: [make]\n"),
+            FileKind::Buildspec
+        );
         assert_eq!(
             detect(Some("deploy.yaml"), "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"),
             FileKind::Kubernetes { kind: "Deployment".into() }

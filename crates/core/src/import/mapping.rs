@@ -71,9 +71,9 @@ pub fn pipeline(logical_id: &str, properties: &Node, name: &str) -> Result<Mappe
                     let region = entry.get("Region").and_then(Node::scalar_text).ok_or_else(|| {
                         ImportError::template(format!("{at}[{i}].Region"), "is required: the region of this store")
                     })?;
-                    let store = entry.get("ArtifactStore").ok_or_else(|| {
-                        ImportError::template(format!("{at}[{i}].ArtifactStore"), "is required")
-                    })?;
+                    let store = entry
+                        .get("ArtifactStore")
+                        .ok_or_else(|| ImportError::template(format!("{at}[{i}].ArtifactStore"), "is required"))?;
                     stores.insert(region, convert(store, &format!("{at}[{i}].ArtifactStore"), None)?);
                 }
                 declaration.insert("artifactStores".into(), Value::Object(stores));
@@ -81,11 +81,13 @@ pub fn pipeline(logical_id: &str, properties: &Node, name: &str) -> Result<Mappe
             "DisableInboundStageTransitions" => {
                 for (i, entry) in value.as_list().unwrap_or_default().iter().enumerate() {
                     let field = |name: &str| {
-                        entry.get(name).and_then(Node::scalar_text).ok_or_else(|| {
-                            ImportError::template(format!("{at}[{i}].{name}"), "is required")
-                        })
+                        entry
+                            .get(name)
+                            .and_then(Node::scalar_text)
+                            .ok_or_else(|| ImportError::template(format!("{at}[{i}].{name}"), "is required"))
                     };
-                    disabled_transitions.push(DisabledTransition { stage_name: field("StageName")?, reason: field("Reason")? });
+                    disabled_transitions
+                        .push(DisabledTransition { stage_name: field("StageName")?, reason: field("Reason")? });
                 }
             }
             "RestartExecutionOnUpdate" => {
@@ -97,9 +99,10 @@ pub fn pipeline(logical_id: &str, properties: &Node, name: &str) -> Result<Mappe
             "Tags" => {
                 for (i, entry) in value.as_list().unwrap_or_default().iter().enumerate() {
                     let field = |name: &str| {
-                        entry.get(name).and_then(Node::scalar_text).ok_or_else(|| {
-                            ImportError::template(format!("{at}[{i}].{name}"), "is required")
-                        })
+                        entry
+                            .get(name)
+                            .and_then(Node::scalar_text)
+                            .ok_or_else(|| ImportError::template(format!("{at}[{i}].{name}"), "is required"))
                     };
                     tags.push(Tag { key: field("Key")?, value: field("Value")? });
                 }
@@ -110,15 +113,19 @@ pub fn pipeline(logical_id: &str, properties: &Node, name: &str) -> Result<Mappe
             other => {
                 return Err(ImportError::template(
                     at,
-                    format!("\"{other}\" is not a property of AWS::CodePipeline::Pipeline (its properties: {})", PROPERTIES.join(", ")),
+                    format!(
+                        "\"{other}\" is not a property of AWS::CodePipeline::Pipeline (its properties: {})",
+                        PROPERTIES.join(", ")
+                    ),
                 ));
             }
         }
     }
     declaration.insert("name".into(), Value::String(name.to_string()));
-    let declaration: PipelineDeclaration = serde_path_to_error::deserialize(Value::Object(declaration)).map_err(|e| {
-        ImportError::template(format!("{logical_id}.{}", pascal_path(&e.path().to_string())), e.inner().to_string())
-    })?;
+    let declaration: PipelineDeclaration =
+        serde_path_to_error::deserialize(Value::Object(declaration)).map_err(|e| {
+            ImportError::template(format!("{logical_id}.{}", pascal_path(&e.path().to_string())), e.inner().to_string())
+        })?;
     Ok(Mapped { declaration, disabled_transitions, restart_execution_on_update, tags })
 }
 
@@ -160,7 +167,11 @@ fn convert(node: &Node, at: &str, key: Option<&str>) -> Result<Value, ImportErro
             Value::Object(out)
         }
         Node::List(items) => Value::Array(
-            items.iter().enumerate().map(|(i, item)| convert(item, &format!("{at}[{i}]"), None)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| convert(item, &format!("{at}[{i}]"), None))
+                .collect::<Result<_, _>>()?,
         ),
         Node::Null => Value::Null,
         scalar if matches!(key, Some("RunOrder" | "TimeoutInMinutes")) => {
@@ -186,7 +197,12 @@ fn configuration(node: &Node, at: &str) -> Result<Value, ImportError> {
                 .map_err(|e| ImportError::template(at, format!("is a string but not a JSON object: {e}")))?;
             parsed.as_map().ok_or_else(|| ImportError::template(at, "is a string but not a JSON object"))?
         }
-        other => return Err(ImportError::template(at, format!("must be a map of configuration keys; it is {}", other.kind()))),
+        other => {
+            return Err(ImportError::template(
+                at,
+                format!("must be a map of configuration keys; it is {}", other.kind()),
+            ));
+        }
     };
     let mut out = JsonMap::new();
     for (key, value) in map {
@@ -247,7 +263,10 @@ Stages:
         assert_eq!(source["configuration"]["PollForSourceChanges"], "false");
         assert_eq!(json["stages"][1]["actions"][0]["configuration"]["Extract"], "true");
         assert!(mapped.restart_execution_on_update);
-        assert_eq!(mapped.disabled_transitions, vec![DisabledTransition { stage_name: "Deploy".into(), reason: "Freeze".into() }]);
+        assert_eq!(
+            mapped.disabled_transitions,
+            vec![DisabledTransition { stage_name: "Deploy".into(), reason: "Freeze".into() }]
+        );
         assert_eq!(mapped.tags, vec![Tag { key: "team".into(), value: "web".into() }]);
     }
 

@@ -123,8 +123,11 @@ impl ImportError {
 /// Reads a template's text: JSON when it starts like JSON, CloudFormation YAML otherwise.
 pub fn read_template(text: &str) -> Result<Node, ImportError> {
     if text.trim_start().starts_with('{') {
-        let node = node::from_json_text(text)
-            .map_err(|e| ImportError::Syntax { line: e.line(), column: e.column(), message: e.to_string() })?;
+        let node = node::from_json_text(text).map_err(|e| ImportError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
         return Ok(node);
     }
     yaml::read(text).map_err(|e| ImportError::Syntax { line: e.line, column: e.column, message: e.message })
@@ -132,7 +135,11 @@ pub fn read_template(text: &str) -> Result<Node, ImportError> {
 
 /// Imports every `AWS::CodePipeline::Pipeline` of a CloudFormation/SAM template (or only
 /// `resource`), with the template's CodeBuild projects.
-pub fn import_template(text: &str, resource: Option<&str>, options: &Options) -> Result<Vec<ImportedPipeline>, ImportError> {
+pub fn import_template(
+    text: &str,
+    resource: Option<&str>,
+    options: &Options,
+) -> Result<Vec<ImportedPipeline>, ImportError> {
     let root = read_template(text)?;
     let template = Template::from_node(&root)?;
     let pipelines: Vec<&str> = template.of_type(PIPELINE_TYPE).collect();
@@ -230,7 +237,11 @@ fn projects_paths(template: &Template) -> impl Iterator<Item = &str> {
 
 /// Every CodeBuild project the template creates. A project whose properties cannot be
 /// evaluated is left out with a warning: the pipeline may not use it.
-fn import_projects(template: &Template, resolver: &mut Resolver<'_>, options: &Options) -> Result<Vec<BuildProject>, ImportError> {
+fn import_projects(
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+    options: &Options,
+) -> Result<Vec<BuildProject>, ImportError> {
     let mut projects = Vec::new();
     for logical_id in template.of_type(PROJECT_TYPE) {
         if !resolver.is_created(logical_id)? {
@@ -238,7 +249,8 @@ fn import_projects(template: &Template, resolver: &mut Resolver<'_>, options: &O
         }
         let outcome = (|| {
             let name = resolver.physical_name(logical_id)?;
-            let properties = resolver.resolve(&template.resources[logical_id].properties, logical_id, 0)?.unwrap_or(Node::Null);
+            let properties =
+                resolver.resolve(&template.resources[logical_id].properties, logical_id, 0)?.unwrap_or(Node::Null);
             codebuild::project(logical_id, &name, &properties, &format!("{}: {logical_id}", options.origin))
         })();
         match outcome {

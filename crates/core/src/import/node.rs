@@ -88,9 +88,8 @@ impl Node {
         match self {
             Node::Null => Value::Null,
             Node::Bool(flag) => Value::Bool(*flag),
-            Node::Number(text) => {
-                serde_json::from_str::<serde_json::Number>(text).map_or_else(|_| Value::String(text.clone()), Value::Number)
-            }
+            Node::Number(text) => serde_json::from_str::<serde_json::Number>(text)
+                .map_or_else(|_| Value::String(text.clone()), Value::Number),
             Node::String(text) => Value::String(text.clone()),
             Node::List(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             Node::Map(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),

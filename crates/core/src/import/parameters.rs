@@ -28,8 +28,13 @@ pub struct ParameterValue {
 
 /// Every declared parameter's value. Refuses `--parameter`s the template does not declare
 /// and given values that break the parameter's constraints, as CloudFormation does.
-pub fn resolve(template: &Template, options: &Options, at: Account<'_>) -> Result<IndexMap<String, ParameterValue>, ImportError> {
-    let unknown: Vec<&String> = options.parameters.keys().filter(|name| !template.parameters.contains_key(*name)).collect();
+pub fn resolve(
+    template: &Template,
+    options: &Options,
+    at: Account<'_>,
+) -> Result<IndexMap<String, ParameterValue>, ImportError> {
+    let unknown: Vec<&String> =
+        options.parameters.keys().filter(|name| !template.parameters.contains_key(*name)).collect();
     if !unknown.is_empty() {
         let declared: Vec<&str> = template.parameters.keys().map(String::as_str).collect();
         let declared = if declared.is_empty() { "none".to_string() } else { declared.join(", ") };

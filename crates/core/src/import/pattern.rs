@@ -7,10 +7,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 /// The compiled pattern, anchored at both ends; `None` when the pattern is not a regular
 /// expression the engine reads (Java-only syntax such as lookarounds).
 pub fn compile(pattern: &str) -> Option<Regex> {
-    Regex::builder()
-        .configure(Regex::config().nfa_size_limit(Some(1 << 20)))
-        .build(&format!("^(?:{pattern})$"))
-        .ok()
+    Regex::builder().configure(Regex::config().nfa_size_limit(Some(1 << 20))).build(&format!("^(?:{pattern})$")).ok()
 }
 
 pub fn matches(pattern: &str, value: &str) -> Option<bool> {

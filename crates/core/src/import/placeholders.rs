@@ -127,7 +127,9 @@ pub fn shaped(name: &str, at: Account<'_>) -> String {
     let Account { account, region, partition } = at;
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
     if has(&["connection"]) && has(&["arn", "connection"]) {
-        return format!("arn:{partition}:codestar-connections:{region}:{account}:connection/00000000-0000-4000-8000-000000000000");
+        return format!(
+            "arn:{partition}:codestar-connections:{region}:{account}:connection/00000000-0000-4000-8000-000000000000"
+        );
     }
     if has(&["role"]) {
         return format!("arn:{partition}:iam::{account}:role/pipewright-placeholder-{slug}");
@@ -234,10 +236,8 @@ pub fn refuse(placeholders: &[Placeholder], declaration_json: &str) -> Result<()
     if found.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = found
-        .iter()
-        .map(|p| format!("{} {} ({} {}=…)", p.kind.describe(), p.name, p.kind.flag(), p.name))
-        .collect();
+    let names: Vec<String> =
+        found.iter().map(|p| format!("{} {} ({} {}=…)", p.kind.describe(), p.name, p.kind.flag(), p.name)).collect();
     Err(format!("the declaration still holds placeholders, which must not reach AWS: {}", names.join(", ")))
 }
 
@@ -249,8 +249,14 @@ mod tests {
 
     #[test]
     fn placeholders_have_the_shape_of_their_field() {
-        assert_eq!(shaped("PipelineRoleArn", AT), "arn:aws:iam::123456789012:role/pipewright-placeholder-pipelinerolearn");
-        assert!(shaped("CodeStarConnectionArn", AT).starts_with("arn:aws:codestar-connections:eu-west-1:123456789012:connection/"));
+        assert_eq!(
+            shaped("PipelineRoleArn", AT),
+            "arn:aws:iam::123456789012:role/pipewright-placeholder-pipelinerolearn"
+        );
+        assert!(
+            shaped("CodeStarConnectionArn", AT)
+                .starts_with("arn:aws:codestar-connections:eu-west-1:123456789012:connection/")
+        );
         assert_eq!(shaped("ArtifactsBucketName", AT), "pipewright-placeholder-artifactsbucketname");
         assert_eq!(shaped("MainGitBranch", AT), "main");
         assert_eq!(shaped("FullRepositoryId", AT), "pipewright-placeholder/repository");

@@ -86,7 +86,10 @@ impl<'t> Resolver<'t> {
         if self.evaluating.iter().any(|n| n == name) {
             let mut cycle = self.evaluating.clone();
             cycle.push(name.to_string());
-            return Err(ImportError::limit(format!("the conditions refer to each other in a cycle: {}", cycle.join(" → "))));
+            return Err(ImportError::limit(format!(
+                "the conditions refer to each other in a cycle: {}",
+                cycle.join(" → ")
+            )));
         }
         let template = self.template;
         let Some(definition) = template.conditions.get(name) else {
@@ -120,7 +123,11 @@ impl<'t> Resolver<'t> {
                     for item in items {
                         values.push(self.truth(item, path, depth + 1)?);
                     }
-                    return Ok(if function == "Fn::And" { values.iter().all(|v| *v) } else { values.iter().any(|v| *v) });
+                    return Ok(if function == "Fn::And" {
+                        values.iter().all(|v| *v)
+                    } else {
+                        values.iter().any(|v| *v)
+                    });
                 }
                 "Condition" => {
                     let name = arg
@@ -136,7 +143,10 @@ impl<'t> Resolver<'t> {
             Some(Node::String(text)) if text == "true" || text == "false" => Ok(text == "true"),
             other => Err(ImportError::template(
                 path,
-                format!("a condition must be true or false; this is {}", other.as_ref().map_or("AWS::NoValue", Node::kind)),
+                format!(
+                    "a condition must be true or false; this is {}",
+                    other.as_ref().map_or("AWS::NoValue", Node::kind)
+                ),
             )),
         }
     }
@@ -209,7 +219,9 @@ impl<'t> Resolver<'t> {
             }
             "Fn::If" => {
                 let items = args(arg, 3, 3, function, path)?;
-                let name = items[0].as_str().ok_or_else(|| ImportError::template(path, "Fn::If takes a condition name first"))?;
+                let name = items[0]
+                    .as_str()
+                    .ok_or_else(|| ImportError::template(path, "Fn::If takes a condition name first"))?;
                 let branch = if self.condition(name, path)? { &items[1] } else { &items[2] };
                 self.resolve(branch, path, depth + 1)
             }
@@ -220,14 +232,16 @@ impl<'t> Resolver<'t> {
             "Fn::Select" => {
                 let items = args(arg, 2, 2, function, path)?;
                 let index = self.text_arg(&items[0], path, depth, function)?;
-                let index: usize = index
-                    .trim()
-                    .parse()
-                    .map_err(|_| ImportError::template(path, format!("Fn::Select index \"{index}\" is not a number")))?;
+                let index: usize = index.trim().parse().map_err(|_| {
+                    ImportError::template(path, format!("Fn::Select index \"{index}\" is not a number"))
+                })?;
                 let list = self.list(&items[1], path, depth)?;
                 let len = list.len();
                 list.into_iter().nth(index).map(Some).ok_or_else(|| {
-                    ImportError::template(path, format!("Fn::Select index {index} is out of range (the list has {len})"))
+                    ImportError::template(
+                        path,
+                        format!("Fn::Select index {index} is out of range (the list has {len})"),
+                    )
                 })
             }
             "Fn::Split" => {
@@ -353,9 +367,7 @@ impl<'t> Resolver<'t> {
             "AWS::Region" => at.region.to_string(),
             "AWS::AccountId" => at.account.to_string(),
             "AWS::Partition" => at.partition.to_string(),
-            "AWS::URLSuffix" => {
-                if at.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" }.to_string()
-            }
+            "AWS::URLSuffix" => if at.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" }.to_string(),
             "AWS::StackName" => self.options.stack_name.clone(),
             "AWS::StackId" => format!(
                 "arn:{}:cloudformation:{}:{}:stack/{}/{}",
@@ -399,14 +411,17 @@ impl<'t> Resolver<'t> {
                     )));
                 }
                 self.naming.push(logical_id.to_string());
-                let explicit = match resources::name_property(&resource.resource_type).and_then(|p| resource.properties.get(p))
-                {
-                    Some(node) => {
-                        let at = format!("{logical_id}.{}", resources::name_property(&resource.resource_type).unwrap_or_default());
-                        self.text_arg(node, &at, depth, "a name").map(Some)
-                    }
-                    None => Ok(None),
-                };
+                let explicit =
+                    match resources::name_property(&resource.resource_type).and_then(|p| resource.properties.get(p)) {
+                        Some(node) => {
+                            let at = format!(
+                                "{logical_id}.{}",
+                                resources::name_property(&resource.resource_type).unwrap_or_default()
+                            );
+                            self.text_arg(node, &at, depth, "a name").map(Some)
+                        }
+                        None => Ok(None),
+                    };
                 self.naming.pop();
                 let name = explicit?.unwrap_or_else(|| {
                     resources::generated_name(&self.options.stack_name, logical_id, &resource.resource_type)
@@ -480,7 +495,8 @@ impl<'t> Resolver<'t> {
         let map_name = self.text_arg(&items[0], path, depth, "Fn::FindInMap")?;
         let top = self.text_arg(&items[1], path, depth, "Fn::FindInMap")?;
         let second = self.text_arg(&items[2], path, depth, "Fn::FindInMap")?;
-        let found = self.template.mappings.get(&map_name).and_then(|m| m.get(&top)).and_then(|m| m.get(&second)).cloned();
+        let found =
+            self.template.mappings.get(&map_name).and_then(|m| m.get(&top)).and_then(|m| m.get(&second)).cloned();
         match found {
             Some(value) => Ok(self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null)),
             None => match items.get(3).and_then(|d| d.get("DefaultValue")) {
@@ -540,15 +556,19 @@ impl<'t> Resolver<'t> {
             } else if name.contains('.') && !name.starts_with("AWS::") {
                 let (resource, attribute) = name.split_once('.').unwrap_or((name, ""));
                 if self.parameters.contains_key(resource) || !self.template.resources.contains_key(resource) {
-                    return Err(ImportError::template(path, format!("Fn::Sub ${{{name}}}: {resource} is not a resource of this template")));
+                    return Err(ImportError::template(
+                        path,
+                        format!("Fn::Sub ${{{name}}}: {resource} is not a resource of this template"),
+                    ));
                 }
-                self.attribute(resource, attribute, path, depth + 1)?
-                    .scalar_text()
-                    .unwrap_or_default()
+                self.attribute(resource, attribute, path, depth + 1)?.scalar_text().unwrap_or_default()
             } else {
                 match self.reference(name, path, depth + 1)? {
                     Some(node) => node.scalar_text().ok_or_else(|| {
-                        ImportError::template(path, format!("Fn::Sub ${{{name}}} is {}; only strings can be substituted", node.kind()))
+                        ImportError::template(
+                            path,
+                            format!("Fn::Sub ${{{name}}} is {}; only strings can be substituted", node.kind()),
+                        )
                     })?,
                     None => return Err(ImportError::template(path, format!("Fn::Sub ${{{name}}} is AWS::NoValue"))),
                 }
@@ -629,7 +649,12 @@ pub struct Description {
 
 impl Description {
     fn as_described(&self) -> Described<'_> {
-        Described { logical_id: &self.logical_id, resource_type: &self.resource_type, name: &self.name, path: &self.path }
+        Described {
+            logical_id: &self.logical_id,
+            resource_type: &self.resource_type,
+            name: &self.name,
+            path: &self.path,
+        }
     }
 }
 

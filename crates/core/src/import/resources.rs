@@ -84,7 +84,9 @@ pub fn reference(r: &Described<'_>, at: Account<'_>) -> String {
             let service = if r.resource_type.contains("CodeStar") { "codestar-connections" } else { "codeconnections" };
             format!("arn:{partition}:{service}:{region}:{account}:connection/{}", stable_uuid(r.logical_id))
         }
-        "AWS::SecretsManager::Secret" => format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-AbCdEf"),
+        "AWS::SecretsManager::Secret" => {
+            format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-AbCdEf")
+        }
         "AWS::KMS::Key" | "AWS::CodeCommit::Repository" => stable_uuid(r.logical_id),
         "AWS::CloudFormation::Stack" => {
             format!("arn:{partition}:cloudformation:{region}:{account}:stack/{name}/{}", stable_uuid(r.logical_id))

@@ -10,8 +10,11 @@ use crate::declaration::PipelineDeclaration;
 
 /// Every `aws_codepipeline` in the root module and its child modules.
 pub fn import(text: &str, origin: &str) -> Result<Vec<ImportedPipeline>, ImportError> {
-    let document: Value = serde_json::from_str(text)
-        .map_err(|e| ImportError::Syntax { line: e.line(), column: e.column(), message: e.to_string() })?;
+    let document: Value = serde_json::from_str(text).map_err(|e| ImportError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
     let root = document
         .get("values")
         .or_else(|| document.get("planned_values"))
@@ -84,7 +87,8 @@ fn pipeline(values: &Value) -> Result<PipelineDeclaration, String> {
         Value::Object(store)
     };
     if stores.iter().any(|s| text(s, "region").is_some()) {
-        let map: JsonMap<String, Value> = stores.iter().map(|s| (text(s, "region").unwrap_or_default(), store(s))).collect();
+        let map: JsonMap<String, Value> =
+            stores.iter().map(|s| (text(s, "region").unwrap_or_default(), store(s))).collect();
         out.insert("artifactStores".into(), Value::Object(map));
     } else if let Some(first) = stores.first() {
         out.insert("artifactStore".into(), store(first));
@@ -160,7 +164,8 @@ fn camel_object(value: &Value) -> Value {
                     let first = parts.next().unwrap_or_default().to_string();
                     let key = parts.fold(first, |acc, p| {
                         let mut chars = p.chars();
-                        acc + &chars.next().map(|c| c.to_ascii_uppercase().to_string()).unwrap_or_default() + chars.as_str()
+                        acc + &chars.next().map(|c| c.to_ascii_uppercase().to_string()).unwrap_or_default()
+                            + chars.as_str()
                     });
                     (key, camel_object(v))
                 })
