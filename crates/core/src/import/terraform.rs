@@ -119,7 +119,7 @@ fn pipeline(values: &Value) -> Result<PipelineDeclaration, String> {
                     "version": text(action, "version").unwrap_or_default(),
                 }),
             );
-            if let Some(order) = action.get("run_order").and_then(Value::as_i64) {
+            if let Some(order) = action.get("run_order").and_then(Value::as_i64).filter(|o| *o > 0) {
                 a.insert("runOrder".into(), Value::from(order));
             }
             if let Some(config) = action.get("configuration").and_then(Value::as_object).filter(|c| !c.is_empty()) {
@@ -141,7 +141,8 @@ fn pipeline(values: &Value) -> Result<PipelineDeclaration, String> {
                     a.insert(api.into(), Value::from(value));
                 }
             }
-            if let Some(minutes) = action.get("timeout_in_minutes").and_then(Value::as_i64) {
+            // Terraform reports an unset timeout as 0.
+            if let Some(minutes) = action.get("timeout_in_minutes").and_then(Value::as_i64).filter(|m| *m > 0) {
                 a.insert("timeoutInMinutes".into(), Value::from(minutes));
             }
             actions.push(Value::Object(a));
