@@ -119,7 +119,7 @@ fn as_json(file: &str, candidate: &Candidate, report: &Report) -> serde_json::Va
         value["resource"] = json!(label);
     }
     if let Some(imported) = &candidate.imported {
-        value["placeholders"] = json!(imported.placeholders);
+        value["placeholders"] = json!(imported.unresolved().collect::<Vec<_>>());
     }
     value
 }
