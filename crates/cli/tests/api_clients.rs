@@ -489,3 +489,32 @@ fn exported_templates_round_trip_through_create_and_get_pipeline() {
         assert_eq!(fetched["pipeline"], exported["pipeline"], "{file}");
     }
 }
+
+/// `pipewright --endpoint … run TEMPLATE`: CreatePipeline with the template's tags, its
+/// disabled transitions, then an execution.
+#[test]
+fn endpoint_run_creates_a_template_pipeline_with_its_tags_and_transitions() {
+    let server = Server::start();
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates/codebuild-pipeline.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_pipewright"))
+        .args(["--endpoint", &server.endpoint, "run"])
+        .arg(&template)
+        .args(["--parameter", "DeployBucket=acme-deploy"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTCLI")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("CreatePipeline orders-service-staging: version 1"), "{text}");
+    assert!(text.contains("DisableStageTransition orders-service-staging Deploy"), "{text}");
+    let state = server.aws_json(&["get-pipeline-state", "--name", "orders-service-staging"]);
+    let deploy = state["stageStates"].as_array().unwrap().iter().find(|s| s["stageName"] == "Deploy").unwrap().clone();
+    assert_eq!(deploy["inboundTransitionState"]["enabled"], false, "{deploy}");
+    assert_eq!(
+        deploy["inboundTransitionState"]["disabledReason"],
+        "Deploys are held until the release manager opens them"
+    );
+    let source = &state["stageStates"][0]["actionStates"][0]["latestExecution"]["status"];
+    assert_eq!(source, "Succeeded", "{state}");
+}

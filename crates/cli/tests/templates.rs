@@ -347,3 +347,40 @@ fn sam_and_cdk_pipelines_run_their_sources_locally() {
         assert!(projects.iter().any(|p| p == project), "{file}: {projects:?}");
     }
 }
+
+#[test]
+fn on_a_terminal_the_run_asks_for_the_values_it_needs() {
+    let workspace = Workspace::new();
+    let release = workspace.dir.path().join("release");
+    let command = format!(
+        "{} --state-dir {} run {} --parameter ReleaseDir={} --auto-approve",
+        env!("CARGO_BIN_EXE_pipewright"),
+        workspace.state().display(),
+        fixture("commands-pipeline.yaml"),
+        release.display()
+    );
+    // `script` gives the run a terminal; the answer is typed in advance.
+    let mut child = StdCommand::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(workspace.dir.path().join("repo"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(b"Bonjour\n").unwrap();
+        stdin.flush().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("parameter Greeting (used at Pipeline.Stages[1].Actions[0].Commands[0]"),
+        "the question:\n{text}"
+    );
+    assert!(text.contains("Bonjour from commands-pipeline"), "{text}");
+    assert!(release.join("app.txt").exists());
+}

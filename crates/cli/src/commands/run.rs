@@ -123,7 +123,8 @@ fn interactive(style: Style, options: &StartOptions) -> bool {
 }
 
 pub async fn run(state_dir: &Path, args: &RunArgs, region: Option<&str>) -> Result<ExitCode> {
-    let asks = interactive(Style::choose(args.options.json), &args.options);
+    // Values are asked on a terminal whatever --auto-approve says; JSON output never asks.
+    let asks = !args.options.json && std::io::IsTerminal::is_terminal(&std::io::stdin());
     let candidate = pipeline_file::prepare(&args.file, &args.import, region, asks, true)?;
     let declaration = candidate.declaration.clone();
     let pipeline = Pipeline::compile(declaration.clone(), Environment::default()).map_err(|r| usage(r.to_string()))?;
