@@ -167,11 +167,9 @@ pub fn import_template(
         },
         None => pipelines,
     };
-    let at = placeholders::Account {
-        account: &options.account,
-        region: &options.region,
-        partition: resolve::partition(&options.region),
-    };
+    let account = options.values.get("AWS::AccountId").unwrap_or(&options.account);
+    let region = options.values.get("AWS::Region").unwrap_or(&options.region);
+    let at = placeholders::Account { account, region, partition: resolve::partition(region) };
     let parameter_values = parameters::resolve(&template, options, at)?;
     let mut resolver = Resolver::new(&template, &parameter_values, options);
     for transform in &template.transforms {

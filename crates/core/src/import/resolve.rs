@@ -30,6 +30,8 @@ pub struct Resolver<'t> {
     template: &'t Template,
     parameters: &'t IndexMap<String, ParameterValue>,
     options: &'t Options,
+    account: String,
+    region: String,
     partition: String,
     conditions: HashMap<String, bool>,
     evaluating: Vec<String>,
@@ -45,11 +47,16 @@ pub type Resolved = Option<Node>;
 
 impl<'t> Resolver<'t> {
     pub fn new(template: &'t Template, parameters: &'t IndexMap<String, ParameterValue>, options: &'t Options) -> Self {
+        // `--value AWS::AccountId=…` / `AWS::Region=…` win over the import's defaults.
+        let account = options.values.get("AWS::AccountId").unwrap_or(&options.account).clone();
+        let region = options.values.get("AWS::Region").unwrap_or(&options.region).clone();
         Resolver {
             template,
             parameters,
             options,
-            partition: partition(&options.region).to_string(),
+            partition: partition(&region).to_string(),
+            account,
+            region,
             conditions: HashMap::new(),
             evaluating: Vec::new(),
             names: HashMap::new(),
@@ -61,7 +68,7 @@ impl<'t> Resolver<'t> {
     }
 
     pub fn account(&self) -> Account<'_> {
-        Account { account: &self.options.account, region: &self.options.region, partition: &self.partition }
+        Account { account: &self.account, region: &self.region, partition: &self.partition }
     }
 
     fn warn(&mut self, message: String) {
@@ -260,7 +267,7 @@ impl<'t> Resolver<'t> {
             }
             "Fn::GetAZs" => {
                 let region = self.text_arg(arg, path, depth, function)?;
-                let region = if region.is_empty() { self.options.region.clone() } else { region };
+                let region = if region.is_empty() { self.region.clone() } else { region };
                 Ok(Some(Node::List(["a", "b", "c"].iter().map(|z| Node::String(format!("{region}{z}"))).collect())))
             }
             "Fn::Cidr" => self.cidr(arg, path, depth).map(Some),

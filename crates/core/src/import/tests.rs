@@ -319,3 +319,110 @@ fn json_templates_read_the_same() {
     assert_eq!(pipeline.declaration.stages[0].actions[0].config("PollForSourceChanges"), Some("true"));
     assert!(pipeline.restart_execution_on_update);
 }
+
+#[test]
+fn pseudo_parameters_follow_the_region_and_stack() {
+    let mut options = options();
+    options.region = "cn-north-1".into();
+    let text = with_config(
+        "",
+        "{ProjectName: !Ref AWS::Partition, U: !Ref AWS::URLSuffix, S: !Ref AWS::StackId, N: !Join [',', !Ref AWS::NotificationARNs]}",
+    );
+    let pipeline = import_template(&text, None, &options).unwrap().remove(0);
+    let config = config_of(&pipeline);
+    assert_eq!(config["ProjectName"], "aws-cn");
+    assert_eq!(config["U"], "amazonaws.com.cn");
+    assert!(
+        config["S"].starts_with("arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/demo/"),
+        "{}",
+        config["S"]
+    );
+    assert_eq!(config["N"], "");
+    assert_eq!(pipeline.declaration.role_arn, "arn:aws-cn:iam::123456789012:role/demo-pipeline");
+}
+
+#[test]
+fn cidr_length_tojsonstring_and_getatt_forms() {
+    let pipeline = one(&with_config(
+        "Parameters:\n  Attr: {Type: String, Default: Arn}",
+        r#"{ProjectName: !Select [1, !Cidr ["10.0.0.0/16", 3, 8]], L: !Length [a, b, c], J: !ToJsonString {a: [1, true]}, G: !GetAtt [PipelineRole, !Ref Attr], H: !GetAtt PipelineRole.Arn}"#,
+    ));
+    let config = config_of(&pipeline);
+    assert_eq!(config["ProjectName"], "10.0.1.0/24");
+    assert_eq!(config["L"], "3");
+    assert_eq!(config["J"], r#"{"a":[1,true]}"#);
+    assert_eq!(config["G"], config["H"]);
+}
+
+#[test]
+fn other_stacks_and_includes_take_values_or_placeholders() {
+    let text = with_config(
+        "",
+        "{ProjectName: !GetStackOutput {StackName: shared, OutputName: ProjectName}, I: !Transform {Name: 'AWS::Include', Parameters: {Location: 's3://bucket/snippet.yaml'}}, N: !GetAtt Nested.Outputs.Topic}",
+    )
+    .replace("  Pipeline:\n", "  Nested:\n    Type: AWS::CloudFormation::Stack\n    Properties: {TemplateURL: https://example.com/t.yaml}\n  Pipeline:\n");
+    let pipeline = one(&text);
+    let names: Vec<(PlaceholderKind, &str)> = pipeline.unresolved().map(|p| (p.kind, p.name.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            (PlaceholderKind::StackOutput, "shared.ProjectName"),
+            (PlaceholderKind::Include, "s3://bucket/snippet.yaml"),
+            (PlaceholderKind::StackOutput, "Nested.Outputs.Topic"),
+        ]
+    );
+    let mut options = options();
+    options.values.insert("Nested.Outputs.Topic".into(), "arn:aws:sns:us-east-1:111122223333:t".into());
+    options.values.insert("shared.ProjectName".into(), "shared-build".into());
+    let given = import_template(&text, None, &options).unwrap().remove(0);
+    assert_eq!(given.declaration.stages[1].actions[0].config("N"), Some("arn:aws:sns:us-east-1:111122223333:t"));
+    assert_eq!(given.declaration.stages[1].actions[0].config("ProjectName"), Some("shared-build"));
+}
+
+#[test]
+fn resource_values_can_be_given() {
+    let mut options = options();
+    options.values.insert("PipelineRole.Arn".into(), "arn:aws:iam::111122223333:role/real".into());
+    options.values.insert("ArtifactsBucket".into(), "real-bucket".into());
+    options.values.insert("AWS::AccountId".into(), "111122223333".into());
+    let pipeline =
+        import_template(&with_config("", "{ProjectName: !GetAtt BuildProject.Arn}"), None, &options).unwrap().remove(0);
+    assert_eq!(pipeline.declaration.role_arn, "arn:aws:iam::111122223333:role/real");
+    assert_eq!(pipeline.declaration.artifact_store.as_ref().unwrap().location, "real-bucket");
+    assert_eq!(
+        config_of(&pipeline)["ProjectName"],
+        "arn:aws:codebuild:us-east-1:111122223333:project/demo-BuildProject"
+    );
+}
+
+#[test]
+fn conditional_pipelines_and_conditions_in_cycles() {
+    let text = with_config(
+        "Parameters:\n  On: {Type: String, Default: 'false'}\nConditions:\n  Enabled: !Equals [!Ref On, true]",
+        "{ProjectName: p}",
+    )
+    .replace(
+        "    Type: AWS::CodePipeline::Pipeline\n",
+        "    Type: AWS::CodePipeline::Pipeline\n    Condition: Enabled\n",
+    );
+    let error = import(&text).unwrap_err();
+    assert!(error.to_string().contains("no pipeline is created with these parameters (Pipeline"), "{error}");
+    let looped =
+        with_config("Conditions:\n  A: !Condition B\n  B: !Not [!Condition A]", "{ProjectName: !If [A, x, y]}");
+    let error = import(&looped).unwrap_err();
+    assert!(error.to_string().contains("cycle: A → B → A"), "{error}");
+}
+
+#[test]
+fn the_sam_init_shape_imports_for_main_and_feature_branches() {
+    // The stages `sam pipeline init` adds or drops with If/NoValue, and its JSON
+    // EnvironmentVariables under a !Sub block (with its trailing newline).
+    let text = with_config(
+        "Parameters:\n  FeatureGitBranch: {Type: String, Default: ''}\n  TestingRegion: {Type: String, Default: us-east-2}\nConditions:\n  IsMainBranchPipeline: !Equals [!Ref FeatureGitBranch, '']\n  IsFeatureBranchPipeline: !Not [Condition: IsMainBranchPipeline]",
+        "{ProjectName: p, EnvironmentVariables: !Sub \"[{\\\"name\\\": \\\"ENV_REGION\\\", \\\"value\\\": \\\"${TestingRegion}\\\"}]\\n\"}",
+    );
+    let pipeline = one(&text);
+    let variables = config_of(&pipeline)["EnvironmentVariables"].clone();
+    assert_eq!(variables, "[{\"name\": \"ENV_REGION\", \"value\": \"us-east-2\"}]\n");
+    assert!(crate::validate::validate(&pipeline.declaration).is_valid());
+}

@@ -58,7 +58,9 @@ pub fn read(text: &str) -> Result<Node, YamlError> {
             Event::Scalar(value, style, anchor, tag) => {
                 refuse_anchor(anchor, &span)?;
                 let tag = tag_name(tag.as_deref(), &span)?;
-                let scalar = scalar(&value, style, tag.is_some());
+                // Keys are names as written: a parameter called `On` stays `On`.
+                let is_key = matches!(stack.last(), Some(Frame::Map { key: None, .. }));
+                let scalar = scalar(&value, style, tag.is_some() || is_key);
                 match tag {
                     Some(function) => short_form(&function, scalar),
                     None => scalar,
