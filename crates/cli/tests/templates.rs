@@ -384,3 +384,46 @@ fn on_a_terminal_the_run_asks_for_the_values_it_needs() {
     assert!(text.contains("Bonjour from commands-pipeline"), "{text}");
     assert!(release.join("app.txt").exists());
 }
+
+#[test]
+fn placeholders_never_reach_a_deployment_on_aws() {
+    // Not this machine's `pipewright serve` (an IPv4-mapped loopback address, so that a
+    // request, were one sent, would still stay here): the run is refused before any call.
+    let assert = pipewright()
+        .args(["--endpoint", "http://[::ffff:7f00:1]:9", "run", &fixture("codebuild-pipeline.yaml")])
+        .args(["--parameter", "DeployBucket=acme-deploy"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .assert()
+        .code(2);
+    let message = stderr(&assert);
+    assert!(message.contains("the declaration still holds placeholders, which must not reach AWS"), "{message}");
+    assert!(message.contains("parameter GitHubOwner (--parameter GitHubOwner=…)"), "{message}");
+    assert!(message.contains("parameter GitHubToken (--parameter GitHubToken=…)"), "{message}");
+}
+
+#[test]
+fn several_pipelines_are_all_validated_and_a_run_names_them() {
+    let text = std::fs::read_to_string(fixture("commands-pipeline.yaml")).unwrap();
+    let (_, pipeline) = text.split_once("  Pipeline:\n").unwrap();
+    let doubled =
+        format!("{text}  Second:\n{}", pipeline.replace("Name: hello-from-template", "Name: second-pipeline"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.yaml");
+    std::fs::write(&file, doubled).unwrap();
+    let file = file.display().to_string();
+    let validated = pipewright().args(["validate", &file]).assert().success();
+    let out = stdout(&validated);
+    assert!(out.contains("(Pipeline): valid pipeline \"hello-from-template\""), "{out}");
+    assert!(out.contains("(Second): valid pipeline \"second-pipeline\""), "{out}");
+    let workspace = Workspace::new();
+    let refused = workspace.pipewright().args(["run", &file, "--parameter", "Greeting=hi"]).assert().code(2);
+    assert!(
+        stderr(&refused).contains("declares 2 pipelines (Pipeline, Second); choose one with --resource Pipeline"),
+        "{}",
+        stderr(&refused)
+    );
+    let exported =
+        pipewright().args(["export", &file, "--resource", "Second", "--parameter", "Greeting=hi"]).assert().success();
+    assert!(stdout(&exported).contains("\"name\": \"second-pipeline\""));
+}

@@ -66,6 +66,11 @@ pub async fn run(remote: &Remote, args: &RunArgs, region: Option<&str>) -> Resul
     let candidate = pipeline_file::prepare(&args.file, &args.import, region, asks, true)?;
     let mut declaration = serde_json::to_value(&candidate.declaration)?;
     declaration.as_object_mut().map(|o| o.remove("version"));
+    // A deployment on AWS acts for real: no placeholder may reach it.
+    if let Some(imported) = candidate.imported.as_ref().filter(|_| !remote.is_loopback()) {
+        pipewright_core::import::placeholders::refuse(&imported.placeholders, &declaration.to_string())
+            .map_err(|why| usage(format!("{}: {why}", args.file)))?;
+    }
     let name = candidate.declaration.name.clone();
     let exists = match remote.call("GetPipeline", json!({ "name": name })).await {
         Ok(_) => true,
