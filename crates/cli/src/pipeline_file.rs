@@ -383,11 +383,9 @@ pub fn prepare(
     let mut args = args.clone();
     let mut asked = false;
     loop {
-        let candidates = match load(file, &args, region) {
-            Ok(candidates) => candidates,
-            Err(LoadError::Refused { message, usage: false }) => return Err(anyhow::anyhow!(message)),
-            Err(error) => return Err(usage(error.message(file))),
-        };
+        // Whatever keeps a file from giving a pipeline is bad input: exit 2, as an invalid
+        // declaration is.
+        let candidates = load(file, &args, region).map_err(|error| usage(error.message(file)))?;
         let candidate = choose(file, candidates, interactive).map_err(usage)?;
         let report = candidate.validate();
         if !report.is_valid() {
