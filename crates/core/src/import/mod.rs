@@ -212,12 +212,13 @@ pub fn import_template(
     }
     let all = resolver.registry.into_list();
     let warnings = resolver.warnings;
+    let ids: Vec<String> = imported.iter().map(|p| p.logical_id.clone()).collect();
     for pipeline in &mut imported {
-        let own = |path: &str| {
-            path.starts_with(&format!("{}.", pipeline.logical_id))
-                || path.starts_with("Conditions.")
-                || projects_paths(&template).any(|id| path.starts_with(&format!("{id}.")))
-        };
+        // A placeholder belongs to every pipeline but the others whose properties alone use
+        // it: names of shared resources, projects and conditions flow into any of them.
+        let others: Vec<String> =
+            ids.iter().filter(|id| **id != pipeline.logical_id).map(|id| format!("{id}.")).collect();
+        let own = |path: &str| !others.iter().any(|prefix| path.starts_with(prefix.as_str()));
         pipeline.placeholders = all
             .iter()
             .filter(|p| p.used_at.iter().any(|path| own(path)))
@@ -227,10 +228,6 @@ pub fn import_template(
         pipeline.warnings.extend(placeholder_warnings(&pipeline.placeholders));
     }
     Ok(imported)
-}
-
-fn projects_paths(template: &Template) -> impl Iterator<Item = &str> {
-    template.of_type(PROJECT_TYPE)
 }
 
 /// Every CodeBuild project the template creates. A project whose properties cannot be

@@ -426,3 +426,21 @@ fn the_sam_init_shape_imports_for_main_and_feature_branches() {
     assert_eq!(variables, "[{\"name\": \"ENV_REGION\", \"value\": \"us-east-2\"}]\n");
     assert!(crate::validate::validate(&pipeline.declaration).is_valid());
 }
+
+#[test]
+fn placeholders_in_shared_resources_belong_to_the_pipeline() {
+    let text = with_config("Parameters:\n  BucketPrefix: {Type: String}", "{ProjectName: p}").replace(
+        "    Type: AWS::S3::Bucket\n",
+        "    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Sub \"${BucketPrefix}-artifacts\"\n",
+    );
+    let pipeline = one(&text);
+    let prefix = pipeline.placeholders.iter().find(|p| p.name == "BucketPrefix").unwrap();
+    assert_eq!(prefix.used_at, ["ArtifactsBucket.BucketName"]);
+    assert_eq!(
+        pipeline.declaration.artifact_store.as_ref().unwrap().location,
+        "pipewright-placeholder-bucketprefix-artifacts"
+    );
+    let json = serde_json::to_string(&pipeline.declaration).unwrap();
+    let error = placeholders::refuse(&pipeline.placeholders, &json).unwrap_err();
+    assert!(error.contains("parameter BucketPrefix"), "{error}");
+}
