@@ -425,12 +425,19 @@ pub fn prepare(
             )));
         }
         for placeholder in &needed {
-            eprint!(
+            // One write, so that nothing the terminal echoes lands inside the question.
+            let question = format!(
                 "{} {} (used at {}): ",
                 placeholder.kind.describe(),
                 placeholder.name,
                 placeholder.used_at.join(", ")
             );
+            {
+                use std::io::Write as _;
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(question.as_bytes());
+                let _ = err.flush();
+            }
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer).map_err(|e| usage(format!("cannot read the answer: {e}")))?;
             let answer = answer.trim_end_matches(['\n', '\r']).to_string();

@@ -377,8 +377,8 @@ fn on_a_terminal_the_run_asks_for_the_values_it_needs() {
     let output = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
-    // The terminal echoes the typed answer wherever the cursor is, maybe inside the question.
-    assert!(text.contains("Greeting (used at Pipeline.Stages[1].Actions[0].Commands[0]"), "the question:\n{text}");
+    // The question is written at once, so the echo of the typed answer is never inside it.
+    assert!(text.contains("parameter Greeting (used at Pipeline.Stages[1].Actions[0].Commands[0], Pipeline.Stages[1].Actions[0].EnvironmentVariables[1].Value): "), "the question:\n{text}");
     assert!(text.contains("Bonjour from commands-pipeline"), "{text}");
     assert!(release.join("app.txt").exists());
 }
