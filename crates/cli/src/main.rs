@@ -21,10 +21,10 @@ macro_rules! say_text {
 }
 
 mod commands;
-mod declaration_file;
 mod failure;
 mod launcher;
 mod output;
+mod pipeline_file;
 mod remote;
 
 use std::path::PathBuf;
@@ -51,7 +51,8 @@ struct Cli {
     /// With --endpoint: the profile of the shared credentials file to sign with.
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
-    /// With --endpoint: the region in the signature (default AWS_REGION, else us-east-1).
+    /// The pipeline's region: `AWS::Region` of templates, the home region validation uses,
+    /// and with --endpoint the region in the signature (default AWS_REGION, else us-east-1).
     #[arg(long, global = true, value_name = "REGION")]
     region: Option<String>,
     #[command(subcommand)]
@@ -60,9 +61,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check pipeline declarations (JSON or YAML, bare or `get-pipeline` output) against
-    /// CodePipeline's rules, reporting every problem.
+    /// Check pipelines against CodePipeline's rules, reporting every problem: declarations
+    /// (JSON or YAML, bare or `get-pipeline` output), CloudFormation/SAM templates, CDK
+    /// output and `terraform show -json` output.
     Validate(commands::validate::Args),
+    /// Print the API-format declaration of a pipeline file (a template's pipeline, resolved),
+    /// for `aws codepipeline create-pipeline --cli-input-json`.
+    Export(commands::export::ExportArgs),
     /// Store a declaration, run one execution of it here, and show it until it ends.
     /// Exit code: 0 Succeeded, 1 Failed, 2 bad usage or declaration, 3 Stopped or Superseded.
     Run(RunArgs),
@@ -101,7 +106,7 @@ async fn remote(
     use commands::remote as r;
     let client = remote::Remote::new(endpoint, profile, region)?;
     match command {
-        Command::Run(args) => r::run(&client, args).await,
+        Command::Run(args) => r::run(&client, args, region).await,
         Command::Start(args) => r::start(&client, args).await,
         Command::Status(args) => r::status(&client, args).await,
         Command::History(args) => r::history(&client, args).await,
@@ -110,7 +115,8 @@ async fn remote(
         Command::Retry(args) => r::retry(&client, args).await,
         Command::Stop(args) => r::stop(&client, args).await,
         Command::Transitions(command) => r::transitions(&client, command).await,
-        Command::Validate(args) => commands::validate::run(args),
+        Command::Validate(args) => commands::validate::run(args, region),
+        Command::Export(args) => commands::export::export(args, region),
         Command::Serve(_) | Command::Worker(_) => {
             Err(failure::usage("serve and worker work on this machine's state directory; drop --endpoint"))
         }
@@ -132,8 +138,9 @@ fn main() -> ExitCode {
             return remote(endpoint, cli.profile.as_deref(), cli.region.as_deref(), &cli.command).await;
         }
         match &cli.command {
-            Command::Validate(args) => commands::validate::run(args),
-            Command::Run(args) => commands::run::run(&state_dir, args).await,
+            Command::Validate(args) => commands::validate::run(args, cli.region.as_deref()),
+            Command::Export(args) => commands::export::export(args, cli.region.as_deref()),
+            Command::Run(args) => commands::run::run(&state_dir, args, cli.region.as_deref()).await,
             Command::Start(args) => commands::run::start(&state_dir, args).await,
             Command::Status(args) => commands::status::status(&state_dir, args).await,
             Command::History(args) => commands::status::history(&state_dir, args).await,

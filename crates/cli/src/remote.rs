@@ -87,6 +87,13 @@ fn credentials(profile: Option<&str>) -> Result<Option<Credentials>> {
 }
 
 impl Remote {
+    /// True when the endpoint is this machine (a `pipewright serve`), not a deployment whose
+    /// actions reach AWS.
+    pub fn is_loopback(&self) -> bool {
+        matches!(self.endpoint.host(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"))
+            || self.endpoint.host().is_some_and(|h| h.starts_with("127."))
+    }
+
     pub fn new(endpoint: &str, profile: Option<&str>, region: Option<&str>) -> Result<Remote> {
         let endpoint: hyper::Uri =
             endpoint.parse().map_err(|e| usage(format!("--endpoint {endpoint}: not a URL: {e}")))?;

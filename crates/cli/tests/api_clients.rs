@@ -451,3 +451,70 @@ fn the_pipewright_cli_drives_a_server_with_endpoint() {
         remote_cli(&server, "cli-secret", &["--endpoint", "ftp://x", "status", "hello-service"]).output().unwrap();
     assert_eq!(bad_url.status.code(), Some(2));
 }
+
+/// The round trip of an imported pipeline: `pipewright export` of a template, then
+/// `aws codepipeline create-pipeline --cli-input-json` against `pipewright serve`, then
+/// `get-pipeline`: the same declaration comes back.
+#[test]
+fn exported_templates_round_trip_through_create_and_get_pipeline() {
+    let server = Server::start();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates");
+    let cases: [(&str, &[&str]); 5] = [
+        ("codebuild-pipeline.yaml", &["--parameter", "Environment=production", "--parameter", "GitHubOwner=acme"]),
+        ("sam-pipeline.yaml", &["--parameter", "FullRepositoryId=acme/app", "--parameter", "MainGitBranch=main"]),
+        ("cdk-pipelines/cdk.out", &[]),
+        ("commands-pipeline.yaml", &["--parameter", "Greeting=hi"]),
+        ("terraform-show.json", &[]),
+    ];
+    for (file, extra) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_pipewright"))
+            .arg("export")
+            .arg(fixtures.join(file))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "export {file}: {}", String::from_utf8_lossy(&output.stderr));
+        let exported: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let input = server.dir.path().join("input.json");
+        std::fs::write(&input, &output.stdout).unwrap();
+        let created = server.aws_json(&["create-pipeline", "--cli-input-json", &format!("file://{}", input.display())]);
+        let name = exported["pipeline"]["name"].as_str().unwrap();
+        assert_eq!(created["pipeline"]["name"], name, "{file}");
+        if exported.get("tags").is_some() {
+            assert_eq!(created["tags"], exported["tags"], "{file}");
+        }
+        let mut fetched = server.aws_json(&["get-pipeline", "--name", name]);
+        assert_eq!(fetched["pipeline"]["version"], 1, "{file}");
+        fetched["pipeline"].as_object_mut().unwrap().remove("version");
+        assert_eq!(fetched["pipeline"], exported["pipeline"], "{file}");
+    }
+}
+
+/// `pipewright --endpoint … run TEMPLATE`: CreatePipeline with the template's tags, its
+/// disabled transitions, then an execution.
+#[test]
+fn endpoint_run_creates_a_template_pipeline_with_its_tags_and_transitions() {
+    let server = Server::start();
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates/codebuild-pipeline.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_pipewright"))
+        .args(["--endpoint", &server.endpoint, "run"])
+        .arg(&template)
+        .args(["--parameter", "DeployBucket=acme-deploy"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTCLI")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("CreatePipeline orders-service-staging: version 1"), "{text}");
+    assert!(text.contains("DisableStageTransition orders-service-staging Deploy"), "{text}");
+    let state = server.aws_json(&["get-pipeline-state", "--name", "orders-service-staging"]);
+    let deploy = state["stageStates"].as_array().unwrap().iter().find(|s| s["stageName"] == "Deploy").unwrap().clone();
+    assert_eq!(deploy["inboundTransitionState"]["enabled"], false, "{deploy}");
+    assert_eq!(
+        deploy["inboundTransitionState"]["disabledReason"],
+        "Deploys are held until the release manager opens them"
+    );
+    let source = &state["stageStates"][0]["actionStates"][0]["latestExecution"]["status"];
+    assert_eq!(source, "Succeeded", "{state}");
+}

@@ -10,6 +10,7 @@ pub mod declaration;
 pub mod engine;
 pub mod envelope;
 pub mod ids;
+pub mod import;
 pub mod jobs;
 pub mod links;
 pub mod mac;

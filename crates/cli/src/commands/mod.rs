@@ -1,6 +1,7 @@
 //! One module per group of subcommands.
 
 pub mod control;
+pub mod export;
 pub mod remote;
 pub mod run;
 pub mod serve;

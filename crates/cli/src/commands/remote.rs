@@ -14,9 +14,9 @@ use pipewright_core::engine::ApprovalStatus;
 use crate::commands::control::{ApprovalArgs, RetryArgs, StopArgs, TransitionsCommand};
 use crate::commands::run::{RunArgs, StartArgs, StartOptions};
 use crate::commands::status::{HistoryArgs, StatusArgs};
-use crate::declaration_file::{Checked, check};
 use crate::failure::{self, usage};
 use crate::output::short;
+use crate::pipeline_file;
 use crate::remote::{Remote, RemoteError};
 
 /// An API error as the person should read it; a missing thing or a bad argument exits 2.
@@ -59,20 +59,19 @@ fn exit_for(status: &str) -> ExitCode {
     })
 }
 
-pub async fn run(remote: &Remote, args: &RunArgs) -> Result<ExitCode> {
+pub async fn run(remote: &Remote, args: &RunArgs, region: Option<&str>) -> Result<ExitCode> {
     refuse_local_only(&args.options)?;
-    let document = match check(&args.file) {
-        Checked::Unreadable(message) => return Err(usage(message)),
-        Checked::Unparsable(error) => return Err(usage(format!("{}: {error}", args.file))),
-        Checked::Parsed(_, report) if !report.is_valid() => {
-            let lines: Vec<String> = report.errors.iter().map(|e| format!("{}: {e}", args.file)).collect();
-            return Err(usage(format!("{} is not a valid pipeline:\n{}", args.file, lines.join("\n"))));
-        }
-        Checked::Parsed(document, _) => document,
-    };
-    let mut declaration = serde_json::to_value(&document.pipeline)?;
+    use std::io::IsTerminal;
+    let asks = !args.options.json && std::io::stdin().is_terminal();
+    let candidate = pipeline_file::prepare(&args.file, &args.import, region, asks, true)?;
+    let mut declaration = serde_json::to_value(&candidate.declaration)?;
     declaration.as_object_mut().map(|o| o.remove("version"));
-    let name = document.pipeline.name.clone();
+    // A deployment on AWS acts for real: no placeholder may reach it.
+    if let Some(imported) = candidate.imported.as_ref().filter(|_| !remote.is_loopback()) {
+        pipewright_core::import::placeholders::refuse(&imported.placeholders, &declaration.to_string())
+            .map_err(|why| usage(format!("{}: {why}", args.file)))?;
+    }
+    let name = candidate.declaration.name.clone();
     let exists = match remote.call("GetPipeline", json!({ "name": name })).await {
         Ok(_) => true,
         Err(error)
@@ -83,8 +82,20 @@ pub async fn run(remote: &Remote, args: &RunArgs) -> Result<ExitCode> {
         Err(error) => return Err(explain(error)),
     };
     let operation = if exists { "UpdatePipeline" } else { "CreatePipeline" };
-    let stored = remote.call(operation, json!({ "pipeline": declaration })).await.map_err(explain)?;
+    let mut input = json!({ "pipeline": declaration });
+    if let Some(imported) = candidate.imported.as_ref().filter(|i| !i.tags.is_empty() && !exists) {
+        input["tags"] = json!(imported.tags);
+    }
+    let stored = remote.call(operation, input).await.map_err(explain)?;
     say!("{operation} {name}: version {}", stored["pipeline"]["version"]);
+    for transition in candidate.imported.iter().flat_map(|i| &i.disabled_transitions) {
+        let request = json!({
+            "pipelineName": name, "stageName": transition.stage_name,
+            "transitionType": "Inbound", "reason": transition.reason,
+        });
+        remote.call("DisableStageTransition", request).await.map_err(explain)?;
+        say!("DisableStageTransition {name} {}: {}", transition.stage_name, transition.reason);
+    }
     let started =
         remote.call("StartPipelineExecution", json!({ "name": name, "variables": variables(&args.options) })).await;
     let id = started.map_err(explain)?["pipelineExecutionId"].as_str().unwrap_or_default().to_string();

@@ -14,10 +14,10 @@ use pipewright_local::backend::{Backend, RunOptions};
 use pipewright_local::report::Reporter;
 use pipewright_local::worker::{Worker, WorkerError, WorkerOptions, whoami};
 
-use crate::declaration_file::{Checked, check};
 use crate::failure::{self, exit_for, usage};
 use crate::launcher::ProcessLauncher;
 use crate::output::{self, Style, summary};
+use crate::pipeline_file::{self, ImportArgs};
 
 #[derive(clap::Args)]
 pub struct StartOptions {
@@ -46,10 +46,13 @@ pub struct StartOptions {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The pipeline declaration (JSON or YAML, bare or `get-pipeline` output).
+    /// The pipeline: a declaration (JSON or YAML, bare or `get-pipeline` output), a
+    /// CloudFormation/SAM template, a CDK app's `cdk.out`, or `terraform show -json` output.
     pub(crate) file: String,
     #[command(flatten)]
     pub(crate) options: StartOptions,
+    #[command(flatten)]
+    pub(crate) import: ImportArgs,
 }
 
 #[derive(clap::Args)]
@@ -119,23 +122,18 @@ fn interactive(style: Style, options: &StartOptions) -> bool {
     style != Style::Json && !options.auto_approve && std::io::stdin().is_terminal()
 }
 
-pub async fn run(state_dir: &Path, args: &RunArgs) -> Result<ExitCode> {
-    let document = match check(&args.file) {
-        Checked::Unreadable(message) => return Err(usage(message)),
-        Checked::Unparsable(error) => {
-            let position = error.line.zip(error.column).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
-            let path = error.path.as_deref().map(|p| format!("{p}: ")).unwrap_or_default();
-            return Err(usage(format!("{}{position}: {path}{}", args.file, error.message)));
-        }
-        Checked::Parsed(_, report) if !report.is_valid() => {
-            let lines: Vec<String> = report.errors.iter().map(|e| format!("{}: {e}", args.file)).collect();
-            return Err(usage(format!("{} is not a valid pipeline:\n{}", args.file, lines.join("\n"))));
-        }
-        Checked::Parsed(document, _) => document,
-    };
-    let declaration = document.pipeline;
+pub async fn run(state_dir: &Path, args: &RunArgs, region: Option<&str>) -> Result<ExitCode> {
+    // Values are asked on a terminal whatever --auto-approve says; JSON output never asks.
+    let asks = !args.options.json && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let candidate = pipeline_file::prepare(&args.file, &args.import, region, asks, true)?;
+    let declaration = candidate.declaration.clone();
     let pipeline = Pipeline::compile(declaration.clone(), Environment::default()).map_err(|r| usage(r.to_string()))?;
-    let options = run_options(&pipeline, &args.options)?;
+    let mut options = run_options(&pipeline, &args.options)?;
+    if let Some(imported) = &candidate.imported {
+        for project in &imported.projects {
+            options.build_projects.entry(project.name.clone()).or_insert_with(|| project.clone());
+        }
+    }
     let style = Style::choose(args.options.json);
     let execution_id = uuid::Uuid::new_v4().to_string();
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
@@ -146,6 +144,25 @@ pub async fn run(state_dir: &Path, args: &RunArgs) -> Result<ExitCode> {
         reporter.info(&format!("pipeline {} updated to version {}", pipeline.name, put.version));
         let update = Event::PipelineUpdated(PipelineUpdated { version: put.version });
         backend.submit(&pipeline.name, &update, &[], None).await.map_err(failure::service)?;
+    }
+    if put.changed
+        && let Some(imported) = &candidate.imported
+    {
+        // What CloudFormation does after creating or updating the pipeline.
+        for transition in &imported.disabled_transitions {
+            let event = Event::SetTransition(pipewright_core::engine::SetTransition {
+                stage: transition.stage_name.clone(),
+                enabled: false,
+                reason: Some(transition.reason.clone()),
+                by: Some("the template's DisableInboundStageTransitions".to_string()),
+                requested_at: pipewright_local::backend::now(),
+            });
+            backend.submit(&pipeline.name, &event, &[], None).await.map_err(failure::service)?;
+            reporter.info(&format!(
+                "the template disables the transition into {} ({}); `pipewright transitions enable {} {}` lets executions in",
+                transition.stage_name, transition.reason, pipeline.name, transition.stage_name
+            ));
+        }
     }
     start_and_follow(&backend, &pipeline.name, &execution_id, &options, &args.options, style, finisher, "run").await
 }

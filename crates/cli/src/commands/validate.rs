@@ -1,40 +1,70 @@
-//! `pipewright validate FILE…`: one summary line per valid file; one line per error of an
-//! invalid one, prefixed by the file so that editors and CI logs can jump to it.
+//! `pipewright validate FILE…`: one summary line per valid pipeline; one line per error of an
+//! invalid one, prefixed by the file (and the template resource) so that editors and CI logs
+//! can jump to it. Templates are imported first; every pipeline of a template is checked.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
 
-use crate::declaration_file::{Checked, check};
-use pipewright_core::declaration::PipelineDocument;
+use crate::failure;
+use crate::pipeline_file::{Candidate, ImportArgs, LoadError, load};
+use pipewright_core::declaration::PipelineDeclaration;
+use pipewright_core::validate::Report;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Declaration files (`.json`, `.yaml`, `.yml`); `-` reads standard input.
+    /// Pipeline files: declarations (`.json`, `.yaml`, bare or `get-pipeline` output),
+    /// CloudFormation/SAM templates, a CDK app's `cdk.out`, or `terraform show -json`
+    /// output; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
-    /// Print one JSON object per file instead of text.
+    /// Print one JSON object per pipeline instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
-pub fn run(args: &Args) -> Result<ExitCode> {
-    let mut all_valid = true;
+pub fn run(args: &Args, region: Option<&str>) -> Result<ExitCode> {
+    let mut invalid = false;
+    let mut refused = false;
     for file in &args.files {
-        let checked = check(file);
-        all_valid &= matches!(&checked, Checked::Parsed(_, report) if report.is_valid());
-        if args.json {
-            say!("{}", as_json(file, &checked));
-        } else {
-            print_text(file, &checked);
+        match load(file, &args.import, region) {
+            Ok(candidates) => {
+                for candidate in &candidates {
+                    let report = candidate.validate();
+                    invalid |= !report.is_valid();
+                    if args.json {
+                        say!("{}", as_json(file, candidate, &report));
+                    } else {
+                        print_text(file, candidate, &report);
+                    }
+                }
+            }
+            Err(error) => {
+                match &error {
+                    LoadError::Refused { usage: true, .. } => refused = true,
+                    _ => invalid = true,
+                }
+                if args.json {
+                    say!("{}", error_json(file, &error));
+                } else {
+                    say!("{}", error.message(file));
+                }
+            }
         }
     }
-    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if refused {
+        ExitCode::from(failure::USAGE)
+    } else if invalid {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn summary(document: &PipelineDocument) -> String {
-    let pipeline = &document.pipeline;
+fn summary(pipeline: &PipelineDeclaration) -> String {
     let actions: usize = pipeline.stages.iter().map(|s| s.actions.len()).sum();
     let declared = if pipeline.pipeline_type.is_some() { "" } else { " (inferred)" };
     format!(
@@ -47,50 +77,59 @@ fn summary(document: &PipelineDocument) -> String {
     )
 }
 
-fn print_text(file: &str, checked: &Checked) {
-    match checked {
-        Checked::Unreadable(message) => say!("{file}: {message}"),
-        Checked::Unparsable(error) => {
-            let position = match (error.line, error.column) {
-                (Some(line), Some(column)) => format!(":{line}:{column}"),
-                _ => String::new(),
-            };
-            let path = error.path.as_deref().map(|p| format!("{p}: ")).unwrap_or_default();
-            say!("{file}{position}: {path}{}", error.message);
-        }
-        Checked::Parsed(document, report) => {
-            for warning in &report.warnings {
-                say!("{file}: warning: {warning}");
-            }
-            if report.is_valid() {
-                say!("{file}: valid {}", summary(document));
-            } else {
-                for error in &report.errors {
-                    say!("{file}: {error}");
-                }
-            }
+/// `file` for a declaration, `file (LogicalId)` for a template's pipeline.
+fn place(file: &str, candidate: &Candidate) -> String {
+    match &candidate.label {
+        Some(label) => format!("{file} ({label})"),
+        None => file.to_string(),
+    }
+}
+
+fn print_text(file: &str, candidate: &Candidate, report: &Report) {
+    let place = place(file, candidate);
+    for warning in candidate.warnings() {
+        say!("{place}: warning: {warning}");
+    }
+    for warning in &report.warnings {
+        say!("{place}: warning: {warning}");
+    }
+    if report.is_valid() {
+        say!("{place}: valid {}", summary(&candidate.declaration));
+    } else {
+        for error in &report.errors {
+            say!("{place}: {error}");
         }
     }
 }
 
-fn as_json(file: &str, checked: &Checked) -> serde_json::Value {
+fn as_json(file: &str, candidate: &Candidate, report: &Report) -> serde_json::Value {
     let issues = |list: &[pipewright_core::validate::Issue]| -> Vec<serde_json::Value> {
         list.iter().map(|i| json!({"path": i.path, "message": i.message})).collect()
     };
-    match checked {
-        Checked::Unreadable(message) => {
-            json!({"file": file, "valid": false, "errors": [{"path": null, "message": message}]})
-        }
-        Checked::Unparsable(error) => json!({
+    let mut warnings = issues(&report.warnings);
+    warnings.extend(candidate.warnings().iter().map(|w| json!({"path": null, "message": w})));
+    let mut value = json!({
+        "file": file,
+        "valid": report.is_valid(),
+        "summary": report.is_valid().then(|| summary(&candidate.declaration)),
+        "errors": issues(&report.errors),
+        "warnings": warnings,
+    });
+    if let Some(label) = &candidate.label {
+        value["resource"] = json!(label);
+    }
+    if let Some(imported) = &candidate.imported {
+        value["placeholders"] = json!(imported.unresolved().collect::<Vec<_>>());
+    }
+    value
+}
+
+fn error_json(file: &str, error: &LoadError) -> serde_json::Value {
+    match error {
+        LoadError::Unparsable(parse) => json!({
             "file": file, "valid": false,
-            "errors": [{"path": error.path, "message": error.message, "line": error.line, "column": error.column}]
+            "errors": [{"path": parse.path, "message": parse.message, "line": parse.line, "column": parse.column}]
         }),
-        Checked::Parsed(document, report) => json!({
-            "file": file,
-            "valid": report.is_valid(),
-            "summary": report.is_valid().then(|| summary(document)),
-            "errors": issues(&report.errors),
-            "warnings": issues(&report.warnings),
-        }),
+        other => json!({"file": file, "valid": false, "errors": [{"path": null, "message": other.message(file)}]}),
     }
 }

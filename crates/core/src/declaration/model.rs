@@ -502,3 +502,14 @@ pub struct PipelineMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polling_disabled_at: Option<serde_json::Value>,
 }
+
+impl PipelineMetadata {
+    /// The region in `pipelineArn` (`arn:aws:codepipeline:<region>:<account>:<name>`): the
+    /// pipeline's home region.
+    pub fn region(&self) -> Option<&str> {
+        let arn = self.pipeline_arn.as_deref()?;
+        let mut parts = arn.splitn(6, ':');
+        let (prefix, _partition, service, region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        (prefix == "arn" && service == "codepipeline" && !region.is_empty()).then_some(region)
+    }
+}

@@ -73,13 +73,26 @@ impl Checker {
     }
 }
 
+/// What validation knows about a pipeline from outside its declaration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The pipeline's own region: from `metadata.pipelineArn`, `--region`, or where it is
+    /// deployed. Without it, the region is inferred from the artifact stores.
+    pub home_region: Option<String>,
+}
+
 /// Runs every rule over `pipeline`.
 pub fn validate(pipeline: &PipelineDeclaration) -> Report {
+    validate_in(pipeline, &Context::default())
+}
+
+/// Runs every rule over `pipeline`, knowing `context`.
+pub fn validate_in(pipeline: &PipelineDeclaration, context: &Context) -> Report {
     let mut checker = Checker::default();
     fields::check(pipeline, &mut checker);
     structure::check(pipeline, &mut checker);
     artifacts::check(pipeline, &mut checker);
-    provider_rules::check(pipeline, &mut checker);
+    provider_rules::check(pipeline, context, &mut checker);
     versions::check(pipeline, &mut checker);
     conditions::check(pipeline, &mut checker);
     triggers::check(pipeline, &mut checker);

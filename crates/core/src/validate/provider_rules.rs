@@ -1,11 +1,12 @@
 //! Rules that depend on the action's provider (docs/reference/codepipeline.md §2): required and
 //! conditional configuration keys, value formats, and the fields only some action types may carry.
 
-use super::{Checker, action_path};
+use super::{Checker, Context, action_path};
 use crate::declaration::{ActionCategory, ActionDeclaration, ActionOwner, PipelineDeclaration};
 use crate::providers::{self, CATALOGUE, Lookup, ProviderKind, ProviderSpec};
 
-pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
+pub(super) fn check(p: &PipelineDeclaration, context: &Context, c: &mut Checker) {
+    let home = home_region(p, context);
     for (s, a, action) in p.actions() {
         let path = action_path(s, a);
         check_type(c, &path, action);
@@ -15,7 +16,7 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
             check_values(c, &path, action, spec.kind);
         }
         if let Some(region) = &action.region {
-            check_region(c, &path, action, region, p);
+            check_region(c, &path, action, region, home.as_deref(), p);
         }
     }
 }
@@ -112,21 +113,48 @@ fn check_placement_fields(c: &mut Checker, path: &str, action: &ActionDeclaratio
     }
 }
 
-fn check_region(c: &mut Checker, path: &str, action: &ActionDeclaration, region: &str, p: &PipelineDeclaration) {
+/// The pipeline's own region (docs/import.md, "The home region"): given from outside (the
+/// `metadata.pipelineArn` of a `get-pipeline` export, `--region`); else the one key of
+/// `artifactStores`; else, with a single `artifactStore` (no cross-region actions possible),
+/// the region that the first action carrying one names — `get-pipeline` puts the home region
+/// on every action.
+fn home_region(p: &PipelineDeclaration, context: &Context) -> Option<String> {
+    if let Some(region) = &context.home_region {
+        return Some(region.clone());
+    }
+    if let Some(stores) = &p.artifact_stores {
+        return (stores.len() == 1).then(|| stores.keys().next().cloned()).flatten();
+    }
+    p.actions().find_map(|(_, _, action)| action.region.clone())
+}
+
+fn check_region(
+    c: &mut Checker,
+    path: &str,
+    action: &ActionDeclaration,
+    region: &str,
+    home: Option<&str>,
+    p: &PipelineDeclaration,
+) {
     let type_id = &action.action_type_id;
-    let refused = if type_id.category == ActionCategory::Source {
+    // An action in the pipeline's own region is not a cross-region action, whatever its type.
+    let foreign = home.filter(|home| *home != region);
+    let refused = if foreign.is_none() {
+        None
+    } else if type_id.category == ActionCategory::Source {
         Some("Source actions")
     } else if type_id.owner == ActionOwner::ThirdParty {
         Some("ThirdParty actions")
     } else if type_id.owner == ActionOwner::Custom {
         Some("Custom actions")
-    } else if providers::spec_of(type_id).is_some_and(|s| s.kind == ProviderKind::Commands) {
-        Some("Commands actions")
     } else {
         None
     };
-    if let Some(kind) = refused {
-        c.error(format!("{path}.region"), format!("{kind} cannot run in another region"));
+    if let (Some(kind), Some(home)) = (refused, foreign) {
+        c.error(
+            format!("{path}.region"),
+            format!("{kind} cannot run in another region; \"{region}\" is not the pipeline's region \"{home}\""),
+        );
         return;
     }
     if let Some(stores) = &p.artifact_stores
@@ -138,10 +166,23 @@ fn check_region(c: &mut Checker, path: &str, action: &ActionDeclaration, region:
             format!("no artifact store for region \"{region}\"; add it to artifactStores"),
         );
     }
+    if let Some(home) = foreign
+        && p.artifact_stores.is_none()
+    {
+        c.error(
+            format!("{path}.region"),
+            format!(
+                "\"{region}\" is not the pipeline's region \"{home}\"; a cross-region action needs artifactStores, one store per region"
+            ),
+        );
+    }
 }
 
 fn check_keys(c: &mut Checker, path: &str, action: &ActionDeclaration, spec: &ProviderSpec) {
     let label = provider_label(action);
+    if spec.open_keys {
+        return;
+    }
     for key in spec.required_keys {
         if action.config(key).is_none() {
             c.error(format!("{path}.configuration.{key}"), format!("is required by {label} actions"));
@@ -218,12 +259,31 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
                 c.error(format!("{path}.commands"), "is required: the shell commands the Commands action runs");
             }
         }
+        ProviderKind::InspectorScan => {
+            expect_one_of(c, path, action, "InspectorRunMode", &["SourceCodeScan", "ECRImageScan"]);
+        }
+        ProviderKind::Ec2 => expect_one_of(c, path, action, "InstanceType", &["EC2", "SSM_MANAGED_NODE"]),
+        ProviderKind::EcrBuildAndPublish => expect_one_of(c, path, action, "RegistryType", &["private", "public"]),
+        ProviderKind::CloudFormationStackSet => {
+            expect_one_of(c, path, action, "PermissionModel", &["SELF_MANAGED", "SERVICE_MANAGED"]);
+        }
         ProviderKind::Ecr
         | ProviderKind::ManualApproval
         | ProviderKind::Lambda
         | ProviderKind::CodeDeploy
         | ProviderKind::Ecs
-        | ProviderKind::ElasticBeanstalk => {}
+        | ProviderKind::ElasticBeanstalk
+        | ProviderKind::CodeDeployToEcs
+        | ProviderKind::Eks
+        | ProviderKind::LambdaDeploy
+        | ProviderKind::CodePipelineInvoke
+        | ProviderKind::CloudFormationStackInstances
+        | ProviderKind::ServiceCatalog
+        | ProviderKind::AppConfig
+        | ProviderKind::DeviceFarm
+        | ProviderKind::OpsWorks
+        | ProviderKind::AlexaSkillsKit
+        | ProviderKind::Snyk => {}
     }
 }
 
@@ -497,6 +557,83 @@ mod tests {
             &errors,
             "stages[1].actions[0].region: no artifact store for region \"us-west-2\"; add it to artifactStores",
         );
+    }
+
+    /// `get-pipeline` puts the pipeline's own region on every action, Source included.
+    fn exported(region: &str) -> serde_json::Value {
+        with(valid_v1(), |p| {
+            for stage in p["stages"].as_array_mut().unwrap() {
+                for action in stage["actions"].as_array_mut().unwrap() {
+                    action["region"] = json!(region);
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn the_home_region_is_allowed_on_every_action() {
+        assert!(errors_of(exported("eu-west-1")).is_empty());
+        let with_context = crate::validate::validate_in(
+            &serde_json::from_value(exported("eu-west-1")).unwrap(),
+            &crate::validate::Context { home_region: Some("eu-west-1".into()) },
+        );
+        assert!(with_context.is_valid(), "{with_context}");
+        let third_party = with(exported("eu-west-1"), |p| {
+            p["stages"][1]["actions"][0]["actionTypeId"] =
+                json!({"category": "Deploy", "owner": "Custom", "provider": "Rsync", "version": "1"});
+        });
+        assert!(errors_of(third_party).is_empty());
+        let single_store = with(exported("eu-west-1"), |p| {
+            let obj = p.as_object_mut().unwrap();
+            let store = obj.remove("artifactStore").unwrap();
+            obj.insert("artifactStores".into(), json!({"eu-west-1": store}));
+        });
+        assert!(errors_of(single_store).is_empty());
+    }
+
+    #[test]
+    fn another_region_is_refused_for_source_and_needs_stores() {
+        let report = crate::validate::validate_in(
+            &serde_json::from_value(exported("eu-west-1")).unwrap(),
+            &crate::validate::Context { home_region: Some("us-east-1".into()) },
+        );
+        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        assert_has(
+            &errors,
+            "stages[0].actions[0].region: Source actions cannot run in another region; \"eu-west-1\" is not the pipeline's region \"us-east-1\"",
+        );
+        assert_has(
+            &errors,
+            "stages[1].actions[0].region: \"eu-west-1\" is not the pipeline's region \"us-east-1\"; a cross-region action needs artifactStores",
+        );
+    }
+
+    #[test]
+    fn every_current_aws_provider_is_known() {
+        for (category, provider) in [
+            ("Deploy", "CodeDeployToECS"),
+            ("Build", "ECRBuildAndPublish"),
+            ("Invoke", "InspectorScan"),
+            ("Deploy", "EKS"),
+            ("Deploy", "EC2"),
+            ("Deploy", "Lambda"),
+            ("Invoke", "CodePipeline"),
+            ("Deploy", "CloudFormationStackSet"),
+            ("Deploy", "CloudFormationStackInstances"),
+            ("Deploy", "ElasticBeanstalk"),
+            ("Deploy", "ServiceCatalog"),
+            ("Deploy", "AppConfig"),
+            ("Test", "DeviceFarm"),
+        ] {
+            let warnings = warnings_of(with(valid_v2(), |p| {
+                p["stages"][1]["actions"].as_array_mut().unwrap().push(json!({
+                    "name": "New", "runOrder": 2,
+                    "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+                    "inputArtifacts": [{"name": "SourceArtifact"}]
+                }));
+            }));
+            assert!(!warnings.iter().any(|w| w.contains("not an AWS provider")), "{provider}: {warnings:?}");
+        }
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn each_provider_gets_its_default_timeout() {
         7 * 24 * 60
     );
     assert_eq!(deadline_minutes(typed("Build", "Custom", "Jenkins", json!({}))), 24 * 60);
-    assert_eq!(deadline_minutes(typed("Test", "ThirdParty", "Snyk", json!({}))), 60);
+    assert_eq!(deadline_minutes(typed("Test", "ThirdParty", "BlazeMeter", json!({}))), 60);
     let mut gate = approval("Work", 1);
     assert_eq!(deadline_minutes(gate.clone()), 7 * 24 * 60);
     gate["timeoutInMinutes"] = json!(90);
