@@ -176,6 +176,7 @@ pub async fn succeed<C: ControlPlane>(plane: &C, caller: &Caller, input: Success
                 external_execution_url: None,
                 revision,
                 by: Some(caller.name()),
+                details: None,
             })
         }
     };

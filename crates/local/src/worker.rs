@@ -306,6 +306,7 @@ impl Worker<'_> {
                         message: format!("output variables of {size} bytes exceed the limit of {limit} bytes"),
                         external_execution_id: Some(dispatch.action_execution_id.clone()),
                     },
+                    details: None,
                 });
                 Ok(self.submit(&failure, &completed).await?)
             }
