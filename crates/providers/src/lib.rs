@@ -4,6 +4,7 @@
 //! invoke-action function inside the Lambda sandbox.
 
 pub mod artifacts;
+pub mod buildspec;
 pub mod commands;
 pub mod outcome;
 
