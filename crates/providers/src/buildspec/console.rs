@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, PipeWriter, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::ActionOutput;
@@ -30,6 +30,7 @@ pub fn mask(line: &str, secrets: &[String]) -> String {
 pub struct Console {
     writer: PipeWriter,
     drained: mpsc::Receiver<()>,
+    secrets: Arc<Mutex<Vec<String>>>,
 }
 
 impl Console {
@@ -39,10 +40,11 @@ impl Console {
         stage: String,
         action: String,
         log: Option<PathBuf>,
-        mut secrets: Vec<String>,
+        secrets: Vec<String>,
     ) -> io::Result<Console> {
         let (reader, writer) = io::pipe()?;
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let shared = Arc::new(Mutex::new(Vec::new()));
+        let masked = shared.clone();
         let mut file = match &log {
             Some(path) => {
                 if let Some(parent) = path.parent() {
@@ -63,7 +65,10 @@ impl Console {
                     Ok(_) => {}
                 }
                 let text = String::from_utf8_lossy(&buffer);
-                let line = mask(text.trim_end_matches(['\n', '\r']), &secrets);
+                let line = match masked.lock() {
+                    Ok(secrets) => mask(text.trim_end_matches(['\n', '\r']), &secrets),
+                    Err(_) => text.trim_end_matches(['\n', '\r']).to_string(),
+                };
                 output.line(&stage, &action, &line);
                 if let Some(file) = file.as_mut() {
                     let _ = writeln!(file, "{line}");
@@ -74,7 +79,17 @@ impl Console {
             }
             let _ = done.send(());
         });
-        Ok(Console { writer, drained })
+        let console = Console { writer, drained, secrets: shared };
+        console.mask_also(secrets);
+        Ok(console)
+    }
+
+    /// Masks these values too from now on (secrets become known during DOWNLOAD_SOURCE).
+    pub fn mask_also(&self, values: Vec<String>) {
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.extend(values.into_iter().filter(|v| !v.is_empty()));
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
     }
 
     /// Writes one line of the runner's own.
@@ -89,7 +104,7 @@ impl Console {
 
     /// Closes the runner's end and waits (a little) for the reader to finish.
     pub async fn close(self) {
-        let Console { writer, drained } = self;
+        let Console { writer, drained, .. } = self;
         drop(writer);
         let _ = tokio::task::spawn_blocking(move || drained.recv_timeout(DRAIN)).await;
     }
@@ -98,7 +113,6 @@ impl Console {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     #[derive(Default)]
     struct Lines(Mutex<Vec<String>>);
