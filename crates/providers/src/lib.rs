@@ -8,6 +8,7 @@ pub mod buildspec;
 pub mod codebuild;
 pub mod commands;
 pub mod outcome;
+pub mod project_file;
 
 pub use outcome::{ActionError, Outcome};
 

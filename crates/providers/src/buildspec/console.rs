@@ -29,7 +29,8 @@ pub fn mask(line: &str, secrets: &[String]) -> String {
 
 pub struct Console {
     writer: PipeWriter,
-    drained: mpsc::Receiver<()>,
+    /// Mutex: a Console is shared across awaits, and a Receiver is not Sync.
+    drained: Mutex<mpsc::Receiver<()>>,
     secrets: Arc<Mutex<Vec<String>>>,
 }
 
@@ -79,7 +80,7 @@ impl Console {
             }
             let _ = done.send(());
         });
-        let console = Console { writer, drained, secrets: shared };
+        let console = Console { writer, drained: Mutex::new(drained), secrets: shared };
         console.mask_also(secrets);
         Ok(console)
     }
@@ -106,7 +107,7 @@ impl Console {
     pub async fn close(self) {
         let Console { writer, drained, .. } = self;
         drop(writer);
-        let _ = tokio::task::spawn_blocking(move || drained.recv_timeout(DRAIN)).await;
+        let _ = tokio::task::spawn_blocking(move || drained.into_inner().map(|r| r.recv_timeout(DRAIN))).await;
     }
 }
 
