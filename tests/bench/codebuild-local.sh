@@ -74,7 +74,7 @@ run_floor() { # the same commands in one workspace, one sh per command
   local dir="$work/floor"
   rm -rf "$dir" && mkdir -p "$dir" && cp -r "$work/src/." "$dir/"
   for step in "${steps[@]}"; do
-    while IFS= read -r line; do (cd "$dir" && /bin/sh -c "$line" > /dev/null); done < <(commands_of "$step")
+    while IFS= read -r line; do /bin/sh -c "cd '$dir' && $line" > /dev/null; done < <(commands_of "$step")
   done
 }
 

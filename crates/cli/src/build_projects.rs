@@ -32,7 +32,9 @@ pub fn from_flags(
     for (name, file) in buildspecs {
         let (text, origin) = read("--buildspec", name, file)?;
         pipewright_providers::buildspec::parse(&text).map_err(|e| usage(format!("--buildspec {name}={file}: {e}")))?;
-        let project = defined.entry(name.clone()).or_insert_with(|| BuildProject { name: name.clone(), ..BuildProject::default() });
+        let project = defined
+            .entry(name.clone())
+            .or_insert_with(|| BuildProject { name: name.clone(), ..BuildProject::default() });
         project.buildspec = BuildspecSource::Inline(text);
         project.origin = Some(origin);
     }

@@ -48,11 +48,7 @@ impl Scratch {
 
     fn pipewright(&self) -> Command {
         let mut command = Command::cargo_bin("pipewright").expect("binary");
-        command
-            .current_dir(self.path())
-            .arg("--state-dir")
-            .arg(self.path().join("state"))
-            .env("PIPEWRIGHT_PLAIN", "1");
+        command.current_dir(self.path()).arg("--state-dir").arg(self.path().join("state")).env("PIPEWRIGHT_PLAIN", "1");
         command
     }
 
@@ -146,7 +142,8 @@ fn which_phases_run_after_a_failure_in_each_phase() {
         let lines = lines_of(&output, "Build", action);
         lines.iter().any(|l| l.starts_with(&format!("ran-{phase} ")))
     };
-    let uploaded = |action: &str| has(&lines_of(&output, "Build", action), "[pipewright] Entering phase UPLOAD_ARTIFACTS");
+    let uploaded =
+        |action: &str| has(&lines_of(&output, "Build", action), "[pipewright] Entering phase UPLOAD_ARTIFACTS");
     // INSTALL or PRE_BUILD failing skips everything after it, uploads included.
     assert!(ran("Install", "install") && !ran("Install", "pre_build") && !ran("Install", "build"), "{output}");
     assert!(!ran("Install", "post_build") && !uploaded("Install"));
@@ -173,7 +170,10 @@ fn which_phases_run_after_a_failure_in_each_phase() {
         "Build/Build FAILED  Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, Message: Error while executing command: exit 3. Reason: exit status 3"
     ), "{output}");
     assert!(output.contains("Build/Install FAILED  Build terminated with state: FAILED. Phase: INSTALL"), "{output}");
-    assert!(output.contains("Build/Continue FAILED  Build terminated with state: FAILED. Phase: PRE_BUILD"), "{output}");
+    assert!(
+        output.contains("Build/Continue FAILED  Build terminated with state: FAILED. Phase: PRE_BUILD"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -210,7 +210,10 @@ phases:
         "specs/v1.yml",
         "version: 0.1\nenvironment_variables:\n  plaintext:\n    P: plain\nphases:\n  build:\n    commands:\n      - X=1; cd /\n      - echo \"x=${X:-unset} dir=$(basename $PWD) p=$P\"\n",
     );
-    let sh = scratch.file("specs/sh.yml", "version: 0.2\nphases:\n  build:\n    commands:\n      - '[[ 1 == 1 ]] && echo bash-syntax'\n");
+    let sh = scratch.file(
+        "specs/sh.yml",
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - '[[ 1 == 1 ]] && echo bash-syntax'\n",
+    );
     let bash = scratch.file(
         "specs/bash.yml",
         "version: 0.2\nenv:\n  shell: bash\nphases:\n  build:\n    commands:\n      - '[[ 1 == 1 ]] && echo bash-syntax'\n",
@@ -285,8 +288,7 @@ artifacts:
     );
     let mut build = codebuild("Build", "orders-build", &["Src"], &["Built"]);
     build["namespace"] = json!("BuildVars");
-    build["configuration"]["EnvironmentVariables"] =
-        json!(r#"[{"name":"FROM","value":"action","type":"PLAINTEXT"}]"#);
+    build["configuration"]["EnvironmentVariables"] = json!(r#"[{"name":"FROM","value":"action","type":"PLAINTEXT"}]"#);
     let after = json!({
         "name": "After", "runOrder": 2,
         "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
@@ -312,9 +314,16 @@ artifacts:
     assert!(has(&lines, "from=action spec=spec project=project"), "action > project > buildspec: {lines:?}");
     assert!(has(&lines, "password=***"), "secrets are masked: {lines:?}");
     assert!(!output.contains("hunter2"));
-    assert!(lines.iter().any(|l| l.starts_with("id=orders-build:") && l.ends_with(" number=2 initiator=codepipeline/vars")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("id=orders-build:") && l.ends_with(" number=2 initiator=codepipeline/vars")),
+        "{lines:?}"
+    );
     assert!(has(&lines_of(&output, "Build", "After"), "tag=v-2 from=action"), "exported variables: {output}");
-    assert!(output.contains("warning: CodeBuild builds run with this machine's tools: the image aws/codebuild/standard:7.0"), "{output}");
+    assert!(
+        output
+            .contains("warning: CodeBuild builds run with this machine's tools: the image aws/codebuild/standard:7.0"),
+        "{output}"
+    );
     assert_eq!(output.matches("warning: CodeBuild builds run with this machine's tools").count(), 1);
 }
 
@@ -343,7 +352,10 @@ artifacts:
       files: ['*.html']
 "#,
     );
-    let missing = scratch.file("specs/missing.yml", "version: 0.2\nphases:\n  build:\n    commands: [echo built]\nartifacts:\n  files: [does/not/exist.txt]\n");
+    let missing = scratch.file(
+        "specs/missing.yml",
+        "version: 0.2\nphases:\n  build:\n    commands: [echo built]\nartifacts:\n  files: [does/not/exist.txt]\n",
+    );
     let config_source = json!({
         "name": "Config",
         "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
@@ -405,12 +417,16 @@ cache:
   paths: ['deps/**/*']
 "#,
     );
-    let file = scratch.pipeline("tests", vec![source_stage(), stage("Test", vec![codebuild("Unit", "unit", &["Src"], &[])])]);
+    let file =
+        scratch.pipeline("tests", vec![source_stage(), stage("Test", vec![codebuild("Unit", "unit", &["Src"], &[])])]);
     let flag = format!("unit={spec}");
     let (code, first) = scratch.run(&file, &["--buildspec", &flag]);
     assert_eq!(code, 0, "{first}");
     assert!(has(&lines_of(&first, "Test", "Unit"), "deps installed"), "{first}");
-    assert!(has(&lines_of(&first, "Test", "Unit"), "[pipewright] Report unit: 2 passed, 1 failed, 1 skipped"), "{first}");
+    assert!(
+        has(&lines_of(&first, "Test", "Unit"), "[pipewright] Report unit: 2 passed, 1 failed, 1 skipped"),
+        "{first}"
+    );
     assert!(first.contains("[unit: 2 passed, 1 failed, 1 skipped] Build SUCCEEDED"), "the summary table: {first}");
     let (code, second) = scratch.run(&file, &["--buildspec", &flag]);
     assert_eq!(code, 0, "{second}");
@@ -418,8 +434,12 @@ cache:
     // The action's record carries the phases and the counts.
     let status = scratch.pipewright().args(["status", "tests", "--json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-    let summary = status["stageStates"][1]["actionStates"][0]["latestExecution"]["summary"].as_str().unwrap().to_string();
-    assert!(summary.contains("Reports unit: 2 passed, 1 failed, 1 skipped") && summary.contains("BUILD SUCCEEDED"), "{summary}");
+    let summary =
+        status["stageStates"][1]["actionStates"][0]["latestExecution"]["summary"].as_str().unwrap().to_string();
+    assert!(
+        summary.contains("Reports unit: 2 passed, 1 failed, 1 skipped") && summary.contains("BUILD SUCCEEDED"),
+        "{summary}"
+    );
 }
 
 /// A repository as a team writes it: a build, a test with reports and a deploy script.
@@ -550,9 +570,10 @@ fn a_team_pipeline_from_codecommit_runs_with_the_commit_as_the_resolved_source_v
     service_repository(&scratch);
     scratch.file(
         "src/buildspec.yml",
-        &std::fs::read_to_string(scratch.source().join("buildspec.yml"))
-            .unwrap()
-            .replace("      - VERSION=\"1.0.${CODEBUILD_BUILD_NUMBER}\"", "      - VERSION=\"$(echo $CODEBUILD_RESOLVED_SOURCE_VERSION | cut -c1-7)\""),
+        &std::fs::read_to_string(scratch.source().join("buildspec.yml")).unwrap().replace(
+            "      - VERSION=\"1.0.${CODEBUILD_BUILD_NUMBER}\"",
+            "      - VERSION=\"$(echo $CODEBUILD_RESOLVED_SOURCE_VERSION | cut -c1-7)\"",
+        ),
     );
     let git = |args: &[&str]| {
         let status = std::process::Command::new("git").current_dir(scratch.source()).args(args).output().unwrap();

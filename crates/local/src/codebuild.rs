@@ -31,7 +31,11 @@ pub fn next_build_number(project_dir: &Path, build_id: &str) -> u64 {
     }
     let highest = fs::read_dir(&builds)
         .map(|entries| {
-            entries.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u64>().ok())).max().unwrap_or(0)
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()))
+                .max()
+                .unwrap_or(0)
         })
         .unwrap_or(0);
     for number in highest + 1..highest + 1000 {

@@ -92,12 +92,15 @@ pub async fn run(
         Some(ProviderKind::Lambda) => (crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await, None),
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`).
         None if dispatch.action_type.owner == ActionOwner::Custom => (Outcome::HandedOff, None),
-        _ => (Outcome::Failed(ActionError {
-            kind: FailureType::ConfigurationError,
-            message: format!(
-                "{}/{}/{} actions need the AWS backend (deploy Pipewright with `sam deploy`); they cannot run on this machine",
-                dispatch.action_type.category, dispatch.action_type.owner, dispatch.action_type.provider
-            ),
-        }), None),
+        _ => (
+            Outcome::Failed(ActionError {
+                kind: FailureType::ConfigurationError,
+                message: format!(
+                    "{}/{}/{} actions need the AWS backend (deploy Pipewright with `sam deploy`); they cannot run on this machine",
+                    dispatch.action_type.category, dispatch.action_type.owner, dispatch.action_type.provider
+                ),
+            }),
+            None,
+        ),
     }
 }

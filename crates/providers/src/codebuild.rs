@@ -96,7 +96,9 @@ fn buildspec_text(project: Option<&BuildProject>, src: &Path) -> Result<(String,
         BuildspecSource::Path(path) if path.starts_with("arn:") => {
             return Err(refused(
                 "YAML_FILE_ERROR",
-                format!("the project's buildspec is the S3 object {path}, which needs AWS; give --buildspec PROJECT=FILE to run it here"),
+                format!(
+                    "the project's buildspec is the S3 object {path}, which needs AWS; give --buildspec PROJECT=FILE to run it here"
+                ),
             ));
         }
         BuildspecSource::Path(path) => path,
@@ -112,9 +114,11 @@ fn buildspec_text(project: Option<&BuildProject>, src: &Path) -> Result<(String,
 /// What the build checks before INSTALL that a local run cannot honour.
 fn preflight(spec: &Buildspec, user: Option<&str>) -> Result<Vec<String>, Refused> {
     let mut notes = Vec::new();
-    let run_as = spec.run_as.iter().map(|u| ("run-as", u)).chain(
-        spec.phases.iter().filter_map(|(name, phase)| phase.run_as.as_ref().map(|u| (name.key(), u))),
-    );
+    let run_as = spec
+        .run_as
+        .iter()
+        .map(|u| ("run-as", u))
+        .chain(spec.phases.iter().filter_map(|(name, phase)| phase.run_as.as_ref().map(|u| (name.key(), u))));
     for (field, wanted) in run_as {
         if user != Some(wanted.as_str()) {
             return Err(refused(
@@ -157,7 +161,10 @@ fn phase(phase: &str, status: &str, started: Instant, context: Option<String>) -
 }
 
 fn failure_outcome(status: BuildStatus, failure: &BuildFailure, log_hint: &str) -> Outcome {
-    Outcome::Failed(ActionError { kind: FailureType::JobFailed, message: format!("{}{log_hint}", failure.describe(status)) })
+    Outcome::Failed(ActionError {
+        kind: FailureType::JobFailed,
+        message: format!("{}{log_hint}", failure.describe(status)),
+    })
 }
 
 /// Runs the build of `dispatch`; the outcome, and the phases and reports for its record.
@@ -182,7 +189,8 @@ pub async fn run<A: ArtifactStore>(
     ) {
         Ok(console) => console,
         Err(e) => {
-            let error = ActionError { kind: FailureType::JobFailed, message: format!("cannot open the action's log: {e}") };
+            let error =
+                ActionError { kind: FailureType::JobFailed, message: format!("cannot open the action's log: {e}") };
             return (Outcome::Failed(error), None);
         }
     };
@@ -196,12 +204,17 @@ pub async fn run<A: ArtifactStore>(
         }
         Err(refusal) => {
             console.say(&format!("[pipewright] Phase complete: DOWNLOAD_SOURCE State: FAILED"));
-            console.say(&format!("[pipewright] Phase context status code: {} Message: {}", refusal.code, refusal.message));
+            console
+                .say(&format!("[pipewright] Phase context status code: {} Message: {}", refusal.code, refusal.message));
             console.close().await;
             let context = format!("{}: {}", refusal.code, refusal.message);
             details.phases.push(phase("DOWNLOAD_SOURCE", "FAILED", download, Some(context)));
-            let failure =
-                BuildFailure { phase: "DOWNLOAD_SOURCE", code: refusal.code.to_string(), message: refusal.message, command: None };
+            let failure = BuildFailure {
+                phase: "DOWNLOAD_SOURCE",
+                code: refusal.code.to_string(),
+                message: refusal.message,
+                command: None,
+            };
             return (failure_outcome(BuildStatus::Failed, &failure, &log_hint), Some(details));
         }
     };
@@ -270,10 +283,16 @@ async fn prepare<A: ArtifactStore>(
     let config = &dispatch.configuration;
     let project_name = config.get("ProjectName").cloned().unwrap_or_default();
     if config.get("BatchEnabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return Err(refused("CLIENT_ERROR", "BatchEnabled: batch builds do not run on this machine; run the build without BatchEnabled"));
+        return Err(refused(
+            "CLIENT_ERROR",
+            "BatchEnabled: batch builds do not run on this machine; run the build without BatchEnabled",
+        ));
     }
     let project = session.projects.get(&project_name);
-    console.say(&format!("[pipewright] Build {}:{} of project {project_name}", project_name, dispatch.action_execution_id));
+    console.say(&format!(
+        "[pipewright] Build {}:{} of project {project_name}",
+        project_name, dispatch.action_execution_id
+    ));
     console.say("[pipewright] Entering phase DOWNLOAD_SOURCE");
     for dir in [src, build_dir] {
         fs::create_dir_all(dir).map_err(|e| refused("CLIENT_ERROR", format!("cannot create the workspace: {e}")))?;
@@ -286,7 +305,8 @@ async fn prepare<A: ArtifactStore>(
         .ok_or_else(|| refused("CLIENT_ERROR", "the action has no input artifact"))?;
     let mut secondary_dirs = Vec::new();
     for input in &dispatch.input_artifacts {
-        let target = if input.name == primary { src.to_path_buf() } else { session.scratch.join("inputs").join(&input.name) };
+        let target =
+            if input.name == primary { src.to_path_buf() } else { session.scratch.join("inputs").join(&input.name) };
         session
             .artifacts
             .unpack(&input.location, &target)
@@ -330,14 +350,13 @@ async fn prepare<A: ArtifactStore>(
         ));
     }
     if !runtimes.is_empty() {
-        console.say("[pipewright] Skipping install of runtimes. Runtime version selection is not supported by this build image");
+        console.say(
+            "[pipewright] Skipping install of runtimes. Runtime version selection is not supported by this build image",
+        );
     }
-    let shell = shell_path(
-        spec.env.shell.as_deref(),
-        "/bin/sh",
-        session.host_environment.get("PATH").map(String::as_str),
-    )
-    .map_err(|e| refused("YAML_FILE_ERROR", e))?;
+    let shell =
+        shell_path(spec.env.shell.as_deref(), "/bin/sh", session.host_environment.get("PATH").map(String::as_str))
+            .map_err(|e| refused("YAML_FILE_ERROR", e))?;
 
     // Variables: the action over the project over the buildspec, secrets looked up now.
     let action_vars = action_variables(config).map_err(|e| refused("CLIENT_ERROR", e))?;
@@ -383,7 +402,8 @@ async fn prepare<A: ArtifactStore>(
             .map_or(0, |d| d.as_millis() as i64),
         kms_key: dispatch.encryption_key.as_ref().map(|k| k.id.clone()),
     };
-    let (environment, warnings) = environment::compose(host, &resolved.variables, &environment::codebuild_variables(&identity));
+    let (environment, warnings) =
+        environment::compose(host, &resolved.variables, &environment::codebuild_variables(&identity));
     for warning in warnings {
         console.say(&format!("[pipewright] Warning: {warning}"));
     }
@@ -422,7 +442,8 @@ mod tests {
     fn action_variables_read_the_json_array() {
         let config = BTreeMap::from([(
             "EnvironmentVariables".to_string(),
-            r#"[{"name":"STAGE","value":"prod"},{"name":"TOKEN","value":"/ci/t","type":"PARAMETER_STORE"}]"#.to_string(),
+            r#"[{"name":"STAGE","value":"prod"},{"name":"TOKEN","value":"/ci/t","type":"PARAMETER_STORE"}]"#
+                .to_string(),
         )]);
         let vars = action_variables(&config).unwrap();
         assert_eq!(vars[0].kind, VariableType::Plaintext);
@@ -433,7 +454,8 @@ mod tests {
 
     #[test]
     fn run_as_and_the_credential_helper_are_refused_where_they_cannot_apply() {
-        let spec = crate::buildspec::parse("version: 0.2\nrun-as: builder\nphases:\n  build:\n    commands: [x]\n").unwrap();
+        let spec =
+            crate::buildspec::parse("version: 0.2\nrun-as: builder\nphases:\n  build:\n    commands: [x]\n").unwrap();
         assert!(preflight(&spec, Some("me")).err().unwrap().message.contains("not as builder"));
         assert!(preflight(&spec, Some("builder")).is_ok());
         let spec = crate::buildspec::parse("version: 0.2\nenv:\n  git-credential-helper: yes\n").unwrap();
@@ -449,11 +471,13 @@ mod tests {
         assert_eq!(buildspec_text(None, dir.path()).ok().unwrap().1, "buildspec.yml");
         let path = BuildProject { buildspec: BuildspecSource::Path("ci/spec.yml".into()), ..BuildProject::default() };
         assert_eq!(buildspec_text(Some(&path), dir.path()).ok().unwrap().0, "version: 0.1\n");
-        let inline = BuildProject { buildspec: BuildspecSource::Inline("version: 0.2\n# x".into()), ..BuildProject::default() };
+        let inline =
+            BuildProject { buildspec: BuildspecSource::Inline("version: 0.2\n# x".into()), ..BuildProject::default() };
         assert!(buildspec_text(Some(&inline), dir.path()).ok().unwrap().0.contains("# x"));
         let missing = BuildProject { buildspec: BuildspecSource::Path("nope.yml".into()), ..BuildProject::default() };
         assert!(buildspec_text(Some(&missing), dir.path()).err().unwrap().message.contains("YAML file does not exist"));
-        let s3 = BuildProject { buildspec: BuildspecSource::Path("arn:aws:s3:::b/k.yml".into()), ..BuildProject::default() };
+        let s3 =
+            BuildProject { buildspec: BuildspecSource::Path("arn:aws:s3:::b/k.yml".into()), ..BuildProject::default() };
         assert!(buildspec_text(Some(&s3), dir.path()).err().unwrap().message.contains("needs AWS"));
     }
 }

@@ -45,7 +45,11 @@ pub struct Session<'a, A> {
     pub log: Option<PathBuf>,
 }
 
-pub async fn run<A: ArtifactStore>(dispatch: &Dispatch, session: Session<'_, A>, cancel: watch::Receiver<bool>) -> Outcome {
+pub async fn run<A: ArtifactStore>(
+    dispatch: &Dispatch,
+    session: Session<'_, A>,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
     run_with_details(dispatch, session, cancel).await.0
 }
 
@@ -154,11 +158,14 @@ pub async fn run_with_details<A: ArtifactStore>(
             let message = match &result.failure {
                 Some(failure) => match &failure.command {
                     Some(command) => {
-                        format!("command {} of {total} failed with {}: {}", command.number, command.reason, command.text)
+                        format!(
+                            "command {} of {total} failed with {}: {}",
+                            command.number, command.reason, command.text
+                        )
                     }
-                    None if failure.phase == "UPLOAD_ARTIFACTS" => {
-                        failure.message.replace("no matching artifact paths found for", "no files match the patterns of")
-                    }
+                    None if failure.phase == "UPLOAD_ARTIFACTS" => failure
+                        .message
+                        .replace("no matching artifact paths found for", "no files match the patterns of"),
                     None => failure.message.clone(),
                 },
                 None => "the commands failed".to_string(),

@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn inline_paths_and_s3_objects_are_told_apart() {
         assert_eq!(classify_buildspec("ci/buildspec.yml"), BuildspecSource::Path("ci/buildspec.yml".into()));
-        assert_eq!(classify_buildspec("arn:aws:s3:::b/spec.yml"), BuildspecSource::Path("arn:aws:s3:::b/spec.yml".into()));
+        assert_eq!(
+            classify_buildspec("arn:aws:s3:::b/spec.yml"),
+            BuildspecSource::Path("arn:aws:s3:::b/spec.yml".into())
+        );
         let cdk = r#"{"version":"0.2","phases":{"build":{"commands":["make"]}}}"#;
         assert_eq!(classify_buildspec(cdk), BuildspecSource::Inline(cdk.into()));
         assert!(matches!(classify_buildspec("version: 0.2\nphases: {}\n"), BuildspecSource::Inline(_)));

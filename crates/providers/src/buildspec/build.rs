@@ -250,7 +250,10 @@ impl<A: ArtifactStore> Build<'_, A> {
             }
         }
         if self.narration == Narration::Build {
-            console.say(&format!("[pipewright] Phase complete: FINALIZING State: SUCCEEDED; build {}", result.status.as_str()));
+            console.say(&format!(
+                "[pipewright] Phase complete: FINALIZING State: SUCCEEDED; build {}",
+                result.status.as_str()
+            ));
         }
         result
     }
@@ -277,8 +280,8 @@ impl<A: ArtifactStore> Build<'_, A> {
             let lookup = |n: &str| variables.get(n).cloned();
             let mut counts = Counts::default();
             let mut found = 0;
-            let bases = select::base_directories(&self.src_dir, group.base_directory.as_deref(), lookup)
-                .unwrap_or_default();
+            let bases =
+                select::base_directories(&self.src_dir, group.base_directory.as_deref(), lookup).unwrap_or_default();
             for base in bases {
                 let files = select::walk(&base, false).unwrap_or_default();
                 let Ok(selection) = select::select(&files, &group.files, &[], false) else { continue };
@@ -292,15 +295,17 @@ impl<A: ArtifactStore> Build<'_, A> {
                             counts.add(&file_counts);
                             found += 1;
                         }
-                        Err(why) => console.say(&format!(
-                            "[pipewright] Warning: report {} cannot read {relative}: {why}",
-                            group.name
-                        )),
+                        Err(why) => console
+                            .say(&format!("[pipewright] Warning: report {} cannot read {relative}: {why}", group.name)),
                     }
                 }
             }
             if found == 0 {
-                console.say(&format!("[pipewright] Warning: report {}: no report files found ({})", group.name, group.files.join(", ")));
+                console.say(&format!(
+                    "[pipewright] Warning: report {}: no report files found ({})",
+                    group.name,
+                    group.files.join(", ")
+                ));
                 continue;
             }
             let coverage = group.format.is_coverage();

@@ -39,8 +39,11 @@ pub fn roots(paths: &[String]) -> Vec<CacheRoot> {
     }
     relative.sort();
     relative.dedup();
-    let kept: Vec<PathBuf> =
-        relative.iter().filter(|r| !relative.iter().any(|other| other != *r && r.starts_with(other))).cloned().collect();
+    let kept: Vec<PathBuf> = relative
+        .iter()
+        .filter(|r| !relative.iter().any(|other| other != *r && r.starts_with(other)))
+        .cloned()
+        .collect();
     kept.into_iter().map(CacheRoot::Relative).chain(host).collect()
 }
 
@@ -96,10 +99,19 @@ mod tests {
 
     #[test]
     fn roots_are_the_parts_before_the_first_wildcard() {
-        let paths: Vec<String> = ["node_modules/**/*", "./node_modules/.cache/**/*", ".m2/repository/**/*", "/root/.m2/**/*", "**/*", "vendor/*", "package-lock.json", "../up/*"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let paths: Vec<String> = [
+            "node_modules/**/*",
+            "./node_modules/.cache/**/*",
+            ".m2/repository/**/*",
+            "/root/.m2/**/*",
+            "**/*",
+            "vendor/*",
+            "package-lock.json",
+            "../up/*",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             roots(&paths),
             [

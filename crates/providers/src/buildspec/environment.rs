@@ -176,9 +176,9 @@ impl LocalSecrets {
             if let Some(document) = self.given.get(&reference.secret_id) {
                 return match &reference.json_key {
                     None => Ok(Some(document.clone())),
-                    Some(key) => json_key(document, key).map(Some).map_err(|why| {
-                        format!("secret {} given by --secret: {why}", reference.secret_id)
-                    }),
+                    Some(key) => json_key(document, key)
+                        .map(Some)
+                        .map_err(|why| format!("secret {} given by --secret: {why}", reference.secret_id)),
                 };
             }
         }
@@ -204,10 +204,9 @@ impl SecretLookup for LocalSecrets {
                 None => {
                     let what = match request.kind {
                         SecretKind::ParameterStore => format!("parameter does not exist: {}", request.reference),
-                        SecretKind::SecretsManager => format!(
-                            "secret does not exist: {}",
-                            SecretReference::parse(&request.reference).secret_id
-                        ),
+                        SecretKind::SecretsManager => {
+                            format!("secret does not exist: {}", SecretReference::parse(&request.reference).secret_id)
+                        }
                     };
                     Err(format!(
                         "{what} (environment variable {var}; give --secret {var}=VALUE or set {var} in pipewright's environment)",
@@ -251,7 +250,8 @@ pub async fn resolve(
             Value::Secret(reference) => (SecretKind::SecretsManager, reference),
         };
         let request = SecretRequest { variable: name.clone(), kind, reference: reference.clone() };
-        let value = secrets.lookup(&request).await.map_err(|message| LookupFailure { code: kind.error_code(), message })?;
+        let value =
+            secrets.lookup(&request).await.map_err(|message| LookupFailure { code: kind.error_code(), message })?;
         if !value.is_empty() {
             resolved.secret_values.push(value.clone());
         }
@@ -339,7 +339,8 @@ pub fn compose(
     }
     for (name, value) in codebuild {
         if name.starts_with("CODEBUILD_") && user.get(name).is_some_and(|v| v != value) {
-            warnings.push(format!("environment variable {name} is reserved by CodeBuild; the build's own value is used"));
+            warnings
+                .push(format!("environment variable {name} is reserved by CodeBuild; the build's own value is used"));
         }
         // AWS_REGION is CodeBuild's, but a user's value for it stands, as on AWS.
         if !name.starts_with("CODEBUILD_") && user.contains_key(name) {
@@ -393,7 +394,8 @@ mod tests {
             parameter_store: vec![("TOKEN".into(), "/ci/token".into())],
             ..Env::default()
         };
-        let project = [var("STAGE", "project", VariableType::Plaintext), var("TOKEN", "plain", VariableType::Plaintext)];
+        let project =
+            [var("STAGE", "project", VariableType::Plaintext), var("TOKEN", "plain", VariableType::Plaintext)];
         let action = [var("STAGE", "action", VariableType::Plaintext)];
         let (winners, warnings) = resolve_precedence(&definitions(&buildspec, &project, &action));
         assert_eq!(winners["STAGE"].value, Value::Plain("action".into()));
@@ -425,7 +427,8 @@ mod tests {
                 version_id: Some("v1".into())
             }
         );
-        let arn = SecretReference::parse("arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCd:user:AWSPREVIOUS");
+        let arn =
+            SecretReference::parse("arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCd:user:AWSPREVIOUS");
         assert_eq!(arn.secret_id, "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCd");
         assert_eq!(arn.json_key.as_deref(), Some("user"));
         assert_eq!(arn.version_stage.as_deref(), Some("AWSPREVIOUS"));
@@ -492,7 +495,10 @@ mod tests {
             ..BuildIdentity::default()
         };
         let codebuild = codebuild_variables(&identity);
-        let host = BTreeMap::from([("PATH".to_string(), "/usr/bin".to_string()), ("HOME".to_string(), "/home/me".to_string())]);
+        let host = BTreeMap::from([
+            ("PATH".to_string(), "/usr/bin".to_string()),
+            ("HOME".to_string(), "/home/me".to_string()),
+        ]);
         let user = BTreeMap::from([
             ("CODEBUILD_BUILD_ID".to_string(), "mine".to_string()),
             ("AWS_REGION".to_string(), "us-east-2".to_string()),
@@ -517,7 +523,10 @@ mod tests {
         let secret_names = BTreeSet::from(["TOKEN".to_string()]);
         let (values, warnings) =
             exported_values(&names, |n| (n == "IMAGE_TAG" || n == "TOKEN").then(|| "v".to_string()), &secret_names);
-        assert_eq!(values, BTreeMap::from([("IMAGE_TAG".to_string(), "v".to_string()), ("NEVER".to_string(), String::new())]));
+        assert_eq!(
+            values,
+            BTreeMap::from([("IMAGE_TAG".to_string(), "v".to_string()), ("NEVER".to_string(), String::new())])
+        );
         assert_eq!(warnings.len(), 3);
     }
 }

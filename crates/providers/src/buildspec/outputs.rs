@@ -76,12 +76,15 @@ pub fn write_zip(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> i
         let metadata = fs::symlink_metadata(path)?;
         if symlinks && metadata.file_type().is_symlink() {
             let target = fs::read_link(path)?;
-            writer.add_symlink(name.as_str(), target.to_string_lossy(), SimpleFileOptions::default()).map_err(io::Error::other)?;
+            writer
+                .add_symlink(name.as_str(), target.to_string_lossy(), SimpleFileOptions::default())
+                .map_err(io::Error::other)?;
             continue;
         }
         let metadata = fs::metadata(path)?;
-        let options =
-            SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).unix_permissions(mode(&metadata));
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(mode(&metadata));
         writer.start_file(name.as_str(), options).map_err(io::Error::other)?;
         let mut content = Vec::new();
         File::open(path)?.read_to_end(&mut content)?;
@@ -156,7 +159,8 @@ mod tests {
         let out = dir.path().join("a.zip");
         write_zip(&chosen.entries, true, &out).unwrap();
         let mut archive = zip::ZipArchive::new(File::open(&out).unwrap()).unwrap();
-        let mut listed: Vec<String> = (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().to_string()).collect();
+        let mut listed: Vec<String> =
+            (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().to_string()).collect();
         listed.sort();
         assert_eq!(listed, ["app.js", "lib.js", "link.js"]);
         #[cfg(unix)]

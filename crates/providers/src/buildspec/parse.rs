@@ -19,7 +19,8 @@ fn error(field: impl Into<String>, message: impl Into<String>) -> BuildspecError
     BuildspecError::Field { field: field.into(), message: message.into() }
 }
 
-const TOP_LEVEL_V2: &[&str] = &["version", "run-as", "env", "proxy", "batch", "phases", "reports", "artifacts", "cache"];
+const TOP_LEVEL_V2: &[&str] =
+    &["version", "run-as", "env", "proxy", "batch", "phases", "reports", "artifacts", "cache"];
 const TOP_LEVEL_V1: &[&str] = &["version", "environment_variables", "phases", "artifacts"];
 
 fn kind(value: &Value) -> &'static str {
@@ -109,7 +110,10 @@ fn strings(value: &Value, field: &str, what: &str) -> Result<Vec<String>, Builds
                     } else {
                         ""
                     };
-                    error(format!("{field}[{i}]"), format!("expected {what} of string type, found {}{hint}", kind(item)))
+                    error(
+                        format!("{field}[{i}]"),
+                        format!("expected {what} of string type, found {}{hint}", kind(item)),
+                    )
                 })
             })
             .collect(),
@@ -303,8 +307,13 @@ fn reports(value: &Value) -> Result<Vec<ReportGroup>, BuildspecError> {
         let Some(spec) = mapping(value, &field)? else {
             return Err(error(field, "expected a mapping with files"));
         };
-        let mut group =
-            ReportGroup { name, files: Vec::new(), base_directory: None, discard_paths: false, format: ReportFormat::JunitXml };
+        let mut group = ReportGroup {
+            name,
+            files: Vec::new(),
+            base_directory: None,
+            discard_paths: false,
+            format: ReportFormat::JunitXml,
+        };
         for (key, value) in entries(spec, &field, Some(&["files", "base-directory", "discard-paths", "file-format"]))? {
             let path = join(&field, &key);
             match key.as_str() {
@@ -375,10 +384,12 @@ pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
         has_batch: false,
     };
     for (key, value) in entries(root, "", Some(allowed)).map_err(|e| match (version, e) {
-        (Version::V0_1, BuildspecError::Field { field, message }) if message.contains("\"env\"") => BuildspecError::Field {
-            field,
-            message: format!("{message}; version 0.1 names it environment_variables (or use version 0.2)"),
-        },
+        (Version::V0_1, BuildspecError::Field { field, message }) if message.contains("\"env\"") => {
+            BuildspecError::Field {
+                field,
+                message: format!("{message}; version 0.1 names it environment_variables (or use version 0.2)"),
+            }
+        }
         (_, e) => e,
     })? {
         match key.as_str() {
@@ -482,8 +493,10 @@ cache:
 
     #[test]
     fn version_01_uses_environment_variables_plaintext() {
-        let spec = parse("version: 0.1\nenvironment_variables:\n  plaintext:\n    A: b\nphases:\n  build:\n    commands: [x]\n")
-            .unwrap();
+        let spec = parse(
+            "version: 0.1\nenvironment_variables:\n  plaintext:\n    A: b\nphases:\n  build:\n    commands: [x]\n",
+        )
+        .unwrap();
         assert_eq!(spec.version, Version::V0_1);
         assert_eq!(spec.env.variables, [("A".to_string(), "b".to_string())]);
         let (field, message) = field_error("version: 0.1\nenv:\n  variables: {A: b}\n");
@@ -508,13 +521,19 @@ cache:
             field_error("version: 0.2\nphases:\n  build:\n    on-failure: IGNORE\n    commands: [x]\n").0,
             "phases.build.on-failure"
         );
-        assert_eq!(field_error("version: 0.2\nartifacts:\n  files: x\n  discard-paths: maybe\n").0, "artifacts.discard-paths");
+        assert_eq!(
+            field_error("version: 0.2\nartifacts:\n  files: x\n  discard-paths: maybe\n").0,
+            "artifacts.discard-paths"
+        );
         assert_eq!(
             field_error("version: 0.2\nreports:\n  r:\n    files: x\n    file-format: XUNIT\n").0,
             "reports.r.file-format"
         );
         assert!(matches!(parse("version: 0.2\nphases: [\n"), Err(BuildspecError::Yaml(_))));
-        assert_eq!(field_error("version: 0.2\nphases:\n  pre_build:\n    runtime-versions: {a: 1}\n").0, "phases.pre_build");
+        assert_eq!(
+            field_error("version: 0.2\nphases:\n  pre_build:\n    runtime-versions: {a: 1}\n").0,
+            "phases.pre_build"
+        );
     }
 
     #[test]
@@ -522,8 +541,14 @@ cache:
         assert_eq!(on_failure("ABORT"), Some(OnFailure::Abort));
         assert_eq!(on_failure("RETRY"), Some(OnFailure::Retry { count: 3, pattern: None }));
         assert_eq!(on_failure("RETRY-5"), Some(OnFailure::Retry { count: 5, pattern: None }));
-        assert_eq!(on_failure("RETRY-timeout.*"), Some(OnFailure::Retry { count: 3, pattern: Some("timeout.*".into()) }));
-        assert_eq!(on_failure("RETRY-2-exit status 2"), Some(OnFailure::Retry { count: 2, pattern: Some("exit status 2".into()) }));
+        assert_eq!(
+            on_failure("RETRY-timeout.*"),
+            Some(OnFailure::Retry { count: 3, pattern: Some("timeout.*".into()) })
+        );
+        assert_eq!(
+            on_failure("RETRY-2-exit status 2"),
+            Some(OnFailure::Retry { count: 2, pattern: Some("exit status 2".into()) })
+        );
         assert_eq!(on_failure("RETRY-101"), None);
         assert_eq!(on_failure("abort"), None);
     }

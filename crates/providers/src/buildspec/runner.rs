@@ -180,7 +180,9 @@ impl<'a> Runner<'a> {
         }
         if carries {
             let read = |p: &PathBuf| fs::read_to_string(p).unwrap_or_default();
-            if let Some(state) = read_dump(&read(&dump.variables), &read(&dump.exports), &read(&dump.options), &read(&dump.cwd)) {
+            if let Some(state) =
+                read_dump(&read(&dump.variables), &read(&dump.exports), &read(&dump.options), &read(&dump.cwd))
+            {
                 self.state = state;
             }
         }
@@ -188,7 +190,13 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs `commands` until one fails; `first` numbers them for the narration.
-    async fn run_block(&mut self, commands: &[String], first: usize, total: usize, phase_failed: &mut bool) -> Result<Option<FailedCommand>, PhaseStatus> {
+    async fn run_block(
+        &mut self,
+        commands: &[String],
+        first: usize,
+        total: usize,
+        phase_failed: &mut bool,
+    ) -> Result<Option<FailedCommand>, PhaseStatus> {
         for (index, command) in commands.iter().enumerate() {
             let number = first + index;
             match self.narration {
@@ -248,7 +256,8 @@ impl<'a> Runner<'a> {
             let message = format!("Error while executing command: {}. Reason: {}", command.text, command.reason);
             if retries(phase.on_failure.as_ref(), retried, &message) {
                 retried += 1;
-                self.console.say(&format!("[pipewright] Phase {} failed; retrying it (retry {retried})", name.phase_type()));
+                self.console
+                    .say(&format!("[pipewright] Phase {} failed; retrying it (retry {retried})", name.phase_type()));
                 continue;
             }
             return PhaseEnd {

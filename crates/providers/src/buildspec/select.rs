@@ -57,9 +57,7 @@ pub fn select(
         for file in files {
             let hit = match &glob {
                 None => false,
-                Some(set) => {
-                    set.is_match(file) || (!has_wildcard(pattern) && file.starts_with(&format!("{pattern}/")))
-                }
+                Some(set) => set.is_match(file) || (!has_wildcard(pattern) && file.starts_with(&format!("{pattern}/"))),
             };
             if !hit || excluded.as_ref().is_some_and(|set| set.is_match(file)) {
                 continue;
@@ -141,7 +139,11 @@ pub fn base_directories(
     let Some(base) = base else { return Ok(vec![root.to_path_buf()]) };
     let expanded = normalise(&expand(base, lookup));
     let path = Path::new(&expanded);
-    let (parent, pattern) = if path.is_absolute() { (PathBuf::from("/"), expanded.trim_start_matches('/').to_string()) } else { (root.to_path_buf(), expanded.clone()) };
+    let (parent, pattern) = if path.is_absolute() {
+        (PathBuf::from("/"), expanded.trim_start_matches('/').to_string())
+    } else {
+        (root.to_path_buf(), expanded.clone())
+    };
     if !has_wildcard(&pattern) {
         return Ok(vec![parent.join(pattern)]);
     }
@@ -188,7 +190,11 @@ mod tests {
             names(&select(&all, &patterns(&["dist/**/*"]), &[], false).unwrap()),
             ["dist/.hidden", "dist/a.js", "dist/sub/b.js"]
         );
-        assert_eq!(select(&all, &patterns(&["**/*"]), &[], false).unwrap().files.len(), TREE.len(), "dotfiles included");
+        assert_eq!(
+            select(&all, &patterns(&["**/*"]), &[], false).unwrap().files.len(),
+            TREE.len(),
+            "dotfiles included"
+        );
         assert_eq!(names(&select(&all, &patterns(&["./target/app.jar"]), &[], false).unwrap()), ["target/app.jar"]);
     }
 
@@ -205,8 +211,9 @@ mod tests {
     #[test]
     fn unmatched_patterns_are_reported_and_exclusions_apply() {
         let all = files(TREE);
-        let selection = select(&all, &patterns(&["nothing/*", "dist/**/*"]), &patterns(&["dist/sub", "**/.hidden"]), false)
-            .unwrap();
+        let selection =
+            select(&all, &patterns(&["nothing/*", "dist/**/*"]), &patterns(&["dist/sub", "**/.hidden"]), false)
+                .unwrap();
         assert_eq!(names(&selection), ["dist/a.js"]);
         assert_eq!(selection.unmatched, ["nothing/*"]);
         assert!(select(&all, &patterns(&["zzz"]), &[], false).unwrap().files.is_empty());
@@ -242,8 +249,9 @@ mod tests {
         );
         let elsewhere = dir.path().join("other").display().to_string();
         let lookup = move |n: &str| (n == "CODEBUILD_SRC_DIR_B").then(|| elsewhere.clone());
-        assert_eq!(base_directories(Path::new("/nowhere"), Some("$CODEBUILD_SRC_DIR_B"), lookup).unwrap(), [
-            dir.path().join("other")
-        ]);
+        assert_eq!(
+            base_directories(Path::new("/nowhere"), Some("$CODEBUILD_SRC_DIR_B"), lookup).unwrap(),
+            [dir.path().join("other")]
+        );
     }
 }

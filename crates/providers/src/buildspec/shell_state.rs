@@ -80,7 +80,8 @@ pub fn quote(text: &str) -> String {
 
 fn is_name(text: &str) -> bool {
     let mut chars = text.chars();
-    chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// The paths an EXIT trap writes the state to.
@@ -378,7 +379,8 @@ mod tests {
     fn export_p_of_dash_and_bash() {
         let dash = "export A='1'\nexport B='x\ny'\nexport UNSET\n";
         assert_eq!(parse_assignments(dash), [("A".into(), "1".into()), ("B".into(), "x\ny".into())]);
-        let bash = "declare -x A=\"1\"\ndeclare -rx B=\"q\\\"\\$x\\\\\"\ndeclare -x UNSET\ndeclare -x C=\"multi\nline\"\n";
+        let bash =
+            "declare -x A=\"1\"\ndeclare -rx B=\"q\\\"\\$x\\\\\"\ndeclare -x UNSET\ndeclare -x C=\"multi\nline\"\n";
         assert_eq!(
             parse_assignments(bash),
             [("A".into(), "1".into()), ("B".into(), "q\"$x\\".into()), ("C".into(), "multi\nline".into())]
