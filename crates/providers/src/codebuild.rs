@@ -203,7 +203,7 @@ pub async fn run<A: ArtifactStore>(
             prepared
         }
         Err(refusal) => {
-            console.say(&format!("[pipewright] Phase complete: DOWNLOAD_SOURCE State: FAILED"));
+            console.say("[pipewright] Phase complete: DOWNLOAD_SOURCE State: FAILED");
             console
                 .say(&format!("[pipewright] Phase context status code: {} Message: {}", refusal.code, refusal.message));
             console.close().await;
