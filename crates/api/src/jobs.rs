@@ -176,6 +176,7 @@ pub async fn succeed<C: ControlPlane>(plane: &C, caller: &Caller, input: Success
                 external_execution_url: None,
                 revision,
                 by: Some(caller.name()),
+                details: None,
             })
         }
     };
@@ -205,6 +206,7 @@ pub async fn fail<C: ControlPlane>(plane: &C, input: FailureInput) -> Result<Val
     let event = Event::ActionFailed(ActionFailed {
         job: live.job,
         failure: FailureDetails { kind, message, external_execution_id: details.external_execution_id },
+        details: None,
     });
     let handled = plane.submit(&live.pipeline, &event).await.map_err(service_error)?;
     result_of(handled, &job_id)

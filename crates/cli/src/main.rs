@@ -20,6 +20,7 @@ macro_rules! say_text {
     }};
 }
 
+mod build_projects;
 mod commands;
 mod failure;
 mod launcher;

@@ -90,6 +90,7 @@ fn recorded_execution(pipeline: &Pipeline) -> Vec<(World, Event)> {
                     external_execution_url: None,
                     revision: None,
                     by: None,
+                    details: None,
                 }));
             }
         }

@@ -71,6 +71,7 @@ fn source_done(id: &str) -> Event {
         external_execution_url: None,
         revision: None,
         by: None,
+        details: None,
     })
 }
 

@@ -5,6 +5,7 @@
 //! piece of glue, shared by all of them, that loads state through a port, calls
 //! [`engine::apply`] and commits the result.
 
+pub mod action_details;
 pub mod build_project;
 pub mod declaration;
 pub mod engine;

@@ -471,7 +471,12 @@ pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<Acti
                         },
                         execution_result: ActionExecutionResultView {
                             external_execution_id: attempt.external_execution_id.clone(),
-                            external_execution_summary: attempt.summary.clone(),
+                            // A failed build has no summary of its own: its phases and
+                            // reports stand in (CodePipeline shows the build's outcome there).
+                            external_execution_summary: attempt
+                                .summary
+                                .clone()
+                                .or_else(|| attempt.details.as_ref().map(|d| d.describe()).filter(|d| !d.is_empty())),
                             external_execution_url: attempt.external_execution_url.clone(),
                             error_details: attempt.error.clone(),
                         },

@@ -44,6 +44,10 @@ pub struct RunOptions {
     /// `--buildspec`), for the CodeBuild actions of this execution.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub build_projects: BTreeMap<String, pipewright_core::build_project::BuildProject>,
+    /// `--secret NAME=VALUE`. Never written to the state directory: a worker that takes the
+    /// execution over later reads secrets from its own environment.
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 pub fn now() -> Timestamp {
@@ -88,6 +92,9 @@ impl Backend {
             reporter,
             lambda_endpoint: None,
             build_projects: Default::default(),
+            secrets: Default::default(),
+            codebuild_root: state_dir.join("codebuild"),
+            warned_host_tools: Default::default(),
         };
         Ok(Backend {
             store: Arc::new(store),
@@ -106,6 +113,7 @@ impl Backend {
         self.providers.sources.working_directory = options.working_directory.clone();
         self.providers.lambda_endpoint = options.lambda_endpoint.clone();
         self.providers.build_projects = options.build_projects.clone();
+        self.providers.secrets = options.secrets.clone();
     }
 
     /// Records how an execution was started, for workers that take it up later.

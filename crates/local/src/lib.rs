@@ -5,6 +5,7 @@
 //! functions run.
 
 pub mod backend;
+pub mod codebuild;
 pub mod lambda;
 pub mod providers;
 pub mod report;

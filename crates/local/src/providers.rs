@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use pipewright_core::action_details::ActionDetails;
 use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::providers::ProviderKind;
@@ -29,6 +30,12 @@ pub struct ProviderContext {
     pub lambda_endpoint: Option<String>,
     /// CodeBuild projects by name, for CodeBuild actions.
     pub build_projects: std::collections::BTreeMap<String, pipewright_core::build_project::BuildProject>,
+    /// `--secret NAME=VALUE`: Parameter Store and Secrets Manager values for builds.
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// Build numbers and caches of CodeBuild projects: `<root>/<project>/…`.
+    pub codebuild_root: PathBuf,
+    /// The host-tools warning of CodeBuild builds is given once per run.
+    pub warned_host_tools: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Action output goes to the reporter.
@@ -46,7 +53,7 @@ pub async fn run(
     kind: Option<ProviderKind>,
     context: &ProviderContext,
     cancel: watch::Receiver<bool>,
-) -> Outcome {
+) -> (Outcome, Option<ActionDetails>) {
     let path = |root: &PathBuf| root.join(&dispatch.execution_id).join(&dispatch.stage).join(&dispatch.action);
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
@@ -57,13 +64,16 @@ pub async fn run(
             | ProviderKind::S3Source
             | ProviderKind::Ecr,
         ) => match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, &scratch).await {
-            Ok(fetched) => Outcome::Succeeded {
-                output_variables: fetched.output_variables,
-                summary: fetched.summary,
-                external_execution_url: None,
-                revision: Some(fetched.revision),
-            },
-            Err(error) => Outcome::Failed(error),
+            Ok(fetched) => (
+                Outcome::Succeeded {
+                    output_variables: fetched.output_variables,
+                    summary: fetched.summary,
+                    external_execution_url: None,
+                    revision: Some(fetched.revision),
+                },
+                None,
+            ),
+            Err(error) => (Outcome::Failed(error), None),
         },
         Some(ProviderKind::Commands) => {
             let session = commands::Session {
@@ -72,17 +82,25 @@ pub async fn run(
                 scratch,
                 log: Some(path(&context.logs_root).join(format!("{}.log", dispatch.attempt))),
             };
-            commands::run(dispatch, session, cancel).await
+            commands::run_with_details(dispatch, session, cancel).await
         }
-        Some(ProviderKind::Lambda) => crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await,
+        Some(ProviderKind::CodeBuild) => {
+            let output = Arc::new(ToReporter(context.reporter.clone()));
+            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
+            crate::codebuild::run(dispatch, context, output, scratch, log, cancel).await
+        }
+        Some(ProviderKind::Lambda) => (crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await, None),
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`).
-        None if dispatch.action_type.owner == ActionOwner::Custom => Outcome::HandedOff,
-        _ => Outcome::Failed(ActionError {
-            kind: FailureType::ConfigurationError,
-            message: format!(
-                "{}/{}/{} actions need the AWS backend (deploy Pipewright with `sam deploy`); they cannot run on this machine",
-                dispatch.action_type.category, dispatch.action_type.owner, dispatch.action_type.provider
-            ),
-        }),
+        None if dispatch.action_type.owner == ActionOwner::Custom => (Outcome::HandedOff, None),
+        _ => (
+            Outcome::Failed(ActionError {
+                kind: FailureType::ConfigurationError,
+                message: format!(
+                    "{}/{}/{} actions need the AWS backend (deploy Pipewright with `sam deploy`); they cannot run on this machine",
+                    dispatch.action_type.category, dispatch.action_type.owner, dispatch.action_type.provider
+                ),
+            }),
+            None,
+        ),
     }
 }

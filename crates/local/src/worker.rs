@@ -21,6 +21,7 @@ use pipewright_core::service::ServiceError;
 
 use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
 use crate::providers;
+use pipewright_core::action_details::ActionDetails;
 use pipewright_providers::Outcome;
 
 /// How often the worker looks for work others committed (approvals, stops, transitions).
@@ -59,7 +60,7 @@ pub struct Worker<'a> {
     owner: String,
 }
 
-type Finished = (String, Dispatch, Outcome);
+type Finished = (String, Dispatch, Outcome, Option<ActionDetails>);
 
 /// The running part of a worker: actions in flight and what arrived for it.
 struct Session<'w, 'a> {
@@ -252,17 +253,17 @@ impl Session<'_, '_> {
         let job = dispatch.clone();
         let entry = id.clone();
         tokio::spawn(async move {
-            let outcome = providers::run(&job, kind, &context, cancelled).await;
-            let _ = finished_tx.send((entry, job, outcome));
+            let (outcome, details) = providers::run(&job, kind, &context, cancelled).await;
+            let _ = finished_tx.send((entry, job, outcome, details));
         });
         self.running.insert(id, (dispatch, cancel));
     }
 
     /// Submits the results of finished actions and the answers to approvals.
     async fn deliver(&mut self) -> Result<(), WorkerError> {
-        for (id, dispatch, outcome) in std::mem::take(&mut self.finished) {
+        for (id, dispatch, outcome, details) in std::mem::take(&mut self.finished) {
             self.running.remove(&id);
-            self.worker.report(&id, &dispatch, outcome).await?;
+            self.worker.report(&id, &dispatch, outcome, details).await?;
         }
         for answer in std::mem::take(&mut self.answers) {
             match self.worker.submit(&answer, &[]).await {
@@ -289,10 +290,16 @@ impl Session<'_, '_> {
 
 impl Worker<'_> {
     /// Reports a provider's outcome; the dispatch leaves the outbox in the same commit.
-    async fn report(&self, id: &str, dispatch: &Dispatch, outcome: Outcome) -> Result<(), WorkerError> {
+    async fn report(
+        &self,
+        id: &str,
+        dispatch: &Dispatch,
+        outcome: Outcome,
+        details: Option<ActionDetails>,
+    ) -> Result<(), WorkerError> {
         let backend = self.backend;
         let completed = [id.to_string()];
-        let Some(event) = outcome.into_event(dispatch) else {
+        let Some(event) = outcome.into_event_with(dispatch, details) else {
             backend.store.complete_effects(&self.execution_id, &completed).await?;
             return Ok(());
         };
@@ -306,6 +313,7 @@ impl Worker<'_> {
                         message: format!("output variables of {size} bytes exceed the limit of {limit} bytes"),
                         external_execution_id: Some(dispatch.action_execution_id.clone()),
                     },
+                    details: None,
                 });
                 Ok(self.submit(&failure, &completed).await?)
             }

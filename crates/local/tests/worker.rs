@@ -55,6 +55,7 @@ fn backend(dir: &Path) -> Backend {
         auto_approve: false,
         lambda_endpoint: None,
         build_projects: Default::default(),
+        secrets: Default::default(),
     };
     backend.configure(&options);
     backend

@@ -4,8 +4,11 @@
 //! invoke-action function inside the Lambda sandbox.
 
 pub mod artifacts;
+pub mod buildspec;
+pub mod codebuild;
 pub mod commands;
 pub mod outcome;
+pub mod project_file;
 
 pub use outcome::{ActionError, Outcome};
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use pipewright_core::action_details::ActionDetails;
 use pipewright_core::engine::{ActionFailed, ActionSucceeded, Dispatch, Event, FailureDetails, FailureType, Revision};
 
 /// Why an action failed, as PutJobFailureResult would say it.
@@ -31,6 +32,11 @@ pub enum Outcome {
 impl Outcome {
     /// The engine event reporting this outcome, if there is one to report.
     pub fn into_event(self, dispatch: &Dispatch) -> Option<Event> {
+        self.into_event_with(dispatch, None)
+    }
+
+    /// The same, with the phases and report counts of a build-like action.
+    pub fn into_event_with(self, dispatch: &Dispatch, details: Option<ActionDetails>) -> Option<Event> {
         let job = dispatch.job_ref();
         match self {
             Outcome::Succeeded { output_variables, summary, external_execution_url, revision } => {
@@ -42,6 +48,7 @@ impl Outcome {
                     external_execution_url,
                     revision,
                     by: Some("pipewright".to_string()),
+                    details,
                 }))
             }
             Outcome::Failed(error) => Some(Event::ActionFailed(ActionFailed {
@@ -51,6 +58,7 @@ impl Outcome {
                     message: error.message,
                     external_execution_id: Some(dispatch.action_execution_id.clone()),
                 },
+                details,
             })),
             Outcome::Cancelled | Outcome::HandedOff => None,
         }

@@ -500,7 +500,7 @@ pub async fn execution<C: ControlPlane>(plane: &C, caller: &Caller, name: &str, 
         let input = &detail["input"];
         let output = &detail["output"];
         let provider = s(&input["actionTypeId"], "provider");
-        let log = if provider == "Commands" {
+        let log = if provider == "Commands" || provider == "CodeBuild" {
             format!(
                 r#"<a class="log-link" href="{base}/executions/{}/logs/{}/{}/{attempt}">log</a>"#,
                 url(id),
@@ -520,6 +520,11 @@ pub async fn execution<C: ControlPlane>(plane: &C, caller: &Caller, name: &str, 
             .as_str()
             .map(|m| format!(r#"<p class="error">{}</p>"#, esc(m)))
             .unwrap_or_default();
+        // A build's phases and report counts are in its summary.
+        let error = match output["executionResult"]["externalExecutionSummary"].as_str() {
+            Some(summary) if summary.contains("Phases ") => format!(r#"{error}<p class="detail">{}</p>"#, esc(summary)),
+            _ => error,
+        };
         let _ = write!(
             rows,
             r#"<tr class="action-execution" data-action="{0}/{1}" data-status="{2}"><td>{0} / {1} <span class="muted">#{attempt}</span></td><td>{3}</td><td>{4}</td><td>{5}</td><td><details><summary>configuration</summary><pre>{6}</pre></details></td><td><pre>{7}</pre>{8}</td><td>{9}</td></tr>"#,

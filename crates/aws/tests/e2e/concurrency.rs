@@ -73,6 +73,7 @@ async fn parallel_actions_completing_at_the_same_instant_each_count_once() {
                 external_execution_url: None,
                 revision: None,
                 by: None,
+                details: None,
             })
         })
         .collect();

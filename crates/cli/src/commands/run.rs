@@ -42,6 +42,18 @@ pub struct StartOptions {
     /// http://127.0.0.1:9000); the functions report back through `pipewright serve`.
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_LAMBDA")]
     pub(crate) lambda_endpoint: Option<String>,
+    /// CodeBuild project NAME, from FILE: the JSON `aws codebuild batch-get-projects --names
+    /// NAME` prints, or a buildspec. Repeatable.
+    #[arg(long = "codebuild-project", value_name = "NAME=FILE", value_parser = parse_pair)]
+    pub(crate) codebuild_projects: Vec<(String, String)>,
+    /// Run CodeBuild project NAME with the buildspec at PATH instead of its own. Repeatable.
+    #[arg(long = "buildspec", value_name = "NAME=PATH", value_parser = parse_pair)]
+    pub(crate) buildspecs: Vec<(String, String)>,
+    /// A Parameter Store or Secrets Manager value for builds: NAME is the environment
+    /// variable, the parameter name or the secret id. Repeatable. Without it, a secret is read
+    /// from the variable of the same name in this environment.
+    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub(crate) secrets: Vec<(String, String)>,
 }
 
 #[derive(clap::Args)]
@@ -108,12 +120,15 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
         }
         sources.insert(action.clone(), absolute);
     }
+    let build_projects =
+        crate::build_projects::from_flags(&options.codebuild_projects, &options.buildspecs, &working_directory)?;
     Ok(RunOptions {
         sources,
         working_directory,
         auto_approve: options.auto_approve,
         lambda_endpoint: options.lambda_endpoint.clone(),
-        build_projects: Default::default(),
+        build_projects,
+        secrets: crate::build_projects::secrets(&options.secrets),
     })
 }
 

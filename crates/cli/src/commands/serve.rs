@@ -61,6 +61,17 @@ pub struct ServeArgs {
     /// answered, so a web page that rebinds its name to 127.0.0.1 reaches nothing. Repeatable.
     #[arg(long = "allow-host", value_name = "NAME[:PORT]")]
     allow_hosts: Vec<String>,
+    /// CodeBuild project NAME, from FILE: the JSON `aws codebuild batch-get-projects --names
+    /// NAME` prints, or a buildspec. Repeatable.
+    #[arg(long = "codebuild-project", value_name = "NAME=FILE", value_parser = crate::commands::run::parse_pair)]
+    codebuild_projects: Vec<(String, String)>,
+    /// Run CodeBuild project NAME with the buildspec at PATH instead of its own. Repeatable.
+    #[arg(long = "buildspec", value_name = "NAME=PATH", value_parser = crate::commands::run::parse_pair)]
+    buildspecs: Vec<(String, String)>,
+    /// A Parameter Store or Secrets Manager value for builds (NAME: the variable, the
+    /// parameter name or the secret id). Repeatable.
+    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = crate::commands::run::parse_pair)]
+    secrets: Vec<(String, String)>,
 }
 
 /// The local deployment, as the API sees it.
@@ -119,12 +130,15 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         }
         sources.insert(action.clone(), path);
     }
+    let build_projects =
+        crate::build_projects::from_flags(&args.codebuild_projects, &args.buildspecs, &working_directory)?;
     Ok(RunOptions {
         sources,
         working_directory,
         auto_approve: args.auto_approve,
         lambda_endpoint: args.lambda_endpoint.clone(),
-        build_projects: Default::default(),
+        build_projects,
+        secrets: crate::build_projects::secrets(&args.secrets),
     })
 }
 

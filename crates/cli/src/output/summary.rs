@@ -24,6 +24,14 @@ pub fn render(execution: &Execution) -> String {
                 (None, Some(summary)) => summary.clone(),
                 (None, None) => String::new(),
             };
+            // A build's report counts lead, so that the truncated line still shows them.
+            let detail = match attempt.details.as_ref().and_then(|d| d.reports_line()) {
+                Some(reports) if attempt.error.is_none() => {
+                    format!("[{reports}] {}", detail.split(". ").next().unwrap_or_default())
+                }
+                Some(reports) => format!("[{reports}] {detail}"),
+                None => detail,
+            };
             let status = if attempt.number > 1 {
                 format!("{} (attempt {})", attempt.status.as_str(), attempt.number)
             } else {

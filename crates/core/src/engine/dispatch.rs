@@ -153,6 +153,7 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
         external_execution_url: None,
         percent_complete: None,
         last_updated_by: None,
+        details: None,
     };
     let resolved = match resolution {
         Ok(resolved) => resolved,
@@ -266,6 +267,7 @@ pub(crate) fn build_dispatch(
         continuation_token: job.continuation_token.clone(),
         source_revision: execution.source_revision_overrides.iter().find(|o| o.action_name == action_run.name).cloned(),
         deadline: attempt.deadline,
+        source_revisions: execution.artifact_revisions.clone(),
     })
 }
 

@@ -81,6 +81,10 @@ pub struct Dispatch {
     pub continuation_token: Option<String>,
     pub source_revision: Option<SourceRevisionOverride>,
     pub deadline: Timestamp,
+    /// The revisions the execution's source actions fetched, by artifact name (a build's
+    /// `CODEBUILD_RESOLVED_SOURCE_VERSION`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_revisions: Vec<super::state::ArtifactRevision>,
 }
 
 impl Dispatch {

@@ -116,6 +116,9 @@ pub struct ActionSucceeded {
     pub external_execution_url: Option<String>,
     pub revision: Option<Revision>,
     pub by: Option<String>,
+    /// Phases and report counts of a build-like action (CodeBuild, Commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<crate::action_details::ActionDetails>,
 }
 
 /// `failureDetails.type` of PutJobFailureResult.
@@ -156,6 +159,9 @@ pub struct FailureDetails {
 pub struct ActionFailed {
     pub job: JobRef,
     pub failure: FailureDetails,
+    /// Phases and report counts of a build-like action (CodeBuild, Commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<crate::action_details::ActionDetails>,
 }
 
 /// PutJobSuccessResult with a continuation token: the action stays in progress and a new

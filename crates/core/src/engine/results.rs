@@ -69,6 +69,7 @@ pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Re
     attempt.external_execution_url = event.external_execution_url.clone();
     attempt.last_updated_by = event.by.clone();
     attempt.percent_complete = Some(100);
+    attempt.details = event.details.clone();
     let outputs = attempt.output_artifacts.clone();
     for output in &outputs {
         execution.artifacts.insert(output.name.clone(), output.location.clone());
@@ -101,6 +102,12 @@ pub(crate) fn action_failed(ctx: &mut Context, event: &ActionFailed) -> Result<O
     let message: String = event.failure.message.chars().take(5000).collect();
     let error = ErrorDetails { code: event.failure.kind.as_str().to_string(), message };
     fail_attempt(ctx, &event.job.execution_id, stage, action, error, event.failure.external_execution_id.clone())?;
+    if let Some(details) = &event.details {
+        let run = &mut ctx.exec_mut(&event.job.execution_id)?.stages[stage].actions[action];
+        if let Some(attempt) = run.attempts.last_mut() {
+            attempt.details = Some(details.clone());
+        }
+    }
     settle(ctx, &event.job.execution_id)?;
     Ok(None)
 }

@@ -391,6 +391,9 @@ pub struct ActionAttempt {
     pub external_execution_url: Option<String>,
     pub percent_complete: Option<u8>,
     pub last_updated_by: Option<String>,
+    /// Phases and report counts, when the provider reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<crate::action_details::ActionDetails>,
 }
 
 /// The current job of an attempt. A continuation ends one job and starts the next.

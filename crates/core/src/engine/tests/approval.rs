@@ -127,6 +127,7 @@ fn only_approvals_take_approval_results_and_approvals_take_nothing_else() {
         external_execution_url: None,
         revision: None,
         by: None,
+        details: None,
     });
     assert!(matches!(sim.rejected(sneaky), Rejection::Validation(m) if m.contains("PutApprovalResult")));
 }

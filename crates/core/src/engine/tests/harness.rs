@@ -208,6 +208,7 @@ impl Sim {
             external_execution_url: None,
             revision: None,
             by: None,
+            details: None,
         })
     }
 
@@ -219,6 +220,7 @@ impl Sim {
                 message: format!("{action} broke"),
                 external_execution_id: None,
             },
+            details: None,
         })
     }
 

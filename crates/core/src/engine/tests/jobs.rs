@@ -41,6 +41,7 @@ fn a_continuation_starts_a_new_job_with_the_token() {
         external_execution_url: None,
         revision: None,
         by: None,
+        details: None,
     });
     assert_eq!(sim.stale(late), Stale::OldJob { current: 2, given: 1 });
     sim.succeed("e1", "Work", "Invoke");

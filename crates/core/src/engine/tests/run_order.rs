@@ -104,6 +104,7 @@ fn failure_details_are_kept_on_the_attempt() {
             message: "branch main is gone".into(),
             external_execution_id: Some("ext-1".into()),
         },
+        details: None,
     }));
     let attempt = sim.attempt("e1", "Source", "Src");
     assert_eq!(attempt.status, ActionStatus::Failed);
@@ -132,6 +133,7 @@ fn source_revisions_are_recorded() {
             created: None,
         }),
         by: None,
+        details: None,
     }));
     let revisions = &sim.execution("e1").artifact_revisions;
     assert_eq!(revisions.len(), 1);

@@ -1,0 +1,602 @@
+//! CodeBuild actions run locally by the real `pipewright` binary, offline: buildspec cases,
+//! each asserting what CodeBuild does (docs/codebuild.md), and pipelines written the way
+//! teams write them.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let scratch = Scratch { dir: tempfile::tempdir().expect("temp dir") };
+        std::fs::create_dir_all(scratch.source()).unwrap();
+        scratch
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn source(&self) -> PathBuf {
+        self.path().join("src")
+    }
+
+    /// Writes `text` at `relative` under the scratch directory.
+    fn file(&self, relative: &str, text: &str) -> String {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn pipeline(&self, name: &str, stages: Vec<Value>) -> String {
+        let declaration = json!({
+            "name": name,
+            "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+            "artifactStore": {"type": "S3", "location": "local-artifacts"},
+            "pipelineType": "V2",
+            "executionMode": "QUEUED",
+            "stages": stages,
+        });
+        self.file(&format!("{name}.json"), &serde_json::to_string_pretty(&declaration).unwrap())
+    }
+
+    fn pipewright(&self) -> Command {
+        let mut command = Command::cargo_bin("pipewright").expect("binary");
+        command.current_dir(self.path()).arg("--state-dir").arg(self.path().join("state")).env("PIPEWRIGHT_PLAIN", "1");
+        command
+    }
+
+    /// `pipewright run FILE --source Source=src ARGS…`: (exit code, stdout).
+    fn run(&self, file: &str, args: &[&str]) -> (i32, String) {
+        let source = format!("Source={}", self.source().display());
+        let output = self.pipewright().args(["run", file, "--source", &source]).args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code().unwrap_or(-1), text)
+    }
+}
+
+fn source_stage() -> Value {
+    json!({"name": "Source", "actions": [{
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": "uploads", "S3ObjectKey": "app.zip"},
+        "outputArtifacts": [{"name": "Src"}]
+    }]})
+}
+
+fn codebuild(name: &str, project: &str, inputs: &[&str], outputs: &[&str]) -> Value {
+    json!({
+        "name": name,
+        "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+        "configuration": {"ProjectName": project},
+        "inputArtifacts": inputs.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+        "outputArtifacts": outputs.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+    })
+}
+
+fn stage(name: &str, actions: Vec<Value>) -> Value {
+    json!({"name": name, "actions": actions})
+}
+
+/// The lines action `stage/action` printed.
+fn lines_of(output: &str, stage: &str, action: &str) -> Vec<String> {
+    let prefix = format!("[{stage}/{action}] ");
+    output.lines().filter_map(|l| l.strip_prefix(&prefix)).map(String::from).collect()
+}
+
+fn has(lines: &[String], text: &str) -> bool {
+    lines.iter().any(|l| l == text)
+}
+
+/// A buildspec whose every phase echoes a marker, one of which fails.
+fn phased(failing: &str, on_failure: Option<&str>) -> String {
+    let mut spec = String::from("version: 0.2\nphases:\n");
+    for phase in ["install", "pre_build", "build", "post_build"] {
+        spec.push_str(&format!("  {phase}:\n"));
+        if phase == failing
+            && let Some(mode) = on_failure
+        {
+            spec.push_str(&format!("    on-failure: {mode}\n"));
+        }
+        spec.push_str(&format!("    commands:\n      - echo ran-{phase} succeeding=$CODEBUILD_BUILD_SUCCEEDING\n"));
+        if phase == failing {
+            spec.push_str("      - exit 3\n      - echo never-here\n");
+        }
+        spec.push_str(&format!("    finally:\n      - echo finally-{phase}\n"));
+    }
+    spec.push_str("artifacts:\n  files: ['**/*']\n");
+    spec
+}
+
+#[test]
+fn which_phases_run_after_a_failure_in_each_phase() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    let cases = [
+        ("Install", "install", None),
+        ("PreBuild", "pre_build", None),
+        ("Build", "build", None),
+        ("PostBuild", "post_build", None),
+        ("Continue", "pre_build", Some("CONTINUE")),
+        ("Abort", "build", Some("ABORT")),
+    ];
+    let mut actions = Vec::new();
+    let mut args = Vec::new();
+    for (name, phase, mode) in cases {
+        let spec = scratch.file(&format!("specs/{name}.yml"), &phased(phase, mode));
+        actions.push(codebuild(name, &format!("p-{name}"), &["Src"], &[&format!("Out{name}")]));
+        args.push("--buildspec".to_string());
+        args.push(format!("p-{name}={spec}"));
+    }
+    let file = scratch.pipeline("phases", vec![source_stage(), stage("Build", actions)]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, output) = scratch.run(&file, &args);
+    assert_eq!(code, 1, "{output}");
+    let ran = |action: &str, phase: &str| {
+        let lines = lines_of(&output, "Build", action);
+        lines.iter().any(|l| l.starts_with(&format!("ran-{phase} ")))
+    };
+    let uploaded =
+        |action: &str| has(&lines_of(&output, "Build", action), "[pipewright] Entering phase UPLOAD_ARTIFACTS");
+    // INSTALL or PRE_BUILD failing skips everything after it, uploads included.
+    assert!(ran("Install", "install") && !ran("Install", "pre_build") && !ran("Install", "build"), "{output}");
+    assert!(!ran("Install", "post_build") && !uploaded("Install"));
+    assert!(ran("PreBuild", "pre_build") && !ran("PreBuild", "build") && !ran("PreBuild", "post_build"));
+    assert!(!uploaded("PreBuild"));
+    // A failed BUILD still runs POST_BUILD (which sees CODEBUILD_BUILD_SUCCEEDING=0), then uploads.
+    let build = lines_of(&output, "Build", "Build");
+    assert!(has(&build, "ran-build succeeding=1") && has(&build, "ran-post_build succeeding=0"), "{build:?}");
+    assert!(uploaded("Build"));
+    // A failed POST_BUILD still uploads.
+    assert!(ran("PostBuild", "post_build") && uploaded("PostBuild"));
+    // The failing command ends its phase's commands; finally still runs.
+    for action in ["Install", "PreBuild", "Build", "PostBuild"] {
+        let lines = lines_of(&output, "Build", action);
+        assert!(!has(&lines, "never-here"), "{action}: {lines:?}");
+    }
+    assert!(has(&build, "finally-build"));
+    // CONTINUE goes on; ABORT ends the build after its phase's finally.
+    assert!(ran("Continue", "build") && ran("Continue", "post_build") && uploaded("Continue"));
+    let abort = lines_of(&output, "Build", "Abort");
+    assert!(has(&abort, "finally-build") && !ran("Abort", "post_build") && !uploaded("Abort"), "{abort:?}");
+    // Each fails the action with CodeBuild's message naming the phase.
+    assert!(output.contains(
+        "Build/Build FAILED  Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, Message: Error while executing command: exit 3. Reason: exit status 3"
+    ), "{output}");
+    assert!(output.contains("Build/Install FAILED  Build terminated with state: FAILED. Phase: INSTALL"), "{output}");
+    assert!(
+        output.contains("Build/Continue FAILED  Build terminated with state: FAILED. Phase: PRE_BUILD"),
+        "{output}"
+    );
+}
+
+#[test]
+fn shell_state_carries_across_commands_and_phases_in_0_2_but_not_in_0_1() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    let v2 = scratch.file(
+        "specs/v2.yml",
+        r#"version: 0.2
+env:
+  variables:
+    LITERAL: "$HOME/x"
+    PATH_LIKE: "$PATH:/extra"
+phases:
+  install:
+    commands:
+      - COUNT=1
+      - export EXPORTED=yes
+      - mkdir -p deep/er && cd deep
+      - set -u
+  build:
+    commands:
+      - echo "count=$COUNT exported=$EXPORTED dir=$(basename "$PWD")"
+      - COUNT=2; exit 0
+      - echo "after-exit count=$COUNT"
+      - echo "literal=$LITERAL"
+      - printenv LITERAL
+      - |
+        if [ -z "${UNSET_VAR+x}" ]; then echo "nounset carried"; fi
+        echo "block is one command"
+"#,
+    );
+    let v1 = scratch.file(
+        "specs/v1.yml",
+        "version: 0.1\nenvironment_variables:\n  plaintext:\n    P: plain\nphases:\n  build:\n    commands:\n      - X=1; cd /\n      - echo \"x=${X:-unset} dir=$(basename $PWD) p=$P\"\n",
+    );
+    let sh = scratch.file(
+        "specs/sh.yml",
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - '[[ 1 == 1 ]] && echo bash-syntax'\n",
+    );
+    let bash = scratch.file(
+        "specs/bash.yml",
+        "version: 0.2\nenv:\n  shell: bash\nphases:\n  build:\n    commands:\n      - '[[ 1 == 1 ]] && echo bash-syntax'\n",
+    );
+    let actions = vec![
+        codebuild("V2", "v2", &["Src"], &[]),
+        codebuild("V1", "v1", &["Src"], &[]),
+        codebuild("Sh", "sh", &["Src"], &[]),
+        codebuild("Bash", "bash", &["Src"], &[]),
+    ];
+    let file = scratch.pipeline("shells", vec![source_stage(), stage("Build", actions)]);
+    let flags = [format!("v2={v2}"), format!("v1={v1}"), format!("sh={sh}"), format!("bash={bash}")];
+    let mut args = Vec::new();
+    for flag in &flags {
+        args.extend(["--buildspec", flag.as_str()]);
+    }
+    let (code, output) = scratch.run(&file, &args);
+    let v2 = lines_of(&output, "Build", "V2");
+    assert!(has(&v2, "count=1 exported=yes dir=deep"), "variables and cwd carry over phases:\n{output}");
+    assert!(has(&v2, "after-exit count=2"), "exit 0 ends one command only, and keeps its state: {v2:?}");
+    assert!(has(&v2, "literal=$HOME/x") && has(&v2, "$HOME/x"), "env.variables are literal: {v2:?}");
+    assert!(has(&v2, "nounset carried") && has(&v2, "block is one command"), "{v2:?}");
+    let v1 = lines_of(&output, "Build", "V1");
+    assert!(has(&v1, "x=unset dir=src p=plain"), "0.1: each command in a fresh shell: {v1:?}");
+    // The default shell is sh: bash syntax fails there (dash) but works with env.shell: bash.
+    assert!(has(&lines_of(&output, "Build", "Bash"), "bash-syntax"), "{output}");
+    if std::fs::read_link("/bin/sh").is_ok_and(|t| t.to_string_lossy().contains("dash")) {
+        assert!(output.contains("Build/Sh FAILED"), "{output}");
+        assert_eq!(code, 1);
+    }
+    assert!(output.contains("Build/V2 SUCCEEDED") && output.contains("Build/V1 SUCCEEDED"), "{output}");
+}
+
+#[test]
+fn precedence_secrets_and_exported_variables_into_a_later_action() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    scratch.file(
+        "src/buildspec.yml",
+        r#"version: 0.2
+env:
+  variables:
+    FROM: buildspec
+    SPEC_ONLY: spec
+    PROJECT_OVER_SPEC: spec
+  parameter-store:
+    DB_PASSWORD: /prod/db/password
+  exported-variables: [IMAGE_TAG, FROM]
+phases:
+  build:
+    commands:
+      - echo "from=$FROM spec=$SPEC_ONLY project=$PROJECT_OVER_SPEC"
+      - echo "password=$DB_PASSWORD"
+      - echo "id=$CODEBUILD_BUILD_ID number=$CODEBUILD_BUILD_NUMBER initiator=$CODEBUILD_INITIATOR"
+      - IMAGE_TAG="v-$CODEBUILD_BUILD_NUMBER"
+artifacts:
+  files: [app.txt]
+"#,
+    );
+    let project = scratch.file(
+        "projects/orders.json",
+        &json!({"projects": [{
+            "name": "orders-build",
+            "source": {"type": "CODEPIPELINE"},
+            "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL",
+                "environmentVariables": [
+                    {"name": "FROM", "value": "project", "type": "PLAINTEXT"},
+                    {"name": "PROJECT_OVER_SPEC", "value": "project", "type": "PLAINTEXT"}]},
+            "timeoutInMinutes": 20
+        }], "projectsNotFound": []})
+        .to_string(),
+    );
+    let mut build = codebuild("Build", "orders-build", &["Src"], &["Built"]);
+    build["namespace"] = json!("BuildVars");
+    build["configuration"]["EnvironmentVariables"] = json!(r#"[{"name":"FROM","value":"action","type":"PLAINTEXT"}]"#);
+    let after = json!({
+        "name": "After", "runOrder": 2,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["echo tag=#{BuildVars.IMAGE_TAG} from=#{BuildVars.FROM}"],
+        "inputArtifacts": [{"name": "Built"}],
+    });
+    let file = scratch.pipeline("vars", vec![source_stage(), stage("Build", vec![build, after])]);
+    let project_flag = format!("orders-build={project}");
+
+    // Without the secret the build fails before INSTALL, naming the variable.
+    let (code, output) = scratch.run(&file, &["--codebuild-project", &project_flag]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("Phase: DOWNLOAD_SOURCE, Code: Decrypted Variables Error, Message: parameter does not exist: /prod/db/password (environment variable DB_PASSWORD"),
+        "{output}"
+    );
+    assert!(!output.contains("Entering phase INSTALL"), "{output}");
+
+    let (code, output) =
+        scratch.run(&file, &["--codebuild-project", &project_flag, "--secret", "/prod/db/password=hunter2"]);
+    assert_eq!(code, 0, "{output}");
+    let lines = lines_of(&output, "Build", "Build");
+    assert!(has(&lines, "from=action spec=spec project=project"), "action > project > buildspec: {lines:?}");
+    assert!(has(&lines, "password=***"), "secrets are masked: {lines:?}");
+    assert!(!output.contains("hunter2"));
+    assert!(
+        lines.iter().any(|l| l.starts_with("id=orders-build:") && l.ends_with(" number=2 initiator=codepipeline/vars")),
+        "{lines:?}"
+    );
+    assert!(has(&lines_of(&output, "Build", "After"), "tag=v-2 from=action"), "exported variables: {output}");
+    assert!(
+        output
+            .contains("warning: CodeBuild builds run with this machine's tools: the image aws/codebuild/standard:7.0"),
+        "{output}"
+    );
+    assert_eq!(output.matches("warning: CodeBuild builds run with this machine's tools").count(), 1);
+}
+
+#[test]
+fn secondary_inputs_and_outputs_base_directory_discard_paths_and_no_match() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    scratch.file("config/settings.ini", "mode=prod\n");
+    let spec = scratch.file(
+        "specs/multi.yml",
+        r#"version: 0.2
+phases:
+  build:
+    commands:
+      - cat "$CODEBUILD_SRC_DIR_Config/settings.ini"
+      - mkdir -p dist/js/deep site && echo a > dist/js/a.js && echo b > dist/js/deep/b.js && echo '<h1/>' > site/index.html
+artifacts:
+  files: ['**/*']
+  secondary-artifacts:
+    Bundle:
+      base-directory: dist
+      files: ['**/*']
+      discard-paths: yes
+    Site:
+      base-directory: site
+      files: ['*.html']
+"#,
+    );
+    let missing = scratch.file(
+        "specs/missing.yml",
+        "version: 0.2\nphases:\n  build:\n    commands: [echo built]\nartifacts:\n  files: [does/not/exist.txt]\n",
+    );
+    let config_source = json!({
+        "name": "Config",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": "uploads", "S3ObjectKey": "config.zip"},
+        "outputArtifacts": [{"name": "Config"}]
+    });
+    let mut sources = source_stage();
+    sources["actions"].as_array_mut().unwrap().push(config_source);
+    let mut multi = codebuild("Multi", "multi", &["Src", "Config"], &["Bundle", "Site"]);
+    multi["configuration"]["PrimarySource"] = json!("Src");
+    let check = json!({
+        "name": "Check", "runOrder": 2,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["test -f a.js && test -f b.js && test ! -e js", "test -f \"$CODEBUILD_SRC_DIR_Site/index.html\""],
+        "inputArtifacts": [{"name": "Bundle"}, {"name": "Site"}],
+    });
+    let mut none = codebuild("Missing", "missing", &["Src"], &["Nothing"]);
+    none["runOrder"] = json!(2);
+    let file = scratch.pipeline("multi", vec![sources, stage("Build", vec![multi, check, none])]);
+    let flags = [format!("multi={spec}"), format!("missing={missing}")];
+    let config = format!("Config={}", scratch.path().join("config").display());
+    let (code, output) = scratch.run(&file, &["--buildspec", &flags[0], "--buildspec", &flags[1], "--source", &config]);
+    assert_eq!(code, 1, "{output}");
+    assert!(has(&lines_of(&output, "Build", "Multi"), "mode=prod"), "the secondary input: {output}");
+    assert!(output.contains("Build/Multi SUCCEEDED"), "{output}");
+    assert!(output.contains("Build/Check SUCCEEDED"), "discard-paths and base-directory: {output}");
+    assert!(has(&lines_of(&output, "Build", "Missing"), "[pipewright] Skipping invalid file path does/not/exist.txt"));
+    assert!(
+        output.contains("Build/Missing FAILED  Build terminated with state: FAILED. Phase: UPLOAD_ARTIFACTS, Code: CLIENT_ERROR, Message: no matching artifact paths found"),
+        "{output}"
+    );
+}
+
+const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites><testsuite name="orders" tests="4">
+<testcase name="creates"/><testcase name="lists"/><testcase name="rejects"><failure message="expected 400"/></testcase>
+<testcase name="later"><skipped/></testcase></testsuite></testsuites>"#;
+
+#[test]
+fn reports_are_counted_and_the_cache_warms_a_second_run() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    scratch.file("src/junit.xml", JUNIT);
+    let spec = scratch.file(
+        "specs/test.yml",
+        r#"version: 0.2
+phases:
+  install:
+    commands:
+      - if [ -f deps/installed ]; then echo "deps from cache"; else mkdir -p deps && echo slow > deps/installed && echo "deps installed"; fi
+  build:
+    commands:
+      - mkdir -p reports && cp junit.xml reports/
+reports:
+  unit:
+    files: ['**/*.xml']
+    base-directory: reports
+cache:
+  paths: ['deps/**/*']
+"#,
+    );
+    let file =
+        scratch.pipeline("tests", vec![source_stage(), stage("Test", vec![codebuild("Unit", "unit", &["Src"], &[])])]);
+    let flag = format!("unit={spec}");
+    let (code, first) = scratch.run(&file, &["--buildspec", &flag]);
+    assert_eq!(code, 0, "{first}");
+    assert!(has(&lines_of(&first, "Test", "Unit"), "deps installed"), "{first}");
+    assert!(
+        has(&lines_of(&first, "Test", "Unit"), "[pipewright] Report unit: 2 passed, 1 failed, 1 skipped"),
+        "{first}"
+    );
+    assert!(first.contains("[unit: 2 passed, 1 failed, 1 skipped] Build SUCCEEDED"), "the summary table: {first}");
+    let (code, second) = scratch.run(&file, &["--buildspec", &flag]);
+    assert_eq!(code, 0, "{second}");
+    assert!(has(&lines_of(&second, "Test", "Unit"), "deps from cache"), "{second}");
+    // The action's record carries the phases and the counts.
+    let status = scratch.pipewright().args(["status", "tests", "--json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let summary =
+        status["stageStates"][1]["actionStates"][0]["latestExecution"]["summary"].as_str().unwrap().to_string();
+    assert!(
+        summary.contains("Reports unit: 2 passed, 1 failed, 1 skipped") && summary.contains("BUILD SUCCEEDED"),
+        "{summary}"
+    );
+}
+
+/// A repository as a team writes it: a build, a test with reports and a deploy script.
+fn service_repository(scratch: &Scratch) {
+    scratch.file("src/app.sh", "#!/bin/sh\necho \"orders service $1\"\n");
+    scratch.file("src/tests/junit.xml", JUNIT.replace("<failure message=\"expected 400\"/>", "").as_str());
+    scratch.file(
+        "src/buildspec.yml",
+        r#"version: 0.2
+env:
+  exported-variables: [VERSION]
+phases:
+  pre_build:
+    commands:
+      - VERSION="1.0.${CODEBUILD_BUILD_NUMBER}"
+  build:
+    commands:
+      - mkdir -p dist && cp app.sh dist/ && chmod +x dist/app.sh
+      - echo "$VERSION" > dist/VERSION
+artifacts:
+  base-directory: dist
+  files: ['**/*']
+"#,
+    );
+    scratch.file(
+        "src/buildspec-test.yml",
+        r#"version: 0.2
+phases:
+  build:
+    commands:
+      - sh "$CODEBUILD_SRC_DIR_BuildOutput/app.sh" test
+      - mkdir -p reports && cp tests/junit.xml reports/
+reports:
+  orders-unit:
+    files: ['reports/*.xml']
+"#,
+    );
+    scratch.file(
+        "src/buildspec-deploy.yml",
+        r#"version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p "$DEPLOY_DIR" && cp -r ./* "$DEPLOY_DIR"/
+      - echo "deployed $(cat VERSION) to $DEPLOY_DIR"
+"#,
+    );
+}
+
+fn team_pipeline(scratch: &Scratch, source: Value, deploy_dir: &Path) -> String {
+    let build = codebuild("Build", "orders-build", &["SourceOutput"], &["BuildOutput"]);
+    let mut build = build;
+    build["namespace"] = json!("BuildVariables");
+    let mut test = codebuild("UnitTests", "orders-test", &["SourceOutput", "BuildOutput"], &[]);
+    test["actionTypeId"]["category"] = json!("Test");
+    test["configuration"]["PrimarySource"] = json!("SourceOutput");
+    let approval = json!({"name": "Approve", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+        "configuration": {"CustomData": "Deploy orders #{BuildVariables.VERSION}?"}});
+    let mut deploy = codebuild("Deploy", "orders-deploy", &["BuildOutput"], &[]);
+    deploy["configuration"]["EnvironmentVariables"] =
+        json!(format!(r#"[{{"name":"DEPLOY_DIR","value":"{}","type":"PLAINTEXT"}}]"#, deploy_dir.display()));
+    scratch.pipeline(
+        "orders",
+        vec![
+            json!({"name": "Source", "actions": [source]}),
+            stage("Build", vec![build]),
+            stage("Test", vec![test]),
+            stage("Approval", vec![approval]),
+            stage("Deploy", vec![deploy]),
+        ],
+    )
+}
+
+/// `batch-get-projects` output for `name`, its `source.buildspec` a path or inline text.
+fn project_json(scratch: &Scratch, name: &str, buildspec: Option<&str>) -> String {
+    let mut source = json!({"type": "CODEPIPELINE"});
+    if let Some(path) = buildspec {
+        source["buildspec"] = json!(path);
+    }
+    scratch.file(
+        &format!("projects/{name}.json"),
+        &json!({"projects": [{"name": name, "source": source, "artifacts": {"type": "CODEPIPELINE"},
+            "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux2-x86_64-standard:5.0", "computeType": "BUILD_GENERAL1_SMALL", "environmentVariables": []}}]})
+        .to_string(),
+    )
+}
+
+#[test]
+fn a_team_pipeline_from_s3_builds_tests_waits_for_approval_and_deploys() {
+    let scratch = Scratch::new();
+    service_repository(&scratch);
+    let deploy_dir = scratch.path().join("deployed");
+    let source = json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": "orders-source", "S3ObjectKey": "orders.zip"}, "outputArtifacts": [{"name": "SourceOutput"}]});
+    let file = team_pipeline(&scratch, source, &deploy_dir);
+    let projects = [
+        format!("orders-build={}", project_json(&scratch, "orders-build", None)),
+        format!("orders-test={}", project_json(&scratch, "orders-test", Some("buildspec-test.yml"))),
+        // The deploy's input is the build output, so its buildspec is inline in the project.
+        format!(
+            "orders-deploy={}",
+            project_json(
+                &scratch,
+                "orders-deploy",
+                Some(&std::fs::read_to_string(scratch.source().join("buildspec-deploy.yml")).unwrap())
+            )
+        ),
+    ];
+    let source_flag = format!("Source={}", scratch.source().display());
+    let output = scratch
+        .pipewright()
+        .args(["run", &file, "--source", &source_flag, "--auto-approve"])
+        .args(projects.iter().flat_map(|p| ["--codebuild-project", p.as_str()]))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(has(&lines_of(&text, "Test", "UnitTests"), "orders service test"), "{text}");
+    assert!(text.contains("[orders-unit: 3 passed, 0 failed, 1 skipped]"), "{text}");
+    assert!(text.contains("Deploy orders 1.0.1?"), "the approval names the exported version: {text}");
+    assert_eq!(std::fs::read_to_string(deploy_dir.join("VERSION")).unwrap(), "1.0.1\n");
+    assert!(deploy_dir.join("app.sh").exists());
+}
+
+#[test]
+fn a_team_pipeline_from_codecommit_runs_with_the_commit_as_the_resolved_source_version() {
+    let scratch = Scratch::new();
+    service_repository(&scratch);
+    scratch.file(
+        "src/buildspec.yml",
+        &std::fs::read_to_string(scratch.source().join("buildspec.yml")).unwrap().replace(
+            "      - VERSION=\"1.0.${CODEBUILD_BUILD_NUMBER}\"",
+            "      - VERSION=\"$(echo $CODEBUILD_RESOLVED_SOURCE_VERSION | cut -c1-7)\"",
+        ),
+    );
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git").current_dir(scratch.source()).args(args).output().unwrap();
+        assert!(status.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&status.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["-c", "user.name=T", "-c", "user.email=t@example.com", "add", "."]);
+    git(&["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "orders"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let deploy_dir = scratch.path().join("deployed");
+    let source = json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+        "configuration": {"RepositoryName": "orders", "BranchName": "main"}, "outputArtifacts": [{"name": "SourceOutput"}]});
+    let file = team_pipeline(&scratch, source, &deploy_dir);
+    let test_flag = format!("orders-test={}", scratch.source().join("buildspec-test.yml").display());
+    let deploy_flag = format!("orders-deploy={}", scratch.source().join("buildspec-deploy.yml").display());
+    let output = scratch
+        .pipewright()
+        .current_dir(scratch.source())
+        .args(["run", &file, "--auto-approve", "--buildspec", &test_flag, "--buildspec", &deploy_flag])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(deploy_dir.join("VERSION")).unwrap(), format!("{}\n", &commit[..7]));
+}

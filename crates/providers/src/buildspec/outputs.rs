@@ -1,0 +1,172 @@
+//! UPLOAD_ARTIFACTS: which `artifacts` block each output artifact takes, and writing its
+//! zip (docs/codebuild.md "Outputs"). With one output, a `secondary-artifacts` entry of the
+//! same name wins over the primary block; with several, each must have its own entry. No
+//! matching file at all is CodeBuild's `CLIENT_ERROR: no matching artifact paths found`.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+use super::model::{ArtifactSpec, Artifacts};
+use super::select::{self, Selection};
+
+/// The artifact block each output artifact takes; or why the outputs cannot be written.
+pub fn plan(outputs: &[String], artifacts: Option<&Artifacts>) -> Result<Vec<(String, ArtifactSpec)>, String> {
+    if outputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(artifacts) = artifacts else {
+        return Err(format!(
+            "the buildspec has no artifacts section, but the action has output artifact{} {}",
+            if outputs.len() > 1 { "s" } else { "" },
+            outputs.join(", ")
+        ));
+    };
+    let secondary = |name: &str| artifacts.secondary.iter().find(|(id, _)| id == name).map(|(_, s)| s.clone());
+    if let [only] = outputs {
+        return Ok(vec![(only.clone(), secondary(only).unwrap_or_else(|| artifacts.primary.clone()))]);
+    }
+    outputs
+        .iter()
+        .map(|name| {
+            secondary(name).map(|spec| (name.clone(), spec)).ok_or_else(|| {
+                format!(
+                    "the action has several output artifacts, so each needs an entry of the same name under artifacts.secondary-artifacts; {name} has none"
+                )
+            })
+        })
+        .collect()
+}
+
+/// The files an artifact block selects: (absolute source path, name in the zip).
+pub struct Chosen {
+    pub entries: Vec<(PathBuf, String)>,
+    pub unmatched: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Applies `spec` under `root` (the original build location), with `lookup` for variables
+/// in `base-directory`.
+pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<String>) -> io::Result<Chosen> {
+    let bases = select::base_directories(root, spec.base_directory.as_deref(), lookup).map_err(io::Error::other)?;
+    let mut chosen = Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() };
+    let mut unmatched_everywhere: Option<Vec<String>> = None;
+    for base in &bases {
+        let files = if base.is_dir() { select::walk(base, spec.enable_symlinks)? } else { Vec::new() };
+        let Selection { files, unmatched, warnings } =
+            select::select(&files, &spec.files, &spec.exclude_paths, spec.discard_paths).map_err(io::Error::other)?;
+        chosen.entries.extend(files.into_iter().map(|(relative, name)| (base.join(relative), name)));
+        chosen.warnings.extend(warnings);
+        unmatched_everywhere = Some(match unmatched_everywhere {
+            None => unmatched,
+            Some(before) => before.into_iter().filter(|p| unmatched.contains(p)).collect(),
+        });
+    }
+    chosen.unmatched = unmatched_everywhere.unwrap_or_else(|| spec.files.clone());
+    Ok(chosen)
+}
+
+/// Writes `entries` to a zip at `out`, modes kept; symlinks stay links with `symlinks`.
+pub fn write_zip(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> io::Result<()> {
+    let mut writer = ZipWriter::new(File::create(out)?);
+    for (path, name) in entries {
+        let metadata = fs::symlink_metadata(path)?;
+        if symlinks && metadata.file_type().is_symlink() {
+            let target = fs::read_link(path)?;
+            writer
+                .add_symlink(name.as_str(), target.to_string_lossy(), SimpleFileOptions::default())
+                .map_err(io::Error::other)?;
+            continue;
+        }
+        let metadata = fs::metadata(path)?;
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(mode(&metadata));
+        writer.start_file(name.as_str(), options).map_err(io::Error::other)?;
+        let mut content = Vec::new();
+        File::open(path)?.read_to_end(&mut content)?;
+        writer.write_all(&content)?;
+    }
+    writer.finish().map_err(io::Error::other)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn mode(metadata: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o777
+}
+
+#[cfg(not(unix))]
+fn mode(_: &fs::Metadata) -> u32 {
+    0o644
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(files: &[&str]) -> ArtifactSpec {
+        ArtifactSpec { files: files.iter().map(|s| s.to_string()).collect(), ..ArtifactSpec::default() }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn one_output_takes_its_secondary_entry_or_the_primary_block() {
+        let artifacts = Artifacts { primary: spec(&["a"]), secondary: vec![("Docs".into(), spec(&["d"]))] };
+        assert_eq!(plan(&names(&["Build"]), Some(&artifacts)).unwrap(), [("Build".to_string(), spec(&["a"]))]);
+        assert_eq!(plan(&names(&["Docs"]), Some(&artifacts)).unwrap(), [("Docs".to_string(), spec(&["d"]))]);
+        assert!(plan(&[], None).unwrap().is_empty());
+        assert!(plan(&names(&["Build"]), None).unwrap_err().contains("no artifacts section"));
+    }
+
+    #[test]
+    fn several_outputs_each_need_a_secondary_entry() {
+        let artifacts = Artifacts {
+            primary: spec(&["a"]),
+            secondary: vec![("Docs".into(), spec(&["d"])), ("Bin".into(), spec(&["b"]))],
+        };
+        let planned = plan(&names(&["Bin", "Docs"]), Some(&artifacts)).unwrap();
+        assert_eq!(planned, [("Bin".to_string(), spec(&["b"])), ("Docs".to_string(), spec(&["d"]))]);
+        let error = plan(&names(&["Bin", "Site"]), Some(&artifacts)).unwrap_err();
+        assert!(error.contains("Site has none"), "{error}");
+    }
+
+    #[test]
+    fn base_directory_contents_discarded_paths_and_symlinks_in_the_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        fs::create_dir_all(root.join("out/deep")).unwrap();
+        fs::write(root.join("out/app.js"), "app").unwrap();
+        fs::write(root.join("out/deep/lib.js"), "lib").unwrap();
+        fs::write(root.join("top.txt"), "top").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("app.js", root.join("out/link.js")).unwrap();
+        let mut block = spec(&["**/*"]);
+        block.base_directory = Some("out".into());
+        let chosen = choose(&root, &block, |_| None).unwrap();
+        let zip_names: Vec<&str> = chosen.entries.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(zip_names, ["app.js", "deep/lib.js", "link.js"], "the base directory itself is not included");
+        block.discard_paths = true;
+        block.enable_symlinks = true;
+        let chosen = choose(&root, &block, |_| None).unwrap();
+        let out = dir.path().join("a.zip");
+        write_zip(&chosen.entries, true, &out).unwrap();
+        let mut archive = zip::ZipArchive::new(File::open(&out).unwrap()).unwrap();
+        let mut listed: Vec<String> =
+            (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, ["app.js", "lib.js", "link.js"]);
+        #[cfg(unix)]
+        assert!(archive.by_name("link.js").unwrap().is_symlink());
+        let none = choose(&root, &spec(&["missing/*"]), |_| None).unwrap();
+        assert!(none.entries.is_empty());
+        assert_eq!(none.unmatched, ["missing/*"]);
+    }
+}

@@ -1,0 +1,311 @@
+//! Runs a buildspec's commands and phases on this machine (docs/codebuild.md "Shell
+//! semantics", "Phases after a failure"): each command is its own script run by the chosen
+//! shell, in its own process group; a phase stops at its first failing command, then runs
+//! its `finally`; `on-failure: RETRY…` runs the phase again. A timeout or a stop kills the
+//! running command's process group and runs no `finally`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::console::Console;
+use super::model::{Phase, PhaseName, Version};
+use super::phases::retries;
+use super::shell_state::{DumpFiles, ShellState, read_dump, script};
+
+/// How long a process group gets to exit after SIGTERM before SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// How the runner narrates: CodeBuild's phase log, or the Commands action's numbered lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Narration {
+    Build,
+    Commands,
+}
+
+/// How a phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseStatus {
+    Succeeded,
+    Failed,
+    TimedOut,
+    Stopped,
+}
+
+impl PhaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseStatus::Succeeded => "SUCCEEDED",
+            PhaseStatus::Failed => "FAILED",
+            PhaseStatus::TimedOut => "TIMED_OUT",
+            PhaseStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+/// The command that failed a phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCommand {
+    /// 1-based, counted across the phase's `commands` then `finally`.
+    pub number: usize,
+    pub text: String,
+    /// `exit status 2`, or `a signal`.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseEnd {
+    pub status: PhaseStatus,
+    /// CodeBuild's phase context: status code and message.
+    pub context: Option<(String, String)>,
+    pub command: Option<FailedCommand>,
+}
+
+enum CommandEnd {
+    Exited(i32),
+    Signalled,
+    Cancelled,
+    TimedOut,
+    NotStarted(String),
+}
+
+pub struct Runner<'a> {
+    pub console: &'a Console,
+    pub narration: Narration,
+    pub version: Version,
+    /// The shell's absolute path.
+    pub shell: PathBuf,
+    /// Where scripts and state dumps go.
+    pub scratch: PathBuf,
+    /// The build's starting environment and directory (what version 0.1 always starts from).
+    pub initial: ShellState,
+    /// The state the next command starts from.
+    pub state: ShellState,
+    pub cancel: watch::Receiver<bool>,
+    pub deadline: Option<Instant>,
+    /// A phase failed already (CODEBUILD_BUILD_SUCCEEDING=0).
+    pub build_failed: bool,
+    groups: Vec<Pid>,
+    scripts: usize,
+}
+
+impl<'a> Runner<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        console: &'a Console,
+        narration: Narration,
+        version: Version,
+        shell: PathBuf,
+        scratch: PathBuf,
+        initial: ShellState,
+        cancel: watch::Receiver<bool>,
+        deadline: Option<Instant>,
+    ) -> Runner<'a> {
+        Runner {
+            console,
+            narration,
+            version,
+            shell,
+            scratch,
+            state: initial.clone(),
+            initial,
+            cancel,
+            deadline,
+            build_failed: false,
+            groups: Vec::new(),
+            scripts: 0,
+        }
+    }
+
+    async fn run_command(&mut self, command: &str, succeeding: bool) -> CommandEnd {
+        self.scripts += 1;
+        let path = self.scratch.join(format!("command-{}.sh", self.scripts));
+        let dump = DumpFiles::under(&self.scratch);
+        for file in [&dump.variables, &dump.exports, &dump.options, &dump.cwd] {
+            let _ = fs::remove_file(file);
+        }
+        let carries = self.version == Version::V0_2;
+        let start = if carries { self.state.clone() } else { self.initial.clone() };
+        if let Err(e) = fs::write(&path, script(command, &start, carries.then_some(&dump))) {
+            return CommandEnd::NotStarted(format!("cannot write the command script: {e}"));
+        }
+        let cwd = if start.cwd.is_dir() { start.cwd.clone() } else { self.initial.cwd.clone() };
+        let (stdout, stderr) = match self.console.stdio() {
+            Ok(pair) => pair,
+            Err(e) => return CommandEnd::NotStarted(format!("cannot connect the command's output: {e}")),
+        };
+        let mut child = match Command::new(&self.shell)
+            .arg(&path)
+            .env_clear()
+            .envs(&start.exported)
+            .env("CODEBUILD_BUILD_SUCCEEDING", if succeeding { "1" } else { "0" })
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => return CommandEnd::NotStarted(format!("cannot start {}: {e}", self.shell.display())),
+        };
+        let group = child.id().map(|id| Pid::from_raw(id as i32));
+        if let Some(group) = group {
+            self.groups.push(group);
+        }
+        let deadline = self.deadline;
+        let mut cancel = self.cancel.clone();
+        let end = tokio::select! {
+            status = child.wait() => match status {
+                Ok(status) => match status.code() {
+                    Some(code) => CommandEnd::Exited(code),
+                    None => CommandEnd::Signalled,
+                },
+                Err(e) => CommandEnd::NotStarted(format!("lost the command's process: {e}")),
+            },
+            () = async { let _ = cancel.wait_for(|stop| *stop).await; } => CommandEnd::Cancelled,
+            () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => CommandEnd::TimedOut,
+        };
+        if matches!(end, CommandEnd::Cancelled | CommandEnd::TimedOut) {
+            terminate(group, &mut child).await;
+            return end;
+        }
+        if carries {
+            let read = |p: &PathBuf| fs::read_to_string(p).unwrap_or_default();
+            if let Some(state) =
+                read_dump(&read(&dump.variables), &read(&dump.exports), &read(&dump.options), &read(&dump.cwd))
+            {
+                self.state = state;
+            }
+        }
+        end
+    }
+
+    /// Runs `commands` until one fails; `first` numbers them for the narration.
+    async fn run_block(
+        &mut self,
+        commands: &[String],
+        first: usize,
+        total: usize,
+        phase_failed: &mut bool,
+    ) -> Result<Option<FailedCommand>, PhaseStatus> {
+        for (index, command) in commands.iter().enumerate() {
+            let number = first + index;
+            match self.narration {
+                Narration::Build => self.console.say(&format!("[pipewright] Running command {command}")),
+                Narration::Commands => {
+                    self.console.say(&format!("[pipewright] Running command {number}/{total}: {command}"))
+                }
+            }
+            let succeeding = !self.build_failed && !*phase_failed;
+            let reason = match self.run_command(command, succeeding).await {
+                CommandEnd::Exited(0) => continue,
+                CommandEnd::Exited(code) => format!("exit status {code}"),
+                CommandEnd::Signalled => "a signal".to_string(),
+                CommandEnd::NotStarted(why) => why,
+                CommandEnd::Cancelled => return Err(PhaseStatus::Stopped),
+                CommandEnd::TimedOut => return Err(PhaseStatus::TimedOut),
+            };
+            match self.narration {
+                Narration::Build => {
+                    self.console.say(&format!("[pipewright] Command did not exit successfully {command} {reason}"))
+                }
+                Narration::Commands => {
+                    self.console.say(&format!("[pipewright] Command {number} did not exit successfully: {reason}"))
+                }
+            }
+            *phase_failed = true;
+            return Ok(Some(FailedCommand { number, text: command.clone(), reason }));
+        }
+        Ok(None)
+    }
+
+    /// Runs one phase: its commands, then its `finally`, again while `on-failure` retries.
+    pub async fn run_phase(&mut self, name: PhaseName, phase: Option<&Phase>) -> PhaseEnd {
+        let Some(phase) = phase.filter(|p| !p.commands.is_empty() || !p.finally.is_empty()) else {
+            if self.narration == Narration::Build {
+                self.console.say(&format!("[pipewright] No commands found for phase name: {}", name.key()));
+            }
+            return PhaseEnd { status: PhaseStatus::Succeeded, context: None, command: None };
+        };
+        let total = phase.commands.len() + phase.finally.len();
+        let mut retried = 0;
+        loop {
+            let mut phase_failed = false;
+            let mut failure = match self.run_block(&phase.commands, 1, total, &mut phase_failed).await {
+                Ok(failure) => failure,
+                Err(status) => return PhaseEnd { status, context: None, command: None },
+            };
+            let finally_failure =
+                match self.run_block(&phase.finally, phase.commands.len() + 1, total, &mut phase_failed).await {
+                    Ok(failure) => failure,
+                    Err(status) => return PhaseEnd { status, context: None, command: None },
+                };
+            failure = failure.or(finally_failure);
+            let Some(command) = failure else {
+                return PhaseEnd { status: PhaseStatus::Succeeded, context: None, command: None };
+            };
+            let message = format!("Error while executing command: {}. Reason: {}", command.text, command.reason);
+            if retries(phase.on_failure.as_ref(), retried, &message) {
+                retried += 1;
+                self.console
+                    .say(&format!("[pipewright] Phase {} failed; retrying it (retry {retried})", name.phase_type()));
+                continue;
+            }
+            return PhaseEnd {
+                status: PhaseStatus::Failed,
+                context: Some(("COMMAND_EXECUTION_ERROR".to_string(), message)),
+                command: Some(command),
+            };
+        }
+    }
+
+    /// A variable's value in the current state (exported or not).
+    pub fn variable(&self, name: &str) -> Option<String> {
+        self.state.get(name).cloned()
+    }
+
+    /// The current state's variables, exported and not.
+    pub fn variables(&self) -> BTreeMap<String, String> {
+        let mut all = self.state.local.clone();
+        all.extend(self.state.exported.clone());
+        all
+    }
+
+    /// Kills whatever the build's commands left running (CodeBuild's container ends with
+    /// the build).
+    pub async fn finish(&mut self) {
+        let alive: Vec<Pid> = self.groups.drain(..).filter(|g| killpg(*g, None).is_ok()).collect();
+        if alive.is_empty() {
+            return;
+        }
+        for group in &alive {
+            let _ = killpg(*group, Signal::SIGTERM);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for group in &alive {
+            let _ = killpg(*group, Signal::SIGKILL);
+        }
+    }
+}
+
+/// SIGTERM to the whole group, then SIGKILL if it does not exit in time.
+async fn terminate(group: Option<Pid>, child: &mut tokio::process::Child) {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
+        if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = child.wait().await;
+        }
+        // Children that outlived the shell are in the same group.
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+}
