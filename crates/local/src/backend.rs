@@ -110,7 +110,7 @@ impl Backend {
 
     /// Records how an execution was started, for workers that take it up later.
     pub fn save_run_options(&self, execution_id: &str, options: &RunOptions) -> Result<(), StoreError> {
-        let body = serde_json::to_string(options).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let body = serde_json::to_string(options).map_err(|e| StoreError::Refused(e.to_string()))?;
         self.store.set_run_options(execution_id, &body)
     }
 
@@ -118,7 +118,7 @@ impl Backend {
     pub fn load_run_options(&self, execution_id: &str) -> Result<RunOptions, StoreError> {
         match self.store.run_options(execution_id)? {
             Some(body) => serde_json::from_str(&body)
-                .map_err(|e| StoreError::Unavailable(format!("stored run options are unreadable: {e}"))),
+                .map_err(|e| StoreError::Corrupt(format!("stored run options are unreadable: {e}"))),
             None => Ok(RunOptions {
                 working_directory: self.providers.sources.working_directory.clone(),
                 ..RunOptions::default()

@@ -91,16 +91,33 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
 }
 
-fn unavailable(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+/// A SQLite failure as a store error: a damaged file, or a stored value of another type than
+/// the schema's, is corrupt and stays so; anything else (busy, locked, I/O) may pass.
+fn sqlite(error: rusqlite::Error) -> StoreError {
+    use rusqlite::{Error, ErrorCode};
+    match &error {
+        Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase | ErrorCode::TypeMismatch
+            ) =>
+        {
+            StoreError::Corrupt(error.to_string())
+        }
+        Error::FromSqlConversionFailure(..)
+        | Error::IntegralValueOutOfRange(..)
+        | Error::InvalidColumnType(..)
+        | Error::Utf8Error(..) => StoreError::Corrupt(error.to_string()),
+        _ => StoreError::Unavailable(error.to_string()),
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(unavailable)
+    serde_json::to_string(value).map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))
 }
 
 fn in_list(count: usize) -> String {
@@ -110,10 +127,10 @@ fn in_list(count: usize) -> String {
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let connection = Connection::open(path).map_err(unavailable)?;
-        connection.busy_timeout(Duration::from_secs(30)).map_err(unavailable)?;
-        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(unavailable)?;
-        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        let connection = Connection::open(path).map_err(sqlite)?;
+        connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
+        connection.execute_batch(SCHEMA).map_err(sqlite)?;
         Ok(SqliteStore { connection: Mutex::new(connection) })
     }
 
@@ -127,9 +144,9 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare("SELECT body FROM executions WHERE pipeline = ? AND finished = 0 ORDER BY started_at, seq")
-            .map_err(unavailable)?;
-        let rows = statement.query_map([pipeline], |row| row.get::<_, String>(0)).map_err(unavailable)?;
-        rows.map(|row| from_json(&row.map_err(unavailable)?, "execution")).collect()
+            .map_err(sqlite)?;
+        let rows = statement.query_map([pipeline], |row| row.get::<_, String>(0)).map_err(sqlite)?;
+        rows.map(|row| from_json(&row.map_err(sqlite)?, "execution")).collect()
     }
 
     /// The pipeline state as stored, and its version.
@@ -140,7 +157,7 @@ impl SqliteStore {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         row.map(|(state, version)| Ok(Versioned { value: from_json(&state, "pipeline state")?, version })).transpose()
     }
 
@@ -156,7 +173,7 @@ impl SqliteStore {
         is_alive: impl Fn(&WorkerRecord) -> bool,
     ) -> Result<Result<Option<String>, WorkerRecord>, StoreError> {
         let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         let current = worker_row(&tx, execution_id)?;
         if let Some(record) = &current
             && record.owner != owner
@@ -169,8 +186,8 @@ impl SqliteStore {
              ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat = ?4",
             params![execution_id, owner, pid, now.millis()],
         )
-        .map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
         Ok(Ok(current.map(|r| r.owner).filter(|previous| previous != owner)))
     }
 
@@ -182,7 +199,7 @@ impl SqliteStore {
                 "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?",
                 params![now.millis(), execution_id, owner],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         Ok(updated == 1)
     }
 
@@ -198,7 +215,7 @@ impl SqliteStore {
                 "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2) ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
                 params![execution_id, body],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         Ok(())
     }
 
@@ -206,13 +223,13 @@ impl SqliteStore {
         self.connection()
             .query_row("SELECT body FROM run_options WHERE execution_id = ?", [execution_id], |r| r.get(0))
             .optional()
-            .map_err(unavailable)
+            .map_err(sqlite)
     }
 
     pub fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
         self.connection()
             .execute("DELETE FROM workers WHERE execution_id = ? AND owner = ?", params![execution_id, owner])
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         Ok(())
     }
 }
@@ -223,7 +240,7 @@ fn worker_row(connection: &Connection, execution_id: &str) -> Result<Option<Work
             Ok(WorkerRecord { owner: r.get(0)?, pid: r.get(1)?, heartbeat: Timestamp::from_millis(r.get(2)?) })
         })
         .optional()
-        .map_err(unavailable)
+        .map_err(sqlite)
 }
 
 fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<String, StoreError> {
@@ -243,7 +260,7 @@ fn same_structure(a: &PipelineDeclaration, b: &PipelineDeclaration) -> bool {
 impl StateStore for SqliteStore {
     async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
         let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         let name = declaration.name.as_str();
         let current: Option<(u32, String)> = tx
             .query_row(
@@ -253,7 +270,7 @@ impl StateStore for SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         let outcome = match current {
             None => {
                 let state = PipelineState::for_declaration(declaration, 1);
@@ -261,12 +278,12 @@ impl StateStore for SqliteStore {
                     "INSERT INTO declarations (name, version, body, created) VALUES (?, 1, ?, ?)",
                     params![name, declaration_body(declaration, 1)?, now.millis()],
                 )
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
                 tx.execute(
                     "INSERT INTO pipelines (name, version, created, updated, state, state_rev) VALUES (?, 1, ?, ?, ?, 1)",
                     params![name, now.millis(), now.millis(), to_json(&state)?],
                 )
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
                 PutOutcome { version: 1, created: true, changed: true }
             }
             Some((version, body)) => {
@@ -279,17 +296,17 @@ impl StateStore for SqliteStore {
                         "INSERT INTO declarations (name, version, body, created) VALUES (?, ?, ?, ?)",
                         params![name, next, declaration_body(declaration, next)?, now.millis()],
                     )
-                    .map_err(unavailable)?;
+                    .map_err(sqlite)?;
                     tx.execute(
                         "UPDATE pipelines SET version = ?, updated = ? WHERE name = ?",
                         params![next, now.millis(), name],
                     )
-                    .map_err(unavailable)?;
+                    .map_err(sqlite)?;
                     PutOutcome { version: next, created: false, changed: true }
                 }
             }
         };
-        tx.commit().map_err(unavailable)?;
+        tx.commit().map_err(sqlite)?;
         Ok(outcome)
     }
 
@@ -303,7 +320,7 @@ impl StateStore for SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         row.map(|(body, version, created, updated)| {
             Ok(StoredPipeline {
                 declaration: from_json(&body, "declaration")?,
@@ -322,14 +339,14 @@ impl StateStore for SqliteStore {
                 "SELECT d.body, d.version, p.created, d.created FROM pipelines p
                  JOIN declarations d ON d.name = p.name AND d.version = p.version ORDER BY p.name",
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         let rows = statement
             .query_map([], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
             })
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         rows.map(|row| {
-            let (body, version, created, updated) = row.map_err(unavailable)?;
+            let (body, version, created, updated) = row.map_err(sqlite)?;
             Ok(StoredPipeline {
                 declaration: from_json(&body, "declaration")?,
                 version,
@@ -342,13 +359,13 @@ impl StateStore for SqliteStore {
 
     async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
         let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         for table in ["workers", "run_options"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE execution_id IN (SELECT id FROM executions WHERE pipeline = ?)"),
                 [name],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         }
         for table in [
             "declarations WHERE name",
@@ -357,34 +374,34 @@ impl StateStore for SqliteStore {
             "outbox WHERE pipeline",
             "jobs WHERE pipeline",
         ] {
-            tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(unavailable)?;
+            tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(sqlite)?;
         }
-        tx.commit().map_err(unavailable)
+        tx.commit().map_err(sqlite)
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
         let mut connection = self.connection();
         // One read transaction: the state and the executions are from the same moment.
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sqlite)?;
         let (state, state_version, declaration_version): (String, u64, u32) = tx
             .query_row("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()
-            .map_err(unavailable)?
+            .map_err(sqlite)?
             .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
         let state: PipelineState = from_json(&state, "pipeline state")?;
         let needs = executions_needed(&state, event);
         let mut executions = BTreeMap::new();
         let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
-            let mut statement = tx.prepare(sql).map_err(unavailable)?;
+            let mut statement = tx.prepare(sql).map_err(sqlite)?;
             let rows = statement
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
                 })
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
             for row in rows {
-                let (body, version) = row.map_err(unavailable)?;
+                let (body, version) = row.map_err(sqlite)?;
                 let execution: Execution = from_json(&body, "execution")?;
                 executions.insert(execution.id.clone(), Versioned { value: execution, version });
             }
@@ -409,13 +426,13 @@ impl StateStore for SqliteStore {
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
         let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         let pipeline = changes.pipeline.as_str();
         let conflict = |what: String| Err(StoreError::Conflict(what));
         let current: Option<u64> = tx
             .query_row("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
             .optional()
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         match current {
             None => return Err(StoreError::NotFound(format!("pipeline {pipeline}"))),
             Some(version) if version != changes.expected_state_version => {
@@ -431,7 +448,7 @@ impl StateStore for SqliteStore {
                 "UPDATE pipelines SET state = ?, state_rev = state_rev + 1 WHERE name = ?",
                 params![to_json(state)?, pipeline],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         }
         for (execution, expected) in &changes.executions {
             let body = to_json(execution)?;
@@ -443,13 +460,13 @@ impl StateStore for SqliteStore {
                          VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, 1, ?)",
                         params![execution.id, pipeline, execution.started_at.millis(), finished, body],
                     )
-                    .map_err(unavailable)?,
+                    .map_err(sqlite)?,
                 Some(version) => tx
                     .execute(
                         "UPDATE executions SET body = ?, finished = ?, rev = rev + 1 WHERE id = ? AND rev = ?",
                         params![body, finished, execution.id, version],
                     )
-                    .map_err(unavailable)?,
+                    .map_err(sqlite)?,
             };
             if written != 1 {
                 // Dropping the transaction rolls back everything written so far.
@@ -462,28 +479,28 @@ impl StateStore for SqliteStore {
                 "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
                 params![effect.id(), pipeline, execution_id, to_json(effect)?],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
             if let Effect::Dispatch(dispatch) = effect {
                 tx.execute(
                     "INSERT OR IGNORE INTO jobs (id, pipeline, execution_id) VALUES (?, ?, ?)",
                     params![dispatch.job_id, pipeline, dispatch.execution_id],
                 )
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
             }
         }
         // The completed entries belong to the executions this change writes, or to the event's.
         for chunk in changes.completed_effects.chunks(500) {
             let sql = format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len()));
-            tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(unavailable)?;
+            tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(sqlite)?;
         }
-        tx.commit().map_err(unavailable)
+        tx.commit().map_err(sqlite)
     }
 
     async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
         let connection = self.connection();
         let written = connection
             .execute("INSERT OR IGNORE INTO records (kind, key, value) VALUES (?, ?, ?)", params![kind, key, value])
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         Ok(written == 1)
     }
 
@@ -492,22 +509,20 @@ impl StateStore for SqliteStore {
         connection
             .query_row("SELECT value FROM records WHERE kind = ? AND key = ?", params![kind, key], |r| r.get(0))
             .optional()
-            .map_err(unavailable)
+            .map_err(sqlite)
     }
 
     async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
         let connection = self.connection();
         let mut statement =
-            connection.prepare("SELECT key, value FROM records WHERE kind = ? ORDER BY key").map_err(unavailable)?;
-        let rows = statement.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(unavailable)?;
-        rows.map(|row| row.map_err(unavailable)).collect()
+            connection.prepare("SELECT key, value FROM records WHERE kind = ? ORDER BY key").map_err(sqlite)?;
+        let rows = statement.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sqlite)?;
+        rows.map(|row| row.map_err(sqlite)).collect()
     }
 
     async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
         let connection = self.connection();
-        connection
-            .execute("DELETE FROM records WHERE kind = ? AND key = ?", params![kind, key])
-            .map_err(unavailable)?;
+        connection.execute("DELETE FROM records WHERE kind = ? AND key = ?", params![kind, key]).map_err(sqlite)?;
         Ok(())
     }
 
@@ -518,7 +533,7 @@ impl StateStore for SqliteStore {
                 Ok(JobLocation { pipeline: r.get(0)?, execution_id: r.get(1)? })
             })
             .optional()
-            .map_err(unavailable)
+            .map_err(sqlite)
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
@@ -526,7 +541,7 @@ impl StateStore for SqliteStore {
         let row: Option<(String, u64)> = connection
             .query_row("SELECT body, rev FROM executions WHERE id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         row.map(|(body, version)| Ok(Versioned { value: from_json(&body, "execution")?, version })).transpose()
     }
 
@@ -553,17 +568,17 @@ impl StateStore for SqliteStore {
                 "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
                  ORDER BY started_at DESC, seq DESC LIMIT ?4",
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let rows = statement
             .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
             })
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         let mut items = Vec::new();
         let mut positions = Vec::new();
         for row in rows {
-            let (body, started, seq) = row.map_err(unavailable)?;
+            let (body, started, seq) = row.map_err(sqlite)?;
             items.push(from_json::<Execution>(&body, "execution")?);
             positions.push((started, seq));
         }
@@ -578,21 +593,21 @@ impl StateStore for SqliteStore {
 
     async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         let mut entries = Vec::new();
         {
             let mut statement = tx
                 .prepare(
                     "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
                 )
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
             let rows = statement
                 .query_map([execution_id], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
                 })
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
             for row in rows {
-                let (id, pipeline, body) = row.map_err(unavailable)?;
+                let (id, pipeline, body) = row.map_err(sqlite)?;
                 entries.push(OutboxEntry {
                     id,
                     pipeline,
@@ -606,17 +621,17 @@ impl StateStore for SqliteStore {
                 "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
                 params![owner, execution_id],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         }
-        tx.commit().map_err(unavailable)?;
+        tx.commit().map_err(sqlite)?;
         Ok(entries)
     }
 
     async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
         let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         delete_outbox(&tx, execution_id, ids)?;
-        tx.commit().map_err(unavailable)
+        tx.commit().map_err(sqlite)
     }
 
     async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
@@ -625,7 +640,7 @@ impl StateStore for SqliteStore {
                 "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?",
                 params![execution_id, owner],
             )
-            .map_err(unavailable)?;
+            .map_err(sqlite)?;
         Ok(())
     }
 }
@@ -634,7 +649,7 @@ fn delete_outbox(connection: &Connection, execution_id: &str, ids: &[String]) ->
     for chunk in ids.chunks(500) {
         let sql = format!("DELETE FROM outbox WHERE execution_id = ? AND id IN ({})", in_list(chunk.len()));
         let args = std::iter::once(execution_id).chain(chunk.iter().map(String::as_str));
-        connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(unavailable)?;
+        connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(sqlite)?;
     }
     Ok(())
 }
@@ -682,6 +697,41 @@ mod tests {
         };
         first.commit(changes(&state)).await.unwrap();
         assert!(matches!(second.commit(changes(&state)).await, Err(StoreError::Conflict(_))));
+    }
+
+    /// Damaged data is a permanent error, which nothing retries; a busy database is transient.
+    #[tokio::test]
+    async fn corrupt_data_is_a_permanent_error() {
+        use pipewright_core::contract::{declaration, start};
+        use pipewright_core::service::{self, PipelineCache, ServiceError};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.put_pipeline(&declaration("p", "make").unwrap(), Timestamp::from_millis(1)).await.unwrap();
+        let cache = PipelineCache::new(Default::default());
+        service::handle(&store, &cache, "p", &start("e1"), Timestamp::from_millis(2), &[]).await.unwrap();
+
+        let raw = Connection::open(&path).unwrap();
+        raw.execute("UPDATE executions SET body = '{\"id\": 7' WHERE id = 'e1'", []).unwrap();
+        let error = store.get_execution("e1").await.unwrap_err();
+        assert!(matches!(&error, StoreError::Corrupt(m) if m.contains("stored execution is unreadable")), "{error}");
+        assert!(error.is_permanent());
+        let tick = Event::Tick(pipewright_core::engine::Tick { execution_id: "e1".into() });
+        let handled = service::handle(&store, &cache, "p", &tick, Timestamp::from_millis(3), &[]).await;
+        assert!(matches!(handled, Err(ServiceError::Store(StoreError::Corrupt(_)))), "{handled:?}");
+        raw.execute("UPDATE executions SET rev = 'many' WHERE id = 'e1'", []).unwrap();
+        assert!(matches!(store.get_execution("e1").await, Err(StoreError::Corrupt(_))), "a mistyped column");
+
+        // Held by another connection past the busy timeout: transient.
+        assert!(
+            !sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None))
+                .is_permanent()
+        );
+
+        // A file that is not a database at all.
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
