@@ -67,8 +67,53 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn unavailable(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+/// A request this store built and cannot send as it is (a builder missing a field): permanent.
+fn refused(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Refused(error.to_string())
+}
+
+/// An SDK error as a store error. DynamoDB refusing the request as it is (a validation error,
+/// an item collection over its size limit) is permanent; anything else (throttling, a
+/// service or network error, a timeout) may pass.
+fn sdk_error<E>(error: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let permanent = match error {
+        SdkError::ServiceError(service) => {
+            matches!(service.err().code(), Some("ValidationException" | "ItemCollectionSizeLimitExceededException"))
+        }
+        _ => false,
+    };
+    if permanent { StoreError::Refused(describe(error)) } else { StoreError::Unavailable(describe(error)) }
+}
+
+/// A failed `TransactWriteItems` as a store error, by the reasons DynamoDB gives for the
+/// cancellation: a condition not met, or another transaction on the same items, is a
+/// `Conflict` (load again and re-apply); an item over 400 KB or another validation error is
+/// refused for good; throttling may pass.
+fn transaction_error(
+    error: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_smithy_runtime_api::http::Response,
+    >,
+    conflict: impl FnOnce() -> String,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let SdkError::ServiceError(service) = error else { return sdk_error(error) };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err() else {
+        return sdk_error(error);
+    };
+    let codes: Vec<&str> = cancelled.cancellation_reasons().iter().filter_map(|reason| reason.code()).collect();
+    if codes.iter().any(|code| matches!(*code, "ValidationError" | "ItemCollectionSizeLimitExceeded")) {
+        StoreError::Refused(describe(error))
+    } else if codes.iter().any(|code| matches!(*code, "ProvisionedThroughputExceeded" | "ThrottlingError"))
+        && !codes.iter().any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"))
+    {
+        StoreError::Unavailable(describe(error))
+    } else {
+        StoreError::Conflict(conflict())
+    }
 }
 
 /// The message of an SDK error, with the service's own words when it has them.
@@ -122,22 +167,22 @@ fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
-        .ok_or_else(|| StoreError::Unavailable(format!("stored item lacks {name}")))
+        .ok_or_else(|| StoreError::Corrupt(format!("stored item lacks {name}")))
 }
 
 fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Result<T, StoreError> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|text| text.parse().ok())
-        .ok_or_else(|| StoreError::Unavailable(format!("stored item lacks number {name}")))
+        .ok_or_else(|| StoreError::Corrupt(format!("stored item lacks number {name}")))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(unavailable)
+    serde_json::to_string(value).map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))
 }
 
 /// What every transaction writes is stored as gzip-compressed JSON (a binary attribute): the
@@ -147,10 +192,10 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T
 /// costs as much as one it rewrites. Level 6: level 1 left an execution a third larger, level
 /// 9 gained nothing more. An item holds at most 400 KB.
 fn gzip_json<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue, StoreError> {
-    let json = serde_json::to_vec(value).map_err(unavailable)?;
+    let json = serde_json::to_vec(value).map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))?;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&json).map_err(unavailable)?;
-    Ok(AttributeValue::B(aws_smithy_types::Blob::new(encoder.finish().map_err(unavailable)?)))
+    encoder.write_all(&json).map_err(refused)?;
+    Ok(AttributeValue::B(aws_smithy_types::Blob::new(encoder.finish().map_err(refused)?)))
 }
 
 /// Reads a JSON attribute written by `gzip_json`, or as a plain string (items written before
@@ -165,12 +210,11 @@ fn read_json<T: serde::de::DeserializeOwned>(
             let mut json = Vec::new();
             flate2::read::GzDecoder::new(blob.as_ref())
                 .read_to_end(&mut json)
-                .map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))?;
-            serde_json::from_slice(&json)
-                .map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))
+                .map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))?;
+            serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))
         }
         Some(AttributeValue::S(text)) => from_json(text, what),
-        _ => Err(StoreError::Unavailable(format!("stored item lacks {name}"))),
+        _ => Err(StoreError::Corrupt(format!("stored item lacks {name}"))),
     }
 }
 
@@ -230,7 +274,7 @@ where
     match result {
         Ok(_) => Ok(true),
         Err(error) if is_conditional_failure(&error) => Ok(false),
-        Err(error) => Err(unavailable(describe(&error))),
+        Err(error) => Err(sdk_error(&error)),
     }
 }
 
@@ -303,12 +347,12 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(unavailable)
+            .map_err(refused)
     };
     let schema = |hash: &str, range: &str| -> Result<Vec<KeySchemaElement>, StoreError> {
         Ok(vec![
-            KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().map_err(unavailable)?,
-            KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().map_err(unavailable)?,
+            KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().map_err(refused)?,
+            KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().map_err(refused)?,
         ])
     };
     let index =
@@ -318,7 +362,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .set_key_schema(Some(schema(hash, range)?))
                 .projection(Projection::builder().projection_type(projection).build())
                 .build()
-                .map_err(unavailable)
+                .map_err(refused)
         };
     // The tick needs the pipeline's name along with the execution's key.
     let projected = Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("pipeline");
@@ -340,7 +384,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .set_key_schema(Some(schema("deadline_pk", "deadline_sk")?))
                 .projection(projected.clone().build())
                 .build()
-                .map_err(unavailable)?,
+                .map_err(refused)?,
         )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -348,24 +392,20 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .set_key_schema(Some(schema("outbox_pk", "outbox_sk")?))
                 .projection(projected.build())
                 .build()
-                .map_err(unavailable)?,
+                .map_err(refused)?,
         )
         .send()
         .await
-        .map_err(|e| unavailable(describe(&e)))?;
+        .map_err(|e| sdk_error(&e))?;
     client
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
-                .build()
-                .map_err(unavailable)?,
+            TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(refused)?,
         )
         .send()
         .await
-        .map_err(|e| unavailable(describe(&e)))?;
+        .map_err(|e| sdk_error(&e))?;
     Ok(())
 }
 
@@ -387,7 +427,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         Ok(output.item)
     }
 
@@ -435,7 +475,7 @@ impl DynamoStore {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         output
             .items
             .unwrap_or_default()
@@ -490,7 +530,7 @@ impl DynamoStore {
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         Ok(())
     }
 
@@ -502,7 +542,7 @@ impl DynamoStore {
             .set_key(Some(key(&job_pk(job), CLAIM)))
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         Ok(())
     }
 
@@ -533,7 +573,7 @@ impl DynamoStore {
                     .set_keys(Some(chunk.to_vec()))
                     .consistent_read(true)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(refused)?,
             );
             while let Some(keys) = request.take() {
                 let output = self
@@ -542,7 +582,7 @@ impl DynamoStore {
                     .request_items(&self.table, keys)
                     .send()
                     .await
-                    .map_err(|e| unavailable(describe(&e)))?;
+                    .map_err(|e| sdk_error(&e))?;
                 items.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
                 request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
             }
@@ -593,7 +633,7 @@ impl DynamoStore {
                     .filter_expression("finished = :no")
                     .expression_attribute_values(":no", AttributeValue::Bool(false));
             }
-            let output = query.send().await.map_err(|e| unavailable(describe(&e)))?;
+            let output = query.send().await.map_err(|e| sdk_error(&e))?;
             for item in output.items.unwrap_or_default() {
                 ids.push(get_s(&item, "pk")?.trim_start_matches("EXECUTION#").to_string());
             }
@@ -610,7 +650,7 @@ impl DynamoStore {
         let Some(outbox) = item.get("outbox").and_then(|v| v.as_m().ok()) else { return Ok(Vec::new()) };
         let mut entries = Vec::new();
         for (id, value) in outbox {
-            let entry = value.as_m().map_err(|_| StoreError::Unavailable(format!("outbox entry {id} is malformed")))?;
+            let entry = value.as_m().map_err(|_| StoreError::Corrupt(format!("outbox entry {id} is malformed")))?;
             let stored: StoredEffect = read_json(entry, "effect", "effect")?;
             let claimed_by = entry.get("claimed_by").and_then(|v| v.as_s().ok()).cloned();
             entries.push((id.clone(), stored, claimed_by));
@@ -650,7 +690,7 @@ impl StateStore for DynamoStore {
                         ])))
                         .condition_expression("attribute_not_exists(pk)")
                         .build()
-                        .map_err(unavailable)?;
+                        .map_err(refused)?;
                     let version = Put::builder()
                         .table_name(&self.table)
                         .set_item(Some(HashMap::from([
@@ -660,7 +700,7 @@ impl StateStore for DynamoStore {
                             ("created".into(), n(now.millis())),
                         ])))
                         .build()
-                        .map_err(unavailable)?;
+                        .map_err(refused)?;
                     (
                         vec![
                             TransactWriteItem::builder().put(head).build(),
@@ -672,7 +712,7 @@ impl StateStore for DynamoStore {
                 Some(head) => {
                     let version: u32 = get_n(&head, "version")?;
                     let stored = self.declaration(name, version).await?.ok_or_else(|| {
-                        StoreError::Unavailable(format!("pipeline {name} lacks its declaration version {version}"))
+                        StoreError::Corrupt(format!("pipeline {name} lacks its declaration version {version}"))
                     })?;
                     if same_structure(&stored, declaration) {
                         return Ok(PutOutcome { version, created: false, changed: false });
@@ -688,7 +728,7 @@ impl StateStore for DynamoStore {
                         .expression_attribute_values(":now", n(now.millis()))
                         .expression_attribute_values(":seen", n(version))
                         .build()
-                        .map_err(unavailable)?;
+                        .map_err(refused)?;
                     let stored_version = Put::builder()
                         .table_name(&self.table)
                         .set_item(Some(HashMap::from([
@@ -698,7 +738,7 @@ impl StateStore for DynamoStore {
                             ("created".into(), n(now.millis())),
                         ])))
                         .build()
-                        .map_err(unavailable)?;
+                        .map_err(refused)?;
                     (
                         vec![
                             TransactWriteItem::builder().update(update).build(),
@@ -710,8 +750,10 @@ impl StateStore for DynamoStore {
             };
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(outcome),
-                Err(error) if is_conditional_failure(&error) => continue,
-                Err(error) => return Err(unavailable(describe(&error))),
+                Err(error) => match transaction_error(&error, String::new) {
+                    StoreError::Conflict(_) => continue,
+                    other => return Err(other),
+                },
             }
         }
         Err(StoreError::Conflict(format!("pipeline {name} kept changing while it was stored")))
@@ -747,7 +789,7 @@ impl StateStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| unavailable(describe(&e)))?;
+                .map_err(|e| sdk_error(&e))?;
             for head in output.items.unwrap_or_default() {
                 heads.push((
                     get_s(&head, "gsi1sk")?.to_string(),
@@ -796,7 +838,7 @@ impl StateStore for DynamoStore {
             .projection_expression("pk, sk")
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         for item in output.items.unwrap_or_default() {
             keys.push((get_s(&item, "pk")?.to_string(), get_s(&item, "sk")?.to_string()));
         }
@@ -807,7 +849,7 @@ impl StateStore for DynamoStore {
                 .set_key(Some(key(&pk, &sk)))
                 .send()
                 .await
-                .map_err(|e| unavailable(describe(&e)))?;
+                .map_err(|e| sdk_error(&e))?;
         }
         Ok(())
     }
@@ -849,7 +891,7 @@ impl StateStore for DynamoStore {
                         .expression_attribute_values(":one", n(1))
                         .expression_attribute_values(":expected", expected)
                         .build()
-                        .map_err(unavailable)?,
+                        .map_err(refused)?,
                 )
                 .build(),
             None => TransactWriteItem::builder()
@@ -860,7 +902,7 @@ impl StateStore for DynamoStore {
                         .condition_expression("rev = :expected")
                         .expression_attribute_values(":expected", expected)
                         .build()
-                        .map_err(unavailable)?,
+                        .map_err(refused)?,
                 )
                 .build(),
         });
@@ -900,7 +942,7 @@ impl StateStore for DynamoStore {
                                     .set_item(Some(item))
                                     .condition_expression("attribute_not_exists(pk)")
                                     .build()
-                                    .map_err(unavailable)?,
+                                    .map_err(refused)?,
                             )
                             .build(),
                     );
@@ -959,7 +1001,7 @@ impl StateStore for DynamoStore {
                                     .set_expression_attribute_names((!names.is_empty()).then_some(names))
                                     .set_expression_attribute_values(Some(values))
                                     .build()
-                                    .map_err(unavailable)?,
+                                    .map_err(refused)?,
                             )
                             .build(),
                     );
@@ -967,7 +1009,7 @@ impl StateStore for DynamoStore {
             }
         }
         if let Some((execution, _)) = effects.into_iter().next() {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Refused(format!(
                 "an effect concerns execution {execution}, which this change does not write"
             )));
         }
@@ -981,23 +1023,22 @@ impl StateStore for DynamoStore {
                 item.insert("expires_at".into(), n(dispatch.deadline.millis() / 1000 + HISTORY_SECONDS));
                 items.push(
                     TransactWriteItem::builder()
-                        .put(Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(unavailable)?)
+                        .put(Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(refused)?)
                         .build(),
                 );
             }
         }
         if items.len() > 100 {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Refused(format!(
                 "a change of {} items exceeds DynamoDB's 100 per transaction",
                 items.len()
             )));
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => {
-                Err(StoreError::Conflict(format!("pipeline {} changed since it was read", changes.pipeline)))
+            Err(error) => {
+                Err(transaction_error(&error, || format!("pipeline {} changed since it was read", changes.pipeline)))
             }
-            Err(error) => Err(unavailable(describe(&error))),
         }
     }
 
@@ -1034,7 +1075,7 @@ impl StateStore for DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| unavailable(describe(&e)))?;
+                .map_err(|e| sdk_error(&e))?;
             for item in output.items.unwrap_or_default() {
                 records.push((get_s(&item, "sk")?.to_string(), get_s(&item, "value")?.to_string()));
             }
@@ -1052,7 +1093,7 @@ impl StateStore for DynamoStore {
             .set_key(Some(self::key(&record_pk(kind), key)))
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         Ok(())
     }
 
@@ -1088,7 +1129,7 @@ impl StateStore for DynamoStore {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         let items = output.items.unwrap_or_default().iter().map(unpack).collect::<Result<Vec<_>, _>>()?;
         let next_token = output.last_evaluated_key.filter(|k| !k.is_empty()).and_then(|k| encode_token(&k));
         Ok(Page { items, next_token })
@@ -1141,7 +1182,7 @@ impl StateStore for DynamoStore {
                 }
                 // Another claimer or a commit moved the outbox: look again.
                 Err(error) if is_conditional_failure(&error) => continue,
-                Err(error) => return Err(unavailable(describe(&error))),
+                Err(error) => return Err(sdk_error(&error)),
             }
         }
         Err(StoreError::Conflict(format!("the outbox of execution {execution_id} kept changing")))
@@ -1188,10 +1229,10 @@ impl StateStore for DynamoStore {
                 match result {
                     Ok(_) => Ok(()),
                     Err(error) if is_conditional_failure(&error) => Ok(()),
-                    Err(error) => Err(unavailable(describe(&error))),
+                    Err(error) => Err(sdk_error(&error)),
                 }
             }
-            Err(error) => Err(unavailable(describe(&error))),
+            Err(error) => Err(sdk_error(&error)),
         }
     }
 
@@ -1222,7 +1263,7 @@ impl StateStore for DynamoStore {
             .set_expression_attribute_names(Some(names))
             .send()
             .await
-            .map_err(|e| unavailable(describe(&e)))?;
+            .map_err(|e| sdk_error(&e))?;
         Ok(())
     }
 }
@@ -1243,11 +1284,42 @@ mod tests {
         assert_eq!(read_json::<serde_json::Value>(&plain, "state", "state").unwrap(), value);
     }
 
+    /// Why DynamoDB cancelled a transaction decides whether to reload, retry or give up.
+    #[test]
+    fn cancelled_transactions_are_classified_by_their_reasons() {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use aws_sdk_dynamodb::types::CancellationReason;
+        use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+        let cancelled = |codes: &[&str]| {
+            let mut exception = TransactionCanceledException::builder().message("cancelled");
+            for code in codes {
+                exception = exception.cancellation_reasons(CancellationReason::builder().code(*code).build());
+            }
+            let response = aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            );
+            let error = SdkError::service_error(
+                TransactWriteItemsError::TransactionCanceledException(exception.build()),
+                response,
+            );
+            transaction_error(&error, || "moved".to_string())
+        };
+        assert_eq!(cancelled(&["None", "ConditionalCheckFailed"]), StoreError::Conflict("moved".into()));
+        assert_eq!(cancelled(&["TransactionConflict"]), StoreError::Conflict("moved".into()));
+        assert_eq!(cancelled(&[]), StoreError::Conflict("moved".into()));
+        assert!(matches!(cancelled(&["None", "ValidationError"]), StoreError::Refused(_)));
+        assert!(matches!(cancelled(&["ItemCollectionSizeLimitExceeded"]), StoreError::Refused(_)));
+        assert!(matches!(cancelled(&["ThrottlingError", "None"]), StoreError::Unavailable(_)));
+    }
+
     #[test]
     fn unreadable_json_attributes_are_errors_naming_them() {
         let garbage =
             HashMap::from([("state".to_string(), AttributeValue::B(aws_smithy_types::Blob::new(b"no gzip")))]);
-        let error = read_json::<serde_json::Value>(&garbage, "state", "pipeline state").unwrap_err().to_string();
+        let error = read_json::<serde_json::Value>(&garbage, "state", "pipeline state").unwrap_err();
+        assert!(error.is_permanent(), "{error}");
+        let error = error.to_string();
         assert!(error.contains("stored pipeline state is unreadable"), "{error}");
         let missing =
             read_json::<serde_json::Value>(&HashMap::new(), "state", "pipeline state").unwrap_err().to_string();

@@ -68,6 +68,8 @@ pub async fn deliver(target: &Target, function: &str, body: &str) -> Delivery {
             match result {
                 Ok(value) => Delivery::Done(value),
                 Err(HandlerError::Rejected(reason)) => Delivery::Rejected(reason),
+                // What the function answers for it: dropped, as Lambda does with an answer.
+                Err(HandlerError::Permanent(reason)) => Delivery::Rejected(format!("failed for good: {reason}")),
                 Err(HandlerError::Retryable(reason)) => Delivery::Failed(reason),
             }
         }
@@ -80,6 +82,8 @@ pub async fn deliver(target: &Target, function: &str, body: &str) -> Delivery {
                         Delivery::Failed(value.to_string())
                     } else if let Some(reason) = value.get("rejected").and_then(Value::as_str) {
                         Delivery::Rejected(reason.to_string())
+                    } else if let Some(reason) = value.get("failed").and_then(Value::as_str) {
+                        Delivery::Rejected(format!("failed for good: {reason}"))
                     } else {
                         Delivery::Done(value)
                     }

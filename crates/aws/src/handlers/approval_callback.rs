@@ -130,6 +130,10 @@ async fn pending(services: &Services, token: Option<&String>) -> Result<Pending,
     let execution = match services.store.get_execution(&claims.execution_id).await {
         Ok(Some(found)) if found.value.pipeline_name == claims.pipeline => found.value,
         Ok(_) => return Err(refused(404, "The pipeline execution of this link no longer exists.")),
+        Err(error) if error.is_permanent() => {
+            tracing::error!(%error, "the execution cannot be read");
+            return Err(refused(500, "The approval's execution cannot be read: its stored state is damaged."));
+        }
         Err(error) => {
             tracing::error!(%error, "cannot read the execution");
             return Err(refused(503, "The approval cannot be read right now; try again in a moment."));
@@ -257,6 +261,10 @@ async fn decide(services: &Services, request: &Request) -> Response {
         Err(HandlerError::Retryable(message)) => {
             tracing::error!(message, "cannot record the approval");
             refused(503, "The answer could not be recorded; try again in a moment.")
+        }
+        Err(HandlerError::Permanent(message)) => {
+            tracing::error!(message, "the approval cannot be recorded");
+            refused(500, "The answer cannot be recorded: the execution's stored state is damaged.")
         }
     }
 }

@@ -116,7 +116,7 @@ impl ControlPlane for LocalPlane {
     }
 
     async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
-        self.backend.save_run_options(execution_id, &self.options)
+        self.backend.save_run_options(execution_id, &self.options).await
     }
 }
 
