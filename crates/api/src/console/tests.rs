@@ -2,12 +2,13 @@ use super::*;
 
 #[test]
 fn forms_decode_percent_and_plus() {
-    let fields = form(b"summary=Looks+good%21&token=a%2Fb&empty=");
+    let fields = form_pairs(b"summary=Looks+good%21&token=a%2Fb&empty=");
     assert_eq!(field(&fields, "summary"), "Looks good!");
     assert_eq!(field(&fields, "token"), "a/b");
     assert_eq!(field(&fields, "empty"), "");
     assert_eq!(field(&fields, "missing"), "");
-    assert_eq!(segment("my%20pipe"), "my pipe");
+    assert_eq!(pipeline_path("/pipelines/my%20pipe"), Some(("my pipe".into(), vec![])));
+    assert_eq!(pipeline_path("/pipelines/web/%ff"), None, "not UTF-8");
     assert_eq!(
         pipeline_path("/pipelines/web/executions/abc"),
         Some(("web".into(), vec!["executions".into(), "abc".into()]))

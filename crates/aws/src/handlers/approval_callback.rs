@@ -8,6 +8,7 @@
 //! attempt; it is single-use because the engine takes one answer per attempt.
 
 use pipewright_api::console::escape;
+use pipewright_api::protocol::form_pairs;
 use std::collections::BTreeMap;
 
 use pipewright_core::engine::{ActionAttempt, ActionStatus, ApprovalResult, ApprovalStatus, Event, Execution};
@@ -72,39 +73,6 @@ button{font-size:1rem;padding:.5rem 1.2rem;margin:.8rem .6rem 0 0}.approve{backg
 
 fn refused(status: u16, message: &str) -> Response {
     page(status, "This approval link cannot be used", &format!("<p>{}</p>", escape(message)))
-}
-
-/// Decodes `application/x-www-form-urlencoded` text (also a query string).
-pub fn form_decode(text: &str) -> BTreeMap<String, String> {
-    fn decode(part: &str) -> String {
-        let bytes = part.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                        Ok(byte) => {
-                            out.push(byte);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                other => out.push(other),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect()
 }
 
 /// The approval a valid token points at, still waiting for its answer.
@@ -214,7 +182,7 @@ async fn review(services: &Services, request: &Request) -> Response {
 
 /// Approves or rejects.
 async fn decide(services: &Services, request: &Request) -> Response {
-    let form = form_decode(&request.body);
+    let form: BTreeMap<String, String> = form_pairs(request.body.as_bytes()).into_iter().collect();
     let token = form.get("token").or_else(|| request.query.get("token"));
     let pending = match pending(services, token).await {
         Ok(pending) => pending,
@@ -264,15 +232,6 @@ async fn decide(services: &Services, request: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forms_decode_plus_and_percent_escapes() {
-        let form = form_decode("token=a.b&summary=looks+good%21+%C3%A9t%C3%A9&decision=Approved&bad=%zz%4");
-        assert_eq!(form["summary"], "looks good! été");
-        assert_eq!(form["decision"], "Approved");
-        assert_eq!(form["token"], "a.b");
-        assert_eq!(form["bad"], "%zz%4");
-    }
 
     #[test]
     fn html_is_escaped() {

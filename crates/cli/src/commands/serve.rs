@@ -197,10 +197,7 @@ async fn api(
             );
         }
     };
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
-        .collect();
+    let headers = pipewright_http::header_pairs(&headers);
     let request = HttpRequest {
         method: method.as_str(),
         path: uri.path(),
