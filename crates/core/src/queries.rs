@@ -18,6 +18,30 @@ fn seconds(t: crate::time::Timestamp) -> f64 {
     t.epoch_seconds()
 }
 
+/// ListPipelines item (`PipelineSummary`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineSummaryView {
+    pub name: String,
+    pub version: u32,
+    pub pipeline_type: String,
+    pub execution_mode: String,
+    pub created: f64,
+    pub updated: f64,
+}
+
+pub fn pipeline_summary(stored: &StoredPipeline) -> PipelineSummaryView {
+    PipelineSummaryView {
+        name: stored.declaration.name.clone(),
+        version: stored.version,
+        pipeline_type: stored.declaration.effective_type().as_str().to_string(),
+        execution_mode: stored.declaration.effective_mode().as_str().to_string(),
+        created: seconds(stored.created),
+        updated: seconds(stored.updated),
+    }
+}
+
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

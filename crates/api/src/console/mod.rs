@@ -4,12 +4,13 @@
 //! double-submit CSRF token; on AWS every page needs a session, opened with the stack's API
 //! key at `/login`.
 
-mod views;
-
-pub use views::esc as escape;
+mod pages;
+pub mod views;
 
 use pipewright_core::mac::{hmac_sha256, verify_hmac_sha256};
 use serde_json::{Value, json};
+
+use crate::protocol::percent_encode;
 use subtle::ConstantTimeEq as _;
 
 use crate::protocol::{ApiError, HttpRequest, form_pairs};
@@ -38,6 +39,7 @@ impl Page {
             headers: vec![
                 ("content-type".into(), "text/html; charset=utf-8".into()),
                 ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
                 ("x-frame-options".into(), "DENY".into()),
                 (
                     "content-security-policy".into(),
@@ -56,10 +58,18 @@ impl Page {
         }
     }
 
+    /// Plain text (messages, action logs): never sniffed as HTML, never run, never framed,
+    /// whatever a log holds.
     fn text(status: u16, body: String) -> Page {
         Page {
             status,
-            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            headers: vec![
+                ("content-type".into(), "text/plain; charset=utf-8".into()),
+                ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
+                ("x-frame-options".into(), "DENY".into()),
+                ("content-security-policy".into(), "default-src 'none'; sandbox; frame-ancestors 'none'".into()),
+            ],
             body: body.into_bytes(),
         }
     }
@@ -205,7 +215,7 @@ pub async fn handle<C: ControlPlane>(plane: &C, auth: &ConsoleAuth, request: Htt
         let token_ok = !fresh && auth.form_token_valid(&nonce, &caller, field(&form_pairs(request.body), "csrf"));
         mutate(plane, &caller, &request, token_ok).await
     } else {
-        read(plane, &caller, &request, &csrf).await
+        read(plane, &request, &csrf).await
     };
     if fresh { page.with_cookie(format!("{CSRF_COOKIE}={nonce}{}", auth.cookie_attributes())) } else { page }
 }
@@ -241,9 +251,9 @@ fn error_page(error: &ApiError) -> Page {
     Page::html(status, views::error(error))
 }
 
-async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, csrf: &str) -> Page {
+async fn read<C: ControlPlane>(plane: &C, request: &HttpRequest<'_>, csrf: &str) -> Page {
     if request.path == "/" {
-        return match views::pipelines(plane, caller).await {
+        return match pages::pipelines(plane).await {
             Ok(html) => Page::html(200, html),
             Err(error) => error_page(&error),
         };
@@ -254,12 +264,14 @@ async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let flash = query_param(request.query, "error");
     let result = match rest.as_slice() {
-        [] if query_param(request.query, "fragment").is_some() => {
-            views::pipeline_main(plane, caller, &name, csrf, flash.as_deref()).await.map(|main| Page::html(200, main))
-        }
-        [] => views::pipeline(plane, caller, &name, csrf, flash.as_deref()).await.map(|html| Page::html(200, html)),
-        ["executions"] => views::history(plane, caller, &name).await.map(|html| Page::html(200, html)),
-        ["executions", id] => views::execution(plane, caller, &name, id).await.map(|html| Page::html(200, html)),
+        [] if query_param(request.query, "fragment").is_some() => pages::pipeline_data(plane, &name)
+            .await
+            .map(|data| Page::html(200, views::pipeline_main(&data, csrf, flash.as_deref()))),
+        [] => pages::pipeline_data(plane, &name)
+            .await
+            .map(|data| Page::html(200, views::pipeline(&data, csrf, flash.as_deref()))),
+        ["executions"] => pages::history(plane, &name).await.map(|html| Page::html(200, html)),
+        ["executions", id] => pages::execution(plane, &name, id).await.map(|html| Page::html(200, html)),
         ["executions", id, "logs", stage, action, attempt] => {
             let valid = [*stage, *action].iter().all(|n| !n.is_empty() && n.chars().all(crate::protocol::name_char))
                 && crate::protocol::check_execution_id(id, "execution").is_ok();
@@ -273,7 +285,7 @@ async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest
         }
         ["approve", stage, action] => {
             let token = query_param(request.query, "token").unwrap_or_default();
-            views::approval(plane, caller, &name, stage, action, &token, csrf).await.map(|html| Page::html(200, html))
+            pages::approval(plane, &name, stage, action, &token, csrf).await.map(|html| Page::html(200, html))
         }
         _ => Err(ApiError::client("NotFound", format!("no page at {}", request.path))),
     };
@@ -294,7 +306,7 @@ async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpReque
         return Page::text(403, "this form is stale or came from another site; reload the page and try again".into());
     }
     let Some((name, rest)) = pipeline_path(request.path) else { return Page::text(404, "no such form".into()) };
-    let back = format!("/pipelines/{}", views::url(&name));
+    let back = format!("/pipelines/{}", percent_encode(&name));
     let execution = field(&fields, "execution");
     let stage = field(&fields, "stage");
     let (operation, input): (&str, Value) = match rest.first().map(String::as_str) {
@@ -330,7 +342,7 @@ async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpReque
     };
     match call(plane, caller, operation, input).await {
         Ok(_) => Page::redirect(&back),
-        Err(error) => Page::redirect(&format!("{back}?error={}", views::url(&error.to_string()))),
+        Err(error) => Page::redirect(&format!("{back}?error={}", percent_encode(&error.to_string()))),
     }
 }
 
