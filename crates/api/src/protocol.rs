@@ -28,9 +28,29 @@ pub struct HttpRequest<'a> {
 }
 
 impl<'a> HttpRequest<'a> {
+    /// A request as an `http` server (axum, hyper) received it; `headers` are
+    /// [`header_pairs`] of its header map.
+    pub fn from_parts(
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+        headers: &'a [(String, String)],
+        body: &'a [u8],
+    ) -> HttpRequest<'a> {
+        HttpRequest { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or_default(), headers, body }
+    }
+
     pub fn header(&self, name: &str) -> Option<&'a str> {
         header_value(self.headers, name)
     }
+}
+
+/// A received request's headers as (name, value) pairs, as [`HttpRequest`] takes them; a value
+/// that is not text is left out.
+pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect()
 }
 
 /// `%XX` escapes decoded (a malformed escape is kept as it is); an error when the bytes are
@@ -303,6 +323,19 @@ mod tests {
         assert!(percent_decode("%ff").is_err(), "not UTF-8");
         assert_eq!(percent_encode("a b/c~é"), "a%20b%2Fc~%C3%A9");
         assert_eq!(percent_decode(&percent_encode("x?y=1&z#")).unwrap(), "x?y=1&z#");
+    }
+
+    #[test]
+    fn a_received_request_is_read_as_it_came() {
+        let mut map = http::HeaderMap::new();
+        map.insert("x-amz-target", http::HeaderValue::from_static("CodePipeline_20150709.X"));
+        map.insert("x-binary", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        let headers = header_pairs(&map);
+        assert_eq!(headers, vec![("x-amz-target".to_string(), "CodePipeline_20150709.X".to_string())]);
+        let (method, uri) = (http::Method::GET, "/pipelines/a%20b?fragment=1".parse::<http::Uri>().unwrap());
+        let request = HttpRequest::from_parts(&method, &uri, &headers, b"");
+        assert_eq!((request.method, request.path, request.query), ("GET", "/pipelines/a%20b", "fragment=1"));
+        assert_eq!(request.header("X-Amz-Target"), Some("CodePipeline_20150709.X"));
     }
 
     #[test]

@@ -154,15 +154,6 @@ pub async fn send(request: Request) -> Result<Response, HttpError> {
     Client::new().send(request).await
 }
 
-/// A received request's headers as (name, value) pairs, the shape `pipewright_api::HttpRequest`
-/// takes; a value that is not text is left out.
-pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,13 +216,5 @@ mod tests {
         let refused = send(Request::new("GET", &format!("http://127.0.0.1:{port}/"))).await.unwrap_err();
         assert!(matches!(refused, HttpError::Transport { .. }), "{refused}");
         assert!(refused.to_string().contains("refused"), "the cause is named: {refused}");
-    }
-
-    #[test]
-    fn headers_become_pairs() {
-        let mut headers = hyper::HeaderMap::new();
-        headers.insert("x-amz-target", hyper::header::HeaderValue::from_static("CodePipeline_20150709.X"));
-        headers.insert("x-binary", hyper::header::HeaderValue::from_bytes(b"\xff").unwrap());
-        assert_eq!(header_pairs(&headers), vec![("x-amz-target".to_string(), "CodePipeline_20150709.X".to_string())]);
     }
 }

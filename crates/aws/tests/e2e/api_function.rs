@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
+use pipewright_api::protocol::header_pairs;
 use pipewright_api::{Authenticator, HttpRequest};
 use pipewright_aws::handlers::api;
 use pipewright_aws::settings::{Services, api_keys};
@@ -34,14 +35,8 @@ async fn forward(
     body: Body,
 ) -> Response {
     let body = to_bytes(body, 2 * 1024 * 1024).await.unwrap_or_default();
-    let headers = pipewright_http::header_pairs(&headers);
-    let request = HttpRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or_default(),
-        headers: &headers,
-        body: &body,
-    };
+    let headers = header_pairs(&headers);
+    let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
     let response = api::request(&served.services, &served.authenticator, request).await;
     (
         axum::http::StatusCode::from_u16(response.status).unwrap(),
