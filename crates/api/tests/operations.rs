@@ -1,6 +1,12 @@
 //! The API's operations over a real store (SQLite), through `handle` as the transports call
 //! it, with nobody carrying out the effects: what each operation decides and records.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use serde_json::{Value, json};
 
 use pipewright_api::protocol::CONTENT_TYPE;

@@ -6,9 +6,13 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// A MAC keyed with `key`, which may be of any length. Infallible: HMAC takes a key of any
-/// length (RFC 2104 §2: a longer key is hashed, a shorter one padded); `new_from_slice`
-/// returns `InvalidLength` only for MACs with a fixed key size, which share its trait.
+/// A MAC keyed with `key`, which may be of any length.
+#[expect(
+    clippy::expect_used,
+    reason = "infallible: HMAC takes a key of any length (RFC 2104 §2: a longer key is hashed, a shorter one \
+              padded); new_from_slice returns InvalidLength only for MACs with a fixed key size, which share \
+              its trait"
+)]
 fn keyed(key: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length")
 }

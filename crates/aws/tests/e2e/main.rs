@@ -4,6 +4,12 @@
 //! `cargo lambda watch`. (The crate's unit tests, `--lib`, need no moto.) One binary links the
 //! AWS SDKs once instead of once per file, which keeps the build's time and disk small.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 mod common;
 
 mod api_function;
