@@ -2,6 +2,12 @@
 //! PyPI, in infra/local/.venv-clients; `bash infra/local/clients.sh install` sets it up, and
 //! tests/run.sh does so itself). Only the endpoint differs from talking to AWS.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

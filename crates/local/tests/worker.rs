@@ -1,6 +1,12 @@
 //! The in-process bus: a worker carries an execution to its end, across processes sharing a
 //! state file, and takes over from a worker that died holding effects.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::path::Path;
 use std::sync::Arc;
 
