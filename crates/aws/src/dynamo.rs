@@ -1056,6 +1056,22 @@ impl StateStore for DynamoStore {
         conditional(result)
     }
 
+    async fn replace_record(&self, kind: &str, key: &str, expected: &str, value: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(record_pk(kind)))
+            .item("sk", s(key))
+            .item("value", s(value))
+            .condition_expression("#value = :expected")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":expected", s(expected))
+            .send()
+            .await;
+        conditional(result)
+    }
+
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let Some(item) = self.get(&record_pk(kind), key).await? else { return Ok(None) };
         Ok(Some(get_s(&item, "value")?.to_string()))

@@ -377,6 +377,18 @@ pub async fn records_are_written_once_and_listed_by_key<S: StateStore>(store: S)
     Ok(())
 }
 
+pub async fn records_are_replaced_only_from_the_value_read<S: StateStore>(store: S) -> Checked {
+    assert!(store.put_record_if_absent("tags", "r", "[]").await?);
+    assert!(store.replace_record("tags", "r", "[]", "[1]").await?);
+    assert!(!store.replace_record("tags", "r", "[]", "[2]").await?, "a stale read replaces nothing");
+    assert_eq!(store.get_record("tags", "r").await?.as_deref(), Some("[1]"));
+    assert!(!store.replace_record("tags", "gone", "[]", "[3]").await?, "a missing record is not created");
+    assert_eq!(store.get_record("tags", "gone").await?, None);
+    assert!(!store.replace_record("other", "r", "[1]", "[4]").await?, "kinds are apart");
+    assert_eq!(store.get_record("tags", "r").await?.as_deref(), Some("[1]"));
+    Ok(())
+}
+
 /// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
 /// function returning the store).
 #[macro_export]
@@ -430,6 +442,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn records_are_written_once_and_listed_by_key() -> contract::Checked {
                 contract::records_are_written_once_and_listed_by_key($make.await).await
+            }
+            #[tokio::test]
+            async fn records_are_replaced_only_from_the_value_read() -> contract::Checked {
+                contract::records_are_replaced_only_from_the_value_read($make.await).await
             }
             #[tokio::test]
             async fn dispatched_jobs_can_be_found_by_id() -> contract::Checked {

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::artifact_access::ArtifactCredentials;
 use crate::engine::{ArtifactRef, Dispatch, OutputArtifactRef};
 
 fn artifact(name: &str, bucket: &str, key: &str) -> Value {
@@ -22,14 +23,14 @@ fn outputs(refs: &[OutputArtifactRef]) -> Vec<Value> {
     refs.iter().map(|a| artifact(&a.name, &a.location.bucket, &a.location.key)).collect()
 }
 
-/// The event a Lambda function receives for `dispatch`. Pipewright hands out no artifact
-/// credentials: the function reads and writes artifacts with its own role.
-pub fn lambda_job_event(dispatch: &Dispatch, account: &str) -> Value {
+/// The event a Lambda function receives for `dispatch`, with the `credentials` that reach
+/// its artifacts (`crate::artifact_access`).
+pub fn lambda_job_event(dispatch: &Dispatch, account: &str, credentials: &ArtifactCredentials) -> Value {
     let mut data = json!({
         "actionConfiguration": {"configuration": dispatch.configuration},
         "inputArtifacts": inputs(&dispatch.input_artifacts),
         "outputArtifacts": outputs(&dispatch.output_artifacts),
-        "artifactCredentials": {"accessKeyId": "", "secretAccessKey": "", "sessionToken": ""},
+        "artifactCredentials": credentials,
     });
     if let Some(token) = &dispatch.continuation_token {
         data["continuationToken"] = json!(token);

@@ -198,6 +198,17 @@ pub trait StateStore: Send + Sync {
         value: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Replaces the record at (`kind`, `key`) with `value` only while it still holds
+    /// `expected` (a compare-and-swap): false, and nothing written, when it holds anything else
+    /// or is gone. Read, change, replace, and read again on false: no update is lost.
+    fn replace_record(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     fn get_record(&self, kind: &str, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Every record of `kind`, by key.

@@ -631,6 +631,16 @@ pub fn timeout_minutes(type_id: &ActionTypeId, timeout_in_minutes: Option<i64>) 
     if type_id.owner == ActionOwner::Custom { CUSTOM_TIMEOUT_MINUTES } else { DEFAULT_TIMEOUT_MINUTES }
 }
 
+/// The configuration keys of a catalogued provider whose values are secrets: CodePipeline
+/// answers them as `****` (docs/reference/codepipeline.md §8).
+pub fn secret_keys(type_id: &ActionTypeId) -> &'static [&'static str] {
+    match spec_of(type_id).map(|spec| spec.kind) {
+        Some(ProviderKind::GitHubV1) => &["OAuthToken"],
+        Some(ProviderKind::AlexaSkillsKit) => &["ClientSecret", "RefreshToken"],
+        _ => &[],
+    }
+}
+
 /// True for the manual approval action type.
 pub fn is_manual_approval(type_id: &ActionTypeId) -> bool {
     type_id.category == ActionCategory::Approval && type_id.owner == ActionOwner::Aws && type_id.provider == "Manual"

@@ -666,6 +666,20 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn replace_record(&self, kind: &str, key: &str, expected: &str, value: &str) -> Result<bool, StoreError> {
+        let (kind, key, expected, value) = (kind.to_owned(), key.to_owned(), expected.to_owned(), value.to_owned());
+        self.write(move |connection| {
+            let written = connection
+                .execute(
+                    "UPDATE records SET value = ? WHERE kind = ? AND key = ? AND value = ?",
+                    params![value, kind, key, expected],
+                )
+                .map_err(sqlite)?;
+            Ok(written == 1)
+        })
+        .await
+    }
+
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let kind = kind.to_owned();
         let key = key.to_owned();

@@ -3,7 +3,9 @@
 mod config_value;
 mod document;
 mod model;
+mod normalize;
 mod string_enum;
 
 pub use document::{Format, ParseError, PipelineDocument};
 pub use model::*;
+pub use normalize::{MaskWithoutSecret, SECRET_MASK, SecretKeys, masked, normalized, with_kept_secrets};

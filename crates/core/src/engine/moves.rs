@@ -12,6 +12,7 @@ use super::context::Context;
 use super::effect::{ActionTypeDetail, ArtifactDetail, DetailType, ExecutionResult, ExecutionTrigger};
 use super::rejection::Rejection;
 use super::state::{ActionAttempt, ActionStatus, ArtifactRef, Execution, ExecutionStatus, StageStatus};
+use crate::pipeline::Mode;
 use ActionStatus as A;
 use ExecutionStatus as E;
 use StageStatus as S;
@@ -172,12 +173,36 @@ fn illegal(what: String, from: Option<impl std::fmt::Debug>, by: impl std::fmt::
     Rejection::IllegalMove(format!("{what}: {by:?} from {from}"))
 }
 
+/// The most executions a QUEUED or PARALLEL pipeline has in progress at once
+/// (docs/reference/codepipeline.md §8): one more start, or a retry that would resume one,
+/// is refused with ConcurrentPipelineExecutionsLimitExceededException.
+pub const MAX_ACTIVE_EXECUTIONS: u32 = 50;
+
 impl Context<'_> {
+    /// Keeps the pipeline's count of active executions for an execution moving from `from`
+    /// to `to`, refusing a move that would go over the cap of QUEUED and PARALLEL pipelines.
+    fn count_active(&mut self, from: Option<E>, to: E) -> Result<(), Rejection> {
+        let was_active = from.is_some_and(|s| !s.is_finished());
+        let count = &mut self.world.pipeline.active_executions;
+        match (was_active, !to.is_finished()) {
+            (false, true) => {
+                if self.pipeline.mode != Mode::Superseded && *count >= MAX_ACTIVE_EXECUTIONS {
+                    return Err(Rejection::ConcurrentExecutionsLimitExceeded(*count));
+                }
+                *count += 1;
+            }
+            (true, false) => *count = count.saturating_sub(1),
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Adds a new execution, InProgress, and publishes its STARTED.
     pub fn start_execution(&mut self, mut execution: Execution) -> Result<(), Rejection> {
         let id = execution.id.clone();
         let row = legal(EXECUTION_MOVES, None, ExecutionMove::Start)
             .ok_or_else(|| illegal(format!("execution {id}"), None::<E>, ExecutionMove::Start))?;
+        self.count_active(None, row.to)?;
         execution.status = row.to;
         self.insert(execution);
         self.moves.push(Moved::Execution { id: id.clone(), row });
@@ -206,16 +231,17 @@ impl Context<'_> {
     /// Makes one move, if the tables allow it from the current status, and publishes it.
     pub fn change(&mut self, id: &str, change: Change) -> Result<(), Rejection> {
         let now = self.now;
+        if let Change::Execution(by) = change {
+            let from = Some(self.exec(id)?.status);
+            let row = legal(EXECUTION_MOVES, from, by).ok_or_else(|| illegal(format!("execution {id}"), from, by))?;
+            self.count_active(from, row.to)?;
+            self.exec_mut(id)?.status = row.to;
+            self.moves.push(Moved::Execution { id: id.to_string(), row });
+            return self.publish_pipeline(id, by);
+        }
         let execution = self.exec_mut(id)?;
         match change {
-            Change::Execution(by) => {
-                let from = Some(execution.status);
-                let row =
-                    legal(EXECUTION_MOVES, from, by).ok_or_else(|| illegal(format!("execution {id}"), from, by))?;
-                execution.status = row.to;
-                self.moves.push(Moved::Execution { id: id.to_string(), row });
-                self.publish_pipeline(id, by)
-            }
+            Change::Execution(_) => Ok(()),
             Change::Stage(stage, by) => {
                 let run = &mut execution.stages[stage];
                 let from = run.status;

@@ -33,6 +33,8 @@ pub enum Rejection {
     OutputVariablesSizeExceeded { size: usize, limit: usize },
     #[error("{0}")]
     Validation(String),
+    #[error("the pipeline already has {0} executions in progress, the most a QUEUED or PARALLEL pipeline may have")]
+    ConcurrentExecutionsLimitExceeded(u32),
     /// The world handed to `apply` does not hold what the pipeline state refers to, or is
     /// laid out for another version of the declaration: a defect of the caller, not of the
     /// request.
@@ -60,6 +62,7 @@ impl Rejection {
             Rejection::InvalidJobState(_) => "InvalidJobStateException",
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",
             Rejection::Validation(_) => "ValidationException",
+            Rejection::ConcurrentExecutionsLimitExceeded(_) => "ConcurrentPipelineExecutionsLimitExceededException",
         }
     }
 }

@@ -33,6 +33,15 @@ pub struct PipelineState {
     /// The structure version this state is laid out for.
     pub version: u32,
     pub stages: Vec<StageSlot>,
+    /// How many executions are in progress or stopping: what the cap of QUEUED and PARALLEL
+    /// pipelines counts (`MAX_ACTIVE_EXECUTIONS` in `moves.rs`). Every start and every
+    /// execution move keeps it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub active_executions: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl PipelineState {
@@ -56,6 +65,7 @@ impl PipelineState {
                     transition: Transition::default(),
                 })
                 .collect(),
+            active_executions: 0,
         }
     }
 

@@ -42,6 +42,8 @@ pub(crate) fn pipeline_updated(ctx: &mut Context, event: &PipelineUpdated) -> Re
             slot.latest_execution = previous.latest_execution.clone();
         }
     }
+    // An update loads every active execution: the count is taken afresh.
+    state.active_executions = ctx.world.executions.values().filter(|e| !e.status.is_finished()).count() as u32;
     ctx.world.pipeline = state;
     Ok(None)
 }

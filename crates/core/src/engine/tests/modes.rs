@@ -124,3 +124,38 @@ fn parallel_executions_share_stages_without_locks() {
     assert_eq!(sim.status("e3"), ExecutionStatus::Succeeded);
     assert_eq!(sim.status("e1"), ExecutionStatus::InProgress, "e1 is unaffected");
 }
+
+#[test]
+fn queued_and_parallel_pipelines_take_at_most_fifty_active_executions() {
+    for mode in ["QUEUED", "PARALLEL"] {
+        let mut sim = Sim::new(three_stages(mode));
+        // e0 fails in Build, where no other execution follows it.
+        sim.start("e0");
+        sim.succeed("e0", "Source", "Src");
+        sim.fail("e0", "Build", "Compile");
+        sim.succeed("e0", "Build", "Lint");
+        assert_eq!(sim.status("e0"), ExecutionStatus::Failed, "{mode}");
+        for n in 1..=50 {
+            sim.start(&format!("e{n}"));
+        }
+        let event = sim.start_event("e51");
+        let rejection = sim.rejected(event);
+        assert_eq!(rejection.exception(), "ConcurrentPipelineExecutionsLimitExceededException", "{mode}");
+        // A retry that would resume the failed execution counts as one more.
+        let retry = sim.retry_event("e0", "Build", crate::pipeline::RetryMode::FailedActions);
+        assert_eq!(sim.rejected(retry).exception(), "ConcurrentPipelineExecutionsLimitExceededException", "{mode}");
+        sim.ok(sim.stop_event("e1", true));
+        assert!(sim.status("e1").is_finished(), "{mode}");
+        sim.start("e51");
+        assert_eq!(sim.status("e51"), ExecutionStatus::InProgress, "{mode}: a finished execution frees a place");
+    }
+}
+
+#[test]
+fn superseded_pipelines_have_no_cap() {
+    let mut sim = Sim::new(three_stages("SUPERSEDED"));
+    for n in 1..=60 {
+        sim.start(&format!("e{n}"));
+    }
+    assert_eq!(sim.status("e60"), ExecutionStatus::InProgress);
+}

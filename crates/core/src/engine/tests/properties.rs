@@ -368,6 +368,8 @@ impl Run {
                 prop_assert_eq!(e.position(), Position::Waiting(index));
             }
         }
+        let active = world.executions.values().filter(|e| !e.status.is_finished()).count();
+        prop_assert_eq!(world.pipeline.active_executions as usize, active, "the count of active executions");
         for execution in world.executions.values() {
             for window in execution.stages.windows(2) {
                 if window[1].status.is_some() {
