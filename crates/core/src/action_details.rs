@@ -38,6 +38,40 @@ pub struct ReportDetail {
     pub line_coverage: Option<f64>,
 }
 
+/// One target of a deploy action (an ECS service's task set, a CodeDeploy instance or
+/// Lambda function): what ListDeployActionExecutionTargets answers, `DeployActionExecutionTarget`
+/// of botocore's model. Deploy providers fill it; the API serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployTarget {
+    pub target_id: String,
+    pub target_type: String,
+    /// The provider's own status of the target (`Succeeded`, `InProgress`, `Failed`, …).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<crate::time::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<crate::time::Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<DeployTargetEvent>,
+}
+
+/// One lifecycle event of a deploy target (`DeployTargetEvent`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployTargetEvent {
+    pub name: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<crate::time::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<crate::time::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm_command_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// The details of one action execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +80,9 @@ pub struct ActionDetails {
     pub phases: Vec<PhaseDetail>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<ReportDetail>,
+    /// The targets of a deploy action (ECS, CodeDeploy), as its provider reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<DeployTarget>,
 }
 
 fn seconds(millis: u64) -> String {
@@ -140,6 +177,7 @@ mod tests {
                     line_coverage: Some(83.42),
                 },
             ],
+            targets: Vec::new(),
         };
         assert_eq!(
             details.describe(),

@@ -6,6 +6,7 @@
 //! [`engine::apply`] and commits the result.
 
 pub mod action_details;
+pub mod action_types;
 pub mod artifact_access;
 pub mod build_project;
 pub mod declaration;

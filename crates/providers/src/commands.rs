@@ -149,7 +149,7 @@ pub async fn run_with_details<A: ArtifactStore>(
     };
     let result = build.run(&console, cancel).await;
     console.close().await;
-    let details = ActionDetails { phases: result.phases.clone(), reports: Vec::new() };
+    let details = ActionDetails { phases: result.phases.clone(), ..ActionDetails::default() };
     let log_hint = session.log.as_ref().map(|path| format!(" (log: {})", path.display())).unwrap_or_default();
     let outcome = match result.status {
         BuildStatus::Stopped | BuildStatus::TimedOut => Outcome::Cancelled,
