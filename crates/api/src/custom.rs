@@ -7,16 +7,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use pipewright_core::declaration::{ActionCategory, ActionOwner, ActionTypeId};
-use pipewright_core::engine::{self, ActionStatus, Effect, Execution};
+use pipewright_core::engine::{self, ActionStatus, Dispatch, Effect, Execution};
 use pipewright_core::ids;
-use pipewright_core::jobs::lambda_job_event;
 use pipewright_core::ports::StateStore;
 
 use crate::protocol::{ApiError, check_execution_id, check_text, required};
-use crate::{ControlPlane, service_error, store_error};
+use crate::tags::{self, ACTION_TYPE_RECORDS, Resource, TagInput};
+use crate::{Caller, ControlPlane, service_error, store_error};
 
-const ACTION_TYPES: &str = "action-type";
-const ACKNOWLEDGED: &str = "job-ack";
+/// Acknowledged jobs, custom and partner alike: a job id is acknowledged once.
+pub(crate) const ACKNOWLEDGED: &str = "job-ack";
 /// CodePipeline's quota of custom action types per region.
 const MAX_CUSTOM_ACTION_TYPES: usize = 50;
 /// How many of a pipeline's newest executions a poll looks through for waiting jobs.
@@ -39,7 +39,7 @@ pub struct CreateInput {
     configuration_properties: Option<Vec<Value>>,
     input_artifact_details: Option<ArtifactDetails>,
     output_artifact_details: Option<ArtifactDetails>,
-    tags: Option<Vec<Value>>,
+    tags: Option<Vec<TagInput>>,
 }
 
 #[derive(Deserialize)]
@@ -73,7 +73,7 @@ pub struct AcknowledgeInput {
     nonce: Option<String>,
 }
 
-fn provider_char(c: char) -> bool {
+pub(crate) fn provider_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
@@ -119,7 +119,7 @@ fn artifact_details(value: Option<ArtifactDetails>, field: &str) -> Result<Artif
     Ok(details)
 }
 
-pub async fn create<C: ControlPlane>(plane: &C, input: CreateInput) -> Result<Value, ApiError> {
+pub async fn create<C: ControlPlane>(plane: &C, caller: &Caller, input: CreateInput) -> Result<Value, ApiError> {
     let (category, provider, version) = type_parts(input.category, input.provider, input.version, "")?;
     let inputs = artifact_details(input.input_artifact_details, "inputArtifactDetails")?;
     let outputs = artifact_details(input.output_artifact_details, "outputArtifactDetails")?;
@@ -127,6 +127,9 @@ pub async fn create<C: ControlPlane>(plane: &C, input: CreateInput) -> Result<Va
     if properties.len() > 10 {
         return Err(ApiError::validation("configurationProperties: at most 10 properties"));
     }
+    let resource =
+        Resource::ActionType { category: category.clone(), provider: provider.clone(), version: version.clone() };
+    let tags = tags::checked_tags(input.tags.clone(), &resource.arn(plane, caller))?;
     let action_type = json!({
         "id": { "category": category, "owner": "Custom", "provider": provider, "version": version },
         "settings": input.settings.unwrap_or_else(|| json!({})),
@@ -136,39 +139,43 @@ pub async fn create<C: ControlPlane>(plane: &C, input: CreateInput) -> Result<Va
     });
     let store = plane.store();
     let key = type_key(&category, &provider, &version);
-    if store.list_records(ACTION_TYPES).await.map_err(store_error)?.len() >= MAX_CUSTOM_ACTION_TYPES
-        && store.get_record(ACTION_TYPES, &key).await.map_err(store_error)?.is_none()
+    if store.list_records(ACTION_TYPE_RECORDS).await.map_err(store_error)?.len() >= MAX_CUSTOM_ACTION_TYPES
+        && store.get_record(ACTION_TYPE_RECORDS, &key).await.map_err(store_error)?.is_none()
     {
         return Err(ApiError::client(
             "LimitExceededException",
             format!("an account holds at most {MAX_CUSTOM_ACTION_TYPES} custom action types"),
         ));
     }
-    if !store.put_record_if_absent(ACTION_TYPES, &key, &action_type.to_string()).await.map_err(store_error)? {
+    if !store.put_record_if_absent(ACTION_TYPE_RECORDS, &key, &action_type.to_string()).await.map_err(store_error)? {
         // Creating the same type again gives back the one that exists, unchanged.
-        let existing = store.get_record(ACTION_TYPES, &key).await.map_err(store_error)?.unwrap_or_default();
+        let existing = store.get_record(ACTION_TYPE_RECORDS, &key).await.map_err(store_error)?.unwrap_or_default();
         let existing: Value = serde_json::from_str(&existing).map_err(|e| ApiError::internal(e.to_string()))?;
-        return Ok(json!({ "actionType": existing }));
+        let tags = tags::of(plane, &resource).await?;
+        return Ok(json!({ "actionType": existing, "tags": tags }));
     }
+    tags::set(plane, &resource, &tags).await?;
     let mut output = json!({ "actionType": action_type });
-    if let Some(tags) = input.tags {
+    if input.tags.is_some() {
         output["tags"] = json!(tags);
     }
     Ok(output)
 }
 
-pub async fn delete<C: ControlPlane>(plane: &C, input: DeleteInput) -> Result<Value, ApiError> {
+pub async fn delete<C: ControlPlane>(plane: &C, _caller: &Caller, input: DeleteInput) -> Result<Value, ApiError> {
     let (category, provider, version) = type_parts(input.category, input.provider, input.version, "")?;
-    plane.store().delete_record(ACTION_TYPES, &type_key(&category, &provider, &version)).await.map_err(store_error)?;
+    let key = type_key(&category, &provider, &version);
+    plane.store().delete_record(ACTION_TYPE_RECORDS, &key).await.map_err(store_error)?;
+    tags::forget(plane, &Resource::ActionType { category, provider, version }).await?;
     Ok(json!({}))
 }
 
 /// The nonce of a job: a capability derived from the execution's secret seed.
-fn nonce(execution: &Execution, job_id: &str) -> String {
+pub(crate) fn nonce(execution: &Execution, job_id: &str) -> String {
     ids::uuid_from(&["job-nonce", &execution.seed, job_id])
 }
 
-pub async fn poll<C: ControlPlane>(plane: &C, input: PollInput) -> Result<Value, ApiError> {
+pub async fn poll<C: ControlPlane>(plane: &C, caller: &Caller, input: PollInput) -> Result<Value, ApiError> {
     let type_id = required(input.action_type_id, "actionTypeId")?;
     let (category, provider, version) =
         type_parts(type_id.category, type_id.provider, type_id.version, "actionTypeId.")?;
@@ -184,7 +191,12 @@ pub async fn poll<C: ControlPlane>(plane: &C, input: PollInput) -> Result<Value,
         Some(n) => return Err(ApiError::validation(format!("maxBatchSize {n} must be at least 1"))),
     };
     let store = plane.store();
-    if store.get_record(ACTION_TYPES, &type_key(&category, &provider, &version)).await.map_err(store_error)?.is_none() {
+    if store
+        .get_record(ACTION_TYPE_RECORDS, &type_key(&category, &provider, &version))
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
         return Err(ApiError::client(
             "ActionTypeNotFoundException",
             format!("The action type Custom/{category}/{provider}/{version} does not exist"),
@@ -198,48 +210,55 @@ pub async fn poll<C: ControlPlane>(plane: &C, input: PollInput) -> Result<Value,
     };
     let query = input.query_param.unwrap_or_default();
     let mut jobs = Vec::new();
+    for (execution, dispatch) in
+        waiting_jobs(plane, &wanted, batch, |d| query.iter().all(|(k, v)| d.configuration.get(k) == Some(v))).await?
+    {
+        jobs.push(json!({
+            "id": dispatch.job_id,
+            "data": crate::jobs::job_data(plane, caller, &execution, &dispatch).await?,
+            "nonce": nonce(&execution, &dispatch.job_id),
+            "accountId": plane.account(),
+        }));
+    }
+    Ok(json!({ "jobs": jobs }))
+}
+
+/// At most `batch` jobs of action type `wanted` that wait for a worker: live, matching
+/// `select`, not acknowledged yet. Looks through the newest executions of every pipeline
+/// that uses the type.
+pub(crate) async fn waiting_jobs<C: ControlPlane>(
+    plane: &C,
+    wanted: &ActionTypeId,
+    batch: usize,
+    select: impl Fn(&Dispatch) -> bool,
+) -> Result<Vec<(Execution, Dispatch)>, ApiError> {
+    let store = plane.store();
+    let mut jobs = Vec::new();
     for pipeline in store.list_pipelines().await.map_err(store_error)? {
-        let uses_type = pipeline.declaration.actions().any(|(_, _, a)| a.action_type_id == wanted);
-        if !uses_type {
+        if !pipeline.declaration.actions().any(|(_, _, a)| &a.action_type_id == wanted) {
             continue;
         }
         let name = &pipeline.declaration.name;
         let executions = store.list_executions(name, POLL_WINDOW, None).await.map_err(store_error)?.items;
-        for execution in executions.iter().filter(|e| !e.status.is_finished()) {
+        for execution in executions.into_iter().filter(|e| !e.status.is_finished()) {
             let version =
                 plane.cache().get(store, name, Some(execution.pipeline_version)).await.map_err(service_error)?;
-            for work in engine::work_in_flight(&version, execution, plane.now()) {
+            for work in engine::work_in_flight(&version, &execution, plane.now()) {
                 let Effect::Dispatch(dispatch) = work.effect else { continue };
-                let matches_query = query.iter().all(|(k, v)| dispatch.configuration.get(k) == Some(v));
-                if dispatch.action_type != wanted || !matches_query {
+                if &dispatch.action_type != wanted || !select(&dispatch) {
                     continue;
                 }
                 if store.get_record(ACKNOWLEDGED, &dispatch.job_id).await.map_err(store_error)?.is_some() {
                     continue;
                 }
-                let event = lambda_job_event(&dispatch, plane.account());
-                let mut data = event["CodePipeline.job"]["data"].clone();
-                data["actionTypeId"] = json!(dispatch.action_type);
-                data["pipelineContext"] = json!({
-                    "pipelineName": name,
-                    "stage": { "name": dispatch.stage },
-                    "action": { "name": dispatch.action, "actionExecutionId": dispatch.action_execution_id },
-                    "pipelineArn": format!("arn:aws:codepipeline:{}:{}:{name}", plane.region(), plane.account()),
-                    "pipelineExecutionId": execution.id,
-                });
-                jobs.push(json!({
-                    "id": dispatch.job_id,
-                    "data": data,
-                    "nonce": nonce(execution, &dispatch.job_id),
-                    "accountId": plane.account(),
-                }));
+                jobs.push((execution.clone(), *dispatch));
                 if jobs.len() >= batch {
-                    return Ok(json!({ "jobs": jobs }));
+                    return Ok(jobs);
                 }
             }
         }
     }
-    Ok(json!({ "jobs": jobs }))
+    Ok(jobs)
 }
 
 pub async fn acknowledge<C: ControlPlane>(plane: &C, input: AcknowledgeInput) -> Result<Value, ApiError> {
@@ -247,9 +266,14 @@ pub async fn acknowledge<C: ControlPlane>(plane: &C, input: AcknowledgeInput) ->
     check_execution_id(&job_id, "jobId")?;
     let given = required(input.nonce, "nonce")?;
     check_text(&given, "nonce", 1, 50, |_| true)?;
+    acknowledge_job(plane, &job_id, &given).await
+}
+
+/// Takes job `job_id` for the worker that holds its nonce: once, by a conditional write.
+pub(crate) async fn acknowledge_job<C: ControlPlane>(plane: &C, job_id: &str, given: &str) -> Result<Value, ApiError> {
     let store = plane.store();
     let not_found = || ApiError::client("JobNotFoundException", format!("Job {job_id} does not exist"));
-    let location = store.find_job(&job_id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let location = store.find_job(job_id).await.map_err(store_error)?.ok_or_else(not_found)?;
     let execution =
         store.get_execution(&location.execution_id).await.map_err(store_error)?.ok_or_else(not_found)?.value;
     let live = execution.stages.iter().flat_map(|s| &s.actions).any(|action| {
@@ -261,10 +285,10 @@ pub async fn acknowledge<C: ControlPlane>(plane: &C, input: AcknowledgeInput) ->
     if !live {
         return Err(invalid("the job is no longer waiting for a worker"));
     }
-    if given != nonce(&execution, &job_id) {
-        return Err(invalid("the nonce is not the one PollForJobs gave for this job"));
+    if given != nonce(&execution, job_id) {
+        return Err(invalid("the nonce is not the one CodePipeline gave for this job"));
     }
-    if !store.put_record_if_absent(ACKNOWLEDGED, &job_id, &given).await.map_err(store_error)? {
+    if !store.put_record_if_absent(ACKNOWLEDGED, job_id, given).await.map_err(store_error)? {
         return Err(invalid("another worker has already acknowledged it"));
     }
     Ok(json!({ "status": "InProgress" }))

@@ -9,7 +9,7 @@ use pipewright_core::engine::{
 };
 use pipewright_core::ids;
 use pipewright_core::ports::StateStore;
-use pipewright_core::service::Handled;
+use pipewright_core::service::{Handled, ServiceError};
 
 use crate::protocol::{ApiError, check_execution_id, check_name, check_text, required};
 use crate::{Caller, ControlPlane, execution_not_found, service_error, store_error};
@@ -100,38 +100,73 @@ pub async fn start<C: ControlPlane>(plane: &C, caller: &Caller, input: StartInpu
     check_name(&name, "name")?;
     let variables = variables(input.variables)?;
     let source_revisions = source_revisions(input.source_revisions)?;
-    // The pipeline must exist (and compile) before anything is recorded for the execution.
-    plane.cache().get(plane.store(), &name, None).await.map_err(service_error)?;
-    let execution_id = match &input.client_request_token {
-        // The same token always names the same execution: a retried request starts nothing new.
-        Some(token) => {
-            check_text(token, "clientRequestToken", 1, 128, |c| c.is_ascii_alphanumeric() || c == '-')?;
-            ids::uuid_from(&["client-request-token", &name, token])
+    if let Some(token) = &input.client_request_token {
+        check_text(token, "clientRequestToken", 1, 128, |c| c.is_ascii_alphanumeric() || c == '-')?;
+    }
+    // The same token always names the same execution: a retried request starts nothing new.
+    let execution_id = input.client_request_token.map(|token| ids::uuid_from(&["client-request-token", &name, &token]));
+    let trigger = Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: Some(caller.name()) };
+    let id = start_new(plane, &name, trigger, variables, source_revisions, execution_id)
+        .await
+        .map_err(StartError::into_api)?;
+    Ok(json!({ "pipelineExecutionId": id }))
+}
+
+/// Why an execution did not start.
+pub(crate) enum StartError {
+    /// The engine refused it (a variable without a value, the cap of active executions).
+    Refused(ApiError),
+    /// Anything else: a missing pipeline, the store, an id used by another pipeline.
+    Api(ApiError),
+}
+
+impl StartError {
+    pub(crate) fn into_api(self) -> ApiError {
+        match self {
+            StartError::Refused(error) | StartError::Api(error) => error,
         }
-        None => uuid::Uuid::new_v4().to_string(),
-    };
-    if let Some(existing) = plane.store().get_execution(&execution_id).await.map_err(store_error)? {
+    }
+}
+
+/// Starts an execution of `name` with `trigger`: `execution_id` when given (an idempotent
+/// start: the same id twice starts one execution), else a new one. Its id.
+pub(crate) async fn start_new<C: ControlPlane>(
+    plane: &C,
+    name: &str,
+    trigger: Trigger,
+    variables: Vec<VariableOverride>,
+    source_revisions: Vec<SourceRevisionOverride>,
+    execution_id: Option<String>,
+) -> Result<String, StartError> {
+    // The pipeline must exist (and compile) before anything is recorded for the execution.
+    plane.cache().get(plane.store(), name, None).await.map_err(|e| StartError::Api(service_error(e)))?;
+    let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Some(existing) =
+        plane.store().get_execution(&execution_id).await.map_err(|e| StartError::Api(store_error(e)))?
+    {
         return if existing.value.pipeline_name == name {
-            Ok(json!({ "pipelineExecutionId": execution_id }))
+            Ok(execution_id)
         } else {
-            Err(ApiError::client("ConflictException", "the clientRequestToken was already used"))
+            Err(StartError::Api(ApiError::client("ConflictException", "the clientRequestToken was already used")))
         };
     }
-    plane.before_start(&name, &execution_id).await.map_err(store_error)?;
+    plane.before_start(name, &execution_id).await.map_err(|e| StartError::Api(store_error(e)))?;
     let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let event = Event::StartExecution(StartExecution {
         execution_id: execution_id.clone(),
         seed,
-        trigger: Trigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: Some(caller.name()) },
+        trigger,
         variables,
         source_revisions,
         action_timeout_seconds: None,
     });
-    match plane.submit(&name, &event).await.map_err(service_error)? {
-        Handled::Applied { .. } | Handled::Stale(Stale::DuplicateStart) => {
-            Ok(json!({ "pipelineExecutionId": execution_id }))
+    match plane.submit(name, &event).await {
+        Ok(Handled::Applied { .. } | Handled::Stale(Stale::DuplicateStart)) => Ok(execution_id),
+        Ok(Handled::Stale(other)) => Err(StartError::Api(ApiError::client("ConflictException", format!("{other:?}")))),
+        Err(ServiceError::Rejected(rejection)) if !rejection.is_defect() => {
+            Err(StartError::Refused(service_error(ServiceError::Rejected(rejection))))
         }
-        Handled::Stale(other) => Err(ApiError::client("ConflictException", format!("{other:?}"))),
+        Err(error) => Err(StartError::Api(service_error(error))),
     }
 }
 

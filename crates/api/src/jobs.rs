@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use pipewright_core::engine::{
-    self, ActionFailed, ActionStatus, ActionSucceeded, Effect, Event, Execution, FailureDetails, FailureType,
+    self, ActionFailed, ActionStatus, ActionSucceeded, Dispatch, Effect, Event, Execution, FailureDetails, FailureType,
     JobContinued, JobRef, Revision,
 };
 use pipewright_core::jobs::lambda_job_event;
@@ -22,7 +22,7 @@ use crate::{Caller, ControlPlane, service_error, store_error};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SuccessInput {
-    job_id: Option<String>,
+    pub(crate) job_id: Option<String>,
     current_revision: Option<CurrentRevision>,
     continuation_token: Option<String>,
     execution_details: Option<ExecutionDetails>,
@@ -49,7 +49,7 @@ pub struct ExecutionDetails {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureInput {
-    job_id: Option<String>,
+    pub(crate) job_id: Option<String>,
     failure_details: Option<FailureDetailsInput>,
 }
 
@@ -70,9 +70,9 @@ pub struct JobInput {
 
 /// The live job `job_id`: its execution and where it runs, or the errors CodePipeline gives
 /// for an unknown job and for one that is no longer in progress.
-struct LiveJob {
-    pipeline: String,
-    execution: Execution,
+pub(crate) struct LiveJob {
+    pub(crate) pipeline: String,
+    pub(crate) execution: Execution,
     job: JobRef,
 }
 
@@ -87,7 +87,7 @@ fn not_in_progress(job_id: &str) -> ApiError {
     )
 }
 
-async fn live_job<C: ControlPlane>(plane: &C, job_id: Option<String>) -> Result<LiveJob, ApiError> {
+pub(crate) async fn live_job<C: ControlPlane>(plane: &C, job_id: Option<String>) -> Result<LiveJob, ApiError> {
     let job_id = required(job_id, "jobId")?;
     check_execution_id(&job_id, "jobId")?;
     let store = plane.store();
@@ -212,31 +212,55 @@ pub async fn fail<C: ControlPlane>(plane: &C, input: FailureInput) -> Result<Val
     result_of(handled, &job_id)
 }
 
-pub async fn details<C: ControlPlane>(plane: &C, input: JobInput) -> Result<Value, ApiError> {
-    let job_id = input.job_id.clone().unwrap_or_default();
-    let live = live_job(plane, input.job_id).await?;
-    let pipeline = plane
-        .cache()
-        .get(plane.store(), &live.pipeline, Some(live.execution.pipeline_version))
-        .await
-        .map_err(service_error)?;
-    // The job as it was dispatched: the engine rebuilds it from the stored execution.
-    let dispatch = engine::work_in_flight(&pipeline, &live.execution, plane.now())
+/// The job `job_id` of a live job as it was dispatched: the engine rebuilds it from the
+/// stored execution.
+pub(crate) async fn dispatched<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    execution: &Execution,
+    job_id: &str,
+) -> Result<Dispatch, ApiError> {
+    let version =
+        plane.cache().get(plane.store(), pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+    engine::work_in_flight(&version, execution, plane.now())
         .into_iter()
         .find_map(|work| match work.effect {
-            Effect::Dispatch(d) if d.job_id == job_id => Some(d),
+            Effect::Dispatch(d) if d.job_id == job_id => Some(*d),
             _ => None,
         })
-        .ok_or_else(|| not_in_progress(&job_id))?;
-    let event = lambda_job_event(&dispatch, plane.account());
+        .ok_or_else(|| not_in_progress(job_id))
+}
+
+/// `JobData` of a job (and `ThirdPartyJobData`): its configuration, artifacts with their
+/// `artifactCredentials`, continuation token, `actionTypeId` and `pipelineContext`.
+pub(crate) async fn job_data<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    execution: &Execution,
+    dispatch: &Dispatch,
+) -> Result<Value, ApiError> {
+    let credentials = plane.artifact_credentials(execution, dispatch).await.map_err(|message| ApiError {
+        status: 503,
+        exception: "ServiceUnavailableException",
+        message: format!("cannot make the job's artifact credentials: {message}"),
+    })?;
+    let event = lambda_job_event(dispatch, plane.account(), &credentials);
     let mut data = event["CodePipeline.job"]["data"].clone();
     data["actionTypeId"] = json!(dispatch.action_type);
     data["pipelineContext"] = json!({
-        "pipelineName": live.pipeline,
+        "pipelineName": dispatch.pipeline,
         "stage": { "name": dispatch.stage },
         "action": { "name": dispatch.action, "actionExecutionId": dispatch.action_execution_id },
-        "pipelineArn": format!("arn:aws:codepipeline:{}:{}:{}", plane.region(), plane.account(), live.pipeline),
-        "pipelineExecutionId": live.execution.id,
+        "pipelineArn": crate::arn(plane, caller, &dispatch.pipeline),
+        "pipelineExecutionId": execution.id,
     });
+    Ok(data)
+}
+
+pub async fn details<C: ControlPlane>(plane: &C, caller: &Caller, input: JobInput) -> Result<Value, ApiError> {
+    let job_id = input.job_id.clone().unwrap_or_default();
+    let live = live_job(plane, input.job_id).await?;
+    let dispatch = dispatched(plane, &live.pipeline, &live.execution, &job_id).await?;
+    let data = job_data(plane, caller, &live.execution, &dispatch).await?;
     Ok(json!({ "jobDetails": { "id": job_id, "accountId": plane.account(), "data": data } }))
 }

@@ -8,23 +8,29 @@ pub mod hosts;
 pub mod protocol;
 pub mod sigv4;
 
+mod action_types;
 mod custom;
 mod executions;
 mod jobs;
 mod pipelines;
 mod reads;
+mod revisions;
 mod steering;
+mod tags;
+mod targets;
+mod third_party;
 
 use std::future::Future;
 
 use serde_json::Value;
 
-use pipewright_core::engine::Event;
+use pipewright_core::artifact_access::{ArtifactCredentials, local_credentials};
+use pipewright_core::engine::{Dispatch, Event, Execution};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 
-pub use protocol::{ApiError, HttpRequest, HttpResponse};
+pub use protocol::{ACCOUNT_MARK, ApiError, HttpRequest, HttpResponse};
 pub use sigv4::Authenticator;
 
 /// What the API needs from the deployment it runs in: the store, the shared handler, a clock
@@ -53,6 +59,18 @@ pub trait ControlPlane: Send + Sync {
         None
     }
 
+    /// `artifactCredentials` for a job: credentials that reach exactly its input and output
+    /// artifacts. Locally they are derived from the execution's seed, and `serve`'s S3
+    /// endpoint checks them; on AWS they come from STS with a session policy.
+    fn artifact_credentials(
+        &self,
+        execution: &Execution,
+        dispatch: &Dispatch,
+    ) -> impl Future<Output = Result<ArtifactCredentials, String>> + Send {
+        let credentials = local_credentials(&execution.seed, &dispatch.job_id);
+        async move { Ok(credentials) }
+    }
+
     /// Called before the start of a new execution is submitted: local mode records how its
     /// sources resolve. Nothing to do on AWS.
     fn before_start(
@@ -65,44 +83,50 @@ pub trait ControlPlane: Send + Sync {
 }
 
 /// Who made a request, as the transport authenticated it (an access key, or nobody on an
-/// open local server).
+/// open local server), and the region it signed for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     pub identity: Option<String>,
+    /// The region of the request's SigV4 credential scope: ARNs in answers name it.
+    pub region: Option<String>,
 }
 
 impl Caller {
+    /// A caller known by name only (the console, tests).
+    pub fn named(identity: &str) -> Caller {
+        Caller { identity: Some(identity.to_string()), region: None }
+    }
+
     /// The `by` of engine events and the trigger detail of executions.
     pub fn name(&self) -> String {
         self.identity.clone().unwrap_or_else(|| "pipewright-api".to_string())
     }
 }
 
+/// The region a request is answered for: the one it signed for, else the deployment's.
+pub(crate) fn region_of<'a, C: ControlPlane>(plane: &'a C, caller: &'a Caller) -> &'a str {
+    caller.region.as_deref().filter(|r| !r.is_empty()).unwrap_or(plane.region())
+}
+
+/// `arn:<partition>:codepipeline:<region>:<account>:<resource>`.
+pub(crate) fn arn<C: ControlPlane>(plane: &C, caller: &Caller, resource: &str) -> String {
+    let region = region_of(plane, caller);
+    let partition = pipewright_core::artifact_access::partition(region);
+    format!("arn:{partition}:codepipeline:{region}:{}:{resource}", plane.account())
+}
+
 /// The operations of botocore's model that this API does not serve (yet). They answer with a
 /// ValidationException naming the operation, never a silent 200.
 const UNSUPPORTED: &[&str] = &[
-    "AcknowledgeThirdPartyJob",
     "DeleteWebhook",
     "DeregisterWebhookWithThirdParty",
-    "GetActionType",
-    "GetThirdPartyJobDetails",
-    "ListActionTypes",
-    "ListDeployActionExecutionTargets",
     "ListRuleExecutions",
     "ListRuleTypes",
-    "ListTagsForResource",
     "ListWebhooks",
     "OverrideStageCondition",
-    "PollForThirdPartyJobs",
-    "PutActionRevision",
-    "PutThirdPartyJobFailureResult",
-    "PutThirdPartyJobSuccessResult",
     "PutWebhook",
     "RegisterWebhookWithThirdParty",
     "RollbackStage",
-    "TagResource",
-    "UntagResource",
-    "UpdateActionType",
 ];
 
 /// Serves one request: authenticates it, then runs its operation.
@@ -124,7 +148,8 @@ async fn serve<C: ControlPlane>(
 ) -> Result<Value, ApiError> {
     let operation = protocol::operation(&request)?;
     let now_seconds = plane.now().millis() / 1000;
-    let caller = &Caller { identity: authenticator.authenticate(&request, now_seconds)? };
+    let signed = authenticator.authenticate(&request, now_seconds)?;
+    let caller = &Caller { identity: signed.as_ref().map(|s| s.access_key.clone()), region: signed.map(|s| s.region) };
     call(plane, caller, operation, protocol::body_object(request.body)?).await
 }
 
@@ -136,29 +161,48 @@ pub async fn call<C: ControlPlane>(
     operation: &str,
     body: Value,
 ) -> Result<Value, ApiError> {
-    match operation {
-        "CreatePipeline" => pipelines::create(plane, protocol::input(operation, body)?).await,
-        "GetPipeline" => pipelines::get(plane, protocol::input(operation, body)?).await,
-        "UpdatePipeline" => pipelines::update(plane, caller, protocol::input(operation, body)?).await,
-        "DeletePipeline" => pipelines::delete(plane, protocol::input(operation, body)?).await,
-        "ListPipelines" => pipelines::list(plane, protocol::input(operation, body)?).await,
-        "StartPipelineExecution" => executions::start(plane, caller, protocol::input(operation, body)?).await,
-        "StopPipelineExecution" => executions::stop(plane, caller, protocol::input(operation, body)?).await,
-        "GetPipelineExecution" => reads::get_execution(plane, protocol::input(operation, body)?).await,
-        "GetPipelineState" => reads::get_state(plane, protocol::input(operation, body)?).await,
-        "ListPipelineExecutions" => reads::list_executions(plane, protocol::input(operation, body)?).await,
-        "ListActionExecutions" => reads::list_action_executions(plane, protocol::input(operation, body)?).await,
-        "RetryStageExecution" => steering::retry(plane, caller, protocol::input(operation, body)?).await,
-        "DisableStageTransition" => steering::transition(plane, caller, protocol::input(operation, body)?, false).await,
-        "EnableStageTransition" => steering::transition(plane, caller, protocol::input(operation, body)?, true).await,
-        "PutApprovalResult" => steering::approval(plane, caller, protocol::input(operation, body)?).await,
-        "PutJobSuccessResult" => jobs::succeed(plane, caller, protocol::input(operation, body)?).await,
-        "PutJobFailureResult" => jobs::fail(plane, protocol::input(operation, body)?).await,
-        "GetJobDetails" => jobs::details(plane, protocol::input(operation, body)?).await,
-        "CreateCustomActionType" => custom::create(plane, protocol::input(operation, body)?).await,
-        "DeleteCustomActionType" => custom::delete(plane, protocol::input(operation, body)?).await,
-        "PollForJobs" => custom::poll(plane, protocol::input(operation, body)?).await,
-        "AcknowledgeJob" => custom::acknowledge(plane, protocol::input(operation, body)?).await,
+    // Each operation decodes the body into its own input shape.
+    macro_rules! input {
+        () => {
+            protocol::input(operation, body)?
+        };
+    }
+    let answer = match operation {
+        "CreatePipeline" => pipelines::create(plane, caller, input!()).await,
+        "GetPipeline" => pipelines::get(plane, caller, input!()).await,
+        "UpdatePipeline" => pipelines::update(plane, caller, input!()).await,
+        "DeletePipeline" => pipelines::delete(plane, caller, input!()).await,
+        "ListPipelines" => pipelines::list(plane, input!()).await,
+        "StartPipelineExecution" => executions::start(plane, caller, input!()).await,
+        "StopPipelineExecution" => executions::stop(plane, caller, input!()).await,
+        "GetPipelineExecution" => reads::get_execution(plane, input!()).await,
+        "GetPipelineState" => reads::get_state(plane, input!()).await,
+        "ListPipelineExecutions" => reads::list_executions(plane, input!()).await,
+        "ListActionExecutions" => reads::list_action_executions(plane, input!()).await,
+        "RetryStageExecution" => steering::retry(plane, caller, input!()).await,
+        "DisableStageTransition" => steering::transition(plane, caller, input!(), false).await,
+        "EnableStageTransition" => steering::transition(plane, caller, input!(), true).await,
+        "PutApprovalResult" => steering::approval(plane, caller, input!()).await,
+        "PutJobSuccessResult" => jobs::succeed(plane, caller, input!()).await,
+        "PutJobFailureResult" => jobs::fail(plane, input!()).await,
+        "GetJobDetails" => jobs::details(plane, caller, input!()).await,
+        "CreateCustomActionType" => custom::create(plane, caller, input!()).await,
+        "DeleteCustomActionType" => custom::delete(plane, caller, input!()).await,
+        "PollForJobs" => custom::poll(plane, caller, input!()).await,
+        "AcknowledgeJob" => custom::acknowledge(plane, input!()).await,
+        "ListActionTypes" => action_types::list(plane, input!()).await,
+        "GetActionType" => action_types::get(plane, input!()).await,
+        "UpdateActionType" => action_types::update(plane, input!()).await,
+        "TagResource" => tags::tag(plane, caller, input!()).await,
+        "UntagResource" => tags::untag(plane, caller, input!()).await,
+        "ListTagsForResource" => tags::list(plane, caller, input!()).await,
+        "PutActionRevision" => revisions::put(plane, caller, input!()).await,
+        "PollForThirdPartyJobs" => third_party::poll(plane, input!()).await,
+        "AcknowledgeThirdPartyJob" => third_party::acknowledge(plane, input!()).await,
+        "GetThirdPartyJobDetails" => third_party::details(plane, caller, input!()).await,
+        "PutThirdPartyJobSuccessResult" => third_party::succeed(plane, caller, input!()).await,
+        "PutThirdPartyJobFailureResult" => third_party::fail(plane, input!()).await,
+        "ListDeployActionExecutionTargets" => targets::list(plane, input!()).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }
@@ -166,7 +210,39 @@ pub async fn call<C: ControlPlane>(
             "UnknownOperationException",
             format!("{other} is not an operation of CodePipeline_20150709"),
         )),
+    };
+    answer.map_err(|error| error.in_account(plane.account()))
+}
+
+/// How often a record is read and written again when another writer came first.
+const RECORD_ATTEMPTS: usize = 10;
+
+/// Changes the record at (`kind`, `key`) to what `change` makes of its current value (`None`:
+/// no record), by compare-and-swap: written only if nobody wrote in between, else read again.
+pub(crate) async fn update_record<C: ControlPlane>(
+    plane: &C,
+    kind: &str,
+    key: &str,
+    change: impl Fn(Option<&str>) -> Result<String, ApiError>,
+) -> Result<(), ApiError> {
+    let store = plane.store();
+    for _ in 0..RECORD_ATTEMPTS {
+        let current = store.get_record(kind, key).await.map_err(store_error)?;
+        let value = change(current.as_deref())?;
+        let written = match &current {
+            None => store.put_record_if_absent(kind, key, &value).await,
+            Some(previous) => store.replace_record(kind, key, previous, &value).await,
+        };
+        if written.map_err(store_error)? {
+            return Ok(());
+        }
     }
+    Err(ApiError::client("ConcurrentModificationException", format!("{kind} {key} kept changing; try again")))
+}
+
+/// Writes `value` at (`kind`, `key`), whatever was there.
+pub(crate) async fn put_record<C: ControlPlane>(plane: &C, kind: &str, key: &str, value: &str) -> Result<(), ApiError> {
+    update_record(plane, kind, key, |_| Ok(value.to_string())).await
 }
 
 /// A failure of the shared handler, in the API's terms.
@@ -195,7 +271,10 @@ pub(crate) fn store_error(error: StoreError) -> ApiError {
 }
 
 pub(crate) fn pipeline_not_found(name: &str) -> ApiError {
-    ApiError::client("PipelineNotFoundException", format!("Account does not have a pipeline with name '{name}'"))
+    ApiError::client(
+        "PipelineNotFoundException",
+        format!("Account '{ACCOUNT_MARK}' does not have a pipeline with name '{name}'"),
+    )
 }
 
 pub(crate) fn execution_not_found(pipeline: &str, id: &str) -> ApiError {

@@ -3,13 +3,15 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::{Event, PipelineUpdated};
+use pipewright_core::declaration::{MaskWithoutSecret, PipelineDeclaration, masked, normalized, with_kept_secrets};
+use pipewright_core::engine::{Event, PipelineUpdated, Trigger, TriggerType};
 use pipewright_core::ports::{StateStore, StoredPipeline};
 use pipewright_core::queries;
 use pipewright_core::validate::{self, Report};
 
-use crate::protocol::{self, ApiError, check_name, required};
+use crate::action_types::Secrets;
+use crate::protocol::{self, ACCOUNT_MARK, ApiError, check_name, required};
+use crate::tags::{self, Resource, TagInput};
 use crate::{Caller, ControlPlane, pipeline_not_found, seconds, service_error, store_error};
 
 /// CodePipeline's quota of pipelines per account and region.
@@ -19,14 +21,7 @@ const MAX_PIPELINES: usize = 1000;
 #[serde(rename_all = "camelCase")]
 pub struct CreateInput {
     pipeline: Option<Value>,
-    #[serde(default)]
-    tags: Option<Vec<Tag>>,
-}
-
-#[derive(Deserialize, serde::Serialize, Clone)]
-pub struct Tag {
-    key: String,
-    value: String,
+    tags: Option<Vec<TagInput>>,
 }
 
 #[derive(Deserialize)]
@@ -79,25 +74,36 @@ fn invalid(report: &Report) -> ApiError {
     ApiError::client(exception, lines.join("; "))
 }
 
-fn with_version(stored: &StoredPipeline) -> Value {
-    let mut declaration = stored.declaration.clone();
-    declaration.version = Some(i64::from(stored.version));
+/// A `****` with no stored secret behind it, as the declaration error it is.
+fn mask_error(error: MaskWithoutSecret) -> ApiError {
+    ApiError::client("InvalidActionDeclarationException", error.to_string())
+}
+
+/// The declaration as CodePipeline answers it: defaults written out, its version, secrets
+/// masked.
+fn answered(declaration: &PipelineDeclaration, version: u32, secrets: &Secrets) -> Value {
+    let mut declaration = masked(normalized(declaration.clone()), secrets);
+    declaration.version = Some(i64::from(version));
     serde_json::to_value(&declaration).unwrap_or(Value::Null)
 }
 
-pub async fn create<C: ControlPlane>(plane: &C, input: CreateInput) -> Result<Value, ApiError> {
+fn name_in_use(name: &str) -> ApiError {
+    ApiError::client(
+        "PipelineNameInUseException",
+        format!("A pipeline with the name '{name}' already exists in account '{ACCOUNT_MARK}'"),
+    )
+}
+
+pub async fn create<C: ControlPlane>(plane: &C, caller: &Caller, input: CreateInput) -> Result<Value, ApiError> {
     let declaration = declaration(input.pipeline)?;
-    if let Some(tags) = &input.tags
-        && tags.len() > 50
-    {
-        return Err(ApiError::client("TooManyTagsException", "a pipeline takes at most 50 tags"));
-    }
+    let resource = Resource::Pipeline(declaration.name.clone());
+    let tags = tags::checked_tags(input.tags.clone(), &resource.arn(plane, caller))?;
+    let secrets = Secrets::load(plane).await?;
+    let declaration = normalized(with_kept_secrets(declaration, None, &secrets).map_err(mask_error)?);
     let store = plane.store();
-    if store.get_pipeline(&declaration.name, None).await.map_err(store_error)?.is_some() {
-        return Err(ApiError::client(
-            "PipelineNameInUseException",
-            format!("A pipeline with the name '{}' already exists", declaration.name),
-        ));
+    let name = declaration.name.clone();
+    if store.get_pipeline(&name, None).await.map_err(store_error)?.is_some() {
+        return Err(name_in_use(&name));
     }
     if store.list_pipelines().await.map_err(store_error)?.len() >= MAX_PIPELINES {
         return Err(ApiError::client(
@@ -108,21 +114,25 @@ pub async fn create<C: ControlPlane>(plane: &C, input: CreateInput) -> Result<Va
     let outcome = store.put_pipeline(&declaration, plane.now()).await.map_err(store_error)?;
     if !outcome.created {
         // Another CreatePipeline of the same name won the race.
-        return Err(ApiError::client(
-            "PipelineNameInUseException",
-            format!("A pipeline with the name '{}' already exists", declaration.name),
-        ));
+        return Err(name_in_use(&name));
     }
-    let mut declaration = declaration;
-    declaration.version = Some(i64::from(outcome.version));
-    let mut output = json!({ "pipeline": declaration });
-    if let Some(tags) = input.tags {
+    tags::set(plane, &resource, &tags).await?;
+    // CodePipeline starts the first execution at once (docs/reference/codepipeline.md §8).
+    let trigger = Trigger { trigger_type: TriggerType::CreatePipeline, trigger_detail: Some(caller.name()) };
+    match crate::executions::start_new(plane, &name, trigger, Vec::new(), Vec::new(), None).await {
+        // A pipeline whose first execution the engine refuses (a variable without a default
+        // value) is created all the same, without an execution.
+        Ok(_) | Err(crate::executions::StartError::Refused(_)) => {}
+        Err(crate::executions::StartError::Api(error)) => return Err(error),
+    }
+    let mut output = json!({ "pipeline": answered(&declaration, outcome.version, &secrets) });
+    if input.tags.is_some() {
         output["tags"] = json!(tags);
     }
     Ok(output)
 }
 
-pub async fn get<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, ApiError> {
+pub async fn get<C: ControlPlane>(plane: &C, caller: &Caller, input: NameInput) -> Result<Value, ApiError> {
     let name = required(input.name, "name")?;
     let version = match input.version {
         None => None,
@@ -134,14 +144,18 @@ pub async fn get<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, 
         }
     };
     let stored = stored(plane, &name, version).await?;
-    Ok(json!({
-        "pipeline": with_version(&stored),
-        "metadata": {
-            "pipelineArn": format!("arn:aws:codepipeline:{}:{}:{name}", plane.region(), plane.account()),
-            "created": seconds(stored.created),
-            "updated": seconds(stored.updated),
-        },
-    }))
+    let secrets = Secrets::load(plane).await?;
+    let mut metadata = json!({
+        "pipelineArn": Resource::Pipeline(name.clone()).arn(plane, caller),
+        "created": seconds(stored.created),
+        "updated": seconds(stored.updated),
+    });
+    let latest = plane.store().list_executions(&name, 1, None).await.map_err(store_error)?.items;
+    let last_activity = latest.first().map_or(stored.updated, |e| e.started_at.max(stored.updated));
+    if let Some(at) = queries::polling_disabled_at(&stored.declaration, last_activity, plane.now()) {
+        metadata["pollingDisabledAt"] = json!(seconds(at));
+    }
+    Ok(json!({ "pipeline": answered(&stored.declaration, stored.version, &secrets), "metadata": metadata }))
 }
 
 /// Version `version` (the latest when `None`) of the pipeline `name`: GetPipeline's answer.
@@ -169,25 +183,35 @@ pub(crate) async fn stored<C: ControlPlane>(
 pub async fn update<C: ControlPlane>(plane: &C, _caller: &Caller, input: UpdateInput) -> Result<Value, ApiError> {
     let declaration = declaration(input.pipeline)?;
     let store = plane.store();
-    if store.get_pipeline(&declaration.name, None).await.map_err(store_error)?.is_none() {
-        return Err(pipeline_not_found(&declaration.name));
-    }
+    let Some(current) = store.get_pipeline(&declaration.name, None).await.map_err(store_error)? else {
+        // The model names no error for this; CodePipeline answers ResourceNotFoundException.
+        return Err(ApiError::client(
+            "ResourceNotFoundException",
+            format!(
+                "The account with id '{ACCOUNT_MARK}' does not include a pipeline with the name '{}'",
+                declaration.name
+            ),
+        ));
+    };
+    let secrets = Secrets::load(plane).await?;
+    // A `****` read back from GetPipeline keeps the stored secret.
+    let declaration =
+        normalized(with_kept_secrets(declaration, Some(&current.declaration), &secrets).map_err(mask_error)?);
     let outcome = store.put_pipeline(&declaration, plane.now()).await.map_err(store_error)?;
     if outcome.changed {
         // Executions of the old version stop, as CodePipeline's update does.
         let event = Event::PipelineUpdated(PipelineUpdated { version: outcome.version });
         plane.submit(&declaration.name, &event).await.map_err(service_error)?;
     }
-    let mut declaration = declaration;
-    declaration.version = Some(i64::from(outcome.version));
-    Ok(json!({ "pipeline": declaration }))
+    Ok(json!({ "pipeline": answered(&declaration, outcome.version, &secrets) }))
 }
 
-pub async fn delete<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, ApiError> {
+pub async fn delete<C: ControlPlane>(plane: &C, _caller: &Caller, input: NameInput) -> Result<Value, ApiError> {
     let name = required(input.name, "name")?;
     check_name(&name, "name")?;
     // Deleting a pipeline that does not exist succeeds, as in CodePipeline.
     plane.store().delete_pipeline(&name).await.map_err(store_error)?;
+    tags::forget(plane, &Resource::Pipeline(name)).await?;
     Ok(json!({}))
 }
 

@@ -79,6 +79,9 @@ pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+/// Stands for the account's id in an error message until [`ApiError::in_account`] fills it.
+pub const ACCOUNT_MARK: &str = "<account>";
+
 /// One HTTP response; its content type is always [`CONTENT_TYPE`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpResponse {
@@ -117,6 +120,15 @@ impl ApiError {
 
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError { status: 500, exception: "InternalFailure", message: message.into() }
+    }
+
+    /// The message with the account's id where it says [`ACCOUNT_MARK`]: AWS's messages name
+    /// the account, and errors are made where the account is not at hand.
+    pub fn in_account(mut self, account: &str) -> ApiError {
+        if self.message.contains(ACCOUNT_MARK) {
+            self.message = self.message.replace(ACCOUNT_MARK, account);
+        }
+        self
     }
 
     pub fn response(&self) -> HttpResponse {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use pipewright_core::declaration::{SECRET_MASK, SecretKeys};
 use pipewright_core::engine::{ActionStatus, Event, Execution, SetTransition, StageStatus};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::queries;
@@ -281,11 +282,23 @@ pub(crate) async fn action_details<C: ControlPlane>(
             store.list_executions(pipeline, ACTION_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items
         }
     };
+    let secrets = crate::action_types::Secrets::load(plane).await?;
     let mut details = Vec::new();
     for execution in &executions {
         let version =
             plane.cache().get(store, pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
         let mut of_execution = queries::action_executions(&version, execution);
+        // Secret configuration values are answered masked, as GetPipeline answers them.
+        for detail in &mut of_execution {
+            let type_id = &detail.input.action_type_id;
+            for map in [&mut detail.input.configuration, &mut detail.input.resolved_configuration] {
+                for (key, value) in map.iter_mut() {
+                    if secrets.is_secret(type_id, key) {
+                        *value = SECRET_MASK.to_string();
+                    }
+                }
+            }
+        }
         if only_latest {
             // The latest attempt of each action only.
             let mut seen = std::collections::BTreeSet::new();

@@ -226,63 +226,82 @@ impl Signer {
     }
 }
 
+/// Who signed a request, and for which region (the credential scope's): ARNs the answer
+/// holds name that region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub access_key: String,
+    pub region: String,
+}
+
 impl Authenticator {
-    /// The caller's access key id, once the request is found to be signed by it (or, when
-    /// open, whatever key it names).
-    pub fn authenticate(&self, request: &HttpRequest<'_>, now_seconds: i64) -> Result<Option<String>, ApiError> {
-        let authorization = header(request.headers, "authorization");
+    /// The signer, once the request is found to be signed by one of the keys (or, when open,
+    /// whoever the request names, unchecked); `None` for an unsigned request to an open server.
+    pub fn authenticate(&self, request: &HttpRequest<'_>, now_seconds: i64) -> Result<Option<Signed>, ApiError> {
         let keys = match self {
             Authenticator::Open => {
-                return Ok(authorization.and_then(|a| parse_authorization(a).ok()).map(|a| a.access_key.to_string()));
+                let named = header(request.headers, "authorization").and_then(|a| parse_authorization(a).ok());
+                return Ok(named.map(|a| Signed { access_key: a.access_key.to_string(), region: a.region.to_string() }));
             }
             Authenticator::Keys(keys) => keys,
         };
-        let Some(authorization) = authorization else {
-            return Err(ApiError {
-                status: 403,
-                exception: "MissingAuthenticationTokenException",
-                message: "Missing Authentication Token: sign the request with SigV4".to_string(),
-            });
-        };
-        let parsed = parse_authorization(authorization)?;
-        let Some(secret) = keys.get(parsed.access_key) else {
-            return Err(ApiError {
-                status: 403,
-                exception: "UnrecognizedClientException",
-                message: "The security token included in the request is invalid.".to_string(),
-            });
-        };
-        let amz_date =
-            header(request.headers, "x-amz-date").ok_or_else(|| incomplete("the request has no X-Amz-Date header"))?;
-        if !amz_date.starts_with(parsed.date) {
-            return Err(incomplete("the Credential's date is not the X-Amz-Date's"));
-        }
-        let signed_at =
-            epoch_seconds(amz_date).ok_or_else(|| incomplete(format!("X-Amz-Date {amz_date:?} is not valid")))?;
-        if (now_seconds - signed_at).abs() > MAX_SKEW_SECONDS {
-            return Err(ApiError {
-                status: 403,
-                exception: "InvalidSignatureException",
-                message: format!("Signature expired: {amz_date} is more than 15 minutes from the server's time"),
-            });
-        }
-        if !parsed.signed_headers.contains(&"host") {
-            return Err(incomplete("SignedHeaders must include host"));
-        }
-        let payload = payload_hash(request)?;
-        let signed = string_to_sign(request, &parsed, amz_date, &payload);
-        // In constant time: a timing difference must not reveal how much of a guess was right.
-        let genuine = hex::decode(parsed.signature)
-            .is_ok_and(|provided| verify_hmac_sha256(&signing_key(secret, &parsed), signed.as_bytes(), &provided));
-        if !genuine {
-            return Err(ApiError {
-                status: 403,
-                exception: "InvalidSignatureException",
-                message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".to_string(),
-            });
-        }
-        Ok(Some(parsed.access_key.to_string()))
+        verify(request, |key| keys.get(key).cloned(), now_seconds).map(Some)
     }
+}
+
+/// Verifies a request's SigV4 signature with the secret `secret_of` gives for the access key
+/// it names (`None`: a key nobody issued). The same check for the API's keys and for the
+/// artifact credentials of a job.
+pub fn verify(
+    request: &HttpRequest<'_>,
+    secret_of: impl Fn(&str) -> Option<String>,
+    now_seconds: i64,
+) -> Result<Signed, ApiError> {
+    let Some(authorization) = header(request.headers, "authorization") else {
+        return Err(ApiError {
+            status: 403,
+            exception: "MissingAuthenticationTokenException",
+            message: "Missing Authentication Token: sign the request with SigV4".to_string(),
+        });
+    };
+    let parsed = parse_authorization(authorization)?;
+    let Some(secret) = secret_of(parsed.access_key) else {
+        return Err(ApiError {
+            status: 403,
+            exception: "UnrecognizedClientException",
+            message: "The security token included in the request is invalid.".to_string(),
+        });
+    };
+    let amz_date =
+        header(request.headers, "x-amz-date").ok_or_else(|| incomplete("the request has no X-Amz-Date header"))?;
+    if !amz_date.starts_with(parsed.date) {
+        return Err(incomplete("the Credential's date is not the X-Amz-Date's"));
+    }
+    let signed_at =
+        epoch_seconds(amz_date).ok_or_else(|| incomplete(format!("X-Amz-Date {amz_date:?} is not valid")))?;
+    if (now_seconds - signed_at).abs() > MAX_SKEW_SECONDS {
+        return Err(ApiError {
+            status: 403,
+            exception: "InvalidSignatureException",
+            message: format!("Signature expired: {amz_date} is more than 15 minutes from the server's time"),
+        });
+    }
+    if !parsed.signed_headers.contains(&"host") {
+        return Err(incomplete("SignedHeaders must include host"));
+    }
+    let payload = payload_hash(request)?;
+    let signed = string_to_sign(request, &parsed, amz_date, &payload);
+    // In constant time: a timing difference must not reveal how much of a guess was right.
+    let genuine = hex::decode(parsed.signature)
+        .is_ok_and(|provided| verify_hmac_sha256(&signing_key(&secret, &parsed), signed.as_bytes(), &provided));
+    if !genuine {
+        return Err(ApiError {
+            status: 403,
+            exception: "InvalidSignatureException",
+            message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".to_string(),
+        });
+    }
+    Ok(Signed { access_key: parsed.access_key.to_string(), region: parsed.region.to_string() })
 }
 
 #[cfg(test)]
@@ -307,6 +326,10 @@ mod tests {
         (headers, Authenticator::Keys(keys))
     }
 
+    fn signed_by(region: &str) -> Signed {
+        Signed { access_key: "AKIDEXAMPLE".to_string(), region: region.to_string() }
+    }
+
     const SIGNATURE: &str = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
     const SIGNED_AT: i64 = 1_440_938_160; // 2015-08-30T12:36:00Z
 
@@ -317,7 +340,7 @@ mod tests {
     #[test]
     fn the_published_example_verifies() {
         let (headers, keys) = example(SIGNATURE);
-        assert_eq!(keys.authenticate(&request(&headers), SIGNED_AT + 60), Ok(Some("AKIDEXAMPLE".to_string())));
+        assert_eq!(keys.authenticate(&request(&headers), SIGNED_AT + 60), Ok(Some(signed_by("us-east-1"))));
     }
 
     #[test]
@@ -395,7 +418,10 @@ mod tests {
             &[("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "CodePipeline_20150709.ListPipelines")],
             b"{}",
         );
-        assert_eq!(keys().authenticate(&request.view(), SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
+        assert_eq!(
+            keys().authenticate(&request.view(), SIGNED_AT).map(|s| s.map(|s| s.access_key)),
+            Ok(Some("AKIDEXAMPLE".to_string()))
+        );
         let authorization = header(&request.headers, "authorization").unwrap();
         assert!(authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target"), "{authorization}");
         let mut tampered = request.clone();
@@ -460,7 +486,10 @@ mod tests {
         let body = b"zip bytes";
         let hash = hex::encode(Sha256::digest(body));
         let put = signed("PUT", "/bucket/key", "s3", &[("x-amz-content-sha256", &hash)], body);
-        assert_eq!(keys().authenticate(&put.view(), SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
+        assert_eq!(
+            keys().authenticate(&put.view(), SIGNED_AT).map(|s| s.map(|s| s.access_key)),
+            Ok(Some("AKIDEXAMPLE".to_string()))
+        );
         let swapped = HttpRequest { body: b"other bytes", ..put.view() };
         assert_eq!(keys().authenticate(&swapped, SIGNED_AT).unwrap_err().exception, "XAmzContentSHA256Mismatch");
     }
@@ -478,7 +507,7 @@ mod tests {
     #[test]
     fn an_open_server_takes_the_named_key_as_the_caller() {
         let (headers, _) = example("anything");
-        assert_eq!(Authenticator::Open.authenticate(&request(&headers), 0), Ok(Some("AKIDEXAMPLE".to_string())));
+        assert_eq!(Authenticator::Open.authenticate(&request(&headers), 0), Ok(Some(signed_by("us-east-1"))));
         assert_eq!(Authenticator::Open.authenticate(&request(&[]), 0), Ok(None));
     }
 }

@@ -129,6 +129,21 @@ fn declaration(name: &str) -> Value {
     })
 }
 
+/// A declaration's stages as CodePipeline answers them: every action with its run order, its
+/// artifact lists and its configuration written out.
+fn normalised(mut stages: Value) -> Value {
+    for stage in stages.as_array_mut().unwrap() {
+        for action in stage["actions"].as_array_mut().unwrap() {
+            let action = action.as_object_mut().unwrap();
+            action.entry("runOrder").or_insert(json!(1));
+            action.entry("inputArtifacts").or_insert(json!([]));
+            action.entry("outputArtifacts").or_insert(json!([]));
+            action.entry("configuration").or_insert(json!({}));
+        }
+    }
+    stages
+}
+
 #[tokio::test]
 async fn create_get_update_list_and_delete_a_pipeline() {
     let plane = TestPlane::new();
@@ -140,7 +155,13 @@ async fn create_get_update_list_and_delete_a_pipeline() {
     );
 
     let got = plane.ok("GetPipeline", json!({ "name": "web" })).await;
-    assert_eq!(got["pipeline"]["stages"], declaration("web")["stages"], "lossless round trip");
+    assert_eq!(got["pipeline"]["stages"], normalised(declaration("web")["stages"].clone()), "defaults written out");
+    assert_eq!(got["pipeline"]["executionMode"], "SUPERSEDED");
+    let first = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await;
+    assert_eq!(
+        first["pipelineExecutionSummaries"][0]["trigger"]["triggerType"], "CreatePipeline",
+        "creation starts one"
+    );
     assert_eq!(got["metadata"]["pipelineArn"], "arn:aws:codepipeline:us-east-1:111122223333:web");
     assert_eq!(got["metadata"]["created"], 1_800_000_000.0);
 
@@ -155,7 +176,7 @@ async fn create_get_update_list_and_delete_a_pipeline() {
     );
     assert_eq!(
         plane.error("UpdatePipeline", json!({ "pipeline": declaration("nope") })).await,
-        "PipelineNotFoundException"
+        "ResourceNotFoundException"
     );
 
     plane.ok("CreatePipeline", json!({ "pipeline": declaration("api") })).await;
@@ -227,13 +248,17 @@ async fn start_records_an_execution_that_waits_for_its_approval() {
     assert_eq!(execution["pipelineExecution"]["trigger"]["triggerType"], "StartPipelineExecution");
     assert_eq!(execution["pipelineExecution"]["trigger"]["triggerDetail"], "tester");
     let history = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await;
-    assert_eq!(history["pipelineExecutionSummaries"].as_array().unwrap().len(), 1);
+    let summaries = history["pipelineExecutionSummaries"].as_array().unwrap();
+    assert_eq!(summaries.len(), 2, "the one CreatePipeline started, and this one");
+    assert_eq!(summaries[0]["pipelineExecutionId"], id.as_str());
+    assert_eq!(summaries[1]["trigger"]["triggerType"], "CreatePipeline");
 
-    // Nobody carries out the source here; its stage shows it running.
+    // Nobody carries out the source here; its stage shows the first execution running, the
+    // new one waiting for the stage.
     let state = plane.ok("GetPipelineState", json!({ "name": "web" })).await;
     assert_eq!(state["pipelineVersion"], 1);
     assert_eq!(state["stageStates"][0]["latestExecution"]["status"], "InProgress");
-    assert_eq!(state["stageStates"][0]["latestExecution"]["pipelineExecutionId"], id.as_str());
+    assert_eq!(state["stageStates"][0]["latestExecution"]["pipelineExecutionId"], summaries[1]["pipelineExecutionId"]);
 
     assert_eq!(
         plane
@@ -311,7 +336,7 @@ async fn bad_requests_get_aws_style_errors() {
     let plane = TestPlane::new();
     let unknown = plane.call("LaunchRockets", json!({})).await;
     assert_eq!((unknown.0, unknown.1["__type"].as_str()), (400, Some("UnknownOperationException")));
-    for unsupported in ["ListWebhooks", "PutActionRevision", "RollbackStage", "TagResource"] {
+    for unsupported in ["ListWebhooks", "RollbackStage"] {
         let (status, body) = plane.call(unsupported, json!({})).await;
         assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")));
         assert!(body["message"].as_str().unwrap().contains(unsupported), "{body}");
@@ -327,6 +352,14 @@ async fn bad_requests_get_aws_style_errors() {
 }
 
 impl TestPlane {
+    /// The execution CreatePipeline started for `pipeline` (its oldest).
+    async fn created_execution(&self, pipeline: &str) -> String {
+        let history = self.ok("ListPipelineExecutions", json!({ "pipelineName": pipeline })).await;
+        let oldest = history["pipelineExecutionSummaries"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(oldest["trigger"]["triggerType"], "CreatePipeline");
+        oldest["pipelineExecutionId"].as_str().unwrap().to_string()
+    }
+
     /// The dispatches of `action` so far, oldest first.
     fn dispatches(&self, action: &str) -> Vec<Dispatch> {
         let effects = self.effects.lock().unwrap();
@@ -371,7 +404,7 @@ fn lambda_pipeline() -> Value {
 async fn job_workers_complete_jobs_with_continuations_and_output_variables() {
     let plane = TestPlane::new();
     plane.ok("CreatePipeline", json!({ "pipeline": lambda_pipeline() })).await;
-    let execution = plane.ok("StartPipelineExecution", json!({ "name": "jobs" })).await["pipelineExecutionId"].clone();
+    let execution = json!(plane.created_execution("jobs").await);
 
     // The source's job, completed as a worker would, with the revision it fetched.
     let source_job = plane.dispatches("Src")[0].job_id.clone();
@@ -543,8 +576,9 @@ mod console {
         let swapped = post(&plane, &auth, "/pipelines/web/start", other_cookie, &format!("csrf={token}")).await;
         assert_eq!(swapped.status, 403);
         assert!(
-            plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await["pipelineExecutionSummaries"][0]
-                .is_null()
+            plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await["pipelineExecutionSummaries"][1]
+                .is_null(),
+            "only the execution CreatePipeline started"
         );
         let started = post(&plane, &auth, "/pipelines/web/start", &cookie, &format!("csrf={token}")).await;
         assert_eq!((started.status, header(&started, "location")), (303, Some("/pipelines/web")));
@@ -644,10 +678,7 @@ mod console {
                             "commands": ["make"], "inputArtifacts": [{ "name": "Code" }] }] } ] } }),
             )
             .await;
-        let id = plane.ok("StartPipelineExecution", json!({ "name": pipeline })).await["pipelineExecutionId"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = plane.created_execution(pipeline).await;
         // The commit message, the revision and an output variable are hostile.
         let source_job = plane.dispatches("Src")[0].job_id.clone();
         plane

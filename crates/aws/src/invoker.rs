@@ -6,6 +6,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
+use pipewright_core::artifact_access::ArtifactCredentials;
 use pipewright_core::engine::Dispatch;
 use pipewright_core::jobs::lambda_job_event;
 
@@ -19,10 +20,16 @@ impl LambdaInvoker {
         LambdaInvoker { client }
     }
 
-    /// Sends the job to `FunctionName`; the status code Lambda answered with.
-    pub async fn invoke(&self, dispatch: &Dispatch, account: &str) -> Result<i32, String> {
+    /// Sends the job, with its `credentials`, to `FunctionName`; the status code Lambda
+    /// answered with.
+    pub async fn invoke(
+        &self,
+        dispatch: &Dispatch,
+        account: &str,
+        credentials: &ArtifactCredentials,
+    ) -> Result<i32, String> {
         let function = dispatch.configuration.get("FunctionName").ok_or("FunctionName is not set")?;
-        let payload = lambda_job_event(dispatch, account).to_string();
+        let payload = lambda_job_event(dispatch, account, credentials).to_string();
         let output = self
             .client
             .invoke()

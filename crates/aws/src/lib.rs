@@ -3,6 +3,7 @@
 //! environment, so `AWS_ENDPOINT_URL` points them at moto. The function handlers live here
 //! too, so that each function's `main` is a few lines and the tests run them in-process.
 
+pub mod artifact_access;
 pub mod artifacts;
 pub mod bus;
 pub mod counting;

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use pipewright_core::pipeline::Environment;
 use pipewright_core::service::PipelineCache;
 
+use crate::artifact_access::ArtifactAccess;
 use crate::artifacts::S3Artifacts;
 use crate::bus::EventBus;
 use crate::counting::CallCounter;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub region: String,
     /// `PIPEWRIGHT_ACCOUNT`
     pub account: String,
+    /// `PIPEWRIGHT_ARTIFACT_ROLE_ARN`: the role jobs' `artifactCredentials` are sessions of.
+    pub artifact_role_arn: Option<String>,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             secret_arn: std::env::var("PIPEWRIGHT_SECRET_ARN").ok().filter(|v| !v.is_empty()),
             region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string()),
             account: std::env::var("PIPEWRIGHT_ACCOUNT").unwrap_or_else(|_| "000000000000".to_string()),
+            artifact_role_arn: std::env::var("PIPEWRIGHT_ARTIFACT_ROLE_ARN").ok().filter(|v| !v.is_empty()),
         })
     }
 }
@@ -62,6 +66,8 @@ pub struct Services {
     pub artifacts: S3Artifacts,
     pub notifier: SnsNotifier,
     pub invoker: LambdaInvoker,
+    /// Jobs' `artifactCredentials`, from STS.
+    pub artifact_access: ArtifactAccess,
     pub cache: PipelineCache,
     /// The approval-link key, when the function signs or checks links.
     pub link_key: Option<Vec<u8>>,
@@ -84,6 +90,7 @@ impl Services {
             .build();
         let sns = aws_sdk_sns::config::Builder::from(sdk).interceptor(calls.clone()).build();
         let lambda = aws_sdk_lambda::config::Builder::from(sdk).interceptor(calls.clone()).build();
+        let sts = aws_sdk_sts::config::Builder::from(sdk).interceptor(calls.clone()).build();
         let link_key = match (&settings.secret_arn, with_link_key) {
             (Some(arn), true) => Some(read_secret(sdk, arn).await?),
             _ => None,
@@ -94,6 +101,11 @@ impl Services {
             artifacts: S3Artifacts::new(aws_sdk_s3::Client::from_conf(s3)),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns)),
             invoker: LambdaInvoker::new(aws_sdk_lambda::Client::from_conf(lambda)),
+            artifact_access: ArtifactAccess::new(
+                aws_sdk_sts::Client::from_conf(sts),
+                settings.artifact_role_arn.clone(),
+                &settings.region,
+            ),
             cache: PipelineCache::new(Environment { region: Some(settings.region.clone()) }),
             link_key,
             calls,

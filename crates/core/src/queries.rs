@@ -500,3 +500,61 @@ pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<Acti
     details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
     details
 }
+
+/// How long a polling pipeline stays idle before CodePipeline stops polling it
+/// (docs/reference/codepipeline.md §9.1).
+pub const POLLING_IDLE_DAYS: u32 = 30;
+
+/// Whether a source action polls for changes: `PollForSourceChanges`, true by default for the
+/// S3, CodeCommit and GitHub (version 1) sources.
+fn polls(action: &crate::declaration::ActionDeclaration) -> bool {
+    use crate::providers::{ProviderKind, spec_of};
+    let polling_kind = matches!(
+        spec_of(&action.action_type_id).map(|s| s.kind),
+        Some(ProviderKind::S3Source | ProviderKind::CodeCommit | ProviderKind::GitHubV1)
+    );
+    polling_kind && action.config("PollForSourceChanges").is_none_or(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// GetPipeline's `metadata.pollingDisabledAt`: for a pipeline whose sources poll, the moment
+/// it had been idle (no update, no execution) for 30 days, once that moment has passed.
+/// Pipewright itself never polls (docs/design.md §2); the field says what CodePipeline would.
+pub fn polling_disabled_at(
+    declaration: &crate::declaration::PipelineDeclaration,
+    last_activity: crate::time::Timestamp,
+    now: crate::time::Timestamp,
+) -> Option<crate::time::Timestamp> {
+    let disabled = last_activity.plus_days(POLLING_IDLE_DAYS);
+    (declaration.actions().any(|(_, _, action)| polls(action)) && disabled <= now).then_some(disabled)
+}
+
+#[cfg(test)]
+mod polling_tests {
+    use super::*;
+    use crate::declaration::{Format, PipelineDocument};
+    use crate::time::Timestamp;
+
+    fn pipeline(poll: &str) -> crate::declaration::PipelineDeclaration {
+        let text = format!(
+            r#"{{"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+              "artifactStore": {{"type": "S3", "location": "b"}},
+              "stages": [{{"name": "S", "actions": [{{"name": "Src",
+                "actionTypeId": {{"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}},
+                "configuration": {{"S3Bucket": "b", "S3ObjectKey": "k"{poll}}},
+                "outputArtifacts": [{{"name": "Code"}}]}}]}},
+                {{"name": "A", "actions": [{{"name": "Gate",
+                "actionTypeId": {{"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}}}]}}]}}"#
+        );
+        PipelineDocument::parse(&text, Format::Json).unwrap().pipeline
+    }
+
+    #[test]
+    fn a_polling_pipeline_idle_for_thirty_days_stops_polling() {
+        let start = Timestamp::from_millis(0);
+        let later = start.plus_days(31);
+        assert_eq!(polling_disabled_at(&pipeline(""), start, later), Some(start.plus_days(30)), "polls by default");
+        assert_eq!(polling_disabled_at(&pipeline(""), start, start.plus_days(29)), None, "not idle long enough");
+        let off = pipeline(r#", "PollForSourceChanges": "false""#);
+        assert_eq!(polling_disabled_at(&off, start, later), None, "a pipeline that does not poll");
+    }
+}

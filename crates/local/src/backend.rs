@@ -91,6 +91,10 @@ impl Backend {
             logs_root: state_dir.join("logs"),
             reporter,
             lambda_endpoint: None,
+            account: std::env::var("PIPEWRIGHT_ACCOUNT_ID")
+                .ok()
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| crate::lambda::LOCAL_ACCOUNT.to_string()),
             build_projects: Default::default(),
             secrets: Default::default(),
             codebuild_root: state_dir.join("codebuild"),

@@ -2,11 +2,12 @@
 //! Invoke API that `cargo lambda watch` serves (`--lambda-endpoint`), and the function
 //! reports its result through the job protocol of `pipewright serve`, as on AWS.
 
+use pipewright_core::artifact_access::ArtifactCredentials;
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::jobs::lambda_job_event;
 use pipewright_providers::{ActionError, Outcome};
 
-/// The account id local jobs carry.
+/// The account id local jobs carry unless `PIPEWRIGHT_ACCOUNT_ID` names another.
 pub const LOCAL_ACCOUNT: &str = "000000000000";
 
 fn failed(kind: FailureType, message: String) -> Outcome {
@@ -16,8 +17,14 @@ fn failed(kind: FailureType, message: String) -> Outcome {
 /// Invokes the action's function with its job. cargo-lambda runs the function before it
 /// answers (it ignores the Event invocation type) and answers 500 for a function error,
 /// which fails the action at once rather than after CodePipeline's 20-minute wait; a result
-/// the function reported first wins, as this one is then stale.
-pub async fn invoke(dispatch: &Dispatch, endpoint: Option<&str>) -> Outcome {
+/// the function reported first wins, as this one is then stale. The job carries `credentials`,
+/// which `pipewright serve`'s S3 endpoint accepts for the job's artifacts.
+pub async fn invoke(
+    dispatch: &Dispatch,
+    endpoint: Option<&str>,
+    account: &str,
+    credentials: &ArtifactCredentials,
+) -> Outcome {
     let Some(endpoint) = endpoint else {
         return failed(
             FailureType::ConfigurationError,
@@ -27,7 +34,7 @@ pub async fn invoke(dispatch: &Dispatch, endpoint: Option<&str>) -> Outcome {
     let Some(function) = dispatch.configuration.get("FunctionName") else {
         return failed(FailureType::ConfigurationError, "the action has no FunctionName".to_string());
     };
-    let event = lambda_job_event(dispatch, LOCAL_ACCOUNT);
+    let event = lambda_job_event(dispatch, account, credentials);
     let url = format!("{}/2015-03-31/functions/{function}/invocations", endpoint.trim_end_matches('/'));
     let request = pipewright_http::Request::new("POST", &url)
         .header("content-type", "application/json")

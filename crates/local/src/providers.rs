@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use pipewright_core::action_details::ActionDetails;
+use pipewright_core::artifact_access::ArtifactCredentials;
 use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::providers::ProviderKind;
@@ -28,6 +29,9 @@ pub struct ProviderContext {
     pub reporter: Arc<dyn Reporter>,
     /// The Lambda Invoke API that Lambda invoke actions go to (`cargo lambda watch`).
     pub lambda_endpoint: Option<String>,
+    /// The account id jobs carry (`PIPEWRIGHT_ACCOUNT_ID`, as `pipewright serve --account-id`
+    /// sets it for its workers).
+    pub account: String,
     /// CodeBuild projects by name, for CodeBuild actions.
     pub build_projects: std::collections::BTreeMap<String, pipewright_core::build_project::BuildProject>,
     /// `--secret NAME=VALUE`: Parameter Store and Secrets Manager values for builds.
@@ -47,12 +51,15 @@ impl ActionOutput for ToReporter {
     }
 }
 
-/// Runs `dispatch` to its end, or until `cancel` turns true.
+/// Runs `dispatch` to its end, or until `cancel` turns true. `credentials` reach the job's
+/// artifacts through `pipewright serve`'s S3 endpoint: what a job handed to another process
+/// (a Lambda function) reads and writes them with.
 pub async fn run(
     dispatch: &Dispatch,
     kind: Option<ProviderKind>,
     context: &ProviderContext,
     cancel: watch::Receiver<bool>,
+    credentials: &ArtifactCredentials,
 ) -> (Outcome, Option<ActionDetails>) {
     let path = |root: &PathBuf| root.join(&dispatch.execution_id).join(&dispatch.stage).join(&dispatch.action);
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
@@ -89,9 +96,17 @@ pub async fn run(
             let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
             crate::codebuild::run(dispatch, context, output, scratch, log, cancel).await
         }
-        Some(ProviderKind::Lambda) => (crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await, None),
-        // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`).
-        None if dispatch.action_type.owner == ActionOwner::Custom => (Outcome::HandedOff, None),
+        Some(ProviderKind::Lambda) => (
+            crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref(), &context.account, credentials).await,
+            None,
+        ),
+        // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`),
+        // a partner action's for the partner (PollForThirdPartyJobs).
+        None | Some(ProviderKind::Snyk | ProviderKind::AlexaSkillsKit)
+            if matches!(dispatch.action_type.owner, ActionOwner::Custom | ActionOwner::ThirdParty) =>
+        {
+            (Outcome::HandedOff, None)
+        }
         _ => (
             Outcome::Failed(ActionError {
                 kind: FailureType::ConfigurationError,

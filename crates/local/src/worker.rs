@@ -19,6 +19,8 @@ use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{OutboxEntry, StateStore};
 use pipewright_core::service::ServiceError;
 
+use pipewright_core::artifact_access::local_credentials;
+
 use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
 use crate::providers;
 use pipewright_core::action_details::ActionDetails;
@@ -150,7 +152,7 @@ impl Session<'_, '_> {
             // read as finished here has no effect left once the claim is done.
             let execution = worker.read().await?;
             let claimed = store.claim_effects(&worker.execution_id, &worker.owner).await?;
-            self.carry_out(claimed).await?;
+            self.carry_out(claimed, &execution.seed).await?;
 
             while let Ok(finished) = finished_rx.try_recv() {
                 self.finished.push(finished);
@@ -191,7 +193,7 @@ impl Session<'_, '_> {
     }
 
     /// Carries out claimed effects. A dispatch stays in the outbox until its result commits.
-    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>) -> Result<(), WorkerError> {
+    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>, seed: &str) -> Result<(), WorkerError> {
         let worker = self.worker;
         let backend = worker.backend;
         let mut done = Vec::new();
@@ -208,7 +210,7 @@ impl Session<'_, '_> {
                     done.push(entry.id);
                     self.ask(*request);
                 }
-                Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch).await,
+                Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch, seed).await,
             }
         }
         if !done.is_empty() {
@@ -233,7 +235,7 @@ impl Session<'_, '_> {
     }
 
     /// Runs a dispatched action in its own task.
-    async fn start(&mut self, id: String, dispatch: Dispatch) {
+    async fn start(&mut self, id: String, dispatch: Dispatch, seed: &str) {
         if self.running.contains_key(&id) {
             return;
         }
@@ -253,8 +255,9 @@ impl Session<'_, '_> {
         let finished_tx = self.finished_tx.clone();
         let job = dispatch.clone();
         let entry = id.clone();
+        let credentials = local_credentials(seed, &dispatch.job_id);
         tokio::spawn(async move {
-            let (outcome, details) = providers::run(&job, kind, &context, cancelled).await;
+            let (outcome, details) = providers::run(&job, kind, &context, cancelled, &credentials).await;
             let _ = finished_tx.send((entry, job, outcome, details));
         });
         self.running.insert(id, (dispatch, cancel));

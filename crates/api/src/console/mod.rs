@@ -156,14 +156,13 @@ impl ConsoleAuth {
     /// The signed-in caller, or `None` when a session is needed and missing or expired.
     fn caller(&self, request: &HttpRequest<'_>, now: i64) -> Option<Caller> {
         let Authenticator::Keys(keys) = &self.authenticator else {
-            return Some(Caller { identity: Some("console".to_string()) });
+            return Some(Caller::named("console"));
         };
         let session = cookie(request, SESSION_COOKIE)?;
         let mut parts = session.splitn(3, '.');
         let (key, expires, mac) = (parts.next()?, parts.next()?.parse::<i64>().ok()?, parts.next()?);
         let secret = keys.get(key)?;
-        (expires > now && genuine(secret.as_bytes(), &session_claims(key, expires), mac))
-            .then(|| Caller { identity: Some(key.to_string()) })
+        (expires > now && genuine(secret.as_bytes(), &session_claims(key, expires), mac)).then(|| Caller::named(key))
     }
 
     fn cookie_attributes(&self) -> &'static str {

@@ -73,7 +73,7 @@ fn sessions_are_signed_and_expire() {
 
 #[test]
 fn form_tokens_are_the_servers_mac_of_the_cookie() {
-    let caller = Caller { identity: Some("console".into()) };
+    let caller = Caller::named("console");
     let auth = ConsoleAuth::new(Authenticator::Open, false, b"server secret".to_vec());
     let nonce = "0123456789abcdef0123456789abcdef";
     let token = auth.form_token(nonce, &caller);

@@ -186,6 +186,10 @@ impl StackNames {
     pub fn api_keys_secret(&self) -> String {
         format!("{}-ApiKeysSecret", self.stack)
     }
+    /// The role jobs' artifact credentials are sessions of (moto's STS assumes any role).
+    pub fn artifact_role(&self) -> String {
+        format!("{}-ArtifactAccessRole", self.stack)
+    }
     /// The queue standing in for the function's rule targets (the router reads it).
     pub fn queue(&self, function: &str) -> String {
         format!("{}-{function}", self.stack)
@@ -320,6 +324,7 @@ pub async fn create(
         bus: names.bus(),
         approval_url,
         secret_arn: Some(secret_arn),
+        artifact_role_arn: Some(format!("arn:aws:iam::{account}:role/{}", names.artifact_role())),
         region,
         account,
     };

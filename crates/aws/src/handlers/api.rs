@@ -4,7 +4,8 @@
 //! the stack keeps in Secrets Manager.
 
 use pipewright_api::{Authenticator, ControlPlane, HttpRequest, HttpResponse};
-use pipewright_core::engine::Event;
+use pipewright_core::artifact_access::ArtifactCredentials;
+use pipewright_core::engine::{Dispatch, Event, Execution};
 use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 
@@ -44,6 +45,14 @@ impl ControlPlane for AwsPlane<'_> {
 
     fn region(&self) -> &str {
         &self.services.settings.region
+    }
+
+    async fn artifact_credentials(
+        &self,
+        _execution: &Execution,
+        dispatch: &Dispatch,
+    ) -> Result<ArtifactCredentials, String> {
+        self.services.artifact_access.credentials(dispatch).await
     }
 
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {

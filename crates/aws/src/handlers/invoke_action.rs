@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, FailureType, Revision, RevisionType};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
@@ -57,7 +58,7 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
         Some(ProviderKind::S3Deploy) => s3_deploy(services, dispatch).await,
         Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
-        Some(ProviderKind::Lambda) => match services.invoker.invoke(dispatch, &services.settings.account).await {
+        Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
             Ok(status) => {
                 services.store.hand_off_job(&dispatch.job_id).await?;
                 return Ok(Invoked::HandedOff(format!("invoked with status {status}")));
@@ -70,10 +71,13 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
                 ),
             ),
         },
-        // A custom action's job waits for a job worker (PollForJobs through the api function).
-        None if dispatch.action_type.owner == pipewright_core::declaration::ActionOwner::Custom => {
+        // A custom action's job waits for a job worker (PollForJobs through the api function),
+        // a partner action's for the partner (PollForThirdPartyJobs).
+        None | Some(ProviderKind::Snyk | ProviderKind::AlexaSkillsKit)
+            if matches!(dispatch.action_type.owner, ActionOwner::Custom | ActionOwner::ThirdParty) =>
+        {
             services.store.hand_off_job(&dispatch.job_id).await?;
-            return Ok(Invoked::HandedOff("waiting for a custom job worker".to_string()));
+            return Ok(Invoked::HandedOff("waiting for a job worker".to_string()));
         }
         _ => failed(
             FailureType::ConfigurationError,
@@ -90,6 +94,12 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         return Err(HandlerError::Retryable(error.to_string()));
     }
     Ok(Invoked::Finished(outcome))
+}
+
+/// Invokes a Lambda invoke action's function with its job and the job's artifact credentials.
+async fn lambda(services: &Services, dispatch: &Dispatch) -> Result<i32, String> {
+    let credentials = services.artifact_access.credentials(dispatch).await?;
+    services.invoker.invoke(dispatch, &services.settings.account, &credentials).await
 }
 
 fn failed(kind: FailureType, message: String) -> Outcome {

@@ -31,6 +31,7 @@ pub use event::*;
 pub use moves::{ACTION_MOVES, ActionMove, EXECUTION_MOVES, ExecutionMove, Moved, Row, STAGE_MOVES, StageMove};
 pub use rejection::{Rejection, Stale};
 pub use results::MAX_OUTPUT_VARIABLES_BYTES;
+pub use start::revision_types;
 pub use state::*;
 
 use crate::pipeline::Pipeline;

@@ -122,6 +122,20 @@ fn pipeline_variables(
     Ok(values)
 }
 
+/// The revision types a source of this kind can be started at (StartPipelineExecution's
+/// `sourceRevisions`), the one naming a whole revision first: a commit, an image digest, an S3
+/// object version. Other sources take none.
+pub fn revision_types(kind: Option<ProviderKind>) -> &'static [RevisionType] {
+    match kind {
+        Some(ProviderKind::CodeCommit | ProviderKind::CodeStarSourceConnection | ProviderKind::GitHubV1) => {
+            &[RevisionType::CommitId]
+        }
+        Some(ProviderKind::Ecr) => &[RevisionType::ImageDigest],
+        Some(ProviderKind::S3Source) => &[RevisionType::S3ObjectVersionId, RevisionType::S3ObjectKey],
+        _ => &[],
+    }
+}
+
 fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverride]) -> Result<(), Rejection> {
     if overrides.len() > 50 {
         return Err(Rejection::Validation("sourceRevisions: at most 50 are allowed".to_string()));
@@ -142,14 +156,7 @@ fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverri
         if given.revision_value.is_empty() || given.revision_value.len() > 1500 {
             return Err(Rejection::Validation(format!("{path}.revisionValue: must be 1 to 1500 characters")));
         }
-        let allowed: &[RevisionType] = match sources.actions[index].kind {
-            Some(ProviderKind::CodeCommit | ProviderKind::CodeStarSourceConnection | ProviderKind::GitHubV1) => {
-                &[RevisionType::CommitId]
-            }
-            Some(ProviderKind::Ecr) => &[RevisionType::ImageDigest],
-            Some(ProviderKind::S3Source) => &[RevisionType::S3ObjectVersionId, RevisionType::S3ObjectKey],
-            _ => &[],
-        };
+        let allowed = revision_types(sources.actions[index].kind);
         if !allowed.contains(&given.revision_type) {
             return Err(Rejection::Validation(format!(
                 "{path}.revisionType: {:?} does not apply to the {} source \"{}\"",
