@@ -4,6 +4,12 @@
 //!
 //! HTTP requests and the other process are `python3` (standard library only).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
