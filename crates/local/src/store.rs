@@ -17,6 +17,7 @@ use pipewright_core::engine::{Effect, Event, Execution, PipelineState, execution
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
+use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
 
 const SCHEMA: &str = "
@@ -176,14 +177,6 @@ fn sqlite(error: rusqlite::Error) -> StoreError {
         | Error::Utf8Error(..) => StoreError::Corrupt(error.to_string()),
         _ => StoreError::Unavailable(error.to_string()),
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))
 }
 
 fn in_list(count: usize) -> String {
@@ -371,17 +364,7 @@ fn worker_row(connection: &Connection, execution_id: &str) -> Result<Option<Work
 }
 
 fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<String, StoreError> {
-    let mut stored = declaration.clone();
-    stored.version = Some(i64::from(version));
-    to_json(&stored)
-}
-
-fn same_structure(a: &PipelineDeclaration, b: &PipelineDeclaration) -> bool {
-    let mut a = a.clone();
-    let mut b = b.clone();
-    a.version = None;
-    b.version = None;
-    a == b
+    to_json(&stamped(declaration, version))
 }
 
 impl StateStore for SqliteStore {
@@ -626,7 +609,7 @@ impl StateStore for SqliteStore {
                 }
             }
             for effect in &changes.effects {
-                let execution_id = effect_execution(effect);
+                let execution_id = effect.execution_id();
                 tx.execute(
                     "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
                     params![effect.id(), pipeline, execution_id, to_json(effect)?],
@@ -737,48 +720,36 @@ impl StateStore for SqliteStore {
         limit: usize,
         next_token: Option<&str>,
     ) -> Result<Page<Execution>, StoreError> {
+        // Executions that started in the same millisecond are in the order they were stored.
+        let after = match next_token {
+            None => (i64::MAX, i64::MAX),
+            Some(token) => {
+                let cursor = Cursor::from_token(token)?;
+                (cursor.started_at, cursor.key.parse().map_err(|_| StoreError::InvalidNextToken)?)
+            }
+        };
+        let size = page_size(limit);
         let pipeline = pipeline.to_owned();
-        let next_token = next_token.map(str::to_owned);
         self.read(move |connection| {
-            let pipeline = pipeline.as_str();
-            let next_token = next_token.as_deref();
-            // The token is the position of the last item given: "<started_at>.<seq>".
-            let after = match next_token {
-                None => None,
-                Some(token) => {
-                    let (started, seq) = token.split_once('.').ok_or(StoreError::InvalidNextToken)?;
-                    let started: i64 = started.parse().map_err(|_| StoreError::InvalidNextToken)?;
-                    let seq: i64 = seq.parse().map_err(|_| StoreError::InvalidNextToken)?;
-                    Some((started, seq))
-                }
-            };
-            let (from_started, from_seq) = after.unwrap_or((i64::MAX, i64::MAX));
+            let (from_started, from_seq): (i64, i64) = after;
             let mut statement = connection
                 .prepare(
                     "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
                      ORDER BY started_at DESC, seq DESC LIMIT ?4",
                 )
                 .map_err(sqlite)?;
-            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            let fetch = i64::try_from(size + 1).unwrap_or(i64::MAX);
             let rows = statement
                 .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                 })
                 .map_err(sqlite)?;
-            let mut items = Vec::new();
-            let mut positions = Vec::new();
+            let mut read = Vec::new();
             for row in rows {
-                let (body, started, seq) = row.map_err(sqlite)?;
-                items.push(from_json::<Execution>(&body, "execution")?);
-                positions.push((started, seq));
+                let (body, started_at, seq) = row.map_err(sqlite)?;
+                read.push((from_json::<Execution>(&body, "execution")?, Cursor { started_at, key: seq.to_string() }));
             }
-            let next_token = if items.len() > limit {
-                items.truncate(limit);
-                positions.get(limit.saturating_sub(1)).map(|(started, seq)| format!("{started}.{seq}"))
-            } else {
-                None
-            };
-            Ok(Page { items, next_token })
+            Ok(page(read, size))
         })
         .await
     }
@@ -863,17 +834,6 @@ fn delete_outbox(connection: &Connection, execution_id: &str, ids: &[String]) ->
         connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(sqlite)?;
     }
     Ok(())
-}
-
-/// The execution an effect belongs to.
-pub fn effect_execution(effect: &pipewright_core::engine::Effect) -> &str {
-    use pipewright_core::engine::Effect;
-    match effect {
-        Effect::Dispatch(d) => &d.execution_id,
-        Effect::RequestApproval(r) => &r.execution_id,
-        Effect::Publish(p) => &p.detail.execution_id,
-        Effect::WakeAt(w) => &w.execution_id,
-    }
 }
 
 #[cfg(test)]
