@@ -6,7 +6,10 @@ use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{get_s, s};
-use super::keys::{DEADLINE_PARTITION, DEADLINES, OUTBOX, OUTBOX_PARTITION, execution_of, padded};
+use super::errors::{is_conditional_failure, sdk_error};
+use super::keys::{
+    DEADLINE_PARTITION, DEADLINES, EXECUTION, OUTBOX, OUTBOX_PARTITION, execution_of, execution_pk, key, padded,
+};
 
 /// An execution due for attention: a deadline passed, or effects waiting too long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,25 @@ impl DynamoStore {
         self.sweep(&BY_DEADLINE, Timestamp::from_millis(999_999_999_999_999), limit).await
     }
 
+    /// Takes an execution out of the sparse indexes, so that no sweep reads it again (its
+    /// stored state cannot be read or written); the item itself stays.
+    pub async fn set_aside(&self, execution_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+            .update_expression("REMOVE deadline_pk, deadline_sk, outbox_pk, outbox_sk")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Err(error) => Err(sdk_error(&error)),
+        }
+    }
+
     /// The executions of a sparse index up to `until`, oldest first.
     async fn sweep(&self, sparse: &Sparse, until: Timestamp, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
         let output = self
@@ -58,7 +80,7 @@ impl DynamoStore {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| super::errors::sdk_error(&e))?;
+            .map_err(|e| sdk_error(&e))?;
         output
             .items
             .unwrap_or_default()
