@@ -10,9 +10,9 @@ use pipewright_core::ports::{JobLocation, Page, Snapshot, StoreError, Versioned}
 use pipewright_core::storage::{Cursor, page, page_size};
 
 use super::DynamoStore;
-use super::codec::{Item, get_n, get_s, read_json, s, unpack};
+use super::codec::{Item, get_n, get_s, read_json, unpack};
 use super::errors::sdk_error;
-use super::keys::{BY_PIPELINE, EXECUTION, JOB, execution_of, execution_pk, job_pk, key, listing_start, pipeline_pk};
+use super::keys::{EXECUTION, JOB, execution_of, execution_pk, job_pk, key, listing_start, pipeline_pk};
 
 impl DynamoStore {
     async fn versioned_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
@@ -31,15 +31,7 @@ impl DynamoStore {
         let mut ids = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_PIPELINE)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(pipeline_pk(pipeline)))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take());
+            let mut query = self.by_pipeline(pipeline_pk(pipeline), start.take()).scan_index_forward(false);
             if only_active {
                 query = query
                     .filter_expression("finished = :no")
@@ -103,15 +95,9 @@ pub(super) async fn list(
     let mut rows = Vec::new();
     loop {
         let output = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .index_name(BY_PIPELINE)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(pipeline_pk(pipeline)))
+            .by_pipeline(pipeline_pk(pipeline), start.take())
             .scan_index_forward(false)
             .limit(i32::try_from(size + 1 - rows.len()).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start.take())
             .send()
             .await
             .map_err(|e| sdk_error(&e))?;

@@ -38,6 +38,7 @@ mod sweeps;
 mod transaction;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use pipewright_core::declaration::PipelineDeclaration;
@@ -82,6 +83,18 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk_error(&e))?;
         Ok(output.item)
+    }
+
+    /// A query of `by_pipeline` under one of its partitions (a pipeline's executions, or every
+    /// pipeline head), from `start`.
+    fn by_pipeline(&self, partition: String, start: Option<Item>) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_PIPELINE)
+            .key_condition_expression("gsi1pk = :partition")
+            .expression_attribute_values(":partition", codec::s(partition))
+            .set_exclusive_start_key(start)
     }
 
     /// The items of `keys` that exist (consistent reads, 100 keys a request, unprocessed

@@ -11,7 +11,7 @@ use pipewright_core::ports::{OutboxEntry, StoreError};
 
 use super::DynamoStore;
 use super::codec::{Item, get_s, n, outbox_entries, s};
-use super::errors::{is_conditional_failure, sdk_error};
+use super::errors::{conditional, is_conditional_failure, sdk_error};
 use super::keys::{EXECUTION, execution_pk, key};
 
 impl DynamoStore {
@@ -119,11 +119,8 @@ pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[Str
                 .set_expression_attribute_names(Some(names))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(error) if is_conditional_failure(&error) => Ok(()),
-                Err(error) => Err(sdk_error(&error)),
-            }
+            // Gone with its execution: nothing left to complete.
+            conditional(result).map(drop)
         }
         Err(error) => Err(sdk_error(&error)),
     }

@@ -15,7 +15,7 @@ use pipewright_core::time::Timestamp;
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, gzip_json, n, read_json, s};
 use super::errors::{refused, sdk_error, transaction_error};
-use super::keys::{ALL_PIPELINES, BY_PIPELINE, EXECUTION, HEAD, declaration_sk, execution_pk, key, pipeline_pk};
+use super::keys::{ALL_PIPELINES, EXECUTION, HEAD, declaration_sk, execution_pk, key, pipeline_pk};
 
 impl DynamoStore {
     /// The pipeline's head: its current version, its state and that state's `rev`.
@@ -153,17 +153,8 @@ pub(super) async fn list(store: &DynamoStore) -> Result<Vec<StoredPipeline>, Sto
     let mut heads = Vec::new();
     let mut start: Option<Item> = None;
     loop {
-        let output = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .index_name(BY_PIPELINE)
-            .key_condition_expression("gsi1pk = :all")
-            .expression_attribute_values(":all", s(ALL_PIPELINES))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&e))?;
+        let output =
+            store.by_pipeline(ALL_PIPELINES.to_string(), start.take()).send().await.map_err(|e| sdk_error(&e))?;
         for head in output.items.unwrap_or_default() {
             heads.push((
                 get_s(&head, "gsi1sk")?.to_string(),

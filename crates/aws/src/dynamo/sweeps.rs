@@ -6,7 +6,7 @@ use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{get_s, s};
-use super::errors::{is_conditional_failure, sdk_error};
+use super::errors::{conditional, sdk_error};
 use super::keys::{
     DEADLINE_PARTITION, DEADLINES, EXECUTION, OUTBOX, OUTBOX_PARTITION, execution_of, execution_pk, key, padded,
 };
@@ -58,11 +58,8 @@ impl DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Ok(()),
-            Err(error) => Err(sdk_error(&error)),
-        }
+        // An execution deleted meanwhile needs nothing more.
+        conditional(result).map(drop)
     }
 
     /// The executions of a sparse index up to `until`, oldest first.
