@@ -31,7 +31,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed, next_deadline};
+use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed, next_due};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
@@ -224,21 +224,6 @@ fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> {
 
 fn unpack(item: &HashMap<String, AttributeValue>) -> Result<Execution, StoreError> {
     read_json(item, "body", "execution")
-}
-
-/// The earliest deadline of the execution's in-flight actions.
-fn next_due(execution: &Execution) -> Option<Timestamp> {
-    if execution.status.is_finished() {
-        return None;
-    }
-    execution
-        .stages
-        .iter()
-        .flat_map(|stage| stage.actions.iter())
-        .filter_map(|action| action.attempts.last())
-        .filter(|attempt| attempt.status == pipewright_core::engine::ActionStatus::InProgress)
-        .map(|attempt| next_deadline(attempt).0)
-        .min()
 }
 
 /// The attributes derived from an execution: its place in the indexes and its TTL.

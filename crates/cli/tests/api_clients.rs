@@ -131,6 +131,21 @@ fn boto3_creates_runs_and_approves_a_pipeline_to_success() {
 }
 
 #[test]
+fn boto3_stage_conditions_gate_hold_and_are_overridden() {
+    Server::start().boto3("conditions_gate_and_override");
+}
+
+#[test]
+fn boto3_override_of_a_stopping_execution_is_a_conflict() {
+    Server::start().boto3("conditions_busy_while_stopping");
+}
+
+#[test]
+fn boto3_rollback_restores_the_last_good_release() {
+    Server::start().boto3("rollback_restores_the_last_good_release");
+}
+
+#[test]
 fn boto3_retries_a_failed_stage_after_a_fix() {
     Server::start().boto3("retry_after_fix");
 }

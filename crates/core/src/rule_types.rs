@@ -118,6 +118,25 @@ impl RuleProvider {
         self.spec().name
     }
 
+    /// The action provider that runs a rule's job: Commands rules run as Commands actions,
+    /// LambdaInvoke rules as Lambda actions. None for the rules the engine decides, and for
+    /// CloudWatchAlarm, which reads an alarm instead.
+    pub fn action_kind(self) -> Option<crate::providers::ProviderKind> {
+        match self {
+            RuleProvider::Commands => Some(crate::providers::ProviderKind::Commands),
+            RuleProvider::LambdaInvoke => Some(crate::providers::ProviderKind::Lambda),
+            _ => None,
+        }
+    }
+
+    /// The provider kind that runs `dispatch`: its action's, or its rule's.
+    pub fn kind_of(dispatch: &crate::engine::Dispatch) -> Option<crate::providers::ProviderKind> {
+        match dispatch.condition {
+            Some(_) => RuleProvider::of(&dispatch.action_type.provider).and_then(RuleProvider::action_kind),
+            None => crate::providers::spec_of(&dispatch.action_type).map(|spec| spec.kind),
+        }
+    }
+
     /// Whether a provider outside the engine runs the rule (a job, like an action's).
     pub fn is_job(self) -> bool {
         matches!(self, RuleProvider::Commands | RuleProvider::LambdaInvoke | RuleProvider::CloudWatchAlarm)

@@ -25,10 +25,14 @@ pub(crate) fn rollback_stage(ctx: &mut Context, event: &RollbackStage) -> Result
     let target = ctx.target(&event.target_execution_id)?;
     check(ctx, target, stage)?;
     if let Some(busy) = busy(ctx, stage) {
-        return Err(Rejection::UnableToRollbackStage(format!(
-            "stage \"{}\" is running execution {busy}; roll it back once the stage is free",
-            event.stage
-        )));
+        let rolling_back = ctx.world.executions.get(&busy).is_some_and(|e| e.execution_type == ExecutionType::Rollback);
+        let why = format!("stage \"{}\" is running execution {busy}; roll it back once the stage is free", event.stage);
+        return Err(if rolling_back {
+            // Another rollback of the stage is under way: the pipeline is busy.
+            Rejection::Conflict(format!("a rollback is under way: {why}"))
+        } else {
+            Rejection::UnableToRollbackStage(why)
+        });
     }
     start(ctx, event, stage)
 }

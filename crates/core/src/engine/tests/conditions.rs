@@ -387,11 +387,21 @@ fn rollback_stage_runs_the_stage_again_on_request() {
         (ExecutionType::Rollback, TriggerType::ManualRollback)
     );
     assert_eq!(sim.stale(event), Stale::DuplicateStart);
-    // The stage is busy now.
+    // A rollback of the stage is under way: the pipeline is busy.
     let busy = sim.rollback_event("r2", "Deploy", "e2");
-    assert!(matches!(sim.rejected(busy), Rejection::UnableToRollbackStage(m) if m.contains("is running")));
+    assert!(matches!(sim.rejected(busy), Rejection::Conflict(m) if m.contains("is running")));
     sim.succeed("r1", "Deploy", "Ship");
     assert_eq!(sim.status("r1"), ExecutionStatus::Succeeded);
+}
+
+#[test]
+fn a_stage_running_a_standard_execution_cannot_be_rolled_back() {
+    let mut sim = Sim::new(three_stages("SUPERSEDED"));
+    to_deploy(&mut sim, "e1");
+    sim.succeed("e1", "Deploy", "Ship");
+    to_deploy(&mut sim, "e2");
+    let busy = sim.rollback_event("r1", "Deploy", "e1");
+    assert!(matches!(sim.rejected(busy), Rejection::UnableToRollbackStage(m) if m.contains("is running execution e2")));
 }
 
 #[test]
