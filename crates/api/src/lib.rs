@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod protocol;
 pub mod sigv4;
 
+mod conditions;
 mod custom;
 mod executions;
 mod jobs;
@@ -88,18 +89,14 @@ const UNSUPPORTED: &[&str] = &[
     "GetThirdPartyJobDetails",
     "ListActionTypes",
     "ListDeployActionExecutionTargets",
-    "ListRuleExecutions",
-    "ListRuleTypes",
     "ListTagsForResource",
     "ListWebhooks",
-    "OverrideStageCondition",
     "PollForThirdPartyJobs",
     "PutActionRevision",
     "PutThirdPartyJobFailureResult",
     "PutThirdPartyJobSuccessResult",
     "PutWebhook",
     "RegisterWebhookWithThirdParty",
-    "RollbackStage",
     "TagResource",
     "UntagResource",
     "UpdateActionType",
@@ -159,6 +156,12 @@ pub async fn call<C: ControlPlane>(
         "DeleteCustomActionType" => custom::delete(plane, protocol::input(operation, body)?).await,
         "PollForJobs" => custom::poll(plane, protocol::input(operation, body)?).await,
         "AcknowledgeJob" => custom::acknowledge(plane, protocol::input(operation, body)?).await,
+        "RollbackStage" => conditions::rollback(plane, caller, protocol::input(operation, body)?).await,
+        "OverrideStageCondition" => {
+            conditions::override_condition(plane, caller, protocol::input(operation, body)?).await
+        }
+        "ListRuleExecutions" => conditions::list_rule_executions(plane, protocol::input(operation, body)?).await,
+        "ListRuleTypes" => conditions::list_rule_types(plane, protocol::input(operation, body)?).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }
