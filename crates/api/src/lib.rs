@@ -9,6 +9,7 @@ pub mod protocol;
 pub mod sigv4;
 
 mod action_types;
+mod conditions;
 mod custom;
 mod executions;
 mod jobs;
@@ -120,13 +121,9 @@ pub(crate) fn arn<C: ControlPlane>(plane: &C, caller: &Caller, resource: &str) -
 const UNSUPPORTED: &[&str] = &[
     "DeleteWebhook",
     "DeregisterWebhookWithThirdParty",
-    "ListRuleExecutions",
-    "ListRuleTypes",
     "ListWebhooks",
-    "OverrideStageCondition",
     "PutWebhook",
     "RegisterWebhookWithThirdParty",
-    "RollbackStage",
 ];
 
 /// Serves one request: authenticates it, then runs its operation.
@@ -203,6 +200,10 @@ pub async fn call<C: ControlPlane>(
         "PutThirdPartyJobSuccessResult" => third_party::succeed(plane, caller, input!()).await,
         "PutThirdPartyJobFailureResult" => third_party::fail(plane, input!()).await,
         "ListDeployActionExecutionTargets" => targets::list(plane, input!()).await,
+        "RollbackStage" => conditions::rollback(plane, caller, input!()).await,
+        "OverrideStageCondition" => conditions::override_condition(plane, caller, input!()).await,
+        "ListRuleExecutions" => conditions::list_rule_executions(plane, input!()).await,
+        "ListRuleTypes" => conditions::list_rule_types(plane, input!()).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }

@@ -90,9 +90,11 @@ impl Remote {
     /// True when the endpoint is this machine (a `pipewright serve`), not a deployment whose
     /// actions reach AWS.
     pub fn is_loopback(&self) -> bool {
-        let endpoint = self.url.parse::<pipewright_http::Uri>().ok();
-        let host = endpoint.as_ref().and_then(|uri| uri.host());
-        matches!(host, Some("127.0.0.1" | "localhost" | "[::1]" | "::1")) || host.is_some_and(|h| h.starts_with("127."))
+        let name = match self.host.rsplit_once(':') {
+            Some((name, port)) if !name.ends_with(':') && port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => self.host.as_str(),
+        };
+        matches!(name, "127.0.0.1" | "localhost" | "[::1]") || name.starts_with("127.")
     }
 
     pub fn new(endpoint: &str, profile: Option<&str>, region: Option<&str>) -> Result<Remote> {

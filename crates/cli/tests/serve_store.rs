@@ -4,9 +4,18 @@
 //!
 //! HTTP requests and the other process are `python3` (standard library only).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+
+mod common;
+use common::Serve;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,8 +56,7 @@ fn fetch(method: &str, url: &str, target: &str, body: &str) -> (u16, String) {
 }
 
 struct Server {
-    child: Child,
-    endpoint: String,
+    serve: Serve,
     dir: tempfile::TempDir,
 }
 
@@ -60,26 +68,9 @@ impl Server {
         let src = dir.path().join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("app.txt"), "v1\n").unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pipewright"))
-            .current_dir(dir.path())
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(["serve", "--port", "0", "--source"])
-            .arg(format!("Src={}", src.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pipewright serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let endpoint = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("serve did not print its address: {first:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        let server = Server { child, endpoint, dir };
+        let source = format!("Src={}", src.display());
+        let serve = Serve::start(dir.path(), &dir.path().join("state"), &["--source", &source]);
+        let server = Server { serve, dir };
         let pipeline = json!({"pipeline": {
         "name": "demo", "roleArn": "arn:aws:iam::123456789012:role/pipewright", "pipelineType": "V2",
         "artifactStore": {"type": "S3", "location": "artifacts"},
@@ -97,7 +88,7 @@ impl Server {
     }
 
     fn api(&self, operation: &str, body: &Value) -> (u16, Value) {
-        let (status, text) = fetch("POST", &format!("{}/", self.endpoint), operation, &body.to_string());
+        let (status, text) = fetch("POST", &format!("{}/", self.serve.endpoint), operation, &body.to_string());
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
@@ -108,7 +99,7 @@ impl Server {
     }
 
     fn page(&self, path: &str) -> (u16, String) {
-        fetch("GET", &format!("{}{path}", self.endpoint), "", "")
+        fetch("GET", &format!("{}{path}", self.serve.endpoint), "", "")
     }
 
     fn database(&self) -> std::path::PathBuf {
@@ -127,13 +118,6 @@ impl Server {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         panic!("execution {id} did not finish");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

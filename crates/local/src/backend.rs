@@ -15,7 +15,7 @@ use pipewright_core::time::Timestamp;
 use crate::providers::ProviderContext;
 use crate::report::Reporter;
 use crate::sources::SourceOptions;
-use crate::store::{SqliteStore, WorkerRecord, effect_execution};
+use crate::store::{SqliteStore, WorkerRecord};
 use pipewright_providers::artifacts::ArtifactDir;
 
 /// The region local runs report (events, approval messages).
@@ -162,7 +162,7 @@ impl Backend {
         let Some(launcher) = &self.launcher else { return };
         let mut seen: Vec<&str> = Vec::new();
         for effect in effects {
-            let id = effect_execution(effect);
+            let id = effect.execution_id();
             if Some(id) == working_on || seen.contains(&id) {
                 continue;
             }

@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
+use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
 
 const SCHEMA: &str = "
@@ -178,14 +180,6 @@ fn sqlite(error: rusqlite::Error) -> StoreError {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))
-}
-
 fn in_list(count: usize) -> String {
     vec!["?"; count].join(",")
 }
@@ -210,6 +204,22 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let shared = self.shared.clone();
         blocking(move || shared.write(work)).await
+    }
+
+    /// One statement that writes, off the async runtime: how many rows it changed.
+    async fn execute(&self, sql: &'static str, values: Vec<Value>) -> Result<usize, StoreError> {
+        self.write(move |connection| connection.execute(sql, params_from_iter(values)).map_err(sqlite)).await
+    }
+
+    /// The row a query finds, if any, as `row` reads it, off the async runtime.
+    async fn query_row<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        values: Vec<Value>,
+        row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.read(move |connection| connection.query_row(sql, params_from_iter(values), row).optional().map_err(sqlite))
+            .await
     }
 
     /// Runs `work` on a read connection, off the async runtime.
@@ -290,98 +300,59 @@ impl SqliteStore {
 
     /// Records that `owner` is alive; false when another worker has taken the execution over.
     pub async fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let execution_id = execution_id.to_owned();
-        let owner = owner.to_owned();
-        self.write(move |connection| {
-            let execution_id = execution_id.as_str();
-            let owner = owner.as_str();
-            let updated = connection
-                .execute(
-                    "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?",
-                    params![now.millis(), execution_id, owner],
-                )
-                .map_err(sqlite)?;
-            Ok(updated == 1)
-        })
-        .await
+        let sql = "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?";
+        Ok(self.execute(sql, vec![now.millis().into(), text(execution_id), text(owner)]).await? == 1)
     }
 
     pub async fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
-        let execution_id = execution_id.to_owned();
-        self.read(move |connection| {
-            let execution_id = execution_id.as_str();
-            worker_row(connection, execution_id)
-        })
-        .await
+        self.query_row(WORKER, vec![text(execution_id)], worker_record).await
     }
 
     /// Keeps how an execution was started (its sources, its approval mode), for any worker
     /// that later takes it up.
     pub async fn set_run_options(&self, execution_id: &str, body: &str) -> Result<(), StoreError> {
-        let execution_id = execution_id.to_owned();
-        let body = body.to_owned();
-        self.write(move |connection| {
-            let execution_id = execution_id.as_str();
-            let body = body.as_str();
-            connection
-                .execute(
-                    "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2) ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
-                    params![execution_id, body],
-                )
-                .map_err(sqlite)?;
-            Ok(())
-        })
-        .await
+        let sql = "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2) ON CONFLICT (execution_id) DO UPDATE SET body = ?2";
+        self.execute(sql, vec![text(execution_id), text(body)]).await.map(drop)
     }
 
     pub async fn run_options(&self, execution_id: &str) -> Result<Option<String>, StoreError> {
-        let execution_id = execution_id.to_owned();
-        self.read(move |connection| {
-            let execution_id = execution_id.as_str();
-            connection
-                .query_row("SELECT body FROM run_options WHERE execution_id = ?", [execution_id], |r| r.get(0))
-                .optional()
-                .map_err(sqlite)
-        })
-        .await
+        let sql = "SELECT body FROM run_options WHERE execution_id = ?";
+        self.query_row(sql, vec![text(execution_id)], |r| r.get(0)).await
     }
 
     pub async fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-        let execution_id = execution_id.to_owned();
-        let owner = owner.to_owned();
-        self.write(move |connection| {
-            let execution_id = execution_id.as_str();
-            let owner = owner.as_str();
-            connection
-                .execute("DELETE FROM workers WHERE execution_id = ? AND owner = ?", params![execution_id, owner])
-                .map_err(sqlite)?;
-            Ok(())
-        })
-        .await
+        let sql = "DELETE FROM workers WHERE execution_id = ? AND owner = ?";
+        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
     }
 }
 
+const WORKER: &str = "SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?";
+
+fn worker_record(row: &rusqlite::Row) -> rusqlite::Result<WorkerRecord> {
+    Ok(WorkerRecord { owner: row.get(0)?, pid: row.get(1)?, heartbeat: Timestamp::from_millis(row.get(2)?) })
+}
+
 fn worker_row(connection: &Connection, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
-    connection
-        .query_row("SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?", [execution_id], |r| {
-            Ok(WorkerRecord { owner: r.get(0)?, pid: r.get(1)?, heartbeat: Timestamp::from_millis(r.get(2)?) })
-        })
-        .optional()
-        .map_err(sqlite)
+    connection.query_row(WORKER, [execution_id], worker_record).optional().map_err(sqlite)
+}
+
+/// A string parameter of [`SqliteStore::execute`] and [`SqliteStore::query_row`].
+fn text(value: &str) -> Value {
+    Value::Text(value.to_string())
+}
+
+/// A declaration row: its body, version, and when the pipeline and the version were created.
+fn stored_pipeline((body, version, created, updated): (String, u32, i64, i64)) -> Result<StoredPipeline, StoreError> {
+    Ok(StoredPipeline {
+        declaration: from_json(&body, "declaration")?,
+        version,
+        created: Timestamp::from_millis(created),
+        updated: Timestamp::from_millis(updated),
+    })
 }
 
 fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<String, StoreError> {
-    let mut stored = declaration.clone();
-    stored.version = Some(i64::from(version));
-    to_json(&stored)
-}
-
-fn same_structure(a: &PipelineDeclaration, b: &PipelineDeclaration) -> bool {
-    let mut a = a.clone();
-    let mut b = b.clone();
-    a.version = None;
-    b.version = None;
-    a == b
+    to_json(&stamped(declaration, version))
 }
 
 impl StateStore for SqliteStore {
@@ -454,15 +425,7 @@ impl StateStore for SqliteStore {
                 )
                 .optional()
                 .map_err(sqlite)?;
-            row.map(|(body, version, created, updated)| {
-                Ok(StoredPipeline {
-                    declaration: from_json(&body, "declaration")?,
-                    version,
-                    created: Timestamp::from_millis(created),
-                    updated: Timestamp::from_millis(updated),
-                })
-            })
-            .transpose()
+            row.map(stored_pipeline).transpose()
         })
         .await
     }
@@ -480,16 +443,7 @@ impl StateStore for SqliteStore {
                     Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
                 })
                 .map_err(sqlite)?;
-            rows.map(|row| {
-                let (body, version, created, updated) = row.map_err(sqlite)?;
-                Ok(StoredPipeline {
-                    declaration: from_json(&body, "declaration")?,
-                    version,
-                    created: Timestamp::from_millis(created),
-                    updated: Timestamp::from_millis(updated),
-                })
-            })
-            .collect()
+            rows.map(|row| stored_pipeline(row.map_err(sqlite)?)).collect()
         })
         .await
     }
@@ -626,7 +580,7 @@ impl StateStore for SqliteStore {
                 }
             }
             for effect in &changes.effects {
-                let execution_id = effect_execution(effect);
+                let execution_id = effect.execution_id();
                 tx.execute(
                     "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
                     params![effect.id(), pipeline, execution_id, to_json(effect)?],
@@ -651,19 +605,8 @@ impl StateStore for SqliteStore {
     }
 
     async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
-        let kind = kind.to_owned();
-        let key = key.to_owned();
-        let value = value.to_owned();
-        self.write(move |connection| {
-            let kind = kind.as_str();
-            let key = key.as_str();
-            let value = value.as_str();
-            let written = connection
-                .execute("INSERT OR IGNORE INTO records (kind, key, value) VALUES (?, ?, ?)", params![kind, key, value])
-                .map_err(sqlite)?;
-            Ok(written == 1)
-        })
-        .await
+        let sql = "INSERT OR IGNORE INTO records (kind, key, value) VALUES (?, ?, ?)";
+        Ok(self.execute(sql, vec![text(kind), text(key), text(value)]).await? == 1)
     }
 
     async fn replace_record(&self, kind: &str, key: &str, expected: &str, value: &str) -> Result<bool, StoreError> {
@@ -681,17 +624,8 @@ impl StateStore for SqliteStore {
     }
 
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
-        let kind = kind.to_owned();
-        let key = key.to_owned();
-        self.read(move |connection| {
-            let kind = kind.as_str();
-            let key = key.as_str();
-            connection
-                .query_row("SELECT value FROM records WHERE kind = ? AND key = ?", params![kind, key], |r| r.get(0))
-                .optional()
-                .map_err(sqlite)
-        })
-        .await
+        let sql = "SELECT value FROM records WHERE kind = ? AND key = ?";
+        self.query_row(sql, vec![text(kind), text(key)], |r| r.get(0)).await
     }
 
     async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
@@ -707,29 +641,13 @@ impl StateStore for SqliteStore {
     }
 
     async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
-        let kind = kind.to_owned();
-        let key = key.to_owned();
-        self.write(move |connection| {
-            let kind = kind.as_str();
-            let key = key.as_str();
-            connection.execute("DELETE FROM records WHERE kind = ? AND key = ?", params![kind, key]).map_err(sqlite)?;
-            Ok(())
-        })
-        .await
+        self.execute("DELETE FROM records WHERE kind = ? AND key = ?", vec![text(kind), text(key)]).await.map(drop)
     }
 
     async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
-        let job_id = job_id.to_owned();
-        self.read(move |connection| {
-            let job_id = job_id.as_str();
-            connection
-                .query_row("SELECT pipeline, execution_id FROM jobs WHERE id = ?", [job_id], |r| {
-                    Ok(JobLocation { pipeline: r.get(0)?, execution_id: r.get(1)? })
-                })
-                .optional()
-                .map_err(sqlite)
-        })
-        .await
+        let sql = "SELECT pipeline, execution_id FROM jobs WHERE id = ?";
+        self.query_row(sql, vec![text(job_id)], |r| Ok(JobLocation { pipeline: r.get(0)?, execution_id: r.get(1)? }))
+            .await
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
@@ -751,48 +669,36 @@ impl StateStore for SqliteStore {
         limit: usize,
         next_token: Option<&str>,
     ) -> Result<Page<Execution>, StoreError> {
+        // Executions that started in the same millisecond are in the order they were stored.
+        let after = match next_token {
+            None => (i64::MAX, i64::MAX),
+            Some(token) => {
+                let cursor = Cursor::from_token(token)?;
+                (cursor.started_at, cursor.key.parse().map_err(|_| StoreError::InvalidNextToken)?)
+            }
+        };
+        let size = page_size(limit);
         let pipeline = pipeline.to_owned();
-        let next_token = next_token.map(str::to_owned);
         self.read(move |connection| {
-            let pipeline = pipeline.as_str();
-            let next_token = next_token.as_deref();
-            // The token is the position of the last item given: "<started_at>.<seq>".
-            let after = match next_token {
-                None => None,
-                Some(token) => {
-                    let (started, seq) = token.split_once('.').ok_or(StoreError::InvalidNextToken)?;
-                    let started: i64 = started.parse().map_err(|_| StoreError::InvalidNextToken)?;
-                    let seq: i64 = seq.parse().map_err(|_| StoreError::InvalidNextToken)?;
-                    Some((started, seq))
-                }
-            };
-            let (from_started, from_seq) = after.unwrap_or((i64::MAX, i64::MAX));
+            let (from_started, from_seq): (i64, i64) = after;
             let mut statement = connection
                 .prepare(
                     "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
                      ORDER BY started_at DESC, seq DESC LIMIT ?4",
                 )
                 .map_err(sqlite)?;
-            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            let fetch = i64::try_from(size + 1).unwrap_or(i64::MAX);
             let rows = statement
                 .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                 })
                 .map_err(sqlite)?;
-            let mut items = Vec::new();
-            let mut positions = Vec::new();
+            let mut read = Vec::new();
             for row in rows {
-                let (body, started, seq) = row.map_err(sqlite)?;
-                items.push(from_json::<Execution>(&body, "execution")?);
-                positions.push((started, seq));
+                let (body, started_at, seq) = row.map_err(sqlite)?;
+                read.push((from_json::<Execution>(&body, "execution")?, Cursor { started_at, key: seq.to_string() }));
             }
-            let next_token = if items.len() > limit {
-                items.truncate(limit);
-                positions.get(limit.saturating_sub(1)).map(|(started, seq)| format!("{started}.{seq}"))
-            } else {
-                None
-            };
-            Ok(Page { items, next_token })
+            Ok(page(read, size))
         })
         .await
     }
@@ -853,20 +759,8 @@ impl StateStore for SqliteStore {
     }
 
     async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-        let execution_id = execution_id.to_owned();
-        let owner = owner.to_owned();
-        self.write(move |connection| {
-            let execution_id = execution_id.as_str();
-            let owner = owner.as_str();
-            connection
-                .execute(
-                    "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?",
-                    params![execution_id, owner],
-                )
-                .map_err(sqlite)?;
-            Ok(())
-        })
-        .await
+        let sql = "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?";
+        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
     }
 }
 
@@ -877,17 +771,6 @@ fn delete_outbox(connection: &Connection, execution_id: &str, ids: &[String]) ->
         connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(sqlite)?;
     }
     Ok(())
-}
-
-/// The execution an effect belongs to.
-pub fn effect_execution(effect: &pipewright_core::engine::Effect) -> &str {
-    use pipewright_core::engine::Effect;
-    match effect {
-        Effect::Dispatch(d) => &d.execution_id,
-        Effect::RequestApproval(r) => &r.execution_id,
-        Effect::Publish(p) => &p.detail.execution_id,
-        Effect::WakeAt(w) => &w.execution_id,
-    }
 }
 
 #[cfg(test)]

@@ -211,4 +211,15 @@ async fn corrupt_state_fails_for_good_and_is_not_retried() {
         stage_transition::receive(&stack.services, &envelope("pipewright.engine", "Pipewright Engine Event", tick))
             .await;
     assert!(matches!(&result, Err(HandlerError::Permanent(m)) if m.contains("unreadable")), "{result:?}");
+
+    // The minute tick, once the source's deadline has passed: it sets the execution aside
+    // instead of failing on it every minute, and goes on serving the others.
+    let later =
+        pipewright_core::time::Timestamp::from_millis(pipewright_aws::handlers::now().millis() + 2 * 3600 * 1000);
+    let report = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert!(report.failures[0].contains(&format!("execution {id} set aside")), "{report:?}");
+    let again = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert!(again.failures.is_empty(), "a set-aside execution is not swept again: {again:?}");
+    assert!(stack.services.store.get_execution(&id).await.is_err(), "it stays, for a person to look at");
 }

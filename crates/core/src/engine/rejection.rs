@@ -35,6 +35,12 @@ pub enum Rejection {
     Validation(String),
     #[error("the pipeline already has {0} executions in progress, the most a QUEUED or PARALLEL pipeline may have")]
     ConcurrentExecutionsLimitExceeded(u32),
+    #[error("{0}")]
+    ConditionNotOverridable(String),
+    #[error("{0}")]
+    UnableToRollbackStage(String),
+    #[error("{0}")]
+    PipelineExecutionOutdated(String),
     /// The world handed to `apply` does not hold what the pipeline state refers to, or is
     /// laid out for another version of the declaration: a defect of the caller, not of the
     /// request.
@@ -63,6 +69,9 @@ impl Rejection {
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",
             Rejection::Validation(_) => "ValidationException",
             Rejection::ConcurrentExecutionsLimitExceeded(_) => "ConcurrentPipelineExecutionsLimitExceededException",
+            Rejection::ConditionNotOverridable(_) => "ConditionNotOverridableException",
+            Rejection::UnableToRollbackStage(_) => "UnableToRollbackStageException",
+            Rejection::PipelineExecutionOutdated(_) => "PipelineExecutionOutdatedException",
         }
     }
 }
@@ -95,6 +104,8 @@ pub enum Stale {
     NothingDue,
     /// The pipeline is already at this version or a later one.
     VersionNotNewer,
+    /// The condition was already overridden.
+    AlreadyOverridden,
 }
 
 impl std::fmt::Display for Stale {
@@ -115,6 +126,7 @@ impl std::fmt::Display for Stale {
             Stale::TransitionUnchanged => write!(f, "the transition is already in that state"),
             Stale::NothingDue => write!(f, "no deadline has passed"),
             Stale::VersionNotNewer => write!(f, "the pipeline is already at this version"),
+            Stale::AlreadyOverridden => write!(f, "the condition was already overridden"),
         }
     }
 }
