@@ -86,6 +86,7 @@ pub async fn run(
                 output: Arc::new(ToReporter(context.reporter.clone())),
                 scratch,
                 log: Some(path(&context.logs_root).join(format!("{}.log", dispatch.attempt))),
+                base: commands::BaseEnvironment::Caller,
             };
             commands::run_with_details(dispatch, session, cancel).await
         }

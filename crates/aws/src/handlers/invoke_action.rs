@@ -190,7 +190,13 @@ async fn run_commands(services: &Services, dispatch: &Dispatch) -> Outcome {
         output: Arc::new(ToLog),
         scratch: scratch.clone(),
         log: None,
+        base: commands::BaseEnvironment::Sandboxed,
     };
+    // The commands share this process's user: keep its memory and environment (the role's
+    // credentials) out of their reach before any of them starts.
+    if let Err(error) = pipewright_providers::sandbox::shield_process() {
+        return failed(FailureType::JobFailed, format!("cannot shield the function from the commands: {error}"));
+    }
     // Nothing cancels a job from outside an invocation: a stopped execution ignores its result.
     let (_keep, cancel) = watch::channel(false);
     let outcome = commands::run(dispatch, session, cancel).await;
