@@ -713,3 +713,49 @@ fn on_a_terminal_the_run_shows_a_live_view_and_asks_for_the_approval() {
     assert_eq!(scratch.action("gated", "Hold", "Approve")["summary"], "reviewed at the terminal");
     assert_eq!(scratch.history("gated")[0]["status"], "Succeeded");
 }
+
+#[test]
+fn escape_sequences_from_commands_and_messages_are_shown_not_obeyed_on_the_terminal() {
+    let scratch = Scratch::new();
+    // Output that would put text on the clipboard (OSC 52) and clear the screen; a command
+    // whose text (and so whose failure message) holds an escape sequence.
+    let hostile = pipeline(
+        "hostile",
+        "SUPERSEDED",
+        vec![
+            source_stage(),
+            stage(
+                "Build",
+                vec![commands(
+                    "Noisy",
+                    1,
+                    &["Src"],
+                    &["printf '\\033]52;c;cHduZWQ=\\007\\033[2Jcleared\\n'", "echo \u{1b}[31m\u{9b}red && false"],
+                )],
+            ),
+        ],
+    );
+    let file = scratch.write("hostile", &hostile);
+    let assert = scratch
+        .pipewright()
+        .args(["run", &file, "--source", &format!("Source={}", scratch.source().display())])
+        .assert()
+        .code(1);
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let obeyed = |text: &str| text.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    assert!(!obeyed(&output), "run printed a control character:\n{output:?}");
+    assert!(output.contains("^[]52;c;cHduZWQ=^G^[[2Jcleared"), "the output is shown:\n{output}");
+    assert!(output.contains("^[[31m<U+009B>red"), "the failure message is shown:\n{output}");
+
+    for command in [&["status", "hostile"][..], &["history", "hostile"][..]] {
+        let shown = scratch.pipewright().args(command).output().unwrap();
+        let text = String::from_utf8(shown.stdout).unwrap();
+        assert!(!obeyed(&text), "{command:?} printed a control character:\n{text:?}");
+    }
+    assert!(
+        scratch.action("hostile", "Build", "Noisy")["errorDetails"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\u{1b}[31m\u{9b}red")),
+        "--json keeps the raw text"
+    );
+}
