@@ -759,3 +759,35 @@ fn escape_sequences_from_commands_and_messages_are_shown_not_obeyed_on_the_termi
         "--json keeps the raw text"
     );
 }
+
+#[test]
+fn stages_and_actions_named_dot_dot_keep_their_workspaces_and_logs_inside_their_execution() {
+    let scratch = Scratch::new();
+    let mut ids = Vec::new();
+    for name in ["climb-a", "climb-b"] {
+        let declaration = pipeline(
+            name,
+            "SUPERSEDED",
+            vec![source_stage(), stage("..", vec![commands("..", 1, &["Src"], &["pwd", &format!("echo {name}")])])],
+        );
+        let file = scratch.write(name, &declaration);
+        let assert = scratch
+            .pipewright()
+            .args(["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())])
+            .assert()
+            .success();
+        let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        ids.push(execution_id_of(&output).unwrap_or_else(|| panic!("an execution id in:\n{output}")));
+    }
+    let logs = scratch.state().join("logs");
+    let mut top: Vec<String> =
+        std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    top.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(top, expected, "nothing climbed out of an execution's directory");
+    for (id, name) in ids.iter().zip(["climb-a", "climb-b"]) {
+        let log = std::fs::read_to_string(logs.join(id).join("%2E%2E").join("%2E%2E").join("1.log")).unwrap();
+        assert!(log.contains(name) && log.contains(id.as_str()), "each execution has its own log and workspace:\n{log}");
+    }
+}
