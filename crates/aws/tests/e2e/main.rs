@@ -22,4 +22,5 @@ mod delivery;
 mod dynamo_contract;
 mod full_run;
 mod sandbox;
+mod stale;
 mod template_and_samples;
