@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
-use zip::write::SimpleFileOptions;
 use zip::read::ExtractOptions;
+use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use pipewright_core::engine::ArtifactLocation;

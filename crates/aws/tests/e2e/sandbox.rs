@@ -52,7 +52,10 @@ async fn a_commands_action_finds_none_of_the_functions_credentials() {
 
     let environment = std::fs::read_to_string(&env_file).unwrap();
     for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_PROFILE"] {
-        assert!(!environment.lines().any(|l| l.starts_with(&format!("{name}="))), "{name} reached the command:\n{environment}");
+        assert!(
+            !environment.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "{name} reached the command:\n{environment}"
+        );
     }
     assert!(!environment.contains("testing"), "moto's credentials reached the command:\n{environment}");
     assert!(environment.lines().any(|l| l.starts_with("CODEBUILD_SRC_DIR=")), "CodePipeline's own variables are set");

@@ -14,9 +14,9 @@ use pipewright_core::notifications::ApprovalMessage;
 use pipewright_core::pipeline::Pipeline;
 use pipewright_local::report::Reporter;
 
-use super::terminal::visible;
 use super::plain::detail_of;
 use super::short;
+use super::terminal::visible;
 
 struct Line {
     bar: ProgressBar,
