@@ -60,8 +60,9 @@ pub async fn run(
         Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
         None => dispatch.action.clone(),
     };
-    let path =
-        |root: &PathBuf| root.join(segment(&dispatch.execution_id)).join(segment(&dispatch.stage)).join(segment(&leaf));
+    let path = |root: &PathBuf| {
+        root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(&*segment(&leaf))
+    };
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(

@@ -121,7 +121,7 @@ pub const EXPANSION_FLOOR: u64 = 256 << 20;
 
 /// How much a zip of `zipped` bytes may unpack to.
 pub fn unpack_limit(zipped: u64) -> u64 {
-    zipped.saturating_mul(MAX_EXPANSION).max(EXPANSION_FLOOR).min(MAX_UNPACKED_BYTES)
+    zipped.saturating_mul(MAX_EXPANSION).clamp(EXPANSION_FLOOR, MAX_UNPACKED_BYTES)
 }
 
 /// Extracts the zip at `path` into `directory`. Paths are confined to it, a symbolic link is

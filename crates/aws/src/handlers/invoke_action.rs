@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, FailureType, Revision, RevisionType};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
+use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 

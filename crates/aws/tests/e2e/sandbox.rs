@@ -5,6 +5,7 @@
 use crate::common;
 
 use pipewright_core::engine::{ActionStatus, ExecutionStatus};
+use pipewright_core::ports::StateStore;
 use serde_json::json;
 
 use common::*;
