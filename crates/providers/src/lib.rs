@@ -9,6 +9,7 @@ pub mod codebuild;
 pub mod commands;
 pub mod outcome;
 pub mod project_file;
+pub mod sandbox;
 
 pub use outcome::{ActionError, Outcome};
 
