@@ -69,7 +69,12 @@ impl Server {
     }
 
     fn boto3(&self, scenario: &str) {
-        let script = repository().join("tests/api/boto3_scenarios.py");
+        self.boto3_in("boto3_scenarios.py", scenario);
+    }
+
+    /// Runs `scenario` of the boto3 script `script` in tests/api/.
+    fn boto3_in(&self, script: &str, scenario: &str) {
+        let script = repository().join("tests/api").join(script);
         let output = Command::new(clients_venv().join("bin/python"))
             .arg(script)
             .args([self.endpoint.as_str(), scenario])
@@ -108,6 +113,31 @@ impl Server {
         assert_eq!(code, 0, "aws codepipeline {args:?}: {stderr}");
         if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).unwrap() }
     }
+}
+
+#[test]
+fn boto3_gets_the_declaration_as_codepipeline_answers_it() {
+    Server::start().boto3_in("boto3_operations.py", "declaration_as_aws_answers");
+}
+
+#[test]
+fn boto3_tags_pipelines_and_custom_action_types() {
+    Server::start().boto3_in("boto3_operations.py", "tags");
+}
+
+#[test]
+fn boto3_lists_and_gets_action_types() {
+    Server::start().boto3_in("boto3_operations.py", "action_types");
+}
+
+#[test]
+fn boto3_puts_an_action_revision_once() {
+    Server::start().boto3_in("boto3_operations.py", "put_action_revision");
+}
+
+#[test]
+fn boto3_partner_jobs_and_deploy_targets_answer_codepipelines_errors() {
+    Server::start().boto3_in("boto3_operations.py", "third_party_jobs_and_targets");
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Approve every manual approval at once.
     #[arg(long)]
     auto_approve: bool,
+    /// The account id ARNs, errors and jobs name (12 digits).
+    #[arg(long, value_name = "ACCOUNT", default_value = LOCAL_ACCOUNT)]
+    account_id: String,
     /// Send Lambda invoke actions to this Lambda Invoke API (`cargo lambda watch`, e.g.
     /// http://127.0.0.1:9000). The functions report through this server's job protocol and
     /// read and write artifacts through its S3 endpoint (`AWS_ENDPOINT_URL_CODEPIPELINE` and
@@ -99,7 +102,7 @@ impl ControlPlane for LocalPlane {
     }
 
     fn account(&self) -> &str {
-        LOCAL_ACCOUNT
+        &self.backend.providers.account
     }
 
     fn region(&self) -> &str {
@@ -150,6 +153,9 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
 }
 
 pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::ExitCode> {
+    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(usage(format!("--account-id {:?}: an account id is 12 digits", args.account_id)));
+    }
     let options = run_options(args)?;
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address)
@@ -160,10 +166,12 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     let console_url = format!("http://{bound}");
     let launcher = ProcessLauncher::new(state_dir.to_path_buf())
         .context("cannot find the pipewright executable")?
-        .with_env("PIPEWRIGHT_CONSOLE_URL", &console_url);
+        .with_env("PIPEWRIGHT_CONSOLE_URL", &console_url)
+        .with_env("PIPEWRIGHT_ACCOUNT_ID", &args.account_id);
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
     backend.console_url = console_url;
+    backend.providers.account = args.account_id.clone();
     let authenticator = match (&args.access_key, &args.secret_key) {
         (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
         _ => Authenticator::Open,
