@@ -323,7 +323,7 @@ def start_is_idempotent_by_client_request_token():
         s["status"] != "InProgress"
         for s in client.list_pipeline_executions(pipelineName="tokened")["pipelineExecutionSummaries"]
     ))
-    assert len(client.list_pipeline_executions(pipelineName="tokened")["pipelineExecutionSummaries"]) == 2
+    assert len(client.list_pipeline_executions(pipelineName="tokened")["pipelineExecutionSummaries"]) == 3  # with CreatePipeline's
     client.delete_pipeline(name="tokened")
     assert error_code(client.get_pipeline, name="tokened") == "PipelineNotFoundException"
 
