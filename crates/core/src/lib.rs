@@ -25,6 +25,7 @@ pub mod source_events;
 pub mod time;
 pub mod validate;
 pub mod variables;
+pub mod webhooks;
 
 #[cfg(feature = "contract")]
 pub mod contract;
