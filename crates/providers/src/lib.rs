@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod buildspec;
+pub mod clone_ref;
 pub mod codebuild;
 pub mod commands;
 pub mod outcome;

@@ -193,17 +193,33 @@ impl WebhookDefinition {
         }
     }
 
-    /// Whether every filter rule passes for `body`; `configuration` is the target action's, for
-    /// the `{Key}` placeholders of `matchEquals`.
-    pub fn filters_pass(&self, body: &Value, configuration: &BTreeMap<String, String>) -> Result<(), String> {
+    /// What the filters (and the start) need of a delivery's body: small enough to travel on
+    /// a bus when the body would not.
+    pub fn select(&self, body: &Value) -> Selected {
+        let values = self
+            .filters
+            .iter()
+            .map(|rule| {
+                let steps = json_path::parse(&rule.json_path).ok()?;
+                json_path::select(body, &steps).map(json_path::as_text)
+            })
+            .collect();
+        Selected {
+            values,
+            after: body["after"].as_str().map(String::from),
+            reference: body["ref"].as_str().map(String::from),
+        }
+    }
+
+    /// Whether every filter rule passes; `configuration` is the target action's, for the
+    /// `{Key}` placeholders of `matchEquals`.
+    pub fn filters_pass(&self, selected: &Selected, configuration: &BTreeMap<String, String>) -> Result<(), String> {
         for (i, rule) in self.filters.iter().enumerate() {
-            let steps = json_path::parse(&rule.json_path).map_err(|e| format!("filters[{i}]: {e}"))?;
-            let Some(selected) = json_path::select(body, &steps) else {
+            let Some(actual) = selected.values.get(i).cloned().flatten() else {
                 return Err(format!("filters[{i}]: {} selects nothing", rule.json_path));
             };
             if let Some(expected) = &rule.match_equals {
                 let expected = placeholders(expected, configuration);
-                let actual = json_path::as_text(selected);
                 if actual != expected {
                     return Err(format!("filters[{i}]: {} is {actual:?}, not {expected:?}", rule.json_path));
                 }
@@ -211,6 +227,16 @@ impl WebhookDefinition {
         }
         Ok(())
     }
+}
+
+/// The values a delivery's body gives a webhook: what each filter rule selects (in order),
+/// and GitHub's pushed commit and ref.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selected {
+    pub values: Vec<Option<String>>,
+    pub after: Option<String>,
+    pub reference: Option<String>,
 }
 
 /// `{Key}` replaced by the action's configuration value of `Key`; an unknown key stays.
@@ -238,6 +264,35 @@ fn placeholders(text: &str, configuration: &BTreeMap<String, String>) -> String 
     out
 }
 
+/// The record kind webhooks are stored under (`StateStore` records, keyed by name).
+pub const RECORD_KIND: &str = "webhook";
+
+/// A webhook as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredWebhook {
+    pub definition: WebhookDefinition,
+    /// The secret part of the webhook's URL: a new one each time the webhook is created, so a
+    /// deleted and re-created webhook has a new URL.
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    /// When it was created (epoch milliseconds).
+    #[serde(default)]
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// The path of a webhook's URL under the deployment's webhook endpoint.
+pub fn url_path(name: &str, token: &str) -> String {
+    format!("webhooks/codepipeline/{name}?t={token}")
+}
+
 /// The webhook's ARN.
 pub fn webhook_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:codepipeline:{region}:{account}:webhook:{name}")
@@ -248,7 +303,7 @@ pub fn webhook_arn(region: &str, account: &str, name: &str) -> String {
 pub fn plan_start(
     definition: &WebhookDefinition,
     declaration: &PipelineDeclaration,
-    body: &Value,
+    selected: &Selected,
     delivery_id: &str,
     arn: &str,
 ) -> Result<PlannedStart, String> {
@@ -259,16 +314,16 @@ pub fn plan_start(
         .ok_or_else(|| format!("pipeline {} has no source action {}", declaration.name, definition.target_action))?;
     let configuration: BTreeMap<String, String> =
         action.configuration.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-    definition.filters_pass(body, &configuration)?;
+    definition.filters_pass(selected, &configuration)?;
     let git_source = matches!(
         providers::spec_of(&action.action_type_id).map(|s| s.kind),
         Some(ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection | ProviderKind::CodeCommit)
     );
-    let commit = body["after"].as_str().filter(|c| !c.is_empty() && !c.bytes().all(|b| b == b'0'));
+    let commit = selected.after.as_deref().filter(|c| !c.is_empty() && !c.bytes().all(|b| b == b'0'));
     let source_revisions = match (git_source, commit) {
         (true, Some(commit)) => {
             let mut variables = BTreeMap::new();
-            if let Some(branch) = body["ref"].as_str().and_then(|r| r.strip_prefix("refs/heads/")) {
+            if let Some(branch) = selected.reference.as_deref().and_then(|r| r.strip_prefix("refs/heads/")) {
                 variables.insert("BranchName".to_string(), branch.to_string());
             }
             vec![SourceRevisionOverride {
@@ -385,7 +440,9 @@ mod tests {
     fn filters_resolve_placeholders_and_start_the_pushed_commit() {
         let arn = webhook_arn("eu-west-1", "111122223333", "app-push");
         let push = json!({"ref": "refs/heads/main", "after": "abc123"});
-        let start = plan_start(&hmac(), &github_v1(), &push, "d-1", &arn).unwrap();
+        let plan =
+            |body: &Value, delivery: &str| plan_start(&hmac(), &github_v1(), &hmac().select(body), delivery, &arn);
+        let start = plan(&push, "d-1").unwrap();
         assert_eq!(start.trigger.trigger_type, TriggerType::Webhook);
         assert_eq!(
             start.trigger.trigger_detail.as_deref(),
@@ -393,15 +450,11 @@ mod tests {
         );
         assert_eq!(start.source_revisions[0].revision_value, "abc123");
         assert_eq!(start.source_revisions[0].variables["BranchName"], "main");
-        assert_eq!(start.execution_id, plan_start(&hmac(), &github_v1(), &push, "d-1", &arn).unwrap().execution_id);
+        assert_eq!(start.execution_id, plan(&push, "d-1").unwrap().execution_id);
         let other = json!({"ref": "refs/heads/dev", "after": "abc123"});
-        let refused = plan_start(&hmac(), &github_v1(), &other, "d-2", &arn).unwrap_err();
+        let refused = plan(&other, "d-2").unwrap_err();
         assert!(refused.contains("\"refs/heads/dev\", not \"refs/heads/main\""), "{refused}");
-        assert!(
-            plan_start(&hmac(), &github_v1(), &json!({"zen": "x"}), "d-3", &arn)
-                .unwrap_err()
-                .contains("selects nothing")
-        );
+        assert!(plan(&json!({"zen": "x"}), "d-3").unwrap_err().contains("selects nothing"));
         assert_eq!(placeholders("{A}-{B}-{", &BTreeMap::from([("A".into(), "1".into())])), "1-{B}-{");
     }
 

@@ -67,6 +67,9 @@ impl RepositoryEvent {
     }
 }
 
+/// The most changed paths a change carries; beyond, its files count as unknown.
+pub const MAX_FILES: usize = 1000;
+
 /// What a delivery holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -179,7 +182,8 @@ fn changed_files(commits: &Value, complete: bool) -> Option<Vec<String>> {
         .collect();
     files.sort();
     files.dedup();
-    Some(files)
+    // A change this large travels without its list; unknown files pass file-path filters.
+    (files.len() <= MAX_FILES).then_some(files)
 }
 
 /// `refs/heads/x` or `refs/tags/x`, or the reason such a ref runs nothing.
