@@ -10,6 +10,7 @@ pub mod build_project;
 pub mod declaration;
 pub mod engine;
 pub mod envelope;
+pub mod git_hosts;
 pub mod ids;
 pub mod import;
 pub mod jobs;
