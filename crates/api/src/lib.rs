@@ -203,13 +203,8 @@ pub(crate) fn service_error(error: ServiceError) -> ApiError {
     match error {
         ServiceError::PipelineNotFound(name) => pipeline_not_found(&name),
         ServiceError::Rejected(rejection) => {
-            let exception = rejection.exception();
-            let status = if exception == "ConflictException" && rejection.to_string().starts_with("inconsistent") {
-                500
-            } else {
-                400
-            };
-            ApiError { status, exception, message: rejection.to_string() }
+            let status = if rejection.is_defect() { 500 } else { 400 };
+            ApiError { status, exception: rejection.exception(), message: rejection.to_string() }
         }
         ServiceError::Store(error) => store_error(error),
         ServiceError::InvalidDeclaration { .. } => ApiError::internal(error.to_string()),
@@ -223,6 +218,8 @@ pub(crate) fn store_error(error: StoreError) -> ApiError {
         StoreError::NotFound(what) => ApiError::validation(format!("{what} not found")),
         StoreError::InvalidNextToken => ApiError::client("InvalidNextTokenException", "the nextToken is not valid"),
         StoreError::Unavailable(message) => ApiError { status: 503, exception: "ServiceUnavailableException", message },
+        // Permanent: a 503 would tell the client to try again, and the same call fails again.
+        StoreError::Corrupt(_) | StoreError::Refused(_) => ApiError::internal(error.to_string()),
     }
 }
 

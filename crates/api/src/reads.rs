@@ -84,11 +84,19 @@ pub(crate) async fn execution_of<C: ControlPlane>(plane: &C, pipeline: &str, id:
 
 pub async fn get_execution<C: ControlPlane>(plane: &C, input: ExecutionInput) -> Result<Value, ApiError> {
     let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
     let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
-    check_execution_id(&id, "pipelineExecutionId")?;
-    let execution = execution_of(plane, &pipeline, &id).await?;
-    Ok(json!({ "pipelineExecution": queries::execution(&execution) }))
+    Ok(json!({ "pipelineExecution": execution_view(plane, &pipeline, &id).await? }))
+}
+
+/// GetPipelineExecution's answer.
+pub(crate) async fn execution_view<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    id: &str,
+) -> Result<queries::ExecutionView, ApiError> {
+    check_name(pipeline, "pipelineName")?;
+    check_execution_id(id, "pipelineExecutionId")?;
+    Ok(queries::execution(&execution_of(plane, pipeline, id).await?))
 }
 
 /// A request that reads the pipeline state without changing it: the store loads the state
@@ -124,16 +132,22 @@ pub(crate) async fn latest_in_stage<C: ControlPlane>(
 
 pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<Value, ApiError> {
     let name = required(input.name, "name")?;
-    check_name(&name, "name")?;
+    let view = state_view(plane, &name).await?;
+    serde_json::to_value(view).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// GetPipelineState's answer.
+pub(crate) async fn state_view<C: ControlPlane>(plane: &C, name: &str) -> Result<queries::PipelineStateView, ApiError> {
+    check_name(name, "name")?;
     let store = plane.store();
-    let snapshot = snapshot(plane, &name).await?;
+    let snapshot = snapshot(plane, name).await?;
     let state = snapshot.state.value;
-    let pipeline = plane.cache().get(store, &name, Some(state.version)).await.map_err(service_error)?;
+    let pipeline = plane.cache().get(store, name, Some(state.version)).await.map_err(service_error)?;
     let stored = store
-        .get_pipeline(&name, Some(state.version))
+        .get_pipeline(name, Some(state.version))
         .await
         .map_err(store_error)?
-        .ok_or_else(|| pipeline_not_found(&name))?;
+        .ok_or_else(|| pipeline_not_found(name))?;
     let mut executions: BTreeMap<String, Execution> =
         snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
     for id in state.stages.iter().filter_map(|s| s.latest_execution.as_ref()) {
@@ -143,8 +157,7 @@ pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<
             executions.insert(id.clone(), found.value);
         }
     }
-    let view = queries::pipeline_state(&pipeline, &stored, &state, &executions);
-    serde_json::to_value(view).map_err(|e| ApiError::internal(e.to_string()))
+    Ok(queries::pipeline_state(&pipeline, &stored, &state, &executions))
 }
 
 /// Whether `execution` got through `stage` (the `succeededInStage` filter).
@@ -154,7 +167,6 @@ fn succeeded_in(execution: &Execution, stage: &str) -> bool {
 
 pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsInput) -> Result<Value, ApiError> {
     let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
     let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
     let stage = match input.filter.and_then(|f| f.succeeded_in_stage) {
         Some(filter) => {
@@ -164,30 +176,43 @@ pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsIn
         }
         None => None,
     };
-    let store = plane.store();
-    if store.get_pipeline(&pipeline, None).await.map_err(store_error)?.is_none() {
-        return Err(pipeline_not_found(&pipeline));
-    }
-    let mut token = input.next_token;
-    let mut summaries = Vec::new();
-    // With a filter, pages of the store are read until the page is full or the list ends.
-    loop {
-        let page = store.list_executions(&pipeline, limit, token.as_deref()).await.map_err(store_error)?;
-        token = page.next_token;
-        for execution in &page.items {
-            if stage.as_deref().is_none_or(|s| succeeded_in(execution, s)) {
-                summaries.push(queries::execution_summary(execution));
-            }
-        }
-        if stage.is_none() || token.is_none() || summaries.len() >= limit {
-            break;
-        }
-    }
+    let (summaries, token) = execution_summaries(plane, &pipeline, limit, stage.as_deref(), input.next_token).await?;
     let mut output = json!({ "pipelineExecutionSummaries": summaries });
     if let Some(token) = token {
         output["nextToken"] = json!(token);
     }
     Ok(output)
+}
+
+/// ListPipelineExecutions' page: at most `limit` executions of `pipeline`, newest first, those
+/// that got through `succeeded_in` only when it is given, and the token of the next page.
+pub(crate) async fn execution_summaries<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    limit: usize,
+    succeeded_in_stage: Option<&str>,
+    mut token: Option<String>,
+) -> Result<(Vec<queries::ExecutionSummaryView>, Option<String>), ApiError> {
+    check_name(pipeline, "pipelineName")?;
+    let store = plane.store();
+    if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() {
+        return Err(pipeline_not_found(pipeline));
+    }
+    let mut summaries = Vec::new();
+    // With a filter, pages of the store are read until the page is full or the list ends.
+    loop {
+        let page = store.list_executions(pipeline, limit, token.as_deref()).await.map_err(store_error)?;
+        token = page.next_token;
+        for execution in &page.items {
+            if succeeded_in_stage.is_none_or(|s| succeeded_in(execution, s)) {
+                summaries.push(queries::execution_summary(execution));
+            }
+        }
+        if succeeded_in_stage.is_none() || token.is_none() || summaries.len() >= limit {
+            break;
+        }
+    }
+    Ok((summaries, token))
 }
 
 /// How many of a pipeline's newest executions ListActionExecutions reads without a filter.
@@ -224,23 +249,42 @@ pub async fn list_action_executions<C: ControlPlane>(
         }
         _ => None,
     };
+    let details = action_details(plane, &pipeline, execution_id.as_deref(), only_latest).await?;
+    let total = details.len();
+    let page: Vec<_> = details.into_iter().skip(offset).take(limit).collect();
+    let mut output = json!({ "actionExecutionDetails": page });
+    if offset + limit < total {
+        output["nextToken"] = json!(format!("offset:{}", offset + limit));
+    }
+    Ok(output)
+}
+
+/// ListActionExecutions' items, all of them, newest first: of the execution `execution_id`
+/// (its latest attempts only with `only_latest`), or of the newest executions of `pipeline`.
+pub(crate) async fn action_details<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    execution_id: Option<&str>,
+    only_latest: bool,
+) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
+    check_name(pipeline, "pipelineName")?;
     let store = plane.store();
-    let executions = match &execution_id {
+    let executions = match execution_id {
         Some(id) => {
             check_execution_id(id, "filter.pipelineExecutionId")?;
-            vec![execution_of(plane, &pipeline, id).await?]
+            vec![execution_of(plane, pipeline, id).await?]
         }
         None => {
-            if store.get_pipeline(&pipeline, None).await.map_err(store_error)?.is_none() {
-                return Err(pipeline_not_found(&pipeline));
+            if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() {
+                return Err(pipeline_not_found(pipeline));
             }
-            store.list_executions(&pipeline, ACTION_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items
+            store.list_executions(pipeline, ACTION_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items
         }
     };
     let mut details = Vec::new();
     for execution in &executions {
         let version =
-            plane.cache().get(store, &pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+            plane.cache().get(store, pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
         let mut of_execution = queries::action_executions(&version, execution);
         if only_latest {
             // The latest attempt of each action only.
@@ -250,13 +294,7 @@ pub async fn list_action_executions<C: ControlPlane>(
         details.extend(of_execution);
     }
     details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
-    let total = details.len();
-    let page: Vec<_> = details.into_iter().skip(offset).take(limit).collect();
-    let mut output = json!({ "actionExecutionDetails": page });
-    if offset + limit < total {
-        output["nextToken"] = json!(format!("offset:{}", offset + limit));
-    }
-    Ok(output)
+    Ok(details)
 }
 
 /// The executions of `pipeline` that have not finished, newest first.

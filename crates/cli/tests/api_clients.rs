@@ -2,11 +2,20 @@
 //! PyPI, in infra/local/.venv-clients; `bash infra/local/clients.sh install` sets it up, and
 //! tests/run.sh does so itself). Only the endpoint differs from talking to AWS.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+mod common;
+use common::Serve;
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -27,7 +36,8 @@ fn clients_venv() -> PathBuf {
 /// A `pipewright serve` on a free loopback port, over a state directory of its own, run from
 /// a git repository (for the CodeCommit source of hello-service) with `--source Src=…`.
 struct Server {
-    child: Child,
+    /// Held for its lifetime: serve stops when the server is dropped.
+    _serve: Serve,
     endpoint: String,
     dir: tempfile::TempDir,
 }
@@ -53,27 +63,10 @@ impl Server {
         let src = dir.path().join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("app.txt"), "v1\n").unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pipewright"))
-            .current_dir(&repo)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(["serve", "--port", "0", "--source"])
-            .arg(format!("Src={}", src.display()))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pipewright serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let endpoint = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("serve did not print its address: {first:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Server { child, endpoint, dir }
+        let source = format!("Src={}", src.display());
+        let args: Vec<&str> = ["--source", source.as_str()].into_iter().chain(extra.iter().copied()).collect();
+        let serve = Serve::start(&repo, &dir.path().join("state"), &args);
+        Server { endpoint: serve.endpoint.clone(), _serve: serve, dir }
     }
 
     fn boto3(&self, scenario: &str) {
@@ -115,13 +108,6 @@ impl Server {
         let (code, stdout, stderr) = self.aws(args);
         assert_eq!(code, 0, "aws codepipeline {args:?}: {stderr}");
         if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).unwrap() }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -6,6 +6,12 @@
 //! `group_transition` is the single most common hop: the last action of a runOrder group
 //! succeeds and the next group is dispatched.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;

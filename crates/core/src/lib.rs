@@ -23,6 +23,7 @@ pub mod providers;
 pub mod queries;
 pub mod service;
 pub mod source_events;
+pub mod storage;
 pub mod time;
 pub mod validate;
 pub mod variables;

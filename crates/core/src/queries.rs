@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_with::skip_serializing_none;
 
 use crate::declaration::ActionTypeId;
 use crate::engine::{
@@ -17,6 +18,31 @@ fn seconds(t: crate::time::Timestamp) -> f64 {
     t.epoch_seconds()
 }
 
+/// ListPipelines item (`PipelineSummary`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineSummaryView {
+    pub name: String,
+    pub version: u32,
+    pub pipeline_type: String,
+    pub execution_mode: String,
+    pub created: f64,
+    pub updated: f64,
+}
+
+pub fn pipeline_summary(stored: &StoredPipeline) -> PipelineSummaryView {
+    PipelineSummaryView {
+        name: stored.declaration.name.clone(),
+        version: stored.version,
+        pipeline_type: stored.declaration.effective_type().as_str().to_string(),
+        execution_mode: stored.declaration.effective_mode().as_str().to_string(),
+        created: seconds(stored.created),
+        updated: seconds(stored.updated),
+    }
+}
+
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineStateView {
@@ -27,22 +53,21 @@ pub struct PipelineStateView {
     pub updated: f64,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageStateView {
     pub stage_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound_execution: Option<StageExecutionView>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inbound_executions: Vec<StageExecutionView>,
     pub inbound_transition_state: TransitionStateView,
     pub action_states: Vec<ActionStateView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_execution: Option<StageExecutionView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_stage_metadata: Option<RetryStageMetadataView>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageExecutionView {
@@ -52,37 +77,35 @@ pub struct StageExecutionView {
     pub execution_type: &'static str,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionStateView {
     pub enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_at: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryStageMetadataView {
     pub auto_stage_retry_attempt: u32,
     pub manual_stage_retry_attempt: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_retry_trigger: Option<RetryTrigger>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionStateView {
     pub action_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_revision: Option<ActionRevisionView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_execution: Option<ActionExecutionView>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionRevisionView {
@@ -91,26 +114,20 @@ pub struct ActionRevisionView {
     pub created: f64,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionView {
     pub action_execution_id: String,
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     pub last_status_change: f64,
     /// The approval token of a waiting manual approval.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub percent_complete: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<ErrorDetails>,
 }
 
@@ -213,45 +230,43 @@ pub fn pipeline_state(
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionTriggerView {
     pub trigger_type: TriggerType,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_detail: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRevisionView {
     pub action_name: String,
     pub revision_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_url: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopTriggerView {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// ListPipelineExecutions item.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionSummaryView {
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<String>,
     pub start_time: f64,
     pub last_update_time: f64,
     pub source_revisions: Vec<SourceRevisionView>,
     pub trigger: ExecutionTriggerView,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_trigger: Option<StopTriggerView>,
     pub execution_mode: &'static str,
     pub execution_type: &'static str,
@@ -284,21 +299,19 @@ pub fn execution_summary(execution: &Execution) -> ExecutionSummaryView {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactRevisionView {
     pub name: String,
     pub revision_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_change_identifier: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_url: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedVariableView {
@@ -307,6 +320,7 @@ pub struct ResolvedVariableView {
 }
 
 /// GetPipelineExecution.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionView {
@@ -314,7 +328,6 @@ pub struct ExecutionView {
     pub pipeline_version: u32,
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<String>,
     pub artifact_revisions: Vec<ArtifactRevisionView>,
     pub variables: Vec<ResolvedVariableView>,
@@ -356,12 +369,14 @@ pub fn execution(execution: &Execution) -> ExecutionView {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct S3LocationView {
     pub bucket: String,
     pub key: String,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArtifactDetailView {
     pub name: String,
@@ -377,34 +392,30 @@ fn artifact_details(refs: &[ArtifactRef]) -> Vec<ArtifactDetailView> {
         .collect()
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionInputView {
     pub action_type_id: ActionTypeId,
     pub configuration: BTreeMap<String, String>,
     pub resolved_configuration: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     pub input_artifacts: Vec<ArtifactDetailView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionResultView {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<ErrorDetails>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionOutputView {
@@ -414,6 +425,7 @@ pub struct ActionExecutionOutputView {
 }
 
 /// ListActionExecutions item: one attempt of one action.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionDetailView {
@@ -424,7 +436,6 @@ pub struct ActionExecutionDetailView {
     pub action_name: String,
     pub start_time: f64,
     pub last_update_time: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
     pub status: String,
     pub input: ActionExecutionInputView,

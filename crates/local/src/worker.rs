@@ -79,7 +79,8 @@ impl<'a> Worker<'a> {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
         let registered = backend
             .store
-            .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))?;
+            .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))
+            .await?;
         let previous = match registered {
             Ok(previous) => previous,
             Err(record) => {
@@ -115,7 +116,7 @@ impl<'a> Worker<'a> {
         drop(session);
         if !matches!(result, Err(WorkerError::Displaced(_))) {
             let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
-            let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner);
+            let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner).await;
         }
         result
     }
@@ -173,7 +174,7 @@ impl Session<'_, '_> {
                 return Ok(execution);
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
-                if !store.heartbeat(&worker.execution_id, &worker.owner, now())? {
+                if !store.heartbeat(&worker.execution_id, &worker.owner, now()).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
                 }
                 last_heartbeat = Instant::now();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::context::Context;
 use super::effect::{ApprovalRequest, Dispatch, Effect, OutputArtifactRef, ResolvedEnvironmentVariable, WakeAt};
+use super::moves::{ActionMove, Change};
 use super::rejection::Rejection;
 use super::state::{ActionAttempt, ActionStatus, ArtifactLocation, ArtifactRef, ErrorDetails, Execution, Job};
 use crate::ids;
@@ -137,6 +138,7 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
         number,
         stage_run,
         action_execution_id: action_execution_id.clone(),
+        // The Start move sets it.
         status: ActionStatus::InProgress,
         started_at: now,
         updated_at: now,
@@ -158,11 +160,12 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
     let resolved = match resolution {
         Ok(resolved) => resolved,
         Err(error) => {
-            attempt.status = ActionStatus::Failed;
-            attempt.error = Some(error);
-            ctx.exec_mut(id)?.stages[stage].actions[action].attempts.push(attempt);
-            ctx.publish_action(id, stage, action, "STARTED")?;
-            return ctx.publish_action(id, stage, action, "FAILED");
+            // It starts and fails at once, as CodePipeline reports a ConfigurationError.
+            ctx.start_attempt(id, stage, action, attempt)?;
+            if let Some(failed) = ctx.exec_mut(id)?.stages[stage].actions[action].attempts.last_mut() {
+                failed.error = Some(error);
+            }
+            return ctx.change(id, Change::Action(stage, action, ActionMove::Fail));
         }
     };
     attempt.resolved_configuration = resolved.configuration.clone();
@@ -179,8 +182,7 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
             heartbeat_deadline: heartbeat,
         });
     }
-    ctx.exec_mut(id)?.stages[stage].actions[action].attempts.push(attempt);
-    ctx.publish_action(id, stage, action, "STARTED")?;
+    ctx.start_attempt(id, stage, action, attempt)?;
     if plan.is_approval() {
         let request = approval_request(ctx, id, stage, action, &resolved)?;
         ctx.emit(Effect::RequestApproval(Box::new(request)));

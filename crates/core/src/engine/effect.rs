@@ -31,6 +31,16 @@ impl Effect {
             Effect::WakeAt(w) => &w.id,
         }
     }
+
+    /// The execution the effect belongs to: whose outbox holds it.
+    pub fn execution_id(&self) -> &str {
+        match self {
+            Effect::Dispatch(d) => &d.execution_id,
+            Effect::RequestApproval(r) => &r.execution_id,
+            Effect::Publish(p) => &p.detail.execution_id,
+            Effect::WakeAt(w) => &w.execution_id,
+        }
+    }
 }
 
 /// An output artifact the action is to write, at the location chosen for it.

@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::dispatch::dispatch_action;
+use super::moves::{Change, ExecutionMove, StageMove};
 use super::rejection::Rejection;
 use super::state::{ActionStatus, ExecutionStatus, Position, RetryTrigger, StageStatus};
 use crate::pipeline::{Mode, RetryMode};
@@ -70,8 +71,7 @@ enum AfterFailure {
 }
 
 fn fail_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<AfterFailure, Rejection> {
-    set_stage_status(ctx, id, stage, StageStatus::Failed)?;
-    ctx.publish_stage(id, stage, "FAILED")?;
+    ctx.change(id, Change::Stage(stage, StageMove::Fail))?;
     let auto_retry = ctx.pipeline.stages[stage].auto_retry;
     let execution = ctx.exec_mut(id)?;
     if let Some(mode) = auto_retry.filter(|_| execution.stages[stage].auto_retries == 0) {
@@ -84,10 +84,8 @@ fn fail_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<AfterFailure,
         return Ok(AfterFailure::Retried);
     }
     let summary = failure_summary(ctx, id, stage)?;
-    let execution = ctx.exec_mut(id)?;
-    execution.status = ExecutionStatus::Failed;
-    execution.status_summary = Some(summary);
-    ctx.publish_pipeline(id, "FAILED")?;
+    ctx.exec_mut(id)?.status_summary = Some(summary);
+    ctx.change(id, Change::Execution(ExecutionMove::Fail))?;
     leave_stage(ctx, id, stage).map(|()| AfterFailure::Failed)
 }
 
@@ -112,7 +110,6 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage];
     let was_running = run.status == Some(StageStatus::InProgress);
-    run.status = Some(StageStatus::InProgress);
     let to_rerun: Vec<usize> = match mode {
         RetryMode::AllActions => {
             run.run += 1;
@@ -123,7 +120,7 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
             .collect(),
     };
     if !was_running {
-        ctx.publish_stage(id, stage, "RESUMED")?;
+        ctx.change(id, Change::Stage(stage, StageMove::Resume))?;
     }
     for action in to_rerun {
         dispatch_action(ctx, id, stage, action)?;
@@ -132,14 +129,11 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
 }
 
 fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
-    set_stage_status(ctx, id, stage, StageStatus::Succeeded)?;
-    ctx.publish_stage(id, stage, "SUCCEEDED")?;
+    ctx.change(id, Change::Stage(stage, StageMove::Succeed))?;
     release(ctx, id, stage);
     if stage + 1 == ctx.pipeline.stages.len() {
-        let execution = ctx.exec_mut(id)?;
-        execution.status = ExecutionStatus::Succeeded;
-        execution.status_summary = None;
-        ctx.publish_pipeline(id, "SUCCEEDED")?;
+        ctx.exec_mut(id)?.status_summary = None;
+        ctx.change(id, Change::Execution(ExecutionMove::Succeed))?;
     } else {
         arrive(ctx, id, stage + 1)?;
     }
@@ -147,10 +141,8 @@ fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Reject
 }
 
 fn finish_stop(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
-    set_stage_status(ctx, id, stage, StageStatus::Stopped)?;
-    ctx.publish_stage(id, stage, "STOPPED")?;
-    ctx.exec_mut(id)?.status = ExecutionStatus::Stopped;
-    ctx.publish_pipeline(id, "STOPPED")?;
+    ctx.change(id, Change::Stage(stage, StageMove::FinishStop))?;
+    ctx.change(id, Change::Execution(ExecutionMove::FinishStop))?;
     leave_stage(ctx, id, stage)
 }
 
@@ -160,9 +152,12 @@ pub(crate) fn leave_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(
     admit(ctx, stage)
 }
 
-fn set_stage_status(ctx: &mut Context, id: &str, stage: usize, status: StageStatus) -> Result<(), Rejection> {
-    ctx.exec_mut(id)?.stages[stage].status = Some(status);
-    Ok(())
+/// The actions of `stage` whose attempt of the stage's current run is in progress.
+pub(crate) fn in_flight(ctx: &Context, id: &str, stage: usize) -> Result<Vec<usize>, Rejection> {
+    let run = &ctx.exec(id)?.stages[stage];
+    Ok((0..run.actions.len())
+        .filter(|&a| run.current(a).is_some_and(|attempt| attempt.status == ActionStatus::InProgress))
+        .collect())
 }
 
 fn release(ctx: &mut Context, id: &str, stage: usize) {
@@ -200,10 +195,8 @@ fn supersede(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
     if ctx.exec(id)?.status.is_finished() {
         return Ok(());
     }
-    let execution = ctx.exec_mut(id)?;
-    execution.status = ExecutionStatus::Superseded;
-    execution.status_summary = Some("Superseded by a newer execution at a stage boundary".to_string());
-    ctx.publish_pipeline(id, "SUPERSEDED")
+    ctx.exec_mut(id)?.status_summary = Some("Superseded by a newer execution at a stage boundary".to_string());
+    ctx.change(id, Change::Execution(ExecutionMove::Supersede))
 }
 
 /// Lets waiting executions into `stage` while it is open: one for a locking mode, all of
@@ -226,7 +219,6 @@ fn enter(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
         slot.occupant = Some(id.to_string());
     }
     slot.latest_execution = Some(id.to_string());
-    set_stage_status(ctx, id, stage, StageStatus::InProgress)?;
-    ctx.publish_stage(id, stage, "STARTED")?;
+    ctx.change(id, Change::Stage(stage, StageMove::Start))?;
     settle(ctx, id)
 }

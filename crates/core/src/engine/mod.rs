@@ -13,6 +13,7 @@ mod dispatch;
 mod effect;
 mod event;
 mod flow;
+mod moves;
 mod rejection;
 mod results;
 mod retry;
@@ -27,6 +28,7 @@ use std::collections::BTreeSet;
 pub use dispatch::next_deadline;
 pub use effect::*;
 pub use event::*;
+pub use moves::{ACTION_MOVES, ActionMove, EXECUTION_MOVES, ExecutionMove, Moved, Row, STAGE_MOVES, StageMove};
 pub use rejection::{Rejection, Stale};
 pub use results::MAX_OUTPUT_VARIABLES_BYTES;
 pub use state::*;
@@ -52,6 +54,8 @@ pub struct Applied {
     /// Executions that are new or were written to, in the order first touched: the ones to
     /// store back.
     pub changed_executions: Vec<String>,
+    /// Every status change made, in order; each one also published a state change.
+    pub moves: Vec<Moved>,
 }
 
 /// Applies `event` to `world` at time `now`.
@@ -84,14 +88,14 @@ pub fn apply(pipeline: &Pipeline, world: World, event: &Event, now: Timestamp) -
     if let Some(stale) = stale {
         return Ok(Step::Stale(stale));
     }
-    let Context { world: mut next, effects, touched, .. } = ctx;
+    let Context { world: mut next, effects, touched, moves, .. } = ctx;
     for id in &touched {
         if let Some(execution) = next.executions.get_mut(id) {
             execution.updated_at = now;
         }
     }
     let pipeline_changed = next.pipeline != pipeline_before;
-    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions: touched }))
+    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions: touched, moves }))
 }
 
 fn dispatch_event(ctx: &mut Context, event: &Event) -> Result<Option<Stale>, Rejection> {

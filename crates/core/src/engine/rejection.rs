@@ -38,6 +38,10 @@ pub enum Rejection {
     /// request.
     #[error("inconsistent state: {0}")]
     Inconsistent(String),
+    /// The engine tried a status change its tables (`moves.rs`) do not allow: a defect of
+    /// the engine.
+    #[error("illegal status change: {0}")]
+    IllegalMove(String),
 }
 
 impl Rejection {
@@ -49,7 +53,7 @@ impl Rejection {
             Rejection::ActionNotFound { .. } => "ActionNotFoundException",
             Rejection::StageNotRetryable(_) => "StageNotRetryableException",
             Rejection::NotLatestPipelineExecution(_) => "NotLatestPipelineExecutionException",
-            Rejection::Conflict(_) | Rejection::Inconsistent(_) => "ConflictException",
+            Rejection::Conflict(_) | Rejection::Inconsistent(_) | Rejection::IllegalMove(_) => "ConflictException",
             Rejection::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
             Rejection::PipelineExecutionNotStoppable { .. } => "PipelineExecutionNotStoppableException",
             Rejection::InvalidApprovalToken(_) => "InvalidApprovalTokenException",
@@ -57,6 +61,13 @@ impl Rejection {
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",
             Rejection::Validation(_) => "ValidationException",
         }
+    }
+}
+
+impl Rejection {
+    /// A defect of the caller or of the engine rather than a bad request: an internal error.
+    pub fn is_defect(&self) -> bool {
+        matches!(self, Rejection::Inconsistent(_) | Rejection::IllegalMove(_))
     }
 }
 

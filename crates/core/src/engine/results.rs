@@ -6,6 +6,7 @@ use super::dispatch::{build_dispatch, next_deadline, resolve, schedule_wake};
 use super::effect::Effect;
 use super::event::{ActionFailed, ActionSucceeded, ApprovalResult, ApprovalStatus, JobContinued, JobRef, Tick};
 use super::flow::settle;
+use super::moves::{ActionMove, Change};
 use super::rejection::{Rejection, Stale};
 use super::state::{ActionStatus, ArtifactRevision, ErrorDetails};
 use crate::ids;
@@ -55,14 +56,11 @@ pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Re
     }
     let id = event.job.execution_id.as_str();
     let namespace = ctx.pipeline.stages[stage].actions[action].namespace.clone();
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let action_name = execution.stages[stage].actions[action].name.clone();
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last_mut() else {
         return Err(Rejection::Inconsistent(format!("action {action_name} has no attempt")));
     };
-    attempt.status = ActionStatus::Succeeded;
-    attempt.updated_at = now;
     attempt.output_variables = event.output_variables.clone();
     attempt.summary = event.summary.clone();
     attempt.external_execution_id = event.external_execution_id.clone();
@@ -89,7 +87,7 @@ pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Re
             created: revision.created,
         });
     }
-    ctx.publish_action(id, stage, action, "SUCCEEDED")?;
+    ctx.change(id, Change::Action(stage, action, ActionMove::Succeed))?;
     settle(ctx, id)?;
     Ok(None)
 }
@@ -120,19 +118,16 @@ fn fail_attempt(
     error: ErrorDetails,
     external_execution_id: Option<String>,
 ) -> Result<(), Rejection> {
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage].actions[action];
     let name = run.name.clone();
     let attempt =
         run.attempts.last_mut().ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
-    attempt.status = ActionStatus::Failed;
-    attempt.updated_at = now;
     attempt.error = Some(error);
     if external_execution_id.is_some() {
         attempt.external_execution_id = external_execution_id;
     }
-    ctx.publish_action(id, stage, action, "FAILED")
+    ctx.change(id, Change::Action(stage, action, ActionMove::Fail))
 }
 
 /// A continuation token ends the current job and starts the next one
@@ -208,29 +203,23 @@ pub(crate) fn approval_result(ctx: &mut Context, event: &ApprovalResult) -> Resu
         return Err(Rejection::InvalidApprovalToken(format!("the approval expired at {}", attempt.deadline)));
     }
     let id = event.execution_id.as_str();
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last_mut() else {
         return Err(Rejection::Inconsistent("approval attempt vanished".to_string()));
     };
-    attempt.updated_at = now;
     attempt.summary = event.summary.clone();
     attempt.last_updated_by = event.by.clone();
-    let state = match event.status {
-        ApprovalStatus::Approved => {
-            attempt.status = ActionStatus::Succeeded;
-            "SUCCEEDED"
-        }
+    let answer = match event.status {
+        ApprovalStatus::Approved => ActionMove::Succeed,
         ApprovalStatus::Rejected => {
-            attempt.status = ActionStatus::Failed;
             let who = event.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
             let why = event.summary.as_deref().map(|s| format!(": {s}")).unwrap_or_default();
             attempt.error =
                 Some(ErrorDetails { code: "JobFailed".to_string(), message: format!("Rejected{who}{why}") });
-            "FAILED"
+            ActionMove::Fail
         }
     };
-    ctx.publish_action(id, stage, action, state)?;
+    ctx.change(id, Change::Action(stage, action, answer))?;
     settle(ctx, id)?;
     Ok(None)
 }

@@ -30,6 +30,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         pipeline_name: pipeline.name.clone(),
         pipeline_version: pipeline.version,
         mode: pipeline.mode,
+        // The Start move sets it.
         status: ExecutionStatus::InProgress,
         status_summary: None,
         trigger: event.trigger.clone(),
@@ -63,8 +64,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         artifact_revisions: Vec::new(),
     };
     let id = execution.id.clone();
-    ctx.insert(execution);
-    ctx.publish_pipeline(&id, "STARTED")?;
+    ctx.start_execution(execution)?;
     arrive(ctx, &id, 0)?;
     Ok(None)
 }

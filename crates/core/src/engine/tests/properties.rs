@@ -6,7 +6,8 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Debug;
 
 use super::harness::*;
 use crate::engine::*;
@@ -151,6 +152,16 @@ struct Run {
     dispatch_keys: BTreeSet<String>,
     effect_ids: BTreeSet<String>,
     final_statuses: BTreeMap<String, ExecutionStatus>,
+    /// Every row of the move tables a step went through.
+    rows: Rows,
+}
+
+/// Rows of the three move tables.
+#[derive(Default)]
+struct Rows {
+    execution: HashSet<Row<ExecutionStatus, ExecutionMove>>,
+    stage: HashSet<Row<StageStatus, StageMove>>,
+    action: HashSet<Row<ActionStatus, ActionMove>>,
 }
 
 impl Run {
@@ -163,6 +174,7 @@ impl Run {
             dispatch_keys: BTreeSet::new(),
             effect_ids: BTreeSet::new(),
             final_statuses: BTreeMap::new(),
+            rows: Rows::default(),
         }
     }
 
@@ -245,13 +257,16 @@ impl Run {
         let log_start = self.sim.log.len();
         let result = self.sim.try_apply(event.clone());
         match &result {
-            Err(Rejection::Inconsistent(message)) => {
-                return Err(TestCaseError::fail(format!("inconsistent state on {}: {message}", event.kind())));
+            Err(rejection) if rejection.is_defect() => {
+                return Err(TestCaseError::fail(format!("{} failed: {rejection}", event.kind())));
             }
             Err(_) | Ok(Step::Stale(_)) => {
                 prop_assert_eq!(&self.sim.world, &before, "a refused or stale {} changed the world", event.kind());
             }
-            Ok(Step::Applied(_)) => self.delivered.push(event.clone()),
+            Ok(Step::Applied(applied)) => {
+                self.check_moves(&before, &applied.moves)?;
+                self.delivered.push(event.clone());
+            }
         }
         // Applying the same event again changes nothing.
         let after = self.sim.world.clone();
@@ -295,6 +310,36 @@ impl Run {
             }
         }
         self.check_state()
+    }
+
+    /// Every status change of the step is a row of its move table, the moves of one thing
+    /// follow each other, and they account for every status that changed: nothing changes a
+    /// status without its move.
+    fn check_moves(&mut self, before: &World, moves: &[Moved]) -> Result<(), TestCaseError> {
+        let (mut executions, mut stages, mut actions) = (Vec::new(), Vec::new(), Vec::new());
+        for moved in moves {
+            match moved {
+                Moved::Execution { id, row } => {
+                    prop_assert!(EXECUTION_MOVES.contains(row), "{id}: {row:?} is not in the table");
+                    self.rows.execution.insert(*row);
+                    executions.push((id.clone(), *row));
+                }
+                Moved::Stage { id, stage, row } => {
+                    prop_assert!(STAGE_MOVES.contains(row), "{id} stage {stage}: {row:?} is not in the table");
+                    self.rows.stage.insert(*row);
+                    stages.push(((id.clone(), *stage), *row));
+                }
+                Moved::Action { id, stage, action, attempt, row } => {
+                    prop_assert!(ACTION_MOVES.contains(row), "{id} {stage}/{action}: {row:?} is not in the table");
+                    self.rows.action.insert(*row);
+                    actions.push(((id.clone(), *stage, *action, *attempt), *row));
+                }
+            }
+        }
+        let after = &self.sim.world;
+        follow("execution", &execution_statuses(before), &execution_statuses(after), &executions)?;
+        follow("stage", &stage_statuses(before), &stage_statuses(after), &stages)?;
+        follow("attempt", &attempt_statuses(before), &attempt_statuses(after), &actions)
     }
 
     fn check_state(&mut self) -> Result<(), TestCaseError> {
@@ -410,6 +455,57 @@ impl Run {
     }
 }
 
+// ---- status changes -----------------------------------------------------------------------
+
+fn execution_statuses(world: &World) -> BTreeMap<String, ExecutionStatus> {
+    world.executions.values().map(|e| (e.id.clone(), e.status)).collect()
+}
+
+fn stage_statuses(world: &World) -> BTreeMap<(String, usize), StageStatus> {
+    let mut statuses = BTreeMap::new();
+    for e in world.executions.values() {
+        for (s, run) in e.stages.iter().enumerate() {
+            if let Some(status) = run.status {
+                statuses.insert((e.id.clone(), s), status);
+            }
+        }
+    }
+    statuses
+}
+
+fn attempt_statuses(world: &World) -> BTreeMap<(String, usize, usize, u32), ActionStatus> {
+    let mut statuses = BTreeMap::new();
+    for e in world.executions.values() {
+        for (s, run) in e.stages.iter().enumerate() {
+            for (a, action) in run.actions.iter().enumerate() {
+                for attempt in &action.attempts {
+                    statuses.insert((e.id.clone(), s, a, attempt.number), attempt.status);
+                }
+            }
+        }
+    }
+    statuses
+}
+
+/// Each thing's moves, in order, lead from its status before the step to its status after.
+fn follow<K: Ord + Clone + Debug, S: Copy + PartialEq + Debug, M: Debug>(
+    what: &str,
+    before: &BTreeMap<K, S>,
+    after: &BTreeMap<K, S>,
+    moves: &[(K, Row<S, M>)],
+) -> Result<(), TestCaseError> {
+    let keys: BTreeSet<&K> = before.keys().chain(after.keys()).chain(moves.iter().map(|(k, _)| k)).collect();
+    for key in keys {
+        let mut status = before.get(key).copied();
+        for (_, row) in moves.iter().filter(|(k, _)| k == key) {
+            prop_assert_eq!(row.from, status, "{} {:?}: {:?} does not start where the {} was", what, key, row, what);
+            status = Some(row.to);
+        }
+        prop_assert_eq!(status, after.get(key).copied(), "{} {:?} changed status without a move", what, key);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -435,6 +531,7 @@ fn random_schedules_exercise_every_transition() {
     let mut runner = TestRunner::deterministic();
     let mut applied = BTreeSet::new();
     let mut states = BTreeSet::new();
+    let mut rows = Rows::default();
     for _ in 0..400 {
         let shape = pipeline_shape().new_tree(&mut runner).expect("shape").current();
         let ops = prop::collection::vec(op(), 1..120).new_tree(&mut runner).expect("ops").current();
@@ -446,6 +543,9 @@ fn random_schedules_exercise_every_transition() {
         }
         run.drain().expect("every execution ends");
         applied.extend(run.delivered.iter().map(|e| e.kind()));
+        rows.execution.extend(run.rows.execution.iter().copied());
+        rows.stage.extend(run.rows.stage.iter().copied());
+        rows.action.extend(run.rows.action.iter().copied());
         for effect in &run.sim.log {
             if let Effect::Publish(p) = effect {
                 let scope = match (&p.detail.stage, &p.detail.action) {
@@ -496,5 +596,15 @@ fn random_schedules_exercise_every_transition() {
     ];
     for kind in expected_events {
         assert!(applied.contains(kind), "no schedule applied {kind}");
+    }
+    // Every row of the move tables is reached: none is dead, so none can hide a wrong move.
+    for row in EXECUTION_MOVES {
+        assert!(rows.execution.contains(row), "no schedule made the execution move {row:?}");
+    }
+    for row in STAGE_MOVES {
+        assert!(rows.stage.contains(row), "no schedule made the stage move {row:?}");
+    }
+    for row in ACTION_MOVES {
+        assert!(rows.action.contains(row), "no schedule made the action move {row:?}");
     }
 }
