@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod protocol;
 pub mod sigv4;
 
+mod conditions;
 mod custom;
 mod executions;
 mod jobs;
@@ -115,15 +116,11 @@ const UNSUPPORTED: &[&str] = &[
     "GetThirdPartyJobDetails",
     "ListActionTypes",
     "ListDeployActionExecutionTargets",
-    "ListRuleExecutions",
-    "ListRuleTypes",
     "ListTagsForResource",
-    "OverrideStageCondition",
     "PollForThirdPartyJobs",
     "PutActionRevision",
     "PutThirdPartyJobFailureResult",
     "PutThirdPartyJobSuccessResult",
-    "RollbackStage",
     "TagResource",
     "UntagResource",
     "UpdateActionType",
@@ -188,6 +185,12 @@ pub async fn call<C: ControlPlane>(
         "ListWebhooks" => webhooks::list(plane, protocol::input(operation, body)?).await,
         "RegisterWebhookWithThirdParty" => webhooks::register(plane, protocol::input(operation, body)?, true).await,
         "DeregisterWebhookWithThirdParty" => webhooks::register(plane, protocol::input(operation, body)?, false).await,
+        "RollbackStage" => conditions::rollback(plane, caller, protocol::input(operation, body)?).await,
+        "OverrideStageCondition" => {
+            conditions::override_condition(plane, caller, protocol::input(operation, body)?).await
+        }
+        "ListRuleExecutions" => conditions::list_rule_executions(plane, protocol::input(operation, body)?).await,
+        "ListRuleTypes" => conditions::list_rule_types(plane, protocol::input(operation, body)?).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }

@@ -51,14 +51,15 @@ pub struct SucceededInStage {
 #[serde(rename_all = "camelCase")]
 pub struct ListActionExecutionsInput {
     pipeline_name: Option<String>,
-    filter: Option<ActionExecutionFilter>,
+    filter: Option<ExecutionListFilter>,
     max_results: Option<i64>,
     next_token: Option<String>,
 }
 
+/// The `filter` of ListActionExecutions and ListRuleExecutions.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ActionExecutionFilter {
+pub struct ExecutionListFilter {
     pipeline_execution_id: Option<String>,
     latest_in_pipeline_execution: Option<LatestInPipelineExecution>,
 }
@@ -215,27 +216,37 @@ pub(crate) async fn execution_summaries<C: ControlPlane>(
     Ok((summaries, token))
 }
 
-/// How many of a pipeline's newest executions ListActionExecutions reads without a filter.
-const ACTION_EXECUTIONS_WINDOW: usize = 100;
+/// How many of a pipeline's newest executions ListActionExecutions and ListRuleExecutions
+/// read without a filter.
+const LISTED_EXECUTIONS_WINDOW: usize = 100;
 
-pub async fn list_action_executions<C: ControlPlane>(
+/// The executions a ListActionExecutions or ListRuleExecutions request covers, and its paging.
+pub(crate) struct Listed {
+    pub executions: Vec<Execution>,
+    /// Only the latest run of each action or rule (`startTimeRange: Latest`).
+    pub only_latest: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub(crate) async fn listed_executions<C: ControlPlane>(
     plane: &C,
-    input: ListActionExecutionsInput,
-) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
-    let offset = match &input.next_token {
+    pipeline: &str,
+    filter: Option<ExecutionListFilter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+) -> Result<Listed, ApiError> {
+    let limit = crate::protocol::max_results(max_results, "maxResults", 1, 100, 100)?;
+    let offset = match &next_token {
         None => 0,
         Some(token) => token.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| {
-            ApiError::client("InvalidNextTokenException", "the nextToken is not one ListActionExecutions gave")
+            ApiError::client("InvalidNextTokenException", "the nextToken is not one this operation gave")
         })?,
     };
     let mut only_latest = false;
-    let execution_id = match input.filter {
-        Some(ActionExecutionFilter { pipeline_execution_id: Some(id), .. }) => Some(id),
-        Some(ActionExecutionFilter { latest_in_pipeline_execution: Some(latest), .. }) => {
-            only_latest = true;
+    let execution_id = match filter {
+        Some(ExecutionListFilter { pipeline_execution_id: Some(id), .. }) => Some(id),
+        Some(ExecutionListFilter { latest_in_pipeline_execution: Some(latest), .. }) => {
             if let Some(range) = &latest.start_time_range
                 && range != "Latest"
                 && range != "All"
@@ -244,17 +255,55 @@ pub async fn list_action_executions<C: ControlPlane>(
                     "filter.latestInPipelineExecution.startTimeRange: {range:?} is not Latest or All"
                 )));
             }
-            only_latest = only_latest && latest.start_time_range.as_deref() != Some("All");
+            only_latest = latest.start_time_range.as_deref() != Some("All");
             Some(required(latest.pipeline_execution_id, "filter.latestInPipelineExecution.pipelineExecutionId")?)
         }
         _ => None,
     };
-    let details = action_details(plane, &pipeline, execution_id.as_deref(), only_latest).await?;
-    let total = details.len();
-    let page: Vec<_> = details.into_iter().skip(offset).take(limit).collect();
+    let executions = executions_in_scope(plane, pipeline, execution_id.as_deref()).await?;
+    Ok(Listed { executions, only_latest, offset, limit })
+}
+
+/// The execution `execution_id` of `pipeline`, or without one the pipeline's newest executions.
+async fn executions_in_scope<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    execution_id: Option<&str>,
+) -> Result<Vec<Execution>, ApiError> {
+    let store = plane.store();
+    match execution_id {
+        Some(id) => {
+            check_execution_id(id, "filter.pipelineExecutionId")?;
+            Ok(vec![execution_of(plane, pipeline, id).await?])
+        }
+        None => {
+            if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() {
+                return Err(pipeline_not_found(pipeline));
+            }
+            Ok(store.list_executions(pipeline, LISTED_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items)
+        }
+    }
+}
+
+/// One page of `items` and the token of the next, as `offset:<n>`.
+pub(crate) fn page_of<T>(items: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, Option<String>) {
+    let total = items.len();
+    let page = items.into_iter().skip(offset).take(limit).collect();
+    (page, (offset + limit < total).then(|| format!("offset:{}", offset + limit)))
+}
+
+pub async fn list_action_executions<C: ControlPlane>(
+    plane: &C,
+    input: ListActionExecutionsInput,
+) -> Result<Value, ApiError> {
+    let pipeline = required(input.pipeline_name, "pipelineName")?;
+    check_name(&pipeline, "pipelineName")?;
+    let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
+    let details = details_of(plane, &pipeline, &listed.executions, listed.only_latest).await?;
+    let (page, next_token) = page_of(details, listed.offset, listed.limit);
     let mut output = json!({ "actionExecutionDetails": page });
-    if offset + limit < total {
-        output["nextToken"] = json!(format!("offset:{}", offset + limit));
+    if let Some(token) = next_token {
+        output["nextToken"] = json!(token);
     }
     Ok(output)
 }
@@ -268,21 +317,20 @@ pub(crate) async fn action_details<C: ControlPlane>(
     only_latest: bool,
 ) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
     check_name(pipeline, "pipelineName")?;
+    let executions = executions_in_scope(plane, pipeline, execution_id).await?;
+    details_of(plane, pipeline, &executions, only_latest).await
+}
+
+/// The action executions of `executions`, newest first.
+async fn details_of<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    executions: &[Execution],
+    only_latest: bool,
+) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
     let store = plane.store();
-    let executions = match execution_id {
-        Some(id) => {
-            check_execution_id(id, "filter.pipelineExecutionId")?;
-            vec![execution_of(plane, pipeline, id).await?]
-        }
-        None => {
-            if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() {
-                return Err(pipeline_not_found(pipeline));
-            }
-            store.list_executions(pipeline, ACTION_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items
-        }
-    };
     let mut details = Vec::new();
-    for execution in &executions {
+    for execution in executions {
         let version =
             plane.cache().get(store, pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
         let mut of_execution = queries::action_executions(&version, execution);

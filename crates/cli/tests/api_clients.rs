@@ -8,7 +8,6 @@
     reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -114,6 +113,21 @@ impl Server {
 #[test]
 fn boto3_creates_runs_and_approves_a_pipeline_to_success() {
     Server::start().boto3("approval_to_success");
+}
+
+#[test]
+fn boto3_stage_conditions_gate_hold_and_are_overridden() {
+    Server::start().boto3("conditions_gate_and_override");
+}
+
+#[test]
+fn boto3_override_of_a_stopping_execution_is_a_conflict() {
+    Server::start().boto3("conditions_busy_while_stopping");
+}
+
+#[test]
+fn boto3_rollback_restores_the_last_good_release() {
+    Server::start().boto3("rollback_restores_the_last_good_release");
 }
 
 #[test]

@@ -89,6 +89,7 @@ fn recorded_execution(pipeline: &Pipeline) -> Vec<(World, Event)> {
                         action: d.action.clone(),
                         attempt: d.attempt,
                         job: d.job_sequence,
+                        condition: None,
                     },
                     output_variables: [("CommitId".to_string(), "0123456789abcdef".to_string())].into(),
                     summary: Some("done".into()),

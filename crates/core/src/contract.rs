@@ -65,7 +65,14 @@ pub fn start(id: &str) -> Event {
 /// The success of the source action of [`declaration`]'s first attempt.
 pub fn source_done(id: &str) -> Event {
     Event::ActionSucceeded(ActionSucceeded {
-        job: JobRef { execution_id: id.into(), stage: "Source".into(), action: "Src".into(), attempt: 1, job: 1 },
+        job: JobRef {
+            execution_id: id.into(),
+            stage: "Source".into(),
+            action: "Src".into(),
+            attempt: 1,
+            job: 1,
+            condition: None,
+        },
         output_variables: Default::default(),
         summary: None,
         external_execution_id: None,

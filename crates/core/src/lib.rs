@@ -7,6 +7,7 @@
 
 pub mod action_details;
 pub mod build_project;
+pub mod cron;
 pub mod declaration;
 pub mod engine;
 pub mod envelope;
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod providers;
 pub mod queries;
+pub mod rule_types;
 pub mod service;
 pub mod source_events;
 pub mod storage;

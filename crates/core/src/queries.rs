@@ -9,7 +9,8 @@ use serde_with::skip_serializing_none;
 
 use crate::declaration::ActionTypeId;
 use crate::engine::{
-    ActionAttempt, ArtifactRef, ErrorDetails, Execution, ExecutionStatus, PipelineState, RetryTrigger, TriggerType,
+    ActionAttempt, ArtifactRef, ConditionKind, ConditionRun, ErrorDetails, Execution, ExecutionStatus, PipelineState,
+    RetryTrigger, RuleAttempt, TriggerType,
 };
 use crate::pipeline::Pipeline;
 use crate::ports::StoredPipeline;
@@ -64,7 +65,121 @@ pub struct StageStateView {
     pub inbound_transition_state: TransitionStateView,
     pub action_states: Vec<ActionStateView>,
     pub latest_execution: Option<StageExecutionView>,
+    pub before_entry_condition_state: Option<StageConditionStateView>,
+    pub on_success_condition_state: Option<StageConditionStateView>,
+    pub on_failure_condition_state: Option<StageConditionStateView>,
     pub retry_stage_metadata: Option<RetryStageMetadataView>,
+}
+
+/// botocore `StageConditionState`: the latest evaluation of one kind of condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageConditionStateView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<StageConditionsExecutionView>,
+    pub condition_states: Vec<ConditionStateView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageConditionsExecutionView {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionStateView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<ConditionExecutionView>,
+    pub rule_states: Vec<RuleStateView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionExecutionView {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub last_status_change: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleStateView {
+    pub rule_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<RuleExecutionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionView {
+    pub rule_execution_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub last_status_change: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<ErrorDetails>,
+}
+
+fn rule_execution_view(rule: &RuleAttempt) -> RuleExecutionView {
+    RuleExecutionView {
+        rule_execution_id: rule.rule_execution_id.clone(),
+        status: rule.status.as_str().to_string(),
+        summary: rule.summary.clone(),
+        last_status_change: seconds(rule.updated_at),
+        last_updated_by: rule.last_updated_by.clone(),
+        external_execution_id: rule.external_execution_id.clone(),
+        external_execution_url: rule.external_execution_url.clone(),
+        error_details: rule.error.clone(),
+    }
+}
+
+/// The state of the stage's `kind` condition: its rules as declared, with the latest
+/// evaluation of the stage's latest execution. None when the stage declares no such condition.
+fn condition_state(
+    pipeline: &Pipeline,
+    stage: usize,
+    kind: ConditionKind,
+    evaluation: Option<&ConditionRun>,
+) -> Option<StageConditionStateView> {
+    let plan = pipeline.stages.get(stage)?.condition(kind)?;
+    if plan.rules.is_empty() {
+        return None;
+    }
+    let rule_states = plan
+        .rules
+        .iter()
+        .map(|rule| RuleStateView {
+            rule_name: rule.name.clone(),
+            latest_execution: evaluation
+                .and_then(|e| e.rules.iter().find(|r| r.name == rule.name))
+                .map(rule_execution_view),
+        })
+        .collect();
+    Some(StageConditionStateView {
+        latest_execution: evaluation.map(|e| StageConditionsExecutionView {
+            status: e.status.as_str().to_string(),
+            summary: e.summary.clone(),
+        }),
+        condition_states: vec![ConditionStateView {
+            latest_execution: evaluation.map(|e| ConditionExecutionView {
+                status: e.status.as_str().to_string(),
+                summary: e.summary.clone(),
+                last_status_change: seconds(e.updated_at),
+            }),
+            rule_states,
+        }],
+    })
 }
 
 #[skip_serializing_none]
@@ -149,7 +264,11 @@ fn action_execution_view(attempt: &ActionAttempt) -> ActionExecutionView {
 }
 
 fn stage_execution_view(execution: &Execution, status: String) -> StageExecutionView {
-    StageExecutionView { pipeline_execution_id: execution.id.clone(), status, execution_type: "STANDARD" }
+    StageExecutionView {
+        pipeline_execution_id: execution.id.clone(),
+        status,
+        execution_type: execution.execution_type.as_str(),
+    }
 }
 
 /// GetPipelineState. `executions` holds at least each stage's latest execution and the
@@ -211,6 +330,24 @@ pub fn pipeline_state(
                 latest_execution: latest
                     .zip(run)
                     .and_then(|(e, r)| r.status.map(|status| stage_execution_view(e, status.as_str().to_string()))),
+                before_entry_condition_state: condition_state(
+                    pipeline,
+                    index,
+                    ConditionKind::BeforeEntry,
+                    run.and_then(|r| r.latest_condition(ConditionKind::BeforeEntry)),
+                ),
+                on_success_condition_state: condition_state(
+                    pipeline,
+                    index,
+                    ConditionKind::OnSuccess,
+                    run.and_then(|r| r.latest_condition(ConditionKind::OnSuccess)),
+                ),
+                on_failure_condition_state: condition_state(
+                    pipeline,
+                    index,
+                    ConditionKind::OnFailure,
+                    run.and_then(|r| r.latest_condition(ConditionKind::OnFailure)),
+                ),
                 retry_stage_metadata: run.filter(|r| r.auto_retries + r.manual_retries > 0).map(|r| {
                     RetryStageMetadataView {
                         auto_stage_retry_attempt: r.auto_retries,
@@ -270,6 +407,22 @@ pub struct ExecutionSummaryView {
     pub stop_trigger: Option<StopTriggerView>,
     pub execution_mode: &'static str,
     pub execution_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<RollbackMetadataView>,
+}
+
+/// botocore `PipelineRollbackMetadata`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackMetadataView {
+    pub rollback_target_pipeline_execution_id: String,
+}
+
+fn rollback_metadata(execution: &Execution) -> Option<RollbackMetadataView> {
+    execution
+        .rollback
+        .as_ref()
+        .map(|r| RollbackMetadataView { rollback_target_pipeline_execution_id: r.target_execution_id.clone() })
 }
 
 pub fn execution_summary(execution: &Execution) -> ExecutionSummaryView {
@@ -295,7 +448,8 @@ pub fn execution_summary(execution: &Execution) -> ExecutionSummaryView {
         },
         stop_trigger: execution.stop.as_ref().map(|s| StopTriggerView { reason: s.reason.clone() }),
         execution_mode: execution.mode.as_str(),
-        execution_type: "STANDARD",
+        execution_type: execution.execution_type.as_str(),
+        rollback_metadata: rollback_metadata(execution),
     }
 }
 
@@ -334,6 +488,8 @@ pub struct ExecutionView {
     pub trigger: ExecutionTriggerView,
     pub execution_mode: &'static str,
     pub execution_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<RollbackMetadataView>,
 }
 
 pub fn execution(execution: &Execution) -> ExecutionView {
@@ -365,7 +521,8 @@ pub fn execution(execution: &Execution) -> ExecutionView {
             trigger_detail: execution.trigger.trigger_detail.clone(),
         },
         execution_mode: execution.mode.as_str(),
-        execution_type: "STANDARD",
+        execution_type: execution.execution_type.as_str(),
+        rollback_metadata: rollback_metadata(execution),
     }
 }
 
@@ -492,6 +649,105 @@ pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<Acti
                             error_details: attempt.error.clone(),
                         },
                         output_variables: attempt.output_variables.clone(),
+                    },
+                });
+            }
+        }
+    }
+    details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
+    details
+}
+
+/// botocore `RuleExecutionInput`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionInputView {
+    pub rule_type_id: crate::declaration::RuleTypeId,
+    pub configuration: BTreeMap<String, String>,
+    pub resolved_configuration: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub input_artifacts: Vec<ArtifactDetailView>,
+}
+
+/// botocore `RuleExecutionResult`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionResultView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<ErrorDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionOutputView {
+    pub execution_result: RuleExecutionResultView,
+}
+
+/// ListRuleExecutions item: one run of one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionDetailView {
+    pub pipeline_execution_id: String,
+    pub rule_execution_id: String,
+    pub pipeline_version: u32,
+    pub stage_name: String,
+    pub rule_name: String,
+    pub start_time: f64,
+    pub last_update_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub status: String,
+    pub input: RuleExecutionInputView,
+    pub output: RuleExecutionOutputView,
+}
+
+/// Every run of every rule of an execution, newest first. `pipeline` must be the version the
+/// execution ran with.
+pub fn rule_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<RuleExecutionDetailView> {
+    let mut details = Vec::new();
+    for (s, run) in execution.stages.iter().enumerate() {
+        for evaluation in &run.conditions {
+            for (r, rule) in evaluation.rules.iter().enumerate() {
+                let declaration = pipeline.rule_declaration(s, evaluation.kind, r);
+                details.push(RuleExecutionDetailView {
+                    pipeline_execution_id: execution.id.clone(),
+                    rule_execution_id: rule.rule_execution_id.clone(),
+                    pipeline_version: execution.pipeline_version,
+                    stage_name: run.name.clone(),
+                    rule_name: rule.name.clone(),
+                    start_time: seconds(rule.started_at),
+                    last_update_time: seconds(rule.updated_at),
+                    updated_by: rule.last_updated_by.clone(),
+                    status: rule.status.as_str().to_string(),
+                    input: RuleExecutionInputView {
+                        rule_type_id: declaration.map(|d| d.rule_type_id.clone()).unwrap_or_default(),
+                        configuration: declaration
+                            .and_then(|d| d.configuration.as_ref())
+                            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                            .unwrap_or_default(),
+                        resolved_configuration: rule.resolved_configuration.clone(),
+                        role_arn: declaration.and_then(|d| d.role_arn.clone()),
+                        region: declaration
+                            .and_then(|d| d.region.clone())
+                            .or_else(|| pipeline.environment.region.clone()),
+                        input_artifacts: artifact_details(&rule.input_artifacts),
+                    },
+                    output: RuleExecutionOutputView {
+                        execution_result: RuleExecutionResultView {
+                            external_execution_id: rule.external_execution_id.clone(),
+                            external_execution_summary: rule.summary.clone(),
+                            external_execution_url: rule.external_execution_url.clone(),
+                            error_details: rule.error.clone(),
+                        },
                     },
                 });
             }

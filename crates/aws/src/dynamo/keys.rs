@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use pipewright_core::engine::{ActionStatus, Execution, next_deadline};
+use pipewright_core::engine::{Execution, next_due};
 use pipewright_core::storage::Cursor;
 use pipewright_core::time::Timestamp;
 
@@ -81,21 +81,6 @@ pub(super) fn listing_start(pipeline: &str, cursor: &Cursor) -> Item {
     start.insert("gsi1pk".into(), s(pipeline_pk(pipeline)));
     start.insert("gsi1sk".into(), s(timed(Timestamp::from_millis(cursor.started_at), &cursor.key)));
     start
-}
-
-/// The earliest deadline of the execution's in-flight actions.
-fn next_due(execution: &Execution) -> Option<Timestamp> {
-    if execution.status.is_finished() {
-        return None;
-    }
-    execution
-        .stages
-        .iter()
-        .flat_map(|stage| stage.actions.iter())
-        .filter_map(|action| action.attempts.last())
-        .filter(|attempt| attempt.status == ActionStatus::InProgress)
-        .map(|attempt| next_deadline(attempt).0)
-        .min()
 }
 
 /// The attributes derived from an execution: its place in the indexes and its TTL. The

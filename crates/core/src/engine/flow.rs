@@ -2,12 +2,16 @@
 //! executions waiting at boundaries, and superseding
 //! (docs/reference/codepipeline.md §3.2–3.3, §3.6–3.7).
 
+use super::conditions::{self, begin, entry_pending};
 use super::context::Context;
 use super::dispatch::dispatch_action;
-use super::moves::{Change, ExecutionMove, StageMove};
+use super::moves::{Change, ConditionMove, ExecutionMove, StageMove};
 use super::rejection::Rejection;
-use super::state::{ActionStatus, ExecutionStatus, Position, RetryTrigger, StageStatus};
-use crate::pipeline::{Mode, RetryMode};
+use super::rollback;
+use super::state::{
+    ActionStatus, ConditionKind, ConditionStatus, ExecutionStatus, ExecutionType, Position, RetryTrigger, StageStatus,
+};
+use crate::pipeline::{Engage, Mode, RetryMode};
 
 /// Moves an execution forward as far as it can go now: starts the next runOrder group, or
 /// finishes its stage when nothing is in flight.
@@ -21,6 +25,10 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
             return Ok(());
         };
         let run = &execution.stages[stage];
+        if run.condition_in_progress().is_some() {
+            // A condition under evaluation holds the stage (docs/conditions.md).
+            return Ok(());
+        }
         let mut in_flight = 0;
         let mut failed = 0;
         for index in 0..run.actions.len() {
@@ -42,10 +50,12 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
             return Ok(());
         }
         if failed > 0 {
-            if fail_stage(ctx, id, stage)? == AfterFailure::Retried {
-                continue;
-            }
-            return Ok(());
+            return stage_failed(ctx, id, stage);
+        }
+        if entry_pending(ctx, id, stage)? {
+            // The entry condition is checked before the first group starts, and again after
+            // a retry of a stage it kept out.
+            return begin(ctx, id, stage, ConditionKind::BeforeEntry);
         }
         let pending_group =
             ctx.pipeline.stages[stage].groups.iter().position(|group| group.iter().any(|&a| run.current(a).is_none()));
@@ -56,37 +66,77 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
                     dispatch_action(ctx, id, stage, action)?;
                 }
             }
-            None => {
-                succeed_stage(ctx, id, stage)?;
-                return Ok(());
+            None if conditions::plan(ctx, id, stage, ConditionKind::OnSuccess)?.is_some() => {
+                return begin(ctx, id, stage, ConditionKind::OnSuccess);
             }
+            None => return succeed_stage(ctx, id, stage),
         }
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum AfterFailure {
-    Retried,
-    Failed,
+/// Every action of the stage has finished and one failed: the stage's failure condition
+/// decides what follows (docs/conditions.md); without one, the stage fails.
+fn stage_failed(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+    match conditions::plan(ctx, id, stage, ConditionKind::OnFailure)? {
+        Some(plan) if !plan.rules.is_empty() => {
+            let execution = ctx.exec(id)?;
+            let evaluated = execution.stages[stage]
+                .latest_condition(ConditionKind::OnFailure)
+                .is_some_and(|c| c.attempt == execution.attempt && c.status != ConditionStatus::Abandoned);
+            if evaluated {
+                // Decided for this failure already (its result engaged): nothing more.
+                return Ok(());
+            }
+            begin(ctx, id, stage, ConditionKind::OnFailure)
+        }
+        Some(plan) => {
+            let result = plan.result;
+            fail_stage(ctx, id, stage, result, None)?;
+            settle(ctx, id)
+        }
+        None => fail_stage(ctx, id, stage, Engage::Fail, None),
+    }
 }
 
-fn fail_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<AfterFailure, Rejection> {
+/// Fails the stage, then does what `result` asks: nothing more (FAIL), one automatic retry
+/// (RETRY, once per stage), or the failure and then a rollback (ROLLBACK). `reason` is why,
+/// when a condition failed it rather than an action.
+pub(crate) fn fail_stage(
+    ctx: &mut Context,
+    id: &str,
+    stage: usize,
+    result: Engage,
+    reason: Option<String>,
+) -> Result<(), Rejection> {
     ctx.change(id, Change::Stage(stage, StageMove::Fail))?;
-    let auto_retry = ctx.pipeline.stages[stage].auto_retry;
     let execution = ctx.exec_mut(id)?;
-    if let Some(mode) = auto_retry.filter(|_| execution.stages[stage].auto_retries == 0) {
-        // onFailure: RETRY makes exactly one automatic attempt
-        // (docs/reference/codepipeline.md §3.4).
+    if let Engage::Retry(mode) = result
+        && execution.stages[stage].auto_retries == 0
+    {
+        // RETRY makes exactly one automatic attempt (docs/reference/codepipeline.md §3.4).
         execution.stages[stage].auto_retries += 1;
         execution.stages[stage].latest_retry_trigger = Some(RetryTrigger::AutomatedStageRetry);
         execution.attempt += 1;
-        restart_stage(ctx, id, stage, mode)?;
-        return Ok(AfterFailure::Retried);
+        return restart_stage(ctx, id, stage, mode);
     }
-    let summary = failure_summary(ctx, id, stage)?;
+    let summary = match reason {
+        Some(reason) => reason,
+        None => failure_summary(ctx, id, stage)?,
+    };
     ctx.exec_mut(id)?.status_summary = Some(summary);
     ctx.change(id, Change::Execution(ExecutionMove::Fail))?;
-    leave_stage(ctx, id, stage).map(|()| AfterFailure::Failed)
+    release(ctx, id, stage);
+    if result == Engage::Rollback {
+        rollback::automatic(ctx, id, stage)?;
+    }
+    admit(ctx, stage)
+}
+
+/// An entry condition with the SKIP result was not met: the stage is Skipped and the
+/// execution goes on as if it had succeeded.
+pub(crate) fn skip_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+    ctx.change(id, Change::Stage(stage, StageMove::Skip))?;
+    pass_stage(ctx, id, stage)
 }
 
 fn failure_summary(ctx: &Context, id: &str, stage: usize) -> Result<String, Rejection> {
@@ -122,16 +172,29 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
     if !was_running {
         ctx.change(id, Change::Stage(stage, StageMove::Resume))?;
     }
+    // A failure condition still under evaluation has nothing left to decide.
+    conditions::end_in_progress(ctx, id, stage, ConditionMove::Abandon)?;
     for action in to_rerun {
         dispatch_action(ctx, id, stage, action)?;
     }
     Ok(())
 }
 
-fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+pub(crate) fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
     ctx.change(id, Change::Stage(stage, StageMove::Succeed))?;
+    if ctx.pipeline.stages[stage].rolls_back() && ctx.exec(id)?.execution_type == ExecutionType::Standard {
+        // The execution an automatic rollback of this stage returns to.
+        ctx.slot(stage).last_succeeded = Some(id.to_string());
+    }
+    pass_stage(ctx, id, stage)
+}
+
+/// The execution leaves a stage it passed (succeeded or skipped): on to the next stage, or
+/// the end (a rollback ends after its one stage).
+fn pass_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
     release(ctx, id, stage);
-    if stage + 1 == ctx.pipeline.stages.len() {
+    let last = stage + 1 == ctx.pipeline.stages.len() || ctx.exec(id)?.execution_type == ExecutionType::Rollback;
+    if last {
         ctx.exec_mut(id)?.status_summary = None;
         ctx.change(id, Change::Execution(ExecutionMove::Succeed))?;
     } else {
@@ -160,7 +223,7 @@ pub(crate) fn in_flight(ctx: &Context, id: &str, stage: usize) -> Result<Vec<usi
         .collect())
 }
 
-fn release(ctx: &mut Context, id: &str, stage: usize) {
+pub(crate) fn release(ctx: &mut Context, id: &str, stage: usize) {
     let slot = ctx.slot(stage);
     if slot.occupant.as_deref() == Some(id) {
         slot.occupant = None;
@@ -212,7 +275,7 @@ pub(crate) fn admit(ctx: &mut Context, stage: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn enter(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+pub(crate) fn enter(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
     let locks = ctx.pipeline.mode.locks_stages();
     let slot = ctx.slot(stage);
     if locks {

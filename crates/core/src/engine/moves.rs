@@ -11,9 +11,14 @@
 use super::context::Context;
 use super::effect::{ActionTypeDetail, ArtifactDetail, DetailType, ExecutionResult, ExecutionTrigger};
 use super::rejection::Rejection;
-use super::state::{ActionAttempt, ActionStatus, ArtifactRef, Execution, ExecutionStatus, StageStatus};
+use super::state::{
+    ActionAttempt, ActionStatus, ArtifactRef, ConditionKind, ConditionRun, ConditionStatus, Execution, ExecutionStatus,
+    RuleAttempt, RuleStatus, StageStatus,
+};
 use ActionStatus as A;
+use ConditionStatus as C;
 use ExecutionStatus as E;
+use RuleStatus as R;
 use StageStatus as S;
 
 /// What happens to an execution.
@@ -39,6 +44,34 @@ pub enum StageMove {
     Fail,
     Resume,
     Cancel,
+    /// An entry condition not met, with the SKIP result.
+    Skip,
+}
+
+/// What happens to one evaluation of a stage condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConditionMove {
+    Start,
+    /// Every rule succeeded: the condition is met.
+    Succeed,
+    /// A rule failed: the condition's result engages.
+    Fail,
+    /// OverrideStageCondition released it.
+    Override,
+    /// A stop or a retry ended it before it was decided.
+    Abandon,
+    /// A pipeline update ended it.
+    Cancel,
+}
+
+/// What happens to one run of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleMove {
+    Start,
+    Succeed,
+    Fail,
+    /// Its condition was decided (another rule failed, an override, a stop) while it ran.
+    Abandon,
 }
 
 /// What happens to an action's latest attempt.
@@ -94,6 +127,25 @@ pub const STAGE_MOVES: &[Row<StageStatus, StageMove>] = &[
     row(Some(S::Stopped), StageMove::Resume, S::InProgress),
     row(Some(S::InProgress), StageMove::Cancel, S::Cancelled),
     row(Some(S::Stopping), StageMove::Cancel, S::Cancelled),
+    row(Some(S::InProgress), StageMove::Skip, S::Skipped),
+];
+
+/// Every legal move of an evaluation of a stage condition (docs/conditions.md).
+pub const CONDITION_MOVES: &[Row<ConditionStatus, ConditionMove>] = &[
+    row(None, ConditionMove::Start, C::InProgress),
+    row(Some(C::InProgress), ConditionMove::Succeed, C::Succeeded),
+    row(Some(C::InProgress), ConditionMove::Fail, C::Failed),
+    row(Some(C::InProgress), ConditionMove::Override, C::Overridden),
+    row(Some(C::InProgress), ConditionMove::Abandon, C::Abandoned),
+    row(Some(C::InProgress), ConditionMove::Cancel, C::Cancelled),
+];
+
+/// Every legal move of a rule run.
+pub const RULE_MOVES: &[Row<RuleStatus, RuleMove>] = &[
+    row(None, RuleMove::Start, R::InProgress),
+    row(Some(R::InProgress), RuleMove::Succeed, R::Succeeded),
+    row(Some(R::InProgress), RuleMove::Fail, R::Failed),
+    row(Some(R::InProgress), RuleMove::Abandon, R::Abandoned),
 ];
 
 /// Every legal move of an action attempt (a retry starts a new attempt).
@@ -116,6 +168,10 @@ pub(crate) enum Change {
     Execution(ExecutionMove),
     Stage(usize, StageMove),
     Action(usize, usize, ActionMove),
+    /// The evaluation at this index of the stage's `conditions`.
+    Condition(usize, usize, ConditionMove),
+    /// Rule `.2` of that evaluation.
+    Rule(usize, usize, usize, RuleMove),
 }
 
 /// A move made, as the property test reads them.
@@ -124,6 +180,8 @@ pub enum Moved {
     Execution { id: String, row: Row<ExecutionStatus, ExecutionMove> },
     Stage { id: String, stage: usize, row: Row<StageStatus, StageMove> },
     Action { id: String, stage: usize, action: usize, attempt: u32, row: Row<ActionStatus, ActionMove> },
+    Condition { id: String, stage: usize, kind: ConditionKind, number: u32, row: Row<ConditionStatus, ConditionMove> },
+    Rule { id: String, stage: usize, kind: ConditionKind, number: u32, rule: String, row: Row<RuleStatus, RuleMove> },
 }
 
 impl ExecutionMove {
@@ -151,6 +209,9 @@ impl StageMove {
             StageMove::Fail => "FAILED",
             StageMove::Resume => "RESUMED",
             StageMove::Cancel => "CANCELED",
+            // CodePipeline documents no stage state for it; Pipewright publishes SKIPPED
+            // (docs/conditions.md), so a view of the run shows the stage passed over.
+            StageMove::Skip => "SKIPPED",
         }
     }
 }
@@ -203,6 +264,41 @@ impl Context<'_> {
         self.publish_action(id, stage, action, row.by)
     }
 
+    /// Adds an evaluation of a stage condition, InProgress; returns its index. Conditions and
+    /// rules publish no state change: CodePipeline has no event for them.
+    pub fn start_condition(&mut self, id: &str, stage: usize, mut run: ConditionRun) -> Result<usize, Rejection> {
+        let row = legal(CONDITION_MOVES, None, ConditionMove::Start).ok_or_else(|| {
+            illegal(format!("execution {id} stage {stage} condition"), None::<C>, ConditionMove::Start)
+        })?;
+        run.status = row.to;
+        let (kind, number) = (run.kind, run.number);
+        let conditions = &mut self.exec_mut(id)?.stages[stage].conditions;
+        conditions.push(run);
+        let index = conditions.len() - 1;
+        self.moves.push(Moved::Condition { id: id.to_string(), stage, kind, number, row });
+        Ok(index)
+    }
+
+    /// Adds a rule run to the evaluation `condition`, InProgress; returns its index.
+    pub fn start_rule(
+        &mut self,
+        id: &str,
+        stage: usize,
+        condition: usize,
+        mut attempt: RuleAttempt,
+    ) -> Result<usize, Rejection> {
+        let row = legal(RULE_MOVES, None, RuleMove::Start)
+            .ok_or_else(|| illegal(format!("execution {id} rule {}", attempt.name), None::<R>, RuleMove::Start))?;
+        attempt.status = row.to;
+        let name = attempt.name.clone();
+        let run = &mut self.exec_mut(id)?.stages[stage].conditions[condition];
+        let (kind, number) = (run.kind, run.number);
+        run.rules.push(attempt);
+        let index = run.rules.len() - 1;
+        self.moves.push(Moved::Rule { id: id.to_string(), stage, kind, number, rule: name, row });
+        Ok(index)
+    }
+
     /// Makes one move, if the tables allow it from the current status, and publishes it.
     pub fn change(&mut self, id: &str, change: Change) -> Result<(), Rejection> {
         let now = self.now;
@@ -239,6 +335,31 @@ impl Context<'_> {
                 let number = attempt.number;
                 self.moves.push(Moved::Action { id: id.to_string(), stage, action, attempt: number, row });
                 self.publish_action(id, stage, action, by)
+            }
+            Change::Condition(stage, condition, by) => {
+                let run = &mut execution.stages[stage].conditions[condition];
+                let from = Some(run.status);
+                let row = legal(CONDITION_MOVES, from, by).ok_or_else(|| {
+                    illegal(format!("execution {id} stage {stage} {} condition", run.kind.as_str()), from, by)
+                })?;
+                run.status = row.to;
+                run.updated_at = now;
+                let (kind, number) = (run.kind, run.number);
+                self.moves.push(Moved::Condition { id: id.to_string(), stage, kind, number, row });
+                Ok(())
+            }
+            Change::Rule(stage, condition, rule, by) => {
+                let run = &mut execution.stages[stage].conditions[condition];
+                let (kind, number) = (run.kind, run.number);
+                let attempt = &mut run.rules[rule];
+                let from = Some(attempt.status);
+                let row = legal(RULE_MOVES, from, by)
+                    .ok_or_else(|| illegal(format!("execution {id} rule {}", attempt.name), from, by))?;
+                attempt.status = row.to;
+                attempt.updated_at = now;
+                let name = attempt.name.clone();
+                self.moves.push(Moved::Rule { id: id.to_string(), stage, kind, number, rule: name, row });
+                Ok(())
             }
         }
     }

@@ -33,6 +33,12 @@ pub enum Rejection {
     OutputVariablesSizeExceeded { size: usize, limit: usize },
     #[error("{0}")]
     Validation(String),
+    #[error("{0}")]
+    ConditionNotOverridable(String),
+    #[error("{0}")]
+    UnableToRollbackStage(String),
+    #[error("{0}")]
+    PipelineExecutionOutdated(String),
     /// The world handed to `apply` does not hold what the pipeline state refers to, or is
     /// laid out for another version of the declaration: a defect of the caller, not of the
     /// request.
@@ -60,6 +66,9 @@ impl Rejection {
             Rejection::InvalidJobState(_) => "InvalidJobStateException",
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",
             Rejection::Validation(_) => "ValidationException",
+            Rejection::ConditionNotOverridable(_) => "ConditionNotOverridableException",
+            Rejection::UnableToRollbackStage(_) => "UnableToRollbackStageException",
+            Rejection::PipelineExecutionOutdated(_) => "PipelineExecutionOutdatedException",
         }
     }
 }
@@ -92,6 +101,8 @@ pub enum Stale {
     NothingDue,
     /// The pipeline is already at this version or a later one.
     VersionNotNewer,
+    /// The condition was already overridden.
+    AlreadyOverridden,
 }
 
 impl std::fmt::Display for Stale {
@@ -112,6 +123,7 @@ impl std::fmt::Display for Stale {
             Stale::TransitionUnchanged => write!(f, "the transition is already in that state"),
             Stale::NothingDue => write!(f, "no deadline has passed"),
             Stale::VersionNotNewer => write!(f, "the pipeline is already at this version"),
+            Stale::AlreadyOverridden => write!(f, "the condition was already overridden"),
         }
     }
 }

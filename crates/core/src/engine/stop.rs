@@ -2,10 +2,11 @@
 //! actions finish; stop and abandon marks them Abandoned at once. Either way the execution passes
 //! through Stopping to Stopped and gives up its stage.
 
+use super::conditions;
 use super::context::Context;
 use super::event::StopExecution;
 use super::flow::{in_flight, settle};
-use super::moves::{ActionMove, Change, ExecutionMove, StageMove};
+use super::moves::{ActionMove, Change, ConditionMove, ExecutionMove, StageMove};
 use super::rejection::{Rejection, Stale};
 use super::state::{ExecutionStatus, Position, StopRequest};
 
@@ -53,6 +54,8 @@ pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<St
             if was_running {
                 ctx.change(id, Change::Stage(stage, StageMove::Stop))?;
             }
+            // A condition only gates the stage: a stop of either kind ends its evaluation.
+            conditions::end_in_progress(ctx, id, stage, ConditionMove::Abandon)?;
             if event.abandon {
                 abandon_in_flight(ctx, id, stage)?;
             }

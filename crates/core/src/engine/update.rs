@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use super::conditions;
 use super::context::Context;
 use super::event::PipelineUpdated;
 use super::flow::in_flight;
-use super::moves::{ActionMove, Change, ExecutionMove, StageMove};
+use super::moves::{ActionMove, Change, ConditionMove, ExecutionMove, StageMove};
 use super::rejection::{Rejection, Stale};
 use super::state::{PipelineState, Position};
 
@@ -55,6 +56,7 @@ pub(crate) fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
         for action in in_flight(ctx, id, stage)? {
             ctx.change(id, Change::Action(stage, action, ActionMove::Cancel))?;
         }
+        conditions::end_in_progress(ctx, id, stage, ConditionMove::Cancel)?;
         ctx.change(id, Change::Stage(stage, StageMove::Cancel))?;
     }
     ctx.change(id, Change::Execution(ExecutionMove::Cancel))
