@@ -2,9 +2,17 @@
 //! cloned at a tag, `webhook replay` naming the triggers that match, and `serve
 //! --webhook-secret` taking signed deliveries (docs/sources.md).
 
-use std::io::{BufRead, BufReader, Read, Write};
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
+mod common;
+
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -219,38 +227,20 @@ fn webhook_replay_names_the_triggers_that_match_and_starts_them_once() {
 
 /// A `pipewright serve --webhook-secret` on a free port.
 struct Server {
-    child: Child,
+    /// Stops the server when the test ends.
+    _serve: common::Serve,
     address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     fn start(dir: &Path, repo: &Repo) -> Server {
-        let mut child = pipewright(dir)
-            .args(["serve", "--port", "0", "--webhook-secret", "s3cret", "--source"])
-            .arg(format!("App={}", repo.url()))
-            .arg("--source")
-            .arg(format!("Legacy={}", repo.url()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let address = first
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("serve printed no address: {first}"))
-            .trim_end_matches('/')
-            .to_string();
-        Server { child, address }
+        let app = format!("App={}", repo.url());
+        let legacy = format!("Legacy={}", repo.url());
+        let state = dir.join("state");
+        let serve =
+            common::Serve::start(dir, &state, &["--webhook-secret", "s3cret", "--source", &app, "--source", &legacy]);
+        let address = serve.endpoint.trim_start_matches("http://").to_string();
+        Server { _serve: serve, address }
     }
 
     /// A POST over plain HTTP: (status, JSON body).

@@ -108,7 +108,9 @@ impl HostApi {
         let base = base_url
             .filter(|b| !b.is_empty())
             .or(kind.default_base())
-            .ok_or_else(|| format!("a {} connection needs a baseUrl (its API, e.g. https://git.example.com/api/v3)", kind.name()))?
+            .ok_or_else(|| {
+                format!("a {} connection needs a baseUrl (its API, e.g. https://git.example.com/api/v3)", kind.name())
+            })?
             .trim_end_matches('/')
             .to_string();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
@@ -200,7 +202,9 @@ impl HostApi {
     pub fn commit_url(&self, repository: &str, commit: &str) -> String {
         match self.kind {
             HostKind::Bitbucket => format!("{}/{repository}/commits/{commit}", self.web_url),
-            HostKind::GitLab | HostKind::GitLabSelfManaged => format!("{}/{repository}/-/commit/{commit}", self.web_url),
+            HostKind::GitLab | HostKind::GitLabSelfManaged => {
+                format!("{}/{repository}/-/commit/{commit}", self.web_url)
+            }
             _ => format!("{}/{repository}/commit/{commit}", self.web_url),
         }
     }
@@ -210,7 +214,12 @@ impl HostApi {
         let text = |value: &Value| value.as_str().map(String::from);
         let (id, message, author, committer) = if self.is_github() {
             let commit = &json["commit"];
-            (text(&json["sha"]), text(&commit["message"]), text(&commit["author"]["date"]), text(&commit["committer"]["date"]))
+            (
+                text(&json["sha"]),
+                text(&commit["message"]),
+                text(&commit["author"]["date"]),
+                text(&commit["committer"]["date"]),
+            )
         } else if self.is_gitlab() {
             (text(&json["id"]), text(&json["message"]), text(&json["authored_date"]), text(&json["committed_date"]))
         } else {
@@ -269,15 +278,21 @@ mod tests {
         assert_eq!(archive.url, "https://api.github.com/repos/octo/app/zipball/abc");
         assert_eq!(header(&archive, "Authorization"), Some("Bearer ghp_x"));
         assert_eq!(header(&archive, "User-Agent"), Some("pipewright"));
-        assert_eq!(cloud.commit_request("octo/app", "release/1").url, "https://api.github.com/repos/octo/app/commits/release%2F1");
+        assert_eq!(
+            cloud.commit_request("octo/app", "release/1").url,
+            "https://api.github.com/repos/octo/app/commits/release%2F1"
+        );
         assert_eq!(cloud.clone_url("octo/app"), "https://github.com/octo/app.git");
-        let server = HostApi::new(HostKind::GitHubEnterpriseServer, Some("https://git.corp/api/v3/"), None, "t").unwrap();
+        let server =
+            HostApi::new(HostKind::GitHubEnterpriseServer, Some("https://git.corp/api/v3/"), None, "t").unwrap();
         assert_eq!(server.archive_request("o/r", "c").url, "https://git.corp/api/v3/repos/o/r/zipball/c");
         assert_eq!(server.clone_url("o/r"), "https://git.corp/o/r.git");
         assert!(HostApi::new(HostKind::GitHubEnterpriseServer, None, None, "t").unwrap_err().contains("baseUrl"));
         let commit = cloud
-            .parse_commit(&json!({"sha": "abc", "commit": {"message": "Fix\n\nbody", "author": {"date": "2026-01-01T00:00:00Z"},
-                "committer": {"date": "2026-01-02T00:00:00Z"}}}))
+            .parse_commit(
+                &json!({"sha": "abc", "commit": {"message": "Fix\n\nbody", "author": {"date": "2026-01-01T00:00:00Z"},
+                "committer": {"date": "2026-01-02T00:00:00Z"}}}),
+            )
             .unwrap();
         assert_eq!((commit.id.as_str(), commit.message.as_str()), ("abc", "Fix"));
         assert_eq!(commit.committer_date, "2026-01-02T00:00:00Z");
@@ -289,18 +304,26 @@ mod tests {
         let archive = bitbucket.archive_request("team/site", "abc");
         assert_eq!(archive.url, "https://bitbucket.org/team/site/get/abc.zip");
         assert_eq!(header(&archive, "Authorization"), Some("Basic dXNlcjphcHAtcGFzcw=="));
-        assert_eq!(bitbucket.commit_request("team/site", "main").url, "https://api.bitbucket.org/2.0/repositories/team/site/commit/main");
+        assert_eq!(
+            bitbucket.commit_request("team/site", "main").url,
+            "https://api.bitbucket.org/2.0/repositories/team/site/commit/main"
+        );
         let local = HostApi::new(HostKind::Bitbucket, Some("http://127.0.0.1:9/2.0"), None, "tok").unwrap();
         assert_eq!(local.archive_request("t/s", "c").url, "http://127.0.0.1:9/t/s/get/c.zip");
         assert_eq!(header(&local.archive_request("t/s", "c"), "Authorization"), Some("Bearer tok"));
-        assert_eq!(bitbucket.parse_commit(&json!({"hash": "h", "message": "m", "date": "d"})).unwrap().author_date, "d");
+        assert_eq!(
+            bitbucket.parse_commit(&json!({"hash": "h", "message": "m", "date": "d"})).unwrap().author_date,
+            "d"
+        );
 
         let gitlab = HostApi::new(HostKind::GitLab, None, None, "glpat").unwrap();
         let archive = gitlab.archive_request("group/sub/app", "abc");
         assert_eq!(archive.url, "https://gitlab.com/api/v4/projects/group%2Fsub%2Fapp/repository/archive.zip?sha=abc");
         assert_eq!(header(&archive, "PRIVATE-TOKEN"), Some("glpat"));
         assert_eq!(gitlab.clone_url("group/sub/app"), "https://gitlab.com/group/sub/app.git");
-        let commit = gitlab.parse_commit(&json!({"id": "i", "message": "m", "authored_date": "a", "committed_date": "c"})).unwrap();
+        let commit = gitlab
+            .parse_commit(&json!({"id": "i", "message": "m", "authored_date": "a", "committed_date": "c"}))
+            .unwrap();
         assert_eq!((commit.author_date.as_str(), commit.committer_date.as_str()), ("a", "c"));
         assert!(gitlab.parse_commit(&json!({})).is_err());
         assert!(HostKind::parse("CodeCommit").is_err());

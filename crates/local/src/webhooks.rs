@@ -51,7 +51,7 @@ pub async fn start(
     let id = &planned.execution_id;
     // A redelivery must not replace the options of the execution it already started.
     if backend.execution(id).await.map_err(ServiceError::Store)?.is_none() {
-        backend.save_run_options(id, options).map_err(ServiceError::Store)?;
+        backend.save_run_options(id, options).await.map_err(ServiceError::Store)?;
     }
     let event = Event::StartExecution(StartExecution {
         execution_id: id.clone(),
@@ -93,7 +93,7 @@ pub async fn trigger_webhook(
     let stored: StoredWebhook = record
         .and_then(|text| serde_json::from_str(&text).ok())
         .ok_or_else(|| refused(404, format!("no webhook is named {}", request.name)))?;
-    if !pipewright_core::mac::same(stored.token.as_bytes(), request.token.as_bytes()) {
+    if !pipewright_core::mac::same_secret(stored.token.as_bytes(), request.token.as_bytes()) {
         return Err(refused(404, format!("no webhook is named {} with this URL", request.name)));
     }
     let webhook = &stored.definition;
@@ -109,9 +109,7 @@ pub async fn trigger_webhook(
         .declaration;
     let delivery_id =
         pipewright_core::webhooks::payload::delivery_id(pipewright_core::webhooks::GitHost::GitHub, request.headers)
-            .unwrap_or_else(|| {
-                pipewright_core::mac::hex(&pipewright_core::mac::hmac_sha256(b"delivery", request.body))
-            });
+            .unwrap_or_else(|| hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", request.body)));
     let arn = definition::webhook_arn(LOCAL_REGION, account, &webhook.name);
     let planned = definition::plan_start(webhook, &declaration, &webhook.select(&body), &delivery_id, &arn)
         .map_err(|reason| refused(202, format!("nothing started: {reason}")))?;

@@ -63,8 +63,7 @@ impl HttpClient {
                 builder = builder.header("Content-Type", "application/json");
             }
             let built = builder.body(Full::new(body)).map_err(|e| HttpError::Transient(e.to_string()))?;
-            let response =
-                self.client.request(built).await.map_err(|e| HttpError::Transient(format!("{url}: {e}")))?;
+            let response = self.client.request(built).await.map_err(|e| HttpError::Transient(format!("{url}: {e}")))?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
@@ -73,7 +72,8 @@ impl HttpClient {
                     .and_then(|l| l.to_str().ok())
                     .ok_or_else(|| HttpError::Transient(format!("{url} redirected without a Location")))?;
                 let next = resolve(&uri, location);
-                let same_host = next.parse::<hyper::Uri>().ok().and_then(|n| n.authority().cloned()) == uri.authority().cloned();
+                let same_host =
+                    next.parse::<hyper::Uri>().ok().and_then(|n| n.authority().cloned()) == uri.authority().cloned();
                 if !same_host {
                     headers.retain(|(name, _)| {
                         !name.eq_ignore_ascii_case("authorization") && !name.eq_ignore_ascii_case("private-token")
@@ -109,7 +109,8 @@ impl HttpClient {
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|e| HttpError::Transient(format!("{} answered no JSON: {e}", request.url)))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| HttpError::Transient(format!("{} answered no JSON: {e}", request.url)))
     }
 
     /// Streams the answer into `path`; its size. More than `limit` bytes is refused.

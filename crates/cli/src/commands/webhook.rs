@@ -59,10 +59,8 @@ pub async fn run(state_dir: &Path, command: &WebhookCommand) -> Result<ExitCode>
 async fn replay(state_dir: &Path, args: &ReplayArgs) -> Result<ExitCode> {
     let body = std::fs::read(&args.file).map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
     let host = GitHost::from_segment(&args.provider).ok_or_else(|| usage("--provider: github, bitbucket or gitlab"))?;
-    let id = args
-        .delivery_id
-        .clone()
-        .unwrap_or_else(|| pipewright_core::mac::hex(&pipewright_core::mac::hmac_sha256(b"delivery", &body)));
+    let id =
+        args.delivery_id.clone().unwrap_or_else(|| hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", &body)));
     let delivery = payload::parse(host, &args.event, &body, id).map_err(|e| {
         usage(format!("{} is not a {} {} delivery: {e}", args.file.display(), args.provider, args.event))
     })?;

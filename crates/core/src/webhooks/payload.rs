@@ -114,7 +114,7 @@ pub fn delivery_id(host: GitHost, headers: &[(String, String)]) -> Option<String
 pub fn read(host: GitHost, headers: &[(String, String)], body: &[u8]) -> Result<Delivery, PayloadError> {
     let name = event_header(host);
     let event = header(headers, name).ok_or(PayloadError::NoEvent(name))?;
-    let id = delivery_id(host, headers).unwrap_or_else(|| crate::mac::hex(&sha256(body)));
+    let id = delivery_id(host, headers).unwrap_or_else(|| hex::encode(sha256(body)));
     parse(host, event, body, id)
 }
 

@@ -5,7 +5,7 @@
 //! * Bitbucket: `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, body)>`;
 //! * GitLab: `X-Gitlab-Token: <secret>`, the secret itself.
 //!
-//! Every comparison takes the same time wherever the values differ (`mac::same`).
+//! Every comparison takes the same time wherever the values differ (`mac::same_secret`, `mac::verify_hmac_sha256`).
 
 use super::{GitHost, header};
 use crate::mac;
@@ -35,7 +35,9 @@ pub fn verify(host: GitHost, secret: &[u8], headers: &[(String, String)], body: 
     let name = header_name(host);
     let given = header(headers, name).ok_or(SignatureError::Missing(name))?;
     match host {
-        GitHost::GitLab => mac::same(given.as_bytes(), secret).then_some(()).ok_or(SignatureError::Mismatch(name)),
+        GitHost::GitLab => {
+            mac::same_secret(given.as_bytes(), secret).then_some(()).ok_or(SignatureError::Mismatch(name))
+        }
         GitHost::GitHub | GitHost::Bitbucket => hmac_sha256_hex(name, secret, given, body),
     }
 }
@@ -46,10 +48,8 @@ pub fn hmac_sha256_hex(name: &'static str, secret: &[u8], given: &str, body: &[u
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SignatureError::Malformed(name));
     }
-    let expected = mac::hex(&mac::hmac_sha256(secret, body));
-    mac::same(hex.to_ascii_lowercase().as_bytes(), expected.as_bytes())
-        .then_some(())
-        .ok_or(SignatureError::Mismatch(name))
+    let tag = ::hex::decode(hex).map_err(|_| SignatureError::Malformed(name))?;
+    mac::verify_hmac_sha256(secret, body, &tag).then_some(()).ok_or(SignatureError::Mismatch(name))
 }
 
 /// The signature header a host would send for `body` (tests, and `webhook replay` of an
@@ -57,7 +57,7 @@ pub fn hmac_sha256_hex(name: &'static str, secret: &[u8], given: &str, body: &[u
 pub fn sign(host: GitHost, secret: &[u8], body: &[u8]) -> (String, String) {
     let value = match host {
         GitHost::GitLab => String::from_utf8_lossy(secret).into_owned(),
-        GitHost::GitHub | GitHost::Bitbucket => format!("sha256={}", mac::hex(&mac::hmac_sha256(secret, body))),
+        GitHost::GitHub | GitHost::Bitbucket => format!("sha256={}", ::hex::encode(mac::hmac_sha256(secret, body))),
     };
     (header_name(host).to_string(), value)
 }
