@@ -311,7 +311,7 @@ async fn bad_requests_get_aws_style_errors() {
     let plane = TestPlane::new();
     let unknown = plane.call("LaunchRockets", json!({})).await;
     assert_eq!((unknown.0, unknown.1["__type"].as_str()), (400, Some("UnknownOperationException")));
-    for unsupported in ["PollForThirdPartyJobs", "PutActionRevision", "RollbackStage", "TagResource"] {
+    for unsupported in ["PollForThirdPartyJobs", "PutActionRevision", "UpdateActionType", "TagResource"] {
         let (status, body) = plane.call(unsupported, json!({})).await;
         assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")));
         assert!(body["message"].as_str().unwrap().contains(unsupported), "{body}");
