@@ -11,6 +11,7 @@ pub mod commands;
 pub mod http_client;
 pub mod outcome;
 pub mod project_file;
+pub mod repository_archive;
 
 pub use outcome::{ActionError, Outcome};
 
