@@ -21,4 +21,5 @@ mod concurrency;
 mod delivery;
 mod dynamo_contract;
 mod full_run;
+mod repository_sources;
 mod template_and_samples;
