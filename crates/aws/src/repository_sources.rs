@@ -49,10 +49,11 @@ fn config<'a>(dispatch: &'a Dispatch, key: &str) -> Result<&'a str, ActionError>
 
 /// The secret a connection maps to: its id (the ARN's last segment) under the prefix.
 pub fn connection_secret_name(connection_arn: &str) -> Result<String, ActionError> {
+    // arn:PARTITION:SERVICE:REGION:ACCOUNT:connection/ID
     let id = connection_arn
         .strip_prefix("arn:")
-        .and_then(|rest| rest.rsplit_once('/'))
-        .map(|(_, id)| id)
+        .and_then(|rest| rest.splitn(5, ':').nth(4))
+        .and_then(|resource| resource.strip_prefix("connection/"))
         .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .ok_or_else(|| config_error(format!("ConnectionArn {connection_arn:?} is not a connection ARN")))?;
     Ok(format!("{CONNECTION_SECRET_PREFIX}{id}"))
