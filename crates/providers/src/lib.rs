@@ -12,6 +12,7 @@ pub mod http_client;
 pub mod outcome;
 pub mod project_file;
 pub mod repository_archive;
+pub mod sandbox;
 
 pub use outcome::{ActionError, Outcome};
 

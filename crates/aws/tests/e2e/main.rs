@@ -22,4 +22,6 @@ mod delivery;
 mod dynamo_contract;
 mod full_run;
 mod repository_sources;
+mod sandbox;
+mod stale;
 mod template_and_samples;

@@ -220,7 +220,7 @@ pub async fn start(state_dir: &Path, args: &StartArgs) -> Result<ExitCode> {
         .submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None)
         .await
         .map_err(failure::service)?;
-    say!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
+    say_raw!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
     Ok(ExitCode::SUCCESS)
 }
 
