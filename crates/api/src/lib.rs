@@ -15,6 +15,7 @@ mod jobs;
 mod pipelines;
 mod reads;
 mod steering;
+mod webhooks;
 
 use std::future::Future;
 
@@ -54,6 +55,19 @@ pub trait ControlPlane: Send + Sync {
         None
     }
 
+    /// The URL under which this deployment serves webhooks (`<url>webhooks/…`), when it does.
+    fn webhook_endpoint(&self) -> Option<String> {
+        None
+    }
+
+    /// Creates (or removes) a repository webhook at GitHub for RegisterWebhookWithThirdParty
+    /// (DeregisterWebhookWithThirdParty); an error is the reason, for the caller.
+    fn third_party_webhook(&self, hook: ThirdPartyWebhook) -> impl Future<Output = Result<(), String>> + Send {
+        async move {
+            Err(format!("this deployment cannot reach GitHub to register a webhook for {}/{}", hook.owner, hook.repo))
+        }
+    }
+
     /// Called before the start of a new execution is submitted: local mode records how its
     /// sources resolve. Nothing to do on AWS.
     fn before_start(
@@ -63,6 +77,21 @@ pub trait ControlPlane: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }
+}
+
+/// A repository webhook to create or remove at GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThirdPartyWebhook {
+    pub owner: String,
+    pub repo: String,
+    /// The GitHub action's `OAuthToken`.
+    pub token: String,
+    /// Where GitHub sends deliveries: the webhook's URL.
+    pub url: String,
+    /// The webhook's `SecretToken`, which GitHub signs deliveries with.
+    pub secret: Option<String>,
+    /// True to create, false to remove.
+    pub register: bool,
 }
 
 /// Who made a request, as the transport authenticated it (an access key, or nobody on an
@@ -83,20 +112,15 @@ impl Caller {
 /// ValidationException naming the operation, never a silent 200.
 const UNSUPPORTED: &[&str] = &[
     "AcknowledgeThirdPartyJob",
-    "DeleteWebhook",
-    "DeregisterWebhookWithThirdParty",
     "GetActionType",
     "GetThirdPartyJobDetails",
     "ListActionTypes",
     "ListDeployActionExecutionTargets",
     "ListTagsForResource",
-    "ListWebhooks",
     "PollForThirdPartyJobs",
     "PutActionRevision",
     "PutThirdPartyJobFailureResult",
     "PutThirdPartyJobSuccessResult",
-    "PutWebhook",
-    "RegisterWebhookWithThirdParty",
     "TagResource",
     "UntagResource",
     "UpdateActionType",
@@ -156,6 +180,11 @@ pub async fn call<C: ControlPlane>(
         "DeleteCustomActionType" => custom::delete(plane, protocol::input(operation, body)?).await,
         "PollForJobs" => custom::poll(plane, protocol::input(operation, body)?).await,
         "AcknowledgeJob" => custom::acknowledge(plane, protocol::input(operation, body)?).await,
+        "PutWebhook" => webhooks::put(plane, protocol::input(operation, body)?).await,
+        "DeleteWebhook" => webhooks::delete(plane, protocol::input(operation, body)?).await,
+        "ListWebhooks" => webhooks::list(plane, protocol::input(operation, body)?).await,
+        "RegisterWebhookWithThirdParty" => webhooks::register(plane, protocol::input(operation, body)?, true).await,
+        "DeregisterWebhookWithThirdParty" => webhooks::register(plane, protocol::input(operation, body)?, false).await,
         "RollbackStage" => conditions::rollback(plane, caller, protocol::input(operation, body)?).await,
         "OverrideStageCondition" => {
             conditions::override_condition(plane, caller, protocol::input(operation, body)?).await

@@ -38,6 +38,9 @@ pub struct Settings {
     pub region: String,
     /// `PIPEWRIGHT_ACCOUNT`
     pub account: String,
+    /// `PIPEWRIGHT_GITHUB_API_URL`: the API GitHub (version 1) sources read (GitHub
+    /// Enterprise Server's `https://HOST/api/v3`); api.github.com when unset.
+    pub github_api_url: Option<String>,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             secret_arn: std::env::var("PIPEWRIGHT_SECRET_ARN").ok().filter(|v| !v.is_empty()),
             region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string()),
             account: std::env::var("PIPEWRIGHT_ACCOUNT").unwrap_or_else(|_| "000000000000".to_string()),
+            github_api_url: std::env::var("PIPEWRIGHT_GITHUB_API_URL").ok().filter(|v| !v.is_empty()),
         })
     }
 }
@@ -62,6 +66,8 @@ pub struct Services {
     pub artifacts: S3Artifacts,
     pub notifier: SnsNotifier,
     pub invoker: LambdaInvoker,
+    /// Reads the secrets connection sources map to.
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub cache: PipelineCache,
     /// The approval-link key, when the function signs or checks links.
     pub link_key: Option<Vec<u8>>,
@@ -94,6 +100,9 @@ impl Services {
             artifacts: S3Artifacts::new(aws_sdk_s3::Client::from_conf(s3)),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns)),
             invoker: LambdaInvoker::new(aws_sdk_lambda::Client::from_conf(lambda)),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(calls.clone()).build(),
+            ),
             cache: PipelineCache::new(Environment { region: Some(settings.region.clone()) }),
             link_key,
             calls,

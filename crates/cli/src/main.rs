@@ -105,6 +105,10 @@ enum Command {
     /// Serve CodePipeline's API (AWS JSON 1.1) over this state directory, for the aws CLI,
     /// boto3 and the AWS SDKs (`--endpoint-url`).
     Serve(commands::serve::ServeArgs),
+    /// Webhook deliveries: `webhook replay FILE --event push|pull_request [--dry-run]` shows
+    /// which pipelines a saved delivery starts and why the others do not.
+    #[command(subcommand)]
+    Webhook(commands::webhook::WebhookCommand),
     /// Carry out one execution in the background (started by pipewright itself).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -131,8 +135,8 @@ async fn remote(
         Command::Transitions(command) => r::transitions(&client, command).await,
         Command::Validate(args) => commands::validate::run(args, region),
         Command::Export(args) => commands::export::export(args, region),
-        Command::Serve(_) | Command::Worker(_) => {
-            Err(failure::usage("serve and worker work on this machine's state directory; drop --endpoint"))
+        Command::Serve(_) | Command::Worker(_) | Command::Webhook(_) => {
+            Err(failure::usage("serve, webhook and worker work on this machine's state directory; drop --endpoint"))
         }
     }
 }
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
             Command::Transitions(command) => commands::control::transitions(&state_dir, command).await,
             Command::Serve(args) => commands::serve::serve(&state_dir, args).await,
             Command::Worker(args) => commands::run::worker(&state_dir, args).await,
+            Command::Webhook(command) => commands::webhook::run(&state_dir, command).await,
         }
     });
     // Detached workers and running commands must not hold the exit.

@@ -348,9 +348,10 @@ fn the_aws_cli_creates_starts_approves_and_reads_a_pipeline() {
     ]);
     assert_ne!(code, 0);
     assert!(stderr.contains("(StageNotRetryableException)"), "{stderr}");
-    let (code, _, stderr) = server.aws(&["list-webhooks"]);
+    assert_eq!(server.aws_json(&["list-webhooks"])["webhooks"], serde_json::json!([]));
+    let (code, _, stderr) = server.aws(&["list-rule-types"]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("(ValidationException)") && stderr.contains("ListWebhooks"), "{stderr}");
+    assert!(stderr.contains("(ValidationException)") && stderr.contains("ListRuleTypes"), "{stderr}");
 
     let deleted = server.aws(&["delete-pipeline", "--name", "hello-service"]);
     assert_eq!(deleted.0, 0, "{}", deleted.2);

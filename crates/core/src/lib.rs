@@ -11,6 +11,7 @@ pub mod cron;
 pub mod declaration;
 pub mod engine;
 pub mod envelope;
+pub mod git_hosts;
 pub mod ids;
 pub mod import;
 pub mod jobs;
@@ -29,6 +30,7 @@ pub mod storage;
 pub mod time;
 pub mod validate;
 pub mod variables;
+pub mod webhooks;
 
 #[cfg(feature = "contract")]
 pub mod contract;

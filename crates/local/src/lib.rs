@@ -11,4 +11,5 @@ pub mod providers;
 pub mod report;
 pub mod sources;
 pub mod store;
+pub mod webhooks;
 pub mod worker;

@@ -322,6 +322,7 @@ pub async fn create(
         secret_arn: Some(secret_arn),
         region,
         account,
+        github_api_url: None,
     };
     Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, rules })
 }

@@ -22,8 +22,9 @@ use crate::pipeline_file::{self, ImportArgs};
 #[derive(clap::Args)]
 pub struct StartOptions {
     /// Take source action ACTION's content from PATH: a git repository (its HEAD), a
-    /// directory, or a zip file. Repeatable.
-    #[arg(long = "source", value_name = "ACTION=PATH", value_parser = parse_pair)]
+    /// directory, or a zip file; or from a git URL (any URL git fetches, file:// included),
+    /// shallowly, at #REF (a branch, tag or commit) or else at the action's branch. Repeatable.
+    #[arg(long = "source", value_name = "ACTION=PATH|URL[#REF]", value_parser = parse_pair)]
     pub(crate) sources: Vec<(String, String)>,
     /// Give pipeline variable NAME this value for the execution. Repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
@@ -113,12 +114,7 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
                 names.join(", ")
             )));
         }
-        let path = PathBuf::from(path);
-        let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
-        if !absolute.exists() {
-            return Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())));
-        }
-        sources.insert(action.clone(), absolute);
+        sources.insert(action.clone(), source_location(action, path, &working_directory)?);
     }
     let build_projects =
         crate::build_projects::from_flags(&options.codebuild_projects, &options.buildspecs, &working_directory)?;
@@ -130,6 +126,20 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
         build_projects,
         secrets: crate::build_projects::secrets(&options.secrets),
     })
+}
+
+/// Where `--source ACTION=VALUE` takes a source from: a git URL (`[#ref]`) as given, or a
+/// path made absolute, which must exist.
+pub(crate) fn source_location(action: &str, value: &str, working_directory: &Path) -> Result<PathBuf> {
+    if pipewright_local::sources::git_url(value).is_some() {
+        return Ok(PathBuf::from(value));
+    }
+    let path = PathBuf::from(value);
+    let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
+    if !absolute.exists() {
+        return Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())));
+    }
+    Ok(absolute)
 }
 
 fn interactive(style: Style, options: &StartOptions) -> bool {
