@@ -8,6 +8,7 @@
 pub mod action_details;
 pub mod build_project;
 pub mod declaration;
+pub mod deploy;
 pub mod engine;
 pub mod envelope;
 pub mod ids;
