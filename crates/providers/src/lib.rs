@@ -7,6 +7,7 @@ pub mod artifacts;
 pub mod buildspec;
 pub mod codebuild;
 pub mod commands;
+pub mod deploy;
 pub mod outcome;
 pub mod project_file;
 

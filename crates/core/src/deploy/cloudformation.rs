@@ -233,10 +233,20 @@ pub fn is_no_changes(message: &str) -> bool {
     message.contains("No updates are to be performed") || message.contains("didn't contain changes")
 }
 
-/// What a stack is already doing on our behalf: a start repeated after a crash finds the
-/// operation its first run began (the events carry our `ClientRequestToken`).
-pub fn started_by(events: &[StackEvent], token: &str) -> bool {
-    events.iter().any(|e| e.client_request_token.as_deref() == Some(token))
+/// The operation a job already began on the stack: a start repeated after a crash finds it
+/// by the `ClientRequestToken` its events carry (every token of a job holds the job id,
+/// [`super::client_token`]), and waits for it instead of starting another. `events` are
+/// newest first.
+pub fn started_by(events: &[StackEvent], job_id: &str) -> Option<Operation> {
+    let event = events.iter().find(|e| e.client_request_token.as_deref().is_some_and(|t| t.contains(job_id)))?;
+    let status = event.status.as_str();
+    Some(if status.starts_with("DELETE_") {
+        Operation::Delete
+    } else if status.starts_with("UPDATE_") {
+        Operation::Update
+    } else {
+        Operation::Create
+    })
 }
 
 /// One DescribeStackEvents entry.
@@ -694,6 +704,15 @@ mod tests {
         let error = undeclared(&shape, &given).unwrap_err();
         assert!(error.contains("Typo") && error.contains("Env, Size"), "{error}");
         assert!(template_shape("[1, 2]").is_err());
+    }
+
+    #[test]
+    fn a_repeated_start_finds_the_operation_its_job_began() {
+        let mut update = event("app", "AWS::CloudFormation::Stack", "UPDATE_IN_PROGRESS", Some("User Initiated"));
+        update.client_request_token = Some(crate::deploy::client_token("job-1", "update"));
+        let other = event("app", "AWS::CloudFormation::Stack", "CREATE_COMPLETE", None);
+        assert_eq!(started_by(&[update.clone(), other.clone()], "job-1"), Some(Operation::Update));
+        assert_eq!(started_by(&[update, other], "job-2"), None);
     }
 
     #[test]
