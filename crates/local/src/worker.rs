@@ -237,23 +237,24 @@ impl Session<'_, '_> {
             return;
         }
         let backend = self.worker.backend;
-        let kind = backend
+        let pipeline = backend
             .cache
             .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
             .await
-            .ok()
-            .and_then(|pipeline| {
-                let stage = pipeline.stage_index(&dispatch.stage)?;
-                let action = pipeline.stages[stage].action_index(&dispatch.action)?;
-                pipeline.stages[stage].actions[action].kind
-            });
+            .ok();
+        let kind = pipeline.as_ref().and_then(|pipeline| {
+            let stage = pipeline.stage_index(&dispatch.stage)?;
+            let action = pipeline.stages[stage].action_index(&dispatch.action)?;
+            pipeline.stages[stage].actions[action].kind
+        });
+        let regional_store = pipeline.as_ref().and_then(|p| providers::regional_store(p, &dispatch));
         let (cancel, cancelled) = watch::channel(false);
         let context = backend.providers.clone();
         let finished_tx = self.finished_tx.clone();
         let job = dispatch.clone();
         let entry = id.clone();
         tokio::spawn(async move {
-            let (outcome, details) = providers::run(&job, kind, &context, cancelled).await;
+            let (outcome, details) = providers::run(&job, kind, &context, regional_store, cancelled).await;
             let _ = finished_tx.send((entry, job, outcome, details));
         });
         self.running.insert(id, (dispatch, cancel));

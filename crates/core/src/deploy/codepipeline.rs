@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::config;
-use crate::engine::{SourceRevisionOverride, VariableOverride};
+use crate::engine::{Event, SourceRevisionOverride, StartExecution, Trigger, TriggerType, VariableOverride};
 
 /// What to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,22 @@ pub fn child(configuration: &BTreeMap<String, String>) -> Result<Child, String> 
 /// execution.
 pub fn child_execution_id(job_id: &str, pipeline: &str) -> String {
     crate::ids::uuid_from(&["invoked-pipeline", job_id, pipeline])
+}
+
+/// The start of the child: StartPipelineExecution's semantics, triggered by the parent's action
+/// (`by`: `pipeline/stage/action`).
+pub fn start_event(child: &Child, execution_id: &str, seed: &str, by: &str) -> Event {
+    Event::StartExecution(StartExecution {
+        execution_id: execution_id.to_string(),
+        seed: seed.to_string(),
+        trigger: Trigger {
+            trigger_type: TriggerType::StartPipelineExecution,
+            trigger_detail: Some(format!("CodePipeline invoke action {by}")),
+        },
+        variables: child.variables.clone(),
+        source_revisions: child.source_revisions.clone(),
+        action_timeout_seconds: None,
+    })
 }
 
 #[cfg(test)]

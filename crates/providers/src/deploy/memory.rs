@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
+use pipewright_core::deploy::cloudformation::ActionMode;
 use pipewright_core::deploy::plan::Remembered;
+
+use super::inputs::CloudFormationInputs;
 
 #[derive(Debug, Clone)]
 pub struct Memory {
@@ -50,6 +53,46 @@ impl Memory {
 
     pub fn forget(&self, region: &str, stack: &str, change_set: Option<&str>) {
         let _ = std::fs::remove_file(self.path(region, stack, change_set));
+    }
+
+    /// Records what a CloudFormation action did to its stack (`how`: planned or deployed):
+    /// a stack's template, a change set's until it is executed, nothing once deleted.
+    pub fn record(
+        &self,
+        region: &str,
+        cfn: &CloudFormationInputs,
+        execution_id: &str,
+        how: &str,
+    ) -> Result<(), String> {
+        let remembered = |template: &str| Remembered {
+            how: how.to_string(),
+            execution_id: execution_id.to_string(),
+            template: template.to_string(),
+            parameters: cfn.parameters.clone(),
+        };
+        let change_set = cfn.change_set.as_deref();
+        match (cfn.mode, &cfn.template) {
+            (ActionMode::CreateUpdate | ActionMode::ReplaceOnFailure, Some(template)) => {
+                self.put(region, &cfn.stack, None, &remembered(&template.text))
+            }
+            (ActionMode::ChangeSetReplace, Some(template)) => {
+                self.put(region, &cfn.stack, change_set, &remembered(&template.text))
+            }
+            (ActionMode::ChangeSetExecute, _) => match self.get(region, &cfn.stack, change_set) {
+                Some(mut executed) => {
+                    self.forget(region, &cfn.stack, change_set);
+                    executed.how = how.to_string();
+                    executed.execution_id = execution_id.to_string();
+                    self.put(region, &cfn.stack, None, &executed)
+                }
+                None => Ok(()),
+            },
+            (ActionMode::DeleteOnly, _) => {
+                self.forget(region, &cfn.stack, None);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -2,10 +2,8 @@
 //! and succeeds as planned, with clearly marked stand-ins for what only a real deploy knows
 //! (docs/providers.md §12). No AWS call is made.
 
-use std::collections::BTreeMap;
-
 use pipewright_core::deploy::cloudformation::ActionMode;
-use pipewright_core::deploy::plan::{self as describe, Plan, Remembered};
+use pipewright_core::deploy::plan::{self as describe, Plan};
 use pipewright_core::deploy::{beanstalk, codepipeline, s3};
 use pipewright_core::engine::Dispatch;
 use pipewright_core::providers::ProviderKind;
@@ -185,32 +183,7 @@ async fn cloudformation(
             plan.output_files.push((file.clone(), text));
         }
     }
-    let remember = |template: &str, parameters: &BTreeMap<String, String>| Remembered {
-        how: "planned".to_string(),
-        execution_id: dispatch.execution_id.clone(),
-        template: template.to_string(),
-        parameters: parameters.clone(),
-    };
-    let stored = match (cfn.mode, &cfn.template) {
-        (ActionMode::CreateUpdate | ActionMode::ReplaceOnFailure, Some(template)) => {
-            memory.put(region, &cfn.stack, None, &remember(&template.text, &cfn.parameters))
-        }
-        (ActionMode::ChangeSetReplace, Some(template)) => {
-            memory.put(region, &cfn.stack, remembered_key, &remember(&template.text, &cfn.parameters))
-        }
-        (ActionMode::ChangeSetExecute, _) => match &previous {
-            Some(planned) => {
-                memory.forget(region, &cfn.stack, remembered_key);
-                memory.put(region, &cfn.stack, None, planned)
-            }
-            None => Ok(()),
-        },
-        (ActionMode::DeleteOnly, _) => {
-            memory.forget(region, &cfn.stack, None);
-            Ok(())
-        }
-        _ => Ok(()),
-    };
+    let stored = memory.record(region, &cfn, &dispatch.execution_id, "planned");
     if let Err(error) = stored {
         plan.lines.push(error);
     }
