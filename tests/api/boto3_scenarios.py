@@ -516,6 +516,185 @@ def custom_action_workers():
     assert error_code(client.poll_for_jobs, actionTypeId=type_id) == "ActionTypeNotFoundException"
 
 
+def rule(name, provider, configuration=None, commands=None):
+    declared = {"name": name, "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": provider, "version": "1"}}
+    if configuration:
+        declared["configuration"] = configuration
+    if commands:
+        declared["commands"] = commands
+        declared["inputArtifacts"] = [{"name": "Code"}]
+    return declared
+
+
+def gated_pipeline(name, gate_file, ship_commands):
+    """Source, then Deploy: an entry condition whose Commands rule needs `gate_file`, and a
+    success condition on a deployment window that does not open before 2199."""
+    declaration = commands_pipeline(name, [("Deploy", [("Ship", ship_commands)])])
+    deploy = declaration["stages"][1]
+    deploy["beforeEntry"] = {"conditions": [{"result": "FAIL", "rules": [rule("Gate", "Commands", commands=[f"test -f {gate_file}"])]}]}
+    deploy["onSuccess"] = {"conditions": [{"result": "FAIL", "rules": [rule("Window", "DeploymentWindow", {"Cron": "* * * * * ? 2199"})]}]}
+    return declaration
+
+
+def conditions_gate_and_override():
+    """An entry condition's rule fails the stage; a retry checks it again; a deployment window
+    holds the stage until OverrideStageCondition releases it. Every exception the model lists
+    for OverrideStageCondition, but ConcurrentPipelineExecutionsLimitExceededException, which an
+    override cannot cause (it starts nothing): docs/conditions.md."""
+    types = client.list_rule_types(ruleOwnerFilter="AWS")["ruleTypes"]
+    providers = sorted(t["id"]["provider"] for t in types)
+    assert providers == ["CloudWatchAlarm", "Commands", "DeploymentWindow", "LambdaInvoke", "VariableCheck"], providers
+    window_type = next(t for t in types if t["id"]["provider"] == "DeploymentWindow")
+    assert {p["name"] for p in window_type["ruleConfigurationProperties"]} == {"Cron", "TimeZone"}, window_type
+    assert error_code(client.list_rule_types, ruleOwnerFilter="Nobody") == "ValidationException"
+
+    flag = os.path.join(WORKDIR, "gate-open")
+    client.create_pipeline(pipeline=gated_pipeline("gated", flag, ["sleep 2"]))
+    first = client.start_pipeline_execution(name="gated")["pipelineExecutionId"]
+    wait_for("the gate to fail it", lambda: execution_status("gated", first) == "Failed")
+    entry = stage_state("gated", "Deploy")["beforeEntryConditionState"]
+    assert entry["latestExecution"]["status"] == "Failed", entry
+    gate = entry["conditionStates"][0]["ruleStates"][0]
+    assert gate["ruleName"] == "Gate" and gate["latestExecution"]["status"] == "Failed", gate
+    assert "Ship" not in [a["actionName"] for a in stage_state("gated", "Deploy")["actionStates"] if a.get("latestExecution")]
+    runs = client.list_rule_executions(pipelineName="gated", filter={"pipelineExecutionId": first})["ruleExecutionDetails"]
+    assert [(r["ruleName"], r["status"]) for r in runs] == [("Gate", "Failed")], runs
+    assert runs[0]["input"]["ruleTypeId"]["provider"] == "Commands", runs[0]
+    assert runs[0]["output"]["executionResult"]["errorDetails"]["message"], runs[0]
+
+    open(flag, "w").close()
+    client.retry_stage_execution(pipelineName="gated", stageName="Deploy", pipelineExecutionId=first, retryMode="FAILED_ACTIONS")
+
+    def held():
+        state = stage_state("gated", "Deploy").get("onSuccessConditionState", {})
+        return state.get("latestExecution", {}).get("status") == "InProgress" and state
+    held_state = wait_for("the window to hold the stage", held)
+    window = held_state["conditionStates"][0]["ruleStates"][0]["latestExecution"]
+    assert window["status"] == "InProgress" and "2199" in window["summary"], window
+    assert stage_state("gated", "Deploy")["latestExecution"]["status"] == "InProgress"
+
+    def override(**kwargs):
+        arguments = {"pipelineName": "gated", "stageName": "Deploy", "pipelineExecutionId": first, "conditionType": "ON_SUCCESS"}
+        arguments.update(kwargs)
+        return client.override_stage_condition(**arguments)
+    bogus = "00000000-0000-4000-8000-000000000000"
+    assert error_code(override, conditionType="BEFORE_ENTRY") == "ConditionNotOverridableException", "already met"
+    assert error_code(override, stageName="Nope") == "StageNotFoundException"
+    assert error_code(override, pipelineName="nope") == "PipelineNotFoundException"
+    assert error_code(override, conditionType="ON_FAILURE") == "ValidationException"
+    assert error_code(override, pipelineExecutionId=bogus) == "ValidationException"
+    override()
+    override()  # a second override of the same evaluation changes nothing
+    wait_for("the override to let it succeed", lambda: execution_status("gated", first) == "Succeeded")
+    released = stage_state("gated", "Deploy")["onSuccessConditionState"]["latestExecution"]
+    assert released["status"] == "Overridden", released
+    runs = client.list_rule_executions(pipelineName="gated", filter={"pipelineExecutionId": first})["ruleExecutionDetails"]
+    assert sorted((r["ruleName"], r["status"]) for r in runs) == [
+        ("Gate", "Failed"), ("Gate", "Succeeded"), ("Window", "Abandoned")], runs
+    latest = client.list_rule_executions(
+        pipelineName="gated", filter={"latestInPipelineExecution": {"pipelineExecutionId": first, "startTimeRange": "Latest"}}
+    )["ruleExecutionDetails"]
+    assert sorted(r["ruleName"] for r in latest) == ["Gate", "Window"], latest
+    page = client.list_rule_executions(pipelineName="gated", maxResults=1)
+    assert len(page["ruleExecutionDetails"]) == 1 and page["nextToken"], page
+    assert error_code(client.list_rule_executions, pipelineName="gated", nextToken="forged") == "InvalidNextTokenException"
+    assert error_code(client.list_rule_executions, pipelineName="nope") == "PipelineNotFoundException"
+    assert error_code(client.list_rule_executions, pipelineName="gated", filter={"pipelineExecutionId": bogus}) == \
+        "PipelineExecutionNotFoundException"
+    assert error_code(client.list_rule_executions, pipelineName="gated", maxResults=1000) == "ValidationException"
+    # The window is no longer being evaluated.
+    assert error_code(override) == "ConditionNotOverridableException"
+
+    # A second execution held by the window: the first is no longer the latest in Deploy.
+    second = client.start_pipeline_execution(name="gated")["pipelineExecutionId"]
+    wait_for("the second to be held", held)
+    assert error_code(override) == "NotLatestPipelineExecutionException"
+    # Stopping (and waiting for the window's evaluation to end) makes the pipeline busy.
+    client.stop_pipeline_execution(pipelineName="gated", pipelineExecutionId=second, abandon=False)
+    wait_for("the stop", lambda: execution_status("gated", second) in ("Stopping", "Stopped"))
+
+
+def conditions_busy_while_stopping():
+    """OverrideStageCondition of an execution that is stopping: ConflictException."""
+    flag = os.path.join(WORKDIR, "gate-open-too")
+    open(flag, "w").close()
+    client.create_pipeline(pipeline=gated_pipeline("busy", flag, ["sleep 30"]))
+    execution_id = client.start_pipeline_execution(name="busy")["pipelineExecutionId"]
+    wait_for("Ship to run", lambda: action_state("busy", "Deploy", "Ship").get("latestExecution", {}).get("status") == "InProgress")
+    client.stop_pipeline_execution(pipelineName="busy", pipelineExecutionId=execution_id, abandon=False)
+    assert execution_status("busy", execution_id) == "Stopping"
+    assert error_code(
+        client.override_stage_condition, pipelineName="busy", stageName="Deploy",
+        pipelineExecutionId=execution_id, conditionType="ON_SUCCESS",
+    ) == "ConflictException"
+    client.stop_pipeline_execution(pipelineName="busy", pipelineExecutionId=execution_id, abandon=True)
+    wait_for("Stopped", lambda: execution_status("busy", execution_id) == "Stopped")
+
+
+def rollback_started(name):
+    summaries = client.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]
+    return any(s["executionType"] == "ROLLBACK" for s in summaries)
+
+
+def rollback_restores_the_last_good_release():
+    """A failed deploy rolls back on its own to the artifacts of the last success; RollbackStage
+    does it on request. Every exception the model lists for RollbackStage."""
+    source = os.path.join(WORKDIR, "src", "app.txt")
+    live = os.path.join(WORKDIR, "live.txt")
+    declaration = commands_pipeline("release", [("Deploy", [("Install", [
+        f"cp app.txt {live}", "sleep 1", "if grep -q broken app.txt; then exit 1; fi"])])], mode="QUEUED")
+    declaration["stages"][1]["onFailure"] = {"result": "ROLLBACK"}
+    client.create_pipeline(pipeline=declaration)
+    good = client.start_pipeline_execution(name="release")["pipelineExecutionId"]
+    wait_for("the first release", lambda: execution_status("release", good) == "Succeeded")
+    assert open(live).read() == "v1\n"
+
+    with open(source, "w") as f:
+        f.write("v2 broken\n")
+    bad = client.start_pipeline_execution(name="release")["pipelineExecutionId"]
+    wait_for("the broken release to fail", lambda: execution_status("release", bad) == "Failed")
+    assert "broken" in open(live).read() or rollback_started("release"), "the broken release was installed"
+
+    def rollback():
+        summaries = client.list_pipeline_executions(pipelineName="release")["pipelineExecutionSummaries"]
+        return next((s for s in summaries if s["executionType"] == "ROLLBACK"), None)
+    automatic = wait_for("the automatic rollback", rollback)
+    assert automatic["trigger"]["triggerType"] == "AutomatedRollback", automatic
+    assert automatic["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == good, automatic
+    wait_for("the rollback to finish", lambda: execution_status("release", automatic["pipelineExecutionId"]) == "Succeeded")
+    assert open(live).read() == "v1\n", "the rollback installed the last good release again"
+    deploy = stage_state("release", "Deploy")["latestExecution"]
+    assert deploy["type"] == "ROLLBACK" and deploy["status"] == "Succeeded", deploy
+
+    manual = client.rollback_stage(pipelineName="release", stageName="Deploy", targetPipelineExecutionId=good)
+    manual_id = manual["pipelineExecutionId"]
+    execution = client.get_pipeline_execution(pipelineName="release", pipelineExecutionId=manual_id)["pipelineExecution"]
+    assert execution["executionType"] == "ROLLBACK", execution
+    assert execution["trigger"]["triggerType"] == "ManualRollback", execution
+    assert execution["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == good, execution
+
+    def roll(**kwargs):
+        arguments = {"pipelineName": "release", "stageName": "Deploy", "targetPipelineExecutionId": good}
+        arguments.update(kwargs)
+        return client.rollback_stage(**arguments)
+    # While that rollback runs, another is refused: the pipeline is busy.
+    if execution_status("release", manual_id) == "InProgress":
+        assert error_code(roll) == "ConflictException"
+    wait_for("the manual rollback", lambda: execution_status("release", manual_id) == "Succeeded")
+    assert error_code(roll, stageName="Source") == "UnableToRollbackStageException"
+    assert error_code(roll, targetPipelineExecutionId=bad) == "UnableToRollbackStageException"
+    assert error_code(roll, targetPipelineExecutionId="00000000-0000-4000-8000-000000000000") == \
+        "PipelineExecutionNotFoundException"
+    assert error_code(roll, stageName="Nope") == "StageNotFoundException"
+    assert error_code(roll, pipelineName="nope") == "PipelineNotFoundException"
+    assert error_code(roll, targetPipelineExecutionId="not-an-id") == "ValidationException"
+    # A new version of the pipeline: the old execution is outdated as a target.
+    updated = client.get_pipeline(name="release")["pipeline"]
+    updated["stages"][1]["actions"][0]["commands"].append("true")
+    client.update_pipeline(pipeline=updated)
+    assert error_code(roll) == "PipelineExecutionOutdatedException"
+
+
 SCENARIOS = {
     "custom_action_workers": custom_action_workers,
     "lambda_job_worker": lambda_job_worker,
@@ -526,6 +705,9 @@ SCENARIOS = {
     "transition_hold": transition_hold,
     "errors_and_bad_input": errors_and_bad_input,
     "start_is_idempotent_by_client_request_token": start_is_idempotent_by_client_request_token,
+    "conditions_gate_and_override": conditions_gate_and_override,
+    "conditions_busy_while_stopping": conditions_busy_while_stopping,
+    "rollback_restores_the_last_good_release": rollback_restores_the_last_good_release,
 }
 
 if __name__ == "__main__":

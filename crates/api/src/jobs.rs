@@ -112,7 +112,26 @@ async fn live_job<C: ControlPlane>(plane: &C, job_id: Option<String>) -> Result<
                     action: action.name.clone(),
                     attempt: attempt.number,
                     job: job.sequence,
+                    condition: None,
                 };
+                return Ok(LiveJob { pipeline: location.pipeline, execution, job });
+            }
+        }
+        // The job of a rule: LambdaInvoke rules report like Lambda actions.
+        for condition in &stage.conditions {
+            for rule in &condition.rules {
+                let Some(job) = rule.job.as_ref().filter(|j| j.id == job_id) else { continue };
+                let job = JobRef {
+                    execution_id: execution.id.clone(),
+                    stage: stage.name.clone(),
+                    action: rule.name.clone(),
+                    attempt: condition.number,
+                    job: job.sequence,
+                    condition: Some(condition.kind),
+                };
+                if !engine::job_is_live(&execution, &job) {
+                    return Err(not_in_progress(&job_id));
+                }
                 return Ok(LiveJob { pipeline: location.pipeline, execution, job });
             }
         }

@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod protocol;
 pub mod sigv4;
 
+mod conditions;
 mod custom;
 mod executions;
 mod jobs;
@@ -88,18 +89,14 @@ const UNSUPPORTED: &[&str] = &[
     "GetThirdPartyJobDetails",
     "ListActionTypes",
     "ListDeployActionExecutionTargets",
-    "ListRuleExecutions",
-    "ListRuleTypes",
     "ListTagsForResource",
     "ListWebhooks",
-    "OverrideStageCondition",
     "PollForThirdPartyJobs",
     "PutActionRevision",
     "PutThirdPartyJobFailureResult",
     "PutThirdPartyJobSuccessResult",
     "PutWebhook",
     "RegisterWebhookWithThirdParty",
-    "RollbackStage",
     "TagResource",
     "UntagResource",
     "UpdateActionType",
@@ -159,6 +156,12 @@ pub async fn call<C: ControlPlane>(
         "DeleteCustomActionType" => custom::delete(plane, protocol::input(operation, body)?).await,
         "PollForJobs" => custom::poll(plane, protocol::input(operation, body)?).await,
         "AcknowledgeJob" => custom::acknowledge(plane, protocol::input(operation, body)?).await,
+        "RollbackStage" => conditions::rollback(plane, caller, protocol::input(operation, body)?).await,
+        "OverrideStageCondition" => {
+            conditions::override_condition(plane, caller, protocol::input(operation, body)?).await
+        }
+        "ListRuleExecutions" => conditions::list_rule_executions(plane, protocol::input(operation, body)?).await,
+        "ListRuleTypes" => conditions::list_rule_types(plane, protocol::input(operation, body)?).await,
         other if UNSUPPORTED.contains(&other) => {
             Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
         }
@@ -174,13 +177,8 @@ pub(crate) fn service_error(error: ServiceError) -> ApiError {
     match error {
         ServiceError::PipelineNotFound(name) => pipeline_not_found(&name),
         ServiceError::Rejected(rejection) => {
-            let exception = rejection.exception();
-            let status = if exception == "ConflictException" && rejection.to_string().starts_with("inconsistent") {
-                500
-            } else {
-                400
-            };
-            ApiError { status, exception, message: rejection.to_string() }
+            let status = if rejection.is_defect() { 500 } else { 400 };
+            ApiError { status, exception: rejection.exception(), message: rejection.to_string() }
         }
         ServiceError::Store(error) => store_error(error),
         ServiceError::InvalidDeclaration { .. } => ApiError::internal(error.to_string()),
@@ -194,6 +192,8 @@ pub(crate) fn store_error(error: StoreError) -> ApiError {
         StoreError::NotFound(what) => ApiError::validation(format!("{what} not found")),
         StoreError::InvalidNextToken => ApiError::client("InvalidNextTokenException", "the nextToken is not valid"),
         StoreError::Unavailable(message) => ApiError { status: 503, exception: "ServiceUnavailableException", message },
+        // Permanent: a 503 would tell the client to try again, and the same call fails again.
+        StoreError::Corrupt(_) | StoreError::Refused(_) => ApiError::internal(error.to_string()),
     }
 }
 

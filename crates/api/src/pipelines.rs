@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::{Event, PipelineUpdated};
 use pipewright_core::ports::{StateStore, StoredPipeline};
+use pipewright_core::queries;
 use pipewright_core::validate::{self, Report};
 
 use crate::protocol::{self, ApiError, check_name, required};
@@ -123,7 +124,6 @@ pub async fn create<C: ControlPlane>(plane: &C, input: CreateInput) -> Result<Va
 
 pub async fn get<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, ApiError> {
     let name = required(input.name, "name")?;
-    check_name(&name, "name")?;
     let version = match input.version {
         None => None,
         Some(v) if v >= 1 && v <= i64::from(u32::MAX) => Some(v as u32),
@@ -133,18 +133,7 @@ pub async fn get<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, 
             )));
         }
     };
-    let store = plane.store();
-    let Some(stored) = store.get_pipeline(&name, version).await.map_err(store_error)? else {
-        if let Some(version) = version
-            && store.get_pipeline(&name, None).await.map_err(store_error)?.is_some()
-        {
-            return Err(ApiError::client(
-                "PipelineVersionNotFoundException",
-                format!("Pipeline '{name}' has no version {version}"),
-            ));
-        }
-        return Err(pipeline_not_found(&name));
-    };
+    let stored = stored(plane, &name, version).await?;
     Ok(json!({
         "pipeline": with_version(&stored),
         "metadata": {
@@ -153,6 +142,28 @@ pub async fn get<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, 
             "updated": seconds(stored.updated),
         },
     }))
+}
+
+/// Version `version` (the latest when `None`) of the pipeline `name`: GetPipeline's answer.
+pub(crate) async fn stored<C: ControlPlane>(
+    plane: &C,
+    name: &str,
+    version: Option<u32>,
+) -> Result<StoredPipeline, ApiError> {
+    check_name(name, "name")?;
+    let store = plane.store();
+    let Some(stored) = store.get_pipeline(name, version).await.map_err(store_error)? else {
+        if let Some(version) = version
+            && store.get_pipeline(name, None).await.map_err(store_error)?.is_some()
+        {
+            return Err(ApiError::client(
+                "PipelineVersionNotFoundException",
+                format!("Pipeline '{name}' has no version {version}"),
+            ));
+        }
+        return Err(pipeline_not_found(name));
+    };
+    Ok(stored)
 }
 
 pub async fn update<C: ControlPlane>(plane: &C, _caller: &Caller, input: UpdateInput) -> Result<Value, ApiError> {
@@ -192,27 +203,26 @@ fn decode_token(token: &str) -> Result<String, ApiError> {
 pub async fn list<C: ControlPlane>(plane: &C, input: ListInput) -> Result<Value, ApiError> {
     let limit = protocol::max_results(input.max_results, "maxResults", 1, 1000, 1000)?;
     let after = input.next_token.as_deref().map(decode_token).transpose()?;
-    let mut pipelines = plane.store().list_pipelines().await.map_err(store_error)?;
-    pipelines.sort_by(|a, b| a.declaration.name.cmp(&b.declaration.name));
-    let start = after.map_or(0, |after| pipelines.partition_point(|p| p.declaration.name <= after));
-    let page: Vec<&StoredPipeline> = pipelines.iter().skip(start).take(limit).collect();
-    let more = start + page.len() < pipelines.len();
-    let items: Vec<Value> = page
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.declaration.name,
-                "version": p.version,
-                "pipelineType": p.declaration.effective_type().as_str(),
-                "executionMode": p.declaration.effective_mode().as_str(),
-                "created": seconds(p.created),
-                "updated": seconds(p.updated),
-            })
-        })
-        .collect();
+    let (items, next) = summaries(plane, limit, after.as_deref()).await?;
     let mut output = json!({ "pipelines": items });
-    if more && let Some(last) = page.last() {
-        output["nextToken"] = json!(format!("after:{}", last.declaration.name));
+    if let Some(last) = next {
+        output["nextToken"] = json!(format!("after:{last}"));
     }
     Ok(output)
+}
+
+/// ListPipelines' page of at most `limit` pipelines after the name `after`, by name, and the
+/// last name of the page when more follow.
+pub(crate) async fn summaries<C: ControlPlane>(
+    plane: &C,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<(Vec<queries::PipelineSummaryView>, Option<String>), ApiError> {
+    let mut pipelines = plane.store().list_pipelines().await.map_err(store_error)?;
+    pipelines.sort_by(|a, b| a.declaration.name.cmp(&b.declaration.name));
+    let start = after.map_or(0, |after| pipelines.partition_point(|p| p.declaration.name.as_str() <= after));
+    let page: Vec<&StoredPipeline> = pipelines.iter().skip(start).take(limit).collect();
+    let more = start + page.len() < pipelines.len();
+    let next = page.last().filter(|_| more).map(|last| last.declaration.name.clone());
+    Ok((page.into_iter().map(queries::pipeline_summary).collect(), next))
 }

@@ -28,35 +28,50 @@ pub struct HttpRequest<'a> {
 }
 
 impl<'a> HttpRequest<'a> {
+    /// A request as an `http` server (axum, hyper) received it; `headers` are
+    /// [`header_pairs`] of its header map.
+    pub fn from_parts(
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+        headers: &'a [(String, String)],
+        body: &'a [u8],
+    ) -> HttpRequest<'a> {
+        HttpRequest { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or_default(), headers, body }
+    }
+
     pub fn header(&self, name: &str) -> Option<&'a str> {
         header_value(self.headers, name)
     }
 }
 
+/// A received request's headers as (name, value) pairs, as [`HttpRequest`] takes them; a value
+/// that is not text is left out.
+pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect()
+}
+
 /// `%XX` escapes decoded (a malformed escape is kept as it is); an error when the bytes are
 /// not UTF-8.
-pub fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
+pub fn percent_decode(text: &str) -> Result<String, std::str::Utf8Error> {
+    percent_encoding::percent_decode_str(text).decode_utf8().map(std::borrow::Cow::into_owned)
+}
+
+/// What [`percent_encode`] leaves as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encodes a path segment or a query value.
+pub fn percent_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
+}
+
+/// `application/x-www-form-urlencoded` text (a form's body, a query string) as its pairs, in
+/// order, `+` and `%XX` decoded.
+pub fn form_pairs(text: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(text).into_owned().collect()
 }
 
 /// A header's value, its name in any case.
@@ -302,9 +317,33 @@ mod tests {
     #[test]
     fn percent_escapes_decode_and_malformed_ones_stay() {
         assert_eq!(percent_decode("a%20b%2Fc").unwrap(), "a b/c");
+        assert_eq!(percent_decode("a+b").unwrap(), "a+b", "a plus is a plus in a path");
         assert_eq!(percent_decode("100%").unwrap(), "100%");
         assert_eq!(percent_decode("%zz%4").unwrap(), "%zz%4");
         assert!(percent_decode("%ff").is_err(), "not UTF-8");
+        assert_eq!(percent_encode("a b/c~é"), "a%20b%2Fc~%C3%A9");
+        assert_eq!(percent_decode(&percent_encode("x?y=1&z#")).unwrap(), "x?y=1&z#");
+    }
+
+    #[test]
+    fn a_received_request_is_read_as_it_came() {
+        let mut map = http::HeaderMap::new();
+        map.insert("x-amz-target", http::HeaderValue::from_static("CodePipeline_20150709.X"));
+        map.insert("x-binary", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        let headers = header_pairs(&map);
+        assert_eq!(headers, vec![("x-amz-target".to_string(), "CodePipeline_20150709.X".to_string())]);
+        let (method, uri) = (http::Method::GET, "/pipelines/a%20b?fragment=1".parse::<http::Uri>().unwrap());
+        let request = HttpRequest::from_parts(&method, &uri, &headers, b"");
+        assert_eq!((request.method, request.path, request.query), ("GET", "/pipelines/a%20b", "fragment=1"));
+        assert_eq!(request.header("X-Amz-Target"), Some("CodePipeline_20150709.X"));
+    }
+
+    #[test]
+    fn forms_decode_plus_and_percent_escapes() {
+        let pairs = form_pairs(b"token=a.b&summary=looks+good%21+%C3%A9t%C3%A9&empty=&bad=%zz%4&flag");
+        let expected =
+            [("token", "a.b"), ("summary", "looks good! été"), ("empty", ""), ("bad", "%zz%4"), ("flag", "")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_string(), v.to_string())));
     }
 
     #[test]

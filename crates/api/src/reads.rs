@@ -51,14 +51,15 @@ pub struct SucceededInStage {
 #[serde(rename_all = "camelCase")]
 pub struct ListActionExecutionsInput {
     pipeline_name: Option<String>,
-    filter: Option<ActionExecutionFilter>,
+    filter: Option<ExecutionListFilter>,
     max_results: Option<i64>,
     next_token: Option<String>,
 }
 
+/// The `filter` of ListActionExecutions and ListRuleExecutions.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ActionExecutionFilter {
+pub struct ExecutionListFilter {
     pipeline_execution_id: Option<String>,
     latest_in_pipeline_execution: Option<LatestInPipelineExecution>,
 }
@@ -84,11 +85,19 @@ pub(crate) async fn execution_of<C: ControlPlane>(plane: &C, pipeline: &str, id:
 
 pub async fn get_execution<C: ControlPlane>(plane: &C, input: ExecutionInput) -> Result<Value, ApiError> {
     let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
     let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
-    check_execution_id(&id, "pipelineExecutionId")?;
-    let execution = execution_of(plane, &pipeline, &id).await?;
-    Ok(json!({ "pipelineExecution": queries::execution(&execution) }))
+    Ok(json!({ "pipelineExecution": execution_view(plane, &pipeline, &id).await? }))
+}
+
+/// GetPipelineExecution's answer.
+pub(crate) async fn execution_view<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    id: &str,
+) -> Result<queries::ExecutionView, ApiError> {
+    check_name(pipeline, "pipelineName")?;
+    check_execution_id(id, "pipelineExecutionId")?;
+    Ok(queries::execution(&execution_of(plane, pipeline, id).await?))
 }
 
 /// A request that reads the pipeline state without changing it: the store loads the state
@@ -124,16 +133,22 @@ pub(crate) async fn latest_in_stage<C: ControlPlane>(
 
 pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<Value, ApiError> {
     let name = required(input.name, "name")?;
-    check_name(&name, "name")?;
+    let view = state_view(plane, &name).await?;
+    serde_json::to_value(view).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// GetPipelineState's answer.
+pub(crate) async fn state_view<C: ControlPlane>(plane: &C, name: &str) -> Result<queries::PipelineStateView, ApiError> {
+    check_name(name, "name")?;
     let store = plane.store();
-    let snapshot = snapshot(plane, &name).await?;
+    let snapshot = snapshot(plane, name).await?;
     let state = snapshot.state.value;
-    let pipeline = plane.cache().get(store, &name, Some(state.version)).await.map_err(service_error)?;
+    let pipeline = plane.cache().get(store, name, Some(state.version)).await.map_err(service_error)?;
     let stored = store
-        .get_pipeline(&name, Some(state.version))
+        .get_pipeline(name, Some(state.version))
         .await
         .map_err(store_error)?
-        .ok_or_else(|| pipeline_not_found(&name))?;
+        .ok_or_else(|| pipeline_not_found(name))?;
     let mut executions: BTreeMap<String, Execution> =
         snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
     for id in state.stages.iter().filter_map(|s| s.latest_execution.as_ref()) {
@@ -143,8 +158,7 @@ pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<
             executions.insert(id.clone(), found.value);
         }
     }
-    let view = queries::pipeline_state(&pipeline, &stored, &state, &executions);
-    serde_json::to_value(view).map_err(|e| ApiError::internal(e.to_string()))
+    Ok(queries::pipeline_state(&pipeline, &stored, &state, &executions))
 }
 
 /// Whether `execution` got through `stage` (the `succeededInStage` filter).
@@ -154,7 +168,6 @@ fn succeeded_in(execution: &Execution, stage: &str) -> bool {
 
 pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsInput) -> Result<Value, ApiError> {
     let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
     let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
     let stage = match input.filter.and_then(|f| f.succeeded_in_stage) {
         Some(filter) => {
@@ -164,25 +177,7 @@ pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsIn
         }
         None => None,
     };
-    let store = plane.store();
-    if store.get_pipeline(&pipeline, None).await.map_err(store_error)?.is_none() {
-        return Err(pipeline_not_found(&pipeline));
-    }
-    let mut token = input.next_token;
-    let mut summaries = Vec::new();
-    // With a filter, pages of the store are read until the page is full or the list ends.
-    loop {
-        let page = store.list_executions(&pipeline, limit, token.as_deref()).await.map_err(store_error)?;
-        token = page.next_token;
-        for execution in &page.items {
-            if stage.as_deref().is_none_or(|s| succeeded_in(execution, s)) {
-                summaries.push(queries::execution_summary(execution));
-            }
-        }
-        if stage.is_none() || token.is_none() || summaries.len() >= limit {
-            break;
-        }
-    }
+    let (summaries, token) = execution_summaries(plane, &pipeline, limit, stage.as_deref(), input.next_token).await?;
     let mut output = json!({ "pipelineExecutionSummaries": summaries });
     if let Some(token) = token {
         output["nextToken"] = json!(token);
@@ -190,27 +185,68 @@ pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsIn
     Ok(output)
 }
 
-/// How many of a pipeline's newest executions ListActionExecutions reads without a filter.
-const ACTION_EXECUTIONS_WINDOW: usize = 100;
-
-pub async fn list_action_executions<C: ControlPlane>(
+/// ListPipelineExecutions' page: at most `limit` executions of `pipeline`, newest first, those
+/// that got through `succeeded_in` only when it is given, and the token of the next page.
+pub(crate) async fn execution_summaries<C: ControlPlane>(
     plane: &C,
-    input: ListActionExecutionsInput,
-) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
-    let offset = match &input.next_token {
+    pipeline: &str,
+    limit: usize,
+    succeeded_in_stage: Option<&str>,
+    mut token: Option<String>,
+) -> Result<(Vec<queries::ExecutionSummaryView>, Option<String>), ApiError> {
+    check_name(pipeline, "pipelineName")?;
+    let store = plane.store();
+    if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() {
+        return Err(pipeline_not_found(pipeline));
+    }
+    let mut summaries = Vec::new();
+    // With a filter, pages of the store are read until the page is full or the list ends.
+    loop {
+        let page = store.list_executions(pipeline, limit, token.as_deref()).await.map_err(store_error)?;
+        token = page.next_token;
+        for execution in &page.items {
+            if succeeded_in_stage.is_none_or(|s| succeeded_in(execution, s)) {
+                summaries.push(queries::execution_summary(execution));
+            }
+        }
+        if succeeded_in_stage.is_none() || token.is_none() || summaries.len() >= limit {
+            break;
+        }
+    }
+    Ok((summaries, token))
+}
+
+/// How many of a pipeline's newest executions ListActionExecutions and ListRuleExecutions
+/// read without a filter.
+const LISTED_EXECUTIONS_WINDOW: usize = 100;
+
+/// The executions a ListActionExecutions or ListRuleExecutions request covers, and its paging.
+pub(crate) struct Listed {
+    pub executions: Vec<Execution>,
+    /// Only the latest run of each action or rule (`startTimeRange: Latest`).
+    pub only_latest: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub(crate) async fn listed_executions<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    filter: Option<ExecutionListFilter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+) -> Result<Listed, ApiError> {
+    let limit = crate::protocol::max_results(max_results, "maxResults", 1, 100, 100)?;
+    let offset = match &next_token {
         None => 0,
         Some(token) => token.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| {
-            ApiError::client("InvalidNextTokenException", "the nextToken is not one ListActionExecutions gave")
+            ApiError::client("InvalidNextTokenException", "the nextToken is not one this operation gave")
         })?,
     };
     let mut only_latest = false;
-    let execution_id = match input.filter {
-        Some(ActionExecutionFilter { pipeline_execution_id: Some(id), .. }) => Some(id),
-        Some(ActionExecutionFilter { latest_in_pipeline_execution: Some(latest), .. }) => {
-            only_latest = true;
+    let execution_id = match filter {
+        Some(ExecutionListFilter { pipeline_execution_id: Some(id), .. }) => Some(id),
+        Some(ExecutionListFilter { latest_in_pipeline_execution: Some(latest), .. }) => {
             if let Some(range) = &latest.start_time_range
                 && range != "Latest"
                 && range != "All"
@@ -219,28 +255,84 @@ pub async fn list_action_executions<C: ControlPlane>(
                     "filter.latestInPipelineExecution.startTimeRange: {range:?} is not Latest or All"
                 )));
             }
-            only_latest = only_latest && latest.start_time_range.as_deref() != Some("All");
+            only_latest = latest.start_time_range.as_deref() != Some("All");
             Some(required(latest.pipeline_execution_id, "filter.latestInPipelineExecution.pipelineExecutionId")?)
         }
         _ => None,
     };
+    let executions = executions_in_scope(plane, pipeline, execution_id.as_deref()).await?;
+    Ok(Listed { executions, only_latest, offset, limit })
+}
+
+/// The execution `execution_id` of `pipeline`, or without one the pipeline's newest executions.
+async fn executions_in_scope<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    execution_id: Option<&str>,
+) -> Result<Vec<Execution>, ApiError> {
     let store = plane.store();
-    let executions = match &execution_id {
+    match execution_id {
         Some(id) => {
             check_execution_id(id, "filter.pipelineExecutionId")?;
-            vec![execution_of(plane, &pipeline, id).await?]
+            Ok(vec![execution_of(plane, pipeline, id).await?])
         }
         None => {
-            if store.get_pipeline(&pipeline, None).await.map_err(store_error)?.is_none() {
-                return Err(pipeline_not_found(&pipeline));
+            if store.get_pipeline(pipeline, None).await.map_err(store_error)?.is_none() {
+                return Err(pipeline_not_found(pipeline));
             }
-            store.list_executions(&pipeline, ACTION_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items
+            Ok(store.list_executions(pipeline, LISTED_EXECUTIONS_WINDOW, None).await.map_err(store_error)?.items)
         }
-    };
+    }
+}
+
+/// One page of `items` and the token of the next, as `offset:<n>`.
+pub(crate) fn page_of<T>(items: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, Option<String>) {
+    let total = items.len();
+    let page = items.into_iter().skip(offset).take(limit).collect();
+    (page, (offset + limit < total).then(|| format!("offset:{}", offset + limit)))
+}
+
+pub async fn list_action_executions<C: ControlPlane>(
+    plane: &C,
+    input: ListActionExecutionsInput,
+) -> Result<Value, ApiError> {
+    let pipeline = required(input.pipeline_name, "pipelineName")?;
+    check_name(&pipeline, "pipelineName")?;
+    let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
+    let details = details_of(plane, &pipeline, &listed.executions, listed.only_latest).await?;
+    let (page, next_token) = page_of(details, listed.offset, listed.limit);
+    let mut output = json!({ "actionExecutionDetails": page });
+    if let Some(token) = next_token {
+        output["nextToken"] = json!(token);
+    }
+    Ok(output)
+}
+
+/// ListActionExecutions' items, all of them, newest first: of the execution `execution_id`
+/// (its latest attempts only with `only_latest`), or of the newest executions of `pipeline`.
+pub(crate) async fn action_details<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    execution_id: Option<&str>,
+    only_latest: bool,
+) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
+    check_name(pipeline, "pipelineName")?;
+    let executions = executions_in_scope(plane, pipeline, execution_id).await?;
+    details_of(plane, pipeline, &executions, only_latest).await
+}
+
+/// The action executions of `executions`, newest first.
+async fn details_of<C: ControlPlane>(
+    plane: &C,
+    pipeline: &str,
+    executions: &[Execution],
+    only_latest: bool,
+) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
+    let store = plane.store();
     let mut details = Vec::new();
-    for execution in &executions {
+    for execution in executions {
         let version =
-            plane.cache().get(store, &pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+            plane.cache().get(store, pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
         let mut of_execution = queries::action_executions(&version, execution);
         if only_latest {
             // The latest attempt of each action only.
@@ -250,13 +342,7 @@ pub async fn list_action_executions<C: ControlPlane>(
         details.extend(of_execution);
     }
     details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
-    let total = details.len();
-    let page: Vec<_> = details.into_iter().skip(offset).take(limit).collect();
-    let mut output = json!({ "actionExecutionDetails": page });
-    if offset + limit < total {
-        output["nextToken"] = json!(format!("offset:{}", offset + limit));
-    }
-    Ok(output)
+    Ok(details)
 }
 
 /// The executions of `pipeline` that have not finished, newest first.

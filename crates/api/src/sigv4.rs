@@ -1,12 +1,17 @@
-//! Verifying AWS Signature Version 4, as CodePipeline's endpoint does: the aws CLI, boto3 and
+//! AWS Signature Version 4. Verifying, as CodePipeline's endpoint does: the aws CLI, boto3 and
 //! the SDKs sign every request with an access key, and the server recomputes the signature
-//! from the secret it holds for that key.
+//! from the secret it holds for that key. Signing (the CLI's `--endpoint`) is `aws-sigv4`'s,
+//! the SDKs' own signer.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use sha2::{Digest, Sha256};
 
-use pipewright_core::mac::{hex, hmac_sha256, same};
+use pipewright_core::mac::{hmac_sha256, verify_hmac_sha256};
 
 use crate::protocol::{ApiError, HttpRequest, header_value as header};
 
@@ -101,7 +106,7 @@ fn payload_mismatch(message: impl Into<String>) -> ApiError {
 /// `UNSIGNED-PAYLOAD` is taken only for a request without a body; streamed (aws-chunked)
 /// payloads are not served.
 fn payload_hash(request: &HttpRequest<'_>) -> Result<String, ApiError> {
-    let actual = hex(&Sha256::digest(request.body));
+    let actual = hex::encode(Sha256::digest(request.body));
     match header(request.headers, "x-amz-content-sha256") {
         None => Ok(actual),
         Some(declared) if declared.eq_ignore_ascii_case(&actual) => Ok(declared.to_string()),
@@ -118,13 +123,12 @@ fn payload_hash(request: &HttpRequest<'_>) -> Result<String, ApiError> {
     }
 }
 
-/// The signature of `request` under `secret`, for the scope in `authorization`, with the
+/// The canonical request's string to sign, for the scope in `authorization`, with the
 /// payload hash `payload` (see [`payload_hash`]).
-fn signature(
+fn string_to_sign(
     request: &HttpRequest<'_>,
     authorization: &Authorization<'_>,
     amz_date: &str,
-    secret: &str,
     payload: &str,
 ) -> String {
     let canonical_headers: String = authorization
@@ -142,12 +146,14 @@ fn signature(
         payload
     );
     let scope = format!("{}/{}/{}/aws4_request", authorization.date, authorization.region, authorization.service);
-    let string_to_sign =
-        format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
-    let key = [authorization.date, authorization.region, authorization.service, "aws4_request"]
+    format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())))
+}
+
+/// The key that signs for `authorization`'s scope: the secret, HMAC'd with each part of it.
+fn signing_key(secret: &str, authorization: &Authorization<'_>) -> Vec<u8> {
+    [authorization.date, authorization.region, authorization.service, "aws4_request"]
         .iter()
-        .fold(format!("AWS4{secret}").into_bytes(), |key, part| hmac_sha256(&key, part.as_bytes()).to_vec());
-    hex(&hmac_sha256(&key, string_to_sign.as_bytes()))
+        .fold(format!("AWS4{secret}").into_bytes(), |key, part| hmac_sha256(&key, part.as_bytes()).to_vec())
 }
 
 /// Seconds since the epoch of an `X-Amz-Date` (`20150830T123600Z`).
@@ -164,52 +170,60 @@ pub struct Credentials {
     pub session_token: Option<String>,
 }
 
-/// Signs a request as the AWS SDKs do: adds `X-Amz-Date` (and `X-Amz-Security-Token`) to
-/// `headers`, then an `Authorization` header covering every header. `headers` must hold
-/// `host`; `amz_date` is `YYYYMMDDTHHMMSSZ`.
-pub fn sign(request: &mut SignedRequestParts, credentials: &Credentials, region: &str, service: &str, amz_date: &str) {
-    request.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-    request.headers.push(("x-amz-date".to_string(), amz_date.to_string()));
-    if let Some(token) = &credentials.session_token {
-        request.headers.push(("x-amz-security-token".to_string(), token.clone()));
-    }
-    let mut names: Vec<String> = request.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
-    names.sort();
-    names.dedup();
-    let date = &amz_date[..amz_date.len().min(8)];
-    let authorization = Authorization {
-        access_key: &credentials.access_key,
-        date,
-        region,
-        service,
-        signed_headers: names.iter().map(String::as_str).collect(),
-        signature: "",
-    };
-    let signed = HttpRequest {
-        method: &request.method,
-        path: &request.path,
-        query: &request.query,
-        headers: &request.headers,
-        body: &request.body,
-    };
-    let payload = hex(&Sha256::digest(&request.body));
-    let signature = signature(&signed, &authorization, amz_date, &credentials.secret_key, &payload);
-    let value = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{date}/{region}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
-        credentials.access_key,
-        names.join(";")
-    );
-    request.headers.push(("authorization".to_string(), value));
+/// A request could not be signed (a URL aws-sigv4 cannot read, or no host to sign).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot sign the request: {0}")]
+pub struct SignError(String);
+
+/// Signs requests as the AWS SDKs do, with `aws-sigv4`: the client side of `--endpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    pub credentials: Credentials,
+    pub region: String,
+    pub service: String,
 }
 
-/// An owned request for [`sign`].
-#[derive(Debug, Clone, Default)]
-pub struct SignedRequestParts {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+impl Signer {
+    /// Adds `x-amz-date` (and `x-amz-security-token`) and an `authorization` header that
+    /// covers every header and the body to `headers`. `url` is the full URL, already encoded.
+    pub fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &mut Vec<(String, String)>,
+        body: &[u8],
+        at: SystemTime,
+    ) -> Result<(), SignError> {
+        let failed = |e: &dyn std::fmt::Display| SignError(e.to_string());
+        let Credentials { access_key, secret_key, session_token } = &self.credentials;
+        let identity: Identity =
+            aws_credential_types::Credentials::new(access_key, secret_key, session_token.clone(), None, "pipewright")
+                .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(&self.service)
+            .time(at)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            headers.iter().map(|(name, value)| (name.as_str(), value.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| failed(&e))?;
+        let (instructions, _signature) =
+            aws_sigv4::http_request::sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
+        let (added, _query) = instructions.into_parts();
+        for header in added {
+            headers.retain(|(name, _)| !name.eq_ignore_ascii_case(header.name()));
+            headers.push((header.name().to_string(), header.value().to_string()));
+        }
+        Ok(())
+    }
 }
 
 impl Authenticator {
@@ -256,9 +270,11 @@ impl Authenticator {
             return Err(incomplete("SignedHeaders must include host"));
         }
         let payload = payload_hash(request)?;
-        let expected = signature(request, &parsed, amz_date, secret, &payload);
-        // Constant time: a timing difference must not reveal how much of a guess was right.
-        if !same(expected.as_bytes(), parsed.signature.as_bytes()) {
+        let signed = string_to_sign(request, &parsed, amz_date, &payload);
+        // In constant time: a timing difference must not reveal how much of a guess was right.
+        let genuine = hex::decode(parsed.signature)
+            .is_ok_and(|provided| verify_hmac_sha256(&signing_key(secret, &parsed), signed.as_bytes(), &provided));
+        if !genuine {
             return Err(ApiError {
                 status: 403,
                 exception: "InvalidSignatureException",
@@ -327,74 +343,103 @@ mod tests {
         assert_eq!(keys.authenticate(&request(&unsigned), SIGNED_AT).unwrap_err().status, 403);
     }
 
-    #[test]
-    fn what_sign_signs_verifies() {
-        let credentials =
-            Credentials { access_key: "AKIDEXAMPLE".into(), secret_key: "secret".into(), session_token: None };
-        let mut request = SignedRequestParts {
-            method: "POST".into(),
-            path: "/".into(),
-            headers: vec![
-                ("Host".into(), "127.0.0.1:8080".into()),
-                ("Content-Type".into(), "application/x-amz-json-1.1".into()),
-                ("X-Amz-Target".into(), "CodePipeline_20150709.ListPipelines".into()),
-            ],
-            body: b"{}".to_vec(),
-            ..Default::default()
-        };
-        sign(&mut request, &credentials, "us-east-1", "codepipeline", "20150830T123600Z");
-        let keys = Authenticator::Keys(BTreeMap::from([("AKIDEXAMPLE".to_string(), "secret".to_string())]));
-        fn view(r: &SignedRequestParts) -> HttpRequest<'_> {
-            HttpRequest { method: "POST", path: "/", query: "", headers: &r.headers, body: &r.body }
-        }
-        assert_eq!(keys.authenticate(&view(&request), SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
-        let mut tampered = request.clone();
-        tampered.body = b"{\"maxResults\": 1}".to_vec();
-        assert!(keys.authenticate(&view(&tampered), SIGNED_AT).is_err(), "the body is signed");
+    /// A request as a client sends it, and as the server reads it back.
+    #[derive(Clone)]
+    struct Sent {
+        method: &'static str,
+        path: &'static str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
     }
 
-    fn signed_create(body: &[u8]) -> SignedRequestParts {
-        let credentials =
-            Credentials { access_key: "AKIDEXAMPLE".into(), secret_key: "secret".into(), session_token: None };
-        let mut request = SignedRequestParts {
-            method: "POST".into(),
-            path: "/".into(),
-            headers: vec![
-                ("Host".into(), "127.0.0.1:8080".into()),
-                ("X-Amz-Target".into(), "CodePipeline_20150709.CreatePipeline".into()),
-            ],
-            body: body.to_vec(),
-            ..Default::default()
+    impl Sent {
+        fn view(&self) -> HttpRequest<'_> {
+            HttpRequest { method: self.method, path: self.path, query: "", headers: &self.headers, body: &self.body }
+        }
+    }
+
+    /// `method path` to 127.0.0.1:8080 with `headers` and `body`, signed by aws-sigv4 at
+    /// SIGNED_AT for `service`.
+    fn signed(method: &'static str, path: &'static str, service: &str, headers: &[(&str, &str)], body: &[u8]) -> Sent {
+        let signer = Signer {
+            credentials: Credentials {
+                access_key: "AKIDEXAMPLE".into(),
+                secret_key: "secret".into(),
+                session_token: None,
+            },
+            region: "us-east-1".into(),
+            service: service.into(),
         };
-        sign(&mut request, &credentials, "us-east-1", "codepipeline", "20150830T123600Z");
-        request
+        let mut headers: Vec<(String, String)> =
+            headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        headers.push(("host".into(), "127.0.0.1:8080".into()));
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(SIGNED_AT as u64);
+        signer.sign(method, &format!("http://127.0.0.1:8080{path}"), &mut headers, body, at).unwrap();
+        Sent { method, path, headers, body: body.to_vec() }
+    }
+
+    fn signed_create(body: &[u8]) -> Sent {
+        signed("POST", "/", "codepipeline", &[("x-amz-target", "CodePipeline_20150709.CreatePipeline")], body)
     }
 
     fn keys() -> Authenticator {
         Authenticator::Keys(BTreeMap::from([("AKIDEXAMPLE".to_string(), "secret".to_string())]))
     }
 
-    fn view(r: &SignedRequestParts) -> HttpRequest<'_> {
-        HttpRequest { method: "POST", path: "/", query: "", headers: &r.headers, body: &r.body }
+    #[test]
+    fn what_aws_sigv4_signs_verifies() {
+        let request = signed(
+            "POST",
+            "/",
+            "codepipeline",
+            &[("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "CodePipeline_20150709.ListPipelines")],
+            b"{}",
+        );
+        assert_eq!(keys().authenticate(&request.view(), SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
+        let authorization = header(&request.headers, "authorization").unwrap();
+        assert!(authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target"), "{authorization}");
+        let mut tampered = request.clone();
+        tampered.body = b"{\"maxResults\": 1}".to_vec();
+        assert!(keys().authenticate(&tampered.view(), SIGNED_AT).is_err(), "the body is signed");
+    }
+
+    #[test]
+    fn a_session_token_is_sent_and_signed() {
+        let signer = Signer {
+            credentials: Credentials {
+                access_key: "AKIDEXAMPLE".into(),
+                secret_key: "secret".into(),
+                session_token: Some("session".into()),
+            },
+            region: "eu-west-1".into(),
+            service: "codepipeline".into(),
+        };
+        let mut headers = vec![("host".to_string(), "example.com".to_string())];
+        signer.sign("POST", "https://example.com/", &mut headers, b"{}", SystemTime::now()).unwrap();
+        assert_eq!(header(&headers, "x-amz-security-token"), Some("session"));
+        let authorization = header(&headers, "authorization").unwrap();
+        assert!(authorization.contains("/eu-west-1/codepipeline/aws4_request"), "{authorization}");
+        assert!(authorization.contains("x-amz-security-token"), "{authorization}");
+        assert!(signer.sign("POST", "not a url", &mut headers, b"", SystemTime::now()).is_err());
     }
 
     #[test]
     fn a_captured_signature_with_an_unsigned_payload_hash_does_not_cover_another_body() {
         let original = br#"{"pipeline":{"name":"a"}}"#;
         let captured = signed_create(original);
-        assert!(keys().authenticate(&view(&captured), SIGNED_AT).is_ok());
+        assert!(keys().authenticate(&captured.view(), SIGNED_AT).is_ok());
         // The attack: the original body's hash declared in an unsigned header, another body sent.
         let mut replayed = captured.clone();
-        replayed.headers.push(("x-amz-content-sha256".into(), hex(&Sha256::digest(original))));
+        replayed.headers.push(("x-amz-content-sha256".into(), hex::encode(Sha256::digest(original))));
         replayed.body = br#"{"pipeline":{"name":"evil"}}"#.to_vec();
-        let refused = keys().authenticate(&view(&replayed), SIGNED_AT).unwrap_err();
+        let refused = keys().authenticate(&replayed.view(), SIGNED_AT).unwrap_err();
         assert_eq!((refused.status, refused.exception), (400, "XAmzContentSHA256Mismatch"));
         // Declaring the new body's hash does not help: the signature covers the old one.
         let mut redeclared = replayed.clone();
         redeclared.headers.pop();
-        redeclared.headers.push(("x-amz-content-sha256".into(), hex(&Sha256::digest(&replayed.body))));
+        redeclared.headers.push(("x-amz-content-sha256".into(), hex::encode(Sha256::digest(&replayed.body))));
         assert_eq!(
-            keys().authenticate(&view(&redeclared), SIGNED_AT).unwrap_err().exception,
+            keys().authenticate(&redeclared.view(), SIGNED_AT).unwrap_err().exception,
             "InvalidSignatureException"
         );
         // Neither do UNSIGNED-PAYLOAD nor a streamed payload with a body.
@@ -403,7 +448,7 @@ mod tests {
             unsigned.headers.pop();
             unsigned.headers.push(("x-amz-content-sha256".into(), declared.into()));
             assert_eq!(
-                keys().authenticate(&view(&unsigned), SIGNED_AT).unwrap_err().exception,
+                keys().authenticate(&unsigned.view(), SIGNED_AT).unwrap_err().exception,
                 "XAmzContentSHA256Mismatch",
                 "{declared}"
             );
@@ -413,23 +458,21 @@ mod tests {
     #[test]
     fn a_declared_payload_hash_that_matches_the_body_verifies() {
         let body = b"zip bytes";
-        let credentials =
-            Credentials { access_key: "AKIDEXAMPLE".into(), secret_key: "secret".into(), session_token: None };
-        let mut put = SignedRequestParts {
-            method: "PUT".into(),
-            path: "/bucket/key".into(),
-            headers: vec![
-                ("Host".into(), "127.0.0.1:8080".into()),
-                ("x-amz-content-sha256".into(), hex(&Sha256::digest(body))),
-            ],
-            body: body.to_vec(),
-            ..Default::default()
-        };
-        sign(&mut put, &credentials, "us-east-1", "s3", "20150830T123600Z");
-        let request = HttpRequest { method: "PUT", path: "/bucket/key", query: "", headers: &put.headers, body };
-        assert_eq!(keys().authenticate(&request, SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
-        let swapped = HttpRequest { body: b"other bytes", ..request };
+        let hash = hex::encode(Sha256::digest(body));
+        let put = signed("PUT", "/bucket/key", "s3", &[("x-amz-content-sha256", &hash)], body);
+        assert_eq!(keys().authenticate(&put.view(), SIGNED_AT), Ok(Some("AKIDEXAMPLE".to_string())));
+        let swapped = HttpRequest { body: b"other bytes", ..put.view() };
         assert_eq!(keys().authenticate(&swapped, SIGNED_AT).unwrap_err().exception, "XAmzContentSHA256Mismatch");
+    }
+
+    #[test]
+    fn a_signature_that_is_not_hex_is_refused() {
+        let mut request = signed_create(b"{}");
+        let authorization = header(&request.headers, "authorization").unwrap().to_string();
+        let (scope, _) = authorization.split_once("Signature=").unwrap();
+        request.headers.retain(|(name, _)| name != "authorization");
+        request.headers.push(("authorization".into(), format!("{scope}Signature=not-hex")));
+        assert_eq!(keys().authenticate(&request.view(), SIGNED_AT).unwrap_err().exception, "InvalidSignatureException");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! The API's operations over a real store (SQLite), through `handle` as the transports call
 //! it, with nobody carrying out the effects: what each operation decides and records.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use serde_json::{Value, json};
 
 use pipewright_api::protocol::CONTENT_TYPE;
@@ -84,6 +90,11 @@ impl ControlPlane for TestPlane {
         "us-east-1"
     }
 
+    /// Every Commands action keeps a log here, and it is hostile.
+    fn action_log(&self, _execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
+        Some(format!("log of {stage}/{action} #{attempt}\n{HOSTILE}"))
+    }
+
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
         let handled = service::handle(&self.store, &self.cache, pipeline, event, self.now(), &[]).await?;
         if let Handled::Applied { effects } = &handled {
@@ -92,6 +103,12 @@ impl ControlPlane for TestPlane {
         Ok(handled)
     }
 }
+
+/// Text that would break out of the markup if it were not escaped: a script, an attribute
+/// break-out into an element with a handler, a `javascript:` URL, a terminal escape, a NUL and
+/// a right-to-left override.
+const HOSTILE: &str =
+    "<script>alert(1)</script>\"'><img src=x onerror=alert(2)> javascript:alert(3) \u{1b}[31mred\u{0}\u{202e}";
 
 fn declaration(name: &str) -> Value {
     json!({
@@ -598,5 +615,155 @@ mod console {
         assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Strict"));
         let session = cookie.split(';').next().unwrap().to_string();
         assert_eq!(get(&plane, &auth, "/", Some(&session)).await.status, 200);
+    }
+
+    /// A pipeline whose every piece of text from outside is hostile, taken through a source
+    /// revision, an approval and a failure: every page shows that text, escaped.
+    #[tokio::test]
+    async fn every_page_escapes_hostile_text() {
+        let plane = TestPlane::new();
+        // Names take only [A-Za-z0-9.@_-]: the model's own limit, used to the full.
+        let (pipeline, stage, action) = ("h@ck.e-r_1", "St@ge.1-_", "Ap.pr@ve-_");
+        plane
+            .ok(
+                "CreatePipeline",
+                json!({ "pipeline": {
+                    "name": pipeline, "roleArn": "arn:aws:iam::111122223333:role/p",
+                    "artifactStore": { "type": "S3", "location": "artifacts-bucket" }, "pipelineType": "V2",
+                    "stages": [
+                        { "name": "Source", "actions": [{ "name": "Src", "namespace": "SourceVariables",
+                            "actionTypeId": { "category": "Source", "owner": "AWS", "provider": "S3", "version": "1" },
+                            "configuration": { "S3Bucket": "uploads", "S3ObjectKey": "src.zip" },
+                            "outputArtifacts": [{ "name": "Code" }] }] },
+                        { "name": stage, "actions": [{ "name": action,
+                            "actionTypeId": { "category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1" },
+                            "configuration": { "CustomData": format!("{HOSTILE} #{{SourceVariables.VersionId}}"),
+                                               "ExternalEntityLink": "javascript:alert(4)" } }] },
+                        { "name": "Build", "actions": [{ "name": "Compile",
+                            "actionTypeId": { "category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1" },
+                            "commands": ["make"], "inputArtifacts": [{ "name": "Code" }] }] } ] } }),
+            )
+            .await;
+        let id = plane.ok("StartPipelineExecution", json!({ "name": pipeline })).await["pipelineExecutionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The commit message, the revision and an output variable are hostile.
+        let source_job = plane.dispatches("Src")[0].job_id.clone();
+        plane
+            .ok(
+                "PutJobSuccessResult",
+                json!({ "jobId": source_job,
+                        "currentRevision": { "revision": "<b>rev</b>", "changeIdentifier": "c", "revisionSummary": HOSTILE },
+                        "outputVariables": { "VersionId": HOSTILE } }),
+            )
+            .await;
+        let state = plane.ok("GetPipelineState", json!({ "name": pipeline })).await;
+        let token =
+            state["stageStates"][1]["actionStates"][0]["latestExecution"]["token"].as_str().unwrap().to_string();
+
+        let auth = open();
+        let cookie = {
+            let list = get(&plane, &auth, "/", None).await;
+            header(&list, "set-cookie").unwrap().split(';').next().unwrap().to_string()
+        };
+        let base = format!("/pipelines/{pipeline}");
+        // While the approval waits: its comments, link and review page.
+        let mut pages = vec![
+            ("pipeline view, approval waiting", format!("{base}?fragment=1"), true),
+            ("approval page", format!("{base}/approve/{stage}/{action}?token={token}"), true),
+        ];
+        let mut rendered = Vec::new();
+        for (what, path, _) in &pages {
+            rendered.push((what.to_string(), path.clone(), get(&plane, &auth, path, Some(&cookie)).await));
+        }
+        let waiting = text(&rendered[0].2);
+        assert!(waiting.contains(r#"<span class="external-link">javascript:alert(4)</span>"#), "{waiting}");
+        // The approval's summary is hostile; then the build fails with a hostile message, and
+        // the transition into the build is disabled (its reason's pattern allows nothing hostile).
+        plane
+            .ok(
+                "PutApprovalResult",
+                json!({ "pipelineName": pipeline, "stageName": stage, "actionName": action, "token": token,
+                        "result": { "status": "Approved", "summary": HOSTILE } }),
+            )
+            .await;
+        let build_job = plane.dispatches("Compile")[0].job_id.clone();
+        plane
+            .ok(
+                "PutJobFailureResult",
+                json!({ "jobId": build_job, "failureDetails": { "type": "JobFailed", "message": HOSTILE } }),
+            )
+            .await;
+        plane
+            .ok(
+                "DisableStageTransition",
+                json!({ "pipelineName": pipeline, "stageName": "Build", "transitionType": "Inbound", "reason": "Freeze (2 days)!" }),
+            )
+            .await;
+        pages = vec![
+            ("pipeline list", "/".to_string(), false),
+            ("pipeline view", base.clone(), true),
+            ("pipeline view, live part", format!("{base}?fragment=1"), true),
+            (
+                "pipeline view with an error",
+                format!("{base}?error={}", pipewright_api::protocol::percent_encode(HOSTILE)),
+                true,
+            ),
+            ("history", format!("{base}/executions"), true),
+            ("execution", format!("{base}/executions/{id}"), true),
+            ("approval page, answered", format!("{base}/approve/{stage}/{action}?token={token}"), false),
+            (
+                "approval page of a stage named in the URL",
+                format!("{base}/approve/{}/x", pipewright_api::protocol::percent_encode(HOSTILE)),
+                true,
+            ),
+        ];
+        for (what, path, _) in &pages {
+            rendered.push((what.to_string(), path.clone(), get(&plane, &auth, path, Some(&cookie)).await));
+        }
+        let shows_hostile_text = [true, true].into_iter().chain(pages.iter().map(|(_, _, shows)| *shows));
+        for ((what, path, page), shows) in rendered.iter().zip(shows_hostile_text) {
+            let body = text(page);
+            assert_eq!(header(page, "content-type"), Some("text/html; charset=utf-8"), "{what}");
+            assert_eq!(header(page, "x-content-type-options"), Some("nosniff"), "{what}");
+            let lower = body.to_ascii_lowercase();
+            let whole_page = !path.contains("fragment=1");
+            assert_eq!(lower.matches("<script").count(), usize::from(whole_page), "{what}: only console.js: {body}");
+            // No element, attribute or URL of the hostile text is live.
+            for injected in ["<img", "<b>", "\"'>", "href=\"javascript:"] {
+                assert!(!lower.contains(injected), "{what}: {injected} in {body}");
+            }
+            for control in ['\u{1b}', '\u{0}', '\u{202e}'] {
+                assert!(!body.contains(control), "{what}: {control:?} in {body}");
+            }
+            if shows {
+                assert!(
+                    body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                    "{what} shows the text, escaped: {body}"
+                );
+                assert!(body.contains("\u{241b}[31m"), "{what} shows ESC as ␛: {body}");
+            }
+        }
+        // Each piece of hostile text reached the page it belongs on.
+        let view = text(&rendered[3].2);
+        assert!(view.contains(r#"<p class="error">&lt;script&gt;"#), "the failure message: {view}");
+        assert!(view.contains(r#"<p class="detail">&lt;script&gt;"#), "the approval summary: {view}");
+        assert!(view.contains(r#"<span class="reason">Freeze (2 days)!</span>"#), "the transition's reason: {view}");
+        let history = text(&rendered[6].2);
+        assert!(history.contains("Src: &lt;b&gt;rev&lt;/ &lt;script&gt;"), "the commit message: {history}");
+        let execution = text(&rendered[7].2);
+        assert!(execution.contains("VersionId = &lt;script&gt;"), "the output variable: {execution}");
+        let approval = text(&rendered[1].2);
+        assert!(approval.contains("<dt>Comments</dt><dd>&lt;script&gt;"), "the approval's comments: {approval}");
+        assert!(approval.contains(r#"<span class="external-link">javascript:alert(4)</span>"#), "{approval}");
+        // A log is plain text, never sniffed, run or framed, whatever it holds.
+        let log = get(&plane, &auth, &format!("{base}/executions/{id}/logs/Build/Compile/1"), Some(&cookie)).await;
+        assert_eq!(log.status, 200);
+        assert!(text(&log).contains(HOSTILE));
+        assert_eq!(header(&log, "content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(header(&log, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(header(&log, "x-frame-options"), Some("DENY"));
+        assert!(header(&log, "content-security-policy").is_some_and(|csp| csp.contains("default-src 'none'")));
     }
 }

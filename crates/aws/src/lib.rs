@@ -18,19 +18,3 @@ pub mod telemetry;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-
-#[cfg(test)]
-mod contract_tests {
-    use super::dynamo::{DynamoStore, create_table};
-    use super::testing;
-
-    async fn fresh() -> DynamoStore {
-        let config = testing::sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&config);
-        let table = testing::unique("contract");
-        create_table(&client, &table).await.expect("create the table in moto");
-        DynamoStore::new(client, table)
-    }
-
-    pipewright_core::store_contract_tests!(fresh());
-}

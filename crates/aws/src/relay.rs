@@ -8,7 +8,6 @@ use pipewright_core::engine::Effect;
 use pipewright_core::ports::{StateStore, StoreError};
 
 use crate::bus::{BusError, effect_entry};
-use crate::dynamo::effect_execution;
 use crate::settings::Services;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,7 +27,7 @@ pub async fn relay(services: &Services, pipeline: &str, effects: &[Effect]) -> R
     services.bus.put(entries).await?;
     let mut by_execution: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for effect in effects {
-        by_execution.entry(effect_execution(effect)).or_default().push(effect.id().to_string());
+        by_execution.entry(effect.execution_id()).or_default().push(effect.id().to_string());
     }
     for (execution, ids) in by_execution {
         services.store.complete_effects(execution, &ids).await?;

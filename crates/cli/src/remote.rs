@@ -5,15 +5,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use anyhow::{Result, anyhow};
 use serde_json::Value;
 
 use pipewright_api::protocol::{CONTENT_TYPE, TARGET_PREFIX};
-use pipewright_api::sigv4::{Credentials, SignedRequestParts, sign};
+use pipewright_api::sigv4::{Credentials, Signer};
+use pipewright_http::{Client, Request};
 
 use crate::failure::usage;
 
@@ -33,10 +30,13 @@ impl RemoteError {
 }
 
 pub struct Remote {
-    endpoint: hyper::Uri,
-    credentials: Option<Credentials>,
-    region: String,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `scheme://authority/`: the API is served at `POST /`.
+    url: String,
+    /// The `host` header, as the request is signed with it.
+    host: String,
+    /// `None` without credentials: requests go unsigned (an open `pipewright serve`).
+    signer: Option<Signer>,
+    client: Client,
 }
 
 /// `[profile]` of an INI credentials file: (access key, secret, session token).
@@ -90,75 +90,58 @@ impl Remote {
     /// True when the endpoint is this machine (a `pipewright serve`), not a deployment whose
     /// actions reach AWS.
     pub fn is_loopback(&self) -> bool {
-        matches!(self.endpoint.host(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"))
-            || self.endpoint.host().is_some_and(|h| h.starts_with("127."))
+        let name = match self.host.rsplit_once(':') {
+            Some((name, port)) if !name.ends_with(':') && port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => self.host.as_str(),
+        };
+        matches!(name, "127.0.0.1" | "localhost" | "[::1]") || name.starts_with("127.")
     }
 
     pub fn new(endpoint: &str, profile: Option<&str>, region: Option<&str>) -> Result<Remote> {
-        let endpoint: hyper::Uri =
+        let parsed: pipewright_http::Uri =
             endpoint.parse().map_err(|e| usage(format!("--endpoint {endpoint}: not a URL: {e}")))?;
-        if !matches!(endpoint.scheme_str(), Some("http" | "https")) || endpoint.host().is_none() {
+        let (Some(scheme @ ("http" | "https")), Some(host), Some(authority)) =
+            (parsed.scheme_str(), parsed.host(), parsed.authority())
+        else {
             return Err(usage(format!("--endpoint {endpoint}: expected http://host[:port] or https://host")));
-        }
+        };
         let region = region
             .map(str::to_string)
             .or_else(|| std::env::var("AWS_REGION").ok())
             .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
             .unwrap_or_else(|| "us-east-1".to_string());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .context("cannot load this machine's TLS root certificates")?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
-        Ok(Remote { endpoint, credentials: credentials(profile)?, region, client })
+        let signer = credentials(profile)?.map(|credentials| Signer {
+            credentials,
+            region,
+            service: "codepipeline".to_string(),
+        });
+        let host = match parsed.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        Ok(Remote { url: format!("{scheme}://{authority}/"), host, signer, client: Client::new() })
     }
 
     /// Calls `operation` with `input`; an API error comes back as a [`RemoteError`].
     pub async fn call(&self, operation: &str, input: Value) -> Result<Value> {
-        let host = match self.endpoint.port_u16() {
-            Some(port) => format!("{}:{port}", self.endpoint.host().unwrap_or_default()),
-            None => self.endpoint.host().unwrap_or_default().to_string(),
-        };
-        let mut request = SignedRequestParts {
-            method: "POST".to_string(),
-            path: "/".to_string(),
-            query: String::new(),
-            headers: vec![
-                ("host".to_string(), host),
-                ("content-type".to_string(), CONTENT_TYPE.to_string()),
-                ("x-amz-target".to_string(), format!("{TARGET_PREFIX}{operation}")),
-            ],
-            body: serde_json::to_vec(&input)?,
-        };
-        if let Some(credentials) = &self.credentials {
-            let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-            sign(&mut request, credentials, &self.region, "codepipeline", &now);
+        let body = serde_json::to_vec(&input)?;
+        let mut headers = vec![
+            ("host".to_string(), self.host.clone()),
+            ("content-type".to_string(), CONTENT_TYPE.to_string()),
+            ("x-amz-target".to_string(), format!("{TARGET_PREFIX}{operation}")),
+        ];
+        if let Some(signer) = &self.signer {
+            signer.sign("POST", &self.url, &mut headers, &body, std::time::SystemTime::now())?;
         }
-        let uri = format!(
-            "{}://{}/",
-            self.endpoint.scheme_str().unwrap_or("http"),
-            self.endpoint.authority().map(|a| a.as_str()).unwrap_or_default()
-        );
-        let mut builder = hyper::Request::builder().method("POST").uri(uri);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let response = self
-            .client
-            .request(builder.body(Full::new(Bytes::from(request.body)))?)
-            .await
-            .with_context(|| format!("cannot reach {}", self.endpoint))?;
-        let status = response.status();
-        let body = response.into_body().collect().await.context("reading the answer")?.to_bytes();
-        let value: Value = if body.is_empty() {
+        let request = Request { method: "POST".to_string(), url: self.url.clone(), headers, body };
+        let response = self.client.send(request).await?;
+        let value: Value = if response.body.is_empty() {
             Value::Object(Default::default())
         } else {
-            serde_json::from_slice(&body)
-                .map_err(|_| anyhow!("{} answered HTTP {status} with a body that is not JSON", self.endpoint))?
+            serde_json::from_slice(&response.body)
+                .map_err(|_| anyhow!("{} answered HTTP {} with a body that is not JSON", self.url, response.status))?
         };
-        if status.is_success() {
+        if response.is_success() {
             return Ok(value);
         }
         let exception = value["__type"].as_str().unwrap_or("UnknownError");

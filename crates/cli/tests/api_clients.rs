@@ -2,11 +2,19 @@
 //! PyPI, in infra/local/.venv-clients; `bash infra/local/clients.sh install` sets it up, and
 //! tests/run.sh does so itself). Only the endpoint differs from talking to AWS.
 
-use std::io::{BufRead, BufReader};
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+mod common;
+use common::Serve;
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -27,7 +35,8 @@ fn clients_venv() -> PathBuf {
 /// A `pipewright serve` on a free loopback port, over a state directory of its own, run from
 /// a git repository (for the CodeCommit source of hello-service) with `--source Src=…`.
 struct Server {
-    child: Child,
+    /// Held for its lifetime: serve stops when the server is dropped.
+    _serve: Serve,
     endpoint: String,
     dir: tempfile::TempDir,
 }
@@ -53,27 +62,10 @@ impl Server {
         let src = dir.path().join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("app.txt"), "v1\n").unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pipewright"))
-            .current_dir(&repo)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(["serve", "--port", "0", "--source"])
-            .arg(format!("Src={}", src.display()))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pipewright serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let endpoint = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("serve did not print its address: {first:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Server { child, endpoint, dir }
+        let source = format!("Src={}", src.display());
+        let args: Vec<&str> = ["--source", source.as_str()].into_iter().chain(extra.iter().copied()).collect();
+        let serve = Serve::start(&repo, &dir.path().join("state"), &args);
+        Server { endpoint: serve.endpoint.clone(), _serve: serve, dir }
     }
 
     fn boto3(&self, scenario: &str) {
@@ -118,16 +110,24 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn boto3_creates_runs_and_approves_a_pipeline_to_success() {
     Server::start().boto3("approval_to_success");
+}
+
+#[test]
+fn boto3_stage_conditions_gate_hold_and_are_overridden() {
+    Server::start().boto3("conditions_gate_and_override");
+}
+
+#[test]
+fn boto3_override_of_a_stopping_execution_is_a_conflict() {
+    Server::start().boto3("conditions_busy_while_stopping");
+}
+
+#[test]
+fn boto3_rollback_restores_the_last_good_release() {
+    Server::start().boto3("rollback_restores_the_last_good_release");
 }
 
 #[test]

@@ -2,6 +2,12 @@
 //! each asserting what CodeBuild does (docs/codebuild.md), and pipelines written the way
 //! teams write them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

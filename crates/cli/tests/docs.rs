@@ -5,6 +5,12 @@
 //! fails here, naming the page and line that still point at it. A path git ignores (a
 //! virtualenv the scripts create) may be named without existing.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};

@@ -1,6 +1,12 @@
 //! Local mode end to end: the real `pipewright` binary runs real declarations on this
 //! machine, with several processes sharing one state directory.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};

@@ -2,6 +2,12 @@
 //! and real `get-pipeline` exports, through the real `pipewright` binary — imported,
 //! validated, exported, and run locally as far as their providers allow.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::sync::Arc;
@@ -57,14 +63,17 @@ impl Workspace {
 
     /// The CodeBuild projects the run handed to the providers.
     fn build_projects(&self, execution_id: &str) -> Vec<String> {
-        let backend = pipewright_local::backend::Backend::open(
-            &self.state(),
-            self.dir.path(),
-            Arc::new(pipewright_local::report::Silent),
-            None,
-        )
-        .unwrap();
-        backend.load_run_options(execution_id).unwrap().build_projects.into_keys().collect()
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let backend = pipewright_local::backend::Backend::open(
+                &self.state(),
+                self.dir.path(),
+                Arc::new(pipewright_local::report::Silent),
+                None,
+            )
+            .unwrap();
+            backend.load_run_options(execution_id).await.unwrap().build_projects.into_keys().collect()
+        })
     }
 }
 

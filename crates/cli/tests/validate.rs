@@ -1,5 +1,11 @@
 //! `pipewright validate` through the real binary.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::PathBuf;

@@ -6,6 +6,12 @@
 //! `group_transition` is the single most common hop: the last action of a runOrder group
 //! succeeds and the next group is dispatched.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -83,6 +89,7 @@ fn recorded_execution(pipeline: &Pipeline) -> Vec<(World, Event)> {
                         action: d.action.clone(),
                         attempt: d.attempt,
                         job: d.job_sequence,
+                        condition: None,
                     },
                     output_variables: [("CommitId".to_string(), "0123456789abcdef".to_string())].into(),
                     summary: Some("done".into()),

@@ -62,9 +62,17 @@ pub fn start(id: &str) -> Event {
     })
 }
 
-fn source_done(id: &str) -> Event {
+/// The success of the source action of [`declaration`]'s first attempt.
+pub fn source_done(id: &str) -> Event {
     Event::ActionSucceeded(ActionSucceeded {
-        job: JobRef { execution_id: id.into(), stage: "Source".into(), action: "Src".into(), attempt: 1, job: 1 },
+        job: JobRef {
+            execution_id: id.into(),
+            stage: "Source".into(),
+            action: "Src".into(),
+            attempt: 1,
+            job: 1,
+            condition: None,
+        },
         output_variables: Default::default(),
         summary: None,
         external_execution_id: None,
@@ -259,6 +267,9 @@ pub async fn executions_are_listed_newest_first_in_pages<S: StateStore>(store: S
         }
     }
     assert_eq!(pages, vec![vec!["e5", "e4"], vec!["e3", "e2"], vec!["e1"]]);
+    let exact = store.list_executions("p", 5, None).await?;
+    assert_eq!(exact.items.len(), 5);
+    assert!(exact.next_token.is_none(), "a page that ends the listing points at no further page");
     assert!(matches!(store.list_executions("p", 2, Some("not-a-token")).await, Err(StoreError::InvalidNextToken)));
     assert!(store.list_executions("nope", 10, None).await?.items.is_empty());
     Ok(())

@@ -37,6 +37,11 @@ pub fn action_execution_id(execution_id: &str, stage: &str, action: &str, attemp
     uuid_from(&["action-execution", execution_id, stage, action, &attempt.to_string()])
 }
 
+/// The public id of one run of a rule (`ruleExecutionId`).
+pub fn rule_execution_id(execution_id: &str, stage: &str, condition: &str, evaluation: u32, rule: &str) -> String {
+    uuid_from(&["rule-execution", execution_id, stage, condition, &evaluation.to_string(), rule])
+}
+
 /// The approval token of one attempt of a manual approval: a capability.
 pub fn approval_token(seed: &str, action_execution_id: &str) -> String {
     uuid_from(&["approval-token", seed, action_execution_id])

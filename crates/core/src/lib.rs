@@ -7,6 +7,7 @@
 
 pub mod action_details;
 pub mod build_project;
+pub mod cron;
 pub mod declaration;
 pub mod deploy;
 pub mod engine;
@@ -21,8 +22,10 @@ pub mod pipeline;
 pub mod ports;
 pub mod providers;
 pub mod queries;
+pub mod rule_types;
 pub mod service;
 pub mod source_events;
+pub mod storage;
 pub mod time;
 pub mod validate;
 pub mod variables;

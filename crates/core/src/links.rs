@@ -4,7 +4,7 @@
 //!
 //! Format: `base64url(claims JSON) "." base64url(HMAC-SHA256(key, claims JSON))`.
 
-use crate::mac::{hmac_sha256, same};
+use crate::mac::{hmac_sha256, verify_hmac_sha256};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -50,7 +50,7 @@ pub fn verify(key: &[u8], token: &str, now: Timestamp) -> Result<LinkClaims, Lin
     let (payload, signature) = token.split_once('.').ok_or(LinkError::Malformed)?;
     let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Malformed)?;
     let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| LinkError::Malformed)?;
-    if !same(&hmac_sha256(key, &payload), &signature) {
+    if !verify_hmac_sha256(key, &payload, &signature) {
         return Err(LinkError::BadSignature);
     }
     let claims: LinkClaims = serde_json::from_slice(&payload).map_err(|_| LinkError::Malformed)?;

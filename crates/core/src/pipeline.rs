@@ -4,10 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::declaration::{
-    ActionDeclaration, ActionTypeId, ArtifactStore, ConditionResult, ExecutionMode, PipelineDeclaration, PipelineType,
-    StageRetryMode,
+    ActionDeclaration, ActionTypeId, ArtifactStore, Condition, ConditionResult, ExecutionMode, PipelineDeclaration,
+    PipelineType, RuleDeclaration, StageDeclaration, StageRetryMode,
 };
+use crate::engine::ConditionKind;
 use crate::providers::{self, ProviderKind};
+use crate::rule_types::RuleProvider;
 use crate::validate::{self, Report};
 
 /// How a pipeline handles several executions (docs/reference/codepipeline.md §3.6–3.7).
@@ -77,19 +79,74 @@ impl ActionPlan {
     }
 }
 
+/// What a stage condition does when it is not met (docs/reference/codepipeline.md §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engage {
+    /// The stage fails (for `onFailure`: it fails as it would without the condition).
+    Fail,
+    /// The stage is Skipped and the execution goes on.
+    Skip,
+    /// The stage fails and runs again with the last successful execution's artifacts.
+    Rollback,
+    /// One automatic retry of the failed stage.
+    Retry(RetryMode),
+}
+
+impl Engage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engage::Fail => "FAIL",
+            Engage::Skip => "SKIP",
+            Engage::Rollback => "ROLLBACK",
+            Engage::Retry(_) => "RETRY",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RulePlan {
+    pub name: String,
+    pub provider: Option<RuleProvider>,
+    /// `timeoutInMinutes`, when declared.
+    pub timeout_minutes: Option<u32>,
+}
+
+/// One stage condition: what it does when not met, and its rules (none for an `onFailure`
+/// that engages its result at once).
+#[derive(Debug, Clone)]
+pub struct ConditionPlan {
+    pub kind: ConditionKind,
+    pub result: Engage,
+    pub rules: Vec<RulePlan>,
+}
+
 #[derive(Debug, Clone)]
 pub struct StagePlan {
     pub name: String,
     pub actions: Vec<ActionPlan>,
     /// Action indexes grouped by runOrder, lowest first.
     pub groups: Vec<Vec<usize>>,
-    /// `onFailure: {result: RETRY}`: the mode of the one automatic retry.
-    pub auto_retry: Option<RetryMode>,
+    pub before_entry: Option<ConditionPlan>,
+    pub on_success: Option<ConditionPlan>,
+    pub on_failure: Option<ConditionPlan>,
 }
 
 impl StagePlan {
     pub fn action_index(&self, name: &str) -> Option<usize> {
         self.actions.iter().position(|a| a.name == name)
+    }
+
+    pub fn condition(&self, kind: ConditionKind) -> Option<&ConditionPlan> {
+        match kind {
+            ConditionKind::BeforeEntry => self.before_entry.as_ref(),
+            ConditionKind::OnSuccess => self.on_success.as_ref(),
+            ConditionKind::OnFailure => self.on_failure.as_ref(),
+        }
+    }
+
+    /// Whether a failure or an unmet condition of the stage rolls it back on its own.
+    pub fn rolls_back(&self) -> bool {
+        [&self.on_failure, &self.on_success].into_iter().flatten().any(|c| c.result == Engage::Rollback)
     }
 }
 
@@ -130,15 +187,14 @@ impl Pipeline {
                     .iter()
                     .map(|order| (0..actions.len()).filter(|&i| actions[i].run_order == *order).collect())
                     .collect();
-                let auto_retry = stage.on_failure.as_ref().and_then(|failure| {
-                    (failure.result == Some(ConditionResult::Retry)).then(|| {
-                        match failure.retry_configuration.as_ref().and_then(|r| r.retry_mode.as_ref()) {
-                            Some(StageRetryMode::AllActions) => RetryMode::AllActions,
-                            _ => RetryMode::FailedActions,
-                        }
-                    })
-                });
-                StagePlan { name: stage.name.clone(), actions, groups, auto_retry }
+                StagePlan {
+                    name: stage.name.clone(),
+                    actions,
+                    groups,
+                    before_entry: plan_condition(stage, ConditionKind::BeforeEntry),
+                    on_success: plan_condition(stage, ConditionKind::OnSuccess),
+                    on_failure: plan_condition(stage, ConditionKind::OnFailure),
+                }
             })
             .collect();
         Ok(Pipeline {
@@ -158,6 +214,11 @@ impl Pipeline {
 
     pub fn action_declaration(&self, stage: usize, action: usize) -> &ActionDeclaration {
         &self.declaration.stages[stage].actions[action]
+    }
+
+    /// The declaration of rule `rule` of the stage's `kind` condition.
+    pub fn rule_declaration(&self, stage: usize, kind: ConditionKind, rule: usize) -> Option<&RuleDeclaration> {
+        declared_condition(self.declaration.stages.get(stage)?, kind)?.rules.as_ref()?.get(rule)
     }
 
     /// The artifact store for an action running in `region` (or the home region).
@@ -188,4 +249,47 @@ fn plan_action(action: &ActionDeclaration) -> ActionPlan {
         timeout_minutes: providers::timeout_minutes(&action.action_type_id, action.timeout_in_minutes),
         namespace: action.namespace.clone(),
     }
+}
+
+/// The one condition a stage declares for `kind`.
+fn declared_condition(stage: &StageDeclaration, kind: ConditionKind) -> Option<&Condition> {
+    match kind {
+        ConditionKind::BeforeEntry => stage.before_entry.as_ref()?.conditions.first(),
+        ConditionKind::OnSuccess => stage.on_success.as_ref()?.conditions.first(),
+        ConditionKind::OnFailure => stage.on_failure.as_ref()?.conditions.as_ref()?.first(),
+    }
+}
+
+/// The stage's `kind` condition, its result settled: the condition's own, else (for
+/// `onFailure`) the outer one, else FAIL (docs/conditions.md).
+fn plan_condition(stage: &StageDeclaration, kind: ConditionKind) -> Option<ConditionPlan> {
+    let declared = declared_condition(stage, kind);
+    let outer = match kind {
+        ConditionKind::OnFailure => stage.on_failure.as_ref().and_then(|f| f.result.clone()),
+        _ => None,
+    };
+    if declared.is_none() && outer.is_none() {
+        return None;
+    }
+    let retry_mode = match stage.on_failure.as_ref().and_then(|f| f.retry_configuration.as_ref()?.retry_mode.as_ref()) {
+        Some(StageRetryMode::AllActions) => RetryMode::AllActions,
+        _ => RetryMode::FailedActions,
+    };
+    let result = match declared.and_then(|c| c.result.clone()).or(outer) {
+        Some(ConditionResult::Skip) => Engage::Skip,
+        Some(ConditionResult::Rollback) => Engage::Rollback,
+        Some(ConditionResult::Retry) => Engage::Retry(retry_mode),
+        _ => Engage::Fail,
+    };
+    let rules = declared
+        .and_then(|c| c.rules.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|rule| RulePlan {
+            name: rule.name.clone(),
+            provider: RuleProvider::of(&rule.rule_type_id.provider),
+            timeout_minutes: rule.timeout_in_minutes.and_then(|t| u32::try_from(t).ok()),
+        })
+        .collect();
+    Some(ConditionPlan { kind, result, rules })
 }

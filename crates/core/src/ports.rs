@@ -93,6 +93,10 @@ pub struct Page<T> {
     pub next_token: Option<String>,
 }
 
+/// Why a store call failed, and so whether it is worth another try: `Conflict` (reload and
+/// apply again) and `Unavailable` are transient; `Corrupt` and `Refused` are permanent, since
+/// a retry would read or write exactly the same thing, so they are never retried and surface
+/// as a failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write found a newer version: reload and apply again.
@@ -103,9 +107,25 @@ pub enum StoreError {
     /// The next-page token is not one this store gave out.
     #[error("invalid next token")]
     InvalidNextToken,
-    /// The store could not be reached or used.
+    /// Transient: the store could not be reached, or did not answer in time (busy, throttled,
+    /// a network or service error).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Permanent: what the store holds cannot be read (corrupt JSON, a missing or mistyped
+    /// field, a damaged database) or breaks an invariant of the store.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Permanent: the store refuses the request as it is (over one of its limits, a change
+    /// that breaks the port's contract).
+    #[error("the store refuses the change: {0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    /// Corrupt or Refused: the same call fails again, so it must not be retried.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Corrupt(_) | StoreError::Refused(_))
+    }
 }
 
 /// Pipeline declarations, state, executions and the effect outbox.

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_with::skip_serializing_none;
 
 use crate::declaration::ActionTypeId;
 use crate::engine::{
-    ActionAttempt, ArtifactRef, ErrorDetails, Execution, ExecutionStatus, PipelineState, RetryTrigger, TriggerType,
+    ActionAttempt, ArtifactRef, ConditionKind, ConditionRun, ErrorDetails, Execution, ExecutionStatus, PipelineState,
+    RetryTrigger, RuleAttempt, TriggerType,
 };
 use crate::pipeline::Pipeline;
 use crate::ports::StoredPipeline;
@@ -17,6 +19,31 @@ fn seconds(t: crate::time::Timestamp) -> f64 {
     t.epoch_seconds()
 }
 
+/// ListPipelines item (`PipelineSummary`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineSummaryView {
+    pub name: String,
+    pub version: u32,
+    pub pipeline_type: String,
+    pub execution_mode: String,
+    pub created: f64,
+    pub updated: f64,
+}
+
+pub fn pipeline_summary(stored: &StoredPipeline) -> PipelineSummaryView {
+    PipelineSummaryView {
+        name: stored.declaration.name.clone(),
+        version: stored.version,
+        pipeline_type: stored.declaration.effective_type().as_str().to_string(),
+        execution_mode: stored.declaration.effective_mode().as_str().to_string(),
+        created: seconds(stored.created),
+        updated: seconds(stored.updated),
+    }
+}
+
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineStateView {
@@ -27,22 +54,135 @@ pub struct PipelineStateView {
     pub updated: f64,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageStateView {
     pub stage_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound_execution: Option<StageExecutionView>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inbound_executions: Vec<StageExecutionView>,
     pub inbound_transition_state: TransitionStateView,
     pub action_states: Vec<ActionStateView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_execution: Option<StageExecutionView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_entry_condition_state: Option<StageConditionStateView>,
+    pub on_success_condition_state: Option<StageConditionStateView>,
+    pub on_failure_condition_state: Option<StageConditionStateView>,
     pub retry_stage_metadata: Option<RetryStageMetadataView>,
 }
 
+/// botocore `StageConditionState`: the latest evaluation of one kind of condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageConditionStateView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<StageConditionsExecutionView>,
+    pub condition_states: Vec<ConditionStateView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageConditionsExecutionView {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionStateView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<ConditionExecutionView>,
+    pub rule_states: Vec<RuleStateView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionExecutionView {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub last_status_change: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleStateView {
+    pub rule_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_execution: Option<RuleExecutionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionView {
+    pub rule_execution_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub last_status_change: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<ErrorDetails>,
+}
+
+fn rule_execution_view(rule: &RuleAttempt) -> RuleExecutionView {
+    RuleExecutionView {
+        rule_execution_id: rule.rule_execution_id.clone(),
+        status: rule.status.as_str().to_string(),
+        summary: rule.summary.clone(),
+        last_status_change: seconds(rule.updated_at),
+        last_updated_by: rule.last_updated_by.clone(),
+        external_execution_id: rule.external_execution_id.clone(),
+        external_execution_url: rule.external_execution_url.clone(),
+        error_details: rule.error.clone(),
+    }
+}
+
+/// The state of the stage's `kind` condition: its rules as declared, with the latest
+/// evaluation of the stage's latest execution. None when the stage declares no such condition.
+fn condition_state(
+    pipeline: &Pipeline,
+    stage: usize,
+    kind: ConditionKind,
+    evaluation: Option<&ConditionRun>,
+) -> Option<StageConditionStateView> {
+    let plan = pipeline.stages.get(stage)?.condition(kind)?;
+    if plan.rules.is_empty() {
+        return None;
+    }
+    let rule_states = plan
+        .rules
+        .iter()
+        .map(|rule| RuleStateView {
+            rule_name: rule.name.clone(),
+            latest_execution: evaluation
+                .and_then(|e| e.rules.iter().find(|r| r.name == rule.name))
+                .map(rule_execution_view),
+        })
+        .collect();
+    Some(StageConditionStateView {
+        latest_execution: evaluation.map(|e| StageConditionsExecutionView {
+            status: e.status.as_str().to_string(),
+            summary: e.summary.clone(),
+        }),
+        condition_states: vec![ConditionStateView {
+            latest_execution: evaluation.map(|e| ConditionExecutionView {
+                status: e.status.as_str().to_string(),
+                summary: e.summary.clone(),
+                last_status_change: seconds(e.updated_at),
+            }),
+            rule_states,
+        }],
+    })
+}
+
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageExecutionView {
@@ -52,37 +192,35 @@ pub struct StageExecutionView {
     pub execution_type: &'static str,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionStateView {
     pub enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_at: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryStageMetadataView {
     pub auto_stage_retry_attempt: u32,
     pub manual_stage_retry_attempt: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_retry_trigger: Option<RetryTrigger>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionStateView {
     pub action_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_revision: Option<ActionRevisionView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_execution: Option<ActionExecutionView>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionRevisionView {
@@ -91,26 +229,20 @@ pub struct ActionRevisionView {
     pub created: f64,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionView {
     pub action_execution_id: String,
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     pub last_status_change: f64,
     /// The approval token of a waiting manual approval.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub percent_complete: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<ErrorDetails>,
 }
 
@@ -132,7 +264,11 @@ fn action_execution_view(attempt: &ActionAttempt) -> ActionExecutionView {
 }
 
 fn stage_execution_view(execution: &Execution, status: String) -> StageExecutionView {
-    StageExecutionView { pipeline_execution_id: execution.id.clone(), status, execution_type: "STANDARD" }
+    StageExecutionView {
+        pipeline_execution_id: execution.id.clone(),
+        status,
+        execution_type: execution.execution_type.as_str(),
+    }
 }
 
 /// GetPipelineState. `executions` holds at least each stage's latest execution and the
@@ -194,6 +330,24 @@ pub fn pipeline_state(
                 latest_execution: latest
                     .zip(run)
                     .and_then(|(e, r)| r.status.map(|status| stage_execution_view(e, status.as_str().to_string()))),
+                before_entry_condition_state: condition_state(
+                    pipeline,
+                    index,
+                    ConditionKind::BeforeEntry,
+                    run.and_then(|r| r.latest_condition(ConditionKind::BeforeEntry)),
+                ),
+                on_success_condition_state: condition_state(
+                    pipeline,
+                    index,
+                    ConditionKind::OnSuccess,
+                    run.and_then(|r| r.latest_condition(ConditionKind::OnSuccess)),
+                ),
+                on_failure_condition_state: condition_state(
+                    pipeline,
+                    index,
+                    ConditionKind::OnFailure,
+                    run.and_then(|r| r.latest_condition(ConditionKind::OnFailure)),
+                ),
                 retry_stage_metadata: run.filter(|r| r.auto_retries + r.manual_retries > 0).map(|r| {
                     RetryStageMetadataView {
                         auto_stage_retry_attempt: r.auto_retries,
@@ -213,48 +367,62 @@ pub fn pipeline_state(
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionTriggerView {
     pub trigger_type: TriggerType,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_detail: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRevisionView {
     pub action_name: String,
     pub revision_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_url: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopTriggerView {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// ListPipelineExecutions item.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionSummaryView {
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<String>,
     pub start_time: f64,
     pub last_update_time: f64,
     pub source_revisions: Vec<SourceRevisionView>,
     pub trigger: ExecutionTriggerView,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_trigger: Option<StopTriggerView>,
     pub execution_mode: &'static str,
     pub execution_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<RollbackMetadataView>,
+}
+
+/// botocore `PipelineRollbackMetadata`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackMetadataView {
+    pub rollback_target_pipeline_execution_id: String,
+}
+
+fn rollback_metadata(execution: &Execution) -> Option<RollbackMetadataView> {
+    execution
+        .rollback
+        .as_ref()
+        .map(|r| RollbackMetadataView { rollback_target_pipeline_execution_id: r.target_execution_id.clone() })
 }
 
 pub fn execution_summary(execution: &Execution) -> ExecutionSummaryView {
@@ -280,25 +448,24 @@ pub fn execution_summary(execution: &Execution) -> ExecutionSummaryView {
         },
         stop_trigger: execution.stop.as_ref().map(|s| StopTriggerView { reason: s.reason.clone() }),
         execution_mode: execution.mode.as_str(),
-        execution_type: "STANDARD",
+        execution_type: execution.execution_type.as_str(),
+        rollback_metadata: rollback_metadata(execution),
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactRevisionView {
     pub name: String,
     pub revision_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_change_identifier: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_url: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedVariableView {
@@ -307,6 +474,7 @@ pub struct ResolvedVariableView {
 }
 
 /// GetPipelineExecution.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionView {
@@ -314,13 +482,14 @@ pub struct ExecutionView {
     pub pipeline_version: u32,
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<String>,
     pub artifact_revisions: Vec<ArtifactRevisionView>,
     pub variables: Vec<ResolvedVariableView>,
     pub trigger: ExecutionTriggerView,
     pub execution_mode: &'static str,
     pub execution_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<RollbackMetadataView>,
 }
 
 pub fn execution(execution: &Execution) -> ExecutionView {
@@ -352,16 +521,19 @@ pub fn execution(execution: &Execution) -> ExecutionView {
             trigger_detail: execution.trigger.trigger_detail.clone(),
         },
         execution_mode: execution.mode.as_str(),
-        execution_type: "STANDARD",
+        execution_type: execution.execution_type.as_str(),
+        rollback_metadata: rollback_metadata(execution),
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct S3LocationView {
     pub bucket: String,
     pub key: String,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArtifactDetailView {
     pub name: String,
@@ -377,34 +549,30 @@ fn artifact_details(refs: &[ArtifactRef]) -> Vec<ArtifactDetailView> {
         .collect()
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionInputView {
     pub action_type_id: ActionTypeId,
     pub configuration: BTreeMap<String, String>,
     pub resolved_configuration: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     pub input_artifacts: Vec<ArtifactDetailView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionResultView {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<ErrorDetails>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionOutputView {
@@ -414,6 +582,7 @@ pub struct ActionExecutionOutputView {
 }
 
 /// ListActionExecutions item: one attempt of one action.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionDetailView {
@@ -424,7 +593,6 @@ pub struct ActionExecutionDetailView {
     pub action_name: String,
     pub start_time: f64,
     pub last_update_time: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
     pub status: String,
     pub input: ActionExecutionInputView,
@@ -481,6 +649,105 @@ pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<Acti
                             error_details: attempt.error.clone(),
                         },
                         output_variables: attempt.output_variables.clone(),
+                    },
+                });
+            }
+        }
+    }
+    details.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
+    details
+}
+
+/// botocore `RuleExecutionInput`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionInputView {
+    pub rule_type_id: crate::declaration::RuleTypeId,
+    pub configuration: BTreeMap<String, String>,
+    pub resolved_configuration: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub input_artifacts: Vec<ArtifactDetailView>,
+}
+
+/// botocore `RuleExecutionResult`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionResultView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<ErrorDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionOutputView {
+    pub execution_result: RuleExecutionResultView,
+}
+
+/// ListRuleExecutions item: one run of one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleExecutionDetailView {
+    pub pipeline_execution_id: String,
+    pub rule_execution_id: String,
+    pub pipeline_version: u32,
+    pub stage_name: String,
+    pub rule_name: String,
+    pub start_time: f64,
+    pub last_update_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub status: String,
+    pub input: RuleExecutionInputView,
+    pub output: RuleExecutionOutputView,
+}
+
+/// Every run of every rule of an execution, newest first. `pipeline` must be the version the
+/// execution ran with.
+pub fn rule_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<RuleExecutionDetailView> {
+    let mut details = Vec::new();
+    for (s, run) in execution.stages.iter().enumerate() {
+        for evaluation in &run.conditions {
+            for (r, rule) in evaluation.rules.iter().enumerate() {
+                let declaration = pipeline.rule_declaration(s, evaluation.kind, r);
+                details.push(RuleExecutionDetailView {
+                    pipeline_execution_id: execution.id.clone(),
+                    rule_execution_id: rule.rule_execution_id.clone(),
+                    pipeline_version: execution.pipeline_version,
+                    stage_name: run.name.clone(),
+                    rule_name: rule.name.clone(),
+                    start_time: seconds(rule.started_at),
+                    last_update_time: seconds(rule.updated_at),
+                    updated_by: rule.last_updated_by.clone(),
+                    status: rule.status.as_str().to_string(),
+                    input: RuleExecutionInputView {
+                        rule_type_id: declaration.map(|d| d.rule_type_id.clone()).unwrap_or_default(),
+                        configuration: declaration
+                            .and_then(|d| d.configuration.as_ref())
+                            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                            .unwrap_or_default(),
+                        resolved_configuration: rule.resolved_configuration.clone(),
+                        role_arn: declaration.and_then(|d| d.role_arn.clone()),
+                        region: declaration
+                            .and_then(|d| d.region.clone())
+                            .or_else(|| pipeline.environment.region.clone()),
+                        input_artifacts: artifact_details(&rule.input_artifacts),
+                    },
+                    output: RuleExecutionOutputView {
+                        execution_result: RuleExecutionResultView {
+                            external_execution_id: rule.external_execution_id.clone(),
+                            external_execution_summary: rule.summary.clone(),
+                            external_execution_url: rule.external_execution_url.clone(),
+                            error_details: rule.error.clone(),
+                        },
                     },
                 });
             }

@@ -15,7 +15,7 @@ use pipewright_core::time::Timestamp;
 use crate::providers::ProviderContext;
 use crate::report::Reporter;
 use crate::sources::SourceOptions;
-use crate::store::{SqliteStore, WorkerRecord, effect_execution};
+use crate::store::{SqliteStore, WorkerRecord};
 use pipewright_providers::artifacts::ArtifactDir;
 
 /// The region local runs report (events, approval messages).
@@ -139,16 +139,16 @@ impl Backend {
     }
 
     /// Records how an execution was started, for workers that take it up later.
-    pub fn save_run_options(&self, execution_id: &str, options: &RunOptions) -> Result<(), StoreError> {
-        let body = serde_json::to_string(options).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        self.store.set_run_options(execution_id, &body)
+    pub async fn save_run_options(&self, execution_id: &str, options: &RunOptions) -> Result<(), StoreError> {
+        let body = serde_json::to_string(options).map_err(|e| StoreError::Refused(e.to_string()))?;
+        self.store.set_run_options(execution_id, &body).await
     }
 
     /// How an execution was started; the defaults when it was not recorded.
-    pub fn load_run_options(&self, execution_id: &str) -> Result<RunOptions, StoreError> {
-        match self.store.run_options(execution_id)? {
+    pub async fn load_run_options(&self, execution_id: &str) -> Result<RunOptions, StoreError> {
+        match self.store.run_options(execution_id).await? {
             Some(body) => serde_json::from_str(&body)
-                .map_err(|e| StoreError::Unavailable(format!("stored run options are unreadable: {e}"))),
+                .map_err(|e| StoreError::Corrupt(format!("stored run options are unreadable: {e}"))),
             None => Ok(RunOptions {
                 working_directory: self.providers.sources.working_directory.clone(),
                 ..RunOptions::default()
@@ -180,12 +180,12 @@ impl Backend {
         let Some(launcher) = &self.launcher else { return };
         let mut seen: Vec<&str> = Vec::new();
         for effect in effects {
-            let id = effect_execution(effect);
+            let id = effect.execution_id();
             if Some(id) == working_on || seen.contains(&id) {
                 continue;
             }
             seen.push(id);
-            if self.has_live_worker(id) {
+            if self.has_live_worker(id).await {
                 continue;
             }
             let unfinished = matches!(self.store.get_execution(id).await, Ok(Some(e)) if !e.value.status.is_finished());
@@ -195,8 +195,8 @@ impl Backend {
         }
     }
 
-    pub fn has_live_worker(&self, execution_id: &str) -> bool {
-        matches!(self.store.worker(execution_id), Ok(Some(record)) if is_alive(&record, now()))
+    pub async fn has_live_worker(&self, execution_id: &str) -> bool {
+        matches!(self.store.worker(execution_id).await, Ok(Some(record)) if is_alive(&record, now()))
     }
 
     /// The execution, if it exists.
@@ -224,7 +224,7 @@ impl crate::deploy::PipelineStarter for LocalStarter {
     ) -> pipewright_providers::deploy::BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let body = serde_json::to_string(&self.options).map_err(|e| e.to_string())?;
-            self.store.set_run_options(execution_id, &body).map_err(|e| e.to_string())?;
+            self.store.set_run_options(execution_id, &body).await.map_err(|e| e.to_string())?;
             let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
             let event = pipewright_core::deploy::codepipeline::start_event(child, execution_id, &seed, by);
             match service::handle(self.store.as_ref(), &self.cache, &child.pipeline, &event, now(), &[]).await {

@@ -2,10 +2,6 @@
 //! Invoke API that `cargo lambda watch` serves (`--lambda-endpoint`), and the function
 //! reports its result through the job protocol of `pipewright serve`, as on AWS.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::jobs::lambda_job_event;
 use pipewright_providers::{ActionError, Outcome};
@@ -33,13 +29,18 @@ pub async fn invoke(dispatch: &Dispatch, endpoint: Option<&str>) -> Outcome {
     };
     let event = lambda_job_event(dispatch, LOCAL_ACCOUNT);
     let url = format!("{}/2015-03-31/functions/{function}/invocations", endpoint.trim_end_matches('/'));
-    match post(&url, event.to_string()).await {
-        Ok((status, _)) if (200..300).contains(&status) => Outcome::HandedOff,
-        Ok((status, body)) => failed(
+    let request = pipewright_http::Request::new("POST", &url)
+        .header("content-type", "application/json")
+        .header("x-amz-invocation-type", "Event")
+        .body(event.to_string());
+    match pipewright_http::send(request).await {
+        Ok(response) if response.is_success() => Outcome::HandedOff,
+        Ok(response) => failed(
             FailureType::JobFailed,
             format!(
-                "function {function} failed (HTTP {status} from {endpoint}): {}",
-                body.chars().take(500).collect::<String>()
+                "function {function} failed (HTTP {} from {endpoint}): {}",
+                response.status,
+                response.text().chars().take(500).collect::<String>()
             ),
         ),
         Err(error) => failed(
@@ -47,28 +48,4 @@ pub async fn invoke(dispatch: &Dispatch, endpoint: Option<&str>) -> Outcome {
             format!("cannot invoke {function} at {endpoint} (is `cargo lambda watch` running?): {error}"),
         ),
     }
-}
-
-/// One POST over HTTP/1.1 to an `http://host:port/…` URL: (status, body).
-async fn post(url: &str, body: String) -> Result<(u16, String), String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    let host = uri.host().ok_or_else(|| format!("{url} has no host"))?.to_string();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let request = hyper::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("host", format!("{host}:{port}"))
-        .header("content-type", "application/json")
-        .header("x-amz-invocation-type", "Event")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }

@@ -75,7 +75,12 @@ pub async fn run(
     regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
 ) -> (Outcome, Option<ActionDetails>) {
-    let path = |root: &PathBuf| root.join(&dispatch.execution_id).join(&dispatch.stage).join(&dispatch.action);
+    // A rule's work and log sit beside the actions', under its condition's name.
+    let leaf = match dispatch.condition {
+        Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
+        None => dispatch.action.clone(),
+    };
+    let path = |root: &PathBuf| root.join(&dispatch.execution_id).join(&dispatch.stage).join(&leaf);
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(
@@ -121,6 +126,16 @@ pub async fn run(
         }
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`).
         None if dispatch.action_type.owner == ActionOwner::Custom => (Outcome::HandedOff, None),
+        None if dispatch.condition.is_some() => (
+            Outcome::Failed(ActionError {
+                kind: FailureType::ConfigurationError,
+                message: format!(
+                    "{} rules read AWS resources: they run on the AWS backend (deploy Pipewright with `sam deploy`), not on this machine",
+                    dispatch.action_type.provider
+                ),
+            }),
+            None,
+        ),
         _ => (
             Outcome::Failed(ActionError {
                 kind: FailureType::ConfigurationError,

@@ -171,7 +171,7 @@ pub async fn fetch(
         Origin::Zip(zip) => {
             artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
             let bytes = fs::read(&zip).map_err(|e| config_error(e.to_string()))?;
-            let digest = hex(&Sha256::digest(&bytes));
+            let digest = hex::encode(Sha256::digest(&bytes));
             let message = format!("Zip file {}", zip.display());
             Ok(snapshot(dispatch, kind, &digest, &message, &zip, message.clone()))
         }
@@ -211,10 +211,6 @@ fn dir_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A digest of every file's path and content, stable across runs.
 fn digest_directory(dir: &Path, exclude: &[PathBuf]) -> std::io::Result<String> {
     let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
@@ -231,7 +227,7 @@ fn digest_directory(dir: &Path, exclude: &[PathBuf]) -> std::io::Result<String> 
             hasher.update(fs::read(entry.path())?);
         }
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -6,17 +6,19 @@
 //! (`BEGIN IMMEDIATE`) and wait for each other through the busy timeout.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
+use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
 
 const SCHEMA: &str = "
@@ -87,20 +89,95 @@ pub struct WorkerRecord {
     pub heartbeat: Timestamp,
 }
 
+/// The store. Every call runs on tokio's blocking threads, never on the async runtime: a
+/// write may wait up to the busy timeout for another process's lock, and the requests of
+/// `pipewright serve` keep being answered meanwhile. Writes go through one connection, one
+/// transaction at a time; reads take a connection of their own (WAL lets them read while
+/// any writer, here or in another process, holds the write lock).
 pub struct SqliteStore {
-    connection: Mutex<Connection>,
+    shared: Arc<Connections>,
 }
 
-fn unavailable(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+struct Connections {
+    writer: Mutex<Connection>,
+    /// `None` for an in-memory database, which no other connection can see: reads use the
+    /// writer.
+    readers: Option<Readers>,
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(unavailable)
+/// Read connections to the same file, opened on demand and kept for the next read.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("stored {what} is unreadable: {e}")))
+/// How long a statement waits for a lock another connection holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle read connections kept open; more are opened while more reads run at once.
+const IDLE_READERS: usize = 4;
+
+/// A panic on another thread cannot leave a connection inconsistent (transactions roll back
+/// when dropped): recover it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Connections {
+    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        work(&mut lock(&self.writer))
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let Some(readers) = &self.readers else { return self.write(work) };
+        let idle = lock(&readers.idle).pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => open_reader(&readers.path)?,
+        };
+        let result = work(&mut connection);
+        let mut idle = lock(&readers.idle);
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+        result
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path).map_err(sqlite)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    connection.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
+    Ok(connection)
+}
+
+/// Runs store work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StoreError::Unavailable(format!("the SQLite call did not finish: {error}")))?
+}
+
+/// A SQLite failure as a store error: a damaged file, or a stored value of another type than
+/// the schema's, is corrupt and stays so; anything else (busy, locked, I/O) may pass.
+fn sqlite(error: rusqlite::Error) -> StoreError {
+    use rusqlite::{Error, ErrorCode};
+    match &error {
+        Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase | ErrorCode::TypeMismatch
+            ) =>
+        {
+            StoreError::Corrupt(error.to_string())
+        }
+        Error::FromSqlConversionFailure(..)
+        | Error::IntegralValueOutOfRange(..)
+        | Error::InvalidColumnType(..)
+        | Error::Utf8Error(..) => StoreError::Corrupt(error.to_string()),
+        _ => StoreError::Unavailable(error.to_string()),
+    }
 }
 
 fn in_list(count: usize) -> String {
@@ -108,426 +185,468 @@ fn in_list(count: usize) -> String {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path` (`:memory:` for a private in-memory
+    /// database).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let connection = Connection::open(path).map_err(unavailable)?;
-        connection.busy_timeout(Duration::from_secs(30)).map_err(unavailable)?;
-        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(unavailable)?;
-        connection.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(SqliteStore { connection: Mutex::new(connection) })
+        let connection = Connection::open(path).map_err(sqlite)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
+        connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        let readers =
+            (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
+        Ok(SqliteStore { shared: Arc::new(Connections { writer: Mutex::new(connection), readers }) })
     }
 
-    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic elsewhere cannot leave the connection inconsistent: transactions roll back.
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `work` in a write transaction's connection, off the async runtime.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let shared = self.shared.clone();
+        blocking(move || shared.write(work)).await
+    }
+
+    /// One statement that writes, off the async runtime: how many rows it changed.
+    async fn execute(&self, sql: &'static str, values: Vec<Value>) -> Result<usize, StoreError> {
+        self.write(move |connection| connection.execute(sql, params_from_iter(values)).map_err(sqlite)).await
+    }
+
+    /// The row a query finds, if any, as `row` reads it, off the async runtime.
+    async fn query_row<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        values: Vec<Value>,
+        row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.read(move |connection| connection.query_row(sql, params_from_iter(values), row).optional().map_err(sqlite))
+            .await
+    }
+
+    /// Runs `work` on a read connection, off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let shared = self.shared.clone();
+        blocking(move || shared.read(work)).await
     }
 
     /// The executions that have not finished, of every pipeline.
-    pub fn active_executions(&self, pipeline: &str) -> Result<Vec<Execution>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare("SELECT body FROM executions WHERE pipeline = ? AND finished = 0 ORDER BY started_at, seq")
-            .map_err(unavailable)?;
-        let rows = statement.query_map([pipeline], |row| row.get::<_, String>(0)).map_err(unavailable)?;
-        rows.map(|row| from_json(&row.map_err(unavailable)?, "execution")).collect()
+    pub async fn active_executions(&self, pipeline: &str) -> Result<Vec<Execution>, StoreError> {
+        let pipeline = pipeline.to_owned();
+        self.read(move |connection| {
+            let pipeline = pipeline.as_str();
+            let mut statement = connection
+                .prepare("SELECT body FROM executions WHERE pipeline = ? AND finished = 0 ORDER BY started_at, seq")
+                .map_err(sqlite)?;
+            let rows = statement.query_map([pipeline], |row| row.get::<_, String>(0)).map_err(sqlite)?;
+            rows.map(|row| from_json(&row.map_err(sqlite)?, "execution")).collect()
+        })
+        .await
     }
 
     /// The pipeline state as stored, and its version.
-    pub fn pipeline_state(&self, pipeline: &str) -> Result<Option<Versioned<PipelineState>>, StoreError> {
-        let connection = self.connection();
-        let row: Option<(String, u64)> = connection
-            .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(state, version)| Ok(Versioned { value: from_json(&state, "pipeline state")?, version })).transpose()
+    pub async fn pipeline_state(&self, pipeline: &str) -> Result<Option<Versioned<PipelineState>>, StoreError> {
+        let pipeline = pipeline.to_owned();
+        self.read(move |connection| {
+            let pipeline = pipeline.as_str();
+            let row: Option<(String, u64)> = connection
+                .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(sqlite)?;
+            row.map(|(state, version)| Ok(Versioned { value: from_json(&state, "pipeline state")?, version }))
+                .transpose()
+        })
+        .await
     }
 
     /// Records `owner` (process `pid`) as the worker of an execution, unless a live worker
     /// holds it; `is_alive` decides about the one on record. Returns the previous owner when
     /// it was taken over.
-    pub fn register_worker(
+    pub async fn register_worker(
         &self,
         execution_id: &str,
         owner: &str,
         pid: u32,
         now: Timestamp,
-        is_alive: impl Fn(&WorkerRecord) -> bool,
+        is_alive: impl Fn(&WorkerRecord) -> bool + Send + 'static,
     ) -> Result<Result<Option<String>, WorkerRecord>, StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        let current = worker_row(&tx, execution_id)?;
-        if let Some(record) = &current
-            && record.owner != owner
-            && is_alive(record)
-        {
-            return Ok(Err(record.clone()));
-        }
-        tx.execute(
-            "INSERT INTO workers (execution_id, owner, pid, heartbeat) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat = ?4",
-            params![execution_id, owner, pid, now.millis()],
-        )
-        .map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
-        Ok(Ok(current.map(|r| r.owner).filter(|previous| previous != owner)))
+        let execution_id = execution_id.to_owned();
+        let owner = owner.to_owned();
+        self.write(move |connection| {
+            let execution_id = execution_id.as_str();
+            let owner = owner.as_str();
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            let current = worker_row(&tx, execution_id)?;
+            if let Some(record) = &current
+                && record.owner != owner
+                && is_alive(record)
+            {
+                return Ok(Err(record.clone()));
+            }
+            tx.execute(
+                "INSERT INTO workers (execution_id, owner, pid, heartbeat) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat = ?4",
+                params![execution_id, owner, pid, now.millis()],
+            )
+            .map_err(sqlite)?;
+            tx.commit().map_err(sqlite)?;
+            Ok(Ok(current.map(|r| r.owner).filter(|previous| previous != owner)))
+        })
+        .await
     }
 
     /// Records that `owner` is alive; false when another worker has taken the execution over.
-    pub fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let updated = self
-            .connection()
-            .execute(
-                "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?",
-                params![now.millis(), execution_id, owner],
-            )
-            .map_err(unavailable)?;
-        Ok(updated == 1)
+    pub async fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let sql = "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?";
+        Ok(self.execute(sql, vec![now.millis().into(), text(execution_id), text(owner)]).await? == 1)
     }
 
-    pub fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
-        worker_row(&self.connection(), execution_id)
+    pub async fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
+        self.query_row(WORKER, vec![text(execution_id)], worker_record).await
     }
 
     /// Keeps how an execution was started (its sources, its approval mode), for any worker
     /// that later takes it up.
-    pub fn set_run_options(&self, execution_id: &str, body: &str) -> Result<(), StoreError> {
-        self.connection()
-            .execute(
-                "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2) ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
-                params![execution_id, body],
-            )
-            .map_err(unavailable)?;
-        Ok(())
+    pub async fn set_run_options(&self, execution_id: &str, body: &str) -> Result<(), StoreError> {
+        let sql = "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2) ON CONFLICT (execution_id) DO UPDATE SET body = ?2";
+        self.execute(sql, vec![text(execution_id), text(body)]).await.map(drop)
     }
 
-    pub fn run_options(&self, execution_id: &str) -> Result<Option<String>, StoreError> {
-        self.connection()
-            .query_row("SELECT body FROM run_options WHERE execution_id = ?", [execution_id], |r| r.get(0))
-            .optional()
-            .map_err(unavailable)
+    pub async fn run_options(&self, execution_id: &str) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT body FROM run_options WHERE execution_id = ?";
+        self.query_row(sql, vec![text(execution_id)], |r| r.get(0)).await
     }
 
-    pub fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-        self.connection()
-            .execute("DELETE FROM workers WHERE execution_id = ? AND owner = ?", params![execution_id, owner])
-            .map_err(unavailable)?;
-        Ok(())
+    pub async fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        let sql = "DELETE FROM workers WHERE execution_id = ? AND owner = ?";
+        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
     }
+}
+
+const WORKER: &str = "SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?";
+
+fn worker_record(row: &rusqlite::Row) -> rusqlite::Result<WorkerRecord> {
+    Ok(WorkerRecord { owner: row.get(0)?, pid: row.get(1)?, heartbeat: Timestamp::from_millis(row.get(2)?) })
 }
 
 fn worker_row(connection: &Connection, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
-    connection
-        .query_row("SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?", [execution_id], |r| {
-            Ok(WorkerRecord { owner: r.get(0)?, pid: r.get(1)?, heartbeat: Timestamp::from_millis(r.get(2)?) })
-        })
-        .optional()
-        .map_err(unavailable)
+    connection.query_row(WORKER, [execution_id], worker_record).optional().map_err(sqlite)
+}
+
+/// A string parameter of [`SqliteStore::execute`] and [`SqliteStore::query_row`].
+fn text(value: &str) -> Value {
+    Value::Text(value.to_string())
+}
+
+/// A declaration row: its body, version, and when the pipeline and the version were created.
+fn stored_pipeline((body, version, created, updated): (String, u32, i64, i64)) -> Result<StoredPipeline, StoreError> {
+    Ok(StoredPipeline {
+        declaration: from_json(&body, "declaration")?,
+        version,
+        created: Timestamp::from_millis(created),
+        updated: Timestamp::from_millis(updated),
+    })
 }
 
 fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<String, StoreError> {
-    let mut stored = declaration.clone();
-    stored.version = Some(i64::from(version));
-    to_json(&stored)
-}
-
-fn same_structure(a: &PipelineDeclaration, b: &PipelineDeclaration) -> bool {
-    let mut a = a.clone();
-    let mut b = b.clone();
-    a.version = None;
-    b.version = None;
-    a == b
+    to_json(&stamped(declaration, version))
 }
 
 impl StateStore for SqliteStore {
     async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        let name = declaration.name.as_str();
-        let current: Option<(u32, String)> = tx
-            .query_row(
-                "SELECT p.version, d.body FROM pipelines p JOIN declarations d ON d.name = p.name AND d.version = p.version
-                 WHERE p.name = ?",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        let outcome = match current {
-            None => {
-                let state = PipelineState::for_declaration(declaration, 1);
-                tx.execute(
-                    "INSERT INTO declarations (name, version, body, created) VALUES (?, 1, ?, ?)",
-                    params![name, declaration_body(declaration, 1)?, now.millis()],
+        let declaration = declaration.clone();
+        self.write(move |connection| {
+            let declaration = &declaration;
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            let name = declaration.name.as_str();
+            let current: Option<(u32, String)> = tx
+                .query_row(
+                    "SELECT p.version, d.body FROM pipelines p JOIN declarations d ON d.name = p.name AND d.version = p.version
+                     WHERE p.name = ?",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .map_err(unavailable)?;
-                tx.execute(
-                    "INSERT INTO pipelines (name, version, created, updated, state, state_rev) VALUES (?, 1, ?, ?, ?, 1)",
-                    params![name, now.millis(), now.millis(), to_json(&state)?],
-                )
-                .map_err(unavailable)?;
-                PutOutcome { version: 1, created: true, changed: true }
-            }
-            Some((version, body)) => {
-                let stored: PipelineDeclaration = from_json(&body, "declaration")?;
-                if same_structure(&stored, declaration) {
-                    PutOutcome { version, created: false, changed: false }
-                } else {
-                    let next = version + 1;
+                .optional()
+                .map_err(sqlite)?;
+            let outcome = match current {
+                None => {
+                    let state = PipelineState::for_declaration(declaration, 1);
                     tx.execute(
-                        "INSERT INTO declarations (name, version, body, created) VALUES (?, ?, ?, ?)",
-                        params![name, next, declaration_body(declaration, next)?, now.millis()],
+                        "INSERT INTO declarations (name, version, body, created) VALUES (?, 1, ?, ?)",
+                        params![name, declaration_body(declaration, 1)?, now.millis()],
                     )
-                    .map_err(unavailable)?;
+                    .map_err(sqlite)?;
                     tx.execute(
-                        "UPDATE pipelines SET version = ?, updated = ? WHERE name = ?",
-                        params![next, now.millis(), name],
+                        "INSERT INTO pipelines (name, version, created, updated, state, state_rev) VALUES (?, 1, ?, ?, ?, 1)",
+                        params![name, now.millis(), now.millis(), to_json(&state)?],
                     )
-                    .map_err(unavailable)?;
-                    PutOutcome { version: next, created: false, changed: true }
+                    .map_err(sqlite)?;
+                    PutOutcome { version: 1, created: true, changed: true }
                 }
-            }
-        };
-        tx.commit().map_err(unavailable)?;
-        Ok(outcome)
+                Some((version, body)) => {
+                    let stored: PipelineDeclaration = from_json(&body, "declaration")?;
+                    if same_structure(&stored, declaration) {
+                        PutOutcome { version, created: false, changed: false }
+                    } else {
+                        let next = version + 1;
+                        tx.execute(
+                            "INSERT INTO declarations (name, version, body, created) VALUES (?, ?, ?, ?)",
+                            params![name, next, declaration_body(declaration, next)?, now.millis()],
+                        )
+                        .map_err(sqlite)?;
+                        tx.execute(
+                            "UPDATE pipelines SET version = ?, updated = ? WHERE name = ?",
+                            params![next, now.millis(), name],
+                        )
+                        .map_err(sqlite)?;
+                        PutOutcome { version: next, created: false, changed: true }
+                    }
+                }
+            };
+            tx.commit().map_err(sqlite)?;
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn get_pipeline(&self, name: &str, version: Option<u32>) -> Result<Option<StoredPipeline>, StoreError> {
-        let connection = self.connection();
-        let row: Option<(String, u32, i64, i64)> = connection
-            .query_row(
-                "SELECT d.body, d.version, p.created, d.created FROM declarations d JOIN pipelines p ON p.name = d.name
-                 WHERE d.name = ?1 AND d.version = COALESCE(?2, p.version)",
-                params![name, version],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(body, version, created, updated)| {
-            Ok(StoredPipeline {
-                declaration: from_json(&body, "declaration")?,
-                version,
-                created: Timestamp::from_millis(created),
-                updated: Timestamp::from_millis(updated),
-            })
+        let name = name.to_owned();
+        self.read(move |connection| {
+            let name = name.as_str();
+            let row: Option<(String, u32, i64, i64)> = connection
+                .query_row(
+                    "SELECT d.body, d.version, p.created, d.created FROM declarations d JOIN pipelines p ON p.name = d.name
+                     WHERE d.name = ?1 AND d.version = COALESCE(?2, p.version)",
+                    params![name, version],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(sqlite)?;
+            row.map(stored_pipeline).transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn list_pipelines(&self) -> Result<Vec<StoredPipeline>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare(
-                "SELECT d.body, d.version, p.created, d.created FROM pipelines p
-                 JOIN declarations d ON d.name = p.name AND d.version = p.version ORDER BY p.name",
-            )
-            .map_err(unavailable)?;
-        let rows = statement
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-            })
-            .map_err(unavailable)?;
-        rows.map(|row| {
-            let (body, version, created, updated) = row.map_err(unavailable)?;
-            Ok(StoredPipeline {
-                declaration: from_json(&body, "declaration")?,
-                version,
-                created: Timestamp::from_millis(created),
-                updated: Timestamp::from_millis(updated),
-            })
+        self.read(move |connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT d.body, d.version, p.created, d.created FROM pipelines p
+                     JOIN declarations d ON d.name = p.name AND d.version = p.version ORDER BY p.name",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+                })
+                .map_err(sqlite)?;
+            rows.map(|row| stored_pipeline(row.map_err(sqlite)?)).collect()
         })
-        .collect()
+        .await
     }
 
     async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        for table in ["workers", "run_options"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE execution_id IN (SELECT id FROM executions WHERE pipeline = ?)"),
-                [name],
-            )
-            .map_err(unavailable)?;
-        }
-        for table in [
-            "declarations WHERE name",
-            "pipelines WHERE name",
-            "executions WHERE pipeline",
-            "outbox WHERE pipeline",
-            "jobs WHERE pipeline",
-        ] {
-            tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(unavailable)?;
-        }
-        tx.commit().map_err(unavailable)
+        let name = name.to_owned();
+        self.write(move |connection| {
+            let name = name.as_str();
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            for table in ["workers", "run_options"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE execution_id IN (SELECT id FROM executions WHERE pipeline = ?)"
+                    ),
+                    [name],
+                )
+                .map_err(sqlite)?;
+            }
+            for table in [
+                "declarations WHERE name",
+                "pipelines WHERE name",
+                "executions WHERE pipeline",
+                "outbox WHERE pipeline",
+                "jobs WHERE pipeline",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} = ?"), [name]).map_err(sqlite)?;
+            }
+            tx.commit().map_err(sqlite)
+        })
+        .await
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
-        let mut connection = self.connection();
-        // One read transaction: the state and the executions are from the same moment.
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
-        let (state, state_version, declaration_version): (String, u64, u32) = tx
-            .query_row("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
-            .map_err(unavailable)?
-            .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
-        let state: PipelineState = from_json(&state, "pipeline state")?;
-        let needs = executions_needed(&state, event);
-        let mut executions = BTreeMap::new();
-        let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
-            let mut statement = tx.prepare(sql).map_err(unavailable)?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+        let pipeline = pipeline.to_owned();
+        let event = event.clone();
+        self.read(move |connection| {
+            let pipeline = pipeline.as_str();
+            let event = &event;
+            // One read transaction: the state and the executions are from the same moment.
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sqlite)?;
+            let (state, state_version, declaration_version): (String, u64, u32) = tx
+                .query_row("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
-                .map_err(unavailable)?;
-            for row in rows {
-                let (body, version) = row.map_err(unavailable)?;
-                let execution: Execution = from_json(&body, "execution")?;
-                executions.insert(execution.id.clone(), Versioned { value: execution, version });
+                .optional()
+                .map_err(sqlite)?
+                .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+            let state: PipelineState = from_json(&state, "pipeline state")?;
+            let needs = executions_needed(&state, event);
+            let mut executions = BTreeMap::new();
+            let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
+                let mut statement = tx.prepare(sql).map_err(sqlite)?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+                    })
+                    .map_err(sqlite)?;
+                for row in rows {
+                    let (body, version) = row.map_err(sqlite)?;
+                    let execution: Execution = from_json(&body, "execution")?;
+                    executions.insert(execution.id.clone(), Versioned { value: execution, version });
+                }
+                Ok(())
+            };
+            let ids: Vec<String> = needs.executions.into_iter().collect();
+            if !ids.is_empty() {
+                read(
+                    &format!("SELECT body, rev FROM executions WHERE pipeline = ? AND id IN ({})", in_list(ids.len())),
+                    {
+                        let mut args = vec![pipeline.to_string()];
+                        args.extend(ids);
+                        args
+                    },
+                )?;
             }
-            Ok(())
-        };
-        let ids: Vec<String> = needs.executions.into_iter().collect();
-        if !ids.is_empty() {
-            read(
-                &format!("SELECT body, rev FROM executions WHERE pipeline = ? AND id IN ({})", in_list(ids.len())),
-                {
-                    let mut args = vec![pipeline.to_string()];
-                    args.extend(ids);
-                    args
-                },
-            )?;
-        }
-        if needs.all_active {
-            read("SELECT body, rev FROM executions WHERE pipeline = ? AND finished = 0", vec![pipeline.to_string()])?;
-        }
-        Ok(Snapshot { declaration_version, state: Versioned { value: state, version: state_version }, executions })
+            if needs.all_active {
+                read(
+                    "SELECT body, rev FROM executions WHERE pipeline = ? AND finished = 0",
+                    vec![pipeline.to_string()],
+                )?;
+            }
+            Ok(Snapshot { declaration_version, state: Versioned { value: state, version: state_version }, executions })
+        })
+        .await
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        let pipeline = changes.pipeline.as_str();
-        let conflict = |what: String| Err(StoreError::Conflict(what));
-        let current: Option<u64> = tx
-            .query_row("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
-            .optional()
-            .map_err(unavailable)?;
-        match current {
-            None => return Err(StoreError::NotFound(format!("pipeline {pipeline}"))),
-            Some(version) if version != changes.expected_state_version => {
-                return conflict(format!(
-                    "pipeline {pipeline} state is at version {version}, not {}",
-                    changes.expected_state_version
-                ));
+        self.write(move |connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            let pipeline = changes.pipeline.as_str();
+            let conflict = |what: String| Err(StoreError::Conflict(what));
+            let current: Option<u64> = tx
+                .query_row("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
+                .optional()
+                .map_err(sqlite)?;
+            match current {
+                None => return Err(StoreError::NotFound(format!("pipeline {pipeline}"))),
+                Some(version) if version != changes.expected_state_version => {
+                    return conflict(format!(
+                        "pipeline {pipeline} state is at version {version}, not {}",
+                        changes.expected_state_version
+                    ));
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
-        }
-        if let Some(state) = &changes.state {
-            tx.execute(
-                "UPDATE pipelines SET state = ?, state_rev = state_rev + 1 WHERE name = ?",
-                params![to_json(state)?, pipeline],
-            )
-            .map_err(unavailable)?;
-        }
-        for (execution, expected) in &changes.executions {
-            let body = to_json(execution)?;
-            let finished = execution.status.is_finished();
-            let written = match expected {
-                None => tx
-                    .execute(
-                        "INSERT OR IGNORE INTO executions (id, pipeline, started_at, seq, finished, rev, body)
-                         VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, 1, ?)",
-                        params![execution.id, pipeline, execution.started_at.millis(), finished, body],
-                    )
-                    .map_err(unavailable)?,
-                Some(version) => tx
-                    .execute(
-                        "UPDATE executions SET body = ?, finished = ?, rev = rev + 1 WHERE id = ? AND rev = ?",
-                        params![body, finished, execution.id, version],
-                    )
-                    .map_err(unavailable)?,
-            };
-            if written != 1 {
-                // Dropping the transaction rolls back everything written so far.
-                return conflict(format!("execution {} changed since it was read", execution.id));
-            }
-        }
-        for effect in &changes.effects {
-            let execution_id = effect_execution(effect);
-            tx.execute(
-                "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
-                params![effect.id(), pipeline, execution_id, to_json(effect)?],
-            )
-            .map_err(unavailable)?;
-            if let Effect::Dispatch(dispatch) = effect {
+            if let Some(state) = &changes.state {
                 tx.execute(
-                    "INSERT OR IGNORE INTO jobs (id, pipeline, execution_id) VALUES (?, ?, ?)",
-                    params![dispatch.job_id, pipeline, dispatch.execution_id],
+                    "UPDATE pipelines SET state = ?, state_rev = state_rev + 1 WHERE name = ?",
+                    params![to_json(state)?, pipeline],
                 )
-                .map_err(unavailable)?;
+                .map_err(sqlite)?;
             }
-        }
-        // The completed entries belong to the executions this change writes, or to the event's.
-        for chunk in changes.completed_effects.chunks(500) {
-            let sql = format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len()));
-            tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(unavailable)?;
-        }
-        tx.commit().map_err(unavailable)
+            for (execution, expected) in &changes.executions {
+                let body = to_json(execution)?;
+                let finished = execution.status.is_finished();
+                let written = match expected {
+                    None => tx
+                        .execute(
+                            "INSERT OR IGNORE INTO executions (id, pipeline, started_at, seq, finished, rev, body)
+                             VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, 1, ?)",
+                            params![execution.id, pipeline, execution.started_at.millis(), finished, body],
+                        )
+                        .map_err(sqlite)?,
+                    Some(version) => tx
+                        .execute(
+                            "UPDATE executions SET body = ?, finished = ?, rev = rev + 1 WHERE id = ? AND rev = ?",
+                            params![body, finished, execution.id, version],
+                        )
+                        .map_err(sqlite)?,
+                };
+                if written != 1 {
+                    // Dropping the transaction rolls back everything written so far.
+                    return conflict(format!("execution {} changed since it was read", execution.id));
+                }
+            }
+            for effect in &changes.effects {
+                let execution_id = effect.execution_id();
+                tx.execute(
+                    "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
+                    params![effect.id(), pipeline, execution_id, to_json(effect)?],
+                )
+                .map_err(sqlite)?;
+                if let Effect::Dispatch(dispatch) = effect {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO jobs (id, pipeline, execution_id) VALUES (?, ?, ?)",
+                        params![dispatch.job_id, pipeline, dispatch.execution_id],
+                    )
+                    .map_err(sqlite)?;
+                }
+            }
+            // The completed entries belong to the executions this change writes, or to the event's.
+            for chunk in changes.completed_effects.chunks(500) {
+                let sql = format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len()));
+                tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(sqlite)?;
+            }
+            tx.commit().map_err(sqlite)
+        })
+        .await
     }
 
     async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
-        let connection = self.connection();
-        let written = connection
-            .execute("INSERT OR IGNORE INTO records (kind, key, value) VALUES (?, ?, ?)", params![kind, key, value])
-            .map_err(unavailable)?;
-        Ok(written == 1)
+        let sql = "INSERT OR IGNORE INTO records (kind, key, value) VALUES (?, ?, ?)";
+        Ok(self.execute(sql, vec![text(kind), text(key), text(value)]).await? == 1)
     }
 
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
-        let connection = self.connection();
-        connection
-            .query_row("SELECT value FROM records WHERE kind = ? AND key = ?", params![kind, key], |r| r.get(0))
-            .optional()
-            .map_err(unavailable)
+        let sql = "SELECT value FROM records WHERE kind = ? AND key = ?";
+        self.query_row(sql, vec![text(kind), text(key)], |r| r.get(0)).await
     }
 
     async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let connection = self.connection();
-        let mut statement =
-            connection.prepare("SELECT key, value FROM records WHERE kind = ? ORDER BY key").map_err(unavailable)?;
-        let rows = statement.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(unavailable)?;
-        rows.map(|row| row.map_err(unavailable)).collect()
+        let kind = kind.to_owned();
+        self.read(move |connection| {
+            let kind = kind.as_str();
+            let mut statement =
+                connection.prepare("SELECT key, value FROM records WHERE kind = ? ORDER BY key").map_err(sqlite)?;
+            let rows = statement.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sqlite)?;
+            rows.map(|row| row.map_err(sqlite)).collect()
+        })
+        .await
     }
 
     async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
-        let connection = self.connection();
-        connection
-            .execute("DELETE FROM records WHERE kind = ? AND key = ?", params![kind, key])
-            .map_err(unavailable)?;
-        Ok(())
+        self.execute("DELETE FROM records WHERE kind = ? AND key = ?", vec![text(kind), text(key)]).await.map(drop)
     }
 
     async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
-        let connection = self.connection();
-        connection
-            .query_row("SELECT pipeline, execution_id FROM jobs WHERE id = ?", [job_id], |r| {
-                Ok(JobLocation { pipeline: r.get(0)?, execution_id: r.get(1)? })
-            })
-            .optional()
-            .map_err(unavailable)
+        let sql = "SELECT pipeline, execution_id FROM jobs WHERE id = ?";
+        self.query_row(sql, vec![text(job_id)], |r| Ok(JobLocation { pipeline: r.get(0)?, execution_id: r.get(1)? }))
+            .await
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
-        let connection = self.connection();
-        let row: Option<(String, u64)> = connection
-            .query_row("SELECT body, rev FROM executions WHERE id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(body, version)| Ok(Versioned { value: from_json(&body, "execution")?, version })).transpose()
+        let id = id.to_owned();
+        self.read(move |connection| {
+            let id = id.as_str();
+            let row: Option<(String, u64)> = connection
+                .query_row("SELECT body, rev FROM executions WHERE id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(sqlite)?;
+            row.map(|(body, version)| Ok(Versioned { value: from_json(&body, "execution")?, version })).transpose()
+        })
+        .await
     }
 
     async fn list_executions(
@@ -536,97 +655,98 @@ impl StateStore for SqliteStore {
         limit: usize,
         next_token: Option<&str>,
     ) -> Result<Page<Execution>, StoreError> {
-        // The token is the position of the last item given: "<started_at>.<seq>".
+        // Executions that started in the same millisecond are in the order they were stored.
         let after = match next_token {
-            None => None,
+            None => (i64::MAX, i64::MAX),
             Some(token) => {
-                let (started, seq) = token.split_once('.').ok_or(StoreError::InvalidNextToken)?;
-                let started: i64 = started.parse().map_err(|_| StoreError::InvalidNextToken)?;
-                let seq: i64 = seq.parse().map_err(|_| StoreError::InvalidNextToken)?;
-                Some((started, seq))
+                let cursor = Cursor::from_token(token)?;
+                (cursor.started_at, cursor.key.parse().map_err(|_| StoreError::InvalidNextToken)?)
             }
         };
-        let (from_started, from_seq) = after.unwrap_or((i64::MAX, i64::MAX));
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare(
-                "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
-                 ORDER BY started_at DESC, seq DESC LIMIT ?4",
-            )
-            .map_err(unavailable)?;
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = statement
-            .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-            })
-            .map_err(unavailable)?;
-        let mut items = Vec::new();
-        let mut positions = Vec::new();
-        for row in rows {
-            let (body, started, seq) = row.map_err(unavailable)?;
-            items.push(from_json::<Execution>(&body, "execution")?);
-            positions.push((started, seq));
-        }
-        let next_token = if items.len() > limit {
-            items.truncate(limit);
-            positions.get(limit.saturating_sub(1)).map(|(started, seq)| format!("{started}.{seq}"))
-        } else {
-            None
-        };
-        Ok(Page { items, next_token })
+        let size = page_size(limit);
+        let pipeline = pipeline.to_owned();
+        self.read(move |connection| {
+            let (from_started, from_seq): (i64, i64) = after;
+            let mut statement = connection
+                .prepare(
+                    "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
+                     ORDER BY started_at DESC, seq DESC LIMIT ?4",
+                )
+                .map_err(sqlite)?;
+            let fetch = i64::try_from(size + 1).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })
+                .map_err(sqlite)?;
+            let mut read = Vec::new();
+            for row in rows {
+                let (body, started_at, seq) = row.map_err(sqlite)?;
+                read.push((from_json::<Execution>(&body, "execution")?, Cursor { started_at, key: seq.to_string() }));
+            }
+            Ok(page(read, size))
+        })
+        .await
     }
 
     async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        let mut entries = Vec::new();
-        {
-            let mut statement = tx
-                .prepare(
-                    "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
-                )
-                .map_err(unavailable)?;
-            let rows = statement
-                .query_map([execution_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-                })
-                .map_err(unavailable)?;
-            for row in rows {
-                let (id, pipeline, body) = row.map_err(unavailable)?;
-                entries.push(OutboxEntry {
-                    id,
-                    pipeline,
-                    execution_id: execution_id.to_string(),
-                    effect: from_json(&body, "effect")?,
-                });
+        let execution_id = execution_id.to_owned();
+        let owner = owner.to_owned();
+        self.write(move |connection| {
+            let execution_id = execution_id.as_str();
+            let owner = owner.as_str();
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            let mut entries = Vec::new();
+            {
+                let mut statement = tx
+                    .prepare(
+                        "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
+                    )
+                    .map_err(sqlite)?;
+                let rows = statement
+                    .query_map([execution_id], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    })
+                    .map_err(sqlite)?;
+                for row in rows {
+                    let (id, pipeline, body) = row.map_err(sqlite)?;
+                    entries.push(OutboxEntry {
+                        id,
+                        pipeline,
+                        execution_id: execution_id.to_string(),
+                        effect: from_json(&body, "effect")?,
+                    });
+                }
             }
-        }
-        if !entries.is_empty() {
-            tx.execute(
-                "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
-                params![owner, execution_id],
-            )
-            .map_err(unavailable)?;
-        }
-        tx.commit().map_err(unavailable)?;
-        Ok(entries)
+            if !entries.is_empty() {
+                tx.execute(
+                    "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
+                    params![owner, execution_id],
+                )
+                .map_err(sqlite)?;
+            }
+            tx.commit().map_err(sqlite)?;
+            Ok(entries)
+        })
+        .await
     }
 
     async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        delete_outbox(&tx, execution_id, ids)?;
-        tx.commit().map_err(unavailable)
+        let execution_id = execution_id.to_owned();
+        let ids = ids.to_vec();
+        self.write(move |connection| {
+            let execution_id = execution_id.as_str();
+            let ids = ids.as_slice();
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            delete_outbox(&tx, execution_id, ids)?;
+            tx.commit().map_err(sqlite)
+        })
+        .await
     }
 
     async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-        self.connection()
-            .execute(
-                "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?",
-                params![execution_id, owner],
-            )
-            .map_err(unavailable)?;
-        Ok(())
+        let sql = "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?";
+        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
     }
 }
 
@@ -634,20 +754,9 @@ fn delete_outbox(connection: &Connection, execution_id: &str, ids: &[String]) ->
     for chunk in ids.chunks(500) {
         let sql = format!("DELETE FROM outbox WHERE execution_id = ? AND id IN ({})", in_list(chunk.len()));
         let args = std::iter::once(execution_id).chain(chunk.iter().map(String::as_str));
-        connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(unavailable)?;
+        connection.execute(&sql, rusqlite::params_from_iter(args)).map_err(sqlite)?;
     }
     Ok(())
-}
-
-/// The execution an effect belongs to.
-pub fn effect_execution(effect: &pipewright_core::engine::Effect) -> &str {
-    use pipewright_core::engine::Effect;
-    match effect {
-        Effect::Dispatch(d) => &d.execution_id,
-        Effect::RequestApproval(r) => &r.execution_id,
-        Effect::Publish(p) => &p.detail.execution_id,
-        Effect::WakeAt(w) => &w.execution_id,
-    }
 }
 
 #[cfg(test)]
@@ -671,7 +780,7 @@ mod tests {
         let declaration = pipewright_core::contract::declaration("shared", "make").unwrap();
         first.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
         assert_eq!(second.get_pipeline("shared", None).await.unwrap().unwrap().version, 1);
-        let state = second.pipeline_state("shared").unwrap().unwrap();
+        let state = second.pipeline_state("shared").await.unwrap().unwrap();
         let changes = |state: &Versioned<PipelineState>| Changes {
             pipeline: "shared".into(),
             expected_state_version: state.version,
@@ -684,19 +793,77 @@ mod tests {
         assert!(matches!(second.commit(changes(&state)).await, Err(StoreError::Conflict(_))));
     }
 
-    #[test]
-    fn workers_register_once_while_alive() {
+    /// On a runtime of one thread, a write waiting for another connection's lock leaves the
+    /// runtime free: reads are answered meanwhile, and the write commits once the lock goes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_waiting_for_a_lock_holds_up_no_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+        let declaration = pipewright_core::contract::declaration("p", "make").unwrap();
+        store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let writer = store.clone();
+        let write = tokio::spawn(async move { writer.put_record_if_absent("kind", "key", "value").await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(store.get_pipeline("p", None).await.unwrap().unwrap().version, 1);
+        assert!(store.list_executions("p", 10, None).await.unwrap().items.is_empty());
+        assert!(store.get_record("kind", "key").await.unwrap().is_none());
+        assert!(!write.is_finished(), "the write still waits for the lock");
+        other.execute_batch("COMMIT").unwrap();
+        assert!(write.await.unwrap().unwrap(), "the write commits once the lock is released");
+        assert_eq!(store.get_record("kind", "key").await.unwrap().as_deref(), Some("value"));
+    }
+
+    /// Damaged data is a permanent error, which nothing retries; a busy database is transient.
+    #[tokio::test]
+    async fn corrupt_data_is_a_permanent_error() {
+        use pipewright_core::contract::{declaration, start};
+        use pipewright_core::service::{self, PipelineCache, ServiceError};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.put_pipeline(&declaration("p", "make").unwrap(), Timestamp::from_millis(1)).await.unwrap();
+        let cache = PipelineCache::new(Default::default());
+        service::handle(&store, &cache, "p", &start("e1"), Timestamp::from_millis(2), &[]).await.unwrap();
+
+        let raw = Connection::open(&path).unwrap();
+        raw.execute("UPDATE executions SET body = '{\"id\": 7' WHERE id = 'e1'", []).unwrap();
+        let error = store.get_execution("e1").await.unwrap_err();
+        assert!(matches!(&error, StoreError::Corrupt(m) if m.contains("stored execution is unreadable")), "{error}");
+        assert!(error.is_permanent());
+        let tick = Event::Tick(pipewright_core::engine::Tick { execution_id: "e1".into() });
+        let handled = service::handle(&store, &cache, "p", &tick, Timestamp::from_millis(3), &[]).await;
+        assert!(matches!(handled, Err(ServiceError::Store(StoreError::Corrupt(_)))), "{handled:?}");
+        raw.execute("UPDATE executions SET rev = 'many' WHERE id = 'e1'", []).unwrap();
+        assert!(matches!(store.get_execution("e1").await, Err(StoreError::Corrupt(_))), "a mistyped column");
+
+        // Held by another connection past the busy timeout: transient.
+        assert!(
+            !sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None))
+                .is_permanent()
+        );
+
+        // A file that is not a database at all.
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn workers_register_once_while_alive() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
         let now = Timestamp::from_millis(10);
-        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).unwrap(), Ok(None));
-        let held = store.register_worker("e1", "b", 2, now, |_| true).unwrap();
+        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap(), Ok(None));
+        let held = store.register_worker("e1", "b", 2, now, |_| true).await.unwrap();
         assert_eq!(held.unwrap_err().owner, "a");
-        assert_eq!(store.register_worker("e1", "b", 2, now, |_| false).unwrap(), Ok(Some("a".to_string())));
-        assert!(store.heartbeat("e1", "b", Timestamp::from_millis(20)).unwrap());
-        assert!(!store.heartbeat("e1", "a", Timestamp::from_millis(20)).unwrap(), "a was taken over");
-        assert_eq!(store.worker("e1").unwrap().unwrap().heartbeat, Timestamp::from_millis(20));
-        store.unregister_worker("e1", "b").unwrap();
-        assert!(store.worker("e1").unwrap().is_none());
+        assert_eq!(store.register_worker("e1", "b", 2, now, |_| false).await.unwrap(), Ok(Some("a".to_string())));
+        assert!(store.heartbeat("e1", "b", Timestamp::from_millis(20)).await.unwrap());
+        assert!(!store.heartbeat("e1", "a", Timestamp::from_millis(20)).await.unwrap(), "a was taken over");
+        assert_eq!(store.worker("e1").await.unwrap().unwrap().heartbeat, Timestamp::from_millis(20));
+        store.unregister_worker("e1", "b").await.unwrap();
+        assert!(store.worker("e1").await.unwrap().is_none());
     }
 }

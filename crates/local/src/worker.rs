@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use pipewright_core::engine::{
-    ActionFailed, ActionStatus, ApprovalRequest, ApprovalResult, ApprovalStatus, Dispatch, Effect, Event, Execution,
-    FailureDetails, FailureType, Rejection, Tick, next_deadline,
+    ActionFailed, ApprovalRequest, ApprovalResult, ApprovalStatus, Dispatch, Effect, Event, Execution, FailureDetails,
+    FailureType, Rejection, Tick, next_due,
 };
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{OutboxEntry, StateStore};
@@ -79,7 +79,8 @@ impl<'a> Worker<'a> {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
         let registered = backend
             .store
-            .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))?;
+            .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))
+            .await?;
         let previous = match registered {
             Ok(previous) => previous,
             Err(record) => {
@@ -115,7 +116,7 @@ impl<'a> Worker<'a> {
         drop(session);
         if !matches!(result, Err(WorkerError::Displaced(_))) {
             let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
-            let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner);
+            let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner).await;
         }
         result
     }
@@ -173,7 +174,7 @@ impl Session<'_, '_> {
                 return Ok(execution);
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
-                if !store.heartbeat(&worker.execution_id, &worker.owner, now())? {
+                if !store.heartbeat(&worker.execution_id, &worker.owner, now()).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
                 }
                 last_heartbeat = Instant::now();
@@ -242,12 +243,19 @@ impl Session<'_, '_> {
             .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
             .await
             .ok();
-        let kind = pipeline.as_ref().and_then(|pipeline| {
-            let stage = pipeline.stage_index(&dispatch.stage)?;
-            let action = pipeline.stages[stage].action_index(&dispatch.action)?;
-            pipeline.stages[stage].actions[action].kind
-        });
-        let regional_store = pipeline.as_ref().and_then(|p| providers::regional_store(p, &dispatch));
+        let kind = match dispatch.condition {
+            // A rule's job: its provider runs like the action of the same kind.
+            Some(_) => pipewright_core::rule_types::RuleProvider::kind_of(&dispatch),
+            None => pipeline.as_ref().and_then(|pipeline| {
+                let stage = pipeline.stage_index(&dispatch.stage)?;
+                let action = pipeline.stages[stage].action_index(&dispatch.action)?;
+                pipeline.stages[stage].actions[action].kind
+            }),
+        };
+        let regional_store = match dispatch.condition {
+            Some(_) => None,
+            None => pipeline.as_ref().and_then(|p| providers::regional_store(p, &dispatch)),
+        };
         let (cancel, cancelled) = watch::channel(false);
         let context = backend.providers.clone();
         let finished_tx = self.finished_tx.clone();
@@ -367,21 +375,9 @@ pub fn whoami() -> String {
 }
 
 fn is_in_progress(execution: &Execution, dispatch: &Dispatch) -> bool {
-    let Some(stage) = execution.stage_index(&dispatch.stage) else { return false };
-    let run = &execution.stages[stage];
-    let Some(action) = run.action_index(&dispatch.action) else { return false };
-    run.actions[action]
-        .attempts
-        .last()
-        .is_some_and(|a| a.number == dispatch.attempt && a.status == ActionStatus::InProgress)
+    pipewright_core::engine::job_is_live(execution, &dispatch.job_ref())
 }
 
 fn has_passed_deadline(execution: &Execution) -> bool {
-    let now = now();
-    execution
-        .stages
-        .iter()
-        .flat_map(|s| s.actions.iter())
-        .filter_map(|a| a.attempts.last())
-        .any(|attempt| attempt.status == ActionStatus::InProgress && next_deadline(attempt).0 <= now)
+    next_due(execution).is_some_and(|due| due <= now())
 }

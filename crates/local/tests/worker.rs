@@ -1,6 +1,12 @@
 //! The in-process bus: a worker carries an execution to its end, across processes sharing a
 //! state file, and takes over from a worker that died holding effects.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
+)]
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -72,7 +78,7 @@ async fn a_worker_carries_an_execution_to_its_end() {
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
-    assert!(backend.store.worker("e1").unwrap().is_none(), "the worker unregistered");
+    assert!(backend.store.worker("e1").await.unwrap().is_none(), "the worker unregistered");
 }
 
 #[tokio::test]
@@ -92,7 +98,7 @@ async fn a_new_worker_takes_over_the_effects_of_a_dead_one() {
     // A worker that died: registered long ago by a process that no longer exists, holding
     // the effects of the start (among them the dispatch of the source action).
     let long_ago = Timestamp::from_millis(now().millis() - 3_600_000);
-    backend.store.register_worker("e1", "dead-owner", 4_000_000, long_ago, |_| false).unwrap().unwrap();
+    backend.store.register_worker("e1", "dead-owner", 4_000_000, long_ago, |_| false).await.unwrap().unwrap();
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
     let held = backend.store.claim_effects("e1", "dead-owner").await.unwrap();
     assert!(!held.is_empty());
@@ -146,8 +152,12 @@ async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
     let worker = Worker::register(&backend, "work", "e1").await.unwrap();
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
     // Another process judged this worker dead and took the execution over.
-    backend.store.register_worker("e1", "usurper", std::process::id(), now(), |_| false).unwrap().unwrap();
+    backend.store.register_worker("e1", "usurper", std::process::id(), now(), |_| false).await.unwrap().unwrap();
     let result = worker.run(&WorkerOptions::default()).await;
     assert!(matches!(result, Err(WorkerError::Displaced(_))), "{result:?}");
-    assert_eq!(backend.store.worker("e1").unwrap().unwrap().owner, "usurper", "the new owner keeps its registration");
+    assert_eq!(
+        backend.store.worker("e1").await.unwrap().unwrap().owner,
+        "usurper",
+        "the new owner keeps its registration"
+    );
 }

@@ -4,14 +4,16 @@
 //! double-submit CSRF token; on AWS every page needs a session, opened with the stack's API
 //! key at `/login`.
 
-mod views;
+mod pages;
+pub mod views;
 
-pub use views::esc as escape;
-
-use pipewright_core::mac::{self, hex, hmac_sha256};
+use pipewright_core::mac::{hmac_sha256, verify_hmac_sha256};
 use serde_json::{Value, json};
 
-use crate::protocol::{ApiError, HttpRequest};
+use crate::protocol::percent_encode;
+use subtle::ConstantTimeEq as _;
+
+use crate::protocol::{ApiError, HttpRequest, form_pairs};
 use crate::sigv4::Authenticator;
 use crate::{Caller, ControlPlane, call};
 
@@ -37,6 +39,7 @@ impl Page {
             headers: vec![
                 ("content-type".into(), "text/html; charset=utf-8".into()),
                 ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
                 ("x-frame-options".into(), "DENY".into()),
                 (
                     "content-security-policy".into(),
@@ -55,10 +58,18 @@ impl Page {
         }
     }
 
+    /// Plain text (messages, action logs): never sniffed as HTML, never run, never framed,
+    /// whatever a log holds.
     fn text(status: u16, body: String) -> Page {
         Page {
             status,
-            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            headers: vec![
+                ("content-type".into(), "text/plain; charset=utf-8".into()),
+                ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
+                ("x-frame-options".into(), "DENY".into()),
+                ("content-security-policy".into(), "default-src 'none'; sandbox; frame-ancestors 'none'".into()),
+            ],
             body: body.into_bytes(),
         }
     }
@@ -91,16 +102,28 @@ impl std::fmt::Debug for ConsoleAuth {
     }
 }
 
+/// What a form token's MAC covers: the browser's CSRF cookie and the caller.
+fn form_claims(cookie_nonce: &str, caller: &Caller) -> String {
+    let identity = caller.identity.as_deref().unwrap_or_default();
+    format!("pipewright-console-csrf\n{cookie_nonce}\n{identity}")
+}
+
 fn cookie<'a>(request: &HttpRequest<'a>, name: &str) -> Option<&'a str> {
     request.header("cookie")?.split(';').map(str::trim).find_map(|c| c.strip_prefix(name)?.strip_prefix('='))
 }
 
-fn session_mac(secret: &str, access_key: &str, expires: i64) -> String {
-    hex(&hmac_sha256(secret.as_bytes(), format!("pipewright-console\n{access_key}\n{expires}").as_bytes()))
+/// What a session cookie's MAC covers.
+fn session_claims(access_key: &str, expires: i64) -> String {
+    format!("pipewright-console\n{access_key}\n{expires}")
 }
 
-fn same(a: &str, b: &str) -> bool {
-    mac::same(a.as_bytes(), b.as_bytes())
+fn session_mac(secret: &str, access_key: &str, expires: i64) -> String {
+    hex::encode(hmac_sha256(secret.as_bytes(), session_claims(access_key, expires).as_bytes()))
+}
+
+/// Whether `hex_tag` is the HMAC of `data` under `key` (constant time, `verify_slice`).
+fn genuine(key: &[u8], data: &str, hex_tag: &str) -> bool {
+    hex::decode(hex_tag).is_ok_and(|tag| verify_hmac_sha256(key, data.as_bytes(), &tag))
 }
 
 impl ConsoleAuth {
@@ -122,8 +145,12 @@ impl ConsoleAuth {
     /// random CSRF cookie and the caller. A cookie planted by another site is useless without
     /// the token that belongs to it, and that token only this server can make.
     fn form_token(&self, cookie_nonce: &str, caller: &Caller) -> String {
-        let identity = caller.identity.as_deref().unwrap_or_default();
-        hex(&hmac_sha256(&self.csrf_secret, format!("pipewright-console-csrf\n{cookie_nonce}\n{identity}").as_bytes()))
+        hex::encode(hmac_sha256(&self.csrf_secret, form_claims(cookie_nonce, caller).as_bytes()))
+    }
+
+    /// Whether a form's `token` is [`ConsoleAuth::form_token`] of this cookie and caller.
+    fn form_token_valid(&self, cookie_nonce: &str, caller: &Caller, token: &str) -> bool {
+        genuine(&self.csrf_secret, &form_claims(cookie_nonce, caller), token)
     }
 
     /// The signed-in caller, or `None` when a session is needed and missing or expired.
@@ -135,7 +162,7 @@ impl ConsoleAuth {
         let mut parts = session.splitn(3, '.');
         let (key, expires, mac) = (parts.next()?, parts.next()?.parse::<i64>().ok()?, parts.next()?);
         let secret = keys.get(key)?;
-        (expires > now && same(mac, &session_mac(secret, key, expires)))
+        (expires > now && genuine(secret.as_bytes(), &session_claims(key, expires), mac))
             .then(|| Caller { identity: Some(key.to_string()) })
     }
 
@@ -148,33 +175,12 @@ impl ConsoleAuth {
     }
 }
 
-/// `application/x-www-form-urlencoded` into pairs.
-fn form(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(text: &str) -> String {
-        crate::protocol::percent_decode(&text.replace('+', " "))
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    }
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
-/// Percent-decodes one path segment.
-fn segment(text: &str) -> String {
-    crate::protocol::percent_decode(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 fn query_param(query: &str, name: &str) -> Option<String> {
-    form(query.as_bytes()).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    form_pairs(query.as_bytes()).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 fn new_token() -> String {
@@ -206,20 +212,23 @@ pub async fn handle<C: ControlPlane>(plane: &C, auth: &ConsoleAuth, request: Htt
     let csrf = auth.form_token(&nonce, &caller);
     let page = if request.method == "POST" {
         // A POST without the cookie cannot carry its token: refused whatever its form says.
-        let token_ok = !fresh && same(field(&form(request.body), "csrf"), &csrf);
+        let token_ok = !fresh && auth.form_token_valid(&nonce, &caller, field(&form_pairs(request.body), "csrf"));
         mutate(plane, &caller, &request, token_ok).await
     } else {
-        read(plane, &caller, &request, &csrf).await
+        read(plane, &request, &csrf).await
     };
     if fresh { page.with_cookie(format!("{CSRF_COOKIE}={nonce}{}", auth.cookie_attributes())) } else { page }
 }
 
 fn login(auth: &ConsoleAuth, request: &HttpRequest<'_>, now: i64) -> Page {
-    let fields = form(request.body);
+    let fields = form_pairs(request.body);
     let (key, secret) = (field(&fields, "accessKeyId"), field(&fields, "secretAccessKey"));
     let valid = match &auth.authenticator {
         Authenticator::Open => true,
-        Authenticator::Keys(keys) => keys.get(key).is_some_and(|expected| same(expected, secret)),
+        // A secret, not a MAC: compared in constant time all the same.
+        Authenticator::Keys(keys) => {
+            keys.get(key).is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(secret.as_bytes())))
+        }
     };
     if !valid {
         return Page::html(403, views::login(Some("The access key or its secret is not right.")));
@@ -232,9 +241,9 @@ fn login(auth: &ConsoleAuth, request: &HttpRequest<'_>, now: i64) -> Page {
 /// The `/pipelines/<name>/…` segments of a path.
 fn pipeline_path(path: &str) -> Option<(String, Vec<String>)> {
     let rest = path.strip_prefix("/pipelines/")?;
-    let mut parts = rest.split('/').filter(|p| !p.is_empty()).map(segment);
-    let name = parts.next()?;
-    Some((name, parts.collect()))
+    let mut parts = rest.split('/').filter(|p| !p.is_empty()).map(crate::protocol::percent_decode);
+    let name = parts.next()?.ok()?;
+    Some((name, parts.collect::<Result<_, _>>().ok()?))
 }
 
 fn error_page(error: &ApiError) -> Page {
@@ -242,9 +251,9 @@ fn error_page(error: &ApiError) -> Page {
     Page::html(status, views::error(error))
 }
 
-async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, csrf: &str) -> Page {
+async fn read<C: ControlPlane>(plane: &C, request: &HttpRequest<'_>, csrf: &str) -> Page {
     if request.path == "/" {
-        return match views::pipelines(plane, caller).await {
+        return match pages::pipelines(plane).await {
             Ok(html) => Page::html(200, html),
             Err(error) => error_page(&error),
         };
@@ -255,12 +264,14 @@ async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let flash = query_param(request.query, "error");
     let result = match rest.as_slice() {
-        [] if query_param(request.query, "fragment").is_some() => {
-            views::pipeline_main(plane, caller, &name, csrf, flash.as_deref()).await.map(|main| Page::html(200, main))
-        }
-        [] => views::pipeline(plane, caller, &name, csrf, flash.as_deref()).await.map(|html| Page::html(200, html)),
-        ["executions"] => views::history(plane, caller, &name).await.map(|html| Page::html(200, html)),
-        ["executions", id] => views::execution(plane, caller, &name, id).await.map(|html| Page::html(200, html)),
+        [] if query_param(request.query, "fragment").is_some() => pages::pipeline_data(plane, &name)
+            .await
+            .map(|data| Page::html(200, views::pipeline_main(&data, csrf, flash.as_deref()))),
+        [] => pages::pipeline_data(plane, &name)
+            .await
+            .map(|data| Page::html(200, views::pipeline(&data, csrf, flash.as_deref()))),
+        ["executions"] => pages::history(plane, &name).await.map(|html| Page::html(200, html)),
+        ["executions", id] => pages::execution(plane, &name, id).await.map(|html| Page::html(200, html)),
         ["executions", id, "logs", stage, action, attempt] => {
             let valid = [*stage, *action].iter().all(|n| !n.is_empty() && n.chars().all(crate::protocol::name_char))
                 && crate::protocol::check_execution_id(id, "execution").is_ok();
@@ -274,7 +285,7 @@ async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest
         }
         ["approve", stage, action] => {
             let token = query_param(request.query, "token").unwrap_or_default();
-            views::approval(plane, caller, &name, stage, action, &token, csrf).await.map(|html| Page::html(200, html))
+            pages::approval(plane, &name, stage, action, &token, csrf).await.map(|html| Page::html(200, html))
         }
         _ => Err(ApiError::client("NotFound", format!("no page at {}", request.path))),
     };
@@ -283,7 +294,7 @@ async fn read<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest
 
 /// A form's POST: checked for CSRF, then one API operation, then back to the pipeline view.
 async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpRequest<'_>, token_ok: bool) -> Page {
-    let fields = form(request.body);
+    let fields = form_pairs(request.body);
     let cross_site = request.header("sec-fetch-site").is_some_and(|s| s == "cross-site");
     // The transport has checked Host (loopback names locally, the Function URL on AWS), so an
     // Origin that names another host is another site.
@@ -295,7 +306,7 @@ async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpReque
         return Page::text(403, "this form is stale or came from another site; reload the page and try again".into());
     }
     let Some((name, rest)) = pipeline_path(request.path) else { return Page::text(404, "no such form".into()) };
-    let back = format!("/pipelines/{}", views::url(&name));
+    let back = format!("/pipelines/{}", percent_encode(&name));
     let execution = field(&fields, "execution");
     let stage = field(&fields, "stage");
     let (operation, input): (&str, Value) = match rest.first().map(String::as_str) {
@@ -331,7 +342,7 @@ async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpReque
     };
     match call(plane, caller, operation, input).await {
         Ok(_) => Page::redirect(&back),
-        Err(error) => Page::redirect(&format!("{back}?error={}", views::url(&error.to_string()))),
+        Err(error) => Page::redirect(&format!("{back}?error={}", percent_encode(&error.to_string()))),
     }
 }
 

@@ -2,12 +2,13 @@ use super::*;
 
 #[test]
 fn forms_decode_percent_and_plus() {
-    let fields = form(b"summary=Looks+good%21&token=a%2Fb&empty=");
+    let fields = form_pairs(b"summary=Looks+good%21&token=a%2Fb&empty=");
     assert_eq!(field(&fields, "summary"), "Looks good!");
     assert_eq!(field(&fields, "token"), "a/b");
     assert_eq!(field(&fields, "empty"), "");
     assert_eq!(field(&fields, "missing"), "");
-    assert_eq!(segment("my%20pipe"), "my pipe");
+    assert_eq!(pipeline_path("/pipelines/my%20pipe"), Some(("my pipe".into(), vec![])));
+    assert_eq!(pipeline_path("/pipelines/web/%ff"), None, "not UTF-8");
     assert_eq!(
         pipeline_path("/pipelines/web/executions/abc"),
         Some(("web".into(), vec!["executions".into(), "abc".into()]))
@@ -16,9 +17,36 @@ fn forms_decode_percent_and_plus() {
 }
 
 #[test]
-fn escaping_keeps_markup_out() {
-    assert_eq!(views::esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-    assert_eq!(views::url("a b/c"), "a%20b%2Fc");
+fn text_is_escaped_and_control_characters_are_shown() {
+    use maud::Render as _;
+    let shown = views::Shown("<a href=\"x\">'&'</a>\u{1b}[31m\u{0}\u{7f}\u{9b}\u{202e}\tok\n").render().into_string();
+    assert_eq!(
+        shown,
+        "&lt;a href=&quot;x&quot;&gt;'&amp;'&lt;/a&gt;\u{241b}[31m\u{2400}\u{2421}\u{fffd}\u{fffd}\tok\n"
+    );
+}
+
+#[test]
+fn only_web_urls_become_links() {
+    for link in ["https://example.com/review?x=1", "HTTP://EXAMPLE.COM", "http://127.0.0.1:8080/"] {
+        assert_eq!(views::safe_link(link), Some(link));
+    }
+    for link in [
+        "javascript:alert(1)",
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:x",
+        "httpx://example.com",
+        "http:/example.com",
+        "//evil.example",
+        "https://example.com/\u{0}",
+        "https://exa mple.com",
+        "",
+    ] {
+        assert_eq!(views::safe_link(link), None, "{link:?}");
+    }
 }
 
 #[test]
@@ -57,4 +85,43 @@ fn form_tokens_are_the_servers_mac_of_the_cookie() {
     let keys = Authenticator::Keys([("KEY".to_string(), "s".to_string())].into());
     assert_eq!(ConsoleAuth::secret_from_keys(&keys), ConsoleAuth::secret_from_keys(&keys.clone()));
     assert!(ConsoleAuth::secret_from_keys(&Authenticator::Open).is_none());
+}
+
+/// The approval-callback function's pages (a mail link's review, its refusals and outcome)
+/// are the console's views too: hostile text in them is escaped.
+#[test]
+fn the_approval_links_pages_escape_hostile_text() {
+    const HOSTILE: &str = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>\u{1b}[2J";
+    let review = |link: &str| views::ApprovalReview {
+        pipeline: "p".into(),
+        stage: HOSTILE.into(),
+        action: "a".into(),
+        execution_id: "e".into(),
+        facts: vec![("Revision", HOSTILE.into()), ("Comments", HOSTILE.into())],
+        link: Some(link.into()),
+    };
+    let form = views::ApprovalForm {
+        action: None,
+        hidden: vec![("token", format!("t{HOSTILE}"))],
+        decision_field: "decision",
+        chosen: Some("Approved".into()),
+    };
+    let page = views::approval(views::Frame::Standalone, &review("javascript:alert(3)"), Some(&form));
+    let notice = views::notice(HOSTILE, HOSTILE);
+    for html in [&page, &notice] {
+        assert!(!html.contains("<script") && !html.contains("<img") && !html.contains("\"'>"), "{html}");
+        assert!(!html.contains('\u{1b}') && html.contains("&lt;script&gt;") && html.contains("\u{241b}[2J"), "{html}");
+        assert!(html.contains("<style>") && !html.contains("/static/"), "standalone: its style inline: {html}");
+    }
+    assert!(page.contains(r#"<span class="external-link">javascript:alert(3)</span>"#), "{page}");
+    assert!(page.contains(r#"<input type="hidden" name="token" value="t&lt;script&gt;"#), "{page}");
+    assert!(page.contains(r#"<button class="primary chosen" name="decision" value="Approved">"#), "{page}");
+    let linked = views::approval(views::Frame::Standalone, &review("https://example.com/r?a=1&b=2"), None);
+    assert!(
+        linked.contains(
+            r#"<a class="external-link" href="https://example.com/r?a=1&amp;b=2" rel="noopener noreferrer">"#
+        ),
+        "{linked}"
+    );
+    assert!(linked.contains("no longer waiting"), "without a form, why: {linked}");
 }

@@ -1,42 +1,65 @@
-//! The console's pages, rendered from the API's own answers (GetPipelineState,
-//! ListActionExecutions, …): what a page shows is what the aws CLI would print.
+//! The console's pages, rendered with maud from the typed read models of
+//! `pipewright_core::queries` (what GetPipelineState, ListActionExecutions, … answer): a page
+//! shows what the aws CLI would print. Pure functions of their data, so that every page can be
+//! rendered with hostile text in tests.
+//!
+//! maud escapes every `(value)`. Text from outside (summaries, messages, logs, variables) also
+//! goes through [`Shown`], which makes control characters visible, and only `http(s)` URLs
+//! become links ([`safe_link`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
+use serde::Serialize;
 
-use crate::protocol::ApiError;
-use crate::{Caller, ControlPlane, call};
+use pipewright_core::declaration::{ActionDeclaration, PipelineDeclaration};
+use pipewright_core::queries::{
+    ActionExecutionDetailView, ActionStateView, ExecutionSummaryView, ExecutionTriggerView, ExecutionView,
+    PipelineStateView, PipelineSummaryView, StageStateView, TransitionStateView,
+};
 
-/// HTML-escapes text for element content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+use crate::protocol::{ApiError, percent_encode as url};
+
+const STYLE: &str = include_str!("style.css");
+
+/// Text as a page shows it: escaped (by maud), with control characters, which HTML cannot
+/// carry and terminals act on, shown as their Unicode control pictures (ESC as ␛) and
+/// direction overrides (which can make text read backwards) replaced. Tabs and line breaks
+/// stay.
+pub struct Shown<'a>(pub &'a str);
+
+fn visible(c: char) -> char {
+    match c {
+        '\t' | '\n' | '\r' => c,
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + u32::from(c)).unwrap_or(char::REPLACEMENT_CHARACTER),
+        '\u{7f}' => '\u{2421}',
+        '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => char::REPLACEMENT_CHARACTER,
+        c => c,
     }
-    out
 }
 
-/// Percent-encodes a path segment or query value.
-pub fn url(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+impl Render for Shown<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        let text: String = self.0.chars().map(visible).collect();
+        text.as_str().render_to(buffer);
+    }
 }
 
-fn s<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_default()
+/// `link` when it may be a link on a page: an absolute `http` or `https` URL with no
+/// whitespace or control character anywhere (browsers drop those, so `java\tscript:` would
+/// become `javascript:`). Anything else is shown as text.
+pub fn safe_link(link: &str) -> Option<&str> {
+    let lower = link.get(..8).unwrap_or(link).to_ascii_lowercase();
+    let web = lower.starts_with("http://") || lower.starts_with("https://");
+    (web && !link.chars().any(|c| c.is_whitespace() || c.is_control())).then_some(link)
+}
+
+/// An enumeration as the wire names it (its serde name).
+fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
 }
 
 fn short(id: &str) -> &str {
@@ -61,545 +84,524 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Pipewright</title>
-<link rel="stylesheet" href="/static/console.css">
-<script src="/static/console.js" defer></script>
-</head>
-<body>
-<header class="top"><a class="brand" href="/">Pipewright</a><nav aria-label="Main"><a href="/">Pipelines</a></nav></header>
-<div class="page">
-{body}
-</div>
-</body>
-</html>
-"#,
-        title = esc(title)
-    )
+fn trigger(trigger: &ExecutionTriggerView) -> String {
+    format!("{} {}", wire_name(&trigger.trigger_type), trigger.trigger_detail.as_deref().unwrap_or_default())
 }
 
-fn status_badge(status: &str) -> String {
+/// `/pipelines/<name>`.
+fn base(name: &str) -> String {
+    format!("/pipelines/{}", url(name))
+}
+
+/// How a page is framed: the console's, with its stylesheet, script and navigation; or a page
+/// standing alone (the approval-callback function's), its style inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    Console,
+    Standalone,
+}
+
+fn layout(frame: Frame, title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (Shown(title)) " · Pipewright" }
+                @match frame {
+                    Frame::Console => {
+                        link rel="stylesheet" href="/static/console.css";
+                        script src="/static/console.js" defer {}
+                    }
+                    Frame::Standalone => style { (PreEscaped(STYLE)) }
+                }
+            }
+            body {
+                @if frame == Frame::Console {
+                    header class="top" {
+                        a class="brand" href="/" { "Pipewright" }
+                        nav aria-label="Main" { a href="/" { "Pipelines" } }
+                    }
+                }
+                div class="page" { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn status_badge(status: &str) -> Markup {
     let shown = if status.is_empty() { "Idle" } else { status };
-    format!(r#"<span class="status" data-status="{0}">{0}</span>"#, esc(shown))
+    html! { span class="status" data-status=(shown) { (shown) } }
 }
 
-fn hidden(name: &str, value: &str) -> String {
-    format!(r#"<input type="hidden" name="{}" value="{}">"#, esc(name), esc(value))
+/// A form's hidden field. Its values are tokens and names, which hold no control character;
+/// one that did would be shown, not carried.
+fn hidden(name: &str, value: &str) -> Markup {
+    html! { input type="hidden" name=(name) value=(Shown(value)); }
 }
 
 pub fn error(error: &ApiError) -> String {
     layout(
+        Frame::Console,
         "Error",
-        &format!(
-            r#"<h1>Something is not right</h1><p class="flash" role="alert">{}: {}</p><p><a href="/">All pipelines</a></p>"#,
-            esc(error.exception),
-            esc(&error.message)
-        ),
+        html! {
+            h1 { "Something is not right" }
+            p class="flash" role="alert" { (error.exception) ": " (Shown(&error.message)) }
+            p { a href="/" { "All pipelines" } }
+        },
     )
 }
 
 pub fn login(problem: Option<&str>) -> String {
-    let problem = problem.map(|p| format!(r#"<p class="flash" role="alert">{}</p>"#, esc(p))).unwrap_or_default();
     layout(
+        Frame::Console,
         "Sign in",
-        &format!(
-            r#"<h1>Sign in</h1>{problem}
-<p class="muted">Use the control API's access key (the stack's ApiKeysSecret).</p>
-<form method="post" action="/login">
-<label for="key">Access key id</label> <input type="text" id="key" name="accessKeyId" autocomplete="username" required>
-<label for="secret">Secret access key</label> <input type="password" id="secret" name="secretAccessKey" autocomplete="current-password" required>
-<button class="primary">Sign in</button>
-</form>"#
-        ),
+        html! {
+            h1 { "Sign in" }
+            @if let Some(problem) = problem { p class="flash" role="alert" { (problem) } }
+            p class="muted" { "Use the control API's access key (the stack's ApiKeysSecret)." }
+            form method="post" action="/login" {
+                label for="key" { "Access key id" } " "
+                input type="text" id="key" name="accessKeyId" autocomplete="username" required;
+                label for="secret" { "Secret access key" } " "
+                input type="password" id="secret" name="secretAccessKey" autocomplete="current-password" required;
+                button class="primary" { "Sign in" }
+            }
+        },
     )
 }
 
-pub async fn pipelines<C: ControlPlane>(plane: &C, caller: &Caller) -> Result<String, ApiError> {
-    let listed = call(plane, caller, "ListPipelines", json!({})).await?;
-    let mut rows = String::new();
-    for pipeline in listed["pipelines"].as_array().into_iter().flatten() {
-        let name = s(pipeline, "name");
-        let latest =
-            call(plane, caller, "ListPipelineExecutions", json!({ "pipelineName": name, "maxResults": 1 })).await?;
-        let latest = &latest["pipelineExecutionSummaries"][0];
-        let (status, changed) = if latest.is_null() {
-            (String::new(), pipeline["updated"].as_f64().unwrap_or_default())
-        } else {
-            (s(latest, "status").to_string(), latest["lastUpdateTime"].as_f64().unwrap_or_default())
-        };
-        let _ = write!(
-            rows,
-            r#"<tr><td><a class="pipeline-link" href="/pipelines/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>"#,
-            url(name),
-            esc(name),
-            status_badge(&status),
-            latest["pipelineExecutionId"].as_str().map(short).unwrap_or("—"),
-            esc(&when(changed)),
-            esc(s(pipeline, "pipelineType")),
-            esc(s(pipeline, "executionMode")),
-        );
-    }
-    if rows.is_empty() {
-        rows = r#"<tr><td colspan="5" class="muted">No pipelines yet: create one with <code>aws codepipeline create-pipeline</code> or <code>pipewright run FILE</code>.</td></tr>"#.into();
-    }
-    Ok(layout(
+/// The list of pipelines, each with its latest execution.
+pub fn pipelines(pipelines: &[(PipelineSummaryView, Option<ExecutionSummaryView>)]) -> String {
+    layout(
+        Frame::Console,
         "Pipelines",
-        &format!(
-            r#"<h1>Pipelines</h1>
-<table class="pipelines"><caption class="sr-only">Pipelines and their latest execution</caption>
-<thead><tr><th scope="col">Pipeline</th><th scope="col">Latest execution</th><th scope="col">Execution</th><th scope="col">Last change</th><th scope="col">Type</th></tr></thead>
-<tbody>{rows}</tbody></table>"#
-        ),
-    ))
+        html! {
+            h1 { "Pipelines" }
+            table class="pipelines" {
+                caption class="sr-only" { "Pipelines and their latest execution" }
+                thead { tr {
+                    th scope="col" { "Pipeline" } th scope="col" { "Latest execution" } th scope="col" { "Execution" }
+                    th scope="col" { "Last change" } th scope="col" { "Type" }
+                } }
+                tbody {
+                    @for (pipeline, latest) in pipelines {
+                        tr {
+                            td { a class="pipeline-link" href=(base(&pipeline.name)) { (pipeline.name) } }
+                            td { (status_badge(latest.as_ref().map_or("", |l| l.status.as_str()))) }
+                            td { (latest.as_ref().map_or("—", |l| short(&l.pipeline_execution_id))) }
+                            td { (when(latest.as_ref().map_or(pipeline.updated, |l| l.last_update_time))) }
+                            td { (pipeline.pipeline_type) " " (pipeline.execution_mode) }
+                        }
+                    }
+                    @if pipelines.is_empty() {
+                        tr { td colspan="5" class="muted" {
+                            "No pipelines yet: create one with " code { "aws codepipeline create-pipeline" }
+                            " or " code { "pipewright run FILE" } "."
+                        } }
+                    }
+                }
+            }
+        },
+    )
 }
 
-/// Every action execution of one pipeline execution, newest first.
-async fn action_executions<C: ControlPlane>(
-    plane: &C,
-    caller: &Caller,
-    pipeline: &str,
-    id: &str,
-) -> Result<Vec<Value>, ApiError> {
-    let input = json!({ "pipelineName": pipeline, "filter": { "pipelineExecutionId": id } });
-    let listed = call(plane, caller, "ListActionExecutions", input).await?;
-    Ok(listed["actionExecutionDetails"].as_array().cloned().unwrap_or_default())
-}
-
-/// The element of the array `list` whose `key` is `name`.
-fn named<'a>(list: &'a Value, key: &str, name: &str) -> Option<&'a Value> {
-    list.as_array()?.iter().find(|item| item[key] == name)
-}
-
-/// The latest action execution of each (execution, stage, action) among `executions`.
-async fn action_details<C: ControlPlane>(
-    plane: &C,
-    caller: &Caller,
-    pipeline: &str,
-    executions: &BTreeSet<String>,
-) -> Result<BTreeMap<(String, String, String), Value>, ApiError> {
-    let mut details = BTreeMap::new();
-    for id in executions {
-        // Newest first: the first seen of each action is its latest attempt.
-        for detail in action_executions(plane, caller, pipeline, id).await? {
-            let key = (id.clone(), s(&detail, "stageName").to_string(), s(&detail, "actionName").to_string());
-            details.entry(key).or_insert(detail);
-        }
-    }
-    Ok(details)
+/// What the pipeline view shows: the declaration, its state, the latest execution, and the
+/// latest attempt of each action of the executions the stages show.
+pub struct PipelineData {
+    pub declaration: PipelineDeclaration,
+    pub state: PipelineStateView,
+    pub latest: Option<ExecutionSummaryView>,
+    /// By (execution id, stage, action).
+    pub details: BTreeMap<(String, String, String), ActionExecutionDetailView>,
+    /// Epoch seconds.
+    pub now: f64,
 }
 
 /// The pipeline view's page.
-pub async fn pipeline<C: ControlPlane>(
-    plane: &C,
-    caller: &Caller,
-    name: &str,
-    csrf: &str,
-    flash: Option<&str>,
-) -> Result<String, ApiError> {
-    let main = pipeline_main(plane, caller, name, csrf, flash).await?;
-    Ok(layout(
+pub fn pipeline(data: &PipelineData, csrf: &str, flash: Option<&str>) -> String {
+    let name = &data.declaration.name;
+    layout(
+        Frame::Console,
         name,
-        &format!(
-            r#"<nav aria-label="Pipeline"><a href="/pipelines/{0}/executions">Execution history</a></nav>
-<main id="pipeline" data-pipeline="{1}" aria-live="polite">{main}</main>"#,
-            url(name),
-            esc(name)
-        ),
-    ))
-}
-
-/// The live part of the pipeline view (what the page's JS fetches again and again).
-pub async fn pipeline_main<C: ControlPlane>(
-    plane: &C,
-    caller: &Caller,
-    name: &str,
-    csrf: &str,
-    flash: Option<&str>,
-) -> Result<String, ApiError> {
-    let declaration = call(plane, caller, "GetPipeline", json!({ "name": name })).await?;
-    let state = call(plane, caller, "GetPipelineState", json!({ "name": name })).await?;
-    let latest =
-        call(plane, caller, "ListPipelineExecutions", json!({ "pipelineName": name, "maxResults": 1 })).await?;
-    let latest = latest["pipelineExecutionSummaries"][0].clone();
-    let now = plane.now().epoch_seconds();
-    let stage_states: Vec<Value> = state["stageStates"].as_array().cloned().unwrap_or_default();
-    let executions: BTreeSet<String> = stage_states
-        .iter()
-        .filter_map(|s| s["latestExecution"]["pipelineExecutionId"].as_str().map(str::to_string))
-        .collect();
-    let details = action_details(plane, caller, name, &executions).await?;
-    let base = format!("/pipelines/{}", url(name));
-
-    let mut html = String::new();
-    let _ = write!(html, r#"<h1>{}</h1>"#, esc(name));
-    if let Some(flash) = flash {
-        let _ = write!(html, r#"<p class="flash" role="alert">{}</p>"#, esc(flash));
-    }
-    html.push_str(r#"<div class="bar">"#);
-    if !latest.is_null() {
-        let id = s(&latest, "pipelineExecutionId");
-        let status = s(&latest, "status");
-        let _ = write!(
-            html,
-            r#"<p class="execution-status" data-status="{}" data-execution="{}">Latest execution <a href="{base}/executions/{}">{}</a> {}</p>"#,
-            esc(status),
-            esc(id),
-            url(id),
-            esc(short(id)),
-            status_badge(status)
-        );
-        if status == "InProgress" {
-            let _ = write!(
-                html,
-                r#"<form class="stop" method="post" action="{base}/stop">{}{}<button name="abandon" value="false">Stop</button><button class="danger" name="abandon" value="true">Stop and abandon</button></form>"#,
-                hidden("csrf", csrf),
-                hidden("execution", id)
-            );
-        }
-    }
-    let _ = write!(
-        html,
-        r#"<form class="release" method="post" action="{base}/start">{}<button class="primary">Release change</button></form></div>"#,
-        hidden("csrf", csrf)
-    );
-
-    html.push_str(r#"<div class="stages">"#);
-    let stages = declaration["pipeline"]["stages"].as_array().cloned().unwrap_or_default();
-    for (index, stage) in stages.iter().enumerate() {
-        let stage_name = s(stage, "name");
-        let stage_state = named(&state["stageStates"], "stageName", stage_name).cloned().unwrap_or(Value::Null);
-        if index > 0 {
-            html.push_str(&transition(&base, csrf, stage_name, &stage_state["inboundTransitionState"]));
-        }
-        let execution = stage_state["latestExecution"].clone();
-        let execution_id = s(&execution, "pipelineExecutionId");
-        let stage_status = s(&execution, "status");
-        let _ = write!(
-            html,
-            r#"<section class="stage" data-stage="{0}" aria-labelledby="stage-{index}"><header><h2 id="stage-{index}">{0}</h2>{1}</header>"#,
-            esc(stage_name),
-            status_badge(stage_status)
-        );
-        if !execution_id.is_empty() {
-            let _ = write!(
-                html,
-                r#"<p class="inbound">execution <a href="{base}/executions/{}">{}</a></p>"#,
-                url(execution_id),
-                esc(short(execution_id))
-            );
-        }
-        let mut waiting: Vec<&Value> =
-            stage_state["inboundExecutions"].as_array().map(|v| v.iter().collect()).unwrap_or_default();
-        if waiting.is_empty() && stage_state["inboundExecution"].is_object() {
-            waiting.push(&stage_state["inboundExecution"]);
-        }
-        for inbound in waiting {
-            let _ = write!(
-                html,
-                r#"<p class="inbound">waiting to enter: {}</p>"#,
-                esc(short(s(inbound, "pipelineExecutionId")))
-            );
-        }
-        // runOrder rows.
-        let mut rows: BTreeMap<i64, Vec<&Value>> = BTreeMap::new();
-        for action in stage["actions"].as_array().into_iter().flatten() {
-            rows.entry(action["runOrder"].as_i64().unwrap_or(1)).or_default().push(action);
-        }
-        for (order, actions) in rows {
-            let _ = write!(html, r#"<div class="row"><span class="order">runOrder {order}</span>"#);
-            for action in actions {
-                let action_name = s(action, "name");
-                let action_state =
-                    named(&stage_state["actionStates"], "actionName", action_name).cloned().unwrap_or(Value::Null);
-                let detail = details.get(&(execution_id.to_string(), stage_name.to_string(), action_name.to_string()));
-                html.push_str(&action_card(&base, csrf, stage_name, action, &action_state, detail, execution_id, now));
-            }
-            html.push_str("</div>");
-        }
-        if matches!(stage_status, "Failed" | "Stopped") && !execution_id.is_empty() {
-            let _ = write!(
-                html,
-                r#"<form class="retry" method="post" action="{base}/retry" data-stage="{0}">{1}{2}{3}<label class="sr-only" for="mode-{index}">Retry mode</label><select id="mode-{index}" name="retryMode"><option value="FAILED_ACTIONS">Failed actions</option><option value="ALL_ACTIONS">All actions</option></select><button>Retry stage</button></form>"#,
-                esc(stage_name),
-                hidden("csrf", csrf),
-                hidden("stage", stage_name),
-                hidden("execution", execution_id)
-            );
-        }
-        html.push_str("</section>");
-    }
-    html.push_str("</div>");
-    Ok(html)
-}
-
-fn transition(base: &str, csrf: &str, stage: &str, transition: &Value) -> String {
-    let enabled = transition["enabled"].as_bool().unwrap_or(true);
-    let form = if enabled {
-        format!(
-            r#"<form method="post" action="{base}/transition">{}{}<label class="sr-only" for="reason-{id}">Reason</label><input type="text" id="reason-{id}" name="reason" placeholder="reason" size="8"><button>Disable transition</button></form>"#,
-            hidden("csrf", csrf),
-            hidden("stage", stage),
-            id = url(stage)
-        )
-    } else {
-        format!(
-            r#"<span class="reason">{}</span><form method="post" action="{base}/transition">{}{}{}<button>Enable transition</button></form>"#,
-            esc(s(transition, "disabledReason")),
-            hidden("csrf", csrf),
-            hidden("stage", stage),
-            hidden("enabled", "true")
-        )
-    };
-    format!(
-        r#"<div class="transition" data-stage="{}" data-enabled="{enabled}"><span class="arrow" aria-hidden="true">→</span><span>{}</span>{form}</div>"#,
-        esc(stage),
-        if enabled { "transition enabled" } else { "transition disabled" }
+        html! {
+            nav aria-label="Pipeline" { a href={ (base(name)) "/executions" } { "Execution history" } }
+            main id="pipeline" data-pipeline=(name) aria-live="polite" { (pipeline_main_markup(data, csrf, flash)) }
+        },
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn action_card(
-    base: &str,
-    csrf: &str,
-    stage: &str,
-    action: &Value,
-    state: &Value,
-    detail: Option<&Value>,
-    execution_id: &str,
+/// The live part of the pipeline view (what the page's JS fetches again and again).
+pub fn pipeline_main(data: &PipelineData, csrf: &str, flash: Option<&str>) -> String {
+    pipeline_main_markup(data, csrf, flash).into_string()
+}
+
+fn pipeline_main_markup(data: &PipelineData, csrf: &str, flash: Option<&str>) -> Markup {
+    let name = &data.declaration.name;
+    let base = base(name);
+    html! {
+        h1 { (name) }
+        @if let Some(flash) = flash { p class="flash" role="alert" { (Shown(flash)) } }
+        div class="bar" {
+            @if let Some(latest) = &data.latest {
+                @let id = &latest.pipeline_execution_id;
+                @let status = latest.status.as_str();
+                p class="execution-status" data-status=(status) data-execution=(id) {
+                    "Latest execution " a href={ (base) "/executions/" (url(id)) } { (short(id)) } " " (status_badge(status))
+                }
+                @if status == "InProgress" {
+                    form class="stop" method="post" action={ (base) "/stop" } {
+                        (hidden("csrf", csrf)) (hidden("execution", id))
+                        button name="abandon" value="false" { "Stop" }
+                        button class="danger" name="abandon" value="true" { "Stop and abandon" }
+                    }
+                }
+            }
+            form class="release" method="post" action={ (base) "/start" } {
+                (hidden("csrf", csrf)) button class="primary" { "Release change" }
+            }
+        }
+        div class="stages" {
+            @for (index, stage) in data.declaration.stages.iter().enumerate() {
+                @let state = data.state.stage_states.iter().find(|s| s.stage_name == stage.name);
+                @if index > 0 {
+                    (transition(&base, csrf, &stage.name, state.map(|s| &s.inbound_transition_state)))
+                }
+                (stage_section(&Forms { base: &base, csrf, now: data.now }, data, index, &stage.name, &stage.actions, state))
+            }
+        }
+    }
+}
+
+/// What every form of the pipeline view needs: where it posts, its token, and the time.
+struct Forms<'a> {
+    base: &'a str,
+    csrf: &'a str,
     now: f64,
-) -> String {
-    let name = s(action, "name");
-    let type_id = &action["actionTypeId"];
-    let latest = &state["latestExecution"];
-    let status = if latest.is_object() { s(latest, "status") } else { "Idle" };
-    let mut html = format!(
-        r#"<article class="action" data-action="{0}/{1}" data-status="{2}"><h3>{1}</h3><div class="meta"><span class="provider">{3}</span>{4}"#,
-        esc(stage),
-        esc(name),
-        esc(status),
-        esc(&format!("{} · {}", s(type_id, "provider"), s(type_id, "category"))),
-        status_badge(if status == "Idle" { "" } else { status })
-    );
-    if let Some(detail) = detail {
-        let start = detail["startTime"].as_f64().unwrap_or(now);
-        let end = if status == "InProgress" { now } else { detail["lastUpdateTime"].as_f64().unwrap_or(now) };
-        let _ = write!(html, r#"<span class="duration">{}</span>"#, esc(&duration(end - start)));
-    }
-    html.push_str("</div>");
-    if let Some(revision) = state["currentRevision"]["revisionId"].as_str() {
-        let _ = write!(html, r#"<p class="detail">revision {}</p>"#, esc(short(revision)));
-    }
-    if let Some(summary) = latest["summary"].as_str() {
-        let _ = write!(html, r#"<p class="detail">{}</p>"#, esc(summary));
-    }
-    if status == "Failed" {
-        let _ = write!(html, r#"<p class="error">{}</p>"#, esc(s(&latest["errorDetails"], "message")));
-    }
-    if status == "InProgress"
-        && let Some(token) = latest["token"].as_str()
-    {
-        let configuration = detail
-            .map(|d| &d["input"]["resolvedConfiguration"])
-            .filter(|c| c.is_object())
-            .unwrap_or(&action["configuration"]);
-        if let Some(custom) = configuration["CustomData"].as_str() {
-            let _ = write!(html, r#"<p class="custom-data">{}</p>"#, esc(custom));
-        }
-        if let Some(link) = configuration["ExternalEntityLink"].as_str().filter(|l| l.starts_with("http")) {
-            let _ = write!(
-                html,
-                r#"<p><a class="external-link" href="{0}" rel="noopener noreferrer">{0}</a></p>"#,
-                esc(link)
-            );
-        }
-        let field_id = format!("summary-{}-{}", url(stage), url(name));
-        let _ = write!(
-            html,
-            r#"<form class="approval" method="post" action="{base}/approve">{}{}{}{}{}<label for="{field_id}">Summary</label><textarea id="{field_id}" name="summary" rows="2" maxlength="512"></textarea><div><button class="primary" name="status" value="Approved">Approve</button> <button class="danger" name="status" value="Rejected">Reject</button></div></form>"#,
-            hidden("csrf", csrf),
-            hidden("stage", stage),
-            hidden("action", name),
-            hidden("token", token),
-            hidden("execution", execution_id)
-        );
-    }
-    html.push_str("</article>");
-    html
 }
 
-pub async fn history<C: ControlPlane>(plane: &C, caller: &Caller, name: &str) -> Result<String, ApiError> {
-    let listed =
-        call(plane, caller, "ListPipelineExecutions", json!({ "pipelineName": name, "maxResults": 50 })).await?;
-    let base = format!("/pipelines/{}", url(name));
-    let mut rows = String::new();
-    for summary in listed["pipelineExecutionSummaries"].as_array().into_iter().flatten() {
-        let id = s(summary, "pipelineExecutionId");
-        let start = summary["startTime"].as_f64().unwrap_or_default();
-        let end = summary["lastUpdateTime"].as_f64().unwrap_or(start);
-        let revisions: Vec<String> = summary["sourceRevisions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                format!(
-                    "{}: {} {}",
-                    esc(s(r, "actionName")),
-                    esc(short(s(r, "revisionId"))),
-                    esc(r["revisionSummary"].as_str().unwrap_or_default())
-                )
-            })
-            .collect();
-        let _ = write!(
-            rows,
-            r#"<tr class="execution" data-execution="{0}" data-status="{1}"><td><a href="{base}/executions/{2}">{3}</a></td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td><td>{8}</td></tr>"#,
-            esc(id),
-            esc(s(summary, "status")),
-            url(id),
-            esc(short(id)),
-            status_badge(s(summary, "status")),
-            esc(&format!("{} {}", s(&summary["trigger"], "triggerType"), s(&summary["trigger"], "triggerDetail"))),
-            revisions.join("<br>"),
-            esc(&when(start)),
-            esc(&duration(end - start)),
-        );
-    }
-    Ok(layout(
-        &format!("{name} history"),
-        &format!(
-            r#"<nav aria-label="Pipeline"><a href="{base}">{0}</a></nav><h1>Execution history of {0}</h1>
-<table class="history"><caption class="sr-only">Executions, newest first</caption>
-<thead><tr><th scope="col">Execution</th><th scope="col">Status</th><th scope="col">Trigger</th><th scope="col">Source revisions</th><th scope="col">Started</th><th scope="col">Duration</th></tr></thead>
-<tbody>{rows}</tbody></table>"#,
-            esc(name)
-        ),
-    ))
-}
-
-pub async fn execution<C: ControlPlane>(plane: &C, caller: &Caller, name: &str, id: &str) -> Result<String, ApiError> {
-    let execution =
-        call(plane, caller, "GetPipelineExecution", json!({ "pipelineName": name, "pipelineExecutionId": id })).await?;
-    let execution = &execution["pipelineExecution"];
-    let mut details = action_executions(plane, caller, name, id).await?;
-    details.sort_by(|a, b| a["startTime"].as_f64().unwrap_or(0.0).total_cmp(&b["startTime"].as_f64().unwrap_or(0.0)));
-    let base = format!("/pipelines/{}", url(name));
-    let mut attempts: BTreeMap<(String, String), u32> = BTreeMap::new();
-    let mut rows = String::new();
-    for detail in &details {
-        let stage = s(detail, "stageName");
-        let action = s(detail, "actionName");
-        let attempt = attempts.entry((stage.to_string(), action.to_string())).or_insert(0);
-        *attempt += 1;
-        let start = detail["startTime"].as_f64().unwrap_or_default();
-        let end = detail["lastUpdateTime"].as_f64().unwrap_or(start);
-        let input = &detail["input"];
-        let output = &detail["output"];
-        let provider = s(&input["actionTypeId"], "provider");
-        let log = if provider == "Commands" || provider == "CodeBuild" {
-            format!(
-                r#"<a class="log-link" href="{base}/executions/{}/logs/{}/{}/{attempt}">log</a>"#,
-                url(id),
-                url(stage),
-                url(action)
-            )
-        } else {
-            String::new()
-        };
-        let variables: String = output["outputVariables"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{} = {}\n", esc(k), esc(v.as_str().unwrap_or_default())))
-            .collect();
-        let error = output["executionResult"]["errorDetails"]["message"]
-            .as_str()
-            .map(|m| format!(r#"<p class="error">{}</p>"#, esc(m)))
-            .unwrap_or_default();
-        // A build's phases and report counts are in its summary.
-        let error = match output["executionResult"]["externalExecutionSummary"].as_str() {
-            Some(summary) if summary.contains("Phases ") => format!(r#"{error}<p class="detail">{}</p>"#, esc(summary)),
-            _ => error,
-        };
-        let _ = write!(
-            rows,
-            r#"<tr class="action-execution" data-action="{0}/{1}" data-status="{2}"><td>{0} / {1} <span class="muted">#{attempt}</span></td><td>{3}</td><td>{4}</td><td>{5}</td><td><details><summary>configuration</summary><pre>{6}</pre></details></td><td><pre>{7}</pre>{8}</td><td>{9}</td></tr>"#,
-            esc(stage),
-            esc(action),
-            esc(s(detail, "status")),
-            status_badge(s(detail, "status")),
-            esc(&when(start)),
-            esc(&duration(end - start)),
-            esc(&serde_json::to_string_pretty(&input["resolvedConfiguration"]).unwrap_or_default()),
-            variables,
-            error,
-            log,
-        );
-    }
-    let status = s(execution, "status");
-    Ok(layout(
-        &format!("{name} {}", short(id)),
-        &format!(
-            r#"<nav aria-label="Pipeline"><a href="{base}">{0}</a> · <a href="{base}/executions">history</a></nav>
-<h1>Execution {1} of {0}</h1>
-<p class="execution-status" data-status="{2}" data-execution="{3}">{4} · {5}</p>
-<table class="timeline"><caption class="sr-only">Action executions, oldest first</caption>
-<thead><tr><th scope="col">Action</th><th scope="col">Status</th><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Resolved configuration</th><th scope="col">Output variables</th><th scope="col">Log</th></tr></thead>
-<tbody>{rows}</tbody></table>"#,
-            esc(name),
-            esc(short(id)),
-            esc(status),
-            esc(id),
-            status_badge(status),
-            esc(&format!("{} {}", s(&execution["trigger"], "triggerType"), s(&execution["trigger"], "triggerDetail"))),
-        ),
-    ))
-}
-
-/// The page an approval link opens: what is being approved, and the decision's form. A GET
-/// never decides (mail scanners follow links); only the form's POST does.
-pub async fn approval<C: ControlPlane>(
-    plane: &C,
-    caller: &Caller,
-    name: &str,
+fn stage_section(
+    forms: &Forms<'_>,
+    data: &PipelineData,
+    index: usize,
     stage: &str,
-    action: &str,
-    token: &str,
-    csrf: &str,
-) -> Result<String, ApiError> {
-    let state = call(plane, caller, "GetPipelineState", json!({ "name": name })).await?;
-    let stage_state = named(&state["stageStates"], "stageName", stage)
-        .cloned()
-        .ok_or_else(|| ApiError::client("StageNotFoundException", format!("stage {stage} does not exist")))?;
-    let latest = named(&stage_state["actionStates"], "actionName", action)
-        .map(|a| a["latestExecution"].clone())
-        .unwrap_or(Value::Null);
-    let base = format!("/pipelines/{}", url(name));
-    let waiting = s(&latest, "status") == "InProgress" && s(&latest, "token") == token;
-    let body = if waiting {
-        format!(
-            r#"<form class="approval" method="post" action="{base}/approve">{}{}{}{}<label for="summary">Summary</label><textarea id="summary" name="summary" rows="3" maxlength="512"></textarea><div><button class="primary" name="status" value="Approved">Approve</button> <button class="danger" name="status" value="Rejected">Reject</button></div></form>"#,
-            hidden("csrf", csrf),
-            hidden("stage", stage),
-            hidden("action", action),
-            hidden("token", token)
-        )
-    } else {
-        r#"<p class="flash" role="alert">This approval is no longer waiting: it was answered, it expired, or the link is for an older attempt.</p>"#.to_string()
+    actions: &[ActionDeclaration],
+    state: Option<&StageStateView>,
+) -> Markup {
+    let Forms { base, csrf, .. } = *forms;
+    let execution = state.and_then(|s| s.latest_execution.as_ref());
+    let execution_id = execution.map_or("", |e| e.pipeline_execution_id.as_str());
+    let status = execution.map_or("", |e| e.status.as_str());
+    let waiting: Vec<&str> = state
+        .map(|s| {
+            if s.inbound_executions.is_empty() {
+                s.inbound_execution.iter().map(|e| e.pipeline_execution_id.as_str()).collect()
+            } else {
+                s.inbound_executions.iter().map(|e| e.pipeline_execution_id.as_str()).collect()
+            }
+        })
+        .unwrap_or_default();
+    // runOrder rows.
+    let mut rows: BTreeMap<i64, Vec<&ActionDeclaration>> = BTreeMap::new();
+    for action in actions {
+        rows.entry(action.effective_run_order()).or_default().push(action);
+    }
+    html! {
+        section class="stage" data-stage=(stage) aria-labelledby={ "stage-" (index) } {
+            header { h2 id={ "stage-" (index) } { (stage) } (status_badge(status)) }
+            @if !execution_id.is_empty() {
+                p class="inbound" { "execution " a href={ (base) "/executions/" (url(execution_id)) } { (short(execution_id)) } }
+            }
+            @for inbound in waiting { p class="inbound" { "waiting to enter: " (short(inbound)) } }
+            @for (order, actions) in rows {
+                div class="row" {
+                    span class="order" { "runOrder " (order) }
+                    @for action in actions {
+                        @let action_state = state.and_then(|s| s.action_states.iter().find(|a| a.action_name == action.name));
+                        @let detail = data.details.get(&(execution_id.to_string(), stage.to_string(), action.name.clone()));
+                        (action_card(forms, stage, action, action_state, detail, execution_id))
+                    }
+                }
+            }
+            @if matches!(status, "Failed" | "Stopped") && !execution_id.is_empty() {
+                form class="retry" method="post" action={ (base) "/retry" } data-stage=(stage) {
+                    (hidden("csrf", csrf)) (hidden("stage", stage)) (hidden("execution", execution_id))
+                    label class="sr-only" for={ "mode-" (index) } { "Retry mode" }
+                    select id={ "mode-" (index) } name="retryMode" {
+                        option value="FAILED_ACTIONS" { "Failed actions" }
+                        option value="ALL_ACTIONS" { "All actions" }
+                    }
+                    button { "Retry stage" }
+                }
+            }
+        }
+    }
+}
+
+fn transition(base: &str, csrf: &str, stage: &str, transition: Option<&TransitionStateView>) -> Markup {
+    let enabled = transition.is_none_or(|t| t.enabled);
+    html! {
+        div class="transition" data-stage=(stage) data-enabled=(enabled) {
+            span class="arrow" aria-hidden="true" { "→" }
+            span { @if enabled { "transition enabled" } @else { "transition disabled" } }
+            @if enabled {
+                form method="post" action={ (base) "/transition" } {
+                    (hidden("csrf", csrf)) (hidden("stage", stage))
+                    label class="sr-only" for={ "reason-" (url(stage)) } { "Reason" }
+                    input type="text" id={ "reason-" (url(stage)) } name="reason" placeholder="reason" size="8";
+                    button { "Disable transition" }
+                }
+            } @else {
+                span class="reason" { (Shown(transition.and_then(|t| t.disabled_reason.as_deref()).unwrap_or_default())) }
+                form method="post" action={ (base) "/transition" } {
+                    (hidden("csrf", csrf)) (hidden("stage", stage)) (hidden("enabled", "true"))
+                    button { "Enable transition" }
+                }
+            }
+        }
+    }
+}
+
+fn action_card(
+    forms: &Forms<'_>,
+    stage: &str,
+    action: &ActionDeclaration,
+    state: Option<&ActionStateView>,
+    detail: Option<&ActionExecutionDetailView>,
+    execution_id: &str,
+) -> Markup {
+    let Forms { base, csrf, now } = *forms;
+    let name = &action.name;
+    let latest = state.and_then(|s| s.latest_execution.as_ref());
+    let status = latest.map_or("Idle", |l| l.status.as_str());
+    let type_id = &action.action_type_id;
+    // What the approval was asked with: the attempt's resolved configuration, else the declared.
+    let configuration = |key: &str| -> Option<String> {
+        detail
+            .and_then(|d| d.input.resolved_configuration.get(key).cloned())
+            .or_else(|| action.config(key).map(str::to_string))
     };
-    Ok(layout(
+    html! {
+        article class="action" data-action={ (stage) "/" (name) } data-status=(status) {
+            h3 { (name) }
+            div class="meta" {
+                span class="provider" { (type_id.provider) " · " (type_id.category) }
+                (status_badge(if status == "Idle" { "" } else { status }))
+                @if let Some(detail) = detail {
+                    @let end = if status == "InProgress" { now } else { detail.last_update_time };
+                    span class="duration" { (duration(end - detail.start_time)) }
+                }
+            }
+            @if let Some(revision) = state.and_then(|s| s.current_revision.as_ref()) {
+                p class="detail" { "revision " (Shown(short(&revision.revision_id))) }
+            }
+            @if let Some(summary) = latest.and_then(|l| l.summary.as_deref()) {
+                p class="detail" { (Shown(summary)) }
+            }
+            @if status == "Failed" {
+                p class="error" { (Shown(latest.and_then(|l| l.error_details.as_ref()).map_or("", |e| e.message.as_str()))) }
+            }
+            @if let (true, Some(token)) = (status == "InProgress", latest.and_then(|l| l.token.as_deref())) {
+                @if let Some(custom) = configuration("CustomData") { p class="custom-data" { (Shown(&custom)) } }
+                @if let Some(link) = configuration("ExternalEntityLink") { p { (external_link(&link)) } }
+                @let field_id = format!("summary-{}-{}", url(stage), url(name));
+                form class="approval" method="post" action={ (base) "/approve" } {
+                    (hidden("csrf", csrf)) (hidden("stage", stage)) (hidden("action", name))
+                    (hidden("token", token)) (hidden("execution", execution_id))
+                    label for=(field_id) { "Summary" }
+                    textarea id=(field_id) name="summary" rows="2" maxlength="512" {}
+                    div {
+                        button class="primary" name="status" value="Approved" { "Approve" } " "
+                        button class="danger" name="status" value="Rejected" { "Reject" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An external link (an approval's URL for review): a link when it is a web URL, else text.
+fn external_link(link: &str) -> Markup {
+    html! {
+        @match safe_link(link) {
+            Some(href) => a class="external-link" href=(href) rel="noopener noreferrer" { (Shown(link)) },
+            None => span class="external-link" { (Shown(link)) },
+        }
+    }
+}
+
+fn revisions(summary: &ExecutionSummaryView) -> Markup {
+    html! {
+        @for (i, r) in summary.source_revisions.iter().enumerate() {
+            @if i > 0 { br; }
+            (r.action_name) ": " (Shown(short(&r.revision_id))) " " (Shown(r.revision_summary.as_deref().unwrap_or_default()))
+        }
+    }
+}
+
+pub fn history(name: &str, executions: &[ExecutionSummaryView]) -> String {
+    let base = base(name);
+    layout(
+        Frame::Console,
+        &format!("{name} history"),
+        html! {
+            nav aria-label="Pipeline" { a href=(base) { (name) } }
+            h1 { "Execution history of " (name) }
+            table class="history" {
+                caption class="sr-only" { "Executions, newest first" }
+                thead { tr {
+                    th scope="col" { "Execution" } th scope="col" { "Status" } th scope="col" { "Trigger" }
+                    th scope="col" { "Source revisions" } th scope="col" { "Started" } th scope="col" { "Duration" }
+                } }
+                tbody {
+                    @for summary in executions {
+                        @let id = &summary.pipeline_execution_id;
+                        tr class="execution" data-execution=(id) data-status=(summary.status.as_str()) {
+                            td { a href={ (base) "/executions/" (url(id)) } { (short(id)) } }
+                            td { (status_badge(summary.status.as_str())) }
+                            td { (Shown(&trigger(&summary.trigger))) }
+                            td { (revisions(summary)) }
+                            td { (when(summary.start_time)) }
+                            td { (duration(summary.last_update_time - summary.start_time)) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One execution's timeline; `details` oldest first.
+pub fn execution(name: &str, execution: &ExecutionView, details: &[ActionExecutionDetailView]) -> String {
+    let base = base(name);
+    let id = &execution.pipeline_execution_id;
+    let status = execution.status.as_str();
+    let mut attempts: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+    let rows: Vec<(u32, &ActionExecutionDetailView)> = details
+        .iter()
+        .map(|detail| {
+            let attempt = attempts.entry((&detail.stage_name, &detail.action_name)).or_insert(0);
+            *attempt += 1;
+            (*attempt, detail)
+        })
+        .collect();
+    layout(
+        Frame::Console,
+        &format!("{name} {}", short(id)),
+        html! {
+            nav aria-label="Pipeline" { a href=(base) { (name) } " · " a href={ (base) "/executions" } { "history" } }
+            h1 { "Execution " (short(id)) " of " (name) }
+            p class="execution-status" data-status=(status) data-execution=(id) {
+                (status_badge(status)) " · " (Shown(&trigger(&execution.trigger)))
+            }
+            table class="timeline" {
+                caption class="sr-only" { "Action executions, oldest first" }
+                thead { tr {
+                    th scope="col" { "Action" } th scope="col" { "Status" } th scope="col" { "Started" }
+                    th scope="col" { "Duration" } th scope="col" { "Resolved configuration" }
+                    th scope="col" { "Output variables" } th scope="col" { "Log" }
+                } }
+                tbody {
+                    @for (attempt, detail) in rows {
+                        @let (stage, action) = (&detail.stage_name, &detail.action_name);
+                        @let configuration = serde_json::to_string_pretty(&detail.input.resolved_configuration).unwrap_or_default();
+                        tr class="action-execution" data-action={ (stage) "/" (action) } data-status=(detail.status) {
+                            td { (stage) " / " (action) " " span class="muted" { "#" (attempt) } }
+                            td { (status_badge(&detail.status)) }
+                            td { (when(detail.start_time)) }
+                            td { (duration(detail.last_update_time - detail.start_time)) }
+                            td { details { summary { "configuration" } pre { (Shown(&configuration)) } } }
+                            td {
+                                pre { @for (k, v) in &detail.output.output_variables { (Shown(k)) " = " (Shown(v)) "\n" } }
+                                @if let Some(error) = &detail.output.execution_result.error_details {
+                                    p class="error" { (Shown(&error.message)) }
+                                }
+                                // A build's phases and report counts are in its summary.
+                                @if let Some(summary) = detail.output.execution_result.external_execution_summary.as_deref().filter(|s| s.contains("Phases ")) {
+                                    p class="detail" { (Shown(summary)) }
+                                }
+                            }
+                            td {
+                                @if matches!(detail.input.action_type_id.provider.as_str(), "Commands" | "CodeBuild") {
+                                    a class="log-link" href={ (base) "/executions/" (url(id)) "/logs/" (url(stage)) "/" (url(action)) "/" (attempt) } { "log" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What an approval asks, for its review page: the console's (a local approval link) and the
+/// approval-callback function's (a signed link of the approval mail).
+pub struct ApprovalReview {
+    pub pipeline: String,
+    pub stage: String,
+    pub action: String,
+    pub execution_id: String,
+    /// `(name, text)` lines: source revisions, the approval's comments, its expiry.
+    pub facts: Vec<(&'static str, String)>,
+    /// The approval's URL for review (`ExternalEntityLink`).
+    pub link: Option<String>,
+}
+
+/// How the review page's form answers.
+pub struct ApprovalForm {
+    /// Where it posts; `None` for the page's own URL.
+    pub action: Option<String>,
+    pub hidden: Vec<(&'static str, String)>,
+    /// The name of the buttons' field: `status` (the console) or `decision` (a mail link).
+    pub decision_field: &'static str,
+    /// The decision the link chose (an e-mail's Approve or Reject link), highlighted.
+    pub chosen: Option<String>,
+}
+
+/// The page an approval link opens: what is being approved, and the decision's form, or why
+/// it is no longer waiting. A GET never decides (mail scanners follow links); only the
+/// form's POST does.
+pub fn approval(frame: Frame, review: &ApprovalReview, form: Option<&ApprovalForm>) -> String {
+    let chosen = |decision: &str| form.and_then(|f| f.chosen.as_deref()) == Some(decision);
+    layout(
+        frame,
         "Approval",
-        &format!(
-            r#"<nav aria-label="Pipeline"><a href="{base}">{0}</a></nav><h1>Approve {1} / {2} of {0}?</h1>
-<p>Execution {3}</p>{body}"#,
-            esc(name),
-            esc(stage),
-            esc(action),
-            esc(short(s(&stage_state["latestExecution"], "pipelineExecutionId")))
-        ),
-    ))
+        html! {
+            @if frame == Frame::Console { nav aria-label="Pipeline" { a href=(base(&review.pipeline)) { (review.pipeline) } } }
+            h1 { "Approve " (Shown(&review.stage)) " / " (Shown(&review.action)) " of " (Shown(&review.pipeline)) "?" }
+            dl class="facts" {
+                dt { "Execution" } dd { (review.execution_id) }
+                @for (name, text) in &review.facts { dt { (name) } dd { (Shown(text)) } }
+                @if let Some(link) = &review.link { dt { "URL for review" } dd { (external_link(link)) } }
+            }
+            @match form {
+                Some(form) => form class="approval" method="post" action=[form.action.as_deref()] {
+                    @for (name, value) in &form.hidden { (hidden(name, value)) }
+                    label for="summary" { "Summary" }
+                    textarea id="summary" name="summary" rows="3" maxlength="512" {}
+                    div {
+                        button.primary.chosen[chosen("Approved")] name=(form.decision_field) value="Approved" { "Approve" } " "
+                        button.danger.chosen[chosen("Rejected")] name=(form.decision_field) value="Rejected" { "Reject" }
+                    }
+                },
+                None => p class="flash" role="alert" {
+                    "This approval is no longer waiting: it was answered, it expired, or the link is for an older attempt."
+                },
+            }
+        },
+    )
+}
+
+/// A source revision as the review pages list it: `Artifact (Action): id — summary`.
+pub fn revision_text(artifact: &str, action: &str, id: &str, summary: Option<&str>) -> String {
+    let action = if action.is_empty() { String::new() } else { format!(" ({action})") };
+    let summary = summary.map(|s| format!(" — {s}")).unwrap_or_default();
+    format!("{artifact}{action}: {id}{summary}")
+}
+
+/// A page with one message (an approval link's refusal or its outcome), standing alone.
+pub fn notice(title: &str, message: &str) -> String {
+    layout(Frame::Standalone, title, html! { h1 { (Shown(title)) } p { (Shown(message)) } })
 }

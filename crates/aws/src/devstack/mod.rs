@@ -3,7 +3,6 @@
 //! itself so the two cannot drift. Each EventBridge rule targets an SQS queue of its
 //! function; the [`router`] delivers from there.
 
-pub mod http;
 pub mod router;
 
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@ use aws_sdk_sqs::Client;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::{DevStack, DevstackError, http};
+use super::{DevStack, DevstackError};
 use crate::bus::Envelope;
 use crate::handlers::{HandlerError, invoke_action, source_change, stage_transition};
 use crate::settings::Services;
@@ -68,23 +68,30 @@ pub async fn deliver(target: &Target, function: &str, body: &str) -> Delivery {
             match result {
                 Ok(value) => Delivery::Done(value),
                 Err(HandlerError::Rejected(reason)) => Delivery::Rejected(reason),
+                // What the function answers for it: dropped, as Lambda does with an answer.
+                Err(HandlerError::Permanent(reason)) => Delivery::Rejected(format!("failed for good: {reason}")),
                 Err(HandlerError::Retryable(reason)) => Delivery::Failed(reason),
             }
         }
         Target::Watch(base) => {
             let url = format!("{}/2015-03-31/functions/{function}/invocations", base.trim_end_matches('/'));
-            match http::send("POST", &url, "application/json", body.to_string()).await {
-                Ok(answer) if (200..300).contains(&answer.status) => {
-                    let value: Value = serde_json::from_str(&answer.body).unwrap_or(Value::String(answer.body));
+            let request = pipewright_http::Request::new("POST", &url)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            match pipewright_http::send(request).await {
+                Ok(answer) if answer.is_success() => {
+                    let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::String(answer.text()));
                     if value.get("errorType").is_some() || value.get("errorMessage").is_some() {
                         Delivery::Failed(value.to_string())
                     } else if let Some(reason) = value.get("rejected").and_then(Value::as_str) {
                         Delivery::Rejected(reason.to_string())
+                    } else if let Some(reason) = value.get("failed").and_then(Value::as_str) {
+                        Delivery::Rejected(format!("failed for good: {reason}"))
                     } else {
                         Delivery::Done(value)
                     }
                 }
-                Ok(answer) => Delivery::Failed(format!("{function} answered {}: {}", answer.status, answer.body)),
+                Ok(answer) => Delivery::Failed(format!("{function} answered {}: {}", answer.status, answer.text())),
                 Err(error) => Delivery::Failed(error.to_string()),
             }
         }

@@ -7,7 +7,8 @@
 //! The link token is HMAC-signed, expiring, and bound to one execution, stage, action and
 //! attempt; it is single-use because the engine takes one answer per attempt.
 
-use pipewright_api::console::escape;
+use pipewright_api::console::views::{self, ApprovalForm, ApprovalReview, Frame};
+use pipewright_api::protocol::form_pairs;
 use std::collections::BTreeMap;
 
 use pipewright_core::engine::{ActionAttempt, ActionStatus, ApprovalResult, ApprovalStatus, Event, Execution};
@@ -40,13 +41,8 @@ pub struct Response {
     pub body: String,
 }
 
-fn page(status: u16, title: &str, content: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{STYLE}</style></head>\
-         <body><main><h1>{title}</h1>{content}</main></body></html>",
-        title = escape(title)
-    );
+/// A page of the console's views, with the headers a page holding a token in its URL needs.
+fn page(status: u16, body: String) -> Response {
     Response {
         status,
         headers: vec![
@@ -58,53 +54,15 @@ fn page(status: u16, title: &str, content: &str) -> Response {
             ("x-content-type-options", "nosniff".to_string()),
             (
                 "content-security-policy",
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'".to_string(),
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'".to_string(),
             ),
         ],
         body,
     }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#16191f}main{max-width:40rem}\
-dt{font-weight:600;margin-top:.6rem}dd{margin:0}textarea{width:100%;min-height:5rem}\
-button{font-size:1rem;padding:.5rem 1.2rem;margin:.8rem .6rem 0 0}.approve{background:#1d8102;color:#fff}\
-.reject{background:#d13212;color:#fff}.chosen{outline:3px solid #0073bb}";
-
 fn refused(status: u16, message: &str) -> Response {
-    page(status, "This approval link cannot be used", &format!("<p>{}</p>", escape(message)))
-}
-
-/// Decodes `application/x-www-form-urlencoded` text (also a query string).
-pub fn form_decode(text: &str) -> BTreeMap<String, String> {
-    fn decode(part: &str) -> String {
-        let bytes = part.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                        Ok(byte) => {
-                            out.push(byte);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                other => out.push(other),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect()
+    page(status, views::notice("This approval link cannot be used", message))
 }
 
 /// The approval a valid token points at, still waiting for its answer.
@@ -130,6 +88,10 @@ async fn pending(services: &Services, token: Option<&String>) -> Result<Pending,
     let execution = match services.store.get_execution(&claims.execution_id).await {
         Ok(Some(found)) if found.value.pipeline_name == claims.pipeline => found.value,
         Ok(_) => return Err(refused(404, "The pipeline execution of this link no longer exists.")),
+        Err(error) if error.is_permanent() => {
+            tracing::error!(%error, "the execution cannot be read");
+            return Err(refused(500, "The approval's execution cannot be read: its stored state is damaged."));
+        }
         Err(error) => {
             tracing::error!(%error, "cannot read the execution");
             return Err(refused(503, "The approval cannot be read right now; try again in a moment."));
@@ -176,45 +138,39 @@ async fn review(services: &Services, request: &Request) -> Response {
         Ok(pending) => pending,
         Err(response) => return response,
     };
-    let chosen = request.query.get("decision").map(String::as_str);
-    let Pending { claims, execution, attempt } = &pending;
-    let mut facts = vec![
-        ("Pipeline", claims.pipeline.clone()),
-        ("Execution", execution.id.clone()),
-        ("Stage", claims.stage.clone()),
-        ("Action", claims.action.clone()),
-    ];
-    for revision in &execution.artifact_revisions {
-        let summary = revision.revision_summary.as_deref().map(|s| format!(" — {s}")).unwrap_or_default();
-        facts.push((
-            "Revision",
-            format!("{} ({}): {}{summary}", revision.name, revision.action_name, revision.revision_id),
-        ));
-    }
+    let Pending { claims, execution, attempt } = pending;
+    let mut facts: Vec<(&'static str, String)> = execution
+        .artifact_revisions
+        .iter()
+        .map(|r| {
+            let text = views::revision_text(&r.name, &r.action_name, &r.revision_id, r.revision_summary.as_deref());
+            ("Revision", text)
+        })
+        .collect();
     if let Some(data) = attempt.resolved_configuration.get("CustomData") {
         facts.push(("Comments", data.clone()));
     }
-    if let Some(link) = attempt.resolved_configuration.get("ExternalEntityLink") {
-        facts.push(("URL for review", link.clone()));
-    }
     facts.push(("Expires", claims.expires.to_rfc3339_seconds()));
-    let list: String = facts.iter().map(|(name, value)| format!("<dt>{name}</dt><dd>{}</dd>", escape(value))).collect();
-    let class = |decision: &str| if chosen == Some(decision) { " chosen" } else { "" };
-    let form = format!(
-        "<form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <p><label for=\"summary\">Comments (optional)</label><textarea id=\"summary\" name=\"summary\" maxlength=\"{MAX_SUMMARY}\"></textarea></p>\
-         <button class=\"approve{approve}\" name=\"decision\" value=\"Approved\">Approve</button>\
-         <button class=\"reject{reject}\" name=\"decision\" value=\"Rejected\">Reject</button></form>",
-        token = escape(token.map_or("", String::as_str)),
-        approve = class("Approved"),
-        reject = class("Rejected"),
-    );
-    page(200, "Review approval", &format!("<dl>{list}</dl>{form}"))
+    let review = ApprovalReview {
+        pipeline: claims.pipeline,
+        stage: claims.stage,
+        action: claims.action,
+        execution_id: execution.id,
+        facts,
+        link: attempt.resolved_configuration.get("ExternalEntityLink").cloned(),
+    };
+    let form = ApprovalForm {
+        action: None,
+        hidden: vec![("token", token.cloned().unwrap_or_default())],
+        decision_field: "decision",
+        chosen: request.query.get("decision").cloned(),
+    };
+    page(200, views::approval(Frame::Standalone, &review, Some(&form)))
 }
 
 /// Approves or rejects.
 async fn decide(services: &Services, request: &Request) -> Response {
-    let form = form_decode(&request.body);
+    let form: BTreeMap<String, String> = form_pairs(request.body.as_bytes()).into_iter().collect();
     let token = form.get("token").or_else(|| request.query.get("token"));
     let pending = match pending(services, token).await {
         Ok(pending) => pending,
@@ -243,13 +199,15 @@ async fn decide(services: &Services, request: &Request) -> Response {
     match apply(services, &claims.pipeline, &event).await {
         Ok(Handled::Applied { .. }) => page(
             200,
-            word,
-            &format!(
-                "<p>{} of {} in pipeline {} is {}.</p>",
-                escape(&claims.action),
-                escape(&claims.stage),
-                escape(&claims.pipeline),
-                word.to_ascii_lowercase()
+            views::notice(
+                word,
+                &format!(
+                    "{} of {} in pipeline {} is {}.",
+                    claims.action,
+                    claims.stage,
+                    claims.pipeline,
+                    word.to_ascii_lowercase()
+                ),
             ),
         ),
         Ok(Handled::Stale(stale)) => refused(409, &format!("This approval is no longer waiting ({stale}).")),
@@ -258,27 +216,9 @@ async fn decide(services: &Services, request: &Request) -> Response {
             tracing::error!(message, "cannot record the approval");
             refused(503, "The answer could not be recorded; try again in a moment.")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forms_decode_plus_and_percent_escapes() {
-        let form = form_decode("token=a.b&summary=looks+good%21+%C3%A9t%C3%A9&decision=Approved&bad=%zz%4");
-        assert_eq!(form["summary"], "looks good! été");
-        assert_eq!(form["decision"], "Approved");
-        assert_eq!(form["token"], "a.b");
-        assert_eq!(form["bad"], "%zz%4");
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape("<script>\"x\" & 'y'</script>"),
-            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
-        );
+        Err(HandlerError::Permanent(message)) => {
+            tracing::error!(message, "the approval cannot be recorded");
+            refused(500, "The answer cannot be recorded: the execution's stored state is damaged.")
+        }
     }
 }

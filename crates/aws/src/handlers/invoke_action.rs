@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, FailureType, Revision, RevisionType};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
-use pipewright_core::providers::{self, ProviderKind};
+use pipewright_core::providers::ProviderKind;
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
 use super::{HandlerError, now};
@@ -52,7 +52,7 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     if !services.store.claim_job(&dispatch.job_id, now(), LEASE_SECONDS).await? {
         return Ok(Invoked::Duplicate);
     }
-    let kind = providers::spec_of(&dispatch.action_type).map(|spec| spec.kind);
+    let kind = pipewright_core::rule_types::RuleProvider::kind_of(dispatch);
     let outcome = match kind {
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
         Some(ProviderKind::S3Deploy) => s3_deploy(services, dispatch).await,
@@ -75,6 +75,10 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
             services.store.hand_off_job(&dispatch.job_id).await?;
             return Ok(Invoked::HandedOff("waiting for a custom job worker".to_string()));
         }
+        None if dispatch.condition.is_some() => failed(
+            FailureType::ConfigurationError,
+            format!("{} rules are not run by Pipewright on AWS yet", dispatch.action_type.provider),
+        ),
         _ => failed(
             FailureType::ConfigurationError,
             format!(

@@ -29,11 +29,37 @@ pub enum HandlerError {
     /// and the event is dropped.
     #[error("{0}")]
     Rejected(String),
+    /// Will never succeed, and not for the event's sake: what the store holds is corrupt, or it
+    /// refuses the change as it is. Logged as an error and answered as failed, never retried:
+    /// a retry would meet the same data.
+    #[error("{0}")]
+    Permanent(String),
 }
 
 impl From<RelayError> for HandlerError {
     fn from(error: RelayError) -> Self {
-        HandlerError::Retryable(error.to_string())
+        match error {
+            RelayError::Store(error) => error.into(),
+            RelayError::Bus(error) => HandlerError::Retryable(error.to_string()),
+        }
+    }
+}
+
+impl From<ServiceError> for HandlerError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Rejected(rejection) => {
+                HandlerError::Rejected(format!("{}: {rejection}", rejection.exception()))
+            }
+            ServiceError::PipelineNotFound(name) => {
+                HandlerError::Rejected(format!("PipelineNotFoundException: pipeline {name} does not exist"))
+            }
+            ServiceError::InvalidDeclaration { name, version, report } => {
+                HandlerError::Rejected(format!("pipeline {name} version {version} is invalid: {report}"))
+            }
+            ServiceError::Store(error) => error.into(),
+            ServiceError::TooManyConflicts(_) => HandlerError::Retryable(error.to_string()),
+        }
     }
 }
 
@@ -41,6 +67,7 @@ impl From<StoreError> for HandlerError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(what) => HandlerError::Rejected(format!("{what} not found")),
+            permanent if permanent.is_permanent() => HandlerError::Permanent(permanent.to_string()),
             other => HandlerError::Retryable(other.to_string()),
         }
     }
@@ -96,16 +123,7 @@ pub async fn apply_at(
             }
             Ok(Handled::Stale(stale))
         }
-        Err(ServiceError::Rejected(rejection)) => {
-            Err(HandlerError::Rejected(format!("{}: {rejection}", rejection.exception())))
-        }
-        Err(ServiceError::PipelineNotFound(name)) => {
-            Err(HandlerError::Rejected(format!("PipelineNotFoundException: pipeline {name} does not exist")))
-        }
-        Err(ServiceError::InvalidDeclaration { name, version, report }) => {
-            Err(HandlerError::Rejected(format!("pipeline {name} version {version} is invalid: {report}")))
-        }
-        Err(other) => Err(HandlerError::Retryable(other.to_string())),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -117,8 +135,9 @@ pub fn describe(handled: &Handled) -> String {
     }
 }
 
-/// What a function answers: a rejected event is logged and dropped (retrying cannot help);
-/// a retryable failure fails the invocation, so Lambda retries it and then dead-letters it.
+/// What a function answers: a rejected event, or a permanent failure, is logged and dropped
+/// (retrying cannot help); a retryable failure fails the invocation, so Lambda retries it and
+/// then dead-letters it.
 pub fn answer(result: Result<serde_json::Value, HandlerError>) -> Result<serde_json::Value, HandlerError> {
     match result {
         Ok(value) => {
@@ -128,6 +147,10 @@ pub fn answer(result: Result<serde_json::Value, HandlerError>) -> Result<serde_j
         Err(HandlerError::Rejected(reason)) => {
             tracing::error!(reason, "event rejected");
             Ok(serde_json::json!({ "rejected": reason }))
+        }
+        Err(HandlerError::Permanent(reason)) => {
+            tracing::error!(reason, "failed for good; the event is not retried");
+            Ok(serde_json::json!({ "failed": reason }))
         }
         Err(error) => {
             tracing::error!(%error, "failed; the event will be retried");
@@ -144,4 +167,27 @@ pub async fn relay_pending(services: &Services, pipeline: &str, execution_id: &s
     }
     relay(services, pipeline, &pending).await?;
     Ok(pending.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permanent_store_errors_are_answered_as_failed_not_retried() {
+        let corrupt = HandlerError::from(StoreError::Corrupt("stored execution is unreadable".into()));
+        assert!(matches!(corrupt, HandlerError::Permanent(_)), "{corrupt:?}");
+        let refused = HandlerError::from(ServiceError::Store(StoreError::Refused("over 400 KB".into())));
+        assert!(matches!(refused, HandlerError::Permanent(_)), "{refused:?}");
+        let answered = answer(Err(corrupt)).expect("the invocation succeeds, so Lambda does not retry it");
+        assert!(answered["failed"].as_str().is_some_and(|m| m.contains("unreadable")), "{answered}");
+
+        let busy = HandlerError::from(StoreError::Unavailable("throttled".into()));
+        assert!(matches!(busy, HandlerError::Retryable(_)), "{busy:?}");
+        assert!(answer(Err(busy)).is_err(), "a transient failure fails the invocation: Lambda retries it");
+        let lost = HandlerError::from(RelayError::Store(StoreError::Conflict("moved".into())));
+        assert!(matches!(lost, HandlerError::Retryable(_)), "{lost:?}");
+        let gone = HandlerError::from(ServiceError::PipelineNotFound("p".into()));
+        assert!(matches!(gone, HandlerError::Rejected(_)), "{gone:?}");
+    }
 }

@@ -170,8 +170,7 @@ async fn start(
     source_revisions: Vec<SourceRevisionOverride>,
     variables: Vec<VariableOverride>,
 ) -> Result<Started, HandlerError> {
-    let pipeline =
-        services.cache.get(&services.store, name, None).await.map_err(|e| HandlerError::Rejected(e.to_string()))?;
+    let pipeline = services.cache.get(&services.store, name, None).await?;
     // CodePipeline refuses an artifact store without versioning; so does Pipewright, before
     // anything is written.
     if let Some(store) = pipeline.artifact_store(None) {

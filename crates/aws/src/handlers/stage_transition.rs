@@ -46,6 +46,9 @@ pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, Han
         let event = Event::Tick(Tick { execution_id: due.execution_id.clone() });
         match apply_at(services, &due.pipeline, &event, now).await {
             Ok(_) => report.deadlines += 1,
+            Err(HandlerError::Permanent(reason)) => {
+                report.failures.push(set_aside(services, &due.execution_id, &reason).await);
+            }
             Err(error) => report.failures.push(format!("tick {}: {error}", due.execution_id)),
         }
     }
@@ -56,7 +59,7 @@ pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, Han
             Err(error) => report.failures.push(format!("relay {}: {error}", pending.execution_id)),
         }
     }
-    match resend_unclaimed(services, now).await {
+    match resend_unclaimed(services, now, &mut report.failures).await {
         Ok(count) => report.resent = count,
         Err(error) => report.failures.push(format!("resend: {error}")),
     }
@@ -66,13 +69,37 @@ pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, Han
     Ok(report)
 }
 
+/// Takes an execution whose stored state cannot be read or written out of the tick's sweeps:
+/// sweeping it again every minute would fail the same way. It stays in the table, for a
+/// person to look at; the failure is logged as an error.
+async fn set_aside(services: &Services, execution_id: &str, reason: &str) -> String {
+    tracing::error!(execution_id, reason, "the execution's stored state is unusable; the tick sets it aside");
+    match services.store.set_aside(execution_id).await {
+        Ok(()) => format!("execution {execution_id} set aside: {reason}"),
+        Err(error) => format!("execution {execution_id}: {reason}; setting it aside failed: {error}"),
+    }
+}
+
 /// Sends again the dispatches and approval requests of active executions that nobody has
-/// claimed within [`UNCLAIMED_GRACE_SECONDS`].
-async fn resend_unclaimed(services: &Services, now: Timestamp) -> Result<usize, HandlerError> {
+/// claimed within [`UNCLAIMED_GRACE_SECONDS`]. An execution that cannot be read is set aside
+/// and the others are served.
+async fn resend_unclaimed(
+    services: &Services,
+    now: Timestamp,
+    failures: &mut Vec<String>,
+) -> Result<usize, HandlerError> {
     let settled = Timestamp::from_millis(now.millis() - i64::from(UNCLAIMED_GRACE_SECONDS) * 1000);
     let mut candidates: Vec<(String, Effect)> = Vec::new();
     for active in services.store.active_executions(PER_TICK).await? {
-        let Some(execution) = services.store.get_execution(&active.execution_id).await? else { continue };
+        let execution = match services.store.get_execution(&active.execution_id).await {
+            Ok(Some(execution)) => execution,
+            Ok(None) => continue,
+            Err(error) if error.is_permanent() => {
+                failures.push(set_aside(services, &active.execution_id, &error.to_string()).await);
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         if execution.value.status.is_finished() {
             continue;
         }

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
+use pipewright_api::protocol::header_pairs;
 use pipewright_api::{Authenticator, HttpRequest};
 use pipewright_aws::handlers::api;
 use pipewright_aws::settings::{Services, api_keys};
@@ -34,15 +35,8 @@ async fn forward(
     body: Body,
 ) -> Response {
     let body = to_bytes(body, 2 * 1024 * 1024).await.unwrap_or_default();
-    let headers: Vec<(String, String)> =
-        headers.iter().filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string()))).collect();
-    let request = HttpRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or_default(),
-        headers: &headers,
-        body: &body,
-    };
+    let headers = header_pairs(&headers);
+    let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
     let response = api::request(&served.services, &served.authenticator, request).await;
     (
         axum::http::StatusCode::from_u16(response.status).unwrap(),
@@ -213,25 +207,19 @@ async fn the_api_function_refuses_what_is_not_signed_with_the_stacks_key() {
     assert_eq!(wrong_secret.code(), Some("InvalidSignatureException"));
     let wrong_key = client(&endpoint, "AKIDSOMEONE", &secret).list_pipelines().send().await.unwrap_err();
     assert_eq!(wrong_key.code(), Some("UnrecognizedClientException"));
-    let unsigned = reqwest_like_post(&endpoint, "CodePipeline_20150709.DeletePipeline", r#"{"name":"x"}"#).await;
-    assert!(unsigned.contains("MissingAuthenticationTokenException"), "{unsigned}");
+    // An unsigned POST, as anybody on the internet could send to a Function URL.
+    let unsigned = pipewright_http::send(
+        pipewright_http::Request::new("POST", &format!("{endpoint}/"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "CodePipeline_20150709.DeletePipeline")
+            .body(r#"{"name":"x"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unsigned.status, 403);
+    assert!(unsigned.text().contains("MissingAuthenticationTokenException"), "{}", unsigned.text());
     assert!(client(&endpoint, &key, &secret).list_pipelines().send().await.is_ok());
     assert!(api_keys(r#"{"accessKeyId": "k"}"#).is_err(), "a secret without a secretAccessKey is refused");
-}
-
-/// An unsigned POST, as anybody on the internet could send to a Function URL.
-async fn reqwest_like_post(endpoint: &str, target: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 /// A stage of CodePipeline's JSON as the SDK's type.

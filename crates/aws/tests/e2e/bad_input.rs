@@ -162,3 +162,64 @@ async fn an_upload_no_pipeline_watches_starts_nothing() {
     assert!(source_change::handle(&stack.services, &event).await.unwrap().is_empty());
     assert!(stack.services.store.list_executions("site", 10, None).await.unwrap().items.is_empty());
 }
+
+/// Stored state that cannot be read fails for good: the delivery is answered as failed and
+/// dropped, not retried until the dead-letter queue; a transient failure would stay queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_state_fails_for_good_and_is_not_retried() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "site", "SUPERSEDED", false)).await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "x")]).await;
+    let event: Envelope = serde_json::from_value(stack.object_created("site.zip", &version, &etag)).unwrap();
+    let started = source_change::handle(&stack.services, &event).await.unwrap();
+    let id = started[0].execution_id.clone();
+
+    // The execution's body is damaged after the start committed and published its dispatch.
+    aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .update_item()
+        .table_name(stack.services.store.table())
+        .key("pk", AttributeValue::S(format!("EXECUTION#{id}")))
+        .key("sk", AttributeValue::S("EXECUTION".into()))
+        .update_expression("SET body = :damaged")
+        .expression_attribute_values(":damaged", AttributeValue::B(aws_smithy_types::Blob::new(b"not gzip".to_vec())))
+        .send()
+        .await
+        .unwrap();
+    let error = stack.services.store.get_execution(&id).await.unwrap_err();
+    assert!(error.is_permanent(), "{error}");
+
+    // The source runs; its result meets the damaged execution: failed for good, and dropped.
+    let mut rejected = Vec::new();
+    for _ in 0..20 {
+        let pumped = stack.router.pump().await.unwrap();
+        assert!(pumped.failed.is_empty(), "nothing is left to be retried: {pumped:?}");
+        rejected.extend(pumped.rejected);
+        if pumped.messages == 0 && !rejected.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        rejected.iter().any(|r| r.starts_with("stage-transition: failed for good") && r.contains("unreadable")),
+        "{rejected:?}"
+    );
+    assert_eq!(stack.router.pump().await.unwrap().messages, 0, "the failed event is not delivered again");
+
+    // The same through the handler: a permanent error, which the function answers without failing.
+    let tick = json!({"pipeline": "site", "event": {"type": "Tick", "executionId": id}});
+    let result =
+        stage_transition::receive(&stack.services, &envelope("pipewright.engine", "Pipewright Engine Event", tick))
+            .await;
+    assert!(matches!(&result, Err(HandlerError::Permanent(m)) if m.contains("unreadable")), "{result:?}");
+
+    // The minute tick, once the source's deadline has passed: it sets the execution aside
+    // instead of failing on it every minute, and goes on serving the others.
+    let later =
+        pipewright_core::time::Timestamp::from_millis(pipewright_aws::handlers::now().millis() + 2 * 3600 * 1000);
+    let report = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert!(report.failures[0].contains(&format!("execution {id} set aside")), "{report:?}");
+    let again = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert!(again.failures.is_empty(), "a set-aside execution is not swept again: {again:?}");
+    assert!(stack.services.store.get_execution(&id).await.is_err(), "it stays, for a person to look at");
+}

@@ -7,12 +7,12 @@
 use crate::common;
 
 use pipewright_aws::devstack::function_environment;
-use pipewright_aws::devstack::http;
 use pipewright_aws::devstack::router::{Router, Target};
 use pipewright_aws::testing;
 use pipewright_aws::testing::watch::{Watch, free_port};
 use pipewright_core::engine::{ActionStatus, ExecutionStatus};
 use pipewright_core::ports::StateStore;
+use pipewright_http::Request;
 
 use common::*;
 
@@ -70,13 +70,10 @@ async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
     assert!(approve_link.starts_with(&approval_url), "{approve_link}");
 
     // GET through the Function URL shows the page and decides nothing.
-    let page = http::send("GET", &approve_link, "text/plain", String::new()).await.unwrap();
-    assert_eq!(page.status, 200, "{}\n{}", page.body, watch.log_tail());
-    assert!(
-        page.body.contains("watched") && page.body.contains("Gate") && page.body.contains(&version),
-        "{}",
-        page.body
-    );
+    let page = pipewright_http::send(Request::new("GET", &approve_link)).await.unwrap();
+    let text = page.text();
+    assert_eq!(page.status, 200, "{text}\n{}", watch.log_tail());
+    assert!(text.contains("watched") && text.contains("Gate") && text.contains(&version), "{text}");
     let gate = |execution: &pipewright_core::engine::Execution| {
         execution.stages.iter().find(|s| s.name == "Gate").unwrap().actions[0].attempts[0].status
     };
@@ -84,15 +81,14 @@ async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
 
     // POST approves.
     let token = approve_link.split("token=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let answer = http::send(
-        "POST",
-        &format!("{approval_url}/"),
-        "application/x-www-form-urlencoded",
-        format!("token={token}&decision=Approved&summary=watched+and+approved"),
+    let answer = pipewright_http::send(
+        Request::new("POST", &format!("{approval_url}/"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}&decision=Approved&summary=watched+and+approved")),
     )
     .await
     .unwrap();
-    assert_eq!(answer.status, 200, "{}\n{}", answer.body, watch.log_tail());
+    assert_eq!(answer.status, 200, "{}\n{}", answer.text(), watch.log_tail());
     assert_eq!(gate(&stack.execution(&id).await), ActionStatus::Succeeded);
 
     let finished = router.run_until(1000, || async { stack.status(&id).await.is_some_and(|s| s.is_finished()) }).await;

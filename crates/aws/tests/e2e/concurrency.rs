@@ -66,6 +66,7 @@ async fn parallel_actions_completing_at_the_same_instant_each_count_once() {
                     action: action.name.clone(),
                     attempt: attempt.number,
                     job: attempt.job.as_ref().unwrap().sequence,
+                    condition: None,
                 },
                 output_variables: BTreeMap::new(),
                 summary: Some("raced".into()),

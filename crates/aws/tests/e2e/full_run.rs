@@ -16,7 +16,7 @@ use common::*;
 /// The approval link (`?token=…&decision=…`) as query parameters.
 fn query_of(link: &str) -> BTreeMap<String, String> {
     let query = link.split_once('?').map_or("", |(_, q)| q);
-    approval_callback::form_decode(query)
+    pipewright_api::protocol::form_pairs(query.as_bytes()).into_iter().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -115,7 +115,7 @@ fn awaiting(executions: &[Execution], stage: &str, action: &str) -> Vec<(String,
 
 pub async fn answer(state_dir: &Path, args: &ApprovalArgs, status: ApprovalStatus) -> Result<ExitCode> {
     let backend = open(state_dir)?;
-    let active = backend.store.active_executions(&args.name)?;
+    let active = backend.store.active_executions(&args.name).await?;
     let mut waiting = awaiting(&active, &args.stage, &args.action);
     if let Some(execution) = &args.execution {
         waiting.retain(|(id, _)| id == execution);
@@ -167,7 +167,8 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     let probe = open(state_dir)?;
     let state = probe
         .store
-        .pipeline_state(&args.name)?
+        .pipeline_state(&args.name)
+        .await?
         .ok_or_else(|| usage(format!("pipeline {} does not exist", args.name)))?
         .value;
     let execution_id = match &args.execution {
@@ -209,7 +210,7 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let launcher = ProcessLauncher::new(state_dir.to_path_buf())?;
     let mut backend = Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher)))?;
-    let options = backend.load_run_options(&execution_id)?;
+    let options = backend.load_run_options(&execution_id).await?;
     backend.configure(&options);
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     match Worker::register(&backend, &args.name, &execution_id).await {

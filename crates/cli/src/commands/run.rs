@@ -238,7 +238,7 @@ pub async fn start(
         )
         .await;
     }
-    probe.save_run_options(&execution_id, &options)?;
+    probe.save_run_options(&execution_id, &options).await?;
     // No worker here: submitting the start launches one in the background.
     probe
         .submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None)
@@ -278,7 +278,7 @@ async fn start_and_follow(
     finisher: output::Finisher,
     command: &str,
 ) -> Result<ExitCode> {
-    backend.save_run_options(execution_id, options)?;
+    backend.save_run_options(execution_id, options).await?;
     // Registered before the execution exists, so that no other process starts a worker for it.
     let worker = Worker::register(backend, pipeline, execution_id).await?;
     if let Err(error) =
@@ -336,7 +336,7 @@ pub async fn follow(
 pub async fn worker(state_dir: &Path, args: &WorkerArgs) -> Result<ExitCode> {
     let reporter: Arc<dyn Reporter> = Arc::new(output::PlainReporter::new(&args.execution, false));
     let mut backend = open(state_dir, reporter)?;
-    let options = backend.load_run_options(&args.execution)?;
+    let options = backend.load_run_options(&args.execution).await?;
     backend.configure(&options);
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     let worker = match Worker::register(&backend, &args.pipeline, &args.execution).await {

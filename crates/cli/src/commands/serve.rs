@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use pipewright_api::console::ConsoleAuth;
 use pipewright_api::hosts::AllowedHosts;
-use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES};
+use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES, header_pairs};
 use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::engine::Event;
 use pipewright_core::ports::StoreError;
@@ -116,7 +116,7 @@ impl ControlPlane for LocalPlane {
     }
 
     async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
-        self.backend.save_run_options(execution_id, &self.options)
+        self.backend.save_run_options(execution_id, &self.options).await
     }
 }
 
@@ -212,17 +212,8 @@ async fn api(
             );
         }
     };
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
-        .collect();
-    let request = HttpRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or_default(),
-        headers: &headers,
-        body: &body,
-    };
+    let headers = header_pairs(&headers);
+    let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
     match route(&request) {
         Route::Api => respond(pipewright_api::handle(plane.as_ref(), &plane.authenticator, request).await),
         Route::S3 => crate::commands::serve_s3::object(&plane.backend, &plane.authenticator, &request).await,

@@ -21,8 +21,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn etag(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("\"{}\"", hex::encode(&Sha256::digest(bytes)[..16]))
 }
 
 pub async fn object(backend: &Backend, authenticator: &Authenticator, request: &HttpRequest<'_>) -> Response {

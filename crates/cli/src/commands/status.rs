@@ -53,7 +53,8 @@ pub fn open_existing(state_dir: &Path) -> Result<Backend> {
 pub async fn pipeline_state(backend: &Backend, name: &str) -> Result<PipelineStateView> {
     let state = backend
         .store
-        .pipeline_state(name)?
+        .pipeline_state(name)
+        .await?
         .ok_or_else(|| usage(format!("pipeline {name} does not exist in this state directory")))?
         .value;
     let pipeline =

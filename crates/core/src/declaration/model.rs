@@ -1,12 +1,14 @@
 //! Serde types for CodePipeline's pipeline declaration (botocore `PipelineDeclaration`).
 //!
 //! Field names and shapes follow the wire format exactly (camelCase). Every optional field is
-//! an `Option` and is skipped when absent, so serialising gives back what was read. Required
+//! an `Option` and is skipped when absent (`skip_serializing_none`), so serialising gives back
+//! what was read. Required
 //! fields default to empty when missing, so that validation can name every missing field in
 //! one report instead of the parser stopping at the first.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::config_value;
 use super::string_enum::string_enum;
@@ -80,6 +82,7 @@ string_enum! {
 }
 
 /// The whole pipeline declaration, as `create-pipeline` takes it and `get-pipeline` returns it.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PipelineDeclaration {
@@ -87,21 +90,14 @@ pub struct PipelineDeclaration {
     pub name: String,
     #[serde(default)]
     pub role_arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_store: Option<ArtifactStore>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_stores: Option<IndexMap<String, ArtifactStore>>,
     #[serde(default)]
     pub stages: Vec<StageDeclaration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_mode: Option<ExecutionMode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline_type: Option<PipelineType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<Vec<PipelineVariableDeclaration>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<Vec<PipelineTriggerDeclaration>>,
 }
 
@@ -162,6 +158,7 @@ impl PipelineDeclaration {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArtifactStore {
@@ -169,7 +166,6 @@ pub struct ArtifactStore {
     pub store_type: ArtifactStoreType,
     #[serde(default)]
     pub location: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key: Option<EncryptionKey>,
 }
 
@@ -183,6 +179,7 @@ impl Default for ArtifactStoreType {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EncryptionKey {
@@ -196,24 +193,22 @@ fn default_key_type() -> EncryptionKeyType {
     EncryptionKeyType::Unknown(String::new())
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StageDeclaration {
     #[serde(default)]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blockers: Option<Vec<BlockerDeclaration>>,
     #[serde(default)]
     pub actions: Vec<ActionDeclaration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<FailureConditions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_success: Option<SuccessConditions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_entry: Option<BeforeEntryConditions>,
 }
 
 /// Reserved by CodePipeline; declared in the model, never acted on.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BlockerDeclaration {
@@ -227,6 +222,7 @@ fn default_blocker_type() -> BlockerType {
     BlockerType::Unknown(String::new())
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionDeclaration {
@@ -234,31 +230,17 @@ pub struct ActionDeclaration {
     pub name: String,
     #[serde(default)]
     pub action_type_id: ActionTypeId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_order: Option<i64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "config_value::deserialize_optional_map"
-    )]
+    #[serde(default, deserialize_with = "config_value::deserialize_optional_map")]
     pub configuration: Option<IndexMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_artifacts: Option<Vec<OutputArtifact>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_artifacts: Option<Vec<InputArtifact>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_variables: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_minutes: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment_variables: Option<Vec<EnvironmentVariable>>,
 }
 
@@ -281,6 +263,7 @@ impl ActionDeclaration {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionTypeId {
@@ -314,6 +297,7 @@ impl std::fmt::Display for ActionTypeId {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InputArtifact {
@@ -321,16 +305,17 @@ pub struct InputArtifact {
     pub name: String,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutputArtifact {
     #[serde(default)]
     pub name: String,
     /// Globs of the files to collect (Compute actions only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<String>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvironmentVariable {
@@ -338,21 +323,21 @@ pub struct EnvironmentVariable {
     pub name: String,
     #[serde(default)]
     pub value: String,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub variable_type: Option<EnvironmentVariableType>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PipelineVariableDeclaration {
     #[serde(default)]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_value: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PipelineTriggerDeclaration {
@@ -366,67 +351,60 @@ fn unknown_provider_type() -> TriggerProviderType {
     TriggerProviderType::Unknown(String::new())
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitConfiguration {
     #[serde(default)]
     pub source_action_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<Vec<GitPushFilter>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<Vec<GitPullRequestFilter>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitPushFilter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<GitFilterCriteria>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branches: Option<GitFilterCriteria>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_paths: Option<GitFilterCriteria>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitPullRequestFilter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<PullRequestEvent>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branches: Option<GitFilterCriteria>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_paths: Option<GitFilterCriteria>,
 }
 
 /// Include and exclude glob lists (branch, tag or file-path filters).
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitFilterCriteria {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub includes: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excludes: Option<Vec<String>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FailureConditions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ConditionResult>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_configuration: Option<RetryConfiguration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryConfiguration {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_mode: Option<StageRetryMode>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SuccessConditions {
@@ -434,6 +412,7 @@ pub struct SuccessConditions {
     pub conditions: Vec<Condition>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BeforeEntryConditions {
@@ -441,15 +420,15 @@ pub struct BeforeEntryConditions {
     pub conditions: Vec<Condition>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Condition {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ConditionResult>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<RuleDeclaration>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleDeclaration {
@@ -457,49 +436,36 @@ pub struct RuleDeclaration {
     pub name: String,
     #[serde(default)]
     pub rule_type_id: RuleTypeId,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "config_value::deserialize_optional_map"
-    )]
+    #[serde(default, deserialize_with = "config_value::deserialize_optional_map")]
     pub configuration: Option<IndexMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_artifacts: Option<Vec<InputArtifact>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_minutes: Option<i64>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleTypeId {
     #[serde(default)]
     pub category: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     #[serde(default)]
     pub provider: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
 /// `metadata` of `get-pipeline`. Timestamps are kept as given: epoch seconds on the wire,
 /// ISO strings in the aws CLI's output.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PipelineMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polling_disabled_at: Option<serde_json::Value>,
 }
 
@@ -511,5 +477,25 @@ impl PipelineMetadata {
         let mut parts = arn.splitn(6, ':');
         let (prefix, _partition, service, region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         (prefix == "arn" && service == "codepipeline" && !region.is_empty()).then_some(region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of the model set, in the order the structs declare them: serialising gives
+    /// back these exact bytes.
+    const EVERY_FIELD: &str = r#"{"name":"p","roleArn":"arn:aws:iam::111122223333:role/p","artifactStore":{"type":"S3","location":"b","encryptionKey":{"id":"k","type":"KMS"}},"artifactStores":{"eu-west-1":{"type":"S3","location":"b2"}},"stages":[{"name":"S","blockers":[{"name":"x","type":"Schedule"}],"actions":[{"name":"A","actionTypeId":{"category":"Compute","owner":"AWS","provider":"Commands","version":"1"},"runOrder":2,"configuration":{"K":"V"},"commands":["echo"],"outputArtifacts":[{"name":"O","files":["**/*"]}],"inputArtifacts":[{"name":"I"}],"outputVariables":["X"],"roleArn":"arn:r","region":"eu-west-1","namespace":"N","timeoutInMinutes":5,"environmentVariables":[{"name":"E","value":"v","type":"PLAINTEXT"}]}],"onFailure":{"result":"RETRY","retryConfiguration":{"retryMode":"ALL_ACTIONS"},"conditions":[{"result":"FAIL","rules":[{"name":"R","ruleTypeId":{"category":"Rule","owner":"AWS","provider":"Commands","version":"1"},"configuration":{"C":"D"},"commands":["true"],"inputArtifacts":[{"name":"I"}],"roleArn":"arn:r","region":"eu-west-1","timeoutInMinutes":3}]}]},"onSuccess":{"conditions":[{"result":"FAIL"}]},"beforeEntry":{"conditions":[{"rules":[]}]}}],"version":4,"executionMode":"QUEUED","pipelineType":"V2","variables":[{"name":"V","defaultValue":"d","description":"about"}],"triggers":[{"providerType":"CodeStarSourceConnection","gitConfiguration":{"sourceActionName":"A","push":[{"tags":{"includes":["v*"],"excludes":["x"]},"branches":{"includes":["main"]},"filePaths":{"excludes":["docs/**"]}}],"pullRequest":[{"events":["OPEN"],"branches":{"includes":["main"]},"filePaths":{"includes":["src/**"]}}]}}]}"#;
+
+    /// Only what is required: nothing optional comes back.
+    const REQUIRED_ONLY: &str = r#"{"name":"p","roleArn":"arn:r","stages":[{"name":"S","actions":[{"name":"A","actionTypeId":{"category":"Source","owner":"AWS","provider":"S3","version":"1"}}]}]}"#;
+
+    #[test]
+    fn a_round_trip_gives_back_the_same_bytes() {
+        for text in [EVERY_FIELD, REQUIRED_ONLY] {
+            let declaration: PipelineDeclaration = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&declaration).unwrap(), text);
+        }
     }
 }

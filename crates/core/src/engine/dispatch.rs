@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::context::Context;
 use super::effect::{ApprovalRequest, Dispatch, Effect, OutputArtifactRef, ResolvedEnvironmentVariable, WakeAt};
+use super::moves::{ActionMove, Change};
 use super::rejection::Rejection;
 use super::state::{ActionAttempt, ActionStatus, ArtifactLocation, ArtifactRef, ErrorDetails, Execution, Job};
 use crate::ids;
@@ -35,39 +36,9 @@ pub(crate) fn resolve(
     action_execution_id: &str,
 ) -> Result<Resolved, ErrorDetails> {
     let declaration = pipeline.action_declaration(stage, action);
-    let lookup = |namespace: &str, key: &str| -> Option<&str> {
-        match namespace {
-            CODEPIPELINE_NAMESPACE => (key == "PipelineExecutionId").then_some(execution.id.as_str()),
-            PIPELINE_VARIABLES_NAMESPACE => execution.variables.get(key).map(String::as_str),
-            other => execution.namespaces.get(other)?.get(key).map(String::as_str),
-        }
-    };
-    let fail = |what: &str, error: variables::ResolveError| ErrorDetails {
-        code: "ConfigurationError".to_string(),
-        message: format!("{what}: {error}"),
-    };
-
-    let mut configuration = BTreeMap::new();
-    for (key, value) in declaration.configuration.iter().flatten() {
-        let resolved = variables::resolve(value, lookup).map_err(|e| fail(&format!("configuration {key}"), e))?;
-        configuration.insert(key.clone(), resolved);
-    }
-    let size: usize = configuration.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > MAX_RESOLVED_CONFIGURATION_BYTES {
-        return Err(ErrorDetails {
-            code: "ConfigurationError".to_string(),
-            message: format!(
-                "the resolved configuration is {size} bytes; the limit is {MAX_RESOLVED_CONFIGURATION_BYTES}"
-            ),
-        });
-    }
-    let commands = declaration
-        .commands
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, command)| variables::resolve(command, lookup).map_err(|e| fail(&format!("commands[{i}]"), e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let lookup = variable_lookup(execution);
+    let configuration = resolve_configuration(declaration.configuration.as_ref(), execution)?;
+    let commands = resolve_commands(declaration.commands.as_deref(), execution)?;
     let environment = declaration
         .environment_variables
         .iter()
@@ -75,23 +46,14 @@ pub(crate) fn resolve(
         .map(|variable| {
             Ok(ResolvedEnvironmentVariable {
                 name: variable.name.clone(),
-                value: variables::resolve(&variable.value, lookup)
-                    .map_err(|e| fail(&format!("environment variable {}", variable.name), e))?,
+                value: variables::resolve(&variable.value, &lookup)
+                    .map_err(|e| configuration_error(&format!("environment variable {}", variable.name), e))?,
                 kind: variable.variable_type.as_ref().map_or("PLAINTEXT", |t| t.as_str()).to_string(),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut inputs = Vec::new();
-    for name in declaration.input_names() {
-        let Some(location) = execution.artifacts.get(name) else {
-            return Err(ErrorDetails {
-                code: "ConfigurationError".to_string(),
-                message: format!("input artifact \"{name}\" was not produced in this execution"),
-            });
-        };
-        inputs.push(ArtifactRef { name: name.to_string(), location: location.clone() });
-    }
+    let inputs = resolve_inputs(declaration.input_names(), execution)?;
     let bucket =
         pipeline.artifact_store(declaration.region.as_deref()).map(|store| store.location.clone()).unwrap_or_default();
     let outputs = declaration
@@ -108,6 +70,77 @@ pub(crate) fn resolve(
         })
         .collect();
     Ok(Resolved { configuration, commands, environment, inputs, outputs })
+}
+
+/// How `#{namespace.key}` references resolve in an execution.
+pub(crate) fn variable_lookup<'e>(execution: &'e Execution) -> impl Fn(&str, &str) -> Option<&'e str> {
+    move |namespace: &str, key: &str| -> Option<&'e str> {
+        match namespace {
+            CODEPIPELINE_NAMESPACE => (key == "PipelineExecutionId").then_some(execution.id.as_str()),
+            PIPELINE_VARIABLES_NAMESPACE => execution.variables.get(key).map(String::as_str),
+            other => execution.namespaces.get(other)?.get(key).map(String::as_str),
+        }
+    }
+}
+
+fn configuration_error(what: &str, error: variables::ResolveError) -> ErrorDetails {
+    ErrorDetails { code: "ConfigurationError".to_string(), message: format!("{what}: {error}") }
+}
+
+/// A configuration with every variable resolved, within the size limit.
+pub(crate) fn resolve_configuration<'c>(
+    declared: Option<impl IntoIterator<Item = (&'c String, &'c String)>>,
+    execution: &Execution,
+) -> Result<BTreeMap<String, String>, ErrorDetails> {
+    let lookup = variable_lookup(execution);
+    let mut configuration = BTreeMap::new();
+    for (key, value) in declared.into_iter().flatten() {
+        let resolved =
+            variables::resolve(value, &lookup).map_err(|e| configuration_error(&format!("configuration {key}"), e))?;
+        configuration.insert(key.clone(), resolved);
+    }
+    let size: usize = configuration.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_RESOLVED_CONFIGURATION_BYTES {
+        return Err(ErrorDetails {
+            code: "ConfigurationError".to_string(),
+            message: format!(
+                "the resolved configuration is {size} bytes; the limit is {MAX_RESOLVED_CONFIGURATION_BYTES}"
+            ),
+        });
+    }
+    Ok(configuration)
+}
+
+pub(crate) fn resolve_commands(
+    declared: Option<&[String]>,
+    execution: &Execution,
+) -> Result<Vec<String>, ErrorDetails> {
+    let lookup = variable_lookup(execution);
+    declared
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, command)| {
+            variables::resolve(command, &lookup).map_err(|e| configuration_error(&format!("commands[{i}]"), e))
+        })
+        .collect()
+}
+
+/// The locations of the named input artifacts, each produced earlier in the execution.
+pub(crate) fn resolve_inputs<'n>(
+    names: impl IntoIterator<Item = &'n str>,
+    execution: &Execution,
+) -> Result<Vec<ArtifactRef>, ErrorDetails> {
+    names
+        .into_iter()
+        .map(|name| match execution.artifacts.get(name) {
+            Some(location) => Ok(ArtifactRef { name: name.to_string(), location: location.clone() }),
+            None => Err(ErrorDetails {
+                code: "ConfigurationError".to_string(),
+                message: format!("input artifact \"{name}\" was not produced in this execution"),
+            }),
+        })
+        .collect()
 }
 
 /// `<pipeline>/<artifact name, first 10 characters>/<id>`, CodePipeline's key layout.
@@ -137,6 +170,7 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
         number,
         stage_run,
         action_execution_id: action_execution_id.clone(),
+        // The Start move sets it.
         status: ActionStatus::InProgress,
         started_at: now,
         updated_at: now,
@@ -158,11 +192,12 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
     let resolved = match resolution {
         Ok(resolved) => resolved,
         Err(error) => {
-            attempt.status = ActionStatus::Failed;
-            attempt.error = Some(error);
-            ctx.exec_mut(id)?.stages[stage].actions[action].attempts.push(attempt);
-            ctx.publish_action(id, stage, action, "STARTED")?;
-            return ctx.publish_action(id, stage, action, "FAILED");
+            // It starts and fails at once, as CodePipeline reports a ConfigurationError.
+            ctx.start_attempt(id, stage, action, attempt)?;
+            if let Some(failed) = ctx.exec_mut(id)?.stages[stage].actions[action].attempts.last_mut() {
+                failed.error = Some(error);
+            }
+            return ctx.change(id, Change::Action(stage, action, ActionMove::Fail));
         }
     };
     attempt.resolved_configuration = resolved.configuration.clone();
@@ -179,8 +214,7 @@ pub(crate) fn dispatch_action(ctx: &mut Context, id: &str, stage: usize, action:
             heartbeat_deadline: heartbeat,
         });
     }
-    ctx.exec_mut(id)?.stages[stage].actions[action].attempts.push(attempt);
-    ctx.publish_action(id, stage, action, "STARTED")?;
+    ctx.start_attempt(id, stage, action, attempt)?;
     if plan.is_approval() {
         let request = approval_request(ctx, id, stage, action, &resolved)?;
         ctx.emit(Effect::RequestApproval(Box::new(request)));
@@ -268,6 +302,7 @@ pub(crate) fn build_dispatch(
         source_revision: execution.source_revision_overrides.iter().find(|o| o.action_name == action_run.name).cloned(),
         deadline: attempt.deadline,
         source_revisions: execution.artifact_revisions.clone(),
+        condition: None,
     })
 }
 

@@ -31,6 +31,16 @@ impl Effect {
             Effect::WakeAt(w) => &w.id,
         }
     }
+
+    /// The execution the effect belongs to: whose outbox holds it.
+    pub fn execution_id(&self) -> &str {
+        match self {
+            Effect::Dispatch(d) => &d.execution_id,
+            Effect::RequestApproval(r) => &r.execution_id,
+            Effect::Publish(p) => &p.detail.execution_id,
+            Effect::WakeAt(w) => &w.execution_id,
+        }
+    }
 }
 
 /// An output artifact the action is to write, at the location chosen for it.
@@ -85,6 +95,10 @@ pub struct Dispatch {
     /// `CODEBUILD_RESOLVED_SOURCE_VERSION`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_revisions: Vec<super::state::ArtifactRevision>,
+    /// Set when the job runs a rule of this stage condition: `action` is the rule's name,
+    /// `attempt` the condition's evaluation, `action_type` the rule's type (category `Rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<super::state::ConditionKind>,
 }
 
 impl Dispatch {
@@ -96,6 +110,7 @@ impl Dispatch {
             action: self.action.clone(),
             attempt: self.attempt,
             job: self.job_sequence,
+            condition: self.condition,
         }
     }
 }

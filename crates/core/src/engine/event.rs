@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::state::{SourceRevisionOverride, Trigger};
+use super::state::{ConditionKind, SourceRevisionOverride, Trigger};
 use crate::pipeline::RetryMode;
 use crate::time::Timestamp;
 
@@ -22,6 +22,8 @@ pub enum Event {
     SetTransition(SetTransition),
     Tick(Tick),
     PipelineUpdated(PipelineUpdated),
+    RollbackStage(RollbackStage),
+    OverrideCondition(OverrideCondition),
 }
 
 impl Event {
@@ -36,6 +38,8 @@ impl Event {
             Event::RetryStage(e) => Some(&e.execution_id),
             Event::StopExecution(e) => Some(&e.execution_id),
             Event::Tick(e) => Some(&e.execution_id),
+            Event::RollbackStage(e) => Some(&e.execution_id),
+            Event::OverrideCondition(e) => Some(&e.execution_id),
             Event::SetTransition(_) | Event::PipelineUpdated(_) => None,
         }
     }
@@ -52,6 +56,8 @@ impl Event {
             Event::SetTransition(_) => "SetTransition",
             Event::Tick(_) => "Tick",
             Event::PipelineUpdated(_) => "PipelineUpdated",
+            Event::RollbackStage(_) => "RollbackStage",
+            Event::OverrideCondition(_) => "OverrideCondition",
         }
     }
 }
@@ -92,6 +98,10 @@ pub struct JobRef {
     pub attempt: u32,
     /// The job's sequence number within the attempt (1, then one more per continuation).
     pub job: u32,
+    /// Set for the job of a rule: `action` is then the rule's name and `attempt` the number
+    /// of the condition's evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionKind>,
 }
 
 /// The revision a source action fetched (`currentRevision` of PutJobSuccessResult).
@@ -239,4 +249,28 @@ pub struct Tick {
 #[serde(rename_all = "camelCase")]
 pub struct PipelineUpdated {
     pub version: u32,
+}
+
+/// RollbackStage, or an automatic rollback: a new execution runs `stage` again with the
+/// artifacts and variables of `target_execution_id` (docs/reference/codepipeline.md §3.9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStage {
+    /// The new execution's id, chosen by the caller.
+    pub execution_id: String,
+    /// Its secret seed, chosen by the caller.
+    pub seed: String,
+    pub stage: String,
+    pub target_execution_id: String,
+    pub trigger: Trigger,
+}
+
+/// OverrideStageCondition: releases a condition under evaluation (docs/conditions.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideCondition {
+    pub execution_id: String,
+    pub stage: String,
+    pub condition: ConditionKind,
+    pub by: Option<String>,
 }

@@ -2,11 +2,16 @@
 //! executions waiting at boundaries, and superseding
 //! (docs/reference/codepipeline.md §3.2–3.3, §3.6–3.7).
 
+use super::conditions::{self, begin, entry_pending};
 use super::context::Context;
 use super::dispatch::dispatch_action;
+use super::moves::{Change, ConditionMove, ExecutionMove, StageMove};
 use super::rejection::Rejection;
-use super::state::{ActionStatus, ExecutionStatus, Position, RetryTrigger, StageStatus};
-use crate::pipeline::{Mode, RetryMode};
+use super::rollback;
+use super::state::{
+    ActionStatus, ConditionKind, ConditionStatus, ExecutionStatus, ExecutionType, Position, RetryTrigger, StageStatus,
+};
+use crate::pipeline::{Engage, Mode, RetryMode};
 
 /// Moves an execution forward as far as it can go now: starts the next runOrder group, or
 /// finishes its stage when nothing is in flight.
@@ -20,6 +25,10 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
             return Ok(());
         };
         let run = &execution.stages[stage];
+        if run.condition_in_progress().is_some() {
+            // A condition under evaluation holds the stage (docs/conditions.md).
+            return Ok(());
+        }
         let mut in_flight = 0;
         let mut failed = 0;
         for index in 0..run.actions.len() {
@@ -41,10 +50,12 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
             return Ok(());
         }
         if failed > 0 {
-            if fail_stage(ctx, id, stage)? == AfterFailure::Retried {
-                continue;
-            }
-            return Ok(());
+            return stage_failed(ctx, id, stage);
+        }
+        if entry_pending(ctx, id, stage)? {
+            // The entry condition is checked before the first group starts, and again after
+            // a retry of a stage it kept out.
+            return begin(ctx, id, stage, ConditionKind::BeforeEntry);
         }
         let pending_group =
             ctx.pipeline.stages[stage].groups.iter().position(|group| group.iter().any(|&a| run.current(a).is_none()));
@@ -55,40 +66,77 @@ pub(crate) fn settle(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
                     dispatch_action(ctx, id, stage, action)?;
                 }
             }
-            None => {
-                succeed_stage(ctx, id, stage)?;
-                return Ok(());
+            None if conditions::plan(ctx, id, stage, ConditionKind::OnSuccess)?.is_some() => {
+                return begin(ctx, id, stage, ConditionKind::OnSuccess);
             }
+            None => return succeed_stage(ctx, id, stage),
         }
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum AfterFailure {
-    Retried,
-    Failed,
+/// Every action of the stage has finished and one failed: the stage's failure condition
+/// decides what follows (docs/conditions.md); without one, the stage fails.
+fn stage_failed(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+    match conditions::plan(ctx, id, stage, ConditionKind::OnFailure)? {
+        Some(plan) if !plan.rules.is_empty() => {
+            let execution = ctx.exec(id)?;
+            let evaluated = execution.stages[stage]
+                .latest_condition(ConditionKind::OnFailure)
+                .is_some_and(|c| c.attempt == execution.attempt && c.status != ConditionStatus::Abandoned);
+            if evaluated {
+                // Decided for this failure already (its result engaged): nothing more.
+                return Ok(());
+            }
+            begin(ctx, id, stage, ConditionKind::OnFailure)
+        }
+        Some(plan) => {
+            let result = plan.result;
+            fail_stage(ctx, id, stage, result, None)?;
+            settle(ctx, id)
+        }
+        None => fail_stage(ctx, id, stage, Engage::Fail, None),
+    }
 }
 
-fn fail_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<AfterFailure, Rejection> {
-    set_stage_status(ctx, id, stage, StageStatus::Failed)?;
-    ctx.publish_stage(id, stage, "FAILED")?;
-    let auto_retry = ctx.pipeline.stages[stage].auto_retry;
+/// Fails the stage, then does what `result` asks: nothing more (FAIL), one automatic retry
+/// (RETRY, once per stage), or the failure and then a rollback (ROLLBACK). `reason` is why,
+/// when a condition failed it rather than an action.
+pub(crate) fn fail_stage(
+    ctx: &mut Context,
+    id: &str,
+    stage: usize,
+    result: Engage,
+    reason: Option<String>,
+) -> Result<(), Rejection> {
+    ctx.change(id, Change::Stage(stage, StageMove::Fail))?;
     let execution = ctx.exec_mut(id)?;
-    if let Some(mode) = auto_retry.filter(|_| execution.stages[stage].auto_retries == 0) {
-        // onFailure: RETRY makes exactly one automatic attempt
-        // (docs/reference/codepipeline.md §3.4).
+    if let Engage::Retry(mode) = result
+        && execution.stages[stage].auto_retries == 0
+    {
+        // RETRY makes exactly one automatic attempt (docs/reference/codepipeline.md §3.4).
         execution.stages[stage].auto_retries += 1;
         execution.stages[stage].latest_retry_trigger = Some(RetryTrigger::AutomatedStageRetry);
         execution.attempt += 1;
-        restart_stage(ctx, id, stage, mode)?;
-        return Ok(AfterFailure::Retried);
+        return restart_stage(ctx, id, stage, mode);
     }
-    let summary = failure_summary(ctx, id, stage)?;
-    let execution = ctx.exec_mut(id)?;
-    execution.status = ExecutionStatus::Failed;
-    execution.status_summary = Some(summary);
-    ctx.publish_pipeline(id, "FAILED")?;
-    leave_stage(ctx, id, stage).map(|()| AfterFailure::Failed)
+    let summary = match reason {
+        Some(reason) => reason,
+        None => failure_summary(ctx, id, stage)?,
+    };
+    ctx.exec_mut(id)?.status_summary = Some(summary);
+    ctx.change(id, Change::Execution(ExecutionMove::Fail))?;
+    release(ctx, id, stage);
+    if result == Engage::Rollback {
+        rollback::automatic(ctx, id, stage)?;
+    }
+    admit(ctx, stage)
+}
+
+/// An entry condition with the SKIP result was not met: the stage is Skipped and the
+/// execution goes on as if it had succeeded.
+pub(crate) fn skip_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+    ctx.change(id, Change::Stage(stage, StageMove::Skip))?;
+    pass_stage(ctx, id, stage)
 }
 
 fn failure_summary(ctx: &Context, id: &str, stage: usize) -> Result<String, Rejection> {
@@ -112,7 +160,6 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage];
     let was_running = run.status == Some(StageStatus::InProgress);
-    run.status = Some(StageStatus::InProgress);
     let to_rerun: Vec<usize> = match mode {
         RetryMode::AllActions => {
             run.run += 1;
@@ -123,23 +170,33 @@ pub(crate) fn restart_stage(ctx: &mut Context, id: &str, stage: usize, mode: Ret
             .collect(),
     };
     if !was_running {
-        ctx.publish_stage(id, stage, "RESUMED")?;
+        ctx.change(id, Change::Stage(stage, StageMove::Resume))?;
     }
+    // A failure condition still under evaluation has nothing left to decide.
+    conditions::end_in_progress(ctx, id, stage, ConditionMove::Abandon)?;
     for action in to_rerun {
         dispatch_action(ctx, id, stage, action)?;
     }
     Ok(())
 }
 
-fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
-    set_stage_status(ctx, id, stage, StageStatus::Succeeded)?;
-    ctx.publish_stage(id, stage, "SUCCEEDED")?;
+pub(crate) fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+    ctx.change(id, Change::Stage(stage, StageMove::Succeed))?;
+    if ctx.pipeline.stages[stage].rolls_back() && ctx.exec(id)?.execution_type == ExecutionType::Standard {
+        // The execution an automatic rollback of this stage returns to.
+        ctx.slot(stage).last_succeeded = Some(id.to_string());
+    }
+    pass_stage(ctx, id, stage)
+}
+
+/// The execution leaves a stage it passed (succeeded or skipped): on to the next stage, or
+/// the end (a rollback ends after its one stage).
+fn pass_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
     release(ctx, id, stage);
-    if stage + 1 == ctx.pipeline.stages.len() {
-        let execution = ctx.exec_mut(id)?;
-        execution.status = ExecutionStatus::Succeeded;
-        execution.status_summary = None;
-        ctx.publish_pipeline(id, "SUCCEEDED")?;
+    let last = stage + 1 == ctx.pipeline.stages.len() || ctx.exec(id)?.execution_type == ExecutionType::Rollback;
+    if last {
+        ctx.exec_mut(id)?.status_summary = None;
+        ctx.change(id, Change::Execution(ExecutionMove::Succeed))?;
     } else {
         arrive(ctx, id, stage + 1)?;
     }
@@ -147,10 +204,8 @@ fn succeed_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Reject
 }
 
 fn finish_stop(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
-    set_stage_status(ctx, id, stage, StageStatus::Stopped)?;
-    ctx.publish_stage(id, stage, "STOPPED")?;
-    ctx.exec_mut(id)?.status = ExecutionStatus::Stopped;
-    ctx.publish_pipeline(id, "STOPPED")?;
+    ctx.change(id, Change::Stage(stage, StageMove::FinishStop))?;
+    ctx.change(id, Change::Execution(ExecutionMove::FinishStop))?;
     leave_stage(ctx, id, stage)
 }
 
@@ -160,12 +215,15 @@ pub(crate) fn leave_stage(ctx: &mut Context, id: &str, stage: usize) -> Result<(
     admit(ctx, stage)
 }
 
-fn set_stage_status(ctx: &mut Context, id: &str, stage: usize, status: StageStatus) -> Result<(), Rejection> {
-    ctx.exec_mut(id)?.stages[stage].status = Some(status);
-    Ok(())
+/// The actions of `stage` whose attempt of the stage's current run is in progress.
+pub(crate) fn in_flight(ctx: &Context, id: &str, stage: usize) -> Result<Vec<usize>, Rejection> {
+    let run = &ctx.exec(id)?.stages[stage];
+    Ok((0..run.actions.len())
+        .filter(|&a| run.current(a).is_some_and(|attempt| attempt.status == ActionStatus::InProgress))
+        .collect())
 }
 
-fn release(ctx: &mut Context, id: &str, stage: usize) {
+pub(crate) fn release(ctx: &mut Context, id: &str, stage: usize) {
     let slot = ctx.slot(stage);
     if slot.occupant.as_deref() == Some(id) {
         slot.occupant = None;
@@ -200,10 +258,8 @@ fn supersede(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
     if ctx.exec(id)?.status.is_finished() {
         return Ok(());
     }
-    let execution = ctx.exec_mut(id)?;
-    execution.status = ExecutionStatus::Superseded;
-    execution.status_summary = Some("Superseded by a newer execution at a stage boundary".to_string());
-    ctx.publish_pipeline(id, "SUPERSEDED")
+    ctx.exec_mut(id)?.status_summary = Some("Superseded by a newer execution at a stage boundary".to_string());
+    ctx.change(id, Change::Execution(ExecutionMove::Supersede))
 }
 
 /// Lets waiting executions into `stage` while it is open: one for a locking mode, all of
@@ -219,14 +275,13 @@ pub(crate) fn admit(ctx: &mut Context, stage: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn enter(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
+pub(crate) fn enter(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
     let locks = ctx.pipeline.mode.locks_stages();
     let slot = ctx.slot(stage);
     if locks {
         slot.occupant = Some(id.to_string());
     }
     slot.latest_execution = Some(id.to_string());
-    set_stage_status(ctx, id, stage, StageStatus::InProgress)?;
-    ctx.publish_stage(id, stage, "STARTED")?;
+    ctx.change(id, Change::Stage(stage, StageMove::Start))?;
     settle(ctx, id)
 }

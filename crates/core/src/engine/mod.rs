@@ -8,14 +8,18 @@
 //!   [`Step::Stale`] and changes nothing.
 //! * Effect ids are deterministic, so re-publishing the effects of a retried event is harmless.
 
+mod conditions;
 mod context;
 mod dispatch;
 mod effect;
 mod event;
 mod flow;
+mod moves;
+mod overrides;
 mod rejection;
 mod results;
 mod retry;
+mod rollback;
 mod start;
 mod state;
 mod stop;
@@ -24,9 +28,14 @@ mod update;
 
 use std::collections::BTreeSet;
 
+pub use conditions::{DEFAULT_RULE_TIMEOUT_MINUTES, next_due};
 pub use dispatch::next_deadline;
 pub use effect::*;
 pub use event::*;
+pub use moves::{
+    ACTION_MOVES, ActionMove, CONDITION_MOVES, ConditionMove, EXECUTION_MOVES, ExecutionMove, Moved, RULE_MOVES, Row,
+    RuleMove, STAGE_MOVES, StageMove,
+};
 pub use rejection::{Rejection, Stale};
 pub use results::MAX_OUTPUT_VARIABLES_BYTES;
 pub use state::*;
@@ -52,6 +61,8 @@ pub struct Applied {
     /// Executions that are new or were written to, in the order first touched: the ones to
     /// store back.
     pub changed_executions: Vec<String>,
+    /// Every status change made, in order; each one also published a state change.
+    pub moves: Vec<Moved>,
 }
 
 /// Applies `event` to `world` at time `now`.
@@ -84,14 +95,14 @@ pub fn apply(pipeline: &Pipeline, world: World, event: &Event, now: Timestamp) -
     if let Some(stale) = stale {
         return Ok(Step::Stale(stale));
     }
-    let Context { world: mut next, effects, touched, .. } = ctx;
+    let Context { world: mut next, effects, touched, moves, .. } = ctx;
     for id in &touched {
         if let Some(execution) = next.executions.get_mut(id) {
             execution.updated_at = now;
         }
     }
     let pipeline_changed = next.pipeline != pipeline_before;
-    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions: touched }))
+    Ok(Step::Applied(Applied { world: next, effects, pipeline_changed, changed_executions: touched, moves }))
 }
 
 fn dispatch_event(ctx: &mut Context, event: &Event) -> Result<Option<Stale>, Rejection> {
@@ -106,6 +117,8 @@ fn dispatch_event(ctx: &mut Context, event: &Event) -> Result<Option<Stale>, Rej
         Event::SetTransition(e) => transitions::set_transition(ctx, e),
         Event::Tick(e) => results::tick(ctx, e),
         Event::PipelineUpdated(e) => update::pipeline_updated(ctx, e),
+        Event::RollbackStage(e) => rollback::rollback_stage(ctx, e),
+        Event::OverrideCondition(e) => overrides::override_condition(ctx, e),
     }
 }
 
@@ -147,8 +160,42 @@ pub fn work_in_flight(pipeline: &Pipeline, execution: &Execution, now: Timestamp
                 work.push(InFlight { since: attempt.updated_at, effect });
             }
         }
+        // The jobs of rules under evaluation.
+        let Some(c) = run.condition_in_progress() else { continue };
+        for (r, rule) in run.conditions[c].rules.iter().enumerate() {
+            if rule.status != RuleStatus::InProgress || rule.job.is_none() || s >= pipeline.stages.len() {
+                continue;
+            }
+            if let Ok(dispatch) = conditions::build_rule_dispatch(&ctx, &execution.id, (s, c, r)) {
+                work.push(InFlight { since: rule.updated_at, effect: Effect::Dispatch(Box::new(dispatch)) });
+            }
+        }
     }
     work
+}
+
+/// Whether `job` is the live job of a rule or an action of `execution`: its attempt is the
+/// current one and in progress, and the job is its current job.
+pub fn job_is_live(execution: &Execution, job: &JobRef) -> bool {
+    let Some(stage) = execution.stage_index(&job.stage) else { return false };
+    let run = &execution.stages[stage];
+    let sequence = |j: &Option<Job>| j.as_ref().map_or(0, |j| j.sequence);
+    match job.condition {
+        Some(kind) => {
+            run.conditions.iter().rev().find(|c| c.kind == kind && c.number == job.attempt).is_some_and(|c| {
+                c.rules
+                    .iter()
+                    .any(|r| r.name == job.action && r.status == RuleStatus::InProgress && sequence(&r.job) == job.job)
+            })
+        }
+        None => run.action_index(&job.action).is_some_and(|a| {
+            run.actions[a].attempts.last().is_some_and(|attempt| {
+                attempt.number == job.attempt
+                    && attempt.status == ActionStatus::InProgress
+                    && sequence(&attempt.job) == job.job
+            })
+        }),
+    }
 }
 
 /// Which executions an adapter must load for `apply` to handle `event`.
@@ -166,6 +213,12 @@ pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
     if let Some(id) = event.execution_id() {
         executions.insert(id.to_string());
     }
+    // What a rollback returns to: the one RollbackStage names, and for a stage that rolls
+    // back on its own, the last execution that succeeded there.
+    if let Event::RollbackStage(rollback) = event {
+        executions.insert(rollback.target_execution_id.clone());
+    }
+    executions.extend(state.stages.iter().filter_map(|slot| slot.last_succeeded.clone()));
     Needs { executions, all_active: matches!(event, Event::PipelineUpdated(_)) }
 }
 

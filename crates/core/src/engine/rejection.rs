@@ -33,11 +33,21 @@ pub enum Rejection {
     OutputVariablesSizeExceeded { size: usize, limit: usize },
     #[error("{0}")]
     Validation(String),
+    #[error("{0}")]
+    ConditionNotOverridable(String),
+    #[error("{0}")]
+    UnableToRollbackStage(String),
+    #[error("{0}")]
+    PipelineExecutionOutdated(String),
     /// The world handed to `apply` does not hold what the pipeline state refers to, or is
     /// laid out for another version of the declaration: a defect of the caller, not of the
     /// request.
     #[error("inconsistent state: {0}")]
     Inconsistent(String),
+    /// The engine tried a status change its tables (`moves.rs`) do not allow: a defect of
+    /// the engine.
+    #[error("illegal status change: {0}")]
+    IllegalMove(String),
 }
 
 impl Rejection {
@@ -49,14 +59,24 @@ impl Rejection {
             Rejection::ActionNotFound { .. } => "ActionNotFoundException",
             Rejection::StageNotRetryable(_) => "StageNotRetryableException",
             Rejection::NotLatestPipelineExecution(_) => "NotLatestPipelineExecutionException",
-            Rejection::Conflict(_) | Rejection::Inconsistent(_) => "ConflictException",
+            Rejection::Conflict(_) | Rejection::Inconsistent(_) | Rejection::IllegalMove(_) => "ConflictException",
             Rejection::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
             Rejection::PipelineExecutionNotStoppable { .. } => "PipelineExecutionNotStoppableException",
             Rejection::InvalidApprovalToken(_) => "InvalidApprovalTokenException",
             Rejection::InvalidJobState(_) => "InvalidJobStateException",
             Rejection::OutputVariablesSizeExceeded { .. } => "OutputVariablesSizeExceededException",
             Rejection::Validation(_) => "ValidationException",
+            Rejection::ConditionNotOverridable(_) => "ConditionNotOverridableException",
+            Rejection::UnableToRollbackStage(_) => "UnableToRollbackStageException",
+            Rejection::PipelineExecutionOutdated(_) => "PipelineExecutionOutdatedException",
         }
+    }
+}
+
+impl Rejection {
+    /// A defect of the caller or of the engine rather than a bad request: an internal error.
+    pub fn is_defect(&self) -> bool {
+        matches!(self, Rejection::Inconsistent(_) | Rejection::IllegalMove(_))
     }
 }
 
@@ -81,6 +101,8 @@ pub enum Stale {
     NothingDue,
     /// The pipeline is already at this version or a later one.
     VersionNotNewer,
+    /// The condition was already overridden.
+    AlreadyOverridden,
 }
 
 impl std::fmt::Display for Stale {
@@ -101,6 +123,7 @@ impl std::fmt::Display for Stale {
             Stale::TransitionUnchanged => write!(f, "the transition is already in that state"),
             Stale::NothingDue => write!(f, "no deadline has passed"),
             Stale::VersionNotNewer => write!(f, "the pipeline is already at this version"),
+            Stale::AlreadyOverridden => write!(f, "the condition was already overridden"),
         }
     }
 }

@@ -1,19 +1,76 @@
 //! Results that finish or advance an action: job success, failure and continuation,
 //! approval answers, and deadlines (docs/reference/codepipeline.md §3.3, §4, §5, §9.1).
 
+use super::conditions::{self, conclude, finish_rule};
 use super::context::Context;
 use super::dispatch::{build_dispatch, next_deadline, resolve, schedule_wake};
 use super::effect::Effect;
 use super::event::{ActionFailed, ActionSucceeded, ApprovalResult, ApprovalStatus, JobContinued, JobRef, Tick};
 use super::flow::settle;
+use super::moves::{ActionMove, Change};
 use super::rejection::{Rejection, Stale};
-use super::state::{ActionStatus, ArtifactRevision, ErrorDetails};
+use super::state::{ActionStatus, ArtifactRevision, ErrorDetails, RuleStatus};
 use crate::ids;
 use crate::providers::{LAMBDA_HEARTBEAT_MINUTES, ProviderKind};
 
 /// All output variables of one action together: at most 122,880 bytes
 /// (docs/reference/codepipeline.md §1.6).
 pub const MAX_OUTPUT_VARIABLES_BYTES: usize = 122_880;
+
+/// The stage, evaluation and rule indexes of a rule's job, if the job is its current one.
+fn locate_rule(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize, usize), Stale>, Rejection> {
+    let execution = ctx.target(&job.execution_id)?;
+    let stage = execution.stage_index(&job.stage).ok_or_else(|| Rejection::StageNotFound(job.stage.clone()))?;
+    let kind = job.condition.ok_or_else(|| Rejection::Validation("the job is not a rule's".to_string()))?;
+    let run = &execution.stages[stage];
+    let latest = run.conditions.iter().filter(|c| c.kind == kind).map(|c| c.number).max().unwrap_or(0);
+    let Some(condition) = run.conditions.iter().rposition(|c| c.kind == kind && c.number == job.attempt) else {
+        return Ok(Err(Stale::OldAttempt { current: latest, given: job.attempt }));
+    };
+    let Some(rule) = run.conditions[condition].rules.iter().position(|r| r.name == job.action) else {
+        return Err(Rejection::Validation(format!(
+            "the {} condition of stage \"{}\" has no rule \"{}\"",
+            kind.field(),
+            job.stage,
+            job.action
+        )));
+    };
+    let attempt = &run.conditions[condition].rules[rule];
+    if attempt.status != RuleStatus::InProgress {
+        return Ok(Err(Stale::ActionFinished { status: attempt.status.as_str() }));
+    }
+    let current_job = attempt.job.as_ref().map_or(0, |j| j.sequence);
+    if current_job != job.job {
+        return Ok(Err(Stale::OldJob { current: current_job, given: job.job }));
+    }
+    Ok(Ok((stage, condition, rule)))
+}
+
+/// A rule's job ended: the rule succeeds or fails, and its condition may now be decided.
+fn rule_result(
+    ctx: &mut Context,
+    job: &JobRef,
+    result: Result<String, ErrorDetails>,
+    external: (Option<String>, Option<String>),
+    by: Option<String>,
+) -> Result<Option<Stale>, Rejection> {
+    let at = match locate_rule(ctx, job)? {
+        Ok(found) => found,
+        Err(stale) => return Ok(Some(stale)),
+    };
+    let id = job.execution_id.as_str();
+    let attempt = &mut ctx.exec_mut(id)?.stages[at.0].conditions[at.1].rules[at.2];
+    if external.0.is_some() {
+        attempt.external_execution_id = external.0;
+    }
+    if external.1.is_some() {
+        attempt.external_execution_url = external.1;
+    }
+    attempt.last_updated_by = by;
+    finish_rule(ctx, id, at, result)?;
+    conclude(ctx, id, at.0, at.1)?;
+    Ok(None)
+}
 
 /// The stage and action indexes of a job's action, if the job is its current one.
 fn locate(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize), Stale>, Rejection> {
@@ -45,6 +102,11 @@ fn locate(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize), Stale>, 
 }
 
 pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Result<Option<Stale>, Rejection> {
+    if event.job.condition.is_some() {
+        let summary = event.summary.clone().unwrap_or_else(|| "The rule succeeded".to_string());
+        let external = (event.external_execution_id.clone(), event.external_execution_url.clone());
+        return rule_result(ctx, &event.job, Ok(summary), external, event.by.clone());
+    }
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
@@ -55,14 +117,11 @@ pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Re
     }
     let id = event.job.execution_id.as_str();
     let namespace = ctx.pipeline.stages[stage].actions[action].namespace.clone();
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let action_name = execution.stages[stage].actions[action].name.clone();
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last_mut() else {
         return Err(Rejection::Inconsistent(format!("action {action_name} has no attempt")));
     };
-    attempt.status = ActionStatus::Succeeded;
-    attempt.updated_at = now;
     attempt.output_variables = event.output_variables.clone();
     attempt.summary = event.summary.clone();
     attempt.external_execution_id = event.external_execution_id.clone();
@@ -89,18 +148,22 @@ pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Re
             created: revision.created,
         });
     }
-    ctx.publish_action(id, stage, action, "SUCCEEDED")?;
+    ctx.change(id, Change::Action(stage, action, ActionMove::Succeed))?;
     settle(ctx, id)?;
     Ok(None)
 }
 
 pub(crate) fn action_failed(ctx: &mut Context, event: &ActionFailed) -> Result<Option<Stale>, Rejection> {
+    let message: String = event.failure.message.chars().take(5000).collect();
+    let error = ErrorDetails { code: event.failure.kind.as_str().to_string(), message };
+    if event.job.condition.is_some() {
+        let external = (event.failure.external_execution_id.clone(), None);
+        return rule_result(ctx, &event.job, Err(error), external, None);
+    }
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
     };
-    let message: String = event.failure.message.chars().take(5000).collect();
-    let error = ErrorDetails { code: event.failure.kind.as_str().to_string(), message };
     fail_attempt(ctx, &event.job.execution_id, stage, action, error, event.failure.external_execution_id.clone())?;
     if let Some(details) = &event.details {
         let run = &mut ctx.exec_mut(&event.job.execution_id)?.stages[stage].actions[action];
@@ -120,24 +183,26 @@ fn fail_attempt(
     error: ErrorDetails,
     external_execution_id: Option<String>,
 ) -> Result<(), Rejection> {
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let run = &mut execution.stages[stage].actions[action];
     let name = run.name.clone();
     let attempt =
         run.attempts.last_mut().ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
-    attempt.status = ActionStatus::Failed;
-    attempt.updated_at = now;
     attempt.error = Some(error);
     if external_execution_id.is_some() {
         attempt.external_execution_id = external_execution_id;
     }
-    ctx.publish_action(id, stage, action, "FAILED")
+    ctx.change(id, Change::Action(stage, action, ActionMove::Fail))
 }
 
 /// A continuation token ends the current job and starts the next one
 /// (docs/reference/codepipeline.md §5).
 pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<Option<Stale>, Rejection> {
+    if event.job.condition.is_some() {
+        return Err(Rejection::Validation(
+            "continuationToken: a rule's job cannot continue; report its success or failure".to_string(),
+        ));
+    }
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
@@ -208,29 +273,23 @@ pub(crate) fn approval_result(ctx: &mut Context, event: &ApprovalResult) -> Resu
         return Err(Rejection::InvalidApprovalToken(format!("the approval expired at {}", attempt.deadline)));
     }
     let id = event.execution_id.as_str();
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let Some(attempt) = execution.stages[stage].actions[action].attempts.last_mut() else {
         return Err(Rejection::Inconsistent("approval attempt vanished".to_string()));
     };
-    attempt.updated_at = now;
     attempt.summary = event.summary.clone();
     attempt.last_updated_by = event.by.clone();
-    let state = match event.status {
-        ApprovalStatus::Approved => {
-            attempt.status = ActionStatus::Succeeded;
-            "SUCCEEDED"
-        }
+    let answer = match event.status {
+        ApprovalStatus::Approved => ActionMove::Succeed,
         ApprovalStatus::Rejected => {
-            attempt.status = ActionStatus::Failed;
             let who = event.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
             let why = event.summary.as_deref().map(|s| format!(": {s}")).unwrap_or_default();
             attempt.error =
                 Some(ErrorDetails { code: "JobFailed".to_string(), message: format!("Rejected{who}{why}") });
-            "FAILED"
+            ActionMove::Fail
         }
     };
-    ctx.publish_action(id, stage, action, state)?;
+    ctx.change(id, Change::Action(stage, action, answer))?;
     settle(ctx, id)?;
     Ok(None)
 }
@@ -243,6 +302,10 @@ pub(crate) fn tick(ctx: &mut Context, event: &Tick) -> Result<Option<Stale>, Rej
     if execution.status.is_finished() {
         return Ok(Some(Stale::NothingDue));
     }
+    if conditions::tick_rules(ctx, id)? {
+        return Ok(None);
+    }
+    let execution = ctx.target(id)?;
     let mut expired = Vec::new();
     for (stage, run) in execution.stages.iter().enumerate() {
         for (action, action_run) in run.actions.iter().enumerate() {

@@ -4,6 +4,7 @@
 use super::context::Context;
 use super::event::RetryStage;
 use super::flow::{restart_stage, settle};
+use super::moves::{Change, ExecutionMove};
 use super::rejection::{Rejection, Stale};
 use super::state::{ActionStatus, ExecutionStatus, Position, RetryTrigger, StageStatus};
 use crate::pipeline::RetryMode;
@@ -85,13 +86,12 @@ pub(crate) fn retry_stage(ctx: &mut Context, event: &RetryStage) -> Result<Optio
     execution.stages[stage].manual_retries += 1;
     execution.stages[stage].latest_retry_trigger = Some(RetryTrigger::ManualStageRetry);
     if resuming {
-        execution.status = ExecutionStatus::InProgress;
         execution.status_summary = None;
         execution.stop = None;
         if ctx.pipeline.mode.locks_stages() {
             ctx.slot(stage).occupant = Some(id.to_string());
         }
-        ctx.publish_pipeline(id, "RESUMED")?;
+        ctx.change(id, Change::Execution(ExecutionMove::Resume))?;
     }
     restart_stage(ctx, id, stage, event.mode)?;
     settle(ctx, id)?;

@@ -7,7 +7,9 @@ use super::context::Context;
 use super::event::{StartExecution, VariableOverride};
 use super::flow::arrive;
 use super::rejection::{Rejection, Stale};
-use super::state::{ActionRun, Execution, ExecutionStatus, RevisionType, SourceRevisionOverride, StageRun};
+use super::state::{
+    ActionRun, Execution, ExecutionStatus, ExecutionType, RevisionType, SourceRevisionOverride, StageRun,
+};
 use crate::declaration::PipelineType;
 use crate::pipeline::Pipeline;
 use crate::providers::ProviderKind;
@@ -30,6 +32,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         pipeline_name: pipeline.name.clone(),
         pipeline_version: pipeline.version,
         mode: pipeline.mode,
+        // The Start move sets it.
         status: ExecutionStatus::InProgress,
         status_summary: None,
         trigger: event.trigger.clone(),
@@ -56,15 +59,17 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
                     .iter()
                     .map(|a| ActionRun { name: a.name.clone(), attempts: Vec::new() })
                     .collect(),
+                conditions: Vec::new(),
             })
             .collect(),
         artifacts: BTreeMap::new(),
         namespaces: BTreeMap::new(),
         artifact_revisions: Vec::new(),
+        execution_type: ExecutionType::Standard,
+        rollback: None,
     };
     let id = execution.id.clone();
-    ctx.insert(execution);
-    ctx.publish_pipeline(&id, "STARTED")?;
+    ctx.start_execution(execution)?;
     arrive(ctx, &id, 0)?;
     Ok(None)
 }

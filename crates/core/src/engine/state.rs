@@ -54,6 +54,7 @@ impl PipelineState {
                     inbound: Vec::new(),
                     latest_execution: None,
                     transition: Transition::default(),
+                    last_succeeded: None,
                 })
                 .collect(),
         }
@@ -76,6 +77,10 @@ pub struct StageSlot {
     /// The last execution that entered the stage.
     pub latest_execution: Option<String>,
     pub transition: Transition,
+    /// The last standard execution that succeeded in the stage, kept only for a stage that
+    /// rolls back on its own: what an automatic rollback returns to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_succeeded: Option<String>,
 }
 
 /// The inbound transition of a stage.
@@ -149,6 +154,11 @@ impl StageStatus {
             StageStatus::Skipped => "Skipped",
         }
     }
+
+    /// Succeeded or Skipped: an execution goes on past the stage.
+    pub fn is_passed(self) -> bool {
+        matches!(self, StageStatus::Succeeded | StageStatus::Skipped)
+    }
 }
 
 /// Action execution status (docs/reference/codepipeline.md §3.10).
@@ -174,6 +184,109 @@ impl ActionStatus {
     pub fn needs_retry(self) -> bool {
         matches!(self, ActionStatus::Failed | ActionStatus::Abandoned)
     }
+}
+
+/// Which stage condition (docs/reference/codepipeline.md §1.2): the `conditionType` of
+/// OverrideStageCondition, and which of GetPipelineState's condition states it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConditionKind {
+    BeforeEntry,
+    OnSuccess,
+    OnFailure,
+}
+
+impl ConditionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionKind::BeforeEntry => "BEFORE_ENTRY",
+            ConditionKind::OnSuccess => "ON_SUCCESS",
+            ConditionKind::OnFailure => "ON_FAILURE",
+        }
+    }
+
+    /// How the declaration names it.
+    pub fn field(self) -> &'static str {
+        match self {
+            ConditionKind::BeforeEntry => "beforeEntry",
+            ConditionKind::OnSuccess => "onSuccess",
+            ConditionKind::OnFailure => "onFailure",
+        }
+    }
+}
+
+/// Condition execution status (docs/reference/codepipeline.md §3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConditionStatus {
+    InProgress,
+    Failed,
+    Errored,
+    Succeeded,
+    Cancelled,
+    Abandoned,
+    Overridden,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::InProgress => "InProgress",
+            ConditionStatus::Failed => "Failed",
+            ConditionStatus::Errored => "Errored",
+            ConditionStatus::Succeeded => "Succeeded",
+            ConditionStatus::Cancelled => "Cancelled",
+            ConditionStatus::Abandoned => "Abandoned",
+            ConditionStatus::Overridden => "Overridden",
+        }
+    }
+}
+
+/// Rule execution status (botocore `RuleExecutionStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RuleStatus {
+    InProgress,
+    Abandoned,
+    Succeeded,
+    Failed,
+}
+
+impl RuleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleStatus::InProgress => "InProgress",
+            RuleStatus::Abandoned => "Abandoned",
+            RuleStatus::Succeeded => "Succeeded",
+            RuleStatus::Failed => "Failed",
+        }
+    }
+}
+
+/// `executionType` of an execution (and `type` of its stage executions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionType {
+    #[default]
+    Standard,
+    Rollback,
+}
+
+impl ExecutionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionType::Standard => "STANDARD",
+            ExecutionType::Rollback => "ROLLBACK",
+        }
+    }
+}
+
+/// What a rollback execution rolls back (docs/reference/codepipeline.md §3.9): one stage, to
+/// the artifacts and variables of `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackOf {
+    pub stage: String,
+    /// The execution whose artifacts and variables the stage runs with again.
+    pub target_execution_id: String,
 }
 
 /// `trigger.triggerType` (docs/reference/codepipeline.md §3.1).
@@ -296,6 +409,15 @@ pub struct Execution {
     /// Output variables so far, by namespace.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     pub artifact_revisions: Vec<ArtifactRevision>,
+    /// STANDARD, or ROLLBACK for an execution that runs one stage again.
+    #[serde(default, skip_serializing_if = "is_standard")]
+    pub execution_type: ExecutionType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackOf>,
+}
+
+fn is_standard(kind: &ExecutionType) -> bool {
+    *kind == ExecutionType::Standard
 }
 
 /// Where an execution is in the pipeline.
@@ -310,16 +432,14 @@ pub enum Position {
 }
 
 impl Execution {
-    /// Derived from the stage statuses: the last stage entered, or the boundary after it.
+    /// Derived from the stage statuses: the last stage entered, or the boundary after it. A
+    /// Skipped stage is passed like a Succeeded one; a rollback runs its one stage only.
     pub fn position(&self) -> Position {
+        let only = self.rollback_stage();
         match self.stages.iter().rposition(|s| s.status.is_some()) {
-            None => Position::Waiting(0),
-            Some(k) if self.stages[k].status == Some(StageStatus::Succeeded) => {
-                if k + 1 < self.stages.len() {
-                    Position::Waiting(k + 1)
-                } else {
-                    Position::Done
-                }
+            None => Position::Waiting(only.unwrap_or(0)),
+            Some(k) if self.stages[k].status.is_some_and(StageStatus::is_passed) => {
+                if k + 1 < self.stages.len() && only.is_none() { Position::Waiting(k + 1) } else { Position::Done }
             }
             Some(k) => Position::InStage(k),
         }
@@ -327,6 +447,11 @@ impl Execution {
 
     pub fn stage_index(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// The one stage a rollback execution runs.
+    pub fn rollback_stage(&self) -> Option<usize> {
+        self.rollback.as_ref().and_then(|r| self.stage_index(&r.stage))
     }
 }
 
@@ -343,6 +468,9 @@ pub struct StageRun {
     pub manual_retries: u32,
     pub latest_retry_trigger: Option<RetryTrigger>,
     pub actions: Vec<ActionRun>,
+    /// Every evaluation of the stage's conditions, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ConditionRun>,
 }
 
 impl StageRun {
@@ -353,6 +481,67 @@ impl StageRun {
 
     pub fn action_index(&self, name: &str) -> Option<usize> {
         self.actions.iter().position(|a| a.name == name)
+    }
+
+    /// The latest evaluation of the `kind` condition, if any.
+    pub fn latest_condition(&self, kind: ConditionKind) -> Option<&ConditionRun> {
+        self.conditions.iter().rev().find(|c| c.kind == kind)
+    }
+
+    /// The evaluation being made, if one is in progress.
+    pub fn condition_in_progress(&self) -> Option<usize> {
+        self.conditions.iter().rposition(|c| c.status == ConditionStatus::InProgress)
+    }
+}
+
+/// One evaluation of one stage condition: its rules, run together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionRun {
+    pub kind: ConditionKind,
+    /// 1 for the first evaluation of this kind in the stage, one more for each later one.
+    pub number: u32,
+    /// The execution's attempt and the stage's run when it began: a retry evaluates anew.
+    pub attempt: u32,
+    pub stage_run: u32,
+    pub status: ConditionStatus,
+    pub summary: Option<String>,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub rules: Vec<RuleAttempt>,
+}
+
+/// One run of one rule of a condition: a rule execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleAttempt {
+    pub name: String,
+    pub rule_execution_id: String,
+    pub status: RuleStatus,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the rule fails if it has not finished (its `timeoutInMinutes`).
+    pub deadline: Option<Timestamp>,
+    /// A rule the engine decides itself (a deployment window) looks again then.
+    pub recheck_at: Option<Timestamp>,
+    /// The job of a rule a provider runs (Commands, LambdaInvoke, CloudWatchAlarm).
+    pub job: Option<Job>,
+    pub resolved_configuration: BTreeMap<String, String>,
+    pub input_artifacts: Vec<ArtifactRef>,
+    pub summary: Option<String>,
+    pub error: Option<ErrorDetails>,
+    pub external_execution_id: Option<String>,
+    pub external_execution_url: Option<String>,
+    pub last_updated_by: Option<String>,
+}
+
+impl RuleAttempt {
+    /// The earliest time the engine must look at the rule again, while it is in progress.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        if self.status != RuleStatus::InProgress {
+            return None;
+        }
+        [self.deadline, self.recheck_at].into_iter().flatten().min()
     }
 }
 

@@ -2,11 +2,13 @@
 //! actions finish; stop and abandon marks them Abandoned at once. Either way the execution passes
 //! through Stopping to Stopped and gives up its stage.
 
+use super::conditions;
 use super::context::Context;
 use super::event::StopExecution;
-use super::flow::settle;
+use super::flow::{in_flight, settle};
+use super::moves::{ActionMove, Change, ConditionMove, ExecutionMove, StageMove};
 use super::rejection::{Rejection, Stale};
-use super::state::{ActionStatus, ExecutionStatus, Position, StageStatus, StopRequest};
+use super::state::{ExecutionStatus, Position, StopRequest};
 
 pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<Stale>, Rejection> {
     let id = event.execution_id.as_str();
@@ -39,22 +41,21 @@ pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<St
         by: event.by.clone(),
         requested_at: now,
     });
-    execution.status = ExecutionStatus::Stopping;
     if was_running {
-        ctx.publish_pipeline(id, "STOPPING")?;
+        ctx.change(id, Change::Execution(ExecutionMove::Stop))?;
     }
     match position {
         Position::Waiting(stage) => {
             // An inbound execution never enters the stage once stopped.
             ctx.slot(stage).inbound.retain(|waiting| waiting != id);
-            ctx.exec_mut(id)?.status = ExecutionStatus::Stopped;
-            ctx.publish_pipeline(id, "STOPPED")?;
+            ctx.change(id, Change::Execution(ExecutionMove::FinishStop))?;
         }
         Position::InStage(stage) => {
             if was_running {
-                ctx.exec_mut(id)?.stages[stage].status = Some(StageStatus::Stopping);
-                ctx.publish_stage(id, stage, "STOPPING")?;
+                ctx.change(id, Change::Stage(stage, StageMove::Stop))?;
             }
+            // A condition only gates the stage: a stop of either kind ends its evaluation.
+            conditions::end_in_progress(ctx, id, stage, ConditionMove::Abandon)?;
             if event.abandon {
                 abandon_in_flight(ctx, id, stage)?;
             }
@@ -68,22 +69,8 @@ pub(crate) fn stop(ctx: &mut Context, event: &StopExecution) -> Result<Option<St
 }
 
 fn abandon_in_flight(ctx: &mut Context, id: &str, stage: usize) -> Result<(), Rejection> {
-    let now = ctx.now;
-    let execution = ctx.exec_mut(id)?;
-    let run = &mut execution.stages[stage];
-    let current = run.run;
-    let mut abandoned = Vec::new();
-    for (index, action) in run.actions.iter_mut().enumerate() {
-        if let Some(attempt) = action.attempts.last_mut().filter(|a| a.stage_run == current)
-            && attempt.status == ActionStatus::InProgress
-        {
-            attempt.status = ActionStatus::Abandoned;
-            attempt.updated_at = now;
-            abandoned.push(index);
-        }
-    }
-    for action in abandoned {
-        ctx.publish_action(id, stage, action, "ABANDONED")?;
+    for action in in_flight(ctx, id, stage)? {
+        ctx.change(id, Change::Action(stage, action, ActionMove::Abandon))?;
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 use super::context::Context;
 use super::event::SetTransition;
 use super::flow::admit;
+use super::moves::{Change, ExecutionMove};
 use super::rejection::{Rejection, Stale};
-use super::state::ExecutionStatus;
 use crate::validate::names::{Charset, name_problem};
 
 /// A transition disabled longer than this does not let its held execution through.
@@ -50,13 +50,11 @@ pub(crate) fn set_transition(ctx: &mut Context, event: &SetTransition) -> Result
         // After 30 days the held revision no longer resumes: a new change must be released.
         for held in std::mem::take(&mut ctx.slot(stage).inbound) {
             if !ctx.exec(&held)?.status.is_finished() {
-                let execution = ctx.exec_mut(&held)?;
-                execution.status = ExecutionStatus::Cancelled;
-                execution.status_summary = Some(format!(
+                ctx.exec_mut(&held)?.status_summary = Some(format!(
                     "Held at stage \"{}\" behind a transition disabled for more than {HOLD_EXPIRY_DAYS} days; release a new change",
                     event.stage
                 ));
-                ctx.publish_pipeline(&held, "CANCELED")?;
+                ctx.change(&held, Change::Execution(ExecutionMove::Cancel))?;
             }
         }
     }

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use super::conditions;
 use super::context::Context;
-use super::effect::DetailType;
 use super::event::PipelineUpdated;
+use super::flow::in_flight;
+use super::moves::{ActionMove, Change, ConditionMove, ExecutionMove, StageMove};
 use super::rejection::{Rejection, Stale};
-use super::state::{ActionStatus, ExecutionStatus, PipelineState, Position, StageStatus};
+use super::state::{PipelineState, Position};
 
 pub(crate) fn pipeline_updated(ctx: &mut Context, event: &PipelineUpdated) -> Result<Option<Stale>, Rejection> {
     if event.version <= ctx.world.pipeline.version {
@@ -47,46 +49,15 @@ pub(crate) fn pipeline_updated(ctx: &mut Context, event: &PipelineUpdated) -> Re
 
 /// Ends an execution of an older structure: Cancelled, its in-flight actions abandoned.
 pub(crate) fn cancel(ctx: &mut Context, id: &str) -> Result<(), Rejection> {
-    let now = ctx.now;
     let execution = ctx.exec_mut(id)?;
     let position = execution.position();
-    execution.status = ExecutionStatus::Cancelled;
     execution.status_summary = Some("The pipeline was updated before this execution completed".to_string());
-    let mut cancelled_actions = Vec::new();
     if let Position::InStage(stage) = position {
-        let run = &mut execution.stages[stage];
-        run.status = Some(StageStatus::Cancelled);
-        let current = run.run;
-        for (index, action) in run.actions.iter_mut().enumerate() {
-            if let Some(attempt) = action.attempts.last_mut().filter(|a| a.stage_run == current)
-                && attempt.status == ActionStatus::InProgress
-            {
-                attempt.status = ActionStatus::Abandoned;
-                attempt.updated_at = now;
-                cancelled_actions.push(index);
-            }
+        for action in in_flight(ctx, id, stage)? {
+            ctx.change(id, Change::Action(stage, action, ActionMove::Cancel))?;
         }
-        // Events describe the old structure, which the new declaration no longer holds.
-        for action in cancelled_actions {
-            publish_old_action(ctx, id, stage, action)?;
-        }
-        ctx.publish_stage(id, stage, "CANCELED")?;
+        conditions::end_in_progress(ctx, id, stage, ConditionMove::Cancel)?;
+        ctx.change(id, Change::Stage(stage, StageMove::Cancel))?;
     }
-    ctx.publish_pipeline(id, "CANCELED")
-}
-
-/// An action event for a structure that is no longer the pipeline's: it carries only what
-/// the execution itself records.
-fn publish_old_action(ctx: &mut Context, id: &str, stage: usize, action: usize) -> Result<(), Rejection> {
-    let execution = ctx.exec(id)?;
-    let run = &execution.stages[stage];
-    let action_run = &run.actions[action];
-    let number = action_run.attempts.last().map_or(0, |a| a.number);
-    let mut detail = Context::base_detail(execution, "CANCELED");
-    detail.stage = Some(run.name.clone());
-    detail.action = Some(action_run.name.clone());
-    detail.region = ctx.pipeline.environment.region.clone();
-    let id = format!("{}/{}/{}/{}/{number}/CANCELED", execution.id, execution.attempt, run.name, action_run.name);
-    ctx.publish(id, DetailType::Action, detail);
-    Ok(())
+    ctx.change(id, Change::Execution(ExecutionMove::Cancel))
 }

@@ -3,7 +3,9 @@
 
 use super::names::{Charset, check_count, check_length, check_name};
 use super::{Checker, stage_path};
-use crate::declaration::{Condition, ConditionResult, PipelineDeclaration, StageRetryMode};
+use crate::cron::Window;
+use crate::declaration::{Condition, ConditionResult, PipelineDeclaration, RuleDeclaration, StageRetryMode};
+use crate::rule_types::{RULE_TYPES, RuleProvider, VARIABLE_CHECK_OPERATORS};
 
 pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
     for (s, stage) in p.stages.iter().enumerate() {
@@ -119,7 +121,96 @@ fn check_conditions(c: &mut Checker, path: &str, conditions: &[Condition], allow
                     format!("is {timeout}; it must be 5 to 86400 minutes"),
                 );
             }
+            check_provider(c, &rule_path, rule, condition.result.as_ref(), path.contains("beforeEntry"));
         }
+    }
+}
+
+/// What the rule's provider needs (docs/conditions.md): a provider Pipewright runs, its
+/// required configuration, commands only for Commands, and a SKIP entry condition only over
+/// LambdaInvoke and VariableCheck rules.
+fn check_provider(c: &mut Checker, path: &str, rule: &RuleDeclaration, result: Option<&ConditionResult>, entry: bool) {
+    let type_path = format!("{path}.ruleTypeId");
+    let Some(provider) = RuleProvider::of(&rule.rule_type_id.provider) else {
+        if !rule.rule_type_id.provider.is_empty() {
+            let known: Vec<&str> = RULE_TYPES.iter().map(|t| t.name).collect();
+            c.error(
+                format!("{type_path}.provider"),
+                format!("\"{}\" is not a rule provider; use {}", rule.rule_type_id.provider, known.join(", ")),
+            );
+        }
+        return;
+    };
+    if let Some(version) = &rule.rule_type_id.version
+        && version != "1"
+    {
+        c.error(
+            format!("{type_path}.version"),
+            format!("\"{version}\" is not a version of {}; use 1", provider.name()),
+        );
+    }
+    let spec = provider.spec();
+    let configuration = rule.configuration.as_ref();
+    let value = |key: &str| configuration.and_then(|m| m.get(key)).map(String::as_str);
+    for property in spec.properties.iter().filter(|p| p.required) {
+        if value(property.name).is_none() {
+            c.error(format!("{path}.configuration.{}", property.name), format!("is required by {} rules", spec.name));
+        }
+    }
+    for key in configuration.into_iter().flat_map(|m| m.keys()) {
+        if !spec.properties.iter().any(|p| p.name == key) {
+            c.error(
+                format!("{path}.configuration.{key}"),
+                format!("is not a configuration key of {} rules", spec.name),
+            );
+        }
+    }
+    match (spec.takes_commands, &rule.commands) {
+        (true, None) => c.error(format!("{path}.commands"), "is required by Commands rules: 1 to 50 commands"),
+        (false, Some(_)) => {
+            c.error(format!("{path}.commands"), format!("applies only to Commands rules, not {}", spec.name))
+        }
+        _ => {}
+    }
+    let inputs = rule.input_artifacts.as_ref().map_or(0, Vec::len);
+    if inputs > spec.max_inputs as usize {
+        c.error(
+            format!("{path}.inputArtifacts"),
+            format!("has {inputs}; {} rules take at most {}", spec.name, spec.max_inputs),
+        );
+    }
+    match provider {
+        RuleProvider::VariableCheck => {
+            if let Some(operator) = value("Operator")
+                && !VARIABLE_CHECK_OPERATORS.contains(&operator)
+            {
+                c.error(
+                    format!("{path}.configuration.Operator"),
+                    format!("\"{operator}\" is not an operator; use {}", VARIABLE_CHECK_OPERATORS.join(", ")),
+                );
+            }
+        }
+        RuleProvider::DeploymentWindow => {
+            if let Some(cron) = value("Cron")
+                && let Err(problem) = Window::parse(cron, value("TimeZone"))
+            {
+                let key = if problem.contains("time zone") { "TimeZone" } else { "Cron" };
+                c.error(format!("{path}.configuration.{key}"), problem);
+            }
+        }
+        _ => {}
+    }
+    if entry
+        && result == Some(&ConditionResult::Skip)
+        && !matches!(provider, RuleProvider::VariableCheck | RuleProvider::LambdaInvoke)
+    {
+        c.error(
+            format!("{type_path}.provider"),
+            format!(
+                "an entry condition with the SKIP result takes only LambdaInvoke and VariableCheck rules, not {}",
+                spec.name
+            ),
+        );
     }
 }
 
@@ -145,14 +236,62 @@ mod tests {
     }
 
     #[test]
+    fn rule_providers_and_their_configuration() {
+        let rule = |provider: &str, configuration: serde_json::Value| {
+            json!({"name": "r", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": provider, "version": "1"},
+                   "configuration": configuration})
+        };
+        let valid = with(valid_v2(), |p| {
+            p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "SKIP", "rules": [
+                rule("VariableCheck", json!({"Variable": "#{variables.Env}", "Operator": "EQ", "Value": "prod"}))]}]});
+            p["stages"][2]["onSuccess"] = json!({"conditions": [{"result": "FAIL", "rules": [
+                rule("DeploymentWindow", json!({"Cron": "* * 9-17 ? * MON-FRI *", "TimeZone": "Europe/Paris"}))]}]});
+        });
+        assert!(errors_of(valid).is_empty());
+        let errors = errors_of(with(valid_v2(), |p| {
+            p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "SKIP", "rules": [
+                rule("DeploymentWindow", json!({"Cron": "* * 25 * * ?", "Extra": "x"}))]}]});
+            p["stages"][2]["onSuccess"] = json!({"conditions": [{"result": "FAIL", "rules": [
+                rule("VariableCheck", json!({"Variable": "x", "Operator": "GT"})),
+                rule("Commands", json!({})),
+                rule("Telepathy", json!({}))]}]});
+        }));
+        assert_has(
+            &errors,
+            "stages[2].beforeEntry.conditions[0].rules[0].configuration.Cron: hours: \"25\" is not a value from 0 to 23",
+        );
+        assert_has(
+            &errors,
+            "stages[2].beforeEntry.conditions[0].rules[0].configuration.Extra: is not a configuration key of DeploymentWindow rules",
+        );
+        assert_has(
+            &errors,
+            "stages[2].beforeEntry.conditions[0].rules[0].ruleTypeId.provider: an entry condition with the SKIP result takes only LambdaInvoke and VariableCheck rules",
+        );
+        assert_has(
+            &errors,
+            "stages[2].onSuccess.conditions[0].rules[0].configuration.Value: is required by VariableCheck rules",
+        );
+        assert_has(
+            &errors,
+            "stages[2].onSuccess.conditions[0].rules[0].configuration.Operator: \"GT\" is not an operator",
+        );
+        assert_has(&errors, "stages[2].onSuccess.conditions[0].rules[1].commands: is required by Commands rules");
+        assert_has(
+            &errors,
+            "stages[2].onSuccess.conditions[0].rules[2].ruleTypeId.provider: \"Telepathy\" is not a rule provider",
+        );
+    }
+
+    #[test]
     fn condition_results_and_rules() {
         let rule = json!({"name": "Alarm", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "CloudWatchAlarm", "version": "1"},
                           "configuration": {"AlarmName": "high-errors", "WaitTime": "5"}});
         let valid = with(valid_v2(), |p| {
-            p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "SKIP", "rules": [rule.clone()]}]});
+            p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "FAIL", "rules": [rule.clone()]}]});
             p["stages"][2]["onSuccess"] = json!({"conditions": [{"result": "ROLLBACK", "rules": [rule.clone()]}]});
         });
-        assert!(errors_of(valid).is_empty());
+        assert_eq!(errors_of(valid), Vec::<String>::new());
         let errors = errors_of(with(valid_v2(), |p| {
             p["stages"][2]["beforeEntry"] = json!({"conditions": [{"result": "ROLLBACK", "rules": []}]});
             p["stages"][2]["onSuccess"] = json!({"conditions": [{"result": "FAIL", "rules": [rule.clone()]}, {"result": "FAIL", "rules": [rule.clone()]}]});

@@ -118,7 +118,14 @@ fn only_approvals_take_approval_results_and_approvals_take_nothing_else() {
         a.action = "After".into();
     }
     assert!(matches!(sim.rejected(not_approval), Rejection::Validation(_)));
-    let job = JobRef { execution_id: "e1".into(), stage: "Gate".into(), action: "Approve".into(), attempt: 1, job: 0 };
+    let job = JobRef {
+        execution_id: "e1".into(),
+        stage: "Gate".into(),
+        action: "Approve".into(),
+        attempt: 1,
+        job: 0,
+        condition: None,
+    };
     let sneaky = Event::ActionSucceeded(ActionSucceeded {
         job,
         output_variables: Default::default(),

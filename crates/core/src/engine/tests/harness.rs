@@ -196,6 +196,7 @@ impl Sim {
             action: action.to_string(),
             attempt: attempt.number,
             job: attempt.job.as_ref().map_or(0, |j| j.sequence),
+            condition: None,
         }
     }
 
@@ -274,6 +275,78 @@ impl Sim {
             by: Some("tester".into()),
             requested_at: self.now,
         })
+    }
+
+    /// The job of rule `rule` in the latest evaluation of the stage's `kind` condition.
+    pub fn rule_job(&self, execution: &str, stage: &str, kind: ConditionKind, rule: &str) -> JobRef {
+        let (evaluation, attempt) = self.rule(execution, stage, kind, rule);
+        JobRef {
+            execution_id: execution.to_string(),
+            stage: stage.to_string(),
+            action: rule.to_string(),
+            attempt: evaluation,
+            job: attempt.job.as_ref().map_or(0, |j| j.sequence),
+            condition: Some(kind),
+        }
+    }
+
+    pub fn rule_result_event(&self, execution: &str, stage: &str, kind: ConditionKind, rule: &str, ok: bool) -> Event {
+        let job = self.rule_job(execution, stage, kind, rule);
+        if ok {
+            Event::ActionSucceeded(ActionSucceeded {
+                job,
+                output_variables: BTreeMap::new(),
+                summary: Some(format!("{rule} passed")),
+                external_execution_id: None,
+                external_execution_url: None,
+                revision: None,
+                by: None,
+                details: None,
+            })
+        } else {
+            Event::ActionFailed(ActionFailed {
+                job,
+                failure: FailureDetails {
+                    kind: FailureType::JobFailed,
+                    message: format!("{rule} found a problem"),
+                    external_execution_id: None,
+                },
+                details: None,
+            })
+        }
+    }
+
+    pub fn override_event(&self, execution: &str, stage: &str, kind: ConditionKind) -> Event {
+        Event::OverrideCondition(OverrideCondition {
+            execution_id: execution.to_string(),
+            stage: stage.to_string(),
+            condition: kind,
+            by: Some("tester".into()),
+        })
+    }
+
+    pub fn rollback_event(&self, id: &str, stage: &str, target: &str) -> Event {
+        Event::RollbackStage(RollbackStage {
+            execution_id: id.to_string(),
+            seed: format!("seed-{id}"),
+            stage: stage.to_string(),
+            target_execution_id: target.to_string(),
+            trigger: Trigger { trigger_type: TriggerType::ManualRollback, trigger_detail: Some("tester".into()) },
+        })
+    }
+
+    /// The latest evaluation of the stage's `kind` condition.
+    pub fn condition(&self, execution: &str, stage: &str, kind: ConditionKind) -> &ConditionRun {
+        let e = self.execution(execution);
+        let s = e.stage_index(stage).expect("stage exists");
+        e.stages[s].latest_condition(kind).unwrap_or_else(|| panic!("{stage} has no {kind:?} evaluation"))
+    }
+
+    /// (evaluation number, rule run) of the latest evaluation.
+    pub fn rule(&self, execution: &str, stage: &str, kind: ConditionKind, rule: &str) -> (u32, &RuleAttempt) {
+        let condition = self.condition(execution, stage, kind);
+        let attempt = condition.rules.iter().find(|r| r.name == rule).unwrap_or_else(|| panic!("no rule {rule}"));
+        (condition.number, attempt)
     }
 
     pub fn tick_event(&self, execution: &str) -> Event {

@@ -1,6 +1,7 @@
 //! One test module per semantic; `harness` drives `apply` like an adapter does.
 
 mod approval;
+mod conditions;
 mod events;
 mod harness;
 mod idempotency;

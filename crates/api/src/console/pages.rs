@@ -1,0 +1,121 @@
+//! What each console page reads, with the same typed reads the wire API answers from
+//! (`pipelines::stored`, `reads::state_view`, …), before `views` renders it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::protocol::ApiError;
+use crate::{ControlPlane, pipelines, reads};
+
+use super::views::{self, ApprovalForm, ApprovalReview, Frame, PipelineData};
+
+/// The newest executions the history page lists.
+const HISTORY_LENGTH: usize = 50;
+
+pub async fn pipelines<C: ControlPlane>(plane: &C) -> Result<String, ApiError> {
+    let (summaries, _) = pipelines::summaries(plane, usize::MAX, None).await?;
+    let mut rows = Vec::with_capacity(summaries.len());
+    for pipeline in summaries {
+        let (latest, _) = reads::execution_summaries(plane, &pipeline.name, 1, None, None).await?;
+        rows.push((pipeline, latest.into_iter().next()));
+    }
+    Ok(views::pipelines(&rows))
+}
+
+/// What the pipeline view shows.
+pub async fn pipeline_data<C: ControlPlane>(plane: &C, name: &str) -> Result<PipelineData, ApiError> {
+    let declaration = pipelines::stored(plane, name, None).await?.declaration;
+    let state = reads::state_view(plane, name).await?;
+    let (latest, _) = reads::execution_summaries(plane, name, 1, None, None).await?;
+    let executions: BTreeSet<&str> = state
+        .stage_states
+        .iter()
+        .filter_map(|s| s.latest_execution.as_ref().map(|e| e.pipeline_execution_id.as_str()))
+        .collect();
+    let mut details = BTreeMap::new();
+    for id in executions {
+        for detail in reads::action_details(plane, name, Some(id), true).await? {
+            let key = (id.to_string(), detail.stage_name.clone(), detail.action_name.clone());
+            details.entry(key).or_insert(detail);
+        }
+    }
+    Ok(PipelineData {
+        declaration,
+        state,
+        latest: latest.into_iter().next(),
+        details,
+        now: plane.now().epoch_seconds(),
+    })
+}
+
+pub async fn history<C: ControlPlane>(plane: &C, name: &str) -> Result<String, ApiError> {
+    let (executions, _) = reads::execution_summaries(plane, name, HISTORY_LENGTH, None, None).await?;
+    Ok(views::history(name, &executions))
+}
+
+pub async fn execution<C: ControlPlane>(plane: &C, name: &str, id: &str) -> Result<String, ApiError> {
+    let execution = reads::execution_view(plane, name, id).await?;
+    let mut details = reads::action_details(plane, name, Some(id), false).await?;
+    details.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+    Ok(views::execution(name, &execution, &details))
+}
+
+/// The page a local approval link opens (`/pipelines/<p>/approve/<stage>/<action>?token=…`):
+/// the form while that token's approval waits.
+pub async fn approval<C: ControlPlane>(
+    plane: &C,
+    name: &str,
+    stage: &str,
+    action: &str,
+    token: &str,
+    csrf: &str,
+) -> Result<String, ApiError> {
+    let state = reads::state_view(plane, name).await?;
+    let stage_state = state
+        .stage_states
+        .iter()
+        .find(|s| s.stage_name == stage)
+        .ok_or_else(|| ApiError::client("StageNotFoundException", format!("stage {stage} does not exist")))?;
+    let latest =
+        stage_state.action_states.iter().find(|a| a.action_name == action).and_then(|a| a.latest_execution.as_ref());
+    let waiting = latest.is_some_and(|l| l.status == "InProgress" && l.token.as_deref() == Some(token));
+    let execution_id = stage_state.latest_execution.as_ref().map(|e| e.pipeline_execution_id.clone());
+    let mut review = ApprovalReview {
+        pipeline: name.to_string(),
+        stage: stage.to_string(),
+        action: action.to_string(),
+        execution_id: execution_id.clone().unwrap_or_default(),
+        facts: Vec::new(),
+        link: None,
+    };
+    if let (true, Some(id)) = (waiting, &execution_id) {
+        let execution = reads::execution_view(plane, name, id).await?;
+        for revision in &execution.artifact_revisions {
+            review.facts.push((
+                "Revision",
+                views::revision_text(&revision.name, "", &revision.revision_id, revision.revision_summary.as_deref()),
+            ));
+        }
+        let attempt = reads::action_details(plane, name, Some(id), true)
+            .await?
+            .into_iter()
+            .find(|d| d.stage_name == stage && d.action_name == action);
+        if let Some(configuration) = attempt.map(|d| d.input.resolved_configuration) {
+            if let Some(comments) = configuration.get("CustomData") {
+                review.facts.push(("Comments", comments.clone()));
+            }
+            review.link = configuration.get("ExternalEntityLink").cloned();
+        }
+    }
+    let form = ApprovalForm {
+        action: Some(format!("/pipelines/{}/approve", crate::protocol::percent_encode(name))),
+        hidden: vec![
+            ("csrf", csrf.to_string()),
+            ("stage", stage.to_string()),
+            ("action", action.to_string()),
+            ("token", token.to_string()),
+        ],
+        decision_field: "status",
+        chosen: None,
+    };
+    Ok(views::approval(Frame::Console, &review, waiting.then_some(&form)))
+}

@@ -1,0 +1,115 @@
+//! Executions: one item each. A handler's load (the pipeline state and the executions the
+//! event needs), reads by id and by job, and a pipeline's executions newest first.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use pipewright_core::engine::{Event, Execution, PipelineState, executions_needed};
+use pipewright_core::ports::{JobLocation, Page, Snapshot, StoreError, Versioned};
+use pipewright_core::storage::{Cursor, page, page_size};
+
+use super::DynamoStore;
+use super::codec::{Item, get_n, get_s, read_json, unpack};
+use super::errors::sdk_error;
+use super::keys::{EXECUTION, JOB, execution_of, execution_pk, job_pk, key, listing_start, pipeline_pk};
+
+impl DynamoStore {
+    async fn versioned_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
+        let keys = ids.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
+        let mut found = BTreeMap::new();
+        for item in self.batch_get(keys).await? {
+            let execution = unpack(&item)?;
+            let version = get_n(&item, "rev")?;
+            found.insert(execution.id.clone(), Versioned { value: execution, version });
+        }
+        Ok(found)
+    }
+
+    /// Ids of a pipeline's executions, newest first, optionally only the unfinished ones.
+    pub(super) async fn execution_ids(&self, pipeline: &str, only_active: bool) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self.by_pipeline(pipeline_pk(pipeline), start.take()).scan_index_forward(false);
+            if only_active {
+                query = query
+                    .filter_expression("finished = :no")
+                    .expression_attribute_values(":no", AttributeValue::Bool(false));
+            }
+            let output = query.send().await.map_err(|e| sdk_error(&e))?;
+            for item in output.items.unwrap_or_default() {
+                ids.push(execution_of(get_s(&item, "pk")?).to_string());
+            }
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(ids),
+            }
+        }
+    }
+}
+
+pub(super) async fn load(store: &DynamoStore, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
+    let head = store.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+    let state: PipelineState = read_json(&head, "state", "pipeline state")?;
+    let needs = executions_needed(&state, event);
+    let mut ids: Vec<String> = needs.executions.into_iter().collect();
+    if needs.all_active {
+        ids.extend(store.execution_ids(pipeline, true).await?);
+        ids.sort();
+        ids.dedup();
+    }
+    let mut executions = store.versioned_executions(&ids).await?;
+    // An execution named by an event of another pipeline is not this pipeline's to change.
+    executions.retain(|_, v| v.value.pipeline_name == pipeline);
+    Ok(Snapshot {
+        declaration_version: get_n(&head, "version")?,
+        state: Versioned { value: state, version: get_n(&head, "rev")? },
+        executions,
+    })
+}
+
+pub(super) async fn get(store: &DynamoStore, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
+    let Some(item) = store.get(&execution_pk(id), EXECUTION).await? else { return Ok(None) };
+    Ok(Some(Versioned { value: unpack(&item)?, version: get_n(&item, "rev")? }))
+}
+
+pub(super) async fn find_job(store: &DynamoStore, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
+    let Some(item) = store.get(&job_pk(job_id), JOB).await? else { return Ok(None) };
+    Ok(Some(JobLocation {
+        pipeline: get_s(&item, "pipeline")?.to_string(),
+        execution_id: get_s(&item, "execution")?.to_string(),
+    }))
+}
+
+/// A pipeline's executions newest first (`by_pipeline`; equal start times by id), one row
+/// more than the page, to know whether another follows.
+pub(super) async fn list(
+    store: &DynamoStore,
+    pipeline: &str,
+    limit: usize,
+    next_token: Option<&str>,
+) -> Result<Page<Execution>, StoreError> {
+    let size = page_size(limit);
+    let mut start = next_token.map(Cursor::from_token).transpose()?.map(|cursor| listing_start(pipeline, &cursor));
+    let mut rows = Vec::new();
+    loop {
+        let output = store
+            .by_pipeline(pipeline_pk(pipeline), start.take())
+            .scan_index_forward(false)
+            .limit(i32::try_from(size + 1 - rows.len()).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e))?;
+        for item in output.items.unwrap_or_default() {
+            let execution = unpack(&item)?;
+            let cursor = Cursor { started_at: get_n(&item, "started_at")?, key: execution.id.clone() };
+            rows.push((execution, cursor));
+        }
+        // A query stops at 1 MB too: go on until the page and one more row are read.
+        match output.last_evaluated_key {
+            Some(last) if !last.is_empty() && rows.len() <= size => start = Some(last),
+            _ => return Ok(page(rows, size)),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Where everything lives in the one table: the key of each kind of item, the index keys an
+//! execution carries, and how long items are kept (module docs of `dynamo` show the layout).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use pipewright_core::engine::{Execution, next_due};
+use pipewright_core::storage::Cursor;
+use pipewright_core::time::Timestamp;
+
+use super::codec::{Item, n, s};
+
+pub const BY_PIPELINE: &str = "by_pipeline";
+pub const DEADLINES: &str = "deadlines";
+pub const OUTBOX: &str = "outbox";
+/// Every pipeline head sits under this key of `by_pipeline`.
+pub(super) const ALL_PIPELINES: &str = "PIPELINES";
+pub(super) const HEAD: &str = "HEAD";
+pub(super) const EXECUTION: &str = "EXECUTION";
+pub(super) const JOB: &str = "JOB";
+pub(super) const CLAIM: &str = "CLAIM";
+/// The single partition of each sparse index (a few thousand active executions fit one).
+pub(super) const DEADLINE_PARTITION: &str = "DEADLINE";
+pub(super) const OUTBOX_PARTITION: &str = "OUTBOX";
+/// Finished executions are kept 12 months, as CodePipeline keeps its history.
+pub(super) const HISTORY_SECONDS: i64 = 365 * 24 * 3600;
+/// A claim on an outbox entry or a job is kept a week.
+pub const CLAIM_SECONDS: i64 = 7 * 24 * 3600;
+
+const EXECUTION_PREFIX: &str = "EXECUTION#";
+const JOB_PREFIX: &str = "JOB#";
+
+pub(super) fn key(pk: &str, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub(super) fn pipeline_pk(name: &str) -> String {
+    format!("PIPELINE#{name}")
+}
+
+pub(super) fn record_pk(kind: &str) -> String {
+    format!("RECORD#{kind}")
+}
+
+pub(super) fn execution_pk(id: &str) -> String {
+    format!("{EXECUTION_PREFIX}{id}")
+}
+
+pub(super) fn job_pk(job: &str) -> String {
+    format!("{JOB_PREFIX}{job}")
+}
+
+/// The execution id of an execution item's `pk`.
+pub(super) fn execution_of(pk: &str) -> &str {
+    pk.trim_start_matches(EXECUTION_PREFIX)
+}
+
+/// The job id of a job item's `pk`.
+pub(super) fn job_of(pk: &str) -> &str {
+    pk.trim_start_matches(JOB_PREFIX)
+}
+
+pub(super) fn declaration_sk(version: u32) -> String {
+    format!("DECLARATION#{version:010}")
+}
+
+/// Milliseconds as a sort key: zero-padded, so that string order is time order.
+pub(super) fn padded(millis: i64) -> String {
+    format!("{:015}", millis.max(0))
+}
+
+/// An execution's sort key in a time-ordered index: `<padded millis>#<id>`.
+pub(super) fn timed(at: Timestamp, execution_id: &str) -> String {
+    format!("{}#{execution_id}", padded(at.millis()))
+}
+
+/// The key `by_pipeline` continues a listing after: the execution a cursor names.
+pub(super) fn listing_start(pipeline: &str, cursor: &Cursor) -> Item {
+    let mut start = key(&execution_pk(&cursor.key), EXECUTION);
+    start.insert("gsi1pk".into(), s(pipeline_pk(pipeline)));
+    start.insert("gsi1sk".into(), s(timed(Timestamp::from_millis(cursor.started_at), &cursor.key)));
+    start
+}
+
+/// The attributes derived from an execution: its place in the indexes and its TTL. The
+/// attributes to set, and those to remove (it left an index).
+pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, Vec<String>) {
+    let mut set = vec![
+        ("pipeline".to_string(), s(&execution.pipeline_name)),
+        ("started_at".to_string(), n(execution.started_at.millis())),
+        ("finished".to_string(), AttributeValue::Bool(execution.status.is_finished())),
+        ("gsi1pk".to_string(), s(pipeline_pk(&execution.pipeline_name))),
+        ("gsi1sk".to_string(), s(timed(execution.started_at, &execution.id))),
+    ];
+    let mut remove = Vec::new();
+    match next_due(execution) {
+        Some(due) => {
+            set.push(("deadline_pk".to_string(), s(DEADLINE_PARTITION)));
+            set.push(("deadline_sk".to_string(), s(timed(due, &execution.id))));
+        }
+        None => remove.extend(["deadline_pk".to_string(), "deadline_sk".to_string()]),
+    }
+    if execution.status.is_finished() {
+        set.push(("expires_at".to_string(), n(execution.updated_at.millis() / 1000 + HISTORY_SECONDS)));
+    } else {
+        remove.push("expires_at".to_string());
+    }
+    (set, remove)
+}
+
+/// The `outbox` index keys of an execution whose outbox holds effects committed at `at`.
+pub(super) fn outbox_index(execution: &Execution) -> [(String, AttributeValue); 2] {
+    [
+        ("outbox_pk".to_string(), s(OUTBOX_PARTITION)),
+        ("outbox_sk".to_string(), s(timed(execution.updated_at, &execution.id))),
+    ]
+}

@@ -1,0 +1,203 @@
+//! The DynamoDB store: one table (`pk`/`sk`), the same contract as the SQLite store.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
+//! | one declaration version: `body` (JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
+//! | one execution: `body` (gzip JSON), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
+//! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
+//! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
+//!
+//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: the head's
+//! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
+//! lives in the execution item it belongs to, so it is written in the same transaction.
+//!
+//! Indexes: `by_pipeline` (a pipeline's executions newest first; every pipeline under
+//! `PIPELINES`), `deadlines` (active executions by their next deadline, for the tick) and
+//! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
+//! (`expires_at`) removes finished executions after a year, job locations a year after their
+//! deadline, and job claims after a week.
+//!
+//! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
+//! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
+//! `executions`, `outbox` and `records` (the port's operations on each kind of item),
+//! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
+//! (SDK errors as store errors).
+
+mod claims;
+mod codec;
+mod errors;
+mod executions;
+mod keys;
+mod outbox;
+mod pipelines;
+mod records;
+mod schema;
+mod sweeps;
+mod transaction;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+
+use pipewright_core::declaration::PipelineDeclaration;
+use pipewright_core::engine::{Event, Execution};
+use pipewright_core::ports::{
+    Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
+};
+use pipewright_core::time::Timestamp;
+
+use codec::Item;
+use errors::{refused, sdk_error, transaction_error};
+
+pub use keys::{BY_PIPELINE, CLAIM_SECONDS, DEADLINES, OUTBOX};
+pub use schema::create_table;
+pub use sweeps::DueExecution;
+pub use transaction::{MAX_ITEMS, transaction};
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One item, read consistently.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e))?;
+        Ok(output.item)
+    }
+
+    /// A query of `by_pipeline` under one of its partitions (a pipeline's executions, or every
+    /// pipeline head), from `start`.
+    fn by_pipeline(&self, partition: String, start: Option<Item>) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_PIPELINE)
+            .key_condition_expression("gsi1pk = :partition")
+            .expression_attribute_values(":partition", codec::s(partition))
+            .set_exclusive_start_key(start)
+    }
+
+    /// The items of `keys` that exist (consistent reads, 100 keys a request, unprocessed
+    /// keys asked again).
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(refused)?,
+            );
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&e))?;
+                items.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+            }
+        }
+        Ok(items)
+    }
+}
+
+impl StateStore for DynamoStore {
+    async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
+        pipelines::put(self, declaration, now).await
+    }
+
+    async fn get_pipeline(&self, name: &str, version: Option<u32>) -> Result<Option<StoredPipeline>, StoreError> {
+        pipelines::get(self, name, version).await
+    }
+
+    async fn list_pipelines(&self) -> Result<Vec<StoredPipeline>, StoreError> {
+        pipelines::list(self).await
+    }
+
+    async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
+        pipelines::delete(self, name).await
+    }
+
+    async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
+        executions::load(self, pipeline, event).await
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        let items = transaction(&self.table, &changes)?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                Err(transaction_error(&error, || format!("pipeline {} changed since it was read", changes.pipeline)))
+            }
+        }
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
+        executions::get(self, id).await
+    }
+
+    async fn list_executions(
+        &self,
+        pipeline: &str,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> Result<Page<Execution>, StoreError> {
+        executions::list(self, pipeline, limit, next_token).await
+    }
+
+    async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox::claim(self, execution_id, owner).await
+    }
+
+    async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
+        outbox::complete(self, execution_id, ids).await
+    }
+
+    async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        outbox::release(self, execution_id, owner).await
+    }
+
+    async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
+        executions::find_job(self, job_id).await
+    }
+
+    async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
+        records::put_if_absent(self, kind, key, value).await
+    }
+
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        records::get(self, kind, key).await
+    }
+
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        records::list(self, kind).await
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        records::delete(self, kind, key).await
+    }
+}

@@ -1,0 +1,323 @@
+//! A change as the one `TransactWriteItems` that commits it, built without sending anything:
+//! the head is updated or only checked (a stage lock relied on is a condition too), each
+//! execution is put new or updated on its `rev`, its effects go into its own outbox (so they
+//! commit with it), completed entries leave the outbox, and every dispatched job records
+//! where it belongs.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+
+use pipewright_core::engine::{Effect, Execution, PipelineState};
+use pipewright_core::ports::{Changes, StoreError};
+
+use super::codec::{gzip_json, n, outbox_value, pack, s};
+use super::errors::refused;
+use super::keys::{
+    EXECUTION, HEAD, HISTORY_SECONDS, JOB, derived, execution_pk, job_pk, key, outbox_index, pipeline_pk,
+};
+
+/// DynamoDB's limit of items in one transaction.
+pub const MAX_ITEMS: usize = 100;
+
+/// The transaction that commits `changes` to `table`. Refused when an effect concerns an
+/// execution the change does not write (its outbox would not commit with it), or when the
+/// change needs more items than one transaction holds.
+pub fn transaction(table: &str, changes: &Changes) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let mut items = vec![head(table, changes)?];
+    // Effects go into the outbox of the execution they concern, ordered by `seq`.
+    let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
+    for (index, effect) in changes.effects.iter().enumerate() {
+        effects.entry(effect.execution_id()).or_default().push((effect, index as u64));
+    }
+    for (execution, expected) in &changes.executions {
+        let own = effects.remove(execution.id.as_str()).unwrap_or_default();
+        items.push(match expected {
+            None => new_execution(table, execution, &own)?,
+            Some(version) => updated_execution(table, execution, *version, &own, &changes.completed_effects)?,
+        });
+    }
+    if let Some((execution, _)) = effects.into_iter().next() {
+        return Err(StoreError::Refused(format!(
+            "an effect concerns execution {execution}, which this change does not write"
+        )));
+    }
+    // Where each dispatched job belongs, for the job workers' results; kept as long as the
+    // execution's history.
+    for effect in &changes.effects {
+        if let Effect::Dispatch(dispatch) = effect {
+            let mut item = key(&job_pk(&dispatch.job_id), JOB);
+            item.insert("pipeline".into(), s(&changes.pipeline));
+            item.insert("execution".into(), s(&dispatch.execution_id));
+            item.insert("expires_at".into(), n(dispatch.deadline.millis() / 1000 + HISTORY_SECONDS));
+            let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(refused)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+    }
+    if items.len() > MAX_ITEMS {
+        return Err(StoreError::Refused(format!(
+            "a change of {} items exceeds DynamoDB's {MAX_ITEMS} per transaction",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+/// The pipeline head: its new state, or only a check that it has not moved.
+fn head(table: &str, changes: &Changes) -> Result<TransactWriteItem, StoreError> {
+    let head_key = key(&pipeline_pk(&changes.pipeline), HEAD);
+    let expected = n(changes.expected_state_version);
+    Ok(match &changes.state {
+        Some(state) => TransactWriteItem::builder().update(new_state(table, head_key, state, expected)?).build(),
+        None => TransactWriteItem::builder()
+            .condition_check(
+                ConditionCheck::builder()
+                    .table_name(table)
+                    .set_key(Some(head_key))
+                    .condition_expression("rev = :expected")
+                    .expression_attribute_values(":expected", expected)
+                    .build()
+                    .map_err(refused)?,
+            )
+            .build(),
+    })
+}
+
+fn new_state(
+    table: &str,
+    head_key: HashMap<String, AttributeValue>,
+    state: &PipelineState,
+    expected: AttributeValue,
+) -> Result<Update, StoreError> {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(head_key))
+        .update_expression("SET #state = :state, rev = rev + :one")
+        .condition_expression("rev = :expected")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":state", gzip_json(state)?)
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":expected", expected)
+        .build()
+        .map_err(refused)
+}
+
+/// An outbox entry's place in commit order: the execution's time, then the effect's index.
+fn seq(execution: &Execution, index: u64) -> u64 {
+    u64::try_from(execution.updated_at.millis()).unwrap_or(0) * 1000 + index
+}
+
+/// A new execution's item, which must not exist yet.
+fn new_execution(table: &str, execution: &Execution, own: &[(&Effect, u64)]) -> Result<TransactWriteItem, StoreError> {
+    let mut outbox = HashMap::new();
+    for (effect, index) in own {
+        outbox.insert(effect.id().to_string(), outbox_value(effect, seq(execution, *index))?);
+    }
+    let (set, _) = derived(execution);
+    let mut item = key(&execution_pk(&execution.id), EXECUTION);
+    item.insert("rev".into(), n(1));
+    item.insert("body".into(), pack(execution)?);
+    item.insert("outbox".into(), AttributeValue::M(outbox));
+    item.extend(set);
+    if !own.is_empty() {
+        item.extend(outbox_index(execution));
+    }
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(refused)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// An update of an execution read at `rev` = `version`: its body, index attributes, new
+/// outbox entries, and the removal of the entries this change completes.
+fn updated_execution(
+    table: &str,
+    execution: &Execution,
+    version: u64,
+    own: &[(&Effect, u64)],
+    completed: &[String],
+) -> Result<TransactWriteItem, StoreError> {
+    let (set, remove) = derived(execution);
+    let mut names = HashMap::new();
+    let mut values = HashMap::from([
+        (":body".to_string(), pack(execution)?),
+        (":one".to_string(), n(1)),
+        (":expected".to_string(), n(version)),
+    ]);
+    let mut sets = vec!["body = :body".to_string(), "rev = rev + :one".to_string()];
+    let index_keys = if own.is_empty() { Vec::new() } else { outbox_index(execution).to_vec() };
+    for (i, (name, value)) in set.into_iter().chain(index_keys).enumerate() {
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), value);
+        sets.push(format!("#a{i} = :a{i}"));
+    }
+    let mut removes = Vec::new();
+    for (i, name) in remove.into_iter().enumerate() {
+        names.insert(format!("#r{i}"), name);
+        removes.push(format!("#r{i}"));
+    }
+    for (i, (effect, index)) in own.iter().enumerate() {
+        names.insert(format!("#e{i}"), effect.id().to_string());
+        values.insert(format!(":e{i}"), outbox_value(effect, seq(execution, *index))?);
+        sets.push(format!("outbox.#e{i} = :e{i}"));
+    }
+    let own_ids: Vec<&str> = own.iter().map(|(e, _)| e.id()).collect();
+    for (i, id) in completed.iter().filter(|id| !own_ids.contains(&id.as_str())).enumerate() {
+        names.insert(format!("#c{i}"), id.clone());
+        removes.push(format!("outbox.#c{i}"));
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(&execution_pk(&execution.id), EXECUTION)))
+        .update_expression(expression)
+        .condition_expression("rev = :expected")
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(refused)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipewright_core::contract::{declaration, source_done, start};
+    use pipewright_core::engine::{self, Event, Step, World};
+    use pipewright_core::pipeline::{Environment, Pipeline};
+    use pipewright_core::time::Timestamp;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    fn pipeline() -> Pipeline {
+        let mut declaration = declaration("p", "make").unwrap();
+        declaration.version = Some(1);
+        Pipeline::compile(declaration, Environment::default()).unwrap()
+    }
+
+    /// What the shared handler would commit for `event` over `world`.
+    fn changes(
+        pipeline: &Pipeline,
+        world: World,
+        event: &Event,
+        read_at: Option<u64>,
+        completed: &[String],
+    ) -> Changes {
+        let Ok(Step::Applied(mut applied)) = engine::apply(pipeline, world, event, NOW) else { panic!("applies") };
+        let executions = applied
+            .changed_executions
+            .iter()
+            .map(|id| (applied.world.executions.remove(id).unwrap(), read_at))
+            .collect();
+        Changes {
+            pipeline: "p".into(),
+            expected_state_version: 3,
+            state: applied.pipeline_changed.then_some(applied.world.pipeline),
+            executions,
+            effects: applied.effects,
+            completed_effects: completed.to_vec(),
+        }
+    }
+
+    fn string(value: Option<&AttributeValue>) -> &str {
+        value.and_then(|v| v.as_s().ok()).map_or("", String::as_str)
+    }
+
+    #[test]
+    fn a_start_puts_the_new_execution_with_its_outbox_and_updates_the_head_on_its_rev() {
+        let pipeline = pipeline();
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let items = transaction("table", &started).unwrap();
+        let dispatches: Vec<&str> = started
+            .effects
+            .iter()
+            .filter_map(|e| if let Effect::Dispatch(d) = e { Some(d.job_id.as_str()) } else { None })
+            .collect();
+        assert_eq!(dispatches.len(), 1, "the source is dispatched");
+        assert_eq!(items.len(), 2 + dispatches.len(), "head, execution, one job location per dispatch");
+
+        let head = items[0].update().expect("the state changed: the head is updated");
+        assert_eq!(string(head.key().get("pk")), "PIPELINE#p");
+        assert_eq!(string(head.key().get("sk")), "HEAD");
+        assert_eq!(head.condition_expression(), Some("rev = :expected"));
+        assert_eq!(head.expression_attribute_values().unwrap()[":expected"], AttributeValue::N("3".into()));
+        assert!(matches!(head.expression_attribute_values().unwrap()[":state"], AttributeValue::B(_)));
+
+        let put = items[1].put().expect("a new execution is put");
+        assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
+        let item = put.item();
+        assert_eq!(string(item.get("pk")), "EXECUTION#e1");
+        assert_eq!(item["rev"], AttributeValue::N("1".into()));
+        assert_eq!(string(item.get("gsi1pk")), "PIPELINE#p");
+        assert!(string(item.get("gsi1sk")).ends_with("#e1"));
+        assert_eq!(string(item.get("deadline_pk")), "DEADLINE", "the source's deadline is in the index");
+        assert_eq!(string(item.get("outbox_pk")), "OUTBOX");
+        let outbox = item["outbox"].as_m().unwrap();
+        let mut ids: Vec<&str> = outbox.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        let mut expected: Vec<&str> = started.effects.iter().map(Effect::id).collect();
+        expected.sort_unstable();
+        assert_eq!(ids, expected, "every effect is in the execution's outbox");
+
+        let job = items[2].put().expect("the job's location");
+        assert_eq!(string(job.item().get("pk")), format!("JOB#{}", dispatches[0]));
+        assert_eq!(string(job.item().get("execution")), "e1");
+        assert_eq!(string(job.item().get("pipeline")), "p");
+    }
+
+    #[test]
+    fn a_result_updates_the_execution_on_its_rev_and_removes_the_dispatch_it_completes() {
+        let pipeline = pipeline();
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let dispatch = started.effects.iter().find(|e| matches!(e, Effect::Dispatch(_))).unwrap().id().to_string();
+        let mut world = World::new(&pipeline);
+        world.pipeline = started.state.clone().unwrap();
+        let execution = started.executions[0].0.clone();
+        world.executions.insert(execution.id.clone(), execution);
+        let result = changes(&pipeline, world, &source_done("e1"), Some(7), std::slice::from_ref(&dispatch));
+        let items = transaction("table", &result).unwrap();
+
+        let head = &items[0];
+        if result.state.is_none() {
+            let check = head.condition_check().expect("an unchanged state is still a condition");
+            assert_eq!(check.condition_expression(), "rev = :expected");
+        }
+        let update = items[1].update().expect("the execution is updated");
+        assert_eq!(update.condition_expression(), Some("rev = :expected"));
+        assert_eq!(update.expression_attribute_values().unwrap()[":expected"], AttributeValue::N("7".into()));
+        let expression = update.update_expression();
+        assert!(expression.starts_with("SET body = :body, rev = rev + :one"), "{expression}");
+        let names = update.expression_attribute_names().unwrap();
+        let completed = names.iter().find(|(_, name)| **name == dispatch).map(|(placeholder, _)| placeholder).unwrap();
+        assert!(expression.contains(" REMOVE ") && expression.contains(&format!("outbox.{completed}")), "{expression}");
+        for effect in &result.effects {
+            assert!(names.values().any(|name| name == effect.id()), "{} joins the outbox", effect.id());
+        }
+    }
+
+    #[test]
+    fn a_change_that_cannot_commit_as_one_transaction_is_refused() {
+        let pipeline = pipeline();
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let mut orphan = started.clone();
+        orphan.executions.clear();
+        let error = transaction("table", &orphan).unwrap_err();
+        assert!(matches!(&error, StoreError::Refused(m) if m.contains("does not write")), "{error}");
+
+        let mut crowded = started.clone();
+        crowded.effects.clear();
+        let execution = crowded.executions[0].0.clone();
+        crowded.executions =
+            (0..MAX_ITEMS).map(|i| (Execution { id: format!("e{i}"), ..execution.clone() }, None)).collect();
+        let error = transaction("table", &crowded).unwrap_err();
+        assert!(matches!(&error, StoreError::Refused(m) if m.contains("101 items")), "{error}");
+        crowded.executions.pop();
+        assert_eq!(transaction("table", &crowded).unwrap().len(), MAX_ITEMS);
+    }
+}

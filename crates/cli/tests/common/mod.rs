@@ -1,0 +1,45 @@
+//! What the test binaries that drive `pipewright serve` share.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A `pipewright serve` on a free loopback port, stopped when dropped.
+pub struct Serve {
+    child: Child,
+    /// `http://127.0.0.1:<port>`, as serve printed it.
+    pub endpoint: String,
+}
+
+impl Serve {
+    /// Starts `pipewright --state-dir STATE serve --port 0 ARGS…` in `directory`.
+    pub fn start(directory: &Path, state: &Path, args: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipewright"))
+            .current_dir(directory)
+            .arg("--state-dir")
+            .arg(state)
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pipewright serve");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("serve's stdout")).read_line(&mut first).expect("serve's first line");
+        let endpoint = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("serve did not print its address: {first:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Serve { child, endpoint }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
