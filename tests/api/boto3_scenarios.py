@@ -283,7 +283,7 @@ def errors_and_bad_input():
     assert error_code(client.poll_for_jobs, actionTypeId={
         "category": "Build", "owner": "Custom", "provider": "X", "version": "1"}) == "ActionTypeNotFoundException"
     assert error_code(client.rollback_stage, pipelineName="x", stageName="y",
-                      targetPipelineExecutionId="00000000-0000-4000-8000-000000000000") == "ValidationException"
+                      targetPipelineExecutionId="00000000-0000-4000-8000-000000000000") == "PipelineNotFoundException"
     before = client.list_pipelines()["pipelines"]
 
     def raw(body, target="CodePipeline_20150709.CreatePipeline"):
@@ -679,7 +679,8 @@ def rollback_restores_the_last_good_release():
         return client.rollback_stage(**arguments)
     # While that rollback runs, another is refused: the pipeline is busy.
     if execution_status("release", manual_id) == "InProgress":
-        assert error_code(roll) == "ConflictException"
+        code = error_code(roll)
+        assert code == "ConflictException", code
     wait_for("the manual rollback", lambda: execution_status("release", manual_id) == "Succeeded")
     assert error_code(roll, stageName="Source") == "UnableToRollbackStageException"
     assert error_code(roll, targetPipelineExecutionId=bad) == "UnableToRollbackStageException"

@@ -1,21 +1,34 @@
 //! `pipewright`: run CodePipeline declarations on this machine, and check them.
 
-/// `println!` that never panics: output to a closed pipe is dropped and the work goes on.
+/// `println!` that never panics (output to a closed pipe is dropped and the work goes on) and
+/// shows escape sequences in the text instead of letting the terminal obey them.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
+        let text = format!($($arg)*);
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
+        let _ = writeln!(out, "{}", crate::output::terminal::visible(&text));
         let _ = out.flush();
     }};
 }
 
-/// `print!` that never panics.
+/// `print!` that never panics, escape sequences shown.
 macro_rules! say_text {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
+        let text = format!($($arg)*);
         let mut out = std::io::stdout().lock();
-        let _ = write!(out, $($arg)*);
+        let _ = write!(out, "{}", crate::output::terminal::visible(&text));
+        let _ = out.flush();
+    }};
+}
+
+/// `println!` that never panics, for JSON: the text is kept as it is.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
         let _ = out.flush();
     }};
 }
@@ -131,7 +144,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("pipewright: cannot start: {error}");
+            eprintln!("pipewright: cannot start: {}", output::terminal::visible(&error.to_string()));
             return ExitCode::from(failure::FAILED);
         }
     };
@@ -165,7 +178,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("pipewright: {error:#}");
+            eprintln!("pipewright: {}", output::terminal::visible(&format!("{error:#}")));
             if error.downcast_ref::<failure::Usage>().is_some() {
                 ExitCode::from(failure::USAGE)
             } else {

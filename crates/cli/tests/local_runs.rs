@@ -713,3 +713,84 @@ fn on_a_terminal_the_run_shows_a_live_view_and_asks_for_the_approval() {
     assert_eq!(scratch.action("gated", "Hold", "Approve")["summary"], "reviewed at the terminal");
     assert_eq!(scratch.history("gated")[0]["status"], "Succeeded");
 }
+
+#[test]
+fn escape_sequences_from_commands_and_messages_are_shown_not_obeyed_on_the_terminal() {
+    let scratch = Scratch::new();
+    // Output that would put text on the clipboard (OSC 52) and clear the screen; a command
+    // whose text (and so whose failure message) holds an escape sequence.
+    let hostile = pipeline(
+        "hostile",
+        "SUPERSEDED",
+        vec![
+            source_stage(),
+            stage(
+                "Build",
+                vec![commands(
+                    "Noisy",
+                    1,
+                    &["Src"],
+                    &["printf '\\033]52;c;cHduZWQ=\\007\\033[2Jcleared\\n'", "echo \u{1b}[31m\u{9b}red && false"],
+                )],
+            ),
+        ],
+    );
+    let file = scratch.write("hostile", &hostile);
+    let assert = scratch
+        .pipewright()
+        .args(["run", &file, "--source", &format!("Source={}", scratch.source().display())])
+        .assert()
+        .code(1);
+    let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let obeyed = |text: &str| text.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    assert!(!obeyed(&output), "run printed a control character:\n{output:?}");
+    assert!(output.contains("^[]52;c;cHduZWQ=^G^[[2Jcleared"), "the output is shown:\n{output}");
+    assert!(output.contains("^[[31m<U+009B>red"), "the failure message is shown:\n{output}");
+
+    for command in [&["status", "hostile"][..], &["history", "hostile"][..]] {
+        let shown = scratch.pipewright().args(command).output().unwrap();
+        let text = String::from_utf8(shown.stdout).unwrap();
+        assert!(!obeyed(&text), "{command:?} printed a control character:\n{text:?}");
+    }
+    assert!(
+        scratch.action("hostile", "Build", "Noisy")["errorDetails"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\u{1b}[31m\u{9b}red")),
+        "--json keeps the raw text"
+    );
+}
+
+#[test]
+fn stages_and_actions_named_dot_dot_keep_their_workspaces_and_logs_inside_their_execution() {
+    let scratch = Scratch::new();
+    let mut ids = Vec::new();
+    for name in ["climb-a", "climb-b"] {
+        let declaration = pipeline(
+            name,
+            "SUPERSEDED",
+            vec![source_stage(), stage("..", vec![commands("..", 1, &["Src"], &["pwd", &format!("echo {name}")])])],
+        );
+        let file = scratch.write(name, &declaration);
+        let assert = scratch
+            .pipewright()
+            .args(["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())])
+            .assert()
+            .success();
+        let output = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        ids.push(execution_id_of(&output).unwrap_or_else(|| panic!("an execution id in:\n{output}")));
+    }
+    let logs = scratch.state().join("logs");
+    let mut top: Vec<String> =
+        std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    top.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(top, expected, "nothing climbed out of an execution's directory");
+    for (id, name) in ids.iter().zip(["climb-a", "climb-b"]) {
+        let log = std::fs::read_to_string(logs.join(id).join("%2E%2E").join("%2E%2E").join("1.log")).unwrap();
+        assert!(
+            log.contains(name) && log.contains(id.as_str()),
+            "each execution has its own log and workspace:\n{log}"
+        );
+    }
+}

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod links;
 pub mod mac;
 pub mod notifications;
+pub mod paths;
 pub mod pipeline;
 pub mod ports;
 pub mod providers;

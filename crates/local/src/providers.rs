@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use pipewright_core::action_details::ActionDetails;
 use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{Dispatch, FailureType};
+use pipewright_core::paths::segment;
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::artifacts::ArtifactDir;
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
@@ -80,7 +81,9 @@ pub async fn run(
         Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
         None => dispatch.action.clone(),
     };
-    let path = |root: &PathBuf| root.join(&dispatch.execution_id).join(&dispatch.stage).join(&leaf);
+    let path = |root: &PathBuf| {
+        root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(&*segment(&leaf))
+    };
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(
@@ -107,6 +110,7 @@ pub async fn run(
                 output: Arc::new(ToReporter(context.reporter.clone())),
                 scratch,
                 log: Some(path(&context.logs_root).join(format!("{}.log", dispatch.attempt))),
+                base: commands::BaseEnvironment::Caller,
             };
             commands::run_with_details(dispatch, session, cancel).await
         }

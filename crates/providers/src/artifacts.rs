@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
+use zip::read::ExtractOptions;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
@@ -25,12 +26,16 @@ pub enum ZipError {
     Zip(#[from] zip::result::ZipError),
     #[error("{0}")]
     Walk(#[from] walkdir::Error),
+    /// A zip that would unpack to more than it may: a zip bomb, or a link leaving it.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<ZipError> for ArtifactError {
     fn from(error: ZipError) -> Self {
         match error {
             ZipError::Pattern { pattern, message } => ArtifactError::Pattern { pattern, message },
+            ZipError::Refused(message) => ArtifactError::Refused(message),
             other => ArtifactError::Unavailable(other.to_string()),
         }
     }
@@ -106,11 +111,41 @@ impl ArtifactStore for ArtifactDir {
     }
 }
 
-/// Extracts the zip at `path` into `directory` (paths are confined to it).
+/// The most an artifact may unpack to, whatever its size zipped.
+pub const MAX_UNPACKED_BYTES: u64 = 8 << 30;
+/// How many times its zipped size an artifact may unpack to, above [`EXPANSION_FLOOR`]: source
+/// code and builds compress 3–10 times, a zip bomb a thousand times and more.
+pub const MAX_EXPANSION: u64 = 200;
+/// Below this, any expansion is accepted (a small zip of zeros or logs is no threat).
+pub const EXPANSION_FLOOR: u64 = 256 << 20;
+
+/// How much a zip of `zipped` bytes may unpack to.
+pub fn unpack_limit(zipped: u64) -> u64 {
+    zipped.saturating_mul(MAX_EXPANSION).clamp(EXPANSION_FLOOR, MAX_UNPACKED_BYTES)
+}
+
+/// Extracts the zip at `path` into `directory`. Paths are confined to it, a symbolic link is
+/// made only when what it points at is inside it, and the whole may unpack to
+/// [`unpack_limit`] of its size: the declared sizes are checked first, and the bytes actually
+/// inflated are counted against them, so a zip that lies about its sizes stops there too.
 pub fn unzip(path: &Path, directory: &Path) -> Result<(), ZipError> {
+    unzip_within(path, directory, unpack_limit(fs::metadata(path)?.len()))
+}
+
+fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<(), ZipError> {
     fs::create_dir_all(directory)?;
-    ZipArchive::new(File::open(path)?)?.extract(directory)?;
-    Ok(())
+    let options = ExtractOptions::default().with_size_limit(limit).enforce_header_consistency(true);
+    match ZipArchive::new(File::open(path)?)?.extract_with_options(directory, options) {
+        Ok(()) => Ok(()),
+        Err(zip::result::ZipError::DecompressedSizeLimitExceeded { size, limit }) => Err(ZipError::Refused(format!(
+            "the artifact would unpack to {size} bytes, more than the {limit} a zip of its size may \
+             (at most {MAX_EXPANSION} times its size, and never more than {MAX_UNPACKED_BYTES})"
+        ))),
+        Err(zip::result::ZipError::InvalidArchive(message)) if message.contains("escapes") => {
+            Err(ZipError::Refused(format!("the artifact holds a symbolic link that points outside it ({message})")))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// A temporary file next to `target`, so that the final rename is atomic.
@@ -156,6 +191,14 @@ pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: 
         let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
         if filter.as_ref().is_some_and(|set| !set.is_match(&name)) {
+            continue;
+        }
+        // A link stays a link, as git and CodeBuild keep it: following it would put whatever
+        // it points at (outside the directory, perhaps) into the artifact.
+        if entry.file_type().is_symlink() {
+            let target = fs::read_link(entry.path())?;
+            writer.add_symlink(name, target.to_string_lossy(), SimpleFileOptions::default())?;
+            count += 1;
             continue;
         }
         let metadata = fs::metadata(entry.path())?;
@@ -234,6 +277,62 @@ mod tests {
         assert!(store.path(&ArtifactLocation { bucket: "/abs".into(), key: "k".into() }).is_err());
         assert!(store.path(&location("")).is_err());
         assert_eq!(store.path(&location("p/A/x")).unwrap(), Path::new("/tmp/store/bucket/p/A/x"));
+    }
+
+    #[test]
+    fn a_zip_bomb_stops_at_its_limit() {
+        // A megabyte zipped may unpack to the floor, not to the gigabyte a bomb holds.
+        assert_eq!(unpack_limit(1 << 20), EXPANSION_FLOOR);
+        assert!(unpack_limit(1 << 20) < 1 << 30);
+        assert_eq!(unpack_limit(10 << 20), 2000 << 20, "200 times above the floor");
+        assert_eq!(unpack_limit(1 << 40), MAX_UNPACKED_BYTES);
+
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("zeros"), vec![0u8; 4 << 20]).unwrap();
+        let bomb = work.path().join("bomb.zip");
+        zip_directory(&src, &[], &[], &bomb).unwrap();
+        assert!(fs::metadata(&bomb).unwrap().len() < 64 << 10, "4 MiB of zeros zip small");
+        let out = work.path().join("out");
+        let refused = unzip_within(&bomb, &out, 1 << 20).unwrap_err();
+        assert!(matches!(refused, ZipError::Refused(_)), "{refused}");
+        assert!(refused.to_string().contains("would unpack to 4194304 bytes"), "{refused}");
+        assert!(!out.join("zeros").exists(), "nothing was written");
+        assert!(matches!(ArtifactError::from(refused), ArtifactError::Refused(_)), "permanent, not retried");
+        unzip_within(&bomb, &out, 4 << 20).unwrap();
+        assert_eq!(fs::metadata(out.join("zeros")).unwrap().len(), 4 << 20);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_stay_links_and_never_bring_in_what_they_point_at() {
+        let work = tempfile::tempdir().unwrap();
+        let outside = work.path().join("secret");
+        fs::write(&outside, "outside the source").unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("file.txt"), "inside").unwrap();
+        std::os::unix::fs::symlink("file.txt", src.join("inner")).unwrap();
+        std::os::unix::fs::symlink(&outside, src.join("escape")).unwrap();
+        let zipped = work.path().join("src.zip");
+        assert_eq!(zip_directory(&src, &[], &[], &zipped).unwrap(), 3);
+        let mut archive = ZipArchive::new(File::open(&zipped).unwrap()).unwrap();
+        let mut escape = archive.by_name("escape").unwrap();
+        let mut stored = String::new();
+        escape.read_to_string(&mut stored).unwrap();
+        assert_eq!(stored, outside.display().to_string(), "the link's target is stored, not the file's content");
+        drop(escape);
+
+        // Extraction makes a link only when it stays inside.
+        let refused = unzip(&zipped, &work.path().join("out")).unwrap_err();
+        assert!(refused.to_string().contains("points outside"), "{refused}");
+        let inner_only = work.path().join("inner.zip");
+        zip_directory(&src, &["file.txt".to_string(), "inner".to_string()], &[], &inner_only).unwrap();
+        let out = work.path().join("out2");
+        unzip(&inner_only, &out).unwrap();
+        assert!(fs::symlink_metadata(out.join("inner")).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(out.join("inner")).unwrap(), "inside");
     }
 
     #[tokio::test]

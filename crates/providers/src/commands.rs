@@ -24,7 +24,7 @@ use crate::buildspec::build::{Build, BuildStatus, Output, shell_path};
 use crate::buildspec::console::Console;
 use crate::buildspec::model::ArtifactSpec;
 use crate::buildspec::runner::Narration;
-use crate::{ActionError, ActionOutput, Outcome};
+use crate::{ActionError, ActionOutput, Outcome, sandbox};
 
 fn failed(kind: FailureType, message: impl Into<String>) -> Outcome {
     Outcome::Failed(ActionError { kind, message: message.into() })
@@ -43,6 +43,19 @@ pub struct Session<'a, A> {
     pub scratch: PathBuf,
     /// Where the action's output is kept, if anywhere.
     pub log: Option<PathBuf>,
+    /// What the commands' environment starts from.
+    pub base: BaseEnvironment,
+}
+
+/// What a Commands action's environment starts from, besides the variables CodePipeline sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseEnvironment {
+    /// The caller's whole environment: a local run, where the commands run as the person who
+    /// started it, with what they can already do.
+    Caller,
+    /// Almost nothing of the orchestrator's ([`crate::sandbox`]): inside invoke-action, whose
+    /// environment holds the Lambda role's credentials.
+    Sandboxed,
 }
 
 pub async fn run<A: ArtifactStore>(
@@ -70,7 +83,17 @@ pub async fn run_with_details<A: ArtifactStore>(
             return (failed(FailureType::JobFailed, format!("cannot create the workspace: {e}")), None);
         }
     }
-    let mut environment: BTreeMap<String, String> = std::env::vars().collect();
+    let mut environment: BTreeMap<String, String> = match session.base {
+        BaseEnvironment::Caller => std::env::vars().collect(),
+        BaseEnvironment::Sandboxed => {
+            for dir in sandbox::sandbox_directories(scratch) {
+                if let Err(e) = fs::create_dir_all(&dir) {
+                    return (failed(FailureType::JobFailed, format!("cannot create the workspace: {e}")), None);
+                }
+            }
+            sandbox::sandboxed_environment(std::env::vars(), scratch)
+        }
+    };
     environment.insert("CODEBUILD_SRC_DIR".into(), workspace.display().to_string());
     environment.insert("CODEBUILD_BUILD_ID".into(), format!("pipewright:{}", dispatch.action_execution_id));
     environment.insert("CODEPIPELINE_PIPELINE_NAME".into(), dispatch.pipeline.clone());
@@ -85,6 +108,16 @@ pub async fn run_with_details<A: ArtifactStore>(
     let mut secrets = Vec::new();
     for variable in &dispatch.environment_variables {
         let value = if variable.kind == "SECRETS_MANAGER" {
+            if session.base == BaseEnvironment::Sandboxed {
+                // Read from the orchestrator's environment, a secret's name could be any of
+                // its own variables, credentials included.
+                let message = format!(
+                    "environment variable {} reads the Secrets Manager secret {:?}; Commands actions run \
+                     by Pipewright's functions have no access to Secrets Manager: use a CodeBuild action",
+                    variable.name, variable.value
+                );
+                return (failed(FailureType::ConfigurationError, message), None);
+            }
             match std::env::var(&variable.name) {
                 Ok(value) => {
                     secrets.push(value.clone());

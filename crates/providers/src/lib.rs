@@ -10,6 +10,7 @@ pub mod commands;
 pub mod deploy;
 pub mod outcome;
 pub mod project_file;
+pub mod sandbox;
 
 pub use outcome::{ActionError, Outcome};
 

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, FailureType, Revision, RevisionType};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
+use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
@@ -36,6 +37,9 @@ pub enum Invoked {
     Finished(Outcome),
     /// Handed to a system that reports on its own (an invoked function, a notification).
     HandedOff(String),
+    /// The job is no longer its attempt's live job (the execution moved on, was stopped or
+    /// superseded): nothing run.
+    Stale(String),
 }
 
 /// Action output goes to the function's log.
@@ -51,6 +55,22 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     let dispatch = &message.dispatch;
     if !services.store.claim_job(&dispatch.job_id, now(), LEASE_SECONDS).await? {
         return Ok(Invoked::Duplicate);
+    }
+    // A delivery can come late (EventBridge and Lambda retry for up to an hour): work of an
+    // attempt that is no longer current must not run, or a superseded S3 deploy could
+    // overwrite a newer release. The job is kept as handed off, so that a redelivery stops at
+    // the claim.
+    let live = services
+        .store
+        .get_execution(&dispatch.execution_id)
+        .await?
+        .is_some_and(|execution| pipewright_core::engine::job_is_live(&execution.value, &dispatch.job_ref()));
+    if !live {
+        services.store.hand_off_job(&dispatch.job_id).await?;
+        return Ok(Invoked::Stale(format!(
+            "job {} of {}/{} (attempt {}) is no longer current: not run",
+            dispatch.job_id, dispatch.stage, dispatch.action, dispatch.attempt
+        )));
     }
     let kind = pipewright_core::rule_types::RuleProvider::kind_of(dispatch);
     let outcome = match kind {
@@ -190,7 +210,13 @@ async fn run_commands(services: &Services, dispatch: &Dispatch) -> Outcome {
         output: Arc::new(ToLog),
         scratch: scratch.clone(),
         log: None,
+        base: commands::BaseEnvironment::Sandboxed,
     };
+    // The commands share this process's user: keep its memory and environment (the role's
+    // credentials) out of their reach before any of them starts.
+    if let Err(error) = pipewright_providers::sandbox::shield_process() {
+        return failed(FailureType::JobFailed, format!("cannot shield the function from the commands: {error}"));
+    }
     // Nothing cancels a job from outside an invocation: a stopped execution ignores its result.
     let (_keep, cancel) = watch::channel(false);
     let outcome = commands::run(dispatch, session, cancel).await;
@@ -275,5 +301,6 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
         Invoked::Finished(Outcome::Cancelled) => json!({ "invoked": "cancelled" }),
         Invoked::Finished(Outcome::HandedOff) => json!({ "invoked": "handed off" }),
         Invoked::HandedOff(what) => json!({ "invoked": "handed off", "detail": what }),
+        Invoked::Stale(why) => json!({ "invoked": "stale", "detail": why }),
     })
 }

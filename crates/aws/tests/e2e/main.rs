@@ -21,4 +21,6 @@ mod concurrency;
 mod delivery;
 mod dynamo_contract;
 mod full_run;
+mod sandbox;
+mod stale;
 mod template_and_samples;

@@ -197,7 +197,7 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     });
     if !args.wait {
         probe.submit(&args.name, &event, &[], None).await.map_err(failure::service)?;
-        say!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
+        say_raw!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
         return Ok(ExitCode::SUCCESS);
     }
     let style = Style::choose(args.json);

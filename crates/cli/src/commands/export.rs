@@ -25,7 +25,7 @@ pub fn export(args: &ExportArgs, region: Option<&str>) -> Result<ExitCode> {
     // `version` is CodePipeline's to number; create-pipeline ignores it.
     pipeline.version = None;
     let tags = candidate.imported.map(|imported| imported.tags).unwrap_or_default();
-    say!("{}", serde_json::to_string_pretty(&CreatePipelineInput { pipeline, tags })?);
+    say_raw!("{}", serde_json::to_string_pretty(&CreatePipelineInput { pipeline, tags })?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -47,7 +47,7 @@ fn variables(options: &StartOptions) -> Value {
 }
 
 fn print_json(value: &Value) {
-    say!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    say_raw!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 /// Exit code for a final status string.
@@ -110,7 +110,7 @@ pub async fn start(remote: &Remote, args: &StartArgs) -> Result<ExitCode> {
         .map_err(explain)?;
     let id = started["pipelineExecutionId"].as_str().unwrap_or_default().to_string();
     if !args.wait {
-        say!("{}", json!({ "pipelineExecutionId": id }));
+        say_raw!("{}", json!({ "pipelineExecutionId": id }));
         return Ok(ExitCode::SUCCESS);
     }
     follow(remote, &args.name, &id, args.options.json).await
@@ -149,7 +149,7 @@ async fn follow(remote: &Remote, pipeline: &str, id: &str, json_lines: bool) -> 
         for (key, line) in action_lines(&state, id) {
             if seen.get(&key) != Some(&line) {
                 if json_lines {
-                    say!("{}", json!({ "action": key, "line": line }));
+                    say_raw!("{}", json!({ "action": key, "line": line }));
                 } else {
                     say!("{} {line}", chrono::Local::now().format("%H:%M:%S%.3f"));
                 }
@@ -275,7 +275,7 @@ pub async fn retry(remote: &Remote, args: &RetryArgs) -> Result<ExitCode> {
     if args.wait {
         return follow(remote, &args.name, &id, args.json).await;
     }
-    say!("{}", json!({ "pipelineExecutionId": id }));
+    say_raw!("{}", json!({ "pipelineExecutionId": id }));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -244,7 +244,7 @@ pub async fn start(
         .submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None)
         .await
         .map_err(failure::service)?;
-    say!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
+    say_raw!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));
     Ok(ExitCode::SUCCESS)
 }
 

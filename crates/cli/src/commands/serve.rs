@@ -111,7 +111,14 @@ impl ControlPlane for LocalPlane {
     }
 
     fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
-        let path = self.backend.providers.logs_root.join(execution_id).join(stage).join(action);
+        use pipewright_core::paths::segment;
+        let path = self
+            .backend
+            .providers
+            .logs_root
+            .join(&*segment(execution_id))
+            .join(&*segment(stage))
+            .join(&*segment(action));
         std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
     }
 

@@ -84,7 +84,7 @@ pub async fn status(state_dir: &Path, args: &StatusArgs) -> Result<ExitCode> {
     let backend = open_existing(state_dir)?;
     let view = pipeline_state(&backend, &args.name).await?;
     if args.json {
-        say!("{}", serde_json::to_string_pretty(&view)?);
+        say_raw!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
     }
     say!("Pipeline {} (version {})", view.pipeline_name, view.pipeline_version);
@@ -146,7 +146,7 @@ pub async fn history(state_dir: &Path, args: &HistoryArgs) -> Result<ExitCode> {
     let page = backend.store.list_executions(&args.name, usize::from(args.limit), None).await?;
     let summaries: Vec<_> = page.items.iter().map(queries::execution_summary).collect();
     if args.json {
-        say!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pipelineExecutionSummaries": summaries }))?);
+        say_raw!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pipelineExecutionSummaries": summaries }))?);
         return Ok(ExitCode::SUCCESS);
     }
     say!("{:36}  {:10}  {:19}  {:>9}  {:24}  REVISION", "EXECUTION", "STATUS", "STARTED", "DURATION", "TRIGGER");

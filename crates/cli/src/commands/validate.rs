@@ -36,7 +36,7 @@ pub fn run(args: &Args, region: Option<&str>) -> Result<ExitCode> {
                     let report = candidate.validate();
                     invalid |= !report.is_valid();
                     if args.json {
-                        say!("{}", as_json(file, candidate, &report));
+                        say_raw!("{}", as_json(file, candidate, &report));
                     } else {
                         print_text(file, candidate, &report);
                     }
@@ -48,7 +48,7 @@ pub fn run(args: &Args, region: Option<&str>) -> Result<ExitCode> {
                     _ => invalid = true,
                 }
                 if args.json {
-                    say!("{}", error_json(file, &error));
+                    say_raw!("{}", error_json(file, &error));
                 } else {
                     say!("{}", error.message(file));
                 }

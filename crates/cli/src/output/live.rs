@@ -16,6 +16,7 @@ use pipewright_local::report::Reporter;
 
 use super::plain::detail_of;
 use super::short;
+use super::terminal::visible;
 
 struct Line {
     bar: ProgressBar,
@@ -29,6 +30,11 @@ pub struct LiveReporter {
     lines: Mutex<HashMap<String, Line>>,
     execution_id: String,
     interactive: bool,
+}
+
+/// A line of ours with text from outside in it, escape sequences shown.
+fn shown(line: String) -> String {
+    visible(&line).into_owned()
 }
 
 fn spinning() -> ProgressStyle {
@@ -49,19 +55,19 @@ impl LiveReporter {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
         let header = multi.add(ProgressBar::new_spinner());
         header.set_style(spinning());
-        header.set_message(format!("{} · execution {}", pipeline.name, short(execution_id)));
+        header.set_message(shown(format!("{} · execution {}", pipeline.name, short(execution_id))));
         header.enable_steady_tick(Duration::from_millis(120));
         let mut lines = HashMap::new();
         for stage in &pipeline.stages {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(still());
-            bar.set_message(format!("  · {}", stage.name));
+            bar.set_message(shown(format!("  · {}", stage.name)));
             lines.insert(stage.name.clone(), Line { bar, label: stage.name.clone(), started: None });
             for action in &stage.actions {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(still());
                 let label = format!("{} ({})", action.name, action.type_id.provider);
-                bar.set_message(format!("      · {label}"));
+                bar.set_message(shown(format!("      · {label}")));
                 lines.insert(format!("{}/{}", stage.name, action.name), Line { bar, label, started: None });
             }
         }
@@ -82,16 +88,16 @@ impl Reporter for LiveReporter {
     fn state_change(&self, change: &StateChange) {
         let detail = &change.detail;
         if detail.execution_id != self.execution_id {
-            let _ = self.multi.println(format!("execution {} {}", short(&detail.execution_id), detail.state));
+            let _ = self.multi.println(shown(format!("execution {} {}", short(&detail.execution_id), detail.state)));
             return;
         }
         let Some(stage) = &detail.stage else {
-            self.header.set_message(format!(
+            self.header.set_message(shown(format!(
                 "{} · execution {} · {}",
                 detail.pipeline,
                 short(&detail.execution_id),
                 detail.state
-            ));
+            )));
             return;
         };
         let (key, indent) = match &detail.action {
@@ -107,9 +113,9 @@ impl Reporter for LiveReporter {
                 line.bar.reset_elapsed();
                 line.bar.set_style(spinning());
                 line.bar.enable_steady_tick(Duration::from_millis(120));
-                line.bar.set_message(format!("{indent}{} {}", line.label, state.to_lowercase()));
+                line.bar.set_message(shown(format!("{indent}{} {}", line.label, state.to_lowercase())));
             }
-            "STOPPING" => line.bar.set_message(format!("{indent}{} stopping", line.label)),
+            "STOPPING" => line.bar.set_message(shown(format!("{indent}{} stopping", line.label))),
             _ => {
                 let mark = match state {
                     "SUCCEEDED" => "✔",
@@ -119,37 +125,37 @@ impl Reporter for LiveReporter {
                 let extra = detail_of(change).map(|d| format!("  {d}")).unwrap_or_default();
                 line.bar.disable_steady_tick();
                 line.bar.set_style(still());
-                line.bar.set_message(format!(
+                line.bar.set_message(shown(format!(
                     "{indent}  {mark} {} {}{}{extra}",
                     line.label,
                     state.to_lowercase(),
                     duration(line.started)
-                ));
+                )));
             }
         }
     }
 
     fn action_output(&self, stage: &str, action: &str, line: &str) {
-        let _ = self.multi.println(format!("[{stage}/{action}] {line}"));
+        let _ = self.multi.println(shown(format!("[{stage}/{action}] {line}")));
     }
 
     fn approval_requested(&self, request: &ApprovalRequest, message: &ApprovalMessage, file: &Path) {
-        let _ = self.multi.println(&message.subject);
+        let _ = self.multi.println(visible(&message.subject));
         if let Some(data) = &request.custom_data {
-            let _ = self.multi.println(format!("    {data}"));
+            let _ = self.multi.println(shown(format!("    {data}")));
         }
-        let _ = self.multi.println(format!(
+        let _ = self.multi.println(shown(format!(
             "    answer {}from another shell: pipewright approve|reject {} {} {}  (message: {})",
             if self.interactive { "below, or " } else { "" },
             request.pipeline,
             request.stage,
             request.action,
             file.display()
-        ));
+        )));
     }
 
     fn info(&self, message: &str) {
-        let _ = self.multi.println(message);
+        let _ = self.multi.println(visible(message));
     }
 
     fn prompt_approval(&self, request: &ApprovalRequest) -> Option<(ApprovalStatus, String)> {
@@ -165,14 +171,14 @@ pub fn ask(request: &ApprovalRequest) -> Option<(ApprovalStatus, String)> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut err = std::io::stderr();
-    let _ = write!(
-        err,
+    let question = format!(
         "Approve {}/{} of {} (execution {})? [a]pprove / [r]eject / [l]eave for later: ",
         request.stage,
         request.action,
         request.pipeline,
         short(&request.execution_id)
     );
+    let _ = write!(err, "{}", visible(&question));
     let _ = err.flush();
     let mut answer = String::new();
     input.read_line(&mut answer).ok()?;

@@ -5,6 +5,7 @@ mod json;
 mod live;
 mod plain;
 pub mod summary;
+pub mod terminal;
 
 use std::io::IsTerminal;
 use std::sync::Arc;

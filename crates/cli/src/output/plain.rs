@@ -26,7 +26,7 @@ fn clock() -> String {
 
 fn say(line: String) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{}", super::terminal::visible(&line));
     let _ = out.flush();
 }
 

@@ -54,7 +54,10 @@ impl PipelineDocument {
         }
         let tree: serde_json::Value = match format {
             Format::Json => serde_json::from_str(text).map_err(|e| ParseError::json(None, &e))?,
-            Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| ParseError::yaml(None, &e))?,
+            Format::Yaml => {
+                within_depth(text)?;
+                serde_yaml_ng::from_str(text).map_err(|e| ParseError::yaml(None, &e))?
+            }
         };
         let Some(object) = tree.as_object() else {
             return Err(ParseError::whole(
@@ -103,6 +106,38 @@ impl PipelineDocument {
         // Serialising plain data structures with string keys cannot fail.
         result.unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// How deep a YAML declaration may nest. A real one is about ten levels deep (pipeline,
+/// stages, actions, configuration, a list in it); JSON is bounded at 128 by its parser.
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// Refuses YAML nested deeper than [`MAX_YAML_DEPTH`] before the full parse, whose time grows
+/// with the square of the depth: `[[[[…` of 200 KiB would take it tens of seconds. The event
+/// parser used here keeps no tree and stops at the first level too deep, so the check costs
+/// one linear pass.
+fn within_depth(text: &str) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        // A syntax error is left for the full parse, which reports it in its own words.
+        let Ok((event, span)) = event else { return Ok(()) };
+        match event {
+            saphyr_parser::Event::SequenceStart(..) | saphyr_parser::Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(ParseError {
+                        path: None,
+                        message: format!("the YAML is nested deeper than {MAX_YAML_DEPTH} levels"),
+                        line: Some(span.start.line()),
+                        column: Some(span.start.col() + 1),
+                    });
+                }
+            }
+            saphyr_parser::Event::SequenceEnd | saphyr_parser::Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A declaration that could not be read.
@@ -243,6 +278,25 @@ stages:
         assert_eq!(err.line, Some(3));
         assert!(err.column.is_some());
         assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn yaml_nested_past_the_bound_is_refused_with_its_position() {
+        for deep in [format!("a: {}1{}", "[".repeat(200_000), "]".repeat(200_000)), {
+            let mut text = String::new();
+            for level in 0..(MAX_YAML_DEPTH + 1) {
+                text.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+            }
+            text
+        }] {
+            let error = PipelineDocument::parse(&deep, Format::Yaml).unwrap_err();
+            assert!(error.message.contains("nested deeper than 64 levels"), "{error}");
+            assert!(error.line.is_some(), "{error:?}");
+        }
+        // At the bound the depth check passes, and the declaration's own shape is what fails.
+        let at_bound = format!("name: {}1{}", "[".repeat(MAX_YAML_DEPTH - 1), "]".repeat(MAX_YAML_DEPTH - 1));
+        let error = PipelineDocument::parse(&at_bound, Format::Yaml).unwrap_err();
+        assert!(!error.message.contains("nested deeper"), "{error}");
     }
 
     #[test]

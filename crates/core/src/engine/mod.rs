@@ -215,8 +215,11 @@ pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
     }
     // What a rollback returns to: the one RollbackStage names, and for a stage that rolls
     // back on its own, the last execution that succeeded there.
+    // And what occupies the stages: whether that is itself a rollback decides between
+    // ConflictException and UnableToRollbackStageException.
     if let Event::RollbackStage(rollback) = event {
         executions.insert(rollback.target_execution_id.clone());
+        executions.extend(state.stages.iter().filter_map(|slot| slot.occupant.clone()));
     }
     executions.extend(state.stages.iter().filter_map(|slot| slot.last_succeeded.clone()));
     Needs { executions, all_active: matches!(event, Event::PipelineUpdated(_)) }

@@ -17,6 +17,14 @@ pub(crate) fn override_condition(ctx: &mut Context, event: &OverrideCondition) -
         return Err(Rejection::Validation("conditionType: must be BEFORE_ENTRY or ON_SUCCESS".to_string()));
     }
     let not_overridable = |why: String| Err(Rejection::ConditionNotOverridable(why));
+    // Checked before "already overridden": once the execution has ended, a repeated override
+    // is refused as AWS refuses it, not taken as a duplicate.
+    if execution.status.is_finished() {
+        return not_overridable(format!(
+            "execution {id} has ended ({}); nothing is being evaluated",
+            execution.status.as_str()
+        ));
+    }
     let Some(plan) = ctx.pipeline.stages[stage].condition(kind) else {
         return not_overridable(format!("stage \"{}\" has no {} condition", event.stage, kind.field()));
     };
