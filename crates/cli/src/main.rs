@@ -35,6 +35,7 @@ macro_rules! say_raw {
 
 mod build_projects;
 mod commands;
+mod deploy_target;
 mod failure;
 mod launcher;
 mod output;
@@ -62,7 +63,8 @@ struct Cli {
     /// AWS_SECRET_ACCESS_KEY or --profile, as the aws CLI signs them.
     #[arg(long, global = true, value_name = "URL", env = "PIPEWRIGHT_ENDPOINT")]
     endpoint: Option<String>,
-    /// With --endpoint: the profile of the shared credentials file to sign with.
+    /// With --endpoint: the profile of the shared credentials file to sign with; with
+    /// `run --aws`: the profile deploy actions use.
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
     /// The pipeline's region: `AWS::Region` of templates, the home region validation uses,
@@ -158,8 +160,12 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Validate(args) => commands::validate::run(args, cli.region.as_deref()),
             Command::Export(args) => commands::export::export(args, cli.region.as_deref()),
-            Command::Run(args) => commands::run::run(&state_dir, args, cli.region.as_deref()).await,
-            Command::Start(args) => commands::run::start(&state_dir, args).await,
+            Command::Run(args) => {
+                commands::run::run(&state_dir, args, cli.profile.as_deref(), cli.region.as_deref()).await
+            }
+            Command::Start(args) => {
+                commands::run::start(&state_dir, args, cli.profile.as_deref(), cli.region.as_deref()).await
+            }
             Command::Status(args) => commands::status::status(&state_dir, args).await,
             Command::History(args) => commands::status::history(&state_dir, args).await,
             Command::Approve(args) => commands::control::answer(&state_dir, args, ApprovalStatus::Approved).await,

@@ -9,6 +9,7 @@ pub mod action_details;
 pub mod build_project;
 pub mod cron;
 pub mod declaration;
+pub mod deploy;
 pub mod engine;
 pub mod envelope;
 pub mod git_hosts;

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod codebuild;
+pub mod deploy;
 pub mod lambda;
 pub mod providers;
 pub mod report;

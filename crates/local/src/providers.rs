@@ -1,5 +1,6 @@
-//! Runs a dispatched action on this machine, through the provider its type names. Providers
-//! that need AWS fail their action with a clear error rather than pretend.
+//! Runs a dispatched action on this machine, through the provider its type names. Deploy
+//! actions go where the run chose (`--aws`, `--aws-endpoint`, `--plan`: crate::deploy);
+//! other providers that need AWS fail their action with a clear error rather than pretend.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +38,24 @@ pub struct ProviderContext {
     pub codebuild_root: PathBuf,
     /// The host-tools warning of CodeBuild builds is given once per run.
     pub warned_host_tools: Arc<std::sync::atomic::AtomicBool>,
+    /// Where deploy actions go: nowhere chosen, a plan, or AWS (docs/providers.md §2).
+    pub deploy: crate::deploy::DeployMode,
+    /// A template import's placeholders: refused by name before any AWS call.
+    pub placeholders: Vec<pipewright_core::import::Placeholder>,
+    /// The templates last planned or deployed to each stack, for the plans' diffs.
+    pub memory: pipewright_providers::deploy::memory::Memory,
+    /// Starts child pipelines (the CodePipeline invoke action).
+    pub starter: Option<Arc<dyn crate::deploy::PipelineStarter>>,
+}
+
+/// The artifact bucket of the action's region, when the action runs in a region whose store
+/// is not the one its inputs are in (docs/providers.md §11).
+pub fn regional_store(pipeline: &pipewright_core::pipeline::Pipeline, dispatch: &Dispatch) -> Option<String> {
+    let action_region = dispatch.region.as_deref()?;
+    let regional = pipeline.artifact_store(Some(action_region))?;
+    let inputs_bucket = dispatch.input_artifacts.first().map(|a| a.location.bucket.as_str());
+    let declared = pipeline.declaration.artifact_stores.as_ref().is_some_and(|s| s.contains_key(action_region));
+    (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
 }
 
 /// Action output goes to the reporter.
@@ -48,11 +67,13 @@ impl ActionOutput for ToReporter {
     }
 }
 
-/// Runs `dispatch` to its end, or until `cancel` turns true.
+/// Runs `dispatch` to its end, or until `cancel` turns true. `regional_store` is the
+/// artifact bucket of the action's region when it is not the pipeline's (cross-region).
 pub async fn run(
     dispatch: &Dispatch,
     kind: Option<ProviderKind>,
     context: &ProviderContext,
+    regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
 ) -> (Outcome, Option<ActionDetails>) {
     // A rule's work and log sit beside the actions', under its condition's name.
@@ -99,6 +120,14 @@ pub async fn run(
             crate::codebuild::run(dispatch, context, output, scratch, log, cancel).await
         }
         Some(ProviderKind::Lambda) => (crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref()).await, None),
+        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => {
+            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
+            (crate::deploy::run(dispatch, kind, context, regional_store, log, cancel).await, None)
+        }
+        Some(ProviderKind::CodePipelineInvoke) => {
+            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
+            (crate::deploy::invoke_pipeline(dispatch, context, log).await, None)
+        }
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`).
         None if dispatch.action_type.owner == ActionOwner::Custom => (Outcome::HandedOff, None),
         None if dispatch.condition.is_some() => (

@@ -8,6 +8,7 @@ pub mod buildspec;
 pub mod clone_ref;
 pub mod codebuild;
 pub mod commands;
+pub mod deploy;
 pub mod http_client;
 pub mod outcome;
 pub mod project_file;

@@ -155,6 +155,7 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         lambda_endpoint: args.lambda_endpoint.clone(),
         build_projects,
         secrets: crate::build_projects::secrets(&args.secrets),
+        ..RunOptions::default()
     })
 }
 
