@@ -34,15 +34,10 @@ pub(crate) fn override_condition(ctx: &mut Context, event: &OverrideCondition) -
     if let Some(index) = latest
         && execution.stages[stage].conditions[index].status == ConditionStatus::Overridden
         && execution.stages[stage].conditions[index].attempt == execution.attempt
-    {
         // A repeat while the execution runs is a duplicate; once it has ended, the override
-        // is refused as AWS refuses it.
-        if execution.status.is_finished() {
-            return not_overridable(format!(
-                "execution {id} has ended ({}); nothing is being evaluated",
-                execution.status.as_str()
-            ));
-        }
+        // is judged as any other (another execution may hold the stage; nothing is evaluated).
+        && !execution.status.is_finished()
+    {
         return Ok(Some(Stale::AlreadyOverridden));
     }
     if execution.status == ExecutionStatus::Stopping {
