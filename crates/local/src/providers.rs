@@ -2,7 +2,7 @@
 //! actions go where the run chose (`--aws`, `--aws-endpoint`, `--plan`: crate::deploy);
 //! other providers that need AWS fail their action with a clear error rather than pretend.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -58,6 +58,13 @@ pub fn regional_store(pipeline: &pipewright_core::pipeline::Pipeline, dispatch: 
     (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
 }
 
+/// Where an action's workspace (under `work_root`) or its logs (under `logs_root`) live: one
+/// directory per execution, stage and action (or `<condition>.<rule>`), each name a path
+/// segment that cannot climb out of its parent.
+pub fn action_dir(root: &Path, execution_id: &str, stage: &str, action: &str) -> PathBuf {
+    root.join(&*segment(execution_id)).join(&*segment(stage)).join(&*segment(action))
+}
+
 /// Action output goes to the reporter.
 struct ToReporter(Arc<dyn Reporter>);
 
@@ -81,9 +88,7 @@ pub async fn run(
         Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
         None => dispatch.action.clone(),
     };
-    let path = |root: &PathBuf| {
-        root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(&*segment(&leaf))
-    };
+    let path = |root: &PathBuf| action_dir(root, &dispatch.execution_id, &dispatch.stage, &leaf);
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(

@@ -120,14 +120,8 @@ impl ControlPlane for LocalPlane {
     }
 
     fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
-        use pipewright_core::paths::segment;
-        let path = self
-            .backend
-            .providers
-            .logs_root
-            .join(&*segment(execution_id))
-            .join(&*segment(stage))
-            .join(&*segment(action));
+        let path =
+            pipewright_local::providers::action_dir(&self.backend.providers.logs_root, execution_id, stage, action);
         std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
     }
 
