@@ -90,7 +90,7 @@ fn source_revisions(input: Option<Vec<SourceRevisionInput>>) -> Result<Vec<Sourc
             };
             let revision_value = required(r.revision_value, &field("revisionValue"))?;
             check_text(&revision_value, &field("revisionValue"), 1, 1500, |_| true)?;
-            Ok(SourceRevisionOverride { action_name, revision_type, revision_value })
+            Ok(SourceRevisionOverride { action_name, revision_type, revision_value, variables: Default::default() })
         })
         .collect()
 }

@@ -20,6 +20,7 @@ mod steering;
 mod tags;
 mod targets;
 mod third_party;
+mod webhooks;
 
 use std::future::Future;
 
@@ -72,6 +73,19 @@ pub trait ControlPlane: Send + Sync {
         async move { Ok(credentials) }
     }
 
+    /// The URL under which this deployment serves webhooks (`<url>webhooks/…`), when it does.
+    fn webhook_endpoint(&self) -> Option<String> {
+        None
+    }
+
+    /// Creates (or removes) a repository webhook at GitHub for RegisterWebhookWithThirdParty
+    /// (DeregisterWebhookWithThirdParty); an error is the reason, for the caller.
+    fn third_party_webhook(&self, hook: ThirdPartyWebhook) -> impl Future<Output = Result<(), String>> + Send {
+        async move {
+            Err(format!("this deployment cannot reach GitHub to register a webhook for {}/{}", hook.owner, hook.repo))
+        }
+    }
+
     /// Called before the start of a new execution is submitted: local mode records how its
     /// sources resolve. Nothing to do on AWS.
     fn before_start(
@@ -81,6 +95,21 @@ pub trait ControlPlane: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }
+}
+
+/// A repository webhook to create or remove at GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThirdPartyWebhook {
+    pub owner: String,
+    pub repo: String,
+    /// The GitHub action's `OAuthToken`.
+    pub token: String,
+    /// Where GitHub sends deliveries: the webhook's URL.
+    pub url: String,
+    /// The webhook's `SecretToken`, which GitHub signs deliveries with.
+    pub secret: Option<String>,
+    /// True to create, false to remove.
+    pub register: bool,
 }
 
 /// Who made a request, as the transport authenticated it (an access key, or nobody on an
@@ -115,16 +144,6 @@ pub(crate) fn arn<C: ControlPlane>(plane: &C, caller: &Caller, resource: &str) -
     let partition = pipewright_core::artifact_access::partition(region);
     format!("arn:{partition}:codepipeline:{region}:{}:{resource}", plane.account())
 }
-
-/// The operations of botocore's model that this API does not serve (yet). They answer with a
-/// ValidationException naming the operation, never a silent 200.
-const UNSUPPORTED: &[&str] = &[
-    "DeleteWebhook",
-    "DeregisterWebhookWithThirdParty",
-    "ListWebhooks",
-    "PutWebhook",
-    "RegisterWebhookWithThirdParty",
-];
 
 /// Serves one request: authenticates it, then runs its operation.
 pub async fn handle<C: ControlPlane>(
@@ -200,13 +219,15 @@ pub async fn call<C: ControlPlane>(
         "PutThirdPartyJobSuccessResult" => third_party::succeed(plane, caller, input!()).await,
         "PutThirdPartyJobFailureResult" => third_party::fail(plane, input!()).await,
         "ListDeployActionExecutionTargets" => targets::list(plane, input!()).await,
+        "PutWebhook" => webhooks::put(plane, input!()).await,
+        "DeleteWebhook" => webhooks::delete(plane, input!()).await,
+        "ListWebhooks" => webhooks::list(plane, input!()).await,
+        "RegisterWebhookWithThirdParty" => webhooks::register(plane, input!(), true).await,
+        "DeregisterWebhookWithThirdParty" => webhooks::register(plane, input!(), false).await,
         "RollbackStage" => conditions::rollback(plane, caller, input!()).await,
         "OverrideStageCondition" => conditions::override_condition(plane, caller, input!()).await,
         "ListRuleExecutions" => conditions::list_rule_executions(plane, input!()).await,
         "ListRuleTypes" => conditions::list_rule_types(plane, input!()).await,
-        other if UNSUPPORTED.contains(&other) => {
-            Err(ApiError::validation(format!("{other} is not supported by Pipewright yet; nothing was changed")))
-        }
         other => Err(ApiError::client(
             "UnknownOperationException",
             format!("{other} is not an operation of CodePipeline_20150709"),

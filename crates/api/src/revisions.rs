@@ -76,6 +76,7 @@ pub async fn put<C: ControlPlane>(plane: &C, caller: &Caller, input: PutInput) -
             action_name: action.clone(),
             revision_type: *revision_type,
             revision_value: revision_id.clone(),
+            variables: Default::default(),
         })
         .into_iter()
         .collect();

@@ -336,10 +336,23 @@ async fn bad_requests_get_aws_style_errors() {
     let plane = TestPlane::new();
     let unknown = plane.call("LaunchRockets", json!({})).await;
     assert_eq!((unknown.0, unknown.1["__type"].as_str()), (400, Some("UnknownOperationException")));
-    for unsupported in ["ListWebhooks", "PutWebhook"] {
-        let (status, body) = plane.call(unsupported, json!({})).await;
-        assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")));
-        assert!(body["message"].as_str().unwrap().contains(unsupported), "{body}");
+    // Every operation is served: one called without its required members is a
+    // ValidationException naming the member, never an unknown operation.
+    for (operation, member) in
+        [("ListWebhooks", None), ("PutWebhook", Some("webhook")), ("TagResource", Some("resourceArn"))]
+    {
+        let (status, body) = plane.call(operation, json!({})).await;
+        match member {
+            None => assert_eq!(status, 200, "{operation}: {body}"),
+            Some(member) => {
+                assert_eq!(
+                    (status, body["__type"].as_str()),
+                    (400, Some("ValidationException")),
+                    "{operation}: {body}"
+                );
+                assert!(body["message"].as_str().unwrap().contains(member), "{operation}: {body}");
+            }
+        }
     }
     let mistyped = plane.call("GetPipeline", json!({ "name": ["web"] })).await;
     assert_eq!(mistyped.1["__type"], "SerializationException");
@@ -797,4 +810,121 @@ mod console {
         assert_eq!(header(&log, "x-frame-options"), Some("DENY"));
         assert!(header(&log, "content-security-policy").is_some_and(|csp| csp.contains("default-src 'none'")));
     }
+}
+
+fn github_pipeline(name: &str) -> Value {
+    json!({
+        "name": name,
+        "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+        "artifactStore": { "type": "S3", "location": "artifacts-bucket" },
+        "stages": [
+            { "name": "Source", "actions": [{
+                "name": "Src",
+                "actionTypeId": { "category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1" },
+                "configuration": { "Owner": "octo", "Repo": "app", "Branch": "main", "OAuthToken": "gh-token", "PollForSourceChanges": "false" },
+                "outputArtifacts": [{ "name": "Code" }] }] },
+            { "name": "Gate", "actions": [{
+                "name": "Approve",
+                "actionTypeId": { "category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1" } }] }
+        ]
+    })
+}
+
+fn webhook(name: &str, pipeline: &str) -> Value {
+    json!({
+        "name": name, "targetPipeline": pipeline, "targetAction": "Src",
+        "filters": [{ "jsonPath": "$.ref", "matchEquals": "refs/heads/{Branch}" }],
+        "authentication": "GITHUB_HMAC",
+        "authenticationConfiguration": { "SecretToken": "s3cret" }
+    })
+}
+
+#[tokio::test]
+async fn webhooks_are_put_listed_paged_and_deleted_with_botocores_errors() {
+    let plane = TestPlane::new();
+    plane.ok("CreatePipeline", json!({ "pipeline": github_pipeline("app") })).await;
+    let put = plane
+        .ok("PutWebhook", json!({ "webhook": webhook("app-push", "app"), "tags": [{"key": "team", "value": "web"}] }))
+        .await;
+    let item = &put["webhook"];
+    assert_eq!(item["arn"], "arn:aws:codepipeline:us-east-1:111122223333:webhook:app-push");
+    assert_eq!(item["definition"]["authenticationConfiguration"]["SecretToken"], "****", "the secret is redacted");
+    assert_eq!(item["definition"]["filters"][0]["matchEquals"], "refs/heads/{Branch}");
+    assert_eq!(item["tags"], json!([{"key": "team", "value": "web"}]));
+    let url = item["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("webhooks/codepipeline/app-push?t="), "{url}");
+
+    // An update keeps the URL; deleting and creating again gives a new one.
+    let mut changed = webhook("app-push", "app");
+    changed["filters"] = json!([]);
+    let updated = plane.ok("PutWebhook", json!({ "webhook": changed })).await;
+    assert_eq!(updated["webhook"]["url"], url);
+    assert_eq!(updated["webhook"]["definition"]["filters"], json!([]));
+    assert_eq!(updated["webhook"]["tags"], json!([{"key": "team", "value": "web"}]), "tags stay");
+
+    let refusals = [
+        (json!({ "webhook": webhook("w", "missing") }), "PipelineNotFoundException"),
+        (json!({}), "ValidationException"),
+        (json!({ "webhook": { "name": "w" } }), "ValidationException"),
+        (json!({ "webhook": webhook("bad name", "app") }), "ValidationException"),
+        (json!({ "webhook": webhook("w", "app"), "tags": [{"key": "aws:x", "value": "y"}] }), "InvalidTagsException"),
+        (
+            json!({ "webhook": webhook("w", "app"), "tags": (0..51).map(|i| json!({"key": format!("k{i}"), "value": "v"})).collect::<Vec<_>>() }),
+            "TooManyTagsException",
+        ),
+    ];
+    for (input, expected) in refusals {
+        assert_eq!(plane.error("PutWebhook", input.clone()).await, expected, "{input}");
+    }
+    let mut ip_without_range = webhook("w", "app");
+    ip_without_range["authentication"] = json!("IP");
+    assert_eq!(
+        plane.error("PutWebhook", json!({ "webhook": ip_without_range })).await,
+        "InvalidWebhookAuthenticationParametersException"
+    );
+    let mut bad_path = webhook("w", "app");
+    bad_path["filters"][0]["jsonPath"] = json!("$..ref");
+    assert_eq!(plane.error("PutWebhook", json!({ "webhook": bad_path })).await, "InvalidWebhookFilterPatternException");
+    let mut wrong_action = webhook("w", "app");
+    wrong_action["targetAction"] = json!("Approve");
+    assert_eq!(plane.error("PutWebhook", json!({ "webhook": wrong_action })).await, "ValidationException");
+
+    for name in ["b-hook", "c-hook"] {
+        plane.ok("PutWebhook", json!({ "webhook": webhook(name, "app") })).await;
+    }
+    let first = plane.ok("ListWebhooks", json!({ "MaxResults": 2 })).await;
+    let names = |page: &Value| -> Vec<String> {
+        page["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["definition"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&first), ["app-push", "b-hook"]);
+    let token = first["NextToken"].as_str().unwrap();
+    let second = plane.ok("ListWebhooks", json!({ "NextToken": token, "MaxResults": 2 })).await;
+    assert_eq!(names(&second), ["c-hook"]);
+    assert!(second.get("NextToken").is_none());
+    assert_eq!(plane.error("ListWebhooks", json!({ "NextToken": "bogus" })).await, "InvalidNextTokenException");
+    assert_eq!(plane.error("ListWebhooks", json!({ "MaxResults": 101 })).await, "ValidationException");
+
+    // Registering needs the webhook, a GitHub target, and a deployment that reaches GitHub.
+    assert_eq!(
+        plane.error("RegisterWebhookWithThirdParty", json!({ "webhookName": "nope" })).await,
+        "WebhookNotFoundException"
+    );
+    assert_eq!(
+        plane.error("DeregisterWebhookWithThirdParty", json!({ "webhookName": "nope" })).await,
+        "WebhookNotFoundException"
+    );
+    let (status, body) = plane.call("RegisterWebhookWithThirdParty", json!({ "webhookName": "app-push" })).await;
+    assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")));
+    assert!(body["message"].as_str().unwrap().contains("octo/app"), "{body}");
+
+    plane.ok("DeleteWebhook", json!({ "name": "app-push" })).await;
+    plane.ok("DeleteWebhook", json!({ "name": "app-push" })).await; // already deleted: still a success
+    let recreated = plane.ok("PutWebhook", json!({ "webhook": webhook("app-push", "app") })).await;
+    assert_ne!(recreated["webhook"]["url"], url, "a re-created webhook has a new URL");
+    assert_eq!(names(&plane.ok("ListWebhooks", json!({})).await), ["app-push", "b-hook", "c-hook"]);
 }

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod invoker;
 pub mod notifier;
 pub mod relay;
+pub mod repository_sources;
 pub mod settings;
 pub mod telemetry;
 

@@ -41,6 +41,9 @@ pub struct Settings {
     pub account: String,
     /// `PIPEWRIGHT_ARTIFACT_ROLE_ARN`: the role jobs' `artifactCredentials` are sessions of.
     pub artifact_role_arn: Option<String>,
+    /// `PIPEWRIGHT_GITHUB_API_URL`: the API GitHub (version 1) sources read (GitHub
+    /// Enterprise Server's `https://HOST/api/v3`); api.github.com when unset.
+    pub github_api_url: Option<String>,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
             region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string()),
             account: std::env::var("PIPEWRIGHT_ACCOUNT").unwrap_or_else(|_| "000000000000".to_string()),
             artifact_role_arn: std::env::var("PIPEWRIGHT_ARTIFACT_ROLE_ARN").ok().filter(|v| !v.is_empty()),
+            github_api_url: std::env::var("PIPEWRIGHT_GITHUB_API_URL").ok().filter(|v| !v.is_empty()),
         })
     }
 }
@@ -68,6 +72,8 @@ pub struct Services {
     pub invoker: LambdaInvoker,
     /// Jobs' `artifactCredentials`, from STS.
     pub artifact_access: ArtifactAccess,
+    /// Reads the secrets connection sources map to.
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub cache: PipelineCache,
     /// The approval-link key, when the function signs or checks links.
     pub link_key: Option<Vec<u8>>,
@@ -105,6 +111,9 @@ impl Services {
                 aws_sdk_sts::Client::from_conf(sts),
                 settings.artifact_role_arn.clone(),
                 &settings.region,
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(calls.clone()).build(),
             ),
             cache: PipelineCache::new(Environment { region: Some(settings.region.clone()) }),
             link_key,

@@ -35,6 +35,7 @@ macro_rules! say_raw {
 
 mod build_projects;
 mod commands;
+mod deploy_target;
 mod failure;
 mod launcher;
 mod output;
@@ -62,7 +63,8 @@ struct Cli {
     /// AWS_SECRET_ACCESS_KEY or --profile, as the aws CLI signs them.
     #[arg(long, global = true, value_name = "URL", env = "PIPEWRIGHT_ENDPOINT")]
     endpoint: Option<String>,
-    /// With --endpoint: the profile of the shared credentials file to sign with.
+    /// With --endpoint: the profile of the shared credentials file to sign with; with
+    /// `run --aws`: the profile deploy actions use.
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
     /// The pipeline's region: `AWS::Region` of templates, the home region validation uses,
@@ -105,6 +107,10 @@ enum Command {
     /// Serve CodePipeline's API (AWS JSON 1.1) over this state directory, for the aws CLI,
     /// boto3 and the AWS SDKs (`--endpoint-url`).
     Serve(commands::serve::ServeArgs),
+    /// Webhook deliveries: `webhook replay FILE --event push|pull_request [--dry-run]` shows
+    /// which pipelines a saved delivery starts and why the others do not.
+    #[command(subcommand)]
+    Webhook(commands::webhook::WebhookCommand),
     /// Carry out one execution in the background (started by pipewright itself).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -131,8 +137,8 @@ async fn remote(
         Command::Transitions(command) => r::transitions(&client, command).await,
         Command::Validate(args) => commands::validate::run(args, region),
         Command::Export(args) => commands::export::export(args, region),
-        Command::Serve(_) | Command::Worker(_) => {
-            Err(failure::usage("serve and worker work on this machine's state directory; drop --endpoint"))
+        Command::Serve(_) | Command::Worker(_) | Command::Webhook(_) => {
+            Err(failure::usage("serve, webhook and worker work on this machine's state directory; drop --endpoint"))
         }
     }
 }
@@ -154,8 +160,12 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Validate(args) => commands::validate::run(args, cli.region.as_deref()),
             Command::Export(args) => commands::export::export(args, cli.region.as_deref()),
-            Command::Run(args) => commands::run::run(&state_dir, args, cli.region.as_deref()).await,
-            Command::Start(args) => commands::run::start(&state_dir, args).await,
+            Command::Run(args) => {
+                commands::run::run(&state_dir, args, cli.profile.as_deref(), cli.region.as_deref()).await
+            }
+            Command::Start(args) => {
+                commands::run::start(&state_dir, args, cli.profile.as_deref(), cli.region.as_deref()).await
+            }
             Command::Status(args) => commands::status::status(&state_dir, args).await,
             Command::History(args) => commands::status::history(&state_dir, args).await,
             Command::Approve(args) => commands::control::answer(&state_dir, args, ApprovalStatus::Approved).await,
@@ -165,6 +175,7 @@ fn main() -> ExitCode {
             Command::Transitions(command) => commands::control::transitions(&state_dir, command).await,
             Command::Serve(args) => commands::serve::serve(&state_dir, args).await,
             Command::Worker(args) => commands::run::worker(&state_dir, args).await,
+            Command::Webhook(command) => commands::webhook::run(&state_dir, command).await,
         }
     });
     // Detached workers and running commands must not hold the exit.

@@ -11,8 +11,10 @@ pub mod artifact_access;
 pub mod build_project;
 pub mod cron;
 pub mod declaration;
+pub mod deploy;
 pub mod engine;
 pub mod envelope;
+pub mod git_hosts;
 pub mod ids;
 pub mod import;
 pub mod jobs;
@@ -31,6 +33,7 @@ pub mod storage;
 pub mod time;
 pub mod validate;
 pub mod variables;
+pub mod webhooks;
 
 #[cfg(feature = "contract")]
 pub mod contract;

@@ -32,6 +32,13 @@ pub fn verify_hmac_sha256(key: &[u8], data: &[u8], tag: &[u8]) -> bool {
     mac.verify_slice(tag).is_ok()
 }
 
+/// Whether two secrets (tokens, passwords) are equal. They are compared through their MACs,
+/// so the time taken says nothing about where or whether their lengths differ.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    const KEY: &[u8] = b"pipewright: compare secrets";
+    verify_hmac_sha256(KEY, a, &hmac_sha256(KEY, b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +54,13 @@ mod tests {
         let key = [0xaa_u8; 131];
         let mac = hmac_sha256(&key, b"Test Using Larger Than Block-Size Key - Hash Key First");
         assert_eq!(hex::encode(mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    }
+
+    #[test]
+    fn secrets_are_the_same_only_when_equal() {
+        assert!(same_secret(b"token", b"token"));
+        assert!(!same_secret(b"token", b"token2"));
+        assert!(!same_secret(b"", b"token"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 /// itself, and the dots of a name made only of dots are percent-encoded.
 pub fn segment(name: &str) -> Cow<'_, str> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_');
-    let only_dots = name.chars().all(|c| c == '.');
+    let only_dots = name == "." || name == "..";
     if !name.is_empty() && !only_dots && name.chars().all(plain) {
         return Cow::Borrowed(name);
     }

@@ -119,6 +119,12 @@ pub static CATALOGUE: &[ProviderSpec] = &[
             "CommitMessage",
             "ConnectionArn",
             "FullRepositoryName",
+            "ProviderType",
+            // Set when a pull request started the execution (docs/sources.md).
+            "PullRequestId",
+            "PullRequestTitle",
+            "SourceBranchName",
+            "DestinationBranchName",
         ]),
         timeout_minutes: HOUR,
         open_keys: false,

@@ -57,6 +57,7 @@ fn revision(action: &str, kind: RevisionType, value: &str) -> Option<SourceRevis
         action_name: action.to_string(),
         revision_type: kind,
         revision_value: value.to_string(),
+        variables: Default::default(),
     })
 }
 
@@ -98,20 +99,13 @@ pub fn matches(declaration: &PipelineDeclaration, change: &SourceChange) -> Vec<
             (_, SourceChange::Git { source_action, branch, tag, commit_id, file_paths, pull_request })
                 if source_action == name =>
             {
-                let trigger =
-                    declaration.triggers.iter().flatten().find(|t| t.git_configuration.source_action_name == name);
-                let accepted = match trigger {
-                    Some(trigger) => trigger_accepts(
-                        trigger,
-                        branch.as_deref(),
-                        tag.as_deref(),
-                        file_paths.as_deref(),
-                        pull_request.as_ref(),
-                    ),
-                    // Without a trigger, change detection follows the configured branch.
-                    None => pull_request.is_none() && tag.is_none() && branch.as_deref() == Some(config("BranchName")),
+                let change = GitChange {
+                    branch: branch.as_deref(),
+                    tag: tag.as_deref(),
+                    files: file_paths.as_deref(),
+                    pull_request: pull_request.as_ref(),
                 };
-                accepted.then(|| SourceMatch {
+                explain_git(declaration, action, &change).is_ok().then(|| SourceMatch {
                     action: name.to_string(),
                     revision: commit_id.as_deref().and_then(|c| revision(name, RevisionType::CommitId, c)),
                     revision_id: commit_id
@@ -128,24 +122,80 @@ pub fn matches(declaration: &PipelineDeclaration, change: &SourceChange) -> Vec<
     found
 }
 
+/// A push or pull request as the trigger filters see it. For a pull request, `branch` is its
+/// destination branch: a pull-request filter names the branches pull requests go into.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GitChange<'a> {
+    pub branch: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    /// The changed files, when known.
+    pub files: Option<&'a [String]>,
+    pub pull_request: Option<&'a PullRequestEvent>,
+}
+
+/// Whether `change` starts source action `action` of `declaration`: `Ok` says which trigger
+/// filter (or which default) accepts it, `Err` why none does. `DetectChanges: false` is not
+/// looked at here; [`matches`] skips such actions.
+pub fn explain_git(
+    declaration: &PipelineDeclaration,
+    action: &crate::declaration::ActionDeclaration,
+    change: &GitChange<'_>,
+) -> Result<String, String> {
+    let name = action.name.as_str();
+    let trigger = declaration.triggers.iter().flatten().find(|t| t.git_configuration.source_action_name == name);
+    match trigger {
+        Some(trigger) => explain_trigger(trigger, change),
+        // Without a trigger, change detection follows the configured branch.
+        None => {
+            let configured = action.config("BranchName").unwrap_or_default();
+            match (change.pull_request, change.tag, change.branch) {
+                (Some(_), _, _) => Err("without a trigger, pull requests start nothing".to_string()),
+                (None, Some(tag), _) => Err(format!("without a trigger, a tag push ({tag}) starts nothing")),
+                (None, None, Some(branch)) if branch == configured => {
+                    Ok(format!("no trigger: a push to its BranchName {configured}"))
+                }
+                (None, None, branch) => Err(format!(
+                    "without a trigger only pushes to BranchName {configured} start it, not to {}",
+                    branch.unwrap_or("(no branch)")
+                )),
+            }
+        }
+    }
+}
+
 fn glob(pattern: &str) -> Option<GlobMatcher> {
     GlobBuilder::new(pattern).literal_separator(true).build().ok().map(|g| g.compile_matcher())
 }
 
+fn any_match(patterns: &Option<Vec<String>>, value: &str) -> Option<String> {
+    patterns.iter().flatten().find(|p| glob(p).is_some_and(|matcher| matcher.is_match(value))).cloned()
+}
+
 /// Includes (any; all when absent) and no exclude (excludes win).
-fn criteria_accept(criteria: &GitFilterCriteria, value: &str) -> bool {
-    let any = |patterns: &Option<Vec<String>>| {
-        patterns.iter().flatten().filter_map(|p| glob(p)).any(|matcher| matcher.is_match(value))
-    };
-    let included = criteria.includes.is_none() || any(&criteria.includes);
-    included && !any(&criteria.excludes)
+fn criteria_verdict(criteria: &GitFilterCriteria, value: &str) -> Result<(), String> {
+    if let Some(pattern) = any_match(&criteria.excludes, value) {
+        return Err(format!("{value} is excluded by {pattern}"));
+    }
+    if criteria.includes.is_some() && any_match(&criteria.includes, value).is_none() {
+        let includes = criteria.includes.iter().flatten().cloned().collect::<Vec<_>>().join(", ");
+        return Err(format!("{value} matches none of the includes [{includes}]"));
+    }
+    Ok(())
 }
 
 /// With file-path criteria, at least one changed file must pass them. Unknown files pass.
-fn files_accept(criteria: Option<&GitFilterCriteria>, files: Option<&[String]>) -> bool {
+fn files_verdict(criteria: Option<&GitFilterCriteria>, files: Option<&[String]>) -> Result<(), String> {
     match (criteria, files) {
-        (Some(criteria), Some(files)) => files.iter().any(|file| criteria_accept(criteria, file)),
-        _ => true,
+        (Some(criteria), Some(files)) => {
+            if files.iter().any(|file| criteria_verdict(criteria, file).is_ok()) {
+                Ok(())
+            } else {
+                let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+                let more = if files.len() > 3 { format!(" and {} more", files.len() - 3) } else { String::new() };
+                Err(format!("no changed file passes the filePaths filter ({}{more})", shown.join(", ")))
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -157,25 +207,62 @@ pub fn trigger_accepts(
     files: Option<&[String]>,
     pull_request: Option<&PullRequestEvent>,
 ) -> bool {
+    explain_trigger(trigger, &GitChange { branch, tag, files, pull_request }).is_ok()
+}
+
+/// [`trigger_accepts`], in words: which filter accepts the change, or why each refuses it.
+pub fn explain_trigger(trigger: &PipelineTriggerDeclaration, change: &GitChange<'_>) -> Result<String, String> {
     let git = &trigger.git_configuration;
-    match pull_request {
-        Some(event) => git.pull_request.iter().flatten().any(|filter| {
-            let event_ok = filter.events.as_ref().is_none_or(|events| events.contains(event));
-            let branch_ok = match (&filter.branches, branch) {
-                (Some(criteria), Some(branch)) => criteria_accept(criteria, branch),
-                (Some(_), None) => false,
-                (None, _) => true,
-            };
-            event_ok && branch_ok && files_accept(filter.file_paths.as_ref(), files)
-        }),
-        None => git.push.iter().flatten().any(|filter| match (&filter.tags, tag, &filter.branches, branch) {
-            (Some(criteria), Some(tag), _, _) => criteria_accept(criteria, tag),
-            (None, None, Some(criteria), Some(branch)) => {
-                criteria_accept(criteria, branch) && files_accept(filter.file_paths.as_ref(), files)
+    let mut refusals = Vec::new();
+    match change.pull_request {
+        Some(event) => {
+            let filters = git.pull_request.as_deref().unwrap_or_default();
+            if filters.is_empty() {
+                return Err("its trigger has no pullRequest filter".to_string());
             }
-            _ => false,
-        }),
+            for (i, filter) in filters.iter().enumerate() {
+                let verdict = (|| {
+                    if let Some(events) = filter.events.as_ref().filter(|events| !events.contains(event)) {
+                        let names: Vec<&str> = events.iter().map(PullRequestEvent::as_str).collect();
+                        return Err(format!("{} is not one of its events [{}]", event.as_str(), names.join(", ")));
+                    }
+                    match (&filter.branches, change.branch) {
+                        (Some(criteria), Some(branch)) => criteria_verdict(criteria, branch)?,
+                        (Some(_), None) => return Err("the pull request names no destination branch".to_string()),
+                        (None, _) => {}
+                    }
+                    files_verdict(filter.file_paths.as_ref(), change.files)
+                })();
+                match verdict {
+                    Ok(()) => return Ok(format!("pullRequest[{i}] ({})", event.as_str())),
+                    Err(reason) => refusals.push(format!("pullRequest[{i}]: {reason}")),
+                }
+            }
+        }
+        None => {
+            let filters = git.push.as_deref().unwrap_or_default();
+            if filters.is_empty() {
+                return Err("its trigger has no push filter".to_string());
+            }
+            for (i, filter) in filters.iter().enumerate() {
+                let verdict = match (&filter.tags, change.tag, &filter.branches, change.branch) {
+                    (Some(criteria), Some(tag), _, _) => criteria_verdict(criteria, tag).map(|()| format!("tag {tag}")),
+                    (None, None, Some(criteria), Some(branch)) => criteria_verdict(criteria, branch)
+                        .and_then(|()| files_verdict(filter.file_paths.as_ref(), change.files))
+                        .map(|()| format!("branch {branch}")),
+                    (Some(_), None, _, _) => Err("it filters tags, and this push is not a tag".to_string()),
+                    (None, Some(tag), _, _) => Err(format!("it filters branches, and this push is tag {tag}")),
+                    (None, None, None, _) => Err("it names neither tags nor branches".to_string()),
+                    (None, None, Some(_), None) => Err("the push names no branch".to_string()),
+                };
+                match verdict {
+                    Ok(what) => return Ok(format!("push[{i}] ({what})")),
+                    Err(reason) => refusals.push(format!("push[{i}]: {reason}")),
+                }
+            }
+        }
     }
+    Err(refusals.join("; "))
 }
 
 #[cfg(test)]

@@ -48,6 +48,12 @@ pub struct RunOptions {
     /// execution over later reads secrets from its own environment.
     #[serde(skip)]
     pub secrets: BTreeMap<String, String>,
+    /// Where deploy actions go (`--aws`, `--aws-endpoint`, `--plan`); none chosen when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::deploy::DeployTarget>,
+    /// The placeholders of the template this run imported, refused before any AWS call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placeholders: Vec<pipewright_core::import::Placeholder>,
 }
 
 pub fn now() -> Timestamp {
@@ -99,6 +105,10 @@ impl Backend {
             secrets: Default::default(),
             codebuild_root: state_dir.join("codebuild"),
             warned_host_tools: Default::default(),
+            deploy: Default::default(),
+            placeholders: Vec::new(),
+            memory: pipewright_providers::deploy::memory::Memory::new(state_dir.join("stacks")),
+            starter: None,
         };
         Ok(Backend {
             store: Arc::new(store),
@@ -118,6 +128,18 @@ impl Backend {
         self.providers.lambda_endpoint = options.lambda_endpoint.clone();
         self.providers.build_projects = options.build_projects.clone();
         self.providers.secrets = options.secrets.clone();
+        self.providers.placeholders = options.placeholders.clone();
+        self.providers.starter = Some(Arc::new(LocalStarter {
+            store: self.store.clone(),
+            cache: self.cache.clone(),
+            launcher: self.launcher.clone(),
+            options: RunOptions { sources: BTreeMap::new(), ..options.clone() },
+        }));
+        // AWS targets need the SDK, which this crate does not link: the CLI sets those.
+        self.providers.deploy = match options.deploy {
+            Some(crate::deploy::DeployTarget::Plan) => crate::deploy::DeployMode::Plan,
+            _ => crate::deploy::DeployMode::Unchosen,
+        };
     }
 
     /// Records how an execution was started, for workers that take it up later.
@@ -184,6 +206,45 @@ impl Backend {
     /// The execution, if it exists.
     pub async fn execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
         Ok(self.store.get_execution(id).await?.map(|v| v.value))
+    }
+}
+
+/// Starts child pipelines of this state directory (the CodePipeline invoke action); the
+/// child's execution gets a worker of its own and the parent's run options, but not its
+/// `--source` overrides, which name the parent's actions.
+struct LocalStarter {
+    store: Arc<SqliteStore>,
+    cache: Arc<PipelineCache>,
+    launcher: Option<Arc<dyn Launcher>>,
+    options: RunOptions,
+}
+
+impl crate::deploy::PipelineStarter for LocalStarter {
+    fn start<'a>(
+        &'a self,
+        child: &'a pipewright_core::deploy::codepipeline::Child,
+        execution_id: &'a str,
+        by: &'a str,
+    ) -> pipewright_providers::deploy::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let body = serde_json::to_string(&self.options).map_err(|e| e.to_string())?;
+            self.store.set_run_options(execution_id, &body).await.map_err(|e| e.to_string())?;
+            let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+            let event = pipewright_core::deploy::codepipeline::start_event(child, execution_id, &seed, by);
+            match service::handle(self.store.as_ref(), &self.cache, &child.pipeline, &event, now(), &[]).await {
+                Ok(_) => {}
+                Err(ServiceError::PipelineNotFound(name)) => {
+                    return Err(format!(
+                        "pipeline {name} is not stored in this state directory; run it once with `pipewright run FILE`"
+                    ));
+                }
+                Err(error) => return Err(error.to_string()),
+            }
+            if let Some(launcher) = &self.launcher {
+                launcher.launch(&child.pipeline, execution_id).map_err(|e| format!("cannot start its worker: {e}"))?;
+            }
+            Ok(())
+        })
     }
 }
 

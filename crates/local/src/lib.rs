@@ -6,9 +6,11 @@
 
 pub mod backend;
 pub mod codebuild;
+pub mod deploy;
 pub mod lambda;
 pub mod providers;
 pub mod report;
 pub mod sources;
 pub mod store;
+pub mod webhooks;
 pub mod worker;

@@ -1,7 +1,8 @@
-//! Runs a dispatched action on this machine, through the provider its type names. Providers
-//! that need AWS fail their action with a clear error rather than pretend.
+//! Runs a dispatched action on this machine, through the provider its type names. Deploy
+//! actions go where the run chose (`--aws`, `--aws-endpoint`, `--plan`: crate::deploy);
+//! other providers that need AWS fail their action with a clear error rather than pretend.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -41,6 +42,31 @@ pub struct ProviderContext {
     pub codebuild_root: PathBuf,
     /// The host-tools warning of CodeBuild builds is given once per run.
     pub warned_host_tools: Arc<std::sync::atomic::AtomicBool>,
+    /// Where deploy actions go: nowhere chosen, a plan, or AWS (docs/providers.md §2).
+    pub deploy: crate::deploy::DeployMode,
+    /// A template import's placeholders: refused by name before any AWS call.
+    pub placeholders: Vec<pipewright_core::import::Placeholder>,
+    /// The templates last planned or deployed to each stack, for the plans' diffs.
+    pub memory: pipewright_providers::deploy::memory::Memory,
+    /// Starts child pipelines (the CodePipeline invoke action).
+    pub starter: Option<Arc<dyn crate::deploy::PipelineStarter>>,
+}
+
+/// The artifact bucket of the action's region, when the action runs in a region whose store
+/// is not the one its inputs are in (docs/providers.md §11).
+pub fn regional_store(pipeline: &pipewright_core::pipeline::Pipeline, dispatch: &Dispatch) -> Option<String> {
+    let action_region = dispatch.region.as_deref()?;
+    let regional = pipeline.artifact_store(Some(action_region))?;
+    let inputs_bucket = dispatch.input_artifacts.first().map(|a| a.location.bucket.as_str());
+    let declared = pipeline.declaration.artifact_stores.as_ref().is_some_and(|s| s.contains_key(action_region));
+    (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
+}
+
+/// Where an action's workspace (under `work_root`) or its logs (under `logs_root`) live: one
+/// directory per execution, stage and action (or `<condition>.<rule>`), each name a path
+/// segment that cannot climb out of its parent.
+pub fn action_dir(root: &Path, execution_id: &str, stage: &str, action: &str) -> PathBuf {
+    root.join(&*segment(execution_id)).join(&*segment(stage)).join(&*segment(action))
 }
 
 /// Action output goes to the reporter.
@@ -52,13 +78,15 @@ impl ActionOutput for ToReporter {
     }
 }
 
-/// Runs `dispatch` to its end, or until `cancel` turns true. `credentials` reach the job's
-/// artifacts through `pipewright serve`'s S3 endpoint: what a job handed to another process
-/// (a Lambda function) reads and writes them with.
+/// Runs `dispatch` to its end, or until `cancel` turns true. `regional_store` is the
+/// artifact bucket of the action's region when it is not the pipeline's (cross-region).
+/// `credentials` reach the job's artifacts through `pipewright serve`'s S3 endpoint: what a
+/// job handed to another process (a Lambda function) reads and writes them with.
 pub async fn run(
     dispatch: &Dispatch,
     kind: Option<ProviderKind>,
     context: &ProviderContext,
+    regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
 ) -> (Outcome, Option<ActionDetails>) {
@@ -67,9 +95,7 @@ pub async fn run(
         Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
         None => dispatch.action.clone(),
     };
-    let path = |root: &PathBuf| {
-        root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(&*segment(&leaf))
-    };
+    let path = |root: &PathBuf| action_dir(root, &dispatch.execution_id, &dispatch.stage, &leaf);
     let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(
@@ -109,6 +135,14 @@ pub async fn run(
             crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref(), &context.account, credentials).await,
             None,
         ),
+        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => {
+            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
+            (crate::deploy::run(dispatch, kind, context, regional_store, log, cancel).await, None)
+        }
+        Some(ProviderKind::CodePipelineInvoke) => {
+            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
+            (crate::deploy::invoke_pipeline(dispatch, context, log).await, None)
+        }
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`),
         // a partner action's for the partner (PollForThirdPartyJobs).
         None | Some(ProviderKind::Snyk | ProviderKind::AlexaSkillsKit)

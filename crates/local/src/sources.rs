@@ -1,6 +1,7 @@
 //! Source actions on this machine: the content of a source comes from `--source ACTION=PATH`
-//! (a git repository, a directory or a zip file), or, for git-based providers, from the git
-//! repository in the current directory.
+//! (a git repository, a directory or a zip file), `--source ACTION=<git URL>[#ref]` (a
+//! shallow fetch of the ref, of the commit a webhook names, else of the action's branch), or,
+//! for git-based providers, from the git repository in the current directory.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +16,7 @@ use pipewright_core::providers::ProviderKind;
 use pipewright_core::ports::ArtifactStore;
 use pipewright_providers::ActionError;
 use pipewright_providers::artifacts::ArtifactDir;
+use pipewright_providers::clone_ref::{self, CloneRef};
 
 /// Where each source action takes its content from.
 #[derive(Debug, Clone, Default)]
@@ -37,8 +39,28 @@ pub struct Fetched {
 
 enum Origin {
     Git(PathBuf),
+    Remote(GitUrl),
     Directory(PathBuf),
     Zip(PathBuf),
+}
+
+/// `--source ACTION=<git URL>[#ref]`: a repository `git fetch` reaches, and the branch, tag or
+/// commit to take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitUrl {
+    pub url: String,
+    pub reference: Option<String>,
+}
+
+/// The git URL `text` names, if it is one rather than a path: `scheme://…` (`file://`
+/// included) or git's `user@host:path`.
+pub fn git_url(text: &str) -> Option<GitUrl> {
+    let (url, reference) = match text.rsplit_once('#') {
+        Some((url, reference)) if !reference.is_empty() => (url, Some(reference.to_string())),
+        _ => (text, None),
+    };
+    let scp_like = url.split_once(':').is_some_and(|(host, path)| host.contains('@') && !path.starts_with("//"));
+    (url.contains("://") || scp_like).then(|| GitUrl { url: url.to_string(), reference })
 }
 
 fn is_git_based(kind: Option<ProviderKind>) -> bool {
@@ -93,6 +115,9 @@ async fn origin(
             dispatch.action_type.owner, dispatch.action_type.provider
         )));
     };
+    if let Some(remote) = git_url(&path.to_string_lossy()) {
+        return Ok(Origin::Remote(remote));
+    }
     let path = if path.is_absolute() { path.clone() } else { options.working_directory.join(path) };
     if path.is_file() {
         return Ok(Origin::Zip(path));
@@ -120,47 +145,40 @@ pub async fn fetch(
     let config = |key: &str| dispatch.configuration.get(key).cloned().unwrap_or_default();
     match origin(dispatch, kind, options).await? {
         Origin::Git(repository) => {
-            let wanted = dispatch
-                .source_revision
-                .as_ref()
-                .filter(|r| r.revision_type == RevisionType::CommitId)
-                .map_or("HEAD".to_string(), |r| r.revision_value.clone());
+            let wanted = revision_override(dispatch).unwrap_or("HEAD").to_string();
             let commit = git(&repository, &["rev-parse", "--verify", &format!("{wanted}^{{commit}}")]).await?;
-            fs::create_dir_all(scratch).map_err(|e| config_error(e.to_string()))?;
-            let zip = scratch.join("source.zip");
-            git(&repository, &["archive", "--format=zip", "-o", &zip.to_string_lossy(), &commit]).await?;
-            artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
-            let log = git(&repository, &["log", "-1", "--format=%s%n%aI%n%cI", &commit]).await?;
-            let mut lines = log.lines();
-            let message = lines.next().unwrap_or_default().to_string();
-            let author_date = lines.next().unwrap_or_default().to_string();
-            let committer_date = lines.next().unwrap_or_default().to_string();
             let branch = match git(&repository, &["rev-parse", "--abbrev-ref", "HEAD"]).await {
                 Ok(branch) if branch != "HEAD" => branch,
                 _ => config("BranchName"),
             };
-            let repository_name = repository.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let variables = commit_variables(
-                dispatch,
-                kind,
-                &commit,
-                &message,
-                &branch,
-                &author_date,
-                &committer_date,
-                &repository_name,
-            );
-            Ok(Fetched {
-                output_variables: variables,
-                revision: Revision {
-                    revision_id: commit.clone(),
-                    change_identifier: Some(commit.clone()),
-                    summary: Some(message.clone()),
-                    url: None,
-                    created: None,
-                },
-                summary: format!("{} {} ({})", &commit[..commit.len().min(8)], message, repository.display()),
-            })
+            let url = format!("file://{}", repository.display());
+            let origin = CommitOrigin { repository: &repository, commit: &commit, branch: &branch, clone_url: &url };
+            from_commit(dispatch, kind, origin, artifacts, scratch).await
+        }
+        Origin::Remote(remote) => {
+            let clone = scratch.join("clone");
+            fs::create_dir_all(&clone).map_err(|e| config_error(e.to_string()))?;
+            git(&clone, &["init", "--quiet"]).await?;
+            // The commit a webhook names, else the ref given, else the branch the action follows.
+            let configured = [config("BranchName"), config("Branch")].into_iter().find(|b| !b.is_empty());
+            let wanted = revision_override(dispatch)
+                .map(String::from)
+                .or_else(|| remote.reference.clone())
+                .or(configured)
+                .unwrap_or_else(|| "HEAD".to_string());
+            git(&clone, &["fetch", "--quiet", "--depth", "1", &remote.url, &wanted]).await?;
+            let commit = git(&clone, &["rev-parse", "--verify", "FETCH_HEAD^{commit}"]).await?;
+            // FETCH_HEAD says "<sha>\t\tbranch 'main' of <url>" when a branch was fetched.
+            let fetched = fs::read_to_string(clone.join(".git").join("FETCH_HEAD")).unwrap_or_default();
+            let branch = fetched
+                .split_once("branch '")
+                .and_then(|(_, rest)| rest.split_once('\''))
+                .map(|(name, _)| name.to_string())
+                .unwrap_or_else(|| config("BranchName"));
+            let origin = CommitOrigin { repository: &clone, commit: &commit, branch: &branch, clone_url: &remote.url };
+            let fetched = from_commit(dispatch, kind, origin, artifacts, scratch).await;
+            let _ = fs::remove_dir_all(&clone);
+            fetched
         }
         Origin::Directory(dir) => {
             let count = artifacts.pack(&output.location, &dir, &[], &options.exclude).await.map_err(io)?;
@@ -176,6 +194,84 @@ pub async fn fetch(
             Ok(snapshot(dispatch, kind, &digest, &message, &zip, message.clone()))
         }
     }
+}
+
+/// The commit a start (a webhook, `sourceRevisions`) asks the action to fetch.
+fn revision_override(dispatch: &Dispatch) -> Option<&str> {
+    dispatch
+        .source_revision
+        .as_ref()
+        .filter(|r| r.revision_type == RevisionType::CommitId)
+        .map(|r| r.revision_value.as_str())
+}
+
+/// A commit in a repository on this machine, and where `git clone` finds that repository.
+struct CommitOrigin<'a> {
+    repository: &'a Path,
+    commit: &'a str,
+    branch: &'a str,
+    clone_url: &'a str,
+}
+
+/// The artifact of a commit: its files (`git archive`), or with `OutputArtifactFormat:
+/// CODEBUILD_CLONE_REF` a reference the CodeBuild action clones; and the commit's variables.
+async fn from_commit(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    origin: CommitOrigin<'_>,
+    artifacts: &ArtifactDir,
+    scratch: &Path,
+) -> Result<Fetched, ActionError> {
+    let CommitOrigin { repository, commit, branch, clone_url } = origin;
+    let io =
+        |e: pipewright_core::ports::ArtifactError| ActionError { kind: FailureType::JobFailed, message: e.to_string() };
+    let output = dispatch
+        .output_artifacts
+        .first()
+        .ok_or_else(|| config_error(format!("source action \"{}\" declares no output artifact", dispatch.action)))?;
+    let change = dispatch.source_revision.as_ref().map(|r| r.variables.clone()).unwrap_or_default();
+    let branch = change.get("BranchName").map_or(branch, String::as_str);
+    fs::create_dir_all(scratch).map_err(|e| config_error(e.to_string()))?;
+    let format = dispatch.configuration.get("OutputArtifactFormat").map(String::as_str);
+    if format == Some(clone_ref::FORMAT) {
+        let reference = CloneRef {
+            clone_url: clone_url.to_string(),
+            commit: commit.to_string(),
+            branch: Some(branch.to_string()).filter(|b| !b.is_empty()),
+            full_repository_name: dispatch.configuration.get("FullRepositoryId").cloned(),
+            provider_type: change.get("ProviderType").cloned(),
+            connection_arn: dispatch.configuration.get("ConnectionArn").cloned(),
+        };
+        let dir = scratch.join("clone-ref");
+        reference.write(&dir).map_err(|e| config_error(e.to_string()))?;
+        artifacts.pack(&output.location, &dir, &[], &[]).await.map_err(io)?;
+    } else {
+        let zip = scratch.join("source.zip");
+        git(repository, &["archive", "--format=zip", "-o", &zip.to_string_lossy(), commit]).await?;
+        artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
+    }
+    let log = git(repository, &["log", "-1", "--format=%s%n%aI%n%cI", commit]).await?;
+    let mut lines = log.lines();
+    let message = lines.next().unwrap_or_default().to_string();
+    let author_date = lines.next().unwrap_or_default().to_string();
+    let committer_date = lines.next().unwrap_or_default().to_string();
+    let repository_name = repository.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut variables =
+        commit_variables(dispatch, kind, commit, &message, branch, &author_date, &committer_date, &repository_name);
+    if kind == Some(ProviderKind::CodeStarSourceConnection) {
+        variables.extend(change.into_iter().filter(|(_, value)| !value.is_empty()));
+    }
+    Ok(Fetched {
+        output_variables: variables,
+        revision: Revision {
+            revision_id: commit.to_string(),
+            change_identifier: Some(commit.to_string()),
+            summary: Some(message.clone()),
+            url: None,
+            created: None,
+        },
+        summary: format!("{} {} ({})", &commit[..commit.len().min(8)], message, clone_url),
+    })
 }
 
 /// A source that is not a git commit: its revision is the digest of its content, and its

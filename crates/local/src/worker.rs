@@ -240,19 +240,23 @@ impl Session<'_, '_> {
             return;
         }
         let backend = self.worker.backend;
+        let pipeline = backend
+            .cache
+            .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
+            .await
+            .ok();
         let kind = match dispatch.condition {
             // A rule's job: its provider runs like the action of the same kind.
             Some(_) => pipewright_core::rule_types::RuleProvider::kind_of(&dispatch),
-            None => backend
-                .cache
-                .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
-                .await
-                .ok()
-                .and_then(|pipeline| {
-                    let stage = pipeline.stage_index(&dispatch.stage)?;
-                    let action = pipeline.stages[stage].action_index(&dispatch.action)?;
-                    pipeline.stages[stage].actions[action].kind
-                }),
+            None => pipeline.as_ref().and_then(|pipeline| {
+                let stage = pipeline.stage_index(&dispatch.stage)?;
+                let action = pipeline.stages[stage].action_index(&dispatch.action)?;
+                pipeline.stages[stage].actions[action].kind
+            }),
+        };
+        let regional_store = match dispatch.condition {
+            Some(_) => None,
+            None => pipeline.as_ref().and_then(|p| providers::regional_store(p, &dispatch)),
         };
         let (cancel, cancelled) = watch::channel(false);
         let context = backend.providers.clone();
@@ -261,7 +265,8 @@ impl Session<'_, '_> {
         let entry = id.clone();
         let credentials = local_credentials(seed, &dispatch.job_id);
         tokio::spawn(async move {
-            let (outcome, details) = providers::run(&job, kind, &context, cancelled, &credentials).await;
+            let (outcome, details) =
+                providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
             let _ = finished_tx.send((entry, job, outcome, details));
         });
         self.running.insert(id, (dispatch, cancel));

@@ -62,6 +62,7 @@ fn backend(dir: &Path) -> Backend {
         lambda_endpoint: None,
         build_projects: Default::default(),
         secrets: Default::default(),
+        ..RunOptions::default()
     };
     backend.configure(&options);
     backend

@@ -148,6 +148,34 @@ fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<(), ZipErro
     }
 }
 
+/// Copies the zip at `source` to `target` without its one top directory (the archives of
+/// GitHub, Bitbucket and GitLab put every file under `<repo>-<commit>/`); the number of
+/// entries. Entries are copied as they are compressed, never inflated. An archive whose
+/// entries do not share a top directory is copied whole.
+pub fn without_top_directory(source: &Path, target: &Path) -> Result<usize, ZipError> {
+    let mut archive = ZipArchive::new(File::open(source)?)?;
+    let names: Vec<String> = archive.file_names().map(|n| n.map(|n| n.into_owned())).collect::<Result<_, _>>()?;
+    let top = names.first().and_then(|n| n.split_once('/')).map(|(top, _)| format!("{top}/"));
+    let shared = top.filter(|top| names.iter().all(|n| n.starts_with(top.as_str())));
+    let mut writer = ZipWriter::new(File::create(target)?);
+    let mut count = 0;
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index)?;
+        let name = entry.name()?.into_owned();
+        let renamed = match &shared {
+            Some(top) => name[top.len()..].to_string(),
+            None => name,
+        };
+        if renamed.is_empty() {
+            continue;
+        }
+        writer.raw_copy_file_rename(entry, renamed)?;
+        count += 1;
+    }
+    writer.finish()?;
+    Ok(count)
+}
+
 /// A temporary file next to `target`, so that the final rename is atomic.
 fn staging_path(target: &Path) -> io::Result<PathBuf> {
     let parent = target.parent().ok_or_else(|| io::Error::other(format!("{} has no directory", target.display())))?;
@@ -235,6 +263,36 @@ mod tests {
 
     fn location(key: &str) -> ArtifactLocation {
         ArtifactLocation { bucket: "bucket".into(), key: key.into() }
+    }
+
+    fn zip_of(path: &Path, entries: &[(&str, &str)]) {
+        let mut writer = ZipWriter::new(File::create(path).unwrap());
+        for (name, content) in entries {
+            if name.ends_with('/') {
+                writer.add_directory(*name, SimpleFileOptions::default()).unwrap();
+            } else {
+                writer.start_file(*name, SimpleFileOptions::default()).unwrap();
+                writer.write_all(content.as_bytes()).unwrap();
+            }
+        }
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn host_archives_lose_their_top_directory() {
+        let work = tempfile::tempdir().unwrap();
+        let source = work.path().join("in.zip");
+        zip_of(&source, &[("octo-app-abc/", ""), ("octo-app-abc/a.txt", "A"), ("octo-app-abc/src/b.rs", "B")]);
+        let target = work.path().join("out.zip");
+        assert_eq!(without_top_directory(&source, &target).unwrap(), 2);
+        unzip(&target, &work.path().join("x")).unwrap();
+        assert_eq!(fs::read_to_string(work.path().join("x/a.txt")).unwrap(), "A");
+        assert_eq!(fs::read_to_string(work.path().join("x/src/b.rs")).unwrap(), "B");
+        // Without one shared top directory, the archive is copied as it is.
+        zip_of(&source, &[("a.txt", "A"), ("dir/b.txt", "B")]);
+        assert_eq!(without_top_directory(&source, &target).unwrap(), 2);
+        unzip(&target, &work.path().join("y")).unwrap();
+        assert!(work.path().join("y/dir/b.txt").exists());
     }
 
     #[tokio::test]

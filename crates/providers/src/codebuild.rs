@@ -312,6 +312,21 @@ async fn prepare<A: ArtifactStore>(
             .unpack(&input.location, &target)
             .await
             .map_err(|e| refused("CLIENT_ERROR", format!("cannot unpack input artifact {}: {e}", input.name)))?;
+        // A source with OutputArtifactFormat CODEBUILD_CLONE_REF handed on a reference: clone it.
+        if let Some(reference) = crate::clone_ref::CloneRef::read(&target) {
+            let reference =
+                reference.map_err(|e| refused("CLIENT_ERROR", format!("input artifact {}: {e}", input.name)))?;
+            console.say(&format!(
+                "[pipewright] Cloning {} at {} for input artifact {}",
+                reference.clone_url, reference.commit, input.name
+            ));
+            reference.resolve(&target).await.map_err(|e| {
+                refused(
+                    "CLIENT_ERROR",
+                    format!("cannot clone {} for input artifact {}: {e}", reference.clone_url, input.name),
+                )
+            })?;
+        }
         if input.name != primary {
             if !input.name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) {
                 console.say(&format!(

@@ -5,10 +5,14 @@
 
 pub mod artifacts;
 pub mod buildspec;
+pub mod clone_ref;
 pub mod codebuild;
 pub mod commands;
+pub mod deploy;
+pub mod http_client;
 pub mod outcome;
 pub mod project_file;
+pub mod repository_archive;
 pub mod sandbox;
 
 pub use outcome::{ActionError, Outcome};

@@ -327,6 +327,7 @@ pub async fn create(
         artifact_role_arn: Some(format!("arn:aws:iam::{account}:role/{}", names.artifact_role())),
         region,
         account,
+        github_api_url: None,
     };
     Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, rules })
 }

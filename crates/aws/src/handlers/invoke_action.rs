@@ -14,6 +14,8 @@ use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
+use pipewright_providers::http_client::HttpClient;
+use pipewright_providers::repository_archive::{self, HostSource};
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
 use super::{HandlerError, now};
@@ -24,6 +26,7 @@ use crate::bus::{
     ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope, engine_entry,
 };
 use crate::notifier::ApprovalLinks;
+use crate::repository_sources::{self, RepositorySource};
 use crate::settings::Services;
 
 /// A claim lapses after the longest a Lambda invocation can run, plus a margin.
@@ -77,6 +80,9 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     let outcome = match kind {
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
         Some(ProviderKind::S3Deploy) => s3_deploy(services, dispatch).await,
+        Some(source @ (ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection)) => {
+            repository_source(services, dispatch, source).await
+        }
         Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
         Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
             Ok(status) => {
@@ -169,6 +175,48 @@ async fn s3_source(services: &Services, dispatch: &Dispatch) -> Outcome {
         }
         Err(error) => failed(FailureType::JobFailed, format!("cannot fetch s3://{bucket}/{key}: {error}")),
     }
+}
+
+/// GitHub (version 1) and connection sources: the commit, through its host's API.
+async fn repository_source(services: &Services, dispatch: &Dispatch, kind: ProviderKind) -> Outcome {
+    let source = match kind {
+        ProviderKind::GitHubV1 => repository_sources::github_v1(dispatch, services.settings.github_api_url.as_deref()),
+        _ => match connection_secret(services, dispatch).await {
+            Ok(secret) => repository_sources::connection(dispatch, &secret),
+            Err(outcome) => return outcome,
+        },
+    };
+    let RepositorySource { api, repository, branch } = match source {
+        Ok(source) => source,
+        Err(error) => return Outcome::Failed(error),
+    };
+    let client = match HttpClient::new() {
+        Ok(client) => client,
+        Err(message) => return failed(FailureType::JobFailed, message),
+    };
+    let host = HostSource { api: &api, repository: &repository, branch: &branch, kind };
+    let scratch = std::env::temp_dir().join("pipewright").join(&dispatch.job_id);
+    repository_archive::fetch(&client, &host, dispatch, &services.artifacts, &scratch).await
+}
+
+/// The token of the action's connection, from the secret the stack maps it to.
+async fn connection_secret(services: &Services, dispatch: &Dispatch) -> Result<String, Outcome> {
+    let arn = config(dispatch, "ConnectionArn")
+        .ok_or_else(|| failed(FailureType::ConfigurationError, "configuration ConnectionArn is required".into()))?;
+    let name = repository_sources::connection_secret_name(arn).map_err(Outcome::Failed)?;
+    let output = services.secrets.get_secret_value().secret_id(&name).send().await.map_err(|e| {
+        let message = format!(
+            "cannot read secret {name}, which holds the token of connection {arn} (docs/sources.md): {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        );
+        let kind =
+            if e.as_service_error().is_some() { FailureType::ConfigurationError } else { FailureType::JobFailed };
+        failed(kind, message)
+    })?;
+    output
+        .secret_string()
+        .map(String::from)
+        .ok_or_else(|| failed(FailureType::ConfigurationError, format!("secret {name} has no string value")))
 }
 
 /// The S3 deploy: the input artifact, extracted or not, into `BucketName`.

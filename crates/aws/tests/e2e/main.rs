@@ -21,6 +21,7 @@ mod concurrency;
 mod delivery;
 mod dynamo_contract;
 mod full_run;
+mod repository_sources;
 mod sandbox;
 mod stale;
 mod template_and_samples;

@@ -10,10 +10,13 @@ use serde_json::json;
 
 use common::*;
 
-/// The site pipeline with its Build stage replaced by `actions`.
+/// The site pipeline's Source stage, then a Build stage of `actions` (and no deploy).
 fn with_build(stack: &Stack, name: &str, actions: serde_json::Value) -> serde_json::Value {
     let mut declaration = site_pipeline(stack, name, "SUPERSEDED", false);
     declaration["stages"][1]["actions"] = actions;
+    if let Some(stages) = declaration["stages"].as_array_mut() {
+        stages.truncate(2);
+    }
     declaration
 }
 

@@ -212,6 +212,7 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     let mut backend = Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher)))?;
     let options = backend.load_run_options(&execution_id).await?;
     backend.configure(&options);
+    crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     match Worker::register(&backend, &args.name, &execution_id).await {
         Ok(worker) => {
             if let Err(error) = backend.submit(&args.name, &event, &[], Some(&execution_id)).await {

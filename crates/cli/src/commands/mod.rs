@@ -6,5 +6,7 @@ pub mod remote;
 pub mod run;
 pub mod serve;
 pub mod serve_s3;
+pub mod serve_webhooks;
 pub mod status;
 pub mod validate;
+pub mod webhook;

@@ -22,8 +22,9 @@ use crate::pipeline_file::{self, ImportArgs};
 #[derive(clap::Args)]
 pub struct StartOptions {
     /// Take source action ACTION's content from PATH: a git repository (its HEAD), a
-    /// directory, or a zip file. Repeatable.
-    #[arg(long = "source", value_name = "ACTION=PATH", value_parser = parse_pair)]
+    /// directory, or a zip file; or from a git URL (any URL git fetches, file:// included),
+    /// shallowly, at #REF (a branch, tag or commit) or else at the action's branch. Repeatable.
+    #[arg(long = "source", value_name = "ACTION=PATH|URL[#REF]", value_parser = parse_pair)]
     pub(crate) sources: Vec<(String, String)>,
     /// Give pipeline variable NAME this value for the execution. Repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
@@ -54,6 +55,19 @@ pub struct StartOptions {
     /// from the variable of the same name in this environment.
     #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = parse_pair)]
     pub(crate) secrets: Vec<(String, String)>,
+    /// Deploy actions (CloudFormation, ECS, CodeDeploy, Elastic Beanstalk, Step Functions, S3)
+    /// deploy for real with your AWS credentials (--profile, --region, or the environment).
+    #[arg(long, conflicts_with_all = ["aws_endpoint", "plan"])]
+    pub(crate) aws: bool,
+    /// Deploy actions go to this AWS emulator (moto, LocalStack, Floci), one endpoint for
+    /// every service.
+    #[arg(long, value_name = "URL", conflicts_with = "plan")]
+    pub(crate) aws_endpoint: Option<String>,
+    /// Deploy actions make no AWS call: each shows what it would deploy (for CloudFormation
+    /// the template, its parameters and a diff against the last one) and succeeds as planned;
+    /// later stages get clearly marked placeholder outputs.
+    #[arg(long)]
+    pub(crate) plan: bool,
 }
 
 #[derive(clap::Args)]
@@ -100,7 +114,12 @@ fn open(state_dir: &Path, reporter: Arc<dyn Reporter>) -> Result<Backend> {
 }
 
 /// The run options of `options`, checked against the pipeline's source actions.
-fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions> {
+fn run_options(
+    pipeline: &Pipeline,
+    options: &StartOptions,
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<RunOptions> {
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let sources_stage = &pipeline.stages[0];
     let mut sources = std::collections::BTreeMap::new();
@@ -113,12 +132,7 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
                 names.join(", ")
             )));
         }
-        let path = PathBuf::from(path);
-        let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
-        if !absolute.exists() {
-            return Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())));
-        }
-        sources.insert(action.clone(), absolute);
+        sources.insert(action.clone(), source_location(action, path, &working_directory)?);
     }
     let build_projects =
         crate::build_projects::from_flags(&options.codebuild_projects, &options.buildspecs, &working_directory)?;
@@ -129,7 +143,29 @@ fn run_options(pipeline: &Pipeline, options: &StartOptions) -> Result<RunOptions
         lambda_endpoint: options.lambda_endpoint.clone(),
         build_projects,
         secrets: crate::build_projects::secrets(&options.secrets),
+        deploy: crate::deploy_target::chosen(
+            options.aws,
+            options.aws_endpoint.as_deref(),
+            options.plan,
+            profile,
+            region,
+        ),
+        placeholders: Vec::new(),
     })
+}
+
+/// Where `--source ACTION=VALUE` takes a source from: a git URL (`[#ref]`) as given, or a
+/// path made absolute, which must exist.
+pub(crate) fn source_location(action: &str, value: &str, working_directory: &Path) -> Result<PathBuf> {
+    if pipewright_local::sources::git_url(value).is_some() {
+        return Ok(PathBuf::from(value));
+    }
+    let path = PathBuf::from(value);
+    let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
+    if !absolute.exists() {
+        return Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())));
+    }
+    Ok(absolute)
 }
 
 fn interactive(style: Style, options: &StartOptions) -> bool {
@@ -137,14 +173,15 @@ fn interactive(style: Style, options: &StartOptions) -> bool {
     style != Style::Json && !options.auto_approve && std::io::stdin().is_terminal()
 }
 
-pub async fn run(state_dir: &Path, args: &RunArgs, region: Option<&str>) -> Result<ExitCode> {
+pub async fn run(state_dir: &Path, args: &RunArgs, profile: Option<&str>, region: Option<&str>) -> Result<ExitCode> {
     // Values are asked on a terminal whatever --auto-approve says; JSON output never asks.
     let asks = !args.options.json && std::io::IsTerminal::is_terminal(&std::io::stdin());
     let candidate = pipeline_file::prepare(&args.file, &args.import, region, asks, true)?;
     let declaration = candidate.declaration.clone();
     let pipeline = Pipeline::compile(declaration.clone(), Environment::default()).map_err(|r| usage(r.to_string()))?;
-    let mut options = run_options(&pipeline, &args.options)?;
+    let mut options = run_options(&pipeline, &args.options, profile, region)?;
     if let Some(imported) = &candidate.imported {
+        options.placeholders = imported.placeholders.clone();
         for project in &imported.projects {
             options.build_projects.entry(project.name.clone()).or_insert_with(|| project.clone());
         }
@@ -154,6 +191,7 @@ pub async fn run(state_dir: &Path, args: &RunArgs, region: Option<&str>) -> Resu
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
     let mut backend = open(state_dir, reporter.clone())?;
     backend.configure(&options);
+    crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     let put = backend.store.put_pipeline(&declaration, pipewright_local::backend::now()).await?;
     if put.changed && !put.created {
         reporter.info(&format!("pipeline {} updated to version {}", pipeline.name, put.version));
@@ -182,16 +220,22 @@ pub async fn run(state_dir: &Path, args: &RunArgs, region: Option<&str>) -> Resu
     start_and_follow(&backend, &pipeline.name, &execution_id, &options, &args.options, style, finisher, "run").await
 }
 
-pub async fn start(state_dir: &Path, args: &StartArgs) -> Result<ExitCode> {
+pub async fn start(
+    state_dir: &Path,
+    args: &StartArgs,
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<ExitCode> {
     let probe = open(state_dir, Arc::new(pipewright_local::report::Silent))?;
     let pipeline = probe.cache.get(probe.store.as_ref(), &args.name, None).await.map_err(failure::service)?;
-    let options = run_options(&pipeline, &args.options)?;
+    let options = run_options(&pipeline, &args.options, profile, region)?;
     let execution_id = uuid::Uuid::new_v4().to_string();
     if args.wait {
         let style = Style::choose(args.options.json);
         let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
         let mut backend = open(state_dir, reporter)?;
         backend.configure(&options);
+        crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
         return start_and_follow(
             &backend,
             &pipeline.name,
@@ -304,6 +348,7 @@ pub async fn worker(state_dir: &Path, args: &WorkerArgs) -> Result<ExitCode> {
     let mut backend = open(state_dir, reporter)?;
     let options = backend.load_run_options(&args.execution).await?;
     backend.configure(&options);
+    crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     let worker = match Worker::register(&backend, &args.pipeline, &args.execution).await {
         Ok(worker) => worker,
         // Another process has taken it up: nothing left to do here.

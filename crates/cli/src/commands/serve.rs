@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::body::{Body, to_bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -37,8 +37,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Take source action ACTION's content from PATH in every execution started here (a git
-    /// repository, a directory, or a zip file). Repeatable.
-    #[arg(long = "source", value_name = "ACTION=PATH", value_parser = crate::commands::run::parse_pair)]
+    /// repository, a directory, or a zip file), or from a git URL[#REF]; a webhook's commit is
+    /// taken from there. Repeatable.
+    #[arg(long = "source", value_name = "ACTION=PATH|URL[#REF]", value_parser = crate::commands::run::parse_pair)]
     sources: Vec<(String, String)>,
     /// Approve every manual approval at once.
     #[arg(long)]
@@ -59,6 +60,11 @@ pub struct ServeArgs {
     /// The secret of --access-key.
     #[arg(long, requires = "access_key", env = "PIPEWRIGHT_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// Take repository webhooks at POST /webhooks/github, /webhooks/bitbucket and
+    /// /webhooks/gitlab, signed with this secret (the webhook's secret on the host). Each
+    /// pipeline whose trigger matches starts, taking the pushed commit from its --source.
+    #[arg(long, value_name = "SECRET", env = "PIPEWRIGHT_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
     /// Also answer requests for this host name (`NAME` for any port, or `NAME:PORT`), e.g. a
     /// tunnel's. Without it only 127.0.0.1, localhost and [::1] on the server's port are
     /// answered, so a web page that rebinds its name to 127.0.0.1 reaches nothing. Repeatable.
@@ -81,6 +87,9 @@ pub struct ServeArgs {
 pub struct LocalPlane {
     backend: Backend,
     options: RunOptions,
+    webhook_secret: Option<Vec<u8>>,
+    /// This server's URL, where PutWebhook's webhooks are.
+    url: String,
     authenticator: Authenticator,
     console: ConsoleAuth,
     hosts: AllowedHosts,
@@ -114,31 +123,25 @@ impl ControlPlane for LocalPlane {
     }
 
     fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
-        use pipewright_core::paths::segment;
-        let path = self
-            .backend
-            .providers
-            .logs_root
-            .join(&*segment(execution_id))
-            .join(&*segment(stage))
-            .join(&*segment(action));
+        let path =
+            pipewright_local::providers::action_dir(&self.backend.providers.logs_root, execution_id, stage, action);
         std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
     }
 
     async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
         self.backend.save_run_options(execution_id, &self.options).await
     }
+
+    fn webhook_endpoint(&self) -> Option<String> {
+        Some(format!("{}/", self.url))
+    }
 }
 
 fn run_options(args: &ServeArgs) -> Result<RunOptions> {
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let mut sources = std::collections::BTreeMap::new();
-    for (action, path) in &args.sources {
-        let path = working_directory.join(path);
-        if !path.exists() {
-            return Err(usage(format!("--source {action}={}: no such file or directory", path.display())));
-        }
-        sources.insert(action.clone(), path);
+    for (action, value) in &args.sources {
+        sources.insert(action.clone(), crate::commands::run::source_location(action, value, &working_directory)?);
     }
     let build_projects =
         crate::build_projects::from_flags(&args.codebuild_projects, &args.buildspecs, &working_directory)?;
@@ -149,6 +152,7 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         lambda_endpoint: args.lambda_endpoint.clone(),
         build_projects,
         secrets: crate::build_projects::secrets(&args.secrets),
+        ..RunOptions::default()
     })
 }
 
@@ -180,11 +184,19 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     // The CSRF secret lives as long as this server: a restart invalidates open forms.
     let console = ConsoleAuth::new(authenticator.clone(), false, random_secret());
     let hosts = AllowedHosts::new(bound.port(), args.allow_hosts.clone());
-    let plane = Arc::new(LocalPlane { backend, options, authenticator, console, hosts });
+    let webhook_secret = args.webhook_secret.as_ref().map(|secret| secret.as_bytes().to_vec());
+    if webhook_secret.as_ref().is_some_and(Vec::is_empty) {
+        return Err(usage("--webhook-secret: the secret must not be empty"));
+    }
+    let url = format!("http://{bound}");
+    let plane = Arc::new(LocalPlane { backend, options, webhook_secret, url, authenticator, console, hosts });
     say!("pipewright serve: CodePipeline API at http://{bound}/ (state directory {})", state_dir.display());
     say!("  the console: http://{bound}/");
     say!("  aws codepipeline list-pipelines --endpoint-url http://{bound} --region {LOCAL_REGION}");
-    let app = axum::Router::new().fallback(api).with_state(plane);
+    if plane.webhook_secret.is_some() {
+        say!("  repository webhooks: http://{bound}/webhooks/github (also /webhooks/bitbucket, /webhooks/gitlab)");
+    }
+    let app = axum::Router::new().fallback(api).with_state(plane).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -204,6 +216,7 @@ fn respond(response: HttpResponse) -> Response {
 
 async fn api(
     State(plane): State<Arc<LocalPlane>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -215,6 +228,9 @@ async fn api(
         let refusal = plane.hosts.refusal(host);
         return (StatusCode::MISDIRECTED_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], refusal)
             .into_response();
+    }
+    if method == Method::POST && uri.path().starts_with("/webhooks/") {
+        return webhook(&plane, &uri, &headers, body, peer).await;
     }
     // One byte more than the limit, so that the API itself reports an oversize body.
     let body = match to_bytes(body, MAX_BODY_BYTES + 1).await {
@@ -247,6 +263,25 @@ async fn api(
             response
         }
     }
+}
+
+async fn webhook(plane: &LocalPlane, uri: &Uri, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Response {
+    use crate::commands::serve_webhooks::{self, MAX_DELIVERY_BYTES, Webhooks};
+    let Ok(body) = to_bytes(body, MAX_DELIVERY_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "a delivery is at most 25 MB").into_response();
+    };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    let webhooks = Webhooks {
+        backend: &plane.backend,
+        options: &plane.options,
+        secret: plane.webhook_secret.as_deref(),
+        account: LOCAL_ACCOUNT,
+    };
+    let query = uri.query().unwrap_or_default();
+    serve_webhooks::deliver(&webhooks, uri.path(), query, &headers, &body, Some(peer.ip())).await
 }
 
 enum Route {

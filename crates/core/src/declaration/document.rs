@@ -119,18 +119,27 @@ pub const MAX_YAML_DEPTH: usize = 64;
 fn within_depth(text: &str) -> Result<(), ParseError> {
     let mut depth = 0usize;
     for event in saphyr_parser::Parser::new_from_str(text) {
-        // A syntax error is left for the full parse, which reports it in its own words.
-        let Ok((event, span)) = event else { return Ok(()) };
+        let too_deep = |line: usize, column: usize| ParseError {
+            path: None,
+            message: format!("the YAML is nested deeper than {MAX_YAML_DEPTH} levels"),
+            line: Some(line),
+            column: Some(column),
+        };
+        let (event, span) = match event {
+            Ok(parsed) => parsed,
+            // The scanner looks ahead, and refuses flow collections past its own limit before
+            // it yields their events.
+            Err(error) if error.info().contains("recursion limit") => {
+                return Err(too_deep(error.marker().line(), error.marker().col() + 1));
+            }
+            // Any other syntax error is left for the full parse, which reports it in its own words.
+            Err(_) => return Ok(()),
+        };
         match event {
             saphyr_parser::Event::SequenceStart(..) | saphyr_parser::Event::MappingStart(..) => {
                 depth += 1;
                 if depth > MAX_YAML_DEPTH {
-                    return Err(ParseError {
-                        path: None,
-                        message: format!("the YAML is nested deeper than {MAX_YAML_DEPTH} levels"),
-                        line: Some(span.start.line()),
-                        column: Some(span.start.col() + 1),
-                    });
+                    return Err(too_deep(span.start.line(), span.start.col() + 1));
                 }
             }
             saphyr_parser::Event::SequenceEnd | saphyr_parser::Event::MappingEnd => depth = depth.saturating_sub(1),

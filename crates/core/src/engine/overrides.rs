@@ -17,14 +17,6 @@ pub(crate) fn override_condition(ctx: &mut Context, event: &OverrideCondition) -
         return Err(Rejection::Validation("conditionType: must be BEFORE_ENTRY or ON_SUCCESS".to_string()));
     }
     let not_overridable = |why: String| Err(Rejection::ConditionNotOverridable(why));
-    // Checked before "already overridden": once the execution has ended, a repeated override
-    // is refused as AWS refuses it, not taken as a duplicate.
-    if execution.status.is_finished() {
-        return not_overridable(format!(
-            "execution {id} has ended ({}); nothing is being evaluated",
-            execution.status.as_str()
-        ));
-    }
     let Some(plan) = ctx.pipeline.stages[stage].condition(kind) else {
         return not_overridable(format!("stage \"{}\" has no {} condition", event.stage, kind.field()));
     };
@@ -42,6 +34,9 @@ pub(crate) fn override_condition(ctx: &mut Context, event: &OverrideCondition) -
     if let Some(index) = latest
         && execution.stages[stage].conditions[index].status == ConditionStatus::Overridden
         && execution.stages[stage].conditions[index].attempt == execution.attempt
+        // A repeat while the execution runs is a duplicate; once it has ended, the override
+        // is judged as any other (another execution may hold the stage; nothing is evaluated).
+        && !execution.status.is_finished()
     {
         return Ok(Some(Stale::AlreadyOverridden));
     }

@@ -327,6 +327,11 @@ pub struct SourceRevisionOverride {
     pub action_name: String,
     pub revision_type: RevisionType,
     pub revision_value: String,
+    /// Output variables the change that started the execution gives the source action (the
+    /// pushed branch, a pull request's id, title and branches; docs/sources.md). Never part of
+    /// StartPipelineExecution's input.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

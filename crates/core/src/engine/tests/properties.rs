@@ -105,6 +105,15 @@ fn pipeline_shape() -> impl Strategy<Value = PipelineShape> {
             if stage.condition.as_ref().is_some_and(|c| c.field == "onFailure") {
                 stage.auto_retry = None;
             }
+            // An entry condition that skips takes only LambdaInvoke and VariableCheck rules
+            // (docs/conditions.md).
+            if let Some(condition) = stage.condition.as_mut()
+                && condition.field == "beforeEntry"
+                && condition.result == "SKIP"
+                && !matches!(condition.rule, RuleShape::Check(_))
+            {
+                condition.rule = RuleShape::Check(false);
+            }
         }
         PipelineShape { mode, sources, stages }
     })

@@ -127,6 +127,7 @@ fn source_revision_overrides_are_checked_and_passed_to_the_source() {
             action_name: "Src".into(),
             revision_type: RevisionType::ImageDigest,
             revision_value: "sha256:1".into(),
+            variables: Default::default(),
         });
     }
     assert!(matches!(sim.rejected(start.clone()), Rejection::Validation(m) if m.contains("does not apply")));

@@ -1,0 +1,124 @@
+//! Artifacts for the AWS providers: the S3 artifact store as bytes, the S3 object a service
+//! reads an input from (copied into the action region's store for a cross-region action,
+//! uploaded from a local run's directory), and the output artifact a provider writes
+//! (docs/providers.md §11).
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+
+use pipewright_core::engine::{ArtifactLocation, FailureType};
+use pipewright_core::ports::ArtifactError;
+use pipewright_providers::ActionError;
+use pipewright_providers::deploy::{ArtifactBytes, BoxFuture, zip_of};
+
+use crate::Step;
+use crate::errors::CallError;
+
+/// The S3 artifact store, as bytes.
+#[derive(Clone)]
+pub struct S3ArtifactBytes {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3ArtifactBytes {
+    pub fn new(client: aws_sdk_s3::Client) -> S3ArtifactBytes {
+        S3ArtifactBytes { client }
+    }
+}
+
+/// A put of `body`, encrypted with the store's KMS key when it declares one (else SSE-S3).
+fn encrypted_put(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    kms_key: Option<&str>,
+) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+    let request = client.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
+    match kms_key {
+        Some(key) => request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key),
+        None => request.server_side_encryption(ServerSideEncryption::Aes256),
+    }
+}
+
+impl ArtifactBytes for S3ArtifactBytes {
+    fn read<'a>(&'a self, location: &'a ArtifactLocation) -> BoxFuture<'a, Result<Vec<u8>, ArtifactError>> {
+        Box::pin(async move {
+            let output = self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(
+                |e| match e.as_service_error() {
+                    Some(service) if service.is_no_such_key() => {
+                        ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
+                    }
+                    _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
+                },
+            )?;
+            let bytes = output.body.collect().await.map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
+            Ok(bytes.into_bytes().to_vec())
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        location: &'a ArtifactLocation,
+        zip: Vec<u8>,
+        kms_key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async move {
+            encrypted_put(&self.client, &location.bucket, &location.key, zip, kms_key)
+                .send()
+                .await
+                .map_err(|e| ArtifactError::Unavailable(CallError::of("PutObject", &e).message))?;
+            Ok(())
+        })
+    }
+
+    fn in_s3(&self) -> bool {
+        true
+    }
+}
+
+fn unavailable(message: String) -> ActionError {
+    ActionError { kind: FailureType::SystemUnavailable, message }
+}
+
+/// The S3 object a service in the action's region reads input artifact `name` from: the
+/// artifact itself when it is in S3 in the right store; otherwise a copy at the same key in
+/// the action region's store (a cross-region action) or the pipeline's bucket (a local run).
+pub async fn s3_object(step: &Step<'_>, name: &str) -> Result<(String, String), ActionError> {
+    let dispatch = &step.job.dispatch;
+    let location = dispatch.input_artifacts.iter().find(|a| a.name == name).map(|a| &a.location).ok_or_else(|| {
+        pipewright_providers::deploy::configuration_error(format!("{name} is not an input of this action"))
+    })?;
+    let bucket = step.job.regional_store.clone().unwrap_or_else(|| location.bucket.clone());
+    if step.artifacts.in_s3() && bucket == location.bucket {
+        return Ok((location.bucket.clone(), location.key.clone()));
+    }
+    let bytes = step
+        .artifacts
+        .read(location)
+        .await
+        .map_err(|e| unavailable(format!("cannot read input artifact {name}: {e}")))?;
+    let kms = dispatch.encryption_key.as_ref().map(|k| k.id.as_str());
+    encrypted_put(&step.regional.s3, &bucket, &location.key, bytes, kms).send().await.map_err(|e| {
+        unavailable(format!(
+            "cannot put input artifact {name} where {} reads it, s3://{bucket}/{}: {}",
+            step.clients.region,
+            location.key,
+            CallError::of("PutObject", &e)
+        ))
+    })?;
+    step.say(&format!("input artifact {name} copied to s3://{bucket}/{}", location.key));
+    Ok((bucket, location.key.clone()))
+}
+
+/// Writes the action's output artifact: a zip of `files` (name, content).
+pub async fn write_output(step: &Step<'_>, files: &[(String, String)]) -> Result<(), ActionError> {
+    let dispatch = &step.job.dispatch;
+    let Some(output) = dispatch.output_artifacts.first() else { return Ok(()) };
+    let zip = zip_of(files).map_err(unavailable)?;
+    let kms = dispatch.encryption_key.as_ref().map(|k| k.id.as_str());
+    step.artifacts
+        .write(&output.location, zip, kms)
+        .await
+        .map_err(|e| unavailable(format!("cannot write output artifact {}: {e}", output.name)))
+}

@@ -1,0 +1,151 @@
+//! pipewright-aws-providers: the providers that act on AWS — CloudFormation, ECS, CodeDeploy
+//! and CodeDeployToECS, Elastic Beanstalk, Step Functions and the S3 deploy — over the AWS
+//! SDK, written once. The invoke-action function hosts them on AWS, `pipewright run --aws` /
+//! `--aws-endpoint` on a laptop; both through [`pipewright_providers::deploy::Deployer`], two
+//! steps that never sleep (docs/providers.md §1–§3).
+
+pub mod artifacts;
+pub mod beanstalk;
+pub mod clients;
+pub mod cloudformation;
+pub mod codedeploy;
+pub mod ecs;
+pub mod errors;
+pub mod s3_deploy;
+pub mod stepfunctions;
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use serde_json::Value;
+
+use pipewright_core::engine::FailureType;
+use pipewright_core::providers::{self, ProviderKind};
+use pipewright_providers::ActionOutput;
+use pipewright_providers::deploy::{ArtifactBytes, BoxFuture, DeployJob, Deployer, Progress, Waiting};
+
+use crate::clients::{Clients, ClientsCache};
+
+/// The providers over the AWS SDK, with the artifact store they read and write.
+pub struct AwsDeployer {
+    clients: ClientsCache,
+    artifacts: Arc<dyn ArtifactBytes>,
+}
+
+impl AwsDeployer {
+    /// `sdk` says where and as whom (the environment, a profile, an endpoint for every
+    /// service); `interceptors` see every call (the tests count them).
+    pub fn new(sdk: SdkConfig, artifacts: Arc<dyn ArtifactBytes>, interceptors: Vec<SharedInterceptor>) -> AwsDeployer {
+        AwsDeployer { clients: ClientsCache::new(sdk, interceptors), artifacts }
+    }
+
+    /// The clients for a job: its region, as its role when it names one.
+    async fn clients_for(&self, job: &DeployJob) -> Result<Arc<Clients>, Progress> {
+        let dispatch = &job.dispatch;
+        self.clients.get(dispatch.region.as_deref(), dispatch.role_arn.as_deref()).await.map_err(|e| {
+            Progress::failed(
+                FailureType::PermissionError,
+                format!("cannot act as {}: {e}", dispatch.role_arn.as_deref().unwrap_or("the pipeline's role")),
+            )
+        })
+    }
+
+    /// The step's context: clients, artifacts, output.
+    async fn context<'a>(&'a self, job: &'a DeployJob, output: &'a dyn ActionOutput) -> Result<Step<'a>, Progress> {
+        let clients = self.clients_for(job).await?;
+        let home = self.clients.home().await;
+        let regional = self.clients.get(job.dispatch.region.as_deref(), None).await.unwrap_or_else(|_| home.clone());
+        Ok(Step { job, clients, home, regional, artifacts: self.artifacts.as_ref(), output })
+    }
+}
+
+/// What one step of a provider works with.
+pub struct Step<'a> {
+    pub job: &'a DeployJob,
+    /// The action's region, as the action's role.
+    pub clients: Arc<Clients>,
+    /// The pipeline's region, as the orchestrator (the artifact store).
+    pub home: Arc<Clients>,
+    /// The action's region, as the orchestrator (the region's artifact store).
+    pub regional: Arc<Clients>,
+    pub artifacts: &'a dyn ArtifactBytes,
+    pub output: &'a dyn ActionOutput,
+}
+
+impl Step<'_> {
+    /// A line for the action's log.
+    pub fn say(&self, line: &str) {
+        let dispatch = &self.job.dispatch;
+        self.output.line(&dispatch.stage, &dispatch.action, line);
+    }
+}
+
+fn kind_of(job: &DeployJob) -> Option<ProviderKind> {
+    providers::spec_of(&job.dispatch.action_type).map(|spec| spec.kind)
+}
+
+fn unsupported(job: &DeployJob) -> Progress {
+    let t = &job.dispatch.action_type;
+    Progress::failed(
+        FailureType::ConfigurationError,
+        format!("{}/{}/{} actions are not run by Pipewright's AWS providers", t.category, t.owner, t.provider),
+    )
+}
+
+/// A waiting step: the state a provider keeps, the id the service knows, how long to wait.
+pub fn waiting(state: Value, external_id: &str, status: String, polls: u32, url: Option<String>) -> Progress {
+    Progress::Waiting(Waiting {
+        state,
+        external_id: external_id.to_string(),
+        url,
+        status,
+        poll_after_seconds: pipewright_core::deploy::next_poll_seconds(polls),
+        polls,
+    })
+}
+
+impl Deployer for AwsDeployer {
+    fn start<'a>(&'a self, job: &'a DeployJob, output: &'a dyn ActionOutput) -> BoxFuture<'a, Progress> {
+        Box::pin(async move {
+            let step = match self.context(job, output).await {
+                Ok(step) => step,
+                Err(progress) => return progress,
+            };
+            match kind_of(job) {
+                Some(ProviderKind::CloudFormation) => cloudformation::start(&step).await,
+                Some(ProviderKind::Ecs) => ecs::start(&step).await,
+                Some(ProviderKind::CodeDeploy) => codedeploy::start(&step).await,
+                Some(ProviderKind::CodeDeployToEcs) => codedeploy::start_ecs(&step).await,
+                Some(ProviderKind::ElasticBeanstalk) => beanstalk::start(&step).await,
+                Some(ProviderKind::StepFunctions) => stepfunctions::start(&step).await,
+                Some(ProviderKind::S3Deploy) => s3_deploy::run(&step).await,
+                _ => unsupported(job),
+            }
+        })
+    }
+
+    fn poll<'a>(
+        &'a self,
+        job: &'a DeployJob,
+        waiting: &'a Waiting,
+        output: &'a dyn ActionOutput,
+    ) -> BoxFuture<'a, Progress> {
+        Box::pin(async move {
+            let step = match self.context(job, output).await {
+                Ok(step) => step,
+                Err(progress) => return progress,
+            };
+            match kind_of(job) {
+                Some(ProviderKind::CloudFormation) => cloudformation::poll(&step, waiting).await,
+                Some(ProviderKind::Ecs) => ecs::poll(&step, waiting).await,
+                Some(ProviderKind::CodeDeploy | ProviderKind::CodeDeployToEcs) => {
+                    codedeploy::poll(&step, waiting).await
+                }
+                Some(ProviderKind::ElasticBeanstalk) => beanstalk::poll(&step, waiting).await,
+                Some(ProviderKind::StepFunctions) => stepfunctions::poll(&step, waiting).await,
+                _ => unsupported(job),
+            }
+        })
+    }
+}

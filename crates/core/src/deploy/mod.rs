@@ -1,0 +1,119 @@
+//! Deploy and invoke actions, decided without I/O (docs/providers.md): which CloudFormation
+//! call a mode makes given the stack's status, what counts as success, the failure message,
+//! the task definition an ECS deploy registers, the placeholders CodeDeployToECS fills, the
+//! names and tokens that make a repeated call harmless, and what `--plan` shows. The
+//! adapters (`pipewright-aws-providers` over the AWS SDK, `pipewright-providers`' plan
+//! provider) make the calls and read the files; these functions decide.
+
+pub mod beanstalk;
+pub mod cloudformation;
+pub mod codedeploy;
+pub mod codepipeline;
+pub mod diff;
+pub mod ecs;
+pub mod plan;
+pub mod s3;
+pub mod stepfunctions;
+
+use std::collections::BTreeMap;
+
+use crate::providers::ProviderKind;
+
+/// The providers that act on AWS resources: locally they need `--aws`, `--aws-endpoint` or
+/// `--plan` (docs/providers.md, "Local runs").
+pub fn acts_on_aws(kind: ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::CloudFormation
+            | ProviderKind::Ecs
+            | ProviderKind::CodeDeploy
+            | ProviderKind::CodeDeployToEcs
+            | ProviderKind::ElasticBeanstalk
+            | ProviderKind::StepFunctions
+            | ProviderKind::S3Deploy
+    )
+}
+
+/// What a local deploy action says when the run chose no way to deploy.
+pub fn choose_a_target(provider: &str) -> String {
+    format!(
+        "{provider} actions deploy to AWS; choose how for this run: --aws (your credentials, with --profile/--region or the environment), --aws-endpoint URL (a local emulator such as moto, LocalStack or Floci), or --plan (no AWS: show what would be deployed and go on)"
+    )
+}
+
+/// `ArtifactName::path/in/artifact`, split.
+pub fn artifact_path(value: &str) -> Option<(&str, &str)> {
+    let (artifact, path) = value.split_once("::")?;
+    (!artifact.is_empty() && !path.is_empty()).then_some((artifact, path.trim_start_matches("./")))
+}
+
+/// A configuration value, when it is given and not empty.
+pub fn config<'a>(configuration: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    configuration.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+}
+
+/// A token that makes a call idempotent (CloudFormation's `ClientRequestToken`, CodePipeline's
+/// `clientRequestToken`): the same job and step always give the same token, so a call repeated
+/// after a crash is recognised by the service. Letters, digits and `-`, at most 64 characters.
+pub fn client_token(job_id: &str, step: &str) -> String {
+    let clean: String = format!("pw-{step}-{job_id}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
+    clean.chars().take(64).collect()
+}
+
+/// How long to wait before looking again, after `polls` looks: 2 s, 4 s, 8 s, 16 s, then
+/// every 30 s. On AWS the minute tick is the finest grain; the services' events come sooner.
+pub fn next_poll_seconds(polls: u32) -> u32 {
+    2u32.saturating_pow(polls.saturating_add(1)).min(30)
+}
+
+/// A value that stands in for what a planned action would have produced: clearly marked, so
+/// that a later action that uses it shows where it came from.
+pub fn planned_value(what: &str) -> String {
+    format!("pipewright-planned:{what}")
+}
+
+/// True when `value` is (or holds) a planned stand-in.
+pub fn is_planned(value: &str) -> bool {
+    value.contains("pipewright-planned:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_paths_split_at_the_first_separator() {
+        assert_eq!(artifact_path("Build::infra/template.yaml"), Some(("Build", "infra/template.yaml")));
+        assert_eq!(artifact_path("Build::./t.json"), Some(("Build", "t.json")));
+        assert_eq!(artifact_path("Build"), None);
+        assert_eq!(artifact_path("::t.json"), None);
+    }
+
+    #[test]
+    fn tokens_are_stable_and_fit_the_services_patterns() {
+        let job = "0f8e2c1a-1111-4222-8333-444455556666";
+        assert_eq!(client_token(job, "update"), client_token(job, "update"));
+        assert_ne!(client_token(job, "update"), client_token(job, "create"));
+        let token = client_token(job, "delete_then/create");
+        assert!(token.len() <= 64 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{token}");
+    }
+
+    #[test]
+    fn polls_back_off_to_thirty_seconds() {
+        let waits: Vec<u32> = (0..6).map(next_poll_seconds).collect();
+        assert_eq!(waits, vec![2, 4, 8, 16, 30, 30]);
+        assert_eq!(next_poll_seconds(u32::MAX), 30);
+    }
+
+    #[test]
+    fn the_message_names_the_three_choices() {
+        let message = choose_a_target("CloudFormation");
+        for choice in ["--aws", "--aws-endpoint", "--plan"] {
+            assert!(message.contains(choice), "{message}");
+        }
+        assert!(!message.contains("needs the AWS backend"));
+    }
+}
