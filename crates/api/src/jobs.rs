@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use pipewright_core::artifact_access::{ArtifactCredentials, ArtifactScope};
 use pipewright_core::engine::{
     self, ActionFailed, ActionStatus, ActionSucceeded, Dispatch, Effect, Event, Execution, FailureDetails, FailureType,
     JobContinued, JobRef, Revision,
@@ -248,6 +249,19 @@ pub(crate) async fn dispatched<C: ControlPlane>(
             _ => None,
         })
         .ok_or_else(|| not_in_progress(job_id))
+}
+
+/// The `artifactCredentials` of live job `job_id` and the objects they reach: what an
+/// artifact store endpoint checks a request signed with a job's credentials against. A job
+/// that ended (or never was) reaches nothing.
+pub async fn job_artifact_access<C: ControlPlane>(
+    plane: &C,
+    job_id: &str,
+) -> Result<(ArtifactCredentials, ArtifactScope), ApiError> {
+    let live = live_job(plane, Some(job_id.to_string())).await?;
+    let dispatch = dispatched(plane, &live.pipeline, &live.execution, job_id).await?;
+    let credentials = plane.artifact_credentials(&live.execution, &dispatch).await.map_err(ApiError::internal)?;
+    Ok((credentials, ArtifactScope::of(&dispatch)))
 }
 
 /// `JobData` of a job (and `ThirdPartyJobData`): its configuration, artifacts with their

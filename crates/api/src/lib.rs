@@ -32,6 +32,7 @@ use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 
+pub use jobs::job_artifact_access;
 pub use protocol::{ACCOUNT_MARK, ApiError, HttpRequest, HttpResponse};
 pub use sigv4::Authenticator;
 

@@ -113,6 +113,52 @@ impl Server {
         assert_eq!(code, 0, "aws codepipeline {args:?}: {stderr}");
         if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).unwrap() }
     }
+
+    /// Stops and abandons the execution CreatePipeline started (as CodePipeline does), so
+    /// that the test's own execution is the one that runs; waits until it has ended.
+    fn stop_first_execution(&self, pipeline: &str) {
+        let first = wait_for("CreatePipeline's execution", || {
+            let listed = self.aws_json(&["list-pipeline-executions", "--pipeline-name", pipeline]);
+            let summaries = listed["pipelineExecutionSummaries"].as_array()?.clone();
+            let first = summaries.into_iter().find(|s| s["trigger"]["triggerType"] == "CreatePipeline")?;
+            first["pipelineExecutionId"].as_str().map(str::to_string)
+        });
+        let (code, _, stderr) = self.aws(&[
+            "stop-pipeline-execution",
+            "--pipeline-name",
+            pipeline,
+            "--pipeline-execution-id",
+            &first,
+            "--abandon",
+        ]);
+        assert!(code == 0 || stderr.contains("PipelineExecutionNotStoppableException"), "{stderr}");
+        wait_for("CreatePipeline's execution to end", || {
+            let got = self.aws_json(&[
+                "get-pipeline-execution",
+                "--pipeline-name",
+                pipeline,
+                "--pipeline-execution-id",
+                &first,
+            ]);
+            (!matches!(got["pipelineExecution"]["status"].as_str(), Some("InProgress" | "Stopping"))).then_some(())
+        });
+    }
+}
+
+/// True when `answered` holds everything of `sent`: CodePipeline answers a declaration
+/// normalised (defaults written out: runOrder, empty artifact lists, …) and masks secret
+/// configuration values as `****`.
+fn contains(answered: &Value, sent: &Value) -> bool {
+    match (answered, sent) {
+        (Value::Object(answered), Value::Object(sent)) => {
+            sent.iter().all(|(key, value)| answered.get(key).is_some_and(|got| contains(got, value)))
+        }
+        (Value::Array(answered), Value::Array(sent)) => {
+            answered.len() == sent.len() && answered.iter().zip(sent).all(|(got, value)| contains(got, value))
+        }
+        (Value::String(masked), Value::String(_)) if masked == "****" => true,
+        _ => answered == sent,
+    }
 }
 
 #[test]
@@ -293,6 +339,7 @@ fn the_aws_cli_creates_starts_approves_and_reads_a_pipeline() {
     assert_eq!(listed["pipelines"][0]["executionMode"], "QUEUED");
     let got = server.aws_json(&["get-pipeline", "--name", "hello-service"]);
     assert!(got["metadata"]["pipelineArn"].as_str().unwrap().ends_with(":hello-service"), "{got}");
+    server.stop_first_execution("hello-service");
 
     let deploy_dir = server.dir.path().join("deployed");
     let started = server.aws_json(&[
@@ -519,7 +566,7 @@ fn exported_templates_round_trip_through_create_and_get_pipeline() {
         let mut fetched = server.aws_json(&["get-pipeline", "--name", name]);
         assert_eq!(fetched["pipeline"]["version"], 1, "{file}");
         fetched["pipeline"].as_object_mut().unwrap().remove("version");
-        assert_eq!(fetched["pipeline"], exported["pipeline"], "{file}");
+        assert!(contains(&fetched["pipeline"], &exported["pipeline"]), "{file}: {fetched} holds {exported}");
     }
 }
 

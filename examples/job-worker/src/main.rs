@@ -7,21 +7,36 @@
 //! done in N invocations: each but the last answers with a continuation token
 //! (`step-<k>`), and CodePipeline invokes the function again with it.
 //!
+//! It reads and writes artifacts with the job's `artifactCredentials`, not its own role.
 //! Nothing in it is Pipewright's: against Pipewright, `AWS_ENDPOINT_URL_CODEPIPELINE` and
 //! `AWS_ENDPOINT_URL_S3` point at the Pipewright API (`pipewright serve` locally).
 
 use std::io::{Cursor, Read, Write};
 
-use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use aws_lambda_events::event::codepipeline_job::{CodePipelineArtifactCredentials, CodePipelineJobEvent};
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
-use aws_sdk_s3::config::RequestChecksumCalculation;
+use aws_sdk_s3::config::{Credentials, RequestChecksumCalculation};
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 struct Clients {
-    s3: aws_sdk_s3::Client,
+    /// The S3 settings; each job's client signs with the job's own `artifactCredentials`.
+    s3: aws_sdk_s3::Config,
     codepipeline: aws_sdk_codepipeline::Client,
+}
+
+/// An S3 client with the job's `artifactCredentials`, as CodePipeline's job workers read and
+/// write artifacts: the credentials reach exactly this job's input and output artifacts.
+fn artifact_client(
+    clients: &Clients,
+    credentials: &CodePipelineArtifactCredentials,
+) -> Result<aws_sdk_s3::Client, String> {
+    let (Some(key), Some(secret)) = (&credentials.access_key_id, &credentials.secret_access_key) else {
+        return Err("the job carries no artifactCredentials".to_string());
+    };
+    let credentials = Credentials::new(key, secret, credentials.session_token.clone(), None, "artifactCredentials");
+    Ok(aws_sdk_s3::Client::from_conf(clients.s3.to_builder().credentials_provider(credentials).build()))
 }
 
 /// What the job asks for, from `UserParameters`.
@@ -79,11 +94,11 @@ async fn work(
     if done < parameters.steps {
         return Ok((Some(format!("step-{done}")), Vec::new(), format!("step {done} of {}", parameters.steps)));
     }
+    let s3 = artifact_client(clients, &data.artifact_credentials)?;
     let input = data.input_artifacts.first().ok_or("the action has no input artifact")?;
     let bucket = input.location.s3_location.bucket_name.as_deref().ok_or("the input artifact has no bucket")?;
     let key = input.location.s3_location.object_key.as_deref().ok_or("the input artifact has no key")?;
-    let object = clients
-        .s3
+    let object = s3
         .get_object()
         .bucket(bucket)
         .key(key)
@@ -96,9 +111,7 @@ async fn work(
     if let Some(output) = data.out_put_artifacts.first() {
         let bucket = output.location.s3_location.bucket_name.as_deref().ok_or("the output artifact has no bucket")?;
         let key = output.location.s3_location.object_key.as_deref().ok_or("the output artifact has no key")?;
-        clients
-            .s3
-            .put_object()
+        s3.put_object()
             .bucket(bucket)
             .key(key)
             .body(ByteStream::from(report_zip(&report)?))
@@ -153,8 +166,7 @@ async fn main() -> Result<(), Error> {
         .force_path_style(custom_s3)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .build();
-    let clients =
-        &Clients { s3: aws_sdk_s3::Client::from_conf(s3), codepipeline: aws_sdk_codepipeline::Client::new(&sdk) };
+    let clients = &Clients { s3, codepipeline: aws_sdk_codepipeline::Client::new(&sdk) };
     lambda_runtime::run(service_fn(move |event| handle(clients, event))).await
 }
 

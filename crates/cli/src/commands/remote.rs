@@ -96,10 +96,57 @@ pub async fn run(remote: &Remote, args: &RunArgs, region: Option<&str>) -> Resul
         remote.call("DisableStageTransition", request).await.map_err(explain)?;
         say!("DisableStageTransition {name} {}: {}", transition.stage_name, transition.reason);
     }
-    let started =
-        remote.call("StartPipelineExecution", json!({ "name": name, "variables": variables(&args.options) })).await;
-    let id = started.map_err(explain)?["pipelineExecutionId"].as_str().unwrap_or_default().to_string();
+    // CreatePipeline started an execution already (as CodePipeline does). Without variables
+    // that is the run asked for; with them, it is stopped, and one with them is started.
+    let first = if exists { None } else { first_execution(remote, &name).await? };
+    let id = match first {
+        Some(id) if args.options.vars.is_empty() => id,
+        first => {
+            if let Some(id) = first {
+                stop_first_execution(remote, &name, &id).await?;
+            }
+            let started = remote
+                .call("StartPipelineExecution", json!({ "name": name, "variables": variables(&args.options) }))
+                .await;
+            started.map_err(explain)?["pipelineExecutionId"].as_str().unwrap_or_default().to_string()
+        }
+    };
     follow(remote, &name, &id, args.options.json).await
+}
+
+/// The execution CreatePipeline started, if the pipeline has one (a pipeline whose variables
+/// lack defaults is created without).
+async fn first_execution(remote: &Remote, name: &str) -> Result<Option<String>> {
+    let listed = remote.call("ListPipelineExecutions", json!({ "pipelineName": name })).await.map_err(explain)?;
+    let summaries = listed["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default();
+    Ok(summaries
+        .iter()
+        .find(|s| s["trigger"]["triggerType"] == "CreatePipeline")
+        .and_then(|s| s["pipelineExecutionId"].as_str())
+        .map(str::to_string))
+}
+
+/// Stops (abandoning its actions) the execution CreatePipeline started without the run's
+/// variables; one that ended already is left as it is.
+async fn stop_first_execution(remote: &Remote, name: &str, id: &str) -> Result<()> {
+    let request = json!({
+        "pipelineName": name, "pipelineExecutionId": id, "abandon": true,
+        "reason": "pipewright run starts its own execution, with its variables",
+    });
+    match remote.call("StopPipelineExecution", request).await {
+        Ok(_) => {
+            say!("StopPipelineExecution {name} {id}: CreatePipeline's execution, which lacks the variables");
+            Ok(())
+        }
+        Err(error)
+            if error
+                .downcast_ref::<RemoteError>()
+                .is_some_and(|e| e.exception == "PipelineExecutionNotStoppableException") =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(explain(error)),
+    }
 }
 
 pub async fn start(remote: &Remote, args: &StartArgs) -> Result<ExitCode> {

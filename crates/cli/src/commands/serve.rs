@@ -246,7 +246,9 @@ async fn api(
     let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
     match route(&request) {
         Route::Api => respond(pipewright_api::handle(plane.as_ref(), &plane.authenticator, request).await),
-        Route::S3 => crate::commands::serve_s3::object(&plane.backend, &plane.authenticator, &request).await,
+        Route::S3 => {
+            crate::commands::serve_s3::object(plane.as_ref(), &plane.backend, &plane.authenticator, &request).await
+        }
         Route::Console => {
             let page = pipewright_api::console::handle(plane.as_ref(), &plane.console, request).await;
             let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -6,14 +6,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use pipewright_api::Authenticator;
-use pipewright_api::HttpRequest;
 use pipewright_api::protocol::{header_value, percent_decode};
+use pipewright_api::sigv4::verify;
+use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, job_artifact_access};
+use pipewright_core::artifact_access::{ArtifactScope, ObjectAccess, job_of_local_token};
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_local::backend::{Backend, now};
 
 /// An S3 error document.
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    // The message may quote the request (a job id from a header): escaped as XML text.
+    let message = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     );
@@ -24,17 +27,68 @@ fn etag(bytes: &[u8]) -> String {
     format!("\"{}\"", hex::encode(&Sha256::digest(bytes)[..16]))
 }
 
-pub async fn object(backend: &Backend, authenticator: &Authenticator, request: &HttpRequest<'_>) -> Response {
-    if let Err(refused) = authenticator.authenticate(request, now().millis() / 1000) {
-        let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
-        return error(status, refused.exception, &refused.message);
-    }
+/// An authentication refusal, under the error code S3 gives it (the API's names differ).
+fn refused(refusal: ApiError) -> Response {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    let code = match refusal.exception {
+        "InvalidSignatureException" if refusal.message.starts_with("Signature expired") => "RequestTimeTooSkewed",
+        "InvalidSignatureException" => "SignatureDoesNotMatch",
+        "UnrecognizedClientException" => "InvalidAccessKeyId",
+        "IncompleteSignatureException" => "AuthorizationHeaderMalformed",
+        "MissingAuthenticationTokenException" => "AccessDenied",
+        other => other,
+    };
+    error(status, code, &refusal.message)
+}
+
+/// Who may do what: a request signed with a job's `artifactCredentials` reaches that job's
+/// artifacts only (and only while the job runs); one signed with the server's keys (or any,
+/// on an open server) reaches every object.
+async fn authorize<C: ControlPlane>(
+    plane: &C,
+    authenticator: &Authenticator,
+    request: &HttpRequest<'_>,
+) -> Result<Option<ArtifactScope>, ApiError> {
+    let now_seconds = now().millis() / 1000;
+    let token = header_value(request.headers, "x-amz-security-token");
+    let Some(job_id) = token.and_then(job_of_local_token) else {
+        authenticator.authenticate(request, now_seconds)?;
+        return Ok(None);
+    };
+    let (credentials, scope) = job_artifact_access(plane, job_id).await.map_err(|_| ApiError {
+        status: 403,
+        exception: "InvalidToken",
+        message: format!("the session token names job {job_id}, which is not in progress"),
+    })?;
+    let secret = |key: &str| (key == credentials.access_key_id).then(|| credentials.secret_access_key.clone());
+    verify(request, secret, now_seconds)?;
+    Ok(Some(scope))
+}
+
+pub async fn object<C: ControlPlane>(
+    plane: &C,
+    backend: &Backend,
+    authenticator: &Authenticator,
+    request: &HttpRequest<'_>,
+) -> Response {
+    let scope = match authorize(plane, authenticator, request).await {
+        Ok(scope) => scope,
+        Err(refusal) => return refused(refusal),
+    };
     let Some((bucket, key)) = request.path.trim_start_matches('/').split_once('/') else {
         return error(StatusCode::BAD_REQUEST, "InvalidRequest", "expected /<bucket>/<key>");
     };
     let (Ok(bucket), Ok(key)) = (percent_decode(bucket), percent_decode(key)) else {
         return error(StatusCode::BAD_REQUEST, "InvalidURI", "the object key is not valid UTF-8");
     };
+    let access = if request.method == "PUT" { ObjectAccess::Write } else { ObjectAccess::Read };
+    if scope.is_some_and(|scope| !scope.allows(access, &bucket, &key)) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "the job's artifactCredentials reach its input artifacts (read) and output artifacts (write) only",
+        );
+    }
     let location = ArtifactLocation { bucket, key };
     let Ok(path) = backend.providers.artifacts.path(&location) else {
         return error(StatusCode::BAD_REQUEST, "InvalidArgument", "the object key leaves the artifact store");
