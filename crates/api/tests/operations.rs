@@ -688,7 +688,11 @@ mod console {
                                                "ExternalEntityLink": "javascript:alert(4)" } }] },
                         { "name": "Build", "actions": [{ "name": "Compile",
                             "actionTypeId": { "category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1" },
-                            "commands": ["make"], "inputArtifacts": [{ "name": "Code" }] }] } ] } }),
+                            "commands": ["make"], "inputArtifacts": [{ "name": "Code" }] }],
+                          // A failure condition whose rule fails with a hostile message.
+                          "onFailure": { "result": "ROLLBACK", "conditions": [{ "rules": [{ "name": "Pr@be",
+                            "ruleTypeId": { "category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1" },
+                            "commands": ["./probe"], "inputArtifacts": [{ "name": "Code" }] }] }] } } ] } }),
             )
             .await;
         let id = plane.created_execution(pipeline).await;
@@ -737,6 +741,13 @@ mod console {
             .ok(
                 "PutJobFailureResult",
                 json!({ "jobId": build_job, "failureDetails": { "type": "JobFailed", "message": HOSTILE } }),
+            )
+            .await;
+        let probe_job = plane.dispatches("Pr@be")[0].job_id.clone();
+        plane
+            .ok(
+                "PutJobFailureResult",
+                json!({ "jobId": probe_job, "failureDetails": { "type": "JobFailed", "message": HOSTILE } }),
             )
             .await;
         plane
@@ -794,6 +805,17 @@ mod console {
         assert!(view.contains(r#"<p class="error">&lt;script&gt;"#), "the failure message: {view}");
         assert!(view.contains(r#"<p class="detail">&lt;script&gt;"#), "the approval summary: {view}");
         assert!(view.contains(r#"<span class="reason">Freeze (2 days)!</span>"#), "the transition's reason: {view}");
+        assert!(
+            view.contains(
+                r#"<li class="rule" data-rule="Pr@be" data-status="Failed"><span class="rule-name">Pr@be</span>"#
+            ),
+            "the failure condition's rule: {view}"
+        );
+        assert!(view.contains(r#"<span class="detail"> &lt;script&gt;"#), "the rule's summary: {view}");
+        assert!(
+            view.contains(r#"<p class="detail">Rule Pr@be failed: &lt;script&gt;"#),
+            "the condition's summary: {view}"
+        );
         let history = text(&rendered[6].2);
         assert!(history.contains("Src: &lt;b&gt;rev&lt;/ &lt;script&gt;"), "the commit message: {history}");
         let execution = text(&rendered[7].2);

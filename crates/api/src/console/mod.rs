@@ -326,6 +326,16 @@ async fn mutate<C: ControlPlane>(plane: &C, caller: &Caller, request: &HttpReque
                     "token": field(&fields, "token"),
                     "result": { "status": field(&fields, "status"), "summary": field(&fields, "summary") } }),
         ),
+        // The wire operations themselves: their rules decide (docs/conditions.md).
+        Some("override") => (
+            "OverrideStageCondition",
+            json!({ "pipelineName": name, "stageName": stage, "pipelineExecutionId": execution,
+                    "conditionType": field(&fields, "condition") }),
+        ),
+        Some("rollback") => (
+            "RollbackStage",
+            json!({ "pipelineName": name, "stageName": stage, "targetPipelineExecutionId": field(&fields, "target") }),
+        ),
         Some("transition") if field(&fields, "enabled") == "true" => {
             ("EnableStageTransition", json!({ "pipelineName": name, "stageName": stage, "transitionType": "Inbound" }))
         }

@@ -3,12 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pipewright_core::declaration::{ExecutionMode, PipelineDeclaration, PipelineType};
+use pipewright_core::engine::{Execution, ExecutionType, StageStatus};
+use pipewright_core::ports::StateStore as _;
+use pipewright_core::queries::PipelineStateView;
+
 use crate::protocol::ApiError;
-use crate::{ControlPlane, pipelines, reads};
+use crate::{ControlPlane, pipelines, reads, store_error};
 
 use super::views::{self, ApprovalForm, ApprovalReview, Frame, PipelineData};
 
-/// The newest executions the history page lists.
+/// The newest executions the history page lists, and the pipeline view looks through for
+/// the executions its Rollback buttons return to.
 const HISTORY_LENGTH: usize = 50;
 
 pub async fn pipelines<C: ControlPlane>(plane: &C) -> Result<String, ApiError> {
@@ -38,13 +44,52 @@ pub async fn pipeline_data<C: ControlPlane>(plane: &C, name: &str) -> Result<Pip
             details.entry(key).or_insert(detail);
         }
     }
+    let rollback_targets = rollback_targets(plane, &declaration, &state).await?;
     Ok(PipelineData {
         declaration,
         state,
         latest: latest.into_iter().next(),
         details,
+        rollback_targets,
         now: plane.now().epoch_seconds(),
     })
+}
+
+/// By stage: the execution its Rollback button returns to, for each stage that RollbackStage
+/// would roll back now (docs/conditions.md, Rollback). That is the newest standard execution
+/// of the current pipeline version that succeeded in the stage, other than the one the stage
+/// shows (rolling back to it would change nothing), among the newest [`HISTORY_LENGTH`]; none
+/// for a V1 or PARALLEL pipeline, the source stage, or a stage an execution is running.
+async fn rollback_targets<C: ControlPlane>(
+    plane: &C,
+    declaration: &PipelineDeclaration,
+    state: &PipelineStateView,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut targets = BTreeMap::new();
+    if declaration.effective_type() != PipelineType::V2
+        || declaration.effective_mode() == ExecutionMode::Parallel
+        || declaration.stages.len() < 2
+    {
+        return Ok(targets);
+    }
+    let page = plane.store().list_executions(&declaration.name, HISTORY_LENGTH, None).await.map_err(store_error)?;
+    for (index, stage) in state.stage_states.iter().enumerate().skip(1) {
+        let shown = stage.latest_execution.as_ref();
+        if shown.is_some_and(|e| matches!(e.status.as_str(), "InProgress" | "Stopping")) {
+            continue;
+        }
+        let returns_to = |execution: &&Execution| {
+            execution.execution_type == ExecutionType::Standard
+                && execution.pipeline_version == state.pipeline_version
+                && execution.stages.get(index).is_some_and(|run| run.status == Some(StageStatus::Succeeded))
+                && shown.is_none_or(|e| e.pipeline_execution_id != execution.id)
+        };
+        // The store lists executions newest first.
+        if let Some(target) = page.items.iter().find(returns_to) {
+            targets.insert(stage.stage_name.clone(), target.id.clone());
+        }
+    }
+    Ok(targets)
 }
 
 pub async fn history<C: ControlPlane>(plane: &C, name: &str) -> Result<String, ApiError> {

@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 use serde::Serialize;
 
-use pipewright_core::declaration::{ActionDeclaration, PipelineDeclaration};
+use pipewright_core::declaration::{ActionDeclaration, ConditionResult, PipelineDeclaration, StageDeclaration};
+use pipewright_core::engine::ConditionKind;
 use pipewright_core::queries::{
     ActionExecutionDetailView, ActionStateView, ExecutionSummaryView, ExecutionTriggerView, ExecutionView,
-    PipelineStateView, PipelineSummaryView, StageStateView, TransitionStateView,
+    PipelineStateView, PipelineSummaryView, RollbackMetadataView, StageConditionStateView, StageStateView,
+    TransitionStateView,
 };
 
 use crate::protocol::{ApiError, percent_encode as url};
@@ -216,6 +218,9 @@ pub struct PipelineData {
     pub latest: Option<ExecutionSummaryView>,
     /// By (execution id, stage, action).
     pub details: BTreeMap<(String, String, String), ActionExecutionDetailView>,
+    /// By stage: the execution its Rollback button returns to, where RollbackStage would
+    /// accept one.
+    pub rollback_targets: BTreeMap<String, String>,
     /// Epoch seconds.
     pub now: f64,
 }
@@ -269,7 +274,7 @@ fn pipeline_main_markup(data: &PipelineData, csrf: &str, flash: Option<&str>) ->
                 @if index > 0 {
                     (transition(&base, csrf, &stage.name, state.map(|s| &s.inbound_transition_state)))
                 }
-                (stage_section(&Forms { base: &base, csrf, now: data.now }, data, index, &stage.name, &stage.actions, state))
+                (stage_section(&Forms { base: &base, csrf, now: data.now }, data, index, stage, state))
             }
         }
     }
@@ -286,11 +291,11 @@ fn stage_section(
     forms: &Forms<'_>,
     data: &PipelineData,
     index: usize,
-    stage: &str,
-    actions: &[ActionDeclaration],
+    declaration: &StageDeclaration,
     state: Option<&StageStateView>,
 ) -> Markup {
     let Forms { base, csrf, .. } = *forms;
+    let (stage, actions) = (declaration.name.as_str(), &declaration.actions);
     let execution = state.and_then(|s| s.latest_execution.as_ref());
     let execution_id = execution.map_or("", |e| e.pipeline_execution_id.as_str());
     let status = execution.map_or("", |e| e.status.as_str());
@@ -315,6 +320,9 @@ fn stage_section(
                 p class="inbound" { "execution " a href={ (base) "/executions/" (url(execution_id)) } { (short(execution_id)) } }
             }
             @for inbound in waiting { p class="inbound" { "waiting to enter: " (short(inbound)) } }
+            @if let Some(state) = state {
+                (condition(forms, declaration, state, ConditionKind::BeforeEntry, state.before_entry_condition_state.as_ref()))
+            }
             @for (order, actions) in rows {
                 div class="row" {
                     span class="order" { "runOrder " (order) }
@@ -335,6 +343,102 @@ fn stage_section(
                     }
                     button { "Retry stage" }
                 }
+            }
+            @if let Some(state) = state {
+                (condition(forms, declaration, state, ConditionKind::OnSuccess, state.on_success_condition_state.as_ref()))
+                (condition(forms, declaration, state, ConditionKind::OnFailure, state.on_failure_condition_state.as_ref()))
+            }
+            @if let Some(target) = data.rollback_targets.get(stage) {
+                form class="rollback" method="post" action={ (base) "/rollback" } data-stage=(stage) {
+                    (hidden("csrf", csrf)) (hidden("stage", stage)) (hidden("target", target))
+                    button title={ "Run this stage again with the artifacts and variables of execution " (target) } {
+                        "Roll back to " (short(target))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How the pipeline view names a kind of condition.
+fn condition_label(kind: ConditionKind) -> &'static str {
+    match kind {
+        ConditionKind::BeforeEntry => "Entry condition",
+        ConditionKind::OnSuccess => "Success condition",
+        ConditionKind::OnFailure => "Failure condition",
+    }
+}
+
+/// Whether OverrideStageCondition would release the stage's `kind` condition now (the rules of
+/// `crates/core/src/engine/overrides.rs`, docs/conditions.md): an entry or success condition
+/// under evaluation, without the SKIP result, in an execution that is not a rollback. The
+/// operation decides; the button is only offered where it would be accepted.
+fn overridable(declaration: &StageDeclaration, state: &StageStateView, kind: ConditionKind) -> bool {
+    let conditions = match kind {
+        ConditionKind::BeforeEntry => declaration.before_entry.as_ref().map(|c| c.conditions.as_slice()),
+        ConditionKind::OnSuccess => declaration.on_success.as_ref().map(|c| c.conditions.as_slice()),
+        ConditionKind::OnFailure => None,
+    };
+    let skips = conditions.is_some_and(|c| c.iter().any(|c| c.result == Some(ConditionResult::Skip)));
+    let execution = state.latest_execution.as_ref();
+    conditions.is_some()
+        && !skips
+        && execution.is_some_and(|e| e.execution_type != "ROLLBACK" && e.status == "InProgress")
+}
+
+/// One kind of a stage's condition: the latest evaluation's status and summary, each rule's
+/// latest run, and the Override button while it may be overridden.
+fn condition(
+    forms: &Forms<'_>,
+    declaration: &StageDeclaration,
+    state: &StageStateView,
+    kind: ConditionKind,
+    condition: Option<&StageConditionStateView>,
+) -> Markup {
+    let Some(condition) = condition else { return html! {} };
+    let Forms { base, csrf, .. } = *forms;
+    let evaluation = condition.latest_execution.as_ref();
+    let status = evaluation.map_or("", |e| e.status.as_str());
+    let execution_id = state.latest_execution.as_ref().map_or("", |e| e.pipeline_execution_id.as_str());
+    let rules = condition.condition_states.iter().flat_map(|c| &c.rule_states);
+    html! {
+        div class="condition" data-condition=(kind.as_str()) data-status=(if status.is_empty() { "Idle" } else { status }) {
+            div class="meta" { span class="condition-kind" { (condition_label(kind)) } (status_badge(status)) }
+            @if let Some(summary) = evaluation.and_then(|e| e.summary.as_deref()) {
+                p class="detail" { (Shown(summary)) }
+            }
+            ul class="rules" {
+                @for rule in rules {
+                    @let run = rule.latest_execution.as_ref();
+                    li class="rule" data-rule=(rule.rule_name) data-status=(run.map_or("Idle", |r| r.status.as_str())) {
+                        span class="rule-name" { (rule.rule_name) } " " (status_badge(run.map_or("", |r| r.status.as_str())))
+                        @if let Some(summary) = run.and_then(|r| r.summary.as_deref()) {
+                            span class="detail" { " " (Shown(summary)) }
+                        }
+                        @if let Some(link) = run.and_then(|r| r.external_execution_url.as_deref()) {
+                            " " (external_link(link))
+                        }
+                    }
+                }
+            }
+            @if status == "InProgress" && !execution_id.is_empty() && overridable(declaration, state, kind) {
+                form class="override" method="post" action={ (base) "/override" } data-stage=(declaration.name) {
+                    (hidden("csrf", csrf)) (hidden("stage", &declaration.name)) (hidden("execution", execution_id))
+                    (hidden("condition", kind.as_str()))
+                    button title="Release the condition: the stage goes on as if it had been met" { "Override" }
+                }
+            }
+        }
+    }
+}
+
+/// A rollback execution's mark: its type, and the execution it returns to.
+fn rollback_mark(base: &str, execution_type: &str, metadata: Option<&RollbackMetadataView>) -> Markup {
+    html! {
+        @if execution_type == "ROLLBACK" {
+            span class="tag rollback" { "Rollback" }
+            @if let Some(target) = metadata.map(|m| m.rollback_target_pipeline_execution_id.as_str()) {
+                " to " a class="rollback-target" href={ (base) "/executions/" (url(target)) } { (short(target)) }
             }
         }
     }
@@ -458,8 +562,11 @@ pub fn history(name: &str, executions: &[ExecutionSummaryView]) -> String {
                 tbody {
                     @for summary in executions {
                         @let id = &summary.pipeline_execution_id;
-                        tr class="execution" data-execution=(id) data-status=(summary.status.as_str()) {
-                            td { a href={ (base) "/executions/" (url(id)) } { (short(id)) } }
+                        tr class="execution" data-execution=(id) data-status=(summary.status.as_str()) data-type=(summary.execution_type) {
+                            td {
+                                a href={ (base) "/executions/" (url(id)) } { (short(id)) } " "
+                                (rollback_mark(&base, summary.execution_type, summary.rollback_metadata.as_ref()))
+                            }
                             td { (status_badge(summary.status.as_str())) }
                             td { (Shown(&trigger(&summary.trigger))) }
                             td { (revisions(summary)) }
@@ -493,8 +600,9 @@ pub fn execution(name: &str, execution: &ExecutionView, details: &[ActionExecuti
         html! {
             nav aria-label="Pipeline" { a href=(base) { (name) } " · " a href={ (base) "/executions" } { "history" } }
             h1 { "Execution " (short(id)) " of " (name) }
-            p class="execution-status" data-status=(status) data-execution=(id) {
-                (status_badge(status)) " · " (Shown(&trigger(&execution.trigger)))
+            p class="execution-status" data-status=(status) data-execution=(id) data-type=(execution.execution_type) {
+                (status_badge(status)) " · " (Shown(&trigger(&execution.trigger))) " "
+                (rollback_mark(&base, execution.execution_type, execution.rollback_metadata.as_ref()))
             }
             table class="timeline" {
                 caption class="sr-only" { "Action executions, oldest first" }
