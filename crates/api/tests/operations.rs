@@ -602,7 +602,9 @@ mod console {
         assert!(fragment.starts_with("<h1>web</h1>"), "the live part alone: {fragment}");
         assert!(fragment.contains(&format!(r#"data-execution="{id}""#)));
         let history = text(&get(&plane, &auth, "/pipelines/web/executions", Some(&cookie)).await);
-        assert!(history.contains(&format!(r#"<tr class="execution" data-execution="{id}" data-status="InProgress">"#)));
+        assert!(history.contains(&format!(
+            r#"<tr class="execution" data-execution="{id}" data-status="InProgress" data-type="STANDARD">"#
+        )));
         let detail = get(&plane, &auth, &format!("/pipelines/web/executions/{id}"), Some(&cookie)).await;
         assert!(text(&detail).contains(r#"<table class="timeline">"#));
 
@@ -662,6 +664,170 @@ mod console {
         assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Strict"));
         let session = cookie.split(';').next().unwrap().to_string();
         assert_eq!(get(&plane, &auth, "/", Some(&session)).await.status, 200);
+    }
+
+    /// The form token of a console page.
+    fn form_token(view: &str) -> String {
+        view.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string()
+    }
+
+    /// A V2 pipeline whose Deploy stage waits for a deployment window (09:00–17:59 UTC on
+    /// weekdays; the plane's clock says 08:00 on a Friday).
+    fn gated_pipeline() -> Value {
+        json!({
+            "name": "gated",
+            "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+            "artifactStore": { "type": "S3", "location": "artifacts-bucket" },
+            "pipelineType": "V2",
+            "stages": [
+                { "name": "Source", "actions": [{
+                    "name": "Src",
+                    "actionTypeId": { "category": "Source", "owner": "AWS", "provider": "S3", "version": "1" },
+                    "configuration": { "S3Bucket": "uploads", "S3ObjectKey": "src.zip" },
+                    "outputArtifacts": [{ "name": "Code" }] }] },
+                { "name": "Deploy",
+                  "beforeEntry": { "conditions": [{ "result": "FAIL", "rules": [{ "name": "OfficeHours",
+                      "ruleTypeId": { "category": "Rule", "owner": "AWS", "provider": "DeploymentWindow", "version": "1" },
+                      "configuration": { "Cron": "* * 9-17 ? * MON-FRI *" } }] }] },
+                  "actions": [{
+                    "name": "Ship",
+                    "actionTypeId": { "category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1" },
+                    "commands": ["./ship"], "inputArtifacts": [{ "name": "Code" }] }] }
+            ]
+        })
+    }
+
+    impl TestPlane {
+        /// Completes the newest job of `action`.
+        async fn succeed_job(&self, action: &str) {
+            let job = self.dispatches(action).last().unwrap().job_id.clone();
+            self.ok(
+                "PutJobSuccessResult",
+                json!({ "jobId": job, "currentRevision": { "revision": "r1", "changeIdentifier": "c1" } }),
+            )
+            .await;
+        }
+
+        async fn execution_status(&self, pipeline: &str, id: &str) -> String {
+            let execution =
+                self.ok("GetPipelineExecution", json!({ "pipelineName": pipeline, "pipelineExecutionId": id })).await;
+            execution["pipelineExecution"]["status"].as_str().unwrap().to_string()
+        }
+    }
+
+    /// The pipeline view shows a held entry condition with its rule; its Override button
+    /// releases it, and the Rollback button starts a ROLLBACK execution that the history and
+    /// execution pages mark. Neither form works without its token.
+    #[tokio::test]
+    async fn override_releases_a_held_condition_and_rollback_returns_to_the_last_success() {
+        let plane = TestPlane::new();
+        plane.ok("CreatePipeline", json!({ "pipeline": gated_pipeline() })).await;
+        let first = plane.created_execution("gated").await;
+        plane.succeed_job("Src").await;
+        let auth = open();
+        let cookie = {
+            let list = get(&plane, &auth, "/", None).await;
+            header(&list, "set-cookie").unwrap().split(';').next().unwrap().to_string()
+        };
+
+        let view = text(&get(&plane, &auth, "/pipelines/gated", Some(&cookie)).await);
+        let token = form_token(&view);
+        for needle in [
+            r#"<div class="condition" data-condition="BEFORE_ENTRY" data-status="InProgress">"#,
+            r#"<li class="rule" data-rule="OfficeHours" data-status="InProgress"><span class="rule-name">OfficeHours</span>"#,
+            "Waiting for the deployment window to open",
+            r#"<form class="override" method="post" action="/pipelines/gated/override" data-stage="Deploy">"#,
+            r#"<input type="hidden" name="condition" value="BEFORE_ENTRY">"#,
+        ] {
+            assert!(view.contains(needle), "{needle} in {view}");
+        }
+        assert!(!view.contains(r#"class="rollback""#), "no execution has succeeded in Deploy yet: {view}");
+        assert!(plane.dispatches("Ship").is_empty(), "held by the window");
+
+        let form = format!("stage=Deploy&execution={first}&condition=BEFORE_ENTRY");
+        for refused in [form.clone(), format!("csrf=0123&{form}"), format!("csrf={}&{form}", "0".repeat(64))] {
+            let page = post(&plane, &auth, "/pipelines/gated/override", &cookie, &refused).await;
+            assert_eq!(page.status, 403, "{refused}");
+        }
+        let other_cookie = "pw_csrf=ffffffffffffffffffffffffffffffff";
+        let swapped =
+            post(&plane, &auth, "/pipelines/gated/override", other_cookie, &format!("csrf={token}&{form}")).await;
+        assert_eq!(swapped.status, 403);
+        assert!(plane.dispatches("Ship").is_empty(), "a refused form releases nothing");
+
+        let released = post(&plane, &auth, "/pipelines/gated/override", &cookie, &format!("csrf={token}&{form}")).await;
+        assert_eq!((released.status, header(&released, "location")), (303, Some("/pipelines/gated")));
+        assert_eq!(plane.dispatches("Ship").len(), 1, "the stage's actions run");
+        let state = plane.ok("GetPipelineState", json!({ "name": "gated" })).await;
+        let condition = &state["stageStates"][1]["beforeEntryConditionState"]["latestExecution"];
+        assert_eq!(condition["status"], "Overridden", "{state}");
+        let view = text(&get(&plane, &auth, "/pipelines/gated", Some(&cookie)).await);
+        assert!(view.contains(r#"data-condition="BEFORE_ENTRY" data-status="Overridden""#), "{view}");
+        assert!(!view.contains(r#"class="override""#), "nothing left to override: {view}");
+        // A repeated post (a double click) changes nothing and answers as the first did.
+        let again = post(&plane, &auth, "/pipelines/gated/override", &cookie, &format!("csrf={token}&{form}")).await;
+        assert_eq!((again.status, header(&again, "location")), (303, Some("/pipelines/gated")));
+        assert_eq!(plane.dispatches("Ship").len(), 1);
+        plane.succeed_job("Ship").await;
+        assert_eq!(plane.execution_status("gated", &first).await, "Succeeded");
+
+        // A second release, let through the same way, succeeds too: Deploy can return to the first.
+        let started = post(&plane, &auth, "/pipelines/gated/start", &cookie, &format!("csrf={token}")).await;
+        assert_eq!(started.status, 303);
+        let history = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "gated" })).await;
+        let second = history["pipelineExecutionSummaries"][0]["pipelineExecutionId"].as_str().unwrap().to_string();
+        plane.succeed_job("Src").await;
+        let form = format!("stage=Deploy&execution={second}&condition=BEFORE_ENTRY");
+        let released = post(&plane, &auth, "/pipelines/gated/override", &cookie, &format!("csrf={token}&{form}")).await;
+        assert_eq!(header(&released, "location"), Some("/pipelines/gated"));
+        plane.succeed_job("Ship").await;
+        assert_eq!(plane.execution_status("gated", &second).await, "Succeeded");
+
+        let view = text(&get(&plane, &auth, "/pipelines/gated", Some(&cookie)).await);
+        let rollback_form = format!(
+            r#"<form class="rollback" method="post" action="/pipelines/gated/rollback" data-stage="Deploy"><input type="hidden" name="csrf" value="{token}"><input type="hidden" name="stage" value="Deploy"><input type="hidden" name="target" value="{first}">"#
+        );
+        assert!(view.contains(&rollback_form), "Deploy rolls back to the first execution: {view}");
+        assert_eq!(view.matches(r#"class="rollback""#).count(), 1, "not the source stage: {view}");
+
+        let form = format!("stage=Deploy&target={first}");
+        for refused in [form.clone(), format!("csrf=0123&{form}")] {
+            let page = post(&plane, &auth, "/pipelines/gated/rollback", &cookie, &refused).await;
+            assert_eq!(page.status, 403, "{refused}");
+        }
+        let history = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "gated" })).await;
+        assert_eq!(history["pipelineExecutionSummaries"].as_array().unwrap().len(), 2, "a refused form starts nothing");
+
+        let rolled = post(&plane, &auth, "/pipelines/gated/rollback", &cookie, &format!("csrf={token}&{form}")).await;
+        assert_eq!((rolled.status, header(&rolled, "location")), (303, Some("/pipelines/gated")));
+        let history = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "gated" })).await;
+        let rollback = &history["pipelineExecutionSummaries"][0];
+        assert_eq!(rollback["executionType"], "ROLLBACK", "{history}");
+        assert_eq!(rollback["trigger"]["triggerType"], "ManualRollback");
+        assert_eq!(rollback["rollbackMetadata"]["rollbackTargetPipelineExecutionId"], first.as_str());
+        let rollback_id = rollback["pipelineExecutionId"].as_str().unwrap().to_string();
+        assert_eq!(plane.dispatches("Ship").len(), 3, "the rollback runs Deploy again, without its condition");
+
+        let target_link = format!(
+            r#"<span class="tag rollback">Rollback</span> to <a class="rollback-target" href="/pipelines/gated/executions/{first}">{}</a>"#,
+            &first[..8]
+        );
+        let history = text(&get(&plane, &auth, "/pipelines/gated/executions", Some(&cookie)).await);
+        assert!(
+            history.contains(&format!(
+                r#"<tr class="execution" data-execution="{rollback_id}" data-status="InProgress" data-type="ROLLBACK">"#
+            )),
+            "{history}"
+        );
+        assert!(history.contains(&target_link), "{history}");
+        assert!(history.contains("ManualRollback console"), "the trigger: {history}");
+        assert_eq!(history.matches("tag rollback").count(), 1, "standard executions are not marked: {history}");
+        let execution =
+            text(&get(&plane, &auth, &format!("/pipelines/gated/executions/{rollback_id}"), Some(&cookie)).await);
+        assert!(execution.contains(r#"data-type="ROLLBACK""#) && execution.contains(&target_link), "{execution}");
+        // While the rollback runs Deploy, neither button is offered there.
+        let view = text(&get(&plane, &auth, "/pipelines/gated", Some(&cookie)).await);
+        assert!(!view.contains(r#"class="rollback""#) && !view.contains(r#"class="override""#), "{view}");
     }
 
     /// A pipeline whose every piece of text from outside is hostile, taken through a source
