@@ -31,6 +31,7 @@ const DOCS_SCREENSHOT = path.join(REPO, 'docs', 'console.png');
 const FAILURE_SCREENSHOTS = path.join(HERE, 'screenshots');
 
 const PIPELINE = 'console-demo';
+const GATED = 'console-gated'; // the pipeline of the Override test
 const TIMEOUT = 30_000; // for any one thing to appear on the page
 const TEST_TIMEOUT = 120_000;
 
@@ -186,6 +187,43 @@ function declaration() {
   };
 }
 
+/** A pipeline whose Deploy stage waits for a deployment window that opens only in 2099. */
+function gatedDeclaration() {
+  const base = declaration();
+  return {
+    ...base,
+    name: GATED,
+    stages: [
+      base.stages[0],
+      {
+        name: 'Deploy',
+        beforeEntry: {
+          conditions: [
+            {
+              result: 'FAIL',
+              rules: [
+                {
+                  name: 'Window',
+                  ruleTypeId: { category: 'Rule', owner: 'AWS', provider: 'DeploymentWindow', version: '1' },
+                  configuration: { Cron: '0 0 0 1 1 ? 2099' },
+                },
+              ],
+            },
+          ],
+        },
+        actions: [
+          {
+            name: 'Ship',
+            actionTypeId: { category: 'Compute', owner: 'AWS', provider: 'Commands', version: '1' },
+            commands: ['echo shipped'],
+            inputArtifacts: [{ name: 'Code' }],
+          },
+        ],
+      },
+    ],
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // The browser
 
@@ -243,7 +281,7 @@ async function waitFor(selector, what, options = {}) {
  * the new document loaded (a form post and its redirect) or, should the page's JS post it
  * itself, the answer received. Returns the POST request.
  */
-async function submit(button, what) {
+async function submit(button, what, pipeline = PIPELINE) {
   await page.evaluate(() => {
     window.__beforeSubmit = true;
   });
@@ -264,8 +302,8 @@ async function submit(button, what) {
   } else {
     await request.response();
   }
-  await waitFor(`main#pipeline[data-pipeline="${PIPELINE}"]`, `the pipeline view after ${what}`);
-  assert.equal(new URL(page.url()).pathname, `/pipelines/${PIPELINE}`, `${what} came back to the pipeline view`);
+  await waitFor(`main#pipeline[data-pipeline="${pipeline}"]`, `the pipeline view after ${what}`);
+  assert.equal(new URL(page.url()).pathname, `/pipelines/${pipeline}`, `${what} came back to the pipeline view`);
   return request;
 }
 
@@ -551,4 +589,25 @@ describe('the pipeline console of pipewright serve', () => {
     assert.equal(await attr(`table.history tr.execution[data-execution="${second}"]`, 'data-status'), 'Stopped');
     assert.equal(await attr(`table.history tr.execution[data-execution="${executionId}"]`, 'data-status'), 'Succeeded');
   });
+  step(
+    'h. a held entry condition shows its rule, and "Override" releases it',
+    async () => {
+      await api('CreatePipeline', { pipeline: gatedDeclaration() });
+      await page.goto(`${base}/pipelines/${GATED}`);
+      const deploy = 'main#pipeline section.stage[data-stage="Deploy"]';
+      const condition = `${deploy} div.condition[data-condition="BEFORE_ENTRY"]`;
+      await waitFor(`${condition}[data-status="InProgress"]`, 'the entry condition of Deploy to hold the stage');
+      const rule = `${condition} li.rule[data-rule="Window"]`;
+      assert.equal(await attr(rule, 'data-status'), 'InProgress', 'the window rule waits');
+      assert.match((await texts(rule))[0], /Waiting for the deployment window to open/, 'the rule says why');
+      assert.equal(await attr(`${deploy} article.action[data-action="Deploy/Ship"]`, 'data-status'), 'Idle', 'held');
+
+      await submit(`${condition} form.override button:has-text("Override")`, 'Override', GATED);
+      await waitFor(`${condition}[data-status="Overridden"]`, 'the entry condition to be Overridden');
+      await waitFor(`${deploy} article.action[data-action="Deploy/Ship"][data-status="Succeeded"]`, 'Deploy/Ship to run');
+      await waitFor(`${executionStatus}[data-status="Succeeded"]`, 'the execution to succeed');
+      assert.equal(await page.locator(`${condition} form.override`).count(), 0, 'nothing left to override');
+    },
+    { independent: true, blocking: false },
+  );
 });
