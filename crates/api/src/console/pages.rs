@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pipewright_core::declaration::{ExecutionMode, PipelineDeclaration, PipelineType};
-use pipewright_core::engine::{Execution, ExecutionType, StageStatus};
+use pipewright_core::engine::{ExecutionType, StageStatus};
 use pipewright_core::ports::StateStore as _;
 use pipewright_core::queries::PipelineStateView;
 
@@ -16,6 +16,9 @@ use super::views::{self, ApprovalForm, ApprovalReview, Frame, PipelineData};
 /// The newest executions the history page lists, and the pipeline view looks through for
 /// the executions its Rollback buttons return to.
 const HISTORY_LENGTH: usize = 50;
+
+/// How many executions the pipeline view reads at a time while it looks for rollback targets.
+const ROLLBACK_PAGE: usize = 10;
 
 pub async fn pipelines<C: ControlPlane>(plane: &C) -> Result<String, ApiError> {
     let (summaries, _) = pipelines::summaries(plane, usize::MAX, None).await?;
@@ -72,21 +75,44 @@ async fn rollback_targets<C: ControlPlane>(
     {
         return Ok(targets);
     }
-    let page = plane.store().list_executions(&declaration.name, HISTORY_LENGTH, None).await.map_err(store_error)?;
-    for (index, stage) in state.stage_states.iter().enumerate().skip(1) {
-        let shown = stage.latest_execution.as_ref();
-        if shown.is_some_and(|e| matches!(e.status.as_str(), "InProgress" | "Stopping")) {
-            continue;
+    // The stages that may roll back, with the execution each shows.
+    let mut open: Vec<(usize, &str, Option<&str>)> = state
+        .stage_states
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, s)| {
+            !s.latest_execution.as_ref().is_some_and(|e| matches!(e.status.as_str(), "InProgress" | "Stopping"))
+        })
+        .map(|(index, s)| {
+            (index, s.stage_name.as_str(), s.latest_execution.as_ref().map(|e| e.pipeline_execution_id.as_str()))
+        })
+        .collect();
+    // Newest first, a few at a time: the view is fetched again and again while it is open, and
+    // the newest executions usually name every stage's target.
+    let (mut read, mut token) = (0, None);
+    while !open.is_empty() && read < HISTORY_LENGTH {
+        let page = plane
+            .store()
+            .list_executions(&declaration.name, ROLLBACK_PAGE, token.as_deref())
+            .await
+            .map_err(store_error)?;
+        read += page.items.len();
+        for execution in &page.items {
+            open.retain(|&(index, stage, shown)| {
+                let target = execution.execution_type == ExecutionType::Standard
+                    && execution.pipeline_version == state.pipeline_version
+                    && execution.stages.get(index).is_some_and(|run| run.status == Some(StageStatus::Succeeded))
+                    && shown != Some(execution.id.as_str());
+                if target {
+                    targets.insert(stage.to_string(), execution.id.clone());
+                }
+                !target
+            });
         }
-        let returns_to = |execution: &&Execution| {
-            execution.execution_type == ExecutionType::Standard
-                && execution.pipeline_version == state.pipeline_version
-                && execution.stages.get(index).is_some_and(|run| run.status == Some(StageStatus::Succeeded))
-                && shown.is_none_or(|e| e.pipeline_execution_id != execution.id)
-        };
-        // The store lists executions newest first.
-        if let Some(target) = page.items.iter().find(returns_to) {
-            targets.insert(stage.stage_name.clone(), target.id.clone());
+        token = page.next_token;
+        if token.is_none() {
+            break;
         }
     }
     Ok(targets)

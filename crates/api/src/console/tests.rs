@@ -125,3 +125,52 @@ fn the_approval_links_pages_escape_hostile_text() {
     );
     assert!(linked.contains("no longer waiting"), "without a form, why: {linked}");
 }
+
+/// An automatic rollback on the history page: marked, its target linked, its trigger named
+/// with the execution whose failure started it; a standard execution is not marked.
+#[test]
+fn the_history_marks_an_automated_rollback_and_links_its_target() {
+    use pipewright_core::engine::{ExecutionStatus, TriggerType};
+    use pipewright_core::queries::{ExecutionSummaryView, ExecutionTriggerView, RollbackMetadataView};
+    let (target, failed, rollback) = (
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+    );
+    let summary =
+        |id: &str, trigger_type, detail: &str, execution_type, rollback_to: Option<&str>| ExecutionSummaryView {
+            pipeline_execution_id: id.to_string(),
+            status: ExecutionStatus::Succeeded,
+            status_summary: None,
+            start_time: 1_800_000_000.0,
+            last_update_time: 1_800_000_060.0,
+            source_revisions: Vec::new(),
+            trigger: ExecutionTriggerView { trigger_type, trigger_detail: Some(detail.to_string()) },
+            stop_trigger: None,
+            execution_mode: "SUPERSEDED",
+            execution_type,
+            rollback_metadata: rollback_to
+                .map(|t| RollbackMetadataView { rollback_target_pipeline_execution_id: t.to_string() }),
+        };
+    let page = views::history(
+        "web",
+        &[
+            summary(rollback, TriggerType::AutomatedRollback, failed, "ROLLBACK", Some(target)),
+            summary(failed, TriggerType::StartPipelineExecution, "console", "STANDARD", None),
+        ],
+    );
+    assert!(
+        page.contains(&format!(
+            r#"<tr class="execution" data-execution="{rollback}" data-status="Succeeded" data-type="ROLLBACK">"#
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            r#"<span class="tag rollback">Rollback</span> to <a class="rollback-target" href="/pipelines/web/executions/{target}">11111111</a>"#
+        )),
+        "{page}"
+    );
+    assert!(page.contains(&format!("AutomatedRollback {failed}")), "the trigger: {page}");
+    assert_eq!(page.matches("tag rollback").count(), 1, "{page}");
+}
