@@ -825,9 +825,21 @@ mod console {
         let execution =
             text(&get(&plane, &auth, &format!("/pipelines/gated/executions/{rollback_id}"), Some(&cookie)).await);
         assert!(execution.contains(r#"data-type="ROLLBACK""#) && execution.contains(&target_link), "{execution}");
-        // While the rollback runs Deploy, neither button is offered there.
+        // While the rollback runs Deploy, neither button is offered there, and a stale form's
+        // post is refused by RollbackStage, which the page says.
         let view = text(&get(&plane, &auth, "/pipelines/gated", Some(&cookie)).await);
         assert!(!view.contains(r#"class="rollback""#) && !view.contains(r#"class="override""#), "{view}");
+        let stale = post(&plane, &auth, "/pipelines/gated/rollback", &cookie, &format!("csrf={token}&{form}")).await;
+        assert_eq!(stale.status, 303);
+        assert!(
+            header(&stale, "location").unwrap().starts_with("/pipelines/gated?error=ConflictException"),
+            "{stale:?}"
+        );
+        plane.succeed_job("Ship").await;
+        assert_eq!(plane.execution_status("gated", &rollback_id).await, "Succeeded");
+        // Deploy now shows the rollback: the newest other success is the second execution.
+        let view = text(&get(&plane, &auth, "/pipelines/gated", Some(&cookie)).await);
+        assert!(view.contains(&format!(r#"<input type="hidden" name="target" value="{second}">"#)), "{view}");
     }
 
     /// A pipeline whose every piece of text from outside is hostile, taken through a source
