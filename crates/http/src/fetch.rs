@@ -61,7 +61,8 @@ async fn write_body(url: &str, response: hyper::Response<Incoming>, path: &Path,
     let mut body = response.into_body();
     let mut written = 0u64;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| HttpError::Transport { url: url.to_string(), reason: crate::error::chain(&e) })?;
+        let frame =
+            frame.map_err(|e| HttpError::Transport { url: url.to_string(), reason: crate::error::chain(&e) })?;
         if let Ok(data) = frame.into_data() {
             written += data.len() as u64;
             if written > limit {
