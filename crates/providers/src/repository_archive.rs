@@ -180,3 +180,55 @@ async fn fetch_into<A: ArtifactStore>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(error: HttpError) -> FailureType {
+        match http_failure("the archive", error) {
+            Outcome::Failed(ActionError { kind, message }) => {
+                assert!(message.starts_with("cannot fetch the archive: "), "{message}");
+                kind
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_token_or_repository_is_the_configuration_at_fault_and_anything_else_a_failed_job() {
+        let refused = |status| HttpError::Refused { url: "u".into(), status, message: "no".into() };
+        for status in [401, 403, 404] {
+            assert_eq!(kind(refused(status)), FailureType::ConfigurationError, "{status}");
+        }
+        assert_eq!(kind(refused(422)), FailureType::JobFailed);
+        assert_eq!(
+            kind(HttpError::Unavailable { url: "u".into(), status: 503, message: String::new() }),
+            FailureType::JobFailed
+        );
+        assert_eq!(kind(HttpError::TooLarge { url: "u".into(), limit: ARCHIVE_LIMIT }), FailureType::JobFailed);
+    }
+
+    #[test]
+    fn a_host_request_keeps_its_token_and_sends_a_body_as_json() {
+        let api = HostApi::new(pipewright_core::git_hosts::HostKind::GitHub, None, None, "t").unwrap();
+        let sent = to_request(&api.archive_request("o/r", "c"));
+        assert_eq!((sent.method.as_str(), sent.url.as_str()), ("GET", "https://api.github.com/repos/o/r/zipball/c"));
+        assert_eq!(sent.headers, api.archive_request("o/r", "c").headers);
+        assert!(
+            sent.headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("authorization") && value.contains('t'))
+        );
+        assert!(sent.body.is_empty());
+        let hook = api.create_hook_request("o/r", "https://hooks.example/x", None);
+        let sent = to_request(&hook);
+        assert_eq!(sent.body, hook.body.unwrap_or_default().into_bytes());
+        assert!(sent.headers.contains(&("Content-Type".to_string(), "application/json".to_string())));
+    }
+
+    #[test]
+    fn an_empty_answer_is_null_and_a_non_json_one_says_so() {
+        assert_eq!(json_answer(b""), Ok(serde_json::Value::Null));
+        assert_eq!(json_answer(b"{\"sha\":\"c\"}"), Ok(serde_json::json!({"sha": "c"})));
+        assert!(json_answer(b"<html>").unwrap_err().contains("no JSON"));
+    }
+}
