@@ -51,6 +51,9 @@ fn declaration(value: Option<Value>) -> Result<PipelineDeclaration, ApiError> {
         .map_err(|e| ApiError::client("InvalidStructureException", format!("pipeline.{}: {}", e.path(), e.inner())))?;
     // `version` is ignored on input: the store numbers versions.
     declaration.version = None;
+    // The name's pattern and length are the model's constraints, checked before the service
+    // looks at the structure: a ValidationException, as CodePipeline answers.
+    check_name(&declaration.name, "pipeline.name")?;
     let report = validate::validate(&declaration);
     if !report.is_valid() {
         return Err(invalid(&report));
@@ -58,12 +61,15 @@ fn declaration(value: Option<Value>) -> Result<PipelineDeclaration, ApiError> {
     Ok(declaration)
 }
 
-/// The exception CodePipeline gives for the report's errors: the action's or the stage's when
-/// all of them are in one kind of declaration, the structure's otherwise.
+/// The exception CodePipeline gives for the report's errors: the blocker's, the action's or
+/// the stage's when all of them are in one kind of declaration, the structure's otherwise.
 fn invalid(report: &Report) -> ApiError {
+    let in_blockers = report.errors.iter().all(|e| e.path.contains(".blockers["));
     let in_actions = report.errors.iter().all(|e| e.path.contains(".actions["));
     let in_stages = report.errors.iter().all(|e| e.path.starts_with("stages["));
-    let exception = if in_actions {
+    let exception = if in_blockers {
+        "InvalidBlockerDeclarationException"
+    } else if in_actions {
         "InvalidActionDeclarationException"
     } else if in_stages {
         "InvalidStageDeclarationException"

@@ -231,6 +231,13 @@ fn with_keys_the_server_verifies_sigv4_signatures() {
     Server::start_with(&["--access-key", "AKIDPIPEWRIGHTTEST", "--secret-key", "secret"]).boto3("authentication");
 }
 
+/// Every (operation, error) pair of botocore's model: provoked, or named with the reason
+/// Pipewright never answers it (tests/api/boto3_errors.py).
+#[test]
+fn boto3_gets_every_error_the_model_lists_for_each_operation() {
+    Server::start().boto3_in("boto3_errors.py", "every_error");
+}
+
 #[test]
 fn boto3_custom_action_workers_poll_acknowledge_and_complete_a_job() {
     Server::start().boto3("custom_action_workers");

@@ -110,14 +110,17 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
         }
         builder.build().unwrap()
     };
+    stack.upload_source("site.zip", &[("index.html", "<p>via the API</p>")]).await;
+    // CreatePipeline starts the first execution, as CodePipeline does: the one followed here.
     let created = codepipeline.create_pipeline().pipeline(input).send().await.expect("CreatePipeline");
     assert_eq!(created.pipeline().unwrap().version(), Some(1));
     let listed = codepipeline.list_pipelines().send().await.unwrap();
     assert_eq!(listed.pipelines()[0].name(), Some("through-api"));
 
-    stack.upload_source("site.zip", &[("index.html", "<p>via the API</p>")]).await;
-    let started = codepipeline.start_pipeline_execution().name("through-api").send().await.expect("Start");
-    let execution_id = started.pipeline_execution_id().unwrap().to_string();
+    let history = codepipeline.list_pipeline_executions().pipeline_name("through-api").send().await.unwrap();
+    let first = &history.pipeline_execution_summaries()[0];
+    assert_eq!(first.trigger().and_then(|t| t.trigger_type()).map(|t| t.as_str()), Some("CreatePipeline"));
+    let execution_id = first.pipeline_execution_id().unwrap().to_string();
 
     // The functions carry the execution to the approval.
     stack
