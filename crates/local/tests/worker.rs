@@ -79,6 +79,50 @@ async fn a_worker_carries_an_execution_to_its_end() {
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
     assert!(backend.store.worker("e1").await.unwrap().is_none(), "the worker unregistered");
+    let state = dir.path().join("state");
+    assert!(!state.join("work/e1/Build/Make").exists(), "the action's workspace is removed when it ends");
+    assert!(!state.join("work/e1/Source/Source").exists());
+    let logs: Vec<_> = std::fs::read_dir(state.join("logs/e1/Build/Make")).unwrap().collect();
+    assert_eq!(logs.len(), 1, "its log stays, for the console");
+}
+
+#[tokio::test]
+async fn keep_workspaces_leaves_them_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backend = backend(dir.path());
+    let options = RunOptions {
+        sources: [("Source".to_string(), dir.path().join("src"))].into(),
+        working_directory: dir.path().to_path_buf(),
+        keep_workspaces: true,
+        ..RunOptions::default()
+    };
+    backend.configure(&options);
+    backend.store.put_pipeline(&declaration(&["echo made > made.txt"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    let attempts: Vec<_> =
+        std::fs::read_dir(dir.path().join("state/work/e1/Build/Make")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(attempts.len(), 1);
+    let files: Vec<_> = walkdir_names(&attempts[0]);
+    assert!(files.iter().any(|f| f.ends_with("made.txt")), "{files:?}");
+}
+
+fn walkdir_names(root: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                names.push(path.display().to_string());
+            }
+        }
+    }
+    names
 }
 
 #[tokio::test]
