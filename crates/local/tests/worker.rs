@@ -189,6 +189,60 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
 }
 
 #[tokio::test]
+async fn an_idle_worker_takes_no_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let store = &backend.store;
+    let watcher = async {
+        // Wait until the command runs: from then on the worker has nothing to do but poll.
+        loop {
+            let execution = store.get_execution("e1").await.unwrap().unwrap().value;
+            let running = execution.stages[1].actions[0]
+                .attempts
+                .last()
+                .is_some_and(|a| a.status == pipewright_core::engine::ActionStatus::InProgress);
+            if running {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // A few polls to carry out what the dispatch committed with it (its state changes).
+        let settled = store.counters().claims + 10;
+        while store.counters().claims < settled {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let before = store.counters();
+        while store.counters().claims < before.claims + 40 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let after = store.counters();
+        let stop = Event::StopExecution(pipewright_core::engine::StopExecution {
+            execution_id: "e1".into(),
+            abandon: true,
+            reason: None,
+            by: None,
+        });
+        backend.submit("work", &stop, &[], None).await.unwrap();
+        (before, after)
+    };
+    let options = WorkerOptions::default();
+    let (execution, (before, after)) = tokio::join!(worker.run(&options), watcher);
+    assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
+    // Heartbeats (one per two seconds) are the only writes an idle worker makes.
+    let writes = after.writes - before.writes;
+    let heartbeats = after.heartbeats - before.heartbeats;
+    assert_eq!(
+        writes,
+        heartbeats,
+        "{} polls took {writes} write locks ({heartbeats} heartbeats)",
+        after.claims - before.claims
+    );
+}
+
+#[tokio::test]
 async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
