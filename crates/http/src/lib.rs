@@ -1,16 +1,31 @@
 //! One small HTTP/1.1 client, for every place Pipewright calls out over HTTP: the CLI's
-//! `--endpoint` calls, Lambda invoke actions sent to `cargo lambda watch`, and the dev stack's
-//! router and tests. hyper-util's client; `https://` URLs use rustls with this machine's root
-//! certificates, loaded on first use (so plain `http://` calls work on a machine without any).
+//! `--endpoint` calls, Lambda invoke actions sent to `cargo lambda watch`, the repository
+//! hosts' APIs and archives (docs/sources.md), and the dev stack's router and tests.
+//! hyper-util's client; `https://` URLs use rustls with this machine's root certificates,
+//! loaded on first use (so plain `http://` calls work on a machine without any).
+//!
+//! [`Client::send`] is one exchange, any status an answer. [`Client::fetch`] and
+//! [`Client::download`] follow redirects and turn a status other than a success into an
+//! [`HttpError`] that says whether to retry.
+
+mod error;
+mod fetch;
+mod redirects;
+#[cfg(test)]
+mod test_server;
 
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as Pool;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+pub use error::HttpError;
+pub use redirects::MAX_REDIRECTS;
 
 /// URLs as the client reads them.
 pub use hyper::Uri;
@@ -60,18 +75,6 @@ impl Response {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HttpError {
-    /// The request cannot be sent as given (a bad URL, method or header): the caller's mistake.
-    #[error("{url}: {reason}")]
-    Invalid { url: String, reason: String },
-    #[error("cannot load this machine's TLS root certificates for {url}: {reason}")]
-    Roots { url: String, reason: String },
-    /// The server could not be reached, or the connection broke.
-    #[error("cannot reach {url}: {reason}")]
-    Transport { url: String, reason: String },
-}
-
 type Body = Full<Bytes>;
 
 /// A client. Connections are kept for reuse while it lives; it belongs to the Tokio runtime
@@ -93,18 +96,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// `error` and its sources, which hyper keeps apart ("client error (Connect)": connection refused).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl Client {
     pub fn new() -> Client {
         Client { plain: Pool::builder(TokioExecutor::new()).build_http(), tls: OnceLock::new() }
@@ -114,7 +105,7 @@ impl Client {
         let built = self.tls.get_or_init(|| {
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_native_roots()
-                .map_err(|e| chain(&e))?
+                .map_err(|e| error::chain(&e))?
                 .https_or_http()
                 .enable_http1()
                 .build();
@@ -126,27 +117,39 @@ impl Client {
     /// Sends `request` and reads the whole response. Any status is a response; an error is a
     /// request that could not be sent or answered.
     pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        let response = self.exchange(&request).await?;
+        let status = response.status().as_u16();
+        let body = read_body(&request.url, response).await?;
+        Ok(Response { status, body })
+    }
+
+    /// Sends `request`; the response with its body unread.
+    async fn exchange(&self, request: &Request) -> Result<hyper::Response<Incoming>, HttpError> {
         let Request { method, url, headers, body } = request;
         let invalid = |reason: String| HttpError::Invalid { url: url.clone(), reason };
         let uri: hyper::Uri = url.parse().map_err(|e| invalid(format!("not a URL: {e}")))?;
         let mut builder = hyper::Request::builder().method(method.as_str()).uri(uri.clone());
-        for (name, value) in &headers {
+        for (name, value) in headers {
             builder = builder.header(name, value);
         }
-        let outgoing = builder.body(Full::new(Bytes::from(body))).map_err(|e| invalid(chain(&e)))?;
-        let transport = |e: &dyn std::error::Error| HttpError::Transport { url: url.clone(), reason: chain(e) };
-        let response = match uri.scheme_str() {
-            Some("http") => self.plain.request(outgoing).await.map_err(|e| transport(&e))?,
+        let outgoing = builder.body(Full::new(Bytes::from(body.clone()))).map_err(|e| invalid(error::chain(&e)))?;
+        let transport = |e: &dyn std::error::Error| HttpError::Transport { url: url.clone(), reason: error::chain(e) };
+        match uri.scheme_str() {
+            Some("http") => self.plain.request(outgoing).await.map_err(|e| transport(&e)),
             Some("https") => {
                 let tls = self.tls().map_err(|reason| HttpError::Roots { url: url.clone(), reason })?;
-                tls.request(outgoing).await.map_err(|e| transport(&e))?
+                tls.request(outgoing).await.map_err(|e| transport(&e))
             }
-            _ => return Err(invalid("expected an http:// or https:// URL".to_string())),
-        };
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.map_err(|e| transport(&e))?.to_bytes();
-        Ok(Response { status, body: body.to_vec() })
+            _ => Err(invalid("expected an http:// or https:// URL".to_string())),
+        }
     }
+}
+
+/// The whole body of a response to `url`.
+async fn read_body(url: &str, response: hyper::Response<Incoming>) -> Result<Vec<u8>, HttpError> {
+    let collected = response.into_body().collect().await;
+    let body = collected.map_err(|e| HttpError::Transport { url: url.to_string(), reason: error::chain(&e) })?;
+    Ok(body.to_bytes().to_vec())
 }
 
 /// Sends one request with a client of its own.
@@ -157,37 +160,7 @@ pub async fn send(request: Request) -> Result<Response, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A server that answers one request with `answer` and hands back what it received.
-    async fn one_shot(answer: &'static str) -> (String, tokio::task::JoinHandle<String>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let received = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut seen = Vec::new();
-            let mut buffer = [0u8; 4096];
-            // Headers, then a body of its Content-Length.
-            loop {
-                let n = stream.read(&mut buffer).await.unwrap();
-                seen.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&seen).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_string))
-                        .and_then(|n| n.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break;
-                    }
-                }
-            }
-            stream.write_all(answer.as_bytes()).await.unwrap();
-            String::from_utf8_lossy(&seen).into_owned()
-        });
-        (url, received)
-    }
+    use crate::test_server::one_shot;
 
     #[tokio::test]
     async fn a_request_goes_out_with_its_headers_and_body_and_any_status_comes_back() {

@@ -9,7 +9,6 @@ pub mod clone_ref;
 pub mod codebuild;
 pub mod commands;
 pub mod deploy;
-pub mod http_client;
 pub mod outcome;
 pub mod project_file;
 pub mod repository_archive;

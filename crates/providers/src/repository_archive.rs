@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use pipewright_core::engine::{Dispatch, FailureType, Revision, RevisionType};
-use pipewright_core::git_hosts::HostApi;
+use pipewright_core::git_hosts::{HostApi, HttpRequest};
 use pipewright_core::ports::ArtifactStore;
 use pipewright_core::providers::ProviderKind;
 
 use crate::artifacts::without_top_directory;
 use crate::clone_ref::{self, CloneRef};
-use crate::http_client::{HttpClient, HttpError};
 use crate::{ActionError, Outcome};
+use pipewright_http::{Client, HttpError, Request};
 
 /// The largest archive a source action takes (Lambda's /tmp holds 512 MB by default).
 pub const ARCHIVE_LIMIT: u64 = 400 * 1024 * 1024;
@@ -44,9 +44,27 @@ fn http_failure(what: &str, error: HttpError) -> Outcome {
     failed(kind, format!("cannot fetch {what}: {error}"))
 }
 
+/// A host API request as the HTTP client sends it (a body is the API's JSON).
+fn to_request(request: &HttpRequest) -> Request {
+    let mut sent = Request::new(request.method, &request.url);
+    sent.headers = request.headers.clone();
+    if let Some(body) = &request.body {
+        sent = sent.header("Content-Type", "application/json").body(body.as_bytes());
+    }
+    sent
+}
+
+/// A JSON answer (`null` for an empty body).
+fn json_answer(body: &[u8]) -> Result<serde_json::Value, String> {
+    if body.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| format!("the host answered no JSON: {e}"))
+}
+
 /// Fetches the commit into the action's output artifact, under `scratch` (removed after).
 pub async fn fetch<A: ArtifactStore>(
-    client: &HttpClient,
+    client: &Client,
     source: &HostSource<'_>,
     dispatch: &Dispatch,
     artifacts: &A,
@@ -59,7 +77,7 @@ pub async fn fetch<A: ArtifactStore>(
 }
 
 async fn fetch_into<A: ArtifactStore>(
-    client: &HttpClient,
+    client: &Client,
     source: &HostSource<'_>,
     dispatch: &Dispatch,
     artifacts: &A,
@@ -82,15 +100,14 @@ async fn fetch_into<A: ArtifactStore>(
     if reference.is_empty() {
         return failed(FailureType::ConfigurationError, "the action names no branch and the start no commit".into());
     }
-    let answer = match client.json(&api.commit_request(repository, reference)).await {
-        Ok(answer) => answer,
-        Err(error) => return http_failure(&format!("commit {reference} of {repository}"), error),
+    let what = format!("commit {reference} of {repository}");
+    let answer = match client.fetch(to_request(&api.commit_request(repository, reference))).await {
+        Ok(response) => json_answer(&response.body),
+        Err(error) => return http_failure(&what, error),
     };
-    let commit = match api.parse_commit(&answer) {
+    let commit = match answer.and_then(|answer| api.parse_commit(&answer)) {
         Ok(commit) => commit,
-        Err(message) => {
-            return failed(FailureType::JobFailed, format!("commit {reference} of {repository}: {message}"));
-        }
+        Err(message) => return failed(FailureType::JobFailed, format!("{what}: {message}")),
     };
     let branch = change.get("BranchName").map_or(branch, String::as_str);
     if let Err(error) = tokio::fs::create_dir_all(scratch).await {
@@ -116,8 +133,8 @@ async fn fetch_into<A: ArtifactStore>(
         }
     } else {
         let archive = scratch.join("archive.zip");
-        if let Err(error) = client.download(&api.archive_request(repository, &commit.id), &archive, ARCHIVE_LIMIT).await
-        {
+        let request = to_request(&api.archive_request(repository, &commit.id));
+        if let Err(error) = client.download(request, &archive, ARCHIVE_LIMIT).await {
             return http_failure(&format!("the archive of {repository} at {}", commit.id), error);
         }
         let zip = scratch.join("source.zip");
@@ -161,5 +178,57 @@ async fn fetch_into<A: ArtifactStore>(
             url: Some(api.commit_url(repository, &commit.id)),
             created: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(error: HttpError) -> FailureType {
+        match http_failure("the archive", error) {
+            Outcome::Failed(ActionError { kind, message }) => {
+                assert!(message.starts_with("cannot fetch the archive: "), "{message}");
+                kind
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_token_or_repository_is_the_configuration_at_fault_and_anything_else_a_failed_job() {
+        let refused = |status| HttpError::Refused { url: "u".into(), status, message: "no".into() };
+        for status in [401, 403, 404] {
+            assert_eq!(kind(refused(status)), FailureType::ConfigurationError, "{status}");
+        }
+        assert_eq!(kind(refused(422)), FailureType::JobFailed);
+        assert_eq!(
+            kind(HttpError::Unavailable { url: "u".into(), status: 503, message: String::new() }),
+            FailureType::JobFailed
+        );
+        assert_eq!(kind(HttpError::TooLarge { url: "u".into(), limit: ARCHIVE_LIMIT }), FailureType::JobFailed);
+    }
+
+    #[test]
+    fn a_host_request_keeps_its_token_and_sends_a_body_as_json() {
+        let api = HostApi::new(pipewright_core::git_hosts::HostKind::GitHub, None, None, "t").unwrap();
+        let sent = to_request(&api.archive_request("o/r", "c"));
+        assert_eq!((sent.method.as_str(), sent.url.as_str()), ("GET", "https://api.github.com/repos/o/r/zipball/c"));
+        assert_eq!(sent.headers, api.archive_request("o/r", "c").headers);
+        assert!(
+            sent.headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("authorization") && value.contains('t'))
+        );
+        assert!(sent.body.is_empty());
+        let hook = api.create_hook_request("o/r", "https://hooks.example/x", None);
+        let sent = to_request(&hook);
+        assert_eq!(sent.body, hook.body.unwrap_or_default().into_bytes());
+        assert!(sent.headers.contains(&("Content-Type".to_string(), "application/json".to_string())));
+    }
+
+    #[test]
+    fn an_empty_answer_is_null_and_a_non_json_one_says_so() {
+        assert_eq!(json_answer(b""), Ok(serde_json::Value::Null));
+        assert_eq!(json_answer(b"{\"sha\":\"c\"}"), Ok(serde_json::json!({"sha": "c"})));
+        assert!(json_answer(b"<html>").unwrap_err().contains("no JSON"));
     }
 }

@@ -13,7 +13,6 @@ use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
-use pipewright_providers::http_client::HttpClient;
 use pipewright_providers::repository_archive::{self, HostSource};
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
@@ -180,10 +179,7 @@ async fn repository_source(services: &Services, dispatch: &Dispatch, kind: Provi
         Ok(source) => source,
         Err(error) => return Outcome::Failed(error),
     };
-    let client = match HttpClient::new() {
-        Ok(client) => client,
-        Err(message) => return failed(FailureType::JobFailed, message),
-    };
+    let client = pipewright_http::Client::new();
     let host = HostSource { api: &api, repository: &repository, branch: &branch, kind };
     let scratch = std::env::temp_dir().join("pipewright").join(&dispatch.job_id);
     repository_archive::fetch(&client, &host, dispatch, &services.artifacts, &scratch).await
