@@ -54,6 +54,10 @@ pub struct RunOptions {
     /// The placeholders of the template this run imported, refused before any AWS call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placeholders: Vec<pipewright_core::import::Placeholder>,
+    /// `--keep-workspaces`: actions' workspaces stay after they end (they are removed by
+    /// default; their logs always stay).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_workspaces: bool,
 }
 
 pub fn now() -> Timestamp {
@@ -109,6 +113,7 @@ impl Backend {
             placeholders: Vec::new(),
             memory: pipewright_providers::deploy::memory::Memory::new(state_dir.join("stacks")),
             starter: None,
+            keep_workspaces: false,
         };
         Ok(Backend {
             store: Arc::new(store),
@@ -129,6 +134,7 @@ impl Backend {
         self.providers.build_projects = options.build_projects.clone();
         self.providers.secrets = options.secrets.clone();
         self.providers.placeholders = options.placeholders.clone();
+        self.providers.keep_workspaces = options.keep_workspaces;
         self.providers.starter = Some(Arc::new(LocalStarter {
             store: self.store.clone(),
             cache: self.cache.clone(),

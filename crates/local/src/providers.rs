@@ -50,6 +50,8 @@ pub struct ProviderContext {
     pub memory: pipewright_providers::deploy::memory::Memory,
     /// Starts child pipelines (the CodePipeline invoke action).
     pub starter: Option<Arc<dyn crate::deploy::PipelineStarter>>,
+    /// `--keep-workspaces`: leave each action's workspace in place when it ends, to look at.
+    pub keep_workspaces: bool,
 }
 
 /// The artifact bucket of the action's region, when the action runs in a region whose store
@@ -82,6 +84,7 @@ impl ActionOutput for ToReporter {
 /// artifact bucket of the action's region when it is not the pipeline's (cross-region).
 /// `credentials` reach the job's artifacts through `pipewright serve`'s S3 endpoint: what a
 /// job handed to another process (a Lambda function) reads and writes them with.
+/// The action's workspace is removed when it ends, unless `keep_workspaces`; its log stays.
 pub async fn run(
     dispatch: &Dispatch,
     kind: Option<ProviderKind>,
@@ -90,13 +93,45 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
 ) -> (Outcome, Option<ActionDetails>) {
-    // A rule's work and log sit beside the actions', under its condition's name.
-    let leaf = match dispatch.condition {
+    let workspace = action_dir(&context.work_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch));
+    let scratch = workspace.join(dispatch.attempt.to_string());
+    let result = run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
+    if !context.keep_workspaces {
+        remove_workspace(scratch, workspace).await;
+    }
+    result
+}
+
+/// The last segment of an action's workspace and log paths: a rule's sit beside the
+/// actions', under its condition's name.
+fn leaf(dispatch: &Dispatch) -> String {
+    match dispatch.condition {
         Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
         None => dispatch.action.clone(),
-    };
+    }
+}
+
+/// Removes an attempt's workspace, and the action's directory when no other attempt's is
+/// left in it. A failure only leaves files behind: the action's result stands.
+async fn remove_workspace(scratch: PathBuf, workspace: PathBuf) {
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(&scratch);
+        let _ = std::fs::remove_dir(&workspace);
+    })
+    .await;
+}
+
+async fn run_provider(
+    dispatch: &Dispatch,
+    kind: Option<ProviderKind>,
+    context: &ProviderContext,
+    regional_store: Option<String>,
+    cancel: watch::Receiver<bool>,
+    credentials: &ArtifactCredentials,
+    scratch: PathBuf,
+) -> (Outcome, Option<ActionDetails>) {
+    let leaf = leaf(dispatch);
     let path = |root: &PathBuf| action_dir(root, &dispatch.execution_id, &dispatch.stage, &leaf);
-    let scratch = path(&context.work_root).join(dispatch.attempt.to_string());
     match kind {
         Some(
             ProviderKind::CodeCommit

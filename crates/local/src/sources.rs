@@ -182,14 +182,23 @@ pub async fn fetch(
         }
         Origin::Directory(dir) => {
             let count = artifacts.pack(&output.location, &dir, &[], &options.exclude).await.map_err(io)?;
-            let digest = digest_directory(&dir, &options.exclude).map_err(|e| config_error(e.to_string()))?;
+            let (root, exclude) = (dir.clone(), options.exclude.clone());
+            let digest = tokio::task::spawn_blocking(move || digest_directory(&root, &exclude))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|digest| digest)
+                .map_err(|e| config_error(e.to_string()))?;
             let message = format!("Snapshot of directory {}", dir.display());
             Ok(snapshot(dispatch, kind, &digest, &message, &dir, format!("{message} ({count} files)")))
         }
         Origin::Zip(zip) => {
             artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
-            let bytes = fs::read(&zip).map_err(|e| config_error(e.to_string()))?;
-            let digest = hex::encode(Sha256::digest(&bytes));
+            let file = zip.clone();
+            let digest = tokio::task::spawn_blocking(move || digest_file(&file))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|digest| digest)
+                .map_err(|e| config_error(e.to_string()))?;
             let message = format!("Zip file {}", zip.display());
             Ok(snapshot(dispatch, kind, &digest, &message, &zip, message.clone()))
         }
@@ -320,9 +329,16 @@ fn digest_directory(dir: &Path, exclude: &[PathBuf]) -> std::io::Result<String> 
         if entry.file_type().is_file() {
             hasher.update(entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().as_bytes());
             hasher.update([0]);
-            hasher.update(fs::read(entry.path())?);
+            std::io::copy(&mut fs::File::open(entry.path())?, &mut hasher)?;
         }
     }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The SHA-256 of a file's content, read in bounded pieces whatever its size.
+fn digest_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut fs::File::open(path)?, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -103,6 +104,28 @@ struct Connections {
     /// `None` for an in-memory database, which no other connection can see: reads use the
     /// writer.
     readers: Option<Readers>,
+    counters: Counters,
+}
+
+/// What this store did, counted since it was opened: tests read them to show what a piece of
+/// work costs (never a time).
+#[derive(Debug, Default)]
+struct Counters {
+    /// Work on the writer connection: each takes SQLite's write lock (`BEGIN IMMEDIATE` or a
+    /// single writing statement).
+    writes: AtomicU64,
+    /// `claim_effects` calls: one per poll of a worker.
+    claims: AtomicU64,
+    /// Worker heartbeats (writes that an idle worker still makes, one per `HEARTBEAT`).
+    heartbeats: AtomicU64,
+}
+
+/// A reading of the store's [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounters {
+    pub writes: u64,
+    pub claims: u64,
+    pub heartbeats: u64,
 }
 
 /// Read connections to the same file, opened on demand and kept for the next read.
@@ -124,11 +147,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Connections {
     fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
         work(&mut lock(&self.writer))
     }
 
     fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let Some(readers) = &self.readers else { return self.write(work) };
+        let Some(readers) = &self.readers else { return work(&mut lock(&self.writer)) };
         let idle = lock(&readers.idle).pop();
         let mut connection = match idle {
             Some(connection) => connection,
@@ -194,7 +218,18 @@ impl SqliteStore {
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
         let readers =
             (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
-        Ok(SqliteStore { shared: Arc::new(Connections { writer: Mutex::new(connection), readers }) })
+        let counters = Counters::default();
+        Ok(SqliteStore { shared: Arc::new(Connections { writer: Mutex::new(connection), readers, counters }) })
+    }
+
+    /// What this store has done since it was opened.
+    pub fn counters(&self) -> StoreCounters {
+        let counters = &self.shared.counters;
+        StoreCounters {
+            writes: counters.writes.load(Ordering::Relaxed),
+            claims: counters.claims.load(Ordering::Relaxed),
+            heartbeats: counters.heartbeats.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `work` in a write transaction's connection, off the async runtime.
@@ -301,6 +336,7 @@ impl SqliteStore {
     /// Records that `owner` is alive; false when another worker has taken the execution over.
     pub async fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
         let sql = "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?";
+        self.shared.counters.heartbeats.fetch_add(1, Ordering::Relaxed);
         Ok(self.execute(sql, vec![now.millis().into(), text(execution_id), text(owner)]).await? == 1)
     }
 
@@ -704,6 +740,13 @@ impl StateStore for SqliteStore {
     }
 
     async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.shared.counters.claims.fetch_add(1, Ordering::Relaxed);
+        // Read first: a worker polls many times for every effect committed, and an empty poll
+        // must not take the write lock that every other worker and writer waits for.
+        let sql = "SELECT EXISTS (SELECT 1 FROM outbox WHERE execution_id = ? AND claimed_by IS NULL)";
+        if !self.query_row(sql, vec![text(execution_id)], |r| r.get::<_, bool>(0)).await?.unwrap_or(false) {
+            return Ok(Vec::new());
+        }
         let execution_id = execution_id.to_owned();
         let owner = owner.to_owned();
         self.write(move |connection| {
@@ -863,6 +906,23 @@ mod tests {
         let garbage = dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
         assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn polling_an_empty_outbox_takes_no_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        // Another process holds the write lock: a poll that wanted it would wait for it.
+        let other = Connection::open(dir.path().join("state.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let before = store.counters();
+        for _ in 0..50 {
+            assert!(store.claim_effects("e1", "worker").await.unwrap().is_empty());
+        }
+        let after = store.counters();
+        assert_eq!(after.claims - before.claims, 50);
+        assert_eq!(after.writes, before.writes, "no write transaction for an empty outbox");
+        other.execute_batch("ROLLBACK").unwrap();
     }
 
     #[tokio::test]

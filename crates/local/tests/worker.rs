@@ -79,6 +79,50 @@ async fn a_worker_carries_an_execution_to_its_end() {
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
     assert!(backend.store.worker("e1").await.unwrap().is_none(), "the worker unregistered");
+    let state = dir.path().join("state");
+    assert!(!state.join("work/e1/Build/Make").exists(), "the action's workspace is removed when it ends");
+    assert!(!state.join("work/e1/Source/Source").exists());
+    let logs: Vec<_> = std::fs::read_dir(state.join("logs/e1/Build/Make")).unwrap().collect();
+    assert_eq!(logs.len(), 1, "its log stays, for the console");
+}
+
+#[tokio::test]
+async fn keep_workspaces_leaves_them_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backend = backend(dir.path());
+    let options = RunOptions {
+        sources: [("Source".to_string(), dir.path().join("src"))].into(),
+        working_directory: dir.path().to_path_buf(),
+        keep_workspaces: true,
+        ..RunOptions::default()
+    };
+    backend.configure(&options);
+    backend.store.put_pipeline(&declaration(&["echo made > made.txt"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    let attempts: Vec<_> =
+        std::fs::read_dir(dir.path().join("state/work/e1/Build/Make")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(attempts.len(), 1);
+    let files: Vec<_> = walkdir_names(&attempts[0]);
+    assert!(files.iter().any(|f| f.ends_with("made.txt")), "{files:?}");
+}
+
+fn walkdir_names(root: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                names.push(path.display().to_string());
+            }
+        }
+    }
+    names
 }
 
 #[tokio::test]
@@ -142,6 +186,60 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
     let (execution, ()) = tokio::join!(worker.run(&options), stopper);
     assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "the abandoned command was killed");
+}
+
+#[tokio::test]
+async fn an_idle_worker_takes_no_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let store = &backend.store;
+    let watcher = async {
+        // Wait until the command runs: from then on the worker has nothing to do but poll.
+        loop {
+            let execution = store.get_execution("e1").await.unwrap().unwrap().value;
+            let running = execution.stages[1].actions[0]
+                .attempts
+                .last()
+                .is_some_and(|a| a.status == pipewright_core::engine::ActionStatus::InProgress);
+            if running {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // A few polls to carry out what the dispatch committed with it (its state changes).
+        let settled = store.counters().claims + 10;
+        while store.counters().claims < settled {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let before = store.counters();
+        while store.counters().claims < before.claims + 40 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let after = store.counters();
+        let stop = Event::StopExecution(pipewright_core::engine::StopExecution {
+            execution_id: "e1".into(),
+            abandon: true,
+            reason: None,
+            by: None,
+        });
+        backend.submit("work", &stop, &[], None).await.unwrap();
+        (before, after)
+    };
+    let options = WorkerOptions::default();
+    let (execution, (before, after)) = tokio::join!(worker.run(&options), watcher);
+    assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
+    // Heartbeats (one per two seconds) are the only writes an idle worker makes.
+    let writes = after.writes - before.writes;
+    let heartbeats = after.heartbeats - before.heartbeats;
+    assert_eq!(
+        writes,
+        heartbeats,
+        "{} polls took {writes} write locks ({heartbeats} heartbeats)",
+        after.claims - before.claims
+    );
 }
 
 #[tokio::test]

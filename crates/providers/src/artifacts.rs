@@ -3,7 +3,7 @@
 //! (`<pipeline>/<artifact≤10>/<id>`).
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -64,10 +64,6 @@ impl ArtifactDir {
     }
 }
 
-fn io(error: io::Error) -> ArtifactError {
-    ArtifactError::Unavailable(error.to_string())
-}
-
 /// Runs file work off the async runtime's threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ArtifactError> + Send + 'static,
@@ -93,21 +89,17 @@ impl ArtifactStore for ArtifactDir {
         exclude: &[PathBuf],
     ) -> Result<usize, ArtifactError> {
         let target = self.path(location)?;
-        let staging = staging_path(&target).map_err(io)?;
         let (directory, patterns, exclude) = (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec());
         blocking(move || {
-            let count = zip_directory(&directory, &patterns, &exclude, &staging)?;
-            fs::rename(&staging, &target).map_err(io)?;
-            Ok(count)
+            Ok(write_atomically(&target, |staging| zip_directory(&directory, &patterns, &exclude, staging))?)
         })
         .await
     }
 
     async fn put_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {
         let target = self.path(location)?;
-        let staging = staging_path(&target).map_err(io)?;
-        fs::copy(zip, &staging).map_err(io)?;
-        fs::rename(&staging, &target).map_err(io)
+        let zip = zip.to_path_buf();
+        blocking(move || Ok(write_atomically(&target, |staging| Ok(fs::copy(&zip, staging).map(drop)?))?)).await
     }
 }
 
@@ -135,7 +127,9 @@ pub fn unzip(path: &Path, directory: &Path) -> Result<(), ZipError> {
 fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<(), ZipError> {
     fs::create_dir_all(directory)?;
     let options = ExtractOptions::default().with_size_limit(limit).enforce_header_consistency(true);
-    match ZipArchive::new(File::open(path)?)?.extract_with_options(directory, options) {
+    match ZipArchive::new(BufReader::with_capacity(COPY_BUFFER, File::open(path)?))?
+        .extract_with_options(directory, options)
+    {
         Ok(()) => Ok(()),
         Err(zip::result::ZipError::DecompressedSizeLimitExceeded { size, limit }) => Err(ZipError::Refused(format!(
             "the artifact would unpack to {size} bytes, more than the {limit} a zip of its size may \
@@ -184,6 +178,21 @@ fn staging_path(target: &Path) -> io::Result<PathBuf> {
     Ok(parent.join(format!(".{name}.{}.partial", std::process::id())))
 }
 
+/// Writes `target` through `write` to a staging file beside it, renamed into place only when
+/// the whole was written: a reader never sees half a zip, and a failure (a full disk) leaves
+/// no staging file behind.
+pub fn write_atomically<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T, ZipError>) -> Result<T, ZipError> {
+    let staging = staging_path(target)?;
+    let written = write(&staging).and_then(|value| {
+        fs::rename(&staging, target)?;
+        Ok(value)
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(&staging);
+    }
+    written
+}
+
 /// CodeBuild-style globs: `*` stays within a directory, `**` crosses them.
 pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ZipError> {
     let mut builder = GlobSetBuilder::new();
@@ -201,9 +210,23 @@ pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ZipError> {
 /// Writes a zip of the files under `dir` matching `patterns` (all when empty), skipping
 /// `.git` and the `exclude`d paths, with paths relative to `dir` and unix modes kept.
 pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<usize, ZipError> {
+    let file = BufWriter::with_capacity(COPY_BUFFER, File::create(out)?);
+    let (count, file) = zip_into(dir, patterns, exclude, file)?;
+    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
+    file.into_inner().map_err(io::IntoInnerError::into_error)?;
+    Ok(count)
+}
+
+/// [`zip_directory`] into any writer: the number of entries, and the writer back.
+pub fn zip_into<W: Write + Seek>(
+    dir: &Path,
+    patterns: &[String],
+    exclude: &[PathBuf],
+    out: W,
+) -> Result<(usize, W), ZipError> {
     let filter = if patterns.is_empty() { None } else { Some(glob_set(patterns)?) };
     let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
-    let mut writer = ZipWriter::new(File::create(out)?);
+    let mut writer = ZipWriter::new(out);
     let mut count = 0;
     let walker = WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|entry| {
         if entry.file_name() == ".git" && entry.depth() > 0 {
@@ -233,17 +256,67 @@ pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: 
         if !metadata.is_file() {
             continue;
         }
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .unix_permissions(unix_mode(&metadata));
-        writer.start_file(name, options)?;
-        let mut content = Vec::new();
-        File::open(entry.path())?.read_to_end(&mut content)?;
-        writer.write_all(&content)?;
+        add_file(&mut writer, &name, entry.path(), &metadata)?;
         count += 1;
     }
-    writer.finish()?;
-    Ok(count)
+    Ok((count, writer.finish()?))
+}
+
+/// The buffer file content is copied through: the memory a zip or an unzip takes, whatever
+/// the size of the files.
+const COPY_BUFFER: usize = 256 << 10;
+/// How much of a file is deflated to tell whether it compresses.
+const SAMPLE_BYTES: usize = 64 << 10;
+/// Files whose type says they are compressed already: stored as they are, never deflated.
+const COMPRESSED_EXTENSIONS: &[&str] = &[
+    "7z", "apk", "br", "bz2", "ear", "gif", "gz", "jar", "jpeg", "jpg", "lz4", "mp3", "mp4", "nupkg", "png", "tgz",
+    "war", "webm", "webp", "whl", "woff", "woff2", "xz", "zip", "zst",
+];
+
+/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer: deflated
+/// at the fastest level when it compresses, stored when its type or a sample of its first
+/// bytes says it does not (deflating such data costs time and saves nothing).
+pub fn add_file<W: Write + Seek>(
+    writer: &mut ZipWriter<W>,
+    name: &str,
+    path: &Path,
+    metadata: &fs::Metadata,
+) -> Result<(), ZipError> {
+    let mut file = File::open(path)?;
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES.min(usize::try_from(metadata.len()).unwrap_or(SAMPLE_BYTES)));
+    (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
+    let method = if has_compressed_type(name) || !compresses(&sample) {
+        CompressionMethod::Stored
+    } else {
+        CompressionMethod::Deflated
+    };
+    let options = SimpleFileOptions::default()
+        .compression_method(method)
+        .compression_level((method == CompressionMethod::Deflated).then_some(1))
+        .large_file(metadata.len() >= u64::from(u32::MAX))
+        .unix_permissions(unix_mode(metadata));
+    writer.start_file(name, options)?;
+    writer.write_all(&sample)?;
+    io::copy(&mut BufReader::with_capacity(COPY_BUFFER, file), writer)?;
+    Ok(())
+}
+
+fn has_compressed_type(name: &str) -> bool {
+    let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
+    extension.is_some_and(|extension| COMPRESSED_EXTENSIONS.contains(&extension.as_str()))
+}
+
+/// Whether deflating `sample` saves at least a tenth of it. Small samples always compress:
+/// testing costs as much as deflating them.
+fn compresses(sample: &[u8]) -> bool {
+    if sample.len() < 4 << 10 {
+        return true;
+    }
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::with_capacity(sample.len()), flate2::Compression::fast());
+    match encoder.write_all(sample).and_then(|()| encoder.finish()) {
+        Ok(deflated) => deflated.len() * 10 < sample.len() * 9,
+        Err(_) => true,
+    }
 }
 
 #[cfg(unix)]
@@ -391,6 +464,95 @@ mod tests {
         unzip(&inner_only, &out).unwrap();
         assert!(fs::symlink_metadata(out.join("inner")).unwrap().file_type().is_symlink());
         assert_eq!(fs::read_to_string(out.join("inner")).unwrap(), "inside");
+    }
+
+    /// Bytes that do not compress (a xorshift sequence).
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn data_that_does_not_compress_is_stored() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("noise.bin"), noise(300 << 10)).unwrap();
+        fs::write(src.join("text.txt"), "a line of text that repeats\n".repeat(10_000)).unwrap();
+        fs::write(src.join("bundle.tgz"), "compressible, but its type says it is not".repeat(100)).unwrap();
+        fs::write(src.join("small.txt"), "tiny").unwrap();
+        let zipped = work.path().join("out.zip");
+        assert_eq!(zip_directory(&src, &[], &[], &zipped).unwrap(), 4);
+        let mut archive = ZipArchive::new(File::open(&zipped).unwrap()).unwrap();
+        let method = |archive: &mut ZipArchive<File>, name: &str| archive.by_name(name).unwrap().compression();
+        assert_eq!(method(&mut archive, "noise.bin"), CompressionMethod::Stored, "sampled: does not compress");
+        assert_eq!(method(&mut archive, "bundle.tgz"), CompressionMethod::Stored, "by its type");
+        assert_eq!(method(&mut archive, "text.txt"), CompressionMethod::Deflated);
+        assert_eq!(method(&mut archive, "small.txt"), CompressionMethod::Deflated);
+        let out = work.path().join("out");
+        unzip(&zipped, &out).unwrap();
+        assert_eq!(fs::read(out.join("noise.bin")).unwrap(), noise(300 << 10), "streamed whole, sample included");
+        assert_eq!(fs::read_to_string(out.join("text.txt")).unwrap().len(), 28 * 10_000);
+    }
+
+    /// A disk that fills up after `room` bytes.
+    struct FillingDisk {
+        file: File,
+        room: usize,
+    }
+
+    impl Write for FillingDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device"));
+            }
+            self.room -= buf.len();
+            self.file.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Seek for FillingDisk {
+        fn seek(&mut self, position: io::SeekFrom) -> io::Result<u64> {
+            self.file.seek(position)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_zip_and_leaves_no_partial_file() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("noise.bin"), noise(1 << 20)).unwrap();
+        let store = work.path().join("store");
+        let target = store.join("Src.zip");
+        let failed = write_atomically(&target, |staging| {
+            let disk = FillingDisk { file: File::create(staging)?, room: 100 << 10 };
+            zip_into(&src, &[], &[], disk).map(|(count, _)| count)
+        })
+        .unwrap_err();
+        assert!(failed.to_string().contains("No space left on device"), "{failed}");
+        assert!(matches!(ArtifactError::from(failed), ArtifactError::Unavailable(_)));
+        let left: Vec<_> = fs::read_dir(&store).unwrap().collect();
+        assert!(left.is_empty(), "neither the zip nor its staging file stays: {left:?}");
+        // With room enough, the same write lands whole.
+        let count = write_atomically(&target, |staging| {
+            let disk = FillingDisk { file: File::create(staging)?, room: 2 << 20 };
+            zip_into(&src, &[], &[], disk).map(|(count, _)| count)
+        })
+        .unwrap();
+        assert_eq!(count, 1);
+        assert_eq!(fs::read_dir(&store).unwrap().count(), 1);
+        unzip(&target, &work.path().join("out")).unwrap();
     }
 
     #[tokio::test]

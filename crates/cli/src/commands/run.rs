@@ -68,6 +68,10 @@ pub struct StartOptions {
     /// later stages get clearly marked placeholder outputs.
     #[arg(long)]
     pub(crate) plan: bool,
+    /// Keep each action's workspace (`<state-dir>/work/<execution>/<stage>/<action>/<attempt>`)
+    /// after it ends, to look at; by default it is removed (its log always stays).
+    #[arg(long)]
+    pub(crate) keep_workspaces: bool,
 }
 
 #[derive(clap::Args)]
@@ -151,6 +155,7 @@ fn run_options(
             region,
         ),
         placeholders: Vec::new(),
+        keep_workspaces: options.keep_workspaces,
     })
 }
 

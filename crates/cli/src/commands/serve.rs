@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// The account id ARNs, errors and jobs name (12 digits).
     #[arg(long, value_name = "ACCOUNT", default_value = LOCAL_ACCOUNT)]
     account_id: String,
+    /// Keep each action's workspace after it ends, to look at; by default it is removed (its
+    /// log, which the console shows, always stays).
+    #[arg(long)]
+    keep_workspaces: bool,
     /// Send Lambda invoke actions to this Lambda Invoke API (`cargo lambda watch`, e.g.
     /// http://127.0.0.1:9000). The functions report through this server's job protocol and
     /// read and write artifacts through its S3 endpoint (`AWS_ENDPOINT_URL_CODEPIPELINE` and
@@ -152,6 +156,7 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         lambda_endpoint: args.lambda_endpoint.clone(),
         build_projects,
         secrets: crate::build_projects::secrets(&args.secrets),
+        keep_workspaces: args.keep_workspaces,
         ..RunOptions::default()
     })
 }

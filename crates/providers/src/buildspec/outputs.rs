@@ -4,11 +4,11 @@
 //! matching file at all is CodeBuild's `CLIENT_ERROR: no matching artifact paths found`.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
 
 use super::model::{ArtifactSpec, Artifacts};
 use super::select::{self, Selection};
@@ -71,7 +71,7 @@ pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<
 
 /// Writes `entries` to a zip at `out`, modes kept; symlinks stay links with `symlinks`.
 pub fn write_zip(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> io::Result<()> {
-    let mut writer = ZipWriter::new(File::create(out)?);
+    let mut writer = ZipWriter::new(io::BufWriter::new(File::create(out)?));
     for (path, name) in entries {
         let metadata = fs::symlink_metadata(path)?;
         if symlinks && metadata.file_type().is_symlink() {
@@ -82,27 +82,11 @@ pub fn write_zip(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> i
             continue;
         }
         let metadata = fs::metadata(path)?;
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .unix_permissions(mode(&metadata));
-        writer.start_file(name.as_str(), options).map_err(io::Error::other)?;
-        let mut content = Vec::new();
-        File::open(path)?.read_to_end(&mut content)?;
-        writer.write_all(&content)?;
+        crate::artifacts::add_file(&mut writer, name, path, &metadata).map_err(io::Error::other)?;
     }
-    writer.finish().map_err(io::Error::other)?;
+    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
+    writer.finish().map_err(io::Error::other)?.into_inner().map_err(io::IntoInnerError::into_error)?;
     Ok(())
-}
-
-#[cfg(unix)]
-fn mode(metadata: &fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.permissions().mode() & 0o777
-}
-
-#[cfg(not(unix))]
-fn mode(_: &fs::Metadata) -> u32 {
-    0o644
 }
 
 #[cfg(test)]
