@@ -7,6 +7,7 @@ pub mod console;
 pub mod hosts;
 pub mod protocol;
 pub mod sigv4;
+pub mod webhook_delivery;
 
 mod action_types;
 mod conditions;

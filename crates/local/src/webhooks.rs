@@ -3,16 +3,13 @@
 //! directory (`pipewright_core::webhooks::plan`), and what it starts is started here, with
 //! the run options of the server (its `--source` repositories give the pushed commit).
 
-use std::net::IpAddr;
-
 use pipewright_core::engine::{Event, StartExecution};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::service::{Handled, ServiceError};
-use pipewright_core::webhooks::definition::{self, RECORD_KIND, StoredWebhook};
 use pipewright_core::webhooks::payload::{Delivery, RepositoryEvent};
 use pipewright_core::webhooks::plan::{self, PlannedStart, Verdict};
 
-use crate::backend::{Backend, LOCAL_REGION, RunOptions};
+use crate::backend::{Backend, RunOptions};
 
 /// What a delivery does: each of its events, with every pipeline's verdict.
 pub async fn plan_delivery(
@@ -67,60 +64,4 @@ pub async fn start(
         execution_id: id.clone(),
         new: matches!(handled, Handled::Applied { .. }),
     })
-}
-
-/// Why a PutWebhook webhook refused a delivery: the HTTP status and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub status: u16,
-    pub message: String,
-}
-
-fn refused(status: u16, message: impl Into<String>) -> Refused {
-    Refused { status, message: message.into() }
-}
-
-/// A delivery to a PutWebhook webhook's URL: the token, the authentication and the filters
-/// decide; the pipeline starts with trigger `Webhook`.
-pub async fn trigger_webhook(
-    backend: &Backend,
-    options: &RunOptions,
-    account: &str,
-    request: WebhookRequest<'_>,
-) -> Result<Started, Refused> {
-    let unavailable = |e: StoreError| refused(503, e.to_string());
-    let record = backend.store.get_record(RECORD_KIND, request.name).await.map_err(unavailable)?;
-    let stored: StoredWebhook = record
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .ok_or_else(|| refused(404, format!("no webhook is named {}", request.name)))?;
-    if !pipewright_core::mac::same_secret(stored.token.as_bytes(), request.token.as_bytes()) {
-        return Err(refused(404, format!("no webhook is named {} with this URL", request.name)));
-    }
-    let webhook = &stored.definition;
-    webhook.authenticate(request.headers, request.body, request.source).map_err(|e| refused(401, e))?;
-    let body: serde_json::Value =
-        serde_json::from_slice(request.body).map_err(|e| refused(400, format!("the body is not JSON: {e}")))?;
-    let declaration = backend
-        .store
-        .get_pipeline(&webhook.target_pipeline, None)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| refused(404, format!("pipeline {} does not exist", webhook.target_pipeline)))?
-        .declaration;
-    let delivery_id =
-        pipewright_core::webhooks::payload::delivery_id(pipewright_core::webhooks::GitHost::GitHub, request.headers)
-            .unwrap_or_else(|| hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", request.body)));
-    let arn = definition::webhook_arn(LOCAL_REGION, account, &webhook.name);
-    let planned = definition::plan_start(webhook, &declaration, &webhook.select(&body), &delivery_id, &arn)
-        .map_err(|reason| refused(202, format!("nothing started: {reason}")))?;
-    start(backend, options, &webhook.target_pipeline, &planned).await.map_err(|e| refused(500, e.to_string()))
-}
-
-/// A request to `/webhooks/codepipeline/<name>?t=<token>`.
-pub struct WebhookRequest<'a> {
-    pub name: &'a str,
-    pub token: &'a str,
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
-    pub source: Option<IpAddr>,
 }

@@ -1,7 +1,9 @@
 //! The api function, behind a Function URL: each HTTP request goes to the shared API router
-//! (`pipewright-api`), which verifies its SigV4 signature against the stack's API keys; every
-//! other request is the console, whose sessions are opened with the same key.
+//! (`pipewright-api`), which verifies its SigV4 signature against the stack's API keys; a
+//! POST to `/webhooks/codepipeline/<name>` is a delivery to a PutWebhook webhook; every other
+//! request is the console, whose sessions are opened with the same key.
 
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 
 use pipewright_api::console::ConsoleAuth;
@@ -25,6 +27,12 @@ async fn serve(services: &Services, authenticator: &Authenticator, request: Requ
         _ => &[],
     };
     let http = HttpRequest { method: request.method().as_str(), path: &path, query: &query, headers: &headers, body };
+    if let Some((status, answer)) = api::webhook(services, &http, source_ip(&request)).await {
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::Text(answer.to_string()))?);
+    }
     if !api::is_api(&http) {
         // The console: a session opened with the same key at /login.
         let secret = ConsoleAuth::secret_from_keys(authenticator).unwrap_or_default();
@@ -41,6 +49,15 @@ async fn serve(services: &Services, authenticator: &Authenticator, request: Requ
         .status(response.status)
         .header("content-type", CONTENT_TYPE)
         .body(Body::Binary(response.body_bytes()))?)
+}
+
+/// The caller's address, as the Function URL saw it: what IP-authenticated webhooks check.
+fn source_ip(request: &Request) -> Option<std::net::IpAddr> {
+    match request.request_context_ref()? {
+        // Function URLs send the payload format of API Gateway HTTP APIs (version 2.0).
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
 }
 
 #[tokio::main]

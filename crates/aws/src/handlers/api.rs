@@ -3,6 +3,9 @@
 //! stage-transition function does. Every request must be signed (SigV4) with the access key
 //! the stack keeps in Secrets Manager.
 
+use std::net::IpAddr;
+
+use pipewright_api::webhook_delivery::{self, WebhookDelivery};
 use pipewright_api::{Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::artifact_access::ArtifactCredentials;
 use pipewright_core::engine::{Dispatch, Event, Execution};
@@ -16,11 +19,22 @@ use crate::settings::Services;
 /// The deployment, as the API sees it.
 pub struct AwsPlane<'a> {
     services: &'a Services,
+    /// This function's URL, from the request's Host (a Function URL answers only its own
+    /// host): where the webhooks PutWebhook defines are delivered.
+    endpoint: Option<String>,
 }
 
 impl<'a> AwsPlane<'a> {
     pub fn new(services: &'a Services) -> AwsPlane<'a> {
-        AwsPlane { services }
+        AwsPlane { services, endpoint: None }
+    }
+
+    /// The plane of one request, which names the URL it came to.
+    pub fn for_request(services: &'a Services, request: &HttpRequest<'_>) -> AwsPlane<'a> {
+        let header = |name: &str| pipewright_api::protocol::header_value(request.headers, name);
+        let scheme = header("x-forwarded-proto").unwrap_or("https");
+        let endpoint = header("host").map(|host| format!("{scheme}://{host}/"));
+        AwsPlane { services, endpoint }
     }
 }
 
@@ -55,6 +69,10 @@ impl ControlPlane for AwsPlane<'_> {
         self.services.artifact_access.credentials(dispatch).await
     }
 
+    fn webhook_endpoint(&self) -> Option<String> {
+        self.endpoint.clone()
+    }
+
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
         let handled =
             service::handle(&self.services.store, &self.services.cache, pipeline, event, super::now(), &[]).await?;
@@ -70,7 +88,25 @@ impl ControlPlane for AwsPlane<'_> {
 
 /// Serves one API request.
 pub async fn request(services: &Services, authenticator: &Authenticator, request: HttpRequest<'_>) -> HttpResponse {
-    pipewright_api::handle(&AwsPlane::new(services), authenticator, request).await
+    pipewright_api::handle(&AwsPlane::for_request(services, &request), authenticator, request).await
+}
+
+/// Serves a delivery to a webhook's URL (`POST /webhooks/codepipeline/<name>?t=…`), or `None`
+/// for any other request. It is not signed with the API's keys: the URL's token and the
+/// webhook's own authentication decide. The answer: its status and JSON body.
+pub async fn webhook(
+    services: &Services,
+    request: &HttpRequest<'_>,
+    source: Option<IpAddr>,
+) -> Option<(u16, serde_json::Value)> {
+    if request.method != "POST" {
+        return None;
+    }
+    let delivery = WebhookDelivery::of(request.path, request.query, request.headers, request.body, source)?;
+    Some(match webhook_delivery::deliver(&AwsPlane::new(services), delivery).await {
+        Ok(started) => (202, started),
+        Err(refused) => (refused.status, serde_json::json!({ "message": refused.message })),
+    })
 }
 
 /// Serves one console request (every path but the API's `POST /`).

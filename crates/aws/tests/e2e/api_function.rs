@@ -35,8 +35,14 @@ async fn forward(
     body: Body,
 ) -> Response {
     let body = to_bytes(body, 2 * 1024 * 1024).await.unwrap_or_default();
-    let headers = header_pairs(&headers);
+    let mut headers = header_pairs(&headers);
+    // What a Function URL adds (it says https there; this stand-in is plain HTTP).
+    headers.push(("x-forwarded-proto".to_string(), "http".to_string()));
     let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
+    // As the function's main routes them: a webhook delivery, or the API.
+    if let Some((status, answer)) = api::webhook(&served.services, &request, None).await {
+        return (axum::http::StatusCode::from_u16(status).unwrap(), answer.to_string()).into_response();
+    }
     let response = api::request(&served.services, &served.authenticator, request).await;
     (
         axum::http::StatusCode::from_u16(response.status).unwrap(),
@@ -199,6 +205,92 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
     let state = codepipeline.get_pipeline_state().name("through-api").send().await.unwrap();
     let deploy = state.stage_states().iter().find(|s| s.stage_name() == Some("Deploy")).unwrap();
     assert!(!deploy.inbound_transition_state().unwrap().enabled());
+}
+
+/// PutWebhook through the api function answers a URL under the function's own; a delivery
+/// signed with the webhook's secret and passing its filter starts the pipeline with trigger
+/// `Webhook` (once per delivery id); a wrong signature or a filtered-out branch starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_put_through_the_api_function_starts_its_pipeline() {
+    let stack = stack().await;
+    let (key, secret, authenticator) = stack_keys(&stack).await;
+    let endpoint = serve(&stack, authenticator).await;
+    let codepipeline = client(&endpoint, &key, &secret);
+    let declaration = site_pipeline(&stack, "hooked", "QUEUED", false);
+    let mut builder = aws_sdk_codepipeline::types::PipelineDeclaration::builder()
+        .name("hooked")
+        .role_arn(declaration["roleArn"].as_str().unwrap())
+        .pipeline_type(aws_sdk_codepipeline::types::PipelineType::V2)
+        .execution_mode(aws_sdk_codepipeline::types::ExecutionMode::Queued)
+        .artifact_store(
+            aws_sdk_codepipeline::types::ArtifactStore::builder()
+                .r#type(aws_sdk_codepipeline::types::ArtifactStoreType::S3)
+                .location(declaration["artifactStore"]["location"].as_str().unwrap())
+                .build()
+                .unwrap(),
+        );
+    for stage in declaration["stages"].as_array().unwrap() {
+        builder = builder.stages(stage_of(stage));
+    }
+    codepipeline.create_pipeline().pipeline(builder.build().unwrap()).send().await.expect("CreatePipeline");
+    let webhook = aws_sdk_codepipeline::types::WebhookDefinition::builder()
+        .name("hooked-main")
+        .target_pipeline("hooked")
+        .target_action("Bundle")
+        .filters(
+            aws_sdk_codepipeline::types::WebhookFilterRule::builder()
+                .json_path("$.ref")
+                .match_equals("refs/heads/main")
+                .build()
+                .unwrap(),
+        )
+        .authentication(aws_sdk_codepipeline::types::WebhookAuthenticationType::GithubHmac)
+        .authentication_configuration(
+            aws_sdk_codepipeline::types::WebhookAuthConfiguration::builder().secret_token("hook-secret").build(),
+        )
+        .build()
+        .unwrap();
+    let put = codepipeline.put_webhook().webhook(webhook).send().await.expect("PutWebhook");
+    let url = put.webhook().unwrap().url().to_string();
+    assert!(url.starts_with(&format!("{endpoint}/webhooks/codepipeline/hooked-main?t=")), "{url}");
+
+    let deliver = |body: &str, key: &[u8], delivery: &str| {
+        let signature = format!("sha256={}", hex::encode(pipewright_core::mac::hmac_sha256(key, body.as_bytes())));
+        let request = pipewright_http::Request::new("POST", &url)
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", &signature)
+            .body(body.to_string());
+        async move { pipewright_http::send(request).await.unwrap() }
+    };
+    let triggered =
+        |history: &aws_sdk_codepipeline::operation::list_pipeline_executions::ListPipelineExecutionsOutput| {
+            history
+                .pipeline_execution_summaries()
+                .iter()
+                .filter(|s| s.trigger().and_then(|t| t.trigger_type()).map(|t| t.as_str()) == Some("Webhook"))
+                .count()
+        };
+    let push = r#"{"ref": "refs/heads/main", "after": "0123456789abcdef0123456789abcdef01234567"}"#;
+    let forged = deliver(push, b"not-the-secret", "d-1").await;
+    assert_eq!(forged.status, 401, "{}", forged.text());
+    let other_branch = deliver(r#"{"ref": "refs/heads/dev"}"#, b"hook-secret", "d-2").await;
+    assert_eq!(other_branch.status, 202, "{}", other_branch.text());
+    assert!(other_branch.text().contains("nothing started"), "{}", other_branch.text());
+    let history = codepipeline.list_pipeline_executions().pipeline_name("hooked").send().await.unwrap();
+    assert_eq!(triggered(&history), 0, "neither a forged nor a filtered delivery starts anything");
+
+    let started = deliver(push, b"hook-secret", "d-3").await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let answer: serde_json::Value = serde_json::from_slice(&started.body).unwrap();
+    assert_eq!(answer["started"][0]["new"], true, "{answer}");
+    let again = deliver(push, b"hook-secret", "d-3").await;
+    let repeated: serde_json::Value = serde_json::from_slice(&again.body).unwrap();
+    assert_eq!(repeated["started"][0]["executionId"], answer["started"][0]["executionId"], "{repeated}");
+    assert_eq!(repeated["started"][0]["new"], false, "a redelivery starts nothing new");
+    let history = codepipeline.list_pipeline_executions().pipeline_name("hooked").send().await.unwrap();
+    assert_eq!(triggered(&history), 1, "one execution per delivery id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -274,6 +274,7 @@ async fn api(
 
 async fn webhook(plane: &LocalPlane, uri: &Uri, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Response {
     use crate::commands::serve_webhooks::{self, MAX_DELIVERY_BYTES, Webhooks};
+    use pipewright_api::webhook_delivery::{self, WebhookDelivery};
     let Ok(body) = to_bytes(body, MAX_DELIVERY_BYTES).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "a delivery is at most 25 MB").into_response();
     };
@@ -281,14 +282,19 @@ async fn webhook(plane: &LocalPlane, uri: &Uri, headers: &HeaderMap, body: Body,
         .iter()
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    let webhooks = Webhooks {
-        backend: &plane.backend,
-        options: &plane.options,
-        secret: plane.webhook_secret.as_deref(),
-        account: LOCAL_ACCOUNT,
-    };
     let query = uri.query().unwrap_or_default();
-    serve_webhooks::deliver(&webhooks, uri.path(), query, &headers, &body, Some(peer.ip())).await
+    if let Some(delivery) = WebhookDelivery::of(uri.path(), query, &headers, &body, Some(peer.ip())) {
+        return match webhook_delivery::deliver(plane, delivery).await {
+            Ok(started) => serve_webhooks::answer(StatusCode::ACCEPTED, started),
+            Err(refused) => serve_webhooks::message(
+                StatusCode::from_u16(refused.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &refused.message,
+            ),
+        };
+    }
+    let webhooks =
+        Webhooks { backend: &plane.backend, options: &plane.options, secret: plane.webhook_secret.as_deref() };
+    serve_webhooks::deliver(&webhooks, uri.path(), &headers, &body).await
 }
 
 enum Route {

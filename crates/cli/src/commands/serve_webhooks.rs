@@ -4,10 +4,8 @@
 //!   webhook, signed with `--webhook-secret`. A bad signature is answered 401 and starts
 //!   nothing; each pipeline whose trigger (or source repository and branch) matches starts
 //!   with trigger `WebhookV2`, once per delivery id.
-//! * `POST /webhooks/codepipeline/<name>?t=<token>`: the URL PutWebhook gave, authenticated
-//!   and filtered as the webhook says; the pipeline starts with trigger `Webhook`.
-
-use std::net::IpAddr;
+//! * `POST /webhooks/codepipeline/<name>?t=<token>`: the URL PutWebhook gave, served by
+//!   `pipewright_api::webhook_delivery` (as on AWS); the pipeline starts with trigger `Webhook`.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +15,7 @@ use pipewright_core::webhooks::payload::{self, RepositoryEvent};
 use pipewright_core::webhooks::plan::Verdict;
 use pipewright_core::webhooks::{GitHost, signature};
 use pipewright_local::backend::{Backend, RunOptions};
-use pipewright_local::webhooks::{self as local, Started, WebhookRequest};
+use pipewright_local::webhooks::{self as local, Started};
 
 /// Repository hosts send up to 25 MB.
 pub const MAX_DELIVERY_BYTES: usize = 25 * 1024 * 1024;
@@ -28,38 +26,20 @@ pub struct Webhooks<'a> {
     pub backend: &'a Backend,
     pub options: &'a RunOptions,
     pub secret: Option<&'a [u8]>,
-    pub account: &'a str,
 }
 
-fn answer(status: StatusCode, body: Value) -> Response {
+pub(crate) fn answer(status: StatusCode, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-fn message(status: StatusCode, text: &str) -> Response {
+pub(crate) fn message(status: StatusCode, text: &str) -> Response {
     answer(status, json!({ "message": text }))
 }
 
-/// Serves one request under `/webhooks/`.
-pub async fn deliver(
-    webhooks: &Webhooks<'_>,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    source: Option<IpAddr>,
-) -> Response {
+/// Serves one repository delivery under `/webhooks/` (the PutWebhook URLs are
+/// `pipewright_api::webhook_delivery`'s).
+pub async fn deliver(webhooks: &Webhooks<'_>, path: &str, headers: &[(String, String)], body: &[u8]) -> Response {
     let rest = path.trim_start_matches("/webhooks/");
-    if let Some(name) = rest.strip_prefix("codepipeline/") {
-        let token = query.split('&').find_map(|pair| pair.strip_prefix("t=")).unwrap_or_default();
-        let request = WebhookRequest { name, token, headers, body, source };
-        return match local::trigger_webhook(webhooks.backend, webhooks.options, webhooks.account, request).await {
-            Ok(started) => answer(StatusCode::ACCEPTED, json!({ "started": [started] })),
-            Err(refused) => {
-                let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                message(status, &refused.message)
-            }
-        };
-    }
     let Some(host) = GitHost::from_segment(rest) else {
         return message(
             StatusCode::NOT_FOUND,
