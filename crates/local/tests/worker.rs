@@ -161,17 +161,7 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
     // Another process on the same state file stops the execution once the command runs.
     let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
     let stopper = async {
-        loop {
-            let execution = other.get_execution("e1").await.unwrap().unwrap().value;
-            let running = execution.stages[1].actions[0]
-                .attempts
-                .last()
-                .is_some_and(|a| a.status == pipewright_core::engine::ActionStatus::InProgress);
-            if running {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        until_the_command_runs(&other).await;
         let second = Backend::open(&dir.path().join("state"), dir.path(), Arc::new(Silent), None).unwrap();
         let stop = Event::StopExecution(pipewright_core::engine::StopExecution {
             execution_id: "e1".into(),
@@ -188,6 +178,21 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "the abandoned command was killed");
 }
 
+/// Waits until the first action of execution e1's second stage runs.
+async fn until_the_command_runs(store: &pipewright_local::store::SqliteStore) {
+    loop {
+        let execution = store.get_execution("e1").await.unwrap().unwrap().value;
+        let running = execution.stages[1].actions[0]
+            .attempts
+            .last()
+            .is_some_and(|a| a.status == pipewright_core::engine::ActionStatus::InProgress);
+        if running {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn an_idle_worker_takes_no_write_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,17 +203,7 @@ async fn an_idle_worker_takes_no_write_lock() {
     let store = &backend.store;
     let watcher = async {
         // Wait until the command runs: from then on the worker has nothing to do but poll.
-        loop {
-            let execution = store.get_execution("e1").await.unwrap().unwrap().value;
-            let running = execution.stages[1].actions[0]
-                .attempts
-                .last()
-                .is_some_and(|a| a.status == pipewright_core::engine::ActionStatus::InProgress);
-            if running {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        until_the_command_runs(store).await;
         // A few polls to carry out what the dispatch committed with it (its state changes).
         let settled = store.counters().claims + 10;
         while store.counters().claims < settled {

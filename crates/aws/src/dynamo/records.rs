@@ -14,17 +14,7 @@ pub(super) async fn put_if_absent(
     record: &str,
     value: &str,
 ) -> Result<bool, StoreError> {
-    let result = store
-        .client
-        .put_item()
-        .table_name(&store.table)
-        .item("pk", s(record_pk(kind)))
-        .item("sk", s(record))
-        .item("value", s(value))
-        .condition_expression("attribute_not_exists(pk)")
-        .send()
-        .await;
-    conditional(result)
+    put_when(store, kind, record, value, None).await
 }
 
 /// Writes `value` only if the record still holds `expected` (a compare-and-swap).
@@ -35,19 +25,32 @@ pub(super) async fn replace(
     expected: &str,
     value: &str,
 ) -> Result<bool, StoreError> {
-    let result = store
+    put_when(store, kind, record, value, Some(expected)).await
+}
+
+/// Puts the record if it is absent (`expected` none) or holds `expected`; false when not.
+async fn put_when(
+    store: &DynamoStore,
+    kind: &str,
+    record: &str,
+    value: &str,
+    expected: Option<&str>,
+) -> Result<bool, StoreError> {
+    let put = store
         .client
         .put_item()
         .table_name(&store.table)
         .item("pk", s(record_pk(kind)))
         .item("sk", s(record))
-        .item("value", s(value))
-        .condition_expression("#value = :expected")
-        .expression_attribute_names("#value", "value")
-        .expression_attribute_values(":expected", s(expected))
-        .send()
-        .await;
-    conditional(result)
+        .item("value", s(value));
+    let put = match expected {
+        None => put.condition_expression("attribute_not_exists(pk)"),
+        Some(expected) => put
+            .condition_expression("#value = :expected")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":expected", s(expected)),
+    };
+    conditional(put.send().await)
 }
 
 pub(super) async fn get(store: &DynamoStore, kind: &str, record: &str) -> Result<Option<String>, StoreError> {

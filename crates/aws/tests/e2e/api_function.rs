@@ -96,26 +96,7 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
     let codepipeline = client(&endpoint, &key, &secret);
 
     let declaration = site_pipeline(&stack, "through-api", "SUPERSEDED", true);
-    let input: aws_sdk_codepipeline::types::PipelineDeclaration = {
-        // The SDK's own shape, built from CodePipeline's JSON through its builder API.
-        let stages = declaration["stages"].as_array().unwrap();
-        let mut builder = aws_sdk_codepipeline::types::PipelineDeclaration::builder()
-            .name("through-api")
-            .role_arn(declaration["roleArn"].as_str().unwrap())
-            .pipeline_type(aws_sdk_codepipeline::types::PipelineType::V2)
-            .execution_mode(aws_sdk_codepipeline::types::ExecutionMode::Superseded)
-            .artifact_store(
-                aws_sdk_codepipeline::types::ArtifactStore::builder()
-                    .r#type(aws_sdk_codepipeline::types::ArtifactStoreType::S3)
-                    .location(declaration["artifactStore"]["location"].as_str().unwrap())
-                    .build()
-                    .unwrap(),
-            );
-        for stage in stages {
-            builder = builder.stages(stage_of(stage));
-        }
-        builder.build().unwrap()
-    };
+    let input = sdk_declaration(&declaration);
     stack.upload_source("site.zip", &[("index.html", "<p>via the API</p>")]).await;
     // CreatePipeline starts the first execution, as CodePipeline does: the one followed here.
     let created = codepipeline.create_pipeline().pipeline(input).send().await.expect("CreatePipeline");
@@ -217,22 +198,7 @@ async fn a_webhook_put_through_the_api_function_starts_its_pipeline() {
     let endpoint = serve(&stack, authenticator).await;
     let codepipeline = client(&endpoint, &key, &secret);
     let declaration = site_pipeline(&stack, "hooked", "QUEUED", false);
-    let mut builder = aws_sdk_codepipeline::types::PipelineDeclaration::builder()
-        .name("hooked")
-        .role_arn(declaration["roleArn"].as_str().unwrap())
-        .pipeline_type(aws_sdk_codepipeline::types::PipelineType::V2)
-        .execution_mode(aws_sdk_codepipeline::types::ExecutionMode::Queued)
-        .artifact_store(
-            aws_sdk_codepipeline::types::ArtifactStore::builder()
-                .r#type(aws_sdk_codepipeline::types::ArtifactStoreType::S3)
-                .location(declaration["artifactStore"]["location"].as_str().unwrap())
-                .build()
-                .unwrap(),
-        );
-    for stage in declaration["stages"].as_array().unwrap() {
-        builder = builder.stages(stage_of(stage));
-    }
-    codepipeline.create_pipeline().pipeline(builder.build().unwrap()).send().await.expect("CreatePipeline");
+    codepipeline.create_pipeline().pipeline(sdk_declaration(&declaration)).send().await.expect("CreatePipeline");
     let webhook = aws_sdk_codepipeline::types::WebhookDefinition::builder()
         .name("hooked-main")
         .target_pipeline("hooked")
@@ -318,6 +284,28 @@ async fn the_api_function_refuses_what_is_not_signed_with_the_stacks_key() {
 }
 
 /// A stage of CodePipeline's JSON as the SDK's type.
+/// The SDK's own shape of a declaration, built from CodePipeline's JSON through its builder API.
+fn sdk_declaration(declaration: &serde_json::Value) -> aws_sdk_codepipeline::types::PipelineDeclaration {
+    let mut builder = aws_sdk_codepipeline::types::PipelineDeclaration::builder()
+        .name(declaration["name"].as_str().unwrap())
+        .role_arn(declaration["roleArn"].as_str().unwrap())
+        .pipeline_type(aws_sdk_codepipeline::types::PipelineType::V2)
+        .execution_mode(aws_sdk_codepipeline::types::ExecutionMode::from(
+            declaration["executionMode"].as_str().unwrap(),
+        ))
+        .artifact_store(
+            aws_sdk_codepipeline::types::ArtifactStore::builder()
+                .r#type(aws_sdk_codepipeline::types::ArtifactStoreType::S3)
+                .location(declaration["artifactStore"]["location"].as_str().unwrap())
+                .build()
+                .unwrap(),
+        );
+    for stage in declaration["stages"].as_array().unwrap() {
+        builder = builder.stages(stage_of(stage));
+    }
+    builder.build().unwrap()
+}
+
 fn stage_of(stage: &serde_json::Value) -> aws_sdk_codepipeline::types::StageDeclaration {
     use aws_sdk_codepipeline::types::{
         ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, InputArtifact, OutputArtifact, StageDeclaration,
