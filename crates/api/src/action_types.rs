@@ -26,12 +26,14 @@ pub struct ListInput {
     region_filter: Option<String>,
 }
 
+/// An `ActionTypeId` as a request spells it (GetActionType's input, and the `actionTypeId` of
+/// the job operations), checked by [`TypeIdInput::checked`].
 #[derive(Deserialize)]
-pub struct GetInput {
-    category: Option<String>,
-    owner: Option<String>,
-    provider: Option<String>,
-    version: Option<String>,
+pub struct TypeIdInput {
+    pub(crate) category: Option<String>,
+    pub(crate) owner: Option<String>,
+    pub(crate) provider: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -117,29 +119,26 @@ pub async fn list<C: ControlPlane>(plane: &C, input: ListInput) -> Result<Value,
     Ok(json!({ "actionTypes": types }))
 }
 
-/// (category, owner, provider, version) checked as the model's `ActionTypeIdentifier`.
-fn identifier(
-    category: Option<String>,
-    owner: Option<String>,
-    provider: Option<String>,
-    version: Option<String>,
-    prefix: &str,
-) -> Result<ActionTypeId, ApiError> {
-    let field = |name: &str| format!("{prefix}{name}");
-    let category = required(category, &field("category"))?;
-    if !ActionCategory::parse(&category).is_known() {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{category}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            field("category"),
-            ActionCategory::KNOWN.join(", ")
-        )));
+impl TypeIdInput {
+    /// The identifier, checked as the model's `ActionTypeIdentifier` (fields named under
+    /// `prefix`), its owner one of `owners`.
+    pub(crate) fn checked(self, prefix: &str, owners: &[&str]) -> Result<ActionTypeId, ApiError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let category = required(self.category, &field("category"))?;
+        if !ActionCategory::parse(&category).is_known() {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{category}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                field("category"),
+                ActionCategory::KNOWN.join(", ")
+            )));
+        }
+        let owner = owner_of(&required(self.owner, &field("owner"))?, &field("owner"), owners)?;
+        let provider = required(self.provider, &field("provider"))?;
+        check_text(&provider, &field("provider"), 1, 35, crate::custom::provider_char)?;
+        let version = required(self.version, &field("version"))?;
+        check_text(&version, &field("version"), 1, 9, crate::custom::provider_char)?;
+        Ok(ActionTypeId { category: ActionCategory::parse(&category), owner, provider, version })
     }
-    let owner = owner_of(&required(owner, &field("owner"))?, &field("owner"), &["AWS", "ThirdParty"])?;
-    let provider = required(provider, &field("provider"))?;
-    check_text(&provider, &field("provider"), 1, 35, crate::custom::provider_char)?;
-    let version = required(version, &field("version"))?;
-    check_text(&version, &field("version"), 1, 9, crate::custom::provider_char)?;
-    Ok(ActionTypeId { category: ActionCategory::parse(&category), owner, provider, version })
 }
 
 fn not_found(id: &ActionTypeId) -> ApiError {
@@ -166,21 +165,22 @@ pub(crate) async fn third_party_type_exists<C: ControlPlane>(plane: &C, id: &Act
     Ok(pipelines.iter().any(|p| p.declaration.actions().any(|(_, _, a)| &a.action_type_id == id)))
 }
 
-pub async fn get<C: ControlPlane>(plane: &C, input: GetInput) -> Result<Value, ApiError> {
-    let id = identifier(input.category, input.owner, input.provider, input.version, "")?;
+pub async fn get<C: ControlPlane>(plane: &C, input: TypeIdInput) -> Result<Value, ApiError> {
+    let id = input.checked("", &["AWS", "ThirdParty"])?;
     let declaration = declaration_of(plane, &id).await?.ok_or_else(|| not_found(&id))?;
     Ok(json!({ "actionType": declaration }))
 }
 
 pub async fn update<C: ControlPlane>(plane: &C, input: UpdateInput) -> Result<Value, ApiError> {
     let value = required(input.action_type, "actionType")?;
-    let id = identifier(
-        value.pointer("/id/category").and_then(Value::as_str).map(str::to_string),
-        value.pointer("/id/owner").and_then(Value::as_str).map(str::to_string),
-        value.pointer("/id/provider").and_then(Value::as_str).map(str::to_string),
-        value.pointer("/id/version").and_then(Value::as_str).map(str::to_string),
-        "actionType.id.",
-    )?;
+    let member = |name: &str| value.pointer(&format!("/id/{name}")).and_then(Value::as_str).map(str::to_string);
+    let id = TypeIdInput {
+        category: member("category"),
+        owner: member("owner"),
+        provider: member("provider"),
+        version: member("version"),
+    }
+    .checked("actionType.id.", &["AWS", "ThirdParty"])?;
     let declaration: ActionTypeDeclaration = serde_path_to_error::deserialize(value)
         .map_err(|e| ApiError::validation(format!("actionType.{}: {}", e.path(), e.inner())))?;
     let problems = declaration.problems();

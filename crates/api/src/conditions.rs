@@ -11,7 +11,7 @@ use pipewright_core::queries;
 use pipewright_core::rule_types::RULE_TYPES;
 use pipewright_core::service::{Handled, ServiceError};
 
-use crate::protocol::{ApiError, check_execution_id, check_name, check_text, required};
+use crate::protocol::{ApiError, check_execution_id, check_text, required, required_name};
 use crate::reads::{execution_of, listed_executions, page_of};
 use crate::{Caller, ControlPlane, service_error};
 
@@ -54,10 +54,8 @@ async fn require_pipeline<C: ControlPlane>(plane: &C, name: &str) -> Result<(), 
 }
 
 pub async fn rollback<C: ControlPlane>(plane: &C, caller: &Caller, input: RollbackInput) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let stage = required(input.stage_name, "stageName")?;
-    check_name(&stage, "stageName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
+    let stage = required_name(input.stage_name, "stageName")?;
     let target = required(input.target_pipeline_execution_id, "targetPipelineExecutionId")?;
     check_execution_id(&target, "targetPipelineExecutionId")?;
     require_pipeline(plane, &pipeline).await?;
@@ -83,10 +81,8 @@ pub async fn override_condition<C: ControlPlane>(
     caller: &Caller,
     input: OverrideInput,
 ) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let stage = required(input.stage_name, "stageName")?;
-    check_name(&stage, "stageName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
+    let stage = required_name(input.stage_name, "stageName")?;
     let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
     check_execution_id(&id, "pipelineExecutionId")?;
     let condition = match required(input.condition_type, "conditionType")?.as_str() {
@@ -120,8 +116,7 @@ pub async fn list_rule_executions<C: ControlPlane>(
     plane: &C,
     input: ListRuleExecutionsInput,
 ) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
     let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
     let store = plane.store();
     let mut details = Vec::new();

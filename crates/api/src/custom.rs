@@ -11,6 +11,7 @@ use pipewright_core::engine::{self, ActionStatus, Dispatch, Effect, Execution};
 use pipewright_core::ids;
 use pipewright_core::ports::StateStore;
 
+use crate::action_types::TypeIdInput;
 use crate::protocol::{ApiError, check_execution_id, check_text, required};
 use crate::tags::{self, ACTION_TYPE_RECORDS, Resource, TagInput};
 use crate::{Caller, ControlPlane, service_error, store_error};
@@ -45,15 +46,6 @@ pub struct CreateInput {
 #[derive(Deserialize)]
 pub struct DeleteInput {
     category: Option<String>,
-    provider: Option<String>,
-    version: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TypeIdInput {
-    category: Option<String>,
-    owner: Option<String>,
     provider: Option<String>,
     version: Option<String>,
 }

@@ -11,7 +11,7 @@ use pipewright_core::ids;
 use pipewright_core::ports::StateStore;
 use pipewright_core::service::{Handled, ServiceError};
 
-use crate::protocol::{ApiError, check_execution_id, check_name, check_text, required};
+use crate::protocol::{ApiError, check_execution_id, check_name, check_text, required, required_name};
 use crate::{Caller, ControlPlane, execution_not_found, service_error, store_error};
 
 #[derive(Deserialize)]
@@ -96,8 +96,7 @@ fn source_revisions(input: Option<Vec<SourceRevisionInput>>) -> Result<Vec<Sourc
 }
 
 pub async fn start<C: ControlPlane>(plane: &C, caller: &Caller, input: StartInput) -> Result<Value, ApiError> {
-    let name = required(input.name, "name")?;
-    check_name(&name, "name")?;
+    let name = required_name(input.name, "name")?;
     let variables = variables(input.variables)?;
     let source_revisions = source_revisions(input.source_revisions)?;
     if let Some(token) = &input.client_request_token {
@@ -171,8 +170,7 @@ pub(crate) async fn start_new<C: ControlPlane>(
 }
 
 pub async fn stop<C: ControlPlane>(plane: &C, caller: &Caller, input: StopInput) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
     let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
     check_execution_id(&id, "pipelineExecutionId")?;
     if let Some(reason) = &input.reason {

@@ -10,7 +10,7 @@ use pipewright_core::queries;
 use pipewright_core::validate::{self, Report};
 
 use crate::action_types::Secrets;
-use crate::protocol::{self, ACCOUNT_MARK, ApiError, check_name, required};
+use crate::protocol::{self, ACCOUNT_MARK, ApiError, check_name, required, required_name};
 use crate::tags::{self, Resource, TagInput};
 use crate::{Caller, ControlPlane, pipeline_not_found, seconds, service_error, store_error};
 
@@ -213,8 +213,7 @@ pub async fn update<C: ControlPlane>(plane: &C, _caller: &Caller, input: UpdateI
 }
 
 pub async fn delete<C: ControlPlane>(plane: &C, _caller: &Caller, input: NameInput) -> Result<Value, ApiError> {
-    let name = required(input.name, "name")?;
-    check_name(&name, "name")?;
+    let name = required_name(input.name, "name")?;
     // Deleting a pipeline that does not exist succeeds, as in CodePipeline.
     plane.store().delete_pipeline(&name).await.map_err(store_error)?;
     tags::forget(plane, &Resource::Pipeline(name)).await?;

@@ -221,6 +221,14 @@ pub fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     })
 }
 
+/// A required name member (pipeline, stage, action or webhook name), checked as the model's
+/// `*Name` shapes are.
+pub fn required_name(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    let name = required(value, field)?;
+    check_name(&name, field)?;
+    Ok(name)
+}
+
 /// Checks a string member's length and characters (botocore's `min`, `max` and `pattern`).
 pub fn check_text(value: &str, field: &str, min: usize, max: usize, allowed: fn(char) -> bool) -> Result<(), ApiError> {
     let length = value.chars().count();

@@ -12,7 +12,7 @@ use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::queries;
 use pipewright_core::time::Timestamp;
 
-use crate::protocol::{ApiError, check_execution_id, check_name, max_results, required};
+use crate::protocol::{ApiError, check_execution_id, check_name, max_results, required, required_name};
 use crate::{ControlPlane, execution_not_found, pipeline_not_found, service_error, store_error};
 
 #[derive(Deserialize)]
@@ -172,8 +172,7 @@ pub async fn list_executions<C: ControlPlane>(plane: &C, input: ListExecutionsIn
     let limit = max_results(input.max_results, "maxResults", 1, 100, 100)?;
     let stage = match input.filter.and_then(|f| f.succeeded_in_stage) {
         Some(filter) => {
-            let stage = required(filter.stage_name, "filter.succeededInStage.stageName")?;
-            check_name(&stage, "filter.succeededInStage.stageName")?;
+            let stage = required_name(filter.stage_name, "filter.succeededInStage.stageName")?;
             Some(stage)
         }
         None => None,
@@ -297,8 +296,7 @@ pub async fn list_action_executions<C: ControlPlane>(
     plane: &C,
     input: ListActionExecutionsInput,
 ) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
     let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
     let details = details_of(plane, &pipeline, &listed.executions, listed.only_latest).await?;
     let (page, next_token) = page_of(details, listed.offset, listed.limit);

@@ -14,7 +14,7 @@ use pipewright_core::ids;
 use pipewright_core::ports::StateStore;
 
 use crate::executions::{StartError, start_new};
-use crate::protocol::{ApiError, check_name, check_text, required};
+use crate::protocol::{ApiError, check_text, required, required_name};
 use crate::{Caller, ControlPlane, service_error, store_error};
 
 #[derive(Deserialize)]
@@ -35,12 +35,9 @@ pub struct ActionRevisionInput {
 }
 
 pub async fn put<C: ControlPlane>(plane: &C, caller: &Caller, input: PutInput) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let stage = required(input.stage_name, "stageName")?;
-    check_name(&stage, "stageName")?;
-    let action = required(input.action_name, "actionName")?;
-    check_name(&action, "actionName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
+    let stage = required_name(input.stage_name, "stageName")?;
+    let action = required_name(input.action_name, "actionName")?;
     let revision = required(input.action_revision, "actionRevision")?;
     let revision_id = required(revision.revision_id, "actionRevision.revisionId")?;
     check_text(&revision_id, "actionRevision.revisionId", 1, 1500, |_| true)?;

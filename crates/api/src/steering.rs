@@ -7,7 +7,7 @@ use pipewright_core::engine::{ApprovalResult, ApprovalStatus, Event, Execution, 
 use pipewright_core::pipeline::RetryMode;
 use pipewright_core::service::Handled;
 
-use crate::protocol::{ApiError, check_execution_id, check_name, check_text, required};
+use crate::protocol::{ApiError, check_execution_id, check_text, required, required_name};
 use crate::reads::{execution_of, waits};
 use crate::{Caller, ControlPlane, seconds, service_error};
 
@@ -46,10 +46,8 @@ pub struct ApprovalResultInput {
 }
 
 pub async fn retry<C: ControlPlane>(plane: &C, caller: &Caller, input: RetryInput) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let stage = required(input.stage_name, "stageName")?;
-    check_name(&stage, "stageName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
+    let stage = required_name(input.stage_name, "stageName")?;
     let id = required(input.pipeline_execution_id, "pipelineExecutionId")?;
     check_execution_id(&id, "pipelineExecutionId")?;
     let mode = match required(input.retry_mode, "retryMode")?.as_str() {
@@ -84,10 +82,8 @@ pub async fn transition<C: ControlPlane>(
     input: TransitionInput,
     enabled: bool,
 ) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let stage = required(input.stage_name, "stageName")?;
-    check_name(&stage, "stageName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
+    let stage = required_name(input.stage_name, "stageName")?;
     match required(input.transition_type, "transitionType")?.as_str() {
         "Inbound" => {}
         "Outbound" => {
@@ -151,12 +147,9 @@ async fn holder_of_token<C: ControlPlane>(
 }
 
 pub async fn approval<C: ControlPlane>(plane: &C, caller: &Caller, input: ApprovalInput) -> Result<Value, ApiError> {
-    let pipeline = required(input.pipeline_name, "pipelineName")?;
-    check_name(&pipeline, "pipelineName")?;
-    let stage = required(input.stage_name, "stageName")?;
-    check_name(&stage, "stageName")?;
-    let action = required(input.action_name, "actionName")?;
-    check_name(&action, "actionName")?;
+    let pipeline = required_name(input.pipeline_name, "pipelineName")?;
+    let stage = required_name(input.stage_name, "stageName")?;
+    let action = required_name(input.action_name, "actionName")?;
     let result = required(input.result, "result")?;
     let status = match required(result.status, "result.status")?.as_str() {
         "Approved" => ApprovalStatus::Approved,

@@ -11,11 +11,12 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use pipewright_core::declaration::{ActionCategory, ActionOwner, ActionTypeId};
+use pipewright_core::declaration::{ActionOwner, ActionTypeId};
 use pipewright_core::ids;
 use pipewright_core::ports::StateStore;
 
-use crate::custom::{acknowledge_job, nonce, provider_char, waiting_jobs};
+use crate::action_types::TypeIdInput;
+use crate::custom::{acknowledge_job, nonce, waiting_jobs};
 use crate::jobs::{self, FailureInput, SuccessInput, dispatched, job_data, live_job};
 use crate::protocol::{ApiError, check_text, required};
 use crate::{Caller, ControlPlane, store_error};
@@ -28,14 +29,6 @@ const CLIENT_TOKENS: &str = "third-party-client";
 pub struct PollInput {
     action_type_id: Option<TypeIdInput>,
     max_batch_size: Option<i64>,
-}
-
-#[derive(Deserialize)]
-pub struct TypeIdInput {
-    category: Option<String>,
-    owner: Option<String>,
-    provider: Option<String>,
-    version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,25 +60,7 @@ fn client_id<C: ControlPlane>(plane: &C, action_type: &ActionTypeId) -> String {
 }
 
 fn partner_type(input: Option<TypeIdInput>) -> Result<ActionTypeId, ApiError> {
-    let id = required(input, "actionTypeId")?;
-    let category = required(id.category, "actionTypeId.category")?;
-    if !ActionCategory::parse(&category).is_known() {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{category}' at 'actionTypeId.category' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            ActionCategory::KNOWN.join(", ")
-        )));
-    }
-    let owner = required(id.owner, "actionTypeId.owner")?;
-    if owner != "ThirdParty" {
-        return Err(ApiError::validation(format!(
-            "actionTypeId.owner: PollForThirdPartyJobs serves partner (ThirdParty) action types, not {owner}"
-        )));
-    }
-    let provider = required(id.provider, "actionTypeId.provider")?;
-    check_text(&provider, "actionTypeId.provider", 1, 35, provider_char)?;
-    let version = required(id.version, "actionTypeId.version")?;
-    check_text(&version, "actionTypeId.version", 1, 9, provider_char)?;
-    Ok(ActionTypeId { category: ActionCategory::parse(&category), owner: ActionOwner::ThirdParty, provider, version })
+    required(input, "actionTypeId")?.checked("actionTypeId.", &["ThirdParty"])
 }
 
 pub async fn poll<C: ControlPlane>(plane: &C, input: PollInput) -> Result<Value, ApiError> {

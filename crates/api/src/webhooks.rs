@@ -7,10 +7,11 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::ports::StateStore;
 use pipewright_core::webhooks::definition::{self, RECORD_KIND, StoredWebhook, Tag, WebhookDefinition};
 
-use crate::protocol::{ApiError, check_name, max_results, required};
+use crate::protocol::{ApiError, max_results, required, required_name};
 use crate::{ControlPlane, ThirdPartyWebhook, pipeline_not_found, store_error};
 
 /// CodePipeline's quota of webhooks per region.
@@ -98,13 +99,7 @@ pub async fn put<C: ControlPlane>(plane: &C, input: PutInput) -> Result<Value, A
     webhook.check().map_err(refused)?;
     let tags = input.tags.unwrap_or_default();
     check_tags(&tags)?;
-    let declaration = plane
-        .store()
-        .get_pipeline(&webhook.target_pipeline, None)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| pipeline_not_found(&webhook.target_pipeline))?
-        .declaration;
+    let declaration = target_declaration(plane, &webhook).await?;
     webhook.check_target(&declaration).map_err(refused)?;
     let existing = load(plane, &webhook.name).await?;
     if existing.is_none() && plane.store().list_records(RECORD_KIND).await.map_err(store_error)?.len() >= MAX_WEBHOOKS {
@@ -142,8 +137,7 @@ fn new_token() -> String {
 }
 
 pub async fn delete<C: ControlPlane>(plane: &C, input: NameInput) -> Result<Value, ApiError> {
-    let name = required(input.name, "name")?;
-    check_name(&name, "name")?;
+    let name = required_name(input.name, "name")?;
     // Deleting a webhook that is not there succeeds, as CodePipeline documents.
     plane.store().delete_record(RECORD_KIND, &name).await.map_err(store_error)?;
     Ok(json!({}))
@@ -182,17 +176,10 @@ pub async fn list<C: ControlPlane>(plane: &C, input: ListInput) -> Result<Value,
 /// Register (or deregister) the webhook's URL with GitHub, for the repository of the GitHub
 /// action it targets, with that action's OAuthToken.
 pub async fn register<C: ControlPlane>(plane: &C, input: WebhookNameInput, register: bool) -> Result<Value, ApiError> {
-    let name = required(input.webhook_name, "webhookName")?;
-    check_name(&name, "webhookName")?;
+    let name = required_name(input.webhook_name, "webhookName")?;
     let stored = load(plane, &name).await?.ok_or_else(|| not_found(&name))?;
     let webhook = &stored.definition;
-    let declaration = plane
-        .store()
-        .get_pipeline(&webhook.target_pipeline, None)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| pipeline_not_found(&webhook.target_pipeline))?
-        .declaration;
+    let declaration = target_declaration(plane, webhook).await?;
     let action = declaration
         .stages
         .first()
@@ -215,4 +202,13 @@ pub async fn register<C: ControlPlane>(plane: &C, input: WebhookNameInput, regis
     };
     plane.third_party_webhook(hook).await.map_err(ApiError::validation)?;
     Ok(json!({}))
+}
+
+/// The current declaration of the pipeline `webhook` targets.
+async fn target_declaration<C: ControlPlane>(
+    plane: &C,
+    webhook: &WebhookDefinition,
+) -> Result<PipelineDeclaration, ApiError> {
+    let stored = plane.store().get_pipeline(&webhook.target_pipeline, None).await.map_err(store_error)?;
+    Ok(stored.ok_or_else(|| pipeline_not_found(&webhook.target_pipeline))?.declaration)
 }

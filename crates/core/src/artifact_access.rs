@@ -99,7 +99,8 @@ pub fn job_of_local_token(session_token: &str) -> Option<&str> {
     session_token.strip_prefix(LOCAL_TOKEN_PREFIX).filter(|id| !id.is_empty())
 }
 
-/// The partition of a region: what S3 and KMS ARNs start with.
+/// The partition of a region, what every ARN starts with: `aws`, `aws-cn` (cn-*) or
+/// `aws-us-gov` (us-gov-*).
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"

@@ -169,7 +169,7 @@ pub fn import_template(
     };
     let account = options.values.get("AWS::AccountId").unwrap_or(&options.account);
     let region = options.values.get("AWS::Region").unwrap_or(&options.region);
-    let at = placeholders::Account { account, region, partition: resolve::partition(region) };
+    let at = placeholders::Account { account, region, partition: crate::artifact_access::partition(region) };
     let parameter_values = parameters::resolve(&template, options, at)?;
     let mut resolver = Resolver::new(&template, &parameter_values, options);
     for transform in &template.transforms {

@@ -9,6 +9,7 @@
 //! produced string are capped, and cycles (conditions, names that refer to each other
 //! through `Fn::Sub`) are reported with their path, so hostile input ends in an error fast.
 
+use crate::artifact_access::partition;
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -662,17 +663,6 @@ impl Description {
             name: &self.name,
             path: &self.path,
         }
-    }
-}
-
-/// `aws`, `aws-cn` (cn-*) or `aws-us-gov` (us-gov-*).
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }
 
