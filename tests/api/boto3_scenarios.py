@@ -593,6 +593,74 @@ def custom_action_workers():
     assert error_code(client.poll_for_jobs, actionTypeId=type_id) == "ActionTypeNotFoundException"
 
 
+def large_outputs_stream_through_the_s3_endpoint():
+    """A job worker uploads an output artifact of 3 MiB, three times the API's body limit,
+    with its artifactCredentials; the next action unzips it whole. Before that, the same
+    upload signed for one body and sent with another is refused, and leaves no object."""
+    import hashlib
+    import io
+    import zipfile
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    type_id = {"category": "Build", "owner": "Custom", "provider": "PipewrightUpload", "version": "1"}
+    client.create_custom_action_type(
+        category="Build", provider="PipewrightUpload", version="1",
+        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+    )
+    declaration = commands_pipeline("uploads", [])
+    declaration["stages"] += [
+        {"name": "Build", "actions": [{
+            "name": "External", "actionTypeId": type_id, "inputArtifacts": [{"name": "Code"}],
+            "outputArtifacts": [{"name": "Big"}]}]},
+        {"name": "Use", "actions": [{
+            "name": "Check",
+            "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "commands": ["test $(wc -c < big.bin) -eq 3145728", "sha256sum big.bin > digest.txt",
+                         "cat digest.txt"],
+            "inputArtifacts": [{"name": "Big"}]}]},
+    ]
+    create_pipeline(pipeline=declaration)
+    execution_id = client.start_pipeline_execution(name="uploads")["pipelineExecutionId"]
+    job = wait_for("a job to poll", lambda: client.poll_for_jobs(actionTypeId=type_id)["jobs"])[0]
+    client.acknowledge_job(jobId=job["id"], nonce=job["nonce"])
+    target = job["data"]["outputArtifacts"][0]["location"]["s3Location"]
+    bucket, key = target["bucketName"], target["objectKey"]
+    payload = os.urandom(3 * 1024 * 1024)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zipped:
+        zipped.writestr("big.bin", payload)
+    body = archive.getvalue()
+    assert len(body) > 1024 * 1024 * 2, "well past the API's 1 MiB"
+
+    # Signed for this body, sent with another of the same length.
+    credentials = job["data"]["artifactCredentials"]
+    url = f"{ENDPOINT}/{bucket}/{key}"
+    request = AWSRequest(method="PUT", url=url, data=body, headers={
+        "x-amz-content-sha256": hashlib.sha256(body).hexdigest()})
+    S3SigV4Auth(Credentials(credentials["accessKeyId"], credentials["secretAccessKey"],
+                            credentials["sessionToken"]), "s3", "us-east-1").add_auth(request)
+    swapped = bytes(len(body))
+    put = urllib.request.Request(url, data=swapped, method="PUT", headers=dict(request.headers.items()))
+    try:
+        urllib.request.urlopen(put)
+        raise AssertionError("a body the signature does not cover was taken")
+    except urllib.error.HTTPError as error:
+        answer = error.read().decode()
+        assert error.code == 400 and "XAmzContentSHA256Mismatch" in answer, (error.code, answer)
+    s3 = job_s3(job)
+    assert s3_error(s3.get_object, Bucket=bucket, Key=key) == "NoSuchKey", "nothing of the refused upload stays"
+
+    etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+    got = s3.get_object(Bucket=bucket, Key=key)
+    assert got["ContentLength"] == len(body) and got["ETag"] == etag, got
+    assert got["Body"].read() == body, "the object reads back as it was written"
+    client.put_job_success_result(jobId=job["id"])
+    wait_for("Succeeded", lambda: execution_status("uploads", execution_id) == "Succeeded")
+
+
 def rule(name, provider, configuration=None, commands=None):
     declared = {"name": name, "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": provider, "version": "1"}}
     if configuration:
@@ -778,6 +846,7 @@ def rollback_restores_the_last_good_release():
 
 SCENARIOS = {
     "custom_action_workers": custom_action_workers,
+    "large_outputs_stream_through_the_s3_endpoint": large_outputs_stream_through_the_s3_endpoint,
     "lambda_job_worker": lambda_job_worker,
     "authentication": authentication,
     "approval_to_success": approval_to_success,

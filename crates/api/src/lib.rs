@@ -289,6 +289,8 @@ pub(crate) fn store_error(error: StoreError) -> ApiError {
         StoreError::NotFound(what) => ApiError::validation(format!("{what} not found")),
         StoreError::InvalidNextToken => ApiError::client("InvalidNextTokenException", "the nextToken is not valid"),
         StoreError::Unavailable(message) => ApiError { status: 503, exception: "ServiceUnavailableException", message },
+        // AWS's common throttling error, which the SDKs and boto3 retry with backoff.
+        StoreError::Throttled(message) => ApiError::client("ThrottlingException", message),
         // Permanent: a 503 would tell the client to try again, and the same call fails again.
         StoreError::Corrupt(_) | StoreError::Refused(_) => ApiError::internal(error.to_string()),
     }

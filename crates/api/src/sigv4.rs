@@ -100,27 +100,57 @@ fn payload_mismatch(message: impl Into<String>) -> ApiError {
     ApiError::client("XAmzContentSHA256Mismatch", message)
 }
 
+/// What a signature's payload hash is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// The body, all of it at hand.
+    Body(&'a [u8]),
+    /// A body still to come (an upload streamed to disk): the signature is checked over the
+    /// declared `x-amz-content-sha256`, which must then be a SHA-256, and the caller compares
+    /// it with the hash of what arrives before keeping any of it, as S3 does.
+    Declared,
+}
+
 /// The payload hash that goes into the canonical request: always the hash of the body that
 /// arrived. A declared `x-amz-content-sha256` must agree with it, signed or not, so that a
 /// captured signature never covers another body (AWS compares the two the same way).
 /// `UNSIGNED-PAYLOAD` is taken only for a request without a body; streamed (aws-chunked)
 /// payloads are not served.
-fn payload_hash(request: &HttpRequest<'_>) -> Result<String, ApiError> {
-    let actual = hex::encode(Sha256::digest(request.body));
-    match header(request.headers, "x-amz-content-sha256") {
+fn payload_hash(request: &HttpRequest<'_>, payload: Payload<'_>) -> Result<String, ApiError> {
+    let declared = header(request.headers, "x-amz-content-sha256");
+    let body = match payload {
+        Payload::Body(body) => body,
+        Payload::Declared => {
+            return match declared {
+                Some(hash) if is_sha256_hex(hash) => Ok(hash.to_ascii_lowercase()),
+                _ => Err(payload_mismatch(
+                    "an upload must declare its payload's SHA-256 in x-amz-content-sha256, and sign it",
+                )),
+            };
+        }
+    };
+    let actual = hex::encode(Sha256::digest(body));
+    match declared {
         None => Ok(actual),
         Some(declared) if declared.eq_ignore_ascii_case(&actual) => Ok(declared.to_string()),
-        Some(UNSIGNED_PAYLOAD) if request.body.is_empty() => Ok(UNSIGNED_PAYLOAD.to_string()),
+        Some(UNSIGNED_PAYLOAD) if body.is_empty() => Ok(UNSIGNED_PAYLOAD.to_string()),
         Some(UNSIGNED_PAYLOAD) => Err(payload_mismatch(
             "x-amz-content-sha256 is UNSIGNED-PAYLOAD but the request has a body: sign the payload's SHA-256",
         )),
         Some(declared) if declared.starts_with("STREAMING-") => Err(payload_mismatch(format!(
             "x-amz-content-sha256 {declared}: streamed (aws-chunked) payloads are not accepted; sign the payload's SHA-256"
         ))),
-        Some(_) => {
-            Err(payload_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed."))
-        }
+        Some(_) => Err(content_sha256_mismatch()),
     }
+}
+
+/// S3's answer to a body whose hash is not the one declared.
+pub fn content_sha256_mismatch() -> ApiError {
+    payload_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
+}
+
+fn is_sha256_hex(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The canonical request's string to sign, for the scope in `authorization`, with the
@@ -238,6 +268,16 @@ impl Authenticator {
     /// The signer, once the request is found to be signed by one of the keys (or, when open,
     /// whoever the request names, unchecked); `None` for an unsigned request to an open server.
     pub fn authenticate(&self, request: &HttpRequest<'_>, now_seconds: i64) -> Result<Option<Signed>, ApiError> {
+        self.authenticate_payload(request, Payload::Body(request.body), now_seconds)
+    }
+
+    /// [`Authenticator::authenticate`], with the payload hash checked against `payload`.
+    pub fn authenticate_payload(
+        &self,
+        request: &HttpRequest<'_>,
+        payload: Payload<'_>,
+        now_seconds: i64,
+    ) -> Result<Option<Signed>, ApiError> {
         let keys = match self {
             Authenticator::Open => {
                 let named = header(request.headers, "authorization").and_then(|a| parse_authorization(a).ok());
@@ -245,7 +285,7 @@ impl Authenticator {
             }
             Authenticator::Keys(keys) => keys,
         };
-        verify(request, |key| keys.get(key).cloned(), now_seconds).map(Some)
+        verify_payload(request, payload, |key| keys.get(key).cloned(), now_seconds).map(Some)
     }
 }
 
@@ -254,6 +294,16 @@ impl Authenticator {
 /// artifact credentials of a job.
 pub fn verify(
     request: &HttpRequest<'_>,
+    secret_of: impl Fn(&str) -> Option<String>,
+    now_seconds: i64,
+) -> Result<Signed, ApiError> {
+    verify_payload(request, Payload::Body(request.body), secret_of, now_seconds)
+}
+
+/// [`verify`], with the payload hash checked against `payload`.
+pub fn verify_payload(
+    request: &HttpRequest<'_>,
+    payload: Payload<'_>,
     secret_of: impl Fn(&str) -> Option<String>,
     now_seconds: i64,
 ) -> Result<Signed, ApiError> {
@@ -289,7 +339,7 @@ pub fn verify(
     if !parsed.signed_headers.contains(&"host") {
         return Err(incomplete("SignedHeaders must include host"));
     }
-    let payload = payload_hash(request)?;
+    let payload = payload_hash(request, payload)?;
     let signed = string_to_sign(request, &parsed, amz_date, &payload);
     // In constant time: a timing difference must not reveal how much of a guess was right.
     let genuine = hex::decode(parsed.signature)
@@ -492,6 +542,28 @@ mod tests {
         );
         let swapped = HttpRequest { body: b"other bytes", ..put.view() };
         assert_eq!(keys().authenticate(&swapped, SIGNED_AT).unwrap_err().exception, "XAmzContentSHA256Mismatch");
+    }
+
+    /// A streamed upload is verified before its body arrives, over the declared SHA-256,
+    /// which must then be one (the caller compares it with what arrives).
+    #[test]
+    fn an_upload_still_to_come_is_verified_over_its_declared_hash() {
+        let body = b"zip bytes";
+        let hash = hex::encode(Sha256::digest(body));
+        let put = signed("PUT", "/bucket/key", "s3", &[("x-amz-content-sha256", &hash)], body);
+        let head = HttpRequest { body: b"", ..put.view() };
+        let verified = keys().authenticate_payload(&head, Payload::Declared, SIGNED_AT);
+        assert_eq!(verified.map(|s| s.map(|s| s.access_key)), Ok(Some("AKIDEXAMPLE".to_string())));
+        let unsigned = signed("PUT", "/bucket/key", "s3", &[("x-amz-content-sha256", UNSIGNED_PAYLOAD)], body);
+        let head = HttpRequest { body: b"", ..unsigned.view() };
+        let refused = keys().authenticate_payload(&head, Payload::Declared, SIGNED_AT).unwrap_err();
+        assert_eq!(refused.exception, "XAmzContentSHA256Mismatch");
+        let mut other = put.clone();
+        other.headers.retain(|(name, _)| name != "x-amz-content-sha256");
+        other.headers.push(("x-amz-content-sha256".into(), hex::encode(Sha256::digest(b"other"))));
+        let head = HttpRequest { body: b"", ..other.view() };
+        let forged = keys().authenticate_payload(&head, Payload::Declared, SIGNED_AT).unwrap_err();
+        assert_eq!(forged.exception, "InvalidSignatureException", "the declared hash is signed");
     }
 
     #[test]

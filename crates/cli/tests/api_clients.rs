@@ -243,6 +243,13 @@ fn boto3_custom_action_workers_poll_acknowledge_and_complete_a_job() {
     Server::start().boto3("custom_action_workers");
 }
 
+/// An output artifact three times the API's body limit streams through serve's S3 endpoint;
+/// a body swapped under the upload's signature is refused and leaves no object.
+#[test]
+fn boto3_job_workers_upload_large_outputs_streamed() {
+    Server::start().boto3("large_outputs_stream_through_the_s3_endpoint");
+}
+
 #[test]
 fn boto3_start_is_idempotent_by_client_request_token() {
     Server::start().boto3("start_is_idempotent_by_client_request_token");

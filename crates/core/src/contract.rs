@@ -400,6 +400,159 @@ pub async fn records_are_replaced_only_from_the_value_read<S: StateStore>(store:
     Ok(())
 }
 
+/// A store that loses races on purpose: before a commit, a queued rival event is committed
+/// through the store itself (so the commit really finds a newer version), or a queued
+/// error is returned instead. It records the ceiling of every pause it is asked for.
+struct Racing<S> {
+    inner: S,
+    cache: PipelineCache,
+    pipeline: String,
+    rivals: std::sync::Mutex<std::collections::VecDeque<Event>>,
+    faults: std::sync::Mutex<std::collections::VecDeque<StoreError>>,
+    pauses: std::sync::Mutex<Vec<std::time::Duration>>,
+}
+
+impl<S: StateStore> Racing<S> {
+    async fn new(inner: S, pipeline: &str) -> Result<Racing<S>, Failure> {
+        let cache = with_pipeline(&inner, pipeline).await?;
+        Ok(Racing {
+            inner,
+            cache,
+            pipeline: pipeline.to_string(),
+            rivals: Default::default(),
+            faults: Default::default(),
+            pauses: Default::default(),
+        })
+    }
+
+    fn pauses(&self) -> Vec<std::time::Duration> {
+        self.pauses.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+/// Every call but `commit` and `pause` goes to the store as it is.
+impl<S: StateStore> StateStore for Racing<S> {
+    async fn put_pipeline(
+        &self,
+        declaration: &PipelineDeclaration,
+        now: Timestamp,
+    ) -> Result<crate::ports::PutOutcome, StoreError> {
+        self.inner.put_pipeline(declaration, now).await
+    }
+    async fn get_pipeline(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<Option<crate::ports::StoredPipeline>, StoreError> {
+        self.inner.get_pipeline(name, version).await
+    }
+    async fn list_pipelines(&self) -> Result<Vec<crate::ports::StoredPipeline>, StoreError> {
+        self.inner.list_pipelines().await
+    }
+    async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
+        self.inner.delete_pipeline(name).await
+    }
+    async fn load(&self, pipeline: &str, event: &Event) -> Result<crate::ports::Snapshot, StoreError> {
+        self.inner.load(pipeline, event).await
+    }
+    async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        let rival = self.rivals.lock().ok().and_then(|mut rivals| rivals.pop_front());
+        if let Some(rival) = rival {
+            service::handle(&self.inner, &self.cache, &self.pipeline, &rival, NOW, &[])
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the rival write failed: {e}")))?;
+        }
+        let fault = self.faults.lock().ok().and_then(|mut faults| faults.pop_front());
+        match fault {
+            Some(fault) => Err(fault),
+            None => self.inner.commit(changes).await,
+        }
+    }
+    async fn pause(&self, ceiling: std::time::Duration) {
+        if let Ok(mut pauses) = self.pauses.lock() {
+            pauses.push(ceiling);
+        }
+        self.inner.pause(ceiling).await
+    }
+    async fn get_execution(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::ports::Versioned<crate::engine::Execution>>, StoreError> {
+        self.inner.get_execution(id).await
+    }
+    async fn list_executions(
+        &self,
+        pipeline: &str,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> Result<crate::ports::Page<crate::engine::Execution>, StoreError> {
+        self.inner.list_executions(pipeline, limit, next_token).await
+    }
+    async fn claim_effects(
+        &self,
+        execution_id: &str,
+        owner: &str,
+    ) -> Result<Vec<crate::ports::OutboxEntry>, StoreError> {
+        self.inner.claim_effects(execution_id, owner).await
+    }
+    async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.inner.complete_effects(execution_id, ids).await
+    }
+    async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.inner.release_effects(execution_id, owner).await
+    }
+    async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
+        self.inner.find_job(job_id).await
+    }
+    async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {
+        self.inner.put_record_if_absent(kind, key, value).await
+    }
+    async fn replace_record(&self, kind: &str, key: &str, expected: &str, value: &str) -> Result<bool, StoreError> {
+        self.inner.replace_record(kind, key, expected, value).await
+    }
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.get_record(kind, key).await
+    }
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.list_records(kind).await
+    }
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.delete_record(kind, key).await
+    }
+}
+
+/// A handler that loses races to real rival commits loads again and re-applies after
+/// jittered pauses whose ceilings grow ([`crate::backoff::CONFLICT`]); a throttled commit
+/// backs off longer and gives up after [`crate::backoff::THROTTLED`]'s retries; a refused one is never
+/// tried again.
+pub async fn lost_races_and_throttling_back_off<S: StateStore>(store: S) -> Checked {
+    let store = Racing::new(store, "p").await?;
+    let rivals: Vec<Event> = (1..=3).map(|i| start(&format!("rival{i}"))).collect();
+    store.rivals.lock().map_err(|_| "poisoned")?.extend(rivals);
+    let handled = service::handle(&store, &store.cache, "p", &start("e1"), NOW, &[]).await?;
+    assert!(matches!(handled, Handled::Applied { .. }), "{handled:?}");
+    let conflict: Vec<_> = (0..3).map(|retry| crate::backoff::CONFLICT.ceiling(retry)).collect();
+    assert_eq!(store.pauses(), conflict, "one growing pause per lost race");
+    for id in ["rival1", "rival2", "rival3", "e1"] {
+        assert!(store.get_execution(id).await?.is_some(), "{id} was committed");
+    }
+
+    let throttled = || StoreError::Throttled("slow down".into());
+    let retries = crate::backoff::THROTTLED.retries;
+    store.faults.lock().map_err(|_| "poisoned")?.extend((0..=retries).map(|_| throttled()));
+    let given_up = service::handle(&store, &store.cache, "p", &start("e2"), NOW, &[]).await;
+    assert!(matches!(given_up, Err(service::ServiceError::Store(StoreError::Throttled(_)))), "{given_up:?}");
+    let backed_off: Vec<_> = (0..retries).map(|retry| crate::backoff::THROTTLED.ceiling(retry)).collect();
+    assert_eq!(store.pauses()[3..], backed_off[..], "throttling waits longer, then gives up");
+    assert!(store.get_execution("e2").await?.is_none(), "nothing of a throttled commit is written");
+
+    store.faults.lock().map_err(|_| "poisoned")?.push_back(StoreError::Refused("item too large".into()));
+    let refused = service::handle(&store, &store.cache, "p", &start("e3"), NOW, &[]).await;
+    assert!(matches!(refused, Err(service::ServiceError::Store(StoreError::Refused(_)))), "{refused:?}");
+    assert_eq!(store.pauses().len(), 3 + retries as usize, "a refused commit is not tried again");
+    Ok(())
+}
+
 /// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
 /// function returning the store).
 #[macro_export]
@@ -461,6 +614,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn dispatched_jobs_can_be_found_by_id() -> contract::Checked {
                 contract::dispatched_jobs_can_be_found_by_id($make.await).await
+            }
+            #[tokio::test]
+            async fn lost_races_and_throttling_back_off() -> contract::Checked {
+                contract::lost_races_and_throttling_back_off($make.await).await
             }
         }
     };

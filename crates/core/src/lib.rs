@@ -8,6 +8,7 @@
 pub mod action_details;
 pub mod action_types;
 pub mod artifact_access;
+pub mod backoff;
 pub mod build_project;
 pub mod cron;
 pub mod declaration;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +95,7 @@ pub struct Page<T> {
 }
 
 /// Why a store call failed, and so whether it is worth another try: `Conflict` (reload and
-/// apply again) and `Unavailable` are transient; `Corrupt` and `Refused` are permanent, since
+/// apply again), `Unavailable` and `Throttled` are transient; `Corrupt` and `Refused` are permanent, since
 /// a retry would read or write exactly the same thing, so they are never retried and surface
 /// as a failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +112,10 @@ pub enum StoreError {
     /// a network or service error).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Transient: the store asks its callers to slow down (DynamoDB throttling that outlasted
+    /// the SDK's own retries). Back off before another try ([`crate::backoff::THROTTLED`]).
+    #[error("store throttled: {0}")]
+    Throttled(String),
     /// Permanent: what the store holds cannot be read (corrupt JSON, a missing or mistyped
     /// field, a damaged database) or breaks an invariant of the store.
     #[error("stored data is corrupt: {0}")]
@@ -157,6 +162,10 @@ pub trait StateStore: Send + Sync {
 
     /// Writes `changes` atomically, or fails with `Conflict` and writes nothing.
     fn commit(&self, changes: Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Waits a random time below `ceiling` ([`crate::backoff::jittered`] over the adapter's
+    /// own random bits) before its caller tries again after a conflict or throttling.
+    fn pause(&self, ceiling: Duration) -> impl Future<Output = ()> + Send;
 
     fn get_execution(&self, id: &str) -> impl Future<Output = Result<Option<Versioned<Execution>>, StoreError>> + Send;
 

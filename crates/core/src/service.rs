@@ -5,14 +5,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::backoff;
 use crate::engine::{self, Effect, Event, PipelineUpdated, Rejection, Stale, Step, World};
 use crate::pipeline::{Environment, Pipeline};
 use crate::ports::{Changes, StateStore, StoreError};
 use crate::time::Timestamp;
 use crate::validate::Report;
-
-/// How often a handler re-applies an event after losing a race.
-const MAX_CONFLICT_RETRIES: usize = 32;
 
 /// What handling an event did.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +87,9 @@ impl PipelineCache {
 
 /// Applies `event` to pipeline `name` and commits it; `completed` names outbox entries that
 /// this event finishes (removed in the same commit, or on their own if the event is stale).
+///
+/// A lost race (`Conflict`) is loaded again and re-applied, and throttling is tried again,
+/// each after a jittered backoff ([`backoff`]); anything else goes back to the caller at once.
 pub async fn handle<S: StateStore>(
     store: &S,
     cache: &PipelineCache,
@@ -97,70 +98,98 @@ pub async fn handle<S: StateStore>(
     now: Timestamp,
     completed: &[String],
 ) -> Result<Handled, ServiceError> {
-    for _ in 0..MAX_CONFLICT_RETRIES {
-        let snapshot = match store.load(name, event).await {
-            Ok(snapshot) => snapshot,
-            Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
-            Err(error) => return Err(ServiceError::Store(error)),
+    let (mut conflicts, mut throttles) = (0u32, 0u32);
+    loop {
+        let error = match attempt(store, cache, name, event, now, completed).await {
+            Ok(Attempt::Done(handled)) => return Ok(handled),
+            Ok(Attempt::Again) => continue,
+            Err(ServiceError::Store(error)) => error,
+            Err(error) => return Err(error),
         };
-        // The version the load read with the state: a cache hit on every event but the first.
-        let current = cache.get(store, name, Some(snapshot.declaration_version)).await?;
-        // The state is laid out for an older declaration: bring it up to date first.
-        if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
-            let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
-            match Box::pin(handle(store, cache, name, &update, now, &[])).await {
-                Ok(_) => continue,
-                Err(error) => return Err(error),
-            }
+        let (policy, retries) = match &error {
+            StoreError::Conflict(_) => (backoff::CONFLICT, &mut conflicts),
+            StoreError::Throttled(_) => (backoff::THROTTLED, &mut throttles),
+            _ => return Err(ServiceError::Store(error)),
+        };
+        if *retries >= policy.retries {
+            return Err(match error {
+                StoreError::Conflict(_) => ServiceError::TooManyConflicts(policy.retries as usize),
+                other => ServiceError::Store(other),
+            });
         }
-        let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_))
-        {
-            current
-        } else {
-            cache.get(store, name, Some(snapshot.state.value.version)).await?
-        };
-        let versions: HashMap<String, u64> =
-            snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
-        let world = World {
-            pipeline: snapshot.state.value,
-            executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
-        };
-        let step = match engine::apply(&pipeline, world, event, now) {
-            Ok(step) => step,
-            // The caller decides what becomes of its completed effects (e.g. it reports a
-            // refused success as a failure).
-            Err(rejection) => return Err(ServiceError::Rejected(rejection)),
-        };
-        let applied = match step {
-            Step::Stale(stale) => {
-                if !completed.is_empty() {
-                    let execution_id = event.execution_id().unwrap_or_default();
-                    store.complete_effects(execution_id, completed).await.map_err(ServiceError::Store)?;
-                }
-                return Ok(Handled::Stale(stale));
-            }
-            Step::Applied(applied) => applied,
-        };
-        let mut world = applied.world;
-        let executions = applied
-            .changed_executions
-            .iter()
-            .filter_map(|id| world.executions.remove(id).map(|e| (e, versions.get(id).copied())))
-            .collect();
-        let changes = Changes {
-            pipeline: name.to_string(),
-            expected_state_version: snapshot.state.version,
-            state: applied.pipeline_changed.then_some(world.pipeline),
-            executions,
-            effects: applied.effects.clone(),
-            completed_effects: completed.to_vec(),
-        };
-        match store.commit(changes).await {
-            Ok(()) => return Ok(Handled::Applied { effects: applied.effects }),
-            // Lost a race to a writer that has committed: load its result and apply again.
-            Err(StoreError::Conflict(_)) => continue,
-            Err(error) => return Err(ServiceError::Store(error)),
-        }
+        store.pause(policy.ceiling(*retries)).await;
+        *retries += 1;
     }
-    Err(ServiceError::TooManyConflicts(MAX_CONFLICT_RETRIES))
+}
+
+/// How one try of [`handle`] ended.
+enum Attempt {
+    Done(Handled),
+    /// The state was brought up to a newer declaration first: load and apply again.
+    Again,
+}
+
+/// One load, apply and commit.
+async fn attempt<S: StateStore>(
+    store: &S,
+    cache: &PipelineCache,
+    name: &str,
+    event: &Event,
+    now: Timestamp,
+    completed: &[String],
+) -> Result<Attempt, ServiceError> {
+    let snapshot = match store.load(name, event).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
+        Err(error) => return Err(ServiceError::Store(error)),
+    };
+    // The version the load read with the state: a cache hit on every event but the first.
+    let current = cache.get(store, name, Some(snapshot.declaration_version)).await?;
+    // The state is laid out for an older declaration: bring it up to date first.
+    if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
+        let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
+        Box::pin(handle(store, cache, name, &update, now, &[])).await?;
+        return Ok(Attempt::Again);
+    }
+    let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_)) {
+        current
+    } else {
+        cache.get(store, name, Some(snapshot.state.value.version)).await?
+    };
+    let versions: HashMap<String, u64> = snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
+    let world = World {
+        pipeline: snapshot.state.value,
+        executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
+    };
+    // The caller decides what becomes of its completed effects when the event is rejected
+    // (e.g. it reports a refused success as a failure).
+    let step = engine::apply(&pipeline, world, event, now)?;
+    let applied = match step {
+        Step::Stale(stale) => {
+            if !completed.is_empty() {
+                let execution_id = event.execution_id().unwrap_or_default();
+                store.complete_effects(execution_id, completed).await.map_err(ServiceError::Store)?;
+            }
+            return Ok(Attempt::Done(Handled::Stale(stale)));
+        }
+        Step::Applied(applied) => applied,
+    };
+    let mut world = applied.world;
+    let executions = applied
+        .changed_executions
+        .iter()
+        .filter_map(|id| world.executions.remove(id).map(|e| (e, versions.get(id).copied())))
+        .collect();
+    let changes = Changes {
+        pipeline: name.to_string(),
+        expected_state_version: snapshot.state.version,
+        state: applied.pipeline_changed.then_some(world.pipeline),
+        executions,
+        effects: applied.effects.clone(),
+        completed_effects: completed.to_vec(),
+    };
+    // A `Conflict` here means a writer committed first: [`handle`] loads its result and
+    // applies again.
+    store.commit(changes).await.map_err(ServiceError::Store)?;
+    Ok(Attempt::Done(Handled::Applied { effects: applied.effects }))
 }

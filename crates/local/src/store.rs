@@ -392,6 +392,11 @@ fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<S
 }
 
 impl StateStore for SqliteStore {
+    async fn pause(&self, ceiling: std::time::Duration) {
+        let entropy = uuid::Uuid::new_v4().as_u64_pair().0;
+        tokio::time::sleep(pipewright_core::backoff::jittered(ceiling, entropy)).await;
+    }
+
     async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
         let declaration = declaration.clone();
         self.write(move |connection| {

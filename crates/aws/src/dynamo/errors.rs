@@ -1,5 +1,5 @@
-//! SDK errors as store errors: whether a failed call is a lost race (`Conflict`), may pass
-//! (`Unavailable`), or will fail again (`Refused`).
+//! SDK errors as store errors: whether a failed call is a lost race (`Conflict`), asks for a
+//! backoff (`Throttled`), may pass (`Unavailable`), or will fail again (`Refused`).
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -25,25 +25,32 @@ fn describe<E: std::error::Error + 'static>(error: &SdkError<E, Response>) -> St
 }
 
 /// An SDK error as a store error. DynamoDB refusing the request as it is (a validation error,
-/// an item collection over its size limit) is permanent; anything else (throttling, a
-/// service or network error, a timeout) may pass.
+/// an item collection over its size limit) is permanent; throttling that outlasted the SDK's
+/// own retries asks for a longer backoff; anything else (a service or network error, a
+/// timeout) may pass.
 pub(super) fn sdk_error<E>(error: &SdkError<E, Response>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let permanent = match error {
-        SdkError::ServiceError(service) => {
-            matches!(service.err().code(), Some("ValidationException" | "ItemCollectionSizeLimitExceededException"))
-        }
-        _ => false,
+    let code = match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
     };
-    if permanent { StoreError::Refused(describe(error)) } else { StoreError::Unavailable(describe(error)) }
+    match code {
+        Some("ValidationException" | "ItemCollectionSizeLimitExceededException") => {
+            StoreError::Refused(describe(error))
+        }
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
+            StoreError::Throttled(describe(error))
+        }
+        _ => StoreError::Unavailable(describe(error)),
+    }
 }
 
 /// A failed `TransactWriteItems` as a store error, by the reasons DynamoDB gives for the
 /// cancellation: a condition not met, or another transaction on the same items, is a
 /// `Conflict` (load again and re-apply); an item over 400 KB or another validation error is
-/// refused for good; throttling may pass.
+/// refused for good; throttling backs off and may pass.
 pub(super) fn transaction_error(
     error: &SdkError<TransactWriteItemsError, Response>,
     conflict: impl FnOnce() -> String,
@@ -59,7 +66,7 @@ pub(super) fn transaction_error(
     } else if any(&["ProvisionedThroughputExceeded", "ThrottlingError"])
         && !any(&["ConditionalCheckFailed", "TransactionConflict"])
     {
-        StoreError::Unavailable(describe(error))
+        StoreError::Throttled(describe(error))
     } else {
         StoreError::Conflict(conflict())
     }
@@ -115,6 +122,6 @@ mod tests {
         assert_eq!(cancelled(&[]), StoreError::Conflict("moved".into()));
         assert!(matches!(cancelled(&["None", "ValidationError"]), StoreError::Refused(_)));
         assert!(matches!(cancelled(&["ItemCollectionSizeLimitExceeded"]), StoreError::Refused(_)));
-        assert!(matches!(cancelled(&["ThrottlingError", "None"]), StoreError::Unavailable(_)));
+        assert!(matches!(cancelled(&["ThrottlingError", "None"]), StoreError::Throttled(_)));
     }
 }

@@ -156,6 +156,11 @@ impl StateStore for DynamoStore {
         }
     }
 
+    async fn pause(&self, ceiling: std::time::Duration) {
+        let entropy = uuid::Uuid::new_v4().as_u64_pair().0;
+        tokio::time::sleep(pipewright_core::backoff::jittered(ceiling, entropy)).await;
+    }
+
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
         executions::get(self, id).await
     }

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
+use pipewright_core::backoff;
 use pipewright_core::engine::Effect;
-use pipewright_core::ports::{OutboxEntry, StoreError};
+use pipewright_core::ports::{OutboxEntry, StateStore, StoreError};
 
 use super::DynamoStore;
 use super::codec::{Item, get_s, n, outbox_entries, s};
@@ -38,7 +39,10 @@ pub(super) async fn claim(
     execution_id: &str,
     owner: &str,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
-    for _ in 0..8 {
+    for retry in 0..8 {
+        if retry > 0 {
+            store.pause(backoff::CONFLICT.ceiling(retry - 1)).await;
+        }
         let Some(item) = store.execution_item(execution_id).await? else { return Ok(Vec::new()) };
         let pipeline = get_s(&item, "pipeline")?.to_string();
         let free: Vec<(String, Effect)> = outbox_entries(&item)?

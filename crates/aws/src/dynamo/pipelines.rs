@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
+use pipewright_core::backoff;
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::PipelineState;
-use pipewright_core::ports::{PutOutcome, StoreError, StoredPipeline};
+use pipewright_core::ports::{PutOutcome, StateStore, StoreError, StoredPipeline};
 use pipewright_core::storage::{same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
 
@@ -103,7 +104,10 @@ pub(super) async fn put(
     now: Timestamp,
 ) -> Result<PutOutcome, StoreError> {
     let name = declaration.name.as_str();
-    for _ in 0..8 {
+    for retry in 0..8 {
+        if retry > 0 {
+            store.pause(backoff::CONFLICT.ceiling(retry - 1)).await;
+        }
         let (items, outcome) = match store.head(name).await? {
             None => (created(&store.table, declaration, now)?, PutOutcome { version: 1, created: true, changed: true }),
             Some(head) => {

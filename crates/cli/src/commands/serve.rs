@@ -237,6 +237,12 @@ async fn api(
     if method == Method::POST && uri.path().starts_with("/webhooks/") {
         return webhook(&plane, &uri, &headers, body, peer).await;
     }
+    let headers = header_pairs(&headers);
+    // An upload streams to disk, within S3's limit rather than the API's.
+    let head = HttpRequest::from_parts(&method, &uri, &headers, &[]);
+    if method == Method::PUT && matches!(route(&head), Route::S3) {
+        return crate::commands::serve_s3::put(plane.as_ref(), &plane.backend, &plane.authenticator, &head, body).await;
+    }
     // One byte more than the limit, so that the API itself reports an oversize body.
     let body = match to_bytes(body, MAX_BODY_BYTES + 1).await {
         Ok(body) => body,
@@ -247,7 +253,6 @@ async fn api(
             );
         }
     };
-    let headers = header_pairs(&headers);
     let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
     match route(&request) {
         Route::Api => respond(pipewright_api::handle(plane.as_ref(), &plane.authenticator, request).await),
