@@ -181,6 +181,7 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
         .map_err(anyhow::Error::new)?;
     backend.console_url = console_url;
     backend.providers.account = args.account_id.clone();
+    pipewright_local::recovery::resume_orphans(&backend, None).await?;
     let authenticator = match (&args.access_key, &args.secret_key) {
         (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
         _ => Authenticator::Open,
