@@ -100,7 +100,11 @@ impl Scratch {
         let stages = status["stageStates"].as_array().cloned().unwrap_or_default();
         let stage = stages.into_iter().find(|s| s["stageName"] == stage).unwrap_or(Value::Null);
         let actions = stage["actionStates"].as_array().cloned().unwrap_or_default();
-        actions.into_iter().find(|a| a["actionName"] == action).map(|a| a["latestExecution"].clone()).unwrap_or_default()
+        actions
+            .into_iter()
+            .find(|a| a["actionName"] == action)
+            .map(|a| a["latestExecution"].clone())
+            .unwrap_or_default()
     }
 
     /// The newest execution, from `history --json`.
