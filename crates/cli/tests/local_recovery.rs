@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
+mod common;
+use common::Serve;
+
 // Generous: the suite runs its tests in parallel on two cores, next to other builds.
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -241,4 +244,25 @@ fn an_approval_awaited_when_run_is_killed_is_still_awaited_and_its_answer_finish
     scratch.pipewright().args(["approve", "recover", "Hold", "Approve"]).assert().success();
     wait_until("the execution succeeded", || scratch.latest()["status"] == "Succeeded");
     assert_eq!(scratch.runs(), ["finish"]);
+}
+
+#[test]
+fn a_running_serve_takes_up_an_execution_whose_run_was_killed() {
+    let scratch = Scratch::new();
+    let file = scratch.write(&pipeline(vec![stage("Build", vec![commands("Work", &scratch.held_command("work"))])]));
+    // Store the pipeline (its first run is released at once), then start serve.
+    std::fs::remove_file(scratch.hold()).unwrap();
+    scratch.pipewright().args(["run", &file, "--source", &scratch.source()]).assert().success();
+    std::fs::write(scratch.hold(), "").unwrap();
+    let serve = Serve::start(scratch.path(), &scratch.path().join("state"), &[]);
+    assert!(serve.endpoint.starts_with("http://127.0.0.1:"), "{}", serve.endpoint);
+    let run = scratch.spawn_run(&file);
+    wait_until("Work runs again", || scratch.runs() == ["work", "work"]);
+    let execution = scratch.latest()["pipelineExecutionId"].as_str().unwrap().to_string();
+    kill_9(run);
+    // No other command runs from here until serve has launched a worker for the execution.
+    wait_until("serve launched a worker", || scratch.worker_launched(&execution));
+    wait_until("the execution failed", || scratch.latest()["status"] == "Failed");
+    assert!(scratch.action("Build", "Work")["errorDetails"]["message"].as_str().unwrap().starts_with("interrupted"));
+    assert_eq!(scratch.runs(), ["work", "work"], "the interrupted command did not run again");
 }

@@ -101,6 +101,20 @@ pub async fn resume_orphans(backend: &Backend, working_on: Option<&str>) -> Resu
     Ok(launched)
 }
 
+/// How often a long-lived process (`pipewright serve`) looks for orphaned executions.
+pub const RESUME_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`resume_orphans`] every [`RESUME_INTERVAL`], for as long as the caller keeps this future:
+/// a `run` killed while `serve` runs is taken up without another command.
+pub async fn keep_resuming(backend: &Backend) {
+    loop {
+        tokio::time::sleep(RESUME_INTERVAL).await;
+        if let Err(error) = resume_orphans(backend, None).await {
+            backend.providers.reporter.info(&format!("cannot look for orphaned executions: {error}"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -202,6 +202,8 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     if plane.webhook_secret.is_some() {
         say!("  repository webhooks: http://{bound}/webhooks/github (also /webhooks/bitbucket, /webhooks/gitlab)");
     }
+    let resumer = plane.clone();
+    tokio::spawn(async move { pipewright_local::recovery::keep_resuming(&resumer.backend).await });
     let app = axum::Router::new().fallback(api).with_state(plane).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
