@@ -111,12 +111,17 @@ pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Opens the state directory and takes up its orphaned executions, except `working_on`, which
-/// this process works itself.
-async fn open(state_dir: &Path, reporter: Arc<dyn Reporter>, working_on: Option<&str>) -> Result<Backend> {
+fn open(state_dir: &Path, reporter: Arc<dyn Reporter>) -> Result<Backend> {
     let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
-    let backend = Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher)))?;
+    Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher))).map_err(anyhow::Error::new)
+}
+
+/// Opens the state directory and takes up its orphaned executions, except `working_on`, which
+/// this process works itself. (Background workers do not: each launched one would launch
+/// the others' workers again before they register.)
+async fn open_resuming(state_dir: &Path, reporter: Arc<dyn Reporter>, working_on: Option<&str>) -> Result<Backend> {
+    let backend = open(state_dir, reporter)?;
     pipewright_local::recovery::resume_orphans(&backend, working_on).await?;
     Ok(backend)
 }
@@ -198,7 +203,7 @@ pub async fn run(state_dir: &Path, args: &RunArgs, profile: Option<&str>, region
     let style = Style::choose(args.options.json);
     let execution_id = uuid::Uuid::new_v4().to_string();
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
-    let mut backend = open(state_dir, reporter.clone(), Some(&execution_id)).await?;
+    let mut backend = open_resuming(state_dir, reporter.clone(), Some(&execution_id)).await?;
     backend.configure(&options);
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     let put = backend.store.put_pipeline(&declaration, pipewright_local::backend::now()).await?;
@@ -235,14 +240,14 @@ pub async fn start(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> Result<ExitCode> {
-    let probe = open(state_dir, Arc::new(pipewright_local::report::Silent), None).await?;
+    let probe = open_resuming(state_dir, Arc::new(pipewright_local::report::Silent), None).await?;
     let pipeline = probe.cache.get(probe.store.as_ref(), &args.name, None).await.map_err(failure::service)?;
     let options = run_options(&pipeline, &args.options, profile, region)?;
     let execution_id = uuid::Uuid::new_v4().to_string();
     if args.wait {
         let style = Style::choose(args.options.json);
         let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
-        let mut backend = open(state_dir, reporter, Some(&execution_id)).await?;
+        let mut backend = open(state_dir, reporter)?;
         backend.configure(&options);
         crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
         return start_and_follow(
@@ -354,7 +359,7 @@ pub async fn follow(
 /// `pipewright worker`: a background process carrying out one execution.
 pub async fn worker(state_dir: &Path, args: &WorkerArgs) -> Result<ExitCode> {
     let reporter: Arc<dyn Reporter> = Arc::new(output::PlainReporter::new(&args.execution, false));
-    let mut backend = open(state_dir, reporter, Some(&args.execution)).await?;
+    let mut backend = open(state_dir, reporter)?;
     let options = backend.load_run_options(&args.execution).await?;
     backend.configure(&options);
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
