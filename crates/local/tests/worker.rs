@@ -296,7 +296,9 @@ async fn opening_the_state_directory_launches_workers_for_orphaned_executions_on
     let mut backend =
         Backend::open(&dir.path().join("state"), dir.path(), Arc::new(Silent), Some(recorder.clone())).unwrap();
     backend.configure(&RunOptions { working_directory: dir.path().to_path_buf(), ..RunOptions::default() });
+    let before = backend.store.counters();
     assert!(resume_orphans(&backend, None).await.unwrap().is_empty(), "nothing to resume");
+    assert_eq!(backend.store.counters().writes, before.writes, "looking for orphans writes nothing");
     // e1: effects and a dead worker; e2: effects and a live worker (this process);
     // e3: effects and no worker; e4: the caller's own. Submitting as the worker of each
     // launches nothing.
