@@ -55,9 +55,19 @@ impl Scratch {
         format!("echo {name} >> {}", self.path().join("runs").display())
     }
 
-    /// Commands that record that they ran as `name`, then wait while `hold` exists.
+    /// Commands that record that they ran as `name`, then, as process `<name>.pid`, wait while
+    /// `hold` exists.
     fn held_command(&self, name: &str) -> Vec<String> {
-        vec![self.record(name), format!("while [ -f {} ]; do sleep 0.1; done", self.hold().display())]
+        let pid = self.path().join(format!("{name}.pid"));
+        let wait = format!("while [ -f {} ]; do sleep 0.1; done", self.hold().display());
+        vec![self.record(name), format!("echo $$ > {}; {wait}", pid.display())]
+    }
+
+    /// Whether the process that wrote `<name>.pid` still runs (a zombie does not).
+    fn still_runs(&self, name: &str) -> bool {
+        let pid = std::fs::read_to_string(self.path().join(format!("{name}.pid"))).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))
     }
 
     fn write(&self, declaration: &Value) -> String {
@@ -176,7 +186,9 @@ fn a_command_running_when_run_is_killed_fails_as_interrupted_and_a_retry_finishe
         stage("Ship", vec![commands("Ship", &[scratch.record("ship")])]),
     ]));
     let run = scratch.spawn_run(&file);
-    wait_until("Work runs", || scratch.runs() == ["work"]);
+    let pid_written = || std::fs::read_to_string(scratch.path().join("work.pid")).is_ok_and(|p| p.ends_with('\n'));
+    wait_until("Work runs", pid_written);
+    assert!(scratch.still_runs("work"));
     kill_9(run);
     // Another command on the state directory takes the execution over; the new worker fails
     // the action the killed process was running, instead of running it again.
@@ -188,6 +200,8 @@ fn a_command_running_when_run_is_killed_fails_as_interrupted_and_a_retry_finishe
     wait_until("the execution failed", || scratch.latest()["status"] == "Failed");
     assert_eq!(scratch.runs(), ["work"], "the interrupted command did not run again");
     assert_eq!(scratch.action("Ship", "Ship"), Value::Null, "nothing after it ran");
+    // The command outlived `run` (its own process group); the take-over stopped it.
+    wait_until("the interrupted command stopped", || !scratch.still_runs("work"));
     // RetryStageExecution runs it again, and the execution finishes.
     std::fs::remove_file(scratch.hold()).unwrap();
     scratch.pipewright().args(["retry", "recover", "Build", "--wait"]).assert().success();
@@ -265,4 +279,5 @@ fn a_running_serve_takes_up_an_execution_whose_run_was_killed() {
     wait_until("the execution failed", || scratch.latest()["status"] == "Failed");
     assert!(scratch.action("Build", "Work")["errorDetails"]["message"].as_str().unwrap().starts_with("interrupted"));
     assert_eq!(scratch.runs(), ["work", "work"], "the interrupted command did not run again");
+    wait_until("the interrupted command stopped", || !scratch.still_runs("work"));
 }

@@ -66,6 +66,39 @@ pub fn interrupted_message(owner: &str) -> String {
     )
 }
 
+/// Whether a process environment (`/proc/<pid>/environ`: NUL-separated `NAME=VALUE`) is that
+/// of a Commands action's attempt: its commands run with `CODEBUILD_BUILD_ID` set to
+/// `pipewright:<action execution id>`, and every process they start inherits it.
+pub fn runs_attempt(environ: &[u8], action_execution_id: &str) -> bool {
+    let marker = format!("CODEBUILD_BUILD_ID=pipewright:{action_execution_id}");
+    environ.split(|byte| *byte == 0).any(|entry| entry == marker.as_bytes())
+}
+
+/// Kills the processes of a Commands attempt that outlived the worker that started them (the
+/// commands run in a process group of their own, so they survive `kill -9` of the worker):
+/// an interrupted action stops rather than finish unseen beside its retry. Reads `/proc`
+/// (Linux); where there is none, nothing is found. Returns how many were killed.
+pub fn stop_leftovers(action_execution_id: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let own = std::process::id();
+    let leftovers = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != own)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| runs_attempt(&env, action_execution_id))
+        });
+    let mut killed = 0;
+    for pid in leftovers {
+        let Ok(pid) = i32::try_from(pid) else { continue };
+        let signal = nix::sys::signal::Signal::SIGKILL;
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).is_ok() {
+            killed += 1;
+        }
+    }
+    killed
+}
+
 /// The executions of `needed` that have no live worker, except `working_on`, which the
 /// caller works itself.
 pub fn orphans<'a>(
@@ -162,6 +195,40 @@ mod tests {
         assert!(message.starts_with("interrupted: the worker running this action (pid 4242) stopped"), "{message}");
         assert!(message.contains("retry the stage"), "{message}");
         assert!(interrupted_message("dead-owner").contains("the worker running this action stopped"));
+    }
+
+    #[test]
+    fn an_attempt_s_processes_are_known_by_their_build_id() {
+        let environ = b"PATH=/bin\0CODEBUILD_BUILD_ID=pipewright:a-1\0HOME=/root\0";
+        assert!(runs_attempt(environ, "a-1"));
+        assert!(!runs_attempt(environ, "a-10"), "the whole value, not a prefix");
+        assert!(!runs_attempt(environ, "a"));
+        assert!(!runs_attempt(b"CODEBUILD_BUILD_ID=other:a-1", "a-1"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn leftover_processes_of_an_attempt_are_killed_and_no_others() {
+        let id = format!("leftover-{}", std::process::id());
+        let spawn = |build_id: &str| {
+            std::process::Command::new("sleep")
+                .arg("300")
+                .env("CODEBUILD_BUILD_ID", format!("pipewright:{build_id}"))
+                .spawn()
+                .unwrap()
+        };
+        let mut leftover = spawn(&id);
+        let mut other = spawn(&format!("{id}-other"));
+        // Its environment is readable once the process has started.
+        while !std::fs::read(format!("/proc/{}/environ", leftover.id())).is_ok_and(|env| runs_attempt(&env, &id)) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(stop_leftovers(&id), 1);
+        let status = leftover.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status:?}");
+        assert!(other.try_wait().unwrap().is_none(), "another attempt's process runs on");
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 
     fn needed(execution_id: &str, worker: Option<(&str, u32)>) -> WorkNeeded {

@@ -25,6 +25,7 @@ use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
 use crate::providers;
 use crate::recovery::{self, Takeover};
 use pipewright_core::action_details::ActionDetails;
+use pipewright_core::providers::ProviderKind;
 use pipewright_providers::{ActionError, Outcome};
 
 /// How often the worker looks for work others committed (approvals, stops, transitions).
@@ -109,6 +110,9 @@ impl<'a> Worker<'a> {
                 self.backend.cache.get(store.as_ref(), &self.pipeline, Some(dispatch.pipeline_version)).await.ok();
             let kind = providers::kind_of(pipeline.as_deref(), &dispatch);
             if recovery::on_takeover(dispatch.action_type.owner.clone(), kind) == Takeover::Interrupted {
+                if kind == Some(ProviderKind::Commands) {
+                    recovery::stop_leftovers(&dispatch.action_execution_id);
+                }
                 let message = recovery::interrupted_message(&claimant);
                 self.backend.providers.reporter.info(&format!("{}/{}: {message}", dispatch.stage, dispatch.action));
                 let failure = Outcome::Failed(ActionError { kind: FailureType::JobFailed, message });
