@@ -9,6 +9,7 @@ pub mod codebuild;
 pub mod deploy;
 pub mod lambda;
 pub mod providers;
+pub mod recovery;
 pub mod report;
 pub mod sources;
 pub mod store;

@@ -64,6 +64,20 @@ pub fn regional_store(pipeline: &pipewright_core::pipeline::Pipeline, dispatch: 
     (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
 }
 
+/// The provider that carries out `dispatch`: its action's, or for a rule's job the provider of
+/// the action of the same kind. None when the pipeline version is gone or names no provider
+/// this machine knows (a custom action).
+pub fn kind_of(pipeline: Option<&pipewright_core::pipeline::Pipeline>, dispatch: &Dispatch) -> Option<ProviderKind> {
+    match dispatch.condition {
+        Some(_) => pipewright_core::rule_types::RuleProvider::kind_of(dispatch),
+        None => pipeline.and_then(|pipeline| {
+            let stage = pipeline.stage_index(&dispatch.stage)?;
+            let action = pipeline.stages[stage].action_index(&dispatch.action)?;
+            pipeline.stages[stage].actions[action].kind
+        }),
+    }
+}
+
 /// Where an action's workspace (under `work_root`) or its logs (under `logs_root`) live: one
 /// directory per execution, stage and action (or `<condition>.<rule>`), each name a path
 /// segment that cannot climb out of its parent.

@@ -97,6 +97,8 @@ pub struct WorkerRecord {
 /// any writer, here or in another process, holds the write lock).
 pub struct SqliteStore {
     shared: Arc<Connections>,
+    /// The database file and its identity when opened (none in memory).
+    file: Option<(PathBuf, (u64, u64))>,
 }
 
 struct Connections {
@@ -219,7 +221,8 @@ impl SqliteStore {
         let readers =
             (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
-        Ok(SqliteStore { shared: Arc::new(Connections { writer: Mutex::new(connection), readers, counters }) })
+        let file = readers.as_ref().and_then(|r| Some((r.path.clone(), file_identity(&r.path)?)));
+        Ok(SqliteStore { shared: Arc::new(Connections { writer: Mutex::new(connection), readers, counters }), file })
     }
 
     /// What this store has done since it was opened.
@@ -360,6 +363,98 @@ impl SqliteStore {
         let sql = "DELETE FROM workers WHERE execution_id = ? AND owner = ?";
         self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
     }
+
+    /// Unfinished executions that someone has worked or must work: those with effects in the
+    /// outbox (claimed or not) or a worker on record, with that worker. One read; the outbox
+    /// and the workers table hold only live work, so it stays small however long the history.
+    pub async fn executions_needing_workers(&self) -> Result<Vec<WorkNeeded>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT e.pipeline, e.id, w.owner, w.pid, w.heartbeat FROM executions e
+                     LEFT JOIN workers w ON w.execution_id = e.id
+                     WHERE e.id IN (SELECT execution_id FROM outbox UNION SELECT execution_id FROM workers)
+                       AND e.finished = 0",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map([], |r| {
+                    let worker = match r.get::<_, Option<String>>(2)? {
+                        Some(owner) => {
+                            Some(WorkerRecord { owner, pid: r.get(3)?, heartbeat: Timestamp::from_millis(r.get(4)?) })
+                        }
+                        None => None,
+                    };
+                    Ok(WorkNeeded { pipeline: r.get(0)?, execution_id: r.get(1)?, worker })
+                })
+                .map_err(sqlite)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sqlite)
+        })
+        .await
+    }
+
+    /// The effects of an execution claimed by workers other than `owner`, with who claimed
+    /// each. Once `owner` is the registered worker, those claimants are dead or displaced.
+    pub async fn claims_of_others(
+        &self,
+        execution_id: &str,
+        owner: &str,
+    ) -> Result<Vec<(String, OutboxEntry)>, StoreError> {
+        let execution_id = execution_id.to_owned();
+        let owner = owner.to_owned();
+        self.read(move |connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT claimed_by, id, pipeline, body FROM outbox
+                     WHERE execution_id = ?1 AND claimed_by IS NOT NULL AND claimed_by != ?2 ORDER BY seq",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![execution_id, owner], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                })
+                .map_err(sqlite)?;
+            let mut claims = Vec::new();
+            for row in rows {
+                let (claimant, id, pipeline, body) = row.map_err(sqlite)?;
+                let effect = from_json(&body, "effect")?;
+                claims.push((claimant, OutboxEntry { id, pipeline, execution_id: execution_id.clone(), effect }));
+            }
+            Ok(claims)
+        })
+        .await
+    }
+
+    /// Puts the effects claimed by workers other than `owner` back in the outbox, for `owner`
+    /// to claim.
+    pub async fn release_claims_of_others(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        let sql =
+            "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by IS NOT NULL AND claimed_by != ?";
+        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
+    }
+
+    /// Whether the file this store opened is still the one at its path: false once the state
+    /// directory was removed (or replaced), which an open connection does not notice.
+    pub fn is_still_on_disk(&self) -> bool {
+        match &self.file {
+            Some((path, identity)) => file_identity(path).is_some_and(|current| current == *identity),
+            None => true,
+        }
+    }
+}
+
+/// An unfinished execution with work, and the worker on record for it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkNeeded {
+    pub pipeline: String,
+    pub execution_id: String,
+    pub worker: Option<WorkerRecord>,
+}
+
+/// The device and inode of a file: the same path may later name another file.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 const WORKER: &str = "SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?";

@@ -23,8 +23,10 @@ use pipewright_core::artifact_access::local_credentials;
 
 use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
 use crate::providers;
+use crate::recovery::{self, Takeover};
 use pipewright_core::action_details::ActionDetails;
-use pipewright_providers::Outcome;
+use pipewright_core::providers::ProviderKind;
+use pipewright_providers::{ActionError, Outcome};
 
 /// How often the worker looks for work others committed (approvals, stops, transitions).
 const POLL: Duration = Duration::from_millis(25);
@@ -42,9 +44,14 @@ pub struct WorkerOptions {
 pub enum WorkerError {
     #[error("execution {execution} already has a worker (process {pid})")]
     AlreadyWorked { execution: String, pid: u32 },
-    /// Another worker took the execution over (this one looked dead): stop at once.
-    #[error("execution {0} was taken over by another worker")]
+    /// Another worker took the execution over (this one looked dead), or its record was
+    /// removed (the pipeline deleted): stop at once.
+    #[error("execution {0} was taken over by another worker, or its worker record was removed")]
     Displaced(String),
+    /// The state directory was removed (or replaced) under the worker: nothing is left to
+    /// report to.
+    #[error("the state file {0} is gone; the worker of its execution stops")]
+    StateGone(String),
     #[error("execution {0} does not exist")]
     NoSuchExecution(String),
     #[error(transparent)]
@@ -83,17 +90,37 @@ impl<'a> Worker<'a> {
             .store
             .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))
             .await?;
-        let previous = match registered {
-            Ok(previous) => previous,
-            Err(record) => {
-                return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
-            }
-        };
-        if let Some(previous) = previous {
-            // The previous worker died holding effects: they are ours now.
-            backend.store.release_effects(execution_id, &previous).await?;
+        if let Err(record) = registered {
+            return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
         }
-        Ok(Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner })
+        let worker = Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner };
+        worker.take_over_claims().await?;
+        Ok(worker)
+    }
+
+    /// Takes over the effects that workers gone before this one had claimed (this one is the
+    /// registered worker now, so every other claimant died or was displaced): an action one
+    /// of them was running in its own process fails as interrupted; the rest are ours to
+    /// carry out (`recovery::on_takeover`).
+    async fn take_over_claims(&self) -> Result<(), WorkerError> {
+        let store = &self.backend.store;
+        for (claimant, entry) in store.claims_of_others(&self.execution_id, &self.owner).await? {
+            let Effect::Dispatch(dispatch) = entry.effect else { continue };
+            let pipeline =
+                self.backend.cache.get(store.as_ref(), &self.pipeline, Some(dispatch.pipeline_version)).await.ok();
+            let kind = providers::kind_of(pipeline.as_deref(), &dispatch);
+            if recovery::on_takeover(dispatch.action_type.owner.clone(), kind) == Takeover::Interrupted {
+                if kind == Some(ProviderKind::Commands) {
+                    recovery::stop_leftovers(&dispatch.action_execution_id);
+                }
+                let message = recovery::interrupted_message(&claimant);
+                self.backend.providers.reporter.info(&format!("{}/{}: {message}", dispatch.stage, dispatch.action));
+                let failure = Outcome::Failed(ActionError { kind: FailureType::JobFailed, message });
+                self.report(&entry.id, &dispatch, failure, None).await?;
+            }
+        }
+        store.release_claims_of_others(&self.execution_id, &self.owner).await?;
+        Ok(())
     }
 
     pub fn execution_id(&self) -> &str {
@@ -116,7 +143,7 @@ impl<'a> Worker<'a> {
         let result = session.work(&mut finished_rx, &mut answer_rx).await;
         // Whatever still runs is stopped when the session (and its switches) is dropped.
         drop(session);
-        if !matches!(result, Err(WorkerError::Displaced(_))) {
+        if !matches!(result, Err(WorkerError::Displaced(_) | WorkerError::StateGone(_))) {
             let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
             let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner).await;
         }
@@ -176,6 +203,11 @@ impl Session<'_, '_> {
                 return Ok(execution);
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
+                // An open connection keeps working on a deleted file: look at the path.
+                if !store.is_still_on_disk() {
+                    let state = worker.backend.state_dir.join("state.db");
+                    return Err(WorkerError::StateGone(state.display().to_string()));
+                }
                 if !store.heartbeat(&worker.execution_id, &worker.owner, now()).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
                 }
@@ -245,15 +277,7 @@ impl Session<'_, '_> {
             .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
             .await
             .ok();
-        let kind = match dispatch.condition {
-            // A rule's job: its provider runs like the action of the same kind.
-            Some(_) => pipewright_core::rule_types::RuleProvider::kind_of(&dispatch),
-            None => pipeline.as_ref().and_then(|pipeline| {
-                let stage = pipeline.stage_index(&dispatch.stage)?;
-                let action = pipeline.stages[stage].action_index(&dispatch.action)?;
-                pipeline.stages[stage].actions[action].kind
-            }),
-        };
+        let kind = providers::kind_of(pipeline.as_deref(), &dispatch);
         let regional_store = match dispatch.condition {
             Some(_) => None,
             None => pipeline.as_ref().and_then(|p| providers::regional_store(p, &dispatch)),

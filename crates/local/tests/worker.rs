@@ -13,10 +13,14 @@ use std::sync::Arc;
 use serde_json::json;
 
 use pipewright_core::declaration::{Format, PipelineDocument};
-use pipewright_core::engine::{Event, ExecutionStatus, StartExecution, Trigger, TriggerType};
+use pipewright_core::engine::{
+    ActionStatus, Effect, Event, ExecutionStatus, RetryStage, StartExecution, Trigger, TriggerType,
+};
+use pipewright_core::pipeline::RetryMode;
 use pipewright_core::ports::StateStore;
 use pipewright_core::time::Timestamp;
-use pipewright_local::backend::{Backend, RunOptions, now};
+use pipewright_local::backend::{Backend, Launcher, RunOptions, now};
+use pipewright_local::recovery::resume_orphans;
 use pipewright_local::report::Silent;
 use pipewright_local::worker::{Worker, WorkerError, WorkerOptions};
 
@@ -134,28 +138,193 @@ async fn only_one_live_worker_per_execution() {
     assert!(matches!(second, Err(WorkerError::AlreadyWorked { .. })));
 }
 
+/// A worker that died: registered long ago by a process that no longer exists.
+async fn dead_worker(backend: &Backend, execution_id: &str, owner: &str) {
+    let long_ago = Timestamp::from_millis(now().millis() - 3_600_000);
+    backend.store.register_worker(execution_id, owner, 4_000_000, long_ago, |_| false).await.unwrap().unwrap();
+}
+
 #[tokio::test]
-async fn a_new_worker_takes_over_the_effects_of_a_dead_one() {
+async fn an_action_a_dead_worker_was_running_fails_as_interrupted_and_a_retry_runs_it() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
     backend.store.put_pipeline(&declaration(&["echo again"]), now()).await.unwrap();
-    // A worker that died: registered long ago by a process that no longer exists, holding
-    // the effects of the start (among them the dispatch of the source action).
-    let long_ago = Timestamp::from_millis(now().millis() - 3_600_000);
-    backend.store.register_worker("e1", "dead-owner", 4_000_000, long_ago, |_| false).await.unwrap().unwrap();
+    // The dead worker claimed the start's effects, among them the source action's dispatch,
+    // which it was running in its own process when it died.
+    dead_worker(&backend, "e1", "4000000-dead").await;
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
-    let held = backend.store.claim_effects("e1", "dead-owner").await.unwrap();
-    assert!(!held.is_empty());
+    let held = backend.store.claim_effects("e1", "4000000-dead").await.unwrap();
+    assert!(held.iter().any(|entry| matches!(entry.effect, Effect::Dispatch(_))), "{held:?}");
     let worker = Worker::register(&backend, "work", "e1").await.unwrap();
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
-    assert_eq!(execution.status, ExecutionStatus::Succeeded, "the taken-over dispatch ran");
+    assert_eq!(execution.status, ExecutionStatus::Failed, "the interrupted action is failed, not run again");
+    let source = execution.stages[0].actions[0].attempts.last().unwrap();
+    assert_eq!(source.status, ActionStatus::Failed);
+    let message = &source.error.as_ref().unwrap().message;
+    assert!(message.starts_with("interrupted: the worker running this action (pid 4000000) stopped"), "{message}");
+    assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "nothing is left claimed");
+    // RetryStageExecution runs it again, to the end.
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    let retry = Event::RetryStage(RetryStage {
+        execution_id: "e1".into(),
+        stage: "Source".into(),
+        mode: RetryMode::FailedActions,
+        by: None,
+        expected_attempt: Some(execution.attempt),
+    });
+    backend.submit("work", &retry, &[], Some("e1")).await.unwrap();
+    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn effects_a_dead_worker_never_claimed_run_normally() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["echo again"]), now()).await.unwrap();
+    dead_worker(&backend, "e1", "4000000-dead").await;
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_job_handed_to_a_job_worker_stays_awaited_after_a_takeover() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    let value = json!({
+        "name": "work",
+        "roleArn": "arn:aws:iam::111122223333:role/p",
+        "artifactStore": {"type": "S3", "location": "local-artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "Custom", "provider": "MySource", "version": "1"},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [{"name": "Make",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["true"], "inputArtifacts": [{"name": "Src"}]}]}
+        ]
+    });
+    let declaration = PipelineDocument::parse(&value.to_string(), Format::Json).unwrap().pipeline;
+    backend.store.put_pipeline(&declaration, now()).await.unwrap();
+    // The dead worker had claimed the custom job's dispatch, maybe before handing it out.
+    dead_worker(&backend, "e1", "4000000-dead").await;
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    assert!(!backend.store.claim_effects("e1", "4000000-dead").await.unwrap().is_empty());
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    let execution = backend.execution("e1").await.unwrap().unwrap();
+    let custom = execution.stages[0].actions[0].attempts.last().unwrap();
+    assert_eq!(custom.status, ActionStatus::InProgress, "not failed: {:?}", custom.error);
+    let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
+    let stopper = async {
+        // The job is handed out again: the outbox empties, and the action still waits.
+        while !other.claims_of_others("e1", "nobody").await.unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let execution = other.get_execution("e1").await.unwrap().unwrap().value;
+        let custom = execution.stages[0].actions[0].attempts.last().unwrap().clone();
+        let stop = Event::StopExecution(pipewright_core::engine::StopExecution {
+            execution_id: "e1".into(),
+            abandon: true,
+            reason: None,
+            by: None,
+        });
+        Backend::open(&dir.path().join("state"), dir.path(), Arc::new(Silent), None)
+            .unwrap()
+            .submit("work", &stop, &[], None)
+            .await
+            .unwrap();
+        custom
+    };
+    let options = WorkerOptions::default();
+    let (execution, custom) = tokio::join!(worker.run(&options), stopper);
+    assert_eq!(custom.status, ActionStatus::InProgress, "{:?}", custom.error);
+    assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
+}
+
+#[tokio::test]
+async fn a_worker_stops_when_its_state_directory_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["sleep 300"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
+    let remover = async {
+        until_the_command_runs(&other).await;
+        std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    };
+    let options = WorkerOptions::default();
+    let (result, ()) = tokio::join!(worker.run(&options), remover);
+    assert!(matches!(result, Err(WorkerError::StateGone(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_worker_stops_when_its_record_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["sleep 300"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
+    let remover = async {
+        until_the_command_runs(&other).await;
+        let record = other.worker("e1").await.unwrap().unwrap();
+        other.unregister_worker("e1", &record.owner).await.unwrap();
+    };
+    let options = WorkerOptions::default();
+    let (result, ()) = tokio::join!(worker.run(&options), remover);
+    assert!(matches!(result, Err(WorkerError::Displaced(_))), "{result:?}");
+}
+
+/// Launches nothing; records what it was asked to launch.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl Launcher for Recorder {
+    fn launch(&self, _pipeline: &str, execution_id: &str) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(execution_id.to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn opening_the_state_directory_launches_workers_for_orphaned_executions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let mut backend =
+        Backend::open(&dir.path().join("state"), dir.path(), Arc::new(Silent), Some(recorder.clone())).unwrap();
+    backend.configure(&RunOptions { working_directory: dir.path().to_path_buf(), ..RunOptions::default() });
+    let before = backend.store.counters();
+    assert!(resume_orphans(&backend, None).await.unwrap().is_empty(), "nothing to resume");
+    assert_eq!(backend.store.counters().writes, before.writes, "looking for orphans writes nothing");
+    // e1: effects and a dead worker; e2: effects and a live worker (this process);
+    // e3: effects and no worker; e4: the caller's own. Submitting as the worker of each
+    // launches nothing.
+    dead_worker(&backend, "e1", "4000000-dead").await;
+    backend.store.register_worker("e2", "live", std::process::id(), now(), |_| false).await.unwrap().unwrap();
+    for id in ["e1", "e2", "e3", "e4"] {
+        // One pipeline each: a newer execution would supersede an older one.
+        let mut pipeline = declaration(&["true"]);
+        pipeline.name = format!("work-{id}");
+        backend.store.put_pipeline(&pipeline, now()).await.unwrap();
+        backend.submit(&pipeline.name, &start(id), &[], Some(id)).await.unwrap();
+    }
+    assert!(recorder.0.lock().unwrap().is_empty());
+    let mut launched = resume_orphans(&backend, Some("e4")).await.unwrap();
+    launched.sort();
+    assert_eq!(launched, ["e1", "e3"]);
+    assert_eq!(recorder.0.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn approvals_and_stops_from_another_process_reach_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
+    // The command records its process, then becomes a long sleep.
+    let command = format!("echo $$ > {}/command.pid; exec sleep 300", dir.path().display());
+    backend.store.put_pipeline(&declaration(&[&command]), now()).await.unwrap();
     let worker = Worker::register(&backend, "work", "e1").await.unwrap();
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
     // Another process on the same state file stops the execution once the command runs.
@@ -171,11 +340,14 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
         });
         second.submit("work", &stop, &[], None).await.unwrap();
     };
-    let started = std::time::Instant::now();
     let options = WorkerOptions::default();
     let (execution, ()) = tokio::join!(worker.run(&options), stopper);
     assert_eq!(execution.unwrap().status, ExecutionStatus::Stopped);
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the abandoned command was killed");
+    // The worker ended with the command's task: the command was killed (and reaped), not
+    // left running nor waited for.
+    let pid: i32 = std::fs::read_to_string(dir.path().join("command.pid")).unwrap().trim().parse().unwrap();
+    let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None);
+    assert_eq!(gone, Err(nix::errno::Errno::ESRCH), "the abandoned command {pid} was killed");
 }
 
 /// Waits until the first action of execution e1's second stage runs.

@@ -555,6 +555,90 @@ mod tests {
         unzip(&target, &work.path().join("out")).unwrap();
     }
 
+    /// The artifact directory of a disk that fills up after `room` bytes: zips are written
+    /// through a [`FillingDisk`] to a staging file, as [`ArtifactDir`] writes them.
+    struct FullDisk {
+        dir: ArtifactDir,
+        room: usize,
+    }
+
+    impl ArtifactStore for FullDisk {
+        async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<(), ArtifactError> {
+            self.dir.unpack(location, directory).await
+        }
+
+        async fn pack(
+            &self,
+            location: &ArtifactLocation,
+            directory: &Path,
+            patterns: &[String],
+            exclude: &[PathBuf],
+        ) -> Result<usize, ArtifactError> {
+            let target = self.dir.path(location)?;
+            Ok(write_atomically(&target, |staging| {
+                let disk = FillingDisk { file: File::create(staging)?, room: self.room };
+                zip_into(directory, patterns, exclude, disk).map(|(count, _)| count)
+            })?)
+        }
+
+        async fn put_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {
+            let target = self.dir.path(location)?;
+            Ok(write_atomically(&target, |staging| {
+                let mut disk = FillingDisk { file: File::create(staging)?, room: self.room };
+                io::copy(&mut File::open(zip)?, &mut disk)?;
+                Ok(())
+            })?)
+        }
+    }
+
+    struct Quiet;
+
+    impl crate::ActionOutput for Quiet {
+        fn line(&self, _: &str, _: &str, _: &str) {}
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_while_a_commands_action_zips_its_output_fails_the_action_and_leaves_no_file() {
+        let work = tempfile::tempdir().unwrap();
+        let dispatch: pipewright_core::engine::Dispatch = serde_json::from_value(serde_json::json!({
+            "id": "d1", "pipeline": "p", "pipelineVersion": 1, "executionId": "e1", "stage": "Build",
+            "action": "Make", "attempt": 1, "actionExecutionId": "a1", "jobId": "j1", "jobSequence": 1,
+            "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "actionType": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "region": null, "roleArn": null, "namespace": null, "configuration": {},
+            "commands": ["head -c 1048576 /dev/urandom > big.bin"],
+            "environmentVariables": [], "outputVariables": [], "inputArtifacts": [],
+            "outputArtifacts": [{"name": "Out", "location": {"bucket": "bucket", "key": "p/Out/x1"}, "files": []}],
+            "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0
+        }))
+        .unwrap();
+        let store = FullDisk { dir: ArtifactDir::new(work.path().join("store")), room: 100 << 10 };
+        let session = crate::commands::Session {
+            artifacts: &store,
+            output: std::sync::Arc::new(Quiet),
+            scratch: work.path().join("scratch"),
+            log: None,
+            base: crate::commands::BaseEnvironment::Caller,
+        };
+        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+        let (outcome, _) = crate::commands::run_with_details(&dispatch, session, cancelled).await;
+        let crate::Outcome::Failed(error) = outcome else { panic!("the action must fail: {outcome:?}") };
+        assert!(error.message.contains("No space left on device"), "{}", error.message);
+        assert!(error.message.contains("Out"), "the message names the artifact: {}", error.message);
+        let left: Vec<_> = walkdir::WalkDir::new(work.path().join("store"))
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().display().to_string())
+            .collect();
+        assert!(left.is_empty(), "neither the zip nor its staging file stays: {left:?}");
+        let zipped = walkdir::WalkDir::new(work.path().join("scratch"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(".zip"));
+        assert!(!zipped, "the zip written in the workspace does not stay either");
+    }
+
     #[tokio::test]
     async fn a_missing_artifact_is_reported() {
         let work = tempfile::tempdir().unwrap();

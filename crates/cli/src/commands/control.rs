@@ -15,7 +15,6 @@ use pipewright_core::engine::{
 use pipewright_core::pipeline::RetryMode;
 use pipewright_core::service::Handled;
 use pipewright_local::backend::{Backend, now};
-use pipewright_local::report::Silent;
 use pipewright_local::worker::{Worker, WorkerError, WorkerOptions, whoami};
 
 use crate::failure::{self, exit_for, usage};
@@ -92,11 +91,8 @@ pub struct TransitionArgs {
     pub(crate) reason: Option<String>,
 }
 
-fn open(state_dir: &Path) -> Result<Backend> {
-    crate::commands::status::open_existing(state_dir)?;
-    let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
-    let working_directory = std::env::current_dir().context("cannot read the current directory")?;
-    Backend::open(state_dir, &working_directory, Arc::new(Silent), Some(Arc::new(launcher))).map_err(anyhow::Error::new)
+async fn open(state_dir: &Path) -> Result<Backend> {
+    crate::commands::status::open_existing(state_dir).await
 }
 
 /// The executions waiting at `stage`/`action` for an answer.
@@ -114,7 +110,7 @@ fn awaiting(executions: &[Execution], stage: &str, action: &str) -> Vec<(String,
 }
 
 pub async fn answer(state_dir: &Path, args: &ApprovalArgs, status: ApprovalStatus) -> Result<ExitCode> {
-    let backend = open(state_dir)?;
+    let backend = open(state_dir).await?;
     let active = backend.store.active_executions(&args.name).await?;
     let mut waiting = awaiting(&active, &args.stage, &args.action);
     if let Some(execution) = &args.execution {
@@ -164,7 +160,7 @@ pub async fn answer(state_dir: &Path, args: &ApprovalArgs, status: ApprovalStatu
 }
 
 pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
-    let probe = open(state_dir)?;
+    let probe = open(state_dir).await?;
     let state = probe
         .store
         .pipeline_state(&args.name)
@@ -248,7 +244,7 @@ async fn wait_for_end(backend: &Backend, execution_id: &str) -> Result<Execution
 }
 
 pub async fn stop(state_dir: &Path, args: &StopArgs) -> Result<ExitCode> {
-    let backend = open(state_dir)?;
+    let backend = open(state_dir).await?;
     let execution = backend.execution(&args.execution).await?.ok_or_else(|| {
         usage(format!("PipelineExecutionNotFoundException: execution {} does not exist", args.execution))
     })?;
@@ -284,7 +280,7 @@ pub async fn transitions(state_dir: &Path, command: &TransitionsCommand) -> Resu
     if !enabled && args.reason.is_none() {
         return Err(usage("transitions disable needs --reason (why executions are held)"));
     }
-    let backend = open(state_dir)?;
+    let backend = open(state_dir).await?;
     let event = Event::SetTransition(SetTransition {
         stage: args.stage.clone(),
         enabled,

@@ -117,6 +117,15 @@ fn open(state_dir: &Path, reporter: Arc<dyn Reporter>) -> Result<Backend> {
     Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher))).map_err(anyhow::Error::new)
 }
 
+/// Opens the state directory and takes up its orphaned executions, except `working_on`, which
+/// this process works itself. (Background workers do not: each launched one would launch
+/// the others' workers again before they register.)
+async fn open_resuming(state_dir: &Path, reporter: Arc<dyn Reporter>, working_on: Option<&str>) -> Result<Backend> {
+    let backend = open(state_dir, reporter)?;
+    pipewright_local::recovery::resume_orphans(&backend, working_on).await?;
+    Ok(backend)
+}
+
 /// The run options of `options`, checked against the pipeline's source actions.
 fn run_options(
     pipeline: &Pipeline,
@@ -194,7 +203,7 @@ pub async fn run(state_dir: &Path, args: &RunArgs, profile: Option<&str>, region
     let style = Style::choose(args.options.json);
     let execution_id = uuid::Uuid::new_v4().to_string();
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
-    let mut backend = open(state_dir, reporter.clone())?;
+    let mut backend = open_resuming(state_dir, reporter.clone(), Some(&execution_id)).await?;
     backend.configure(&options);
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     let put = backend.store.put_pipeline(&declaration, pipewright_local::backend::now()).await?;
@@ -231,7 +240,7 @@ pub async fn start(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> Result<ExitCode> {
-    let probe = open(state_dir, Arc::new(pipewright_local::report::Silent))?;
+    let probe = open_resuming(state_dir, Arc::new(pipewright_local::report::Silent), None).await?;
     let pipeline = probe.cache.get(probe.store.as_ref(), &args.name, None).await.map_err(failure::service)?;
     let options = run_options(&pipeline, &args.options, profile, region)?;
     let execution_id = uuid::Uuid::new_v4().to_string();

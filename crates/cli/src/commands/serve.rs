@@ -181,6 +181,7 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
         .map_err(anyhow::Error::new)?;
     backend.console_url = console_url;
     backend.providers.account = args.account_id.clone();
+    pipewright_local::recovery::resume_orphans(&backend, None).await?;
     let authenticator = match (&args.access_key, &args.secret_key) {
         (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
         _ => Authenticator::Open,
@@ -201,6 +202,8 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     if plane.webhook_secret.is_some() {
         say!("  repository webhooks: http://{bound}/webhooks/github (also /webhooks/bitbucket, /webhooks/gitlab)");
     }
+    let resumer = plane.clone();
+    tokio::spawn(async move { pipewright_local::recovery::keep_resuming(&resumer.backend).await });
     let app = axum::Router::new().fallback(api).with_state(plane).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -11,9 +11,11 @@ use pipewright_core::ports::StateStore;
 use pipewright_core::queries::{self, PipelineStateView};
 use pipewright_core::time::Timestamp;
 use pipewright_local::backend::Backend;
+use pipewright_local::recovery::resume_orphans;
 use pipewright_local::report::Silent;
 
 use crate::failure::{self, usage};
+use crate::launcher::ProcessLauncher;
 use crate::output::short;
 
 #[derive(clap::Args)]
@@ -37,16 +39,20 @@ pub struct HistoryArgs {
     pub(crate) json: bool,
 }
 
-/// Opens the state directory for reading; it must exist.
-pub fn open_existing(state_dir: &Path) -> Result<Backend> {
+/// Opens the state directory, which must exist, and takes up its orphaned executions
+/// (`pipewright_local::recovery`).
+pub async fn open_existing(state_dir: &Path) -> Result<Backend> {
     if !state_dir.join("state.db").exists() {
         return Err(usage(format!(
             "no pipelines in {} (start one with `pipewright run FILE`, or give --state-dir)",
             state_dir.display()
         )));
     }
+    let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
-    Backend::open(state_dir, &working_directory, Arc::new(Silent), None).map_err(anyhow::Error::new)
+    let backend = Backend::open(state_dir, &working_directory, Arc::new(Silent), Some(Arc::new(launcher)))?;
+    resume_orphans(&backend, None).await?;
+    Ok(backend)
 }
 
 /// GetPipelineState of `name`.
@@ -81,7 +87,7 @@ fn when(seconds: f64) -> String {
 }
 
 pub async fn status(state_dir: &Path, args: &StatusArgs) -> Result<ExitCode> {
-    let backend = open_existing(state_dir)?;
+    let backend = open_existing(state_dir).await?;
     let view = pipeline_state(&backend, &args.name).await?;
     if args.json {
         say_raw!("{}", serde_json::to_string_pretty(&view)?);
@@ -139,7 +145,7 @@ pub async fn status(state_dir: &Path, args: &StatusArgs) -> Result<ExitCode> {
 }
 
 pub async fn history(state_dir: &Path, args: &HistoryArgs) -> Result<ExitCode> {
-    let backend = open_existing(state_dir)?;
+    let backend = open_existing(state_dir).await?;
     if backend.store.get_pipeline(&args.name, None).await?.is_none() {
         return Err(usage(format!("pipeline {} does not exist in this state directory", args.name)));
     }

@@ -83,6 +83,7 @@ async fn replay(state_dir: &Path, args: &ReplayArgs) -> Result<ExitCode> {
         Some(Arc::new(launcher)),
     )
     .map_err(anyhow::Error::new)?;
+    pipewright_local::recovery::resume_orphans(&backend, None).await?;
     if let Some(reason) = &delivery.ignored {
         say!("delivery {}: nothing to run: {reason}", delivery.id);
         return Ok(ExitCode::SUCCESS);
