@@ -1,29 +1,28 @@
-//! Starting a detached worker process (`pipewright worker`) for an execution that has work but
-//! no process carrying it out: after `start`, a `retry` or an approval from another shell.
+//! Starting a worker for an execution that has work but nothing carrying it out: after
+//! `start`, a `retry` or an approval from another shell, a detached process
+//! (`pipewright worker`); under `serve`, a task of the server's own process.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use pipewright_local::backend::Launcher;
+use std::sync::Arc;
+
+use pipewright_local::backend::{Backend, Launcher};
+use pipewright_local::report::Reporter;
+
+use crate::commands::run;
+use crate::output::PlainReporter;
 
 pub struct ProcessLauncher {
     executable: PathBuf,
-    /// Environment variables the workers get besides this process's own.
-    env: Vec<(String, String)>,
     state_dir: PathBuf,
 }
 
 impl ProcessLauncher {
     pub fn new(state_dir: PathBuf) -> std::io::Result<ProcessLauncher> {
-        Ok(ProcessLauncher { executable: std::env::current_exe()?, state_dir, env: Vec::new() })
-    }
-
-    /// Gives every worker `name=value` in its environment.
-    pub fn with_env(mut self, name: &str, value: &str) -> ProcessLauncher {
-        self.env.push((name.to_string(), value.to_string()));
-        self
+        Ok(ProcessLauncher { executable: std::env::current_exe()?, state_dir })
     }
 }
 
@@ -33,7 +32,6 @@ impl Launcher for ProcessLauncher {
         fs::create_dir_all(&logs)?;
         let log = OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))?;
         let mut child = Command::new(&self.executable)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(["worker", "--pipeline", pipeline, "--execution", execution_id])
@@ -45,6 +43,52 @@ impl Launcher for ProcessLauncher {
             .spawn()?;
         // Reap it when it ends, so it never lingers as a zombie of a long-lived parent.
         std::thread::spawn(move || child.wait());
+        Ok(())
+    }
+}
+
+/// Under `serve`: each execution's worker is a task in the server's process, not a process of
+/// its own, so a start costs no process launch and no second runtime. The worker opens the
+/// state directory once for its execution (its own SQLite connections and run options) and
+/// logs to `workers/<execution>.log` as a detached worker does. If the server stops, its
+/// executions are orphans that the next command takes up (docs/ARCHITECTURE.md, "Crash
+/// safety").
+#[derive(Clone)]
+pub struct TaskLauncher {
+    pub state_dir: PathBuf,
+    /// The server's console, for the links of approval messages.
+    pub console_url: String,
+    pub account: String,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Launcher for TaskLauncher {
+    fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()> {
+        let logs = self.state_dir.join("workers");
+        fs::create_dir_all(&logs)?;
+        let log = OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))?;
+        let (launcher, pipeline, execution_id) = (self.clone(), pipeline.to_string(), execution_id.to_string());
+        self.runtime.spawn(async move {
+            let reporter = Arc::new(PlainReporter::to_file(&execution_id, log));
+            if let Err(error) = launcher.work(&pipeline, &execution_id, reporter.clone()).await {
+                reporter.info(&format!("the worker stopped: {error:#}"));
+            }
+        });
+        Ok(())
+    }
+}
+
+impl TaskLauncher {
+    async fn work(&self, pipeline: &str, execution_id: &str, reporter: Arc<PlainReporter>) -> anyhow::Result<()> {
+        let launcher: Arc<dyn Launcher> = Arc::new(self.clone());
+        let working_directory = std::env::current_dir()?;
+        let mut backend = Backend::open(&self.state_dir, &working_directory, reporter, Some(launcher))?;
+        backend.console_url = self.console_url.clone();
+        backend.providers.account = self.account.clone();
+        let options = run::configure_worker(&mut backend, execution_id).await?;
+        if let Some(worker) = run::register_unless_worked(&backend, pipeline, execution_id).await? {
+            worker.run(&options).await?;
+        }
         Ok(())
     }
 }

@@ -191,6 +191,25 @@ fn serve_answers_reads_and_pages_while_a_write_waits_for_another_process_s_lock(
     assert_eq!(server.wait_until_finished(second), "Succeeded");
 }
 
+/// Under `serve`, an execution's worker is a task of the server's own process: its commands
+/// are children of the server, and it logs where a detached worker would.
+#[test]
+fn serve_carries_executions_out_in_its_own_process() {
+    let server = Server::start();
+    let parent = server.dir.path().join("parent.txt");
+    let declaration = server.api_ok("GetPipeline", &json!({"name": "demo"}));
+    let mut pipeline = declaration["pipeline"].clone();
+    pipeline["stages"][1]["actions"][0]["commands"] = json!([format!("echo $PPID > {}", parent.display())]);
+    server.api_ok("UpdatePipeline", &json!({"pipeline": pipeline}));
+    let started = server.api_ok("StartPipelineExecution", &json!({"name": "demo"}));
+    let id = started["pipelineExecutionId"].as_str().unwrap().to_string();
+    assert_eq!(server.wait_until_finished(&id), "Succeeded");
+    let recorded = std::fs::read_to_string(&parent).unwrap();
+    assert_eq!(recorded.trim(), server.serve.pid().to_string(), "the command's parent is serve itself");
+    let log = std::fs::read_to_string(server.dir.path().join(format!("state/workers/{id}.log"))).unwrap();
+    assert!(log.contains("Source/Src SUCCEEDED"), "the worker's log: {log}");
+}
+
 #[test]
 fn a_corrupt_execution_is_an_internal_failure_not_a_retry() {
     let server = Server::start();

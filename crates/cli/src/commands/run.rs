@@ -360,15 +360,31 @@ pub async fn follow(
 pub async fn worker(state_dir: &Path, args: &WorkerArgs) -> Result<ExitCode> {
     let reporter: Arc<dyn Reporter> = Arc::new(output::PlainReporter::new(&args.execution, false));
     let mut backend = open(state_dir, reporter)?;
-    let options = backend.load_run_options(&args.execution).await?;
-    backend.configure(&options);
-    crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
-    let worker = match Worker::register(&backend, &args.pipeline, &args.execution).await {
-        Ok(worker) => worker,
-        // Another process has taken it up: nothing left to do here.
-        Err(WorkerError::AlreadyWorked { .. }) => return Ok(ExitCode::SUCCESS),
-        Err(error) => return Err(error.into()),
+    let options = configure_worker(&mut backend, &args.execution).await?;
+    let Some(worker) = register_unless_worked(&backend, &args.pipeline, &args.execution).await? else {
+        return Ok(ExitCode::SUCCESS);
     };
-    let worker_options = WorkerOptions { auto_approve: options.auto_approve, interactive: false };
-    follow(&backend, &args.pipeline, worker, &worker_options, Style::Plain, output::Finisher::none()).await
+    follow(&backend, &args.pipeline, worker, &options, Style::Plain, output::Finisher::none()).await
+}
+
+/// Sets `backend` up for a worker of `execution` as the execution was started: its run
+/// options, its deploy target.
+pub async fn configure_worker(backend: &mut Backend, execution: &str) -> Result<WorkerOptions> {
+    let options = backend.load_run_options(execution).await?;
+    backend.configure(&options);
+    crate::deploy_target::install(backend, options.deploy.as_ref()).await;
+    Ok(WorkerOptions { auto_approve: options.auto_approve, interactive: false })
+}
+
+/// The worker of `execution`, or `None` when another one already carries it out.
+pub async fn register_unless_worked<'b>(
+    backend: &'b Backend,
+    pipeline: &str,
+    execution: &str,
+) -> Result<Option<Worker<'b>>> {
+    match Worker::register(backend, pipeline, execution).await {
+        Ok(worker) => Ok(Some(worker)),
+        Err(WorkerError::AlreadyWorked { .. }) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }

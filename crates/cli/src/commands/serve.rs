@@ -26,7 +26,7 @@ use pipewright_local::report::Silent;
 use pipewright_local::store::SqliteStore;
 
 use crate::failure::usage;
-use crate::launcher::ProcessLauncher;
+use crate::launcher::TaskLauncher;
 
 /// The account id local ARNs carry.
 pub const LOCAL_ACCOUNT: &str = "000000000000";
@@ -173,10 +173,12 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
     let bound = listener.local_addr().context("cannot read the listening address")?;
     // The workers it starts write approval messages whose links open this console.
     let console_url = format!("http://{bound}");
-    let launcher = ProcessLauncher::new(state_dir.to_path_buf())
-        .context("cannot find the pipewright executable")?
-        .with_env("PIPEWRIGHT_CONSOLE_URL", &console_url)
-        .with_env("PIPEWRIGHT_ACCOUNT_ID", &args.account_id);
+    let launcher = TaskLauncher {
+        state_dir: state_dir.to_path_buf(),
+        console_url: console_url.clone(),
+        account: args.account_id.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
     backend.console_url = console_url;

@@ -12,11 +12,30 @@ use super::{scope, short};
 pub struct PlainReporter {
     execution_id: String,
     interactive: bool,
+    /// Where the lines go instead of stdout (a worker inside `serve` writes its log file).
+    file: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl PlainReporter {
     pub fn new(execution_id: &str, interactive: bool) -> PlainReporter {
-        PlainReporter { execution_id: execution_id.to_string(), interactive }
+        PlainReporter { execution_id: execution_id.to_string(), interactive, file: None }
+    }
+
+    /// Lines appended to `file`, as a detached worker's stdout would be.
+    pub fn to_file(execution_id: &str, file: std::fs::File) -> PlainReporter {
+        PlainReporter { execution_id: execution_id.to_string(), interactive: false, file: Some(file.into()) }
+    }
+
+    fn say(&self, line: String) {
+        match &self.file {
+            // The raw text, as a log file keeps it (the terminal is who must not obey it).
+            Some(file) => {
+                if let Ok(mut file) = file.lock() {
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+            None => say(line),
+        }
     }
 }
 
@@ -50,33 +69,33 @@ impl Reporter for PlainReporter {
             format!(" [execution {}]", short(&change.detail.execution_id))
         };
         let detail = detail_of(change).map(|d| format!("  {d}")).unwrap_or_default();
-        say(format!("{} {} {}{other}{detail}", clock(), scope(change), change.detail.state));
+        self.say(format!("{} {} {}{other}{detail}", clock(), scope(change), change.detail.state));
     }
 
     fn action_output(&self, stage: &str, action: &str, line: &str) {
-        say(format!("[{stage}/{action}] {line}"));
+        self.say(format!("[{stage}/{action}] {line}"));
     }
 
     fn approval_requested(&self, request: &ApprovalRequest, message: &ApprovalMessage, file: &Path) {
-        say(format!("{} {}", clock(), message.subject));
+        self.say(format!("{} {}", clock(), message.subject));
         if let Some(data) = &request.custom_data {
-            say(format!("    {data}"));
+            self.say(format!("    {data}"));
         }
         if let Some(link) = &request.external_entity_link {
-            say(format!("    review: {link}"));
+            self.say(format!("    review: {link}"));
         }
-        say(format!(
+        self.say(format!(
             "    approve: pipewright approve {} {} {} --summary \"…\"   (or reject), before {}",
             request.pipeline,
             request.stage,
             request.action,
             request.expires.to_rfc3339_minutes()
         ));
-        say(format!("    message: {}", file.display()));
+        self.say(format!("    message: {}", file.display()));
     }
 
     fn info(&self, message: &str) {
-        say(format!("{} {message}", clock()));
+        self.say(format!("{} {message}", clock()));
     }
 
     fn prompt_approval(&self, request: &ApprovalRequest) -> Option<(ApprovalStatus, String)> {

@@ -35,6 +35,12 @@ impl Serve {
             .to_string();
         Serve { child, endpoint }
     }
+
+    /// The server's process id.
+    #[allow(dead_code, reason = "not every test binary that shares this module asks")]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Serve {
