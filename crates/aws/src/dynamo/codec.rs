@@ -52,7 +52,7 @@ pub(super) fn gzip_json<T: Serialize + ?Sized>(value: &T) -> Result<AttributeVal
 }
 
 /// Reads a JSON attribute written by `gzip_json`, or as a plain string (items written before
-/// compression, and the declaration versions).
+/// compression, declaration versions among them).
 pub(super) fn read_json<T: DeserializeOwned>(item: &Item, name: &str, what: &str) -> Result<T, StoreError> {
     match item.get(name) {
         Some(AttributeValue::B(blob)) => {
