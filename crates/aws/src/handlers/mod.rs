@@ -40,6 +40,7 @@ impl From<RelayError> for HandlerError {
     fn from(error: RelayError) -> Self {
         match error {
             RelayError::Store(error) => error.into(),
+            RelayError::Bus(error) if error.is_permanent() => HandlerError::Permanent(error.to_string()),
             RelayError::Bus(error) => HandlerError::Retryable(error.to_string()),
         }
     }
