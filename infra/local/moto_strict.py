@@ -19,8 +19,9 @@ answered with the error AWS gives.
 * Throttling on demand: POST /_strict/throttle {"operation", "resource", "count", "error"}
   makes the next `count` calls of `operation` whose request names `resource` (a table, a
   bus) answer `error`: ThrottlingException, ProvisionedThroughputExceededException, or
-  ThrottlingError (a TransactionCanceledException with that reason). GET /_strict/throttle
-  reports what is still pending and how many calls were throttled, by operation.
+  ThrottlingError (a TransactionCanceledException with that reason); ValidationError, a
+  cancellation for a permanent reason, is injected the same way. GET /_strict/throttle
+  reports what is still pending, and how many calls were answered so by "operation resource".
 
     python moto_strict.py HOST PORT
 """
@@ -232,18 +233,21 @@ THROTTLES = {
         "The level of configured provisioned throughput for the table was exceeded. "
         "Consider increasing your provisioning level with the UpdateTable API.",
     ),
-    "ThrottlingError": lambda target, request: throttled_transaction(request),
+    "ThrottlingError": lambda target, request: cancelled_transaction(
+        request,
+        "ThrottlingError",
+        "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
+        "scaling your table or index so please try again shortly.",
+    ),
+    # Not throttling, but injected the same way: a permanent reason, which must not be retried.
+    "ValidationError": lambda target, request: cancelled_transaction(request, "ValidationError", ITEM_TOO_LARGE),
 }
 
 
-def throttled_transaction(request: dict) -> tuple[int, dict]:
+def cancelled_transaction(request: dict, code: str, message: str) -> tuple[int, dict]:
     count = max(1, len(request.get("TransactItems", [])))
     reasons = [{"Code": "None"}] * count
-    reasons[0] = {
-        "Code": "ThrottlingError",
-        "Message": "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
-        "scaling your table or index so please try again shortly.",
-    }
+    reasons[0] = {"Code": code, "Message": message}
     codes = ", ".join(r["Code"] for r in reasons)
     return dynamo_error(
         "TransactionCanceledException",
@@ -272,7 +276,8 @@ class Throttles:
                 order["count"] -= 1
                 if order["count"] <= 0:
                     self.pending.remove(order)
-                self.answered[operation] = self.answered.get(operation, 0) + 1
+                answered = f"{operation} {order['resource']}"
+                self.answered[answered] = self.answered.get(answered, 0) + 1
                 return order["error"]
         return None
 
