@@ -383,3 +383,73 @@ async fn deliveries_are_not_in_send_order() {
     sorted.sort();
     assert_ne!(order, sorted, "delivered in send order");
 }
+
+/// A pipeline whose `Emit` action exports `Big` of `length` random characters (namespace
+/// `Emitted`), and whose `Use` action reads it back through `#{Emitted.Big}`.
+fn variables_pipeline(stack: &Stack, name: &str, length: usize) -> Value {
+    let mut declaration = wide_pipeline(stack, name, 1, 0, long_command);
+    declaration["stages"].as_array_mut().unwrap().push(json!({"name": "Build", "actions": [
+        {"name": "Emit", "runOrder": 1, "namespace": "Emitted", "outputVariables": ["Big"],
+         "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+         "commands": [format!("export Big=$(tr -dc A-Za-z0-9 </dev/urandom | head -c {length})")],
+         "inputArtifacts": [{"name": "Code"}]},
+        {"name": "Use", "runOrder": 2,
+         "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+         "commands": [format!("test \"$(printf %s '#{{Emitted.Big}}' | wc -c)\" -eq {length}")],
+         "inputArtifacts": [{"name": "Code"}]},
+    ]}));
+    declaration
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn output_variables_at_codepipelines_limit_are_stored_once_and_the_run_commits() {
+    let stack = stack().await;
+    // "Big" and its value: 122,880 bytes, CodePipeline's limit for one action.
+    let length = pipewright_core::engine::MAX_OUTPUT_VARIABLES_BYTES - "Big".len();
+    stack.put_pipeline(&variables_pipeline(&stack, "variables", length)).await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>variables</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    let listed = || async { stack.services.store.list_executions("variables", 10, None).await.unwrap().items };
+    stack.router.run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) }).await.unwrap();
+    let execution = &listed().await[0];
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{execution:#?}");
+    let emitted = &execution.stages[1].actions[0].attempts[0].output_variables["Big"];
+    assert_eq!(emitted.len(), length);
+    assert_eq!(&execution.namespaces["Emitted"]["Big"], emitted, "the namespace reads back whole");
+
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let stored = dynamo
+        .get_item()
+        .table_name(&stack.stack.settings.table)
+        .key("pk", AttributeValue::S(format!("EXECUTION#{}", execution.id)))
+        .key("sk", AttributeValue::S("EXECUTION".to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let size = item_size(&stored);
+    println!("the execution item holding {length} bytes of variables (and their use): {size} bytes");
+    assert!(size < ITEM_BYTES, "{size}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn output_variables_one_byte_past_the_limit_fail_the_action_by_name() {
+    let stack = stack().await;
+    let length = pipewright_core::engine::MAX_OUTPUT_VARIABLES_BYTES - "Big".len() + 1;
+    stack.put_pipeline(&variables_pipeline(&stack, "too-many", length)).await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>too many</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    let listed = || async { stack.services.store.list_executions("too-many", 10, None).await.unwrap().items };
+    let pumped = stack
+        .router
+        .run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
+        .await
+        .unwrap();
+    let execution = &listed().await[0];
+    assert_eq!(execution.status, ExecutionStatus::Failed, "{execution:#?}");
+    let emit = &execution.stages[1].actions[0].attempts[0];
+    let error = emit.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(error.contains("122881 bytes exceed the limit of 122880"), "{error}");
+    assert!(pumped.rejected.is_empty(), "the result is not refused, the action fails: {pumped:?}");
+}
