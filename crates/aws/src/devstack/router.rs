@@ -264,14 +264,17 @@ impl Router {
     /// After a failed delivery: the event again, due after the attempt's delay, or — its
     /// retries spent — in the dead-letter queue (what went there, for the report).
     async fn retry_or_dead_letter(&self, message: &Received, reason: &str) -> Result<Option<String>, DevstackError> {
-        let attribute = |value: String| MessageAttributeValue::builder().data_type("Number").string_value(value).build();
+        let attribute =
+            |value: String| MessageAttributeValue::builder().data_type("Number").string_value(value).build();
         let retry = usize::try_from(message.attempt).ok().and_then(|a| self.retry_delays.get(a.saturating_sub(1)));
         let Some(delay) = retry else {
             let Some((_, dead_letter)) = self.dead_letter_queues.iter().find(|(f, _)| *f == message.function) else {
                 return Err(DevstackError::Aws(format!("{} has no dead-letter queue", message.function)));
             };
-            let reason_attribute =
-                MessageAttributeValue::builder().data_type("String").string_value(reason.chars().take(1000).collect::<String>()).build();
+            let reason_attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(reason.chars().take(1000).collect::<String>())
+                .build();
             self.sqs
                 .send_message()
                 .queue_url(dead_letter)

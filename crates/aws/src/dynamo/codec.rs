@@ -79,7 +79,9 @@ fn attempt_variables(body: &Value) -> Vec<(String, &Value)> {
     for (s, stage) in body.get("stages").and_then(Value::as_array).into_iter().flatten().enumerate() {
         for (a, action) in stage.get("actions").and_then(Value::as_array).into_iter().flatten().enumerate() {
             for (t, attempt) in action.get("attempts").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                if let Some(variables) = attempt.get("outputVariables").filter(|v| v.as_object().is_some_and(|m| !m.is_empty())) {
+                if let Some(variables) =
+                    attempt.get("outputVariables").filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+                {
                     found.push((format!("{s}/{a}/{t}"), variables));
                 }
             }
@@ -93,7 +95,8 @@ fn attempt_variables(body: &Value) -> Vec<(String, &Value)> {
 /// that variables up to CodePipeline's 122,880 bytes per action are stored once
 /// (docs/security.md, "Limits of AWS").
 pub(super) fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> {
-    let mut body = serde_json::to_value(execution).map_err(|e| StoreError::Refused(format!("execution as JSON: {e}")))?;
+    let mut body =
+        serde_json::to_value(execution).map_err(|e| StoreError::Refused(format!("execution as JSON: {e}")))?;
     let places: Vec<(String, Value)> =
         attempt_variables(&body).into_iter().map(|(place, variables)| (place, variables.clone())).collect();
     if let Some(namespaces) = body.get_mut("namespaces").and_then(Value::as_object_mut) {
@@ -116,7 +119,9 @@ pub(super) fn unpack(item: &Item) -> Result<Execution, StoreError> {
         for (namespace, variables) in namespaces.iter_mut() {
             let Some(place) = variables.get(SAME_AS_ATTEMPT).and_then(Value::as_str) else { continue };
             let (_, held) = places.iter().find(|(at, _)| at == place).ok_or_else(|| {
-                StoreError::Corrupt(format!("stored namespace {namespace} refers to attempt {place}, which holds no variables"))
+                StoreError::Corrupt(format!(
+                    "stored namespace {namespace} refers to attempt {place}, which holds no variables"
+                ))
             })?;
             *variables = held.clone();
         }

@@ -175,7 +175,8 @@ mod tests {
         let map = AttributeValue::M(HashMap::from([("ab".to_string(), s("xyz"))]));
         assert_eq!(value_size(&map), 3 + 1 + 2 + 3);
         assert_eq!(value_size(&AttributeValue::L(vec![s("a"), s("bc")])), 3 + 2 + 3);
-        let item = HashMap::from([("pk".to_string(), s("P")), ("b".to_string(), AttributeValue::B(vec![0; 10].into()))]);
+        let item =
+            HashMap::from([("pk".to_string(), s("P")), ("b".to_string(), AttributeValue::B(vec![0; 10].into()))]);
         assert_eq!(item_size(&item), 2 + 1 + 1 + 10);
     }
 
@@ -186,7 +187,10 @@ mod tests {
         let error = check("pipeline p", &[put("P#big", at + 1)]).unwrap_err();
         assert!(error.is_permanent(), "{error}");
         let message = error.to_string();
-        assert!(message.contains("pipeline p") && message.contains("P#big X") && message.contains("400 KB"), "{message}");
+        assert!(
+            message.contains("pipeline p") && message.contains("P#big X") && message.contains("400 KB"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -226,7 +230,9 @@ mod tests {
                 )
                 .build()
         };
-        let sets = |count: usize| format!("SET {}", (0..count).map(|i| format!("#a{i} = :a{i}")).collect::<Vec<_>>().join(", "));
+        let sets = |count: usize| {
+            format!("SET {}", (0..count).map(|i| format!("#a{i} = :a{i}")).collect::<Vec<_>>().join(", "))
+        };
         // Each assignment is an `=`, and each one after the first a `,`: 150 assignments are 299.
         check("p", &[update(sets(150))]).unwrap();
         let error = check("p", &[update(sets(151))]).unwrap_err().to_string();

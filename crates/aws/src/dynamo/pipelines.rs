@@ -15,8 +15,8 @@ use pipewright_core::time::Timestamp;
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, gzip_json, n, read_json, s};
 use super::errors::{refused, sdk_error, transaction_error};
-use super::limits;
 use super::keys::{ALL_PIPELINES, EXECUTION, HEAD, declaration_sk, execution_pk, key, pipeline_pk};
+use super::limits;
 
 impl DynamoStore {
     /// The pipeline's head: its current version, its state and that state's `rev`.

@@ -13,10 +13,10 @@ use pipewright_core::ports::{Changes, StoreError};
 
 use super::codec::{gzip_json, n, outbox_value, pack, s};
 use super::errors::refused;
-use super::limits;
 use super::keys::{
     EXECUTION, HEAD, HISTORY_SECONDS, JOB, derived, execution_pk, job_pk, key, outbox_index, pipeline_pk,
 };
+use super::limits;
 
 /// DynamoDB's limit of items in one transaction.
 pub const MAX_ITEMS: usize = limits::TRANSACTION_ITEMS;

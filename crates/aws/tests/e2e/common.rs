@@ -61,7 +61,8 @@ pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
         .await
         .expect("create the stack in moto");
     let services = Arc::new(Services::new(&sdk, stack.settings.clone(), true).await.expect("services"));
-    let router = Router::new(&sdk, &stack, Target::InProcess(services.clone())).with_retry_delays(RETRY_DELAYS.to_vec());
+    let router =
+        Router::new(&sdk, &stack, Target::InProcess(services.clone())).with_retry_delays(RETRY_DELAYS.to_vec());
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
 

@@ -97,7 +97,8 @@ async fn a_declaration_too_large_even_compressed_is_refused_by_name_and_nothing_
     };
     let declaration = wide_pipeline(&stack, "huge", 10, 50, random);
     let document = valid(&declaration);
-    let error = stack.services.store.put_pipeline(&document.pipeline, pipewright_aws::handlers::now()).await.unwrap_err();
+    let error =
+        stack.services.store.put_pipeline(&document.pipeline, pipewright_aws::handlers::now()).await.unwrap_err();
     assert!(matches!(error, StoreError::Refused(_)), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("pipeline huge") && message.contains("400 KB"), "{message}");
@@ -146,7 +147,9 @@ async fn the_stand_in_refuses_an_item_one_byte_past_400_kb_with_dynamodbs_errors
 
     // In a transaction: cancelled, the item's reason ValidationError, nothing written.
     let put = |item| {
-        TransactWriteItem::builder().put(Put::builder().table_name(&table).set_item(Some(item)).build().unwrap()).build()
+        TransactWriteItem::builder()
+            .put(Put::builder().table_name(&table).set_item(Some(item)).build().unwrap())
+            .build()
     };
     let error = dynamo
         .transact_write_items()
@@ -184,7 +187,8 @@ fn key(pk: &str) -> HashMap<String, AttributeValue> {
 fn event_of(bytes: usize, index: usize) -> Entry {
     let source = "pipewright";
     let detail_type = "Limit Test";
-    let overhead = source.len() + detail_type.len() + json!({"pipeline": "limits", "index": index, "pad": ""}).to_string().len();
+    let overhead =
+        source.len() + detail_type.len() + json!({"pipeline": "limits", "index": index, "pad": ""}).to_string().len();
     Entry {
         source: source.to_string(),
         detail_type: detail_type.to_string(),
@@ -238,12 +242,8 @@ async fn putevents_are_batched_by_256_kb_and_an_event_past_it_is_refused_by_name
 
     // One byte more: refused for good, naming it, and nothing of its batch is put.
     let before = stack.services.calls.snapshot()["EventBridge.PutEvents"];
-    let error = stack
-        .services
-        .bus
-        .put(vec![event_of(100, 0), event_of(bus::MAX_REQUEST_BYTES + 1, 1)])
-        .await
-        .unwrap_err();
+    let error =
+        stack.services.bus.put(vec![event_of(100, 0), event_of(bus::MAX_REQUEST_BYTES + 1, 1)]).await.unwrap_err();
     assert!(error.is_permanent(), "{error}");
     let message = error.to_string();
     assert!(message.contains("'Limit Test' of pipeline limits") && message.contains("256 KB"), "{message}");
@@ -410,7 +410,11 @@ async fn output_variables_at_codepipelines_limit_are_stored_once_and_the_run_com
     let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>variables</p>")]).await;
     stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
     let listed = || async { stack.services.store.list_executions("variables", 10, None).await.unwrap().items };
-    stack.router.run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) }).await.unwrap();
+    stack
+        .router
+        .run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
+        .await
+        .unwrap();
     let execution = &listed().await[0];
     assert_eq!(execution.status, ExecutionStatus::Succeeded, "{execution:#?}");
     let emitted = &execution.stages[1].actions[0].attempts[0].output_variables["Big"];
