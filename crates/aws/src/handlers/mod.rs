@@ -10,7 +10,7 @@ pub mod stage_transition;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pipewright_core::engine::Event;
+use pipewright_core::engine::{ActionFailed, Event, FailureDetails, FailureType};
 use pipewright_core::ports::StoreError;
 use pipewright_core::service::{self, Handled, ServiceError};
 use pipewright_core::time::Timestamp;
@@ -109,7 +109,13 @@ pub async fn apply_at(
     event: &Event,
     now: Timestamp,
 ) -> Result<Handled, HandlerError> {
-    let handled = service::handle(&services.store, &services.cache, pipeline, event, now, &[]).await;
+    let mut handled = service::handle(&services.store, &services.cache, pipeline, event, now, &[]).await;
+    if let Err(ServiceError::Store(StoreError::Refused(reason))) = &handled
+        && let Some(failed) = unstorable_result(event, reason)
+    {
+        tracing::error!(reason, "the action's result cannot be stored; the action fails instead");
+        handled = service::handle(&services.store, &services.cache, pipeline, &failed, now, &[]).await;
+    }
     match handled {
         Ok(Handled::Applied { effects }) => {
             if services.faults.take_crash() {
@@ -126,6 +132,27 @@ pub async fn apply_at(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// An action's result the store refuses (its execution item would pass DynamoDB's 400 KB, a
+/// transaction its limits) as the failure of that action, which stores little: the execution
+/// fails visibly, naming the limit, instead of staying in progress (docs/security.md, "Limits
+/// of AWS"). Other refused events stay refused.
+fn unstorable_result(event: &Event, reason: &str) -> Option<Event> {
+    let job = match event {
+        Event::ActionSucceeded(result) => result.job.clone(),
+        Event::JobContinued(result) => result.job.clone(),
+        _ => return None,
+    };
+    Some(Event::ActionFailed(ActionFailed {
+        job,
+        failure: FailureDetails {
+            kind: FailureType::JobFailed,
+            message: format!("the action's result cannot be stored: {reason}"),
+            external_execution_id: None,
+        },
+        details: None,
+    }))
 }
 
 /// A word for the log and the function's answer.

@@ -457,3 +457,42 @@ async fn output_variables_one_byte_past_the_limit_fail_the_action_by_name() {
     assert!(error.contains("122881 bytes exceed the limit of 122880"), "{error}");
     assert!(pumped.rejected.is_empty(), "the result is not refused, the action fails: {pumped:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_result_that_would_take_the_execution_past_400_kb_fails_the_action_visibly() {
+    let stack = stack().await;
+    // Five parallel actions, each with random variables at the limit (about 92 KB gzipped):
+    // the execution item cannot hold all five.
+    let length = pipewright_core::engine::MAX_OUTPUT_VARIABLES_BYTES - "Big".len();
+    let mut declaration = wide_pipeline(&stack, "heavy", 1, 0, long_command);
+    let actions: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"name": format!("Emit{i}"), "namespace": format!("Emitted{i}"), "outputVariables": ["Big"],
+                   "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                   "commands": [format!("export Big=$(tr -dc A-Za-z0-9 </dev/urandom | head -c {length})")],
+                   "inputArtifacts": [{"name": "Code"}]})
+        })
+        .collect();
+    declaration["stages"].as_array_mut().unwrap().push(json!({"name": "Build", "actions": actions}));
+    stack.put_pipeline(&declaration).await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>heavy</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    let listed = || async { stack.services.store.list_executions("heavy", 10, None).await.unwrap().items };
+    stack
+        .router
+        .run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
+        .await
+        .unwrap();
+    let execution = &listed().await[0];
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    let errors: Vec<String> = execution.stages[1]
+        .actions
+        .iter()
+        .filter_map(|a| a.attempts.last().and_then(|t| t.error.as_ref()).map(|e| e.message.clone()))
+        .collect();
+    assert!(!errors.is_empty());
+    assert!(
+        errors.iter().all(|e| e.contains("cannot be stored") && e.contains("400 KB")),
+        "the failure names the limit: {errors:?}"
+    );
+}
