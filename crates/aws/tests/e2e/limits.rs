@@ -85,6 +85,25 @@ async fn a_declaration_of_10_stages_of_50_actions_over_400_kb_as_json_is_stored_
     assert_eq!(read.declaration.stages[9].actions.len(), 50);
     assert_eq!(read.declaration.stages, document.pipeline.stages, "read back whole");
     assert!(stack.services.store.list_pipelines().await.unwrap().iter().any(|p| p.declaration.name == "wide"));
+
+    let stored = raw_item(&stack, "PIPELINE#wide", "DECLARATION#0000000001").await;
+    let size = item_size(&stored);
+    println!("a declaration of {} bytes as JSON is an item of {size} bytes", json.len());
+    assert!(size < ITEM_BYTES / 4, "{size}");
+}
+
+/// An item of the state table as stored.
+async fn raw_item(stack: &Stack, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .get_item()
+        .table_name(&stack.stack.settings.table)
+        .key("pk", AttributeValue::S(pk.to_string()))
+        .key("sk", AttributeValue::S(sk.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -421,17 +440,7 @@ async fn output_variables_at_codepipelines_limit_are_stored_once_and_the_run_com
     assert_eq!(emitted.len(), length);
     assert_eq!(&execution.namespaces["Emitted"]["Big"], emitted, "the namespace reads back whole");
 
-    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let stored = dynamo
-        .get_item()
-        .table_name(&stack.stack.settings.table)
-        .key("pk", AttributeValue::S(format!("EXECUTION#{}", execution.id)))
-        .key("sk", AttributeValue::S("EXECUTION".to_string()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let stored = raw_item(&stack, &format!("EXECUTION#{}", execution.id), "EXECUTION").await;
     let size = item_size(&stored);
     println!("the execution item holding {length} bytes of variables (and their use): {size} bytes");
     assert!(size < ITEM_BYTES, "{size}");
