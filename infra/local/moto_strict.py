@@ -297,6 +297,10 @@ def respond(start_response, status: int, payload: dict, content_type: str = "app
 
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
+    # moto parses expressions recursively: an update of a stage of 50 actions (a hundred
+    # clauses) passes Python's default depth of 1000. Deeper, on thread stacks to match.
+    sys.setrecursionlimit(20_000)
+    threading.stack_size(256 * 1024 * 1024)
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

@@ -56,13 +56,28 @@ pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
 }
 
-/// The operators of an expression, counted from above: comparisons, arithmetic, `AND`/`OR`/
-/// `NOT`, functions, and each assignment or removal of an update.
-fn operators(expression: &str) -> usize {
-    let symbols = expression.chars().filter(|c| matches!(c, '=' | '<' | '>' | '+' | '-' | '(' | ',')).count();
-    let words = expression.split_whitespace().filter(|w| matches!(*w, "AND" | "OR" | "NOT" | "REMOVE")).count();
-    symbols + words
+/// The operators and functions of an expression, as DynamoDB counts them: in an update,
+/// arithmetic (`SET a = :x + :y` has one) and functions — a `SET`'s `=` assigns and is not
+/// one; in a condition, comparisons, `AND`/`OR`/`NOT`/`BETWEEN`/`IN`, arithmetic and
+/// functions.
+fn operators(expression: &str, update: bool) -> usize {
+    let arithmetic = expression.chars().filter(|c| matches!(c, '+' | '-')).count();
+    let functions = expression.matches('(').count();
+    if update {
+        return arithmetic + functions;
+    }
+    let two = ["<>", "<=", ">="].iter().map(|op| expression.matches(op).count()).sum::<usize>();
+    let one = expression.chars().filter(|c| matches!(c, '=' | '<' | '>')).count();
+    // Each two-character comparison holds two of the single characters counted in `one`.
+    let comparisons = one - two;
+    let words = expression
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter(|w| matches!(*w, "AND" | "OR" | "NOT" | "BETWEEN" | "IN"))
+        .count();
+    arithmetic + functions + comparisons + words
 }
+
+const UPDATE: &str = "update expression";
 
 fn key_name(key: &Item) -> String {
     let part = |name: &str| key.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
@@ -70,6 +85,7 @@ fn key_name(key: &Item) -> String {
 }
 
 fn check_expression(what: &str, item: &str, expression: Option<&str>) -> Result<(), StoreError> {
+    let update = what == UPDATE;
     let Some(expression) = expression else { return Ok(()) };
     if expression.len() > EXPRESSION_BYTES {
         return Err(StoreError::Refused(format!(
@@ -77,7 +93,7 @@ fn check_expression(what: &str, item: &str, expression: Option<&str>) -> Result<
             expression.len()
         )));
     }
-    let count = operators(expression);
+    let count = operators(expression, update);
     if count > EXPRESSION_OPERATORS {
         return Err(StoreError::Refused(format!(
             "the {what} of item {item} has {count} operators, over DynamoDB's {EXPRESSION_OPERATORS}"
@@ -99,7 +115,7 @@ fn written(action: &TransactWriteItem) -> Result<(String, usize), StoreError> {
     }
     if let Some(update) = action.update() {
         let name = key_name(update.key());
-        check_expression("update expression", &name, Some(update.update_expression()))?;
+        check_expression(UPDATE, &name, Some(update.update_expression()))?;
         check_expression("condition expression", &name, update.condition_expression())?;
         return Ok((name, item_size(update.key()) + values(update.expression_attribute_values())));
     }
@@ -230,13 +246,16 @@ mod tests {
                 )
                 .build()
         };
-        let sets = |count: usize| {
-            format!("SET {}", (0..count).map(|i| format!("#a{i} = :a{i}")).collect::<Vec<_>>().join(", "))
-        };
-        // Each assignment is an `=`, and each one after the first a `,`: 150 assignments are 299.
-        check("p", &[update(sets(150))]).unwrap();
-        let error = check("p", &[update(sets(151))]).unwrap_err().to_string();
-        assert!(error.contains("E#1 E") && error.contains("operators"), "{error}");
+        // One `+` per added value, and `=` is no operator: 300 pass, 301 do not.
+        let sum =
+            |count: usize| format!("SET #a = :v0{}", (1..=count).map(|i| format!(" + :v{i}")).collect::<String>());
+        check("p", &[update(sum(300))]).unwrap();
+        let error = check("p", &[update(sum(301))]).unwrap_err().to_string();
+        assert!(error.contains("E#1 E") && error.contains("301 operators"), "{error}");
+        // Assignments alone are not operators: 150 of them pass.
+        let sets = (0..150).map(|i| format!("#a{i} = :a{i}")).collect::<Vec<_>>().join(", ");
+        check("p", &[update(format!("SET {sets}"))]).unwrap();
+        assert_eq!(operators("rev = :expected AND attribute_not_exists(pk) OR #n <> :v", false), 5);
         let long = format!("SET #long = :{}", "v".repeat(EXPRESSION_BYTES));
         let error = check("p", &[update(long)]).unwrap_err().to_string();
         assert!(error.contains("update expression") && error.contains("4096-byte"), "{error}");

@@ -505,3 +505,32 @@ async fn a_result_that_would_take_the_execution_past_400_kb_fails_the_action_vis
         "the failure names the limit: {errors:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_widest_stage_commits_within_every_transaction_and_expression_limit() {
+    let stack = stack().await;
+    // 50 parallel actions, CodePipeline's most in one stage: entering the stage dispatches all
+    // of them in one change (a job location each, and every effect in the execution's outbox).
+    let declaration = wide_pipeline(&stack, "widest", 2, 50, |stage, action, command| {
+        format!("test -n \"{}\"", long_command(stage, action, command))
+    });
+    stack.put_pipeline(&declaration).await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>wide</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    let listed = || async { stack.services.store.list_executions("widest", 10, None).await.unwrap().items };
+    let pumped = stack
+        .router
+        .run_until(1200, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
+        .await
+        .unwrap();
+    let execution = &listed().await[0];
+    let errors: Vec<String> = execution
+        .stages
+        .iter()
+        .flat_map(|s| &s.actions)
+        .filter_map(|a| a.attempts.last().and_then(|t| t.error.as_ref()).map(|e| e.message.clone()))
+        .collect();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{errors:?} {pumped:?}");
+    assert_eq!(execution.stages[1].actions.len(), 50);
+    assert!(pumped.rejected.is_empty() && pumped.dead_lettered.is_empty(), "{pumped:?}");
+}
