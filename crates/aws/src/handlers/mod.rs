@@ -218,4 +218,34 @@ mod tests {
         let gone = HandlerError::from(ServiceError::PipelineNotFound("p".into()));
         assert!(matches!(gone, HandlerError::Rejected(_)), "{gone:?}");
     }
+
+    #[test]
+    fn an_unstorable_result_becomes_the_failure_of_its_action_and_nothing_else_does() {
+        use pipewright_core::engine::{ActionSucceeded, JobRef};
+        let job = JobRef {
+            execution_id: "e1".into(),
+            stage: "Build".into(),
+            action: "Emit".into(),
+            attempt: 1,
+            job: 1,
+            condition: None,
+        };
+        let succeeded = Event::ActionSucceeded(ActionSucceeded {
+            job: job.clone(),
+            output_variables: Default::default(),
+            summary: None,
+            external_execution_id: None,
+            external_execution_url: None,
+            revision: None,
+            by: None,
+            details: None,
+        });
+        let Some(Event::ActionFailed(failed)) = unstorable_result(&succeeded, "item over 400 KB") else {
+            panic!("a failure")
+        };
+        assert_eq!(failed.job, job);
+        assert_eq!(failed.failure.kind, FailureType::JobFailed);
+        assert_eq!(failed.failure.message, "the action's result cannot be stored: item over 400 KB");
+        assert!(unstorable_result(&Event::ActionFailed(failed), "again").is_none(), "a failure is not retried as one");
+    }
 }
