@@ -52,8 +52,9 @@ start() {
   mkdir -p "$state"
   local port
   port="$(free_port)"
-  # moto_serial.py: moto with requests serialised, as DynamoDB serialises transactions.
-  "$venv/bin/python" "$here/moto_serial.py" 127.0.0.1 "$port" >"$state/log" 2>&1 &
+  # moto_strict.py: moto with requests serialised, as DynamoDB serialises transactions, and
+  # held to the AWS limits moto leaves out.
+  "$venv/bin/python" "$here/moto_strict.py" 127.0.0.1 "$port" >"$state/log" 2>&1 &
   echo $! >"$state/pid"
   echo "$port" >"$state/port"
   for _ in $(seq 1 150); do

@@ -27,8 +27,11 @@ pub const ACTION_DISPATCHED: &str = "Pipewright Action Dispatched";
 pub const APPROVAL_REQUESTED: &str = "Pipewright Approval Requested";
 pub const START_COMMAND: &str = "StartPipelineExecution";
 
-/// PutEvents takes at most 10 entries.
-const BATCH: usize = 10;
+/// PutEvents takes at most 10 entries...
+pub const MAX_ENTRIES: usize = 10;
+/// ...of at most 256 KB in all, each measured as `entry_size` does (docs/security.md,
+/// "Limits of AWS").
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Failed entries are sent again this many times, waiting longer each time.
 const ATTEMPTS: u32 = 6;
 
@@ -104,6 +107,74 @@ pub enum BusError {
     Put(String),
     #[error("{count} events were refused after {ATTEMPTS} attempts: {reason}")]
     Refused { count: usize, reason: String },
+    /// One event alone is over PutEvents' request limit: it can never be put, and nothing of
+    /// its batch was.
+    #[error("event {name} is {size} bytes, over EventBridge's {MAX_REQUEST_BYTES}-byte (256 KB) PutEvents limit")]
+    TooLarge { name: String, size: usize },
+}
+
+impl BusError {
+    /// Whether another try can help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, BusError::TooLarge { .. })
+    }
+}
+
+/// An entry's size as EventBridge measures it: 14 bytes for a `Time`, and the UTF-8 bytes of
+/// the source, the detail-type, the detail and each resource.
+pub fn entry_size(entry: &PutEventsRequestEntry) -> usize {
+    let time = if entry.time().is_some() { 14 } else { 0 };
+    let text = |value: Option<&str>| value.map_or(0, str::len);
+    time + text(entry.source())
+        + text(entry.detail_type())
+        + text(entry.detail())
+        + entry.resources().iter().map(String::len).sum::<usize>()
+}
+
+/// What names an entry in an error: its detail-type, and the pipeline and execution it
+/// concerns when its detail says.
+fn entry_name(entry: &PutEventsRequestEntry) -> String {
+    let detail: Value = entry.detail().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+    let field = |path: &[&str]| {
+        path.iter().try_fold(&detail, |value, key| value.get(key)).and_then(Value::as_str).map(String::from)
+    };
+    let pipeline = field(&["pipeline"]);
+    let execution = field(&["execution-id"])
+        .or_else(|| field(&["dispatch", "execution_id"]))
+        .or_else(|| field(&["request", "execution_id"]))
+        .or_else(|| field(&["event", "execution_id"]));
+    let mut name = format!("'{}'", entry.detail_type().unwrap_or_default());
+    if let Some(pipeline) = pipeline {
+        name.push_str(&format!(" of pipeline {pipeline}"));
+    }
+    if let Some(execution) = execution {
+        name.push_str(&format!(" (execution {execution})"));
+    }
+    name
+}
+
+/// Entries in PutEvents requests: at most 10 a request and 256 KB in all, in order. An entry
+/// over 256 KB alone is refused, naming it, before any request is made.
+pub fn batches(entries: Vec<PutEventsRequestEntry>) -> Result<Vec<Vec<PutEventsRequestEntry>>, BusError> {
+    let mut batches: Vec<Vec<PutEventsRequestEntry>> = Vec::new();
+    let mut bytes = 0;
+    for entry in entries {
+        let size = entry_size(&entry);
+        if size > MAX_REQUEST_BYTES {
+            return Err(BusError::TooLarge { name: entry_name(&entry), size });
+        }
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_ENTRIES && bytes + size <= MAX_REQUEST_BYTES => {
+                bytes += size;
+                batch.push(entry);
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![entry]);
+            }
+        }
+    }
+    Ok(batches)
 }
 
 /// The bus entry of an engine event.
@@ -167,22 +238,22 @@ impl EventBus {
         &self.name
     }
 
-    /// Puts every entry, in batches of 10; entries EventBridge refuses are sent again with
-    /// backoff.
+    /// Puts every entry, in batches of 10 entries and 256 KB (`batches`); entries EventBridge
+    /// refuses are sent again with backoff.
     pub async fn put(&self, entries: Vec<Entry>) -> Result<(), BusError> {
-        for batch in entries.chunks(BATCH) {
-            let mut pending: Vec<PutEventsRequestEntry> = batch
-                .iter()
-                .map(|entry| {
-                    PutEventsRequestEntry::builder()
-                        .event_bus_name(&self.name)
-                        .source(&entry.source)
-                        .detail_type(&entry.detail_type)
-                        .detail(entry.detail.to_string())
-                        .set_resources((!entry.resources.is_empty()).then(|| entry.resources.clone()))
-                        .build()
-                })
-                .collect();
+        let entries = entries
+            .iter()
+            .map(|entry| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.name)
+                    .source(&entry.source)
+                    .detail_type(&entry.detail_type)
+                    .detail(entry.detail.to_string())
+                    .set_resources((!entry.resources.is_empty()).then(|| entry.resources.clone()))
+                    .build()
+            })
+            .collect();
+        for mut pending in batches(entries)? {
             let mut reason = String::new();
             for attempt in 0..ATTEMPTS {
                 if attempt > 0 {
@@ -215,5 +286,57 @@ impl EventBus {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(detail_bytes: usize) -> PutEventsRequestEntry {
+        // {"pipeline":"p","pad":"…"}: 25 bytes of JSON around the padding.
+        let detail = serde_json::json!({"pipeline": "p", "pad": "x".repeat(detail_bytes - 25)}).to_string();
+        assert_eq!(detail.len(), detail_bytes);
+        PutEventsRequestEntry::builder().source("s").detail_type("d").detail(detail).build()
+    }
+
+    #[test]
+    fn entries_are_measured_as_eventbridge_documents_it() {
+        let entry = PutEventsRequestEntry::builder()
+            .source("pipewright")
+            .detail_type("Pipewright Engine Event")
+            .detail("{}")
+            .resources("arn:a")
+            .time(aws_smithy_types::DateTime::from_secs(0))
+            .build();
+        assert_eq!(entry_size(&entry), 14 + 10 + 23 + 2 + 5);
+    }
+
+    #[test]
+    fn batches_hold_at_most_10_entries_and_256_kb() {
+        let small: Vec<_> = (0..25).map(|_| entry(100)).collect();
+        let sizes: Vec<usize> = batches(small).unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+
+        // Each 100 KB: two fit a request, a third does not.
+        let large: Vec<_> = (0..5).map(|_| entry(100 * 1024)).collect();
+        let split = batches(large).unwrap();
+        assert_eq!(split.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        for batch in &split {
+            assert!(batch.iter().map(entry_size).sum::<usize>() <= MAX_REQUEST_BYTES);
+        }
+    }
+
+    #[test]
+    fn an_entry_at_256_kb_is_sent_alone_and_one_byte_more_is_refused_by_name() {
+        let at = entry(MAX_REQUEST_BYTES - 2);
+        assert_eq!(entry_size(&at), MAX_REQUEST_BYTES);
+        let split = batches(vec![entry(100), at, entry(100)]).unwrap();
+        assert_eq!(split.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
+
+        let error = batches(vec![entry(100), entry(MAX_REQUEST_BYTES - 1)]).unwrap_err();
+        assert!(error.is_permanent());
+        let message = error.to_string();
+        assert!(message.contains("'d' of pipeline p") && message.contains("262145 bytes"), "{message}");
     }
 }

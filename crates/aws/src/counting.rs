@@ -6,15 +6,28 @@ use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// An interceptor that counts calls; clones share the counts.
+/// An interceptor that counts calls, and the attempts the SDK's retries make of them; clones
+/// share the counts.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    attempts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+fn count(counts: &Mutex<BTreeMap<String, u64>>, cfg: &ConfigBag) {
+    if let Some(metadata) = cfg.load::<Metadata>() {
+        let name = format!("{}.{}", metadata.service(), metadata.name());
+        if let Ok(mut counts) = counts.lock() {
+            *counts.entry(name).or_default() += 1;
+        }
+    }
 }
 
 impl CallCounter {
@@ -23,9 +36,17 @@ impl CallCounter {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// `Service.Operation` → requests sent so far: a call the SDK retried (throttling, a
+    /// transient error) counts once per attempt.
+    pub fn attempts(&self) -> BTreeMap<String, u64> {
+        self.attempts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     pub fn reset(&self) {
-        if let Ok(mut counts) = self.counts.lock() {
-            counts.clear();
+        for counts in [&self.counts, &self.attempts] {
+            if let Ok(mut counts) = counts.lock() {
+                counts.clear();
+            }
         }
     }
 }
@@ -43,12 +64,17 @@ impl Intercept for CallCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(metadata) = cfg.load::<Metadata>() {
-            let name = format!("{}.{}", metadata.service(), metadata.name());
-            if let Ok(mut counts) = self.counts.lock() {
-                *counts.entry(name).or_default() += 1;
-            }
-        }
+        count(&self.counts, cfg);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        count(&self.attempts, cfg);
         Ok(())
     }
 }

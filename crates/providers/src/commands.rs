@@ -16,7 +16,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use pipewright_core::action_details::ActionDetails;
-use pipewright_core::engine::{Dispatch, FailureType};
+use pipewright_core::engine::{Dispatch, FailureType, MAX_OUTPUT_VARIABLES_BYTES};
 use pipewright_core::ports::ArtifactStore;
 
 use crate::buildspec::Buildspec;
@@ -205,12 +205,34 @@ pub async fn run_with_details<A: ArtifactStore>(
             };
             failed(FailureType::JobFailed, format!("{message}{log_hint}"))
         }
-        BuildStatus::Succeeded => Outcome::Succeeded {
-            output_variables: result.exported.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-            summary: format!("Ran {} command(s) in {:.1}s", dispatch.commands.len(), started.elapsed().as_secs_f64()),
-            external_execution_url: session.log.as_ref().map(|path| format!("file://{}", path.display())),
-            revision: None,
-        },
+        BuildStatus::Succeeded => {
+            let output_variables: BTreeMap<String, String> =
+                result.exported.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            // Over CodePipeline's limit the engine would refuse the success and leave the
+            // action running: the action fails instead, saying why.
+            let size: usize = output_variables.iter().map(|(k, v)| k.len() + v.len()).sum();
+            if size > MAX_OUTPUT_VARIABLES_BYTES {
+                return (
+                    failed(
+                        FailureType::JobFailed,
+                        format!(
+                            "output variables of {size} bytes exceed the limit of {MAX_OUTPUT_VARIABLES_BYTES} bytes{log_hint}"
+                        ),
+                    ),
+                    Some(details),
+                );
+            }
+            Outcome::Succeeded {
+                output_variables,
+                summary: format!(
+                    "Ran {} command(s) in {:.1}s",
+                    dispatch.commands.len(),
+                    started.elapsed().as_secs_f64()
+                ),
+                external_execution_url: session.log.as_ref().map(|path| format!("file://{}", path.display())),
+                revision: None,
+            }
+        }
     };
     (outcome, Some(details))
 }

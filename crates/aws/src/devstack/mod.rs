@@ -209,6 +209,9 @@ pub struct DevStack {
     pub api_keys_arn: String,
     /// Function → its queue's URL.
     pub queues: BTreeMap<String, String>,
+    /// Function → its dead-letter queue's URL (where the router puts an event whose retries
+    /// failed).
+    pub dead_letter_queues: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
 }
 
@@ -291,11 +294,10 @@ pub async fn create(
 
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut queues = BTreeMap::new();
+    let mut dead_letter_queues = BTreeMap::new();
     for function in FUNCTIONS {
-        let dlq = create_queue(&sqs, &names.dead_letter_queue(function), None).await?;
-        let dlq_arn = queue_arn(&sqs, &dlq).await?;
-        let url = create_queue(&sqs, &names.queue(function), Some(&dlq_arn)).await?;
-        queues.insert(function.to_string(), url);
+        dead_letter_queues.insert(function.to_string(), create_queue(&sqs, &names.dead_letter_queue(function)).await?);
+        queues.insert(function.to_string(), create_queue(&sqs, &names.queue(function)).await?);
     }
     for rule in &rules {
         let Some(pattern) = &rule.pattern else { continue };
@@ -329,24 +331,15 @@ pub async fn create(
         account,
         github_api_url: None,
     };
-    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, rules })
+    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, dead_letter_queues, rules })
 }
 
-/// Messages are seen again 2 s after a failed delivery (Lambda's async retries are slower;
-/// the dev loop wants to see them), and dead-lettered after 3 receives.
-async fn create_queue(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    dead_letter_arn: Option<&str>,
-) -> Result<String, DevstackError> {
+/// A message whose delivery never finished (the router stopped mid-way) is seen again after
+/// 2 s. Retries and the dead-letter queue are the router's, as they are Lambda's: no redrive
+/// policy, which would count a retry's early receives as failures.
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, DevstackError> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let mut request = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "2");
-    if let Some(arn) = dead_letter_arn {
-        request = request.attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": 3 }).to_string(),
-        );
-    }
+    let request = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "2");
     Ok(request.send().await.map_err(|e| describe(&e))?.queue_url.unwrap_or_default())
 }
 

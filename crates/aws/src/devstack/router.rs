@@ -1,11 +1,20 @@
 //! Delivers what the stand-in's rules put in the functions' queues: to the handlers in this
 //! process (the test suite), or to the functions `cargo lambda watch` serves, through the
-//! Lambda Invoke API. A failed delivery stays in its queue and comes back, as Lambda retries
-//! an asynchronous event; after three receives it goes to the dead-letter queue.
+//! Lambda Invoke API.
+//!
+//! As Lambda invokes asynchronously: deliveries run concurrently and in no particular order;
+//! an event a function fails with a retryable error is delivered again after a delay (Lambda
+//! retries twice, about one and two minutes later; `with_retry_delays` shortens them for
+//! tests), and after the last retry fails it goes to the function's dead-letter queue. A
+//! retry is the event sent to its queue again, with its attempt number and the time it is due
+//! as message attributes, so a retry survives the router; a message received before it is due
+//! is left in the queue until then.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{Message, MessageAttributeValue};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
@@ -38,7 +47,43 @@ pub enum Delivery {
 pub struct Pumped {
     pub messages: usize,
     pub rejected: Vec<String>,
+    /// Failed deliveries (each retried later, or dead-lettered).
     pub failed: Vec<String>,
+    /// Events that failed their last retry and went to the dead-letter queue.
+    pub dead_lettered: Vec<String>,
+}
+
+impl Pumped {
+    fn merge(&mut self, round: Pumped) {
+        self.messages += round.messages;
+        self.rejected.extend(round.rejected);
+        self.failed.extend(round.failed);
+        self.dead_lettered.extend(round.dead_lettered);
+    }
+}
+
+/// Lambda's retries of an asynchronous event: two, about one and two minutes after a failure.
+pub const LAMBDA_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+/// The message attributes of a retry: its attempt (1 is the first delivery) and when it is
+/// due (Unix milliseconds).
+const ATTEMPT: &str = "pipewright-attempt";
+const DUE: &str = "pipewright-due-millis";
+
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn number_attribute(message: &Message, name: &str) -> Option<u64> {
+    message.message_attributes.as_ref()?.get(name)?.string_value()?.parse().ok()
+}
+
+/// One received message.
+struct Received {
+    function: String,
+    url: String,
+    body: String,
+    receipt: String,
+    attempt: u32,
 }
 
 #[derive(Clone)]
@@ -49,6 +94,14 @@ pub struct Router {
     target: Target,
     /// Each message is delivered this many times, at once: at-least-once delivery, worst case.
     copies: usize,
+    /// Function → its dead-letter queue's URL.
+    dead_letter_queues: Vec<(String, String)>,
+    /// The delay before each retry; after the last, the dead-letter queue.
+    retry_delays: Vec<Duration>,
+}
+
+fn sqs_error(error: impl std::fmt::Debug) -> DevstackError {
+    DevstackError::Aws(format!("{error:?}"))
 }
 
 /// Delivers one event to one function.
@@ -105,7 +158,19 @@ impl Router {
             queues: stack.queues.iter().map(|(function, url)| (function.clone(), url.clone())).collect(),
             target,
             copies: 1,
+            dead_letter_queues: stack
+                .dead_letter_queues
+                .iter()
+                .map(|(function, url)| (function.clone(), url.clone()))
+                .collect(),
+            retry_delays: LAMBDA_RETRY_DELAYS.to_vec(),
         }
+    }
+
+    /// Retries after these delays instead of Lambda's (tests use milliseconds).
+    pub fn with_retry_delays(mut self, delays: Vec<Duration>) -> Router {
+        self.retry_delays = delays;
+        self
     }
 
     /// Delivers every message `copies` times.
@@ -114,40 +179,65 @@ impl Router {
         self
     }
 
-    /// One round: takes what every queue holds (up to 10 messages each) and delivers it all
-    /// concurrently.
+    /// One round: takes what every queue holds (up to 10 messages each) that is due, and
+    /// delivers it all concurrently, in no particular order.
     pub async fn pump(&self) -> Result<Pumped, DevstackError> {
-        let mut receipts = Vec::new();
+        let mut received = Vec::new();
+        let now = now_millis();
         for (function, url) in &self.queues {
-            let output =
-                self.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.map_err(|e| {
-                    DevstackError::Aws(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())
-                })?;
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(sqs_error)?;
             for message in output.messages.unwrap_or_default() {
-                receipts.push((
-                    function.clone(),
-                    url.clone(),
-                    message.body.unwrap_or_default(),
-                    message.receipt_handle.unwrap_or_default(),
-                ));
+                let receipt = message.receipt_handle.clone().unwrap_or_default();
+                if let Some(due) = number_attribute(&message, DUE).filter(|due| *due > now) {
+                    // A retry not yet due: back in the queue until then.
+                    let wait = i32::try_from((due - now) / 1000).unwrap_or(i32::MAX).min(43_200);
+                    let _ = self
+                        .sqs
+                        .change_message_visibility()
+                        .queue_url(url)
+                        .receipt_handle(&receipt)
+                        .visibility_timeout(wait)
+                        .send()
+                        .await;
+                    continue;
+                }
+                let attempt = number_attribute(&message, ATTEMPT).and_then(|a| u32::try_from(a).ok()).unwrap_or(1);
+                received.push(Received {
+                    function: function.clone(),
+                    url: url.clone(),
+                    body: message.body.unwrap_or_default(),
+                    receipt,
+                    attempt,
+                });
             }
         }
-        let mut pumped = Pumped { messages: receipts.len(), ..Pumped::default() };
+        // Lambda's asynchronous invocations keep no order.
+        received.sort_by_cached_key(|_| uuid::Uuid::new_v4());
+        let mut pumped = Pumped { messages: received.len(), ..Pumped::default() };
         let mut deliveries = JoinSet::new();
-        for (index, (function, _, body, _)) in receipts.iter().enumerate() {
+        for (index, message) in received.iter().enumerate() {
             for _ in 0..self.copies {
-                let (target, function, body) = (self.target.clone(), function.clone(), body.clone());
+                let (target, function, body) = (self.target.clone(), message.function.clone(), message.body.clone());
                 deliveries.spawn(async move { (index, deliver(&target, &function, &body).await) });
             }
         }
-        let mut outcomes: Vec<Vec<Delivery>> = vec![Vec::new(); receipts.len()];
+        let mut outcomes: Vec<Vec<Delivery>> = vec![Vec::new(); received.len()];
         while let Some(joined) = deliveries.join_next().await {
             match joined {
                 Ok((index, delivery)) => outcomes[index].push(delivery),
                 Err(error) => pumped.failed.push(format!("a delivery panicked: {error}")),
             }
         }
-        for ((function, url, _, receipt), outcomes) in receipts.iter().zip(outcomes) {
+        for (message, outcomes) in received.iter().zip(outcomes) {
+            let function = &message.function;
             // One successful copy is a successful delivery, as with Lambda's retries.
             let failures: Vec<&String> = outcomes
                 .iter()
@@ -155,16 +245,59 @@ impl Router {
                 .collect();
             if failures.len() == outcomes.len() && !failures.is_empty() {
                 pumped.failed.extend(failures.iter().map(|reason| format!("{function}: {reason}")));
-                continue;
-            }
-            for delivery in &outcomes {
-                if let Delivery::Rejected(reason) = delivery {
-                    pumped.rejected.push(format!("{function}: {reason}"));
+                let reason = failures.last().map_or("", |r| r.as_str());
+                if let Some(dead) = self.retry_or_dead_letter(message, reason).await? {
+                    pumped.dead_lettered.push(dead);
+                }
+            } else {
+                for delivery in &outcomes {
+                    if let Delivery::Rejected(reason) = delivery {
+                        pumped.rejected.push(format!("{function}: {reason}"));
+                    }
                 }
             }
-            let _ = self.sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await;
+            let _ = self.sqs.delete_message().queue_url(&message.url).receipt_handle(&message.receipt).send().await;
         }
         Ok(pumped)
+    }
+
+    /// After a failed delivery: the event again, due after the attempt's delay, or — its
+    /// retries spent — in the dead-letter queue (what went there, for the report).
+    async fn retry_or_dead_letter(&self, message: &Received, reason: &str) -> Result<Option<String>, DevstackError> {
+        let attribute =
+            |value: String| MessageAttributeValue::builder().data_type("Number").string_value(value).build();
+        let retry = usize::try_from(message.attempt).ok().and_then(|a| self.retry_delays.get(a.saturating_sub(1)));
+        let Some(delay) = retry else {
+            let Some((_, dead_letter)) = self.dead_letter_queues.iter().find(|(f, _)| *f == message.function) else {
+                return Err(DevstackError::Aws(format!("{} has no dead-letter queue", message.function)));
+            };
+            let reason_attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(reason.chars().take(1000).collect::<String>())
+                .build();
+            self.sqs
+                .send_message()
+                .queue_url(dead_letter)
+                .message_body(&message.body)
+                .message_attributes(ATTEMPT, attribute(message.attempt.to_string()).map_err(sqs_error)?)
+                .message_attributes("pipewright-error", reason_attribute.map_err(sqs_error)?)
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            return Ok(Some(format!("{}: after {} attempts: {reason}", message.function, message.attempt)));
+        };
+        let due = now_millis() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.sqs
+            .send_message()
+            .queue_url(&message.url)
+            .message_body(&message.body)
+            .delay_seconds(i32::try_from(delay.as_secs().min(900)).unwrap_or(900))
+            .message_attributes(ATTEMPT, attribute((message.attempt + 1).to_string()).map_err(sqs_error)?)
+            .message_attributes(DUE, attribute(due.to_string()).map_err(sqs_error)?)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(None)
     }
 
     /// Pumps until `done` says so or `rounds` rounds passed; every round's report, merged.
@@ -182,9 +315,7 @@ impl Router {
             if round.messages == 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-            total.messages += round.messages;
-            total.rejected.extend(round.rejected);
-            total.failed.extend(round.failed);
+            total.merge(round);
         }
         if done().await {
             return Ok(total);

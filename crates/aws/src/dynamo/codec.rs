@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use pipewright_core::engine::{Effect, Execution};
 use pipewright_core::ports::StoreError;
@@ -52,7 +53,7 @@ pub(super) fn gzip_json<T: Serialize + ?Sized>(value: &T) -> Result<AttributeVal
 }
 
 /// Reads a JSON attribute written by `gzip_json`, or as a plain string (items written before
-/// compression, and the declaration versions).
+/// compression, declaration versions among them).
 pub(super) fn read_json<T: DeserializeOwned>(item: &Item, name: &str, what: &str) -> Result<T, StoreError> {
     match item.get(name) {
         Some(AttributeValue::B(blob)) => {
@@ -67,14 +68,65 @@ pub(super) fn read_json<T: DeserializeOwned>(item: &Item, name: &str, what: &str
     }
 }
 
-/// An execution's `body`.
+/// What a namespace's variables are stored as when an attempt of the same execution holds the
+/// same variables: that attempt's place, `stage/action/attempt`. (A variable name cannot hold
+/// `$`, so the marker is never a variable.)
+const SAME_AS_ATTEMPT: &str = "$sameAsAttempt";
+
+/// The attempts' output variables of an execution's JSON: (place, variables).
+fn attempt_variables(body: &Value) -> Vec<(String, &Value)> {
+    let mut found = Vec::new();
+    for (s, stage) in body.get("stages").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (a, action) in stage.get("actions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (t, attempt) in action.get("attempts").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                if let Some(variables) =
+                    attempt.get("outputVariables").filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+                {
+                    found.push((format!("{s}/{a}/{t}"), variables));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// An execution's `body`. An action's output variables are in its attempt and again in the
+/// execution's namespaces; the namespace's copy is stored as a reference to the attempt, so
+/// that variables up to CodePipeline's 122,880 bytes per action are stored once
+/// (docs/security.md, "Limits of AWS").
 pub(super) fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> {
-    gzip_json(execution)
+    let mut body =
+        serde_json::to_value(execution).map_err(|e| StoreError::Refused(format!("execution as JSON: {e}")))?;
+    let places: Vec<(String, Value)> =
+        attempt_variables(&body).into_iter().map(|(place, variables)| (place, variables.clone())).collect();
+    if let Some(namespaces) = body.get_mut("namespaces").and_then(Value::as_object_mut) {
+        for variables in namespaces.values_mut() {
+            // The latest attempt holding them: the one that set the namespace.
+            if let Some((place, _)) = places.iter().rev().find(|(_, held)| held == variables) {
+                *variables = serde_json::json!({ SAME_AS_ATTEMPT: place });
+            }
+        }
+    }
+    gzip_json(&body)
 }
 
 /// The execution an execution item holds.
 pub(super) fn unpack(item: &Item) -> Result<Execution, StoreError> {
-    read_json(item, "body", "execution")
+    let mut body: Value = read_json(item, "body", "execution")?;
+    let places: Vec<(String, Value)> =
+        attempt_variables(&body).into_iter().map(|(place, variables)| (place, variables.clone())).collect();
+    if let Some(namespaces) = body.get_mut("namespaces").and_then(Value::as_object_mut) {
+        for (namespace, variables) in namespaces.iter_mut() {
+            let Some(place) = variables.get(SAME_AS_ATTEMPT).and_then(Value::as_str) else { continue };
+            let (_, held) = places.iter().find(|(at, _)| at == place).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "stored namespace {namespace} refers to attempt {place}, which holds no variables"
+                ))
+            })?;
+            *variables = held.clone();
+        }
+    }
+    serde_json::from_value(body).map_err(|e| StoreError::Corrupt(format!("stored execution is unreadable: {e}")))
 }
 
 /// What a stored outbox entry holds: the effect, and its place in commit order.
@@ -140,5 +192,41 @@ mod tests {
         assert!(missing.contains("lacks state"), "{missing}");
         let number = HashMap::from([("state".to_string(), n(1))]);
         assert!(read_json::<serde_json::Value>(&number, "state", "pipeline state").is_err());
+    }
+
+    #[test]
+    fn a_namespaces_variables_are_stored_once_and_read_back_whole() {
+        use pipewright_core::contract::{declaration, start};
+        use pipewright_core::engine::{self, MAX_OUTPUT_VARIABLES_BYTES, Step, World};
+        use pipewright_core::pipeline::{Environment, Pipeline};
+        use pipewright_core::time::Timestamp;
+
+        let pipeline = Pipeline::compile(declaration("p", "make").unwrap(), Environment::default()).unwrap();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let Ok(Step::Applied(mut applied)) = engine::apply(&pipeline, World::new(&pipeline), &start("e1"), now) else {
+            panic!("applies")
+        };
+        let mut execution = applied.world.executions.remove("e1").unwrap();
+        // At CodePipeline's limit, and as random as hex is: it does not compress away.
+        let value: String = (0..MAX_OUTPUT_VARIABLES_BYTES / 32 + 1)
+            .map(|i| pipewright_core::ids::uuid_from(&[&i.to_string()]).replace('-', ""))
+            .collect::<String>()[..MAX_OUTPUT_VARIABLES_BYTES - 3]
+            .to_string();
+        let variables = std::collections::BTreeMap::from([("Big".to_string(), value.clone())]);
+        execution.stages[0].actions[0].attempts[0].output_variables = variables.clone();
+        execution.namespaces.insert("SourceVariables".to_string(), variables);
+        execution.namespaces.insert("Other".to_string(), [("K".to_string(), "v".to_string())].into());
+
+        let item = HashMap::from([("body".to_string(), pack(&execution).unwrap())]);
+        let json: Value = read_json(&item, "body", "execution").unwrap();
+        assert_eq!(json.to_string().matches(&value).count(), 1, "stored once");
+        assert_eq!(json["namespaces"]["SourceVariables"], serde_json::json!({SAME_AS_ATTEMPT: "0/0/0"}));
+        assert_eq!(json["namespaces"]["Other"]["K"], "v", "variables no attempt holds stay as they are");
+        assert_eq!(unpack(&item).unwrap(), execution, "read back whole");
+
+        let mut broken = json.clone();
+        broken["namespaces"]["SourceVariables"] = serde_json::json!({SAME_AS_ATTEMPT: "9/9/9"});
+        let broken = HashMap::from([("body".to_string(), gzip_json(&broken).unwrap())]);
+        assert!(unpack(&broken).unwrap_err().to_string().contains("refers to attempt 9/9/9"));
     }
 }

@@ -63,12 +63,17 @@ pub(super) fn transaction_error(
     let any = |wanted: &[&str]| codes.iter().any(|code| wanted.contains(code));
     if any(&["ValidationError", "ItemCollectionSizeLimitExceeded"]) {
         StoreError::Refused(describe(error))
-    } else if any(&["ProvisionedThroughputExceeded", "ThrottlingError"])
-        && !any(&["ConditionalCheckFailed", "TransactionConflict"])
-    {
-        StoreError::Throttled(describe(error))
-    } else {
+    } else if any(&["ConditionalCheckFailed", "TransactionConflict"]) {
         StoreError::Conflict(conflict())
+    } else if any(&["ProvisionedThroughputExceeded", "ThrottlingError"]) {
+        StoreError::Throttled(describe(error))
+    } else if codes.iter().all(|code| *code == "None") {
+        // No reason given for any item: taken for the race it most likely is.
+        StoreError::Conflict(conflict())
+    } else {
+        // A reason this store does not know (an internal error, an emulator's own): may pass,
+        // but re-applying at once would only meet it again.
+        StoreError::Unavailable(describe(error))
     }
 }
 
@@ -123,5 +128,9 @@ mod tests {
         assert!(matches!(cancelled(&["None", "ValidationError"]), StoreError::Refused(_)));
         assert!(matches!(cancelled(&["ItemCollectionSizeLimitExceeded"]), StoreError::Refused(_)));
         assert!(matches!(cancelled(&["ThrottlingError", "None"]), StoreError::Throttled(_)));
+        assert!(matches!(cancelled(&["ThrottlingError", "TransactionConflict"]), StoreError::Conflict(_)));
+        // An unknown reason is not a lost race: re-applying at once would only meet it again.
+        assert!(matches!(cancelled(&["None", "InternalError"]), StoreError::Unavailable(_)));
+        assert_eq!(cancelled(&["None", "None"]), StoreError::Conflict("moved".into()));
     }
 }

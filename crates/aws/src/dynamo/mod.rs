@@ -3,7 +3,7 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
-//! | one declaration version: `body` (JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
+//! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
 //! | one execution: `body` (gzip JSON), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
 //! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
@@ -30,6 +30,7 @@ mod codec;
 mod errors;
 mod executions;
 mod keys;
+pub mod limits;
 mod outbox;
 mod pipelines;
 mod records;

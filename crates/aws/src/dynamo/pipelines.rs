@@ -10,13 +10,14 @@ use pipewright_core::backoff;
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::PipelineState;
 use pipewright_core::ports::{PutOutcome, StateStore, StoreError, StoredPipeline};
-use pipewright_core::storage::{same_structure, stamped, to_json};
+use pipewright_core::storage::{same_structure, stamped};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, gzip_json, n, read_json, s};
 use super::errors::{refused, sdk_error, transaction_error};
 use super::keys::{ALL_PIPELINES, EXECUTION, HEAD, declaration_sk, execution_pk, key, pipeline_pk};
+use super::limits;
 
 impl DynamoStore {
     /// The pipeline's head: its current version, its state and that state's `rev`.
@@ -30,7 +31,9 @@ impl DynamoStore {
     }
 }
 
-/// The item of one declaration version.
+/// The item of one declaration version: its JSON gzip-compressed, as a 10-stage pipeline of
+/// 50 actions with long commands is well over 400 KB as JSON (docs/security.md, "Limits of
+/// AWS"); one too large even so is refused by `limits::check` before anything is written.
 fn version_item(
     table: &str,
     declaration: &PipelineDeclaration,
@@ -43,7 +46,7 @@ fn version_item(
         .set_item(Some(HashMap::from([
             ("pk".into(), s(pipeline_pk(name))),
             ("sk".into(), s(declaration_sk(version))),
-            ("body".into(), s(to_json(&stamped(declaration, version))?)),
+            ("body".into(), gzip_json(&stamped(declaration, version))?),
             ("created".into(), n(now.millis())),
         ])))
         .build()
@@ -122,6 +125,7 @@ pub(super) async fn put(
                 (next_version(&store.table, declaration, version, now)?, outcome)
             }
         };
+        limits::check(&format!("pipeline {name}: its declaration"), &items)?;
         match store.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => return Ok(outcome),
             Err(error) => match transaction_error(&error, String::new) {

@@ -16,13 +16,14 @@ use super::errors::refused;
 use super::keys::{
     EXECUTION, HEAD, HISTORY_SECONDS, JOB, derived, execution_pk, job_pk, key, outbox_index, pipeline_pk,
 };
+use super::limits;
 
 /// DynamoDB's limit of items in one transaction.
-pub const MAX_ITEMS: usize = 100;
+pub const MAX_ITEMS: usize = limits::TRANSACTION_ITEMS;
 
 /// The transaction that commits `changes` to `table`. Refused when an effect concerns an
 /// execution the change does not write (its outbox would not commit with it), or when the
-/// change needs more items than one transaction holds.
+/// change is past one of DynamoDB's limits (`limits::check`: items, bytes, expressions).
 pub fn transaction(table: &str, changes: &Changes) -> Result<Vec<TransactWriteItem>, StoreError> {
     let mut items = vec![head(table, changes)?];
     // Effects go into the outbox of the execution they concern, ordered by `seq`.
@@ -54,12 +55,7 @@ pub fn transaction(table: &str, changes: &Changes) -> Result<Vec<TransactWriteIt
             items.push(TransactWriteItem::builder().put(put).build());
         }
     }
-    if items.len() > MAX_ITEMS {
-        return Err(StoreError::Refused(format!(
-            "a change of {} items exceeds DynamoDB's {MAX_ITEMS} per transaction",
-            items.len()
-        )));
-    }
+    limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
     Ok(items)
 }
 

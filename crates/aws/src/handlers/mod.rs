@@ -10,7 +10,7 @@ pub mod stage_transition;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pipewright_core::engine::Event;
+use pipewright_core::engine::{ActionFailed, Event, FailureDetails, FailureType};
 use pipewright_core::ports::StoreError;
 use pipewright_core::service::{self, Handled, ServiceError};
 use pipewright_core::time::Timestamp;
@@ -40,6 +40,7 @@ impl From<RelayError> for HandlerError {
     fn from(error: RelayError) -> Self {
         match error {
             RelayError::Store(error) => error.into(),
+            RelayError::Bus(error) if error.is_permanent() => HandlerError::Permanent(error.to_string()),
             RelayError::Bus(error) => HandlerError::Retryable(error.to_string()),
         }
     }
@@ -108,7 +109,13 @@ pub async fn apply_at(
     event: &Event,
     now: Timestamp,
 ) -> Result<Handled, HandlerError> {
-    let handled = service::handle(&services.store, &services.cache, pipeline, event, now, &[]).await;
+    let mut handled = service::handle(&services.store, &services.cache, pipeline, event, now, &[]).await;
+    if let Err(ServiceError::Store(StoreError::Refused(reason))) = &handled
+        && let Some(failed) = unstorable_result(event, reason)
+    {
+        tracing::error!(reason, "the action's result cannot be stored; the action fails instead");
+        handled = service::handle(&services.store, &services.cache, pipeline, &failed, now, &[]).await;
+    }
     match handled {
         Ok(Handled::Applied { effects }) => {
             if services.faults.take_crash() {
@@ -125,6 +132,27 @@ pub async fn apply_at(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// An action's result the store refuses (its execution item would pass DynamoDB's 400 KB, a
+/// transaction its limits) as the failure of that action, which stores little: the execution
+/// fails visibly, naming the limit, instead of staying in progress (docs/security.md, "Limits
+/// of AWS"). Other refused events stay refused.
+fn unstorable_result(event: &Event, reason: &str) -> Option<Event> {
+    let job = match event {
+        Event::ActionSucceeded(result) => result.job.clone(),
+        Event::JobContinued(result) => result.job.clone(),
+        _ => return None,
+    };
+    Some(Event::ActionFailed(ActionFailed {
+        job,
+        failure: FailureDetails {
+            kind: FailureType::JobFailed,
+            message: format!("the action's result cannot be stored: {reason}"),
+            external_execution_id: None,
+        },
+        details: None,
+    }))
 }
 
 /// A word for the log and the function's answer.
@@ -189,5 +217,35 @@ mod tests {
         assert!(matches!(lost, HandlerError::Retryable(_)), "{lost:?}");
         let gone = HandlerError::from(ServiceError::PipelineNotFound("p".into()));
         assert!(matches!(gone, HandlerError::Rejected(_)), "{gone:?}");
+    }
+
+    #[test]
+    fn an_unstorable_result_becomes_the_failure_of_its_action_and_nothing_else_does() {
+        use pipewright_core::engine::{ActionSucceeded, JobRef};
+        let job = JobRef {
+            execution_id: "e1".into(),
+            stage: "Build".into(),
+            action: "Emit".into(),
+            attempt: 1,
+            job: 1,
+            condition: None,
+        };
+        let succeeded = Event::ActionSucceeded(ActionSucceeded {
+            job: job.clone(),
+            output_variables: Default::default(),
+            summary: None,
+            external_execution_id: None,
+            external_execution_url: None,
+            revision: None,
+            by: None,
+            details: None,
+        });
+        let Some(Event::ActionFailed(failed)) = unstorable_result(&succeeded, "item over 400 KB") else {
+            panic!("a failure")
+        };
+        assert_eq!(failed.job, job);
+        assert_eq!(failed.failure.kind, FailureType::JobFailed);
+        assert_eq!(failed.failure.message, "the action's result cannot be stored: item over 400 KB");
+        assert!(unstorable_result(&Event::ActionFailed(failed), "again").is_none(), "a failure is not retried as one");
     }
 }

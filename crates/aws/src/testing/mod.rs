@@ -24,9 +24,10 @@ fn moto_python() -> Option<PathBuf> {
     has_moto.then_some(system)
 }
 
-/// infra/local/moto_serial.py: moto with its requests serialised (see the script for why).
+/// infra/local/moto_strict.py: moto with its requests serialised and held to AWS's limits (see
+/// the script for why).
 fn moto_launcher() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/moto_serial.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/moto_strict.py")
 }
 
 use watch::free_port;

@@ -23,7 +23,8 @@ async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
     let approval_url = format!("{base}/lambda-url/approval-callback");
     let stack = stack_with_approval_url(&approval_url).await;
     let watch = Watch::start(port, &function_environment(&stack.stack, testing::endpoint())).unwrap();
-    let router = Router::new(&stack.sdk, &stack.stack, Target::Watch(base.clone()));
+    let router =
+        Router::new(&stack.sdk, &stack.stack, Target::Watch(base.clone())).with_retry_delays(RETRY_DELAYS.to_vec());
 
     stack.put_pipeline(&site_pipeline(&stack, "watched", "QUEUED", true)).await;
     let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>watched</p>")]).await;

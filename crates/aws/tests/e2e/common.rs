@@ -24,6 +24,9 @@ use pipewright_core::ports::StateStore;
 
 pub const TEMPLATE: &str = include_str!("../../../../template.yaml");
 pub const APPROVAL_URL: &str = "https://approvals.example.test/";
+/// The router's retry delays in tests: Lambda's two retries, in milliseconds instead of minutes.
+pub const RETRY_DELAYS: [std::time::Duration; 2] =
+    [std::time::Duration::from_millis(200), std::time::Duration::from_millis(400)];
 
 pub struct Stack {
     pub sdk: SdkConfig,
@@ -58,7 +61,8 @@ pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
         .await
         .expect("create the stack in moto");
     let services = Arc::new(Services::new(&sdk, stack.settings.clone(), true).await.expect("services"));
-    let router = Router::new(&sdk, &stack, Target::InProcess(services.clone()));
+    let router =
+        Router::new(&sdk, &stack, Target::InProcess(services.clone())).with_retry_delays(RETRY_DELAYS.to_vec());
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
 
@@ -297,4 +301,22 @@ pub fn site_pipeline(stack: &Stack, name: &str, mode: &str, with_approval: bool)
         "artifactStore": {"type": "S3", "location": stack.artifact_bucket()},
         "stages": stages,
     })
+}
+
+/// Makes the stand-in answer the next `count` calls of `operation` naming `resource` with
+/// `error` (infra/local/moto_strict.py, `/_strict/throttle`).
+pub async fn inject(operation: &str, resource: &str, count: u32, error: &str) {
+    let order = json!({"operation": operation, "resource": resource, "count": count, "error": error});
+    let url = format!("{}/_strict/throttle", pipewright_aws::testing::endpoint());
+    let request = pipewright_http::Request::new("POST", &url).body(order.to_string());
+    let answer = pipewright_http::send(request).await.unwrap();
+    assert!(answer.is_success(), "{}", answer.text());
+}
+
+/// How many calls of `operation` naming `resource` the stand-in answered with an injected error.
+pub async fn injected(operation: &str, resource: &str) -> u64 {
+    let url = format!("{}/_strict/throttle", pipewright_aws::testing::endpoint());
+    let answer = pipewright_http::send(pipewright_http::Request::new("GET", &url)).await.unwrap();
+    let report: Value = serde_json::from_slice(&answer.body).unwrap();
+    report["answered"][format!("{operation} {resource}")].as_u64().unwrap_or(0)
 }

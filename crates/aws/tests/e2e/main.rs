@@ -21,6 +21,7 @@ mod concurrency;
 mod delivery;
 mod dynamo_contract;
 mod full_run;
+mod limits;
 mod repository_sources;
 mod sandbox;
 mod stale;

@@ -1,0 +1,342 @@
+"""moto's server, one request at a time, holding the requests to AWS's limits.
+
+Serialised: moto does not isolate DynamoDB transactions: TransactWriteItems checks and writes
+item by item with no lock, and a cancelled transaction restores a copy of the whole table
+taken when it began, erasing whatever other requests wrote meanwhile. Real DynamoDB
+serialises transactions. Handling one request at a time gives the same guarantee; requests
+of different clients still interleave between calls, which is where Pipewright's races are.
+
+Strict (docs/ARCHITECTURE.md, "The strict stand-in"): what moto leaves out of AWS's limits,
+answered with the error AWS gives.
+
+* DynamoDB item size, 400 KB, measured as DynamoDB documents it (moto measures a binary
+  value by its base64 text and stops at 405,000 of its own bytes): PutItem and UpdateItem
+  answer ValidationException; inside TransactWriteItems the item's cancellation reason is
+  ValidationError, as DynamoDB reports it.
+* TransactWriteItems: at most 100 actions (moto checks it) and 4 MB in all.
+* EventBridge PutEvents: at most 10 entries (moto checks it) and 256 KB in all, each entry
+  measured as EventBridge documents it.
+* Throttling on demand: POST /_strict/throttle {"operation", "resource", "count", "error"}
+  makes the next `count` calls of `operation` whose request names `resource` (a table, a
+  bus) answer `error`: ThrottlingException, ProvisionedThroughputExceededException, or
+  ThrottlingError (a TransactionCanceledException with that reason); ValidationError, a
+  cancellation for a permanent reason, is injected the same way. GET /_strict/throttle
+  reports what is still pending, and how many calls were answered so by "operation resource".
+
+    python moto_strict.py HOST PORT
+"""
+
+import base64
+import io
+import json
+import os
+import sys
+import threading
+from decimal import Decimal
+
+from moto.dynamodb.exceptions import (
+    ItemSizeTooLarge,
+    ItemSizeToUpdateTooLarge,
+    MockValidationException,
+    TransactionCanceledException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import dynamo_type
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+ITEM_LIMIT = 400 * 1024
+TRANSACTION_LIMIT = 4 * 1024 * 1024
+PUT_EVENTS_LIMIT = 256 * 1024
+ITEM_TOO_LARGE = "Item size has exceeded the maximum allowed size"
+
+
+# --- DynamoDB item size, as DynamoDB documents it -------------------------------------------
+# An attribute is its name's UTF-8 bytes plus its value: a string its UTF-8 bytes, a binary
+# its bytes, a number 1 byte plus 1 per two significant digits, a boolean or null 1 byte, a
+# list or map 3 bytes plus 1 per element plus the elements (a map's keys are names).
+
+
+def number_size(text: str) -> int:
+    digits = str(abs(Decimal(text)).normalize()).replace(".", "").lstrip("0")
+    digits = digits.split("E")[0] if "E" in digits else digits
+    return 1 + (len(digits) + 1) // 2
+
+
+def binary_size(value) -> int:
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    return len(base64.b64decode(value))
+
+
+def value_size(kind: str, value) -> int:
+    if kind == "S":
+        return len(value.encode("utf-8"))
+    if kind == "N":
+        return number_size(value)
+    if kind == "B":
+        return binary_size(value)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(v.encode("utf-8")) for v in value)
+    if kind == "NS":
+        return sum(number_size(v) for v in value)
+    if kind == "BS":
+        return sum(binary_size(v) for v in value)
+    if kind == "L":
+        return 3 + sum(1 + wire_size(v) for v in value)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + wire_size(v) for k, v in value.items())
+    return len(str(value).encode("utf-8"))
+
+
+def wire_size(attribute) -> int:
+    """The size of an attribute value as the wire (or moto) gives it: {"S": ...}, a DynamoType."""
+    if isinstance(attribute, dynamo_type.DynamoType):
+        return attribute.size()
+    (kind, value), = attribute.items()
+    return value_size(kind, value)
+
+
+def item_size(item: dict) -> int:
+    return sum(len(name.encode("utf-8")) + wire_size(value) for name, value in item.items())
+
+
+def dynamo_type_size(self) -> int:
+    if self.is_list():
+        return 3 + sum(1 + v.size() for v in self.value)
+    if self.is_map():
+        return 3 + sum(1 + len(k.encode("utf-8")) + v.size() for k, v in self.value.items())
+    return value_size(self.type, self.value)
+
+
+def limited_setitem(self, key, value) -> None:
+    size = lambda v: v.size() if isinstance(v, dynamo_type.DynamoType) else len(str(v).encode("utf-8"))
+    others = sum(len(k.encode("utf-8")) + size(v) for k, v in self.items() if k != key)
+    if others + len(key.encode("utf-8")) + size(value) > ITEM_LIMIT:
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+
+
+# moto's own checks (put, update, and both inside a transaction) now measure as DynamoDB does.
+dynamo_type.DynamoType.size = dynamo_type_size
+dynamo_type.LimitedSizeDict.__setitem__ = limited_setitem
+
+original_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def transact_write_items(self, transact_items):
+    """moto refuses a transaction's oversized item with a bare ValidationException; DynamoDB
+    cancels the transaction and names the item: reason ValidationError at its index."""
+    writes = [i for i, item in enumerate(transact_items) if next(iter(item)) in ("Put", "Update")]
+    written = {"count": 0}
+    put_item, update_item = self.put_item, self.update_item
+
+    def counted(call):
+        def wrapper(*args, **kwargs):
+            written["count"] += 1
+            return call(*args, **kwargs)
+
+        return wrapper
+
+    self.put_item, self.update_item = counted(put_item), counted(update_item)
+    try:
+        return original_transact_write_items(self, transact_items)
+    except (ItemSizeTooLarge, ItemSizeToUpdateTooLarge):
+        at = writes[min(written["count"], len(writes)) - 1] if writes else 0
+        reasons = [(None, None, None)] * len(transact_items)
+        reasons[at] = ("ValidationError", ITEM_TOO_LARGE, None)
+        raise TransactionCanceledException(reasons)
+    finally:
+        del self.put_item, self.update_item
+
+
+DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# --- requests moto takes whole but AWS refuses -----------------------------------------------
+
+
+def dynamo_error(name: str, message: str, **extra) -> tuple[int, dict]:
+    return 400, {"__type": f"com.amazonaws.dynamodb.v20120810#{name}", "message": message, **extra}
+
+
+def events_error(name: str, message: str) -> tuple[int, dict]:
+    return 400, {"__type": name, "message": message}
+
+
+def region_of(environ) -> str:
+    # Credential=AKID/20260101/us-east-1/dynamodb/aws4_request
+    parts = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split("/")
+    return parts[2] if len(parts) > 2 else "us-east-1"
+
+
+def stored_size(environ, table_name: str, key: dict) -> int:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        item = dynamodb_backends[DEFAULT_ACCOUNT_ID][region_of(environ)].get_item(table_name, key)
+    except Exception:  # an unknown table: moto answers that itself
+        return 0
+    return item.size() if item else 0
+
+
+def transaction_size(environ, request: dict) -> int:
+    """The items a transaction writes or checks: a put's item, an update's stored item plus the
+    values it sets, the stored item of a check or delete."""
+    total = 0
+    for action in request.get("TransactItems", []):
+        (kind, op), = action.items()
+        if kind == "Put":
+            total += item_size(op.get("Item", {}))
+            continue
+        total += stored_size(environ, op.get("TableName", ""), op.get("Key", {}))
+        if kind == "Update":
+            total += sum(wire_size(v) for v in op.get("ExpressionAttributeValues", {}).values())
+    return total
+
+
+def entry_size(entry: dict) -> int:
+    """A PutEvents entry as EventBridge measures it: 14 bytes for a Time, and the UTF-8 bytes of
+    Source, DetailType, Detail and each of Resources."""
+    size = 14 if entry.get("Time") is not None else 0
+    for field in ("Source", "DetailType", "Detail"):
+        size += len((entry.get(field) or "").encode("utf-8"))
+    return size + sum(len(r.encode("utf-8")) for r in entry.get("Resources") or [] if r is not None)
+
+
+def refusal(environ, target: str, request: dict):
+    """AWS's answer to a request over one of its limits that moto would take, or None."""
+    if target == "DynamoDB_20120810.TransactWriteItems" and len(request.get("TransactItems", [])) <= 100:
+        if transaction_size(environ, request) > TRANSACTION_LIMIT:
+            return dynamo_error(
+                "ValidationException", "Transaction request cannot exceed the maximum allowed size of 4 MB"
+            )
+    if target == "AWSEvents.PutEvents":
+        if sum(entry_size(e) for e in request.get("Entries", [])) > PUT_EVENTS_LIMIT:
+            return events_error("ValidationException", "Total size of the entries in the request is over the limit.")
+    return None
+
+
+# --- throttling on demand -------------------------------------------------------------------
+
+THROTTLES = {
+    "ThrottlingException": lambda target, request: (
+        dynamo_error("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+        if target.startswith("DynamoDB")
+        else events_error("ThrottlingException", "Rate exceeded")
+    ),
+    "ProvisionedThroughputExceededException": lambda target, request: dynamo_error(
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    ),
+    "ThrottlingError": lambda target, request: cancelled_transaction(
+        request,
+        "ThrottlingError",
+        "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
+        "scaling your table or index so please try again shortly.",
+    ),
+    # Not throttling, but injected the same way: a permanent reason, which must not be retried.
+    "ValidationError": lambda target, request: cancelled_transaction(request, "ValidationError", ITEM_TOO_LARGE),
+}
+
+
+def cancelled_transaction(request: dict, code: str, message: str) -> tuple[int, dict]:
+    count = max(1, len(request.get("TransactItems", [])))
+    reasons = [{"Code": "None"}] * count
+    reasons[0] = {"Code": code, "Message": message}
+    codes = ", ".join(r["Code"] for r in reasons)
+    return dynamo_error(
+        "TransactionCanceledException",
+        f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+        CancellationReasons=reasons,
+    )
+
+
+class Throttles:
+    def __init__(self) -> None:
+        self.pending: list[dict] = []
+        self.answered: dict[str, int] = {}
+
+    def add(self, order: dict) -> None:
+        if order.get("error") not in THROTTLES:
+            raise ValueError(f"error must be one of {sorted(THROTTLES)}")
+        self.pending.append(
+            {"operation": order["operation"], "resource": order.get("resource", ""), "count": int(order["count"]),
+             "error": order["error"]}
+        )
+
+    def take(self, target: str, body: bytes):
+        operation = target.split(".")[-1]
+        for order in self.pending:
+            if order["operation"] == operation and order["resource"].encode("utf-8") in body:
+                order["count"] -= 1
+                if order["count"] <= 0:
+                    self.pending.remove(order)
+                answered = f"{operation} {order['resource']}"
+                self.answered[answered] = self.answered.get(answered, 0) + 1
+                return order["error"]
+        return None
+
+    def report(self) -> dict:
+        return {"pending": self.pending, "answered": self.answered}
+
+
+def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
+    body = json.dumps(payload).encode("utf-8")
+    reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    if "__type" in payload:
+        headers.append(("x-amzn-ErrorType", payload["__type"].split("#")[-1]))
+    start_response(f"{status} {reason}", headers)
+    return [body]
+
+
+def main() -> None:
+    host, port = sys.argv[1], int(sys.argv[2])
+    # moto parses expressions recursively: an update of a stage of 50 actions (a hundred
+    # clauses) passes Python's default depth of 1000. Deeper, on thread stacks to match.
+    sys.setrecursionlimit(20_000)
+    threading.stack_size(256 * 1024 * 1024)
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+    throttles = Throttles()
+
+    def strict(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with lock:
+            if environ.get("PATH_INFO", "") == "/_strict/throttle":
+                try:
+                    if environ["REQUEST_METHOD"] == "POST":
+                        throttles.add(json.loads(body))
+                    return respond(start_response, 200, throttles.report(), "application/json")
+                except (ValueError, KeyError, TypeError) as error:
+                    return respond(start_response, 400, {"message": str(error)}, "application/json")
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target:
+                content_type = "application/x-amz-json-1.1" if target.startswith("AWSEvents") else None
+                error = throttles.take(target, body)
+                request = None
+                if error is not None:
+                    request = json.loads(body or b"{}")
+                    status, payload = THROTTLES[error](target, request)
+                    return respond(start_response, status, payload, *filter(None, [content_type]))
+                if target.endswith((".TransactWriteItems", ".PutEvents")):
+                    refused = refusal(environ, target, json.loads(body or b"{}"))
+                    if refused is not None:
+                        return respond(start_response, *refused, *filter(None, [content_type]))
+            # Consume the body inside the lock: moto builds responses lazily in places.
+            return [b"".join(app(environ, start_response))]
+
+    # Threaded, so idle keep-alive connections never block others; the lock orders the work.
+    run_simple(host, port, strict, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
