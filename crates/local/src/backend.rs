@@ -181,9 +181,22 @@ impl Backend {
     ) -> Result<Handled, ServiceError> {
         let handled = service::handle(self.store.as_ref(), &self.cache, pipeline, event, now(), completed).await?;
         if let Handled::Applied { effects } = &handled {
+            self.wake_workers(effects, working_on);
             self.ensure_workers(pipeline, effects, working_on).await;
         }
         Ok(handled)
+    }
+
+    /// Wakes the workers of the executions `effects` concern (`crate::wake`), except
+    /// `working_on`'s, which is the caller.
+    fn wake_workers(&self, effects: &[Effect], working_on: Option<&str>) {
+        let mut woken: Vec<&str> = Vec::new();
+        for id in effects.iter().map(Effect::execution_id) {
+            if Some(id) != working_on && !woken.contains(&id) {
+                crate::wake::wake(&self.state_dir, id);
+                woken.push(id);
+            }
+        }
     }
 
     async fn ensure_workers(&self, pipeline: &str, effects: &[Effect], working_on: Option<&str>) {

@@ -13,5 +13,6 @@ pub mod recovery;
 pub mod report;
 pub mod sources;
 pub mod store;
+pub mod wake;
 pub mod webhooks;
 pub mod worker;

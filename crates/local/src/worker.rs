@@ -24,12 +24,11 @@ use pipewright_core::artifact_access::local_credentials;
 use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
 use crate::providers;
 use crate::recovery::{self, Takeover};
+use crate::wake::WakeSocket;
 use pipewright_core::action_details::ActionDetails;
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::{ActionError, Outcome};
 
-/// How often the worker looks for work others committed (approvals, stops, transitions).
-const POLL: Duration = Duration::from_millis(25);
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +66,9 @@ pub struct Worker<'a> {
     pipeline: String,
     execution_id: String,
     owner: String,
+    /// Where those who commit work for the execution (approvals, stops, transitions, job
+    /// results) wake this worker.
+    wake: WakeSocket,
 }
 
 type Finished = (String, Dispatch, Outcome, Option<ActionDetails>);
@@ -93,7 +95,9 @@ impl<'a> Worker<'a> {
         if let Err(record) = registered {
             return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
         }
-        let worker = Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner };
+        let wake = WakeSocket::bind(&backend.state_dir, execution_id);
+        let worker =
+            Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner, wake };
         worker.take_over_claims().await?;
         Ok(worker)
     }
@@ -219,7 +223,7 @@ impl Session<'_, '_> {
             tokio::select! {
                 Some(finished) = finished_rx.recv() => self.finished.push(finished),
                 Some(answer) = answer_rx.recv() => self.answers.push(answer),
-                _ = tokio::time::sleep(POLL) => {}
+                () = worker.wake.wait() => {}
             }
         }
     }

@@ -377,12 +377,13 @@ async fn an_idle_worker_takes_no_write_lock() {
         // Wait until the command runs: from then on the worker has nothing to do but poll.
         until_the_command_runs(store).await;
         // A few polls to carry out what the dispatch committed with it (its state changes).
-        let settled = store.counters().claims + 10;
+        // Idle, the worker sleeps until it is woken, looking once a second at most.
+        let settled = store.counters().claims + 2;
         while store.counters().claims < settled {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let before = store.counters();
-        while store.counters().claims < before.claims + 40 {
+        while store.counters().claims < before.claims + 3 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let after = store.counters();
