@@ -72,6 +72,14 @@ pub fn next_poll_seconds(polls: u32) -> u32 {
     2u32.saturating_pow(polls.saturating_add(1)).min(30)
 }
 
+/// The wait a job carries when it is a deploy provider's next look (its continuation token):
+/// such a job is sent by the tick when the look is due, not at once (docs/providers.md §13).
+pub fn deploy_wait(dispatch: &Dispatch) -> Option<&str> {
+    let kind = crate::providers::spec_of(&dispatch.action_type).map(|spec| spec.kind)?;
+    let token = dispatch.continuation_token.as_deref()?;
+    (dispatch.condition.is_none() && acts_on_aws(kind)).then_some(token)
+}
+
 /// Whether the next look of a deploy provider's wait is due at `now` (docs/providers.md §13):
 /// the wait, recorded at `since` as the attempt's continuation token, asks for its next look
 /// `pollAfterSeconds` later. A token without that field is due at once.
