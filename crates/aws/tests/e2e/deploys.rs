@@ -306,3 +306,84 @@ async fn a_redelivered_dispatch_starts_exactly_one_stack_update() {
         }
     }
 }
+
+/// moto runs Step Functions executions (instead of leaving them RUNNING) once told to.
+async fn moto_runs_state_machines() {
+    let url = format!("{}/moto-api/config", pipewright_aws::testing::endpoint());
+    let request = pipewright_http::Request::new("POST", &url)
+        .header("Content-Type", "application/json")
+        .body(json!({"stepfunctions": {"execute_state_machine": true}}).to_string());
+    let answer = pipewright_http::send(request).await.unwrap();
+    assert!(answer.is_success(), "{}", answer.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_functions_execution_is_awaited_and_its_output_becomes_an_artifact() {
+    moto_runs_state_machines().await;
+    let stack = stack().await;
+    // The machine lives in an account of its own, reached through the action's roleArn, as a
+    // deploy into another account is (docs/providers.md §11). (moto runs one execution per
+    // account and region: a fresh account keeps the test repeatable on one server.)
+    let account = format!("{:012}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000);
+    let role = format!("arn:aws:iam::{account}:role/pipewright-action-sfn");
+    let assumed = aws_sdk_sts::Client::new(&stack.sdk)
+        .assume_role()
+        .role_arn(&role)
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let credentials = aws_sdk_sfn::config::Credentials::new(
+        assumed.access_key_id(),
+        assumed.secret_access_key(),
+        Some(assumed.session_token().to_string()),
+        None,
+        "assumed",
+    );
+    let sfn = aws_sdk_sfn::Client::from_conf(
+        aws_sdk_sfn::config::Builder::from(&stack.sdk).credentials_provider(credentials).build(),
+    );
+    let definition = json!({"StartAt": "Release", "States": {"Release": {"Type": "Pass", "End": true}}});
+    let machine = sfn
+        .create_state_machine()
+        .name(format!("release-{}", stack.stack.names.stack))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/pipewright-deploy-sfn")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let invoke = json!({
+        "name": "Workflow", "namespace": "Flow", "roleArn": role,
+        "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "StepFunctions", "version": "1"},
+        "configuration": {"StateMachineArn": machine, "ExecutionNamePrefix": "release", "InputType": "Literal",
+                          "Input": r#"{"release": "v1"}"#},
+        "outputArtifacts": [{"name": "Result"}]});
+    let publish = json!({
+        "name": "Result",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"BucketName": stack.deploy_bucket, "Extract": "true", "ObjectKey": "flow"},
+        "inputArtifacts": [{"name": "Result"}]});
+    let declaration = pipeline(
+        &stack,
+        "flow",
+        "flow.zip",
+        vec![json!({"name": "Run", "actions": [invoke]}), json!({"name": "Publish", "actions": [publish]})],
+    );
+    stack.put_pipeline(&declaration).await;
+    let done = release(&stack, (&stack.router, 1), "flow", "flow.zip", &[("README", "flow")]).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let ran = attempt(&done, "Run", "Workflow");
+    assert_eq!(ran.output_variables.get("StateMachineArn"), Some(&machine));
+    assert!(machine.contains(&account), "{machine}");
+    let execution = ran.output_variables.get("ExecutionArn").cloned().unwrap_or_default();
+    assert!(execution.contains(&format!(":release-{}", ran.action_execution_id)), "{execution}");
+    let described = sfn.describe_execution().execution_arn(&execution).send().await.unwrap();
+    assert_eq!(described.status().as_str(), "SUCCEEDED");
+    let published = stack.objects(&stack.deploy_bucket).await;
+    let output: Value =
+        serde_json::from_str(published.get("flow/output.json").unwrap_or_else(|| panic!("{published:?}"))).unwrap();
+    assert_eq!(output, json!({"release": "v1"}), "the execution's output is the artifact");
+}
