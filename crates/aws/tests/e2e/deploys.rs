@@ -387,3 +387,67 @@ async fn a_step_functions_execution_is_awaited_and_its_output_becomes_an_artifac
         serde_json::from_str(published.get("flow/output.json").unwrap_or_else(|| panic!("{published:?}"))).unwrap();
     assert_eq!(output, json!({"release": "v1"}), "the execution's output is the artifact");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ecs_service_gets_the_new_image() {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let stack = stack().await;
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk);
+    let cluster = format!("pipewright-{}", stack.stack.names.stack);
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let container = |image: &str| ContainerDefinition::builder().name("web").image(image).memory(128).build();
+    let current = ecs
+        .register_task_definition()
+        .family(format!("web-{}", stack.stack.names.stack))
+        .container_definitions(container("registry.example/web:v1"))
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name("web")
+        .task_definition(&current)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+    let deploy = json!({
+        "name": "Roll",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ECS", "version": "1"},
+        "configuration": {"ClusterName": cluster, "ServiceName": "web"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "service", "images.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    let images = json!([{"name": "web", "imageUri": "registry.example/web:v2"}]).to_string();
+    let done =
+        release(&stack, (&stack.router, 1), "service", "images.zip", &[("imagedefinitions.json", &images)]).await;
+
+    let service = ecs.describe_services().cluster(&cluster).services("web").send().await.unwrap();
+    let running = service.services()[0].task_definition().unwrap().to_string();
+    assert_ne!(running, current, "the service runs a new revision");
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(&running)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let images: Vec<_> =
+        described.task_definition().unwrap().container_definitions().iter().filter_map(|c| c.image()).collect();
+    assert_eq!(images, ["registry.example/web:v2"]);
+    assert!(described.tags().iter().any(|t| t.key() == Some("pipewright:job")), "the revision names its job");
+    // moto registers the revision and points the service at it, but keeps the service's
+    // deployment on the old revision: the rollout it reports never completes there. On AWS
+    // UpdateService makes a new primary deployment, and the wait ends when it completes
+    // (core::deploy::ecs::rollout, unit-tested).
+    let rolled = attempt(&done, "Deploy", "Roll");
+    let message = rolled.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(
+        rolled.status == ActionStatus::Succeeded || message.contains(&format!("instead of {running}")),
+        "{rolled:#?}"
+    );
+}
