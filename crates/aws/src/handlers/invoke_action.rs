@@ -432,3 +432,39 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
         Invoked::Stale(why) => json!({ "invoked": "stale", "detail": why }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(url: Option<String>, status: &str) -> Waiting {
+        Waiting {
+            state: json!({"step": "stack", "stackId": "arn:aws:cloudformation:us-east-1:1:stack/app/1"}),
+            external_id: "arn:aws:cloudformation:us-east-1:1:stack/app/1".into(),
+            url,
+            status: status.into(),
+            poll_after_seconds: 30,
+            polls: 4,
+        }
+    }
+
+    #[test]
+    fn a_wait_becomes_a_token_that_reads_back_and_fits_the_limit() {
+        let wait = waiting(Some("https://console.aws.amazon.com/x".into()), "stack app UPDATE_IN_PROGRESS");
+        let token = continuation(&wait).unwrap();
+        assert_eq!(serde_json::from_str::<Waiting>(&token).unwrap(), wait);
+        assert!(pipewright_core::deploy::wait_is_due(
+            &token,
+            pipewright_core::time::Timestamp::from_millis(0),
+            pipewright_core::time::Timestamp::from_millis(30_000)
+        ));
+
+        let long_link = waiting(Some(format!("https://console.aws.amazon.com/{}", "x".repeat(1900))), "waiting");
+        let token = continuation(&long_link).unwrap();
+        assert!(token.len() <= 2048);
+        assert_eq!(serde_json::from_str::<Waiting>(&token).unwrap().url, None, "the link is dropped to fit");
+
+        let error = continuation(&waiting(None, &"y".repeat(2100))).unwrap_err();
+        assert!(error.contains("too large"), "{error}");
+    }
+}

@@ -28,6 +28,7 @@ fn a_continuation_starts_a_new_job_with_the_token() {
     }));
     let next = dispatches(&effects)[0].clone();
     assert_eq!((next.job_sequence, next.continuation_token.as_deref()), (2, Some("page-2")));
+    assert_eq!(crate::deploy::deploy_wait(&next), None, "a Lambda function's continuation is sent at once");
     assert_ne!(next.job_id, first_id, "each job has its own id");
     assert_eq!(next.attempt, 1, "the action stays in the same attempt");
     assert_eq!(sim.action_status("e1", "Work", "Invoke"), Some(ActionStatus::InProgress));
@@ -137,4 +138,5 @@ fn a_deploy_wait_is_kept_with_the_attempt_and_left_to_the_tick() {
     let work = work_in_flight(&pipeline, sim.execution("e1"), sim.now);
     let Some(Effect::Dispatch(waiting)) = work.first().map(|w| &w.effect) else { panic!("{work:?}") };
     assert_eq!((waiting.job_sequence, waiting.continuation_token.as_deref()), (2, Some("{\"pollAfterSeconds\":2}")));
+    assert_eq!(crate::deploy::deploy_wait(waiting), Some("{\"pollAfterSeconds\":2}"), "the tick knows it as a wait");
 }
