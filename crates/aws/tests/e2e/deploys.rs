@@ -451,3 +451,68 @@ async fn an_ecs_service_gets_the_new_image() {
         "{rolled:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivered_codedeploy_dispatch_creates_one_deployment_from_the_artifact() {
+    let stack = stack().await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&stack.sdk);
+    let application = format!("pipewright-{}", stack.stack.names.stack);
+    codedeploy.create_application().application_name(&application).send().await.unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name(&application)
+        .deployment_group_name("fleet")
+        .service_role_arn("arn:aws:iam::123456789012:role/pipewright-deploy-codedeploy")
+        .send()
+        .await
+        .unwrap();
+    let deploy = json!({
+        "name": "Fleet",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeploy", "version": "1"},
+        "configuration": {"ApplicationName": application, "DeploymentGroupName": "fleet"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "fleet", "bundle.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    stack.services.calls.reset();
+    let doubled = stack.router.clone().with_copies(2);
+    let (version, etag) = stack.upload_source("bundle.zip", &[("appspec.yml", "version: 0.0\nos: linux\n")]).await;
+    stack.put_default_bus(&stack.object_created("bundle.zip", &version, &etag)).await;
+    // Every delivery twice, and each tick twice, for three minutes of the deployment.
+    for _ in 0..3 {
+        drain_deliveries(&doubled).await;
+        let later = Timestamp::from_millis(now().millis() + 61_000);
+        for _ in 0..2 {
+            stage_transition::tick(&stack.services, later).await.unwrap();
+        }
+    }
+    drain_deliveries(&doubled).await;
+
+    let listed =
+        codedeploy.list_deployments().application_name(&application).deployment_group_name("fleet").send().await;
+    let deployments = listed.unwrap().deployments().to_vec();
+    assert_eq!(deployments.len(), 1, "one deployment: {deployments:?}");
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("CodeDeploy.CreateDeployment"), Some(&1), "{calls:?}");
+    let execution = latest(&stack, "fleet").await.unwrap();
+    let fleet = attempt(&execution, "Deploy", "Fleet");
+    // moto answers GetDeployment with a time the SDK cannot read, so the first look fails
+    // there; on AWS the tick looks each minute until the deployment ends
+    // (core::deploy::codedeploy, unit-tested).
+    let message = fleet.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(fleet.status == ActionStatus::InProgress || message.starts_with("GetDeployment"), "{fleet:#?}");
+    // Read as raw JSON: the SDK cannot read moto's times (above).
+    let request = pipewright_http::Request::new("POST", pipewright_aws::testing::endpoint())
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "CodeDeploy_20141006.GetDeployment")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/codedeploy/aws4_request")
+        .body(json!({"deploymentId": deployments[0]}).to_string());
+    let answer: Value = serde_json::from_str(&pipewright_http::send(request).await.unwrap().text()).unwrap();
+    let location = &answer["deploymentInfo"]["revision"]["s3Location"];
+    let code = execution.stages[0].actions[0].attempts[0].output_artifacts[0].location.clone();
+    assert_eq!(
+        (location["bucket"].as_str(), location["key"].as_str()),
+        (Some(code.bucket.as_str()), Some(code.key.as_str())),
+        "{answer}"
+    );
+}
