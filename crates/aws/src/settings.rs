@@ -1,6 +1,12 @@
 //! What a function reads from its environment, and the clients it builds once at init.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+
+use pipewright_aws_providers::AwsDeployer;
+use pipewright_aws_providers::artifacts::S3ArtifactBytes;
 
 use pipewright_core::pipeline::Environment;
 use pipewright_core::service::PipelineCache;
@@ -70,6 +76,9 @@ pub struct Services {
     pub artifacts: S3Artifacts,
     pub notifier: SnsNotifier,
     pub invoker: LambdaInvoker,
+    /// The deploy providers (CloudFormation, ECS, CodeDeploy, Elastic Beanstalk, Step
+    /// Functions) over the SDK, reading and writing the artifact store (docs/providers.md §13).
+    pub deployer: AwsDeployer,
     /// Jobs' `artifactCredentials`, from STS.
     pub artifact_access: ArtifactAccess,
     /// Reads the secrets connection sources map to.
@@ -97,6 +106,12 @@ impl Services {
         let sns = aws_sdk_sns::config::Builder::from(sdk).interceptor(calls.clone()).build();
         let lambda = aws_sdk_lambda::config::Builder::from(sdk).interceptor(calls.clone()).build();
         let sts = aws_sdk_sts::config::Builder::from(sdk).interceptor(calls.clone()).build();
+        let s3_client = aws_sdk_s3::Client::from_conf(s3);
+        let deployer = AwsDeployer::new(
+            sdk.clone(),
+            Arc::new(S3ArtifactBytes::new(s3_client.clone())),
+            vec![SharedInterceptor::new(calls.clone())],
+        );
         let link_key = match (&settings.secret_arn, with_link_key) {
             (Some(arn), true) => Some(read_secret(sdk, arn).await?),
             _ => None,
@@ -104,7 +119,8 @@ impl Services {
         Ok(Services {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), &settings.table),
             bus: EventBus::new(aws_sdk_eventbridge::Client::from_conf(events), &settings.bus),
-            artifacts: S3Artifacts::new(aws_sdk_s3::Client::from_conf(s3)),
+            artifacts: S3Artifacts::new(s3_client),
+            deployer,
             notifier: SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns)),
             invoker: LambdaInvoker::new(aws_sdk_lambda::Client::from_conf(lambda)),
             artifact_access: ArtifactAccess::new(

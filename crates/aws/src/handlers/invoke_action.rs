@@ -9,11 +9,12 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use pipewright_core::declaration::ActionOwner;
-use pipewright_core::engine::{ApprovalRequest, Dispatch, FailureType, Revision, RevisionType};
+use pipewright_core::engine::{ApprovalRequest, Dispatch, Event, FailureType, JobContinued, Revision, RevisionType};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
+use pipewright_providers::deploy::{DeployJob, Deployer, Progress, Waiting};
 use pipewright_providers::repository_archive::{self, HostSource};
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
@@ -40,6 +41,9 @@ pub enum Invoked {
     Finished(Outcome),
     /// Handed to a system that reports on its own (an invoked function, a notification).
     HandedOff(String),
+    /// A deploy provider waits for its service: the wait is reported as a continuation, kept
+    /// with the attempt, and the tick sends the next look (docs/providers.md §13).
+    Waiting(String),
     /// The job is no longer its attempt's live job (the execution moved on, was stopped or
     /// superseded): nothing run.
     Stale(String),
@@ -83,6 +87,7 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
             repository_source(services, dispatch, source).await
         }
         Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
+        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => return deploy(services, message).await,
         Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
             Ok(status) => {
                 services.store.hand_off_job(&dispatch.job_id).await?;
@@ -116,13 +121,81 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
             ),
         ),
     };
-    let Some(event) = outcome.clone().into_event(dispatch) else { return Ok(Invoked::Finished(outcome)) };
+    report(services, message, outcome.clone().into_event(dispatch)).await?;
+    Ok(Invoked::Finished(outcome))
+}
+
+/// Puts a job's result on the bus for stage-transition.
+async fn report(services: &Services, message: &DispatchMessage, event: Option<Event>) -> Result<(), HandlerError> {
+    let Some(event) = event else { return Ok(()) };
     if let Err(error) = services.bus.put(vec![engine_entry(&message.pipeline, &event)]).await {
         // Give the job back so that the retry of this delivery runs it again.
-        services.store.release_job(&dispatch.job_id).await?;
+        services.store.release_job(&message.dispatch.job_id).await?;
         return Err(HandlerError::Retryable(error.to_string()));
     }
-    Ok(Invoked::Finished(outcome))
+    Ok(())
+}
+
+/// A deploy provider's step (docs/providers.md §13): the attempt's first job starts the
+/// work, a job carrying a wait looks again. Either finishes the action, reported as any job
+/// result, or waits: the wait goes back as a continuation whose token the engine keeps with
+/// the attempt, and the tick sends the next look when it is due. Nothing here sleeps.
+async fn deploy(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
+    let dispatch = &message.dispatch;
+    let regional_store = match dispatch.region {
+        Some(_) => services
+            .cache
+            .get(&services.store, &dispatch.pipeline, Some(dispatch.pipeline_version))
+            .await
+            .ok()
+            .and_then(|pipeline| pipewright_core::deploy::regional_store(&pipeline, dispatch)),
+        None => None,
+    };
+    let job = DeployJob { dispatch: dispatch.clone(), regional_store };
+    let progress = match dispatch.continuation_token.as_deref() {
+        None => services.deployer.start(&job, &ToLog).await,
+        Some(token) => match serde_json::from_str::<Waiting>(token) {
+            Ok(waiting) => services.deployer.poll(&job, &waiting, &ToLog).await,
+            Err(error) => {
+                Progress::failed(FailureType::JobFailed, format!("the action's wait cannot be read: {error}"))
+            }
+        },
+    };
+    let (event, invoked) = match progress {
+        Progress::Finished(outcome) => (outcome.clone().into_event(dispatch), Invoked::Finished(outcome)),
+        Progress::Waiting(waiting) => match continuation(&waiting) {
+            Ok(token) => (
+                Some(Event::JobContinued(JobContinued {
+                    job: dispatch.job_ref(),
+                    continuation_token: token,
+                    summary: Some(waiting.status.clone()),
+                    percent_complete: None,
+                    external_execution_id: Some(waiting.external_id.clone()),
+                })),
+                Invoked::Waiting(waiting.status),
+            ),
+            Err(message) => {
+                let outcome = failed(FailureType::JobFailed, message);
+                (outcome.clone().into_event(dispatch), Invoked::Finished(outcome))
+            }
+        },
+    };
+    report(services, message, event).await?;
+    Ok(invoked)
+}
+
+/// A wait as a continuation token, within the 2,048 characters a token may have: without its
+/// console link when it would not fit.
+fn continuation(waiting: &Waiting) -> Result<String, String> {
+    const LIMIT: usize = 2048;
+    let fits = |w: &Waiting| serde_json::to_string(w).ok().filter(|token| token.len() <= LIMIT);
+    if let Some(token) = fits(waiting) {
+        return Ok(token);
+    }
+    let without_link = Waiting { url: None, ..waiting.clone() };
+    fits(&without_link).ok_or_else(|| {
+        format!("the wait for {} is too large to keep ({LIMIT} characters at most)", waiting.external_id)
+    })
 }
 
 /// Invokes a Lambda invoke action's function with its job and the job's artifact credentials.
@@ -355,6 +428,43 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
         Invoked::Finished(Outcome::Cancelled) => json!({ "invoked": "cancelled" }),
         Invoked::Finished(Outcome::HandedOff) => json!({ "invoked": "handed off" }),
         Invoked::HandedOff(what) => json!({ "invoked": "handed off", "detail": what }),
+        Invoked::Waiting(status) => json!({ "invoked": "waiting", "detail": status }),
         Invoked::Stale(why) => json!({ "invoked": "stale", "detail": why }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(url: Option<String>, status: &str) -> Waiting {
+        Waiting {
+            state: json!({"step": "stack", "stackId": "arn:aws:cloudformation:us-east-1:1:stack/app/1"}),
+            external_id: "arn:aws:cloudformation:us-east-1:1:stack/app/1".into(),
+            url,
+            status: status.into(),
+            poll_after_seconds: 30,
+            polls: 4,
+        }
+    }
+
+    #[test]
+    fn a_wait_becomes_a_token_that_reads_back_and_fits_the_limit() {
+        let wait = waiting(Some("https://console.aws.amazon.com/x".into()), "stack app UPDATE_IN_PROGRESS");
+        let token = continuation(&wait).unwrap();
+        assert_eq!(serde_json::from_str::<Waiting>(&token).unwrap(), wait);
+        assert!(pipewright_core::deploy::wait_is_due(
+            &token,
+            pipewright_core::time::Timestamp::from_millis(0),
+            pipewright_core::time::Timestamp::from_millis(30_000)
+        ));
+
+        let long_link = waiting(Some(format!("https://console.aws.amazon.com/{}", "x".repeat(1900))), "waiting");
+        let token = continuation(&long_link).unwrap();
+        assert!(token.len() <= 2048);
+        assert_eq!(serde_json::from_str::<Waiting>(&token).unwrap().url, None, "the link is dropped to fit");
+
+        let error = continuation(&waiting(None, &"y".repeat(2100))).unwrap_err();
+        assert!(error.contains("too large"), "{error}");
+    }
 }

@@ -2,7 +2,7 @@
 //! moving when a step was lost — deadlines that passed, effects committed but never
 //! published, work published but never picked up.
 
-use pipewright_core::engine::{Effect, Event, Tick, work_in_flight};
+use pipewright_core::engine::{Effect, Event, InFlight, Tick, work_in_flight};
 use pipewright_core::ports::StateStore;
 use pipewright_core::service::Handled;
 use pipewright_core::time::Timestamp;
@@ -115,7 +115,7 @@ async fn resend_unclaimed(
             }
         };
         for work in work_in_flight(&pipeline, &execution.value, now) {
-            if work.since <= settled
+            if due(&work, settled, now)
                 && let Some(claim) = claim_key(&work.effect)
             {
                 candidates.push((claim, work.effect));
@@ -139,6 +139,19 @@ async fn resend_unclaimed(
     }
     services.bus.put(entries).await.map_err(|e| HandlerError::Retryable(e.to_string()))?;
     Ok(count)
+}
+
+/// Whether the tick sends `work` now: a deploy provider's wait when its next look is due
+/// (the tick is what checks it, docs/providers.md §13); other work when it has gone
+/// unclaimed since `settled`.
+fn due(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
+    match &work.effect {
+        Effect::Dispatch(dispatch) => match pipewright_core::deploy::deploy_wait(dispatch) {
+            Some(token) => pipewright_core::deploy::wait_is_due(token, work.since, now),
+            None => work.since <= settled,
+        },
+        _ => work.since <= settled,
+    }
 }
 
 /// The claim invoke-action takes for a piece of work.

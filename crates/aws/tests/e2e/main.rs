@@ -19,6 +19,7 @@ mod calls_per_action;
 mod cargo_lambda;
 mod concurrency;
 mod delivery;
+mod deploys;
 mod dynamo_contract;
 mod full_run;
 mod limits;

@@ -17,7 +17,10 @@ pub mod stepfunctions;
 
 use std::collections::BTreeMap;
 
+use crate::engine::Dispatch;
+use crate::pipeline::Pipeline;
 use crate::providers::ProviderKind;
+use crate::time::Timestamp;
 
 /// The providers that act on AWS resources: locally they need `--aws`, `--aws-endpoint` or
 /// `--plan` (docs/providers.md, "Local runs").
@@ -69,6 +72,35 @@ pub fn next_poll_seconds(polls: u32) -> u32 {
     2u32.saturating_pow(polls.saturating_add(1)).min(30)
 }
 
+/// The wait a job carries when it is a deploy provider's next look (its continuation token):
+/// such a job is sent by the tick when the look is due, not at once (docs/providers.md §13).
+pub fn deploy_wait(dispatch: &Dispatch) -> Option<&str> {
+    let kind = crate::providers::spec_of(&dispatch.action_type).map(|spec| spec.kind)?;
+    let token = dispatch.continuation_token.as_deref()?;
+    (dispatch.condition.is_none() && acts_on_aws(kind)).then_some(token)
+}
+
+/// Whether the next look of a deploy provider's wait is due at `now` (docs/providers.md §13):
+/// the wait, recorded at `since` as the attempt's continuation token, asks for its next look
+/// `pollAfterSeconds` later. A token without that field is due at once.
+pub fn wait_is_due(continuation_token: &str, since: Timestamp, now: Timestamp) -> bool {
+    let after = serde_json::from_str::<serde_json::Value>(continuation_token)
+        .ok()
+        .and_then(|token| token.get("pollAfterSeconds").and_then(serde_json::Value::as_i64))
+        .unwrap_or(0);
+    since.millis().saturating_add(after.saturating_mul(1000)) <= now.millis()
+}
+
+/// The artifact bucket of the action's region, when the action runs in a region whose store
+/// is not the one its inputs are in: the inputs are copied there (docs/providers.md §11).
+pub fn regional_store(pipeline: &Pipeline, dispatch: &Dispatch) -> Option<String> {
+    let action_region = dispatch.region.as_deref()?;
+    let regional = pipeline.artifact_store(Some(action_region))?;
+    let inputs_bucket = dispatch.input_artifacts.first().map(|a| a.location.bucket.as_str());
+    let declared = pipeline.declaration.artifact_stores.as_ref().is_some_and(|s| s.contains_key(action_region));
+    (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
+}
+
 /// A value that stands in for what a planned action would have produced: clearly marked, so
 /// that a later action that uses it shows where it came from.
 pub fn planned_value(what: &str) -> String {
@@ -90,6 +122,15 @@ mod tests {
         assert_eq!(artifact_path("Build::./t.json"), Some(("Build", "t.json")));
         assert_eq!(artifact_path("Build"), None);
         assert_eq!(artifact_path("::t.json"), None);
+    }
+
+    #[test]
+    fn a_wait_is_due_once_the_interval_it_asked_for_has_passed() {
+        let since = Timestamp::from_millis(1_000_000);
+        let token = r#"{"state":{},"externalId":"x","status":"s","pollAfterSeconds":30,"polls":3}"#;
+        assert!(!wait_is_due(token, since, Timestamp::from_millis(1_029_999)));
+        assert!(wait_is_due(token, since, Timestamp::from_millis(1_030_000)));
+        assert!(wait_is_due("not json", since, since), "an unreadable token is looked at at once");
     }
 
     #[test]

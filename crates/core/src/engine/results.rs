@@ -239,7 +239,13 @@ pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<O
     let resolved = resolve(ctx.pipeline, execution, stage, action, &action_execution_id)
         .map_err(|e| Rejection::Inconsistent(format!("inputs of {name} no longer resolve: {}", e.message)))?;
     let dispatch = build_dispatch(ctx, id, stage, action, resolved)?;
-    ctx.emit(Effect::Dispatch(Box::new(dispatch)));
+    // A deploy provider's continuation is its wait for a service: the token is kept with the
+    // attempt and the next look is the tick's to send, not an immediate job
+    // (docs/providers.md §13).
+    let waits_for_tick = ctx.pipeline.stages[stage].actions[action].kind.is_some_and(crate::deploy::acts_on_aws);
+    if !waits_for_tick {
+        ctx.emit(Effect::Dispatch(Box::new(dispatch)));
+    }
     schedule_wake(ctx, id, stage, action)?;
     Ok(None)
 }

@@ -28,6 +28,7 @@ fn a_continuation_starts_a_new_job_with_the_token() {
     }));
     let next = dispatches(&effects)[0].clone();
     assert_eq!((next.job_sequence, next.continuation_token.as_deref()), (2, Some("page-2")));
+    assert_eq!(crate::deploy::deploy_wait(&next), None, "a Lambda function's continuation is sent at once");
     assert_ne!(next.job_id, first_id, "each job has its own id");
     assert_eq!(next.attempt, 1, "the action stays in the same attempt");
     assert_eq!(sim.action_status("e1", "Work", "Invoke"), Some(ActionStatus::InProgress));
@@ -104,4 +105,38 @@ fn work_in_flight_rebuilds_the_dispatches_and_approvals_as_first_sent() {
         work_in_flight(&sim.pipeline, &execution, sim.now).iter().map(|w| w.effect.id().to_string()).collect();
     assert_eq!(left.len(), 1);
     assert!(left[0].starts_with("approval/e1/Work/Approve/"), "{left:?}");
+}
+
+#[test]
+fn a_deploy_wait_is_kept_with_the_attempt_and_left_to_the_tick() {
+    let deploy = serde_json::json!({
+        "name": "Stack",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+        "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "app", "TemplatePath": "Code::t.yaml",
+                          "RoleArn": "arn:aws:iam::123456789012:role/cfn"},
+        "inputArtifacts": [{"name": "Code"}],
+    });
+    let mut sim = Sim::new(pipeline_json(
+        "SUPERSEDED",
+        vec![stage("Source", vec![source("Src", "Code")]), stage("Infra", vec![deploy])],
+    ));
+    sim.start("e1");
+    sim.succeed("e1", "Source", "Src");
+    let first = sim.job_ref("e1", "Infra", "Stack");
+    let effects = sim.ok(Event::JobContinued(JobContinued {
+        job: first,
+        continuation_token: "{\"pollAfterSeconds\":2}".into(),
+        summary: Some("stack app CREATE_IN_PROGRESS".into()),
+        percent_complete: None,
+        external_execution_id: Some("arn:aws:cloudformation:us-east-1:123456789012:stack/app/1".into()),
+    }));
+    assert!(dispatches(&effects).is_empty(), "no job is sent at once: {effects:?}");
+    let job = sim.attempt("e1", "Infra", "Stack").job.clone().unwrap();
+    assert_eq!((job.sequence, job.continuation_token.as_deref()), (2, Some("{\"pollAfterSeconds\":2}")));
+    // The tick rebuilds the waiting job from the stored attempt, token included.
+    let pipeline = sim.pipeline.clone();
+    let work = work_in_flight(&pipeline, sim.execution("e1"), sim.now);
+    let Some(Effect::Dispatch(waiting)) = work.first().map(|w| &w.effect) else { panic!("{work:?}") };
+    assert_eq!((waiting.job_sequence, waiting.continuation_token.as_deref()), (2, Some("{\"pollAfterSeconds\":2}")));
+    assert_eq!(crate::deploy::deploy_wait(waiting), Some("{\"pollAfterSeconds\":2}"), "the tick knows it as a wait");
 }

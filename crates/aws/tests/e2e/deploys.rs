@@ -1,0 +1,518 @@
+//! The deploy providers through the functions (docs/providers.md §13): invoke-action starts a
+//! deploy within the dispatch's invocation, a wait goes back as a continuation kept with the
+//! attempt, and the tick — run here a minute ahead of the clock — sends the next look. Against
+//! moto's CloudFormation, ECS and Step Functions, through real HTTP with the real SDK.
+
+use crate::common;
+
+use pipewright_aws::devstack::router::Router;
+use pipewright_aws::handlers::{now, stage_transition};
+use pipewright_core::engine::{ActionStatus, Execution, ExecutionStatus};
+use pipewright_core::ports::StateStore;
+use pipewright_core::time::Timestamp;
+use serde_json::{Value, json};
+
+use common::*;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/cloudformation";
+
+/// A topic whose name and environment are parameters; both are outputs.
+const TOPIC_TEMPLATE: &str = "AWSTemplateFormatVersion: '2010-09-09'
+Parameters:
+  TopicName:
+    Type: String
+  Env:
+    Type: String
+    Default: dev
+Resources:
+  AppTopic:
+    Type: AWS::SNS::Topic
+    Properties:
+      TopicName: !Ref TopicName
+Outputs:
+  TopicArn:
+    Value: !Ref AppTopic
+  Env:
+    Value: !Ref Env
+";
+
+fn source_stage(key: &str) -> Value {
+    json!({"name": "Source", "actions": [{
+        "name": "Bundle",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": "SOURCE", "S3ObjectKey": key, "PollForSourceChanges": "false"},
+        "outputArtifacts": [{"name": "Code"}]}]})
+}
+
+fn cloudformation(name: &str, configuration: Value, outputs: &[&str]) -> Value {
+    json!({
+        "name": name, "namespace": "Infra",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+        "configuration": configuration,
+        "inputArtifacts": [{"name": "Code"}],
+        "outputArtifacts": outputs.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+    })
+}
+
+fn pipeline(stack: &Stack, name: &str, key: &str, stages: Vec<Value>) -> Value {
+    let mut all = vec![source_stage(key)];
+    all.extend(stages);
+    let mut declaration = json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/pipewright", "pipelineType": "V2",
+        "executionMode": "QUEUED",
+        "artifactStore": {"type": "S3", "location": stack.artifact_bucket()},
+        "stages": all,
+    });
+    declaration["stages"][0]["actions"][0]["configuration"]["S3Bucket"] = json!(stack.source_bucket);
+    declaration
+}
+
+/// The stack pipeline: its template and parameters from the source, the stack's outputs as
+/// variables and as a file, and a later action publishing that file under `#{Infra.Env}`.
+fn stack_pipeline(stack: &Stack, name: &str, stack_name: &str) -> Value {
+    let deploy = cloudformation(
+        "Stack",
+        json!({
+            "ActionMode": "CREATE_UPDATE", "StackName": stack_name, "RoleArn": ROLE,
+            "TemplatePath": "Code::template.yaml",
+            "ParameterOverrides": r#"{"TopicName": {"Fn::GetParam": ["Code", "params.json", "TopicName"]}, "Env": {"Fn::GetParam": ["Code", "params.json", "Env"]}}"#,
+            "OutputFileName": "outputs.json",
+        }),
+        &["StackOutputs"],
+    );
+    let publish = json!({
+        "name": "Outputs",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"BucketName": stack.deploy_bucket, "Extract": "true", "ObjectKey": "#{Infra.Env}"},
+        "inputArtifacts": [{"name": "StackOutputs"}]});
+    pipeline(
+        stack,
+        name,
+        "infra.zip",
+        vec![json!({"name": "Infra", "actions": [deploy]}), json!({"name": "Publish", "actions": [publish]})],
+    )
+}
+
+fn params(topic: &str, env: &str) -> String {
+    json!({"TopicName": topic, "Env": env}).to_string()
+}
+
+/// Uploads a source bundle and delivers its event, then runs the pipeline's new execution to
+/// its end: the functions are pumped until nothing is left to deliver, then the tick runs a
+/// minute ahead, `ticks` times each (two is a duplicated schedule), which sends the waiting
+/// deploys' next looks.
+async fn release(
+    stack: &Stack,
+    (router, ticks): (&Router, usize),
+    pipeline: &str,
+    key: &str,
+    files: &[(&str, &str)],
+) -> Execution {
+    let before = latest(stack, pipeline).await.map(|e| e.id);
+    let (version, etag) = stack.upload_source(key, files).await;
+    stack.put_default_bus(&stack.object_created(key, &version, &etag)).await;
+    for _ in 0..30 {
+        drain_deliveries(router).await;
+        if let Some(execution) = latest(stack, pipeline).await
+            && Some(&execution.id) != before.as_ref()
+            && execution.status.is_finished()
+        {
+            return stack.execution(&execution.id).await;
+        }
+        let later = Timestamp::from_millis(now().millis() + 61_000);
+        for _ in 0..ticks {
+            stage_transition::tick(&stack.services, later).await.unwrap();
+        }
+    }
+    panic!("{pipeline}: the execution did not finish");
+}
+
+/// Pumps until two rounds in a row find nothing to deliver.
+async fn drain_deliveries(router: &Router) {
+    let mut idle = 0;
+    while idle < 2 {
+        let pumped = router.pump().await.unwrap();
+        assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
+        if pumped.messages == 0 {
+            idle += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        } else {
+            idle = 0;
+        }
+    }
+}
+
+async fn latest(stack: &Stack, pipeline: &str) -> Option<Execution> {
+    stack.services.store.list_executions(pipeline, 1, None).await.unwrap().items.into_iter().next()
+}
+
+fn attempt<'a>(execution: &'a Execution, stage: &str, action: &str) -> &'a pipewright_core::engine::ActionAttempt {
+    let stage = execution.stages.iter().find(|s| s.name == stage).unwrap();
+    stage.actions.iter().find(|a| a.name == action).unwrap().attempts.last().unwrap()
+}
+
+fn cloudformation_client(stack: &Stack) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(&stack.sdk)
+}
+
+async fn stack_status(stack: &Stack, name: &str) -> Option<String> {
+    let described = cloudformation_client(stack).describe_stacks().stack_name(name).send().await.ok()?;
+    described.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string())
+}
+
+/// CloudFormation calls counted since the last reset: `UpdateStack` → count.
+fn cloudformation_calls(stack: &Stack) -> std::collections::BTreeMap<String, u64> {
+    stack
+        .services
+        .calls
+        .snapshot()
+        .into_iter()
+        .filter_map(|(name, count)| name.strip_prefix("CloudFormation.").map(|op| (op.to_string(), count)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stack_is_created_updated_left_unchanged_and_deleted_and_its_outputs_feed_a_later_action() {
+    let stack = stack().await;
+    let stack_name = format!("app-{}", stack.stack.names.stack);
+    let topic = format!("topic-{}", stack.stack.names.stack);
+    stack.put_pipeline(&stack_pipeline(&stack, "infra", &stack_name)).await;
+
+    // Created, with its parameters from the source artifact.
+    let created = release(
+        &stack,
+        (&stack.router, 1),
+        "infra",
+        "infra.zip",
+        &[("template.yaml", TOPIC_TEMPLATE), ("params.json", &params(&topic, "staging"))],
+    )
+    .await;
+    assert_eq!(created.status, ExecutionStatus::Succeeded, "{created:#?}");
+    assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("CREATE_COMPLETE"));
+    let deployed = attempt(&created, "Infra", "Stack");
+    let jobs = deployed.job.as_ref().map_or(0, |job| job.sequence);
+    assert!(jobs >= 2, "the stack was started in one job and checked by the tick in a later one: {jobs}");
+    assert_eq!(deployed.output_variables.get("Env").map(String::as_str), Some("staging"));
+    assert!(deployed.output_variables.get("TopicArn").is_some_and(|arn| arn.ends_with(&topic)), "{deployed:?}");
+    let published = stack.objects(&stack.deploy_bucket).await;
+    let outputs = published.get("staging/outputs.json").unwrap_or_else(|| panic!("{published:?}"));
+    assert!(outputs.contains(&topic), "the outputs file went to the key the Env output named: {outputs}");
+
+    // Updated: the parameter the artifact gives changed.
+    let updated = release(
+        &stack,
+        (&stack.router, 1),
+        "infra",
+        "infra.zip",
+        &[("template.yaml", TOPIC_TEMPLATE), ("params.json", &params(&topic, "prod"))],
+    )
+    .await;
+    assert_eq!(updated.status, ExecutionStatus::Succeeded, "{updated:#?}");
+    assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("UPDATE_COMPLETE"));
+    assert_eq!(attempt(&updated, "Infra", "Stack").output_variables.get("Env").map(String::as_str), Some("prod"));
+    assert!(stack.objects(&stack.deploy_bucket).await.contains_key("prod/outputs.json"));
+
+    // Unchanged: no updates to perform is a success, and the stack is left as it was.
+    stack.services.calls.reset();
+    let unchanged = release(
+        &stack,
+        (&stack.router, 1),
+        "infra",
+        "infra.zip",
+        &[("template.yaml", TOPIC_TEMPLATE), ("params.json", &params(&topic, "prod"))],
+    )
+    .await;
+    assert_eq!(unchanged.status, ExecutionStatus::Succeeded, "{unchanged:#?}");
+    let summary = attempt(&unchanged, "Infra", "Stack").summary.clone().unwrap_or_default();
+    assert!(summary.to_lowercase().contains("no update") || summary.contains("unchanged"), "{summary}");
+    assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("UPDATE_COMPLETE"));
+
+    // Deleted, by a second pipeline's DELETE_ONLY action.
+    let teardown = pipeline(
+        &stack,
+        "teardown",
+        "teardown.zip",
+        vec![json!({"name": "Remove", "actions": [cloudformation(
+            "Stack",
+            json!({"ActionMode": "DELETE_ONLY", "StackName": stack_name, "RoleArn": ROLE}),
+            &[],
+        )]})],
+    );
+    stack.put_pipeline(&teardown).await;
+    let removed = release(&stack, (&stack.router, 1), "teardown", "teardown.zip", &[("README", "teardown")]).await;
+    assert_eq!(removed.status, ExecutionStatus::Succeeded, "{removed:#?}");
+    let status = stack_status(&stack, &stack_name).await;
+    assert!(status.is_none() || status.as_deref() == Some("DELETE_COMPLETE"), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_template_fails_the_action_naming_the_resource() {
+    let stack = stack().await;
+    let broken_template = "Resources:
+  AppTopic:
+    Type: AWS::SNS::Topic
+  AppAlias:
+    Type: AWS::SNS::Topic
+    Properties:
+      TopicName: !GetAtt AppTopic.NoSuchAttribute
+";
+    let deploy = cloudformation(
+        "Stack",
+        json!({"ActionMode": "CREATE_UPDATE", "StackName": format!("broken-{}", stack.stack.names.stack),
+               "RoleArn": ROLE, "TemplatePath": "Code::template.yaml"}),
+        &[],
+    );
+    stack
+        .put_pipeline(&pipeline(&stack, "broken", "broken.zip", vec![json!({"name": "Infra", "actions": [deploy]})]))
+        .await;
+    let failed =
+        release(&stack, (&stack.router, 1), "broken", "broken.zip", &[("template.yaml", broken_template)]).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    let action = attempt(&failed, "Infra", "Stack");
+    assert_eq!(action.status, ActionStatus::Failed);
+    let message = action.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(message.contains("AppTopic"), "the failure names the resource: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivered_dispatch_starts_exactly_one_stack_update() {
+    let stack = stack().await;
+    let stack_name = format!("twice-{}", stack.stack.names.stack);
+    let topic = format!("twice-{}", stack.stack.names.stack);
+    stack.put_pipeline(&stack_pipeline(&stack, "twice", &stack_name)).await;
+    let files = |env: &'static str| {
+        let params = params(&topic, env);
+        move || vec![("template.yaml".to_string(), TOPIC_TEMPLATE.to_string()), ("params.json".to_string(), params)]
+    };
+    let first = files("staging")();
+    let first: Vec<(&str, &str)> = first.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let created = release(&stack, (&stack.router, 1), "twice", "infra.zip", &first).await;
+    assert_eq!(created.status, ExecutionStatus::Succeeded);
+
+    // Every delivery twice, at once: the dispatch, the engine events, and each tick.
+    stack.services.calls.reset();
+    let doubled = stack.router.clone().with_copies(2);
+    let second = files("prod")();
+    let second: Vec<(&str, &str)> = second.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let updated = release(&stack, (&doubled, 2), "twice", "infra.zip", &second).await;
+    assert_eq!(updated.status, ExecutionStatus::Succeeded, "{updated:#?}");
+    assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("UPDATE_COMPLETE"));
+    let calls = cloudformation_calls(&stack);
+    assert_eq!(calls.get("UpdateStack"), Some(&1), "one stack update: {calls:?}");
+    assert_eq!(calls.get("CreateStack"), None, "{calls:?}");
+    for stage in &updated.stages {
+        for action in &stage.actions {
+            assert_eq!(action.attempts.len(), 1, "{}/{} ran once", stage.name, action.name);
+        }
+    }
+}
+
+/// moto runs Step Functions executions (instead of leaving them RUNNING) once told to.
+async fn moto_runs_state_machines() {
+    let url = format!("{}/moto-api/config", pipewright_aws::testing::endpoint());
+    let request = pipewright_http::Request::new("POST", &url)
+        .header("Content-Type", "application/json")
+        .body(json!({"stepfunctions": {"execute_state_machine": true}}).to_string());
+    let answer = pipewright_http::send(request).await.unwrap();
+    assert!(answer.is_success(), "{}", answer.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_functions_execution_is_awaited_and_its_output_becomes_an_artifact() {
+    moto_runs_state_machines().await;
+    let stack = stack().await;
+    // The machine lives in an account of its own, reached through the action's roleArn, as a
+    // deploy into another account is (docs/providers.md §11). (moto runs one execution per
+    // account and region: a fresh account keeps the test repeatable on one server.)
+    let account = format!("{:012}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000);
+    let role = format!("arn:aws:iam::{account}:role/pipewright-action-sfn");
+    let assumed = aws_sdk_sts::Client::new(&stack.sdk)
+        .assume_role()
+        .role_arn(&role)
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let credentials = aws_sdk_sfn::config::Credentials::new(
+        assumed.access_key_id(),
+        assumed.secret_access_key(),
+        Some(assumed.session_token().to_string()),
+        None,
+        "assumed",
+    );
+    let sfn = aws_sdk_sfn::Client::from_conf(
+        aws_sdk_sfn::config::Builder::from(&stack.sdk).credentials_provider(credentials).build(),
+    );
+    let definition = json!({"StartAt": "Release", "States": {"Release": {"Type": "Pass", "End": true}}});
+    let machine = sfn
+        .create_state_machine()
+        .name(format!("release-{}", stack.stack.names.stack))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/pipewright-deploy-sfn")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let invoke = json!({
+        "name": "Workflow", "namespace": "Flow", "roleArn": role,
+        "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "StepFunctions", "version": "1"},
+        "configuration": {"StateMachineArn": machine, "ExecutionNamePrefix": "release", "InputType": "Literal",
+                          "Input": r#"{"release": "v1"}"#},
+        "outputArtifacts": [{"name": "Result"}]});
+    let publish = json!({
+        "name": "Result",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"BucketName": stack.deploy_bucket, "Extract": "true", "ObjectKey": "flow"},
+        "inputArtifacts": [{"name": "Result"}]});
+    let declaration = pipeline(
+        &stack,
+        "flow",
+        "flow.zip",
+        vec![json!({"name": "Run", "actions": [invoke]}), json!({"name": "Publish", "actions": [publish]})],
+    );
+    stack.put_pipeline(&declaration).await;
+    let done = release(&stack, (&stack.router, 1), "flow", "flow.zip", &[("README", "flow")]).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let ran = attempt(&done, "Run", "Workflow");
+    assert_eq!(ran.output_variables.get("StateMachineArn"), Some(&machine));
+    assert!(machine.contains(&account), "{machine}");
+    let execution = ran.output_variables.get("ExecutionArn").cloned().unwrap_or_default();
+    assert!(execution.contains(&format!(":release-{}", ran.action_execution_id)), "{execution}");
+    let described = sfn.describe_execution().execution_arn(&execution).send().await.unwrap();
+    assert_eq!(described.status().as_str(), "SUCCEEDED");
+    let published = stack.objects(&stack.deploy_bucket).await;
+    let output: Value =
+        serde_json::from_str(published.get("flow/output.json").unwrap_or_else(|| panic!("{published:?}"))).unwrap();
+    assert_eq!(output, json!({"release": "v1"}), "the execution's output is the artifact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ecs_service_gets_the_new_image() {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let stack = stack().await;
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk);
+    let cluster = format!("pipewright-{}", stack.stack.names.stack);
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let container = |image: &str| ContainerDefinition::builder().name("web").image(image).memory(128).build();
+    let current = ecs
+        .register_task_definition()
+        .family(format!("web-{}", stack.stack.names.stack))
+        .container_definitions(container("registry.example/web:v1"))
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name("web")
+        .task_definition(&current)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+    let deploy = json!({
+        "name": "Roll",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ECS", "version": "1"},
+        "configuration": {"ClusterName": cluster, "ServiceName": "web"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "service", "images.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    let images = json!([{"name": "web", "imageUri": "registry.example/web:v2"}]).to_string();
+    let done =
+        release(&stack, (&stack.router, 1), "service", "images.zip", &[("imagedefinitions.json", &images)]).await;
+
+    let service = ecs.describe_services().cluster(&cluster).services("web").send().await.unwrap();
+    let running = service.services()[0].task_definition().unwrap().to_string();
+    assert_ne!(running, current, "the service runs a new revision");
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(&running)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let images: Vec<_> =
+        described.task_definition().unwrap().container_definitions().iter().filter_map(|c| c.image()).collect();
+    assert_eq!(images, ["registry.example/web:v2"]);
+    assert!(described.tags().iter().any(|t| t.key() == Some("pipewright:job")), "the revision names its job");
+    // moto registers the revision and points the service at it, but keeps the service's
+    // deployment on the old revision: the rollout it reports never completes there. On AWS
+    // UpdateService makes a new primary deployment, and the wait ends when it completes
+    // (core::deploy::ecs::rollout, unit-tested).
+    let rolled = attempt(&done, "Deploy", "Roll");
+    let message = rolled.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(
+        rolled.status == ActionStatus::Succeeded || message.contains(&format!("instead of {running}")),
+        "{rolled:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivered_codedeploy_dispatch_creates_one_deployment_from_the_artifact() {
+    let stack = stack().await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&stack.sdk);
+    let application = format!("pipewright-{}", stack.stack.names.stack);
+    codedeploy.create_application().application_name(&application).send().await.unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name(&application)
+        .deployment_group_name("fleet")
+        .service_role_arn("arn:aws:iam::123456789012:role/pipewright-deploy-codedeploy")
+        .send()
+        .await
+        .unwrap();
+    let deploy = json!({
+        "name": "Fleet",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeploy", "version": "1"},
+        "configuration": {"ApplicationName": application, "DeploymentGroupName": "fleet"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "fleet", "bundle.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    stack.services.calls.reset();
+    let doubled = stack.router.clone().with_copies(2);
+    let (version, etag) = stack.upload_source("bundle.zip", &[("appspec.yml", "version: 0.0\nos: linux\n")]).await;
+    stack.put_default_bus(&stack.object_created("bundle.zip", &version, &etag)).await;
+    // Every delivery twice, and each tick twice, for three minutes of the deployment.
+    for _ in 0..3 {
+        drain_deliveries(&doubled).await;
+        let later = Timestamp::from_millis(now().millis() + 61_000);
+        for _ in 0..2 {
+            stage_transition::tick(&stack.services, later).await.unwrap();
+        }
+    }
+    drain_deliveries(&doubled).await;
+
+    let listed =
+        codedeploy.list_deployments().application_name(&application).deployment_group_name("fleet").send().await;
+    let deployments = listed.unwrap().deployments().to_vec();
+    assert_eq!(deployments.len(), 1, "one deployment: {deployments:?}");
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("CodeDeploy.CreateDeployment"), Some(&1), "{calls:?}");
+    let execution = latest(&stack, "fleet").await.unwrap();
+    let fleet = attempt(&execution, "Deploy", "Fleet");
+    // moto answers GetDeployment with a time the SDK cannot read, so the first look fails
+    // there; on AWS the tick looks each minute until the deployment ends
+    // (core::deploy::codedeploy, unit-tested).
+    let message = fleet.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(fleet.status == ActionStatus::InProgress || message.starts_with("GetDeployment"), "{fleet:#?}");
+    // Read as raw JSON: the SDK cannot read moto's times (above).
+    let request = pipewright_http::Request::new("POST", pipewright_aws::testing::endpoint())
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "CodeDeploy_20141006.GetDeployment")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/codedeploy/aws4_request")
+        .body(json!({"deploymentId": deployments[0]}).to_string());
+    let answer: Value = serde_json::from_str(&pipewright_http::send(request).await.unwrap().text()).unwrap();
+    let location = &answer["deploymentInfo"]["revision"]["s3Location"];
+    let code = execution.stages[0].actions[0].attempts[0].output_artifacts[0].location.clone();
+    assert_eq!(
+        (location["bucket"].as_str(), location["key"].as_str()),
+        (Some(code.bucket.as_str()), Some(code.key.as_str())),
+        "{answer}"
+    );
+}
