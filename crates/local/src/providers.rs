@@ -54,16 +54,6 @@ pub struct ProviderContext {
     pub keep_workspaces: bool,
 }
 
-/// The artifact bucket of the action's region, when the action runs in a region whose store
-/// is not the one its inputs are in (docs/providers.md §11).
-pub fn regional_store(pipeline: &pipewright_core::pipeline::Pipeline, dispatch: &Dispatch) -> Option<String> {
-    let action_region = dispatch.region.as_deref()?;
-    let regional = pipeline.artifact_store(Some(action_region))?;
-    let inputs_bucket = dispatch.input_artifacts.first().map(|a| a.location.bucket.as_str());
-    let declared = pipeline.declaration.artifact_stores.as_ref().is_some_and(|s| s.contains_key(action_region));
-    (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
-}
-
 /// The provider that carries out `dispatch`: its action's, or for a rule's job the provider of
 /// the action of the same kind. None when the pipeline version is gone or names no provider
 /// this machine knows (a custom action).

@@ -284,7 +284,7 @@ impl Session<'_, '_> {
         let kind = providers::kind_of(pipeline.as_deref(), &dispatch);
         let regional_store = match dispatch.condition {
             Some(_) => None,
-            None => pipeline.as_ref().and_then(|p| providers::regional_store(p, &dispatch)),
+            None => pipeline.as_ref().and_then(|p| pipewright_core::deploy::regional_store(p, &dispatch)),
         };
         let (cancel, cancelled) = watch::channel(false);
         let context = backend.providers.clone();
