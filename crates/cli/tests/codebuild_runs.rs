@@ -700,6 +700,27 @@ phases:
         "{output}"
     );
     assert!(!output.contains("Entering phase INSTALL"), "{output}");
+
+    // So does a secret Secrets Manager does not have, and a json-key the secret lacks.
+    let absent = scratch.file(
+        "specs/absent.yml",
+        &format!("version: 0.2\nenv:\n  secrets-manager:\n    GONE: ci/{unique}/gone:password\nphases:\n  build:\n    commands:\n      - echo never\n"),
+    );
+    let (code, output) = run(&absent, &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains(&format!(
+            "Code: Secrets Manager Error, Message: secret does not exist: ci/{unique}/gone (environment variable GONE; looked in --secret, AWS Secrets Manager (us-east-1) and pipewright's environment"
+        )),
+        "{output}"
+    );
+    let no_key = scratch.file(
+        "specs/no-key.yml",
+        &format!("version: 0.2\nenv:\n  secrets-manager:\n    PORT: {secret}:port\nphases:\n  build:\n    commands:\n      - echo never\n"),
+    );
+    let (code, output) = run(&no_key, &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains(&format!("Message: secret {secret} has no key \"port\"")), "{output}");
 }
 
 #[test]
