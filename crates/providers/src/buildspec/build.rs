@@ -302,14 +302,14 @@ impl<A: ArtifactStore> Build<'_, A> {
                 cache::evaluate(&parts, |name| self.environment.get(name).cloned(), |p| self.hash_files(p))
             })
         };
-        let key = match evaluated(key_text).and_then(|key| cache::key_dir(project_dir, &key).map(|dir| (key, dir))) {
-            Ok(key) => key,
-            Err(e) => {
-                warn(&format!("{e}; the cache is not used"));
-                return None;
-            }
-        };
-        let (key, save) = key;
+        let (key, save) =
+            match evaluated(key_text).and_then(|key| cache::key_dir(project_dir, &key).map(|dir| (key, dir))) {
+                Ok(evaluated) => evaluated,
+                Err(e) => {
+                    warn(&format!("{e}; the cache is not used"));
+                    return None;
+                }
+            };
         if spec.fallback_keys.len() > cache::MAX_FALLBACK_KEYS {
             warn(&format!("cache.fallback-keys: only the first {} are used", cache::MAX_FALLBACK_KEYS));
         }
