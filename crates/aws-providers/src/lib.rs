@@ -12,6 +12,7 @@ pub mod codedeploy;
 pub mod ecs;
 pub mod errors;
 pub mod s3_deploy;
+pub mod secrets;
 pub mod stepfunctions;
 
 use std::sync::Arc;

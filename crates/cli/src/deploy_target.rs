@@ -1,6 +1,7 @@
 //! Where a local run's deploy actions go (docs/providers.md §2): the choice the flags make,
 //! and, for `--aws` / `--aws-endpoint`, the AWS providers handed to the local backend (which
-//! does not link the SDKs itself).
+//! does not link the SDKs itself), with SSM and Secrets Manager for CodeBuild's secrets
+//! (docs/codebuild.md "Secrets").
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region};
 
 use pipewright_aws_providers::AwsDeployer;
+use pipewright_aws_providers::secrets::AwsSecrets;
 use pipewright_local::backend::Backend;
 use pipewright_local::deploy::{DeployMode, DeployTarget};
 
@@ -48,6 +50,7 @@ pub async fn install(backend: &mut Backend, target: Option<&DeployTarget>) {
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
+    backend.providers.aws_secrets = Some(Arc::new(AwsSecrets::new(&sdk)));
     let artifacts = Arc::new(backend.providers.artifacts.clone());
     backend.providers.deploy = DeployMode::Aws(Arc::new(AwsDeployer::new(sdk, artifacts, Vec::new())));
 }

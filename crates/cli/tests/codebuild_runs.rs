@@ -606,3 +606,191 @@ fn a_team_pipeline_from_codecommit_runs_with_the_commit_as_the_resolved_source_v
     assert_eq!(output.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(std::fs::read_to_string(deploy_dir.join("VERSION")).unwrap(), format!("{}\n", &commit[..7]));
 }
+
+/// Seeds moto with a SecureString parameter and a JSON secret; returns their names.
+async fn seed_secrets(unique: &str) -> (String, String) {
+    let sdk = pipewright_aws::testing::sdk_config().await;
+    let parameter = format!("/ci/{unique}/token");
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&parameter)
+        .value(format!("tok-{unique}"))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let secret = format!("ci/{unique}/db");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret)
+        .secret_string(json!({"username": format!("user-{unique}"), "password": format!("pw-{unique}")}).to_string())
+        .send()
+        .await
+        .unwrap();
+    (parameter, secret)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_aws_access_secrets_come_from_parameter_store_and_secrets_manager_after_explicit_ones() {
+    let endpoint = pipewright_aws::testing::endpoint().to_string();
+    let unique = pipewright_aws::testing::unique("sec");
+    let (parameter, secret) = seed_secrets(&unique).await;
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    let spec = scratch.file(
+        "specs/secrets.yml",
+        &format!(
+            r#"version: 0.2
+env:
+  parameter-store:
+    TOKEN: {parameter}
+  secrets-manager:
+    DB_PASSWORD: {secret}:password
+    DB_USER: {secret}:username:AWSCURRENT
+phases:
+  build:
+    commands:
+      - echo "token=$TOKEN password=$DB_PASSWORD user=$DB_USER"
+      - echo "$TOKEN $DB_PASSWORD $DB_USER" | tr a-z A-Z
+"#
+        ),
+    );
+    let missing_spec = scratch.file(
+        "specs/missing.yml",
+        &format!("version: 0.2\nenv:\n  parameter-store:\n    NOT_THERE: /ci/{unique}/absent\nphases:\n  build:\n    commands:\n      - echo never\n"),
+    );
+    let file = scratch
+        .pipeline("secrets", vec![source_stage(), stage("Build", vec![codebuild("Build", "app", &["Src"], &[])])]);
+    let aws = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")];
+    let run = |buildspec: &str, extra: &[&str]| {
+        let source = format!("Source={}", scratch.source().display());
+        let flag = format!("app={buildspec}");
+        let mut command = scratch.pipewright();
+        command.envs(aws).env_remove("TOKEN");
+        let output = command
+            .args(["run", &file, "--source", &source, "--buildspec", &flag, "--aws-endpoint", &endpoint])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code().unwrap_or(-1), text)
+    };
+
+    let (code, output) = run(&spec, &[]);
+    assert_eq!(code, 0, "{output}");
+    let lines = lines_of(&output, "Build", "Build");
+    assert!(has(&lines, "token=*** password=*** user=***"), "masked in the log: {lines:?}");
+    let upper = unique.to_uppercase();
+    assert!(has(&lines, &format!("TOK-{upper} PW-{upper} USER-{upper}")), "the values from AWS: {lines:?}");
+    assert!(!output.contains(&format!("pw-{unique}")), "{output}");
+
+    // An explicit --secret wins over AWS.
+    let given = format!("TOKEN=given-{unique}");
+    let (code, output) = run(&spec, &["--secret", &given]);
+    assert_eq!(code, 0, "{output}");
+    assert!(has(&lines_of(&output, "Build", "Build"), &format!("GIVEN-{upper} PW-{upper} USER-{upper}")), "{output}");
+
+    // A parameter AWS does not have fails the action before INSTALL, naming it and where it was looked for.
+    let (code, output) = run(&missing_spec, &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains(&format!(
+            "Code: Decrypted Variables Error, Message: parameter does not exist: /ci/{unique}/absent (environment variable NOT_THERE; looked in --secret, AWS Systems Manager Parameter Store (us-east-1) and pipewright's environment"
+        )),
+        "{output}"
+    );
+    assert!(!output.contains("Entering phase INSTALL"), "{output}");
+
+    // So does a secret Secrets Manager does not have, and a json-key the secret lacks.
+    let absent = scratch.file(
+        "specs/absent.yml",
+        &format!("version: 0.2\nenv:\n  secrets-manager:\n    GONE: ci/{unique}/gone:password\nphases:\n  build:\n    commands:\n      - echo never\n"),
+    );
+    let (code, output) = run(&absent, &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains(&format!(
+            "Code: Secrets Manager Error, Message: secret does not exist: ci/{unique}/gone (environment variable GONE; looked in --secret, AWS Secrets Manager (us-east-1) and pipewright's environment"
+        )),
+        "{output}"
+    );
+    let no_key = scratch.file(
+        "specs/no-key.yml",
+        &format!("version: 0.2\nenv:\n  secrets-manager:\n    PORT: {secret}:port\nphases:\n  build:\n    commands:\n      - echo never\n"),
+    );
+    let (code, output) = run(&no_key, &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains(&format!("Message: secret {secret} has no key \"port\"")), "{output}");
+}
+
+#[test]
+fn a_cache_key_hits_on_the_same_key_and_a_changed_key_restores_from_a_fallback_key() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    let spec = scratch.file(
+        "specs/keyed.yml",
+        r#"version: 0.2
+phases:
+  install:
+    commands:
+      - if [ -f deps/installed ]; then echo "deps from cache=$(cat deps/installed)"; else mkdir -p deps && cat deps.lock > deps/installed && echo "deps installed"; fi
+cache:
+  key: deps-$OS_NAME-$(codebuild-hash-files deps.lock)
+  fallback-keys:
+    - deps-nothing-
+    - deps-$OS_NAME-
+  paths: ['deps/**/*']
+"#,
+    );
+    let file = scratch
+        .pipeline("keyed", vec![source_stage(), stage("Build", vec![codebuild("Build", "keyed", &["Src"], &[])])]);
+    let flag = format!("keyed={spec}");
+    let run = || {
+        let source = format!("Source={}", scratch.source().display());
+        let output = scratch
+            .pipewright()
+            .env("OS_NAME", "linux")
+            .args(["run", &file, "--source", &source, "--buildspec", &flag])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        lines_of(&text, "Build", "Build")
+    };
+    let key_of = |lines: &[String]| -> String {
+        let line = lines.iter().find(|l| l.starts_with("[pipewright] Cache key ")).expect("a cache key line");
+        line["[pipewright] Cache key ".len()..].split([' ', ':']).next().unwrap().to_string()
+    };
+
+    scratch.file("src/deps.lock", "v1");
+    let first = run();
+    let v1 = key_of(&first);
+    assert!(v1.starts_with("deps-linux-") && v1.len() == "deps-linux-".len() + 64, "{first:?}");
+    assert!(has(&first, &format!("[pipewright] Cache key {v1} has no cache")), "{first:?}");
+    assert!(has(&first, "deps installed"), "{first:?}");
+
+    let second = run();
+    assert!(has(&second, &format!("[pipewright] Cache key {v1}: restoring its cache")), "{second:?}");
+    assert!(has(&second, "deps from cache=v1"), "the same key hits: {second:?}");
+
+    scratch.file("src/deps.lock", "v2");
+    let third = run();
+    let v2 = key_of(&third);
+    assert_ne!(v1, v2, "the key follows the hashed file");
+    assert!(
+        has(&third, &format!("[pipewright] Cache key {v2} has no cache; restoring {v1} (fallback key deps-linux-)")),
+        "{third:?}"
+    );
+    assert!(has(&third, "deps from cache=v1"), "restored from the fallback key: {third:?}");
+
+    let fourth = run();
+    assert!(
+        has(&fourth, &format!("[pipewright] Cache key {v2}: restoring its cache")),
+        "saved under the new key: {fourth:?}"
+    );
+
+    scratch.file("src/deps.lock", "v1");
+    let fifth = run();
+    assert!(has(&fifth, &format!("[pipewright] Cache key {v1}: restoring its cache")), "{fifth:?}");
+    assert!(has(&fifth, "deps from cache=v1"), "the fallback's cache was left as it was: {fifth:?}");
+}

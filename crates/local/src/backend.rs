@@ -107,6 +107,7 @@ impl Backend {
                 .unwrap_or_else(|| crate::lambda::LOCAL_ACCOUNT.to_string()),
             build_projects: Default::default(),
             secrets: Default::default(),
+            aws_secrets: None,
             codebuild_root: state_dir.join("codebuild"),
             warned_host_tools: Default::default(),
             deploy: Default::default(),

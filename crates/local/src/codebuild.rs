@@ -1,6 +1,6 @@
 //! The CodeBuild action on this machine: the shared interpreter
 //! ([`pipewright_providers::codebuild`]) with what one state directory adds — the projects
-//! of the run, `--secret` values and the environment for secrets, a build number per
+//! of the run, `--secret` values, AWS (with `--aws`) and the environment for secrets, a build number per
 //! project, and `cache.paths` kept per project under `<state>/codebuild/<project>/cache`.
 
 use std::fs;
@@ -64,7 +64,11 @@ pub async fn run(
     let project = dispatch.configuration.get("ProjectName").cloned().unwrap_or_default();
     let project_dir = context.codebuild_root.join(sanitize(&project));
     let number = next_build_number(&project_dir, &format!("{project}:{}", dispatch.action_execution_id));
-    let secrets = LocalSecrets { given: context.secrets.clone(), environment: std::env::vars().collect() };
+    let secrets = LocalSecrets {
+        given: context.secrets.clone(),
+        aws: context.aws_secrets.clone(),
+        environment: std::env::vars().collect(),
+    };
     let reporter = context.reporter.clone();
     let warned = context.warned_host_tools.clone();
     let warn_once = move |message: &str| {

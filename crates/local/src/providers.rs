@@ -38,6 +38,9 @@ pub struct ProviderContext {
     pub build_projects: std::collections::BTreeMap<String, pipewright_core::build_project::BuildProject>,
     /// `--secret NAME=VALUE`: Parameter Store and Secrets Manager values for builds.
     pub secrets: std::collections::BTreeMap<String, String>,
+    /// SSM and Secrets Manager, when the run has AWS access (`--aws`, `--aws-endpoint`):
+    /// asked after `--secret` and before the environment.
+    pub aws_secrets: Option<Arc<dyn pipewright_providers::buildspec::environment::SecretStore>>,
     /// Build numbers and caches of CodeBuild projects: `<root>/<project>/…`.
     pub codebuild_root: PathBuf,
     /// The host-tools warning of CodeBuild builds is given once per run.

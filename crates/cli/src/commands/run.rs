@@ -52,7 +52,8 @@ pub struct StartOptions {
     pub(crate) buildspecs: Vec<(String, String)>,
     /// A Parameter Store or Secrets Manager value for builds: NAME is the environment
     /// variable, the parameter name or the secret id. Repeatable. Without it, a secret is read
-    /// from the variable of the same name in this environment.
+    /// from SSM or Secrets Manager under `--aws` / `--aws-endpoint`, else from the variable of
+    /// the same name in this environment.
     #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = parse_pair)]
     pub(crate) secrets: Vec<(String, String)>,
     /// Deploy actions (CloudFormation, ECS, CodeDeploy, Elastic Beanstalk, Step Functions, S3)

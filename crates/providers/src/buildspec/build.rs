@@ -13,7 +13,7 @@ use pipewright_core::action_details::{PhaseDetail, ReportDetail};
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::ArtifactStore;
 
-use super::cache::{self, CacheRoot};
+use super::cache::{self, CacheRoot, Chosen};
 use super::console::Console;
 use super::environment::exported_values;
 use super::model::{ArtifactSpec, Buildspec, CacheAction, PhaseName};
@@ -53,6 +53,19 @@ impl BuildStatus {
             BuildStatus::Stopped => "STOPPED",
         }
     }
+}
+
+/// Where one build's cache comes from and goes (see `Build::cache_slot`).
+struct CacheSlot {
+    /// The directory to restore from, and whether to copy (leaving it as it is) or move.
+    restore: Option<(PathBuf, bool)>,
+    save: PathBuf,
+    /// A key's cache: never updated once saved.
+    keyed: bool,
+}
+
+fn now_millis() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 /// The first thing that went wrong: CodeBuild's failing phase and its context.
@@ -141,10 +154,16 @@ impl<A: ArtifactStore> Build<'_, A> {
             reports: Vec::new(),
         };
         let cache_roots = self.cache_roots();
-        if let (Some(dir), Some(roots)) = (&self.cache_dir, &cache_roots)
+        let cache_slot = cache_roots.as_ref().and_then(|_| self.cache_slot(console));
+        if let (Some(CacheSlot { restore: Some((dir, copy)), .. }), Some(roots)) = (&cache_slot, &cache_roots)
             && self.spec.cache.as_ref().is_none_or(|c| c.action != Some(CacheAction::Save))
         {
-            match cache::restore(dir, &self.src_dir, roots) {
+            let restored = if *copy {
+                cache::restore_copy(dir, &self.src_dir, roots)
+            } else {
+                cache::restore(dir, &self.src_dir, roots)
+            };
+            match restored {
                 Ok(restored) if !restored.is_empty() => {
                     let names: Vec<String> = restored.iter().map(|p| p.display().to_string()).collect();
                     console.say(&format!("[pipewright] Restored the cache: {}", names.join(", ")));
@@ -236,13 +255,18 @@ impl<A: ArtifactStore> Build<'_, A> {
                     result.failure = Some(BuildFailure { phase: "UPLOAD_ARTIFACTS", code, message, command: None });
                 }
             }
-            if let (Some(dir), Some(roots)) = (&self.cache_dir, &cache_roots)
+            if let (Some(slot), Some(roots)) = (&cache_slot, &cache_roots)
                 && self.spec.cache.as_ref().is_none_or(|c| c.action != Some(CacheAction::Restore))
             {
-                match cache::save(dir, &self.src_dir, roots) {
+                match cache::save(&slot.save, &self.src_dir, roots, slot.keyed) {
                     Ok(saved) if !saved.is_empty() => {
                         let names: Vec<String> = saved.iter().map(|p| p.display().to_string()).collect();
                         console.say(&format!("[pipewright] Saved the cache: {}", names.join(", ")));
+                        if slot.keyed
+                            && let Err(e) = cache::mark_saved(&slot.save, now_millis())
+                        {
+                            console.say(&format!("[pipewright] Warning: cannot save the cache: {e}"));
+                        }
                     }
                     Ok(_) => {}
                     Err(e) => console.say(&format!("[pipewright] Warning: cannot save the cache: {e}")),
@@ -256,6 +280,73 @@ impl<A: ArtifactStore> Build<'_, A> {
             ));
         }
         result
+    }
+
+    /// Where the cache is restored from and saved to (docs/codebuild.md "Cache"): the
+    /// project's one cache, or with `cache.key` the key's, restored from the key's own or a
+    /// fallback key's. None when the key cannot be evaluated (a warning: no cache is used).
+    fn cache_slot(&self, console: &Console) -> Option<CacheSlot> {
+        let project_dir = self.cache_dir.as_ref()?;
+        let spec = self.spec.cache.as_ref()?;
+        let restore_only = spec.action == Some(CacheAction::Restore);
+        let Some(key_text) = &spec.key else {
+            return Some(CacheSlot {
+                restore: Some((project_dir.clone(), restore_only)),
+                save: project_dir.clone(),
+                keyed: false,
+            });
+        };
+        let warn = |message: &str| console.say(&format!("[pipewright] Warning: {message}"));
+        let evaluated = |text: &str| {
+            cache::parse_key(text).and_then(|parts| {
+                cache::evaluate(&parts, |name| self.environment.get(name).cloned(), |p| self.hash_files(p))
+            })
+        };
+        let (key, save) =
+            match evaluated(key_text).and_then(|key| cache::key_dir(project_dir, &key).map(|dir| (key, dir))) {
+                Ok(evaluated) => evaluated,
+                Err(e) => {
+                    warn(&format!("{e}; the cache is not used"));
+                    return None;
+                }
+            };
+        if spec.fallback_keys.len() > cache::MAX_FALLBACK_KEYS {
+            warn(&format!("cache.fallback-keys: only the first {} are used", cache::MAX_FALLBACK_KEYS));
+        }
+        let fallbacks: Vec<String> = spec
+            .fallback_keys
+            .iter()
+            .filter_map(|text| evaluated(text).map_err(|e| warn(&format!("{e}; the fallback key is not used"))).ok())
+            .collect();
+        let restore = match cache::choose(&key, &fallbacks, &cache::saved_keys(project_dir)) {
+            Some(Chosen::Exact(_)) => {
+                console.say(&format!("[pipewright] Cache key {key}: restoring its cache"));
+                Some((save.clone(), restore_only))
+            }
+            Some(Chosen::Fallback { fallback, key: found }) => {
+                console.say(&format!(
+                    "[pipewright] Cache key {key} has no cache; restoring {found} (fallback key {fallback})"
+                ));
+                cache::key_dir(project_dir, &found).ok().map(|dir| (dir, true))
+            }
+            None => {
+                console.say(&format!("[pipewright] Cache key {key} has no cache"));
+                None
+            }
+        };
+        Some(CacheSlot { restore, save, keyed: true })
+    }
+
+    /// `$(codebuild-hash-files …)`: the files the patterns select under the source root.
+    fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("codebuild-hash-files {}: {e}", patterns.join(" "));
+        let files = select::walk(&self.src_dir, false).map_err(|e| failed(&e))?;
+        let selection = select::select(&files, patterns, &[], false).map_err(|e| failed(&e))?;
+        let mut contents = Vec::new();
+        for (path, _) in &selection.files {
+            contents.push((path.as_str(), std::fs::read(self.src_dir.join(path)).map_err(|e| failed(&e))?));
+        }
+        Ok(cache::hash_files(contents.iter().map(|(path, bytes)| (*path, bytes.as_slice()))))
     }
 
     fn cache_roots(&self) -> Option<Vec<CacheRoot>> {

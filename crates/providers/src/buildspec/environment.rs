@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use pipewright_core::build_project::{BuildVariable, VariableType};
 
@@ -149,25 +150,40 @@ impl SecretKind {
 
 pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
 
-/// Where Parameter Store and Secrets Manager values come from: `--secret` and the
-/// environment locally; SSM and Secrets Manager with AWS credentials (later).
+/// Where Parameter Store and Secrets Manager values come from: [`LocalSecrets`] (`--secret`,
+/// AWS when the run has access, the environment).
 pub trait SecretLookup: Send + Sync {
     /// The value, or why there is none (CodeBuild's message, naming the variable).
     fn lookup<'a>(&'a self, request: &'a SecretRequest) -> LookupFuture<'a>;
 }
 
-/// Local values: given by name (`--secret NAME=VALUE`, where NAME is the variable, the
-/// parameter name or the secret id), then the variable from the environment.
-#[derive(Debug, Clone, Default)]
+pub type FindFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+
+/// A remote store of parameters and secrets (SSM and Secrets Manager over the SDK).
+pub trait SecretStore: Send + Sync {
+    /// The value; `None` when the store has no such parameter or secret (the next place is
+    /// tried); an error for anything else (no access, a missing `json-key`), which fails
+    /// the build.
+    fn find<'a>(&'a self, request: &'a SecretRequest) -> FindFuture<'a>;
+    /// Where it looked, for the message when nothing has the value.
+    fn describe(&self, kind: SecretKind) -> String;
+}
+
+/// Where a build's secrets come from, in this order (docs/codebuild.md "Secrets"): given by
+/// name (`--secret NAME=VALUE`, where NAME is the variable, the parameter name or the secret
+/// id), then AWS when the run has access (`--aws`, `--aws-endpoint`), then the variable
+/// from the environment.
+#[derive(Clone, Default)]
 pub struct LocalSecrets {
     pub given: BTreeMap<String, String>,
+    pub aws: Option<Arc<dyn SecretStore>>,
     pub environment: BTreeMap<String, String>,
 }
 
 impl LocalSecrets {
-    /// The value for `request`, if this machine has one. A Secrets Manager value given by
-    /// its secret id is a JSON document when the reference names a `json-key`.
-    pub fn find(&self, request: &SecretRequest) -> Result<Option<String>, String> {
+    /// The value given with `--secret` for `request`, if any. A Secrets Manager value given
+    /// by its secret id is a JSON document when the reference names a `json-key`.
+    pub fn given(&self, request: &SecretRequest) -> Result<Option<String>, String> {
         if let Some(value) = self.given.get(&request.reference).or_else(|| self.given.get(&request.variable)) {
             return Ok(Some(value.clone()));
         }
@@ -182,11 +198,33 @@ impl LocalSecrets {
                 };
             }
         }
+        Ok(None)
+    }
+
+    /// The value from wherever it is first found; `None` when nowhere has it.
+    pub async fn find(&self, request: &SecretRequest) -> Result<Option<String>, String> {
+        if let Some(value) = self.given(request)? {
+            return Ok(Some(value));
+        }
+        if let Some(aws) = &self.aws
+            && let Some(value) = aws.find(request).await?
+        {
+            return Ok(Some(value));
+        }
         Ok(self.environment.get(&request.variable).cloned())
+    }
+
+    fn places(&self, kind: SecretKind) -> String {
+        match &self.aws {
+            Some(aws) => format!("--secret, {} and pipewright's environment", aws.describe(kind)),
+            None => "--secret and pipewright's environment".to_string(),
+        }
     }
 }
 
-fn json_key(document: &str, key: &str) -> Result<String, String> {
+/// The value of `key` in a Secrets Manager JSON document (a string as it is, anything else
+/// as JSON).
+pub fn json_key(document: &str, key: &str) -> Result<String, String> {
     let value: serde_json::Value =
         serde_json::from_str(document).map_err(|_| format!("is not JSON, so it has no key \"{key}\""))?;
     match value.get(key) {
@@ -199,7 +237,7 @@ fn json_key(document: &str, key: &str) -> Result<String, String> {
 impl SecretLookup for LocalSecrets {
     fn lookup<'a>(&'a self, request: &'a SecretRequest) -> LookupFuture<'a> {
         Box::pin(async move {
-            match self.find(request)? {
+            match self.find(request).await? {
                 Some(value) => Ok(value),
                 None => {
                     let what = match request.kind {
@@ -209,8 +247,9 @@ impl SecretLookup for LocalSecrets {
                         }
                     };
                     Err(format!(
-                        "{what} (environment variable {var}; give --secret {var}=VALUE or set {var} in pipewright's environment)",
-                        var = request.variable
+                        "{what} (environment variable {var}; looked in {places}; give --secret {var}=VALUE or set {var} in pipewright's environment)",
+                        var = request.variable,
+                        places = self.places(request.kind),
                     ))
                 }
             }
@@ -444,6 +483,7 @@ mod tests {
                 ("API".to_string(), "by-name".to_string()),
             ]),
             environment: BTreeMap::from([("FROM_ENV".to_string(), "env-value".to_string())]),
+            aws: None,
         };
         let ask = |variable: &str, kind, reference: &str| SecretRequest {
             variable: variable.into(),
@@ -463,6 +503,53 @@ mod tests {
         assert!(missing.contains("--secret DB_PASSWORD=VALUE"), "{missing}");
     }
 
+    /// A remote store holding one parameter; a name starting `/denied` is refused.
+    struct OneParameter;
+
+    impl SecretStore for OneParameter {
+        fn find<'a>(&'a self, request: &'a SecretRequest) -> FindFuture<'a> {
+            Box::pin(async move {
+                match request.reference.as_str() {
+                    "/ci/token" => Ok(Some("from-aws".to_string())),
+                    r if r.starts_with("/denied") => Err(format!("GetParameters: AccessDeniedException: {r}")),
+                    _ => Ok(None),
+                }
+            })
+        }
+
+        fn describe(&self, _: SecretKind) -> String {
+            "Parameter Store (eu-west-1)".to_string()
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_come_from_given_values_then_aws_then_the_environment() {
+        let ask = |variable: &str, reference: &str| SecretRequest {
+            variable: variable.into(),
+            kind: SecretKind::ParameterStore,
+            reference: reference.into(),
+        };
+        let secrets = LocalSecrets {
+            given: BTreeMap::from([("GIVEN".to_string(), "explicit".to_string())]),
+            aws: Some(Arc::new(OneParameter)),
+            environment: BTreeMap::from([
+                ("GIVEN".to_string(), "env".to_string()),
+                ("TOKEN".to_string(), "env".to_string()),
+                ("ONLY_ENV".to_string(), "env".to_string()),
+            ]),
+        };
+        assert_eq!(secrets.lookup(&ask("GIVEN", "/ci/token")).await.unwrap(), "explicit", "--secret wins");
+        assert_eq!(secrets.lookup(&ask("TOKEN", "/ci/token")).await.unwrap(), "from-aws", "AWS before the environment");
+        assert_eq!(secrets.lookup(&ask("ONLY_ENV", "/absent")).await.unwrap(), "env");
+        let denied = secrets.lookup(&ask("ONLY_ENV", "/denied/x")).await.unwrap_err();
+        assert!(denied.contains("AccessDeniedException"), "an AWS error is not a miss: {denied}");
+        let missing = secrets.lookup(&ask("NOWHERE", "/absent")).await.unwrap_err();
+        assert!(
+            missing.contains("looked in --secret, Parameter Store (eu-west-1) and pipewright's environment"),
+            "{missing}"
+        );
+    }
+
     #[tokio::test]
     async fn resolution_stops_at_the_first_missing_secret_and_knows_what_to_mask() {
         let buildspec = Env { parameter_store: vec![("SPEC_SECRET".into(), "/a".into())], ..Env::default() };
@@ -470,7 +557,7 @@ mod tests {
         let (winners, _) = resolve_precedence(&definitions(&buildspec, &project, &[]));
         let secrets = LocalSecrets {
             given: BTreeMap::from([("/a".to_string(), "aaa".to_string()), ("/b".to_string(), "bbb".to_string())]),
-            environment: BTreeMap::new(),
+            ..LocalSecrets::default()
         };
         let resolved = resolve(&winners, &secrets).await.unwrap();
         assert_eq!(resolved.secret_values, ["bbb", "aaa"]);
