@@ -1,15 +1,17 @@
 //! The S3 artifact store: zip objects at `<pipeline>/<artifact≤10>/<id>` in the pipeline's
 //! artifact bucket, which must be versioned (CodePipeline requires it). Also the two S3
-//! providers: the S3 source (a copy of the object version) and the S3 deploy.
+//! providers: the S3 source (a copy of the object version) and the S3 deploy. Objects stream
+//! between S3 and scratch files, removed after use: an artifact is never held whole in
+//! memory, whatever its size, and nothing of it stays in a warm function's `/tmp`.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, ObjectCannedAcl, ServerSideEncryption};
+use tokio::io::AsyncWriteExt;
 
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
@@ -69,26 +71,42 @@ impl S3Artifacts {
         Ok(())
     }
 
-    async fn download(&self, location: &ArtifactLocation) -> Result<Vec<u8>, ArtifactError> {
-        let output =
-            self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
-                match e.as_service_error() {
-                    Some(service) if service.is_no_such_key() => {
-                        ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
-                    }
-                    _ => unavailable(describe(&e)),
-                }
-            })?;
-        let bytes = output.body.collect().await.map_err(unavailable)?;
-        Ok(bytes.into_bytes().to_vec())
+    /// Streams an object into `file`, in the SDK's chunks: an artifact is never held whole.
+    async fn download_to(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        file: &Path,
+    ) -> Result<Fetched, ArtifactError> {
+        let mut request = self.client.get_object().bucket(bucket).key(key);
+        if let Some(version) = version {
+            request = request.version_id(version);
+        }
+        let output = request.send().await.map_err(|e| match e.as_service_error() {
+            Some(service) if service.is_no_such_key() => ArtifactError::Missing(format!("s3://{bucket}/{key}")),
+            _ => unavailable(describe(&e)),
+        })?;
+        let fetched = Fetched {
+            etag: output.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+            version_id: output.version_id().map(String::from),
+        };
+        let mut body = output.body;
+        let mut out = tokio::fs::File::create(file).await.map_err(unavailable)?;
+        while let Some(chunk) = body.next().await {
+            out.write_all(&chunk.map_err(unavailable)?).await.map_err(unavailable)?;
+        }
+        out.flush().await.map_err(unavailable)?;
+        Ok(fetched)
     }
 
-    async fn upload(&self, location: &ArtifactLocation, body: Vec<u8>) -> Result<(), ArtifactError> {
+    /// Uploads `file` as the object at `location`, streamed from disk.
+    async fn upload_file(&self, location: &ArtifactLocation, file: &Path) -> Result<(), ArtifactError> {
         self.client
             .put_object()
             .bucket(&location.bucket)
             .key(&location.key)
-            .body(ByteStream::from(body))
+            .body(ByteStream::from_path(file).await.map_err(unavailable)?)
             .server_side_encryption(ServerSideEncryption::Aes256)
             .send()
             .await
@@ -105,65 +123,53 @@ impl S3Artifacts {
         version_id: Option<&str>,
         target: &ArtifactLocation,
     ) -> Result<CopiedSource, ArtifactError> {
-        let mut request = self.client.get_object().bucket(bucket).key(key);
-        if let Some(version) = version_id {
-            request = request.version_id(version);
-        }
-        let output = request.send().await.map_err(|e| match e.as_service_error() {
-            Some(service) if service.is_no_such_key() => ArtifactError::Missing(format!("s3://{bucket}/{key}")),
-            _ => unavailable(describe(&e)),
-        })?;
-        let etag = output.e_tag().unwrap_or_default().trim_matches('"').to_string();
-        let version_id = output.version_id().map(String::from);
-        let body = output.body.collect().await.map_err(unavailable)?.into_bytes().to_vec();
-        self.upload(target, body).await?;
-        Ok(CopiedSource { etag, version_id })
+        let scratch = Scratch::new()?;
+        let fetched = self.download_to(bucket, key, version_id, scratch.path()).await?;
+        self.upload_file(target, scratch.path()).await?;
+        Ok(CopiedSource { etag: fetched.etag, version_id: fetched.version_id })
     }
 
     /// The S3 deploy action: the input artifact unzipped into `bucket` (under `object_key` as
     /// a prefix, when given), or the zip itself at `object_key`.
     pub async fn deploy(&self, input: &ArtifactLocation, target: &DeployTarget) -> Result<usize, ArtifactError> {
-        let zip = self.download(input).await?;
+        let zip = Scratch::new()?;
+        self.download_to(&input.bucket, &input.key, None, zip.path()).await?;
         if !target.extract {
             let key = target
                 .object_key
                 .clone()
                 .ok_or_else(|| ArtifactError::BadLocation("ObjectKey is required when Extract is false".into()))?;
-            self.put_deployed(target, &key, zip, None).await?;
+            self.put_deployed(target, &key, zip.path(), None).await?;
             return Ok(1);
         }
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(unavailable)?;
-        let mut count = 0;
-        for index in 0..archive.len() {
-            let mut file = archive.by_index(index).map_err(unavailable)?;
-            if file.is_dir() {
-                continue;
-            }
-            // Names come from the artifact; a path leaving the prefix is refused.
-            let Some(name) = file.enclosed_name() else {
-                return Err(ArtifactError::BadLocation(format!("the artifact holds an unsafe path {:?}", file.name())));
-            };
-            let relative = name.to_string_lossy().replace('\\', "/");
-            let mut content = Vec::new();
-            file.read_to_end(&mut content).map_err(unavailable)?;
+        // Unpacked on disk, within the zip-bomb limits and with links kept inside, then each
+        // file uploaded from there: no file is held whole in memory either.
+        let unpacked = Scratch::new()?;
+        let (from, into) = (zip.path().to_path_buf(), unpacked.path().to_path_buf());
+        let files = blocking(move || {
+            unzip(&from, &into).map_err(ArtifactError::from)?;
+            regular_files(&into)
+        })
+        .await?;
+        for relative in &files {
             let key = match &target.object_key {
                 Some(prefix) if !prefix.is_empty() => format!("{}/{relative}", prefix.trim_end_matches('/')),
                 _ => relative.clone(),
             };
-            self.put_deployed(target, &key, content, content_type(&relative)).await?;
-            count += 1;
+            self.put_deployed(target, &key, &unpacked.path().join(relative), content_type(relative)).await?;
         }
-        Ok(count)
+        Ok(files.len())
     }
 
     async fn put_deployed(
         &self,
         target: &DeployTarget,
         key: &str,
-        body: Vec<u8>,
+        file: &Path,
         content_type: Option<&str>,
     ) -> Result<(), ArtifactError> {
-        let mut request = self.client.put_object().bucket(&target.bucket).key(key).body(ByteStream::from(body));
+        let body = ByteStream::from_path(file).await.map_err(unavailable)?;
+        let mut request = self.client.put_object().bucket(&target.bucket).key(key).body(body);
         if let Some(cache_control) = &target.cache_control {
             request = request.cache_control(cache_control);
         }
@@ -218,30 +224,60 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(unavailable)?
 }
 
-fn scratch_file() -> Result<PathBuf, ArtifactError> {
-    let dir = std::env::temp_dir().join("pipewright-artifacts");
-    std::fs::create_dir_all(&dir).map_err(unavailable)?;
-    Ok(dir.join(format!(
-        "{}.zip",
-        pipewright_core::ids::uuid_from(&[
-            &format!("{:?}", std::time::SystemTime::now()),
-            &std::process::id().to_string()
-        ])
-    )))
+/// What a download read besides the bytes.
+struct Fetched {
+    etag: String,
+    version_id: Option<String>,
+}
+
+/// A file or directory of the function's scratch space (`/tmp`), removed when dropped on
+/// every path, success or error: a warm Lambda keeps `/tmp` between invocations, and one
+/// pipeline's artifact must not stay there for the next.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, ArtifactError> {
+        let dir = std::env::temp_dir().join("pipewright-artifacts");
+        std::fs::create_dir_all(&dir).map_err(unavailable)?;
+        Ok(Scratch(dir.join(uuid::Uuid::new_v4().simple().to_string())))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.0.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// The regular files under `root` (links to files inside it included), as `/`-separated
+/// paths relative to it.
+fn regular_files(root: &Path) -> Result<Vec<String>, ArtifactError> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(unavailable)?;
+        // A link was made only when it points inside the artifact (`unzip`).
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+            let relative = entry.path().strip_prefix(root).map_err(unavailable)?;
+            files.push(relative.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(files)
 }
 
 impl ArtifactStore for S3Artifacts {
     async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<(), ArtifactError> {
-        let zip = self.download(location).await?;
-        let file = scratch_file()?;
-        let directory = directory.to_path_buf();
-        blocking(move || {
-            std::fs::write(&file, zip).map_err(unavailable)?;
-            let result = unzip(&file, &directory).map_err(ArtifactError::from);
-            let _ = std::fs::remove_file(&file);
-            result
-        })
-        .await
+        let zip = Scratch::new()?;
+        self.download_to(&location.bucket, &location.key, None, zip.path()).await?;
+        let (file, directory) = (zip.path().to_path_buf(), directory.to_path_buf());
+        blocking(move || unzip(&file, &directory).map_err(ArtifactError::from)).await
     }
 
     async fn pack(
@@ -251,18 +287,44 @@ impl ArtifactStore for S3Artifacts {
         patterns: &[String],
         exclude: &[PathBuf],
     ) -> Result<usize, ArtifactError> {
-        let file = scratch_file()?;
+        let zip = Scratch::new()?;
         let (directory, patterns, exclude, zip_path) =
-            (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec(), file.clone());
+            (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec(), zip.path().to_path_buf());
         let count = blocking(move || Ok(zip_directory(&directory, &patterns, &exclude, &zip_path)?)).await?;
-        let body = std::fs::read(&file).map_err(unavailable)?;
-        let _ = std::fs::remove_file(&file);
-        self.upload(location, body).await?;
+        self.upload_file(location, zip.path()).await?;
         Ok(count)
     }
 
     async fn put_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {
-        let body = std::fs::read(zip).map_err(unavailable)?;
-        self.upload(location, body).await
+        self.upload_file(location, zip).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A warm function's `/tmp` keeps nothing of an artifact, whatever path the work took.
+    #[test]
+    fn scratch_space_is_removed_when_dropped_file_or_directory() {
+        let file = Scratch::new().unwrap();
+        std::fs::write(file.path(), b"zip").unwrap();
+        let directory = Scratch::new().unwrap();
+        std::fs::create_dir_all(directory.path().join("a/b")).unwrap();
+        std::fs::write(directory.path().join("a/b/c.txt"), b"x").unwrap();
+        let (file_path, directory_path) = (file.path().to_path_buf(), directory.path().to_path_buf());
+        drop((file, directory));
+        assert!(!file_path.exists() && !directory_path.exists());
+    }
+
+    #[test]
+    fn regular_files_are_listed_relative_with_slashes() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("site/css")).unwrap();
+        std::fs::write(root.path().join("site/index.html"), "i").unwrap();
+        std::fs::write(root.path().join("site/css/a.css"), "a").unwrap();
+        std::os::unix::fs::symlink("index.html", root.path().join("site/home.html")).unwrap();
+        let files = regular_files(root.path()).unwrap();
+        assert_eq!(files, vec!["site/css/a.css", "site/home.html", "site/index.html"]);
     }
 }

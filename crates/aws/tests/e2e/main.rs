@@ -14,6 +14,7 @@ mod common;
 
 mod api_function;
 mod approvals;
+mod artifact_streaming;
 mod bad_input;
 mod calls_per_action;
 mod cargo_lambda;

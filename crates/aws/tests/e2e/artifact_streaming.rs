@@ -1,0 +1,86 @@
+//! The S3 artifact store moves artifacts larger than any buffer through scratch files, and
+//! they arrive whole: packed and unpacked, copied as an S3 source, deployed extracted and as a
+//! zip (through real HTTP to the stand-in).
+
+use crate::common;
+
+use std::io::Write;
+
+use pipewright_aws::artifacts::{DeployTarget, S3Artifacts};
+use pipewright_core::engine::ArtifactLocation;
+use pipewright_core::ports::ArtifactStore;
+
+use common::*;
+
+/// 24 MiB that do not compress, so the zip is as large as the data.
+fn incompressible(size: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_artifacts_stream_whole_through_pack_unpack_copy_and_deploy() {
+    let stack = stack().await;
+    let store = S3Artifacts::new(stack.s3.clone());
+    let data = incompressible(24 * 1024 * 1024);
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("source");
+    std::fs::create_dir_all(source.join("nested")).unwrap();
+    std::fs::File::create(source.join("big.bin")).unwrap().write_all(&data).unwrap();
+    std::fs::write(source.join("nested/index.html"), "<h1>hi</h1>").unwrap();
+
+    let location = ArtifactLocation { bucket: stack.artifact_bucket(), key: "p/Big/streamed".into() };
+    let packed = store.pack(&location, &source, &["**/*".to_string()], &[]).await.unwrap();
+    assert_eq!(packed, 2, "both files are in the artifact");
+    let unpacked = work.path().join("unpacked");
+    store.unpack(&location, &unpacked).await.unwrap();
+    assert!(std::fs::read(unpacked.join("big.bin")).unwrap() == data, "the large file arrives whole");
+    assert_eq!(std::fs::read_to_string(unpacked.join("nested/index.html")).unwrap(), "<h1>hi</h1>");
+
+    // The S3 source: the object version copied to the artifact store, whole.
+    let put = stack
+        .s3
+        .put_object()
+        .bucket(&stack.source_bucket)
+        .key("big.zip")
+        .body(aws_sdk_s3::primitives::ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let copy = ArtifactLocation { bucket: stack.artifact_bucket(), key: "p/Src/copied".into() };
+    let copied = store.copy_source(&stack.source_bucket, "big.zip", put.version_id(), &copy).await.unwrap();
+    assert_eq!(copied.version_id.as_deref(), put.version_id());
+    let object = stack.s3.get_object().bucket(&copy.bucket).key(&copy.key).send().await.unwrap();
+    assert!(object.body.collect().await.unwrap().into_bytes() == data, "the copy is the object");
+
+    // The S3 deploy, extracted under a prefix, then the zip itself.
+    let extract = DeployTarget {
+        bucket: stack.deploy_bucket.clone(),
+        extract: true,
+        object_key: Some("live".into()),
+        cache_control: None,
+        canned_acl: None,
+        kms_key: None,
+    };
+    assert_eq!(store.deploy(&location, &extract).await.unwrap(), 2);
+    let deployed = stack.s3.get_object().bucket(&stack.deploy_bucket).key("live/big.bin").send().await.unwrap();
+    assert_eq!(deployed.content_length(), Some(data.len() as i64));
+    assert!(deployed.body.collect().await.unwrap().into_bytes() == data, "the deployed file is whole");
+    let page = stack.s3.get_object().bucket(&stack.deploy_bucket).key("live/nested/index.html").send().await.unwrap();
+    assert_eq!(page.content_type(), Some("text/html"), "deployed files keep their content type");
+    let zipped = DeployTarget { extract: false, object_key: Some("release.zip".into()), ..extract };
+    assert_eq!(store.deploy(&location, &zipped).await.unwrap(), 1);
+    let artifact = stack.s3.get_object().bucket(&location.bucket).key(&location.key).send().await.unwrap();
+    let release = stack.s3.get_object().bucket(&stack.deploy_bucket).key("release.zip").send().await.unwrap();
+    assert!(
+        release.body.collect().await.unwrap().into_bytes() == artifact.body.collect().await.unwrap().into_bytes(),
+        "Extract false deploys the artifact's zip as it is"
+    );
+}
