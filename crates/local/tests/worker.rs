@@ -376,11 +376,18 @@ async fn an_idle_worker_takes_no_write_lock() {
     let watcher = async {
         // Wait until the command runs: from then on the worker has nothing to do but poll.
         until_the_command_runs(store).await;
-        // A few polls to carry out what the dispatch committed with it (its state changes).
-        // Idle, the worker sleeps until it is woken, looking once a second at most.
-        let settled = store.counters().claims + 2;
-        while store.counters().claims < settled {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        // Settled: what the dispatch committed with it (its state changes) is carried out, so
+        // that a whole look writes nothing but heartbeats. Idle, the worker sleeps until it is
+        // woken, looking once a second.
+        loop {
+            let start = store.counters();
+            while store.counters().claims < start.claims + 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let end = store.counters();
+            if end.writes - start.writes == end.heartbeats - start.heartbeats {
+                break;
+            }
         }
         let before = store.counters();
         while store.counters().claims < before.claims + 3 {
