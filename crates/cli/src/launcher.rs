@@ -59,6 +59,8 @@ pub struct TaskLauncher {
     /// The server's console, for the links of approval messages.
     pub console_url: String,
     pub account: String,
+    /// Where sources resolve until the execution's own run options say otherwise.
+    pub working_directory: PathBuf,
     pub runtime: tokio::runtime::Handle,
 }
 
@@ -81,8 +83,7 @@ impl Launcher for TaskLauncher {
 impl TaskLauncher {
     async fn work(&self, pipeline: &str, execution_id: &str, reporter: Arc<PlainReporter>) -> anyhow::Result<()> {
         let launcher: Arc<dyn Launcher> = Arc::new(self.clone());
-        let working_directory = std::env::current_dir()?;
-        let mut backend = Backend::open(&self.state_dir, &working_directory, reporter, Some(launcher))?;
+        let mut backend = Backend::open(&self.state_dir, &self.working_directory, reporter, Some(launcher))?;
         backend.console_url = self.console_url.clone();
         backend.providers.account = self.account.clone();
         let options = run::configure_worker(&mut backend, execution_id).await?;

@@ -182,26 +182,14 @@ impl Backend {
     ) -> Result<Handled, ServiceError> {
         let handled = service::handle(self.store.as_ref(), &self.cache, pipeline, event, now(), completed).await?;
         if let Handled::Applied { effects } = &handled {
-            self.wake_workers(effects, working_on);
-            self.ensure_workers(pipeline, effects, working_on).await;
+            self.wake_or_launch_workers(pipeline, effects, working_on).await;
         }
         Ok(handled)
     }
 
-    /// Wakes the workers of the executions `effects` concern (`crate::wake`), except
-    /// `working_on`'s, which is the caller.
-    fn wake_workers(&self, effects: &[Effect], working_on: Option<&str>) {
-        let mut woken: Vec<&str> = Vec::new();
-        for id in effects.iter().map(Effect::execution_id) {
-            if Some(id) != working_on && !woken.contains(&id) {
-                crate::wake::wake(&self.state_dir, id);
-                woken.push(id);
-            }
-        }
-    }
-
-    async fn ensure_workers(&self, pipeline: &str, effects: &[Effect], working_on: Option<&str>) {
-        let Some(launcher) = &self.launcher else { return };
+    /// For each execution `effects` concern, except `working_on` (the caller): wakes its
+    /// worker (`crate::wake`), and launches one when it has none and is unfinished.
+    async fn wake_or_launch_workers(&self, pipeline: &str, effects: &[Effect], working_on: Option<&str>) {
         let mut seen: Vec<&str> = Vec::new();
         for effect in effects {
             let id = effect.execution_id();
@@ -209,6 +197,8 @@ impl Backend {
                 continue;
             }
             seen.push(id);
+            crate::wake::wake(&self.state_dir, id);
+            let Some(launcher) = &self.launcher else { continue };
             if self.has_live_worker(id).await {
                 continue;
             }

@@ -177,6 +177,7 @@ pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::E
         state_dir: state_dir.to_path_buf(),
         console_url: console_url.clone(),
         account: args.account_id.clone(),
+        working_directory: options.working_directory.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
