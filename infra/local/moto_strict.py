@@ -22,6 +22,15 @@ answered with the error AWS gives.
   ThrottlingError (a TransactionCanceledException with that reason); ValidationError, a
   cancellation for a permanent reason, is injected the same way. GET /_strict/throttle
   reports what is still pending, and how many calls were answered so by "operation resource".
+* A meter of what AWS would bill: GET /_strict/billing reports the DynamoDB write and read
+  units (by table) and the EventBridge events (by bus) the requests so far consumed, measured as AWS measures
+  them (moto answers every ConsumedCapacity with a constant); DELETE resets it. Write units:
+  per item written, 1 per started KB of the larger of the item before and after, twice that
+  inside a transaction (condition checks included). Read units: 1 per started 4 KB read
+  strongly consistent, half that eventually, twice that in a transaction; a Query or a batch
+  sums the items it returns before rounding. Events: 1 per started 64 KB of each entry.
+  Requests signed with an access key id starting "unmetered" are left out: a test's own
+  observation of a run is not the run's cost.
 
     python moto_strict.py HOST PORT
 """
@@ -220,6 +229,130 @@ def refusal(environ, target: str, request: dict):
     return None
 
 
+# --- what AWS would bill --------------------------------------------------------------------
+
+
+def dynamo_backend(environ):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+
+
+def key_of(environ, table_name: str, item: dict) -> dict:
+    """The key attributes of an item a request carries, by the table's key schema."""
+    try:
+        table = dynamo_backend(environ).get_table(table_name)
+    except Exception:
+        return {}
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return {name: item[name] for name in names if name in item}
+
+
+def started(size: int, unit: int) -> int:
+    return max(1, -(-size // unit))
+
+
+def written_items(environ, target: str, request: dict) -> list:
+    """(table, key, transactional) of every item a write request touches."""
+    operation = target.split(".")[-1]
+    if operation == "PutItem":
+        table = request.get("TableName", "")
+        return [(table, key_of(environ, table, request.get("Item", {})), False)]
+    if operation in ("UpdateItem", "DeleteItem"):
+        return [(request.get("TableName", ""), request.get("Key", {}), False)]
+    if operation == "TransactWriteItems":
+        touched = []
+        for action in request.get("TransactItems", []):
+            (kind, op), = action.items()
+            table = op.get("TableName", "")
+            key = key_of(environ, table, op.get("Item", {})) if kind == "Put" else op.get("Key", {})
+            touched.append((table, key, True))
+        return touched
+    if operation == "BatchWriteItem":
+        touched = []
+        for table, writes in request.get("RequestItems", {}).items():
+            for write in writes:
+                if "PutRequest" in write:
+                    touched.append((table, key_of(environ, table, write["PutRequest"].get("Item", {})), False))
+                elif "DeleteRequest" in write:
+                    touched.append((table, write["DeleteRequest"].get("Key", {}), False))
+        return touched
+    return []
+
+
+def read_units(target: str, request: dict, response: dict) -> dict:
+    """Read units by table."""
+    operation = target.split(".")[-1]
+    table = request.get("TableName", "")
+    consistent = 1.0 if request.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return {table: consistent * started(item_size(response.get("Item", {})), 4096)}
+    if operation in ("Query", "Scan"):
+        return {table: consistent * started(sum(item_size(i) for i in response.get("Items", [])), 4096)}
+    if operation == "BatchGetItem":
+        units: dict = {}
+        for name, items in response.get("Responses", {}).items():
+            each = 1.0 if request.get("RequestItems", {}).get(name, {}).get("ConsistentRead") else 0.5
+            units[name] = units.get(name, 0.0) + sum(each * started(item_size(i), 4096) for i in items)
+        return units
+    if operation == "TransactGetItems":
+        units = {}
+        for get, answer in zip(request.get("TransactItems", []), response.get("Responses", [])):
+            name = get.get("Get", {}).get("TableName", "")
+            units[name] = units.get(name, 0.0) + 2.0 * started(item_size(answer.get("Item", {})), 4096)
+        return units
+    return {}
+
+
+def key_kind(key: dict) -> str:
+    """An item's kind for the meter's breakdown: its key values up to the first '#' or id."""
+    parts = []
+    for value in key.values():
+        text = next(iter(value.values()), "") if isinstance(value, dict) else str(value)
+        parts.append(str(text).split("#")[0] if "#" in str(text) else str(text)[:24])
+    return "/".join(parts)
+
+
+class Billing:
+    """Units and events by table and by bus: tests running side by side each read their own."""
+
+    def __init__(self) -> None:
+        self.by_resource: dict[str, dict] = {}
+
+    def reset(self) -> None:
+        self.by_resource.clear()
+
+    def meter(self, resource: str) -> dict:
+        return self.by_resource.setdefault(resource, {"write_units": 0, "read_units": 0.0, "events": 0})
+
+    def before(self, environ, target: str, request: dict) -> list:
+        """What a write request touches, with each item's size before it."""
+        return [
+            (table, key, transactional, stored_size(environ, table, key))
+            for table, key, transactional in written_items(environ, target, request)
+        ]
+
+    def after(self, environ, target: str, request: dict, touched: list, response: dict) -> None:
+        operation = target.split(".")[-1]
+        for table, key, transactional, size_before in touched:
+            size = max(size_before, stored_size(environ, table, key))
+            units = (2 if transactional else 1) * started(size, 1024)
+            meter = self.meter(table)
+            meter["write_units"] += units
+            by_kind = meter.setdefault("write_units_by_item", {})
+            kind = f"{operation} {key_kind(key)}"
+            by_kind[kind] = by_kind.get(kind, 0) + units
+        for table, units in read_units(target, request, response).items():
+            self.meter(table)["read_units"] += units
+        if target.endswith(".PutEvents"):
+            for entry in request.get("Entries", []):
+                self.meter(entry.get("EventBusName") or "default")["events"] += started(entry_size(entry), 64 * 1024)
+
+    def report(self) -> dict:
+        return self.by_resource
+
+
 # --- throttling on demand -------------------------------------------------------------------
 
 THROTTLES = {
@@ -305,12 +438,17 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     throttles = Throttles()
+    billing = Billing()
 
     def strict(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         with lock:
+            if environ.get("PATH_INFO", "") == "/_strict/billing":
+                if environ["REQUEST_METHOD"] == "DELETE":
+                    billing.reset()
+                return respond(start_response, 200, billing.report(), "application/json")
             if environ.get("PATH_INFO", "") == "/_strict/throttle":
                 try:
                     if environ["REQUEST_METHOD"] == "POST":
@@ -331,8 +469,28 @@ def main() -> None:
                     refused = refusal(environ, target, json.loads(body or b"{}"))
                     if refused is not None:
                         return respond(start_response, *refused, *filter(None, [content_type]))
-            # Consume the body inside the lock: moto builds responses lazily in places.
-            return [b"".join(app(environ, start_response))]
+            access_key = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1]
+            metered = target.startswith(("DynamoDB_20120810.", "AWSEvents.PutEvents")) and not access_key.startswith(
+                "unmetered"
+            )
+            if not metered:
+                # Consume the body inside the lock: moto builds responses lazily in places.
+                return [b"".join(app(environ, start_response))]
+            request = json.loads(body or b"{}")
+            touched = billing.before(environ, target, request)
+            answered = {}
+
+            def keep_status(status, headers, *rest):
+                answered["status"] = status
+                return start_response(status, headers, *rest)
+
+            response = b"".join(app(environ, keep_status))
+            if answered.get("status", "").startswith("200"):
+                try:
+                    billing.after(environ, target, request, touched, json.loads(response or b"{}"))
+                except (ValueError, TypeError, KeyError):
+                    pass  # a response the meter cannot read is not billed; the client still gets it
+            return [response]
 
     # Threaded, so idle keep-alive connections never block others; the lock orders the work.
     run_simple(host, port, strict, threaded=True)

@@ -1,6 +1,6 @@
 //! invoke-action: runs a dispatched action through its provider, and sends approval
 //! notifications. Each job (each notification) is claimed first, so a redelivered dispatch
-//! never runs twice; a provider that finishes within the invocation publishes its result at
+//! never runs twice; a provider that finishes within the invocation applies its result at
 //! once, one that reports later (a Lambda function) is handed off.
 
 use std::collections::BTreeMap;
@@ -22,9 +22,7 @@ use super::{HandlerError, now};
 use crate::artifacts::DeployTarget;
 use serde_json::{Value, json};
 
-use crate::bus::{
-    ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope, engine_entry,
-};
+use crate::bus::{ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope};
 use crate::notifier::ApprovalLinks;
 use crate::repository_sources::{self, RepositorySource};
 use crate::settings::Services;
@@ -37,7 +35,7 @@ pub const LEASE_SECONDS: i64 = 16 * 60;
 pub enum Invoked {
     /// Another delivery holds this job: nothing done.
     Duplicate,
-    /// The provider finished; its result is on the bus.
+    /// The provider finished; its result is applied.
     Finished(Outcome),
     /// Handed to a system that reports on its own (an invoked function, a notification).
     HandedOff(String),
@@ -74,6 +72,9 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         .is_some_and(|execution| pipewright_core::engine::job_is_live(&execution.value, &dispatch.job_ref()));
     if !live {
         services.store.hand_off_job(&dispatch.job_id).await?;
+        // The job's result may be committed by an earlier delivery that failed before its
+        // relay: publish what that commit left in the outbox, as a stale engine event does.
+        super::relay_pending(services, &message.pipeline, &dispatch.execution_id).await?;
         return Ok(Invoked::Stale(format!(
             "job {} of {}/{} (attempt {}) is no longer current: not run",
             dispatch.job_id, dispatch.stage, dispatch.action, dispatch.attempt
@@ -125,15 +126,22 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     Ok(Invoked::Finished(outcome))
 }
 
-/// Puts a job's result on the bus for stage-transition.
+/// Applies a job's result at once, in this invocation: its commit and the relay of what it
+/// leads to (the next dispatch, the state-change events) cost one bus hop per action instead
+/// of two, since the result no longer travels to stage-transition as an event of its own
+/// (docs/ARCHITECTURE.md, "One hop per action"). The apply is idempotent: a redelivered
+/// dispatch stops at the job claim, and a result applied twice is stale.
 async fn report(services: &Services, message: &DispatchMessage, event: Option<Event>) -> Result<(), HandlerError> {
     let Some(event) = event else { return Ok(()) };
-    if let Err(error) = services.bus.put(vec![engine_entry(&message.pipeline, &event)]).await {
-        // Give the job back so that the retry of this delivery runs it again.
-        services.store.release_job(&message.dispatch.job_id).await?;
-        return Err(HandlerError::Retryable(error.to_string()));
+    match super::apply(services, &message.pipeline, &event).await {
+        Ok(_) => Ok(()),
+        Err(error @ HandlerError::Retryable(_)) => {
+            // Give the job back so that the retry of this delivery runs it again.
+            services.store.release_job(&message.dispatch.job_id).await?;
+            Err(error)
+        }
+        Err(error) => Err(error),
     }
-    Ok(())
 }
 
 /// A deploy provider's step (docs/providers.md §13): the attempt's first job starts the

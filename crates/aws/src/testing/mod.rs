@@ -78,10 +78,20 @@ pub fn endpoint() -> &'static str {
 
 /// An SDK configuration for moto: its endpoint, a region, dummy credentials.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_as("testing").await
+}
+
+/// [`sdk_config`] with credentials the stand-in's meter of billed units leaves out
+/// (infra/local/moto_strict.py): a test's own observation of a run is not the run's cost.
+pub async fn unmetered_sdk_config() -> SdkConfig {
+    sdk_config_as("unmetered").await
+}
+
+async fn sdk_config_as(access_key: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .credentials_provider(Credentials::new(access_key, "testing", None, None, "moto"))
         .load()
         .await
 }

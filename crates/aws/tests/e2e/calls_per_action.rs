@@ -45,16 +45,19 @@ async fn calls_per_action_of_a_run() {
     stack.put_pipeline(&site_pipeline(&stack, "counted", "SUPERSEDED", false)).await;
     let actions = 5; // Bundle, Test, Compile, Check, Publish
     // The test watches the run through a store of its own, so only the functions' calls count.
-    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let watcher = DynamoStore::new(dynamo.clone(), stack.stack.settings.table.clone());
+    let dynamo = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
+    let table_name = stack.stack.settings.table.clone();
+    let watcher = DynamoStore::new(dynamo.clone(), table_name.clone());
     let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>counted</p>")]).await;
     stack.services.calls.reset();
+    let bus = stack.stack.settings.bus.clone();
+    let billed_before = billed(&table_name, &bus).await;
 
     stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
     // The execution item is at its largest mid-run, with effects in its outbox.
     let table = stack.stack.settings.table.clone();
     let largest_execution = std::sync::atomic::AtomicUsize::new(0);
-    stack
+    let pumped = stack
         .router
         .run_until(400, || async {
             let listed = watcher.list_executions("counted", 1, None).await.unwrap().items;
@@ -69,6 +72,8 @@ async fn calls_per_action_of_a_run() {
     let execution = watcher.list_executions("counted", 1, None).await.unwrap().items.remove(0);
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     let calls = stack.services.calls.snapshot();
+    // The watcher's own reads are on the same table: what it read is taken out below.
+    let bill = billed(&table_name, &bus).await - billed_before;
 
     let sum = |prefix: &str, operations: &[&str]| -> u64 {
         operations.iter().map(|op| calls.get(&format!("{prefix}.{op}")).copied().unwrap_or(0)).sum()
@@ -105,6 +110,31 @@ async fn calls_per_action_of_a_run() {
         largest_execution.load(std::sync::atomic::Ordering::Relaxed)
     );
 
+    // What AWS would bill for the run, from the stand-in's meter and the router's deliveries
+    // (one Lambda invocation each), at us-east-1 list prices.
+    let invocations = pumped.messages as f64;
+    let s3_puts = sum("S3", &["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]);
+    let s3_gets = s3 as u64 - s3_puts;
+    let prices = ListPrices::US_EAST_1;
+    let orchestration = prices.write_unit * bill.write_units
+        + prices.read_unit * bill.read_units
+        + prices.event * bill.events
+        + prices.invocation * invocations;
+    let artifacts = prices.s3_put * s3_puts as f64 + prices.s3_get * s3_gets as f64;
+    println!(
+        "billed per action: {:.1} write units, {:.1} read units, {:.1} events, {:.1} invocations; \
+         orchestration ${:.7}, with the artifacts' S3 requests ${:.7}",
+        bill.write_units / actions as f64,
+        bill.read_units / actions as f64,
+        bill.events / actions as f64,
+        invocations / actions as f64,
+        orchestration / actions as f64,
+        (orchestration + artifacts) / actions as f64,
+    );
+    assert!(bill.write_units > 0.0 && bill.events > 0.0, "the meter sees the run: {bill:?}");
+    // A bound a little above what the design costs now, so that a regression shows.
+    assert!(orchestration / actions as f64 <= 0.000_02, "cost per action: {bill:?}, {invocations} invocations");
+
     // The counter sees the calls at all (each action needs at least one commit and one publish).
     assert!(dynamo_writes >= actions, "DynamoDB writes counted: {calls:?}");
     assert!(put_events >= actions, "PutEvents counted: {calls:?}");
@@ -121,4 +151,28 @@ async fn calls_per_action_of_a_run() {
         calls.keys().all(|name| !name.starts_with("SQS.")),
         "the functions never touch SQS (only the stand-in's router does): {calls:?}"
     );
+}
+
+/// us-east-1 list prices, per unit: DynamoDB on demand ($0.625 per million write units, $0.125
+/// per million read units), EventBridge custom events ($1.00 per million), Lambda arm64 ($0.20
+/// per million requests and $0.0000133334 per GB-second, taken as 100 ms at 256 MB per
+/// invocation), S3 Standard ($5 per million PUTs, $0.40 per million GETs).
+struct ListPrices {
+    write_unit: f64,
+    read_unit: f64,
+    event: f64,
+    invocation: f64,
+    s3_put: f64,
+    s3_get: f64,
+}
+
+impl ListPrices {
+    const US_EAST_1: ListPrices = ListPrices {
+        write_unit: 0.625e-6,
+        read_unit: 0.125e-6,
+        event: 1.0e-6,
+        invocation: 0.2e-6 + 0.1 * 0.25 * 0.000_013_333_4,
+        s3_put: 5.0e-6,
+        s3_get: 0.4e-6,
+    };
 }

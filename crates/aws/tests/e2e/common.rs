@@ -320,3 +320,35 @@ pub async fn injected(operation: &str, resource: &str) -> u64 {
     let report: Value = serde_json::from_slice(&answer.body).unwrap();
     report["answered"][format!("{operation} {resource}")].as_u64().unwrap_or(0)
 }
+
+/// What AWS would bill for one table's and one bus's requests so far, as
+/// the stand-in measures it (infra/local/moto_strict.py, `/_strict/billing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Billed {
+    pub write_units: f64,
+    pub read_units: f64,
+    pub events: f64,
+}
+
+impl std::ops::Sub for Billed {
+    type Output = Billed;
+    fn sub(self, before: Billed) -> Billed {
+        Billed {
+            write_units: self.write_units - before.write_units,
+            read_units: self.read_units - before.read_units,
+            events: self.events - before.events,
+        }
+    }
+}
+
+pub async fn billed(table: &str, bus: &str) -> Billed {
+    let url = format!("{}/_strict/billing", pipewright_aws::testing::endpoint());
+    let answer = pipewright_http::send(pipewright_http::Request::new("GET", &url)).await.unwrap();
+    let report: Value = serde_json::from_slice(&answer.body).unwrap();
+    let number = |resource: &str, field: &str| report[resource][field].as_f64().unwrap_or(0.0);
+    Billed {
+        write_units: number(table, "write_units"),
+        read_units: number(table, "read_units"),
+        events: number(bus, "events"),
+    }
+}
