@@ -26,7 +26,8 @@ answered with the error AWS gives.
   units (by table) and the EventBridge events (by bus) the requests so far consumed, measured as AWS measures
   them (moto answers every ConsumedCapacity with a constant); DELETE resets it. Write units:
   per item written, 1 per started KB of the larger of the item before and after, twice that
-  inside a transaction (condition checks included). Read units: 1 per started 4 KB read
+  inside a transaction (condition checks included), plus the writes of the global secondary
+  indexes whose entry for the item changed (index_units). Read units: 1 per started 4 KB read
   strongly consistent, half that eventually, twice that in a transaction; a Query or a batch
   sums the items it returns before rounding. Events: 1 per started 64 KB of each entry.
   Requests signed with an access key id starting "unmetered" are left out: a test's own
@@ -36,6 +37,7 @@ answered with the error AWS gives.
 """
 
 import base64
+import copy
 import io
 import json
 import os
@@ -249,6 +251,42 @@ def key_of(environ, table_name: str, item: dict) -> dict:
     return {name: item[name] for name in names if name in item}
 
 
+def stored_item(environ, table_name: str, key: dict):
+    try:
+        return dynamo_backend(environ).get_item(table_name, key)
+    except Exception:  # an unknown table: moto answers that itself
+        return None
+
+
+def index_units(environ, table_name: str, before, after) -> int:
+    """The write units a change of one item costs its global secondary indexes: an index whose
+    entry for the item did not change (its keys and projected attributes) is not written; a
+    changed entry is written at its projected size, and an entry whose key changed or went
+    away is deleted as well. Billed at the standard rate, in a transaction too."""
+    try:
+        indexes = dynamo_backend(environ).get_table(table_name).global_indexes
+    except Exception:
+        return 0
+    units = 0
+    for index in indexes:
+        def entry(item):
+            if item is None or any(k not in item.attrs for k in index.schema_key_attrs):
+                return None
+            return index.project(item)
+
+        old, new = entry(before), entry(after)
+        if old is None and new is None or (old is not None and new is not None and old.to_json() == new.to_json()):
+            continue
+        moved = old is not None and new is not None and any(
+            old.attrs[k] != new.attrs[k] for k in index.schema_key_attrs
+        )
+        if new is not None:
+            units += started(new.size(), 1024)
+        if old is not None and (new is None or moved):
+            units += started(old.size(), 1024)
+    return units
+
+
 def started(size: int, unit: int) -> int:
     return max(1, -(-size // unit))
 
@@ -327,22 +365,26 @@ class Billing:
         return self.by_resource.setdefault(resource, {"write_units": 0, "read_units": 0.0, "events": 0})
 
     def before(self, environ, target: str, request: dict) -> list:
-        """What a write request touches, with each item's size before it."""
+        """What a write request touches, with a copy of each item as it was."""
         return [
-            (table, key, transactional, stored_size(environ, table, key))
+            (table, key, transactional, copy.deepcopy(stored_item(environ, table, key)))
             for table, key, transactional in written_items(environ, target, request)
         ]
 
     def after(self, environ, target: str, request: dict, touched: list, response: dict) -> None:
         operation = target.split(".")[-1]
-        for table, key, transactional, size_before in touched:
-            size = max(size_before, stored_size(environ, table, key))
+        for table, key, transactional, item_before in touched:
+            item_after = stored_item(environ, table, key)
+            size = max(item_before.size() if item_before else 0, item_after.size() if item_after else 0)
             units = (2 if transactional else 1) * started(size, 1024)
+            indexes = index_units(environ, table, item_before, item_after)
             meter = self.meter(table)
-            meter["write_units"] += units
+            meter["write_units"] += units + indexes
             by_kind = meter.setdefault("write_units_by_item", {})
             kind = f"{operation} {key_kind(key)}"
             by_kind[kind] = by_kind.get(kind, 0) + units
+            if indexes:
+                by_kind[f"{kind} (indexes)"] = by_kind.get(f"{kind} (indexes)", 0) + indexes
         for table, units in read_units(target, request, response).items():
             self.meter(table)["read_units"] += units
         if target.endswith(".PutEvents"):
