@@ -24,7 +24,8 @@ answered with the error AWS gives.
   reports what is still pending, and how many calls were answered so by "operation resource".
 * CodeCommit contents: moto keeps repositories but not what is in them. CreateCommit,
   GetBranch, GetCommit, GetFolder and GetFile are served here over moto's repositories, with
-  botocore's shapes and CodeCommit's errors (a file of more than 6 MB is FileTooLargeException).
+  botocore's shapes and CodeCommit's errors (a file of more than 6 MB is FileTooLargeException);
+  CreateRepository and GetRepository answer their dates as epoch seconds, as JSON 1.1 does.
 
     python moto_strict.py HOST PORT
 """
@@ -392,9 +393,37 @@ class CodeCommitContents:
         "GetFile": get_file,
     }
 
+    @staticmethod
+    def metadata_answer(environ, request: dict, create: bool):
+        """moto's CreateRepository and GetRepository, with the dates as JSON 1.1 puts a
+        timestamp (epoch seconds): moto answers ISO text, which an SDK refuses to read."""
+        from datetime import datetime
+
+        from moto.codecommit.models import codecommit_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.exceptions import JsonRESTError
+
+        backend = codecommit_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+        name = request.get("repositoryName", "")
+        try:
+            if create:
+                metadata = dict(backend.create_repository(name, request.get("repositoryDescription")))
+            else:
+                metadata = dict(backend.get_repository(name))
+        except JsonRESTError as error:
+            return 400, {"__type": error.error_type, "message": error.message}
+        for key in ("creationDate", "lastModifiedDate"):
+            text = metadata.get(key)
+            if isinstance(text, str):
+                metadata[key] = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return 200, {"repositoryMetadata": metadata}
+
     def serve(self, environ, target: str, body: bytes):
         """CodeCommit's answer to a contents operation, or None for moto to serve."""
-        operation = self.OPERATIONS.get(target[len(CODECOMMIT):]) if target.startswith(CODECOMMIT) else None
+        name = target[len(CODECOMMIT):] if target.startswith(CODECOMMIT) else ""
+        if name in ("CreateRepository", "GetRepository"):
+            return self.metadata_answer(environ, json.loads(body or b"{}"), name == "CreateRepository")
+        operation = self.OPERATIONS.get(name)
         if operation is None:
             return None
         try:

@@ -672,7 +672,8 @@ pub fn polling_disabled_at(
     now: crate::time::Timestamp,
 ) -> Option<crate::time::Timestamp> {
     let disabled = last_activity.plus_days(POLLING_IDLE_DAYS);
-    (declaration.actions().any(|(_, _, action)| crate::source_polling::polls(action)) && disabled <= now).then_some(disabled)
+    (declaration.actions().any(|(_, _, action)| crate::source_polling::polls(action)) && disabled <= now)
+        .then_some(disabled)
 }
 
 /// botocore `RuleExecutionInput`.

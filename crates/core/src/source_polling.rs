@@ -205,12 +205,14 @@ mod tests {
 
     #[test]
     fn s3_and_codecommit_sources_poll_unless_polling_is_turned_off() {
-        let declaration = pipeline(&[
-            s3("Bundle", ""),
-            codecommit("Code", r#", "PollForSourceChanges": "TRUE""#),
-            codecommit("Quiet", r#", "PollForSourceChanges": "false""#),
-        ]
-        .join(","));
+        let declaration = pipeline(
+            &[
+                s3("Bundle", ""),
+                codecommit("Code", r#", "PollForSourceChanges": "TRUE""#),
+                codecommit("Quiet", r#", "PollForSourceChanges": "false""#),
+            ]
+            .join(","),
+        );
         let polled = polled_actions(&declaration);
         assert_eq!(
             polled,
@@ -286,7 +288,8 @@ mod tests {
     fn an_unversioned_object_moves_by_its_etag_and_is_not_pinned() {
         let t0 = Timestamp::from_millis(0);
         let first = decide("p", None, heads(&[("Bundle", Some(Head::s3_object(None, "e1")))]), t0);
-        let next = decide("p", Some(&first.record), heads(&[("Bundle", Some(Head::s3_object(Some("null"), "e2")))]), t0);
+        let next =
+            decide("p", Some(&first.record), heads(&[("Bundle", Some(Head::s3_object(Some("null"), "e2")))]), t0);
         let start = next.start.unwrap();
         assert_eq!(start.moved, vec!["Bundle"]);
         assert!(start.source_revisions.is_empty());
