@@ -29,9 +29,9 @@ fn failed(kind: FailureType, message: String) -> Outcome {
 /// A refused request (no such repository, branch, commit or path; a file over GetFile's
 /// 6 MB; access denied) is the configuration at fault; throttling, a 5xx or a lost
 /// connection fail the job.
-pub(crate) fn sdk_failure<E: ProvideErrorMetadata, R>(what: &str, error: &SdkError<E, R>) -> Outcome
+pub(crate) fn sdk_failure<E, R>(what: &str, error: &SdkError<E, R>) -> Outcome
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
     let code = error.as_service_error().and_then(|e| e.code()).unwrap_or_default().to_string();
