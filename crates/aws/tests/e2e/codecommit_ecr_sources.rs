@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use pipewright_aws::handlers::{self, stage_transition};
 use pipewright_core::engine::{ExecutionStatus, RevisionType, TriggerType};
 use pipewright_core::ports::StateStore;
+use pipewright_core::source_polling::RECORD_KIND;
 use pipewright_core::time::Timestamp;
 
 use crate::common::{Stack, stack};
@@ -347,12 +348,22 @@ async fn polling_starts_once_for_one_change_and_not_again_without_one() {
     }
     assert_eq!(executions(&stack, "polled").await.len(), 1);
 
-    // A new version of the S3 object moves the other source.
+    // A new version of the S3 object moves the other source. Two ticks at once start it once.
     let (new_version, _) = stack.upload_source("bundle.zip", &[("config.json", "{\"v\": 2}")]).await;
-    let report = stage_transition::tick(&stack.services, at(244)).await.unwrap();
-    assert_eq!((report.polled, report.failures.len()), (1, 0), "{report:?}");
+    let before = stack.services.store.get_record(RECORD_KIND, "polled").await.unwrap().unwrap();
+    let (one, two) =
+        tokio::join!(stage_transition::tick(&stack.services, at(244)), stage_transition::tick(&stack.services, at(244)));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!((one.polled + two.polled, one.failures.len() + two.failures.len()), (1, 0), "{one:?} {two:?}");
     let ids = executions(&stack, "polled").await;
     assert_eq!(ids.len(), 2);
+    // A tick that crashed after the start, before it kept the record: the next poll names
+    // the same execution, and starts nothing new.
+    let after = stack.services.store.get_record(RECORD_KIND, "polled").await.unwrap().unwrap();
+    assert!(stack.services.store.replace_record(RECORD_KIND, "polled", &after, &before).await.unwrap());
+    let report = stage_transition::tick(&stack.services, at(305)).await.unwrap();
+    assert_eq!((report.polled, report.failures.len()), (0, 0), "{report:?}");
+    assert_eq!(executions(&stack, "polled").await.len(), 2);
     let newest = stack.execution(&ids[0]).await;
     let newest = if newest.source_revision_overrides.iter().any(|r| r.revision_value == new_version) {
         newest
