@@ -166,6 +166,15 @@ async fn a_codecommit_push_starts_an_execution_whose_artifact_holds_exactly_that
     assert_eq!(files, expected);
     let execution = stack.execution(&ids[0]).await;
     assert_eq!(execution.trigger.trigger_type, TriggerType::CloudWatchEvent);
+    // The artifact keeps an executable file's mode.
+    let artifact = &execution.stages[0].actions[0].attempts.last().unwrap().output_artifacts[0].location;
+    let zipped = stack.s3.get_object().bucket(&artifact.bucket).key(&artifact.key).send().await.unwrap();
+    let bytes = zipped.body.collect().await.unwrap().into_bytes();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mode =
+        |archive: &mut zip::ZipArchive<_>, name: &str| archive.by_name(name).unwrap().unix_mode().unwrap() & 0o777;
+    assert_eq!(mode(&mut archive, "bin/run.sh"), 0o755);
+    assert_eq!(mode(&mut archive, "index.html") & 0o111, 0, "a normal file is not executable");
     let variables = source_variables(&stack, &ids[0]).await;
     assert_eq!(variables.get("CommitId"), Some(&first));
     assert_eq!(variables.get("CommitMessage").map(String::as_str), Some("First version\n\nwith a body"));
@@ -351,8 +360,10 @@ async fn polling_starts_once_for_one_change_and_not_again_without_one() {
     // A new version of the S3 object moves the other source. Two ticks at once start it once.
     let (new_version, _) = stack.upload_source("bundle.zip", &[("config.json", "{\"v\": 2}")]).await;
     let before = stack.services.store.get_record(RECORD_KIND, "polled").await.unwrap().unwrap();
-    let (one, two) =
-        tokio::join!(stage_transition::tick(&stack.services, at(244)), stage_transition::tick(&stack.services, at(244)));
+    let (one, two) = tokio::join!(
+        stage_transition::tick(&stack.services, at(244)),
+        stage_transition::tick(&stack.services, at(244))
+    );
     let (one, two) = (one.unwrap(), two.unwrap());
     assert_eq!((one.polled + two.polled, one.failures.len() + two.failures.len()), (1, 0), "{one:?} {two:?}");
     let ids = executions(&stack, "polled").await;
