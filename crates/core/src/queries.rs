@@ -664,8 +664,7 @@ pub const POLLING_IDLE_DAYS: u32 = 30;
 
 /// GetPipeline's `metadata.pollingDisabledAt`: for a pipeline whose sources poll, the moment
 /// it had been idle (no update, no execution) for 30 days, once that moment has passed.
-/// The field says what CodePipeline would; Pipewright's own polling on AWS (docs/sources.md,
-/// "Polling") does not stop.
+/// Pipewright's polling on AWS stops then too (docs/sources.md, "Polling").
 pub fn polling_disabled_at(
     declaration: &crate::declaration::PipelineDeclaration,
     last_activity: crate::time::Timestamp,

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_codecommit::error::ProvideErrorMetadata;
 use pipewright_core::engine::{Trigger, TriggerType};
-use pipewright_core::ports::StateStore;
+use pipewright_core::ports::{StateStore, StoredPipeline};
+use pipewright_core::queries::polling_disabled_at;
 use pipewright_core::source_polling::{
     Head, PollRecord, PolledAction, PolledSource, RECORD_KIND, decide, poll_is_due, polled_actions,
 };
@@ -38,7 +39,7 @@ pub async fn poll(
             continue;
         }
         let name = stored.declaration.name.as_str();
-        match poll_pipeline(services, name, &polled, now).await {
+        match poll_pipeline(services, &stored, &polled, now).await {
             Ok(Some(one)) => started.push(one),
             Ok(None) => {}
             Err(error) => failures.push(format!("poll {name}: {error}")),
@@ -49,14 +50,22 @@ pub async fn poll(
 
 async fn poll_pipeline(
     services: &Services,
-    name: &str,
+    pipeline: &StoredPipeline,
     polled: &[PolledAction],
     now: Timestamp,
 ) -> Result<Option<Started>, HandlerError> {
+    let name = pipeline.declaration.name.as_str();
     let stored = services.store.get_record(RECORD_KIND, name).await?;
     // A record that cannot be read is replaced: the poll only records, as a first poll does.
     let previous = stored.as_deref().and_then(|text| serde_json::from_str::<PollRecord>(text).ok());
     if !poll_is_due(previous.as_ref(), now) {
+        return Ok(None);
+    }
+    // Like CodePipeline, a pipeline idle (no update, no execution) for 30 days is no longer
+    // polled: GetPipeline reports it as `pollingDisabledAt`. An update polls it again.
+    let latest = services.store.list_executions(name, 1, None).await?.items;
+    let last_activity = latest.first().map_or(pipeline.updated, |e| e.started_at.max(pipeline.updated));
+    if polling_disabled_at(&pipeline.declaration, last_activity, now).is_some() {
         return Ok(None);
     }
     let mut observed = BTreeMap::new();

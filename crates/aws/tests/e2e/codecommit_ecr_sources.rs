@@ -384,4 +384,12 @@ async fn polling_starts_once_for_one_change_and_not_again_without_one() {
     assert_eq!(newest.trigger.trigger_detail.as_deref(), Some("Bundle"));
     assert!(newest.source_revision_overrides.iter().any(|r| r.revision_value == new_version));
     assert!(executions(&stack, "quiet").await.is_empty(), "a pipeline that does not poll is never started");
+
+    // Idle for 30 days, the pipeline is polled no more, as CodePipeline's pollingDisabledAt says.
+    let latest = executions(&stack, "polled").await.len();
+    commit(&codecommit, &repository, Some(&second), "three", &[("index.html", "<h1>three</h1>", false)], &[]).await;
+    let month = at(31 * 86_400);
+    let report = stage_transition::tick(&stack.services, month).await.unwrap();
+    assert_eq!((report.polled, report.failures.len()), (0, 0), "{report:?}");
+    assert_eq!(executions(&stack, "polled").await.len(), latest);
 }
