@@ -9,7 +9,8 @@ use aws_sdk_codecommit::primitives::Blob;
 use aws_sdk_codecommit::types::{DeleteFileEntry, FileModeTypeEnum, PutFileEntry};
 use serde_json::{Value, json};
 
-use pipewright_aws::handlers::{self, stage_transition};
+use pipewright_aws::bus::{COMMAND_SOURCE, Envelope, START_COMMAND, StartCommand};
+use pipewright_aws::handlers::{self, source_change, stage_transition};
 use pipewright_core::engine::{ExecutionStatus, RevisionType, TriggerType};
 use pipewright_core::ports::StateStore;
 use pipewright_core::source_polling::RECORD_KIND;
@@ -211,6 +212,45 @@ async fn a_codecommit_push_starts_an_execution_whose_artifact_holds_exactly_that
     assert_eq!(files["index.html"], "<h1>two</h1>");
     deliver(&stack, &event).await;
     assert_eq!(executions(&stack, "cc-site").await.len(), 2, "a duplicate event starts nothing new");
+
+    // Started by hand, without a commit: the branch's head.
+    let ids = started_by_hand(&stack, "cc-clone").await;
+    assert_eq!(stack.run_to_end(&ids[0]).await, ExecutionStatus::Succeeded);
+    let files = deployed(&stack, &format!("cc-clone/{second}-main/")).await;
+    let reference: Value = serde_json::from_str(&files["codebuild-clone-ref.json"]).unwrap();
+    assert_eq!(reference["commit"], second.as_str());
+
+    // A branch CodeCommit does not know fails the action, naming it.
+    stack.put_pipeline(&codecommit_pipeline(&stack, "cc-missing", &repository, json!({"BranchName": "nope"}))).await;
+    let ids = started_by_hand(&stack, "cc-missing").await;
+    assert_eq!(stack.run_to_end(&ids[0]).await, ExecutionStatus::Failed);
+    let execution = stack.execution(&ids[0]).await;
+    let error = execution.stages[0].actions[0].attempts.last().unwrap().error.clone().unwrap();
+    assert_eq!(error.code, "ConfigurationError", "{error:?}");
+    assert!(error.message.contains("branch nope") && error.message.contains("BranchDoesNotExist"), "{error:?}");
+}
+
+/// Starts `pipeline` with a StartPipelineExecution command naming no revision.
+async fn started_by_hand(stack: &Stack, pipeline: &str) -> Vec<String> {
+    let command = StartCommand {
+        pipeline_name: pipeline.into(),
+        variables: Vec::new(),
+        source_revisions: Vec::new(),
+        client_request_token: None,
+        change: None,
+        requested_by: Some("test".into()),
+    };
+    let envelope = Envelope {
+        id: uuid::Uuid::new_v4().to_string(),
+        source: COMMAND_SOURCE.into(),
+        detail_type: START_COMMAND.into(),
+        detail: serde_json::to_value(&command).unwrap(),
+        account: String::new(),
+        time: String::new(),
+        region: String::new(),
+        resources: Vec::new(),
+    };
+    source_change::handle(&stack.services, &envelope).await.unwrap().into_iter().map(|s| s.execution_id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
