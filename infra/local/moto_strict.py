@@ -32,6 +32,10 @@ answered with the error AWS gives.
   sums the items it returns before rounding. Events: 1 per started 64 KB of each entry.
   Requests signed with an access key id starting "unmetered" are left out: a test's own
   observation of a run is not the run's cost.
+* CodeCommit contents: moto keeps repositories but not what is in them. CreateCommit,
+  GetBranch, GetCommit, GetFolder and GetFile are served here over moto's repositories, with
+  botocore's shapes and CodeCommit's errors (a file of more than 6 MB is FileTooLargeException);
+  CreateRepository and GetRepository answer their dates as epoch seconds, as JSON 1.1 does.
 
     python moto_strict.py HOST PORT
 """
@@ -393,6 +397,213 @@ class Billing:
 
     def report(self) -> dict:
         return self.by_resource
+# --- CodeCommit contents ----------------------------------------------------------------------
+
+CODECOMMIT = "CodeCommit_20150413."
+GET_FILE_LIMIT = 6 * 1024 * 1024
+
+
+def sha1(*parts) -> str:
+    import hashlib
+
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else str(part).encode("utf-8"))
+    return digest.hexdigest()
+
+
+class CodeCommitError(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def clean_path(path: str) -> str:
+    return "/".join(part for part in (path or "").split("/") if part)
+
+
+class CodeCommitContents:
+    """Per repository: commits (id -> commit, with the whole tree as path -> (blob id, mode)),
+    branches (name -> commit id) and blobs (id -> bytes)."""
+
+    def __init__(self) -> None:
+        self.repositories: dict[tuple, dict] = {}
+
+    def repository(self, environ, request: dict) -> dict:
+        from moto.codecommit.models import codecommit_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        name = request.get("repositoryName")
+        if not name:
+            raise CodeCommitError("RepositoryNameRequiredException", "A repository name is required.")
+        region = region_of(environ)
+        if name not in codecommit_backends[DEFAULT_ACCOUNT_ID][region].repositories:
+            raise CodeCommitError("RepositoryDoesNotExistException", f"{name} does not exist")
+        return self.repositories.setdefault((region, name), {"commits": {}, "branches": {}, "blobs": {}})
+
+    @staticmethod
+    def resolve(repo: dict, specifier) -> str:
+        if not specifier:
+            specifier = next(iter(repo["branches"]), None)
+            if specifier is None:
+                raise CodeCommitError("CommitDoesNotExistException", "The repository has no commits.")
+        if specifier in repo["branches"]:
+            return repo["branches"][specifier]
+        if specifier in repo["commits"]:
+            return specifier
+        raise CodeCommitError("CommitDoesNotExistException", f"Could not find commit {specifier}.")
+
+    def create_commit(self, repo: dict, request: dict) -> dict:
+        branch = request.get("branchName")
+        if not branch:
+            raise CodeCommitError("BranchNameRequiredException", "A branch name is required.")
+        parent = request.get("parentCommitId")
+        head = repo["branches"].get(branch)
+        if head is not None and not parent:
+            raise CodeCommitError("ParentCommitIdRequiredException", "A parent commit ID is required.")
+        if head is not None and parent != head:
+            raise CodeCommitError("ParentCommitIdOutdatedException", f"{parent} is not the tip of branch {branch}.")
+        if head is None and parent and parent not in repo["commits"]:
+            raise CodeCommitError("ParentCommitDoesNotExistException", f"Could not find commit {parent}.")
+        if head is None and not parent and repo["commits"]:
+            raise CodeCommitError("ParentCommitIdRequiredException", "A parent commit ID is required.")
+        tree = dict(repo["commits"][parent]["tree"]) if parent else {}
+        added, updated, deleted = [], [], []
+        for entry in request.get("putFiles") or []:
+            path = clean_path(entry.get("filePath", ""))
+            if not path:
+                raise CodeCommitError("PathRequiredException", "A file path is required.")
+            content = base64.b64decode(entry.get("fileContent") or "")
+            blob = sha1(f"blob {len(content)}\0".encode(), content)
+            repo["blobs"][blob] = content
+            mode = entry.get("fileMode") or "NORMAL"
+            (updated if path in tree else added).append({"absolutePath": path, "blobId": blob, "fileMode": mode})
+            tree[path] = (blob, mode)
+        for entry in request.get("deleteFiles") or []:
+            path = clean_path(entry.get("filePath", ""))
+            if path not in tree:
+                raise CodeCommitError("FileDoesNotExistException", f"{path} does not exist.")
+            blob, mode = tree.pop(path)
+            deleted.append({"absolutePath": path, "blobId": blob, "fileMode": mode})
+        if parent and tree == repo["commits"][parent]["tree"]:
+            raise CodeCommitError("NoChangeException", "The commit contains no changes.")
+        import time
+
+        user = {"name": request.get("authorName") or "moto", "email": request.get("email") or "moto@example.com",
+                "date": f"{int(time.time())} +0000"}
+        tree_id = sha1(json.dumps(sorted(tree.items())))
+        message = request.get("commitMessage") or ""
+        commit_id = sha1(parent or "", tree_id, message, user["date"], len(repo["commits"]))
+        repo["commits"][commit_id] = {
+            "commitId": commit_id, "treeId": tree_id, "parents": [parent] if parent else [], "message": message,
+            "author": user, "committer": user, "additionalData": "", "tree": tree,
+        }
+        repo["branches"][branch] = commit_id
+        return {"commitId": commit_id, "treeId": tree_id, "filesAdded": added, "filesUpdated": updated,
+                "filesDeleted": deleted}
+
+    def get_branch(self, repo: dict, request: dict) -> dict:
+        branch = request.get("branchName")
+        if not branch:
+            raise CodeCommitError("BranchNameRequiredException", "A branch name is required.")
+        if branch not in repo["branches"]:
+            raise CodeCommitError("BranchDoesNotExistException", f"Could not find branch {branch}.")
+        return {"branch": {"branchName": branch, "commitId": repo["branches"][branch]}}
+
+    def get_commit(self, repo: dict, request: dict) -> dict:
+        commit_id = request.get("commitId")
+        if not commit_id:
+            raise CodeCommitError("CommitIdRequiredException", "A commit ID is required.")
+        commit = repo["commits"].get(commit_id)
+        if commit is None:
+            raise CodeCommitError("CommitIdDoesNotExistException", f"Could not find commit {commit_id}.")
+        return {"commit": {k: v for k, v in commit.items() if k != "tree"}}
+
+    def get_folder(self, repo: dict, request: dict) -> dict:
+        if "folderPath" not in request:
+            raise CodeCommitError("PathRequiredException", "A folder path is required.")
+        commit_id = self.resolve(repo, request.get("commitSpecifier"))
+        folder = clean_path(request["folderPath"])
+        prefix = f"{folder}/" if folder else ""
+        below = {path[len(prefix):]: entry for path, entry in repo["commits"][commit_id]["tree"].items()
+                 if path.startswith(prefix)}
+        if folder and not below:
+            raise CodeCommitError("FolderDoesNotExistException", f"{request['folderPath']} does not exist.")
+        files, links, folders = [], [], {}
+        for relative, (blob, mode) in sorted(below.items()):
+            head, _, rest = relative.partition("/")
+            if rest:
+                folders.setdefault(head, []).append((rest, blob, mode))
+                continue
+            entry = {"blobId": blob, "absolutePath": prefix + relative, "relativePath": relative, "fileMode": mode}
+            (links if mode == "SYMLINK" else files).append(entry)
+        sub_folders = [{"treeId": sha1(json.dumps(entries)), "absolutePath": prefix + name, "relativePath": name}
+                       for name, entries in sorted(folders.items())]
+        return {"commitId": commit_id, "folderPath": request["folderPath"],
+                "treeId": sha1(json.dumps(sorted(below.items()))), "subFolders": sub_folders, "files": files,
+                "symbolicLinks": links, "subModules": []}
+
+    def get_file(self, repo: dict, request: dict) -> dict:
+        if not request.get("filePath"):
+            raise CodeCommitError("PathRequiredException", "A file path is required.")
+        commit_id = self.resolve(repo, request.get("commitSpecifier"))
+        path = clean_path(request["filePath"])
+        entry = repo["commits"][commit_id]["tree"].get(path)
+        if entry is None:
+            raise CodeCommitError("FileDoesNotExistException", f"{request['filePath']} does not exist.")
+        blob, mode = entry
+        content = repo["blobs"][blob]
+        if len(content) > GET_FILE_LIMIT:
+            raise CodeCommitError("FileTooLargeException", "The file is larger than 6 MB: use GetBlob or git.")
+        return {"commitId": commit_id, "blobId": blob, "filePath": path, "fileMode": mode,
+                "fileSize": len(content), "fileContent": base64.b64encode(content).decode("ascii")}
+
+    OPERATIONS = {
+        "CreateCommit": create_commit,
+        "GetBranch": get_branch,
+        "GetCommit": get_commit,
+        "GetFolder": get_folder,
+        "GetFile": get_file,
+    }
+
+    @staticmethod
+    def metadata_answer(environ, request: dict, create: bool):
+        """moto's CreateRepository and GetRepository, with the dates as JSON 1.1 puts a
+        timestamp (epoch seconds): moto answers ISO text, which an SDK refuses to read."""
+        from datetime import datetime
+
+        from moto.codecommit.models import codecommit_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.exceptions import JsonRESTError
+
+        backend = codecommit_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+        name = request.get("repositoryName", "")
+        try:
+            if create:
+                metadata = dict(backend.create_repository(name, request.get("repositoryDescription")))
+            else:
+                metadata = dict(backend.get_repository(name))
+        except JsonRESTError as error:
+            return 400, {"__type": error.error_type, "message": error.message}
+        for key in ("creationDate", "lastModifiedDate"):
+            text = metadata.get(key)
+            if isinstance(text, str):
+                metadata[key] = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return 200, {"repositoryMetadata": metadata}
+
+    def serve(self, environ, target: str, body: bytes):
+        """CodeCommit's answer to a contents operation, or None for moto to serve."""
+        name = target[len(CODECOMMIT):] if target.startswith(CODECOMMIT) else ""
+        if name in ("CreateRepository", "GetRepository"):
+            return self.metadata_answer(environ, json.loads(body or b"{}"), name == "CreateRepository")
+        operation = self.OPERATIONS.get(name)
+        if operation is None:
+            return None
+        try:
+            request = json.loads(body or b"{}")
+            return 200, operation(self, self.repository(environ, request), request)
+        except CodeCommitError as error:
+            return 400, {"__type": error.name, "message": str(error)}
 
 
 # --- throttling on demand -------------------------------------------------------------------
@@ -481,6 +692,7 @@ def main() -> None:
     lock = threading.Lock()
     throttles = Throttles()
     billing = Billing()
+    codecommit = CodeCommitContents()
 
     def strict(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -507,6 +719,9 @@ def main() -> None:
                     request = json.loads(body or b"{}")
                     status, payload = THROTTLES[error](target, request)
                     return respond(start_response, status, payload, *filter(None, [content_type]))
+                served = codecommit.serve(environ, target, body)
+                if served is not None:
+                    return respond(start_response, *served, "application/x-amz-json-1.1")
                 if target.endswith((".TransactWriteItems", ".PutEvents")):
                     refused = refusal(environ, target, json.loads(body or b"{}"))
                     if refused is not None:

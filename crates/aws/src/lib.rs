@@ -6,10 +6,12 @@
 pub mod artifact_access;
 pub mod artifacts;
 pub mod bus;
+pub mod codecommit_source;
 pub mod counting;
 #[cfg(feature = "devstack")]
 pub mod devstack;
 pub mod dynamo;
+pub mod ecr_source;
 pub mod handlers;
 pub mod invoker;
 pub mod notifier;

@@ -83,6 +83,10 @@ pub struct Services {
     pub artifact_access: ArtifactAccess,
     /// Reads the secrets connection sources map to.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// Reads CodeCommit sources (and their branches, when polled).
+    pub codecommit: aws_sdk_codecommit::Client,
+    /// Describes the images of ECR sources.
+    pub ecr: aws_sdk_ecr::Client,
     pub cache: PipelineCache,
     /// The approval-link key, when the function signs or checks links.
     pub link_key: Option<Vec<u8>>,
@@ -130,6 +134,12 @@ impl Services {
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
                 aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(calls.clone()).build(),
+            ),
+            codecommit: aws_sdk_codecommit::Client::from_conf(
+                aws_sdk_codecommit::config::Builder::from(sdk).interceptor(calls.clone()).build(),
+            ),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(sdk).interceptor(calls.clone()).build(),
             ),
             cache: PipelineCache::new(Environment { region: Some(settings.region.clone()) }),
             link_key,

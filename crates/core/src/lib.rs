@@ -30,6 +30,7 @@ pub mod queries;
 pub mod rule_types;
 pub mod service;
 pub mod source_events;
+pub mod source_polling;
 pub mod storage;
 pub mod time;
 pub mod validate;

@@ -662,27 +662,17 @@ pub fn action_executions(pipeline: &Pipeline, execution: &Execution) -> Vec<Acti
 /// (docs/reference/codepipeline.md §9.1).
 pub const POLLING_IDLE_DAYS: u32 = 30;
 
-/// Whether a source action polls for changes: `PollForSourceChanges`, true by default for the
-/// S3, CodeCommit and GitHub (version 1) sources.
-fn polls(action: &crate::declaration::ActionDeclaration) -> bool {
-    use crate::providers::{ProviderKind, spec_of};
-    let polling_kind = matches!(
-        spec_of(&action.action_type_id).map(|s| s.kind),
-        Some(ProviderKind::S3Source | ProviderKind::CodeCommit | ProviderKind::GitHubV1)
-    );
-    polling_kind && action.config("PollForSourceChanges").is_none_or(|v| v.eq_ignore_ascii_case("true"))
-}
-
 /// GetPipeline's `metadata.pollingDisabledAt`: for a pipeline whose sources poll, the moment
 /// it had been idle (no update, no execution) for 30 days, once that moment has passed.
-/// Pipewright itself never polls (docs/design.md §2); the field says what CodePipeline would.
+/// Pipewright's polling on AWS stops then too (docs/sources.md, "Polling").
 pub fn polling_disabled_at(
     declaration: &crate::declaration::PipelineDeclaration,
     last_activity: crate::time::Timestamp,
     now: crate::time::Timestamp,
 ) -> Option<crate::time::Timestamp> {
     let disabled = last_activity.plus_days(POLLING_IDLE_DAYS);
-    (declaration.actions().any(|(_, _, action)| polls(action)) && disabled <= now).then_some(disabled)
+    (declaration.actions().any(|(_, _, action)| crate::source_polling::polls(action)) && disabled <= now)
+        .then_some(disabled)
 }
 
 /// botocore `RuleExecutionInput`.

@@ -43,6 +43,12 @@ impl Timestamp {
         self.utc().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
     }
 
+    /// `Mon Jun 10 08:13:20 UTC 2024`, as `date` prints it: the `ImagePushedAt` of an ECR
+    /// source's `imageDetail.json`.
+    pub fn to_unix_date(self) -> String {
+        self.utc().map(|t| t.format("%a %b %d %H:%M:%S UTC %Y").to_string()).unwrap_or_default()
+    }
+
     /// `2024-06-10T08:13Z`: minute precision, as in an approval's `expires`.
     pub fn to_rfc3339_minutes(self) -> String {
         self.utc().map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string()).unwrap_or_default()
@@ -68,6 +74,7 @@ mod tests {
         let t = Timestamp(1_661_252_970_500);
         assert_eq!(t.to_rfc3339_seconds(), "2022-08-23T11:09:30Z");
         assert_eq!(t.to_rfc3339_minutes(), "2022-08-23T11:09Z");
+        assert_eq!(t.to_unix_date(), "Tue Aug 23 11:09:30 UTC 2022");
         assert_eq!(t.plus_days(7).to_rfc3339_minutes(), "2022-08-30T11:09Z");
         assert_eq!(t.to_string(), "2022-08-23T11:09:30.500Z");
         assert_eq!(t.epoch_seconds(), 1_661_252_970.5);

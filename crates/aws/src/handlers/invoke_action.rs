@@ -84,6 +84,16 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     let outcome = match kind {
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
         Some(ProviderKind::S3Deploy) => s3_deploy(services, dispatch).await,
+        Some(ProviderKind::CodeCommit) => {
+            let scratch = scratch_dir(dispatch);
+            let region = &services.settings.region;
+            crate::codecommit_source::fetch(&services.codecommit, region, dispatch, &services.artifacts, &scratch).await
+        }
+        Some(ProviderKind::Ecr) => {
+            let scratch = scratch_dir(dispatch);
+            let region = &services.settings.region;
+            crate::ecr_source::fetch(&services.ecr, region, dispatch, &services.artifacts, &scratch).await
+        }
         Some(source @ (ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection)) => {
             repository_source(services, dispatch, source).await
         }
@@ -272,7 +282,7 @@ async fn repository_source(services: &Services, dispatch: &Dispatch, kind: Provi
     };
     let client = pipewright_http::Client::new();
     let host = HostSource { api: &api, repository: &repository, branch: &branch, kind };
-    let scratch = std::env::temp_dir().join("pipewright").join(&dispatch.job_id);
+    let scratch = scratch_dir(dispatch);
     repository_archive::fetch(&client, &host, dispatch, &services.artifacts, &scratch).await
 }
 
@@ -337,9 +347,14 @@ async fn s3_deploy(services: &Services, dispatch: &Dispatch) -> Outcome {
     }
 }
 
+/// A job's own directory under /tmp.
+fn scratch_dir(dispatch: &Dispatch) -> std::path::PathBuf {
+    std::env::temp_dir().join("pipewright").join(&dispatch.job_id)
+}
+
 /// The Commands action inside the Lambda sandbox, under /tmp.
 async fn run_commands(services: &Services, dispatch: &Dispatch) -> Outcome {
-    let scratch = std::env::temp_dir().join("pipewright").join(&dispatch.job_id);
+    let scratch = scratch_dir(dispatch);
     let session = commands::Session {
         artifacts: &services.artifacts,
         output: Arc::new(ToLog),

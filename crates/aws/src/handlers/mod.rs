@@ -5,6 +5,7 @@ pub mod api;
 pub mod approval_callback;
 pub mod invoke_action;
 pub mod source_change;
+pub mod source_polling;
 pub mod stage_transition;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -162,7 +162,8 @@ async fn start_command(
     start(services, name, execution_id, trigger, revisions, command.variables.clone()).await.map(Some)
 }
 
-async fn start(
+/// Starts one execution of `name` (none when `execution_id` exists already).
+pub(crate) async fn start(
     services: &Services,
     name: &str,
     execution_id: String,

@@ -35,6 +35,8 @@ pub struct TickReport {
     pub relayed: usize,
     /// Dispatches and approval requests sent again because nobody claimed them.
     pub resent: usize,
+    /// Executions started because a polled source moved (docs/sources.md, "Polling").
+    pub polled: usize,
     /// Executions a step failed for (logged; the next tick tries again).
     pub failures: Vec<String>,
 }
@@ -62,6 +64,10 @@ pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, Han
     match resend_unclaimed(services, now, &mut report.failures).await {
         Ok(count) => report.resent = count,
         Err(error) => report.failures.push(format!("resend: {error}")),
+    }
+    match super::source_polling::poll(services, now, &mut report.failures).await {
+        Ok(started) => report.polled = started.iter().filter(|s| s.new).count(),
+        Err(error) => report.failures.push(format!("poll: {error}")),
     }
     for failure in &report.failures {
         tracing::warn!(failure, "tick step failed");
@@ -181,6 +187,7 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
                 "deadlines": report.deadlines,
                 "relayed": report.relayed,
                 "resent": report.resent,
+                "polled": report.polled,
                 "failures": report.failures,
             }))
         }

@@ -56,7 +56,13 @@ pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
     // Each stack's S3 rule takes only its own source bucket, as a deployed stack takes only
     // the buckets of its SourceBucketPattern: another test's uploads never reach it.
     let source_bucket = format!("pipewright-source-{}", names.stack);
-    let parameters = devstack::Parameters::from([("SourceBucketPattern".to_string(), source_bucket.clone())]);
+    // Likewise its CodeCommit and ECR rules take only repositories named after the stack.
+    let repositories = format!("{}-*", names.stack);
+    let parameters = devstack::Parameters::from([
+        ("SourceBucketPattern".to_string(), source_bucket.clone()),
+        ("CodeCommitRepositoryPattern".to_string(), repositories.clone()),
+        ("EcrRepositoryPattern".to_string(), repositories),
+    ]);
     let stack = devstack::create(&sdk, names, TEMPLATE, Some(approval_url.to_string()), &parameters)
         .await
         .expect("create the stack in moto");

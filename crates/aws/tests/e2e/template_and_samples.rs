@@ -172,6 +172,30 @@ fn only_uploads_to_the_source_buckets_invoke_source_change() {
 }
 
 #[test]
+fn only_pushes_to_the_source_repositories_invoke_source_change() {
+    let push = |sample_name: &str, field: &str, repository: &str| {
+        let mut event = sample(sample_name);
+        event["detail"][field] = json!(repository);
+        event
+    };
+    let codecommit = |repository: &str| push("codecommit-reference-updated.json", "repositoryName", repository);
+    let ecr = |repository: &str| push("ecr-image-push.json", "repository-name", repository);
+    let defaults = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    assert_eq!(routed(&defaults, &codecommit("anything"), false), ["source-change"], "every repository by default");
+    assert_eq!(routed(&defaults, &ecr("team/web"), false), ["source-change"]);
+
+    let parameters = Parameters::from([
+        ("CodeCommitRepositoryPattern".to_string(), "acme-*".to_string()),
+        ("EcrRepositoryPattern".to_string(), "acme/*".to_string()),
+    ]);
+    let scoped = template_rules(TEMPLATE, &parameters).unwrap();
+    assert_eq!(routed(&scoped, &codecommit("acme-web"), false), ["source-change"]);
+    assert!(routed(&scoped, &codecommit("other-web"), false).is_empty());
+    assert_eq!(routed(&scoped, &ecr("acme/web"), false), ["source-change"]);
+    assert!(routed(&scoped, &ecr("other/web"), false).is_empty());
+}
+
+#[test]
 fn a_pattern_that_refers_to_an_unknown_parameter_is_an_error() {
     let template = TEMPLATE.replace("!Ref SourceBucketPattern }", "!Ref NoSuchParameter }");
     let error = template_rules(&template, &Parameters::new()).unwrap_err().to_string();
