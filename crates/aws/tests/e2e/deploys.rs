@@ -127,12 +127,14 @@ async fn release(
     panic!("{pipeline}: the execution did not finish");
 }
 
-/// Pumps until two rounds in a row find nothing to deliver.
-async fn drain_deliveries(router: &Router) {
+/// Pumps until two rounds in a row find nothing to deliver; how many messages were delivered.
+async fn drain_deliveries(router: &Router) -> usize {
     let mut idle = 0;
+    let mut delivered = 0;
     while idle < 2 {
         let pumped = router.pump().await.unwrap();
         assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
+        delivered += pumped.messages;
         if pumped.messages == 0 {
             idle += 1;
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -140,6 +142,7 @@ async fn drain_deliveries(router: &Router) {
             idle = 0;
         }
     }
+    delivered
 }
 
 async fn latest(stack: &Stack, pipeline: &str) -> Option<Execution> {
@@ -515,4 +518,72 @@ async fn a_redelivered_codedeploy_dispatch_creates_one_deployment_from_the_artif
         (Some(code.bucket.as_str()), Some(code.key.as_str())),
         "{answer}"
     );
+}
+
+/// A stack's status change, as CloudFormation puts it on the account's default bus.
+fn stack_status_change(stack_id: &str, status: &str) -> Value {
+    json!({
+        "version": "0", "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "CloudFormation Stack Status Change", "source": "aws.cloudformation",
+        "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+        "resources": [stack_id],
+        "detail": {"stack-id": stack_id, "status-details": {"status": status, "status-reason": ""},
+                   "client-request-token": ""}
+    })
+}
+
+/// The early look (docs/providers.md §13): the stack's status-change event, put on the default
+/// bus as CloudFormation puts it, reaches stage-transition through the template's rule, which
+/// sends the waiting action's next look at once: the action completes with no tick at all.
+/// An event for a stack no action waits on, and the same event again once the action is
+/// done, make no look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stack_status_event_completes_the_waiting_action_without_a_tick() {
+    let stack = stack().await;
+    // Within the template's default DeployStackPrefix, which the event rule is scoped to.
+    let stack_name = format!("pipewright-early-{}", stack.stack.names.stack);
+    let topic = format!("early-{}", stack.stack.names.stack);
+    stack.put_pipeline(&stack_pipeline(&stack, "early", &stack_name)).await;
+    let files = [("template.yaml", TOPIC_TEMPLATE), ("params.json", &params(&topic, "staging") as &str)];
+    let (version, etag) = stack.upload_source("infra.zip", &files).await;
+    stack.put_default_bus(&stack.object_created("infra.zip", &version, &etag)).await;
+    drain_deliveries(&stack.router).await;
+
+    // Started, and waiting: moto created the stack at once, but only a look can tell.
+    let started = latest(&stack, "early").await.unwrap();
+    let waiting = attempt(&started, "Infra", "Stack");
+    assert_eq!(waiting.status, ActionStatus::InProgress, "{started:#?}");
+    assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("CREATE_COMPLETE"));
+    let stack_id =
+        cloudformation_client(&stack).describe_stacks().stack_name(&stack_name).send().await.unwrap().stacks()[0]
+            .stack_id()
+            .unwrap()
+            .to_string();
+
+    // Another stack's event (within the prefix, so the rule passes it on): no look.
+    stack.services.calls.reset();
+    let unknown = format!("arn:aws:cloudformation:us-east-1:123456789012:stack/pipewright-other-{}/1", topic);
+    stack.put_default_bus(&stack_status_change(&unknown, "UPDATE_COMPLETE")).await;
+    assert!(drain_deliveries(&stack.router).await >= 1, "stage-transition received the event");
+    assert_eq!(cloudformation_calls(&stack), Default::default(), "no look for a stack nobody waits on");
+    let unchanged = stack.execution(&started.id).await;
+    assert_eq!(attempt(&unchanged, "Infra", "Stack"), waiting, "the waiting action is untouched");
+
+    // Its own stack's event, twice: one look, and the action succeeds, then the pipeline.
+    let event = stack_status_change(&stack_id, "CREATE_COMPLETE");
+    stack.put_default_bus(&event).await;
+    stack.put_default_bus(&event).await;
+    drain_deliveries(&stack.router).await;
+    let done = stack.execution(&started.id).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let deployed = attempt(&done, "Infra", "Stack");
+    assert_eq!(deployed.output_variables.get("Env").map(String::as_str), Some("staging"));
+    let calls = cloudformation_calls(&stack);
+    assert_eq!(calls.get("DescribeStacks"), Some(&1), "one look for the duplicated event: {calls:?}");
+
+    // A stale event, after the action finished: nothing.
+    stack.services.calls.reset();
+    stack.put_default_bus(&event).await;
+    assert!(drain_deliveries(&stack.router).await >= 1);
+    assert_eq!(cloudformation_calls(&stack), Default::default());
 }
