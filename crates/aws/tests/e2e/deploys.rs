@@ -587,3 +587,140 @@ async fn a_stack_status_event_completes_the_waiting_action_without_a_tick() {
     assert!(drain_deliveries(&stack.router).await >= 1);
     assert_eq!(cloudformation_calls(&stack), Default::default());
 }
+
+/// CodeDeployToECS through the functions: the task definition from the artifact's
+/// `taskdef.json`, its image filled from `imageDetail.json`, is registered; the AppSpec names
+/// it; one deployment is created even with every delivery and tick doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codedeploy_to_ecs_registers_the_filled_task_definition_and_deploys_it_once() {
+    let stack = stack().await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&stack.sdk);
+    let application = format!("pipewright-ecs-{}", stack.stack.names.stack);
+    codedeploy
+        .create_application()
+        .application_name(&application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name(&application)
+        .deployment_group_name("blue-green")
+        .service_role_arn("arn:aws:iam::123456789012:role/pipewright-deploy-codedeploy")
+        .send()
+        .await
+        .unwrap();
+    let family = format!("web-bg-{}", stack.stack.names.stack);
+    let deploy = json!({
+        "name": "BlueGreen",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
+        "configuration": {"ApplicationName": application, "DeploymentGroupName": "blue-green",
+                          "TaskDefinitionTemplateArtifact": "Code", "AppSpecTemplateArtifact": "Code",
+                          "Image1ArtifactName": "Code", "Image1ContainerName": "IMAGE1_NAME"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(
+            &stack,
+            "bluegreen",
+            "release.zip",
+            vec![json!({"name": "Deploy", "actions": [deploy]})],
+        ))
+        .await;
+    let taskdef = json!({"family": family, "containerDefinitions": [
+        {"name": "web", "image": "<IMAGE1_NAME>", "memory": 128, "portMappings": [{"containerPort": 80}]}]})
+    .to_string();
+    let appspec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n        LoadBalancerInfo:\n          ContainerName: web\n          ContainerPort: 80\n";
+    let image = json!({"ImageURI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:0123abcd"}).to_string();
+    stack.services.calls.reset();
+    let doubled = stack.router.clone().with_copies(2);
+    let files = [("taskdef.json", taskdef.as_str()), ("appspec.yaml", appspec), ("imageDetail.json", image.as_str())];
+    let (version, etag) = stack.upload_source("release.zip", &files).await;
+    stack.put_default_bus(&stack.object_created("release.zip", &version, &etag)).await;
+    for _ in 0..3 {
+        drain_deliveries(&doubled).await;
+        let later = Timestamp::from_millis(now().millis() + 61_000);
+        for _ in 0..2 {
+            stage_transition::tick(&stack.services, later).await.unwrap();
+        }
+    }
+    drain_deliveries(&doubled).await;
+
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("CodeDeploy.CreateDeployment"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ECS.RegisterTaskDefinition"), Some(&1), "{calls:?}");
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk);
+    let registered = ecs.describe_task_definition().task_definition(&family).send().await.unwrap();
+    let registered = registered.task_definition().unwrap();
+    let images: Vec<_> = registered.container_definitions().iter().filter_map(|c| c.image()).collect();
+    assert_eq!(images, ["123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:0123abcd"]);
+    let arn = registered.task_definition_arn().unwrap().to_string();
+
+    let listed =
+        codedeploy.list_deployments().application_name(&application).deployment_group_name("blue-green").send().await;
+    let deployments = listed.unwrap().deployments().to_vec();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    // Read as raw JSON: the SDK cannot read moto's times (see the CodeDeploy test).
+    let request = pipewright_http::Request::new("POST", pipewright_aws::testing::endpoint())
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "CodeDeploy_20141006.GetDeployment")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/codedeploy/aws4_request")
+        .body(json!({"deploymentId": deployments[0]}).to_string());
+    let answer: Value = serde_json::from_str(&pipewright_http::send(request).await.unwrap().text()).unwrap();
+    let revision = &answer["deploymentInfo"]["revision"];
+    assert_eq!(revision["revisionType"], "AppSpecContent", "{answer}");
+    let content = revision["appSpecContent"]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.contains(&format!("TaskDefinition: {arn}")),
+        "the AppSpec names the registered revision: {content}"
+    );
+    let execution = latest(&stack, "bluegreen").await.unwrap();
+    let action = attempt(&execution, "Deploy", "BlueGreen");
+    let message = action.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    // moto's GetDeployment times (above): on AWS the wait goes on until the deployment ends.
+    assert!(action.status == ActionStatus::InProgress || message.starts_with("GetDeployment"), "{action:#?}");
+}
+
+/// Elastic Beanstalk through the functions, to the end: an application version from the
+/// input artifact (moto_strict.py checks the bundle is where Beanstalk reads it), the
+/// environment updated to it, and the tick's look finding it Ready on that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_elastic_beanstalk_environment_is_updated_to_a_version_of_the_artifact() {
+    let stack = stack().await;
+    let beanstalk = aws_sdk_elasticbeanstalk::Client::new(&stack.sdk);
+    let application = format!("pipewright-eb-{}", stack.stack.names.stack);
+    let environment: String = format!("web-{}", stack.stack.names.stack).chars().take(40).collect();
+    beanstalk.create_application().application_name(&application).send().await.unwrap();
+    beanstalk
+        .create_environment()
+        .application_name(&application)
+        .environment_name(&environment)
+        .solution_stack_name("64bit Amazon Linux 2023 v5.7.0 running Tomcat 10 Corretto 21")
+        .send()
+        .await
+        .unwrap();
+    let deploy = json!({
+        "name": "Web",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ElasticBeanstalk", "version": "1"},
+        "configuration": {"ApplicationName": application, "EnvironmentName": environment},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "beanstalk", "app.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    stack.services.calls.reset();
+    let done = release(&stack, (&stack.router, 1), "beanstalk", "app.zip", &[("index.html", "<h1>v2</h1>")]).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let web = attempt(&done, "Deploy", "Web");
+    let label = format!("pipewright-{}", web.action_execution_id);
+    assert!(web.summary.as_deref().is_some_and(|s| s.contains(&label)), "{web:#?}");
+    assert!(web.job.as_ref().is_some_and(|job| job.sequence >= 2), "started, then looked at by the tick: {web:#?}");
+    let described =
+        beanstalk.describe_environments().application_name(&application).environment_names(&environment).send().await;
+    let described = described.unwrap();
+    let running = described.environments().first().and_then(|e| e.version_label()).unwrap_or_default().to_string();
+    assert_eq!(running, label);
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("Elastic Beanstalk.CreateApplicationVersion"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("Elastic Beanstalk.UpdateEnvironment"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("Elastic Beanstalk.DescribeEnvironments"), Some(&2), "Updating, then Ready: {calls:?}");
+}
