@@ -724,3 +724,80 @@ async fn an_elastic_beanstalk_environment_is_updated_to_a_version_of_the_artifac
     assert_eq!(calls.get("Elastic Beanstalk.UpdateEnvironment"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("Elastic Beanstalk.DescribeEnvironments"), Some(&2), "Updating, then Ready: {calls:?}");
 }
+
+/// An ECS service's state-change event (the service named in its `resources`) makes the
+/// waiting ECS action look at once, with no tick; another service's event makes no look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ecs_service_event_makes_the_waiting_rollout_look_without_a_tick() {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let stack = stack().await;
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk);
+    // Within the template's default EcsServicePattern, which the event rule is scoped to.
+    let cluster = format!("pipewright-events-{}", stack.stack.names.stack);
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let current = ecs
+        .register_task_definition()
+        .family(format!("api-{}", stack.stack.names.stack))
+        .container_definitions(
+            ContainerDefinition::builder().name("api").image("registry.example/api:v1").memory(128).build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    let service_arn = ecs
+        .create_service()
+        .cluster(&cluster)
+        .service_name("api")
+        .task_definition(&current)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap()
+        .service
+        .and_then(|s| s.service_arn)
+        .unwrap();
+    let deploy = json!({
+        "name": "Roll",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ECS", "version": "1"},
+        "configuration": {"ClusterName": cluster, "ServiceName": "api"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "rollout", "images.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    let images = json!([{"name": "api", "imageUri": "registry.example/api:v2"}]).to_string();
+    let (version, etag) = stack.upload_source("images.zip", &[("imagedefinitions.json", &images)]).await;
+    stack.put_default_bus(&stack.object_created("images.zip", &version, &etag)).await;
+    drain_deliveries(&stack.router).await;
+    let started = latest(&stack, "rollout").await.unwrap();
+    let waiting = attempt(&started, "Deploy", "Roll").clone();
+    assert_eq!(waiting.status, ActionStatus::InProgress, "{started:#?}");
+    let looks = |stack: &Stack| stack.services.calls.snapshot().get("ECS.DescribeServices").copied().unwrap_or(0);
+    let event = |resource: &str| {
+        json!({
+            "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": "ECS Deployment State Change",
+            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+            "resources": [resource],
+            "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": "ecs-svc/1"}
+        })
+    };
+
+    stack.services.calls.reset();
+    stack.put_default_bus(&event(&format!("{service_arn}-other"))).await;
+    assert!(drain_deliveries(&stack.router).await >= 1, "stage-transition received the event");
+    assert_eq!(looks(&stack), 0, "no look for a service nobody waits on");
+    assert_eq!(attempt(&stack.execution(&started.id).await, "Deploy", "Roll"), &waiting);
+
+    stack.put_default_bus(&event(&service_arn)).await;
+    drain_deliveries(&stack.router).await;
+    assert_eq!(looks(&stack), 1, "one look, at once");
+    let looked = stack.execution(&started.id).await;
+    let after = attempt(&looked, "Deploy", "Roll");
+    assert!(
+        after.status != ActionStatus::InProgress
+            || after.job.as_ref().map(|j| j.sequence) > waiting.job.as_ref().map(|j| j.sequence),
+        "the look moved the action on: {after:#?}"
+    );
+}
