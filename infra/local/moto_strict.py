@@ -16,6 +16,12 @@ answered with the error AWS gives.
 * TransactWriteItems: at most 100 actions (moto checks it) and 4 MB in all.
 * EventBridge PutEvents: at most 10 entries (moto checks it) and 256 KB in all, each entry
   measured as EventBridge documents it.
+* Elastic Beanstalk calls moto 5.1 leaves out, over moto's own applications and
+  environments: CreateApplicationVersion (its source bundle must be an object in moto's S3,
+  as Beanstalk reads it there), UpdateEnvironment (to a version that exists: the environment
+  is Updating for one DescribeEnvironments, then Ready on the new version), DescribeEvents
+  (none), and DescribeEnvironments filtered by ApplicationName and EnvironmentNames (moto
+  answers every environment of the region).
 * Throttling on demand: POST /_strict/throttle {"operation", "resource", "count", "error"}
   makes the next `count` calls of `operation` whose request names `resource` (a table, a
   bus) answer `error`: ThrottlingException, ProvisionedThroughputExceededException, or
@@ -57,6 +63,10 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import dynamo_type
+from moto.s3.models import s3_backends
+from moto.core.responses import ActionResult
+from moto.elasticbeanstalk.exceptions import InvalidParameterValueError as EbInvalidParameterValue
+from moto.elasticbeanstalk.responses import EBResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -604,6 +614,93 @@ class CodeCommitContents:
             return 200, operation(self, self.repository(environ, request), request)
         except CodeCommitError as error:
             return 400, {"__type": error.name, "message": str(error)}
+# --- Elastic Beanstalk: application versions and environment updates -----------------------
+
+
+def beanstalk_environments(backend, application=None, names=None):
+    return [
+        env
+        for env in backend.describe_environments()
+        if (not application or env.application_name == application) and (not names or env.environment_name in names)
+    ]
+
+
+def beanstalk_create_application_version(self):
+    backend = self.elasticbeanstalk_backend
+    application = self._get_param("ApplicationName")
+    label = self._get_param("VersionLabel")
+    if application not in backend.applications:
+        raise EbInvalidParameterValue(f"No Application named '{application}' found.")
+    versions = backend.__dict__.setdefault("pipewright_versions", {})
+    if (application, label) in versions:
+        raise EbInvalidParameterValue(f"Application Version {label} already exists.")
+    bundle = self._get_param("SourceBundle") or {}
+    bucket, key = bundle.get("S3Bucket"), bundle.get("S3Key")
+    try:
+        found = s3_backends[self.current_account][self.partition].get_object(bucket, key)
+    except Exception:
+        found = None
+    if found is None:
+        raise EbInvalidParameterValue(f"Unable to download from S3 location (Bucket: {bucket}  Key: {key}).")
+    version = {
+        "ApplicationName": application,
+        "VersionLabel": label,
+        "SourceBundle": {"S3Bucket": bucket, "S3Key": key},
+        "Status": "PROCESSED",
+    }
+    versions[(application, label)] = version
+    return ActionResult({"ApplicationVersion": version})
+
+
+def beanstalk_view(env) -> dict:
+    return {
+        "EnvironmentName": env.environment_name,
+        "EnvironmentId": env.environment_id,
+        "ApplicationName": env.application_name,
+        "VersionLabel": str(env.version_label),
+        "Status": env.status,
+        "Health": env.health,
+        "EnvironmentArn": env.environment_arn,
+    }
+
+
+def beanstalk_update_environment(self):
+    backend = self.elasticbeanstalk_backend
+    name = self._get_param("EnvironmentName")
+    label = self._get_param("VersionLabel")
+    found = beanstalk_environments(backend, None, [name])
+    if not found:
+        raise EbInvalidParameterValue(f"No Environment found for EnvironmentName = '{name}'.")
+    env = found[0]
+    versions = backend.__dict__.setdefault("pipewright_versions", {})
+    if label and (env.application_name, label) not in versions:
+        raise EbInvalidParameterValue(f"No Application Version named '{label}' found.")
+    if label:
+        env.version_label = label
+    env.status = "Updating"
+    return ActionResult(beanstalk_view(env))
+
+
+def beanstalk_describe_environments(self):
+    backend = self.elasticbeanstalk_backend
+    names = self._get_param("EnvironmentNames") or []
+    shown = []
+    for env in beanstalk_environments(backend, self._get_param("ApplicationName"), names):
+        shown.append(beanstalk_view(env))
+        # An update takes one look to finish.
+        if env.status == "Updating":
+            env.status = "Ready"
+    return ActionResult({"Environments": shown})
+
+
+def beanstalk_describe_events(self):
+    return ActionResult({"Events": []})
+
+
+EBResponse.create_application_version = beanstalk_create_application_version
+EBResponse.update_environment = beanstalk_update_environment
+EBResponse.describe_environments = beanstalk_describe_environments
+EBResponse.describe_events = beanstalk_describe_events
 
 
 # --- throttling on demand -------------------------------------------------------------------

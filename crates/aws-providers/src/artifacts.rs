@@ -5,6 +5,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use tokio::io::AsyncWriteExt;
 
 use pipewright_core::engine::{ArtifactLocation, FailureType};
 use pipewright_core::ports::ArtifactError;
@@ -74,6 +75,32 @@ impl ArtifactBytes for S3ArtifactBytes {
 
     fn in_s3(&self) -> bool {
         true
+    }
+
+    /// Streams the object into `file`, in the SDK's chunks.
+    fn to_file<'a>(
+        &'a self,
+        location: &'a ArtifactLocation,
+        file: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async move {
+            let output = self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(
+                |e| match e.as_service_error() {
+                    Some(service) if service.is_no_such_key() => {
+                        ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
+                    }
+                    _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
+                },
+            )?;
+            let unavailable = |e: std::io::Error| ArtifactError::Unavailable(e.to_string());
+            let mut body = output.body;
+            let mut out = tokio::fs::File::create(file).await.map_err(unavailable)?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
+                out.write_all(&chunk).await.map_err(unavailable)?;
+            }
+            out.flush().await.map_err(unavailable)
+        })
     }
 }
 

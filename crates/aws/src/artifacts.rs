@@ -1,6 +1,6 @@
 //! The S3 artifact store: zip objects at `<pipeline>/<artifact≤10>/<id>` in the pipeline's
-//! artifact bucket, which must be versioned (CodePipeline requires it). Also the two S3
-//! providers: the S3 source (a copy of the object version) and the S3 deploy. Objects stream
+//! artifact bucket, which must be versioned (CodePipeline requires it). Also the S3 source (a
+//! copy of the object version; the S3 deploy is `pipewright_aws_providers::s3_deploy`). Objects stream
 //! between S3 and scratch files, removed after use: an artifact is never held whole in
 //! memory, whatever its size, and nothing of it stays in a warm function's `/tmp`.
 
@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ObjectCannedAcl, ServerSideEncryption};
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
 use tokio::io::AsyncWriteExt;
 
 use pipewright_core::engine::ArtifactLocation;
@@ -128,93 +128,6 @@ impl S3Artifacts {
         self.upload_file(target, scratch.path()).await?;
         Ok(CopiedSource { etag: fetched.etag, version_id: fetched.version_id })
     }
-
-    /// The S3 deploy action: the input artifact unzipped into `bucket` (under `object_key` as
-    /// a prefix, when given), or the zip itself at `object_key`.
-    pub async fn deploy(&self, input: &ArtifactLocation, target: &DeployTarget) -> Result<usize, ArtifactError> {
-        let zip = Scratch::new()?;
-        self.download_to(&input.bucket, &input.key, None, zip.path()).await?;
-        if !target.extract {
-            let key = target
-                .object_key
-                .clone()
-                .ok_or_else(|| ArtifactError::BadLocation("ObjectKey is required when Extract is false".into()))?;
-            self.put_deployed(target, &key, zip.path(), None).await?;
-            return Ok(1);
-        }
-        // Unpacked on disk, within the zip-bomb limits and with links kept inside, then each
-        // file uploaded from there: no file is held whole in memory either.
-        let unpacked = Scratch::new()?;
-        let (from, into) = (zip.path().to_path_buf(), unpacked.path().to_path_buf());
-        let files = blocking(move || {
-            unzip(&from, &into).map_err(ArtifactError::from)?;
-            regular_files(&into)
-        })
-        .await?;
-        for relative in &files {
-            let key = match &target.object_key {
-                Some(prefix) if !prefix.is_empty() => format!("{}/{relative}", prefix.trim_end_matches('/')),
-                _ => relative.clone(),
-            };
-            self.put_deployed(target, &key, &unpacked.path().join(relative), content_type(relative)).await?;
-        }
-        Ok(files.len())
-    }
-
-    async fn put_deployed(
-        &self,
-        target: &DeployTarget,
-        key: &str,
-        file: &Path,
-        content_type: Option<&str>,
-    ) -> Result<(), ArtifactError> {
-        let body = ByteStream::from_path(file).await.map_err(unavailable)?;
-        let mut request = self.client.put_object().bucket(&target.bucket).key(key).body(body);
-        if let Some(cache_control) = &target.cache_control {
-            request = request.cache_control(cache_control);
-        }
-        if let Some(acl) = &target.canned_acl {
-            request = request.acl(ObjectCannedAcl::from(acl.as_str()));
-        }
-        if let Some(kms) = &target.kms_key {
-            request = request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms);
-        }
-        if let Some(content_type) = content_type {
-            request = request.content_type(content_type);
-        }
-        request.send().await.map_err(|e| unavailable(describe(&e)))?;
-        Ok(())
-    }
-}
-
-/// Where and how an S3 deploy action writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployTarget {
-    pub bucket: String,
-    pub extract: bool,
-    pub object_key: Option<String>,
-    pub cache_control: Option<String>,
-    pub canned_acl: Option<String>,
-    pub kms_key: Option<String>,
-}
-
-/// The content type of a deployed file, by extension.
-fn content_type(name: &str) -> Option<&'static str> {
-    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
-    Some(match extension.as_str() {
-        "html" | "htm" => "text/html",
-        "css" => "text/css",
-        "js" | "mjs" => "text/javascript",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "txt" => "text/plain",
-        "xml" => "application/xml",
-        "wasm" => "application/wasm",
-        _ => return None,
-    })
 }
 
 /// Runs file work off the async runtime's threads.
@@ -255,21 +168,6 @@ impl Drop for Scratch {
             let _ = std::fs::remove_file(&self.0);
         }
     }
-}
-
-/// The regular files under `root` (links to files inside it included), as `/`-separated
-/// paths relative to it.
-fn regular_files(root: &Path) -> Result<Vec<String>, ArtifactError> {
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
-        let entry = entry.map_err(unavailable)?;
-        // A link was made only when it points inside the artifact (`unzip`).
-        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-            let relative = entry.path().strip_prefix(root).map_err(unavailable)?;
-            files.push(relative.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    Ok(files)
 }
 
 impl ArtifactStore for S3Artifacts {
@@ -315,16 +213,5 @@ mod tests {
         let (file_path, directory_path) = (file.path().to_path_buf(), directory.path().to_path_buf());
         drop((file, directory));
         assert!(!file_path.exists() && !directory_path.exists());
-    }
-
-    #[test]
-    fn regular_files_are_listed_relative_with_slashes() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("site/css")).unwrap();
-        std::fs::write(root.path().join("site/index.html"), "i").unwrap();
-        std::fs::write(root.path().join("site/css/a.css"), "a").unwrap();
-        std::os::unix::fs::symlink("index.html", root.path().join("site/home.html")).unwrap();
-        let files = regular_files(root.path()).unwrap();
-        assert_eq!(files, vec!["site/css/a.css", "site/home.html", "site/index.html"]);
     }
 }

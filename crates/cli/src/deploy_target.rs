@@ -13,6 +13,31 @@ use pipewright_aws_providers::secrets::AwsSecrets;
 use pipewright_local::backend::Backend;
 use pipewright_local::deploy::{DeployMode, DeployTarget};
 
+/// Where deploy actions go, as `run`, `start` and `serve` take it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DeployFlags {
+    /// Deploy actions (CloudFormation, ECS, CodeDeploy, Elastic Beanstalk, Step Functions, S3)
+    /// deploy for real with your AWS credentials (--profile, --region, or the environment).
+    #[arg(long, conflicts_with_all = ["aws_endpoint", "plan"])]
+    pub(crate) aws: bool,
+    /// Deploy actions go to this AWS emulator (moto, LocalStack, Floci), one endpoint for
+    /// every service.
+    #[arg(long, value_name = "URL", conflicts_with = "plan")]
+    pub(crate) aws_endpoint: Option<String>,
+    /// Deploy actions make no AWS call: each shows what it would deploy (for CloudFormation
+    /// the template, its parameters and a diff against the last one) and succeeds as planned;
+    /// later stages get clearly marked placeholder outputs.
+    #[arg(long)]
+    pub(crate) plan: bool,
+}
+
+impl DeployFlags {
+    /// The target these flags choose, with the global `--profile` and `--region`.
+    pub fn chosen(&self, profile: Option<&str>, region: Option<&str>) -> Option<DeployTarget> {
+        chosen(self.aws, self.aws_endpoint.as_deref(), self.plan, profile, region)
+    }
+}
+
 /// The target the flags choose; `--profile` and `--region` go with `--aws`, `--region` with
 /// `--aws-endpoint`.
 pub fn chosen(

@@ -173,7 +173,9 @@ fn main() -> ExitCode {
             Command::Retry(args) => commands::control::retry(&state_dir, args).await,
             Command::Stop(args) => commands::control::stop(&state_dir, args).await,
             Command::Transitions(command) => commands::control::transitions(&state_dir, command).await,
-            Command::Serve(args) => commands::serve::serve(&state_dir, args).await,
+            Command::Serve(args) => {
+                commands::serve::serve(&state_dir, args, cli.profile.as_deref(), cli.region.as_deref()).await
+            }
             Command::Worker(args) => commands::run::worker(&state_dir, args).await,
             Command::Webhook(command) => commands::webhook::run(&state_dir, command).await,
         }

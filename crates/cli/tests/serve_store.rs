@@ -15,27 +15,11 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 mod common;
-use common::Serve;
+use common::{Serve, fetch};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-
-/// `python3 - METHOD URL TARGET BODY`: prints the status, then the body.
-const FETCH: &str = r#"
-import sys, urllib.request, urllib.error
-method, url, target, body = sys.argv[1:5]
-headers = {}
-if target:
-    headers = {"X-Amz-Target": "CodePipeline_20150709." + target, "Content-Type": "application/x-amz-json-1.1"}
-data = body.encode() if method == "POST" else None
-request = urllib.request.Request(url, data=data, headers=headers, method=method)
-try:
-    with urllib.request.urlopen(request, timeout=300) as response:
-        print(response.status); print(response.read().decode())
-except urllib.error.HTTPError as error:
-    print(error.code); print(error.read().decode())
-"#;
 
 /// Holds the database's write lock (`BEGIN IMMEDIATE`) until a line arrives on stdin.
 const HOLD_LOCK: &str = r#"
@@ -46,14 +30,6 @@ print("locked", flush=True)
 sys.stdin.readline()
 connection.execute("ROLLBACK")
 "#;
-
-fn fetch(method: &str, url: &str, target: &str, body: &str) -> (u16, String) {
-    let output = Command::new("python3").args(["-c", FETCH, method, url, target, body]).output().expect("python3");
-    assert!(output.status.success(), "fetch failed: {}", String::from_utf8_lossy(&output.stderr));
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
-    (status.trim().parse().unwrap_or_else(|_| panic!("no status in {text:?}")), body.to_string())
-}
 
 struct Server {
     serve: Serve,

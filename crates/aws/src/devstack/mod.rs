@@ -63,6 +63,9 @@ fn pattern_json(value: &Yaml, parameters: &Parameters, defaults: &Parameters) ->
             })?;
             Value::String(value.clone())
         }
+        Yaml::Tagged(tagged) if tagged.tag == "Sub" => {
+            Value::String(substitute(tagged.value.as_str().unwrap_or_default(), parameters, defaults)?)
+        }
         Yaml::Tagged(tagged) => {
             return Err(DevstackError::Template(format!(
                 "a pattern uses !{}, which the stand-in cannot resolve",
@@ -84,6 +87,27 @@ fn pattern_json(value: &Yaml, parameters: &Parameters, defaults: &Parameters) ->
         plain => serde_json::to_value(plain)
             .map_err(|e| DevstackError::Template(format!("a pattern is not plain data: {e}")))?,
     })
+}
+
+/// A `!Sub` string with its `${Parameter}`s replaced: the override, else the default. Pseudo
+/// parameters (`${AWS::Region}`) are refused: a pattern can say `*` for them.
+fn substitute(text: &str, parameters: &Parameters, defaults: &Parameters) -> Result<String, DevstackError> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end =
+            after.find('}').ok_or_else(|| DevstackError::Template(format!("an unclosed ${{ in !Sub {text:?}")))?;
+        let name = &after[..end];
+        let value = parameters.get(name).or_else(|| defaults.get(name)).ok_or_else(|| {
+            DevstackError::Template(format!("!Sub {text:?} refers to {name}, which is not a parameter with a default"))
+        })?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The `Default` of every parameter that has one.

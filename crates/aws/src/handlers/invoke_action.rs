@@ -19,7 +19,6 @@ use pipewright_providers::repository_archive::{self, HostSource};
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
 use super::{HandlerError, now};
-use crate::artifacts::DeployTarget;
 use serde_json::{Value, json};
 
 use crate::bus::{ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope};
@@ -83,7 +82,6 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     let kind = pipewright_core::rule_types::RuleProvider::kind_of(dispatch);
     let outcome = match kind {
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
-        Some(ProviderKind::S3Deploy) => s3_deploy(services, dispatch).await,
         Some(ProviderKind::CodeCommit) => {
             let scratch = scratch_dir(dispatch);
             let region = &services.settings.region;
@@ -304,47 +302,6 @@ async fn connection_secret(services: &Services, dispatch: &Dispatch) -> Result<S
         .secret_string()
         .map(String::from)
         .ok_or_else(|| failed(FailureType::ConfigurationError, format!("secret {name} has no string value")))
-}
-
-/// The S3 deploy: the input artifact, extracted or not, into `BucketName`.
-async fn s3_deploy(services: &Services, dispatch: &Dispatch) -> Outcome {
-    let Some(bucket) = config(dispatch, "BucketName") else {
-        return failed(FailureType::ConfigurationError, "BucketName is required".into());
-    };
-    let Some(input) = dispatch.input_artifacts.first() else {
-        return failed(FailureType::ConfigurationError, "the S3 deploy action has no input artifact".into());
-    };
-    let extract = match config(dispatch, "Extract").map(str::to_ascii_lowercase).as_deref() {
-        Some("true") => true,
-        Some("false") => false,
-        other => {
-            return failed(FailureType::ConfigurationError, format!("Extract must be true or false, not {other:?}"));
-        }
-    };
-    let target = DeployTarget {
-        bucket: bucket.to_string(),
-        extract,
-        object_key: config(dispatch, "ObjectKey").map(String::from),
-        cache_control: config(dispatch, "CacheControl").map(String::from),
-        canned_acl: config(dispatch, "CannedACL").map(String::from),
-        kms_key: config(dispatch, "KMSEncryptionKeyARN").map(String::from),
-    };
-    if !extract && target.object_key.is_none() {
-        return failed(FailureType::ConfigurationError, "ObjectKey is required when Extract is false".into());
-    }
-    match services.artifacts.deploy(&input.location, &target).await {
-        Ok(count) => Outcome::Succeeded {
-            output_variables: BTreeMap::new(),
-            summary: format!(
-                "deployed {count} object{} to s3://{bucket}/{}",
-                if count == 1 { "" } else { "s" },
-                target.object_key.as_deref().unwrap_or("")
-            ),
-            external_execution_url: None,
-            revision: None,
-        },
-        Err(error) => failed(FailureType::JobFailed, format!("cannot deploy to s3://{bucket}: {error}")),
-    }
 }
 
 /// A job's own directory under /tmp.

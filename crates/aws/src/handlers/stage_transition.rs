@@ -95,6 +95,19 @@ async fn resend_unclaimed(
     failures: &mut Vec<String>,
 ) -> Result<usize, HandlerError> {
     let settled = Timestamp::from_millis(now.millis() - i64::from(UNCLAIMED_GRACE_SECONDS) * 1000);
+    let candidates = work_of_active_executions(services, now, failures, |work| due(work, settled, now)).await?;
+    send_unclaimed(services, &candidates, now, "resending work nobody claimed").await
+}
+
+/// The work in flight of the active executions (up to [`PER_TICK`] of them) that `select`
+/// keeps, with the claim each piece is taken under. An execution that cannot be read is set
+/// aside; one whose pipeline version cannot be loaded is skipped.
+pub(super) async fn work_of_active_executions(
+    services: &Services,
+    now: Timestamp,
+    failures: &mut Vec<String>,
+    select: impl Fn(&InFlight) -> bool,
+) -> Result<Vec<(String, Effect)>, HandlerError> {
     let mut candidates: Vec<(String, Effect)> = Vec::new();
     for active in services.store.active_executions(PER_TICK).await? {
         let execution = match services.store.get_execution(&active.execution_id).await {
@@ -121,13 +134,23 @@ async fn resend_unclaimed(
             }
         };
         for work in work_in_flight(&pipeline, &execution.value, now) {
-            if due(&work, settled, now)
+            if select(&work)
                 && let Some(claim) = claim_key(&work.effect)
             {
                 candidates.push((claim, work.effect));
             }
         }
     }
+    Ok(candidates)
+}
+
+/// Puts on the bus the `candidates` nobody holds a claim on; how many were sent.
+pub(super) async fn send_unclaimed(
+    services: &Services,
+    candidates: &[(String, Effect)],
+    now: Timestamp,
+    why: &str,
+) -> Result<usize, HandlerError> {
     if candidates.is_empty() {
         return Ok(0);
     }
@@ -141,7 +164,7 @@ async fn resend_unclaimed(
         .collect();
     let count = entries.len();
     for entry in &entries {
-        tracing::info!(detail_type = %entry.detail_type, "resending work nobody claimed");
+        tracing::info!(detail_type = %entry.detail_type, "{why}");
     }
     services.bus.put(entries).await.map_err(|e| HandlerError::Retryable(e.to_string()))?;
     Ok(count)
@@ -196,6 +219,9 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
                 .map_err(|e| HandlerError::Rejected(format!("detail is not an engine event: {e}")))?;
             let handled = engine_event(services, &message).await?;
             Ok(json!({ "event": message.event.kind(), "handled": super::describe(&handled) }))
+        }
+        (source, _) if source.starts_with("aws.") => {
+            super::service_events::received(services, envelope, super::now()).await
         }
         (source, detail_type) => Err(HandlerError::Rejected(format!(
             "source {source:?} with detail-type {detail_type:?} is not for stage-transition"

@@ -6,7 +6,10 @@ use crate::common;
 
 use std::io::Write;
 
-use pipewright_aws::artifacts::{DeployTarget, S3Artifacts};
+use pipewright_aws::artifacts::S3Artifacts;
+use pipewright_aws_providers::artifacts::S3ArtifactBytes;
+use pipewright_aws_providers::s3_deploy;
+use pipewright_core::deploy::s3::Target;
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::ArtifactStore;
 
@@ -60,8 +63,10 @@ async fn large_artifacts_stream_whole_through_pack_unpack_copy_and_deploy() {
     let object = stack.s3.get_object().bucket(&copy.bucket).key(&copy.key).send().await.unwrap();
     assert!(object.body.collect().await.unwrap().into_bytes() == data, "the copy is the object");
 
-    // The S3 deploy, extracted under a prefix, then the zip itself.
-    let extract = DeployTarget {
+    // The S3 deploy (the one implementation both invoke-action and a local run use), extracted
+    // under a prefix, then the zip itself, streamed from the artifact store.
+    let bytes = S3ArtifactBytes::new(stack.s3.clone());
+    let extract = Target {
         bucket: stack.deploy_bucket.clone(),
         extract: true,
         object_key: Some("live".into()),
@@ -69,14 +74,14 @@ async fn large_artifacts_stream_whole_through_pack_unpack_copy_and_deploy() {
         canned_acl: None,
         kms_key: None,
     };
-    assert_eq!(store.deploy(&location, &extract).await.unwrap(), 2);
+    assert_eq!(s3_deploy::deploy(&bytes, &location, &stack.s3, &extract).await.unwrap(), 2);
     let deployed = stack.s3.get_object().bucket(&stack.deploy_bucket).key("live/big.bin").send().await.unwrap();
     assert_eq!(deployed.content_length(), Some(data.len() as i64));
     assert!(deployed.body.collect().await.unwrap().into_bytes() == data, "the deployed file is whole");
     let page = stack.s3.get_object().bucket(&stack.deploy_bucket).key("live/nested/index.html").send().await.unwrap();
     assert_eq!(page.content_type(), Some("text/html"), "deployed files keep their content type");
-    let zipped = DeployTarget { extract: false, object_key: Some("release.zip".into()), ..extract };
-    assert_eq!(store.deploy(&location, &zipped).await.unwrap(), 1);
+    let zipped = Target { extract: false, object_key: Some("release.zip".into()), ..extract };
+    assert_eq!(s3_deploy::deploy(&bytes, &location, &stack.s3, &zipped).await.unwrap(), 1);
     let artifact = stack.s3.get_object().bucket(&location.bucket).key(&location.key).send().await.unwrap();
     let release = stack.s3.get_object().bucket(&stack.deploy_bucket).key("release.zip").send().await.unwrap();
     assert!(

@@ -127,12 +127,14 @@ async fn release(
     panic!("{pipeline}: the execution did not finish");
 }
 
-/// Pumps until two rounds in a row find nothing to deliver.
-async fn drain_deliveries(router: &Router) {
+/// Pumps until two rounds in a row find nothing to deliver; how many messages were delivered.
+async fn drain_deliveries(router: &Router) -> usize {
     let mut idle = 0;
+    let mut delivered = 0;
     while idle < 2 {
         let pumped = router.pump().await.unwrap();
         assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
+        delivered += pumped.messages;
         if pumped.messages == 0 {
             idle += 1;
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -140,6 +142,7 @@ async fn drain_deliveries(router: &Router) {
             idle = 0;
         }
     }
+    delivered
 }
 
 async fn latest(stack: &Stack, pipeline: &str) -> Option<Execution> {
@@ -514,5 +517,287 @@ async fn a_redelivered_codedeploy_dispatch_creates_one_deployment_from_the_artif
         (location["bucket"].as_str(), location["key"].as_str()),
         (Some(code.bucket.as_str()), Some(code.key.as_str())),
         "{answer}"
+    );
+}
+
+/// A stack's status change, as CloudFormation puts it on the account's default bus.
+fn stack_status_change(stack_id: &str, status: &str) -> Value {
+    json!({
+        "version": "0", "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "CloudFormation Stack Status Change", "source": "aws.cloudformation",
+        "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+        "resources": [stack_id],
+        "detail": {"stack-id": stack_id, "status-details": {"status": status, "status-reason": ""},
+                   "client-request-token": ""}
+    })
+}
+
+/// The early look (docs/providers.md §13): the stack's status-change event, put on the default
+/// bus as CloudFormation puts it, reaches stage-transition through the template's rule, which
+/// sends the waiting action's next look at once: the action completes with no tick at all.
+/// An event for a stack no action waits on, and the same event again once the action is
+/// done, make no look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stack_status_event_completes_the_waiting_action_without_a_tick() {
+    let stack = stack().await;
+    // Within the template's default DeployStackPrefix, which the event rule is scoped to.
+    let stack_name = format!("pipewright-early-{}", stack.stack.names.stack);
+    let topic = format!("early-{}", stack.stack.names.stack);
+    stack.put_pipeline(&stack_pipeline(&stack, "early", &stack_name)).await;
+    let files = [("template.yaml", TOPIC_TEMPLATE), ("params.json", &params(&topic, "staging") as &str)];
+    let (version, etag) = stack.upload_source("infra.zip", &files).await;
+    stack.put_default_bus(&stack.object_created("infra.zip", &version, &etag)).await;
+    drain_deliveries(&stack.router).await;
+
+    // Started, and waiting: moto created the stack at once, but only a look can tell.
+    let started = latest(&stack, "early").await.unwrap();
+    let waiting = attempt(&started, "Infra", "Stack");
+    assert_eq!(waiting.status, ActionStatus::InProgress, "{started:#?}");
+    assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("CREATE_COMPLETE"));
+    let stack_id =
+        cloudformation_client(&stack).describe_stacks().stack_name(&stack_name).send().await.unwrap().stacks()[0]
+            .stack_id()
+            .unwrap()
+            .to_string();
+
+    // Another stack's event (within the prefix, so the rule passes it on): no look.
+    stack.services.calls.reset();
+    let unknown = format!("arn:aws:cloudformation:us-east-1:123456789012:stack/pipewright-other-{}/1", topic);
+    stack.put_default_bus(&stack_status_change(&unknown, "UPDATE_COMPLETE")).await;
+    assert!(drain_deliveries(&stack.router).await >= 1, "stage-transition received the event");
+    assert_eq!(cloudformation_calls(&stack), Default::default(), "no look for a stack nobody waits on");
+    let unchanged = stack.execution(&started.id).await;
+    assert_eq!(attempt(&unchanged, "Infra", "Stack"), waiting, "the waiting action is untouched");
+
+    // Its own stack's event, twice: one look, and the action succeeds, then the pipeline.
+    let event = stack_status_change(&stack_id, "CREATE_COMPLETE");
+    stack.put_default_bus(&event).await;
+    stack.put_default_bus(&event).await;
+    drain_deliveries(&stack.router).await;
+    let done = stack.execution(&started.id).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let deployed = attempt(&done, "Infra", "Stack");
+    assert_eq!(deployed.output_variables.get("Env").map(String::as_str), Some("staging"));
+    let calls = cloudformation_calls(&stack);
+    assert_eq!(calls.get("DescribeStacks"), Some(&1), "one look for the duplicated event: {calls:?}");
+
+    // A stale event, after the action finished: nothing.
+    stack.services.calls.reset();
+    stack.put_default_bus(&event).await;
+    assert!(drain_deliveries(&stack.router).await >= 1);
+    assert_eq!(cloudformation_calls(&stack), Default::default());
+}
+
+/// CodeDeployToECS through the functions: the task definition from the artifact's
+/// `taskdef.json`, its image filled from `imageDetail.json`, is registered; the AppSpec names
+/// it; one deployment is created even with every delivery and tick doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codedeploy_to_ecs_registers_the_filled_task_definition_and_deploys_it_once() {
+    let stack = stack().await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&stack.sdk);
+    let application = format!("pipewright-ecs-{}", stack.stack.names.stack);
+    codedeploy
+        .create_application()
+        .application_name(&application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name(&application)
+        .deployment_group_name("blue-green")
+        .service_role_arn("arn:aws:iam::123456789012:role/pipewright-deploy-codedeploy")
+        .send()
+        .await
+        .unwrap();
+    let family = format!("web-bg-{}", stack.stack.names.stack);
+    let deploy = json!({
+        "name": "BlueGreen",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
+        "configuration": {"ApplicationName": application, "DeploymentGroupName": "blue-green",
+                          "TaskDefinitionTemplateArtifact": "Code", "AppSpecTemplateArtifact": "Code",
+                          "Image1ArtifactName": "Code", "Image1ContainerName": "IMAGE1_NAME"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(
+            &stack,
+            "bluegreen",
+            "release.zip",
+            vec![json!({"name": "Deploy", "actions": [deploy]})],
+        ))
+        .await;
+    let taskdef = json!({"family": family, "containerDefinitions": [
+        {"name": "web", "image": "<IMAGE1_NAME>", "memory": 128, "portMappings": [{"containerPort": 80}]}]})
+    .to_string();
+    let appspec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n        LoadBalancerInfo:\n          ContainerName: web\n          ContainerPort: 80\n";
+    let image = json!({"ImageURI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:0123abcd"}).to_string();
+    stack.services.calls.reset();
+    let doubled = stack.router.clone().with_copies(2);
+    let files = [("taskdef.json", taskdef.as_str()), ("appspec.yaml", appspec), ("imageDetail.json", image.as_str())];
+    let (version, etag) = stack.upload_source("release.zip", &files).await;
+    stack.put_default_bus(&stack.object_created("release.zip", &version, &etag)).await;
+    for _ in 0..3 {
+        drain_deliveries(&doubled).await;
+        let later = Timestamp::from_millis(now().millis() + 61_000);
+        for _ in 0..2 {
+            stage_transition::tick(&stack.services, later).await.unwrap();
+        }
+    }
+    drain_deliveries(&doubled).await;
+
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("CodeDeploy.CreateDeployment"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ECS.RegisterTaskDefinition"), Some(&1), "{calls:?}");
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk);
+    let registered = ecs.describe_task_definition().task_definition(&family).send().await.unwrap();
+    let registered = registered.task_definition().unwrap();
+    let images: Vec<_> = registered.container_definitions().iter().filter_map(|c| c.image()).collect();
+    assert_eq!(images, ["123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:0123abcd"]);
+    let arn = registered.task_definition_arn().unwrap().to_string();
+
+    let listed =
+        codedeploy.list_deployments().application_name(&application).deployment_group_name("blue-green").send().await;
+    let deployments = listed.unwrap().deployments().to_vec();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    // Read as raw JSON: the SDK cannot read moto's times (see the CodeDeploy test).
+    let request = pipewright_http::Request::new("POST", pipewright_aws::testing::endpoint())
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "CodeDeploy_20141006.GetDeployment")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/codedeploy/aws4_request")
+        .body(json!({"deploymentId": deployments[0]}).to_string());
+    let answer: Value = serde_json::from_str(&pipewright_http::send(request).await.unwrap().text()).unwrap();
+    let revision = &answer["deploymentInfo"]["revision"];
+    assert_eq!(revision["revisionType"], "AppSpecContent", "{answer}");
+    let content = revision["appSpecContent"]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.contains(&format!("TaskDefinition: {arn}")),
+        "the AppSpec names the registered revision: {content}"
+    );
+    let execution = latest(&stack, "bluegreen").await.unwrap();
+    let action = attempt(&execution, "Deploy", "BlueGreen");
+    let message = action.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    // moto's GetDeployment times (above): on AWS the wait goes on until the deployment ends.
+    assert!(action.status == ActionStatus::InProgress || message.starts_with("GetDeployment"), "{action:#?}");
+}
+
+/// Elastic Beanstalk through the functions, to the end: an application version from the
+/// input artifact (moto_strict.py checks the bundle is where Beanstalk reads it), the
+/// environment updated to it, and the tick's look finding it Ready on that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_elastic_beanstalk_environment_is_updated_to_a_version_of_the_artifact() {
+    let stack = stack().await;
+    let beanstalk = aws_sdk_elasticbeanstalk::Client::new(&stack.sdk);
+    let application = format!("pipewright-eb-{}", stack.stack.names.stack);
+    let environment: String = format!("web-{}", stack.stack.names.stack).chars().take(40).collect();
+    beanstalk.create_application().application_name(&application).send().await.unwrap();
+    beanstalk
+        .create_environment()
+        .application_name(&application)
+        .environment_name(&environment)
+        .solution_stack_name("64bit Amazon Linux 2023 v5.7.0 running Tomcat 10 Corretto 21")
+        .send()
+        .await
+        .unwrap();
+    let deploy = json!({
+        "name": "Web",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ElasticBeanstalk", "version": "1"},
+        "configuration": {"ApplicationName": application, "EnvironmentName": environment},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "beanstalk", "app.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    stack.services.calls.reset();
+    let done = release(&stack, (&stack.router, 1), "beanstalk", "app.zip", &[("index.html", "<h1>v2</h1>")]).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let web = attempt(&done, "Deploy", "Web");
+    let label = format!("pipewright-{}", web.action_execution_id);
+    assert!(web.summary.as_deref().is_some_and(|s| s.contains(&label)), "{web:#?}");
+    assert!(web.job.as_ref().is_some_and(|job| job.sequence >= 2), "started, then looked at by the tick: {web:#?}");
+    let described =
+        beanstalk.describe_environments().application_name(&application).environment_names(&environment).send().await;
+    let described = described.unwrap();
+    let running = described.environments().first().and_then(|e| e.version_label()).unwrap_or_default().to_string();
+    assert_eq!(running, label);
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("Elastic Beanstalk.CreateApplicationVersion"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("Elastic Beanstalk.UpdateEnvironment"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("Elastic Beanstalk.DescribeEnvironments"), Some(&2), "Updating, then Ready: {calls:?}");
+}
+
+/// An ECS service's state-change event (the service named in its `resources`) makes the
+/// waiting ECS action look at once, with no tick; another service's event makes no look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ecs_service_event_makes_the_waiting_rollout_look_without_a_tick() {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let stack = stack().await;
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk);
+    // Within the template's default EcsServicePattern, which the event rule is scoped to.
+    let cluster = format!("pipewright-events-{}", stack.stack.names.stack);
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let current = ecs
+        .register_task_definition()
+        .family(format!("api-{}", stack.stack.names.stack))
+        .container_definitions(
+            ContainerDefinition::builder().name("api").image("registry.example/api:v1").memory(128).build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    let service_arn = ecs
+        .create_service()
+        .cluster(&cluster)
+        .service_name("api")
+        .task_definition(&current)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap()
+        .service
+        .and_then(|s| s.service_arn)
+        .unwrap();
+    let deploy = json!({
+        "name": "Roll",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ECS", "version": "1"},
+        "configuration": {"ClusterName": cluster, "ServiceName": "api"},
+        "inputArtifacts": [{"name": "Code"}]});
+    stack
+        .put_pipeline(&pipeline(&stack, "rollout", "images.zip", vec![json!({"name": "Deploy", "actions": [deploy]})]))
+        .await;
+    let images = json!([{"name": "api", "imageUri": "registry.example/api:v2"}]).to_string();
+    let (version, etag) = stack.upload_source("images.zip", &[("imagedefinitions.json", &images)]).await;
+    stack.put_default_bus(&stack.object_created("images.zip", &version, &etag)).await;
+    drain_deliveries(&stack.router).await;
+    let started = latest(&stack, "rollout").await.unwrap();
+    let waiting = attempt(&started, "Deploy", "Roll").clone();
+    assert_eq!(waiting.status, ActionStatus::InProgress, "{started:#?}");
+    let looks = |stack: &Stack| stack.services.calls.snapshot().get("ECS.DescribeServices").copied().unwrap_or(0);
+    let event = |resource: &str| {
+        json!({
+            "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": "ECS Deployment State Change",
+            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+            "resources": [resource],
+            "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": "ecs-svc/1"}
+        })
+    };
+
+    stack.services.calls.reset();
+    stack.put_default_bus(&event(&format!("{service_arn}-other"))).await;
+    assert!(drain_deliveries(&stack.router).await >= 1, "stage-transition received the event");
+    assert_eq!(looks(&stack), 0, "no look for a service nobody waits on");
+    assert_eq!(attempt(&stack.execution(&started.id).await, "Deploy", "Roll"), &waiting);
+
+    stack.put_default_bus(&event(&service_arn)).await;
+    drain_deliveries(&stack.router).await;
+    assert_eq!(looks(&stack), 1, "one look, at once");
+    let looked = stack.execution(&started.id).await;
+    let after = attempt(&looked, "Deploy", "Roll");
+    assert!(
+        after.status != ActionStatus::InProgress
+            || after.job.as_ref().map(|j| j.sequence) > waiting.job.as_ref().map(|j| j.sequence),
+        "the look moved the action on: {after:#?}"
     );
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use pipewright_aws::bus::{self, ApprovalMessage, DispatchMessage, EngineMessage, Envelope};
 use pipewright_aws::devstack::{FUNCTIONS, Parameters, Rule, template_rules};
 use pipewright_aws::handlers::source_change::{self, SourceEvent};
+use pipewright_core::deploy::events::service_change;
 use pipewright_core::source_events::SourceChange;
 
 const TEMPLATE: &str = include_str!("../../../../template.yaml");
@@ -22,11 +23,15 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// EventBridge matching for the pattern forms the template uses: lists of exact values,
-/// nested objects.
+/// EventBridge matching for the pattern forms the template uses: lists of exact values and
+/// wildcards, nested objects, arrays in the event.
 fn pattern_matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
         Value::Object(fields) => fields.iter().all(|(name, wanted)| pattern_matches(wanted, &event[name.as_str()])),
+        // An array in the event (`resources`) matches when one of its elements does.
+        Value::Array(_) if event.is_array() => {
+            event.as_array().is_some_and(|items| items.iter().any(|item| pattern_matches(pattern, item)))
+        }
         Value::Array(values) => values.iter().any(|value| match (value, event) {
             (Value::Object(filter), Value::String(text)) if filter.contains_key("wildcard") => {
                 filter["wildcard"].as_str().is_some_and(|wildcard| wildcard_matches(wildcard, text))
@@ -171,6 +176,55 @@ fn only_uploads_to_the_source_buckets_invoke_source_change() {
     assert!(routed(&overridden, &upload("acme-web-sources-old"), false).is_empty());
 }
 
+/// The services' state-change events for deploy waits (docs/providers.md §13, "Early
+/// looks"): each reaches stage-transition from the default bus, for the resources of the
+/// deploy patterns only, and only where an operation ends.
+#[test]
+fn service_events_for_deploy_resources_reach_stage_transition() {
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    for name in [
+        "cloudformation-stack-status-change.json",
+        "ecs-deployment-state-change.json",
+        "codedeploy-deployment-state-change.json",
+        "stepfunctions-execution-status-change.json",
+    ] {
+        let event = sample(name);
+        assert_eq!(routed(&rules, &event, false), ["stage-transition"], "{name}");
+        assert!(routed(&rules, &event, true).is_empty(), "{name} comes on the default bus");
+    }
+    let edit = |name: &str, change: &dyn Fn(&mut Value)| {
+        let mut event = sample(name);
+        change(&mut event);
+        routed(&rules, &event, false)
+    };
+    let foreign = "arn:aws:cloudformation:us-east-1:123456789012:stack/team-db/1b3c9f70";
+    assert!(edit("cloudformation-stack-status-change.json", &|e| e["detail"]["stack-id"] = json!(foreign)).is_empty());
+    let busy = |e: &mut Value| e["detail"]["status-details"]["status"] = json!("UPDATE_IN_PROGRESS");
+    assert!(edit("cloudformation-stack-status-change.json", &busy).is_empty(), "a status in progress");
+    let rolled_back = |e: &mut Value| e["detail"]["status-details"]["status"] = json!("UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(edit("cloudformation-stack-status-change.json", &rolled_back), ["stage-transition"]);
+    let other_service = |e: &mut Value| e["resources"] = json!(["arn:aws:ecs:us-east-1:123456789012:service/team/api"]);
+    assert!(edit("ecs-deployment-state-change.json", &other_service).is_empty());
+    let steady = |e: &mut Value| {
+        e["detail-type"] = json!("ECS Service Action");
+        e["detail"]["eventName"] = json!("SERVICE_STEADY_STATE");
+    };
+    assert_eq!(edit("ecs-deployment-state-change.json", &steady), ["stage-transition"]);
+    let other_application = |e: &mut Value| e["detail"]["application"] = json!("team-fleet");
+    assert!(edit("codedeploy-deployment-state-change.json", &other_application).is_empty());
+    let started = |e: &mut Value| e["detail"]["state"] = json!("START");
+    assert!(edit("codedeploy-deployment-state-change.json", &started).is_empty());
+    let running = |e: &mut Value| e["detail"]["status"] = json!("RUNNING");
+    assert!(edit("stepfunctions-execution-status-change.json", &running).is_empty());
+
+    let parameters = Parameters::from([("DeployStackPrefix".to_string(), "team-".to_string())]);
+    let overridden = template_rules(TEMPLATE, &parameters).unwrap();
+    let mut event = sample("cloudformation-stack-status-change.json");
+    assert!(routed(&overridden, &event, false).is_empty());
+    event["detail"]["stack-id"] = json!(foreign);
+    assert_eq!(routed(&overridden, &event, false), ["stage-transition"]);
+}
+
 #[test]
 fn only_pushes_to_the_source_repositories_invoke_source_change() {
     let push = |sample_name: &str, field: &str, repository: &str| {
@@ -200,6 +254,9 @@ fn a_pattern_that_refers_to_an_unknown_parameter_is_an_error() {
     let template = TEMPLATE.replace("!Ref SourceBucketPattern }", "!Ref NoSuchParameter }");
     let error = template_rules(&template, &Parameters::new()).unwrap_err().to_string();
     assert!(error.contains("NoSuchParameter"), "{error}");
+    let template = TEMPLATE.replace("stack/${DeployStackPrefix}*", "stack/${NoSuchPrefix}*");
+    let error = template_rules(&template, &Parameters::new()).unwrap_err().to_string();
+    assert!(error.contains("NoSuchPrefix"), "{error}");
 }
 
 #[test]
@@ -209,7 +266,7 @@ fn every_sample_decodes_as_its_function_reads_it() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
     for name in &names {
         let value = sample(name);
         if name.starts_with("approval-callback") {
@@ -221,6 +278,13 @@ fn every_sample_decodes_as_its_function_reads_it() {
             continue;
         }
         let envelope: Envelope = serde_json::from_value(value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A service's state change, read by stage-transition for the deploy waits it concerns.
+        if let Some(change) =
+            service_change(&envelope.source, &envelope.detail_type, &envelope.resources, &envelope.detail)
+        {
+            assert!(!change.ids.is_empty(), "{name} names the work it concerns");
+            continue;
+        }
         match envelope.detail_type.as_str() {
             "Pipewright Engine Event" => drop(serde_json::from_value::<EngineMessage>(envelope.detail).unwrap()),
             "Pipewright Action Dispatched" => drop(serde_json::from_value::<DispatchMessage>(envelope.detail).unwrap()),

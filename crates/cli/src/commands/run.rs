@@ -56,19 +56,8 @@ pub struct StartOptions {
     /// the same name in this environment.
     #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = parse_pair)]
     pub(crate) secrets: Vec<(String, String)>,
-    /// Deploy actions (CloudFormation, ECS, CodeDeploy, Elastic Beanstalk, Step Functions, S3)
-    /// deploy for real with your AWS credentials (--profile, --region, or the environment).
-    #[arg(long, conflicts_with_all = ["aws_endpoint", "plan"])]
-    pub(crate) aws: bool,
-    /// Deploy actions go to this AWS emulator (moto, LocalStack, Floci), one endpoint for
-    /// every service.
-    #[arg(long, value_name = "URL", conflicts_with = "plan")]
-    pub(crate) aws_endpoint: Option<String>,
-    /// Deploy actions make no AWS call: each shows what it would deploy (for CloudFormation
-    /// the template, its parameters and a diff against the last one) and succeeds as planned;
-    /// later stages get clearly marked placeholder outputs.
-    #[arg(long)]
-    pub(crate) plan: bool,
+    #[command(flatten)]
+    pub(crate) deploy: crate::deploy_target::DeployFlags,
     /// Keep each action's workspace (`<state-dir>/work/<execution>/<stage>/<action>/<attempt>`)
     /// after it ends, to look at; by default it is removed (its log always stays).
     #[arg(long)]
@@ -157,13 +146,7 @@ fn run_options(
         lambda_endpoint: options.lambda_endpoint.clone(),
         build_projects,
         secrets: crate::build_projects::secrets(&options.secrets),
-        deploy: crate::deploy_target::chosen(
-            options.aws,
-            options.aws_endpoint.as_deref(),
-            options.plan,
-            profile,
-            region,
-        ),
+        deploy: options.deploy.chosen(profile, region),
         placeholders: Vec::new(),
         keep_workspaces: options.keep_workspaces,
     })

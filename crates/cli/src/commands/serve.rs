@@ -85,6 +85,9 @@ pub struct ServeArgs {
     /// parameter name or the secret id). Repeatable.
     #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = crate::commands::run::parse_pair)]
     secrets: Vec<(String, String)>,
+    /// Where the deploy actions of every execution started here go, as with `run`.
+    #[command(flatten)]
+    deploy: crate::deploy_target::DeployFlags,
 }
 
 /// The local deployment, as the API sees it.
@@ -141,7 +144,9 @@ impl ControlPlane for LocalPlane {
     }
 }
 
-fn run_options(args: &ServeArgs) -> Result<RunOptions> {
+/// The run options every execution started here gets (saved with it, so its worker deploys
+/// where the flags say: `run::configure_worker`).
+fn run_options(args: &ServeArgs, profile: Option<&str>, region: Option<&str>) -> Result<RunOptions> {
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let mut sources = std::collections::BTreeMap::new();
     for (action, value) in &args.sources {
@@ -157,15 +162,21 @@ fn run_options(args: &ServeArgs) -> Result<RunOptions> {
         build_projects,
         secrets: crate::build_projects::secrets(&args.secrets),
         keep_workspaces: args.keep_workspaces,
+        deploy: args.deploy.chosen(profile, region),
         ..RunOptions::default()
     })
 }
 
-pub async fn serve(state_dir: &Path, args: &ServeArgs) -> Result<std::process::ExitCode> {
+pub async fn serve(
+    state_dir: &Path,
+    args: &ServeArgs,
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<std::process::ExitCode> {
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(usage(format!("--account-id {:?}: an account id is 12 digits", args.account_id)));
     }
-    let options = run_options(args)?;
+    let options = run_options(args, profile, region)?;
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address)
         .await

@@ -49,3 +49,29 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// A request to `url` (with CodePipeline's `X-Amz-Target` when `target` is given), through
+/// `python3`'s standard library: (status, body).
+#[allow(dead_code, reason = "not every test binary that shares this module asks")]
+pub fn fetch(method: &str, url: &str, target: &str, body: &str) -> (u16, String) {
+    // `python3 - METHOD URL TARGET BODY`: prints the status, then the body.
+    const FETCH: &str = r#"
+import sys, urllib.request, urllib.error
+method, url, target, body = sys.argv[1:5]
+headers = {}
+if target:
+    headers = {"X-Amz-Target": "CodePipeline_20150709." + target, "Content-Type": "application/x-amz-json-1.1"}
+data = body.encode() if method == "POST" else None
+request = urllib.request.Request(url, data=data, headers=headers, method=method)
+try:
+    with urllib.request.urlopen(request, timeout=300) as response:
+        print(response.status); print(response.read().decode())
+except urllib.error.HTTPError as error:
+    print(error.code); print(error.read().decode())
+"#;
+    let output = Command::new("python3").args(["-c", FETCH, method, url, target, body]).output().expect("python3");
+    assert!(output.status.success(), "fetch failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
+    (status.trim().parse().unwrap_or_else(|_| panic!("no status in {text:?}")), body.to_string())
+}

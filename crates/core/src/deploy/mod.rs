@@ -11,6 +11,7 @@ pub mod codedeploy;
 pub mod codepipeline;
 pub mod diff;
 pub mod ecs;
+pub mod events;
 pub mod plan;
 pub mod s3;
 pub mod stepfunctions;

@@ -91,6 +91,18 @@ pub trait ArtifactBytes: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ArtifactError>>;
     /// True when locations are S3 objects a service can read (a bucket and key in S3).
     fn in_s3(&self) -> bool;
+    /// Writes the artifact into `file`, streamed: never held whole in memory (the S3 deploy
+    /// unpacks it from there). The default reads it whole; the stores override it.
+    fn to_file<'a>(
+        &'a self,
+        location: &'a ArtifactLocation,
+        file: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async move {
+            let bytes = self.read(location).await?;
+            tokio::fs::write(file, bytes).await.map_err(|e| ArtifactError::Unavailable(e.to_string()))
+        })
+    }
 }
 
 impl ArtifactBytes for ArtifactDir {
@@ -124,6 +136,20 @@ impl ArtifactBytes for ArtifactDir {
 
     fn in_s3(&self) -> bool {
         false
+    }
+
+    fn to_file<'a>(
+        &'a self,
+        location: &'a ArtifactLocation,
+        file: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async move {
+            let path = self.path(location)?;
+            tokio::fs::copy(&path, file).await.map(drop).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)),
+                _ => ArtifactError::Unavailable(e.to_string()),
+            })
+        })
     }
 }
 
