@@ -23,6 +23,15 @@ answered with the error AWS gives.
   cancellation for a permanent reason, is injected the same way. GET /_strict/throttle
   reports what is still pending, and how many calls were answered so by "operation resource".
 
+* CodeBuild, where moto is lenient: moto's StartBuild keeps only the project and
+  `artifactsOverride`, ignores `idempotencyToken`, and its BatchGetBuilds ends every build
+  SUCCEEDED at the first look. Here StartBuild refuses a CODEPIPELINE-typed project without
+  `artifactsOverride` (AWS's error), answers the same build for the same project and
+  `idempotencyToken` within 5 minutes, and records the overrides (source, secondary sources,
+  artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
+  IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
+  "phase", "code", "message", "exported": {NAME: value}} ends it; StopBuild ends it STOPPED.
+
     python moto_strict.py HOST PORT
 """
 
@@ -285,6 +294,140 @@ class Throttles:
         return {"pending": self.pending, "answered": self.answered}
 
 
+# --- CodeBuild ------------------------------------------------------------------------------
+
+IDEMPOTENCY_SECONDS = 300
+PHASES = ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD",
+          "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED"]
+
+
+def codebuild_backend(environ):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.codebuild.models import codebuild_backends
+
+    return codebuild_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+
+
+def codebuild_error(name: str, message: str) -> tuple[int, dict]:
+    return 400, {"__type": name, "message": message}
+
+
+def stored_build(backend, build_id: str):
+    for builds in backend.build_metadata_history.values():
+        for build in builds:
+            if build["id"] == build_id:
+                return build
+    return None
+
+
+def epoch(value):
+    """An ISO 8601 time (moto's) as the epoch seconds of AWS's JSON protocol."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else value
+
+
+def wire(build: dict) -> dict:
+    """A build as CodeBuild's JSON protocol sends it: times as epoch seconds."""
+    out = dict(build)
+    for key in ("startTime", "endTime"):
+        if key in out:
+            out[key] = epoch(out[key])
+    out["phases"] = [{k: epoch(v) if k in ("startTime", "endTime") else v for k, v in p.items()}
+                     for p in build.get("phases", [])]
+    return out
+
+
+def call(app, environ) -> tuple[int, bytes]:
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+
+    body = b"".join(app(environ, start_response))
+    return answer.get("status", 500), body
+
+
+class Builds:
+    def __init__(self) -> None:
+        self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def start(self, app, environ, request: dict):
+        import time
+
+        backend = codebuild_backend(environ)
+        name = request.get("projectName", "")
+        project = backend.codebuild_projects.get(name)
+        if project is None:
+            return None  # moto answers ResourceNotFoundException
+        artifacts_type = (project.project_metadata.get("artifacts") or {}).get("type")
+        if artifacts_type == "CODEPIPELINE" and not request.get("artifactsOverride"):
+            return codebuild_error("InvalidInputException",
+                                   "ArtifactsOverride must be set when using artifacts type CodePipelines")
+        token = request.get("idempotencyToken")
+        if token:
+            seen = self.tokens.get((name, token))
+            if seen and time.time() - seen[1] < IDEMPOTENCY_SECONDS:
+                return 200, {"build": wire(stored_build(backend, seen[0]))}
+        status, body = call(app, environ)
+        if status != 200:
+            return status, json.loads(body or b"{}")
+        build = stored_build(backend, json.loads(body)["build"]["id"])
+        if "sourceTypeOverride" in request:
+            build["source"] = {"type": request["sourceTypeOverride"]}
+            if request.get("sourceLocationOverride"):
+                build["source"]["location"] = request["sourceLocationOverride"]
+        if request.get("buildspecOverride"):
+            build["source"]["buildspec"] = request["buildspecOverride"]
+        build["secondarySources"] = request.get("secondarySourcesOverride", [])
+        build["artifacts"] = request.get("artifactsOverride") or build["artifacts"]
+        build["secondaryArtifacts"] = request.get("secondaryArtifactsOverride", [])
+        build["environment"]["environmentVariables"] = request.get("environmentVariablesOverride", [])
+        if request.get("encryptionKeyOverride"):
+            build["encryptionKey"] = request["encryptionKeyOverride"]
+        if token:
+            self.tokens[(name, token)] = (build["id"], time.time())
+        return 200, {"build": wire(build)}
+
+    @staticmethod
+    def batch_get(environ, request: dict):
+        backend = codebuild_backend(environ)
+        found, missing = [], []
+        for build_id in request.get("ids", []):
+            build = stored_build(backend, build_id)
+            (found if build else missing).append(wire(build) if build else build_id)
+        return 200, {"builds": found, "buildsNotFound": missing}
+
+    @staticmethod
+    def finish(environ, order: dict, status: str | None = None) -> dict:
+        from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+        build = stored_build(codebuild_backend(environ), order["id"])
+        if build is None:
+            raise ValueError(f"no build {order['id']}")
+        status = status or order.get("status", "SUCCEEDED")
+        failing = order.get("phase", "BUILD") if status != "SUCCEEDED" else None
+        now = iso_8601_datetime_with_milliseconds()
+        phases = []
+        for phase in PHASES:
+            entry = {"phaseType": phase, "startTime": now}
+            if phase != "COMPLETED":
+                entry.update(endTime=now, durationInSeconds=0, phaseStatus="SUCCEEDED")
+            if phase == failing:
+                entry["phaseStatus"] = status if status != "STOPPED" else "STOPPED"
+                if order.get("code") or order.get("message"):
+                    entry["contexts"] = [{"statusCode": order.get("code", ""), "message": order.get("message", "")}]
+            phases.append(entry)
+            if phase == failing:
+                phases.append({"phaseType": "COMPLETED", "startTime": now})
+                break
+        build.update(phases=phases, buildStatus=status, currentPhase="COMPLETED", buildComplete=True, endTime=now)
+        build["exportedEnvironmentVariables"] = [
+            {"name": k, "value": v} for k, v in (order.get("exported") or {}).items()
+        ]
+        return build
+
+
 def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
     body = json.dumps(payload).encode("utf-8")
     reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
@@ -305,6 +448,7 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     throttles = Throttles()
+    builds = Builds()
 
     def strict(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -318,6 +462,12 @@ def main() -> None:
                     return respond(start_response, 200, throttles.report(), "application/json")
                 except (ValueError, KeyError, TypeError) as error:
                     return respond(start_response, 400, {"message": str(error)}, "application/json")
+            if environ.get("PATH_INFO", "") == "/_strict/codebuild/finish":
+                try:
+                    build = wire(builds.finish(environ, json.loads(body)))
+                    return respond(start_response, 200, build, "application/json")
+                except (ValueError, KeyError, TypeError) as error:
+                    return respond(start_response, 400, {"message": str(error)}, "application/json")
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target:
                 content_type = "application/x-amz-json-1.1" if target.startswith("AWSEvents") else None
@@ -327,6 +477,21 @@ def main() -> None:
                     request = json.loads(body or b"{}")
                     status, payload = THROTTLES[error](target, request)
                     return respond(start_response, status, payload, *filter(None, [content_type]))
+                if target.startswith("CodeBuild_20161006."):
+                    request = json.loads(body or b"{}")
+                    operation = target.split(".")[-1]
+                    answer = None
+                    if operation == "StartBuild":
+                        answer = builds.start(app, environ, request)
+                    elif operation == "BatchGetBuilds":
+                        answer = builds.batch_get(environ, request)
+                    elif operation == "StopBuild" and stored_build(codebuild_backend(environ), request.get("id", "")):
+                        build = stored_build(codebuild_backend(environ), request["id"])
+                        if not build.get("buildComplete"):
+                            build = builds.finish(environ, {"id": request["id"], "phase": build.get("currentPhase")}, "STOPPED")
+                        answer = (200, {"build": wire(build)})
+                    if answer is not None:
+                        return respond(start_response, *answer, "application/x-amz-json-1.1")
                 if target.endswith((".TransactWriteItems", ".PutEvents")):
                     refused = refusal(environ, target, json.loads(body or b"{}"))
                     if refused is not None:

@@ -330,6 +330,7 @@ pub async fn create(
         region,
         account,
         github_api_url: None,
+        commands_project: None,
     };
     Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, dead_letter_queues, rules })
 }

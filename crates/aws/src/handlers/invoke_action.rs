@@ -18,7 +18,7 @@ use pipewright_providers::deploy::{DeployJob, Deployer, Progress, Waiting};
 use pipewright_providers::repository_archive::{self, HostSource};
 use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
 
-use super::{HandlerError, now};
+use super::{HandlerError, now, service_events};
 use crate::artifacts::DeployTarget;
 use serde_json::{Value, json};
 
@@ -87,7 +87,11 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
             repository_source(services, dispatch, source).await
         }
         Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
-        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => return deploy(services, message).await,
+        // Deploys, and builds on CodeBuild: a start, then a wait the tick and the services'
+        // events look at again (docs/providers.md §13, "CodeBuild on AWS").
+        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) || kind == ProviderKind::CodeBuild => {
+            return deploy(services, message).await;
+        }
         Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
             Ok(status) => {
                 services.store.hand_off_job(&dispatch.job_id).await?;
@@ -402,7 +406,14 @@ pub fn approval_links(services: &Services, request: &ApprovalRequest) -> Option<
     })
 }
 
-/// Reads one delivery: a dispatched action or an approval to notify.
+/// CodeBuild's events on the default bus (docs/reference/codebuild.md §8).
+pub const BUILD_SOURCE: &str = "aws.codebuild";
+pub const BUILD_STATE_CHANGE: &str = "CodeBuild Build State Change";
+/// Pipewright's own action state changes on the stack's bus: an abandoned build is stopped.
+pub const ACTION_STATE_CHANGE: &str = "CodePipeline Action Execution State Change";
+
+/// Reads one delivery: a dispatched action, an approval to notify, a build that ended, or an
+/// action abandoned while its build runs.
 pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, HandlerError> {
     let invoked = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
         (ENGINE_SOURCE, ACTION_DISPATCHED) => {
@@ -414,6 +425,10 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
             let message: ApprovalMessage = serde_json::from_value(envelope.detail.clone())
                 .map_err(|e| HandlerError::Rejected(format!("detail is not an approval request: {e}")))?;
             approval_requested(services, &message).await?
+        }
+        (BUILD_SOURCE, BUILD_STATE_CHANGE) => service_events::build_state_changed(services, &envelope.detail).await?,
+        (pipewright_core::envelope::SOURCE, ACTION_STATE_CHANGE) => {
+            service_events::action_abandoned(services, &envelope.detail).await?
         }
         (source, detail_type) => {
             return Err(HandlerError::Rejected(format!(

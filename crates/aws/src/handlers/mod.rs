@@ -4,6 +4,7 @@
 pub mod api;
 pub mod approval_callback;
 pub mod invoke_action;
+pub mod service_events;
 pub mod source_change;
 pub mod stage_transition;
 
