@@ -31,6 +31,12 @@ answered with the error AWS gives.
   artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
   IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
   "phase", "code", "message", "exported": {NAME: value}} ends it; StopBuild ends it STOPPED.
+* Commands builds (projects named pipewright-commands-*, the stack's CommandsProject): the
+  stand-in plays CodeBuild's compute. It unzips the source overrides from moto's S3, runs the
+  buildspec override's build commands with bash in a fresh directory and a clean environment
+  (the build's variables and CODEBUILD_* only: nothing of the process that asked for it),
+  zips the artifacts' files to the artifact overrides, then ends the build and puts its
+  "CodeBuild Build State Change" event on the default bus, as CodeBuild does.
 
     python moto_strict.py HOST PORT
 """
@@ -349,8 +355,9 @@ def call(app, environ) -> tuple[int, bytes]:
 
 
 class Builds:
-    def __init__(self) -> None:
+    def __init__(self, lock) -> None:
         self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self.lock = lock
 
     def start(self, app, environ, request: dict):
         import time
@@ -387,6 +394,9 @@ class Builds:
             build["encryptionKey"] = request["encryptionKeyOverride"]
         if token:
             self.tokens[(name, token)] = (build["id"], time.time())
+        if name.startswith(COMMANDS_PREFIX):
+            copied = {"HTTP_AUTHORIZATION": environ.get("HTTP_AUTHORIZATION", "")}
+            threading.Thread(target=run_commands_build, args=(copied, build["id"], self.lock), daemon=True).start()
         return 200, {"build": wire(build)}
 
     @staticmethod
@@ -428,6 +438,154 @@ class Builds:
         return build
 
 
+# --- Commands builds: the stand-in as CodeBuild's compute ---------------------------------
+
+COMMANDS_PREFIX = "pipewright-commands-"
+
+
+def s3_backend():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    return s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+
+
+def unzip_object(location: str, into: str) -> None:
+    import zipfile
+
+    bucket, key = location.split("/", 1)
+    value = s3_backend().get_object(bucket, key).value
+    os.makedirs(into, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(value)) as archive:
+        archive.extractall(into)
+
+
+def zip_files(root: str, patterns: list) -> bytes | None:
+    import glob
+    import zipfile
+
+    names = sorted({name for pattern in patterns for name in glob.glob(pattern, root_dir=root, recursive=True)
+                    if os.path.isfile(os.path.join(root, name))})
+    if not names:
+        return None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.write(os.path.join(root, name), name)
+    return buffer.getvalue()
+
+
+def secret_value(environ, name: str) -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+    return backend.get_secret_value(name.split(":")[0], None, None)["SecretString"]
+
+
+def run_commands_build(environ, build_id: str, lock) -> None:
+    """One Commands build, from its stored overrides to its event."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import time
+
+    # CodeBuild queues and provisions for tens of seconds before a build runs; half a second
+    # keeps the stand-in's builds from ending before StartBuild's answer is acted on, which
+    # never happens on AWS (the functions handle it anyway: the event is delivered again).
+    time.sleep(0.5)
+    order = {"id": build_id, "status": "SUCCEEDED"}
+    with lock:
+        build = json.loads(json.dumps(stored_build(codebuild_backend(environ), build_id)))
+    work = tempfile.mkdtemp(prefix="pw-build-")
+    outputs = []
+    try:
+        src = os.path.join(work, "src")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.path.join(work, "home"),
+               "TMPDIR": os.path.join(work, "tmp"), "LANG": "C.UTF-8", "CODEBUILD_SRC_DIR": src,
+               "CODEBUILD_BUILD_ID": build["id"], "CODEBUILD_BUILD_ARN": build["arn"],
+               "CODEBUILD_BUILD_SUCCEEDING": "1", "CODEBUILD_INITIATOR": "pipewright"}
+        os.makedirs(env["HOME"])
+        os.makedirs(env["TMPDIR"])
+        try:
+            with lock:
+                if build["source"].get("location"):
+                    unzip_object(build["source"]["location"], src)
+                os.makedirs(src, exist_ok=True)
+                for secondary in build.get("secondarySources", []):
+                    into = os.path.join(work, "src_" + secondary["sourceIdentifier"])
+                    unzip_object(secondary["location"], into)
+                    env["CODEBUILD_SRC_DIR_" + secondary["sourceIdentifier"]] = into
+                for variable in build["environment"].get("environmentVariables", []):
+                    kind = variable.get("type", "PLAINTEXT")
+                    value = secret_value(environ, variable["value"]) if kind == "SECRETS_MANAGER" else variable["value"]
+                    env[variable["name"]] = value
+        except Exception as error:  # a source or secret CodeBuild could not read
+            order.update(status="FAILED", phase="DOWNLOAD_SOURCE", code="CLIENT_ERROR", message=str(error))
+            return
+        spec = json.loads(build["source"]["buildspec"])
+        exported = spec.get("env", {}).get("exported-variables", [])
+        state = os.path.join(work, "state")
+        lines = []
+        for number, command in enumerate(spec["phases"]["build"]["commands"]):
+            lines += [f"echo {number} > {state}.current", command, "__pw_rc=$?",
+                      f'if [ $__pw_rc -ne 0 ]; then echo "{number} $__pw_rc" > {state}.failed; exit $__pw_rc; fi']
+        lines.append(f"env -0 > {state}.env")
+        script = os.path.join(work, "script.sh")
+        with open(script, "w") as file:
+            file.write("\n".join(lines) + "\n")
+        done = subprocess.run(["bash", script], cwd=src, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              start_new_session=True, timeout=55 * 60)
+        if done.returncode != 0:
+            # A command that ends the shell itself (`exit`, a `${VAR:?}` error) leaves no status.
+            if os.path.exists(state + ".failed"):
+                failed = open(state + ".failed").read().split()
+            else:
+                failed = [open(state + ".current").read().strip(), str(done.returncode)]
+            command = spec["phases"]["build"]["commands"][int(failed[0])]
+            order.update(status="FAILED", phase="BUILD", code="COMMAND_EXECUTION_ERROR",
+                         message=f"Error while executing command: {command}. Reason: exit status {failed[1]}")
+            return
+        values = dict(item.split("=", 1) for item in open(state + ".env").read().split("\0") if "=" in item)
+        order["exported"] = {name: values.get(name, "") for name in exported}
+        artifacts = spec.get("artifacts") or {}
+        wanted = [(build.get("artifacts") or {}, artifacts.get("files", []))]
+        for target in build.get("secondaryArtifacts", []):
+            wanted.append((target, artifacts.get("secondary-artifacts", {}).get(target.get("artifactIdentifier"), {}).get("files", [])))
+        for target, files in wanted:
+            if target.get("type") != "S3":
+                continue
+            body = zip_files(src, files)
+            if body is None:
+                order.update(status="FAILED", phase="UPLOAD_ARTIFACTS", code="CLIENT_ERROR",
+                             message="no matching artifact paths found")
+                return
+            outputs.append((target["location"], f'{target["path"]}/{target["name"]}', body))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        with lock:
+            if order["status"] == "SUCCEEDED":
+                for bucket, key, body in outputs:
+                    s3_backend().put_object(bucket, key, body)
+            ended = Builds.finish(environ, order)
+            put_build_event(environ, ended)
+
+
+def put_build_event(environ, build: dict) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.events.models import events_backends
+
+    variables = [{"name": v["name"], "value": v["value"], "type": v.get("type", "PLAINTEXT")}
+                 for v in build["environment"].get("environmentVariables", [])]
+    detail = {"build-status": build["buildStatus"], "project-name": build["projectName"], "build-id": build["arn"],
+              "current-phase": "COMPLETED", "current-phase-context": "[]", "version": "1",
+              "additional-information": {"build-complete": True, "environment": {"environment-variables": variables}}}
+    events_backends[DEFAULT_ACCOUNT_ID][region_of(environ)].put_events([{
+        "Source": "aws.codebuild", "DetailType": "CodeBuild Build State Change", "Detail": json.dumps(detail),
+        "Resources": [build["arn"]], "EventBusName": "default"}])
+
+
 def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
     body = json.dumps(payload).encode("utf-8")
     reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
@@ -448,7 +606,7 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     throttles = Throttles()
-    builds = Builds()
+    builds = Builds(lock)
 
     def strict(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -4,9 +4,6 @@
 //! once, one that reports later (a Lambda function) is handed off.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use tokio::sync::watch;
 
 use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, Event, FailureType, JobContinued, Revision, RevisionType};
@@ -16,7 +13,7 @@ use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::deploy::{DeployJob, Deployer, Progress, Waiting};
 use pipewright_providers::repository_archive::{self, HostSource};
-use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
+use pipewright_providers::{ActionError, ActionOutput, Outcome};
 
 use super::{HandlerError, now, service_events};
 use crate::artifacts::DeployTarget;
@@ -86,10 +83,11 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         Some(source @ (ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection)) => {
             repository_source(services, dispatch, source).await
         }
-        Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
         // Deploys, and builds on CodeBuild: a start, then a wait the tick and the services'
         // events look at again (docs/providers.md §13, "CodeBuild on AWS").
-        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) || kind == ProviderKind::CodeBuild => {
+        // Commands actions too: user commands never run in this function, with its role
+        // (docs/security.md, "Commands actions").
+        Some(kind) if pipewright_core::deploy::waits_on_service(kind) => {
             return deploy(services, message).await;
         }
         Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
@@ -331,29 +329,6 @@ async fn s3_deploy(services: &Services, dispatch: &Dispatch) -> Outcome {
         },
         Err(error) => failed(FailureType::JobFailed, format!("cannot deploy to s3://{bucket}: {error}")),
     }
-}
-
-/// The Commands action inside the Lambda sandbox, under /tmp.
-async fn run_commands(services: &Services, dispatch: &Dispatch) -> Outcome {
-    let scratch = std::env::temp_dir().join("pipewright").join(&dispatch.job_id);
-    let session = commands::Session {
-        artifacts: &services.artifacts,
-        output: Arc::new(ToLog),
-        scratch: scratch.clone(),
-        log: None,
-        base: commands::BaseEnvironment::Sandboxed,
-    };
-    // The commands share this process's user: keep its memory and environment (the role's
-    // credentials) out of their reach before any of them starts.
-    if let Err(error) = pipewright_providers::sandbox::shield_process() {
-        return failed(FailureType::JobFailed, format!("cannot shield the function from the commands: {error}"));
-    }
-    // Nothing cancels a job from outside an invocation: a stopped execution ignores its result.
-    let (_keep, cancel) = watch::channel(false);
-    let outcome = commands::run(dispatch, session, cancel).await;
-    // /tmp outlives the invocation on a warm instance: leave it clean.
-    let _ = tokio::fs::remove_dir_all(&scratch).await;
-    outcome
 }
 
 /// Sends the approval notification, when the action names a topic.

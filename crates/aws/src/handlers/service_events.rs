@@ -34,16 +34,27 @@ pub async fn waiting_job(
         .get(&services.store, &execution.pipeline_name, Some(execution.pipeline_version))
         .await
         .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
-    let found = work_in_flight(&pipeline, &execution, super::now()).into_iter().find_map(|work| match work.effect {
-        Effect::Dispatch(dispatch) => {
-            let waits_for = pipewright_core::deploy::deploy_wait(&dispatch)
-                .and_then(|token| serde_json::from_str::<Waiting>(token).ok())
-                .is_some_and(|waiting| waiting.external_id == external_id);
-            waits_for.then_some(*dispatch)
+    let mut starting = false;
+    for work in work_in_flight(&pipeline, &execution, super::now()) {
+        let Effect::Dispatch(dispatch) = work.effect else { continue };
+        match pipewright_core::deploy::deploy_wait(&dispatch) {
+            Some(token) => {
+                if serde_json::from_str::<Waiting>(token).is_ok_and(|waiting| waiting.external_id == external_id) {
+                    return Ok(Some(*dispatch));
+                }
+            }
+            None => starting |= dispatch.condition.is_none() && dispatch.continuation_token.is_none(),
         }
-        _ => None,
-    });
-    Ok(found)
+    }
+    // A service can report before the start's wait is recorded (the work started, the
+    // engine has not yet applied the continuation): a later delivery finds it. The tick
+    // looks anyway, so this only makes the event count sooner.
+    if starting {
+        return Err(HandlerError::Retryable(format!(
+            "{execution_id} has an action still starting: the wait for {external_id} may not be recorded yet"
+        )));
+    }
+    Ok(None)
 }
 
 /// Looks now at the wait of `execution_id` for `external_id`.

@@ -142,6 +142,9 @@ fn every_bus_event_reaches_exactly_its_function() {
     let mut other_project = build.clone();
     other_project["detail"]["project-name"] = json!("someone-elses");
     assert!(routed(&rules, &other_project, false).is_empty());
+    let mut commands = build.clone();
+    commands["detail"]["project-name"] = json!("pipewright-commands-pipewright");
+    assert_eq!(routed(&rules, &commands, false), ["invoke-action"], "the stack's own Commands project");
     let mut running = build;
     running["detail"]["build-status"] = json!("IN_PROGRESS");
     assert!(routed(&rules, &running, false).is_empty(), "only a build that ended");

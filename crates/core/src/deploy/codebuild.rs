@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::build_project::{BuildVariable, VariableType};
-use crate::engine::{ArtifactLocation, Dispatch};
+use crate::engine::{ArtifactLocation, Dispatch, MAX_OUTPUT_VARIABLES_BYTES};
 
 use super::config;
 
@@ -170,10 +170,20 @@ const FAILED_PHASE: &[&str] = &["FAILED", "FAULT", "TIMED_OUT", "STOPPED", "CLIE
 /// was in (a build stopped between phases).
 pub fn build_state(build: &BuildView) -> BuildState {
     match build.status.as_str() {
-        "SUCCEEDED" => BuildState::Succeeded {
-            // Exported values are published only when the build succeeds (docs/reference/codebuild.md §7.5).
-            output_variables: build.exported.iter().cloned().collect(),
-        },
+        "SUCCEEDED" => {
+            // Published only when the build succeeds (docs/reference/codebuild.md §7.5); a
+            // listed name never set is left out, as the local runner does.
+            let output_variables: BTreeMap<String, String> =
+                build.exported.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+            // Over CodePipeline's limit the engine would refuse the success: fail, saying why.
+            let size: usize = output_variables.iter().map(|(k, v)| k.len() + v.len()).sum();
+            if size > MAX_OUTPUT_VARIABLES_BYTES {
+                return BuildState::Failed(format!(
+                    "output variables of {size} bytes exceed the limit of {MAX_OUTPUT_VARIABLES_BYTES} bytes"
+                ));
+            }
+            BuildState::Succeeded { output_variables }
+        }
         "IN_PROGRESS" | "" => {
             BuildState::Running(build.current_phase.clone().unwrap_or_else(|| "SUBMITTED".to_string()))
         }
@@ -382,6 +392,14 @@ mod tests {
         assert_eq!(
             build_state(&done),
             BuildState::Succeeded { output_variables: BTreeMap::from([("IMAGE_TAG".to_string(), "abc".to_string())]) }
+        );
+        let big = BuildView { exported: vec![("B".into(), "x".repeat(MAX_OUTPUT_VARIABLES_BYTES))], ..done };
+        assert_eq!(
+            build_state(&big),
+            BuildState::Failed(format!(
+                "output variables of {} bytes exceed the limit of 122880 bytes",
+                MAX_OUTPUT_VARIABLES_BYTES + 1
+            ))
         );
     }
 
