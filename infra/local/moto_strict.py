@@ -43,6 +43,21 @@ answered with the error AWS gives.
   botocore's shapes and CodeCommit's errors (a file of more than 6 MB is FileTooLargeException);
   CreateRepository and GetRepository answer their dates as epoch seconds, as JSON 1.1 does.
 
+* CodeBuild, where moto is lenient: moto's StartBuild keeps only the project and
+  `artifactsOverride`, ignores `idempotencyToken`, and its BatchGetBuilds ends every build
+  SUCCEEDED at the first look. Here StartBuild refuses a CODEPIPELINE-typed project without
+  `artifactsOverride` (AWS's error), answers the same build for the same project and
+  `idempotencyToken` within 5 minutes, and records the overrides (source, secondary sources,
+  artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
+  IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
+  "phase", "code", "message", "exported": {NAME: value}} ends it; StopBuild ends it STOPPED.
+* Commands builds (projects named pipewright-commands-*, the stack's CommandsProject): the
+  stand-in plays CodeBuild's compute. It unzips the source overrides from moto's S3, runs the
+  buildspec override's build commands with bash in a fresh directory and a clean environment
+  (the build's variables and CODEBUILD_* only: nothing of the process that asked for it),
+  zips the artifacts' files to the artifact overrides, then ends the build and puts its
+  "CodeBuild Build State Change" event on the default bus, as CodeBuild does.
+
     python moto_strict.py HOST PORT
 """
 
@@ -768,6 +783,292 @@ class Throttles:
         return {"pending": self.pending, "answered": self.answered}
 
 
+# --- CodeBuild ------------------------------------------------------------------------------
+
+IDEMPOTENCY_SECONDS = 300
+PHASES = ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD",
+          "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED"]
+
+
+def codebuild_backend(environ):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.codebuild.models import codebuild_backends
+
+    return codebuild_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+
+
+def codebuild_error(name: str, message: str) -> tuple[int, dict]:
+    return 400, {"__type": name, "message": message}
+
+
+def stored_build(backend, build_id: str):
+    for builds in backend.build_metadata_history.values():
+        for build in builds:
+            if build["id"] == build_id:
+                return build
+    return None
+
+
+def epoch(value):
+    """An ISO 8601 time (moto's) as the epoch seconds of AWS's JSON protocol."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else value
+
+
+def wire(build: dict) -> dict:
+    """A build as CodeBuild's JSON protocol sends it: times as epoch seconds."""
+    out = dict(build)
+    for key in ("startTime", "endTime"):
+        if key in out:
+            out[key] = epoch(out[key])
+    out["phases"] = [{k: epoch(v) if k in ("startTime", "endTime") else v for k, v in p.items()}
+                     for p in build.get("phases", [])]
+    return out
+
+
+def call(app, environ) -> tuple[int, bytes]:
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+
+    body = b"".join(app(environ, start_response))
+    return answer.get("status", 500), body
+
+
+class Builds:
+    def __init__(self, lock) -> None:
+        self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self.lock = lock
+
+    def start(self, app, environ, request: dict):
+        import time
+
+        backend = codebuild_backend(environ)
+        name = request.get("projectName", "")
+        project = backend.codebuild_projects.get(name)
+        if project is None:
+            return None  # moto answers ResourceNotFoundException
+        artifacts_type = (project.project_metadata.get("artifacts") or {}).get("type")
+        if artifacts_type == "CODEPIPELINE" and not request.get("artifactsOverride"):
+            return codebuild_error("InvalidInputException",
+                                   "ArtifactsOverride must be set when using artifacts type CodePipelines")
+        token = request.get("idempotencyToken")
+        if token:
+            seen = self.tokens.get((name, token))
+            if seen and time.time() - seen[1] < IDEMPOTENCY_SECONDS:
+                return 200, {"build": wire(stored_build(backend, seen[0]))}
+        status, body = call(app, environ)
+        if status != 200:
+            return status, json.loads(body or b"{}")
+        build = stored_build(backend, json.loads(body)["build"]["id"])
+        if "sourceTypeOverride" in request:
+            build["source"] = {"type": request["sourceTypeOverride"]}
+            if request.get("sourceLocationOverride"):
+                build["source"]["location"] = request["sourceLocationOverride"]
+        if request.get("buildspecOverride"):
+            build["source"]["buildspec"] = request["buildspecOverride"]
+        build["secondarySources"] = request.get("secondarySourcesOverride", [])
+        build["artifacts"] = request.get("artifactsOverride") or build["artifacts"]
+        build["secondaryArtifacts"] = request.get("secondaryArtifactsOverride", [])
+        build["environment"]["environmentVariables"] = request.get("environmentVariablesOverride", [])
+        if request.get("encryptionKeyOverride"):
+            build["encryptionKey"] = request["encryptionKeyOverride"]
+        if token:
+            self.tokens[(name, token)] = (build["id"], time.time())
+        if name.startswith(COMMANDS_PREFIX):
+            copied = {"HTTP_AUTHORIZATION": environ.get("HTTP_AUTHORIZATION", "")}
+            threading.Thread(target=run_commands_build, args=(copied, build["id"], self.lock), daemon=True).start()
+        return 200, {"build": wire(build)}
+
+    @staticmethod
+    def batch_get(environ, request: dict):
+        backend = codebuild_backend(environ)
+        found, missing = [], []
+        for build_id in request.get("ids", []):
+            build = stored_build(backend, build_id)
+            (found if build else missing).append(wire(build) if build else build_id)
+        return 200, {"builds": found, "buildsNotFound": missing}
+
+    @staticmethod
+    def finish(environ, order: dict, status: str | None = None) -> dict:
+        from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+        build = stored_build(codebuild_backend(environ), order["id"])
+        if build is None:
+            raise ValueError(f"no build {order['id']}")
+        status = status or order.get("status", "SUCCEEDED")
+        failing = order.get("phase", "BUILD") if status != "SUCCEEDED" else None
+        now = iso_8601_datetime_with_milliseconds()
+        phases = []
+        for phase in PHASES:
+            entry = {"phaseType": phase, "startTime": now}
+            if phase != "COMPLETED":
+                entry.update(endTime=now, durationInSeconds=0, phaseStatus="SUCCEEDED")
+            if phase == failing:
+                entry["phaseStatus"] = status if status != "STOPPED" else "STOPPED"
+                if order.get("code") or order.get("message"):
+                    entry["contexts"] = [{"statusCode": order.get("code", ""), "message": order.get("message", "")}]
+            phases.append(entry)
+            if phase == failing:
+                phases.append({"phaseType": "COMPLETED", "startTime": now})
+                break
+        build.update(phases=phases, buildStatus=status, currentPhase="COMPLETED", buildComplete=True, endTime=now)
+        build["exportedEnvironmentVariables"] = [
+            {"name": k, "value": v} for k, v in (order.get("exported") or {}).items()
+        ]
+        return build
+
+
+# --- Commands builds: the stand-in as CodeBuild's compute ---------------------------------
+
+COMMANDS_PREFIX = "pipewright-commands-"
+
+
+def s3_backend():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    return s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+
+
+def unzip_object(location: str, into: str) -> None:
+    import zipfile
+
+    bucket, key = location.split("/", 1)
+    value = s3_backend().get_object(bucket, key).value
+    os.makedirs(into, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(value)) as archive:
+        archive.extractall(into)
+
+
+def zip_files(root: str, patterns: list) -> bytes | None:
+    import glob
+    import zipfile
+
+    names = sorted({name for pattern in patterns for name in glob.glob(pattern, root_dir=root, recursive=True)
+                    if os.path.isfile(os.path.join(root, name))})
+    if not names:
+        return None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.write(os.path.join(root, name), name)
+    return buffer.getvalue()
+
+
+def secret_value(environ, name: str) -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+    return backend.get_secret_value(name.split(":")[0], None, None)["SecretString"]
+
+
+def run_commands_build(environ, build_id: str, lock) -> None:
+    """One Commands build, from its stored overrides to its event."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import time
+
+    # CodeBuild queues and provisions for tens of seconds before a build runs; half a second
+    # keeps the stand-in's builds from ending before StartBuild's answer is acted on, which
+    # never happens on AWS (the functions handle it anyway: the event is delivered again).
+    time.sleep(0.5)
+    order = {"id": build_id, "status": "SUCCEEDED"}
+    with lock:
+        build = json.loads(json.dumps(stored_build(codebuild_backend(environ), build_id)))
+    work = tempfile.mkdtemp(prefix="pw-build-")
+    outputs = []
+    try:
+        src = os.path.join(work, "src")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.path.join(work, "home"),
+               "TMPDIR": os.path.join(work, "tmp"), "LANG": "C.UTF-8", "CODEBUILD_SRC_DIR": src,
+               "CODEBUILD_BUILD_ID": build["id"], "CODEBUILD_BUILD_ARN": build["arn"],
+               "CODEBUILD_BUILD_SUCCEEDING": "1", "CODEBUILD_INITIATOR": "pipewright"}
+        os.makedirs(env["HOME"])
+        os.makedirs(env["TMPDIR"])
+        try:
+            with lock:
+                if build["source"].get("location"):
+                    unzip_object(build["source"]["location"], src)
+                os.makedirs(src, exist_ok=True)
+                for secondary in build.get("secondarySources", []):
+                    into = os.path.join(work, "src_" + secondary["sourceIdentifier"])
+                    unzip_object(secondary["location"], into)
+                    env["CODEBUILD_SRC_DIR_" + secondary["sourceIdentifier"]] = into
+                for variable in build["environment"].get("environmentVariables", []):
+                    kind = variable.get("type", "PLAINTEXT")
+                    value = secret_value(environ, variable["value"]) if kind == "SECRETS_MANAGER" else variable["value"]
+                    env[variable["name"]] = value
+        except Exception as error:  # a source or secret CodeBuild could not read
+            order.update(status="FAILED", phase="DOWNLOAD_SOURCE", code="CLIENT_ERROR", message=str(error))
+            return
+        spec = json.loads(build["source"]["buildspec"])
+        exported = spec.get("env", {}).get("exported-variables", [])
+        state = os.path.join(work, "state")
+        lines = []
+        for number, command in enumerate(spec["phases"]["build"]["commands"]):
+            lines += [f"echo {number} > {state}.current", command, "__pw_rc=$?",
+                      f'if [ $__pw_rc -ne 0 ]; then echo "{number} $__pw_rc" > {state}.failed; exit $__pw_rc; fi']
+        lines.append(f"env -0 > {state}.env")
+        script = os.path.join(work, "script.sh")
+        with open(script, "w") as file:
+            file.write("\n".join(lines) + "\n")
+        done = subprocess.run(["bash", script], cwd=src, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              start_new_session=True, timeout=55 * 60)
+        if done.returncode != 0:
+            # A command that ends the shell itself (`exit`, a `${VAR:?}` error) leaves no status.
+            if os.path.exists(state + ".failed"):
+                failed = open(state + ".failed").read().split()
+            else:
+                failed = [open(state + ".current").read().strip(), str(done.returncode)]
+            command = spec["phases"]["build"]["commands"][int(failed[0])]
+            order.update(status="FAILED", phase="BUILD", code="COMMAND_EXECUTION_ERROR",
+                         message=f"Error while executing command: {command}. Reason: exit status {failed[1]}")
+            return
+        values = dict(item.split("=", 1) for item in open(state + ".env").read().split("\0") if "=" in item)
+        order["exported"] = {name: values.get(name, "") for name in exported}
+        artifacts = spec.get("artifacts") or {}
+        wanted = [(build.get("artifacts") or {}, artifacts.get("files", []))]
+        for target in build.get("secondaryArtifacts", []):
+            wanted.append((target, artifacts.get("secondary-artifacts", {}).get(target.get("artifactIdentifier"), {}).get("files", [])))
+        for target, files in wanted:
+            if target.get("type") != "S3":
+                continue
+            body = zip_files(src, files)
+            if body is None:
+                order.update(status="FAILED", phase="UPLOAD_ARTIFACTS", code="CLIENT_ERROR",
+                             message="no matching artifact paths found")
+                return
+            outputs.append((target["location"], f'{target["path"]}/{target["name"]}', body))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        with lock:
+            if order["status"] == "SUCCEEDED":
+                for bucket, key, body in outputs:
+                    s3_backend().put_object(bucket, key, body)
+            ended = Builds.finish(environ, order)
+            put_build_event(environ, ended)
+
+
+def put_build_event(environ, build: dict) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.events.models import events_backends
+
+    variables = [{"name": v["name"], "value": v["value"], "type": v.get("type", "PLAINTEXT")}
+                 for v in build["environment"].get("environmentVariables", [])]
+    detail = {"build-status": build["buildStatus"], "project-name": build["projectName"], "build-id": build["arn"],
+              "current-phase": "COMPLETED", "current-phase-context": "[]", "version": "1",
+              "additional-information": {"build-complete": True, "environment": {"environment-variables": variables}}}
+    events_backends[DEFAULT_ACCOUNT_ID][region_of(environ)].put_events([{
+        "Source": "aws.codebuild", "DetailType": "CodeBuild Build State Change", "Detail": json.dumps(detail),
+        "Resources": [build["arn"]], "EventBusName": "default"}])
+
+
 def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
     body = json.dumps(payload).encode("utf-8")
     reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
@@ -790,6 +1091,7 @@ def main() -> None:
     throttles = Throttles()
     billing = Billing()
     codecommit = CodeCommitContents()
+    builds = Builds(lock)
 
     def strict(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -807,6 +1109,12 @@ def main() -> None:
                     return respond(start_response, 200, throttles.report(), "application/json")
                 except (ValueError, KeyError, TypeError) as error:
                     return respond(start_response, 400, {"message": str(error)}, "application/json")
+            if environ.get("PATH_INFO", "") == "/_strict/codebuild/finish":
+                try:
+                    build = wire(builds.finish(environ, json.loads(body)))
+                    return respond(start_response, 200, build, "application/json")
+                except (ValueError, KeyError, TypeError) as error:
+                    return respond(start_response, 400, {"message": str(error)}, "application/json")
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target:
                 content_type = "application/x-amz-json-1.1" if target.startswith("AWSEvents") else None
@@ -819,6 +1127,21 @@ def main() -> None:
                 served = codecommit.serve(environ, target, body)
                 if served is not None:
                     return respond(start_response, *served, "application/x-amz-json-1.1")
+                if target.startswith("CodeBuild_20161006."):
+                    request = json.loads(body or b"{}")
+                    operation = target.split(".")[-1]
+                    answer = None
+                    if operation == "StartBuild":
+                        answer = builds.start(app, environ, request)
+                    elif operation == "BatchGetBuilds":
+                        answer = builds.batch_get(environ, request)
+                    elif operation == "StopBuild" and stored_build(codebuild_backend(environ), request.get("id", "")):
+                        build = stored_build(codebuild_backend(environ), request["id"])
+                        if not build.get("buildComplete"):
+                            build = builds.finish(environ, {"id": request["id"], "phase": build.get("currentPhase")}, "STOPPED")
+                        answer = (200, {"build": wire(build)})
+                    if answer is not None:
+                        return respond(start_response, *answer, "application/x-amz-json-1.1")
                 if target.endswith((".TransactWriteItems", ".PutEvents")):
                     refused = refusal(environ, target, json.loads(body or b"{}"))
                     if refused is not None:

@@ -16,6 +16,7 @@ pub struct Clients {
     /// False against an emulator's endpoint, where console links lead nowhere.
     pub on_aws: bool,
     pub cloudformation: aws_sdk_cloudformation::Client,
+    pub codebuild: aws_sdk_codebuild::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub elasticbeanstalk: aws_sdk_elasticbeanstalk::Client,
@@ -42,6 +43,7 @@ impl Clients {
             region: sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string()),
             on_aws: sdk.endpoint_url().is_none(),
             cloudformation: client!(aws_sdk_cloudformation),
+            codebuild: client!(aws_sdk_codebuild),
             ecs: client!(aws_sdk_ecs),
             codedeploy: client!(aws_sdk_codedeploy),
             elasticbeanstalk: client!(aws_sdk_elasticbeanstalk),

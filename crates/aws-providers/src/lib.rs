@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod beanstalk;
 pub mod clients;
 pub mod cloudformation;
+pub mod codebuild;
 pub mod codedeploy;
 pub mod ecs;
 pub mod errors;
@@ -32,13 +33,28 @@ use crate::clients::{Clients, ClientsCache};
 pub struct AwsDeployer {
     clients: ClientsCache,
     artifacts: Arc<dyn ArtifactBytes>,
+    /// The stack's CodeBuild project that runs Commands actions (docs/security.md).
+    commands_project: Option<String>,
 }
 
 impl AwsDeployer {
     /// `sdk` says where and as whom (the environment, a profile, an endpoint for every
     /// service); `interceptors` see every call (the tests count them).
     pub fn new(sdk: SdkConfig, artifacts: Arc<dyn ArtifactBytes>, interceptors: Vec<SharedInterceptor>) -> AwsDeployer {
-        AwsDeployer { clients: ClientsCache::new(sdk, interceptors), artifacts }
+        AwsDeployer { clients: ClientsCache::new(sdk, interceptors), artifacts, commands_project: None }
+    }
+
+    /// Commands actions run as builds of `project` (the stack's Commands project).
+    pub fn with_commands_project(mut self, project: Option<String>) -> AwsDeployer {
+        self.commands_project = project.filter(|p| !p.is_empty());
+        self
+    }
+
+    /// Stops the build an abandoned CodeBuild or Commands action waits for, in the action's
+    /// region and as its role.
+    pub async fn stop_build(&self, region: Option<&str>, role: Option<&str>, build_id: &str) -> Result<(), String> {
+        let clients = self.clients.get(region, role).await?;
+        codebuild::stop(&clients, build_id).await
     }
 
     /// The clients for a job: its region, as its role when it names one.
@@ -121,6 +137,9 @@ impl Deployer for AwsDeployer {
                 Some(ProviderKind::ElasticBeanstalk) => beanstalk::start(&step).await,
                 Some(ProviderKind::StepFunctions) => stepfunctions::start(&step).await,
                 Some(ProviderKind::S3Deploy) => s3_deploy::run(&step).await,
+                Some(kind @ (ProviderKind::CodeBuild | ProviderKind::Commands)) => {
+                    codebuild::start(&step, kind, self.commands_project.as_deref()).await
+                }
                 _ => unsupported(job),
             }
         })
@@ -145,6 +164,7 @@ impl Deployer for AwsDeployer {
                 }
                 Some(ProviderKind::ElasticBeanstalk) => beanstalk::poll(&step, waiting).await,
                 Some(ProviderKind::StepFunctions) => stepfunctions::poll(&step, waiting).await,
+                Some(ProviderKind::CodeBuild | ProviderKind::Commands) => codebuild::poll(&step, waiting).await,
                 _ => unsupported(job),
             }
         })

@@ -50,6 +50,9 @@ pub struct Settings {
     /// `PIPEWRIGHT_GITHUB_API_URL`: the API GitHub (version 1) sources read (GitHub
     /// Enterprise Server's `https://HOST/api/v3`); api.github.com when unset.
     pub github_api_url: Option<String>,
+    /// `PIPEWRIGHT_COMMANDS_PROJECT`: the stack's CodeBuild project that runs Commands
+    /// actions (docs/security.md, "Commands actions").
+    pub commands_project: Option<String>,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             account: std::env::var("PIPEWRIGHT_ACCOUNT").unwrap_or_else(|_| "000000000000".to_string()),
             artifact_role_arn: std::env::var("PIPEWRIGHT_ARTIFACT_ROLE_ARN").ok().filter(|v| !v.is_empty()),
             github_api_url: std::env::var("PIPEWRIGHT_GITHUB_API_URL").ok().filter(|v| !v.is_empty()),
+            commands_project: std::env::var("PIPEWRIGHT_COMMANDS_PROJECT").ok().filter(|v| !v.is_empty()),
         })
     }
 }
@@ -115,7 +119,8 @@ impl Services {
             sdk.clone(),
             Arc::new(S3ArtifactBytes::new(s3_client.clone())),
             vec![SharedInterceptor::new(calls.clone())],
-        );
+        )
+        .with_commands_project(settings.commands_project.clone());
         let link_key = match (&settings.secret_arn, with_link_key) {
             (Some(arn), true) => Some(read_secret(sdk, arn).await?),
             _ => None,

@@ -8,6 +8,7 @@ pub mod buildspec;
 pub mod clone_ref;
 pub mod codebuild;
 pub mod commands;
+pub mod commands_buildspec;
 pub mod deploy;
 pub mod outcome;
 pub mod project_file;

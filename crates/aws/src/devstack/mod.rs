@@ -89,26 +89,33 @@ fn pattern_json(value: &Yaml, parameters: &Parameters, defaults: &Parameters) ->
     })
 }
 
-/// A `!Sub` string with its `${Parameter}`s replaced: the override, else the default. Pseudo
-/// parameters (`${AWS::Region}`) are refused: a pattern can say `*` for them.
+/// A `!Sub` string: each `${NAME}` a parameter (the override, else the default) or
+/// `AWS::StackName` (the stack's name, `pipewright` when none is given).
 fn substitute(text: &str, parameters: &Parameters, defaults: &Parameters) -> Result<String, DevstackError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end =
-            after.find('}').ok_or_else(|| DevstackError::Template(format!("an unclosed ${{ in !Sub {text:?}")))?;
-        let name = &after[..end];
-        let value = parameters.get(name).or_else(|| defaults.get(name)).ok_or_else(|| {
-            DevstackError::Template(format!("!Sub {text:?} refers to {name}, which is not a parameter with a default"))
-        })?;
-        out.push_str(value);
-        rest = &after[end + 1..];
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| DevstackError::Template(format!("a pattern's !Sub {text:?} is not closed")))?;
+        let name = &rest[start + 2..start + end];
+        let value = parameters
+            .get(name)
+            .or_else(|| defaults.get(name))
+            .cloned()
+            .or_else(|| (name == STACK_NAME).then(|| "pipewright".to_string()));
+        out.push_str(&value.ok_or_else(|| {
+            DevstackError::Template(format!("a pattern's !Sub refers to {name}, which the stand-in does not know"))
+        })?);
+        rest = &rest[start + end + 1..];
     }
     out.push_str(rest);
     Ok(out)
 }
+
+/// The pseudo parameter a `!Sub` may name; [`create`] sets it to the stack's name.
+pub const STACK_NAME: &str = "AWS::StackName";
 
 /// The `Default` of every parameter that has one.
 fn parameter_defaults(document: &Yaml) -> Parameters {
@@ -214,6 +221,10 @@ impl StackNames {
     pub fn artifact_role(&self) -> String {
         format!("{}-ArtifactAccessRole", self.stack)
     }
+    /// The stack's CodeBuild project of Commands actions (`CommandsProject`).
+    pub fn commands_project(&self) -> String {
+        format!("pipewright-commands-{}", self.stack)
+    }
     /// The queue standing in for the function's rule targets (the router reads it).
     pub fn queue(&self, function: &str) -> String {
         format!("{}-{function}", self.stack)
@@ -254,7 +265,9 @@ pub async fn create(
     approval_url: Option<String>,
     parameters: &Parameters,
 ) -> Result<DevStack, DevstackError> {
-    let rules = template_rules(template, parameters)?;
+    let mut parameters = parameters.clone();
+    parameters.insert(STACK_NAME.to_string(), names.stack.clone());
+    let rules = template_rules(template, &parameters)?;
     let region = sdk.region().map_or("us-east-1".to_string(), |r| r.to_string());
     let account = "123456789012".to_string();
 
@@ -316,6 +329,8 @@ pub async fn create(
             .unwrap_or_default(),
     };
 
+    create_commands_project(sdk, &names.commands_project()).await?;
+
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut queues = BTreeMap::new();
     let mut dead_letter_queues = BTreeMap::new();
@@ -354,6 +369,7 @@ pub async fn create(
         region,
         account,
         github_api_url: None,
+        commands_project: Some(names.commands_project()),
     };
     Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, dead_letter_queues, rules })
 }
@@ -361,6 +377,37 @@ pub async fn create(
 /// A message whose delivery never finished (the router stopped mid-way) is seen again after
 /// 2 s. Retries and the dead-letter queue are the router's, as they are Lambda's: no redrive
 /// policy, which would count a retry's early receives as failures.
+/// `CommandsProject`, as the template declares it.
+async fn create_commands_project(sdk: &SdkConfig, name: &str) -> Result<(), DevstackError> {
+    use aws_sdk_codebuild::types::{
+        ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType,
+    };
+    let codebuild = aws_sdk_codebuild::Client::new(sdk);
+    if codebuild.batch_get_projects().names(name).send().await.is_ok_and(|found| !found.projects().is_empty()) {
+        return Ok(());
+    }
+    codebuild
+        .create_project()
+        .name(name)
+        // moto wants a location even for NO_SOURCE, which CodeBuild does not.
+        .source(ProjectSource::builder().r#type(SourceType::NoSource).location("none").build().map_err(aws)?)
+        .artifacts(ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().map_err(aws)?)
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .map_err(aws)?,
+        )
+        .service_role("arn:aws:iam::123456789012:role/pipewright-commands")
+        .timeout_in_minutes(55)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
 async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, DevstackError> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let request = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "2");
@@ -400,5 +447,8 @@ pub fn function_environment(stack: &DevStack, endpoint: &str) -> Vec<(String, St
         env.push(("PIPEWRIGHT_APPROVAL_URL".to_string(), url.clone()));
     }
     env.push(("PIPEWRIGHT_API_KEYS_SECRET_ARN".to_string(), stack.api_keys_arn.clone()));
+    if let Some(project) = &settings.commands_project {
+        env.push(("PIPEWRIGHT_COMMANDS_PROJECT".to_string(), project.clone()));
+    }
     env
 }

@@ -4,9 +4,6 @@
 //! once, one that reports later (a Lambda function) is handed off.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use tokio::sync::watch;
 
 use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, Event, FailureType, JobContinued, Revision, RevisionType};
@@ -16,9 +13,9 @@ use pipewright_core::ports::StateStore;
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::deploy::{DeployJob, Deployer, Progress, Waiting};
 use pipewright_providers::repository_archive::{self, HostSource};
-use pipewright_providers::{ActionError, ActionOutput, Outcome, commands};
+use pipewright_providers::{ActionError, ActionOutput, Outcome};
 
-use super::{HandlerError, now};
+use super::{HandlerError, build_events, now};
 use serde_json::{Value, json};
 
 use crate::bus::{ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope};
@@ -95,8 +92,13 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         Some(source @ (ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection)) => {
             repository_source(services, dispatch, source).await
         }
-        Some(ProviderKind::Commands) => run_commands(services, dispatch).await,
-        Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => return deploy(services, message).await,
+        // Deploys, and builds on CodeBuild: a start, then a wait the tick and the services'
+        // events look at again (docs/providers.md §13, "CodeBuild on AWS").
+        // Commands actions too: user commands never run in this function, with its role
+        // (docs/security.md, "Commands actions").
+        Some(kind) if pipewright_core::deploy::waits_on_service(kind) => {
+            return deploy(services, message).await;
+        }
         Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
             Ok(status) => {
                 services.store.hand_off_job(&dispatch.job_id).await?;
@@ -309,29 +311,6 @@ fn scratch_dir(dispatch: &Dispatch) -> std::path::PathBuf {
     std::env::temp_dir().join("pipewright").join(&dispatch.job_id)
 }
 
-/// The Commands action inside the Lambda sandbox, under /tmp.
-async fn run_commands(services: &Services, dispatch: &Dispatch) -> Outcome {
-    let scratch = scratch_dir(dispatch);
-    let session = commands::Session {
-        artifacts: &services.artifacts,
-        output: Arc::new(ToLog),
-        scratch: scratch.clone(),
-        log: None,
-        base: commands::BaseEnvironment::Sandboxed,
-    };
-    // The commands share this process's user: keep its memory and environment (the role's
-    // credentials) out of their reach before any of them starts.
-    if let Err(error) = pipewright_providers::sandbox::shield_process() {
-        return failed(FailureType::JobFailed, format!("cannot shield the function from the commands: {error}"));
-    }
-    // Nothing cancels a job from outside an invocation: a stopped execution ignores its result.
-    let (_keep, cancel) = watch::channel(false);
-    let outcome = commands::run(dispatch, session, cancel).await;
-    // /tmp outlives the invocation on a warm instance: leave it clean.
-    let _ = tokio::fs::remove_dir_all(&scratch).await;
-    outcome
-}
-
 /// Sends the approval notification, when the action names a topic.
 pub async fn approval_requested(services: &Services, message: &ApprovalMessage) -> Result<Invoked, HandlerError> {
     let request = &message.request;
@@ -382,7 +361,14 @@ pub fn approval_links(services: &Services, request: &ApprovalRequest) -> Option<
     })
 }
 
-/// Reads one delivery: a dispatched action or an approval to notify.
+/// CodeBuild's events on the default bus (docs/reference/codebuild.md §8).
+pub const BUILD_SOURCE: &str = "aws.codebuild";
+pub const BUILD_STATE_CHANGE: &str = "CodeBuild Build State Change";
+/// Pipewright's own action state changes on the stack's bus: an abandoned build is stopped.
+pub const ACTION_STATE_CHANGE: &str = "CodePipeline Action Execution State Change";
+
+/// Reads one delivery: a dispatched action, an approval to notify, a build that ended, or an
+/// action abandoned while its build runs.
 pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, HandlerError> {
     let invoked = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
         (ENGINE_SOURCE, ACTION_DISPATCHED) => {
@@ -394,6 +380,10 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
             let message: ApprovalMessage = serde_json::from_value(envelope.detail.clone())
                 .map_err(|e| HandlerError::Rejected(format!("detail is not an approval request: {e}")))?;
             approval_requested(services, &message).await?
+        }
+        (BUILD_SOURCE, BUILD_STATE_CHANGE) => build_events::build_state_changed(services, &envelope.detail).await?,
+        (pipewright_core::envelope::SOURCE, ACTION_STATE_CHANGE) => {
+            build_events::action_abandoned(services, &envelope.detail).await?
         }
         (source, detail_type) => {
             return Err(HandlerError::Rejected(format!(

@@ -3,8 +3,9 @@
 
 pub mod api;
 pub mod approval_callback;
+pub mod build_events;
+pub mod deploy_events;
 pub mod invoke_action;
-pub mod service_events;
 pub mod source_change;
 pub mod source_polling;
 pub mod stage_transition;

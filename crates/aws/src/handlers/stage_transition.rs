@@ -221,7 +221,7 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
             Ok(json!({ "event": message.event.kind(), "handled": super::describe(&handled) }))
         }
         (source, _) if source.starts_with("aws.") => {
-            super::service_events::received(services, envelope, super::now()).await
+            super::deploy_events::received(services, envelope, super::now()).await
         }
         (source, detail_type) => Err(HandlerError::Rejected(format!(
             "source {source:?} with detail-type {detail_type:?} is not for stage-transition"

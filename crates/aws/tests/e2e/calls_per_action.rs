@@ -140,7 +140,10 @@ async fn calls_per_action_of_a_run() {
     assert!(put_events >= actions, "PutEvents counted: {calls:?}");
     // Bounds a little above what the design needs, so that a regression shows.
     assert!(per_action(dynamo_writes) <= 8.0, "DynamoDB writes per action: {calls:?}");
-    assert!(per_action(dynamo_reads) <= 5.0, "DynamoDB reads per action: {calls:?}");
+    // Commands actions are builds on CodeBuild (3 of these 5 actions): a start, the wait
+    // recorded, then a look when the build's event (or the tick) comes, each reading the
+    // execution; an event that comes before the wait is recorded is delivered again.
+    assert!(per_action(dynamo_reads) <= 8.0, "DynamoDB reads per action: {calls:?}");
     // A transaction bills each item it touches per started KB: the head every commit checks
     // stays within one, an execution of this pipeline within two.
     assert!(item_bytes(&head) <= 1024, "the pipeline head: {} B", item_bytes(&head));

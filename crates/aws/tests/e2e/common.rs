@@ -56,12 +56,14 @@ pub async fn stack_with_approval_url(approval_url: &str) -> Stack {
     // Each stack's S3 rule takes only its own source bucket, as a deployed stack takes only
     // the buckets of its SourceBucketPattern: another test's uploads never reach it.
     let source_bucket = format!("pipewright-source-{}", names.stack);
-    // Likewise its CodeCommit and ECR rules take only repositories named after the stack.
+    // Likewise its CodeCommit and ECR rules take only repositories named after the stack, and
+    // its CodeBuild rule only its own projects' builds (`pipewright-app-<stack>`).
     let repositories = format!("{}-*", names.stack);
     let parameters = devstack::Parameters::from([
         ("SourceBucketPattern".to_string(), source_bucket.clone()),
         ("CodeCommitRepositoryPattern".to_string(), repositories.clone()),
         ("EcrRepositoryPattern".to_string(), repositories),
+        ("CodeBuildProjectPattern".to_string(), format!("pipewright-app-{}", names.stack)),
     ]);
     let stack = devstack::create(&sdk, names, TEMPLATE, Some(approval_url.to_string()), &parameters)
         .await

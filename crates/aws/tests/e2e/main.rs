@@ -18,6 +18,7 @@ mod artifact_streaming;
 mod bad_input;
 mod calls_per_action;
 mod cargo_lambda;
+mod codebuild;
 mod codecommit_ecr_sources;
 mod concurrency;
 mod delivery;

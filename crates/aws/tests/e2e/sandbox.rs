@@ -1,6 +1,8 @@
-//! User code on the AWS path gets nothing of the orchestrator: a Commands action run by
-//! invoke-action looks for the function's credentials and resources in its environment, and
-//! leaves files behind for the next job; neither works (docs/security.md, "Credentials").
+//! User code on the AWS path gets nothing of the orchestrator: a Commands action runs as a
+//! build of the stack's CommandsProject, never inside invoke-action (docs/security.md,
+//! "Commands actions"). Here the strict stand-in plays CodeBuild's compute; the commands look
+//! for the functions' credentials and the state table, and leave files behind for the next
+//! job; none of it works.
 
 use crate::common;
 
@@ -96,5 +98,58 @@ async fn a_secret_variable_cannot_name_the_functions_own_environment() {
     let attempt = execution.stages[1].actions[0].attempts.last().unwrap();
     assert_eq!(attempt.status, ActionStatus::Failed);
     let message = format!("{:?}", attempt);
-    assert!(message.contains("no access to Secrets Manager"), "{message}");
+    assert!(
+        message.contains("Phase: DOWNLOAD_SOURCE"),
+        "the secret is CodeBuild's to read, as the build's role: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_action_cannot_read_the_state_table() {
+    let stack = stack().await;
+    let seen = tempfile::tempdir().unwrap();
+    let env_file = seen.path().join("env");
+    stack
+        .put_pipeline(&with_build(
+            &stack,
+            "reader",
+            json!([{
+                "name": "Read", "runOrder": 1,
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "inputArtifacts": [{"name": "Code"}],
+                "commands": [
+                    format!("env > {}", env_file.display()),
+                    // What a request to DynamoDB needs: a key to sign it and the table's name.
+                    "key=${AWS_SECRET_ACCESS_KEY:?no credentials to sign a DynamoDB request}; table=${PIPEWRIGHT_TABLE:?no table}",
+                ],
+            }]),
+        ))
+        .await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>x</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    stack.router.pump().await.unwrap();
+    let id = stack.services.store.list_executions("reader", 1, None).await.unwrap().items[0].id.clone();
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Failed);
+    let execution = stack.execution(&id).await;
+    let attempt = execution.stages[1].actions[0].attempts.last().unwrap();
+    let message = attempt.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(message.contains("Phase: BUILD") && message.contains("AWS_SECRET_ACCESS_KEY"), "{message}");
+    let environment = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        !environment.contains(&stack.services.settings.table),
+        "the table's name reached the build:\n{environment}"
+    );
+    assert!(environment.lines().any(|l| l.starts_with("CODEBUILD_BUILD_ID=pipewright-commands-")), "{environment}");
+    // On AWS the build's credentials are CommandsBuildRole's: artifacts and logs, nothing else.
+    let role = TEMPLATE.split("  CommandsBuildRole:").nth(1).unwrap().split("\n  # ").next().unwrap();
+    let policies = role.split("Policies:").nth(1).unwrap();
+    for forbidden in ["dynamodb:", "secretsmanager:", "events:", "sts:", "lambda:", "iam:"] {
+        assert!(!policies.contains(forbidden), "CommandsBuildRole grants {forbidden}");
+    }
+    assert!(policies.contains("s3:GetObject") && policies.contains("${ArtifactBucket.Arn}/*"));
+    assert_eq!(
+        stack.services.calls.snapshot().get("CodeBuild.StartBuild"),
+        Some(&1),
+        "the commands ran as a build, not in invoke-action"
+    );
 }

@@ -141,6 +141,25 @@ fn every_bus_event_reaches_exactly_its_function() {
         assert_eq!(routed(&rules, &sample(aws), false), ["source-change"], "{aws}");
         assert!(routed(&rules, &sample(aws), true).is_empty(), "{aws} comes on the default bus");
     }
+    // CodeBuild's events come on the default bus, for builds of the allowed projects only.
+    let build = sample("codebuild-build-state-change.json");
+    assert_eq!(routed(&rules, &build, false), ["invoke-action"]);
+    let mut other_project = build.clone();
+    other_project["detail"]["project-name"] = json!("someone-elses");
+    assert!(routed(&rules, &other_project, false).is_empty());
+    let mut commands = build.clone();
+    commands["detail"]["project-name"] = json!("pipewright-commands-pipewright");
+    assert_eq!(routed(&rules, &commands, false), ["invoke-action"], "the stack's own Commands project");
+    let mut running = build;
+    running["detail"]["build-status"] = json!("IN_PROGRESS");
+    assert!(routed(&rules, &running, false).is_empty(), "only a build that ended");
+    // An abandoned build action stops its build; other action changes are for users' rules.
+    let abandoned = json!({"source": "pipewright", "detail-type": "CodePipeline Action Execution State Change",
+        "detail": {"state": "ABANDONED", "type": {"owner": "AWS", "provider": "CodeBuild", "category": "Build", "version": "1"}}});
+    assert_eq!(routed(&rules, &abandoned, true), ["invoke-action"]);
+    let mut succeeded = abandoned.clone();
+    succeeded["detail"]["state"] = json!("SUCCEEDED");
+    assert!(routed(&rules, &succeeded, true).is_empty());
     // The state-change events are for users' rules, not for the functions.
     let engine_message: EngineMessage = serde_json::from_value(engine["detail"].clone()).unwrap();
     let entry = bus::engine_entry("p", &engine_message.event);
@@ -266,7 +285,7 @@ fn every_sample_decodes_as_its_function_reads_it() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 14, "{names:?}");
+    assert_eq!(names.len(), 15, "{names:?}");
     for name in &names {
         let value = sample(name);
         if name.starts_with("approval-callback") {
@@ -292,6 +311,10 @@ fn every_sample_decodes_as_its_function_reads_it() {
                 drop(serde_json::from_value::<ApprovalMessage>(envelope.detail).unwrap())
             }
             "Scheduled Event" => assert_eq!(envelope.source, "aws.events"),
+            "CodeBuild Build State Change" => {
+                let event = pipewright_core::deploy::codebuild::build_event(&envelope.detail).unwrap();
+                assert_eq!((event.pipeline.as_str(), event.status.as_str()), ("hello-service", "FAILED"));
+            }
             _ => match source_change::decode(&envelope).unwrap_or_else(|e| panic!("{name}: {e}")) {
                 SourceEvent::Change(SourceChange::S3Object { bucket, key, version_id, .. }) => {
                     assert_eq!((bucket.as_str(), key.as_str()), ("pipewright-source-demo", "site.zip"));

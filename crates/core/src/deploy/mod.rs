@@ -7,6 +7,7 @@
 
 pub mod beanstalk;
 pub mod cloudformation;
+pub mod codebuild;
 pub mod codedeploy;
 pub mod codepipeline;
 pub mod diff;
@@ -36,6 +37,14 @@ pub fn acts_on_aws(kind: ProviderKind) -> bool {
             | ProviderKind::StepFunctions
             | ProviderKind::S3Deploy
     )
+}
+
+/// The providers whose continuation is a wait for an AWS service that the tick (and the
+/// service's state-change events) look at again, rather than a job sent at once: the deploy
+/// providers, and on AWS the builds CodeBuild runs (CodeBuild and Commands actions,
+/// docs/providers.md, "CodeBuild on AWS"). Locally those two never continue a job.
+pub fn waits_on_service(kind: ProviderKind) -> bool {
+    acts_on_aws(kind) || matches!(kind, ProviderKind::CodeBuild | ProviderKind::Commands)
 }
 
 /// What a local deploy action says when the run chose no way to deploy.
@@ -78,7 +87,7 @@ pub fn next_poll_seconds(polls: u32) -> u32 {
 pub fn deploy_wait(dispatch: &Dispatch) -> Option<&str> {
     let kind = crate::providers::spec_of(&dispatch.action_type).map(|spec| spec.kind)?;
     let token = dispatch.continuation_token.as_deref()?;
-    (dispatch.condition.is_none() && acts_on_aws(kind)).then_some(token)
+    (dispatch.condition.is_none() && waits_on_service(kind)).then_some(token)
 }
 
 /// Whether the next look of a deploy provider's wait is due at `now` (docs/providers.md §13):

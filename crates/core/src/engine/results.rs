@@ -242,7 +242,7 @@ pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<O
     // A deploy provider's continuation is its wait for a service: the token is kept with the
     // attempt and the next look is the tick's to send, not an immediate job
     // (docs/providers.md §13).
-    let waits_for_tick = ctx.pipeline.stages[stage].actions[action].kind.is_some_and(crate::deploy::acts_on_aws);
+    let waits_for_tick = ctx.pipeline.stages[stage].actions[action].kind.is_some_and(crate::deploy::waits_on_service);
     if !waits_for_tick {
         ctx.emit(Effect::Dispatch(Box::new(dispatch)));
     }

@@ -1,0 +1,122 @@
+//! Services' events about work an action waits for (docs/providers.md §13, "CodeBuild on
+//! AWS"). A provider's wait is kept with its attempt and looked at again by the minute tick;
+//! an event saying the work ended makes that look happen now: the waiting job is rebuilt
+//! from the execution and run through invoke-action's own path ([`dispatched`]), which claims
+//! it (so the event and the tick never both finish it) and asks the service for the result.
+//! An event that is lost changes nothing: the tick's look comes anyway.
+
+use serde_json::Value;
+
+use pipewright_core::deploy::codebuild as build;
+use pipewright_core::engine::{ActionStatus, Dispatch, Effect, work_in_flight};
+use pipewright_core::ports::StateStore;
+use pipewright_providers::deploy::Waiting;
+
+use super::HandlerError;
+use super::invoke_action::{Invoked, dispatched};
+use crate::bus::DispatchMessage;
+use crate::settings::Services;
+
+/// The job of `execution_id` that waits for `external_id` (a build id, a stack id…), as it
+/// would be sent now; `None` when no job of the execution waits for it any more.
+pub async fn waiting_job(
+    services: &Services,
+    execution_id: &str,
+    external_id: &str,
+) -> Result<Option<Dispatch>, HandlerError> {
+    let Some(execution) = services.store.get_execution(execution_id).await? else { return Ok(None) };
+    let execution = execution.value;
+    if execution.status.is_finished() {
+        return Ok(None);
+    }
+    let pipeline = services
+        .cache
+        .get(&services.store, &execution.pipeline_name, Some(execution.pipeline_version))
+        .await
+        .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
+    let mut starting = false;
+    for work in work_in_flight(&pipeline, &execution, super::now()) {
+        let Effect::Dispatch(dispatch) = work.effect else { continue };
+        match pipewright_core::deploy::deploy_wait(&dispatch) {
+            Some(token) => {
+                if serde_json::from_str::<Waiting>(token).is_ok_and(|waiting| waiting.external_id == external_id) {
+                    return Ok(Some(*dispatch));
+                }
+            }
+            None => starting |= dispatch.condition.is_none() && dispatch.continuation_token.is_none(),
+        }
+    }
+    // A service can report before the start's wait is recorded (the work started, the
+    // engine has not yet applied the continuation): a later delivery finds it. The tick
+    // looks anyway, so this only makes the event count sooner.
+    if starting {
+        return Err(HandlerError::Retryable(format!(
+            "{execution_id} has an action still starting: the wait for {external_id} may not be recorded yet"
+        )));
+    }
+    Ok(None)
+}
+
+/// Looks now at the wait of `execution_id` for `external_id`.
+pub async fn look_now(services: &Services, execution_id: &str, external_id: &str) -> Result<Invoked, HandlerError> {
+    match waiting_job(services, execution_id, external_id).await? {
+        Some(dispatch) => {
+            let message = DispatchMessage { pipeline: dispatch.pipeline.clone(), dispatch };
+            dispatched(services, &message).await
+        }
+        None => Ok(Invoked::Stale(format!("no action of {execution_id} waits for {external_id}"))),
+    }
+}
+
+/// A "CodeBuild Build State Change" event from the default bus.
+pub async fn build_state_changed(services: &Services, detail: &Value) -> Result<Invoked, HandlerError> {
+    let Some(event) = build::build_event(detail) else {
+        return Ok(Invoked::Stale("a build Pipewright did not start".to_string()));
+    };
+    if !build::is_final(&event.status) {
+        return Ok(Invoked::Stale(format!("build {} is {}", event.build_id, event.status)));
+    }
+    look_now(services, &event.execution_id, &event.build_id).await
+}
+
+/// An action state change on the stack's bus: an abandoned CodeBuild or Commands action
+/// stops its build (AWS is silent on this; docs/providers.md, "CodeBuild on AWS").
+pub async fn action_abandoned(services: &Services, detail: &Value) -> Result<Invoked, HandlerError> {
+    let text = |key: &str| detail.get(key).and_then(Value::as_str).unwrap_or_default();
+    if text("state") != "ABANDONED" {
+        return Ok(Invoked::Stale(format!("action state {}: nothing to stop", text("state"))));
+    }
+    let (execution_id, stage, action) = (text("execution-id"), text("stage"), text("action"));
+    let Some(execution) = services.store.get_execution(execution_id).await? else {
+        return Ok(Invoked::Stale(format!("execution {execution_id} is not found")));
+    };
+    let execution = execution.value;
+    let attempt = execution
+        .stage_index(stage)
+        .and_then(|s| execution.stages[s].action_index(action).map(|a| &execution.stages[s].actions[a]))
+        .and_then(|run| run.attempts.last());
+    let Some(attempt) = attempt.filter(|a| a.status == ActionStatus::Abandoned) else {
+        return Ok(Invoked::Stale(format!("{stage}/{action} of {execution_id} is not abandoned")));
+    };
+    let Some(build_id) = attempt.external_execution_id.clone() else {
+        return Ok(Invoked::Stale(format!("{stage}/{action} of {execution_id} started no build")));
+    };
+    let pipeline = services
+        .cache
+        .get(&services.store, &execution.pipeline_name, Some(execution.pipeline_version))
+        .await
+        .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
+    let declared = pipeline
+        .declaration
+        .stages
+        .iter()
+        .find(|s| s.name == stage)
+        .and_then(|s| s.actions.iter().find(|a| a.name == action));
+    let (region, role) = declared.map_or((None, None), |a| (a.region.clone(), a.role_arn.clone()));
+    services
+        .deployer
+        .stop_build(region.as_deref(), role.as_deref(), &build_id)
+        .await
+        .map_err(HandlerError::Retryable)?;
+    Ok(Invoked::HandedOff(format!("StopBuild {build_id}")))
+}

@@ -1,0 +1,253 @@
+//! CodeBuild actions through the functions (docs/providers.md, "CodeBuild on AWS"): invoke-action
+//! starts the build with the pipeline's overrides and keeps its wait with the attempt; a
+//! "CodeBuild Build State Change" event on the default bus finishes the action, the tick's
+//! BatchGetBuilds when the event is lost; an abandoned action stops its build. Against the
+//! strict stand-in's CodeBuild (infra/local/moto_strict.py), where a test plays the build.
+
+use crate::common;
+
+use pipewright_aws::devstack::router::Router;
+use pipewright_aws::handlers::{self, now, stage_transition};
+use pipewright_core::engine::{ActionStatus, Event, Execution, ExecutionStatus, StopExecution};
+use pipewright_core::ports::StateStore;
+use pipewright_core::time::Timestamp;
+use serde_json::{Value, json};
+
+use common::*;
+
+fn codebuild(stack: &Stack) -> aws_sdk_codebuild::Client {
+    aws_sdk_codebuild::Client::new(&stack.sdk)
+}
+
+/// A CODEPIPELINE-typed project, as teams define them for pipelines.
+async fn project(stack: &Stack, name: &str) {
+    use aws_sdk_codebuild::types::{
+        ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType,
+    };
+    codebuild(stack)
+        .create_project()
+        .name(name)
+        // moto wants a location even for a CODEPIPELINE source, which CodeBuild does not.
+        .source(ProjectSource::builder().r#type(SourceType::Codepipeline).location("pipeline").build().unwrap())
+        .artifacts(
+            ProjectArtifacts::builder().r#type(ArtifactsType::Codepipeline).location("pipeline").build().unwrap(),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/pipewright-build")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// S3 source → a CodeBuild build exporting variables → an S3 deploy whose key uses them.
+fn build_pipeline(stack: &Stack, name: &str, project: &str) -> Value {
+    json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/pipewright", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": stack.artifact_bucket()},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Bundle", "namespace": "SourceVariables",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": stack.source_bucket, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{
+                "name": "Compile", "namespace": "BuildVariables",
+                "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                "configuration": {
+                    "ProjectName": project,
+                    "EnvironmentVariables": "[{\"name\":\"RELEASE\",\"value\":\"#{SourceVariables.VersionId}\"},{\"name\":\"DB_PASSWORD\",\"value\":\"/app/db\",\"type\":\"PARAMETER_STORE\"}]"
+                },
+                "inputArtifacts": [{"name": "Code"}],
+                "outputArtifacts": [{"name": "Built"}]}]},
+            {"name": "Deploy", "actions": [{
+                "name": "Publish",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": stack.deploy_bucket, "Extract": "false", "ObjectKey": "release-#{BuildVariables.IMAGE_TAG}.zip"},
+                "inputArtifacts": [{"name": "Code"}]}]},
+        ],
+    })
+}
+
+/// Pumps until two rounds in a row find nothing to deliver.
+async fn drain(router: &Router) {
+    let mut idle = 0;
+    while idle < 2 {
+        let pumped = router.pump().await.unwrap();
+        assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
+        if pumped.messages == 0 {
+            idle += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        } else {
+            idle = 0;
+        }
+    }
+}
+
+async fn latest(stack: &Stack, pipeline: &str) -> Execution {
+    let id = stack.services.store.list_executions(pipeline, 1, None).await.unwrap().items[0].id.clone();
+    stack.execution(&id).await
+}
+
+fn attempt<'a>(execution: &'a Execution, stage: &str, action: &str) -> &'a pipewright_core::engine::ActionAttempt {
+    let stage = execution.stages.iter().find(|s| s.name == stage).unwrap();
+    stage.actions.iter().find(|a| a.name == action).unwrap().attempts.last().unwrap()
+}
+
+/// Releases a source bundle and pumps until the build action waits for its build: the build id.
+async fn started_build(stack: &Stack, router: &Router, pipeline: &str) -> (Execution, String) {
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    drain(router).await;
+    let execution = latest(stack, pipeline).await;
+    let compile = attempt(&execution, "Build", "Compile");
+    assert_eq!(compile.status, ActionStatus::InProgress, "{compile:#?}");
+    let build_id = compile.external_execution_id.clone().expect("the build's id is the external execution id");
+    (execution, build_id)
+}
+
+async fn build(stack: &Stack, id: &str) -> aws_sdk_codebuild::types::Build {
+    let output = codebuild(stack).batch_get_builds().ids(id).send().await.unwrap();
+    output.builds()[0].clone()
+}
+
+/// Plays CodeBuild: ends the build (infra/local/moto_strict.py, `/_strict/codebuild/finish`).
+async fn finish(order: Value) {
+    let url = format!("{}/_strict/codebuild/finish", pipewright_aws::testing::endpoint());
+    let answer =
+        pipewright_http::send(pipewright_http::Request::new("POST", &url).body(order.to_string())).await.unwrap();
+    assert!(answer.is_success(), "{}", answer.text());
+}
+
+/// The "CodeBuild Build State Change" event of a build, as CodeBuild sends it.
+fn state_change(build: &aws_sdk_codebuild::types::Build) -> Value {
+    let variables: Vec<Value> = build
+        .environment()
+        .unwrap()
+        .environment_variables()
+        .iter()
+        .map(|v| json!({"name": v.name(), "value": v.value(), "type": v.r#type().map_or("PLAINTEXT", |t| t.as_str())}))
+        .collect();
+    json!({
+        "source": "aws.codebuild", "detail-type": "CodeBuild Build State Change",
+        "resources": [build.arn().unwrap()],
+        "detail": {
+            "build-status": build.build_status().unwrap().as_str(),
+            "project-name": build.project_name().unwrap(),
+            "build-id": build.arn().unwrap(),
+            "current-phase": "COMPLETED", "current-phase-context": "[]", "version": "1",
+            "additional-information": {"build-complete": true, "environment": {"environment-variables": variables}}
+        }
+    })
+}
+
+fn codebuild_calls(stack: &Stack) -> std::collections::BTreeMap<String, u64> {
+    stack
+        .services
+        .calls
+        .snapshot()
+        .into_iter()
+        .filter_map(|(name, count)| name.strip_prefix("CodeBuild.").map(|op| (op.to_string(), count)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_starts_with_the_overrides_once_and_its_event_completes_the_action() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    // Every delivery twice, at once: the dispatch, the engine events and the build's event.
+    let doubled = stack.router.clone().with_copies(2);
+    let (execution, build_id) = started_build(&stack, &doubled, "app").await;
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1), "one build for a redelivered dispatch");
+
+    let started = build(&stack, &build_id).await;
+    let code = &attempt(&execution, "Source", "Bundle").output_artifacts[0].location;
+    let source = started.source().unwrap();
+    assert_eq!(source.r#type().as_str(), "S3");
+    assert_eq!(source.location(), Some(format!("{}/{}", code.bucket, code.key).as_str()));
+    let built = &attempt(&execution, "Build", "Compile");
+    let artifacts = started.artifacts().unwrap();
+    assert_eq!(artifacts.location(), Some(stack.artifact_bucket().as_str()), "{artifacts:?}");
+    let variables: Vec<(String, String, String)> = started
+        .environment()
+        .unwrap()
+        .environment_variables()
+        .iter()
+        .map(|v| (v.name().to_string(), v.value().to_string(), v.r#type().map_or("", |t| t.as_str()).to_string()))
+        .collect();
+    let version = attempt(&execution, "Source", "Bundle").output_variables["VersionId"].clone();
+    assert!(variables.contains(&("RELEASE".into(), version, "PLAINTEXT".into())), "resolved: {variables:?}");
+    assert!(variables.contains(&("DB_PASSWORD".into(), "/app/db".into(), "PARAMETER_STORE".into())));
+    assert!(variables.contains(&("CODEPIPELINE_EXECUTION_ID".into(), execution.id.clone(), "PLAINTEXT".into())));
+    assert!(built.external_execution_url.is_none(), "no console link against an emulator");
+
+    finish(json!({"id": build_id, "status": "SUCCEEDED", "exported": {"IMAGE_TAG": "abc123"}})).await;
+    // No tick runs here: only the event can finish the action.
+    stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
+    drain(&doubled).await;
+    let done = stack.execution(&execution.id).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let compile = attempt(&done, "Build", "Compile");
+    assert_eq!(compile.output_variables.get("IMAGE_TAG").map(String::as_str), Some("abc123"));
+    let deployed = stack.objects(&stack.deploy_bucket).await;
+    assert!(
+        deployed.contains_key("release-abc123.zip"),
+        "#{{BuildVariables.IMAGE_TAG}} reached the deploy: {deployed:?}"
+    );
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_event_is_recovered_by_the_tick_and_a_failed_build_names_its_phase() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    finish(json!({"id": build_id, "status": "FAILED", "phase": "BUILD", "code": "COMMAND_EXECUTION_ERROR",
+                  "message": "Error while executing command: make. Reason: exit status 2"}))
+    .await;
+    // The event never comes; the tick's look (a minute later) finds the build's end.
+    drain(&stack.router).await;
+    assert_eq!(stack.status(&execution.id).await, Some(ExecutionStatus::InProgress));
+    let later = Timestamp::from_millis(now().millis() + 61_000);
+    stage_transition::tick(&stack.services, later).await.unwrap();
+    drain(&stack.router).await;
+    let done = stack.execution(&execution.id).await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:#?}");
+    let compile = attempt(&done, "Build", "Compile");
+    let message = compile.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(
+        message.starts_with("Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR"),
+        "{message}"
+    );
+    assert!(compile.output_variables.is_empty(), "a failed build exports nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_with_abandon_stops_the_build() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    let stop = Event::StopExecution(StopExecution {
+        execution_id: execution.id.clone(),
+        abandon: true,
+        reason: Some("wrong branch".into()),
+        by: None,
+    });
+    handlers::apply(&stack.services, "app", &stop).await.unwrap();
+    drain(&stack.router).await;
+    assert_eq!(stack.status(&execution.id).await, Some(ExecutionStatus::Stopped));
+    assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1));
+}
