@@ -509,6 +509,10 @@ fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<S
 }
 
 impl StateStore for SqliteStore {
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.counters().bytes_written)
+    }
+
     async fn pause(&self, ceiling: std::time::Duration) {
         let entropy = uuid::Uuid::new_v4().as_u64_pair().0;
         tokio::time::sleep(pipewright_core::backoff::jittered(ceiling, entropy)).await;
@@ -1043,6 +1047,46 @@ mod tests {
         let garbage = dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
         assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::Corrupt(_))));
+    }
+
+    /// A state file written before executions had parts (no `parts` column, the whole
+    /// execution in `body`) still loads, and its first commit converts the row to parts.
+    #[tokio::test]
+    async fn a_state_file_of_whole_execution_rows_loads_and_converts_on_first_write() {
+        use pipewright_core::contract::{declaration, source_done, start};
+        use pipewright_core::service::{self, PipelineCache};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let cache = PipelineCache::new(Default::default());
+        let started = {
+            let store = SqliteStore::open(&path).unwrap();
+            store.put_pipeline(&declaration("p", "make").unwrap(), Timestamp::from_millis(1)).await.unwrap();
+            service::handle(&store, &cache, "p", &start("e1"), Timestamp::from_millis(2), &[]).await.unwrap();
+            store.get_execution("e1").await.unwrap().unwrap()
+        };
+        // Rewrite the row as the previous version wrote it.
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch("DELETE FROM execution_parts; ALTER TABLE executions DROP COLUMN parts;").unwrap();
+        raw.execute("UPDATE executions SET body = ? WHERE id = 'e1'", [to_json(&started.value).unwrap()]).unwrap();
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get_execution("e1").await.unwrap().unwrap(), started, "a whole row reads as it is");
+        let tick = Event::Tick(pipewright_core::engine::Tick { execution_id: "e1".into() });
+        assert_eq!(store.load("p", &tick).await.unwrap().executions["e1"], started);
+        service::handle(&store, &cache, "p", &source_done("e1"), Timestamp::from_millis(3), &[]).await.unwrap();
+        let (split, parts): (bool, u64) = raw
+            .query_row(
+                "SELECT parts, (SELECT COUNT(*) FROM execution_parts WHERE execution_id = 'e1') FROM executions WHERE id = 'e1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(split && parts >= 4, "converted: {parts} parts");
+        let converted = store.get_execution("e1").await.unwrap().unwrap();
+        assert_eq!(converted.version, started.version + 1);
+        let fresh = SqliteStore::open(&path).unwrap();
+        assert_eq!(fresh.get_execution("e1").await.unwrap().unwrap(), converted, "read from its parts alone");
+        assert_eq!(converted.value.stages[0].status, Some(pipewright_core::engine::StageStatus::Succeeded));
     }
 
     #[tokio::test]
