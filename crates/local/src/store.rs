@@ -991,6 +991,33 @@ mod tests {
         assert!(matches!(second.commit(changes(&state)).await, Err(StoreError::Conflict(_))));
     }
 
+    /// Each process keeps the executions it read or wrote; another process's commit moves the
+    /// version, so each reads the other's parts and diffs against what is stored, never
+    /// against a stale copy.
+    #[tokio::test]
+    async fn two_processes_taking_turns_on_one_execution_read_each_others_commits() {
+        use pipewright_core::contract::{action_done, source_done, start, wide_declaration};
+        use pipewright_core::service::{self, PipelineCache};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (first, second) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+        let cache = PipelineCache::new(Default::default());
+        first.put_pipeline(&wide_declaration("w", 6).unwrap(), Timestamp::from_millis(1)).await.unwrap();
+        let mut events = vec![start("e1"), source_done("e1")];
+        events.extend((0..6).map(|i| action_done("e1", "Build", &format!("Make{i}"))));
+        for (turn, event) in events.iter().enumerate() {
+            let (writer, reader) = if turn % 2 == 0 { (&first, &second) } else { (&second, &first) };
+            let at = Timestamp::from_millis(10 + turn as i64);
+            service::handle(writer, &cache, "w", event, at, &[]).await.unwrap();
+            let written = writer.get_execution("e1").await.unwrap().unwrap();
+            assert_eq!(reader.get_execution("e1").await.unwrap().unwrap(), written, "turn {turn}");
+            let fresh = SqliteStore::open(&path).unwrap();
+            assert_eq!(fresh.get_execution("e1").await.unwrap().unwrap(), written, "turn {turn}: from the parts");
+        }
+        let done = first.get_execution("e1").await.unwrap().unwrap().value;
+        assert_eq!(done.status, pipewright_core::engine::ExecutionStatus::Succeeded);
+    }
+
     /// On a runtime of one thread, a write waiting for another connection's lock leaves the
     /// runtime free: reads are answered meanwhile, and the write commits once the lock goes.
     #[tokio::test(flavor = "current_thread")]
