@@ -83,6 +83,18 @@ pub enum Part<'a> {
 }
 
 impl Part<'_> {
+    /// The part as a JSON value, for a store that keeps several parts in one record.
+    pub fn to_value(&self) -> Result<serde_json::Value, StoreError> {
+        let value = match self {
+            Part::Stage(stage) => serde_json::to_value(stage_fields(stage)),
+            Part::Action(action) => serde_json::to_value(action),
+            Part::Artifact(location) => serde_json::to_value(location),
+            Part::Namespace(variables) => serde_json::to_value(variables),
+            Part::Revision(revision) => serde_json::to_value(revision),
+        };
+        value.map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
+    }
+
     /// The part's stored body.
     pub fn to_json(&self) -> Result<String, StoreError> {
         match self {
@@ -115,6 +127,21 @@ impl StoredPart {
             PartKey::Artifact(_) => StoredPart::Artifact(from_json(text, WHAT)?),
             PartKey::Namespace(_) => StoredPart::Namespace(from_json(text, WHAT)?),
             PartKey::Revision(_) => StoredPart::Revision(from_json(text, WHAT)?),
+        })
+    }
+
+    /// The part stored at `key` as the JSON value `value` ([`Part::to_value`]).
+    pub fn from_value(key: &PartKey, value: serde_json::Value) -> Result<StoredPart, StoreError> {
+        fn read<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, StoreError> {
+            serde_json::from_value(value)
+                .map_err(|e| StoreError::Corrupt(format!("stored execution part is unreadable: {e}")))
+        }
+        Ok(match key {
+            PartKey::Stage(_) => StoredPart::Stage(read(value)?),
+            PartKey::Action(..) => StoredPart::Action(read(value)?),
+            PartKey::Artifact(_) => StoredPart::Artifact(read(value)?),
+            PartKey::Namespace(_) => StoredPart::Namespace(read(value)?),
+            PartKey::Revision(_) => StoredPart::Revision(read(value)?),
         })
     }
 }
