@@ -13,16 +13,32 @@ use pipewright_core::storage::{Cursor, page, page_size};
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, read_json, unpack};
 use super::errors::sdk_error;
-use super::keys::{JOB, execution_of, job_pk, listing_start, pipeline_pk};
+use super::keys::{EXECUTION, JOB, execution_of, execution_pk, job_pk, key, listing_start, pipeline_pk};
 
 impl DynamoStore {
-    /// One query of each execution's partition.
+    /// The execution items in batches; an execution whose version is the one cached is
+    /// taken from the cache, any other is read with its parts (one query each).
     async fn versioned_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
+        let keys = ids.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
         let mut found = BTreeMap::new();
-        for id in ids {
-            if let Some((execution, version, _)) = self.read_execution(id).await? {
-                found.insert(execution.id.clone(), Versioned { value: execution, version });
-            }
+        for item in self.batch_get(keys).await? {
+            let version = get_n(&item, "rev")?;
+            let execution = if item.contains_key("parts") {
+                let id = execution_of(get_s(&item, "pk")?);
+                match self.cache.get(id, version) {
+                    Some(execution) => execution,
+                    None => match self.read_execution(id).await? {
+                        Some((execution, version, _)) => {
+                            found.insert(execution.id.clone(), Versioned { value: execution, version });
+                            continue;
+                        }
+                        None => continue,
+                    },
+                }
+            } else {
+                unpack(&item)?
+            };
+            found.insert(execution.id.clone(), Versioned { value: execution, version });
         }
         Ok(found)
     }

@@ -22,7 +22,8 @@
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
-//! `executions`, `outbox` and `records` (the port's operations on each kind of item),
+//! `executions`, `parts` (an execution's part items), `outbox` and `records` (the port's
+//! operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
 //! (SDK errors as store errors).
 
