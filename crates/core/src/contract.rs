@@ -51,6 +51,30 @@ pub fn declaration(name: &str, command: &str) -> Result<PipelineDeclaration, Fai
     Ok(PipelineDocument::parse(&value.to_string(), Format::Json)?.pipeline)
 }
 
+/// A pipeline whose Build stage runs `actions` Commands actions side by side: an execution
+/// of it is many times one action's size.
+pub fn wide_declaration(name: &str, actions: usize) -> Result<PipelineDeclaration, Failure> {
+    let mut value = serde_json::to_value(declaration(name, "make")?)?;
+    let make = value["stages"][1]["actions"][0].clone();
+    let wide: Vec<serde_json::Value> = (0..actions)
+        .map(|i| {
+            let mut action = make.clone();
+            action["name"] = json!(format!("Make{i}"));
+            action
+        })
+        .collect();
+    value["stages"][1]["actions"] = json!(wide);
+    Ok(serde_json::from_value(value)?)
+}
+
+/// The success of the first job of action `action` of stage `stage`.
+pub fn action_done(id: &str, stage: &str, action: &str) -> Event {
+    let Event::ActionSucceeded(mut done) = source_done(id) else { unreachable!("source_done is a success") };
+    done.job.stage = stage.into();
+    done.job.action = action.into();
+    Event::ActionSucceeded(done)
+}
+
 pub fn start(id: &str) -> Event {
     Event::StartExecution(StartExecution {
         execution_id: id.to_string(),
@@ -242,6 +266,57 @@ pub async fn reapplying_an_event_changes_nothing<S: StateStore>(store: S) -> Che
     }
     assert_eq!(store.get_execution("e1").await?.ok_or("it is stored")?, before, "no write at all");
     assert_eq!(store.claim_effects("e1", "a").await?.len(), outbox_before, "no new effects");
+    Ok(())
+}
+
+/// A commit writes what changed: the result of one action of a wide stage writes about one
+/// action's worth of bytes, not the whole execution. And whatever a store keeps to write less
+/// (parts, a cache), a load returns exactly what was committed, also after a lost race.
+pub async fn a_small_change_writes_little_and_loads_return_what_was_committed<S: StateStore>(store: S) -> Checked {
+    const ACTIONS: usize = 24;
+    store.put_pipeline(&wide_declaration("w", ACTIONS)?, NOW).await?;
+    let committed = |changes: &Changes| changes.executions.first().map(|(e, _)| e.clone());
+    let check_stored = |expected: Option<crate::engine::Execution>| async {
+        let expected = expected.ok_or("the change writes the execution")?;
+        let stored = store.get_execution("e1").await?.ok_or("it is stored")?;
+        assert_eq!(stored.value, expected, "get_execution returns what was committed");
+        let loaded = store.load("w", &Event::Tick(Tick { execution_id: "e1".into() })).await?;
+        assert_eq!(loaded.executions["e1"], stored, "load returns what was committed");
+        Result::<crate::engine::Execution, Failure>::Ok(expected)
+    };
+    for (event, seconds) in [(start("e1"), 0), (source_done("e1"), 1)] {
+        let changes = prepare(&store, "w", &event, at(seconds)).await?;
+        let execution = committed(&changes);
+        store.commit(changes).await?;
+        check_stored(execution).await?;
+    }
+    let whole = serde_json::to_string(&store.get_execution("e1").await?.ok_or("it is stored")?.value)?.len() as u64;
+
+    // Two results computed from the same load: the second loses the race and writes nothing.
+    let first = prepare(&store, "w", &action_done("e1", "Build", "Make0"), at(2)).await?;
+    let second = prepare(&store, "w", &action_done("e1", "Build", "Make1"), at(2)).await?;
+    let first_execution = committed(&first);
+    let before = store.bytes_written();
+    store.commit(first).await?;
+    // A store that does not count its bytes (a test double) is held to the rest of the check;
+    // the SQLite and DynamoDB stores count theirs.
+    if let (Some(before), Some(after)) = (before, store.bytes_written()) {
+        let one_action = after - before;
+        assert!(
+            one_action * 4 < whole,
+            "one action's result wrote {one_action} bytes, the whole execution of {ACTIONS} actions is {whole}"
+        );
+    }
+    assert!(matches!(store.commit(second).await, Err(StoreError::Conflict(_))));
+    let after_race = check_stored(first_execution).await?;
+    let again = prepare(&store, "w", &action_done("e1", "Build", "Make1"), at(3)).await?;
+    let execution = committed(&again);
+    store.commit(again).await?;
+    let current = check_stored(execution).await?;
+    assert_ne!(current, after_race);
+    for i in 0..ACTIONS {
+        assert_eq!(current.stages[1].actions[i].attempts.len(), 1, "every action started once");
+    }
     Ok(())
 }
 
@@ -455,6 +530,9 @@ impl<S: StateStore> StateStore for Racing<S> {
     async fn load(&self, pipeline: &str, event: &Event) -> Result<crate::ports::Snapshot, StoreError> {
         self.inner.load(pipeline, event).await
     }
+    fn bytes_written(&self) -> Option<u64> {
+        self.inner.bytes_written()
+    }
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
         let rival = self.rivals.lock().ok().and_then(|mut rivals| rivals.pop_front());
         if let Some(rival) = rival {
@@ -590,6 +668,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn reapplying_an_event_changes_nothing() -> contract::Checked {
                 contract::reapplying_an_event_changes_nothing($make.await).await
+            }
+            #[tokio::test]
+            async fn a_small_change_writes_little_and_loads_return_what_was_committed() -> contract::Checked {
+                contract::a_small_change_writes_little_and_loads_return_what_was_committed($make.await).await
             }
             #[tokio::test]
             async fn executions_are_listed_newest_first_in_pages() -> contract::Checked {

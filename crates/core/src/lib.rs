@@ -15,6 +15,7 @@ pub mod declaration;
 pub mod deploy;
 pub mod engine;
 pub mod envelope;
+pub mod execution_parts;
 pub mod git_hosts;
 pub mod ids;
 pub mod import;

@@ -224,6 +224,12 @@ pub trait StateStore: Send + Sync {
     fn list_records(&self, kind: &str) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     fn delete_record(&self, kind: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The bytes of stored values this store has written since it was opened (what one event
+    /// costs is the difference over its commit), when the store counts them.
+    fn bytes_written(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

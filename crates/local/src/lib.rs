@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod codebuild;
 pub mod deploy;
+mod execution_rows;
 pub mod lambda;
 pub mod providers;
 pub mod recovery;

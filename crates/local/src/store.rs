@@ -22,6 +22,8 @@ use pipewright_core::ports::{
 use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
 
+use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted_json};
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS declarations (
     name TEXT NOT NULL,
@@ -45,7 +47,8 @@ CREATE TABLE IF NOT EXISTS executions (
     seq INTEGER NOT NULL,
     finished INTEGER NOT NULL,
     rev INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    parts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, started_at DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS active_executions ON executions (pipeline, finished);
@@ -107,6 +110,9 @@ struct Connections {
     /// writer.
     readers: Option<Readers>,
     counters: Counters,
+    /// The executions last read or written, to diff a commit against and to skip re-reading
+    /// an execution whose version did not move.
+    cache: Cache,
 }
 
 /// What this store did, counted since it was opened: tests read them to show what a piece of
@@ -120,6 +126,11 @@ struct Counters {
     claims: AtomicU64,
     /// Worker heartbeats (writes that an idle worker still makes, one per `HEARTBEAT`).
     heartbeats: AtomicU64,
+    /// Commits that wrote (one per event applied).
+    commits: AtomicU64,
+    /// Bytes of stored values written by commits and read by loads and reads of executions
+    /// (the pipeline state, execution heads and parts, effects).
+    traffic: Traffic,
 }
 
 /// A reading of the store's [`Counters`].
@@ -128,6 +139,12 @@ pub struct StoreCounters {
     pub writes: u64,
     pub claims: u64,
     pub heartbeats: u64,
+    pub commits: u64,
+    /// Bytes of stored values that commits wrote: what one event costs is the difference
+    /// over one commit.
+    pub bytes_written: u64,
+    /// Bytes of stored values read for loads and executions.
+    pub bytes_read: u64,
 }
 
 /// Read connections to the same file, opened on demand and kept for the next read.
@@ -187,7 +204,7 @@ async fn blocking<T: Send + 'static>(
 
 /// A SQLite failure as a store error: a damaged file, or a stored value of another type than
 /// the schema's, is corrupt and stays so; anything else (busy, locked, I/O) may pass.
-fn sqlite(error: rusqlite::Error) -> StoreError {
+pub(crate) fn sqlite(error: rusqlite::Error) -> StoreError {
     use rusqlite::{Error, ErrorCode};
     match &error {
         Error::SqliteFailure(failure, _)
@@ -218,11 +235,13 @@ impl SqliteStore {
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        execution_rows::migrate(&connection)?;
         let readers =
             (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
         let file = readers.as_ref().and_then(|r| Some((r.path.clone(), file_identity(&r.path)?)));
-        Ok(SqliteStore { shared: Arc::new(Connections { writer: Mutex::new(connection), readers, counters }), file })
+        let shared = Connections { writer: Mutex::new(connection), readers, counters, cache: Cache::default() };
+        Ok(SqliteStore { shared: Arc::new(shared), file })
     }
 
     /// What this store has done since it was opened.
@@ -232,6 +251,9 @@ impl SqliteStore {
             writes: counters.writes.load(Ordering::Relaxed),
             claims: counters.claims.load(Ordering::Relaxed),
             heartbeats: counters.heartbeats.load(Ordering::Relaxed),
+            commits: counters.commits.load(Ordering::Relaxed),
+            bytes_written: counters.traffic.written.load(Ordering::Relaxed),
+            bytes_read: counters.traffic.read.load(Ordering::Relaxed),
         }
     }
 
@@ -272,13 +294,13 @@ impl SqliteStore {
     /// The executions that have not finished, of every pipeline.
     pub async fn active_executions(&self, pipeline: &str) -> Result<Vec<Execution>, StoreError> {
         let pipeline = pipeline.to_owned();
+        let shared = self.shared.clone();
         self.read(move |connection| {
-            let pipeline = pipeline.as_str();
-            let mut statement = connection
-                .prepare("SELECT body FROM executions WHERE pipeline = ? AND finished = 0 ORDER BY started_at, seq")
-                .map_err(sqlite)?;
-            let rows = statement.query_map([pipeline], |row| row.get::<_, String>(0)).map_err(sqlite)?;
-            rows.map(|row| from_json(&row.map_err(sqlite)?, "execution")).collect()
+            let sql = format!(
+                "SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND finished = 0 ORDER BY started_at, seq"
+            );
+            let rows = head_rows(connection, &sql, [pipeline])?;
+            rows.into_iter().map(|row| shared.execution(connection, row)).collect()
         })
         .await
     }
@@ -487,6 +509,10 @@ fn declaration_body(declaration: &PipelineDeclaration, version: u32) -> Result<S
 }
 
 impl StateStore for SqliteStore {
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.counters().bytes_written)
+    }
+
     async fn pause(&self, ceiling: std::time::Duration) {
         let entropy = uuid::Uuid::new_v4().as_u64_pair().0;
         tokio::time::sleep(pipewright_core::backoff::jittered(ceiling, entropy)).await;
@@ -585,11 +611,12 @@ impl StateStore for SqliteStore {
     }
 
     async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
+        let name_for_cache = name;
         let name = name.to_owned();
         self.write(move |connection| {
             let name = name.as_str();
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-            for table in ["workers", "run_options"] {
+            for table in ["workers", "run_options", "execution_parts"] {
                 tx.execute(
                     &format!(
                         "DELETE FROM {table} WHERE execution_id IN (SELECT id FROM executions WHERE pipeline = ?)"
@@ -609,12 +636,15 @@ impl StateStore for SqliteStore {
             }
             tx.commit().map_err(sqlite)
         })
-        .await
+        .await?;
+        self.shared.cache.forget_pipeline(name_for_cache);
+        Ok(())
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
         let pipeline = pipeline.to_owned();
         let event = event.clone();
+        let shared = self.shared.clone();
         self.read(move |connection| {
             let pipeline = pipeline.as_str();
             let event = &event;
@@ -627,27 +657,26 @@ impl StateStore for SqliteStore {
                 .optional()
                 .map_err(sqlite)?
                 .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+            shared.counters.traffic.read(state.len());
             let state: PipelineState = from_json(&state, "pipeline state")?;
             let needs = executions_needed(&state, event);
             let mut executions = BTreeMap::new();
             let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
-                let mut statement = tx.prepare(sql).map_err(sqlite)?;
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
-                    })
-                    .map_err(sqlite)?;
-                for row in rows {
-                    let (body, version) = row.map_err(sqlite)?;
-                    let execution: Execution = from_json(&body, "execution")?;
-                    executions.insert(execution.id.clone(), Versioned { value: execution, version });
+                for row in head_rows(&tx, sql, rusqlite::params_from_iter(args))? {
+                    if !executions.contains_key(&row.id) {
+                        let versioned = shared.versioned(&tx, row)?;
+                        executions.insert(versioned.value.id.clone(), versioned);
+                    }
                 }
                 Ok(())
             };
             let ids: Vec<String> = needs.executions.into_iter().collect();
             if !ids.is_empty() {
                 read(
-                    &format!("SELECT body, rev FROM executions WHERE pipeline = ? AND id IN ({})", in_list(ids.len())),
+                    &format!(
+                        "SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND id IN ({})",
+                        in_list(ids.len())
+                    ),
                     {
                         let mut args = vec![pipeline.to_string()];
                         args.extend(ids);
@@ -657,7 +686,7 @@ impl StateStore for SqliteStore {
             }
             if needs.all_active {
                 read(
-                    "SELECT body, rev FROM executions WHERE pipeline = ? AND finished = 0",
+                    &format!("SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND finished = 0"),
                     vec![pipeline.to_string()],
                 )?;
             }
@@ -667,7 +696,9 @@ impl StateStore for SqliteStore {
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        let shared = self.shared.clone();
         self.write(move |connection| {
+            let traffic = &shared.counters.traffic;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
             let pipeline = changes.pipeline.as_str();
             let conflict = |what: String| Err(StoreError::Conflict(what));
@@ -688,38 +719,23 @@ impl StateStore for SqliteStore {
             if let Some(state) = &changes.state {
                 tx.execute(
                     "UPDATE pipelines SET state = ?, state_rev = state_rev + 1 WHERE name = ?",
-                    params![to_json(state)?, pipeline],
+                    params![counted_json(state, traffic)?, pipeline],
                 )
                 .map_err(sqlite)?;
             }
+            let mut written = Vec::new();
             for (execution, expected) in &changes.executions {
-                let body = to_json(execution)?;
-                let finished = execution.status.is_finished();
-                let written = match expected {
-                    None => tx
-                        .execute(
-                            "INSERT OR IGNORE INTO executions (id, pipeline, started_at, seq, finished, rev, body)
-                             VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, 1, ?)",
-                            params![execution.id, pipeline, execution.started_at.millis(), finished, body],
-                        )
-                        .map_err(sqlite)?,
-                    Some(version) => tx
-                        .execute(
-                            "UPDATE executions SET body = ?, finished = ?, rev = rev + 1 WHERE id = ? AND rev = ?",
-                            params![body, finished, execution.id, version],
-                        )
-                        .map_err(sqlite)?,
-                };
-                if written != 1 {
+                match execution_rows::write(&tx, pipeline, execution, *expected, &shared.cache, traffic)? {
+                    Some(done) => written.push(done),
                     // Dropping the transaction rolls back everything written so far.
-                    return conflict(format!("execution {} changed since it was read", execution.id));
+                    None => return conflict(format!("execution {} changed since it was read", execution.id)),
                 }
             }
             for effect in &changes.effects {
                 let execution_id = effect.execution_id();
                 tx.execute(
                     "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
-                    params![effect.id(), pipeline, execution_id, to_json(effect)?],
+                    params![effect.id(), pipeline, execution_id, counted_json(effect, traffic)?],
                 )
                 .map_err(sqlite)?;
                 if let Effect::Dispatch(dispatch) = effect {
@@ -735,7 +751,12 @@ impl StateStore for SqliteStore {
                 let sql = format!("DELETE FROM outbox WHERE id IN ({})", in_list(chunk.len()));
                 tx.execute(&sql, rusqlite::params_from_iter(chunk)).map_err(sqlite)?;
             }
-            tx.commit().map_err(sqlite)
+            tx.commit().map_err(sqlite)?;
+            shared.counters.commits.fetch_add(1, Ordering::Relaxed);
+            for ((execution, _), done) in changes.executions.into_iter().zip(written) {
+                execution_rows::remember(&shared.cache, execution, done);
+            }
+            Ok(())
         })
         .await
     }
@@ -788,13 +809,10 @@ impl StateStore for SqliteStore {
 
     async fn get_execution(&self, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
         let id = id.to_owned();
+        let shared = self.shared.clone();
         self.read(move |connection| {
-            let id = id.as_str();
-            let row: Option<(String, u64)> = connection
-                .query_row("SELECT body, rev FROM executions WHERE id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(sqlite)?;
-            row.map(|(body, version)| Ok(Versioned { value: from_json(&body, "execution")?, version })).transpose()
+            let rows = head_rows(connection, &format!("SELECT {HEAD_COLUMNS} FROM executions WHERE id = ?"), [id])?;
+            rows.into_iter().next().map(|row| shared.versioned(connection, row)).transpose()
         })
         .await
     }
@@ -815,24 +833,28 @@ impl StateStore for SqliteStore {
         };
         let size = page_size(limit);
         let pipeline = pipeline.to_owned();
+        let shared = self.shared.clone();
         self.read(move |connection| {
             let (from_started, from_seq): (i64, i64) = after;
-            let mut statement = connection
-                .prepare(
-                    "SELECT body, started_at, seq FROM executions WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
-                     ORDER BY started_at DESC, seq DESC LIMIT ?4",
-                )
-                .map_err(sqlite)?;
             let fetch = i64::try_from(size + 1).unwrap_or(i64::MAX);
-            let rows = statement
-                .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                })
-                .map_err(sqlite)?;
+            let rows: Vec<(HeadRow, i64, i64)> = {
+                let mut statement = connection
+                    .prepare(&format!(
+                        "SELECT {HEAD_COLUMNS}, started_at, seq FROM executions
+                         WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
+                         ORDER BY started_at DESC, seq DESC LIMIT ?4"
+                    ))
+                    .map_err(sqlite)?;
+                let rows = statement
+                    .query_map(params![pipeline, from_started, from_seq, fetch], |r| {
+                        Ok((HeadRow::from_row(r)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?))
+                    })
+                    .map_err(sqlite)?;
+                rows.collect::<Result<_, _>>().map_err(sqlite)?
+            };
             let mut read = Vec::new();
-            for row in rows {
-                let (body, started_at, seq) = row.map_err(sqlite)?;
-                read.push((from_json::<Execution>(&body, "execution")?, Cursor { started_at, key: seq.to_string() }));
+            for (row, started_at, seq) in rows {
+                read.push((shared.execution(connection, row)?, Cursor { started_at, key: seq.to_string() }));
             }
             Ok(page(read, size))
         })
@@ -907,6 +929,25 @@ impl StateStore for SqliteStore {
     }
 }
 
+impl Connections {
+    /// The execution of a row ([`execution_rows::read`]).
+    fn execution(&self, connection: &Connection, row: HeadRow) -> Result<Execution, StoreError> {
+        execution_rows::read(connection, row, &self.cache, &self.counters.traffic)
+    }
+
+    fn versioned(&self, connection: &Connection, row: HeadRow) -> Result<Versioned<Execution>, StoreError> {
+        let version = row.version;
+        Ok(Versioned { value: self.execution(connection, row)?, version })
+    }
+}
+
+/// The execution rows a query selecting [`HEAD_COLUMNS`] finds.
+fn head_rows(connection: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<HeadRow>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(sqlite)?;
+    let rows = statement.query_map(args, HeadRow::from_row).map_err(sqlite)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite)
+}
+
 fn delete_outbox(connection: &Connection, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
         let sql = format!("DELETE FROM outbox WHERE execution_id = ? AND id IN ({})", in_list(chunk.len()));
@@ -948,6 +989,33 @@ mod tests {
         };
         first.commit(changes(&state)).await.unwrap();
         assert!(matches!(second.commit(changes(&state)).await, Err(StoreError::Conflict(_))));
+    }
+
+    /// Each process keeps the executions it read or wrote; another process's commit moves the
+    /// version, so each reads the other's parts and diffs against what is stored, never
+    /// against a stale copy.
+    #[tokio::test]
+    async fn two_processes_taking_turns_on_one_execution_read_each_others_commits() {
+        use pipewright_core::contract::{action_done, source_done, start, wide_declaration};
+        use pipewright_core::service::{self, PipelineCache};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (first, second) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+        let cache = PipelineCache::new(Default::default());
+        first.put_pipeline(&wide_declaration("w", 6).unwrap(), Timestamp::from_millis(1)).await.unwrap();
+        let mut events = vec![start("e1"), source_done("e1")];
+        events.extend((0..6).map(|i| action_done("e1", "Build", &format!("Make{i}"))));
+        for (turn, event) in events.iter().enumerate() {
+            let (writer, reader) = if turn % 2 == 0 { (&first, &second) } else { (&second, &first) };
+            let at = Timestamp::from_millis(10 + turn as i64);
+            service::handle(writer, &cache, "w", event, at, &[]).await.unwrap();
+            let written = writer.get_execution("e1").await.unwrap().unwrap();
+            assert_eq!(reader.get_execution("e1").await.unwrap().unwrap(), written, "turn {turn}");
+            let fresh = SqliteStore::open(&path).unwrap();
+            assert_eq!(fresh.get_execution("e1").await.unwrap().unwrap(), written, "turn {turn}: from the parts");
+        }
+        let done = first.get_execution("e1").await.unwrap().unwrap().value;
+        assert_eq!(done.status, pipewright_core::engine::ExecutionStatus::Succeeded);
     }
 
     /// On a runtime of one thread, a write waiting for another connection's lock leaves the
@@ -1006,6 +1074,46 @@ mod tests {
         let garbage = dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
         assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::Corrupt(_))));
+    }
+
+    /// A state file written before executions had parts (no `parts` column, the whole
+    /// execution in `body`) still loads, and its first commit converts the row to parts.
+    #[tokio::test]
+    async fn a_state_file_of_whole_execution_rows_loads_and_converts_on_first_write() {
+        use pipewright_core::contract::{declaration, source_done, start};
+        use pipewright_core::service::{self, PipelineCache};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let cache = PipelineCache::new(Default::default());
+        let started = {
+            let store = SqliteStore::open(&path).unwrap();
+            store.put_pipeline(&declaration("p", "make").unwrap(), Timestamp::from_millis(1)).await.unwrap();
+            service::handle(&store, &cache, "p", &start("e1"), Timestamp::from_millis(2), &[]).await.unwrap();
+            store.get_execution("e1").await.unwrap().unwrap()
+        };
+        // Rewrite the row as the previous version wrote it.
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch("DELETE FROM execution_parts; ALTER TABLE executions DROP COLUMN parts;").unwrap();
+        raw.execute("UPDATE executions SET body = ? WHERE id = 'e1'", [to_json(&started.value).unwrap()]).unwrap();
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get_execution("e1").await.unwrap().unwrap(), started, "a whole row reads as it is");
+        let tick = Event::Tick(pipewright_core::engine::Tick { execution_id: "e1".into() });
+        assert_eq!(store.load("p", &tick).await.unwrap().executions["e1"], started);
+        service::handle(&store, &cache, "p", &source_done("e1"), Timestamp::from_millis(3), &[]).await.unwrap();
+        let (split, parts): (bool, u64) = raw
+            .query_row(
+                "SELECT parts, (SELECT COUNT(*) FROM execution_parts WHERE execution_id = 'e1') FROM executions WHERE id = 'e1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(split && parts >= 4, "converted: {parts} parts");
+        let converted = store.get_execution("e1").await.unwrap().unwrap();
+        assert_eq!(converted.version, started.version + 1);
+        let fresh = SqliteStore::open(&path).unwrap();
+        assert_eq!(fresh.get_execution("e1").await.unwrap().unwrap(), converted, "read from its parts alone");
+        assert_eq!(converted.value.stages[0].status, Some(pipewright_core::engine::StageStatus::Succeeded));
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! Executions: one item each. A handler's load (the pipeline state and the executions the
-//! event needs), reads by id and by job, and a pipeline's executions newest first.
+//! Executions: a head item and part items each (`parts`). A handler's load (the pipeline
+//! state and the executions the event needs), reads by id and by job, and a pipeline's
+//! executions newest first.
 
 use std::collections::BTreeMap;
 
@@ -15,12 +16,28 @@ use super::errors::sdk_error;
 use super::keys::{EXECUTION, JOB, execution_of, execution_pk, job_pk, key, listing_start, pipeline_pk};
 
 impl DynamoStore {
+    /// The execution items in batches; an execution whose version is the one cached is
+    /// taken from the cache, any other is read with its parts (one query each).
     async fn versioned_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
         let keys = ids.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
         let mut found = BTreeMap::new();
         for item in self.batch_get(keys).await? {
-            let execution = unpack(&item)?;
             let version = get_n(&item, "rev")?;
+            let execution = if item.contains_key("parts") {
+                let id = execution_of(get_s(&item, "pk")?);
+                match self.cache.get(id, version) {
+                    Some(execution) => execution,
+                    None => match self.read_execution(id).await? {
+                        Some((execution, version, _)) => {
+                            found.insert(execution.id.clone(), Versioned { value: execution, version });
+                            continue;
+                        }
+                        None => continue,
+                    },
+                }
+            } else {
+                unpack(&item)?
+            };
             found.insert(execution.id.clone(), Versioned { value: execution, version });
         }
         Ok(found)
@@ -70,8 +87,7 @@ pub(super) async fn load(store: &DynamoStore, pipeline: &str, event: &Event) -> 
 }
 
 pub(super) async fn get(store: &DynamoStore, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
-    let Some(item) = store.get(&execution_pk(id), EXECUTION).await? else { return Ok(None) };
-    Ok(Some(Versioned { value: unpack(&item)?, version: get_n(&item, "rev")? }))
+    Ok(store.read_execution(id).await?.map(|(value, version, _)| Versioned { value, version }))
 }
 
 pub(super) async fn find_job(store: &DynamoStore, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
@@ -102,7 +118,14 @@ pub(super) async fn list(
             .await
             .map_err(|e| sdk_error(&e))?;
         for item in output.items.unwrap_or_default() {
-            let execution = unpack(&item)?;
+            // The index holds the execution item: its parts are read beside it.
+            let execution = if item.contains_key("parts") {
+                let id = execution_of(get_s(&item, "pk")?);
+                let Some((execution, _, _)) = store.read_execution(id).await? else { continue };
+                execution
+            } else {
+                unpack(&item)?
+            };
             let cursor = Cursor { started_at: get_n(&item, "started_at")?, key: execution.id.clone() };
             rows.push((execution, cursor));
         }

@@ -132,6 +132,11 @@ fn written(action: &TransactWriteItem) -> Result<(String, usize), StoreError> {
     Ok((String::new(), 0))
 }
 
+/// What the actions of a transaction write, at least ([`written`]): what a commit costs.
+pub fn bytes(actions: &[TransactWriteItem]) -> usize {
+    actions.iter().filter_map(|action| written(action).ok()).map(|(_, size)| size).sum()
+}
+
 /// Refuses a transaction DynamoDB would refuse: more than 100 actions, an item over 400 KB,
 /// 4 MB in all, an expression over its limits. `what` names the change (a pipeline).
 pub fn check(what: &str, actions: &[TransactWriteItem]) -> Result<(), StoreError> {

@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (gzip JSON), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | one execution: its head `body` (gzip JSON), `rev`, `outbox`, the `parts` manifest | `EXECUTION#<id>` | `EXECUTION` |
+//! | parts of an execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
@@ -21,7 +22,8 @@
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
-//! `executions`, `outbox` and `records` (the port's operations on each kind of item),
+//! `executions`, `parts` (an execution's part items), `outbox` and `records` (the port's
+//! operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
 //! (SDK errors as store errors).
 
@@ -32,6 +34,7 @@ mod executions;
 mod keys;
 pub mod limits;
 mod outbox;
+mod parts;
 mod pipelines;
 mod records;
 mod schema;
@@ -61,11 +64,15 @@ pub use transaction::{MAX_ITEMS, transaction};
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The executions last read or written, to find what a commit changed.
+    cache: parts::Cache,
+    /// Bytes the committed transactions wrote, as DynamoDB sizes them (`limits`).
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore { client, table: table.into() }
+        DynamoStore { client, table: table.into(), cache: parts::Cache::default(), written: Default::default() }
     }
 
     pub fn table(&self) -> &str {
@@ -127,6 +134,10 @@ impl DynamoStore {
 }
 
 impl StateStore for DynamoStore {
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.written.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     async fn put_pipeline(&self, declaration: &PipelineDeclaration, now: Timestamp) -> Result<PutOutcome, StoreError> {
         pipelines::put(self, declaration, now).await
     }
@@ -148,9 +159,25 @@ impl StateStore for DynamoStore {
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
-        let items = transaction(&self.table, &changes)?;
+        let mut bases = std::collections::HashMap::new();
+        for (execution, expected) in &changes.executions {
+            if let Some(version) = expected
+                && let Some(base) = self.base(&execution.id, *version).await?
+            {
+                bases.insert(execution.id.clone(), base);
+            }
+        }
+        let items = transaction(&self.table, &changes, &bases)?;
+        let bytes = limits::bytes(&items) as u64;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                for (execution, expected) in changes.executions {
+                    let version = expected.map_or(1, |v| v + 1);
+                    self.cache.put(execution, version);
+                }
+                Ok(())
+            }
             Err(error) => {
                 Err(transaction_error(&error, || format!("pipeline {} changed since it was read", changes.pipeline)))
             }

@@ -16,7 +16,7 @@ use pipewright_core::time::Timestamp;
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, gzip_json, n, read_json, s};
 use super::errors::{refused, sdk_error, transaction_error};
-use super::keys::{ALL_PIPELINES, EXECUTION, HEAD, declaration_sk, execution_pk, key, pipeline_pk};
+use super::keys::{ALL_PIPELINES, HEAD, declaration_sk, key, pipeline_pk};
 use super::limits;
 
 impl DynamoStore {
@@ -196,12 +196,14 @@ pub(super) async fn list(store: &DynamoStore) -> Result<Vec<StoredPipeline>, Sto
 }
 
 pub(super) async fn delete(store: &DynamoStore, name: &str) -> Result<(), StoreError> {
-    let mut keys: Vec<(String, String)> = store
-        .execution_ids(name, false)
-        .await?
-        .into_iter()
-        .map(|id| (execution_pk(&id), EXECUTION.to_string()))
-        .collect();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for id in store.execution_ids(name, false).await? {
+        // The execution's item and its part items.
+        for item in store.execution_partition(&id).await? {
+            keys.push((get_s(&item, "pk")?.to_string(), get_s(&item, "sk")?.to_string()));
+        }
+        store.cache.forget(&id);
+    }
     let output = store
         .client
         .query()

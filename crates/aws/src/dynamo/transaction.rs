@@ -1,14 +1,15 @@
 //! A change as the one `TransactWriteItems` that commits it, built without sending anything:
 //! the head is updated or only checked (a stage lock relied on is a condition too), each
-//! execution is put new or updated on its `rev`, its effects go into its own outbox (so they
-//! commit with it), completed entries leave the outbox, and every dispatched job records
-//! where it belongs.
+//! execution's item is put new or updated on its `rev` with the part items that changed
+//! (`parts`), its effects go into its own outbox (so they commit with it), completed entries
+//! leave the outbox, and every dispatched job records where it belongs.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 
 use pipewright_core::engine::{Effect, Execution, PipelineState};
+use pipewright_core::execution_parts::head as execution_head;
 use pipewright_core::ports::{Changes, StoreError};
 
 use super::codec::{gzip_json, n, outbox_value, pack, s};
@@ -17,14 +18,22 @@ use super::keys::{
     EXECUTION, HEAD, HISTORY_SECONDS, JOB, derived, execution_pk, job_pk, key, outbox_index, pipeline_pk,
 };
 use super::limits;
+use super::parts::{self, PartWrites};
 
 /// DynamoDB's limit of items in one transaction.
 pub const MAX_ITEMS: usize = limits::TRANSACTION_ITEMS;
 
-/// The transaction that commits `changes` to `table`. Refused when an effect concerns an
-/// execution the change does not write (its outbox would not commit with it), or when the
-/// change is past one of DynamoDB's limits (`limits::check`: items, bytes, expressions).
-pub fn transaction(table: &str, changes: &Changes) -> Result<Vec<TransactWriteItem>, StoreError> {
+/// The transaction that commits `changes` to `table`. `bases` holds, for the executions
+/// stored in parts, the version each was read at (what their changed parts are found
+/// against); an execution without one is new or stored whole, and gets every part. Refused
+/// when an effect concerns an execution the change does not write (its outbox would not
+/// commit with it), or when the change is past one of DynamoDB's limits (`limits::check`:
+/// items, bytes, expressions).
+pub fn transaction(
+    table: &str,
+    changes: &Changes,
+    bases: &HashMap<String, Execution>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
     let mut items = vec![head(table, changes)?];
     // Effects go into the outbox of the execution they concern, ordered by `seq`.
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
@@ -33,10 +42,21 @@ pub fn transaction(table: &str, changes: &Changes) -> Result<Vec<TransactWriteIt
     }
     for (execution, expected) in &changes.executions {
         let own = effects.remove(execution.id.as_str()).unwrap_or_default();
+        let base = expected.and_then(|_| bases.get(&execution.id));
+        let writes = parts::writes(base, execution)?;
+        let version = expected.map_or(1, |v| v + 1);
         items.push(match expected {
-            None => new_execution(table, execution, &own)?,
-            Some(version) => updated_execution(table, execution, *version, &own, &changes.completed_effects)?,
+            None => new_execution(table, execution, &own, &writes)?,
+            Some(read_at) => updated_execution(
+                table,
+                execution,
+                *read_at,
+                &own,
+                &changes.completed_effects,
+                (&writes, base.is_some()),
+            )?,
         });
+        items.extend(parts::actions(table, execution, version, &writes)?);
     }
     if let Some((execution, _)) = effects.into_iter().next() {
         return Err(StoreError::Refused(format!(
@@ -103,8 +123,13 @@ fn seq(execution: &Execution, index: u64) -> u64 {
     u64::try_from(execution.updated_at.millis()).unwrap_or(0) * 1000 + index
 }
 
-/// A new execution's item, which must not exist yet.
-fn new_execution(table: &str, execution: &Execution, own: &[(&Effect, u64)]) -> Result<TransactWriteItem, StoreError> {
+/// A new execution's item, which must not exist yet: its head, and the manifest of its parts.
+fn new_execution(
+    table: &str,
+    execution: &Execution,
+    own: &[(&Effect, u64)],
+    writes: &PartWrites,
+) -> Result<TransactWriteItem, StoreError> {
     let mut outbox = HashMap::new();
     for (effect, index) in own {
         outbox.insert(effect.id().to_string(), outbox_value(effect, seq(execution, *index))?);
@@ -112,7 +137,8 @@ fn new_execution(table: &str, execution: &Execution, own: &[(&Effect, u64)]) -> 
     let (set, _) = derived(execution);
     let mut item = key(&execution_pk(&execution.id), EXECUTION);
     item.insert("rev".into(), n(1));
-    item.insert("body".into(), pack(execution)?);
+    item.insert("body".into(), pack(&execution_head(execution))?);
+    item.insert("parts".into(), parts::manifest(writes, 1));
     item.insert("outbox".into(), AttributeValue::M(outbox));
     item.extend(set);
     if !own.is_empty() {
@@ -127,30 +153,46 @@ fn new_execution(table: &str, execution: &Execution, own: &[(&Effect, u64)]) -> 
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// An update of an execution read at `rev` = `version`: its body, index attributes, new
-/// outbox entries, and the removal of the entries this change completes.
+/// An update of an execution read at `rev` = `version`: its head, index attributes, the
+/// manifest entries of the part items it writes (the whole manifest when it was stored whole,
+/// `split` false), new outbox entries, and the removal of the entries this change completes.
 fn updated_execution(
     table: &str,
     execution: &Execution,
     version: u64,
     own: &[(&Effect, u64)],
     completed: &[String],
+    (writes, split): (&PartWrites, bool),
 ) -> Result<TransactWriteItem, StoreError> {
     let (set, remove) = derived(execution);
     let mut names = HashMap::new();
     let mut values = HashMap::from([
-        (":body".to_string(), pack(execution)?),
+        (":body".to_string(), pack(&execution_head(execution))?),
         (":one".to_string(), n(1)),
         (":expected".to_string(), n(version)),
     ]);
     let mut sets = vec!["body = :body".to_string(), "rev = rev + :one".to_string()];
+    let mut removes = Vec::new();
+    if split {
+        values.insert(":written".to_string(), n(version + 1));
+        for (i, (item, _)) in writes.put.iter().enumerate() {
+            names.insert(format!("#p{i}"), item.clone());
+            sets.push(format!("parts.#p{i} = :written"));
+        }
+        for (i, item) in writes.delete.iter().enumerate() {
+            names.insert(format!("#d{i}"), item.clone());
+            removes.push(format!("parts.#d{i}"));
+        }
+    } else {
+        values.insert(":manifest".to_string(), parts::manifest(writes, version + 1));
+        sets.push("parts = :manifest".to_string());
+    }
     let index_keys = if own.is_empty() { Vec::new() } else { outbox_index(execution).to_vec() };
     for (i, (name, value)) in set.into_iter().chain(index_keys).enumerate() {
         names.insert(format!("#a{i}"), name);
         values.insert(format!(":a{i}"), value);
         sets.push(format!("#a{i} = :a{i}"));
     }
-    let mut removes = Vec::new();
     for (i, name) in remove.into_iter().enumerate() {
         names.insert(format!("#r{i}"), name);
         removes.push(format!("#r{i}"));
@@ -229,14 +271,16 @@ mod tests {
     fn a_start_puts_the_new_execution_with_its_outbox_and_updates_the_head_on_its_rev() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
-        let items = transaction("table", &started).unwrap();
+        let items = transaction("table", &started, &HashMap::new()).unwrap();
         let dispatches: Vec<&str> = started
             .effects
             .iter()
             .filter_map(|e| if let Effect::Dispatch(d) = e { Some(d.job_id.as_str()) } else { None })
             .collect();
         assert_eq!(dispatches.len(), 1, "the source is dispatched");
-        assert_eq!(items.len(), 2 + dispatches.len(), "head, execution, one job location per dispatch");
+        // Source and Build: a stage item and an item of actions each.
+        let parts = 4;
+        assert_eq!(items.len(), 2 + parts + dispatches.len(), "head, execution, its parts, one job per dispatch");
 
         let head = items[0].update().expect("the state changed: the head is updated");
         assert_eq!(string(head.key().get("pk")), "PIPELINE#p");
@@ -261,7 +305,19 @@ mod tests {
         expected.sort_unstable();
         assert_eq!(ids, expected, "every effect is in the execution's outbox");
 
-        let job = items[2].put().expect("the job's location");
+        let manifest = item["parts"].as_m().unwrap();
+        let mut written: Vec<&str> = manifest.keys().map(String::as_str).collect();
+        written.sort_unstable();
+        assert_eq!(written, ["a/0000/0000+", "a/0001/0000+", "s/0000", "s/0001"]);
+        for part in &items[2..2 + parts] {
+            let part = part.put().expect("a part item is put").item();
+            assert_eq!(string(part.get("pk")), "EXECUTION#e1");
+            assert!(string(part.get("sk")).starts_with("PART#"));
+            assert_eq!(part["rev"], AttributeValue::N("1".into()));
+            assert!(part.get("gsi1pk").is_none(), "a part is not listed");
+        }
+
+        let job = items[2 + parts].put().expect("the job's location");
         assert_eq!(string(job.item().get("pk")), format!("JOB#{}", dispatches[0]));
         assert_eq!(string(job.item().get("execution")), "e1");
         assert_eq!(string(job.item().get("pipeline")), "p");
@@ -277,7 +333,7 @@ mod tests {
         let execution = started.executions[0].0.clone();
         world.executions.insert(execution.id.clone(), execution);
         let result = changes(&pipeline, world, &source_done("e1"), Some(7), std::slice::from_ref(&dispatch));
-        let items = transaction("table", &result).unwrap();
+        let items = transaction("table", &result, &HashMap::new()).unwrap();
 
         let head = &items[0];
         if result.state.is_none() {
@@ -298,22 +354,58 @@ mod tests {
     }
 
     #[test]
+    fn a_result_over_a_stored_base_writes_only_the_part_items_that_changed() {
+        let pipeline = pipeline();
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let mut world = World::new(&pipeline);
+        world.pipeline = started.state.clone().unwrap();
+        let base = started.executions[0].0.clone();
+        world.executions.insert(base.id.clone(), base.clone());
+        let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
+        let bases = HashMap::from([("e1".to_string(), base)]);
+        let items = transaction("table", &result, &bases).unwrap();
+        let parts: Vec<&str> = items
+            .iter()
+            .filter_map(|item| item.put())
+            .map(|put| string(put.item().get("sk")))
+            .filter(|sk| sk.starts_with("PART#"))
+            .collect();
+        assert!(parts.contains(&"PART#a/0000/0000+"), "the source's item: {parts:?}");
+        assert!(parts.contains(&"PART#art/Code"), "its output: {parts:?}");
+        assert!(!parts.contains(&"PART#s/0001") || result.executions[0].0.stages[1].status.is_some());
+        assert!(parts.len() < 8, "{parts:?}");
+        let update = items[1].update().expect("the execution is updated");
+        let names = update.expression_attribute_names().unwrap();
+        for part in &parts {
+            let item = part.trim_start_matches("PART#");
+            let placeholder = names.iter().find(|(_, name)| name.as_str() == item).map(|(p, _)| p).unwrap();
+            assert!(update.update_expression().contains(&format!("parts.{placeholder} = :written")));
+        }
+        assert_eq!(update.expression_attribute_values().unwrap()[":written"], AttributeValue::N("2".into()));
+
+        // Without a base (stored whole before parts), every part is written with a new manifest.
+        let converted = transaction("table", &result, &HashMap::new()).unwrap();
+        let update = converted[1].update().unwrap();
+        assert!(update.update_expression().contains("parts = :manifest"), "{}", update.update_expression());
+    }
+
+    #[test]
     fn a_change_that_cannot_commit_as_one_transaction_is_refused() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
         let mut orphan = started.clone();
         orphan.executions.clear();
-        let error = transaction("table", &orphan).unwrap_err();
+        let error = transaction("table", &orphan, &HashMap::new()).unwrap_err();
         assert!(matches!(&error, StoreError::Refused(m) if m.contains("does not write")), "{error}");
 
         let mut crowded = started.clone();
         crowded.effects.clear();
         let execution = crowded.executions[0].0.clone();
-        crowded.executions =
-            (0..MAX_ITEMS).map(|i| (Execution { id: format!("e{i}"), ..execution.clone() }, None)).collect();
-        let error = transaction("table", &crowded).unwrap_err();
+        // Each new execution is its item and 4 part items: the head and 20 of them are 101.
+        crowded.executions = (0..20).map(|i| (Execution { id: format!("e{i}"), ..execution.clone() }, None)).collect();
+        let error = transaction("table", &crowded, &HashMap::new()).unwrap_err();
         assert!(matches!(&error, StoreError::Refused(m) if m.contains("101 items")), "{error}");
         crowded.executions.pop();
-        assert_eq!(transaction("table", &crowded).unwrap().len(), MAX_ITEMS);
+        assert_eq!(transaction("table", &crowded, &HashMap::new()).unwrap().len(), 96);
     }
 }

@@ -7,6 +7,7 @@ mod harness;
 mod idempotency;
 mod jobs;
 mod modes;
+mod parts;
 mod properties;
 mod retry;
 mod run_order;

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 
 use super::harness::*;
 use crate::engine::*;
+use crate::execution_parts::check;
 use crate::pipeline::{Mode, RetryMode};
 
 // ---- random pipelines ---------------------------------------------------------------------
@@ -416,6 +417,15 @@ impl Run {
             }
             Ok(Step::Applied(applied)) => {
                 self.check_moves(&before, &applied.moves)?;
+                // Every execution the step changed is stored as its parts: they join back
+                // exactly, and writing only the changed parts over the old ones gives it too.
+                for id in &applied.changed_executions {
+                    let new = self.sim.execution(id);
+                    prop_assert_eq!(&check::round_trip(new), new, "{} does not split and join back", id);
+                    if let Some(old) = before.executions.get(id) {
+                        prop_assert_eq!(&check::by_changes(old, new), new, "{}'s changed parts miss a change", id);
+                    }
+                }
                 self.delivered.push(event.clone());
             }
         }
