@@ -25,6 +25,21 @@ impl S3ArtifactBytes {
     pub fn new(client: aws_sdk_s3::Client) -> S3ArtifactBytes {
         S3ArtifactBytes { client }
     }
+
+    /// GetObject of an artifact; a missing one is `Missing`, any other failure transient.
+    async fn get(
+        &self,
+        location: &ArtifactLocation,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, ArtifactError> {
+        self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
+            match e.as_service_error() {
+                Some(service) if service.is_no_such_key() => {
+                    ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
+                }
+                _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
+            }
+        })
+    }
 }
 
 /// A put of `body`, encrypted with the store's KMS key when it declares one (else SSE-S3).
@@ -45,14 +60,7 @@ fn encrypted_put(
 impl ArtifactBytes for S3ArtifactBytes {
     fn read<'a>(&'a self, location: &'a ArtifactLocation) -> BoxFuture<'a, Result<Vec<u8>, ArtifactError>> {
         Box::pin(async move {
-            let output = self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(
-                |e| match e.as_service_error() {
-                    Some(service) if service.is_no_such_key() => {
-                        ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
-                    }
-                    _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
-                },
-            )?;
+            let output = self.get(location).await?;
             let bytes = output.body.collect().await.map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
             Ok(bytes.into_bytes().to_vec())
         })
@@ -84,14 +92,7 @@ impl ArtifactBytes for S3ArtifactBytes {
         file: &'a std::path::Path,
     ) -> BoxFuture<'a, Result<(), ArtifactError>> {
         Box::pin(async move {
-            let output = self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(
-                |e| match e.as_service_error() {
-                    Some(service) if service.is_no_such_key() => {
-                        ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
-                    }
-                    _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
-                },
-            )?;
+            let output = self.get(location).await?;
             let unavailable = |e: std::io::Error| ArtifactError::Unavailable(e.to_string());
             let mut body = output.body;
             let mut out = tokio::fs::File::create(file).await.map_err(unavailable)?;

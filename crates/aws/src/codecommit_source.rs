@@ -175,21 +175,8 @@ async fn download(client: &Client, repository: &str, commit: &str, root: &Path) 
     }
 }
 
-/// Runs the CodeCommit source action of `dispatch`, under `scratch` (removed after).
+/// Runs the CodeCommit source action of `dispatch` under `scratch`, which the caller removes.
 pub async fn fetch<A: ArtifactStore>(
-    client: &Client,
-    region: &str,
-    dispatch: &Dispatch,
-    artifacts: &A,
-    scratch: &Path,
-) -> Outcome {
-    let outcome = fetch_into(client, region, dispatch, artifacts, scratch).await;
-    // A warm Lambda instance keeps /tmp: leave it clean.
-    let _ = tokio::fs::remove_dir_all(scratch).await;
-    outcome
-}
-
-async fn fetch_into<A: ArtifactStore>(
     client: &Client,
     region: &str,
     dispatch: &Dispatch,

@@ -43,20 +43,8 @@ pub fn image_detail(detail: &ImageDetail, uri: &str) -> serde_json::Value {
     })
 }
 
-/// Runs the ECR source action of `dispatch`, under `scratch` (removed after).
+/// Runs the ECR source action of `dispatch` under `scratch`, which the caller removes.
 pub async fn fetch<A: ArtifactStore>(
-    client: &Client,
-    region: &str,
-    dispatch: &Dispatch,
-    artifacts: &A,
-    scratch: &Path,
-) -> Outcome {
-    let outcome = fetch_into(client, region, dispatch, artifacts, scratch).await;
-    let _ = tokio::fs::remove_dir_all(scratch).await;
-    outcome
-}
-
-async fn fetch_into<A: ArtifactStore>(
     client: &Client,
     region: &str,
     dispatch: &Dispatch,

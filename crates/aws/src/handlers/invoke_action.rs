@@ -79,15 +79,17 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     let kind = pipewright_core::rule_types::RuleProvider::kind_of(dispatch);
     let outcome = match kind {
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
-        Some(ProviderKind::CodeCommit) => {
+        Some(source @ (ProviderKind::CodeCommit | ProviderKind::Ecr)) => {
             let scratch = scratch_dir(dispatch);
-            let region = &services.settings.region;
-            crate::codecommit_source::fetch(&services.codecommit, region, dispatch, &services.artifacts, &scratch).await
-        }
-        Some(ProviderKind::Ecr) => {
-            let scratch = scratch_dir(dispatch);
-            let region = &services.settings.region;
-            crate::ecr_source::fetch(&services.ecr, region, dispatch, &services.artifacts, &scratch).await
+            let (region, artifacts) = (&services.settings.region, &services.artifacts);
+            let outcome = if source == ProviderKind::CodeCommit {
+                crate::codecommit_source::fetch(&services.codecommit, region, dispatch, artifacts, &scratch).await
+            } else {
+                crate::ecr_source::fetch(&services.ecr, region, dispatch, artifacts, &scratch).await
+            };
+            // A warm instance keeps /tmp: leave it clean.
+            let _ = tokio::fs::remove_dir_all(&scratch).await;
+            outcome
         }
         Some(source @ (ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection)) => {
             repository_source(services, dispatch, source).await
