@@ -26,7 +26,12 @@ impl DynamoStore {
             let execution = if item.contains_key("parts") {
                 let id = execution_of(get_s(&item, "pk")?);
                 match self.cache.get(id, version) {
-                    Some(execution) => execution,
+                    // The head item, read anyway, is still decoded: a damaged item is found
+                    // when it is read, on a warm instance as on a cold one.
+                    Some(execution) => {
+                        let _: Execution = unpack(&item)?;
+                        execution
+                    }
                     None => match self.read_execution(id).await? {
                         Some((execution, version, _)) => {
                             found.insert(execution.id.clone(), Versioned { value: execution, version });

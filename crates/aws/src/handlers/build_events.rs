@@ -59,13 +59,20 @@ pub async fn waiting_job(
 
 /// Looks now at the wait of `execution_id` for `external_id`.
 pub async fn look_now(services: &Services, execution_id: &str, external_id: &str) -> Result<Invoked, HandlerError> {
-    match waiting_job(services, execution_id, external_id).await? {
-        Some(dispatch) => {
-            let message = DispatchMessage { pipeline: dispatch.pipeline.clone(), dispatch };
-            dispatched(services, &message).await
-        }
-        None => Ok(Invoked::Stale(format!("no action of {execution_id} waits for {external_id}"))),
+    let waiting = waiting_job(services, execution_id, external_id).await;
+    if let Ok(Some(dispatch)) = waiting {
+        let message = DispatchMessage { pipeline: dispatch.pipeline.clone(), dispatch };
+        return dispatched(services, &message).await;
     }
+    // No look to run now. An earlier delivery of this event may have committed the look's
+    // result and failed before its relay (or an action's start is still to be applied):
+    // publish what the execution's outbox holds, as a stale engine event does, so that the
+    // execution moves on whatever becomes of this delivery.
+    if let Some(execution) = services.store.get_execution(execution_id).await? {
+        super::relay_pending(services, &execution.value.pipeline_name, execution_id).await?;
+    }
+    waiting?;
+    Ok(Invoked::Stale(format!("no action of {execution_id} waits for {external_id}")))
 }
 
 /// A "CodeBuild Build State Change" event from the default bus.
