@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use pipewright_local::backend::{Backend, Launcher};
 use pipewright_local::report::Reporter;
+use pipewright_local::store::SqliteStore;
 
 use crate::commands::run;
 use crate::output::PlainReporter;
@@ -48,9 +49,9 @@ impl Launcher for ProcessLauncher {
 }
 
 /// Under `serve`: each execution's worker is a task in the server's process, not a process of
-/// its own, so a start costs no process launch and no second runtime. The worker opens the
-/// state directory once for its execution (its own SQLite connections and run options) and
-/// logs to `workers/<execution>.log` as a detached worker does. If the server stops, its
+/// its own, so a start costs no process launch and no second runtime. The worker shares the
+/// server's store (one writer connection for the whole process, pooled readers), reads its
+/// execution's run options, and logs to `workers/<execution>.log` as a detached worker does. If the server stops, its
 /// executions are orphans that the next command takes up (docs/ARCHITECTURE.md, "Crash
 /// safety").
 #[derive(Clone)]
@@ -62,6 +63,8 @@ pub struct TaskLauncher {
     /// Where sources resolve until the execution's own run options say otherwise.
     pub working_directory: PathBuf,
     pub runtime: tokio::runtime::Handle,
+    /// The server's store, once it is open (the launcher is made before it).
+    pub store: Arc<std::sync::OnceLock<Arc<SqliteStore>>>,
 }
 
 impl Launcher for TaskLauncher {
@@ -83,7 +86,16 @@ impl Launcher for TaskLauncher {
 impl TaskLauncher {
     async fn work(&self, pipeline: &str, execution_id: &str, reporter: Arc<PlainReporter>) -> anyhow::Result<()> {
         let launcher: Arc<dyn Launcher> = Arc::new(self.clone());
-        let mut backend = Backend::open(&self.state_dir, &self.working_directory, reporter, Some(launcher))?;
+        let mut backend = match self.store.get() {
+            Some(store) => Backend::open_sharing(
+                &self.state_dir,
+                &self.working_directory,
+                reporter,
+                Some(launcher),
+                store.clone(),
+            )?,
+            None => Backend::open(&self.state_dir, &self.working_directory, reporter, Some(launcher))?,
+        };
         backend.console_url = self.console_url.clone();
         backend.providers.account = self.account.clone();
         let options = run::configure_worker(&mut backend, execution_id).await?;

@@ -84,11 +84,37 @@ impl Backend {
         reporter: Arc<dyn Reporter>,
         launcher: Option<Arc<dyn Launcher>>,
     ) -> Result<Backend, StoreError> {
+        Backend::open_with(state_dir, working_directory, reporter, launcher, None)
+    }
+
+    /// [`Backend::open`] over `store`, the state directory's store already open in this
+    /// process: `serve`'s task workers share its one writer connection (writes queue on its
+    /// mutex) instead of each waiting on SQLite's file lock, whose busy handler sleeps.
+    pub fn open_sharing(
+        state_dir: &Path,
+        working_directory: &Path,
+        reporter: Arc<dyn Reporter>,
+        launcher: Option<Arc<dyn Launcher>>,
+        store: Arc<SqliteStore>,
+    ) -> Result<Backend, StoreError> {
+        Backend::open_with(state_dir, working_directory, reporter, launcher, Some(store))
+    }
+
+    fn open_with(
+        state_dir: &Path,
+        working_directory: &Path,
+        reporter: Arc<dyn Reporter>,
+        launcher: Option<Arc<dyn Launcher>>,
+        store: Option<Arc<SqliteStore>>,
+    ) -> Result<Backend, StoreError> {
         std::fs::create_dir_all(state_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create the state directory {}: {e}", state_dir.display()))
         })?;
         let state_dir = state_dir.canonicalize().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let store = SqliteStore::open(&state_dir.join("state.db"))?;
+        let store = match store {
+            Some(store) => store,
+            None => Arc::new(SqliteStore::open(&state_dir.join("state.db"))?),
+        };
         let sources = SourceOptions {
             overrides: Default::default(),
             working_directory: working_directory.to_path_buf(),
@@ -117,7 +143,7 @@ impl Backend {
             keep_workspaces: false,
         };
         Ok(Backend {
-            store: Arc::new(store),
+            store,
             cache: Arc::new(PipelineCache::new(Environment { region: Some(LOCAL_REGION.to_string()) })),
             providers,
             console_url: std::env::var("PIPEWRIGHT_CONSOLE_URL")

@@ -190,9 +190,12 @@ pub async fn serve(
         account: args.account_id.clone(),
         working_directory: options.working_directory.clone(),
         runtime: tokio::runtime::Handle::current(),
+        store: Arc::default(),
     };
+    let shared_store = launcher.store.clone();
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
+    let _ = shared_store.set(backend.store.clone());
     backend.console_url = console_url;
     backend.providers.account = args.account_id.clone();
     pipewright_local::recovery::resume_orphans(&backend, None).await?;
