@@ -92,16 +92,19 @@ pub trait ArtifactBytes: Send + Sync {
     /// True when locations are S3 objects a service can read (a bucket and key in S3).
     fn in_s3(&self) -> bool;
     /// Writes the artifact into `file`, streamed: never held whole in memory (the S3 deploy
-    /// unpacks it from there). The default reads it whole; the stores override it.
+    /// unpacks it from there).
     fn to_file<'a>(
         &'a self,
         location: &'a ArtifactLocation,
         file: &'a std::path::Path,
-    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
-        Box::pin(async move {
-            let bytes = self.read(location).await?;
-            tokio::fs::write(file, bytes).await.map_err(|e| ArtifactError::Unavailable(e.to_string()))
-        })
+    ) -> BoxFuture<'a, Result<(), ArtifactError>>;
+}
+
+/// A stored artifact's file that cannot be read: `Missing` when it is not there.
+fn file_error(location: &ArtifactLocation) -> impl Fn(std::io::Error) -> ArtifactError + '_ {
+    move |e| match e.kind() {
+        std::io::ErrorKind::NotFound => ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)),
+        _ => ArtifactError::Unavailable(e.to_string()),
     }
 }
 
@@ -109,10 +112,7 @@ impl ArtifactBytes for ArtifactDir {
     fn read<'a>(&'a self, location: &'a ArtifactLocation) -> BoxFuture<'a, Result<Vec<u8>, ArtifactError>> {
         Box::pin(async move {
             let path = self.path(location)?;
-            tokio::fs::read(&path).await.map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)),
-                _ => ArtifactError::Unavailable(e.to_string()),
-            })
+            tokio::fs::read(&path).await.map_err(file_error(location))
         })
     }
 
@@ -145,10 +145,7 @@ impl ArtifactBytes for ArtifactDir {
     ) -> BoxFuture<'a, Result<(), ArtifactError>> {
         Box::pin(async move {
             let path = self.path(location)?;
-            tokio::fs::copy(&path, file).await.map(drop).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)),
-                _ => ArtifactError::Unavailable(e.to_string()),
-            })
+            tokio::fs::copy(&path, file).await.map(drop).map_err(file_error(location))
         })
     }
 }
