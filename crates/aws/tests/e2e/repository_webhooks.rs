@@ -358,3 +358,38 @@ async fn a_bitbucket_push_is_verified_and_runs_that_commit() {
     assert_eq!(again["started"][0]["new"], false, "{again}");
     assert_eq!(execution_ids(&stack, "bb-site").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_clone_source_hands_on_a_clone_reference_to_the_pushed_commit() {
+    let stack = stack().await;
+    let host = host();
+    let served = serve(host.clone()).await;
+    let secret_name = webhook_secret(&stack).await;
+    let arn = connection(
+        &stack,
+        json!({"providerType": "GitHubEnterpriseServer", "token": TOKEN, "baseUrl": served.github_api}),
+    )
+    .await;
+    let mut declaration = pipeline(&stack, "full", &arn, "octo/site", None);
+    declaration["stages"][0]["actions"][0]["configuration"]["OutputArtifactFormat"] = json!("CODEBUILD_CLONE_REF");
+    stack.put_pipeline(&declaration).await;
+    let api = serve_api(&stack, &secret_name).await;
+
+    let (status, answer) = github(&api, "push", "d-1", &push("refs/heads/main", OLD, &["index.html"]), SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = started(&answer)[0]["executionId"].as_str().unwrap().to_string();
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
+    // The artifact is the reference alone (the S3 deploy extracted it), and no archive was fetched.
+    let objects = stack.objects(&stack.deploy_bucket).await;
+    let deployed: Vec<&String> = objects.keys().filter(|k| k.starts_with("full/")).collect();
+    assert_eq!(deployed, vec![&format!("full/{OLD}/codebuild-clone-ref.json")], "{objects:?}");
+    let reference: Value = serde_json::from_str(&objects[&format!("full/{OLD}/codebuild-clone-ref.json")]).unwrap();
+    let web = served.github_api.trim_end_matches("/api/v3");
+    assert_eq!(
+        reference,
+        json!({"cloneUrl": format!("{web}/octo/site.git"), "commit": OLD, "branch": "main",
+               "fullRepositoryName": "octo/site", "providerType": "GitHubEnterpriseServer", "connectionArn": arn})
+    );
+    assert!(host.saw(&format!("commit octo/site {OLD}")));
+    assert!(!host.requests.lock().unwrap().iter().any(|r| r.starts_with("zipball")));
+}
