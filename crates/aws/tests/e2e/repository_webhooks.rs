@@ -121,7 +121,7 @@ async fn connection(stack: &Stack, secret: Value) -> String {
 
 /// The stack's webhook secret, as the team creates it; its name.
 async fn webhook_secret(stack: &Stack) -> String {
-    let name = format!("{}/webhooks", stack.stack.names.stack);
+    let name = stack.stack.names.webhook_secret();
     aws_sdk_secretsmanager::Client::new(&stack.sdk)
         .create_secret()
         .name(&name)
@@ -302,7 +302,7 @@ async fn triggers_filter_deliveries_and_pull_requests_carry_their_variables() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_bitbucket_push_is_verified_and_runs_that_commit() {
+async fn bitbucket_and_gitlab_deliveries_are_verified_and_started() {
     let stack = stack().await;
     let host = host();
     let served = serve(host.clone()).await;
@@ -316,7 +316,7 @@ async fn a_bitbucket_push_is_verified_and_runs_that_commit() {
     stack.put_pipeline(&pipeline(&stack, "bb-site", &arn, "team/site", None)).await;
 
     // Before the team creates the secret, deliveries are refused with what to do.
-    let secret_name = format!("{}/webhooks", stack.stack.names.stack);
+    let secret_name = stack.stack.names.webhook_secret();
     let api = serve_api(&stack, &secret_name).await;
     let body = json!({"repository": {"full_name": "team/site"}, "push": {"changes": [
         {"new": {"type": "branch", "name": "main", "target": {"hash": OLD, "message": "first", "date": "2026-11-30T10:00:00+00:00"}}}
@@ -357,6 +357,36 @@ async fn a_bitbucket_push_is_verified_and_runs_that_commit() {
     let (_, again) = post(&url, &delivery(SECRET), &body).await;
     assert_eq!(again["started"][0]["new"], false, "{again}");
     assert_eq!(execution_ids(&stack, "bb-site").await.len(), 1);
+
+    // GitLab proves a delivery with the secret itself, in X-Gitlab-Token.
+    let gitlab = connection(&stack, json!({"providerType": "GitLab", "token": TOKEN})).await;
+    stack.put_pipeline(&pipeline(&stack, "gl-app", &gitlab, "group/sub/app", None)).await;
+    let body = json!({"object_kind": "push", "ref": "refs/heads/main", "after": NEW, "checkout_sha": NEW,
+        "project": {"path_with_namespace": "group/sub/app"}, "total_commits_count": 1,
+        "commits": [{"id": NEW, "message": "second", "timestamp": "2026-11-30T10:00:00Z",
+                     "added": [], "modified": ["index.html"], "removed": []}]})
+    .to_string()
+    .into_bytes();
+    let delivery = |secret: &[u8]| {
+        vec![
+            ("X-Gitlab-Event".to_string(), "Push Hook".to_string()),
+            ("X-Gitlab-Event-UUID".to_string(), "gl-1".to_string()),
+            signature::sign(GitHost::GitLab, secret, &body),
+        ]
+    };
+    let url = format!("{api}/webhooks/gitlab");
+    let (status, answer) = post(&url, &delivery(b"guess"), &body).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("X-Gitlab-Token"), "{answer}");
+    let (status, answer) = post(&url, &delivery(SECRET), &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["started"].as_array().map(Vec::len), Some(1), "{answer}");
+    assert_eq!(answer["started"][0]["pipeline"], "gl-app", "only the pipeline of that repository: {answer}");
+    let execution = stack.execution(answer["started"][0]["executionId"].as_str().unwrap()).await;
+    assert_eq!(execution.trigger.trigger_type, TriggerType::WebhookV2);
+    let revision = &execution.source_revision_overrides[0];
+    assert_eq!((revision.action_name.as_str(), revision.revision_value.as_str()), ("Checkout", NEW));
+    assert_eq!(revision.variables["ProviderType"], "GitLab");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
