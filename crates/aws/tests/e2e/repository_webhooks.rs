@@ -387,6 +387,18 @@ async fn bitbucket_and_gitlab_deliveries_are_verified_and_started() {
     let revision = &execution.source_revision_overrides[0];
     assert_eq!((revision.action_name.as_str(), revision.revision_value.as_str()), ("Checkout", NEW));
     assert_eq!(revision.variables["ProviderType"], "GitLab");
+
+    // The warm function keeps the secret it read (for a minute): a changed secret is not read
+    // at every delivery.
+    aws_sdk_secretsmanager::Client::new(&stack.sdk)
+        .put_secret_value()
+        .secret_id(&secret_name)
+        .secret_string("rotated")
+        .send()
+        .await
+        .unwrap();
+    let (status, kept) = post(&url, &delivery(SECRET), &body).await;
+    assert_eq!(status, 202, "{kept}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
