@@ -137,6 +137,26 @@ pub(crate) async fn start_new<C: ControlPlane>(
     source_revisions: Vec<SourceRevisionOverride>,
     execution_id: Option<String>,
 ) -> Result<String, StartError> {
+    start_execution(plane, name, trigger, variables, source_revisions, execution_id).await.map(|s| s.execution_id)
+}
+
+/// An execution a start asked for: `new` is false when that id had started already (a
+/// retried request, a redelivered webhook), also when another start of it won a race.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StartedExecution {
+    pub execution_id: String,
+    pub new: bool,
+}
+
+/// [`start_new`], telling whether this call started the execution.
+pub(crate) async fn start_execution<C: ControlPlane>(
+    plane: &C,
+    name: &str,
+    trigger: Trigger,
+    variables: Vec<VariableOverride>,
+    source_revisions: Vec<SourceRevisionOverride>,
+    execution_id: Option<String>,
+) -> Result<StartedExecution, StartError> {
     // The pipeline must exist (and compile) before anything is recorded for the execution.
     plane.cache().get(plane.store(), name, None).await.map_err(|e| StartError::Api(service_error(e)))?;
     let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -144,7 +164,7 @@ pub(crate) async fn start_new<C: ControlPlane>(
         plane.store().get_execution(&execution_id).await.map_err(|e| StartError::Api(store_error(e)))?
     {
         return if existing.value.pipeline_name == name {
-            Ok(execution_id)
+            Ok(StartedExecution { execution_id, new: false })
         } else {
             Err(StartError::Api(ApiError::client("ConflictException", "the clientRequestToken was already used")))
         };
@@ -160,7 +180,8 @@ pub(crate) async fn start_new<C: ControlPlane>(
         action_timeout_seconds: None,
     });
     match plane.submit(name, &event).await {
-        Ok(Handled::Applied { .. } | Handled::Stale(Stale::DuplicateStart)) => Ok(execution_id),
+        Ok(Handled::Applied { .. }) => Ok(StartedExecution { execution_id, new: true }),
+        Ok(Handled::Stale(Stale::DuplicateStart)) => Ok(StartedExecution { execution_id, new: false }),
         Ok(Handled::Stale(other)) => Err(StartError::Api(ApiError::client("ConflictException", format!("{other:?}")))),
         Err(ServiceError::Rejected(rejection)) if !rejection.is_defect() => {
             Err(StartError::Refused(service_error(ServiceError::Rejected(rejection))))

@@ -6,6 +6,7 @@
 pub mod console;
 pub mod hosts;
 pub mod protocol;
+pub mod repository_webhooks;
 pub mod sigv4;
 pub mod webhook_delivery;
 

@@ -14,7 +14,7 @@ use pipewright_core::webhooks::definition::{self, RECORD_KIND, StoredWebhook};
 use pipewright_core::webhooks::payload::delivery_id;
 
 use crate::ControlPlane;
-use crate::executions::start_new;
+use crate::executions::start_execution;
 
 /// The path deliveries take, with the webhook's name after it.
 pub const PATH_PREFIX: &str = "/webhooks/codepipeline/";
@@ -85,14 +85,19 @@ pub async fn deliver<C: ControlPlane>(plane: &C, delivery: WebhookDelivery<'_>) 
     let arn = definition::webhook_arn(plane.region(), plane.account(), &webhook.name);
     let planned = definition::plan_start(webhook, &declaration, &webhook.select(&body), &id, &arn)
         .map_err(|reason| refused(202, format!("nothing started: {reason}")))?;
-    let new = store.get_execution(&planned.execution_id).await.map_err(unavailable)?.is_none();
     let pipeline = webhook.target_pipeline.clone();
-    let execution_id =
-        start_new(plane, &pipeline, planned.trigger, Vec::new(), planned.source_revisions, Some(planned.execution_id))
-            .await
-            .map_err(|e| {
-                let error = e.into_api();
-                refused(error.status, error.message)
-            })?;
-    Ok(json!({ "started": [{ "pipeline": pipeline, "executionId": execution_id, "new": new }] }))
+    let started = start_execution(
+        plane,
+        &pipeline,
+        planned.trigger,
+        Vec::new(),
+        planned.source_revisions,
+        Some(planned.execution_id),
+    )
+    .await
+    .map_err(|e| {
+        let error = e.into_api();
+        refused(error.status, error.message)
+    })?;
+    Ok(json!({ "started": [{ "pipeline": pipeline, "executionId": started.execution_id, "new": started.new }] }))
 }

@@ -1128,3 +1128,84 @@ async fn webhooks_are_put_listed_paged_and_deleted_with_botocores_errors() {
     assert_ne!(recreated["webhook"]["url"], url, "a re-created webhook has a new URL");
     assert_eq!(names(&plane.ok("ListWebhooks", json!({})).await), ["app-push", "b-hook", "c-hook"]);
 }
+
+/// A pipeline reading octo/app on main through a connection, needing the variable `Stage`
+/// when `with_variable`.
+fn connection_pipeline(name: &str, with_variable: bool) -> Value {
+    let mut declaration = declaration(name);
+    declaration["stages"][0]["actions"][0] = json!({"name": "App",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
+        "configuration": {"ConnectionArn": "arn:aws:codeconnections:us-east-1:111122223333:connection/c1",
+                          "FullRepositoryId": "octo/app", "BranchName": "main"},
+        "outputArtifacts": [{"name": "Code"}]});
+    if with_variable {
+        declaration["variables"] = json!([{"name": "Stage"}]);
+    }
+    declaration
+}
+
+/// A GitHub push to main of octo/app, signed with `secret`: its headers and body.
+fn signed_push(secret: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
+    use pipewright_core::webhooks::{GitHost, signature};
+    let body = json!({"ref": "refs/heads/main", "after": "c0ffee", "repository": {"full_name": "octo/app"}})
+        .to_string()
+        .into_bytes();
+    let headers = vec![
+        ("X-GitHub-Event".to_string(), "push".to_string()),
+        ("X-GitHub-Delivery".to_string(), "d-1".to_string()),
+        signature::sign(GitHost::GitHub, secret, &body),
+    ];
+    (headers, body)
+}
+
+async fn webhook_executions(plane: &TestPlane, pipeline: &str) -> usize {
+    let listed = plane.ok("ListPipelineExecutions", json!({"pipelineName": pipeline})).await;
+    let summaries = listed["pipelineExecutionSummaries"].as_array().unwrap();
+    summaries.iter().filter(|s| s["trigger"]["triggerType"] == "WebhookV2").count()
+}
+
+#[tokio::test]
+async fn a_repository_delivery_is_refused_or_started_once() {
+    use pipewright_api::repository_webhooks::{MAX_DELIVERY_BYTES, deliver};
+    use pipewright_api::webhook_delivery::Refused;
+    use pipewright_core::webhooks::GitHost;
+    let plane = TestPlane::new();
+    plane.ok("CreatePipeline", json!({"pipeline": connection_pipeline("app", false)})).await;
+    let (headers, body) = signed_push(b"s3cret");
+    let missing = Err(Refused { status: 503, message: "no secret".into() });
+    assert_eq!(deliver(&plane, GitHost::GitHub, missing, &headers, &body).await.0, 503);
+    let (status, answer) = deliver(&plane, GitHost::GitHub, Ok(b"other"), &headers, &body).await;
+    assert_eq!(status, 401, "{answer}");
+    let huge = vec![b' '; MAX_DELIVERY_BYTES + 1];
+    assert_eq!(deliver(&plane, GitHost::GitHub, Ok(b"s3cret"), &headers, &huge).await.0, 413);
+    // GitHub's default content type, a form, is not the JSON a delivery must be.
+    let form = b"payload=%7B%7D".to_vec();
+    let (mut form_headers, _) = signed_push(b"s3cret");
+    form_headers[2] = pipewright_core::webhooks::signature::sign(GitHost::GitHub, b"s3cret", &form);
+    let (status, answer) = deliver(&plane, GitHost::GitHub, Ok(b"s3cret"), &form_headers, &form).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(webhook_executions(&plane, "app").await, 0, "a refused delivery starts nothing");
+
+    let (status, answer) = deliver(&plane, GitHost::GitHub, Ok(b"s3cret"), &headers, &body).await;
+    assert_eq!((status, answer["started"][0]["new"].as_bool()), (202, Some(true)), "{answer}");
+    let (_, again) = deliver(&plane, GitHost::GitHub, Ok(b"s3cret"), &headers, &body).await;
+    assert_eq!(again["started"][0]["new"], false, "{again}");
+    assert_eq!(again["started"][0]["executionId"], answer["started"][0]["executionId"]);
+    assert_eq!(webhook_executions(&plane, "app").await, 1);
+}
+
+#[tokio::test]
+async fn a_start_the_engine_refuses_is_reported_for_its_pipeline() {
+    use pipewright_core::webhooks::GitHost;
+    let plane = TestPlane::new();
+    // CreatePipeline's own first execution is refused the same way, and the pipeline stays.
+    plane.ok("CreatePipeline", json!({"pipeline": connection_pipeline("needs-stage", true)})).await;
+    let (headers, body) = signed_push(b"s3cret");
+    let (status, answer) =
+        pipewright_api::repository_webhooks::deliver(&plane, GitHost::GitHub, Ok(b"s3cret"), &headers, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["started"], json!([]));
+    let entry = &answer["events"][0]["pipelines"][0];
+    assert!(entry["error"].as_str().is_some_and(|e| e.contains("Stage")), "{answer}");
+    assert!(entry.get("executionId").is_none(), "{answer}");
+}

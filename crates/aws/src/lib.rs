@@ -19,6 +19,7 @@ pub mod relay;
 pub mod repository_sources;
 pub mod settings;
 pub mod telemetry;
+pub mod webhook_secret;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

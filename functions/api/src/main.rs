@@ -1,7 +1,9 @@
 //! The api function, behind a Function URL: each HTTP request goes to the shared API router
 //! (`pipewright-api`), which verifies its SigV4 signature against the stack's API keys; a
-//! POST to `/webhooks/codepipeline/<name>` is a delivery to a PutWebhook webhook; every other
-//! request is the console, whose sessions are opened with the same key.
+//! POST to `/webhooks/github`, `/webhooks/bitbucket` or `/webhooks/gitlab` is a repository's
+//! delivery, verified with the stack's webhook secret; a POST to
+//! `/webhooks/codepipeline/<name>` is a delivery to a PutWebhook webhook; every other request
+//! is the console, whose sessions are opened with the same key.
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
@@ -11,8 +13,14 @@ use pipewright_api::protocol::CONTENT_TYPE;
 use pipewright_api::{Authenticator, HttpRequest};
 use pipewright_aws::handlers::api;
 use pipewright_aws::settings::{Services, api_authenticator};
+use pipewright_aws::webhook_secret::WebhookSecret;
 
-async fn serve(services: &Services, authenticator: &Authenticator, request: Request) -> Result<Response<Body>, Error> {
+async fn serve(
+    services: &Services,
+    authenticator: &Authenticator,
+    webhook_secret: &WebhookSecret,
+    request: Request,
+) -> Result<Response<Body>, Error> {
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
@@ -27,7 +35,7 @@ async fn serve(services: &Services, authenticator: &Authenticator, request: Requ
         _ => &[],
     };
     let http = HttpRequest { method: request.method().as_str(), path: &path, query: &query, headers: &headers, body };
-    if let Some((status, answer)) = api::webhook(services, &http, source_ip(&request)).await {
+    if let Some((status, answer)) = api::webhook(services, webhook_secret, &http, source_ip(&request)).await {
         return Ok(Response::builder()
             .status(status)
             .header("content-type", "application/json")
@@ -67,6 +75,10 @@ async fn main() -> Result<(), Error> {
     let services = &Services::new(&sdk, pipewright_aws::settings::Settings::from_env()?, false).await?;
     // No request is served unauthenticated: the keys are read once, at init, or the function fails.
     let authenticator = &api_authenticator(&sdk).await?;
-    lambda_http::run(service_fn(move |request: Request| async move { serve(services, authenticator, request).await }))
-        .await
+    // Read at the first repository delivery, then kept for a minute.
+    let webhook_secret = &WebhookSecret::from_env(services.secrets.clone());
+    lambda_http::run(service_fn(move |request: Request| async move {
+        serve(services, authenticator, webhook_secret, request).await
+    }))
+    .await
 }

@@ -217,6 +217,11 @@ impl StackNames {
     pub fn api_keys_secret(&self) -> String {
         format!("{}-ApiKeysSecret", self.stack)
     }
+    /// The secret repository webhooks are verified with (`WebhookSecretName`): the team
+    /// creates it, so the stand-in only names it, one per stack.
+    pub fn webhook_secret(&self) -> String {
+        format!("{}/webhooks", self.stack)
+    }
     /// The role jobs' artifact credentials are sessions of (moto's STS assumes any role).
     pub fn artifact_role(&self) -> String {
         format!("{}-ArtifactAccessRole", self.stack)
@@ -447,6 +452,7 @@ pub fn function_environment(stack: &DevStack, endpoint: &str) -> Vec<(String, St
         env.push(("PIPEWRIGHT_APPROVAL_URL".to_string(), url.clone()));
     }
     env.push(("PIPEWRIGHT_API_KEYS_SECRET_ARN".to_string(), stack.api_keys_arn.clone()));
+    env.push((crate::webhook_secret::SECRET_NAME_VARIABLE.to_string(), stack.names.webhook_secret()));
     if let Some(project) = &settings.commands_project {
         env.push(("PIPEWRIGHT_COMMANDS_PROJECT".to_string(), project.clone()));
     }

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+use pipewright_api::repository_webhooks;
 use pipewright_api::webhook_delivery::{self, WebhookDelivery};
 use pipewright_api::{Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::artifact_access::ArtifactCredentials;
@@ -15,6 +16,7 @@ use pipewright_core::time::Timestamp;
 use crate::dynamo::DynamoStore;
 use crate::relay::relay;
 use crate::settings::Services;
+use crate::webhook_secret::WebhookSecret;
 
 /// The deployment, as the API sees it.
 pub struct AwsPlane<'a> {
@@ -91,16 +93,42 @@ pub async fn request(services: &Services, authenticator: &Authenticator, request
     pipewright_api::handle(&AwsPlane::for_request(services, &request), authenticator, request).await
 }
 
-/// Serves a delivery to a webhook's URL (`POST /webhooks/codepipeline/<name>?t=…`), or `None`
-/// for any other request. It is not signed with the API's keys: the URL's token and the
-/// webhook's own authentication decide. The answer: its status and JSON body.
+/// Serves a webhook delivery, or `None` for any other request. Neither kind is signed with
+/// the API's keys:
+///
+/// * a repository's (`POST /webhooks/github`, `/webhooks/bitbucket`, `/webhooks/gitlab`) is
+///   verified with the stack's webhook secret (`webhook_secret`) and starts every pipeline it
+///   matches (`pipewright_api::repository_webhooks`, as `pipewright serve` does);
+/// * one to a PutWebhook URL (`POST /webhooks/codepipeline/<name>?t=…`): the URL's token and
+///   the webhook's own authentication decide.
+///
+/// The answer: its status and JSON body.
 pub async fn webhook(
     services: &Services,
+    webhook_secret: &WebhookSecret,
     request: &HttpRequest<'_>,
     source: Option<IpAddr>,
 ) -> Option<(u16, serde_json::Value)> {
     if request.method != "POST" {
         return None;
+    }
+    if let Some(route) = repository_webhooks::route(request.path) {
+        let host = match route {
+            Ok(host) => host,
+            Err(refused) => return Some((refused.status, serde_json::json!({ "message": refused.message }))),
+        };
+        let secret = webhook_secret.get().await;
+        let plane = AwsPlane::new(services);
+        return Some(
+            repository_webhooks::deliver(
+                &plane,
+                host,
+                secret.as_deref().map_err(Clone::clone),
+                request.headers,
+                request.body,
+            )
+            .await,
+        );
     }
     let delivery = WebhookDelivery::of(request.path, request.query, request.headers, request.body, source)?;
     Some(match webhook_delivery::deliver(&AwsPlane::new(services), delivery).await {

@@ -19,12 +19,14 @@ use pipewright_api::protocol::header_pairs;
 use pipewright_api::{Authenticator, HttpRequest};
 use pipewright_aws::handlers::api;
 use pipewright_aws::settings::{Services, api_keys};
+use pipewright_aws::webhook_secret::WebhookSecret;
 
 use common::*;
 
 struct Served {
     services: Arc<Services>,
     authenticator: Authenticator,
+    webhook_secret: WebhookSecret,
 }
 
 async fn forward(
@@ -40,7 +42,7 @@ async fn forward(
     headers.push(("x-forwarded-proto".to_string(), "http".to_string()));
     let request = HttpRequest::from_parts(&method, &uri, &headers, &body);
     // As the function's main routes them: a webhook delivery, or the API.
-    if let Some((status, answer)) = api::webhook(&served.services, &request, None).await {
+    if let Some((status, answer)) = api::webhook(&served.services, &served.webhook_secret, &request, None).await {
         return (axum::http::StatusCode::from_u16(status).unwrap(), answer.to_string()).into_response();
     }
     let response = api::request(&served.services, &served.authenticator, request).await;
@@ -70,7 +72,8 @@ async fn stack_keys(stack: &Stack) -> (String, String, Authenticator) {
 }
 
 async fn serve(stack: &Stack, authenticator: Authenticator) -> String {
-    let served = Arc::new(Served { services: stack.services.clone(), authenticator });
+    let webhook_secret = WebhookSecret::new(stack.services.secrets.clone(), None);
+    let served = Arc::new(Served { services: stack.services.clone(), authenticator, webhook_secret });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(forward).with_state(served);

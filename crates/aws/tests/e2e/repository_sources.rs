@@ -4,11 +4,7 @@
 //! connection maps to in moto's Secrets Manager (docs/sources.md).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use pipewright_aws::bus::{COMMAND_SOURCE, Envelope, START_COMMAND, StartCommand};
@@ -16,84 +12,8 @@ use pipewright_aws::handlers::source_change;
 use pipewright_core::engine::ExecutionStatus;
 use pipewright_core::source_events::SourceChange;
 
-use crate::common::{Stack, stack, zip};
-
-const TOKEN: &str = "ghe-token";
-
-/// Commit id → (message, files as (path, content)).
-type Commits = BTreeMap<String, (String, Vec<(String, String)>)>;
-
-/// The fake host: commits by id, `main` at the newest; every request it saw.
-#[derive(Clone)]
-struct FakeGitHub {
-    commits: Arc<Commits>,
-    main: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-fn authorized(headers: &HeaderMap) -> bool {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
-}
-
-async fn commit(
-    State(host): State<FakeGitHub>,
-    Path((owner, repo, reference)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    host.requests.lock().unwrap().push(format!("commit {owner}/{repo} {reference}"));
-    if !authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
-    }
-    let id = if reference == "main" { host.main.clone() } else { reference };
-    match host.commits.get(&id) {
-        Some((message, _)) => {
-            let body = json!({
-            "sha": id,
-            "commit": {"message": format!("{message}\n\nbody"), "author": {"date": "2026-11-30T10:00:00Z"},
-                       "committer": {"date": "2026-11-30T10:05:00Z"}}
-            });
-            ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "No commit found").into_response(),
-    }
-}
-
-/// GitHub answers a zipball request with a redirect to its archive host.
-async fn zipball(
-    State(host): State<FakeGitHub>,
-    Path((owner, repo, id)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    host.requests.lock().unwrap().push(format!("zipball {owner}/{repo} {id}"));
-    if !authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
-    }
-    (StatusCode::FOUND, [(header::LOCATION, format!("/codeload/{owner}-{repo}-{id}.zip"))]).into_response()
-}
-
-async fn codeload(State(host): State<FakeGitHub>, Path(name): Path<String>) -> Response {
-    let Some((top, id)) = name.strip_suffix(".zip").and_then(|n| n.rsplit_once('-')) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Some((_, files)) = host.commits.get(id) else { return StatusCode::NOT_FOUND.into_response() };
-    let entries: Vec<(String, &str)> =
-        files.iter().map(|(path, content)| (format!("{top}-{id}/{path}"), content.as_str())).collect();
-    let borrowed: Vec<(&str, &str)> = entries.iter().map(|(p, c)| (p.as_str(), *c)).collect();
-    ([(header::CONTENT_TYPE, "application/zip")], zip(&borrowed)).into_response()
-}
-
-/// Serves the fake host on a free loopback port; its API base URL.
-async fn serve(host: FakeGitHub) -> String {
-    let app = axum::Router::new()
-        .route("/api/v3/repos/{owner}/{repo}/commits/{reference}", axum::routing::get(commit))
-        .route("/api/v3/repos/{owner}/{repo}/zipball/{id}", axum::routing::get(zipball))
-        .route("/codeload/{name}", axum::routing::get(codeload))
-        .with_state(host);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}/api/v3")
-}
+use crate::common::{Stack, stack};
+use crate::fake_hosts::{FakeHost, TOKEN, serve};
 
 fn pipeline(stack: &Stack, name: &str, connection: &str) -> Value {
     json!({
@@ -156,15 +76,14 @@ async fn a_push_fetches_the_archive_of_exactly_that_commit_through_the_connectio
     let files = |text: &str| {
         vec![("index.html".to_string(), text.to_string()), ("css/site.css".to_string(), "body{}".to_string())]
     };
-    let host = FakeGitHub {
-        commits: Arc::new(BTreeMap::from([
+    let host = FakeHost::new(
+        BTreeMap::from([
             (old.to_string(), ("first".to_string(), files("<h1>old</h1>"))),
             (new.to_string(), ("second".to_string(), files("<h1>new</h1>"))),
-        ])),
-        main: new.to_string(),
-        requests: Arc::new(Mutex::new(Vec::new())),
-    };
-    let base_url = serve(host.clone()).await;
+        ]),
+        new,
+    );
+    let base_url = serve(host.clone()).await.github_api;
     let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
     let connection_id = uuid::Uuid::new_v4().to_string();
     let connection = format!("arn:aws:codeconnections:us-east-1:123456789012:connection/{connection_id}");
@@ -201,7 +120,7 @@ async fn a_push_fetches_the_archive_of_exactly_that_commit_through_the_connectio
     let prefix = format!("site/{old}-GitHubEnterpriseServer/");
     assert_eq!(objects.get(&format!("{prefix}index.html")).map(String::as_str), Some("<h1>old</h1>"), "{objects:?}");
     assert_eq!(objects.get(&format!("{prefix}css/site.css")).map(String::as_str), Some("body{}"), "{objects:?}");
-    assert!(host.requests.lock().unwrap().contains(&format!("zipball octo/site {old}")));
+    assert!(host.saw(&format!("zipball octo/site {old}")));
 
     // The same delivery again starts nothing new; a push to another branch starts nothing.
     assert_eq!(started(&stack, &delivery).await, ids);

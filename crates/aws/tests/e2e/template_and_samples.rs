@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use pipewright_aws::bus::{self, ApprovalMessage, DispatchMessage, EngineMessage, Envelope};
 use pipewright_aws::devstack::{FUNCTIONS, Parameters, Rule, template_rules};
 use pipewright_aws::handlers::source_change::{self, SourceEvent};
+use pipewright_aws::webhook_secret;
 use pipewright_core::deploy::events::service_change;
 use pipewright_core::source_events::SourceChange;
 
@@ -124,6 +125,9 @@ fn the_template_declares_the_functions_and_the_tick() {
     // The control API verifies signatures against the stack's generated key.
     assert!(TEMPLATE.contains("PIPEWRIGHT_API_KEYS_SECRET_ARN: !Ref ApiKeysSecret"));
     assert!(TEMPLATE.contains("GenerateStringKey: secretAccessKey"));
+    // Repository webhooks are verified with the secret the stack names, and only it is readable.
+    assert!(TEMPLATE.contains(&format!("{}: !Ref WebhookSecretName", webhook_secret::SECRET_NAME_VARIABLE)));
+    assert!(TEMPLATE.contains(":secret:${WebhookSecretName}-??????\""));
 }
 
 #[test]

@@ -298,7 +298,7 @@ async fn api(
 }
 
 async fn webhook(plane: &LocalPlane, uri: &Uri, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Response {
-    use crate::commands::serve_webhooks::{self, MAX_DELIVERY_BYTES, Webhooks};
+    use crate::commands::serve_webhooks::{self, MAX_DELIVERY_BYTES};
     use pipewright_api::webhook_delivery::{self, WebhookDelivery};
     let Ok(body) = to_bytes(body, MAX_DELIVERY_BYTES).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "a delivery is at most 25 MB").into_response();
@@ -317,9 +317,7 @@ async fn webhook(plane: &LocalPlane, uri: &Uri, headers: &HeaderMap, body: Body,
             ),
         };
     }
-    let webhooks =
-        Webhooks { backend: &plane.backend, options: &plane.options, secret: plane.webhook_secret.as_deref() };
-    serve_webhooks::deliver(&webhooks, uri.path(), &headers, &body).await
+    serve_webhooks::deliver(plane, plane.webhook_secret.as_deref(), uri.path(), &headers, &body).await
 }
 
 enum Route {
