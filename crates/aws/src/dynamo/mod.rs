@@ -14,8 +14,8 @@
 //! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
 //! lives in the execution item it belongs to, so it is written in the same transaction.
 //!
-//! Indexes: `by_pipeline` (a pipeline's executions newest first; every pipeline under
-//! `PIPELINES`), `deadlines` (active executions by their next deadline, for the tick) and
+//! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
+//! `PIPELINES`; only keys and attributes that do not change per event are projected), `deadlines` (active executions by their next deadline, for the tick) and
 //! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
 //! (`expires_at`) removes finished executions after a year, job locations a year after their
 //! deadline, and job claims after a week.
@@ -55,7 +55,7 @@ use pipewright_core::time::Timestamp;
 use codec::Item;
 use errors::{refused, sdk_error, transaction_error};
 
-pub use keys::{BY_PIPELINE, CLAIM_SECONDS, DEADLINES, OUTBOX};
+pub use keys::{CLAIM_SECONDS, DEADLINES, LISTING, LISTING_ATTRIBUTES, OUTBOX};
 pub use schema::create_table;
 pub use sweeps::DueExecution;
 pub use transaction::{MAX_ITEMS, transaction};
@@ -93,13 +93,13 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    /// A query of `by_pipeline` under one of its partitions (a pipeline's executions, or every
+    /// A query of `listing` under one of its partitions (a pipeline's executions, or every
     /// pipeline head), from `start`.
-    fn by_pipeline(&self, partition: String, start: Option<Item>) -> QueryFluentBuilder {
+    fn listing(&self, partition: String, start: Option<Item>) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
-            .index_name(BY_PIPELINE)
+            .index_name(LISTING)
             .key_condition_expression("gsi1pk = :partition")
             .expression_attribute_values(":partition", codec::s(partition))
             .set_exclusive_start_key(start)
