@@ -28,7 +28,7 @@ impl DynamoStore {
                 match self.cache.get(id, version) {
                     // The head item, read anyway, is still decoded: a damaged item is found
                     // when it is read, on a warm instance as on a cold one.
-                    Some(execution) => {
+                    Some((execution, _)) => {
                         let _: Execution = unpack(&item)?;
                         execution
                     }
@@ -41,7 +41,10 @@ impl DynamoStore {
                     },
                 }
             } else {
-                unpack(&item)?
+                // Stored whole: what a commit of it needs to know, without reading it again.
+                let execution: Execution = unpack(&item)?;
+                self.cache.put(execution.clone(), version, false);
+                execution
             };
             found.insert(execution.id.clone(), Versioned { value: execution, version });
         }

@@ -167,14 +167,15 @@ impl StateStore for DynamoStore {
                 bases.insert(execution.id.clone(), base);
             }
         }
-        let items = transaction(&self.table, &changes, &bases)?;
+        let (items, split) = transaction::build(&self.table, &changes, &bases)?;
         let bytes = limits::bytes(&items) as u64;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => {
                 self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
-                    self.cache.put(execution, version);
+                    let split = split.contains(&execution.id);
+                    self.cache.put(execution, version, split);
                 }
                 Ok(())
             }
