@@ -10,8 +10,9 @@
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
 //!
-//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: the head's
-//! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
+//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
+//! execution's, and the head's when the state is written or the change relied on it (a stage
+//! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. The outbox of effects
 //! lives in the execution item it belongs to, so it is written in the same transaction.
 //!
 //! Indexes: `listing` (a pipeline's executions newest first; every pipeline under

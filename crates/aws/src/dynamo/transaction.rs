@@ -1,5 +1,6 @@
 //! A change as the one `TransactWriteItems` that commits it, built without sending anything:
-//! the head is updated or only checked (a stage lock relied on is a condition too), each
+//! the head is updated, or only checked when the change relied on it (a stage lock), or left
+//! alone (a job's result inside its stage), each
 //! execution's item is put new or updated on its `rev` with the part items that changed
 //! (`parts`), its effects go into its own outbox (so they commit with it), completed entries
 //! leave the outbox, and every dispatched job records where it belongs.
@@ -44,7 +45,7 @@ pub(super) fn build(
     bases: &HashMap<String, Execution>,
 ) -> Result<(Vec<TransactWriteItem>, Vec<String>), StoreError> {
     let mut split_ids = Vec::new();
-    let mut items = vec![head(table, changes)?];
+    let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
     // Effects go into the outbox of the execution they concern, ordered by `seq`.
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
     for (index, effect) in changes.effects.iter().enumerate() {
@@ -92,12 +93,14 @@ pub(super) fn build(
     Ok((items, split_ids))
 }
 
-/// The pipeline head: its new state, or only a check that it has not moved.
-fn head(table: &str, changes: &Changes) -> Result<TransactWriteItem, StoreError> {
+/// The pipeline head: its new state, or only a check that it has not moved when the change
+/// was decided on it; nothing when neither (a check is billed as a write).
+fn head(table: &str, changes: &Changes) -> Result<Option<TransactWriteItem>, StoreError> {
     let head_key = key(&pipeline_pk(&changes.pipeline), HEAD);
     let expected = n(changes.expected_state_version);
-    Ok(match &changes.state {
+    Ok(Some(match &changes.state {
         Some(state) => TransactWriteItem::builder().update(new_state(table, head_key, state, expected)?).build(),
+        None if !changes.state_relied_on => return Ok(None),
         None => TransactWriteItem::builder()
             .condition_check(
                 ConditionCheck::builder()
@@ -109,7 +112,7 @@ fn head(table: &str, changes: &Changes) -> Result<TransactWriteItem, StoreError>
                     .map_err(refused)?,
             )
             .build(),
-    })
+    }))
 }
 
 fn new_state(
@@ -284,6 +287,7 @@ mod tests {
         Changes {
             pipeline: "p".into(),
             expected_state_version: 3,
+            state_relied_on: engine::relies_on_state(event, applied.pipeline_changed),
             state: applied.pipeline_changed.then_some(applied.world.pipeline),
             executions,
             effects: applied.effects,
@@ -419,6 +423,16 @@ mod tests {
         for effect in &result.effects {
             assert!(names.values().any(|name| name == effect.id()), "{} joins the outbox", effect.id());
         }
+
+        // A change that neither writes the state nor relied on it leaves the head alone.
+        let inside = Changes { state: None, state_relied_on: false, ..result.clone() };
+        let items = transaction("table", &inside, &HashMap::new()).unwrap();
+        assert!(items.iter().all(|item| item.condition_check().is_none()), "no check of the head");
+        let first = items[0].update().expect("the execution's update comes first");
+        assert_eq!(string(first.key().get("pk")), "EXECUTION#e1");
+        let relied = Changes { state: None, state_relied_on: true, ..result };
+        let items = transaction("table", &relied, &HashMap::new()).unwrap();
+        assert!(items[0].condition_check().is_some(), "a state relied on is checked");
     }
 
     #[test]
