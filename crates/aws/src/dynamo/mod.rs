@@ -39,6 +39,7 @@ mod parts;
 mod pipelines;
 mod records;
 mod schema;
+mod single_write;
 mod sweeps;
 mod transaction;
 
@@ -170,8 +171,20 @@ impl StateStore for DynamoStore {
         }
         let (items, split) = transaction::build(&self.table, &changes, &bases)?;
         let bytes = limits::bytes(&items) as u64;
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => {
+        let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
+        let alone = match items.as_slice() {
+            [item] => self.write_alone(item, conflict).await,
+            _ => None,
+        };
+        let result = match alone {
+            Some(result) => result,
+            None => match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => Ok(()),
+                Err(error) => Err(transaction_error(&error, conflict)),
+            },
+        };
+        match result {
+            Ok(()) => {
                 self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
@@ -180,9 +193,7 @@ impl StateStore for DynamoStore {
                 }
                 Ok(())
             }
-            Err(error) => {
-                Err(transaction_error(&error, || format!("pipeline {} changed since it was read", changes.pipeline)))
-            }
+            Err(error) => Err(error),
         }
     }
 
