@@ -4,8 +4,8 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: its head `body` (gzip JSON), `rev`, `outbox`, the `parts` manifest | `EXECUTION#<id>` | `EXECUTION` |
-//! | parts of an execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
+//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
