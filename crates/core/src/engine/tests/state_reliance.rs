@@ -5,6 +5,9 @@
 use super::harness::*;
 use crate::engine::*;
 
+/// The event of one step of the script, if it applies now.
+type StepFor = dyn Fn(&Sim) -> Option<Event>;
+
 #[test]
 fn a_step_decided_without_the_state_decides_the_same_over_every_state_of_the_run() {
     for mode in ["SUPERSEDED", "QUEUED", "PARALLEL"] {
@@ -15,7 +18,7 @@ fn a_step_decided_without_the_state_decides_the_same_over_every_state_of_the_run
         let running = |sim: &Sim, execution: &str, stage: &str, action: &str| {
             sim.action_status(execution, stage, action) == Some(ActionStatus::InProgress)
         };
-        let steps: Vec<Box<dyn Fn(&Sim) -> Option<Event>>> = vec![
+        let steps: Vec<Box<StepFor>> = vec![
             Box::new(|sim| Some(sim.start_event("e1"))),
             Box::new(|sim| Some(sim.start_event("e2"))),
             Box::new(move |sim| running(sim, "e1", "Source", "Src").then(|| sim.success_event("e1", "Source", "Src"))),
