@@ -12,19 +12,21 @@
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
 //! execution's, and the head's when the state is written or the change relied on it (a stage
-//! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. The outbox of effects
-//! lives in the execution item it belongs to, so it is written in the same transaction.
+//! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. A
+//! change of a single item is one conditional write instead (`single_write`). The outbox of
+//! effects lives in the execution item it belongs to, so it is written in the same write.
 //!
 //! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
-//! `PIPELINES`; only keys and attributes that do not change per event are projected), `deadlines` (active executions by their next deadline, for the tick) and
+//! `PIPELINES`; only keys and attributes that do not change per event are projected),
+//! `deadlines` (active executions by their next deadline, for the tick) and
 //! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
 //! (`expires_at`) removes finished executions after a year, job locations a year after their
 //! deadline, and job claims after a week.
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
-//! `executions`, `parts` (an execution's part items), `outbox` and `records` (the port's
-//! operations on each kind of item),
+//! `executions`, `parts` (an execution whole or in part items), `single_write` (a change of one
+//! item), `outbox` and `records` (the port's operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
 //! (SDK errors as store errors).
 

@@ -48,9 +48,9 @@ pub fn item_key(part: &PartKey) -> String {
     }
 }
 
-/// The largest execution (its gzip JSON) kept whole in its item: with the outbox and the index
-/// attributes the item stays within about 3 KB, which costs no more write units than its
-/// head and the part items an event changes.
+/// The largest execution (its gzip JSON) kept whole in its item: with the index attributes
+/// the item stays within about 3 KB (its outbox aside), which costs no more write units than
+/// its head and the part items an event changes.
 pub const WHOLE_BYTES: usize = 2048;
 
 /// How a commit stores one execution.
