@@ -144,6 +144,7 @@ async fn prepare<S: StateStore>(store: &S, name: &str, event: &Event, now: Times
     Ok(Changes {
         pipeline: name.to_string(),
         expected_state_version: snapshot.state.version,
+        state_relied_on: engine::relies_on_state(event, applied.pipeline_changed),
         state: applied.pipeline_changed.then_some(applied.world.pipeline),
         executions,
         effects: applied.effects,
@@ -220,7 +221,12 @@ pub async fn an_unchanged_state_is_still_a_condition<S: StateStore>(store: S) ->
     service::handle(&store, &cache, "p", &start("e2"), at(2), &[]).await?;
     let mut only_execution = tick_world;
     only_execution.state = None;
-    assert!(matches!(store.commit(only_execution).await, Err(StoreError::Conflict(_))));
+    only_execution.state_relied_on = true;
+    assert!(matches!(store.commit(only_execution.clone()).await, Err(StoreError::Conflict(_))));
+    // A change decided without the state (a job's result inside its stage) commits over it.
+    only_execution.state_relied_on = false;
+    store.commit(only_execution).await?;
+    assert_eq!(store.get_execution("e1").await?.ok_or("it is stored")?.version, 2, "the result is stored");
     Ok(())
 }
 
@@ -244,6 +250,7 @@ pub async fn a_new_execution_must_not_exist<S: StateStore>(store: S) -> Checked 
     let changes = Changes {
         pipeline: "p".into(),
         expected_state_version: state.version,
+        state_relied_on: true,
         state: None,
         executions: vec![(existing, None)],
         effects: Vec::new(),

@@ -64,11 +64,17 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Changes {
     pub pipeline: String,
-    /// The pipeline state's version at load; the commit fails if it moved, even when the
-    /// state itself is not written (a stage lock read is a lock relied on).
+    /// The pipeline state's version at load; the commit fails if it moved when the state is
+    /// written, or when the change was decided on it (`state_relied_on`).
     pub expected_state_version: u64,
     /// The new pipeline state, when it changed.
     pub state: Option<PipelineState>,
+    /// Whether the change was decided on the pipeline state (a stage lock, a transition, an
+    /// execution waiting at a boundary): then the commit fails if the state moved, even when
+    /// it does not write the state. A change that neither writes nor relied on the state (a
+    /// job's result inside its stage, `engine::relies_on_state`) may commit over a state that
+    /// moved, so that it costs no write of the pipeline's head item on DynamoDB.
+    pub state_relied_on: bool,
     /// Executions to write, each with the version it was read at (`None`: it must be new).
     pub executions: Vec<(Execution, Option<u64>)>,
     /// Effects to carry out, recorded with the state so that none is lost to a crash.

@@ -183,6 +183,7 @@ async fn attempt<S: StateStore>(
     let changes = Changes {
         pipeline: name.to_string(),
         expected_state_version: snapshot.state.version,
+        state_relied_on: engine::relies_on_state(event, applied.pipeline_changed),
         state: applied.pipeline_changed.then_some(world.pipeline),
         executions,
         effects: applied.effects.clone(),

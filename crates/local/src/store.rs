@@ -708,7 +708,10 @@ impl StateStore for SqliteStore {
                 .map_err(sqlite)?;
             match current {
                 None => return Err(StoreError::NotFound(format!("pipeline {pipeline}"))),
-                Some(version) if version != changes.expected_state_version => {
+                Some(version)
+                    if (changes.state.is_some() || changes.state_relied_on)
+                        && version != changes.expected_state_version =>
+                {
                     return conflict(format!(
                         "pipeline {pipeline} state is at version {version}, not {}",
                         changes.expected_state_version
@@ -982,6 +985,7 @@ mod tests {
         let changes = |state: &Versioned<PipelineState>| Changes {
             pipeline: "shared".into(),
             expected_state_version: state.version,
+            state_relied_on: true,
             state: Some(state.value.clone()),
             executions: Vec::new(),
             effects: Vec::new(),

@@ -28,7 +28,7 @@ impl DynamoStore {
                 match self.cache.get(id, version) {
                     // The head item, read anyway, is still decoded: a damaged item is found
                     // when it is read, on a warm instance as on a cold one.
-                    Some(execution) => {
+                    Some((execution, _)) => {
                         let _: Execution = unpack(&item)?;
                         execution
                     }
@@ -41,7 +41,10 @@ impl DynamoStore {
                     },
                 }
             } else {
-                unpack(&item)?
+                // Stored whole: what a commit of it needs to know, without reading it again.
+                let execution: Execution = unpack(&item)?;
+                self.cache.put(execution.clone(), version, false);
+                execution
             };
             found.insert(execution.id.clone(), Versioned { value: execution, version });
         }
@@ -53,7 +56,7 @@ impl DynamoStore {
         let mut ids = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut query = self.by_pipeline(pipeline_pk(pipeline), start.take()).scan_index_forward(false);
+            let mut query = self.listing(pipeline_pk(pipeline), start.take()).scan_index_forward(false);
             if only_active {
                 query = query
                     .filter_expression("finished = :no")
@@ -103,8 +106,9 @@ pub(super) async fn find_job(store: &DynamoStore, job_id: &str) -> Result<Option
     }))
 }
 
-/// A pipeline's executions newest first (`by_pipeline`; equal start times by id), one row
-/// more than the page, to know whether another follows.
+/// A pipeline's executions newest first (`listing`; equal start times by id), one row more
+/// than the page, to know whether another follows. The index holds keys and the start time:
+/// each execution is read from its own items.
 pub(super) async fn list(
     store: &DynamoStore,
     pipeline: &str,
@@ -116,21 +120,16 @@ pub(super) async fn list(
     let mut rows = Vec::new();
     loop {
         let output = store
-            .by_pipeline(pipeline_pk(pipeline), start.take())
+            .listing(pipeline_pk(pipeline), start.take())
             .scan_index_forward(false)
             .limit(i32::try_from(size + 1 - rows.len()).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| sdk_error(&e))?;
         for item in output.items.unwrap_or_default() {
-            // The index holds the execution item: its parts are read beside it.
-            let execution = if item.contains_key("parts") {
-                let id = execution_of(get_s(&item, "pk")?);
-                let Some((execution, _, _)) = store.read_execution(id).await? else { continue };
-                execution
-            } else {
-                unpack(&item)?
-            };
+            let id = execution_of(get_s(&item, "pk")?);
+            // Removed since the index was read: not listed.
+            let Some((execution, _, _)) = store.read_execution(id).await? else { continue };
             let cursor = Cursor { started_at: get_n(&item, "started_at")?, key: execution.id.clone() };
             rows.push((execution, cursor));
         }

@@ -11,10 +11,16 @@ use pipewright_core::time::Timestamp;
 
 use super::codec::{Item, n, s};
 
-pub const BY_PIPELINE: &str = "by_pipeline";
+/// A pipeline's executions newest first, and every pipeline head. It projects only what never
+/// changes after an item is written, or changes once (`finished`), so that a commit does not
+/// rewrite an execution's entry; a listing reads the items themselves. (It replaced
+/// `by_pipeline`, which projected every attribute: docs/deploy.md, "Upgrading".)
+pub const LISTING: &str = "listing";
+/// The attributes `LISTING` projects besides the keys.
+pub const LISTING_ATTRIBUTES: [&str; 4] = ["started_at", "finished", "version", "created"];
 pub const DEADLINES: &str = "deadlines";
 pub const OUTBOX: &str = "outbox";
-/// Every pipeline head sits under this key of `by_pipeline`.
+/// Every pipeline head sits under this key of `listing`.
 pub(super) const ALL_PIPELINES: &str = "PIPELINES";
 pub(super) const HEAD: &str = "HEAD";
 pub(super) const EXECUTION: &str = "EXECUTION";
@@ -75,7 +81,7 @@ pub(super) fn timed(at: Timestamp, execution_id: &str) -> String {
     format!("{}#{execution_id}", padded(at.millis()))
 }
 
-/// The key `by_pipeline` continues a listing after: the execution a cursor names.
+/// The key `listing` continues a listing after: the execution a cursor names.
 pub(super) fn listing_start(pipeline: &str, cursor: &Cursor) -> Item {
     let mut start = key(&execution_pk(&cursor.key), EXECUTION);
     start.insert("gsi1pk".into(), s(pipeline_pk(pipeline)));

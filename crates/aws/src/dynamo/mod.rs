@@ -4,26 +4,29 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: its head `body` (gzip JSON), `rev`, `outbox`, the `parts` manifest | `EXECUTION#<id>` | `EXECUTION` |
-//! | parts of an execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
+//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
 //!
-//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: the head's
-//! (even when only read — a stage lock relied on) and each execution's. The outbox of effects
-//! lives in the execution item it belongs to, so it is written in the same transaction.
+//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
+//! execution's, and the head's when the state is written or the change relied on it (a stage
+//! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. A
+//! change of a single item is one conditional write instead (`single_write`). The outbox of
+//! effects lives in the execution item it belongs to, so it is written in the same write.
 //!
-//! Indexes: `by_pipeline` (a pipeline's executions newest first; every pipeline under
-//! `PIPELINES`), `deadlines` (active executions by their next deadline, for the tick) and
+//! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
+//! `PIPELINES`; only keys and attributes that do not change per event are projected),
+//! `deadlines` (active executions by their next deadline, for the tick) and
 //! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
 //! (`expires_at`) removes finished executions after a year, job locations a year after their
 //! deadline, and job claims after a week.
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
-//! `executions`, `parts` (an execution's part items), `outbox` and `records` (the port's
-//! operations on each kind of item),
+//! `executions`, `parts` (an execution whole or in part items), `single_write` (a change of one
+//! item), `outbox` and `records` (the port's operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
 //! (SDK errors as store errors).
 
@@ -38,6 +41,7 @@ mod parts;
 mod pipelines;
 mod records;
 mod schema;
+mod single_write;
 mod sweeps;
 mod transaction;
 
@@ -55,7 +59,7 @@ use pipewright_core::time::Timestamp;
 use codec::Item;
 use errors::{refused, sdk_error, transaction_error};
 
-pub use keys::{BY_PIPELINE, CLAIM_SECONDS, DEADLINES, OUTBOX};
+pub use keys::{CLAIM_SECONDS, DEADLINES, LISTING, LISTING_ATTRIBUTES, OUTBOX};
 pub use schema::create_table;
 pub use sweeps::DueExecution;
 pub use transaction::{MAX_ITEMS, transaction};
@@ -93,13 +97,13 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    /// A query of `by_pipeline` under one of its partitions (a pipeline's executions, or every
+    /// A query of `listing` under one of its partitions (a pipeline's executions, or every
     /// pipeline head), from `start`.
-    fn by_pipeline(&self, partition: String, start: Option<Item>) -> QueryFluentBuilder {
+    fn listing(&self, partition: String, start: Option<Item>) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
-            .index_name(BY_PIPELINE)
+            .index_name(LISTING)
             .key_condition_expression("gsi1pk = :partition")
             .expression_attribute_values(":partition", codec::s(partition))
             .set_exclusive_start_key(start)
@@ -167,20 +171,31 @@ impl StateStore for DynamoStore {
                 bases.insert(execution.id.clone(), base);
             }
         }
-        let items = transaction(&self.table, &changes, &bases)?;
+        let (items, split) = transaction::build(&self.table, &changes, &bases)?;
         let bytes = limits::bytes(&items) as u64;
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => {
+        let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
+        let alone = match items.as_slice() {
+            [item] => self.write_alone(item, conflict).await,
+            _ => None,
+        };
+        let result = match alone {
+            Some(result) => result,
+            None => match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => Ok(()),
+                Err(error) => Err(transaction_error(&error, conflict)),
+            },
+        };
+        match result {
+            Ok(()) => {
                 self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
-                    self.cache.put(execution, version);
+                    let split = split.contains(&execution.id);
+                    self.cache.put(execution, version, split);
                 }
                 Ok(())
             }
-            Err(error) => {
-                Err(transaction_error(&error, || format!("pipeline {} changed since it was read", changes.pipeline)))
-            }
+            Err(error) => Err(error),
         }
     }
 

@@ -11,8 +11,10 @@
 //! A query is not isolated from a transaction that commits meanwhile, so the execution item
 //! carries a manifest (`parts`: item key → the version that wrote it) and every part item its
 //! `rev`: a read that finds another version of an item than the manifest names reads again.
-//! An execution item without a manifest (written before parts) holds the whole execution in
-//! `body`: it is read as it is, and its first commit writes every part.
+//! An execution item without a manifest holds the whole execution in `body`: a small one
+//! (`WHOLE_BYTES`), which costs fewer write units in one item than as a head and parts, or one
+//! written before parts. It is read as it is; the commit that makes it too large writes every
+//! part, and from then on it stays in parts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,7 @@ use pipewright_core::execution_parts::{Part, PartKey, StoredPart, changed_parts,
 use pipewright_core::ports::StoreError;
 
 use super::DynamoStore;
-use super::codec::{Item, get_n, get_s, gzip_json, n, read_json, s, unpack};
+use super::codec::{Item, get_n, get_s, gzip_json, n, pack, read_json, s, unpack};
 use super::errors::{refused, sdk_error};
 use super::keys::{EXECUTION, HISTORY_SECONDS, execution_pk, key};
 
@@ -44,6 +46,32 @@ pub fn item_key(part: &PartKey) -> String {
         }
         other => other.encode(),
     }
+}
+
+/// The largest execution (its gzip JSON) kept whole in its item: with the index attributes
+/// the item stays within about 3 KB (its outbox aside), which costs no more write units than
+/// its head and the part items an event changes.
+pub const WHOLE_BYTES: usize = 2048;
+
+/// How a commit stores one execution.
+pub enum Layout {
+    /// Whole in the execution item's `body`, without part items.
+    Whole(AttributeValue),
+    /// The head in `body`, and the part items to write.
+    Split(PartWrites),
+}
+
+/// How `new` is stored: whole while it is small and not already in parts (`base` is the
+/// stored execution a split one is diffed against; `None` when it is new or stored whole),
+/// else in parts.
+pub fn layout(base: Option<&Execution>, new: &Execution) -> Result<Layout, StoreError> {
+    if base.is_none() {
+        let body = pack(new)?;
+        if body.as_b().is_ok_and(|bytes| bytes.as_ref().len() <= WHOLE_BYTES) {
+            return Ok(Layout::Whole(body));
+        }
+    }
+    writes(base, new).map(Layout::Split)
 }
 
 /// What a commit writes for one execution besides its own item.
@@ -154,25 +182,34 @@ pub fn assemble(head_item: &Item, part_items: &[Item]) -> Result<Option<Executio
     join(unpack(head_item)?, parts).map(Some)
 }
 
-/// What the store last read or wrote of each execution stored in parts, at which version:
-/// what a commit diffs against. Bounded; a miss reads the execution again.
+/// What the store last read or wrote of each execution, at which version, and whether it is
+/// stored in parts: what a commit diffs against (an execution stored whole is rewritten whole,
+/// without a diff). Bounded; a miss reads the execution again.
 #[derive(Clone, Default)]
 pub struct Cache {
-    entries: Arc<Mutex<HashMap<String, (u64, Execution)>>>,
+    entries: Arc<Mutex<HashMap<String, Cached>>>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    version: u64,
+    execution: Execution,
+    split: bool,
 }
 
 const CACHED_EXECUTIONS: usize = 32;
 
 impl Cache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Execution)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn get(&self, id: &str, version: u64) -> Option<Execution> {
-        self.lock().get(id).filter(|(at, _)| *at == version).map(|(_, execution)| execution.clone())
+    /// The execution at `version`, and whether it is stored in parts.
+    pub fn get(&self, id: &str, version: u64) -> Option<(Execution, bool)> {
+        self.lock().get(id).filter(|cached| cached.version == version).map(|c| (c.execution.clone(), c.split))
     }
 
-    pub fn put(&self, execution: Execution, version: u64) {
+    pub fn put(&self, execution: Execution, version: u64, split: bool) {
         let mut entries = self.lock();
         if !entries.contains_key(&execution.id) && entries.len() >= CACHED_EXECUTIONS {
             // No order is kept: any entry goes, and is read again when next needed.
@@ -180,7 +217,7 @@ impl Cache {
                 entries.remove(&any);
             }
         }
-        entries.insert(execution.id.clone(), (version, execution));
+        entries.insert(execution.id.clone(), Cached { version, execution, split });
     }
 
     pub fn forget(&self, id: &str) {
@@ -230,9 +267,7 @@ impl DynamoStore {
             let version = get_n(&head_item, "rev")?;
             let split = head_item.contains_key("parts");
             if let Some(execution) = assemble(&head_item, &parts)? {
-                if split {
-                    self.cache.put(execution.clone(), version);
-                }
+                self.cache.put(execution.clone(), version, split);
                 return Ok(Some((execution, version, split)));
             }
         }
@@ -242,8 +277,8 @@ impl DynamoStore {
     /// The execution a commit of `id` read at `version` diffs against: `None` when it is
     /// stored whole (every part is written), a conflict when it is no longer at `version`.
     pub(super) async fn base(&self, id: &str, version: u64) -> Result<Option<Execution>, StoreError> {
-        if let Some(execution) = self.cache.get(id, version) {
-            return Ok(Some(execution));
+        if let Some((execution, split)) = self.cache.get(id, version) {
+            return Ok(split.then_some(execution));
         }
         match self.read_execution(id).await? {
             Some((execution, at, true)) if at == version => Ok(Some(execution)),

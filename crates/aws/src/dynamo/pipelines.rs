@@ -161,8 +161,7 @@ pub(super) async fn list(store: &DynamoStore) -> Result<Vec<StoredPipeline>, Sto
     let mut heads = Vec::new();
     let mut start: Option<Item> = None;
     loop {
-        let output =
-            store.by_pipeline(ALL_PIPELINES.to_string(), start.take()).send().await.map_err(|e| sdk_error(&e))?;
+        let output = store.listing(ALL_PIPELINES.to_string(), start.take()).send().await.map_err(|e| sdk_error(&e))?;
         for head in output.items.unwrap_or_default() {
             heads.push((
                 get_s(&head, "gsi1sk")?.to_string(),

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use pipewright_core::ports::StoreError;
 
 use super::errors::{refused, sdk_error};
-use super::keys::{BY_PIPELINE, DEADLINES, OUTBOX};
+use super::keys::{DEADLINES, LISTING, LISTING_ATTRIBUTES, OUTBOX};
 
 /// Creates the table as template.yaml declares it (for moto and the dev stack).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
@@ -26,15 +26,6 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().map_err(refused)?,
         ])
     };
-    let index =
-        |name: &str, hash: &str, range: &str, projection: ProjectionType| -> Result<GlobalSecondaryIndex, StoreError> {
-            GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .set_key_schema(Some(schema(hash, range)?))
-                .projection(Projection::builder().projection_type(projection).build())
-                .build()
-                .map_err(refused)
-        };
     // The tick needs the pipeline's name along with the execution's key.
     let projected = Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("pipeline");
     client
@@ -48,7 +39,19 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .collect::<Result<Vec<_>, _>>()?,
         ))
         .set_key_schema(Some(schema("pk", "sk")?))
-        .global_secondary_indexes(index(BY_PIPELINE, "gsi1pk", "gsi1sk", ProjectionType::All)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(LISTING)
+                .set_key_schema(Some(schema("gsi1pk", "gsi1sk")?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(LISTING_ATTRIBUTES.map(String::from).to_vec()))
+                        .build(),
+                )
+                .build()
+                .map_err(refused)?,
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(DEADLINES)

@@ -1,5 +1,6 @@
 //! A change as the one `TransactWriteItems` that commits it, built without sending anything:
-//! the head is updated or only checked (a stage lock relied on is a condition too), each
+//! the head is updated, or only checked when the change relied on it (a stage lock), or left
+//! alone (a job's result inside its stage), each
 //! execution's item is put new or updated on its `rev` with the part items that changed
 //! (`parts`), its effects go into its own outbox (so they commit with it), completed entries
 //! leave the outbox, and every dispatched job records where it belongs.
@@ -18,7 +19,7 @@ use super::keys::{
     EXECUTION, HEAD, HISTORY_SECONDS, JOB, derived, execution_pk, job_pk, key, outbox_index, pipeline_pk,
 };
 use super::limits;
-use super::parts::{self, PartWrites};
+use super::parts::{self, Layout};
 
 /// DynamoDB's limit of items in one transaction.
 pub const MAX_ITEMS: usize = limits::TRANSACTION_ITEMS;
@@ -34,7 +35,17 @@ pub fn transaction(
     changes: &Changes,
     bases: &HashMap<String, Execution>,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let mut items = vec![head(table, changes)?];
+    build(table, changes, bases).map(|(items, _)| items)
+}
+
+/// [`transaction`], and the ids of the executions it stores in parts (the others are whole).
+pub(super) fn build(
+    table: &str,
+    changes: &Changes,
+    bases: &HashMap<String, Execution>,
+) -> Result<(Vec<TransactWriteItem>, Vec<String>), StoreError> {
+    let mut split_ids = Vec::new();
+    let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
     // Effects go into the outbox of the execution they concern, ordered by `seq`.
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
     for (index, effect) in changes.effects.iter().enumerate() {
@@ -43,20 +54,23 @@ pub fn transaction(
     for (execution, expected) in &changes.executions {
         let own = effects.remove(execution.id.as_str()).unwrap_or_default();
         let base = expected.and_then(|_| bases.get(&execution.id));
-        let writes = parts::writes(base, execution)?;
+        let layout = parts::layout(base, execution)?;
         let version = expected.map_or(1, |v| v + 1);
         items.push(match expected {
-            None => new_execution(table, execution, &own, &writes)?,
+            None => new_execution(table, execution, &own, &layout)?,
             Some(read_at) => updated_execution(
                 table,
                 execution,
                 *read_at,
                 &own,
                 &changes.completed_effects,
-                (&writes, base.is_some()),
+                (&layout, base.is_some()),
             )?,
         });
-        items.extend(parts::actions(table, execution, version, &writes)?);
+        if let Layout::Split(writes) = &layout {
+            items.extend(parts::actions(table, execution, version, writes)?);
+            split_ids.push(execution.id.clone());
+        }
     }
     if let Some((execution, _)) = effects.into_iter().next() {
         return Err(StoreError::Refused(format!(
@@ -76,15 +90,17 @@ pub fn transaction(
         }
     }
     limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
-    Ok(items)
+    Ok((items, split_ids))
 }
 
-/// The pipeline head: its new state, or only a check that it has not moved.
-fn head(table: &str, changes: &Changes) -> Result<TransactWriteItem, StoreError> {
+/// The pipeline head: its new state, or only a check that it has not moved when the change
+/// was decided on it; nothing when neither (a check is billed as a write).
+fn head(table: &str, changes: &Changes) -> Result<Option<TransactWriteItem>, StoreError> {
     let head_key = key(&pipeline_pk(&changes.pipeline), HEAD);
     let expected = n(changes.expected_state_version);
-    Ok(match &changes.state {
+    Ok(Some(match &changes.state {
         Some(state) => TransactWriteItem::builder().update(new_state(table, head_key, state, expected)?).build(),
+        None if !changes.state_relied_on => return Ok(None),
         None => TransactWriteItem::builder()
             .condition_check(
                 ConditionCheck::builder()
@@ -96,7 +112,7 @@ fn head(table: &str, changes: &Changes) -> Result<TransactWriteItem, StoreError>
                     .map_err(refused)?,
             )
             .build(),
-    })
+    }))
 }
 
 fn new_state(
@@ -123,12 +139,13 @@ fn seq(execution: &Execution, index: u64) -> u64 {
     u64::try_from(execution.updated_at.millis()).unwrap_or(0) * 1000 + index
 }
 
-/// A new execution's item, which must not exist yet: its head, and the manifest of its parts.
+/// A new execution's item, which must not exist yet: the whole execution, or its head and the
+/// manifest of its parts.
 fn new_execution(
     table: &str,
     execution: &Execution,
     own: &[(&Effect, u64)],
-    writes: &PartWrites,
+    layout: &Layout,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut outbox = HashMap::new();
     for (effect, index) in own {
@@ -137,8 +154,15 @@ fn new_execution(
     let (set, _) = derived(execution);
     let mut item = key(&execution_pk(&execution.id), EXECUTION);
     item.insert("rev".into(), n(1));
-    item.insert("body".into(), pack(&execution_head(execution))?);
-    item.insert("parts".into(), parts::manifest(writes, 1));
+    match layout {
+        Layout::Whole(body) => {
+            item.insert("body".into(), body.clone());
+        }
+        Layout::Split(writes) => {
+            item.insert("body".into(), pack(&execution_head(execution))?);
+            item.insert("parts".into(), parts::manifest(writes, 1));
+        }
+    }
     item.insert("outbox".into(), AttributeValue::M(outbox));
     item.extend(set);
     if !own.is_empty() {
@@ -153,39 +177,46 @@ fn new_execution(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// An update of an execution read at `rev` = `version`: its head, index attributes, the
-/// manifest entries of the part items it writes (the whole manifest when it was stored whole,
-/// `split` false), new outbox entries, and the removal of the entries this change completes.
+/// An update of an execution read at `rev` = `version`: the whole execution, or its head and
+/// the manifest entries of the part items it writes (the whole manifest when it was stored
+/// whole, `split` false); its index attributes, new outbox entries, and the removal of the
+/// entries this change completes.
 fn updated_execution(
     table: &str,
     execution: &Execution,
     version: u64,
     own: &[(&Effect, u64)],
     completed: &[String],
-    (writes, split): (&PartWrites, bool),
+    (layout, split): (&Layout, bool),
 ) -> Result<TransactWriteItem, StoreError> {
     let (set, remove) = derived(execution);
     let mut names = HashMap::new();
-    let mut values = HashMap::from([
-        (":body".to_string(), pack(&execution_head(execution))?),
-        (":one".to_string(), n(1)),
-        (":expected".to_string(), n(version)),
-    ]);
+    let body = match layout {
+        Layout::Whole(body) => body.clone(),
+        Layout::Split(_) => pack(&execution_head(execution))?,
+    };
+    let mut values =
+        HashMap::from([(":body".to_string(), body), (":one".to_string(), n(1)), (":expected".to_string(), n(version))]);
     let mut sets = vec!["body = :body".to_string(), "rev = rev + :one".to_string()];
     let mut removes = Vec::new();
-    if split {
-        values.insert(":written".to_string(), n(version + 1));
-        for (i, (item, _)) in writes.put.iter().enumerate() {
-            names.insert(format!("#p{i}"), item.clone());
-            sets.push(format!("parts.#p{i} = :written"));
+    match layout {
+        // Whole before and after: no manifest.
+        Layout::Whole(_) => {}
+        Layout::Split(writes) if split => {
+            values.insert(":written".to_string(), n(version + 1));
+            for (i, (item, _)) in writes.put.iter().enumerate() {
+                names.insert(format!("#p{i}"), item.clone());
+                sets.push(format!("parts.#p{i} = :written"));
+            }
+            for (i, item) in writes.delete.iter().enumerate() {
+                names.insert(format!("#d{i}"), item.clone());
+                removes.push(format!("parts.#d{i}"));
+            }
         }
-        for (i, item) in writes.delete.iter().enumerate() {
-            names.insert(format!("#d{i}"), item.clone());
-            removes.push(format!("parts.#d{i}"));
+        Layout::Split(writes) => {
+            values.insert(":manifest".to_string(), parts::manifest(writes, version + 1));
+            sets.push("parts = :manifest".to_string());
         }
-    } else {
-        values.insert(":manifest".to_string(), parts::manifest(writes, version + 1));
-        sets.push("parts = :manifest".to_string());
     }
     let index_keys = if own.is_empty() { Vec::new() } else { outbox_index(execution).to_vec() };
     for (i, (name, value)) in set.into_iter().chain(index_keys).enumerate() {
@@ -256,6 +287,7 @@ mod tests {
         Changes {
             pipeline: "p".into(),
             expected_state_version: 3,
+            state_relied_on: engine::relies_on_state(event, applied.pipeline_changed),
             state: applied.pipeline_changed.then_some(applied.world.pipeline),
             executions,
             effects: applied.effects,
@@ -263,14 +295,54 @@ mod tests {
         }
     }
 
+    /// `changes` with its execution made too large to stay whole: a namespace of variables
+    /// that do not compress.
+    fn grown(mut changes: Changes) -> Changes {
+        let mut seed: u64 = 7;
+        let variables = (0..200)
+            .map(|i| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (format!("v{i}"), format!("{seed:016x}{:016x}", seed.rotate_left(17)))
+            })
+            .collect();
+        changes.executions[0].0.namespaces.insert("Big".into(), variables);
+        changes
+    }
+
     fn string(value: Option<&AttributeValue>) -> &str {
         value.and_then(|v| v.as_s().ok()).map_or("", String::as_str)
     }
 
     #[test]
-    fn a_start_puts_the_new_execution_with_its_outbox_and_updates_the_head_on_its_rev() {
+    fn a_small_execution_is_one_item_with_the_whole_execution() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let (items, split) = build("table", &started, &HashMap::new()).unwrap();
+        assert!(split.is_empty(), "stored whole");
+        let dispatches = started.effects.iter().filter(|e| matches!(e, Effect::Dispatch(_))).count();
+        assert_eq!(items.len(), 2 + dispatches, "head, execution, one job per dispatch: no part items");
+        let item = items[1].put().expect("a new execution is put").item();
+        assert!(item.get("parts").is_none(), "no manifest");
+        assert_eq!(super::super::codec::unpack(item).unwrap(), started.executions[0].0, "the whole execution");
+
+        // Its next commit rewrites it whole, without a manifest either.
+        let mut world = World::new(&pipeline);
+        world.pipeline = started.state.clone().unwrap();
+        world.executions.insert("e1".into(), started.executions[0].0.clone());
+        let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
+        let (items, split) = build("table", &result, &HashMap::new()).unwrap();
+        assert!(split.is_empty());
+        let update = items[1].update().unwrap();
+        assert!(!update.update_expression().contains("parts"), "{}", update.update_expression());
+        assert!(
+            items.iter().all(|item| item.put().is_none_or(|put| !string(put.item().get("sk")).starts_with("PART#")))
+        );
+    }
+
+    #[test]
+    fn a_start_puts_the_new_execution_with_its_outbox_and_updates_the_head_on_its_rev() {
+        let pipeline = pipeline();
+        let started = grown(changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]));
         let items = transaction("table", &started, &HashMap::new()).unwrap();
         let dispatches: Vec<&str> = started
             .effects
@@ -278,8 +350,8 @@ mod tests {
             .filter_map(|e| if let Effect::Dispatch(d) = e { Some(d.job_id.as_str()) } else { None })
             .collect();
         assert_eq!(dispatches.len(), 1, "the source is dispatched");
-        // Source and Build: a stage item and an item of actions each.
-        let parts = 4;
+        // Source and Build: a stage item and an item of actions each, and the namespace.
+        let parts = 5;
         assert_eq!(items.len(), 2 + parts + dispatches.len(), "head, execution, its parts, one job per dispatch");
 
         let head = items[0].update().expect("the state changed: the head is updated");
@@ -308,7 +380,7 @@ mod tests {
         let manifest = item["parts"].as_m().unwrap();
         let mut written: Vec<&str> = manifest.keys().map(String::as_str).collect();
         written.sort_unstable();
-        assert_eq!(written, ["a/0000/0000+", "a/0001/0000+", "s/0000", "s/0001"]);
+        assert_eq!(written, ["a/0000/0000+", "a/0001/0000+", "ns/Big", "s/0000", "s/0001"]);
         for part in &items[2..2 + parts] {
             let part = part.put().expect("a part item is put").item();
             assert_eq!(string(part.get("pk")), "EXECUTION#e1");
@@ -351,17 +423,28 @@ mod tests {
         for effect in &result.effects {
             assert!(names.values().any(|name| name == effect.id()), "{} joins the outbox", effect.id());
         }
+
+        // A change that neither writes the state nor relied on it leaves the head alone.
+        let inside = Changes { state: None, state_relied_on: false, ..result.clone() };
+        let items = transaction("table", &inside, &HashMap::new()).unwrap();
+        assert!(items.iter().all(|item| item.condition_check().is_none()), "no check of the head");
+        let first = items[0].update().expect("the execution's update comes first");
+        assert_eq!(string(first.key().get("pk")), "EXECUTION#e1");
+        let relied = Changes { state: None, state_relied_on: true, ..result };
+        let items = transaction("table", &relied, &HashMap::new()).unwrap();
+        assert!(items[0].condition_check().is_some(), "a state relied on is checked");
     }
 
     #[test]
     fn a_result_over_a_stored_base_writes_only_the_part_items_that_changed() {
         let pipeline = pipeline();
-        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let started = grown(changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]));
         let mut world = World::new(&pipeline);
         world.pipeline = started.state.clone().unwrap();
         let base = started.executions[0].0.clone();
         world.executions.insert(base.id.clone(), base.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
+        assert!(result.executions[0].0.namespaces.contains_key("Big"));
         let bases = HashMap::from([("e1".to_string(), base)]);
         let items = transaction("table", &result, &bases).unwrap();
         let parts: Vec<&str> = items
@@ -383,7 +466,8 @@ mod tests {
         }
         assert_eq!(update.expression_attribute_values().unwrap()[":written"], AttributeValue::N("2".into()));
 
-        // Without a base (stored whole before parts), every part is written with a new manifest.
+        // Without a base (stored whole, and now too large for that), every part is written
+        // with a new manifest.
         let converted = transaction("table", &result, &HashMap::new()).unwrap();
         let update = converted[1].update().unwrap();
         assert!(update.update_expression().contains("parts = :manifest"), "{}", update.update_expression());
@@ -400,12 +484,13 @@ mod tests {
 
         let mut crowded = started.clone();
         crowded.effects.clear();
-        let execution = crowded.executions[0].0.clone();
-        // Each new execution is its item and 4 part items: the head and 20 of them are 101.
-        crowded.executions = (0..20).map(|i| (Execution { id: format!("e{i}"), ..execution.clone() }, None)).collect();
+        let execution = grown(started.clone()).executions[0].0.clone();
+        // Each new execution too large to stay whole is its item and 5 part items: the head
+        // and 17 of them are 103.
+        crowded.executions = (0..17).map(|i| (Execution { id: format!("e{i}"), ..execution.clone() }, None)).collect();
         let error = transaction("table", &crowded, &HashMap::new()).unwrap_err();
-        assert!(matches!(&error, StoreError::Refused(m) if m.contains("101 items")), "{error}");
+        assert!(matches!(&error, StoreError::Refused(m) if m.contains("103 items")), "{error}");
         crowded.executions.pop();
-        assert_eq!(transaction("table", &crowded, &HashMap::new()).unwrap().len(), 96);
+        assert_eq!(transaction("table", &crowded, &HashMap::new()).unwrap().len(), 97);
     }
 }

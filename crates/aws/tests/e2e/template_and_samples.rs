@@ -99,7 +99,7 @@ fn the_template_declares_the_functions_and_the_tick() {
         "PAY_PER_REQUEST",
         "PointInTimeRecoveryEnabled: true",
         "expires_at",
-        "by_pipeline",
+        "IndexName: listing",
         "deadlines",
         "outbox",
         "AuthType: NONE",
@@ -111,6 +111,9 @@ fn the_template_declares_the_functions_and_the_tick() {
         assert!(TEMPLATE.contains(needle), "template.yaml declares {needle}");
     }
     assert!(TEMPLATE.contains("Status: Enabled"), "the artifact bucket is versioned");
+    // The listing index projects what the code reads from it, no more.
+    let listed = format!("NonKeyAttributes: [{}]", pipewright_aws::dynamo::LISTING_ATTRIBUTES.join(", "));
+    assert!(TEMPLATE.contains(&listed), "template.yaml's listing index: {listed}");
     // Every function the template builds is a crate of functions/, and the other way round.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut built: Vec<&str> =

@@ -123,6 +123,26 @@ fn dispatch_event(ctx: &mut Context, event: &Event) -> Result<Option<Stale>, Rej
     }
 }
 
+/// Whether a step was decided on the pipeline state, so that its commit must fail if the
+/// state moved meanwhile even when the step does not write it. The state is read where an
+/// execution crosses a stage boundary (locks, transitions, who waits), starts or ends (the
+/// count of active executions), and in a user's commands (retry, rollback, override, stop,
+/// transitions, a pipeline update); each of those but the commands writes the state too. A
+/// job's result, an approval or the tick that keeps an execution inside its stage reads none
+/// of it: only its execution, which its own version guards (docs/ARCHITECTURE.md, "How an
+/// execution is stored").
+pub fn relies_on_state(event: &Event, pipeline_changed: bool) -> bool {
+    let inside_a_stage = matches!(
+        event,
+        Event::ActionSucceeded(_)
+            | Event::ActionFailed(_)
+            | Event::JobContinued(_)
+            | Event::ApprovalResult(_)
+            | Event::Tick(_)
+    );
+    pipeline_changed || !inside_a_stage
+}
+
 /// Work the engine handed out and is still waiting on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InFlight {

@@ -11,6 +11,7 @@ mod parts;
 mod properties;
 mod retry;
 mod run_order;
+mod state_reliance;
 mod stop;
 mod timeouts;
 mod transitions;

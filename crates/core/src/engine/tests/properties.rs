@@ -279,7 +279,13 @@ struct Run {
     /// Every row of the move tables a step went through.
     rows: Rows,
     rollbacks: usize,
+    /// The last pipeline states of the run: a step decided without the state must decide
+    /// the same over each (its commit does not check the state).
+    recent_states: Vec<PipelineState>,
 }
+
+/// How many of the run's last pipeline states a step decided without the state is tried on.
+const RECENT_STATES: usize = 6;
 
 /// Rows of the move tables.
 #[derive(Default)]
@@ -303,6 +309,7 @@ impl Run {
             final_statuses: BTreeMap::new(),
             rows: Rows::default(),
             rollbacks: 0,
+            recent_states: Vec::new(),
         }
     }
 
@@ -426,8 +433,15 @@ impl Run {
                         prop_assert_eq!(&check::by_changes(old, new), new, "{}'s changed parts miss a change", id);
                     }
                 }
+                if !relies_on_state(&event, applied.pipeline_changed) {
+                    self.check_decided_without_state(&before, &event, applied)?;
+                }
                 self.delivered.push(event.clone());
             }
+        }
+        self.recent_states.push(self.sim.world.pipeline.clone());
+        if self.recent_states.len() > RECENT_STATES {
+            self.recent_states.remove(0);
         }
         // Applying the same event again changes nothing.
         let after = self.sim.world.clone();
@@ -473,6 +487,39 @@ impl Run {
             }
         }
         self.check_state()
+    }
+
+    /// A step `relies_on_state` says was decided without the pipeline state commits without
+    /// checking it: over any other state the run was in lately, the same event must leave that
+    /// state alone and decide the same for the executions, with the same effects.
+    fn check_decided_without_state(
+        &self,
+        before: &World,
+        event: &Event,
+        applied: &Applied,
+    ) -> Result<(), TestCaseError> {
+        // A state of another declaration version is left out: the update between them
+        // cancelled every active execution, writing each, so a step of one of them conflicts
+        // on the execution's own version.
+        for state in self.recent_states.iter().filter(|s| s.version == before.pipeline.version) {
+            let other = World { pipeline: state.clone(), executions: before.executions.clone() };
+            let again = match apply(&self.sim.pipeline, other, event, self.sim.now) {
+                Ok(Step::Applied(again)) => again,
+                other => {
+                    return Err(TestCaseError::fail(format!(
+                        "{} is decided otherwise over another state: {other:?}",
+                        event.kind()
+                    )));
+                }
+            };
+            prop_assert!(!again.pipeline_changed, "{} changes another state", event.kind());
+            prop_assert_eq!(&again.effects, &applied.effects, "{}'s effects over another state", event.kind());
+            prop_assert_eq!(&again.changed_executions, &applied.changed_executions);
+            for id in &applied.changed_executions {
+                prop_assert_eq!(&again.world.executions[id], &applied.world.executions[id]);
+            }
+        }
+        Ok(())
     }
 
     /// Every status change of the step is a row of its move table, the moves of one thing
