@@ -47,14 +47,16 @@ answered with the error AWS gives.
   `artifactsOverride`, ignores `idempotencyToken`, and its BatchGetBuilds ends every build
   SUCCEEDED at the first look. Here StartBuild refuses a CODEPIPELINE-typed project without
   `artifactsOverride` (AWS's error), answers the same build for the same project and
-  `idempotencyToken` within 5 minutes, and records the overrides (source, secondary sources,
+  `idempotencyToken` within 5 minutes, and records the overrides (source and its auth, source version, secondary sources,
   artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
   IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
   "phase", "code", "message", "exported": {NAME: value}} ends it; StopBuild ends it STOPPED.
 * Commands builds (projects named pipewright-commands-*, the stack's CommandsProject): the
-  stand-in plays CodeBuild's compute. It unzips the source overrides from moto's S3, runs the
-  buildspec override's build commands with bash in a fresh directory and a clean environment
-  (the build's variables and CODEBUILD_* only: nothing of the process that asked for it),
+  stand-in plays CodeBuild's compute. It unzips the source overrides from moto's S3 (Commands
+  builds have none), runs the buildspec override's install then build commands with bash in a
+  fresh directory and a clean environment (the build's variables and CODEBUILD_* only, no AWS
+  credentials: CommandsBuildRole may read no S3 object, so the install-phase prelude fetches
+  the inputs from their presigned URLs over HTTP, here),
   zips the artifacts' files to the artifact overrides, then ends the build and puts its
   "CodeBuild Build State Change" event on the default bus, as CodeBuild does.
 
@@ -867,6 +869,10 @@ class Builds:
             build["source"] = {"type": request["sourceTypeOverride"]}
             if request.get("sourceLocationOverride"):
                 build["source"]["location"] = request["sourceLocationOverride"]
+        if request.get("sourceAuthOverride"):
+            build["source"]["auth"] = request["sourceAuthOverride"]
+        if request.get("sourceVersion"):
+            build["sourceVersion"] = request["sourceVersion"]
         if request.get("buildspecOverride"):
             build["source"]["buildspec"] = request["buildspecOverride"]
         build["secondarySources"] = request.get("secondarySourcesOverride", [])
@@ -924,6 +930,8 @@ class Builds:
 # --- Commands builds: the stand-in as CodeBuild's compute ---------------------------------
 
 COMMANDS_PREFIX = "pipewright-commands-"
+# Where CommandsBuildRole may put objects (template.yaml), and nothing else.
+STAGED_OUTPUTS_PREFIX = "pipewright-build-outputs/"
 
 
 def s3_backend():
@@ -1011,7 +1019,12 @@ def run_commands_build(environ, build_id: str, lock) -> None:
         exported = spec.get("env", {}).get("exported-variables", [])
         state = os.path.join(work, "state")
         lines = []
-        for number, command in enumerate(spec["phases"]["build"]["commands"]):
+        # The install phase (the stack's prelude that fetches the inputs from their presigned
+        # URLs, over HTTP from this server) before the build phase, in one shell, so that
+        # variables, unsets and the directory carry over as in buildspec 0.2.
+        commands = [(phase.upper(), command) for phase in ("install", "build")
+                    for command in (spec["phases"].get(phase) or {}).get("commands", [])]
+        for number, (phase, command) in enumerate(commands):
             lines += [f"echo {number} > {state}.current", command, "__pw_rc=$?",
                       f'if [ $__pw_rc -ne 0 ]; then echo "{number} $__pw_rc" > {state}.failed; exit $__pw_rc; fi']
         lines.append(f"env -0 > {state}.env")
@@ -1026,8 +1039,8 @@ def run_commands_build(environ, build_id: str, lock) -> None:
                 failed = open(state + ".failed").read().split()
             else:
                 failed = [open(state + ".current").read().strip(), str(done.returncode)]
-            command = spec["phases"]["build"]["commands"][int(failed[0])]
-            order.update(status="FAILED", phase="BUILD", code="COMMAND_EXECUTION_ERROR",
+            phase, command = commands[int(failed[0])]
+            order.update(status="FAILED", phase=phase, code="COMMAND_EXECUTION_ERROR",
                          message=f"Error while executing command: {command}. Reason: exit status {failed[1]}")
             return
         values = dict(item.split("=", 1) for item in open(state + ".env").read().split("\0") if "=" in item)
@@ -1039,12 +1052,18 @@ def run_commands_build(environ, build_id: str, lock) -> None:
         for target, files in wanted:
             if target.get("type") != "S3":
                 continue
+            key = f'{target["path"]}/{target["name"]}'
+            if not key.startswith(STAGED_OUTPUTS_PREFIX):
+                # CommandsBuildRole may put objects under the staged-outputs prefix only.
+                order.update(status="FAILED", phase="UPLOAD_ARTIFACTS", code="CLIENT_ERROR",
+                             message=f"AccessDenied: CommandsBuildRole may not put {key}")
+                return
             body = zip_files(src, files)
             if body is None:
                 order.update(status="FAILED", phase="UPLOAD_ARTIFACTS", code="CLIENT_ERROR",
                              message="no matching artifact paths found")
                 return
-            outputs.append((target["location"], f'{target["path"]}/{target["name"]}', body))
+            outputs.append((target["location"], key, body))
     finally:
         shutil.rmtree(work, ignore_errors=True)
         with lock:

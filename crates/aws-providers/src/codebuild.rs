@@ -2,24 +2,28 @@
 //! build of its project, a Commands action one of the stack's Commands project with its
 //! commands as the buildspec (docs/security.md, "Commands actions"). StartBuild carries the
 //! inputs as S3 source overrides, the outputs as S3 artifact overrides and an idempotency
-//! token of the job; then the build is looked at with BatchGetBuilds until it ends.
+//! token of the job; then the build is looked at with BatchGetBuilds until it ends. A Commands
+//! build reads no S3 object itself: it gets presigned URLs of its inputs, and writes its
+//! outputs to staged keys that invoke-action copies to the engine's once it has succeeded.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_codebuild::types::{
     ArtifactPackaging, ArtifactsType, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts, ProjectSource,
-    SourceType,
+    SourceAuth, SourceAuthType, SourceType,
 };
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_s3::types::ServerSideEncryption;
 use pipewright_core::build_project::{BuildVariable, VariableType};
 use pipewright_core::deploy::codebuild::{
-    self as decide, ArtifactTarget, BuildRequest, BuildState, BuildView, PhaseView,
+    self as decide, ArtifactTarget, BuildRequest, BuildState, BuildView, PhaseView, StagedOutput,
 };
 use pipewright_core::engine::FailureType;
 use pipewright_core::providers::ProviderKind;
-use pipewright_providers::Outcome;
+use pipewright_core::time::Timestamp;
 use pipewright_providers::deploy::{Progress, Waiting, configuration_error};
+use pipewright_providers::{ActionError, Outcome};
 
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
@@ -29,6 +33,9 @@ use crate::{Step, waiting};
 #[serde(rename_all = "camelCase")]
 struct State {
     build_id: String,
+    /// A Commands build's outputs, copied to the engine's keys when the build succeeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    staged: Vec<StagedOutput>,
 }
 
 fn console_url(step: &Step<'_>, build_id: &str) -> Option<String> {
@@ -49,37 +56,81 @@ fn failed(error: pipewright_providers::ActionError) -> Progress {
     Progress::Finished(Outcome::Failed(error))
 }
 
-/// The project, variables and buildspec of the job: the action's own project, or for a
-/// Commands action the stack's Commands project.
-fn what_to_build(
-    step: &Step<'_>,
-    kind: ProviderKind,
-    commands_project: Option<&str>,
-) -> Result<(String, Vec<BuildVariable>, Option<String>), pipewright_providers::ActionError> {
+/// The variables of a Commands action, as CodeBuild takes them.
+fn commands_variables(dispatch: &pipewright_core::engine::Dispatch) -> Vec<BuildVariable> {
+    dispatch
+        .environment_variables
+        .iter()
+        .map(|v| BuildVariable {
+            name: v.name.clone(),
+            value: v.value.clone(),
+            kind: if v.kind == "SECRETS_MANAGER" { VariableType::SecretsManager } else { VariableType::Plaintext },
+        })
+        .collect()
+}
+
+/// A presigned GET of one version of `bucket/key`: the object as it is now, whatever is
+/// written at its key later (docs/security.md, "Commands actions").
+async fn input_url(step: &Step<'_>, bucket: &str, key: &str, seconds: u64) -> Result<String, CallError> {
+    let s3 = &step.regional.s3;
+    let head = s3.head_object().bucket(bucket).key(key).send().await.map_err(|e| CallError::of("HeadObject", &e))?;
+    let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(seconds))
+        .map_err(|e| CallError { code: None, message: format!("cannot presign {key}: {e}"), transient: false })?;
+    let request = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(head.version_id().map(String::from))
+        .presigned(config)
+        .await
+        .map_err(|e| CallError::of("GetObject (presign)", &e))?;
+    Ok(request.uri().to_string())
+}
+
+fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Timestamp::from_millis(millis)
+}
+
+/// A Commands action's build: the stack's Commands project, the action's commands after the
+/// prelude that fetches its inputs, its outputs staged.
+async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Progress {
     let dispatch = &step.job.dispatch;
-    if kind == ProviderKind::Commands {
-        let project = commands_project.ok_or_else(|| {
-            configuration_error(
-                "Commands actions run in the stack's CodeBuild project, and this deployment names none (PIPEWRIGHT_COMMANDS_PROJECT, docs/deploy.md)",
-            )
-        })?;
-        let variables = dispatch
-            .environment_variables
-            .iter()
-            .map(|v| BuildVariable {
-                name: v.name.clone(),
-                value: v.value.clone(),
-                kind: if v.kind == "SECRETS_MANAGER" { VariableType::SecretsManager } else { VariableType::Plaintext },
-            })
-            .collect();
-        let buildspec = pipewright_providers::commands_buildspec::commands_buildspec(dispatch);
-        return Ok((project.to_string(), variables, Some(buildspec)));
+    let Some(project) = commands_project else {
+        return failed(configuration_error(
+            "Commands actions run in the stack's CodeBuild project, and this deployment names none (PIPEWRIGHT_COMMANDS_PROJECT, docs/deploy.md)",
+        ));
+    };
+    let prelude = match decide::input_prelude(dispatch) {
+        Ok(prelude) => prelude,
+        Err(message) => return failed(configuration_error(message)),
+    };
+    let buildspec = pipewright_providers::commands_buildspec::commands_buildspec(dispatch, &prelude);
+    let seconds = decide::input_url_seconds(dispatch.deadline, now());
+    let mut urls = BTreeMap::new();
+    for input in &dispatch.input_artifacts {
+        let (bucket, key) = match s3_object(step, &input.name).await {
+            Ok(object) => object,
+            Err(error) => return failed(error),
+        };
+        match input_url(step, &bucket, &key, seconds).await {
+            Ok(url) => urls.insert(input.name.clone(), url),
+            Err(error) => return error.failed(),
+        };
     }
-    let project = pipewright_core::deploy::config(&dispatch.configuration, "ProjectName")
-        .ok_or_else(|| configuration_error("configuration ProjectName is required"))?;
-    let variables =
-        pipewright_providers::codebuild::action_variables(&dispatch.configuration).map_err(configuration_error)?;
-    Ok((project.to_string(), variables, None))
+    let request = match decide::commands_request(dispatch, project, &commands_variables(dispatch), &urls, buildspec) {
+        Ok(request) => request,
+        Err(message) => return failed(configuration_error(message)),
+    };
+    match start_build(step, &request).await {
+        Ok(build_id) => {
+            step.say(&format!("StartBuild {build_id} of project {project}"));
+            wait(step, &State { build_id, staged: decide::staged_outputs(dispatch) }, "SUBMITTED", 0)
+        }
+        Err(error) => error.failed(),
+    }
 }
 
 fn variable(v: &BuildVariable) -> Option<EnvironmentVariable> {
@@ -101,6 +152,7 @@ fn artifacts(target: &ArtifactTarget) -> Option<ProjectArtifacts> {
         .namespace_type(aws_sdk_codebuild::types::ArtifactNamespace::None)
         .artifact_identifier(&target.identifier)
         .override_artifact_name(false)
+        .encryption_disabled(target.encryption_disabled)
         .build()
         .ok()
 }
@@ -116,9 +168,21 @@ async fn start_build(step: &Step<'_>, request: &BuildRequest) -> Result<String, 
         .set_environment_variables_override(Some(request.environment.iter().filter_map(variable).collect()))
         .set_buildspec_override(request.buildspec.clone())
         .set_encryption_key_override(request.encryption_key.clone());
-    call = match &request.source {
-        Some(location) => call.source_type_override(SourceType::S3).source_location_override(location),
-        None => call.source_type_override(SourceType::NoSource),
+    call = match (&request.git_source, &request.source) {
+        (Some(git), _) => {
+            let call = call
+                .source_type_override(SourceType::from(git.source_type.as_str()))
+                .source_location_override(&git.location)
+                .source_version(&git.version);
+            match git.connection.as_ref().and_then(|arn| {
+                SourceAuth::builder().r#type(SourceAuthType::Codeconnections).resource(arn).build().ok()
+            }) {
+                Some(auth) => call.source_auth_override(auth),
+                None => call,
+            }
+        }
+        (None, Some(location)) => call.source_type_override(SourceType::S3).source_location_override(location),
+        (None, None) => call.source_type_override(SourceType::NoSource),
     };
     let secondary: Vec<ProjectSource> = request
         .secondary_sources
@@ -155,10 +219,16 @@ async fn start_build(step: &Step<'_>, request: &BuildRequest) -> Result<String, 
 }
 
 pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option<&str>) -> Progress {
+    if kind == ProviderKind::Commands {
+        return start_commands(step, commands_project).await;
+    }
     let dispatch = &step.job.dispatch;
-    let (project, variables, buildspec) = match what_to_build(step, kind, commands_project) {
-        Ok(what) => what,
-        Err(error) => return failed(error),
+    let Some(project) = pipewright_core::deploy::config(&dispatch.configuration, "ProjectName") else {
+        return failed(configuration_error("configuration ProjectName is required"));
+    };
+    let variables = match pipewright_providers::codebuild::action_variables(&dispatch.configuration) {
+        Ok(variables) => variables,
+        Err(message) => return failed(configuration_error(message)),
     };
     let mut objects = BTreeMap::new();
     for input in &dispatch.input_artifacts {
@@ -167,17 +237,88 @@ pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option
             Err(error) => return failed(error),
         };
     }
-    let request = match decide::build_request(dispatch, &project, &variables, &objects, buildspec) {
+    let mut request = match decide::build_request(dispatch, project, &variables, &objects, None) {
         Ok(request) => request,
         Err(message) => return failed(configuration_error(message)),
     };
+    // A clone reference as the primary input: CodeBuild clones the repository itself.
+    if let Ok(Some(primary)) = decide::primary_input(dispatch, false) {
+        match clone_reference(step, &primary).await {
+            Ok(Some(reference)) => match decide::git_source(&reference) {
+                Ok(git) => {
+                    request.source = None;
+                    request.git_source = Some(git);
+                }
+                Err(message) => return failed(configuration_error(format!("input artifact {primary}: {message}"))),
+            },
+            Ok(None) => {}
+            Err(error) => return failed(error),
+        }
+    }
     match start_build(step, &request).await {
         Ok(build_id) => {
             step.say(&format!("StartBuild {build_id} of project {project}"));
-            wait(step, &State { build_id }, "SUBMITTED", 0)
+            wait(step, &State { build_id, staged: Vec::new() }, "SUBMITTED", 0)
         }
         Err(error) => error.failed(),
     }
+}
+
+/// The clone reference input artifact `name` holds (`CODEBUILD_CLONE_REF`, docs/sources.md,
+/// "Full clones"), if it is one. A reference is a zip of one small file: a larger artifact is
+/// not read.
+async fn clone_reference(step: &Step<'_>, name: &str) -> Result<Option<decide::CloneReference>, ActionError> {
+    const MOST: i64 = 64 * 1024;
+    let Some(location) = step.job.dispatch.input_artifacts.iter().find(|a| a.name == name).map(|a| &a.location) else {
+        return Ok(None);
+    };
+    let unavailable = |message: String| ActionError { kind: FailureType::SystemUnavailable, message };
+    if step.artifacts.in_s3() {
+        let head =
+            step.home.s3.head_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
+                unavailable(format!("cannot look at input artifact {name}: {}", CallError::of("HeadObject", &e)))
+            })?;
+        if head.content_length().unwrap_or(MOST + 1) > MOST {
+            return Ok(None);
+        }
+    }
+    let bytes = step
+        .artifacts
+        .read(location)
+        .await
+        .map_err(|e| unavailable(format!("cannot read input artifact {name}: {e}")))?;
+    match pipewright_providers::clone_ref::CloneRef::from_zip(&bytes) {
+        None => Ok(None),
+        Some(Err(message)) => Err(configuration_error(format!("input artifact {name}: {message}"))),
+        Some(Ok(reference)) => Ok(Some(decide::CloneReference {
+            clone_url: reference.clone_url,
+            commit: reference.commit,
+            provider_type: reference.provider_type,
+            connection_arn: reference.connection_arn,
+        })),
+    }
+}
+
+/// Copies a Commands build's staged outputs to the engine's keys, encrypted as the store
+/// writes (docs/security.md, "Commands actions"). Copying again gives the same artifacts, so a
+/// look that fails part-way is simply looked at again.
+async fn copy_staged(step: &Step<'_>, staged: &[StagedOutput]) -> Result<(), CallError> {
+    let kms = step.job.dispatch.encryption_key.as_ref().map(|k| k.id.as_str()).filter(|id| !id.is_empty());
+    for output in staged {
+        let mut copy = step
+            .regional
+            .s3
+            .copy_object()
+            .copy_source(format!("{}/{}", output.staged.bucket, output.staged.key))
+            .bucket(&output.location.bucket)
+            .key(&output.location.key);
+        copy = match kms {
+            Some(key) => copy.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key),
+            None => copy.server_side_encryption(ServerSideEncryption::Aes256),
+        };
+        copy.send().await.map_err(|e| CallError::of("CopyObject", &e))?;
+    }
+    Ok(())
 }
 
 /// The build as the core reads it.
@@ -233,6 +374,16 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
     match decide::build_state(&view(build)) {
         BuildState::Running(phase) => wait(step, &state, &phase, polls),
         BuildState::Succeeded { output_variables } => {
+            if let Err(error) = copy_staged(step, &state.staged).await {
+                return if error.transient {
+                    wait(step, &state, "(its outputs could not be copied yet; looking again)", polls)
+                } else {
+                    Progress::failed(
+                        FailureType::JobFailed,
+                        format!("the outputs of build {} cannot be copied: {}", state.build_id, error.message),
+                    )
+                };
+            }
             let summary = format!("build {} succeeded", state.build_id);
             step.say(&summary);
             Progress::Finished(Outcome::Succeeded {

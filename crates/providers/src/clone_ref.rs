@@ -53,6 +53,24 @@ impl CloneRef {
         )
     }
 
+    /// The reference a zipped artifact holds: only when [`FILE_NAME`] is its one file.
+    pub fn from_zip(bytes: &[u8]) -> Option<Result<CloneRef, String>> {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
+        if archive.len() != 1 {
+            return None;
+        }
+        let mut file = archive.by_index(0).ok()?;
+        if file.name().ok()?.as_ref() != FILE_NAME {
+            return None;
+        }
+        let mut text = String::new();
+        Some(
+            std::io::Read::read_to_string(&mut file, &mut text)
+                .map_err(|e| e.to_string())
+                .and_then(|_| serde_json::from_str(&text).map_err(|e| format!("{FILE_NAME}: {e}"))),
+        )
+    }
+
     /// Replaces the reference in `directory` by a clone of the repository at the commit.
     pub async fn resolve(&self, directory: &Path) -> Result<(), String> {
         std::fs::remove_file(directory.join(FILE_NAME)).map_err(|e| format!("cannot remove {FILE_NAME}: {e}"))?;
@@ -93,6 +111,26 @@ async fn git(directory: Option<&Path>, args: &[&str]) -> Result<String, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zipped_reference_reads_back_and_other_zips_are_not_references() {
+        let reference = CloneRef {
+            clone_url: "https://github.com/o/r.git".into(),
+            commit: "abc".into(),
+            branch: None,
+            full_repository_name: None,
+            provider_type: Some("GitHub".into()),
+            connection_arn: Some("arn:c".into()),
+        };
+        let text = serde_json::to_string(&reference).unwrap();
+        let zipped = crate::deploy::zip_of(&[(FILE_NAME.to_string(), text)]).unwrap();
+        assert_eq!(CloneRef::from_zip(&zipped), Some(Ok(reference)));
+        let files = crate::deploy::zip_of(&[("main.c".to_string(), "int main(){}".to_string())]).unwrap();
+        assert_eq!(CloneRef::from_zip(&files), None);
+        let broken = crate::deploy::zip_of(&[(FILE_NAME.to_string(), "{".to_string())]).unwrap();
+        assert!(matches!(CloneRef::from_zip(&broken), Some(Err(_))));
+        assert_eq!(CloneRef::from_zip(b"not a zip"), None);
+    }
 
     async fn repository(dir: &Path) -> (String, String) {
         let run = |args: &[&str]| {

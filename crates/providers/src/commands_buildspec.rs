@@ -14,7 +14,9 @@ fn files(globs: &[String]) -> Value {
 }
 
 /// The buildspec text of a Commands dispatch. Commands run in bash, as they do locally.
-pub fn commands_buildspec(dispatch: &Dispatch) -> String {
+/// `install` is the stack's own prelude (the commands that fetch the inputs on AWS,
+/// `core::deploy::codebuild::input_prelude`), run before the action's commands.
+pub fn commands_buildspec(dispatch: &Dispatch, install: &[String]) -> String {
     let mut env = Map::new();
     env.insert("shell".into(), json!("bash"));
     if !dispatch.output_variables.is_empty() {
@@ -25,6 +27,9 @@ pub fn commands_buildspec(dispatch: &Dispatch) -> String {
         "env": env,
         "phases": {"build": {"commands": dispatch.commands}},
     });
+    if !install.is_empty() {
+        spec["phases"]["install"] = json!({"commands": install});
+    }
     let mut outputs = dispatch.output_artifacts.iter();
     if let Some(first) = outputs.next() {
         let mut artifacts = json!({"files": files(&first.files)});
@@ -70,7 +75,9 @@ mod tests {
     fn the_buildspec_reads_back_as_the_local_one_phase_buildspec() {
         let mut d = dispatch();
         d.output_artifacts = vec![output("Reports", &["out/**/*.xml"]), output("Site", &[])];
-        let spec = parse(&commands_buildspec(&d)).unwrap();
+        let install = vec!["curl \"$URL\"".to_string()];
+        let spec = parse(&commands_buildspec(&d, &install)).unwrap();
+        assert_eq!(spec.phase(PhaseName::Install).unwrap().commands, install, "the prelude runs first");
         let build = spec.phase(PhaseName::Build).unwrap();
         assert_eq!(build.commands, d.commands, "the commands verbatim, a colon included");
         assert_eq!(spec.env.exported_variables, vec!["TAG".to_string()]);
@@ -83,7 +90,8 @@ mod tests {
 
     #[test]
     fn no_outputs_no_artifacts() {
-        let spec = parse(&commands_buildspec(&dispatch())).unwrap();
+        let spec = parse(&commands_buildspec(&dispatch(), &[])).unwrap();
         assert!(spec.artifacts.is_none());
+        assert!(spec.phase(PhaseName::Install).is_none());
     }
 }

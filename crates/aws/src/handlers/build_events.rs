@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use pipewright_core::deploy::codebuild as build;
-use pipewright_core::engine::{ActionStatus, Dispatch, Effect, work_in_flight};
+use pipewright_core::engine::{Dispatch, Effect, work_in_flight};
 use pipewright_core::ports::StateStore;
 use pipewright_providers::deploy::Waiting;
 
@@ -86,11 +86,12 @@ pub async fn build_state_changed(services: &Services, detail: &Value) -> Result<
     look_now(services, &event.execution_id, &event.build_id).await
 }
 
-/// An action state change on the stack's bus: an abandoned CodeBuild or Commands action
-/// stops its build (AWS is silent on this; docs/providers.md, "CodeBuild on AWS").
+/// An action state change on the stack's bus: a CodeBuild or Commands action abandoned, or
+/// timed out, while its build runs stops the build (AWS is silent on the first;
+/// docs/providers.md, "CodeBuild on AWS").
 pub async fn action_abandoned(services: &Services, detail: &Value) -> Result<Invoked, HandlerError> {
     let text = |key: &str| detail.get(key).and_then(Value::as_str).unwrap_or_default();
-    if text("state") != "ABANDONED" {
+    if !matches!(text("state"), "ABANDONED" | "FAILED") {
         return Ok(Invoked::Stale(format!("action state {}: nothing to stop", text("state"))));
     }
     let (execution_id, stage, action) = (text("execution-id"), text("stage"), text("action"));
@@ -102,11 +103,14 @@ pub async fn action_abandoned(services: &Services, detail: &Value) -> Result<Inv
         .stage_index(stage)
         .and_then(|s| execution.stages[s].action_index(action).map(|a| &execution.stages[s].actions[a]))
         .and_then(|run| run.attempts.last());
-    let Some(attempt) = attempt.filter(|a| a.status == ActionStatus::Abandoned) else {
-        return Ok(Invoked::Stale(format!("{stage}/{action} of {execution_id} is not abandoned")));
+    let Some(attempt) = attempt else {
+        return Ok(Invoked::Stale(format!("{stage}/{action} of {execution_id} has no attempt")));
     };
-    let Some(build_id) = attempt.external_execution_id.clone() else {
-        return Ok(Invoked::Stale(format!("{stage}/{action} of {execution_id} started no build")));
+    let Some(build_id) = build::build_to_stop(attempt).map(String::from) else {
+        return Ok(Invoked::Stale(format!(
+            "{stage}/{action} of {execution_id} leaves no build running ({:?})",
+            attempt.status
+        )));
     };
     let pipeline = services
         .cache

@@ -1,7 +1,7 @@
 //! CodeBuild actions through the functions (docs/providers.md, "CodeBuild on AWS"): invoke-action
 //! starts the build with the pipeline's overrides and keeps its wait with the attempt; a
 //! "CodeBuild Build State Change" event on the default bus finishes the action, the tick's
-//! BatchGetBuilds when the event is lost; an abandoned action stops its build. Against the
+//! BatchGetBuilds when the event is lost; an abandoned or timed-out action stops its build. Against the
 //! strict stand-in's CodeBuild (infra/local/moto_strict.py), where a test plays the build.
 
 use crate::common;
@@ -250,4 +250,65 @@ async fn stopping_with_abandon_stops_the_build() {
     assert_eq!(stack.status(&execution.id).await, Some(ExecutionStatus::Stopped));
     assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
     assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_still_running_when_its_action_times_out_is_stopped() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    // The tick after the action's deadline: the build still runs.
+    let deadline = attempt(&execution, "Build", "Compile").deadline;
+    stage_transition::tick(&stack.services, Timestamp::from_millis(deadline.millis() + 1_000)).await.unwrap();
+    drain(&stack.router).await;
+    let done = stack.execution(&execution.id).await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:#?}");
+    let compile = attempt(&done, "Build", "Compile");
+    let message = compile.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(message.starts_with("The action timed out"), "{message}");
+    assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_that_fails_on_its_own_is_not_stopped() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    finish(json!({"id": build_id, "status": "FAILED", "phase": "BUILD"})).await;
+    stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
+    drain(&stack.router).await;
+    assert_eq!(stack.status(&execution.id).await, Some(ExecutionStatus::Failed));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), None, "its FAILED state change stops nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_connection() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    // What a connection source with OutputArtifactFormat CODEBUILD_CLONE_REF hands on.
+    let connection = "arn:aws:codeconnections:us-east-1:123456789012:connection/6b1e0f0a";
+    let reference = json!({
+        "cloneUrl": "https://github.com/octo/app.git", "commit": "4c1b3f0e9d2a", "branch": "main",
+        "fullRepositoryName": "octo/app", "providerType": "GitHub", "connectionArn": connection,
+    });
+    let (version, etag) = stack.upload_source("app.zip", &[("codebuild-clone-ref.json", &reference.to_string())]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    drain(&stack.router).await;
+    let execution = latest(&stack, "app").await;
+    let compile = attempt(&execution, "Build", "Compile");
+    assert_eq!(compile.status, ActionStatus::InProgress, "{compile:#?}");
+    let started = build(&stack, compile.external_execution_id.as_deref().unwrap()).await;
+    let source = started.source().unwrap();
+    assert_eq!(source.r#type().as_str(), "GITHUB");
+    assert_eq!(source.location(), Some("https://github.com/octo/app.git"));
+    assert_eq!(started.source_version(), Some("4c1b3f0e9d2a"));
+    let auth = source.auth().expect("the connection is the source's auth");
+    assert_eq!((auth.r#type().as_str(), auth.resource()), ("CODECONNECTIONS", Some(connection)));
 }

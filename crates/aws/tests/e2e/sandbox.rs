@@ -146,10 +146,106 @@ async fn a_commands_action_cannot_read_the_state_table() {
     for forbidden in ["dynamodb:", "secretsmanager:", "events:", "sts:", "lambda:", "iam:"] {
         assert!(!policies.contains(forbidden), "CommandsBuildRole grants {forbidden}");
     }
-    assert!(policies.contains("s3:GetObject") && policies.contains("${ArtifactBucket.Arn}/*"));
+    assert_reaches_only_its_staged_outputs(policies);
     assert_eq!(
         stack.services.calls.snapshot().get("CodeBuild.StartBuild"),
         Some(&1),
         "the commands ran as a build, not in invoke-action"
     );
+}
+
+/// CommandsBuildRole's S3 rights: none to read; PutObject under the staged-outputs prefix
+/// only (docs/security.md, "Commands actions").
+fn assert_reaches_only_its_staged_outputs(policies: &str) {
+    for forbidden in ["s3:GetObject", "s3:ListBucket", "s3:DeleteObject", "s3:*", "kms:"] {
+        assert!(!policies.contains(forbidden), "CommandsBuildRole grants {forbidden}");
+    }
+    let puts: Vec<&str> = policies.split("- Sid:").filter(|statement| statement.contains("s3:Put")).collect();
+    assert_eq!(puts.len(), 1, "{policies}");
+    let resource = puts[0].split("Resource:").nth(1).unwrap().lines().next().unwrap().trim();
+    assert_eq!(resource, "!Sub \"${ArtifactBucket.Arn}/pipewright-build-outputs/*\"", "{}", puts[0]);
+    assert!(!puts[0].contains("s3:PutObjectAcl") && !puts[0].contains("s3:PutBucket"), "{}", puts[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_build_reaches_its_own_inputs_and_no_other_artifact() {
+    let stack = stack().await;
+    let bucket = stack.artifact_bucket();
+    // Another pipeline's artifact, at a key the commands are told.
+    let foreign_key = "payroll/Secrets/4TeYdwq";
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
+    let seen = tempfile::tempdir().unwrap();
+    let (env_file, foreign_file) = (seen.path().join("env"), seen.path().join("foreign"));
+    // What a build step would use to read it: an SDK, with whatever credentials it finds.
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/local/.venv/bin/python");
+    let endpoint = pipewright_aws::testing::endpoint();
+    let read_foreign = format!(
+        "{} -c \"import boto3; print(boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1').get_object(Bucket='{bucket}', Key='{foreign_key}')['Body'].read())\" > {} 2>&1 || echo refused >> {}",
+        python.display(),
+        foreign_file.display(),
+        foreign_file.display()
+    );
+    stack
+        .put_pipeline(&with_build(
+            &stack,
+            "scoped",
+            json!([{
+                "name": "Package", "runOrder": 1,
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "inputArtifacts": [{"name": "Code"}],
+                "outputArtifacts": [{"name": "Packaged", "files": ["dist/**/*"]}],
+                "commands": [
+                    format!("env > {}", env_file.display()),
+                    read_foreign,
+                    "mkdir dist && cp index.html dist/page.html && test \"$PWD\" = \"$CODEBUILD_SRC_DIR\"",
+                ],
+            }]),
+        ))
+        .await;
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>mine</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    stack.router.pump().await.unwrap();
+    let id = stack.services.store.list_executions("scoped", 1, None).await.unwrap().items[0].id.clone();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(foreign_key)
+        .body(zip(&[("salaries.csv", "alice,100000")]).into())
+        .send()
+        .await
+        .unwrap();
+    let status = stack.run_to_end(&id).await;
+    let execution = stack.execution(&id).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{:#?}", execution.stages[1]);
+
+    // The other pipeline's artifact stayed out of reach: the build has no credentials.
+    let foreign = std::fs::read_to_string(&foreign_file).unwrap();
+    assert!(foreign.contains("refused") && foreign.contains("NoCredentialsError"), "{foreign}");
+    assert!(!foreign.contains("alice"), "{foreign}");
+    // The input URLs were the prelude's alone.
+    let environment = std::fs::read_to_string(&env_file).unwrap();
+    assert!(!environment.contains("PIPEWRIGHT_INPUT_URL") && !environment.contains("X-Amz-Signature"), "{environment}");
+
+    // The build started without a source and uploaded to a staged key only.
+    let attempt = execution.stages[1].actions[0].attempts.last().unwrap();
+    let codebuild = aws_sdk_codebuild::Client::new(&stack.sdk);
+    let project = stack.services.settings.commands_project.clone().unwrap();
+    let listed = codebuild.list_builds_for_project().project_name(&project).send().await.unwrap();
+    let build_id = listed.ids()[0].clone();
+    let builds = codebuild.batch_get_builds().ids(&build_id).send().await.unwrap();
+    let build = builds.builds().first().unwrap_or_else(|| panic!("{build_id}: {builds:?}")).clone();
+    assert_eq!(build.source().unwrap().r#type().as_str(), "NO_SOURCE");
+    assert!(build.secondary_sources().is_empty());
+    assert_eq!(build.artifacts().unwrap().location(), Some(bucket.as_str()));
+    let spec = build.source().unwrap().buildspec().unwrap_or_default().to_string();
+    assert!(spec.contains("\"install\"") && !spec.contains("X-Amz-Signature"), "{spec}");
+    // ... which invoke-action copied to the artifact's own key, what the next action reads.
+    let packaged = &attempt.output_artifacts[0].location;
+    assert!(!packaged.key.starts_with("pipewright-build-outputs/"), "{}", packaged.key);
+    let body = s3.get_object().bucket(&packaged.bucket).key(&packaged.key).send().await.unwrap();
+    let bytes = body.body.collect().await.unwrap().into_bytes().to_vec();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("dist/page.html").unwrap(), &mut page).unwrap();
+    assert_eq!(page, "<p>mine</p>");
 }

@@ -160,10 +160,18 @@ fn every_bus_event_reaches_exactly_its_function() {
     let mut running = build;
     running["detail"]["build-status"] = json!("IN_PROGRESS");
     assert!(routed(&rules, &running, false).is_empty(), "only a build that ended");
-    // An abandoned build action stops its build; other action changes are for users' rules.
+    // An abandoned or failed (timed out) build action stops its build; other action changes
+    // are for users' rules.
     let abandoned = json!({"source": "pipewright", "detail-type": "CodePipeline Action Execution State Change",
         "detail": {"state": "ABANDONED", "type": {"owner": "AWS", "provider": "CodeBuild", "category": "Build", "version": "1"}}});
     assert_eq!(routed(&rules, &abandoned, true), ["invoke-action"]);
+    let mut timed_out = abandoned.clone();
+    timed_out["detail"]["state"] = json!("FAILED");
+    timed_out["detail"]["type"]["provider"] = json!("Commands");
+    assert_eq!(routed(&rules, &timed_out, true), ["invoke-action"]);
+    let mut deploy = timed_out.clone();
+    deploy["detail"]["type"]["provider"] = json!("CloudFormation");
+    assert!(routed(&rules, &deploy, true).is_empty());
     let mut succeeded = abandoned.clone();
     succeeded["detail"]["state"] = json!("SUCCEEDED");
     assert!(routed(&rules, &succeeded, true).is_empty());

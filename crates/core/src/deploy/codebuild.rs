@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::build_project::{BuildVariable, VariableType};
 use crate::engine::{ArtifactLocation, Dispatch, MAX_OUTPUT_VARIABLES_BYTES};
+use crate::time::Timestamp;
 
 use super::config;
 
@@ -28,6 +29,9 @@ pub struct ArtifactTarget {
     pub path: String,
     /// The key's last segment.
     pub name: String,
+    /// Uploaded without CodeBuild's KMS encryption, so with the bucket's own (SSE-S3): a
+    /// Commands build's staged output, which its role needs no key for.
+    pub encryption_disabled: bool,
 }
 
 /// A secondary source: the input artifact's name and its S3 object (`bucket/key`).
@@ -37,6 +41,58 @@ pub struct SecondarySource {
     pub location: String,
 }
 
+/// A primary source CodeBuild clones itself: a `CODEBUILD_CLONE_REF` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSource {
+    /// `sourceTypeOverride`: CODECOMMIT, GITHUB, GITHUB_ENTERPRISE, BITBUCKET, GITLAB or
+    /// GITLAB_SELF_MANAGED.
+    pub source_type: String,
+    /// `sourceLocationOverride`: the clone URL.
+    pub location: String,
+    /// `sourceVersion`: the commit.
+    pub version: String,
+    /// `sourceAuthOverride` of type CODECONNECTIONS: the connection's ARN.
+    pub connection: Option<String>,
+}
+
+/// What a clone reference holds, as the build needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CloneReference {
+    pub clone_url: String,
+    pub commit: String,
+    /// The connection's `ProviderType`, or `CodeCommit`.
+    pub provider_type: Option<String>,
+    pub connection_arn: Option<String>,
+}
+
+/// The git source of a clone reference, as CodePipeline starts a build of one
+/// (docs/providers.md, "CodeBuild on AWS"): the host's source type, the clone URL, the commit,
+/// and for a connection its ARN as the source's auth.
+pub fn git_source(reference: &CloneReference) -> Result<GitSource, String> {
+    let source_type = match reference.provider_type.as_deref() {
+        None | Some("CodeCommit") => "CODECOMMIT",
+        Some("GitHub") => "GITHUB",
+        Some("GitHubEnterpriseServer") => "GITHUB_ENTERPRISE",
+        Some("Bitbucket") => "BITBUCKET",
+        Some("GitLab") => "GITLAB",
+        Some("GitLabSelfManaged") => "GITLAB_SELF_MANAGED",
+        Some(other) => return Err(format!("a clone reference of provider type {other} cannot be a build's source")),
+    };
+    if reference.clone_url.is_empty() || reference.commit.is_empty() {
+        return Err("the clone reference names no clone URL or no commit".to_string());
+    }
+    let connection = reference.connection_arn.clone().filter(|arn| !arn.is_empty());
+    if source_type != "CODECOMMIT" && connection.is_none() {
+        return Err(format!("a {source_type} clone reference names no connection to clone it with"));
+    }
+    Ok(GitSource {
+        source_type: source_type.to_string(),
+        location: reference.clone_url.clone(),
+        version: reference.commit.clone(),
+        connection,
+    })
+}
+
 /// Everything StartBuild is sent, for one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildRequest {
@@ -44,6 +100,8 @@ pub struct BuildRequest {
     /// The primary input's object, `bucket/key` (`sourceTypeOverride=S3`); `None` when the
     /// action has no input (`NO_SOURCE`).
     pub source: Option<String>,
+    /// Instead of `source`: a clone reference's repository, which CodeBuild clones.
+    pub git_source: Option<GitSource>,
     pub secondary_sources: Vec<SecondarySource>,
     /// The first output (`artifactsOverride`); `None` is `NO_ARTIFACTS`.
     pub artifacts: Option<ArtifactTarget>,
@@ -68,6 +126,7 @@ fn target(name: &str, location: &ArtifactLocation) -> ArtifactTarget {
         bucket: location.bucket.clone(),
         path: path.to_string(),
         name: file.to_string(),
+        encryption_disabled: false,
     }
 }
 
@@ -81,13 +140,7 @@ pub fn build_request(
     input_objects: &BTreeMap<String, String>,
     buildspec: Option<String>,
 ) -> Result<BuildRequest, String> {
-    let primary = match config(&dispatch.configuration, "PrimarySource") {
-        Some(name) => Some(name.to_string()),
-        None if dispatch.input_artifacts.len() > 1 => {
-            return Err("PrimarySource is required when the action has several input artifacts".to_string());
-        }
-        None => dispatch.input_artifacts.first().map(|input| input.name.clone()),
-    };
+    let primary = primary_input(dispatch, false)?;
     let object = |name: &str| {
         input_objects.get(name).cloned().ok_or_else(|| format!("PrimarySource {name} is not an input of this action"))
     };
@@ -111,16 +164,11 @@ pub fn build_request(
             bad.identifier
         ));
     }
-    // Ours last and alone: the event of the build must name this execution.
-    let ours = [PIPELINE_VARIABLE, EXECUTION_VARIABLE];
-    let mut environment: Vec<BuildVariable> =
-        variables.iter().filter(|v| !ours.contains(&v.name.as_str())).cloned().collect();
-    for (name, value) in ours.iter().zip([&dispatch.pipeline, &dispatch.execution_id]) {
-        environment.push(BuildVariable { name: name.to_string(), value: value.clone(), kind: VariableType::Plaintext });
-    }
+    let environment = with_execution(dispatch, variables.to_vec());
     Ok(BuildRequest {
         project: project.to_string(),
         source,
+        git_source: None,
         secondary_sources,
         artifacts,
         secondary_artifacts,
@@ -129,6 +177,172 @@ pub fn build_request(
         encryption_key: dispatch.encryption_key.as_ref().map(|key| key.id.clone()).filter(|id| !id.is_empty()),
         idempotency_token: super::client_token(&dispatch.job_id, "build"),
     })
+}
+
+/// The prefix of the artifact bucket a Commands build may write to, and nothing else
+/// (docs/security.md, "Commands actions"): its outputs land here, at keys derived from the job
+/// id, and invoke-action copies them to the engine's keys once the build has succeeded.
+pub const STAGED_OUTPUTS_PREFIX: &str = "pipewright-build-outputs";
+
+/// The variable of the `index`th input's presigned URL, in a Commands build.
+pub fn input_url_variable(index: usize) -> String {
+    format!("PIPEWRIGHT_INPUT_URL_{index}")
+}
+
+/// An output of a Commands build: where the build uploads it, where the action's later
+/// readers find it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StagedOutput {
+    pub name: String,
+    pub staged: ArtifactLocation,
+    pub location: ArtifactLocation,
+}
+
+/// The outputs of a Commands dispatch, each staged at `<prefix>/<id>.zip`, where the id is
+/// derived from the job id (a capability: no build learns another job's) and the output's
+/// name.
+pub fn staged_outputs(dispatch: &Dispatch) -> Vec<StagedOutput> {
+    dispatch
+        .output_artifacts
+        .iter()
+        .map(|output| StagedOutput {
+            name: output.name.clone(),
+            staged: ArtifactLocation {
+                bucket: output.location.bucket.clone(),
+                key: format!(
+                    "{STAGED_OUTPUTS_PREFIX}/{}.zip",
+                    crate::ids::uuid_from(&["build-output", &dispatch.job_id, &output.name])
+                ),
+            },
+            location: output.location.clone(),
+        })
+        .collect()
+}
+
+/// How long a Commands build's input URLs stay valid: until the action's deadline (a build
+/// may queue first), plus 5 minutes, within S3's 1 minute to 7 days.
+pub fn input_url_seconds(deadline: Timestamp, now: Timestamp) -> u64 {
+    let left = (deadline.millis() - now.millis()).max(0) / 1000;
+    u64::try_from(left + 300).unwrap_or(300).clamp(60, 7 * 24 * 3600)
+}
+
+/// The primary input: `PrimarySource`, else the only input (a CodeBuild action) or the
+/// first (a Commands action, as CodePipeline runs it).
+pub fn primary_input(dispatch: &Dispatch, first_by_default: bool) -> Result<Option<String>, String> {
+    match config(&dispatch.configuration, "PrimarySource") {
+        Some(name) => Ok(Some(name.to_string())),
+        None if dispatch.input_artifacts.len() > 1 && !first_by_default => {
+            Err("PrimarySource is required when the action has several input artifacts".to_string())
+        }
+        None => Ok(dispatch.input_artifacts.first().map(|input| input.name.clone())),
+    }
+}
+
+/// The inputs of a Commands dispatch in download order, primary first: (name, directory
+/// variable). The primary goes to `CODEBUILD_SRC_DIR`, another input to
+/// `CODEBUILD_SRC_DIR_<name>`.
+fn commands_inputs(dispatch: &Dispatch) -> Result<Vec<(String, String)>, String> {
+    let primary = primary_input(dispatch, true)?;
+    let mut inputs = Vec::new();
+    if let Some(name) = &primary {
+        if !dispatch.input_artifacts.iter().any(|input| &input.name == name) {
+            return Err(format!("PrimarySource {name} is not an input of this action"));
+        }
+        inputs.push((name.clone(), "CODEBUILD_SRC_DIR".to_string()));
+    }
+    for input in dispatch.input_artifacts.iter().filter(|input| Some(&input.name) != primary.as_ref()) {
+        if !valid_identifier(&input.name) {
+            return Err(format!(
+                "input artifact {} cannot be a secondary input of a build: its directory variable CODEBUILD_SRC_DIR_<name> needs letters, digits and _ only",
+                input.name
+            ));
+        }
+        inputs.push((input.name.clone(), format!("CODEBUILD_SRC_DIR_{}", input.name)));
+    }
+    Ok(inputs)
+}
+
+/// The install-phase commands of a Commands build that fetch its inputs, before the user's
+/// commands (docs/security.md, "Commands actions"): each input's zip from its presigned URL
+/// (the variable [`input_url_variable`] of its place in [`commands_inputs`]) into its
+/// directory; then the URLs are unset and the build starts in `CODEBUILD_SRC_DIR`. The URLs
+/// are only ever named, so CodeBuild's log of each command shows no URL.
+pub fn input_prelude(dispatch: &Dispatch) -> Result<Vec<String>, String> {
+    let inputs = commands_inputs(dispatch)?;
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut commands = Vec::new();
+    for (index, (name, directory)) in inputs.iter().enumerate() {
+        if directory != "CODEBUILD_SRC_DIR" {
+            commands.push(format!("export {directory}=\"${{CODEBUILD_SRC_DIR%/*}}/src_{name}\""));
+        }
+        let url = input_url_variable(index);
+        commands.push(format!(
+            "mkdir -p \"${directory}\" && __pw_zip=\"$(mktemp)\" && curl --fail --silent --show-error --retry 3 --output \"$__pw_zip\" \"${url}\" && unzip -q -o \"$__pw_zip\" -d \"${directory}\" && rm -f \"$__pw_zip\""
+        ));
+    }
+    let urls: Vec<String> = (0..inputs.len()).map(input_url_variable).collect();
+    commands.push(format!("unset {} __pw_zip && cd \"$CODEBUILD_SRC_DIR\"", urls.join(" ")));
+    Ok(commands)
+}
+
+/// The StartBuild request of a Commands dispatch (docs/security.md, "Commands actions"): no
+/// source (the buildspec's prelude fetches the inputs from `input_urls`, by input name), the
+/// outputs to their [`staged_outputs`] keys, and no KMS key (the staged objects are the
+/// bucket's; the copy to the engine's keys encrypts them as the store does).
+pub fn commands_request(
+    dispatch: &Dispatch,
+    project: &str,
+    variables: &[BuildVariable],
+    input_urls: &BTreeMap<String, String>,
+    buildspec: String,
+) -> Result<BuildRequest, String> {
+    let inputs = commands_inputs(dispatch)?;
+    let mut urls = Vec::new();
+    for (index, (name, _)) in inputs.iter().enumerate() {
+        let url = input_urls.get(name).ok_or_else(|| format!("input artifact {name} has no URL"))?;
+        urls.push(BuildVariable { name: input_url_variable(index), value: url.clone(), kind: VariableType::Plaintext });
+    }
+    let mut targets = staged_outputs(dispatch)
+        .into_iter()
+        .map(|output| ArtifactTarget { encryption_disabled: true, ..target(&output.name, &output.staged) });
+    let artifacts = targets.next();
+    let secondary_artifacts: Vec<ArtifactTarget> = targets.collect();
+    if let Some(bad) = secondary_artifacts.iter().find(|a| !valid_identifier(&a.identifier)) {
+        return Err(format!(
+            "output artifact {} cannot be a secondary artifact of a build: CodeBuild's artifact identifiers are letters, digits and _ only",
+            bad.identifier
+        ));
+    }
+    let reserved = |name: &str| name.starts_with("PIPEWRIGHT_INPUT_URL_");
+    let mut environment: Vec<BuildVariable> = variables.iter().filter(|v| !reserved(&v.name)).cloned().collect();
+    environment.extend(urls);
+    Ok(BuildRequest {
+        project: project.to_string(),
+        source: None,
+        git_source: None,
+        secondary_sources: Vec::new(),
+        artifacts,
+        secondary_artifacts,
+        environment: with_execution(dispatch, environment),
+        buildspec: Some(buildspec),
+        encryption_key: None,
+        idempotency_token: super::client_token(&dispatch.job_id, "build"),
+    })
+}
+
+/// `variables` with the execution's own last and alone: the event of the build must name
+/// this execution.
+fn with_execution(dispatch: &Dispatch, variables: Vec<BuildVariable>) -> Vec<BuildVariable> {
+    let ours = [PIPELINE_VARIABLE, EXECUTION_VARIABLE];
+    let mut environment: Vec<BuildVariable> =
+        variables.into_iter().filter(|v| !ours.contains(&v.name.as_str())).collect();
+    for (name, value) in ours.iter().zip([&dispatch.pipeline, &dispatch.execution_id]) {
+        environment.push(BuildVariable { name: name.to_string(), value: value.clone(), kind: VariableType::Plaintext });
+    }
+    environment
 }
 
 /// One phase of a build (`Build.phases[]`).
@@ -244,6 +458,21 @@ pub fn build_event(detail: &Value) -> Option<BuildEvent> {
     })
 }
 
+/// The build an ended attempt of a CodeBuild or Commands action leaves running, to stop:
+/// abandoned (a stop with abandon), or failed at its deadline (the action timed out while the
+/// build ran; CodePipeline does not leave it to the project's own timeout). A build that has
+/// already ended is no harm: stopping it is a no-op. An attempt that failed before its deadline
+/// was failed by its build's own end.
+pub fn build_to_stop(attempt: &crate::engine::ActionAttempt) -> Option<&str> {
+    use crate::engine::ActionStatus;
+    let stops = match attempt.status {
+        ActionStatus::Abandoned => true,
+        ActionStatus::Failed => attempt.updated_at >= attempt.deadline,
+        _ => false,
+    };
+    attempt.external_execution_id.as_deref().filter(|_| stops)
+}
+
 /// Whether a build status is final.
 pub fn is_final(status: &str) -> bool {
     matches!(status, "SUCCEEDED" | "FAILED" | "FAULT" | "TIMED_OUT" | "STOPPED")
@@ -331,6 +560,155 @@ mod tests {
         let d = dispatch(&[], &[], &[]);
         let request = build_request(&d, "p", &[], &objects(&d), None).unwrap();
         assert_eq!((request.source, request.artifacts), (None, None));
+    }
+
+    fn commands(inputs: &[&str], outputs: &[&str]) -> Dispatch {
+        let mut d = dispatch(inputs, outputs, &[]);
+        d.action_type.provider = "Commands".into();
+        d
+    }
+
+    fn urls(d: &Dispatch) -> BTreeMap<String, String> {
+        d.input_artifacts.iter().map(|a| (a.name.clone(), format!("https://s3/{}?sig", a.location.key))).collect()
+    }
+
+    #[test]
+    fn a_commands_build_gets_urls_of_its_inputs_and_writes_to_staged_keys_only() {
+        let d = commands(&["Code", "Tools"], &["Built", "Docs"]);
+        let variables = vec![BuildVariable {
+            name: "PIPEWRIGHT_INPUT_URL_0".into(),
+            value: "forged".into(),
+            kind: VariableType::Plaintext,
+        }];
+        let request = commands_request(&d, "pipewright-commands-s", &variables, &urls(&d), "{}".into()).unwrap();
+        assert_eq!(
+            (request.source.as_ref(), request.secondary_sources.len()),
+            (None, 0),
+            "no S3 source: the role reads nothing"
+        );
+        let names: Vec<(&str, &str)> =
+            request.environment.iter().map(|v| (v.name.as_str(), v.value.as_str())).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("PIPEWRIGHT_INPUT_URL_0", "https://s3/shop/Code/k?sig"),
+                ("PIPEWRIGHT_INPUT_URL_1", "https://s3/shop/Tools/k?sig"),
+                (PIPELINE_VARIABLE, "shop"),
+                (EXECUTION_VARIABLE, "e-1"),
+            ]
+        );
+        let staged = staged_outputs(&d);
+        let built = request.artifacts.unwrap();
+        assert_eq!(format!("{}/{}", built.path, built.name), staged[0].staged.key);
+        assert!(staged[0].staged.key.starts_with("pipewright-build-outputs/"), "{}", staged[0].staged.key);
+        assert_eq!(staged[0].location.key, "shop/Built/o1");
+        assert_eq!(request.secondary_artifacts[0].identifier, "Docs");
+        assert_ne!(staged[0].staged.key, staged[1].staged.key);
+        let mut other_job = d.clone();
+        other_job.job_id = "job-2".into();
+        assert_ne!(staged_outputs(&other_job)[0].staged.key, staged[0].staged.key, "keys are the job's own");
+        assert_eq!(request.encryption_key, None);
+        assert!(commands_request(&d, "p", &[], &BTreeMap::new(), "{}".into()).unwrap_err().contains("Code"));
+    }
+
+    #[test]
+    fn the_prelude_fetches_each_input_into_its_directory_and_forgets_the_urls() {
+        let d = commands(&["Code", "Tools"], &[]);
+        let prelude = input_prelude(&d).unwrap();
+        assert!(prelude[0].contains("\"$PIPEWRIGHT_INPUT_URL_0\"") && prelude[0].contains("-d \"$CODEBUILD_SRC_DIR\""));
+        assert_eq!(prelude[1], "export CODEBUILD_SRC_DIR_Tools=\"${CODEBUILD_SRC_DIR%/*}/src_Tools\"");
+        assert!(
+            prelude[2].contains("\"$PIPEWRIGHT_INPUT_URL_1\"") && prelude[2].contains("\"$CODEBUILD_SRC_DIR_Tools\"")
+        );
+        assert_eq!(
+            prelude[3],
+            "unset PIPEWRIGHT_INPUT_URL_0 PIPEWRIGHT_INPUT_URL_1 __pw_zip && cd \"$CODEBUILD_SRC_DIR\""
+        );
+        assert!(!prelude.iter().any(|c| c.contains("https://")), "the commands name the URLs, never show them");
+        assert!(input_prelude(&commands(&[], &[])).unwrap().is_empty());
+        assert!(input_prelude(&commands(&["Code", "my-tools"], &[])).unwrap_err().contains("my-tools"));
+    }
+
+    #[test]
+    fn input_urls_last_until_the_deadline_and_a_margin() {
+        let now = Timestamp::from_millis(1_000_000);
+        assert_eq!(input_url_seconds(Timestamp::from_millis(1_000_000 + 3_300_000), now), 3_600);
+        assert_eq!(input_url_seconds(now, now), 300);
+        assert_eq!(input_url_seconds(Timestamp::from_millis(i64::MAX), now), 7 * 24 * 3600);
+    }
+
+    #[test]
+    fn an_abandoned_or_timed_out_attempt_stops_its_build_and_no_other() {
+        use crate::engine::{ActionAttempt, ActionStatus};
+        let attempt = |status: ActionStatus, updated: i64| ActionAttempt {
+            number: 1,
+            stage_run: 1,
+            action_execution_id: "a-1".into(),
+            status,
+            started_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(updated),
+            deadline: Timestamp::from_millis(3_600_000),
+            job: None,
+            token: None,
+            resolved_configuration: BTreeMap::new(),
+            input_artifacts: vec![],
+            output_artifacts: vec![],
+            output_variables: BTreeMap::new(),
+            summary: None,
+            error: None,
+            external_execution_id: Some("p:1".into()),
+            external_execution_url: None,
+            percent_complete: None,
+            last_updated_by: None,
+            details: None,
+        };
+        assert_eq!(build_to_stop(&attempt(ActionStatus::Abandoned, 10)), Some("p:1"));
+        assert_eq!(build_to_stop(&attempt(ActionStatus::Failed, 3_600_000)), Some("p:1"), "timed out");
+        assert_eq!(build_to_stop(&attempt(ActionStatus::Failed, 3_599_999)), None, "failed by its build");
+        assert_eq!(build_to_stop(&attempt(ActionStatus::Succeeded, 3_700_000)), None);
+        let never_started = ActionAttempt { external_execution_id: None, ..attempt(ActionStatus::Abandoned, 10) };
+        assert_eq!(build_to_stop(&never_started), None);
+    }
+
+    #[test]
+    fn a_clone_reference_is_a_git_source_of_its_host_and_connection() {
+        let codecommit = CloneReference {
+            clone_url: "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app".into(),
+            commit: "c0ffee".into(),
+            provider_type: Some("CodeCommit".into()),
+            connection_arn: None,
+        };
+        assert_eq!(
+            git_source(&codecommit),
+            Ok(GitSource {
+                source_type: "CODECOMMIT".into(),
+                location: codecommit.clone_url.clone(),
+                version: "c0ffee".into(),
+                connection: None
+            })
+        );
+        let arn = "arn:aws:codeconnections:eu-west-1:1:connection/x";
+        for (provider, kind) in [
+            ("GitHub", "GITHUB"),
+            ("GitHubEnterpriseServer", "GITHUB_ENTERPRISE"),
+            ("Bitbucket", "BITBUCKET"),
+            ("GitLab", "GITLAB"),
+            ("GitLabSelfManaged", "GITLAB_SELF_MANAGED"),
+        ] {
+            let reference = CloneReference {
+                clone_url: "https://github.com/o/r.git".into(),
+                commit: "c0ffee".into(),
+                provider_type: Some(provider.into()),
+                connection_arn: Some(arn.into()),
+            };
+            let source = git_source(&reference).unwrap();
+            assert_eq!((source.source_type.as_str(), source.connection.as_deref()), (kind, Some(arn)));
+            let unauthenticated = CloneReference { connection_arn: None, ..reference };
+            assert!(git_source(&unauthenticated).unwrap_err().contains("no connection"), "{provider}");
+        }
+        let odd = CloneReference { provider_type: Some("Gitea".into()), ..codecommit.clone() };
+        assert!(git_source(&odd).unwrap_err().contains("Gitea"));
+        assert!(git_source(&CloneReference { commit: String::new(), ..codecommit }).is_err());
     }
 
     fn phase(kind: &str, status: &str, context: Option<(&str, &str)>) -> PhaseView {
