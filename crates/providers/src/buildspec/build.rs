@@ -16,7 +16,7 @@ use pipewright_core::ports::ArtifactStore;
 use super::cache::{self, CacheRoot, Chosen};
 use super::console::Console;
 use super::environment::exported_values;
-use super::model::{ArtifactSpec, Buildspec, CacheAction, PhaseName};
+use super::model::{ArtifactSpec, Buildspec, CacheAction, OnFailure, PhaseName};
 use super::outputs;
 use super::phases::{Step, next_step};
 use super::reports::{self, Counts};
@@ -122,6 +122,26 @@ pub struct Build<'a, A> {
     pub secret_names: BTreeSet<String>,
 }
 
+/// The phase whose last command is the last any path of the build can run, when nothing reads
+/// the shell state after it: that command need not dump its state (docs/codebuild.md, "Shell
+/// semantics"), which saves a fork-heavy `set`/`export -p` dump per action. The state is read
+/// after the last command by exported variables, report groups and a variable in an output's
+/// `base-directory`; another phase with commands, a `finally` block or a retried phase may run
+/// a command after it.
+pub fn last_undumped_phase(spec: &Buildspec, exported_names: &[String], outputs: &[Output]) -> Option<PhaseName> {
+    let reads_final_state = !exported_names.is_empty()
+        || !spec.reports.is_empty()
+        || outputs.iter().any(|o| o.spec.base_directory.as_deref().is_some_and(|b| b.contains('$')));
+    if reads_final_state {
+        return None;
+    }
+    let mut with_commands = spec.phases.iter().filter(|(_, p)| !p.commands.is_empty() || !p.finally.is_empty());
+    let (name, phase) = with_commands.next()?;
+    let alone = with_commands.next().is_none();
+    let retried = matches!(phase.on_failure, Some(OnFailure::Retry { .. }));
+    (alone && phase.finally.is_empty() && !retried).then_some(*name)
+}
+
 fn detail(phase: &str, status: &str, started: Instant, context: Option<&(String, String)>) -> PhaseDetail {
     PhaseDetail {
         phase_type: phase.to_string(),
@@ -146,6 +166,7 @@ impl<A: ArtifactStore> Build<'_, A> {
             cancel,
             deadline,
         );
+        runner.undumped_phase = last_undumped_phase(self.spec, &self.exported_names, &self.outputs);
         let mut result = BuildResult {
             status: BuildStatus::Succeeded,
             phases: Vec::new(),
@@ -494,6 +515,47 @@ mod tests {
         assert!(shell_path(Some("sh"), "/bin/sh", Some("/nonexistent:/bin")).unwrap().ends_with("sh"));
         assert!(shell_path(Some("zzsh"), "/bin/sh", Some("/bin")).unwrap_err().contains("zzsh is not installed"));
         assert!(shell_path(Some("powershell.exe"), "/bin/sh", None).unwrap_err().contains("Windows"));
+    }
+
+    fn spec(text: &str) -> Buildspec {
+        crate::buildspec::parse::parse(text).unwrap()
+    }
+
+    fn output(base_directory: Option<&str>) -> Output {
+        Output {
+            name: "Out".into(),
+            location: ArtifactLocation { bucket: "b".into(), key: "k".into() },
+            spec: ArtifactSpec {
+                files: vec!["**/*".into()],
+                base_directory: base_directory.map(String::from),
+                ..ArtifactSpec::default()
+            },
+            allow_empty: false,
+        }
+    }
+
+    #[test]
+    fn only_a_command_nothing_runs_or_reads_after_skips_its_state_dump() {
+        let one_phase = spec("version: 0.2\nphases:\n  build:\n    commands:\n      - make\n      - make test\n");
+        assert_eq!(last_undumped_phase(&one_phase, &[], &[output(None)]), Some(PhaseName::Build));
+        assert_eq!(last_undumped_phase(&one_phase, &[], &[output(Some("dist"))]), Some(PhaseName::Build));
+        // What reads the state after the last command.
+        assert_eq!(last_undumped_phase(&one_phase, &["VERSION".into()], &[]), None);
+        assert_eq!(last_undumped_phase(&one_phase, &[], &[output(Some("$OUT"))]), None);
+        let reports = spec(
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - make\nreports:\n  unit:\n    files:\n      - r.xml\n",
+        );
+        assert_eq!(last_undumped_phase(&reports, &[], &[]), None);
+        // What may run a command after it.
+        let two_phases = spec(
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - make\n  post_build:\n    commands:\n      - echo done\n",
+        );
+        assert_eq!(last_undumped_phase(&two_phases, &[], &[]), None);
+        let finally =
+            spec("version: 0.2\nphases:\n  build:\n    commands:\n      - make\n    finally:\n      - echo done\n");
+        assert_eq!(last_undumped_phase(&finally, &[], &[]), None);
+        let retried = spec("version: 0.2\nphases:\n  build:\n    on-failure: RETRY-2\n    commands:\n      - make\n");
+        assert_eq!(last_undumped_phase(&retried, &[], &[]), None);
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub struct Runner<'a> {
     pub deadline: Option<Instant>,
     /// A phase failed already (CODEBUILD_BUILD_SUCCEEDING=0).
     pub build_failed: bool,
+    /// The phase whose last command dumps no state: nothing runs or reads it after that
+    /// command (`build::last_undumped_phase`).
+    pub undumped_phase: Option<PhaseName>,
     groups: Vec<Pid>,
     scripts: usize,
 }
@@ -119,20 +122,24 @@ impl<'a> Runner<'a> {
             cancel,
             deadline,
             build_failed: false,
+            undumped_phase: None,
             groups: Vec::new(),
             scripts: 0,
         }
     }
 
-    async fn run_command(&mut self, command: &str, succeeding: bool) -> CommandEnd {
+    /// Runs one command; with `last` true no state is dumped, as nothing reads it afterwards.
+    async fn run_command(&mut self, command: &str, succeeding: bool, last: bool) -> CommandEnd {
         self.scripts += 1;
         let path = self.scratch.join(format!("command-{}.sh", self.scripts));
         let dump = DumpFiles::under(&self.scratch);
-        for file in [&dump.variables, &dump.exports, &dump.options, &dump.cwd] {
-            let _ = fs::remove_file(file);
+        let carries = self.version == Version::V0_2 && !last;
+        if carries {
+            for file in [&dump.variables, &dump.exports, &dump.options, &dump.cwd] {
+                let _ = fs::remove_file(file);
+            }
         }
-        let carries = self.version == Version::V0_2;
-        let start = if carries { self.state.clone() } else { self.initial.clone() };
+        let start = if self.version == Version::V0_2 { self.state.clone() } else { self.initial.clone() };
         if let Err(e) = fs::write(&path, script(command, &start, carries.then_some(&dump))) {
             return CommandEnd::NotStarted(format!("cannot write the command script: {e}"));
         }
@@ -196,6 +203,7 @@ impl<'a> Runner<'a> {
         first: usize,
         total: usize,
         phase_failed: &mut bool,
+        undumped_last: bool,
     ) -> Result<Option<FailedCommand>, PhaseStatus> {
         for (index, command) in commands.iter().enumerate() {
             let number = first + index;
@@ -206,7 +214,8 @@ impl<'a> Runner<'a> {
                 }
             }
             let succeeding = !self.build_failed && !*phase_failed;
-            let reason = match self.run_command(command, succeeding).await {
+            let last = undumped_last && index + 1 == commands.len();
+            let reason = match self.run_command(command, succeeding, last).await {
                 CommandEnd::Exited(0) => continue,
                 CommandEnd::Exited(code) => format!("exit status {code}"),
                 CommandEnd::Signalled => "a signal".to_string(),
@@ -240,12 +249,13 @@ impl<'a> Runner<'a> {
         let mut retried = 0;
         loop {
             let mut phase_failed = false;
-            let mut failure = match self.run_block(&phase.commands, 1, total, &mut phase_failed).await {
+            let undumped = self.undumped_phase == Some(name);
+            let mut failure = match self.run_block(&phase.commands, 1, total, &mut phase_failed, undumped).await {
                 Ok(failure) => failure,
                 Err(status) => return PhaseEnd { status, context: None, command: None },
             };
             let finally_failure =
-                match self.run_block(&phase.finally, phase.commands.len() + 1, total, &mut phase_failed).await {
+                match self.run_block(&phase.finally, phase.commands.len() + 1, total, &mut phase_failed, false).await {
                     Ok(failure) => failure,
                     Err(status) => return PhaseEnd { status, context: None, command: None },
                 };
