@@ -197,6 +197,7 @@ async fn a_build_starts_with_the_overrides_once_and_its_event_completes_the_acti
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
     let compile = attempt(&done, "Build", "Compile");
     assert_eq!(compile.output_variables.get("IMAGE_TAG").map(String::as_str), Some("abc123"));
+    assert_eq!(compile.external_execution_id.as_deref(), Some(build_id.as_str()), "the build's id outlives its result");
     let deployed = stack.objects(&stack.deploy_bucket).await;
     assert!(
         deployed.contains_key("release-abc123.zip"),

@@ -124,7 +124,11 @@ pub(crate) fn action_succeeded(ctx: &mut Context, event: &ActionSucceeded) -> Re
     };
     attempt.output_variables = event.output_variables.clone();
     attempt.summary = event.summary.clone();
-    attempt.external_execution_id = event.external_execution_id.clone();
+    attempt.external_execution_id = kept_external_id(
+        attempt.external_execution_id.take(),
+        event.external_execution_id.clone(),
+        &attempt.action_execution_id,
+    );
     attempt.external_execution_url = event.external_execution_url.clone();
     attempt.last_updated_by = event.by.clone();
     attempt.percent_complete = Some(100);
@@ -190,9 +194,22 @@ fn fail_attempt(
         run.attempts.last_mut().ok_or_else(|| Rejection::Inconsistent(format!("action {name} has no attempt")))?;
     attempt.error = Some(error);
     if external_execution_id.is_some() {
-        attempt.external_execution_id = external_execution_id;
+        attempt.external_execution_id =
+            kept_external_id(attempt.external_execution_id.take(), external_execution_id, &attempt.action_execution_id);
     }
     ctx.change(id, Change::Action(stage, action, ActionMove::Fail))
+}
+
+/// The external id an attempt keeps when its result arrives: the reported one, unless that
+/// is only the action execution's own id (what a provider without an id of its own reports)
+/// and a progress report already recorded the job's real one, such as the build a CodeBuild
+/// action waited on, which CodePipeline shows as the action's external execution id.
+fn kept_external_id(recorded: Option<String>, reported: Option<String>, own: &str) -> Option<String> {
+    match (recorded, reported) {
+        (Some(recorded), Some(reported)) if reported == own => Some(recorded),
+        (recorded, None) => recorded,
+        (_, reported) => reported,
+    }
 }
 
 /// A continuation token ends the current job and starts the next one
@@ -354,4 +371,21 @@ fn describe_duration(millis: i64) -> String {
         s => (s, "second"),
     };
     format!("{value} {unit}{}", if value == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept_external_id;
+
+    #[test]
+    fn a_result_without_an_id_of_its_own_keeps_the_job_id_recorded_while_it_ran() {
+        let some = |s: &str| Some(s.to_string());
+        // A build's id, recorded while it ran, outlives the generic id of its result.
+        assert_eq!(kept_external_id(some("proj:build-1"), some("aex-1"), "aex-1"), some("proj:build-1"));
+        assert_eq!(kept_external_id(some("proj:build-1"), None, "aex-1"), some("proj:build-1"));
+        // A result that names an id of its own wins; with nothing recorded the result's stands.
+        assert_eq!(kept_external_id(some("proj:build-1"), some("deploy-9"), "aex-1"), some("deploy-9"));
+        assert_eq!(kept_external_id(None, some("aex-1"), "aex-1"), some("aex-1"));
+        assert_eq!(kept_external_id(None, None, "aex-1"), None);
+    }
 }
