@@ -35,15 +35,7 @@ pub fn route(path: &str) -> Option<Result<GitHost, Refused>> {
     }))
 }
 
-/// An execution a delivery started, or found started by an earlier delivery of it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Started {
-    pub pipeline: String,
-    pub execution_id: String,
-    /// False when a redelivery found the execution already started.
-    pub new: bool,
-}
+pub use pipewright_core::service::Started;
 
 /// What one pipeline did with one event of the delivery.
 struct Outcome<'a> {

@@ -12,6 +12,17 @@ use crate::ports::{Changes, StateStore, StoreError};
 use crate::time::Timestamp;
 use crate::validate::Report;
 
+/// An execution a start (a source event, a webhook delivery) started, or found started by
+/// an earlier delivery of the same start.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    pub pipeline: String,
+    pub execution_id: String,
+    /// False when the execution existed already (a duplicate or a redelivery).
+    pub new: bool,
+}
+
 /// What handling an event did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Handled {

@@ -28,15 +28,7 @@ pub async fn plan_delivery(
         .collect())
 }
 
-/// An execution a delivery started, or found started by an earlier delivery of it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Started {
-    pub pipeline: String,
-    pub execution_id: String,
-    /// False when a redelivery found the execution already started.
-    pub new: bool,
-}
+pub use pipewright_core::service::Started;
 
 /// Starts `planned` on `pipeline`, recording `options` for the worker that carries it out.
 pub async fn start(

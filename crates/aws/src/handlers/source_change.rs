@@ -23,14 +23,7 @@ pub enum SourceEvent {
     Start(StartCommand),
 }
 
-/// One execution a source event started, or found already started.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Started {
-    pub pipeline: String,
-    pub execution_id: String,
-    /// False for a duplicate: the execution existed already.
-    pub new: bool,
-}
+pub use pipewright_core::service::Started;
 
 fn text<'a>(detail: &'a Value, path: &[&str]) -> Result<&'a str, HandlerError> {
     let mut value = detail;
