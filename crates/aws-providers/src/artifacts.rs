@@ -42,7 +42,16 @@ impl S3ArtifactBytes {
     }
 }
 
-/// A put of `body`, encrypted with the store's KMS key when it declares one (else SSE-S3).
+/// How an artifact object is encrypted: with the store's KMS key when it declares one, else
+/// SSE-S3. Every write of an artifact (a put, a copy) says so explicitly.
+pub(crate) fn encryption(kms_key: Option<&str>) -> (ServerSideEncryption, Option<String>) {
+    match kms_key {
+        Some(key) => (ServerSideEncryption::AwsKms, Some(key.to_string())),
+        None => (ServerSideEncryption::Aes256, None),
+    }
+}
+
+/// A put of `body`, encrypted as [`encryption`] says.
 fn encrypted_put(
     client: &aws_sdk_s3::Client,
     bucket: &str,
@@ -50,11 +59,14 @@ fn encrypted_put(
     body: Vec<u8>,
     kms_key: Option<&str>,
 ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
-    let request = client.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
-    match kms_key {
-        Some(key) => request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key),
-        None => request.server_side_encryption(ServerSideEncryption::Aes256),
-    }
+    let (sse, kms_key) = encryption(kms_key);
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .server_side_encryption(sse)
+        .set_ssekms_key_id(kms_key)
 }
 
 impl ArtifactBytes for S3ArtifactBytes {

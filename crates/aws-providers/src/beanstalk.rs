@@ -2,8 +2,6 @@
 //! input artifact, UpdateEnvironment, then a wait until the environment is Ready on it. The
 //! version label is derived from the attempt, so a repeated start creates nothing new.
 
-use std::time::SystemTime;
-
 use aws_sdk_elasticbeanstalk::types::{EventSeverity, S3Location};
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
@@ -56,7 +54,7 @@ pub async fn start(step: &Step<'_>) -> Progress {
     };
     let label = decide::version_label(&dispatch.action_execution_id);
     let client = &step.clients.elasticbeanstalk;
-    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let since = crate::now().millis() / 1000;
     match client
         .create_application_version()
         .application_name(application)

@@ -14,14 +14,12 @@ use aws_sdk_codebuild::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use aws_sdk_s3::types::ServerSideEncryption;
 use pipewright_core::build_project::{BuildVariable, VariableType};
 use pipewright_core::deploy::codebuild::{
     self as decide, ArtifactTarget, BuildRequest, BuildState, BuildView, PhaseView, StagedOutput,
 };
 use pipewright_core::engine::FailureType;
 use pipewright_core::providers::ProviderKind;
-use pipewright_core::time::Timestamp;
 use pipewright_providers::deploy::{Progress, Waiting, configuration_error};
 use pipewright_providers::{ActionError, Outcome};
 
@@ -87,13 +85,6 @@ async fn input_url(step: &Step<'_>, bucket: &str, key: &str, seconds: u64) -> Re
     Ok(request.uri().to_string())
 }
 
-fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_millis(millis)
-}
-
 /// A Commands action's build: the stack's Commands project, the action's commands after the
 /// prelude that fetches its inputs, its outputs staged.
 async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Progress {
@@ -108,7 +99,7 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
         Err(message) => return failed(configuration_error(message)),
     };
     let buildspec = pipewright_providers::commands_buildspec::commands_buildspec(dispatch, &prelude);
-    let seconds = decide::input_url_seconds(dispatch.deadline, now());
+    let seconds = decide::input_url_seconds(dispatch.deadline, crate::now());
     let mut urls = BTreeMap::new();
     for input in &dispatch.input_artifacts {
         let (bucket, key) = match s3_object(step, &input.name).await {
@@ -305,18 +296,18 @@ async fn clone_reference(step: &Step<'_>, name: &str) -> Result<Option<decide::C
 async fn copy_staged(step: &Step<'_>, staged: &[StagedOutput]) -> Result<(), CallError> {
     let kms = step.job.dispatch.encryption_key.as_ref().map(|k| k.id.as_str()).filter(|id| !id.is_empty());
     for output in staged {
-        let mut copy = step
-            .regional
+        let (sse, kms_key) = crate::artifacts::encryption(kms);
+        step.regional
             .s3
             .copy_object()
             .copy_source(format!("{}/{}", output.staged.bucket, output.staged.key))
             .bucket(&output.location.bucket)
-            .key(&output.location.key);
-        copy = match kms {
-            Some(key) => copy.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key),
-            None => copy.server_side_encryption(ServerSideEncryption::Aes256),
-        };
-        copy.send().await.map_err(|e| CallError::of("CopyObject", &e))?;
+            .key(&output.location.key)
+            .server_side_encryption(sse)
+            .set_ssekms_key_id(kms_key)
+            .send()
+            .await
+            .map_err(|e| CallError::of("CopyObject", &e))?;
     }
     Ok(())
 }

@@ -4,8 +4,6 @@
 //! The revision is tagged with the job, so a start repeated after a crash finds the service
 //! already on it and only waits.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, Deployment as SdkDeployment, KeyValuePair, LogConfiguration, LogDriver,
     NetworkMode, PortMapping, Secret, Tag, TaskDefinition, TaskDefinitionField, TransportProtocol,
@@ -32,10 +30,6 @@ struct State {
     task_definition: String,
     /// When the wait gives up (`DeploymentTimeout`), in milliseconds since the epoch.
     deadline_ms: i64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn console_url(step: &Step<'_>, cluster: &str, service: &str) -> Option<String> {
@@ -82,7 +76,7 @@ pub async fn start(step: &Step<'_>) -> Progress {
     let Some(task_definition) = described.task_definition().cloned() else {
         return Progress::failed(FailureType::JobFailed, format!("task definition {current} has no description"));
     };
-    let deadline_ms = now_ms() + i64::from(ecs.timeout_minutes) * 60_000;
+    let deadline_ms = crate::now().millis() + i64::from(ecs.timeout_minutes) * 60_000;
     let already = described.tags().iter().any(|t| t.key() == Some(JOB_TAG) && t.value() == Some(&dispatch.job_id));
     if already {
         step.say(&format!("service {} already runs this job's revision {current}; waiting for it", ecs.service));
@@ -183,7 +177,7 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
             })
         }
         Rollout::Failed(message) => Progress::failed(FailureType::JobFailed, message),
-        Rollout::InProgress if now_ms() > state.deadline_ms => Progress::failed(
+        Rollout::InProgress if crate::now().millis() > state.deadline_ms => Progress::failed(
             FailureType::JobFailed,
             format!(
                 "service {} did not reach a steady state on {} within DeploymentTimeout",

@@ -111,6 +111,13 @@ fn unsupported(job: &DeployJob) -> Progress {
 }
 
 /// A waiting step: the state a provider keeps, the id the service knows, how long to wait.
+/// The wall clock, as the engine counts time: what a wait's deadline or a URL's lifetime is
+/// measured from.
+pub(crate) fn now() -> pipewright_core::time::Timestamp {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    pipewright_core::time::Timestamp::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
 pub fn waiting(state: Value, external_id: &str, status: String, polls: u32, url: Option<String>) -> Progress {
     Progress::Waiting(Waiting {
         state,

@@ -77,6 +77,26 @@ pub(super) fn transaction_error(
     }
 }
 
+/// A failed single conditional write (`single_write.rs`) as a store error: its condition not
+/// met, or the item held by a transaction, is a `Conflict` (load again and re-apply), as for
+/// a transaction; anything else as [`sdk_error`].
+pub(super) fn single_write_error<E>(error: &SdkError<E, Response>, conflict: impl FnOnce() -> String) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(service)
+            if matches!(
+                service.err().code(),
+                Some("ConditionalCheckFailedException" | "TransactionConflictException")
+            ) =>
+        {
+            StoreError::Conflict(conflict())
+        }
+        _ => sdk_error(error),
+    }
+}
+
 /// A conditional write's outcome: written (true), its condition not met (false), or an error.
 pub(super) fn conditional<T, E>(result: Result<T, SdkError<E, Response>>) -> Result<bool, StoreError>
 where

@@ -3,15 +3,12 @@
 //! write once, and one item is atomic on its own (docs/benchmarks.md, "AWS: calls and cost
 //! per action").
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use aws_smithy_runtime_api::http::Response;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use pipewright_core::ports::StoreError;
 
 use super::DynamoStore;
-use super::errors::sdk_error;
+use super::errors::single_write_error;
 
 impl DynamoStore {
     /// Writes `item` alone with its condition: `None` when it is neither a put nor an update
@@ -34,7 +31,7 @@ impl DynamoStore {
                 .set_expression_attribute_values(update.expression_attribute_values().cloned())
                 .send()
                 .await;
-            return Some(outcome(result, conflict));
+            return Some(result.map(drop).map_err(|error| single_write_error(&error, conflict)));
         }
         if let Some(put) = item.put() {
             let result = self
@@ -47,29 +44,8 @@ impl DynamoStore {
                 .set_expression_attribute_values(put.expression_attribute_values().cloned())
                 .send()
                 .await;
-            return Some(outcome(result, conflict));
+            return Some(result.map(drop).map_err(|error| single_write_error(&error, conflict)));
         }
         None
-    }
-}
-
-fn outcome<T, E>(result: Result<T, SdkError<E, Response>>, conflict: impl FnOnce() -> String) -> Result<(), StoreError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if conflicts(&error) => Err(StoreError::Conflict(conflict())),
-        Err(error) => Err(sdk_error(&error)),
-    }
-}
-
-/// The condition was not met, or a transaction holds the item: load again and re-apply.
-fn conflicts<E: ProvideErrorMetadata>(error: &SdkError<E, Response>) -> bool {
-    match error {
-        SdkError::ServiceError(service) => {
-            matches!(service.err().code(), Some("ConditionalCheckFailedException" | "TransactionConflictException"))
-        }
-        _ => false,
     }
 }
