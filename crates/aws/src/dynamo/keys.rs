@@ -28,6 +28,7 @@ pub(super) const JOB: &str = "JOB";
 pub(super) const CLAIM: &str = "CLAIM";
 /// The single partition of each sparse index (a few thousand active executions fit one).
 pub(super) const DEADLINE_PARTITION: &str = "DEADLINE";
+/// `outbox`'s partition: only executions written before outbox batches are in it.
 pub(super) const OUTBOX_PARTITION: &str = "OUTBOX";
 /// Finished executions are kept 12 months, as CodePipeline keeps its history.
 pub(super) const HISTORY_SECONDS: i64 = 365 * 24 * 3600;
@@ -115,10 +116,19 @@ pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, 
     (set, remove)
 }
 
-/// The `outbox` index keys of an execution whose outbox holds effects committed at `at`.
-pub(super) fn outbox_index(execution: &Execution) -> [(String, AttributeValue); 2] {
-    [
-        ("outbox_pk".to_string(), s(OUTBOX_PARTITION)),
-        ("outbox_sk".to_string(), s(timed(execution.updated_at, &execution.id))),
-    ]
+/// The partition of the outbox batches: one item per commit with effects, sorted by
+/// execution (`<execution id>#<first effect id>`), so that one query finds an execution's
+/// batches and one query of the partition finds every batch the tick must look at, with no
+/// index entry to write. (Executions written before batches keep their effects in their own
+/// item's `outbox` map, listed by the `outbox` index.)
+pub(super) const OUTBOX_BATCHES: &str = "OUTBOX";
+
+/// The sort key of an execution's outbox batch whose first effect is `first_effect`.
+pub(super) fn batch_sk(execution_id: &str, first_effect: &str) -> String {
+    format!("{}{first_effect}", batch_prefix(execution_id))
+}
+
+/// What every sort key of an execution's outbox batches begins with.
+pub(super) fn batch_prefix(execution_id: &str) -> String {
+    format!("{execution_id}#")
 }

@@ -4,22 +4,25 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
+//! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `ids` (their digest), `pipeline`, `execution`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<first effect id>` |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
 //! execution's, and the head's when the state is written or the change relied on it (a stage
 //! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. A
-//! change of a single item is one conditional write instead (`single_write`). The outbox of
-//! effects lives in the execution item it belongs to, so it is written in the same write.
+//! change of a single item is one conditional write instead (`single_write`). The effects a
+//! commit gives an execution are one outbox batch item, written in the same transaction and
+//! deleted by the relay in one small write, so the execution item is not rewritten for it.
 //!
 //! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
 //! `PIPELINES`; only keys and attributes that do not change per event are projected),
 //! `deadlines` (active executions by their next deadline, for the tick) and
-//! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
+//! `outbox` (executions written before outbox batches whose `outbox` map still holds effects,
+//! by when they were committed; the tick reads the `OUTBOX` partition for the batches). TTL
 //! (`expires_at`) removes finished executions after a year, job locations a year after their
 //! deadline, and job claims after a week.
 //!
@@ -188,10 +191,17 @@ impl StateStore for DynamoStore {
         match result {
             Ok(()) => {
                 self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                let completed = outbox::completed_by(&changes);
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
                     let split = split.contains(&execution.id);
                     self.cache.put(execution, version, split);
+                }
+                // The entries the change completes leave their outbox once it has committed (in
+                // its own write: their batch is not the execution item). A crash in between
+                // leaves them to be carried out again, which their consumers take once.
+                for (execution, ids) in completed {
+                    outbox::complete(self, &execution, &ids).await?;
                 }
                 Ok(())
             }
