@@ -128,6 +128,11 @@ pub(super) fn batch_sk(execution_id: &str, first_effect: &str) -> String {
     format!("{}{first_effect}", batch_prefix(execution_id))
 }
 
+/// The execution of an outbox batch's sort key.
+pub(super) fn execution_of_batch(sk: &str) -> &str {
+    sk.rsplit_once('#').map_or(sk, |(execution, _)| execution)
+}
+
 /// What every sort key of an execution's outbox batches begins with.
 pub(super) fn batch_prefix(execution_id: &str) -> String {
     format!("{execution_id}#")

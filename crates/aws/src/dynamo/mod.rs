@@ -6,7 +6,7 @@
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
 //! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
-//! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
+//! | where a dispatched job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
 //! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `ids` (their digest), `pipeline`, `execution`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<first effect id>` |
@@ -28,7 +28,7 @@
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
-//! `executions`, `parts` (an execution whole or in part items), `single_write` (a change of one
+//! `executions`, `parts` (an execution whole or in part items), `jobs` (where a job belongs), `single_write` (a change of one
 //! item), `outbox` and `records` (the port's operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
 //! (SDK errors as store errors).
@@ -37,6 +37,7 @@ mod claims;
 mod codec;
 mod errors;
 mod executions;
+mod jobs;
 mod keys;
 pub mod limits;
 mod outbox;
@@ -240,7 +241,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
-        executions::find_job(self, job_id).await
+        jobs::find(self, job_id).await
     }
 
     async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {

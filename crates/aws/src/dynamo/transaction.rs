@@ -2,10 +2,10 @@
 //! the head is updated, or only checked when the change relied on it (a stage lock), or left
 //! alone (a job's result inside its stage), each
 //! execution's item is put new or updated on its `rev` with the part items that changed
-//! (`parts`), its effects go into an outbox batch item of their own (so they commit with it,
-//! and the relay's removal of them does not rewrite the execution item), and every dispatched
-//! job records where it belongs. The entries a change completes are removed once it has
-//! committed (`DynamoStore::commit`).
+//! (`parts`), and its effects go into an outbox batch item of their own (so they commit with
+//! it, and the relay's removal of them does not rewrite the execution item). The entries a
+//! change completes are removed once it has committed (`DynamoStore::commit`); where a
+//! dispatched job belongs is written by the relay before it publishes the dispatch (`jobs`).
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use pipewright_core::ports::{Changes, StoreError};
 use super::codec::{batch_value, gzip_json, ids_digest, n, pack, s};
 use super::errors::refused;
 use super::keys::{
-    EXECUTION, HEAD, HISTORY_SECONDS, JOB, OUTBOX_BATCHES, batch_sk, derived, execution_pk, job_pk, key, pipeline_pk,
+    EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk, derived, execution_pk, key, pipeline_pk,
 };
 use super::limits;
 use super::parts::{self, Layout};
@@ -74,18 +74,6 @@ pub(super) fn build(
         return Err(StoreError::Refused(format!(
             "an effect concerns execution {execution}, which this change does not write"
         )));
-    }
-    // Where each dispatched job belongs, for the job workers' results; kept as long as the
-    // execution's history.
-    for effect in &changes.effects {
-        if let Effect::Dispatch(dispatch) = effect {
-            let mut item = key(&job_pk(&dispatch.job_id), JOB);
-            item.insert("pipeline".into(), s(&changes.pipeline));
-            item.insert("execution".into(), s(&dispatch.execution_id));
-            item.insert("expires_at".into(), n(dispatch.deadline.millis() / 1000 + HISTORY_SECONDS));
-            let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(refused)?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
     }
     limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
     Ok((items, split_ids))
@@ -313,12 +301,7 @@ mod tests {
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
         let (items, split) = build("table", &started, &HashMap::new()).unwrap();
         assert!(split.is_empty(), "stored whole");
-        let dispatches = started.effects.iter().filter(|e| matches!(e, Effect::Dispatch(_))).count();
-        assert_eq!(
-            items.len(),
-            3 + dispatches,
-            "head, execution, its outbox batch, one job per dispatch: no part items"
-        );
+        assert_eq!(items.len(), 3, "head, execution, its outbox batch: no part items, no job location");
         let item = items[1].put().expect("a new execution is put").item();
         assert!(item.get("parts").is_none(), "no manifest");
         assert_eq!(super::super::codec::unpack(item).unwrap(), started.executions[0].0, "the whole execution");
@@ -350,11 +333,7 @@ mod tests {
         assert_eq!(dispatches.len(), 1, "the source is dispatched");
         // Source and Build: a stage item and an item of actions each, and the namespace.
         let parts = 5;
-        assert_eq!(
-            items.len(),
-            3 + parts + dispatches.len(),
-            "head, execution, its parts, its outbox batch, one job per dispatch"
-        );
+        assert_eq!(items.len(), 3 + parts, "head, execution, its parts, its outbox batch (no job location)");
 
         let head = items[0].update().expect("the state changed: the head is updated");
         assert_eq!(string(head.key().get("pk")), "PIPELINE#p");
@@ -398,11 +377,14 @@ mod tests {
         assert_eq!(string(batch.get("pipeline")), "p");
         assert_eq!(string(batch.get("execution")), "e1");
         assert_eq!(batch["committed_at"], n(started.executions[0].0.updated_at.millis()));
-
-        let job = items[3 + parts].put().expect("the job's location");
-        assert_eq!(string(job.item().get("pk")), format!("JOB#{}", dispatches[0]));
-        assert_eq!(string(job.item().get("execution")), "e1");
-        assert_eq!(string(job.item().get("pipeline")), "p");
+        let dispatch = entries.iter().find_map(|entry| match &entry.effect {
+            Effect::Dispatch(d) => Some(d.job_id.as_str()),
+            _ => None,
+        });
+        assert_eq!(dispatch, Some(dispatches[0]), "the dispatch, which the relay records the job of");
+        assert!(
+            items.iter().filter_map(|item| item.put()).all(|put| !string(put.item().get("pk")).starts_with("JOB#"))
+        );
     }
 
     #[test]

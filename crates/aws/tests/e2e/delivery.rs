@@ -114,7 +114,17 @@ async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
     stack.services.faults.crash_after_commit(1);
     let id = start_from_upload(&stack, "ticked").await;
     assert_eq!(stack.execution(&id).await.status, ExecutionStatus::InProgress, "committed");
-    assert!(stack.services.store.pending_effects(&id).await.unwrap().len() >= 2, "its effects wait in the outbox");
+    let pending = stack.services.store.pending_effects(&id).await.unwrap();
+    assert!(pending.len() >= 2, "its effects wait in the outbox");
+    let job = pending
+        .iter()
+        .find_map(|effect| match effect {
+            pipewright_core::engine::Effect::Dispatch(d) => Some(d.job_id.clone()),
+            _ => None,
+        })
+        .expect("the source's dispatch");
+    let location = Some(pipewright_core::ports::JobLocation { pipeline: "ticked".into(), execution_id: id.clone() });
+    assert_eq!(stack.services.store.find_job(&job).await.unwrap(), location, "found in its outbox batch");
     stack.router.pump().await.unwrap();
     assert_eq!(
         stack.execution(&id).await.stages[0].actions[0].attempts[0].status,
@@ -129,6 +139,7 @@ async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
     let report = stage_transition::tick(&stack.services, later).await.unwrap();
     assert!(report.relayed >= 2, "{report:?}");
     assert!(stack.services.store.pending_effects(&id).await.unwrap().is_empty());
+    assert_eq!(stack.services.store.find_job(&job).await.unwrap(), location, "recorded by the relay");
     assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
     single_attempts(&stack.execution(&id).await);
 }
