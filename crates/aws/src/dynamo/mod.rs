@@ -6,8 +6,8 @@
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
 //! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
-//! | where a dispatched job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
-//! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
+//! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
+//! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
 //! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `ids` (their digest), `pipeline`, `execution`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<first effect id>` |
 //!
