@@ -199,10 +199,13 @@ impl StateStore for DynamoStore {
                     self.cache.put(execution, version, split);
                 }
                 // The entries the change completes leave their outbox once it has committed (in
-                // its own write: their batch is not the execution item). A crash in between
-                // leaves them to be carried out again, which their consumers take once.
+                // its own write: their batch is not the execution item). If that fails (or the
+                // process dies first) they stay, and are carried out again, which their
+                // consumers take once: the change itself has committed, and is reported so.
                 for (execution, ids) in completed {
-                    outbox::complete(self, &execution, &ids).await?;
+                    if let Err(error) = outbox::complete(self, &execution, &ids).await {
+                        tracing::warn!(%error, execution, "completed outbox entries stay after the commit");
+                    }
                 }
                 Ok(())
             }
