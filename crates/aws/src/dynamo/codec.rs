@@ -183,19 +183,6 @@ pub(super) fn batch_entries(item: &Item) -> Result<Vec<StoredEntry>, StoreError>
         .collect())
 }
 
-/// What names a batch's entries in its `ids` attribute, in commit order: a relay that
-/// completes exactly these deletes the batch in one conditional write (a digest, so that the
-/// item stays small).
-pub(super) fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for id in ids {
-        hasher.update(id.as_bytes());
-        hasher.update(b"\n");
-    }
-    hasher.finalize()[..12].iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

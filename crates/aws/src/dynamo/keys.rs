@@ -117,15 +117,27 @@ pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, 
 }
 
 /// The partition of the outbox batches: one item per commit with effects, sorted by
-/// execution (`<execution id>#<first effect id>`), so that one query finds an execution's
+/// execution (`<execution id>#<digest of its effects' ids>`), so that one query finds an execution's
 /// batches and one query of the partition finds every batch the tick must look at, with no
 /// index entry to write. (Executions written before batches keep their effects in their own
 /// item's `outbox` map, listed by the `outbox` index.)
 pub(super) const OUTBOX_BATCHES: &str = "OUTBOX";
 
-/// The sort key of an execution's outbox batch whose first effect is `first_effect`.
-pub(super) fn batch_sk(execution_id: &str, first_effect: &str) -> String {
-    format!("{}{first_effect}", batch_prefix(execution_id))
+/// The sort key of an execution's outbox batch of the effects `ids` (in commit order): a
+/// relay that completes exactly these finds the batch without reading it.
+pub(super) fn batch_sk<'a>(execution_id: &str, ids: impl IntoIterator<Item = &'a str>) -> String {
+    format!("{}{}", batch_prefix(execution_id), ids_digest(ids))
+}
+
+/// A digest of effect ids (in order): 16 bytes, as hex.
+fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for id in ids {
+        hasher.update(id.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize()[..16].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The execution of an outbox batch's sort key.

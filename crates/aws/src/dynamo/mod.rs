@@ -9,7 +9,7 @@
 //! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
-//! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `ids` (their digest), `pipeline`, `execution`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<first effect id>` |
+//! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `pipeline`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>` |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
 //! execution's, and the head's when the state is written or the change relied on it (a stage

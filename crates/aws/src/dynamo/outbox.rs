@@ -12,7 +12,7 @@ use pipewright_core::engine::Effect;
 use pipewright_core::ports::{Changes, OutboxEntry, StateStore, StoreError};
 
 use super::DynamoStore;
-use super::codec::{Item, StoredEntry, batch_entries, batch_value, get_s, ids_digest, outbox_entries, s};
+use super::codec::{Item, StoredEntry, batch_entries, batch_value, get_s, outbox_entries, s};
 use super::errors::{conditional, is_conditional_failure, sdk_error};
 use super::keys::{EXECUTION, OUTBOX_BATCHES, batch_prefix, batch_sk, execution_pk, key};
 
@@ -133,19 +133,21 @@ pub(super) async fn claim(
 }
 
 /// Removes the entries `ids` from an execution's outbox. The relay completes the effects of
-/// one commit, which are one batch: one conditional delete of that batch, keyed by the first
-/// id and checked against the digest of them all. Anything else (entries of several batches,
+/// one commit, which are one batch: one delete of the batch their ids key (conditioned on its
+/// being there; a batch only ever loses entries, so all it holds are among them). Anything
+/// else (entries of several batches,
 /// some of a batch, entries already removed, an execution written before batches) reads the
 /// outbox and removes what it holds of `ids`.
 pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
-    let Some(first) = ids.first() else { return Ok(()) };
+    if ids.is_empty() {
+        return Ok(());
+    }
     let whole_batch = store
         .client
         .delete_item()
         .table_name(&store.table)
-        .set_key(Some(key(OUTBOX_BATCHES, &batch_sk(execution_id, first))))
-        .condition_expression("ids = :ids")
-        .expression_attribute_values(":ids", s(ids_digest(ids.iter().map(String::as_str))))
+        .set_key(Some(key(OUTBOX_BATCHES, &batch_sk(execution_id, ids.iter().map(String::as_str)))))
+        .condition_expression("attribute_exists(pk)")
         .send()
         .await;
     match whole_batch {
@@ -174,15 +176,16 @@ async fn remove_from_batches(store: &DynamoStore, execution_id: &str, ids: &[Str
             continue;
         }
         let key = key(OUTBOX_BATCHES, get_s(&batch, "sk")?);
-        let digest = batch.get("ids").cloned().unwrap_or_else(|| s(""));
+        // What was read: a batch rewritten or removed meanwhile is read again.
+        let read = batch.get("effects").cloned().unwrap_or_else(|| s(""));
         let result = if kept.is_empty() {
             store
                 .client
                 .delete_item()
                 .table_name(&store.table)
                 .set_key(Some(key))
-                .condition_expression("ids = :ids")
-                .expression_attribute_values(":ids", digest)
+                .condition_expression("effects = :read")
+                .expression_attribute_values(":read", read)
                 .send()
                 .await
                 .map(drop)
@@ -194,11 +197,10 @@ async fn remove_from_batches(store: &DynamoStore, execution_id: &str, ids: &[Str
                 .update_item()
                 .table_name(&store.table)
                 .set_key(Some(key))
-                .update_expression("SET effects = :effects, ids = :kept")
-                .condition_expression("ids = :ids")
+                .update_expression("SET effects = :effects")
+                .condition_expression("effects = :read")
                 .expression_attribute_values(":effects", batch_value(&effects)?)
-                .expression_attribute_values(":kept", s(ids_digest(kept.iter().map(|entry| entry.id.as_str()))))
-                .expression_attribute_values(":ids", digest)
+                .expression_attribute_values(":read", read)
                 .send()
                 .await
                 .map(drop)

@@ -8,8 +8,8 @@ use super::DynamoStore;
 use super::codec::{Item, get_s, n, s};
 use super::errors::{conditional, sdk_error};
 use super::keys::{
-    DEADLINE_PARTITION, DEADLINES, EXECUTION, OUTBOX, OUTBOX_BATCHES, OUTBOX_PARTITION, execution_of, execution_pk,
-    key, padded,
+    DEADLINE_PARTITION, DEADLINES, EXECUTION, OUTBOX, OUTBOX_BATCHES, OUTBOX_PARTITION, execution_of,
+    execution_of_batch, execution_pk, key, padded,
 };
 
 /// An execution due for attention: a deadline passed, or effects waiting too long.
@@ -51,7 +51,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .filter_expression("committed_at <= :before")
-                .projection_expression("pipeline, execution")
+                .projection_expression("pipeline, sk")
                 .expression_attribute_values(":pk", s(OUTBOX_BATCHES))
                 .expression_attribute_values(":before", n(before.millis()))
                 .set_exclusive_start_key(start.take())
@@ -61,7 +61,7 @@ impl DynamoStore {
             for item in output.items.unwrap_or_default() {
                 let found = DueExecution {
                     pipeline: get_s(&item, "pipeline")?.to_string(),
-                    execution_id: get_s(&item, "execution")?.to_string(),
+                    execution_id: execution_of_batch(get_s(&item, "sk")?).to_string(),
                 };
                 if !due.contains(&found) && due.len() < wanted {
                     due.push(found);
