@@ -5,7 +5,7 @@
 //! crashed handler. Executions written before batches hold their effects in their own item's
 //! `outbox` map: those are read, claimed, completed and released as they were (`inline`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use pipewright_core::backoff;
 use pipewright_core::engine::Effect;
@@ -318,8 +318,8 @@ mod inline {
 
     pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
         let Some(item) = with_entries(store, execution_id).await? else { return Ok(()) };
-        let held: BTreeMap<String, ()> = outbox_entries(&item)?.into_iter().map(|entry| (entry.id, ())).collect();
-        let ids: Vec<String> = ids.iter().filter(|id| held.contains_key(*id)).cloned().collect();
+        let held: BTreeSet<String> = outbox_entries(&item)?.into_iter().map(|entry| entry.id).collect();
+        let ids: Vec<String> = ids.iter().filter(|id| held.contains(*id)).cloned().collect();
         if ids.is_empty() {
             return Ok(());
         }
