@@ -1,5 +1,5 @@
-//! Carrying out committed effects on AWS: put them on the bus, then take them out of the
-//! outbox. A crash in between leaves them in the outbox, and the tick publishes them again;
+//! Carrying out committed effects on AWS: record where their dispatched jobs belong, put
+//! them on the bus, then take them out of the outbox. A crash in between leaves them in the outbox, and the tick publishes them again;
 //! their consumers take each effect once.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,8 @@ pub async fn relay(services: &Services, pipeline: &str, effects: &[Effect]) -> R
         .iter()
         .filter_map(|effect| effect_entry(effect, pipeline, &settings.account, &settings.region))
         .collect();
+    // A job is found by id (a job worker's result names only the job) before anyone can see it.
+    services.store.record_jobs(pipeline, effects).await?;
     services.bus.put(entries).await?;
     let mut by_execution: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for effect in effects {

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use pipewright_core::ports::StoreError;
+use std::collections::HashMap;
+
+use pipewright_core::ports::{JobLocation, StoreError};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
@@ -20,10 +22,40 @@ impl DynamoStore {
     /// false while another holds it. A claim lapses after `lease_seconds` unless the work was
     /// handed off, so work lost with a crashed invocation can be claimed again.
     pub async fn claim_job(&self, job: &str, now: Timestamp, lease_seconds: i64) -> Result<bool, StoreError> {
+        self.claim(job, None, now, lease_seconds).await
+    }
+
+    /// [`claim_job`](Self::claim_job) for a dispatched job, whose claim also says where the job
+    /// belongs (`pipeline`, `execution`): `find_job` reads it there when the relay recorded no
+    /// location of its own (a job invoke-action reports itself, `jobs::looked_up_by_id`).
+    pub async fn claim_dispatched_job(
+        &self,
+        job: &str,
+        location: &JobLocation,
+        now: Timestamp,
+        lease_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        self.claim(job, Some(location), now, lease_seconds).await
+    }
+
+    async fn claim(
+        &self,
+        job: &str,
+        location: Option<&JobLocation>,
+        now: Timestamp,
+        lease_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let located = location.map(|location| {
+            HashMap::from([
+                ("pipeline".to_string(), s(&location.pipeline)),
+                ("execution".to_string(), s(&location.execution_id)),
+            ])
+        });
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
+            .set_item(located)
             .item("pk", s(job_pk(job)))
             .item("sk", s(CLAIM))
             .item("claimed_at", n(now.millis()))

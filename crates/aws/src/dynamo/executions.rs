@@ -1,5 +1,5 @@
 //! Executions: a head item and part items each (`parts`). A handler's load (the pipeline
-//! state and the executions the event needs), reads by id and by job, and a pipeline's
+//! state and the executions the event needs), reads by id, and a pipeline's
 //! executions newest first.
 
 use std::collections::BTreeMap;
@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use pipewright_core::engine::{Event, Execution, PipelineState, executions_needed};
-use pipewright_core::ports::{JobLocation, Page, Snapshot, StoreError, Versioned};
+use pipewright_core::ports::{Page, Snapshot, StoreError, Versioned};
 use pipewright_core::storage::{Cursor, page, page_size};
 
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, read_json, unpack};
 use super::errors::sdk_error;
-use super::keys::{EXECUTION, JOB, execution_of, execution_pk, job_pk, key, listing_start, pipeline_pk};
+use super::keys::{EXECUTION, execution_of, execution_pk, key, listing_start, pipeline_pk};
 
 impl DynamoStore {
     /// The execution items in batches; an execution whose version is the one cached is
@@ -96,14 +96,6 @@ pub(super) async fn load(store: &DynamoStore, pipeline: &str, event: &Event) -> 
 
 pub(super) async fn get(store: &DynamoStore, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
     Ok(store.read_execution(id).await?.map(|(value, version, _)| Versioned { value, version }))
-}
-
-pub(super) async fn find_job(store: &DynamoStore, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
-    let Some(item) = store.get(&job_pk(job_id), JOB).await? else { return Ok(None) };
-    Ok(Some(JobLocation {
-        pipeline: get_s(&item, "pipeline")?.to_string(),
-        execution_id: get_s(&item, "execution")?.to_string(),
-    }))
 }
 
 /// A pipeline's executions newest first (`listing`; equal start times by id), one row more

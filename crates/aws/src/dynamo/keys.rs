@@ -28,6 +28,7 @@ pub(super) const JOB: &str = "JOB";
 pub(super) const CLAIM: &str = "CLAIM";
 /// The single partition of each sparse index (a few thousand active executions fit one).
 pub(super) const DEADLINE_PARTITION: &str = "DEADLINE";
+/// `outbox`'s partition: only executions written before outbox batches are in it.
 pub(super) const OUTBOX_PARTITION: &str = "OUTBOX";
 /// Finished executions are kept 12 months, as CodePipeline keeps its history.
 pub(super) const HISTORY_SECONDS: i64 = 365 * 24 * 3600;
@@ -115,10 +116,36 @@ pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, 
     (set, remove)
 }
 
-/// The `outbox` index keys of an execution whose outbox holds effects committed at `at`.
-pub(super) fn outbox_index(execution: &Execution) -> [(String, AttributeValue); 2] {
-    [
-        ("outbox_pk".to_string(), s(OUTBOX_PARTITION)),
-        ("outbox_sk".to_string(), s(timed(execution.updated_at, &execution.id))),
-    ]
+/// The partition of the outbox batches: one item per commit with effects, sorted by
+/// execution (`<execution id>#<digest of its effects' ids>`), so that one query finds an execution's
+/// batches and one query of the partition finds every batch the tick must look at, with no
+/// index entry to write. (Executions written before batches keep their effects in their own
+/// item's `outbox` map, listed by the `outbox` index.)
+pub(super) const OUTBOX_BATCHES: &str = "OUTBOX";
+
+/// The sort key of an execution's outbox batch of the effects `ids` (in commit order): a
+/// relay that completes exactly these finds the batch without reading it.
+pub(super) fn batch_sk<'a>(execution_id: &str, ids: impl IntoIterator<Item = &'a str>) -> String {
+    format!("{}{}", batch_prefix(execution_id), ids_digest(ids))
+}
+
+/// A digest of effect ids (in order): 16 bytes, as hex.
+fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for id in ids {
+        hasher.update(id.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize()[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The execution of an outbox batch's sort key.
+pub(super) fn execution_of_batch(sk: &str) -> &str {
+    sk.rsplit_once('#').map_or(sk, |(execution, _)| execution)
+}
+
+/// What every sort key of an execution's outbox batches begins with.
+pub(super) fn batch_prefix(execution_id: &str) -> String {
+    format!("{execution_id}#")
 }

@@ -4,28 +4,31 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `outbox` | `EXECUTION#<id>` | `EXECUTION` |
+//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
-//! | where a dispatched job belongs: `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
-//! | a job's claim: `lease_until`, `handed_off` | `JOB#<job id>` | `CLAIM` |
+//! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
+//! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
+//! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `pipeline`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>` |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
 //! execution's, and the head's when the state is written or the change relied on it (a stage
 //! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. A
-//! change of a single item is one conditional write instead (`single_write`). The outbox of
-//! effects lives in the execution item it belongs to, so it is written in the same write.
+//! change of a single item is one conditional write instead (`single_write`). The effects a
+//! commit gives an execution are one outbox batch item, written in the same transaction and
+//! deleted by the relay in one small write, so the execution item is not rewritten for it.
 //!
 //! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
 //! `PIPELINES`; only keys and attributes that do not change per event are projected),
 //! `deadlines` (active executions by their next deadline, for the tick) and
-//! `outbox` (executions with effects not yet carried out, by when they were committed). TTL
+//! `outbox` (executions written before outbox batches whose `outbox` map still holds effects,
+//! by when they were committed; the tick reads the `OUTBOX` partition for the batches). TTL
 //! (`expires_at`) removes finished executions after a year, job locations a year after their
 //! deadline, and job claims after a week.
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
-//! `executions`, `parts` (an execution whole or in part items), `single_write` (a change of one
+//! `executions`, `parts` (an execution whole or in part items), `jobs` (where a job belongs), `single_write` (a change of one
 //! item), `outbox` and `records` (the port's operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
 //! (SDK errors as store errors).
@@ -34,6 +37,7 @@ mod claims;
 mod codec;
 mod errors;
 mod executions;
+mod jobs;
 mod keys;
 pub mod limits;
 mod outbox;
@@ -188,10 +192,20 @@ impl StateStore for DynamoStore {
         match result {
             Ok(()) => {
                 self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                let completed = outbox::completed_by(&changes);
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
                     let split = split.contains(&execution.id);
                     self.cache.put(execution, version, split);
+                }
+                // The entries the change completes leave their outbox once it has committed (in
+                // its own write: their batch is not the execution item). If that fails (or the
+                // process dies first) they stay, and are carried out again, which their
+                // consumers take once: the change itself has committed, and is reported so.
+                for (execution, ids) in completed {
+                    if let Err(error) = outbox::complete(self, &execution, &ids).await {
+                        tracing::warn!(%error, execution, "completed outbox entries stay after the commit");
+                    }
                 }
                 Ok(())
             }
@@ -230,7 +244,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn find_job(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
-        executions::find_job(self, job_id).await
+        jobs::find(self, job_id).await
     }
 
     async fn put_record_if_absent(&self, kind: &str, key: &str, value: &str) -> Result<bool, StoreError> {

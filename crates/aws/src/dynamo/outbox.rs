@@ -1,37 +1,99 @@
-//! The outbox, in each execution's item: effects are claimed by one owner at a time,
-//! completed (removed) once carried out, released when their owner is gone, and read again
-//! by the relay of a crashed handler.
+//! The outbox: the effects of each commit, one batch item per execution under `OUTBOX`
+//! (keys.rs), written in the commit's transaction. Effects are claimed by one owner at a time
+//! (a batch at a time), completed (a batch deleted, or rewritten without the entries completed)
+//! once carried out, released when their owner is gone, and read again by the relay of a
+//! crashed handler. Executions written before batches hold their effects in their own item's
+//! `outbox` map: those are read, claimed, completed and released as they were (`inline`).
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::ReturnValue;
+use std::collections::{BTreeSet, HashMap};
 
 use pipewright_core::backoff;
 use pipewright_core::engine::Effect;
-use pipewright_core::ports::{OutboxEntry, StateStore, StoreError};
+use pipewright_core::ports::{Changes, OutboxEntry, StateStore, StoreError};
 
 use super::DynamoStore;
-use super::codec::{Item, get_s, n, outbox_entries, s};
+use super::codec::{Item, StoredEntry, batch_entries, batch_value, get_s, outbox_entries, s};
 use super::errors::{conditional, is_conditional_failure, sdk_error};
-use super::keys::{EXECUTION, execution_pk, key};
+use super::keys::{EXECUTION, OUTBOX_BATCHES, batch_prefix, batch_sk, execution_pk, key};
 
 impl DynamoStore {
     /// The effects an execution's outbox still holds, claimed or not, in commit order: what a
     /// relay publishes again after a crash between commit and publish.
     pub async fn pending_effects(&self, execution_id: &str) -> Result<Vec<Effect>, StoreError> {
-        let Some(item) = self.execution_item(execution_id).await? else { return Ok(Vec::new()) };
-        Ok(outbox_entries(&item)?.into_iter().map(|entry| entry.effect).collect())
+        let mut entries = inline::entries(self, execution_id).await?;
+        for batch in self.batches(execution_id).await? {
+            entries.extend(batch_entries(&batch)?);
+        }
+        entries.sort_by_key(|entry| entry.seq);
+        Ok(entries.into_iter().map(|entry| entry.effect).collect())
     }
 
-    async fn execution_item(&self, execution_id: &str) -> Result<Option<Item>, StoreError> {
-        self.get(&execution_pk(execution_id), EXECUTION).await
+    /// The outbox batches of an execution, read consistently.
+    async fn batches(&self, execution_id: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(OUTBOX_BATCHES))
+                .expression_attribute_values(":prefix", s(batch_prefix(execution_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e))?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes every outbox batch of an execution (its pipeline is deleted).
+    pub(super) async fn delete_batches(&self, execution_id: &str) -> Result<(), StoreError> {
+        for batch in self.batches(execution_id).await? {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(OUTBOX_BATCHES, get_s(&batch, "sk")?)))
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e))?;
+        }
+        Ok(())
     }
 }
 
-/// `#e0`, `#e1`, …: a placeholder for each outbox entry id (ids hold `/`).
-fn placeholders(ids: &[String]) -> (HashMap<String, String>, Vec<String>) {
-    let names = ids.iter().enumerate().map(|(i, id)| (format!("#e{i}"), id.clone())).collect();
-    (names, (0..ids.len()).map(|i| format!("#e{i}")).collect())
+/// The ids of the entries a committed change completes, by execution written (an effect the
+/// change gives that execution itself is not among them).
+pub(super) fn completed_by(changes: &Changes) -> Vec<(String, Vec<String>)> {
+    if changes.completed_effects.is_empty() {
+        return Vec::new();
+    }
+    changes
+        .executions
+        .iter()
+        .filter(|(_, expected)| expected.is_some())
+        .map(|(execution, _)| {
+            let own: Vec<&str> =
+                changes.effects.iter().filter(|e| e.execution_id() == execution.id).map(Effect::id).collect();
+            let ids = changes.completed_effects.iter().filter(|id| !own.contains(&id.as_str())).cloned().collect();
+            (execution.id.clone(), ids)
+        })
+        .collect()
+}
+
+fn entry(pipeline: &str, execution_id: &str, stored: StoredEntry) -> OutboxEntry {
+    OutboxEntry {
+        id: stored.id,
+        pipeline: pipeline.to_string(),
+        execution_id: execution_id.to_string(),
+        effect: stored.effect,
+    }
 }
 
 pub(super) async fn claim(
@@ -39,118 +101,284 @@ pub(super) async fn claim(
     execution_id: &str,
     owner: &str,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
-    for retry in 0..8 {
-        if retry > 0 {
-            store.pause(backoff::CONFLICT.ceiling(retry - 1)).await;
+    let mut claimed: Vec<(u64, OutboxEntry)> = inline::claim(store, execution_id, owner).await?;
+    for batch in store.batches(execution_id).await? {
+        if batch.contains_key("claimed_by") {
+            continue;
         }
-        let Some(item) = store.execution_item(execution_id).await? else { return Ok(Vec::new()) };
-        let pipeline = get_s(&item, "pipeline")?.to_string();
-        let free: Vec<(String, Effect)> = outbox_entries(&item)?
-            .into_iter()
-            .filter(|entry| entry.claimed_by.is_none())
-            .map(|entry| (entry.id, entry.effect))
-            .collect();
-        if free.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = free.iter().map(|(id, _)| id.clone()).collect();
-        let (names, entries) = placeholders(&ids);
-        let sets: Vec<String> = entries.iter().map(|e| format!("outbox.{e}.claimed_by = :owner")).collect();
-        let conditions: Vec<String> = entries
-            .iter()
-            .map(|e| format!("attribute_exists(outbox.{e}) AND attribute_not_exists(outbox.{e}.claimed_by)"))
-            .collect();
+        let pipeline = get_s(&batch, "pipeline")?.to_string();
         let result = store
             .client
             .update_item()
             .table_name(&store.table)
-            .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(conditions.join(" AND "))
-            .set_expression_attribute_names(Some(names))
+            .set_key(Some(key(OUTBOX_BATCHES, get_s(&batch, "sk")?)))
+            .update_expression("SET claimed_by = :owner")
+            // Completed (deleted) or claimed by another since it was read: not this owner's.
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(claimed_by)")
             .expression_attribute_values(":owner", s(owner))
-            .return_values(ReturnValue::None)
             .send()
             .await;
         match result {
             Ok(_) => {
-                return Ok(free
-                    .into_iter()
-                    .map(|(id, effect)| OutboxEntry {
-                        id,
-                        pipeline: pipeline.clone(),
-                        execution_id: execution_id.to_string(),
-                        effect,
-                    })
-                    .collect());
+                for stored in batch_entries(&batch)? {
+                    claimed.push((stored.seq, entry(&pipeline, execution_id, stored)));
+                }
             }
-            // Another claimer or a commit moved the outbox: look again.
             Err(error) if is_conditional_failure(&error) => continue,
             Err(error) => return Err(sdk_error(&error)),
+        }
+    }
+    claimed.sort_by_key(|(seq, _)| *seq);
+    Ok(claimed.into_iter().map(|(_, entry)| entry).collect())
+}
+
+/// Removes the entries `ids` from an execution's outbox. The relay completes the effects of
+/// one commit, which are one batch: one delete of the batch their ids key (conditioned on its
+/// being there; a batch only ever loses entries, so all it holds are among them). Anything
+/// else (entries of several batches,
+/// some of a batch, entries already removed, an execution written before batches) reads the
+/// outbox and removes what it holds of `ids`.
+pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let whole_batch = store
+        .client
+        .delete_item()
+        .table_name(&store.table)
+        .set_key(Some(key(OUTBOX_BATCHES, &batch_sk(execution_id, ids.iter().map(String::as_str)))))
+        .condition_expression("attribute_exists(pk)")
+        .send()
+        .await;
+    match whole_batch {
+        Ok(_) => return Ok(()),
+        Err(error) if is_conditional_failure(&error) => {}
+        Err(error) => return Err(sdk_error(&error)),
+    }
+    for retry in 0..8 {
+        if retry > 0 {
+            store.pause(backoff::CONFLICT.ceiling(retry - 1)).await;
+        }
+        if remove_from_batches(store, execution_id, ids).await? {
+            return inline::complete(store, execution_id, ids).await;
         }
     }
     Err(StoreError::Conflict(format!("the outbox of execution {execution_id} kept changing")))
 }
 
-pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
-    if ids.is_empty() {
-        return Ok(());
+/// Removes `ids` from the batches that hold them: false when a batch changed meanwhile (the
+/// caller reads again).
+async fn remove_from_batches(store: &DynamoStore, execution_id: &str, ids: &[String]) -> Result<bool, StoreError> {
+    for batch in store.batches(execution_id).await? {
+        let entries = batch_entries(&batch)?;
+        let kept: Vec<&StoredEntry> = entries.iter().filter(|entry| !ids.contains(&entry.id)).collect();
+        if kept.len() == entries.len() {
+            continue;
+        }
+        let key = key(OUTBOX_BATCHES, get_s(&batch, "sk")?);
+        // What was read: a batch rewritten or removed meanwhile is read again.
+        let read = batch.get("effects").cloned().unwrap_or_else(|| s(""));
+        let result = if kept.is_empty() {
+            store
+                .client
+                .delete_item()
+                .table_name(&store.table)
+                .set_key(Some(key))
+                .condition_expression("effects = :read")
+                .expression_attribute_values(":read", read)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|error| (is_conditional_failure(&error), sdk_error(&error)))
+        } else {
+            let effects: Vec<(&Effect, u64)> = kept.iter().map(|entry| (&entry.effect, entry.seq)).collect();
+            store
+                .client
+                .update_item()
+                .table_name(&store.table)
+                .set_key(Some(key))
+                .update_expression("SET effects = :effects")
+                .condition_expression("effects = :read")
+                .expression_attribute_values(":effects", batch_value(&effects)?)
+                .expression_attribute_values(":read", read)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|error| (is_conditional_failure(&error), sdk_error(&error)))
+        };
+        match result {
+            Ok(()) => {}
+            // Changed since it was read: read again.
+            Err((true, _)) => return Ok(false),
+            Err((false, error)) => return Err(error),
+        }
     }
-    let (names, entries) = placeholders(ids);
-    let removes: Vec<String> = entries.iter().map(|e| format!("outbox.{e}")).collect();
-    // When these are the last entries, the execution leaves the outbox index too.
-    let last = store
-        .client
-        .update_item()
-        .table_name(&store.table)
-        .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
-        .update_expression(format!("REMOVE {}, outbox_pk, outbox_sk", removes.join(", ")))
-        .condition_expression("size(outbox) = :count")
-        .set_expression_attribute_names(Some(names.clone()))
-        .expression_attribute_values(":count", n(ids.len()))
-        .send()
-        .await;
-    match last {
-        Ok(_) => Ok(()),
-        Err(error) if is_conditional_failure(&error) => {
+    Ok(true)
+}
+
+pub(super) async fn release(store: &DynamoStore, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+    inline::release(store, execution_id, owner).await?;
+    for batch in store.batches(execution_id).await? {
+        if batch.get("claimed_by").and_then(|v| v.as_s().ok()).is_none_or(|held| held != owner) {
+            continue;
+        }
+        let result = store
+            .client
+            .update_item()
+            .table_name(&store.table)
+            .set_key(Some(key(OUTBOX_BATCHES, get_s(&batch, "sk")?)))
+            .update_expression("REMOVE claimed_by")
+            .condition_expression("claimed_by = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        // Completed meanwhile: nothing left to release.
+        conditional(result)?;
+    }
+    Ok(())
+}
+
+/// The outbox map in the execution item, as executions written before outbox batches hold
+/// it: read and drained, never written to any more.
+mod inline {
+    use super::*;
+
+    use aws_sdk_dynamodb::types::ReturnValue;
+
+    use super::super::codec::n;
+
+    /// The execution item, when its outbox map holds entries.
+    async fn with_entries(store: &DynamoStore, execution_id: &str) -> Result<Option<Item>, StoreError> {
+        let item = store.get(&execution_pk(execution_id), EXECUTION).await?;
+        Ok(item.filter(|item| item.get("outbox").and_then(|v| v.as_m().ok()).is_some_and(|map| !map.is_empty())))
+    }
+
+    pub(super) async fn entries(store: &DynamoStore, execution_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        match with_entries(store, execution_id).await? {
+            Some(item) => outbox_entries(&item),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// `#e0`, `#e1`, …: a placeholder for each outbox entry id (ids hold `/`).
+    fn placeholders(ids: &[String]) -> (HashMap<String, String>, Vec<String>) {
+        let names = ids.iter().enumerate().map(|(i, id)| (format!("#e{i}"), id.clone())).collect();
+        (names, (0..ids.len()).map(|i| format!("#e{i}")).collect())
+    }
+
+    pub(super) async fn claim(
+        store: &DynamoStore,
+        execution_id: &str,
+        owner: &str,
+    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        for retry in 0..8 {
+            if retry > 0 {
+                store.pause(backoff::CONFLICT.ceiling(retry - 1)).await;
+            }
+            let Some(item) = with_entries(store, execution_id).await? else { return Ok(Vec::new()) };
+            let pipeline = get_s(&item, "pipeline")?.to_string();
+            let free: Vec<StoredEntry> =
+                outbox_entries(&item)?.into_iter().filter(|entry| entry.claimed_by.is_none()).collect();
+            if free.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<String> = free.iter().map(|entry| entry.id.clone()).collect();
+            let (names, entries) = placeholders(&ids);
+            let sets: Vec<String> = entries.iter().map(|e| format!("outbox.{e}.claimed_by = :owner")).collect();
+            let conditions: Vec<String> = entries
+                .iter()
+                .map(|e| format!("attribute_exists(outbox.{e}) AND attribute_not_exists(outbox.{e}.claimed_by)"))
+                .collect();
             let result = store
                 .client
                 .update_item()
                 .table_name(&store.table)
                 .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
-                .update_expression(format!("REMOVE {}", removes.join(", ")))
-                .condition_expression("attribute_exists(pk)")
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .condition_expression(conditions.join(" AND "))
                 .set_expression_attribute_names(Some(names))
+                .expression_attribute_values(":owner", s(owner))
+                .return_values(ReturnValue::None)
                 .send()
                 .await;
-            // Gone with its execution: nothing left to complete.
-            conditional(result).map(drop)
+            match result {
+                Ok(_) => {
+                    return Ok(free
+                        .into_iter()
+                        .map(|stored| (stored.seq, entry(&pipeline, execution_id, stored)))
+                        .collect());
+                }
+                // Another claimer or a relay moved the outbox: look again.
+                Err(error) if is_conditional_failure(&error) => continue,
+                Err(error) => return Err(sdk_error(&error)),
+            }
         }
-        Err(error) => Err(sdk_error(&error)),
+        Err(StoreError::Conflict(format!("the outbox of execution {execution_id} kept changing")))
     }
-}
 
-pub(super) async fn release(store: &DynamoStore, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-    let Some(item) = store.execution_item(execution_id).await? else { return Ok(()) };
-    let held: Vec<String> = outbox_entries(&item)?
-        .into_iter()
-        .filter(|entry| entry.claimed_by.as_deref() == Some(owner))
-        .map(|entry| entry.id)
-        .collect();
-    if held.is_empty() {
-        return Ok(());
+    pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
+        let Some(item) = with_entries(store, execution_id).await? else { return Ok(()) };
+        let held: BTreeSet<String> = outbox_entries(&item)?.into_iter().map(|entry| entry.id).collect();
+        let ids: Vec<String> = ids.iter().filter(|id| held.contains(*id)).cloned().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (names, entries) = placeholders(&ids);
+        let removes: Vec<String> = entries.iter().map(|e| format!("outbox.{e}")).collect();
+        // When these are the last entries, the execution leaves the outbox index too.
+        let last = store
+            .client
+            .update_item()
+            .table_name(&store.table)
+            .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+            .update_expression(format!("REMOVE {}, outbox_pk, outbox_sk", removes.join(", ")))
+            .condition_expression("size(outbox) = :count")
+            .set_expression_attribute_names(Some(names.clone()))
+            .expression_attribute_values(":count", n(ids.len()))
+            .send()
+            .await;
+        match last {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => {
+                let result = store
+                    .client
+                    .update_item()
+                    .table_name(&store.table)
+                    .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+                    .update_expression(format!("REMOVE {}", removes.join(", ")))
+                    .condition_expression("attribute_exists(outbox)")
+                    .set_expression_attribute_names(Some(names))
+                    .send()
+                    .await;
+                // Gone with its execution: nothing left to complete.
+                conditional(result).map(drop)
+            }
+            Err(error) => Err(sdk_error(&error)),
+        }
     }
-    let (names, entries) = placeholders(&held);
-    let removes: Vec<String> = entries.iter().map(|e| format!("outbox.{e}.claimed_by")).collect();
-    store
-        .client
-        .update_item()
-        .table_name(&store.table)
-        .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
-        .update_expression(format!("REMOVE {}", removes.join(", ")))
-        .set_expression_attribute_names(Some(names))
-        .send()
-        .await
-        .map_err(|e| sdk_error(&e))?;
-    Ok(())
+
+    pub(super) async fn release(store: &DynamoStore, execution_id: &str, owner: &str) -> Result<(), StoreError> {
+        let Some(item) = with_entries(store, execution_id).await? else { return Ok(()) };
+        let held: Vec<String> = outbox_entries(&item)?
+            .into_iter()
+            .filter(|entry| entry.claimed_by.as_deref() == Some(owner))
+            .map(|entry| entry.id)
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let (names, entries) = placeholders(&held);
+        let removes: Vec<String> = entries.iter().map(|e| format!("outbox.{e}.claimed_by")).collect();
+        store
+            .client
+            .update_item()
+            .table_name(&store.table)
+            .set_key(Some(key(&execution_pk(execution_id), EXECUTION)))
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e))?;
+        Ok(())
+    }
 }

@@ -202,6 +202,7 @@ pub(super) async fn delete(store: &DynamoStore, name: &str) -> Result<(), StoreE
             keys.push((get_s(&item, "pk")?.to_string(), get_s(&item, "sk")?.to_string()));
         }
         store.cache.forget(&id);
+        store.delete_batches(&id).await?;
     }
     let output = store
         .client

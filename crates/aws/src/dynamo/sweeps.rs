@@ -5,10 +5,11 @@ use pipewright_core::ports::StoreError;
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
-use super::codec::{get_s, s};
+use super::codec::{Item, get_s, n, s};
 use super::errors::{conditional, sdk_error};
 use super::keys::{
-    DEADLINE_PARTITION, DEADLINES, EXECUTION, OUTBOX, OUTBOX_PARTITION, execution_of, execution_pk, key, padded,
+    DEADLINE_PARTITION, DEADLINES, EXECUTION, OUTBOX, OUTBOX_BATCHES, OUTBOX_PARTITION, execution_of,
+    execution_of_batch, execution_pk, key, padded,
 };
 
 /// An execution due for attention: a deadline passed, or effects waiting too long.
@@ -37,8 +38,49 @@ impl DynamoStore {
     }
 
     /// The executions with effects committed before `before` and still not carried out.
+    /// The outbox batches are read from their partition (it holds only what relays have not
+    /// carried out yet), then the `outbox` index for executions written before batches.
     pub async fn pending_outboxes(&self, before: Timestamp, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
-        self.sweep(&BY_OUTBOX, before, limit).await
+        let mut due: Vec<DueExecution> = Vec::new();
+        let wanted = usize::try_from(limit).unwrap_or(0);
+        let mut start: Option<Item> = None;
+        while due.len() < wanted {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("committed_at <= :before")
+                .projection_expression("pipeline, sk")
+                .expression_attribute_values(":pk", s(OUTBOX_BATCHES))
+                .expression_attribute_values(":before", n(before.millis()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e))?;
+            for item in output.items.unwrap_or_default() {
+                let found = DueExecution {
+                    pipeline: get_s(&item, "pipeline")?.to_string(),
+                    execution_id: execution_of_batch(get_s(&item, "sk")?).to_string(),
+                };
+                if !due.contains(&found) && due.len() < wanted {
+                    due.push(found);
+                }
+            }
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        let left = i32::try_from(wanted - due.len()).unwrap_or(0);
+        if left > 0 {
+            for found in self.sweep(&BY_OUTBOX, before, left).await? {
+                if !due.contains(&found) {
+                    due.push(found);
+                }
+            }
+        }
+        Ok(due)
     }
 
     /// Every execution with a deadline ahead or passed: the ones with work in flight.

@@ -2,8 +2,10 @@
 //! the head is updated, or only checked when the change relied on it (a stage lock), or left
 //! alone (a job's result inside its stage), each
 //! execution's item is put new or updated on its `rev` with the part items that changed
-//! (`parts`), its effects go into its own outbox (so they commit with it), completed entries
-//! leave the outbox, and every dispatched job records where it belongs.
+//! (`parts`), and its effects go into an outbox batch item of their own (so they commit with
+//! it, and the relay's removal of them does not rewrite the execution item). The entries a
+//! change completes are removed once it has committed (`DynamoStore::commit`); where a
+//! dispatched job belongs is written by the relay before it publishes the dispatch (`jobs`).
 
 use std::collections::HashMap;
 
@@ -13,10 +15,10 @@ use pipewright_core::engine::{Effect, Execution, PipelineState};
 use pipewright_core::execution_parts::head as execution_head;
 use pipewright_core::ports::{Changes, StoreError};
 
-use super::codec::{gzip_json, n, outbox_value, pack, s};
+use super::codec::{batch_value, gzip_json, n, pack, s};
 use super::errors::refused;
 use super::keys::{
-    EXECUTION, HEAD, HISTORY_SECONDS, JOB, derived, execution_pk, job_pk, key, outbox_index, pipeline_pk,
+    EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk, derived, execution_pk, key, pipeline_pk,
 };
 use super::limits;
 use super::parts::{self, Layout};
@@ -57,37 +59,21 @@ pub(super) fn build(
         let layout = parts::layout(base, execution)?;
         let version = expected.map_or(1, |v| v + 1);
         items.push(match expected {
-            None => new_execution(table, execution, &own, &layout)?,
-            Some(read_at) => updated_execution(
-                table,
-                execution,
-                *read_at,
-                &own,
-                &changes.completed_effects,
-                (&layout, base.is_some()),
-            )?,
+            None => new_execution(table, execution, &layout)?,
+            Some(read_at) => updated_execution(table, execution, *read_at, (&layout, base.is_some()))?,
         });
         if let Layout::Split(writes) = &layout {
             items.extend(parts::actions(table, execution, version, writes)?);
             split_ids.push(execution.id.clone());
+        }
+        if !own.is_empty() {
+            items.push(outbox_batch(table, &changes.pipeline, execution, &own)?);
         }
     }
     if let Some((execution, _)) = effects.into_iter().next() {
         return Err(StoreError::Refused(format!(
             "an effect concerns execution {execution}, which this change does not write"
         )));
-    }
-    // Where each dispatched job belongs, for the job workers' results; kept as long as the
-    // execution's history.
-    for effect in &changes.effects {
-        if let Effect::Dispatch(dispatch) = effect {
-            let mut item = key(&job_pk(&dispatch.job_id), JOB);
-            item.insert("pipeline".into(), s(&changes.pipeline));
-            item.insert("execution".into(), s(&dispatch.execution_id));
-            item.insert("expires_at".into(), n(dispatch.deadline.millis() / 1000 + HISTORY_SECONDS));
-            let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(refused)?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
     }
     limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
     Ok((items, split_ids))
@@ -139,18 +125,30 @@ fn seq(execution: &Execution, index: u64) -> u64 {
     u64::try_from(execution.updated_at.millis()).unwrap_or(0) * 1000 + index
 }
 
-/// A new execution's item, which must not exist yet: the whole execution, or its head and the
-/// manifest of its parts.
-fn new_execution(
+/// The outbox batch of the effects one commit gives `execution` (`own`, with their index
+/// among the commit's effects), under `OUTBOX` (keys.rs): what the relay publishes, then
+/// deletes in one write of this small item. `committed_at` is what the tick's sweep of
+/// outboxes a relay left behind compares.
+fn outbox_batch(
     table: &str,
+    pipeline: &str,
     execution: &Execution,
     own: &[(&Effect, u64)],
-    layout: &Layout,
 ) -> Result<TransactWriteItem, StoreError> {
-    let mut outbox = HashMap::new();
-    for (effect, index) in own {
-        outbox.insert(effect.id().to_string(), outbox_value(effect, seq(execution, *index))?);
-    }
+    // Only what the relay and the tick need: a batch over 1 KB costs twice as much.
+    let mut item = key(OUTBOX_BATCHES, &batch_sk(&execution.id, own.iter().map(|(effect, _)| effect.id())));
+    let effects: Vec<(&Effect, u64)> = own.iter().map(|(effect, index)| (*effect, seq(execution, *index))).collect();
+    item.insert("effects".into(), batch_value(&effects)?);
+    item.insert("pipeline".into(), s(pipeline));
+    item.insert("committed_at".into(), n(execution.updated_at.millis()));
+    item.insert("expires_at".into(), n(execution.updated_at.millis() / 1000 + HISTORY_SECONDS));
+    let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(refused)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A new execution's item, which must not exist yet: the whole execution, or its head and the
+/// manifest of its parts.
+fn new_execution(table: &str, execution: &Execution, layout: &Layout) -> Result<TransactWriteItem, StoreError> {
     let (set, _) = derived(execution);
     let mut item = key(&execution_pk(&execution.id), EXECUTION);
     item.insert("rev".into(), n(1));
@@ -163,11 +161,7 @@ fn new_execution(
             item.insert("parts".into(), parts::manifest(writes, 1));
         }
     }
-    item.insert("outbox".into(), AttributeValue::M(outbox));
     item.extend(set);
-    if !own.is_empty() {
-        item.extend(outbox_index(execution));
-    }
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -179,14 +173,11 @@ fn new_execution(
 
 /// An update of an execution read at `rev` = `version`: the whole execution, or its head and
 /// the manifest entries of the part items it writes (the whole manifest when it was stored
-/// whole, `split` false); its index attributes, new outbox entries, and the removal of the
-/// entries this change completes.
+/// whole, `split` false), and its index attributes.
 fn updated_execution(
     table: &str,
     execution: &Execution,
     version: u64,
-    own: &[(&Effect, u64)],
-    completed: &[String],
     (layout, split): (&Layout, bool),
 ) -> Result<TransactWriteItem, StoreError> {
     let (set, remove) = derived(execution);
@@ -218,8 +209,7 @@ fn updated_execution(
             sets.push("parts = :manifest".to_string());
         }
     }
-    let index_keys = if own.is_empty() { Vec::new() } else { outbox_index(execution).to_vec() };
-    for (i, (name, value)) in set.into_iter().chain(index_keys).enumerate() {
+    for (i, (name, value)) in set.into_iter().enumerate() {
         names.insert(format!("#a{i}"), name);
         values.insert(format!(":a{i}"), value);
         sets.push(format!("#a{i} = :a{i}"));
@@ -227,16 +217,6 @@ fn updated_execution(
     for (i, name) in remove.into_iter().enumerate() {
         names.insert(format!("#r{i}"), name);
         removes.push(format!("#r{i}"));
-    }
-    for (i, (effect, index)) in own.iter().enumerate() {
-        names.insert(format!("#e{i}"), effect.id().to_string());
-        values.insert(format!(":e{i}"), outbox_value(effect, seq(execution, *index))?);
-        sets.push(format!("outbox.#e{i} = :e{i}"));
-    }
-    let own_ids: Vec<&str> = own.iter().map(|(e, _)| e.id()).collect();
-    for (i, id) in completed.iter().filter(|id| !own_ids.contains(&id.as_str())).enumerate() {
-        names.insert(format!("#c{i}"), id.clone());
-        removes.push(format!("outbox.#c{i}"));
     }
     let mut expression = format!("SET {}", sets.join(", "));
     if !removes.is_empty() {
@@ -319,8 +299,7 @@ mod tests {
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
         let (items, split) = build("table", &started, &HashMap::new()).unwrap();
         assert!(split.is_empty(), "stored whole");
-        let dispatches = started.effects.iter().filter(|e| matches!(e, Effect::Dispatch(_))).count();
-        assert_eq!(items.len(), 2 + dispatches, "head, execution, one job per dispatch: no part items");
+        assert_eq!(items.len(), 3, "head, execution, its outbox batch: no part items, no job location");
         let item = items[1].put().expect("a new execution is put").item();
         assert!(item.get("parts").is_none(), "no manifest");
         assert_eq!(super::super::codec::unpack(item).unwrap(), started.executions[0].0, "the whole execution");
@@ -340,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn a_start_puts_the_new_execution_with_its_outbox_and_updates_the_head_on_its_rev() {
+    fn a_start_puts_the_new_execution_and_its_outbox_batch_and_updates_the_head_on_its_rev() {
         let pipeline = pipeline();
         let started = grown(changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]));
         let items = transaction("table", &started, &HashMap::new()).unwrap();
@@ -352,7 +331,7 @@ mod tests {
         assert_eq!(dispatches.len(), 1, "the source is dispatched");
         // Source and Build: a stage item and an item of actions each, and the namespace.
         let parts = 5;
-        assert_eq!(items.len(), 2 + parts + dispatches.len(), "head, execution, its parts, one job per dispatch");
+        assert_eq!(items.len(), 3 + parts, "head, execution, its parts, its outbox batch (no job location)");
 
         let head = items[0].update().expect("the state changed: the head is updated");
         assert_eq!(string(head.key().get("pk")), "PIPELINE#p");
@@ -369,13 +348,7 @@ mod tests {
         assert_eq!(string(item.get("gsi1pk")), "PIPELINE#p");
         assert!(string(item.get("gsi1sk")).ends_with("#e1"));
         assert_eq!(string(item.get("deadline_pk")), "DEADLINE", "the source's deadline is in the index");
-        assert_eq!(string(item.get("outbox_pk")), "OUTBOX");
-        let outbox = item["outbox"].as_m().unwrap();
-        let mut ids: Vec<&str> = outbox.keys().map(String::as_str).collect();
-        ids.sort_unstable();
-        let mut expected: Vec<&str> = started.effects.iter().map(Effect::id).collect();
-        expected.sort_unstable();
-        assert_eq!(ids, expected, "every effect is in the execution's outbox");
+        assert!(item.get("outbox").is_none() && item.get("outbox_pk").is_none(), "no outbox in the execution item");
 
         let manifest = item["parts"].as_m().unwrap();
         let mut written: Vec<&str> = manifest.keys().map(String::as_str).collect();
@@ -389,14 +362,30 @@ mod tests {
             assert!(part.get("gsi1pk").is_none(), "a part is not listed");
         }
 
-        let job = items[2 + parts].put().expect("the job's location");
-        assert_eq!(string(job.item().get("pk")), format!("JOB#{}", dispatches[0]));
-        assert_eq!(string(job.item().get("execution")), "e1");
-        assert_eq!(string(job.item().get("pipeline")), "p");
+        let batch = items[2 + parts].put().expect("the outbox batch is put").item();
+        let expected: Vec<&str> = started.effects.iter().map(Effect::id).collect();
+        assert_eq!(string(batch.get("pk")), "OUTBOX");
+        assert_eq!(string(batch.get("sk")), batch_sk("e1", expected.iter().copied()), "by execution, then its ids");
+        assert!(string(batch.get("sk")).starts_with("e1#"));
+        let entries = super::super::codec::batch_entries(batch).unwrap();
+        let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
+        assert_eq!(ids, expected, "every effect, in commit order, in one batch");
+        assert!(entries.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+        assert!(entries.iter().all(|entry| entry.claimed_by.is_none()));
+        assert_eq!(string(batch.get("pipeline")), "p");
+        assert_eq!(batch["committed_at"], n(started.executions[0].0.updated_at.millis()));
+        let dispatch = entries.iter().find_map(|entry| match &entry.effect {
+            Effect::Dispatch(d) => Some(d.job_id.as_str()),
+            _ => None,
+        });
+        assert_eq!(dispatch, Some(dispatches[0]), "the dispatch, which the relay records the job of");
+        assert!(
+            items.iter().filter_map(|item| item.put()).all(|put| !string(put.item().get("pk")).starts_with("JOB#"))
+        );
     }
 
     #[test]
-    fn a_result_updates_the_execution_on_its_rev_and_removes_the_dispatch_it_completes() {
+    fn a_result_updates_the_execution_on_its_rev_and_completes_the_dispatch_once_committed() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
         let dispatch = started.effects.iter().find(|e| matches!(e, Effect::Dispatch(_))).unwrap().id().to_string();
@@ -417,12 +406,16 @@ mod tests {
         assert_eq!(update.expression_attribute_values().unwrap()[":expected"], AttributeValue::N("7".into()));
         let expression = update.update_expression();
         assert!(expression.starts_with("SET body = :body, rev = rev + :one"), "{expression}");
-        let names = update.expression_attribute_names().unwrap();
-        let completed = names.iter().find(|(_, name)| **name == dispatch).map(|(placeholder, _)| placeholder).unwrap();
-        assert!(expression.contains(" REMOVE ") && expression.contains(&format!("outbox.{completed}")), "{expression}");
-        for effect in &result.effects {
-            assert!(names.values().any(|name| name == effect.id()), "{} joins the outbox", effect.id());
-        }
+        assert!(!expression.contains("outbox"), "the execution item holds no outbox: {expression}");
+        let batch = items.iter().filter_map(|item| item.put()).find(|put| string(put.item().get("pk")) == "OUTBOX");
+        let entries = super::super::codec::batch_entries(batch.expect("an outbox batch").item()).unwrap();
+        let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
+        assert_eq!(ids, result.effects.iter().map(Effect::id).collect::<Vec<_>>(), "the result's effects");
+        assert!(!ids.contains(&dispatch.as_str()));
+        // The dispatch it completes leaves its outbox once the change has committed.
+        assert_eq!(super::super::outbox::completed_by(&result), [("e1".to_string(), vec![dispatch.clone()])]);
+        let new = Changes { completed_effects: vec![dispatch.clone()], ..started.clone() };
+        assert!(super::super::outbox::completed_by(&new).is_empty(), "a new execution has nothing to complete");
 
         // A change that neither writes the state nor relied on it leaves the head alone.
         let inside = Changes { state: None, state_relied_on: false, ..result.clone() };

@@ -9,7 +9,7 @@ use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{ApprovalRequest, Dispatch, Event, FailureType, JobContinued, Revision, RevisionType};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
-use pipewright_core::ports::StateStore;
+use pipewright_core::ports::{JobLocation, StateStore};
 use pipewright_core::providers::ProviderKind;
 use pipewright_providers::deploy::{DeployJob, Deployer, Progress, Waiting};
 use pipewright_providers::repository_archive::{self, HostSource};
@@ -54,7 +54,8 @@ impl ActionOutput for ToLog {
 
 pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
-    if !services.store.claim_job(&dispatch.job_id, now(), LEASE_SECONDS).await? {
+    let location = JobLocation { pipeline: message.pipeline.clone(), execution_id: dispatch.execution_id.clone() };
+    if !services.store.claim_dispatched_job(&dispatch.job_id, &location, now(), LEASE_SECONDS).await? {
         return Ok(Invoked::Duplicate);
     }
     // A delivery can come late (EventBridge and Lambda retry for up to an hour): work of an

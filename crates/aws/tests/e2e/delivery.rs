@@ -1,5 +1,6 @@
 //! At-least-once delivery: every event delivered twice at once, crashes between the commit
-//! and the publish, deliveries lost. The run still completes, once.
+//! and the publish, deliveries lost, an outbox left by a stack deployed before outbox batches.
+//! The run still completes, once.
 
 use crate::common;
 
@@ -113,7 +114,17 @@ async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
     stack.services.faults.crash_after_commit(1);
     let id = start_from_upload(&stack, "ticked").await;
     assert_eq!(stack.execution(&id).await.status, ExecutionStatus::InProgress, "committed");
-    assert!(stack.services.store.pending_effects(&id).await.unwrap().len() >= 2, "its effects wait in the outbox");
+    let pending = stack.services.store.pending_effects(&id).await.unwrap();
+    assert!(pending.len() >= 2, "its effects wait in the outbox");
+    let job = pending
+        .iter()
+        .find_map(|effect| match effect {
+            pipewright_core::engine::Effect::Dispatch(d) => Some(d.job_id.clone()),
+            _ => None,
+        })
+        .expect("the source's dispatch");
+    let location = Some(pipewright_core::ports::JobLocation { pipeline: "ticked".into(), execution_id: id.clone() });
+    assert_eq!(stack.services.store.find_job(&job).await.unwrap(), location, "found in its outbox batch");
     stack.router.pump().await.unwrap();
     assert_eq!(
         stack.execution(&id).await.stages[0].actions[0].attempts[0].status,
@@ -128,6 +139,96 @@ async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
     let report = stage_transition::tick(&stack.services, later).await.unwrap();
     assert!(report.relayed >= 2, "{report:?}");
     assert!(stack.services.store.pending_effects(&id).await.unwrap().is_empty());
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
+    // invoke-action ran the source and applied its result: its claim says where the job was.
+    assert_eq!(stack.services.store.find_job(&job).await.unwrap(), location, "recorded with its claim");
+    single_attempts(&stack.execution(&id).await);
+}
+
+/// Moves an execution's outbox batches into its item's `outbox` map, with the `outbox` index
+/// keys, as a stack deployed before outbox batches wrote them.
+async fn as_written_before_batches(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::io::{Read, Write};
+    let gunzip = |blob: &AttributeValue| -> Value {
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(blob.as_b().unwrap().as_ref()).read_to_end(&mut json).unwrap();
+        serde_json::from_slice(&json).unwrap()
+    };
+    let gzip = |value: &Value| -> AttributeValue {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(value.to_string().as_bytes()).unwrap();
+        AttributeValue::B(encoder.finish().unwrap().into())
+    };
+    let batches = dynamo
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
+        .expression_attribute_values(":prefix", AttributeValue::S(format!("{id}#")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut outbox = std::collections::HashMap::new();
+    let mut committed_at = String::new();
+    for batch in &batches {
+        committed_at = batch["committed_at"].as_n().unwrap().clone();
+        for stored in gunzip(&batch["effects"]).as_array().unwrap() {
+            let entry = std::collections::HashMap::from([("effect".to_string(), gzip(stored))]);
+            outbox.insert(stored["effect"]["id"].as_str().unwrap().to_string(), AttributeValue::M(entry));
+        }
+        let sk = batch["sk"].clone();
+        let key = [("pk".to_string(), AttributeValue::S("OUTBOX".into())), ("sk".to_string(), sk)];
+        dynamo.delete_item().table_name(table).set_key(Some(key.into())).send().await.unwrap();
+    }
+    let entries = outbox.len();
+    dynamo
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("EXECUTION#{id}")))
+        .key("sk", AttributeValue::S("EXECUTION".into()))
+        .update_expression("SET outbox = :outbox, outbox_pk = :pk, outbox_sk = :sk")
+        .expression_attribute_values(":outbox", AttributeValue::M(outbox))
+        .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
+        .expression_attribute_values(":sk", AttributeValue::S(format!("{committed_at:0>15}#{id}")))
+        .send()
+        .await
+        .unwrap();
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outbox_written_before_batches_is_still_relayed_by_the_tick() {
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "upgraded", "SUPERSEDED", false)).await;
+    stack.services.faults.crash_after_commit(1);
+    let id = start_from_upload(&stack, "upgraded").await;
+    let pending = stack.services.store.pending_effects(&id).await.unwrap();
+    assert!(pending.len() >= 2, "its effects wait in the outbox");
+    let dynamo = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
+    let table = stack.stack.settings.table.clone();
+    assert_eq!(as_written_before_batches(&dynamo, &table, &id).await, pending.len());
+    assert_eq!(stack.services.store.pending_effects(&id).await.unwrap(), pending, "read as they were, in order");
+
+    let later = Timestamp::from_millis(handlers::now().millis() + 61_000);
+    let report = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert_eq!(report.relayed, pending.len(), "{report:?}");
+    assert!(stack.services.store.pending_effects(&id).await.unwrap().is_empty());
+    let item = dynamo
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EXECUTION#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("EXECUTION".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!item.contains_key("outbox_pk"), "out of the outbox index once drained");
+    // Its next commits write batches; the run ends as any other.
     assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
     single_attempts(&stack.execution(&id).await);
 }
