@@ -465,6 +465,39 @@ impl SqliteStore {
     }
 }
 
+tokio::task_local! {
+    /// The run options of the execution a start creates ([`with_run_options_of_start`]):
+    /// (its id, the options' JSON).
+    static RUN_OPTIONS_OF_START: (String, String);
+}
+
+/// Runs `work` (the submission of a start) so that the commit creating execution
+/// `execution_id` also writes its run options, in the same transaction: a start is one write
+/// transaction, and a crash leaves either both or neither. A commit that does not create that
+/// execution (a duplicate start) writes no options, so those of the first start stay.
+pub async fn with_run_options_of_start<T>(execution_id: &str, body: String, work: impl Future<Output = T>) -> T {
+    RUN_OPTIONS_OF_START.scope((execution_id.to_string(), body), work).await
+}
+
+/// Writes the run options of the start in scope when `executions` creates its execution.
+fn write_run_options_of_start(
+    connection: &Connection,
+    executions: &[(Execution, Option<u64>)],
+    run_options: Option<&(String, String)>,
+) -> Result<(), StoreError> {
+    let Some((execution_id, body)) = run_options else { return Ok(()) };
+    if executions.iter().any(|(execution, expected)| expected.is_none() && &execution.id == execution_id) {
+        connection
+            .execute(
+                "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2)
+                 ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
+                params![execution_id, body],
+            )
+            .map_err(sqlite)?;
+    }
+    Ok(())
+}
+
 /// An unfinished execution with work, and the worker on record for it, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkNeeded {
@@ -697,6 +730,7 @@ impl StateStore for SqliteStore {
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
         let shared = self.shared.clone();
+        let run_options = RUN_OPTIONS_OF_START.try_with(Clone::clone).ok();
         self.write(move |connection| {
             let traffic = &shared.counters.traffic;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
@@ -726,6 +760,7 @@ impl StateStore for SqliteStore {
                 )
                 .map_err(sqlite)?;
             }
+            write_run_options_of_start(&tx, &changes.executions, run_options.as_ref())?;
             let mut written = Vec::new();
             for (execution, expected) in &changes.executions {
                 match execution_rows::write(&tx, pipeline, execution, *expected, &shared.cache, traffic)? {

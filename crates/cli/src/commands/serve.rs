@@ -18,7 +18,6 @@ use pipewright_api::hosts::AllowedHosts;
 use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES, header_pairs};
 use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::engine::Event;
-use pipewright_core::ports::StoreError;
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 use pipewright_local::backend::{Backend, LOCAL_REGION, RunOptions, now};
@@ -125,18 +124,19 @@ impl ControlPlane for LocalPlane {
         LOCAL_REGION
     }
 
+    /// A start also records the run options of this server for the new execution, in its
+    /// own commit (`Backend::submit_start`).
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
-        self.backend.submit(pipeline, event, &[], None).await
+        match event {
+            Event::StartExecution(_) => self.backend.submit_start(pipeline, event, &self.options).await,
+            _ => self.backend.submit(pipeline, event, &[], None).await,
+        }
     }
 
     fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
         let path =
             pipewright_local::providers::action_dir(&self.backend.providers.logs_root, execution_id, stage, action);
         std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
-    }
-
-    async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
-        self.backend.save_run_options(execution_id, &self.options).await
     }
 
     fn webhook_endpoint(&self) -> Option<String> {
