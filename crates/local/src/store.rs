@@ -23,6 +23,7 @@ use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structur
 use pipewright_core::time::Timestamp;
 
 use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted_json};
+use crate::write_gate::{WriteGate, WritePriority};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS declarations (
@@ -102,10 +103,14 @@ pub struct SqliteStore {
     shared: Arc<Connections>,
     /// The database file and its identity when opened (none in memory).
     file: Option<(PathBuf, (u64, u64))>,
+    /// Whether this handle's writes go before others' ([`SqliteStore::for_background_work`]).
+    priority: WritePriority,
 }
 
 struct Connections {
     writer: Mutex<Connection>,
+    /// Whose turn it is on `writer`: requests before background work (`crate::write_gate`).
+    gate: WriteGate,
     /// `None` for an in-memory database, which no other connection can see: reads use the
     /// writer.
     readers: Option<Readers>,
@@ -165,8 +170,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Connections {
-    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn write<T>(
+        &self,
+        priority: WritePriority,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let _turn = self.gate.enter(priority);
         work(&mut lock(&self.writer))
     }
 
@@ -240,8 +250,21 @@ impl SqliteStore {
             (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
         let file = readers.as_ref().and_then(|r| Some((r.path.clone(), file_identity(&r.path)?)));
-        let shared = Connections { writer: Mutex::new(connection), readers, counters, cache: Cache::default() };
-        Ok(SqliteStore { shared: Arc::new(shared), file })
+        let shared = Connections {
+            writer: Mutex::new(connection),
+            gate: WriteGate::default(),
+            readers,
+            counters,
+            cache: Cache::default(),
+        };
+        Ok(SqliteStore { shared: Arc::new(shared), file, priority: WritePriority::Foreground })
+    }
+
+    /// The same store (connections, cache, counters), for work nobody waits on at the moment
+    /// (`serve`'s task workers): its writes let the requests' writes go first, for a while
+    /// (`crate::write_gate`).
+    pub fn for_background_work(&self) -> SqliteStore {
+        SqliteStore { shared: self.shared.clone(), file: self.file.clone(), priority: WritePriority::Background }
     }
 
     /// What this store has done since it was opened.
@@ -262,8 +285,8 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let shared = self.shared.clone();
-        blocking(move || shared.write(work)).await
+        let (shared, priority) = (self.shared.clone(), self.priority);
+        blocking(move || shared.write(priority, work)).await
     }
 
     /// One statement that writes, off the async runtime: how many rows it changed.

@@ -195,7 +195,8 @@ pub async fn serve(
     let shared_store = launcher.store.clone();
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
-    let _ = shared_store.set(backend.store.clone());
+    // Its task workers' writes let the API's go first.
+    let _ = shared_store.set(Arc::new(backend.store.for_background_work()));
     backend.console_url = console_url;
     backend.providers.account = args.account_id.clone();
     pipewright_local::recovery::resume_orphans(&backend, None).await?;
