@@ -14,6 +14,8 @@
 # GetPipelineState p50.
 #
 # PIPEWRIGHT=path/to/binary measures that binary instead of building this tree's release.
+# BASELINE=path/to/another adds a second binary (an earlier build), on a server of its own,
+# to the same rounds: each round runs on both, one after the other, the order alternating.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS="${ROUNDS:-5}"
@@ -23,24 +25,34 @@ if [[ -z "${PIPEWRIGHT:-}" ]]; then
   PIPEWRIGHT="$PWD/target/release/pipewright"
 fi
 work="$(mktemp -d)"
-server=""
+servers=()
 cleanup() {
-  if [[ -n "$server" ]]; then kill "$server" 2> /dev/null || true; wait "$server" 2> /dev/null || true; fi
+  for server in "${servers[@]}"; do kill "$server" 2> /dev/null || true; wait "$server" 2> /dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/src"
 echo "hello" > "$work/src/app.txt"
 
-"$PIPEWRIGHT" serve --port 0 --state-dir "$work/state" --source "Source=$work/src" > "$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-  grep -qo 'http://127.0.0.1:[0-9]*' "$work/serve.log" && break
-  sleep 0.1
-done
-endpoint="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1)"
-if [[ -z "$endpoint" ]]; then
-  cat "$work/serve.log" >&2
-  exit 1
+# serve BINARY NAME: starts a server on state directory NAME; sets `endpoint` to its URL.
+serve() {
+  "$1" serve --port 0 --state-dir "$work/$2" --source "Source=$work/src" > "$work/$2.log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 100); do
+    grep -qo 'http://127.0.0.1:[0-9]*' "$work/$2.log" && break
+    sleep 0.1
+  done
+  endpoint="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/$2.log" | head -1)"
+  if [[ -z "$endpoint" ]]; then
+    cat "$work/$2.log" >&2
+    exit 1
+  fi
+}
+baseline=()
+if [[ -n "${BASELINE:-}" ]]; then
+  serve "$BASELINE" baseline-state
+  baseline=("$endpoint")
+  echo "baseline, same rounds: $BASELINE"
 fi
-python3 tests/bench/serve_load.py "$endpoint" "$ROUNDS"
+serve "$PIPEWRIGHT" state
+python3 tests/bench/serve_load.py "$endpoint" "$ROUNDS" "${baseline[@]}"

@@ -1,7 +1,8 @@
-"""The load of tests/bench/serve.sh: python3 serve_load.py ENDPOINT ROUNDS.
+"""The load of tests/bench/serve.sh: python3 serve_load.py ENDPOINT ROUNDS [BASELINE_ENDPOINT].
 
 Speaks CodePipeline's JSON 1.1 over one keep-alive connection per client; serve on loopback
-accepts unsigned requests."""
+accepts unsigned requests. With a baseline server, each round runs on both, one after the
+other (the order alternates), and each is summed up on its own."""
 
 import http.client
 import json
@@ -11,6 +12,7 @@ import time
 from urllib.parse import urlparse
 
 ENDPOINT, ROUNDS = sys.argv[1], int(sys.argv[2])
+BASELINE = sys.argv[3] if len(sys.argv) > 3 else None
 PIPELINE = "loaded"
 EXECUTIONS = 50
 READS = 200
@@ -81,36 +83,50 @@ def wait_until_idle(client):
         time.sleep(0.5)
 
 
-def main():
-    client = Client(ENDPOINT)
-    client.call("CreatePipeline", declaration())
-    wait_until_idle(client)  # CreatePipeline's own execution
-    rounds = []
-    for number in range(1, ROUNDS + 1):
-        idle = reads(client)
-        starts = [client.call("StartPipelineExecution", {"name": PIPELINE})[1] for _ in range(EXECUTIONS)]
-        busy = running(client)
-        loaded = reads(client)
-        still = running(client)
-        wait_until_idle(client)
-        figures = {
-            "idle p50": percentile(idle, 0.5),
-            "idle p99": percentile(idle, 0.99),
-            "loaded p99": percentile(loaded, 0.99),
-            "start p50": percentile(starts, 0.5),
-        }
-        figures["loaded/idle p99"] = figures["loaded p99"] / figures["idle p99"]
-        figures["start/idle p50"] = figures["start p50"] / figures["idle p50"]
-        rounds.append(figures)
-        print(
-            f"round {number}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
-            + f" (running: {busy} after the starts, {still} after the loaded reads)",
-            flush=True,
-        )
-    print(f"\n{'figure':20} {'min':>8} {'median':>8} {'max':>8}   (ms, or a ratio)")
+def one_round(client):
+    idle = reads(client)
+    starts = [client.call("StartPipelineExecution", {"name": PIPELINE})[1] for _ in range(EXECUTIONS)]
+    busy = running(client)
+    loaded = reads(client)
+    still = running(client)
+    wait_until_idle(client)
+    figures = {
+        "idle p50": percentile(idle, 0.5),
+        "idle p99": percentile(idle, 0.99),
+        "loaded p99": percentile(loaded, 0.99),
+        "start p50": percentile(starts, 0.5),
+    }
+    figures["loaded/idle p99"] = figures["loaded p99"] / figures["idle p99"]
+    figures["start/idle p50"] = figures["start p50"] / figures["idle p50"]
+    return figures, f"(running: {busy} after the starts, {still} after the loaded reads)"
+
+
+def summary(label, rounds):
+    print(f"\n{label}\n{'figure':20} {'min':>8} {'median':>8} {'max':>8}   (ms, or a ratio)")
     for name in rounds[0]:
         values = [r[name] for r in rounds]
         print(f"{name:20} {min(values):8.2f} {statistics.median(values):8.2f} {max(values):8.2f}")
+
+
+def main():
+    servers = [("this build", Client(ENDPOINT))]
+    if BASELINE:
+        servers.append(("baseline", Client(BASELINE)))
+    for _, client in servers:
+        client.call("CreatePipeline", declaration())
+        wait_until_idle(client)  # CreatePipeline's own execution
+    rounds = {label: [] for label, _ in servers}
+    for number in range(1, ROUNDS + 1):
+        order = servers if number % 2 else list(reversed(servers))
+        for label, client in order:
+            figures, note = one_round(client)
+            rounds[label].append(figures)
+            print(
+                f"round {number}, {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()) + f" {note}",
+                flush=True,
+            )
+    for label, _ in servers:
+        summary(label, rounds[label])
 
 
 main()

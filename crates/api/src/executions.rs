@@ -157,19 +157,28 @@ pub(crate) async fn start_execution<C: ControlPlane>(
     source_revisions: Vec<SourceRevisionOverride>,
     execution_id: Option<String>,
 ) -> Result<StartedExecution, StartError> {
-    // The pipeline must exist (and compile) before anything is recorded for the execution.
-    plane.cache().get(plane.store(), name, None).await.map_err(|e| StartError::Api(service_error(e)))?;
-    let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if let Some(existing) =
-        plane.store().get_execution(&execution_id).await.map_err(|e| StartError::Api(store_error(e)))?
-    {
-        return if existing.value.pipeline_name == name {
-            Ok(StartedExecution { execution_id, new: false })
-        } else {
-            Err(StartError::Api(ApiError::client("ConflictException", "the clientRequestToken was already used")))
-        };
-    }
-    plane.before_start(name, &execution_id).await.map_err(|e| StartError::Api(store_error(e)))?;
+    let execution_id = match execution_id {
+        Some(execution_id) => {
+            // A missing pipeline is reported before a token another pipeline used.
+            plane.cache().get(plane.store(), name, None).await.map_err(|e| StartError::Api(service_error(e)))?;
+            if let Some(existing) =
+                plane.store().get_execution(&execution_id).await.map_err(|e| StartError::Api(store_error(e)))?
+            {
+                return if existing.value.pipeline_name == name {
+                    Ok(StartedExecution { execution_id, new: false })
+                } else {
+                    Err(StartError::Api(ApiError::client(
+                        "ConflictException",
+                        "the clientRequestToken was already used",
+                    )))
+                };
+            }
+            execution_id
+        }
+        // A new random id names no execution: nothing to read. A missing (or invalid)
+        // pipeline is the submission's PipelineNotFound (InvalidDeclaration), as above.
+        None => uuid::Uuid::new_v4().to_string(),
+    };
     let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let event = Event::StartExecution(StartExecution {
         execution_id: execution_id.clone(),

@@ -88,16 +88,6 @@ pub trait ControlPlane: Send + Sync {
             Err(format!("this deployment cannot reach GitHub to register a webhook for {}/{}", hook.owner, hook.repo))
         }
     }
-
-    /// Called before the start of a new execution is submitted: local mode records how its
-    /// sources resolve. Nothing to do on AWS.
-    fn before_start(
-        &self,
-        _pipeline: &str,
-        _execution_id: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async { Ok(()) }
-    }
 }
 
 /// A repository webhook to create or remove at GitHub.

@@ -267,6 +267,12 @@ async fn start_records_an_execution_that_waits_for_its_approval() {
         "ValidationException"
     );
     assert_eq!(plane.error("StartPipelineExecution", json!({ "name": "missing" })).await, "PipelineNotFoundException");
+    // With a token too, a missing pipeline is reported as such.
+    let token_of_web = json!({ "name": "missing", "clientRequestToken": "t-1" });
+    assert_eq!(plane.error("StartPipelineExecution", token_of_web).await, "PipelineNotFoundException");
+    plane.ok("CreatePipeline", json!({ "pipeline": declaration("api") })).await;
+    let reused = plane.ok("StartPipelineExecution", json!({ "name": "api", "clientRequestToken": "t-1" })).await;
+    assert_ne!(reused["pipelineExecutionId"], id.as_str(), "the same token of another pipeline is another execution");
     assert_eq!(
         plane
             .error(

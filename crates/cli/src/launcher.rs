@@ -68,12 +68,18 @@ pub struct TaskLauncher {
 }
 
 impl Launcher for TaskLauncher {
+    /// Returns at once: even its log file is opened by the task, so that a request that
+    /// launches a worker (a start) is answered without waiting on the file system.
     fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()> {
-        let logs = self.state_dir.join("workers");
-        fs::create_dir_all(&logs)?;
-        let log = OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))?;
         let (launcher, pipeline, execution_id) = (self.clone(), pipeline.to_string(), execution_id.to_string());
         self.runtime.spawn(async move {
+            let log = match launcher.open_log(&execution_id) {
+                Ok(log) => log,
+                Err(error) => {
+                    eprintln!("pipewright serve: could not start a worker for execution {execution_id}: {error}");
+                    return;
+                }
+            };
             let reporter = Arc::new(PlainReporter::to_file(&execution_id, log));
             if let Err(error) = launcher.work(&pipeline, &execution_id, reporter.clone()).await {
                 reporter.info(&format!("the worker stopped: {error:#}"));
@@ -84,6 +90,13 @@ impl Launcher for TaskLauncher {
 }
 
 impl TaskLauncher {
+    /// `workers/<execution>.log`, appended to.
+    fn open_log(&self, execution_id: &str) -> std::io::Result<fs::File> {
+        let logs = self.state_dir.join("workers");
+        fs::create_dir_all(&logs)?;
+        OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))
+    }
+
     async fn work(&self, pipeline: &str, execution_id: &str, reporter: Arc<PlainReporter>) -> anyhow::Result<()> {
         let launcher: Arc<dyn Launcher> = Arc::new(self.clone());
         let mut backend = match self.store.get() {

@@ -213,6 +213,41 @@ impl Backend {
         Ok(handled)
     }
 
+    /// Submits a start (`Event::StartExecution`) whose commit also records `options` for
+    /// the execution it creates, in the same transaction (`store::with_run_options_of_start`);
+    /// a duplicate start keeps the options of the first. The new execution's worker is
+    /// launched without the reads [`Backend::submit`] makes for other executions: nothing can
+    /// work an execution before the commit that creates it, and a second worker launched
+    /// meanwhile (by `recovery`) finds the first registered and leaves.
+    pub async fn submit_start(
+        &self,
+        pipeline: &str,
+        event: &Event,
+        options: &RunOptions,
+    ) -> Result<Handled, ServiceError> {
+        let Event::StartExecution(start) = event else { return self.submit(pipeline, event, &[], None).await };
+        let body =
+            serde_json::to_string(options).map_err(|e| ServiceError::Store(StoreError::Refused(e.to_string())))?;
+        let handled = crate::store::with_run_options_of_start(
+            &start.execution_id,
+            body,
+            service::handle(self.store.as_ref(), &self.cache, pipeline, event, now(), &[]),
+        )
+        .await?;
+        if let Handled::Applied { effects } = &handled {
+            if let Some(launcher) = &self.launcher
+                && effects.iter().any(|effect| effect.execution_id() == start.execution_id)
+                && let Err(error) = launcher.launch(pipeline, &start.execution_id)
+            {
+                let id = &start.execution_id;
+                self.providers.reporter.info(&format!("could not start a worker for execution {id}: {error}"));
+            }
+            // Others it concerns (one it superseded, say) are woken or launched as usual.
+            self.wake_or_launch_workers(pipeline, effects, Some(&start.execution_id)).await;
+        }
+        Ok(handled)
+    }
+
     /// For each execution `effects` concern, except `working_on` (the caller): wakes its
     /// worker (`crate::wake`), and launches one when it has none and is unfinished.
     async fn wake_or_launch_workers(&self, pipeline: &str, effects: &[Effect], working_on: Option<&str>) {

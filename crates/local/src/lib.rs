@@ -17,3 +17,4 @@ pub mod store;
 pub mod wake;
 pub mod webhooks;
 pub mod worker;
+pub mod write_gate;

@@ -23,6 +23,7 @@ use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structur
 use pipewright_core::time::Timestamp;
 
 use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted_json};
+use crate::write_gate::{WriteGate, WritePriority};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS declarations (
@@ -102,10 +103,14 @@ pub struct SqliteStore {
     shared: Arc<Connections>,
     /// The database file and its identity when opened (none in memory).
     file: Option<(PathBuf, (u64, u64))>,
+    /// Whether this handle's writes go before others' ([`SqliteStore::for_background_work`]).
+    priority: WritePriority,
 }
 
 struct Connections {
     writer: Mutex<Connection>,
+    /// Whose turn it is on `writer`: requests before background work (`crate::write_gate`).
+    gate: WriteGate,
     /// `None` for an in-memory database, which no other connection can see: reads use the
     /// writer.
     readers: Option<Readers>,
@@ -165,8 +170,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Connections {
-    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn write<T>(
+        &self,
+        priority: WritePriority,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let _turn = self.gate.enter(priority);
         work(&mut lock(&self.writer))
     }
 
@@ -240,8 +250,21 @@ impl SqliteStore {
             (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
         let file = readers.as_ref().and_then(|r| Some((r.path.clone(), file_identity(&r.path)?)));
-        let shared = Connections { writer: Mutex::new(connection), readers, counters, cache: Cache::default() };
-        Ok(SqliteStore { shared: Arc::new(shared), file })
+        let shared = Connections {
+            writer: Mutex::new(connection),
+            gate: WriteGate::default(),
+            readers,
+            counters,
+            cache: Cache::default(),
+        };
+        Ok(SqliteStore { shared: Arc::new(shared), file, priority: WritePriority::Foreground })
+    }
+
+    /// The same store (connections, cache, counters), for work nobody waits on at the moment
+    /// (`serve`'s task workers): its writes let the requests' writes go first, for a while
+    /// (`crate::write_gate`).
+    pub fn for_background_work(&self) -> SqliteStore {
+        SqliteStore { shared: self.shared.clone(), file: self.file.clone(), priority: WritePriority::Background }
     }
 
     /// What this store has done since it was opened.
@@ -262,8 +285,8 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let shared = self.shared.clone();
-        blocking(move || shared.write(work)).await
+        let (shared, priority) = (self.shared.clone(), self.priority);
+        blocking(move || shared.write(priority, work)).await
     }
 
     /// One statement that writes, off the async runtime: how many rows it changed.
@@ -463,6 +486,39 @@ impl SqliteStore {
             None => true,
         }
     }
+}
+
+tokio::task_local! {
+    /// The run options of the execution a start creates ([`with_run_options_of_start`]):
+    /// (its id, the options' JSON).
+    static RUN_OPTIONS_OF_START: (String, String);
+}
+
+/// Runs `work` (the submission of a start) so that the commit creating execution
+/// `execution_id` also writes its run options, in the same transaction: a start is one write
+/// transaction, and a crash leaves either both or neither. A commit that does not create that
+/// execution (a duplicate start) writes no options, so those of the first start stay.
+pub async fn with_run_options_of_start<T>(execution_id: &str, body: String, work: impl Future<Output = T>) -> T {
+    RUN_OPTIONS_OF_START.scope((execution_id.to_string(), body), work).await
+}
+
+/// Writes the run options of the start in scope when `executions` creates its execution.
+fn write_run_options_of_start(
+    connection: &Connection,
+    executions: &[(Execution, Option<u64>)],
+    run_options: Option<&(String, String)>,
+) -> Result<(), StoreError> {
+    let Some((execution_id, body)) = run_options else { return Ok(()) };
+    if executions.iter().any(|(execution, expected)| expected.is_none() && &execution.id == execution_id) {
+        connection
+            .execute(
+                "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2)
+                 ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
+                params![execution_id, body],
+            )
+            .map_err(sqlite)?;
+    }
+    Ok(())
 }
 
 /// An unfinished execution with work, and the worker on record for it, if any.
@@ -697,6 +753,7 @@ impl StateStore for SqliteStore {
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
         let shared = self.shared.clone();
+        let run_options = RUN_OPTIONS_OF_START.try_with(Clone::clone).ok();
         self.write(move |connection| {
             let traffic = &shared.counters.traffic;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
@@ -726,6 +783,7 @@ impl StateStore for SqliteStore {
                 )
                 .map_err(sqlite)?;
             }
+            write_run_options_of_start(&tx, &changes.executions, run_options.as_ref())?;
             let mut written = Vec::new();
             for (execution, expected) in &changes.executions {
                 match execution_rows::write(&tx, pipeline, execution, *expected, &shared.cache, traffic)? {

@@ -38,10 +38,6 @@ pub async fn start(
     planned: &PlannedStart,
 ) -> Result<Started, ServiceError> {
     let id = &planned.execution_id;
-    // A redelivery must not replace the options of the execution it already started.
-    if backend.execution(id).await.map_err(ServiceError::Store)?.is_none() {
-        backend.save_run_options(id, options).await.map_err(ServiceError::Store)?;
-    }
     let event = Event::StartExecution(StartExecution {
         execution_id: id.clone(),
         seed: format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
@@ -50,7 +46,8 @@ pub async fn start(
         source_revisions: planned.source_revisions.clone(),
         action_timeout_seconds: None,
     });
-    let handled = backend.submit(pipeline, &event, &[], None).await?;
+    // A redelivery starts nothing, and keeps the options of the execution it started.
+    let handled = backend.submit_start(pipeline, &event, options).await?;
     Ok(Started {
         pipeline: pipeline.to_string(),
         execution_id: id.clone(),

@@ -18,7 +18,6 @@ use pipewright_api::hosts::AllowedHosts;
 use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES, header_pairs};
 use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
 use pipewright_core::engine::Event;
-use pipewright_core::ports::StoreError;
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
 use pipewright_local::backend::{Backend, LOCAL_REGION, RunOptions, now};
@@ -125,18 +124,19 @@ impl ControlPlane for LocalPlane {
         LOCAL_REGION
     }
 
+    /// A start also records the run options of this server for the new execution, in its
+    /// own commit (`Backend::submit_start`).
     async fn submit(&self, pipeline: &str, event: &Event) -> Result<Handled, ServiceError> {
-        self.backend.submit(pipeline, event, &[], None).await
+        match event {
+            Event::StartExecution(_) => self.backend.submit_start(pipeline, event, &self.options).await,
+            _ => self.backend.submit(pipeline, event, &[], None).await,
+        }
     }
 
     fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
         let path =
             pipewright_local::providers::action_dir(&self.backend.providers.logs_root, execution_id, stage, action);
         std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
-    }
-
-    async fn before_start(&self, _pipeline: &str, execution_id: &str) -> Result<(), StoreError> {
-        self.backend.save_run_options(execution_id, &self.options).await
     }
 
     fn webhook_endpoint(&self) -> Option<String> {
@@ -184,18 +184,20 @@ pub async fn serve(
     let bound = listener.local_addr().context("cannot read the listening address")?;
     // The workers it starts write approval messages whose links open this console.
     let console_url = format!("http://{bound}");
+    let workers = WorkerRuntime::new()?;
     let launcher = TaskLauncher {
         state_dir: state_dir.to_path_buf(),
         console_url: console_url.clone(),
         account: args.account_id.clone(),
         working_directory: options.working_directory.clone(),
-        runtime: tokio::runtime::Handle::current(),
+        runtime: workers.handle(),
         store: Arc::default(),
     };
     let shared_store = launcher.store.clone();
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
-    let _ = shared_store.set(backend.store.clone());
+    // Its task workers' writes let the API's go first.
+    let _ = shared_store.set(Arc::new(backend.store.for_background_work()));
     backend.console_url = console_url;
     backend.providers.account = args.account_id.clone();
     pipewright_local::recovery::resume_orphans(&backend, None).await?;
@@ -227,6 +229,40 @@ pub async fn serve(
     };
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("the server failed")?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The runtime the executions' task workers run on, apart from the one answering requests:
+/// a request's task never queues behind workers' tasks (zipping a source, starting a command,
+/// their store calls on its blocking pool), and the system shares the cores between the two
+/// sets of threads, where a request's, idle until it comes, is let in first. Shut down
+/// without waiting when the server stops (its executions are then orphans, taken up later).
+struct WorkerRuntime(Option<tokio::runtime::Runtime>);
+
+impl WorkerRuntime {
+    fn new() -> Result<WorkerRuntime> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("pipewright-worker")
+            .enable_all()
+            .build()
+            .context("cannot start the workers' runtime")?;
+        Ok(WorkerRuntime(Some(runtime)))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(runtime) => runtime.handle().clone(),
+            None => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Drop for WorkerRuntime {
+    /// A runtime dropped inside another blocks on its tasks, which is refused: let them go.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// 32 random bytes (two v4 UUIDs come from the OS's generator).
