@@ -86,7 +86,8 @@ impl ArtifactDir {
         let store = self.clone();
         blocking(move || {
             Ok(store.write_deduplicated(&target, |staging| {
-                let zipped = zip_directory(&directory, &patterns, &exclude, staging)?;
+                let entries = directory_entries(&directory, &patterns, &exclude)?;
+                let zipped = zip_files_with(&entries, true, Compression::Stored, staging)?;
                 let digest = zipped.digest.clone();
                 Ok((zipped, digest))
             })?)
@@ -203,7 +204,7 @@ impl ArtifactStore for ArtifactDir {
         let (entries, store) = (entries.to_vec(), self.clone());
         blocking(move || {
             Ok(store.write_deduplicated(&target, |staging| {
-                let written = zip_files(&entries, symlinks, staging)?;
+                let written = zip_files_with(&entries, symlinks, Compression::Stored, staging)?;
                 Ok(((), written.digest))
             })?)
         })
@@ -370,14 +371,21 @@ impl Default for ContentDigest {
     }
 }
 
+/// How a zip holds the content of its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Deflated at the fastest level, unless the file's type or a sample of its first bytes
+    /// says it does not compress: for a store across a network (S3), where bytes cost time.
+    Sampled,
+    /// Stored as they are: on a local disk, a copy costs less than deflating and inflating
+    /// (docs/ARCHITECTURE.md, "The local artifact store").
+    Stored,
+}
+
 /// Writes a zip of the files under `dir` matching `patterns` (all when empty), skipping
 /// `.git` and the `exclude`d paths, with paths relative to `dir` and unix modes kept.
 pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<Zipped, ZipError> {
-    let file = BufWriter::with_capacity(COPY_BUFFER, File::create(out)?);
-    let (zipped, file) = zip_into(dir, patterns, exclude, file)?;
-    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
-    file.into_inner().map_err(io::IntoInnerError::into_error)?;
-    Ok(zipped)
+    zip_files_with(&directory_entries(dir, patterns, exclude)?, true, Compression::Sampled, out)
 }
 
 /// [`zip_directory`] into any writer: what it holds, and the writer back.
@@ -387,6 +395,18 @@ pub fn zip_into<W: Write + Seek>(
     exclude: &[PathBuf],
     out: W,
 ) -> Result<(Zipped, W), ZipError> {
+    zip_files_into(&directory_entries(dir, patterns, exclude)?, true, Compression::Sampled, out)
+}
+
+/// The files and links under `dir` matching `patterns` (all when empty), without `.git` and
+/// the `exclude`d paths, in name order: (path, name in the zip). A link is zipped as a link,
+/// as git and CodeBuild keep it: following it would put whatever it points at (outside the
+/// directory, perhaps) into the artifact.
+pub fn directory_entries(
+    dir: &Path,
+    patterns: &[String],
+    exclude: &[PathBuf],
+) -> Result<Vec<(PathBuf, String)>, ZipError> {
     let filter = if patterns.is_empty() { None } else { Some(glob_set(patterns)?) };
     let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut entries = Vec::new();
@@ -408,16 +428,24 @@ pub fn zip_into<W: Write + Seek>(
         }
         entries.push((entry.into_path(), name));
     }
-    // A link stays a link, as git and CodeBuild keep it: following it would put whatever it
-    // points at (outside the directory, perhaps) into the artifact.
-    zip_files_into(&entries, true, out)
+    Ok(entries)
 }
 
 /// Writes a zip of `entries` (a file's path, its name in the zip) at `out`, modes kept;
 /// links stay links with `symlinks`, else what they point at is zipped.
 pub fn zip_files(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> Result<Zipped, ZipError> {
+    zip_files_with(entries, symlinks, Compression::Sampled, out)
+}
+
+/// [`zip_files`] with the compression given.
+pub fn zip_files_with(
+    entries: &[(PathBuf, String)],
+    symlinks: bool,
+    compression: Compression,
+    out: &Path,
+) -> Result<Zipped, ZipError> {
     let file = BufWriter::with_capacity(COPY_BUFFER, File::create(out)?);
-    let (zipped, file) = zip_files_into(entries, symlinks, file)?;
+    let (zipped, file) = zip_files_into(entries, symlinks, compression, file)?;
     // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
     file.into_inner().map_err(io::IntoInnerError::into_error)?;
     Ok(zipped)
@@ -427,6 +455,7 @@ pub fn zip_files(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> R
 pub fn zip_files_into<W: Write + Seek>(
     entries: &[(PathBuf, String)],
     symlinks: bool,
+    compression: Compression,
     out: W,
 ) -> Result<(Zipped, W), ZipError> {
     let mut writer = ZipWriter::new(out);
@@ -444,7 +473,7 @@ pub fn zip_files_into<W: Write + Seek>(
         if !metadata.is_file() {
             continue;
         }
-        add_file(&mut writer, name, path, &metadata, &mut digest)?;
+        add_file(&mut writer, name, path, &metadata, compression, &mut digest)?;
         count += 1;
     }
     Ok((Zipped { count, digest: digest.finish() }, writer.finish()?))
@@ -461,20 +490,22 @@ const COMPRESSED_EXTENSIONS: &[&str] = &[
     "war", "webm", "webp", "whl", "woff", "woff2", "xz", "zip", "zst",
 ];
 
-/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer: deflated
-/// at the fastest level when it compresses, stored when its type or a sample of its first
-/// bytes says it does not (deflating such data costs time and saves nothing).
+/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer, and its
+/// bytes to `digest`. With [`Compression::Sampled`], deflated at the fastest level when it
+/// compresses, stored when its type or a sample of its first bytes says it does not
+/// (deflating such data costs time and saves nothing).
 pub fn add_file<W: Write + Seek>(
     writer: &mut ZipWriter<W>,
     name: &str,
     path: &Path,
     metadata: &fs::Metadata,
+    compression: Compression,
     digest: &mut ContentDigest,
 ) -> Result<(), ZipError> {
     let mut file = File::open(path)?;
     let mut sample = Vec::with_capacity(SAMPLE_BYTES.min(usize::try_from(metadata.len()).unwrap_or(SAMPLE_BYTES)));
     (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
-    let method = if has_compressed_type(name) || !compresses(&sample) {
+    let method = if compression == Compression::Stored || has_compressed_type(name) || !compresses(&sample) {
         CompressionMethod::Stored
     } else {
         CompressionMethod::Deflated
@@ -797,7 +828,7 @@ mod tests {
             let target = self.dir.path(location)?;
             Ok(write_atomically(&target, |staging| {
                 let disk = FillingDisk { file: File::create(staging)?, room: self.room };
-                zip_files_into(entries, symlinks, disk).map(drop)
+                zip_files_into(entries, symlinks, Compression::Stored, disk).map(drop)
             })?)
         }
 
@@ -887,6 +918,10 @@ mod tests {
         let paths = [&source, &first, &second].map(|l| store.path(l).unwrap());
         assert_eq!(inode(&paths[0]), inode(&paths[1]), "the same content is one stored zip");
         assert_eq!(inode(&paths[0]), inode(&paths[2]));
+        let mut archive = ZipArchive::new(File::open(&paths[0]).unwrap()).unwrap();
+        let text = archive.by_name("text/lines.txt").unwrap().compression();
+        assert_eq!(text, CompressionMethod::Stored, "the local store does not deflate, even text");
+        drop(archive);
         let contents: Vec<_> = fs::read_dir(work.path().join("artifacts/.content")).unwrap().collect();
         assert_eq!(contents.len(), 1, "{contents:?}");
         // The workspace shares nothing with the store: its files are copies.
