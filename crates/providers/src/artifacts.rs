@@ -517,12 +517,60 @@ pub fn add_file<W: Write + Seek>(
         .unix_permissions(unix_mode(metadata));
     writer.start_file(name, options)?;
     writer.write_all(&sample)?;
-    // The bytes are hashed as they are read, in the same pass as the zip's CRC.
-    let mut hashing = Hashing { inner: file, hasher: Sha256::new() };
-    hashing.hasher.update(&sample);
-    io::copy(&mut BufReader::with_capacity(COPY_BUFFER, &mut hashing), writer)?;
-    digest.file(name, unix_mode(metadata), &hashing.hasher.finalize());
+    let sha256 = copy_hashed(file, &sample, metadata.len(), writer)?;
+    digest.file(name, unix_mode(metadata), &sha256);
     Ok(())
+}
+
+/// From this size up, a file's bytes are hashed on a thread of their own while the zip's
+/// thread reads, checksums and writes them: the hash, the dearest work per byte, then costs
+/// no time where a second core is free.
+const HASH_THREAD_BYTES: u64 = 4 << 20;
+/// How many buffers may wait for the hashing thread: the memory it may take is bounded.
+const HASH_QUEUE: usize = 4;
+
+/// Copies the rest of `file` (after `sample`, already written) into `out`; the SHA-256 of
+/// the whole, taken in the same read.
+fn copy_hashed(mut file: File, sample: &[u8], size: u64, out: &mut impl Write) -> io::Result<[u8; 32]> {
+    if size < HASH_THREAD_BYTES {
+        let mut hashing = Hashing { inner: file, hasher: Sha256::new() };
+        hashing.hasher.update(sample);
+        io::copy(&mut BufReader::with_capacity(COPY_BUFFER, &mut hashing), out)?;
+        return Ok(hashing.hasher.finalize().into());
+    }
+    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE);
+    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+    let stopped = || io::Error::other("the thread hashing the artifact's files stopped");
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk);
+                let _ = give_back.send(chunk);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        });
+        let copied = (|| -> io::Result<()> {
+            to_hash.send(sample.to_vec()).map_err(|_| stopped())?;
+            loop {
+                // A returned buffer is full-sized already: no fill of zeros on each round.
+                let mut buffer = returned.try_recv().unwrap_or_default();
+                buffer.resize(COPY_BUFFER, 0);
+                let read = match file.read(&mut buffer) {
+                    Ok(0) => return Ok(()),
+                    Ok(read) => read,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                buffer.truncate(read);
+                out.write_all(&buffer)?;
+                to_hash.send(buffer).map_err(|_| stopped())?;
+            }
+        })();
+        drop(to_hash);
+        let sha256 = hashing.join().map_err(|_| stopped())?;
+        copied.map(|()| sha256)
+    })
 }
 
 /// A reader that hashes what it reads.
@@ -936,6 +984,26 @@ mod tests {
         fs::set_permissions(workspace.join("large.bin"), fs::Permissions::from_mode(0o755)).unwrap();
         store.pack_files(&second, &entries_of(&workspace), true).await.unwrap();
         assert_ne!(inode(&paths[0]), inode(&paths[2]));
+    }
+
+    #[test]
+    fn a_large_file_hashed_beside_the_copy_has_the_digest_of_its_bytes() {
+        let work = tempfile::tempdir().unwrap();
+        let path = work.path().join("large.bin");
+        let bytes = noise((HASH_THREAD_BYTES as usize) + (COPY_BUFFER * 3) + 17);
+        fs::write(&path, &bytes).unwrap();
+        let sample = &bytes[..SAMPLE_BYTES];
+        let mut file = File::open(&path).unwrap();
+        io::copy(&mut (&mut file).take(SAMPLE_BYTES as u64), &mut io::sink()).unwrap();
+        let mut copied = Vec::new();
+        let sha256 = copy_hashed(file, sample, bytes.len() as u64, &mut copied).unwrap();
+        assert_eq!(copied, bytes[SAMPLE_BYTES..], "the rest of the file, whole and in order");
+        assert_eq!(sha256, <[u8; 32]>::from(Sha256::digest(&bytes)));
+        // And a write that fails stops the copy with its error, the thread joined.
+        let file = File::open(&path).unwrap();
+        let mut full = FillingDisk { file: File::create(work.path().join("out")).unwrap(), room: 1 << 20 };
+        let failed = copy_hashed(file, &[], bytes.len() as u64, &mut full).unwrap_err();
+        assert_eq!(failed.kind(), io::ErrorKind::StorageFull);
     }
 
     #[test]
