@@ -116,6 +116,9 @@ impl ArtifactDir {
                 let _ = fs::remove_file(&linked);
                 if fs::hard_link(&known, &linked).is_ok() {
                     fs::rename(&linked, target)?;
+                    // Onto a link of the same zip already (the same content stored again at
+                    // the same location), rename does nothing and leaves `linked` there.
+                    let _ = fs::remove_file(&linked);
                     let _ = fs::remove_file(staging);
                     return Ok(());
                 }
@@ -979,6 +982,11 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["b2"], "no staging file stays");
+        // The same content again at the same location (a retry) leaves nothing beside it either.
+        store.pack_files(&first, &entries_of(&workspace), true).await.unwrap();
+        let left: Vec<_> = fs::read_dir(paths[1].parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["b2"]);
+        assert_eq!(inode(&paths[0]), inode(&paths[1]));
         // A change of mode alone is another content.
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(workspace.join("large.bin"), fs::Permissions::from_mode(0o755)).unwrap();
