@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
-use pipewright_providers::artifacts::{unzip, zip_directory};
+use pipewright_providers::artifacts::{unzip, zip_directory, zip_files};
 
 fn unavailable(error: impl std::fmt::Display) -> ArtifactError {
     ArtifactError::Unavailable(error.to_string())
@@ -188,9 +188,21 @@ impl ArtifactStore for S3Artifacts {
         let zip = Scratch::new()?;
         let (directory, patterns, exclude, zip_path) =
             (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec(), zip.path().to_path_buf());
-        let count = blocking(move || Ok(zip_directory(&directory, &patterns, &exclude, &zip_path)?)).await?;
+        let zipped = blocking(move || Ok(zip_directory(&directory, &patterns, &exclude, &zip_path)?)).await?;
         self.upload_file(location, zip.path()).await?;
-        Ok(count)
+        Ok(zipped.count)
+    }
+
+    async fn pack_files(
+        &self,
+        location: &ArtifactLocation,
+        entries: &[(PathBuf, String)],
+        symlinks: bool,
+    ) -> Result<(), ArtifactError> {
+        let zip = Scratch::new()?;
+        let (entries, zip_path) = (entries.to_vec(), zip.path().to_path_buf());
+        blocking(move || Ok(zip_files(&entries, symlinks, &zip_path).map(drop)?)).await?;
+        self.upload_file(location, zip.path()).await
     }
 
     async fn put_zip(&self, location: &ArtifactLocation, zip: &Path) -> Result<(), ArtifactError> {

@@ -259,6 +259,51 @@ fn a_multi_stage_run_passes_artifacts_between_parallel_and_sequential_actions_th
     assert!(output.contains("Execution ") && output.contains(" Succeeded in "), "summary table:\n{output}");
 }
 
+/// The one stored zip of the artifact `name` of pipeline `pipeline`.
+#[cfg(unix)]
+fn stored_artifact(state: &Path, pipeline: &str, name: &str) -> PathBuf {
+    let dir = state.join("artifacts/local-artifacts").join(pipeline).join(name);
+    let zips: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(zips.len(), 1, "{zips:?}");
+    zips[0].clone()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_source_passed_on_unchanged_is_stored_once_and_a_change_in_place_leaves_it_whole() {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.source().join("lib")).unwrap();
+    std::fs::write(scratch.source().join("lib/data.txt"), "data\n".repeat(10_000)).unwrap();
+    let mut one = commands("One", 1, &["Src"], &["true"]);
+    one["outputArtifacts"] = json!([{"name": "One", "files": ["**/*"]}]);
+    // Appends through the same inode: the workspace's copy changes, never the stored input.
+    let mut two = commands("Two", 2, &["One"], &["echo changed >> app.txt"]);
+    two["outputArtifacts"] = json!([{"name": "Two", "files": ["**/*"]}]);
+    let check = commands(
+        "Check",
+        3,
+        &["Src", "Two"],
+        &[
+            "test \"$(cat app.txt)\" = 'version 1'",
+            "test \"$(tail -n 1 \"$CODEBUILD_SRC_DIR_Two/app.txt\")\" = changed",
+        ],
+    );
+    let declaration = pipeline("passon", "SUPERSEDED", vec![source_stage(), stage("Pass", vec![one, two, check])]);
+    let file = scratch.write("passon", &declaration);
+    scratch
+        .pipewright()
+        .args(["run", &file, "--source", &format!("Source={}", scratch.source().display())])
+        .assert()
+        .success();
+    let state = scratch.state();
+    let inode = |name: &str| std::fs::metadata(stored_artifact(&state, "passon", name)).unwrap().ino();
+    assert_eq!(inode("Src"), inode("One"), "the output passed on unchanged is the source's stored zip");
+    assert_ne!(inode("Src"), inode("Two"));
+    let contents = std::fs::read_dir(state.join("artifacts/.content")).unwrap().count();
+    assert_eq!(contents, 2, "one zip per content");
+}
+
 #[test]
 fn the_example_pipeline_runs_end_to_end_from_a_git_repository() {
     let scratch = Scratch::new();

@@ -272,6 +272,17 @@ pub trait ArtifactStore: Send + Sync {
         exclude: &[PathBuf],
     ) -> impl Future<Output = Result<usize, ArtifactError>> + Send;
 
+    /// Zips `entries` (a file's path, its name in the zip) and stores the zip at `location`:
+    /// an action's output artifact. Links stay links when `symlinks`, else what they point at
+    /// is zipped. The zip is written where the store keeps it, never in the action's
+    /// workspace, so that nothing the action left running can reach it.
+    fn pack_files(
+        &self,
+        location: &ArtifactLocation,
+        entries: &[(PathBuf, String)],
+        symlinks: bool,
+    ) -> impl Future<Output = Result<(), ArtifactError>> + Send;
+
     /// Stores an existing zip file at `location`.
     fn put_zip(
         &self,

@@ -181,15 +181,11 @@ pub async fn fetch(
             fetched
         }
         Origin::Directory(dir) => {
-            let count = artifacts.pack(&output.location, &dir, &[], &options.exclude).await.map_err(io)?;
-            let (root, exclude) = (dir.clone(), options.exclude.clone());
-            let digest = tokio::task::spawn_blocking(move || digest_directory(&root, &exclude))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|digest| digest)
-                .map_err(|e| config_error(e.to_string()))?;
+            // The revision is the digest of the content zipped, taken in the same read.
+            let zipped = artifacts.pack_directory(&output.location, &dir, &[], &options.exclude).await.map_err(io)?;
             let message = format!("Snapshot of directory {}", dir.display());
-            Ok(snapshot(dispatch, kind, &digest, &message, &dir, format!("{message} ({count} files)")))
+            let summary = format!("{message} ({} files)", zipped.count);
+            Ok(snapshot(dispatch, kind, &zipped.digest, &message, &dir, summary))
         }
         Origin::Zip(zip) => {
             artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
@@ -314,25 +310,6 @@ fn snapshot(
 
 fn dir_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// A digest of every file's path and content, stable across runs.
-fn digest_directory(dir: &Path, exclude: &[PathBuf]) -> std::io::Result<String> {
-    let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
-    let mut hasher = Sha256::new();
-    let walker = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| {
-        (e.file_name() != ".git" || e.depth() == 0)
-            && e.path().canonicalize().map(|p| !excluded.contains(&p)).unwrap_or(true)
-    });
-    for entry in walker {
-        let entry = entry.map_err(std::io::Error::other)?;
-        if entry.file_type().is_file() {
-            hasher.update(entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().as_bytes());
-            hasher.update([0]);
-            std::io::copy(&mut fs::File::open(entry.path())?, &mut hasher)?;
-        }
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The SHA-256 of a file's content, read in bounded pieces whatever its size.

@@ -7,6 +7,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 use zip::read::ExtractOptions;
 use zip::write::SimpleFileOptions;
@@ -62,6 +63,111 @@ impl ArtifactDir {
         }
         Ok(self.root.join(relative))
     }
+
+    /// The one zip of each content the store holds, `.content/<digest>.zip` (a bucket name
+    /// never starts with a dot): every artifact of that content is a hard link to it, so a
+    /// source passed on unchanged from action to action is stored once (docs/ARCHITECTURE.md,
+    /// "The local artifact store").
+    fn content_path(&self, digest: &str) -> PathBuf {
+        self.root.join(".content").join(format!("{digest}.zip"))
+    }
+
+    /// [`ArtifactStore::pack`], saying the digest of what it stored too: a directory source's
+    /// revision, read in the same pass as the zip.
+    pub async fn pack_directory(
+        &self,
+        location: &ArtifactLocation,
+        directory: &Path,
+        patterns: &[String],
+        exclude: &[PathBuf],
+    ) -> Result<Zipped, ArtifactError> {
+        let target = self.path(location)?;
+        let (directory, patterns, exclude) = (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec());
+        let store = self.clone();
+        blocking(move || {
+            Ok(store.write_deduplicated(&target, |staging| {
+                let entries = directory_entries(&directory, &patterns, &exclude)?;
+                let zipped = zip_files_with(&entries, true, Compression::Stored, staging)?;
+                let digest = zipped.digest.clone();
+                Ok((zipped, digest))
+            })?)
+        })
+        .await
+    }
+
+    /// Puts the zip written at `staging` (beside `target`) in place as `target`: a link to the
+    /// zip of the same content when the store holds one, else the zip itself, which becomes
+    /// that content's zip. Files in the store are never written in place (every write lands
+    /// by rename), so artifacts may share one.
+    fn land(&self, staging: &Path, target: &Path, digest: &str) -> Result<(), ZipError> {
+        let known = self.content_path(digest);
+        if let Some(parent) = known.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let size = fs::metadata(staging)?.len();
+        // A stored zip of another size was damaged: the new one replaces it.
+        if fs::metadata(&known).is_ok_and(|stored| stored.len() != size) {
+            let _ = fs::remove_file(&known);
+        }
+        match fs::hard_link(staging, &known) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let linked = staging.with_extension("link");
+                let _ = fs::remove_file(&linked);
+                if fs::hard_link(&known, &linked).is_ok() {
+                    fs::rename(&linked, target)?;
+                    // Onto a link of the same zip already (the same content stored again at
+                    // the same location), rename does nothing and leaves `linked` there.
+                    let _ = fs::remove_file(&linked);
+                    let _ = fs::remove_file(staging);
+                    return Ok(());
+                }
+            }
+            // A file system without hard links stores each artifact whole.
+            Err(_) => {}
+        }
+        fs::rename(staging, target)?;
+        Ok(())
+    }
+
+    /// Writes the zip of `target` through `write` (which says the digest of its content) to a
+    /// staging file, then lands it: see [`ArtifactDir::land`]. A failure leaves nothing.
+    fn write_deduplicated<T>(
+        &self,
+        target: &Path,
+        write: impl FnOnce(&Path) -> Result<(T, String), ZipError>,
+    ) -> Result<T, ZipError> {
+        let staging = staging_path(target)?;
+        let written = write(&staging).and_then(|(value, digest)| {
+            self.land(&staging, target, &digest)?;
+            Ok(value)
+        });
+        if written.is_err() {
+            let _ = fs::remove_file(&staging);
+        }
+        written
+    }
+}
+
+/// A zip that cannot be read whole (a checksum that does not match, a truncated or mangled
+/// archive) was damaged where it is stored: a permanent error naming the artifact.
+fn damaged(location: &ArtifactLocation, error: ZipError) -> ArtifactError {
+    let broken = match &error {
+        ZipError::Zip(zip::result::ZipError::Io(e)) | ZipError::Io(e) => {
+            matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof)
+        }
+        ZipError::Zip(zip::result::ZipError::InvalidArchive(_)) => true,
+        _ => false,
+    };
+    if broken {
+        ArtifactError::Refused(format!(
+            "the stored artifact {}/{} is damaged and cannot be unpacked ({error}); run the execution again to \
+             produce it anew",
+            location.bucket, location.key
+        ))
+    } else {
+        error.into()
+    }
 }
 
 /// Runs file work off the async runtime's threads.
@@ -77,8 +183,8 @@ impl ArtifactStore for ArtifactDir {
         if !path.exists() {
             return Err(ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)));
         }
-        let directory = directory.to_path_buf();
-        blocking(move || Ok(unzip(&path, &directory)?)).await
+        let (directory, at) = (directory.to_path_buf(), location.clone());
+        blocking(move || unzip(&path, &directory).map_err(|e| damaged(&at, e))).await
     }
 
     async fn pack(
@@ -88,10 +194,22 @@ impl ArtifactStore for ArtifactDir {
         patterns: &[String],
         exclude: &[PathBuf],
     ) -> Result<usize, ArtifactError> {
+        Ok(self.pack_directory(location, directory, patterns, exclude).await?.count)
+    }
+
+    async fn pack_files(
+        &self,
+        location: &ArtifactLocation,
+        entries: &[(PathBuf, String)],
+        symlinks: bool,
+    ) -> Result<(), ArtifactError> {
         let target = self.path(location)?;
-        let (directory, patterns, exclude) = (directory.to_path_buf(), patterns.to_vec(), exclude.to_vec());
+        let (entries, store) = (entries.to_vec(), self.clone());
         blocking(move || {
-            Ok(write_atomically(&target, |staging| zip_directory(&directory, &patterns, &exclude, staging))?)
+            Ok(store.write_deduplicated(&target, |staging| {
+                let written = zip_files_with(&entries, symlinks, Compression::Stored, staging)?;
+                Ok(((), written.digest))
+            })?)
         })
         .await
     }
@@ -207,27 +325,94 @@ pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ZipError> {
     builder.build().map_err(|e| ZipError::Pattern { pattern: patterns.join(", "), message: e.to_string() })
 }
 
-/// Writes a zip of the files under `dir` matching `patterns` (all when empty), skipping
-/// `.git` and the `exclude`d paths, with paths relative to `dir` and unix modes kept.
-pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<usize, ZipError> {
-    let file = BufWriter::with_capacity(COPY_BUFFER, File::create(out)?);
-    let (count, file) = zip_into(dir, patterns, exclude, file)?;
-    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
-    file.into_inner().map_err(io::IntoInnerError::into_error)?;
-    Ok(count)
+/// What a zip holds: how many entries, and the digest of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zipped {
+    pub count: usize,
+    /// A SHA-256 over each entry in order: its name, kind, mode, and its bytes (a file) or
+    /// target (a link). Pipewright writes the same zip, byte for byte, for the same content
+    /// (entries in order, fixed timestamps, compression chosen from the bytes), so the
+    /// digest names the zip.
+    pub digest: String,
 }
 
-/// [`zip_directory`] into any writer: the number of entries, and the writer back.
+/// The digest of [`Zipped`], fed entry by entry as the zip is written.
+pub struct ContentDigest(Sha256);
+
+impl ContentDigest {
+    pub fn new() -> ContentDigest {
+        ContentDigest(Sha256::new())
+    }
+
+    fn entry(&mut self, name: &str, kind: u8, mode: u32) {
+        self.0.update(name.as_bytes());
+        self.0.update([0, kind]);
+        self.0.update(mode.to_le_bytes());
+    }
+
+    /// A file, with the SHA-256 of its bytes.
+    pub fn file(&mut self, name: &str, mode: u32, sha256: &[u8]) {
+        self.entry(name, b'f', mode);
+        self.0.update(sha256);
+    }
+
+    /// A symbolic link and its target.
+    pub fn link(&mut self, name: &str, target: &str) {
+        self.entry(name, b'l', 0);
+        self.0.update(target.as_bytes());
+        self.0.update([0]);
+    }
+
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+impl Default for ContentDigest {
+    fn default() -> Self {
+        ContentDigest::new()
+    }
+}
+
+/// How a zip holds the content of its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Deflated at the fastest level, unless the file's type or a sample of its first bytes
+    /// says it does not compress: for a store across a network (S3), where bytes cost time.
+    Sampled,
+    /// Stored as they are: on a local disk, a copy costs less than deflating and inflating
+    /// (docs/ARCHITECTURE.md, "The local artifact store").
+    Stored,
+}
+
+/// Writes a zip of the files under `dir` matching `patterns` (all when empty), skipping
+/// `.git` and the `exclude`d paths, with paths relative to `dir` and unix modes kept.
+pub fn zip_directory(dir: &Path, patterns: &[String], exclude: &[PathBuf], out: &Path) -> Result<Zipped, ZipError> {
+    zip_files_with(&directory_entries(dir, patterns, exclude)?, true, Compression::Sampled, out)
+}
+
+/// [`zip_directory`] into any writer: what it holds, and the writer back.
 pub fn zip_into<W: Write + Seek>(
     dir: &Path,
     patterns: &[String],
     exclude: &[PathBuf],
     out: W,
-) -> Result<(usize, W), ZipError> {
+) -> Result<(Zipped, W), ZipError> {
+    zip_files_into(&directory_entries(dir, patterns, exclude)?, true, Compression::Sampled, out)
+}
+
+/// The files and links under `dir` matching `patterns` (all when empty), without `.git` and
+/// the `exclude`d paths, in name order: (path, name in the zip). A link is zipped as a link,
+/// as git and CodeBuild keep it: following it would put whatever it points at (outside the
+/// directory, perhaps) into the artifact.
+pub fn directory_entries(
+    dir: &Path,
+    patterns: &[String],
+    exclude: &[PathBuf],
+) -> Result<Vec<(PathBuf, String)>, ZipError> {
     let filter = if patterns.is_empty() { None } else { Some(glob_set(patterns)?) };
     let excluded: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
-    let mut writer = ZipWriter::new(out);
-    let mut count = 0;
+    let mut entries = Vec::new();
     let walker = WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|entry| {
         if entry.file_name() == ".git" && entry.depth() > 0 {
             return false;
@@ -244,22 +429,57 @@ pub fn zip_into<W: Write + Seek>(
         if filter.as_ref().is_some_and(|set| !set.is_match(&name)) {
             continue;
         }
-        // A link stays a link, as git and CodeBuild keep it: following it would put whatever
-        // it points at (outside the directory, perhaps) into the artifact.
-        if entry.file_type().is_symlink() {
-            let target = fs::read_link(entry.path())?;
-            writer.add_symlink(name, target.to_string_lossy(), SimpleFileOptions::default())?;
+        entries.push((entry.into_path(), name));
+    }
+    Ok(entries)
+}
+
+/// Writes a zip of `entries` (a file's path, its name in the zip) at `out`, modes kept;
+/// links stay links with `symlinks`, else what they point at is zipped.
+pub fn zip_files(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> Result<Zipped, ZipError> {
+    zip_files_with(entries, symlinks, Compression::Sampled, out)
+}
+
+/// [`zip_files`] with the compression given.
+pub fn zip_files_with(
+    entries: &[(PathBuf, String)],
+    symlinks: bool,
+    compression: Compression,
+    out: &Path,
+) -> Result<Zipped, ZipError> {
+    let file = BufWriter::with_capacity(COPY_BUFFER, File::create(out)?);
+    let (zipped, file) = zip_files_into(entries, symlinks, compression, file)?;
+    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
+    file.into_inner().map_err(io::IntoInnerError::into_error)?;
+    Ok(zipped)
+}
+
+/// [`zip_files`] into any writer. What is neither a file nor a kept link is left out.
+pub fn zip_files_into<W: Write + Seek>(
+    entries: &[(PathBuf, String)],
+    symlinks: bool,
+    compression: Compression,
+    out: W,
+) -> Result<(Zipped, W), ZipError> {
+    let mut writer = ZipWriter::new(out);
+    let mut digest = ContentDigest::new();
+    let mut count = 0;
+    for (path, name) in entries {
+        if symlinks && fs::symlink_metadata(path)?.file_type().is_symlink() {
+            let target = fs::read_link(path)?.to_string_lossy().into_owned();
+            digest.link(name, &target);
+            writer.add_symlink(name.as_str(), target, SimpleFileOptions::default())?;
             count += 1;
             continue;
         }
-        let metadata = fs::metadata(entry.path())?;
+        let metadata = fs::metadata(path)?;
         if !metadata.is_file() {
             continue;
         }
-        add_file(&mut writer, &name, entry.path(), &metadata)?;
+        add_file(&mut writer, name, path, &metadata, compression, &mut digest)?;
         count += 1;
     }
-    Ok((count, writer.finish()?))
+    Ok((Zipped { count, digest: digest.finish() }, writer.finish()?))
 }
 
 /// The buffer file content is copied through: the memory a zip or an unzip takes, whatever
@@ -273,19 +493,22 @@ const COMPRESSED_EXTENSIONS: &[&str] = &[
     "war", "webm", "webp", "whl", "woff", "woff2", "xz", "zip", "zst",
 ];
 
-/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer: deflated
-/// at the fastest level when it compresses, stored when its type or a sample of its first
-/// bytes says it does not (deflating such data costs time and saves nothing).
+/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer, and its
+/// bytes to `digest`. With [`Compression::Sampled`], deflated at the fastest level when it
+/// compresses, stored when its type or a sample of its first bytes says it does not
+/// (deflating such data costs time and saves nothing).
 pub fn add_file<W: Write + Seek>(
     writer: &mut ZipWriter<W>,
     name: &str,
     path: &Path,
     metadata: &fs::Metadata,
+    compression: Compression,
+    digest: &mut ContentDigest,
 ) -> Result<(), ZipError> {
     let mut file = File::open(path)?;
     let mut sample = Vec::with_capacity(SAMPLE_BYTES.min(usize::try_from(metadata.len()).unwrap_or(SAMPLE_BYTES)));
     (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
-    let method = if has_compressed_type(name) || !compresses(&sample) {
+    let method = if compression == Compression::Stored || has_compressed_type(name) || !compresses(&sample) {
         CompressionMethod::Stored
     } else {
         CompressionMethod::Deflated
@@ -297,8 +520,74 @@ pub fn add_file<W: Write + Seek>(
         .unix_permissions(unix_mode(metadata));
     writer.start_file(name, options)?;
     writer.write_all(&sample)?;
-    io::copy(&mut BufReader::with_capacity(COPY_BUFFER, file), writer)?;
+    let sha256 = copy_hashed(file, &sample, metadata.len(), writer)?;
+    digest.file(name, unix_mode(metadata), &sha256);
     Ok(())
+}
+
+/// From this size up, a file's bytes are hashed on a thread of their own while the zip's
+/// thread reads, checksums and writes them: the hash, the dearest work per byte, then costs
+/// no time where a second core is free.
+const HASH_THREAD_BYTES: u64 = 4 << 20;
+/// How many buffers may wait for the hashing thread: the memory it may take is bounded.
+const HASH_QUEUE: usize = 4;
+
+/// Copies the rest of `file` (after `sample`, already written) into `out`; the SHA-256 of
+/// the whole, taken in the same read.
+fn copy_hashed(mut file: File, sample: &[u8], size: u64, out: &mut impl Write) -> io::Result<[u8; 32]> {
+    if size < HASH_THREAD_BYTES {
+        let mut hashing = Hashing { inner: file, hasher: Sha256::new() };
+        hashing.hasher.update(sample);
+        io::copy(&mut BufReader::with_capacity(COPY_BUFFER, &mut hashing), out)?;
+        return Ok(hashing.hasher.finalize().into());
+    }
+    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE);
+    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+    let stopped = || io::Error::other("the thread hashing the artifact's files stopped");
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk);
+                let _ = give_back.send(chunk);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        });
+        let copied = (|| -> io::Result<()> {
+            to_hash.send(sample.to_vec()).map_err(|_| stopped())?;
+            loop {
+                // A returned buffer is full-sized already: no fill of zeros on each round.
+                let mut buffer = returned.try_recv().unwrap_or_default();
+                buffer.resize(COPY_BUFFER, 0);
+                let read = match file.read(&mut buffer) {
+                    Ok(0) => return Ok(()),
+                    Ok(read) => read,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                buffer.truncate(read);
+                out.write_all(&buffer)?;
+                to_hash.send(buffer).map_err(|_| stopped())?;
+            }
+        })();
+        drop(to_hash);
+        let sha256 = hashing.join().map_err(|_| stopped())?;
+        copied.map(|()| sha256)
+    })
+}
+
+/// A reader that hashes what it reads.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
 }
 
 fn has_compressed_type(name: &str) -> bool {
@@ -447,7 +736,7 @@ mod tests {
         std::os::unix::fs::symlink("file.txt", src.join("inner")).unwrap();
         std::os::unix::fs::symlink(&outside, src.join("escape")).unwrap();
         let zipped = work.path().join("src.zip");
-        assert_eq!(zip_directory(&src, &[], &[], &zipped).unwrap(), 3);
+        assert_eq!(zip_directory(&src, &[], &[], &zipped).unwrap().count, 3);
         let mut archive = ZipArchive::new(File::open(&zipped).unwrap()).unwrap();
         let mut escape = archive.by_name("escape").unwrap();
         let mut stored = String::new();
@@ -489,7 +778,7 @@ mod tests {
         fs::write(src.join("bundle.tgz"), "compressible, but its type says it is not".repeat(100)).unwrap();
         fs::write(src.join("small.txt"), "tiny").unwrap();
         let zipped = work.path().join("out.zip");
-        assert_eq!(zip_directory(&src, &[], &[], &zipped).unwrap(), 4);
+        assert_eq!(zip_directory(&src, &[], &[], &zipped).unwrap().count, 4);
         let mut archive = ZipArchive::new(File::open(&zipped).unwrap()).unwrap();
         let method = |archive: &mut ZipArchive<File>, name: &str| archive.by_name(name).unwrap().compression();
         assert_eq!(method(&mut archive, "noise.bin"), CompressionMethod::Stored, "sampled: does not compress");
@@ -537,7 +826,7 @@ mod tests {
         let target = store.join("Src.zip");
         let failed = write_atomically(&target, |staging| {
             let disk = FillingDisk { file: File::create(staging)?, room: 100 << 10 };
-            zip_into(&src, &[], &[], disk).map(|(count, _)| count)
+            zip_into(&src, &[], &[], disk).map(|(zipped, _)| zipped.count)
         })
         .unwrap_err();
         assert!(failed.to_string().contains("No space left on device"), "{failed}");
@@ -547,7 +836,7 @@ mod tests {
         // With room enough, the same write lands whole.
         let count = write_atomically(&target, |staging| {
             let disk = FillingDisk { file: File::create(staging)?, room: 2 << 20 };
-            zip_into(&src, &[], &[], disk).map(|(count, _)| count)
+            zip_into(&src, &[], &[], disk).map(|(zipped, _)| zipped.count)
         })
         .unwrap();
         assert_eq!(count, 1);
@@ -577,7 +866,20 @@ mod tests {
             let target = self.dir.path(location)?;
             Ok(write_atomically(&target, |staging| {
                 let disk = FillingDisk { file: File::create(staging)?, room: self.room };
-                zip_into(directory, patterns, exclude, disk).map(|(count, _)| count)
+                zip_into(directory, patterns, exclude, disk).map(|(zipped, _)| zipped.count)
+            })?)
+        }
+
+        async fn pack_files(
+            &self,
+            location: &ArtifactLocation,
+            entries: &[(PathBuf, String)],
+            symlinks: bool,
+        ) -> Result<(), ArtifactError> {
+            let target = self.dir.path(location)?;
+            Ok(write_atomically(&target, |staging| {
+                let disk = FillingDisk { file: File::create(staging)?, room: self.room };
+                zip_files_into(entries, symlinks, Compression::Stored, disk).map(drop)
             })?)
         }
 
@@ -637,6 +939,152 @@ mod tests {
             .filter_map(Result::ok)
             .any(|e| e.file_name().to_string_lossy().ends_with(".zip"));
         assert!(!zipped, "the zip written in the workspace does not stay either");
+    }
+
+    /// The files under `dir`, as the entries of an output artifact.
+    fn entries_of(dir: &Path) -> Vec<(PathBuf, String)> {
+        crate::buildspec::select::walk(dir, true).unwrap().into_iter().map(|name| (dir.join(&name), name)).collect()
+    }
+
+    #[cfg(unix)]
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_output_passed_on_unchanged_is_stored_once() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(src.join("text")).unwrap();
+        fs::write(src.join("large.bin"), noise(300 << 10)).unwrap();
+        fs::write(src.join("text/lines.txt"), "a line\n".repeat(5_000)).unwrap();
+        let store = ArtifactDir::new(work.path().join("artifacts"));
+        let (source, first, second) = (location("p/Src/a1"), location("p/One/b2"), location("p/Two/c3"));
+        assert_eq!(store.pack(&source, &src, &[], &[]).await.unwrap(), 2);
+        let workspace = work.path().join("workspace");
+        store.unpack(&source, &workspace).await.unwrap();
+        store.pack_files(&first, &entries_of(&workspace), true).await.unwrap();
+        store.pack_files(&second, &entries_of(&workspace), false).await.unwrap();
+        let paths = [&source, &first, &second].map(|l| store.path(l).unwrap());
+        assert_eq!(inode(&paths[0]), inode(&paths[1]), "the same content is one stored zip");
+        assert_eq!(inode(&paths[0]), inode(&paths[2]));
+        let mut archive = ZipArchive::new(File::open(&paths[0]).unwrap()).unwrap();
+        let text = archive.by_name("text/lines.txt").unwrap().compression();
+        assert_eq!(text, CompressionMethod::Stored, "the local store does not deflate, even text");
+        drop(archive);
+        let contents: Vec<_> = fs::read_dir(work.path().join("artifacts/.content")).unwrap().collect();
+        assert_eq!(contents.len(), 1, "{contents:?}");
+        // The workspace shares nothing with the store: its files are copies.
+        assert_eq!(std::os::unix::fs::MetadataExt::nlink(&fs::metadata(workspace.join("large.bin")).unwrap()), 1);
+        let left: Vec<_> = fs::read_dir(paths[0].parent().unwrap().parent().unwrap().join("One"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["b2"], "no staging file stays");
+        // The same content again at the same location (a retry) leaves nothing beside it either.
+        store.pack_files(&first, &entries_of(&workspace), true).await.unwrap();
+        let left: Vec<_> = fs::read_dir(paths[1].parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["b2"]);
+        assert_eq!(inode(&paths[0]), inode(&paths[1]));
+        // A change of mode alone is another content.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(workspace.join("large.bin"), fs::Permissions::from_mode(0o755)).unwrap();
+        store.pack_files(&second, &entries_of(&workspace), true).await.unwrap();
+        assert_ne!(inode(&paths[0]), inode(&paths[2]));
+    }
+
+    #[test]
+    fn a_large_file_hashed_beside_the_copy_has_the_digest_of_its_bytes() {
+        let work = tempfile::tempdir().unwrap();
+        let path = work.path().join("large.bin");
+        let bytes = noise((HASH_THREAD_BYTES as usize) + (COPY_BUFFER * 3) + 17);
+        fs::write(&path, &bytes).unwrap();
+        let sample = &bytes[..SAMPLE_BYTES];
+        let mut file = File::open(&path).unwrap();
+        io::copy(&mut (&mut file).take(SAMPLE_BYTES as u64), &mut io::sink()).unwrap();
+        let mut copied = Vec::new();
+        let sha256 = copy_hashed(file, sample, bytes.len() as u64, &mut copied).unwrap();
+        assert_eq!(copied, bytes[SAMPLE_BYTES..], "the rest of the file, whole and in order");
+        assert_eq!(sha256, <[u8; 32]>::from(Sha256::digest(&bytes)));
+        // And a write that fails stops the copy with its error, the thread joined.
+        let file = File::open(&path).unwrap();
+        let mut full = FillingDisk { file: File::create(work.path().join("out")).unwrap(), room: 1 << 20 };
+        let failed = copy_hashed(file, &[], bytes.len() as u64, &mut full).unwrap_err();
+        assert_eq!(failed.kind(), io::ErrorKind::StorageFull);
+    }
+
+    #[test]
+    fn the_same_content_zips_to_the_same_bytes_and_digest() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("noise.bin"), noise(100 << 10)).unwrap();
+        fs::write(src.join("a.txt"), "text ".repeat(2_000)).unwrap();
+        let (one, two) = (work.path().join("one.zip"), work.path().join("two.zip"));
+        let first = zip_directory(&src, &[], &[], &one).unwrap();
+        let second = zip_files(&entries_of(&src), true, &two).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(fs::read(&one).unwrap(), fs::read(&two).unwrap());
+        fs::write(src.join("a.txt"), "text ".repeat(2_001)).unwrap();
+        assert_ne!(zip_directory(&src, &[], &[], &one).unwrap().digest, first.digest);
+        fs::rename(src.join("a.txt"), src.join("b.txt")).unwrap();
+        fs::write(src.join("b.txt"), "text ".repeat(2_000)).unwrap();
+        assert_ne!(zip_directory(&src, &[], &[], &one).unwrap().digest, first.digest, "names count");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_input_changed_in_place_leaves_the_stored_input_as_it_was() {
+        use std::os::unix::fs::FileExt;
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("data.bin"), noise(200 << 10)).unwrap();
+        let store = ArtifactDir::new(work.path().join("artifacts"));
+        let (input, output) = (location("p/In/a1"), location("p/Out/b2"));
+        store.pack(&input, &src, &[], &[]).await.unwrap();
+        let workspace = work.path().join("workspace");
+        store.unpack(&input, &workspace).await.unwrap();
+        // Written through the same inode, as a tool that edits a file in place does.
+        let file = fs::OpenOptions::new().write(true).open(workspace.join("data.bin")).unwrap();
+        file.write_all_at(b"changed", 1000).unwrap();
+        drop(file);
+        store.pack_files(&output, &entries_of(&workspace), true).await.unwrap();
+        let (was, now) = (work.path().join("was"), work.path().join("now"));
+        store.unpack(&input, &was).await.unwrap();
+        store.unpack(&output, &now).await.unwrap();
+        assert_eq!(fs::read(was.join("data.bin")).unwrap(), noise(200 << 10), "the stored input is unchanged");
+        assert_eq!(&fs::read(now.join("data.bin")).unwrap()[1000..1007], b"changed");
+        assert_ne!(inode(&store.path(&input).unwrap()), inode(&store.path(&output).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_damaged_stored_artifact_is_a_clear_permanent_error() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("data.bin"), noise(200 << 10)).unwrap();
+        let store = ArtifactDir::new(work.path().join("artifacts"));
+        let stored = location("p/Src/a1");
+        store.pack(&stored, &src, &[], &[]).await.unwrap();
+        let path = store.path(&stored).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[100 << 10] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let error = store.unpack(&stored, &work.path().join("out")).await.unwrap_err();
+        assert!(matches!(error, ArtifactError::Refused(_)), "permanent, not retried: {error:?}");
+        let message = error.to_string();
+        assert!(message.contains("bucket/p/Src/a1") && message.contains("damaged"), "{message}");
+
+        // Truncated: the same, and the next zip of that content does not link to the damaged one.
+        fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let error = store.unpack(&stored, &work.path().join("out2")).await.unwrap_err();
+        assert!(error.to_string().contains("damaged"), "{error}");
+        let again = location("p/Src/b2");
+        store.pack(&again, &src, &[], &[]).await.unwrap();
+        store.unpack(&again, &work.path().join("out3")).await.unwrap();
+        assert_eq!(fs::read(work.path().join("out3/data.bin")).unwrap(), noise(200 << 10));
     }
 
     #[tokio::test]

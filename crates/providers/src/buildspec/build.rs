@@ -457,25 +457,11 @@ impl<A: ArtifactStore> Build<'_, A> {
                     output.spec.files.join(", ")
                 ));
             }
-            let zip = self.scratch.join(format!("artifact-{}.zip", output.name));
-            let (entries, symlinks) = (chosen.entries, output.spec.enable_symlinks);
-            let target = zip.clone();
-            let written = tokio::task::spawn_blocking(move || outputs::write_zip(&entries, symlinks, &target))
+            // Zipped straight into the store: no copy of the zip, and none in the workspace.
+            self.artifacts
+                .pack_files(&output.location, &chosen.entries, output.spec.enable_symlinks)
                 .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(|e| format!("cannot write output artifact {}: {e}", output.name));
-            let stored = match written {
-                Ok(()) => self
-                    .artifacts
-                    .put_zip(&output.location, &zip)
-                    .await
-                    .map_err(|e| format!("cannot store output artifact {}: {e}", output.name)),
-                Err(error) => Err(error),
-            };
-            // Written or not (a full disk), the zip does not stay behind.
-            let _ = std::fs::remove_file(&zip);
-            stored?;
+                .map_err(|e| format!("cannot store output artifact {}: {e}", output.name))?;
         }
         Ok(())
     }

@@ -1,14 +1,10 @@
 //! UPLOAD_ARTIFACTS: which `artifacts` block each output artifact takes, and writing its
-//! zip (docs/codebuild.md "Outputs"). With one output, a `secondary-artifacts` entry of the
+//! zip (written by `artifacts::zip_files`; docs/codebuild.md "Outputs"). With one output, a `secondary-artifacts` entry of the
 //! same name wins over the primary block; with several, each must have its own entry. No
 //! matching file at all is CodeBuild's `CLIENT_ERROR: no matching artifact paths found`.
 
-use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-
-use zip::ZipWriter;
-use zip::write::SimpleFileOptions;
 
 use super::model::{ArtifactSpec, Artifacts};
 use super::select::{self, Selection};
@@ -69,29 +65,10 @@ pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<
     Ok(chosen)
 }
 
-/// Writes `entries` to a zip at `out`, modes kept; symlinks stay links with `symlinks`.
-pub fn write_zip(entries: &[(PathBuf, String)], symlinks: bool, out: &Path) -> io::Result<()> {
-    let mut writer = ZipWriter::new(io::BufWriter::new(File::create(out)?));
-    for (path, name) in entries {
-        let metadata = fs::symlink_metadata(path)?;
-        if symlinks && metadata.file_type().is_symlink() {
-            let target = fs::read_link(path)?;
-            writer
-                .add_symlink(name.as_str(), target.to_string_lossy(), SimpleFileOptions::default())
-                .map_err(io::Error::other)?;
-            continue;
-        }
-        let metadata = fs::metadata(path)?;
-        crate::artifacts::add_file(&mut writer, name, path, &metadata).map_err(io::Error::other)?;
-    }
-    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
-    writer.finish().map_err(io::Error::other)?.into_inner().map_err(io::IntoInnerError::into_error)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::{self, File};
 
     fn spec(files: &[&str]) -> ArtifactSpec {
         ArtifactSpec { files: files.iter().map(|s| s.to_string()).collect(), ..ArtifactSpec::default() }
@@ -141,7 +118,7 @@ mod tests {
         block.enable_symlinks = true;
         let chosen = choose(&root, &block, |_| None).unwrap();
         let out = dir.path().join("a.zip");
-        write_zip(&chosen.entries, true, &out).unwrap();
+        crate::artifacts::zip_files(&chosen.entries, true, &out).unwrap();
         let mut archive = zip::ZipArchive::new(File::open(&out).unwrap()).unwrap();
         let mut listed: Vec<String> =
             (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().to_string()).collect();
