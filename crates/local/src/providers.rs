@@ -24,7 +24,7 @@ use crate::sources::{self, SourceOptions};
 pub struct ProviderContext {
     pub artifacts: ArtifactDir,
     pub sources: SourceOptions,
-    /// Workspaces of Commands actions: `<work>/<execution>/<stage>/<action>/<attempt>`.
+    /// Workspaces of actions: `<work>/<execution>/<stage>/<action>.<attempt>` ([`attempt_dir`]).
     pub work_root: PathBuf,
     /// Action logs: `<logs>/<execution>/<stage>/<action>/<attempt>.log`.
     pub logs_root: PathBuf,
@@ -100,13 +100,21 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
 ) -> (Outcome, Option<ActionDetails>) {
-    let workspace = action_dir(&context.work_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch));
-    let scratch = workspace.join(dispatch.attempt.to_string());
+    let scratch = attempt_dir(&context.work_root, dispatch);
     let result = run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
     if !context.keep_workspaces {
-        remove_workspace(scratch, workspace).await;
+        remove_workspace(scratch).await;
     }
     result
+}
+
+/// An attempt's workspace: `<work>/<execution>/<stage>/<action>.<attempt>`, one directory per
+/// attempt rather than one per action holding one per attempt, since every directory made and
+/// removed costs a run of many actions (docs/benchmarks.md, "stop 24"). One-to-one: the
+/// attempt number, after the last dot, has no dot of its own.
+pub fn attempt_dir(work_root: &Path, dispatch: &Dispatch) -> PathBuf {
+    let name = format!("{}.{}", segment(&leaf(dispatch)), dispatch.attempt);
+    work_root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(name)
 }
 
 /// The last segment of an action's workspace and log paths: a rule's sit beside the
@@ -118,14 +126,10 @@ fn leaf(dispatch: &Dispatch) -> String {
     }
 }
 
-/// Removes an attempt's workspace, and the action's directory when no other attempt's is
-/// left in it. A failure only leaves files behind: the action's result stands.
-async fn remove_workspace(scratch: PathBuf, workspace: PathBuf) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(&scratch);
-        let _ = std::fs::remove_dir(&workspace);
-    })
-    .await;
+/// Removes an attempt's workspace. A failure only leaves files behind: the action's result
+/// stands.
+async fn remove_workspace(scratch: PathBuf) {
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&scratch)).await;
 }
 
 async fn run_provider(

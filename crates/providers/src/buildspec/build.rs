@@ -109,7 +109,7 @@ pub struct Build<'a, A> {
     pub shell: PathBuf,
     /// `$CODEBUILD_SRC_DIR`: where commands start and patterns are relative to.
     pub src_dir: PathBuf,
-    /// A directory of the build's own for scripts and zips.
+    /// A directory of the build's own for scripts and zips, created when one goes in.
     pub scratch: PathBuf,
     pub environment: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
@@ -457,6 +457,8 @@ impl<A: ArtifactStore> Build<'_, A> {
                     output.spec.files.join(", ")
                 ));
             }
+            std::fs::create_dir_all(&self.scratch)
+                .map_err(|e| format!("cannot write output artifact {}: {e}", output.name))?;
             let zip = self.scratch.join(format!("artifact-{}.zip", output.name));
             let (entries, symlinks) = (chosen.entries, output.spec.enable_symlinks);
             let target = zip.clone();

@@ -82,7 +82,7 @@ pub struct Runner<'a> {
     pub version: Version,
     /// The shell's absolute path.
     pub shell: PathBuf,
-    /// Where scripts and state dumps go.
+    /// Where scripts and state dumps go (made if missing).
     pub scratch: PathBuf,
     /// The build's starting environment and directory (what version 0.1 always starts from).
     pub initial: ShellState,
@@ -134,6 +134,9 @@ impl<'a> Runner<'a> {
         let path = self.scratch.join(format!("command-{}.sh", self.scripts));
         let dump = DumpFiles::under(&self.scratch);
         let carries = self.version == Version::V0_2 && !last;
+        if let Err(e) = fs::create_dir_all(&self.scratch) {
+            return CommandEnd::NotStarted(format!("cannot create the build's scratch directory: {e}"));
+        }
         if carries {
             for file in [&dump.variables, &dump.exports, &dump.options, &dump.cwd] {
                 let _ = fs::remove_file(file);
