@@ -26,7 +26,7 @@ pub struct ProviderContext {
     pub sources: SourceOptions,
     /// Workspaces of actions: `<work>/<execution>/<stage>/<action>.<attempt>` ([`attempt_dir`]).
     pub work_root: PathBuf,
-    /// Action logs: `<logs>/<execution>/<stage>/<action>/<attempt>.log`.
+    /// Action logs: `<logs>/<execution>/<stage>/<action>.<attempt>.log` ([`log_file`]).
     pub logs_root: PathBuf,
     pub reporter: Arc<dyn Reporter>,
     /// The Lambda Invoke API that Lambda invoke actions go to (`cargo lambda watch`).
@@ -76,6 +76,30 @@ pub fn kind_of(pipeline: Option<&pipewright_core::pipeline::Pipeline>, dispatch:
 /// segment that cannot climb out of its parent.
 pub fn action_dir(root: &Path, execution_id: &str, stage: &str, action: &str) -> PathBuf {
     root.join(&*segment(execution_id)).join(&*segment(stage)).join(&*segment(action))
+}
+
+/// An attempt's log: `<logs>/<execution>/<stage>/<action>.<attempt>.log`, beside the other
+/// actions' logs of its stage rather than in a directory of its own (a directory per action
+/// costs a run of many actions: docs/benchmarks.md, "stop 24"). One-to-one as
+/// [`attempt_dir`] is.
+pub fn log_file(logs_root: &Path, execution_id: &str, stage: &str, action: &str, attempt: u32) -> PathBuf {
+    let stage_dir = logs_root.join(&*segment(execution_id)).join(&*segment(stage));
+    stage_dir.join(format!("{}.{attempt}.log", segment(action)))
+}
+
+/// An attempt's log as the console shows it: where [`log_file`] puts it, or where versions
+/// before it put it (`<action>/<attempt>.log`), for the executions they ran.
+pub fn read_action_log(
+    logs_root: &Path,
+    execution_id: &str,
+    stage: &str,
+    action: &str,
+    attempt: u32,
+) -> Option<String> {
+    std::fs::read_to_string(log_file(logs_root, execution_id, stage, action, attempt)).ok().or_else(|| {
+        let earlier = action_dir(logs_root, execution_id, stage, action).join(format!("{attempt}.log"));
+        std::fs::read_to_string(earlier).ok()
+    })
 }
 
 /// Action output goes to the reporter.
@@ -141,8 +165,7 @@ async fn run_provider(
     credentials: &ArtifactCredentials,
     scratch: PathBuf,
 ) -> (Outcome, Option<ActionDetails>) {
-    let leaf = leaf(dispatch);
-    let path = |root: &PathBuf| action_dir(root, &dispatch.execution_id, &dispatch.stage, &leaf);
+    let log = log_file(&context.logs_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch), dispatch.attempt);
     match kind {
         Some(
             ProviderKind::CodeCommit
@@ -167,14 +190,13 @@ async fn run_provider(
                 artifacts: &context.artifacts,
                 output: Arc::new(ToReporter(context.reporter.clone())),
                 scratch,
-                log: Some(path(&context.logs_root).join(format!("{}.log", dispatch.attempt))),
+                log: Some(log),
                 base: commands::BaseEnvironment::Caller,
             };
             commands::run_with_details(dispatch, session, cancel).await
         }
         Some(ProviderKind::CodeBuild) => {
             let output = Arc::new(ToReporter(context.reporter.clone()));
-            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
             crate::codebuild::run(dispatch, context, output, scratch, log, cancel).await
         }
         Some(ProviderKind::Lambda) => (
@@ -182,13 +204,9 @@ async fn run_provider(
             None,
         ),
         Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => {
-            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
             (crate::deploy::run(dispatch, kind, context, regional_store, log, cancel).await, None)
         }
-        Some(ProviderKind::CodePipelineInvoke) => {
-            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
-            (crate::deploy::invoke_pipeline(dispatch, context, log).await, None)
-        }
+        Some(ProviderKind::CodePipelineInvoke) => (crate::deploy::invoke_pipeline(dispatch, context, log).await, None),
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`),
         // a partner action's for the partner (PollForThirdPartyJobs).
         None | Some(ProviderKind::Snyk | ProviderKind::AlexaSkillsKit)
@@ -216,5 +234,25 @@ async fn run_provider(
             }),
             None,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_read_where_this_version_and_earlier_ones_wrote_them() {
+        let root = tempfile::tempdir().unwrap();
+        let logs = root.path();
+        assert_eq!(log_file(logs, "e1", "Build", "Make", 2), logs.join("e1/Build/Make.2.log"));
+        assert_eq!(log_file(logs, "e1", "..", "a/b", 1), logs.join("e1/%2E%2E/a%2Fb.1.log"));
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1), None);
+        std::fs::create_dir_all(logs.join("e1/Build/Make")).unwrap();
+        std::fs::write(logs.join("e1/Build/Make/1.log"), "before\n").unwrap();
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1).as_deref(), Some("before\n"));
+        std::fs::write(logs.join("e1/Build/Make.1.log"), "now\n").unwrap();
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1).as_deref(), Some("now\n"));
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 2), None);
     }
 }
