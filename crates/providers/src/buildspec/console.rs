@@ -286,8 +286,7 @@ mod tests {
                 }
                 drop(writer);
                 console.close().await;
-                let said = lines.0.lock().unwrap().clone();
-                said
+                lines.0.lock().unwrap().clone()
             });
             let _ = finished.send(said);
         });
