@@ -17,7 +17,7 @@ use pipewright_core::engine::{
 };
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{OutboxEntry, StateStore};
-use pipewright_core::service::ServiceError;
+use pipewright_core::service::{ServiceError, Together};
 
 use pipewright_core::artifact_access::local_credentials;
 
@@ -302,9 +302,14 @@ impl Session<'_, '_> {
 
     /// Submits the results of finished actions and the answers to approvals.
     async fn deliver(&mut self) -> Result<(), WorkerError> {
-        for (id, dispatch, outcome, details) in std::mem::take(&mut self.finished) {
-            self.running.remove(&id);
-            self.worker.report(&id, &dispatch, outcome, details).await?;
+        let finished = std::mem::take(&mut self.finished);
+        for (id, ..) in &finished {
+            self.running.remove(id);
+        }
+        if !self.worker.report_together(&finished).await? {
+            for (id, dispatch, outcome, details) in finished {
+                self.worker.report(&id, &dispatch, outcome, details).await?;
+            }
         }
         for answer in std::mem::take(&mut self.answers) {
             match self.worker.submit(&answer, &[]).await {
@@ -364,6 +369,26 @@ impl Worker<'_> {
                 backend.store.complete_effects(&self.execution_id, &completed).await?;
                 Ok(())
             }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Reports the outcomes of actions that ended together in one commit, each dispatch
+    /// leaving the outbox with it; false (nothing reported) when they must be reported one
+    /// by one: a single one, a job handed off, or what `service::handle_together` leaves to
+    /// the handler of one event (a refusal is then reported as [`Worker::report`] does).
+    async fn report_together(&self, finished: &[Finished]) -> Result<bool, WorkerError> {
+        if finished.len() < 2 {
+            return Ok(false);
+        }
+        let mut events = Vec::with_capacity(finished.len());
+        for (id, dispatch, outcome, details) in finished {
+            let Some(event) = outcome.clone().into_event_with(dispatch, details.clone()) else { return Ok(false) };
+            events.push((event, vec![id.clone()]));
+        }
+        match self.backend.submit_together(&self.pipeline, &events, &self.execution_id).await {
+            Ok(Together::Applied { .. }) => Ok(true),
+            Ok(Together::OneByOne) | Err(ServiceError::Rejected(_)) => Ok(false),
             Err(error) => Err(error.into()),
         }
     }
