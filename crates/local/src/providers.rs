@@ -111,11 +111,20 @@ impl ActionOutput for ToReporter {
     }
 }
 
+/// What [`run`] leaves: the provider's outcome, and the attempt's workspace, for the caller to
+/// remove with [`remove_workspace`] once the result is on its way (None with
+/// `keep_workspaces`): the removal is not between an action's end and the next one's start.
+pub struct Ran {
+    pub outcome: Outcome,
+    pub details: Option<ActionDetails>,
+    pub workspace: Option<PathBuf>,
+}
+
 /// Runs `dispatch` to its end, or until `cancel` turns true. `regional_store` is the
 /// artifact bucket of the action's region when it is not the pipeline's (cross-region).
 /// `credentials` reach the job's artifacts through `pipewright serve`'s S3 endpoint: what a
 /// job handed to another process (a Lambda function) reads and writes them with.
-/// The action's workspace is removed when it ends, unless `keep_workspaces`; its log stays.
+/// The action's log stays; its workspace is the caller's to remove ([`Ran`]).
 pub async fn run(
     dispatch: &Dispatch,
     kind: Option<ProviderKind>,
@@ -123,13 +132,11 @@ pub async fn run(
     regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
-) -> (Outcome, Option<ActionDetails>) {
+) -> Ran {
     let scratch = attempt_dir(&context.work_root, dispatch);
-    let result = run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
-    if !context.keep_workspaces {
-        remove_workspace(scratch).await;
-    }
-    result
+    let (outcome, details) =
+        run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
+    Ran { outcome, details, workspace: (!context.keep_workspaces).then_some(scratch) }
 }
 
 /// An attempt's workspace: `<work>/<execution>/<stage>/<action>.<attempt>`, one directory per
@@ -152,7 +159,7 @@ fn leaf(dispatch: &Dispatch) -> String {
 
 /// Removes an attempt's workspace. A failure only leaves files behind: the action's result
 /// stands.
-async fn remove_workspace(scratch: PathBuf) {
+pub async fn remove_workspace(scratch: PathBuf) {
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&scratch)).await;
 }
 

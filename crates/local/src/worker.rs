@@ -83,6 +83,8 @@ struct Session<'w, 'a> {
     answer_tx: mpsc::UnboundedSender<Event>,
     finished: Vec<Finished>,
     answers: Vec<Event>,
+    /// The tasks running actions, which remove each one's workspace after its result.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl<'a> Worker<'a> {
@@ -143,10 +145,19 @@ impl<'a> Worker<'a> {
             answer_tx,
             finished: Vec::new(),
             answers: Vec::new(),
+            tasks: Vec::new(),
         };
         let result = session.work(&mut finished_rx, &mut answer_rx).await;
+        let tasks = std::mem::take(&mut session.tasks);
         // Whatever still runs is stopped when the session (and its switches) is dropped.
         drop(session);
+        if result.is_ok() {
+            // Every action has reported: what is left is removing workspaces, which ends
+            // before the execution is handed back.
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
         if !matches!(result, Err(WorkerError::Displaced(_) | WorkerError::StateGone(_))) {
             let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
             let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner).await;
@@ -292,11 +303,16 @@ impl Session<'_, '_> {
         let job = dispatch.clone();
         let entry = id.clone();
         let credentials = local_credentials(seed, &dispatch.job_id);
-        tokio::spawn(async move {
-            let (outcome, details) =
-                providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
-            let _ = finished_tx.send((entry, job, outcome, details));
+        let task = tokio::spawn(async move {
+            let ran = providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
+            let _ = finished_tx.send((entry, job, ran.outcome, ran.details));
+            // After the result: the next action need not wait for the disk.
+            if let Some(workspace) = ran.workspace {
+                providers::remove_workspace(workspace).await;
+            }
         });
+        self.tasks.retain(|task| !task.is_finished());
+        self.tasks.push(task);
         self.running.insert(id, (dispatch, cancel));
     }
 
