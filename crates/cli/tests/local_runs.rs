@@ -832,7 +832,7 @@ fn stages_and_actions_named_dot_dot_keep_their_workspaces_and_logs_inside_their_
     expected.sort();
     assert_eq!(top, expected, "nothing climbed out of an execution's directory");
     for (id, name) in ids.iter().zip(["climb-a", "climb-b"]) {
-        let log = std::fs::read_to_string(logs.join(id).join("%2E%2E").join("%2E%2E").join("1.log")).unwrap();
+        let log = std::fs::read_to_string(logs.join(id).join("%2E%2E").join("%2E%2E.1.log")).unwrap();
         assert!(
             log.contains(name) && log.contains(id.as_str()),
             "each execution has its own log and workspace:\n{log}"

@@ -117,20 +117,135 @@ pub async fn handle<S: StateStore>(
             Err(ServiceError::Store(error)) => error,
             Err(error) => return Err(error),
         };
-        let (policy, retries) = match &error {
-            StoreError::Conflict(_) => (backoff::CONFLICT, &mut conflicts),
-            StoreError::Throttled(_) => (backoff::THROTTLED, &mut throttles),
-            _ => return Err(ServiceError::Store(error)),
-        };
-        if *retries >= policy.retries {
-            return Err(match error {
-                StoreError::Conflict(_) => ServiceError::TooManyConflicts(policy.retries as usize),
-                other => ServiceError::Store(other),
-            });
-        }
-        store.pause(policy.ceiling(*retries)).await;
-        *retries += 1;
+        store.pause(pause_before_retry(error, &mut conflicts, &mut throttles)?).await;
     }
+}
+
+/// After a try that failed with `error`: how long to pause before the next, counting it
+/// against its policy's retries, or the error to give up with (anything but a lost race or
+/// throttling, or a policy's retries used up).
+fn pause_before_retry(
+    error: StoreError,
+    conflicts: &mut u32,
+    throttles: &mut u32,
+) -> Result<std::time::Duration, ServiceError> {
+    let (policy, retries) = match &error {
+        StoreError::Conflict(_) => (backoff::CONFLICT, conflicts),
+        StoreError::Throttled(_) => (backoff::THROTTLED, throttles),
+        _ => return Err(ServiceError::Store(error)),
+    };
+    if *retries >= policy.retries {
+        return Err(match error {
+            StoreError::Conflict(_) => ServiceError::TooManyConflicts(policy.retries as usize),
+            other => ServiceError::Store(other),
+        });
+    }
+    let pause = policy.ceiling(*retries);
+    *retries += 1;
+    Ok(pause)
+}
+
+/// What [`handle_together`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Together {
+    /// Committed in one write; these effects are in the outbox.
+    Applied { effects: Vec<Effect> },
+    /// Nothing written: the events are not all job results of one execution, or one of them
+    /// is refused or stale, or the state must first be brought up to a newer declaration, or
+    /// an event needs an execution the load did not read. Handle each with [`handle`].
+    OneByOne,
+}
+
+/// Applies job results of one execution that arrived together (a local worker's actions
+/// ending side by side) in one load and one commit: the same state, effects and outbox as
+/// [`handle`] on each in order, in one write instead of one per result
+/// (docs/benchmarks.md, "stop 24"). Each event comes with the outbox entries it completes.
+/// Anything [`handle`] would do differently from plain application is left to it
+/// ([`Together::OneByOne`]); a lost race loads and applies them all again.
+pub async fn handle_together<S: StateStore>(
+    store: &S,
+    cache: &PipelineCache,
+    name: &str,
+    events: &[(Event, Vec<String>)],
+    now: Timestamp,
+) -> Result<Together, ServiceError> {
+    let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
+    let execution = first.execution_id();
+    let joinable = |event: &Event| {
+        matches!(event, Event::ActionSucceeded(_) | Event::ActionFailed(_)) && event.execution_id() == execution
+    };
+    if !events.iter().all(|(event, _)| joinable(event)) {
+        return Ok(Together::OneByOne);
+    }
+    let (mut conflicts, mut throttles) = (0u32, 0u32);
+    loop {
+        let error = match attempt_together(store, cache, name, events, now).await {
+            Ok(together) => return Ok(together),
+            Err(ServiceError::Store(error)) => error,
+            Err(error) => return Err(error),
+        };
+        store.pause(pause_before_retry(error, &mut conflicts, &mut throttles)?).await;
+    }
+}
+
+/// One load, the events applied in order, one commit.
+async fn attempt_together<S: StateStore>(
+    store: &S,
+    cache: &PipelineCache,
+    name: &str,
+    events: &[(Event, Vec<String>)],
+    now: Timestamp,
+) -> Result<Together, ServiceError> {
+    let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
+    let snapshot = match store.load(name, first).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
+        Err(error) => return Err(ServiceError::Store(error)),
+    };
+    let pipeline = cache.get(store, name, Some(snapshot.declaration_version)).await?;
+    if snapshot.state.value.version != pipeline.version {
+        return Ok(Together::OneByOne);
+    }
+    // What the load read (or found absent): every later event must need no more.
+    let loaded = engine::executions_needed(&snapshot.state.value, first).executions;
+    let versions: HashMap<String, u64> = snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
+    let mut world = World {
+        pipeline: snapshot.state.value,
+        executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
+    };
+    let (mut pipeline_changed, mut state_relied_on) = (false, false);
+    let (mut changed, mut effects, mut completed): (Vec<String>, Vec<Effect>, Vec<String>) = Default::default();
+    for (event, done) in events {
+        if !engine::executions_needed(&world.pipeline, event).executions.is_subset(&loaded) {
+            return Ok(Together::OneByOne);
+        }
+        let Ok(Step::Applied(applied)) = engine::apply(&pipeline, world, event, now) else {
+            return Ok(Together::OneByOne);
+        };
+        pipeline_changed |= applied.pipeline_changed;
+        state_relied_on |= engine::relies_on_state(event, applied.pipeline_changed);
+        for id in applied.changed_executions {
+            if !changed.contains(&id) {
+                changed.push(id);
+            }
+        }
+        effects.extend(applied.effects);
+        completed.extend(done.iter().cloned());
+        world = applied.world;
+    }
+    let executions =
+        changed.iter().filter_map(|id| world.executions.remove(id).map(|e| (e, versions.get(id).copied()))).collect();
+    let changes = Changes {
+        pipeline: name.to_string(),
+        expected_state_version: snapshot.state.version,
+        state_relied_on,
+        state: pipeline_changed.then_some(world.pipeline),
+        executions,
+        effects: effects.clone(),
+        completed_effects: completed,
+    };
+    store.commit(changes).await.map_err(ServiceError::Store)?;
+    Ok(Together::Applied { effects })
 }
 
 /// How one try of [`handle`] ended.

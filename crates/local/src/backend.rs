@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pipewright_core::engine::{Effect, Event, Execution};
 use pipewright_core::pipeline::Environment;
 use pipewright_core::ports::{StateStore, StoreError};
-use pipewright_core::service::{self, Handled, PipelineCache, ServiceError};
+use pipewright_core::service::{self, Handled, PipelineCache, ServiceError, Together};
 use pipewright_core::time::Timestamp;
 
 use crate::providers::ProviderContext;
@@ -246,6 +246,22 @@ impl Backend {
             self.wake_or_launch_workers(pipeline, effects, Some(&start.execution_id)).await;
         }
         Ok(handled)
+    }
+
+    /// Applies job results of execution `working_on` that arrived together in one commit
+    /// ([`service::handle_together`]); `OneByOne` when they must go through [`Backend::submit`]
+    /// each.
+    pub async fn submit_together(
+        &self,
+        pipeline: &str,
+        events: &[(Event, Vec<String>)],
+        working_on: &str,
+    ) -> Result<Together, ServiceError> {
+        let together = service::handle_together(self.store.as_ref(), &self.cache, pipeline, events, now()).await?;
+        if let Together::Applied { effects } = &together {
+            self.wake_or_launch_workers(pipeline, effects, Some(working_on)).await;
+        }
+        Ok(together)
     }
 
     /// For each execution `effects` concern, except `working_on` (the caller): wakes its

@@ -24,9 +24,9 @@ use crate::sources::{self, SourceOptions};
 pub struct ProviderContext {
     pub artifacts: ArtifactDir,
     pub sources: SourceOptions,
-    /// Workspaces of Commands actions: `<work>/<execution>/<stage>/<action>/<attempt>`.
+    /// Workspaces of actions: `<work>/<execution>/<stage>/<action>.<attempt>` ([`attempt_dir`]).
     pub work_root: PathBuf,
-    /// Action logs: `<logs>/<execution>/<stage>/<action>/<attempt>.log`.
+    /// Action logs: `<logs>/<execution>/<stage>/<action>.<attempt>.log` ([`log_file`]).
     pub logs_root: PathBuf,
     pub reporter: Arc<dyn Reporter>,
     /// The Lambda Invoke API that Lambda invoke actions go to (`cargo lambda watch`).
@@ -78,6 +78,30 @@ pub fn action_dir(root: &Path, execution_id: &str, stage: &str, action: &str) ->
     root.join(&*segment(execution_id)).join(&*segment(stage)).join(&*segment(action))
 }
 
+/// An attempt's log: `<logs>/<execution>/<stage>/<action>.<attempt>.log`, beside the other
+/// actions' logs of its stage rather than in a directory of its own (a directory per action
+/// costs a run of many actions: docs/benchmarks.md, "stop 24"). One-to-one as
+/// [`attempt_dir`] is.
+pub fn log_file(logs_root: &Path, execution_id: &str, stage: &str, action: &str, attempt: u32) -> PathBuf {
+    let stage_dir = logs_root.join(&*segment(execution_id)).join(&*segment(stage));
+    stage_dir.join(format!("{}.{attempt}.log", segment(action)))
+}
+
+/// An attempt's log as the console shows it: where [`log_file`] puts it, or where versions
+/// before it put it (`<action>/<attempt>.log`), for the executions they ran.
+pub fn read_action_log(
+    logs_root: &Path,
+    execution_id: &str,
+    stage: &str,
+    action: &str,
+    attempt: u32,
+) -> Option<String> {
+    std::fs::read_to_string(log_file(logs_root, execution_id, stage, action, attempt)).ok().or_else(|| {
+        let earlier = action_dir(logs_root, execution_id, stage, action).join(format!("{attempt}.log"));
+        std::fs::read_to_string(earlier).ok()
+    })
+}
+
 /// Action output goes to the reporter.
 struct ToReporter(Arc<dyn Reporter>);
 
@@ -87,11 +111,20 @@ impl ActionOutput for ToReporter {
     }
 }
 
+/// What [`run`] leaves: the provider's outcome, and the attempt's workspace, for the caller to
+/// remove with [`remove_workspace`] once the result is on its way (None with
+/// `keep_workspaces`): the removal is not between an action's end and the next one's start.
+pub struct Ran {
+    pub outcome: Outcome,
+    pub details: Option<ActionDetails>,
+    pub workspace: Option<PathBuf>,
+}
+
 /// Runs `dispatch` to its end, or until `cancel` turns true. `regional_store` is the
 /// artifact bucket of the action's region when it is not the pipeline's (cross-region).
 /// `credentials` reach the job's artifacts through `pipewright serve`'s S3 endpoint: what a
 /// job handed to another process (a Lambda function) reads and writes them with.
-/// The action's workspace is removed when it ends, unless `keep_workspaces`; its log stays.
+/// The action's log stays; its workspace is the caller's to remove ([`Ran`]).
 pub async fn run(
     dispatch: &Dispatch,
     kind: Option<ProviderKind>,
@@ -99,14 +132,20 @@ pub async fn run(
     regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
-) -> (Outcome, Option<ActionDetails>) {
-    let workspace = action_dir(&context.work_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch));
-    let scratch = workspace.join(dispatch.attempt.to_string());
-    let result = run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
-    if !context.keep_workspaces {
-        remove_workspace(scratch, workspace).await;
-    }
-    result
+) -> Ran {
+    let scratch = attempt_dir(&context.work_root, dispatch);
+    let (outcome, details) =
+        run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
+    Ran { outcome, details, workspace: (!context.keep_workspaces).then_some(scratch) }
+}
+
+/// An attempt's workspace: `<work>/<execution>/<stage>/<action>.<attempt>`, one directory per
+/// attempt rather than one per action holding one per attempt, since every directory made and
+/// removed costs a run of many actions (docs/benchmarks.md, "stop 24"). One-to-one: the
+/// attempt number, after the last dot, has no dot of its own.
+pub fn attempt_dir(work_root: &Path, dispatch: &Dispatch) -> PathBuf {
+    let name = format!("{}.{}", segment(&leaf(dispatch)), dispatch.attempt);
+    work_root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(name)
 }
 
 /// The last segment of an action's workspace and log paths: a rule's sit beside the
@@ -118,14 +157,10 @@ fn leaf(dispatch: &Dispatch) -> String {
     }
 }
 
-/// Removes an attempt's workspace, and the action's directory when no other attempt's is
-/// left in it. A failure only leaves files behind: the action's result stands.
-async fn remove_workspace(scratch: PathBuf, workspace: PathBuf) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(&scratch);
-        let _ = std::fs::remove_dir(&workspace);
-    })
-    .await;
+/// Removes an attempt's workspace. A failure only leaves files behind: the action's result
+/// stands.
+pub async fn remove_workspace(scratch: PathBuf) {
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&scratch)).await;
 }
 
 async fn run_provider(
@@ -137,8 +172,7 @@ async fn run_provider(
     credentials: &ArtifactCredentials,
     scratch: PathBuf,
 ) -> (Outcome, Option<ActionDetails>) {
-    let leaf = leaf(dispatch);
-    let path = |root: &PathBuf| action_dir(root, &dispatch.execution_id, &dispatch.stage, &leaf);
+    let log = log_file(&context.logs_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch), dispatch.attempt);
     match kind {
         Some(
             ProviderKind::CodeCommit
@@ -163,14 +197,13 @@ async fn run_provider(
                 artifacts: &context.artifacts,
                 output: Arc::new(ToReporter(context.reporter.clone())),
                 scratch,
-                log: Some(path(&context.logs_root).join(format!("{}.log", dispatch.attempt))),
+                log: Some(log),
                 base: commands::BaseEnvironment::Caller,
             };
             commands::run_with_details(dispatch, session, cancel).await
         }
         Some(ProviderKind::CodeBuild) => {
             let output = Arc::new(ToReporter(context.reporter.clone()));
-            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
             crate::codebuild::run(dispatch, context, output, scratch, log, cancel).await
         }
         Some(ProviderKind::Lambda) => (
@@ -178,13 +211,9 @@ async fn run_provider(
             None,
         ),
         Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => {
-            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
             (crate::deploy::run(dispatch, kind, context, regional_store, log, cancel).await, None)
         }
-        Some(ProviderKind::CodePipelineInvoke) => {
-            let log = path(&context.logs_root).join(format!("{}.log", dispatch.attempt));
-            (crate::deploy::invoke_pipeline(dispatch, context, log).await, None)
-        }
+        Some(ProviderKind::CodePipelineInvoke) => (crate::deploy::invoke_pipeline(dispatch, context, log).await, None),
         // A custom action's job waits for a job worker (PollForJobs through `pipewright serve`),
         // a partner action's for the partner (PollForThirdPartyJobs).
         None | Some(ProviderKind::Snyk | ProviderKind::AlexaSkillsKit)
@@ -212,5 +241,25 @@ async fn run_provider(
             }),
             None,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_read_where_this_version_and_earlier_ones_wrote_them() {
+        let root = tempfile::tempdir().unwrap();
+        let logs = root.path();
+        assert_eq!(log_file(logs, "e1", "Build", "Make", 2), logs.join("e1/Build/Make.2.log"));
+        assert_eq!(log_file(logs, "e1", "..", "a/b", 1), logs.join("e1/%2E%2E/a%2Fb.1.log"));
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1), None);
+        std::fs::create_dir_all(logs.join("e1/Build/Make")).unwrap();
+        std::fs::write(logs.join("e1/Build/Make/1.log"), "before\n").unwrap();
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1).as_deref(), Some("before\n"));
+        std::fs::write(logs.join("e1/Build/Make.1.log"), "now\n").unwrap();
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1).as_deref(), Some("now\n"));
+        assert_eq!(read_action_log(logs, "e1", "Build", "Make", 2), None);
     }
 }

@@ -17,7 +17,7 @@ use pipewright_core::engine::{
 };
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{OutboxEntry, StateStore};
-use pipewright_core::service::ServiceError;
+use pipewright_core::service::{ServiceError, Together};
 
 use pipewright_core::artifact_access::local_credentials;
 
@@ -83,6 +83,8 @@ struct Session<'w, 'a> {
     answer_tx: mpsc::UnboundedSender<Event>,
     finished: Vec<Finished>,
     answers: Vec<Event>,
+    /// The tasks running actions, which remove each one's workspace after its result.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl<'a> Worker<'a> {
@@ -143,10 +145,19 @@ impl<'a> Worker<'a> {
             answer_tx,
             finished: Vec::new(),
             answers: Vec::new(),
+            tasks: Vec::new(),
         };
         let result = session.work(&mut finished_rx, &mut answer_rx).await;
+        let tasks = std::mem::take(&mut session.tasks);
         // Whatever still runs is stopped when the session (and its switches) is dropped.
         drop(session);
+        if result.is_ok() {
+            // Every action has reported: what is left is removing workspaces, which ends
+            // before the execution is handed back.
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
         if !matches!(result, Err(WorkerError::Displaced(_) | WorkerError::StateGone(_))) {
             let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
             let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner).await;
@@ -292,19 +303,29 @@ impl Session<'_, '_> {
         let job = dispatch.clone();
         let entry = id.clone();
         let credentials = local_credentials(seed, &dispatch.job_id);
-        tokio::spawn(async move {
-            let (outcome, details) =
-                providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
-            let _ = finished_tx.send((entry, job, outcome, details));
+        let task = tokio::spawn(async move {
+            let ran = providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
+            let _ = finished_tx.send((entry, job, ran.outcome, ran.details));
+            // After the result: the next action need not wait for the disk.
+            if let Some(workspace) = ran.workspace {
+                providers::remove_workspace(workspace).await;
+            }
         });
+        self.tasks.retain(|task| !task.is_finished());
+        self.tasks.push(task);
         self.running.insert(id, (dispatch, cancel));
     }
 
     /// Submits the results of finished actions and the answers to approvals.
     async fn deliver(&mut self) -> Result<(), WorkerError> {
-        for (id, dispatch, outcome, details) in std::mem::take(&mut self.finished) {
-            self.running.remove(&id);
-            self.worker.report(&id, &dispatch, outcome, details).await?;
+        let finished = std::mem::take(&mut self.finished);
+        for (id, ..) in &finished {
+            self.running.remove(id);
+        }
+        if !self.worker.report_together(&finished).await? {
+            for (id, dispatch, outcome, details) in finished {
+                self.worker.report(&id, &dispatch, outcome, details).await?;
+            }
         }
         for answer in std::mem::take(&mut self.answers) {
             match self.worker.submit(&answer, &[]).await {
@@ -364,6 +385,26 @@ impl Worker<'_> {
                 backend.store.complete_effects(&self.execution_id, &completed).await?;
                 Ok(())
             }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Reports the outcomes of actions that ended together in one commit, each dispatch
+    /// leaving the outbox with it; false (nothing reported) when they must be reported one
+    /// by one: a single one, a job handed off, or what `service::handle_together` leaves to
+    /// the handler of one event (a refusal is then reported as [`Worker::report`] does).
+    async fn report_together(&self, finished: &[Finished]) -> Result<bool, WorkerError> {
+        if finished.len() < 2 {
+            return Ok(false);
+        }
+        let mut events = Vec::with_capacity(finished.len());
+        for (id, dispatch, outcome, details) in finished {
+            let Some(event) = outcome.clone().into_event_with(dispatch, details.clone()) else { return Ok(false) };
+            events.push((event, vec![id.clone()]));
+        }
+        match self.backend.submit_together(&self.pipeline, &events, &self.execution_id).await {
+            Ok(Together::Applied { .. }) => Ok(true),
+            Ok(Together::OneByOne) | Err(ServiceError::Rejected(_)) => Ok(false),
             Err(error) => Err(error.into()),
         }
     }

@@ -84,10 +84,13 @@ async fn a_worker_carries_an_execution_to_its_end() {
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
     assert!(backend.store.worker("e1").await.unwrap().is_none(), "the worker unregistered");
     let state = dir.path().join("state");
-    assert!(!state.join("work/e1/Build/Make").exists(), "the action's workspace is removed when it ends");
-    assert!(!state.join("work/e1/Source/Source").exists());
-    let logs: Vec<_> = std::fs::read_dir(state.join("logs/e1/Build/Make")).unwrap().collect();
-    assert_eq!(logs.len(), 1, "its log stays, for the console");
+    assert!(state.join("work/e1/Build").is_dir());
+    assert!(!state.join("work/e1/Build/Make.1").exists(), "the action's workspace is removed when it ends");
+    assert_eq!(std::fs::read_dir(state.join("work/e1/Build")).unwrap().count(), 0, "nothing else is left");
+    assert!(!state.join("work/e1/Source/Source.1").exists());
+    let logs: Vec<_> =
+        std::fs::read_dir(state.join("logs/e1/Build")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(logs, ["Make.1.log"], "its log stays, for the console, in no directory of its own");
 }
 
 #[tokio::test]
@@ -107,10 +110,13 @@ async fn keep_workspaces_leaves_them_in_place() {
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     let attempts: Vec<_> =
-        std::fs::read_dir(dir.path().join("state/work/e1/Build/Make")).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(attempts.len(), 1);
+        std::fs::read_dir(dir.path().join("state/work/e1/Build")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(attempts, [dir.path().join("state/work/e1/Build/Make.1")], "one directory per attempt");
     let files: Vec<_> = walkdir_names(&attempts[0]);
-    assert!(files.iter().any(|f| f.ends_with("made.txt")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("src/made.txt")), "{files:?}");
+    // The runner's files sit beside `src`, in no directory of their own.
+    let top: Vec<_> = std::fs::read_dir(&attempts[0]).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(top.iter().all(|name| name == "src" || !attempts[0].join(name).is_dir()), "{top:?}");
 }
 
 fn walkdir_names(root: &Path) -> Vec<String> {

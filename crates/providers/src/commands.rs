@@ -77,11 +77,8 @@ pub async fn run_with_details<A: ArtifactStore>(
     let _ = fs::remove_dir_all(scratch);
     let workspace = scratch.join("src");
     let inputs_dir = scratch.join("inputs");
-    let build_dir = scratch.join("build");
-    for dir in [&workspace, &build_dir] {
-        if let Err(e) = fs::create_dir_all(dir) {
-            return (failed(FailureType::JobFailed, format!("cannot create the workspace: {e}")), None);
-        }
+    if let Err(e) = fs::create_dir_all(&workspace) {
+        return (failed(FailureType::JobFailed, format!("cannot create the workspace: {e}")), None);
     }
     let mut environment: BTreeMap<String, String> = match session.base {
         BaseEnvironment::Caller => std::env::vars().collect(),
@@ -171,7 +168,9 @@ pub async fn run_with_details<A: ArtifactStore>(
         narration: Narration::Commands,
         shell,
         src_dir: workspace.clone(),
-        scratch: build_dir,
+        // The runner's scripts and state dumps and the outputs' zips go beside `src`: a
+        // directory of their own would cost one more per action (docs/benchmarks.md, "stop 24").
+        scratch: scratch.to_path_buf(),
         environment,
         timeout: None,
         outputs,

@@ -134,9 +134,8 @@ impl ControlPlane for LocalPlane {
     }
 
     fn action_log(&self, execution_id: &str, stage: &str, action: &str, attempt: u32) -> Option<String> {
-        let path =
-            pipewright_local::providers::action_dir(&self.backend.providers.logs_root, execution_id, stage, action);
-        std::fs::read_to_string(path.join(format!("{attempt}.log"))).ok()
+        let logs = &self.backend.providers.logs_root;
+        pipewright_local::providers::read_action_log(logs, execution_id, stage, action, attempt)
     }
 
     fn webhook_endpoint(&self) -> Option<String> {

@@ -109,7 +109,7 @@ pub struct Build<'a, A> {
     pub shell: PathBuf,
     /// `$CODEBUILD_SRC_DIR`: where commands start and patterns are relative to.
     pub src_dir: PathBuf,
-    /// A directory of the build's own for scripts and zips.
+    /// A directory of the build's own for scripts and zips, created when one goes in.
     pub scratch: PathBuf,
     pub environment: BTreeMap<String, String>,
     pub timeout: Option<Duration>,

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -82,7 +82,7 @@ pub struct Runner<'a> {
     pub version: Version,
     /// The shell's absolute path.
     pub shell: PathBuf,
-    /// Where scripts and state dumps go.
+    /// Where scripts and state dumps go (made if missing).
     pub scratch: PathBuf,
     /// The build's starting environment and directory (what version 0.1 always starts from).
     pub initial: ShellState,
@@ -135,21 +135,34 @@ impl<'a> Runner<'a> {
         let dump = DumpFiles::under(&self.scratch);
         let carries = self.version == Version::V0_2 && !last;
         if carries {
+            if let Err(e) = fs::create_dir_all(&self.scratch) {
+                return CommandEnd::NotStarted(format!("cannot create the build's scratch directory: {e}"));
+            }
             for file in [&dump.variables, &dump.exports, &dump.options, &dump.cwd] {
                 let _ = fs::remove_file(file);
             }
         }
         let start = if self.version == Version::V0_2 { self.state.clone() } else { self.initial.clone() };
-        if let Err(e) = fs::write(&path, script(command, &start, carries.then_some(&dump))) {
-            return CommandEnd::NotStarted(format!("cannot write the command script: {e}"));
-        }
+        let text = script(command, &start, carries.then_some(&dump));
+        let mut shell = Command::new(&self.shell);
+        match inline_script(&self.shell, command, &text, &start) {
+            // `$0` names the script as when the shell reads it from a file, so the shell's
+            // messages read the same ("…/command-1.sh: line 1: …").
+            Some(inline) => shell.arg("-c").arg(inline).arg(&path),
+            None => {
+                let written = fs::create_dir_all(&self.scratch).and_then(|()| fs::write(&path, &text));
+                if let Err(e) = written {
+                    return CommandEnd::NotStarted(format!("cannot write the command script: {e}"));
+                }
+                shell.arg(&path)
+            }
+        };
         let cwd = if start.cwd.is_dir() { start.cwd.clone() } else { self.initial.cwd.clone() };
         let (stdout, stderr) = match self.console.stdio() {
             Ok(pair) => pair,
             Err(e) => return CommandEnd::NotStarted(format!("cannot connect the command's output: {e}")),
         };
-        let mut child = match Command::new(&self.shell)
-            .arg(&path)
+        let mut child = match shell
             .env_clear()
             .envs(&start.exported)
             .env("CODEBUILD_BUILD_SUCCEEDING", if succeeding { "1" } else { "0" })
@@ -307,6 +320,49 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// The largest script handed to the shell as its `-c` argument instead of a file: Linux takes
+/// at most 128 KiB in one argument.
+const INLINE_SCRIPT: usize = 64 * 1024;
+
+/// Words in a command that could tell a script passed with `-c` from one read from a file:
+/// what names the script (`$0`, `BASH_SOURCE`, `caller`), what lists the shell's variables
+/// (`BASH_EXECUTION_STRING` is set with `-c`), and what may turn on `verbose`, which would
+/// echo the empty line added below.
+const SCRIPT_AWARE: &[&str] = &[
+    "$0",
+    "${0",
+    "BASH_SOURCE",
+    "BASH_EXECUTION_STRING",
+    "caller",
+    "set",
+    "declare",
+    "typeset",
+    "compgen",
+    "source",
+    ". ",
+    "eval",
+    "SHELLOPTS",
+];
+
+/// The `-c` argument that runs `text` exactly as bash runs it from a file, when it can be
+/// passed so: a file costs an inode created and removed per command, the largest cost of a
+/// local action on ext4 (docs/codebuild.md, "Shell semantics"; docs/benchmarks.md, "stop
+/// 24"). Only for bash (dash does not echo `-c` input under `set -v`), and not when the
+/// script is large, assigns variables carried from an earlier command (an argument is visible
+/// to every user of the machine in `ps`, and those values may be secrets the build read),
+/// starts with `verbose` on, or has a word of [`SCRIPT_AWARE`]. The added empty line keeps
+/// bash from replacing itself with the last command (it does so with `-c` only), which
+/// would change what a command killed by a signal reports (`a signal` instead of `exit
+/// status 137`, without bash's `Killed` line).
+fn inline_script(shell: &Path, command: &str, text: &str, start: &ShellState) -> Option<String> {
+    let bash = shell.file_name().is_some_and(|name| name == "bash");
+    let verbose = start.options.iter().any(|option| option == "set -o verbose")
+        || start.exported.get("SHELLOPTS").is_some_and(|options| options.contains("verbose"));
+    let aware = SCRIPT_AWARE.iter().any(|word| command.contains(word));
+    let inline = bash && !verbose && !aware && start.local.is_empty() && text.len() <= INLINE_SCRIPT;
+    inline.then(|| format!("{text}\n"))
+}
+
 /// SIGTERM to the whole group, then SIGKILL if it does not exit in time.
 async fn terminate(group: Option<Pid>, child: &mut tokio::process::Child) {
     if let Some(group) = group {
@@ -317,5 +373,101 @@ async fn terminate(group: Option<Pid>, child: &mut tokio::process::Child) {
         }
         // Children that outlived the shell are in the same group.
         let _ = killpg(group, Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::ActionOutput;
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+
+    impl ActionOutput for Lines {
+        fn line(&self, _: &str, _: &str, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+    }
+
+    fn state(cwd: &Path) -> ShellState {
+        ShellState::new(std::env::vars().collect(), cwd.to_path_buf())
+    }
+
+    /// Runs `command` as the last command of a build in bash; what it ended with, its lines,
+    /// and whether its script was a file.
+    async fn run_last(command: &str) -> (i32, Vec<String>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("scratch");
+        let lines = Arc::new(Lines::default());
+        let console = Console::open(lines.clone(), "S".into(), "A".into(), None, vec![]).unwrap();
+        let (_stop, cancel) = watch::channel(false);
+        let mut runner = Runner::new(
+            &console,
+            Narration::Commands,
+            Version::V0_2,
+            PathBuf::from("/bin/bash"),
+            scratch.clone(),
+            state(dir.path()),
+            cancel,
+            None,
+        );
+        let code = match runner.run_command(command, true, true).await {
+            CommandEnd::Exited(code) => code,
+            CommandEnd::Signalled => -1,
+            _ => -2,
+        };
+        drop(runner);
+        console.close().await;
+        let said = lines.0.lock().unwrap().clone();
+        (code, said, scratch.join("command-1.sh").exists())
+    }
+
+    #[tokio::test]
+    async fn a_command_passed_with_dash_c_ends_as_from_a_file() {
+        // bash would exec the last command of a `-c` script, and a signal would end the
+        // command instead of bash reporting 128 + its number.
+        let (code, lines, file) = run_last("bash -c 'kill -KILL $$'").await;
+        assert_eq!(code, 137, "{lines:?}");
+        assert!(
+            lines.iter().any(|line| line.contains("command-1.sh: line 1:") && line.contains("Killed")),
+            "{lines:?}"
+        );
+        assert!(!file, "no script file");
+        let (code, lines, _) = run_last("no-such-command-here").await;
+        assert_eq!(code, 127);
+        assert!(
+            lines.iter().any(|line| line.ends_with("command-1.sh: line 1: no-such-command-here: command not found")),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_that_could_tell_runs_from_a_file() {
+        let (code, lines, file) = run_last("cat \"$0\"").await;
+        assert_eq!(code, 0, "{lines:?}");
+        assert!(file);
+        assert_eq!(lines, ["cat \"$0\""], "the script holds the command");
+    }
+
+    #[test]
+    fn only_scripts_bash_runs_alike_either_way_are_passed_inline() {
+        let bash = Path::new("/bin/bash");
+        let start = state(Path::new("/"));
+        assert_eq!(inline_script(bash, "make test", "make test\n", &start).as_deref(), Some("make test\n\n"));
+        assert_eq!(inline_script(Path::new("/bin/sh"), "make test", "make test\n", &start), None);
+        for command in ["set -v; make", "source env.sh", ". ./env.sh", "echo $0", "eval \"$X\"", "declare -p"] {
+            assert_eq!(inline_script(bash, command, command, &start), None, "{command}");
+        }
+        let mut carried = start.clone();
+        carried.local.insert("TOKEN".into(), "secret".into());
+        assert_eq!(inline_script(bash, "make", "TOKEN=secret\nmake\n", &carried), None, "no values in argv");
+        let mut verbose = start.clone();
+        verbose.options.push("set -o verbose".into());
+        assert_eq!(inline_script(bash, "make", "set -o verbose\nmake\n", &verbose), None);
+        let large = "x".repeat(INLINE_SCRIPT + 1);
+        assert_eq!(inline_script(bash, "make", &large, &start), None);
     }
 }
