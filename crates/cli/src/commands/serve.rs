@@ -183,13 +183,12 @@ pub async fn serve(
     let bound = listener.local_addr().context("cannot read the listening address")?;
     // The workers it starts write approval messages whose links open this console.
     let console_url = format!("http://{bound}");
-    let workers = WorkerRuntime::new()?;
     let launcher = TaskLauncher {
         state_dir: state_dir.to_path_buf(),
         console_url: console_url.clone(),
         account: args.account_id.clone(),
         working_directory: options.working_directory.clone(),
-        runtime: workers.handle(),
+        runtime: tokio::runtime::Handle::current(),
         store: Arc::default(),
     };
     let shared_store = launcher.store.clone();
@@ -228,40 +227,6 @@ pub async fn serve(
     };
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("the server failed")?;
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// The runtime the executions' task workers run on, apart from the one answering requests:
-/// a request's task never queues behind workers' tasks (zipping a source, starting a command,
-/// their store calls on its blocking pool), and the system shares the cores between the two
-/// sets of threads, where a request's, idle until it comes, is let in first. Shut down
-/// without waiting when the server stops (its executions are then orphans, taken up later).
-struct WorkerRuntime(Option<tokio::runtime::Runtime>);
-
-impl WorkerRuntime {
-    fn new() -> Result<WorkerRuntime> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("pipewright-worker")
-            .enable_all()
-            .build()
-            .context("cannot start the workers' runtime")?;
-        Ok(WorkerRuntime(Some(runtime)))
-    }
-
-    fn handle(&self) -> tokio::runtime::Handle {
-        match &self.0 {
-            Some(runtime) => runtime.handle().clone(),
-            None => tokio::runtime::Handle::current(),
-        }
-    }
-}
-
-impl Drop for WorkerRuntime {
-    /// A runtime dropped inside another blocks on its tasks, which is refused: let them go.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 /// 32 random bytes (two v4 UUIDs come from the OS's generator).
