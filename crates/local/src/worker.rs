@@ -181,6 +181,14 @@ impl<'a> Worker<'a> {
 }
 
 impl Session<'_, '_> {
+    /// `StateGone` when the state file was removed: an open connection keeps working on a
+    /// deleted file, so the path is what tells.
+    fn state_gone(&self) -> Option<WorkerError> {
+        let backend = &self.worker.backend;
+        (!backend.store.is_still_on_disk())
+            .then(|| WorkerError::StateGone(backend.state_dir.join("state.db").display().to_string()))
+    }
+
     async fn work(
         &mut self,
         finished_rx: &mut mpsc::UnboundedReceiver<Finished>,
@@ -215,13 +223,15 @@ impl Session<'_, '_> {
                 continue;
             }
             if execution.status.is_finished() && self.running.is_empty() {
-                return Ok(execution);
+                // Finished in a state directory removed meanwhile, nobody can see the result.
+                return match self.state_gone() {
+                    Some(gone) => Err(gone),
+                    None => Ok(execution),
+                };
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
-                // An open connection keeps working on a deleted file: look at the path.
-                if !store.is_still_on_disk() {
-                    let state = worker.backend.state_dir.join("state.db");
-                    return Err(WorkerError::StateGone(state.display().to_string()));
+                if let Some(gone) = self.state_gone() {
+                    return Err(gone);
                 }
                 if !store.heartbeat(&worker.execution_id, &worker.owner, now()).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
