@@ -58,7 +58,7 @@ pub struct StartOptions {
     pub(crate) secrets: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) deploy: crate::deploy_target::DeployFlags,
-    /// Keep each action's workspace (`<state-dir>/work/<execution>/<stage>/<action>/<attempt>`)
+    /// Keep each action's workspace (`<state-dir>/work/<execution>/<stage>/<action>.<attempt>`)
     /// after it ends, to look at; by default it is removed (its log always stays).
     #[arg(long)]
     pub(crate) keep_workspaces: bool,
