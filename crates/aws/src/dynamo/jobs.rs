@@ -46,35 +46,18 @@ impl DynamoStore {
 
     /// The job's dispatch among the outbox batches no relay has carried out yet.
     async fn job_in_outbox(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(OUTBOX_BATCHES))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e))?;
-            for batch in output.items.unwrap_or_default() {
-                let dispatched = batch_entries(&batch)?
-                    .iter()
-                    .any(|entry| matches!(&entry.effect, Effect::Dispatch(d) if d.job_id == job_id));
-                if dispatched {
-                    return Ok(Some(JobLocation {
-                        pipeline: get_s(&batch, "pipeline")?.to_string(),
-                        execution_id: execution_of_batch(get_s(&batch, "sk")?).to_string(),
-                    }));
-                }
-            }
-            match output.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => return Ok(None),
+        for batch in self.partition_items(OUTBOX_BATCHES, None).await? {
+            let dispatched = batch_entries(&batch)?
+                .iter()
+                .any(|entry| matches!(&entry.effect, Effect::Dispatch(d) if d.job_id == job_id));
+            if dispatched {
+                return Ok(Some(JobLocation {
+                    pipeline: get_s(&batch, "pipeline")?.to_string(),
+                    execution_id: execution_of_batch(get_s(&batch, "sk")?).to_string(),
+                }));
             }
         }
+        Ok(None)
     }
 }
 

@@ -43,6 +43,7 @@ pub mod limits;
 mod outbox;
 mod parts;
 mod pipelines;
+mod query;
 mod records;
 mod schema;
 mod single_write;

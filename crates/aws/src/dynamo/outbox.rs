@@ -30,27 +30,7 @@ impl DynamoStore {
 
     /// The outbox batches of an execution, read consistently.
     async fn batches(&self, execution_id: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(OUTBOX_BATCHES))
-                .expression_attribute_values(":prefix", s(batch_prefix(execution_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e))?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => return Ok(items),
-            }
-        }
+        self.partition_items(OUTBOX_BATCHES, Some(&batch_prefix(execution_id))).await
     }
 
     /// Deletes every outbox batch of an execution (its pipeline is deleted).

@@ -26,8 +26,8 @@ use pipewright_core::execution_parts::{Part, PartKey, StoredPart, changed_parts,
 use pipewright_core::ports::StoreError;
 
 use super::DynamoStore;
-use super::codec::{Item, get_n, get_s, gzip_json, n, pack, read_json, s, unpack};
-use super::errors::{refused, sdk_error};
+use super::codec::{Item, get_n, get_s, gzip_json, n, pack, read_json, unpack};
+use super::errors::refused;
 use super::keys::{EXECUTION, HISTORY_SECONDS, execution_pk, key};
 
 /// Actions of one stage stored in one item.
@@ -229,26 +229,7 @@ impl DynamoStore {
     /// Every item of an execution's partition: its own item and its part items (one query,
     /// paged past 1 MB), consistently.
     pub(super) async fn execution_partition(&self, id: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(execution_pk(id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e))?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => return Ok(items),
-            }
-        }
+        self.partition_items(&execution_pk(id), None).await
     }
 
     /// An execution as stored, with its version and whether it is stored in parts; read again
