@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
-use pipewright_providers::artifacts::{unzip, zip_directory, zip_files};
+use pipewright_core::unpacked::Unpacked;
+use pipewright_providers::artifacts::{unpacked, unzip, zip_directory, zip_files};
 
 fn unavailable(error: impl std::fmt::Display) -> ArtifactError {
     ArtifactError::Unavailable(error.to_string())
@@ -171,11 +172,15 @@ impl Drop for Scratch {
 }
 
 impl ArtifactStore for S3Artifacts {
-    async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<(), ArtifactError> {
+    async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<Unpacked, ArtifactError> {
         let zip = Scratch::new()?;
         self.download_to(&location.bucket, &location.key, None, zip.path()).await?;
-        let (file, directory) = (zip.path().to_path_buf(), directory.to_path_buf());
-        blocking(move || unzip(&file, &directory).map_err(ArtifactError::from)).await
+        let (file, directory, at) = (zip.path().to_path_buf(), directory.to_path_buf(), location.clone());
+        blocking(move || {
+            let files = unzip(&file, &directory).map_err(ArtifactError::from)?;
+            Ok(unpacked(at, directory, files))
+        })
+        .await
     }
 
     async fn pack(
@@ -198,6 +203,7 @@ impl ArtifactStore for S3Artifacts {
         location: &ArtifactLocation,
         entries: &[(PathBuf, String)],
         symlinks: bool,
+        _inputs: &[Unpacked],
     ) -> Result<(), ArtifactError> {
         let zip = Scratch::new()?;
         let (entries, zip_path) = (entries.to_vec(), zip.path().to_path_buf());

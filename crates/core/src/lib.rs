@@ -34,6 +34,7 @@ pub mod source_events;
 pub mod source_polling;
 pub mod storage;
 pub mod time;
+pub mod unpacked;
 pub mod validate;
 pub mod variables;
 pub mod webhooks;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::declaration::PipelineDeclaration;
 use crate::engine::{ArtifactLocation, Effect, Event, Execution, PipelineState};
 use crate::time::Timestamp;
+use crate::unpacked::Unpacked;
 
 /// A value and the store version it was read at; a write back is conditional on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,12 +256,12 @@ pub enum ArtifactError {
 
 /// Where artifacts live: zip objects addressed by bucket and key (S3, or a directory).
 pub trait ArtifactStore: Send + Sync {
-    /// Extracts the artifact at `location` into `directory`.
+    /// Extracts the artifact at `location` into `directory`, saying what it put there.
     fn unpack(
         &self,
         location: &ArtifactLocation,
         directory: &Path,
-    ) -> impl Future<Output = Result<(), ArtifactError>> + Send;
+    ) -> impl Future<Output = Result<Unpacked, ArtifactError>> + Send;
 
     /// Zips the files of `directory` that match `patterns` (every file when empty), leaving out
     /// `.git` and `exclude`, and stores the zip at `location`. Returns how many files it holds.
@@ -275,12 +276,15 @@ pub trait ArtifactStore: Send + Sync {
     /// Zips `entries` (a file's path, its name in the zip) and stores the zip at `location`:
     /// an action's output artifact. Links stay links when `symlinks`, else what they point at
     /// is zipped. The zip is written where the store keeps it, never in the action's
-    /// workspace, so that nothing the action left running can reach it.
+    /// workspace, so that nothing the action left running can reach it. When the entries are
+    /// one of the action's `inputs` unchanged, a store may keep that input's object as the
+    /// output instead ([`crate::unpacked`]).
     fn pack_files(
         &self,
         location: &ArtifactLocation,
         entries: &[(PathBuf, String)],
         symlinks: bool,
+        inputs: &[Unpacked],
     ) -> impl Future<Output = Result<(), ArtifactError>> + Send;
 
     /// Stores an existing zip file at `location`.

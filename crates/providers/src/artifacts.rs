@@ -15,6 +15,7 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
+use pipewright_core::unpacked::{self, FileNow, Unpacked, UnpackedFile};
 
 /// Errors of the zip and file work, before they become the port's [`ArtifactError`].
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +131,17 @@ impl ArtifactDir {
         Ok(())
     }
 
+    /// Puts the stored zip at `stored` in place as `target` too, by a link landed by rename.
+    fn link_stored(&self, stored: &Path, target: &Path) -> Result<(), ZipError> {
+        let linked = staging_path(target)?.with_extension("link");
+        let _ = fs::remove_file(&linked);
+        fs::hard_link(stored, &linked)?;
+        let renamed = fs::rename(&linked, target);
+        // Onto a link of the same zip already, rename does nothing and leaves `linked` there.
+        let _ = fs::remove_file(&linked);
+        Ok(renamed?)
+    }
+
     /// Writes the zip of `target` through `write` (which says the digest of its content) to a
     /// staging file, then lands it: see [`ArtifactDir::land`]. A failure leaves nothing.
     fn write_deduplicated<T>(
@@ -178,13 +190,17 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl ArtifactStore for ArtifactDir {
-    async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<(), ArtifactError> {
+    async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<Unpacked, ArtifactError> {
         let path = self.path(location)?;
         if !path.exists() {
             return Err(ArtifactError::Missing(format!("{}/{}", location.bucket, location.key)));
         }
         let (directory, at) = (directory.to_path_buf(), location.clone());
-        blocking(move || unzip(&path, &directory).map_err(|e| damaged(&at, e))).await
+        blocking(move || {
+            let files = unzip(&path, &directory).map_err(|e| damaged(&at, e))?;
+            Ok(unpacked(at, directory, files))
+        })
+        .await
     }
 
     async fn pack(
@@ -202,10 +218,18 @@ impl ArtifactStore for ArtifactDir {
         location: &ArtifactLocation,
         entries: &[(PathBuf, String)],
         symlinks: bool,
+        inputs: &[Unpacked],
     ) -> Result<(), ArtifactError> {
         let target = self.path(location)?;
-        let (entries, store) = (entries.to_vec(), self.clone());
+        let (entries, store, inputs) = (entries.to_vec(), self.clone(), inputs.to_vec());
         blocking(move || {
+            // An input passed on unchanged is stored already: the output is a link to it.
+            if let Some(input) = unchanged_input(&inputs, &entries)
+                && let Ok(stored) = store.path(&input.location)
+                && store.link_stored(&stored, &target).is_ok()
+            {
+                return Ok(());
+            }
             Ok(store.write_deduplicated(&target, |staging| {
                 let written = zip_files_with(&entries, symlinks, Compression::Stored, staging)?;
                 Ok(((), written.digest))
@@ -238,17 +262,17 @@ pub fn unpack_limit(zipped: u64) -> u64 {
 /// made only when what it points at is inside it, and the whole may unpack to
 /// [`unpack_limit`] of its size: the declared sizes are checked first, and the bytes actually
 /// inflated are counted against them, so a zip that lies about its sizes stops there too.
-pub fn unzip(path: &Path, directory: &Path) -> Result<(), ZipError> {
+/// Says the files it wrote, as [`Unpacked::files`] holds them.
+pub fn unzip(path: &Path, directory: &Path) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
     unzip_within(path, directory, unpack_limit(fs::metadata(path)?.len()))
 }
 
-fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<(), ZipError> {
+fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
     fs::create_dir_all(directory)?;
     let options = ExtractOptions::default().with_size_limit(limit).enforce_header_consistency(true);
-    match ZipArchive::new(BufReader::with_capacity(COPY_BUFFER, File::open(path)?))?
-        .extract_with_options(directory, options)
-    {
-        Ok(()) => Ok(()),
+    let mut archive = ZipArchive::new(BufReader::with_capacity(COPY_BUFFER, File::open(path)?))?;
+    match archive.extract_with_options(directory, options) {
+        Ok(()) => unpacked_files(&mut archive),
         Err(zip::result::ZipError::DecompressedSizeLimitExceeded { size, limit }) => Err(ZipError::Refused(format!(
             "the artifact would unpack to {size} bytes, more than the {limit} a zip of its size may \
              (at most {MAX_EXPANSION} times its size, and never more than {MAX_UNPACKED_BYTES})"
@@ -257,6 +281,87 @@ fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<(), ZipErro
             Err(ZipError::Refused(format!("the artifact holds a symbolic link that points outside it ({message})")))
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// The regular files of an archive just extracted, from its central directory; `None` when
+/// it holds a link, an empty directory or a file without a mode, which an output zipped from
+/// the workspace would not give back the same.
+fn unpacked_files<R: Read + Seek>(archive: &mut ZipArchive<R>) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
+    let mut files = Vec::with_capacity(archive.len());
+    let mut directories = Vec::new();
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index)?;
+        let name = entry.name()?.into_owned();
+        if entry.is_dir() {
+            directories.push(name);
+            continue;
+        }
+        let Some(mode) = entry.unix_mode().filter(|_| entry.is_file()) else { return Ok(None) };
+        files.push(UnpackedFile { name, size: entry.size(), crc32: entry.crc32(), mode: mode & 0o777 });
+    }
+    let holds_files = |directory: &String| files.iter().any(|f| f.name.starts_with(directory.as_str()));
+    Ok(directories.iter().all(holds_files).then_some(files))
+}
+
+/// The record of an unpack of `location` into `directory` that has just ended.
+pub fn unpacked(location: ArtifactLocation, directory: PathBuf, files: Option<Vec<UnpackedFile>>) -> Unpacked {
+    Unpacked { location, directory, files, ended_ns: nanos_since_epoch(std::time::SystemTime::now()) }
+}
+
+fn nanos_since_epoch(time: std::time::SystemTime) -> i128 {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as i128,
+        Err(before) => -(before.duration().as_nanos() as i128),
+    }
+}
+
+/// The input that `entries` are, unchanged since it was unpacked: same names, and every file
+/// of the same size, mode and CRC-32, its status unchanged since ([`unpacked::file_unchanged`]).
+/// Reading the files back costs far less than writing them again as a zip.
+pub fn unchanged_input<'a>(inputs: &'a [Unpacked], entries: &[(PathBuf, String)]) -> Option<&'a Unpacked> {
+    let (input, pairs) = unpacked::candidate(inputs, entries)?;
+    let mut buffer = vec![0; COPY_BUFFER];
+    for (file, path) in pairs {
+        let metadata = fs::symlink_metadata(path).ok()?;
+        let now = FileNow {
+            regular: metadata.file_type().is_file(),
+            size: metadata.len(),
+            mode: unix_mode(&metadata),
+            changed_ns: changed_ns(&metadata),
+        };
+        // The cheap checks first: the bytes are read only when they cannot tell.
+        if !unpacked::file_unchanged(file, input.ended_ns, now, file.crc32) {
+            return None;
+        }
+        let crc32 = crc32_of(path, &mut buffer).ok()?;
+        if !unpacked::file_unchanged(file, input.ended_ns, now, crc32) {
+            return None;
+        }
+    }
+    Some(input)
+}
+
+#[cfg(unix)]
+fn changed_ns(metadata: &fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec())
+}
+
+/// Without a status change time, the last modification stands in for it.
+#[cfg(not(unix))]
+fn changed_ns(metadata: &fs::Metadata) -> i128 {
+    metadata.modified().map(nanos_since_epoch).unwrap_or(i128::MAX)
+}
+
+fn crc32_of(path: &Path, buffer: &mut [u8]) -> io::Result<u32> {
+    let mut file = File::open(path)?;
+    let mut hasher = crc32fast::Hasher::new();
+    loop {
+        match file.read(buffer)? {
+            0 => return Ok(hasher.finalize()),
+            read => hasher.update(&buffer[..read]),
+        }
     }
 }
 
@@ -852,7 +957,7 @@ mod tests {
     }
 
     impl ArtifactStore for FullDisk {
-        async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<(), ArtifactError> {
+        async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<Unpacked, ArtifactError> {
             self.dir.unpack(location, directory).await
         }
 
@@ -875,6 +980,7 @@ mod tests {
             location: &ArtifactLocation,
             entries: &[(PathBuf, String)],
             symlinks: bool,
+            _inputs: &[Unpacked],
         ) -> Result<(), ArtifactError> {
             let target = self.dir.path(location)?;
             Ok(write_atomically(&target, |staging| {
@@ -964,8 +1070,8 @@ mod tests {
         assert_eq!(store.pack(&source, &src, &[], &[]).await.unwrap(), 2);
         let workspace = work.path().join("workspace");
         store.unpack(&source, &workspace).await.unwrap();
-        store.pack_files(&first, &entries_of(&workspace), true).await.unwrap();
-        store.pack_files(&second, &entries_of(&workspace), false).await.unwrap();
+        store.pack_files(&first, &entries_of(&workspace), true, &[]).await.unwrap();
+        store.pack_files(&second, &entries_of(&workspace), false, &[]).await.unwrap();
         let paths = [&source, &first, &second].map(|l| store.path(l).unwrap());
         assert_eq!(inode(&paths[0]), inode(&paths[1]), "the same content is one stored zip");
         assert_eq!(inode(&paths[0]), inode(&paths[2]));
@@ -983,15 +1089,93 @@ mod tests {
             .collect();
         assert_eq!(left, ["b2"], "no staging file stays");
         // The same content again at the same location (a retry) leaves nothing beside it either.
-        store.pack_files(&first, &entries_of(&workspace), true).await.unwrap();
+        store.pack_files(&first, &entries_of(&workspace), true, &[]).await.unwrap();
         let left: Vec<_> = fs::read_dir(paths[1].parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["b2"]);
         assert_eq!(inode(&paths[0]), inode(&paths[1]));
         // A change of mode alone is another content.
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(workspace.join("large.bin"), fs::Permissions::from_mode(0o755)).unwrap();
-        store.pack_files(&second, &entries_of(&workspace), true).await.unwrap();
+        store.pack_files(&second, &entries_of(&workspace), true, &[]).await.unwrap();
         assert_ne!(inode(&paths[0]), inode(&paths[2]));
+    }
+
+    /// An input put in the store as another tool zipped it (deflated, its own timestamps):
+    /// zipping its files again would give another zip, so an output that is the same inode
+    /// as the input was not zipped again.
+    #[cfg(unix)]
+    async fn foreign_input(work: &Path, store: &ArtifactDir, at: &ArtifactLocation) -> PathBuf {
+        let src = work.join("foreign");
+        fs::create_dir_all(src.join("d")).unwrap();
+        fs::write(src.join("large.bin"), noise(300 << 10)).unwrap();
+        fs::write(src.join("d/text.txt"), "a line\n".repeat(5_000)).unwrap();
+        let zip = work.join("foreign.zip");
+        zip_directory(&src, &[], &[], &zip).unwrap();
+        store.put_zip(at, &zip).await.unwrap();
+        store.path(at).unwrap()
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_input_passed_on_unchanged_is_kept_as_the_output_and_any_change_is_zipped() {
+        use std::os::unix::fs::PermissionsExt;
+        let work = tempfile::tempdir().unwrap();
+        let store = ArtifactDir::new(work.path().join("artifacts"));
+        let input = location("p/Src/in");
+        let stored = foreign_input(work.path(), &store, &input).await;
+        let output = |n: usize| location(&format!("p/Out/o{n}"));
+        let workspace = work.path().join("workspace");
+
+        // Unchanged, in the same instant as the unpack: kept, nothing written.
+        let unpacked = store.unpack(&input, &workspace).await.unwrap();
+        assert_eq!(unpacked.files.as_ref().map(Vec::len), Some(2));
+        store.pack_files(&output(1), &entries_of(&workspace), true, std::slice::from_ref(&unpacked)).await.unwrap();
+        assert_eq!(inode(&store.path(&output(1)).unwrap()), inode(&stored));
+        assert!(!work.path().join("artifacts/.content").exists(), "no zip was written");
+
+        // Any change, made at once after the unpack (other bytes of the same size too): zipped.
+        type Change = (&'static str, fn(&Path));
+        let changes: [Change; 4] = [
+            ("rewritten", |w| {
+                let mut bytes = fs::read(w.join("large.bin")).unwrap();
+                bytes[1000] ^= 1;
+                fs::write(w.join("large.bin"), bytes).unwrap();
+            }),
+            ("chmod", |w| fs::set_permissions(w.join("d/text.txt"), fs::Permissions::from_mode(0o755)).unwrap()),
+            ("added", |w| fs::write(w.join("new.txt"), "new").unwrap()),
+            ("linked", |w| {
+                fs::remove_file(w.join("d/text.txt")).unwrap();
+                std::os::unix::fs::symlink("../large.bin", w.join("d/text.txt")).unwrap();
+            }),
+        ];
+        for (n, (change, apply)) in changes.into_iter().enumerate() {
+            let _ = fs::remove_dir_all(&workspace);
+            let unpacked = store.unpack(&input, &workspace).await.unwrap();
+            apply(&workspace);
+            let at = output(n + 2);
+            store.pack_files(&at, &entries_of(&workspace), true, &[unpacked]).await.unwrap();
+            assert_ne!(inode(&store.path(&at).unwrap()), inode(&stored), "{change}");
+            let again = work.path().join(format!("again{n}"));
+            store.unpack(&at, &again).await.unwrap();
+            for name in ["large.bin", "d/text.txt"] {
+                let (now, was) = (fs::symlink_metadata(workspace.join(name)), fs::symlink_metadata(again.join(name)));
+                assert_eq!(now.unwrap().permissions().mode(), was.unwrap().permissions().mode(), "{change} {name}");
+                if change != "linked" {
+                    assert_eq!(
+                        fs::read(workspace.join(name)).unwrap(),
+                        fs::read(again.join(name)).unwrap(),
+                        "{change}"
+                    );
+                }
+            }
+        }
+
+        // An input holding a link is never taken, even unchanged.
+        let linked = location("p/Src/linked");
+        store.pack_files(&linked, &entries_of(&workspace), true, &[]).await.unwrap();
+        let elsewhere = work.path().join("elsewhere");
+        let unpacked = store.unpack(&linked, &elsewhere).await.unwrap();
+        assert_eq!(unpacked.files, None);
     }
 
     #[test]
@@ -1050,7 +1234,7 @@ mod tests {
         let file = fs::OpenOptions::new().write(true).open(workspace.join("data.bin")).unwrap();
         file.write_all_at(b"changed", 1000).unwrap();
         drop(file);
-        store.pack_files(&output, &entries_of(&workspace), true).await.unwrap();
+        store.pack_files(&output, &entries_of(&workspace), true, &[]).await.unwrap();
         let (was, now) = (work.path().join("was"), work.path().join("now"));
         store.unpack(&input, &was).await.unwrap();
         store.unpack(&output, &now).await.unwrap();

@@ -17,6 +17,7 @@ use pipewright_core::action_details::{ActionDetails, PhaseDetail};
 use pipewright_core::build_project::{BuildProject, BuildVariable, BuildspecSource, VariableType};
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::ports::ArtifactStore;
+use pipewright_core::unpacked::Unpacked;
 
 use crate::buildspec::build::{Build, BuildFailure, BuildStatus, Output, shell_path};
 use crate::buildspec::console::Console;
@@ -228,6 +229,7 @@ pub async fn run<A: ArtifactStore>(
         environment: prepared.environment,
         timeout: Some(Duration::from_secs(u64::from(prepared.timeout_minutes) * 60)),
         outputs: prepared.outputs,
+        inputs: prepared.inputs,
         artifacts: session.artifacts,
         cache_dir: prepared.cache_dir,
         exported_names: prepared.spec.env.exported_variables.clone(),
@@ -269,6 +271,8 @@ struct Prepared {
     secret_values: Vec<String>,
     secret_names: std::collections::BTreeSet<String>,
     outputs: Vec<Output>,
+    /// The inputs as unpacked: an output that is one of them unchanged is stored as it.
+    inputs: Vec<Unpacked>,
     cache_dir: Option<PathBuf>,
     timeout_minutes: u32,
 }
@@ -304,14 +308,17 @@ async fn prepare<A: ArtifactStore>(
         .or_else(|| dispatch.input_artifacts.first().map(|a| a.name.clone()))
         .ok_or_else(|| refused("CLIENT_ERROR", "the action has no input artifact"))?;
     let mut secondary_dirs = Vec::new();
+    let mut inputs = Vec::with_capacity(dispatch.input_artifacts.len());
     for input in &dispatch.input_artifacts {
         let target =
             if input.name == primary { src.to_path_buf() } else { session.scratch.join("inputs").join(&input.name) };
-        session
-            .artifacts
-            .unpack(&input.location, &target)
-            .await
-            .map_err(|e| refused("CLIENT_ERROR", format!("cannot unpack input artifact {}: {e}", input.name)))?;
+        inputs.push(
+            session
+                .artifacts
+                .unpack(&input.location, &target)
+                .await
+                .map_err(|e| refused("CLIENT_ERROR", format!("cannot unpack input artifact {}: {e}", input.name)))?,
+        );
         // A source with OutputArtifactFormat CODEBUILD_CLONE_REF handed on a reference: clone it.
         if let Some(reference) = crate::clone_ref::CloneRef::read(&target) {
             let reference =
@@ -444,6 +451,7 @@ async fn prepare<A: ArtifactStore>(
         secret_values: resolved.secret_values,
         secret_names: resolved.secret_names,
         outputs,
+        inputs,
         cache_dir,
         timeout_minutes,
     })

@@ -95,10 +95,15 @@ pub async fn run_with_details<A: ArtifactStore>(
     environment.insert("CODEBUILD_BUILD_ID".into(), format!("pipewright:{}", dispatch.action_execution_id));
     environment.insert("CODEPIPELINE_PIPELINE_NAME".into(), dispatch.pipeline.clone());
     environment.insert("CODEPIPELINE_EXECUTION_ID".into(), dispatch.execution_id.clone());
+    let mut unpacked = Vec::with_capacity(dispatch.input_artifacts.len());
     for (index, input) in dispatch.input_artifacts.iter().enumerate() {
         let target = if index == 0 { workspace.clone() } else { inputs_dir.join(&input.name) };
-        if let Err(e) = session.artifacts.unpack(&input.location, &target).await {
-            return (failed(FailureType::JobFailed, format!("cannot unpack input artifact {}: {e}", input.name)), None);
+        match session.artifacts.unpack(&input.location, &target).await {
+            Ok(input) => unpacked.push(input),
+            Err(e) => {
+                let message = format!("cannot unpack input artifact {}: {e}", input.name);
+                return (failed(FailureType::JobFailed, message), None);
+            }
         }
         environment.insert(source_dir_variable(&input.name), target.display().to_string());
     }
@@ -174,6 +179,7 @@ pub async fn run_with_details<A: ArtifactStore>(
         environment,
         timeout: None,
         outputs,
+        inputs: unpacked,
         artifacts: session.artifacts,
         cache_dir: None,
         exported_names: dispatch.output_variables.clone(),

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use pipewright_core::action_details::{PhaseDetail, ReportDetail};
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::ArtifactStore;
+use pipewright_core::unpacked::Unpacked;
 
 use super::cache::{self, CacheRoot, Chosen};
 use super::console::Console;
@@ -114,6 +115,8 @@ pub struct Build<'a, A> {
     pub environment: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
     pub outputs: Vec<Output>,
+    /// The inputs as unpacked: an output that is one of them unchanged is stored as it.
+    pub inputs: Vec<Unpacked>,
     pub artifacts: &'a A,
     /// The project's cache directory, when `cache.paths` are kept.
     pub cache_dir: Option<PathBuf>,
@@ -459,7 +462,7 @@ impl<A: ArtifactStore> Build<'_, A> {
             }
             // Zipped straight into the store: no copy of the zip, and none in the workspace.
             self.artifacts
-                .pack_files(&output.location, &chosen.entries, output.spec.enable_symlinks)
+                .pack_files(&output.location, &chosen.entries, output.spec.enable_symlinks, &self.inputs)
                 .await
                 .map_err(|e| format!("cannot store output artifact {}: {e}", output.name))?;
         }
