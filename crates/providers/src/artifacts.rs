@@ -1047,6 +1047,42 @@ mod tests {
         assert!(!zipped, "the zip written in the workspace does not stay either");
     }
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_commands_action_passing_its_input_on_stores_the_input_itself() {
+        let work = tempfile::tempdir().unwrap();
+        let store = ArtifactDir::new(work.path().join("store"));
+        let input = location("p/Src/in");
+        let stored = foreign_input(work.path(), &store, &input).await;
+        for (n, command) in ["true", "printf x >> d/text.txt"].into_iter().enumerate() {
+            let output = location(&format!("p/Out/o{n}"));
+            let dispatch: pipewright_core::engine::Dispatch = serde_json::from_value(serde_json::json!({
+                "id": "d1", "pipeline": "p", "pipelineVersion": 1, "executionId": "e1", "stage": "Build",
+                "action": "Pass", "attempt": 1, "actionExecutionId": "a1", "jobId": "j1", "jobSequence": 1,
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "actionType": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "region": null, "roleArn": null, "namespace": null, "configuration": {},
+                "commands": [command], "environmentVariables": [], "outputVariables": [],
+                "inputArtifacts": [{"name": "Src", "location": input}],
+                "outputArtifacts": [{"name": "Out", "location": output, "files": ["**/*"]}],
+                "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0
+            }))
+            .unwrap();
+            let session = crate::commands::Session {
+                artifacts: &store,
+                output: std::sync::Arc::new(Quiet),
+                scratch: work.path().join(format!("scratch{n}")),
+                log: None,
+                base: crate::commands::BaseEnvironment::Caller,
+            };
+            let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+            let (outcome, _) = crate::commands::run_with_details(&dispatch, session, cancelled).await;
+            assert!(matches!(outcome, crate::Outcome::Succeeded { .. }), "{command}: {outcome:?}");
+            let kept = inode(&store.path(&output).unwrap()) == inode(&stored);
+            assert_eq!(kept, command == "true", "{command}");
+        }
+    }
+
     /// The files under `dir`, as the entries of an output artifact.
     fn entries_of(dir: &Path) -> Vec<(PathBuf, String)> {
         crate::buildspec::select::walk(dir, true).unwrap().into_iter().map(|name| (dir.join(&name), name)).collect()
