@@ -567,24 +567,42 @@ pub fn zip_files_into<W: Write + Seek>(
     out: W,
 ) -> Result<(Zipped, W), ZipError> {
     let mut writer = ZipWriter::new(out);
+    // The digest takes every file's SHA-256 in entry order; they come from the hashing
+    // thread once every file went through it.
+    let mut hashed: Vec<(&str, ZippedEntry)> = Vec::new();
+    let sums = std::thread::scope(|scope| -> Result<Vec<[u8; 32]>, ZipError> {
+        let mut hashes = HashFeed::start(scope);
+        for (path, name) in entries {
+            if symlinks && fs::symlink_metadata(path)?.file_type().is_symlink() {
+                let target = fs::read_link(path)?.to_string_lossy().into_owned();
+                writer.add_symlink(name.as_str(), target.as_str(), SimpleFileOptions::default())?;
+                hashed.push((name.as_str(), ZippedEntry::Link(target)));
+                continue;
+            }
+            let metadata = fs::metadata(path)?;
+            if !metadata.is_file() {
+                continue;
+            }
+            let file = add_file(&mut writer, name, path, &metadata, compression, &mut hashes)?;
+            hashed.push((name.as_str(), ZippedEntry::File { mode: unix_mode(&metadata), fed: file }));
+        }
+        Ok(hashes.finish()?)
+    })?;
     let mut digest = ContentDigest::new();
-    let mut count = 0;
-    for (path, name) in entries {
-        if symlinks && fs::symlink_metadata(path)?.file_type().is_symlink() {
-            let target = fs::read_link(path)?.to_string_lossy().into_owned();
-            digest.link(name, &target);
-            writer.add_symlink(name.as_str(), target, SimpleFileOptions::default())?;
-            count += 1;
-            continue;
+    for (name, entry) in &hashed {
+        match entry {
+            ZippedEntry::File { mode, fed } => digest.file(name, *mode, &sums[*fed]),
+            ZippedEntry::Link(target) => digest.link(name, target),
         }
-        let metadata = fs::metadata(path)?;
-        if !metadata.is_file() {
-            continue;
-        }
-        add_file(&mut writer, name, path, &metadata, compression, &mut digest)?;
-        count += 1;
     }
-    Ok((Zipped { count, digest: digest.finish() }, writer.finish()?))
+    Ok((Zipped { count: hashed.len(), digest: digest.finish() }, writer.finish()?))
+}
+
+/// An entry of a zip being written, for its digest: a file (its mode, and its number in the
+/// hash feed), or a link and its target.
+enum ZippedEntry {
+    File { mode: u32, fed: usize },
+    Link(String),
 }
 
 /// The buffer file content is copied through: the memory a zip or an unzip takes, whatever
@@ -598,20 +616,21 @@ const COMPRESSED_EXTENSIONS: &[&str] = &[
     "war", "webm", "webp", "whl", "woff", "woff2", "xz", "zip", "zst",
 ];
 
-/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer, and its
-/// bytes to `digest`. With [`Compression::Sampled`], deflated at the fastest level when it
-/// compresses, stored when its type or a sample of its first bytes says it does not
-/// (deflating such data costs time and saves nothing).
-pub fn add_file<W: Write + Seek>(
+/// Adds the file at `path` to `writer` as `name`, streamed through a bounded buffer, its bytes
+/// fed to `hashes`; says which file of the feed it was. With [`Compression::Sampled`],
+/// deflated at the fastest level when it compresses, stored when its type or a sample of its
+/// first bytes says it does not (deflating such data costs time and saves nothing).
+fn add_file<W: Write + Seek>(
     writer: &mut ZipWriter<W>,
     name: &str,
     path: &Path,
     metadata: &fs::Metadata,
     compression: Compression,
-    digest: &mut ContentDigest,
-) -> Result<(), ZipError> {
+    hashes: &mut HashFeed,
+) -> Result<usize, ZipError> {
     let mut file = File::open(path)?;
-    let mut sample = Vec::with_capacity(SAMPLE_BYTES.min(usize::try_from(metadata.len()).unwrap_or(SAMPLE_BYTES)));
+    let mut sample = hashes.spare();
+    sample.clear();
     (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
     let method = if compression == Compression::Stored || has_compressed_type(name) || !compresses(&sample) {
         CompressionMethod::Stored
@@ -625,73 +644,89 @@ pub fn add_file<W: Write + Seek>(
         .unix_permissions(unix_mode(metadata));
     writer.start_file(name, options)?;
     writer.write_all(&sample)?;
-    let sha256 = copy_hashed(file, &sample, metadata.len(), writer)?;
-    digest.file(name, unix_mode(metadata), &sha256);
-    Ok(())
+    hashes.feed(sample)?;
+    Ok(hashes.copy_file(file, writer)?)
 }
 
-/// From this size up, a file's bytes are hashed on a thread of their own while the zip's
-/// thread reads, checksums and writes them: the hash, the dearest work per byte, then costs
-/// no time where a second core is free.
-const HASH_THREAD_BYTES: u64 = 4 << 20;
 /// How many buffers may wait for the hashing thread: the memory it may take is bounded.
 const HASH_QUEUE: usize = 4;
 
-/// Copies the rest of `file` (after `sample`, already written) into `out`; the SHA-256 of
-/// the whole, taken in the same read.
-fn copy_hashed(mut file: File, sample: &[u8], size: u64, out: &mut impl Write) -> io::Result<[u8; 32]> {
-    if size < HASH_THREAD_BYTES {
-        let mut hashing = Hashing { inner: file, hasher: Sha256::new() };
-        hashing.hasher.update(sample);
-        io::copy(&mut BufReader::with_capacity(COPY_BUFFER, &mut hashing), out)?;
-        return Ok(hashing.hasher.finalize().into());
-    }
-    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE);
-    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
-    let stopped = || io::Error::other("the thread hashing the artifact's files stopped");
-    std::thread::scope(|scope| {
+/// What the hashing thread is handed: bytes of the current file, or its end.
+enum ToHash {
+    Bytes(Vec<u8>),
+    End,
+}
+
+/// The SHA-256 of each file of a zip, taken on one thread beside the zip's, which reads,
+/// checksums and writes the bytes: the hash, the dearest work per byte, then costs no time
+/// where a second core is free, whatever the files' sizes. Buffers go back and forth, so the
+/// memory stays at a few copy buffers.
+struct HashFeed<'scope> {
+    to_hash: std::sync::mpsc::SyncSender<ToHash>,
+    returned: std::sync::mpsc::Receiver<Vec<u8>>,
+    hashing: std::thread::ScopedJoinHandle<'scope, Vec<[u8; 32]>>,
+    files: usize,
+}
+
+impl<'scope> HashFeed<'scope> {
+    fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>) -> HashFeed<'scope> {
+        let (to_hash, chunks) = std::sync::mpsc::sync_channel::<ToHash>(HASH_QUEUE);
+        let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
         let hashing = scope.spawn(move || {
-            let mut hasher = Sha256::new();
+            let (mut sums, mut hasher) = (Vec::new(), Sha256::new());
             for chunk in chunks {
-                hasher.update(&chunk);
-                let _ = give_back.send(chunk);
+                match chunk {
+                    ToHash::Bytes(bytes) => {
+                        hasher.update(&bytes);
+                        let _ = give_back.send(bytes);
+                    }
+                    ToHash::End => sums.push(<[u8; 32]>::from(std::mem::take(&mut hasher).finalize())),
+                }
             }
-            <[u8; 32]>::from(hasher.finalize())
+            sums
         });
-        let copied = (|| -> io::Result<()> {
-            to_hash.send(sample.to_vec()).map_err(|_| stopped())?;
-            loop {
-                // A returned buffer is full-sized already: no fill of zeros on each round.
-                let mut buffer = returned.try_recv().unwrap_or_default();
-                buffer.resize(COPY_BUFFER, 0);
-                let read = match file.read(&mut buffer) {
-                    Ok(0) => return Ok(()),
-                    Ok(read) => read,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                buffer.truncate(read);
-                out.write_all(&buffer)?;
-                to_hash.send(buffer).map_err(|_| stopped())?;
-            }
-        })();
-        drop(to_hash);
-        let sha256 = hashing.join().map_err(|_| stopped())?;
-        copied.map(|()| sha256)
-    })
-}
+        HashFeed { to_hash, returned, hashing, files: 0 }
+    }
 
-/// A reader that hashes what it reads.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
+    fn stopped() -> io::Error {
+        io::Error::other("the thread hashing the artifact's files stopped")
+    }
 
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.hasher.update(&buf[..read]);
-        Ok(read)
+    /// A buffer back from the thread, full-sized already, or a new one.
+    fn spare(&self) -> Vec<u8> {
+        let mut buffer = self.returned.try_recv().unwrap_or_default();
+        buffer.resize(COPY_BUFFER, 0);
+        buffer
+    }
+
+    fn feed(&self, bytes: Vec<u8>) -> io::Result<()> {
+        self.to_hash.send(ToHash::Bytes(bytes)).map_err(|_| HashFeed::stopped())
+    }
+
+    /// Copies the rest of `file` into `out`, hashed on the way; the file's number in the feed.
+    fn copy_file(&mut self, mut file: File, out: &mut impl Write) -> io::Result<usize> {
+        loop {
+            let mut buffer = self.spare();
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            buffer.truncate(read);
+            out.write_all(&buffer)?;
+            self.feed(buffer)?;
+        }
+        self.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?;
+        self.files += 1;
+        Ok(self.files - 1)
+    }
+
+    /// Every file's SHA-256, in the order they were fed.
+    fn finish(self) -> io::Result<Vec<[u8; 32]>> {
+        drop(self.to_hash);
+        let sums = self.hashing.join().map_err(|_| HashFeed::stopped())?;
+        if sums.len() == self.files { Ok(sums) } else { Err(HashFeed::stopped()) }
     }
 }
 
@@ -1215,22 +1250,44 @@ mod tests {
     }
 
     #[test]
-    fn a_large_file_hashed_beside_the_copy_has_the_digest_of_its_bytes() {
+    fn files_hashed_beside_the_copy_have_the_digests_of_their_bytes() {
         let work = tempfile::tempdir().unwrap();
-        let path = work.path().join("large.bin");
-        let bytes = noise((HASH_THREAD_BYTES as usize) + (COPY_BUFFER * 3) + 17);
-        fs::write(&path, &bytes).unwrap();
-        let sample = &bytes[..SAMPLE_BYTES];
-        let mut file = File::open(&path).unwrap();
-        io::copy(&mut (&mut file).take(SAMPLE_BYTES as u64), &mut io::sink()).unwrap();
+        let sizes = [COPY_BUFFER * 3 + 17, 0, 10];
+        let files: Vec<(PathBuf, Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(n, size)| {
+                let path = work.path().join(format!("f{n}"));
+                let bytes = noise(*size);
+                fs::write(&path, &bytes).unwrap();
+                (path, bytes)
+            })
+            .collect();
         let mut copied = Vec::new();
-        let sha256 = copy_hashed(file, sample, bytes.len() as u64, &mut copied).unwrap();
-        assert_eq!(copied, bytes[SAMPLE_BYTES..], "the rest of the file, whole and in order");
-        assert_eq!(sha256, <[u8; 32]>::from(Sha256::digest(&bytes)));
-        // And a write that fails stops the copy with its error, the thread joined.
-        let file = File::open(&path).unwrap();
-        let mut full = FillingDisk { file: File::create(work.path().join("out")).unwrap(), room: 1 << 20 };
-        let failed = copy_hashed(file, &[], bytes.len() as u64, &mut full).unwrap_err();
+        let sums = std::thread::scope(|scope| {
+            let mut hashes = HashFeed::start(scope);
+            for (n, (path, bytes)) in files.iter().enumerate() {
+                // The first bytes are fed apart, as the sample is.
+                let mut file = File::open(path).unwrap();
+                let mut sample = hashes.spare();
+                sample.clear();
+                (&mut file).take(5).read_to_end(&mut sample).unwrap();
+                copied.extend_from_slice(&sample);
+                hashes.feed(sample).unwrap();
+                assert_eq!(hashes.copy_file(file, &mut copied).unwrap(), n);
+                assert_eq!(copied.len(), files[..=n].iter().map(|(_, b)| b.len()).sum::<usize>());
+                assert_eq!(copied[copied.len() - bytes.len()..], bytes[..], "whole and in order");
+            }
+            hashes.finish().unwrap()
+        });
+        let expected: Vec<[u8; 32]> = files.iter().map(|(_, bytes)| Sha256::digest(bytes).into()).collect();
+        assert_eq!(sums, expected);
+        // A write that fails stops the copy with its error, and the thread still ends.
+        let failed = std::thread::scope(|scope| {
+            let mut hashes = HashFeed::start(scope);
+            let mut full = FillingDisk { file: File::create(work.path().join("out")).unwrap(), room: COPY_BUFFER };
+            hashes.copy_file(File::open(&files[0].0).unwrap(), &mut full).unwrap_err()
+        });
         assert_eq!(failed.kind(), io::ErrorKind::StorageFull);
     }
 
