@@ -626,9 +626,10 @@ fn add_file<W: Write + Seek>(
     path: &Path,
     metadata: &fs::Metadata,
     compression: Compression,
-    hashes: &mut HashFeed,
+    hashes: &mut HashFeed<'_, '_>,
 ) -> Result<usize, ZipError> {
     let mut file = File::open(path)?;
+    hashes.begin_file(metadata.len());
     let mut sample = hashes.spare();
     sample.clear();
     (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
@@ -648,6 +649,9 @@ fn add_file<W: Write + Seek>(
     Ok(hashes.copy_file(file, writer)?)
 }
 
+/// From this many bytes in a zip, its files are hashed on a thread of their own: below it, a
+/// thread would cost more than it saves.
+const HASH_THREAD_BYTES: u64 = 4 << 20;
 /// How many buffers may wait for the hashing thread: the memory it may take is bounded.
 const HASH_QUEUE: usize = 4;
 
@@ -657,22 +661,49 @@ enum ToHash {
     End,
 }
 
-/// The SHA-256 of each file of a zip, taken on one thread beside the zip's, which reads,
-/// checksums and writes the bytes: the hash, the dearest work per byte, then costs no time
-/// where a second core is free, whatever the files' sizes. Buffers go back and forth, so the
-/// memory stays at a few copy buffers.
-struct HashFeed<'scope> {
+/// The thread hashing a zip's files, and the buffers it hands back.
+struct HashThread<'scope> {
     to_hash: std::sync::mpsc::SyncSender<ToHash>,
     returned: std::sync::mpsc::Receiver<Vec<u8>>,
     hashing: std::thread::ScopedJoinHandle<'scope, Vec<[u8; 32]>>,
+}
+
+/// The SHA-256 of each file of a zip. Once the zip's files reach [`HASH_THREAD_BYTES`], they
+/// are hashed on one thread beside the zip's, which reads, checksums and writes the bytes: the
+/// hash, the dearest work per byte, then costs no time where a second core is free, whatever
+/// the files' sizes. Buffers go back and forth, so the memory stays at a few copy buffers.
+/// The files before are hashed in the zip's own thread.
+struct HashFeed<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    thread: Option<HashThread<'scope>>,
+    /// The current file's hash while the feed is not on the thread, the sums of the files
+    /// hashed so, and the buffer they leave for the next read.
+    hasher: Sha256,
+    sums: Vec<[u8; 32]>,
+    spare: Vec<u8>,
+    /// Bytes of the files begun so far.
+    begun: u64,
     files: usize,
 }
 
-impl<'scope> HashFeed<'scope> {
-    fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>) -> HashFeed<'scope> {
+impl<'scope, 'env> HashFeed<'scope, 'env> {
+    fn start(scope: &'scope std::thread::Scope<'scope, 'env>) -> HashFeed<'scope, 'env> {
+        HashFeed { scope, thread: None, hasher: Sha256::new(), sums: Vec::new(), spare: Vec::new(), begun: 0, files: 0 }
+    }
+
+    fn stopped() -> io::Error {
+        io::Error::other("the thread hashing the artifact's files stopped")
+    }
+
+    /// A file of `size` bytes begins: the thread starts once the zip's bytes call for it.
+    fn begin_file(&mut self, size: u64) {
+        self.begun = self.begun.saturating_add(size);
+        if self.thread.is_some() || self.begun < HASH_THREAD_BYTES {
+            return;
+        }
         let (to_hash, chunks) = std::sync::mpsc::sync_channel::<ToHash>(HASH_QUEUE);
         let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
-        let hashing = scope.spawn(move || {
+        let hashing = self.scope.spawn(move || {
             let (mut sums, mut hasher) = (Vec::new(), Sha256::new());
             for chunk in chunks {
                 match chunk {
@@ -685,22 +716,28 @@ impl<'scope> HashFeed<'scope> {
             }
             sums
         });
-        HashFeed { to_hash, returned, hashing, files: 0 }
+        self.thread = Some(HashThread { to_hash, returned, hashing });
     }
 
-    fn stopped() -> io::Error {
-        io::Error::other("the thread hashing the artifact's files stopped")
-    }
-
-    /// A buffer back from the thread, full-sized already, or a new one.
-    fn spare(&self) -> Vec<u8> {
-        let mut buffer = self.returned.try_recv().unwrap_or_default();
+    /// A buffer back from the thread (or left by the last read), full-sized, or a new one.
+    fn spare(&mut self) -> Vec<u8> {
+        let mut buffer = match &self.thread {
+            Some(thread) => thread.returned.try_recv().unwrap_or_default(),
+            None => std::mem::take(&mut self.spare),
+        };
         buffer.resize(COPY_BUFFER, 0);
         buffer
     }
 
-    fn feed(&self, bytes: Vec<u8>) -> io::Result<()> {
-        self.to_hash.send(ToHash::Bytes(bytes)).map_err(|_| HashFeed::stopped())
+    fn feed(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        match &self.thread {
+            Some(thread) => thread.to_hash.send(ToHash::Bytes(bytes)).map_err(|_| HashFeed::stopped()),
+            None => {
+                self.hasher.update(&bytes);
+                self.spare = bytes;
+                Ok(())
+            }
+        }
     }
 
     /// Copies the rest of `file` into `out`, hashed on the way; the file's number in the feed.
@@ -717,15 +754,21 @@ impl<'scope> HashFeed<'scope> {
             out.write_all(&buffer)?;
             self.feed(buffer)?;
         }
-        self.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?;
+        match &self.thread {
+            Some(thread) => thread.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?,
+            None => self.sums.push(<[u8; 32]>::from(std::mem::take(&mut self.hasher).finalize())),
+        }
         self.files += 1;
         Ok(self.files - 1)
     }
 
     /// Every file's SHA-256, in the order they were fed.
     fn finish(self) -> io::Result<Vec<[u8; 32]>> {
-        drop(self.to_hash);
-        let sums = self.hashing.join().map_err(|_| HashFeed::stopped())?;
+        let mut sums = self.sums;
+        if let Some(thread) = self.thread {
+            drop(thread.to_hash);
+            sums.extend(thread.hashing.join().map_err(|_| HashFeed::stopped())?);
+        }
         if sums.len() == self.files { Ok(sums) } else { Err(HashFeed::stopped()) }
     }
 }
@@ -1252,7 +1295,8 @@ mod tests {
     #[test]
     fn files_hashed_beside_the_copy_have_the_digests_of_their_bytes() {
         let work = tempfile::tempdir().unwrap();
-        let sizes = [COPY_BUFFER * 3 + 17, 0, 10];
+        // Hashed in the zip's thread until the bytes reach the threshold, then on the thread.
+        let sizes = [10, COPY_BUFFER * 3 + 17, 0, HASH_THREAD_BYTES as usize, 10];
         let files: Vec<(PathBuf, Vec<u8>)> = sizes
             .iter()
             .enumerate()
@@ -1269,6 +1313,8 @@ mod tests {
             for (n, (path, bytes)) in files.iter().enumerate() {
                 // The first bytes are fed apart, as the sample is.
                 let mut file = File::open(path).unwrap();
+                hashes.begin_file(bytes.len() as u64);
+                assert_eq!(hashes.thread.is_some(), n >= 3, "file {n}");
                 let mut sample = hashes.spare();
                 sample.clear();
                 (&mut file).take(5).read_to_end(&mut sample).unwrap();
@@ -1285,8 +1331,9 @@ mod tests {
         // A write that fails stops the copy with its error, and the thread still ends.
         let failed = std::thread::scope(|scope| {
             let mut hashes = HashFeed::start(scope);
+            hashes.begin_file(HASH_THREAD_BYTES);
             let mut full = FillingDisk { file: File::create(work.path().join("out")).unwrap(), room: COPY_BUFFER };
-            hashes.copy_file(File::open(&files[0].0).unwrap(), &mut full).unwrap_err()
+            hashes.copy_file(File::open(&files[3].0).unwrap(), &mut full).unwrap_err()
         });
         assert_eq!(failed.kind(), io::ErrorKind::StorageFull);
     }
