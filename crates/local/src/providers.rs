@@ -157,10 +157,24 @@ fn leaf(dispatch: &Dispatch) -> String {
     }
 }
 
-/// Removes an attempt's workspace. A failure only leaves files behind: the action's result
-/// stands.
+/// Where a Commands action's runner puts its scripts, made only when it needs one:
+/// `<action>.<attempt>.run` beside the attempt's directory, which is the workspace itself
+/// (one directory per action rather than two; a name ending in `.run` is never an attempt's,
+/// whose names end in the attempt's number).
+pub fn runner_dir(attempt_dir: &Path) -> PathBuf {
+    let mut name = attempt_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".run");
+    attempt_dir.with_file_name(name)
+}
+
+/// Removes an attempt's workspace, and its runner's directory when there is one. A failure
+/// only leaves files behind: the action's result stands.
 pub async fn remove_workspace(scratch: PathBuf) {
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&scratch)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(runner_dir(&scratch));
+        std::fs::remove_dir_all(&scratch)
+    })
+    .await;
 }
 
 async fn run_provider(
@@ -196,7 +210,8 @@ async fn run_provider(
             let session = commands::Session {
                 artifacts: &context.artifacts,
                 output: Arc::new(ToReporter(context.reporter.clone())),
-                scratch,
+                scratch: runner_dir(&scratch),
+                workspace: Some(scratch),
                 log: Some(log),
                 base: commands::BaseEnvironment::Caller,
             };

@@ -76,7 +76,8 @@ fn backend(dir: &Path) -> Backend {
 async fn a_worker_carries_an_execution_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["test -f file.txt"]), now()).await.unwrap();
+    // `set` needs a script file: the runner's directory is made, and removed with the rest.
+    backend.store.put_pipeline(&declaration(&["set -e", "test -f file.txt"]), now()).await.unwrap();
     let worker = Worker::register(&backend, "work", "e1").await.unwrap();
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
@@ -104,19 +105,22 @@ async fn keep_workspaces_leaves_them_in_place() {
         ..RunOptions::default()
     };
     backend.configure(&options);
-    backend.store.put_pipeline(&declaration(&["echo made > made.txt"]), now()).await.unwrap();
+    backend.store.put_pipeline(&declaration(&["set -e", "echo made > made.txt"]), now()).await.unwrap();
     let worker = Worker::register(&backend, "work", "e1").await.unwrap();
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
-    let attempts: Vec<_> =
+    let mut kept: Vec<_> =
         std::fs::read_dir(dir.path().join("state/work/e1/Build")).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(attempts, [dir.path().join("state/work/e1/Build/Make.1")], "one directory per attempt");
-    let files: Vec<_> = walkdir_names(&attempts[0]);
-    assert!(files.iter().any(|f| f.ends_with("src/made.txt")), "{files:?}");
-    // The runner's files sit beside `src`, in no directory of their own.
-    let top: Vec<_> = std::fs::read_dir(&attempts[0]).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(top.iter().all(|name| name == "src" || !attempts[0].join(name).is_dir()), "{top:?}");
+    kept.sort();
+    let attempt = dir.path().join("state/work/e1/Build/Make.1");
+    // The attempt's directory is the workspace itself; the runner's script (`set` needs one)
+    // is in a directory beside it, never in the workspace.
+    assert_eq!(kept, [attempt.clone(), dir.path().join("state/work/e1/Build/Make.1.run")]);
+    let mut files: Vec<_> = walkdir_names(&attempt);
+    files.sort();
+    assert_eq!(files, ["file.txt", "made.txt"].map(|f| attempt.join(f).display().to_string()));
+    assert!(!walkdir_names(&kept[1]).is_empty(), "the script is kept too");
 }
 
 fn walkdir_names(root: &Path) -> Vec<String> {

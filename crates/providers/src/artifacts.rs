@@ -1105,6 +1105,7 @@ mod tests {
             scratch: work.path().join("scratch"),
             log: None,
             base: crate::commands::BaseEnvironment::Caller,
+            workspace: None,
         };
         let (_cancel, cancelled) = tokio::sync::watch::channel(false);
         let (outcome, _) = crate::commands::run_with_details(&dispatch, session, cancelled).await;
@@ -1152,6 +1153,7 @@ mod tests {
                 scratch: work.path().join(format!("scratch{n}")),
                 log: None,
                 base: crate::commands::BaseEnvironment::Caller,
+                workspace: None,
             };
             let (_cancel, cancelled) = tokio::sync::watch::channel(false);
             let (outcome, _) = crate::commands::run_with_details(&dispatch, session, cancelled).await;

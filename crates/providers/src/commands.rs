@@ -39,8 +39,14 @@ fn source_dir_variable(name: &str) -> String {
 pub struct Session<'a, A> {
     pub artifacts: &'a A,
     pub output: Arc<dyn ActionOutput>,
-    /// A directory of its own (emptied first): the workspace and the inputs go under it.
+    /// A directory of its own (emptied first): the inputs but the first, and the runner's
+    /// scripts when it needs any, go under it; and the workspace, unless `workspace` says
+    /// where it is.
     pub scratch: PathBuf,
+    /// The workspace (`CODEBUILD_SRC_DIR`, emptied first) when it is not `<scratch>/src`: a
+    /// local run's attempt directory itself, so that an action that needs no script makes
+    /// one directory, not two (docs/benchmarks.md, "stop 25").
+    pub workspace: Option<PathBuf>,
     /// Where the action's output is kept, if anywhere.
     pub log: Option<PathBuf>,
     /// What the commands' environment starts from.
@@ -75,7 +81,13 @@ pub async fn run_with_details<A: ArtifactStore>(
     let scratch = session.scratch.as_path();
     let started = Instant::now();
     let _ = fs::remove_dir_all(scratch);
-    let workspace = scratch.join("src");
+    let workspace = match &session.workspace {
+        Some(workspace) => {
+            let _ = fs::remove_dir_all(workspace);
+            workspace.clone()
+        }
+        None => scratch.join("src"),
+    };
     let inputs_dir = scratch.join("inputs");
     if let Err(e) = fs::create_dir_all(&workspace) {
         return (failed(FailureType::JobFailed, format!("cannot create the workspace: {e}")), None);

@@ -58,8 +58,9 @@ pub struct StartOptions {
     pub(crate) secrets: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) deploy: crate::deploy_target::DeployFlags,
-    /// Keep each action's workspace (`<state-dir>/work/<execution>/<stage>/<action>.<attempt>`)
-    /// after it ends, to look at; by default it is removed (its log always stays).
+    /// Keep each action's workspace (`<state-dir>/work/<execution>/<stage>/<action>.<attempt>`;
+    /// a Commands action's scripts beside it, in `<action>.<attempt>.run`) after it ends, to
+    /// look at; by default it is removed (its log always stays).
     #[arg(long)]
     pub(crate) keep_workspaces: bool,
 }
