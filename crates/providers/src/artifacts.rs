@@ -1083,32 +1083,51 @@ mod tests {
         fn line(&self, _: &str, _: &str, _: &str) {}
     }
 
-    #[tokio::test]
-    async fn a_full_disk_while_a_commands_action_zips_its_output_fails_the_action_and_leaves_no_file() {
-        let work = tempfile::tempdir().unwrap();
+    /// Runs a Commands action `Build.Make` of one `command` through `commands::run_with_details`
+    /// on `store`, with `inputs` and one output `Out` at `output`, in `scratch`.
+    async fn run_commands_action<A: ArtifactStore>(
+        store: &A,
+        scratch: PathBuf,
+        command: &str,
+        inputs: serde_json::Value,
+        output: &ArtifactLocation,
+    ) -> crate::Outcome {
         let dispatch: pipewright_core::engine::Dispatch = serde_json::from_value(serde_json::json!({
             "id": "d1", "pipeline": "p", "pipelineVersion": 1, "executionId": "e1", "stage": "Build",
             "action": "Make", "attempt": 1, "actionExecutionId": "a1", "jobId": "j1", "jobSequence": 1,
             "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
             "actionType": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
             "region": null, "roleArn": null, "namespace": null, "configuration": {},
-            "commands": ["head -c 1048576 /dev/urandom > big.bin"],
-            "environmentVariables": [], "outputVariables": [], "inputArtifacts": [],
-            "outputArtifacts": [{"name": "Out", "location": {"bucket": "bucket", "key": "p/Out/x1"}, "files": []}],
+            "commands": [command], "environmentVariables": [], "outputVariables": [], "inputArtifacts": inputs,
+            "outputArtifacts": [{"name": "Out", "location": output, "files": ["**/*"]}],
             "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0
         }))
         .unwrap();
-        let store = FullDisk { dir: ArtifactDir::new(work.path().join("store")), room: 100 << 10 };
         let session = crate::commands::Session {
-            artifacts: &store,
+            artifacts: store,
             output: std::sync::Arc::new(Quiet),
-            scratch: work.path().join("scratch"),
+            scratch,
             log: None,
             base: crate::commands::BaseEnvironment::Caller,
             workspace: None,
         };
         let (_cancel, cancelled) = tokio::sync::watch::channel(false);
-        let (outcome, _) = crate::commands::run_with_details(&dispatch, session, cancelled).await;
+        crate::commands::run_with_details(&dispatch, session, cancelled).await.0
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_while_a_commands_action_zips_its_output_fails_the_action_and_leaves_no_file() {
+        let work = tempfile::tempdir().unwrap();
+        let store = FullDisk { dir: ArtifactDir::new(work.path().join("store")), room: 100 << 10 };
+        let command = "head -c 1048576 /dev/urandom > big.bin";
+        let outcome = run_commands_action(
+            &store,
+            work.path().join("scratch"),
+            command,
+            serde_json::json!([]),
+            &location("p/Out/x1"),
+        )
+        .await;
         let crate::Outcome::Failed(error) = outcome else { panic!("the action must fail: {outcome:?}") };
         assert!(error.message.contains("No space left on device"), "{}", error.message);
         assert!(error.message.contains("Out"), "the message names the artifact: {}", error.message);
@@ -1135,28 +1154,9 @@ mod tests {
         let stored = foreign_input(work.path(), &store, &input).await;
         for (n, command) in ["true", "printf x >> d/text.txt"].into_iter().enumerate() {
             let output = location(&format!("p/Out/o{n}"));
-            let dispatch: pipewright_core::engine::Dispatch = serde_json::from_value(serde_json::json!({
-                "id": "d1", "pipeline": "p", "pipelineVersion": 1, "executionId": "e1", "stage": "Build",
-                "action": "Pass", "attempt": 1, "actionExecutionId": "a1", "jobId": "j1", "jobSequence": 1,
-                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
-                "actionType": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
-                "region": null, "roleArn": null, "namespace": null, "configuration": {},
-                "commands": [command], "environmentVariables": [], "outputVariables": [],
-                "inputArtifacts": [{"name": "Src", "location": input}],
-                "outputArtifacts": [{"name": "Out", "location": output, "files": ["**/*"]}],
-                "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0
-            }))
-            .unwrap();
-            let session = crate::commands::Session {
-                artifacts: &store,
-                output: std::sync::Arc::new(Quiet),
-                scratch: work.path().join(format!("scratch{n}")),
-                log: None,
-                base: crate::commands::BaseEnvironment::Caller,
-                workspace: None,
-            };
-            let (_cancel, cancelled) = tokio::sync::watch::channel(false);
-            let (outcome, _) = crate::commands::run_with_details(&dispatch, session, cancelled).await;
+            let inputs = serde_json::json!([{"name": "Src", "location": input}]);
+            let outcome =
+                run_commands_action(&store, work.path().join(format!("scratch{n}")), command, inputs, &output).await;
             assert!(matches!(outcome, crate::Outcome::Succeeded { .. }), "{command}: {outcome:?}");
             let kept = inode(&store.path(&output).unwrap()) == inode(&stored);
             assert_eq!(kept, command == "true", "{command}");
