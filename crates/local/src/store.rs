@@ -124,8 +124,9 @@ struct Connections {
 /// work costs (never a time).
 #[derive(Debug, Default)]
 struct Counters {
-    /// Work on the writer connection: each takes SQLite's write lock (`BEGIN IMMEDIATE` or a
-    /// single writing statement).
+    /// Work on the writer connection other than heartbeats: each takes SQLite's write lock
+    /// (`BEGIN IMMEDIATE` or a single writing statement). Every write adds to exactly one of
+    /// this and `heartbeats`, so a reading never sees half of one (a test compares the two).
     writes: AtomicU64,
     /// `claim_effects` calls: one per poll of a worker.
     claims: AtomicU64,
@@ -138,9 +139,17 @@ struct Counters {
     traffic: Traffic,
 }
 
+/// What a write is counted as.
+#[derive(Debug, Clone, Copy)]
+enum WriteKind {
+    Change,
+    Heartbeat,
+}
+
 /// A reading of the store's [`Counters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreCounters {
+    /// Write locks taken, heartbeats included.
     pub writes: u64,
     pub claims: u64,
     pub heartbeats: u64,
@@ -173,9 +182,14 @@ impl Connections {
     fn write<T>(
         &self,
         priority: WritePriority,
+        kind: WriteKind,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let counter = match kind {
+            WriteKind::Change => &self.counters.writes,
+            WriteKind::Heartbeat => &self.counters.heartbeats,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let _turn = self.gate.enter(priority);
         work(&mut lock(&self.writer))
     }
@@ -270,10 +284,11 @@ impl SqliteStore {
     /// What this store has done since it was opened.
     pub fn counters(&self) -> StoreCounters {
         let counters = &self.shared.counters;
+        let heartbeats = counters.heartbeats.load(Ordering::Relaxed);
         StoreCounters {
-            writes: counters.writes.load(Ordering::Relaxed),
+            writes: counters.writes.load(Ordering::Relaxed) + heartbeats,
             claims: counters.claims.load(Ordering::Relaxed),
-            heartbeats: counters.heartbeats.load(Ordering::Relaxed),
+            heartbeats,
             commits: counters.commits.load(Ordering::Relaxed),
             bytes_written: counters.traffic.written.load(Ordering::Relaxed),
             bytes_read: counters.traffic.read.load(Ordering::Relaxed),
@@ -285,13 +300,31 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_counted_as(WriteKind::Change, work).await
+    }
+
+    async fn write_counted_as<T: Send + 'static>(
+        &self,
+        kind: WriteKind,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (shared, priority) = (self.shared.clone(), self.priority);
-        blocking(move || shared.write(priority, work)).await
+        blocking(move || shared.write(priority, kind, work)).await
     }
 
     /// One statement that writes, off the async runtime: how many rows it changed.
     async fn execute(&self, sql: &'static str, values: Vec<Value>) -> Result<usize, StoreError> {
-        self.write(move |connection| connection.execute(sql, params_from_iter(values)).map_err(sqlite)).await
+        self.execute_counted_as(WriteKind::Change, sql, values).await
+    }
+
+    async fn execute_counted_as(
+        &self,
+        kind: WriteKind,
+        sql: &'static str,
+        values: Vec<Value>,
+    ) -> Result<usize, StoreError> {
+        let work = move |connection: &mut Connection| connection.execute(sql, params_from_iter(values)).map_err(sqlite);
+        self.write_counted_as(kind, work).await
     }
 
     /// The row a query finds, if any, as `row` reads it, off the async runtime.
@@ -384,8 +417,8 @@ impl SqliteStore {
     /// Records that `owner` is alive; false when another worker has taken the execution over.
     pub async fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
         let sql = "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?";
-        self.shared.counters.heartbeats.fetch_add(1, Ordering::Relaxed);
-        Ok(self.execute(sql, vec![now.millis().into(), text(execution_id), text(owner)]).await? == 1)
+        let values = vec![now.millis().into(), text(execution_id), text(owner)];
+        Ok(self.execute_counted_as(WriteKind::Heartbeat, sql, values).await? == 1)
     }
 
     pub async fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
