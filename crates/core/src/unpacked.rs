@@ -5,7 +5,8 @@
 //!
 //! The decision has two halves. Which input the output's files can be is a matter of names,
 //! decided here. Whether each file is still what was unpacked needs the file system: the
-//! adapter reads each file's status and CRC-32 and hands them to [`file_unchanged`].
+//! adapter reads each file's status and hands it to [`check_file`], and reads the bytes of
+//! the few files it cannot tell about.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +21,10 @@ pub struct Unpacked {
     /// give back the same (a link, an empty directory, a file without a mode): no output is
     /// ever taken for it.
     pub files: Option<Vec<UnpackedFile>>,
-    /// When the unpack ended, in nanoseconds since the epoch: a file whose status changed after
-    /// it was touched after the unpack.
+    /// When the unpack ended, in nanoseconds since the epoch, as the file system stamps status
+    /// changes (the time the adapter's touch of `directory` took after the last write): a file
+    /// stamped after it was touched after the unpack, one stamped before was not.
+    /// `i128::MIN` when unknown: then no file counts as unchanged.
     pub ended_ns: i128,
 }
 
@@ -51,7 +54,7 @@ pub struct FileNow {
 
 /// The input an output of `entries` (a file's path, its name in the zip) can be: one whose files
 /// are exactly those names, each at the path the unpack put it. The pairs of what was unpacked
-/// and where the output's entry is, for the adapter to check with [`file_unchanged`].
+/// and where the output's entry is, for the adapter to check with [`check_file`].
 pub fn candidate<'a, 'e>(
     inputs: &'a [Unpacked],
     entries: &'e [(PathBuf, String)],
@@ -76,17 +79,31 @@ pub fn candidate<'a, 'e>(
     })
 }
 
-/// Whether a file is still what the unpack wrote: a regular file of the same size and mode,
-/// whose bytes have the same CRC-32, and whose status has not changed since the unpack ended.
-/// A change within the same tick of the file system's clock keeps its time, so the bytes are
-/// always compared: the time only keeps a CRC-32 collision from passing a file that was
-/// visibly changed.
-pub fn file_unchanged(unpacked: &UnpackedFile, ended_ns: i128, now: FileNow, crc32: u32) -> bool {
-    now.regular
-        && now.size == unpacked.size
-        && now.mode == unpacked.mode
-        && now.changed_ns <= ended_ns
-        && crc32 == unpacked.crc32
+/// What a file's status says about whether it is still what the unpack wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileCheck {
+    /// A regular file of the same size and mode, whose status has not changed since before
+    /// the unpack ended: nothing has touched it since the unpack wrote it.
+    Unchanged,
+    /// Not a regular file, another size or mode, or touched after the unpack.
+    Changed,
+    /// Stamped in the same tick of the file system's clock as the unpack's end: a write just
+    /// after the end would have the same time, so only its bytes (their CRC-32) can tell.
+    ReadBytes,
+}
+
+/// Whether a file is still what the unpack wrote, from its status. `ended_ns` is a time of the
+/// same clock that stamps status changes, taken after the unpack's last write
+/// ([`Unpacked::ended_ns`]): the clock never goes back, so a file stamped before it was not
+/// touched after it (as git trusts an index entry older than the index, and reads a "racy" one).
+pub fn check_file(unpacked: &UnpackedFile, ended_ns: i128, now: FileNow) -> FileCheck {
+    if !now.regular || now.size != unpacked.size || now.mode != unpacked.mode || now.changed_ns > ended_ns {
+        FileCheck::Changed
+    } else if now.changed_ns < ended_ns {
+        FileCheck::Unchanged
+    } else {
+        FileCheck::ReadBytes
+    }
 }
 
 #[cfg(test)]
@@ -141,12 +158,24 @@ mod tests {
     #[test]
     fn a_file_is_unchanged_only_when_every_part_of_it_is() {
         let file = UnpackedFile { name: "a".into(), size: 3, crc32: 7, mode: 0o644 };
-        let same = FileNow { regular: true, size: 3, mode: 0o644, changed_ns: 1_000 };
-        assert!(file_unchanged(&file, 1_000, same, 7));
-        assert!(!file_unchanged(&file, 1_000, same, 8), "other bytes of the same size");
-        assert!(!file_unchanged(&file, 1_000, FileNow { size: 4, ..same }, 7));
-        assert!(!file_unchanged(&file, 1_000, FileNow { mode: 0o755, ..same }, 7));
-        assert!(!file_unchanged(&file, 1_000, FileNow { regular: false, ..same }, 7));
-        assert!(!file_unchanged(&file, 1_000, FileNow { changed_ns: 1_001, ..same }, 7), "touched after the unpack");
+        let before = FileNow { regular: true, size: 3, mode: 0o644, changed_ns: 999 };
+        assert_eq!(check_file(&file, 1_000, before), FileCheck::Unchanged);
+        assert_eq!(check_file(&file, 1_000, FileNow { size: 4, ..before }), FileCheck::Changed);
+        assert_eq!(check_file(&file, 1_000, FileNow { mode: 0o755, ..before }), FileCheck::Changed);
+        assert_eq!(check_file(&file, 1_000, FileNow { regular: false, ..before }), FileCheck::Changed);
+        let after = FileNow { changed_ns: 1_001, ..before };
+        assert_eq!(check_file(&file, 1_000, after), FileCheck::Changed, "touched after the unpack");
+    }
+
+    #[test]
+    fn a_file_stamped_in_the_unpacks_last_tick_is_read() {
+        // A write just after the end would get the same time: only the bytes can tell.
+        let file = UnpackedFile { name: "a".into(), size: 3, crc32: 7, mode: 0o644 };
+        let same_tick = FileNow { regular: true, size: 3, mode: 0o644, changed_ns: 1_000 };
+        assert_eq!(check_file(&file, 1_000, same_tick), FileCheck::ReadBytes);
+        // Other size or mode in the same tick: no read needed.
+        assert_eq!(check_file(&file, 1_000, FileNow { size: 2, ..same_tick }), FileCheck::Changed);
+        // Without a time of the unpack's end, nothing is unchanged.
+        assert_eq!(check_file(&file, i128::MIN, same_tick), FileCheck::Changed);
     }
 }

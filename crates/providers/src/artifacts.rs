@@ -3,19 +3,22 @@
 //! (`<pipeline>/<artifact≤10>/<id>`).
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
+
+use crate::hash_feed::HashFeed;
 use walkdir::WalkDir;
-use zip::read::ExtractOptions;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
-use pipewright_core::unpacked::{self, FileNow, Unpacked, UnpackedFile};
+use pipewright_core::unpacked::{self, FileCheck, FileNow, Unpacked};
+
+pub use crate::unzip::{unpacked, unzip};
 
 /// Errors of the zip and file work, before they become the port's [`ArtifactError`].
 #[derive(Debug, thiserror::Error)]
@@ -258,70 +261,13 @@ pub fn unpack_limit(zipped: u64) -> u64 {
     zipped.saturating_mul(MAX_EXPANSION).clamp(EXPANSION_FLOOR, MAX_UNPACKED_BYTES)
 }
 
-/// Extracts the zip at `path` into `directory`. Paths are confined to it, a symbolic link is
-/// made only when what it points at is inside it, and the whole may unpack to
-/// [`unpack_limit`] of its size: the declared sizes are checked first, and the bytes actually
-/// inflated are counted against them, so a zip that lies about its sizes stops there too.
-/// Says the files it wrote, as [`Unpacked::files`] holds them.
-pub fn unzip(path: &Path, directory: &Path) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
-    unzip_within(path, directory, unpack_limit(fs::metadata(path)?.len()))
-}
-
-fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
-    fs::create_dir_all(directory)?;
-    let options = ExtractOptions::default().with_size_limit(limit).enforce_header_consistency(true);
-    let mut archive = ZipArchive::new(BufReader::with_capacity(COPY_BUFFER, File::open(path)?))?;
-    match archive.extract_with_options(directory, options) {
-        Ok(()) => unpacked_files(&mut archive),
-        Err(zip::result::ZipError::DecompressedSizeLimitExceeded { size, limit }) => Err(ZipError::Refused(format!(
-            "the artifact would unpack to {size} bytes, more than the {limit} a zip of its size may \
-             (at most {MAX_EXPANSION} times its size, and never more than {MAX_UNPACKED_BYTES})"
-        ))),
-        Err(zip::result::ZipError::InvalidArchive(message)) if message.contains("escapes") => {
-            Err(ZipError::Refused(format!("the artifact holds a symbolic link that points outside it ({message})")))
-        }
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// The regular files of an archive just extracted, from its central directory; `None` when
-/// it holds a link, an empty directory or a file without a mode, which an output zipped from
-/// the workspace would not give back the same.
-fn unpacked_files<R: Read + Seek>(archive: &mut ZipArchive<R>) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
-    let mut files = Vec::with_capacity(archive.len());
-    let mut directories = Vec::new();
-    for index in 0..archive.len() {
-        let entry = archive.by_index_raw(index)?;
-        let name = entry.name()?.into_owned();
-        if entry.is_dir() {
-            directories.push(name);
-            continue;
-        }
-        let Some(mode) = entry.unix_mode().filter(|_| entry.is_file()) else { return Ok(None) };
-        files.push(UnpackedFile { name, size: entry.size(), crc32: entry.crc32(), mode: mode & 0o777 });
-    }
-    let holds_files = |directory: &String| files.iter().any(|f| f.name.starts_with(directory.as_str()));
-    Ok(directories.iter().all(holds_files).then_some(files))
-}
-
-/// The record of an unpack of `location` into `directory` that has just ended.
-pub fn unpacked(location: ArtifactLocation, directory: PathBuf, files: Option<Vec<UnpackedFile>>) -> Unpacked {
-    Unpacked { location, directory, files, ended_ns: nanos_since_epoch(std::time::SystemTime::now()) }
-}
-
-fn nanos_since_epoch(time: std::time::SystemTime) -> i128 {
-    match time.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => after.as_nanos() as i128,
-        Err(before) => -(before.duration().as_nanos() as i128),
-    }
-}
-
 /// The input that `entries` are, unchanged since it was unpacked: same names, and every file
-/// of the same size, mode and CRC-32, its status unchanged since ([`unpacked::file_unchanged`]).
-/// Reading the files back costs far less than writing them again as a zip.
+/// of the same size and mode, its status unchanged since ([`unpacked::check_file`]). The bytes
+/// of a file stamped in the unpack's last tick are read for their CRC-32; reading a file back
+/// costs far less than writing it again as a zip, and most are not read at all.
 pub fn unchanged_input<'a>(inputs: &'a [Unpacked], entries: &[(PathBuf, String)]) -> Option<&'a Unpacked> {
     let (input, pairs) = unpacked::candidate(inputs, entries)?;
-    let mut buffer = vec![0; COPY_BUFFER];
+    let mut buffer = Vec::new();
     for (file, path) in pairs {
         let metadata = fs::symlink_metadata(path).ok()?;
         let now = FileNow {
@@ -330,28 +276,33 @@ pub fn unchanged_input<'a>(inputs: &'a [Unpacked], entries: &[(PathBuf, String)]
             mode: unix_mode(&metadata),
             changed_ns: changed_ns(&metadata),
         };
-        // The cheap checks first: the bytes are read only when they cannot tell.
-        if !unpacked::file_unchanged(file, input.ended_ns, now, file.crc32) {
-            return None;
-        }
-        let crc32 = crc32_of(path, &mut buffer).ok()?;
-        if !unpacked::file_unchanged(file, input.ended_ns, now, crc32) {
-            return None;
+        match unpacked::check_file(file, input.ended_ns, now) {
+            FileCheck::Unchanged => {}
+            FileCheck::Changed => return None,
+            FileCheck::ReadBytes => {
+                buffer.resize(COPY_BUFFER, 0);
+                if crc32_of(path, &mut buffer).ok()? != file.crc32 {
+                    return None;
+                }
+            }
         }
     }
     Some(input)
 }
 
+/// When the file's status last changed (a write, a `chmod`, a rename onto it): a time the
+/// file system stamps, which no call can set.
 #[cfg(unix)]
-fn changed_ns(metadata: &fs::Metadata) -> i128 {
+pub(crate) fn changed_ns(metadata: &fs::Metadata) -> i128 {
     use std::os::unix::fs::MetadataExt;
     i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec())
 }
 
-/// Without a status change time, the last modification stands in for it.
+/// Without a status change time (a modification time can be set to anything), no file is
+/// known unchanged: always later than any unpack.
 #[cfg(not(unix))]
-fn changed_ns(metadata: &fs::Metadata) -> i128 {
-    metadata.modified().map(nanos_since_epoch).unwrap_or(i128::MAX)
+pub(crate) fn changed_ns(_: &fs::Metadata) -> i128 {
+    i128::MAX
 }
 
 fn crc32_of(path: &Path, buffer: &mut [u8]) -> io::Result<u32> {
@@ -607,7 +558,7 @@ enum ZippedEntry {
 
 /// The buffer file content is copied through: the memory a zip or an unzip takes, whatever
 /// the size of the files.
-const COPY_BUFFER: usize = 256 << 10;
+pub(crate) const COPY_BUFFER: usize = 256 << 10;
 /// How much of a file is deflated to tell whether it compresses.
 const SAMPLE_BYTES: usize = 64 << 10;
 /// Files whose type says they are compressed already: stored as they are, never deflated.
@@ -649,130 +600,6 @@ fn add_file<W: Write + Seek>(
     Ok(hashes.copy_file(file, writer)?)
 }
 
-/// From this many bytes in a zip, its files are hashed on a thread of their own: below it, a
-/// thread would cost more than it saves.
-const HASH_THREAD_BYTES: u64 = 4 << 20;
-/// How many buffers may wait for the hashing thread: the memory it may take is bounded.
-const HASH_QUEUE: usize = 4;
-
-/// What the hashing thread is handed: bytes of the current file, or its end.
-enum ToHash {
-    Bytes(Vec<u8>),
-    End,
-}
-
-/// The thread hashing a zip's files, and the buffers it hands back.
-struct HashThread<'scope> {
-    to_hash: std::sync::mpsc::SyncSender<ToHash>,
-    returned: std::sync::mpsc::Receiver<Vec<u8>>,
-    hashing: std::thread::ScopedJoinHandle<'scope, Vec<[u8; 32]>>,
-}
-
-/// The SHA-256 of each file of a zip. Once the zip's files reach [`HASH_THREAD_BYTES`], they
-/// are hashed on one thread beside the zip's, which reads, checksums and writes the bytes: the
-/// hash, the dearest work per byte, then costs no time where a second core is free, whatever
-/// the files' sizes. Buffers go back and forth, so the memory stays at a few copy buffers.
-/// The files before are hashed in the zip's own thread.
-struct HashFeed<'scope, 'env> {
-    scope: &'scope std::thread::Scope<'scope, 'env>,
-    thread: Option<HashThread<'scope>>,
-    /// The current file's hash while the feed is not on the thread, the sums of the files
-    /// hashed so, and the buffer they leave for the next read.
-    hasher: Sha256,
-    sums: Vec<[u8; 32]>,
-    spare: Vec<u8>,
-    /// Bytes of the files begun so far.
-    begun: u64,
-    files: usize,
-}
-
-impl<'scope, 'env> HashFeed<'scope, 'env> {
-    fn start(scope: &'scope std::thread::Scope<'scope, 'env>) -> HashFeed<'scope, 'env> {
-        HashFeed { scope, thread: None, hasher: Sha256::new(), sums: Vec::new(), spare: Vec::new(), begun: 0, files: 0 }
-    }
-
-    fn stopped() -> io::Error {
-        io::Error::other("the thread hashing the artifact's files stopped")
-    }
-
-    /// A file of `size` bytes begins: the thread starts once the zip's bytes call for it.
-    fn begin_file(&mut self, size: u64) {
-        self.begun = self.begun.saturating_add(size);
-        if self.thread.is_some() || self.begun < HASH_THREAD_BYTES {
-            return;
-        }
-        let (to_hash, chunks) = std::sync::mpsc::sync_channel::<ToHash>(HASH_QUEUE);
-        let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
-        let hashing = self.scope.spawn(move || {
-            let (mut sums, mut hasher) = (Vec::new(), Sha256::new());
-            for chunk in chunks {
-                match chunk {
-                    ToHash::Bytes(bytes) => {
-                        hasher.update(&bytes);
-                        let _ = give_back.send(bytes);
-                    }
-                    ToHash::End => sums.push(<[u8; 32]>::from(std::mem::take(&mut hasher).finalize())),
-                }
-            }
-            sums
-        });
-        self.thread = Some(HashThread { to_hash, returned, hashing });
-    }
-
-    /// A buffer back from the thread (or left by the last read), full-sized, or a new one.
-    fn spare(&mut self) -> Vec<u8> {
-        let mut buffer = match &self.thread {
-            Some(thread) => thread.returned.try_recv().unwrap_or_default(),
-            None => std::mem::take(&mut self.spare),
-        };
-        buffer.resize(COPY_BUFFER, 0);
-        buffer
-    }
-
-    fn feed(&mut self, bytes: Vec<u8>) -> io::Result<()> {
-        match &self.thread {
-            Some(thread) => thread.to_hash.send(ToHash::Bytes(bytes)).map_err(|_| HashFeed::stopped()),
-            None => {
-                self.hasher.update(&bytes);
-                self.spare = bytes;
-                Ok(())
-            }
-        }
-    }
-
-    /// Copies the rest of `file` into `out`, hashed on the way; the file's number in the feed.
-    fn copy_file(&mut self, mut file: File, out: &mut impl Write) -> io::Result<usize> {
-        loop {
-            let mut buffer = self.spare();
-            let read = match file.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            buffer.truncate(read);
-            out.write_all(&buffer)?;
-            self.feed(buffer)?;
-        }
-        match &self.thread {
-            Some(thread) => thread.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?,
-            None => self.sums.push(<[u8; 32]>::from(std::mem::take(&mut self.hasher).finalize())),
-        }
-        self.files += 1;
-        Ok(self.files - 1)
-    }
-
-    /// Every file's SHA-256, in the order they were fed.
-    fn finish(self) -> io::Result<Vec<[u8; 32]>> {
-        let mut sums = self.sums;
-        if let Some(thread) = self.thread {
-            drop(thread.to_hash);
-            sums.extend(thread.hashing.join().map_err(|_| HashFeed::stopped())?);
-        }
-        if sums.len() == self.files { Ok(sums) } else { Err(HashFeed::stopped()) }
-    }
-}
-
 fn has_compressed_type(name: &str) -> bool {
     let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
     extension.is_some_and(|extension| COMPRESSED_EXTENSIONS.contains(&extension.as_str()))
@@ -805,6 +632,8 @@ fn unix_mode(_: &fs::Metadata) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash_feed::HASH_THREAD_BYTES;
+    use crate::unzip::unzip_within;
 
     fn location(key: &str) -> ArtifactLocation {
         ArtifactLocation { bucket: "bucket".into(), key: key.into() }
@@ -1316,7 +1145,7 @@ mod tests {
                 // The first bytes are fed apart, as the sample is.
                 let mut file = File::open(path).unwrap();
                 hashes.begin_file(bytes.len() as u64);
-                assert_eq!(hashes.thread.is_some(), n >= 3, "file {n}");
+                assert_eq!(hashes.on_thread(), n >= 3, "file {n}");
                 let mut sample = hashes.spare();
                 sample.clear();
                 (&mut file).take(5).read_to_end(&mut sample).unwrap();

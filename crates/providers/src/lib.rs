@@ -10,10 +10,12 @@ pub mod codebuild;
 pub mod commands;
 pub mod commands_buildspec;
 pub mod deploy;
+mod hash_feed;
 pub mod outcome;
 pub mod project_file;
 pub mod repository_archive;
 pub mod sandbox;
+pub mod unzip;
 
 pub use outcome::{ActionError, Outcome};
 

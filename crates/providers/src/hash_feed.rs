@@ -1,0 +1,141 @@
+//! The SHA-256 of each file of a zip being written, computed beside the copy: the hash is
+//! the dearest work per byte of a zip (the copy only reads, checksums and writes).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+use crate::artifacts::COPY_BUFFER;
+
+/// From this many bytes in a zip, its files are hashed on a thread of their own: below it, a
+/// thread would cost more than it saves.
+pub(crate) const HASH_THREAD_BYTES: u64 = 4 << 20;
+/// How many buffers may wait for the hashing thread: the memory it may take is bounded.
+const HASH_QUEUE: usize = 4;
+
+/// What the hashing thread is handed: bytes of the current file, or its end.
+enum ToHash {
+    Bytes(Vec<u8>),
+    End,
+}
+
+/// The thread hashing a zip's files, and the buffers it hands back.
+struct HashThread<'scope> {
+    to_hash: std::sync::mpsc::SyncSender<ToHash>,
+    returned: std::sync::mpsc::Receiver<Vec<u8>>,
+    hashing: std::thread::ScopedJoinHandle<'scope, Vec<[u8; 32]>>,
+}
+
+/// The SHA-256 of each file of a zip. Once the zip's files reach [`HASH_THREAD_BYTES`], they
+/// are hashed on one thread beside the zip's, which reads, checksums and writes the bytes: the
+/// hash, the dearest work per byte, then costs no time where a second core is free, whatever
+/// the files' sizes. Buffers go back and forth, so the memory stays at a few copy buffers.
+/// The files before are hashed in the zip's own thread.
+pub(crate) struct HashFeed<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    thread: Option<HashThread<'scope>>,
+    /// The current file's hash while the feed is not on the thread, the sums of the files
+    /// hashed so, and the buffer they leave for the next read.
+    hasher: Sha256,
+    sums: Vec<[u8; 32]>,
+    spare: Vec<u8>,
+    /// Bytes of the files begun so far.
+    begun: u64,
+    files: usize,
+}
+
+impl<'scope, 'env> HashFeed<'scope, 'env> {
+    pub(crate) fn start(scope: &'scope std::thread::Scope<'scope, 'env>) -> HashFeed<'scope, 'env> {
+        HashFeed { scope, thread: None, hasher: Sha256::new(), sums: Vec::new(), spare: Vec::new(), begun: 0, files: 0 }
+    }
+
+    fn stopped() -> io::Error {
+        io::Error::other("the thread hashing the artifact's files stopped")
+    }
+
+    /// A file of `size` bytes begins: the thread starts once the zip's bytes call for it.
+    pub(crate) fn begin_file(&mut self, size: u64) {
+        self.begun = self.begun.saturating_add(size);
+        if self.thread.is_some() || self.begun < HASH_THREAD_BYTES {
+            return;
+        }
+        let (to_hash, chunks) = std::sync::mpsc::sync_channel::<ToHash>(HASH_QUEUE);
+        let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+        let hashing = self.scope.spawn(move || {
+            let (mut sums, mut hasher) = (Vec::new(), Sha256::new());
+            for chunk in chunks {
+                match chunk {
+                    ToHash::Bytes(bytes) => {
+                        hasher.update(&bytes);
+                        let _ = give_back.send(bytes);
+                    }
+                    ToHash::End => sums.push(<[u8; 32]>::from(std::mem::take(&mut hasher).finalize())),
+                }
+            }
+            sums
+        });
+        self.thread = Some(HashThread { to_hash, returned, hashing });
+    }
+
+    /// A buffer back from the thread (or left by the last read), full-sized, or a new one.
+    pub(crate) fn spare(&mut self) -> Vec<u8> {
+        let mut buffer = match &self.thread {
+            Some(thread) => thread.returned.try_recv().unwrap_or_default(),
+            None => std::mem::take(&mut self.spare),
+        };
+        buffer.resize(COPY_BUFFER, 0);
+        buffer
+    }
+
+    pub(crate) fn feed(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        match &self.thread {
+            Some(thread) => thread.to_hash.send(ToHash::Bytes(bytes)).map_err(|_| HashFeed::stopped()),
+            None => {
+                self.hasher.update(&bytes);
+                self.spare = bytes;
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies the rest of `file` into `out`, hashed on the way; the file's number in the feed.
+    pub(crate) fn copy_file(&mut self, mut file: File, out: &mut impl Write) -> io::Result<usize> {
+        loop {
+            let mut buffer = self.spare();
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            buffer.truncate(read);
+            out.write_all(&buffer)?;
+            self.feed(buffer)?;
+        }
+        match &self.thread {
+            Some(thread) => thread.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?,
+            None => self.sums.push(<[u8; 32]>::from(std::mem::take(&mut self.hasher).finalize())),
+        }
+        self.files += 1;
+        Ok(self.files - 1)
+    }
+
+    /// Every file's SHA-256, in the order they were fed.
+    pub(crate) fn finish(self) -> io::Result<Vec<[u8; 32]>> {
+        let mut sums = self.sums;
+        if let Some(thread) = self.thread {
+            drop(thread.to_hash);
+            sums.extend(thread.hashing.join().map_err(|_| HashFeed::stopped())?);
+        }
+        if sums.len() == self.files { Ok(sums) } else { Err(HashFeed::stopped()) }
+    }
+}
+
+#[cfg(test)]
+impl HashFeed<'_, '_> {
+    /// Whether the files are hashed on the thread by now.
+    pub(crate) fn on_thread(&self) -> bool {
+        self.thread.is_some()
+    }
+}
