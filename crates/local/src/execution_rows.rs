@@ -18,6 +18,7 @@ use pipewright_core::execution_parts::{PartKey, StoredPart, changed_parts, head_
 use pipewright_core::ports::StoreError;
 use pipewright_core::storage::{from_json, to_json};
 
+use crate::prepared::Prepared;
 use crate::store::sqlite;
 
 /// The part rows, and the column that says an execution row holds only its head.
@@ -186,7 +187,7 @@ pub fn write(
     let (parts, deleted, version) = match expected {
         None => {
             let inserted = connection
-                .execute(
+                .run(
                     "INSERT OR IGNORE INTO executions (id, pipeline, started_at, seq, finished, rev, parts, body)
                      VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, 1, 1, ?)",
                     params![id, pipeline, execution.started_at.millis(), finished, head],
@@ -199,7 +200,7 @@ pub fn write(
         }
         Some(version) => {
             let stored: Option<(u64, bool, String)> = connection
-                .query_row("SELECT rev, parts, body FROM executions WHERE id = ?", [id], |r| {
+                .one("SELECT rev, parts, body FROM executions WHERE id = ?", [id], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
@@ -218,7 +219,7 @@ pub fn write(
                 None
             };
             connection
-                .execute(
+                .run(
                     "UPDATE executions SET body = ?, finished = ?, rev = rev + 1, parts = 1 WHERE id = ? AND rev = ?",
                     params![head, finished, id, version],
                 )
@@ -233,7 +234,7 @@ pub fn write(
     traffic.wrote(head.len());
     match deleted {
         Deleted::All => {
-            connection.execute("DELETE FROM execution_parts WHERE execution_id = ?", [id]).map_err(sqlite)?;
+            connection.run("DELETE FROM execution_parts WHERE execution_id = ?", [id]).map_err(sqlite)?;
         }
         Deleted::These(keys) => {
             let mut statement = connection

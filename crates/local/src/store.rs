@@ -23,6 +23,7 @@ use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structur
 use pipewright_core::time::Timestamp;
 
 use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted_json};
+use crate::prepared::{self, Prepared};
 use crate::write_gate::{WriteGate, WritePriority};
 
 const SCHEMA: &str = "
@@ -214,6 +215,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path).map_err(sqlite)?;
     connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     connection.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
+    prepared::keep_prepared(&connection);
     Ok(connection)
 }
 
@@ -260,6 +262,7 @@ impl SqliteStore {
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
         execution_rows::migrate(&connection)?;
+        prepared::keep_prepared(&connection);
         let readers =
             (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
@@ -323,7 +326,7 @@ impl SqliteStore {
         sql: &'static str,
         values: Vec<Value>,
     ) -> Result<usize, StoreError> {
-        let work = move |connection: &mut Connection| connection.execute(sql, params_from_iter(values)).map_err(sqlite);
+        let work = move |connection: &mut Connection| connection.run(sql, params_from_iter(values)).map_err(sqlite);
         self.write_counted_as(kind, work).await
     }
 
@@ -334,8 +337,7 @@ impl SqliteStore {
         values: Vec<Value>,
         row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
-        self.read(move |connection| connection.query_row(sql, params_from_iter(values), row).optional().map_err(sqlite))
-            .await
+        self.read(move |connection| connection.one(sql, params_from_iter(values), row).optional().map_err(sqlite)).await
     }
 
     /// Runs `work` on a read connection, off the async runtime.
@@ -367,7 +369,7 @@ impl SqliteStore {
         self.read(move |connection| {
             let pipeline = pipeline.as_str();
             let row: Option<(String, u64)> = connection
-                .query_row("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
+                .one("SELECT state, state_rev FROM pipelines WHERE name = ?", [pipeline], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()
@@ -402,7 +404,7 @@ impl SqliteStore {
             {
                 return Ok(Err(record.clone()));
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO workers (execution_id, owner, pid, heartbeat) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat = ?4",
                 params![execution_id, owner, pid, now.millis()],
@@ -448,7 +450,7 @@ impl SqliteStore {
     pub async fn executions_needing_workers(&self) -> Result<Vec<WorkNeeded>, StoreError> {
         self.read(|connection| {
             let mut statement = connection
-                .prepare(
+                .prepare_cached(
                     "SELECT e.pipeline, e.id, w.owner, w.pid, w.heartbeat FROM executions e
                      LEFT JOIN workers w ON w.execution_id = e.id
                      WHERE e.id IN (SELECT execution_id FROM outbox UNION SELECT execution_id FROM workers)
@@ -482,7 +484,7 @@ impl SqliteStore {
         let owner = owner.to_owned();
         self.read(move |connection| {
             let mut statement = connection
-                .prepare(
+                .prepare_cached(
                     "SELECT claimed_by, id, pipeline, body FROM outbox
                      WHERE execution_id = ?1 AND claimed_by IS NOT NULL AND claimed_by != ?2 ORDER BY seq",
                 )
@@ -544,7 +546,7 @@ fn write_run_options_of_start(
     let Some((execution_id, body)) = run_options else { return Ok(()) };
     if executions.iter().any(|(execution, expected)| expected.is_none() && &execution.id == execution_id) {
         connection
-            .execute(
+            .run(
                 "INSERT INTO run_options (execution_id, body) VALUES (?1, ?2)
                  ON CONFLICT (execution_id) DO UPDATE SET body = ?2",
                 params![execution_id, body],
@@ -575,7 +577,7 @@ fn worker_record(row: &rusqlite::Row) -> rusqlite::Result<WorkerRecord> {
 }
 
 fn worker_row(connection: &Connection, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
-    connection.query_row(WORKER, [execution_id], worker_record).optional().map_err(sqlite)
+    connection.one(WORKER, [execution_id], worker_record).optional().map_err(sqlite)
 }
 
 /// A string parameter of [`SqliteStore::execute`] and [`SqliteStore::query_row`].
@@ -614,7 +616,7 @@ impl StateStore for SqliteStore {
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
             let name = declaration.name.as_str();
             let current: Option<(u32, String)> = tx
-                .query_row(
+                .one(
                     "SELECT p.version, d.body FROM pipelines p JOIN declarations d ON d.name = p.name AND d.version = p.version
                      WHERE p.name = ?",
                     [name],
@@ -625,12 +627,12 @@ impl StateStore for SqliteStore {
             let outcome = match current {
                 None => {
                     let state = PipelineState::for_declaration(declaration, 1);
-                    tx.execute(
+                    tx.run(
                         "INSERT INTO declarations (name, version, body, created) VALUES (?, 1, ?, ?)",
                         params![name, declaration_body(declaration, 1)?, now.millis()],
                     )
                     .map_err(sqlite)?;
-                    tx.execute(
+                    tx.run(
                         "INSERT INTO pipelines (name, version, created, updated, state, state_rev) VALUES (?, 1, ?, ?, ?, 1)",
                         params![name, now.millis(), now.millis(), to_json(&state)?],
                     )
@@ -643,12 +645,12 @@ impl StateStore for SqliteStore {
                         PutOutcome { version, created: false, changed: false }
                     } else {
                         let next = version + 1;
-                        tx.execute(
+                        tx.run(
                             "INSERT INTO declarations (name, version, body, created) VALUES (?, ?, ?, ?)",
                             params![name, next, declaration_body(declaration, next)?, now.millis()],
                         )
                         .map_err(sqlite)?;
-                        tx.execute(
+                        tx.run(
                             "UPDATE pipelines SET version = ?, updated = ? WHERE name = ?",
                             params![next, now.millis(), name],
                         )
@@ -668,7 +670,7 @@ impl StateStore for SqliteStore {
         self.read(move |connection| {
             let name = name.as_str();
             let row: Option<(String, u32, i64, i64)> = connection
-                .query_row(
+                .one(
                     "SELECT d.body, d.version, p.created, d.created FROM declarations d JOIN pipelines p ON p.name = d.name
                      WHERE d.name = ?1 AND d.version = COALESCE(?2, p.version)",
                     params![name, version],
@@ -684,7 +686,7 @@ impl StateStore for SqliteStore {
     async fn list_pipelines(&self) -> Result<Vec<StoredPipeline>, StoreError> {
         self.read(move |connection| {
             let mut statement = connection
-                .prepare(
+                .prepare_cached(
                     "SELECT d.body, d.version, p.created, d.created FROM pipelines p
                      JOIN declarations d ON d.name = p.name AND d.version = p.version ORDER BY p.name",
                 )
@@ -706,7 +708,7 @@ impl StateStore for SqliteStore {
             let name = name.as_str();
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
             for table in ["workers", "run_options", "execution_parts"] {
-                tx.execute(
+                tx.run(
                     &format!(
                         "DELETE FROM {table} WHERE execution_id IN (SELECT id FROM executions WHERE pipeline = ?)"
                     ),
@@ -740,7 +742,7 @@ impl StateStore for SqliteStore {
             // One read transaction: the state and the executions are from the same moment.
             let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sqlite)?;
             let (state, state_version, declaration_version): (String, u64, u32) = tx
-                .query_row("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
+                .one("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
@@ -793,7 +795,7 @@ impl StateStore for SqliteStore {
             let pipeline = changes.pipeline.as_str();
             let conflict = |what: String| Err(StoreError::Conflict(what));
             let current: Option<u64> = tx
-                .query_row("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
+                .one("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
                 .optional()
                 .map_err(sqlite)?;
             match current {
@@ -810,7 +812,7 @@ impl StateStore for SqliteStore {
                 Some(_) => {}
             }
             if let Some(state) = &changes.state {
-                tx.execute(
+                tx.run(
                     "UPDATE pipelines SET state = ?, state_rev = state_rev + 1 WHERE name = ?",
                     params![counted_json(state, traffic)?, pipeline],
                 )
@@ -827,13 +829,13 @@ impl StateStore for SqliteStore {
             }
             for effect in &changes.effects {
                 let execution_id = effect.execution_id();
-                tx.execute(
+                tx.run(
                     "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
                     params![effect.id(), pipeline, execution_id, counted_json(effect, traffic)?],
                 )
                 .map_err(sqlite)?;
                 if let Effect::Dispatch(dispatch) = effect {
-                    tx.execute(
+                    tx.run(
                         "INSERT OR IGNORE INTO jobs (id, pipeline, execution_id) VALUES (?, ?, ?)",
                         params![dispatch.job_id, pipeline, dispatch.execution_id],
                     )
@@ -864,7 +866,7 @@ impl StateStore for SqliteStore {
         let (kind, key, expected, value) = (kind.to_owned(), key.to_owned(), expected.to_owned(), value.to_owned());
         self.write(move |connection| {
             let written = connection
-                .execute(
+                .run(
                     "UPDATE records SET value = ? WHERE kind = ? AND key = ? AND value = ?",
                     params![value, kind, key, expected],
                 )
@@ -883,8 +885,9 @@ impl StateStore for SqliteStore {
         let kind = kind.to_owned();
         self.read(move |connection| {
             let kind = kind.as_str();
-            let mut statement =
-                connection.prepare("SELECT key, value FROM records WHERE kind = ? ORDER BY key").map_err(sqlite)?;
+            let mut statement = connection
+                .prepare_cached("SELECT key, value FROM records WHERE kind = ? ORDER BY key")
+                .map_err(sqlite)?;
             let rows = statement.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sqlite)?;
             rows.map(|row| row.map_err(sqlite)).collect()
         })
@@ -933,7 +936,7 @@ impl StateStore for SqliteStore {
             let fetch = i64::try_from(size + 1).unwrap_or(i64::MAX);
             let rows: Vec<(HeadRow, i64, i64)> = {
                 let mut statement = connection
-                    .prepare(&format!(
+                    .prepare_cached(&format!(
                         "SELECT {HEAD_COLUMNS}, started_at, seq FROM executions
                          WHERE pipeline = ?1 AND (started_at < ?2 OR (started_at = ?2 AND seq < ?3))
                          ORDER BY started_at DESC, seq DESC LIMIT ?4"
@@ -972,7 +975,7 @@ impl StateStore for SqliteStore {
             let mut entries = Vec::new();
             {
                 let mut statement = tx
-                    .prepare(
+                    .prepare_cached(
                         "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
                     )
                     .map_err(sqlite)?;
@@ -992,7 +995,7 @@ impl StateStore for SqliteStore {
                 }
             }
             if !entries.is_empty() {
-                tx.execute(
+                tx.run(
                     "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
                     params![owner, execution_id],
                 )
