@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
@@ -215,8 +216,78 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path).map_err(sqlite)?;
     connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     connection.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
+    skip_checkpoint_on_close(&connection)?;
     prepared::keep_prepared(&connection);
     Ok(connection)
+}
+
+/// Puts the file in WAL mode (a no-op once it is). While another connection sets up the same
+/// new file, SQLite answers "busy" at once instead of calling the busy handler: wait for it
+/// here, as for any lock, up to the busy timeout.
+fn switch_to_wal(connection: &Connection) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match connection.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            done => return done.map_err(sqlite),
+        }
+    }
+}
+
+/// Creates what is missing of the tables, in one transaction: one commit instead of one per
+/// statement, and two processes opening a new store at once never see half of it.
+fn set_up_schema(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute_batch("BEGIN IMMEDIATE;").map_err(sqlite)?;
+    let done = connection.execute_batch(SCHEMA).map_err(sqlite).and_then(|()| execution_rows::migrate(connection));
+    let end = if done.is_ok() { "COMMIT;" } else { "ROLLBACK;" };
+    done.and(connection.execute_batch(end).map_err(sqlite))
+}
+
+/// The last connection to close leaves the WAL as it is instead of copying it into the file
+/// (three `fsync`s at the end of every run). With `synchronous = NORMAL` a commit is not
+/// synced anyway; the next open reads the WAL as it is, and the automatic checkpoint (every
+/// 1,000 pages) copies it over. So `state.db-wal` and `state.db-shm` stay beside the file,
+/// and the three are the store.
+fn skip_checkpoint_on_close(connection: &Connection) -> Result<(), StoreError> {
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map(drop).map_err(sqlite)
+}
+
+/// Claims the execution's effects nobody has claimed, for `owner`, in one write transaction.
+fn claim_waiting(connection: &mut Connection, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+    let mut entries = Vec::new();
+    {
+        let mut statement = tx
+            .prepare_cached(
+                "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
+            )
+            .map_err(sqlite)?;
+        let rows = statement
+            .query_map([execution_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(sqlite)?;
+        for row in rows {
+            let (id, pipeline, body) = row.map_err(sqlite)?;
+            entries.push(OutboxEntry {
+                id,
+                pipeline,
+                execution_id: execution_id.to_string(),
+                effect: from_json(&body, "effect")?,
+            });
+        }
+    }
+    if !entries.is_empty() {
+        tx.run(
+            "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
+            params![owner, execution_id],
+        )
+        .map_err(sqlite)?;
+    }
+    tx.commit().map_err(sqlite)?;
+    Ok(entries)
 }
 
 /// Runs store work on a blocking thread.
@@ -257,14 +328,28 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path` (`:memory:` for a private in-memory
     /// database).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let in_memory = path == Path::new(":memory:");
+        let created = !in_memory && !path.exists();
         let connection = Connection::open(path).map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
-        connection.execute_batch(SCHEMA).map_err(sqlite)?;
-        execution_rows::migrate(&connection)?;
+        // A new file is set up without a sync per step (the switch to WAL alone syncs a
+        // rollback journal, the file and its folder) and synced once at the end. Nothing is
+        // lost to a crash meanwhile: a file left empty or without its tables is set up again
+        // by the next open, as every statement below only creates what is missing.
+        if created {
+            connection.execute_batch("PRAGMA synchronous = OFF;").map_err(sqlite)?;
+        }
+        switch_to_wal(&connection)?;
+        set_up_schema(&connection)?;
+        connection.execute_batch("PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
+        if created {
+            std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(|error| {
+                StoreError::Unavailable(format!("syncing the new store {}: {error}", path.display()))
+            })?;
+        }
+        skip_checkpoint_on_close(&connection)?;
         prepared::keep_prepared(&connection);
-        let readers =
-            (path != Path::new(":memory:")).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
+        let readers = (!in_memory).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
         let file = readers.as_ref().and_then(|r| Some((r.path.clone(), file_identity(&r.path)?)));
         let shared = Connections {
@@ -962,47 +1047,19 @@ impl StateStore for SqliteStore {
         self.shared.counters.claims.fetch_add(1, Ordering::Relaxed);
         // Read first: a worker polls many times for every effect committed, and an empty poll
         // must not take the write lock that every other worker and writer waits for.
-        let sql = "SELECT EXISTS (SELECT 1 FROM outbox WHERE execution_id = ? AND claimed_by IS NULL)";
-        if !self.query_row(sql, vec![text(execution_id)], |r| r.get::<_, bool>(0)).await?.unwrap_or(false) {
-            return Ok(Vec::new());
-        }
+        // Both on one trip to a blocking thread: a poll that finds work is most of them.
         let execution_id = execution_id.to_owned();
         let owner = owner.to_owned();
-        self.write(move |connection| {
-            let execution_id = execution_id.as_str();
-            let owner = owner.as_str();
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-            let mut entries = Vec::new();
-            {
-                let mut statement = tx
-                    .prepare_cached(
-                        "SELECT id, pipeline, body FROM outbox WHERE execution_id = ? AND claimed_by IS NULL ORDER BY seq",
-                    )
-                    .map_err(sqlite)?;
-                let rows = statement
-                    .query_map([execution_id], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-                    })
-                    .map_err(sqlite)?;
-                for row in rows {
-                    let (id, pipeline, body) = row.map_err(sqlite)?;
-                    entries.push(OutboxEntry {
-                        id,
-                        pipeline,
-                        execution_id: execution_id.to_string(),
-                        effect: from_json(&body, "effect")?,
-                    });
-                }
+        let (shared, priority) = (self.shared.clone(), self.priority);
+        blocking(move || {
+            let sql = "SELECT EXISTS (SELECT 1 FROM outbox WHERE execution_id = ? AND claimed_by IS NULL)";
+            let waiting = shared.read(|connection| {
+                connection.one(sql, [execution_id.as_str()], |r| r.get::<_, bool>(0)).map_err(sqlite)
+            })?;
+            if !waiting {
+                return Ok(Vec::new());
             }
-            if !entries.is_empty() {
-                tx.run(
-                    "UPDATE outbox SET claimed_by = ? WHERE execution_id = ? AND claimed_by IS NULL",
-                    params![owner, execution_id],
-                )
-                .map_err(sqlite)?;
-            }
-            tx.commit().map_err(sqlite)?;
-            Ok(entries)
+            shared.write(priority, WriteKind::Change, |connection| claim_waiting(connection, &execution_id, &owner))
         })
         .await
     }
@@ -1229,6 +1286,52 @@ mod tests {
         assert_eq!(after.claims - before.claims, 50);
         assert_eq!(after.writes, before.writes, "no write transaction for an empty outbox");
         other.execute_batch("ROLLBACK").unwrap();
+    }
+
+    /// The last store to close leaves its commits in the WAL (no checkpoint), and the next
+    /// open reads them from there.
+    #[tokio::test]
+    async fn commits_left_in_the_wal_on_close_are_read_by_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let declaration = pipewright_core::contract::declaration("kept", "make").unwrap();
+        store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+        assert!(store.get_pipeline("kept", None).await.unwrap().is_some(), "a reader was opened too");
+        drop(store);
+        let wal = dir.path().join("state.db-wal");
+        assert!(wal.metadata().is_ok_and(|m| m.len() > 0), "closing left the WAL as it was");
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.get_pipeline("kept", None).await.unwrap().unwrap().version, 1);
+    }
+
+    /// A store whose creation stopped half-way (an empty file, or tables missing) is set up
+    /// by the next open; and two processes creating one store at once both get it whole.
+    #[tokio::test]
+    async fn a_store_left_half_created_is_set_up_by_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"").unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        let declaration = pipewright_core::contract::declaration("whole", "make").unwrap();
+        store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+        drop(store);
+
+        // Stopped after the switch to WAL, before the tables' transaction.
+        let switched = dir.path().join("switched.db");
+        Connection::open(&switched).unwrap().execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        let store = SqliteStore::open(&switched).unwrap();
+        store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+        drop(store);
+
+        let new = dir.path().join("new.db");
+        let opened = std::thread::scope(|scope| {
+            let openers: Vec<_> = (0..4).map(|_| scope.spawn(|| SqliteStore::open(&new).map(drop))).collect();
+            openers.into_iter().map(|opener| opener.join().unwrap()).collect::<Vec<_>>()
+        });
+        assert!(opened.iter().all(Result::is_ok), "{opened:?}");
+        let store = SqliteStore::open(&new).unwrap();
+        store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
     }
 
     #[tokio::test]

@@ -197,10 +197,11 @@ impl Session<'_, '_> {
         let worker = self.worker;
         let store = &worker.backend.store;
         let mut last_heartbeat = Instant::now();
+        // The state first: every effect committed with it is claimed below, so an execution
+        // read as finished here has no effect left once the claim is done. A read from the end
+        // of the last round serves as well as a new one: it was also made before the claim.
+        let mut execution = worker.read().await?;
         loop {
-            // The state first: every effect committed with it is claimed below, so an execution
-            // read as finished here has no effect left once the claim is done.
-            let execution = worker.read().await?;
             let claimed = store.claim_effects(&worker.execution_id, &worker.owner).await?;
             self.carry_out(claimed, &execution.seed).await?;
 
@@ -218,15 +219,16 @@ impl Session<'_, '_> {
             // must not make its action look finished.
             let current = worker.read().await?;
             self.stop_moved_past(&current);
-            if has_passed_deadline(&current) {
+            let claimed_after = std::mem::replace(&mut execution, current);
+            if has_passed_deadline(&execution) {
                 worker.submit(&Event::Tick(Tick { execution_id: worker.execution_id.clone() }), &[]).await?;
                 continue;
             }
-            if execution.status.is_finished() && self.running.is_empty() {
+            if claimed_after.status.is_finished() && self.running.is_empty() {
                 // Finished in a state directory removed meanwhile, nobody can see the result.
                 return match self.state_gone() {
                     Some(gone) => Err(gone),
-                    None => Ok(execution),
+                    None => Ok(claimed_after),
                 };
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
