@@ -11,6 +11,8 @@
 #
 # PIPEWRIGHT=path/to/binary measures that binary instead of building this tree's release;
 # BASELINE=path/to/another adds a second binary (an earlier build) to the same rounds.
+# TMPDIR chooses the file system the state directories are on: the allocation of new inodes
+# is a large part of the time at high N on some (docs/benchmarks.md, stop 29).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS="${ROUNDS:-5}"
