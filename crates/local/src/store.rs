@@ -333,9 +333,9 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // A new file is set up without a sync per step (the switch to WAL alone syncs a
-        // rollback journal, the file and its folder) and synced once at the end. Nothing is
-        // lost to a crash meanwhile: a file left empty or without its tables is set up again
-        // by the next open, as every statement below only creates what is missing.
+        // rollback journal, the file and its folder) and synced once at the end. A crash of
+        // the process meanwhile loses nothing: a file left empty or without its tables is set
+        // up again by the next open, as every statement below only creates what is missing.
         if created {
             connection.execute_batch("PRAGMA synchronous = OFF;").map_err(sqlite)?;
         }
@@ -1047,7 +1047,7 @@ impl StateStore for SqliteStore {
         self.shared.counters.claims.fetch_add(1, Ordering::Relaxed);
         // Read first: a worker polls many times for every effect committed, and an empty poll
         // must not take the write lock that every other worker and writer waits for.
-        // Both on one trip to a blocking thread: a poll that finds work is most of them.
+        // The look and the claim on one trip to a blocking thread, not two.
         let execution_id = execution_id.to_owned();
         let owner = owner.to_owned();
         let (shared, priority) = (self.shared.clone(), self.priority);
