@@ -238,11 +238,30 @@ fn switch_to_wal(connection: &Connection) -> Result<(), StoreError> {
     }
 }
 
-/// Creates what is missing of the tables, in one transaction: one commit instead of one per
-/// statement, and two processes opening a new store at once never see half of it.
+/// The version of the tables this build creates, kept in the file's `user_version`. Raise it
+/// with any change to `SCHEMA`, `execution_rows::SCHEMA` or `execution_rows::migrate`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Creates what is missing of the tables, unless the file says it has them all. Then in one
+/// transaction: one commit instead of one per statement, and two processes opening a new
+/// store at once never see half of it. A store already set up is opened without the write
+/// lock (which `serve` may be holding) and without parsing the schema again.
 fn set_up_schema(connection: &Connection) -> Result<(), StoreError> {
+    let version = |connection: &Connection| {
+        connection.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(sqlite)
+    };
+    if version(connection)? >= SCHEMA_VERSION {
+        return Ok(());
+    }
     connection.execute_batch("BEGIN IMMEDIATE;").map_err(sqlite)?;
-    let done = connection.execute_batch(SCHEMA).map_err(sqlite).and_then(|()| execution_rows::migrate(connection));
+    let done = version(connection).and_then(|found| {
+        if found >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        execution_rows::migrate(connection)?;
+        connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(sqlite)
+    });
     let end = if done.is_ok() { "COMMIT;" } else { "ROLLBACK;" };
     done.and(connection.execute_batch(end).map_err(sqlite))
 }
@@ -1248,7 +1267,10 @@ mod tests {
         };
         // Rewrite the row as the previous version wrote it.
         let raw = Connection::open(&path).unwrap();
-        raw.execute_batch("DELETE FROM execution_parts; ALTER TABLE executions DROP COLUMN parts;").unwrap();
+        raw.execute_batch(
+            "DELETE FROM execution_parts; ALTER TABLE executions DROP COLUMN parts; PRAGMA user_version = 0;",
+        )
+        .unwrap();
         raw.execute("UPDATE executions SET body = ? WHERE id = 'e1'", [to_json(&started.value).unwrap()]).unwrap();
 
         let store = SqliteStore::open(&path).unwrap();
@@ -1332,6 +1354,21 @@ mod tests {
         assert!(opened.iter().all(Result::is_ok), "{opened:?}");
         let store = SqliteStore::open(&new).unwrap();
         store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+    }
+
+    /// Opening a store already set up takes no write lock: a command opens it while another
+    /// process (`serve`) holds the lock.
+    #[tokio::test]
+    async fn a_store_set_up_opens_while_another_process_holds_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // Taking the lock would wait for the busy timeout and fail as "locked".
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.get_pipeline("none", None).await.unwrap().is_none());
+        other.execute_batch("ROLLBACK").unwrap();
     }
 
     #[tokio::test]
