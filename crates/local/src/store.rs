@@ -246,24 +246,21 @@ const SCHEMA_VERSION: i64 = 1;
 /// transaction: one commit instead of one per statement, and two processes opening a new
 /// store at once never see half of it. A store already set up is opened without the write
 /// lock (which `serve` may be holding) and without parsing the schema again.
-fn set_up_schema(connection: &Connection) -> Result<(), StoreError> {
+fn set_up_schema(connection: &mut Connection) -> Result<(), StoreError> {
     let version = |connection: &Connection| {
         connection.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(sqlite)
     };
     if version(connection)? >= SCHEMA_VERSION {
         return Ok(());
     }
-    connection.execute_batch("BEGIN IMMEDIATE;").map_err(sqlite)?;
-    let done = version(connection).and_then(|found| {
-        if found >= SCHEMA_VERSION {
-            return Ok(());
-        }
-        connection.execute_batch(SCHEMA).map_err(sqlite)?;
-        execution_rows::migrate(connection)?;
-        connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(sqlite)
-    });
-    let end = if done.is_ok() { "COMMIT;" } else { "ROLLBACK;" };
-    done.and(connection.execute_batch(end).map_err(sqlite))
+    // Rolled back when dropped on an error.
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+    if version(&tx)? < SCHEMA_VERSION {
+        tx.execute_batch(SCHEMA).map_err(sqlite)?;
+        execution_rows::migrate(&tx)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(sqlite)?;
+    }
+    tx.commit().map_err(sqlite)
 }
 
 /// The last connection to close leaves the WAL as it is instead of copying it into the file
@@ -349,7 +346,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let in_memory = path == Path::new(":memory:");
         let created = !in_memory && !path.exists();
-        let connection = Connection::open(path).map_err(sqlite)?;
+        let mut connection = Connection::open(path).map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // A new file is set up without a sync per step (the switch to WAL alone syncs a
         // rollback journal, the file and its folder) and synced once at the end. A crash of
@@ -359,7 +356,7 @@ impl SqliteStore {
             connection.execute_batch("PRAGMA synchronous = OFF;").map_err(sqlite)?;
         }
         switch_to_wal(&connection)?;
-        set_up_schema(&connection)?;
+        set_up_schema(&mut connection)?;
         connection.execute_batch("PRAGMA synchronous = NORMAL;").map_err(sqlite)?;
         if created {
             std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(|error| {
