@@ -186,6 +186,44 @@ fn serve_carries_executions_out_in_its_own_process() {
     assert!(log.contains("Source/Src SUCCEEDED"), "the worker's log: {log}");
 }
 
+/// A server stopped with Ctrl-C while one of its workers runs an action exits 0 without
+/// waiting for it, and the next server finds the execution an orphan and ends the action as
+/// interrupted, as for any worker that stopped.
+#[test]
+fn serve_stopped_with_ctrl_c_while_an_action_runs_exits_cleanly() {
+    let mut server = Server::start();
+    let pid_file = server.dir.path().join("command.pid");
+    let declaration = server.api_ok("GetPipeline", &json!({"name": "demo"}));
+    let mut pipeline = declaration["pipeline"].clone();
+    pipeline["stages"][1]["actions"][0]["commands"] =
+        json!([format!("echo $$ > {}; exec sleep 60", pid_file.display())]);
+    server.api_ok("UpdatePipeline", &json!({"pipeline": pipeline}));
+    let started = server.api_ok("StartPipelineExecution", &json!({"name": "demo"}));
+    let id = started["pipelineExecutionId"].as_str().unwrap().to_string();
+    let command = (0..600)
+        .find_map(|_| {
+            let pid = std::fs::read_to_string(&pid_file).ok().filter(|text| text.ends_with('\n'));
+            if pid.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            pid
+        })
+        .expect("the action's command started");
+
+    let status = server.serve.interrupt();
+    let _ = Command::new("kill").arg(command.trim()).status();
+    assert!(status.success(), "serve's exit after Ctrl-C with a worker running: {status:?}");
+
+    // The next server finds the execution's worker gone and ends the action as interrupted.
+    let state = server.dir.path().join("state");
+    let next = Serve::start(server.dir.path(), &state, &[]);
+    let server = Server { serve: next, dir: server.dir };
+    assert_eq!(server.wait_until_finished(&id), "Failed");
+    let execution = server.api_ok("GetPipelineExecution", &json!({"pipelineName": "demo", "pipelineExecutionId": id}));
+    let summary = execution["pipelineExecution"]["statusSummary"].as_str().unwrap_or_default().to_string();
+    assert!(summary.contains("interrupted"), "{execution}");
+}
+
 #[test]
 fn a_corrupt_execution_is_an_internal_failure_not_a_retry() {
     let server = Server::start();

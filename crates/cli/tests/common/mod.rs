@@ -43,6 +43,16 @@ impl Serve {
     }
 }
 
+impl Serve {
+    /// Stops the server as Ctrl-C in its terminal does (SIGINT), and waits for it to exit.
+    #[allow(dead_code, reason = "not every test binary that shares this module asks")]
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("kill -INT");
+        assert!(sent.success(), "kill -INT {}", self.child.id());
+        self.child.wait().expect("serve's exit")
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
