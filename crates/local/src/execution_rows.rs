@@ -199,13 +199,13 @@ pub fn write(
             (encode_all(execution)?, Deleted::All, 1)
         }
         Some(version) => {
-            let stored: Option<(u64, bool, String)> = connection
-                .one("SELECT rev, parts, body FROM executions WHERE id = ?", [id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            let stored: Option<(u64, bool, String, bool)> = connection
+                .one("SELECT rev, parts, body, finished FROM executions WHERE id = ?", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .optional()
                 .map_err(sqlite)?;
-            let Some((_, was_split, stored_head)) = stored.filter(|(rev, _, _)| *rev == version) else {
+            let Some((_, was_split, stored_head, was_finished)) = stored.filter(|(rev, ..)| *rev == version) else {
                 return Ok(None);
             };
             traffic.read(stored_head.len());
@@ -218,12 +218,21 @@ pub fn write(
             } else {
                 None
             };
-            connection
-                .run(
+            // SQLite rewrites the entry of every index whose column the statement sets, even to
+            // the same value: `finished` is set only when it changes, so that a commit in the
+            // middle of a run leaves the `active_executions` index's page alone.
+            let updated = if finished == was_finished {
+                connection.run(
+                    "UPDATE executions SET body = ?, rev = rev + 1, parts = 1 WHERE id = ? AND rev = ?",
+                    params![head, id, version],
+                )
+            } else {
+                connection.run(
                     "UPDATE executions SET body = ?, finished = ?, rev = rev + 1, parts = 1 WHERE id = ? AND rev = ?",
                     params![head, finished, id, version],
                 )
-                .map_err(sqlite)?;
+            };
+            updated.map_err(sqlite)?;
             match changes {
                 Some((parts, deleted)) => (parts, Deleted::These(deleted), version + 1),
                 // A row of the whole body: its first commit writes every part.

@@ -27,6 +27,12 @@ use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted
 use crate::prepared::{self, Prepared};
 use crate::write_gate::{WriteGate, WritePriority};
 
+// Pages a commit writes: a table keyed by text is WITHOUT ROWID, its rows stored in the
+// key's own b-tree, so that writing one row writes one page, not the table's and its key
+// index's. `outbox.seq` orders an execution's effects: a plain rowid is one more than the
+// largest present, so it is above every row still there, which is all that order needs;
+// AUTOINCREMENT would also write `sqlite_sequence` in every commit that adds effects.
+// Stores created before these keep their tables, which behave the same.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS declarations (
     name TEXT NOT NULL,
@@ -56,7 +62,7 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, started_at DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS active_executions ON executions (pipeline, finished);
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     pipeline TEXT NOT NULL,
     execution_id TEXT NOT NULL,
@@ -67,25 +73,25 @@ CREATE INDEX IF NOT EXISTS outbox_by_execution ON outbox (execution_id, seq);
 CREATE TABLE IF NOT EXISTS run_options (
     execution_id TEXT PRIMARY KEY,
     body TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     pipeline TEXT NOT NULL,
     execution_id TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline);
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (kind, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workers (
     execution_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     pid INTEGER NOT NULL,
     heartbeat INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 ";
 
 /// A registered worker: the process carrying out an execution's effects.
@@ -1288,6 +1294,51 @@ mod tests {
         let fresh = SqliteStore::open(&path).unwrap();
         assert_eq!(fresh.get_execution("e1").await.unwrap().unwrap(), converted, "read from its parts alone");
         assert_eq!(converted.value.stages[0].status, Some(pipewright_core::engine::StageStatus::Succeeded));
+    }
+
+    /// A commit that leaves an execution unfinished does not write the `active_executions`
+    /// index (SQLite would rewrite its entry if the UPDATE set `finished`, even to the same
+    /// value); the commit that finishes it does, and the index then lists it no more.
+    #[tokio::test]
+    async fn only_the_commit_that_finishes_an_execution_writes_the_active_executions_index() {
+        use pipewright_core::contract::{action_done, source_done, start, wide_declaration};
+        use pipewright_core::service::{self, PipelineCache};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let cache = PipelineCache::new(Default::default());
+        store.put_pipeline(&wide_declaration("w", 1).unwrap(), Timestamp::from_millis(1)).await.unwrap();
+        let raw = Connection::open(&path).unwrap();
+        let index_page: u32 = raw
+            .query_row("SELECT rootpage FROM sqlite_schema WHERE name = 'active_executions'", [], |r| r.get(0))
+            .unwrap();
+        let page_size: u64 = raw.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        // The frames of the WAL that hold the index's page (a small store: its root is its leaf).
+        let index_frames = || {
+            let wal = std::fs::read(dir.path().join("state.db-wal")).unwrap();
+            let frame = 24 + page_size as usize;
+            wal.get(32..)
+                .unwrap_or_default()
+                .chunks(frame)
+                .filter(|f| f.len() == frame && u32::from_be_bytes([f[0], f[1], f[2], f[3]]) == index_page)
+                .count()
+        };
+        let active = || async { store.active_executions("w").await.unwrap().len() };
+
+        service::handle(&store, &cache, "w", &start("e1"), Timestamp::from_millis(2), &[]).await.unwrap();
+        let after_start = index_frames();
+        assert!(after_start > 0, "the start adds the execution to the index");
+        assert_eq!(active().await, 1);
+        service::handle(&store, &cache, "w", &source_done("e1"), Timestamp::from_millis(3), &[]).await.unwrap();
+        assert_eq!(index_frames(), after_start, "a commit that leaves it unfinished leaves the index alone");
+        assert_eq!(active().await, 1);
+        service::handle(&store, &cache, "w", &action_done("e1", "Build", "Make0"), Timestamp::from_millis(4), &[])
+            .await
+            .unwrap();
+        let done = store.get_execution("e1").await.unwrap().unwrap().value;
+        assert_eq!(done.status, pipewright_core::engine::ExecutionStatus::Succeeded);
+        assert!(index_frames() > after_start, "the commit that finishes it moves its index entry");
+        assert_eq!(active().await, 0);
     }
 
     #[tokio::test]
