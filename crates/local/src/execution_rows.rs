@@ -221,18 +221,12 @@ pub fn write(
             // SQLite rewrites the entry of every index whose column the statement sets, even to
             // the same value: `finished` is set only when it changes, so that a commit in the
             // middle of a run leaves the `active_executions` index's page alone.
-            let updated = if finished == was_finished {
-                connection.run(
-                    "UPDATE executions SET body = ?, rev = rev + 1, parts = 1 WHERE id = ? AND rev = ?",
-                    params![head, id, version],
-                )
+            let update = if finished == was_finished {
+                "UPDATE executions SET body = ?1, rev = rev + 1, parts = 1 WHERE id = ?3 AND rev = ?4"
             } else {
-                connection.run(
-                    "UPDATE executions SET body = ?, finished = ?, rev = rev + 1, parts = 1 WHERE id = ? AND rev = ?",
-                    params![head, finished, id, version],
-                )
+                "UPDATE executions SET body = ?1, finished = ?2, rev = rev + 1, parts = 1 WHERE id = ?3 AND rev = ?4"
             };
-            updated.map_err(sqlite)?;
+            connection.run(update, params![head, finished, id, version]).map_err(sqlite)?;
             match changes {
                 Some((parts, deleted)) => (parts, Deleted::These(deleted), version + 1),
                 // A row of the whole body: its first commit writes every part.

@@ -41,9 +41,7 @@ impl Serve {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-}
 
-impl Serve {
     /// Stops the server as Ctrl-C in its terminal does (SIGINT), and waits for it to exit.
     #[allow(dead_code, reason = "not every test binary that shares this module asks")]
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
