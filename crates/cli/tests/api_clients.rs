@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 mod common;
-use common::Serve;
+use common::{Serve, wait_for};
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -327,18 +327,6 @@ fn a_rebound_host_reaches_neither_the_api_nor_the_console() {
     let tunnel = Server::start_with(&["--allow-host", "tunnel.example"]);
     let listed = http_raw(&tunnel.endpoint, "POST", "/", "tunnel.example", &list, "{}");
     assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
-}
-
-/// Polls `probe` every 200 ms for up to a minute.
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }
 
 #[test]

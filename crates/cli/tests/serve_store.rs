@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 mod common;
-use common::{Serve, fetch};
+use common::{Serve, fetch, wait_for};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -200,18 +200,12 @@ fn serve_stopped_with_ctrl_c_while_an_action_runs_exits_cleanly() {
     server.api_ok("UpdatePipeline", &json!({"pipeline": pipeline}));
     let started = server.api_ok("StartPipelineExecution", &json!({"name": "demo"}));
     let id = started["pipelineExecutionId"].as_str().unwrap().to_string();
-    let command = (0..600)
-        .find_map(|_| {
-            let pid = std::fs::read_to_string(&pid_file).ok().filter(|text| text.ends_with('\n'));
-            if pid.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            pid
-        })
-        .expect("the action's command started");
+    let command: i32 = wait_for("the action's command to start", || {
+        std::fs::read_to_string(&pid_file).ok().filter(|text| text.ends_with('\n'))?.trim().parse().ok()
+    });
 
     let status = server.serve.interrupt();
-    let _ = Command::new("kill").arg(command.trim()).status();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(command), nix::sys::signal::Signal::SIGTERM);
     assert!(status.success(), "serve's exit after Ctrl-C with a worker running: {status:?}");
 
     // The next server finds the execution's worker gone and ends the action as interrupted.

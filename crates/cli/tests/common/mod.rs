@@ -4,6 +4,19 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// Polls `probe` every 200 ms for up to a minute.
+#[allow(dead_code, reason = "not every test binary that shares this module waits")]
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// A `pipewright serve` on a free loopback port, stopped when dropped.
 pub struct Serve {
     child: Child,
@@ -45,8 +58,8 @@ impl Serve {
     /// Stops the server as Ctrl-C in its terminal does (SIGINT), and waits for it to exit.
     #[allow(dead_code, reason = "not every test binary that shares this module asks")]
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("kill -INT");
-        assert!(sent.success(), "kill -INT {}", self.child.id());
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT to serve");
         self.child.wait().expect("serve's exit")
     }
 }
