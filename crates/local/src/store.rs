@@ -223,7 +223,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     connection.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
     skip_checkpoint_on_close(&connection)?;
-    prepared::keep_prepared(&connection);
+    prepared::keep_prepared(&connection).map_err(sqlite)?;
     Ok(connection)
 }
 
@@ -370,7 +370,7 @@ impl SqliteStore {
             })?;
         }
         skip_checkpoint_on_close(&connection)?;
-        prepared::keep_prepared(&connection);
+        prepared::keep_prepared(&connection).map_err(sqlite)?;
         let readers = (!in_memory).then(|| Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         let counters = Counters::default();
         let file = readers.as_ref().and_then(|r| Some((r.path.clone(), file_identity(&r.path)?)));

@@ -3,7 +3,8 @@
 //! directory, and whoever commits effects for the execution — a command in another shell,
 //! `serve`'s API, another execution's worker — sends it one byte. A datagram lost (a full
 //! buffer is a worker already woken; a path too long for a socket address) costs only latency:
-//! the worker still looks every [`FALLBACK`].
+//! the worker still looks at its next heartbeat or deadline, and every [`FALLBACK`] when it
+//! could not bind a socket at all.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use tokio::net::UnixDatagram;
 
-/// How often a worker looks for committed work nobody woke it for.
+/// How often a worker that cannot be woken (no socket bound) looks for committed work.
 pub const FALLBACK: Duration = Duration::from_secs(1);
 
 /// The socket an execution's worker listens on.
@@ -55,14 +56,15 @@ impl WakeSocket {
         self.socket.is_some()
     }
 
-    /// Waits for a wake-up, or [`FALLBACK`]; takes every wake-up already queued.
-    pub async fn wait(&self) {
+    /// Waits for a wake-up, or `longest` (at most [`FALLBACK`] without a socket); takes every
+    /// wake-up already queued.
+    pub async fn wait(&self, longest: Duration) {
         let Some(socket) = &self.socket else {
-            tokio::time::sleep(FALLBACK).await;
+            tokio::time::sleep(longest.min(FALLBACK)).await;
             return;
         };
         let mut buffer = [0u8; 16];
-        if let Ok(Ok(_)) = tokio::time::timeout(FALLBACK, socket.recv(&mut buffer)).await {
+        if let Ok(Ok(_)) = tokio::time::timeout(longest, socket.recv(&mut buffer)).await {
             // Several commits may have woken us: one look serves them all.
             while socket.try_recv(&mut buffer).is_ok() {}
         }
@@ -89,9 +91,9 @@ mod tests {
         assert!(mine.is_bound() && other.is_bound());
         wake(dir.path(), "e1");
         wake(dir.path(), "e1");
-        let woken = tokio::time::timeout(FALLBACK / 2, mine.wait()).await;
+        let woken = tokio::time::timeout(FALLBACK / 2, mine.wait(FALLBACK)).await;
         assert!(woken.is_ok(), "the wake-up arrives before the fallback");
-        let waited = tokio::time::timeout(FALLBACK / 2, other.wait()).await;
+        let waited = tokio::time::timeout(FALLBACK / 2, other.wait(FALLBACK)).await;
         assert!(waited.is_err(), "another execution's worker is not woken");
         wake(dir.path(), "nobody");
     }

@@ -18,6 +18,7 @@ use pipewright_core::engine::{
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{OutboxEntry, StateStore};
 use pipewright_core::service::{ServiceError, Together};
+use pipewright_core::time::Timestamp;
 
 use pipewright_core::artifact_access::local_credentials;
 
@@ -243,10 +244,11 @@ impl Session<'_, '_> {
             if progressed {
                 continue;
             }
+            let longest = idle_wait(next_due(&execution), now(), HEARTBEAT.saturating_sub(last_heartbeat.elapsed()));
             tokio::select! {
                 Some(finished) = finished_rx.recv() => self.finished.push(finished),
                 Some(answer) = answer_rx.recv() => self.answers.push(answer),
-                () = worker.wake.wait() => {}
+                () = worker.wake.wait(longest) => {}
             }
         }
     }
@@ -465,4 +467,35 @@ fn is_in_progress(execution: &Execution, dispatch: &Dispatch) -> bool {
 
 fn has_passed_deadline(execution: &Execution) -> bool {
     next_due(execution).is_some_and(|due| due <= now())
+}
+
+/// How long an idle worker waits for a wake-up before it looks on its own: until its
+/// execution's next deadline (`due`) or its next heartbeat, whichever comes first. Commits
+/// for the execution wake it; a look on its own is only for a commit whose wake-up was lost
+/// (its sender died in between), which so waits one heartbeat at most. Looking every second
+/// instead was most of what a long action cost `serve` (docs/benchmarks.md, "stop 32").
+fn idle_wait(due: Option<Timestamp>, now: Timestamp, until_heartbeat: Duration) -> Duration {
+    let until_due = due.map(|due| Duration::from_millis(u64::try_from(due.0 - now.0).unwrap_or(0)));
+    until_due.map_or(until_heartbeat, |until_due| until_due.min(until_heartbeat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+    #[test]
+    fn an_idle_worker_waits_until_its_next_heartbeat_when_no_deadline_comes_first() {
+        let until_heartbeat = Duration::from_millis(1_500);
+        assert_eq!(idle_wait(None, NOW, until_heartbeat), until_heartbeat);
+        assert_eq!(idle_wait(Some(Timestamp(NOW.0 + 60_000)), NOW, until_heartbeat), until_heartbeat);
+        assert_eq!(idle_wait(None, NOW, Duration::ZERO), Duration::ZERO, "a heartbeat due: at once");
+    }
+
+    #[test]
+    fn a_deadline_before_the_heartbeat_is_looked_at_when_it_passes() {
+        assert_eq!(idle_wait(Some(Timestamp(NOW.0 + 300)), NOW, HEARTBEAT), Duration::from_millis(300));
+        assert_eq!(idle_wait(Some(Timestamp(NOW.0 - 5)), NOW, HEARTBEAT), Duration::ZERO, "passed: at once");
+    }
 }
