@@ -216,6 +216,8 @@ pub async fn delete<C: ControlPlane>(plane: &C, _caller: &Caller, input: NameInp
     let name = required_name(input.name, "name")?;
     // Deleting a pipeline that does not exist succeeds, as in CodePipeline.
     plane.store().delete_pipeline(&name).await.map_err(store_error)?;
+    // A pipeline created again under this name numbers its versions from 1 again.
+    plane.cache().forget(&name);
     tags::forget(plane, &Resource::Pipeline(name)).await?;
     Ok(json!({}))
 }

@@ -144,12 +144,9 @@ pub(crate) async fn state_view<C: ControlPlane>(plane: &C, name: &str) -> Result
     let store = plane.store();
     let snapshot = snapshot(plane, name).await?;
     let state = snapshot.state.value;
-    let pipeline = plane.cache().get(store, name, Some(state.version)).await.map_err(service_error)?;
-    let stored = store
-        .get_pipeline(name, Some(state.version))
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| pipeline_not_found(name))?;
+    // The compiled declaration of the version the state is laid out for, with its times: no
+    // read of the declaration once it is in the cache.
+    let compiled = plane.cache().at(store, name, state.version, snapshot.created).await.map_err(service_error)?;
     let mut executions: BTreeMap<String, Execution> =
         snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
     for id in state.stages.iter().filter_map(|s| s.latest_execution.as_ref()) {
@@ -159,7 +156,7 @@ pub(crate) async fn state_view<C: ControlPlane>(plane: &C, name: &str) -> Result
             executions.insert(id.clone(), found.value);
         }
     }
-    Ok(queries::pipeline_state(&pipeline, &stored, &state, &executions))
+    Ok(queries::pipeline_state(&compiled.pipeline, compiled.created, compiled.updated, &state, &executions))
 }
 
 /// Whether `execution` got through `stage` (the `succeededInStage` filter).

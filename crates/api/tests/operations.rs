@@ -20,6 +20,8 @@ use pipewright_local::store::SqliteStore;
 struct TestPlane {
     store: SqliteStore,
     cache: PipelineCache,
+    /// What `now` answers.
+    clock: Timestamp,
     /// Every effect the handler committed, in order: the dispatched jobs among them.
     effects: std::sync::Mutex<Vec<Effect>>,
     _dir: tempfile::TempDir,
@@ -32,8 +34,20 @@ impl TestPlane {
         TestPlane {
             store,
             cache: PipelineCache::new(Environment { region: Some("us-east-1".into()) }),
+            clock: Timestamp::from_millis(1_800_000_000_000),
             effects: Default::default(),
             _dir: dir,
+        }
+    }
+
+    /// Another process on the same store (a cache of its own), whose clock reads `clock`.
+    fn beside(other: &TestPlane, clock: i64) -> TestPlane {
+        TestPlane {
+            store: SqliteStore::open(&other._dir.path().join("state.db")).unwrap(),
+            cache: PipelineCache::new(Environment { region: Some("us-east-1".into()) }),
+            clock: Timestamp::from_millis(clock),
+            effects: Default::default(),
+            _dir: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -79,7 +93,7 @@ impl ControlPlane for TestPlane {
     }
 
     fn now(&self) -> Timestamp {
-        Timestamp::from_millis(1_800_000_000_000)
+        self.clock
     }
 
     fn account(&self) -> &str {
@@ -233,6 +247,71 @@ async fn an_invalid_declaration_names_every_problem_and_stores_nothing() {
     assert_eq!(plane.error("CreatePipeline", json!({ "pipeline": one_stage })).await, "InvalidStructureException");
     assert_eq!(plane.error("CreatePipeline", json!({})).await, "ValidationException");
     assert_eq!(plane.ok("ListPipelines", json!({})).await["pipelines"], json!([]));
+}
+
+/// Stage names, and each stage's action names, of a GetPipelineState answer.
+fn layout(state: &Value) -> Vec<(String, Vec<String>)> {
+    let names = |list: &Value, key: &str| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|item| item[key].as_str().unwrap().to_string()).collect()
+    };
+    state["stageStates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| (stage["stageName"].as_str().unwrap().to_string(), names(&stage["actionStates"], "actionName")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pipeline_created_again_under_its_name_is_never_taken_for_the_deleted_one() {
+    // Versions of a pipeline created again start over at 1: an API process that compiled
+    // version 1 of the deleted pipeline must not answer or start with it.
+    let first = TestPlane::new();
+    let other = TestPlane::beside(&first, 1_800_000_060_000);
+    first.ok("CreatePipeline", json!({ "pipeline": declaration("again") })).await;
+    let before = first.ok("GetPipelineState", json!({ "name": "again" })).await;
+    assert_eq!(layout(&before)[1], ("Gate".to_string(), vec!["Approve".to_string()]));
+
+    // Another process deletes it and creates another under the same name: another source,
+    // a stage more, and executions that run side by side (a start dispatches its source at
+    // once, beside the one CreatePipeline started).
+    let mut again = declaration("again");
+    again["executionMode"] = json!("PARALLEL");
+    again["stages"][0]["actions"][0]["configuration"]["S3ObjectKey"] = json!("next.zip");
+    again["stages"][1]["actions"][0]["name"] = json!("Check");
+    let gate = again["stages"][1].clone();
+    again["stages"].as_array_mut().unwrap().push(json!({ "name": "Release", "actions": gate["actions"] }));
+    other.ok("DeletePipeline", json!({ "name": "again" })).await;
+    other.ok("CreatePipeline", json!({ "pipeline": again })).await;
+
+    // The first process answers and starts with the new one.
+    let state = first.ok("GetPipelineState", json!({ "name": "again" })).await;
+    assert_eq!(state["pipelineVersion"], 1);
+    let expected = vec![
+        ("Source".to_string(), vec!["Src".to_string()]),
+        ("Gate".to_string(), vec!["Check".to_string()]),
+        ("Release".to_string(), vec!["Check".to_string()]),
+    ];
+    assert_eq!(layout(&state), expected);
+    first.effects.lock().unwrap().clear();
+    first.ok("StartPipelineExecution", json!({ "name": "again" })).await;
+    let keys: Vec<String> = first
+        .effects
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Dispatch(dispatch) => dispatch.configuration.get("S3ObjectKey").cloned(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, ["next.zip"], "the source of the pipeline as it is now");
+
+    // The process that deleted it forgets the deleted one too, even at the same moment.
+    other.ok("DeletePipeline", json!({ "name": "again" })).await;
+    other.ok("CreatePipeline", json!({ "pipeline": declaration("again") })).await;
+    let recreated = other.ok("GetPipelineState", json!({ "name": "again" })).await;
+    assert_eq!(layout(&recreated), layout(&before));
 }
 
 #[tokio::test]

@@ -57,6 +57,9 @@ pub struct Snapshot {
     /// The pipeline's current declaration version (the state may still be laid out for an
     /// older one, until a `PipelineUpdated` is applied).
     pub declaration_version: u32,
+    /// When the pipeline was created: tells it from an earlier pipeline of the same name,
+    /// deleted, whose versions were numbered from 1 too.
+    pub created: Timestamp,
     pub state: Versioned<PipelineState>,
     pub executions: BTreeMap<String, Versioned<Execution>>,
 }

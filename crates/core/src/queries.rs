@@ -14,6 +14,7 @@ use crate::engine::{
 };
 use crate::pipeline::Pipeline;
 use crate::ports::StoredPipeline;
+use crate::time::Timestamp;
 
 fn seconds(t: crate::time::Timestamp) -> f64 {
     t.epoch_seconds()
@@ -273,9 +274,12 @@ fn stage_execution_view(execution: &Execution, status: String) -> StageExecution
 
 /// GetPipelineState. `executions` holds at least each stage's latest execution and the
 /// inbound ones; those missing are left out of the view.
+/// `created` and `updated` are the pipeline's and its version's times
+/// ([`crate::service::Compiled`]).
 pub fn pipeline_state(
     pipeline: &Pipeline,
-    stored: &StoredPipeline,
+    created: Timestamp,
+    updated: Timestamp,
     state: &PipelineState,
     executions: &BTreeMap<String, Execution>,
 ) -> PipelineStateView {
@@ -292,8 +296,10 @@ pub fn pipeline_state(
                 .filter_map(|id| executions.get(id))
                 .map(|e| stage_execution_view(e, e.status.as_str().to_string()))
                 .collect();
-            let action_states = pipeline.stages[index]
-                .actions
+            // The state is laid out for `pipeline`'s version; a stage it lacks shows no action
+            // rather than failing the whole answer.
+            let actions = pipeline.stages.get(index).map_or(&[][..], |stage| &stage.actions[..]);
+            let action_states = actions
                 .iter()
                 .enumerate()
                 .map(|(a, plan)| {
@@ -307,7 +313,7 @@ pub fn pipeline_state(
                                 .revision_change_identifier
                                 .clone()
                                 .unwrap_or_else(|| r.revision_id.clone()),
-                            created: seconds(r.created.unwrap_or(latest.map_or(stored.created, |e| e.started_at))),
+                            created: seconds(r.created.unwrap_or(latest.map_or(created, |e| e.started_at))),
                         });
                     ActionStateView {
                         action_name: plan.name.clone(),
@@ -362,8 +368,8 @@ pub fn pipeline_state(
         pipeline_name: pipeline.name.clone(),
         pipeline_version: pipeline.version,
         stage_states,
-        created: seconds(stored.created),
-        updated: seconds(stored.updated),
+        created: seconds(created),
+        updated: seconds(updated),
     }
 }
 

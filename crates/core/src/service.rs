@@ -48,10 +48,23 @@ pub enum ServiceError {
 }
 
 /// Validated declarations by (name, version): compiling one is the costliest step of a
-/// handler, and a version never changes once stored.
+/// handler, and a version never changes once stored. A name deleted and created again starts
+/// over at version 1, so an entry also holds the creation time of the pipeline it was read
+/// from, and a caller that knows the current one ([`PipelineCache::at`], or a read of the
+/// current version) never gets the earlier pipeline's declaration.
 pub struct PipelineCache {
     environment: Environment,
-    compiled: Mutex<HashMap<(String, u32), Arc<Pipeline>>>,
+    compiled: Mutex<HashMap<(String, u32), Compiled>>,
+}
+
+/// A compiled declaration and what GetPipelineState shows of its version.
+#[derive(Clone)]
+pub struct Compiled {
+    pub pipeline: Arc<Pipeline>,
+    /// When the pipeline was created (this pipeline of the name, not an earlier one deleted).
+    pub created: Timestamp,
+    /// When this version was stored.
+    pub updated: Timestamp,
 }
 
 impl PipelineCache {
@@ -67,30 +80,60 @@ impl PipelineCache {
         version: Option<u32>,
     ) -> Result<Arc<Pipeline>, ServiceError> {
         if let Some(version) = version
-            && let Some(found) = self.lock().get(&(name.to_string(), version))
+            && let Some(found) = self.cached(name, version, None)
         {
-            return Ok(found.clone());
+            return Ok(found.pipeline);
         }
+        Ok(self.read(store, name, version).await?.pipeline)
+    }
+
+    /// The pipeline `name` at `version`, of the pipeline created at `created` (a snapshot's):
+    /// an entry of an earlier pipeline of the same name is read again.
+    pub async fn at<S: StateStore>(
+        &self,
+        store: &S,
+        name: &str,
+        version: u32,
+        created: Timestamp,
+    ) -> Result<Compiled, ServiceError> {
+        if let Some(found) = self.cached(name, version, Some(created)) {
+            return Ok(found);
+        }
+        self.read(store, name, Some(version)).await
+    }
+
+    /// Forgets every version of `name` (it was deleted).
+    pub fn forget(&self, name: &str) {
+        self.lock().retain(|(cached, _), _| cached != name);
+    }
+
+    fn cached(&self, name: &str, version: u32, created: Option<Timestamp>) -> Option<Compiled> {
+        let found = self.lock().get(&(name.to_string(), version)).cloned()?;
+        created.is_none_or(|created| created == found.created).then_some(found)
+    }
+
+    /// Reads `name` at `version` (its current one if none) from the store, and compiles it
+    /// unless the entry of that version is of the same pipeline.
+    async fn read<S: StateStore>(&self, store: &S, name: &str, version: Option<u32>) -> Result<Compiled, ServiceError> {
         let stored = store
             .get_pipeline(name, version)
             .await
             .map_err(ServiceError::Store)?
             .ok_or_else(|| ServiceError::PipelineNotFound(name.to_string()))?;
-        let key = (name.to_string(), stored.version);
-        if let Some(found) = self.lock().get(&key) {
-            return Ok(found.clone());
-        }
         let version = stored.version;
+        if let Some(found) = self.cached(name, version, Some(stored.created)) {
+            return Ok(found);
+        }
         let mut declaration = stored.declaration;
         declaration.version = Some(i64::from(version));
         let pipeline = Pipeline::compile(declaration, self.environment.clone())
             .map_err(|report| ServiceError::InvalidDeclaration { name: name.to_string(), version, report })?;
-        let pipeline = Arc::new(pipeline);
-        self.lock().insert(key, pipeline.clone());
-        Ok(pipeline)
+        let compiled = Compiled { pipeline: Arc::new(pipeline), created: stored.created, updated: stored.updated };
+        self.lock().insert((name.to_string(), version), compiled.clone());
+        Ok(compiled)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Arc<Pipeline>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Compiled>> {
         // A panic while holding the lock cannot leave the map half-written: recover it.
         self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -202,7 +245,7 @@ async fn attempt_together<S: StateStore>(
         Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
         Err(error) => return Err(ServiceError::Store(error)),
     };
-    let pipeline = cache.get(store, name, Some(snapshot.declaration_version)).await?;
+    let pipeline = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
     if snapshot.state.value.version != pipeline.version {
         return Ok(Together::OneByOne);
     }
@@ -270,7 +313,7 @@ async fn attempt<S: StateStore>(
         Err(error) => return Err(ServiceError::Store(error)),
     };
     // The version the load read with the state: a cache hit on every event but the first.
-    let current = cache.get(store, name, Some(snapshot.declaration_version)).await?;
+    let current = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
     // The state is laid out for an older declaration: bring it up to date first.
     if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
         let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
@@ -280,7 +323,7 @@ async fn attempt<S: StateStore>(
     let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_)) {
         current
     } else {
-        cache.get(store, name, Some(snapshot.state.value.version)).await?
+        cache.at(store, name, snapshot.state.value.version, snapshot.created).await?.pipeline
     };
     let versions: HashMap<String, u64> = snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
     let world = World {

@@ -848,9 +848,9 @@ impl StateStore for SqliteStore {
             let event = &event;
             // One read transaction: the state and the executions are from the same moment.
             let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sqlite)?;
-            let (state, state_version, declaration_version): (String, u64, u32) = tx
-                .one("SELECT state, state_rev, version FROM pipelines WHERE name = ?", [pipeline], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            let (state, state_version, declaration_version, created): (String, u64, u32, i64) = tx
+                .one("SELECT state, state_rev, version, created FROM pipelines WHERE name = ?", [pipeline], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .optional()
                 .map_err(sqlite)?
@@ -888,7 +888,12 @@ impl StateStore for SqliteStore {
                     vec![pipeline.to_string()],
                 )?;
             }
-            Ok(Snapshot { declaration_version, state: Versioned { value: state, version: state_version }, executions })
+            Ok(Snapshot {
+                declaration_version,
+                created: Timestamp::from_millis(created),
+                state: Versioned { value: state, version: state_version },
+                executions,
+            })
         })
         .await
     }

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use pipewright_core::engine::{Event, Execution, PipelineState, executions_needed};
 use pipewright_core::ports::{Page, Snapshot, StoreError, Versioned};
 use pipewright_core::storage::{Cursor, page, page_size};
+use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, read_json, unpack};
@@ -89,6 +90,7 @@ pub(super) async fn load(store: &DynamoStore, pipeline: &str, event: &Event) -> 
     executions.retain(|_, v| v.value.pipeline_name == pipeline);
     Ok(Snapshot {
         declaration_version: get_n(&head, "version")?,
+        created: Timestamp::from_millis(get_n(&head, "created")?),
         state: Versioned { value: state, version: get_n(&head, "rev")? },
         executions,
     })

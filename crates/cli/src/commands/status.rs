@@ -76,7 +76,7 @@ pub async fn pipeline_state(backend: &Backend, name: &str) -> Result<PipelineSta
             executions.insert(id.clone(), execution);
         }
     }
-    Ok(queries::pipeline_state(&pipeline, &stored, &state, &executions))
+    Ok(queries::pipeline_state(&pipeline, stored.created, stored.updated, &state, &executions))
 }
 
 fn when(seconds: f64) -> String {
