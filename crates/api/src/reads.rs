@@ -142,20 +142,18 @@ pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<
 pub(crate) async fn state_view<C: ControlPlane>(plane: &C, name: &str) -> Result<queries::PipelineStateView, ApiError> {
     check_name(name, "name")?;
     let store = plane.store();
-    let snapshot = snapshot(plane, name).await?;
+    // The state and every execution it shows, read together: one trip to the store.
+    let snapshot = match store.load_view(name).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreError::NotFound(_)) => return Err(pipeline_not_found(name)),
+        Err(error) => return Err(store_error(error)),
+    };
     let state = snapshot.state.value;
     // The compiled declaration of the version the state is laid out for, with its times: no
     // read of the declaration once it is in the cache.
     let compiled = plane.cache().at(store, name, state.version, snapshot.created).await.map_err(service_error)?;
-    let mut executions: BTreeMap<String, Execution> =
+    let executions: BTreeMap<String, Execution> =
         snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
-    for id in state.stages.iter().filter_map(|s| s.latest_execution.as_ref()) {
-        if !executions.contains_key(id)
-            && let Some(found) = store.get_execution(id).await.map_err(store_error)?
-        {
-            executions.insert(id.clone(), found.value);
-        }
-    }
     Ok(queries::pipeline_state(&compiled.pipeline, compiled.created, compiled.updated, &state, &executions))
 }
 

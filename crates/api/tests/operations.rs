@@ -284,8 +284,15 @@ async fn a_pipeline_created_again_under_its_name_is_never_taken_for_the_deleted_
     other.ok("DeletePipeline", json!({ "name": "again" })).await;
     other.ok("CreatePipeline", json!({ "pipeline": again })).await;
 
-    // The first process answers and starts with the new one.
+    // The first process answers and starts with the new one. The state and the executions
+    // it shows are one read, and the declaration, once compiled, is not read again.
+    let reads = first.store.counters().reads;
     let state = first.ok("GetPipelineState", json!({ "name": "again" })).await;
+    assert_eq!(first.store.counters().reads - reads, 2, "the state with its executions, and the new declaration");
+    let reads = first.store.counters().reads;
+    let again = first.ok("GetPipelineState", json!({ "name": "again" })).await;
+    assert_eq!(first.store.counters().reads - reads, 1, "the state with its executions only");
+    assert_eq!(again, state);
     assert_eq!(state["pipelineVersion"], 1);
     let expected = vec![
         ("Source".to_string(), vec!["Src".to_string()]),

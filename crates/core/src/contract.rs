@@ -181,6 +181,30 @@ pub async fn declarations_are_versioned<S: StateStore>(store: S) -> Checked {
     Ok(())
 }
 
+pub async fn a_view_holds_the_executions_the_state_shows_and_when_the_pipeline_was_created<S: StateStore>(
+    store: S,
+) -> Checked {
+    let cache = with_pipeline(&store, "p").await?;
+    service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
+    // e1 holds the source stage; e2 waits to enter it.
+    service::handle(&store, &cache, "p", &start("e2"), at(1), &[]).await?;
+    let view = store.load_view("p").await?;
+    let shown = engine::executions_shown(&view.state.value).executions;
+    assert_eq!(shown.iter().map(String::as_str).collect::<Vec<_>>(), ["e1", "e2"]);
+    assert_eq!(view.executions.keys().cloned().collect::<std::collections::BTreeSet<_>>(), shown);
+    assert_eq!(view.executions["e1"].value, store.get_execution("e1").await?.ok_or("e1 is stored")?.value);
+    assert_eq!(view.created, NOW);
+    assert_eq!(store.load("p", &start("e3")).await?.created, NOW);
+    // Created again under the same name: versions start over, the creation time tells them apart.
+    store.delete_pipeline("p").await?;
+    store.put_pipeline(&declaration("p", "make")?, at(5)).await?;
+    let again = store.load_view("p").await?;
+    assert_eq!((again.declaration_version, again.created), (1, at(5)));
+    assert!(again.executions.is_empty(), "the deleted pipeline's executions went with it");
+    assert!(matches!(store.load_view("nope").await, Err(StoreError::NotFound(_))));
+    Ok(())
+}
+
 pub async fn handled_events_are_stored<S: StateStore>(store: S) -> Checked {
     let cache = with_pipeline(&store, "p").await?;
     let handled = service::handle(&store, &cache, "p", &start("e1"), NOW, &[]).await?;
@@ -537,6 +561,9 @@ impl<S: StateStore> StateStore for Racing<S> {
     async fn load(&self, pipeline: &str, event: &Event) -> Result<crate::ports::Snapshot, StoreError> {
         self.inner.load(pipeline, event).await
     }
+    async fn load_view(&self, pipeline: &str) -> Result<crate::ports::Snapshot, StoreError> {
+        self.inner.load_view(pipeline).await
+    }
     fn bytes_written(&self) -> Option<u64> {
         self.inner.bytes_written()
     }
@@ -651,6 +678,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn declarations_are_versioned() -> contract::Checked {
                 contract::declarations_are_versioned($make.await).await
+            }
+            #[tokio::test]
+            async fn a_view_holds_the_executions_the_state_shows_and_when_the_pipeline_was_created() -> contract::Checked {
+                contract::a_view_holds_the_executions_the_state_shows_and_when_the_pipeline_was_created($make.await).await
             }
             #[tokio::test]
             async fn handled_events_are_stored() -> contract::Checked {

@@ -170,6 +170,10 @@ pub trait StateStore: Send + Sync {
     /// The pipeline state and the executions `event` needs; `NotFound` for an unknown pipeline.
     fn load(&self, pipeline: &str, event: &Event) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
 
+    /// The pipeline state and the executions GetPipelineState shows
+    /// ([`crate::engine::executions_shown`]), read together; `NotFound` for an unknown pipeline.
+    fn load_view(&self, pipeline: &str) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+
     /// Writes `changes` atomically, or fails with `Conflict` and writes nothing.
     fn commit(&self, changes: Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -16,7 +16,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::{Effect, Event, Execution, PipelineState, executions_needed};
+use pipewright_core::engine::{Effect, Event, Execution, Needs, PipelineState, executions_needed, executions_shown};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
@@ -138,6 +138,8 @@ struct Counters {
     writes: AtomicU64,
     /// `claim_effects` calls: one per poll of a worker.
     claims: AtomicU64,
+    /// Reads: each a trip to a read connection (or to the writer's, in memory).
+    reads: AtomicU64,
     /// Worker heartbeats (writes that an idle worker still makes, one per `HEARTBEAT`).
     heartbeats: AtomicU64,
     /// Commits that wrote (one per event applied).
@@ -160,6 +162,8 @@ pub struct StoreCounters {
     /// Write locks taken, heartbeats included.
     pub writes: u64,
     pub claims: u64,
+    /// Trips to a read connection.
+    pub reads: u64,
     pub heartbeats: u64,
     pub commits: u64,
     /// Bytes of stored values that commits wrote: what one event costs is the difference
@@ -203,6 +207,7 @@ impl Connections {
     }
 
     fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
         let Some(readers) = &self.readers else { return work(&mut lock(&self.writer)) };
         let idle = lock(&readers.idle).pop();
         let mut connection = match idle {
@@ -347,6 +352,68 @@ fn in_list(count: usize) -> String {
 }
 
 impl SqliteStore {
+    /// The pipeline state and the executions `needs` names for it, in one read transaction.
+    async fn snapshot(
+        &self,
+        pipeline: &str,
+        needs: impl FnOnce(&PipelineState) -> Needs + Send + 'static,
+    ) -> Result<Snapshot, StoreError> {
+        let pipeline = pipeline.to_owned();
+        let shared = self.shared.clone();
+        self.read(move |connection| {
+            let pipeline = pipeline.as_str();
+            // One read transaction: the state and the executions are from the same moment.
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sqlite)?;
+            let (state, state_version, declaration_version, created): (String, u64, u32, i64) = tx
+                .one("SELECT state, state_rev, version, created FROM pipelines WHERE name = ?", [pipeline], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+                .map_err(sqlite)?
+                .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+            shared.counters.traffic.read(state.len());
+            let state: PipelineState = from_json(&state, "pipeline state")?;
+            let needs = needs(&state);
+            let mut executions = BTreeMap::new();
+            let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
+                for row in head_rows(&tx, sql, rusqlite::params_from_iter(args))? {
+                    if !executions.contains_key(&row.id) {
+                        let versioned = shared.versioned(&tx, row)?;
+                        executions.insert(versioned.value.id.clone(), versioned);
+                    }
+                }
+                Ok(())
+            };
+            let ids: Vec<String> = needs.executions.into_iter().collect();
+            if !ids.is_empty() {
+                read(
+                    &format!(
+                        "SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND id IN ({})",
+                        in_list(ids.len())
+                    ),
+                    {
+                        let mut args = vec![pipeline.to_string()];
+                        args.extend(ids);
+                        args
+                    },
+                )?;
+            }
+            if needs.all_active {
+                read(
+                    &format!("SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND finished = 0"),
+                    vec![pipeline.to_string()],
+                )?;
+            }
+            Ok(Snapshot {
+                declaration_version,
+                created: Timestamp::from_millis(created),
+                state: Versioned { value: state, version: state_version },
+                executions,
+            })
+        })
+        .await
+    }
+
     /// Opens (creating if needed) the store at `path` (`:memory:` for a private in-memory
     /// database).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -398,6 +465,7 @@ impl SqliteStore {
         StoreCounters {
             writes: counters.writes.load(Ordering::Relaxed) + heartbeats,
             claims: counters.claims.load(Ordering::Relaxed),
+            reads: counters.reads.load(Ordering::Relaxed),
             heartbeats,
             commits: counters.commits.load(Ordering::Relaxed),
             bytes_written: counters.traffic.written.load(Ordering::Relaxed),
@@ -840,62 +908,12 @@ impl StateStore for SqliteStore {
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
-        let pipeline = pipeline.to_owned();
         let event = event.clone();
-        let shared = self.shared.clone();
-        self.read(move |connection| {
-            let pipeline = pipeline.as_str();
-            let event = &event;
-            // One read transaction: the state and the executions are from the same moment.
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sqlite)?;
-            let (state, state_version, declaration_version, created): (String, u64, u32, i64) = tx
-                .one("SELECT state, state_rev, version, created FROM pipelines WHERE name = ?", [pipeline], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()
-                .map_err(sqlite)?
-                .ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
-            shared.counters.traffic.read(state.len());
-            let state: PipelineState = from_json(&state, "pipeline state")?;
-            let needs = executions_needed(&state, event);
-            let mut executions = BTreeMap::new();
-            let mut read = |sql: &str, args: Vec<String>| -> Result<(), StoreError> {
-                for row in head_rows(&tx, sql, rusqlite::params_from_iter(args))? {
-                    if !executions.contains_key(&row.id) {
-                        let versioned = shared.versioned(&tx, row)?;
-                        executions.insert(versioned.value.id.clone(), versioned);
-                    }
-                }
-                Ok(())
-            };
-            let ids: Vec<String> = needs.executions.into_iter().collect();
-            if !ids.is_empty() {
-                read(
-                    &format!(
-                        "SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND id IN ({})",
-                        in_list(ids.len())
-                    ),
-                    {
-                        let mut args = vec![pipeline.to_string()];
-                        args.extend(ids);
-                        args
-                    },
-                )?;
-            }
-            if needs.all_active {
-                read(
-                    &format!("SELECT {HEAD_COLUMNS} FROM executions WHERE pipeline = ? AND finished = 0"),
-                    vec![pipeline.to_string()],
-                )?;
-            }
-            Ok(Snapshot {
-                declaration_version,
-                created: Timestamp::from_millis(created),
-                state: Versioned { value: state, version: state_version },
-                executions,
-            })
-        })
-        .await
+        self.snapshot(pipeline, move |state| executions_needed(state, &event)).await
+    }
+
+    async fn load_view(&self, pipeline: &str) -> Result<Snapshot, StoreError> {
+        self.snapshot(pipeline, executions_shown).await
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use pipewright_core::engine::{Event, Execution, PipelineState, executions_needed};
+use pipewright_core::engine::{Execution, Needs, PipelineState};
 use pipewright_core::ports::{Page, Snapshot, StoreError, Versioned};
 use pipewright_core::storage::{Cursor, page, page_size};
 use pipewright_core::time::Timestamp;
@@ -75,10 +75,16 @@ impl DynamoStore {
     }
 }
 
-pub(super) async fn load(store: &DynamoStore, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
+/// The pipeline state and the executions `needs` names for it: the head's item, then those
+/// executions in one batch.
+pub(super) async fn load(
+    store: &DynamoStore,
+    pipeline: &str,
+    needs: impl FnOnce(&PipelineState) -> Needs,
+) -> Result<Snapshot, StoreError> {
     let head = store.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
     let state: PipelineState = read_json(&head, "state", "pipeline state")?;
-    let needs = executions_needed(&state, event);
+    let needs = needs(&state);
     let mut ids: Vec<String> = needs.executions.into_iter().collect();
     if needs.all_active {
         ids.extend(store.execution_ids(pipeline, true).await?);

@@ -55,7 +55,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::{Event, Execution};
+use pipewright_core::engine::{Event, Execution, executions_needed, executions_shown};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
@@ -164,7 +164,11 @@ impl StateStore for DynamoStore {
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
-        executions::load(self, pipeline, event).await
+        executions::load(self, pipeline, |state| executions_needed(state, event)).await
+    }
+
+    async fn load_view(&self, pipeline: &str) -> Result<Snapshot, StoreError> {
+        executions::load(self, pipeline, executions_shown).await
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {

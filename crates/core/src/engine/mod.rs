@@ -227,6 +227,13 @@ pub struct Needs {
     pub all_active: bool,
 }
 
+/// The executions GetPipelineState shows: each stage's latest, and those waiting to enter it.
+pub fn executions_shown(state: &PipelineState) -> Needs {
+    let executions =
+        state.stages.iter().flat_map(|slot| slot.latest_execution.iter().chain(slot.inbound.iter()).cloned()).collect();
+    Needs { executions, all_active: false }
+}
+
 /// The executions `apply` may read for `event`: the one it names, and every execution
 /// waiting at a stage boundary (a stage it frees lets them in; a newer arrival supersedes them).
 pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
