@@ -11,8 +11,6 @@ import sys
 import time
 from urllib.parse import urlparse
 
-ENDPOINT, ROUNDS = sys.argv[1], int(sys.argv[2])
-BASELINE = sys.argv[3] if len(sys.argv) > 3 else None
 PIPELINE = "loaded"
 EXECUTIONS = 50
 READS = 200
@@ -109,14 +107,16 @@ def summary(label, rounds):
 
 
 def main():
-    servers = [("this build", Client(ENDPOINT))]
-    if BASELINE:
-        servers.append(("baseline", Client(BASELINE)))
+    endpoint, count = sys.argv[1], int(sys.argv[2])
+    baseline = sys.argv[3] if len(sys.argv) > 3 else None
+    servers = [("this build", Client(endpoint))]
+    if baseline:
+        servers.append(("baseline", Client(baseline)))
     for _, client in servers:
         client.call("CreatePipeline", declaration())
         wait_until_idle(client)  # CreatePipeline's own execution
     rounds = {label: [] for label, _ in servers}
-    for number in range(1, ROUNDS + 1):
+    for number in range(1, count + 1):
         order = servers if number % 2 else list(reversed(servers))
         for label, client in order:
             figures, note = one_round(client)
@@ -129,4 +129,5 @@ def main():
         summary(label, rounds[label])
 
 
-main()
+if __name__ == "__main__":
+    main()
