@@ -1,8 +1,6 @@
 //! GetPipelineExecution, GetPipelineState, ListPipelineExecutions, ListActionExecutions:
 //! the core's read models (`queries`), served with CodePipeline's pagination.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -10,6 +8,7 @@ use pipewright_core::declaration::{SECRET_MASK, SecretKeys};
 use pipewright_core::engine::{ActionStatus, Event, Execution, SetTransition, StageStatus};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::queries;
+use pipewright_core::service;
 use pipewright_core::time::Timestamp;
 
 use crate::protocol::{ApiError, check_execution_id, check_name, max_results, required, required_name};
@@ -141,20 +140,7 @@ pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<
 /// GetPipelineState's answer.
 pub(crate) async fn state_view<C: ControlPlane>(plane: &C, name: &str) -> Result<queries::PipelineStateView, ApiError> {
     check_name(name, "name")?;
-    let store = plane.store();
-    // The state and every execution it shows, read together: one trip to the store.
-    let snapshot = match store.load_view(name).await {
-        Ok(snapshot) => snapshot,
-        Err(StoreError::NotFound(_)) => return Err(pipeline_not_found(name)),
-        Err(error) => return Err(store_error(error)),
-    };
-    let state = snapshot.state.value;
-    // The compiled declaration of the version the state is laid out for, with its times: no
-    // read of the declaration once it is in the cache.
-    let compiled = plane.cache().at(store, name, state.version, snapshot.created).await.map_err(service_error)?;
-    let executions: BTreeMap<String, Execution> =
-        snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
-    Ok(queries::pipeline_state(&compiled.pipeline, compiled.created, compiled.updated, &state, &executions))
+    service::pipeline_state(plane.store(), plane.cache(), name).await.map_err(service_error)
 }
 
 /// Whether `execution` got through `stage` (the `succeededInStage` filter).

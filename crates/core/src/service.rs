@@ -9,6 +9,7 @@ use crate::backoff;
 use crate::engine::{self, Effect, Event, PipelineUpdated, Rejection, Stale, Step, World};
 use crate::pipeline::{Environment, Pipeline};
 use crate::ports::{Changes, StateStore, StoreError};
+use crate::queries::{self, PipelineStateView};
 use crate::time::Timestamp;
 use crate::validate::Report;
 
@@ -137,6 +138,24 @@ impl PipelineCache {
         // A panic while holding the lock cannot leave the map half-written: recover it.
         self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// GetPipelineState of `name`: the state with the executions it shows, read together, and the
+/// declaration of the version the state is laid out for (not read again once compiled).
+pub async fn pipeline_state<S: StateStore>(
+    store: &S,
+    cache: &PipelineCache,
+    name: &str,
+) -> Result<PipelineStateView, ServiceError> {
+    let snapshot = match store.load_view(name).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
+        Err(error) => return Err(ServiceError::Store(error)),
+    };
+    let state = snapshot.state.value;
+    let compiled = cache.at(store, name, state.version, snapshot.created).await?;
+    let executions = snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
+    Ok(queries::pipeline_state(&compiled.pipeline, compiled.created, compiled.updated, &state, &executions))
 }
 
 /// Applies `event` to pipeline `name` and commits it; `completed` names outbox entries that

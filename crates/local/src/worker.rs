@@ -221,7 +221,8 @@ impl Session<'_, '_> {
             let current = worker.read().await?;
             self.stop_moved_past(&current);
             let claimed_after = std::mem::replace(&mut execution, current);
-            if has_passed_deadline(&execution) {
+            let due = next_due(&execution);
+            if due.is_some_and(|due| due <= now()) {
                 worker.submit(&Event::Tick(Tick { execution_id: worker.execution_id.clone() }), &[]).await?;
                 continue;
             }
@@ -244,7 +245,7 @@ impl Session<'_, '_> {
             if progressed {
                 continue;
             }
-            let longest = idle_wait(next_due(&execution), now(), HEARTBEAT.saturating_sub(last_heartbeat.elapsed()));
+            let longest = idle_wait(due, now(), HEARTBEAT.saturating_sub(last_heartbeat.elapsed()));
             tokio::select! {
                 Some(finished) = finished_rx.recv() => self.finished.push(finished),
                 Some(answer) = answer_rx.recv() => self.answers.push(answer),
@@ -465,17 +466,13 @@ fn is_in_progress(execution: &Execution, dispatch: &Dispatch) -> bool {
     pipewright_core::engine::job_is_live(execution, &dispatch.job_ref())
 }
 
-fn has_passed_deadline(execution: &Execution) -> bool {
-    next_due(execution).is_some_and(|due| due <= now())
-}
-
 /// How long an idle worker waits for a wake-up before it looks on its own: until its
 /// execution's next deadline (`due`) or its next heartbeat, whichever comes first. Commits
 /// for the execution wake it; a look on its own is only for a commit whose wake-up was lost
 /// (its sender died in between), which so waits one heartbeat at most. Looking every second
 /// instead was most of what a long action cost `serve` (docs/benchmarks.md, "stop 32").
 fn idle_wait(due: Option<Timestamp>, now: Timestamp, until_heartbeat: Duration) -> Duration {
-    let until_due = due.map(|due| Duration::from_millis(u64::try_from(due.0 - now.0).unwrap_or(0)));
+    let until_due = due.map(|due| Duration::from_millis(u64::try_from(due.millis() - now.millis()).unwrap_or(0)));
     until_due.map_or(until_heartbeat, |until_due| until_due.min(until_heartbeat))
 }
 

@@ -1,6 +1,5 @@
 //! `status NAME` (GetPipelineState) and `history NAME` (ListPipelineExecutions).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,6 +8,7 @@ use anyhow::{Context, Result};
 
 use pipewright_core::ports::StateStore;
 use pipewright_core::queries::{self, PipelineStateView};
+use pipewright_core::service;
 use pipewright_core::time::Timestamp;
 use pipewright_local::backend::Backend;
 use pipewright_local::recovery::resume_orphans;
@@ -57,26 +57,7 @@ pub async fn open_existing(state_dir: &Path) -> Result<Backend> {
 
 /// GetPipelineState of `name`.
 pub async fn pipeline_state(backend: &Backend, name: &str) -> Result<PipelineStateView> {
-    let state = backend
-        .store
-        .pipeline_state(name)
-        .await?
-        .ok_or_else(|| usage(format!("pipeline {name} does not exist in this state directory")))?
-        .value;
-    let pipeline =
-        backend.cache.get(backend.store.as_ref(), name, Some(state.version)).await.map_err(failure::service)?;
-    let stored = backend
-        .store
-        .get_pipeline(name, Some(state.version))
-        .await?
-        .ok_or_else(|| usage(format!("pipeline {name} has no version {}", state.version)))?;
-    let mut executions = BTreeMap::new();
-    for id in state.stages.iter().flat_map(|s| s.latest_execution.iter().chain(s.inbound.iter())) {
-        if let Some(execution) = backend.execution(id).await? {
-            executions.insert(id.clone(), execution);
-        }
-    }
-    Ok(queries::pipeline_state(&pipeline, stored.created, stored.updated, &state, &executions))
+    service::pipeline_state(backend.store.as_ref(), &backend.cache, name).await.map_err(failure::service)
 }
 
 fn when(seconds: f64) -> String {
