@@ -274,6 +274,21 @@ fn set_up_schema(connection: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(sqlite)
 }
 
+/// Turns off SQLite's memory statistics for this process, before its first connection (later
+/// SQLite refuses the setting, and nothing changes). With them on, every allocation SQLite
+/// makes, on any connection, takes one mutex shared by the whole process: under `serve` the
+/// writer, the pooled readers and every execution's calls all meet on it. Nothing in
+/// Pipewright reads the statistics or sets SQLite's soft heap limit, which needs them.
+fn without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. SQLite refuses (SQLITE_MISUSE) any
+        // configuration once it is initialized, and the Once keeps two threads from calling it
+        // at the same time.
+        let _ = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+    });
+}
+
 /// The last connection to close leaves the WAL as it is instead of copying it into the file
 /// (three `fsync`s at the end of every run). With `synchronous = NORMAL` a commit is not
 /// synced anyway; the next open reads the WAL as it is, and the automatic checkpoint (every
@@ -419,6 +434,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let in_memory = path == Path::new(":memory:");
         let created = !in_memory && !path.exists();
+        without_memory_statistics();
         let mut connection = Connection::open(path).map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // A new file is set up without a sync per step (the switch to WAL alone syncs a
