@@ -167,6 +167,24 @@ pub fn runner_dir(attempt_dir: &Path) -> PathBuf {
     attempt_dir.with_file_name(name)
 }
 
+/// Removes the directories an ended execution's attempts leave under `<work>`: its stage
+/// directories and `<work>/<execution>`, each only when empty, so a workspace kept by
+/// `--keep-workspaces` stays with the directories above it. Without this, every execution
+/// left two or more empty directories behind for good. A failure leaves them, nothing else.
+pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
+    let dir = work_root.join(&*segment(execution_id));
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(stages) = std::fs::read_dir(&dir) {
+            for stage in stages.flatten() {
+                // Never follows a link, and refuses a directory with anything in it.
+                let _ = std::fs::remove_dir(stage.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+    })
+    .await;
+}
+
 /// Removes an attempt's workspace, and its runner's directory when there is one. A failure
 /// only leaves files behind: the action's result stands.
 pub async fn remove_workspace(scratch: PathBuf) {

@@ -158,6 +158,9 @@ impl<'a> Worker<'a> {
             for task in tasks {
                 let _ = task.await;
             }
+            // While this worker is still the registered one, so no other can be making an
+            // attempt's directory under it (a retry's worker registers after this one).
+            providers::remove_execution_dirs(&self.backend.providers.work_root, &self.execution_id).await;
         }
         if !matches!(result, Err(WorkerError::Displaced(_) | WorkerError::StateGone(_))) {
             let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
