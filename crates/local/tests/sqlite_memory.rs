@@ -1,6 +1,6 @@
 //! The store turns SQLite's memory statistics off before its first connection: with them on,
-//! every allocation SQLite makes takes one mutex shared by the whole process, which under
-//! `serve` a request's read could wait for behind an execution's lower-priority thread.
+//! every allocation SQLite makes takes one mutex shared by the whole process, on which
+//! `serve`'s requests and its executions' store calls wait for each other.
 //!
 //! A test binary of its own with a single test: the setting only takes if nothing in the
 //! process has used SQLite before the store is opened.
