@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::backoff;
 use crate::engine::{self, Effect, Event, PipelineUpdated, Rejection, Stale, Step, World};
 use crate::pipeline::{Environment, Pipeline};
-use crate::ports::{Changes, StateStore, StoreError};
+use crate::ports::{Changes, Snapshot, StateStore, StoreError};
 use crate::queries::{self, PipelineStateView};
 use crate::time::Timestamp;
 use crate::validate::Report;
@@ -140,6 +140,14 @@ impl PipelineCache {
     }
 }
 
+/// A store's load of pipeline `name`, with an unknown pipeline as the service says it.
+fn loaded(name: &str, load: Result<Snapshot, StoreError>) -> Result<Snapshot, ServiceError> {
+    load.map_err(|error| match error {
+        StoreError::NotFound(_) => ServiceError::PipelineNotFound(name.to_string()),
+        error => ServiceError::Store(error),
+    })
+}
+
 /// GetPipelineState of `name`: the state with the executions it shows, read together, and the
 /// declaration of the version the state is laid out for (not read again once compiled).
 pub async fn pipeline_state<S: StateStore>(
@@ -147,11 +155,7 @@ pub async fn pipeline_state<S: StateStore>(
     cache: &PipelineCache,
     name: &str,
 ) -> Result<PipelineStateView, ServiceError> {
-    let snapshot = match store.load_view(name).await {
-        Ok(snapshot) => snapshot,
-        Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
-        Err(error) => return Err(ServiceError::Store(error)),
-    };
+    let snapshot = loaded(name, store.load_view(name).await)?;
     let state = snapshot.state.value;
     let compiled = cache.at(store, name, state.version, snapshot.created).await?;
     let executions = snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
@@ -259,11 +263,7 @@ async fn attempt_together<S: StateStore>(
     now: Timestamp,
 ) -> Result<Together, ServiceError> {
     let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
-    let snapshot = match store.load(name, first).await {
-        Ok(snapshot) => snapshot,
-        Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
-        Err(error) => return Err(ServiceError::Store(error)),
-    };
+    let snapshot = loaded(name, store.load(name, first).await)?;
     let pipeline = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
     if snapshot.state.value.version != pipeline.version {
         return Ok(Together::OneByOne);
@@ -326,11 +326,7 @@ async fn attempt<S: StateStore>(
     now: Timestamp,
     completed: &[String],
 ) -> Result<Attempt, ServiceError> {
-    let snapshot = match store.load(name, event).await {
-        Ok(snapshot) => snapshot,
-        Err(StoreError::NotFound(_)) => return Err(ServiceError::PipelineNotFound(name.to_string())),
-        Err(error) => return Err(ServiceError::Store(error)),
-    };
+    let snapshot = loaded(name, store.load(name, event).await)?;
     // The version the load read with the state: a cache hit on every event but the first.
     let current = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
     // The state is laid out for an older declaration: bring it up to date first.
