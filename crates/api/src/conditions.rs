@@ -121,8 +121,7 @@ pub async fn list_rule_executions<C: ControlPlane>(
     let store = plane.store();
     let mut details = Vec::new();
     for execution in &listed.executions {
-        let version =
-            plane.cache().get(store, &pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+        let version = plane.cache().pinned(store, execution).await.map_err(service_error)?;
         let mut of_execution = queries::rule_executions(&version, execution);
         if listed.only_latest {
             // The latest run of each rule only.

@@ -233,8 +233,7 @@ pub(crate) async fn waiting_jobs<C: ControlPlane>(
         let name = &pipeline.declaration.name;
         let executions = store.list_executions(name, POLL_WINDOW, None).await.map_err(store_error)?.items;
         for execution in executions.into_iter().filter(|e| !e.status.is_finished()) {
-            let version =
-                plane.cache().get(store, name, Some(execution.pipeline_version)).await.map_err(service_error)?;
+            let version = plane.cache().pinned(store, &execution).await.map_err(service_error)?;
             for work in engine::work_in_flight(&version, &execution, plane.now()) {
                 let Effect::Dispatch(dispatch) = work.effect else { continue };
                 if &dispatch.action_type != wanted || !select(&dispatch) {

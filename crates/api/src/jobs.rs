@@ -236,12 +236,10 @@ pub async fn fail<C: ControlPlane>(plane: &C, input: FailureInput) -> Result<Val
 /// stored execution.
 pub(crate) async fn dispatched<C: ControlPlane>(
     plane: &C,
-    pipeline: &str,
     execution: &Execution,
     job_id: &str,
 ) -> Result<Dispatch, ApiError> {
-    let version =
-        plane.cache().get(plane.store(), pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+    let version = plane.cache().pinned(plane.store(), execution).await.map_err(service_error)?;
     engine::work_in_flight(&version, execution, plane.now())
         .into_iter()
         .find_map(|work| match work.effect {
@@ -259,7 +257,7 @@ pub async fn job_artifact_access<C: ControlPlane>(
     job_id: &str,
 ) -> Result<(ArtifactCredentials, ArtifactScope), ApiError> {
     let live = live_job(plane, Some(job_id.to_string())).await?;
-    let dispatch = dispatched(plane, &live.pipeline, &live.execution, job_id).await?;
+    let dispatch = dispatched(plane, &live.execution, job_id).await?;
     let credentials = plane.artifact_credentials(&live.execution, &dispatch).await.map_err(ApiError::internal)?;
     Ok((credentials, ArtifactScope::of(&dispatch)))
 }
@@ -293,7 +291,7 @@ pub(crate) async fn job_data<C: ControlPlane>(
 pub async fn details<C: ControlPlane>(plane: &C, caller: &Caller, input: JobInput) -> Result<Value, ApiError> {
     let job_id = input.job_id.clone().unwrap_or_default();
     let live = live_job(plane, input.job_id).await?;
-    let dispatch = dispatched(plane, &live.pipeline, &live.execution, &job_id).await?;
+    let dispatch = dispatched(plane, &live.execution, &job_id).await?;
     let data = job_data(plane, caller, &live.execution, &dispatch).await?;
     Ok(json!({ "jobDetails": { "id": job_id, "accountId": plane.account(), "data": data } }))
 }

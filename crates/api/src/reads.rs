@@ -279,7 +279,7 @@ pub async fn list_action_executions<C: ControlPlane>(
 ) -> Result<Value, ApiError> {
     let pipeline = required_name(input.pipeline_name, "pipelineName")?;
     let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
-    let details = details_of(plane, &pipeline, &listed.executions, listed.only_latest).await?;
+    let details = details_of(plane, &listed.executions, listed.only_latest).await?;
     let (page, next_token) = page_of(details, listed.offset, listed.limit);
     let mut output = json!({ "actionExecutionDetails": page });
     if let Some(token) = next_token {
@@ -298,13 +298,12 @@ pub(crate) async fn action_details<C: ControlPlane>(
 ) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
     check_name(pipeline, "pipelineName")?;
     let executions = executions_in_scope(plane, pipeline, execution_id).await?;
-    details_of(plane, pipeline, &executions, only_latest).await
+    details_of(plane, &executions, only_latest).await
 }
 
 /// The action executions of `executions`, newest first.
 async fn details_of<C: ControlPlane>(
     plane: &C,
-    pipeline: &str,
     executions: &[Execution],
     only_latest: bool,
 ) -> Result<Vec<queries::ActionExecutionDetailView>, ApiError> {
@@ -312,8 +311,7 @@ async fn details_of<C: ControlPlane>(
     let secrets = crate::action_types::Secrets::load(plane).await?;
     let mut details = Vec::new();
     for execution in executions {
-        let version =
-            plane.cache().get(store, pipeline, Some(execution.pipeline_version)).await.map_err(service_error)?;
+        let version = plane.cache().pinned(store, execution).await.map_err(service_error)?;
         let mut of_execution = queries::action_executions(&version, execution);
         // Secret configuration values are answered masked, as GetPipeline answers them.
         for detail in &mut of_execution {

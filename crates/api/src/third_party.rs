@@ -102,7 +102,7 @@ async fn check_client<C: ControlPlane>(plane: &C, job_id: &str, token: Option<St
     let token = required(token, "clientToken")?;
     check_text(&token, "clientToken", 1, 256, |_| true)?;
     let live = live_job(plane, Some(job_id.to_string())).await?;
-    let dispatch = dispatched(plane, &live.pipeline, &live.execution, job_id).await?;
+    let dispatch = dispatched(plane, &live.execution, job_id).await?;
     if dispatch.action_type.owner != ActionOwner::ThirdParty {
         return Err(ApiError::client(
             "InvalidJobException",
@@ -129,7 +129,7 @@ pub async fn details<C: ControlPlane>(plane: &C, caller: &Caller, input: Details
     let id = job_id(input.job_id)?;
     check_client(plane, &id, input.client_token).await?;
     let live = live_job(plane, Some(id.clone())).await?;
-    let dispatch = dispatched(plane, &live.pipeline, &live.execution, &id).await?;
+    let dispatch = dispatched(plane, &live.execution, &id).await?;
     let mut data = job_data(plane, caller, &live.execution, &dispatch).await?;
     // A partner's job does not name the pipeline's ARN nor the execution (model documentation).
     if let Some(context) = data["pipelineContext"].as_object_mut() {

@@ -322,6 +322,34 @@ async fn a_pipeline_created_again_under_its_name_is_never_taken_for_the_deleted_
 }
 
 #[tokio::test]
+async fn an_execution_of_a_pipeline_created_again_is_read_with_its_own_declaration() {
+    // An execution pins its version, and a pipeline created again numbers its versions from 1
+    // again: a process that compiled version 1 of the deleted pipeline must not read the new
+    // pipeline's executions with it.
+    let first = TestPlane::new();
+    let other = TestPlane::beside(&first, 1_800_000_060_000);
+    first.ok("CreatePipeline", json!({ "pipeline": declaration("pinned") })).await;
+    let source_key = |listed: &Value| -> Vec<String> {
+        let details = listed["actionExecutionDetails"].as_array().unwrap();
+        details.iter().map(|d| d["input"]["configuration"]["S3ObjectKey"].as_str().unwrap().to_string()).collect()
+    };
+    let listed = first.ok("ListActionExecutions", json!({ "pipelineName": "pinned" })).await;
+    assert_eq!(source_key(&listed), ["src.zip"], "version 1 of the first pipeline is compiled");
+
+    let mut again = declaration("pinned");
+    again["stages"][0]["actions"][0]["configuration"]["S3ObjectKey"] = json!("next.zip");
+    other.ok("DeletePipeline", json!({ "name": "pinned" })).await;
+    other.ok("CreatePipeline", json!({ "pipeline": again })).await;
+
+    // The new pipeline's first execution pins its version 1; the first process reads it with
+    // the new declaration, and so does every way in that reads an execution by its version.
+    let listed = first.ok("ListActionExecutions", json!({ "pipelineName": "pinned" })).await;
+    assert_eq!(source_key(&listed), ["next.zip"]);
+    let listed = other.ok("ListActionExecutions", json!({ "pipelineName": "pinned" })).await;
+    assert_eq!(source_key(&listed), ["next.zip"]);
+}
+
+#[tokio::test]
 async fn start_records_an_execution_that_waits_for_its_approval() {
     let plane = TestPlane::new();
     plane.ok("CreatePipeline", json!({ "pipeline": declaration("web") })).await;

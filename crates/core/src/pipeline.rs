@@ -10,6 +10,7 @@ use crate::declaration::{
 use crate::engine::ConditionKind;
 use crate::providers::{self, ProviderKind};
 use crate::rule_types::RuleProvider;
+use crate::time::Timestamp;
 use crate::validate::{self, Report};
 
 /// How a pipeline handles several executions (docs/reference/codepipeline.md §3.6–3.7).
@@ -157,6 +158,9 @@ pub struct Pipeline {
     pub name: String,
     /// The structure version executions pin.
     pub version: u32,
+    /// When the stored pipeline this was compiled from was created, which tells it from an
+    /// earlier pipeline of the same name; None for a declaration not read from a store.
+    pub created: Option<Timestamp>,
     pub pipeline_type: PipelineType,
     pub mode: Mode,
     pub environment: Environment,
@@ -200,6 +204,7 @@ impl Pipeline {
         Ok(Pipeline {
             name: declaration.name.clone(),
             version: declaration.version.and_then(|v| u32::try_from(v).ok()).unwrap_or(1),
+            created: None,
             pipeline_type: declaration.effective_type(),
             mode,
             environment,

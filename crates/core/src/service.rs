@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::backoff;
-use crate::engine::{self, Effect, Event, PipelineUpdated, Rejection, Stale, Step, World};
+use crate::engine::{self, Effect, Event, Execution, PipelineUpdated, Rejection, Stale, Step, World};
 use crate::pipeline::{Environment, Pipeline};
 use crate::ports::{Changes, Snapshot, StateStore, StoreError};
 use crate::queries::{self, PipelineStateView};
@@ -88,6 +88,18 @@ impl PipelineCache {
         Ok(self.read(store, name, version).await?.pipeline)
     }
 
+    /// The declaration `execution` runs with: its pinned version, of the pipeline it belongs
+    /// to. An entry of an earlier pipeline of the same name (deleted in another process) is
+    /// read again; only an execution stored before it recorded its pipeline's creation time
+    /// is looked up by version alone.
+    pub async fn pinned<S: StateStore>(&self, store: &S, execution: &Execution) -> Result<Arc<Pipeline>, ServiceError> {
+        let (name, version) = (&execution.pipeline_name, execution.pipeline_version);
+        match execution.pipeline_created {
+            Some(created) => Ok(self.at(store, name, version, created).await?.pipeline),
+            None => self.get(store, name, Some(version)).await,
+        }
+    }
+
     /// The pipeline `name` at `version`, of the pipeline created at `created` (a snapshot's):
     /// an entry of an earlier pipeline of the same name is read again.
     pub async fn at<S: StateStore>(
@@ -127,8 +139,9 @@ impl PipelineCache {
         }
         let mut declaration = stored.declaration;
         declaration.version = Some(i64::from(version));
-        let pipeline = Pipeline::compile(declaration, self.environment.clone())
+        let mut pipeline = Pipeline::compile(declaration, self.environment.clone())
             .map_err(|report| ServiceError::InvalidDeclaration { name: name.to_string(), version, report })?;
+        pipeline.created = Some(stored.created);
         let compiled = Compiled { pipeline: Arc::new(pipeline), created: stored.created, updated: stored.updated };
         self.lock().insert((name.to_string(), version), compiled.clone());
         Ok(compiled)

@@ -111,10 +111,17 @@ impl<'a> Worker<'a> {
     /// carry out (`recovery::on_takeover`).
     async fn take_over_claims(&self) -> Result<(), WorkerError> {
         let store = &self.backend.store;
-        for (claimant, entry) in store.claims_of_others(&self.execution_id, &self.owner).await? {
+        let claims = store.claims_of_others(&self.execution_id, &self.owner).await?;
+        // The declaration the execution runs with, read only when there is a claim to judge.
+        let pipeline = match claims.is_empty() {
+            true => None,
+            false => match store.get_execution(&self.execution_id).await? {
+                Some(execution) => self.backend.cache.pinned(store.as_ref(), &execution.value).await.ok(),
+                None => None,
+            },
+        };
+        for (claimant, entry) in claims {
             let Effect::Dispatch(dispatch) = entry.effect else { continue };
-            let pipeline =
-                self.backend.cache.get(store.as_ref(), &self.pipeline, Some(dispatch.pipeline_version)).await.ok();
             let kind = providers::kind_of(pipeline.as_deref(), &dispatch);
             if recovery::on_takeover(dispatch.action_type.owner.clone(), kind) == Takeover::Interrupted {
                 if kind == Some(ProviderKind::Commands) {

@@ -83,6 +83,7 @@ fn start(ctx: &mut Context, event: &RollbackStage, stage: usize) -> Result<Optio
         id: event.execution_id.clone(),
         pipeline_name: pipeline.name.clone(),
         pipeline_version: pipeline.version,
+        pipeline_created: pipeline.created,
         mode: pipeline.mode,
         // The Start move sets it.
         status: ExecutionStatus::InProgress,

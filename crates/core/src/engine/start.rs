@@ -31,6 +31,7 @@ pub(crate) fn start(ctx: &mut Context, event: &StartExecution) -> Result<Option<
         id: event.execution_id.clone(),
         pipeline_name: pipeline.name.clone(),
         pipeline_version: pipeline.version,
+        pipeline_created: pipeline.created,
         mode: pipeline.mode,
         // The Start move sets it.
         status: ExecutionStatus::InProgress,

@@ -401,6 +401,11 @@ pub struct Execution {
     pub pipeline_name: String,
     /// The structure version the execution started with.
     pub pipeline_version: u32,
+    /// When the pipeline it belongs to was created: its `pipeline_version` is of that pipeline,
+    /// not of an earlier one deleted under the same name. None in executions stored before
+    /// this was recorded, and in those of a declaration not read from a store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_created: Option<Timestamp>,
     pub mode: Mode,
     pub status: ExecutionStatus,
     pub status_summary: Option<String>,

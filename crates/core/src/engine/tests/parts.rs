@@ -88,3 +88,22 @@ fn removed_parts_are_deleted_and_gaps_are_corrupt() {
     let wrong = join(head(&old), [(PartKey::Stage(0), StoredPart::Namespace(BTreeMap::new()))]);
     assert!(matches!(wrong, Err(StoreError::Corrupt(_))));
 }
+
+#[test]
+fn an_execution_records_when_its_pipeline_was_created_and_older_ones_read_without_it() {
+    let mut sim = Sim::new(three_stages("QUEUED"));
+    sim.pipeline.created = Some(crate::time::Timestamp::from_millis(42));
+    sim.start("e1");
+    let execution = sim.execution("e1").clone();
+    assert_eq!(execution.pipeline_created, Some(crate::time::Timestamp::from_millis(42)));
+    assert_eq!(head(&execution).pipeline_created, execution.pipeline_created, "the head keeps it");
+    assert_eq!(check::round_trip(&execution), execution);
+
+    // Stored before the field existed: read as unknown, and written back without it.
+    let mut json = serde_json::to_value(&execution).unwrap();
+    assert_eq!(json["pipelineCreated"], 42);
+    json.as_object_mut().unwrap().remove("pipelineCreated");
+    let older: crate::engine::Execution = serde_json::from_value(json).unwrap();
+    assert_eq!(older.pipeline_created, None);
+    assert!(serde_json::to_value(&older).unwrap().get("pipelineCreated").is_none());
+}
