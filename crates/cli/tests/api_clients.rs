@@ -360,7 +360,7 @@ fn the_aws_cli_creates_starts_approves_and_reads_a_pipeline() {
     });
     // The approval message's review link opens this server's console, which shows the
     // approval and its form; the GET decides nothing.
-    let message = server.dir.path().join(format!("state/notifications/{execution_id}/Approve.ReleaseGate.1.json"));
+    let message = server.dir.path().join(format!("state/notifications/{execution_id}/Approve/ReleaseGate.1.json"));
     let message: Value = serde_json::from_str(&std::fs::read_to_string(&message).unwrap()).unwrap();
     let link = message["approval"]["approvalReviewLink"].as_str().unwrap().to_string();
     assert!(

@@ -87,6 +87,15 @@ pub fn log_file(logs_root: &Path, execution_id: &str, stage: &str, action: &str,
     stage_dir.join(format!("{}.{attempt}.log", segment(action)))
 }
 
+/// An approval's SNS message body: `<notifications>/<execution>/<stage>/<action>.<attempt>.json`.
+/// One file per approval attempt: with the stage a directory of its own, stage `a.b` with
+/// action `c` and stage `a` with action `b.c` do not share a file, as a flat
+/// `<stage>.<action>.<attempt>` would make them.
+pub fn notification_file(root: &Path, execution_id: &str, stage: &str, action: &str, attempt: u32) -> PathBuf {
+    let stage_dir = root.join(&*segment(execution_id)).join(&*segment(stage));
+    stage_dir.join(format!("{}.{attempt}.json", segment(action)))
+}
+
 /// An attempt's log as the console shows it: where [`log_file`] puts it, or where versions
 /// before it put it (`<action>/<attempt>.log`), for the executions they ran.
 pub fn read_action_log(
@@ -294,5 +303,16 @@ mod tests {
         std::fs::write(logs.join("e1/Build/Make.1.log"), "now\n").unwrap();
         assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1).as_deref(), Some("now\n"));
         assert_eq!(read_action_log(logs, "e1", "Build", "Make", 2), None);
+    }
+
+    #[test]
+    fn each_approval_attempt_has_a_message_file_of_its_own() {
+        let root = Path::new("/n");
+        assert_eq!(notification_file(root, "e1", "Gate", "Approve", 2), root.join("e1/Gate/Approve.2.json"));
+        let (dotted_stage, dotted_action) =
+            (notification_file(root, "e1", "a.b", "c", 1), notification_file(root, "e1", "a", "b.c", 1));
+        assert_ne!(dotted_stage, dotted_action);
+        assert_ne!(notification_file(root, "e1", "a", "b.1", 2), notification_file(root, "e1", "a", "b", 1));
+        assert_eq!(notification_file(root, "e1", "..", "x/y", 1), root.join("e1/%2E%2E/x%2Fy.1.json"));
     }
 }

@@ -440,9 +440,16 @@ impl Worker<'_> {
         let console = format!("{}/pipelines/{}", backend.console_url, request.pipeline);
         let review = format!("{console}/approve/{}/{}?token={}", request.stage, request.action, request.token);
         let message = approval_message(request, LOCAL_REGION, &console, &review);
-        let dir = backend.notifications_dir().join(&request.execution_id);
-        let file = dir.join(format!("{}.{}.{}.json", request.stage, request.action, request.attempt));
-        let written = fs::create_dir_all(&dir)
+        let file = providers::notification_file(
+            &backend.notifications_dir(),
+            &request.execution_id,
+            &request.stage,
+            &request.action,
+            request.attempt,
+        );
+        let written = file
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
             .and_then(|()| fs::write(&file, serde_json::to_string_pretty(&message.body).unwrap_or_default()));
         if let Err(error) = written {
             backend
