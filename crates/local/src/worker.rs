@@ -214,7 +214,7 @@ impl Session<'_, '_> {
         let mut execution = worker.read().await?;
         loop {
             let claimed = store.claim_effects(&worker.execution_id, &worker.owner).await?;
-            self.carry_out(claimed, &execution.seed).await?;
+            self.carry_out(claimed, &execution).await?;
 
             while let Ok(finished) = finished_rx.try_recv() {
                 self.finished.push(finished);
@@ -265,7 +265,7 @@ impl Session<'_, '_> {
     }
 
     /// Carries out claimed effects. A dispatch stays in the outbox until its result commits.
-    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>, seed: &str) -> Result<(), WorkerError> {
+    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>, execution: &Execution) -> Result<(), WorkerError> {
         let worker = self.worker;
         let backend = worker.backend;
         let mut done = Vec::new();
@@ -282,7 +282,7 @@ impl Session<'_, '_> {
                     done.push(entry.id);
                     self.ask(*request);
                 }
-                Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch, seed).await,
+                Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch, execution).await,
             }
         }
         if !done.is_empty() {
@@ -306,17 +306,13 @@ impl Session<'_, '_> {
         }
     }
 
-    /// Runs a dispatched action in its own task.
-    async fn start(&mut self, id: String, dispatch: Dispatch, seed: &str) {
+    /// Runs a dispatched action of `execution` in its own task.
+    async fn start(&mut self, id: String, dispatch: Dispatch, execution: &Execution) {
         if self.running.contains_key(&id) {
             return;
         }
         let backend = self.worker.backend;
-        let pipeline = backend
-            .cache
-            .get(backend.store.as_ref(), &self.worker.pipeline, Some(dispatch.pipeline_version))
-            .await
-            .ok();
+        let pipeline = backend.cache.pinned(backend.store.as_ref(), execution).await.ok();
         let kind = providers::kind_of(pipeline.as_deref(), &dispatch);
         let regional_store = match dispatch.condition {
             Some(_) => None,
@@ -327,7 +323,7 @@ impl Session<'_, '_> {
         let finished_tx = self.finished_tx.clone();
         let job = dispatch.clone();
         let entry = id.clone();
-        let credentials = local_credentials(seed, &dispatch.job_id);
+        let credentials = local_credentials(&execution.seed, &dispatch.job_id);
         let task = tokio::spawn(async move {
             let ran = providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
             let _ = finished_tx.send((entry, job, ran.outcome, ran.details));

@@ -31,7 +31,7 @@ pub async fn waiting_job(
     }
     let pipeline = services
         .cache
-        .get(&services.store, &execution.pipeline_name, Some(execution.pipeline_version))
+        .pinned(&services.store, &execution)
         .await
         .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
     let mut starting = false;
@@ -114,7 +114,7 @@ pub async fn action_abandoned(services: &Services, detail: &Value) -> Result<Inv
     };
     let pipeline = services
         .cache
-        .get(&services.store, &execution.pipeline_name, Some(execution.pipeline_version))
+        .pinned(&services.store, &execution)
         .await
         .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
     let declared = pipeline

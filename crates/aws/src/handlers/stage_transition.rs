@@ -122,11 +122,7 @@ pub(super) async fn work_of_active_executions(
         if execution.value.status.is_finished() {
             continue;
         }
-        let pipeline = match services
-            .cache
-            .get(&services.store, &execution.value.pipeline_name, Some(execution.value.pipeline_version))
-            .await
-        {
+        let pipeline = match services.cache.pinned(&services.store, &execution.value).await {
             Ok(pipeline) => pipeline,
             Err(error) => {
                 tracing::warn!(execution = %active.execution_id, %error, "cannot load the pipeline version");

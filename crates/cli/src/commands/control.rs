@@ -197,11 +197,7 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let style = Style::choose(args.json);
-    let pipeline = probe
-        .cache
-        .get(probe.store.as_ref(), &args.name, Some(execution.pipeline_version))
-        .await
-        .map_err(failure::service)?;
+    let pipeline = probe.cache.pinned(probe.store.as_ref(), &execution).await.map_err(failure::service)?;
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, false);
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let launcher = ProcessLauncher::new(state_dir.to_path_buf())?;
