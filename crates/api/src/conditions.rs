@@ -50,7 +50,7 @@ pub struct ListRuleTypesInput {
 
 /// The pipeline must exist before anything else is looked at.
 async fn require_pipeline<C: ControlPlane>(plane: &C, name: &str) -> Result<(), ApiError> {
-    plane.cache().get(plane.store(), name, None).await.map_err(service_error).map(|_| ())
+    plane.cache().current(plane.store(), name).await.map_err(service_error).map(|_| ())
 }
 
 pub async fn rollback<C: ControlPlane>(plane: &C, caller: &Caller, input: RollbackInput) -> Result<Value, ApiError> {

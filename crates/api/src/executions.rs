@@ -160,7 +160,7 @@ pub(crate) async fn start_execution<C: ControlPlane>(
     let execution_id = match execution_id {
         Some(execution_id) => {
             // A missing pipeline is reported before a token another pipeline used.
-            plane.cache().get(plane.store(), name, None).await.map_err(|e| StartError::Api(service_error(e)))?;
+            plane.cache().current(plane.store(), name).await.map_err(|e| StartError::Api(service_error(e)))?;
             if let Some(existing) =
                 plane.store().get_execution(&execution_id).await.map_err(|e| StartError::Api(store_error(e)))?
             {

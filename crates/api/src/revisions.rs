@@ -45,7 +45,7 @@ pub async fn put<C: ControlPlane>(plane: &C, caller: &Caller, input: PutInput) -
     check_text(&change_id, "actionRevision.revisionChangeId", 1, 100, |_| true)?;
     required(revision.created, "actionRevision.created")?;
 
-    let compiled = plane.cache().get(plane.store(), &pipeline, None).await.map_err(service_error)?;
+    let compiled = plane.cache().current(plane.store(), &pipeline).await.map_err(service_error)?;
     let Some(s) = compiled.stage_index(&stage) else {
         return Err(ApiError::client(
             "StageNotFoundException",

@@ -104,7 +104,7 @@ pub async fn transition<C: ControlPlane>(
         check_text(&reason, "reason", 1, 300, reason_char)?;
         Some(reason)
     };
-    let pipeline_version = plane.cache().get(plane.store(), &pipeline, None).await.map_err(service_error)?;
+    let pipeline_version = plane.cache().current(plane.store(), &pipeline).await.map_err(service_error)?;
     if pipeline_version.stage_index(&stage).is_none() {
         return Err(ApiError::client(
             "StageNotFoundException",
@@ -163,7 +163,7 @@ pub async fn approval<C: ControlPlane>(plane: &C, caller: &Caller, input: Approv
     let summary = required(result.summary, "result.summary")?;
     check_text(&summary, "result.summary", 0, 512, |_| true)?;
     let token = required(input.token, "token")?;
-    let pipeline_version = plane.cache().get(plane.store(), &pipeline, None).await.map_err(service_error)?;
+    let pipeline_version = plane.cache().current(plane.store(), &pipeline).await.map_err(service_error)?;
     let Some(s) = pipeline_version.stage_index(&stage) else {
         return Err(ApiError::client(
             "StageNotFoundException",

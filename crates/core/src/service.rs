@@ -73,19 +73,10 @@ impl PipelineCache {
         PipelineCache { environment, compiled: Mutex::new(HashMap::new()) }
     }
 
-    /// The pipeline `name` at `version`, or at its current version.
-    pub async fn get<S: StateStore>(
-        &self,
-        store: &S,
-        name: &str,
-        version: Option<u32>,
-    ) -> Result<Arc<Pipeline>, ServiceError> {
-        if let Some(version) = version
-            && let Some(found) = self.cached(name, version, None)
-        {
-            return Ok(found.pipeline);
-        }
-        Ok(self.read(store, name, version).await?.pipeline)
+    /// The pipeline `name` at its current version: the store says which version that is, and
+    /// each version is compiled once.
+    pub async fn current<S: StateStore>(&self, store: &S, name: &str) -> Result<Arc<Pipeline>, ServiceError> {
+        Ok(self.read(store, name, None).await?.pipeline)
     }
 
     /// The declaration `execution` runs with: its pinned version, of the pipeline it belongs
@@ -96,7 +87,10 @@ impl PipelineCache {
         let (name, version) = (&execution.pipeline_name, execution.pipeline_version);
         match execution.pipeline_created {
             Some(created) => Ok(self.at(store, name, version, created).await?.pipeline),
-            None => self.get(store, name, Some(version)).await,
+            None => match self.cached(name, version, None) {
+                Some(found) => Ok(found.pipeline),
+                None => Ok(self.read(store, name, Some(version)).await?.pipeline),
+            },
         }
     }
 

@@ -164,7 +164,7 @@ pub(crate) async fn start(
     source_revisions: Vec<SourceRevisionOverride>,
     variables: Vec<VariableOverride>,
 ) -> Result<Started, HandlerError> {
-    let pipeline = services.cache.get(&services.store, name, None).await?;
+    let pipeline = services.cache.current(&services.store, name).await?;
     // CodePipeline refuses an artifact store without versioning; so does Pipewright, before
     // anything is written.
     if let Some(store) = pipeline.artifact_store(None) {

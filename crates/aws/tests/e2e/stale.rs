@@ -35,8 +35,7 @@ async fn a_dispatch_for_an_attempt_that_is_no_longer_current_deploys_nothing() {
     attempt.status = ActionStatus::InProgress;
     attempt.job = Some(Job { id: "late-job".into(), sequence: 1, continuation_token: None, heartbeat_deadline: None });
     deploy.actions[0].attempts.push(attempt);
-    let pipeline =
-        stack.services.cache.get(&stack.services.store, "late", Some(execution.pipeline_version)).await.unwrap();
+    let pipeline = stack.services.cache.pinned(&stack.services.store, &execution).await.unwrap();
     let dispatch = work_in_flight(&pipeline, &execution, pipewright_aws::handlers::now())
         .into_iter()
         .find_map(|work| match work.effect {

@@ -226,7 +226,7 @@ pub async fn start(
     region: Option<&str>,
 ) -> Result<ExitCode> {
     let probe = open_resuming(state_dir, Arc::new(pipewright_local::report::Silent), None).await?;
-    let pipeline = probe.cache.get(probe.store.as_ref(), &args.name, None).await.map_err(failure::service)?;
+    let pipeline = probe.cache.current(probe.store.as_ref(), &args.name).await.map_err(failure::service)?;
     let options = run_options(&pipeline, &args.options, profile, region)?;
     let execution_id = uuid::Uuid::new_v4().to_string();
     if args.wait {
