@@ -87,10 +87,24 @@ impl PipelineCache {
         let (name, version) = (&execution.pipeline_name, execution.pipeline_version);
         match execution.pipeline_created {
             Some(created) => Ok(self.at(store, name, version, created).await?.pipeline),
-            None => match self.cached(name, version, None) {
-                Some(found) => Ok(found.pipeline),
-                None => Ok(self.read(store, name, Some(version)).await?.pipeline),
-            },
+            None => self.by_version(store, name, version).await,
+        }
+    }
+
+    /// The pipeline `name` at `version`, trusting an entry of that version whichever pipeline
+    /// of the name it was read from. Only for a caller that holds no execution and would pay a
+    /// read per job to get one: a deploy step's regional artifact store on AWS. An entry of a
+    /// pipeline deleted in another process stays there until a read of the new pipeline in
+    /// this process replaces it.
+    pub async fn by_version<S: StateStore>(
+        &self,
+        store: &S,
+        name: &str,
+        version: u32,
+    ) -> Result<Arc<Pipeline>, ServiceError> {
+        match self.cached(name, version, None) {
+            Some(found) => Ok(found.pipeline),
+            None => Ok(self.read(store, name, Some(version)).await?.pipeline),
         }
     }
 

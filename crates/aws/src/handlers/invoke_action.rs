@@ -157,15 +157,6 @@ async fn report(services: &Services, message: &DispatchMessage, event: Option<Ev
     }
 }
 
-/// The artifact store of a cross-region action's region, from the declaration its execution
-/// runs with (read through the execution, so that a warm instance's entry of a pipeline
-/// deleted and created again under the same name is not taken for it).
-async fn regional_store(services: &Services, dispatch: &Dispatch) -> Option<String> {
-    let execution = services.store.get_execution(&dispatch.execution_id).await.ok()??;
-    let pipeline = services.cache.pinned(&services.store, &execution.value).await.ok()?;
-    pipewright_core::deploy::regional_store(&pipeline, dispatch)
-}
-
 /// A deploy provider's step (docs/providers.md §13): the attempt's first job starts the
 /// work, a job carrying a wait looks again. Either finishes the action, reported as any job
 /// result, or waits: the wait goes back as a continuation whose token the engine keeps with
@@ -173,7 +164,14 @@ async fn regional_store(services: &Services, dispatch: &Dispatch) -> Option<Stri
 async fn deploy(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
     let regional_store = match dispatch.region {
-        Some(_) => regional_store(services, dispatch).await,
+        // By version alone: every CodeBuild and deploy step comes this way, and reading the
+        // execution to check its pipeline's creation would cost a read per step.
+        Some(_) => services
+            .cache
+            .by_version(&services.store, &dispatch.pipeline, dispatch.pipeline_version)
+            .await
+            .ok()
+            .and_then(|pipeline| pipewright_core::deploy::regional_store(&pipeline, dispatch)),
         None => None,
     };
     let job = DeployJob { dispatch: dispatch.clone(), regional_store };
