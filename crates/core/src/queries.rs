@@ -274,8 +274,7 @@ fn stage_execution_view(execution: &Execution, status: String) -> StageExecution
 
 /// GetPipelineState. `executions` holds at least each stage's latest execution and the
 /// inbound ones; those missing are left out of the view.
-/// `created` and `updated` are the pipeline's and its version's times
-/// ([`crate::service::Compiled`]).
+/// `created` and `updated` are the pipeline's and its version's times.
 pub fn pipeline_state(
     pipeline: &Pipeline,
     created: Timestamp,

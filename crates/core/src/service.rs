@@ -61,9 +61,8 @@ pub struct PipelineCache {
 /// A compiled declaration and what GetPipelineState shows of its version.
 #[derive(Clone)]
 pub struct Compiled {
+    /// Its `created` tells this pipeline of the name from an earlier one deleted.
     pub pipeline: Arc<Pipeline>,
-    /// When the pipeline was created (this pipeline of the name, not an earlier one deleted).
-    pub created: Timestamp,
     /// When this version was stored.
     pub updated: Timestamp,
 }
@@ -130,7 +129,7 @@ impl PipelineCache {
 
     fn cached(&self, name: &str, version: u32, created: Option<Timestamp>) -> Option<Compiled> {
         let found = self.lock().get(&(name.to_string(), version)).cloned()?;
-        created.is_none_or(|created| created == found.created).then_some(found)
+        created.is_none_or(|created| Some(created) == found.pipeline.created).then_some(found)
     }
 
     /// Reads `name` at `version` (its current one if none) from the store, and compiles it
@@ -150,7 +149,7 @@ impl PipelineCache {
         let mut pipeline = Pipeline::compile(declaration, self.environment.clone())
             .map_err(|report| ServiceError::InvalidDeclaration { name: name.to_string(), version, report })?;
         pipeline.created = Some(stored.created);
-        let compiled = Compiled { pipeline: Arc::new(pipeline), created: stored.created, updated: stored.updated };
+        let compiled = Compiled { pipeline: Arc::new(pipeline), updated: stored.updated };
         self.lock().insert((name.to_string(), version), compiled.clone());
         Ok(compiled)
     }
@@ -180,7 +179,8 @@ pub async fn pipeline_state<S: StateStore>(
     let state = snapshot.state.value;
     let compiled = cache.at(store, name, state.version, snapshot.created).await?;
     let executions = snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();
-    Ok(queries::pipeline_state(&compiled.pipeline, compiled.created, compiled.updated, &state, &executions))
+    // The pipeline the state belongs to: `at` answered with the declaration of that one.
+    Ok(queries::pipeline_state(&compiled.pipeline, snapshot.created, compiled.updated, &state, &executions))
 }
 
 /// Applies `event` to pipeline `name` and commits it; `completed` names outbox entries that

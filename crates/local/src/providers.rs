@@ -83,8 +83,7 @@ pub fn action_dir(root: &Path, execution_id: &str, stage: &str, action: &str) ->
 /// costs a run of many actions: docs/benchmarks.md, "stop 24"). One-to-one as
 /// [`attempt_dir`] is.
 pub fn log_file(logs_root: &Path, execution_id: &str, stage: &str, action: &str, attempt: u32) -> PathBuf {
-    let stage_dir = logs_root.join(&*segment(execution_id)).join(&*segment(stage));
-    stage_dir.join(format!("{}.{attempt}.log", segment(action)))
+    attempt_file(logs_root, execution_id, stage, action, attempt, "log")
 }
 
 /// An approval's SNS message body: `<notifications>/<execution>/<stage>/<action>.<attempt>.json`.
@@ -92,8 +91,15 @@ pub fn log_file(logs_root: &Path, execution_id: &str, stage: &str, action: &str,
 /// action `c` and stage `a` with action `b.c` do not share a file, as a flat
 /// `<stage>.<action>.<attempt>` would make them.
 pub fn notification_file(root: &Path, execution_id: &str, stage: &str, action: &str, attempt: u32) -> PathBuf {
+    attempt_file(root, execution_id, stage, action, attempt, "json")
+}
+
+/// `<root>/<execution>/<stage>/<action>.<attempt>.<extension>`, each name a path segment that
+/// cannot climb out of its parent. One-to-one: the attempt, all digits, is what follows the
+/// action's last dot.
+fn attempt_file(root: &Path, execution_id: &str, stage: &str, action: &str, attempt: u32, extension: &str) -> PathBuf {
     let stage_dir = root.join(&*segment(execution_id)).join(&*segment(stage));
-    stage_dir.join(format!("{}.{attempt}.json", segment(action)))
+    stage_dir.join(format!("{}.{attempt}.{extension}", segment(action)))
 }
 
 /// An attempt's log as the console shows it: where [`log_file`] puts it, or where versions

@@ -113,12 +113,13 @@ impl<'a> Worker<'a> {
         let store = &self.backend.store;
         let claims = store.claims_of_others(&self.execution_id, &self.owner).await?;
         // The declaration the execution runs with, read only when there is a claim to judge.
-        let pipeline = match claims.is_empty() {
+        let execution = match claims.is_empty() {
             true => None,
-            false => match store.get_execution(&self.execution_id).await? {
-                Some(execution) => self.backend.cache.pinned(store.as_ref(), &execution.value).await.ok(),
-                None => None,
-            },
+            false => store.get_execution(&self.execution_id).await?,
+        };
+        let pipeline = match execution {
+            Some(execution) => self.backend.cache.pinned(store.as_ref(), &execution.value).await.ok(),
+            None => None,
         };
         for (claimant, entry) in claims {
             let Effect::Dispatch(dispatch) = entry.effect else { continue };
