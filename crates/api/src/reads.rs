@@ -5,11 +5,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use pipewright_core::declaration::{SECRET_MASK, SecretKeys};
-use pipewright_core::engine::{ActionStatus, Event, Execution, SetTransition, StageStatus};
+use pipewright_core::engine::{ActionStatus, Execution, StageStatus};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::queries;
 use pipewright_core::service;
-use pipewright_core::time::Timestamp;
 
 use crate::protocol::{ApiError, check_execution_id, check_name, max_results, required, required_name};
 use crate::{ControlPlane, execution_not_found, pipeline_not_found, service_error, store_error};
@@ -100,35 +99,26 @@ pub(crate) async fn execution_view<C: ControlPlane>(
     Ok(queries::execution(&execution_of(plane, pipeline, id).await?))
 }
 
-/// A request that reads the pipeline state without changing it: the store loads the state
-/// and the executions waiting at its boundaries for any event, and this one names none.
-fn read_probe(now: Timestamp) -> Event {
-    Event::SetTransition(SetTransition {
-        stage: String::new(),
-        enabled: true,
-        reason: None,
-        by: None,
-        requested_at: now,
-    })
-}
-
-/// The pipeline state and the executions waiting at its boundaries, as the store has them.
-async fn snapshot<C: ControlPlane>(plane: &C, name: &str) -> Result<pipewright_core::ports::Snapshot, ApiError> {
-    match plane.store().load(name, &read_probe(plane.now())).await {
-        Ok(snapshot) => Ok(snapshot),
-        Err(StoreError::NotFound(_)) => Err(pipeline_not_found(name)),
-        Err(error) => Err(store_error(error)),
-    }
-}
-
-/// The latest execution to have entered `stage`.
+/// The latest execution to have entered `stage`, read with the pipeline state in one load
+/// (GetPipelineState's: the state and the executions it shows).
 pub(crate) async fn latest_in_stage<C: ControlPlane>(
     plane: &C,
     pipeline: &str,
     stage: &str,
-) -> Result<Option<String>, ApiError> {
-    let state = snapshot(plane, pipeline).await?.state.value;
-    Ok(state.stages.into_iter().find(|slot| slot.name == stage).and_then(|slot| slot.latest_execution))
+) -> Result<Option<Execution>, ApiError> {
+    let mut snapshot = match plane.store().load_view(pipeline).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreError::NotFound(_)) => return Err(pipeline_not_found(pipeline)),
+        Err(error) => return Err(store_error(error)),
+    };
+    let latest = snapshot
+        .state
+        .value
+        .stages
+        .iter()
+        .find(|slot| slot.name == stage)
+        .and_then(|slot| slot.latest_execution.clone());
+    Ok(latest.and_then(|id| snapshot.executions.remove(&id)).map(|versioned| versioned.value))
 }
 
 pub async fn get_state<C: ControlPlane>(plane: &C, input: StateInput) -> Result<Value, ApiError> {

@@ -137,8 +137,7 @@ async fn holder_of_token<C: ControlPlane>(
             .and_then(|s| execution.stages[s].action_index(action).map(|a| &execution.stages[s].actions[a]))
             .is_some_and(|run| run.attempts.iter().any(|attempt| attempt.token.as_deref() == Some(token)))
     };
-    if let Some(id) = crate::reads::latest_in_stage(plane, pipeline, stage).await?
-        && let Ok(execution) = execution_of(plane, pipeline, &id).await
+    if let Some(execution) = crate::reads::latest_in_stage(plane, pipeline, stage).await?
         && has_token(&execution)
     {
         return Ok(Some(execution));

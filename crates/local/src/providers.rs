@@ -72,7 +72,7 @@ pub fn kind_of(pipeline: Option<&pipewright_core::pipeline::Pipeline>, dispatch:
 }
 
 /// Where an action's workspace (under `work_root`) or its logs (under `logs_root`) live: one
-/// directory per execution, stage and action (or `<condition>.<rule>`), each name a path
+/// directory per execution, stage and action (or `<condition>:<rule>`), each name a path
 /// segment that cannot climb out of its parent.
 pub fn action_dir(root: &Path, execution_id: &str, stage: &str, action: &str) -> PathBuf {
     root.join(&*segment(execution_id)).join(&*segment(stage)).join(&*segment(action))
@@ -164,10 +164,12 @@ pub fn attempt_dir(work_root: &Path, dispatch: &Dispatch) -> PathBuf {
 }
 
 /// The last segment of an action's workspace and log paths: a rule's sit beside the
-/// actions', under its condition's name.
+/// actions', named `<condition>:<rule>`. The colon is outside CodePipeline's name pattern, so
+/// [`segment`] encodes it (`beforeEntry%3ARule`) and no action's name can give the same path,
+/// as `<condition>.<rule>` did for an action named `beforeEntry.Rule`.
 fn leaf(dispatch: &Dispatch) -> String {
     match dispatch.condition {
-        Some(condition) => format!("{}.{}", condition.field(), dispatch.action),
+        Some(condition) => format!("{}:{}", condition.field(), dispatch.action),
         None => dispatch.action.clone(),
     }
 }
@@ -295,6 +297,7 @@ async fn run_provider(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pipewright_core::engine::ConditionKind;
 
     #[test]
     fn logs_are_read_where_this_version_and_earlier_ones_wrote_them() {
@@ -309,6 +312,34 @@ mod tests {
         std::fs::write(logs.join("e1/Build/Make.1.log"), "now\n").unwrap();
         assert_eq!(read_action_log(logs, "e1", "Build", "Make", 1).as_deref(), Some("now\n"));
         assert_eq!(read_action_log(logs, "e1", "Build", "Make", 2), None);
+    }
+
+    fn job(action: &str, condition: Option<ConditionKind>) -> Dispatch {
+        let mut dispatch: Dispatch = serde_json::from_value(serde_json::json!({
+            "id": "d", "pipeline": "p", "pipelineVersion": 1, "executionId": "e1", "stage": "Deploy",
+            "action": action, "attempt": 1, "actionExecutionId": "x", "jobId": "j", "jobSequence": 1,
+            "actionType": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "region": null, "roleArn": null, "namespace": null, "configuration": {}, "commands": [],
+            "environmentVariables": [], "outputVariables": [], "inputArtifacts": [], "outputArtifacts": [],
+            "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0,
+        }))
+        .unwrap();
+        dispatch.condition = condition;
+        dispatch
+    }
+
+    #[test]
+    fn a_rules_workspace_and_log_are_never_an_actions() {
+        let work = Path::new("/w");
+        let rule = job("Check", Some(ConditionKind::BeforeEntry));
+        let action = job("beforeEntry.Check", None);
+        assert_eq!(attempt_dir(work, &rule), work.join("e1/Deploy/beforeEntry%3ACheck.1"));
+        assert_eq!(attempt_dir(work, &action), work.join("e1/Deploy/beforeEntry.Check.1"));
+        let log = |dispatch: &Dispatch| log_file(work, "e1", "Deploy", &leaf(dispatch), dispatch.attempt);
+        assert_ne!(log(&rule), log(&action));
+        // Validation keeps a colon out of action names; one written as the rule's encoded
+        // path is encoded again.
+        assert_ne!(attempt_dir(work, &job("beforeEntry%3ACheck", None)), attempt_dir(work, &rule));
     }
 
     #[test]
