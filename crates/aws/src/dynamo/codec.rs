@@ -1,8 +1,7 @@
-//! Attribute values: strings and numbers, JSON stored gzip-compressed, executions, and the
+//! Attribute values: strings and numbers, JSON stored compressed, executions, and the
 //! entries of an execution's outbox.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
@@ -38,31 +37,23 @@ pub(super) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, 
         .ok_or_else(|| StoreError::Corrupt(format!("stored item lacks number {name}")))
 }
 
-/// What every transaction writes is stored as gzip-compressed JSON (a binary attribute): the
+/// What every transaction writes is stored as compressed JSON (a binary attribute): the
 /// head's state, an execution's body and its outbox entries. Names, ARNs and resolved
 /// configurations repeat a lot, and a transaction pays two write units per started KB of each
 /// item it touches, a condition check included — so the head a commit only checks costs as
-/// much as one it rewrites. Level 6: level 1 left an execution a third larger, level 9 gained
-/// nothing more. An item holds at most 400 KB.
-pub(super) fn gzip_json<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue, StoreError> {
+/// much as one it rewrites. The compression and its dictionary: [`super::compression`]. An
+/// item holds at most 400 KB.
+pub(super) fn compressed_json<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue, StoreError> {
     let json = to_json_bytes(value)?;
-    let refused = |e: std::io::Error| StoreError::Refused(format!("cannot compress: {e}"));
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&json).map_err(refused)?;
-    Ok(AttributeValue::B(aws_smithy_types::Blob::new(encoder.finish().map_err(refused)?)))
+    Ok(AttributeValue::B(aws_smithy_types::Blob::new(super::compression::compress(&json)?)))
 }
 
-/// Reads a JSON attribute written by `gzip_json`, or as a plain string (items written before
-/// compression, declaration versions among them).
+/// Reads a JSON attribute written by `compressed_json` (or gzip-compressed by versions before
+/// it), or as a plain string (items written before compression, declaration versions among
+/// them).
 pub(super) fn read_json<T: DeserializeOwned>(item: &Item, name: &str, what: &str) -> Result<T, StoreError> {
     match item.get(name) {
-        Some(AttributeValue::B(blob)) => {
-            let mut json = Vec::new();
-            flate2::read::GzDecoder::new(blob.as_ref())
-                .read_to_end(&mut json)
-                .map_err(|e| StoreError::Corrupt(format!("stored {what} is unreadable: {e}")))?;
-            from_json_bytes(&json, what)
-        }
+        Some(AttributeValue::B(blob)) => from_json_bytes(&super::compression::decompress(blob.as_ref(), what)?, what),
         Some(AttributeValue::S(text)) => from_json(text, what),
         _ => Err(StoreError::Corrupt(format!("stored item lacks {name}"))),
     }
@@ -107,7 +98,7 @@ pub(super) fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> 
             }
         }
     }
-    gzip_json(&body)
+    compressed_json(&body)
 }
 
 /// The execution an execution item holds.
@@ -165,7 +156,7 @@ pub(super) fn outbox_entries(item: &Item) -> Result<Vec<StoredEntry>, StoreError
 pub(super) fn batch_value(effects: &[(&Effect, u64)]) -> Result<AttributeValue, StoreError> {
     let stored: Vec<StoredEffect> =
         effects.iter().map(|(effect, seq)| StoredEffect { effect: (*effect).clone(), seq: *seq }).collect();
-    gzip_json(&stored)
+    compressed_json(&stored)
 }
 
 /// The entries of an outbox batch item, in commit order; all claimed by its `claimed_by`.
@@ -190,7 +181,7 @@ mod tests {
     #[test]
     fn json_attributes_are_compressed_and_plain_strings_still_read() {
         let value = serde_json::json!({"stages": ["Source", "Build", "Deploy"], "name": "x".repeat(500)});
-        let item = HashMap::from([("state".to_string(), gzip_json(&value).unwrap())]);
+        let item = HashMap::from([("state".to_string(), compressed_json(&value).unwrap())]);
         let Some(AttributeValue::B(blob)) = item.get("state") else { panic!("not binary: {item:?}") };
         assert!(blob.as_ref().len() < 200, "500 repeated bytes compress: {}", blob.as_ref().len());
         assert_eq!(read_json::<serde_json::Value>(&item, "state", "state").unwrap(), value);
@@ -202,7 +193,7 @@ mod tests {
     #[test]
     fn unreadable_json_attributes_are_errors_naming_them() {
         let garbage =
-            HashMap::from([("state".to_string(), AttributeValue::B(aws_smithy_types::Blob::new(b"no gzip")))]);
+            HashMap::from([("state".to_string(), AttributeValue::B(aws_smithy_types::Blob::new(b"no zlib")))]);
         let error = read_json::<serde_json::Value>(&garbage, "state", "pipeline state").unwrap_err();
         assert!(error.is_permanent(), "{error}");
         let error = error.to_string();
@@ -246,7 +237,7 @@ mod tests {
 
         let mut broken = json.clone();
         broken["namespaces"]["SourceVariables"] = serde_json::json!({SAME_AS_ATTEMPT: "9/9/9"});
-        let broken = HashMap::from([("body".to_string(), gzip_json(&broken).unwrap())]);
+        let broken = HashMap::from([("body".to_string(), compressed_json(&broken).unwrap())]);
         assert!(unpack(&broken).unwrap_err().to_string().contains("refers to attempt 9/9/9"));
     }
 }

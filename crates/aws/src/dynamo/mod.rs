@@ -2,14 +2,14 @@
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | pipeline head: current version, state (gzip JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
-//! | one declaration version: `body` (gzip JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (gzip JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
-//! | parts of a large execution (`parts`): `body` (gzip JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
+//! | pipeline head: current version, state (compressed JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
+//! | one declaration version: `body` (compressed JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
+//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
+//! | parts of a large execution (`parts`): `body` (compressed JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
-//! | an outbox batch, the effects of one commit for one execution: `effects` (gzip JSON), `pipeline`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>` |
+//! | an outbox batch, the effects of one commit for one execution: `effects` (compressed JSON), `pipeline`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>` |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
 //! execution's, and the head's when the state is written or the change relied on it (a stage
@@ -35,6 +35,7 @@
 
 mod claims;
 mod codec;
+mod compression;
 mod errors;
 mod executions;
 mod jobs;
@@ -68,6 +69,12 @@ pub use keys::{CLAIM_SECONDS, DEADLINES, LISTING, LISTING_ATTRIBUTES, OUTBOX};
 pub use schema::create_table;
 pub use sweeps::DueExecution;
 pub use transaction::{MAX_ITEMS, transaction};
+
+/// The JSON bytes of a compressed attribute of the table (an execution's `body`, an outbox
+/// batch's `effects`), as the store reads them: for tests and tools that look at raw items.
+pub fn stored_json_bytes(blob: &[u8], what: &str) -> Result<Vec<u8>, pipewright_core::ports::StoreError> {
+    compression::decompress(blob, what)
+}
 
 #[derive(Clone)]
 pub struct DynamoStore {

@@ -26,7 +26,7 @@ use pipewright_core::execution_parts::{Part, PartKey, StoredPart, changed_parts,
 use pipewright_core::ports::StoreError;
 
 use super::DynamoStore;
-use super::codec::{Item, get_n, get_s, gzip_json, n, pack, read_json, unpack};
+use super::codec::{Item, compressed_json, get_n, get_s, n, pack, read_json, unpack};
 use super::errors::refused;
 use super::keys::{EXECUTION, HISTORY_SECONDS, execution_pk, key};
 
@@ -48,7 +48,7 @@ pub fn item_key(part: &PartKey) -> String {
     }
 }
 
-/// The largest execution (its gzip JSON) kept whole in its item: with the index attributes
+/// The largest execution (its compressed JSON) kept whole in its item: with the index attributes
 /// the item stays within about 3 KB (its outbox aside), which costs no more write units than
 /// its head and the part items an event changes.
 pub const WHOLE_BYTES: usize = 2048;
@@ -112,13 +112,13 @@ pub fn writes(old: Option<&Execution>, new: &Execution) -> Result<PartWrites, St
     Ok(writes)
 }
 
-/// A part item's body: its parts by key, gzip-compressed JSON.
+/// A part item's body: its parts by key, compressed JSON.
 fn body(parts: &[(PartKey, Part<'_>)]) -> Result<AttributeValue, StoreError> {
     let mut object = serde_json::Map::new();
     for (key, part) in parts {
         object.insert(key.encode(), part.to_value()?);
     }
-    gzip_json(&serde_json::Value::Object(object))
+    compressed_json(&serde_json::Value::Object(object))
 }
 
 /// The transaction's actions for the part items of `execution` at version `version`.

@@ -14,7 +14,7 @@ use pipewright_core::storage::{same_structure, stamped};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
-use super::codec::{Item, get_n, get_s, gzip_json, n, read_json, s};
+use super::codec::{Item, compressed_json, get_n, get_s, n, read_json, s};
 use super::errors::{refused, sdk_error, transaction_error};
 use super::keys::{ALL_PIPELINES, HEAD, declaration_sk, key, pipeline_pk};
 use super::limits;
@@ -31,7 +31,7 @@ impl DynamoStore {
     }
 }
 
-/// The item of one declaration version: its JSON gzip-compressed, as a 10-stage pipeline of
+/// The item of one declaration version: its JSON compressed, as a 10-stage pipeline of
 /// 50 actions with long commands is well over 400 KB as JSON (docs/security.md, "Limits of
 /// AWS"); one too large even so is refused by `limits::check` before anything is written.
 fn version_item(
@@ -46,7 +46,7 @@ fn version_item(
         .set_item(Some(HashMap::from([
             ("pk".into(), s(pipeline_pk(name))),
             ("sk".into(), s(declaration_sk(version))),
-            ("body".into(), gzip_json(&stamped(declaration, version))?),
+            ("body".into(), compressed_json(&stamped(declaration, version))?),
             ("created".into(), n(now.millis())),
         ])))
         .build()
@@ -70,7 +70,7 @@ fn created(
             ("version".into(), n(1)),
             ("created".into(), n(now.millis())),
             ("updated".into(), n(now.millis())),
-            ("state".into(), gzip_json(&state)?),
+            ("state".into(), compressed_json(&state)?),
             ("rev".into(), n(1)),
             ("gsi1pk".into(), s(ALL_PIPELINES)),
             ("gsi1sk".into(), s(name)),

@@ -15,7 +15,7 @@ use pipewright_core::engine::{Effect, Execution, PipelineState};
 use pipewright_core::execution_parts::head as execution_head;
 use pipewright_core::ports::{Changes, StoreError};
 
-use super::codec::{batch_value, gzip_json, n, pack, s};
+use super::codec::{batch_value, compressed_json, n, pack, s};
 use super::errors::refused;
 use super::keys::{
     EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk, derived, execution_pk, key, pipeline_pk,
@@ -113,7 +113,7 @@ fn new_state(
         .update_expression("SET #state = :state, rev = rev + :one")
         .condition_expression("rev = :expected")
         .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":state", gzip_json(state)?)
+        .expression_attribute_values(":state", compressed_json(state)?)
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":expected", expected)
         .build()

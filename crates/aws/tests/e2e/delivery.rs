@@ -149,12 +149,12 @@ async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
 /// keys, as a stack deployed before outbox batches wrote them.
 async fn as_written_before_batches(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) -> usize {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use std::io::{Read, Write};
-    let gunzip = |blob: &AttributeValue| -> Value {
-        let mut json = Vec::new();
-        flate2::read::GzDecoder::new(blob.as_b().unwrap().as_ref()).read_to_end(&mut json).unwrap();
+    use std::io::Write;
+    let read_stored = |blob: &AttributeValue| -> Value {
+        let json = pipewright_aws::dynamo::stored_json_bytes(blob.as_b().unwrap().as_ref(), "outbox batch").unwrap();
         serde_json::from_slice(&json).unwrap()
     };
+    // Those stacks wrote gzip.
     let gzip = |value: &Value| -> AttributeValue {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(value.to_string().as_bytes()).unwrap();
@@ -176,7 +176,7 @@ async fn as_written_before_batches(dynamo: &aws_sdk_dynamodb::Client, table: &st
     let mut committed_at = String::new();
     for batch in &batches {
         committed_at = batch["committed_at"].as_n().unwrap().clone();
-        for stored in gunzip(&batch["effects"]).as_array().unwrap() {
+        for stored in read_stored(&batch["effects"]).as_array().unwrap() {
             let entry = std::collections::HashMap::from([("effect".to_string(), gzip(stored))]);
             outbox.insert(stored["effect"]["id"].as_str().unwrap().to_string(), AttributeValue::M(entry));
         }
