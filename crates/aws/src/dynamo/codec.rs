@@ -84,7 +84,8 @@ fn attempt_variables(body: &Value) -> Vec<(String, &Value)> {
 /// An execution's `body`. An action's output variables are in its attempt and again in the
 /// execution's namespaces; the namespace's copy is stored as a reference to the attempt, so
 /// that variables up to CodePipeline's 122,880 bytes per action are stored once
-/// (docs/security.md, "Limits of AWS").
+/// (docs/security.md, "Limits of AWS"). Ids derived from the rest are left out
+/// ([`super::derived_ids`]).
 pub(super) fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> {
     let mut body =
         serde_json::to_value(execution).map_err(|e| StoreError::Refused(format!("execution as JSON: {e}")))?;
@@ -98,12 +99,14 @@ pub(super) fn pack(execution: &Execution) -> Result<AttributeValue, StoreError> 
             }
         }
     }
+    super::derived_ids::elide(&mut body);
     compressed_json(&body)
 }
 
 /// The execution an execution item holds.
 pub(super) fn unpack(item: &Item) -> Result<Execution, StoreError> {
     let mut body: Value = read_json(item, "body", "execution")?;
+    super::derived_ids::restore(&mut body)?;
     let places: Vec<(String, Value)> =
         attempt_variables(&body).into_iter().map(|(place, variables)| (place, variables.clone())).collect();
     if let Some(namespaces) = body.get_mut("namespaces").and_then(Value::as_object_mut) {

@@ -36,6 +36,7 @@
 mod claims;
 mod codec;
 mod compression;
+mod derived_ids;
 mod errors;
 mod executions;
 mod jobs;
