@@ -72,7 +72,7 @@ pub(super) fn decompress(blob: &[u8], what: &str) -> Result<Vec<u8>, StoreError>
                 }
             }
             Err(error) => match error.needs_dictionary() {
-                Some(id) if id == dictionary_id() => {
+                Some(id) if id == DICTIONARY_ID => {
                     inflate.set_dictionary(DICTIONARY).map_err(|e| unreadable(e.to_string()))?;
                 }
                 Some(id) => return Err(unreadable(format!("written with an unknown dictionary ({id:#010x})"))),
@@ -89,12 +89,15 @@ fn within_bound(json: Vec<u8>) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The dictionary's Adler-32, as a zlib header names it.
-fn dictionary_id() -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in DICTIONARY {
-        a = (a + u32::from(byte)) % 65_521;
+/// The dictionary's Adler-32, as a zlib header names it; computed once, when compiled.
+const DICTIONARY_ID: u32 = adler32(DICTIONARY);
+
+const fn adler32(bytes: &[u8]) -> u32 {
+    let (mut a, mut b, mut i) = (1u32, 0u32, 0);
+    while i < bytes.len() {
+        a = (a + bytes[i] as u32) % 65_521;
         b = (b + a) % 65_521;
+        i += 1;
     }
     (b << 16) | a
 }
@@ -108,7 +111,7 @@ mod tests {
         // Changing these bytes makes every item written with them unreadable: add a new
         // dictionary instead (see DICTIONARY).
         assert_eq!(DICTIONARY.len(), 13_797);
-        assert_eq!(dictionary_id(), 0xd4a5_5d17);
+        assert_eq!(DICTIONARY_ID, 0xd4a5_5d17);
     }
 
     #[test]
@@ -118,7 +121,7 @@ mod tests {
         let stored = compress(json).unwrap();
         assert_eq!(stored[0] & 0x0f, 8, "a zlib stream of deflate");
         assert_ne!(stored[1] & 0x20, 0, "whose header says a dictionary is needed");
-        assert_eq!(u32::from_be_bytes(stored[2..6].try_into().unwrap()), dictionary_id());
+        assert_eq!(u32::from_be_bytes(stored[2..6].try_into().unwrap()), DICTIONARY_ID);
         assert_eq!(decompress(&stored, "execution").unwrap(), json);
     }
 

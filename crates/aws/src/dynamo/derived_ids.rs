@@ -34,34 +34,28 @@ fn attempts_mut(body: &mut Value) -> Vec<(String, String, &mut Value)> {
     found
 }
 
-fn action_execution_id(execution_id: &str, stage: &str, action: &str, attempt: &Value) -> Option<String> {
-    let number = u32::try_from(attempt.get("number")?.as_u64()?).ok()?;
-    Some(ids::action_execution_id(execution_id, stage, action, number))
-}
-
-fn job_id(seed: &str, action_execution_id: &str, job: &Value) -> Option<String> {
-    let sequence = u32::try_from(job.get("sequence")?.as_u64()?).ok()?;
-    Some(ids::job_id(seed, action_execution_id, sequence))
+/// A small unsigned field of an attempt or a job (`number`, `sequence`).
+fn count(fields: &serde_json::Map<String, Value>, name: &str) -> Option<u32> {
+    u32::try_from(fields.get(name)?.as_u64()?).ok()
 }
 
 /// Removes from an execution's JSON the ids that equal their derivation.
 pub(super) fn elide(body: &mut Value) {
     let Some((execution_id, seed)) = execution_keys(body) else { return };
     for (stage, action, attempt) in attempts_mut(body) {
-        let Some(derived) = action_execution_id(&execution_id, &stage, &action, attempt) else { continue };
-        let Some(stored) = attempt.get("actionExecutionId").and_then(Value::as_str).map(str::to_string) else {
+        let Some(fields) = attempt.as_object_mut() else { continue };
+        let Some(number) = count(fields, "number") else { continue };
+        let Some(stored) = fields.get("actionExecutionId").and_then(Value::as_str).map(str::to_string) else {
             continue;
         };
-        if let Some(job) = attempt.get_mut("job").filter(|job| job.is_object())
-            && job_id(&seed, &stored, job).is_some_and(|id| job.get("id").and_then(Value::as_str) == Some(id.as_str()))
-            && let Some(job) = job.as_object_mut()
+        if let Some(job) = fields.get_mut("job").and_then(Value::as_object_mut)
+            && let Some(sequence) = count(job, "sequence")
+            && job.get("id").and_then(Value::as_str) == Some(ids::job_id(&seed, &stored, sequence).as_str())
         {
             job.remove("id");
         }
-        if stored == derived
-            && let Some(attempt) = attempt.as_object_mut()
-        {
-            attempt.remove("actionExecutionId");
+        if stored == ids::action_execution_id(&execution_id, &stage, &action, number) {
+            fields.remove("actionExecutionId");
         }
     }
 }
@@ -73,17 +67,18 @@ pub(super) fn restore(body: &mut Value) -> Result<(), StoreError> {
     for (stage, action, attempt) in attempts_mut(body) {
         let Some(fields) = attempt.as_object_mut() else { continue };
         if !fields.contains_key("actionExecutionId") {
-            let derived = action_execution_id(&execution_id, &stage, &action, &Value::Object(fields.clone()))
+            let number = count(fields, "number")
                 .ok_or_else(|| corrupt(&format!("an attempt of {stage}/{action} has no number")))?;
+            let derived = ids::action_execution_id(&execution_id, &stage, &action, number);
             fields.insert("actionExecutionId".to_string(), Value::String(derived));
         }
         let attempt_id = fields.get("actionExecutionId").and_then(Value::as_str).unwrap_or_default().to_string();
         if let Some(job) = fields.get_mut("job").and_then(Value::as_object_mut)
             && !job.contains_key("id")
         {
-            let derived = job_id(&seed, &attempt_id, &Value::Object(job.clone()))
-                .ok_or_else(|| corrupt(&format!("a job of {stage}/{action} has no sequence")))?;
-            job.insert("id".to_string(), Value::String(derived));
+            let sequence =
+                count(job, "sequence").ok_or_else(|| corrupt(&format!("a job of {stage}/{action} has no sequence")))?;
+            job.insert("id".to_string(), Value::String(ids::job_id(&seed, &attempt_id, sequence)));
         }
     }
     Ok(())
