@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use pipewright_core::declaration::{SECRET_MASK, SecretKeys};
 use pipewright_core::engine::{ActionStatus, Execution, StageStatus};
-use pipewright_core::ports::{StateStore, StoreError};
+use pipewright_core::ports::StateStore;
 use pipewright_core::queries;
 use pipewright_core::service;
 
@@ -106,11 +106,7 @@ pub(crate) async fn latest_in_stage<C: ControlPlane>(
     pipeline: &str,
     stage: &str,
 ) -> Result<Option<Execution>, ApiError> {
-    let mut snapshot = match plane.store().load_view(pipeline).await {
-        Ok(snapshot) => snapshot,
-        Err(StoreError::NotFound(_)) => return Err(pipeline_not_found(pipeline)),
-        Err(error) => return Err(store_error(error)),
-    };
+    let mut snapshot = service::view(plane.store(), pipeline).await.map_err(service_error)?;
     let latest = snapshot
         .state
         .value

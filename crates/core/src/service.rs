@@ -168,6 +168,11 @@ fn loaded(name: &str, load: Result<Snapshot, StoreError>) -> Result<Snapshot, Se
     })
 }
 
+/// The state of pipeline `name` and the executions GetPipelineState shows, read together.
+pub async fn view<S: StateStore>(store: &S, name: &str) -> Result<Snapshot, ServiceError> {
+    loaded(name, store.load_view(name).await)
+}
+
 /// GetPipelineState of `name`: the state with the executions it shows, read together, and the
 /// declaration of the version the state is laid out for (not read again once compiled).
 pub async fn pipeline_state<S: StateStore>(
@@ -175,7 +180,7 @@ pub async fn pipeline_state<S: StateStore>(
     cache: &PipelineCache,
     name: &str,
 ) -> Result<PipelineStateView, ServiceError> {
-    let snapshot = loaded(name, store.load_view(name).await)?;
+    let snapshot = view(store, name).await?;
     let state = snapshot.state.value;
     let compiled = cache.at(store, name, state.version, snapshot.created).await?;
     let executions = snapshot.executions.into_iter().map(|(id, versioned)| (id, versioned.value)).collect();

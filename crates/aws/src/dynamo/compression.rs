@@ -11,7 +11,7 @@
 //! checks the content. Items written before it are gzip streams, told apart by their first
 //! two bytes, and still read.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use flate2::{Compress, Compression, Decompress, FlushDecompress, Status};
 
@@ -47,9 +47,8 @@ pub(super) fn decompress(blob: &[u8], what: &str) -> Result<Vec<u8>, StoreError>
     let unreadable = |why: String| StoreError::Corrupt(format!("stored {what} is unreadable: {why}"));
     if blob.starts_with(&GZIP_MAGIC) {
         let mut json = Vec::new();
-        let decoder = flate2::read::GzDecoder::new(blob);
-        std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_JSON_BYTES as u64 + 1), &mut json)
-            .map_err(|e| unreadable(e.to_string()))?;
+        let mut decoder = flate2::read::GzDecoder::new(blob).take(MAX_JSON_BYTES as u64 + 1);
+        decoder.read_to_end(&mut json).map_err(|e| unreadable(e.to_string()))?;
         return within_bound(json).map_err(unreadable);
     }
     let mut inflate = Decompress::new(true);
