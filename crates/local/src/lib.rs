@@ -15,6 +15,7 @@ pub mod recovery;
 pub mod report;
 pub mod sources;
 pub mod store;
+pub mod top_dirs;
 pub mod wake;
 pub mod webhooks;
 pub mod worker;

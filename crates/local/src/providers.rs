@@ -149,9 +149,27 @@ pub async fn run(
     credentials: &ArtifactCredentials,
 ) -> Ran {
     let scratch = attempt_dir(&context.work_root, dispatch);
+    spread_stage_dirs(context, &scratch).await;
     let (outcome, details) =
         run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
     Ran { outcome, details, workspace: (!context.keep_workspaces).then_some(scratch) }
+}
+
+/// Makes the stage directory an attempt's workspace goes in, the first time one of its
+/// actions runs, as the top of a hierarchy (`crate::top_dirs`): its workspaces are unrelated,
+/// and spread over the file system they cost less to make after others were removed. The roots
+/// of the workspaces and the logs are marked with it, so that each execution's directories
+/// are spread from the last one's. A directory that cannot be made here is the provider's to
+/// report, when it makes the workspace.
+async fn spread_stage_dirs(context: &ProviderContext, scratch: &Path) {
+    let Some(stage) = scratch.parent().filter(|stage| !stage.is_dir()).map(Path::to_path_buf) else { return };
+    let roots = [context.work_root.clone(), context.logs_root.clone()];
+    let _ = tokio::task::spawn_blocking(move || {
+        for dir in roots.iter().chain([&stage]) {
+            let _ = crate::top_dirs::create(dir);
+        }
+    })
+    .await;
 }
 
 /// An attempt's workspace: `<work>/<execution>/<stage>/<action>.<attempt>`, one directory per

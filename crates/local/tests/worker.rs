@@ -92,22 +92,45 @@ async fn a_worker_carries_an_execution_to_its_end() {
     assert_eq!(logs, ["Make.1.log"], "its log stays, for the console, in no directory of its own");
 }
 
-#[tokio::test]
-async fn keep_workspaces_leaves_them_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut backend = backend(dir.path());
+/// Runs execution `e1` of `declaration(commands)` to success with `--keep-workspaces`.
+async fn run_keeping_workspaces(dir: &Path, commands: &[&str]) {
+    let mut backend = backend(dir);
     let options = RunOptions {
-        sources: [("Source".to_string(), dir.path().join("src"))].into(),
-        working_directory: dir.path().to_path_buf(),
+        sources: [("Source".to_string(), dir.join("src"))].into(),
+        working_directory: dir.to_path_buf(),
         keep_workspaces: true,
         ..RunOptions::default()
     };
     backend.configure(&options);
-    backend.store.put_pipeline(&declaration(&["set -e", "echo made > made.txt"]), now()).await.unwrap();
+    backend.store.put_pipeline(&declaration(commands), now()).await.unwrap();
     let worker = Worker::register(&backend, "work", "e1").await.unwrap();
     backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
-    let execution = worker.run(&WorkerOptions::default()).await.unwrap();
-    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert_eq!(worker.run(&WorkerOptions::default()).await.unwrap().status, ExecutionStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn workspaces_are_spread_over_the_file_system() {
+    let dir = tempfile::tempdir().unwrap();
+    run_keeping_workspaces(dir.path(), &["true"]).await;
+    // Whether this file system takes the mark (ext4 does; tmpfs does not).
+    let probe = dir.path().join("probe");
+    std::fs::create_dir(&probe).unwrap();
+    let takes_it = pipewright_local::top_dirs::mark(&probe);
+    let state = dir.path().join("state");
+    // The Source stage's directory, which no workspace used (a directory source), is gone
+    // with the execution; Build's stays with the workspace kept in it.
+    for spread in ["work", "logs", "work/e1/Build"] {
+        assert_eq!(pipewright_local::top_dirs::is_marked(&state.join(spread)), takes_it, "{spread}");
+    }
+    for near in [state.join("work/e1"), state.join("work/e1/Build/Make.1")] {
+        assert!(!pipewright_local::top_dirs::is_marked(&near), "{}", near.display());
+    }
+}
+
+#[tokio::test]
+async fn keep_workspaces_leaves_them_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    run_keeping_workspaces(dir.path(), &["set -e", "echo made > made.txt"]).await;
     let mut kept: Vec<_> =
         std::fs::read_dir(dir.path().join("state/work/e1/Build")).unwrap().map(|e| e.unwrap().path()).collect();
     kept.sort();
