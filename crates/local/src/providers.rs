@@ -157,10 +157,10 @@ pub async fn run(
 
 /// Makes the stage directory an attempt's workspace goes in, the first time one of its
 /// actions runs, as the top of a hierarchy (`crate::top_dirs`): its workspaces are unrelated,
-/// and spread over the file system they cost less to make after others were removed. The roots
-/// of the workspaces and the logs are marked with it, so that each execution's directories
-/// are spread from the last one's. A directory that cannot be made here is the provider's to
-/// report, when it makes the workspace.
+/// and spread over the file system each costs less to make after others were removed. The
+/// roots of the workspaces and the logs are marked with it, so that each execution's
+/// directories land away from the inodes the executions before it freed. A directory that
+/// cannot be made here is the provider's to report, when it makes the workspace.
 async fn spread_stage_dirs(context: &ProviderContext, scratch: &Path) {
     let Some(stage) = scratch.parent().filter(|stage| !stage.is_dir()).map(Path::to_path_buf) else { return };
     let roots = [context.work_root.clone(), context.logs_root.clone()];
