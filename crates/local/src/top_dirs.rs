@@ -14,7 +14,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// `FS_TOPDIR_FL` of `<linux/fs.h>` (the libc crate names the ioctls, not this flag).
@@ -32,26 +31,45 @@ pub fn create(dir: &Path) -> io::Result<()> {
 /// been already), false when the file system does not take the flag or `dir` cannot be opened.
 pub fn mark(dir: &Path) -> bool {
     let Ok(handle) = File::open(dir) else { return false };
-    let Some(flags) = flags(&handle) else { return false };
-    if flags & TOP_DIR_FLAG != 0 {
-        return true;
-    }
-    let marked = flags | TOP_DIR_FLAG;
-    // SAFETY: FS_IOC_SETFLAGS reads one int through the pointer, which lives for the call.
-    unsafe { libc::ioctl(handle.as_raw_fd(), libc::FS_IOC_SETFLAGS, &marked as *const libc::c_int) == 0 }
+    let Some(flags) = inode_flags::get(&handle) else { return false };
+    flags & TOP_DIR_FLAG != 0 || inode_flags::set(&handle, flags | TOP_DIR_FLAG)
 }
 
 /// Whether `dir` is marked as the top of a directory hierarchy.
 pub fn is_marked(dir: &Path) -> bool {
-    File::open(dir).ok().and_then(|handle| flags(&handle)).is_some_and(|flags| flags & TOP_DIR_FLAG != 0)
+    File::open(dir).ok().and_then(|handle| inode_flags::get(&handle)).is_some_and(|flags| flags & TOP_DIR_FLAG != 0)
 }
 
-/// The inode's flags (FS_IOC_GETFLAGS), None where the file system has none.
-fn flags(handle: &File) -> Option<libc::c_int> {
-    let mut flags: libc::c_int = 0;
-    // SAFETY: FS_IOC_GETFLAGS writes one int through the pointer, which lives for the call.
-    let read = unsafe { libc::ioctl(handle.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags as *mut libc::c_int) };
-    (read == 0).then_some(flags)
+/// An inode's flags (`FS_IOC_GETFLAGS`, `FS_IOC_SETFLAGS`): Linux only; elsewhere there are
+/// none, and nothing is marked.
+mod inode_flags {
+    use std::fs::File;
+
+    #[cfg(target_os = "linux")]
+    pub fn get(handle: &File) -> Option<libc::c_int> {
+        use std::os::fd::AsRawFd;
+        let mut flags: libc::c_int = 0;
+        // SAFETY: FS_IOC_GETFLAGS writes one int through the pointer, which lives for the call.
+        let read = unsafe { libc::ioctl(handle.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags as *mut libc::c_int) };
+        (read == 0).then_some(flags)
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn set(handle: &File, flags: libc::c_int) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: FS_IOC_SETFLAGS reads one int through the pointer, which lives for the call.
+        unsafe { libc::ioctl(handle.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags as *const libc::c_int) == 0 }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn get(_: &File) -> Option<libc::c_int> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn set(_: &File, _: libc::c_int) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -59,12 +77,19 @@ mod tests {
     use super::*;
 
     /// statfs's magic of ext2, ext3 and ext4, the file systems that take the flag.
+    #[cfg(target_os = "linux")]
     const EXT_MAGIC: i64 = 0xEF53;
 
+    #[cfg(target_os = "linux")]
     fn is_ext(path: &Path) -> bool {
         let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
         let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
         unsafe { libc::statfs(path.as_ptr(), &mut stats) == 0 && stats.f_type as i64 == EXT_MAGIC }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn is_ext(_: &Path) -> bool {
+        false
     }
 
     #[test]
