@@ -157,15 +157,17 @@ pub async fn run(
 
 /// Makes the stage directory an attempt's workspace goes in, the first time one of its
 /// actions runs, as the top of a hierarchy (`crate::top_dirs`): its workspaces are unrelated,
-/// and spread over the file system each costs less to make after others were removed. The
-/// roots of the workspaces and the logs are marked with it, so that each execution's
-/// directories land away from the inodes the executions before it freed. A directory that
-/// cannot be made here is the provider's to report, when it makes the workspace.
+/// and spread over the file system each costs less to make after others were removed. When
+/// the execution's own directory is new too, the roots of the workspaces and the logs are
+/// marked first (once per execution, not per stage), so that each execution's directories
+/// land away from the inodes the executions before it freed. A directory that cannot be made
+/// here is the provider's to report, when it makes the workspace.
 async fn spread_stage_dirs(context: &ProviderContext, scratch: &Path) {
     let Some(stage) = scratch.parent().filter(|stage| !stage.is_dir()).map(Path::to_path_buf) else { return };
-    let roots = [context.work_root.clone(), context.logs_root.clone()];
+    let new_execution = stage.parent().is_some_and(|execution| !execution.is_dir());
+    let roots = new_execution.then(|| [context.work_root.clone(), context.logs_root.clone()]);
     let _ = tokio::task::spawn_blocking(move || {
-        for dir in roots.iter().chain([&stage]) {
+        for dir in roots.iter().flatten().chain([&stage]) {
             let _ = crate::top_dirs::create(dir);
         }
     })
