@@ -280,7 +280,7 @@ pub fn unchanged_input<'a>(inputs: &'a [Unpacked], entries: &[(PathBuf, String)]
             FileCheck::Unchanged => {}
             FileCheck::Changed => return None,
             FileCheck::ReadBytes => {
-                buffer.resize(COPY_BUFFER, 0);
+                buffer.resize(buffer.len().max(copy_buffer_for(file.size)), 0);
                 if crc32_of(path, &mut buffer).ok()? != file.crc32 {
                     return None;
                 }
@@ -559,6 +559,16 @@ enum ZippedEntry {
 /// The buffer file content is copied through: the memory a zip or an unzip takes, whatever
 /// the size of the files.
 pub(crate) const COPY_BUFFER: usize = 256 << 10;
+/// The least buffer [`copy_buffer_for`] gives: one read of a small file, or a few pages.
+const SMALL_BUFFER: usize = 8 << 10;
+
+/// The buffer to copy `bytes` of content through: no larger than the content, within
+/// [`SMALL_BUFFER`] and [`COPY_BUFFER`]. Most artifacts of a run are a few small files, and a
+/// full buffer for each costs more to allocate and fault in than to copy what they hold
+/// (docs/benchmarks.md, "stop 37").
+pub(crate) fn copy_buffer_for(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(COPY_BUFFER).clamp(SMALL_BUFFER, COPY_BUFFER)
+}
 /// How much of a file is deflated to tell whether it compresses.
 const SAMPLE_BYTES: usize = 64 << 10;
 /// Files whose type says they are compressed already: stored as they are, never deflated.

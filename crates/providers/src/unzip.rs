@@ -17,7 +17,7 @@ use zip::read::ExtractOptions;
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::unpacked::{Unpacked, UnpackedFile};
 
-use crate::artifacts::{COPY_BUFFER, MAX_EXPANSION, MAX_UNPACKED_BYTES, ZipError, unpack_limit};
+use crate::artifacts::{MAX_EXPANSION, MAX_UNPACKED_BYTES, ZipError, copy_buffer_for, unpack_limit};
 
 /// Extracts the zip at `path` into `directory`. Paths are confined to it, a symbolic link is
 /// made only when what it points at is inside it, and the whole may unpack to
@@ -29,9 +29,18 @@ pub fn unzip(path: &Path, directory: &Path) -> Result<Option<Vec<UnpackedFile>>,
 }
 
 pub(crate) fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<Option<Vec<UnpackedFile>>, ZipError> {
-    let new_directory = fs::read_dir(directory).map_or(true, |mut entries| entries.next().is_none());
-    fs::create_dir_all(directory)?;
-    let mut archive = ZipArchive::new(BufReader::with_capacity(COPY_BUFFER, File::open(path)?))?;
+    // Made only when missing: a `mkdir` of a directory that exists still takes its parent's
+    // lock, which waits for the other workspaces being made there (docs/benchmarks.md, "stop 37").
+    let new_directory = match fs::read_dir(directory) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(_) => {
+            fs::create_dir_all(directory)?;
+            true
+        }
+    };
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut archive = ZipArchive::new(BufReader::with_capacity(copy_buffer_for(size), file))?;
     let extracted = if new_directory && !holds_links(&mut archive)? {
         extract_files(&mut archive, directory, limit)
     } else {
@@ -76,13 +85,14 @@ fn extract_files<R: Read + Seek>(archive: &mut ZipArchive<R>, directory: &Path, 
     use std::os::unix::fs::PermissionsExt;
 
     archive.validate_header_consistency()?;
-    match archive.decompressed_size() {
+    let total = match archive.decompressed_size() {
         Some(size) if size > u128::from(limit) => return Err(too_large(size, limit)),
-        Some(_) => {}
+        Some(size) => size,
         None => return Err(ZipError::Zip(zip::result::ZipError::DecompressedSizeUnknown)),
-    }
-    let mut buffer = vec![0; COPY_BUFFER];
-    let mut made: HashSet<PathBuf> = HashSet::new();
+    };
+    // No file of it is larger than the whole.
+    let mut buffer = vec![0; copy_buffer_for(u64::try_from(total).unwrap_or(u64::MAX))];
+    let mut made: HashSet<PathBuf> = HashSet::from([directory.to_path_buf()]);
     let mut directory_modes: Vec<(PathBuf, u32)> = Vec::new();
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index)?;
