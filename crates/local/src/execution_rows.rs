@@ -22,13 +22,21 @@ use crate::prepared::Prepared;
 use crate::store::sqlite;
 
 /// The part rows, and the column that says an execution row holds only its head.
+///
+/// A rowid table, unlike the store's other tables keyed by text: a part is often 1 KB or more
+/// (an action's state), and a WITHOUT ROWID table is an index b-tree, which keeps at most
+/// about 1,000 bytes of a row on its leaf page (4 KB pages) and the rest on an overflow page
+/// of its own. Each such part then wrote two pages, and a stage of 50 actions 50 overflow
+/// pages. Here rows of up to about 4 KB stay on their leaf, several to a page, and the key's
+/// index holds only the keys (docs/benchmarks.md, "stop 37"). Stores made before keep their
+/// table, which behaves the same.
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS execution_parts (
     execution_id TEXT NOT NULL,
     key TEXT NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (execution_id, key)
-) WITHOUT ROWID;
+);
 ";
 
 /// Adds `executions.parts` to a state file made before it existed (its rows keep 0: whole).
@@ -249,7 +257,12 @@ pub fn write(
         }
     }
     let mut statement = connection
-        .prepare_cached("INSERT OR REPLACE INTO execution_parts (execution_id, key, body) VALUES (?, ?, ?)")
+        // An update in place, where REPLACE would delete the row and add it anew at the
+        // table's end: two leaf pages instead of one.
+        .prepare_cached(
+            "INSERT INTO execution_parts (execution_id, key, body) VALUES (?, ?, ?)
+             ON CONFLICT (execution_id, key) DO UPDATE SET body = excluded.body",
+        )
         .map_err(sqlite)?;
     for (key, body) in parts {
         traffic.wrote(key.len() + body.len());

@@ -27,9 +27,10 @@ use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted
 use crate::prepared::{self, Prepared};
 use crate::write_gate::{WriteGate, WritePriority};
 
-// Pages a commit writes: a table keyed by text is WITHOUT ROWID, its rows stored in the
-// key's own b-tree, so that writing one row writes one page, not the table's and its key
-// index's. `outbox.seq` orders an execution's effects: a plain rowid is one more than the
+// Pages a commit writes: a table keyed by text whose rows are small is WITHOUT ROWID, its
+// rows stored in the key's own b-tree, so that writing one row writes one page, not the
+// table's and its key index's (`execution_parts`, whose rows are not small, is the exception
+// its schema explains). `outbox.seq` orders an execution's effects: a plain rowid is one more than the
 // largest present, so it is above every row still there, which is all that order needs;
 // AUTOINCREMENT would also write `sqlite_sequence` in every commit that adds effects.
 // Stores created before these keep their tables, which behave the same.
@@ -251,7 +252,7 @@ fn switch_to_wal(connection: &Connection) -> Result<(), StoreError> {
 
 /// The version of the tables this build creates, kept in the file's `user_version`. Raise it
 /// with any change to `SCHEMA`, `execution_rows::SCHEMA` or `execution_rows::migrate`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Creates what is missing of the tables, unless the file says it has them all. Then in one
 /// transaction: one commit instead of one per statement, and two processes opening a new
