@@ -24,7 +24,7 @@ use crate::sources::{self, SourceOptions};
 pub struct ProviderContext {
     pub artifacts: ArtifactDir,
     pub sources: SourceOptions,
-    /// Workspaces of actions: `<work>/<execution>/<stage>/<action>.<attempt>` ([`attempt_dir`]).
+    /// Workspaces of actions: `<work>/<execution>/<stage>/<lane>/<action>.<attempt>` ([`attempt_dir`]).
     pub work_root: PathBuf,
     /// Action logs: `<logs>/<execution>/<stage>/<action>.<attempt>.log` ([`log_file`]).
     pub logs_root: PathBuf,
@@ -155,32 +155,58 @@ pub async fn run(
     Ran { outcome, details, workspace: (!context.keep_workspaces).then_some(scratch) }
 }
 
-/// Makes the stage directory an attempt's workspace goes in, the first time one of its
-/// actions runs, as the top of a hierarchy (`crate::top_dirs`): its workspaces are unrelated,
-/// and spread over the file system each costs less to make after others were removed. When
-/// the execution's own directory is new too, the roots of the workspaces and the logs are
-/// marked first (once per execution, not per stage), so that each execution's directories
-/// land away from the inodes the executions before it freed. A directory that cannot be made
-/// here is the provider's to report, when it makes the workspace.
+/// Makes the directories above an attempt's workspace the first time one needs them, spread
+/// over the file system (`crate::top_dirs`). Its stage directory is marked as the top of a
+/// hierarchy, so that its lanes land in different places: the workspaces are unrelated, and
+/// spread out each costs less to make after others were removed. A lane is not marked: a
+/// directory made in a marked one costs a look at every part of the file system, so one per
+/// lane rather than one per workspace. When the execution's own directory is new too, the
+/// roots of the workspaces and the logs are marked first (once per execution), so that each
+/// execution's directories land away from the inodes the executions before it freed. A
+/// directory that cannot be made here is the provider's to report, when it makes the workspace.
 async fn spread_stage_dirs(context: &ProviderContext, scratch: &Path) {
-    let Some(stage) = scratch.parent().filter(|stage| !stage.is_dir()).map(Path::to_path_buf) else { return };
-    let new_execution = stage.parent().is_some_and(|execution| !execution.is_dir());
-    let roots = new_execution.then(|| [context.work_root.clone(), context.logs_root.clone()]);
+    let Some(lane) = scratch.parent().filter(|lane| !lane.is_dir()).map(Path::to_path_buf) else { return };
+    let Some(stage) = lane.parent().map(Path::to_path_buf) else { return };
+    let roots = [context.work_root.clone(), context.logs_root.clone()];
     let _ = tokio::task::spawn_blocking(move || {
-        for dir in roots.iter().flatten().chain([&stage]) {
-            let _ = crate::top_dirs::create(dir);
+        if !stage.is_dir() {
+            if stage.parent().is_some_and(|execution| !execution.is_dir()) {
+                for root in &roots {
+                    let _ = crate::top_dirs::create(root);
+                }
+            }
+            let _ = crate::top_dirs::create(&stage);
         }
+        // Made by another action of the lane meanwhile is as good.
+        let _ = std::fs::create_dir(&lane);
     })
     .await;
 }
 
-/// An attempt's workspace: `<work>/<execution>/<stage>/<action>.<attempt>`, one directory per
-/// attempt rather than one per action holding one per attempt, since every directory made and
-/// removed costs a run of many actions (docs/benchmarks.md, "stop 24"). One-to-one: the
+/// Lanes per stage: workspaces are spread over this many directories of their stage. Each
+/// lane made costs a search of the file system's groups (about 0.1 ms on a file system with
+/// 2,000 of them); a stage of 50 actions has about 12 workspaces in each.
+const LANES: u64 = 4;
+
+/// The lane of an action's workspaces in its stage directory: `0` to `3`, from the action's
+/// name (FNV-1a), the same for every attempt and every build, so that a workspace's path is
+/// known from its dispatch alone.
+fn lane(leaf: &str) -> String {
+    let hash = leaf
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    (hash % LANES).to_string()
+}
+
+/// An attempt's workspace: `<work>/<execution>/<stage>/<lane>/<action>.<attempt>`, one
+/// directory per attempt rather than one per action holding one per attempt, since every
+/// directory made and removed costs a run of many actions (docs/benchmarks.md, "stop 24"), in
+/// one of its stage's lanes ([`lane`], docs/benchmarks.md, "stop 37"). One-to-one: the
 /// attempt number, after the last dot, has no dot of its own.
 pub fn attempt_dir(work_root: &Path, dispatch: &Dispatch) -> PathBuf {
-    let name = format!("{}.{}", segment(&leaf(dispatch)), dispatch.attempt);
-    work_root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(name)
+    let leaf = leaf(dispatch);
+    let name = format!("{}.{}", segment(&leaf), dispatch.attempt);
+    work_root.join(&*segment(&dispatch.execution_id)).join(&*segment(&dispatch.stage)).join(lane(&leaf)).join(name)
 }
 
 /// The last segment of an action's workspace and log paths: a rule's sit beside the
@@ -204,8 +230,8 @@ pub fn runner_dir(attempt_dir: &Path) -> PathBuf {
     attempt_dir.with_file_name(name)
 }
 
-/// Removes the directories an ended execution's attempts leave under `<work>`: its stage
-/// directories and `<work>/<execution>`, each only when empty, so a workspace kept by
+/// Removes the directories an ended execution's attempts leave under `<work>`: its lanes,
+/// stage directories and `<work>/<execution>`, each only when empty, so a workspace kept by
 /// `--keep-workspaces` stays with the directories above it. Without this, every execution
 /// left two or more empty directories behind for good. A failure leaves them, nothing else.
 pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
@@ -213,7 +239,13 @@ pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
     let _ = tokio::task::spawn_blocking(move || {
         if let Ok(stages) = std::fs::read_dir(&dir) {
             for stage in stages.flatten() {
-                // Never follows a link, and refuses a directory with anything in it.
+                // Never follows a link (an entry's type is its own), and refuses a directory
+                // with anything in it.
+                if stage.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    for lane in std::fs::read_dir(stage.path()).into_iter().flatten().flatten() {
+                        let _ = std::fs::remove_dir(lane.path());
+                    }
+                }
                 let _ = std::fs::remove_dir(stage.path());
             }
         }
@@ -353,13 +385,46 @@ mod tests {
         let work = Path::new("/w");
         let rule = job("Check", Some(ConditionKind::BeforeEntry));
         let action = job("beforeEntry.Check", None);
-        assert_eq!(attempt_dir(work, &rule), work.join("e1/Deploy/beforeEntry%3ACheck.1"));
-        assert_eq!(attempt_dir(work, &action), work.join("e1/Deploy/beforeEntry.Check.1"));
+        assert_eq!(
+            attempt_dir(work, &rule),
+            work.join("e1/Deploy").join(lane("beforeEntry:Check")).join("beforeEntry%3ACheck.1")
+        );
+        assert_eq!(
+            attempt_dir(work, &action),
+            work.join("e1/Deploy").join(lane("beforeEntry.Check")).join("beforeEntry.Check.1")
+        );
         let log = |dispatch: &Dispatch| log_file(work, "e1", "Deploy", &leaf(dispatch), dispatch.attempt);
         assert_ne!(log(&rule), log(&action));
         // Validation keeps a colon out of action names; one written as the rule's encoded
         // path is encoded again.
         assert_ne!(attempt_dir(work, &job("beforeEntry%3ACheck", None)), attempt_dir(work, &rule));
+    }
+
+    /// A workspace's path is known from its dispatch alone, by every build: the lane of a
+    /// name never changes. The actions of a stage spread over every lane.
+    #[test]
+    fn an_actions_lane_is_fixed_by_its_name_and_a_stages_actions_use_every_lane() {
+        assert_eq!(["Build", "A1", "A2", "Deploy"].map(lane), ["3", "3", "2", "2"]);
+        let used: std::collections::BTreeSet<String> = (1..=50).map(|i| lane(&format!("A{i}"))).collect();
+        assert_eq!(used.len() as u64, LANES, "{used:?}");
+        let path = attempt_dir(Path::new("/w"), &job("Build", None));
+        assert_eq!(path, Path::new("/w/e1/Deploy/3/Build.1"));
+    }
+
+    /// The empty directories left when an execution ends are removed, and removing them does
+    /// not follow a link in their place to remove another empty directory.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_executions_directories_are_removed_without_following_links() {
+        let root = tempfile::tempdir().unwrap();
+        let work = root.path().join("work");
+        std::fs::create_dir_all(work.join("e1/Build/2")).unwrap();
+        std::fs::create_dir_all(root.path().join("elsewhere/empty")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("elsewhere"), work.join("e1/Deploy")).unwrap();
+        remove_execution_dirs(&work, "e1").await;
+        assert!(work.join("e1/Deploy").symlink_metadata().is_ok(), "a link is not a directory to remove");
+        assert!(!work.join("e1/Build").exists(), "the stage and its empty lane are removed");
+        assert!(root.path().join("elsewhere/empty").is_dir(), "nothing is removed through the link");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Directories whose subdirectories are unrelated to one another: the workspaces' and the
 //! logs' roots, and each execution's stage directories under `work`, whose subdirectories
-//! are the actions' workspaces.
+//! are the lanes the actions' workspaces are in.
 //!
 //! ext2/3/4 put a new subdirectory in its parent's block group, or near it, and a new file in
 //! its directory's group. On an ext4 without a journal, finding a free inode also passes over

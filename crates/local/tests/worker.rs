@@ -7,7 +7,7 @@
     reason = "a test binary: its helpers, like its #[test] functions, panic on what fails it"
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -122,22 +122,31 @@ async fn workspaces_are_spread_over_the_file_system() {
     for spread in ["work", "logs", "work/e1/Build"] {
         assert_eq!(pipewright_local::top_dirs::is_marked(&state.join(spread)), takes_it, "{spread}");
     }
-    for near in [state.join("work/e1"), state.join("work/e1/Build/Make.1")] {
+    // The lane is made in the marked stage directory (so spread), and its workspaces in it.
+    let lane = only_lane(&state.join("work/e1/Build"));
+    for near in [state.join("work/e1"), lane.clone(), lane.join("Make.1")] {
         assert!(!pipewright_local::top_dirs::is_marked(&near), "{}", near.display());
     }
+}
+
+/// The one lane of a stage directory whose one action's workspace was kept.
+fn only_lane(stage: &Path) -> PathBuf {
+    let lanes: Vec<_> = std::fs::read_dir(stage).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(lanes.len(), 1, "{lanes:?}");
+    lanes[0].clone()
 }
 
 #[tokio::test]
 async fn keep_workspaces_leaves_them_in_place() {
     let dir = tempfile::tempdir().unwrap();
     run_keeping_workspaces(dir.path(), &["set -e", "echo made > made.txt"]).await;
-    let mut kept: Vec<_> =
-        std::fs::read_dir(dir.path().join("state/work/e1/Build")).unwrap().map(|e| e.unwrap().path()).collect();
+    let lane = only_lane(&dir.path().join("state/work/e1/Build"));
+    let mut kept: Vec<_> = std::fs::read_dir(&lane).unwrap().map(|e| e.unwrap().path()).collect();
     kept.sort();
-    let attempt = dir.path().join("state/work/e1/Build/Make.1");
+    let attempt = lane.join("Make.1");
     // The attempt's directory is the workspace itself; the runner's script (`set` needs one)
     // is in a directory beside it, never in the workspace.
-    assert_eq!(kept, [attempt.clone(), dir.path().join("state/work/e1/Build/Make.1.run")]);
+    assert_eq!(kept, [attempt.clone(), lane.join("Make.1.run")]);
     let mut files: Vec<_> = walkdir_names(&attempt);
     files.sort();
     assert_eq!(files, ["file.txt", "made.txt"].map(|f| attempt.join(f).display().to_string()));
