@@ -198,6 +198,11 @@ fn lane(leaf: &str) -> String {
     (hash % LANES).to_string()
 }
 
+/// Whether a directory's name in a stage directory is a lane's.
+fn is_lane_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_digit())
+}
+
 /// An attempt's workspace: `<work>/<execution>/<stage>/<lane>/<action>.<attempt>`, one
 /// directory per attempt rather than one per action holding one per attempt, since every
 /// directory made and removed costs a run of many actions (docs/benchmarks.md, "stop 24"), in
@@ -240,10 +245,14 @@ pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
         if let Ok(stages) = std::fs::read_dir(&dir) {
             for stage in stages.flatten() {
                 // Never follows a link (an entry's type is its own), and refuses a directory
-                // with anything in it.
+                // with anything in it. A lane's name is all digits, an attempt's never: a
+                // workspace kept where an earlier version put it, in the stage directory
+                // itself, is not taken for a lane and emptied of its empty directories.
                 if stage.file_type().is_ok_and(|kind| kind.is_dir()) {
                     for lane in std::fs::read_dir(stage.path()).into_iter().flatten().flatten() {
-                        let _ = std::fs::remove_dir(lane.path());
+                        if lane.file_name().to_str().is_some_and(is_lane_name) {
+                            let _ = std::fs::remove_dir(lane.path());
+                        }
                     }
                 }
                 let _ = std::fs::remove_dir(stage.path());
@@ -419,12 +428,16 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let work = root.path().join("work");
         std::fs::create_dir_all(work.join("e1/Build/2")).unwrap();
-        std::fs::create_dir_all(root.path().join("elsewhere/empty")).unwrap();
+        std::fs::create_dir_all(root.path().join("elsewhere/0")).unwrap();
         std::os::unix::fs::symlink(root.path().join("elsewhere"), work.join("e1/Deploy")).unwrap();
+        // A workspace kept by an earlier version, in its stage directory: its empty
+        // directories are the user's.
+        std::fs::create_dir_all(work.join("e1/Test/Unit.1/empty")).unwrap();
         remove_execution_dirs(&work, "e1").await;
         assert!(work.join("e1/Deploy").symlink_metadata().is_ok(), "a link is not a directory to remove");
         assert!(!work.join("e1/Build").exists(), "the stage and its empty lane are removed");
-        assert!(root.path().join("elsewhere/empty").is_dir(), "nothing is removed through the link");
+        assert!(root.path().join("elsewhere/0").is_dir(), "nothing is removed through the link");
+        assert!(work.join("e1/Test/Unit.1/empty").is_dir(), "a kept workspace is left whole");
     }
 
     #[test]

@@ -30,8 +30,8 @@ use crate::write_gate::{WriteGate, WritePriority};
 // Pages a commit writes: a table keyed by text whose rows are small is WITHOUT ROWID, its
 // rows stored in the key's own b-tree, so that writing one row writes one page, not the
 // table's and its key index's (`execution_parts`, whose rows are not small, is the exception
-// its schema explains). `outbox.seq` orders an execution's effects: a plain rowid is one more than the
-// largest present, so it is above every row still there, which is all that order needs;
+// its schema explains). `outbox.seq` orders an execution's effects: a plain rowid is one
+// more than the largest present, so it is above every row still there, which is all that order needs;
 // AUTOINCREMENT would also write `sqlite_sequence` in every commit that adds effects.
 // Stores created before these keep their tables, which behave the same.
 const SCHEMA: &str = "
