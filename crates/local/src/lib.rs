@@ -12,6 +12,7 @@ pub mod lambda;
 mod prepared;
 pub mod providers;
 pub mod recovery;
+pub mod remover;
 pub mod report;
 pub mod sources;
 pub mod store;

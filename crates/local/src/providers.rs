@@ -55,6 +55,8 @@ pub struct ProviderContext {
     pub starter: Option<Arc<dyn crate::deploy::PipelineStarter>>,
     /// `--keep-workspaces`: leave each action's workspace in place when it ends, to look at.
     pub keep_workspaces: bool,
+    /// Removes ended attempts' workspaces off the path of the next action ([`crate::remover`]).
+    pub remover: crate::remover::Remover,
 }
 
 /// The provider that carries out `dispatch`: its action's, or for a rule's job the provider of
@@ -127,7 +129,7 @@ impl ActionOutput for ToReporter {
 }
 
 /// What [`run`] leaves: the provider's outcome, and the attempt's workspace, for the caller to
-/// remove with [`remove_workspace`] once the result is on its way (None with
+/// remove with [`crate::remover::Remover`] once the result is on its way (None with
 /// `keep_workspaces`): the removal is not between an action's end and the next one's start.
 pub struct Ran {
     pub outcome: Outcome,
@@ -259,16 +261,6 @@ pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
             }
         }
         let _ = std::fs::remove_dir(&dir);
-    })
-    .await;
-}
-
-/// Removes an attempt's workspace, and its runner's directory when there is one. A failure
-/// only leaves files behind: the action's result stands.
-pub async fn remove_workspace(scratch: PathBuf) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(runner_dir(&scratch));
-        std::fs::remove_dir_all(&scratch)
     })
     .await;
 }

@@ -162,7 +162,9 @@ impl<'a> Worker<'a> {
         drop(session);
         if result.is_ok() {
             // Every action has reported: what is left is removing workspaces, which ends
-            // before the execution is handed back.
+            // before the execution is handed back. Now that something waits for them, those
+            // still queued are done at the ordinary priority (`crate::remover`).
+            self.backend.providers.remover.hurry().await;
             for task in tasks {
                 let _ = task.await;
             }
@@ -327,10 +329,12 @@ impl Session<'_, '_> {
         let credentials = local_credentials(&execution.seed, &dispatch.job_id);
         let task = tokio::spawn(async move {
             let ran = providers::run(&job, kind, &context, regional_store, cancelled, &credentials).await;
+            // Queued before the result is handed on, so that once the session has every result,
+            // every removal is queued for `Remover::hurry`; carried out off the next action's path.
+            let removing = ran.workspace.map(|workspace| context.remover.remove(workspace));
             let _ = finished_tx.send((entry, job, ran.outcome, ran.details));
-            // After the result: the next action need not wait for the disk.
-            if let Some(workspace) = ran.workspace {
-                providers::remove_workspace(workspace).await;
+            if let Some(removing) = removing {
+                removing.wait().await;
             }
         });
         self.tasks.retain(|task| !task.is_finished());
