@@ -106,7 +106,7 @@ impl ArtifactDir {
     fn land(&self, staging: &Path, target: &Path, digest: &str) -> Result<(), ZipError> {
         let known = self.content_path(digest);
         if let Some(parent) = known.parent() {
-            fs::create_dir_all(parent)?;
+            crate::dirs::make_dir_if_missing(parent)?;
         }
         let size = fs::metadata(staging)?.len();
         // A stored zip of another size was damaged: the new one replaces it.
@@ -347,7 +347,7 @@ pub fn without_top_directory(source: &Path, target: &Path) -> Result<usize, ZipE
 /// A temporary file next to `target`, so that the final rename is atomic.
 fn staging_path(target: &Path) -> io::Result<PathBuf> {
     let parent = target.parent().ok_or_else(|| io::Error::other(format!("{} has no directory", target.display())))?;
-    fs::create_dir_all(parent)?;
+    crate::dirs::make_dir_if_missing(parent)?;
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(parent.join(format!(".{name}.{}.partial", std::process::id())))
 }

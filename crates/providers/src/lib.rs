@@ -10,6 +10,7 @@ pub mod codebuild;
 pub mod commands;
 pub mod commands_buildspec;
 pub mod deploy;
+pub mod dirs;
 mod hash_feed;
 pub mod outcome;
 pub mod project_file;

@@ -132,7 +132,7 @@ impl Console {
         let file = match &log {
             Some(path) => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    crate::dirs::make_dir_if_missing(parent)?;
                 }
                 Some(File::create(path)?)
             }
