@@ -141,7 +141,7 @@ impl Backend {
             memory: pipewright_providers::deploy::memory::Memory::new(state_dir.join("stacks")),
             starter: None,
             keep_workspaces: false,
-            remover: crate::remover::Remover::start(),
+            remover: crate::remover::Remover::shared(),
         };
         Ok(Backend {
             store,

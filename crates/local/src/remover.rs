@@ -1,5 +1,5 @@
-//! Removes ended attempts' workspaces on one thread of its own, at the lowest CPU priority,
-//! until someone waits for them.
+//! Removes ended attempts' workspaces on one thread of the process, at the lowest CPU
+//! priority, until someone waits for them.
 //!
 //! The actions of a stage start together and, when they are alike, end together: their
 //! workspaces were all removed at the stage's end, each on a blocking thread of its own, while
@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::oneshot;
 
@@ -44,75 +44,45 @@ impl Removing {
 /// The removals not yet begun, shared by the handles and the thread.
 #[derive(Default)]
 struct Queue {
-    waiting: Mutex<Waiting>,
+    waiting: Mutex<VecDeque<Removal>>,
     changed: Condvar,
-}
-
-#[derive(Default)]
-struct Waiting {
-    removals: VecDeque<Removal>,
-    /// Every handle is gone: the thread ends once the queue is empty.
-    closed: bool,
+    /// Whether the thread runs: started by the first removal, so that a process that removes
+    /// nothing (`pipewright status`) starts none. False when it could not be started.
+    thread: OnceLock<bool>,
 }
 
 impl Queue {
-    fn lock(&self) -> MutexGuard<'_, Waiting> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Removal>> {
         // A removal never panics while holding the lock; if one did, the queue is still whole.
         self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// Closes the queue when the last handle is dropped, which ends the thread.
-struct Closer(Arc<Queue>);
-
-impl Drop for Closer {
-    fn drop(&mut self) {
-        self.0.lock().closed = true;
-        self.0.changed.notify_all();
-    }
-}
-
-/// Handles to the removing thread; clones share it.
+/// A handle to the process's removing thread; clones share it.
 #[derive(Clone)]
 pub struct Remover {
     queue: Arc<Queue>,
-    /// None when no thread could be started: removals then run on the blocking pool at once.
-    closer: Option<Arc<Closer>>,
 }
 
 impl Remover {
-    /// Starts the removing thread.
-    pub fn start() -> Remover {
-        let queue = Arc::new(Queue::default());
-        let for_thread = queue.clone();
-        let started = std::thread::Builder::new().name("pw-remover".to_string()).spawn(move || {
-            lower_this_threads_priority();
-            while let Some(removal) = next(&for_thread) {
-                remove_workspace_now(&removal.workspace);
-                let _ = removal.done.send(());
-            }
-        });
-        let closer = started.is_ok().then(|| Arc::new(Closer(queue.clone())));
-        Remover { queue, closer }
-    }
-
-    /// A queue that no thread takes from: what waits there is removed only by [`Remover::hurry`].
-    #[cfg(test)]
-    fn without_thread() -> Remover {
-        let queue = Arc::new(Queue::default());
-        Remover { closer: Some(Arc::new(Closer(queue.clone()))), queue }
+    /// The process's remover: one thread for every backend, so that `serve`'s executions, each
+    /// with a backend of its own, share it rather than start one each.
+    pub fn shared() -> Remover {
+        static SHARED: OnceLock<Remover> = OnceLock::new();
+        SHARED.get_or_init(|| Remover { queue: Arc::default() }).clone()
     }
 
     /// Queues the removal of an attempt's workspace, and of its runner's directory when there
-    /// is one; [`Removal::wait`] returns once both are gone. A failure only leaves files behind:
-    /// the action's result stands. Queued before the result is handed on, so that whoever has
-    /// every result also knows every removal is queued ([`Remover::hurry`]).
+    /// is one; [`Removing::wait`] returns once both are gone. A failure only leaves files
+    /// behind: the action's result stands. Queued before the result is handed on, so that
+    /// whoever has every result also knows every removal is queued ([`Remover::hurry`]).
     pub fn remove(&self, workspace: PathBuf) -> Removing {
-        if self.closer.is_none() {
+        let queue = self.queue.clone();
+        if !*self.queue.thread.get_or_init(|| start_thread(queue)) {
             return Removing::OnBlockingPool(tokio::task::spawn_blocking(move || remove_workspace_now(&workspace)));
         }
         let (done, gone) = oneshot::channel();
-        self.queue.lock().removals.push_back(Removal { workspace, done });
+        self.queue.lock().push_back(Removal { workspace, done });
         self.queue.changed.notify_one();
         Removing::Queued(gone)
     }
@@ -121,7 +91,7 @@ impl Remover {
     /// and spread over the machine's cores, and returns when they are done: for a caller about
     /// to wait for its removals.
     pub async fn hurry(&self) {
-        let taken: Vec<Removal> = self.queue.lock().removals.drain(..).collect();
+        let taken: Vec<Removal> = self.queue.lock().drain(..).collect();
         if taken.is_empty() {
             return;
         }
@@ -146,17 +116,36 @@ impl Remover {
             let _ = helper.await;
         }
     }
+
+    /// A queue that no thread takes from: what waits there is removed only by [`Remover::hurry`].
+    #[cfg(test)]
+    fn without_thread() -> Remover {
+        let queue = Queue::default();
+        let _ = queue.thread.set(true);
+        Remover { queue: Arc::new(queue) }
+    }
 }
 
-/// The next removal for the thread, waiting for one; None once the queue is closed and empty.
-fn next(queue: &Queue) -> Option<Removal> {
+/// Starts the thread that removes what `queue` holds, for the rest of the process; whether it
+/// started.
+fn start_thread(queue: Arc<Queue>) -> bool {
+    let started = std::thread::Builder::new().name("pw-remover".to_string()).spawn(move || {
+        lower_this_threads_priority();
+        loop {
+            let removal = next(&queue);
+            remove_workspace_now(&removal.workspace);
+            let _ = removal.done.send(());
+        }
+    });
+    started.is_ok()
+}
+
+/// The next removal for the thread, waiting for one.
+fn next(queue: &Queue) -> Removal {
     let mut waiting = queue.lock();
     loop {
-        if let Some(removal) = waiting.removals.pop_front() {
-            return Some(removal);
-        }
-        if waiting.closed {
-            return None;
+        if let Some(removal) = waiting.pop_front() {
+            return removal;
         }
         waiting = queue.changed.wait(waiting).unwrap_or_else(std::sync::PoisonError::into_inner);
     }
@@ -193,7 +182,7 @@ mod tests {
     async fn a_workspace_and_its_runners_directory_are_gone_when_removing_returns() {
         let root = tempfile::tempdir().unwrap();
         let workspace = workspace_with_files(root.path(), "A.1");
-        let remover = Remover::start();
+        let remover = Remover::shared();
         remover.clone().remove(workspace.clone()).wait().await;
         assert!(!workspace.exists() && !crate::providers::runner_dir(&workspace).exists());
         // A workspace already gone is no error, and the thread goes on with the next one.
@@ -209,7 +198,7 @@ mod tests {
         let remover = Remover::without_thread();
         let workspaces: Vec<PathBuf> = (0..20).map(|i| workspace_with_files(root.path(), &format!("A{i}.1"))).collect();
         let waiters: Vec<Removing> = workspaces.iter().map(|workspace| remover.remove(workspace.clone())).collect();
-        assert_eq!(remover.queue.lock().removals.len(), workspaces.len());
+        assert_eq!(remover.queue.lock().len(), workspaces.len());
         assert!(workspaces.iter().all(|workspace| workspace.exists()), "nothing removes them before");
         remover.hurry().await;
         for waiter in waiters {
@@ -222,17 +211,8 @@ mod tests {
     }
 
     #[test]
-    fn the_thread_ends_when_the_last_handle_is_dropped() {
-        let remover = Remover::start();
-        let queue = Arc::downgrade(&remover.queue);
-        drop(remover.clone());
-        assert!(!queue.upgrade().unwrap().lock().closed, "a clone left keeps it open");
-        drop(remover);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while queue.upgrade().is_some() {
-            assert!(std::time::Instant::now() < deadline, "the thread still holds the queue");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+    fn every_backend_of_a_process_shares_one_remover() {
+        assert!(Arc::ptr_eq(&Remover::shared().queue, &Remover::shared().queue));
     }
 
     #[cfg(target_os = "linux")]

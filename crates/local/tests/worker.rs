@@ -83,6 +83,8 @@ async fn a_worker_carries_an_execution_to_its_end() {
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
+    // Nothing its own commits claimed for it is left behind, carried out or not.
+    assert!(backend.store.claims_of_others("e1", "anyone").await.unwrap().is_empty(), "no claim is left");
     assert!(backend.store.worker("e1").await.unwrap().is_none(), "the worker unregistered");
     let state = dir.path().join("state");
     assert!(!state.join("work/e1").exists(), "the workspaces and their directories are removed once it ends");
