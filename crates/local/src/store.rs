@@ -145,6 +145,8 @@ struct Counters {
     heartbeats: AtomicU64,
     /// Commits that wrote (one per event applied).
     commits: AtomicU64,
+    /// Outbox entries removed in a write of their own (`complete_effects`), not with a commit.
+    removals: AtomicU64,
     /// Bytes of stored values written by commits and read by loads and reads of executions
     /// (the pipeline state, execution heads and parts, effects).
     traffic: Traffic,
@@ -167,6 +169,8 @@ pub struct StoreCounters {
     pub reads: u64,
     pub heartbeats: u64,
     pub commits: u64,
+    /// Writes that only removed outbox entries carried out (`complete_effects`).
+    pub removals: u64,
     /// Bytes of stored values that commits wrote: what one event costs is the difference
     /// over one commit.
     pub bytes_written: u64,
@@ -485,6 +489,7 @@ impl SqliteStore {
             reads: counters.reads.load(Ordering::Relaxed),
             heartbeats,
             commits: counters.commits.load(Ordering::Relaxed),
+            removals: counters.removals.load(Ordering::Relaxed),
             bytes_written: counters.traffic.written.load(Ordering::Relaxed),
             bytes_read: counters.traffic.read.load(Ordering::Relaxed),
         }
@@ -1129,6 +1134,7 @@ impl StateStore for SqliteStore {
     async fn complete_effects(&self, execution_id: &str, ids: &[String]) -> Result<(), StoreError> {
         let execution_id = execution_id.to_owned();
         let ids = ids.to_vec();
+        self.shared.counters.removals.fetch_add(1, Ordering::Relaxed);
         self.write(move |connection| {
             let execution_id = execution_id.as_str();
             let ids = ids.as_slice();

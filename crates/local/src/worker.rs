@@ -86,6 +86,12 @@ struct Session<'w, 'a> {
     answers: Vec<Event>,
     /// The tasks running actions, which remove each one's workspace after its result.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Outbox entries carried out (state changes shown, wake-ups, approval requests) and not
+    /// yet removed: they leave the outbox in the commit of the next results, not in a commit
+    /// of their own (docs/benchmarks.md, "stop 39"). Claimed by this worker meanwhile, so
+    /// nobody carries them out again unless it dies first, as after any crash before a
+    /// removal.
+    carried_out: Vec<String>,
 }
 
 impl<'a> Worker<'a> {
@@ -131,7 +137,7 @@ impl<'a> Worker<'a> {
                 let message = recovery::interrupted_message(&claimant);
                 self.backend.providers.reporter.info(&format!("{}/{}: {message}", dispatch.stage, dispatch.action));
                 let failure = Outcome::Failed(ActionError { kind: FailureType::JobFailed, message });
-                self.report(&entry.id, &dispatch, failure, None).await?;
+                self.report(&entry.id, &dispatch, failure, None, Vec::new()).await?;
             }
         }
         store.release_claims_of_others(&self.execution_id, &self.owner).await?;
@@ -155,6 +161,7 @@ impl<'a> Worker<'a> {
             finished: Vec::new(),
             answers: Vec::new(),
             tasks: Vec::new(),
+            carried_out: Vec::new(),
         };
         let result = session.work(&mut finished_rx, &mut answer_rx).await;
         let tasks = std::mem::take(&mut session.tasks);
@@ -241,10 +248,11 @@ impl Session<'_, '_> {
             }
             if claimed_after.status.is_finished() && self.running.is_empty() {
                 // Finished in a state directory removed meanwhile, nobody can see the result.
-                return match self.state_gone() {
-                    Some(gone) => Err(gone),
-                    None => Ok(claimed_after),
-                };
+                if let Some(gone) = self.state_gone() {
+                    return Err(gone);
+                }
+                self.remove_carried_out().await?;
+                return Ok(claimed_after);
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
                 if let Some(gone) = self.state_gone() {
@@ -253,6 +261,8 @@ impl Session<'_, '_> {
                 if !store.heartbeat(&worker.execution_id, &worker.owner, now()).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
                 }
+                // While the actions run, no results commit to carry them along.
+                self.remove_carried_out().await?;
                 last_heartbeat = Instant::now();
             }
             if progressed {
@@ -267,11 +277,12 @@ impl Session<'_, '_> {
         }
     }
 
-    /// Carries out claimed effects. A dispatch stays in the outbox until its result commits.
+    /// Carries out claimed effects. A dispatch stays in the outbox until its result commits;
+    /// the others until the next results commit ([`Session::carried_out`]).
     async fn carry_out(&mut self, claimed: Vec<OutboxEntry>, execution: &Execution) -> Result<(), WorkerError> {
         let worker = self.worker;
         let backend = worker.backend;
-        let mut done = Vec::new();
+        let mut done = std::mem::take(&mut self.carried_out);
         for entry in claimed {
             match entry.effect {
                 Effect::Publish(change) => {
@@ -288,8 +299,15 @@ impl Session<'_, '_> {
                 Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch, execution).await,
             }
         }
-        if !done.is_empty() {
-            backend.store.complete_effects(&worker.execution_id, &done).await?;
+        self.carried_out = done;
+        Ok(())
+    }
+
+    /// Removes the entries carried out from the outbox, in a commit of their own.
+    async fn remove_carried_out(&mut self) -> Result<(), WorkerError> {
+        if !self.carried_out.is_empty() {
+            let done = std::mem::take(&mut self.carried_out);
+            self.worker.backend.store.complete_effects(&self.worker.execution_id, &done).await?;
         }
         Ok(())
     }
@@ -348,9 +366,14 @@ impl Session<'_, '_> {
         for (id, ..) in &finished {
             self.running.remove(id);
         }
-        if !self.worker.report_together(&finished).await? {
-            for (id, dispatch, outcome, details) in finished {
-                self.worker.report(&id, &dispatch, outcome, details).await?;
+        if !finished.is_empty() {
+            // The entries carried out leave the outbox with the first commit of results.
+            let mut carried_out = std::mem::take(&mut self.carried_out);
+            if !self.worker.report_together(&finished, &carried_out).await? {
+                for (id, dispatch, outcome, details) in finished {
+                    let also = std::mem::take(&mut carried_out);
+                    self.worker.report(&id, &dispatch, outcome, details, also).await?;
+                }
             }
         }
         for answer in std::mem::take(&mut self.answers) {
@@ -377,16 +400,19 @@ impl Session<'_, '_> {
 }
 
 impl Worker<'_> {
-    /// Reports a provider's outcome; the dispatch leaves the outbox in the same commit.
+    /// Reports a provider's outcome; the dispatch leaves the outbox in the same commit, with
+    /// the entries `also` names.
     async fn report(
         &self,
         id: &str,
         dispatch: &Dispatch,
         outcome: Outcome,
         details: Option<ActionDetails>,
+        also: Vec<String>,
     ) -> Result<(), WorkerError> {
         let backend = self.backend;
-        let completed = [id.to_string()];
+        let mut completed = also;
+        completed.push(id.to_string());
         let Some(event) = outcome.into_event_with(dispatch, details) else {
             backend.store.complete_effects(&self.execution_id, &completed).await?;
             return Ok(());
@@ -416,17 +442,21 @@ impl Worker<'_> {
     }
 
     /// Reports the outcomes of actions that ended together in one commit, each dispatch
-    /// leaving the outbox with it; false (nothing reported) when they must be reported one
+    /// leaving the outbox with it (and the entries `also` names with the first); false (nothing reported) when they must be reported one
     /// by one: a single one, a job handed off, or what `service::handle_together` leaves to
     /// the handler of one event (a refusal is then reported as [`Worker::report`] does).
-    async fn report_together(&self, finished: &[Finished]) -> Result<bool, WorkerError> {
+    async fn report_together(&self, finished: &[Finished], also: &[String]) -> Result<bool, WorkerError> {
         if finished.len() < 2 {
             return Ok(false);
         }
         let mut events = Vec::with_capacity(finished.len());
         for (id, dispatch, outcome, details) in finished {
             let Some(event) = outcome.clone().into_event_with(dispatch, details.clone()) else { return Ok(false) };
-            events.push((event, vec![id.clone()]));
+            let completed = match events.is_empty() {
+                true => also.iter().cloned().chain([id.clone()]).collect(),
+                false => vec![id.clone()],
+            };
+            events.push((event, completed));
         }
         match self.backend.submit_together(&self.pipeline, &events, &self.execution_id).await {
             Ok(Together::Applied { .. }) => Ok(true),

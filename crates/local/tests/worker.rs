@@ -473,3 +473,24 @@ async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
         "the new owner keeps its registration"
     );
 }
+
+#[tokio::test]
+async fn state_changes_shown_leave_the_outbox_with_the_next_results_not_in_writes_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["true"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let before = backend.store.counters();
+    assert_eq!(worker.run(&WorkerOptions::default()).await.unwrap().status, ExecutionStatus::Succeeded);
+    let after = backend.store.counters();
+    // Three rounds show state changes: the start's, the source's result's (Build starts) and
+    // the build's (the execution ends). The first two go with the results of Source and Make;
+    // the last in a write of its own once the execution has ended. A heartbeat removes what
+    // waits for results meanwhile (one per two seconds, should this machine be that slow).
+    let (removals, heartbeats) = (after.removals - before.removals, after.heartbeats - before.heartbeats);
+    assert!(removals <= 1 + heartbeats, "{removals} writes removing entries, {heartbeats} heartbeats");
+    // And none is left behind, claimed or not.
+    assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
+    assert!(backend.store.claims_of_others("e1", "anyone").await.unwrap().is_empty(), "no claim is left");
+}
