@@ -615,9 +615,31 @@ impl SqliteStore {
 
     /// Records that `owner` is alive; false when another worker has taken the execution over.
     pub async fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let sql = "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?";
-        let values = vec![now.millis().into(), text(execution_id), text(owner)];
-        Ok(self.execute_counted_as(WriteKind::Heartbeat, sql, values).await? == 1)
+        self.heartbeat_removing(execution_id, owner, now, &[]).await
+    }
+
+    /// A heartbeat that also removes the outbox entries `carried_out`, in the same write: an
+    /// idle worker still takes one write lock per heartbeat. Nothing is removed when `owner`
+    /// is no longer the registered worker: its successor carries them out again.
+    pub async fn heartbeat_removing(
+        &self,
+        execution_id: &str,
+        owner: &str,
+        now: Timestamp,
+        carried_out: &[String],
+    ) -> Result<bool, StoreError> {
+        let (execution_id, owner, carried_out) = (execution_id.to_owned(), owner.to_owned(), carried_out.to_vec());
+        self.write_counted_as(WriteKind::Heartbeat, move |connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            let sql = "UPDATE workers SET heartbeat = ? WHERE execution_id = ? AND owner = ?";
+            let registered = tx.execute(sql, params![now.millis(), execution_id, owner]).map_err(sqlite)? == 1;
+            if registered {
+                delete_outbox(&tx, &execution_id, &carried_out)?;
+            }
+            tx.commit().map_err(sqlite)?;
+            Ok(registered)
+        })
+        .await
     }
 
     pub async fn worker(&self, execution_id: &str) -> Result<Option<WorkerRecord>, StoreError> {
@@ -1463,6 +1485,35 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert!(store.get_pipeline("none", None).await.unwrap().is_none());
         other.execute_batch("ROLLBACK").unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_removes_the_entries_carried_out_in_its_own_write_and_only_for_the_registered_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let now = Timestamp::from_millis(10);
+        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap(), Ok(None));
+        let raw = Connection::open(&path).unwrap();
+        for id in ["p1", "p2", "p3"] {
+            raw.execute("INSERT INTO outbox (id, pipeline, execution_id, body) VALUES (?, 'p', 'e1', '{}')", [id])
+                .unwrap();
+        }
+        let left = || raw.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0)).unwrap();
+        let carried_out = ["p1".to_string(), "p2".to_string()];
+        assert!(!store.heartbeat_removing("e1", "b", now, &carried_out).await.unwrap(), "b is not registered");
+        assert_eq!(left(), 3, "nothing removed for a worker that is not the registered one");
+        let before = store.counters();
+        assert!(store.heartbeat_removing("e1", "a", now, &carried_out).await.unwrap());
+        let after = store.counters();
+        assert_eq!(left(), 1, "the two carried out are gone, the other stays");
+        // `writes` counts heartbeats too: one write lock in all, the heartbeat's.
+        assert_eq!(
+            (after.heartbeats - before.heartbeats, after.writes - before.writes),
+            (1, 1),
+            "one write: the heartbeat"
+        );
+        assert_eq!(after.removals, before.removals, "no write of their own");
     }
 
     #[tokio::test]

@@ -258,11 +258,12 @@ impl Session<'_, '_> {
                 if let Some(gone) = self.state_gone() {
                     return Err(gone);
                 }
-                if !store.heartbeat(&worker.execution_id, &worker.owner, now()).await? {
+                // While the actions run, no results commit to carry the entries carried out
+                // along: the heartbeat removes them, in its own write.
+                let carried_out = std::mem::take(&mut self.carried_out);
+                if !store.heartbeat_removing(&worker.execution_id, &worker.owner, now(), &carried_out).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
                 }
-                // While the actions run, no results commit to carry them along.
-                self.remove_carried_out().await?;
                 last_heartbeat = Instant::now();
             }
             if progressed {
