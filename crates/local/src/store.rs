@@ -614,14 +614,10 @@ impl SqliteStore {
     }
 
     /// Records that `owner` is alive; false when another worker has taken the execution over.
-    pub async fn heartbeat(&self, execution_id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
-        self.heartbeat_removing(execution_id, owner, now, &[]).await
-    }
-
-    /// A heartbeat that also removes the outbox entries `carried_out`, in the same write: an
-    /// idle worker still takes one write lock per heartbeat. Nothing is removed when `owner`
-    /// is no longer the registered worker: its successor carries them out again.
-    pub async fn heartbeat_removing(
+    /// Removes the outbox entries `carried_out` in the same write, so that an idle worker
+    /// takes one write lock per heartbeat; nothing when `owner` is no longer the registered
+    /// worker, whose successor carries them out again.
+    pub async fn heartbeat(
         &self,
         execution_id: &str,
         owner: &str,
@@ -1501,10 +1497,10 @@ mod tests {
         }
         let left = || raw.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0)).unwrap();
         let carried_out = ["p1".to_string(), "p2".to_string()];
-        assert!(!store.heartbeat_removing("e1", "b", now, &carried_out).await.unwrap(), "b is not registered");
+        assert!(!store.heartbeat("e1", "b", now, &carried_out).await.unwrap(), "b is not registered");
         assert_eq!(left(), 3, "nothing removed for a worker that is not the registered one");
         let before = store.counters();
-        assert!(store.heartbeat_removing("e1", "a", now, &carried_out).await.unwrap());
+        assert!(store.heartbeat("e1", "a", now, &carried_out).await.unwrap());
         let after = store.counters();
         assert_eq!(left(), 1, "the two carried out are gone, the other stays");
         // `writes` counts heartbeats too: one write lock in all, the heartbeat's.
@@ -1525,8 +1521,8 @@ mod tests {
         let held = store.register_worker("e1", "b", 2, now, |_| true).await.unwrap();
         assert_eq!(held.unwrap_err().owner, "a");
         assert_eq!(store.register_worker("e1", "b", 2, now, |_| false).await.unwrap(), Ok(Some("a".to_string())));
-        assert!(store.heartbeat("e1", "b", Timestamp::from_millis(20)).await.unwrap());
-        assert!(!store.heartbeat("e1", "a", Timestamp::from_millis(20)).await.unwrap(), "a was taken over");
+        assert!(store.heartbeat("e1", "b", Timestamp::from_millis(20), &[]).await.unwrap());
+        assert!(!store.heartbeat("e1", "a", Timestamp::from_millis(20), &[]).await.unwrap(), "a was taken over");
         assert_eq!(store.worker("e1").await.unwrap().unwrap().heartbeat, Timestamp::from_millis(20));
         store.unregister_worker("e1", "b").await.unwrap();
         assert!(store.worker("e1").await.unwrap().is_none());

@@ -87,8 +87,8 @@ struct Session<'w, 'a> {
     /// The tasks running actions, which remove each one's workspace after its result.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Outbox entries carried out (state changes shown, wake-ups, approval requests) and not
-    /// yet removed: they leave the outbox in the commit of the next results, not in a commit
-    /// of their own (docs/benchmarks.md, "stop 39"). Claimed by this worker meanwhile, so
+    /// yet removed: they leave the outbox in the commit of the next results, or in the write
+    /// of the next heartbeat, not in a write of their own (docs/benchmarks.md, "stop 39"). Claimed by this worker meanwhile, so
     /// nobody carries them out again unless it dies first, as after any crash before a
     /// removal.
     carried_out: Vec<String>,
@@ -224,7 +224,7 @@ impl Session<'_, '_> {
         let mut execution = worker.read().await?;
         loop {
             let claimed = store.claim_effects(&worker.execution_id, &worker.owner).await?;
-            self.carry_out(claimed, &execution).await?;
+            self.carry_out(claimed, &execution).await;
 
             while let Ok(finished) = finished_rx.try_recv() {
                 self.finished.push(finished);
@@ -261,7 +261,7 @@ impl Session<'_, '_> {
                 // While the actions run, no results commit to carry the entries carried out
                 // along: the heartbeat removes them, in its own write.
                 let carried_out = std::mem::take(&mut self.carried_out);
-                if !store.heartbeat_removing(&worker.execution_id, &worker.owner, now(), &carried_out).await? {
+                if !store.heartbeat(&worker.execution_id, &worker.owner, now(), &carried_out).await? {
                     return Err(WorkerError::Displaced(worker.execution_id.clone()));
                 }
                 last_heartbeat = Instant::now();
@@ -280,28 +280,25 @@ impl Session<'_, '_> {
 
     /// Carries out claimed effects. A dispatch stays in the outbox until its result commits;
     /// the others until the next results commit ([`Session::carried_out`]).
-    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>, execution: &Execution) -> Result<(), WorkerError> {
+    async fn carry_out(&mut self, claimed: Vec<OutboxEntry>, execution: &Execution) {
         let worker = self.worker;
         let backend = worker.backend;
-        let mut done = std::mem::take(&mut self.carried_out);
         for entry in claimed {
             match entry.effect {
                 Effect::Publish(change) => {
                     backend.providers.reporter.state_change(&change);
-                    done.push(entry.id);
+                    self.carried_out.push(entry.id);
                 }
                 // Deadlines are read from the state instead.
-                Effect::WakeAt(_) => done.push(entry.id),
+                Effect::WakeAt(_) => self.carried_out.push(entry.id),
                 Effect::RequestApproval(request) => {
                     worker.notify(&request);
-                    done.push(entry.id);
+                    self.carried_out.push(entry.id);
                     self.ask(*request);
                 }
                 Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch, execution).await,
             }
         }
-        self.carried_out = done;
-        Ok(())
     }
 
     /// Removes the entries carried out from the outbox, in a commit of their own.
@@ -443,9 +440,10 @@ impl Worker<'_> {
     }
 
     /// Reports the outcomes of actions that ended together in one commit, each dispatch
-    /// leaving the outbox with it (and the entries `also` names with the first); false (nothing reported) when they must be reported one
-    /// by one: a single one, a job handed off, or what `service::handle_together` leaves to
-    /// the handler of one event (a refusal is then reported as [`Worker::report`] does).
+    /// leaving the outbox with it (and the entries `also` names with the first); false
+    /// (nothing reported) when they must be reported one by one: a single one, a job handed
+    /// off, or what `service::handle_together` leaves to the handler of one event (a refusal
+    /// is then reported as [`Worker::report`] does).
     async fn report_together(&self, finished: &[Finished], also: &[String]) -> Result<bool, WorkerError> {
         if finished.len() < 2 {
             return Ok(false);

@@ -72,14 +72,20 @@ fn backend(dir: &Path) -> Backend {
     backend
 }
 
+/// Stores `declaration(commands)`, registers the worker of `e1` and starts `e1`.
+async fn started<'b>(backend: &'b Backend, commands: &[&str]) -> Worker<'b> {
+    backend.store.put_pipeline(&declaration(commands), now()).await.unwrap();
+    let worker = Worker::register(backend, "work", "e1").await.unwrap();
+    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    worker
+}
+
 #[tokio::test]
 async fn a_worker_carries_an_execution_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
     // `set` needs a script file: the runner's directory is made, and removed with the rest.
-    backend.store.put_pipeline(&declaration(&["set -e", "test -f file.txt"]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &["set -e", "test -f file.txt"]).await;
     let execution = worker.run(&WorkerOptions::default()).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
@@ -104,9 +110,7 @@ async fn run_keeping_workspaces(dir: &Path, commands: &[&str]) {
         ..RunOptions::default()
     };
     backend.configure(&options);
-    backend.store.put_pipeline(&declaration(commands), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, commands).await;
     assert_eq!(worker.run(&WorkerOptions::default()).await.unwrap().status, ExecutionStatus::Succeeded);
 }
 
@@ -289,9 +293,7 @@ async fn a_job_handed_to_a_job_worker_stays_awaited_after_a_takeover() {
 async fn a_worker_stops_when_its_state_directory_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["sleep 300"]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &["sleep 300"]).await;
     let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
     let remover = async {
         until_the_command_runs(&other).await;
@@ -306,9 +308,7 @@ async fn a_worker_stops_when_its_state_directory_is_removed() {
 async fn a_worker_stops_when_its_record_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["sleep 300"]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &["sleep 300"]).await;
     let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
     let remover = async {
         until_the_command_runs(&other).await;
@@ -366,9 +366,7 @@ async fn approvals_and_stops_from_another_process_reach_the_worker() {
     let backend = backend(dir.path());
     // The command records its process, then becomes a long sleep.
     let command = format!("echo $$ > {}/command.pid; exec sleep 300", dir.path().display());
-    backend.store.put_pipeline(&declaration(&[&command]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &[&command]).await;
     // Another process on the same state file stops the execution once the command runs.
     let other = pipewright_local::store::SqliteStore::open(&dir.path().join("state/state.db")).unwrap();
     let stopper = async {
@@ -411,9 +409,7 @@ async fn until_the_command_runs(store: &pipewright_local::store::SqliteStore) {
 async fn an_idle_worker_takes_no_write_lock() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &["sleep 30"]).await;
     let store = &backend.store;
     let watcher = async {
         // Wait until the command runs: from then on the worker has nothing to do but poll.
@@ -460,9 +456,7 @@ async fn an_idle_worker_takes_no_write_lock() {
 async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["sleep 30"]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &["sleep 30"]).await;
     // Another process judged this worker dead and took the execution over.
     backend.store.register_worker("e1", "usurper", std::process::id(), now(), |_| false).await.unwrap().unwrap();
     let result = worker.run(&WorkerOptions::default()).await;
@@ -478,9 +472,7 @@ async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
 async fn state_changes_shown_leave_the_outbox_with_the_next_results_not_in_writes_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
     let backend = backend(dir.path());
-    backend.store.put_pipeline(&declaration(&["true"]), now()).await.unwrap();
-    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
-    backend.submit("work", &start("e1"), &[], Some("e1")).await.unwrap();
+    let worker = started(&backend, &["true"]).await;
     let before = backend.store.counters();
     assert_eq!(worker.run(&WorkerOptions::default()).await.unwrap().status, ExecutionStatus::Succeeded);
     let after = backend.store.counters();
