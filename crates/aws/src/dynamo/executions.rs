@@ -14,7 +14,8 @@ use pipewright_core::time::Timestamp;
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, read_json, unpack};
 use super::errors::sdk_error;
-use super::keys::{EXECUTION, execution_of, execution_pk, key, listing_start, pipeline_pk};
+use super::keys::{EXECUTION, deadline_entry_of, execution_of, execution_pk, key, listing_start, pipeline_pk};
+use super::parts::Cached;
 
 impl DynamoStore {
     /// The execution items in batches; an execution whose version is the one cached is
@@ -29,13 +30,16 @@ impl DynamoStore {
                 match self.cache.get(id, version) {
                     // The head item, read anyway, is still decoded: a damaged item is found
                     // when it is read, on a warm instance as on a cold one.
-                    Some((execution, _)) => {
+                    Some(cached) => {
                         let _: Execution = unpack(&item)?;
-                        execution
+                        cached.execution
                     }
                     None => match self.read_execution(id).await? {
-                        Some((execution, version, _)) => {
-                            found.insert(execution.id.clone(), Versioned { value: execution, version });
+                        Some(read) => {
+                            found.insert(
+                                read.execution.id.clone(),
+                                Versioned { value: read.execution, version: read.version },
+                            );
                             continue;
                         }
                         None => continue,
@@ -44,7 +48,8 @@ impl DynamoStore {
             } else {
                 // Stored whole: what a commit of it needs to know, without reading it again.
                 let execution: Execution = unpack(&item)?;
-                self.cache.put(execution.clone(), version, false);
+                let deadline_entry = deadline_entry_of(&item);
+                self.cache.put(Cached { version, execution: execution.clone(), split: false, deadline_entry });
                 execution
             };
             found.insert(execution.id.clone(), Versioned { value: execution, version });
@@ -103,7 +108,7 @@ pub(super) async fn load(
 }
 
 pub(super) async fn get(store: &DynamoStore, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {
-    Ok(store.read_execution(id).await?.map(|(value, version, _)| Versioned { value, version }))
+    Ok(store.read_execution(id).await?.map(|read| Versioned { value: read.execution, version: read.version }))
 }
 
 /// A pipeline's executions newest first (`listing`; equal start times by id), one row more
@@ -129,7 +134,7 @@ pub(super) async fn list(
         for item in output.items.unwrap_or_default() {
             let id = execution_of(get_s(&item, "pk")?);
             // Removed since the index was read: not listed.
-            let Some((execution, _, _)) = store.read_execution(id).await? else { continue };
+            let Some(Cached { execution, .. }) = store.read_execution(id).await? else { continue };
             let cursor = Cursor { started_at: get_n(&item, "started_at")?, key: execution.id.clone() };
             rows.push((execution, cursor));
         }

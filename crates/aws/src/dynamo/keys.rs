@@ -90,9 +90,43 @@ pub(super) fn listing_start(pipeline: &str, cursor: &Cursor) -> Item {
     start
 }
 
-/// The attributes derived from an execution: its place in the indexes and its TTL. The
-/// attributes to set, and those to remove (it left an index).
-pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, Vec<String>) {
+/// How far before an execution's next deadline its `deadlines` entry is put when the entry
+/// moves, and how far after the entry that deadline may go before it moves again. The tick
+/// reads every active execution each minute anyway (for work nobody claimed) and fires what
+/// is due from what it reads, so the entry only orders the executions it reads first when
+/// there are more than a tick serves; an entry early by up to `DEADLINE_SPAN` costs nothing,
+/// while each move rewrites the index entry (a delete and a put). Each stage's new attempts
+/// move the next deadline by the time since the last ones started, and providers' timeouts
+/// differ (an S3 source's hour, a Commands build's 55 minutes, an S3 deploy's 90): an entry put 15 minutes
+/// ahead of the deadline and kept for two hours after it outlasts most executions.
+pub(super) const DEADLINE_LEAD_MILLIS: i64 = 15 * 60 * 1000;
+pub(super) const DEADLINE_SPAN_MILLIS: i64 = 2 * 3600 * 1000;
+
+/// Where an execution's `deadlines` entry goes, given its next deadline (`due`, none when
+/// nothing is in flight) and where its entry is now (`kept`): it stays while the deadline is
+/// within [`DEADLINE_SPAN_MILLIS`] after it and not before it, and otherwise moves to
+/// [`DEADLINE_LEAD_MILLIS`] before the deadline. Never after the deadline, so an entry never
+/// hides a deadline from a tick that reads entries in order.
+pub(super) fn deadline_entry(due: Option<Timestamp>, kept: Option<Timestamp>) -> Option<Timestamp> {
+    let due = due?;
+    match kept {
+        Some(entry) if entry <= due && due.millis() - entry.millis() <= DEADLINE_SPAN_MILLIS => Some(entry),
+        _ => Some(Timestamp::from_millis(due.millis() - DEADLINE_LEAD_MILLIS)),
+    }
+}
+
+/// Where an execution item's `deadlines` entry is, from its `deadline_sk` (`<padded millis>#<id>`).
+pub(super) fn deadline_entry_of(item: &Item) -> Option<Timestamp> {
+    let sk = item.get("deadline_sk")?.as_s().ok()?;
+    let (millis, _) = sk.split_once('#')?;
+    millis.parse().ok().map(Timestamp::from_millis)
+}
+
+/// The attributes derived from an execution, whose `deadlines` entry is at `kept` before this
+/// write: its place in the indexes and its TTL. The attributes to set, those to remove (it
+/// left an index), and where its `deadlines` entry is after the write. An entry that stays
+/// is not set again.
+pub(super) fn derived(execution: &Execution, kept: Option<Timestamp>) -> Derived {
     let mut set = vec![
         ("pipeline".to_string(), s(&execution.pipeline_name)),
         ("started_at".to_string(), n(execution.started_at.millis())),
@@ -101,10 +135,12 @@ pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, 
         ("gsi1sk".to_string(), s(timed(execution.started_at, &execution.id))),
     ];
     let mut remove = Vec::new();
-    match next_due(execution) {
-        Some(due) => {
+    let entry = deadline_entry(next_due(execution), kept);
+    match entry {
+        Some(at) if Some(at) == kept => {}
+        Some(at) => {
             set.push(("deadline_pk".to_string(), s(DEADLINE_PARTITION)));
-            set.push(("deadline_sk".to_string(), s(timed(due, &execution.id))));
+            set.push(("deadline_sk".to_string(), s(timed(at, &execution.id))));
         }
         None => remove.extend(["deadline_pk".to_string(), "deadline_sk".to_string()]),
     }
@@ -113,7 +149,15 @@ pub(super) fn derived(execution: &Execution) -> (Vec<(String, AttributeValue)>, 
     } else {
         remove.push("expires_at".to_string());
     }
-    (set, remove)
+    Derived { set, remove, deadline_entry: entry }
+}
+
+/// What [`derived`] gives a write of an execution item.
+pub(super) struct Derived {
+    pub set: Vec<(String, AttributeValue)>,
+    pub remove: Vec<String>,
+    /// Where the item's `deadlines` entry is once written.
+    pub deadline_entry: Option<Timestamp>,
 }
 
 /// The partition of the outbox batches: one item per commit with effects, sorted by
@@ -148,4 +192,50 @@ pub(super) fn execution_of_batch(sk: &str) -> &str {
 /// What every sort key of an execution's outbox batches begins with.
 pub(super) fn batch_prefix(execution_id: &str) -> String {
     format!("{execution_id}#")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp::from_millis(minutes * 60_000)
+    }
+
+    #[test]
+    fn a_new_entry_goes_a_lead_ahead_of_the_deadline() {
+        assert_eq!(deadline_entry(Some(at(60)), None), Some(at(45)));
+        assert_eq!(deadline_entry(None, Some(at(45))), None, "nothing in flight: out of the index");
+    }
+
+    #[test]
+    fn the_entry_stays_while_the_deadline_is_within_its_span() {
+        let entry = Some(at(45));
+        for minutes in [45, 55, 60, 90, 165] {
+            assert_eq!(deadline_entry(Some(at(minutes)), entry), entry, "deadline at {minutes} min");
+        }
+    }
+
+    #[test]
+    fn the_entry_moves_when_the_deadline_leaves_its_span_either_way() {
+        assert_eq!(deadline_entry(Some(at(44)), Some(at(45))), Some(at(29)), "earlier than the entry");
+        assert_eq!(deadline_entry(Some(at(166)), Some(at(45))), Some(at(151)), "past the span");
+    }
+
+    #[test]
+    fn an_entry_is_never_after_the_deadline() {
+        for kept in [None, Some(at(0)), Some(at(30)), Some(at(200))] {
+            for due in [0, 10, 29, 31, 100, 150, 151, 400] {
+                let entry = deadline_entry(Some(at(due)), kept).unwrap();
+                assert!(entry <= at(due), "kept {kept:?}, due {due} min: {entry:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_entry_is_read_back_from_its_sort_key() {
+        let item = HashMap::from([("deadline_sk".to_string(), s(timed(at(45), "e1")))]);
+        assert_eq!(deadline_entry_of(&item), Some(at(45)));
+        assert_eq!(deadline_entry_of(&HashMap::new()), None);
+    }
 }

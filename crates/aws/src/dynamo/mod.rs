@@ -20,9 +20,10 @@
 //!
 //! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
 //! `PIPELINES`; only keys and attributes that do not change per event are projected),
-//! `deadlines` (active executions by their next deadline, for the tick) and
-//! `outbox` (executions written before outbox batches whose `outbox` map still holds effects,
-//! by when they were committed; the tick reads the `OUTBOX` partition for the batches). TTL
+//! `deadlines` (active executions, each at or before its next deadline and moved only when
+//! the deadline leaves a span after it: `keys::deadline_entry`) and `outbox` (executions
+//! written before outbox batches whose `outbox` map still holds effects, by when they were
+//! committed; the tick reads the `OUTBOX` partition for the batches). TTL
 //! (`expires_at`) removes finished executions after a year, job locations a year after their
 //! deadline, and job claims after a week.
 //!
@@ -182,13 +183,12 @@ impl StateStore for DynamoStore {
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
         let mut bases = std::collections::HashMap::new();
         for (execution, expected) in &changes.executions {
-            if let Some(version) = expected
-                && let Some(base) = self.base(&execution.id, *version).await?
-            {
-                bases.insert(execution.id.clone(), base);
+            if let Some(version) = expected {
+                bases.insert(execution.id.clone(), self.base(&execution.id, *version).await?);
             }
         }
-        let (items, split) = transaction::build(&self.table, &changes, &bases)?;
+        let transaction::Built { items, split, mut deadline_entries } =
+            transaction::build(&self.table, &changes, &bases)?;
         let bytes = limits::bytes(&items) as u64;
         let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
         let alone = match items.as_slice() {
@@ -209,7 +209,8 @@ impl StateStore for DynamoStore {
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
                     let split = split.contains(&execution.id);
-                    self.cache.put(execution, version, split);
+                    let deadline_entry = deadline_entries.remove(&execution.id).flatten();
+                    self.cache.put(parts::Cached { version, execution, split, deadline_entry });
                 }
                 // The entries the change completes leave their outbox once it has committed (in
                 // its own write: their batch is not the execution item). If that fails (or the

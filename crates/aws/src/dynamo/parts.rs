@@ -24,11 +24,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use pipewright_core::engine::Execution;
 use pipewright_core::execution_parts::{Part, PartKey, StoredPart, changed_parts, join, split};
 use pipewright_core::ports::StoreError;
+use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{Item, compressed_json, get_n, get_s, n, pack, read_json, unpack};
 use super::errors::refused;
-use super::keys::{EXECUTION, HISTORY_SECONDS, execution_pk, key};
+use super::keys::{EXECUTION, HISTORY_SECONDS, deadline_entry_of, execution_pk, key};
 
 /// Actions of one stage stored in one item.
 pub const ACTIONS_PER_ITEM: usize = 10;
@@ -182,19 +183,22 @@ pub fn assemble(head_item: &Item, part_items: &[Item]) -> Result<Option<Executio
     join(unpack(head_item)?, parts).map(Some)
 }
 
-/// What the store last read or wrote of each execution, at which version, and whether it is
-/// stored in parts: what a commit diffs against (an execution stored whole is rewritten whole,
-/// without a diff). Bounded; a miss reads the execution again.
+/// What the store last read or wrote of each execution, at which version, whether it is
+/// stored in parts, and where its `deadlines` entry is: what a commit diffs against (an
+/// execution stored whole is rewritten whole, without a diff) and moves the entry from.
+/// Bounded; a miss reads the execution again.
 #[derive(Clone, Default)]
 pub struct Cache {
     entries: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
+/// One execution as the store last read or wrote it.
 #[derive(Clone)]
-struct Cached {
-    version: u64,
-    execution: Execution,
-    split: bool,
+pub struct Cached {
+    pub version: u64,
+    pub execution: Execution,
+    pub split: bool,
+    pub deadline_entry: Option<Timestamp>,
 }
 
 const CACHED_EXECUTIONS: usize = 32;
@@ -204,25 +208,33 @@ impl Cache {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The execution at `version`, and whether it is stored in parts.
-    pub fn get(&self, id: &str, version: u64) -> Option<(Execution, bool)> {
-        self.lock().get(id).filter(|cached| cached.version == version).map(|c| (c.execution.clone(), c.split))
+    /// The execution `id` at `version`.
+    pub fn get(&self, id: &str, version: u64) -> Option<Cached> {
+        self.lock().get(id).filter(|cached| cached.version == version).cloned()
     }
 
-    pub fn put(&self, execution: Execution, version: u64, split: bool) {
+    pub fn put(&self, cached: Cached) {
         let mut entries = self.lock();
-        if !entries.contains_key(&execution.id) && entries.len() >= CACHED_EXECUTIONS {
+        if !entries.contains_key(&cached.execution.id) && entries.len() >= CACHED_EXECUTIONS {
             // No order is kept: any entry goes, and is read again when next needed.
             if let Some(any) = entries.keys().next().cloned() {
                 entries.remove(&any);
             }
         }
-        entries.insert(execution.id.clone(), Cached { version, execution, split });
+        entries.insert(cached.execution.id.clone(), cached);
     }
 
     pub fn forget(&self, id: &str) {
         self.lock().remove(id);
     }
+}
+
+/// What a commit of an execution it read builds on: the execution as read when it is stored
+/// in parts (`None`: stored whole, every part is written), and where its `deadlines` entry is.
+#[derive(Debug, Clone, Default)]
+pub struct Base {
+    pub parts: Option<Execution>,
+    pub deadline_entry: Option<Timestamp>,
 }
 
 impl DynamoStore {
@@ -232,9 +244,9 @@ impl DynamoStore {
         self.partition_items(&execution_pk(id), None).await
     }
 
-    /// An execution as stored, with its version and whether it is stored in parts; read again
-    /// while a commit tears the read.
-    pub(super) async fn read_execution(&self, id: &str) -> Result<Option<(Execution, u64, bool)>, StoreError> {
+    /// An execution as stored, with its version, whether it is stored in parts and where its
+    /// `deadlines` entry is; read again while a commit tears the read.
+    pub(super) async fn read_execution(&self, id: &str) -> Result<Option<Cached>, StoreError> {
         for attempt in 0..8 {
             if attempt > 0 {
                 use pipewright_core::ports::StateStore;
@@ -248,24 +260,26 @@ impl DynamoStore {
             let version = get_n(&head_item, "rev")?;
             let split = head_item.contains_key("parts");
             if let Some(execution) = assemble(&head_item, &parts)? {
-                self.cache.put(execution.clone(), version, split);
-                return Ok(Some((execution, version, split)));
+                let read = Cached { version, execution, split, deadline_entry: deadline_entry_of(&head_item) };
+                self.cache.put(read.clone());
+                return Ok(Some(read));
             }
         }
         Err(StoreError::Unavailable(format!("execution {id} kept changing while it was read")))
     }
 
-    /// The execution a commit of `id` read at `version` diffs against: `None` when it is
-    /// stored whole (every part is written), a conflict when it is no longer at `version`.
-    pub(super) async fn base(&self, id: &str, version: u64) -> Result<Option<Execution>, StoreError> {
-        if let Some((execution, split)) = self.cache.get(id, version) {
-            return Ok(split.then_some(execution));
-        }
-        match self.read_execution(id).await? {
-            Some((execution, at, true)) if at == version => Ok(Some(execution)),
-            Some((_, at, false)) if at == version => Ok(None),
-            _ => Err(StoreError::Conflict(format!("execution {id} changed since it was read"))),
-        }
+    /// What a commit of `id` read at `version` builds on; a conflict when it is no longer at
+    /// `version`.
+    pub(super) async fn base(&self, id: &str, version: u64) -> Result<Base, StoreError> {
+        let read = match self.cache.get(id, version) {
+            Some(cached) => cached,
+            None => self
+                .read_execution(id)
+                .await?
+                .filter(|read| read.version == version)
+                .ok_or_else(|| StoreError::Conflict(format!("execution {id} changed since it was read")))?,
+        };
+        Ok(Base { parts: read.split.then_some(read.execution), deadline_entry: read.deadline_entry })
     }
 }
 

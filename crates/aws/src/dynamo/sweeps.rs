@@ -1,5 +1,6 @@
-//! What the tick sweeps, from the sparse indexes: executions whose next deadline passed,
-//! outboxes a relay left behind, and every execution with work in flight.
+//! What the tick sweeps, from the sparse indexes: every execution with work in flight (the
+//! tick fires the deadlines that passed from what it reads of them), and outboxes a relay
+//! left behind.
 
 use pipewright_core::ports::StoreError;
 use pipewright_core::time::Timestamp;
@@ -32,11 +33,6 @@ const BY_DEADLINE: Sparse =
 const BY_OUTBOX: Sparse = Sparse { index: OUTBOX, pk: "outbox_pk", partition: OUTBOX_PARTITION, sk: "outbox_sk" };
 
 impl DynamoStore {
-    /// The executions whose next deadline has passed (the tick fires them).
-    pub async fn due_executions(&self, now: Timestamp, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
-        self.sweep(&BY_DEADLINE, now, limit).await
-    }
-
     /// The executions with effects committed before `before` and still not carried out.
     /// The outbox batches are read from their partition (it holds only what relays have not
     /// carried out yet), then the `outbox` index for executions written before batches.
@@ -83,7 +79,8 @@ impl DynamoStore {
         Ok(due)
     }
 
-    /// Every execution with a deadline ahead or passed: the ones with work in flight.
+    /// The executions with work in flight, those whose `deadlines` entry comes first (an
+    /// entry is at or before its execution's next deadline, `keys::deadline_entry`).
     pub async fn active_executions(&self, limit: i32) -> Result<Vec<DueExecution>, StoreError> {
         self.sweep(&BY_DEADLINE, Timestamp::from_millis(999_999_999_999_999), limit).await
     }
@@ -100,6 +97,8 @@ impl DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
+        // What the store holds of it no longer says where its entry is.
+        self.cache.forget(execution_id);
         // An execution deleted meanwhile needs nothing more.
         conditional(result).map(drop)
     }

@@ -14,39 +14,47 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use pipewright_core::engine::{Effect, Execution, PipelineState};
 use pipewright_core::execution_parts::head as execution_head;
 use pipewright_core::ports::{Changes, StoreError};
+use pipewright_core::time::Timestamp;
 
 use super::codec::{batch_value, compressed_json, n, pack, s};
 use super::errors::refused;
 use super::keys::{
-    EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk, derived, execution_pk, key, pipeline_pk,
+    Derived, EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk, derived, execution_pk, key, pipeline_pk,
 };
 use super::limits;
-use super::parts::{self, Layout};
+use super::parts::{self, Base, Layout};
 
 /// DynamoDB's limit of items in one transaction.
 pub const MAX_ITEMS: usize = limits::TRANSACTION_ITEMS;
 
-/// The transaction that commits `changes` to `table`. `bases` holds, for the executions
-/// stored in parts, the version each was read at (what their changed parts are found
-/// against); an execution without one is new or stored whole, and gets every part. Refused
+/// The transaction that commits `changes` to `table`. `bases` holds what the store read of
+/// the executions it updates: for one stored in parts, the execution its changed parts are
+/// found against (without it, every part is written), and where each one's `deadlines`
+/// entry is (without it, the entry is put again). Refused
 /// when an effect concerns an execution the change does not write (its outbox would not
 /// commit with it), or when the change is past one of DynamoDB's limits (`limits::check`:
 /// items, bytes, expressions).
 pub fn transaction(
     table: &str,
     changes: &Changes,
-    bases: &HashMap<String, Execution>,
+    bases: &HashMap<String, Base>,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    build(table, changes, bases).map(|(items, _)| items)
+    build(table, changes, bases).map(|built| built.items)
 }
 
-/// [`transaction`], and the ids of the executions it stores in parts (the others are whole).
-pub(super) fn build(
-    table: &str,
-    changes: &Changes,
-    bases: &HashMap<String, Execution>,
-) -> Result<(Vec<TransactWriteItem>, Vec<String>), StoreError> {
+/// A change as a transaction, and what it leaves of each execution it writes.
+pub(super) struct Built {
+    pub items: Vec<TransactWriteItem>,
+    /// The executions it stores in parts (the others are whole).
+    pub split: Vec<String>,
+    /// Where each execution's `deadlines` entry is once it has committed.
+    pub deadline_entries: HashMap<String, Option<Timestamp>>,
+}
+
+/// [`transaction`], with what it leaves of each execution.
+pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base>) -> Result<Built, StoreError> {
     let mut split_ids = Vec::new();
+    let mut deadline_entries = HashMap::new();
     let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
     // Effects go into the outbox of the execution they concern, ordered by `seq`.
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
@@ -56,11 +64,14 @@ pub(super) fn build(
     for (execution, expected) in &changes.executions {
         let own = effects.remove(execution.id.as_str()).unwrap_or_default();
         let base = expected.and_then(|_| bases.get(&execution.id));
-        let layout = parts::layout(base, execution)?;
+        let parts_base = base.and_then(|base| base.parts.as_ref());
+        let layout = parts::layout(parts_base, execution)?;
         let version = expected.map_or(1, |v| v + 1);
+        let derived = derived(execution, base.and_then(|base| base.deadline_entry));
+        deadline_entries.insert(execution.id.clone(), derived.deadline_entry);
         items.push(match expected {
-            None => new_execution(table, execution, &layout)?,
-            Some(read_at) => updated_execution(table, execution, *read_at, (&layout, base.is_some()))?,
+            None => new_execution(table, execution, &layout, derived)?,
+            Some(read_at) => updated_execution(table, execution, *read_at, (&layout, parts_base.is_some()), derived)?,
         });
         if let Layout::Split(writes) = &layout {
             items.extend(parts::actions(table, execution, version, writes)?);
@@ -76,7 +87,7 @@ pub(super) fn build(
         )));
     }
     limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
-    Ok((items, split_ids))
+    Ok(Built { items, split: split_ids, deadline_entries })
 }
 
 /// The pipeline head: its new state, or only a check that it has not moved when the change
@@ -148,8 +159,12 @@ fn outbox_batch(
 
 /// A new execution's item, which must not exist yet: the whole execution, or its head and the
 /// manifest of its parts.
-fn new_execution(table: &str, execution: &Execution, layout: &Layout) -> Result<TransactWriteItem, StoreError> {
-    let (set, _) = derived(execution);
+fn new_execution(
+    table: &str,
+    execution: &Execution,
+    layout: &Layout,
+    derived: Derived,
+) -> Result<TransactWriteItem, StoreError> {
     let mut item = key(&execution_pk(&execution.id), EXECUTION);
     item.insert("rev".into(), n(1));
     match layout {
@@ -161,7 +176,7 @@ fn new_execution(table: &str, execution: &Execution, layout: &Layout) -> Result<
             item.insert("parts".into(), parts::manifest(writes, 1));
         }
     }
-    item.extend(set);
+    item.extend(derived.set);
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -179,8 +194,8 @@ fn updated_execution(
     execution: &Execution,
     version: u64,
     (layout, split): (&Layout, bool),
+    Derived { set, remove, .. }: Derived,
 ) -> Result<TransactWriteItem, StoreError> {
-    let (set, remove) = derived(execution);
     let mut names = HashMap::new();
     let body = match layout {
         Layout::Whole(body) => body.clone(),
@@ -236,11 +251,11 @@ fn updated_execution(
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::{DEADLINE_LEAD_MILLIS, DEADLINE_SPAN_MILLIS, deadline_entry_of};
     use super::*;
     use pipewright_core::contract::{declaration, source_done, start};
-    use pipewright_core::engine::{self, Event, Step, World};
+    use pipewright_core::engine::{self, Event, Step, World, next_due};
     use pipewright_core::pipeline::{Environment, Pipeline};
-    use pipewright_core::time::Timestamp;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
@@ -297,7 +312,7 @@ mod tests {
     fn a_small_execution_is_one_item_with_the_whole_execution() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
-        let (items, split) = build("table", &started, &HashMap::new()).unwrap();
+        let Built { items, split, .. } = build("table", &started, &HashMap::new()).unwrap();
         assert!(split.is_empty(), "stored whole");
         assert_eq!(items.len(), 3, "head, execution, its outbox batch: no part items, no job location");
         let item = items[1].put().expect("a new execution is put").item();
@@ -309,13 +324,48 @@ mod tests {
         world.pipeline = started.state.clone().unwrap();
         world.executions.insert("e1".into(), started.executions[0].0.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
-        let (items, split) = build("table", &result, &HashMap::new()).unwrap();
+        let Built { items, split, .. } = build("table", &result, &HashMap::new()).unwrap();
         assert!(split.is_empty());
         let update = items[1].update().unwrap();
         assert!(!update.update_expression().contains("parts"), "{}", update.update_expression());
         assert!(
             items.iter().all(|item| item.put().is_none_or(|put| !string(put.item().get("sk")).starts_with("PART#")))
         );
+    }
+
+    #[test]
+    fn the_deadlines_entry_is_put_ahead_of_the_deadline_and_moves_only_when_the_deadline_leaves_its_span() {
+        let pipeline = pipeline();
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let execution = &started.executions[0].0;
+        let due = next_due(execution).expect("the source is in flight");
+        let built = build("table", &started, &HashMap::new()).unwrap();
+        let entry = built.deadline_entries["e1"].expect("an entry");
+        assert_eq!(entry.millis(), due.millis() - DEADLINE_LEAD_MILLIS, "put a lead ahead of the deadline");
+        let item = built.items[1].put().unwrap().item();
+        assert_eq!(deadline_entry_of(item), Some(entry));
+
+        let mut world = World::new(&pipeline);
+        world.pipeline = started.state.clone().unwrap();
+        world.executions.insert("e1".into(), execution.clone());
+        let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
+        let next = next_due(&result.executions[0].0).expect("the build is in flight");
+        assert!(entry <= next && next.millis() - entry.millis() <= DEADLINE_SPAN_MILLIS, "{entry:?} {next:?}");
+        let sets_entry = |bases: &HashMap<String, Base>| {
+            let built = build("table", &result, bases).unwrap();
+            let update = built.items[1].update().unwrap().clone();
+            let names = update.expression_attribute_names().cloned().unwrap_or_default();
+            (names.values().any(|name| name == "deadline_sk"), built.deadline_entries["e1"])
+        };
+        // Read where it is: within its span, the entry stays, and the write leaves it alone.
+        let read = HashMap::from([("e1".to_string(), Base { parts: None, deadline_entry: Some(entry) })]);
+        assert_eq!(sets_entry(&read), (false, Some(entry)));
+        // An entry after the new deadline (or not known) is moved a lead ahead of it.
+        let late = Timestamp::from_millis(next.millis() + 1);
+        let read = HashMap::from([("e1".to_string(), Base { parts: None, deadline_entry: Some(late) })]);
+        let moved = Timestamp::from_millis(next.millis() - DEADLINE_LEAD_MILLIS);
+        assert_eq!(sets_entry(&read), (true, Some(moved)));
+        assert_eq!(sets_entry(&HashMap::new()), (true, Some(moved)));
     }
 
     #[test]
@@ -438,7 +488,7 @@ mod tests {
         world.executions.insert(base.id.clone(), base.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
         assert!(result.executions[0].0.namespaces.contains_key("Big"));
-        let bases = HashMap::from([("e1".to_string(), base)]);
+        let bases = HashMap::from([("e1".to_string(), Base { parts: Some(base), deadline_entry: None })]);
         let items = transaction("table", &result, &bases).unwrap();
         let parts: Vec<&str> = items
             .iter()

@@ -13,7 +13,7 @@ use pipewright_core::engine::Effect;
 use pipewright_core::time::Timestamp;
 
 use super::HandlerError;
-use super::stage_transition::{send_unclaimed, work_of_active_executions};
+use super::stage_transition::{read_active_executions, send_unclaimed, work_of};
 use crate::bus::Envelope;
 use crate::settings::Services;
 
@@ -27,11 +27,11 @@ pub async fn received(services: &Services, envelope: &Envelope, now: Timestamp) 
         )));
     };
     let mut failures = Vec::new();
-    let waiting = work_of_active_executions(services, now, &mut failures, |work| match &work.effect {
+    let active = read_active_executions(services, &mut failures).await?;
+    let waiting = work_of(&active, now, |work| match &work.effect {
         Effect::Dispatch(dispatch) => concerns(&change, dispatch),
         _ => false,
-    })
-    .await?;
+    });
     let looked = send_unclaimed(services, &waiting, now, "a service event: looking now").await?;
     tracing::info!(event = %change.summary, waiting = waiting.len(), looked, "service event");
     for failure in &failures {

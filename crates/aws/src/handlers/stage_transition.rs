@@ -2,7 +2,10 @@
 //! moving when a step was lost — deadlines that passed, effects committed but never
 //! published, work published but never picked up.
 
-use pipewright_core::engine::{Effect, Event, InFlight, Tick, work_in_flight};
+use std::sync::Arc;
+
+use pipewright_core::engine::{Effect, Event, Execution, InFlight, Tick, next_due, work_in_flight};
+use pipewright_core::pipeline::Pipeline;
 use pipewright_core::ports::StateStore;
 use pipewright_core::service::Handled;
 use pipewright_core::time::Timestamp;
@@ -41,17 +44,23 @@ pub struct TickReport {
     pub failures: Vec<String>,
 }
 
-/// The scheduled tick, at `now`.
+/// The scheduled tick, at `now`. It reads each active execution once (up to [`PER_TICK`]):
+/// one whose next deadline has passed is ticked, and the others' work in flight that
+/// nobody claimed is sent again.
 pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, HandlerError> {
     let mut report = TickReport::default();
-    for due in services.store.due_executions(now, PER_TICK).await? {
-        let event = Event::Tick(Tick { execution_id: due.execution_id.clone() });
-        match apply_at(services, &due.pipeline, &event, now).await {
+    let active = read_active_executions(services, &mut report.failures).await?;
+    let (due, waiting): (Vec<Active>, Vec<Active>) =
+        active.into_iter().partition(|active| next_due(&active.execution).is_some_and(|due| due <= now));
+    for active in due {
+        let execution_id = active.execution.id.clone();
+        let event = Event::Tick(Tick { execution_id: execution_id.clone() });
+        match apply_at(services, &active.execution.pipeline_name, &event, now).await {
             Ok(_) => report.deadlines += 1,
             Err(HandlerError::Permanent(reason)) => {
-                report.failures.push(set_aside(services, &due.execution_id, &reason).await);
+                report.failures.push(set_aside(services, &execution_id, &reason).await);
             }
-            Err(error) => report.failures.push(format!("tick {}: {error}", due.execution_id)),
+            Err(error) => report.failures.push(format!("tick {execution_id}: {error}")),
         }
     }
     let committed_before = Timestamp::from_millis(now.millis() - i64::from(OUTBOX_GRACE_SECONDS) * 1000);
@@ -61,7 +70,10 @@ pub async fn tick(services: &Services, now: Timestamp) -> Result<TickReport, Han
             Err(error) => report.failures.push(format!("relay {}: {error}", pending.execution_id)),
         }
     }
-    match resend_unclaimed(services, now, &mut report.failures).await {
+    // Work of the executions ticked above waits for the next tick: their state just changed.
+    let settled = Timestamp::from_millis(now.millis() - i64::from(UNCLAIMED_GRACE_SECONDS) * 1000);
+    let unclaimed = work_of(&waiting, now, |work| is_resent(work, settled, now));
+    match send_unclaimed(services, &unclaimed, now, "resending work nobody claimed").await {
         Ok(count) => report.resent = count,
         Err(error) => report.failures.push(format!("resend: {error}")),
     }
@@ -86,50 +98,53 @@ async fn set_aside(services: &Services, execution_id: &str, reason: &str) -> Str
     }
 }
 
-/// Sends again the dispatches and approval requests of active executions that nobody has
-/// claimed within [`UNCLAIMED_GRACE_SECONDS`]. An execution that cannot be read is set aside
-/// and the others are served.
-async fn resend_unclaimed(
-    services: &Services,
-    now: Timestamp,
-    failures: &mut Vec<String>,
-) -> Result<usize, HandlerError> {
-    let settled = Timestamp::from_millis(now.millis() - i64::from(UNCLAIMED_GRACE_SECONDS) * 1000);
-    let candidates = work_of_active_executions(services, now, failures, |work| due(work, settled, now)).await?;
-    send_unclaimed(services, &candidates, now, "resending work nobody claimed").await
+/// An unfinished execution as the tick read it, with its pipeline version when that could be
+/// loaded.
+pub(super) struct Active {
+    pub execution: Execution,
+    pub pipeline: Option<Arc<Pipeline>>,
 }
 
-/// The work in flight of the active executions (up to [`PER_TICK`] of them) that `select`
-/// keeps, with the claim each piece is taken under. An execution that cannot be read is set
-/// aside; one whose pipeline version cannot be loaded is skipped.
-pub(super) async fn work_of_active_executions(
+/// The unfinished executions of the `deadlines` index, up to [`PER_TICK`], those whose
+/// entry comes first (the entry is at or before the next deadline). An execution that cannot
+/// be read is set aside and the others are read.
+pub(super) async fn read_active_executions(
     services: &Services,
-    now: Timestamp,
     failures: &mut Vec<String>,
-    select: impl Fn(&InFlight) -> bool,
-) -> Result<Vec<(String, Effect)>, HandlerError> {
-    let mut candidates: Vec<(String, Effect)> = Vec::new();
-    for active in services.store.active_executions(PER_TICK).await? {
-        let execution = match services.store.get_execution(&active.execution_id).await {
-            Ok(Some(execution)) => execution,
+) -> Result<Vec<Active>, HandlerError> {
+    let mut active = Vec::new();
+    for listed in services.store.active_executions(PER_TICK).await? {
+        let execution = match services.store.get_execution(&listed.execution_id).await {
+            Ok(Some(execution)) => execution.value,
             Ok(None) => continue,
             Err(error) if error.is_permanent() => {
-                failures.push(set_aside(services, &active.execution_id, &error.to_string()).await);
+                failures.push(set_aside(services, &listed.execution_id, &error.to_string()).await);
                 continue;
             }
             Err(error) => return Err(error.into()),
         };
-        if execution.value.status.is_finished() {
+        if execution.status.is_finished() {
             continue;
         }
-        let pipeline = match services.cache.pinned(&services.store, &execution.value).await {
-            Ok(pipeline) => pipeline,
+        let pipeline = match services.cache.pinned(&services.store, &execution).await {
+            Ok(pipeline) => Some(pipeline),
             Err(error) => {
-                tracing::warn!(execution = %active.execution_id, %error, "cannot load the pipeline version");
-                continue;
+                tracing::warn!(execution = %execution.id, %error, "cannot load the pipeline version");
+                None
             }
         };
-        for work in work_in_flight(&pipeline, &execution.value, now) {
+        active.push(Active { execution, pipeline });
+    }
+    Ok(active)
+}
+
+/// The work in flight of `active` executions that `select` keeps, with the claim each piece
+/// is taken under; none of an execution whose pipeline version could not be loaded.
+pub(super) fn work_of(active: &[Active], now: Timestamp, select: impl Fn(&InFlight) -> bool) -> Vec<(String, Effect)> {
+    let mut candidates = Vec::new();
+    for Active { execution, pipeline } in active {
+        let Some(pipeline) = pipeline else { continue };
+        for work in work_in_flight(pipeline, execution, now) {
             if select(&work)
                 && let Some(claim) = claim_key(&work.effect)
             {
@@ -137,7 +152,7 @@ pub(super) async fn work_of_active_executions(
             }
         }
     }
-    Ok(candidates)
+    candidates
 }
 
 /// Puts on the bus the `candidates` nobody holds a claim on; how many were sent.
@@ -169,7 +184,7 @@ pub(super) async fn send_unclaimed(
 /// Whether the tick sends `work` now: a deploy provider's wait when its next look is due
 /// (the tick is what checks it, docs/providers.md §13); other work when it has gone
 /// unclaimed since `settled`.
-fn due(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
+fn is_resent(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
     match &work.effect {
         Effect::Dispatch(dispatch) => match pipewright_core::deploy::deploy_wait(dispatch) {
             Some(token) => pipewright_core::deploy::wait_is_due(token, work.since, now),

@@ -134,6 +134,12 @@ async fn an_unanswered_approval_fails_at_its_deadline_through_the_tick() {
     let id = waiting_for_approval(&stack).await;
     let before = stage_transition::tick(&stack.services, handlers::now()).await.unwrap();
     assert_eq!(before.deadlines, 0, "nothing is due yet");
+    // The execution's `deadlines` entry is a quarter of an hour ahead of the deadline: a tick
+    // past the entry but before the deadline reads the execution and leaves it waiting.
+    let almost = Timestamp::from_millis(handlers::now().millis() + 7 * 86_400_000 - 10 * 60_000);
+    let early = stage_transition::tick(&stack.services, almost).await.unwrap();
+    assert_eq!(early.deadlines, 0, "ten minutes before the deadline: {early:?}");
+    assert_eq!(approval_status(&stack, &id).await, Some(ActionStatus::InProgress));
     // Seven days later, the tick fires the deadline.
     let week = Timestamp::from_millis(handlers::now().millis() + 7 * 86_400_000 + 60_000);
     let report = stage_transition::tick(&stack.services, week).await.unwrap();
