@@ -124,8 +124,9 @@ pub(super) fn deadline_entry_of(item: &Item) -> Option<Timestamp> {
 
 /// The attributes derived from an execution, whose `deadlines` entry is at `kept` before this
 /// write: its place in the indexes and its TTL. The attributes to set, those to remove (it
-/// left an index), and where its `deadlines` entry is after the write. An entry that stays
-/// is not set again.
+/// left an index), and where its `deadlines` entry is after the write. An entry that stays is
+/// set again to the same value, which writes nothing to the index, so that an execution the
+/// tick set aside at this version comes back into the index with its next commit.
 pub(super) fn derived(execution: &Execution, kept: Option<Timestamp>) -> Derived {
     let mut set = vec![
         ("pipeline".to_string(), s(&execution.pipeline_name)),
@@ -137,7 +138,6 @@ pub(super) fn derived(execution: &Execution, kept: Option<Timestamp>) -> Derived
     let mut remove = Vec::new();
     let entry = deadline_entry(next_due(execution), kept);
     match entry {
-        Some(at) if Some(at) == kept => {}
         Some(at) => {
             set.push(("deadline_pk".to_string(), s(DEADLINE_PARTITION)));
             set.push(("deadline_sk".to_string(), s(timed(at, &execution.id))));

@@ -251,7 +251,7 @@ fn updated_execution(
 
 #[cfg(test)]
 mod tests {
-    use super::super::keys::{DEADLINE_LEAD_MILLIS, DEADLINE_SPAN_MILLIS, deadline_entry_of};
+    use super::super::keys::{DEADLINE_LEAD_MILLIS, DEADLINE_SPAN_MILLIS, deadline_entry_of, timed};
     use super::*;
     use pipewright_core::contract::{declaration, source_done, start};
     use pipewright_core::engine::{self, Event, Step, World, next_due};
@@ -351,21 +351,27 @@ mod tests {
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
         let next = next_due(&result.executions[0].0).expect("the build is in flight");
         assert!(entry <= next && next.millis() - entry.millis() <= DEADLINE_SPAN_MILLIS, "{entry:?} {next:?}");
-        let sets_entry = |bases: &HashMap<String, Base>| {
+        // The entry the update sets, and where the store then knows it is.
+        let written = |bases: &HashMap<String, Base>| {
             let built = build("table", &result, bases).unwrap();
             let update = built.items[1].update().unwrap().clone();
             let names = update.expression_attribute_names().cloned().unwrap_or_default();
-            (names.values().any(|name| name == "deadline_sk"), built.deadline_entries["e1"])
+            let name = names.iter().find(|(_, name)| *name == "deadline_sk").map(|(alias, _)| alias.replace('#', ":"));
+            let value =
+                name.and_then(|alias| update.expression_attribute_values().and_then(|v| v.get(&alias).cloned()));
+            let sk = value.and_then(|v| v.as_s().ok().cloned()).unwrap_or_default();
+            (sk, built.deadline_entries["e1"])
         };
-        // Read where it is: within its span, the entry stays, and the write leaves it alone.
+        // Read where it is: within its span, the entry stays (set to the same value, which
+        // writes nothing to the index).
         let read = HashMap::from([("e1".to_string(), Base { parts: None, deadline_entry: Some(entry) })]);
-        assert_eq!(sets_entry(&read), (false, Some(entry)));
+        assert_eq!(written(&read), (timed(entry, "e1"), Some(entry)));
         // An entry after the new deadline (or not known) is moved a lead ahead of it.
         let late = Timestamp::from_millis(next.millis() + 1);
         let read = HashMap::from([("e1".to_string(), Base { parts: None, deadline_entry: Some(late) })]);
         let moved = Timestamp::from_millis(next.millis() - DEADLINE_LEAD_MILLIS);
-        assert_eq!(sets_entry(&read), (true, Some(moved)));
-        assert_eq!(sets_entry(&HashMap::new()), (true, Some(moved)));
+        assert_eq!(written(&read), (timed(moved, "e1"), Some(moved)));
+        assert_eq!(written(&HashMap::new()), (timed(moved, "e1"), Some(moved)));
     }
 
     #[test]
