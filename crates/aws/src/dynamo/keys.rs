@@ -94,11 +94,11 @@ pub(super) fn listing_start(pipeline: &str, cursor: &Cursor) -> Item {
 /// moves, and how far after the entry that deadline may go before it moves again. The tick
 /// reads every active execution each minute anyway (for work nobody claimed) and fires what
 /// is due from what it reads, so the entry only orders the executions it reads first when
-/// there are more than a tick serves; an entry early by up to `DEADLINE_SPAN` costs nothing,
-/// while each move rewrites the index entry (a delete and a put). Each stage's new attempts
-/// move the next deadline by the time since the last ones started, and providers' timeouts
-/// differ (an S3 source's hour, a Commands build's 55 minutes, an S3 deploy's 90): an entry put 15 minutes
-/// ahead of the deadline and kept for two hours after it outlasts most executions.
+/// there are more than a tick serves; an entry early by up to the span costs nothing, while
+/// each move rewrites the index entry (a delete and a put). Each stage's new attempts move
+/// the next deadline by the time since the last ones started, and providers' timeouts differ
+/// (an S3 source's hour, a Commands build's 55 minutes, an S3 deploy's 90): an entry put 15
+/// minutes ahead of the deadline and kept for two hours after it outlasts most executions.
 pub(super) const DEADLINE_LEAD_MILLIS: i64 = 15 * 60 * 1000;
 pub(super) const DEADLINE_SPAN_MILLIS: i64 = 2 * 3600 * 1000;
 
