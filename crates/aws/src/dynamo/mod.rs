@@ -187,8 +187,7 @@ impl StateStore for DynamoStore {
                 bases.insert(execution.id.clone(), self.base(&execution.id, *version).await?);
             }
         }
-        let transaction::Built { items, split, mut deadline_entries } =
-            transaction::build(&self.table, &changes, &bases)?;
+        let transaction::Built { items, mut written } = transaction::build(&self.table, &changes, &bases)?;
         let bytes = limits::bytes(&items) as u64;
         let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
         let alone = match items.as_slice() {
@@ -208,8 +207,8 @@ impl StateStore for DynamoStore {
                 let completed = outbox::completed_by(&changes);
                 for (execution, expected) in changes.executions {
                     let version = expected.map_or(1, |v| v + 1);
-                    let split = split.contains(&execution.id);
-                    let deadline_entry = deadline_entries.remove(&execution.id).flatten();
+                    let transaction::Written { split, deadline_entry } =
+                        written.remove(&execution.id).unwrap_or_default();
                     self.cache.put(parts::Cached { version, execution, split, deadline_entry });
                 }
                 // The entries the change completes leave their outbox once it has committed (in

@@ -231,7 +231,7 @@ impl Cache {
 
 /// What a commit of an execution it read builds on: the execution as read when it is stored
 /// in parts (`None`: stored whole, every part is written), and where its `deadlines` entry is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Base {
     pub parts: Option<Execution>,
     pub deadline_entry: Option<Timestamp>,

@@ -42,19 +42,24 @@ pub fn transaction(
     build(table, changes, bases).map(|built| built.items)
 }
 
-/// A change as a transaction, and what it leaves of each execution it writes.
+/// A change as a transaction, and what it leaves of each execution it writes, by id.
 pub(super) struct Built {
     pub items: Vec<TransactWriteItem>,
-    /// The executions it stores in parts (the others are whole).
-    pub split: Vec<String>,
-    /// Where each execution's `deadlines` entry is once it has committed.
-    pub deadline_entries: HashMap<String, Option<Timestamp>>,
+    pub written: HashMap<String, Written>,
+}
+
+/// What a committed change leaves of one execution it wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Written {
+    /// Stored in parts (else whole).
+    pub split: bool,
+    /// Where its `deadlines` entry is.
+    pub deadline_entry: Option<Timestamp>,
 }
 
 /// [`transaction`], with what it leaves of each execution.
 pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base>) -> Result<Built, StoreError> {
-    let mut split_ids = Vec::new();
-    let mut deadline_entries = HashMap::new();
+    let mut written = HashMap::new();
     let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
     // Effects go into the outbox of the execution they concern, ordered by `seq`.
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
@@ -68,14 +73,14 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
         let layout = parts::layout(parts_base, execution)?;
         let version = expected.map_or(1, |v| v + 1);
         let derived = derived(execution, base.and_then(|base| base.deadline_entry));
-        deadline_entries.insert(execution.id.clone(), derived.deadline_entry);
+        let split = matches!(layout, Layout::Split(_));
+        written.insert(execution.id.clone(), Written { split, deadline_entry: derived.deadline_entry });
         items.push(match expected {
             None => new_execution(table, execution, &layout, derived)?,
             Some(read_at) => updated_execution(table, execution, *read_at, (&layout, parts_base.is_some()), derived)?,
         });
         if let Layout::Split(writes) = &layout {
             items.extend(parts::actions(table, execution, version, writes)?);
-            split_ids.push(execution.id.clone());
         }
         if !own.is_empty() {
             items.push(outbox_batch(table, &changes.pipeline, execution, &own)?);
@@ -87,7 +92,7 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
         )));
     }
     limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
-    Ok(Built { items, split: split_ids, deadline_entries })
+    Ok(Built { items, written })
 }
 
 /// The pipeline head: its new state, or only a check that it has not moved when the change
@@ -312,8 +317,8 @@ mod tests {
     fn a_small_execution_is_one_item_with_the_whole_execution() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
-        let Built { items, split, .. } = build("table", &started, &HashMap::new()).unwrap();
-        assert!(split.is_empty(), "stored whole");
+        let Built { items, written } = build("table", &started, &HashMap::new()).unwrap();
+        assert!(!written["e1"].split, "stored whole");
         assert_eq!(items.len(), 3, "head, execution, its outbox batch: no part items, no job location");
         let item = items[1].put().expect("a new execution is put").item();
         assert!(item.get("parts").is_none(), "no manifest");
@@ -324,8 +329,8 @@ mod tests {
         world.pipeline = started.state.clone().unwrap();
         world.executions.insert("e1".into(), started.executions[0].0.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
-        let Built { items, split, .. } = build("table", &result, &HashMap::new()).unwrap();
-        assert!(split.is_empty());
+        let Built { items, written } = build("table", &result, &HashMap::new()).unwrap();
+        assert!(!written["e1"].split);
         let update = items[1].update().unwrap();
         assert!(!update.update_expression().contains("parts"), "{}", update.update_expression());
         assert!(
@@ -340,7 +345,7 @@ mod tests {
         let execution = &started.executions[0].0;
         let due = next_due(execution).expect("the source is in flight");
         let built = build("table", &started, &HashMap::new()).unwrap();
-        let entry = built.deadline_entries["e1"].expect("an entry");
+        let entry = built.written["e1"].deadline_entry.expect("an entry");
         assert_eq!(entry.millis(), due.millis() - DEADLINE_LEAD_MILLIS, "put a lead ahead of the deadline");
         let item = built.items[1].put().unwrap().item();
         assert_eq!(deadline_entry_of(item), Some(entry));
@@ -360,7 +365,7 @@ mod tests {
             let value =
                 name.and_then(|alias| update.expression_attribute_values().and_then(|v| v.get(&alias).cloned()));
             let sk = value.and_then(|v| v.as_s().ok().cloned()).unwrap_or_default();
-            (sk, built.deadline_entries["e1"])
+            (sk, built.written["e1"].deadline_entry)
         };
         // Read where it is: within its span, the entry stays (set to the same value, which
         // writes nothing to the index).
