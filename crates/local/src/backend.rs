@@ -227,8 +227,7 @@ impl Backend {
         options: &RunOptions,
     ) -> Result<Handled, ServiceError> {
         let Event::StartExecution(start) = event else { return self.submit(pipeline, event, &[], None).await };
-        let body =
-            serde_json::to_string(options).map_err(|e| ServiceError::Store(StoreError::Refused(e.to_string())))?;
+        let body = run_options_body(options)?;
         let handled = crate::store::with_run_options_of_start(
             &start.execution_id,
             body,
@@ -295,6 +294,11 @@ impl Backend {
     pub async fn execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
         Ok(self.store.get_execution(id).await?.map(|v| v.value))
     }
+}
+
+/// Run options as the store keeps them.
+pub(crate) fn run_options_body(options: &RunOptions) -> Result<String, ServiceError> {
+    serde_json::to_string(options).map_err(|e| ServiceError::Store(StoreError::Refused(e.to_string())))
 }
 
 /// Starts child pipelines of this state directory (the CodePipeline invoke action); the

@@ -22,8 +22,9 @@ pub enum Takeover {
 }
 
 /// The decision for a claimed dispatch of an action owned by `owner`, of provider `kind`.
-/// A worker starts every dispatch it claims in the same poll, so the claim is the record that
-/// the action's run started. Kept in step with the providers of `crate::providers::run`.
+/// A worker starts every dispatch it claims in the same round, whether a look or its own
+/// commit claimed it (`crate::own_effects`), so the claim is the record that the action's run
+/// started. Kept in step with the providers of `crate::providers::run`.
 pub fn on_takeover(owner: ActionOwner, kind: Option<ProviderKind>) -> Takeover {
     if matches!(owner, ActionOwner::Custom | ActionOwner::ThirdParty) {
         // Polled by a job worker (PollForJobs, PollForThirdPartyJobs): handing it out again

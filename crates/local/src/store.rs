@@ -24,6 +24,7 @@ use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structur
 use pipewright_core::time::Timestamp;
 
 use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted_json};
+use crate::own_effects::Claiming;
 use crate::prepared::{self, Prepared};
 use crate::write_gate::{WriteGate, WritePriority};
 
@@ -139,6 +140,8 @@ struct Counters {
     writes: AtomicU64,
     /// `claim_effects` calls: one per poll of a worker.
     claims: AtomicU64,
+    /// Those that found unclaimed entries and took the write lock to claim them.
+    claim_writes: AtomicU64,
     /// Reads: each a trip to a read connection (or to the writer's, in memory).
     reads: AtomicU64,
     /// Worker heartbeats (writes that an idle worker still makes, one per `HEARTBEAT`).
@@ -165,6 +168,8 @@ pub struct StoreCounters {
     /// Write locks taken, heartbeats included.
     pub writes: u64,
     pub claims: u64,
+    /// Claims that wrote (entries were waiting); a worker's own commits claim without one.
+    pub claim_writes: u64,
     /// Trips to a read connection.
     pub reads: u64,
     pub heartbeats: u64,
@@ -306,6 +311,14 @@ fn skip_checkpoint_on_close(connection: &Connection) -> Result<(), StoreError> {
 /// Claims the execution's effects nobody has claimed, for `owner`, in one write transaction.
 fn claim_waiting(connection: &mut Connection, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+    let entries = claim_waiting_in(&tx, execution_id, owner)?;
+    tx.commit().map_err(sqlite)?;
+    Ok(entries)
+}
+
+/// Claims the execution's effects nobody has claimed, for `owner`, in the write transaction
+/// `tx`; returns them in the order they were committed.
+fn claim_waiting_in(tx: &Connection, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
     let mut entries = Vec::new();
     {
         let mut statement = tx
@@ -333,7 +346,6 @@ fn claim_waiting(connection: &mut Connection, execution_id: &str, owner: &str) -
         )
         .map_err(sqlite)?;
     }
-    tx.commit().map_err(sqlite)?;
     Ok(entries)
 }
 
@@ -486,6 +498,7 @@ impl SqliteStore {
         StoreCounters {
             writes: counters.writes.load(Ordering::Relaxed) + heartbeats,
             claims: counters.claims.load(Ordering::Relaxed),
+            claim_writes: counters.claim_writes.load(Ordering::Relaxed),
             reads: counters.reads.load(Ordering::Relaxed),
             heartbeats,
             commits: counters.commits.load(Ordering::Relaxed),
@@ -578,8 +591,9 @@ impl SqliteStore {
     }
 
     /// Records `owner` (process `pid`) as the worker of an execution, unless a live worker
-    /// holds it; `is_alive` decides about the one on record. Returns the previous owner when
-    /// it was taken over.
+    /// holds it; `is_alive` decides about the one on record. In the same write, claims for
+    /// `owner` the execution's effects nobody has claimed: a worker launched for a commit
+    /// (under `serve`, each start's) takes up its work without a second write.
     pub async fn register_worker(
         &self,
         execution_id: &str,
@@ -587,7 +601,7 @@ impl SqliteStore {
         pid: u32,
         now: Timestamp,
         is_alive: impl Fn(&WorkerRecord) -> bool + Send + 'static,
-    ) -> Result<Result<Option<String>, WorkerRecord>, StoreError> {
+    ) -> Result<Result<Registered, WorkerRecord>, StoreError> {
         let execution_id = execution_id.to_owned();
         let owner = owner.to_owned();
         self.write(move |connection| {
@@ -607,8 +621,10 @@ impl SqliteStore {
                 params![execution_id, owner, pid, now.millis()],
             )
             .map_err(sqlite)?;
+            let claimed = claim_waiting_in(&tx, execution_id, owner)?;
             tx.commit().map_err(sqlite)?;
-            Ok(Ok(current.map(|r| r.owner).filter(|previous| previous != owner)))
+            let previous = current.map(|r| r.owner).filter(|previous| previous != owner);
+            Ok(Ok(Registered { previous, claimed }))
         })
         .await
     }
@@ -652,6 +668,28 @@ impl SqliteStore {
     pub async fn run_options(&self, execution_id: &str) -> Result<Option<String>, StoreError> {
         let sql = "SELECT body FROM run_options WHERE execution_id = ?";
         self.query_row(sql, vec![text(execution_id)], |r| r.get(0)).await
+    }
+
+    /// A worker's last write, when it stops: the entries it carried out leave the outbox, those
+    /// it claimed and did not carry out are released for the next worker, and it unregisters.
+    /// One write lock, not three; nothing of another worker's is touched.
+    pub async fn finish_worker(
+        &self,
+        execution_id: &str,
+        owner: &str,
+        carried_out: &[String],
+    ) -> Result<(), StoreError> {
+        let (execution_id, owner, carried_out) = (execution_id.to_owned(), owner.to_owned(), carried_out.to_vec());
+        self.write(move |connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            delete_outbox(&tx, &execution_id, &carried_out)?;
+            let release = "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?";
+            tx.run(release, params![execution_id, owner]).map_err(sqlite)?;
+            tx.run("DELETE FROM workers WHERE execution_id = ? AND owner = ?", params![execution_id, owner])
+                .map_err(sqlite)?;
+            tx.commit().map_err(sqlite)
+        })
+        .await
     }
 
     pub async fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
@@ -769,6 +807,14 @@ fn write_run_options_of_start(
             .map_err(sqlite)?;
     }
     Ok(())
+}
+
+/// A worker registered: the worker it took the execution over from, if any, and the effects
+/// it claimed in the registration's write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    pub previous: Option<String>,
+    pub claimed: Vec<OutboxEntry>,
 }
 
 /// An unfinished execution with work, and the worker on record for it, if any.
@@ -959,6 +1005,7 @@ impl StateStore for SqliteStore {
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
         let shared = self.shared.clone();
         let run_options = RUN_OPTIONS_OF_START.try_with(Clone::clone).ok();
+        let claiming = Claiming::in_scope();
         self.write(move |connection| {
             let traffic = &shared.counters.traffic;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
@@ -997,13 +1044,26 @@ impl StateStore for SqliteStore {
                     None => return conflict(format!("execution {} changed since it was read", execution.id)),
                 }
             }
+            let mut claimed = Vec::new();
             for effect in &changes.effects {
                 let execution_id = effect.execution_id();
-                tx.run(
-                    "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body) VALUES (?, ?, ?, ?)",
-                    params![effect.id(), pipeline, execution_id, counted_json(effect, traffic)?],
-                )
-                .map_err(sqlite)?;
+                let owner = claiming.as_ref().and_then(|claiming| claiming.owner_of(effect));
+                let inserted = tx
+                    .run(
+                        "INSERT OR IGNORE INTO outbox (id, pipeline, execution_id, body, claimed_by)
+                         VALUES (?, ?, ?, ?, ?)",
+                        params![effect.id(), pipeline, execution_id, counted_json(effect, traffic)?, owner],
+                    )
+                    .map_err(sqlite)?;
+                // An entry already there (ignored) is not this commit's to hand back.
+                if owner.is_some() && inserted == 1 {
+                    claimed.push(OutboxEntry {
+                        id: effect.id().to_string(),
+                        pipeline: pipeline.to_string(),
+                        execution_id: execution_id.to_string(),
+                        effect: effect.clone(),
+                    });
+                }
                 if let Effect::Dispatch(dispatch) = effect {
                     tx.run(
                         "INSERT OR IGNORE INTO jobs (id, pipeline, execution_id) VALUES (?, ?, ?)",
@@ -1019,6 +1079,9 @@ impl StateStore for SqliteStore {
             }
             tx.commit().map_err(sqlite)?;
             shared.counters.commits.fetch_add(1, Ordering::Relaxed);
+            if let Some(claiming) = &claiming {
+                claiming.committed(claimed);
+            }
             for ((execution, _), done) in changes.executions.into_iter().zip(written) {
                 execution_rows::remember(&shared.cache, execution, done);
             }
@@ -1144,6 +1207,7 @@ impl StateStore for SqliteStore {
             if !waiting {
                 return Ok(Vec::new());
             }
+            shared.counters.claim_writes.fetch_add(1, Ordering::Relaxed);
             shared.write(priority, WriteKind::Change, |connection| claim_waiting(connection, &execution_id, &owner))
         })
         .await
@@ -1489,7 +1553,7 @@ mod tests {
         let path = dir.path().join("state.db");
         let store = SqliteStore::open(&path).unwrap();
         let now = Timestamp::from_millis(10);
-        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap(), Ok(None));
+        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap().map(|r| r.previous), Ok(None));
         let raw = Connection::open(&path).unwrap();
         for id in ["p1", "p2", "p3"] {
             raw.execute("INSERT INTO outbox (id, pipeline, execution_id, body) VALUES (?, 'p', 'e1', '{}')", [id])
@@ -1512,15 +1576,101 @@ mod tests {
         assert_eq!(after.removals, before.removals, "no write of their own");
     }
 
+    /// A commit made in a worker's scope records the effects for its execution as claimed by
+    /// it, durably and in the same transaction, and hands them back; effects for other
+    /// executions stay for whoever claims them, and a commit that fails claims nothing.
+    #[tokio::test]
+    async fn a_workers_own_commit_claims_the_effects_for_its_execution_and_hands_them_back() {
+        use crate::own_effects::claiming_own_effects;
+        use pipewright_core::engine::WakeAt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let declaration = pipewright_core::contract::declaration("p", "make").unwrap();
+        store.put_pipeline(&declaration, Timestamp::from_millis(1)).await.unwrap();
+        let state = store.pipeline_state("p").await.unwrap().unwrap();
+        let wake = |execution_id: &str, at: i64| {
+            let id = format!("{execution_id}-wake-{at}");
+            Effect::WakeAt(WakeAt { id, execution_id: execution_id.into(), at: Timestamp::from_millis(at) })
+        };
+        let changes = |version: u64, effects: Vec<Effect>| Changes {
+            pipeline: "p".into(),
+            expected_state_version: version,
+            state_relied_on: true,
+            state: None,
+            executions: Vec::new(),
+            effects,
+            completed_effects: Vec::new(),
+        };
+        let (committed, claimed) = claiming_own_effects(
+            "mine",
+            "worker-a",
+            store.commit(changes(state.version, vec![wake("mine", 5), wake("other", 5), wake("mine", 6)])),
+        )
+        .await;
+        committed.unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|entry| entry.id.as_str()).collect();
+        assert_eq!(ids, ["mine-wake-5", "mine-wake-6"], "its own, in order");
+        assert!(claimed.iter().all(|entry| entry.execution_id == "mine" && entry.pipeline == "p"));
+
+        // What a worker taking over reads: both are claimed by worker-a.
+        let others = store.claims_of_others("mine", "worker-b").await.unwrap();
+        assert_eq!(others.iter().map(|(owner, _)| owner.as_str()).collect::<Vec<_>>(), ["worker-a", "worker-a"]);
+        assert!(store.claim_effects("mine", "worker-a").await.unwrap().is_empty(), "nothing left to claim");
+        assert_eq!(store.claim_effects("other", "worker-c").await.unwrap().len(), 1, "another's stays unclaimed");
+
+        // A commit that conflicts hands back nothing; one outside the scope claims nothing.
+        let (conflict, claimed) =
+            claiming_own_effects("mine", "worker-a", store.commit(changes(state.version + 7, vec![wake("mine", 9)])))
+                .await;
+        assert!(matches!(conflict, Err(StoreError::Conflict(_))), "{conflict:?}");
+        assert!(claimed.is_empty());
+        store.commit(changes(state.version, vec![wake("mine", 10)])).await.unwrap();
+        assert_eq!(store.claim_effects("mine", "worker-a").await.unwrap().len(), 1, "left unclaimed");
+    }
+
+    /// A worker's last write removes what it carried out, releases what it claimed and did
+    /// not, and unregisters it: one write lock; another worker's claims and registration stay.
+    #[tokio::test]
+    async fn a_workers_last_write_removes_releases_and_unregisters_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let now = Timestamp::from_millis(10);
+        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap().map(|r| r.previous), Ok(None));
+        assert_eq!(store.register_worker("e2", "b", 1, now, |_| true).await.unwrap().map(|r| r.previous), Ok(None));
+        let raw = Connection::open(&path).unwrap();
+        for (id, execution, claimant) in [("shown", "e1", "a"), ("unstarted", "e1", "a"), ("theirs", "e2", "b")] {
+            raw.execute(
+                "INSERT INTO outbox (id, pipeline, execution_id, body, claimed_by) VALUES (?, 'p', ?, '{}', ?)",
+                [id, execution, claimant],
+            )
+            .unwrap();
+        }
+        let before = store.counters();
+        store.finish_worker("e1", "a", &["shown".to_string()]).await.unwrap();
+        assert_eq!(store.counters().writes - before.writes, 1, "one write lock");
+        let outbox: Vec<(String, Option<String>)> = raw
+            .prepare("SELECT id, claimed_by FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(outbox, [("theirs".into(), Some("b".into())), ("unstarted".into(), None)]);
+        assert!(store.worker("e1").await.unwrap().is_none(), "unregistered");
+        assert_eq!(store.worker("e2").await.unwrap().unwrap().owner, "b", "another's registration stays");
+    }
+
     #[tokio::test]
     async fn workers_register_once_while_alive() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
         let now = Timestamp::from_millis(10);
-        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap(), Ok(None));
+        assert_eq!(store.register_worker("e1", "a", 1, now, |_| true).await.unwrap().map(|r| r.previous), Ok(None));
         let held = store.register_worker("e1", "b", 2, now, |_| true).await.unwrap();
         assert_eq!(held.unwrap_err().owner, "a");
-        assert_eq!(store.register_worker("e1", "b", 2, now, |_| false).await.unwrap(), Ok(Some("a".to_string())));
+        let taken = store.register_worker("e1", "b", 2, now, |_| false).await.unwrap();
+        assert_eq!(taken.map(|r| r.previous), Ok(Some("a".to_string())));
         assert!(store.heartbeat("e1", "b", Timestamp::from_millis(20), &[]).await.unwrap());
         assert!(!store.heartbeat("e1", "a", Timestamp::from_millis(20), &[]).await.unwrap(), "a was taken over");
         assert_eq!(store.worker("e1").await.unwrap().unwrap().heartbeat, Timestamp::from_millis(20));

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -22,9 +23,11 @@ use pipewright_core::time::Timestamp;
 
 use pipewright_core::artifact_access::local_credentials;
 
-use crate::backend::{Backend, LOCAL_REGION, is_alive, now};
+use crate::backend::{Backend, LOCAL_REGION, RunOptions, is_alive, now, run_options_body};
+use crate::own_effects;
 use crate::providers;
 use crate::recovery::{self, Takeover};
+use crate::store;
 use crate::wake::WakeSocket;
 use pipewright_core::action_details::ActionDetails;
 use pipewright_core::providers::ProviderKind;
@@ -70,6 +73,8 @@ pub struct Worker<'a> {
     /// Where those who commit work for the execution (approvals, stops, transitions, job
     /// results) wake this worker.
     wake: WakeSocket,
+    /// Entries this worker's own commits claimed (`crate::own_effects`), not yet carried out.
+    claimed_by_commits: Mutex<Vec<OutboxEntry>>,
 }
 
 type Finished = (String, Dispatch, Outcome, Option<ActionDetails>);
@@ -87,10 +92,11 @@ struct Session<'w, 'a> {
     /// The tasks running actions, which remove each one's workspace after its result.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Outbox entries carried out (state changes shown, wake-ups, approval requests) and not
-    /// yet removed: they leave the outbox in the commit of the next results, or in the write
-    /// of the next heartbeat, not in a write of their own (docs/benchmarks.md, "stop 39"). Claimed by this worker meanwhile, so
-    /// nobody carries them out again unless it dies first, as after any crash before a
-    /// removal.
+    /// yet removed: they leave the outbox in the commit of the next results, in the write of
+    /// the next heartbeat, or in the worker's last write ([`crate::store::SqliteStore::finish_worker`]),
+    /// never in a write of their own (docs/benchmarks.md, "stop 39" and "stop 41"). Claimed
+    /// by this worker meanwhile, so nobody carries them out again unless it dies first, as
+    /// after any crash before a removal.
     carried_out: Vec<String>,
 }
 
@@ -101,12 +107,22 @@ impl<'a> Worker<'a> {
             .store
             .register_worker(execution_id, &owner, std::process::id(), now(), |record| is_alive(record, now()))
             .await?;
-        if let Err(record) = registered {
-            return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
-        }
+        let registered = match registered {
+            Ok(registered) => registered,
+            Err(record) => {
+                return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
+            }
+        };
         let wake = WakeSocket::bind(&backend.state_dir, execution_id);
-        let worker =
-            Worker { backend, pipeline: pipeline.to_string(), execution_id: execution_id.to_string(), owner, wake };
+        let worker = Worker {
+            backend,
+            pipeline: pipeline.to_string(),
+            execution_id: execution_id.to_string(),
+            owner,
+            wake,
+            // Carried out first, as what a commit of its own claimed.
+            claimed_by_commits: Mutex::new(registered.claimed),
+        };
         worker.take_over_claims().await?;
         Ok(worker)
     }
@@ -118,12 +134,12 @@ impl<'a> Worker<'a> {
     async fn take_over_claims(&self) -> Result<(), WorkerError> {
         let store = &self.backend.store;
         let claims = store.claims_of_others(&self.execution_id, &self.owner).await?;
-        // The declaration the execution runs with, read only when there is a claim to judge.
-        let execution = match claims.is_empty() {
-            true => None,
-            false => store.get_execution(&self.execution_id).await?,
-        };
-        let pipeline = match execution {
+        // Nothing to judge or to release: no write (the usual case, a new execution's worker).
+        if claims.is_empty() {
+            return Ok(());
+        }
+        // The declaration the execution runs with.
+        let pipeline = match store.get_execution(&self.execution_id).await? {
             Some(execution) => self.backend.cache.pinned(store.as_ref(), &execution.value).await.ok(),
             None => None,
         };
@@ -165,6 +181,7 @@ impl<'a> Worker<'a> {
         };
         let result = session.work(&mut finished_rx, &mut answer_rx).await;
         let tasks = std::mem::take(&mut session.tasks);
+        let carried_out = std::mem::take(&mut session.carried_out);
         // Whatever still runs is stopped when the session (and its switches) is dropped.
         drop(session);
         if result.is_ok() {
@@ -180,8 +197,9 @@ impl<'a> Worker<'a> {
             providers::remove_execution_dirs(&self.backend.providers.work_root, &self.execution_id).await;
         }
         if !matches!(result, Err(WorkerError::Displaced(_) | WorkerError::StateGone(_))) {
-            let _ = self.backend.store.release_effects(&self.execution_id, &self.owner).await;
-            let _ = self.backend.store.unregister_worker(&self.execution_id, &self.owner).await;
+            // A worker that stops for another reason may have claimed what it did not carry
+            // out: released, for the next worker, in the same write.
+            let _ = self.backend.store.finish_worker(&self.execution_id, &self.owner, &carried_out).await;
         }
         result
     }
@@ -196,8 +214,40 @@ impl<'a> Worker<'a> {
             .value)
     }
 
+    /// Starts this worker's execution, registered before it exists: the start's commit also
+    /// writes `options` (`store::with_run_options_of_start`) and claims what the start sets
+    /// off, so that the worker carries it out without a write of its own.
+    pub async fn start(&self, event: &Event, options: &RunOptions) -> Result<(), ServiceError> {
+        let body = run_options_body(options)?;
+        store::with_run_options_of_start(&self.execution_id, body, self.submit(event, &[])).await
+    }
+
+    /// Submits `event` for this worker's execution from its own process (a retry before it
+    /// is followed): what it sets off is claimed by its commit, as for the worker's results.
+    pub async fn submit_own(&self, event: &Event) -> Result<(), ServiceError> {
+        self.submit(event, &[]).await
+    }
+
     async fn submit(&self, event: &Event, completed: &[String]) -> Result<(), ServiceError> {
-        self.backend.submit(&self.pipeline, event, completed, Some(&self.execution_id)).await.map(|_| ())
+        let submitted = self.backend.submit(&self.pipeline, event, completed, Some(&self.execution_id));
+        self.claiming_own_effects(submitted).await.map(|_| ())
+    }
+
+    /// Runs `work` (a submission) so that its commits claim the effects they record for this
+    /// execution; they are carried out at the start of the next round.
+    async fn claiming_own_effects<T>(&self, work: impl Future<Output = T>) -> T {
+        let (output, claimed) = own_effects::claiming_own_effects(&self.execution_id, &self.owner, work).await;
+        self.claimed_by_commits.lock().unwrap_or_else(PoisonError::into_inner).extend(claimed);
+        output
+    }
+
+    fn has_claimed_by_commits(&self) -> bool {
+        !self.claimed_by_commits.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
+
+    /// Takes the entries claimed by this worker's commits, to carry them out.
+    fn take_claimed_by_commits(&self) -> Vec<OutboxEntry> {
+        std::mem::take(&mut *self.claimed_by_commits.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -223,7 +273,9 @@ impl Session<'_, '_> {
         // of the last round serves as well as a new one: it was also made before the claim.
         let mut execution = worker.read().await?;
         loop {
-            let claimed = store.claim_effects(&worker.execution_id, &worker.owner).await?;
+            // What this worker's last commits claimed first, then whatever others committed.
+            let mut claimed = worker.take_claimed_by_commits();
+            claimed.extend(store.claim_effects(&worker.execution_id, &worker.owner).await?);
             self.carry_out(claimed, &execution).await;
 
             while let Ok(finished) = finished_rx.try_recv() {
@@ -246,12 +298,12 @@ impl Session<'_, '_> {
                 worker.submit(&Event::Tick(Tick { execution_id: worker.execution_id.clone() }), &[]).await?;
                 continue;
             }
-            if claimed_after.status.is_finished() && self.running.is_empty() {
+            if claimed_after.status.is_finished() && self.running.is_empty() && !worker.has_claimed_by_commits() {
                 // Finished in a state directory removed meanwhile, nobody can see the result.
                 if let Some(gone) = self.state_gone() {
                     return Err(gone);
                 }
-                self.remove_carried_out().await?;
+                // What it carried out leaves the outbox with the worker's last write.
                 return Ok(claimed_after);
             }
             if last_heartbeat.elapsed() >= HEARTBEAT {
@@ -299,15 +351,6 @@ impl Session<'_, '_> {
                 Effect::Dispatch(dispatch) => self.start(entry.id, *dispatch, execution).await,
             }
         }
-    }
-
-    /// Removes the entries carried out from the outbox, in a commit of their own.
-    async fn remove_carried_out(&mut self) -> Result<(), WorkerError> {
-        if !self.carried_out.is_empty() {
-            let done = std::mem::take(&mut self.carried_out);
-            self.worker.backend.store.complete_effects(&self.worker.execution_id, &done).await?;
-        }
-        Ok(())
     }
 
     /// Gets an answer to an approval: at once with `--auto-approve`, or from the terminal.
@@ -457,7 +500,8 @@ impl Worker<'_> {
             };
             events.push((event, completed));
         }
-        match self.backend.submit_together(&self.pipeline, &events, &self.execution_id).await {
+        let submitted = self.backend.submit_together(&self.pipeline, &events, &self.execution_id);
+        match self.claiming_own_effects(submitted).await {
             Ok(Together::Applied { .. }) => Ok(true),
             Ok(Together::OneByOne) | Err(ServiceError::Rejected(_)) => Ok(false),
             Err(error) => Err(error.into()),

@@ -22,6 +22,7 @@ use pipewright_core::time::Timestamp;
 use pipewright_local::backend::{Backend, Launcher, RunOptions, now};
 use pipewright_local::recovery::resume_orphans;
 use pipewright_local::report::Silent;
+use pipewright_local::store::StoreCounters;
 use pipewright_local::worker::{Worker, WorkerError, WorkerOptions};
 
 fn declaration(commands: &[&str]) -> pipewright_core::declaration::PipelineDeclaration {
@@ -468,6 +469,62 @@ async fn a_worker_taken_over_stops_at_its_next_heartbeat() {
     );
 }
 
+/// Runs `worker`'s execution to success; returns what it wrote from `before`: the claims that
+/// took the write lock, and the write locks besides heartbeats.
+async fn written_to_success(backend: &Backend, worker: Worker<'_>, before: StoreCounters) -> (u64, u64) {
+    assert_eq!(worker.run(&WorkerOptions::default()).await.unwrap().status, ExecutionStatus::Succeeded);
+    let after = backend.store.counters();
+    let heartbeats = after.heartbeats - before.heartbeats;
+    (after.claim_writes - before.claim_writes, after.writes - before.writes - heartbeats)
+}
+
+#[tokio::test]
+async fn what_a_workers_own_commits_set_off_is_claimed_in_those_commits_not_in_writes_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    let worker = started(&backend, &["true"]).await;
+    let before = backend.store.counters();
+    // The start was committed by someone else (here the test; under `serve`, the API) after
+    // the worker registered: its effects are claimed in a write. Source's result starts Build
+    // and Make's ends the execution; the worker committed both, and each claimed what it set
+    // off. Write locks: that claim, the two commits and the worker's last write (8 before:
+    // two more claims, and a removal, a release and an unregistration of their own).
+    assert_eq!(written_to_success(&backend, worker, before).await, (1, 4), "claims that wrote, write locks");
+    assert!(backend.store.worker("e1").await.unwrap().is_none(), "unregistered");
+    assert!(backend.store.claims_of_others("e1", "anyone").await.unwrap().is_empty(), "no claim is left");
+}
+
+/// `pipewright run`: the worker registers, then starts its execution itself; the start's
+/// commit records the run options and claims what the start sets off.
+#[tokio::test]
+async fn a_worker_that_starts_its_execution_claims_in_its_commits_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["true"]), now()).await.unwrap();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    let options = RunOptions { auto_approve: true, ..RunOptions::default() };
+    let before = backend.store.counters();
+    worker.start(&start("e1"), &options).await.unwrap();
+    assert!(backend.load_run_options("e1").await.unwrap().auto_approve, "the options came with the start");
+    // The start, the two commits of results and the worker's last write.
+    assert_eq!(written_to_success(&backend, worker, before).await, (0, 4), "claims that wrote, write locks");
+}
+
+/// Under `serve` (and for a background worker), the start is committed first and the worker
+/// launched for it claims the start's effects in the write that registers it.
+#[tokio::test]
+async fn a_worker_registered_after_the_start_claims_its_work_in_the_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    backend.store.put_pipeline(&declaration(&["true"]), now()).await.unwrap();
+    backend.submit("work", &start("e1"), &[], None).await.unwrap();
+    let before = backend.store.counters();
+    let worker = Worker::register(&backend, "work", "e1").await.unwrap();
+    assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "all claimed");
+    // The registration, the two commits of results and the worker's last write.
+    assert_eq!(written_to_success(&backend, worker, before).await, (0, 4), "claims that wrote, write locks");
+}
+
 #[tokio::test]
 async fn state_changes_shown_leave_the_outbox_with_the_next_results_not_in_writes_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
@@ -478,10 +535,10 @@ async fn state_changes_shown_leave_the_outbox_with_the_next_results_not_in_write
     let after = backend.store.counters();
     // Three rounds show state changes: the start's, the source's result's (Build starts) and
     // the build's (the execution ends). The first two go with the results of Source and Make;
-    // the last in a write of its own once the execution has ended. Should this machine be
+    // the last with the worker's last write, which also unregisters it. Should this machine be
     // slow enough for a heartbeat meanwhile (one per two seconds), that write removes what
     // waits for results.
-    assert_eq!(after.removals - before.removals, 1, "writes removing entries carried out");
+    assert_eq!(after.removals - before.removals, 0, "writes removing entries carried out");
     // And none is left behind, claimed or not.
     assert!(backend.store.claim_effects("e1", "anyone").await.unwrap().is_empty(), "the outbox is empty");
     assert!(backend.store.claims_of_others("e1", "anyone").await.unwrap().is_empty(), "no claim is left");

@@ -207,7 +207,7 @@ pub async fn retry(state_dir: &Path, args: &RetryArgs) -> Result<ExitCode> {
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     match Worker::register(&backend, &args.name, &execution_id).await {
         Ok(worker) => {
-            if let Err(error) = backend.submit(&args.name, &event, &[], Some(&execution_id)).await {
+            if let Err(error) = worker.submit_own(&event).await {
                 finisher.finish();
                 return Err(failure::service(error));
             }

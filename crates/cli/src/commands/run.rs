@@ -287,12 +287,10 @@ async fn start_and_follow(
     finisher: output::Finisher,
     command: &str,
 ) -> Result<ExitCode> {
-    backend.save_run_options(execution_id, options).await?;
-    // Registered before the execution exists, so that no other process starts a worker for it.
+    // Registered before the execution exists, so that no other process starts a worker for it;
+    // the start's commit writes its run options and claims what it sets off for this worker.
     let worker = Worker::register(backend, pipeline, execution_id).await?;
-    if let Err(error) =
-        backend.submit(pipeline, &start_event(execution_id, start, command), &[], Some(execution_id)).await
-    {
+    if let Err(error) = worker.start(&start_event(execution_id, start, command), options).await {
         finisher.finish();
         return Err(failure::service(error));
     }
