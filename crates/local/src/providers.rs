@@ -239,9 +239,12 @@ pub fn runner_dir(attempt_dir: &Path) -> PathBuf {
 
 /// Removes the directories an ended execution's attempts leave under `<work>`: its lanes,
 /// stage directories and `<work>/<execution>`, each only when empty, so a workspace kept by
-/// `--keep-workspaces` stays with the directories above it. Without this, every execution
-/// left two or more empty directories behind for good. A failure leaves them, nothing else.
-pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
+/// `--keep-workspaces` (`keep_workspaces`) stays with the directories above it. Without this,
+/// every execution left two or more empty directories behind for good. Without
+/// `--keep-workspaces`, a lane is removed with what is left in it: the workspaces of a worker
+/// that died with their removal still queued (`crate::remover`), which nothing runs in once
+/// the execution has ended. A failure leaves them, nothing else.
+pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str, keep_workspaces: bool) {
     let dir = work_root.join(&*segment(execution_id));
     let _ = tokio::task::spawn_blocking(move || {
         if let Ok(stages) = std::fs::read_dir(&dir) {
@@ -253,7 +256,10 @@ pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str) {
                 if stage.file_type().is_ok_and(|kind| kind.is_dir()) {
                     for lane in std::fs::read_dir(stage.path()).into_iter().flatten().flatten() {
                         if lane.file_name().to_str().is_some_and(is_lane_name) {
-                            let _ = std::fs::remove_dir(lane.path());
+                            let _ = match keep_workspaces || !lane.file_type().is_ok_and(|kind| kind.is_dir()) {
+                                true => std::fs::remove_dir(lane.path()),
+                                false => std::fs::remove_dir_all(lane.path()),
+                            };
                         }
                     }
                 }
@@ -425,11 +431,24 @@ mod tests {
         // A workspace kept by an earlier version, in its stage directory: its empty
         // directories are the user's.
         std::fs::create_dir_all(work.join("e1/Test/Unit.1/empty")).unwrap();
-        remove_execution_dirs(&work, "e1").await;
+        // A workspace a crash left in its lane, and a lane that is a link.
+        std::fs::create_dir_all(work.join("e1/Build/1/Left.1/dir")).unwrap();
+        std::fs::write(work.join("e1/Build/1/Left.1/dir/file"), "x").unwrap();
+        std::os::unix::fs::symlink(root.path().join("elsewhere"), work.join("e1/Build/3")).unwrap();
+        let lane_left = work.join("e1/Build/1");
+
+        remove_execution_dirs(&work, "e1", true).await;
         assert!(work.join("e1/Deploy").symlink_metadata().is_ok(), "a link is not a directory to remove");
-        assert!(!work.join("e1/Build").exists(), "the stage and its empty lane are removed");
+        assert!(!work.join("e1/Build/2").exists(), "an empty lane is removed");
+        assert!(lane_left.join("Left.1/dir/file").is_file(), "with --keep-workspaces, a workspace stays");
         assert!(root.path().join("elsewhere/0").is_dir(), "nothing is removed through the link");
         assert!(work.join("e1/Test/Unit.1/empty").is_dir(), "a kept workspace is left whole");
+
+        remove_execution_dirs(&work, "e1", false).await;
+        assert!(!lane_left.exists(), "what a crash left in a lane is removed with it");
+        assert!(work.join("e1/Build/3").symlink_metadata().is_ok(), "a link in a lane's place is not removed");
+        assert!(root.path().join("elsewhere/0").is_dir(), "nothing is removed through the links");
+        assert!(work.join("e1/Test/Unit.1/empty").is_dir(), "a workspace outside any lane is left whole");
     }
 
     #[test]

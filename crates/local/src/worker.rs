@@ -194,12 +194,19 @@ impl<'a> Worker<'a> {
             }
             // While this worker is still the registered one, so no other can be making an
             // attempt's directory under it (a retry's worker registers after this one).
-            providers::remove_execution_dirs(&self.backend.providers.work_root, &self.execution_id).await;
+            let providers = &self.backend.providers;
+            providers::remove_execution_dirs(&providers.work_root, &self.execution_id, providers.keep_workspaces).await;
         }
         if !matches!(result, Err(WorkerError::Displaced(_) | WorkerError::StateGone(_))) {
             // A worker that stops for another reason may have claimed what it did not carry
             // out: released, for the next worker, in the same write.
-            let _ = self.backend.store.finish_worker(&self.execution_id, &self.owner, &carried_out).await;
+            let finished = self.backend.store.finish_worker(&self.execution_id, &self.owner, &carried_out).await;
+            // After an execution that ended, a failure to write is what the caller hears of.
+            if let Err(error) = finished
+                && result.is_ok()
+            {
+                return Err(error.into());
+            }
         }
         result
     }

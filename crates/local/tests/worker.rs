@@ -101,6 +101,20 @@ async fn a_worker_carries_an_execution_to_its_end() {
     assert_eq!(logs, ["Make.1.log"], "its log stays, for the console, in no directory of its own");
 }
 
+/// A worker that died with workspaces still queued for removal left them behind; the worker
+/// that ends the execution removes them with its directories.
+#[tokio::test]
+async fn workspaces_a_dead_worker_left_go_when_the_execution_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(dir.path());
+    let worker = started(&backend, &["true"]).await;
+    let left = dir.path().join("state/work/e1/Build/0/Gone.1/deep");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join("file"), "left").unwrap();
+    assert_eq!(worker.run(&WorkerOptions::default()).await.unwrap().status, ExecutionStatus::Succeeded);
+    assert!(!dir.path().join("state/work/e1").exists(), "nothing of the execution is left under work/");
+}
+
 /// Runs execution `e1` of `declaration(commands)` to success with `--keep-workspaces`.
 async fn run_keeping_workspaces(dir: &Path, commands: &[&str]) {
     let mut backend = backend(dir);
