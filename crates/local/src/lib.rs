@@ -9,7 +9,7 @@ pub mod codebuild;
 pub mod deploy;
 mod execution_rows;
 pub mod lambda;
-pub mod own_effects;
+mod own_effects;
 mod prepared;
 pub mod providers;
 pub mod recovery;
