@@ -256,9 +256,11 @@ pub async fn remove_execution_dirs(work_root: &Path, execution_id: &str, keep_wo
                 if stage.file_type().is_ok_and(|kind| kind.is_dir()) {
                     for lane in std::fs::read_dir(stage.path()).into_iter().flatten().flatten() {
                         if lane.file_name().to_str().is_some_and(is_lane_name) {
-                            let _ = match keep_workspaces || !lane.file_type().is_ok_and(|kind| kind.is_dir()) {
-                                true => std::fs::remove_dir(lane.path()),
-                                false => std::fs::remove_dir_all(lane.path()),
+                            let is_dir = lane.file_type().is_ok_and(|kind| kind.is_dir());
+                            let _ = if keep_workspaces || !is_dir {
+                                std::fs::remove_dir(lane.path())
+                            } else {
+                                std::fs::remove_dir_all(lane.path())
                             };
                         }
                     }

@@ -683,18 +683,15 @@ impl SqliteStore {
         self.write(move |connection| {
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
             delete_outbox(&tx, &execution_id, &carried_out)?;
-            let release = "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?";
-            tx.run(release, params![execution_id, owner]).map_err(sqlite)?;
-            tx.run("DELETE FROM workers WHERE execution_id = ? AND owner = ?", params![execution_id, owner])
-                .map_err(sqlite)?;
+            tx.run(RELEASE_CLAIMS, params![execution_id, owner]).map_err(sqlite)?;
+            tx.run(UNREGISTER, params![execution_id, owner]).map_err(sqlite)?;
             tx.commit().map_err(sqlite)
         })
         .await
     }
 
     pub async fn unregister_worker(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-        let sql = "DELETE FROM workers WHERE execution_id = ? AND owner = ?";
-        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
+        self.execute(UNREGISTER, vec![text(execution_id), text(owner)]).await.map(drop)
     }
 
     /// Unfinished executions that someone has worked or must work: those with effects in the
@@ -832,6 +829,10 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const WORKER: &str = "SELECT owner, pid, heartbeat FROM workers WHERE execution_id = ?";
+/// Puts the effects a worker claimed (execution, owner) back for the next one to claim.
+const RELEASE_CLAIMS: &str = "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?";
+/// Removes a worker's registration (execution, owner), only if it is still the registered one.
+const UNREGISTER: &str = "DELETE FROM workers WHERE execution_id = ? AND owner = ?";
 
 fn worker_record(row: &rusqlite::Row) -> rusqlite::Result<WorkerRecord> {
     Ok(WorkerRecord { owner: row.get(0)?, pid: row.get(1)?, heartbeat: Timestamp::from_millis(row.get(2)?) })
@@ -1228,8 +1229,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn release_effects(&self, execution_id: &str, owner: &str) -> Result<(), StoreError> {
-        let sql = "UPDATE outbox SET claimed_by = NULL WHERE execution_id = ? AND claimed_by = ?";
-        self.execute(sql, vec![text(execution_id), text(owner)]).await.map(drop)
+        self.execute(RELEASE_CLAIMS, vec![text(execution_id), text(owner)]).await.map(drop)
     }
 }
 
