@@ -17,6 +17,7 @@ pub mod project_file;
 pub mod repository_archive;
 pub mod sandbox;
 pub mod unzip;
+mod zip_reader;
 
 pub use outcome::{ActionError, Outcome};
 

@@ -8,7 +8,7 @@
 //! already holds files) goes through the zip crate's extraction.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use zip::ZipArchive;
@@ -18,6 +18,7 @@ use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::unpacked::{Unpacked, UnpackedFile};
 
 use crate::artifacts::{MAX_EXPANSION, MAX_UNPACKED_BYTES, ZipError, copy_buffer_for, unpack_limit};
+use crate::zip_reader::ZipReader;
 
 /// Extracts the zip at `path` into `directory`. Paths are confined to it, a symbolic link is
 /// made only when what it points at is inside it, and the whole may unpack to
@@ -40,7 +41,7 @@ pub(crate) fn unzip_within(path: &Path, directory: &Path, limit: u64) -> Result<
     };
     let file = File::open(path)?;
     let size = file.metadata()?.len();
-    let mut archive = ZipArchive::new(BufReader::with_capacity(copy_buffer_for(size), file))?;
+    let mut archive = ZipArchive::new(ZipReader::new(copy_buffer_for(size), file)?)?;
     let extracted = if new_directory && !holds_links(&mut archive)? {
         extract_files(&mut archive, directory, limit)
     } else {
