@@ -8,12 +8,16 @@
 # unzips; the actions' shells are children it waits for) and the disk its state directory
 # holds after the run, against the source's size.
 #
+# FILES=N (5000, say) makes the source a tree of N small files instead, ten to a directory,
+# as a repository's checkout is: what it measures is the cost per entry, not per byte.
+#
 # PIPEWRIGHT=path/to/binary measures that binary instead of building this tree's release;
 # BASELINE=path/to/another adds a second binary (an earlier build) to the same rounds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS="${ROUNDS:-5}"
 SIZE_MB="${SIZE_MB:-200}"
+FILES="${FILES:-}"
 
 if [[ -z "${PIPEWRIGHT:-}" ]]; then
   cargo build --release --locked --quiet -p pipewright
@@ -22,13 +26,27 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/pw-artifacts.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src/text"
-# Half the source is one file of random bytes (it does not compress, and it is the largest file
-# an artifact holds: memory must not follow it); the other half is text in ~2 MB files.
-head -c $(( SIZE_MB / 2 * 1000000 )) /dev/urandom > "$work/src/large.bin"
-files=$(( SIZE_MB / 4 ))
-for i in $(seq "$files"); do
-  seq $(( i * 1000000 )) $(( i * 1000000 + 250000 )) > "$work/src/text/lines$i.txt"   # ~2 MB of text
-done
+if [[ -n "$FILES" ]]; then
+  python3 - "$work/src" "$FILES" <<'PY'
+import os, sys
+root, count = sys.argv[1], int(sys.argv[2])
+for i in range(count):
+    folder = os.path.join(root, f"pkg{i // 1000}", f"mod{i // 100 % 10}", f"part{i // 10 % 10}")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"file{i}.rs"), "w") as out:
+        out.write(f"// file {i}\n" + "fn item() -> u32 { 42 }\n" * (1 + i % 40))
+PY
+  shape="$FILES small files in a tree"
+else
+  # Half the source is one file of random bytes (it does not compress, and it is the largest
+  # file an artifact holds: memory must not follow it); the other half is text in ~2 MB files.
+  head -c $(( SIZE_MB / 2 * 1000000 )) /dev/urandom > "$work/src/large.bin"
+  files=$(( SIZE_MB / 4 ))
+  for i in $(seq "$files"); do
+    seq $(( i * 1000000 )) $(( i * 1000000 + 250000 )) > "$work/src/text/lines$i.txt"   # ~2 MB of text
+  done
+  shape="one random file of half of it, $files text files"
+fi
 source_bytes=$(du -sb "$work/src" | cut -f1)
 
 commands() { # name input [output]
@@ -74,7 +92,7 @@ clean
 
 stats() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { printf "%d %d %d", v[1], v[int((NR + 1) / 2)], v[NR] }'; }
 read -r fmin fmed fmax <<< "$(stats <<< "$floors")"
-echo "source: $(( source_bytes / 1000000 )) MB (one random file of half of it, $files text files), rounds: $ROUNDS (interleaved)"
+echo "source: $(( source_bytes / 1000000 )) MB ($shape), rounds: $ROUNDS (interleaved)"
 echo "cp -r three times (the floor):      $fmin/$fmed/$fmax ms (min/median/max)"
 for binary in "${binaries[@]}"; do
   read -r rmin rmed rmax <<< "$(stats <<< "${runs[$binary]}")"
