@@ -150,39 +150,104 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
 ) -> Ran {
-    let scratch = attempt_dir(&context.work_root, dispatch);
-    spread_stage_dirs(context, &scratch).await;
+    let workspace = Workspace::of(context, dispatch);
+    let uses = WorkspaceUse::of(kind);
+    if uses == WorkspaceUse::Always {
+        workspace.spread().await;
+    }
+    let path = workspace.path.clone();
     let (outcome, details) =
-        run_provider(dispatch, kind, context, regional_store, cancel, credentials, scratch.clone()).await;
-    Ran { outcome, details, workspace: (!context.keep_workspaces).then_some(scratch) }
+        run_provider(dispatch, kind, context, regional_store, cancel, credentials, workspace).await;
+    let left = !context.keep_workspaces && uses != WorkspaceUse::Never;
+    Ran { outcome, details, workspace: left.then_some(path) }
 }
 
-/// Makes the directories above an attempt's workspace the first time one needs them, spread
-/// over the file system (`crate::top_dirs`). Its stage directory is marked as the top of a
-/// hierarchy, so that its lanes land in different places: the workspaces are unrelated, and
-/// spread out each costs less to make after others were removed. A lane is not marked: a
-/// directory made in a marked one costs a look at every part of the file system, so one per
-/// lane rather than one per workspace. When the execution's own directory is new too, the
-/// roots of the workspaces and the logs are marked first (once per execution), so that each
-/// execution's directories land away from the inodes the executions before it freed. A
-/// directory that cannot be made here is the provider's to report, when it makes the workspace.
-async fn spread_stage_dirs(context: &ProviderContext, scratch: &Path) {
-    let Some(lane) = scratch.parent().filter(|lane| !lane.is_dir()).map(Path::to_path_buf) else { return };
-    let Some(stage) = lane.parent().map(Path::to_path_buf) else { return };
-    let roots = [context.work_root.clone(), context.logs_root.clone()];
-    let _ = tokio::task::spawn_blocking(move || {
-        if !stage.is_dir() {
-            if stage.parent().is_some_and(|execution| !execution.is_dir()) {
-                for root in &roots {
-                    let _ = crate::top_dirs::create(root);
-                }
-            }
-            let _ = crate::top_dirs::create(&stage);
+/// What a provider does with an attempt's workspace. Each directory made costs the file
+/// system an inode, and under the marked directories a look at its groups (docs/benchmarks.md,
+/// "stop 42"), so none is made for an action that works without one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum WorkspaceUse {
+    /// Commands and builds work in theirs from their first step.
+    Always,
+    /// A source makes one only to clone or archive git ([`Workspace::make`]); a directory or a
+    /// zip goes to its artifact without one.
+    WhenNeeded,
+    /// Lambda, deploy, pipeline invoke, custom and partner actions, and failures.
+    Never,
+}
+
+impl WorkspaceUse {
+    fn of(kind: Option<ProviderKind>) -> WorkspaceUse {
+        match kind {
+            Some(ProviderKind::Commands | ProviderKind::CodeBuild) => WorkspaceUse::Always,
+            Some(kind) if is_source(kind) => WorkspaceUse::WhenNeeded,
+            _ => WorkspaceUse::Never,
         }
-        // Made by another action of the lane meanwhile is as good.
-        let _ = std::fs::create_dir(&lane);
-    })
-    .await;
+    }
+}
+
+/// The providers whose content comes from this machine (`--source`, `crate::sources`).
+fn is_source(kind: ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::CodeCommit
+            | ProviderKind::CodeStarSourceConnection
+            | ProviderKind::GitHubV1
+            | ProviderKind::S3Source
+            | ProviderKind::Ecr
+    )
+}
+
+/// An attempt's workspace ([`attempt_dir`]), and the roots that are marked when an execution's
+/// first workspace is made.
+pub struct Workspace {
+    pub path: PathBuf,
+    roots: [PathBuf; 2],
+}
+
+impl Workspace {
+    fn of(context: &ProviderContext, dispatch: &Dispatch) -> Workspace {
+        Workspace {
+            path: attempt_dir(&context.work_root, dispatch),
+            roots: [context.work_root.clone(), context.logs_root.clone()],
+        }
+    }
+
+    /// Makes the workspace, and first the directories above it ([`Workspace::spread`]).
+    pub async fn make(&self) -> std::io::Result<()> {
+        self.spread().await;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || std::fs::create_dir_all(path)).await.map_err(std::io::Error::other)?
+    }
+
+    /// Makes the directories above the workspace the first time one needs them, spread over
+    /// the file system (`crate::top_dirs`). Its stage directory is marked as the top of a
+    /// hierarchy, so that its lanes land in different places: the workspaces are unrelated,
+    /// and spread out each costs less to make after others were removed. A lane is not marked:
+    /// a directory made in a marked one costs a look at every part of the file system, so one
+    /// per lane rather than one per workspace. When the execution's own directory is new too,
+    /// the roots of the workspaces and the logs are marked first (once per execution), so that
+    /// each execution's directories land away from the inodes the executions before it freed.
+    /// A directory that cannot be made here is the provider's to report, when it makes the
+    /// workspace.
+    async fn spread(&self) {
+        let Some(lane) = self.path.parent().filter(|lane| !lane.is_dir()).map(Path::to_path_buf) else { return };
+        let Some(stage) = lane.parent().map(Path::to_path_buf) else { return };
+        let roots = self.roots.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if !stage.is_dir() {
+                if stage.parent().is_some_and(|execution| !execution.is_dir()) {
+                    for root in &roots {
+                        let _ = crate::top_dirs::create(root);
+                    }
+                }
+                let _ = crate::top_dirs::create(&stage);
+            }
+            // Made by another action of the lane meanwhile is as good.
+            let _ = std::fs::create_dir(&lane);
+        })
+        .await;
+    }
 }
 
 /// Lanes per stage: workspaces are spread over this many directories of their stage. Each
@@ -280,34 +345,30 @@ async fn run_provider(
     regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
-    scratch: PathBuf,
+    workspace: Workspace,
 ) -> (Outcome, Option<ActionDetails>) {
     let log = log_file(&context.logs_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch), dispatch.attempt);
     match kind {
-        Some(
-            ProviderKind::CodeCommit
-            | ProviderKind::CodeStarSourceConnection
-            | ProviderKind::GitHubV1
-            | ProviderKind::S3Source
-            | ProviderKind::Ecr,
-        ) => match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, &scratch).await {
-            Ok(fetched) => (
-                Outcome::Succeeded {
-                    output_variables: fetched.output_variables,
-                    summary: fetched.summary,
-                    external_execution_url: None,
-                    revision: Some(fetched.revision),
-                },
-                None,
-            ),
-            Err(error) => (Outcome::Failed(error), None),
-        },
+        Some(source) if is_source(source) => {
+            match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, &workspace).await {
+                Ok(fetched) => (
+                    Outcome::Succeeded {
+                        output_variables: fetched.output_variables,
+                        summary: fetched.summary,
+                        external_execution_url: None,
+                        revision: Some(fetched.revision),
+                    },
+                    None,
+                ),
+                Err(error) => (Outcome::Failed(error), None),
+            }
+        }
         Some(ProviderKind::Commands) => {
             let session = commands::Session {
                 artifacts: &context.artifacts,
                 output: Arc::new(ToReporter(context.reporter.clone())),
-                scratch: runner_dir(&scratch),
-                workspace: Some(scratch),
+                scratch: runner_dir(&workspace.path),
+                workspace: Some(workspace.path),
                 log: Some(log),
                 base: commands::BaseEnvironment::Caller,
             };
@@ -315,7 +376,7 @@ async fn run_provider(
         }
         Some(ProviderKind::CodeBuild) => {
             let output = Arc::new(ToReporter(context.reporter.clone()));
-            crate::codebuild::run(dispatch, context, output, scratch, log, cancel).await
+            crate::codebuild::run(dispatch, context, output, workspace.path, log, cancel).await
         }
         Some(ProviderKind::Lambda) => (
             crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref(), &context.account, credentials).await,

@@ -18,6 +18,8 @@ use pipewright_providers::ActionError;
 use pipewright_providers::artifacts::ArtifactDir;
 use pipewright_providers::clone_ref::{self, CloneRef};
 
+use crate::providers::Workspace;
+
 /// Where each source action takes its content from.
 #[derive(Debug, Clone, Default)]
 pub struct SourceOptions {
@@ -134,7 +136,7 @@ pub async fn fetch(
     kind: Option<ProviderKind>,
     options: &SourceOptions,
     artifacts: &ArtifactDir,
-    scratch: &Path,
+    workspace: &Workspace,
 ) -> Result<Fetched, ActionError> {
     let output = dispatch
         .output_artifacts
@@ -153,10 +155,11 @@ pub async fn fetch(
             };
             let url = format!("file://{}", repository.display());
             let origin = CommitOrigin { repository: &repository, commit: &commit, branch: &branch, clone_url: &url };
-            from_commit(dispatch, kind, origin, artifacts, scratch).await
+            from_commit(dispatch, kind, origin, artifacts, workspace).await
         }
         Origin::Remote(remote) => {
-            let clone = scratch.join("clone");
+            let clone = workspace.path.join("clone");
+            workspace.make().await.map_err(|e| config_error(e.to_string()))?;
             fs::create_dir_all(&clone).map_err(|e| config_error(e.to_string()))?;
             git(&clone, &["init", "--quiet"]).await?;
             // The commit a webhook names, else the ref given, else the branch the action follows.
@@ -176,7 +179,7 @@ pub async fn fetch(
                 .map(|(name, _)| name.to_string())
                 .unwrap_or_else(|| config("BranchName"));
             let origin = CommitOrigin { repository: &clone, commit: &commit, branch: &branch, clone_url: &remote.url };
-            let fetched = from_commit(dispatch, kind, origin, artifacts, scratch).await;
+            let fetched = from_commit(dispatch, kind, origin, artifacts, workspace).await;
             let _ = fs::remove_dir_all(&clone);
             fetched
         }
@@ -225,7 +228,7 @@ async fn from_commit(
     kind: Option<ProviderKind>,
     origin: CommitOrigin<'_>,
     artifacts: &ArtifactDir,
-    scratch: &Path,
+    workspace: &Workspace,
 ) -> Result<Fetched, ActionError> {
     let CommitOrigin { repository, commit, branch, clone_url } = origin;
     let io =
@@ -236,7 +239,8 @@ async fn from_commit(
         .ok_or_else(|| config_error(format!("source action \"{}\" declares no output artifact", dispatch.action)))?;
     let change = dispatch.source_revision.as_ref().map(|r| r.variables.clone()).unwrap_or_default();
     let branch = change.get("BranchName").map_or(branch, String::as_str);
-    fs::create_dir_all(scratch).map_err(|e| config_error(e.to_string()))?;
+    workspace.make().await.map_err(|e| config_error(e.to_string()))?;
+    let scratch = &workspace.path;
     let format = dispatch.configuration.get("OutputArtifactFormat").map(String::as_str);
     if format == Some(clone_ref::FORMAT) {
         let reference = CloneRef {

@@ -150,6 +150,16 @@ async fn workspaces_are_spread_over_the_file_system() {
     }
 }
 
+/// A directory source zips its directory without a workspace: while the next stage runs, the
+/// execution's directory under `work/` holds that stage's alone.
+#[tokio::test]
+async fn an_action_that_needs_no_workspace_makes_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    run_keeping_workspaces(dir.path(), &["ls ../../.. > stages.txt"]).await;
+    let lane = only_lane(&dir.path().join("state/work/e1/Build"));
+    assert_eq!(std::fs::read_to_string(lane.join("Make.1/stages.txt")).unwrap(), "Build\n");
+}
+
 /// The one lane of a stage directory whose one action's workspace was kept.
 fn only_lane(stage: &Path) -> PathBuf {
     let lanes: Vec<_> = std::fs::read_dir(stage).unwrap().map(|e| e.unwrap().path()).collect();
