@@ -3,13 +3,14 @@
 //! (`<pipeline>/<artifact≤10>/<id>`).
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::hash_feed::HashFeed;
+use crate::zip_sink::ZipSink;
 use walkdir::WalkDir;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -552,10 +553,10 @@ pub fn zip_files_with(
     compression: Compression,
     out: &Path,
 ) -> Result<Zipped, ZipError> {
-    let file = BufWriter::with_capacity(COPY_BUFFER, File::create(out)?);
+    let file = ZipSink::new(COPY_BUFFER, File::create(out)?)?;
     let (zipped, file) = zip_files_into(entries, symlinks, compression, file)?;
-    // Flushed here, not on drop, so that a write that fails at the end (a full disk) fails the zip.
-    file.into_inner().map_err(io::IntoInnerError::into_error)?;
+    // Written out here, so that a write that fails at the end (a full disk) fails the zip.
+    file.into_inner()?;
     Ok(zipped)
 }
 

@@ -18,6 +18,7 @@ pub mod repository_archive;
 pub mod sandbox;
 pub mod unzip;
 mod zip_reader;
+mod zip_sink;
 
 pub use outcome::{ActionError, Outcome};
 
