@@ -641,10 +641,8 @@ fn add_file<W: Write + Seek>(
 ) -> Result<usize, ZipError> {
     let mut file = File::open(path)?;
     hashes.begin_file(metadata.len());
-    let mut sample = hashes.spare();
-    sample.clear();
-    (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
-    let method = if compression == Compression::Stored || has_compressed_type(name) || !compresses(&sample) {
+    let (sample, sampled) = hashes.read_spare(&mut file, SAMPLE_BYTES)?;
+    let method = if compression == Compression::Stored || has_compressed_type(name) || !compresses(&sample[..sampled]) {
         CompressionMethod::Stored
     } else {
         CompressionMethod::Deflated
@@ -655,8 +653,8 @@ fn add_file<W: Write + Seek>(
         .large_file(metadata.len() >= u64::from(u32::MAX))
         .unix_permissions(unix_mode(metadata));
     writer.start_file(name, options)?;
-    writer.write_all(&sample)?;
-    hashes.feed(sample)?;
+    writer.write_all(&sample[..sampled])?;
+    hashes.feed(sample, sampled)?;
     Ok(hashes.copy_file(file, writer)?)
 }
 
@@ -1213,6 +1211,40 @@ mod tests {
         assert_eq!(unpacked.files, None);
     }
 
+    /// Buffers go round: a zip of many small files makes a few, not one per file, in the
+    /// zip's own thread and once the files are hashed on the thread.
+    #[test]
+    fn a_zip_of_many_files_makes_a_few_buffers_not_one_per_file() {
+        let work = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..300)
+            .map(|n| {
+                let path = work.path().join(format!("f{n}"));
+                fs::write(&path, format!("file {n}\n").repeat(n % 50 + 1)).unwrap();
+                path
+            })
+            .collect();
+        for on_thread in [false, true] {
+            let made = std::thread::scope(|scope| {
+                let mut hashes = HashFeed::start(scope);
+                if on_thread {
+                    hashes.begin_file(HASH_THREAD_BYTES);
+                    assert_eq!(hashes.copy_file(File::open(&files[0]).unwrap(), &mut io::sink()).unwrap(), 0);
+                }
+                for path in &files {
+                    let mut file = File::open(path).unwrap();
+                    hashes.begin_file(file.metadata().unwrap().len());
+                    let (sample, sampled) = hashes.read_spare(&mut file, SAMPLE_BYTES).unwrap();
+                    hashes.feed(sample, sampled).unwrap();
+                    hashes.copy_file(file, &mut io::sink()).unwrap();
+                }
+                let made = hashes.buffers_made();
+                assert_eq!(hashes.finish().unwrap().len(), files.len() + usize::from(on_thread));
+                made
+            });
+            assert!(made <= 8, "{made} buffers made for {} files (on the thread: {on_thread})", files.len());
+        }
+    }
+
     #[test]
     fn files_hashed_beside_the_copy_have_the_digests_of_their_bytes() {
         let work = tempfile::tempdir().unwrap();
@@ -1236,11 +1268,9 @@ mod tests {
                 let mut file = File::open(path).unwrap();
                 hashes.begin_file(bytes.len() as u64);
                 assert_eq!(hashes.on_thread(), n >= 3, "file {n}");
-                let mut sample = hashes.spare();
-                sample.clear();
-                (&mut file).take(5).read_to_end(&mut sample).unwrap();
-                copied.extend_from_slice(&sample);
-                hashes.feed(sample).unwrap();
+                let (sample, sampled) = hashes.read_spare(&mut file, 5).unwrap();
+                copied.extend_from_slice(&sample[..sampled]);
+                hashes.feed(sample, sampled).unwrap();
                 assert_eq!(hashes.copy_file(file, &mut copied).unwrap(), n);
                 assert_eq!(copied.len(), files[..=n].iter().map(|(_, b)| b.len()).sum::<usize>());
                 assert_eq!(copied[copied.len() - bytes.len()..], bytes[..], "whole and in order");

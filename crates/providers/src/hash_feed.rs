@@ -14,9 +14,10 @@ pub(crate) const HASH_THREAD_BYTES: u64 = 4 << 20;
 /// How many buffers may wait for the hashing thread: the memory it may take is bounded.
 const HASH_QUEUE: usize = 4;
 
-/// What the hashing thread is handed: bytes of the current file, or its end.
+/// What the hashing thread is handed: a buffer and how many of its first bytes are the
+/// current file's next ones, or the file's end.
 enum ToHash {
-    Bytes(Vec<u8>),
+    Bytes(Vec<u8>, usize),
     End,
 }
 
@@ -43,11 +44,22 @@ pub(crate) struct HashFeed<'scope, 'env> {
     /// Bytes of the files begun so far.
     begun: u64,
     files: usize,
+    /// Buffers made (zeroed) so far: a few per zip, whatever its number of files.
+    made: usize,
 }
 
 impl<'scope, 'env> HashFeed<'scope, 'env> {
     pub(crate) fn start(scope: &'scope std::thread::Scope<'scope, 'env>) -> HashFeed<'scope, 'env> {
-        HashFeed { scope, thread: None, hasher: Sha256::new(), sums: Vec::new(), spare: Vec::new(), begun: 0, files: 0 }
+        HashFeed {
+            scope,
+            thread: None,
+            hasher: Sha256::new(),
+            sums: Vec::new(),
+            spare: Vec::new(),
+            begun: 0,
+            files: 0,
+            made: 0,
+        }
     }
 
     fn stopped() -> io::Error {
@@ -66,8 +78,8 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
             let (mut sums, mut hasher) = (Vec::new(), Sha256::new());
             for chunk in chunks {
                 match chunk {
-                    ToHash::Bytes(bytes) => {
-                        hasher.update(&bytes);
+                    ToHash::Bytes(bytes, length) => {
+                        hasher.update(&bytes[..length]);
                         let _ = give_back.send(bytes);
                     }
                     ToHash::End => sums.push(<[u8; 32]>::from(std::mem::take(&mut hasher).finalize())),
@@ -78,21 +90,51 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
         self.thread = Some(HashThread { to_hash, returned, hashing });
     }
 
-    /// A buffer back from the thread (or left by the last read), full-sized, or a new one.
-    pub(crate) fn spare(&mut self) -> Vec<u8> {
-        let mut buffer = match &self.thread {
-            Some(thread) => thread.returned.try_recv().unwrap_or_default(),
-            None => std::mem::take(&mut self.spare),
-        };
-        buffer.resize(COPY_BUFFER, 0);
+    /// A full-sized buffer: the one left by the last read, else one back from the thread,
+    /// else a new one. Buffers keep their full length as they go round, so that only a new
+    /// one is zeroed: a buffer cut to the bytes of a small file and filled out again for the
+    /// next cost a `memset` of 256 KiB per file, and one dropped at each file's end a new
+    /// allocation (docs/benchmarks.md, "stop 42").
+    fn spare(&mut self) -> Vec<u8> {
+        let mut buffer = std::mem::take(&mut self.spare);
+        if buffer.len() < COPY_BUFFER
+            && let Some(back) = self.thread.as_ref().and_then(|thread| thread.returned.try_recv().ok())
+        {
+            buffer = back;
+        }
+        if buffer.len() < COPY_BUFFER {
+            self.made += 1;
+            buffer.resize(COPY_BUFFER, 0);
+        }
         buffer
     }
 
-    pub(crate) fn feed(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+    /// A spare buffer with up to `limit` bytes of `file` read into it, and how many: fewer
+    /// only at the file's end.
+    pub(crate) fn read_spare(&mut self, file: &mut File, limit: usize) -> io::Result<(Vec<u8>, usize)> {
+        let mut buffer = self.spare();
+        let limit = limit.min(buffer.len());
+        let mut filled = 0;
+        while filled < limit {
+            match file.read(&mut buffer[filled..limit]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.spare = buffer;
+                    return Err(e);
+                }
+            }
+        }
+        Ok((buffer, filled))
+    }
+
+    /// Hashes the first `length` bytes of `bytes` as the current file's next ones.
+    pub(crate) fn feed(&mut self, bytes: Vec<u8>, length: usize) -> io::Result<()> {
         match &self.thread {
-            Some(thread) => thread.to_hash.send(ToHash::Bytes(bytes)).map_err(|_| HashFeed::stopped()),
+            Some(thread) => thread.to_hash.send(ToHash::Bytes(bytes, length)).map_err(|_| HashFeed::stopped()),
             None => {
-                self.hasher.update(&bytes);
+                self.hasher.update(&bytes[..length]);
                 self.spare = bytes;
                 Ok(())
             }
@@ -102,16 +144,13 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
     /// Copies the rest of `file` into `out`, hashed on the way; the file's number in the feed.
     pub(crate) fn copy_file(&mut self, mut file: File, out: &mut impl Write) -> io::Result<usize> {
         loop {
-            let mut buffer = self.spare();
-            let read = match file.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            buffer.truncate(read);
-            out.write_all(&buffer)?;
-            self.feed(buffer)?;
+            let (buffer, read) = self.read_spare(&mut file, COPY_BUFFER)?;
+            if read == 0 {
+                self.spare = buffer;
+                break;
+            }
+            out.write_all(&buffer[..read])?;
+            self.feed(buffer, read)?;
         }
         match &self.thread {
             Some(thread) => thread.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?,
@@ -137,5 +176,10 @@ impl HashFeed<'_, '_> {
     /// Whether the files are hashed on the thread by now.
     pub(crate) fn on_thread(&self) -> bool {
         self.thread.is_some()
+    }
+
+    /// How many buffers the feed has made.
+    pub(crate) fn buffers_made(&self) -> usize {
+        self.made
     }
 }
