@@ -9,7 +9,9 @@
 //! (docs/benchmarks.md, "stop 42"). Entries lie one after another, so most reads land in what
 //! the buffer already holds. This reader keeps the position a seek asks for and moves there
 //! only at the next read: within the buffer when it lands there, else with one seek of the
-//! stream, and a seek that another one follows before any read costs nothing.
+//! stream, and a seek that another one follows before any read costs nothing. A read as large
+//! as the buffer (an entry's bytes) seeks the stream as before and goes straight into the
+//! caller's buffer: kept in the buffer, such reads made a 210 MB unpack 4 to 9% slower.
 
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
@@ -33,9 +35,16 @@ impl<R: Read + Seek> ZipReader<R> {
 impl<R: Read + Seek> Read for ZipReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         if self.position != self.buffered_at {
-            let by =
-                i64::try_from(i128::from(self.position) - i128::from(self.buffered_at)).map_err(|_| out_of_range())?;
-            self.inner.seek_relative(by)?;
+            if buffer.len() >= self.inner.capacity() {
+                // A read as large as the buffer goes straight to the stream (`BufReader` does
+                // not copy it through its buffer when that is empty): what is held is dropped,
+                // so that the entry's bytes are read as a plain seek would have them read.
+                self.inner.seek(SeekFrom::Start(self.position))?;
+            } else {
+                let by = i64::try_from(i128::from(self.position) - i128::from(self.buffered_at))
+                    .map_err(|_| out_of_range())?;
+                self.inner.seek_relative(by)?;
+            }
             self.buffered_at = self.position;
         }
         let read = self.inner.read(buffer)?;

@@ -11,6 +11,8 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 
+/// What it holds when it is dropped is lost, as a failed zip's staging file is: the stream
+/// gets it from [`ZipSink::into_inner`] or a flush, whose errors then fail the zip.
 pub struct ZipSink<W: Write + Seek> {
     inner: W,
     /// Bytes from `start` on that the stream has not been given yet.
