@@ -17,8 +17,7 @@ pub mod project_file;
 pub mod repository_archive;
 pub mod sandbox;
 pub mod unzip;
-mod zip_reader;
-mod zip_sink;
+mod zip_io;
 
 pub use outcome::{ActionError, Outcome};
 

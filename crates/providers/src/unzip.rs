@@ -18,7 +18,7 @@ use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::unpacked::{Unpacked, UnpackedFile};
 
 use crate::artifacts::{MAX_EXPANSION, MAX_UNPACKED_BYTES, ZipError, copy_buffer_for, unpack_limit};
-use crate::zip_reader::ZipReader;
+use crate::zip_io::ZipReader;
 
 /// Extracts the zip at `path` into `directory`. Paths are confined to it, a symbolic link is
 /// made only when what it points at is inside it, and the whole may unpack to
