@@ -2,16 +2,17 @@
 //! `start`, a `retry` or an approval from another shell, a detached process
 //! (`pipewright worker`); under `serve`, a task of the server's own process.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use std::sync::Arc;
 
-use pipewright_local::backend::{Backend, Launcher};
+use pipewright_local::backend::{Backend, Launcher, Shared};
 use pipewright_local::report::Reporter;
-use pipewright_local::store::SqliteStore;
 
 use crate::commands::run;
 use crate::output::PlainReporter;
@@ -19,11 +20,21 @@ use crate::output::PlainReporter;
 pub struct ProcessLauncher {
     executable: PathBuf,
     state_dir: PathBuf,
+    /// `--secret` values for the worker of one execution (the one `start` began), written on
+    /// that worker's stdin: never in its arguments or environment, which other processes of
+    /// the user can read and the commands it runs would inherit, nor in the state directory.
+    secrets: Option<(String, BTreeMap<String, String>)>,
 }
 
 impl ProcessLauncher {
     pub fn new(state_dir: PathBuf) -> std::io::Result<ProcessLauncher> {
-        Ok(ProcessLauncher { executable: std::env::current_exe()?, state_dir })
+        Ok(ProcessLauncher { executable: std::env::current_exe()?, state_dir, secrets: None })
+    }
+
+    /// Hands `secrets` to the worker launched for `execution_id`, if any are given.
+    pub fn with_secrets(self, execution_id: &str, secrets: BTreeMap<String, String>) -> ProcessLauncher {
+        let secrets = (!secrets.is_empty()).then(|| (execution_id.to_string(), secrets));
+        ProcessLauncher { secrets, ..self }
     }
 }
 
@@ -32,16 +43,25 @@ impl Launcher for ProcessLauncher {
         let logs = self.state_dir.join("workers");
         fs::create_dir_all(&logs)?;
         let log = OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))?;
-        let mut child = Command::new(&self.executable)
+        let secrets = self.secrets.as_ref().filter(|(id, _)| id == execution_id).map(|(_, secrets)| secrets);
+        let mut command = Command::new(&self.executable);
+        command
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(["worker", "--pipeline", pipeline, "--execution", execution_id])
-            .stdin(Stdio::null())
+            .stdin(if secrets.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(log.try_clone()?)
             .stderr(log)
             // Its own process group: a Ctrl-C in this terminal does not stop it.
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        if secrets.is_some() {
+            command.arg("--secrets-on-stdin");
+        }
+        let mut child = command.spawn()?;
+        if let (Some(secrets), Some(mut stdin)) = (secrets, child.stdin.take()) {
+            // Closed when dropped: the worker reads to the end before it starts.
+            stdin.write_all(&serde_json::to_vec(secrets)?)?;
+        }
         // Reap it when it ends, so it never lingers as a zombie of a long-lived parent.
         std::thread::spawn(move || child.wait());
         Ok(())
@@ -50,8 +70,8 @@ impl Launcher for ProcessLauncher {
 
 /// Under `serve`: each execution's worker is a task in the server's process, not a process of
 /// its own, so a start costs no process launch and no second runtime. The worker shares the
-/// server's store (one writer connection for the whole process, pooled readers), reads its
-/// execution's run options, and logs to `workers/<execution>.log` as a detached worker does. If the server stops, its
+/// server's store (one writer connection for the whole process, pooled readers) and its
+/// compiled pipelines, reads its execution's run options, and logs to `workers/<execution>.log` as a detached worker does. If the server stops, its
 /// executions are orphans that the next command takes up (docs/ARCHITECTURE.md, "Crash
 /// safety").
 #[derive(Clone)]
@@ -62,9 +82,13 @@ pub struct TaskLauncher {
     pub account: String,
     /// Where sources resolve until the execution's own run options say otherwise.
     pub working_directory: PathBuf,
+    /// The server's `--secret` values, for every execution it works (the stored run options
+    /// never hold them).
+    pub secrets: BTreeMap<String, String>,
     pub runtime: tokio::runtime::Handle,
-    /// The server's store, once it is open (the launcher is made before it).
-    pub store: Arc<std::sync::OnceLock<Arc<SqliteStore>>>,
+    /// The server's state directory, store and compiled pipelines, once they are open (the
+    /// launcher is made before them).
+    pub shared: Arc<std::sync::OnceLock<Shared>>,
 }
 
 impl Launcher for TaskLauncher {
@@ -99,19 +123,13 @@ impl TaskLauncher {
 
     async fn work(&self, pipeline: &str, execution_id: &str, reporter: Arc<PlainReporter>) -> anyhow::Result<()> {
         let launcher: Arc<dyn Launcher> = Arc::new(self.clone());
-        let mut backend = match self.store.get() {
-            Some(store) => Backend::open_sharing(
-                &self.state_dir,
-                &self.working_directory,
-                reporter,
-                Some(launcher),
-                store.clone(),
-            )?,
+        let mut backend = match self.shared.get() {
+            Some(shared) => Backend::open_sharing(shared, &self.working_directory, reporter, Some(launcher)),
             None => Backend::open(&self.state_dir, &self.working_directory, reporter, Some(launcher))?,
         };
         backend.console_url = self.console_url.clone();
         backend.providers.account = self.account.clone();
-        let options = run::configure_worker(&mut backend, execution_id).await?;
+        let options = run::configure_worker(&mut backend, execution_id, &self.secrets).await?;
         if let Some(worker) = run::register_unless_worked(&backend, pipeline, execution_id).await? {
             worker.run(&options).await?;
         }

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
+mod common;
+use common::{Serve, fetch, wait_for};
+
 struct Scratch {
     dir: tempfile::TempDir,
 }
@@ -331,6 +334,63 @@ artifacts:
         "{output}"
     );
     assert_eq!(output.matches("warning: CodeBuild builds run with this machine's tools").count(), 1);
+}
+
+/// The Build stage's latest execution once it has ended, from GetPipelineState's JSON: (its
+/// pipeline execution id, the Build action's latest execution).
+fn latest_build(status_json: &str) -> Option<(String, Value)> {
+    let state: Value = serde_json::from_str(status_json).ok()?;
+    let stage = state["stageStates"].as_array()?.iter().find(|s| s["stageName"] == "Build")?;
+    let latest = stage["actionStates"][0]["latestExecution"].clone();
+    let id = stage["latestExecution"]["pipelineExecutionId"].as_str()?.to_string();
+    matches!(latest["status"].as_str(), Some("Succeeded" | "Failed")).then_some((id, latest))
+}
+
+/// `--secret` values are never stored, so the workers that `start` launches and that `serve`
+/// runs get them from the command that started them: `start` writes them on its worker's
+/// stdin, `serve` keeps its own. Without them the build fails in DOWNLOAD_SOURCE.
+#[test]
+fn secrets_reach_the_worker_that_start_launches_and_serve_s_workers() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    let buildspec = scratch.file(
+        "buildspec.yml",
+        "version: 0.2\nenv:\n  parameter-store:\n    DB_PASSWORD: /ci/db/password\nphases:\n  build:\n    commands:\n      - echo \"length ${#DB_PASSWORD}\"\n",
+    );
+    let file = scratch
+        .pipeline("secrets", vec![source_stage(), stage("Build", vec![codebuild("Build", "app", &["Src"], &[])])]);
+    let source = format!("Source={}", scratch.source().display());
+    let buildspec_flag = format!("app={buildspec}");
+    let flags = ["--source", &source, "--buildspec", &buildspec_flag, "--secret", "/ci/db/password=hunter2"];
+    let (code, output) = scratch.run(&file, &flags[2..]);
+    assert_eq!(code, 0, "run has the secret itself: {output}");
+
+    // `start` returns at once; a detached worker carries the execution out.
+    let started = scratch.pipewright().args(["start", "secrets"]).args(flags).output().unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let id =
+        serde_json::from_slice::<Value>(&started.stdout).unwrap()["pipelineExecutionId"].as_str().unwrap().to_string();
+    let latest = wait_for("the started execution's build", || {
+        let status = scratch.pipewright().args(["status", "secrets", "--json"]).output().unwrap();
+        latest_build(&String::from_utf8_lossy(&status.stdout)).filter(|(of, _)| *of == id).map(|(_, latest)| latest)
+    });
+    assert_eq!(latest["status"], "Succeeded", "the worker of start had the secret: {latest}");
+    let log = std::fs::read_to_string(scratch.path().join(format!("state/logs/{id}/Build/Build.1.log"))).unwrap();
+    assert!(log.lines().any(|l| l == "length 7"), "{log}");
+    let worker_log = std::fs::read_to_string(scratch.path().join(format!("state/workers/{id}.log"))).unwrap();
+    assert!(!worker_log.contains("hunter2") && !log.contains("hunter2"), "{worker_log}\n{log}");
+
+    // Its own state directory: serve's workers are tasks of the server.
+    let server = Serve::start(scratch.path(), &scratch.path().join("served"), &flags);
+    let declaration: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let body = json!({ "pipeline": declaration }).to_string();
+    let (status, answer) = fetch("POST", &format!("{}/", server.endpoint), "CreatePipeline", &body);
+    assert_eq!(status, 200, "{answer}");
+    let latest = wait_for("the served execution's build", || {
+        let (_, state) = fetch("POST", &format!("{}/", server.endpoint), "GetPipelineState", r#"{"name":"secrets"}"#);
+        latest_build(&state).map(|(_, latest)| latest)
+    });
+    assert_eq!(latest["status"], "Succeeded", "serve's worker had the secret: {latest}");
 }
 
 #[test]

@@ -65,6 +65,15 @@ pub fn now() -> Timestamp {
     Timestamp::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
+/// What the backends of one process on one state directory share ([`Backend::open_sharing`]).
+#[derive(Clone)]
+pub struct Shared {
+    /// The state directory, made and canonical.
+    pub state_dir: PathBuf,
+    pub store: Arc<SqliteStore>,
+    pub cache: Arc<PipelineCache>,
+}
+
 pub struct Backend {
     pub state_dir: PathBuf,
     pub store: Arc<SqliteStore>,
@@ -84,37 +93,44 @@ impl Backend {
         reporter: Arc<dyn Reporter>,
         launcher: Option<Arc<dyn Launcher>>,
     ) -> Result<Backend, StoreError> {
-        Backend::open_with(state_dir, working_directory, reporter, launcher, None)
-    }
-
-    /// [`Backend::open`] over `store`, the state directory's store already open in this
-    /// process: `serve`'s task workers share its one writer connection (writes queue on its
-    /// mutex) instead of each waiting on SQLite's file lock, whose busy handler sleeps.
-    pub fn open_sharing(
-        state_dir: &Path,
-        working_directory: &Path,
-        reporter: Arc<dyn Reporter>,
-        launcher: Option<Arc<dyn Launcher>>,
-        store: Arc<SqliteStore>,
-    ) -> Result<Backend, StoreError> {
-        Backend::open_with(state_dir, working_directory, reporter, launcher, Some(store))
-    }
-
-    fn open_with(
-        state_dir: &Path,
-        working_directory: &Path,
-        reporter: Arc<dyn Reporter>,
-        launcher: Option<Arc<dyn Launcher>>,
-        store: Option<Arc<SqliteStore>>,
-    ) -> Result<Backend, StoreError> {
         std::fs::create_dir_all(state_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create the state directory {}: {e}", state_dir.display()))
         })?;
         let state_dir = state_dir.canonicalize().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let store = match store {
-            Some(store) => store,
-            None => Arc::new(SqliteStore::open(&state_dir.join("state.db"))?),
-        };
+        let store = Arc::new(SqliteStore::open(&state_dir.join("state.db"))?);
+        let cache = Arc::new(PipelineCache::new(Environment { region: Some(LOCAL_REGION.to_string()) }));
+        Ok(Backend::assemble(state_dir, store, cache, working_directory, reporter, launcher))
+    }
+
+    /// [`Backend::open`] over what a backend already open in this process shares
+    /// ([`Backend::shared`]): `serve`'s task workers use the server's one writer connection
+    /// (writes queue on its mutex) instead of each waiting on SQLite's file lock, whose busy
+    /// handler sleeps, and its compiled pipelines instead of reading and compiling the
+    /// declaration again for every execution.
+    pub fn open_sharing(
+        shared: &Shared,
+        working_directory: &Path,
+        reporter: Arc<dyn Reporter>,
+        launcher: Option<Arc<dyn Launcher>>,
+    ) -> Backend {
+        let Shared { state_dir, store, cache } = shared.clone();
+        Backend::assemble(state_dir, store, cache, working_directory, reporter, launcher)
+    }
+
+    /// What another backend of this process on the same state directory can share.
+    pub fn shared(&self) -> Shared {
+        Shared { state_dir: self.state_dir.clone(), store: self.store.clone(), cache: self.cache.clone() }
+    }
+
+    /// A backend on `state_dir` (canonical, made) with its store and cache open.
+    fn assemble(
+        state_dir: PathBuf,
+        store: Arc<SqliteStore>,
+        cache: Arc<PipelineCache>,
+        working_directory: &Path,
+        reporter: Arc<dyn Reporter>,
+        launcher: Option<Arc<dyn Launcher>>,
+    ) -> Backend {
         let sources = SourceOptions {
             overrides: Default::default(),
             working_directory: working_directory.to_path_buf(),
@@ -143,15 +159,15 @@ impl Backend {
             keep_workspaces: false,
             remover: crate::remover::Remover::shared(),
         };
-        Ok(Backend {
+        Backend {
             store,
-            cache: Arc::new(PipelineCache::new(Environment { region: Some(LOCAL_REGION.to_string()) })),
+            cache,
             providers,
             console_url: std::env::var("PIPEWRIGHT_CONSOLE_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:8080".to_string()),
             launcher,
             state_dir,
-        })
+        }
     }
 
     /// Sets up the providers for an execution started with `options`.

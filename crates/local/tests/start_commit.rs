@@ -103,3 +103,28 @@ async fn only_the_commit_creating_the_started_execution_writes_its_options() {
     assert!(backend.store.run_options("e1").await.unwrap().is_none());
     assert!(backend.store.run_options("e2").await.unwrap().is_none());
 }
+
+/// `serve`'s task workers open their backend over the server's (`Backend::open_sharing`): the
+/// declaration the start compiled serves the new execution's worker, without a read of the
+/// store. A backend of its own reads and compiles it again.
+#[tokio::test]
+async fn a_worker_sharing_the_servers_backend_finds_the_declaration_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let launches = Arc::new(Launches::default());
+    let backend = backend(dir.path(), launches.clone()).await;
+    backend.submit_start("p", &start("e1"), &options("/src/one")).await.unwrap();
+
+    let shared = backend.shared();
+    let worker = Backend::open_sharing(&shared, dir.path(), Arc::new(Silent), None);
+    assert_eq!(worker.state_dir, backend.state_dir);
+    let execution = worker.execution("e1").await.unwrap().unwrap();
+    let before = worker.store.counters();
+    let pipeline = worker.cache.pinned(worker.store.as_ref(), &execution).await.unwrap();
+    assert_eq!(worker.store.counters().reads, before.reads, "no read: compiled when the start was submitted");
+    assert_eq!(pipeline.name, "p");
+
+    let own = Backend::open(&dir.path().join("state"), dir.path(), Arc::new(Silent), None).unwrap();
+    let before = own.store.counters();
+    own.cache.pinned(own.store.as_ref(), &execution).await.unwrap();
+    assert_eq!(own.store.counters().reads - before.reads, 1, "a backend of its own reads the declaration");
+}

@@ -1,6 +1,7 @@
 //! `run FILE`, `start NAME` and the hidden `worker`: starting executions and carrying them out
 //! on this machine.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -93,6 +94,10 @@ pub struct WorkerArgs {
     pub(crate) pipeline: String,
     #[arg(long)]
     pub(crate) execution: String,
+    /// Reads the `--secret` values of the command that launched it from stdin, a JSON object
+    /// (`ProcessLauncher`): never from its arguments, its environment or the state directory.
+    #[arg(long, hide = true)]
+    pub(crate) secrets_on_stdin: bool,
 }
 
 pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -103,7 +108,14 @@ pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
 }
 
 fn open(state_dir: &Path, reporter: Arc<dyn Reporter>) -> Result<Backend> {
-    let launcher = ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")?;
+    open_launching(state_dir, reporter, process_launcher(state_dir)?)
+}
+
+fn process_launcher(state_dir: &Path) -> Result<ProcessLauncher> {
+    ProcessLauncher::new(state_dir.to_path_buf()).context("cannot find the pipewright executable")
+}
+
+fn open_launching(state_dir: &Path, reporter: Arc<dyn Reporter>, launcher: ProcessLauncher) -> Result<Backend> {
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     Backend::open(state_dir, &working_directory, reporter, Some(Arc::new(launcher))).map_err(anyhow::Error::new)
 }
@@ -111,8 +123,13 @@ fn open(state_dir: &Path, reporter: Arc<dyn Reporter>) -> Result<Backend> {
 /// Opens the state directory and takes up its orphaned executions, except `working_on`, which
 /// this process works itself. (Background workers do not: each launched one would launch
 /// the others' workers again before they register.)
-async fn open_resuming(state_dir: &Path, reporter: Arc<dyn Reporter>, working_on: Option<&str>) -> Result<Backend> {
-    let backend = open(state_dir, reporter)?;
+async fn open_resuming(
+    state_dir: &Path,
+    reporter: Arc<dyn Reporter>,
+    working_on: Option<&str>,
+    launcher: ProcessLauncher,
+) -> Result<Backend> {
+    let backend = open_launching(state_dir, reporter, launcher)?;
     pipewright_local::recovery::resume_orphans(&backend, working_on).await?;
     Ok(backend)
 }
@@ -188,7 +205,8 @@ pub async fn run(state_dir: &Path, args: &RunArgs, profile: Option<&str>, region
     let style = Style::choose(args.options.json);
     let execution_id = uuid::Uuid::new_v4().to_string();
     let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
-    let mut backend = open_resuming(state_dir, reporter.clone(), Some(&execution_id)).await?;
+    let mut backend =
+        open_resuming(state_dir, reporter.clone(), Some(&execution_id), process_launcher(state_dir)?).await?;
     backend.configure(&options);
     crate::deploy_target::install(&mut backend, options.deploy.as_ref()).await;
     let put = backend.store.put_pipeline(&declaration, pipewright_local::backend::now()).await?;
@@ -225,10 +243,13 @@ pub async fn start(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> Result<ExitCode> {
-    let probe = open_resuming(state_dir, Arc::new(pipewright_local::report::Silent), None).await?;
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    // The worker launched for this execution gets the `--secret` values on its stdin.
+    let secrets = crate::build_projects::secrets(&args.options.secrets);
+    let launcher = process_launcher(state_dir)?.with_secrets(&execution_id, secrets);
+    let probe = open_resuming(state_dir, Arc::new(pipewright_local::report::Silent), None, launcher).await?;
     let pipeline = probe.cache.current(probe.store.as_ref(), &args.name).await.map_err(failure::service)?;
     let options = run_options(&pipeline, &args.options, profile, region)?;
-    let execution_id = uuid::Uuid::new_v4().to_string();
     if args.wait {
         let style = Style::choose(args.options.json);
         let (reporter, finisher) = output::reporter(style, &pipeline, &execution_id, interactive(style, &args.options));
@@ -342,18 +363,30 @@ pub async fn follow(
 /// `pipewright worker`: a background process carrying out one execution.
 pub async fn worker(state_dir: &Path, args: &WorkerArgs) -> Result<ExitCode> {
     let reporter: Arc<dyn Reporter> = Arc::new(output::PlainReporter::new(&args.execution, false));
+    let secrets = if args.secrets_on_stdin { secrets_from_stdin()? } else { BTreeMap::new() };
     let mut backend = open(state_dir, reporter)?;
-    let options = configure_worker(&mut backend, &args.execution).await?;
+    let options = configure_worker(&mut backend, &args.execution, &secrets).await?;
     let Some(worker) = register_unless_worked(&backend, &args.pipeline, &args.execution).await? else {
         return Ok(ExitCode::SUCCESS);
     };
     follow(&backend, &args.pipeline, worker, &options, Style::Plain, output::Finisher::none()).await
 }
 
+/// The `--secret` values a launching command wrote on this worker's stdin.
+fn secrets_from_stdin() -> Result<BTreeMap<String, String>> {
+    let text = std::io::read_to_string(std::io::stdin()).context("cannot read the secrets on stdin")?;
+    serde_json::from_str(&text).context("the secrets on stdin are not a JSON object of strings")
+}
+
 /// Sets `backend` up for a worker of `execution` as the execution was started: its run
-/// options, its deploy target.
-pub async fn configure_worker(backend: &mut Backend, execution: &str) -> Result<WorkerOptions> {
-    let options = backend.load_run_options(execution).await?;
+/// options, its deploy target, and `secrets` (`--secret` values, which the stored run options
+/// never hold).
+pub async fn configure_worker(
+    backend: &mut Backend,
+    execution: &str,
+    secrets: &BTreeMap<String, String>,
+) -> Result<WorkerOptions> {
+    let options = RunOptions { secrets: secrets.clone(), ..backend.load_run_options(execution).await? };
     backend.configure(&options);
     crate::deploy_target::install(backend, options.deploy.as_ref()).await;
     Ok(WorkerOptions { auto_approve: options.auto_approve, interactive: false })

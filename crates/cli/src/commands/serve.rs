@@ -20,7 +20,7 @@ use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpRes
 use pipewright_core::engine::Event;
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
-use pipewright_local::backend::{Backend, LOCAL_REGION, RunOptions, now};
+use pipewright_local::backend::{Backend, LOCAL_REGION, RunOptions, Shared, now};
 use pipewright_local::report::Silent;
 use pipewright_local::store::SqliteStore;
 
@@ -188,14 +188,15 @@ pub async fn serve(
         console_url: console_url.clone(),
         account: args.account_id.clone(),
         working_directory: options.working_directory.clone(),
+        secrets: options.secrets.clone(),
         runtime: tokio::runtime::Handle::current(),
-        store: Arc::default(),
+        shared: Arc::default(),
     };
-    let shared_store = launcher.store.clone();
+    let shared = launcher.shared.clone();
     let mut backend = Backend::open(state_dir, &options.working_directory, Arc::new(Silent), Some(Arc::new(launcher)))
         .map_err(anyhow::Error::new)?;
     // Its task workers' writes let the API's go first.
-    let _ = shared_store.set(Arc::new(backend.store.for_background_work()));
+    let _ = shared.set(Shared { store: Arc::new(backend.store.for_background_work()), ..backend.shared() });
     backend.console_url = console_url;
     backend.providers.account = args.account_id.clone();
     pipewright_local::recovery::resume_orphans(&backend, None).await?;
