@@ -144,6 +144,10 @@ impl StoreError {
 }
 
 /// Pipeline declarations, state, executions and the effect outbox.
+/// What a writer holds from its load to its commit ([`StateStore::writer_turn`]); dropping it
+/// ends the turn.
+pub type WriterTurn = Box<dyn Send>;
+
 pub trait StateStore: Send + Sync {
     /// Stores `declaration` as the pipeline's current version: version 1 for a new pipeline,
     /// one more when it differs from the current one, unchanged otherwise. A new pipeline
@@ -176,6 +180,15 @@ pub trait StateStore: Send + Sync {
 
     /// Writes `changes` atomically, or fails with `Conflict` and writes nothing.
     fn commit(&self, changes: Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Held by [`crate::service::handle`] from each load to its commit. A store whose writers
+    /// in one process can wait for each other cheaply (the local store, one writer connection
+    /// per process) gives them turns per pipeline, so that they do not load the same state and
+    /// lose the race to each other; by default none (DynamoDB: its writers are Lambda
+    /// invocations in many processes, which race and retry).
+    fn writer_turn(&self, _pipeline: &str) -> impl Future<Output = Option<WriterTurn>> + Send {
+        std::future::ready(None)
+    }
 
     /// Waits a random time below `ceiling` ([`crate::backoff::jittered`] over the adapter's
     /// own random bits) before its caller tries again after a conflict or throttling.

@@ -289,6 +289,7 @@ async fn attempt_together<S: StateStore>(
     now: Timestamp,
 ) -> Result<Together, ServiceError> {
     let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
+    let _turn = store.writer_turn(name).await;
     let snapshot = loaded(name, store.load(name, first).await)?;
     let pipeline = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
     if snapshot.state.value.version != pipeline.version {
@@ -352,11 +353,14 @@ async fn attempt<S: StateStore>(
     now: Timestamp,
     completed: &[String],
 ) -> Result<Attempt, ServiceError> {
+    let turn = store.writer_turn(name).await;
     let snapshot = loaded(name, store.load(name, event).await)?;
     // The version the load read with the state: a cache hit on every event but the first.
     let current = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
     // The state is laid out for an older declaration: bring it up to date first.
     if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
+        // The update takes its own turn.
+        drop(turn);
         let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
         Box::pin(handle(store, cache, name, &update, now, &[])).await?;
         return Ok(Attempt::Again);
@@ -402,5 +406,6 @@ async fn attempt<S: StateStore>(
     // A `Conflict` here means a writer committed first: [`handle`] loads its result and
     // applies again.
     store.commit(changes).await.map_err(ServiceError::Store)?;
+    drop(turn);
     Ok(Attempt::Done(Handled::Applied { effects: applied.effects }))
 }

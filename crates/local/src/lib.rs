@@ -22,3 +22,4 @@ pub mod wake;
 pub mod webhooks;
 pub mod worker;
 pub mod write_gate;
+mod writer_turns;

@@ -19,6 +19,7 @@ use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::{Effect, Event, Execution, Needs, PipelineState, executions_needed, executions_shown};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
+    WriterTurn,
 };
 use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
@@ -27,6 +28,7 @@ use crate::execution_rows::{self, Cache, HEAD_COLUMNS, HeadRow, Traffic, counted
 use crate::own_effects::Claiming;
 use crate::prepared::{self, Prepared};
 use crate::write_gate::{WriteGate, WritePriority};
+use crate::writer_turns::WriterTurns;
 
 // Pages a commit writes: a table keyed by text whose rows are small is WITHOUT ROWID, its
 // rows stored in the key's own b-tree, so that writing one row writes one page, not the
@@ -128,6 +130,8 @@ struct Connections {
     /// The executions last read or written, to diff a commit against and to skip re-reading
     /// an execution whose version did not move.
     cache: Cache,
+    /// The background handlers' turns per pipeline ([`StateStore::writer_turn`]).
+    turns: WriterTurns,
 }
 
 /// What this store did, counted since it was opened: tests read them to show what a piece of
@@ -150,6 +154,8 @@ struct Counters {
     commits: AtomicU64,
     /// Outbox entries removed in a write of their own (`complete_effects`), not with a commit.
     removals: AtomicU64,
+    /// Commits refused because another writer committed first (a lost race).
+    conflicts: AtomicU64,
     /// Bytes of stored values written by commits and read by loads and reads of executions
     /// (the pipeline state, execution heads and parts, effects).
     traffic: Traffic,
@@ -176,6 +182,8 @@ pub struct StoreCounters {
     pub commits: u64,
     /// Writes that only removed outbox entries carried out (`complete_effects`).
     pub removals: u64,
+    /// Commits that lost their race to another writer (`Conflict`).
+    pub conflicts: u64,
     /// Bytes of stored values that commits wrote: what one event costs is the difference
     /// over one commit.
     pub bytes_written: u64,
@@ -480,6 +488,7 @@ impl SqliteStore {
             readers,
             counters,
             cache: Cache::default(),
+            turns: WriterTurns::default(),
         };
         Ok(SqliteStore { shared: Arc::new(shared), file, priority: WritePriority::Foreground })
     }
@@ -503,6 +512,7 @@ impl SqliteStore {
             heartbeats,
             commits: counters.commits.load(Ordering::Relaxed),
             removals: counters.removals.load(Ordering::Relaxed),
+            conflicts: counters.conflicts.load(Ordering::Relaxed),
             bytes_written: counters.traffic.written.load(Ordering::Relaxed),
             bytes_read: counters.traffic.read.load(Ordering::Relaxed),
         }
@@ -866,6 +876,17 @@ impl StateStore for SqliteStore {
         Some(self.counters().bytes_written)
     }
 
+    /// The background handlers of one process (`serve`'s task workers) take turns per
+    /// pipeline (`crate::writer_turns`): they share one writer connection, so waiting for the
+    /// one before costs less than loading the same state, losing the race to it and trying
+    /// again after a pause. Foreground handlers (requests, a command's own worker) take none.
+    async fn writer_turn(&self, pipeline: &str) -> Option<WriterTurn> {
+        match self.priority {
+            WritePriority::Background => Some(Box::new(self.shared.turns.enter(pipeline).await)),
+            WritePriority::Foreground => None,
+        }
+    }
+
     async fn pause(&self, ceiling: std::time::Duration) {
         let entropy = uuid::Uuid::new_v4().as_u64_pair().0;
         tokio::time::sleep(pipewright_core::backoff::jittered(ceiling, entropy)).await;
@@ -1011,7 +1032,10 @@ impl StateStore for SqliteStore {
             let traffic = &shared.counters.traffic;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
             let pipeline = changes.pipeline.as_str();
-            let conflict = |what: String| Err(StoreError::Conflict(what));
+            let conflict = |what: String| {
+                shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                Err(StoreError::Conflict(what))
+            };
             let current: Option<u64> = tx
                 .one("SELECT state_rev FROM pipelines WHERE name = ?", [pipeline], |r| r.get(0))
                 .optional()
