@@ -71,9 +71,9 @@ impl Launcher for ProcessLauncher {
 /// Under `serve`: each execution's worker is a task in the server's process, not a process of
 /// its own, so a start costs no process launch and no second runtime. The worker shares the
 /// server's store (one writer connection for the whole process, pooled readers) and its
-/// compiled pipelines, reads its execution's run options, and logs to `workers/<execution>.log` as a detached worker does. If the server stops, its
-/// executions are orphans that the next command takes up (docs/ARCHITECTURE.md, "Crash
-/// safety").
+/// compiled pipelines, reads its execution's run options, and logs to
+/// `workers/<execution>.log` as a detached worker does. If the server stops, its executions
+/// are orphans that the next command takes up (docs/ARCHITECTURE.md, "Crash safety").
 #[derive(Clone)]
 pub struct TaskLauncher {
     pub state_dir: PathBuf,

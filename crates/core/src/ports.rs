@@ -143,11 +143,11 @@ impl StoreError {
     }
 }
 
-/// Pipeline declarations, state, executions and the effect outbox.
 /// What a writer holds from its load to its commit ([`StateStore::writer_turn`]); dropping it
 /// ends the turn.
 pub type WriterTurn = Box<dyn Send>;
 
+/// Pipeline declarations, state, executions and the effect outbox.
 pub trait StateStore: Send + Sync {
     /// Stores `declaration` as the pipeline's current version: version 1 for a new pipeline,
     /// one more when it differs from the current one, unchanged otherwise. A new pipeline
