@@ -406,6 +406,5 @@ async fn attempt<S: StateStore>(
     // A `Conflict` here means a writer committed first: [`handle`] loads its result and
     // applies again.
     store.commit(changes).await.map_err(ServiceError::Store)?;
-    drop(turn);
     Ok(Attempt::Done(Handled::Applied { effects: applied.effects }))
 }

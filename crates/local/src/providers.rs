@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -155,11 +156,11 @@ pub async fn run(
     if uses == WorkspaceUse::Always {
         workspace.spread().await;
     }
-    let path = workspace.path.clone();
     let (outcome, details) =
-        run_provider(dispatch, kind, context, regional_store, cancel, credentials, workspace).await;
-    let left = !context.keep_workspaces && uses != WorkspaceUse::Never;
-    Ran { outcome, details, workspace: left.then_some(path) }
+        run_provider(dispatch, kind, context, regional_store, cancel, credentials, &workspace).await;
+    // A source that did not clone or archive git made nothing to remove.
+    let made = uses == WorkspaceUse::Always || workspace.is_made();
+    Ran { outcome, details, workspace: (made && !context.keep_workspaces).then_some(workspace.path) }
 }
 
 /// What a provider does with an attempt's workspace. Each directory made costs the file
@@ -203,6 +204,8 @@ fn is_source(kind: ProviderKind) -> bool {
 pub struct Workspace {
     pub path: PathBuf,
     roots: [PathBuf; 2],
+    /// [`Workspace::make`] made it: a second call (a git clone, then its archive) does nothing.
+    made: AtomicBool,
 }
 
 impl Workspace {
@@ -210,14 +213,25 @@ impl Workspace {
         Workspace {
             path: attempt_dir(&context.work_root, dispatch),
             roots: [context.work_root.clone(), context.logs_root.clone()],
+            made: AtomicBool::new(false),
         }
     }
 
-    /// Makes the workspace, and first the directories above it ([`Workspace::spread`]).
+    /// Makes the workspace, and first the directories above it ([`Workspace::spread`]), unless
+    /// this workspace made them already.
     pub async fn make(&self) -> std::io::Result<()> {
+        if self.is_made() {
+            return Ok(());
+        }
         self.spread().await;
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || std::fs::create_dir_all(path)).await.map_err(std::io::Error::other)?
+        tokio::task::spawn_blocking(move || std::fs::create_dir_all(path)).await.map_err(std::io::Error::other)??;
+        self.made.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn is_made(&self) -> bool {
+        self.made.load(Ordering::Relaxed)
     }
 
     /// Makes the directories above the workspace the first time one needs them, spread over
@@ -345,12 +359,12 @@ async fn run_provider(
     regional_store: Option<String>,
     cancel: watch::Receiver<bool>,
     credentials: &ArtifactCredentials,
-    workspace: Workspace,
+    workspace: &Workspace,
 ) -> (Outcome, Option<ActionDetails>) {
     let log = log_file(&context.logs_root, &dispatch.execution_id, &dispatch.stage, &leaf(dispatch), dispatch.attempt);
     match kind {
         Some(source) if is_source(source) => {
-            match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, &workspace).await {
+            match sources::fetch(dispatch, kind, &context.sources, &context.artifacts, workspace).await {
                 Ok(fetched) => (
                     Outcome::Succeeded {
                         output_variables: fetched.output_variables,
@@ -368,7 +382,7 @@ async fn run_provider(
                 artifacts: &context.artifacts,
                 output: Arc::new(ToReporter(context.reporter.clone())),
                 scratch: runner_dir(&workspace.path),
-                workspace: Some(workspace.path),
+                workspace: Some(workspace.path.clone()),
                 log: Some(log),
                 base: commands::BaseEnvironment::Caller,
             };
@@ -376,7 +390,7 @@ async fn run_provider(
         }
         Some(ProviderKind::CodeBuild) => {
             let output = Arc::new(ToReporter(context.reporter.clone()));
-            crate::codebuild::run(dispatch, context, output, workspace.path, log, cancel).await
+            crate::codebuild::run(dispatch, context, output, workspace.path.clone(), log, cancel).await
         }
         Some(ProviderKind::Lambda) => (
             crate::lambda::invoke(dispatch, context.lambda_endpoint.as_deref(), &context.account, credentials).await,
