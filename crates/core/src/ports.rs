@@ -143,9 +143,28 @@ impl StoreError {
     }
 }
 
-/// What a writer holds from its load to its commit ([`StateStore::writer_turn`]); dropping it
-/// ends the turn.
-pub type WriterTurn = Box<dyn Send>;
+/// What a decision over a [`Snapshot`] writes, if anything, and what it tells its caller
+/// ([`StateStore::update`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision<T> {
+    pub changes: Option<Changes>,
+    pub outcome: T,
+}
+
+/// [`StateStore::update`] as the port has it: a load, the decision, and a commit of what it
+/// writes, which fails with `Conflict` when another writer committed after the load.
+pub async fn load_decide_commit<S: StateStore + ?Sized, T>(
+    store: &S,
+    pipeline: &str,
+    event: &Event,
+    decide: impl FnOnce(Snapshot) -> Decision<T>,
+) -> Result<T, StoreError> {
+    let Decision { changes, outcome } = decide(store.load(pipeline, event).await?);
+    if let Some(changes) = changes {
+        store.commit(changes).await?;
+    }
+    Ok(outcome)
+}
 
 /// Pipeline declarations, state, executions and the effect outbox.
 pub trait StateStore: Send + Sync {
@@ -181,13 +200,20 @@ pub trait StateStore: Send + Sync {
     /// Writes `changes` atomically, or fails with `Conflict` and writes nothing.
     fn commit(&self, changes: Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Held by [`crate::service::handle`] from each load to its commit. A store whose writers
-    /// in one process can wait for each other cheaply (the local store, one writer connection
-    /// per process) gives them turns per pipeline, so that they do not load the same state and
-    /// lose the race to each other; by default none (DynamoDB: its writers are Lambda
-    /// invocations in many processes, which race and retry).
-    fn writer_turn(&self, _pipeline: &str) -> impl Future<Output = Option<WriterTurn>> + Send {
-        std::future::ready(None)
+    /// Loads what `event` needs, lets `decide` (pure and quick) choose what to write, and
+    /// commits it: the outcome `decide` gave. A `Conflict` (another writer committed after the
+    /// load) goes back to the caller, which decides again on a fresh load. A store may order
+    /// its own writers here: the local store gives `serve`'s task workers turns per pipeline,
+    /// so that they do not load the same state and lose the race to each other; DynamoDB keeps
+    /// this default (its writers are Lambda invocations in many processes, which race and
+    /// retry).
+    fn update<T: Send + 'static>(
+        &self,
+        pipeline: &str,
+        event: &Event,
+        decide: impl FnOnce(Snapshot) -> Decision<T> + Send + 'static,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        load_decide_commit(self, pipeline, event, decide)
     }
 
     /// Waits a random time below `ceiling` ([`crate::backoff::jittered`] over the adapter's

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::backoff;
 use crate::engine::{self, Effect, Event, Execution, PipelineUpdated, Rejection, Stale, Step, World};
 use crate::pipeline::{Environment, Pipeline};
-use crate::ports::{Changes, Snapshot, StateStore, StoreError};
+use crate::ports::{Changes, Decision, Snapshot, StateStore, StoreError};
 use crate::queries::{self, PipelineStateView};
 use crate::time::Timestamp;
 use crate::validate::Report;
@@ -55,7 +55,27 @@ pub enum ServiceError {
 /// current version) never gets the earlier pipeline's declaration.
 pub struct PipelineCache {
     environment: Environment,
-    compiled: Mutex<HashMap<(String, u32), Compiled>>,
+    compiled: Entries,
+}
+
+/// The cache's compiled declarations by (name, version), shared with the decisions that
+/// [`StateStore::update`] runs: a decision owns what it uses (a store may run it on a thread
+/// of its own), looks entries up, and never reads the store.
+#[derive(Clone, Default)]
+struct Entries(Arc<Mutex<HashMap<(String, u32), Compiled>>>);
+
+impl Entries {
+    /// The entry of `name` at `version`, if it is of the pipeline created at `created` (any
+    /// pipeline of the name when `None`).
+    fn get(&self, name: &str, version: u32, created: Option<Timestamp>) -> Option<Compiled> {
+        let found = self.lock().get(&(name.to_string(), version)).cloned()?;
+        created.is_none_or(|created| Some(created) == found.pipeline.created).then_some(found)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Compiled>> {
+        // A panic while holding the lock cannot leave the map half-written: recover it.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// A compiled declaration and what GetPipelineState shows of its version.
@@ -69,7 +89,7 @@ pub struct Compiled {
 
 impl PipelineCache {
     pub fn new(environment: Environment) -> PipelineCache {
-        PipelineCache { environment, compiled: Mutex::new(HashMap::new()) }
+        PipelineCache { environment, compiled: Entries::default() }
     }
 
     /// The pipeline `name` at its current version: the store says which version that is, and
@@ -124,12 +144,11 @@ impl PipelineCache {
 
     /// Forgets every version of `name` (it was deleted).
     pub fn forget(&self, name: &str) {
-        self.lock().retain(|(cached, _), _| cached != name);
+        self.compiled.lock().retain(|(cached, _), _| cached != name);
     }
 
     fn cached(&self, name: &str, version: u32, created: Option<Timestamp>) -> Option<Compiled> {
-        let found = self.lock().get(&(name.to_string(), version)).cloned()?;
-        created.is_none_or(|created| Some(created) == found.pipeline.created).then_some(found)
+        self.compiled.get(name, version, created)
     }
 
     /// Reads `name` at `version` (its current one if none) from the store, and compiles it
@@ -150,27 +169,22 @@ impl PipelineCache {
             .map_err(|report| ServiceError::InvalidDeclaration { name: name.to_string(), version, report })?;
         pipeline.created = Some(stored.created);
         let compiled = Compiled { pipeline: Arc::new(pipeline), updated: stored.updated };
-        self.lock().insert((name.to_string(), version), compiled.clone());
+        self.compiled.lock().insert((name.to_string(), version), compiled.clone());
         Ok(compiled)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Compiled>> {
-        // A panic while holding the lock cannot leave the map half-written: recover it.
-        self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// A store's load of pipeline `name`, with an unknown pipeline as the service says it.
-fn loaded(name: &str, load: Result<Snapshot, StoreError>) -> Result<Snapshot, ServiceError> {
-    load.map_err(|error| match error {
+/// A store error of pipeline `name`, with an unknown pipeline as the service says it.
+fn of_pipeline(name: &str, error: StoreError) -> ServiceError {
+    match error {
         StoreError::NotFound(_) => ServiceError::PipelineNotFound(name.to_string()),
         error => ServiceError::Store(error),
-    })
+    }
 }
 
 /// The state of pipeline `name` and the executions GetPipelineState shows, read together.
 pub async fn view<S: StateStore>(store: &S, name: &str) -> Result<Snapshot, ServiceError> {
-    loaded(name, store.load_view(name).await)
+    store.load_view(name).await.map_err(|error| of_pipeline(name, error))
 }
 
 /// GetPipelineState of `name`: the state with the executions it shows, read together, and the
@@ -280,6 +294,31 @@ pub async fn handle_together<S: StateStore>(
     }
 }
 
+/// What a decision over a snapshot came to: done, with what its caller is told, or what must
+/// happen before it can be made.
+enum Decided<T> {
+    Done(T),
+    /// The snapshot needs a declaration version the cache lacks: read and compile it, then
+    /// decide again.
+    Missing {
+        version: u32,
+        created: Timestamp,
+    },
+    /// The state is laid out for an older declaration: apply `PipelineUpdated` to `version`
+    /// first, then decide again.
+    UpdateFirst {
+        version: u32,
+    },
+}
+
+/// A decision that writes nothing.
+fn nothing<T>(outcome: T) -> Decision<T> {
+    Decision { changes: None, outcome }
+}
+
+/// The outcome of a decision over the store's snapshot, as the service goes on with it.
+type Outcome<T> = Result<Decided<T>, ServiceError>;
+
 /// One load, the events applied in order, one commit.
 async fn attempt_together<S: StateStore>(
     store: &S,
@@ -289,11 +328,36 @@ async fn attempt_together<S: StateStore>(
     now: Timestamp,
 ) -> Result<Together, ServiceError> {
     let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
-    let _turn = store.writer_turn(name).await;
-    let snapshot = loaded(name, store.load(name, first).await)?;
-    let pipeline = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
+    let (entries, pipeline, owned) = (cache.compiled.clone(), name.to_string(), events.to_vec());
+    let decided = store
+        .update(name, first, move |snapshot| decide_together(&entries, &pipeline, snapshot, &owned, now))
+        .await
+        .map_err(|error| of_pipeline(name, error))??;
+    match decided {
+        Decided::Done(together) => Ok(together),
+        Decided::Missing { version, created } => {
+            cache.at(store, name, version, created).await?;
+            Box::pin(attempt_together(store, cache, name, events, now)).await
+        }
+        Decided::UpdateFirst { .. } => Ok(Together::OneByOne),
+    }
+}
+
+/// [`handle_together`]'s decision over `snapshot`, loaded for the first of `events`.
+fn decide_together(
+    entries: &Entries,
+    name: &str,
+    snapshot: Snapshot,
+    events: &[(Event, Vec<String>)],
+    now: Timestamp,
+) -> Decision<Outcome<Together>> {
+    let Some((first, _)) = events.first() else { return nothing(Ok(Decided::Done(Together::OneByOne))) };
+    let Some(compiled) = entries.get(name, snapshot.declaration_version, Some(snapshot.created)) else {
+        return nothing(Ok(Decided::Missing { version: snapshot.declaration_version, created: snapshot.created }));
+    };
+    let pipeline = compiled.pipeline;
     if snapshot.state.value.version != pipeline.version {
-        return Ok(Together::OneByOne);
+        return nothing(Ok(Decided::Done(Together::OneByOne)));
     }
     // What the load read (or found absent): every later event must need no more.
     let loaded = engine::executions_needed(&snapshot.state.value, first).executions;
@@ -306,10 +370,10 @@ async fn attempt_together<S: StateStore>(
     let (mut changed, mut effects, mut completed): (Vec<String>, Vec<Effect>, Vec<String>) = Default::default();
     for (event, done) in events {
         if !engine::executions_needed(&world.pipeline, event).executions.is_subset(&loaded) {
-            return Ok(Together::OneByOne);
+            return nothing(Ok(Decided::Done(Together::OneByOne)));
         }
         let Ok(Step::Applied(applied)) = engine::apply(&pipeline, world, event, now) else {
-            return Ok(Together::OneByOne);
+            return nothing(Ok(Decided::Done(Together::OneByOne)));
         };
         pipeline_changed |= applied.pipeline_changed;
         state_relied_on |= engine::relies_on_state(event, applied.pipeline_changed);
@@ -333,18 +397,17 @@ async fn attempt_together<S: StateStore>(
         effects: effects.clone(),
         completed_effects: completed,
     };
-    store.commit(changes).await.map_err(ServiceError::Store)?;
-    Ok(Together::Applied { effects })
+    Decision { changes: Some(changes), outcome: Ok(Decided::Done(Together::Applied { effects })) }
 }
 
 /// How one try of [`handle`] ended.
 enum Attempt {
     Done(Handled),
-    /// The state was brought up to a newer declaration first: load and apply again.
+    /// A declaration was read or the state brought up to a newer one first: try again.
     Again,
 }
 
-/// One load, apply and commit.
+/// One load, apply and commit ([`StateStore::update`]).
 async fn attempt<S: StateStore>(
     store: &S,
     cache: &PipelineCache,
@@ -353,40 +416,70 @@ async fn attempt<S: StateStore>(
     now: Timestamp,
     completed: &[String],
 ) -> Result<Attempt, ServiceError> {
-    let turn = store.writer_turn(name).await;
-    let snapshot = loaded(name, store.load(name, event).await)?;
-    // The version the load read with the state: a cache hit on every event but the first.
-    let current = cache.at(store, name, snapshot.declaration_version, snapshot.created).await?.pipeline;
-    // The state is laid out for an older declaration: bring it up to date first.
-    if snapshot.state.value.version < current.version && !matches!(event, Event::PipelineUpdated(_)) {
-        // The update takes its own turn.
-        drop(turn);
-        let update = Event::PipelineUpdated(PipelineUpdated { version: current.version });
-        Box::pin(handle(store, cache, name, &update, now, &[])).await?;
-        return Ok(Attempt::Again);
-    }
-    let pipeline = if snapshot.state.value.version == current.version || matches!(event, Event::PipelineUpdated(_)) {
-        current
-    } else {
-        cache.at(store, name, snapshot.state.value.version, snapshot.created).await?.pipeline
-    };
-    let versions: HashMap<String, u64> = snapshot.executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
-    let world = World {
-        pipeline: snapshot.state.value,
-        executions: snapshot.executions.into_iter().map(|(id, v)| (id, v.value)).collect(),
-    };
-    // The caller decides what becomes of its completed effects when the event is rejected
-    // (e.g. it reports a refused success as a failure).
-    let step = engine::apply(&pipeline, world, event, now)?;
-    let applied = match step {
-        Step::Stale(stale) => {
+    let (entries, pipeline, owned, done) =
+        (cache.compiled.clone(), name.to_string(), event.clone(), completed.to_vec());
+    let decided = store
+        .update(name, event, move |snapshot| decide(&entries, &pipeline, snapshot, &owned, now, done))
+        .await
+        .map_err(|error| of_pipeline(name, error))??;
+    match decided {
+        Decided::Done(Handled::Stale(stale)) => {
             if !completed.is_empty() {
                 let execution_id = event.execution_id().unwrap_or_default();
                 store.complete_effects(execution_id, completed).await.map_err(ServiceError::Store)?;
             }
-            return Ok(Attempt::Done(Handled::Stale(stale)));
+            Ok(Attempt::Done(Handled::Stale(stale)))
         }
-        Step::Applied(applied) => applied,
+        Decided::Done(handled) => Ok(Attempt::Done(handled)),
+        Decided::Missing { version, created } => {
+            cache.at(store, name, version, created).await?;
+            Ok(Attempt::Again)
+        }
+        Decided::UpdateFirst { version } => {
+            let update = Event::PipelineUpdated(PipelineUpdated { version });
+            Box::pin(handle(store, cache, name, &update, now, &[])).await?;
+            Ok(Attempt::Again)
+        }
+    }
+}
+
+/// [`handle`]'s decision over `snapshot`: `event` applied to it, committed with the outbox
+/// entries it `completed`; nothing written when the event is refused or stale (the caller
+/// decides what becomes of its completed entries then: it reports a refused success as a
+/// failure, and removes them when stale).
+fn decide(
+    entries: &Entries,
+    name: &str,
+    snapshot: Snapshot,
+    event: &Event,
+    now: Timestamp,
+    completed: Vec<String>,
+) -> Decision<Outcome<Handled>> {
+    let Snapshot { declaration_version, created, state, executions } = snapshot;
+    // The version the load read with the state: cached on every event but the first.
+    let Some(current) = entries.get(name, declaration_version, Some(created)) else {
+        return nothing(Ok(Decided::Missing { version: declaration_version, created }));
+    };
+    let current = current.pipeline;
+    let updating = matches!(event, Event::PipelineUpdated(_));
+    if state.value.version < current.version && !updating {
+        return nothing(Ok(Decided::UpdateFirst { version: current.version }));
+    }
+    let pipeline = if state.value.version == current.version || updating {
+        current
+    } else {
+        match entries.get(name, state.value.version, Some(created)) {
+            Some(compiled) => compiled.pipeline,
+            None => return nothing(Ok(Decided::Missing { version: state.value.version, created })),
+        }
+    };
+    let versions: HashMap<String, u64> = executions.iter().map(|(id, v)| (id.clone(), v.version)).collect();
+    let world =
+        World { pipeline: state.value, executions: executions.into_iter().map(|(id, v)| (id, v.value)).collect() };
+    let applied = match engine::apply(&pipeline, world, event, now) {
+        Ok(Step::Applied(applied)) => applied,
+        Ok(Step::Stale(stale)) => return nothing(Ok(Decided::Done(Handled::Stale(stale)))),
+        Err(rejection) => return nothing(Err(rejection.into())),
     };
     let mut world = applied.world;
     let executions = applied
@@ -396,15 +489,105 @@ async fn attempt<S: StateStore>(
         .collect();
     let changes = Changes {
         pipeline: name.to_string(),
-        expected_state_version: snapshot.state.version,
+        expected_state_version: state.version,
         state_relied_on: engine::relies_on_state(event, applied.pipeline_changed),
         state: applied.pipeline_changed.then_some(world.pipeline),
         executions,
         effects: applied.effects.clone(),
-        completed_effects: completed.to_vec(),
+        completed_effects: completed,
     };
-    // A `Conflict` here means a writer committed first: [`handle`] loads its result and
-    // applies again.
-    store.commit(changes).await.map_err(ServiceError::Store)?;
-    Ok(Attempt::Done(Handled::Applied { effects: applied.effects }))
+    // On a store that decides outside its write lock, a writer may commit first: the commit
+    // then fails with `Conflict`, and [`handle`] loads its result and decides again.
+    Decision { changes: Some(changes), outcome: Ok(Decided::Done(Handled::Applied { effects: applied.effects })) }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The decision [`handle`] commits, over snapshots made here: no store.
+
+    use super::*;
+    use crate::engine::tests::harness::{Sim, three_stages};
+    use crate::engine::{PipelineState, Stale};
+    use crate::ports::Versioned;
+
+    const CREATED: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    /// A compiled pipeline of `version`, and a cache that holds it when `cached`.
+    fn compiled(version: u32, cached: bool) -> (Arc<Pipeline>, Entries) {
+        let mut pipeline = Sim::new(three_stages("QUEUED")).pipeline;
+        (pipeline.version, pipeline.created) = (version, Some(CREATED));
+        let pipeline = Arc::new(pipeline);
+        let entries = Entries::default();
+        if cached {
+            let compiled = Compiled { pipeline: pipeline.clone(), updated: CREATED };
+            entries.lock().insert(("p".to_string(), version), compiled);
+        }
+        (pipeline, entries)
+    }
+
+    fn snapshot(declaration_version: u32, state: PipelineState, executions: Vec<(Execution, u64)>) -> Snapshot {
+        Snapshot {
+            declaration_version,
+            created: CREATED,
+            state: Versioned { value: state, version: 7 },
+            executions: executions
+                .into_iter()
+                .map(|(e, version)| (e.id.clone(), Versioned { value: e, version }))
+                .collect(),
+        }
+    }
+
+    fn start(id: &str) -> Event {
+        Sim::new(three_stages("QUEUED")).start_event(id)
+    }
+
+    /// The decision on starting execution "e1" over `loaded`, completing nothing.
+    fn start_over(entries: &Entries, loaded: Snapshot) -> Decision<Outcome<Handled>> {
+        decide(entries, "p", loaded, &start("e1"), CREATED, Vec::new())
+    }
+
+    #[test]
+    fn a_start_is_decided_into_a_new_execution_its_effects_and_the_entries_it_completes() {
+        let (pipeline, entries) = compiled(1, true);
+        let loaded = snapshot(1, PipelineState::new(&pipeline), Vec::new());
+        let done = vec!["entry".to_string()];
+        let Decision { changes, outcome } = decide(&entries, "p", loaded, &start("e1"), CREATED, done.clone());
+        let changes = changes.expect("a start writes");
+        let Ok(Decided::Done(Handled::Applied { effects })) = outcome else { panic!("applied") };
+        assert!(!effects.is_empty());
+        assert_eq!(changes.effects, effects, "the effects the caller is told are the ones written");
+        assert_eq!((changes.pipeline.as_str(), changes.expected_state_version), ("p", 7));
+        assert_eq!(changes.completed_effects, done);
+        let ids: Vec<_> = changes.executions.iter().map(|(e, expected)| (e.id.as_str(), *expected)).collect();
+        assert_eq!(ids, [("e1", None)], "a new execution, which must not exist");
+    }
+
+    #[test]
+    fn a_duplicate_start_writes_nothing() {
+        let (pipeline, entries) = compiled(1, true);
+        let first = start_over(&entries, snapshot(1, PipelineState::new(&pipeline), Vec::new()));
+        let changes = first.changes.expect("the first start writes");
+        let state = changes.state.unwrap_or_else(|| PipelineState::new(&pipeline));
+        let executions = changes.executions.into_iter().map(|(e, _)| (e, 1)).collect();
+        let again = start_over(&entries, snapshot(1, state, executions));
+        assert_eq!(again.changes, None);
+        assert!(matches!(again.outcome, Ok(Decided::Done(Handled::Stale(Stale::DuplicateStart)))));
+    }
+
+    #[test]
+    fn a_declaration_the_cache_lacks_is_asked_for_and_nothing_is_written() {
+        let (pipeline, entries) = compiled(3, false);
+        let decision = start_over(&entries, snapshot(3, PipelineState::new(&pipeline), Vec::new()));
+        assert_eq!(decision.changes, None);
+        assert!(matches!(decision.outcome, Ok(Decided::Missing { version: 3, created: CREATED })));
+    }
+
+    #[test]
+    fn a_state_laid_out_for_an_older_declaration_is_brought_up_to_date_first() {
+        let (older, _) = compiled(1, false);
+        let (_, entries) = compiled(2, true);
+        let decision = start_over(&entries, snapshot(2, PipelineState::new(&older), Vec::new()));
+        assert_eq!(decision.changes, None);
+        assert!(matches!(decision.outcome, Ok(Decided::UpdateFirst { version: 2 })));
+    }
 }

@@ -18,8 +18,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::engine::{Effect, Event, Execution, Needs, PipelineState, executions_needed, executions_shown};
 use pipewright_core::ports::{
-    Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
-    WriterTurn,
+    Changes, Decision, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline,
+    Versioned,
 };
 use pipewright_core::storage::{Cursor, from_json, page, page_size, same_structure, stamped, to_json};
 use pipewright_core::time::Timestamp;
@@ -130,7 +130,7 @@ struct Connections {
     /// The executions last read or written, to diff a commit against and to skip re-reading
     /// an execution whose version did not move.
     cache: Cache,
-    /// The background handlers' turns per pipeline ([`StateStore::writer_turn`]).
+    /// The background handlers' turns per pipeline ([`SqliteStore::update`]).
     turns: WriterTurns,
 }
 
@@ -876,15 +876,24 @@ impl StateStore for SqliteStore {
         Some(self.counters().bytes_written)
     }
 
-    /// The background handlers of one process (`serve`'s task workers) take turns per
-    /// pipeline (`crate::writer_turns`): they share one writer connection, so waiting for the
-    /// one before costs less than loading the same state, losing the race to it and trying
-    /// again after a pause. Foreground handlers (requests, a command's own worker) take none.
-    async fn writer_turn(&self, pipeline: &str) -> Option<WriterTurn> {
-        match self.priority {
-            WritePriority::Background => Some(Box::new(self.shared.turns.enter(pipeline).await)),
+    /// The port's load, decision and commit; the background handlers of one process
+    /// (`serve`'s task workers) take turns per pipeline for it (`crate::writer_turns`): they
+    /// share one writer connection, so waiting for the one before costs less than loading the
+    /// same state, losing the race to it and trying again after a pause. Foreground handlers
+    /// (requests, a command's own worker) take none, and load on a read connection while a
+    /// worker commits: deciding under the write lock instead, or with the workers' turns, made
+    /// the starts of `serve` slower (docs/benchmarks.md, "stop 43" and "stop 44").
+    async fn update<T: Send + 'static>(
+        &self,
+        pipeline: &str,
+        event: &Event,
+        decide: impl FnOnce(Snapshot) -> Decision<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _turn = match self.priority {
+            WritePriority::Background => Some(self.shared.turns.enter(pipeline).await),
             WritePriority::Foreground => None,
-        }
+        };
+        pipewright_core::ports::load_decide_commit(self, pipeline, event, decide).await
     }
 
     async fn pause(&self, ceiling: std::time::Duration) {

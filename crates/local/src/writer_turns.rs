@@ -1,11 +1,11 @@
 //! Turns per pipeline for the background handlers of one process (`serve`'s task workers),
-//! from a load to its commit (`StateStore::writer_turn`). The workers load a pipeline's state,
+//! from a load to its commit (`SqliteStore::update`). The workers load a pipeline's state,
 //! apply an event and commit through the server's one writer connection; without turns, two
 //! workers of one pipeline load the same state and the second to commit loses its race: a
 //! load, an apply and a pause wasted. The API's handlers take no turn: a request does not
 //! wait for a worker's load and apply, and it still wins the write gate
 //! (`crate::write_gate`); a worker that loses to one tries again (docs/benchmarks.md,
-//! "stop 43", has what each choice cost).
+//! "stop 43" and "stop 44", have what each choice cost).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

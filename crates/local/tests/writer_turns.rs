@@ -1,5 +1,5 @@
 //! `serve`'s task workers (the store's background handle) take turns per pipeline from a load
-//! to its commit (`StateStore::writer_turn`), so that they do not lose races to each other.
+//! to its commit (`SqliteStore::update`), so that they do not lose races to each other.
 
 #![allow(
     clippy::unwrap_used,

@@ -254,4 +254,4 @@ pub fn executions_needed(state: &PipelineState, event: &Event) -> Needs {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,7 +3,7 @@
 mod approval;
 mod conditions;
 mod events;
-mod harness;
+pub(crate) mod harness;
 mod idempotency;
 mod jobs;
 mod modes;
