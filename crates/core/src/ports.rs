@@ -207,11 +207,11 @@ pub trait StateStore: Send + Sync {
     /// so that they do not load the same state and lose the race to each other; DynamoDB keeps
     /// this default (its writers are Lambda invocations in many processes, which race and
     /// retry).
-    fn update<T: Send + 'static>(
+    fn update<T: Send>(
         &self,
         pipeline: &str,
         event: &Event,
-        decide: impl FnOnce(Snapshot) -> Decision<T> + Send + 'static,
+        decide: impl FnOnce(Snapshot) -> Decision<T> + Send,
     ) -> impl Future<Output = Result<T, StoreError>> + Send {
         load_decide_commit(self, pipeline, event, decide)
     }

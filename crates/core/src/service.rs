@@ -55,27 +55,7 @@ pub enum ServiceError {
 /// current version) never gets the earlier pipeline's declaration.
 pub struct PipelineCache {
     environment: Environment,
-    compiled: Entries,
-}
-
-/// The cache's compiled declarations by (name, version), shared with the decisions that
-/// [`StateStore::update`] runs: a decision owns what it uses (a store may run it on a thread
-/// of its own), looks entries up, and never reads the store.
-#[derive(Clone, Default)]
-struct Entries(Arc<Mutex<HashMap<(String, u32), Compiled>>>);
-
-impl Entries {
-    /// The entry of `name` at `version`, if it is of the pipeline created at `created` (any
-    /// pipeline of the name when `None`).
-    fn get(&self, name: &str, version: u32, created: Option<Timestamp>) -> Option<Compiled> {
-        let found = self.lock().get(&(name.to_string(), version)).cloned()?;
-        created.is_none_or(|created| Some(created) == found.pipeline.created).then_some(found)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Compiled>> {
-        // A panic while holding the lock cannot leave the map half-written: recover it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    compiled: Mutex<HashMap<(String, u32), Compiled>>,
 }
 
 /// A compiled declaration and what GetPipelineState shows of its version.
@@ -89,7 +69,7 @@ pub struct Compiled {
 
 impl PipelineCache {
     pub fn new(environment: Environment) -> PipelineCache {
-        PipelineCache { environment, compiled: Entries::default() }
+        PipelineCache { environment, compiled: Mutex::new(HashMap::new()) }
     }
 
     /// The pipeline `name` at its current version: the store says which version that is, and
@@ -144,11 +124,14 @@ impl PipelineCache {
 
     /// Forgets every version of `name` (it was deleted).
     pub fn forget(&self, name: &str) {
-        self.compiled.lock().retain(|(cached, _), _| cached != name);
+        self.lock().retain(|(cached, _), _| cached != name);
     }
 
+    /// The entry of `name` at `version`, if it is of the pipeline created at `created` (any
+    /// pipeline of the name when `None`). Never reads the store: a decision looks up here.
     fn cached(&self, name: &str, version: u32, created: Option<Timestamp>) -> Option<Compiled> {
-        self.compiled.get(name, version, created)
+        let found = self.lock().get(&(name.to_string(), version)).cloned()?;
+        created.is_none_or(|created| Some(created) == found.pipeline.created).then_some(found)
     }
 
     /// Reads `name` at `version` (its current one if none) from the store, and compiles it
@@ -169,8 +152,13 @@ impl PipelineCache {
             .map_err(|report| ServiceError::InvalidDeclaration { name: name.to_string(), version, report })?;
         pipeline.created = Some(stored.created);
         let compiled = Compiled { pipeline: Arc::new(pipeline), updated: stored.updated };
-        self.compiled.lock().insert((name.to_string(), version), compiled.clone());
+        self.lock().insert((name.to_string(), version), compiled.clone());
         Ok(compiled)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Compiled>> {
+        // A panic while holding the lock cannot leave the map half-written: recover it.
+        self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -328,9 +316,8 @@ async fn attempt_together<S: StateStore>(
     now: Timestamp,
 ) -> Result<Together, ServiceError> {
     let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
-    let (entries, pipeline, owned) = (cache.compiled.clone(), name.to_string(), events.to_vec());
     let decided = store
-        .update(name, first, move |snapshot| decide_together(&entries, &pipeline, snapshot, &owned, now))
+        .update(name, first, |snapshot| decide_together(cache, name, snapshot, events, now))
         .await
         .map_err(|error| of_pipeline(name, error))??;
     match decided {
@@ -345,14 +332,14 @@ async fn attempt_together<S: StateStore>(
 
 /// [`handle_together`]'s decision over `snapshot`, loaded for the first of `events`.
 fn decide_together(
-    entries: &Entries,
+    cache: &PipelineCache,
     name: &str,
     snapshot: Snapshot,
     events: &[(Event, Vec<String>)],
     now: Timestamp,
 ) -> Decision<Outcome<Together>> {
     let Some((first, _)) = events.first() else { return nothing(Ok(Decided::Done(Together::OneByOne))) };
-    let Some(compiled) = entries.get(name, snapshot.declaration_version, Some(snapshot.created)) else {
+    let Some(compiled) = cache.cached(name, snapshot.declaration_version, Some(snapshot.created)) else {
         return nothing(Ok(Decided::Missing { version: snapshot.declaration_version, created: snapshot.created }));
     };
     let pipeline = compiled.pipeline;
@@ -416,10 +403,8 @@ async fn attempt<S: StateStore>(
     now: Timestamp,
     completed: &[String],
 ) -> Result<Attempt, ServiceError> {
-    let (entries, pipeline, owned, done) =
-        (cache.compiled.clone(), name.to_string(), event.clone(), completed.to_vec());
     let decided = store
-        .update(name, event, move |snapshot| decide(&entries, &pipeline, snapshot, &owned, now, done))
+        .update(name, event, |snapshot| decide(cache, name, snapshot, event, now, completed))
         .await
         .map_err(|error| of_pipeline(name, error))??;
     match decided {
@@ -448,16 +433,16 @@ async fn attempt<S: StateStore>(
 /// decides what becomes of its completed entries then: it reports a refused success as a
 /// failure, and removes them when stale).
 fn decide(
-    entries: &Entries,
+    cache: &PipelineCache,
     name: &str,
     snapshot: Snapshot,
     event: &Event,
     now: Timestamp,
-    completed: Vec<String>,
+    completed: &[String],
 ) -> Decision<Outcome<Handled>> {
     let Snapshot { declaration_version, created, state, executions } = snapshot;
     // The version the load read with the state: cached on every event but the first.
-    let Some(current) = entries.get(name, declaration_version, Some(created)) else {
+    let Some(current) = cache.cached(name, declaration_version, Some(created)) else {
         return nothing(Ok(Decided::Missing { version: declaration_version, created }));
     };
     let current = current.pipeline;
@@ -468,7 +453,7 @@ fn decide(
     let pipeline = if state.value.version == current.version || updating {
         current
     } else {
-        match entries.get(name, state.value.version, Some(created)) {
+        match cache.cached(name, state.value.version, Some(created)) {
             Some(compiled) => compiled.pipeline,
             None => return nothing(Ok(Decided::Missing { version: state.value.version, created })),
         }
@@ -494,7 +479,7 @@ fn decide(
         state: applied.pipeline_changed.then_some(world.pipeline),
         executions,
         effects: applied.effects.clone(),
-        completed_effects: completed,
+        completed_effects: completed.to_vec(),
     };
     // On a store that decides outside its write lock, a writer may commit first: the commit
     // then fails with `Conflict`, and [`handle`] loads its result and decides again.
@@ -513,11 +498,11 @@ mod tests {
     const CREATED: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
     /// A compiled pipeline of `version`, and a cache that holds it when `cached`.
-    fn compiled(version: u32, cached: bool) -> (Arc<Pipeline>, Entries) {
+    fn compiled(version: u32, cached: bool) -> (Arc<Pipeline>, PipelineCache) {
         let mut pipeline = Sim::new(three_stages("QUEUED")).pipeline;
         (pipeline.version, pipeline.created) = (version, Some(CREATED));
         let pipeline = Arc::new(pipeline);
-        let entries = Entries::default();
+        let entries = PipelineCache::new(Environment::default());
         if cached {
             let compiled = Compiled { pipeline: pipeline.clone(), updated: CREATED };
             entries.lock().insert(("p".to_string(), version), compiled);
@@ -542,8 +527,8 @@ mod tests {
     }
 
     /// The decision on starting execution "e1" over `loaded`, completing nothing.
-    fn start_over(entries: &Entries, loaded: Snapshot) -> Decision<Outcome<Handled>> {
-        decide(entries, "p", loaded, &start("e1"), CREATED, Vec::new())
+    fn start_over(entries: &PipelineCache, loaded: Snapshot) -> Decision<Outcome<Handled>> {
+        decide(entries, "p", loaded, &start("e1"), CREATED, &[])
     }
 
     #[test]
@@ -551,7 +536,7 @@ mod tests {
         let (pipeline, entries) = compiled(1, true);
         let loaded = snapshot(1, PipelineState::new(&pipeline), Vec::new());
         let done = vec!["entry".to_string()];
-        let Decision { changes, outcome } = decide(&entries, "p", loaded, &start("e1"), CREATED, done.clone());
+        let Decision { changes, outcome } = decide(&entries, "p", loaded, &start("e1"), CREATED, &done);
         let changes = changes.expect("a start writes");
         let Ok(Decided::Done(Handled::Applied { effects })) = outcome else { panic!("applied") };
         assert!(!effects.is_empty());

@@ -883,11 +883,11 @@ impl StateStore for SqliteStore {
     /// (requests, a command's own worker) take none, and load on a read connection while a
     /// worker commits: deciding under the write lock instead, or with the workers' turns, made
     /// the starts of `serve` slower (docs/benchmarks.md, "stop 43" and "stop 44").
-    async fn update<T: Send + 'static>(
+    async fn update<T: Send>(
         &self,
         pipeline: &str,
         event: &Event,
-        decide: impl FnOnce(Snapshot) -> Decision<T> + Send + 'static,
+        decide: impl FnOnce(Snapshot) -> Decision<T> + Send,
     ) -> Result<T, StoreError> {
         let _turn = match self.priority {
             WritePriority::Background => Some(self.shared.turns.enter(pipeline).await),
