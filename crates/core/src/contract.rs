@@ -508,7 +508,9 @@ pub async fn records_are_replaced_only_from_the_value_read<S: StateStore>(store:
 
 /// A store that loses races on purpose: before a commit, a queued rival event is committed
 /// through the store itself (so the commit really finds a newer version), or a queued
-/// error is returned instead. It records the ceiling of every pause it is asked for.
+/// error is returned instead; while `recreating`, every load answers as if the pipeline had
+/// been deleted and created again since the last one (a later creation time each time). It
+/// records the ceiling of every pause it is asked for.
 struct Racing<S> {
     inner: S,
     cache: PipelineCache,
@@ -516,6 +518,8 @@ struct Racing<S> {
     rivals: std::sync::Mutex<std::collections::VecDeque<Event>>,
     faults: std::sync::Mutex<std::collections::VecDeque<StoreError>>,
     pauses: std::sync::Mutex<Vec<std::time::Duration>>,
+    recreating: std::sync::atomic::AtomicBool,
+    loads: std::sync::atomic::AtomicI64,
 }
 
 impl<S: StateStore> Racing<S> {
@@ -528,6 +532,8 @@ impl<S: StateStore> Racing<S> {
             rivals: Default::default(),
             faults: Default::default(),
             pauses: Default::default(),
+            recreating: Default::default(),
+            loads: Default::default(),
         })
     }
 
@@ -536,7 +542,7 @@ impl<S: StateStore> Racing<S> {
     }
 }
 
-/// Every call but `commit` and `pause` goes to the store as it is.
+/// Every call but `load`, `commit` and `pause` goes to the store as it is.
 impl<S: StateStore> StateStore for Racing<S> {
     async fn put_pipeline(
         &self,
@@ -559,7 +565,13 @@ impl<S: StateStore> StateStore for Racing<S> {
         self.inner.delete_pipeline(name).await
     }
     async fn load(&self, pipeline: &str, event: &Event) -> Result<crate::ports::Snapshot, StoreError> {
-        self.inner.load(pipeline, event).await
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut snapshot = self.inner.load(pipeline, event).await?;
+        if self.recreating.load(Relaxed) {
+            let later = self.loads.fetch_add(1, Relaxed) + 1;
+            snapshot.created = Timestamp::from_millis(snapshot.created.millis() + later);
+        }
+        Ok(snapshot)
     }
     async fn load_view(&self, pipeline: &str) -> Result<crate::ports::Snapshot, StoreError> {
         self.inner.load_view(pipeline).await
@@ -584,7 +596,10 @@ impl<S: StateStore> StateStore for Racing<S> {
         if let Ok(mut pauses) = self.pauses.lock() {
             pauses.push(ceiling);
         }
-        self.inner.pause(ceiling).await
+        // Recreating, nothing could settle during the pause: only its ceiling is of interest.
+        if !self.recreating.load(std::sync::atomic::Ordering::Relaxed) {
+            self.inner.pause(ceiling).await
+        }
     }
     async fn get_execution(
         &self,
@@ -665,6 +680,34 @@ pub async fn lost_races_and_throttling_back_off<S: StateStore>(store: S) -> Chec
     Ok(())
 }
 
+/// A pipeline deleted and created again between every load and the read of its declaration
+/// never lets an event be decided: after the ordinary rounds (a cold cache, an update), each
+/// further one counts as a lost race, with its pause, until the handler gives up. Nothing is
+/// written, one by one or together, and the pipeline still takes events once it settles.
+pub async fn a_pipeline_recreated_under_every_load_gives_up<S: StateStore>(store: S) -> Checked {
+    let store = Racing::new(store, "p").await?;
+    store.recreating.store(true, std::sync::atomic::Ordering::Relaxed);
+    let given_up = service::handle(&store, &store.cache, "p", &start("e1"), NOW, &[]).await;
+    let retries = crate::backoff::CONFLICT.retries;
+    assert!(
+        matches!(given_up, Err(service::ServiceError::TooManyConflicts(n)) if n == retries as usize),
+        "{given_up:?}"
+    );
+    let backed_off: Vec<_> = (0..retries).map(|retry| crate::backoff::CONFLICT.ceiling(retry)).collect();
+    assert_eq!(store.pauses(), backed_off, "each round past the ordinary ones pauses like a lost race");
+    assert!(store.get_execution("e1").await?.is_none(), "nothing is written");
+
+    let results = vec![(source_done("e1"), Vec::new()), (action_done("e1", "Build", "Make"), Vec::new())];
+    let together = service::handle_together(&store, &store.cache, "p", &results, NOW).await;
+    assert!(matches!(together, Err(service::ServiceError::TooManyConflicts(_))), "{together:?}");
+    assert_eq!(store.pauses()[retries as usize..], backed_off[..], "together, the same rounds");
+
+    store.recreating.store(false, std::sync::atomic::Ordering::Relaxed);
+    let handled = service::handle(&store, &store.cache, "p", &start("e1"), NOW, &[]).await?;
+    assert!(matches!(handled, Handled::Applied { .. }), "{handled:?}");
+    Ok(())
+}
+
 /// One `#[tokio::test]` per contract check, for a store made by `$make` (an async block or
 /// function returning the store).
 #[macro_export]
@@ -738,6 +781,10 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn lost_races_and_throttling_back_off() -> contract::Checked {
                 contract::lost_races_and_throttling_back_off($make.await).await
+            }
+            #[tokio::test]
+            async fn a_pipeline_recreated_under_every_load_gives_up() -> contract::Checked {
+                contract::a_pipeline_recreated_under_every_load_gives_up($make.await).await
             }
         }
     };

@@ -195,6 +195,9 @@ pub async fn pipeline_state<S: StateStore>(
 ///
 /// A lost race (`Conflict`) is loaded again and re-applied, and throttling is tried again,
 /// each after a jittered backoff ([`backoff`]); anything else goes back to the caller at once.
+/// A declaration read, or the state brought up to a newer one, before deciding is free twice
+/// (a cold cache, then an update); past that the pipeline is changing under the event, and each
+/// further round counts as a lost race, so that the tries end ([`Tries::reread`]).
 pub async fn handle<S: StateStore>(
     store: &S,
     cache: &PipelineCache,
@@ -203,40 +206,63 @@ pub async fn handle<S: StateStore>(
     now: Timestamp,
     completed: &[String],
 ) -> Result<Handled, ServiceError> {
-    let (mut conflicts, mut throttles) = (0u32, 0u32);
+    let mut tries = Tries::default();
     loop {
-        let error = match attempt(store, cache, name, event, now, completed).await {
+        let pause = match attempt(store, cache, name, event, now, completed).await {
             Ok(Attempt::Done(handled)) => return Ok(handled),
-            Ok(Attempt::Again) => continue,
-            Err(ServiceError::Store(error)) => error,
+            Ok(Attempt::Again) => tries.reread()?,
+            Err(ServiceError::Store(error)) => Some(tries.failed(error)?),
             Err(error) => return Err(error),
         };
-        store.pause(pause_before_retry(error, &mut conflicts, &mut throttles)?).await;
+        if let Some(pause) = pause {
+            store.pause(pause).await;
+        }
     }
 }
 
-/// After a try that failed with `error`: how long to pause before the next, counting it
-/// against its policy's retries, or the error to give up with (anything but a lost race or
-/// throttling, or a policy's retries used up).
-fn pause_before_retry(
-    error: StoreError,
-    conflicts: &mut u32,
-    throttles: &mut u32,
-) -> Result<std::time::Duration, ServiceError> {
-    let (policy, retries) = match &error {
-        StoreError::Conflict(_) => (backoff::CONFLICT, conflicts),
-        StoreError::Throttled(_) => (backoff::THROTTLED, throttles),
-        _ => return Err(ServiceError::Store(error)),
-    };
-    if *retries >= policy.retries {
-        return Err(match error {
-            StoreError::Conflict(_) => ServiceError::TooManyConflicts(policy.retries as usize),
-            other => ServiceError::Store(other),
-        });
+/// The rounds a read of the declarations needs in the ordinary course: the current version
+/// not yet cached, then the state brought up to it.
+const FREE_REREADS: u32 = 2;
+
+/// What the tries of one event have used of each retry policy.
+#[derive(Default)]
+struct Tries {
+    conflicts: u32,
+    throttles: u32,
+    rereads: u32,
+}
+
+impl Tries {
+    /// After a try that failed with `error`: how long to pause before the next, counting it
+    /// against its policy's retries, or the error to give up with (anything but a lost race
+    /// or throttling, or a policy's retries used up).
+    fn failed(&mut self, error: StoreError) -> Result<std::time::Duration, ServiceError> {
+        let (policy, retries) = match &error {
+            StoreError::Conflict(_) => (backoff::CONFLICT, &mut self.conflicts),
+            StoreError::Throttled(_) => (backoff::THROTTLED, &mut self.throttles),
+            _ => return Err(ServiceError::Store(error)),
+        };
+        if *retries >= policy.retries {
+            return Err(match error {
+                StoreError::Conflict(_) => ServiceError::TooManyConflicts(policy.retries as usize),
+                other => ServiceError::Store(other),
+            });
+        }
+        let pause = policy.ceiling(*retries);
+        *retries += 1;
+        Ok(pause)
     }
-    let pause = policy.ceiling(*retries);
-    *retries += 1;
-    Ok(pause)
+
+    /// After a try that had to read a declaration or update the state before it could decide:
+    /// no pause for the first [`FREE_REREADS`]; after those the pipeline was deleted, created
+    /// or updated again between the load and the read, a race lost like a conflict.
+    fn reread(&mut self) -> Result<Option<std::time::Duration>, ServiceError> {
+        self.rereads += 1;
+        if self.rereads <= FREE_REREADS {
+            return Ok(None);
+        }
+        self.failed(StoreError::Conflict("the pipeline changed while the event was decided".into())).map(Some)
+    }
 }
 
 /// What [`handle_together`] did.
@@ -271,14 +297,21 @@ pub async fn handle_together<S: StateStore>(
     if !events.iter().all(|(event, _)| joinable(event)) {
         return Ok(Together::OneByOne);
     }
-    let (mut conflicts, mut throttles) = (0u32, 0u32);
+    let mut tries = Tries::default();
     loop {
-        let error = match attempt_together(store, cache, name, events, now).await {
-            Ok(together) => return Ok(together),
-            Err(ServiceError::Store(error)) => error,
+        let pause = match attempt_together(store, cache, name, events, now).await {
+            Ok(Decided::Done(together)) => return Ok(together),
+            Ok(Decided::UpdateFirst { .. }) => return Ok(Together::OneByOne),
+            Ok(Decided::Missing { version, created }) => {
+                cache.at(store, name, version, created).await?;
+                tries.reread()?
+            }
+            Err(ServiceError::Store(error)) => Some(tries.failed(error)?),
             Err(error) => return Err(error),
         };
-        store.pause(pause_before_retry(error, &mut conflicts, &mut throttles)?).await;
+        if let Some(pause) = pause {
+            store.pause(pause).await;
+        }
     }
 }
 
@@ -314,20 +347,12 @@ async fn attempt_together<S: StateStore>(
     name: &str,
     events: &[(Event, Vec<String>)],
     now: Timestamp,
-) -> Result<Together, ServiceError> {
-    let Some((first, _)) = events.first() else { return Ok(Together::Applied { effects: Vec::new() }) };
-    let decided = store
+) -> Outcome<Together> {
+    let Some((first, _)) = events.first() else { return Ok(Decided::Done(Together::Applied { effects: Vec::new() })) };
+    store
         .update(name, first, |snapshot| decide_together(cache, name, snapshot, events, now))
         .await
-        .map_err(|error| of_pipeline(name, error))??;
-    match decided {
-        Decided::Done(together) => Ok(together),
-        Decided::Missing { version, created } => {
-            cache.at(store, name, version, created).await?;
-            Box::pin(attempt_together(store, cache, name, events, now)).await
-        }
-        Decided::UpdateFirst { .. } => Ok(Together::OneByOne),
-    }
+        .map_err(|error| of_pipeline(name, error))?
 }
 
 /// [`handle_together`]'s decision over `snapshot`, loaded for the first of `events`.
