@@ -209,8 +209,16 @@ pub async fn handle<S: StateStore>(
     let mut tries = Tries::default();
     loop {
         let pause = match attempt(store, cache, name, event, now, completed).await {
-            Ok(Attempt::Done(handled)) => return Ok(handled),
-            Ok(Attempt::Again) => tries.reread()?,
+            Ok(Decided::Done(handled)) => return Ok(handled),
+            Ok(Decided::Missing { version, created }) => {
+                cache.at(store, name, version, created).await?;
+                tries.reread()?
+            }
+            Ok(Decided::UpdateFirst { version }) => {
+                let update = Event::PipelineUpdated(PipelineUpdated { version });
+                Box::pin(handle(store, cache, name, &update, now, &[])).await?;
+                tries.reread()?
+            }
             Err(ServiceError::Store(error)) => Some(tries.failed(error)?),
             Err(error) => return Err(error),
         };
@@ -299,7 +307,7 @@ pub async fn handle_together<S: StateStore>(
     }
     let mut tries = Tries::default();
     loop {
-        let pause = match attempt_together(store, cache, name, events, now).await {
+        let pause = match attempt_together(store, cache, name, first, events, now).await {
             Ok(Decided::Done(together)) => return Ok(together),
             Ok(Decided::UpdateFirst { .. }) => return Ok(Together::OneByOne),
             Ok(Decided::Missing { version, created }) => {
@@ -340,30 +348,30 @@ fn nothing<T>(outcome: T) -> Decision<T> {
 /// The outcome of a decision over the store's snapshot, as the service goes on with it.
 type Outcome<T> = Result<Decided<T>, ServiceError>;
 
-/// One load, the events applied in order, one commit.
+/// One load (for `first`, the first of `events`), the events applied in order, one commit.
 async fn attempt_together<S: StateStore>(
     store: &S,
     cache: &PipelineCache,
     name: &str,
+    first: &Event,
     events: &[(Event, Vec<String>)],
     now: Timestamp,
 ) -> Outcome<Together> {
-    let Some((first, _)) = events.first() else { return Ok(Decided::Done(Together::Applied { effects: Vec::new() })) };
     store
-        .update(name, first, |snapshot| decide_together(cache, name, snapshot, events, now))
+        .update(name, first, |snapshot| decide_together(cache, name, snapshot, first, events, now))
         .await
         .map_err(|error| of_pipeline(name, error))?
 }
 
-/// [`handle_together`]'s decision over `snapshot`, loaded for the first of `events`.
+/// [`handle_together`]'s decision over `snapshot`, loaded for `first`, the first of `events`.
 fn decide_together(
     cache: &PipelineCache,
     name: &str,
     snapshot: Snapshot,
+    first: &Event,
     events: &[(Event, Vec<String>)],
     now: Timestamp,
 ) -> Decision<Outcome<Together>> {
-    let Some((first, _)) = events.first() else { return nothing(Ok(Decided::Done(Together::OneByOne))) };
     let Some(compiled) = cache.cached(name, snapshot.declaration_version, Some(snapshot.created)) else {
         return nothing(Ok(Decided::Missing { version: snapshot.declaration_version, created: snapshot.created }));
     };
@@ -412,14 +420,8 @@ fn decide_together(
     Decision { changes: Some(changes), outcome: Ok(Decided::Done(Together::Applied { effects })) }
 }
 
-/// How one try of [`handle`] ended.
-enum Attempt {
-    Done(Handled),
-    /// A declaration was read or the state brought up to a newer one first: try again.
-    Again,
-}
-
-/// One load, apply and commit ([`StateStore::update`]).
+/// One load, apply and commit ([`StateStore::update`]); the completed entries of a stale
+/// event are removed on their own.
 async fn attempt<S: StateStore>(
     store: &S,
     cache: &PipelineCache,
@@ -427,30 +429,16 @@ async fn attempt<S: StateStore>(
     event: &Event,
     now: Timestamp,
     completed: &[String],
-) -> Result<Attempt, ServiceError> {
+) -> Outcome<Handled> {
     let decided = store
         .update(name, event, |snapshot| decide(cache, name, snapshot, event, now, completed))
         .await
         .map_err(|error| of_pipeline(name, error))??;
-    match decided {
-        Decided::Done(Handled::Stale(stale)) => {
-            if !completed.is_empty() {
-                let execution_id = event.execution_id().unwrap_or_default();
-                store.complete_effects(execution_id, completed).await.map_err(ServiceError::Store)?;
-            }
-            Ok(Attempt::Done(Handled::Stale(stale)))
-        }
-        Decided::Done(handled) => Ok(Attempt::Done(handled)),
-        Decided::Missing { version, created } => {
-            cache.at(store, name, version, created).await?;
-            Ok(Attempt::Again)
-        }
-        Decided::UpdateFirst { version } => {
-            let update = Event::PipelineUpdated(PipelineUpdated { version });
-            Box::pin(handle(store, cache, name, &update, now, &[])).await?;
-            Ok(Attempt::Again)
-        }
+    if matches!(decided, Decided::Done(Handled::Stale(_))) && !completed.is_empty() {
+        let execution_id = event.execution_id().unwrap_or_default();
+        store.complete_effects(execution_id, completed).await.map_err(ServiceError::Store)?;
     }
+    Ok(decided)
 }
 
 /// [`handle`]'s decision over `snapshot`: `event` applied to it, committed with the outbox
