@@ -245,20 +245,13 @@ impl Tries {
     /// against its policy's retries, or the error to give up with (anything but a lost race
     /// or throttling, or a policy's retries used up).
     fn failed(&mut self, error: StoreError) -> Result<std::time::Duration, ServiceError> {
-        let (policy, retries) = match &error {
-            StoreError::Conflict(_) => (backoff::CONFLICT, &mut self.conflicts),
-            StoreError::Throttled(_) => (backoff::THROTTLED, &mut self.throttles),
-            _ => return Err(ServiceError::Store(error)),
-        };
-        if *retries >= policy.retries {
-            return Err(match error {
-                StoreError::Conflict(_) => ServiceError::TooManyConflicts(policy.retries as usize),
-                other => ServiceError::Store(other),
-            });
+        match error {
+            StoreError::Conflict(_) => self.lost_race(),
+            StoreError::Throttled(_) => {
+                Self::count(backoff::THROTTLED, &mut self.throttles).ok_or(ServiceError::Store(error))
+            }
+            other => Err(ServiceError::Store(other)),
         }
-        let pause = policy.ceiling(*retries);
-        *retries += 1;
-        Ok(pause)
     }
 
     /// After a try that had to read a declaration or update the state before it could decide:
@@ -269,7 +262,23 @@ impl Tries {
         if self.rereads <= FREE_REREADS {
             return Ok(None);
         }
-        self.failed(StoreError::Conflict("the pipeline changed while the event was decided".into())).map(Some)
+        self.lost_race().map(Some)
+    }
+
+    /// A lost race: the pause before the next try, or `TooManyConflicts` once they are used up.
+    fn lost_race(&mut self) -> Result<std::time::Duration, ServiceError> {
+        Self::count(backoff::CONFLICT, &mut self.conflicts)
+            .ok_or(ServiceError::TooManyConflicts(backoff::CONFLICT.retries as usize))
+    }
+
+    /// One more try of `policy`, counted in `retries`: its pause, or `None` when none is left.
+    fn count(policy: backoff::Policy, retries: &mut u32) -> Option<std::time::Duration> {
+        if *retries >= policy.retries {
+            return None;
+        }
+        let pause = policy.ceiling(*retries);
+        *retries += 1;
+        Some(pause)
     }
 }
 
