@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use pipewright_core::engine::{
     ConditionKind, Event, OverrideCondition, Rejection, RollbackStage, Stale, Trigger, TriggerType,
 };
+use pipewright_core::ports::StateStore;
 use pipewright_core::queries;
 use pipewright_core::rule_types::RULE_TYPES;
 use pipewright_core::service::{Handled, ServiceError};
 
 use crate::protocol::{ApiError, check_execution_id, check_text, required, required_name};
 use crate::reads::{execution_of, listed_executions, page_of};
-use crate::{Caller, ControlPlane, service_error};
+use crate::{Caller, ControlPlane, service_error, store_error};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,11 +96,17 @@ pub async fn override_condition<C: ControlPlane>(
         }
     };
     require_pipeline(plane, &pipeline).await?;
+    // The attempt read here pins the evaluation meant (see OverrideCondition).
+    let expected_attempt = match plane.store().get_execution(&id).await.map_err(store_error)? {
+        Some(found) if found.value.pipeline_name == pipeline => Some(found.value.attempt),
+        _ => None,
+    };
     let event = Event::OverrideCondition(OverrideCondition {
         execution_id: id.clone(),
         stage,
         condition,
         by: Some(caller.name()),
+        expected_attempt,
     });
     match plane.submit(&pipeline, &event).await {
         // A repeated override changes nothing and answers as the first did.

@@ -273,4 +273,10 @@ pub struct OverrideCondition {
     pub stage: String,
     pub condition: ConditionKind,
     pub by: Option<String>,
+    /// The execution's attempt the caller saw. An override can end in a stage retry (the
+    /// stage fails at once and retries on its own), which evaluates the condition anew under
+    /// the next attempt; a redelivered override then finds its own evaluation overridden
+    /// instead of releasing the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_attempt: Option<u32>,
 }

@@ -30,16 +30,23 @@ pub(crate) fn override_condition(ctx: &mut Context, event: &OverrideCondition) -
     if execution.execution_type == ExecutionType::Rollback {
         return not_overridable(format!("execution {id} is a rollback; it runs without the stage's conditions"));
     }
-    let latest = execution.stages[stage].conditions.iter().rposition(|c| c.kind == kind);
-    if let Some(index) = latest
-        && execution.stages[stage].conditions[index].status == ConditionStatus::Overridden
-        && execution.stages[stage].conditions[index].attempt == execution.attempt
+    let conditions = &execution.stages[stage].conditions;
+    let seen_attempt = event.expected_attempt.unwrap_or(execution.attempt);
+    let seen = conditions.iter().rposition(|c| c.kind == kind && c.attempt == seen_attempt);
+    if seen.is_some_and(|index| conditions[index].status == ConditionStatus::Overridden)
         // A repeat while the execution runs is a duplicate; once it has ended, the override
         // is judged as any other (another execution may hold the stage; nothing is evaluated).
         && !execution.status.is_finished()
     {
         return Ok(Some(Stale::AlreadyOverridden));
     }
+    if seen_attempt != execution.attempt {
+        return not_overridable(format!(
+            "execution {id} has been retried since (attempt {} now, {seen_attempt} seen); read it again",
+            execution.attempt
+        ));
+    }
+    let latest = conditions.iter().rposition(|c| c.kind == kind);
     if execution.status == ExecutionStatus::Stopping {
         return Err(Rejection::Conflict(format!("execution {id} is stopping")));
     }

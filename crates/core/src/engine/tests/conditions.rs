@@ -204,6 +204,49 @@ fn override_releases_a_held_condition() {
     assert!(matches!(sim.rejected(on_success), Rejection::ConditionNotOverridable(_)));
 }
 
+/// An override can end in an automatic retry that holds the stage again under the next
+/// attempt: the override redelivered leaves that new evaluation alone; one made after the
+/// retry releases it.
+#[test]
+fn a_redelivered_override_leaves_the_evaluation_of_a_later_attempt_held() {
+    let mut declaration = three_stages("SUPERSEDED");
+    declaration["stages"][2]["beforeEntry"] = entry("FAIL", vec![window("OfficeHours", "* * 9-17 ? * MON-FRI *")]);
+    declaration["stages"][2]["onFailure"] =
+        json!({"result": "RETRY", "retryConfiguration": {"retryMode": "ALL_ACTIONS"}});
+    let mut sim = Sim::new(declaration);
+    to_deploy(&mut sim, "e1");
+    let release = sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry);
+    sim.ok(release.clone());
+    let effects = sim.fail("e1", "Deploy", "Ship");
+    assert!(dispatched(&effects).is_empty(), "the retry waits for the entry condition again");
+    assert_eq!(sim.execution("e1").attempt, 2);
+    assert_eq!(sim.condition("e1", "Deploy", ConditionKind::BeforeEntry).status, ConditionStatus::InProgress);
+
+    assert_eq!(sim.stale(release), Stale::AlreadyOverridden);
+    assert_eq!(sim.condition("e1", "Deploy", ConditionKind::BeforeEntry).status, ConditionStatus::InProgress);
+    let again = sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry);
+    assert_eq!(dispatched(&sim.ok(again)), ["Deploy/Ship"]);
+}
+
+/// An override made while the execution was in an attempt whose evaluation it did not
+/// release is refused once the execution has been retried: the caller saw another state.
+#[test]
+fn an_override_seen_before_a_retry_is_refused() {
+    let rule = window("OfficeHours", "* * 9-17 ? * MON-FRI *");
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![rule]));
+    to_deploy(&mut sim, "e1");
+    let seen_at_first = sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry);
+    let stop = sim.stop_event("e1", false);
+    sim.ok(stop);
+    let retry = sim.retry_event("e1", "Deploy", RetryMode::AllActions);
+    sim.ok(retry);
+    assert_eq!(sim.execution("e1").attempt, 2);
+    let refused = sim.rejected(seen_at_first);
+    assert!(matches!(&refused, Rejection::ConditionNotOverridable(m) if m.contains("retried since")), "{refused:?}");
+    let fresh = sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry);
+    assert_eq!(dispatched(&sim.ok(fresh)), ["Deploy/Ship"]);
+}
+
 #[test]
 fn override_of_a_success_condition_succeeds_the_stage() {
     let condition = json!({"conditions": [{"result": "FAIL", "rules": [commands_rule("Soak")]}]});

@@ -322,6 +322,7 @@ impl Sim {
             stage: stage.to_string(),
             condition: kind,
             by: Some("tester".into()),
+            expected_attempt: self.world.executions.get(execution).map(|e| e.attempt),
         })
     }
 
