@@ -8,8 +8,11 @@
 //! (1970–2199). Each field takes `*`, `?` (day fields), values, ranges `a-b`, steps `/n` and
 //! lists; the day of month also `L`, `L-n`, `LW` and `nW`; the day of week `L`, `nL` and `n#k`.
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Weekday};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+// The tz database as `jiff` bundles it: one blob of TZif bytes, read when a zone is looked up,
+// so it costs the loader nothing at a process's start (docs/benchmarks.md, "The tz database
+// as bytes"), and every machine answers the same.
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 use crate::time::Timestamp;
 
@@ -22,7 +25,7 @@ pub struct Window {
     months: Vec<bool>,
     days_of_week: Vec<DayOfWeek>,
     years: Option<Vec<bool>>,
-    zone: Tz,
+    zone: TimeZone,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,8 +69,8 @@ impl Window {
         }
         set(fields[0], 0, 59, &[], "seconds")?;
         let zone = match time_zone.map(str::trim).filter(|z| !z.is_empty()) {
-            None => Tz::UTC,
-            Some(name) => name.parse::<Tz>().map_err(|_| format!("time zone \"{name}\" is not an IANA time zone"))?,
+            None => TimeZone::UTC,
+            Some(name) => TimeZone::get(name).map_err(|_| format!("time zone \"{name}\" is not an IANA time zone"))?,
         };
         let years = fields.get(6).map(|y| set(y, FIRST_YEAR as u32, LAST_YEAR as u32, &[], "year")).transpose()?;
         let window = Window {
@@ -84,8 +87,7 @@ impl Window {
 
     /// Whether the window is open at `at`.
     pub fn is_open(&self, at: Timestamp) -> bool {
-        let Some(utc) = chrono::DateTime::from_timestamp_millis(at.millis()) else { return false };
-        let local = utc.with_timezone(&self.zone).naive_local();
+        let Some(local) = self.local(at) else { return false };
         self.day_matches(local.date()) && self.hours[local.hour() as usize] && self.minutes[local.minute() as usize]
     }
 
@@ -95,8 +97,7 @@ impl Window {
         if self.is_open(at) {
             return Some(at);
         }
-        let utc = chrono::DateTime::from_timestamp_millis(at.millis())?;
-        let local = utc.with_timezone(&self.zone).naive_local();
+        let local = self.local(at)?;
         let mut date = local.date();
         // The first day, only minutes after `at`; the following days, from midnight.
         let mut from = Some((local.hour(), local.minute()));
@@ -120,11 +121,10 @@ impl Window {
                 for (hour, minute) in self.minutes_of_day(from) {
                     let naive = NaiveDateTime::new(date, NaiveTime::from_hms_opt(hour, minute, 0)?);
                     // A minute that the clock skips (a DST gap) does not exist; look further.
-                    if let Some(instant) = self.zone.from_local_datetime(&naive).earliest() {
-                        let millis = instant.timestamp_millis();
-                        if millis > at.millis() {
-                            return Some(Timestamp::from_millis(millis));
-                        }
+                    if let Some(millis) = self.earliest_instant(naive)
+                        && millis > at.millis()
+                    {
+                        return Some(Timestamp::from_millis(millis));
                     }
                 }
             }
@@ -132,6 +132,35 @@ impl Window {
             from = None;
         }
         None
+    }
+
+    /// What the zone's clocks show at `at`.
+    fn local(&self, at: Timestamp) -> Option<NaiveDateTime> {
+        let offset = self.zone.to_offset(jiff::Timestamp::from_millisecond(at.millis()).ok()?);
+        let utc = DateTime::from_timestamp_millis(at.millis())?.naive_utc();
+        utc.checked_add_signed(Duration::seconds(i64::from(offset.seconds())))
+    }
+
+    /// The first instant (milliseconds) at which the zone's clocks show `local`, or `None` when
+    /// they skip it (clocks set forward).
+    fn earliest_instant(&self, local: NaiveDateTime) -> Option<i64> {
+        let civil = jiff::civil::DateTime::new(
+            i16::try_from(local.year()).ok()?,
+            i8::try_from(local.month()).ok()?,
+            i8::try_from(local.day()).ok()?,
+            i8::try_from(local.hour()).ok()?,
+            i8::try_from(local.minute()).ok()?,
+            0,
+            0,
+        )
+        .ok()?;
+        let offset = match self.zone.to_ambiguous_timestamp(civil).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            AmbiguousOffset::Gap { .. } => return None,
+            // Clocks set back show the minute twice: first under the offset before the change.
+            AmbiguousOffset::Fold { before, .. } => before,
+        };
+        Some(local.and_utc().timestamp_millis() - i64::from(offset.seconds()) * 1000)
     }
 
     /// The matching (hour, minute) pairs of a day, after `after` when given.
@@ -344,6 +373,24 @@ mod tests {
         assert!(!tokyo.is_open(at("2024-06-10T09:30")));
         assert_eq!(tokyo.next_opening(at("2024-06-10T01:00")), Some(at("2024-06-11T00:00")));
         assert!(Window::parse("* * 9 ? * *", Some("Mars/Olympus")).unwrap_err().contains("not an IANA time zone"));
+    }
+
+    /// Clocks set forward skip the window's minute that day; set back, it comes twice and the
+    /// window opens at the first.
+    #[test]
+    fn daylight_saving_gaps_and_folds() {
+        // Berlin: 2024-03-31 02:00 CET jumps to 03:00 CEST; 2024-10-27 03:00 CEST falls back
+        // to 02:00 CET.
+        let berlin = Window::parse("* 30 2 ? * * *", Some("Europe/Berlin")).unwrap();
+        assert_eq!(berlin.next_opening(at("2024-03-30T12:00")), Some(at("2024-04-01T00:30")));
+        assert_eq!(berlin.next_opening(at("2024-10-26T12:00")), Some(at("2024-10-27T00:30")));
+        assert!(berlin.is_open(at("2024-10-27T00:30")));
+        assert!(berlin.is_open(at("2024-10-27T01:30")), "02:30 again, in winter time");
+        assert!(!berlin.is_open(at("2024-10-27T02:30")));
+        // A zone's name is looked up in the tz database in any letter case, links included.
+        assert!(Window::parse("* * 9 ? * *", Some("US/Pacific")).is_ok());
+        assert!(Window::parse("* * 9 ? * *", Some("europe/berlin")).is_ok());
+        assert!(Window::parse("* * 9 ? * *", Some("UTC")).is_ok());
     }
 
     #[test]
