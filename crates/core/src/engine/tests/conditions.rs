@@ -32,6 +32,12 @@ fn entry(result: &str, rules: Vec<Value>) -> Value {
     json!({"conditions": [{"result": result, "rules": rules}]})
 }
 
+/// An entry condition that holds the stage outside weekday office hours (the harness's clock
+/// starts outside them).
+fn office_hours_entry() -> Value {
+    entry("FAIL", vec![window("OfficeHours", "* * 9-17 ? * MON-FRI *")])
+}
+
 /// e1 through Source and Build, arriving at Deploy.
 fn to_deploy(sim: &mut Sim, id: &str) -> Vec<Effect> {
     sim.start(id);
@@ -149,8 +155,7 @@ fn a_retry_checks_the_entry_condition_again() {
 #[test]
 fn a_deployment_window_holds_the_stage_until_it_opens() {
     // T0 is Tuesday 2023-11-14 22:13:20 UTC; the window opens at 09:00 on weekdays.
-    let rule = window("OfficeHours", "* * 9-17 ? * MON-FRI *");
-    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![rule]));
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", office_hours_entry());
     let effects = to_deploy(&mut sim, "e1");
     assert!(dispatched(&effects).is_empty(), "nothing runs outside the window");
     let opening = crate::time::Timestamp::from_millis(1_700_038_800_000); // 2023-11-15T09:00:00Z
@@ -189,8 +194,7 @@ fn a_deployment_window_checked_late_waits_for_the_next_opening() {
 
 #[test]
 fn override_releases_a_held_condition() {
-    let rule = window("OfficeHours", "* * 9-17 ? * MON-FRI *");
-    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![rule]));
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", office_hours_entry());
     to_deploy(&mut sim, "e1");
     let release = sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry);
     assert_eq!(dispatched(&sim.ok(release.clone())), ["Deploy/Ship"]);
@@ -210,7 +214,7 @@ fn override_releases_a_held_condition() {
 #[test]
 fn a_redelivered_override_leaves_the_evaluation_of_a_later_attempt_held() {
     let mut declaration = three_stages("SUPERSEDED");
-    declaration["stages"][2]["beforeEntry"] = entry("FAIL", vec![window("OfficeHours", "* * 9-17 ? * MON-FRI *")]);
+    declaration["stages"][2]["beforeEntry"] = office_hours_entry();
     declaration["stages"][2]["onFailure"] =
         json!({"result": "RETRY", "retryConfiguration": {"retryMode": "ALL_ACTIONS"}});
     let mut sim = Sim::new(declaration);
@@ -232,8 +236,7 @@ fn a_redelivered_override_leaves_the_evaluation_of_a_later_attempt_held() {
 /// release is refused once the execution has been retried: the caller saw another state.
 #[test]
 fn an_override_seen_before_a_retry_is_refused() {
-    let rule = window("OfficeHours", "* * 9-17 ? * MON-FRI *");
-    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![rule]));
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", office_hours_entry());
     to_deploy(&mut sim, "e1");
     let seen_at_first = sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry);
     let stop = sim.stop_event("e1", false);
@@ -271,8 +274,7 @@ fn what_cannot_be_overridden() {
     let event = skipping.override_event("e1", "Build", ConditionKind::BeforeEntry);
     assert!(matches!(skipping.rejected(event), Rejection::ConditionNotOverridable(m) if m.contains("SKIP")));
 
-    let rule = window("OfficeHours", "* * 9-17 ? * MON-FRI *");
-    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![rule]));
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", office_hours_entry());
     sim.start("e1");
     let no_condition = sim.override_event("e1", "Build", ConditionKind::BeforeEntry);
     assert!(
