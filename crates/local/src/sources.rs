@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 use pipewright_core::engine::{Dispatch, FailureType, Revision, RevisionType};
@@ -316,11 +315,12 @@ fn dir_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// The SHA-256 of a file's content, read in bounded pieces whatever its size.
+/// The BLAKE3 hash of a file's content, as artifacts' content digests are, read in bounded
+/// pieces whatever its size.
 fn digest_file(path: &Path) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     std::io::copy(&mut fs::File::open(path)?, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 #[allow(clippy::too_many_arguments)]

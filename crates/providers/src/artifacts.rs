@@ -7,7 +7,6 @@ use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use sha2::{Digest, Sha256};
 
 use crate::hash_feed::HashFeed;
 use crate::zip_io::ZipSink;
@@ -386,42 +385,42 @@ pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ZipError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zipped {
     pub count: usize,
-    /// A SHA-256 over each entry in order: its name, kind, mode, and its bytes (a file) or
-    /// target (a link). Pipewright writes the same zip, byte for byte, for the same content
+    /// A BLAKE3 hash over each entry in order: its name, kind, mode, and the BLAKE3 hash of
+    /// its bytes (a file) or its target (a link). Pipewright writes the same zip, byte for byte, for the same content
     /// (entries in order, fixed timestamps, compression chosen from the bytes), so the
     /// digest names the zip.
     pub digest: String,
 }
 
 /// The digest of [`Zipped`], fed entry by entry as the zip is written.
-pub struct ContentDigest(Sha256);
+pub struct ContentDigest(blake3::Hasher);
 
 impl ContentDigest {
     pub fn new() -> ContentDigest {
-        ContentDigest(Sha256::new())
+        ContentDigest(blake3::Hasher::new())
     }
 
     fn entry(&mut self, name: &str, kind: u8, mode: u32) {
         self.0.update(name.as_bytes());
-        self.0.update([0, kind]);
-        self.0.update(mode.to_le_bytes());
+        self.0.update(&[0, kind]);
+        self.0.update(&mode.to_le_bytes());
     }
 
-    /// A file, with the SHA-256 of its bytes.
-    pub fn file(&mut self, name: &str, mode: u32, sha256: &[u8]) {
+    /// A file, with the BLAKE3 hash of its bytes.
+    pub fn file(&mut self, name: &str, mode: u32, hash: &[u8]) {
         self.entry(name, b'f', mode);
-        self.0.update(sha256);
+        self.0.update(hash);
     }
 
     /// A symbolic link and its target.
     pub fn link(&mut self, name: &str, target: &str) {
         self.entry(name, b'l', 0);
         self.0.update(target.as_bytes());
-        self.0.update([0]);
+        self.0.update(&[0]);
     }
 
     pub fn finish(self) -> String {
-        hex::encode(self.0.finalize())
+        self.0.finalize().to_hex().to_string()
     }
 }
 
@@ -568,7 +567,7 @@ pub fn zip_files_into<W: Write + Seek>(
     out: W,
 ) -> Result<(Zipped, W), ZipError> {
     let mut writer = ZipWriter::new(out);
-    // The digest takes every file's SHA-256 in entry order; they come from the hashing
+    // The digest takes every file's hash in entry order; they come from the hashing
     // thread once every file went through it.
     let mut hashed: Vec<(&str, ZippedEntry)> = Vec::new();
     let sums = std::thread::scope(|scope| -> Result<Vec<[u8; 32]>, ZipError> {
@@ -1277,7 +1276,7 @@ mod tests {
             }
             hashes.finish().unwrap()
         });
-        let expected: Vec<[u8; 32]> = files.iter().map(|(_, bytes)| Sha256::digest(bytes).into()).collect();
+        let expected: Vec<[u8; 32]> = files.iter().map(|(_, bytes)| *blake3::hash(bytes).as_bytes()).collect();
         assert_eq!(sums, expected);
         // A write that fails stops the copy with its error, and the thread still ends.
         let failed = std::thread::scope(|scope| {

@@ -1,10 +1,10 @@
-//! The SHA-256 of each file of a zip being written, computed beside the copy: the hash is
+//! The BLAKE3 hash of each file of a zip being written, computed beside the copy: the hash is
 //! the dearest work per byte of a zip (the copy only reads, checksums and writes).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 
-use sha2::{Digest, Sha256};
+use blake3::Hasher;
 
 use crate::artifacts::COPY_BUFFER;
 
@@ -28,7 +28,7 @@ struct HashThread<'scope> {
     hashing: std::thread::ScopedJoinHandle<'scope, Vec<[u8; 32]>>,
 }
 
-/// The SHA-256 of each file of a zip. Once the zip's files reach [`HASH_THREAD_BYTES`], they
+/// The BLAKE3 hash of each file of a zip. Once the zip's files reach [`HASH_THREAD_BYTES`], they
 /// are hashed on one thread beside the zip's, which reads, checksums and writes the bytes: the
 /// hash, the dearest work per byte, then costs no time where a second core is free, whatever
 /// the files' sizes. Buffers go back and forth, so the memory stays at a few copy buffers.
@@ -38,7 +38,7 @@ pub(crate) struct HashFeed<'scope, 'env> {
     thread: Option<HashThread<'scope>>,
     /// The current file's hash while the feed is not on the thread, the sums of the files
     /// hashed so, and the buffer they leave for the next read.
-    hasher: Sha256,
+    hasher: Hasher,
     sums: Vec<[u8; 32]>,
     spare: Vec<u8>,
     /// Bytes of the files begun so far.
@@ -53,7 +53,7 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
         HashFeed {
             scope,
             thread: None,
-            hasher: Sha256::new(),
+            hasher: Hasher::new(),
             sums: Vec::new(),
             spare: Vec::new(),
             begun: 0,
@@ -75,14 +75,14 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
         let (to_hash, chunks) = std::sync::mpsc::sync_channel::<ToHash>(HASH_QUEUE);
         let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
         let hashing = self.scope.spawn(move || {
-            let (mut sums, mut hasher) = (Vec::new(), Sha256::new());
+            let (mut sums, mut hasher) = (Vec::new(), Hasher::new());
             for chunk in chunks {
                 match chunk {
                     ToHash::Bytes(bytes, length) => {
                         hasher.update(&bytes[..length]);
                         let _ = give_back.send(bytes);
                     }
-                    ToHash::End => sums.push(<[u8; 32]>::from(std::mem::take(&mut hasher).finalize())),
+                    ToHash::End => sums.push(finish_file(&mut hasher)),
                 }
             }
             sums
@@ -154,13 +154,13 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
         }
         match &self.thread {
             Some(thread) => thread.to_hash.send(ToHash::End).map_err(|_| HashFeed::stopped())?,
-            None => self.sums.push(<[u8; 32]>::from(std::mem::take(&mut self.hasher).finalize())),
+            None => self.sums.push(finish_file(&mut self.hasher)),
         }
         self.files += 1;
         Ok(self.files - 1)
     }
 
-    /// Every file's SHA-256, in the order they were fed.
+    /// Every file's hash, in the order they were fed.
     pub(crate) fn finish(self) -> io::Result<Vec<[u8; 32]>> {
         let mut sums = self.sums;
         if let Some(thread) = self.thread {
@@ -169,6 +169,13 @@ impl<'scope, 'env> HashFeed<'scope, 'env> {
         }
         if sums.len() == self.files { Ok(sums) } else { Err(HashFeed::stopped()) }
     }
+}
+
+/// The hash of the file fed so far, and a hasher ready for the next file.
+fn finish_file(hasher: &mut Hasher) -> [u8; 32] {
+    let sum = *hasher.finalize().as_bytes();
+    hasher.reset();
+    sum
 }
 
 #[cfg(test)]
