@@ -230,6 +230,13 @@ pub trait StateStore: Send + Sync {
         next_token: Option<&str>,
     ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
 
+    /// Whether `commit` keeps `effect` in the outbox for a worker or relay to carry out. Every
+    /// effect is kept but a deadline (`WakeAt`) where something else serves deadlines: the
+    /// local store's workers schedule their wake-ups from the outbox, while on DynamoDB the
+    /// tick finds deadlines through each execution's `deadlines` entry, and an outbox entry for
+    /// one would be written and deleted for nothing.
+    fn keeps_effect(&self, effect: &Effect) -> bool;
+
     /// Claims for `owner` the outbox entries of an execution that nobody holds, oldest first.
     fn claim_effects(
         &self,

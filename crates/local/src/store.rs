@@ -1225,6 +1225,11 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    /// Every effect: a worker schedules its wake-ups from the deadlines it claims.
+    fn keeps_effect(&self, _effect: &Effect) -> bool {
+        true
+    }
+
     async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {
         self.shared.counters.claims.fetch_add(1, Ordering::Relaxed);
         // Read first: a worker polls many times for every effect committed, and an empty poll

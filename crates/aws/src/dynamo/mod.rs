@@ -17,6 +17,9 @@
 //! change of a single item is one conditional write instead (`single_write`). The effects a
 //! commit gives an execution are one outbox batch item, written in the same transaction and
 //! deleted by the relay in one small write, so the execution item is not rewritten for it.
+//! A deadline (`WakeAt`) is not kept there (`outbox::keeps`): the tick finds deadlines
+//! through the execution's `deadlines` entry, so a commit whose only effect is a deadline (a
+//! build's or a deploy's wait recorded) writes the execution item alone.
 //!
 //! Indexes: `listing` (a pipeline's executions newest first; every pipeline under
 //! `PIPELINES`; only keys and attributes that do not change per event are projected),
@@ -58,7 +61,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::{Event, Execution, executions_needed, executions_shown};
+use pipewright_core::engine::{Effect, Event, Execution, executions_needed, executions_shown};
 use pipewright_core::ports::{
     Changes, JobLocation, OutboxEntry, Page, PutOutcome, Snapshot, StateStore, StoreError, StoredPipeline, Versioned,
 };
@@ -242,6 +245,10 @@ impl StateStore for DynamoStore {
         next_token: Option<&str>,
     ) -> Result<Page<Execution>, StoreError> {
         executions::list(self, pipeline, limit, next_token).await
+    }
+
+    fn keeps_effect(&self, effect: &Effect) -> bool {
+        outbox::keeps(effect)
     }
 
     async fn claim_effects(&self, execution_id: &str, owner: &str) -> Result<Vec<OutboxEntry>, StoreError> {

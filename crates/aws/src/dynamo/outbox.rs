@@ -48,6 +48,15 @@ impl DynamoStore {
     }
 }
 
+/// Whether the outbox keeps `effect` until the relay carries it out. A deadline (`WakeAt`)
+/// has nothing to carry out on AWS: the tick fires deadlines from the executions it finds
+/// through their `deadlines` entries, which every commit sets from the execution itself. Kept,
+/// a deadline cost its commit an outbox batch (2 write units in the transaction, and the
+/// transaction doubled the execution item's) and the relay a delete, for nothing.
+pub(super) fn keeps(effect: &Effect) -> bool {
+    !matches!(effect, Effect::WakeAt(_))
+}
+
 /// The ids of the entries a committed change completes, by execution written (an effect the
 /// change gives that execution itself is not among them).
 pub(super) fn completed_by(changes: &Changes) -> Vec<(String, Vec<String>)> {

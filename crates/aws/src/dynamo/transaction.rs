@@ -61,9 +61,10 @@ pub(super) struct Written {
 pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base>) -> Result<Built, StoreError> {
     let mut written = HashMap::new();
     let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
-    // Effects go into the outbox of the execution they concern, ordered by `seq`.
+    // Effects go into the outbox of the execution they concern, ordered by `seq`; a deadline
+    // is not kept there (`outbox::keeps`).
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
-    for (index, effect) in changes.effects.iter().enumerate() {
+    for (index, effect) in changes.effects.iter().enumerate().filter(|(_, effect)| super::outbox::keeps(effect)) {
         effects.entry(effect.execution_id()).or_default().push((effect, index as u64));
     }
     for (execution, expected) in &changes.executions {
@@ -424,13 +425,15 @@ mod tests {
         }
 
         let batch = items[2 + parts].put().expect("the outbox batch is put").item();
-        let expected: Vec<&str> = started.effects.iter().map(Effect::id).collect();
+        assert!(started.effects.iter().any(|e| matches!(e, Effect::WakeAt(_))), "the source's deadline");
+        let expected: Vec<&str> =
+            started.effects.iter().filter(|e| super::super::outbox::keeps(e)).map(Effect::id).collect();
         assert_eq!(string(batch.get("pk")), "OUTBOX");
         assert_eq!(string(batch.get("sk")), batch_sk("e1", expected.iter().copied()), "by execution, then its ids");
         assert!(string(batch.get("sk")).starts_with("e1#"));
         let entries = super::super::codec::batch_entries(batch).unwrap();
         let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
-        assert_eq!(ids, expected, "every effect, in commit order, in one batch");
+        assert_eq!(ids, expected, "every effect but the deadline, in commit order, in one batch");
         assert!(entries.windows(2).all(|pair| pair[0].seq < pair[1].seq));
         assert!(entries.iter().all(|entry| entry.claimed_by.is_none()));
         assert_eq!(string(batch.get("pipeline")), "p");
@@ -471,7 +474,9 @@ mod tests {
         let batch = items.iter().filter_map(|item| item.put()).find(|put| string(put.item().get("pk")) == "OUTBOX");
         let entries = super::super::codec::batch_entries(batch.expect("an outbox batch").item()).unwrap();
         let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
-        assert_eq!(ids, result.effects.iter().map(Effect::id).collect::<Vec<_>>(), "the result's effects");
+        let kept: Vec<&str> =
+            result.effects.iter().filter(|e| super::super::outbox::keeps(e)).map(Effect::id).collect();
+        assert_eq!(ids, kept, "the result's effects but its deadlines");
         assert!(!ids.contains(&dispatch.as_str()));
         // The dispatch it completes leaves its outbox once the change has committed.
         assert_eq!(super::super::outbox::completed_by(&result), [("e1".to_string(), vec![dispatch.clone()])]);
@@ -487,6 +492,45 @@ mod tests {
         let relied = Changes { state: None, state_relied_on: true, ..result };
         let items = transaction("table", &relied, &HashMap::new()).unwrap();
         assert!(items[0].condition_check().is_some(), "a state relied on is checked");
+    }
+
+    /// A build's wait recorded (a continuation of a job that waits on its service) gives the
+    /// execution nothing to carry out but a deadline, which the tick finds through the
+    /// `deadlines` entry: no outbox batch, so the change is the execution's item alone, which
+    /// the store writes as one conditional update instead of a transaction.
+    #[test]
+    fn a_change_whose_only_effect_is_a_deadline_writes_the_execution_item_alone() {
+        let pipeline = pipeline();
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let mut world = World::new(&pipeline);
+        world.pipeline = started.state.clone().unwrap();
+        world.executions.insert("e1".into(), started.executions[0].0.clone());
+        let sourced = changes(&pipeline, world.clone(), &source_done("e1"), Some(1), &[]);
+        let Some(Effect::Dispatch(build)) = sourced.effects.iter().find(|e| matches!(e, Effect::Dispatch(_))) else {
+            panic!("the build is dispatched")
+        };
+        assert!(build.action_type.provider == "Commands", "a build, which waits on CodeBuild");
+        world.pipeline = sourced.state.clone().unwrap_or(world.pipeline);
+        world.executions.insert("e1".into(), sourced.executions[0].0.clone());
+        let waiting = Event::JobContinued(pipewright_core::engine::JobContinued {
+            job: build.job_ref(),
+            continuation_token: r#"{"externalId":"build-1"}"#.into(),
+            summary: Some("build build-1 SUBMITTED".into()),
+            percent_complete: None,
+            external_execution_id: Some("build-1".into()),
+        });
+        let recorded = changes(&pipeline, world, &waiting, Some(2), &[]);
+        assert!(
+            !recorded.effects.is_empty() && recorded.effects.iter().all(|e| matches!(e, Effect::WakeAt(_))),
+            "only the next deadline: {:?}",
+            recorded.effects
+        );
+        let items = transaction("table", &recorded, &HashMap::new()).unwrap();
+        assert_eq!(items.len(), 1, "the execution alone: no outbox batch, no head");
+        let update = items[0].update().expect("the execution is updated");
+        assert_eq!(string(update.key().get("pk")), "EXECUTION#e1");
+        assert_eq!(update.condition_expression(), Some("rev = :expected"));
+        assert!(super::super::outbox::completed_by(&recorded).is_empty());
     }
 
     #[test]

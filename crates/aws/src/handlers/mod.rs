@@ -18,7 +18,7 @@ use pipewright_core::ports::StoreError;
 use pipewright_core::service::{self, Handled, ServiceError};
 use pipewright_core::time::Timestamp;
 
-use crate::relay::{RelayError, relay};
+use crate::relay::{RelayError, relay, relay_read_back};
 use crate::settings::Services;
 
 /// How a handler failed.
@@ -196,7 +196,7 @@ pub async fn relay_pending(services: &Services, pipeline: &str, execution_id: &s
     if pending.is_empty() {
         return Ok(0);
     }
-    relay(services, pipeline, &pending).await?;
+    relay_read_back(services, pipeline, &pending).await?;
     Ok(pending.len())
 }
 

@@ -110,12 +110,8 @@ async fn crashes_between_commit_and_publish_are_recovered_by_the_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
     let stack = stack().await;
-    stack.put_pipeline(&site_pipeline(&stack, "ticked", "SUPERSEDED", false)).await;
-    stack.services.faults.crash_after_commit(1);
-    let id = start_from_upload(&stack, "ticked").await;
+    let (id, pending) = started_without_relay(&stack, "ticked").await;
     assert_eq!(stack.execution(&id).await.status, ExecutionStatus::InProgress, "committed");
-    let pending = stack.services.store.pending_effects(&id).await.unwrap();
-    assert!(pending.len() >= 2, "its effects wait in the outbox");
     let job = pending
         .iter()
         .find_map(|effect| match effect {
@@ -145,39 +141,101 @@ async fn a_crash_whose_event_is_never_retried_is_recovered_by_the_tick() {
     single_attempts(&stack.execution(&id).await);
 }
 
-/// Moves an execution's outbox batches into its item's `outbox` map, with the `outbox` index
-/// keys, as a stack deployed before outbox batches wrote them.
-async fn as_written_before_batches(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) -> usize {
+/// The start of a pipeline `name` whose relay crashed after the commit: the execution and the
+/// effects its outbox holds.
+async fn started_without_relay(stack: &Stack, name: &str) -> (String, Vec<pipewright_core::engine::Effect>) {
+    stack.put_pipeline(&site_pipeline(stack, name, "SUPERSEDED", false)).await;
+    stack.services.faults.crash_after_commit(1);
+    let id = start_from_upload(stack, name).await;
+    let pending = stack.services.store.pending_effects(&id).await.unwrap();
+    assert!(pending.len() >= 2, "its effects wait in the outbox");
+    (id, pending)
+}
+
+/// The outbox batches of execution `id`, read consistently.
+async fn outbox_batches(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use std::io::Write;
-    let read_stored = |blob: &AttributeValue| -> Value {
-        let json = pipewright_aws::dynamo::stored_json_bytes(blob.as_b().unwrap().as_ref(), "outbox batch").unwrap();
-        serde_json::from_slice(&json).unwrap()
-    };
-    // Those stacks wrote gzip.
-    let gzip = |value: &Value| -> AttributeValue {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(value.to_string().as_bytes()).unwrap();
-        AttributeValue::B(encoder.finish().unwrap().into())
-    };
-    let batches = dynamo
+    let query = dynamo
         .query()
         .table_name(table)
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
         .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
         .expression_attribute_values(":prefix", AttributeValue::S(format!("{id}#")))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+        .consistent_read(true);
+    query.send().await.unwrap().items.unwrap_or_default()
+}
+
+/// `value` as an attribute of gzip JSON, as stacks wrote them before the store's dictionary.
+fn gzip_json(value: &Value) -> aws_sdk_dynamodb::types::AttributeValue {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(value.to_string().as_bytes()).unwrap();
+    aws_sdk_dynamodb::types::AttributeValue::B(encoder.finish().unwrap().into())
+}
+
+/// A stack deployed before deadlines left the outbox wrote them into the batches: one beside
+/// a commit's other effects, and a batch of a deadline alone for each build's wait recorded.
+/// Read back after a crash, every entry of them leaves the outbox with the rest, so that no
+/// batch of deadlines stays behind for the tick to read every minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deadlines_left_in_the_outbox_by_an_earlier_version_leave_it_when_read_back() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = stack().await;
+    let (id, pending) = started_without_relay(&stack, "olderwaits").await;
+    assert!(
+        pending.iter().all(|e| !matches!(e, pipewright_core::engine::Effect::WakeAt(_))),
+        "no deadline kept: {pending:?}"
+    );
+
+    let dynamo = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
+    let table = stack.stack.settings.table.clone();
+    let deadline =
+        |n: u64| json!({"type": "WakeAt", "id": format!("wake/{id}/Source/Bundle/1/{n}"), "executionId": id, "at": 1});
+    // The start's batch with its deadline among its entries, as those stacks wrote it.
+    let [batch] = &outbox_batches(&dynamo, &table, &id).await[..] else { panic!("one batch for the start") };
+    let blob = batch["effects"].as_b().unwrap().as_ref();
+    let mut entries: Vec<Value> =
+        serde_json::from_slice(&pipewright_aws::dynamo::stored_json_bytes(blob, "outbox batch").unwrap()).unwrap();
+    let last = entries.iter().filter_map(|entry| entry["seq"].as_u64()).max().unwrap();
+    entries.push(json!({"effect": deadline(1), "seq": last + 1}));
+    let mut older = batch.clone();
+    older.insert("effects".into(), gzip_json(&Value::Array(entries)));
+    dynamo.put_item().table_name(&table).set_item(Some(older.clone())).send().await.unwrap();
+    // And a batch holding a deadline alone.
+    let mut alone = older;
+    alone.insert("sk".into(), AttributeValue::S(format!("{id}#a-wait-recorded")));
+    alone.insert("effects".into(), gzip_json(&json!([{"effect": deadline(2), "seq": last + 2}])));
+    dynamo.put_item().table_name(&table).set_item(Some(alone)).send().await.unwrap();
+    assert_eq!(stack.services.store.pending_effects(&id).await.unwrap().len(), pending.len() + 2);
+
+    let later = Timestamp::from_millis(handlers::now().millis() + 61_000);
+    let report = stage_transition::tick(&stack.services, later).await.unwrap();
+    assert!(report.relayed >= pending.len(), "{report:?}");
+    assert!(outbox_batches(&dynamo, &table, &id).await.is_empty(), "every batch gone, the deadlines' with the rest");
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
+    single_attempts(&stack.execution(&id).await);
+}
+
+/// Moves an execution's outbox batches into its item's `outbox` map, with the `outbox` index
+/// keys, as a stack deployed before outbox batches wrote them.
+async fn as_written_before_batches(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let read_stored = |blob: &AttributeValue| -> Value {
+        let json = pipewright_aws::dynamo::stored_json_bytes(blob.as_b().unwrap().as_ref(), "outbox batch").unwrap();
+        serde_json::from_slice(&json).unwrap()
+    };
+    let batches = outbox_batches(dynamo, table, id).await;
     let mut outbox = std::collections::HashMap::new();
     let mut committed_at = String::new();
     for batch in &batches {
         committed_at = batch["committed_at"].as_n().unwrap().clone();
         for stored in read_stored(&batch["effects"]).as_array().unwrap() {
-            let entry = std::collections::HashMap::from([("effect".to_string(), gzip(stored))]);
+            // Those stacks wrote gzip.
+            let entry = std::collections::HashMap::from([("effect".to_string(), gzip_json(stored))]);
             outbox.insert(stored["effect"]["id"].as_str().unwrap().to_string(), AttributeValue::M(entry));
         }
         let sk = batch["sk"].clone();
@@ -203,11 +261,7 @@ async fn as_written_before_batches(dynamo: &aws_sdk_dynamodb::Client, table: &st
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outbox_written_before_batches_is_still_relayed_by_the_tick() {
     let stack = stack().await;
-    stack.put_pipeline(&site_pipeline(&stack, "upgraded", "SUPERSEDED", false)).await;
-    stack.services.faults.crash_after_commit(1);
-    let id = start_from_upload(&stack, "upgraded").await;
-    let pending = stack.services.store.pending_effects(&id).await.unwrap();
-    assert!(pending.len() >= 2, "its effects wait in the outbox");
+    let (id, pending) = started_without_relay(&stack, "upgraded").await;
     let dynamo = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
     let table = stack.stack.settings.table.clone();
     assert_eq!(as_written_before_batches(&dynamo, &table, &id).await, pending.len());
