@@ -188,7 +188,8 @@ pub fn engine_entry(pipeline: &str, event: &Event) -> Entry {
     }
 }
 
-/// The bus entry that carries out an effect; deadlines (`WakeAt`) are served by the tick.
+/// The bus entry that carries out an effect; deadlines (`WakeAt`) are served by the tick, and
+/// the DynamoDB store does not keep them in its outbox either (`dynamo/outbox.rs`, `keeps`).
 pub fn effect_entry(effect: &Effect, pipeline: &str, account: &str, region: &str) -> Option<Entry> {
     let engine = |detail_type: &str, detail: Value| Entry {
         source: ENGINE_SOURCE.to_string(),

@@ -386,9 +386,9 @@ pub fn glob_set(patterns: &[String]) -> Result<GlobSet, ZipError> {
 pub struct Zipped {
     pub count: usize,
     /// A BLAKE3 hash over each entry in order: its name, kind, mode, and the BLAKE3 hash of
-    /// its bytes (a file) or its target (a link). Pipewright writes the same zip, byte for byte, for the same content
-    /// (entries in order, fixed timestamps, compression chosen from the bytes), so the
-    /// digest names the zip.
+    /// its bytes (a file) or its target (a link). Pipewright writes the same zip, byte for
+    /// byte, for the same content (entries in order, fixed timestamps, compression chosen from
+    /// the bytes), so the digest names the zip.
     pub digest: String,
 }
 

@@ -258,6 +258,7 @@ fn updated_execution(
 #[cfg(test)]
 mod tests {
     use super::super::keys::{DEADLINE_LEAD_MILLIS, DEADLINE_SPAN_MILLIS, deadline_entry_of, timed};
+    use super::super::outbox::keeps;
     use super::*;
     use pipewright_core::contract::{declaration, source_done, start};
     use pipewright_core::engine::{self, Event, Step, World, next_due};
@@ -426,8 +427,7 @@ mod tests {
 
         let batch = items[2 + parts].put().expect("the outbox batch is put").item();
         assert!(started.effects.iter().any(|e| matches!(e, Effect::WakeAt(_))), "the source's deadline");
-        let expected: Vec<&str> =
-            started.effects.iter().filter(|e| super::super::outbox::keeps(e)).map(Effect::id).collect();
+        let expected: Vec<&str> = started.effects.iter().filter(|e| keeps(e)).map(Effect::id).collect();
         assert_eq!(string(batch.get("pk")), "OUTBOX");
         assert_eq!(string(batch.get("sk")), batch_sk("e1", expected.iter().copied()), "by execution, then its ids");
         assert!(string(batch.get("sk")).starts_with("e1#"));
@@ -474,8 +474,7 @@ mod tests {
         let batch = items.iter().filter_map(|item| item.put()).find(|put| string(put.item().get("pk")) == "OUTBOX");
         let entries = super::super::codec::batch_entries(batch.expect("an outbox batch").item()).unwrap();
         let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
-        let kept: Vec<&str> =
-            result.effects.iter().filter(|e| super::super::outbox::keeps(e)).map(Effect::id).collect();
+        let kept: Vec<&str> = result.effects.iter().filter(|e| keeps(e)).map(Effect::id).collect();
         assert_eq!(ids, kept, "the result's effects but its deadlines");
         assert!(!ids.contains(&dispatch.as_str()));
         // The dispatch it completes leaves its outbox once the change has committed.
@@ -509,7 +508,7 @@ mod tests {
         let Some(Effect::Dispatch(build)) = sourced.effects.iter().find(|e| matches!(e, Effect::Dispatch(_))) else {
             panic!("the build is dispatched")
         };
-        assert!(build.action_type.provider == "Commands", "a build, which waits on CodeBuild");
+        assert_eq!(build.action_type.provider, "Commands", "a build, which waits on CodeBuild");
         world.pipeline = sourced.state.clone().unwrap_or(world.pipeline);
         world.executions.insert("e1".into(), sourced.executions[0].0.clone());
         let waiting = Event::JobContinued(pipewright_core::engine::JobContinued {
