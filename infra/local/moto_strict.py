@@ -383,6 +383,22 @@ def key_kind(key: dict) -> str:
     return "/".join(parts)
 
 
+def read_kind(request: dict) -> str:
+    """A read request's kind for the meter's breakdown: the kinds of the keys it names (a
+    query's partition and index, a batch's keys)."""
+    if "Key" in request:
+        return key_kind(request["Key"])
+    if "KeyConditionExpression" in request:
+        values = request.get("ExpressionAttributeValues", {})
+        partition = next((key_kind({k: v}) for k, v in sorted(values.items()) if k in (":pk", ":p")), "?")
+        index = request.get("IndexName")
+        return f"{partition} ({index})" if index else partition
+    if "RequestItems" in request:
+        kinds = sorted({key_kind(key) for batch in request["RequestItems"].values() for key in batch.get("Keys", [])})
+        return ",".join(kinds)
+    return "?"
+
+
 class Billing:
     """Units and events by table and by bus: tests running side by side each read their own."""
 
@@ -417,7 +433,11 @@ class Billing:
             if indexes:
                 by_kind[f"{kind} (indexes)"] = by_kind.get(f"{kind} (indexes)", 0) + indexes
         for table, units in read_units(target, request, response).items():
-            self.meter(table)["read_units"] += units
+            meter = self.meter(table)
+            meter["read_units"] += units
+            by_kind = meter.setdefault("read_units_by_request", {})
+            kind = f"{operation} {read_kind(request)}"
+            by_kind[kind] = by_kind.get(kind, 0.0) + units
         if target.endswith(".PutEvents"):
             for entry in request.get("Entries", []):
                 self.meter(entry.get("EventBusName") or "default")["events"] += started(entry_size(entry), 64 * 1024)

@@ -4,10 +4,11 @@
 //! | source | detail-type | to |
 //! |---|---|---|
 //! | `pipewright.engine` | `Pipewright Engine Event` | stage-transition |
-//! | `pipewright.engine` | `Pipewright Action Dispatched` | invoke-action |
+//! | `pipewright.engine` | `Pipewright Action Dispatched` (a job its action's STARTED does not carry) | invoke-action |
 //! | `pipewright.engine` | `Pipewright Approval Requested` | invoke-action |
 //! | `pipewright.command` | `StartPipelineExecution` | source-change |
 //! | `pipewright` | `CodePipeline … Execution State Change` | users' rules |
+//! | `pipewright` | `CodePipeline Action Execution State Change`, STARTED (not an approval) | invoke-action: the action's first job |
 
 use std::time::Duration;
 
@@ -16,7 +17,9 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use pipewright_core::engine::{ApprovalRequest, Dispatch, Effect, Event, SourceRevisionOverride, VariableOverride};
+use pipewright_core::engine::{
+    ApprovalRequest, Dispatch, Effect, Event, SourceRevisionOverride, VariableOverride, announced_by_start,
+};
 use pipewright_core::envelope;
 use pipewright_core::source_events::SourceChange;
 
@@ -186,6 +189,19 @@ pub fn engine_entry(pipeline: &str, event: &Event) -> Entry {
             .unwrap_or(Value::Null),
         resources: Vec::new(),
     }
+}
+
+/// The bus entries that carry out one commit's effects, in order. An action's first job is
+/// not an entry of its own when the commit also publishes the action's STARTED state change
+/// (`engine::announced_by_start`): invoke-action takes the job from that event, which is
+/// published anyway, so each action costs one event less (docs/ARCHITECTURE.md, "A start
+/// carries its job").
+pub fn commit_entries(effects: &[Effect], pipeline: &str, account: &str, region: &str) -> Vec<Entry> {
+    effects
+        .iter()
+        .filter(|effect| !matches!(effect, Effect::Dispatch(dispatch) if announced_by_start(dispatch, effects)))
+        .filter_map(|effect| effect_entry(effect, pipeline, account, region))
+        .collect()
 }
 
 /// The bus entry that carries out an effect; deadlines (`WakeAt`) are served by the tick, and

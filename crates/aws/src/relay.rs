@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use pipewright_core::engine::Effect;
 use pipewright_core::ports::{StateStore, StoreError};
 
-use crate::bus::{BusError, effect_entry};
+use crate::bus::{BusError, commit_entries};
 use crate::settings::Services;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,10 +39,7 @@ async fn carry_out(
     holds: impl Fn(&Effect) -> bool,
 ) -> Result<(), RelayError> {
     let settings = &services.settings;
-    let entries = effects
-        .iter()
-        .filter_map(|effect| effect_entry(effect, pipeline, &settings.account, &settings.region))
-        .collect();
+    let entries = commit_entries(effects, pipeline, &settings.account, &settings.region);
     // A job is found by id (a job worker's result names only the job) before anyone can see it.
     services.store.record_jobs(pipeline, effects).await?;
     services.bus.put(entries).await?;

@@ -369,11 +369,13 @@ pub fn approval_links(services: &Services, request: &ApprovalRequest) -> Option<
 /// CodeBuild's events on the default bus (docs/reference/codebuild.md §8).
 pub const BUILD_SOURCE: &str = "aws.codebuild";
 pub const BUILD_STATE_CHANGE: &str = "CodeBuild Build State Change";
-/// Pipewright's own action state changes on the stack's bus: an abandoned build is stopped.
+/// Pipewright's own action state changes on the stack's bus: a start carries the action's
+/// first job, and an abandoned build is stopped.
 pub const ACTION_STATE_CHANGE: &str = "CodePipeline Action Execution State Change";
 
-/// Reads one delivery: a dispatched action, an approval to notify, a build that ended, or an
-/// action abandoned while its build runs.
+/// Reads one delivery: a dispatched action or an action's start (which carries its first
+/// job), an approval to notify, a build that ended, or an action abandoned while its build
+/// runs.
 pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, HandlerError> {
     let invoked = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
         (ENGINE_SOURCE, ACTION_DISPATCHED) => {
@@ -388,7 +390,11 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
         }
         (BUILD_SOURCE, BUILD_STATE_CHANGE) => build_events::build_state_changed(services, &envelope.detail).await?,
         (pipewright_core::envelope::SOURCE, ACTION_STATE_CHANGE) => {
-            build_events::action_abandoned(services, &envelope.detail).await?
+            if envelope.detail.get("state").and_then(Value::as_str) == Some("STARTED") {
+                super::started_action::action_started(services, &envelope.detail).await?
+            } else {
+                build_events::action_abandoned(services, &envelope.detail).await?
+            }
         }
         (source, detail_type) => {
             return Err(HandlerError::Rejected(format!(

@@ -9,6 +9,7 @@ pub mod invoke_action;
 pub mod source_change;
 pub mod source_polling;
 pub mod stage_transition;
+pub mod started_action;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -182,11 +182,21 @@ impl Stack {
 
     /// Puts an event on the account's default bus, as AWS services do.
     pub async fn put_default_bus(&self, event: &Value) {
+        self.put_bus(event, None).await
+    }
+
+    /// Puts `event` (source, detail-type, detail, resources) on the stack's own bus.
+    pub async fn put_custom_bus(&self, event: &Value) {
+        self.put_bus(event, Some(&self.stack.settings.bus)).await
+    }
+
+    async fn put_bus(&self, event: &Value, bus: Option<&str>) {
         let events = aws_sdk_eventbridge::Client::new(&self.sdk);
         let output = events
             .put_events()
             .entries(
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .set_event_bus_name(bus.map(String::from))
                     .source(event["source"].as_str().unwrap())
                     .detail_type(event["detail-type"].as_str().unwrap())
                     .detail(event["detail"].to_string())

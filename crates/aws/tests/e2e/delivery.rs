@@ -7,7 +7,7 @@ use crate::common;
 use std::collections::BTreeSet;
 
 use pipewright_aws::bus::Envelope;
-use pipewright_aws::handlers::{self, source_change, stage_transition};
+use pipewright_aws::handlers::{self, invoke_action, source_change, stage_transition};
 use pipewright_core::engine::{ActionStatus, Execution, ExecutionStatus};
 use pipewright_core::ports::StateStore;
 use pipewright_core::time::Timestamp;
@@ -309,4 +309,64 @@ async fn a_dispatch_nobody_picked_up_is_sent_again_by_the_tick() {
         .await
         .unwrap();
     assert_eq!(again.resent, 0);
+}
+
+/// `detail-type state` of each event, as a queue holds them.
+fn kinds(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| format!("{} {}", e["detail-type"].as_str().unwrap_or(""), e["detail"]["state"])).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_actions_start_carries_its_first_job_which_a_later_delivery_does_not_run_again() {
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "carried", "SUPERSEDED", false)).await;
+    let id = start_from_upload(&stack, "carried").await;
+    // What the start sent invoke-action: the source action's STARTED, no dispatch of its own.
+    let queue = stack.stack.queues["invoke-action"].clone();
+    let queued = stack.drain(&queue).await;
+    assert_eq!(kinds(&queued), ["CodePipeline Action Execution State Change \"STARTED\""], "{queued:#?}");
+    let started: Envelope = serde_json::from_value(queued[0].clone()).unwrap();
+    let ran = invoke_action::receive(&stack.services, &started).await.unwrap();
+    assert_eq!(ran["invoked"], "succeeded", "{ran}");
+    let source = &stack.execution(&id).await.stages[0].actions[0];
+    assert_eq!(source.attempts.len(), 1);
+    assert_eq!(source.attempts[0].status, ActionStatus::Succeeded);
+    // The next stage's two first actions (Check runs second) were sent the same way.
+    let next = stack.drain(&queue).await;
+    assert_eq!(kinds(&next), ["CodePipeline Action Execution State Change \"STARTED\""; 2], "{next:#?}");
+
+    // Delivered again once the job has run: the job is no longer the action's live one, and
+    // nothing runs twice (two deliveries at once meet at the job's claim,
+    // `every_event_delivered_twice_at_once_runs_each_step_once`).
+    let again = invoke_action::receive(&stack.services, &started).await.unwrap();
+    assert_eq!(again["invoked"], "stale", "{again}");
+    assert_eq!(stack.execution(&id).await.stages[0].actions[0].attempts.len(), 1);
+
+    for event in next {
+        stack.put_custom_bus(&event).await;
+    }
+    assert_eq!(stack.run_to_end(&id).await, ExecutionStatus::Succeeded);
+    single_attempts(&stack.execution(&id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approvals_start_does_not_reach_invoke_action_and_carries_no_job() {
+    let stack = stack().await;
+    let queue = stack.stack.queues["invoke-action"].clone();
+    let started = |category: &str| {
+        json!({"source": "pipewright", "detail-type": "CodePipeline Action Execution State Change",
+               "detail": {"pipeline": "p", "execution-id": "e", "stage": "Gate", "action": "Approve",
+                          "state": "STARTED", "version": 1, "pipeline-execution-attempt": 1,
+                          "type": {"owner": "AWS", "category": category, "provider": "Manual", "version": "1"}}})
+    };
+    stack.put_custom_bus(&started("Approval")).await;
+    stack.put_custom_bus(&started("Build")).await;
+    let queued = stack.drain(&queue).await;
+    let categories: Vec<&str> = queued.iter().filter_map(|e| e["detail"]["type"]["category"].as_str()).collect();
+    assert_eq!(categories, ["Build"], "only a start that may carry a job: {queued:#?}");
+    // Delivered anyway, an approval's start (here of an execution that does not exist) runs
+    // nothing.
+    let envelope: Envelope = serde_json::from_value(started("Approval")).unwrap();
+    let answered = invoke_action::receive(&stack.services, &envelope).await.unwrap();
+    assert_eq!(answered["invoked"], "stale", "{answered}");
 }

@@ -24,8 +24,8 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// EventBridge matching for the pattern forms the template uses: lists of exact values and
-/// wildcards, nested objects, arrays in the event.
+/// EventBridge matching for the pattern forms the template uses: lists of exact values,
+/// wildcards and `anything-but`, nested objects, arrays in the event.
 fn pattern_matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
         Value::Object(fields) => fields.iter().all(|(name, wanted)| pattern_matches(wanted, &event[name.as_str()])),
@@ -36,6 +36,10 @@ fn pattern_matches(pattern: &Value, event: &Value) -> bool {
         Value::Array(values) => values.iter().any(|value| match (value, event) {
             (Value::Object(filter), Value::String(text)) if filter.contains_key("wildcard") => {
                 filter["wildcard"].as_str().is_some_and(|wildcard| wildcard_matches(wildcard, text))
+            }
+            // A value present and none of those listed.
+            (Value::Object(filter), Value::String(text)) if filter.contains_key("anything-but") => {
+                filter["anything-but"].as_array().is_some_and(|listed| listed.iter().all(|v| v.as_str() != Some(text)))
             }
             _ => value == event,
         }),
@@ -175,6 +179,17 @@ fn every_bus_event_reaches_exactly_its_function() {
     let mut succeeded = abandoned.clone();
     succeeded["detail"]["state"] = json!("SUCCEEDED");
     assert!(routed(&rules, &succeeded, true).is_empty());
+    // An action's start carries its first job to invoke-action; an approval's carries none
+    // (its notification is an Approval Requested), nor does a start without a type.
+    let started = sample("action-started.json");
+    assert_eq!(routed(&rules, &started, true), ["invoke-action"]);
+    assert!(routed(&rules, &started, false).is_empty(), "the stack's own bus only");
+    let mut approval_start = started.clone();
+    approval_start["detail"]["type"]["category"] = json!("Approval");
+    assert!(routed(&rules, &approval_start, true).is_empty());
+    let mut untyped = started.clone();
+    untyped["detail"].as_object_mut().unwrap().remove("type");
+    assert!(routed(&rules, &untyped, true).is_empty());
     // The state-change events are for users' rules, not for the functions.
     let engine_message: EngineMessage = serde_json::from_value(engine["detail"].clone()).unwrap();
     let entry = bus::engine_entry("p", &engine_message.event);
@@ -300,7 +315,7 @@ fn every_sample_decodes_as_its_function_reads_it() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 15, "{names:?}");
+    assert_eq!(names.len(), 16, "{names:?}");
     for name in &names {
         let value = sample(name);
         if name.starts_with("approval-callback") {
@@ -326,6 +341,13 @@ fn every_sample_decodes_as_its_function_reads_it() {
                 drop(serde_json::from_value::<ApprovalMessage>(envelope.detail).unwrap())
             }
             "Scheduled Event" => assert_eq!(envelope.source, "aws.events"),
+            // An action's start, which carries its first job to invoke-action.
+            "CodePipeline Action Execution State Change" => {
+                let detail: pipewright_core::engine::StateChangeDetail =
+                    serde_json::from_value(envelope.detail).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!((envelope.source.as_str(), detail.state.as_str()), ("pipewright", "STARTED"));
+                assert!(detail.stage.is_some() && detail.action.is_some(), "{name} names its action");
+            }
             "CodeBuild Build State Change" => {
                 let event = pipewright_core::deploy::codebuild::build_event(&envelope.detail).unwrap();
                 assert_eq!((event.pipeline.as_str(), event.status.as_str()), ("hello-service", "FAILED"));

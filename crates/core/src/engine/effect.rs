@@ -115,6 +115,30 @@ impl Dispatch {
     }
 }
 
+/// Whether `effects` (those of one commit) announce `dispatch` with the action's `STARTED`
+/// state change: the action's first job (no rule's, no look at a wait) and, among the
+/// effects, the STARTED event of the same execution, stage and action, which names a type
+/// other than `Approval`. On AWS such a job travels on that event: the bus carries no
+/// dispatch of its own for it, and invoke-action rebuilds the job from the execution
+/// (docs/ARCHITECTURE.md, "A start carries its job").
+pub fn announced_by_start(dispatch: &Dispatch, effects: &[Effect]) -> bool {
+    if dispatch.condition.is_some() || dispatch.continuation_token.is_some() {
+        return false;
+    }
+    effects.iter().any(|effect| match effect {
+        Effect::Publish(change) => {
+            let detail = &change.detail;
+            change.detail_type == DetailType::Action
+                && detail.state == "STARTED"
+                && detail.execution_id == dispatch.execution_id
+                && detail.stage.as_deref() == Some(dispatch.stage.as_str())
+                && detail.action.as_deref() == Some(dispatch.action.as_str())
+                && detail.action_type.as_ref().is_some_and(|t| t.category != "Approval")
+        }
+        _ => false,
+    })
+}
+
 /// A manual approval waiting for a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -79,15 +79,20 @@ fn job_ids_and_tokens_are_uuids_derived_from_the_secret_seed() {
     assert_ne!(job.id, crate::ids::job_id("other-seed", aeid, 1));
 }
 
-#[test]
-fn work_in_flight_rebuilds_the_dispatches_and_approvals_as_first_sent() {
-    let mut sim = Sim::new(pipeline_json(
+/// A source, then a stage of a Lambda invoke and an approval, and a Commands action after them.
+fn invoke_approve_later() -> Sim {
+    Sim::new(pipeline_json(
         "SUPERSEDED",
         vec![
             stage("Source", vec![source("Src", "Code")]),
             stage("Work", vec![lambda("Invoke", 1), approval("Approve", 1), command("Later", 2, &["Code"], &[])]),
         ],
-    ));
+    ))
+}
+
+#[test]
+fn work_in_flight_rebuilds_the_dispatches_and_approvals_as_first_sent() {
+    let mut sim = invoke_approve_later();
     sim.start("e1");
     let sent = sim.succeed("e1", "Source", "Src");
     sim.advance_minutes(3);
@@ -105,6 +110,46 @@ fn work_in_flight_rebuilds_the_dispatches_and_approvals_as_first_sent() {
         work_in_flight(&sim.pipeline, &execution, sim.now).iter().map(|w| w.effect.id().to_string()).collect();
     assert_eq!(left.len(), 1);
     assert!(left[0].starts_with("approval/e1/Work/Approve/"), "{left:?}");
+}
+
+#[test]
+fn an_actions_first_job_is_announced_by_its_start_and_nothing_else_is() {
+    let mut sim = invoke_approve_later();
+    let started = sim.start("e1");
+    let source = dispatches(&started)[0].clone();
+    assert!(announced_by_start(&source, &started), "the source's job, with the source's STARTED");
+    let sent = sim.succeed("e1", "Source", "Src");
+    let announced: Vec<&str> =
+        dispatches(&sent).into_iter().filter(|d| announced_by_start(d, &sent)).map(|d| d.action.as_str()).collect();
+    assert_eq!(announced, ["Invoke"], "the approval has no job; Later has not started");
+    let invoke = dispatches(&sent)[0].clone();
+    // Re-sent alone (the tick's unclaimed work), it travels as a dispatch of its own.
+    assert!(!announced_by_start(&invoke, &[Effect::Dispatch(Box::new(invoke.clone()))]));
+    // Another execution's, stage's or action's STARTED does not announce it.
+    for other in [("e2", "Work", "Invoke"), ("e1", "Other", "Invoke"), ("e1", "Work", "Approve")] {
+        let mut renamed = invoke.clone();
+        (renamed.execution_id, renamed.stage, renamed.action) = (other.0.into(), other.1.into(), other.2.into());
+        assert!(!announced_by_start(&renamed, &sent), "{other:?}");
+    }
+    // A look at a wait, and a rule's job, are never announced.
+    let look = Dispatch { continuation_token: Some("{}".into()), ..invoke.clone() };
+    assert!(!announced_by_start(&look, &sent));
+    let rule = Dispatch { condition: Some(ConditionKind::OnSuccess), ..invoke.clone() };
+    assert!(!announced_by_start(&rule, &sent));
+    // A STARTED that names an Approval type does not carry a job (the rule leaves it out).
+    let approval_start: Vec<Effect> = sent
+        .iter()
+        .cloned()
+        .map(|mut effect| {
+            if let Effect::Publish(change) = &mut effect
+                && let Some(kind) = change.detail.action_type.as_mut()
+            {
+                kind.category = "Approval".into();
+            }
+            effect
+        })
+        .collect();
+    assert!(!announced_by_start(&invoke, &approval_start));
 }
 
 #[test]
