@@ -10,6 +10,7 @@
 //! as message attributes, so a retry survives the router; a message received before it is due
 //! is left in the queue until then.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -46,6 +47,8 @@ pub enum Delivery {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pumped {
     pub messages: usize,
+    /// The messages by the function they went to (each one invocation, as Lambda bills).
+    pub by_function: BTreeMap<String, usize>,
     pub rejected: Vec<String>,
     /// Failed deliveries (each retried later, or dead-lettered).
     pub failed: Vec<String>,
@@ -56,6 +59,9 @@ pub struct Pumped {
 impl Pumped {
     fn merge(&mut self, round: Pumped) {
         self.messages += round.messages;
+        for (function, messages) in round.by_function {
+            *self.by_function.entry(function).or_default() += messages;
+        }
         self.rejected.extend(round.rejected);
         self.failed.extend(round.failed);
         self.dead_lettered.extend(round.dead_lettered);
@@ -222,6 +228,9 @@ impl Router {
         // Lambda's asynchronous invocations keep no order.
         received.sort_by_cached_key(|_| uuid::Uuid::new_v4());
         let mut pumped = Pumped { messages: received.len(), ..Pumped::default() };
+        for message in &received {
+            *pumped.by_function.entry(message.function.clone()).or_default() += 1;
+        }
         let mut deliveries = JoinSet::new();
         for (index, message) in received.iter().enumerate() {
             for _ in 0..self.copies {

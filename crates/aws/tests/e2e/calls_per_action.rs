@@ -116,15 +116,26 @@ async fn calls_per_action_of_a_run() {
     );
 
     // What AWS would bill for the run, from the stand-in's meter and the router's deliveries
-    // (one Lambda invocation each), at us-east-1 list prices.
+    // (one Lambda invocation each, its duration billed at its function's memory), at
+    // us-east-1 list prices.
+    let prices = ListPrices::US_EAST_1;
     let invocations = pumped.messages as f64;
+    let memory = pipewright_aws::devstack::function_memory(TEMPLATE).unwrap();
+    let invocations_cost: f64 = pumped
+        .by_function
+        .iter()
+        .map(|(function, count)| {
+            let mb = memory.get(function).copied().unwrap_or_else(|| panic!("{function} is in the template"));
+            prices.invocation(mb) * *count as f64
+        })
+        .sum();
+    println!("invocations by function (memory): {:?}, {memory:?}", pumped.by_function);
     let s3_puts = sum("S3", &["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]);
     let s3_gets = s3 as u64 - s3_puts;
-    let prices = ListPrices::US_EAST_1;
     let orchestration = prices.write_unit * bill.write_units
         + prices.read_unit * bill.read_units
         + prices.event * bill.events
-        + prices.invocation * invocations;
+        + invocations_cost;
     let artifacts = prices.s3_put * s3_puts as f64 + prices.s3_get * s3_gets as f64;
     println!(
         "billed per action: {:.1} write units, {:.1} read units, {:.1} events, {:.1} invocations; \
@@ -148,9 +159,10 @@ async fn calls_per_action_of_a_run() {
     let indexes: f64 =
         kinds.iter().filter(|(kind, _)| kind.ends_with("EXECUTION/EXECUTION (indexes)")).map(|(_, units)| units).sum();
     assert_eq!(indexes, 4.0, "index writes of the execution item: {kinds:?}");
-    // A bound a little above what the design costs now ($0.0000122 since an action's start
-    // carries its first job), so that a regression shows.
-    assert!(orchestration / actions as f64 <= 0.000_012_5, "cost per action: {bill:?}, {invocations} invocations");
+    // A bound a little above what the design costs now ($0.0000138 since an action's start
+    // carries its first job and invoke-action's invocations are priced at its 1024 MB), so
+    // that a regression shows.
+    assert!(orchestration / actions as f64 <= 0.000_014_0, "cost per action: {bill:?}, {invocations} invocations");
     // The events are the state changes users' rules match, and nothing else: the pipeline's
     // 2, each stage's 2 and each action's 2. Each action's first job travels on its STARTED
     // (the bus carried a dispatch of its own for each, 5 events more); the builds' looks
@@ -197,24 +209,34 @@ async fn write_units_by_item(table: &str) -> BTreeMap<String, f64> {
 
 /// us-east-1 list prices, per unit: DynamoDB on demand ($0.625 per million write units, $0.125
 /// per million read units), EventBridge custom events ($1.00 per million), Lambda arm64 ($0.20
-/// per million requests and $0.0000133334 per GB-second, taken as 100 ms at 256 MB per
-/// invocation), S3 Standard ($5 per million PUTs, $0.40 per million GETs).
+/// per million requests and $0.0000133334 per GB-second, an invocation taken as 100 ms at its
+/// function's memory), S3 Standard ($5 per million PUTs, $0.40 per million GETs).
 struct ListPrices {
     write_unit: f64,
     read_unit: f64,
     event: f64,
-    invocation: f64,
+    request: f64,
+    gb_second: f64,
     s3_put: f64,
     s3_get: f64,
 }
+
+/// The duration priced for each invocation: the functions' own work around their calls.
+const INVOCATION_SECONDS: f64 = 0.1;
 
 impl ListPrices {
     const US_EAST_1: ListPrices = ListPrices {
         write_unit: 0.625e-6,
         read_unit: 0.125e-6,
         event: 1.0e-6,
-        invocation: 0.2e-6 + 0.1 * 0.25 * 0.000_013_333_4,
+        request: 0.2e-6,
+        gb_second: 0.000_013_333_4,
         s3_put: 5.0e-6,
         s3_get: 0.4e-6,
     };
+
+    /// One invocation of a function of `memory_mb`.
+    fn invocation(&self, memory_mb: u32) -> f64 {
+        self.request + INVOCATION_SECONDS * f64::from(memory_mb) / 1024.0 * self.gb_second
+    }
 }

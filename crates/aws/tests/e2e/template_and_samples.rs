@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use pipewright_aws::bus::{self, ApprovalMessage, DispatchMessage, EngineMessage, Envelope};
-use pipewright_aws::devstack::{FUNCTIONS, Parameters, Rule, template_rules};
+use pipewright_aws::devstack::{FUNCTIONS, Parameters, Rule, function_memory, template_rules};
 use pipewright_aws::handlers::source_change::{self, SourceEvent};
 use pipewright_aws::webhook_secret;
 use pipewright_core::deploy::events::service_change;
@@ -135,6 +135,16 @@ fn the_template_declares_the_functions_and_the_tick() {
     // Repository webhooks are verified with the secret the stack names, and only it is readable.
     assert!(TEMPLATE.contains(&format!("{}: !Ref WebhookSecretName", webhook_secret::SECRET_NAME_VARIABLE)));
     assert!(TEMPLATE.contains(":secret:${WebhookSecretName}-??????\""));
+}
+
+#[test]
+fn each_function_has_the_memory_the_cost_test_prices_it_at() {
+    let memory = function_memory(TEMPLATE).unwrap();
+    assert_eq!(memory["invoke-action"], 1024, "its own MemorySize");
+    assert_eq!(memory["stage-transition"], 256, "Globals.Function");
+    assert!(FUNCTIONS.iter().all(|function| memory.contains_key(*function)), "{memory:?}");
+    let without_globals = TEMPLATE.replace("\n    MemorySize: 256\n", "\n");
+    assert_eq!(function_memory(&without_globals).unwrap()["stage-transition"], 128, "Lambda's default");
 }
 
 #[test]
