@@ -50,6 +50,16 @@ fn wait(step: &Step<'_>, state: &State, phase: &str, polls: u32) -> Progress {
     )
 }
 
+/// The wait for a build that runs: looked at again on the tick's thinning schedule
+/// (`backstop_look_seconds`), since the build's own event makes the look when it ends.
+fn running(step: &Step<'_>, state: &State, phase: &str, polls: u32) -> Progress {
+    let mut progress = wait(step, state, phase, polls);
+    if let Progress::Waiting(waiting) = &mut progress {
+        waiting.poll_after_seconds = decide::backstop_look_seconds(polls);
+    }
+    progress
+}
+
 fn failed(error: pipewright_providers::ActionError) -> Progress {
     Progress::Finished(Outcome::Failed(error))
 }
@@ -118,7 +128,7 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
     match start_build(step, &request).await {
         Ok(build_id) => {
             step.say(&format!("StartBuild {build_id} of project {project}"));
-            wait(step, &State { build_id, staged: decide::staged_outputs(dispatch) }, "SUBMITTED", 0)
+            running(step, &State { build_id, staged: decide::staged_outputs(dispatch) }, "SUBMITTED", 0)
         }
         Err(error) => error.failed(),
     }
@@ -249,7 +259,7 @@ pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option
     match start_build(step, &request).await {
         Ok(build_id) => {
             step.say(&format!("StartBuild {build_id} of project {project}"));
-            wait(step, &State { build_id, staged: Vec::new() }, "SUBMITTED", 0)
+            running(step, &State { build_id, staged: Vec::new() }, "SUBMITTED", 0)
         }
         Err(error) => error.failed(),
     }
@@ -363,7 +373,7 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
     };
     let url = console_url(step, &state.build_id);
     match decide::build_state(&view(build)) {
-        BuildState::Running(phase) => wait(step, &state, &phase, polls),
+        BuildState::Running(phase) => running(step, &state, &phase, polls),
         BuildState::Succeeded { output_variables } => {
             if let Err(error) = copy_staged(step, &state.staged).await {
                 return if error.transient {

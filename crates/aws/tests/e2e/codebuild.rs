@@ -112,6 +112,15 @@ async fn started_build(stack: &Stack, router: &Router, pipeline: &str) -> (Execu
     (execution, build_id)
 }
 
+/// Pipeline `app` on its own project, started through its build: the execution and the
+/// build's id.
+async fn app_build_started(stack: &Stack) -> (Execution, String) {
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(stack, &name).await;
+    stack.put_pipeline(&build_pipeline(stack, "app", &name)).await;
+    started_build(stack, &stack.router, "app").await
+}
+
 async fn build(stack: &Stack, id: &str) -> aws_sdk_codebuild::types::Build {
     let output = codebuild(stack).batch_get_builds().ids(id).send().await.unwrap();
     output.builds()[0].clone()
@@ -207,12 +216,39 @@ async fn a_build_starts_with_the_overrides_once_and_its_event_completes_the_acti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ticks_looks_at_a_running_build_thin_out_and_its_event_still_ends_the_action_at_once() {
+    let stack = stack().await;
+    let (execution, build_id) = app_build_started(&stack).await;
+    // Nine minutes of ticks while the build runs: each look is a dispatch event, an
+    // invocation, a claim and a commit. Each look's wait (1, 2, 4, 8 minutes) is counted from
+    // the look, recorded at the real clock, which barely moves here: the looks fall at the
+    // simulated minutes 1, 2, 4 and 8, where every tick looked before.
+    stack.services.calls.reset();
+    let base = now().millis();
+    let mut looked_at = Vec::new();
+    for minute in 1..=9 {
+        let looks_before = stack.services.calls.snapshot().get("CodeBuild.BatchGetBuilds").copied().unwrap_or(0);
+        stage_transition::tick(&stack.services, Timestamp::from_millis(base + minute * 60_000 + 30_000)).await.unwrap();
+        drain(&stack.router).await;
+        if stack.services.calls.snapshot().get("CodeBuild.BatchGetBuilds").copied().unwrap_or(0) > looks_before {
+            looked_at.push(minute);
+        }
+    }
+    assert_eq!(looked_at, [1, 2, 4, 8], "the minutes the tick looked at the running build");
+    assert_eq!(stack.status(&execution.id).await, Some(ExecutionStatus::InProgress));
+    // The build's end comes as its event, which makes the look at once (no tick runs here).
+    finish(json!({"id": build_id, "status": "SUCCEEDED", "exported": {"IMAGE_TAG": "abc123"}})).await;
+    stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
+    drain(&stack.router).await;
+    let done = stack.execution(&execution.id).await;
+    assert_eq!(attempt(&done, "Build", "Compile").status, ActionStatus::Succeeded, "{done:#?}");
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_event_is_recovered_by_the_tick_and_a_failed_build_names_its_phase() {
     let stack = stack().await;
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
-    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    let (execution, build_id) = app_build_started(&stack).await;
     finish(json!({"id": build_id, "status": "FAILED", "phase": "BUILD", "code": "COMMAND_EXECUTION_ERROR",
                   "message": "Error while executing command: make. Reason: exit status 2"}))
     .await;
@@ -236,10 +272,7 @@ async fn a_lost_event_is_recovered_by_the_tick_and_a_failed_build_names_its_phas
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stopping_with_abandon_stops_the_build() {
     let stack = stack().await;
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
-    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    let (execution, build_id) = app_build_started(&stack).await;
     let stop = Event::StopExecution(StopExecution {
         execution_id: execution.id.clone(),
         abandon: true,
@@ -256,10 +289,7 @@ async fn stopping_with_abandon_stops_the_build() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_build_still_running_when_its_action_times_out_is_stopped() {
     let stack = stack().await;
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
-    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    let (execution, build_id) = app_build_started(&stack).await;
     // The tick after the action's deadline: the build still runs.
     let deadline = attempt(&execution, "Build", "Compile").deadline;
     stage_transition::tick(&stack.services, Timestamp::from_millis(deadline.millis() + 1_000)).await.unwrap();
@@ -276,10 +306,7 @@ async fn a_build_still_running_when_its_action_times_out_is_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_build_that_fails_on_its_own_is_not_stopped() {
     let stack = stack().await;
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
-    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    let (execution, build_id) = app_build_started(&stack).await;
     finish(json!({"id": build_id, "status": "FAILED", "phase": "BUILD"})).await;
     stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
     drain(&stack.router).await;

@@ -19,6 +19,17 @@ use super::config;
 pub const PIPELINE_VARIABLE: &str = "CODEPIPELINE_PIPELINE_NAME";
 pub const EXECUTION_VARIABLE: &str = "CODEPIPELINE_EXECUTION_ID";
 
+/// How long after its `polls`-th look the tick looks again at a build still running: 1, 2, 4
+/// and 8 minutes, then every 10. The build's end comes as its "Build State Change" event,
+/// which makes the look at once; the tick's looks only recover an event that was lost. Each
+/// look costs a dispatch event, an invocation, a claim and a commit, so a build looked at
+/// every minute cost more in looks than the rest of its action: they thin out instead, and
+/// a lost event delays the action by 10 minutes at most (docs/providers.md, "CodeBuild on
+/// AWS").
+pub fn backstop_look_seconds(polls: u32) -> u32 {
+    60u32.saturating_mul(1 << polls.min(4)).min(600)
+}
+
 /// An S3 artifact a build writes (`artifactsOverride`, `secondaryArtifactsOverride`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactTarget {
@@ -484,6 +495,13 @@ mod tests {
     use crate::declaration::{EncryptionKey, EncryptionKeyType};
     use crate::engine::{ArtifactRef, OutputArtifactRef};
     use serde_json::json;
+
+    #[test]
+    fn the_ticks_looks_at_a_running_build_thin_out_to_one_in_ten_minutes() {
+        let minutes: Vec<u32> = (0..7).map(|polls| backstop_look_seconds(polls) / 60).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 10, 10, 10]);
+        assert_eq!(backstop_look_seconds(u32::MAX), 600);
+    }
 
     fn location(key: &str) -> ArtifactLocation {
         ArtifactLocation { bucket: "store".into(), key: key.into() }
