@@ -36,7 +36,9 @@ answered with the error AWS gives.
   indexes whose entry for the item changed (index_units). Read units: 1 per started 4 KB read
   strongly consistent, half that eventually, twice that in a transaction; a Query or a batch
   sums the items it returns before rounding. Events: 1 per started 64 KB of each entry.
-  Requests signed with an access key id starting "unmetered" are left out: a test's own
+  Broken down by kind: write units by item (`write_units_by_item`, operation and key shape)
+  and read units by request (`read_units_by_request`, operation and the keys or partition it
+  names). Requests signed with an access key id starting "unmetered" are left out: a test's own
   observation of a run is not the run's cost.
 * CodeCommit contents: moto keeps repositories but not what is in them. CreateCommit,
   GetBranch, GetCommit, GetFolder and GetFile are served here over moto's repositories, with
