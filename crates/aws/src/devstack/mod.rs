@@ -130,6 +130,36 @@ fn parameter_defaults(document: &Yaml) -> Parameters {
         .collect()
 }
 
+fn parse(template: &str) -> Result<Yaml, DevstackError> {
+    serde_yaml_ng::from_str(template).map_err(|e| DevstackError::Template(e.to_string()))
+}
+
+/// Every function of the template: its logical id, the binary it is built from
+/// (`Metadata.BuildProperties.Binary`) and its resource.
+fn serverless_functions(document: &Yaml) -> Result<Vec<(&str, &str, &Yaml)>, DevstackError> {
+    let resources = document
+        .get("Resources")
+        .and_then(Yaml::as_mapping)
+        .ok_or_else(|| DevstackError::Template("no Resources".into()))?;
+    let functions = resources
+        .iter()
+        .filter(|(_, resource)| resource.get("Type").and_then(Yaml::as_str) == Some("AWS::Serverless::Function"));
+    functions
+        .map(|(logical, resource)| {
+            let logical = logical.as_str().unwrap_or_default();
+            let binary = resource
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| {
+                    DevstackError::Template(format!("{logical}: Metadata.BuildProperties.Binary is missing"))
+                })?;
+            Ok((logical, binary, resource))
+        })
+        .collect()
+}
+
 /// Lambda's memory when neither the function nor `Globals` sets one.
 const LAMBDA_DEFAULT_MEMORY_MB: u32 = 128;
 
@@ -137,49 +167,25 @@ const LAMBDA_DEFAULT_MEMORY_MB: u32 = 128;
 /// `Globals.Function.MemorySize`, else Lambda's default. Lambda bills an invocation's duration
 /// by it, so the cost tests price each function's invocations with it.
 pub fn function_memory(template: &str) -> Result<BTreeMap<String, u32>, DevstackError> {
-    let document: Yaml = serde_yaml_ng::from_str(template).map_err(|e| DevstackError::Template(e.to_string()))?;
+    let document = parse(template)?;
     let memory = |properties: Option<&Yaml>| {
         properties.and_then(|p| p.get("MemorySize")).and_then(Yaml::as_u64).and_then(|mb| u32::try_from(mb).ok())
     };
     let global = memory(document.get("Globals").and_then(|g| g.get("Function"))).unwrap_or(LAMBDA_DEFAULT_MEMORY_MB);
-    let resources = document
-        .get("Resources")
-        .and_then(Yaml::as_mapping)
-        .ok_or_else(|| DevstackError::Template("no Resources".into()))?;
-    let mut functions = BTreeMap::new();
-    for resource in resources.values() {
-        if resource.get("Type").and_then(Yaml::as_str) != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let binary = resource.get("Metadata").and_then(|m| m.get("BuildProperties")).and_then(|b| b.get("Binary"));
-        if let Some(binary) = binary.and_then(Yaml::as_str) {
-            functions.insert(binary.to_string(), memory(resource.get("Properties")).unwrap_or(global));
-        }
-    }
+    let functions = serverless_functions(&document)?
+        .into_iter()
+        .map(|(_, binary, resource)| (binary.to_string(), memory(resource.get("Properties")).unwrap_or(global)))
+        .collect();
     Ok(functions)
 }
 
 /// The rules of template.yaml: every `EventBridgeRule` and `Schedule` event of every function,
 /// with `parameters` (else the template's defaults) in their patterns.
 pub fn template_rules(template: &str, parameters: &Parameters) -> Result<Vec<Rule>, DevstackError> {
-    let document: Yaml = serde_yaml_ng::from_str(template).map_err(|e| DevstackError::Template(e.to_string()))?;
+    let document = parse(template)?;
     let defaults = parameter_defaults(&document);
-    let resources = document
-        .get("Resources")
-        .and_then(Yaml::as_mapping)
-        .ok_or_else(|| DevstackError::Template("no Resources".into()))?;
     let mut rules = Vec::new();
-    for (logical, resource) in resources {
-        if resource.get("Type").and_then(Yaml::as_str) != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let logical = logical.as_str().unwrap_or_default();
-        let function = resource
-            .get("Metadata")
-            .and_then(|m| m.get("BuildProperties"))
-            .and_then(|b| b.get("Binary"))
-            .and_then(Yaml::as_str)
-            .ok_or_else(|| DevstackError::Template(format!("{logical}: Metadata.BuildProperties.Binary is missing")))?;
+    for (logical, function, resource) in serverless_functions(&document)? {
         let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Yaml::as_mapping) else {
             continue;
         };

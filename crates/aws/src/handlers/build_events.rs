@@ -8,7 +8,10 @@
 use serde_json::Value;
 
 use pipewright_core::deploy::codebuild as build;
-use pipewright_core::engine::{Dispatch, Effect, work_in_flight};
+use std::sync::Arc;
+
+use pipewright_core::engine::{Dispatch, Effect, Execution, work_in_flight};
+use pipewright_core::pipeline::Pipeline;
 use pipewright_core::ports::StateStore;
 use pipewright_providers::deploy::Waiting;
 
@@ -25,22 +28,12 @@ pub async fn waiting_job(
     external_id: &str,
 ) -> Result<Option<Dispatch>, HandlerError> {
     let Some(execution) = services.store.get_execution(execution_id).await? else { return Ok(None) };
-    let execution = execution.value;
-    if execution.status.is_finished() {
-        return Ok(None);
-    }
-    let pipeline = services
-        .cache
-        .pinned(&services.store, &execution)
-        .await
-        .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
     let mut starting = false;
-    for work in work_in_flight(&pipeline, &execution, super::now()) {
-        let Effect::Dispatch(dispatch) = work.effect else { continue };
+    for dispatch in jobs_in_flight(services, &execution.value).await? {
         match pipewright_core::deploy::deploy_wait(&dispatch) {
             Some(token) => {
                 if serde_json::from_str::<Waiting>(token).is_ok_and(|waiting| waiting.external_id == external_id) {
-                    return Ok(Some(*dispatch));
+                    return Ok(Some(dispatch));
                 }
             }
             None => starting |= dispatch.condition.is_none() && dispatch.continuation_token.is_none(),
@@ -55,6 +48,29 @@ pub async fn waiting_job(
         )));
     }
     Ok(None)
+}
+
+/// The pipeline version `execution` runs, from the function's cache; a store that cannot be
+/// read now is worth another try.
+pub(super) async fn pinned_pipeline(services: &Services, execution: &Execution) -> Result<Arc<Pipeline>, HandlerError> {
+    services
+        .cache
+        .pinned(&services.store, execution)
+        .await
+        .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))
+}
+
+/// The jobs `execution` has in flight, rebuilt as they were sent (`work_in_flight`); none once
+/// it has finished.
+pub(super) async fn jobs_in_flight(services: &Services, execution: &Execution) -> Result<Vec<Dispatch>, HandlerError> {
+    if execution.status.is_finished() {
+        return Ok(Vec::new());
+    }
+    let pipeline = pinned_pipeline(services, execution).await?;
+    let work = work_in_flight(&pipeline, execution, super::now()).into_iter();
+    Ok(work
+        .filter_map(|work| if let Effect::Dispatch(dispatch) = work.effect { Some(*dispatch) } else { None })
+        .collect())
 }
 
 /// Looks now at the wait of `execution_id` for `external_id`.
@@ -112,11 +128,7 @@ pub async fn action_abandoned(services: &Services, detail: &Value) -> Result<Inv
             attempt.status
         )));
     };
-    let pipeline = services
-        .cache
-        .pinned(&services.store, &execution)
-        .await
-        .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
+    let pipeline = pinned_pipeline(services, &execution).await?;
     let declared = pipeline
         .declaration
         .stages

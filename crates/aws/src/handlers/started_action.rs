@@ -7,10 +7,11 @@
 
 use serde_json::Value;
 
-use pipewright_core::engine::{Dispatch, Effect, Execution, work_in_flight};
+use pipewright_core::engine::{Dispatch, Execution};
 use pipewright_core::ports::StateStore;
 
 use super::HandlerError;
+use super::build_events::jobs_in_flight;
 use super::invoke_action::{Invoked, dispatched};
 use crate::bus::DispatchMessage;
 use crate::settings::Services;
@@ -50,23 +51,10 @@ async fn first_job(
     stage: &str,
     action: &str,
 ) -> Result<Option<Dispatch>, HandlerError> {
-    if execution.status.is_finished() {
-        return Ok(None);
-    }
-    let pipeline = services
-        .cache
-        .pinned(&services.store, execution)
-        .await
-        .map_err(|e| HandlerError::Retryable(format!("cannot load pipeline {}: {e}", execution.pipeline_name)))?;
-    Ok(work_in_flight(&pipeline, execution, super::now()).into_iter().find_map(|work| match work.effect {
-        Effect::Dispatch(dispatch)
-            if dispatch.stage == stage
-                && dispatch.action == action
-                && dispatch.condition.is_none()
-                && dispatch.continuation_token.is_none() =>
-        {
-            Some(*dispatch)
-        }
-        _ => None,
+    Ok(jobs_in_flight(services, execution).await?.into_iter().find(|dispatch| {
+        dispatch.stage == stage
+            && dispatch.action == action
+            && dispatch.condition.is_none()
+            && dispatch.continuation_token.is_none()
     }))
 }
