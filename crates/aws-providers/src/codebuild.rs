@@ -306,18 +306,7 @@ async fn clone_reference(step: &Step<'_>, name: &str) -> Result<Option<decide::C
 async fn copy_staged(step: &Step<'_>, staged: &[StagedOutput]) -> Result<(), CallError> {
     let kms = step.job.dispatch.encryption_key.as_ref().map(|k| k.id.as_str()).filter(|id| !id.is_empty());
     for output in staged {
-        let (sse, kms_key) = crate::artifacts::encryption(kms);
-        step.regional
-            .s3
-            .copy_object()
-            .copy_source(format!("{}/{}", output.staged.bucket, output.staged.key))
-            .bucket(&output.location.bucket)
-            .key(&output.location.key)
-            .server_side_encryption(sse)
-            .set_ssekms_key_id(kms_key)
-            .send()
-            .await
-            .map_err(|e| CallError::of("CopyObject", &e))?;
+        crate::artifacts::server_side_copy(&step.regional.s3, &output.staged, &output.location, kms).await?;
     }
     Ok(())
 }

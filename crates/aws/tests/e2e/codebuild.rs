@@ -21,10 +21,15 @@ fn codebuild(stack: &Stack) -> aws_sdk_codebuild::Client {
 
 /// A CODEPIPELINE-typed project, as teams define them for pipelines.
 async fn project(stack: &Stack, name: &str) {
+    project_with(&codebuild(stack), name).await;
+}
+
+/// The same, through `client` (another region's).
+async fn project_with(client: &aws_sdk_codebuild::Client, name: &str) {
     use aws_sdk_codebuild::types::{
         ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType,
     };
-    codebuild(stack)
+    client
         .create_project()
         .name(name)
         // moto wants a location even for a CODEPIPELINE source, which CodeBuild does not.
@@ -339,4 +344,53 @@ async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_
     assert_eq!(started.source_version(), Some("4c1b3f0e9d2a"));
     let auth = source.auth().expect("the connection is the source's auth");
     assert_eq!((auth.r#type().as_str(), auth.resource()), ("CODECONNECTIONS", Some(connection)));
+}
+
+/// A build in another region reads its input from that region's artifact store, where S3
+/// itself copied it (CopyObject): no byte of the artifact passes through invoke-action, which
+/// is why builds' jobs run in the function with little memory (template.yaml,
+/// InvokeActionLightFunction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_in_another_region_reads_its_input_copied_there_by_s3() {
+    let stack = stack().await;
+    let west = aws_config::Region::new("us-west-2");
+    let west_codebuild = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&stack.sdk).region(west.clone()).build(),
+    );
+    let west_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&stack.sdk).region(west.clone()).force_path_style(true).build(),
+    );
+    let regional_bucket = format!("{}-west", stack.artifact_bucket());
+    west_s3
+        .create_bucket()
+        .bucket(&regional_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project_with(&west_codebuild, &name).await;
+    let mut pipeline = build_pipeline(&stack, "app", &name);
+    let home = pipeline.as_object_mut().unwrap().remove("artifactStore").unwrap();
+    pipeline["artifactStores"] =
+        json!({"us-east-1": home, "us-west-2": {"type": "S3", "location": regional_bucket.clone()}});
+    pipeline["stages"][1]["actions"][0]["region"] = json!("us-west-2");
+    stack.put_pipeline(&pipeline).await;
+
+    let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
+    let code = &attempt(&execution, "Source", "Bundle").output_artifacts[0].location;
+    let started = west_codebuild.batch_get_builds().ids(&build_id).send().await.unwrap().builds()[0].clone();
+    let source = started.source().unwrap();
+    assert_eq!(source.location(), Some(format!("{regional_bucket}/{}", code.key).as_str()), "{source:?}");
+    let read = |client: &aws_sdk_s3::Client, bucket: &str| {
+        let request = client.get_object().bucket(bucket).key(&code.key).send();
+        async move { request.await.unwrap().body.collect().await.unwrap().into_bytes() }
+    };
+    assert_eq!(read(&west_s3, &regional_bucket).await, read(&stack.s3, &code.bucket).await, "the same bytes");
+    let calls = stack.services.calls.snapshot();
+    assert_eq!(calls.get("S3.CopyObject"), Some(&1), "copied by S3 once, not read and put: {calls:?}");
 }
