@@ -38,6 +38,9 @@ fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(
 /// One EventBridge rule of a function, as the template declares it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// The function's logical id: two functions may run the same binary (invoke-action at two
+    /// memory sizes), each with its own rules, queue and bill.
+    pub resource: String,
     /// The binary the rule feeds (`Metadata.BuildProperties.Binary`).
     pub function: String,
     /// The event's key under `Events`.
@@ -163,7 +166,7 @@ fn serverless_functions(document: &Yaml) -> Result<Vec<(&str, &str, &Yaml)>, Dev
 /// Lambda's memory when neither the function nor `Globals` sets one.
 const LAMBDA_DEFAULT_MEMORY_MB: u32 = 128;
 
-/// The memory (MB) template.yaml gives each function, by binary: its own `MemorySize`, else
+/// The memory (MB) template.yaml gives each function, by logical id: its own `MemorySize`, else
 /// `Globals.Function.MemorySize`, else Lambda's default. Lambda bills an invocation's duration
 /// by it, so the cost tests price each function's invocations with it.
 pub fn function_memory(template: &str) -> Result<BTreeMap<String, u32>, DevstackError> {
@@ -174,7 +177,7 @@ pub fn function_memory(template: &str) -> Result<BTreeMap<String, u32>, Devstack
     let global = memory(document.get("Globals").and_then(|g| g.get("Function"))).unwrap_or(LAMBDA_DEFAULT_MEMORY_MB);
     let functions = serverless_functions(&document)?
         .into_iter()
-        .map(|(_, binary, resource)| (binary.to_string(), memory(resource.get("Properties")).unwrap_or(global)))
+        .map(|(logical, _, resource)| (logical.to_string(), memory(resource.get("Properties")).unwrap_or(global)))
         .collect();
     Ok(functions)
 }
@@ -198,6 +201,7 @@ pub fn template_rules(template: &str, parameters: &Parameters) -> Result<Vec<Rul
                         .and_then(|p| p.get("Pattern"))
                         .ok_or_else(|| DevstackError::Template(format!("{logical}.Events.{name}: no Pattern")))?;
                     rules.push(Rule {
+                        resource: logical.to_string(),
                         function: function.to_string(),
                         event: name,
                         custom_bus: properties.and_then(|p| p.get("EventBusName")).is_some(),
@@ -206,6 +210,7 @@ pub fn template_rules(template: &str, parameters: &Parameters) -> Result<Vec<Rul
                     });
                 }
                 Some("Schedule" | "ScheduleV2") => rules.push(Rule {
+                    resource: logical.to_string(),
                     function: function.to_string(),
                     event: name,
                     custom_bus: false,
@@ -265,9 +270,10 @@ impl StackNames {
     pub fn commands_project(&self) -> String {
         format!("pipewright-commands-{}", self.stack)
     }
-    /// The queue standing in for the function's rule targets (the router reads it).
-    pub fn queue(&self, function: &str) -> String {
-        format!("{}-{function}", self.stack)
+    /// The queue standing in for a function's rule targets (the router reads it), by the
+    /// function's logical id.
+    pub fn queue(&self, resource: &str) -> String {
+        format!("{}-{resource}", self.stack)
     }
     pub fn dead_letter_queue(&self, function: &str) -> String {
         format!("{}-{function}-dlq", self.stack)
@@ -282,10 +288,12 @@ pub struct DevStack {
     pub topic_arn: String,
     /// The api function's access key secret (`{"accessKeyId", "secretAccessKey"}`).
     pub api_keys_arn: String,
-    /// Function → its queue's URL.
+    /// Function (logical id) → its queue's URL; only functions with rules have one.
     pub queues: BTreeMap<String, String>,
-    /// Function → its dead-letter queue's URL (where the router puts an event whose retries
-    /// failed).
+    /// Function (logical id) → the binary it runs.
+    pub binaries: BTreeMap<String, String>,
+    /// Binary → its dead-letter queue's URL (where the router puts an event whose retries
+    /// failed; both invoke-action functions share theirs, as in the template).
     pub dead_letter_queues: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
 }
@@ -372,16 +380,20 @@ pub async fn create(
     create_commands_project(sdk, &names.commands_project()).await?;
 
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut queues = BTreeMap::new();
     let mut dead_letter_queues = BTreeMap::new();
     for function in FUNCTIONS {
         dead_letter_queues.insert(function.to_string(), create_queue(&sqs, &names.dead_letter_queue(function)).await?);
-        queues.insert(function.to_string(), create_queue(&sqs, &names.queue(function)).await?);
+    }
+    let binaries: BTreeMap<String, String> =
+        rules.iter().map(|rule| (rule.resource.clone(), rule.function.clone())).collect();
+    let mut queues = BTreeMap::new();
+    for resource in binaries.keys() {
+        queues.insert(resource.clone(), create_queue(&sqs, &names.queue(resource)).await?);
     }
     for rule in &rules {
         let Some(pattern) = &rule.pattern else { continue };
         let bus = if rule.custom_bus { names.bus() } else { "default".to_string() };
-        let name = format!("{}-{}-{}", names.stack, rule.function, rule.event);
+        let name = format!("{}-{}-{}", names.stack, rule.resource, rule.event);
         events
             .put_rule()
             .name(&name)
@@ -391,10 +403,10 @@ pub async fn create(
             .await
             .map_err(|e| describe(&e))?;
         let queue = queues
-            .get(&rule.function)
-            .ok_or_else(|| DevstackError::Template(format!("unknown function {}", rule.function)))?;
+            .get(&rule.resource)
+            .ok_or_else(|| DevstackError::Template(format!("unknown function {}", rule.resource)))?;
         let target = aws_sdk_eventbridge::types::Target::builder()
-            .id(format!("{}-queue", rule.function))
+            .id(format!("{}-queue", rule.resource))
             .arn(queue_arn(&sqs, queue).await?)
             .build()
             .map_err(aws)?;
@@ -411,7 +423,18 @@ pub async fn create(
         github_api_url: None,
         commands_project: Some(names.commands_project()),
     };
-    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, dead_letter_queues, rules })
+    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, binaries, dead_letter_queues, rules })
+}
+
+impl DevStack {
+    /// The queues of every function that runs `binary` (invoke-action has two).
+    pub fn queues_of(&self, binary: &str) -> Vec<String> {
+        self.queues
+            .iter()
+            .filter(|(resource, _)| self.binaries.get(*resource).is_some_and(|b| b == binary))
+            .map(|(_, url)| url.clone())
+            .collect()
+    }
 }
 
 /// A message whose delivery never finished (the router stopped mid-way) is seen again after

@@ -47,7 +47,8 @@ pub enum Delivery {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pumped {
     pub messages: usize,
-    /// The messages by the function they went to (each one invocation, as Lambda bills).
+    /// The messages by the function (logical id) they went to: each one invocation, as
+    /// Lambda bills, at that function's memory.
     pub by_function: BTreeMap<String, usize>,
     pub rejected: Vec<String>,
     /// Failed deliveries (each retried later, or dead-lettered).
@@ -85,6 +86,9 @@ fn number_attribute(message: &Message, name: &str) -> Option<u64> {
 
 /// One received message.
 struct Received {
+    /// The function's logical id (what its invocation is billed as).
+    resource: String,
+    /// The binary that takes it.
     function: String,
     url: String,
     body: String,
@@ -95,8 +99,8 @@ struct Received {
 #[derive(Clone)]
 pub struct Router {
     sqs: Client,
-    /// (function, queue URL) of every function fed by a queue.
-    queues: Vec<(String, String)>,
+    /// (logical id, binary, queue URL) of every function fed by a queue.
+    queues: Vec<(String, String, String)>,
     target: Target,
     /// Each message is delivered this many times, at once: at-least-once delivery, worst case.
     copies: usize,
@@ -161,7 +165,13 @@ impl Router {
     pub fn new(sdk: &aws_config::SdkConfig, stack: &DevStack, target: Target) -> Router {
         Router {
             sqs: Client::new(sdk),
-            queues: stack.queues.iter().map(|(function, url)| (function.clone(), url.clone())).collect(),
+            queues: stack
+                .queues
+                .iter()
+                .filter_map(|(resource, url)| {
+                    Some((resource.clone(), stack.binaries.get(resource)?.clone(), url.clone()))
+                })
+                .collect(),
             target,
             copies: 1,
             dead_letter_queues: stack
@@ -190,7 +200,7 @@ impl Router {
     pub async fn pump(&self) -> Result<Pumped, DevstackError> {
         let mut received = Vec::new();
         let now = now_millis();
-        for (function, url) in &self.queues {
+        for (resource, function, url) in &self.queues {
             let output = self
                 .sqs
                 .receive_message()
@@ -217,6 +227,7 @@ impl Router {
                 }
                 let attempt = number_attribute(&message, ATTEMPT).and_then(|a| u32::try_from(a).ok()).unwrap_or(1);
                 received.push(Received {
+                    resource: resource.clone(),
                     function: function.clone(),
                     url: url.clone(),
                     body: message.body.unwrap_or_default(),
@@ -229,7 +240,7 @@ impl Router {
         received.sort_by_cached_key(|_| uuid::Uuid::new_v4());
         let mut pumped = Pumped { messages: received.len(), ..Pumped::default() };
         for message in &received {
-            *pumped.by_function.entry(message.function.clone()).or_default() += 1;
+            *pumped.by_function.entry(message.resource.clone()).or_default() += 1;
         }
         let mut deliveries = JoinSet::new();
         for (index, message) in received.iter().enumerate() {

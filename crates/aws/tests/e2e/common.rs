@@ -239,6 +239,22 @@ impl Stack {
     }
 
     /// Drains a queue: every message body.
+    /// Empties the queues of every function that runs `binary` (invoke-action has two).
+    pub async fn purge_queues_of(&self, binary: &str) {
+        for queue in self.stack.queues_of(binary) {
+            self.sqs.purge_queue().queue_url(&queue).send().await.unwrap();
+        }
+    }
+
+    /// What the queues of every function that runs `binary` hold, taken out.
+    pub async fn drain_queues_of(&self, binary: &str) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        for queue in self.stack.queues_of(binary) {
+            bodies.extend(self.drain(&queue).await);
+        }
+        bodies
+    }
+
     pub async fn drain(&self, queue: &str) -> Vec<Value> {
         let mut bodies = Vec::new();
         loop {

@@ -52,7 +52,7 @@ async fn parallel_actions_completing_at_the_same_instant_each_count_once() {
         })
         .await
         .unwrap();
-    stack.sqs.purge_queue().queue_url(&stack.stack.queues["invoke-action"]).send().await.unwrap();
+    stack.purge_queues_of("invoke-action").await;
     let execution = stack.execution(&id).await;
     let results: Vec<Event> = execution.stages[1]
         .actions

@@ -293,7 +293,7 @@ async fn a_dispatch_nobody_picked_up_is_sent_again_by_the_tick() {
     stack.put_pipeline(&site_pipeline(&stack, "lost", "SUPERSEDED", false)).await;
     let id = start_from_upload(&stack, "lost").await;
     // The dispatch of the source action is lost on its way to invoke-action.
-    stack.sqs.purge_queue().queue_url(&stack.stack.queues["invoke-action"]).send().await.unwrap();
+    stack.purge_queues_of("invoke-action").await;
     stack.router.pump().await.unwrap();
     assert_eq!(stack.execution(&id).await.stages[0].actions[0].attempts[0].status, ActionStatus::InProgress);
 
@@ -321,9 +321,12 @@ async fn an_actions_start_carries_its_first_job_which_a_later_delivery_does_not_
     let stack = stack().await;
     stack.put_pipeline(&site_pipeline(&stack, "carried", "SUPERSEDED", false)).await;
     let id = start_from_upload(&stack, "carried").await;
-    // What the start sent invoke-action: the source action's STARTED, no dispatch of its own.
-    let queue = stack.stack.queues["invoke-action"].clone();
-    let queued = stack.drain(&queue).await;
+    // What the start sent invoke-action: the source action's STARTED, no dispatch of its own,
+    // to the function that moves artifact bytes (an S3 source copies its object).
+    let (heavy, light) =
+        (&stack.stack.queues["InvokeActionFunction"], &stack.stack.queues["InvokeActionLightFunction"]);
+    assert!(stack.drain(light).await.is_empty());
+    let queued = stack.drain(heavy).await;
     assert_eq!(kinds(&queued), ["CodePipeline Action Execution State Change \"STARTED\""], "{queued:#?}");
     let started: Envelope = serde_json::from_value(queued[0].clone()).unwrap();
     let ran = invoke_action::receive(&stack.services, &started).await.unwrap();
@@ -331,8 +334,10 @@ async fn an_actions_start_carries_its_first_job_which_a_later_delivery_does_not_
     let source = &stack.execution(&id).await.stages[0].actions[0];
     assert_eq!(source.attempts.len(), 1);
     assert_eq!(source.attempts[0].status, ActionStatus::Succeeded);
-    // The next stage's two first actions (Check runs second) were sent the same way.
-    let next = stack.drain(&queue).await;
+    // The next stage's two first actions (Check runs second) were sent the same way, to the
+    // function of builds (Commands actions run in CodeBuild).
+    assert!(stack.drain(heavy).await.is_empty());
+    let next = stack.drain(light).await;
     assert_eq!(kinds(&next), ["CodePipeline Action Execution State Change \"STARTED\""; 2], "{next:#?}");
 
     // Delivered again once the job has run: the job is no longer the action's live one, and
@@ -352,18 +357,37 @@ async fn an_actions_start_carries_its_first_job_which_a_later_delivery_does_not_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_approvals_start_does_not_reach_invoke_action_and_carries_no_job() {
     let stack = stack().await;
-    let queue = stack.stack.queues["invoke-action"].clone();
-    let started = |category: &str| {
+    let started_by = |category: &str, provider: &str| {
         json!({"source": "pipewright", "detail-type": "CodePipeline Action Execution State Change",
                "detail": {"pipeline": "p", "execution-id": "e", "stage": "Gate", "action": "Approve",
                           "state": "STARTED", "version": 1, "pipeline-execution-attempt": 1,
-                          "type": {"owner": "AWS", "category": category, "provider": "Manual", "version": "1"}}})
+                          "type": {"owner": "AWS", "category": category, "provider": provider, "version": "1"}}})
     };
+    let started = |category: &str| started_by(category, "Manual");
     stack.put_custom_bus(&started("Approval")).await;
     stack.put_custom_bus(&started("Build")).await;
-    let queued = stack.drain(&queue).await;
+    let queued = stack.drain_queues_of("invoke-action").await;
     let categories: Vec<&str> = queued.iter().filter_map(|e| e["detail"]["type"]["category"].as_str()).collect();
     assert_eq!(categories, ["Build"], "only a start that may carry a job: {queued:#?}");
+    // Through moto's own matching too, each start reaches one of invoke-action's two
+    // functions by its provider: builds and Lambda invokes the one with little memory.
+    for (provider, function) in [
+        ("CodeBuild", "InvokeActionLightFunction"),
+        ("Lambda", "InvokeActionLightFunction"),
+        ("S3", "InvokeActionFunction"),
+        ("CloudFormation", "InvokeActionFunction"),
+    ] {
+        stack.put_custom_bus(&started_by("Build", provider)).await;
+        let (heavy, light) =
+            (&stack.stack.queues["InvokeActionFunction"], &stack.stack.queues["InvokeActionLightFunction"]);
+        let (to_heavy, to_light) = (stack.drain(heavy).await, stack.drain(light).await);
+        let reached: Vec<&str> =
+            [("InvokeActionFunction", to_heavy.len()), ("InvokeActionLightFunction", to_light.len())]
+                .iter()
+                .flat_map(|(name, count)| std::iter::repeat_n(*name, *count))
+                .collect();
+        assert_eq!(reached, [function], "{provider}'s start");
+    }
     // Delivered anyway, an approval's start (here of an execution that does not exist) runs
     // nothing.
     let envelope: Envelope = serde_json::from_value(started("Approval")).unwrap();

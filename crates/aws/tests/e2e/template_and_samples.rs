@@ -67,15 +67,17 @@ fn wildcard_matches(wildcard: &str, text: &str) -> bool {
     true
 }
 
-/// The functions whose rules take `event`, on `bus` (true: the stack's bus).
+/// The functions (logical ids) whose rules take `event`, on `bus` (true: the stack's bus):
+/// each once, however many of its rules match; two functions of one binary are two.
 fn routed(rules: &[Rule], event: &Value, custom_bus: bool) -> Vec<String> {
     let mut functions: Vec<String> = rules
         .iter()
         .filter(|rule| {
             rule.custom_bus == custom_bus && rule.pattern.as_ref().is_some_and(|p| pattern_matches(p, event))
         })
-        .map(|rule| rule.function.clone())
+        .map(|rule| rule.resource.clone())
         .collect();
+    functions.sort();
     functions.dedup();
     functions
 }
@@ -123,6 +125,8 @@ fn the_template_declares_the_functions_and_the_tick() {
     let mut built: Vec<&str> =
         TEMPLATE.lines().filter_map(|l| l.trim().strip_prefix("Binary: ")).map(str::trim).collect();
     built.sort();
+    // Two functions run invoke-action, at two memory sizes.
+    built.dedup();
     let mut crates: Vec<String> = std::fs::read_dir(root.join("functions"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -140,11 +144,65 @@ fn the_template_declares_the_functions_and_the_tick() {
 #[test]
 fn each_function_has_the_memory_the_cost_test_prices_it_at() {
     let memory = function_memory(TEMPLATE).unwrap();
-    assert_eq!(memory["invoke-action"], 1024, "its own MemorySize");
-    assert_eq!(memory["stage-transition"], 256, "Globals.Function");
-    assert!(FUNCTIONS.iter().all(|function| memory.contains_key(*function)), "{memory:?}");
+    assert_eq!(memory[HEAVY], 1024, "its own MemorySize");
+    assert_eq!(memory[LIGHT], 256, "Globals.Function");
+    assert_eq!(memory["StageTransitionFunction"], 256, "Globals.Function");
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    assert!(rules.iter().all(|rule| memory.contains_key(&rule.resource)), "{memory:?}");
     let without_globals = TEMPLATE.replace("\n    MemorySize: 256\n", "\n");
-    assert_eq!(function_memory(&without_globals).unwrap()["stage-transition"], 128, "Lambda's default");
+    assert_eq!(function_memory(&without_globals).unwrap()["StageTransitionFunction"], 128, "Lambda's default");
+}
+
+/// The two functions of invoke-action: the one that moves artifact bytes (1024 MB) and the
+/// one of builds, Lambda invokes and approvals (256 MB).
+const HEAVY: &str = "InvokeActionFunction";
+const LIGHT: &str = "InvokeActionLightFunction";
+
+/// Every job and every start reaches exactly one of invoke-action's two functions, chosen by
+/// its provider: the light one only for providers that move no artifact bytes through it.
+#[test]
+fn each_job_reaches_one_invoke_action_function_by_its_provider() {
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    let light = ["CodeBuild", "Commands", "Lambda"];
+    let others = [
+        "S3",
+        "CodeCommit",
+        "CodeStarSourceConnection",
+        "ECR",
+        "CloudFormation",
+        "ECS",
+        "CodeDeploy",
+        "CodeDeployToECS",
+        "ElasticBeanstalk",
+        "StepFunctions",
+        "MyCustomProvider",
+    ];
+    for provider in light.iter().chain(&others) {
+        let expected = if light.contains(provider) { LIGHT } else { HEAVY };
+        let mut dispatched = sample("action-dispatched.json");
+        dispatched["detail"]["dispatch"]["actionType"]["provider"] = json!(provider);
+        assert_eq!(routed(&rules, &dispatched, true), [expected], "{provider}'s job");
+        let mut started = sample("action-started.json");
+        started["detail"]["type"]["provider"] = json!(provider);
+        assert_eq!(routed(&rules, &started, true), [expected], "{provider}'s start");
+        // An approval's start carries no job, to neither function.
+        started["detail"]["type"]["category"] = json!("Approval");
+        assert!(routed(&rules, &started, true).is_empty(), "{provider}'s start as an approval");
+    }
+}
+
+/// Every rule whose dead letters go to RuleDeadLetterQueue is one its policy lets send there
+/// (SAM names a function's rule `<function><event>`): a rule left out loses its dead letters.
+#[test]
+fn every_rule_may_dead_letter_to_the_rule_queue() {
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    let policy_start = TEMPLATE.find("  RuleDeadLetterQueuePolicy:").unwrap();
+    let policy = &TEMPLATE[policy_start..policy_start + TEMPLATE[policy_start..].find("\n\n").unwrap()];
+    for rule in &rules {
+        let arn = format!("!GetAtt {}{}.Arn", rule.resource, rule.event);
+        assert!(policy.contains(&arn), "RuleDeadLetterQueuePolicy names {arn}");
+    }
+    assert_eq!(policy.matches("!GetAtt ").count(), rules.len() + 1, "the rules and the queue itself");
 }
 
 #[test]
@@ -154,23 +212,23 @@ fn every_bus_event_reaches_exactly_its_function() {
     let dispatched = sample("action-dispatched.json");
     let approval = sample("approval-requested.json");
     let start = sample("start-pipeline-execution.json");
-    assert_eq!(routed(&rules, &engine, true), ["stage-transition"]);
-    assert_eq!(routed(&rules, &dispatched, true), ["invoke-action"]);
-    assert_eq!(routed(&rules, &approval, true), ["invoke-action"]);
-    assert_eq!(routed(&rules, &start, true), ["source-change"]);
+    assert_eq!(routed(&rules, &engine, true), ["StageTransitionFunction"]);
+    assert_eq!(routed(&rules, &dispatched, true), [LIGHT], "a Commands action's job");
+    assert_eq!(routed(&rules, &approval, true), [LIGHT]);
+    assert_eq!(routed(&rules, &start, true), ["SourceChangeFunction"]);
     for aws in ["s3-object-created.json", "codecommit-reference-updated.json", "ecr-image-push.json"] {
-        assert_eq!(routed(&rules, &sample(aws), false), ["source-change"], "{aws}");
+        assert_eq!(routed(&rules, &sample(aws), false), ["SourceChangeFunction"], "{aws}");
         assert!(routed(&rules, &sample(aws), true).is_empty(), "{aws} comes on the default bus");
     }
     // CodeBuild's events come on the default bus, for builds of the allowed projects only.
     let build = sample("codebuild-build-state-change.json");
-    assert_eq!(routed(&rules, &build, false), ["invoke-action"]);
+    assert_eq!(routed(&rules, &build, false), [LIGHT]);
     let mut other_project = build.clone();
     other_project["detail"]["project-name"] = json!("someone-elses");
     assert!(routed(&rules, &other_project, false).is_empty());
     let mut commands = build.clone();
     commands["detail"]["project-name"] = json!("pipewright-commands-pipewright");
-    assert_eq!(routed(&rules, &commands, false), ["invoke-action"], "the stack's own Commands project");
+    assert_eq!(routed(&rules, &commands, false), [LIGHT], "the stack's own Commands project");
     let mut running = build;
     running["detail"]["build-status"] = json!("IN_PROGRESS");
     assert!(routed(&rules, &running, false).is_empty(), "only a build that ended");
@@ -178,11 +236,11 @@ fn every_bus_event_reaches_exactly_its_function() {
     // are for users' rules.
     let abandoned = json!({"source": "pipewright", "detail-type": "CodePipeline Action Execution State Change",
         "detail": {"state": "ABANDONED", "type": {"owner": "AWS", "provider": "CodeBuild", "category": "Build", "version": "1"}}});
-    assert_eq!(routed(&rules, &abandoned, true), ["invoke-action"]);
+    assert_eq!(routed(&rules, &abandoned, true), [LIGHT]);
     let mut timed_out = abandoned.clone();
     timed_out["detail"]["state"] = json!("FAILED");
     timed_out["detail"]["type"]["provider"] = json!("Commands");
-    assert_eq!(routed(&rules, &timed_out, true), ["invoke-action"]);
+    assert_eq!(routed(&rules, &timed_out, true), [LIGHT]);
     let mut deploy = timed_out.clone();
     deploy["detail"]["type"]["provider"] = json!("CloudFormation");
     assert!(routed(&rules, &deploy, true).is_empty());
@@ -192,7 +250,7 @@ fn every_bus_event_reaches_exactly_its_function() {
     // An action's start carries its first job to invoke-action; an approval's carries none
     // (its notification is an Approval Requested), nor does a start without a type.
     let started = sample("action-started.json");
-    assert_eq!(routed(&rules, &started, true), ["invoke-action"]);
+    assert_eq!(routed(&rules, &started, true), [LIGHT], "a Commands action's start");
     assert!(routed(&rules, &started, false).is_empty(), "the stack's own bus only");
     let mut approval_start = started.clone();
     approval_start["detail"]["type"]["category"] = json!("Approval");
@@ -203,7 +261,7 @@ fn every_bus_event_reaches_exactly_its_function() {
     // The state-change events are for users' rules, not for the functions.
     let engine_message: EngineMessage = serde_json::from_value(engine["detail"].clone()).unwrap();
     let entry = bus::engine_entry("p", &engine_message.event);
-    assert_eq!(routed(&rules, &as_event(&entry), true), ["stage-transition"], "what invoke-action publishes");
+    assert_eq!(routed(&rules, &as_event(&entry), true), ["StageTransitionFunction"], "what invoke-action publishes");
     let published =
         json!({"source": "pipewright", "detail-type": "CodePipeline Pipeline Execution State Change", "detail": {}});
     assert!(routed(&rules, &published, true).is_empty());
@@ -224,13 +282,13 @@ fn only_uploads_to_the_source_buckets_invoke_source_change() {
         event
     };
     let defaults = template_rules(TEMPLATE, &Parameters::new()).unwrap();
-    assert_eq!(routed(&defaults, &upload("pipewright-source-demo"), false), ["source-change"]);
+    assert_eq!(routed(&defaults, &upload("pipewright-source-demo"), false), ["SourceChangeFunction"]);
     assert!(routed(&defaults, &upload("team-logs"), false).is_empty(), "another bucket of the account");
     assert!(routed(&defaults, &upload("my-pipewright-source-x"), false).is_empty(), "the pattern is anchored");
 
     let parameters = Parameters::from([("SourceBucketPattern".to_string(), "acme-*-sources".to_string())]);
     let overridden = template_rules(TEMPLATE, &parameters).unwrap();
-    assert_eq!(routed(&overridden, &upload("acme-web-sources"), false), ["source-change"]);
+    assert_eq!(routed(&overridden, &upload("acme-web-sources"), false), ["SourceChangeFunction"]);
     assert!(routed(&overridden, &upload("pipewright-source-demo"), false).is_empty());
     assert!(routed(&overridden, &upload("acme-web-sources-old"), false).is_empty());
 }
@@ -248,7 +306,7 @@ fn service_events_for_deploy_resources_reach_stage_transition() {
         "stepfunctions-execution-status-change.json",
     ] {
         let event = sample(name);
-        assert_eq!(routed(&rules, &event, false), ["stage-transition"], "{name}");
+        assert_eq!(routed(&rules, &event, false), ["StageTransitionFunction"], "{name}");
         assert!(routed(&rules, &event, true).is_empty(), "{name} comes on the default bus");
     }
     let edit = |name: &str, change: &dyn Fn(&mut Value)| {
@@ -261,14 +319,14 @@ fn service_events_for_deploy_resources_reach_stage_transition() {
     let busy = |e: &mut Value| e["detail"]["status-details"]["status"] = json!("UPDATE_IN_PROGRESS");
     assert!(edit("cloudformation-stack-status-change.json", &busy).is_empty(), "a status in progress");
     let rolled_back = |e: &mut Value| e["detail"]["status-details"]["status"] = json!("UPDATE_ROLLBACK_COMPLETE");
-    assert_eq!(edit("cloudformation-stack-status-change.json", &rolled_back), ["stage-transition"]);
+    assert_eq!(edit("cloudformation-stack-status-change.json", &rolled_back), ["StageTransitionFunction"]);
     let other_service = |e: &mut Value| e["resources"] = json!(["arn:aws:ecs:us-east-1:123456789012:service/team/api"]);
     assert!(edit("ecs-deployment-state-change.json", &other_service).is_empty());
     let steady = |e: &mut Value| {
         e["detail-type"] = json!("ECS Service Action");
         e["detail"]["eventName"] = json!("SERVICE_STEADY_STATE");
     };
-    assert_eq!(edit("ecs-deployment-state-change.json", &steady), ["stage-transition"]);
+    assert_eq!(edit("ecs-deployment-state-change.json", &steady), ["StageTransitionFunction"]);
     let other_application = |e: &mut Value| e["detail"]["application"] = json!("team-fleet");
     assert!(edit("codedeploy-deployment-state-change.json", &other_application).is_empty());
     let started = |e: &mut Value| e["detail"]["state"] = json!("START");
@@ -281,7 +339,7 @@ fn service_events_for_deploy_resources_reach_stage_transition() {
     let mut event = sample("cloudformation-stack-status-change.json");
     assert!(routed(&overridden, &event, false).is_empty());
     event["detail"]["stack-id"] = json!(foreign);
-    assert_eq!(routed(&overridden, &event, false), ["stage-transition"]);
+    assert_eq!(routed(&overridden, &event, false), ["StageTransitionFunction"]);
 }
 
 #[test]
@@ -294,17 +352,21 @@ fn only_pushes_to_the_source_repositories_invoke_source_change() {
     let codecommit = |repository: &str| push("codecommit-reference-updated.json", "repositoryName", repository);
     let ecr = |repository: &str| push("ecr-image-push.json", "repository-name", repository);
     let defaults = template_rules(TEMPLATE, &Parameters::new()).unwrap();
-    assert_eq!(routed(&defaults, &codecommit("anything"), false), ["source-change"], "every repository by default");
-    assert_eq!(routed(&defaults, &ecr("team/web"), false), ["source-change"]);
+    assert_eq!(
+        routed(&defaults, &codecommit("anything"), false),
+        ["SourceChangeFunction"],
+        "every repository by default"
+    );
+    assert_eq!(routed(&defaults, &ecr("team/web"), false), ["SourceChangeFunction"]);
 
     let parameters = Parameters::from([
         ("CodeCommitRepositoryPattern".to_string(), "acme-*".to_string()),
         ("EcrRepositoryPattern".to_string(), "acme/*".to_string()),
     ]);
     let scoped = template_rules(TEMPLATE, &parameters).unwrap();
-    assert_eq!(routed(&scoped, &codecommit("acme-web"), false), ["source-change"]);
+    assert_eq!(routed(&scoped, &codecommit("acme-web"), false), ["SourceChangeFunction"]);
     assert!(routed(&scoped, &codecommit("other-web"), false).is_empty());
-    assert_eq!(routed(&scoped, &ecr("acme/web"), false), ["source-change"]);
+    assert_eq!(routed(&scoped, &ecr("acme/web"), false), ["SourceChangeFunction"]);
     assert!(routed(&scoped, &ecr("other/web"), false).is_empty());
 }
 
