@@ -15,6 +15,7 @@ use pipewright_providers::deploy::{Progress, Waiting, configuration_error};
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
 use crate::{Step, waiting};
+use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,6 +34,8 @@ fn wait(state: &State, polls: u32) -> Progress {
         format!("environment {} updating to {}", state.environment, state.version_label),
         polls,
         None,
+        // Beanstalk's events are not routed to a look: every look is the tick's.
+        NextLook::Polled,
     )
 }
 

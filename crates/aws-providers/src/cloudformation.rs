@@ -22,6 +22,7 @@ use pipewright_providers::{ActionError, Outcome};
 use crate::artifacts::write_output;
 use crate::errors::CallError;
 use crate::{Step, waiting};
+use pipewright_core::deploy::NextLook;
 
 /// What a waiting CloudFormation action keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,9 +51,13 @@ struct Stack {
     outputs: BTreeMap<String, String>,
 }
 
+/// Our operation on the stack ends in a `*_COMPLETE` or `*_FAILED` status, which the stack's
+/// status-change event announces; a change set being made, a busy stack and a call that
+/// failed for a moment are announced by nothing, and looked at on the ordinary schedule.
 fn wait(step: &Step<'_>, state: &State, external_id: &str, status: String, polls: u32) -> Progress {
     let url = console_url(step, external_id);
-    waiting(serde_json::to_value(state).unwrap_or_default(), external_id, status, polls, url)
+    let next = if matches!(state, State::Stack { .. }) { step.announced() } else { NextLook::Polled };
+    waiting(serde_json::to_value(state).unwrap_or_default(), external_id, status, polls, url, next)
 }
 
 fn console_url(step: &Step<'_>, stack_id: &str) -> Option<String> {

@@ -26,6 +26,7 @@ use pipewright_providers::{ActionError, Outcome};
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
 use crate::{Step, waiting};
+use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,24 +41,27 @@ fn console_url(step: &Step<'_>, build_id: &str) -> Option<String> {
     step.clients.on_aws.then(|| decide::console_url(&step.clients.region, build_id))
 }
 
+/// A look that failed on its own (the build may have ended already, and no event will come
+/// for it): looked at again on the ordinary schedule.
 fn wait(step: &Step<'_>, state: &State, phase: &str, polls: u32) -> Progress {
+    wait_for(step, state, phase, polls, NextLook::Polled)
+}
+
+/// The wait for a build that runs: the build's own event makes the look when it ends, so
+/// the tick's looks thin out (`core::deploy::backstop_look_seconds`).
+fn running(step: &Step<'_>, state: &State, phase: &str, polls: u32) -> Progress {
+    wait_for(step, state, phase, polls, step.announced())
+}
+
+fn wait_for(step: &Step<'_>, state: &State, phase: &str, polls: u32, next: NextLook) -> Progress {
     waiting(
         serde_json::to_value(state).unwrap_or_default(),
         &state.build_id,
         format!("build {} {phase}", state.build_id),
         polls,
         console_url(step, &state.build_id),
+        next,
     )
-}
-
-/// The wait for a build that runs: looked at again on the tick's thinning schedule
-/// (`backstop_look_seconds`), since the build's own event makes the look when it ends.
-fn running(step: &Step<'_>, state: &State, phase: &str, polls: u32) -> Progress {
-    let mut progress = wait(step, state, phase, polls);
-    if let Progress::Waiting(waiting) = &mut progress {
-        waiting.poll_after_seconds = decide::backstop_look_seconds(polls);
-    }
-    progress
 }
 
 fn failed(error: pipewright_providers::ActionError) -> Progress {

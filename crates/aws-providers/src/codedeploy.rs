@@ -18,6 +18,7 @@ use pipewright_providers::deploy::{Progress, Waiting, configuration_error, input
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
 use crate::{Step, waiting};
+use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,7 +32,9 @@ fn console_url(step: &Step<'_>, id: &str) -> Option<String> {
     })
 }
 
-fn wait(step: &Step<'_>, id: &str, polls: u32) -> Progress {
+/// `next`: a deployment's end is announced by its state-change notification; a look that
+/// failed for a moment is looked at again on the ordinary schedule.
+fn wait(step: &Step<'_>, id: &str, polls: u32, next: NextLook) -> Progress {
     let state = State { deployment_id: id.to_string() };
     waiting(
         serde_json::to_value(&state).unwrap_or_default(),
@@ -39,6 +42,7 @@ fn wait(step: &Step<'_>, id: &str, polls: u32) -> Progress {
         format!("deployment {id} in progress"),
         polls,
         console_url(step, id),
+        next,
     )
 }
 
@@ -88,7 +92,7 @@ async fn create(step: &Step<'_>, application: &str, group: &str, revision: Revis
     match adopted(step, application, group).await {
         Ok(Some(id)) => {
             step.say(&format!("deployment {id} was already created by this job; waiting for it"));
-            return wait(step, &id, 0);
+            return wait(step, &id, 0, step.announced());
         }
         Ok(None) => {}
         Err(error) => return error.failed(),
@@ -107,7 +111,7 @@ async fn create(step: &Step<'_>, application: &str, group: &str, revision: Revis
         Ok(output) => {
             let id = output.deployment_id().unwrap_or_default().to_string();
             step.say(&format!("CreateDeployment {application}/{group}: {id}"));
-            wait(step, &id, 0)
+            wait(step, &id, 0, step.announced())
         }
         Err(error) => CallError::of("CreateDeployment", &error).failed(),
     }
@@ -169,7 +173,11 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
         Ok(output) => output,
         Err(error) => {
             let error = CallError::of("GetDeployment", &error);
-            return if error.transient { wait(step, &state.deployment_id, polls) } else { error.failed() };
+            return if error.transient {
+                wait(step, &state.deployment_id, polls, NextLook::Polled)
+            } else {
+                error.failed()
+            };
         }
     };
     let info = output.deployment_info();
@@ -178,7 +186,7 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
         .and_then(|i| i.error_information())
         .map(|e| format!("{}: {}", e.code().map(|c| c.as_str()).unwrap_or("error"), e.message().unwrap_or_default()));
     match decide::deployment_state(&state.deployment_id, status, error.as_deref()) {
-        DeploymentState::InProgress => wait(step, &state.deployment_id, polls),
+        DeploymentState::InProgress => wait(step, &state.deployment_id, polls, step.announced()),
         DeploymentState::Succeeded => {
             let summary = format!("deployment {} succeeded", state.deployment_id);
             step.say(&summary);

@@ -18,6 +18,7 @@ use pipewright_providers::deploy::{Progress, Waiting, inputs};
 
 use crate::errors::CallError;
 use crate::{Step, waiting};
+use pipewright_core::deploy::NextLook;
 
 /// The tag that marks a revision as this job's.
 pub const JOB_TAG: &str = "pipewright:job";
@@ -86,7 +87,7 @@ pub async fn start(step: &Step<'_>) -> Progress {
             task_definition: current.to_string(),
             deadline_ms,
         };
-        return wait(step, &state, &service_arn, 0);
+        return wait(step, &state, &service_arn, 0, step.announced());
     }
     let containers: Vec<&str> = task_definition.container_definitions().iter().filter_map(|c| c.name()).collect();
     let family = task_definition.family().unwrap_or_default().to_string();
@@ -124,16 +125,19 @@ pub async fn start(step: &Step<'_>) -> Progress {
     }
     step.say(&format!("UpdateService {} of cluster {}: {registered}", ecs.service, ecs.cluster));
     let state = State { cluster: ecs.cluster, service: ecs.service, task_definition: registered, deadline_ms };
-    wait(step, &state, &service_arn, 0)
+    wait(step, &state, &service_arn, 0, step.announced())
 }
 
-fn wait(step: &Step<'_>, state: &State, service_arn: &str, polls: u32) -> Progress {
+/// `next`: a rollout's end is announced by the service's deployment events; a look that
+/// failed for a moment is looked at again on the ordinary schedule.
+fn wait(step: &Step<'_>, state: &State, service_arn: &str, polls: u32, next: NextLook) -> Progress {
     waiting(
         serde_json::to_value(state).unwrap_or_default(),
         service_arn,
         format!("service {} rolling out {}", state.service, state.task_definition),
         polls,
         console_url(step, &state.cluster, &state.service),
+        next,
     )
 }
 
@@ -160,7 +164,11 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
             Ok(output) => output,
             Err(error) => {
                 let error = CallError::of("DescribeServices", &error);
-                return if error.transient { wait(step, &state, &waiting.external_id, polls) } else { error.failed() };
+                return if error.transient {
+                    wait(step, &state, &waiting.external_id, polls, NextLook::Polled)
+                } else {
+                    error.failed()
+                };
             }
         };
     let deployments: Vec<Deployment> =
@@ -184,7 +192,7 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
                 state.service, state.task_definition
             ),
         ),
-        Rollout::InProgress => wait(step, &state, &waiting.external_id, polls),
+        Rollout::InProgress => wait(step, &state, &waiting.external_id, polls, step.announced()),
     }
 }
 

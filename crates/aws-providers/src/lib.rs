@@ -22,6 +22,7 @@ use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
+use pipewright_core::deploy::NextLook;
 use pipewright_core::engine::FailureType;
 use pipewright_core::providers::{self, ProviderKind};
 use pipewright_providers::ActionOutput;
@@ -35,13 +36,28 @@ pub struct AwsDeployer {
     artifacts: Arc<dyn ArtifactBytes>,
     /// The stack's CodeBuild project that runs Commands actions (docs/security.md).
     commands_project: Option<String>,
+    /// The services' state-change events reach a look at once (invoke-action, whose stack
+    /// routes them); a local run has no such events and looks on the ordinary schedule.
+    events_routed: bool,
 }
 
 impl AwsDeployer {
     /// `sdk` says where and as whom (the environment, a profile, an endpoint for every
     /// service); `interceptors` see every call (the tests count them).
     pub fn new(sdk: SdkConfig, artifacts: Arc<dyn ArtifactBytes>, interceptors: Vec<SharedInterceptor>) -> AwsDeployer {
-        AwsDeployer { clients: ClientsCache::new(sdk, interceptors), artifacts, commands_project: None }
+        AwsDeployer {
+            clients: ClientsCache::new(sdk, interceptors),
+            artifacts,
+            commands_project: None,
+            events_routed: false,
+        }
+    }
+
+    /// The services' state-change events reach a look at once, as template.yaml routes them:
+    /// the tick's looks at announced work thin out (`core::deploy::NextLook`).
+    pub fn with_events_routed(mut self) -> AwsDeployer {
+        self.events_routed = true;
+        self
     }
 
     /// Commands actions run as builds of `project` (the stack's Commands project).
@@ -73,7 +89,8 @@ impl AwsDeployer {
         let clients = self.clients_for(job).await?;
         let home = self.clients.home().await;
         let regional = self.clients.get(job.dispatch.region.as_deref(), None).await.unwrap_or_else(|_| home.clone());
-        Ok(Step { job, clients, home, regional, artifacts: self.artifacts.as_ref(), output })
+        let events_routed = self.events_routed;
+        Ok(Step { job, clients, home, regional, artifacts: self.artifacts.as_ref(), output, events_routed })
     }
 }
 
@@ -88,9 +105,17 @@ pub struct Step<'a> {
     pub regional: Arc<Clients>,
     pub artifacts: &'a dyn ArtifactBytes,
     pub output: &'a dyn ActionOutput,
+    /// Whether the services' events reach a look at once (`AwsDeployer::with_events_routed`).
+    pub events_routed: bool,
 }
 
 impl Step<'_> {
+    /// The next look at work whose end the service announces by an event: a backstop when
+    /// the event reaches a look (on AWS), the ordinary schedule where it cannot (a local run).
+    pub fn announced(&self) -> NextLook {
+        if self.events_routed { NextLook::Announced } else { NextLook::Polled }
+    }
+
     /// A line for the action's log.
     pub fn say(&self, line: &str) {
         let dispatch = &self.job.dispatch;
@@ -118,13 +143,21 @@ pub(crate) fn now() -> pipewright_core::time::Timestamp {
     pipewright_core::time::Timestamp::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
-pub fn waiting(state: Value, external_id: &str, status: String, polls: u32, url: Option<String>) -> Progress {
+/// The next look `next` says (`core::deploy::NextLook`): sooner for work nothing announces.
+pub fn waiting(
+    state: Value,
+    external_id: &str,
+    status: String,
+    polls: u32,
+    url: Option<String>,
+    next: NextLook,
+) -> Progress {
     Progress::Waiting(Waiting {
         state,
         external_id: external_id.to_string(),
         url,
         status,
-        poll_after_seconds: pipewright_core::deploy::next_poll_seconds(polls),
+        poll_after_seconds: next.after_seconds(polls),
         polls,
     })
 }

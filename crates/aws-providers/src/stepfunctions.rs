@@ -15,6 +15,7 @@ use pipewright_providers::deploy::{Progress, Waiting, inputs};
 use crate::artifacts::write_output;
 use crate::errors::CallError;
 use crate::{Step, waiting};
+use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -39,13 +40,16 @@ fn variables(state: &State) -> BTreeMap<String, String> {
     ])
 }
 
-fn wait(step: &Step<'_>, state: &State, polls: u32) -> Progress {
+/// `next`: a standard execution's end is announced by its status-change event; a look that
+/// failed for a moment is looked at again on the ordinary schedule.
+fn wait(step: &Step<'_>, state: &State, polls: u32, next: NextLook) -> Progress {
     waiting(
         serde_json::to_value(state).unwrap_or_default(),
         &state.execution,
         format!("execution {} running", state.execution),
         polls,
         console_url(step, &state.execution),
+        next,
     )
 }
 
@@ -88,7 +92,7 @@ pub async fn start(step: &Step<'_>) -> Progress {
             revision: None,
         });
     }
-    wait(step, &state, 0)
+    wait(step, &state, 0, step.announced())
 }
 
 pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
@@ -101,12 +105,12 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
         Ok(output) => output,
         Err(error) => {
             let error = CallError::of("DescribeExecution", &error);
-            return if error.transient { wait(step, &state, polls) } else { error.failed() };
+            return if error.transient { wait(step, &state, polls, NextLook::Polled) } else { error.failed() };
         }
     };
     let name = output.name().unwrap_or(&state.execution).to_string();
     match decide::state(&name, output.status().as_str(), output.error(), output.cause()) {
-        ExecutionState::Running => wait(step, &state, polls),
+        ExecutionState::Running => wait(step, &state, polls, step.announced()),
         ExecutionState::Succeeded => {
             let result = output.output().unwrap_or("{}");
             if let Err(error) = write_output(step, &[(decide::OUTPUT_FILE.to_string(), result.to_string())]).await {

@@ -120,7 +120,9 @@ impl Services {
             Arc::new(S3ArtifactBytes::new(s3_client.clone())),
             vec![SharedInterceptor::new(calls.clone())],
         )
-        .with_commands_project(settings.commands_project.clone());
+        .with_commands_project(settings.commands_project.clone())
+        // The stack routes the services' state-change events to a look (template.yaml).
+        .with_events_routed();
         let link_key = match (&settings.secret_arn, with_link_key) {
             (Some(arn), true) => Some(read_secret(sdk, arn).await?),
             _ => None,

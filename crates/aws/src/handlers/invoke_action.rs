@@ -1,6 +1,6 @@
 //! invoke-action: runs a dispatched action through its provider, and sends approval
 //! notifications. Each job (each notification) is claimed first, so a redelivered dispatch
-//! never runs twice; a provider that finishes within the invocation applies its result at
+//! never runs twice (a look at a build's wait excepted, which runs the same twice over); a provider that finishes within the invocation applies its result at
 //! once, one that reports later (a Lambda function) is handed off.
 
 use std::collections::BTreeMap;
@@ -55,7 +55,10 @@ impl ActionOutput for ToLog {
 pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
     let location = JobLocation { pipeline: message.pipeline.clone(), execution_id: dispatch.execution_id.clone() };
-    if !services.store.claim_dispatched_job(&dispatch.job_id, &location, now(), LEASE_SECONDS).await? {
+    // A look at a build's wait runs the same twice over and needs no claim
+    // (`is_build_look`); every other job is claimed, so that it runs once.
+    let claimed = !pipewright_core::deploy::codebuild::is_build_look(dispatch);
+    if claimed && !services.store.claim_dispatched_job(&dispatch.job_id, &location, now(), LEASE_SECONDS).await? {
         return Ok(Invoked::Duplicate);
     }
     // A delivery can come late (EventBridge and Lambda retry for up to an hour): work of an
@@ -68,7 +71,9 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         .await?
         .is_some_and(|execution| pipewright_core::engine::job_is_live(&execution.value, &dispatch.job_ref()));
     if !live {
-        services.store.hand_off_job(&dispatch.job_id).await?;
+        if claimed {
+            services.store.hand_off_job(&dispatch.job_id).await?;
+        }
         // The job's result may be committed by an earlier delivery that failed before its
         // relay: publish what that commit left in the outbox, as a stale engine event does.
         super::relay_pending(services, &message.pipeline, &dispatch.execution_id).await?;
@@ -149,8 +154,11 @@ async fn report(services: &Services, message: &DispatchMessage, event: Option<Ev
     match super::apply(services, &message.pipeline, &event).await {
         Ok(_) => Ok(()),
         Err(error @ HandlerError::Retryable(_)) => {
-            // Give the job back so that the retry of this delivery runs it again.
-            services.store.release_job(&message.dispatch.job_id).await?;
+            // Give the job back so that the retry of this delivery runs it again (a build's
+            // look holds no claim).
+            if !pipewright_core::deploy::codebuild::is_build_look(&message.dispatch) {
+                services.store.release_job(&message.dispatch.job_id).await?;
+            }
             Err(error)
         }
         Err(error) => Err(error),

@@ -554,6 +554,11 @@ async fn a_stack_status_event_completes_the_waiting_action_without_a_tick() {
     let waiting = attempt(&started, "Infra", "Stack");
     assert_eq!(waiting.status, ActionStatus::InProgress, "{started:#?}");
     assert_eq!(stack_status(&stack, &stack_name).await.as_deref(), Some("CREATE_COMPLETE"));
+    // The stack's own event announces the creation's end, so the tick's look is a backstop,
+    // a minute away, and thins out from there (core::deploy::NextLook).
+    let token = waiting.job.as_ref().and_then(|job| job.continuation_token.clone()).expect("the wait");
+    let wait: Value = serde_json::from_str(&token).unwrap();
+    assert_eq!(wait["pollAfterSeconds"], 60, "{wait}");
     let stack_id =
         cloudformation_client(&stack).describe_stacks().stack_name(&stack_name).send().await.unwrap().stacks()[0]
             .stack_id()

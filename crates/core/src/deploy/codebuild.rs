@@ -19,15 +19,18 @@ use super::config;
 pub const PIPELINE_VARIABLE: &str = "CODEPIPELINE_PIPELINE_NAME";
 pub const EXECUTION_VARIABLE: &str = "CODEPIPELINE_EXECUTION_ID";
 
-/// How long after its `polls`-th look the tick looks again at a build still running: 1, 2, 4
-/// and 8 minutes, then every 10. The build's end comes as its "Build State Change" event,
-/// which makes the look at once; the tick's looks only recover an event that was lost. Each
-/// look costs a dispatch event, an invocation, a claim and a commit, so a build looked at
-/// every minute cost more in looks than the rest of its action: they thin out instead, and
-/// a lost event delays the action by 10 minutes at most (docs/providers.md, "CodeBuild on
-/// AWS").
-pub fn backstop_look_seconds(polls: u32) -> u32 {
-    60u32.saturating_mul(1 << polls.min(4)).min(600)
+/// Whether `dispatch` is a look at a build's wait (a CodeBuild or Commands action's job that
+/// carries the wait as its continuation token). Such a look runs without a claim: it reads
+/// the build, and once the build has ended copies its staged outputs onto the same keys,
+/// which a second copy leaves with the same bytes; of two looks run at once, the first to
+/// commit its result wins and the other's is stale. The claim, a write per look, guarded
+/// nothing (docs/providers.md, "CodeBuild on AWS"). A build's start is claimed, since a
+/// second StartBuild would start a second build.
+pub fn is_build_look(dispatch: &Dispatch) -> bool {
+    let build = crate::providers::spec_of(&dispatch.action_type).is_some_and(|spec| {
+        matches!(spec.kind, crate::providers::ProviderKind::CodeBuild | crate::providers::ProviderKind::Commands)
+    });
+    build && super::deploy_wait(dispatch).is_some()
 }
 
 /// An S3 artifact a build writes (`artifactsOverride`, `secondaryArtifactsOverride`).
@@ -497,10 +500,25 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_ticks_looks_at_a_running_build_thin_out_to_one_in_ten_minutes() {
-        let minutes: Vec<u32> = (0..7).map(|polls| backstop_look_seconds(polls) / 60).collect();
-        assert_eq!(minutes, [1, 2, 4, 8, 10, 10, 10]);
-        assert_eq!(backstop_look_seconds(u32::MAX), 600);
+    fn only_a_look_at_a_builds_wait_goes_unclaimed() {
+        let start = dispatch(&["Code"], &["Built"], &[("ProjectName", "p")]);
+        assert!(!is_build_look(&start), "a start: a second one would start a second build");
+        let mut look = start.clone();
+        look.continuation_token = Some(r#"{"externalId":"p:1","pollAfterSeconds":60}"#.into());
+        assert!(is_build_look(&look));
+        let mut commands_look = look.clone();
+        commands_look.action_type.provider = "Commands".into();
+        commands_look.action_type.category = crate::declaration::ActionCategory::Compute;
+        assert!(is_build_look(&commands_look));
+        let mut deploy_look = look.clone();
+        deploy_look.action_type = serde_json::from_value(
+            json!({"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"}),
+        )
+        .unwrap();
+        assert!(!is_build_look(&deploy_look), "a deploy's look may act (a change set executed)");
+        let mut rule = look;
+        rule.condition = Some(crate::engine::ConditionKind::BeforeEntry);
+        assert!(!is_build_look(&rule), "a rule's job is not a look");
     }
 
     fn location(key: &str) -> ArtifactLocation {

@@ -82,6 +82,38 @@ pub fn next_poll_seconds(polls: u32) -> u32 {
     2u32.saturating_pow(polls.saturating_add(1)).min(30)
 }
 
+/// How long after its `polls`-th look the tick looks again at work whose end its service
+/// announces: 1, 2, 4 and 8 minutes, then every 10. The service's event (a build's, a
+/// stack's, a deployment's, an execution's state change, routed by template.yaml) makes the
+/// look at once; the tick's looks only recover an event that was lost. Each look costs a
+/// dispatch event, an invocation and a commit (about $0.000003), so work looked at every
+/// minute cost more in looks than the rest of its action: they thin out instead, and a lost
+/// event delays the action by 10 minutes at most (docs/providers.md §13, "Early looks").
+pub fn backstop_look_seconds(polls: u32) -> u32 {
+    60u32.saturating_mul(1 << polls.min(4)).min(600)
+}
+
+/// What makes a wait's next look: the decision each provider takes for each of its waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextLook {
+    /// The service announces the end of the work by an event the stack routes to a look at
+    /// once: the tick's looks are a backstop and thin out (`backstop_look_seconds`).
+    Announced,
+    /// Nothing announces it (a call that failed for a moment, a change set being made, a busy
+    /// stack, Beanstalk): looked at on the ordinary schedule (`next_poll_seconds`).
+    Polled,
+}
+
+impl NextLook {
+    /// Seconds until the look after the `polls`-th.
+    pub fn after_seconds(self, polls: u32) -> u32 {
+        match self {
+            NextLook::Announced => backstop_look_seconds(polls),
+            NextLook::Polled => next_poll_seconds(polls),
+        }
+    }
+}
+
 /// The wait a job carries when it is a deploy provider's next look (its continuation token):
 /// such a job is sent by the tick when the look is due, not at once (docs/providers.md §13).
 pub fn deploy_wait(dispatch: &Dispatch) -> Option<&str> {
@@ -157,6 +189,15 @@ mod tests {
         let waits: Vec<u32> = (0..6).map(next_poll_seconds).collect();
         assert_eq!(waits, vec![2, 4, 8, 16, 30, 30]);
         assert_eq!(next_poll_seconds(u32::MAX), 30);
+    }
+
+    #[test]
+    fn the_ticks_looks_at_announced_work_thin_out_to_one_in_ten_minutes() {
+        let minutes: Vec<u32> = (0..7).map(|polls| NextLook::Announced.after_seconds(polls) / 60).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 10, 10, 10]);
+        assert_eq!(backstop_look_seconds(u32::MAX), 600);
+        assert_eq!(NextLook::Polled.after_seconds(0), 2);
+        assert_eq!(NextLook::Polled.after_seconds(9), 30);
     }
 
     #[test]
