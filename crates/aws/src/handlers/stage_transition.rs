@@ -155,7 +155,8 @@ pub(super) fn work_of(active: &[Active], now: Timestamp, select: impl Fn(&InFlig
     candidates
 }
 
-/// Puts on the bus the `candidates` nobody holds a claim on; how many were sent.
+/// Puts on the bus the `candidates` nobody holds a claim on; how many were sent. A look at a
+/// build's wait is never claimed (`codebuild::is_build_look`), so its claim is not read.
 pub(super) async fn send_unclaimed(
     services: &Services,
     candidates: &[(String, Effect)],
@@ -165,12 +166,14 @@ pub(super) async fn send_unclaimed(
     if candidates.is_empty() {
         return Ok(0);
     }
-    let keys: Vec<String> = candidates.iter().map(|(claim, _)| claim.clone()).collect();
-    let unclaimed = services.store.unclaimed_jobs(&keys, now).await?;
+    let never_claimed = |effect: &Effect| matches!(effect, Effect::Dispatch(dispatch) if pipewright_core::deploy::codebuild::is_build_look(dispatch));
+    let keys: Vec<String> =
+        candidates.iter().filter(|(_, effect)| !never_claimed(effect)).map(|(claim, _)| claim.clone()).collect();
+    let unclaimed = if keys.is_empty() { Vec::new() } else { services.store.unclaimed_jobs(&keys, now).await? };
     let settings = &services.settings;
     let entries: Vec<_> = candidates
         .iter()
-        .filter(|(claim, _)| unclaimed.contains(claim))
+        .filter(|(claim, effect)| never_claimed(effect) || unclaimed.contains(claim))
         .filter_map(|(_, effect)| effect_entry(effect, pipeline_of(effect), &settings.account, &settings.region))
         .collect();
     let count = entries.len();
