@@ -290,8 +290,6 @@ pub struct DevStack {
     pub api_keys_arn: String,
     /// Function (logical id) → its queue's URL; only functions with rules have one.
     pub queues: BTreeMap<String, String>,
-    /// Function (logical id) → the binary it runs.
-    pub binaries: BTreeMap<String, String>,
     /// Binary → its dead-letter queue's URL (where the router puts an event whose retries
     /// failed; both invoke-action functions share theirs, as in the template).
     pub dead_letter_queues: BTreeMap<String, String>,
@@ -384,11 +382,11 @@ pub async fn create(
     for function in FUNCTIONS {
         dead_letter_queues.insert(function.to_string(), create_queue(&sqs, &names.dead_letter_queue(function)).await?);
     }
-    let binaries: BTreeMap<String, String> =
-        rules.iter().map(|rule| (rule.resource.clone(), rule.function.clone())).collect();
     let mut queues = BTreeMap::new();
-    for resource in binaries.keys() {
-        queues.insert(resource.clone(), create_queue(&sqs, &names.queue(resource)).await?);
+    for rule in &rules {
+        if !queues.contains_key(&rule.resource) {
+            queues.insert(rule.resource.clone(), create_queue(&sqs, &names.queue(&rule.resource)).await?);
+        }
     }
     for rule in &rules {
         let Some(pattern) = &rule.pattern else { continue };
@@ -423,15 +421,20 @@ pub async fn create(
         github_api_url: None,
         commands_project: Some(names.commands_project()),
     };
-    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, binaries, dead_letter_queues, rules })
+    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, dead_letter_queues, rules })
 }
 
 impl DevStack {
+    /// The binary the function `resource` (a logical id) runs, as its rules say.
+    pub fn binary_of(&self, resource: &str) -> Option<&str> {
+        self.rules.iter().find(|rule| rule.resource == resource).map(|rule| rule.function.as_str())
+    }
+
     /// The queues of every function that runs `binary` (invoke-action has two).
     pub fn queues_of(&self, binary: &str) -> Vec<String> {
         self.queues
             .iter()
-            .filter(|(resource, _)| self.binaries.get(*resource).is_some_and(|b| b == binary))
+            .filter(|(resource, _)| self.binary_of(resource) == Some(binary))
             .map(|(_, url)| url.clone())
             .collect()
     }

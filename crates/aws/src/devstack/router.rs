@@ -169,7 +169,7 @@ impl Router {
                 .queues
                 .iter()
                 .filter_map(|(resource, url)| {
-                    Some((resource.clone(), stack.binaries.get(resource)?.clone(), url.clone()))
+                    Some((resource.clone(), stack.binary_of(resource)?.to_string(), url.clone()))
                 })
                 .collect(),
             target,

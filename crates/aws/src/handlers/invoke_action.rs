@@ -1,7 +1,8 @@
 //! invoke-action: runs a dispatched action through its provider, and sends approval
 //! notifications. Each job (each notification) is claimed first, so a redelivered dispatch
-//! never runs twice (a look at a build's wait excepted, which runs the same twice over); a provider that finishes within the invocation applies its result at
-//! once, one that reports later (a Lambda function) is handed off.
+//! never runs twice (a look at a build's wait excepted, which runs the same twice over); a
+//! provider that finishes within the invocation applies its result at once, one that
+//! reports later (a Lambda function) is handed off.
 
 use std::collections::BTreeMap;
 

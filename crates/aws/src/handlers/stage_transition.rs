@@ -138,42 +138,43 @@ pub(super) async fn read_active_executions(
     Ok(active)
 }
 
-/// The work in flight of `active` executions that `select` keeps, with the claim each piece
-/// is taken under; none of an execution whose pipeline version could not be loaded.
-pub(super) fn work_of(active: &[Active], now: Timestamp, select: impl Fn(&InFlight) -> bool) -> Vec<(String, Effect)> {
+/// The work in flight of `active` executions that `select` keeps and invoke-action takes (a
+/// dispatch, an approval request), each with the claim it is taken under; none of an
+/// execution whose pipeline version could not be loaded.
+pub(super) fn work_of(
+    active: &[Active],
+    now: Timestamp,
+    select: impl Fn(&InFlight) -> bool,
+) -> Vec<(Option<String>, Effect)> {
     let mut candidates = Vec::new();
     for Active { execution, pipeline } in active {
         let Some(pipeline) = pipeline else { continue };
         for work in work_in_flight(pipeline, execution, now) {
-            if select(&work)
-                && let Some(claim) = claim_key(&work.effect)
-            {
-                candidates.push((claim, work.effect));
+            if matches!(work.effect, Effect::Dispatch(_) | Effect::RequestApproval(_)) && select(&work) {
+                candidates.push((claim_key(&work.effect), work.effect));
             }
         }
     }
     candidates
 }
 
-/// Puts on the bus the `candidates` nobody holds a claim on; how many were sent. A look at a
-/// build's wait is never claimed (`codebuild::is_build_look`), so its claim is not read.
+/// Puts on the bus the `candidates` nobody holds a claim on, and those taken without one;
+/// how many were sent.
 pub(super) async fn send_unclaimed(
     services: &Services,
-    candidates: &[(String, Effect)],
+    candidates: &[(Option<String>, Effect)],
     now: Timestamp,
     why: &str,
 ) -> Result<usize, HandlerError> {
     if candidates.is_empty() {
         return Ok(0);
     }
-    let never_claimed = |effect: &Effect| matches!(effect, Effect::Dispatch(dispatch) if pipewright_core::deploy::codebuild::is_build_look(dispatch));
-    let keys: Vec<String> =
-        candidates.iter().filter(|(_, effect)| !never_claimed(effect)).map(|(claim, _)| claim.clone()).collect();
+    let keys: Vec<String> = candidates.iter().filter_map(|(claim, _)| claim.clone()).collect();
     let unclaimed = if keys.is_empty() { Vec::new() } else { services.store.unclaimed_jobs(&keys, now).await? };
     let settings = &services.settings;
     let entries: Vec<_> = candidates
         .iter()
-        .filter(|(claim, effect)| never_claimed(effect) || unclaimed.contains(claim))
+        .filter(|(claim, _)| claim.as_ref().is_none_or(|claim| unclaimed.contains(claim)))
         .filter_map(|(_, effect)| effect_entry(effect, pipeline_of(effect), &settings.account, &settings.region))
         .collect();
     let count = entries.len();
@@ -197,9 +198,11 @@ fn is_resent(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
     }
 }
 
-/// The claim invoke-action takes for a piece of work.
+/// The claim invoke-action takes for a piece of work; none for a look at a build's wait,
+/// which runs unclaimed (`codebuild::is_build_look`), nor for what it does not take.
 pub fn claim_key(effect: &Effect) -> Option<String> {
     match effect {
+        Effect::Dispatch(dispatch) if pipewright_core::deploy::codebuild::is_build_look(dispatch) => None,
         Effect::Dispatch(dispatch) => Some(dispatch.job_id.clone()),
         Effect::RequestApproval(request) => Some(format!("approval:{}", request.action_execution_id)),
         _ => None,
