@@ -52,7 +52,14 @@ answered with the error AWS gives.
   `idempotencyToken` within 5 minutes, and records the overrides (source and its auth, source version, secondary sources,
   artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
   IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
-  "phase", "code", "message", "exported": {NAME: value}} ends it; StopBuild ends it STOPPED.
+  "phase", "code", "message", "exported": {NAME: value}, "region"} ends it (a build of
+  us-east-1 unless "region" names another); StopBuild ends it STOPPED.
+* S3 regions: moto serves every bucket whatever region a request is signed for. S3 refuses
+  a request to an existing bucket signed for another region than the bucket's
+  (AuthorizationHeaderMalformed, or AuthorizationQueryParametersError for a presigned URL;
+  400, naming the bucket's region in the error and in x-amz-bucket-region), as AWS does: a
+  client must be of the bucket's region.
+  A copy's source may be in any region, as on S3.
 * Commands builds (projects named pipewright-commands-*, the stack's CommandsProject): the
   stand-in plays CodeBuild's compute. It unzips the source overrides from moto's S3 (Commands
   builds have none), runs the buildspec override's install then build commands with bash in a
@@ -814,11 +821,11 @@ PHASES = ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "
           "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED"]
 
 
-def codebuild_backend(environ):
+def codebuild_backend(environ, region: str | None = None):
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.codebuild.models import codebuild_backends
 
-    return codebuild_backends[DEFAULT_ACCOUNT_ID][region_of(environ)]
+    return codebuild_backends[DEFAULT_ACCOUNT_ID][region or region_of(environ)]
 
 
 def codebuild_error(name: str, message: str) -> tuple[int, dict]:
@@ -923,7 +930,7 @@ class Builds:
     def finish(environ, order: dict, status: str | None = None) -> dict:
         from moto.core.utils import iso_8601_datetime_with_milliseconds
 
-        build = stored_build(codebuild_backend(environ), order["id"])
+        build = stored_build(codebuild_backend(environ, order.get("region")), order["id"])
         if build is None:
             raise ValueError(f"no build {order['id']}")
         status = status or order.get("status", "SUCCEEDED")
@@ -1110,6 +1117,44 @@ def put_build_event(environ, build: dict) -> None:
         "Resources": [build["arn"]], "EventBusName": "default"}])
 
 
+def s3_signed_region(environ) -> str | None:
+    """The region an S3 request is signed for: its Authorization header's credential scope,
+    or a presigned URL's X-Amz-Credential; None for a request that is not S3's."""
+    from urllib.parse import parse_qs
+
+    credential = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0]
+    if "X-Amz-Credential" in environ.get("QUERY_STRING", ""):
+        credential = parse_qs(environ["QUERY_STRING"]).get("X-Amz-Credential", [""])[0]
+    parts = credential.split("/")
+    return parts[2] if len(parts) >= 5 and parts[3] == "s3" else None
+
+
+def s3_wrong_region(environ) -> tuple[int, bytes] | None:
+    """S3's refusal of a request to an existing bucket signed for another region, path-style
+    (as every client here addresses S3). CreateBucket itself names its region in its body."""
+    signed = s3_signed_region(environ)
+    segments = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+    if signed is None or not segments[0] or segments[0].startswith(("_strict", "moto-api")):
+        return None
+    creating = environ["REQUEST_METHOD"] == "PUT" and len(segments) == 1 and not environ.get("QUERY_STRING")
+    bucket = s3_backend().buckets.get(segments[0])
+    if creating or bucket is None or bucket.region_name == signed:
+        return None
+    presigned = "X-Amz-Credential" in environ.get("QUERY_STRING", "")
+    code, what = (
+        ("AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential parameter")
+        if presigned
+        else ("AuthorizationHeaderMalformed", "The authorization header is malformed")
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{what}; the region '{signed}' is wrong; "
+        f"expecting '{bucket.region_name}'</Message><Region>{bucket.region_name}</Region>"
+        "<RequestId>strict</RequestId></Error>"
+    ).encode("utf-8")
+    return 400, body
+
+
 def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
     body = json.dumps(payload).encode("utf-8")
     reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
@@ -1187,6 +1232,20 @@ def main() -> None:
                     refused = refusal(environ, target, json.loads(body or b"{}"))
                     if refused is not None:
                         return respond(start_response, *refused, *filter(None, [content_type]))
+            wrong_region = None if target else s3_wrong_region(environ)
+            if wrong_region is not None:
+                status, payload = wrong_region
+                head = environ["REQUEST_METHOD"] == "HEAD"
+                region = s3_backend().buckets[environ["PATH_INFO"].lstrip("/").split("/", 1)[0]].region_name
+                start_response(
+                    f"{status} Bad Request",
+                    [
+                        ("Content-Type", "application/xml"),
+                        ("Content-Length", "0" if head else str(len(payload))),
+                        ("x-amz-bucket-region", region),
+                    ],
+                )
+                return [b"" if head else payload]
             access_key = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1]
             metered = target.startswith(("DynamoDB_20120810.", "AWSEvents.PutEvents")) and not access_key.startswith(
                 "unmetered"

@@ -3,6 +3,8 @@
 //! uploaded from a local run's directory), and the output artifact a provider writes
 //! (docs/providers.md §11).
 
+use std::sync::Arc;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use tokio::io::AsyncWriteExt;
@@ -13,17 +15,18 @@ use pipewright_providers::ActionError;
 use pipewright_providers::deploy::{ArtifactBytes, BoxFuture, zip_of};
 
 use crate::Step;
+use crate::bucket_regions::BucketClients;
 use crate::errors::CallError;
 
-/// The S3 artifact store, as bytes.
+/// The S3 artifact store, as bytes, in whichever region each store's bucket is.
 #[derive(Clone)]
 pub struct S3ArtifactBytes {
-    client: aws_sdk_s3::Client,
+    buckets: Arc<BucketClients>,
 }
 
 impl S3ArtifactBytes {
     pub fn new(client: aws_sdk_s3::Client) -> S3ArtifactBytes {
-        S3ArtifactBytes { client }
+        S3ArtifactBytes { buckets: Arc::new(BucketClients::new(client)) }
     }
 
     /// GetObject of an artifact; a missing one is `Missing`, any other failure transient.
@@ -31,13 +34,12 @@ impl S3ArtifactBytes {
         &self,
         location: &ArtifactLocation,
     ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, ArtifactError> {
-        self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
-            match e.as_service_error() {
-                Some(service) if service.is_no_such_key() => {
-                    ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
-                }
-                _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
+        let get = |client: aws_sdk_s3::Client| client.get_object().bucket(&location.bucket).key(&location.key).send();
+        self.buckets.send(&location.bucket, get).await.map_err(|e| match e.as_service_error() {
+            Some(service) if service.is_no_such_key() => {
+                ArtifactError::Missing(format!("s3://{}/{}", location.bucket, location.key))
             }
+            _ => ArtifactError::Unavailable(CallError::of("GetObject", &e).message),
         })
     }
 }
@@ -85,8 +87,11 @@ impl ArtifactBytes for S3ArtifactBytes {
         kms_key: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), ArtifactError>> {
         Box::pin(async move {
-            encrypted_put(&self.client, &location.bucket, &location.key, zip, kms_key)
-                .send()
+            let put = |client: aws_sdk_s3::Client| {
+                encrypted_put(&client, &location.bucket, &location.key, zip.clone(), kms_key).send()
+            };
+            self.buckets
+                .send(&location.bucket, put)
                 .await
                 .map_err(|e| ArtifactError::Unavailable(CallError::of("PutObject", &e).message))?;
             Ok(())

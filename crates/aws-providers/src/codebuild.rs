@@ -108,6 +108,14 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
             "Commands actions run in the stack's CodeBuild project, and this deployment names none (PIPEWRIGHT_COMMANDS_PROJECT, docs/deploy.md)",
         ));
     };
+    // The project is the stack's, in the stack's region: a build in another region would find
+    // no such project there (docs/providers.md §11).
+    if step.clients.region != step.home.region {
+        return failed(configuration_error(format!(
+            "Commands actions run in the stack's CodeBuild project, in {}; this action's region is {} (use a CodeBuild action with a project of that region)",
+            step.home.region, step.clients.region
+        )));
+    }
     let prelude = match decide::input_prelude(dispatch) {
         Ok(prelude) => prelude,
         Err(message) => return failed(configuration_error(message)),

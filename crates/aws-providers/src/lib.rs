@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod beanstalk;
+pub mod bucket_regions;
 pub mod clients;
 pub mod cloudformation;
 pub mod codebuild;
@@ -111,9 +112,15 @@ pub struct Step<'a> {
 
 impl Step<'_> {
     /// The next look at work whose end the service announces by an event: a backstop when
-    /// the event reaches a look (on AWS), the ordinary schedule where it cannot (a local run).
+    /// the event reaches a look, the ordinary schedule where it cannot. It reaches one only on
+    /// AWS (not a local run), and only from the stack's own region and account: a service
+    /// announces on the default bus of the region and account the work runs in, where the
+    /// stack has no rule (an action with a `region` of its own, or a `roleArn`, which may be
+    /// another account's).
     pub fn announced(&self) -> NextLook {
-        if self.events_routed { NextLook::Announced } else { NextLook::Polled }
+        let dispatch = &self.job.dispatch;
+        let at_home = self.clients.region == self.home.region && dispatch.role_arn.is_none();
+        if self.events_routed && at_home { NextLook::Announced } else { NextLook::Polled }
     }
 
     /// A line for the action's log.

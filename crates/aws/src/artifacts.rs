@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
 use tokio::io::AsyncWriteExt;
 
+use pipewright_aws_providers::bucket_regions::BucketClients;
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
 use pipewright_core::unpacked::Unpacked;
@@ -27,7 +29,8 @@ fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(error: &aws_sdk_
 }
 
 pub struct S3Artifacts {
-    client: Client,
+    /// The home client, and those of the stores S3 said are in another region.
+    buckets: BucketClients,
     /// Buckets already seen versioned (checked once per function instance).
     versioned: Mutex<HashSet<String>>,
 }
@@ -41,11 +44,12 @@ pub struct CopiedSource {
 
 impl S3Artifacts {
     pub fn new(client: Client) -> S3Artifacts {
-        S3Artifacts { client, versioned: Mutex::new(HashSet::new()) }
+        S3Artifacts { buckets: BucketClients::new(client), versioned: Mutex::new(HashSet::new()) }
     }
 
+    /// The client of the stack's own region.
     pub fn client(&self) -> &Client {
-        &self.client
+        self.buckets.home()
     }
 
     /// Refuses a bucket without versioning: CodePipeline keeps every artifact version.
@@ -53,7 +57,8 @@ impl S3Artifacts {
         if self.versioned.lock().is_ok_and(|seen| seen.contains(bucket)) {
             return Ok(());
         }
-        let output = self.client.get_bucket_versioning().bucket(bucket).send().await.map_err(|e| {
+        let versioning = |client: Client| client.get_bucket_versioning().bucket(bucket).send();
+        let output = self.buckets.send(bucket, versioning).await.map_err(|e| {
             let message = format!("cannot read the versioning of artifact bucket {bucket}: {}", describe(&e));
             // The bucket's own answer (no such bucket, access denied) is final; a network error is not.
             match e {
@@ -80,11 +85,10 @@ impl S3Artifacts {
         version: Option<&str>,
         file: &Path,
     ) -> Result<Fetched, ArtifactError> {
-        let mut request = self.client.get_object().bucket(bucket).key(key);
-        if let Some(version) = version {
-            request = request.version_id(version);
-        }
-        let output = request.send().await.map_err(|e| match e.as_service_error() {
+        let get = |client: Client| {
+            client.get_object().bucket(bucket).key(key).set_version_id(version.map(String::from)).send()
+        };
+        let output = self.buckets.send(bucket, get).await.map_err(|e| match e.as_service_error() {
             Some(service) if service.is_no_such_key() => ArtifactError::Missing(format!("s3://{bucket}/{key}")),
             _ => unavailable(describe(&e)),
         })?;
@@ -103,15 +107,19 @@ impl S3Artifacts {
 
     /// Uploads `file` as the object at `location`, streamed from disk.
     async fn upload_file(&self, location: &ArtifactLocation, file: &Path) -> Result<(), ArtifactError> {
-        self.client
-            .put_object()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .body(ByteStream::from_path(file).await.map_err(unavailable)?)
-            .server_side_encryption(ServerSideEncryption::Aes256)
-            .send()
-            .await
-            .map_err(|e| unavailable(describe(&e)))?;
+        // The body is read from the file again if S3 sends the put to the bucket's region.
+        let put = |client: Client| async move {
+            let body = ByteStream::from_path(file).await.map_err(|e| SdkError::construction_failure(Box::new(e)))?;
+            client
+                .put_object()
+                .bucket(&location.bucket)
+                .key(&location.key)
+                .body(body)
+                .server_side_encryption(ServerSideEncryption::Aes256)
+                .send()
+                .await
+        };
+        self.buckets.send(&location.bucket, put).await.map_err(|e| unavailable(describe(&e)))?;
         Ok(())
     }
 

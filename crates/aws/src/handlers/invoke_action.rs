@@ -175,12 +175,18 @@ async fn deploy(services: &Services, message: &DispatchMessage) -> Result<Invoke
     let regional_store = match dispatch.region {
         // By version alone: every CodeBuild and deploy step comes this way, and reading the
         // execution to check its pipeline's creation would cost a read per step.
-        Some(_) => services
-            .cache
-            .by_version(&services.store, &dispatch.pipeline, dispatch.pipeline_version)
-            .await
-            .ok()
-            .and_then(|pipeline| pipewright_core::deploy::regional_store(&pipeline, dispatch)),
+        Some(_) => {
+            match services.cache.by_version(&services.store, &dispatch.pipeline, dispatch.pipeline_version).await {
+                Ok(pipeline) => pipewright_core::deploy::regional_store(&pipeline, dispatch),
+                // A read that failed for a moment is retried: without the regional store, a
+                // cross-region action would be pointed at the home store. A pipeline deleted
+                // meanwhile leaves its job to run as it was dispatched.
+                Err(error) => match HandlerError::from(error) {
+                    HandlerError::Rejected(_) => None,
+                    other => return Err(other),
+                },
+            }
+        }
         None => None,
     };
     let job = DeployJob { dispatch: dispatch.clone(), regional_store };

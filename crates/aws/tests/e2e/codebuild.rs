@@ -351,7 +351,7 @@ async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_
 /// is why builds' jobs run in the function with little memory (template.yaml,
 /// InvokeActionLightFunction).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_build_in_another_region_reads_its_input_copied_there_by_s3() {
+async fn a_build_in_another_region_works_in_that_regions_store_which_the_next_action_reads() {
     let stack = stack().await;
     let west = aws_config::Region::new("us-west-2");
     let west_codebuild = aws_sdk_codebuild::Client::from_conf(
@@ -372,6 +372,9 @@ async fn a_build_in_another_region_reads_its_input_copied_there_by_s3() {
         .send()
         .await
         .unwrap();
+    // The stand-in refuses what S3 refuses: a client of another region than the bucket's.
+    let refused = stack.s3.head_bucket().bucket(&regional_bucket).send().await;
+    assert!(refused.is_err(), "a us-east-1 client reached a us-west-2 bucket");
     let name = format!("pipewright-app-{}", stack.stack.names.stack);
     project_with(&west_codebuild, &name).await;
     let mut pipeline = build_pipeline(&stack, "app", &name);
@@ -379,6 +382,8 @@ async fn a_build_in_another_region_reads_its_input_copied_there_by_s3() {
     pipeline["artifactStores"] =
         json!({"us-east-1": home, "us-west-2": {"type": "S3", "location": regional_bucket.clone()}});
     pipeline["stages"][1]["actions"][0]["region"] = json!("us-west-2");
+    // The deploy, at home, publishes what the build wrote in us-west-2.
+    pipeline["stages"][2]["actions"][0]["inputArtifacts"] = json!([{"name": "Built"}]);
     stack.put_pipeline(&pipeline).await;
 
     let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
@@ -386,11 +391,63 @@ async fn a_build_in_another_region_reads_its_input_copied_there_by_s3() {
     let started = west_codebuild.batch_get_builds().ids(&build_id).send().await.unwrap().builds()[0].clone();
     let source = started.source().unwrap();
     assert_eq!(source.location(), Some(format!("{regional_bucket}/{}", code.key).as_str()), "{source:?}");
-    let read = |client: &aws_sdk_s3::Client, bucket: &str| {
-        let request = client.get_object().bucket(bucket).key(&code.key).send();
-        async move { request.await.unwrap().body.collect().await.unwrap().into_bytes() }
+    let read = |client: &aws_sdk_s3::Client, bucket: &str, key: &str| {
+        let request = client.get_object().bucket(bucket).key(key).send();
+        async move { request.await.unwrap().body.collect().await.unwrap().into_bytes().to_vec() }
     };
-    assert_eq!(read(&west_s3, &regional_bucket).await, read(&stack.s3, &code.bucket).await, "the same bytes");
+    assert_eq!(
+        read(&west_s3, &regional_bucket, &code.key).await,
+        read(&stack.s3, &code.bucket, &code.key).await,
+        "the same bytes"
+    );
     let calls = stack.services.calls.snapshot();
     assert_eq!(calls.get("S3.CopyObject"), Some(&1), "copied by S3 once, not read and put: {calls:?}");
+    // CodeBuild writes in its own region: the output's place is the regional store.
+    let built = attempt(&execution, "Build", "Compile");
+    let output = built.output_artifacts[0].location.clone();
+    assert_eq!(output.bucket, regional_bucket);
+    assert_eq!(started.artifacts().unwrap().location(), Some(regional_bucket.as_str()));
+    // Its state-change event stays on us-west-2's default bus, where the stack has no rule:
+    // the tick looks at it on the ordinary schedule, not as a backstop minutes away.
+    let token = built.job.as_ref().and_then(|job| job.continuation_token.clone()).expect("the wait");
+    let wait: Value = serde_json::from_str(&token).unwrap();
+    assert!(wait["pollAfterSeconds"].as_u64().is_some_and(|after| after < 60), "{wait}");
+
+    // Plays CodeBuild: the output zip where the override says, then the build's end.
+    let zip = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+    west_s3.put_object().bucket(&regional_bucket).key(&output.key).body(zip.clone().into()).send().await.unwrap();
+    finish(json!({"id": build_id, "status": "SUCCEEDED", "exported": {"IMAGE_TAG": "west"}, "region": "us-west-2"}))
+        .await;
+    stage_transition::tick(&stack.services, Timestamp::from_millis(now().millis() + 31_000)).await.unwrap();
+    drain(&stack.router).await;
+    let done = stack.execution(&execution.id).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let deployed = read(&stack.s3, &stack.deploy_bucket, "release-west.zip").await;
+    assert_eq!(deployed, zip, "the us-west-2 output, read by the deploy at home");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_action_in_another_region_fails_saying_where_commands_run() {
+    let stack = stack().await;
+    let mut pipeline = build_pipeline(&stack, "far", "unused");
+    let home = pipeline.as_object_mut().unwrap().remove("artifactStore").unwrap();
+    let west_store = format!("{}-west", stack.artifact_bucket());
+    pipeline["artifactStores"] = json!({"us-east-1": home, "us-west-2": {"type": "S3", "location": west_store}});
+    pipeline["stages"][1]["actions"][0] = json!({
+        "name": "Compile", "region": "us-west-2",
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["make"], "inputArtifacts": [{"name": "Code"}]
+    });
+    pipeline["stages"].as_array_mut().unwrap().truncate(2);
+    stack.put_pipeline(&pipeline).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    drain(&stack.router).await;
+
+    let done = latest(&stack, "far").await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:#?}");
+    let error = attempt(&done, "Build", "Compile").error.clone().expect("the action's error");
+    assert!(error.message.contains("in the stack's CodeBuild project, in us-east-1"), "{}", error.message);
+    assert!(error.message.contains("region is us-west-2"), "{}", error.message);
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), None, "no build started where no project is");
 }

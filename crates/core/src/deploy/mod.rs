@@ -134,13 +134,15 @@ pub fn wait_is_due(continuation_token: &str, since: Timestamp, now: Timestamp) -
 }
 
 /// The artifact bucket of the action's region, when the action runs in a region whose store
-/// is not the one its inputs are in: the inputs are copied there (docs/providers.md §11).
+/// is not the one some of its inputs are in (an input written by an action of another region,
+/// or the home store's for an action elsewhere): those inputs are copied there, since a
+/// service reads S3 in its own region (docs/providers.md §11).
 pub fn regional_store(pipeline: &Pipeline, dispatch: &Dispatch) -> Option<String> {
     let action_region = dispatch.region.as_deref()?;
     let regional = pipeline.artifact_store(Some(action_region))?;
-    let inputs_bucket = dispatch.input_artifacts.first().map(|a| a.location.bucket.as_str());
     let declared = pipeline.declaration.artifact_stores.as_ref().is_some_and(|s| s.contains_key(action_region));
-    (declared && inputs_bucket.is_some_and(|b| b != regional.location)).then(|| regional.location.clone())
+    let elsewhere = dispatch.input_artifacts.iter().any(|input| input.location.bucket != regional.location);
+    (declared && elsewhere).then(|| regional.location.clone())
 }
 
 /// A value that stands in for what a planned action would have produced: clearly marked, so
@@ -198,6 +200,49 @@ mod tests {
         assert_eq!(backstop_look_seconds(u32::MAX), 600);
         assert_eq!(NextLook::Polled.after_seconds(0), 2);
         assert_eq!(NextLook::Polled.after_seconds(9), 30);
+    }
+
+    #[test]
+    fn an_action_reads_in_its_regions_store_every_input_written_elsewhere() {
+        let declaration: crate::declaration::PipelineDeclaration = serde_json::from_value(serde_json::json!({
+            "name": "shop", "roleArn": "arn:aws:iam::111111111111:role/r",
+            "artifactStores": {"us-east-1": {"type": "S3", "location": "home"}, "us-west-2": {"type": "S3", "location": "west"}},
+            "stages": [
+                {"name": "Source", "actions": [{"name": "Code", "region": "us-east-1",
+                    "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                    "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "Code"}]}]},
+                {"name": "Build", "actions": [{"name": "Compile", "region": "us-west-2", "runOrder": 1,
+                    "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                    "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}],
+                    "outputArtifacts": [{"name": "Built"}]}]}
+            ]
+        }))
+        .unwrap();
+        let pipeline =
+            Pipeline::compile(declaration, crate::pipeline::Environment { region: Some("us-east-1".into()) }).unwrap();
+        let input = |name: &str, bucket: &str| crate::engine::ArtifactRef {
+            name: name.into(),
+            location: crate::engine::ArtifactLocation { bucket: bucket.into(), key: format!("shop/{name}/k") },
+        };
+        let mut dispatch: Dispatch = serde_json::from_value(serde_json::json!({
+            "id": "d", "pipeline": "shop", "pipelineVersion": 1, "executionId": "e-1", "stage": "Deploy",
+            "action": "Publish", "attempt": 1, "actionExecutionId": "a-1", "jobId": "job-1", "jobSequence": 1,
+            "actionType": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+            "region": "us-east-1", "roleArn": null, "namespace": null, "configuration": {}, "commands": [],
+            "environmentVariables": [], "outputVariables": [], "inputArtifacts": [], "outputArtifacts": [],
+            "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0
+        }))
+        .unwrap();
+        dispatch.input_artifacts = vec![input("Code", "home")];
+        assert_eq!(regional_store(&pipeline, &dispatch), None, "everything at home");
+        dispatch.input_artifacts.push(input("Built", "west"));
+        assert_eq!(regional_store(&pipeline, &dispatch).as_deref(), Some("home"), "not only the first input");
+        dispatch.region = Some("us-west-2".into());
+        assert_eq!(regional_store(&pipeline, &dispatch).as_deref(), Some("west"));
+        dispatch.input_artifacts.remove(0);
+        assert_eq!(regional_store(&pipeline, &dispatch), None, "already in the action's region");
+        dispatch.region = None;
+        assert_eq!(regional_store(&pipeline, &dispatch), None);
     }
 
     #[test]
