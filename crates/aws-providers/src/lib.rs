@@ -23,7 +23,7 @@ use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
-use pipewright_core::deploy::NextLook;
+use pipewright_core::deploy::{NextLook, RoutedEvents};
 use pipewright_core::engine::FailureType;
 use pipewright_core::providers::{self, ProviderKind};
 use pipewright_providers::ActionOutput;
@@ -37,9 +37,9 @@ pub struct AwsDeployer {
     artifacts: Arc<dyn ArtifactBytes>,
     /// The stack's CodeBuild project that runs Commands actions (docs/security.md).
     commands_project: Option<String>,
-    /// The services' state-change events reach a look at once (invoke-action, whose stack
-    /// routes them); a local run has no such events and looks on the ordinary schedule.
-    events_routed: bool,
+    /// Where the services' state-change events reach a look at once from (invoke-action's
+    /// stack routes them); none for a local run, which looks on the ordinary schedule.
+    events_routed: Option<RoutedEvents>,
 }
 
 impl AwsDeployer {
@@ -50,14 +50,14 @@ impl AwsDeployer {
             clients: ClientsCache::new(sdk, interceptors),
             artifacts,
             commands_project: None,
-            events_routed: false,
+            events_routed: None,
         }
     }
 
     /// The services' state-change events reach a look at once, as template.yaml routes them:
     /// the tick's looks at announced work thin out (`core::deploy::NextLook`).
-    pub fn with_events_routed(mut self) -> AwsDeployer {
-        self.events_routed = true;
+    pub fn with_events_routed(mut self, from: RoutedEvents) -> AwsDeployer {
+        self.events_routed = Some(from);
         self
     }
 
@@ -90,7 +90,7 @@ impl AwsDeployer {
         let clients = self.clients_for(job).await?;
         let home = self.clients.home().await;
         let regional = self.clients.get(job.dispatch.region.as_deref(), None).await.unwrap_or_else(|_| home.clone());
-        let events_routed = self.events_routed;
+        let events_routed = self.events_routed.as_ref();
         Ok(Step { job, clients, home, regional, artifacts: self.artifacts.as_ref(), output, events_routed })
     }
 }
@@ -106,21 +106,20 @@ pub struct Step<'a> {
     pub regional: Arc<Clients>,
     pub artifacts: &'a dyn ArtifactBytes,
     pub output: &'a dyn ActionOutput,
-    /// Whether the services' events reach a look at once (`AwsDeployer::with_events_routed`).
-    pub events_routed: bool,
+    /// Where the services' events reach a look at once from (`AwsDeployer::with_events_routed`).
+    pub events_routed: Option<&'a RoutedEvents>,
 }
 
 impl Step<'_> {
     /// The next look at work whose end the service announces by an event: a backstop when
-    /// the event reaches a look, the ordinary schedule where it cannot. It reaches one only on
-    /// AWS (not a local run), and only from the stack's own region and account: a service
-    /// announces on the default bus of the region and account the work runs in, where the
-    /// stack has no rule (an action with a `region` of its own, or a `roleArn`, which may be
-    /// another account's).
+    /// the event reaches a look, the ordinary schedule where it cannot (a local run; work in
+    /// another region or account, `RoutedEvents::reach_from`).
     pub fn announced(&self) -> NextLook {
-        let dispatch = &self.job.dispatch;
-        let at_home = self.clients.region == self.home.region && dispatch.role_arn.is_none();
-        if self.events_routed && at_home { NextLook::Announced } else { NextLook::Polled }
+        let role = self.job.dispatch.role_arn.as_deref();
+        match self.events_routed {
+            Some(routed) if routed.reach_from(&self.clients.region, role) => NextLook::Announced,
+            _ => NextLook::Polled,
+        }
     }
 
     /// A line for the action's log.

@@ -107,7 +107,7 @@ impl S3Artifacts {
 
     /// Uploads `file` as the object at `location`, streamed from disk.
     async fn upload_file(&self, location: &ArtifactLocation, file: &Path) -> Result<(), ArtifactError> {
-        // The body is read from the file again if S3 sends the put to the bucket's region.
+        // Read from the file again when S3 names another region for the bucket.
         let put = |client: Client| async move {
             let body = ByteStream::from_path(file).await.map_err(|e| SdkError::construction_failure(Box::new(e)))?;
             client

@@ -8,6 +8,7 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use pipewright_aws_providers::AwsDeployer;
 use pipewright_aws_providers::artifacts::S3ArtifactBytes;
 
+use pipewright_core::deploy::RoutedEvents;
 use pipewright_core::pipeline::Environment;
 use pipewright_core::service::PipelineCache;
 
@@ -121,8 +122,9 @@ impl Services {
             vec![SharedInterceptor::new(calls.clone())],
         )
         .with_commands_project(settings.commands_project.clone())
-        // The stack routes the services' state-change events to a look (template.yaml).
-        .with_events_routed();
+        // The stack routes the services' state-change events of its own region and account to
+        // a look (template.yaml).
+        .with_events_routed(RoutedEvents { region: settings.region.clone(), account: settings.account.clone() });
         let link_key = match (&settings.secret_arn, with_link_key) {
             (Some(arn), true) => Some(read_secret(sdk, arn).await?),
             _ => None,

@@ -114,6 +114,26 @@ impl NextLook {
     }
 }
 
+/// Where the stack's rules take services' state-change events from: the default bus of its
+/// own region and account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedEvents {
+    pub region: String,
+    pub account: String,
+}
+
+impl RoutedEvents {
+    /// Whether the end of work an action does in `region`, as `role_arn` when it names one,
+    /// is announced where the stack routes it. A service announces on the default bus of the
+    /// region and account the work runs in: another region's, or another account's role's
+    /// (`arn:aws:iam::ACCOUNT:role/…`), reaches no rule of the stack, and its wait is looked at
+    /// on the ordinary schedule (docs/providers.md §11).
+    pub fn reach_from(&self, region: &str, role_arn: Option<&str>) -> bool {
+        let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
+        region == self.region && role_arn.is_none_or(|arn| account_of(arn).as_deref() == Some(self.account.as_str()))
+    }
+}
+
 /// The wait a job carries when it is a deploy provider's next look (its continuation token):
 /// such a job is sent by the tick when the look is due, not at once (docs/providers.md §13).
 pub fn deploy_wait(dispatch: &Dispatch) -> Option<&str> {
@@ -243,6 +263,19 @@ mod tests {
         assert_eq!(regional_store(&pipeline, &dispatch), None, "already in the action's region");
         dispatch.region = None;
         assert_eq!(regional_store(&pipeline, &dispatch), None);
+    }
+
+    #[test]
+    fn a_services_event_reaches_the_stack_from_its_own_region_and_account_only() {
+        let routed = RoutedEvents { region: "us-east-1".into(), account: "111111111111".into() };
+        assert!(routed.reach_from("us-east-1", None));
+        assert!(
+            routed.reach_from("us-east-1", Some("arn:aws:iam::111111111111:role/cdk-build-role")),
+            "a CDK action role"
+        );
+        assert!(!routed.reach_from("us-east-1", Some("arn:aws:iam::222222222222:role/deployer")), "another account");
+        assert!(!routed.reach_from("us-west-2", None), "another region");
+        assert!(!routed.reach_from("us-east-1", Some("not an arn")));
     }
 
     #[test]
