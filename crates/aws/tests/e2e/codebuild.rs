@@ -354,24 +354,9 @@ async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_
 async fn a_build_in_another_region_works_in_that_regions_store_which_the_next_action_reads() {
     let stack = stack().await;
     let west = aws_config::Region::new("us-west-2");
-    let west_codebuild = aws_sdk_codebuild::Client::from_conf(
-        aws_sdk_codebuild::config::Builder::from(&stack.sdk).region(west.clone()).build(),
-    );
-    let west_s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&stack.sdk).region(west.clone()).force_path_style(true).build(),
-    );
-    let regional_bucket = format!("{}-west", stack.artifact_bucket());
-    west_s3
-        .create_bucket()
-        .bucket(&regional_bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let west_codebuild =
+        aws_sdk_codebuild::Client::from_conf(aws_sdk_codebuild::config::Builder::from(&stack.sdk).region(west).build());
+    let (regional_bucket, west_s3) = stack.regional_store("us-west-2").await;
     // The stand-in refuses what S3 refuses: a client of another region than the bucket's.
     let refused = stack.s3.head_bucket().bucket(&regional_bucket).send().await;
     assert!(refused.is_err(), "a us-east-1 client reached a us-west-2 bucket");

@@ -150,6 +150,24 @@ pub fn zip(files: &[(&str, &str)]) -> Vec<u8> {
 }
 
 impl Stack {
+    /// An artifact store of `region` beside the stack's own (`<artifact bucket>-<region>`),
+    /// and an S3 client of that region: the stand-in, as S3, serves a bucket only to a client
+    /// of its region.
+    pub async fn regional_store(&self, region: &str) -> (String, aws_sdk_s3::Client) {
+        let client = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .region(aws_config::Region::new(region.to_string()))
+                .force_path_style(true)
+                .build(),
+        );
+        let bucket = format!("{}-{region}", self.artifact_bucket());
+        let location = aws_sdk_s3::types::BucketLocationConstraint::from(region);
+        let configuration =
+            aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(location).build();
+        client.create_bucket().bucket(&bucket).create_bucket_configuration(configuration).send().await.unwrap();
+        (bucket, client)
+    }
+
     pub fn artifact_bucket(&self) -> String {
         self.stack.names.bucket()
     }

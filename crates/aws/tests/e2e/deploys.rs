@@ -174,6 +174,40 @@ fn cloudformation_calls(stack: &Stack) -> std::collections::BTreeMap<String, u64
         .collect()
 }
 
+/// A stack in another region: its template copied into that region's store, its outputs file
+/// written there, and published by the S3 deploy at home, which reads it from there. The
+/// stand-in serves each store only to a client of its region, as S3 does (docs/providers.md
+/// §11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stack_in_another_region_writes_its_outputs_to_that_regions_store_for_the_next_action() {
+    let stack = stack().await;
+    let (west_store, west_s3) = stack.regional_store("us-west-2").await;
+    let stack_name = format!("far-{}", stack.stack.names.stack);
+    let topic = format!("far-{}", stack.stack.names.stack);
+    let mut declaration = stack_pipeline(&stack, "far", &stack_name);
+    let home = declaration.as_object_mut().unwrap().remove("artifactStore").unwrap();
+    declaration["artifactStores"] = json!({"us-east-1": home, "us-west-2": {"type": "S3", "location": west_store}});
+    declaration["stages"][1]["actions"][0]["region"] = json!("us-west-2");
+    stack.put_pipeline(&declaration).await;
+
+    let files = [("template.yaml", TOPIC_TEMPLATE), ("params.json", &params(&topic, "west") as &str)];
+    let done = release(&stack, (&stack.router, 1), "far", "infra.zip", &files).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let west_cloudformation = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&stack.sdk).region(aws_config::Region::new("us-west-2")).build(),
+    );
+    let described = west_cloudformation.describe_stacks().stack_name(&stack_name).send().await.unwrap();
+    assert_eq!(described.stacks()[0].stack_status().map(|s| s.as_str()), Some("CREATE_COMPLETE"));
+    assert_eq!(stack_status(&stack, &stack_name).await, None, "not in the home region");
+    let outputs = &attempt(&done, "Infra", "Stack").output_artifacts[0].location;
+    assert_eq!(outputs.bucket, west_store, "the output lives in the action's region");
+    let written = west_s3.get_object().bucket(&outputs.bucket).key(&outputs.key).send().await;
+    assert!(written.is_ok(), "the outputs file, in the us-west-2 store");
+    let published = stack.objects(&stack.deploy_bucket).await;
+    let file = published.get("west/outputs.json").unwrap_or_else(|| panic!("{published:?}"));
+    assert!(file.contains(&topic), "published at home from the us-west-2 store: {file}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stack_is_created_updated_left_unchanged_and_deleted_and_its_outputs_feed_a_later_action() {
     let stack = stack().await;
