@@ -1129,9 +1129,10 @@ def s3_signed_region(environ) -> str | None:
     return parts[2] if len(parts) >= 5 and parts[3] == "s3" else None
 
 
-def s3_wrong_region(environ) -> tuple[int, bytes] | None:
-    """S3's refusal of a request to an existing bucket signed for another region, path-style
-    (as every client here addresses S3). CreateBucket itself names its region in its body."""
+def s3_wrong_region(environ) -> tuple[bytes, str] | None:
+    """S3's refusal (400) of a request to an existing bucket signed for another region,
+    path-style (as every client here addresses S3), and the bucket's region. CreateBucket
+    itself names its region in its body."""
     signed = s3_signed_region(environ)
     segments = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
     if signed is None or not segments[0] or segments[0].startswith(("_strict", "moto-api")):
@@ -1152,7 +1153,7 @@ def s3_wrong_region(environ) -> tuple[int, bytes] | None:
         f"expecting '{bucket.region_name}'</Message><Region>{bucket.region_name}</Region>"
         "<RequestId>strict</RequestId></Error>"
     ).encode("utf-8")
-    return 400, body
+    return body, bucket.region_name
 
 
 def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
@@ -1234,11 +1235,10 @@ def main() -> None:
                         return respond(start_response, *refused, *filter(None, [content_type]))
             wrong_region = None if target else s3_wrong_region(environ)
             if wrong_region is not None:
-                status, payload = wrong_region
+                payload, region = wrong_region
                 head = environ["REQUEST_METHOD"] == "HEAD"
-                region = s3_backend().buckets[environ["PATH_INFO"].lstrip("/").split("/", 1)[0]].region_name
                 start_response(
-                    f"{status} Bad Request",
+                    "400 Bad Request",
                     [
                         ("Content-Type", "application/xml"),
                         ("Content-Length", "0" if head else str(len(payload))),

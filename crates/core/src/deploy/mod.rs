@@ -129,8 +129,7 @@ impl RoutedEvents {
     /// (`arn:aws:iam::ACCOUNT:role/…`), reaches no rule of the stack, and its wait is looked at
     /// on the ordinary schedule (docs/providers.md §11).
     pub fn reach_from(&self, region: &str, role_arn: Option<&str>) -> bool {
-        let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
-        region == self.region && role_arn.is_none_or(|arn| account_of(arn).as_deref() == Some(self.account.as_str()))
+        region == self.region && role_arn.is_none_or(|arn| arn.split(':').nth(4) == Some(self.account.as_str()))
     }
 }
 

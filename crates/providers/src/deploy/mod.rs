@@ -62,9 +62,9 @@ impl Progress {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeployJob {
     pub dispatch: Dispatch,
-    /// The artifact store of the action's region, when the action runs in another region
-    /// than its inputs were written in: inputs are copied there, outputs stay at home
-    /// (docs/providers.md §11).
+    /// The artifact store of the action's region, when some of its inputs were written in
+    /// another region's store (`core::deploy::regional_store`): those inputs are copied there.
+    /// Its outputs are written there too, where the engine put them (docs/providers.md §11).
     pub regional_store: Option<String>,
 }
 
