@@ -6,6 +6,7 @@ use aws_sdk_elasticbeanstalk::types::{EventSeverity, S3Location};
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
+use pipewright_core::deploy::NextLook;
 use pipewright_core::deploy::beanstalk::{self as decide, Update};
 use pipewright_core::deploy::config;
 use pipewright_core::engine::FailureType;
@@ -15,7 +16,6 @@ use pipewright_providers::deploy::{Progress, Waiting, configuration_error};
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
 use crate::{Step, waiting};
-use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
 use serde::{Deserialize, Serialize};
 
+use pipewright_core::deploy::NextLook;
 use pipewright_core::deploy::cloudformation::{
     self as cfn, ActionMode, ChangeSetKind, ChangeSetState, Operation, Settled, StackEvent, Start,
 };
@@ -22,7 +23,6 @@ use pipewright_providers::{ActionError, Outcome};
 use crate::artifacts::write_output;
 use crate::errors::CallError;
 use crate::{Step, waiting};
-use pipewright_core::deploy::NextLook;
 
 /// What a waiting CloudFormation action keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

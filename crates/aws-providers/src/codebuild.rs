@@ -15,6 +15,7 @@ use aws_sdk_codebuild::types::{
 use serde::{Deserialize, Serialize};
 
 use pipewright_core::build_project::{BuildVariable, VariableType};
+use pipewright_core::deploy::NextLook;
 use pipewright_core::deploy::codebuild::{
     self as decide, ArtifactTarget, BuildRequest, BuildState, BuildView, PhaseView, StagedOutput,
 };
@@ -26,7 +27,6 @@ use pipewright_providers::{ActionError, Outcome};
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
 use crate::{Step, waiting};
-use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,13 +108,8 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
             "Commands actions run in the stack's CodeBuild project, and this deployment names none (PIPEWRIGHT_COMMANDS_PROJECT, docs/deploy.md)",
         ));
     };
-    // The project is the stack's, in the stack's region: a build in another region would find
-    // no such project there (docs/providers.md §11).
-    if step.clients.region != step.home.region {
-        return failed(configuration_error(format!(
-            "Commands actions run in the stack's CodeBuild project, in {}; this action's region is {} (use a CodeBuild action with a project of that region)",
-            step.home.region, step.clients.region
-        )));
+    if let Err(message) = decide::commands_region(&step.home.region, &step.clients.region) {
+        return failed(configuration_error(message));
     }
     let prelude = match decide::input_prelude(dispatch) {
         Ok(prelude) => prelude,

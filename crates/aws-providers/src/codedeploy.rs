@@ -9,6 +9,7 @@ use aws_sdk_codedeploy::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use pipewright_core::deploy::NextLook;
 use pipewright_core::deploy::codedeploy::{self as decide, DeploymentState};
 use pipewright_core::deploy::config;
 use pipewright_core::engine::FailureType;
@@ -18,7 +19,6 @@ use pipewright_providers::deploy::{Progress, Waiting, configuration_error, input
 use crate::artifacts::s3_object;
 use crate::errors::CallError;
 use crate::{Step, waiting};
-use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

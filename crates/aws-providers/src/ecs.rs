@@ -11,6 +11,7 @@ use aws_sdk_ecs::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use pipewright_core::deploy::NextLook;
 use pipewright_core::deploy::ecs::{self as decide, Deployment, Rollout};
 use pipewright_core::engine::FailureType;
 use pipewright_providers::Outcome;
@@ -18,7 +19,6 @@ use pipewright_providers::deploy::{Progress, Waiting, inputs};
 
 use crate::errors::CallError;
 use crate::{Step, waiting};
-use pipewright_core::deploy::NextLook;
 
 /// The tag that marks a revision as this job's.
 pub const JOB_TAG: &str = "pipewright:job";

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sfn::types::StateMachineType;
 use serde::{Deserialize, Serialize};
 
+use pipewright_core::deploy::NextLook;
 use pipewright_core::deploy::stepfunctions::{self as decide, State as ExecutionState};
 use pipewright_core::engine::FailureType;
 use pipewright_providers::Outcome;
@@ -15,7 +16,6 @@ use pipewright_providers::deploy::{Progress, Waiting, inputs};
 use crate::artifacts::write_output;
 use crate::errors::CallError;
 use crate::{Step, waiting};
-use pipewright_core::deploy::NextLook;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

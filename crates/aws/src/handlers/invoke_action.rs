@@ -53,13 +53,20 @@ impl ActionOutput for ToLog {
     }
 }
 
+/// The claim a dispatched job is taken under: its id, so that it runs once; none for a look at
+/// a build's wait, which runs the same twice over (`codebuild::is_build_look`). The tick asks
+/// the same of the work it resends (`stage_transition::claim_key`).
+pub fn claim_of(dispatch: &Dispatch) -> Option<&str> {
+    (!pipewright_core::deploy::codebuild::is_build_look(dispatch)).then_some(dispatch.job_id.as_str())
+}
+
 pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
     let location = JobLocation { pipeline: message.pipeline.clone(), execution_id: dispatch.execution_id.clone() };
-    // A look at a build's wait runs the same twice over and needs no claim
-    // (`is_build_look`); every other job is claimed, so that it runs once.
-    let claimed = !pipewright_core::deploy::codebuild::is_build_look(dispatch);
-    if claimed && !services.store.claim_dispatched_job(&dispatch.job_id, &location, now(), LEASE_SECONDS).await? {
+    let claim = claim_of(dispatch);
+    if let Some(job) = claim
+        && !services.store.claim_dispatched_job(job, &location, now(), LEASE_SECONDS).await?
+    {
         return Ok(Invoked::Duplicate);
     }
     // A delivery can come late (EventBridge and Lambda retry for up to an hour): work of an
@@ -72,8 +79,8 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         .await?
         .is_some_and(|execution| pipewright_core::engine::job_is_live(&execution.value, &dispatch.job_ref()));
     if !live {
-        if claimed {
-            services.store.hand_off_job(&dispatch.job_id).await?;
+        if let Some(job) = claim {
+            services.store.hand_off_job(job).await?;
         }
         // The job's result may be committed by an earlier delivery that failed before its
         // relay: publish what that commit left in the outbox, as a stale engine event does.
@@ -155,10 +162,9 @@ async fn report(services: &Services, message: &DispatchMessage, event: Option<Ev
     match super::apply(services, &message.pipeline, &event).await {
         Ok(_) => Ok(()),
         Err(error @ HandlerError::Retryable(_)) => {
-            // Give the job back so that the retry of this delivery runs it again (a build's
-            // look holds no claim).
-            if !pipewright_core::deploy::codebuild::is_build_look(&message.dispatch) {
-                services.store.release_job(&message.dispatch.job_id).await?;
+            // Give the job back so that the retry of this delivery runs it again.
+            if let Some(job) = claim_of(&message.dispatch) {
+                services.store.release_job(job).await?;
             }
             Err(error)
         }

@@ -198,12 +198,11 @@ fn is_resent(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
     }
 }
 
-/// The claim invoke-action takes for a piece of work; none for a look at a build's wait,
-/// which runs unclaimed (`codebuild::is_build_look`), nor for what it does not take.
+/// The claim invoke-action takes for a piece of work (`invoke_action::claim_of` for a
+/// dispatch); none for what it does not take.
 pub fn claim_key(effect: &Effect) -> Option<String> {
     match effect {
-        Effect::Dispatch(dispatch) if pipewright_core::deploy::codebuild::is_build_look(dispatch) => None,
-        Effect::Dispatch(dispatch) => Some(dispatch.job_id.clone()),
+        Effect::Dispatch(dispatch) => super::invoke_action::claim_of(dispatch).map(String::from),
         Effect::RequestApproval(request) => Some(format!("approval:{}", request.action_execution_id)),
         _ => None,
     }

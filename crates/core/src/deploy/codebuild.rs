@@ -33,6 +33,18 @@ pub fn is_build_look(dispatch: &Dispatch) -> bool {
     build && super::deploy_wait(dispatch).is_some()
 }
 
+/// Refuses a Commands action whose build would run in `region` when the stack's Commands
+/// project is in `home`: the project exists in the stack's region only, and StartBuild
+/// elsewhere would find no such project (docs/providers.md §11).
+pub fn commands_region(home: &str, region: &str) -> Result<(), String> {
+    if home == region {
+        return Ok(());
+    }
+    Err(format!(
+        "Commands actions run in the stack's CodeBuild project, in {home}; this action's region is {region} (use a CodeBuild action with a project of that region)"
+    ))
+}
+
 /// An S3 artifact a build writes (`artifactsOverride`, `secondaryArtifactsOverride`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactTarget {
@@ -519,6 +531,13 @@ mod tests {
         let mut rule = look;
         rule.condition = Some(crate::engine::ConditionKind::BeforeEntry);
         assert!(!is_build_look(&rule), "a rule's job is not a look");
+    }
+
+    #[test]
+    fn a_commands_action_runs_in_the_stacks_region_only() {
+        assert_eq!(commands_region("us-east-1", "us-east-1"), Ok(()));
+        let refused = commands_region("us-east-1", "us-west-2").unwrap_err();
+        assert!(refused.contains("in us-east-1") && refused.contains("region is us-west-2"), "{refused}");
     }
 
     fn location(key: &str) -> ArtifactLocation {
