@@ -60,6 +60,8 @@ answered with the error AWS gives.
   400, naming the bucket's region in the error and in x-amz-bucket-region), as AWS does: a
   client must be of the bucket's region.
   A copy's source may be in any region, as on S3.
+* S3 copies: a CopyObject whose x-amz-copy-source-if-match is not the ETag of its source
+  object is refused (412 PreconditionFailed), as S3 does; moto copies it anyway.
 * Commands builds (projects named pipewright-commands-*, the stack's CommandsProject): the
   stand-in plays CodeBuild's compute. It unzips the source overrides from moto's S3 (Commands
   builds have none), runs the buildspec override's install then build commands with bash in a
@@ -1156,6 +1158,28 @@ def s3_wrong_region(environ) -> tuple[bytes, str] | None:
     return body, bucket.region_name
 
 
+def s3_copy_source_changed(environ) -> bytes | None:
+    """S3's refusal (412) of a CopyObject whose x-amz-copy-source-if-match is not the ETag of
+    the object it names, which moto ignores."""
+    from urllib.parse import unquote
+
+    wanted = environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_MATCH")
+    source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+    if environ["REQUEST_METHOD"] != "PUT" or not wanted or not source:
+        return None
+    path, _, query = source.lstrip("/").partition("?")
+    bucket_name, _, key_name = unquote(path).partition("/")
+    bucket = s3_backend().buckets.get(bucket_name)
+    key = bucket.keys.get(key_name) if bucket is not None and "versionId=" not in query else None
+    if key is None or key.etag.strip('"') == wanted.strip('"'):
+        return None
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
+        "<Message>At least one of the pre-conditions you specified did not hold</Message>"
+        "<Condition>x-amz-copy-source-If-Match</Condition><RequestId>strict</RequestId></Error>"
+    ).encode("utf-8")
+
+
 def respond(start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.0"):
     body = json.dumps(payload).encode("utf-8")
     reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
@@ -1246,6 +1270,10 @@ def main() -> None:
                     ],
                 )
                 return [b"" if head else payload]
+            if not target and (changed := s3_copy_source_changed(environ)) is not None:
+                start_response("412 Precondition Failed", [("Content-Type", "application/xml"),
+                                                           ("Content-Length", str(len(changed)))])
+                return [changed]
             access_key = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1]
             metered = target.startswith(("DynamoDB_20120810.", "AWSEvents.PutEvents")) and not access_key.startswith(
                 "unmetered"

@@ -176,7 +176,7 @@ pub(crate) async fn server_side_copy(
     let (sse, kms_key) = encryption(kms_key);
     client
         .copy_object()
-        .copy_source(format!("{}/{}", from.bucket, from.key))
+        .copy_source(pipewright_core::s3_copy::copy_source(&from.bucket, &from.key, None))
         .bucket(&to.bucket)
         .key(&to.key)
         .server_side_encryption(sse)

@@ -1,6 +1,6 @@
 //! The S3 artifact store: zip objects at `<pipeline>/<artifact≤10>/<id>` in the pipeline's
 //! artifact bucket, which must be versioned (CodePipeline requires it). Also the S3 source (a
-//! copy of the object version; the S3 deploy is `pipewright_aws_providers::s3_deploy`). Objects stream
+//! copy of the object version that S3 makes itself; the S3 deploy is `pipewright_aws_providers::s3_deploy`). Objects stream
 //! between S3 and scratch files, removed after use: an artifact is never held whole in
 //! memory, whatever its size, and nothing of it stays in a warm function's `/tmp`.
 
@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use pipewright_aws_providers::bucket_regions::BucketClients;
 use pipewright_core::engine::ArtifactLocation;
 use pipewright_core::ports::{ArtifactError, ArtifactStore};
+use pipewright_core::s3_copy;
 use pipewright_core::unpacked::Unpacked;
 use pipewright_providers::artifacts::{unpacked, unzip, zip_directory, zip_files};
 
@@ -78,31 +79,19 @@ impl S3Artifacts {
     }
 
     /// Streams an object into `file`, in the SDK's chunks: an artifact is never held whole.
-    async fn download_to(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: Option<&str>,
-        file: &Path,
-    ) -> Result<Fetched, ArtifactError> {
-        let get = |client: Client| {
-            client.get_object().bucket(bucket).key(key).set_version_id(version.map(String::from)).send()
-        };
+    async fn download_to(&self, bucket: &str, key: &str, file: &Path) -> Result<(), ArtifactError> {
+        let get = |client: Client| client.get_object().bucket(bucket).key(key).send();
         let output = self.buckets.send(bucket, get).await.map_err(|e| match e.as_service_error() {
             Some(service) if service.is_no_such_key() => ArtifactError::Missing(format!("s3://{bucket}/{key}")),
             _ => unavailable(describe(&e)),
         })?;
-        let fetched = Fetched {
-            etag: output.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-            version_id: output.version_id().map(String::from),
-        };
         let mut body = output.body;
         let mut out = tokio::fs::File::create(file).await.map_err(unavailable)?;
         while let Some(chunk) = body.next().await {
             out.write_all(&chunk.map_err(unavailable)?).await.map_err(unavailable)?;
         }
         out.flush().await.map_err(unavailable)?;
-        Ok(fetched)
+        Ok(())
     }
 
     /// Uploads `file` as the object at `location`, streamed from disk.
@@ -123,8 +112,12 @@ impl S3Artifacts {
         Ok(())
     }
 
-    /// The S3 source: copies `s3://bucket/key` (the given version, or the latest) to the
-    /// artifact location.
+    /// The S3 source: S3 copies `s3://bucket/key` (the given version, or the latest) to the
+    /// artifact location itself (CopyObject), so no byte of it passes through the function,
+    /// whatever its size up to CodePipeline's 5 GiB (`core::s3_copy`). The object is looked at
+    /// first for its size, ETag and version; the copy takes that version, or, in a bucket
+    /// without versions, only an object of that ETag: one written again in between is looked
+    /// at again, a few times.
     pub async fn copy_source(
         &self,
         bucket: &str,
@@ -132,11 +125,70 @@ impl S3Artifacts {
         version_id: Option<&str>,
         target: &ArtifactLocation,
     ) -> Result<CopiedSource, ArtifactError> {
-        let scratch = Scratch::new()?;
-        let fetched = self.download_to(bucket, key, version_id, scratch.path()).await?;
-        self.upload_file(target, scratch.path()).await?;
-        Ok(CopiedSource { etag: fetched.etag, version_id: fetched.version_id })
+        let mut tries = 1;
+        loop {
+            match self.copy_source_once(bucket, key, version_id, target).await {
+                Err(SourceCopy::Changed(_)) if tries < SOURCE_COPY_TRIES => tries += 1,
+                Err(SourceCopy::Changed(error) | SourceCopy::Failed(error)) => return Err(error),
+                Ok(copied) => return Ok(copied),
+            }
+        }
     }
+
+    async fn copy_source_once(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        target: &ArtifactLocation,
+    ) -> Result<CopiedSource, SourceCopy> {
+        let head = |client: Client| {
+            client.head_object().bucket(bucket).key(key).set_version_id(version_id.map(String::from)).send()
+        };
+        let object = self.buckets.send(bucket, head).await.map_err(|e| {
+            SourceCopy::Failed(match e.as_service_error() {
+                Some(service) if service.is_not_found() => ArtifactError::Missing(format!("s3://{bucket}/{key}")),
+                _ => unavailable(describe(&e)),
+            })
+        })?;
+        s3_copy::s3_source_size(object.content_length().unwrap_or(0))
+            .map_err(|refused| SourceCopy::Failed(ArtifactError::Refused(refused)))?;
+        let quoted_etag = object.e_tag().unwrap_or_default().to_string();
+        let copied = CopiedSource {
+            etag: quoted_etag.trim_matches('"').to_string(),
+            version_id: object.version_id().map(String::from),
+        };
+        let source = s3_copy::copy_source(bucket, key, copied.version_id.as_deref());
+        let if_match = copied.version_id.is_none().then_some(quoted_etag);
+        let copy = |client: Client| {
+            client
+                .copy_object()
+                .copy_source(&source)
+                .set_copy_source_if_match(if_match.clone())
+                .bucket(&target.bucket)
+                .key(&target.key)
+                .server_side_encryption(ServerSideEncryption::Aes256)
+                .send()
+        };
+        match self.buckets.send(&target.bucket, copy).await {
+            Ok(_) => Ok(copied),
+            // The ETag it was to match is gone: the key was written again since HeadObject.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                Err(SourceCopy::Changed(unavailable(describe(&e))))
+            }
+            Err(e) => Err(SourceCopy::Failed(unavailable(describe(&e)))),
+        }
+    }
+}
+
+/// How many times the S3 source looks at an object that keeps changing under its copy.
+const SOURCE_COPY_TRIES: u32 = 3;
+
+/// Why one try of the S3 source's copy did not copy.
+enum SourceCopy {
+    /// An unversioned object changed between its look and its copy.
+    Changed(ArtifactError),
+    Failed(ArtifactError),
 }
 
 /// Runs file work off the async runtime's threads.
@@ -144,12 +196,6 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ArtifactError> + Send + 'static,
 ) -> Result<T, ArtifactError> {
     tokio::task::spawn_blocking(work).await.map_err(unavailable)?
-}
-
-/// What a download read besides the bytes.
-struct Fetched {
-    etag: String,
-    version_id: Option<String>,
 }
 
 /// A file or directory of the function's scratch space (`/tmp`), removed when dropped on
@@ -182,7 +228,7 @@ impl Drop for Scratch {
 impl ArtifactStore for S3Artifacts {
     async fn unpack(&self, location: &ArtifactLocation, directory: &Path) -> Result<Unpacked, ArtifactError> {
         let zip = Scratch::new()?;
-        self.download_to(&location.bucket, &location.key, None, zip.path()).await?;
+        self.download_to(&location.bucket, &location.key, zip.path()).await?;
         let (file, directory, at) = (zip.path().to_path_buf(), directory.to_path_buf(), location.clone());
         blocking(move || {
             let files = unzip(&file, &directory).map_err(ArtifactError::from)?;

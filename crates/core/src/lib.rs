@@ -29,6 +29,7 @@ pub mod ports;
 pub mod providers;
 pub mod queries;
 pub mod rule_types;
+pub mod s3_copy;
 pub mod service;
 pub mod source_events;
 pub mod source_polling;

@@ -289,7 +289,7 @@ async fn s3_source(services: &Services, dispatch: &Dispatch) -> Outcome {
                 }),
             }
         }
-        Err(error) => failed(FailureType::JobFailed, format!("cannot fetch s3://{bucket}/{key}: {error}")),
+        Err(error) => failed(FailureType::JobFailed, format!("cannot copy s3://{bucket}/{key}: {error}")),
     }
 }
 

@@ -89,3 +89,59 @@ async fn large_artifacts_stream_whole_through_pack_unpack_copy_and_deploy() {
         "Extract false deploys the artifact's zip as it is"
     );
 }
+
+/// The S3 source is a copy S3 makes of the version it looked at: a named version is that
+/// version even after the key was written again; in a bucket without versions the copy is
+/// conditional on the ETag it saw (which the stand-in checks, as S3 does); a key of any
+/// characters is named right in the copy's source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_source_copies_the_version_it_looked_at_under_any_key() {
+    let stack = stack().await;
+    let store = S3Artifacts::new(stack.s3.clone());
+    let put = |bucket: String, key: &'static str, body: &'static str| {
+        let s3 = stack.s3.clone();
+        async move { s3.put_object().bucket(bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap() }
+    };
+    let read = |location: ArtifactLocation| {
+        let s3 = stack.s3.clone();
+        async move {
+            let object = s3.get_object().bucket(&location.bucket).key(&location.key).send().await.unwrap();
+            String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+        }
+    };
+    let key = "release builds/ü+app@1 (final).zip";
+
+    // A named version is copied, though the key holds a newer one.
+    let first = put(stack.source_bucket.clone(), key, "first").await;
+    put(stack.source_bucket.clone(), key, "second").await;
+    let to = ArtifactLocation { bucket: stack.artifact_bucket(), key: "p/Src/first".into() };
+    let copied = store.copy_source(&stack.source_bucket, key, first.version_id(), &to).await.unwrap();
+    assert_eq!(copied.version_id.as_deref(), first.version_id());
+    assert_eq!(copied.etag, first.e_tag().unwrap().trim_matches('"'));
+    assert_eq!(read(to).await, "first");
+
+    // Without versioning: the current object, by the ETag HeadObject saw.
+    let plain = format!("{}-plain", stack.source_bucket);
+    stack.s3.create_bucket().bucket(&plain).send().await.unwrap();
+    let current = put(plain.clone(), key, "current").await;
+    let to = ArtifactLocation { bucket: stack.artifact_bucket(), key: "p/Src/plain".into() };
+    let copied = store.copy_source(&plain, key, None, &to).await.unwrap();
+    assert_eq!((copied.version_id, copied.etag.as_str()), (None, current.e_tag().unwrap().trim_matches('"')));
+    assert_eq!(read(to.clone()).await, "current");
+    // A copy whose ETag no longer holds is refused, as S3 refuses it.
+    let stale = stack
+        .s3
+        .copy_object()
+        .copy_source(pipewright_core::s3_copy::copy_source(&plain, key, None))
+        .copy_source_if_match("\"0123456789abcdef0123456789abcdef\"")
+        .bucket(&to.bucket)
+        .key(&to.key)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(stale.raw_response().map(|r| r.status().as_u16()), Some(412), "{stale:?}");
+
+    // A key that is not there is missing, not a failure of S3.
+    let missing = store.copy_source(&plain, "nothing.zip", None, &to).await.unwrap_err();
+    assert!(matches!(missing, pipewright_core::ports::ArtifactError::Missing(_)), "{missing:?}");
+}

@@ -386,7 +386,9 @@ async fn a_build_in_another_region_works_in_that_regions_store_which_the_next_ac
         "the same bytes"
     );
     let calls = stack.services.calls.snapshot();
-    assert_eq!(calls.get("S3.CopyObject"), Some(&1), "copied by S3 once, not read and put: {calls:?}");
+    // The S3 source's copy into the home store, and the build's input into us-west-2's.
+    assert_eq!(calls.get("S3.CopyObject"), Some(&2), "copied by S3, not read and put: {calls:?}");
+    assert_eq!(calls.get("S3.GetObject"), Some(&1), "the S3 deploy's read alone: {calls:?}");
     // CodeBuild writes in its own region: the output's place is the regional store.
     let built = attempt(&execution, "Build", "Compile");
     let output = built.output_artifacts[0].location.clone();

@@ -322,11 +322,11 @@ async fn an_actions_start_carries_its_first_job_which_a_later_delivery_does_not_
     stack.put_pipeline(&site_pipeline(&stack, "carried", "SUPERSEDED", false)).await;
     let id = start_from_upload(&stack, "carried").await;
     // What the start sent invoke-action: the source action's STARTED, no dispatch of its own,
-    // to the function that moves artifact bytes (an S3 source copies its object).
+    // to the function that moves no artifact bytes (S3 copies an S3 source's object itself).
     let (heavy, light) =
         (&stack.stack.queues["InvokeActionFunction"], &stack.stack.queues["InvokeActionLightFunction"]);
-    assert!(stack.drain(light).await.is_empty());
-    let queued = stack.drain(heavy).await;
+    assert!(stack.drain(heavy).await.is_empty());
+    let queued = stack.drain(light).await;
     assert_eq!(kinds(&queued), ["CodePipeline Action Execution State Change \"STARTED\""], "{queued:#?}");
     let started: Envelope = serde_json::from_value(queued[0].clone()).unwrap();
     let ran = invoke_action::receive(&stack.services, &started).await.unwrap();

@@ -25,10 +25,14 @@ fn sample(name: &str) -> Value {
 }
 
 /// EventBridge matching for the pattern forms the template uses: lists of exact values,
-/// wildcards and `anything-but`, nested objects, arrays in the event.
+/// wildcards and `anything-but`, nested objects, `$or` of patterns at one level, arrays in the
+/// event.
 fn pattern_matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
-        Value::Object(fields) => fields.iter().all(|(name, wanted)| pattern_matches(wanted, &event[name.as_str()])),
+        Value::Object(fields) => fields.iter().all(|(name, wanted)| match (name.as_str(), wanted) {
+            ("$or", Value::Array(alternatives)) => alternatives.iter().any(|one| pattern_matches(one, event)),
+            _ => pattern_matches(wanted, &event[name.as_str()]),
+        }),
         // An array in the event (`resources`) matches when one of its elements does.
         Value::Array(_) if event.is_array() => {
             event.as_array().is_some_and(|items| items.iter().any(|item| pattern_matches(pattern, item)))
@@ -159,32 +163,43 @@ const HEAVY: &str = "InvokeActionFunction";
 const LIGHT: &str = "InvokeActionLightFunction";
 
 /// Every job and every start reaches exactly one of invoke-action's two functions, chosen by
-/// its provider: the light one only for providers that move no artifact bytes through it.
+/// its category and provider: the light one only for actions that move no artifact bytes
+/// through it (the S3 source is a copy S3 makes; the S3 deploy unzips through the function).
 #[test]
 fn each_job_reaches_one_invoke_action_function_by_its_provider() {
     let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
-    let light = ["CodeBuild", "Commands", "Lambda"];
-    let others = [
-        "S3",
-        "CodeCommit",
-        "CodeStarSourceConnection",
-        "ECR",
-        "CloudFormation",
-        "ECS",
-        "CodeDeploy",
-        "CodeDeployToECS",
-        "ElasticBeanstalk",
-        "StepFunctions",
-        "MyCustomProvider",
+    let light = [
+        ("Build", "CodeBuild"),
+        ("Test", "CodeBuild"),
+        ("Compute", "Commands"),
+        ("Invoke", "Lambda"),
+        ("Source", "S3"),
     ];
-    for provider in light.iter().chain(&others) {
-        let expected = if light.contains(provider) { LIGHT } else { HEAVY };
+    let heavy = [
+        ("Deploy", "S3"),
+        ("Source", "CodeCommit"),
+        ("Source", "CodeStarSourceConnection"),
+        ("Source", "GitHub"),
+        ("Source", "ECR"),
+        ("Deploy", "CloudFormation"),
+        ("Deploy", "ECS"),
+        ("Deploy", "CodeDeploy"),
+        ("Deploy", "CodeDeployToECS"),
+        ("Deploy", "ElasticBeanstalk"),
+        ("Invoke", "StepFunctions"),
+        ("Build", "MyCustomProvider"),
+        ("Source", "MyCustomProvider"),
+    ];
+    for (category, provider) in light.iter().chain(&heavy) {
+        let expected = if light.contains(&(category, provider)) { LIGHT } else { HEAVY };
         let mut dispatched = sample("action-dispatched.json");
+        dispatched["detail"]["dispatch"]["actionType"]["category"] = json!(category);
         dispatched["detail"]["dispatch"]["actionType"]["provider"] = json!(provider);
-        assert_eq!(routed(&rules, &dispatched, true), [expected], "{provider}'s job");
+        assert_eq!(routed(&rules, &dispatched, true), [expected], "{category} {provider}'s job");
         let mut started = sample("action-started.json");
+        started["detail"]["type"]["category"] = json!(category);
         started["detail"]["type"]["provider"] = json!(provider);
-        assert_eq!(routed(&rules, &started, true), [expected], "{provider}'s start");
+        assert_eq!(routed(&rules, &started, true), [expected], "{category} {provider}'s start");
         // An approval's start carries no job, to neither function.
         started["detail"]["type"]["category"] = json!("Approval");
         assert!(routed(&rules, &started, true).is_empty(), "{provider}'s start as an approval");
