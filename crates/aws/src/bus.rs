@@ -50,6 +50,19 @@ pub struct EngineMessage {
 pub struct DispatchMessage {
     pub pipeline: String,
     pub dispatch: Dispatch,
+    /// `dispatch.is_look()`, for the rules alone: a look at a wait goes to the smaller of
+    /// invoke-action's two functions whatever its provider. EventBridge can match the null of
+    /// `continuationToken` only in a pattern given as a JSON string, which SAM's `Pattern`
+    /// object is not. Missing (false) in what an earlier version put on the bus.
+    #[serde(default)]
+    pub look: bool,
+}
+
+impl DispatchMessage {
+    pub fn new(pipeline: impl Into<String>, dispatch: Dispatch) -> DispatchMessage {
+        let look = dispatch.is_look();
+        DispatchMessage { pipeline: pipeline.into(), dispatch, look }
+    }
 }
 
 /// An approval to notify, for invoke-action.
@@ -216,8 +229,7 @@ pub fn effect_entry(effect: &Effect, pipeline: &str, account: &str, region: &str
     match effect {
         Effect::Dispatch(dispatch) => Some(engine(
             ACTION_DISPATCHED,
-            serde_json::to_value(DispatchMessage { pipeline: pipeline.to_string(), dispatch: (**dispatch).clone() })
-                .ok()?,
+            serde_json::to_value(DispatchMessage::new(pipeline, (**dispatch).clone())).ok()?,
         )),
         Effect::RequestApproval(request) => Some(engine(
             APPROVAL_REQUESTED,

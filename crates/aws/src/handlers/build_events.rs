@@ -77,7 +77,7 @@ pub(super) async fn jobs_in_flight(services: &Services, execution: &Execution) -
 pub async fn look_now(services: &Services, execution_id: &str, external_id: &str) -> Result<Invoked, HandlerError> {
     let waiting = waiting_job(services, execution_id, external_id).await;
     if let Ok(Some(dispatch)) = waiting {
-        let message = DispatchMessage { pipeline: dispatch.pipeline.clone(), dispatch };
+        let message = DispatchMessage::new(dispatch.pipeline.clone(), dispatch);
         return dispatched(services, &message).await;
     }
     // No look to run now. An earlier delivery of this event may have committed the look's

@@ -30,9 +30,7 @@ pub async fn action_started(services: &Services, detail: &Value) -> Result<Invok
     };
     let execution = execution.value;
     match first_job(services, &execution, stage, action).await? {
-        Some(dispatch) => {
-            dispatched(services, &DispatchMessage { pipeline: execution.pipeline_name.clone(), dispatch }).await
-        }
+        Some(dispatch) => dispatched(services, &DispatchMessage::new(execution.pipeline_name.clone(), dispatch)).await,
         None => {
             // An earlier delivery of this event may have run the job and committed its result,
             // then failed before its relay: publish what the execution's outbox still holds,

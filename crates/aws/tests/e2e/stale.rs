@@ -45,7 +45,7 @@ async fn a_dispatch_for_an_attempt_that_is_no_longer_current_deploys_nothing() {
         .expect("the late attempt's dispatch");
     assert_eq!(dispatch.attempt, 2);
 
-    let message = DispatchMessage { pipeline: "late".into(), dispatch };
+    let message = DispatchMessage::new("late", dispatch);
     let invoked = invoke_action::dispatched(&stack.services, &message).await.unwrap();
     assert!(matches!(&invoked, Invoked::Stale(why) if why.contains("no longer current")), "{invoked:?}");
     assert!(stack.objects(&stack.deploy_bucket).await.is_empty(), "the late deploy wrote nothing");

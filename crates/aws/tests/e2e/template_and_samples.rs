@@ -25,12 +25,16 @@ fn sample(name: &str) -> Value {
 }
 
 /// EventBridge matching for the pattern forms the template uses: lists of exact values,
-/// wildcards and `anything-but`, nested objects, `$or` of patterns at one level, arrays in the
-/// event.
+/// wildcards, `anything-but` and `exists`, nested objects, `$or` of patterns at one level,
+/// arrays in the event.
 fn pattern_matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
         Value::Object(fields) => fields.iter().all(|(name, wanted)| match (name.as_str(), wanted) {
             ("$or", Value::Array(alternatives)) => alternatives.iter().any(|one| pattern_matches(one, event)),
+            // A field the event lacks matches only `{"exists": false}`.
+            (_, Value::Array(values)) if event.get(name.as_str()).is_none() => {
+                values.iter().any(|value| value.get("exists") == Some(&json!(false)))
+            }
             _ => pattern_matches(wanted, &event[name.as_str()]),
         }),
         // An array in the event (`resources`) matches when one of its elements does.
@@ -41,6 +45,7 @@ fn pattern_matches(pattern: &Value, event: &Value) -> bool {
             (Value::Object(filter), Value::String(text)) if filter.contains_key("wildcard") => {
                 filter["wildcard"].as_str().is_some_and(|wildcard| wildcard_matches(wildcard, text))
             }
+            (Value::Object(filter), _) if filter.contains_key("exists") => filter["exists"] == json!(true),
             // A value present and none of those listed.
             (Value::Object(filter), Value::String(text)) if filter.contains_key("anything-but") => {
                 filter["anything-but"].as_array().is_some_and(|listed| listed.iter().all(|v| v.as_str() != Some(text)))
@@ -203,7 +208,43 @@ fn each_job_reaches_one_invoke_action_function_by_its_provider() {
         // An approval's start carries no job, to neither function.
         started["detail"]["type"]["category"] = json!("Approval");
         assert!(routed(&rules, &started, true).is_empty(), "{provider}'s start as an approval");
+        // Every look at a wait runs in the light function; a dispatch put on the bus by an
+        // earlier version has no `look` and goes by its provider.
+        let mut look = dispatched.clone();
+        look["detail"]["dispatch"]["continuationToken"] = json!("{\"stackId\":\"s\"}");
+        look["detail"]["look"] = json!(true);
+        assert_eq!(routed(&rules, &look, true), [LIGHT], "{category} {provider}'s look");
+        look["detail"]["look"] = json!(false);
+        assert_eq!(routed(&rules, &look, true), [expected], "{category} {provider}'s job, not a look");
+        look["detail"].as_object_mut().unwrap().remove("look");
+        assert_eq!(routed(&rules, &look, true), [expected], "{category} {provider}'s job of an earlier version");
     }
+}
+
+/// What the relay puts on the bus for a look at a wait says so, and reaches the light
+/// function whatever the provider; a first job does not.
+#[test]
+fn a_look_at_a_wait_says_so_on_the_bus_and_reaches_the_light_function() {
+    let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
+    let mut detail = sample("action-dispatched.json")["detail"].clone();
+    detail["dispatch"]["actionType"] =
+        json!({"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"});
+    let mut dispatch = serde_json::from_value::<DispatchMessage>(detail).unwrap().dispatch;
+    let entry = |dispatch: &pipewright_core::engine::Dispatch| {
+        let effect = pipewright_core::engine::Effect::Dispatch(Box::new(dispatch.clone()));
+        as_event(&bus::effect_entry(&effect, "hello-service", "123456789012", "us-east-1").unwrap())
+    };
+    let first = entry(&dispatch);
+    assert_eq!(first["detail"]["look"], json!(false));
+    assert_eq!(routed(&rules, &first, true), [HEAVY], "a deploy's start reads its inputs");
+    dispatch.continuation_token = Some("{\"stackId\":\"s\"}".into());
+    let look = entry(&dispatch);
+    assert_eq!(look["detail"]["look"], json!(true));
+    assert_eq!(routed(&rules, &look, true), [LIGHT], "a look calls CloudFormation alone");
+    // An earlier version's dispatch, without the field, still decodes.
+    let mut earlier = look["detail"].clone();
+    earlier.as_object_mut().unwrap().remove("look");
+    assert!(!serde_json::from_value::<DispatchMessage>(earlier).unwrap().look);
 }
 
 /// Every rule whose dead letters go to RuleDeadLetterQueue is one its policy lets send there

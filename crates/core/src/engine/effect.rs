@@ -102,6 +102,13 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// Whether this job looks at a wait an earlier job of its attempt started (a continuation):
+    /// it calls the service it waits on, and moves no artifact bytes beyond a small output
+    /// file, whatever the provider (on AWS it runs in the smaller invoke-action function).
+    pub fn is_look(&self) -> bool {
+        self.continuation_token.is_some()
+    }
+
     /// The job this dispatch runs, as its result names it.
     pub fn job_ref(&self) -> JobRef {
         JobRef {
