@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, TaggingDirective};
 use tokio::io::AsyncWriteExt;
 
 use pipewright_aws_providers::bucket_regions::BucketClients;
@@ -165,6 +165,8 @@ impl S3Artifacts {
                 .copy_object()
                 .copy_source(&source)
                 .set_copy_source_if_match(if_match.clone())
+                // No tags, as a put had none: copying them would need the tagging rights too.
+                .tagging_directive(TaggingDirective::Replace)
                 .bucket(&target.bucket)
                 .key(&target.key)
                 .server_side_encryption(ServerSideEncryption::Aes256)

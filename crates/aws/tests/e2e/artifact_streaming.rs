@@ -111,13 +111,25 @@ async fn the_s3_source_copies_the_version_it_looked_at_under_any_key() {
     };
     let key = "release builds/ü+app@1 (final).zip";
 
-    // A named version is copied, though the key holds a newer one.
-    let first = put(stack.source_bucket.clone(), key, "first").await;
+    // A named version is copied, though the key holds a newer one; its tags are not (a put
+    // had none, and copying them needs rights the role does not have).
+    let first = stack
+        .s3
+        .put_object()
+        .bucket(&stack.source_bucket)
+        .key(key)
+        .tagging("team=web")
+        .body(b"first".to_vec().into())
+        .send()
+        .await
+        .unwrap();
     put(stack.source_bucket.clone(), key, "second").await;
     let to = ArtifactLocation { bucket: stack.artifact_bucket(), key: "p/Src/first".into() };
     let copied = store.copy_source(&stack.source_bucket, key, first.version_id(), &to).await.unwrap();
     assert_eq!(copied.version_id.as_deref(), first.version_id());
     assert_eq!(copied.etag, first.e_tag().unwrap().trim_matches('"'));
+    let tags = stack.s3.get_object_tagging().bucket(&to.bucket).key(&to.key).send().await.unwrap();
+    assert!(tags.tag_set().is_empty(), "{tags:?}");
     assert_eq!(read(to).await, "first");
 
     // Without versioning: the current object, by the ETag HeadObject saw.
