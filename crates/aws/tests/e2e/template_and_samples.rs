@@ -169,7 +169,9 @@ const LIGHT: &str = "InvokeActionLightFunction";
 
 /// Every job and every start reaches exactly one of invoke-action's two functions, chosen by
 /// its category and provider: the light one only for actions that move no artifact bytes
-/// through it (the S3 source is a copy S3 makes; the S3 deploy unzips through the function).
+/// through it (the S3 source is a copy S3 makes, CodeDeploy and Elastic Beanstalk take their
+/// bundle from S3; the S3 deploy unzips through the function, CloudFormation, ECS,
+/// CodeDeployToECS and Step Functions read files of their inputs).
 #[test]
 fn each_job_reaches_one_invoke_action_function_by_its_provider() {
     let rules = template_rules(TEMPLATE, &Parameters::new()).unwrap();
@@ -179,6 +181,8 @@ fn each_job_reaches_one_invoke_action_function_by_its_provider() {
         ("Compute", "Commands"),
         ("Invoke", "Lambda"),
         ("Source", "S3"),
+        ("Deploy", "CodeDeploy"),
+        ("Deploy", "ElasticBeanstalk"),
     ];
     let heavy = [
         ("Deploy", "S3"),
@@ -188,9 +192,7 @@ fn each_job_reaches_one_invoke_action_function_by_its_provider() {
         ("Source", "ECR"),
         ("Deploy", "CloudFormation"),
         ("Deploy", "ECS"),
-        ("Deploy", "CodeDeploy"),
         ("Deploy", "CodeDeployToECS"),
-        ("Deploy", "ElasticBeanstalk"),
         ("Invoke", "StepFunctions"),
         ("Build", "MyCustomProvider"),
         ("Source", "MyCustomProvider"),
