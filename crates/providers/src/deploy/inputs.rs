@@ -22,16 +22,18 @@ fn artifact_error(name: &str, error: ArtifactError) -> ActionError {
     }
 }
 
-/// The input artifacts' zips, read once each.
+/// The input artifacts' zips, each fetched once into a scratch file (removed with this) and
+/// read from there: only a zip's central directory and the files asked for are read into
+/// memory, whatever the artifact's size.
 pub struct Inputs<'a> {
     dispatch: &'a Dispatch,
     artifacts: &'a dyn ArtifactBytes,
-    read: BTreeMap<String, Vec<u8>>,
+    fetched: BTreeMap<String, tempfile::TempPath>,
 }
 
 impl<'a> Inputs<'a> {
     pub fn new(dispatch: &'a Dispatch, artifacts: &'a dyn ArtifactBytes) -> Inputs<'a> {
-        Inputs { dispatch, artifacts, read: BTreeMap::new() }
+        Inputs { dispatch, artifacts, fetched: BTreeMap::new() }
     }
 
     /// Where input artifact `name` lives.
@@ -51,18 +53,28 @@ impl<'a> Inputs<'a> {
             .ok_or_else(|| configuration_error("the action has no input artifact"))
     }
 
-    pub async fn zip(&mut self, name: &str) -> Result<&[u8], ActionError> {
-        if !self.read.contains_key(name) {
+    /// The zip of input artifact `name`, opened from its scratch file.
+    pub async fn zip(&mut self, name: &str) -> Result<std::fs::File, ActionError> {
+        if !self.fetched.contains_key(name) {
             let location = self.location(name)?;
-            let bytes = self.artifacts.read(location).await.map_err(|e| artifact_error(name, e))?;
-            self.read.insert(name.to_string(), bytes);
+            let unavailable = |e: std::io::Error| ActionError {
+                kind: FailureType::SystemUnavailable,
+                message: format!("cannot make a scratch file for input artifact {name}: {e}"),
+            };
+            let scratch = tempfile::NamedTempFile::new().map_err(unavailable)?.into_temp_path();
+            self.artifacts.to_file(location, &scratch).await.map_err(|e| artifact_error(name, e))?;
+            self.fetched.insert(name.to_string(), scratch);
         }
-        Ok(self.read.get(name).map(Vec::as_slice).unwrap_or_default())
+        let path = self.fetched.get(name).map(|p| p.to_path_buf()).unwrap_or_default();
+        std::fs::File::open(&path).map_err(|e| ActionError {
+            kind: FailureType::SystemUnavailable,
+            message: format!("cannot read input artifact {name}'s scratch file: {e}"),
+        })
     }
 
     /// A file of an input artifact, as text.
     pub async fn text(&mut self, artifact: &str, path: &str) -> Result<String, ActionError> {
-        let zip = self.zip(artifact).await?;
+        let zip = std::io::BufReader::new(self.zip(artifact).await?);
         let bytes = zip_file(zip, artifact, path).map_err(job_failed)?;
         String::from_utf8(bytes).map_err(|_| job_failed(format!("{artifact}::{path} is not UTF-8 text")))
     }

@@ -13,7 +13,7 @@ pub mod memory;
 pub mod plan;
 
 use std::future::Future;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
@@ -150,29 +150,47 @@ impl ArtifactBytes for ArtifactDir {
     }
 }
 
-/// A file of a zip artifact; the error names the artifact's files when it is not there.
-pub fn zip_file(zip: &[u8], artifact: &str, path: &str) -> Result<Vec<u8>, String> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
-        .map_err(|e| format!("artifact {artifact} is not a zip: {e}"))?;
+/// The most a deploy action reads of one file of its inputs: a template, parameters, image
+/// definitions, a task definition, an execution's input. Each is far smaller in CodePipeline
+/// (a template at most 1 MB); the bound keeps a file that inflates without end (a zip bomb)
+/// from filling the function's memory.
+pub const MAX_INPUT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A file of a zip artifact; the error names the artifact's files when it is not there. The
+/// zip is read where it lies (a file, bytes): only the central directory and that file's
+/// entry, never the whole.
+pub fn zip_file<R: Read + Seek>(zip: R, artifact: &str, path: &str) -> Result<Vec<u8>, String> {
+    let mut archive = zip::ZipArchive::new(zip).map_err(|e| format!("artifact {artifact} is not a zip: {e}"))?;
     let wanted = path.trim_start_matches("./");
     let found = match archive.by_name(wanted) {
-        Ok(mut file) => {
+        Ok(file) => {
             let mut content = Vec::new();
-            file.read_to_end(&mut content).map_err(|e| format!("cannot read {artifact}::{wanted}: {e}"))?;
+            file.take(MAX_INPUT_FILE_BYTES + 1)
+                .read_to_end(&mut content)
+                .map_err(|e| format!("cannot read {artifact}::{wanted}: {e}"))?;
+            if content.len() as u64 > MAX_INPUT_FILE_BYTES {
+                return Err(format!(
+                    "{artifact}::{wanted} is larger than {MAX_INPUT_FILE_BYTES} bytes, the most a deploy action reads of a file"
+                ));
+            }
             Some(content)
         }
         Err(_) => None,
     };
     found.ok_or_else(|| {
-        let mut names = zip_names(zip);
+        let mut names = archive_names(&mut archive);
         names.truncate(20);
         format!("artifact {artifact} has no file {wanted} (it holds: {})", names.join(", "))
     })
 }
 
 /// The files of a zip artifact, without directories.
-pub fn zip_names(zip: &[u8]) -> Vec<String> {
-    let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(zip)) else { return Vec::new() };
+pub fn zip_names<R: Read + Seek>(zip: R) -> Vec<String> {
+    let Ok(mut archive) = zip::ZipArchive::new(zip) else { return Vec::new() };
+    archive_names(&mut archive)
+}
+
+fn archive_names<R: Read + Seek>(archive: &mut zip::ZipArchive<R>) -> Vec<String> {
     (0..archive.len())
         .filter_map(|index| {
             archive.by_index(index).ok().filter(|f| !f.is_dir()).and_then(|f| f.name().ok().map(|n| n.to_string()))
@@ -207,16 +225,88 @@ pub fn job_failed(message: impl Into<String>) -> ActionError {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
 
     #[test]
     fn files_are_read_from_zips_by_path() {
         let zip =
             zip_of(&[("infra/template.yaml".into(), "Resources: {}".into()), ("README".into(), "x".into())]).unwrap();
-        assert_eq!(zip_file(&zip, "Build", "./infra/template.yaml").unwrap(), b"Resources: {}");
-        let error = zip_file(&zip, "Build", "template.yaml").unwrap_err();
+        assert_eq!(zip_file(Cursor::new(&zip), "Build", "./infra/template.yaml").unwrap(), b"Resources: {}");
+        let error = zip_file(Cursor::new(&zip), "Build", "template.yaml").unwrap_err();
         assert!(error.contains("no file template.yaml") && error.contains("infra/template.yaml"), "{error}");
-        assert_eq!(zip_names(&zip).len(), 2);
+        assert_eq!(zip_names(Cursor::new(&zip)).len(), 2);
+    }
+
+    #[test]
+    fn a_file_that_inflates_past_the_bound_is_refused_not_read_into_memory() {
+        let mut buffer = Cursor::new(Vec::new());
+        {
+            let mut writer = zip::ZipWriter::new(&mut buffer);
+            let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            writer.start_file("template.yaml", options).unwrap();
+            let zeros = vec![0u8; 1024 * 1024];
+            for _ in 0..=MAX_INPUT_FILE_BYTES / zeros.len() as u64 {
+                writer.write_all(&zeros).unwrap();
+            }
+            writer.finish().unwrap();
+        }
+        let zip = buffer.into_inner();
+        assert!(zip.len() < 1024 * 1024, "the zip itself is small: {} B", zip.len());
+        let refused = zip_file(Cursor::new(&zip), "Build", "template.yaml").unwrap_err();
+        assert!(refused.contains("Build::template.yaml is larger than"), "{refused}");
+    }
+
+    /// A store that can only stream an artifact to a file, as every deploy input is read.
+    struct StreamedOnly(ArtifactDir);
+
+    impl ArtifactBytes for StreamedOnly {
+        fn read<'a>(&'a self, _: &'a ArtifactLocation) -> BoxFuture<'a, Result<Vec<u8>, ArtifactError>> {
+            Box::pin(async { Err(ArtifactError::Refused("read whole into memory".into())) })
+        }
+        fn write<'a>(
+            &'a self,
+            location: &'a ArtifactLocation,
+            zip: Vec<u8>,
+            kms_key: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+            self.0.write(location, zip, kms_key)
+        }
+        fn in_s3(&self) -> bool {
+            false
+        }
+        fn to_file<'a>(
+            &'a self,
+            location: &'a ArtifactLocation,
+            file: &'a std::path::Path,
+        ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+            self.0.to_file(location, file)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deploys_inputs_are_read_from_a_scratch_file_never_whole_into_memory() {
+        let root = tempfile::tempdir().unwrap();
+        let store = StreamedOnly(ArtifactDir::new(root.path()));
+        let location = ArtifactLocation { bucket: "b".into(), key: "p/Build/x".into() };
+        let zip = zip_of(&[("infra/template.yaml".into(), "Resources: {}".into())]).unwrap();
+        store.write(&location, zip, None).await.unwrap();
+        let mut dispatch: pipewright_core::engine::Dispatch = serde_json::from_value(serde_json::json!({
+            "id": "d", "pipeline": "p", "pipelineVersion": 1, "executionId": "e", "stage": "S", "action": "A",
+            "attempt": 1, "actionExecutionId": "x", "jobId": "j", "jobSequence": 1,
+            "actionType": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+            "region": null, "roleArn": null, "namespace": null, "configuration": {}, "commands": [],
+            "environmentVariables": [], "outputVariables": [], "inputArtifacts": [], "outputArtifacts": [],
+            "encryptionKey": null, "continuationToken": null, "sourceRevision": null, "deadline": 0
+        }))
+        .unwrap();
+        dispatch.input_artifacts =
+            vec![pipewright_core::engine::ArtifactRef { name: "Build".into(), location: location.clone() }];
+        let mut inputs = inputs::Inputs::new(&dispatch, &store);
+        assert_eq!(inputs.text("Build", "infra/template.yaml").await.unwrap(), "Resources: {}");
+        // Read again from the same scratch file, which goes with the inputs.
+        assert_eq!(inputs.text("Build", "./infra/template.yaml").await.unwrap(), "Resources: {}");
     }
 
     #[tokio::test]
