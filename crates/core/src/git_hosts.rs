@@ -96,8 +96,10 @@ pub fn encode_segment(text: &str) -> String {
         .collect()
 }
 
-fn encode_repository(repository: &str) -> String {
-    repository.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+/// A URL path of segments: each [`encode_segment`]ed, its `/` kept (a repository's
+/// `owner/name`, an S3 key).
+pub fn encode_path(path: &str) -> String {
+    path.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
 }
 
 impl HostApi {
@@ -173,11 +175,11 @@ impl HostApi {
     pub fn commit_request(&self, repository: &str, reference: &str) -> HttpRequest {
         let reference = encode_segment(reference);
         self.get(if self.is_github() {
-            format!("{}/repos/{}/commits/{reference}", self.base_url, encode_repository(repository))
+            format!("{}/repos/{}/commits/{reference}", self.base_url, encode_path(repository))
         } else if self.is_gitlab() {
             format!("{}/repository/commits/{reference}", self.gitlab_project(repository))
         } else {
-            format!("{}/repositories/{}/commit/{reference}", self.base_url, encode_repository(repository))
+            format!("{}/repositories/{}/commit/{reference}", self.base_url, encode_path(repository))
         })
     }
 
@@ -185,11 +187,11 @@ impl HostApi {
     pub fn archive_request(&self, repository: &str, commit: &str) -> HttpRequest {
         let commit = encode_segment(commit);
         self.get(if self.is_github() {
-            format!("{}/repos/{}/zipball/{commit}", self.base_url, encode_repository(repository))
+            format!("{}/repos/{}/zipball/{commit}", self.base_url, encode_path(repository))
         } else if self.is_gitlab() {
             format!("{}/repository/archive.zip?sha={commit}", self.gitlab_project(repository))
         } else {
-            format!("{}/{}/get/{commit}.zip", self.web_url, encode_repository(repository))
+            format!("{}/{}/get/{commit}.zip", self.web_url, encode_path(repository))
         })
     }
 
@@ -237,7 +239,7 @@ impl HostApi {
 
     /// GitHub: the repository's webhooks (RegisterWebhookWithThirdParty).
     pub fn hooks_request(&self, repository: &str) -> HttpRequest {
-        self.get(format!("{}/repos/{}/hooks", self.base_url, encode_repository(repository)))
+        self.get(format!("{}/repos/{}/hooks", self.base_url, encode_path(repository)))
     }
 
     /// GitHub: create a push webhook delivering to `url`, signed with `secret`.

@@ -2,6 +2,8 @@
 //! S3 source action's object, an input copied into another region's store. The functions
 //! call CopyObject with what this says; no byte of the object passes through them.
 
+use crate::git_hosts::encode_path;
+
 /// The largest object one CopyObject takes, 5 GiB; also CodePipeline's quota for an S3
 /// source's object (docs/sources.md, "S3 sources on AWS").
 pub const MAX_COPY_BYTES: i64 = 5 * 1024 * 1024 * 1024;
@@ -19,25 +21,10 @@ pub fn s3_source_size(size: i64) -> Result<(), String> {
 /// CopyObject's `x-amz-copy-source`: `bucket/key`, the key URL-encoded as S3 requires (its
 /// `/` kept), and `?versionId=` when a version is named.
 pub fn copy_source(bucket: &str, key: &str, version_id: Option<&str>) -> String {
-    let mut source = format!("{bucket}/{}", encode(key));
-    if let Some(version) = version_id {
-        source.push_str("?versionId=");
-        source.push_str(&encode(version));
+    match version_id {
+        Some(version) => format!("{bucket}/{}?versionId={}", encode_path(key), encode_path(version)),
+        None => format!("{bucket}/{}", encode_path(key)),
     }
-    source
-}
-
-/// Percent-encodes every byte but the unreserved characters and `/`.
-fn encode(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 #[cfg(test)]

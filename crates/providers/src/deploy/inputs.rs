@@ -55,21 +55,14 @@ impl<'a> Inputs<'a> {
 
     /// The zip of input artifact `name`, opened from its scratch file.
     pub async fn zip(&mut self, name: &str) -> Result<std::fs::File, ActionError> {
+        let scratch_error = |e: std::io::Error| artifact_error(name, ArtifactError::Unavailable(e.to_string()));
         if !self.fetched.contains_key(name) {
             let location = self.location(name)?;
-            let unavailable = |e: std::io::Error| ActionError {
-                kind: FailureType::SystemUnavailable,
-                message: format!("cannot make a scratch file for input artifact {name}: {e}"),
-            };
-            let scratch = tempfile::NamedTempFile::new().map_err(unavailable)?.into_temp_path();
+            let scratch = tempfile::NamedTempFile::new().map_err(scratch_error)?.into_temp_path();
             self.artifacts.to_file(location, &scratch).await.map_err(|e| artifact_error(name, e))?;
             self.fetched.insert(name.to_string(), scratch);
         }
-        let path = self.fetched.get(name).map(|p| p.to_path_buf()).unwrap_or_default();
-        std::fs::File::open(&path).map_err(|e| ActionError {
-            kind: FailureType::SystemUnavailable,
-            message: format!("cannot read input artifact {name}'s scratch file: {e}"),
-        })
+        std::fs::File::open(&self.fetched[name]).map_err(scratch_error)
     }
 
     /// A file of an input artifact, as text.
