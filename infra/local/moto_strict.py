@@ -33,7 +33,9 @@ answered with the error AWS gives.
   them (moto answers every ConsumedCapacity with a constant); DELETE resets it. Write units:
   per item written, 1 per started KB of the larger of the item before and after, twice that
   inside a transaction (condition checks included), plus the writes of the global secondary
-  indexes whose entry for the item changed (index_units). Read units: 1 per started 4 KB read
+  indexes whose entry for the item changed (index_units); a single write whose condition
+  failed consumes its units too, as DynamoDB documents (a cancelled transaction is not
+  metered: DynamoDB does not say what it consumes). Read units: 1 per started 4 KB read
   strongly consistent, half that eventually, twice that in a transaction; a Query or a batch
   sums the items it returns before rounding. Events: 1 per started 64 KB of each entry.
   Broken down by kind: write units by item (`write_units_by_item`, operation and key shape)
@@ -452,6 +454,27 @@ class Billing:
         if target.endswith(".PutEvents"):
             for entry in request.get("Entries", []):
                 self.meter(entry.get("EventBusName") or "default")["events"] += started(entry_size(entry), 64 * 1024)
+
+    def refused(self, environ, target: str, request: dict, touched: list, response: dict) -> None:
+        """A single conditional write whose condition failed still consumes write units, as
+        DynamoDB documents: one per started KB of the larger of the item stored and the item
+        the request would write (an update's is taken as the stored one), at least one.
+        DynamoDB does not say what a cancelled transaction consumes: not metered here."""
+        operation = target.split(".")[-1]
+        if operation not in ("PutItem", "UpdateItem", "DeleteItem"):
+            return
+        if not str(response.get("__type", "")).endswith("ConditionalCheckFailedException"):
+            return
+        for table, key, _, item_before in touched:
+            size = item_before.size() if item_before else 0
+            if operation == "PutItem":
+                size = max(size, item_size(request.get("Item", {})))
+            units = max(1, started(size, 1024))
+            meter = self.meter(table)
+            meter["write_units"] += units
+            by_kind = meter.setdefault("write_units_by_item", {})
+            kind = f"{operation} {key_kind(key)} (condition failed)"
+            by_kind[kind] = by_kind.get(kind, 0) + units
 
     def report(self) -> dict:
         return self.by_resource
@@ -1295,6 +1318,11 @@ def main() -> None:
                     billing.after(environ, target, request, touched, json.loads(response or b"{}"))
                 except (ValueError, TypeError, KeyError):
                     pass  # a response the meter cannot read is not billed; the client still gets it
+            elif answered.get("status", "").startswith("400"):
+                try:
+                    billing.refused(environ, target, request, touched, json.loads(response or b"{}"))
+                except (ValueError, TypeError, KeyError):
+                    pass
             return [response]
 
     # Threaded, so idle keep-alive connections never block others; the lock orders the work.

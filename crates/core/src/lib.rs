@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod links;
 pub mod mac;
 pub mod notifications;
+pub mod outbox_fate;
 pub mod paths;
 pub mod pipeline;
 pub mod ports;

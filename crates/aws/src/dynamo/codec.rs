@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use pipewright_core::engine::{Effect, Execution};
+use pipewright_core::outbox_fate::{self, BatchCommit};
 use pipewright_core::ports::StoreError;
 use pipewright_core::storage::{from_json, from_json_bytes, to_json_bytes};
 
@@ -35,6 +36,25 @@ pub(super) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, 
         .and_then(|v| v.as_n().ok())
         .and_then(|text| text.parse().ok())
         .ok_or_else(|| StoreError::Corrupt(format!("stored item lacks number {name}")))
+}
+
+/// The execution item's attribute that remembers its last batch commits
+/// (`core::outbox_fate`): a short name, since every commit of the execution writes it.
+pub(super) const RECENT_BATCHES: &str = "batched";
+
+/// The batch commits an execution item at `rev` remembers (none when it has no such
+/// attribute: written before batches were put apart from their commit).
+pub(super) fn recent_batches(item: &Item, rev: u64) -> Result<Vec<BatchCommit>, StoreError> {
+    match item.get(RECENT_BATCHES) {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::B(bytes)) => outbox_fate::decode(bytes.as_ref(), rev)
+            .ok_or_else(|| StoreError::Corrupt(format!("stored {RECENT_BATCHES} is not whole entries"))),
+        Some(_) => Err(StoreError::Corrupt(format!("stored {RECENT_BATCHES} is not binary"))),
+    }
+}
+
+pub(super) fn recent_batches_value(recent: &[BatchCommit]) -> AttributeValue {
+    AttributeValue::B(aws_smithy_types::Blob::new(outbox_fate::encode(recent)))
 }
 
 /// What every transaction writes is stored as compressed JSON (a binary attribute): the

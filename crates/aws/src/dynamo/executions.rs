@@ -12,7 +12,7 @@ use pipewright_core::storage::{Cursor, page, page_size};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
-use super::codec::{Item, get_n, get_s, read_json, unpack};
+use super::codec::{Item, get_n, get_s, read_json, recent_batches, unpack};
 use super::errors::sdk_error;
 use super::keys::{EXECUTION, deadline_entry_of, execution_of, execution_pk, key, listing_start, pipeline_pk};
 use super::parts::Cached;
@@ -48,8 +48,13 @@ impl DynamoStore {
             } else {
                 // Stored whole: what a commit of it needs to know, without reading it again.
                 let execution: Execution = unpack(&item)?;
-                let deadline_entry = deadline_entry_of(&item);
-                self.cache.put(Cached { version, execution: execution.clone(), split: false, deadline_entry });
+                self.cache.put(Cached {
+                    version,
+                    execution: execution.clone(),
+                    split: false,
+                    deadline_entry: deadline_entry_of(&item),
+                    recent_batches: recent_batches(&item, version)?,
+                });
                 execution
             };
             found.insert(execution.id.clone(), Versioned { value: execution, version });

@@ -13,10 +13,13 @@ use pipewright_core::ports::{JobLocation, StoreError};
 use pipewright_core::providers::ProviderKind;
 use pipewright_core::rule_types::RuleProvider;
 
+use pipewright_core::outbox_fate::BatchFate;
+
 use super::DynamoStore;
 use super::codec::{Item, batch_entries, get_s, n, s};
 use super::errors::sdk_error;
 use super::keys::{CLAIM, HISTORY_SECONDS, JOB, OUTBOX_BATCHES, execution_of_batch, job_pk, key};
+use super::outbox::{batch_fate, now_millis};
 
 impl DynamoStore {
     /// Records where each job `effects` dispatch belongs when its result can come back naming
@@ -44,16 +47,25 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// The job's dispatch among the outbox batches no relay has carried out yet.
+    /// The job's dispatch among the outbox batches no relay has carried out yet, in a batch
+    /// whose commit happened (`outbox::batch_fate`).
     async fn job_in_outbox(&self, job_id: &str) -> Result<Option<JobLocation>, StoreError> {
         for batch in self.partition_items(OUTBOX_BATCHES, None).await? {
             let dispatched = batch_entries(&batch)?
                 .iter()
                 .any(|entry| matches!(&entry.effect, Effect::Dispatch(d) if d.job_id == job_id));
-            if dispatched {
+            if !dispatched {
+                continue;
+            }
+            let execution_id = execution_of_batch(get_s(&batch, "sk")?);
+            let stored = match batch.contains_key("rev") {
+                true => self.stored_batch_commits(execution_id).await?,
+                false => None,
+            };
+            if batch_fate(&batch, stored.as_ref(), now_millis())? == BatchFate::Committed {
                 return Ok(Some(JobLocation {
                     pipeline: get_s(&batch, "pipeline")?.to_string(),
-                    execution_id: execution_of_batch(get_s(&batch, "sk")?).to_string(),
+                    execution_id: execution_id.to_string(),
                 }));
             }
         }

@@ -167,21 +167,49 @@ pub(super) struct Derived {
 /// item's `outbox` map, listed by the `outbox` index.)
 pub(super) const OUTBOX_BATCHES: &str = "OUTBOX";
 
-/// The sort key of an execution's outbox batch of the effects `ids` (in commit order): a
-/// relay that completes exactly these finds the batch without reading it.
+/// The sort key of an execution's outbox batch of the effects `ids` (in commit order), as
+/// batches written in their commit's transaction were keyed: a relay that completes exactly
+/// these finds such a batch without reading it.
 pub(super) fn batch_sk<'a>(execution_id: &str, ids: impl IntoIterator<Item = &'a str>) -> String {
-    format!("{}{}", batch_prefix(execution_id), ids_digest(ids))
+    batch_sk_of(execution_id, &ids_digest(ids))
 }
 
-/// A digest of effect ids (in order): 16 bytes, as hex.
-fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+/// [`batch_sk`] of the ids whose digest is `digest`.
+pub(super) fn batch_sk_of(execution_id: &str, digest: &[u8; 16]) -> String {
+    format!("{}{}", batch_prefix(execution_id), hex(digest))
+}
+
+/// The sort key of a batch written before its commit, which makes the execution's `rev`
+/// `rev`: its ids' digest, then that `rev`, so that two commits of the same effects (a
+/// dispatch sent again) are two items, and two writers of the same commit (an event delivered
+/// twice at once) write one.
+pub(super) fn batch_sk_at(execution_id: &str, digest: &[u8; 16], rev: u64) -> String {
+    format!("{}@{rev}", batch_sk_of(execution_id, digest))
+}
+
+/// A digest of effect ids (in order): 16 bytes.
+pub(super) fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for id in ids {
         hasher.update(id.as_bytes());
         hasher.update(b"\n");
     }
-    hasher.finalize()[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+    let mut digest = [0; 16];
+    digest.copy_from_slice(&hasher.finalize()[..16]);
+    digest
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The first three bytes of the ids' digest a batch's sort key names (`batch_sk_at`), as the
+/// execution item remembers its batch commits (`core::outbox_fate`).
+pub(super) fn batch_digest(sk: &str) -> Option<[u8; 3]> {
+    let (_, named) = sk.split_once('#')?;
+    let byte = |at: usize| u8::from_str_radix(named.get(at..at + 2)?, 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
 }
 
 /// The execution of an outbox batch's sort key.

@@ -4,19 +4,23 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (compressed JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (compressed JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev` (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
+//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `batched` (its last batch commits, `core::outbox_fate`) (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (compressed JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
-//! | an outbox batch, the effects of one commit for one execution: `effects` (compressed JSON), `pipeline`, `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>` |
+//! | an outbox batch, the effects of one commit for one execution: `effects` (compressed JSON), `pipeline`, `rev` (the execution's, which its commit makes), `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>@<rev>` (`#<digest>` alone when written in its commit's transaction, by earlier versions) |
 //!
 //! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
 //! execution's, and the head's when the state is written or the change relied on it (a stage
 //! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. A
 //! change of a single item is one conditional write instead (`single_write`). The effects a
-//! commit gives an execution are one outbox batch item, written in the same transaction and
-//! deleted by the relay in one small write, so the execution item is not rewritten for it.
+//! commit gives an execution are one outbox batch item, put on its own just before the
+//! change (1 write unit, where a transaction billed it 2, and a result inside its stage is then
+//! the execution item alone) and deleted by the relay in one small write, so the execution
+//! item is not rewritten for it. The execution item remembers its last batch commits, so a
+//! batch whose commit did not happen (a lost race, a writer gone between the two writes) is
+//! never carried out: `outbox::batch_fate`, `core::outbox_fate`.
 //! A deadline (`WakeAt`) is not kept there (`outbox::keeps`): the tick finds deadlines
 //! through the execution's `deadlines` entry, so a commit whose only effect is a deadline (a
 //! build's or a deploy's wait recorded) writes the execution item alone.
@@ -89,11 +93,19 @@ pub struct DynamoStore {
     cache: parts::Cache,
     /// Bytes the committed transactions wrote, as DynamoDB sizes them (`limits`).
     written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Where the batches this store committed are, by the key a relay names them by.
+    batch_keys: outbox::BatchKeys,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore { client, table: table.into(), cache: parts::Cache::default(), written: Default::default() }
+        DynamoStore {
+            client,
+            table: table.into(),
+            cache: parts::Cache::default(),
+            written: Default::default(),
+            batch_keys: Default::default(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -190,9 +202,20 @@ impl StateStore for DynamoStore {
                 bases.insert(execution.id.clone(), self.base(&execution.id, *version).await?);
             }
         }
-        let transaction::Built { items, mut written } = transaction::build(&self.table, &changes, &bases)?;
-        let bytes = limits::bytes(&items) as u64;
+        let transaction::Built { batches, items, mut written } = transaction::build(&self.table, &changes, &bases)?;
+        let bytes = (limits::bytes(&items)
+            + batches.iter().map(|b| limits::bytes(std::slice::from_ref(&b.put))).sum::<usize>())
+            as u64;
         let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
+        // The batches first, each on its own: no commit happens without its effects stored.
+        for (put, batch) in batches.iter().enumerate() {
+            let stored =
+                self.write_alone(&batch.put, conflict).await.unwrap_or_else(|| Err(refused("a batch is a put")));
+            if let Err(error) = stored {
+                outbox::discard_uncommitted(self, &batches[..put], true).await;
+                return Err(error);
+            }
+        }
         let alone = match items.as_slice() {
             [item] => self.write_alone(item, conflict).await,
             _ => None,
@@ -204,29 +227,34 @@ impl StateStore for DynamoStore {
                 Err(error) => Err(transaction_error(&error, conflict)),
             },
         };
-        match result {
-            Ok(()) => {
-                self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-                let completed = outbox::completed_by(&changes);
-                for (execution, expected) in changes.executions {
-                    let version = expected.map_or(1, |v| v + 1);
-                    let transaction::Written { split, deadline_entry } =
-                        written.remove(&execution.id).unwrap_or_default();
-                    self.cache.put(parts::Cached { version, execution, split, deadline_entry });
-                }
-                // The entries the change completes leave their outbox once it has committed (in
-                // its own write: their batch is not the execution item). If that fails (or the
-                // process dies first) they stay, and are carried out again, which their
-                // consumers take once: the change itself has committed, and is reported so.
-                for (execution, ids) in completed {
-                    if let Err(error) = outbox::complete(self, &execution, &ids).await {
-                        tracing::warn!(%error, execution, "completed outbox entries stay after the commit");
-                    }
-                }
-                Ok(())
-            }
-            Err(error) => Err(error),
+        if let Err(error) = result {
+            // Written for a commit that did not happen (a lost race), or may not have (an
+            // error that leaves it unknown, in which case what may still commit stays).
+            let definite = matches!(error, StoreError::Conflict(_) | StoreError::Refused(_) | StoreError::Throttled(_));
+            outbox::discard_uncommitted(self, &batches, definite).await;
+            return Err(error);
         }
+        self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        for batch in &batches {
+            self.batch_keys.insert(&batch.named, &batch.sk);
+        }
+        let completed = outbox::completed_by(&changes);
+        for (execution, expected) in changes.executions {
+            let version = expected.map_or(1, |v| v + 1);
+            let transaction::Written { split, deadline_entry, recent_batches } =
+                written.remove(&execution.id).unwrap_or_default();
+            self.cache.put(parts::Cached { version, execution, split, deadline_entry, recent_batches });
+        }
+        // The entries the change completes leave their outbox once it has committed (in its
+        // own write: their batch is not the execution item). If that fails (or the process
+        // dies first) they stay, and are carried out again, which their consumers take once:
+        // the change itself has committed, and is reported so.
+        for (execution, ids) in completed {
+            if let Err(error) = outbox::complete(self, &execution, &ids).await {
+                tracing::warn!(%error, execution, "completed outbox entries stay after the commit");
+            }
+        }
+        Ok(())
     }
 
     async fn pause(&self, ceiling: std::time::Duration) {

@@ -1,5 +1,7 @@
 //! The outbox: the effects of each commit, one batch item per execution under `OUTBOX`
-//! (keys.rs), written in the commit's transaction. Effects are claimed by one owner at a time
+//! (keys.rs), put just before the commit's own write. A batch counts once its commit has
+//! happened (`batch_fate`): until then it is left alone, and a batch whose commit did not
+//! happen is removed, never carried out. Effects are claimed by one owner at a time
 //! (a batch at a time), completed (a batch deleted, or rewritten without the entries completed)
 //! once carried out, released when their owner is gone, and read again by the relay of a
 //! crashed handler. Executions written before batches hold their effects in their own item's
@@ -9,12 +11,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use pipewright_core::backoff;
 use pipewright_core::engine::Effect;
+use pipewright_core::outbox_fate::{self, BatchCommit, BatchFate};
 use pipewright_core::ports::{Changes, OutboxEntry, StateStore, StoreError};
 
 use super::DynamoStore;
-use super::codec::{Item, StoredEntry, batch_entries, batch_value, get_s, outbox_entries, s};
+use super::codec::{Item, StoredEntry, batch_entries, batch_value, get_n, get_s, outbox_entries, recent_batches, s};
 use super::errors::{conditional, is_conditional_failure, sdk_error};
-use super::keys::{EXECUTION, OUTBOX_BATCHES, batch_prefix, batch_sk, execution_pk, key};
+use super::keys::{EXECUTION, OUTBOX_BATCHES, batch_digest, batch_prefix, batch_sk, execution_pk, key};
+use super::transaction::BatchPut;
 
 impl DynamoStore {
     /// The effects an execution's outbox still holds, claimed or not, in commit order: what a
@@ -28,9 +32,57 @@ impl DynamoStore {
         Ok(entries.into_iter().map(|entry| entry.effect).collect())
     }
 
-    /// The outbox batches of an execution, read consistently.
+    /// The outbox batches of an execution whose commit happened, read consistently. A batch
+    /// put before its commit (it has a `rev`) is asked its fate against the execution item
+    /// (`core::outbox_fate`): one whose commit may still happen is left out, one whose commit
+    /// did not happen is removed. Batches written in their commit's transaction were committed.
     async fn batches(&self, execution_id: &str) -> Result<Vec<Item>, StoreError> {
-        self.partition_items(OUTBOX_BATCHES, Some(&batch_prefix(execution_id))).await
+        let found = self.partition_items(OUTBOX_BATCHES, Some(&batch_prefix(execution_id))).await?;
+        if found.iter().all(|batch| !batch.contains_key("rev")) {
+            return Ok(found);
+        }
+        let stored = self.stored_batch_commits(execution_id).await?;
+        let now = now_millis();
+        let mut committed = Vec::new();
+        for batch in found {
+            match batch_fate(&batch, stored.as_ref(), now)? {
+                BatchFate::Committed => committed.push(batch),
+                BatchFate::Pending => {}
+                BatchFate::Orphaned => {
+                    // Left for the next reader when it cannot be removed now: what is
+                    // committed is still carried out.
+                    let sk = get_s(&batch, "sk")?;
+                    if let Err(error) = self.remove_orphan(sk).await {
+                        tracing::warn!(%error, batch = sk, "an outbox batch whose commit did not happen stays");
+                    }
+                }
+            }
+        }
+        Ok(committed)
+    }
+
+    /// The execution item's `rev` and the batch commits it remembers; `None` without an item.
+    pub(super) async fn stored_batch_commits(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<(u64, Vec<BatchCommit>)>, StoreError> {
+        let Some(item) = self.get(&execution_pk(execution_id), EXECUTION).await? else { return Ok(None) };
+        let rev = get_n(&item, "rev")?;
+        Ok(Some((rev, recent_batches(&item, rev)?)))
+    }
+
+    /// Removes a batch whose commit did not happen, unless it is gone already.
+    async fn remove_orphan(&self, sk: &str) -> Result<(), StoreError> {
+        tracing::info!(batch = sk, "an outbox batch whose commit did not happen is removed");
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(OUTBOX_BATCHES, sk)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        conditional(result).map(drop)
     }
 
     /// Deletes every outbox batch of an execution (its pipeline is deleted).
@@ -45,6 +97,84 @@ impl DynamoStore {
                 .map_err(|e| sdk_error(&e))?;
         }
         Ok(())
+    }
+}
+
+/// The fate of a batch item put before its commit (`rev`), given its execution as stored
+/// ([`DynamoStore::stored_batch_commits`]) at `now` (milliseconds); a batch written in its
+/// commit's transaction (no `rev`) was committed.
+pub(super) fn batch_fate(
+    batch: &Item,
+    stored: Option<&(u64, Vec<BatchCommit>)>,
+    now: i64,
+) -> Result<BatchFate, StoreError> {
+    if !batch.contains_key("rev") {
+        return Ok(BatchFate::Committed);
+    }
+    let sk = get_s(batch, "sk")?;
+    let digest = batch_digest(sk).ok_or_else(|| StoreError::Corrupt(format!("outbox batch {sk} names no digest")))?;
+    let commit = BatchCommit { rev: get_n(batch, "rev")?, digest };
+    let age = now - get_n::<i64>(batch, "committed_at")?;
+    Ok(outbox_fate::fate(commit, stored.map(|(rev, recent)| (*rev, recent.as_slice())), age))
+}
+
+pub(super) fn now_millis() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Removes what `batches` put for a commit that did not happen (`definite`: a lost race, or
+/// nothing sent yet) or may not have: each batch whose fate, against its execution as now
+/// stored, is an orphan, and after a definite failure also one whose `rev` the execution has
+/// not reached (no write of this commit is left to land). A batch the same commit's twin (an
+/// event delivered twice at once) committed stays. Failures are logged: what stays is the
+/// tick's to remove once [`outbox_fate::ORPHANED_AFTER_MILLIS`] have passed.
+pub(super) async fn discard_uncommitted(store: &DynamoStore, batches: &[BatchPut], definite: bool) {
+    for batch in batches {
+        let outcome = async {
+            let stored = store.stored_batch_commits(&batch.execution_id).await?;
+            let fate =
+                outbox_fate::fate(batch.commit, stored.as_ref().map(|(rev, recent)| (*rev, recent.as_slice())), 0);
+            if fate == BatchFate::Orphaned || (definite && fate == BatchFate::Pending) {
+                store.remove_orphan(&batch.sk).await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        if let Err(error) = outcome.await {
+            tracing::warn!(%error, batch = batch.sk, "an outbox batch of a commit that did not happen stays");
+        }
+    }
+}
+
+/// Where the batches a store committed are, by the key a relay names them by (their ids'
+/// digest, `keys::batch_sk`): their own key also holds the `rev` they committed with, which
+/// the relay does not know. A few are kept: the relay completes a commit's batch right after
+/// it; any other completion reads the outbox.
+#[derive(Clone, Default)]
+pub(super) struct BatchKeys {
+    keys: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
+}
+
+const KEPT_BATCH_KEYS: usize = 64;
+
+impl BatchKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn insert(&self, named: &str, sk: &str) {
+        let mut keys = self.lock();
+        if keys.len() >= KEPT_BATCH_KEYS {
+            // No order is kept: any entry goes, and its batch is found by reading the outbox.
+            if let Some(any) = keys.keys().next().cloned() {
+                keys.remove(&any);
+            }
+        }
+        keys.insert(named.to_string(), sk.to_string());
+    }
+
+    fn take(&self, named: &str) -> Option<String> {
+        self.lock().remove(named)
     }
 }
 
@@ -131,11 +261,13 @@ pub(super) async fn complete(store: &DynamoStore, execution_id: &str, ids: &[Str
     if ids.is_empty() {
         return Ok(());
     }
+    let named = batch_sk(execution_id, ids.iter().map(String::as_str));
+    let sk = store.batch_keys.take(&named).unwrap_or(named);
     let whole_batch = store
         .client
         .delete_item()
         .table_name(&store.table)
-        .set_key(Some(key(OUTBOX_BATCHES, &batch_sk(execution_id, ids.iter().map(String::as_str)))))
+        .set_key(Some(key(OUTBOX_BATCHES, &sk)))
         .condition_expression("attribute_exists(pk)")
         .send()
         .await;

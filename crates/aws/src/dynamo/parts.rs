@@ -23,11 +23,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use pipewright_core::engine::Execution;
 use pipewright_core::execution_parts::{Part, PartKey, StoredPart, changed_parts, join, split};
+use pipewright_core::outbox_fate::BatchCommit;
 use pipewright_core::ports::StoreError;
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
-use super::codec::{Item, compressed_json, get_n, get_s, n, pack, read_json, unpack};
+use super::codec::{Item, compressed_json, get_n, get_s, n, pack, read_json, recent_batches, unpack};
 use super::errors::refused;
 use super::keys::{EXECUTION, HISTORY_SECONDS, deadline_entry_of, execution_pk, key};
 
@@ -199,6 +200,8 @@ pub struct Cached {
     pub execution: Execution,
     pub split: bool,
     pub deadline_entry: Option<Timestamp>,
+    /// The batch commits its item remembers (`core::outbox_fate`).
+    pub recent_batches: Vec<BatchCommit>,
 }
 
 const CACHED_EXECUTIONS: usize = 32;
@@ -230,11 +233,13 @@ impl Cache {
 }
 
 /// What a commit of an execution it read builds on: the execution as read when it is stored
-/// in parts (`None`: stored whole, every part is written), and where its `deadlines` entry is.
+/// in parts (`None`: stored whole, every part is written), where its `deadlines` entry is,
+/// and the batch commits its item remembers.
 #[derive(Debug, Clone)]
 pub struct Base {
     pub parts: Option<Execution>,
     pub deadline_entry: Option<Timestamp>,
+    pub recent_batches: Vec<BatchCommit>,
 }
 
 impl DynamoStore {
@@ -260,7 +265,13 @@ impl DynamoStore {
             let version = get_n(&head_item, "rev")?;
             let split = head_item.contains_key("parts");
             if let Some(execution) = assemble(&head_item, &parts)? {
-                let read = Cached { version, execution, split, deadline_entry: deadline_entry_of(&head_item) };
+                let read = Cached {
+                    version,
+                    execution,
+                    split,
+                    deadline_entry: deadline_entry_of(&head_item),
+                    recent_batches: recent_batches(&head_item, version)?,
+                };
                 self.cache.put(read.clone());
                 return Ok(Some(read));
             }
@@ -279,7 +290,11 @@ impl DynamoStore {
                 .filter(|read| read.version == version)
                 .ok_or_else(|| StoreError::Conflict(format!("execution {id} changed since it was read")))?,
         };
-        Ok(Base { parts: read.split.then_some(read.execution), deadline_entry: read.deadline_entry })
+        Ok(Base {
+            parts: read.split.then_some(read.execution),
+            deadline_entry: read.deadline_entry,
+            recent_batches: read.recent_batches,
+        })
     }
 }
 

@@ -1,11 +1,16 @@
-//! A change as the one `TransactWriteItems` that commits it, built without sending anything:
-//! the head is updated, or only checked when the change relied on it (a stage lock), or left
-//! alone (a job's result inside its stage), each
-//! execution's item is put new or updated on its `rev` with the part items that changed
-//! (`parts`), and its effects go into an outbox batch item of their own (so they commit with
-//! it, and the relay's removal of them does not rewrite the execution item). The entries a
-//! change completes are removed once it has committed (`DynamoStore::commit`); where a
-//! dispatched job belongs is written by the relay before it publishes the dispatch (`jobs`).
+//! A change as the writes that commit it, built without sending anything: its outbox
+//! batches, each put on its own first, then one `TransactWriteItems` (or one conditional write
+//! when it is one item) in which the head is updated, or only checked when the change relied
+//! on it (a stage lock), or left alone (a job's result inside its stage), and each execution's
+//! item is put new or updated on its `rev` with the part items that changed (`parts`). A
+//! batch put apart costs one write unit where the transaction billed it two, and most commits
+//! (a job's result inside its stage) are then the execution item alone, one conditional
+//! update instead of a transaction of two items. The execution item remembers its last batch
+//! commits (`core::outbox_fate`), so that a batch whose commit did not happen (a lost race, a
+//! writer gone between the two writes) is told apart from one a relay has yet to carry out.
+//! The entries a change completes are removed once it has committed (`DynamoStore::commit`);
+//! where a dispatched job belongs is written by the relay before it publishes the dispatch
+//! (`jobs`).
 
 use std::collections::HashMap;
 
@@ -13,13 +18,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 
 use pipewright_core::engine::{Effect, Execution, PipelineState};
 use pipewright_core::execution_parts::head as execution_head;
+use pipewright_core::outbox_fate::{self, BatchCommit};
 use pipewright_core::ports::{Changes, StoreError};
 use pipewright_core::time::Timestamp;
 
-use super::codec::{batch_value, compressed_json, n, pack, s};
+use super::codec::{RECENT_BATCHES, batch_value, compressed_json, n, pack, recent_batches_value, s};
 use super::errors::refused;
 use super::keys::{
-    Derived, EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk, derived, execution_pk, key, pipeline_pk,
+    Derived, EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk_at, batch_sk_of, derived, execution_pk,
+    ids_digest, key, pipeline_pk,
 };
 use super::limits;
 use super::parts::{self, Base, Layout};
@@ -27,13 +34,13 @@ use super::parts::{self, Base, Layout};
 /// DynamoDB's limit of items in one transaction.
 pub const MAX_ITEMS: usize = limits::TRANSACTION_ITEMS;
 
-/// The transaction that commits `changes` to `table`. `bases` holds what the store read of
-/// the executions it updates: for one stored in parts, the execution its changed parts are
-/// found against (without it, every part is written), and where each one's `deadlines`
-/// entry is (without it, the entry is put again). Refused
-/// when an effect concerns an execution the change does not write (its outbox would not
-/// commit with it), or when the change is past one of DynamoDB's limits (`limits::check`:
-/// items, bytes, expressions).
+/// The transaction that commits `changes` to `table`, after its outbox batches are put
+/// ([`build`]). `bases` holds what the store read of the executions it updates: for one
+/// stored in parts, the execution its changed parts are found against (without it, every
+/// part is written), where each one's `deadlines` entry is (without it, the entry is put
+/// again) and the batch commits its item remembers. Refused when an effect concerns an
+/// execution the change does not write (its outbox would not commit with it), or when the
+/// change is past one of DynamoDB's limits (`limits::check`: items, bytes, expressions).
 pub fn transaction(
     table: &str,
     changes: &Changes,
@@ -42,24 +49,44 @@ pub fn transaction(
     build(table, changes, bases).map(|built| built.items)
 }
 
-/// A change as a transaction, and what it leaves of each execution it writes, by id.
+/// A change as its writes, and what it leaves of each execution it writes, by id.
 pub(super) struct Built {
+    /// The outbox batches, each put on its own before `items`.
+    pub batches: Vec<BatchPut>,
+    /// The head, execution and part items: one transaction, or one write when one item.
     pub items: Vec<TransactWriteItem>,
     pub written: HashMap<String, Written>,
 }
 
+/// One execution's outbox batch, put before the commit it belongs to.
+pub(super) struct BatchPut {
+    pub execution_id: String,
+    /// A put of the batch item (`put()`), sent on its own.
+    pub put: TransactWriteItem,
+    /// Its sort key.
+    pub sk: String,
+    /// The sort key a relay names it by when it completes exactly its effects (`batch_sk`):
+    /// how `outbox::complete` finds it without reading.
+    pub named: String,
+    /// The commit it belongs to, as the execution item remembers it.
+    pub commit: BatchCommit,
+}
+
 /// What a committed change leaves of one execution it wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Written {
     /// Stored in parts (else whole).
     pub split: bool,
     /// Where its `deadlines` entry is.
     pub deadline_entry: Option<Timestamp>,
+    /// The batch commits its item remembers.
+    pub recent_batches: Vec<BatchCommit>,
 }
 
-/// [`transaction`], with what it leaves of each execution.
+/// [`transaction`], with the batches put before it and what it leaves of each execution.
 pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base>) -> Result<Built, StoreError> {
     let mut written = HashMap::new();
+    let mut batches = Vec::new();
     let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
     // Effects go into the outbox of the execution they concern, ordered by `seq`; a deadline
     // is not kept there (`outbox::keeps`).
@@ -73,9 +100,16 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
         let parts_base = base.and_then(|base| base.parts.as_ref());
         let layout = parts::layout(parts_base, execution)?;
         let version = expected.map_or(1, |v| v + 1);
-        let derived = derived(execution, base.and_then(|base| base.deadline_entry));
+        let mut derived = derived(execution, base.and_then(|base| base.deadline_entry));
+        let mut recent_batches = base.map(|base| base.recent_batches.clone()).unwrap_or_default();
+        if !own.is_empty() {
+            let batch = outbox_batch(table, &changes.pipeline, execution, version, &own)?;
+            recent_batches = outbox_fate::remember(&recent_batches, batch.commit);
+            derived.set.push((RECENT_BATCHES.to_string(), recent_batches_value(&recent_batches)));
+            batches.push(batch);
+        }
         let split = matches!(layout, Layout::Split(_));
-        written.insert(execution.id.clone(), Written { split, deadline_entry: derived.deadline_entry });
+        written.insert(execution.id.clone(), Written { split, deadline_entry: derived.deadline_entry, recent_batches });
         items.push(match expected {
             None => new_execution(table, execution, &layout, derived)?,
             Some(read_at) => updated_execution(table, execution, *read_at, (&layout, parts_base.is_some()), derived)?,
@@ -83,17 +117,18 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
         if let Layout::Split(writes) = &layout {
             items.extend(parts::actions(table, execution, version, writes)?);
         }
-        if !own.is_empty() {
-            items.push(outbox_batch(table, &changes.pipeline, execution, &own)?);
-        }
     }
     if let Some((execution, _)) = effects.into_iter().next() {
         return Err(StoreError::Refused(format!(
             "an effect concerns execution {execution}, which this change does not write"
         )));
     }
-    limits::check(&format!("pipeline {}", changes.pipeline), &items)?;
-    Ok(Built { items, written })
+    let what = format!("pipeline {}", changes.pipeline);
+    limits::check(&what, &items)?;
+    for batch in &batches {
+        limits::check(&what, std::slice::from_ref(&batch.put))?;
+    }
+    Ok(Built { batches, items, written })
 }
 
 /// The pipeline head: its new state, or only a check that it has not moved when the change
@@ -143,24 +178,35 @@ fn seq(execution: &Execution, index: u64) -> u64 {
 }
 
 /// The outbox batch of the effects one commit gives `execution` (`own`, with their index
-/// among the commit's effects), under `OUTBOX` (keys.rs): what the relay publishes, then
-/// deletes in one write of this small item. `committed_at` is what the tick's sweep of
-/// outboxes a relay left behind compares.
+/// among the commit's effects), which makes its `rev` `version`, under `OUTBOX` (keys.rs):
+/// what the relay publishes, then deletes in one write of this small item. `committed_at` is
+/// what the tick's sweep of outboxes a relay left behind compares, and `rev` what tells
+/// whether its commit happened (`core::outbox_fate`).
 fn outbox_batch(
     table: &str,
     pipeline: &str,
     execution: &Execution,
+    version: u64,
     own: &[(&Effect, u64)],
-) -> Result<TransactWriteItem, StoreError> {
+) -> Result<BatchPut, StoreError> {
+    let digest = ids_digest(own.iter().map(|(effect, _)| effect.id()));
+    let sk = batch_sk_at(&execution.id, &digest, version);
     // Only what the relay and the tick need: a batch over 1 KB costs twice as much.
-    let mut item = key(OUTBOX_BATCHES, &batch_sk(&execution.id, own.iter().map(|(effect, _)| effect.id())));
+    let mut item = key(OUTBOX_BATCHES, &sk);
     let effects: Vec<(&Effect, u64)> = own.iter().map(|(effect, index)| (*effect, seq(execution, *index))).collect();
     item.insert("effects".into(), batch_value(&effects)?);
     item.insert("pipeline".into(), s(pipeline));
+    item.insert("rev".into(), n(version));
     item.insert("committed_at".into(), n(execution.updated_at.millis()));
     item.insert("expires_at".into(), n(execution.updated_at.millis() / 1000 + HISTORY_SECONDS));
     let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(refused)?;
-    Ok(TransactWriteItem::builder().put(put).build())
+    Ok(BatchPut {
+        execution_id: execution.id.clone(),
+        put: TransactWriteItem::builder().put(put).build(),
+        named: batch_sk_of(&execution.id, &digest),
+        sk,
+        commit: BatchCommit { rev: version, digest: [digest[0], digest[1], digest[2]] },
+    })
 }
 
 /// A new execution's item, which must not exist yet: the whole execution, or its head and the
@@ -257,6 +303,7 @@ fn updated_execution(
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::recent_batches_value;
     use super::super::keys::{DEADLINE_LEAD_MILLIS, DEADLINE_SPAN_MILLIS, deadline_entry_of, timed};
     use super::super::outbox::keeps;
     use super::*;
@@ -319,9 +366,10 @@ mod tests {
     fn a_small_execution_is_one_item_with_the_whole_execution() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
-        let Built { items, written } = build("table", &started, &HashMap::new()).unwrap();
+        let Built { batches, items, written } = build("table", &started, &HashMap::new()).unwrap();
         assert!(!written["e1"].split, "stored whole");
-        assert_eq!(items.len(), 3, "head, execution, its outbox batch: no part items, no job location");
+        assert_eq!(items.len(), 2, "head, execution: no part items, no job location");
+        assert_eq!(batches.len(), 1, "its outbox batch, put before them");
         let item = items[1].put().expect("a new execution is put").item();
         assert!(item.get("parts").is_none(), "no manifest");
         assert_eq!(super::super::codec::unpack(item).unwrap(), started.executions[0].0, "the whole execution");
@@ -331,7 +379,7 @@ mod tests {
         world.pipeline = started.state.clone().unwrap();
         world.executions.insert("e1".into(), started.executions[0].0.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
-        let Built { items, written } = build("table", &result, &HashMap::new()).unwrap();
+        let Built { items, written, .. } = build("table", &result, &HashMap::new()).unwrap();
         assert!(!written["e1"].split);
         let update = items[1].update().unwrap();
         assert!(!update.update_expression().contains("parts"), "{}", update.update_expression());
@@ -371,21 +419,27 @@ mod tests {
         };
         // Read where it is: within its span, the entry stays (set to the same value, which
         // writes nothing to the index).
-        let read = HashMap::from([("e1".to_string(), Base { parts: None, deadline_entry: Some(entry) })]);
+        let read = HashMap::from([(
+            "e1".to_string(),
+            Base { parts: None, deadline_entry: Some(entry), recent_batches: Vec::new() },
+        )]);
         assert_eq!(written(&read), (timed(entry, "e1"), Some(entry)));
         // An entry after the new deadline (or not known) is moved a lead ahead of it.
         let late = Timestamp::from_millis(next.millis() + 1);
-        let read = HashMap::from([("e1".to_string(), Base { parts: None, deadline_entry: Some(late) })]);
+        let read = HashMap::from([(
+            "e1".to_string(),
+            Base { parts: None, deadline_entry: Some(late), recent_batches: Vec::new() },
+        )]);
         let moved = Timestamp::from_millis(next.millis() - DEADLINE_LEAD_MILLIS);
         assert_eq!(written(&read), (timed(moved, "e1"), Some(moved)));
         assert_eq!(written(&HashMap::new()), (timed(moved, "e1"), Some(moved)));
     }
 
     #[test]
-    fn a_start_puts_the_new_execution_and_its_outbox_batch_and_updates_the_head_on_its_rev() {
+    fn a_start_puts_its_outbox_batch_then_the_new_execution_and_updates_the_head_on_its_rev() {
         let pipeline = pipeline();
         let started = grown(changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]));
-        let items = transaction("table", &started, &HashMap::new()).unwrap();
+        let Built { batches, items, written: left } = build("table", &started, &HashMap::new()).unwrap();
         let dispatches: Vec<&str> = started
             .effects
             .iter()
@@ -394,7 +448,7 @@ mod tests {
         assert_eq!(dispatches.len(), 1, "the source is dispatched");
         // Source and Build: a stage item and an item of actions each, and the namespace.
         let parts = 5;
-        assert_eq!(items.len(), 3 + parts, "head, execution, its parts, its outbox batch (no job location)");
+        assert_eq!(items.len(), 2 + parts, "head, execution, its parts (no job location)");
 
         let head = items[0].update().expect("the state changed: the head is updated");
         assert_eq!(string(head.key().get("pk")), "PIPELINE#p");
@@ -425,12 +479,22 @@ mod tests {
             assert!(part.get("gsi1pk").is_none(), "a part is not listed");
         }
 
-        let batch = items[2 + parts].put().expect("the outbox batch is put").item();
+        let [batch] = batches.as_slice() else { panic!("one outbox batch: {}", batches.len()) };
+        assert!(batch.put.put().unwrap().condition_expression().is_none(), "a twin's batch is the same item");
+        let batch_item = batch.put.put().expect("the outbox batch is put").item();
         assert!(started.effects.iter().any(|e| matches!(e, Effect::WakeAt(_))), "the source's deadline");
         let expected: Vec<&str> = started.effects.iter().filter(|e| keeps(e)).map(Effect::id).collect();
-        assert_eq!(string(batch.get("pk")), "OUTBOX");
-        assert_eq!(string(batch.get("sk")), batch_sk("e1", expected.iter().copied()), "by execution, then its ids");
-        assert!(string(batch.get("sk")).starts_with("e1#"));
+        let named = super::super::keys::batch_sk("e1", expected.iter().copied());
+        assert_eq!(string(batch_item.get("pk")), "OUTBOX");
+        assert_eq!(string(batch_item.get("sk")), format!("{named}@1"), "by execution, its ids, the rev it makes");
+        assert_eq!((batch.sk.as_str(), batch.named.as_str()), (format!("{named}@1").as_str(), named.as_str()));
+        assert_eq!(batch_item["rev"], n(1));
+        // The execution item remembers the batch it committed with.
+        let digest = super::super::keys::batch_digest(&batch.sk).unwrap();
+        assert_eq!(batch.commit, BatchCommit { rev: 1, digest });
+        assert_eq!(left["e1"].recent_batches, [batch.commit]);
+        assert_eq!(item[RECENT_BATCHES], recent_batches_value(&[batch.commit]));
+        let batch = batch_item;
         let entries = super::super::codec::batch_entries(batch).unwrap();
         let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
         assert_eq!(ids, expected, "every effect but the deadline, in commit order, in one batch");
@@ -458,7 +522,12 @@ mod tests {
         let execution = started.executions[0].0.clone();
         world.executions.insert(execution.id.clone(), execution);
         let result = changes(&pipeline, world, &source_done("e1"), Some(7), std::slice::from_ref(&dispatch));
-        let items = transaction("table", &result, &HashMap::new()).unwrap();
+        let remembered = BatchCommit { rev: 7, digest: [1, 2, 3] };
+        let bases = HashMap::from([(
+            "e1".to_string(),
+            Base { parts: None, deadline_entry: None, recent_batches: vec![remembered] },
+        )]);
+        let Built { batches, items, written } = build("table", &result, &bases).unwrap();
 
         let head = &items[0];
         if result.state.is_none() {
@@ -471,8 +540,17 @@ mod tests {
         let expression = update.update_expression();
         assert!(expression.starts_with("SET body = :body, rev = rev + :one"), "{expression}");
         assert!(!expression.contains("outbox"), "the execution item holds no outbox: {expression}");
-        let batch = items.iter().filter_map(|item| item.put()).find(|put| string(put.item().get("pk")) == "OUTBOX");
-        let entries = super::super::codec::batch_entries(batch.expect("an outbox batch").item()).unwrap();
+        assert!(items.iter().filter_map(|item| item.put()).all(|put| string(put.item().get("pk")) != "OUTBOX"));
+        let [batch] = batches.as_slice() else { panic!("one outbox batch") };
+        assert_eq!(batch.commit.rev, 8, "the rev its commit makes");
+        assert!(batch.sk.ends_with("@8"), "{}", batch.sk);
+        // Remembered with the earlier batch commit, newest first.
+        assert_eq!(written["e1"].recent_batches, [batch.commit, remembered]);
+        let names = update.expression_attribute_names().unwrap();
+        let alias = names.iter().find(|(_, name)| *name == RECENT_BATCHES).map(|(alias, _)| alias.replace('#', ":"));
+        let value = alias.map(|alias| update.expression_attribute_values().unwrap()[&alias].clone());
+        assert_eq!(value, Some(recent_batches_value(&[batch.commit, remembered])));
+        let entries = super::super::codec::batch_entries(batch.put.put().unwrap().item()).unwrap();
         let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
         let kept: Vec<&str> = result.effects.iter().filter(|e| keeps(e)).map(Effect::id).collect();
         assert_eq!(ids, kept, "the result's effects but its deadlines");
@@ -482,11 +560,12 @@ mod tests {
         let new = Changes { completed_effects: vec![dispatch.clone()], ..started.clone() };
         assert!(super::super::outbox::completed_by(&new).is_empty(), "a new execution has nothing to complete");
 
-        // A change that neither writes the state nor relied on it leaves the head alone.
+        // A change that neither writes the state nor relied on it leaves the head alone: the
+        // execution item is all its transaction holds, which the store writes alone.
         let inside = Changes { state: None, state_relied_on: false, ..result.clone() };
         let items = transaction("table", &inside, &HashMap::new()).unwrap();
-        assert!(items.iter().all(|item| item.condition_check().is_none()), "no check of the head");
-        let first = items[0].update().expect("the execution's update comes first");
+        assert_eq!(items.len(), 1, "the execution item alone");
+        let first = items[0].update().expect("the execution's update");
         assert_eq!(string(first.key().get("pk")), "EXECUTION#e1");
         let relied = Changes { state: None, state_relied_on: true, ..result };
         let items = transaction("table", &relied, &HashMap::new()).unwrap();
@@ -542,7 +621,10 @@ mod tests {
         world.executions.insert(base.id.clone(), base.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
         assert!(result.executions[0].0.namespaces.contains_key("Big"));
-        let bases = HashMap::from([("e1".to_string(), Base { parts: Some(base), deadline_entry: None })]);
+        let bases = HashMap::from([(
+            "e1".to_string(),
+            Base { parts: Some(base), deadline_entry: None, recent_batches: Vec::new() },
+        )]);
         let items = transaction("table", &result, &bases).unwrap();
         let parts: Vec<&str> = items
             .iter()

@@ -61,3 +61,95 @@ async fn a_job_is_found_from_its_batch_then_from_its_location_or_its_claim() {
     assert!(store.claim_dispatched_job(&source.job_id, &claimed, now, 60).await.unwrap());
     assert_eq!(store.find_job(&source.job_id).await.unwrap(), location, "recorded with its claim");
 }
+
+/// A commit's outbox batch is put on its own before the execution is written, so a batch can
+/// outlive a commit that did not happen. It is carried out only once its commit has happened
+/// (the execution item remembers its batch commits, `core::outbox_fate`): the twin of a commit
+/// (an event delivered twice at once) leaves the batch they share, a commit that lost the race
+/// removes its own, and a batch ahead of its execution waits for a writer that may still
+/// commit, then is removed once no writer can be alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_batch_is_carried_out_only_once_its_commit_has_happened() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use pipewright_core::engine::{self, Effect, Step, World};
+    use pipewright_core::outbox_fate::ORPHANED_AFTER_MILLIS;
+    use pipewright_core::pipeline::{Environment, Pipeline};
+    use pipewright_core::ports::{Changes, StateStore, StoreError};
+    use pipewright_core::time::Timestamp;
+
+    let store = fresh().await;
+    let client = aws_sdk_dynamodb::Client::new(&testing::unmetered_sdk_config().await);
+    let now = pipewright_aws::handlers::now();
+    let mut declaration = pipewright_core::contract::declaration("p", "make").unwrap();
+    store.put_pipeline(&declaration, now).await.unwrap();
+    declaration.version = Some(1);
+    let pipeline = Pipeline::compile(declaration, Environment::default()).unwrap();
+    let head = store.load_view("p").await.unwrap().state.version;
+    let event = pipewright_core::contract::start("e1");
+    let Ok(Step::Applied(mut applied)) = engine::apply(&pipeline, World::new(&pipeline), &event, now) else {
+        panic!("the start applies")
+    };
+    let start = Changes {
+        pipeline: "p".into(),
+        expected_state_version: head,
+        state_relied_on: engine::relies_on_state(&event, applied.pipeline_changed),
+        state: applied.pipeline_changed.then(|| applied.world.pipeline.clone()),
+        executions: vec![(applied.world.executions.remove("e1").unwrap(), None)],
+        effects: applied.effects.clone(),
+        completed_effects: Vec::new(),
+    };
+    let kept: Vec<String> =
+        start.effects.iter().filter(|e| store.keeps_effect(e)).map(|e| e.id().to_string()).collect();
+    let pending =
+        || async { store.pending_effects("e1").await.unwrap().iter().map(|e| e.id().to_string()).collect::<Vec<_>>() };
+    let batches = || async {
+        let query = client
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
+            .expression_attribute_values(":prefix", AttributeValue::S("e1#".into()))
+            .consistent_read(true);
+        query.send().await.unwrap().items.unwrap_or_default()
+    };
+
+    store.commit(start.clone()).await.unwrap();
+    let [committed] = &batches().await[..] else { panic!("the start's batch") };
+    assert!(committed["sk"].as_s().unwrap().ends_with("@1"), "keyed by the rev it makes: {committed:?}");
+    // Its twin puts the same batch and loses the race: the batch they share stays.
+    let twin = store.commit(start.clone()).await.unwrap_err();
+    assert!(matches!(twin, StoreError::Conflict(_)), "{twin:?}");
+    assert_eq!(pending().await, kept, "the winner's batch is there for its relay");
+    // A rival decided otherwise over the same read and lost: its batch is removed at once.
+    let mut rival = start.clone();
+    let Some(Effect::Publish(change)) = rival.effects.iter_mut().find(|e| matches!(e, Effect::Publish(_))) else {
+        panic!("a state change")
+    };
+    change.id.push_str("/rival");
+    assert!(matches!(store.commit(rival).await, Err(StoreError::Conflict(_))));
+    assert_eq!(batches().await.len(), 1, "the rival's batch is gone");
+    assert_eq!(pending().await, kept);
+
+    // A writer gone between its batch and its commit of rev 2: the batch waits (its commit may
+    // still land), and nothing of it is carried out or found.
+    let mut ahead = committed.clone();
+    let sk = committed["sk"].as_s().unwrap().replace("@1", "@2");
+    ahead.insert("sk".into(), AttributeValue::S(sk.clone()));
+    ahead.insert("rev".into(), AttributeValue::N("2".into()));
+    client.put_item().table_name(store.table()).set_item(Some(ahead.clone())).send().await.unwrap();
+    assert_eq!(pending().await, kept, "not carried out twice");
+    assert_eq!(batches().await.len(), 2, "left while its writer may be alive");
+    assert!(store.claim_effects("e1", "owner").await.unwrap().len() == kept.len());
+    store.release_effects("e1", "owner").await.unwrap();
+    // Once no writer can be alive, it is removed.
+    let long_ago = Timestamp::from_millis(now.millis() - ORPHANED_AFTER_MILLIS - 1_000);
+    ahead.insert("committed_at".into(), AttributeValue::N(long_ago.millis().to_string()));
+    client.put_item().table_name(store.table()).set_item(Some(ahead)).send().await.unwrap();
+    assert_eq!(pending().await, kept);
+    let left: Vec<String> = batches().await.iter().map(|b| b["sk"].as_s().unwrap().clone()).collect();
+    assert!(!left.contains(&sk), "the orphan is removed: {left:?}");
+
+    // The relay completes the committed batch by its effects' ids, without reading the outbox.
+    store.complete_effects("e1", &kept).await.unwrap();
+    assert!(batches().await.is_empty());
+}
