@@ -179,9 +179,10 @@ fn seq(execution: &Execution, index: u64) -> u64 {
 
 /// The outbox batch of the effects one commit gives `execution` (`own`, with their index
 /// among the commit's effects), which makes its `rev` `version`, under `OUTBOX` (keys.rs):
-/// what the relay publishes, then deletes in one write of this small item. `committed_at` is
-/// what the tick's sweep of outboxes a relay left behind compares, and `rev` what tells
-/// whether its commit happened (`core::outbox_fate`).
+/// what the relay publishes, then deletes in one write of this small item. `committed_at`
+/// (the handler's clock when it decided) is what the tick's sweep of outboxes a relay left
+/// behind compares, and what a pending batch's age counts from; `rev` is what tells whether
+/// its commit happened (`core::outbox_fate`).
 fn outbox_batch(
     table: &str,
     pipeline: &str,

@@ -2,8 +2,10 @@
 //! fresh table of moto per check: here rather than among the crate's unit tests, which need
 //! no moto.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use pipewright_aws::dynamo::{DynamoStore, create_table};
 use pipewright_aws::testing;
+use pipewright_core::ports::{Changes, StateStore, StoreError};
 
 async fn fresh() -> DynamoStore {
     let config = testing::sdk_config().await;
@@ -22,7 +24,7 @@ pipewright_core::store_contract_tests!(fresh());
 async fn a_job_is_found_from_its_batch_then_from_its_location_or_its_claim() {
     use pipewright_core::declaration::{ActionCategory, ActionOwner};
     use pipewright_core::engine::Effect;
-    use pipewright_core::ports::{JobLocation, StateStore};
+    use pipewright_core::ports::JobLocation;
     use pipewright_core::service::{self, Handled, PipelineCache};
     use pipewright_core::time::Timestamp;
 
@@ -62,6 +64,47 @@ async fn a_job_is_found_from_its_batch_then_from_its_location_or_its_claim() {
     assert_eq!(store.find_job(&source.job_id).await.unwrap(), location, "recorded with its claim");
 }
 
+/// The change that starts execution `id` of pipeline `p` (put first, version 1) at `now`, as
+/// the shared handler would commit it.
+async fn start_of(store: &DynamoStore, id: &str, now: pipewright_core::time::Timestamp) -> Changes {
+    use pipewright_core::engine::{self, Step, World};
+    use pipewright_core::pipeline::{Environment, Pipeline};
+
+    let mut declaration = pipewright_core::contract::declaration("p", "make").unwrap();
+    if store.get_pipeline("p", None).await.unwrap().is_none() {
+        store.put_pipeline(&declaration, now).await.unwrap();
+    }
+    declaration.version = Some(1);
+    let pipeline = Pipeline::compile(declaration, Environment::default()).unwrap();
+    let head = store.load_view("p").await.unwrap().state.version;
+    let event = pipewright_core::contract::start(id);
+    let Ok(Step::Applied(mut applied)) = engine::apply(&pipeline, World::new(&pipeline), &event, now) else {
+        panic!("the start applies")
+    };
+    Changes {
+        pipeline: "p".into(),
+        expected_state_version: head,
+        state_relied_on: engine::relies_on_state(&event, applied.pipeline_changed),
+        state: applied.pipeline_changed.then(|| applied.world.pipeline.clone()),
+        executions: vec![(applied.world.executions.remove(id).unwrap(), None)],
+        effects: applied.effects.clone(),
+        completed_effects: Vec::new(),
+    }
+}
+
+/// The outbox batch items of execution `id`, read consistently and unmetered.
+async fn outbox_of(store: &DynamoStore, id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(&testing::unmetered_sdk_config().await);
+    let query = client
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
+        .expression_attribute_values(":prefix", AttributeValue::S(format!("{id}#")))
+        .consistent_read(true);
+    query.send().await.unwrap().items.unwrap_or_default()
+}
+
 /// A commit's outbox batch is put on its own before the execution is written, so a batch can
 /// outlive a commit that did not happen. It is carried out only once its commit has happened
 /// (the execution item remembers its batch commits, `core::outbox_fate`): the twin of a commit
@@ -70,48 +113,19 @@ async fn a_job_is_found_from_its_batch_then_from_its_location_or_its_claim() {
 /// commit, then is removed once no writer can be alive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outbox_batch_is_carried_out_only_once_its_commit_has_happened() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use pipewright_core::engine::{self, Effect, Step, World};
+    use pipewright_core::engine::Effect;
     use pipewright_core::outbox_fate::ORPHANED_AFTER_MILLIS;
-    use pipewright_core::pipeline::{Environment, Pipeline};
-    use pipewright_core::ports::{Changes, StateStore, StoreError};
     use pipewright_core::time::Timestamp;
 
     let store = fresh().await;
     let client = aws_sdk_dynamodb::Client::new(&testing::unmetered_sdk_config().await);
     let now = pipewright_aws::handlers::now();
-    let mut declaration = pipewright_core::contract::declaration("p", "make").unwrap();
-    store.put_pipeline(&declaration, now).await.unwrap();
-    declaration.version = Some(1);
-    let pipeline = Pipeline::compile(declaration, Environment::default()).unwrap();
-    let head = store.load_view("p").await.unwrap().state.version;
-    let event = pipewright_core::contract::start("e1");
-    let Ok(Step::Applied(mut applied)) = engine::apply(&pipeline, World::new(&pipeline), &event, now) else {
-        panic!("the start applies")
-    };
-    let start = Changes {
-        pipeline: "p".into(),
-        expected_state_version: head,
-        state_relied_on: engine::relies_on_state(&event, applied.pipeline_changed),
-        state: applied.pipeline_changed.then(|| applied.world.pipeline.clone()),
-        executions: vec![(applied.world.executions.remove("e1").unwrap(), None)],
-        effects: applied.effects.clone(),
-        completed_effects: Vec::new(),
-    };
+    let start = start_of(&store, "e1", now).await;
     let kept: Vec<String> =
         start.effects.iter().filter(|e| store.keeps_effect(e)).map(|e| e.id().to_string()).collect();
     let pending =
         || async { store.pending_effects("e1").await.unwrap().iter().map(|e| e.id().to_string()).collect::<Vec<_>>() };
-    let batches = || async {
-        let query = client
-            .query()
-            .table_name(store.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
-            .expression_attribute_values(":prefix", AttributeValue::S("e1#".into()))
-            .consistent_read(true);
-        query.send().await.unwrap().items.unwrap_or_default()
-    };
+    let batches = || outbox_of(&store, "e1");
 
     store.commit(start.clone()).await.unwrap();
     let [committed] = &batches().await[..] else { panic!("the start's batch") };
@@ -152,4 +166,24 @@ async fn an_outbox_batch_is_carried_out_only_once_its_commit_has_happened() {
     // The relay completes the committed batch by its effects' ids, without reading the outbox.
     store.complete_effects("e1", &kept).await.unwrap();
     assert!(batches().await.is_empty());
+}
+
+/// A change refused after its batch is put (throttled here past the SDK's own tries) takes
+/// its batch away again: nothing is left for a relay or the tick to carry out, and the same
+/// change commits on a later try with its batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_refused_after_its_batch_is_put_takes_the_batch_away() {
+    let store = fresh().await;
+    let start = start_of(&store, "e2", pipewright_aws::handlers::now()).await;
+    crate::common::inject("TransactWriteItems", store.table(), 1, "ThrottlingError").await;
+    let refused = store.commit(start.clone()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Throttled(_)), "{refused:?}");
+    assert_eq!(crate::common::injected("TransactWriteItems", store.table()).await, 1);
+    assert!(outbox_of(&store, "e2").await.is_empty(), "its batch is taken away");
+    assert!(store.get_execution("e2").await.unwrap().is_none(), "nothing committed");
+    assert!(store.pending_effects("e2").await.unwrap().is_empty());
+
+    store.commit(start).await.unwrap();
+    assert_eq!(outbox_of(&store, "e2").await.len(), 1, "committed with its batch");
+    assert!(!store.pending_effects("e2").await.unwrap().is_empty());
 }
