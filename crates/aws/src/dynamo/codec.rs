@@ -39,7 +39,8 @@ pub(super) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, 
 }
 
 /// The execution item's attribute that remembers its last batch commits
-/// (`core::outbox_fate`): a short name, since every commit of the execution writes it.
+/// (`core::outbox_fate`), written by each commit with a batch: a short name, since the item is
+/// billed by its size.
 pub(super) const RECENT_BATCHES: &str = "batched";
 
 /// The batch commits an execution item at `rev` remembers (none when it has no such

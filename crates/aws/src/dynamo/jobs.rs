@@ -58,10 +58,8 @@ impl DynamoStore {
                 continue;
             }
             let execution_id = execution_of_batch(get_s(&batch, "sk")?);
-            let stored = match batch.contains_key("rev") {
-                true => self.stored_batch_commits(execution_id).await?,
-                false => None,
-            };
+            // Only a batch put before its commit has a fate to ask (`rev`).
+            let stored = if batch.contains_key("rev") { self.stored_batch_commits(execution_id).await? } else { None };
             if batch_fate(&batch, stored.as_ref(), now_millis())? == BatchFate::Committed {
                 return Ok(Some(JobLocation {
                     pipeline: get_s(&batch, "pipeline")?.to_string(),

@@ -187,3 +187,45 @@ async fn a_change_refused_after_its_batch_is_put_takes_the_batch_away() {
     assert_eq!(outbox_of(&store, "e2").await.len(), 1, "committed with its batch");
     assert!(!store.pending_effects("e2").await.unwrap().is_empty());
 }
+
+/// The stand-in bills a single write whose condition failed, as DynamoDB documents (one unit
+/// per started KB of the larger of the item stored and the one written, at least one), so
+/// that lost races show in the cost test; a cancelled transaction it does not meter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stand_in_bills_a_write_whose_condition_failed() {
+    let store = fresh().await;
+    let client = aws_sdk_dynamodb::Client::new(&testing::sdk_config().await);
+    let table = store.table();
+    let item = |size: usize| {
+        std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S("BILLED".into())),
+            ("sk".to_string(), AttributeValue::S("ITEM".into())),
+            ("blob".to_string(), AttributeValue::B(aws_smithy_types::Blob::new(vec![7u8; size]))),
+        ])
+    };
+    client.put_item().table_name(table).set_item(Some(item(1500))).send().await.unwrap();
+    let units = || async { crate::common::billed(table, "none").await.write_units };
+    let before = units().await;
+    let refused = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item(10)))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    assert!(refused.is_err(), "the condition fails");
+    assert_eq!(units().await - before, 2.0, "the stored item's 2 started KB");
+    let before = units().await;
+    let refused = client
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("BILLED".into()))
+        .key("sk", AttributeValue::S("NONE".into()))
+        .update_expression("SET x = :x")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":x", AttributeValue::N("1".into()))
+        .send()
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(units().await - before, 1.0, "at least one unit");
+}
