@@ -19,7 +19,7 @@ use super::DynamoStore;
 use super::codec::{Item, batch_entries, get_s, n, s};
 use super::errors::sdk_error;
 use super::keys::{CLAIM, HISTORY_SECONDS, JOB, OUTBOX_BATCHES, execution_of_batch, job_pk, key};
-use super::outbox::{batch_fate, now_millis};
+use super::outbox::batch_fate;
 
 impl DynamoStore {
     /// Records where each job `effects` dispatch belongs when its result can come back naming
@@ -60,7 +60,7 @@ impl DynamoStore {
             let execution_id = execution_of_batch(get_s(&batch, "sk")?);
             // Only a batch put before its commit has a fate to ask (`rev`).
             let stored = if batch.contains_key("rev") { self.stored_batch_commits(execution_id).await? } else { None };
-            if batch_fate(&batch, stored.as_ref(), now_millis())? == BatchFate::Committed {
+            if batch_fate(&batch, stored.as_ref(), crate::handlers::now().millis())? == BatchFate::Committed {
                 return Ok(Some(JobLocation {
                     pipeline: get_s(&batch, "pipeline")?.to_string(),
                     execution_id: execution_id.to_string(),

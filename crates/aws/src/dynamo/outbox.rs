@@ -42,7 +42,7 @@ impl DynamoStore {
             return Ok(found);
         }
         let stored = self.stored_batch_commits(execution_id).await?;
-        let now = now_millis();
+        let now = crate::handlers::now().millis();
         let mut committed = Vec::new();
         for batch in found {
             match batch_fate(&batch, stored.as_ref(), now)? {
@@ -115,12 +115,12 @@ pub(super) fn batch_fate(
     let digest = batch_digest(sk).ok_or_else(|| StoreError::Corrupt(format!("outbox batch {sk} names no digest")))?;
     let commit = BatchCommit { rev: get_n(batch, "rev")?, digest };
     let age = now - get_n::<i64>(batch, "committed_at")?;
-    Ok(outbox_fate::fate(commit, stored.map(|(rev, recent)| (*rev, recent.as_slice())), age))
+    Ok(fate_against(commit, stored, age))
 }
 
-pub(super) fn now_millis() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// `commit`'s fate against its execution as stored, `age_millis` after it was put.
+fn fate_against(commit: BatchCommit, stored: Option<&(u64, Vec<BatchCommit>)>, age_millis: i64) -> BatchFate {
+    outbox_fate::fate(commit, stored.map(|(rev, recent)| (*rev, recent.as_slice())), age_millis)
 }
 
 /// Removes what `batches` put for a commit that did not happen (`definite`: a lost race, or
@@ -133,8 +133,7 @@ pub(super) async fn discard_uncommitted(store: &DynamoStore, batches: &[BatchPut
     for batch in batches {
         let outcome = async {
             let stored = store.stored_batch_commits(&batch.execution_id).await?;
-            let fate =
-                outbox_fate::fate(batch.commit, stored.as_ref().map(|(rev, recent)| (*rev, recent.as_slice())), 0);
+            let fate = fate_against(batch.commit, stored.as_ref(), 0);
             if fate == BatchFate::Orphaned || (definite && fate == BatchFate::Pending) {
                 store.remove_orphan(&batch.sk).await?;
             }

@@ -53,8 +53,9 @@ impl<'a> Inputs<'a> {
             .ok_or_else(|| configuration_error("the action has no input artifact"))
     }
 
-    /// The zip of input artifact `name`, opened from its scratch file.
-    pub async fn zip(&mut self, name: &str) -> Result<std::fs::File, ActionError> {
+    /// The zip of input artifact `name`, opened from its scratch file, buffered for the
+    /// small reads a zip's directory takes.
+    pub async fn zip(&mut self, name: &str) -> Result<std::io::BufReader<std::fs::File>, ActionError> {
         let scratch_error = |e: std::io::Error| artifact_error(name, ArtifactError::Unavailable(e.to_string()));
         if !self.fetched.contains_key(name) {
             let location = self.location(name)?;
@@ -62,13 +63,12 @@ impl<'a> Inputs<'a> {
             self.artifacts.to_file(location, &scratch).await.map_err(|e| artifact_error(name, e))?;
             self.fetched.insert(name.to_string(), scratch);
         }
-        std::fs::File::open(&self.fetched[name]).map_err(scratch_error)
+        std::fs::File::open(&self.fetched[name]).map(std::io::BufReader::new).map_err(scratch_error)
     }
 
     /// A file of an input artifact, as text.
     pub async fn text(&mut self, artifact: &str, path: &str) -> Result<String, ActionError> {
-        let zip = std::io::BufReader::new(self.zip(artifact).await?);
-        let bytes = zip_file(zip, artifact, path).map_err(job_failed)?;
+        let bytes = zip_file(self.zip(artifact).await?, artifact, path).map_err(job_failed)?;
         String::from_utf8(bytes).map_err(|_| job_failed(format!("{artifact}::{path} is not UTF-8 text")))
     }
 

@@ -88,10 +88,7 @@ async fn describe_action(
             let mut inputs = Inputs::new(dispatch, artifacts);
             let first = inputs.first()?;
             let keys = if target.extract {
-                zip_names(std::io::BufReader::new(inputs.zip(first).await?))
-                    .iter()
-                    .map(|name| s3::key_of(&target, name))
-                    .collect()
+                zip_names(inputs.zip(first).await?).iter().map(|name| s3::key_of(&target, name)).collect()
             } else {
                 vec![target.object_key.clone().unwrap_or_default()]
             };
@@ -101,9 +98,8 @@ async fn describe_action(
             let mut inputs = Inputs::new(dispatch, artifacts);
             let first = inputs.first()?;
             let location = inputs.location(first)?;
-            let has_appspec = zip_names(std::io::BufReader::new(inputs.zip(first).await?))
-                .iter()
-                .any(|n| n == "appspec.yml" || n == "appspec.yaml");
+            let has_appspec =
+                zip_names(inputs.zip(first).await?).iter().any(|n| n == "appspec.yml" || n == "appspec.yaml");
             let revision = format!("s3://{}/{}", location.bucket, location.key);
             Ok(describe::codedeploy(
                 &required("ApplicationName")?,
