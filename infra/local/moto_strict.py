@@ -26,7 +26,8 @@ answered with the error AWS gives.
   makes the next `count` calls of `operation` whose request names `resource` (a table, a
   bus) answer `error`: ThrottlingException, ProvisionedThroughputExceededException, or
   ThrottlingError (a TransactionCanceledException with that reason); ValidationError, a
-  cancellation for a permanent reason, is injected the same way. GET /_strict/throttle
+  cancellation for a permanent reason, and ValidationException, a single write's (an item
+  too large), are injected the same way. GET /_strict/throttle
   reports what is still pending, and how many calls were answered so by "operation resource".
 * A meter of what AWS would bill: GET /_strict/billing reports the DynamoDB write and read
   units (by table) and the EventBridge events (by bus) the requests so far consumed, measured as AWS measures
@@ -793,8 +794,10 @@ THROTTLES = {
         "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
         "scaling your table or index so please try again shortly.",
     ),
-    # Not throttling, but injected the same way: a permanent reason, which must not be retried.
+    # Not throttling, but injected the same way: a permanent reason, which must not be retried
+    # (a transaction's cancellation reason, and a single write's error).
     "ValidationError": lambda target, request: cancelled_transaction(request, "ValidationError", ITEM_TOO_LARGE),
+    "ValidationException": lambda target, request: dynamo_error("ValidationException", ITEM_TOO_LARGE),
 }
 
 

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod envelope;
 pub mod execution_parts;
 pub mod git_hosts;
+pub mod head_fate;
 pub mod ids;
 pub mod import;
 pub mod jobs;

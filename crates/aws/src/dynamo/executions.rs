@@ -2,29 +2,38 @@
 //! state and the executions the event needs), reads by id, and a pipeline's
 //! executions newest first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use pipewright_core::engine::{Execution, Needs, PipelineState};
-use pipewright_core::ports::{Page, Snapshot, StoreError, Versioned};
+use pipewright_core::head_fate::{self, HeadFate};
+use pipewright_core::ports::{Page, Snapshot, StateStore, StoreError, Versioned};
 use pipewright_core::storage::{Cursor, page, page_size};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, read_json, recent_batches, unpack};
 use super::errors::sdk_error;
+use super::head_changes;
 use super::keys::{EXECUTION, deadline_entry_of, execution_of, execution_pk, key, listing_start, pipeline_pk};
 use super::parts::Cached;
 
 impl DynamoStore {
     /// The execution items in batches; an execution whose version is the one cached is
     /// taken from the cache, any other is read with its parts (one query each).
-    async fn versioned_executions(&self, ids: &[String]) -> Result<BTreeMap<String, Versioned<Execution>>, StoreError> {
+    /// With each item's `rev` and the head `rev` it records (`head_changes::HEADED`), an
+    /// item put in place of a start fenced off included.
+    async fn versioned_executions(&self, ids: &[String]) -> Result<Loaded, StoreError> {
         let keys = ids.iter().map(|id| key(&execution_pk(id), EXECUTION)).collect();
         let mut found = BTreeMap::new();
+        let mut seen = HashMap::new();
         for item in self.batch_get(keys).await? {
             let version = get_n(&item, "rev")?;
+            seen.insert(execution_of(get_s(&item, "pk")?).to_string(), (version, head_changes::headed(&item)));
+            if head_changes::is_fence(&item) {
+                continue;
+            }
             let execution = if item.contains_key("parts") {
                 let id = execution_of(get_s(&item, "pk")?);
                 match self.cache.get(id, version) {
@@ -59,7 +68,7 @@ impl DynamoStore {
             };
             found.insert(execution.id.clone(), Versioned { value: execution, version });
         }
-        Ok(found)
+        Ok(Loaded { executions: found, seen })
     }
 
     /// Ids of a pipeline's executions, newest first, optionally only the unfinished ones.
@@ -85,31 +94,84 @@ impl DynamoStore {
     }
 }
 
+/// What [`DynamoStore::versioned_executions`] read.
+struct Loaded {
+    executions: BTreeMap<String, Versioned<Execution>>,
+    /// Each item read: its `rev` and `headed`.
+    seen: HashMap<String, (u64, Option<u64>)>,
+}
+
+/// Whether a load is for a decision (a commit may follow: a head change still under way is
+/// waited for, then fenced off) or only to show the state (the state it replaced is shown).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Decide,
+    Show,
+}
+
 /// The pipeline state and the executions `needs` names for it: the head's item, then those
-/// executions in one batch.
+/// executions in one batch. A head change the head's marker says is under way or orphaned
+/// (`head_changes`) is settled first; its execution is read in the same batch.
 pub(super) async fn load(
     store: &DynamoStore,
     pipeline: &str,
-    needs: impl FnOnce(&PipelineState) -> Needs,
+    needs: impl Fn(&PipelineState) -> Needs,
+    purpose: Purpose,
 ) -> Result<Snapshot, StoreError> {
-    let head = store.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
-    let state: PipelineState = read_json(&head, "state", "pipeline state")?;
-    let needs = needs(&state);
-    let mut ids: Vec<String> = needs.executions.into_iter().collect();
-    if needs.all_active {
-        ids.extend(store.execution_ids(pipeline, true).await?);
-        ids.sort();
-        ids.dedup();
+    let waits = head_changes::UNDER_WAY.retries;
+    for attempt in 0..=waits + 1 {
+        let head = store.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
+        let rev: u64 = get_n(&head, "rev")?;
+        let stored: PipelineState = read_json(&head, "state", "pipeline state")?;
+        let marker = head_changes::marker(&head, rev)?;
+        let Needs { executions: mut ids, all_active } = needs(&stored);
+        if let Some(marker) = &marker {
+            ids.extend(needs(&marker.before).executions);
+            ids.insert(marker.execution_id.clone());
+        }
+        // Whether every active execution is needed depends on the event alone.
+        let active: BTreeSet<String> =
+            if all_active { store.execution_ids(pipeline, true).await?.into_iter().collect() } else { BTreeSet::new() };
+        let ids: Vec<String> = ids.union(&active).cloned().collect();
+        let Loaded { mut executions, seen } = store.versioned_executions(&ids).await?;
+        let state = match marker {
+            None => stored,
+            Some(marker) => {
+                match head_fate::fate(marker.change, seen.get(&marker.execution_id).copied()) {
+                    HeadFate::Committed => stored,
+                    HeadFate::Orphaned => marker.before,
+                    HeadFate::Pending if purpose == Purpose::Show => marker.before,
+                    HeadFate::Pending => {
+                        if attempt < waits {
+                            store.pause(head_changes::UNDER_WAY.ceiling(attempt)).await;
+                        } else {
+                            // Whether fenced or moved on by its own commit, the next read
+                            // settles it.
+                            store.fence(&marker.execution_id, marker.change, crate::handlers::now()).await?;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let created: i64 = get_n(&head, "created")?;
+        if purpose == Purpose::Decide {
+            store.heads.insert(pipeline, rev, head_changes::Resolved { state: state.clone(), created });
+        }
+        // Only what the state that holds needs: an execution read for the marker alone is not
+        // the event's to change.
+        let wanted = needs(&state).executions;
+        // An execution named by an event of another pipeline is not this pipeline's to change.
+        executions
+            .retain(|id, read| (wanted.contains(id) || active.contains(id)) && read.value.pipeline_name == pipeline);
+        return Ok(Snapshot {
+            declaration_version: get_n(&head, "version")?,
+            created: Timestamp::from_millis(created),
+            state: Versioned { value: state, version: rev },
+            executions,
+        });
     }
-    let mut executions = store.versioned_executions(&ids).await?;
-    // An execution named by an event of another pipeline is not this pipeline's to change.
-    executions.retain(|_, v| v.value.pipeline_name == pipeline);
-    Ok(Snapshot {
-        declaration_version: get_n(&head, "version")?,
-        created: Timestamp::from_millis(get_n(&head, "created")?),
-        state: Versioned { value: state, version: get_n(&head, "rev")? },
-        executions,
-    })
+    Err(StoreError::Unavailable(format!("pipeline {pipeline}: a change of its head stayed under way")))
 }
 
 pub(super) async fn get(store: &DynamoStore, id: &str) -> Result<Option<Versioned<Execution>>, StoreError> {

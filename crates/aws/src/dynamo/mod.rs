@@ -2,19 +2,21 @@
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | pipeline head: current version, state (compressed JSON), `rev` | `PIPELINE#<name>` | `HEAD` |
+//! | pipeline head: current version, state (compressed JSON), `rev`; the marker of a change written before its execution's commit (`pending_execution`, `pending_rev`, `pending_at`, `before`: `head_changes`) | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (compressed JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `batched` (its last batch commits, `core::outbox_fate`) (and `outbox`, a map of effects, when written before outbox batches) | `EXECUTION#<id>` | `EXECUTION` |
+//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `batched` (its last batch commits, `core::outbox_fate`), `headed` (the head `rev` of its last change written with the head's marker) (and `outbox`, a map of effects, when written before outbox batches); or, in the place of a start fenced off, `rev` 1 and `fenced` | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (compressed JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
 //! | a record (custom action type, job acknowledgement): `value` | `RECORD#<kind>` | `<key>` |
 //! | an outbox batch, the effects of one commit for one execution: `effects` (compressed JSON), `pipeline`, `rev` (the execution's, which its commit makes), `committed_at`, `claimed_by` | `OUTBOX` | `<execution id>#<digest of the effects' ids>@<rev>` (`#<digest>` alone when written in its commit's transaction, by earlier versions) |
 //!
-//! Every change is one `TransactWriteItems` whose conditions are `rev` numbers: each
-//! execution's, and the head's when the state is written or the change relied on it (a stage
-//! lock; `engine::relies_on_state`) — a job's result inside its stage leaves the head alone. A
-//! change of a single item is one conditional write instead (`single_write`). The effects a
+//! Every change is conditioned on `rev` numbers: each execution's, and the head's when the
+//! state is written or the change relied on it (a stage lock; `engine::relies_on_state`) — a
+//! job's result inside its stage leaves the head alone. A change of a single item is one
+//! conditional write (`single_write`); a change of the head and of one execution is two, the
+//! head first with a marker that every load settles (`head_changes`, `core::head_fate`); any
+//! other is one `TransactWriteItems`. The effects a
 //! commit gives an execution are one outbox batch item, put on its own just before the
 //! change (1 write unit, where a transaction billed it 2, and a result inside its stage is then
 //! the execution item alone) and deleted by the relay in one small write, so the execution
@@ -35,7 +37,8 @@
 //! deadline, and job claims after a week.
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
-//! table), `transaction` (a change as one transaction, built without sending), `pipelines`,
+//! table), `transaction` (a change as its writes, built without sending), `head_changes` (the
+//! head's marker, the states loads resolved, the fence), `pipelines`,
 //! `executions`, `parts` (an execution whole or in part items), `jobs` (where a job belongs), `single_write` (a change of one
 //! item), `outbox` and `records` (the port's operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
@@ -47,6 +50,7 @@ mod compression;
 mod derived_ids;
 mod errors;
 mod executions;
+mod head_changes;
 mod jobs;
 mod keys;
 pub mod limits;
@@ -95,6 +99,8 @@ pub struct DynamoStore {
     written: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Where the batches this store committed are, by the key a relay names them by.
     batch_keys: outbox::BatchKeys,
+    /// The head states its loads resolved, which a head change's marker keeps.
+    heads: head_changes::ResolvedHeads,
 }
 
 impl DynamoStore {
@@ -105,6 +111,7 @@ impl DynamoStore {
             cache: parts::Cache::default(),
             written: Default::default(),
             batch_keys: Default::default(),
+            heads: Default::default(),
         }
     }
 
@@ -166,6 +173,11 @@ impl DynamoStore {
     }
 }
 
+/// Whether a write that failed with `error` did not happen (else it may have).
+fn definitely_not_written(error: &StoreError) -> bool {
+    matches!(error, StoreError::Conflict(_) | StoreError::Refused(_) | StoreError::Throttled(_))
+}
+
 impl StateStore for DynamoStore {
     fn bytes_written(&self) -> Option<u64> {
         Some(self.written.load(std::sync::atomic::Ordering::Relaxed))
@@ -188,11 +200,11 @@ impl StateStore for DynamoStore {
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
-        executions::load(self, pipeline, |state| executions_needed(state, event)).await
+        executions::load(self, pipeline, |state| executions_needed(state, event), executions::Purpose::Decide).await
     }
 
     async fn load_view(&self, pipeline: &str) -> Result<Snapshot, StoreError> {
-        executions::load(self, pipeline, executions_shown).await
+        executions::load(self, pipeline, executions_shown, executions::Purpose::Show).await
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
@@ -202,8 +214,12 @@ impl StateStore for DynamoStore {
                 bases.insert(execution.id.clone(), self.base(&execution.id, *version).await?);
             }
         }
-        let transaction::Built { batches, items, mut written } = transaction::build(&self.table, &changes, &bases)?;
+        let before =
+            changes.state.as_ref().and_then(|_| self.heads.at(&changes.pipeline, changes.expected_state_version));
+        let transaction::Built { batches, head_first, items, mut written } =
+            transaction::build(&self.table, &changes, &bases, before.as_ref())?;
         let bytes = (limits::bytes(&items)
+            + head_first.iter().map(|head| limits::bytes(std::slice::from_ref(head))).sum::<usize>()
             + batches.iter().map(|b| limits::bytes(std::slice::from_ref(&b.put))).sum::<usize>())
             as u64;
         let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
@@ -213,6 +229,16 @@ impl StateStore for DynamoStore {
                 self.write_alone(&batch.put, conflict).await.unwrap_or_else(|| Err(refused("a batch is a put")));
             if let Err(error) = stored {
                 outbox::discard_uncommitted(self, &batches[..put], true).await;
+                return Err(error);
+            }
+        }
+        // Then the head with its marker, on its own (`head_changes`): refused, nothing of the
+        // change is written but its batches.
+        if let Some(head) = &head_first {
+            let moved =
+                self.write_alone(head, conflict).await.unwrap_or_else(|| Err(refused("a head change is an update")));
+            if let Err(error) = moved {
+                outbox::discard_uncommitted(self, &batches, definitely_not_written(&error)).await;
                 return Err(error);
             }
         }
@@ -230,8 +256,7 @@ impl StateStore for DynamoStore {
         if let Err(error) = result {
             // Written for a commit that did not happen (a lost race), or may not have (an
             // error that leaves it unknown, in which case what may still commit stays).
-            let definite = matches!(error, StoreError::Conflict(_) | StoreError::Refused(_) | StoreError::Throttled(_));
-            outbox::discard_uncommitted(self, &batches, definite).await;
+            outbox::discard_uncommitted(self, &batches, definitely_not_written(&error)).await;
             return Err(error);
         }
         self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);

@@ -262,6 +262,9 @@ impl DynamoStore {
                 .into_iter()
                 .partition(|item| item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == EXECUTION));
             let Some(head_item) = heads.into_iter().next() else { return Ok(None) };
+            if super::head_changes::is_fence(&head_item) {
+                return Ok(None);
+            }
             let version = get_n(&head_item, "rev")?;
             let split = head_item.contains_key("parts");
             if let Some(execution) = assemble(&head_item, &parts)? {

@@ -3,6 +3,8 @@
 //! when it is one item) in which the head is updated, or only checked when the change relied
 //! on it (a stage lock), or left alone (a job's result inside its stage), and each execution's
 //! item is put new or updated on its `rev` with the part items that changed (`parts`). A
+//! change of the head and of one execution writes the head first, on its own with a marker,
+//! then the execution (`head_changes`), where a transaction would bill both items twice. A
 //! batch put apart costs one write unit where the transaction billed it two, and most commits
 //! (a job's result inside its stage) are then the execution item alone, one conditional
 //! update instead of a transaction of two items. The execution item remembers its last batch
@@ -14,16 +16,17 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 
-use pipewright_core::engine::{Effect, Execution, PipelineState};
+use pipewright_core::engine::{Effect, Execution};
 use pipewright_core::execution_parts::head as execution_head;
 use pipewright_core::outbox_fate::{self, BatchCommit};
 use pipewright_core::ports::{Changes, StoreError};
 use pipewright_core::time::Timestamp;
 
-use super::codec::{RECENT_BATCHES, batch_value, compressed_json, n, pack, recent_batches_value, s};
+use super::codec::{RECENT_BATCHES, batch_value, n, pack, recent_batches_value, s};
 use super::errors::refused;
+use super::head_changes::{FENCED, HEADED, Resolved, marked_update, unmarked_update};
 use super::keys::{
     Derived, EXECUTION, HEAD, HISTORY_SECONDS, OUTBOX_BATCHES, batch_sk_at, batch_sk_of, derived, execution_pk,
     ids_digest, key, pipeline_pk,
@@ -46,13 +49,16 @@ pub fn transaction(
     changes: &Changes,
     bases: &HashMap<String, Base>,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    build(table, changes, bases).map(|built| built.items)
+    build(table, changes, bases, None).map(|built| built.items)
 }
 
 /// A change as its writes, and what it leaves of each execution it writes, by id.
 pub(super) struct Built {
     /// The outbox batches, each put on its own before `items`.
     pub batches: Vec<BatchPut>,
+    /// The head's update with its marker, written on its own after the batches and before
+    /// `items` (`head_changes`); `None` when the head is in `items` or not written.
+    pub head_first: Option<TransactWriteItem>,
     /// The head, execution and part items: one transaction, or one write when one item.
     pub items: Vec<TransactWriteItem>,
     pub written: HashMap<String, Written>,
@@ -84,10 +90,28 @@ pub(super) struct Written {
 }
 
 /// [`transaction`], with the batches put before it and what it leaves of each execution.
-pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base>) -> Result<Built, StoreError> {
+///
+/// Given `before`, the state the head held at the `rev` the change read, a change of the head
+/// and of one execution it had read writes the head first, on its own with a marker
+/// (`head_first`, `head_changes`), and the execution records the head's new `rev`.
+pub(super) fn build(
+    table: &str,
+    changes: &Changes,
+    bases: &HashMap<String, Base>,
+    before: Option<&Resolved>,
+) -> Result<Built, StoreError> {
     let mut written = HashMap::new();
     let mut batches = Vec::new();
-    let mut items: Vec<TransactWriteItem> = head(table, changes)?.into_iter().collect();
+    let (head_first, mut items): (Option<TransactWriteItem>, Vec<TransactWriteItem>) =
+        match (&changes.state, before, changes.executions.as_slice()) {
+            (Some(state), Some(before), [(execution, read_at)]) => {
+                let head_key = key(&pipeline_pk(&changes.pipeline), HEAD);
+                let commit = (execution.id.as_str(), read_at.map_or(1, |read| read + 1));
+                let update = marked_update(table, head_key, (state, before), changes.expected_state_version, commit)?;
+                (Some(TransactWriteItem::builder().update(update).build()), Vec::new())
+            }
+            _ => (None, head(table, changes)?.into_iter().collect()),
+        };
     // Effects go into the outbox of the execution they concern, ordered by `seq`; a deadline
     // is not kept there (`outbox::keeps`).
     let mut effects: HashMap<&str, Vec<(&Effect, u64)>> = HashMap::new();
@@ -101,6 +125,9 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
         let layout = parts::layout(parts_base, execution)?;
         let version = expected.map_or(1, |v| v + 1);
         let mut derived = derived(execution, base.and_then(|base| base.deadline_entry));
+        if head_first.is_some() {
+            derived.set.push((HEADED.to_string(), n(changes.expected_state_version + 1)));
+        }
         let mut recent_batches = base.map(|base| base.recent_batches.clone()).unwrap_or_default();
         if !own.is_empty() {
             let batch = outbox_batch(table, &changes.pipeline, execution, version, &own)?;
@@ -111,7 +138,7 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
         let split = matches!(layout, Layout::Split(_));
         written.insert(execution.id.clone(), Written { split, deadline_entry: derived.deadline_entry, recent_batches });
         items.push(match expected {
-            None => new_execution(table, execution, &layout, derived)?,
+            None => new_execution(table, execution, &layout, derived, changes.expected_state_version + 1)?,
             Some(read_at) => updated_execution(table, execution, *read_at, (&layout, parts_base.is_some()), derived)?,
         });
         if let Layout::Split(writes) = &layout {
@@ -125,10 +152,13 @@ pub(super) fn build(table: &str, changes: &Changes, bases: &HashMap<String, Base
     }
     let what = format!("pipeline {}", changes.pipeline);
     limits::check(&what, &items)?;
+    if let Some(head) = &head_first {
+        limits::check(&what, std::slice::from_ref(head))?;
+    }
     for batch in &batches {
         limits::check(&what, std::slice::from_ref(&batch.put))?;
     }
-    Ok(Built { batches, items, written })
+    Ok(Built { batches, head_first, items, written })
 }
 
 /// The pipeline head: its new state, or only a check that it has not moved when the change
@@ -137,7 +167,7 @@ fn head(table: &str, changes: &Changes) -> Result<Option<TransactWriteItem>, Sto
     let head_key = key(&pipeline_pk(&changes.pipeline), HEAD);
     let expected = n(changes.expected_state_version);
     Ok(Some(match &changes.state {
-        Some(state) => TransactWriteItem::builder().update(new_state(table, head_key, state, expected)?).build(),
+        Some(state) => TransactWriteItem::builder().update(unmarked_update(table, head_key, state, expected)?).build(),
         None if !changes.state_relied_on => return Ok(None),
         None => TransactWriteItem::builder()
             .condition_check(
@@ -151,25 +181,6 @@ fn head(table: &str, changes: &Changes) -> Result<Option<TransactWriteItem>, Sto
             )
             .build(),
     }))
-}
-
-fn new_state(
-    table: &str,
-    head_key: HashMap<String, AttributeValue>,
-    state: &PipelineState,
-    expected: AttributeValue,
-) -> Result<Update, StoreError> {
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(head_key))
-        .update_expression("SET #state = :state, rev = rev + :one")
-        .condition_expression("rev = :expected")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":state", compressed_json(state)?)
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":expected", expected)
-        .build()
-        .map_err(refused)
 }
 
 /// An outbox entry's place in commit order: the execution's time, then the effect's index.
@@ -211,12 +222,15 @@ fn outbox_batch(
 }
 
 /// A new execution's item, which must not exist yet: the whole execution, or its head and the
-/// manifest of its parts.
+/// manifest of its parts. It may replace an item a reader put in its place to fence off a
+/// start decided on an earlier head than this one, which makes the head's `rev` `head_rev`
+/// (`head_changes::FENCED`), never one that fenced off this start.
 fn new_execution(
     table: &str,
     execution: &Execution,
     layout: &Layout,
     derived: Derived,
+    head_rev: u64,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut item = key(&execution_pk(&execution.id), EXECUTION);
     item.insert("rev".into(), n(1));
@@ -233,7 +247,9 @@ fn new_execution(
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk)")
+        .condition_expression("attribute_not_exists(pk) OR #fenced < :head")
+        .expression_attribute_names("#fenced", FENCED)
+        .expression_attribute_values(":head", n(head_rev))
         .build()
         .map_err(refused)?;
     Ok(TransactWriteItem::builder().put(put).build())
@@ -304,10 +320,12 @@ fn updated_execution(
 
 #[cfg(test)]
 mod tests {
-    use super::super::codec::recent_batches_value;
+    use super::super::codec::{compressed_json, recent_batches_value};
+    use super::super::head_changes::{BEFORE, PENDING_AT, PENDING_EXECUTION, PENDING_REV};
     use super::super::keys::{DEADLINE_LEAD_MILLIS, DEADLINE_SPAN_MILLIS, deadline_entry_of, timed};
     use super::super::outbox::keeps;
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
     use pipewright_core::contract::{declaration, source_done, start};
     use pipewright_core::engine::{self, Event, Step, World, next_due};
     use pipewright_core::pipeline::{Environment, Pipeline};
@@ -367,7 +385,7 @@ mod tests {
     fn a_small_execution_is_one_item_with_the_whole_execution() {
         let pipeline = pipeline();
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
-        let Built { batches, items, written } = build("table", &started, &HashMap::new()).unwrap();
+        let Built { batches, items, written, .. } = build("table", &started, &HashMap::new(), None).unwrap();
         assert!(!written["e1"].split, "stored whole");
         assert_eq!(items.len(), 2, "head, execution: no part items, no job location");
         assert_eq!(batches.len(), 1, "its outbox batch, put before them");
@@ -380,7 +398,7 @@ mod tests {
         world.pipeline = started.state.clone().unwrap();
         world.executions.insert("e1".into(), started.executions[0].0.clone());
         let result = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
-        let Built { items, written, .. } = build("table", &result, &HashMap::new()).unwrap();
+        let Built { items, written, .. } = build("table", &result, &HashMap::new(), None).unwrap();
         assert!(!written["e1"].split);
         let update = items[1].update().unwrap();
         assert!(!update.update_expression().contains("parts"), "{}", update.update_expression());
@@ -395,7 +413,7 @@ mod tests {
         let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
         let execution = &started.executions[0].0;
         let due = next_due(execution).expect("the source is in flight");
-        let built = build("table", &started, &HashMap::new()).unwrap();
+        let built = build("table", &started, &HashMap::new(), None).unwrap();
         let entry = built.written["e1"].deadline_entry.expect("an entry");
         assert_eq!(entry.millis(), due.millis() - DEADLINE_LEAD_MILLIS, "put a lead ahead of the deadline");
         let item = built.items[1].put().unwrap().item();
@@ -409,7 +427,7 @@ mod tests {
         assert!(entry <= next && next.millis() - entry.millis() <= DEADLINE_SPAN_MILLIS, "{entry:?} {next:?}");
         // The entry the update sets, and where the store then knows it is.
         let written = |bases: &HashMap<String, Base>| {
-            let built = build("table", &result, bases).unwrap();
+            let built = build("table", &result, bases, None).unwrap();
             let update = built.items[1].update().unwrap().clone();
             let names = update.expression_attribute_names().cloned().unwrap_or_default();
             let name = names.iter().find(|(_, name)| *name == "deadline_sk").map(|(alias, _)| alias.replace('#', ":"));
@@ -440,7 +458,7 @@ mod tests {
     fn a_start_puts_its_outbox_batch_then_the_new_execution_and_updates_the_head_on_its_rev() {
         let pipeline = pipeline();
         let started = grown(changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]));
-        let Built { batches, items, written: left } = build("table", &started, &HashMap::new()).unwrap();
+        let Built { batches, items, written: left, .. } = build("table", &started, &HashMap::new(), None).unwrap();
         let dispatches: Vec<&str> = started
             .effects
             .iter()
@@ -459,7 +477,9 @@ mod tests {
         assert!(matches!(head.expression_attribute_values().unwrap()[":state"], AttributeValue::B(_)));
 
         let put = items[1].put().expect("a new execution is put");
-        assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
+        // New, or in place of an item that fenced off a start decided on an earlier head.
+        assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk) OR #fenced < :head"));
+        assert_eq!(put.expression_attribute_values().unwrap()[":head"], n(4), "the head's rev it makes");
         let item = put.item();
         assert_eq!(string(item.get("pk")), "EXECUTION#e1");
         assert_eq!(item["rev"], AttributeValue::N("1".into()));
@@ -528,7 +548,7 @@ mod tests {
             "e1".to_string(),
             Base { parts: None, deadline_entry: None, recent_batches: vec![remembered] },
         )]);
-        let Built { batches, items, written } = build("table", &result, &bases).unwrap();
+        let Built { batches, items, written, .. } = build("table", &result, &bases, None).unwrap();
 
         let head = &items[0];
         if result.state.is_none() {
@@ -571,6 +591,74 @@ mod tests {
         let relied = Changes { state: None, state_relied_on: true, ..result };
         let items = transaction("table", &relied, &HashMap::new()).unwrap();
         assert!(items[0].condition_check().is_some(), "a state relied on is checked");
+    }
+
+    /// The update of an expression's attribute `name`, if it sets one.
+    fn set_value(update: &Update, name: &str) -> Option<AttributeValue> {
+        let names = update.expression_attribute_names()?;
+        let alias = names.iter().find(|(_, set)| *set == name).map(|(alias, _)| alias.replace('#', ":"))?;
+        update.expression_attribute_values()?.get(&alias).cloned()
+    }
+
+    /// Given the state the head held at the `rev` read, a change of the head and of one
+    /// execution is two single writes: the head first, with the marker of the commit it waits
+    /// for and the state it replaced, then the execution, which records the head's new `rev`.
+    #[test]
+    fn a_head_change_with_one_execution_writes_the_head_first_with_its_marker() {
+        let pipeline = pipeline();
+        let before = Resolved { state: engine::PipelineState::new(&pipeline), created: 17 };
+        let started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let built = build("table", &started, &HashMap::new(), Some(&before)).unwrap();
+        let head = built.head_first.as_ref().and_then(|head| head.update()).expect("the head, on its own");
+        assert_eq!(head.condition_expression(), Some("rev = :expected AND created = :created"));
+        assert_eq!(head.expression_attribute_values().unwrap()[":expected"], n(3));
+        assert_eq!(head.expression_attribute_values().unwrap()[":created"], n(17), "of this pipeline, not a namesake");
+        assert_eq!(set_value(head, PENDING_EXECUTION), Some(s("e1")), "the execution it waits for");
+        assert_eq!(set_value(head, PENDING_REV), Some(n(1)), "the rev its start makes");
+        assert_eq!(set_value(head, PENDING_AT), Some(n(4)), "the head's rev it makes");
+        assert_eq!(set_value(head, BEFORE), Some(compressed_json(&before.state).unwrap()), "the state replaced");
+        assert_eq!(set_value(head, "state"), Some(compressed_json(started.state.as_ref().unwrap()).unwrap()));
+        let [execution] = built.items.as_slice() else { panic!("the execution alone: {}", built.items.len()) };
+        let put = execution.put().expect("a new execution is put").item();
+        assert_eq!(put[HEADED], n(4), "the head's rev this change makes");
+        assert_eq!(built.batches.len(), 1, "its outbox batch, put before both");
+
+        // A result that moves the execution on: the head, then the update on its rev.
+        let mut world = World::new(&pipeline);
+        world.pipeline = started.state.clone().unwrap();
+        world.executions.insert("e1".into(), started.executions[0].0.clone());
+        let moved = changes(&pipeline, world, &source_done("e1"), Some(1), &[]);
+        assert!(moved.state.is_some(), "the source's stage is left");
+        let at_start = Resolved { state: started.state.clone().unwrap(), created: 17 };
+        let built = build("table", &moved, &HashMap::new(), Some(&at_start)).unwrap();
+        let head = built.head_first.as_ref().and_then(|head| head.update()).expect("the head, on its own");
+        assert_eq!(set_value(head, PENDING_REV), Some(n(2)));
+        let [execution] = built.items.as_slice() else { panic!("the execution alone") };
+        let update = execution.update().expect("the execution is updated");
+        assert_eq!(update.condition_expression(), Some("rev = :expected"));
+        assert_eq!(set_value(update, HEADED), Some(n(4)));
+
+        // Without that state, a transaction of both, whose head update drops an old marker.
+        let built = build("table", &moved, &HashMap::new(), None).unwrap();
+        assert!(built.head_first.is_none());
+        let head = built.items[0].update().expect("the head in the transaction");
+        assert!(head.update_expression().contains("REMOVE"), "{}", head.update_expression());
+        assert!(set_value(built.items[1].update().unwrap(), HEADED).is_none());
+    }
+
+    /// A change of the head and of two executions (one waiting is superseded, say) stays one
+    /// transaction: the marker names one commit.
+    #[test]
+    fn a_head_change_with_two_executions_stays_a_transaction() {
+        let pipeline = pipeline();
+        let before = Resolved { state: engine::PipelineState::new(&pipeline), created: 17 };
+        let mut started = changes(&pipeline, World::new(&pipeline), &start("e1"), None, &[]);
+        let mut other = started.executions[0].0.clone();
+        other.id = "e2".into();
+        started.executions.push((other, Some(4)));
+        let built = build("table", &started, &HashMap::new(), Some(&before)).unwrap();
+        assert!(built.head_first.is_none());
+        assert_eq!(built.items.len(), 3, "head and both executions");
     }
 
     /// A build's wait recorded (a continuation of a job that waits on its service) gives the

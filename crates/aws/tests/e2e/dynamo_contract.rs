@@ -7,7 +7,7 @@ use pipewright_aws::dynamo::{DynamoStore, create_table};
 use pipewright_aws::testing;
 use pipewright_core::ports::{Changes, StateStore, StoreError};
 
-async fn fresh() -> DynamoStore {
+pub(crate) async fn fresh() -> DynamoStore {
     let config = testing::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = testing::unique("contract");
@@ -93,7 +93,7 @@ async fn start_of(store: &DynamoStore, id: &str, now: pipewright_core::time::Tim
 }
 
 /// The outbox batch items of execution `id`, read consistently and unmetered.
-async fn outbox_of(store: &DynamoStore, id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+pub(crate) async fn outbox_of(store: &DynamoStore, id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
     let client = aws_sdk_dynamodb::Client::new(&testing::unmetered_sdk_config().await);
     let query = client
         .query()

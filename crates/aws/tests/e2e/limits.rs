@@ -281,16 +281,29 @@ async fn start_on_bus(stack: &Stack, pipeline: &str) {
     stack.services.bus.put(vec![entry]).await.unwrap();
 }
 
+/// Throttles enough for every try of one delivery's commit of its change of the head (the SDK
+/// tries each write [`SDK_ATTEMPTS`] times, the handler backs off between its own tries),
+/// then `extra` more.
+async fn throttle_head_writes(table: &str, deliveries: u32, extra: u32) -> u32 {
+    let tries = pipewright_core::backoff::THROTTLED.retries + 1;
+    let count = deliveries * tries * SDK_ATTEMPTS + extra;
+    // The head is written first among the change's single writes that are updates.
+    inject("UpdateItem", table, count, "ThrottlingException").await;
+    count
+}
+
+/// How many times the SDK sends a throttled request before it gives up (its standard retry).
+const SDK_ATTEMPTS: u32 = 3;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn throttled_transactions_back_off_and_the_run_completes() {
+async fn throttled_writes_back_off_and_the_run_completes() {
     let stack = stack().await;
     stack.put_pipeline(&site_pipeline(&stack, "throttled", "SUPERSEDED", false)).await;
     let table = stack.stack.settings.table.clone();
-    // The first two commits are cancelled for throttling: the handler backs off and commits
-    // on a later try within the same delivery. Past its tries it fails the event, which is
-    // delivered again after the retry delay: 2 more throttles than one delivery absorbs.
-    let absorbed = pipewright_core::backoff::THROTTLED.retries;
-    inject("TransactWriteItems", &table, absorbed + 2, "ThrottlingError").await;
+    // The start's commit is throttled past the SDK's and the handler's tries: the event
+    // fails, and is delivered again after the retry delay, whose first try is throttled too
+    // and whose second commits.
+    let count = throttle_head_writes(&table, 1, SDK_ATTEMPTS).await;
     let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>throttled</p>")]).await;
     stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
     let listed = || async { stack.services.store.list_executions("throttled", 10, None).await.unwrap().items };
@@ -299,8 +312,8 @@ async fn throttled_transactions_back_off_and_the_run_completes() {
         .run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
         .await
         .unwrap();
-    assert_eq!(injected("TransactWriteItems", &table).await, u64::from(absorbed + 2), "all throttled");
-    let throttled: Vec<&String> = pumped.failed.iter().filter(|f| f.contains("ThrottlingError")).collect();
+    assert_eq!(injected("UpdateItem", &table).await, u64::from(count), "all throttled");
+    let throttled: Vec<&String> = pumped.failed.iter().filter(|f| f.contains("ThrottlingException")).collect();
     assert_eq!(
         throttled.len(),
         1,
@@ -309,6 +322,19 @@ async fn throttled_transactions_back_off_and_the_run_completes() {
     );
     assert!(pumped.dead_lettered.is_empty(), "{pumped:?}");
     assert_eq!(listed().await[0].status, ExecutionStatus::Succeeded);
+    assert!(outbox_batches(&stack).await.is_empty(), "no batch of a throttled commit is left behind");
+}
+
+/// The outbox batches in the table, read unmetered.
+async fn outbox_batches(stack: &Stack) -> Vec<HashMap<String, AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
+    let query = client
+        .query()
+        .table_name(&stack.stack.settings.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("OUTBOX".into()))
+        .consistent_read(true);
+    query.send().await.unwrap().items.unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -326,11 +352,12 @@ async fn provisioned_throughput_exceeded_is_retried_by_the_sdk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_permanent_cancellation_reason_is_not_retried() {
+async fn a_write_refused_for_good_is_not_retried() {
     let stack = stack().await;
     stack.put_pipeline(&site_pipeline(&stack, "invalid", "SUPERSEDED", false)).await;
     let table = stack.stack.settings.table.clone();
-    inject("TransactWriteItems", &table, 1, "ValidationError").await;
+    // The start's first write (its outbox batch) is refused as too large: permanent.
+    inject("PutItem", &table, 1, "ValidationException").await;
     start_on_bus(&stack, "invalid").await;
     let mut pumped = stack.router.pump().await.unwrap();
     for _ in 0..20 {
@@ -342,10 +369,10 @@ async fn a_permanent_cancellation_reason_is_not_retried() {
     }
     assert!(pumped.failed.is_empty(), "not failed, so not retried: {pumped:?}");
     assert!(
-        pumped.rejected.iter().any(|r| r.contains("failed for good") && r.contains("ValidationError")),
+        pumped.rejected.iter().any(|r| r.contains("failed for good") && r.contains("ValidationException")),
         "{pumped:?}"
     );
-    assert_eq!(injected("TransactWriteItems", &table).await, 1);
+    assert_eq!(injected("PutItem", &table).await, 1);
     tokio::time::sleep(RETRY_DELAYS[1]).await;
     assert_eq!(stack.router.pump().await.unwrap().messages, 0, "the event is not delivered again");
     assert!(stack.services.store.list_executions("invalid", 10, None).await.unwrap().items.is_empty());
@@ -356,10 +383,9 @@ async fn a_failing_event_is_retried_after_each_delay_then_dead_lettered() {
     let stack = stack().await;
     stack.put_pipeline(&site_pipeline(&stack, "doomed", "SUPERSEDED", false)).await;
     let table = stack.stack.settings.table.clone();
-    // Every delivery's commit is throttled, each of its tries (the handler's own backoff
-    // included): the first delivery and both retries fail.
-    let tries = pipewright_core::backoff::THROTTLED.retries + 1;
-    inject("TransactWriteItems", &table, 3 * tries, "ThrottlingError").await;
+    // Every delivery's commit is throttled, each of its tries (the SDK's and the handler's
+    // own backoff included): the first delivery and both retries fail.
+    throttle_head_writes(&table, 3, 0).await;
     start_on_bus(&stack, "doomed").await;
     let mut failures: Vec<Instant> = Vec::new();
     let mut dead = Vec::new();

@@ -26,6 +26,7 @@ mod deploys;
 mod dynamo_contract;
 mod fake_hosts;
 mod full_run;
+mod head_changes;
 mod limits;
 mod repository_sources;
 mod repository_webhooks;
