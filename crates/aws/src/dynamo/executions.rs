@@ -7,15 +7,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use pipewright_core::engine::{Execution, Needs, PipelineState};
-use pipewright_core::head_fate::{self, HeadFate};
-use pipewright_core::ports::{Page, Snapshot, StateStore, StoreError, Versioned};
+use pipewright_core::ports::{Page, Snapshot, StoreError, Versioned};
 use pipewright_core::storage::{Cursor, page, page_size};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
 use super::codec::{Item, get_n, get_s, read_json, recent_batches, unpack};
 use super::errors::sdk_error;
-use super::head_changes;
+use super::head_changes::{self, Purpose, Settled};
 use super::keys::{EXECUTION, deadline_entry_of, execution_of, execution_pk, key, listing_start, pipeline_pk};
 use super::parts::Cached;
 
@@ -101,14 +100,6 @@ struct Loaded {
     seen: HashMap<String, (u64, Option<u64>)>,
 }
 
-/// Whether a load is for a decision (a commit may follow: a head change still under way is
-/// waited for, then fenced off) or only to show the state (the state it replaced is shown).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Purpose {
-    Decide,
-    Show,
-}
-
 /// The pipeline state and the executions `needs` names for it: the head's item, then those
 /// executions in one batch. A head change the head's marker says is under way or orphaned
 /// (`head_changes`) is settled first; its execution is read in the same batch.
@@ -118,8 +109,8 @@ pub(super) async fn load(
     needs: impl Fn(&PipelineState) -> Needs,
     purpose: Purpose,
 ) -> Result<Snapshot, StoreError> {
-    let waits = head_changes::UNDER_WAY.retries;
-    for attempt in 0..=waits + 1 {
+    // A read before each wait for a change under way, one that fences its writer off, one after.
+    for attempt in 0..=head_changes::UNDER_WAY.retries + 1 {
         let head = store.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
         let rev: u64 = get_n(&head, "rev")?;
         let stored: PipelineState = read_json(&head, "state", "pipeline state")?;
@@ -134,25 +125,8 @@ pub(super) async fn load(
             if all_active { store.execution_ids(pipeline, true).await?.into_iter().collect() } else { BTreeSet::new() };
         let ids: Vec<String> = ids.union(&active).cloned().collect();
         let Loaded { mut executions, seen } = store.versioned_executions(&ids).await?;
-        let state = match marker {
-            None => stored,
-            Some(marker) => {
-                match head_fate::fate(marker.change, seen.get(&marker.execution_id).copied()) {
-                    HeadFate::Committed => stored,
-                    HeadFate::Orphaned => marker.before,
-                    HeadFate::Pending if purpose == Purpose::Show => marker.before,
-                    HeadFate::Pending => {
-                        if attempt < waits {
-                            store.pause(head_changes::UNDER_WAY.ceiling(attempt)).await;
-                        } else {
-                            // Whether fenced or moved on by its own commit, the next read
-                            // settles it.
-                            store.fence(&marker.execution_id, marker.change, crate::handlers::now()).await?;
-                        }
-                        continue;
-                    }
-                }
-            }
+        let Settled::Holds(state) = head_changes::settle(store, stored, marker, &seen, purpose, attempt).await? else {
+            continue;
         };
         let created: i64 = get_n(&head, "created")?;
         if purpose == Purpose::Decide {

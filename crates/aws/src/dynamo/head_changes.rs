@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use pipewright_core::backoff::Policy;
 use pipewright_core::engine::PipelineState;
-use pipewright_core::head_fate::HeadChange;
-use pipewright_core::ports::StoreError;
+use pipewright_core::head_fate::{self, HeadChange, HeadFate};
+use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::time::Timestamp;
 
 use super::DynamoStore;
@@ -73,6 +73,50 @@ pub(super) fn marker(head: &Item, rev: u64) -> Result<Option<Marker>, StoreError
 /// fenced off (no execution is read from it).
 pub(super) fn is_fence(item: &Item) -> bool {
     item.contains_key(FENCED)
+}
+
+/// Whether a load is for a decision (a commit may follow: a head change still under way is
+/// waited for, then fenced off) or only to show the state (the state it replaced is shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Decide,
+    Show,
+}
+
+/// What a load makes of the head it read.
+pub(super) enum Settled {
+    /// The state that holds.
+    Holds(PipelineState),
+    /// Read the head again: its change was under way (waited for, or now fenced off).
+    ReadAgain,
+}
+
+/// The state that holds at a head read with `stored` and `marker`, given the items `seen`
+/// (each execution's `rev` and `headed`, the marker's among them), on the load's `attempt`th
+/// read: a change under way is waited for ([`UNDER_WAY`]), then its writer fenced off.
+pub(super) async fn settle(
+    store: &DynamoStore,
+    stored: PipelineState,
+    marker: Option<Marker>,
+    seen: &HashMap<String, (u64, Option<u64>)>,
+    purpose: Purpose,
+    attempt: u32,
+) -> Result<Settled, StoreError> {
+    let Some(marker) = marker else { return Ok(Settled::Holds(stored)) };
+    Ok(match head_fate::fate(marker.change, seen.get(&marker.execution_id).copied()) {
+        HeadFate::Committed => Settled::Holds(stored),
+        HeadFate::Orphaned => Settled::Holds(marker.before),
+        HeadFate::Pending if purpose == Purpose::Show => Settled::Holds(marker.before),
+        HeadFate::Pending if attempt < UNDER_WAY.retries => {
+            store.pause(UNDER_WAY.ceiling(attempt)).await;
+            Settled::ReadAgain
+        }
+        HeadFate::Pending => {
+            // Whether fenced off or moved on by its own commit, the next read settles it.
+            store.fence(&marker.execution_id, marker.change, crate::handlers::now()).await?;
+            Settled::ReadAgain
+        }
+    })
 }
 
 /// `headed` of an execution item, if it has one.

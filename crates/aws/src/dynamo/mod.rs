@@ -200,11 +200,11 @@ impl StateStore for DynamoStore {
     }
 
     async fn load(&self, pipeline: &str, event: &Event) -> Result<Snapshot, StoreError> {
-        executions::load(self, pipeline, |state| executions_needed(state, event), executions::Purpose::Decide).await
+        executions::load(self, pipeline, |state| executions_needed(state, event), head_changes::Purpose::Decide).await
     }
 
     async fn load_view(&self, pipeline: &str) -> Result<Snapshot, StoreError> {
-        executions::load(self, pipeline, executions_shown, executions::Purpose::Show).await
+        executions::load(self, pipeline, executions_shown, head_changes::Purpose::Show).await
     }
 
     async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
