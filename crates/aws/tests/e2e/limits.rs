@@ -325,6 +325,36 @@ async fn throttled_writes_back_off_and_the_run_completes() {
     assert!(outbox_batches(&stack).await.is_empty(), "no batch of a throttled commit is left behind");
 }
 
+/// A stage move whose write of the execution fails after the head's (throttled past the SDK's
+/// attempts) leaves the head's marker behind with nothing to settle it. The handler's next try
+/// finds the change under way, waits, fences it off and decides again: the run ends once, and
+/// the orphaned change's outbox batch is never carried out (no state change is put twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_head_change_whose_execution_write_fails_is_fenced_off_and_the_run_ends_once() {
+    let stack = stack().await;
+    stack.put_pipeline(&site_pipeline(&stack, "fenced", "SUPERSEDED", false)).await;
+    let (table, bus) = (stack.stack.settings.table.clone(), stack.stack.settings.bus.clone());
+    let (version, etag) = stack.upload_source("site.zip", &[("index.html", "<p>fenced</p>")]).await;
+    stack.put_default_bus(&stack.object_created("site.zip", &version, &etag)).await;
+    let listed = || async { stack.services.store.list_executions("fenced", 10, None).await.unwrap().items };
+    stack.router.run_until(100, || async { !listed().await.is_empty() }).await.unwrap();
+    let execution = listed().await[0].id.clone();
+    // The first update naming the execution's key is the source's result, which moves it on.
+    let resource = format!("EXECUTION#{execution}");
+    inject("UpdateItem", &resource, SDK_ATTEMPTS, "ThrottlingException").await;
+    let pumped = stack
+        .router
+        .run_until(600, || async { listed().await.first().is_some_and(|e| e.status.is_finished()) })
+        .await
+        .unwrap();
+    assert_eq!(injected("UpdateItem", &resource).await, u64::from(SDK_ATTEMPTS));
+    assert!(pumped.failed.is_empty() && pumped.dead_lettered.is_empty(), "the handler's own try: {pumped:?}");
+    assert_eq!(listed().await[0].status, ExecutionStatus::Succeeded);
+    // The pipeline's 2, each of the 3 stages' 2, each of the 5 actions' 2: none twice.
+    assert_eq!(billed(&table, &bus).await.events, 18.0);
+    assert!(outbox_batches(&stack).await.is_empty(), "the orphan's batch is removed");
+}
+
 /// The outbox batches in the table, read unmetered.
 async fn outbox_batches(stack: &Stack) -> Vec<HashMap<String, AttributeValue>> {
     let client = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
