@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use pipewright_core::engine::{Execution, Needs, PipelineState};
+use pipewright_core::head_fate::Stored;
 use pipewright_core::ports::{Page, Snapshot, StoreError, Versioned};
 use pipewright_core::storage::{Cursor, page, page_size};
 use pipewright_core::time::Timestamp;
@@ -29,7 +30,7 @@ impl DynamoStore {
         let mut seen = HashMap::new();
         for item in self.batch_get(keys).await? {
             let version = get_n(&item, "rev")?;
-            seen.insert(execution_of(get_s(&item, "pk")?).to_string(), (version, head_changes::headed(&item)));
+            seen.insert(execution_of(get_s(&item, "pk")?).to_string(), head_changes::stored(&item, version));
             if head_changes::is_fence(&item) {
                 continue;
             }
@@ -96,8 +97,8 @@ impl DynamoStore {
 /// What [`DynamoStore::versioned_executions`] read.
 struct Loaded {
     executions: BTreeMap<String, Versioned<Execution>>,
-    /// Each item read: its `rev` and `headed`.
-    seen: HashMap<String, (u64, Option<u64>)>,
+    /// Each item read, as a head change's fate asks it.
+    seen: HashMap<String, Stored>,
 }
 
 /// The pipeline state and the executions `needs` names for it: the head's item, then those
@@ -109,12 +110,26 @@ pub(super) async fn load(
     needs: impl Fn(&PipelineState) -> Needs,
     purpose: Purpose,
 ) -> Result<Snapshot, StoreError> {
-    // A read before each wait for a change under way, one that fences its writer off, one after.
-    for attempt in 0..=head_changes::UNDER_WAY.retries + 1 {
+    // The waits for one change under way count from its first read: a new writer's change
+    // found after a fence is waited for in its turn. Each change is settled within its waits,
+    // a fence and a read after it, and a few changes in a row still let the load end.
+    let mut waited: Option<(String, u64, u32)> = None;
+    for _ in 0..4 * (head_changes::UNDER_WAY.retries + 2) {
         let head = store.head(pipeline).await?.ok_or_else(|| StoreError::NotFound(format!("pipeline {pipeline}")))?;
         let rev: u64 = get_n(&head, "rev")?;
         let stored: PipelineState = read_json(&head, "state", "pipeline state")?;
         let marker = head_changes::marker(&head, rev)?;
+        let attempt = match (&marker, &mut waited) {
+            (Some(marker), Some((execution, at, reads))) if *execution == marker.execution_id && *at == rev => {
+                *reads += 1;
+                *reads
+            }
+            (Some(marker), _) => {
+                waited = Some((marker.execution_id.clone(), rev, 0));
+                0
+            }
+            (None, _) => 0,
+        };
         let Needs { executions: mut ids, all_active } = needs(&stored);
         if let Some(marker) = &marker {
             ids.extend(needs(&marker.before).executions);

@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use pipewright_core::backoff::Policy;
 use pipewright_core::engine::PipelineState;
-use pipewright_core::head_fate::{self, HeadChange, HeadFate};
+use pipewright_core::head_fate::{self, HeadChange, HeadFate, Stored};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::time::Timestamp;
 
@@ -98,7 +98,7 @@ pub(super) async fn settle(
     store: &DynamoStore,
     stored: PipelineState,
     marker: Option<Marker>,
-    seen: &HashMap<String, (u64, Option<u64>)>,
+    seen: &HashMap<String, Stored>,
     purpose: Purpose,
     attempt: u32,
 ) -> Result<Settled, StoreError> {
@@ -119,9 +119,10 @@ pub(super) async fn settle(
     })
 }
 
-/// `headed` of an execution item, if it has one.
-pub(super) fn headed(item: &Item) -> Option<u64> {
-    item.get(HEADED).and_then(|value| value.as_n().ok()).and_then(|value| value.parse().ok())
+/// An execution item at `rev` as a head change's fate asks it.
+pub(super) fn stored(item: &Item, rev: u64) -> Stored {
+    let number = |name: &str| item.get(name).and_then(|value| value.as_n().ok()).and_then(|value| value.parse().ok());
+    Stored { rev, headed: number(HEADED), fenced: number(FENCED) }
 }
 
 /// The state a head held at a `rev`, and when its pipeline was created: a pipeline deleted and
@@ -223,8 +224,9 @@ impl DynamoStore {
     /// Moves execution `id` past `rev` `read`, changing nothing else, so that the commit of
     /// `change` (conditional on `read`) can no longer happen: the change is then orphaned, and
     /// so is the outbox batch put for it (`core::outbox_fate`). An execution not yet created
-    /// (`read` 0, its start) gets an item of `rev` 1 in its place, which names the change. False
-    /// when the execution was not at `read` any more (its commit, or another, happened).
+    /// (`read` 0, its start) gets an item of `rev` 1 in its place, which names the change (and
+    /// replaces the fence of an earlier start). False when the execution was not at `read` any
+    /// more (its commit, or another, happened).
     pub(super) async fn fence(&self, id: &str, change: HeadChange, now: Timestamp) -> Result<bool, StoreError> {
         let read = change.makes_rev.saturating_sub(1);
         let written = if read == 0 {
@@ -236,7 +238,10 @@ impl DynamoStore {
                 .item("rev", n(1))
                 .item(FENCED, n(change.head_rev))
                 .item("expires_at", n(now.millis() / 1000 + FENCED_SECONDS))
-                .condition_expression("attribute_not_exists(pk)")
+                // In place of nothing, or of the fence of an earlier start.
+                .condition_expression("attribute_not_exists(pk) OR #fenced < :head")
+                .expression_attribute_names("#fenced", FENCED)
+                .expression_attribute_values(":head", n(change.head_rev))
                 .send()
                 .await;
             conditional(result)
@@ -252,7 +257,14 @@ impl DynamoStore {
                 .expression_attribute_values(":read", n(read))
                 .send()
                 .await;
-            conditional(result)
+            let fenced = conditional(result)?;
+            if fenced {
+                // The writer's batch is an orphan now: removed, or left to the tick's sweep.
+                if let Err(error) = self.remove_orphans(id).await {
+                    tracing::warn!(%error, execution = id, "the batch of a commit fenced off stays");
+                }
+            }
+            Ok(fenced)
         };
         self.cache.forget(id);
         written

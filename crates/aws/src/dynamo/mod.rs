@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | pipeline head: current version, state (compressed JSON), `rev`; the marker of a change written before its execution's commit (`pending_execution`, `pending_rev`, `pending_at`, `before`: `head_changes`) | `PIPELINE#<name>` | `HEAD` |
 //! | one declaration version: `body` (compressed JSON), `created` | `PIPELINE#<name>` | `DECLARATION#<version>` |
-//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `batched` (its last batch commits, `core::outbox_fate`), `headed` (the head `rev` of its last change written with the head's marker) (and `outbox`, a map of effects, when written before outbox batches); or, in the place of a start fenced off, `rev` 1 and `fenced` | `EXECUTION#<id>` | `EXECUTION` |
+//! | one execution: `body` (compressed JSON: the whole of a small execution, else its head and the `parts` manifest), `rev`, `batched` (its last batch commits, `core::outbox_fate`), `headed` (the head `rev` of its last change written with the head's marker) (and `outbox`, a map of effects, when written before outbox batches); or, in the place of a start fenced off, `rev` 1, `fenced` and `expires_at` | `EXECUTION#<id>` | `EXECUTION` |
 //! | parts of a large execution (`parts`): `body` (compressed JSON), `rev` | `EXECUTION#<id>` | `PART#<item key>` |
 //! | where a dispatched job whose result names only the job belongs (written by the relay): `pipeline`, `execution` | `JOB#<job id>` | `JOB` |
 //! | a job's claim: `lease_until`, `handed_off`; a dispatched job's also `pipeline`, `execution` | `JOB#<job id>` | `CLAIM` |
@@ -173,11 +173,6 @@ impl DynamoStore {
     }
 }
 
-/// Whether a write that failed with `error` did not happen (else it may have).
-fn definitely_not_written(error: &StoreError) -> bool {
-    matches!(error, StoreError::Conflict(_) | StoreError::Refused(_) | StoreError::Throttled(_))
-}
-
 impl StateStore for DynamoStore {
     fn bytes_written(&self) -> Option<u64> {
         Some(self.written.load(std::sync::atomic::Ordering::Relaxed))
@@ -228,17 +223,17 @@ impl StateStore for DynamoStore {
             let stored =
                 self.write_alone(&batch.put, conflict).await.unwrap_or_else(|| Err(refused("a batch is a put")));
             if let Err(error) = stored {
-                outbox::discard_uncommitted(self, &batches[..put], true).await;
+                outbox::discard_uncommitted(self, &batches[..put]).await;
                 return Err(error);
             }
         }
         // Then the head with its marker, on its own (`head_changes`): refused, nothing of the
-        // change is written but its batches.
+        // change is written but its batches, which a twin's commit may still make its own.
         if let Some(head) = &head_first {
             let moved =
                 self.write_alone(head, conflict).await.unwrap_or_else(|| Err(refused("a head change is an update")));
             if let Err(error) = moved {
-                outbox::discard_uncommitted(self, &batches, definitely_not_written(&error)).await;
+                outbox::discard_uncommitted(self, &batches).await;
                 return Err(error);
             }
         }
@@ -254,9 +249,9 @@ impl StateStore for DynamoStore {
             },
         };
         if let Err(error) = result {
-            // Written for a commit that did not happen (a lost race), or may not have (an
-            // error that leaves it unknown, in which case what may still commit stays).
-            outbox::discard_uncommitted(self, &batches, definitely_not_written(&error)).await;
+            // Written for a commit that did not happen (a lost race: its batches are orphans)
+            // or may not have, or whose twin may still land: those stay (`discard_uncommitted`).
+            outbox::discard_uncommitted(self, &batches).await;
             return Err(error);
         }
         self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);

@@ -61,12 +61,23 @@ impl DynamoStore {
         Ok(committed)
     }
 
-    /// The execution item's `rev` and the batch commits it remembers; `None` without an item.
+    /// Removes the execution's batches whose commit did not happen (as any read of its
+    /// batches does): after a fence, the batch of the commit fenced off.
+    pub(super) async fn remove_orphans(&self, execution_id: &str) -> Result<(), StoreError> {
+        self.batches(execution_id).await.map(drop)
+    }
+
+    /// The execution item's `rev` and the batch commits it remembers; `None` without an item,
+    /// or with the item that fences off a start in its place (the start may still replace it:
+    /// `head_changes::FENCED`).
     pub(super) async fn stored_batch_commits(
         &self,
         execution_id: &str,
     ) -> Result<Option<(u64, Vec<BatchCommit>)>, StoreError> {
         let Some(item) = self.get(&execution_pk(execution_id), EXECUTION).await? else { return Ok(None) };
+        if super::head_changes::is_fence(&item) {
+            return Ok(None);
+        }
         let rev = get_n(&item, "rev")?;
         Ok(Some((rev, recent_batches(&item, rev)?)))
     }
@@ -123,18 +134,19 @@ fn fate_against(commit: BatchCommit, stored: Option<&(u64, Vec<BatchCommit>)>, a
     outbox_fate::fate(commit, stored.map(|(rev, recent)| (*rev, recent.as_slice())), age_millis)
 }
 
-/// Removes what `batches` put for a commit that did not happen (`definite`: a lost race, or
-/// nothing sent yet) or may not have: each batch whose fate, against its execution as now
-/// stored, is an orphan, and after a definite failure also one whose `rev` the execution has
-/// not reached (no write of this commit is left to land). A batch the same commit's twin (an
-/// event delivered twice at once) committed stays. Failures are logged: what stays is the
-/// tick's to remove once [`outbox_fate::ORPHANED_AFTER_MILLIS`] have passed.
-pub(super) async fn discard_uncommitted(store: &DynamoStore, batches: &[BatchPut], definite: bool) {
+/// Removes what `batches` put for a commit that did not happen, or may not have: each batch
+/// whose fate, against its execution as now stored, is an orphan. A batch whose execution has
+/// not reached its `rev` stays, even after this writer's definite failure: the same commit's
+/// twin (an event delivered twice at once), which puts the same batch, may be between its
+/// writes (`head_changes`), and its commit would land without its effects. Such a batch is
+/// carried out only once a commit makes it committed, and removed once it is an orphan (the
+/// execution moved past it, or [`outbox_fate::ORPHANED_AFTER_MILLIS`] passed, by the tick).
+/// Failures are logged: what stays is the tick's to remove.
+pub(super) async fn discard_uncommitted(store: &DynamoStore, batches: &[BatchPut]) {
     for batch in batches {
         let outcome = async {
             let stored = store.stored_batch_commits(&batch.execution_id).await?;
-            let fate = fate_against(batch.commit, stored.as_ref(), 0);
-            if fate == BatchFate::Orphaned || (definite && fate == BatchFate::Pending) {
+            if fate_against(batch.commit, stored.as_ref(), 0) == BatchFate::Orphaned {
                 store.remove_orphan(&batch.sk).await?;
             }
             Ok::<(), StoreError>(())

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 use pipewright_core::backoff;
 use pipewright_core::declaration::PipelineDeclaration;
-use pipewright_core::engine::PipelineState;
+use pipewright_core::engine::{Needs, PipelineState};
 use pipewright_core::ports::{PutOutcome, StateStore, StoreError, StoredPipeline};
 use pipewright_core::storage::{same_structure, stamped};
 use pipewright_core::time::Timestamp;
@@ -16,6 +16,7 @@ use pipewright_core::time::Timestamp;
 use super::DynamoStore;
 use super::codec::{Item, compressed_json, get_n, get_s, n, read_json, s};
 use super::errors::{refused, sdk_error, transaction_error};
+use super::head_changes::Purpose;
 use super::keys::{ALL_PIPELINES, HEAD, declaration_sk, key, pipeline_pk};
 use super::limits;
 
@@ -195,6 +196,12 @@ pub(super) async fn list(store: &DynamoStore) -> Result<Vec<StoredPipeline>, Sto
 }
 
 pub(super) async fn delete(store: &DynamoStore, name: &str) -> Result<(), StoreError> {
+    // A change of the head still under way is settled first (a start between its two writes
+    // fenced off), so that no execution is created after its pipeline's items are gone.
+    match super::executions::load(store, name, |_| Needs::default(), Purpose::Decide).await {
+        Ok(_) | Err(StoreError::NotFound(_)) => {}
+        Err(error) => return Err(error),
+    }
     let mut keys: Vec<(String, String)> = Vec::new();
     for id in store.execution_ids(name, false).await? {
         // The execution's item and its part items.

@@ -168,23 +168,24 @@ async fn an_outbox_batch_is_carried_out_only_once_its_commit_has_happened() {
     assert!(batches().await.is_empty());
 }
 
-/// A change refused after its batch is put (throttled here past the SDK's own tries) takes
-/// its batch away again: nothing is left for a relay or the tick to carry out, and the same
-/// change commits on a later try with its batch.
+/// A change refused after its batch is put (throttled here past the SDK's own tries) leaves
+/// its batch, which a twin's commit (between its writes, the same batch) could still make its
+/// own; nothing of it is carried out or found while its execution has not reached its `rev`,
+/// and the same change commits on a later try with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_refused_after_its_batch_is_put_takes_the_batch_away() {
+async fn a_change_refused_after_its_batch_is_put_leaves_a_batch_nothing_carries_out() {
     let store = fresh().await;
     let start = start_of(&store, "e2", pipewright_aws::handlers::now()).await;
     crate::common::inject("TransactWriteItems", store.table(), 1, "ThrottlingError").await;
     let refused = store.commit(start.clone()).await.unwrap_err();
     assert!(matches!(refused, StoreError::Throttled(_)), "{refused:?}");
     assert_eq!(crate::common::injected("TransactWriteItems", store.table()).await, 1);
-    assert!(outbox_of(&store, "e2").await.is_empty(), "its batch is taken away");
+    assert_eq!(outbox_of(&store, "e2").await.len(), 1, "its batch stays, pending");
     assert!(store.get_execution("e2").await.unwrap().is_none(), "nothing committed");
-    assert!(store.pending_effects("e2").await.unwrap().is_empty());
+    assert!(store.pending_effects("e2").await.unwrap().is_empty(), "nothing carried out");
 
     store.commit(start).await.unwrap();
-    assert_eq!(outbox_of(&store, "e2").await.len(), 1, "committed with its batch");
+    assert_eq!(outbox_of(&store, "e2").await.len(), 1, "committed with the same batch");
     assert!(!store.pending_effects("e2").await.unwrap().is_empty());
 }
 

@@ -82,6 +82,12 @@ fn number(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|value| value.as_n().ok()).map(|value| value.parse().unwrap())
 }
 
+/// Removes execution `id`'s item, as if its start's put had never been sent.
+async fn undo_start(store: &DynamoStore, id: &str) {
+    let item = key(&format!("EXECUTION#{id}"), "EXECUTION");
+    client().await.delete_item().table_name(store.table()).set_key(Some(item)).send().await.unwrap();
+}
+
 async fn shown(store: &DynamoStore) -> PipelineState {
     store.load_view("p").await.unwrap().state.value
 }
@@ -165,17 +171,10 @@ async fn a_head_change_whose_execution_write_never_lands_is_undone_by_the_next_d
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_fenced_off_is_never_created_and_a_later_start_replaces_the_fence() {
     let store = with_pipeline().await;
-    let client = client().await;
     let never_ran = shown(&store).await;
     let started = decided(&store, &start("e1")).await;
     store.commit(started.clone()).await.unwrap();
-    client
-        .delete_item()
-        .table_name(store.table())
-        .set_key(Some(key("EXECUTION#e1", "EXECUTION")))
-        .send()
-        .await
-        .unwrap();
+    undo_start(&store, "e1").await;
     assert_eq!(shown(&store).await, never_ran);
 
     let snapshot = store.load("p", &start("e1")).await.unwrap();
@@ -270,4 +269,63 @@ async fn a_marker_left_by_a_write_that_did_not_know_it_is_ignored() {
     assert_eq!(state.version, number(&at_start, "rev").unwrap() + 1);
     assert_eq!(&state.value, started.state.as_ref().unwrap(), "the state that write stored");
     assert_eq!(&shown(&store).await, started.state.as_ref().unwrap());
+}
+
+/// A start decided again after an earlier start of the same execution was fenced off: while
+/// its own put has not landed, the earlier fence does not orphan it (its put would still
+/// replace that item); a decision waits, then fences it off in its turn, replacing the fence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_decided_again_after_a_fence_is_pending_until_fenced_in_its_turn() {
+    let store = with_pipeline().await;
+    let client = client().await;
+    let never_ran = shown(&store).await;
+    store.commit(decided(&store, &start("e1")).await).await.unwrap();
+    undo_start(&store, "e1").await;
+    store.load("p", &start("e1")).await.unwrap();
+    let first_fence = execution_item(&store, "e1").await.expect("the first start fenced off");
+
+    // The start decided again writes the head; its put has not landed yet.
+    let again = decided(&store, &start("e1")).await;
+    store.commit(again.clone()).await.unwrap();
+    let head_rev = number(&head(&store).await, "rev").unwrap();
+    client.put_item().table_name(store.table()).set_item(Some(first_fence.clone())).send().await.unwrap();
+    assert!(number(&first_fence, "fenced").unwrap() < head_rev);
+
+    let snapshot = store.load("p", &start("e1")).await.unwrap();
+    assert_eq!(snapshot.state.value, never_ran, "fenced off in its turn, not taken for done");
+    let fence = execution_item(&store, "e1").await.unwrap();
+    assert_eq!(number(&fence, "fenced"), Some(head_rev), "the fence names this start now");
+    // Its put, were it sent now, is refused.
+    let put = Changes { state: None, state_relied_on: false, ..again };
+    assert!(matches!(store.commit(put).await, Err(StoreError::Conflict(_))));
+    assert!(store.get_execution("e1").await.unwrap().is_none());
+}
+
+/// Twins (one event delivered twice at once) put the same outbox batch. The twin whose head
+/// write is refused, while the other is between its two writes, leaves the batch they share:
+/// once the other's execution write lands, its effects are there to carry out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_refused_leaves_the_batch_the_other_twin_is_committing() {
+    let store = with_pipeline().await;
+    let client = client().await;
+    store.commit(decided(&store, &start("e1")).await).await.unwrap();
+    let before = execution_item(&store, "e1").await.unwrap();
+    let moved = decided(&store, &source_done("e1")).await;
+    store.commit(moved.clone()).await.unwrap();
+    let landed = execution_item(&store, "e1").await.unwrap();
+    // The first twin between its writes: its head written, its execution not yet.
+    client.put_item().table_name(store.table()).set_item(Some(before)).send().await.unwrap();
+    let shared = || async {
+        outbox_of(&store, "e1").await.iter().filter(|batch| batch["sk"].as_s().unwrap().ends_with("@2")).count()
+    };
+    assert_eq!(shared().await, 1);
+
+    let refused = store.commit(moved.clone()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)), "the head moved: {refused:?}");
+    assert_eq!(shared().await, 1, "the batch the first twin is committing stays");
+
+    // The first twin's execution write lands: its effects are there.
+    client.put_item().table_name(store.table()).set_item(Some(landed)).send().await.unwrap();
+    let pending: Vec<String> = store.pending_effects("e1").await.unwrap().iter().map(|e| e.id().to_string()).collect();
+    assert!(kept(&store, &moved).iter().all(|id| pending.contains(id)), "{pending:?}");
 }
