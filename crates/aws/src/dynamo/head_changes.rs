@@ -9,7 +9,6 @@
 //! commit").
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
@@ -24,6 +23,7 @@ use pipewright_core::time::Timestamp;
 use super::DynamoStore;
 use super::codec::{Item, compressed_json, get_n, get_s, n, read_json, s};
 use super::errors::{conditional, refused};
+use super::kept::Kept;
 use super::keys::{EXECUTION, execution_pk, key};
 
 /// On the head: the execution whose commit the state waits for, the `rev` it makes, and the
@@ -190,33 +190,18 @@ fn named(update: UpdateBuilder) -> UpdateBuilder {
 
 /// The head states this store resolved for a decision, by pipeline: the `rev` read and what
 /// held at it. A commit that changes the head with one execution finds here the state its
-/// marker keeps; without it, the change is one transaction. A few are kept.
+/// marker keeps; without it, the change is one transaction.
 #[derive(Clone, Default)]
-pub(super) struct ResolvedHeads {
-    heads: Arc<Mutex<HashMap<String, (u64, Resolved)>>>,
-}
-
-const KEPT_HEADS: usize = 64;
+pub(super) struct ResolvedHeads(Kept<(u64, Resolved)>);
 
 impl ResolvedHeads {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, Resolved)>> {
-        self.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     pub(super) fn insert(&self, pipeline: &str, rev: u64, resolved: Resolved) {
-        let mut heads = self.lock();
-        if heads.len() >= KEPT_HEADS && !heads.contains_key(pipeline) {
-            // No order is kept: any entry goes, and its pipeline's next change is a transaction.
-            if let Some(any) = heads.keys().next().cloned() {
-                heads.remove(&any);
-            }
-        }
-        heads.insert(pipeline.to_string(), (rev, resolved));
+        self.0.insert(pipeline, (rev, resolved));
     }
 
     /// What held at `rev` of `pipeline`'s head, if this store resolved it.
     pub(super) fn at(&self, pipeline: &str, rev: u64) -> Option<Resolved> {
-        self.lock().get(pipeline).filter(|(read, _)| *read == rev).map(|(_, resolved)| resolved.clone())
+        self.0.get(pipeline).filter(|(read, _)| *read == rev).map(|(_, resolved)| resolved)
     }
 }
 

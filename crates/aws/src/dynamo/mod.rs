@@ -38,7 +38,8 @@
 //!
 //! One job per module: `keys` (the layout above), `codec` (attribute values), `schema` (the
 //! table), `transaction` (a change as its writes, built without sending), `head_changes` (the
-//! head's marker, the states loads resolved, the fence), `pipelines`,
+//! head's marker, the states loads resolved, the fence), `kept` (what the store keeps between
+//! calls), `pipelines`,
 //! `executions`, `parts` (an execution whole or in part items), `jobs` (where a job belongs), `single_write` (a change of one
 //! item), `outbox` and `records` (the port's operations on each kind of item),
 //! `claims` (job claims), `sweeps` (what the tick reads from the sparse indexes) and `errors`
@@ -52,6 +53,7 @@ mod errors;
 mod executions;
 mod head_changes;
 mod jobs;
+mod kept;
 mod keys;
 pub mod limits;
 mod outbox;
@@ -256,7 +258,7 @@ impl StateStore for DynamoStore {
         }
         self.written.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         for batch in &batches {
-            self.batch_keys.insert(&batch.named, &batch.sk);
+            self.batch_keys.insert(&batch.named, batch.sk.clone());
         }
         let completed = outbox::completed_by(&changes);
         for (execution, expected) in changes.executions {

@@ -159,35 +159,9 @@ pub(super) async fn discard_uncommitted(store: &DynamoStore, batches: &[BatchPut
 
 /// Where the batches a store committed are, by the key a relay names them by (their ids'
 /// digest, `keys::batch_sk`): their own key also holds the `rev` they committed with, which
-/// the relay does not know. A few are kept: the relay completes a commit's batch right after
-/// it; any other completion reads the outbox.
-#[derive(Clone, Default)]
-pub(super) struct BatchKeys {
-    keys: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
-}
-
-const KEPT_BATCH_KEYS: usize = 64;
-
-impl BatchKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(super) fn insert(&self, named: &str, sk: &str) {
-        let mut keys = self.lock();
-        if keys.len() >= KEPT_BATCH_KEYS {
-            // No order is kept: any entry goes, and its batch is found by reading the outbox.
-            if let Some(any) = keys.keys().next().cloned() {
-                keys.remove(&any);
-            }
-        }
-        keys.insert(named.to_string(), sk.to_string());
-    }
-
-    fn take(&self, named: &str) -> Option<String> {
-        self.lock().remove(named)
-    }
-}
+/// the relay does not know. The relay completes a commit's batch right after it; any other
+/// completion, or one whose key is no longer kept, reads the outbox.
+pub(super) type BatchKeys = super::kept::Kept<String>;
 
 /// Whether the outbox keeps `effect` until the relay carries it out. A deadline (`WakeAt`)
 /// has nothing to carry out on AWS: the tick fires deadlines from the executions it finds
