@@ -36,13 +36,15 @@ pub async fn waiting_job(
                     return Ok(Some(dispatch));
                 }
             }
-            None => starting |= dispatch.condition.is_none() && dispatch.continuation_token.is_none(),
+            None => starting |= build::is_build_start(&dispatch),
         }
     }
-    // A service can report before the start's wait is recorded (the work started, the
-    // engine has not yet applied the continuation): a later delivery finds it. The tick
-    // looks anyway, so this only makes the event count sooner.
-    if starting {
+    // A build can end before its start's wait is recorded (the build started, the engine
+    // has not yet applied the continuation): a later delivery finds it. The tick looks
+    // anyway, so this only makes the event count sooner. Other actions starting, or a build
+    // whose result is recorded (with an earlier build's, `ended_together`), are no reason to
+    // try again.
+    if starting && !build::build_recorded(&execution.value, external_id) {
         return Err(HandlerError::Retryable(format!(
             "{execution_id} has an action still starting: the wait for {external_id} may not be recorded yet"
         )));

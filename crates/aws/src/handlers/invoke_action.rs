@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use pipewright_core::declaration::ActionOwner;
-use pipewright_core::engine::{ApprovalRequest, Dispatch, Event, FailureType, JobContinued, Revision, RevisionType};
+use pipewright_core::deploy::codebuild::is_build_look;
+use pipewright_core::engine::{
+    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType,
+};
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{JobLocation, StateStore};
@@ -45,7 +48,7 @@ pub enum Invoked {
 }
 
 /// Action output goes to the function's log.
-struct ToLog;
+pub(super) struct ToLog;
 
 impl ActionOutput for ToLog {
     fn line(&self, stage: &str, action: &str, line: &str) {
@@ -73,12 +76,10 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     // attempt that is no longer current must not run, or a superseded S3 deploy could
     // overwrite a newer release. The job is kept as handed off, so that a redelivery stops at
     // the claim.
-    let live = services
-        .store
-        .get_execution(&dispatch.execution_id)
-        .await?
-        .is_some_and(|execution| pipewright_core::engine::job_is_live(&execution.value, &dispatch.job_ref()));
-    if !live {
+    let execution = services.store.get_execution(&dispatch.execution_id).await?.map(|read| read.value);
+    let live =
+        execution.as_ref().filter(|execution| pipewright_core::engine::job_is_live(execution, &dispatch.job_ref()));
+    let Some(execution) = live else {
         if let Some(job) = claim {
             services.store.hand_off_job(job).await?;
         }
@@ -89,7 +90,7 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
             "job {} of {}/{} (attempt {}) is no longer current: not run",
             dispatch.job_id, dispatch.stage, dispatch.action, dispatch.attempt
         )));
-    }
+    };
     let kind = pipewright_core::rule_types::RuleProvider::kind_of(dispatch);
     let outcome = match kind {
         Some(ProviderKind::S3Source) => s3_source(services, dispatch).await,
@@ -113,7 +114,7 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
         // Commands actions too: user commands never run in this function, with its role
         // (docs/security.md, "Commands actions").
         Some(kind) if pipewright_core::deploy::waits_on_service(kind) => {
-            return deploy(services, message).await;
+            return deploy(services, message, execution).await;
         }
         Some(ProviderKind::Lambda) => match lambda(services, dispatch).await {
             Ok(status) => {
@@ -176,26 +177,13 @@ async fn report(services: &Services, message: &DispatchMessage, event: Option<Ev
 /// work, a job carrying a wait looks again. Either finishes the action, reported as any job
 /// result, or waits: the wait goes back as a continuation whose token the engine keeps with
 /// the attempt, and the tick sends the next look when it is due. Nothing here sleeps.
-async fn deploy(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
+async fn deploy(
+    services: &Services,
+    message: &DispatchMessage,
+    execution: &Execution,
+) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
-    let regional_store = match dispatch.region {
-        // By version alone: every CodeBuild and deploy step comes this way, and reading the
-        // execution to check its pipeline's creation would cost a read per step.
-        Some(_) => {
-            match services.cache.by_version(&services.store, &dispatch.pipeline, dispatch.pipeline_version).await {
-                Ok(pipeline) => pipewright_core::deploy::regional_store(&pipeline, dispatch),
-                // A read that failed for a moment is retried: without the regional store, a
-                // cross-region action would be pointed at the home store. A pipeline deleted
-                // meanwhile leaves its job to run as it was dispatched.
-                Err(error) => match HandlerError::from(error) {
-                    HandlerError::Rejected(_) => None,
-                    other => return Err(other),
-                },
-            }
-        }
-        None => None,
-    };
-    let job = DeployJob { dispatch: dispatch.clone(), regional_store };
+    let job = deploy_job(services, dispatch).await?;
     let progress = match dispatch.continuation_token.as_deref() {
         None => services.deployer.start(&job, &ToLog).await,
         Some(token) => match serde_json::from_str::<Waiting>(token) {
@@ -224,8 +212,37 @@ async fn deploy(services: &Services, message: &DispatchMessage) -> Result<Invoke
             }
         },
     };
-    report(services, message, event).await?;
+    match event {
+        // A build that ended is recorded with its siblings that ended too (`ended_together`).
+        Some(event) if matches!(invoked, Invoked::Finished(_)) && is_build_look(dispatch) => {
+            super::ended_together::record(services, message, event, execution).await?;
+        }
+        event => report(services, message, event).await?,
+    }
     Ok(invoked)
+}
+
+/// The job a deploy provider's step works on: the dispatch, with the artifact store of the
+/// action's region.
+pub(super) async fn deploy_job(services: &Services, dispatch: &Dispatch) -> Result<DeployJob, HandlerError> {
+    let regional_store = match dispatch.region {
+        // By version alone: every CodeBuild and deploy step comes this way, and reading the
+        // execution to check its pipeline's creation would cost a read per step.
+        Some(_) => {
+            match services.cache.by_version(&services.store, &dispatch.pipeline, dispatch.pipeline_version).await {
+                Ok(pipeline) => pipewright_core::deploy::regional_store(&pipeline, dispatch),
+                // A read that failed for a moment is retried: without the regional store, a
+                // cross-region action would be pointed at the home store. A pipeline deleted
+                // meanwhile leaves its job to run as it was dispatched.
+                Err(error) => match HandlerError::from(error) {
+                    HandlerError::Rejected(_) => None,
+                    other => return Err(other),
+                },
+            }
+        }
+        None => None,
+    };
+    Ok(DeployJob { dispatch: dispatch.clone(), regional_store })
 }
 
 /// A wait as a continuation token, within the 2,048 characters a token may have: without its

@@ -5,6 +5,7 @@ pub mod api;
 pub mod approval_callback;
 pub mod build_events;
 pub mod deploy_events;
+mod ended_together;
 pub mod invoke_action;
 pub mod source_change;
 pub mod source_polling;
@@ -16,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pipewright_core::engine::{ActionFailed, Event, FailureDetails, FailureType};
 use pipewright_core::ports::StoreError;
-use pipewright_core::service::{self, Handled, ServiceError};
+use pipewright_core::service::{self, Handled, ServiceError, Together};
 use pipewright_core::time::Timestamp;
 
 use crate::relay::{RelayError, relay, relay_read_back};
@@ -136,6 +137,34 @@ pub async fn apply_at(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Job results of one execution applied in one commit (`service::handle_together`), or one
+/// by one where that leaves them to [`apply`] (a result stale or refused, a declaration to
+/// bring the state up to first).
+pub async fn apply_together(services: &Services, pipeline: &str, events: &[Event]) -> Result<(), HandlerError> {
+    if let [event] = events {
+        return apply(services, pipeline, event).await.map(drop);
+    }
+    let paired: Vec<(Event, Vec<String>)> = events.iter().map(|event| (event.clone(), Vec::new())).collect();
+    let together = service::handle_together(&services.store, &services.cache, pipeline, &paired, now()).await;
+    let effects = match together {
+        Ok(Together::Applied { effects }) => effects,
+        // Left to one by one, or too large together for DynamoDB's item limit: each on its
+        // own then fails the result that cannot be stored instead ([`unstorable_result`]).
+        Ok(Together::OneByOne) | Err(ServiceError::Store(StoreError::Refused(_))) => {
+            for event in events {
+                apply(services, pipeline, event).await?;
+            }
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if services.faults.take_crash() {
+        return Err(HandlerError::Retryable("injected crash after the commit".to_string()));
+    }
+    relay(services, pipeline, &effects).await?;
+    Ok(())
 }
 
 /// An action's result the store refuses (its execution item would pass DynamoDB's 400 KB, a

@@ -438,3 +438,127 @@ async fn a_commands_action_in_another_region_fails_saying_where_commands_run() {
     assert!(error.message.contains("region is us-west-2"), "{}", error.message);
     assert_eq!(codebuild_calls(&stack).get("StartBuild"), None, "no build started where no project is");
 }
+
+/// S3 source → two CodeBuild builds side by side (`Lint`, `Unit`) → a third build (`Package`).
+fn parallel_builds_pipeline(stack: &Stack, name: &str, project: &str) -> Value {
+    let build = |action: &str| {
+        json!({"name": action, "runOrder": 1,
+               "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+               "configuration": {"ProjectName": project}, "inputArtifacts": [{"name": "Code"}]})
+    };
+    json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/pipewright", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": stack.artifact_bucket()},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Bundle",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": stack.source_bucket, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [build("Lint"), build("Unit")]},
+            {"name": "Package", "actions": [build("Package")]},
+        ],
+    })
+}
+
+/// Two builds of `parallel` started and ended: the execution as their waits left it, and
+/// the ids of the builds in the order of their jobs' ids (the earlier build's first).
+async fn parallel_builds_ended(stack: &Stack) -> (Execution, [String; 2]) {
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(stack, &name).await;
+    stack.put_pipeline(&parallel_builds_pipeline(stack, "parallel", &name)).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    drain(&stack.router).await;
+    let execution = latest(stack, "parallel").await;
+    let mut builds = Vec::new();
+    for action in ["Lint", "Unit"] {
+        let build_id = attempt(&execution, "Build", action).external_execution_id.clone().expect("its build waits");
+        let job = handlers::build_events::waiting_job(&stack.services, &execution.id, &build_id).await.unwrap();
+        builds.push((job.expect("a job waits for the build").job_id, build_id));
+    }
+    builds.sort();
+    for (_, build_id) in &builds {
+        finish(json!({"id": build_id, "status": "SUCCEEDED"})).await;
+    }
+    (execution, [builds[0].1.clone(), builds[1].1.clone()])
+}
+
+/// The look at one build's end, as its event makes it.
+async fn look(stack: &Stack, build_id: &str) -> handlers::invoke_action::Invoked {
+    let event = state_change(&build(stack, build_id).await);
+    handlers::build_events::build_state_changed(&stack.services, &event["detail"]).await.unwrap()
+}
+
+async fn version(stack: &Stack, execution: &str) -> u64 {
+    stack.services.store.get_execution(execution).await.unwrap().unwrap().version
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn builds_that_end_together_are_recorded_in_one_commit_by_the_look_at_the_earlier() {
+    let stack = stack().await;
+    let (execution, [earlier, later]) = parallel_builds_ended(&stack).await;
+    recorded_by_one_look(&stack, &execution.id, &earlier, &later).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_look_at_the_later_build_waits_for_the_earlier_then_records_both_when_it_does_not_come() {
+    let stack = stack().await;
+    let (execution, [earlier, later]) = parallel_builds_ended(&stack).await;
+    // The earlier build's event is late: the later look waits for its look, then records both.
+    recorded_by_one_look(&stack, &execution.id, &later, &earlier).await;
+}
+
+/// The look at build `first` records both builds' results in one commit; the event of
+/// `second` comes next, while the next stage's build starts: its result is recorded, nothing
+/// is written, and the event is not tried again.
+async fn recorded_by_one_look(stack: &Stack, execution: &str, first: &str, second: &str) {
+    let waited = version(stack, execution).await;
+    look(stack, first).await;
+    let recorded = stack.execution(execution).await;
+    for action in ["Lint", "Unit"] {
+        assert_eq!(attempt(&recorded, "Build", action).status, ActionStatus::Succeeded, "{recorded:#?}");
+    }
+    assert_eq!(version(stack, execution).await, waited + 1, "both results in one commit");
+    let stale = look(stack, second).await;
+    assert!(matches!(stale, handlers::invoke_action::Invoked::Stale(_)), "{stale:?}");
+    assert_eq!(version(stack, execution).await, waited + 1);
+    drain(&stack.router).await;
+    assert_package_started_once(stack, execution).await;
+}
+
+/// The stage after the two builds started once: its build waits.
+async fn assert_package_started_once(stack: &Stack, execution: &str) {
+    let moved_on = stack.execution(execution).await;
+    let package = &moved_on.stages.iter().find(|s| s.name == "Package").unwrap().actions[0];
+    assert_eq!(package.attempts.len(), 1, "{moved_on:#?}");
+    assert_eq!(package.attempts[0].status, ActionStatus::InProgress);
+    assert!(package.attempts[0].external_execution_id.is_some(), "its build started: {moved_on:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn looks_at_builds_that_end_together_do_not_race_for_the_execution() {
+    let stack = stack().await;
+    let (execution, [earlier, later]) = parallel_builds_ended(&stack).await;
+    let waited = version(&stack, &execution.id).await;
+    let table = stack.stack.settings.table.clone();
+    let refused_before = refused_writes(&table).await;
+    // Both events at once, as CodeBuild sends them for builds that end together.
+    let (first, second) = tokio::join!(look(&stack, &later), look(&stack, &earlier));
+    assert!(matches!(first, handlers::invoke_action::Invoked::Finished(_)), "{first:?}");
+    assert!(matches!(second, handlers::invoke_action::Invoked::Finished(_)), "{second:?}");
+    assert_eq!(version(&stack, &execution.id).await, waited + 1, "both results in one commit");
+    // The later look waited for the earlier one's commit instead of writing against it.
+    assert_eq!(refused_writes(&table).await, refused_before, "no write refused");
+    drain(&stack.router).await;
+    assert_package_started_once(&stack, &execution.id).await;
+}
+
+/// The stand-in's count of `table`'s writes refused by their condition.
+async fn refused_writes(table: &str) -> f64 {
+    let url = format!("{}/_strict/billing", pipewright_aws::testing::endpoint());
+    let answer = pipewright_http::send(pipewright_http::Request::new("GET", &url)).await.unwrap();
+    let report: Value = serde_json::from_slice(&answer.body).unwrap();
+    let kinds = report[table]["write_units_by_item"].as_object().cloned().unwrap_or_default();
+    kinds.iter().filter(|(kind, _)| kind.contains("(condition failed)")).filter_map(|(_, units)| units.as_f64()).sum()
+}

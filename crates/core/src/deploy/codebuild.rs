@@ -27,10 +27,19 @@ pub const EXECUTION_VARIABLE: &str = "CODEPIPELINE_EXECUTION_ID";
 /// nothing (docs/providers.md, "CodeBuild on AWS"). A build's start is claimed, since a
 /// second StartBuild would start a second build.
 pub fn is_build_look(dispatch: &Dispatch) -> bool {
-    let build = crate::providers::spec_of(&dispatch.action_type).is_some_and(|spec| {
+    is_build(dispatch) && super::deploy_wait(dispatch).is_some()
+}
+
+/// Whether `dispatch` is the first job of a CodeBuild or Commands action: the start of its
+/// build, whose wait is not recorded yet.
+pub fn is_build_start(dispatch: &Dispatch) -> bool {
+    is_build(dispatch) && dispatch.condition.is_none() && dispatch.continuation_token.is_none()
+}
+
+fn is_build(dispatch: &Dispatch) -> bool {
+    crate::providers::spec_of(&dispatch.action_type).is_some_and(|spec| {
         matches!(spec.kind, crate::providers::ProviderKind::CodeBuild | crate::providers::ProviderKind::Commands)
-    });
-    build && super::deploy_wait(dispatch).is_some()
+    })
 }
 
 /// Refuses a Commands action whose build would run in `region` when the stack's Commands
@@ -463,6 +472,15 @@ pub struct BuildEvent {
     pub execution_id: String,
 }
 
+/// Whether `execution` holds the result of build `build_id`: an attempt that ran it and has
+/// ended. An event about that build has nothing left to do, whatever else is starting.
+pub fn build_recorded(execution: &crate::engine::Execution, build_id: &str) -> bool {
+    let attempts = execution.stages.iter().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
+    attempts
+        .filter(|attempt| attempt.external_execution_id.as_deref() == Some(build_id))
+        .any(|attempt| attempt.status != crate::engine::ActionStatus::InProgress)
+}
+
 /// Reads a Build State Change `detail`; `None` for a build Pipewright did not start (no
 /// execution among its variables) or a detail without a build id.
 pub fn build_event(detail: &Value) -> Option<BuildEvent> {
@@ -515,9 +533,11 @@ mod tests {
     fn only_a_look_at_a_builds_wait_goes_unclaimed() {
         let start = dispatch(&["Code"], &["Built"], &[("ProjectName", "p")]);
         assert!(!is_build_look(&start), "a start: a second one would start a second build");
+        assert!(is_build_start(&start));
         let mut look = start.clone();
         look.continuation_token = Some(r#"{"externalId":"p:1","pollAfterSeconds":60}"#.into());
         assert!(is_build_look(&look));
+        assert!(!is_build_start(&look));
         let mut commands_look = look.clone();
         commands_look.action_type.provider = "Commands".into();
         commands_look.action_type.category = crate::declaration::ActionCategory::Compute;
@@ -528,6 +548,8 @@ mod tests {
         )
         .unwrap();
         assert!(!is_build_look(&deploy_look), "a deploy's look may act (a change set executed)");
+        deploy_look.continuation_token = None;
+        assert!(!is_build_start(&deploy_look), "a deploy's start is no build's");
         let mut rule = look;
         rule.condition = Some(crate::engine::ConditionKind::BeforeEntry);
         assert!(!is_build_look(&rule), "a rule's job is not a look");

@@ -12,6 +12,7 @@ pub mod codedeploy;
 pub mod codepipeline;
 pub mod diff;
 pub mod ecs;
+pub mod ended_together;
 pub mod events;
 pub mod plan;
 pub mod s3;
