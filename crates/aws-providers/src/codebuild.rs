@@ -397,6 +397,15 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
     }
 }
 
+/// Whether the build of `waiting` has ended (one BatchGetBuilds, nothing copied); `None` when
+/// it cannot be read now.
+pub async fn has_ended(step: &Step<'_>, waiting: &Waiting) -> Option<bool> {
+    let state: State = serde_json::from_value(waiting.state.clone()).ok()?;
+    let output = step.clients.codebuild.batch_get_builds().ids(&state.build_id).send().await.ok()?;
+    let build = output.builds().iter().find(|b| b.id() == Some(state.build_id.as_str()))?;
+    Some(!matches!(decide::build_state(&view(build)), BuildState::Running(_)))
+}
+
 /// StopBuild, for an action abandoned while its build runs. A build that already ended is
 /// not an error.
 pub async fn stop(clients: &crate::clients::Clients, build_id: &str) -> Result<(), String> {

@@ -168,6 +168,13 @@ pub fn waiting(
     })
 }
 
+/// The output of a read that says nothing for the action's log.
+struct Unsaid;
+
+impl ActionOutput for Unsaid {
+    fn line(&self, _stage: &str, _action: &str, _line: &str) {}
+}
+
 impl Deployer for AwsDeployer {
     fn start<'a>(&'a self, job: &'a DeployJob, output: &'a dyn ActionOutput) -> BoxFuture<'a, Progress> {
         Box::pin(async move {
@@ -212,6 +219,16 @@ impl Deployer for AwsDeployer {
                 Some(ProviderKind::StepFunctions) => stepfunctions::poll(&step, waiting).await,
                 Some(ProviderKind::CodeBuild | ProviderKind::Commands) => codebuild::poll(&step, waiting).await,
                 _ => unsupported(job),
+            }
+        })
+    }
+
+    fn has_ended<'a>(&'a self, job: &'a DeployJob, waiting: &'a Waiting) -> BoxFuture<'a, Option<bool>> {
+        Box::pin(async move {
+            let step = self.context(job, &Unsaid).await.ok()?;
+            match kind_of(job) {
+                Some(ProviderKind::CodeBuild | ProviderKind::Commands) => codebuild::has_ended(&step, waiting).await,
+                _ => None,
             }
         })
     }

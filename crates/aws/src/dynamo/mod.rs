@@ -220,22 +220,19 @@ impl StateStore for DynamoStore {
             + batches.iter().map(|b| limits::bytes(std::slice::from_ref(&b.put))).sum::<usize>())
             as u64;
         let conflict = || format!("pipeline {} changed since it was read", changes.pipeline);
-        // The batches first, each on its own: no commit happens without its effects stored.
+        // A change of the head first, with its marker, on its own (`head_changes`): refused (a
+        // lost race, a twin's), nothing of the change is written. Its commit is the execution's
+        // write, which follows the batches, so a marker whose writer stops here is fenced off.
+        if let Some(head) = &head_first {
+            self.write_alone(head, conflict).await.unwrap_or_else(|| Err(refused("a head change is an update")))?;
+        }
+        // The batches before the commit's own write, each on its own: no commit happens
+        // without its effects stored.
         for (put, batch) in batches.iter().enumerate() {
             let stored =
                 self.write_alone(&batch.put, conflict).await.unwrap_or_else(|| Err(refused("a batch is a put")));
             if let Err(error) = stored {
                 outbox::discard_uncommitted(self, &batches[..put]).await;
-                return Err(error);
-            }
-        }
-        // Then the head with its marker, on its own (`head_changes`): refused, nothing of the
-        // change is written but its batches, which a twin's commit may still make its own.
-        if let Some(head) = &head_first {
-            let moved =
-                self.write_alone(head, conflict).await.unwrap_or_else(|| Err(refused("a head change is an update")));
-            if let Err(error) = moved {
-                outbox::discard_uncommitted(self, &batches).await;
                 return Err(error);
             }
         }

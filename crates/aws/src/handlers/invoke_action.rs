@@ -187,12 +187,28 @@ async fn deploy(
     let progress = match dispatch.continuation_token.as_deref() {
         None => services.deployer.start(&job, &ToLog).await,
         Some(token) => match serde_json::from_str::<Waiting>(token) {
+            // A build may have ended with others of its execution: one commit records them
+            // (`ended_together`).
+            Ok(waiting) if is_build_look(dispatch) => {
+                return super::ended_together::look(services, message, execution, &job, &waiting).await;
+            }
             Ok(waiting) => services.deployer.poll(&job, &waiting, &ToLog).await,
             Err(error) => {
                 Progress::failed(FailureType::JobFailed, format!("the action's wait cannot be read: {error}"))
             }
         },
     };
+    report_progress(services, message, progress).await
+}
+
+/// Reports a deploy provider's step: its result applied, or its wait kept as the attempt's
+/// continuation.
+pub(super) async fn report_progress(
+    services: &Services,
+    message: &DispatchMessage,
+    progress: Progress,
+) -> Result<Invoked, HandlerError> {
+    let dispatch = &message.dispatch;
     let (event, invoked) = match progress {
         Progress::Finished(outcome) => (outcome.clone().into_event(dispatch), Invoked::Finished(outcome)),
         Progress::Waiting(waiting) => match continuation(&waiting) {
@@ -212,13 +228,7 @@ async fn deploy(
             }
         },
     };
-    match event {
-        // A build that ended is recorded with its siblings that ended too (`ended_together`).
-        Some(event) if matches!(invoked, Invoked::Finished(_)) && is_build_look(dispatch) => {
-            super::ended_together::record(services, message, event, execution).await?;
-        }
-        event => report(services, message, event).await?,
-    }
+    report(services, message, event).await?;
     Ok(invoked)
 }
 

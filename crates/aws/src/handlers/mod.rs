@@ -141,7 +141,8 @@ pub async fn apply_at(
 
 /// Job results of one execution applied in one commit (`service::handle_together`), or one
 /// by one where that leaves them to [`apply`] (a result stale or refused, a declaration to
-/// bring the state up to first).
+/// bring the state up to first). The first is the caller's own result: its failure is the
+/// caller's; the others' are logged.
 pub async fn apply_together(services: &Services, pipeline: &str, events: &[Event]) -> Result<(), HandlerError> {
     if let [event] = events {
         return apply(services, pipeline, event).await.map(drop);
@@ -152,9 +153,14 @@ pub async fn apply_together(services: &Services, pipeline: &str, events: &[Event
         Ok(Together::Applied { effects }) => effects,
         // Left to one by one, or too large together for DynamoDB's item limit: each on its
         // own then fails the result that cannot be stored instead ([`unstorable_result`]).
+        // The first is the caller's own; the others, on failing, are left to theirs.
         Ok(Together::OneByOne) | Err(ServiceError::Store(StoreError::Refused(_))) => {
-            for event in events {
-                apply(services, pipeline, event).await?;
+            let Some((own, others)) = events.split_first() else { return Ok(()) };
+            apply(services, pipeline, own).await?;
+            for event in others {
+                if let Err(error) = apply(services, pipeline, event).await {
+                    tracing::warn!(%error, "a result recorded with another is left to its own delivery");
+                }
             }
             return Ok(());
         }

@@ -130,7 +130,9 @@ async fn calls_per_action_of_a_run() {
         })
         .sum();
     println!("invocations by function (memory): {:?}, {memory:?}", pumped.by_function);
-    let s3_puts = sum("S3", &["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]);
+    // S3 bills a copy as a PUT-class request.
+    let s3_puts =
+        sum("S3", &["PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]);
     let s3_gets = s3 as u64 - s3_puts;
     let orchestration = prices.write_unit * bill.write_units
         + prices.read_unit * bill.read_units
@@ -188,10 +190,11 @@ async fn calls_per_action_of_a_run() {
     // pipeline head as well: the head first, on its own with its marker, then the execution
     // (`dynamo::head_changes`; the start's a put): no transaction at all, which would bill
     // both items twice.
+    // (8 when the stand-in ends the two builds far enough apart that the first look finds
+    // the other still running: a commit each.)
     let alone = kinds.get("UpdateItem EXECUTION/EXECUTION").copied().unwrap_or_default();
-    assert_eq!(
-        (alone, kinds.get("PutItem EXECUTION/EXECUTION").copied().unwrap_or_default()),
-        (7.0, 1.0),
+    assert!(
+        (7.0..=8.0).contains(&alone) && kinds.get("PutItem EXECUTION/EXECUTION").copied() == Some(1.0),
         "each write of the execution item alone: {kinds:?}"
     );
     let head_writes: f64 =

@@ -7,6 +7,7 @@
 use crate::common;
 
 use pipewright_aws::devstack::router::Router;
+use pipewright_aws::handlers::invoke_action::Invoked;
 use pipewright_aws::handlers::{self, now, stage_transition};
 use pipewright_core::engine::{ActionStatus, Event, Execution, ExecutionStatus, StopExecution};
 use pipewright_core::ports::StateStore;
@@ -439,8 +440,8 @@ async fn a_commands_action_in_another_region_fails_saying_where_commands_run() {
     assert_eq!(codebuild_calls(&stack).get("StartBuild"), None, "no build started where no project is");
 }
 
-/// S3 source → two CodeBuild builds side by side (`Lint`, `Unit`) → a third build (`Package`).
-fn parallel_builds_pipeline(stack: &Stack, name: &str, project: &str) -> Value {
+/// S3 source → CodeBuild builds side by side (`actions`) → one more build (`Package`).
+fn parallel_builds_pipeline(stack: &Stack, name: &str, project: &str, actions: &[&str]) -> Value {
     let build = |action: &str| {
         json!({"name": action, "runOrder": 1,
                "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
@@ -455,24 +456,25 @@ fn parallel_builds_pipeline(stack: &Stack, name: &str, project: &str) -> Value {
                 "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
                 "configuration": {"S3Bucket": stack.source_bucket, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
                 "outputArtifacts": [{"name": "Code"}]}]},
-            {"name": "Build", "actions": [build("Lint"), build("Unit")]},
+            {"name": "Build", "actions": actions.iter().map(|action| build(action)).collect::<Vec<_>>()},
             {"name": "Package", "actions": [build("Package")]},
         ],
     })
 }
 
-/// Two builds of `parallel` started and ended: the execution as their waits left it, and
-/// the ids of the builds in the order of their jobs' ids (the earlier build's first).
-async fn parallel_builds_ended(stack: &Stack) -> (Execution, [String; 2]) {
+/// The parallel builds `actions` of pipeline `parallel` started and ended: the execution as
+/// their waits left it, and the ids of the builds in the order of their jobs' ids (the
+/// earliest build's first).
+async fn parallel_builds_ended(stack: &Stack, actions: &[&str]) -> (Execution, Vec<String>) {
     let name = format!("pipewright-app-{}", stack.stack.names.stack);
     project(stack, &name).await;
-    stack.put_pipeline(&parallel_builds_pipeline(stack, "parallel", &name)).await;
+    stack.put_pipeline(&parallel_builds_pipeline(stack, "parallel", &name, actions)).await;
     let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
     stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
     drain(&stack.router).await;
     let execution = latest(stack, "parallel").await;
     let mut builds = Vec::new();
-    for action in ["Lint", "Unit"] {
+    for action in actions {
         let build_id = attempt(&execution, "Build", action).external_execution_id.clone().expect("its build waits");
         let job = handlers::build_events::waiting_job(&stack.services, &execution.id, &build_id).await.unwrap();
         builds.push((job.expect("a job waits for the build").job_id, build_id));
@@ -481,11 +483,11 @@ async fn parallel_builds_ended(stack: &Stack) -> (Execution, [String; 2]) {
     for (_, build_id) in &builds {
         finish(json!({"id": build_id, "status": "SUCCEEDED"})).await;
     }
-    (execution, [builds[0].1.clone(), builds[1].1.clone()])
+    (execution, builds.into_iter().map(|(_, build_id)| build_id).collect())
 }
 
 /// The look at one build's end, as its event makes it.
-async fn look(stack: &Stack, build_id: &str) -> handlers::invoke_action::Invoked {
+async fn look(stack: &Stack, build_id: &str) -> Invoked {
     let event = state_change(&build(stack, build_id).await);
     handlers::build_events::build_state_changed(&stack.services, &event["detail"]).await.unwrap()
 }
@@ -497,16 +499,18 @@ async fn version(stack: &Stack, execution: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn builds_that_end_together_are_recorded_in_one_commit_by_the_look_at_the_earlier() {
     let stack = stack().await;
-    let (execution, [earlier, later]) = parallel_builds_ended(&stack).await;
-    recorded_by_one_look(&stack, &execution.id, &earlier, &later).await;
+    let (execution, builds) = parallel_builds_ended(&stack, &["Lint", "Unit"]).await;
+    let [earlier, later] = &builds[..] else { panic!("two builds: {builds:?}") };
+    recorded_by_one_look(&stack, &execution.id, earlier, later).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_look_at_the_later_build_waits_for_the_earlier_then_records_both_when_it_does_not_come() {
+async fn the_look_at_the_later_build_records_both_when_the_earlier_look_does_not_come() {
     let stack = stack().await;
-    let (execution, [earlier, later]) = parallel_builds_ended(&stack).await;
+    let (execution, builds) = parallel_builds_ended(&stack, &["Lint", "Unit"]).await;
+    let [earlier, later] = &builds[..] else { panic!("two builds: {builds:?}") };
     // The earlier build's event is late: the later look waits for its look, then records both.
-    recorded_by_one_look(&stack, &execution.id, &later, &earlier).await;
+    recorded_by_one_look(&stack, &execution.id, later, earlier).await;
 }
 
 /// The look at build `first` records both builds' results in one commit; the event of
@@ -521,7 +525,7 @@ async fn recorded_by_one_look(stack: &Stack, execution: &str, first: &str, secon
     }
     assert_eq!(version(stack, execution).await, waited + 1, "both results in one commit");
     let stale = look(stack, second).await;
-    assert!(matches!(stale, handlers::invoke_action::Invoked::Stale(_)), "{stale:?}");
+    assert!(matches!(stale, Invoked::Stale(_)), "{stale:?}");
     assert_eq!(version(stack, execution).await, waited + 1);
     drain(&stack.router).await;
     assert_package_started_once(stack, execution).await;
@@ -539,16 +543,41 @@ async fn assert_package_started_once(stack: &Stack, execution: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn looks_at_builds_that_end_together_do_not_race_for_the_execution() {
     let stack = stack().await;
-    let (execution, [earlier, later]) = parallel_builds_ended(&stack).await;
+    let (execution, builds) = parallel_builds_ended(&stack, &["Lint", "Unit"]).await;
+    let [earlier, later] = &builds[..] else { panic!("two builds: {builds:?}") };
     let waited = version(&stack, &execution.id).await;
     let table = stack.stack.settings.table.clone();
     let refused_before = refused_writes(&table).await;
     // Both events at once, as CodeBuild sends them for builds that end together.
-    let (first, second) = tokio::join!(look(&stack, &later), look(&stack, &earlier));
-    assert!(matches!(first, handlers::invoke_action::Invoked::Finished(_)), "{first:?}");
-    assert!(matches!(second, handlers::invoke_action::Invoked::Finished(_)), "{second:?}");
+    let (later_look, earlier_look) = tokio::join!(look(&stack, later), look(&stack, earlier));
+    assert!(matches!(earlier_look, Invoked::Finished(_)), "{earlier_look:?}");
+    // The later look stops once its result is recorded, before looking at its build again.
+    assert!(matches!(later_look, Invoked::Stale(_)), "{later_look:?}");
     assert_eq!(version(&stack, &execution.id).await, waited + 1, "both results in one commit");
     // The later look waited for the earlier one's commit instead of writing against it.
+    assert_eq!(refused_writes(&table).await, refused_before, "no write refused");
+    drain(&stack.router).await;
+    assert_package_started_once(&stack, &execution.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn later_looks_that_give_up_on_the_earliest_record_once_between_them() {
+    let stack = stack().await;
+    let (execution, builds) = parallel_builds_ended(&stack, &["Lint", "Unit", "Docs"]).await;
+    let [_, second, third] = &builds[..] else { panic!("three builds: {builds:?}") };
+    let waited = version(&stack, &execution.id).await;
+    let table = stack.stack.settings.table.clone();
+    let refused_before = refused_writes(&table).await;
+    // The earliest build's event is late; the two later looks give up on it at the same
+    // moment: the second records all three, the third waits for it instead of racing it.
+    let (third_look, second_look) = tokio::join!(look(&stack, third), look(&stack, second));
+    assert!(matches!(second_look, Invoked::Finished(_)), "{second_look:?}");
+    assert!(matches!(third_look, Invoked::Stale(_)), "{third_look:?}");
+    let recorded = stack.execution(&execution.id).await;
+    for action in ["Lint", "Unit", "Docs"] {
+        assert_eq!(attempt(&recorded, "Build", action).status, ActionStatus::Succeeded, "{recorded:#?}");
+    }
+    assert_eq!(version(&stack, &execution.id).await, waited + 1, "the three results in one commit");
     assert_eq!(refused_writes(&table).await, refused_before, "no write refused");
     drain(&stack.router).await;
     assert_package_started_once(&stack, &execution.id).await;

@@ -308,16 +308,10 @@ async fn a_start_decided_again_after_a_fence_is_pending_until_fenced_in_its_turn
 async fn a_twin_refused_leaves_the_batch_the_other_twin_is_committing() {
     let store = with_pipeline().await;
     let client = client().await;
-    store.commit(decided(&store, &start("e1")).await).await.unwrap();
-    let before = execution_item(&store, "e1").await.unwrap();
-    let moved = decided(&store, &source_done("e1")).await;
-    store.commit(moved.clone()).await.unwrap();
-    let landed = execution_item(&store, "e1").await.unwrap();
+    let (moved, before, landed) = moved_after_start(&store).await;
     // The first twin between its writes: its head written, its execution not yet.
     client.put_item().table_name(store.table()).set_item(Some(before)).send().await.unwrap();
-    let shared = || async {
-        outbox_of(&store, "e1").await.iter().filter(|batch| batch["sk"].as_s().unwrap().ends_with("@2")).count()
-    };
+    let shared = || batches_of_rev_2(&store);
     assert_eq!(shared().await, 1);
 
     let refused = store.commit(moved.clone()).await.unwrap_err();
@@ -328,4 +322,40 @@ async fn a_twin_refused_leaves_the_batch_the_other_twin_is_committing() {
     client.put_item().table_name(store.table()).set_item(Some(landed)).send().await.unwrap();
     let pending: Vec<String> = store.pending_effects("e1").await.unwrap().iter().map(|e| e.id().to_string()).collect();
     assert!(kept(&store, &moved).iter().all(|id| pending.contains(id)), "{pending:?}");
+}
+
+/// A writer whose head write is refused (a lost race, or a twin of the change that wrote the
+/// head) writes nothing else: no batch for a sweep to read, and none put again after the
+/// other writer's relay removed it, which would send its effects out a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_refused_at_the_head_puts_no_batch() {
+    let store = with_pipeline().await;
+    let client = client().await;
+    let (moved, before, _) = moved_after_start(&store).await;
+    let at_its_rev = || batches_of_rev_2(&store);
+    assert_eq!(at_its_rev().await, 1);
+    // The first twin just after its head write: neither its batch nor its execution written.
+    store.complete_effects("e1", &kept(&store, &moved)).await.unwrap();
+    client.put_item().table_name(store.table()).set_item(Some(before)).send().await.unwrap();
+    assert_eq!(at_its_rev().await, 0);
+
+    // The second twin reads the execution as the first left it, and is refused at the head.
+    let refused = store.commit(moved.clone()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)), "the head moved: {refused:?}");
+    assert_eq!(at_its_rev().await, 0, "nothing written but the refused head");
+}
+
+/// Execution `e1` started, then moved on by its source's result: the move's changes, and the
+/// execution item before and after the move.
+async fn moved_after_start(store: &DynamoStore) -> (Changes, Item, Item) {
+    store.commit(decided(store, &start("e1")).await).await.unwrap();
+    let before = execution_item(store, "e1").await.unwrap();
+    let moved = decided(store, &source_done("e1")).await;
+    store.commit(moved.clone()).await.unwrap();
+    (moved, before, execution_item(store, "e1").await.unwrap())
+}
+
+/// The outbox batches of `e1`'s commit of `rev` 2 (the move's).
+async fn batches_of_rev_2(store: &DynamoStore) -> usize {
+    outbox_of(store, "e1").await.iter().filter(|batch| batch["sk"].as_s().unwrap().ends_with("@2")).count()
 }

@@ -6,6 +6,7 @@
 //! outbox batch, lose the conditional write and remove the batch, and the results would
 //! still take one commit each (docs/providers.md, "CodeBuild on AWS").
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::backoff::Policy;
@@ -28,15 +29,16 @@ pub enum Together {
 }
 
 /// The choice of the look at `own` (a job id), given the job ids of its execution's other
-/// build looks whose builds have ended and are still unrecorded, and whether it may still
-/// wait ([`WAIT_FOR_EARLIER`]).
-pub fn together(own: &str, ended: &[String], may_wait: bool) -> Together {
+/// build looks whose builds have ended and are still unrecorded (`ended`), and the earlier
+/// ones whose looks it has waited for in vain ([`WAIT_FOR_EARLIER`]). Of several later looks
+/// that gave up on the same earlier one, the first records, and the others wait for it.
+pub fn together(own: &str, ended: &[String], given_up: &BTreeSet<String>) -> Together {
     let mut ended: Vec<String> = ended.iter().filter(|job| job.as_str() != own).cloned().collect();
     ended.sort();
     ended.dedup();
-    match ended.first() {
-        Some(earlier) if may_wait && earlier.as_str() < own => Together::WaitFor(earlier.clone()),
-        _ => Together::Record(ended),
+    match ended.iter().find(|job| job.as_str() < own && !given_up.contains(*job)) {
+        Some(earlier) => Together::WaitFor(earlier.clone()),
+        None => Together::Record(ended),
     }
 }
 
@@ -48,21 +50,28 @@ mod tests {
         ids.iter().map(|id| id.to_string()).collect()
     }
 
-    #[test]
-    fn the_first_ended_build_records_the_others_with_its_own() {
-        assert_eq!(together("a", &ids(&["c", "b"]), true), Together::Record(ids(&["b", "c"])));
-        assert_eq!(together("a", &[], true), Together::Record(Vec::new()), "alone when none other ended");
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
     }
 
     #[test]
-    fn a_later_build_waits_for_the_first_then_records_all_once_waiting_is_over() {
-        assert_eq!(together("c", &ids(&["b", "a"]), true), Together::WaitFor("a".into()));
-        assert_eq!(together("c", &ids(&["b", "a"]), false), Together::Record(ids(&["a", "b"])));
+    fn the_first_ended_build_records_the_others_with_its_own() {
+        assert_eq!(together("a", &ids(&["c", "b"]), &none()), Together::Record(ids(&["b", "c"])));
+        assert_eq!(together("a", &[], &none()), Together::Record(Vec::new()), "alone when none other ended");
+    }
+
+    #[test]
+    fn a_later_build_waits_for_the_first_then_records_all_once_it_gave_up_on_it() {
+        assert_eq!(together("c", &ids(&["b", "a"]), &none()), Together::WaitFor("a".into()));
+        let gave_up_on_a = BTreeSet::from(["a".to_string()]);
+        assert_eq!(together("b", &ids(&["a", "c"]), &gave_up_on_a), Together::Record(ids(&["a", "c"])));
+        // The third waits for the second, which records all three, instead of racing it.
+        assert_eq!(together("c", &ids(&["a", "b"]), &gave_up_on_a), Together::WaitFor("b".into()));
     }
 
     #[test]
     fn its_own_id_among_the_ended_is_not_counted_twice() {
-        assert_eq!(together("b", &ids(&["b", "c", "c"]), true), Together::Record(ids(&["c"])));
+        assert_eq!(together("b", &ids(&["b", "c", "c"]), &none()), Together::Record(ids(&["c"])));
     }
 
     #[test]

@@ -77,6 +77,13 @@ pub trait Deployer: Send + Sync {
         waiting: &'a Waiting,
         output: &'a dyn ActionOutput,
     ) -> BoxFuture<'a, Progress>;
+    /// Whether the work `waiting` waits for has ended, read without acting on it (nothing
+    /// copied, nothing reported): `None` where the provider cannot tell that cheaply, or the
+    /// read failed. [`Deployer::poll`] then gives its result.
+    fn has_ended<'a>(&'a self, job: &'a DeployJob, waiting: &'a Waiting) -> BoxFuture<'a, Option<bool>> {
+        let _ = (job, waiting);
+        Box::pin(async { None })
+    }
 }
 
 /// Artifacts as bytes, wherever they live (a directory, S3).
