@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use pipewright_core::deploy::{NextLook, RoutedEvents};
 use pipewright_core::engine::FailureType;
-use pipewright_core::providers::{self, ProviderKind};
+use pipewright_core::providers::ProviderKind;
 use pipewright_providers::ActionOutput;
 use pipewright_providers::deploy::{ArtifactBytes, BoxFuture, DeployJob, Deployer, Progress, Waiting};
 
@@ -129,8 +129,9 @@ impl Step<'_> {
     }
 }
 
+/// The provider that runs `job`: its action's, or its rule's (a Commands rule is a build).
 fn kind_of(job: &DeployJob) -> Option<ProviderKind> {
-    providers::spec_of(&job.dispatch.action_type).map(|spec| spec.kind)
+    pipewright_core::rule_types::RuleProvider::kind_of(&job.dispatch)
 }
 
 fn unsupported(job: &DeployJob) -> Progress {

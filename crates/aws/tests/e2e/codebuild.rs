@@ -591,3 +591,40 @@ async fn refused_writes(table: &str) -> f64 {
     let kinds = report[table]["write_units_by_item"].as_object().cloned().unwrap_or_default();
     kinds.iter().filter(|(kind, _)| kind.contains("(condition failed)")).filter_map(|(_, units)| units.as_f64()).sum()
 }
+
+/// A Commands rule on AWS is a build of the stack's Commands project: its start keeps the
+/// build's wait on the rule, the build's event makes the look, and the result decides the
+/// condition (a passing rule lets the stage run; a failing one fails the execution).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_rule_runs_as_a_build_and_its_result_decides_the_condition() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    let mut declaration = build_pipeline(&stack, "ruled", &name);
+    declaration["stages"][1]["beforeEntry"] = json!({"conditions": [{"result": "FAIL", "rules": [{
+        "name": "Smoke", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["test -f main.c"], "inputArtifacts": [{"name": "Code"}]}]}]});
+    stack.put_pipeline(&declaration).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    drain(&stack.router).await;
+    let execution = latest(&stack, "ruled").await;
+    let rule = |execution: &Execution| {
+        let build = execution.stages.iter().find(|s| s.name == "Build").unwrap();
+        build.conditions.iter().flat_map(|c| &c.rules).find(|r| r.name == "Smoke").cloned().expect("the rule ran")
+    };
+    let smoke = rule(&execution);
+    let build_id = smoke.external_execution_id.clone().expect("the rule's build is its external execution id");
+    assert_eq!(smoke.status, pipewright_core::engine::RuleStatus::InProgress, "{execution:#?}");
+    assert_eq!(smoke.job.as_ref().map(|job| job.sequence), Some(2), "its wait kept on its next job");
+    assert_eq!(attempt(&execution, "Source", "Bundle").status, ActionStatus::Succeeded);
+
+    finish(json!({"id": build_id, "status": "SUCCEEDED"})).await;
+    stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
+    drain(&stack.router).await;
+    let entered = latest(&stack, "ruled").await;
+    assert_eq!(rule(&entered).status, pipewright_core::engine::RuleStatus::Succeeded, "{entered:#?}");
+    let compile = attempt(&entered, "Build", "Compile");
+    assert_eq!(compile.status, ActionStatus::InProgress, "the stage runs once its condition is met");
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&2), "the rule's build, then the action's");
+}

@@ -30,15 +30,15 @@ pub fn is_build_look(dispatch: &Dispatch) -> bool {
     is_build(dispatch) && super::deploy_wait(dispatch).is_some()
 }
 
-/// Whether `dispatch` is the first job of a CodeBuild or Commands action: the start of its
-/// build, whose wait is not recorded yet.
+/// Whether `dispatch` is the first job of a CodeBuild or Commands action, or of a Commands
+/// rule: the start of its build, whose wait is not recorded yet.
 pub fn is_build_start(dispatch: &Dispatch) -> bool {
-    is_build(dispatch) && dispatch.condition.is_none() && dispatch.continuation_token.is_none()
+    is_build(dispatch) && dispatch.continuation_token.is_none()
 }
 
 fn is_build(dispatch: &Dispatch) -> bool {
-    crate::providers::spec_of(&dispatch.action_type).is_some_and(|spec| {
-        matches!(spec.kind, crate::providers::ProviderKind::CodeBuild | crate::providers::ProviderKind::Commands)
+    crate::rule_types::RuleProvider::kind_of(dispatch).is_some_and(|kind| {
+        matches!(kind, crate::providers::ProviderKind::CodeBuild | crate::providers::ProviderKind::Commands)
     })
 }
 
@@ -552,7 +552,12 @@ mod tests {
         assert!(!is_build_start(&deploy_look), "a deploy's start is no build's");
         let mut rule = look;
         rule.condition = Some(crate::engine::ConditionKind::BeforeEntry);
-        assert!(!is_build_look(&rule), "a rule's job is not a look");
+        assert!(!is_build_look(&rule), "a CodeBuild rule is no rule");
+        rule.action_type.category = crate::declaration::ActionCategory::parse("Rule");
+        rule.action_type.provider = "Commands".into();
+        assert!(is_build_look(&rule), "a Commands rule's look at its build");
+        rule.action_type.provider = "LambdaInvoke".into();
+        assert!(!is_build_look(&rule), "a LambdaInvoke rule's job is not a look");
     }
 
     #[test]

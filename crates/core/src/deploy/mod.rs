@@ -137,9 +137,9 @@ impl RoutedEvents {
 /// The wait a job carries when it is a deploy provider's next look (its continuation token):
 /// such a job is sent by the tick when the look is due, not at once (docs/providers.md §13).
 pub fn deploy_wait(dispatch: &Dispatch) -> Option<&str> {
-    let kind = crate::providers::spec_of(&dispatch.action_type).map(|spec| spec.kind)?;
+    let kind = crate::rule_types::RuleProvider::kind_of(dispatch)?;
     let token = dispatch.continuation_token.as_deref()?;
-    (dispatch.condition.is_none() && waits_on_service(kind)).then_some(token)
+    waits_on_service(kind).then_some(token)
 }
 
 /// Whether the next look of a deploy provider's wait is due at `now` (docs/providers.md §13):

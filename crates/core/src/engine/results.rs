@@ -9,7 +9,7 @@ use super::event::{ActionFailed, ActionSucceeded, ApprovalResult, ApprovalStatus
 use super::flow::settle;
 use super::moves::{ActionMove, Change};
 use super::rejection::{Rejection, Stale};
-use super::state::{ActionStatus, ArtifactRevision, ErrorDetails, RuleStatus};
+use super::state::{ActionStatus, ArtifactRevision, ErrorDetails, Job, RuleStatus};
 use crate::ids;
 use crate::providers::{LAMBDA_HEARTBEAT_MINUTES, ProviderKind};
 
@@ -216,17 +216,13 @@ fn kept_external_id(recorded: Option<String>, reported: Option<String>, own: &st
 /// (docs/reference/codepipeline.md §5).
 pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<Option<Stale>, Rejection> {
     if event.job.condition.is_some() {
-        return Err(Rejection::Validation(
-            "continuationToken: a rule's job cannot continue; report its success or failure".to_string(),
-        ));
+        return rule_continued(ctx, event);
     }
     let (stage, action) = match locate(ctx, &event.job)? {
         Ok(found) => found,
         Err(stale) => return Ok(Some(stale)),
     };
-    if event.continuation_token.is_empty() || event.continuation_token.len() > 2048 {
-        return Err(Rejection::Validation("continuationToken: must be 1 to 2048 characters".to_string()));
-    }
+    valid_token(&event.continuation_token)?;
     let id = event.job.execution_id.as_str();
     let now = ctx.now;
     let lambda = ctx.pipeline.stages[stage].actions[action].kind == Some(ProviderKind::Lambda);
@@ -246,9 +242,7 @@ pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<O
     let Some(job) = attempt.job.as_mut() else {
         return Err(Rejection::Inconsistent(format!("action {name} has no job")));
     };
-    job.sequence += 1;
-    job.id = ids::job_id(&seed, &action_execution_id, job.sequence);
-    job.continuation_token = Some(event.continuation_token.clone());
+    next_job(job, &seed, &action_execution_id, &event.continuation_token);
     if lambda {
         job.heartbeat_deadline = Some(now.plus_minutes(LAMBDA_HEARTBEAT_MINUTES));
     }
@@ -265,6 +259,57 @@ pub(crate) fn job_continued(ctx: &mut Context, event: &JobContinued) -> Result<O
     }
     schedule_wake(ctx, id, stage, action)?;
     Ok(None)
+}
+
+fn valid_token(token: &str) -> Result<(), Rejection> {
+    if token.is_empty() || token.len() > 2048 {
+        return Err(Rejection::Validation("continuationToken: must be 1 to 2048 characters".to_string()));
+    }
+    Ok(())
+}
+
+/// A rule's job continues only where its provider waits for a service (a Commands rule's
+/// build, which CodeBuild runs): the token is kept on the rule's next job for the tick's next
+/// look and the build's event, as an action's is. Any other rule reports its success or
+/// failure (a LambdaInvoke rule's function cannot continue, as on CodePipeline).
+fn rule_continued(ctx: &mut Context, event: &JobContinued) -> Result<Option<Stale>, Rejection> {
+    let (stage, condition, rule) = match locate_rule(ctx, &event.job)? {
+        Ok(found) => found,
+        Err(stale) => return Ok(Some(stale)),
+    };
+    let kind = ctx.exec(&event.job.execution_id)?.stages[stage].conditions[condition].kind;
+    let waits = ctx
+        .pipeline
+        .rule_declaration(stage, kind, rule)
+        .and_then(|declared| crate::rule_types::RuleProvider::of(&declared.rule_type_id.provider))
+        .and_then(crate::rule_types::RuleProvider::action_kind)
+        .is_some_and(crate::deploy::waits_on_service);
+    if !waits {
+        return Err(Rejection::Validation(
+            "continuationToken: a rule's job cannot continue; report its success or failure".to_string(),
+        ));
+    }
+    valid_token(&event.continuation_token)?;
+    let now = ctx.now;
+    let execution = ctx.exec_mut(&event.job.execution_id)?;
+    let seed = execution.seed.clone();
+    let attempt = &mut execution.stages[stage].conditions[condition].rules[rule];
+    attempt.updated_at = now;
+    attempt.summary = event.summary.clone().or(attempt.summary.take());
+    if event.external_execution_id.is_some() {
+        attempt.external_execution_id = event.external_execution_id.clone();
+    }
+    let (rule_execution_id, name) = (attempt.rule_execution_id.clone(), attempt.name.clone());
+    let job = attempt.job.as_mut().ok_or_else(|| Rejection::Inconsistent(format!("rule {name} has no job")))?;
+    next_job(job, &seed, &rule_execution_id, &event.continuation_token);
+    Ok(None)
+}
+
+/// The job after `job`, which carries `token`: the next sequence, and its id.
+fn next_job(job: &mut Job, seed: &str, execution_of_job: &str, token: &str) {
+    job.sequence += 1;
+    job.id = ids::job_id(seed, execution_of_job, job.sequence);
+    job.continuation_token = Some(token.to_string());
 }
 
 /// PutApprovalResult (docs/reference/codepipeline.md §4).

@@ -500,3 +500,61 @@ fn work_in_flight_rebuilds_rule_jobs() {
     let job = sim.rule_job("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke");
     assert!(job_is_live(sim.execution("e1"), &job));
 }
+
+/// A Commands rule is a build on AWS: its start reports the build's wait as a continuation,
+/// which the rule keeps on its next job (for the tick's look and the build's event), and the
+/// look's result decides the condition. A LambdaInvoke rule cannot continue.
+#[test]
+fn a_commands_rules_build_continues_with_its_wait_and_its_result_decides_the_condition() {
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![commands_rule("Smoke")]));
+    to_deploy(&mut sim, "e1");
+    let started = sim.rule_job("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke");
+    let wait = r#"{"externalId":"checks:1","pollAfterSeconds":60}"#;
+    let effects = sim.ok(Event::JobContinued(JobContinued {
+        job: started.clone(),
+        continuation_token: wait.into(),
+        summary: Some("build checks:1 running".into()),
+        percent_complete: None,
+        external_execution_id: Some("checks:1".into()),
+    }));
+    assert!(dispatches(&effects).is_empty(), "the next look is the tick's to send");
+    let (_, rule) = sim.rule("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke");
+    let job = rule.job.clone().unwrap();
+    assert_eq!((job.sequence, job.continuation_token.as_deref()), (2, Some(wait)));
+    assert_eq!(rule.external_execution_id.as_deref(), Some("checks:1"));
+    assert_eq!(rule.status, RuleStatus::InProgress);
+    // The look, as work in flight rebuilds it, carries the wait.
+    let look = work_in_flight(&sim.pipeline, sim.execution("e1"), sim.now)
+        .into_iter()
+        .find_map(|work| match work.effect {
+            Effect::Dispatch(dispatch) if dispatch.condition.is_some() => Some(*dispatch),
+            _ => None,
+        })
+        .expect("the rule's look is in flight");
+    assert_eq!(crate::deploy::deploy_wait(&look), Some(wait));
+    assert!(crate::deploy::codebuild::is_build_look(&look), "a look holds no claim");
+    // The first job's result is stale; the look's decides.
+    let late = sim.rule_result_event("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke", true);
+    let Event::ActionSucceeded(mut late) = late else { panic!("a success") };
+    late.job = started;
+    assert!(matches!(sim.try_apply(Event::ActionSucceeded(late)), Ok(Step::Stale(_))));
+    sim.ok(sim.rule_result_event("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke", false));
+    assert_eq!(sim.status("e1"), ExecutionStatus::Failed);
+}
+
+#[test]
+fn a_lambda_rule_cannot_continue() {
+    let lambda = json!({"name": "Probe", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "LambdaInvoke", "version": "1"},
+                        "configuration": {"FunctionName": "probe"}});
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![lambda]));
+    to_deploy(&mut sim, "e1");
+    let job = sim.rule_job("e1", "Deploy", ConditionKind::BeforeEntry, "Probe");
+    let rejection = sim.rejected(Event::JobContinued(JobContinued {
+        job,
+        continuation_token: "more".into(),
+        summary: None,
+        percent_complete: None,
+        external_execution_id: None,
+    }));
+    assert!(rejection.to_string().contains("a rule's job cannot continue"), "{rejection}");
+}
