@@ -54,9 +54,9 @@ pub fn transaction(
 
 /// A change as its writes, and what it leaves of each execution it writes, by id.
 pub(super) struct Built {
-    /// The outbox batches, each put on its own before `items`.
+    /// The outbox batches, each put on its own before `items` (after `head_first`).
     pub batches: Vec<BatchPut>,
-    /// The head's update with its marker, written on its own after the batches and before
+    /// The head's update with its marker, written on its own first, before the batches and
     /// `items` (`head_changes`); `None` when the head is in `items` or not written.
     pub head_first: Option<TransactWriteItem>,
     /// The head, execution and part items: one transaction, or one write when one item.

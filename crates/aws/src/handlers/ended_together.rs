@@ -1,11 +1,13 @@
 //! A look at a build that has ended records, in the same commit, the other builds of its
 //! execution that have ended too (`core::deploy::ended_together`): parallel builds that end
 //! together take one commit instead of one each, and their looks do not race each other for
-//! the execution item. The build and the others are read first without acting on them (a
-//! `BatchGetBuilds` each); only the look that records them then looks at them as their own
-//! looks would (`codebuild::is_build_look`: a look runs the same twice over), which copies a
-//! Commands build's outputs once. One still running, or that cannot be looked at now, is
-//! left to its own look.
+//! the execution item while the recording look commits within a later look's wait. The
+//! build and the others are read first without acting on them (a `BatchGetBuilds` each);
+//! only the look that records them then looks at them as their own looks would
+//! (`codebuild::is_build_look`: a look runs the same twice over), which copies a Commands
+//! build's outputs. A recording look slower than that wait (large outputs to copy) is raced,
+//! correctly, at the cost of a refused write and a second copy. One still running, or that
+//! cannot be looked at now, is left to its own look.
 
 use std::collections::BTreeSet;
 

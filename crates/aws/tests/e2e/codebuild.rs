@@ -623,7 +623,9 @@ async fn a_commands_rule_runs_as_a_build_and_its_result_decides_the_condition() 
     stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
     drain(&stack.router).await;
     let entered = latest(&stack, "ruled").await;
-    assert_eq!(rule(&entered).status, pipewright_core::engine::RuleStatus::Succeeded, "{entered:#?}");
+    let passed = rule(&entered);
+    assert_eq!(passed.status, pipewright_core::engine::RuleStatus::Succeeded, "{entered:#?}");
+    assert_eq!(passed.external_execution_id.as_deref(), Some(build_id.as_str()), "the build's id outlives the result");
     let compile = attempt(&entered, "Build", "Compile");
     assert_eq!(compile.status, ActionStatus::InProgress, "the stage runs once its condition is met");
     assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&2), "the rule's build, then the action's");

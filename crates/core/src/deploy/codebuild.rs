@@ -472,13 +472,19 @@ pub struct BuildEvent {
     pub execution_id: String,
 }
 
-/// Whether `execution` holds the result of build `build_id`: an attempt that ran it and has
-/// ended. An event about that build has nothing left to do, whatever else is starting.
+/// Whether `execution` holds the result of build `build_id`: an action's attempt or a
+/// rule's that ran it and has ended. An event about that build has nothing left to do,
+/// whatever else is starting.
 pub fn build_recorded(execution: &crate::engine::Execution, build_id: &str) -> bool {
-    let attempts = execution.stages.iter().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
-    attempts
-        .filter(|attempt| attempt.external_execution_id.as_deref() == Some(build_id))
-        .any(|attempt| attempt.status != crate::engine::ActionStatus::InProgress)
+    use crate::engine::{ActionStatus, RuleStatus};
+    let ran = |external: &Option<String>| external.as_deref() == Some(build_id);
+    let stages = || execution.stages.iter();
+    let actions = stages().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
+    let rules = stages().flat_map(|stage| &stage.conditions).flat_map(|condition| &condition.rules);
+    actions
+        .filter(|attempt| ran(&attempt.external_execution_id))
+        .any(|attempt| attempt.status != ActionStatus::InProgress)
+        || rules.filter(|rule| ran(&rule.external_execution_id)).any(|rule| rule.status != RuleStatus::InProgress)
 }
 
 /// Reads a Build State Change `detail`; `None` for a build Pipewright did not start (no

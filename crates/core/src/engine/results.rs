@@ -60,9 +60,9 @@ fn rule_result(
     };
     let id = job.execution_id.as_str();
     let attempt = &mut ctx.exec_mut(id)?.stages[at.0].conditions[at.1].rules[at.2];
-    if external.0.is_some() {
-        attempt.external_execution_id = external.0;
-    }
+    // A Commands rule's build id, kept from its wait, outlives the result, as an action's does.
+    let own = attempt.rule_execution_id.clone();
+    attempt.external_execution_id = kept_external_id(attempt.external_execution_id.take(), external.0, &own);
     if external.1.is_some() {
         attempt.external_execution_url = external.1;
     }

@@ -540,6 +540,9 @@ fn a_commands_rules_build_continues_with_its_wait_and_its_result_decides_the_con
     assert!(matches!(sim.try_apply(Event::ActionSucceeded(late)), Ok(Step::Stale(_))));
     sim.ok(sim.rule_result_event("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke", false));
     assert_eq!(sim.status("e1"), ExecutionStatus::Failed);
+    let (_, ended) = sim.rule("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke");
+    assert_eq!(ended.external_execution_id.as_deref(), Some("checks:1"), "the build's id outlives the result");
+    assert!(crate::deploy::codebuild::build_recorded(sim.execution("e1"), "checks:1"), "a late event is stale");
 }
 
 #[test]
