@@ -353,22 +353,16 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
         Err(error) => return Progress::failed(FailureType::JobFailed, format!("unreadable wait state: {error}")),
     };
     let polls = waiting.polls + 1;
-    let output = match step.clients.codebuild.batch_get_builds().ids(&state.build_id).send().await {
-        Ok(output) => output,
-        Err(error) => {
-            let error = CallError::of("BatchGetBuilds", &error);
-            return if error.transient {
-                wait(step, &state, "(BatchGetBuilds failed; looking again)", polls)
-            } else {
-                error.failed()
-            };
+    let build = match read_build(step, &state.build_id).await {
+        Ok(Some(build)) => build,
+        Ok(None) => {
+            return Progress::failed(FailureType::JobFailed, format!("build {} is not found", state.build_id));
         }
-    };
-    let Some(build) = output.builds().iter().find(|b| b.id() == Some(state.build_id.as_str())) else {
-        return Progress::failed(FailureType::JobFailed, format!("build {} is not found", state.build_id));
+        Err(error) if error.transient => return wait(step, &state, "(BatchGetBuilds failed; looking again)", polls),
+        Err(error) => return error.failed(),
     };
     let url = console_url(step, &state.build_id);
-    match decide::build_state(&view(build)) {
+    match decide::build_state(&view(&build)) {
         BuildState::Running(phase) => running(step, &state, &phase, polls),
         BuildState::Succeeded { output_variables } => {
             if let Err(error) = copy_staged(step, &state.staged).await {
@@ -401,9 +395,21 @@ pub async fn poll(step: &Step<'_>, waiting: &Waiting) -> Progress {
 /// it cannot be read now.
 pub async fn has_ended(step: &Step<'_>, waiting: &Waiting) -> Option<bool> {
     let state: State = serde_json::from_value(waiting.state.clone()).ok()?;
-    let output = step.clients.codebuild.batch_get_builds().ids(&state.build_id).send().await.ok()?;
-    let build = output.builds().iter().find(|b| b.id() == Some(state.build_id.as_str()))?;
-    Some(!matches!(decide::build_state(&view(build)), BuildState::Running(_)))
+    let build = read_build(step, &state.build_id).await.ok()??;
+    Some(!matches!(decide::build_state(&view(&build)), BuildState::Running(_)))
+}
+
+/// Build `build_id` as BatchGetBuilds reads it; `None` when CodeBuild does not know it.
+async fn read_build(step: &Step<'_>, build_id: &str) -> Result<Option<aws_sdk_codebuild::types::Build>, CallError> {
+    let output = step
+        .clients
+        .codebuild
+        .batch_get_builds()
+        .ids(build_id)
+        .send()
+        .await
+        .map_err(|error| CallError::of("BatchGetBuilds", &error))?;
+    Ok(output.builds.unwrap_or_default().into_iter().find(|build| build.id() == Some(build_id)))
 }
 
 /// StopBuild, for an action abandoned while its build runs. A build that already ended is

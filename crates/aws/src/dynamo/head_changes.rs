@@ -46,8 +46,8 @@ const FENCED_SECONDS: i64 = 24 * 3600;
 
 /// How a reader that must decide waits for a head change still under way before it fences
 /// the writer off: the writer's execution write follows its head write by two requests (its
-/// outbox batch between them), so a live writer is seldom fenced off (it would then load and decide again); a gone one holds the
-/// pipeline's changes up for at most 150 ms.
+/// outbox batch between them), so a live writer is seldom fenced off (it would then load and
+/// decide again); a gone one holds the pipeline's changes up for at most 150 ms.
 pub(super) const UNDER_WAY: Policy =
     Policy { first: Duration::from_millis(10), cap: Duration::from_millis(80), retries: 4 };
 
