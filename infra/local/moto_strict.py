@@ -29,6 +29,11 @@ answered with the error AWS gives.
   cancellation for a permanent reason, and ValidationException, a single write's (an item
   too large), are injected the same way. GET /_strict/throttle
   reports what is still pending, and how many calls were answered so by "operation resource".
+* Latency on demand: POST /_strict/delay {"operation", "resource", "seconds", "count"} makes
+  the next `count` calls of `operation` (a JSON API's, such as StartBuild) whose request names
+  `resource` wait `seconds` before they are served, outside the stand-in's lock, so that a
+  test can act while a call is on its way, as it may on AWS; GET /_strict/delay reports the
+  orders pending and how many calls wait now, by resource.
 * A meter of what AWS would bill: GET /_strict/billing reports the DynamoDB write and read
   units (by table) and the EventBridge events (by bus) the requests so far consumed, measured as AWS measures
   them (moto answers every ConsumedCapacity with a constant); DELETE resets it. Write units:
@@ -56,7 +61,9 @@ answered with the error AWS gives.
   artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
   IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
   "phase", "code", "message", "exported": {NAME: value}, "region"} ends it (a build of
-  us-east-1 unless "region" names another); StopBuild ends it STOPPED.
+  us-east-1 unless "region" names another); StopBuild ends it STOPPED. A Commands build's
+  commands run here; StopBuild or a test's finish kills their shell, and the end they would
+  have reached is dropped.
 * S3 regions: moto serves every bucket whatever region a request is signed for. S3 refuses
   a request to an existing bucket signed for another region than the bucket's
   (AuthorizationHeaderMalformed, or AuthorizationQueryParametersError for a presigned URL;
@@ -84,6 +91,7 @@ import json
 import os
 import sys
 import threading
+import time
 from decimal import Decimal
 
 from moto.dynamodb.exceptions import (
@@ -842,6 +850,44 @@ class Throttles:
         return {"pending": self.pending, "answered": self.answered}
 
 
+class Delays:
+    """Calls held back before they are served (`/_strict/delay`), with their own lock: a call
+    waits outside the stand-in's lock, and the others go on meanwhile."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: list[dict] = []
+        self.waiting: dict[str, int] = {}
+
+    def add(self, order: dict) -> None:
+        seconds, count = float(order["seconds"]), int(order["count"])
+        if not 0 < seconds <= 30 or count < 1:
+            raise ValueError("seconds must be in (0, 30] and count at least 1")
+        with self.lock:
+            self.pending.append({"operation": order["operation"], "resource": order.get("resource", ""),
+                                 "seconds": seconds, "count": count})
+
+    def hold(self, target: str, body: bytes) -> None:
+        operation = target.split(".")[-1]
+        with self.lock:
+            order = next((o for o in self.pending
+                          if o["operation"] == operation and o["resource"].encode("utf-8") in body), None)
+            if order is None:
+                return
+            order["count"] -= 1
+            if order["count"] <= 0:
+                self.pending.remove(order)
+            resource = order["resource"]
+            self.waiting[resource] = self.waiting.get(resource, 0) + 1
+        time.sleep(order["seconds"])
+        with self.lock:
+            self.waiting[resource] -= 1
+
+    def report(self) -> dict:
+        with self.lock:
+            return {"pending": list(self.pending), "waiting": dict(self.waiting)}
+
+
 # --- CodeBuild ------------------------------------------------------------------------------
 
 IDEMPOTENCY_SECONDS = 300
@@ -1031,6 +1077,22 @@ def secret_value(environ, name: str) -> str:
     return backend.get_secret_value(name.split(":")[0], None, None)["SecretString"]
 
 
+# The shell of each Commands build still running, by build id: StopBuild (and a test's finish)
+# ends it, as CodeBuild ends a stopped build's container. Guarded by the stand-in's lock.
+RUNNING_BUILDS: dict = {}
+
+
+def end_running_build(build_id: str) -> None:
+    import signal
+
+    process = RUNNING_BUILDS.pop(build_id, None)
+    if process is not None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass  # it has just ended
+
+
 def run_commands_build(environ, build_id: str, lock) -> None:
     """One Commands build, from its stored overrides to its event."""
     import shutil
@@ -1088,8 +1150,22 @@ def run_commands_build(environ, build_id: str, lock) -> None:
         script = os.path.join(work, "script.sh")
         with open(script, "w") as file:
             file.write("\n".join(lines) + "\n")
-        done = subprocess.run(["bash", script], cwd=src, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              start_new_session=True, timeout=55 * 60)
+        with lock:
+            if (stored_build(codebuild_backend(environ), build_id) or {}).get("buildComplete"):
+                return  # stopped (or finished by a test) before its commands began
+            done = subprocess.Popen(["bash", script], cwd=src, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            RUNNING_BUILDS[build_id] = done
+        try:
+            done.wait(timeout=55 * 60)
+        except subprocess.TimeoutExpired:
+            with lock:
+                end_running_build(build_id)
+            order.update(status="TIMED_OUT", phase="BUILD", code="BUILD_TIMED_OUT", message="Build timed out")
+            return
+        with lock:
+            if RUNNING_BUILDS.pop(build_id, None) is None:
+                return  # StopBuild or a test's finish killed it and ended the build
         if done.returncode != 0:
             # A command that ends the shell itself (`exit`, a `${VAR:?}` error) leaves no status.
             if os.path.exists(state + ".failed"):
@@ -1124,11 +1200,14 @@ def run_commands_build(environ, build_id: str, lock) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         with lock:
-            if order["status"] == "SUCCEEDED":
-                for bucket, key, body in outputs:
-                    s3_backend().put_object(bucket, key, body)
-            ended = Builds.finish(environ, order)
-            put_build_event(environ, ended)
+            RUNNING_BUILDS.pop(build_id, None)
+            # A build StopBuild (or a test) ended already keeps that end.
+            if not (stored_build(codebuild_backend(environ), build_id) or {}).get("buildComplete"):
+                if order["status"] == "SUCCEEDED":
+                    for bucket, key, body in outputs:
+                        s3_backend().put_object(bucket, key, body)
+                ended = Builds.finish(environ, order)
+                put_build_event(environ, ended)
 
 
 def put_build_event(environ, build: dict) -> None:
@@ -1226,6 +1305,7 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     throttles = Throttles()
+    delays = Delays()
     billing = Billing()
     codecommit = CodeCommitContents()
     builds = Builds(lock)
@@ -1234,6 +1314,15 @@ def main() -> None:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        if environ.get("PATH_INFO", "") == "/_strict/delay":
+            try:
+                if environ["REQUEST_METHOD"] == "POST":
+                    delays.add(json.loads(body))
+                return respond(start_response, 200, delays.report(), "application/json")
+            except (ValueError, KeyError, TypeError) as error:
+                return respond(start_response, 400, {"message": str(error)}, "application/json")
+        if environ.get("HTTP_X_AMZ_TARGET"):
+            delays.hold(environ["HTTP_X_AMZ_TARGET"], body)
         with lock:
             if environ.get("PATH_INFO", "") == "/_strict/billing":
                 if environ["REQUEST_METHOD"] == "DELETE":
@@ -1248,7 +1337,9 @@ def main() -> None:
                     return respond(start_response, 400, {"message": str(error)}, "application/json")
             if environ.get("PATH_INFO", "") == "/_strict/codebuild/finish":
                 try:
-                    build = wire(builds.finish(environ, json.loads(body)))
+                    order = json.loads(body)
+                    end_running_build(order.get("id", ""))
+                    build = wire(builds.finish(environ, order))
                     return respond(start_response, 200, build, "application/json")
                 except (ValueError, KeyError, TypeError) as error:
                     return respond(start_response, 400, {"message": str(error)}, "application/json")
@@ -1274,6 +1365,7 @@ def main() -> None:
                         answer = builds.batch_get(environ, request)
                     elif operation == "StopBuild" and stored_build(codebuild_backend(environ), request.get("id", "")):
                         build = stored_build(codebuild_backend(environ), request["id"])
+                        end_running_build(request["id"])
                         if not build.get("buildComplete"):
                             build = builds.finish(environ, {"id": request["id"], "phase": build.get("currentPhase")}, "STOPPED")
                         answer = (200, {"build": wire(build)})

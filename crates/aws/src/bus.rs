@@ -28,6 +28,8 @@ pub const COMMAND_SOURCE: &str = "pipewright.command";
 pub const ENGINE_EVENT: &str = "Pipewright Engine Event";
 pub const ACTION_DISPATCHED: &str = "Pipewright Action Dispatched";
 pub const APPROVAL_REQUESTED: &str = "Pipewright Approval Requested";
+/// A rule's work (a build) to stop: its detail is the engine's `StopWork`.
+pub const WORK_ABANDONED: &str = "Pipewright Work Abandoned";
 pub const START_COMMAND: &str = "StartPipelineExecution";
 
 /// PutEvents takes at most 10 entries...
@@ -158,7 +160,8 @@ fn entry_name(entry: &PutEventsRequestEntry) -> String {
     let execution = field(&["execution-id"])
         .or_else(|| field(&["dispatch", "execution_id"]))
         .or_else(|| field(&["request", "execution_id"]))
-        .or_else(|| field(&["event", "execution_id"]));
+        .or_else(|| field(&["event", "execution_id"]))
+        .or_else(|| field(&["executionId"]));
     let mut name = format!("'{}'", entry.detail_type().unwrap_or_default());
     if let Some(pipeline) = pipeline {
         name.push_str(&format!(" of pipeline {pipeline}"));
@@ -248,6 +251,7 @@ pub fn effect_entry(effect: &Effect, pipeline: &str, account: &str, region: &str
                     .unwrap_or_default(),
             })
         }
+        Effect::StopWork(stop) => Some(engine(WORK_ABANDONED, serde_json::to_value(stop).ok()?)),
         Effect::WakeAt(_) => None,
     }
 }

@@ -491,6 +491,32 @@ fn stop_and_abandon_kills_the_running_action_at_once() {
     wait_until("the abandoned shell is gone", || !Path::new(&format!("/proc/{pid}")).exists());
 }
 
+/// A Commands rule of an entry condition is stopped as an action is: its shell is killed when
+/// the execution is stopped with abandon (on AWS, its build: docs/conditions.md, "On AWS").
+#[test]
+fn stop_and_abandon_kills_a_running_rules_commands() {
+    let scratch = Scratch::new();
+    let pid_file = scratch.path().join("pid");
+    let mut build = stage("Build", vec![commands("Later", 1, &["Src"], &["echo later"])]);
+    build["beforeEntry"] = json!({"conditions": [{"result": "FAIL", "rules": [{
+        "name": "Soak", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": [format!("echo $$ > {}", pid_file.display()), "sleep 600".to_string()],
+        "inputArtifacts": [{"name": "Src"}]}]}]});
+    let file = scratch.write("soak", &pipeline("soak", "SUPERSEDED", vec![source_stage(), build]));
+    let mut run =
+        scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
+    wait_until("Soak wrote its pid", || {
+        pid_file.exists() && !std::fs::read_to_string(&pid_file).unwrap().trim().is_empty()
+    });
+    let execution = execution_id_of(&run.output()).unwrap();
+    scratch.pipewright().args(["stop", &execution, "--abandon"]).assert().success();
+    assert_eq!(run.wait(), 3, "abandoning does not wait for the rule");
+    assert_eq!(scratch.history("soak")[0]["status"], "Stopped");
+    assert_eq!(scratch.action("soak", "Build", "Later"), Value::Null, "the stage never ran");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    wait_until("the abandoned rule's shell is gone", || !Path::new(&format!("/proc/{pid}")).exists());
+}
+
 fn gated(name: &str, mode: &str) -> Value {
     pipeline(
         name,

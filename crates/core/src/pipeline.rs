@@ -226,6 +226,12 @@ impl Pipeline {
         declared_condition(self.declaration.stages.get(stage)?, kind)?.rules.as_ref()?.get(rule)
     }
 
+    /// The declaration of the rule named `rule` of stage `stage`'s `kind` condition.
+    pub fn rule_named(&self, stage: &str, kind: ConditionKind, rule: &str) -> Option<&RuleDeclaration> {
+        let stage = self.declaration.stages.iter().find(|s| s.name == stage)?;
+        declared_condition(stage, kind)?.rules.as_ref()?.iter().find(|r| r.name == rule)
+    }
+
     /// The artifact store for an action running in `region` (or the home region).
     pub fn artifact_store(&self, region: Option<&str>) -> Option<&ArtifactStore> {
         if let Some(store) = &self.declaration.artifact_store {

@@ -348,8 +348,9 @@ impl Session<'_, '_> {
                     backend.providers.reporter.state_change(&change);
                     self.carried_out.push(entry.id);
                 }
-                // Deadlines are read from the state instead.
-                Effect::WakeAt(_) => self.carried_out.push(entry.id),
+                // Deadlines are read from the state instead, and a rule's process that is no
+                // longer waited for is stopped by `stop_moved_past`, as an action's is.
+                Effect::WakeAt(_) | Effect::StopWork(_) => self.carried_out.push(entry.id),
                 Effect::RequestApproval(request) => {
                     worker.notify(&request);
                     self.carried_out.push(entry.id);

@@ -10,9 +10,11 @@ use serde_json::Value;
 use pipewright_core::deploy::codebuild as build;
 use std::sync::Arc;
 
-use pipewright_core::engine::{Dispatch, Effect, Execution, work_in_flight};
+use pipewright_core::engine::{Dispatch, Effect, Execution, StopWork, work_in_flight};
 use pipewright_core::pipeline::Pipeline;
 use pipewright_core::ports::StateStore;
+use pipewright_core::providers::ProviderKind;
+use pipewright_core::rule_types::RuleProvider;
 use pipewright_providers::deploy::Waiting;
 
 use super::HandlerError;
@@ -102,6 +104,39 @@ pub async fn build_state_changed(services: &Services, detail: &Value) -> Result<
         return Ok(Invoked::Stale(format!("build {} is {}", event.build_id, event.status)));
     }
     look_now(services, &event.execution_id, &event.build_id).await
+}
+
+/// A rule's work the engine no longer waits for (`StopWork`, a "Pipewright Work Abandoned"
+/// message): a Commands rule's build is stopped, in the rule's region and as its role, read
+/// from the version the execution ran. Stopping a build twice, or one that has ended, changes
+/// nothing. A version no longer stored (the pipeline deleted) leaves the stack's own region
+/// and role, where Commands builds run.
+pub async fn work_abandoned(services: &Services, stop: &StopWork) -> Result<Invoked, HandlerError> {
+    let pipeline = match services.cache.by_version(&services.store, &stop.pipeline, stop.pipeline_version).await {
+        Ok(pipeline) => Some(pipeline),
+        Err(error) => match HandlerError::from(error) {
+            HandlerError::Rejected(_) => None,
+            other => return Err(other),
+        },
+    };
+    let declared = pipeline.as_deref().and_then(|p| p.rule_named(&stop.stage, stop.condition, &stop.rule));
+    if let Some(declared) = declared
+        && RuleProvider::of(&declared.rule_type_id.provider).and_then(RuleProvider::action_kind)
+            != Some(ProviderKind::Commands)
+    {
+        return Ok(Invoked::Stale(format!("{} rules leave nothing to stop", declared.rule_type_id.provider)));
+    }
+    let region = declared
+        .and_then(|d| d.region.clone())
+        .or_else(|| pipeline.as_deref().and_then(|p| p.environment.region.clone()));
+    let role = declared.and_then(|d| d.role_arn.clone());
+    let build_id = &stop.external_execution_id;
+    services
+        .deployer
+        .stop_build(region.as_deref(), role.as_deref(), build_id)
+        .await
+        .map_err(HandlerError::Retryable)?;
+    Ok(Invoked::HandedOff(format!("StopBuild {build_id} (rule {}/{})", stop.stage, stop.rule)))
 }
 
 /// An action state change on the stack's bus: a CodeBuild or Commands action abandoned, or

@@ -7,14 +7,15 @@
 use std::collections::BTreeMap;
 
 use pipewright_core::declaration::ActionOwner;
-use pipewright_core::deploy::codebuild::is_build_look;
+use pipewright_core::deploy::codebuild::{is_build_look, is_build_start, start_orphaned};
 use pipewright_core::engine::{
-    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType,
+    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType, StopWork,
 };
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
 use pipewright_core::ports::{JobLocation, StateStore};
 use pipewright_core::providers::ProviderKind;
+use pipewright_core::service::Handled;
 use pipewright_providers::deploy::{DeployJob, Deployer, Progress, Waiting};
 use pipewright_providers::repository_archive::{self, HostSource};
 use pipewright_providers::{ActionError, ActionOutput, Outcome};
@@ -22,7 +23,9 @@ use pipewright_providers::{ActionError, ActionOutput, Outcome};
 use super::{HandlerError, build_events, now};
 use serde_json::{Value, json};
 
-use crate::bus::{ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope};
+use crate::bus::{
+    ACTION_DISPATCHED, APPROVAL_REQUESTED, ApprovalMessage, DispatchMessage, ENGINE_SOURCE, Envelope, WORK_ABANDONED,
+};
 use crate::notifier::ApprovalLinks;
 use crate::repository_sources::{self, RepositorySource};
 use crate::settings::Services;
@@ -158,10 +161,14 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
 /// of two, since the result no longer travels to stage-transition as an event of its own
 /// (docs/ARCHITECTURE.md, "One hop per action"). The apply is idempotent: a redelivered
 /// dispatch stops at the job claim, and a result applied twice is stale.
-async fn report(services: &Services, message: &DispatchMessage, event: Option<Event>) -> Result<(), HandlerError> {
-    let Some(event) = event else { return Ok(()) };
+async fn report(
+    services: &Services,
+    message: &DispatchMessage,
+    event: Option<Event>,
+) -> Result<Option<Handled>, HandlerError> {
+    let Some(event) = event else { return Ok(None) };
     match super::apply(services, &message.pipeline, &event).await {
-        Ok(_) => Ok(()),
+        Ok(handled) => Ok(Some(handled)),
         Err(error @ HandlerError::Retryable(_)) => {
             // Give the job back so that the retry of this delivery runs it again.
             if let Some(job) = claim_of(&message.dispatch) {
@@ -209,6 +216,10 @@ pub(super) async fn report_progress(
     progress: Progress,
 ) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
+    let started = match &progress {
+        Progress::Waiting(waiting) if is_build_start(dispatch) => Some(waiting.external_id.clone()),
+        _ => None,
+    };
     let (event, invoked) = match progress {
         Progress::Finished(outcome) => (outcome.clone().into_event(dispatch), Invoked::Finished(outcome)),
         Progress::Waiting(waiting) => match continuation(&waiting) {
@@ -228,8 +239,28 @@ pub(super) async fn report_progress(
             }
         },
     };
-    report(services, message, event).await?;
+    let handled = report(services, message, event).await?;
+    if let (Some(build_id), Some(Handled::Stale(stale))) = (started, &handled)
+        && start_orphaned(stale)
+    {
+        return Ok(stop_orphan(services, dispatch, &build_id).await);
+    }
     Ok(invoked)
+}
+
+/// Stops the build a start began for an attempt that ended meanwhile (`start_orphaned`). A
+/// failure is logged, not retried: a redelivery would find the job claimed, or no longer live.
+async fn stop_orphan(services: &Services, dispatch: &Dispatch, build_id: &str) -> Invoked {
+    let stopped =
+        services.deployer.stop_build(dispatch.region.as_deref(), dispatch.role_arn.as_deref(), build_id).await;
+    let what = format!("{}/{} ended while build {build_id} was starting", dispatch.stage, dispatch.action);
+    match stopped {
+        Ok(()) => Invoked::Stale(format!("{what}: stopped")),
+        Err(error) => {
+            tracing::error!(build_id, error, "{what}: cannot stop it");
+            Invoked::Stale(format!("{what}: cannot stop it: {error}"))
+        }
+    }
 }
 
 /// The job a deploy provider's step works on: the dispatch, with the artifact store of the
@@ -422,8 +453,8 @@ pub const BUILD_STATE_CHANGE: &str = "CodeBuild Build State Change";
 pub const ACTION_STATE_CHANGE: &str = "CodePipeline Action Execution State Change";
 
 /// Reads one delivery: a dispatched action or an action's start (which carries its first
-/// job), an approval to notify, a build that ended, or an action abandoned while its build
-/// runs.
+/// job), an approval to notify, a build that ended, an action abandoned while its build runs,
+/// or a rule's build to stop.
 pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, HandlerError> {
     let invoked = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
         (ENGINE_SOURCE, ACTION_DISPATCHED) => {
@@ -435,6 +466,11 @@ pub async fn receive(services: &Services, envelope: &Envelope) -> Result<Value, 
             let message: ApprovalMessage = serde_json::from_value(envelope.detail.clone())
                 .map_err(|e| HandlerError::Rejected(format!("detail is not an approval request: {e}")))?;
             approval_requested(services, &message).await?
+        }
+        (ENGINE_SOURCE, WORK_ABANDONED) => {
+            let stop: StopWork = serde_json::from_value(envelope.detail.clone())
+                .map_err(|e| HandlerError::Rejected(format!("detail is not work to stop: {e}")))?;
+            build_events::work_abandoned(services, &stop).await?
         }
         (BUILD_SOURCE, BUILD_STATE_CHANGE) => build_events::build_state_changed(services, &envelope.detail).await?,
         (pipewright_core::envelope::SOURCE, ACTION_STATE_CHANGE) => {

@@ -213,6 +213,7 @@ fn pipeline_of(effect: &Effect) -> &str {
         Effect::Dispatch(dispatch) => &dispatch.pipeline,
         Effect::RequestApproval(request) => &request.pipeline,
         Effect::Publish(change) => &change.detail.pipeline,
+        Effect::StopWork(stop) => &stop.pipeline,
         Effect::WakeAt(_) => "",
     }
 }

@@ -8,8 +8,10 @@ use crate::common;
 
 use pipewright_aws::devstack::router::Router;
 use pipewright_aws::handlers::invoke_action::Invoked;
-use pipewright_aws::handlers::{self, now, stage_transition};
-use pipewright_core::engine::{ActionStatus, Event, Execution, ExecutionStatus, StopExecution};
+use pipewright_aws::handlers::{self, build_events, now, stage_transition};
+use pipewright_core::engine::{
+    ActionStatus, ConditionKind, Event, Execution, ExecutionStatus, RuleAttempt, RuleStatus, StopExecution, StopWork,
+};
 use pipewright_core::ports::StateStore;
 use pipewright_core::time::Timestamp;
 use serde_json::{Value, json};
@@ -125,6 +127,24 @@ async fn app_build_started(stack: &Stack) -> (Execution, String) {
     project(stack, &name).await;
     stack.put_pipeline(&build_pipeline(stack, "app", &name)).await;
     started_build(stack, &stack.router, "app").await
+}
+
+/// StopPipelineExecution with abandon, applied as the api function applies it.
+async fn stop_with_abandon(stack: &Stack, pipeline: &str, execution_id: &str) {
+    let stop = Event::StopExecution(StopExecution {
+        execution_id: execution_id.to_string(),
+        abandon: true,
+        reason: Some("wrong branch".into()),
+        by: None,
+    });
+    handlers::apply(&stack.services, pipeline, &stop).await.unwrap();
+}
+
+/// The status of the one build `project` has run.
+async fn only_build_status(stack: &Stack, project: &str) -> Option<String> {
+    let listed = codebuild(stack).list_builds_for_project().project_name(project).send().await.unwrap();
+    assert_eq!(listed.ids().len(), 1, "{:?}", listed.ids());
+    build(stack, &listed.ids()[0]).await.build_status().map(|s| s.as_str().to_string())
 }
 
 async fn build(stack: &Stack, id: &str) -> aws_sdk_codebuild::types::Build {
@@ -279,13 +299,7 @@ async fn a_lost_event_is_recovered_by_the_tick_and_a_failed_build_names_its_phas
 async fn stopping_with_abandon_stops_the_build() {
     let stack = stack().await;
     let (execution, build_id) = app_build_started(&stack).await;
-    let stop = Event::StopExecution(StopExecution {
-        execution_id: execution.id.clone(),
-        abandon: true,
-        reason: Some("wrong branch".into()),
-        by: None,
-    });
-    handlers::apply(&stack.services, "app", &stop).await.unwrap();
+    stop_with_abandon(&stack, "app", &execution.id).await;
     drain(&stack.router).await;
     assert_eq!(stack.status(&execution.id).await, Some(ExecutionStatus::Stopped));
     assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
@@ -592,41 +606,162 @@ async fn refused_writes(table: &str) -> f64 {
     kinds.iter().filter(|(kind, _)| kind.contains("(condition failed)")).filter_map(|(_, units)| units.as_f64()).sum()
 }
 
+/// The `ruled` pipeline (the build pipeline with a Commands rule, Smoke, before its Build
+/// stage) started, the rule's build running: the execution and the build's id.
+async fn ruled_build_started(stack: &Stack) -> (Execution, String) {
+    ruled_pipeline_triggered(stack).await;
+    drain(&stack.router).await;
+    let execution = latest(stack, "ruled").await;
+    let smoke = smoke_rule(&execution);
+    let build_id = smoke.external_execution_id.clone().expect("the rule's build is its external execution id");
+    assert_eq!(smoke.status, RuleStatus::InProgress, "{execution:#?}");
+    assert_eq!(smoke.job.as_ref().map(|job| job.sequence), Some(2), "its wait kept on its next job");
+    assert_eq!(attempt(&execution, "Source", "Bundle").status, ActionStatus::Succeeded);
+    (execution, build_id)
+}
+
+/// The `ruled` pipeline put, and its source uploaded: the execution's deliveries are on
+/// their way, not yet delivered. The rule's commands outlast every test, so that the test,
+/// not the stand-in's shell, ends its build.
+async fn ruled_pipeline_triggered(stack: &Stack) {
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(stack, &name).await;
+    let mut declaration = build_pipeline(stack, "ruled", &name);
+    declaration["stages"][1]["beforeEntry"] = json!({"conditions": [{"result": "FAIL", "rules": [{
+        "name": "Smoke", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["sleep 60", "test -f main.c"], "inputArtifacts": [{"name": "Code"}]}]}]});
+    stack.put_pipeline(&declaration).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+}
+
+fn smoke_rule(execution: &Execution) -> RuleAttempt {
+    let build = execution.stages.iter().find(|s| s.name == "Build").unwrap();
+    build.conditions.iter().flat_map(|c| &c.rules).find(|r| r.name == "Smoke").cloned().expect("the rule ran")
+}
+
 /// A Commands rule on AWS is a build of the stack's Commands project: its start keeps the
 /// build's wait on the rule, the build's event makes the look, and the result decides the
 /// condition (a passing rule lets the stage run; a failing one fails the execution).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_commands_rule_runs_as_a_build_and_its_result_decides_the_condition() {
     let stack = stack().await;
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    let mut declaration = build_pipeline(&stack, "ruled", &name);
-    declaration["stages"][1]["beforeEntry"] = json!({"conditions": [{"result": "FAIL", "rules": [{
-        "name": "Smoke", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1"},
-        "commands": ["test -f main.c"], "inputArtifacts": [{"name": "Code"}]}]}]});
-    stack.put_pipeline(&declaration).await;
-    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
-    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
-    drain(&stack.router).await;
-    let execution = latest(&stack, "ruled").await;
-    let rule = |execution: &Execution| {
-        let build = execution.stages.iter().find(|s| s.name == "Build").unwrap();
-        build.conditions.iter().flat_map(|c| &c.rules).find(|r| r.name == "Smoke").cloned().expect("the rule ran")
-    };
-    let smoke = rule(&execution);
-    let build_id = smoke.external_execution_id.clone().expect("the rule's build is its external execution id");
-    assert_eq!(smoke.status, pipewright_core::engine::RuleStatus::InProgress, "{execution:#?}");
-    assert_eq!(smoke.job.as_ref().map(|job| job.sequence), Some(2), "its wait kept on its next job");
-    assert_eq!(attempt(&execution, "Source", "Bundle").status, ActionStatus::Succeeded);
-
+    let (_, build_id) = ruled_build_started(&stack).await;
     finish(json!({"id": build_id, "status": "SUCCEEDED"})).await;
     stack.put_default_bus(&state_change(&build(&stack, &build_id).await)).await;
     drain(&stack.router).await;
     let entered = latest(&stack, "ruled").await;
-    let passed = rule(&entered);
-    assert_eq!(passed.status, pipewright_core::engine::RuleStatus::Succeeded, "{entered:#?}");
+    let passed = smoke_rule(&entered);
+    assert_eq!(passed.status, RuleStatus::Succeeded, "{entered:#?}");
     assert_eq!(passed.external_execution_id.as_deref(), Some(build_id.as_str()), "the build's id outlives the result");
     let compile = attempt(&entered, "Build", "Compile");
     assert_eq!(compile.status, ActionStatus::InProgress, "the stage runs once its condition is met");
     assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&2), "the rule's build, then the action's");
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), None, "a rule that ends with its build stops nothing");
+}
+
+/// A stop with abandon while a Commands rule's build runs abandons the rule and stops its
+/// build (the engine's StopWork, on the stack's bus): nobody would look at it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_rule_abandoned_while_its_build_runs_has_its_build_stopped() {
+    let stack = stack().await;
+    let (execution, build_id) = ruled_build_started(&stack).await;
+    stop_with_abandon(&stack, "ruled", &execution.id).await;
+    drain(&stack.router).await;
+    let stopped = stack.execution(&execution.id).await;
+    assert_eq!(stopped.status, ExecutionStatus::Stopped, "{stopped:#?}");
+    assert_eq!(smoke_rule(&stopped).status, RuleStatus::Abandoned);
+    assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1));
+    // The message delivered again (EventBridge's at-least-once): the build stays stopped.
+    let again = StopWork {
+        id: format!("stop/{}", smoke_rule(&stopped).rule_execution_id),
+        pipeline: "ruled".into(),
+        pipeline_version: stopped.pipeline_version,
+        execution_id: execution.id.clone(),
+        stage: "Build".into(),
+        condition: ConditionKind::BeforeEntry,
+        rule: "Smoke".into(),
+        external_execution_id: build_id.clone(),
+    };
+    let invoked = build_events::work_abandoned(&stack.services, &again).await.unwrap();
+    assert!(matches!(invoked, Invoked::HandedOff(_)), "{invoked:?}");
+    assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
+}
+
+/// A Commands rule whose build outlives the rule's timeout fails the rule, and its build is
+/// stopped; the condition's FAIL result fails the execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_rule_that_times_out_has_its_build_stopped() {
+    let stack = stack().await;
+    let (execution, build_id) = ruled_build_started(&stack).await;
+    let deadline = smoke_rule(&execution).deadline.expect("a Commands rule has a deadline");
+    let after = Timestamp::from_millis(deadline.millis() + 1_000);
+    stage_transition::tick(&stack.services, after).await.unwrap();
+    drain(&stack.router).await;
+    let done = stack.execution(&execution.id).await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:#?}");
+    let smoke = smoke_rule(&done);
+    assert_eq!(smoke.status, RuleStatus::Failed);
+    let message = smoke.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(message.starts_with("The rule timed out"), "{message}");
+    assert_eq!(build(&stack, &build_id).await.build_status().map(|s| s.as_str()), Some("STOPPED"));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1));
+    // The tick comes again: the rule has ended, nothing is stopped twice.
+    stage_transition::tick(&stack.services, Timestamp::from_millis(after.millis() + 60_000)).await.unwrap();
+    drain(&stack.router).await;
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1));
+}
+
+/// Delivers what is on its way while a stop with abandon of `pipeline`'s latest execution
+/// lands as soon as the stand-in holds back a StartBuild of `project`: the execution's id.
+async fn stop_while_a_build_starts(stack: &Stack, pipeline: &str, project: &str) -> String {
+    let stop_while_starting = async {
+        until_a_call_is_held(project).await;
+        let execution = latest(stack, pipeline).await;
+        stop_with_abandon(stack, pipeline, &execution.id).await;
+        execution.id
+    };
+    let ((), execution_id) = tokio::join!(drain(&stack.router), stop_while_starting);
+    drain(&stack.router).await;
+    execution_id
+}
+
+/// A stop with abandon that lands while a Commands rule's build is being started: the rule
+/// ends with no build recorded (its abandonment has nothing to stop), the start's wait then
+/// comes back stale, and the start stops the build it began, which nobody would look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rule_abandoned_while_its_build_starts_has_that_build_stopped_by_its_start() {
+    let stack = stack().await;
+    let commands = stack.stack.names.commands_project();
+    delay("StartBuild", &commands, 4.0, 1).await;
+    ruled_pipeline_triggered(&stack).await;
+    let execution_id = stop_while_a_build_starts(&stack, "ruled", &commands).await;
+    let stopped = stack.execution(&execution_id).await;
+    assert_eq!(stopped.status, ExecutionStatus::Stopped, "{stopped:#?}");
+    let smoke = smoke_rule(&stopped);
+    assert_eq!((smoke.status, smoke.external_execution_id.as_deref()), (RuleStatus::Abandoned, None));
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1), "the start stops what it began");
+    assert_eq!(only_build_status(&stack, &commands).await.as_deref(), Some("STOPPED"));
+}
+
+/// The same for an action: its ABANDONED state change finds no build to stop, its start does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_action_abandoned_while_its_build_starts_has_that_build_stopped_by_its_start() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    delay("StartBuild", &name, 4.0, 1).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    let execution_id = stop_while_a_build_starts(&stack, "app", &name).await;
+    let stopped = stack.execution(&execution_id).await;
+    assert_eq!(stopped.status, ExecutionStatus::Stopped, "{stopped:#?}");
+    let compile = attempt(&stopped, "Build", "Compile");
+    assert_eq!((compile.status, compile.external_execution_id.as_deref()), (ActionStatus::Abandoned, None));
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1));
+    assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1), "the start stops what it began");
+    assert_eq!(only_build_status(&stack, &name).await.as_deref(), Some("STOPPED"));
 }

@@ -365,6 +365,31 @@ pub async fn inject(operation: &str, resource: &str, count: u32, error: &str) {
     assert!(answer.is_success(), "{}", answer.text());
 }
 
+/// Makes the stand-in hold the next `count` calls of `operation` naming `resource` for
+/// `seconds` before it serves them (infra/local/moto_strict.py, `/_strict/delay`).
+pub async fn delay(operation: &str, resource: &str, seconds: f64, count: u32) {
+    let order = json!({"operation": operation, "resource": resource, "seconds": seconds, "count": count});
+    let url = format!("{}/_strict/delay", pipewright_aws::testing::endpoint());
+    let request = pipewright_http::Request::new("POST", &url).body(order.to_string());
+    let answer = pipewright_http::send(request).await.unwrap();
+    assert!(answer.is_success(), "{}", answer.text());
+}
+
+/// Waits until the stand-in holds back a call naming `resource` (`delay`); panics after ten
+/// seconds.
+pub async fn until_a_call_is_held(resource: &str) {
+    let url = format!("{}/_strict/delay", pipewright_aws::testing::endpoint());
+    for _ in 0..500 {
+        let answer = pipewright_http::send(pipewright_http::Request::new("GET", &url)).await.unwrap();
+        let report: Value = serde_json::from_slice(&answer.body).unwrap();
+        if report["waiting"][resource].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no call was held back within ten seconds");
+}
+
 /// How many calls of `operation` naming `resource` the stand-in answered with an injected error.
 pub async fn injected(operation: &str, resource: &str) -> u64 {
     let url = format!("{}/_strict/throttle", pipewright_aws::testing::endpoint());

@@ -305,6 +305,10 @@ fn every_bus_event_reaches_exactly_its_function() {
     let mut succeeded = abandoned.clone();
     succeeded["detail"]["state"] = json!("SUCCEEDED");
     assert!(routed(&rules, &succeeded, true).is_empty());
+    // A rule's build to stop (the engine's StopWork) goes to the function that stops builds.
+    let work = sample("work-abandoned.json");
+    assert_eq!(routed(&rules, &work, true), [LIGHT]);
+    assert!(routed(&rules, &work, false).is_empty(), "the stack's own bus only");
     // An action's start carries its first job to invoke-action; an approval's carries none
     // (its notification is an Approval Requested), nor does a start without a type.
     let started = sample("action-started.json");
@@ -445,7 +449,7 @@ fn every_sample_decodes_as_its_function_reads_it() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 16, "{names:?}");
+    assert_eq!(names.len(), 17, "{names:?}");
     for name in &names {
         let value = sample(name);
         if name.starts_with("approval-callback") {
@@ -469,6 +473,10 @@ fn every_sample_decodes_as_its_function_reads_it() {
             "Pipewright Action Dispatched" => drop(serde_json::from_value::<DispatchMessage>(envelope.detail).unwrap()),
             "Pipewright Approval Requested" => {
                 drop(serde_json::from_value::<ApprovalMessage>(envelope.detail).unwrap())
+            }
+            "Pipewright Work Abandoned" => {
+                let stop: pipewright_core::engine::StopWork = serde_json::from_value(envelope.detail).unwrap();
+                assert_eq!((stop.stage.as_str(), stop.rule.as_str()), ("Deploy", "SmokeTest"));
             }
             "Scheduled Event" => assert_eq!(envelope.source, "aws.events"),
             // An action's start, which carries its first job to invoke-action.

@@ -523,6 +523,16 @@ pub fn build_to_stop(attempt: &crate::engine::ActionAttempt) -> Option<&str> {
     attempt.external_execution_id.as_deref().filter(|_| stops)
 }
 
+/// Whether the build a start began is left for nobody to wait for when the start's
+/// continuation comes back `stale`: its attempt (an action's or a rule's) ended or was
+/// replaced while the build was being started, so the engine never learns its id and the
+/// abandonment's own stop found none to stop. Not for an earlier job of a live attempt (a
+/// start delivered twice): its idempotency token gave it the build the first one recorded.
+pub fn start_orphaned(stale: &crate::engine::Stale) -> bool {
+    use crate::engine::Stale;
+    matches!(stale, Stale::ActionFinished { .. } | Stale::OldAttempt { .. })
+}
+
 /// Whether a build status is final.
 pub fn is_final(status: &str) -> bool {
     matches!(status, "SUCCEEDED" | "FAILED" | "FAULT" | "TIMED_OUT" | "STOPPED")
@@ -534,6 +544,15 @@ mod tests {
     use crate::declaration::{EncryptionKey, EncryptionKeyType};
     use crate::engine::{ArtifactRef, OutputArtifactRef};
     use serde_json::json;
+
+    #[test]
+    fn a_build_started_for_an_attempt_that_ended_is_orphaned_and_a_duplicate_start_is_not() {
+        use crate::engine::Stale;
+        assert!(start_orphaned(&Stale::ActionFinished { status: "Abandoned" }));
+        assert!(start_orphaned(&Stale::OldAttempt { current: 2, given: 1 }));
+        assert!(!start_orphaned(&Stale::OldJob { current: 2, given: 1 }), "the build the first start recorded");
+        assert!(!start_orphaned(&Stale::DuplicateStart));
+    }
 
     #[test]
     fn only_a_look_at_a_builds_wait_goes_unclaimed() {

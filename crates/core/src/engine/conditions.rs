@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::context::Context;
 use super::dispatch::{resolve_commands, resolve_configuration, resolve_inputs};
-use super::effect::{Dispatch, Effect, WakeAt};
+use super::effect::{Dispatch, Effect, StopWork, WakeAt};
 use super::flow::{self, settle};
 use super::moves::{Change, ConditionMove, RuleMove};
 use super::rejection::Rejection;
@@ -450,7 +450,43 @@ fn abandon_rules(ctx: &mut Context, id: &str, stage: usize, condition: usize) ->
         let attempt = rule_mut(ctx, id, (stage, condition, rule))?;
         attempt.recheck_at = None;
         ctx.change(id, Change::Rule(stage, condition, rule, RuleMove::Abandon))?;
+        stop_work(ctx, id, (stage, condition, rule))?;
     }
+    Ok(())
+}
+
+/// Whether the provider of rule `rule` of the stage's `kind` condition runs its work on a
+/// service and waits for it (a Commands rule's build): its job can continue, and its work
+/// outlives the rule unless stopped.
+pub(crate) fn waits_on_service(pipeline: &Pipeline, stage: usize, kind: ConditionKind, rule: usize) -> bool {
+    pipeline
+        .rule_declaration(stage, kind, rule)
+        .and_then(|declared| RuleProvider::of(&declared.rule_type_id.provider))
+        .and_then(RuleProvider::action_kind)
+        .is_some_and(crate::deploy::waits_on_service)
+}
+
+/// Asks for the work of a rule that ended without its result (abandoned, timed out) to be
+/// stopped: a build it started would otherwise run to its end, unwatched. Only a rule whose
+/// provider waits for a service has its work's id recorded while it runs
+/// (`results::rule_continued`), against the version the execution runs; nothing for one whose
+/// work's start has not been recorded (its start's result is then stale, and invoke-action
+/// stops what it started).
+fn stop_work(ctx: &mut Context, id: &str, at: (usize, usize, usize)) -> Result<(), Rejection> {
+    let execution = ctx.exec(id)?;
+    let attempt = rule(ctx, id, at)?;
+    let Some(external_execution_id) = attempt.external_execution_id.clone() else { return Ok(()) };
+    let stop = StopWork {
+        id: format!("stop/{}", attempt.rule_execution_id),
+        pipeline: execution.pipeline_name.clone(),
+        pipeline_version: execution.pipeline_version,
+        execution_id: execution.id.clone(),
+        stage: execution.stages[at.0].name.clone(),
+        condition: execution.stages[at.0].conditions[at.1].kind,
+        rule: attempt.name.clone(),
+        external_execution_id,
+    };
+    ctx.emit(Effect::StopWork(Box::new(stop)));
     Ok(())
 }
 
@@ -504,6 +540,7 @@ pub(crate) fn tick_rules(ctx: &mut Context, id: &str) -> Result<bool, Rejection>
                 message: format!("The rule timed out after {minutes} minutes"),
             };
             finish_rule(ctx, id, at, Err(error))?;
+            stop_work(ctx, id, at)?;
         } else {
             check_window(ctx, id, at)?;
         }

@@ -20,6 +20,8 @@ pub enum Effect {
     Publish(Box<StateChange>),
     /// Deliver a `Tick` for this execution at `at`.
     WakeAt(WakeAt),
+    /// Stop work a rule's provider runs on a service that the rule no longer waits for.
+    StopWork(Box<StopWork>),
 }
 
 impl Effect {
@@ -29,6 +31,7 @@ impl Effect {
             Effect::RequestApproval(r) => &r.id,
             Effect::Publish(p) => &p.id,
             Effect::WakeAt(w) => &w.id,
+            Effect::StopWork(s) => &s.id,
         }
     }
 
@@ -39,6 +42,7 @@ impl Effect {
             Effect::RequestApproval(r) => &r.execution_id,
             Effect::Publish(p) => &p.detail.execution_id,
             Effect::WakeAt(w) => &w.execution_id,
+            Effect::StopWork(s) => &s.execution_id,
         }
     }
 }
@@ -170,6 +174,28 @@ pub struct WakeAt {
     pub id: String,
     pub execution_id: String,
     pub at: Timestamp,
+}
+
+/// Work a rule's provider started on a service (a Commands rule's build) that nobody waits for
+/// any more: the rule was abandoned (another rule failed, the execution stopped, the stage
+/// retried, the pipeline updated, the condition overridden) or timed out. An action's work is
+/// stopped on its ABANDONED or FAILED state change, which is published anyway; CodePipeline
+/// publishes no rule events, hence an effect of its own (docs/conditions.md, "On AWS"). The
+/// rule is named, not described: its region and role are read from the version the execution
+/// ran, which a pipeline update that abandons the rule no longer is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopWork {
+    pub id: String,
+    pub pipeline: String,
+    /// The version the execution ran, which declares the rule.
+    pub pipeline_version: u32,
+    pub execution_id: String,
+    pub stage: String,
+    pub condition: super::state::ConditionKind,
+    pub rule: String,
+    /// What the provider runs (a build id).
+    pub external_execution_id: String,
 }
 
 /// The three detail-types CodePipeline publishes.

@@ -278,13 +278,7 @@ fn rule_continued(ctx: &mut Context, event: &JobContinued) -> Result<Option<Stal
         Err(stale) => return Ok(Some(stale)),
     };
     let kind = ctx.exec(&event.job.execution_id)?.stages[stage].conditions[condition].kind;
-    let waits = ctx
-        .pipeline
-        .rule_declaration(stage, kind, rule)
-        .and_then(|declared| crate::rule_types::RuleProvider::of(&declared.rule_type_id.provider))
-        .and_then(crate::rule_types::RuleProvider::action_kind)
-        .is_some_and(crate::deploy::waits_on_service);
-    if !waits {
+    if !super::conditions::waits_on_service(ctx.pipeline, stage, kind, rule) {
         return Err(Rejection::Validation(
             "continuationToken: a rule's job cannot continue; report its success or failure".to_string(),
         ));

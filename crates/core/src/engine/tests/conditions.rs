@@ -561,3 +561,95 @@ fn a_lambda_rule_cannot_continue() {
     }));
     assert!(rejection.to_string().contains("a rule's job cannot continue"), "{rejection}");
 }
+
+/// The StopWork effects among `effects`.
+fn stops(effects: &[Effect]) -> Vec<&StopWork> {
+    effects.iter().filter_map(|e| if let Effect::StopWork(stop) = e { Some(&**stop) } else { None }).collect()
+}
+
+/// The Commands rule `name` of e1's Deploy entry condition with its build recorded as started.
+fn rule_build_recorded(sim: &mut Sim, name: &str, build_id: &str) {
+    let job = sim.rule_job("e1", "Deploy", ConditionKind::BeforeEntry, name);
+    sim.ok(Event::JobContinued(JobContinued {
+        job,
+        continuation_token: format!(r#"{{"externalId":"{build_id}","pollAfterSeconds":60}}"#),
+        summary: None,
+        percent_complete: None,
+        external_execution_id: Some(build_id.into()),
+    }));
+}
+
+/// A Commands rule abandoned while its build runs (another rule failed, a stop with abandon)
+/// asks for its build to be stopped, once, in the rule's region; one whose build's start has
+/// not been recorded, or that ended with its build's result, asks for nothing.
+#[test]
+fn a_commands_rule_abandoned_with_its_build_running_asks_for_the_build_to_stop() {
+    let rules = vec![commands_rule("Smoke"), commands_rule("Soak"), commands_rule("Lint")];
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", rules));
+    to_deploy(&mut sim, "e1");
+    rule_build_recorded(&mut sim, "Smoke", "checks:1");
+    rule_build_recorded(&mut sim, "Lint", "checks:3");
+    // Lint's build fails and decides the condition; Soak's start is still in flight.
+    let effects = sim.ok(sim.rule_result_event("e1", "Deploy", ConditionKind::BeforeEntry, "Lint", false));
+    assert_eq!(sim.status("e1"), ExecutionStatus::Failed);
+    let stops = stops(&effects);
+    assert_eq!(stops.len(), 1, "Smoke's build only: {stops:?}");
+    let (_, smoke) = sim.rule("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke");
+    assert_eq!(smoke.status, RuleStatus::Abandoned);
+    assert_eq!(stops[0].id, format!("stop/{}", smoke.rule_execution_id));
+    assert_eq!(
+        (stops[0].execution_id.as_str(), stops[0].stage.as_str(), stops[0].rule.as_str()),
+        ("e1", "Deploy", "Smoke")
+    );
+    assert_eq!((stops[0].condition, stops[0].pipeline_version), (ConditionKind::BeforeEntry, 1));
+    assert_eq!(stops[0].external_execution_id, "checks:1");
+}
+
+/// Every other way a rule in progress ends without its result asks for its build to stop:
+/// a stop (either mode), an override of the condition, a pipeline update.
+#[test]
+fn a_stop_an_override_or_an_update_asks_for_a_running_rule_build_to_stop() {
+    let build_ids = |effects: &[Effect]| -> Vec<String> {
+        stops(effects).iter().map(|s| s.external_execution_id.clone()).collect()
+    };
+    let running = || {
+        let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![commands_rule("Smoke")]));
+        to_deploy(&mut sim, "e1");
+        rule_build_recorded(&mut sim, "Smoke", "checks:1");
+        sim
+    };
+    for abandon in [true, false] {
+        let mut sim = running();
+        let effects = sim.ok(sim.stop_event("e1", abandon));
+        assert_eq!(build_ids(&effects), ["checks:1"], "a stop (abandon: {abandon})");
+    }
+    let mut sim = running();
+    let effects = sim.ok(sim.override_event("e1", "Deploy", ConditionKind::BeforeEntry));
+    assert_eq!(build_ids(&effects), ["checks:1"], "an override");
+    // The new version drops the condition: the stop names the rule of the version e1 ran.
+    let mut sim = running();
+    let mut updated = three_stages("SUPERSEDED");
+    updated["version"] = 2.into();
+    sim.pipeline = compile(updated);
+    let effects = sim.ok(Event::PipelineUpdated(PipelineUpdated { version: 2 }));
+    assert_eq!(build_ids(&effects), ["checks:1"], "an update");
+    let stop = stops(&effects)[0];
+    assert_eq!((stop.pipeline_version, stop.stage.as_str(), stop.rule.as_str()), (1, "Deploy", "Smoke"));
+}
+
+#[test]
+fn a_rule_that_times_out_with_its_build_running_asks_for_the_build_to_stop_once() {
+    let mut rule = commands_rule("Smoke");
+    rule["timeoutInMinutes"] = json!(5);
+    let mut sim = with_condition("SUPERSEDED", 2, "beforeEntry", entry("FAIL", vec![rule]));
+    to_deploy(&mut sim, "e1");
+    rule_build_recorded(&mut sim, "Smoke", "checks:1");
+    sim.advance_minutes(5);
+    let effects = sim.ok(sim.tick_event("e1"));
+    assert_eq!(sim.rule("e1", "Deploy", ConditionKind::BeforeEntry, "Smoke").1.status, RuleStatus::Failed);
+    assert_eq!(stops(&effects).len(), 1);
+    sim.advance_minutes(1);
+    let tick = sim.tick_event("e1");
+    let again = sim.try_apply(tick);
+    assert!(!matches!(again, Ok(Step::Applied(ref applied)) if !stops(&applied.effects).is_empty()), "{again:?}");
+}
