@@ -57,7 +57,8 @@ answered with the error AWS gives.
   `artifactsOverride`, ignores `idempotencyToken`, and its BatchGetBuilds ends every build
   SUCCEEDED at the first look. Here StartBuild refuses a CODEPIPELINE-typed project without
   `artifactsOverride` (AWS's error), answers the same build for the same project and
-  `idempotencyToken` within 5 minutes, and records the overrides (source and its auth, source version, secondary sources,
+  `idempotencyToken` within 5 minutes (IdempotentParameterMismatchException when the request's
+  other parameters differ, as CodeBuild answers), and records the overrides (source and its auth, source version, secondary sources,
   artifacts, environment variables, buildspec) where BatchGetBuilds shows them. A build stays
   IN_PROGRESS until a test plays CodeBuild: POST /_strict/codebuild/finish {"id", "status",
   "phase", "code", "message", "exported": {NAME: value}, "region"} ends it (a build of
@@ -960,9 +961,14 @@ class Builds:
             return codebuild_error("InvalidInputException",
                                    "ArtifactsOverride must be set when using artifacts type CodePipelines")
         token = request.get("idempotencyToken")
+        # What the token stands for: the request's other parameters.
+        parameters = json.dumps({k: v for k, v in request.items() if k != "idempotencyToken"}, sort_keys=True)
         if token:
             seen = self.tokens.get((name, token))
             if seen and time.time() - seen[1] < IDEMPOTENCY_SECONDS:
+                if seen[2] != parameters:
+                    return codebuild_error("IdempotentParameterMismatchException",
+                                           "The idempotency token was used with different parameters")
                 return 200, {"build": wire(stored_build(backend, seen[0]))}
         status, body = call(app, environ)
         if status != 200:
@@ -985,7 +991,7 @@ class Builds:
         if request.get("encryptionKeyOverride"):
             build["encryptionKey"] = request["encryptionKeyOverride"]
         if token:
-            self.tokens[(name, token)] = (build["id"], time.time())
+            self.tokens[(name, token)] = (build["id"], time.time(), parameters)
         if name.startswith(COMMANDS_PREFIX):
             copied = {"HTTP_AUTHORIZATION": environ.get("HTTP_AUTHORIZATION", "")}
             threading.Thread(target=run_commands_build, args=(copied, build["id"], self.lock), daemon=True).start()

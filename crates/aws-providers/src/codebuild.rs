@@ -132,13 +132,49 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
         Ok(request) => request,
         Err(message) => return failed(configuration_error(message)),
     };
-    match start_build(step, &request).await {
+    let started = match start_build(step, &request).await {
+        Err(error) if error.is("IdempotentParameterMismatchException") => {
+            started_for_job(step, project, &dispatch.job_id).await.and_then(|found| found.ok_or(error))
+        }
+        started => started,
+    };
+    match started {
         Ok(build_id) => {
             step.say(&format!("StartBuild {build_id} of project {project}"));
             running(step, &State { build_id, staged: decide::staged_outputs(dispatch) }, "SUBMITTED", 0)
         }
         Err(error) => error.failed(),
     }
+}
+
+/// The build an earlier delivery of job `job_id` started in `project`, found among the
+/// project's latest 100 by the job it carries (`decide::JOB_VARIABLE`): that delivery's
+/// result was not recorded (it failed after StartBuild), and this one's StartBuild, with the
+/// same token but new presigned URLs, was refused as a mismatch.
+async fn started_for_job(step: &Step<'_>, project: &str, job_id: &str) -> Result<Option<String>, CallError> {
+    let codebuild = &step.clients.codebuild;
+    let listed = codebuild
+        .list_builds_for_project()
+        .project_name(project)
+        .sort_order(aws_sdk_codebuild::types::SortOrderType::Descending)
+        .send()
+        .await
+        .map_err(|e| CallError::of("ListBuildsForProject", &e))?;
+    let ids: Vec<String> = listed.ids().iter().take(100).cloned().collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let output = codebuild
+        .batch_get_builds()
+        .set_ids(Some(ids))
+        .send()
+        .await
+        .map_err(|e| CallError::of("BatchGetBuilds", &e))?;
+    let builds = output.builds().iter().map(|build| {
+        let variables = build.environment().map(|e| e.environment_variables()).unwrap_or_default();
+        (build.id().unwrap_or_default(), variables.iter().map(|v| (v.name(), v.value())).collect())
+    });
+    Ok(decide::started_for_job(builds, job_id).map(String::from))
 }
 
 fn variable(v: &BuildVariable) -> Option<EnvironmentVariable> {

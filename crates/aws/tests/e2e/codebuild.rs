@@ -765,3 +765,58 @@ async fn an_action_abandoned_while_its_build_starts_has_that_build_stopped_by_it
     assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1), "the start stops what it began");
     assert_eq!(only_build_status(&stack, &name).await.as_deref(), Some("STOPPED"));
 }
+
+/// Writes nowhere: a provider's lines, in a test that calls it directly.
+struct Quiet;
+
+impl pipewright_providers::ActionOutput for Quiet {
+    fn line(&self, _stage: &str, _action: &str, _line: &str) {}
+}
+
+/// A Commands start delivered again after its first delivery started the build and failed
+/// before recording it (a crash, a store that would not take the result): the new StartBuild
+/// carries new presigned URLs under the same idempotency token, which CodeBuild refuses as a
+/// mismatch; the start finds the first build by the job it carries and records it, and no
+/// second build runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_start_delivered_again_records_the_build_its_first_delivery_started() {
+    use pipewright_core::engine::{Effect, work_in_flight};
+    use pipewright_providers::deploy::{DeployJob, Deployer, Progress};
+    let stack = stack().await;
+    ruled_pipeline_triggered(&stack).await;
+    // Up to the rule's start, which is on its way.
+    let store = &stack.services.store;
+    let rule_started = || async {
+        let Some(listed) = store.list_executions("ruled", 1, None).await.unwrap().items.pop() else { return false };
+        let execution = stack.execution(&listed.id).await;
+        let build = execution.stages.iter().find(|s| s.name == "Build");
+        build.is_some_and(|b| b.conditions.iter().flat_map(|c| &c.rules).any(|r| r.name == "Smoke"))
+    };
+    stack.router.run_until(100, rule_started).await.unwrap();
+    let execution = latest(&stack, "ruled").await;
+    let pipeline = stack.services.cache.pinned(store, &execution).await.unwrap();
+    let start = work_in_flight(&pipeline, &execution, now())
+        .into_iter()
+        .find_map(|work| match work.effect {
+            Effect::Dispatch(dispatch) if dispatch.condition.is_some() => Some(*dispatch),
+            _ => None,
+        })
+        .expect("the rule's start is in flight");
+    assert_eq!(start.continuation_token, None);
+    // The first delivery: its build started, its result never recorded.
+    let job = DeployJob { dispatch: start, regional_store: None };
+    let Progress::Waiting(first) = stack.services.deployer.start(&job, &Quiet).await else {
+        panic!("the first delivery's build started")
+    };
+    // The delivery again, a second later: its presigned URLs are new.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    drain(&stack.router).await;
+    let smoke = smoke_rule(&latest(&stack, "ruled").await);
+    assert_eq!(smoke.status, RuleStatus::InProgress, "{smoke:#?}");
+    assert_eq!(smoke.external_execution_id.as_deref(), Some(first.external_id.as_str()), "the first build, recorded");
+    let calls = codebuild_calls(&stack);
+    assert_eq!((calls.get("StartBuild"), calls.get("ListBuildsForProject")), (Some(&2), Some(&1)), "{calls:?}");
+    let commands = stack.stack.names.commands_project();
+    assert_eq!(only_build_status(&stack, &commands).await.as_deref(), Some("IN_PROGRESS"), "one build runs");
+    finish(json!({"id": first.external_id, "status": "SUCCEEDED"})).await;
+}

@@ -18,6 +18,11 @@ use super::config;
 /// local Commands action sets.
 pub const PIPELINE_VARIABLE: &str = "CODEPIPELINE_PIPELINE_NAME";
 pub const EXECUTION_VARIABLE: &str = "CODEPIPELINE_EXECUTION_ID";
+/// The job a Commands build runs for. Its request carries presigned URLs that differ at every
+/// delivery of the job, so a second StartBuild within the idempotency token's 5 minutes is
+/// answered `IdempotentParameterMismatchException` rather than with the build: the build is
+/// then found among the project's latest by this variable ([`started_for_job`]).
+pub const JOB_VARIABLE: &str = "PIPEWRIGHT_JOB_ID";
 
 /// Whether `dispatch` is a look at a build's wait (a CodeBuild or Commands action's job that
 /// carries the wait as its continuation token). Such a look runs without a claim: it reads
@@ -351,9 +356,14 @@ pub fn commands_request(
             bad.identifier
         ));
     }
-    let reserved = |name: &str| name.starts_with("PIPEWRIGHT_INPUT_URL_");
+    let reserved = |name: &str| name.starts_with("PIPEWRIGHT_INPUT_URL_") || name == JOB_VARIABLE;
     let mut environment: Vec<BuildVariable> = variables.iter().filter(|v| !reserved(&v.name)).cloned().collect();
     environment.extend(urls);
+    environment.push(BuildVariable {
+        name: JOB_VARIABLE.to_string(),
+        value: dispatch.job_id.clone(),
+        kind: VariableType::Plaintext,
+    });
     Ok(BuildRequest {
         project: project.to_string(),
         source: None,
@@ -366,6 +376,18 @@ pub fn commands_request(
         encryption_key: None,
         idempotency_token: super::client_token(&dispatch.job_id, "build"),
     })
+}
+
+/// Of `builds` (an id and its environment variables each, as BatchGetBuilds shows them), the
+/// one a start of job `job_id` began.
+pub fn started_for_job<'b>(
+    builds: impl IntoIterator<Item = (&'b str, Vec<(&'b str, &'b str)>)>,
+    job_id: &str,
+) -> Option<&'b str> {
+    builds
+        .into_iter()
+        .find(|(_, variables)| variables.iter().any(|(name, value)| *name == JOB_VARIABLE && *value == job_id))
+        .map(|(id, _)| id)
 }
 
 /// `variables` with the execution's own last and alone: the event of the build must name
@@ -546,6 +568,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_build_a_jobs_start_began_is_found_by_the_job_it_carries() {
+        let builds = vec![
+            ("p:3", vec![(EXECUTION_VARIABLE, "e1"), (JOB_VARIABLE, "job-b")]),
+            ("p:2", vec![(EXECUTION_VARIABLE, "e1"), (JOB_VARIABLE, "job-a")]),
+            ("p:1", vec![(EXECUTION_VARIABLE, "e0")]),
+        ];
+        assert_eq!(started_for_job(builds.clone(), "job-a"), Some("p:2"));
+        assert_eq!(started_for_job(builds, "job-c"), None);
+    }
+
+    #[test]
     fn a_build_started_for_an_attempt_that_ended_is_orphaned_and_a_duplicate_start_is_not() {
         use crate::engine::Stale;
         assert!(start_orphaned(&Stale::ActionFinished { status: "Abandoned" }));
@@ -682,11 +715,9 @@ mod tests {
     #[test]
     fn a_commands_build_gets_urls_of_its_inputs_and_writes_to_staged_keys_only() {
         let d = commands(&["Code", "Tools"], &["Built", "Docs"]);
-        let variables = vec![BuildVariable {
-            name: "PIPEWRIGHT_INPUT_URL_0".into(),
-            value: "forged".into(),
-            kind: VariableType::Plaintext,
-        }];
+        let forged =
+            |name: &str| BuildVariable { name: name.into(), value: "forged".into(), kind: VariableType::Plaintext };
+        let variables = vec![forged("PIPEWRIGHT_INPUT_URL_0"), forged(JOB_VARIABLE)];
         let request = commands_request(&d, "pipewright-commands-s", &variables, &urls(&d), "{}".into()).unwrap();
         assert_eq!(
             (request.source.as_ref(), request.secondary_sources.len()),
@@ -700,6 +731,7 @@ mod tests {
             vec![
                 ("PIPEWRIGHT_INPUT_URL_0", "https://s3/shop/Code/k?sig"),
                 ("PIPEWRIGHT_INPUT_URL_1", "https://s3/shop/Tools/k?sig"),
+                (JOB_VARIABLE, d.job_id.as_str()),
                 (PIPELINE_VARIABLE, "shop"),
                 (EXECUTION_VARIABLE, "e-1"),
             ]
