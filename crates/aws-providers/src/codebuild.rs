@@ -134,7 +134,16 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
     };
     let started = match start_build(step, &request).await {
         Err(error) if error.is("IdempotentParameterMismatchException") => {
-            started_for_job(step, project, &dispatch.job_id).await.and_then(|found| found.ok_or(error))
+            match started_for_job(step, project, &dispatch.job_id).await {
+                Ok(Some(build_id)) => Ok(build_id),
+                // Another delivery of the job is starting it at this moment, or its build is
+                // not listed yet: nothing to report. That delivery records the build, or the
+                // tick sends the start again (`stage_transition::is_resent`).
+                Ok(None) | Err(_) => {
+                    step.say(&format!("another delivery of job {} is starting its build", dispatch.job_id));
+                    return Progress::Finished(pipewright_providers::Outcome::HandedOff);
+                }
+            }
         }
         started => started,
     };

@@ -1,8 +1,9 @@
 //! Services' events about work an action waits for (docs/providers.md §13, "CodeBuild on
 //! AWS"). A provider's wait is kept with its attempt and looked at again by the minute tick;
 //! an event saying the work ended makes that look happen now: the waiting job is rebuilt
-//! from the execution and run through invoke-action's own path ([`dispatched`]), which claims
-//! it (so the event and the tick never both finish it) and asks the service for the result.
+//! from the execution and run through invoke-action's own path ([`dispatched`]), which asks
+//! the service for the result (a build's look holds no claim: of the event's look and the
+//! tick's at once, the first to commit wins and the other's is stale).
 //! An event that is lost changes nothing: the tick's look comes anyway.
 
 use serde_json::Value;

@@ -1,15 +1,16 @@
 //! invoke-action: runs a dispatched action through its provider, and sends approval
 //! notifications. Each job (each notification) is claimed first, so a redelivered dispatch
-//! never runs twice (a look at a build's wait excepted, which runs the same twice over); a
+//! never runs twice (a build's jobs excepted: CodeBuild makes a start once, and a look runs
+//! the same twice over, `claim_of`); a
 //! provider that finishes within the invocation applies its result at once, one that
 //! reports later (a Lambda function) is handed off.
 
 use std::collections::BTreeMap;
 
 use pipewright_core::declaration::ActionOwner;
-use pipewright_core::deploy::codebuild::{is_build_look, is_build_start, start_orphaned};
+use pipewright_core::deploy::codebuild::{build_known, is_build_look, is_build_start, start_orphaned};
 use pipewright_core::engine::{
-    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType, StopWork,
+    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType, Stale, StopWork,
 };
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
@@ -59,11 +60,15 @@ impl ActionOutput for ToLog {
     }
 }
 
-/// The claim a dispatched job is taken under: its id, so that it runs once; none for a look at
-/// a build's wait, which runs the same twice over (`codebuild::is_build_look`). The tick asks
+/// The claim a dispatched job is taken under: its id, so that it runs once; none for a build's
+/// job (`codebuild::is_build`). A look at a build's wait runs the same twice over, and a
+/// build's start is made once by CodeBuild itself: a second StartBuild of the job within 5
+/// minutes gets the same build back through its idempotency token (a Commands build's is
+/// found by its job, `codebuild::started_for_job`), and a later one's wait is stale and its
+/// build stopped (`codebuild::start_orphaned`). A claim cost a write per build. The tick asks
 /// the same of the work it resends (`stage_transition::claim_key`).
 pub fn claim_of(dispatch: &Dispatch) -> Option<&str> {
-    (!pipewright_core::deploy::codebuild::is_build_look(dispatch)).then_some(dispatch.job_id.as_str())
+    (!pipewright_core::deploy::codebuild::is_build(dispatch)).then_some(dispatch.job_id.as_str())
 }
 
 pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
@@ -160,7 +165,8 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
 /// leads to (the next dispatch, the state-change events) cost one bus hop per action instead
 /// of two, since the result no longer travels to stage-transition as an event of its own
 /// (docs/ARCHITECTURE.md, "One hop per action"). The apply is idempotent: a redelivered
-/// dispatch stops at the job claim, and a result applied twice is stale.
+/// dispatch stops at the job claim (a build's, at CodeBuild's idempotency token), and a
+/// result applied twice is stale.
 async fn report(
     services: &Services,
     message: &DispatchMessage,
@@ -240,16 +246,24 @@ pub(super) async fn report_progress(
         },
     };
     let handled = report(services, message, event).await?;
-    if let (Some(build_id), Some(Handled::Stale(stale))) = (started, &handled)
-        && start_orphaned(stale)
-    {
-        return Ok(stop_orphan(services, dispatch, &build_id).await);
+    if let (Some(build_id), Some(Handled::Stale(stale))) = (started, &handled) {
+        // A start delivered twice: whether the other delivery recorded this same build.
+        let known = match stale {
+            Stale::OldJob { .. } => match services.store.get_execution(&dispatch.execution_id).await? {
+                Some(execution) => build_known(&execution.value, &build_id),
+                None => true,
+            },
+            _ => false,
+        };
+        if start_orphaned(stale, known) {
+            return Ok(stop_orphan(services, dispatch, &build_id).await);
+        }
     }
     Ok(invoked)
 }
 
 /// Stops the build a start began for an attempt that ended meanwhile (`start_orphaned`). A
-/// failure is logged, not retried: a redelivery would find the job claimed, or no longer live.
+/// failure is logged, not retried: a redelivery would find the job no longer live.
 async fn stop_orphan(services: &Services, dispatch: &Dispatch, build_id: &str) -> Invoked {
     let stopped =
         services.deployer.stop_build(dispatch.region.as_deref(), dispatch.role_arn.as_deref(), build_id).await;

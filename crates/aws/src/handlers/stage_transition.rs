@@ -19,7 +19,8 @@ use crate::settings::Services;
 /// Effects still in an outbox this long after their commit are published again: a relay
 /// that crashed mid-way.
 pub const OUTBOX_GRACE_SECONDS: u32 = 60;
-/// Work in flight this long without a claim is sent again: its delivery was lost.
+/// Work in flight this long without a claim is sent again: its delivery was lost (a build's
+/// start, which takes no claim, after a claim's lease: `is_resent`).
 pub const UNCLAIMED_GRACE_SECONDS: u32 = 120;
 /// How many executions one tick serves of each kind; the next tick serves the rest.
 const PER_TICK: i32 = 200;
@@ -186,12 +187,17 @@ pub(super) async fn send_unclaimed(
 }
 
 /// Whether the tick sends `work` now: a deploy provider's wait when its next look is due
-/// (the tick is what checks it, docs/providers.md §13); other work when it has gone
-/// unclaimed since `settled`.
+/// (the tick is what checks it, docs/providers.md §13); a build's start, which holds no claim
+/// (`invoke_action::claim_of`), once it has gone unrecorded as long as a claim's lease, so
+/// that a start still at work (an input copied to another region first) is not run again
+/// meanwhile; other work when it has gone unclaimed since `settled`.
 fn is_resent(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
     match &work.effect {
         Effect::Dispatch(dispatch) => match pipewright_core::deploy::deploy_wait(dispatch) {
             Some(token) => pipewright_core::deploy::wait_is_due(token, work.since, now),
+            None if pipewright_core::deploy::codebuild::is_build_start(dispatch) => {
+                work.since.millis() <= now.millis() - super::invoke_action::LEASE_SECONDS * 1000
+            }
             None => work.since <= settled,
         },
         _ => work.since <= settled,

@@ -3,7 +3,8 @@
 //! rules anyway, so the bus carries no dispatch of its own for the job. Here the job is
 //! rebuilt from the execution, as the tick rebuilds work nobody picked up
 //! (`engine::work_in_flight`), and run through invoke-action's own path. That path claims the
-//! job, so a redelivered event and the tick's re-sent dispatch never both run it.
+//! job, so a redelivered event and the tick's re-sent dispatch never both run it (a build's
+//! start excepted: CodeBuild's idempotency token makes it once, `invoke_action::claim_of`).
 
 use serde_json::Value;
 

@@ -39,10 +39,28 @@ async fn raw_item(
     output.send().await.unwrap().item.unwrap_or_default()
 }
 
+/// The two parallel builds end together (the stand-in runs their commands at once): their
+/// results are recorded in one commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn calls_per_action_of_a_run() {
+    calls_per_action(false).await;
+}
+
+/// Test's build ends four seconds after Compile's: a commit each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_per_action_of_a_run_whose_parallel_builds_end_apart() {
+    calls_per_action(true).await;
+}
+
+async fn calls_per_action(apart: bool) {
     let stack = stack().await;
-    stack.put_pipeline(&site_pipeline(&stack, "counted", "SUPERSEDED", false)).await;
+    let mut declaration = site_pipeline(&stack, "counted", "SUPERSEDED", false);
+    if apart {
+        let test = &mut declaration["stages"][1]["actions"][0];
+        assert_eq!(test["name"], "Test");
+        test["commands"].as_array_mut().unwrap().insert(0, serde_json::json!("sleep 4"));
+    }
+    stack.put_pipeline(&declaration).await;
     let actions = 5; // Bundle, Test, Compile, Check, Publish
     // The test watches the run through a store of its own, so only the functions' calls count.
     let dynamo = aws_sdk_dynamodb::Client::new(&pipewright_aws::testing::unmetered_sdk_config().await);
@@ -161,13 +179,16 @@ async fn calls_per_action_of_a_run() {
     let indexes: f64 =
         kinds.iter().filter(|(kind, _)| kind.ends_with("EXECUTION/EXECUTION (indexes)")).map(|(_, units)| units).sum();
     assert_eq!(indexes, 4.0, "index writes of the execution item: {kinds:?}");
-    // A bound a little above what the design costs now ($0.0000097 since the parallel builds
-    // that end together are recorded in one commit; $0.0000105 with two lost races, since
-    // a change of the head is written before its execution's, not in a transaction with it;
-    // $0.0000112 when the transactions held them, since a commit's outbox batch is put apart
-    // from it; $0.0000120 when the transaction held that too; $0.0000138 when every
-    // invoke-action invocation was priced at 1024 MB), so that a regression shows.
-    assert!(orchestration / actions as f64 <= 0.000_010_3, "cost per action: {bill:?}, {invocations} invocations");
+    // A bound a little above what the design costs now, under issue 17's $0.00001 either way
+    // ($0.0000092 to $0.0000093 since a build's start holds no claim, $0.0000097 when the
+    // builds end apart, as they may in the first run too; $0.0000097 since the parallel builds that end together are
+    // recorded in one commit; $0.0000105 with two lost races, since a change of the head is
+    // written before its execution's, not in a transaction with it; $0.0000112 when the
+    // transactions held them, since a commit's outbox batch is put apart from it; $0.0000120
+    // when the transaction held that too; $0.0000138 when every invoke-action invocation was
+    // priced at 1024 MB), so that a regression shows.
+    let bound = 0.000_009_8;
+    assert!(orchestration / actions as f64 <= bound, "cost per action: {bill:?}, {invocations} invocations");
     // The three builds' starts and looks (their events) and the S3 source, a copy S3 makes
     // itself, run at 256 MB; the S3 deploy, which unzips artifact bytes, at 1024.
     let by_function = |name: &str| pumped.by_function.get(name).copied().unwrap_or(0);
@@ -193,8 +214,9 @@ async fn calls_per_action_of_a_run() {
     // (8 when the stand-in ends the two builds far enough apart that the first look finds
     // the other still running: a commit each.)
     let alone = kinds.get("UpdateItem EXECUTION/EXECUTION").copied().unwrap_or_default();
+    let writes = if apart { 8.0..=8.0 } else { 7.0..=8.0 };
     assert!(
-        (7.0..=8.0).contains(&alone) && kinds.get("PutItem EXECUTION/EXECUTION").copied() == Some(1.0),
+        writes.contains(&alone) && kinds.get("PutItem EXECUTION/EXECUTION").copied() == Some(1.0),
         "each write of the execution item alone: {kinds:?}"
     );
     let head_writes: f64 =
@@ -213,10 +235,11 @@ async fn calls_per_action_of_a_run() {
     };
     let (put, deleted) = (outbox("PutItem"), outbox("DeleteItem"));
     assert!(put == deleted && (5.0..=7.0).contains(&put), "outbox batches put and deleted: {kinds:?}");
-    // A claim for each job that must run once: the source, the three builds' starts and the
-    // deploy. The builds' looks hold none (`codebuild::is_build_look`).
+    // A claim for each job that must run once: the source and the deploy. A build's jobs hold
+    // none (`invoke_action::claim_of`): CodeBuild's idempotency token makes its start once
+    // (the three builds' starts claimed theirs until stop 56, 3 units more).
     let claims = kinds.get("PutItem JOB/CLAIM").copied().unwrap_or_default();
-    assert_eq!(claims, 5.0, "job claims: {kinds:?}");
+    assert_eq!(claims, 2.0, "job claims: {kinds:?}");
 
     // The counter sees the calls at all (each action needs at least one commit and one publish).
     assert!(dynamo_writes >= actions, "DynamoDB writes counted: {calls:?}");

@@ -140,6 +140,14 @@ async fn stop_with_abandon(stack: &Stack, pipeline: &str, execution_id: &str) {
     handlers::apply(&stack.services, pipeline, &stop).await.unwrap();
 }
 
+/// Every CodeBuild operation the functions called is one invoke-action's role may call
+/// (template.yaml, `BuildProjects`): the stand-in evaluates no IAM.
+fn assert_granted(stack: &Stack) {
+    for operation in codebuild_calls(stack).keys() {
+        assert!(TEMPLATE.contains(&format!("codebuild:{operation}")), "template.yaml grants no codebuild:{operation}");
+    }
+}
+
 /// The status of the one build `project` has run.
 async fn only_build_status(stack: &Stack, project: &str) -> Option<String> {
     let listed = codebuild(stack).list_builds_for_project().project_name(project).send().await.unwrap();
@@ -201,7 +209,12 @@ async fn a_build_starts_with_the_overrides_once_and_its_event_completes_the_acti
     // Every delivery twice, at once: the dispatch, the engine events and the build's event.
     let doubled = stack.router.clone().with_copies(2);
     let (execution, build_id) = started_build(&stack, &doubled, "app").await;
-    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1), "one build for a redelivered dispatch");
+    // A build's start holds no claim: a delivery that finds the job still live calls
+    // StartBuild (the second may come after the first's wait is recorded, and not run), and
+    // CodeBuild's idempotency token gives both the one build.
+    let starts = codebuild_calls(&stack).get("StartBuild").copied().unwrap_or(0);
+    assert!((1..=2).contains(&starts), "the start delivered twice: {starts} StartBuild");
+    assert_eq!(only_build_status(&stack, &name).await.as_deref(), Some("IN_PROGRESS"), "one build");
 
     let started = build(&stack, &build_id).await;
     let code = &attempt(&execution, "Source", "Bundle").output_artifacts[0].location;
@@ -238,7 +251,7 @@ async fn a_build_starts_with_the_overrides_once_and_its_event_completes_the_acti
         deployed.contains_key("release-abc123.zip"),
         "#{{BuildVariables.IMAGE_TAG}} reached the deploy: {deployed:?}"
     );
-    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1));
+    assert_eq!(codebuild_calls(&stack).get("StartBuild").copied(), Some(starts), "no build started after");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -744,6 +757,7 @@ async fn a_rule_abandoned_while_its_build_starts_has_that_build_stopped_by_its_s
     assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1));
     assert_eq!(codebuild_calls(&stack).get("StopBuild"), Some(&1), "the start stops what it began");
     assert_eq!(only_build_status(&stack, &commands).await.as_deref(), Some("STOPPED"));
+    assert_granted(&stack);
 }
 
 /// The same for an action: its ABANDONED state change finds no build to stop, its start does.
@@ -818,5 +832,42 @@ async fn a_commands_start_delivered_again_records_the_build_its_first_delivery_s
     assert_eq!((calls.get("StartBuild"), calls.get("ListBuildsForProject")), (Some(&2), Some(&1)), "{calls:?}");
     let commands = stack.stack.names.commands_project();
     assert_eq!(only_build_status(&stack, &commands).await.as_deref(), Some("IN_PROGRESS"), "one build runs");
+    assert_granted(&stack);
     finish(json!({"id": first.external_id, "status": "SUCCEEDED"})).await;
+}
+
+/// A build's start whose delivery is lost (it holds no claim) is sent again by the tick once
+/// it has gone unrecorded as long as a claim's lease, not sooner: a start still at work is
+/// not run twice meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_build_start_is_sent_again_by_the_tick_after_a_claims_lease() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(&stack, &name).await;
+    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    let store = &stack.services.store;
+    let compile_started = || async {
+        let Some(listed) = store.list_executions("app", 1, None).await.unwrap().items.pop() else { return false };
+        let execution = stack.execution(&listed.id).await;
+        let build = execution.stages.iter().find(|s| s.name == "Build");
+        build.is_some_and(|b| b.actions.iter().any(|a| !a.attempts.is_empty()))
+    };
+    stack.router.run_until(100, compile_started).await.unwrap();
+    // The start's delivery is lost.
+    stack.purge_queues_of("invoke-action").await;
+    let execution = latest(&stack, "app").await;
+    let since = attempt(&execution, "Build", "Compile").started_at;
+    let tick = |minutes: i64| {
+        stage_transition::tick(&stack.services, Timestamp::from_millis(since.millis() + minutes * 60_000))
+    };
+    tick(3).await.unwrap();
+    drain(&stack.router).await;
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), None, "not within a claim's lease");
+    tick(17).await.unwrap();
+    drain(&stack.router).await;
+    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1), "sent again after it");
+    let compile = attempt(&latest(&stack, "app").await, "Build", "Compile").clone();
+    assert!(compile.external_execution_id.is_some(), "the build's wait recorded: {compile:#?}");
 }

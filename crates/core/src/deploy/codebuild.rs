@@ -29,8 +29,8 @@ pub const JOB_VARIABLE: &str = "PIPEWRIGHT_JOB_ID";
 /// the build, and once the build has ended copies its staged outputs onto the same keys,
 /// which a second copy leaves with the same bytes; of two looks run at once, the first to
 /// commit its result wins and the other's is stale. The claim, a write per look, guarded
-/// nothing (docs/providers.md, "CodeBuild on AWS"). A build's start is claimed, since a
-/// second StartBuild would start a second build.
+/// nothing (docs/providers.md, "CodeBuild on AWS"). A build's start holds none either since
+/// stop 56: a second StartBuild of the job gets the same build (its idempotency token).
 pub fn is_build_look(dispatch: &Dispatch) -> bool {
     is_build(dispatch) && super::deploy_wait(dispatch).is_some()
 }
@@ -41,7 +41,9 @@ pub fn is_build_start(dispatch: &Dispatch) -> bool {
     is_build(dispatch) && dispatch.continuation_token.is_none()
 }
 
-fn is_build(dispatch: &Dispatch) -> bool {
+/// Whether `dispatch` is a job of a CodeBuild or Commands action, or of a Commands rule: one
+/// that CodeBuild runs.
+pub fn is_build(dispatch: &Dispatch) -> bool {
     crate::rule_types::RuleProvider::kind_of(dispatch).is_some_and(|kind| {
         matches!(kind, crate::providers::ProviderKind::CodeBuild | crate::providers::ProviderKind::Commands)
     })
@@ -498,15 +500,24 @@ pub struct BuildEvent {
 /// rule's that ran it and has ended. An event about that build has nothing left to do,
 /// whatever else is starting.
 pub fn build_recorded(execution: &crate::engine::Execution, build_id: &str) -> bool {
+    runs_of(execution, build_id).any(|ended| ended)
+}
+
+/// Whether `execution` names build `build_id` at all: an action's attempt or a rule's that
+/// recorded it as its wait, running or ended.
+pub fn build_known(execution: &crate::engine::Execution, build_id: &str) -> bool {
+    runs_of(execution, build_id).next().is_some()
+}
+
+/// For each attempt and rule of `execution` that ran build `build_id`, whether it has ended.
+fn runs_of<'e>(execution: &'e crate::engine::Execution, build_id: &'e str) -> impl Iterator<Item = bool> + 'e {
     use crate::engine::{ActionStatus, RuleStatus};
-    let ran = |external: &Option<String>| external.as_deref() == Some(build_id);
-    let stages = || execution.stages.iter();
-    let actions = stages().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
-    let rules = stages().flat_map(|stage| &stage.conditions).flat_map(|condition| &condition.rules);
-    actions
-        .filter(|attempt| ran(&attempt.external_execution_id))
-        .any(|attempt| attempt.status != ActionStatus::InProgress)
-        || rules.filter(|rule| ran(&rule.external_execution_id)).any(|rule| rule.status != RuleStatus::InProgress)
+    let ran = move |external: &Option<String>| external.as_deref() == Some(build_id);
+    let actions = execution.stages.iter().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
+    let rules = execution.stages.iter().flat_map(|stage| &stage.conditions).flat_map(|condition| &condition.rules);
+    let actions = actions.filter(move |a| ran(&a.external_execution_id)).map(|a| a.status != ActionStatus::InProgress);
+    let rules = rules.filter(move |r| ran(&r.external_execution_id)).map(|r| r.status != RuleStatus::InProgress);
+    actions.chain(rules)
 }
 
 /// Reads a Build State Change `detail`; `None` for a build Pipewright did not start (no
@@ -548,11 +559,17 @@ pub fn build_to_stop(attempt: &crate::engine::ActionAttempt) -> Option<&str> {
 /// Whether the build a start began is left for nobody to wait for when the start's
 /// continuation comes back `stale`: its attempt (an action's or a rule's) ended or was
 /// replaced while the build was being started, so the engine never learns its id and the
-/// abandonment's own stop found none to stop. Not for an earlier job of a live attempt (a
-/// start delivered twice): its idempotency token gave it the build the first one recorded.
-pub fn start_orphaned(stale: &crate::engine::Stale) -> bool {
+/// abandonment's own stop found none to stop. For an earlier job of a live attempt (a start
+/// delivered twice, whose other delivery recorded its build first) only when the execution
+/// does not know this build (`known`, [`build_known`]): within its 5 minutes the idempotency
+/// token gave both deliveries the same build; after them, a second one.
+pub fn start_orphaned(stale: &crate::engine::Stale, known: bool) -> bool {
     use crate::engine::Stale;
-    matches!(stale, Stale::ActionFinished { .. } | Stale::OldAttempt { .. })
+    match stale {
+        Stale::ActionFinished { .. } | Stale::OldAttempt { .. } => true,
+        Stale::OldJob { .. } => !known,
+        _ => false,
+    }
 }
 
 /// Whether a build status is final.
@@ -581,16 +598,18 @@ mod tests {
     #[test]
     fn a_build_started_for_an_attempt_that_ended_is_orphaned_and_a_duplicate_start_is_not() {
         use crate::engine::Stale;
-        assert!(start_orphaned(&Stale::ActionFinished { status: "Abandoned" }));
-        assert!(start_orphaned(&Stale::OldAttempt { current: 2, given: 1 }));
-        assert!(!start_orphaned(&Stale::OldJob { current: 2, given: 1 }), "the build the first start recorded");
-        assert!(!start_orphaned(&Stale::DuplicateStart));
+        assert!(start_orphaned(&Stale::ActionFinished { status: "Abandoned" }, false));
+        assert!(start_orphaned(&Stale::OldAttempt { current: 2, given: 1 }, false));
+        let twin = Stale::OldJob { current: 2, given: 1 };
+        assert!(!start_orphaned(&twin, true), "the build the other delivery recorded");
+        assert!(start_orphaned(&twin, false), "a second build, once the token had expired");
+        assert!(!start_orphaned(&Stale::DuplicateStart, false));
     }
 
     #[test]
-    fn only_a_look_at_a_builds_wait_goes_unclaimed() {
+    fn a_look_at_a_builds_wait_is_told_from_its_start() {
         let start = dispatch(&["Code"], &["Built"], &[("ProjectName", "p")]);
-        assert!(!is_build_look(&start), "a start: a second one would start a second build");
+        assert!(!is_build_look(&start), "a start");
         assert!(is_build_start(&start));
         let mut look = start.clone();
         look.continuation_token = Some(r#"{"externalId":"p:1","pollAfterSeconds":60}"#.into());
