@@ -19,7 +19,7 @@ use pipewright_core::rule_types::RuleProvider;
 use pipewright_providers::deploy::Waiting;
 
 use super::HandlerError;
-use super::invoke_action::{Invoked, dispatched};
+use super::invoke_action::{Invoked, dispatched_as_read};
 use crate::bus::DispatchMessage;
 use crate::settings::Services;
 
@@ -31,8 +31,18 @@ pub async fn waiting_job(
     external_id: &str,
 ) -> Result<Option<Dispatch>, HandlerError> {
     let Some(execution) = services.store.get_execution(execution_id).await? else { return Ok(None) };
+    waiting_job_of(services, &execution.value, external_id).await
+}
+
+/// [`waiting_job`], of `execution` as read.
+async fn waiting_job_of(
+    services: &Services,
+    execution: &Execution,
+    external_id: &str,
+) -> Result<Option<Dispatch>, HandlerError> {
+    let execution_id = &execution.id;
     let mut starting = false;
-    for dispatch in jobs_in_flight(services, &execution.value).await? {
+    for dispatch in jobs_in_flight(services, execution).await? {
         match pipewright_core::deploy::deploy_wait(&dispatch) {
             Some(token) => {
                 if serde_json::from_str::<Waiting>(token).is_ok_and(|waiting| waiting.external_id == external_id) {
@@ -47,7 +57,7 @@ pub async fn waiting_job(
     // anyway, so this only makes the event count sooner. Other actions starting, or a build
     // whose result is recorded (with an earlier build's, `ended_together`), are no reason to
     // try again.
-    if starting && !build::build_recorded(&execution.value, external_id) {
+    if starting && !build::build_recorded(execution, external_id) {
         return Err(HandlerError::Retryable(format!(
             "{execution_id} has an action still starting: the wait for {external_id} may not be recorded yet"
         )));
@@ -80,18 +90,20 @@ pub(super) async fn jobs_in_flight(services: &Services, execution: &Execution) -
 
 /// Looks now at the wait of `execution_id` for `external_id`.
 pub async fn look_now(services: &Services, execution_id: &str, external_id: &str) -> Result<Invoked, HandlerError> {
-    let waiting = waiting_job(services, execution_id, external_id).await;
+    let Some(execution) = services.store.get_execution(execution_id).await?.map(|read| read.value) else {
+        return Ok(Invoked::Stale(format!("execution {execution_id} is not found")));
+    };
+    let waiting = waiting_job_of(services, &execution, external_id).await;
     if let Ok(Some(dispatch)) = waiting {
+        // The look holds no claim: it is checked against this read (`dispatched_as_read`).
         let message = DispatchMessage::new(dispatch.pipeline.clone(), dispatch);
-        return dispatched(services, &message).await;
+        return dispatched_as_read(services, &message, Some(execution)).await;
     }
     // No look to run now. An earlier delivery of this event may have committed the look's
     // result and failed before its relay (or an action's start is still to be applied):
     // publish what the execution's outbox holds, as a stale engine event does, so that the
     // execution moves on whatever becomes of this delivery.
-    if let Some(execution) = services.store.get_execution(execution_id).await? {
-        super::relay_pending(services, &execution.value.pipeline_name, execution_id).await?;
-    }
+    super::relay_pending(services, &execution.pipeline_name, execution_id).await?;
     waiting?;
     Ok(Invoked::Stale(format!("no action of {execution_id} waits for {external_id}")))
 }

@@ -72,6 +72,18 @@ pub fn claim_of(dispatch: &Dispatch) -> Option<&str> {
 }
 
 pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Result<Invoked, HandlerError> {
+    dispatched_as_read(services, message, None).await
+}
+
+/// [`dispatched`], given the execution as the caller has just read it to rebuild the job (an
+/// action's start, a build event's look): a job that holds no claim (a build's) is checked
+/// against that read, where it read the execution again. A claimed job reads it again after
+/// its claim: an earlier run may have committed its result and given its claim back since.
+pub(super) async fn dispatched_as_read(
+    services: &Services,
+    message: &DispatchMessage,
+    read: Option<Execution>,
+) -> Result<Invoked, HandlerError> {
     let dispatch = &message.dispatch;
     let location = JobLocation { pipeline: message.pipeline.clone(), execution_id: dispatch.execution_id.clone() };
     let claim = claim_of(dispatch);
@@ -84,7 +96,10 @@ pub async fn dispatched(services: &Services, message: &DispatchMessage) -> Resul
     // attempt that is no longer current must not run, or a superseded S3 deploy could
     // overwrite a newer release. The job is kept as handed off, so that a redelivery stops at
     // the claim.
-    let execution = services.store.get_execution(&dispatch.execution_id).await?.map(|read| read.value);
+    let execution = match (claim, read) {
+        (None, Some(read)) => Some(read),
+        _ => services.store.get_execution(&dispatch.execution_id).await?.map(|read| read.value),
+    };
     let live =
         execution.as_ref().filter(|execution| pipewright_core::engine::job_is_live(execution, &dispatch.job_ref()));
     let Some(execution) = live else {

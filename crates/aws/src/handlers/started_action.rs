@@ -13,7 +13,7 @@ use pipewright_core::ports::StateStore;
 
 use super::HandlerError;
 use super::build_events::jobs_in_flight;
-use super::invoke_action::{Invoked, dispatched};
+use super::invoke_action::{Invoked, dispatched_as_read};
 use crate::bus::DispatchMessage;
 use crate::settings::Services;
 
@@ -31,7 +31,10 @@ pub async fn action_started(services: &Services, detail: &Value) -> Result<Invok
     };
     let execution = execution.value;
     match first_job(services, &execution, stage, action).await? {
-        Some(dispatch) => dispatched(services, &DispatchMessage::new(execution.pipeline_name.clone(), dispatch)).await,
+        Some(dispatch) => {
+            let message = DispatchMessage::new(execution.pipeline_name.clone(), dispatch);
+            dispatched_as_read(services, &message, Some(execution)).await
+        }
         None => {
             // An earlier delivery of this event may have run the job and committed its result,
             // then failed before its relay: publish what the execution's outbox still holds,

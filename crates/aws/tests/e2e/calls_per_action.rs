@@ -249,8 +249,9 @@ async fn calls_per_action(apart: bool) {
     // Commands actions are builds on CodeBuild (3 of these 5 actions): a start, the wait
     // recorded, then a look when the build's event (or the tick) comes, each reading the
     // execution; an event that comes before the wait is recorded is delivered again. An
-    // action's start reads the execution once more, to rebuild the job it carries, before
-    // the claim (the read after the claim decides whether the job is still live).
+    // action's start reads the execution to rebuild the job it carries; a claimed job reads it
+    // again after its claim (that read decides whether the job is still live), a build's
+    // start and a build event's look, which hold none, decide on the first read.
     assert!(per_action(dynamo_reads) <= 9.0, "DynamoDB reads per action: {calls:?}");
     // A write bills each item it touches per started KB: the head and an execution of this
     // pipeline (whole in its item, its outbox in items of their own) stay within one. The
