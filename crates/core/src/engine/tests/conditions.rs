@@ -523,6 +523,10 @@ fn a_commands_rules_build_continues_with_its_wait_and_its_result_decides_the_con
     assert_eq!((job.sequence, job.continuation_token.as_deref()), (2, Some(wait)));
     assert_eq!(rule.external_execution_id.as_deref(), Some("checks:1"));
     assert_eq!(rule.status, RuleStatus::InProgress);
+    let execution = sim.execution("e1");
+    assert!(crate::deploy::codebuild::build_known(execution, "checks:1"), "its wait names it");
+    assert!(!crate::deploy::codebuild::build_recorded(execution, "checks:1"), "no result yet");
+    assert!(!crate::deploy::codebuild::build_known(execution, "checks:2"), "another build");
     // The look, as work in flight rebuilds it, carries the wait.
     let look = work_in_flight(&sim.pipeline, sim.execution("e1"), sim.now)
         .into_iter()
