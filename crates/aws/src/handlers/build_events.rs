@@ -125,13 +125,7 @@ pub async fn build_state_changed(services: &Services, detail: &Value) -> Result<
 /// nothing. A version no longer stored (the pipeline deleted) leaves the stack's own region
 /// and role, where Commands builds run.
 pub async fn work_abandoned(services: &Services, stop: &StopWork) -> Result<Invoked, HandlerError> {
-    let pipeline = match services.cache.by_version(&services.store, &stop.pipeline, stop.pipeline_version).await {
-        Ok(pipeline) => Some(pipeline),
-        Err(error) => match HandlerError::from(error) {
-            HandlerError::Rejected(_) => None,
-            other => return Err(other),
-        },
-    };
+    let pipeline = super::invoke_action::pipeline_version(services, &stop.pipeline, stop.pipeline_version).await?;
     let declared = pipeline.as_deref().and_then(|p| p.rule_named(&stop.stage, stop.condition, &stop.rule));
     if let Some(declared) = declared
         && RuleProvider::of(&declared.rule_type_id.provider).and_then(RuleProvider::action_kind)

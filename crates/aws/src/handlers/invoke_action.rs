@@ -298,21 +298,31 @@ pub(super) async fn deploy_job(services: &Services, dispatch: &Dispatch) -> Resu
     let regional_store = match dispatch.region {
         // By version alone: every CodeBuild and deploy step comes this way, and reading the
         // execution to check its pipeline's creation would cost a read per step.
-        Some(_) => {
-            match services.cache.by_version(&services.store, &dispatch.pipeline, dispatch.pipeline_version).await {
-                Ok(pipeline) => pipewright_core::deploy::regional_store(&pipeline, dispatch),
-                // A read that failed for a moment is retried: without the regional store, a
-                // cross-region action would be pointed at the home store. A pipeline deleted
-                // meanwhile leaves its job to run as it was dispatched.
-                Err(error) => match HandlerError::from(error) {
-                    HandlerError::Rejected(_) => None,
-                    other => return Err(other),
-                },
-            }
-        }
+        // A read that failed for a moment is retried: without the regional store, a
+        // cross-region action would be pointed at the home store. A pipeline deleted
+        // meanwhile leaves its job to run as it was dispatched.
+        Some(_) => pipeline_version(services, &dispatch.pipeline, dispatch.pipeline_version)
+            .await?
+            .and_then(|pipeline| pipewright_core::deploy::regional_store(&pipeline, dispatch)),
         None => None,
     };
     Ok(DeployJob { dispatch: dispatch.clone(), regional_store })
+}
+
+/// Version `version` of pipeline `name`, from the function's cache; `None` once the pipeline
+/// is deleted, an error worth another try when the store cannot be read now.
+pub(super) async fn pipeline_version(
+    services: &Services,
+    name: &str,
+    version: u32,
+) -> Result<Option<std::sync::Arc<pipewright_core::pipeline::Pipeline>>, HandlerError> {
+    match services.cache.by_version(&services.store, name, version).await {
+        Ok(pipeline) => Ok(Some(pipeline)),
+        Err(error) => match HandlerError::from(error) {
+            HandlerError::Rejected(_) => Ok(None),
+            other => Err(other),
+        },
+    }
 }
 
 /// A wait as a continuation token, within the 2,048 characters a token may have: without its
