@@ -68,6 +68,13 @@ fn failed(error: pipewright_providers::ActionError) -> Progress {
     Progress::Finished(Outcome::Failed(error))
 }
 
+/// A start's call that failed: one that may pass is tried again with the whole start
+/// (`Progress::Retry`), since it started nothing, and another delivery of the same start may
+/// be recording its build at that moment; any other fails the action.
+fn start_failed(error: CallError) -> Progress {
+    if error.transient { Progress::Retry(format!("{error}; the start is tried again")) } else { error.failed() }
+}
+
 /// The variables of a Commands action, as CodeBuild takes them.
 fn commands_variables(dispatch: &pipewright_core::engine::Dispatch) -> Vec<BuildVariable> {
     dispatch
@@ -125,7 +132,7 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
         };
         match input_url(step, &bucket, &key, seconds).await {
             Ok(url) => urls.insert(input.name.clone(), url),
-            Err(error) => return error.failed(),
+            Err(error) => return start_failed(error),
         };
     }
     let request = match decide::commands_request(dispatch, project, &commands_variables(dispatch), &urls, buildspec) {
@@ -137,12 +144,15 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
             match started_for_job(step, project, &dispatch.job_id).await {
                 Ok(Some(build_id)) => Ok(build_id),
                 // Another delivery of the job is starting it at this moment, or its build is
-                // not listed yet: nothing to report. That delivery records the build, or the
-                // tick sends the start again (`stage_transition::is_resent`).
-                Ok(None) | Err(_) => {
-                    step.say(&format!("another delivery of job {} is starting its build", dispatch.job_id));
-                    return Progress::Finished(pipewright_providers::Outcome::HandedOff);
+                // not listed yet: tried again shortly, when that delivery has recorded the
+                // build (this one's job is then no longer live) or the list shows it.
+                Ok(None) => {
+                    return Progress::Retry(format!(
+                        "StartBuild answered IdempotentParameterMismatchException and no build of job {} is listed yet",
+                        dispatch.job_id
+                    ));
                 }
+                Err(error) => Err(error),
             }
         }
         started => started,
@@ -152,7 +162,7 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
             step.say(&format!("StartBuild {build_id} of project {project}"));
             running(step, &State { build_id, staged: decide::staged_outputs(dispatch) }, "SUBMITTED", 0)
         }
-        Err(error) => error.failed(),
+        Err(error) => start_failed(error),
     }
 }
 
@@ -313,7 +323,7 @@ pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option
             step.say(&format!("StartBuild {build_id} of project {project}"));
             running(step, &State { build_id, staged: Vec::new() }, "SUBMITTED", 0)
         }
-        Err(error) => error.failed(),
+        Err(error) => start_failed(error),
     }
 }
 

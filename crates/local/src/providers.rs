@@ -1,6 +1,7 @@
 //! Runs a dispatched action on this machine, through the provider its type names. Deploy
 //! actions go where the run chose (`--aws`, `--aws-endpoint`, `--plan`: crate::deploy);
-//! other providers that need AWS fail their action with a clear error rather than pretend.
+//! providers Pipewright does not run yet (EKS, EC2, Device Farm, …) fail their action with a clear
+//! error rather than pretend.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -411,7 +412,7 @@ async fn run_provider(
             Outcome::Failed(ActionError {
                 kind: FailureType::ConfigurationError,
                 message: format!(
-                    "{} rules read AWS resources: they run on the AWS backend (deploy Pipewright with `sam deploy`), not on this machine",
+                    "{} rules are not run by Pipewright yet, on this machine or on AWS",
                     dispatch.action_type.provider
                 ),
             }),
@@ -421,7 +422,7 @@ async fn run_provider(
             Outcome::Failed(ActionError {
                 kind: FailureType::ConfigurationError,
                 message: format!(
-                    "{}/{}/{} actions need the AWS backend (deploy Pipewright with `sam deploy`); they cannot run on this machine",
+                    "{}/{}/{} actions are not run by Pipewright yet, on this machine or on AWS",
                     dispatch.action_type.category, dispatch.action_type.owner, dispatch.action_type.provider
                 ),
             }),

@@ -45,7 +45,7 @@ pub fn on_takeover(owner: ActionOwner, kind: Option<ProviderKind>) -> Takeover {
         Some(kind) if pipewright_core::deploy::acts_on_aws(kind) => Takeover::Interrupted,
         // A Lambda invoke is a hand-off: the function reports through the job protocol, and a
         // second delivery is what Lambda's own asynchronous retries do; anything else fails
-        // at once here ("needs the AWS backend").
+        // at once here (a provider Pipewright does not run).
         _ => Takeover::Resumed,
     }
 }
@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(on_takeover(ActionOwner::Custom, None), Takeover::Resumed, "a custom action's job worker");
         assert_eq!(on_takeover(ActionOwner::ThirdParty, Some(ProviderKind::Snyk)), Takeover::Resumed);
         assert_eq!(on_takeover(ActionOwner::Aws, Some(ProviderKind::ManualApproval)), Takeover::Resumed);
-        // Providers that need the AWS backend fail at once, touching nothing.
+        // Providers Pipewright does not run fail at once, touching nothing.
         assert_eq!(on_takeover(ActionOwner::Aws, Some(ProviderKind::DeviceFarm)), Takeover::Resumed);
         assert_eq!(on_takeover(ActionOwner::Aws, None), Takeover::Resumed);
     }

@@ -148,6 +148,6 @@ async fn result_of(services: &Services, sibling: &Dispatch, waiting: &Waiting) -
     let job = deploy_job(services, sibling).await.ok()?;
     match services.deployer.poll(&job, waiting, &ToLog).await {
         Progress::Finished(outcome) => outcome.into_event(sibling),
-        Progress::Waiting(_) => None,
+        Progress::Waiting(_) | Progress::Retry(_) => None,
     }
 }

@@ -64,9 +64,11 @@ impl ActionOutput for ToLog {
 /// job (`codebuild::is_build`). A look at a build's wait runs the same twice over, and a
 /// build's start is made once by CodeBuild itself: a second StartBuild of the job within 5
 /// minutes gets the same build back through its idempotency token (a Commands build's is
-/// found by its job, `codebuild::started_for_job`), and a later one's wait is stale and its
-/// build stopped (`codebuild::start_orphaned`). A claim cost a write per build. The tick asks
-/// the same of the work it resends (`stage_transition::claim_key`).
+/// found by its job, `codebuild::started_for_job`); a later one whose wait comes back stale
+/// while the first build is recorded stops its own (`codebuild::start_orphaned`). A start
+/// that meets what may pass reports nothing and is delivered again (`Progress::Retry`), so
+/// that a second delivery never fails an action the first is starting. A claim cost a write
+/// per build. The tick asks the same of the work it resends (`stage_transition::claim_key`).
 pub fn claim_of(dispatch: &Dispatch) -> Option<&str> {
     (!pipewright_core::deploy::codebuild::is_build(dispatch)).then_some(dispatch.job_id.as_str())
 }
@@ -180,8 +182,8 @@ pub(super) async fn dispatched_as_read(
 /// leads to (the next dispatch, the state-change events) cost one bus hop per action instead
 /// of two, since the result no longer travels to stage-transition as an event of its own
 /// (docs/ARCHITECTURE.md, "One hop per action"). The apply is idempotent: a redelivered
-/// dispatch stops at the job claim (a build's, at CodeBuild's idempotency token), and a
-/// result applied twice is stale.
+/// dispatch stops at the job claim (a build's start gets the same build from CodeBuild's
+/// idempotency token), and a result applied twice is stale.
 async fn report(
     services: &Services,
     message: &DispatchMessage,
@@ -242,6 +244,14 @@ pub(super) async fn report_progress(
         _ => None,
     };
     let (event, invoked) = match progress {
+        // Nothing started: Lambda delivers the job again (its retries, then the tick's
+        // resends), and a delivery that finds the job moved on runs nothing.
+        Progress::Retry(reason) => {
+            if let Some(job) = claim_of(dispatch) {
+                services.store.release_job(job).await?;
+            }
+            return Err(HandlerError::Retryable(reason));
+        }
         Progress::Finished(outcome) => (outcome.clone().into_event(dispatch), Invoked::Finished(outcome)),
         Progress::Waiting(waiting) => match continuation(&waiting) {
             Ok(token) => (

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use pipewright_core::deploy::codebuild::StartResends;
 use pipewright_core::engine::{Effect, Event, Execution, InFlight, Tick, next_due, work_in_flight};
 use pipewright_core::pipeline::Pipeline;
 use pipewright_core::ports::StateStore;
@@ -20,7 +21,7 @@ use crate::settings::Services;
 /// that crashed mid-way.
 pub const OUTBOX_GRACE_SECONDS: u32 = 60;
 /// Work in flight this long without a claim is sent again: its delivery was lost (a build's
-/// start, which takes no claim, after a claim's lease: `is_resent`).
+/// start, which takes no claim, then again once per claim's lease: `BUILD_START_RESENDS`).
 pub const UNCLAIMED_GRACE_SECONDS: u32 = 120;
 /// How many executions one tick serves of each kind; the next tick serves the rest.
 const PER_TICK: i32 = 200;
@@ -186,17 +187,25 @@ pub(super) async fn send_unclaimed(
     Ok(count)
 }
 
+/// When the tick sends again a build's start still unrecorded: after the grace other work
+/// has, then once per claim's lease (`codebuild::StartResends`; the schedule's tick is
+/// `template.yaml`'s `rate(1 minute)`).
+pub const BUILD_START_RESENDS: StartResends = StartResends {
+    grace_seconds: UNCLAIMED_GRACE_SECONDS as i64,
+    every_seconds: super::invoke_action::LEASE_SECONDS,
+    tick_seconds: 60,
+};
+
 /// Whether the tick sends `work` now: a deploy provider's wait when its next look is due
 /// (the tick is what checks it, docs/providers.md §13); a build's start, which holds no claim
-/// (`invoke_action::claim_of`), once it has gone unrecorded as long as a claim's lease, so
-/// that a start still at work (an input copied to another region first) is not run again
-/// meanwhile; other work when it has gone unclaimed since `settled`.
+/// (`invoke_action::claim_of`), on [`BUILD_START_RESENDS`]; other work when it has gone
+/// unclaimed since `settled`.
 fn is_resent(work: &InFlight, settled: Timestamp, now: Timestamp) -> bool {
     match &work.effect {
         Effect::Dispatch(dispatch) => match pipewright_core::deploy::deploy_wait(dispatch) {
             Some(token) => pipewright_core::deploy::wait_is_due(token, work.since, now),
             None if pipewright_core::deploy::codebuild::is_build_start(dispatch) => {
-                work.since.millis() <= now.millis() - super::invoke_action::LEASE_SECONDS * 1000
+                BUILD_START_RESENDS.due(work.since, now)
             }
             None => work.since <= settled,
         },

@@ -129,6 +129,25 @@ async fn app_build_started(stack: &Stack) -> (Execution, String) {
     started_build(stack, &stack.router, "app").await
 }
 
+/// Pipeline `app` on its own project, its source uploaded and announced: its build's start
+/// is on its way once the router delivers.
+async fn app_triggered(stack: &Stack) {
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project(stack, &name).await;
+    stack.put_pipeline(&build_pipeline(stack, "app", &name)).await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+}
+
+/// The attempts of pipeline `app`'s build action in its latest execution, none before it.
+async fn compile_attempts(stack: &Stack) -> Vec<pipewright_core::engine::ActionAttempt> {
+    let store = &stack.services.store;
+    let Some(listed) = store.list_executions("app", 1, None).await.unwrap().items.pop() else { return Vec::new() };
+    let execution = stack.execution(&listed.id).await;
+    let build = execution.stages.into_iter().find(|s| s.name == "Build");
+    build.into_iter().flat_map(|b| b.actions).flat_map(|a| a.attempts).collect()
+}
+
 /// StopPipelineExecution with abandon, applied as the api function applies it.
 async fn stop_with_abandon(stack: &Stack, pipeline: &str, execution_id: &str) {
     let stop = Event::StopExecution(StopExecution {
@@ -836,38 +855,61 @@ async fn a_commands_start_delivered_again_records_the_build_its_first_delivery_s
     finish(json!({"id": first.external_id, "status": "SUCCEEDED"})).await;
 }
 
-/// A build's start whose delivery is lost (it holds no claim) is sent again by the tick once
-/// it has gone unrecorded as long as a claim's lease, not sooner: a start still at work is
-/// not run twice meanwhile.
+/// A build's start whose delivery is lost (it holds no claim) is sent again by the first
+/// tick after the grace any lost work has; lost again, not by every tick after that but a
+/// claim's lease later (`stage_transition::BUILD_START_RESENDS`): a start still at work is not
+/// run again each minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_lost_build_start_is_sent_again_by_the_tick_after_a_claims_lease() {
+async fn a_lost_build_start_is_sent_again_after_the_grace_then_once_per_lease() {
     let stack = stack().await;
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
-    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
-    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
-    let store = &stack.services.store;
-    let compile_started = || async {
-        let Some(listed) = store.list_executions("app", 1, None).await.unwrap().items.pop() else { return false };
-        let execution = stack.execution(&listed.id).await;
-        let build = execution.stages.iter().find(|s| s.name == "Build");
-        build.is_some_and(|b| b.actions.iter().any(|a| !a.attempts.is_empty()))
-    };
+    app_triggered(&stack).await;
+    let compile_started = || async { !compile_attempts(&stack).await.is_empty() };
     stack.router.run_until(100, compile_started).await.unwrap();
     // The start's delivery is lost.
     stack.purge_queues_of("invoke-action").await;
     let execution = latest(&stack, "app").await;
     let since = attempt(&execution, "Build", "Compile").started_at;
-    let tick = |minutes: i64| {
-        stage_transition::tick(&stack.services, Timestamp::from_millis(since.millis() + minutes * 60_000))
+    let tick = |seconds: i64| {
+        stage_transition::tick(&stack.services, Timestamp::from_millis(since.millis() + seconds * 1_000))
     };
-    tick(3).await.unwrap();
+    let starts = || codebuild_calls(&stack).get("StartBuild").copied().unwrap_or(0);
+    tick(90).await.unwrap();
     drain(&stack.router).await;
-    assert_eq!(codebuild_calls(&stack).get("StartBuild"), None, "not within a claim's lease");
-    tick(17).await.unwrap();
+    assert_eq!(starts(), 0, "not within the grace");
+    let resent = tick(150).await.unwrap();
+    assert_eq!(resent.resent, 1, "the first tick after the grace sends it");
+    // Lost again.
+    stack.purge_queues_of("invoke-action").await;
+    for seconds in [210, 270, 600, 1_020] {
+        assert_eq!(tick(seconds).await.unwrap().resent, 0, "not at every tick: {seconds} s");
+    }
     drain(&stack.router).await;
-    assert_eq!(codebuild_calls(&stack).get("StartBuild"), Some(&1), "sent again after it");
+    assert_eq!(starts(), 0);
+    assert_eq!(tick(1_110).await.unwrap().resent, 1, "a claim's lease after the first resend");
+    drain(&stack.router).await;
+    assert_eq!(starts(), 1, "sent again");
     let compile = attempt(&latest(&stack, "app").await, "Build", "Compile").clone();
     assert!(compile.external_execution_id.is_some(), "the build's wait recorded: {compile:#?}");
+}
+
+/// A build's start whose StartBuild stays throttled past the SDK's own tries started
+/// nothing: the delivery fails to be delivered again (Lambda's retry), where it used to fail
+/// the action, and the retry starts the build. Another delivery of the same start may be
+/// recording its build meanwhile, which a failure reported first would have thrown away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_start_throttled_past_the_sdks_tries_is_delivered_again_not_failed() {
+    let stack = stack().await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    // Every try of the SDK (three, standard retries) of the first delivery.
+    inject("StartBuild", &name, 3, "ThrottlingException").await;
+    app_triggered(&stack).await;
+    let recorded = || async { compile_attempts(&stack).await.iter().any(|a| a.external_execution_id.is_some()) };
+    let pumped = stack.router.run_until(400, recorded).await.unwrap();
+    assert_eq!(injected("StartBuild", &name).await, 3, "the first delivery's tries were throttled");
+    assert_eq!(pumped.failed.len(), 1, "one delivery failed, to be delivered again: {:?}", pumped.failed);
+    assert!(pumped.failed[0].contains("ThrottlingException"), "{:?}", pumped.failed);
+    assert!(pumped.dead_lettered.is_empty(), "{pumped:?}");
+    let compile = attempt(&latest(&stack, "app").await, "Build", "Compile").clone();
+    assert_eq!(compile.status, ActionStatus::InProgress, "{compile:#?}");
+    assert_eq!(only_build_status(&stack, &name).await.as_deref(), Some("IN_PROGRESS"), "one build");
 }

@@ -572,6 +572,32 @@ pub fn start_orphaned(stale: &crate::engine::Stale, known: bool) -> bool {
     }
 }
 
+/// How the minute tick sends again a build's start that is still unrecorded: it holds no
+/// claim (a claim cost a write per build), so nothing marks a start as taken and each tick
+/// decides from the time alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartResends {
+    /// The first resend: work unclaimed this long counts as lost (the tick's grace).
+    pub grace_seconds: i64,
+    /// Then once per lease: a start still at work (an input copied to another region first,
+    /// a function that times out every time) is not sent again every minute.
+    pub every_seconds: i64,
+    /// The time between two ticks: each resend is the one tick's whose last interval holds it.
+    pub tick_seconds: i64,
+}
+
+impl StartResends {
+    /// Whether the tick at `now` sends again a start dispatched at `since`: at `grace` after
+    /// it, then at each `every` after that, each time by the first tick past the moment.
+    /// Within the idempotency token's 5 minutes a resend gets the same build; after them a
+    /// second build, stopped once its wait comes back stale ([`start_orphaned`]).
+    pub fn due(&self, since: Timestamp, now: Timestamp) -> bool {
+        let elapsed = now.millis().saturating_sub(since.millis());
+        let past_grace = elapsed - self.grace_seconds * 1000;
+        past_grace >= 0 && self.every_seconds > 0 && past_grace % (self.every_seconds * 1000) < self.tick_seconds * 1000
+    }
+}
+
 /// Whether a build status is final.
 pub fn is_final(status: &str) -> bool {
     matches!(status, "SUCCEEDED" | "FAILED" | "FAULT" | "TIMED_OUT" | "STOPPED")
@@ -963,5 +989,23 @@ mod tests {
         assert_eq!(build_event(&foreign), None, "a build Pipewright did not start");
         assert_eq!(build_id("other:1"), "other:1");
         assert!(console_url("eu-west-1", "p:1").ends_with("region=eu-west-1#/builds/p:1/view/new"));
+    }
+
+    #[test]
+    fn an_unrecorded_start_is_sent_again_after_the_grace_then_once_per_lease() {
+        let resends = StartResends { grace_seconds: 120, every_seconds: 960, tick_seconds: 60 };
+        let since = Timestamp::from_millis(10_000_000);
+        let at = |seconds: i64| resends.due(since, Timestamp::from_millis(since.millis() + seconds * 1000));
+        // One tick a minute, whatever their phase: exactly one of them sends it after the grace.
+        for phase in [0, 1, 17, 59] {
+            let ticks: Vec<i64> = (0..40).map(|minute| minute * 60 + phase).collect();
+            let sent: Vec<i64> = ticks.iter().copied().filter(|&t| at(t)).collect();
+            assert_eq!(sent.len(), 3, "phase {phase}: {sent:?}");
+            assert!((120..180).contains(&sent[0]), "the first after the grace: {sent:?}");
+            assert!((1080..1140).contains(&sent[1]), "then a lease later: {sent:?}");
+            assert!((2040..2100).contains(&sent[2]), "{sent:?}");
+        }
+        assert!(!at(119) && at(120) && at(179) && !at(180) && !at(1079) && at(1080));
+        assert!(!at(-5), "a clock behind the dispatch sends nothing");
     }
 }
