@@ -253,6 +253,10 @@ async fn calls_per_action(apart: bool) {
     // again after its claim (that read decides whether the job is still live), a build's
     // start and a build event's look, which hold none, decide on the first read.
     assert!(per_action(dynamo_reads) <= 9.0, "DynamoDB reads per action: {calls:?}");
+    // Read units: 6.1 to 6.5 per action since a build's start and look decide on the read
+    // that rebuilt them (`invoke_action::dispatched_as_read`); 7.3 to 7.7 when each read the
+    // execution a second time.
+    assert!(bill.read_units / actions as f64 <= 7.0, "read units per action: {bill:?}");
     // A write bills each item it touches per started KB: the head and an execution of this
     // pipeline (whole in its item, its outbox in items of their own) stay within one. The
     // execution's JSON is compressed with the store's dictionary and leaves out the ids it
