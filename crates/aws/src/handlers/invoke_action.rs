@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use pipewright_core::declaration::ActionOwner;
-use pipewright_core::deploy::codebuild::{build_known, is_build_look, is_build_start, start_orphaned};
+use pipewright_core::deploy::codebuild::{is_build_look, is_build_start, start_orphaned};
 use pipewright_core::engine::{
-    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType, Stale, StopWork,
+    ApprovalRequest, Dispatch, Event, Execution, FailureType, JobContinued, Revision, RevisionType, StopWork,
 };
 use pipewright_core::links::{self, LinkClaims};
 use pipewright_core::notifications::approval_message;
@@ -271,18 +271,11 @@ pub(super) async fn report_progress(
         },
     };
     let handled = report(services, message, event).await?;
-    if let (Some(build_id), Some(Handled::Stale(stale))) = (started, &handled) {
-        // A start delivered twice: whether the other delivery recorded this same build.
-        let known = match stale {
-            Stale::OldJob { .. } => match services.store.get_execution(&dispatch.execution_id).await? {
-                Some(execution) => build_known(&execution.value, &build_id),
-                None => true,
-            },
-            _ => false,
-        };
-        if start_orphaned(stale, known) {
-            return Ok(stop_orphan(services, dispatch, &build_id).await);
-        }
+    // A start delivered twice: the stale answer says which build the other delivery recorded.
+    if let (Some(build_id), Some(Handled::Stale(stale))) = (started, &handled)
+        && start_orphaned(stale, &build_id)
+    {
+        return Ok(stop_orphan(services, dispatch, &build_id).await);
     }
     Ok(invoked)
 }

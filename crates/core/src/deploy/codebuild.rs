@@ -503,12 +503,6 @@ pub fn build_recorded(execution: &crate::engine::Execution, build_id: &str) -> b
     runs_of(execution, build_id).any(|ended| ended)
 }
 
-/// Whether `execution` names build `build_id` at all: an action's attempt or a rule's that
-/// recorded it as its wait, running or ended.
-pub fn build_known(execution: &crate::engine::Execution, build_id: &str) -> bool {
-    runs_of(execution, build_id).next().is_some()
-}
-
 /// For each attempt and rule of `execution` that ran build `build_id`, whether it has ended.
 fn runs_of<'e>(execution: &'e crate::engine::Execution, build_id: &'e str) -> impl Iterator<Item = bool> + 'e {
     use crate::engine::{ActionStatus, RuleStatus};
@@ -560,14 +554,14 @@ pub fn build_to_stop(attempt: &crate::engine::ActionAttempt) -> Option<&str> {
 /// continuation comes back `stale`: its attempt (an action's or a rule's) ended or was
 /// replaced while the build was being started, so the engine never learns its id and the
 /// abandonment's own stop found none to stop. For an earlier job of a live attempt (a start
-/// delivered twice, whose other delivery recorded its build first) only when the execution
-/// does not know this build (`known`, [`build_known`]): within its 5 minutes the idempotency
-/// token gave both deliveries the same build; after them, a second one.
-pub fn start_orphaned(stale: &crate::engine::Stale, known: bool) -> bool {
+/// delivered twice, whose other delivery recorded its build first) only when the attempt
+/// records another build than `build_id`: within its 5 minutes the idempotency token gave
+/// both deliveries the same build; after them, a second one.
+pub fn start_orphaned(stale: &crate::engine::Stale, build_id: &str) -> bool {
     use crate::engine::Stale;
     match stale {
         Stale::ActionFinished { .. } | Stale::OldAttempt { .. } => true,
-        Stale::OldJob { .. } => !known,
+        Stale::OldJob { recorded, .. } => recorded.as_deref() != Some(build_id),
         _ => false,
     }
 }
@@ -624,12 +618,12 @@ mod tests {
     #[test]
     fn a_build_started_for_an_attempt_that_ended_is_orphaned_and_a_duplicate_start_is_not() {
         use crate::engine::Stale;
-        assert!(start_orphaned(&Stale::ActionFinished { status: "Abandoned" }, false));
-        assert!(start_orphaned(&Stale::OldAttempt { current: 2, given: 1 }, false));
-        let twin = Stale::OldJob { current: 2, given: 1 };
-        assert!(!start_orphaned(&twin, true), "the build the other delivery recorded");
-        assert!(start_orphaned(&twin, false), "a second build, once the token had expired");
-        assert!(!start_orphaned(&Stale::DuplicateStart, false));
+        assert!(start_orphaned(&Stale::ActionFinished { status: "Abandoned" }, "p:1"));
+        assert!(start_orphaned(&Stale::OldAttempt { current: 2, given: 1 }, "p:1"));
+        let twin = Stale::OldJob { current: 2, given: 1, recorded: Some("p:1".into()) };
+        assert!(!start_orphaned(&twin, "p:1"), "the build the other delivery recorded");
+        assert!(start_orphaned(&twin, "p:2"), "a second build, once the token had expired");
+        assert!(!start_orphaned(&Stale::DuplicateStart, "p:1"));
     }
 
     #[test]

@@ -90,8 +90,10 @@ pub enum Stale {
     DuplicateStart,
     /// The result is for an attempt that is no longer the current one.
     OldAttempt { current: u32, given: u32 },
-    /// The result is for an earlier job of the attempt (before a continuation).
-    OldJob { current: u32, given: u32 },
+    /// The result is for an earlier job of the attempt (before a continuation). `recorded` is
+    /// the external execution id the attempt (or rule) records now: the work its current job
+    /// continues, which a start delivered twice compares with the build it began.
+    OldJob { current: u32, given: u32, recorded: Option<String> },
     /// The action has already finished (succeeded, failed, or was abandoned).
     ActionFinished { status: &'static str },
     /// The retry was already applied (the execution's attempt moved on).
@@ -115,7 +117,7 @@ impl std::fmt::Display for Stale {
             Stale::OldAttempt { current, given } => {
                 write!(f, "attempt {given} is not the current attempt ({current})")
             }
-            Stale::OldJob { current, given } => {
+            Stale::OldJob { current, given, .. } => {
                 write!(f, "job {given} is not the current job ({current})")
             }
             Stale::ActionFinished { status } => {

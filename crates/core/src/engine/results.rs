@@ -41,7 +41,8 @@ fn locate_rule(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize, usiz
     }
     let current_job = attempt.job.as_ref().map_or(0, |j| j.sequence);
     if current_job != job.job {
-        return Ok(Err(Stale::OldJob { current: current_job, given: job.job }));
+        let recorded = attempt.external_execution_id.clone();
+        return Ok(Err(Stale::OldJob { current: current_job, given: job.job, recorded }));
     }
     Ok(Ok((stage, condition, rule)))
 }
@@ -96,7 +97,8 @@ fn locate(ctx: &Context, job: &JobRef) -> Result<Result<(usize, usize), Stale>, 
     }
     let current_job = attempt.job.as_ref().map_or(0, |j| j.sequence);
     if current_job != job.job {
-        return Ok(Err(Stale::OldJob { current: current_job, given: job.job }));
+        let recorded = attempt.external_execution_id.clone();
+        return Ok(Err(Stale::OldJob { current: current_job, given: job.job, recorded }));
     }
     Ok(Ok((stage, action)))
 }

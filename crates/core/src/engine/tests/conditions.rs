@@ -523,10 +523,19 @@ fn a_commands_rules_build_continues_with_its_wait_and_its_result_decides_the_con
     assert_eq!((job.sequence, job.continuation_token.as_deref()), (2, Some(wait)));
     assert_eq!(rule.external_execution_id.as_deref(), Some("checks:1"));
     assert_eq!(rule.status, RuleStatus::InProgress);
-    let execution = sim.execution("e1");
-    assert!(crate::deploy::codebuild::build_known(execution, "checks:1"), "its wait names it");
-    assert!(!crate::deploy::codebuild::build_recorded(execution, "checks:1"), "no result yet");
-    assert!(!crate::deploy::codebuild::build_known(execution, "checks:2"), "another build");
+    assert!(!crate::deploy::codebuild::build_recorded(sim.execution("e1"), "checks:1"), "no result yet");
+    // The start delivered again, after the token's 5 minutes: its build is another, which the
+    // stale answer tells it from the one the rule records.
+    let twin = sim.stale(Event::JobContinued(JobContinued {
+        job: started.clone(),
+        continuation_token: r#"{"externalId":"checks:2","pollAfterSeconds":60}"#.into(),
+        summary: None,
+        percent_complete: None,
+        external_execution_id: Some("checks:2".into()),
+    }));
+    assert_eq!(twin, Stale::OldJob { current: 2, given: 1, recorded: Some("checks:1".into()) });
+    assert!(crate::deploy::codebuild::start_orphaned(&twin, "checks:2"), "a second build is stopped");
+    assert!(!crate::deploy::codebuild::start_orphaned(&twin, "checks:1"), "the recorded one is not");
     // The look, as work in flight rebuilds it, carries the wait.
     let look = work_in_flight(&sim.pipeline, sim.execution("e1"), sim.now)
         .into_iter()

@@ -44,7 +44,7 @@ fn a_continuation_starts_a_new_job_with_the_token() {
         by: None,
         details: None,
     });
-    assert_eq!(sim.stale(late), Stale::OldJob { current: 2, given: 1 });
+    assert_eq!(sim.stale(late), Stale::OldJob { current: 2, given: 1, recorded: None });
     sim.succeed("e1", "Work", "Invoke");
     assert_eq!(sim.status("e1"), ExecutionStatus::Succeeded);
 }
