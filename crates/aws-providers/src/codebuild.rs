@@ -68,11 +68,18 @@ fn failed(error: pipewright_providers::ActionError) -> Progress {
     Progress::Finished(Outcome::Failed(error))
 }
 
-/// A start's call that failed: one that may pass is tried again with the whole start
-/// (`Progress::Retry`), since it started nothing, and another delivery of the same start may
-/// be recording its build at that moment; any other fails the action.
+/// A start's call that failed: a service's answer that may pass (throttling, a service
+/// unavailable) is tried again with the whole start (`Progress::Retry`), since it started
+/// nothing, and another delivery of the same start may be recording its build at that moment.
+/// Any other fails the action, as do errors that are not the service's answer: the SDK has
+/// tried those already, and among them are credentials that cannot be had (an action's
+/// `roleArn` that cannot be assumed), which no retry mends.
 fn start_failed(error: CallError) -> Progress {
-    if error.transient { Progress::Retry(format!("{error}; the start is tried again")) } else { error.failed() }
+    if error.transient && error.code.is_some() {
+        Progress::Retry(format!("{error}; the start is tried again"))
+    } else {
+        error.failed()
+    }
 }
 
 /// The variables of a Commands action, as CodeBuild takes them.
@@ -476,5 +483,27 @@ pub async fn stop(clients: &crate::clients::Clients, build_id: &str) -> Result<(
             let error = CallError::of("StopBuild", &error);
             if error.is("InvalidInputException") { Ok(()) } else { Err(error.message) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call_error(code: Option<&str>, transient: bool) -> CallError {
+        CallError { code: code.map(String::from), message: "StartBuild: no".into(), transient }
+    }
+
+    #[test]
+    fn a_start_retries_a_service_answer_that_may_pass_and_fails_on_anything_else() {
+        assert!(matches!(start_failed(call_error(Some("ThrottlingException"), true)), Progress::Retry(_)));
+        let refused = start_failed(call_error(Some("AccessDeniedException"), false));
+        assert!(matches!(
+            refused,
+            Progress::Finished(Outcome::Failed(ActionError { kind: FailureType::PermissionError, .. }))
+        ));
+        // Not the service's answer (credentials that cannot be had, a connection that failed
+        // after the SDK's tries): no retry mends a role that cannot be assumed.
+        assert!(matches!(start_failed(call_error(None, true)), Progress::Finished(Outcome::Failed(_))));
     }
 }

@@ -188,12 +188,12 @@ pub(super) async fn send_unclaimed(
 }
 
 /// When the tick sends again a build's start still unrecorded: after the grace other work
-/// has, then once per claim's lease (`codebuild::StartResends`; the schedule's tick is
-/// `template.yaml`'s `rate(1 minute)`).
+/// has, then once per claim's lease, each turn two ticks wide (`codebuild::StartResends`;
+/// the tick is `template.yaml`'s `rate(1 minute)`).
 pub const BUILD_START_RESENDS: StartResends = StartResends {
     grace_seconds: UNCLAIMED_GRACE_SECONDS as i64,
     every_seconds: super::invoke_action::LEASE_SECONDS,
-    tick_seconds: 60,
+    window_seconds: 120,
 };
 
 /// Whether the tick sends `work` now: a deploy provider's wait when its next look is due

@@ -576,19 +576,24 @@ pub struct StartResends {
     /// Then once per lease: a start still at work (an input copied to another region first,
     /// a function that times out every time) is not sent again every minute.
     pub every_seconds: i64,
-    /// The time between two ticks: each resend is the one tick's whose last interval holds it.
-    pub tick_seconds: i64,
+    /// How long each turn lasts: ticks within it send the start while it is unrecorded. Two
+    /// ticks wide, so that one tick late, lost or busy with the execution's deadlines does not
+    /// put the resend off for a whole lease; the second sends it only if the first's
+    /// delivery has not recorded the build a minute later.
+    pub window_seconds: i64,
 }
 
 impl StartResends {
-    /// Whether the tick at `now` sends again a start dispatched at `since`: at `grace` after
-    /// it, then at each `every` after that, each time by the first tick past the moment.
-    /// Within the idempotency token's 5 minutes a resend gets the same build; after them a
-    /// second build, stopped once its wait comes back stale ([`start_orphaned`]).
+    /// Whether the tick at `now` sends again a start dispatched at `since`: within `window`
+    /// from `grace` after it, then from each `every` after that. Within the idempotency
+    /// token's 5 minutes a resend gets the same build; after them a second build, stopped
+    /// once its wait comes back stale ([`start_orphaned`]).
     pub fn due(&self, since: Timestamp, now: Timestamp) -> bool {
         let elapsed = now.millis().saturating_sub(since.millis());
         let past_grace = elapsed - self.grace_seconds * 1000;
-        past_grace >= 0 && self.every_seconds > 0 && past_grace % (self.every_seconds * 1000) < self.tick_seconds * 1000
+        past_grace >= 0
+            && self.every_seconds > 0
+            && past_grace % (self.every_seconds * 1000) < self.window_seconds * 1000
     }
 }
 
@@ -987,19 +992,25 @@ mod tests {
 
     #[test]
     fn an_unrecorded_start_is_sent_again_after_the_grace_then_once_per_lease() {
-        let resends = StartResends { grace_seconds: 120, every_seconds: 960, tick_seconds: 60 };
+        let resends = StartResends { grace_seconds: 120, every_seconds: 960, window_seconds: 120 };
         let since = Timestamp::from_millis(10_000_000);
         let at = |seconds: i64| resends.due(since, Timestamp::from_millis(since.millis() + seconds * 1000));
-        // One tick a minute, whatever their phase: exactly one of them sends it after the grace.
+        // One tick a minute, whatever their phase: two of them in each turn, the first after
+        // the grace, then a lease later, and none between.
         for phase in [0, 1, 17, 59] {
             let ticks: Vec<i64> = (0..40).map(|minute| minute * 60 + phase).collect();
             let sent: Vec<i64> = ticks.iter().copied().filter(|&t| at(t)).collect();
-            assert_eq!(sent.len(), 3, "phase {phase}: {sent:?}");
-            assert!((120..180).contains(&sent[0]), "the first after the grace: {sent:?}");
-            assert!((1080..1140).contains(&sent[1]), "then a lease later: {sent:?}");
-            assert!((2040..2100).contains(&sent[2]), "{sent:?}");
+            assert_eq!(sent.len(), 6, "phase {phase}: {sent:?}");
+            for (turn, pair) in sent.chunks(2).enumerate() {
+                let from = 120 + 960 * turn as i64;
+                assert!(pair.iter().all(|t| (from..from + 120).contains(t)), "turn {turn}: {sent:?}");
+            }
+            // One tick of a turn lost: the other still sends it.
+            for lost in &sent {
+                assert!(sent.iter().any(|t| t != lost && (t - lost).abs() <= 60), "{lost} alone in its turn");
+            }
         }
-        assert!(!at(119) && at(120) && at(179) && !at(180) && !at(1079) && at(1080));
+        assert!(!at(119) && at(120) && at(239) && !at(240) && !at(1079) && at(1080) && !at(1200));
         assert!(!at(-5), "a clock behind the dispatch sends nothing");
     }
 }
