@@ -148,18 +148,17 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
     };
     let started = match start_build(step, &request).await {
         Err(error) if error.is("IdempotentParameterMismatchException") => {
-            match started_for_job(step, project, &dispatch.job_id).await {
-                Ok(Some(build_id)) => Ok(build_id),
+            match started_for_job(step, project, &dispatch.job_id).await.transpose() {
+                Some(found) => found,
                 // Another delivery of the job is starting it at this moment, or its build is
                 // not listed yet: tried again shortly, when that delivery has recorded the
                 // build (this one's job is then no longer live) or the list shows it.
-                Ok(None) => {
+                None => {
                     return Progress::Retry(format!(
                         "StartBuild answered IdempotentParameterMismatchException and no build of job {} is listed yet",
                         dispatch.job_id
                     ));
                 }
-                Err(error) => Err(error),
             }
         }
         started => started,

@@ -17,7 +17,7 @@ use pipewright_core::deploy::{choose_a_target, codepipeline};
 use pipewright_core::engine::{Dispatch, FailureType};
 use pipewright_core::import::placeholders::{self, Placeholder};
 use pipewright_core::providers::ProviderKind;
-use pipewright_providers::deploy::{BoxFuture, DeployJob, Deployer, Progress, Waiting, inputs, plan};
+use pipewright_providers::deploy::{BoxFuture, DeployJob, Deployer, Progress, inputs, plan};
 use pipewright_providers::{ActionError, ActionOutput, Outcome};
 
 use crate::providers::ProviderContext;
@@ -152,8 +152,6 @@ pub async fn run(
             }
             let job = DeployJob { dispatch: dispatch.clone(), regional_store };
             let mut progress = deployer.start(&job, &output).await;
-            // The last wait, which a step taken again looks at once more (none: the start).
-            let mut last_wait: Option<Waiting> = None;
             loop {
                 match progress {
                     Progress::Finished(outcome) => {
@@ -169,18 +167,15 @@ pub async fn run(
                             _ = cancel.wait_for(|stopped| *stopped) => return Outcome::Cancelled,
                         }
                         progress = deployer.poll(&job, &waiting, &output).await;
-                        last_wait = Some(waiting);
                     }
+                    // Only a start answers so (its provider's contract): it starts again.
                     Progress::Retry(reason) => {
                         say(&format!("{reason} (in {} s)", RETRY_PAUSE.as_secs()));
                         tokio::select! {
                             _ = tokio::time::sleep(RETRY_PAUSE) => {}
                             _ = cancel.wait_for(|stopped| *stopped) => return Outcome::Cancelled,
                         }
-                        progress = match &last_wait {
-                            Some(waiting) => deployer.poll(&job, waiting, &output).await,
-                            None => deployer.start(&job, &output).await,
-                        };
+                        progress = deployer.start(&job, &output).await;
                     }
                 }
             }

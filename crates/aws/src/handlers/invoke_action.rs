@@ -193,14 +193,19 @@ async fn report(
     match super::apply(services, &message.pipeline, &event).await {
         Ok(handled) => Ok(Some(handled)),
         Err(error @ HandlerError::Retryable(_)) => {
-            // Give the job back so that the retry of this delivery runs it again.
-            if let Some(job) = claim_of(&message.dispatch) {
-                services.store.release_job(job).await?;
-            }
+            give_back(services, &message.dispatch).await?;
             Err(error)
         }
         Err(error) => Err(error),
     }
+}
+
+/// Gives a job's claim back, if it holds one, so that the retry of this delivery runs it again.
+async fn give_back(services: &Services, dispatch: &Dispatch) -> Result<(), HandlerError> {
+    if let Some(job) = claim_of(dispatch) {
+        services.store.release_job(job).await?;
+    }
+    Ok(())
 }
 
 /// A deploy provider's step (docs/providers.md §13): the attempt's first job starts the
@@ -247,9 +252,7 @@ pub(super) async fn report_progress(
         // Nothing started: Lambda delivers the job again (its retries, then the tick's
         // resends), and a delivery that finds the job moved on runs nothing.
         Progress::Retry(reason) => {
-            if let Some(job) = claim_of(dispatch) {
-                services.store.release_job(job).await?;
-            }
+            give_back(services, dispatch).await?;
             return Err(HandlerError::Retryable(reason));
         }
         Progress::Finished(outcome) => (outcome.clone().into_event(dispatch), Invoked::Finished(outcome)),

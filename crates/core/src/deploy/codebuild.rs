@@ -500,18 +500,13 @@ pub struct BuildEvent {
 /// rule's that ran it and has ended. An event about that build has nothing left to do,
 /// whatever else is starting.
 pub fn build_recorded(execution: &crate::engine::Execution, build_id: &str) -> bool {
-    runs_of(execution, build_id).any(|ended| ended)
-}
-
-/// For each attempt and rule of `execution` that ran build `build_id`, whether it has ended.
-fn runs_of<'e>(execution: &'e crate::engine::Execution, build_id: &'e str) -> impl Iterator<Item = bool> + 'e {
     use crate::engine::{ActionStatus, RuleStatus};
-    let ran = move |external: &Option<String>| external.as_deref() == Some(build_id);
-    let actions = execution.stages.iter().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
-    let rules = execution.stages.iter().flat_map(|stage| &stage.conditions).flat_map(|condition| &condition.rules);
-    let actions = actions.filter(move |a| ran(&a.external_execution_id)).map(|a| a.status != ActionStatus::InProgress);
-    let rules = rules.filter(move |r| ran(&r.external_execution_id)).map(|r| r.status != RuleStatus::InProgress);
-    actions.chain(rules)
+    let ran = |external: &Option<String>| external.as_deref() == Some(build_id);
+    let stages = || execution.stages.iter();
+    let actions = stages().flat_map(|stage| &stage.actions).flat_map(|action| &action.attempts);
+    let rules = stages().flat_map(|stage| &stage.conditions).flat_map(|condition| &condition.rules);
+    actions.filter(|a| ran(&a.external_execution_id)).any(|a| a.status != ActionStatus::InProgress)
+        || rules.filter(|r| ran(&r.external_execution_id)).any(|r| r.status != RuleStatus::InProgress)
 }
 
 /// Reads a Build State Change `detail`; `None` for a build Pipewright did not start (no

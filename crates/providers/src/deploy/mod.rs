@@ -50,10 +50,11 @@ pub struct Waiting {
 pub enum Progress {
     Finished(Outcome),
     Waiting(Waiting),
-    /// Nothing started and nothing to report: the step met what may pass (a throttled or
+    /// Nothing started and nothing to report: a start met what may pass (a throttled or
     /// unavailable call, a build another delivery of its job is starting) and is taken again
-    /// later, whole. A build's start answers so rather than fail its action: another delivery
-    /// of the start may be recording the build at that moment (docs/providers.md §14).
+    /// later, whole. Only a build's start answers so, rather than fail its action: another
+    /// delivery of the start may be recording the build at that moment (docs/providers.md
+    /// §14). A look answers `Waiting` for what may pass.
     Retry(String),
 }
 
