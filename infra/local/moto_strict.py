@@ -27,7 +27,9 @@ answered with the error AWS gives.
   bus) answer `error`: ThrottlingException, ProvisionedThroughputExceededException, or
   ThrottlingError (a TransactionCanceledException with that reason); ValidationError, a
   cancellation for a permanent reason, and ValidationException, a single write's (an item
-  too large), are injected the same way. GET /_strict/throttle
+  too large), are injected the same way. So are S3's SlowDown and ServiceUnavailable (503,
+  XML) for the object operations CopyObject, PutObject, GetObject and HeadObject, whose
+  `resource` is matched against the request's path and copy source. GET /_strict/throttle
   reports what is still pending, and how many calls were answered so by "operation resource".
 * Latency on demand: POST /_strict/delay {"operation", "resource", "seconds", "count"} makes
   the next `count` calls of `operation` (a JSON API's, such as StartBuild) whose request names
@@ -822,14 +824,45 @@ def cancelled_transaction(request: dict, code: str, message: str) -> tuple[int, 
     )
 
 
+# S3's answers to a request it will not serve now (REST, XML), injected the same way: the SDK
+# retries both, and a caller that has used its tries sees the code.
+S3_THROTTLES = {
+    "SlowDown": (503, "Please reduce your request rate."),
+    "ServiceUnavailable": (503, "Service is unable to handle request."),
+}
+
+
+def s3_operation(environ) -> str | None:
+    """The S3 operation of a path-style request on an object, for injected errors: CopyObject,
+    PutObject, GetObject or HeadObject; None for anything else."""
+    if s3_signed_region(environ) is None or "/" not in environ.get("PATH_INFO", "").lstrip("/"):
+        return None
+    method = environ["REQUEST_METHOD"]
+    # The Rust SDK names its operation in the query (x-id=CopyObject); any other parameter of a
+    # PUT is a sub-resource (a part, tags).
+    query = [p for p in environ.get("QUERY_STRING", "").split("&") if p and not p.startswith("x-id=")]
+    if method == "PUT" and not query:
+        return "CopyObject" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else "PutObject"
+    return {"GET": "GetObject", "HEAD": "HeadObject"}.get(method)
+
+
+def s3_error(code: str, head: bool) -> tuple[str, bytes]:
+    status, message = S3_THROTTLES[code]
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        "<RequestId>strict</RequestId></Error>"
+    ).encode("utf-8")
+    return f"{status} Slow Down" if code == "SlowDown" else f"{status} Service Unavailable", b"" if head else body
+
+
 class Throttles:
     def __init__(self) -> None:
         self.pending: list[dict] = []
         self.answered: dict[str, int] = {}
 
     def add(self, order: dict) -> None:
-        if order.get("error") not in THROTTLES:
-            raise ValueError(f"error must be one of {sorted(THROTTLES)}")
+        if order.get("error") not in THROTTLES and order.get("error") not in S3_THROTTLES:
+            raise ValueError(f"error must be one of {sorted(THROTTLES) + sorted(S3_THROTTLES)}")
         self.pending.append(
             {"operation": order["operation"], "resource": order.get("resource", ""), "count": int(order["count"]),
              "error": order["error"]}
@@ -1381,6 +1414,15 @@ def main() -> None:
                     refused = refusal(environ, target, json.loads(body or b"{}"))
                     if refused is not None:
                         return respond(start_response, *refused, *filter(None, [content_type]))
+            operation = None if target else s3_operation(environ)
+            if operation is not None:
+                # An object request names its resource in the path (and a copy in its source).
+                named = (environ.get("PATH_INFO", "") + " " + environ.get("HTTP_X_AMZ_COPY_SOURCE", "")).encode()
+                error = throttles.take(f"S3.{operation}", named)
+                if error is not None:
+                    status, payload = s3_error(error, environ["REQUEST_METHOD"] == "HEAD")
+                    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))])
+                    return [payload]
             wrong_region = None if target else s3_wrong_region(environ)
             if wrong_region is not None:
                 payload, region = wrong_region

@@ -126,13 +126,43 @@ fn unavailable(message: String) -> ActionError {
     ActionError { kind: FailureType::SystemUnavailable, message }
 }
 
+/// Why the S3 object of an input could not be had.
+#[derive(Debug)]
+pub enum InputError {
+    /// A call to S3 that failed, with what it was for: whether another try may pass is the
+    /// call's to say, and a build's start, which holds no claim, tries again on that.
+    Call { doing: String, error: CallError },
+    /// Anything else: the action's configuration, a local run's file.
+    Action(ActionError),
+}
+
+impl InputError {
+    /// The failed call, its message saying what it was for.
+    pub fn call(doing: String, error: CallError) -> InputError {
+        InputError::Call { doing, error }
+    }
+}
+
+/// A deploy provider's failure: a failed call fails the action as the system's, as before a
+/// build's start told calls apart.
+impl From<InputError> for ActionError {
+    fn from(error: InputError) -> ActionError {
+        match error {
+            InputError::Call { doing, error } => unavailable(format!("{doing}: {error}")),
+            InputError::Action(error) => error,
+        }
+    }
+}
+
 /// The S3 object a service in the action's region reads input artifact `name` from: the
 /// artifact itself when it is in S3 in the right store; otherwise a copy at the same key in
 /// the action region's store (a cross-region action) or the pipeline's bucket (a local run).
-pub async fn s3_object(step: &Step<'_>, name: &str) -> Result<(String, String), ActionError> {
+pub async fn s3_object(step: &Step<'_>, name: &str) -> Result<(String, String), InputError> {
     let dispatch = &step.job.dispatch;
     let location = dispatch.input_artifacts.iter().find(|a| a.name == name).map(|a| &a.location).ok_or_else(|| {
-        pipewright_providers::deploy::configuration_error(format!("{name} is not an input of this action"))
+        InputError::Action(pipewright_providers::deploy::configuration_error(format!(
+            "{name} is not an input of this action"
+        )))
     })?;
     let bucket = step.job.regional_store.clone().unwrap_or_else(|| location.bucket.clone());
     let kms = dispatch.encryption_key.as_ref().map(|k| k.id.as_str());
@@ -140,7 +170,7 @@ pub async fn s3_object(step: &Step<'_>, name: &str) -> Result<(String, String), 
         if bucket != location.bucket {
             let to = ArtifactLocation { bucket: bucket.clone(), key: location.key.clone() };
             server_side_copy(&step.regional.s3, location, &to, kms).await.map_err(|e| {
-                unavailable(format!("cannot copy input artifact {name} to s3://{bucket}/{}: {e}", location.key))
+                InputError::call(format!("cannot copy input artifact {name} to s3://{bucket}/{}", location.key), e)
             })?;
             step.say(&format!("input artifact {name} copied to s3://{bucket}/{}", location.key));
         }
@@ -150,14 +180,15 @@ pub async fn s3_object(step: &Step<'_>, name: &str) -> Result<(String, String), 
         .artifacts
         .read(location)
         .await
-        .map_err(|e| unavailable(format!("cannot read input artifact {name}: {e}")))?;
+        .map_err(|e| InputError::Action(unavailable(format!("cannot read input artifact {name}: {e}"))))?;
     encrypted_put(&step.regional.s3, &bucket, &location.key, bytes, kms).send().await.map_err(|e| {
-        unavailable(format!(
-            "cannot put input artifact {name} where {} reads it, s3://{bucket}/{}: {}",
-            step.clients.region,
-            location.key,
-            CallError::of("PutObject", &e)
-        ))
+        InputError::call(
+            format!(
+                "cannot put input artifact {name} where {} reads it, s3://{bucket}/{}",
+                step.clients.region, location.key
+            ),
+            CallError::of("PutObject", &e),
+        )
     })?;
     step.say(&format!("input artifact {name} copied to s3://{bucket}/{}", location.key));
     Ok((bucket, location.key.clone()))

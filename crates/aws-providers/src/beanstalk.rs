@@ -53,7 +53,7 @@ pub async fn start(step: &Step<'_>) -> Progress {
     };
     let (bucket, key) = match s3_object(step, &first.name).await {
         Ok(object) => object,
-        Err(error) => return Progress::Finished(Outcome::Failed(error)),
+        Err(error) => return Progress::Finished(Outcome::Failed(error.into())),
     };
     let label = decide::version_label(&dispatch.action_execution_id);
     let client = &step.clients.elasticbeanstalk;

@@ -24,7 +24,7 @@ use pipewright_core::providers::ProviderKind;
 use pipewright_providers::deploy::{Progress, Waiting, configuration_error};
 use pipewright_providers::{ActionError, Outcome};
 
-use crate::artifacts::s3_object;
+use crate::artifacts::{InputError, s3_object};
 use crate::errors::CallError;
 use crate::{Step, waiting};
 
@@ -75,10 +75,20 @@ fn failed(error: pipewright_providers::ActionError) -> Progress {
 /// tried those already, and among them are credentials that cannot be had (an action's
 /// `roleArn` that cannot be assumed), which no retry mends.
 fn start_failed(error: CallError) -> Progress {
-    if error.transient && error.code.is_some() {
+    if error.transient && error.answered {
         Progress::Retry(format!("{error}; the start is tried again"))
     } else {
         error.failed()
+    }
+}
+
+/// A start's input that could not be had: a call to S3 is told apart as [`start_failed`] tells
+/// StartBuild's, so that a delivery that met throttling while copying an input to the action's
+/// region, or reading a clone reference, does not fail an action another delivery is starting.
+fn input_failed(error: InputError) -> Progress {
+    match error {
+        InputError::Call { doing, error } => start_failed(CallError { message: format!("{doing}: {error}"), ..error }),
+        InputError::Action(error) => failed(error),
     }
 }
 
@@ -100,8 +110,10 @@ fn commands_variables(dispatch: &pipewright_core::engine::Dispatch) -> Vec<Build
 async fn input_url(step: &Step<'_>, bucket: &str, key: &str, seconds: u64) -> Result<String, CallError> {
     let s3 = &step.regional.s3;
     let head = s3.head_object().bucket(bucket).key(key).send().await.map_err(|e| CallError::of("HeadObject", &e))?;
-    let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(seconds))
-        .map_err(|e| CallError { code: None, message: format!("cannot presign {key}: {e}"), transient: false })?;
+    let config =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(seconds)).map_err(|e| {
+            CallError { code: None, message: format!("cannot presign {key}: {e}"), transient: false, answered: false }
+        })?;
     let request = s3
         .get_object()
         .bucket(bucket)
@@ -135,7 +147,7 @@ async fn start_commands(step: &Step<'_>, commands_project: Option<&str>) -> Prog
     for input in &dispatch.input_artifacts {
         let (bucket, key) = match s3_object(step, &input.name).await {
             Ok(object) => object,
-            Err(error) => return failed(error),
+            Err(error) => return input_failed(error),
         };
         match input_url(step, &bucket, &key, seconds).await {
             Ok(url) => urls.insert(input.name.clone(), url),
@@ -284,6 +296,7 @@ async fn start_build(step: &Step<'_>, request: &BuildRequest) -> Result<String, 
         code: None,
         message: "StartBuild answered no build id".to_string(),
         transient: false,
+        answered: true,
     })
 }
 
@@ -303,7 +316,7 @@ pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option
     for input in &dispatch.input_artifacts {
         match s3_object(step, &input.name).await {
             Ok((bucket, key)) => objects.insert(input.name.clone(), format!("{bucket}/{key}")),
-            Err(error) => return failed(error),
+            Err(error) => return input_failed(error),
         };
     }
     let mut request = match decide::build_request(dispatch, project, &variables, &objects, None) {
@@ -321,7 +334,7 @@ pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option
                 Err(message) => return failed(configuration_error(format!("input artifact {primary}: {message}"))),
             },
             Ok(None) => {}
-            Err(error) => return failed(error),
+            Err(error) => return input_failed(error),
         }
     }
     match start_build(step, &request).await {
@@ -336,29 +349,47 @@ pub async fn start(step: &Step<'_>, kind: ProviderKind, commands_project: Option
 /// The clone reference input artifact `name` holds (`CODEBUILD_CLONE_REF`, docs/sources.md,
 /// "Full clones"), if it is one. A reference is a zip of one small file: a larger artifact is
 /// not read.
-async fn clone_reference(step: &Step<'_>, name: &str) -> Result<Option<decide::CloneReference>, ActionError> {
+async fn clone_reference(step: &Step<'_>, name: &str) -> Result<Option<decide::CloneReference>, InputError> {
     const MOST: i64 = 64 * 1024;
     let Some(location) = step.job.dispatch.input_artifacts.iter().find(|a| a.name == name).map(|a| &a.location) else {
         return Ok(None);
     };
-    let unavailable = |message: String| ActionError { kind: FailureType::SystemUnavailable, message };
-    if step.artifacts.in_s3() {
-        let head =
-            step.home.s3.head_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
-                unavailable(format!("cannot look at input artifact {name}: {}", CallError::of("HeadObject", &e)))
-            })?;
+    let bytes = if step.artifacts.in_s3() {
+        let s3 = &step.home.s3;
+        let head = s3.head_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
+            InputError::call(format!("cannot look at input artifact {name}"), CallError::of("HeadObject", &e))
+        })?;
         if head.content_length().unwrap_or(MOST + 1) > MOST {
             return Ok(None);
         }
-    }
-    let bytes = step
-        .artifacts
-        .read(location)
-        .await
-        .map_err(|e| unavailable(format!("cannot read input artifact {name}: {e}")))?;
+        let read = |error: CallError| InputError::call(format!("cannot read input artifact {name}"), error);
+        let object = s3
+            .get_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+            .map_err(|e| read(CallError::of("GetObject", &e)))?;
+        let body = object.body.collect().await.map_err(|e| {
+            read(CallError {
+                code: None,
+                message: format!("GetObject: the body was cut short: {e}"),
+                transient: true,
+                answered: false,
+            })
+        })?;
+        body.into_bytes().to_vec()
+    } else {
+        step.artifacts.read(location).await.map_err(|e| {
+            InputError::Action(ActionError {
+                kind: FailureType::SystemUnavailable,
+                message: format!("cannot read input artifact {name}: {e}"),
+            })
+        })?
+    };
     match pipewright_providers::clone_ref::CloneRef::from_zip(&bytes) {
         None => Ok(None),
-        Some(Err(message)) => Err(configuration_error(format!("input artifact {name}: {message}"))),
+        Some(Err(message)) => Err(InputError::Action(configuration_error(format!("input artifact {name}: {message}")))),
         Some(Ok(reference)) => Ok(Some(decide::CloneReference {
             clone_url: reference.clone_url,
             commit: reference.commit,
@@ -490,7 +521,12 @@ mod tests {
     use super::*;
 
     fn call_error(code: Option<&str>, transient: bool) -> CallError {
-        CallError { code: code.map(String::from), message: "StartBuild: no".into(), transient }
+        CallError {
+            code: code.map(String::from),
+            message: "StartBuild: no".into(),
+            transient,
+            answered: code.is_some(),
+        }
     }
 
     #[test]
@@ -504,5 +540,8 @@ mod tests {
         // Not the service's answer (credentials that cannot be had, a connection that failed
         // after the SDK's tries): no retry mends a role that cannot be assumed.
         assert!(matches!(start_failed(call_error(None, true)), Progress::Finished(Outcome::Failed(_))));
+        // A service's answer without a code (a HEAD's 503) that may pass is tried again.
+        let unavailable = CallError { code: None, message: "HeadObject: 503".into(), transient: true, answered: true };
+        assert!(matches!(start_failed(unavailable), Progress::Retry(_)));
     }
 }

@@ -1,8 +1,7 @@
 //! What an SDK error means to a provider: its code and message, whether another try may
 //! succeed (throttling, a dropped connection), and the failure type it reports.
 
-use std::fmt::Debug;
-
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -16,6 +15,9 @@ pub struct CallError {
     pub message: String,
     /// Worth another try later: the provider waits and repeats its step.
     pub transient: bool,
+    /// The service answered with an error of its own, as opposed to no answer at all (a
+    /// dropped connection, a timeout, credentials that could not be had).
+    pub answered: bool,
 }
 
 const TRANSIENT_CODES: &[&str] = &[
@@ -35,21 +37,26 @@ const PERMISSION_CODES: &[&str] =
     &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken"];
 
 impl CallError {
-    pub fn of<E, R>(operation: &str, error: &SdkError<E, R>) -> CallError
+    pub fn of<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> CallError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: Debug,
     {
         match error {
             SdkError::ServiceError(service) => {
                 let inner = service.err();
                 let code = inner.code().map(String::from);
+                // An answer without a code (a HEAD's error has no body) is known by its status.
+                let status = service.raw().status().as_u16();
                 let text = inner
                     .message()
                     .map(String::from)
                     .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(inner).to_string());
                 CallError {
-                    transient: code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c)),
+                    transient: match code.as_deref() {
+                        Some(code) => TRANSIENT_CODES.contains(&code),
+                        None => matches!(status, 429 | 500 | 502 | 503 | 504),
+                    },
+                    answered: true,
                     message: format!(
                         "{operation}: {}{text}",
                         code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default()
@@ -61,6 +68,7 @@ impl CallError {
                 code: None,
                 message: format!("{operation}: {}", aws_smithy_types::error::display::DisplayErrorContext(other)),
                 transient: true,
+                answered: false,
             },
         }
     }

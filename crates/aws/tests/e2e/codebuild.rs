@@ -148,6 +148,18 @@ async fn compile_attempts(stack: &Stack) -> Vec<pipewright_core::engine::ActionA
     build.into_iter().flat_map(|b| b.actions).flat_map(|a| a.attempts).collect()
 }
 
+/// Delivers until pipeline `app`'s build is recorded, the first delivery's `operation` on
+/// `resource` refused with `error` at each of the SDK's three tries (standard retries): that
+/// delivery failed, to be delivered again (Lambda's retry), and none was dead-lettered.
+async fn recorded_after_one_failed_delivery(stack: &Stack, operation: &str, resource: &str, error: &str) {
+    let recorded = || async { compile_attempts(stack).await.iter().any(|a| a.external_execution_id.is_some()) };
+    let pumped = stack.router.run_until(400, recorded).await.unwrap();
+    assert_eq!(injected(operation, resource).await, 3, "the first delivery's tries were refused");
+    assert_eq!(pumped.failed.len(), 1, "one delivery failed, to be delivered again: {:?}", pumped.failed);
+    assert!(pumped.failed[0].contains(error), "{:?}", pumped.failed);
+    assert!(pumped.dead_lettered.is_empty(), "{pumped:?}");
+}
+
 /// StopPipelineExecution with abandon, applied as the api function applies it.
 async fn stop_with_abandon(stack: &Stack, pipeline: &str, execution_id: &str) {
     let stop = Event::StopExecution(StopExecution {
@@ -366,31 +378,77 @@ async fn a_build_that_fails_on_its_own_is_not_stopped() {
     assert_eq!(codebuild_calls(&stack).get("StopBuild"), None, "its FAILED state change stops nothing");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_connection() {
-    let stack = stack().await;
+const CONNECTION: &str = "arn:aws:codeconnections:us-east-1:123456789012:connection/6b1e0f0a";
+
+/// Pipeline `app` on its own project, its source a clone reference uploaded and announced:
+/// its build's start is on its way once the router delivers.
+async fn app_triggered_with_a_clone_reference(stack: &Stack) {
     let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project(&stack, &name).await;
-    stack.put_pipeline(&build_pipeline(&stack, "app", &name)).await;
+    project(stack, &name).await;
+    stack.put_pipeline(&build_pipeline(stack, "app", &name)).await;
     // What a connection source with OutputArtifactFormat CODEBUILD_CLONE_REF hands on.
-    let connection = "arn:aws:codeconnections:us-east-1:123456789012:connection/6b1e0f0a";
     let reference = json!({
         "cloneUrl": "https://github.com/octo/app.git", "commit": "4c1b3f0e9d2a", "branch": "main",
-        "fullRepositoryName": "octo/app", "providerType": "GitHub", "connectionArn": connection,
+        "fullRepositoryName": "octo/app", "providerType": "GitHub", "connectionArn": CONNECTION,
     });
     let (version, etag) = stack.upload_source("app.zip", &[("codebuild-clone-ref.json", &reference.to_string())]).await;
     stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
-    drain(&stack.router).await;
-    let execution = latest(&stack, "app").await;
+}
+
+/// The build of pipeline `app`'s latest execution clones the reference's commit itself,
+/// through its connection.
+async fn assert_the_build_clones_the_reference(stack: &Stack) {
+    let execution = latest(stack, "app").await;
     let compile = attempt(&execution, "Build", "Compile");
     assert_eq!(compile.status, ActionStatus::InProgress, "{compile:#?}");
-    let started = build(&stack, compile.external_execution_id.as_deref().unwrap()).await;
+    let started = build(stack, compile.external_execution_id.as_deref().unwrap()).await;
     let source = started.source().unwrap();
     assert_eq!(source.r#type().as_str(), "GITHUB");
     assert_eq!(source.location(), Some("https://github.com/octo/app.git"));
     assert_eq!(started.source_version(), Some("4c1b3f0e9d2a"));
     let auth = source.auth().expect("the connection is the source's auth");
-    assert_eq!((auth.r#type().as_str(), auth.resource()), ("CODECONNECTIONS", Some(connection)));
+    assert_eq!((auth.r#type().as_str(), auth.resource()), ("CODECONNECTIONS", Some(CONNECTION)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_connection() {
+    let stack = stack().await;
+    app_triggered_with_a_clone_reference(&stack).await;
+    drain(&stack.router).await;
+    assert_the_build_clones_the_reference(&stack).await;
+}
+
+/// A clone reference S3 cannot serve yet (503 to every try of the SDK; a HEAD's error has no
+/// body, so no code, and is known by its status): the start is delivered again, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clone_reference_s3_cannot_serve_yet_is_read_again_not_failed() {
+    let stack = stack().await;
+    // The source action copies from the source bucket: only the build's look names the store.
+    let in_the_store = format!("/{}/", stack.artifact_bucket());
+    inject("HeadObject", &in_the_store, 3, "ServiceUnavailable").await;
+    app_triggered_with_a_clone_reference(&stack).await;
+    recorded_after_one_failed_delivery(&stack, "HeadObject", &in_the_store, "HeadObject").await;
+    assert_the_build_clones_the_reference(&stack).await;
+}
+
+/// Pipeline `app` whose build runs in us-west-2, on its own project there, and whose deploy,
+/// at home, publishes what the build wrote in us-west-2: the regional store's bucket, and
+/// us-west-2's S3 and CodeBuild clients.
+async fn app_built_in_the_west(stack: &Stack) -> (String, aws_sdk_s3::Client, aws_sdk_codebuild::Client) {
+    let west = aws_config::Region::new("us-west-2");
+    let west_codebuild =
+        aws_sdk_codebuild::Client::from_conf(aws_sdk_codebuild::config::Builder::from(&stack.sdk).region(west).build());
+    let (regional_bucket, west_s3) = stack.regional_store("us-west-2").await;
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    project_with(&west_codebuild, &name).await;
+    let mut pipeline = build_pipeline(stack, "app", &name);
+    let home = pipeline.as_object_mut().unwrap().remove("artifactStore").unwrap();
+    pipeline["artifactStores"] =
+        json!({"us-east-1": home, "us-west-2": {"type": "S3", "location": regional_bucket.clone()}});
+    pipeline["stages"][1]["actions"][0]["region"] = json!("us-west-2");
+    pipeline["stages"][2]["actions"][0]["inputArtifacts"] = json!([{"name": "Built"}]);
+    stack.put_pipeline(&pipeline).await;
+    (regional_bucket, west_s3, west_codebuild)
 }
 
 /// A build in another region reads its input from that region's artifact store, where S3
@@ -400,23 +458,10 @@ async fn a_clone_reference_as_primary_source_is_cloned_by_codebuild_through_its_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_build_in_another_region_works_in_that_regions_store_which_the_next_action_reads() {
     let stack = stack().await;
-    let west = aws_config::Region::new("us-west-2");
-    let west_codebuild =
-        aws_sdk_codebuild::Client::from_conf(aws_sdk_codebuild::config::Builder::from(&stack.sdk).region(west).build());
-    let (regional_bucket, west_s3) = stack.regional_store("us-west-2").await;
+    let (regional_bucket, west_s3, west_codebuild) = app_built_in_the_west(&stack).await;
     // The stand-in refuses what S3 refuses: a client of another region than the bucket's.
     let refused = stack.s3.head_bucket().bucket(&regional_bucket).send().await;
     assert!(refused.is_err(), "a us-east-1 client reached a us-west-2 bucket");
-    let name = format!("pipewright-app-{}", stack.stack.names.stack);
-    project_with(&west_codebuild, &name).await;
-    let mut pipeline = build_pipeline(&stack, "app", &name);
-    let home = pipeline.as_object_mut().unwrap().remove("artifactStore").unwrap();
-    pipeline["artifactStores"] =
-        json!({"us-east-1": home, "us-west-2": {"type": "S3", "location": regional_bucket.clone()}});
-    pipeline["stages"][1]["actions"][0]["region"] = json!("us-west-2");
-    // The deploy, at home, publishes what the build wrote in us-west-2.
-    pipeline["stages"][2]["actions"][0]["inputArtifacts"] = json!([{"name": "Built"}]);
-    stack.put_pipeline(&pipeline).await;
 
     let (execution, build_id) = started_build(&stack, &stack.router, "app").await;
     let code = &attempt(&execution, "Source", "Bundle").output_artifacts[0].location;
@@ -458,6 +503,26 @@ async fn a_build_in_another_region_works_in_that_regions_store_which_the_next_ac
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
     let deployed = read(&stack.s3, &stack.deploy_bucket, "release-west.zip").await;
     assert_eq!(deployed, zip, "the us-west-2 output, read by the deploy at home");
+}
+
+/// A build's start that cannot copy its input into the action region's store (S3 slowing it
+/// down past the SDK's three tries) started nothing, and another delivery of the same start
+/// may be recording its build at that moment: it is delivered again, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_input_copy_throttled_past_the_sdks_tries_is_delivered_again_not_failed() {
+    let stack = stack().await;
+    let (regional_bucket, _, west_codebuild) = app_built_in_the_west(&stack).await;
+    // The copy into the regional store only: the source's copy at home names another bucket.
+    let into_the_west = format!("/{regional_bucket}/");
+    inject("CopyObject", &into_the_west, 3, "SlowDown").await;
+    let (version, etag) = stack.upload_source("app.zip", &[("main.c", "int main(){}")]).await;
+    stack.put_default_bus(&stack.object_created("app.zip", &version, &etag)).await;
+    recorded_after_one_failed_delivery(&stack, "CopyObject", &into_the_west, "SlowDown").await;
+    let compile = attempt(&latest(&stack, "app").await, "Build", "Compile").clone();
+    assert_eq!(compile.status, ActionStatus::InProgress, "{compile:#?}");
+    let name = format!("pipewright-app-{}", stack.stack.names.stack);
+    let listed = west_codebuild.list_builds_for_project().project_name(&name).send().await.unwrap();
+    assert_eq!(listed.ids(), [compile.external_execution_id.unwrap()], "one build, the recorded one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -904,12 +969,7 @@ async fn a_build_start_throttled_past_the_sdks_tries_is_delivered_again_not_fail
     // Every try of the SDK (three, standard retries) of the first delivery.
     inject("StartBuild", &name, 3, "ThrottlingException").await;
     app_triggered(&stack).await;
-    let recorded = || async { compile_attempts(&stack).await.iter().any(|a| a.external_execution_id.is_some()) };
-    let pumped = stack.router.run_until(400, recorded).await.unwrap();
-    assert_eq!(injected("StartBuild", &name).await, 3, "the first delivery's tries were throttled");
-    assert_eq!(pumped.failed.len(), 1, "one delivery failed, to be delivered again: {:?}", pumped.failed);
-    assert!(pumped.failed[0].contains("ThrottlingException"), "{:?}", pumped.failed);
-    assert!(pumped.dead_lettered.is_empty(), "{pumped:?}");
+    recorded_after_one_failed_delivery(&stack, "StartBuild", &name, "ThrottlingException").await;
     let compile = attempt(&latest(&stack, "app").await, "Build", "Compile").clone();
     assert_eq!(compile.status, ActionStatus::InProgress, "{compile:#?}");
     assert_eq!(only_build_status(&stack, &name).await.as_deref(), Some("IN_PROGRESS"), "one build");
