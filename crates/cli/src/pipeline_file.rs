@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pipewright_core::declaration::{Format, ParseError, PipelineDeclaration, PipelineDocument};
+use pipewright_core::import::stand_ins::StandIn;
 use pipewright_core::import::{self, FileKind, ImportError, ImportedPipeline, Options};
 use pipewright_core::validate::{self, Context, Report};
 
@@ -48,11 +49,22 @@ pub struct Candidate {
     pub context: Context,
     /// For a template: everything the import found.
     pub imported: Option<ImportedPipeline>,
+    /// For a template: the values the import chose (placeholders, a stack name taken from the
+    /// file's name), whose failures are warnings (`import::stand_ins`).
+    pub stand_ins: Vec<StandIn>,
 }
 
 impl Candidate {
+    /// The declaration's report, where an error only the import's stand-ins cause is a warning.
     pub fn validate(&self) -> Report {
-        validate::validate_in(&self.declaration, &self.context)
+        let report = validate::validate_in(&self.declaration, &self.context);
+        if self.stand_ins.is_empty() || report.is_valid() {
+            return report;
+        }
+        match serde_json::to_value(&self.declaration) {
+            Ok(declaration) => import::stand_ins::excuse(report, &declaration, &self.stand_ins),
+            Err(_) => report,
+        }
     }
 
     pub fn warnings(&self) -> &[String] {
@@ -177,7 +189,9 @@ pub fn load(file: &str, args: &ImportArgs, region: Option<&str>) -> Result<Vec<C
             let pipelines = import::import_template(&text, args.resource.as_deref(), &options)
                 .map_err(|e| LoadError::import(file, e))?;
             let context = Context { home_region: region.map(str::to_string) };
-            Ok(pipelines.into_iter().map(|p| imported(p.logical_id.clone(), p, context.clone())).collect())
+            // A stack name taken from the file's name is the import's choice, not the template's.
+            let stack_name = args.stack_name.is_none().then_some(options.stack_name.as_str());
+            Ok(pipelines.into_iter().map(|p| imported(p.logical_id.clone(), p, context.clone(), stack_name)).collect())
         }
         FileKind::CdkManifest => cdk(file, path.parent().unwrap_or(Path::new(".")), args, region),
         FileKind::TerraformJson => {
@@ -201,7 +215,7 @@ pub fn load(file: &str, args: &ImportArgs, region: Option<&str>) -> Result<Vec<C
                 });
             }
             let context = Context { home_region: region.map(str::to_string) };
-            Ok(chosen.into_iter().map(|p| imported(p.logical_id.clone(), p, context.clone())).collect())
+            Ok(chosen.into_iter().map(|p| imported(p.logical_id.clone(), p, context.clone(), None)).collect())
         }
         _ => match PipelineDocument::parse(&text, Format::detect(name, &text)) {
             Ok(document) => {
@@ -216,6 +230,7 @@ pub fn load(file: &str, args: &ImportArgs, region: Option<&str>) -> Result<Vec<C
                     declaration: document.pipeline,
                     context: Context { home_region },
                     imported: None,
+                    stand_ins: Vec::new(),
                 }])
             }
             Err(error) => Err(LoadError::Unparsable(error)),
@@ -223,8 +238,18 @@ pub fn load(file: &str, args: &ImportArgs, region: Option<&str>) -> Result<Vec<C
     }
 }
 
-fn imported(label: String, pipeline: ImportedPipeline, context: Context) -> Candidate {
-    Candidate { label: Some(label), declaration: pipeline.declaration.clone(), context, imported: Some(pipeline) }
+/// The candidate of an imported pipeline; `stack_name` when the import took it from the file's
+/// name.
+fn imported(label: String, pipeline: ImportedPipeline, context: Context, stack_name: Option<&str>) -> Candidate {
+    let mut stand_ins = StandIn::of_placeholders(&pipeline.placeholders);
+    stand_ins.extend(stack_name.map(StandIn::of_stack_name));
+    Candidate {
+        label: Some(label),
+        declaration: pipeline.declaration.clone(),
+        context,
+        imported: Some(pipeline),
+        stand_ins,
+    }
 }
 
 fn read_text(file: &str) -> Result<String, LoadError> {
@@ -330,7 +355,7 @@ fn read_assembly(
                 ));
             }
             let label = format!("{}/{}", stack.stack_name, pipeline.logical_id);
-            found.push(imported(label, pipeline, Context { home_region: home_region.clone() }));
+            found.push(imported(label, pipeline, Context { home_region: home_region.clone() }, None));
         }
     }
     for nested in &assembly.nested {

@@ -141,6 +141,54 @@ fn realistic_templates_validate_with_their_placeholders_named() {
     assert_eq!(report["placeholders"][0]["usedAt"][0], "Pipeline.Stages[1].Actions[0].Commands[0]");
 }
 
+/// Shapes real templates have (docs/import.md, "Validating an imported pipeline"): they
+/// validate as CloudFormation takes them, and a rule that only a value Pipewright chose breaks
+/// (a placeholder, a stack name taken from a long file name) is a warning naming that value.
+/// Real values are checked as any value is.
+#[test]
+fn templates_as_found_in_the_field_validate_and_what_only_a_stand_in_breaks_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = format!("{}delivery", "platform-team-".repeat(6));
+    let file = dir.path().join(format!("{stack}.yaml"));
+    std::fs::copy(fixture("shapes-from-the-field.yaml"), &file).unwrap();
+    let file = file.display().to_string();
+    let out = stdout(&pipewright().args(["validate", &file]).assert().success());
+    for expected in [
+        "warning: artifactStore.location: is 72 characters long; the limit is 63 (the value holds the placeholder for parameter AppName; give it with --parameter AppName=…)",
+        &format!(
+            "warning: name: is 106 characters long; the limit is 100 (the value holds the stack name \"{stack}\", taken from the file's name; give it with --stack-name NAME)"
+        ),
+        "warning: stages[1].actions[1].configuration.RoleArn: is not set",
+        "warning: stages[1].actions[0].configuration.CustomData: #{SourceVariables.AuthorId}: \"AuthorId\" is not an output variable AWS documents",
+        "valid pipeline",
+    ] {
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    let given = pipewright()
+        .args([
+            "validate",
+            &file,
+            "--stack-name",
+            &"s".repeat(90),
+            "--parameter",
+            &format!("AppName={}", "a".repeat(40)),
+        ])
+        .assert()
+        .code(1);
+    let out = stdout(&given);
+    assert!(out.contains("(Pipeline): name: is 104 characters long; the limit is 100"), "{out}");
+    assert!(out.contains("(Pipeline): artifactStore.location: is 82 characters long; the limit is 63"), "{out}");
+    // The quoted override whose closing line comes back to its key reads as CloudFormation reads it.
+    let export = pipewright().args(["export", &file, "--parameter", "AppName=orders"]).assert().success();
+    let input: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
+    let plan = &input["pipeline"]["stages"][1]["actions"][1]["configuration"];
+    assert_eq!(plan["ParameterOverrides"], "{ \"AppName\":\"orders\", \"Stage\":\"release\" }");
+    assert_eq!(
+        input["pipeline"]["stages"][1]["actions"][2]["configuration"]["StackId"],
+        "2f8a6c1e-5b3d-4e7f-9a1c-6d4b2e8f0a3c"
+    );
+}
+
 #[test]
 fn a_real_get_pipeline_export_with_region_on_every_action_is_valid() {
     let export = pipewright().args(["validate", &fixture("get-pipeline-export.json")]).assert().success();

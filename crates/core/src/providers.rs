@@ -554,8 +554,10 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         categories: &["Deploy"],
         inputs: (1, 1),
         outputs: (0, 0),
-        required_keys: &["Stack", "App"],
-        optional_keys: &["Layer", "DeploymentType"],
+        // Stack and App, or StackId and AppId as templates of the console's day name them:
+        // one of each pair is required (validate::provider_rules).
+        required_keys: &[],
+        optional_keys: &["Stack", "App", "Layer", "StackId", "AppId", "LayerId", "DeploymentType"],
         output_variables: Some(&[]),
         timeout_minutes: HOUR,
         open_keys: false,

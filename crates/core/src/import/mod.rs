@@ -14,6 +14,7 @@ pub mod pattern;
 pub mod placeholders;
 pub mod resolve;
 pub mod resources;
+pub mod stand_ins;
 pub mod template;
 pub mod terraform;
 pub mod yaml;

@@ -32,8 +32,78 @@ enum Frame {
     Map { map: Map, key: Option<String>, tag: Option<String> },
 }
 
+/// The parser's refusal of a quoted scalar's line indented no deeper than its key.
+const QUOTED_SCALAR_INDENTATION: &str = "invalid indentation in quoted scalar";
+
+/// How many quoted scalars one text may have indented again: each costs a parse.
+const MOST_REINDENTED: usize = 32;
+
 /// Reads one CloudFormation YAML document.
+///
+/// A quoted scalar over several lines whose later lines are indented no deeper than its key
+/// (`Overrides: !Sub '{` … `}'` at the key's column) is refused by the YAML spec and by the
+/// parser, but PyYAML, cfn-lint and CloudFormation read it. Such a scalar is read as they read
+/// it: its lines are indented again, which changes nothing of its value, since a quoted
+/// scalar's line breaks fold and each line's leading blanks are dropped.
 pub fn read(text: &str) -> Result<Node, YamlError> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for _ in 0..MOST_REINDENTED {
+        match read_once(&text) {
+            Err(error) if error.message == QUOTED_SCALAR_INDENTATION => match reindented(&text, &error) {
+                Some(fixed) => text = std::borrow::Cow::Owned(fixed),
+                None => return Err(error),
+            },
+            read => return read,
+        }
+    }
+    read_once(&text)
+}
+
+/// `text` with the later lines of the quoted scalar that starts where `error` points indented
+/// to the scalar's own column; `None` when no quoted scalar starts there.
+fn reindented(text: &str, error: &YamlError) -> Option<String> {
+    let line_start: usize = text.split_inclusive('\n').take(error.line.checked_sub(1)?).map(str::len).sum();
+    let line = text[line_start..].lines().next()?;
+    let (offset, quote) = line.char_indices().nth(error.column.checked_sub(1)?)?;
+    if quote != '\'' && quote != '"' {
+        return None;
+    }
+    let column = line[..offset].chars().count();
+    let start = line_start + offset + 1;
+    let mut out = String::with_capacity(text.len() + 64);
+    out.push_str(&text[..start]);
+    let mut chars = text[start..].char_indices().peekable();
+    let mut end = None;
+    while let Some((at, c)) = chars.next() {
+        out.push(c);
+        // An escaped character (`\"`, a line break after `\`) or a doubled quote (`''`).
+        let escaped = match c {
+            '\\' if quote == '"' => chars.next(),
+            '\'' if quote == '\'' && chars.peek().is_some_and(|(_, next)| *next == '\'') => chars.next(),
+            c if c == quote => {
+                end = Some(start + at + c.len_utf8());
+                break;
+            }
+            _ => None,
+        };
+        let (at, c) = match escaped {
+            Some((at, escaped)) => {
+                out.push(escaped);
+                (at, escaped)
+            }
+            None => (at, c),
+        };
+        if c == '\n' {
+            let rest = &text[start + at + 1..];
+            let blanks = rest.len() - rest.trim_start_matches(' ').len();
+            out.extend(std::iter::repeat_n(' ', column.saturating_sub(blanks)));
+        }
+    }
+    out.push_str(&text[end?..]);
+    Some(out)
+}
+
+fn read_once(text: &str) -> Result<Node, YamlError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
@@ -243,6 +313,21 @@ mod tests {
             Node::Map(map) => map,
             other => panic!("not a map: {other:?}"),
         }
+    }
+
+    #[test]
+    fn quoted_scalars_whose_lines_come_back_to_the_key_read_as_pyyaml_reads_them() {
+        let m = map("a:\n  b: '{\n    \"x\": \"y\",\n\n    \"z\": \"it''s\"\n  }'\n  c: 1\n");
+        let Node::Map(a) = &m["a"] else { panic!("{m:?}") };
+        assert_eq!(a["b"], Node::String("{ \"x\": \"y\",\n\"z\": \"it's\" }".into()));
+        assert_eq!(a["c"], Node::Number("1".into()));
+        let m = map("a:\n  b: !Sub \"one\\\n two\n three\"\nc: 2\n");
+        let Node::Map(a) = &m["a"] else { panic!("{m:?}") };
+        assert_eq!(a["b"], Node::Map(Map::from([("Fn::Sub".to_string(), Node::String("onetwo three".into()))])));
+        assert_eq!(m["c"], Node::Number("2".into()));
+        // Lines are reported where the file has them.
+        let error = read("a:\n  b: 'x\n y'\n  c: [\n").unwrap_err();
+        assert_eq!(error.line, 5, "{error}");
     }
 
     #[test]

@@ -267,6 +267,16 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
         ProviderKind::CloudFormationStackSet => {
             expect_one_of(c, path, action, "PermissionModel", &["SELF_MANAGED", "SERVICE_MANAGED"]);
         }
+        ProviderKind::OpsWorks => {
+            for names in [["Stack", "StackId"], ["App", "AppId"]] {
+                if names.iter().all(|name| action.config(name).is_none()) {
+                    c.error(
+                        format!("{path}.configuration.{}", names[0]),
+                        format!("is required by AWS/OpsWorks Deploy actions (or {})", names[1]),
+                    );
+                }
+            }
+        }
         ProviderKind::Ecr
         | ProviderKind::ManualApproval
         | ProviderKind::Lambda
@@ -281,7 +291,6 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
         | ProviderKind::ServiceCatalog
         | ProviderKind::AppConfig
         | ProviderKind::DeviceFarm
-        | ProviderKind::OpsWorks
         | ProviderKind::AlexaSkillsKit
         | ProviderKind::Snyk => {}
     }
@@ -340,8 +349,16 @@ fn check_cloudformation(c: &mut Checker, path: &str, action: &ActionDeclaration)
         if mode.starts_with("CHANGE_SET_") && action.config("ChangeSetName").is_none() {
             c.error(config_path("ChangeSetName"), format!("is required in {mode} mode"));
         }
+        // AWS documents the role as required here, yet CreatePipeline takes an action without
+        // one (templates that add the role on a second deploy rely on it), and CloudFormation
+        // then acts with the caller's credentials: a warning (docs/reference/codepipeline.md §2).
         if mode != "CHANGE_SET_EXECUTE" && CFN_MODES.contains(&mode) && action.config("RoleArn").is_none() {
-            c.error(config_path("RoleArn"), format!("is required in {mode} mode: the role CloudFormation acts with"));
+            c.warn(
+                config_path("RoleArn"),
+                format!(
+                    "is not set: in {mode} mode CloudFormation then acts with the pipeline's (or the action's) role"
+                ),
+            );
         }
     }
     if let Some(capabilities) = static_value(action, "Capabilities") {
@@ -388,15 +405,20 @@ mod tests {
     use crate::validate::test_support::*;
     use serde_json::json;
 
-    fn cfn(config: serde_json::Value) -> serde_json::Value {
+    /// The v1 pipeline with a second deploy action of `provider` in its second stage.
+    fn with_deploy(provider: &str, config: serde_json::Value) -> serde_json::Value {
         with(valid_v1(), |p| {
             p["stages"][1]["actions"].as_array_mut().unwrap().push(json!({
                 "name": "Stack", "runOrder": 2,
-                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": provider, "version": "1"},
                 "configuration": config,
                 "inputArtifacts": [{"name": "SiteSource"}]
             }));
         })
+    }
+
+    fn cfn(config: serde_json::Value) -> serde_json::Value {
+        with_deploy("CloudFormation", config)
     }
 
     #[test]
@@ -434,7 +456,9 @@ mod tests {
     fn cloudformation_modes_need_their_keys() {
         let errors = errors_of(cfn(json!({"ActionMode": "CREATE_UPDATE", "StackName": "s"})));
         assert_has(&errors, "stages[1].actions[1].configuration.TemplatePath: is required in CREATE_UPDATE mode");
-        assert_has(&errors, "stages[1].actions[1].configuration.RoleArn: is required in CREATE_UPDATE mode");
+        assert!(!errors.iter().any(|e| e.contains("RoleArn")), "{errors:?}");
+        let warnings = warnings_of(cfn(json!({"ActionMode": "CREATE_UPDATE", "StackName": "s"})));
+        assert_has(&warnings, "stages[1].actions[1].configuration.RoleArn: is not set: in CREATE_UPDATE mode");
         let errors = errors_of(cfn(json!({"ActionMode": "CHANGE_SET_EXECUTE", "StackName": "s"})));
         assert_has(&errors, "stages[1].actions[1].configuration.ChangeSetName: is required in CHANGE_SET_EXECUTE mode");
         assert!(!errors.iter().any(|e| e.contains("RoleArn")), "{errors:?}");
@@ -634,6 +658,28 @@ mod tests {
             }));
             assert!(!warnings.iter().any(|w| w.contains("not an AWS provider")), "{provider}: {warnings:?}");
         }
+    }
+
+    #[test]
+    fn opsworks_takes_stack_and_app_by_either_name() {
+        let opsworks = |config| with_deploy("OpsWorks", config);
+        for config in [
+            json!({"Stack": "s", "App": "a", "Layer": "l"}),
+            json!({"StackId": "s", "AppId": "a", "LayerId": "l", "DeploymentType": "deploy_app"}),
+        ] {
+            let pipeline = opsworks(config);
+            assert!(errors_of(pipeline.clone()).is_empty(), "{:?}", errors_of(pipeline.clone()));
+            assert!(warnings_of(pipeline.clone()).is_empty(), "{:?}", warnings_of(pipeline));
+        }
+        let errors = errors_of(opsworks(json!({"Layer": "l"})));
+        assert_has(
+            &errors,
+            "stages[1].actions[1].configuration.Stack: is required by AWS/OpsWorks Deploy actions (or StackId)",
+        );
+        assert_has(
+            &errors,
+            "stages[1].actions[1].configuration.App: is required by AWS/OpsWorks Deploy actions (or AppId)",
+        );
     }
 
     #[test]
