@@ -273,8 +273,19 @@ fn placeholder_warnings(placeholders: &[Placeholder]) -> Vec<String> {
         ));
     }
     for p in placeholders.iter().filter(|p| !matches!(p.kind, PlaceholderKind::Parameter | PlaceholderKind::Resource)) {
+        // An export named after a parameter that has no value yet: that parameter comes first.
+        let named_after = placeholders
+            .iter()
+            .find(|other| other.kind == PlaceholderKind::Parameter && p.name.contains(&other.value))
+            .map(|other| {
+                format!(
+                    "; its name holds the placeholder of parameter {0}: give that first with --parameter {0}=…",
+                    other.name
+                )
+            })
+            .unwrap_or_default();
         warnings.push(format!(
-            "{} {} cannot be known offline; the placeholder {} stands in for it at {} (give it with --value {}=…)",
+            "{} {} cannot be known offline; the placeholder {} stands in for it at {} (give it with --value {}=…{named_after})",
             p.kind.describe(),
             p.name,
             p.value,

@@ -198,8 +198,13 @@ pub fn slug(name: &str) -> String {
             out.push('-');
         }
     }
-    let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "value".to_string() } else { out }
+    // A name built from another placeholder (`${Stack}-Bucket` imported before `Stack` has a
+    // value) is not marked twice.
+    let mut out = out.trim_end_matches('-');
+    while let Some(rest) = out.strip_prefix("pipewright-placeholder-") {
+        out = rest;
+    }
+    if out.is_empty() { "value".to_string() } else { out.to_string() }
 }
 
 /// A value shaped for a parameter of CloudFormation type `type_name`.

@@ -176,6 +176,23 @@ fn required_parameters_get_placeholders_that_satisfy_their_constraints() {
 }
 
 #[test]
+fn an_export_named_after_a_parameter_without_a_value_says_which_comes_first() {
+    let text = with_config(
+        "Parameters:\n  SharedStack: {Type: String}",
+        "{ProjectName: !ImportValue {'Fn::Sub': '${SharedStack}-BuildProject'}}",
+    );
+    let pipeline = one(&text);
+    assert_eq!(config_of(&pipeline)["ProjectName"], "pipewright-placeholder-sharedstack-buildproject");
+    let warning = pipeline.warnings.iter().find(|w| w.starts_with("import ")).unwrap();
+    assert!(
+        warning.ends_with(
+            "its name holds the placeholder of parameter SharedStack: give that first with --parameter SharedStack=…)"
+        ),
+        "{warning}"
+    );
+}
+
+#[test]
 fn unknowable_values_take_a_value_or_a_marked_placeholder() {
     let text = with_config(
         "Parameters:\n  BootstrapVersion: {Type: 'AWS::SSM::Parameter::Value<String>', Default: /cdk-bootstrap/hnb659fds/version}",
