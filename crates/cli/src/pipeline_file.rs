@@ -67,6 +67,20 @@ impl Candidate {
         }
     }
 
+    /// The rules that only the import's stand-ins break, each with its stand-in: `validate`
+    /// warns about them, but a run, whose engine takes only a valid declaration, needs real
+    /// values for them.
+    pub fn broken_by_stand_ins(&self) -> Vec<(&StandIn, validate::Issue)> {
+        let report = validate::validate_in(&self.declaration, &self.context);
+        if self.stand_ins.is_empty() || report.is_valid() {
+            return Vec::new();
+        }
+        match serde_json::to_value(&self.declaration) {
+            Ok(declaration) => import::stand_ins::broken_by(&report, &declaration, &self.stand_ins),
+            Err(_) => Vec::new(),
+        }
+    }
+
     pub fn warnings(&self) -> &[String] {
         self.imported.as_ref().map_or(&[], |i| i.warnings.as_slice())
     }
@@ -418,12 +432,31 @@ pub fn prepare(
             let lines: Vec<String> = report.errors.iter().map(|e| format!("{place}: {e}")).collect();
             return Err(usage(format!("{place} is not a valid pipeline:\n{}", lines.join("\n"))));
         }
-        let needed: Vec<import::Placeholder> = match &candidate.imported {
+        let mut needed: Vec<import::Placeholder> = match &candidate.imported {
             Some(imported) if needs_run_inputs => {
                 imported.unresolved().filter(|p| p.needed_for_local_run()).cloned().collect()
             }
             _ => Vec::new(),
         };
+        if needs_run_inputs {
+            // What only a stand-in breaks is a warning to `validate`, but the engine runs only a
+            // valid declaration: the run needs those values too.
+            for (stand_in, issue) in candidate.broken_by_stand_ins() {
+                match &stand_in.placeholder {
+                    Some(placeholder) => {
+                        if !needed.iter().any(|p| p.kind == placeholder.kind && p.name == placeholder.name) {
+                            needed.push(placeholder.clone());
+                        }
+                    }
+                    None => {
+                        return Err(usage(format!(
+                            "{file}: a local run needs a stack name of your own: the one taken from the file's name (\"{}\") makes {issue}; give one with --stack-name NAME",
+                            stand_in.value
+                        )));
+                    }
+                }
+            }
+        }
         if needed.is_empty() {
             for warning in candidate.warnings() {
                 eprintln!("pipewright: warning: {warning}");

@@ -187,6 +187,26 @@ fn templates_as_found_in_the_field_validate_and_what_only_a_stand_in_breaks_is_a
         input["pipeline"]["stages"][1]["actions"][2]["configuration"]["StackId"],
         "2f8a6c1e-5b3d-4e7f-9a1c-6d4b2e8f0a3c"
     );
+
+    // The engine runs only a valid declaration: a run asks for the values whose stand-ins
+    // break a rule, naming them.
+    let workspace = Workspace::new();
+    let run =
+        |extra: &[&str]| workspace.pipewright().args(["run", &file, "--plan", "--auto-approve"]).args(extra).assert();
+    let err = stderr(&run(&[]).code(2));
+    assert!(
+        err.contains(&format!(
+            "a local run needs a stack name of your own: the one taken from the file's name (\"{stack}\") makes name: is 106 characters long"
+        )),
+        "{err}"
+    );
+    let err = stderr(&run(&["--stack-name", "delivery"]).code(2));
+    assert!(
+        err.contains("a local run needs values the template does not give:\n  parameter AppName (used at"),
+        "{err}"
+    );
+    let out = stdout(&run(&["--stack-name", "delivery", "--parameter", "AppName=orders"]).code(1));
+    assert!(out.contains("Source/Checkout SUCCEEDED"), "{out}");
 }
 
 #[test]

@@ -19,6 +19,8 @@ pub struct StandIn {
     /// Held only where it stands as a whole, not inside a longer word: a short stack name
     /// (`ci`) is in many values by chance.
     pub whole: bool,
+    /// The placeholder it is; `None` for a stack name.
+    pub placeholder: Option<Placeholder>,
 }
 
 impl StandIn {
@@ -39,6 +41,7 @@ impl StandIn {
                     p.name
                 ),
                 whole: false,
+                placeholder: Some(p.clone()),
             })
             .collect()
     }
@@ -51,6 +54,7 @@ impl StandIn {
                 "the stack name \"{stack_name}\", taken from the file's name; give it with --stack-name NAME"
             ),
             whole: true,
+            placeholder: None,
         }
     }
 
@@ -75,11 +79,7 @@ impl StandIn {
 pub fn excuse(report: Report, declaration: &Value, stand_ins: &[StandIn]) -> Report {
     let mut excused = Report { errors: Vec::new(), warnings: report.warnings };
     for issue in report.errors {
-        let text = value_at(declaration, &issue.path).map(|value| match value {
-            Value::String(text) => text.clone(),
-            other => other.to_string(),
-        });
-        match text.and_then(|text| stand_ins.iter().find(|s| s.held_in(&text))) {
+        match blamed(&issue, declaration, stand_ins) {
             Some(stand_in) => excused.warnings.push(Issue {
                 path: issue.path,
                 message: format!("{} (the value holds {})", issue.message, stand_in.what),
@@ -88,6 +88,25 @@ pub fn excuse(report: Report, declaration: &Value, stand_ins: &[StandIn]) -> Rep
         }
     }
     excused
+}
+
+/// The errors of `report` that stand-ins cause, each with its stand-in: what a local run,
+/// whose engine takes only a valid declaration, needs real values for.
+pub fn broken_by<'a>(report: &Report, declaration: &Value, stand_ins: &'a [StandIn]) -> Vec<(&'a StandIn, Issue)> {
+    report
+        .errors
+        .iter()
+        .filter_map(|issue| blamed(issue, declaration, stand_ins).map(|stand_in| (stand_in, issue.clone())))
+        .collect()
+}
+
+/// The stand-in the value at `issue`'s field holds, if any.
+fn blamed<'a>(issue: &Issue, declaration: &Value, stand_ins: &'a [StandIn]) -> Option<&'a StandIn> {
+    let text = match value_at(declaration, &issue.path)? {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    stand_ins.iter().find(|s| s.held_in(&text))
 }
 
 /// The value at `path` (`stages[2].actions[0].configuration.Stack`, `artifactStore.location`).
