@@ -19,6 +19,26 @@ pub enum BuildspecSource {
     Inline(String),
 }
 
+impl BuildspecSource {
+    /// What a project's `source.buildspec` text is, for the importer and for project files
+    /// alike (docs/codebuild.md, "Where the buildspec comes from"): nothing (the default
+    /// `buildspec.yml`), an S3 object (`arn:`), the buildspec itself (several lines, or a
+    /// mapping with a `version`, as CDK's one-line JSON), or a path. CodeBuild does not
+    /// document how it tells them apart.
+    pub fn classify(text: &str) -> BuildspecSource {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return BuildspecSource::Default;
+        }
+        if trimmed.starts_with("arn:") {
+            return BuildspecSource::Path(trimmed.to_string());
+        }
+        let is_spec = trimmed.contains('\n')
+            || matches!(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(trimmed), Ok(serde_yaml_ng::Value::Mapping(m)) if m.contains_key("version"));
+        if is_spec { BuildspecSource::Inline(text.to_string()) } else { BuildspecSource::Path(trimmed.to_string()) }
+    }
+}
+
 /// The type of a project or action environment variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -66,6 +86,20 @@ pub struct BuildProject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_paths_and_s3_objects_are_told_apart() {
+        assert_eq!(BuildspecSource::classify("ci/buildspec.yml"), BuildspecSource::Path("ci/buildspec.yml".into()));
+        assert_eq!(
+            BuildspecSource::classify("arn:aws:s3:::b/spec.yml"),
+            BuildspecSource::Path("arn:aws:s3:::b/spec.yml".into())
+        );
+        let cdk = r#"{"version":"0.2","phases":{"build":{"commands":["make"]}}}"#;
+        assert_eq!(BuildspecSource::classify(cdk), BuildspecSource::Inline(cdk.into()));
+        assert!(matches!(BuildspecSource::classify("version: 0.2\nphases: {}\n"), BuildspecSource::Inline(_)));
+        assert!(matches!(BuildspecSource::classify("version: 0.2"), BuildspecSource::Inline(_)));
+        assert_eq!(BuildspecSource::classify(" "), BuildspecSource::Default);
+    }
 
     #[test]
     fn a_project_round_trips_through_json() {

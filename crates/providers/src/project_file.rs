@@ -4,21 +4,6 @@
 
 use pipewright_core::build_project::{BuildProject, BuildVariable, BuildspecSource, VariableType};
 
-/// What a project's `source.buildspec` text is: an S3 object (`arn:`), the buildspec itself
-/// (several lines, or a mapping with a `version`, as CDK's one-line JSON), or a path.
-pub fn classify_buildspec(text: &str) -> BuildspecSource {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return BuildspecSource::Default;
-    }
-    if trimmed.starts_with("arn:") {
-        return BuildspecSource::Path(trimmed.to_string());
-    }
-    let is_spec = trimmed.contains('\n')
-        || matches!(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(trimmed), Ok(serde_yaml_ng::Value::Mapping(m)) if m.contains_key("version"));
-    if is_spec { BuildspecSource::Inline(text.to_string()) } else { BuildspecSource::Path(trimmed.to_string()) }
-}
-
 /// A project from `batch-get-projects` JSON (camelCase keys).
 pub fn from_codebuild_json(project: &serde_json::Value, origin: &str) -> Result<BuildProject, String> {
     let name = project["name"].as_str().ok_or("the project has no \"name\"")?;
@@ -40,7 +25,7 @@ pub fn from_codebuild_json(project: &serde_json::Value, origin: &str) -> Result<
     }
     Ok(BuildProject {
         name: name.to_string(),
-        buildspec: project["source"]["buildspec"].as_str().map(classify_buildspec).unwrap_or_default(),
+        buildspec: project["source"]["buildspec"].as_str().map(BuildspecSource::classify).unwrap_or_default(),
         environment_variables: variables,
         timeout_in_minutes: project["timeoutInMinutes"].as_u64().and_then(|m| u32::try_from(m).ok()),
         image: project["environment"]["image"].as_str().map(String::from),
@@ -82,19 +67,6 @@ fn buildspec_project(name: &str, text: &str, origin: &str) -> Result<BuildProjec
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inline_paths_and_s3_objects_are_told_apart() {
-        assert_eq!(classify_buildspec("ci/buildspec.yml"), BuildspecSource::Path("ci/buildspec.yml".into()));
-        assert_eq!(
-            classify_buildspec("arn:aws:s3:::b/spec.yml"),
-            BuildspecSource::Path("arn:aws:s3:::b/spec.yml".into())
-        );
-        let cdk = r#"{"version":"0.2","phases":{"build":{"commands":["make"]}}}"#;
-        assert_eq!(classify_buildspec(cdk), BuildspecSource::Inline(cdk.into()));
-        assert!(matches!(classify_buildspec("version: 0.2\nphases: {}\n"), BuildspecSource::Inline(_)));
-        assert_eq!(classify_buildspec(""), BuildspecSource::Default);
-    }
 
     #[test]
     fn batch_get_projects_output_becomes_a_project() {

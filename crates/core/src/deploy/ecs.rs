@@ -33,9 +33,9 @@ pub fn parse_image_definitions(file: &str, text: &str) -> Result<Vec<ImageDefini
     Ok(definitions)
 }
 
-/// The image each container gets: every entry must name a container of the task definition
-/// (docs/providers.md: an entry naming no container fails the action, rather than deploy
-/// nothing for a typo). Returns container → new image.
+/// The image each container gets: every entry must name a container of the task definition.
+/// An entry naming no container fails the action rather than deploy nothing for a typo (AWS
+/// is silent; docs/providers.md §5). Returns container → new image.
 pub fn image_updates(
     definitions: &[ImageDefinition],
     containers: &[&str],

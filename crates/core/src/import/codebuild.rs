@@ -12,7 +12,7 @@ pub fn project(logical_id: &str, name: &str, properties: &Node, origin: &str) ->
     let buildspec = match properties.get("Source").and_then(|s| s.get("BuildSpec")) {
         None | Some(Node::Null) => BuildspecSource::Default,
         Some(node) => match node.scalar_text() {
-            Some(text) => buildspec_source(&text),
+            Some(text) => BuildspecSource::classify(&text),
             None => return Err(ImportError::template(at("Source.BuildSpec"), "must be a string")),
         },
     };
@@ -55,18 +55,6 @@ pub fn project(logical_id: &str, name: &str, properties: &Node, origin: &str) ->
     })
 }
 
-/// CodeBuild does not document how it tells an inline buildspec from a path; Pipewright
-/// takes text with a line break, or a JSON/YAML document with a `version`, as inline, and
-/// anything else (a file name, an `arn:aws:s3:::` object) as a path (docs/import.md).
-pub fn buildspec_source(text: &str) -> BuildspecSource {
-    let trimmed = text.trim();
-    if trimmed.contains('\n') || trimmed.starts_with('{') || trimmed.starts_with("version:") {
-        BuildspecSource::Inline(text.to_string())
-    } else {
-        BuildspecSource::Path(trimmed.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,15 +71,5 @@ mod tests {
         assert_eq!(project.environment_variables[1].kind, VariableType::ParameterStore);
         assert_eq!(project.timeout_in_minutes, Some(30));
         assert_eq!(project.image.as_deref(), Some("aws/codebuild/standard:7.0"));
-    }
-
-    #[test]
-    fn buildspec_kinds() {
-        assert_eq!(buildspec_source("ci/buildspec.yml"), BuildspecSource::Path("ci/buildspec.yml".into()));
-        assert!(matches!(buildspec_source("{\"version\": \"0.2\"}"), BuildspecSource::Inline(_)));
-        assert_eq!(
-            buildspec_source("arn:aws:s3:::bucket/spec.yml"),
-            BuildspecSource::Path("arn:aws:s3:::bucket/spec.yml".into())
-        );
     }
 }

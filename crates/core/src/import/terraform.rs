@@ -4,7 +4,7 @@
 
 use serde_json::{Map as JsonMap, Value};
 
-use super::{ImportError, ImportedPipeline, codebuild};
+use super::{ImportError, ImportedPipeline};
 use crate::build_project::{BuildProject, BuildVariable, BuildspecSource, VariableType};
 use crate::declaration::PipelineDeclaration;
 
@@ -212,7 +212,7 @@ fn project(resource: &Value, origin: &str) -> Option<BuildProject> {
         .and_then(|s| s.get("buildspec"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .map_or(BuildspecSource::Default, codebuild::buildspec_source);
+        .map_or(BuildspecSource::Default, BuildspecSource::classify);
     let environment = values.get("environment").and_then(Value::as_array).and_then(|e| e.first());
     let environment_variables = environment
         .and_then(|e| e.get("environment_variable"))
