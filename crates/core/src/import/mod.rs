@@ -123,15 +123,27 @@ impl ImportError {
 
 /// Reads a template's text: JSON when it starts like JSON, CloudFormation YAML otherwise.
 pub fn read_template(text: &str) -> Result<Node, ImportError> {
+    read_template_noting(text).map(|(node, _)| node)
+}
+
+/// [`read_template`], with a warning for each key a mapping gives twice: CloudFormation takes
+/// such a template and the last value, where a YAML or JSON library may refuse it.
+pub fn read_template_noting(text: &str) -> Result<(Node, Vec<String>), ImportError> {
     if text.trim_start().starts_with('{') {
-        let node = node::from_json_text(text).map_err(|e| ImportError::Syntax {
+        let (node, duplicates) = node::from_json_text_noting(text).map_err(|e| ImportError::Syntax {
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
         })?;
-        return Ok(node);
+        let notes = duplicates
+            .into_iter()
+            .map(|key| {
+                format!("key \"{key}\" is given twice in one object; its last value counts, as CloudFormation takes it")
+            })
+            .collect();
+        return Ok((node, notes));
     }
-    yaml::read(text).map_err(|e| ImportError::Syntax { line: e.line, column: e.column, message: e.message })
+    yaml::read_noting(text).map_err(|e| ImportError::Syntax { line: e.line, column: e.column, message: e.message })
 }
 
 /// Imports every `AWS::CodePipeline::Pipeline` of a CloudFormation/SAM template (or only
@@ -141,7 +153,7 @@ pub fn import_template(
     resource: Option<&str>,
     options: &Options,
 ) -> Result<Vec<ImportedPipeline>, ImportError> {
-    let root = read_template(text)?;
+    let (root, duplicates) = read_template_noting(text)?;
     let template = Template::from_node(&root)?;
     let pipelines: Vec<&str> = template.of_type(PIPELINE_TYPE).collect();
     if pipelines.is_empty() {
@@ -173,6 +185,7 @@ pub fn import_template(
     let at = placeholders::Account { account, region, partition: crate::artifact_access::partition(region) };
     let parameter_values = parameters::resolve(&template, options, at)?;
     let mut resolver = Resolver::new(&template, &parameter_values, options);
+    resolver.warnings.extend(duplicates);
     for transform in &template.transforms {
         if transform != "AWS::Serverless-2016-10-31" && transform != "AWS::LanguageExtensions" {
             resolver.warnings.push(format!(

@@ -111,68 +111,80 @@ impl Node {
 }
 
 /// Reads a JSON template into a `Node`, keeping the key order; serde_json refuses nesting
-/// deeper than 128 levels, and `MAX_DEPTH` is checked on the result.
+/// deeper than 128 levels, and `MAX_DEPTH` is checked on the result. A key given twice in one
+/// object takes its last value, as CloudFormation takes it.
 pub fn from_json_text(text: &str) -> Result<Node, serde_json::Error> {
-    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    from_json_text_noting(text).map(|(node, _)| node)
+}
+
+/// [`from_json_text`], with the keys given twice in an object, in the order they were met.
+pub fn from_json_text_noting(text: &str) -> Result<(Node, Vec<String>), serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
     use std::fmt;
 
-    struct Ordered(Node);
-    struct OrderedVisitor;
+    /// Builds a `Node`, noting each key an object gives twice.
+    #[derive(Clone, Copy)]
+    struct Ordered<'a>(&'a RefCell<Vec<String>>);
 
-    impl<'de> Visitor<'de> for OrderedVisitor {
-        type Value = Ordered;
+    impl<'de> DeserializeSeed<'de> for Ordered<'_> {
+        type Value = Node;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Ordered<'_> {
+        type Value = Node;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a JSON value")
         }
-        fn visit_unit<E>(self) -> Result<Ordered, E> {
-            Ok(Ordered(Node::Null))
+        fn visit_unit<E>(self) -> Result<Node, E> {
+            Ok(Node::Null)
         }
-        fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
-            Ok(Ordered(Node::Bool(v)))
+        fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+            Ok(Node::Bool(v))
         }
-        fn visit_i64<E>(self, v: i64) -> Result<Ordered, E> {
-            Ok(Ordered(Node::Number(v.to_string())))
+        fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+            Ok(Node::Number(v.to_string()))
         }
-        fn visit_u64<E>(self, v: u64) -> Result<Ordered, E> {
-            Ok(Ordered(Node::Number(v.to_string())))
+        fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+            Ok(Node::Number(v.to_string()))
         }
-        fn visit_f64<E>(self, v: f64) -> Result<Ordered, E> {
+        fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
             let text = serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string());
-            Ok(Ordered(Node::Number(text)))
+            Ok(Node::Number(text))
         }
-        fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
-            Ok(Ordered(Node::String(v.to_string())))
+        fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+            Ok(Node::String(v.to_string()))
         }
-        fn visit_string<E>(self, v: String) -> Result<Ordered, E> {
-            Ok(Ordered(Node::String(v)))
+        fn visit_string<E>(self, v: String) -> Result<Node, E> {
+            Ok(Node::String(v))
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
             let mut items = Vec::new();
-            while let Some(Ordered(item)) = seq.next_element()? {
+            while let Some(item) = seq.next_element_seed(self)? {
                 items.push(item);
             }
-            Ok(Ordered(Node::List(items)))
+            Ok(Node::List(items))
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Ordered, A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Node, A::Error> {
             let mut map = Map::new();
             while let Some(key) = access.next_key::<String>()? {
-                let Ordered(value) = access.next_value()?;
+                let value = access.next_value_seed(self)?;
                 if map.insert(key.clone(), value).is_some() {
-                    return Err(serde::de::Error::custom(format!("key \"{key}\" is given twice")));
+                    self.0.borrow_mut().push(key);
                 }
             }
-            Ok(Ordered(Node::Map(map)))
+            Ok(Node::Map(map))
         }
     }
 
-    impl<'de> Deserialize<'de> for Ordered {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            deserializer.deserialize_any(OrderedVisitor)
-        }
-    }
-
-    let Ordered(node) = serde_json::from_str(text)?;
-    Ok(node)
+    let duplicates = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let node = Ordered(&duplicates).deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok((node, duplicates.into_inner()))
 }
 
 #[cfg(test)]
@@ -185,7 +197,11 @@ mod tests {
         let keys: Vec<&String> = node.as_map().unwrap().keys().collect();
         assert_eq!(keys, ["b", "a"]);
         assert_eq!(node.get("a").unwrap().as_list().unwrap()[0], Node::Number("1.5".into()));
-        assert!(from_json_text(r#"{"a": 1, "a": 2}"#).is_err());
+        let (node, duplicates) = from_json_text_noting(r#"{"a": 1, "b": {"c": 1, "c": 3}, "a": 2}"#).unwrap();
+        assert_eq!(node.get("a"), Some(&Node::Number("2".into())), "the last value counts");
+        assert_eq!(node.get("b").unwrap().get("c"), Some(&Node::Number("3".into())));
+        assert_eq!(duplicates, ["c", "a"]);
+        assert!(from_json_text(r#"{"a": 1} trailing"#).is_err());
     }
 
     #[test]

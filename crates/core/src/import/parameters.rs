@@ -80,6 +80,14 @@ fn placeholder(name: &str, spec: &ParameterSpec, at: Account<'_>) -> String {
         return first.clone();
     }
     if spec.is_number() {
+        // An account id typed as a Number (`arn:aws:iam::${ToolsAccount}:role/…`) is the
+        // placeholder account, which every ARN takes, when the bounds allow it.
+        let account = name.to_ascii_lowercase().contains("account").then(|| at.account.parse::<f64>().ok()).flatten();
+        if let Some(account) = account.filter(|a| spec.min_value.is_none_or(|min| *a >= min))
+            && spec.max_value.is_none_or(|max| account <= max)
+        {
+            return at.account.to_string();
+        }
         let value = spec.min_value.unwrap_or(1.0).max(spec.min_value.unwrap_or(f64::MIN));
         return if value.fract() == 0.0 { format!("{}", value as i64) } else { value.to_string() };
     }

@@ -509,12 +509,31 @@ impl<'t> Resolver<'t> {
             Some(value) => Ok(self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null)),
             None => match items.get(3).and_then(|d| d.get("DefaultValue")) {
                 Some(default) => Ok(self.resolve(default, path, depth + 1)?.unwrap_or(Node::Null)),
-                None => Err(ImportError::template(
-                    path,
-                    format!("Fn::FindInMap: Mappings has no {map_name} → {top} → {second}"),
-                )),
+                None => match self.for_placeholder_account(&map_name, &top, &second) {
+                    Some((account, value)) => {
+                        self.warn(format!(
+                            "{path}: Fn::FindInMap {map_name} has no entry for the placeholder account {top}; the entry of account {account} stands in (give yours with --value AWS::AccountId=…)"
+                        ));
+                        Ok(self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null))
+                    }
+                    None => Err(ImportError::template(
+                        path,
+                        format!("Fn::FindInMap: Mappings has no {map_name} → {top} → {second}"),
+                    )),
+                },
             },
         }
+    }
+
+    /// A mapping keyed by account, looked up with the placeholder account (nobody gave
+    /// `AWS::AccountId`): its first account that has `second` stands in, as a parameter's first
+    /// allowed value does; the template's own value, not an invented one.
+    fn for_placeholder_account(&self, map_name: &str, top: &str, second: &str) -> Option<(String, Node)> {
+        if top != self.account || self.options.values.contains_key("AWS::AccountId") {
+            return None;
+        }
+        let mapping = self.template.mappings.get(map_name)?.as_map()?;
+        mapping.iter().find_map(|(account, entries)| Some((account.clone(), entries.get(second)?.clone())))
     }
 
     /// `Fn::Sub`: `${Name}` is `Ref Name`, `${Resource.Attr}` is `GetAtt`, `${!Literal}` is

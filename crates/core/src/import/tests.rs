@@ -176,6 +176,34 @@ fn required_parameters_get_placeholders_that_satisfy_their_constraints() {
 }
 
 #[test]
+fn the_placeholder_account_serves_account_numbers_and_mappings_keyed_by_account() {
+    let preamble = "Parameters:\n  ToolsAccount: {Type: Number}\n  Replicas: {Type: Number, MinValue: 2}\n  TinyAccount: {Type: Number, MaxValue: 9}\nMappings:\n  Accounts:\n    '111122223333': {Env: nprd}\n    '444455556666': {Env: prd}";
+    let text = with_config(
+        preamble,
+        "{RoleArn: !Sub 'arn:aws:iam::${ToolsAccount}:role/deployer', Count: !Ref Replicas, Tiny: !Ref TinyAccount, Env: !FindInMap [Accounts, !Ref 'AWS::AccountId', Env]}",
+    );
+    let pipeline = one(&text);
+    let config = config_of(&pipeline);
+    assert_eq!(config["RoleArn"], "arn:aws:iam::123456789012:role/deployer");
+    assert_eq!(config["Count"], "2");
+    assert_eq!(config["Tiny"], "1", "an account beyond MaxValue is not given");
+    // The mapping's first account stands in for the placeholder account, with a warning.
+    assert_eq!(config["Env"], "nprd");
+    assert!(
+        pipeline.warnings.iter().any(|w| w.contains("Fn::FindInMap Accounts has no entry for the placeholder account 123456789012; the entry of account 111122223333 stands in (give yours with --value AWS::AccountId=…)")),
+        "{:?}",
+        pipeline.warnings
+    );
+    let mut options = options();
+    options.parameters.insert("ToolsAccount".into(), "111122223333".into());
+    options.values.insert("AWS::AccountId".into(), "444455556666".into());
+    assert_eq!(config_of(&import_template(&text, None, &options).unwrap()[0])["Env"], "prd");
+    options.values.insert("AWS::AccountId".into(), "777788889999".into());
+    let error = import_template(&text, None, &options).unwrap_err().to_string();
+    assert!(error.contains("Mappings has no Accounts → 777788889999 → Env"), "{error}");
+}
+
+#[test]
 fn an_export_named_after_a_parameter_without_a_value_says_which_comes_first() {
     let text = with_config(
         "Parameters:\n  SharedStack: {Type: String}",

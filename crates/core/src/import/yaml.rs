@@ -46,6 +46,12 @@ const MOST_REINDENTED: usize = 32;
 /// it: its lines are indented again, which changes nothing of its value, since a quoted
 /// scalar's line breaks fold and each line's leading blanks are dropped.
 pub fn read(text: &str) -> Result<Node, YamlError> {
+    read_noting(text).map(|(node, _)| node)
+}
+
+/// [`read`], with a note for each key a mapping gives twice (`line 12: key "Effect" …`): the
+/// last value counts, as CloudFormation takes it.
+pub fn read_noting(text: &str) -> Result<(Node, Vec<String>), YamlError> {
     let mut text = std::borrow::Cow::Borrowed(text);
     for _ in 0..MOST_REINDENTED {
         match read_once(&text) {
@@ -103,7 +109,8 @@ fn reindented(text: &str, error: &YamlError) -> Option<String> {
     Some(out)
 }
 
-fn read_once(text: &str) -> Result<Node, YamlError> {
+fn read_once(text: &str) -> Result<(Node, Vec<String>), YamlError> {
+    let mut duplicates = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
@@ -172,7 +179,10 @@ fn read_once(text: &str) -> Result<Node, YamlError> {
                         return Err(error_at(&span, "merge keys (<<) are not allowed in CloudFormation templates"));
                     }
                     if map.contains_key(&name) {
-                        return Err(error_at(&span, format!("key \"{name}\" is given twice in this mapping")));
+                        duplicates.push(format!(
+                            "line {}: key \"{name}\" is given twice in one mapping; its last value counts, as CloudFormation takes it",
+                            span.start.line()
+                        ));
                     }
                     *key = Some(name);
                 }
@@ -182,7 +192,7 @@ fn read_once(text: &str) -> Result<Node, YamlError> {
             },
         }
     }
-    Ok(root.unwrap_or(Node::Null))
+    Ok((root.unwrap_or(Node::Null), duplicates))
 }
 
 fn push(stack: &mut Vec<Frame>, frame: Frame, span: &Span) -> Result<(), YamlError> {
@@ -373,7 +383,12 @@ mod tests {
         assert!(error.message.contains("anchors"), "{error}");
         assert_eq!(error.line, 1);
         assert!(read("a: {x: 1}\nb:\n  <<: {y: 2}\n").unwrap_err().message.contains("merge keys"));
-        assert!(read("a: 1\na: 2\n").unwrap_err().message.contains("given twice"));
+        let (node, notes) = read_noting("a: 1\nb: {c: 1}\na: 2\n").unwrap();
+        assert_eq!(node.get("a"), Some(&Node::Number("2".into())), "the last value counts");
+        assert_eq!(
+            notes,
+            ["line 3: key \"a\" is given twice in one mapping; its last value counts, as CloudFormation takes it"]
+        );
         assert!(read("a: !!binary aGk=\n").is_err());
     }
 
