@@ -371,11 +371,12 @@ async fn clone_reference(step: &Step<'_>, name: &str) -> Result<Option<decide::C
             .await
             .map_err(|e| read(CallError::of("GetObject", &e)))?;
         let body = object.body.collect().await.map_err(|e| {
+            // S3 answered; its body was cut short on the way, which the SDK does not try again.
             read(CallError {
                 code: None,
                 message: format!("GetObject: the body was cut short: {e}"),
                 transient: true,
-                answered: false,
+                answered: true,
             })
         })?;
         body.into_bytes().to_vec()

@@ -29,6 +29,7 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailableException",
     "InternalFailure",
     "InternalServerError",
+    "InternalError",
     "RequestTimeout",
     "SlowDown",
 ];
@@ -45,17 +46,17 @@ impl CallError {
             SdkError::ServiceError(service) => {
                 let inner = service.err();
                 let code = inner.code().map(String::from);
-                // An answer without a code (a HEAD's error has no body) is known by its status.
                 let status = service.raw().status().as_u16();
                 let text = inner
                     .message()
                     .map(String::from)
                     .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(inner).to_string());
                 CallError {
-                    transient: match code.as_deref() {
-                        Some(code) => TRANSIENT_CODES.contains(&code),
-                        None => matches!(status, 429 | 500 | 502 | 503 | 504),
-                    },
+                    // A code says; an answer without one (a HEAD's error has no body), or with
+                    // a code not listed, is known by its status.
+                    transient: code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+                        || (!code.as_deref().is_some_and(|c| PERMISSION_CODES.contains(&c))
+                            && matches!(status, 429 | 500 | 502 | 503 | 504)),
                     answered: true,
                     message: format!(
                         "{operation}: {}{text}",
@@ -91,5 +92,41 @@ impl CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::operation::head_object::HeadObjectError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    /// What S3 answers with `status`, and `code` in its body if any.
+    fn answer(status: u16, code: Option<&str>) -> CallError {
+        let mut metadata = ErrorMetadata::builder();
+        if let Some(code) = code {
+            metadata = metadata.code(code);
+        }
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        CallError::of("HeadObject", &SdkError::service_error(HeadObjectError::generic(metadata.build()), raw))
+    }
+
+    #[test]
+    fn an_answer_may_pass_by_its_code_or_else_by_its_status() {
+        for (status, code, transient) in [
+            (503, None, true),
+            (500, Some("InternalError"), true),
+            (503, Some("SlowDown"), true),
+            (502, Some("SomethingNew"), true),
+            (400, Some("ThrottlingException"), true),
+            (404, None, false),
+            (403, None, false),
+            (503, Some("AccessDenied"), false),
+        ] {
+            let error = answer(status, code);
+            assert_eq!((error.transient, error.answered), (transient, true), "{status} {code:?}: {error:?}");
+        }
     }
 }

@@ -57,28 +57,15 @@ pub struct Candidate {
 impl Candidate {
     /// The declaration's report, where an error only the import's stand-ins cause is a warning.
     pub fn validate(&self) -> Report {
-        let report = validate::validate_in(&self.declaration, &self.context);
-        if self.stand_ins.is_empty() || report.is_valid() {
-            return report;
-        }
-        match serde_json::to_value(&self.declaration) {
-            Ok(declaration) => import::stand_ins::excuse(report, &declaration, &self.stand_ins),
-            Err(_) => report,
-        }
+        import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins).report
     }
 
     /// The rules that only the import's stand-ins break, each with its stand-in: `validate`
     /// warns about them, but a run, whose engine takes only a valid declaration, needs real
     /// values for them.
     pub fn broken_by_stand_ins(&self) -> Vec<(&StandIn, validate::Issue)> {
-        let report = validate::validate_in(&self.declaration, &self.context);
-        if self.stand_ins.is_empty() || report.is_valid() {
-            return Vec::new();
-        }
-        match serde_json::to_value(&self.declaration) {
-            Ok(declaration) => import::stand_ins::broken_by(&report, &declaration, &self.stand_ins),
-            Err(_) => Vec::new(),
-        }
+        let excused = import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins);
+        excused.broken.into_iter().map(|(index, issue)| (&self.stand_ins[index], issue)).collect()
     }
 
     pub fn warnings(&self) -> &[String] {
@@ -438,7 +425,15 @@ pub fn prepare(
             }
             _ => Vec::new(),
         };
-        if needs_run_inputs {
+        if !needs_run_inputs {
+            // An export of what only a stand-in breaks is written, but AWS refuses it as it is.
+            for (stand_in, issue) in candidate.broken_by_stand_ins() {
+                eprintln!(
+                    "pipewright: warning: {issue} (the value holds {}); CreatePipeline refuses it until a real value is given",
+                    stand_in.what
+                );
+            }
+        } else {
             // What only a stand-in breaks is a warning to `validate`, but the engine runs only a
             // valid declaration: the run needs those values too.
             for (stand_in, issue) in candidate.broken_by_stand_ins() {

@@ -180,6 +180,12 @@ fn templates_as_found_in_the_field_validate_and_what_only_a_stand_in_breaks_is_a
     assert!(out.contains("(Pipeline): artifactStore.location: is 82 characters long; the limit is 63"), "{out}");
     // The quoted override whose closing line comes back to its key reads as CloudFormation reads it.
     let export = pipewright().args(["export", &file, "--parameter", "AppName=orders"]).assert().success();
+    let err = stderr(&export);
+    assert!(
+        err.contains("warning: name: is 106 characters long; the limit is 100 (the value holds the stack name")
+            && err.contains("CreatePipeline refuses it until a real value is given"),
+        "{err}"
+    );
     let input: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
     let plan = &input["pipeline"]["stages"][1]["actions"][1]["configuration"];
     assert_eq!(plan["ParameterOverrides"], "{ \"AppName\":\"orders\", \"Stage\":\"release\" }");

@@ -554,10 +554,10 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         categories: &["Deploy"],
         inputs: (1, 1),
         outputs: (0, 0),
-        // Stack and App, or StackId and AppId as templates of the console's day name them:
-        // one of each pair is required (validate::provider_rules).
-        required_keys: &[],
-        optional_keys: &["Stack", "App", "Layer", "StackId", "AppId", "LayerId", "DeploymentType"],
+        // StackId and AppId stand for Stack and App, as templates of the console's day name
+        // them (validate::provider_rules, `alias_of`).
+        required_keys: &["Stack", "App"],
+        optional_keys: &["Layer", "StackId", "AppId", "LayerId", "DeploymentType"],
         output_variables: Some(&[]),
         timeout_minutes: HOUR,
         open_keys: false,

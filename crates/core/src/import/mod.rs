@@ -289,7 +289,11 @@ fn placeholder_warnings(placeholders: &[Placeholder]) -> Vec<String> {
         // An export named after a parameter that has no value yet: that parameter comes first.
         let named_after = placeholders
             .iter()
-            .find(|other| other.kind == PlaceholderKind::Parameter && p.name.contains(&other.value))
+            .find(|other| {
+                other.kind == PlaceholderKind::Parameter
+                    && other.value.contains("pipewright-placeholder")
+                    && p.name.contains(&other.value)
+            })
             .map(|other| {
                 format!(
                     "; its name holds the placeholder of parameter {0}: give that first with --parameter {0}=…",

@@ -627,10 +627,7 @@ impl<'t> Resolver<'t> {
             let value = match self.options.values.get(reference).or_else(|| self.options.values.get(inner)) {
                 Some(value) => value.clone(),
                 None => {
-                    let value = format!(
-                        "pipewright-placeholder-{}",
-                        placeholders::slug(inner.rsplit(':').find(|part| !part.is_empty()).unwrap_or("secret"))
-                    );
+                    let value = placeholders::shaped(&dynamic_reference_name(inner), self.account());
                     self.registry.record(PlaceholderKind::DynamicReference, reference, &value, path);
                     value
                 }
@@ -704,4 +701,28 @@ fn args<'n>(arg: &'n Node, min: usize, max: usize, function: &str, path: &str) -
         _ if min == max => Err(ImportError::template(path, format!("{function} takes a list of {min} arguments"))),
         _ => Err(ImportError::template(path, format!("{function} takes a list of {min} to {max} arguments"))),
     }
+}
+
+/// What a dynamic reference names, for its placeholder's shape: an SSM parameter's name without
+/// its version (`resolve:ssm:/pipeline/DeployRoleArn:1` → `/pipeline/DeployRoleArn`), a secret's
+/// JSON key, else its id (`resolve:secretsmanager:github:SecretString:token` → `token`).
+fn dynamic_reference_name(inner: &str) -> String {
+    let parts: Vec<&str> = inner.split(':').collect();
+    let name = match parts.get(1).copied() {
+        Some("secretsmanager") => {
+            let string = parts.iter().position(|part| *part == "SecretString").unwrap_or(parts.len());
+            match parts.get(string + 1).filter(|key| !key.is_empty()) {
+                Some(key) => (*key).to_string(),
+                None => parts.get(2..string).map(|id| id.join(":")).unwrap_or_default(),
+            }
+        }
+        _ => {
+            let mut name = parts.get(2..).unwrap_or_default().to_vec();
+            if name.len() > 1 && name.last().is_some_and(|v| v.chars().all(|c| c.is_ascii_digit())) {
+                name.pop();
+            }
+            name.join(":")
+        }
+    };
+    if name.is_empty() { "secret".to_string() } else { name }
 }

@@ -224,19 +224,33 @@ fn an_export_named_after_a_parameter_without_a_value_says_which_comes_first() {
 fn unknowable_values_take_a_value_or_a_marked_placeholder() {
     let text = with_config(
         "Parameters:\n  BootstrapVersion: {Type: 'AWS::SSM::Parameter::Value<String>', Default: /cdk-bootstrap/hnb659fds/version}",
-        "{ProjectName: !ImportValue shared-build-project, Token: '{{resolve:secretsmanager:github:SecretString:token}}', V: !Ref BootstrapVersion}",
+        "{ProjectName: !ImportValue shared-build-project, Token: '{{resolve:secretsmanager:github:SecretString:token}}', V: !Ref BootstrapVersion, Role: '{{resolve:ssm:/ci/DeployRoleArn:1}}', Account: 'arn:aws:iam::{{resolve:ssm:/accounts/prod:3}}:role/x'}",
     );
     let pipeline = one(&text);
     let config = config_of(&pipeline);
     assert_eq!(config["ProjectName"], "pipewright-placeholder-shared-build-project");
     assert_eq!(config["Token"], "pipewright-placeholder-token");
+    // A dynamic reference is shaped by what it names: an SSM parameter without its version.
+    assert_eq!(config["Role"], "arn:aws:iam::123456789012:role/pipewright-placeholder-ci-deployrolearn");
+    assert_eq!(config["Account"], "arn:aws:iam::123456789012:role/x");
     let kinds: Vec<PlaceholderKind> = pipeline.unresolved().map(|p| p.kind).collect();
-    assert_eq!(kinds, [PlaceholderKind::ImportValue, PlaceholderKind::DynamicReference, PlaceholderKind::SsmParameter]);
+    assert_eq!(
+        kinds,
+        [
+            PlaceholderKind::ImportValue,
+            PlaceholderKind::DynamicReference,
+            PlaceholderKind::SsmParameter,
+            PlaceholderKind::DynamicReference,
+            PlaceholderKind::DynamicReference
+        ]
+    );
     assert!(pipeline.warnings.iter().any(|w| w.contains("import shared-build-project cannot be known offline")));
     let mut options = options();
     options.values.insert("shared-build-project".into(), "real-project".into());
     options.values.insert("{{resolve:secretsmanager:github:SecretString:token}}".into(), "s3cret".into());
     options.values.insert("BootstrapVersion".into(), "21".into());
+    options.values.insert("{{resolve:ssm:/ci/DeployRoleArn:1}}".into(), "arn:aws:iam::111122223333:role/d".into());
+    options.values.insert("resolve:ssm:/accounts/prod:3".into(), "111122223333".into());
     let given = import_template(&text, None, &options).unwrap().remove(0);
     assert_eq!(given.declaration.stages[1].actions[0].config("ProjectName"), Some("real-project"));
     assert_eq!(given.declaration.stages[1].actions[0].config("Token"), Some("s3cret"));

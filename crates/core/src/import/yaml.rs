@@ -52,29 +52,47 @@ pub fn read(text: &str) -> Result<Node, YamlError> {
 /// [`read`], with a note for each key a mapping gives twice (`line 12: key "Effect" …`): the
 /// last value counts, as CloudFormation takes it.
 pub fn read_noting(text: &str) -> Result<(Node, Vec<String>), YamlError> {
+    // Indenting again may add at most this much, whatever the text: a hostile scalar of many
+    // empty lines under a deep key would otherwise grow with their product.
+    let most = text.len() + text.len().min(64 * 1024);
+    let original = text;
     let mut text = std::borrow::Cow::Borrowed(text);
     for _ in 0..MOST_REINDENTED {
         match read_once(&text) {
-            Err(error) if error.message == QUOTED_SCALAR_INDENTATION => match reindented(&text, &error) {
-                Some(fixed) => text = std::borrow::Cow::Owned(fixed),
-                None => return Err(error),
-            },
+            Err(error) if error.message == QUOTED_SCALAR_INDENTATION => {
+                match reindented(&text, &error, most) {
+                    Some(fixed) => text = std::borrow::Cow::Owned(fixed),
+                    // The parser's own error, at the place the file has it.
+                    None => return read_once(original),
+                }
+            }
             read => return read,
         }
     }
-    read_once(&text)
+    read_once(original)
 }
 
 /// `text` with the later lines of the quoted scalar that starts where `error` points indented
-/// to the scalar's own column; `None` when no quoted scalar starts there.
-fn reindented(text: &str, error: &YamlError) -> Option<String> {
+/// one column deeper than its key; `None` when no quoted scalar starts there, when the result
+/// would be longer than `most` bytes, or when the text has a lone carriage return, which the
+/// parser counts as a line break and lines here do not.
+fn reindented(text: &str, error: &YamlError, most: usize) -> Option<String> {
+    if text.match_indices('\r').any(|(at, _)| !text[at + 1..].starts_with('\n')) {
+        return None;
+    }
     let line_start: usize = text.split_inclusive('\n').take(error.line.checked_sub(1)?).map(str::len).sum();
     let line = text[line_start..].lines().next()?;
     let (offset, quote) = line.char_indices().nth(error.column.checked_sub(1)?)?;
     if quote != '\'' && quote != '"' {
         return None;
     }
-    let column = line[..offset].chars().count();
+    // The key's column: past the line's blanks and any sequence entries (`- - key: '…`).
+    let before = &line[..offset];
+    let mut key = before.trim_start_matches(' ');
+    while let Some(rest) = key.strip_prefix('-').filter(|rest| rest.starts_with(' ')) {
+        key = rest.trim_start_matches(' ');
+    }
+    let column = before[..before.len() - key.len()].chars().count() + 1;
     let start = line_start + offset + 1;
     let mut out = String::with_capacity(text.len() + 64);
     out.push_str(&text[..start]);
@@ -102,7 +120,11 @@ fn reindented(text: &str, error: &YamlError) -> Option<String> {
         if c == '\n' {
             let rest = &text[start + at + 1..];
             let blanks = rest.len() - rest.trim_start_matches(' ').len();
-            out.extend(std::iter::repeat_n(' ', column.saturating_sub(blanks)));
+            let padding = column.saturating_sub(blanks);
+            if out.len() + padding + (text.len() - start - at) > most {
+                return None;
+            }
+            out.extend(std::iter::repeat_n(' ', padding));
         }
     }
     out.push_str(&text[end?..]);
@@ -335,9 +357,27 @@ mod tests {
         let Node::Map(a) = &m["a"] else { panic!("{m:?}") };
         assert_eq!(a["b"], Node::Map(Map::from([("Fn::Sub".to_string(), Node::String("onetwo three".into()))])));
         assert_eq!(m["c"], Node::Number("2".into()));
+        // In a sequence entry, the key's column is past the `- `.
+        let Node::List(items) = read("- k: 'a\n  b'\n- - j: \"c\n    d\"\n").unwrap() else { panic!() };
+        assert_eq!(items[0].get("k"), Some(&Node::String("a b".into())));
+        assert_eq!(items[1].as_list().unwrap()[0].get("j"), Some(&Node::String("c d".into())));
         // Lines are reported where the file has them.
         let error = read("a:\n  b: 'x\n y'\n  c: [\n").unwrap_err();
         assert_eq!(error.line, 5, "{error}");
+        // A lone carriage return counts as a line break to the parser: no indenting again.
+        assert!(read("a:\r  b: 'x\n y'\n").is_err());
+    }
+
+    #[test]
+    fn indenting_again_is_bounded_whatever_the_text() {
+        // Many empty lines in a scalar under a deep key: padding them all would grow the text
+        // by their product; the parser's own error comes back instead, at once.
+        let deep = 200_000;
+        let text = format!("Resources:\n{}k: 'x{}'\n", " ".repeat(deep), "\n".repeat(deep));
+        let started = std::time::Instant::now();
+        let error = read(&text).unwrap_err();
+        assert_eq!(error.message, QUOTED_SCALAR_INDENTATION);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -184,8 +184,10 @@ fn check_keys(c: &mut Checker, path: &str, action: &ActionDeclaration, spec: &Pr
         return;
     }
     for key in spec.required_keys {
-        if action.config(key).is_none() {
-            c.error(format!("{path}.configuration.{key}"), format!("is required by {label} actions"));
+        let alias = alias_of(spec.kind, key);
+        if action.config(key).is_none() && alias.is_none_or(|alias| action.config(alias).is_none()) {
+            let or = alias.map(|alias| format!(" (or {alias})")).unwrap_or_default();
+            c.error(format!("{path}.configuration.{key}"), format!("is required by {label} actions{or}"));
         }
     }
     for key in action.configuration.iter().flat_map(|m| m.keys()) {
@@ -197,6 +199,16 @@ fn check_keys(c: &mut Checker, path: &str, action: &ActionDeclaration, spec: &Pr
                 format!("is not a configuration key of {label} actions (known keys: {known}); it is ignored"),
             );
         }
+    }
+}
+
+/// Another name a required key is given by: an OpsWorks deploy's `StackId` and `AppId`, as
+/// published templates name `Stack` and `App` (docs/reference/codepipeline.md §2).
+fn alias_of(kind: ProviderKind, key: &str) -> Option<&'static str> {
+    match (kind, key) {
+        (ProviderKind::OpsWorks, "Stack") => Some("StackId"),
+        (ProviderKind::OpsWorks, "App") => Some("AppId"),
+        _ => None,
     }
 }
 
@@ -267,16 +279,6 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
         ProviderKind::CloudFormationStackSet => {
             expect_one_of(c, path, action, "PermissionModel", &["SELF_MANAGED", "SERVICE_MANAGED"]);
         }
-        ProviderKind::OpsWorks => {
-            for names in [["Stack", "StackId"], ["App", "AppId"]] {
-                if names.iter().all(|name| action.config(name).is_none()) {
-                    c.error(
-                        format!("{path}.configuration.{}", names[0]),
-                        format!("is required by AWS/OpsWorks Deploy actions (or {})", names[1]),
-                    );
-                }
-            }
-        }
         ProviderKind::Ecr
         | ProviderKind::ManualApproval
         | ProviderKind::Lambda
@@ -291,6 +293,7 @@ fn check_values(c: &mut Checker, path: &str, action: &ActionDeclaration, kind: P
         | ProviderKind::ServiceCatalog
         | ProviderKind::AppConfig
         | ProviderKind::DeviceFarm
+        | ProviderKind::OpsWorks
         | ProviderKind::AlexaSkillsKit
         | ProviderKind::Snyk => {}
     }

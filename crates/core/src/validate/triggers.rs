@@ -99,12 +99,6 @@ pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
                         }
                     }
                 }
-                if filter.file_paths.is_some() && filter.branches.is_none() {
-                    c.error(
-                        format!("{filter_path}.filePaths"),
-                        "file paths need branches to filter pull requests into",
-                    );
-                }
                 check_criteria(c, &format!("{filter_path}.branches"), filter.branches.as_ref());
                 check_criteria(c, &format!("{filter_path}.filePaths"), filter.file_paths.as_ref());
             }
@@ -183,10 +177,7 @@ mod tests {
                 {"branches": {"includes": (0..9).map(|i| format!("b{i}")).collect::<Vec<_>>()}},
                 {"branches": {}}
             ],
-            "pullRequest": [
-                {"events": ["OPEN", "MERGED", "OPEN"], "branches": {"includes": ["x".repeat(256)]}},
-                {"filePaths": {"includes": ["a/**"]}}
-            ]
+            "pullRequest": [{"events": ["OPEN", "MERGED", "OPEN"], "branches": {"includes": ["x".repeat(256)]}}]
         }}]));
         assert_has(&errors, "triggers[0].gitConfiguration.push: has 4 push filters; 1 to 3 are allowed");
         assert_has(&errors, "triggers[0].gitConfiguration.push[0]: filters on tags or on branches, not both");
@@ -202,6 +193,5 @@ mod tests {
         );
         assert_has(&errors, "triggers[0].gitConfiguration.pullRequest[0].events[2]: \"OPEN\" is listed twice");
         assert_has(&errors, "triggers[0].gitConfiguration.pullRequest[0].branches.includes[0]: is 256 characters long");
-        assert_has(&errors, "triggers[0].gitConfiguration.pullRequest[1].filePaths: file paths need branches");
     }
 }
