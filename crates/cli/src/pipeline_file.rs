@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use pipewright_core::declaration::{Format, ParseError, PipelineDeclaration, PipelineDocument};
 use pipewright_core::import::stand_ins::StandIn;
 use pipewright_core::import::{self, FileKind, ImportError, ImportedPipeline, Options};
-use pipewright_core::validate::{self, Context, Report};
+use pipewright_core::validate::{Context, Report};
 
 use crate::commands::run::parse_pair;
 
@@ -57,15 +57,14 @@ pub struct Candidate {
 impl Candidate {
     /// The declaration's report, where an error only the import's stand-ins cause is a warning.
     pub fn validate(&self) -> Report {
-        import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins).report
+        self.excused().report
     }
 
-    /// The rules that only the import's stand-ins break, each with its stand-in: `validate`
-    /// warns about them, but a run, whose engine takes only a valid declaration, needs real
-    /// values for them.
-    pub fn broken_by_stand_ins(&self) -> Vec<(&StandIn, validate::Issue)> {
-        let excused = import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins);
-        excused.broken.into_iter().map(|(index, issue)| (&self.stand_ins[index], issue)).collect()
+    /// The report, and the rules that only the import's stand-ins break, each with (the index
+    /// of) its stand-in: `validate` warns about those, but a run, whose engine takes only a
+    /// valid declaration, needs real values for them.
+    pub fn excused(&self) -> import::stand_ins::Excused {
+        import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins)
     }
 
     pub fn warnings(&self) -> &[String] {
@@ -413,7 +412,8 @@ pub fn prepare(
         // declaration is.
         let candidates = load(file, &args, region).map_err(|error| usage(error.message(file)))?;
         let candidate = choose(file, candidates, interactive).map_err(usage)?;
-        let report = candidate.validate();
+        let excused = candidate.excused();
+        let report = &excused.report;
         if !report.is_valid() {
             let place = candidate.label.as_ref().map_or_else(|| file.to_string(), |l| format!("{file} ({l})"));
             let lines: Vec<String> = report.errors.iter().map(|e| format!("{place}: {e}")).collect();
@@ -425,9 +425,13 @@ pub fn prepare(
             }
             _ => Vec::new(),
         };
+        // One question per name (an account's values in several mappings share one).
+        let mut asked_for = std::collections::HashSet::new();
+        needed.retain(|p| asked_for.insert((p.kind, p.name.clone())));
         if !needs_run_inputs {
             // An export of what only a stand-in breaks is written, but AWS refuses it as it is.
-            for (stand_in, issue) in candidate.broken_by_stand_ins() {
+            for (index, issue) in &excused.broken {
+                let stand_in = &candidate.stand_ins[*index];
                 eprintln!(
                     "pipewright: warning: {issue} (the value holds {}); CreatePipeline refuses it until a real value is given",
                     stand_in.what
@@ -436,7 +440,8 @@ pub fn prepare(
         } else {
             // What only a stand-in breaks is a warning to `validate`, but the engine runs only a
             // valid declaration: the run needs those values too.
-            for (stand_in, issue) in candidate.broken_by_stand_ins() {
+            for (index, issue) in &excused.broken {
+                let stand_in = &candidate.stand_ins[*index];
                 match &stand_in.placeholder {
                     Some(placeholder) => {
                         if !needed.iter().any(|p| p.kind == placeholder.kind && p.name == placeholder.name) {

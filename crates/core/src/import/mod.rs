@@ -285,7 +285,10 @@ fn placeholder_warnings(placeholders: &[Placeholder]) -> Vec<String> {
             parameters.join(", ")
         ));
     }
-    for p in placeholders.iter().filter(|p| !matches!(p.kind, PlaceholderKind::Parameter | PlaceholderKind::Resource)) {
+    // A mapping's value for an account has its own warning, where it is looked up.
+    let own_warning =
+        |kind| matches!(kind, PlaceholderKind::Parameter | PlaceholderKind::Resource | PlaceholderKind::AccountValue);
+    for p in placeholders.iter().filter(|p| !own_warning(p.kind)) {
         // An export named after a parameter that has no value yet: that parameter comes first.
         let named_after = placeholders
             .iter()

@@ -111,8 +111,8 @@ impl Node {
 }
 
 /// Reads a JSON template into a `Node`, keeping the key order; serde_json refuses nesting
-/// deeper than 128 levels, and `MAX_DEPTH` is checked on the result. A key given twice in one
-/// object takes its last value, as CloudFormation takes it.
+/// deeper than 128 levels. A key given twice in one object takes its last value, as
+/// CloudFormation takes it.
 pub fn from_json_text(text: &str) -> Result<Node, serde_json::Error> {
     from_json_text_noting(text).map(|(node, _)| node)
 }

@@ -82,7 +82,9 @@ fn placeholder(name: &str, spec: &ParameterSpec, at: Account<'_>) -> String {
     if spec.is_number() {
         // An account id typed as a Number (`arn:aws:iam::${ToolsAccount}:role/…`) is the
         // placeholder account, which every ARN takes, when the bounds allow it.
-        let account = name.to_ascii_lowercase().contains("account").then(|| at.account.parse::<f64>().ok()).flatten();
+        let lower = name.to_ascii_lowercase();
+        let named_for_account = ["account", "accountid", "accountnumber"].iter().any(|end| lower.ends_with(end));
+        let account = named_for_account.then(|| at.account.parse::<f64>().ok()).flatten();
         if let Some(account) = account.filter(|a| spec.min_value.is_none_or(|min| *a >= min))
             && spec.max_value.is_none_or(|max| account <= max)
         {

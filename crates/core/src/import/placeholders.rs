@@ -27,6 +27,9 @@ pub enum PlaceholderKind {
     Include,
     /// The physical id or an attribute of a resource the template creates.
     Resource,
+    /// A value the template gives for an account nobody named (`Fn::FindInMap` keyed by
+    /// `AWS::AccountId` with the placeholder account): right for some account, maybe not yours.
+    AccountValue,
 }
 
 impl PlaceholderKind {
@@ -47,6 +50,7 @@ impl PlaceholderKind {
             PlaceholderKind::StackOutput => "stack output",
             PlaceholderKind::Include => "include",
             PlaceholderKind::Resource => "resource",
+            PlaceholderKind::AccountValue => "value for the account",
         }
     }
 }
@@ -95,7 +99,12 @@ pub struct Registry {
 impl Registry {
     pub fn record(&mut self, kind: PlaceholderKind, name: &str, value: &str, path: &str) {
         let order = self.entries.len();
-        let (_, entry) = self.entries.entry((kind, name.to_string())).or_insert_with(|| {
+        // One name may stand for several values (an account's entries in several mappings).
+        let key = match kind {
+            PlaceholderKind::AccountValue => (kind, format!("{name}\u{0}{value}")),
+            _ => (kind, name.to_string()),
+        };
+        let (_, entry) = self.entries.entry(key).or_insert_with(|| {
             (order, Placeholder { name: name.to_string(), kind, value: value.to_string(), used_at: Vec::new() })
         });
         if !path.is_empty() && !entry.used_at.iter().any(|p| p == path) {
@@ -241,8 +250,9 @@ pub fn refuse(placeholders: &[Placeholder], declaration_json: &str) -> Result<()
     if found.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> =
+    let mut names: Vec<String> =
         found.iter().map(|p| format!("{} {} ({} {}=…)", p.kind.describe(), p.name, p.kind.flag(), p.name)).collect();
+    names.dedup();
     Err(format!("the declaration still holds placeholders, which must not reach AWS: {}", names.join(", ")))
 }
 

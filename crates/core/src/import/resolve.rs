@@ -514,7 +514,12 @@ impl<'t> Resolver<'t> {
                         self.warn(format!(
                             "{path}: Fn::FindInMap {map_name} has no entry for the placeholder account {top}; the entry of account {account} stands in (give yours with --value AWS::AccountId=…)"
                         ));
-                        Ok(self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null))
+                        let value = self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null);
+                        // Recorded, so that no deploy to AWS takes another account's value.
+                        if let Some(text) = value.scalar_text() {
+                            self.registry.record(PlaceholderKind::AccountValue, "AWS::AccountId", &text, path);
+                        }
+                        Ok(value)
                     }
                     None => Err(ImportError::template(
                         path,
@@ -529,7 +534,12 @@ impl<'t> Resolver<'t> {
     /// `AWS::AccountId`): its first account that has `second` stands in, as a parameter's first
     /// allowed value does; the template's own value, not an invented one.
     fn for_placeholder_account(&self, map_name: &str, top: &str, second: &str) -> Option<(String, Node)> {
-        if top != self.account || self.options.values.contains_key("AWS::AccountId") {
+        // Only the placeholder account: a real one (a CDK stack's environment, `--value`) that
+        // a mapping lacks is the template's error, as CloudFormation would say.
+        if top != super::DEFAULT_ACCOUNT
+            || self.account != super::DEFAULT_ACCOUNT
+            || self.options.values.contains_key("AWS::AccountId")
+        {
             return None;
         }
         let mapping = self.template.mappings.get(map_name)?.as_map()?;

@@ -122,16 +122,52 @@ pub struct Excused {
     pub broken: Vec<(usize, Issue)>,
 }
 
-/// Validates `declaration` and excuses what only `stand_ins` break.
+/// Validates `declaration` and excuses what only `stand_ins` break: at most three validations,
+/// whatever the number of errors.
 pub fn validate(declaration: &PipelineDeclaration, context: &Context, stand_ins: &[StandIn]) -> Excused {
     let report = validate::validate_in(declaration, context);
     if report.is_valid() || stand_ins.is_empty() {
         return Excused { report, broken: Vec::new() };
     }
     let Ok(json) = serde_json::to_value(declaration) else { return Excused { report, broken: Vec::new() } };
+    // Each error at a string field holding a stand-in, with the first it holds.
+    let mut suspects: Vec<Option<usize>> = report
+        .errors
+        .iter()
+        .map(|issue| match value_at(&json, &issue.path) {
+            Some(Value::String(text)) => stand_ins.iter().position(|s| s.held_in(text)),
+            _ => None,
+        })
+        .collect();
+    let mut blamed: Vec<Option<usize>> = vec![None; report.errors.len()];
+    let forms = stand_ins.iter().map(|s| s.smaller.len()).max().unwrap_or(0);
+    for form in 0..forms {
+        if suspects.iter().all(Option::is_none) {
+            break;
+        }
+        let Some(left) = paths_with_errors_once_shrunk(&json, context, stand_ins, form) else { break };
+        for (at, suspect) in suspects.iter_mut().enumerate() {
+            if suspect.is_some() && !left.contains(&report.errors[at].path) {
+                blamed[at] = suspect.take();
+            }
+        }
+    }
+    // A marked placeholder that is all its field holds is to blame for a rule on that field
+    // alone (`"true" or "false"`), though no smaller value of its shape passes; not for a rule
+    // that ties the field to another (a name used twice).
+    for (at, suspect) in suspects.iter().enumerate() {
+        let issue = &report.errors[at];
+        let alone = |s: &StandIn| {
+            s.placeholder.is_some() && value_at(&json, &issue.path) == Some(&Value::String(s.value.clone()))
+        };
+        let relational = issue.message.contains("already") || issue.message.contains("twice");
+        if let Some(index) = suspect.filter(|i| alone(&stand_ins[*i]) && !relational) {
+            blamed[at] = Some(index);
+        }
+    }
     let mut excused = Excused { report: Report { errors: Vec::new(), warnings: report.warnings }, broken: Vec::new() };
-    for issue in report.errors {
-        match blamed(&issue, &json, context, stand_ins) {
+    for (issue, blamed) in report.errors.into_iter().zip(blamed) {
+        match blamed {
             Some(index) => {
                 excused.report.warnings.push(Issue {
                     path: issue.path.clone(),
@@ -145,24 +181,30 @@ pub fn validate(declaration: &PipelineDeclaration, context: &Context, stand_ins:
     excused
 }
 
-/// The stand-in to blame for `issue`: one the text at its field holds, when the stand-in is
-/// all the field holds, or when no error is left at that field once every stand-in there is
-/// given a smaller value of its shape.
-fn blamed(issue: &Issue, declaration: &Value, context: &Context, stand_ins: &[StandIn]) -> Option<usize> {
-    let Value::String(text) = value_at(declaration, &issue.path)? else { return None };
-    let held: Vec<usize> = (0..stand_ins.len()).filter(|i| stand_ins[*i].held_in(text)).collect();
-    let first = *held.first()?;
-    if *text == stand_ins[first].value {
-        return Some(first);
+/// The paths that still have errors once every stand-in, wherever it stands, is given its
+/// `form`-th smaller value: the same everywhere, so that two fields equal before are equal
+/// after. `None` when the shrunk declaration does not read back.
+fn paths_with_errors_once_shrunk(
+    declaration: &Value,
+    context: &Context,
+    stand_ins: &[StandIn],
+    form: usize,
+) -> Option<std::collections::HashSet<String>> {
+    let mut smaller = declaration.clone();
+    shrink_strings(&mut smaller, &|text: &str| {
+        stand_ins.iter().fold(text.to_string(), |text, s| s.shrunk(&text, form))
+    });
+    let smaller: PipelineDeclaration = serde_json::from_value(smaller).ok()?;
+    Some(validate::validate_in(&smaller, context).errors.into_iter().map(|e| e.path).collect())
+}
+
+fn shrink_strings(value: &mut Value, shrink: &dyn Fn(&str) -> String) {
+    match value {
+        Value::String(text) => *text = shrink(text),
+        Value::Array(items) => items.iter_mut().for_each(|item| shrink_strings(item, shrink)),
+        Value::Object(map) => map.values_mut().for_each(|item| shrink_strings(item, shrink)),
+        _ => {}
     }
-    (0..2).find_map(|form| {
-        let shrunk = held.iter().fold(text.clone(), |text, i| stand_ins[*i].shrunk(&text, form));
-        let mut smaller = declaration.clone();
-        *value_at_mut(&mut smaller, &issue.path)? = Value::String(shrunk);
-        let smaller: PipelineDeclaration = serde_json::from_value(smaller).ok()?;
-        let again = validate::validate_in(&smaller, context);
-        (!again.errors.iter().any(|e| e.path == issue.path)).then_some(first)
-    })
 }
 
 /// The steps of a path (`stages[2].actions[0].configuration.Stack`): keys and list indexes.
@@ -185,13 +227,6 @@ fn value_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     steps(path)?.into_iter().try_fold(root, |value, step| match step {
         Ok(key) => value.get(key),
         Err(index) => value.get(index),
-    })
-}
-
-fn value_at_mut<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    steps(path)?.into_iter().try_fold(root, |value, step| match step {
-        Ok(key) => value.get_mut(key),
-        Err(index) => value.get_mut(index),
     })
 }
 
@@ -269,6 +304,29 @@ mod tests {
         let excused = validated(pipeline, &[app_name(), StandIn::of_stack_name("Source")]);
         assert!(lines(&excused.report.errors).iter().any(|e| e.starts_with("stages: ")), "{excused:#?}");
         assert!(excused.broken.is_empty());
+    }
+
+    #[test]
+    fn a_rule_tying_two_fields_is_never_a_stand_ins_fault() {
+        // Two stages named after the stack: shrinking both keeps them equal.
+        let pipeline = with(valid_v1(), |p| {
+            p["stages"][0]["name"] = json!("orders-stage");
+            p["stages"][1]["name"] = json!("orders-stage");
+        });
+        let excused = validated(pipeline, &[StandIn::of_stack_name("orders")]);
+        assert!(lines(&excused.report.errors).iter().any(|e| e.contains("is already used")), "{excused:#?}");
+        // A placeholder that is all of two names.
+        let pipeline = with(valid_v1(), |p| {
+            p["stages"][0]["name"] = json!("pipewright-placeholder-appname");
+            p["stages"][1]["name"] = json!("pipewright-placeholder-appname");
+        });
+        let excused = validated(pipeline, &[app_name()]);
+        assert!(lines(&excused.report.errors).iter().any(|e| e.contains("is already used")), "{excused:#?}");
+        // A stack name that is a whole field is not blamed for what its field breaks alone.
+        let pipeline = with(valid_v1(), |p| {
+            p["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("Deploy")
+        });
+        assert_eq!(validated(pipeline, &[StandIn::of_stack_name("Deploy")]).report.errors.len(), 1);
     }
 
     #[test]

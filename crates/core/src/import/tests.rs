@@ -194,6 +194,12 @@ fn the_placeholder_account_serves_account_numbers_and_mappings_keyed_by_account(
         "{:?}",
         pipeline.warnings
     );
+    // Recorded, so that no deploy to AWS takes that account's value.
+    let taken: Vec<(&str, PlaceholderKind)> = pipeline.unresolved().map(|p| (p.value.as_str(), p.kind)).collect();
+    assert!(taken.contains(&("nprd", PlaceholderKind::AccountValue)), "{taken:?}");
+    let json = serde_json::to_string(&pipeline.declaration).unwrap();
+    let refused = placeholders::refuse(&pipeline.placeholders, &json).unwrap_err();
+    assert!(refused.contains("value for the account AWS::AccountId (--value AWS::AccountId=…)"), "{refused}");
     let mut options = options();
     options.parameters.insert("ToolsAccount".into(), "111122223333".into());
     options.values.insert("AWS::AccountId".into(), "444455556666".into());

@@ -55,21 +55,20 @@ pub fn read_noting(text: &str) -> Result<(Node, Vec<String>), YamlError> {
     // Indenting again may add at most this much, whatever the text: a hostile scalar of many
     // empty lines under a deep key would otherwise grow with their product.
     let most = text.len() + text.len().min(64 * 1024);
-    let original = text;
     let mut text = std::borrow::Cow::Borrowed(text);
     for _ in 0..MOST_REINDENTED {
         match read_once(&text) {
             Err(error) if error.message == QUOTED_SCALAR_INDENTATION => {
                 match reindented(&text, &error, most) {
                     Some(fixed) => text = std::borrow::Cow::Owned(fixed),
-                    // The parser's own error, at the place the file has it.
-                    None => return read_once(original),
+                    // The parser's own error: indenting adds no line, so its line is the file's.
+                    None => return Err(error),
                 }
             }
             read => return read,
         }
     }
-    read_once(original)
+    read_once(&text)
 }
 
 /// `text` with the later lines of the quoted scalar that starts where `error` points indented
