@@ -425,9 +425,6 @@ pub fn prepare(
             }
             _ => Vec::new(),
         };
-        // One question per name (an account's values in several mappings share one).
-        let mut asked_for = std::collections::HashSet::new();
-        needed.retain(|p| asked_for.insert((p.kind, p.name.clone())));
         if !needs_run_inputs {
             // An export of what only a stand-in breaks is written, but AWS refuses it as it is.
             for (index, issue) in &excused.broken {
@@ -443,11 +440,7 @@ pub fn prepare(
             for (index, issue) in &excused.broken {
                 let stand_in = &candidate.stand_ins[*index];
                 match &stand_in.placeholder {
-                    Some(placeholder) => {
-                        if !needed.iter().any(|p| p.kind == placeholder.kind && p.name == placeholder.name) {
-                            needed.push(placeholder.clone());
-                        }
-                    }
+                    Some(placeholder) => needed.push(placeholder.clone()),
                     None => {
                         return Err(usage(format!(
                             "{file}: a local run needs a stack name of your own: the one taken from the file's name (\"{}\") makes {issue}; give one with --stack-name NAME",
@@ -457,6 +450,9 @@ pub fn prepare(
                 }
             }
         }
+        // One question per name (an account's values in several mappings share one).
+        let mut asked_for = std::collections::HashSet::new();
+        needed.retain(|p| asked_for.insert((p.kind, p.name.clone())));
         if needed.is_empty() {
             for warning in candidate.warnings() {
                 eprintln!("pipewright: warning: {warning}");

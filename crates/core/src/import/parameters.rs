@@ -84,10 +84,10 @@ fn placeholder(name: &str, spec: &ParameterSpec, at: Account<'_>) -> String {
         // placeholder account, which every ARN takes, when the bounds allow it.
         let lower = name.to_ascii_lowercase();
         let named_for_account = ["account", "accountid", "accountnumber"].iter().any(|end| lower.ends_with(end));
-        let account = named_for_account.then(|| at.account.parse::<f64>().ok()).flatten();
-        if let Some(account) = account.filter(|a| spec.min_value.is_none_or(|min| *a >= min))
-            && spec.max_value.is_none_or(|max| account <= max)
-        {
+        let within = |account: &f64| {
+            spec.min_value.is_none_or(|min| *account >= min) && spec.max_value.is_none_or(|max| *account <= max)
+        };
+        if named_for_account && at.account.parse::<f64>().ok().is_some_and(|account| within(&account)) {
             return at.account.to_string();
         }
         let value = spec.min_value.unwrap_or(1.0).max(spec.min_value.unwrap_or(f64::MIN));

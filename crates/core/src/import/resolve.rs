@@ -505,29 +505,24 @@ impl<'t> Resolver<'t> {
         let second = self.text_arg(&items[2], path, depth, "Fn::FindInMap")?;
         let found =
             self.template.mappings.get(&map_name).and_then(|m| m.get(&top)).and_then(|m| m.get(&second)).cloned();
-        match found {
-            Some(value) => Ok(self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null)),
-            None => match items.get(3).and_then(|d| d.get("DefaultValue")) {
-                Some(default) => Ok(self.resolve(default, path, depth + 1)?.unwrap_or(Node::Null)),
-                None => match self.for_placeholder_account(&map_name, &top, &second) {
-                    Some((account, value)) => {
-                        self.warn(format!(
-                            "{path}: Fn::FindInMap {map_name} has no entry for the placeholder account {top}; the entry of account {account} stands in (give yours with --value AWS::AccountId=…)"
-                        ));
-                        let value = self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null);
-                        // Recorded, so that no deploy to AWS takes another account's value.
-                        if let Some(text) = value.scalar_text() {
-                            self.registry.record(PlaceholderKind::AccountValue, "AWS::AccountId", &text, path);
-                        }
-                        Ok(value)
-                    }
-                    None => Err(ImportError::template(
-                        path,
-                        format!("Fn::FindInMap: Mappings has no {map_name} → {top} → {second}"),
-                    )),
-                },
-            },
+        if let Some(value) = found.or_else(|| items.get(3).and_then(|d| d.get("DefaultValue")).cloned()) {
+            return Ok(self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null));
         }
+        let Some((account, value)) = self.for_placeholder_account(&map_name, &top, &second) else {
+            return Err(ImportError::template(
+                path,
+                format!("Fn::FindInMap: Mappings has no {map_name} → {top} → {second}"),
+            ));
+        };
+        self.warn(format!(
+            "{path}: Fn::FindInMap {map_name} has no entry for the placeholder account {top}; the entry of account {account} stands in (give yours with --value AWS::AccountId=…)"
+        ));
+        let value = self.resolve(&value, path, depth + 1)?.unwrap_or(Node::Null);
+        // Recorded, so that no deploy to AWS takes another account's value.
+        if let Some(text) = value.scalar_text() {
+            self.registry.record(PlaceholderKind::AccountValue, "AWS::AccountId", &text, path);
+        }
+        Ok(value)
     }
 
     /// A mapping keyed by account, looked up with the placeholder account (nobody gave
