@@ -63,8 +63,14 @@ impl Candidate {
     /// The report, and the rules that only the import's stand-ins break, each with (the index
     /// of) its stand-in: `validate` warns about those, but a run, whose engine takes only a
     /// valid declaration, needs real values for them.
+    /// An error at a field that a parameter left at an empty `Default` fills names that
+    /// parameter.
     pub fn excused(&self) -> import::stand_ins::Excused {
-        import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins)
+        let mut excused = import::stand_ins::validate(&self.declaration, &self.context, &self.stand_ins);
+        if let Some(imported) = &self.imported {
+            import::empty_defaults::name_in(&mut excused.report.errors, &imported.logical_id, &imported.empty_defaults);
+        }
+        excused
     }
 
     pub fn warnings(&self) -> &[String] {
@@ -265,103 +271,148 @@ fn read_text(file: &str) -> Result<String, LoadError> {
 
 /// A CDK cloud assembly: the stacks `manifest.json` lists (and nested assemblies'), each
 /// template imported under its stack name and environment; stacks without a pipeline are
-/// passed over.
+/// passed over, and so are templates the assembly lacks or that do not parse and name no
+/// pipeline (a `cdk.out` committed in part), with a warning.
 fn cdk(file: &str, dir: &Path, args: &ImportArgs, region: Option<&str>) -> Result<Vec<Candidate>, LoadError> {
-    let mut found = Vec::new();
-    let mut stacks = Vec::new();
     let base = options(file, args, region)?;
-    let mut declared_parameters = std::collections::BTreeSet::new();
-    read_assembly(file, dir, args, region, &base, 0, &mut found, &mut stacks, &mut declared_parameters)?;
-    if let Some(unknown) = base.parameters.keys().find(|name| !declared_parameters.contains(*name)) {
+    let mut walk = AssemblyWalk::default();
+    walk.read(file, dir, args, region, &base, 0)?;
+    if let Some(unknown) = base.parameters.keys().find(|name| !walk.declared_parameters.contains(*name)) {
         return Err(LoadError::Refused {
             message: format!("--parameter {unknown}: no stack of the CDK app {file} declares that parameter"),
             usage: true,
         });
     }
-    if found.is_empty() {
+    if walk.found.is_empty() {
+        let passed_over = if walk.passed_over.is_empty() {
+            String::new()
+        } else {
+            format!("; passed over: {}", walk.passed_over.join("; "))
+        };
         return Err(LoadError::Refused {
             message: format!(
-                "{file}: no stack of this CDK app declares an AWS::CodePipeline::Pipeline{} (its stacks: {})",
+                "{file}: no stack of this CDK app declares an AWS::CodePipeline::Pipeline{} (its stacks: {}{passed_over})",
                 args.resource.as_deref().map(|r| format!(" named {r}")).unwrap_or_default(),
-                if stacks.is_empty() { "none".to_string() } else { stacks.join(", ") }
+                if walk.stacks.is_empty() { "none".to_string() } else { walk.stacks.join(", ") }
             ),
             usage: true,
         });
     }
-    Ok(found)
+    for candidate in &mut walk.found {
+        if let Some(imported) = &mut candidate.imported {
+            imported.warnings.extend(walk.passed_over.iter().map(|why| format!("passed over {why}")));
+        }
+    }
+    Ok(walk.found)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_assembly(
-    file: &str,
-    dir: &Path,
-    args: &ImportArgs,
-    region: Option<&str>,
-    base: &Options,
-    depth: usize,
-    found: &mut Vec<Candidate>,
-    stacks: &mut Vec<String>,
-    declared_parameters: &mut std::collections::BTreeSet<String>,
-) -> Result<(), LoadError> {
-    if depth > 4 {
-        return Ok(());
-    }
-    let manifest_path = dir.join("manifest.json");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .map_err(|e| LoadError::Unreadable(format!("cannot read {}: {e}", manifest_path.display())))?;
-    let assembly = import::cdk::read_manifest(&manifest).map_err(|e| LoadError::import(file, e))?;
-    for stack in &assembly.stacks {
-        stacks.push(stack.stack_name.clone());
-        let template_path = dir.join(&stack.template_file);
-        let shown = template_path.display().to_string();
-        let text = std::fs::read_to_string(&template_path)
-            .map_err(|e| LoadError::Unreadable(format!("cannot read {shown}: {e}")))?;
-        let root = import::read_template(&text).map_err(|e| LoadError::import(&shown, e))?;
-        let template = import::template::Template::from_node(&root).map_err(|e| LoadError::import(&shown, e))?;
-        if template.of_type(import::template::PIPELINE_TYPE).next().is_none() {
-            continue;
+/// What reading a cloud assembly and its nested ones gathers.
+#[derive(Default)]
+struct AssemblyWalk {
+    found: Vec<Candidate>,
+    stacks: Vec<String>,
+    declared_parameters: std::collections::BTreeSet<String>,
+    /// Stacks whose template could not be read as one: `stack (path): why`.
+    passed_over: Vec<String>,
+}
+
+impl AssemblyWalk {
+    fn read(
+        &mut self,
+        file: &str,
+        dir: &Path,
+        args: &ImportArgs,
+        region: Option<&str>,
+        base: &Options,
+        depth: usize,
+    ) -> Result<(), LoadError> {
+        if depth > 4 {
+            return Ok(());
         }
-        declared_parameters.extend(template.parameters.keys().cloned());
-        let resource = match args.resource.as_deref() {
-            Some(wanted) => match wanted.split_once('/') {
-                Some((stack_name, logical)) if stack_name == stack.stack_name => Some(logical),
-                Some(_) => continue,
-                None if template.resources.contains_key(wanted) => Some(wanted),
-                None => continue,
-            },
-            None => None,
-        };
-        let mut options = base.clone();
-        options.stack_name = stack.stack_name.clone();
-        options.origin = shown.clone();
-        options.parameters.retain(|name, _| template.parameters.contains_key(name));
-        if region.is_none()
-            && let Some(stack_region) = &stack.region
-        {
-            options.region = stack_region.clone();
-        }
-        if !base.values.contains_key("AWS::AccountId")
-            && let Some(account) = &stack.account
-        {
-            options.account = account.clone();
-        }
-        let pipelines = import::import_template(&text, resource, &options).map_err(|e| LoadError::import(&shown, e))?;
-        let home_region = region.map(str::to_string).or_else(|| stack.region.clone());
-        for mut pipeline in pipelines {
-            if assembly.missing > 0 {
-                pipeline.warnings.push(format!(
-                    "the CDK app has {} unfinished context lookups (manifest.json \"missing\"); run `cdk synth` with credentials before deploying it",
-                    assembly.missing
-                ));
+        let manifest_path = dir.join("manifest.json");
+        let manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(manifest) => manifest,
+            // A stage's nested assembly committed without its files holds no pipeline of
+            // CDK Pipelines' (the pipeline is in the top assembly).
+            Err(e) if depth > 0 && e.kind() == std::io::ErrorKind::NotFound => {
+                self.passed_over.push(format!("the nested assembly {}: it has no manifest.json", dir.display()));
+                return Ok(());
             }
-            let label = format!("{}/{}", stack.stack_name, pipeline.logical_id);
-            found.push(imported(label, pipeline, Context { home_region: home_region.clone() }, None));
+            Err(e) => return Err(LoadError::Unreadable(format!("cannot read {}: {e}", manifest_path.display()))),
+        };
+        let assembly = import::cdk::read_manifest(&manifest).map_err(|e| LoadError::import(file, e))?;
+        for stack in &assembly.stacks {
+            self.stacks.push(stack.stack_name.clone());
+            let template_path = dir.join(&stack.template_file);
+            let shown = template_path.display().to_string();
+            // `--resource Stack/Id` names the stack whose template must be there.
+            let named = args.resource.as_deref().and_then(|r| r.split_once('/')).map(|(s, _)| s);
+            let required = named == Some(stack.stack_name.as_str());
+            let text = match std::fs::read_to_string(&template_path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                    self.passed_over.push(format!("stack {} ({shown}): its template is missing", stack.stack_name));
+                    continue;
+                }
+                Err(e) => return Err(LoadError::Unreadable(format!("cannot read {shown}: {e}"))),
+            };
+            let root = match import::read_template(&text) {
+                Ok(root) => root,
+                // A template that does not parse is passed over only when it cannot be the
+                // pipeline's: its text names no pipeline type.
+                Err(e) if !required && !text.contains(import::template::PIPELINE_TYPE) => {
+                    self.passed_over.push(format!("stack {} ({shown}): {e}", stack.stack_name));
+                    continue;
+                }
+                Err(e) => return Err(LoadError::import(&shown, e)),
+            };
+            let template = import::template::Template::from_node(&root).map_err(|e| LoadError::import(&shown, e))?;
+            if template.of_type(import::template::PIPELINE_TYPE).next().is_none() {
+                continue;
+            }
+            self.declared_parameters.extend(template.parameters.keys().cloned());
+            let resource = match args.resource.as_deref() {
+                Some(wanted) => match wanted.split_once('/') {
+                    Some((stack_name, logical)) if stack_name == stack.stack_name => Some(logical),
+                    Some(_) => continue,
+                    None if template.resources.contains_key(wanted) => Some(wanted),
+                    None => continue,
+                },
+                None => None,
+            };
+            let mut options = base.clone();
+            options.stack_name = stack.stack_name.clone();
+            options.origin = shown.clone();
+            options.parameters.retain(|name, _| template.parameters.contains_key(name));
+            if region.is_none()
+                && let Some(stack_region) = &stack.region
+            {
+                options.region = stack_region.clone();
+            }
+            if !base.values.contains_key("AWS::AccountId")
+                && let Some(account) = &stack.account
+            {
+                options.account = account.clone();
+            }
+            let pipelines =
+                import::import_template(&text, resource, &options).map_err(|e| LoadError::import(&shown, e))?;
+            let home_region = region.map(str::to_string).or_else(|| stack.region.clone());
+            for mut pipeline in pipelines {
+                if assembly.missing > 0 {
+                    pipeline.warnings.push(format!(
+                        "the CDK app has {} unfinished context lookups (manifest.json \"missing\"); run `cdk synth` with credentials before deploying it",
+                        assembly.missing
+                    ));
+                }
+                let label = format!("{}/{}", stack.stack_name, pipeline.logical_id);
+                self.found.push(imported(label, pipeline, Context { home_region: home_region.clone() }, None));
+            }
         }
+        for nested in &assembly.nested {
+            self.read(file, &dir.join(nested), args, region, base, depth + 1)?;
+        }
+        Ok(())
     }
-    for nested in &assembly.nested {
-        read_assembly(file, &dir.join(nested), args, region, base, depth + 1, found, stacks, declared_parameters)?;
-    }
-    Ok(())
 }
 
 /// The one pipeline a command works on: the only one, or the one `--resource` names. With

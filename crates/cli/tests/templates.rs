@@ -141,6 +141,69 @@ fn realistic_templates_validate_with_their_placeholders_named() {
     assert_eq!(report["placeholders"][0]["usedAt"][0], "Pipeline.Stages[1].Actions[0].Commands[0]");
 }
 
+/// A parameter whose `Default` is `''` is a value CloudFormation passes on, and the rule it
+/// breaks is the template's error; the error names the parameter and how to give it.
+#[test]
+fn an_error_an_empty_default_causes_names_the_parameter_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.yaml");
+    let text = std::fs::read_to_string(fixtures().join("codebuild-pipeline.yaml")).unwrap();
+    let default = "  GitHubBranch:\n    Type: String\n    Default: main";
+    assert!(text.contains(default));
+    std::fs::write(&file, text.replacen(default, "  GitHubBranch:\n    Type: String\n    Default: ''", 1)).unwrap();
+    let file = file.to_str().unwrap();
+    let refused = pipewright().args(["validate", file, "--parameter", "GitHubOwner=acme"]).assert().code(1);
+    let out = stdout(&refused);
+    let named = "Branch: must not be empty (it holds the parameter GitHubBranch, whose Default is ''; give a value with --parameter GitHubBranch=…)";
+    assert!(out.contains(named), "{out}");
+    pipewright()
+        .args(["validate", file, "--parameter", "GitHubOwner=acme", "--parameter", "GitHubBranch=main"])
+        .assert()
+        .success();
+}
+
+/// A `cdk.out` committed in part: the pipeline's stack is read when it is there, whatever
+/// the other stacks lack, and what was passed over is a warning; the stack `--resource`
+/// names must be there.
+#[test]
+fn a_cdk_assembly_committed_in_part_still_gives_its_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cdk.out");
+    let source = fixtures().join("cdk-pipelines/cdk.out");
+    std::fs::create_dir_all(&out).unwrap();
+    for name in ["manifest.json", "PipelineStack.template.json"] {
+        std::fs::copy(source.join(name), out.join(name)).unwrap();
+    }
+    // A second stack whose template was never committed, and one that does not parse.
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    let extra = r#""artifacts": {
+    "GoneStack": {"type": "aws:cloudformation:stack", "environment": "aws://111122223333/eu-west-1",
+      "properties": {"templateFile": "GoneStack.template.json"}},
+    "BrokenStack": {"type": "aws:cloudformation:stack", "environment": "aws://111122223333/eu-west-1",
+      "properties": {"templateFile": "BrokenStack.template.json"}},"#;
+    std::fs::write(out.join("manifest.json"), manifest.replacen(r#""artifacts": {"#, extra, 1)).unwrap();
+    std::fs::write(out.join("BrokenStack.template.json"), "{\"Resources\": {").unwrap();
+    let shown = out.to_str().unwrap();
+
+    // The nested assembly `assembly-Prod` is missing too.
+    let valid = pipewright().args(["validate", shown]).assert().success();
+    let (out_text, err_text) = (stdout(&valid), stderr(&valid));
+    let both = format!("{out_text}{err_text}");
+    assert!(both.contains("valid pipeline \"orders-pipeline\""), "{both}");
+    for passed in ["stack GoneStack", "its template is missing", "stack BrokenStack", "assembly-Prod"] {
+        assert!(both.contains(passed), "{passed}: {both}");
+    }
+
+    // Named, the missing stack is an error; a broken template that names a pipeline is too.
+    let named = pipewright().args(["validate", shown, "--resource", "GoneStack/Pipeline"]).assert().failure();
+    let said = format!("{}{}", stdout(&named), stderr(&named));
+    assert!(said.contains("cannot read") && said.contains("GoneStack.template.json"), "{said}");
+    std::fs::write(out.join("BrokenStack.template.json"), "{\"Type\": \"AWS::CodePipeline::Pipeline\"").unwrap();
+    let broken = pipewright().args(["validate", shown]).assert().failure();
+    let said = format!("{}{}", stdout(&broken), stderr(&broken));
+    assert!(said.contains("BrokenStack.template.json") && !said.contains("valid pipeline"), "{said}");
+}
+
 /// Shapes real templates have (docs/import.md, "Validating an imported pipeline"): they
 /// validate as CloudFormation takes them, and a rule that only a value Pipewright chose breaks
 /// (a placeholder, a stack name taken from a long file name) is a warning naming that value.

@@ -7,6 +7,7 @@
 pub mod cdk;
 pub mod codebuild;
 pub mod detect;
+pub mod empty_defaults;
 pub mod mapping;
 pub mod node;
 pub mod parameters;
@@ -78,6 +79,9 @@ pub struct ImportedPipeline {
     /// The template's CodeBuild projects, by the names the actions use.
     pub projects: Vec<BuildProject>,
     pub placeholders: Vec<Placeholder>,
+    /// Parameters left at an empty `Default` that the pipeline uses, named in the errors they
+    /// cause.
+    pub empty_defaults: Vec<empty_defaults::EmptyDefault>,
     pub warnings: Vec<String>,
 }
 
@@ -214,6 +218,7 @@ pub fn import_template(
             restart_execution_on_update: mapped.restart_execution_on_update,
             projects: projects.clone(),
             placeholders: Vec::new(),
+            empty_defaults: Vec::new(),
             warnings: Vec::new(),
         });
     }
@@ -237,6 +242,15 @@ pub fn import_template(
             .iter()
             .filter(|p| p.used_at.iter().any(|path| own(path)))
             .map(|p| Placeholder { used_at: p.used_at.iter().filter(|path| own(path)).cloned().collect(), ..p.clone() })
+            .collect();
+        pipeline.empty_defaults = resolver
+            .empty_defaults
+            .iter()
+            .filter(|(_, used_at)| used_at.iter().any(|path| own(path)))
+            .map(|(name, used_at)| empty_defaults::EmptyDefault {
+                name: name.clone(),
+                used_at: used_at.iter().filter(|path| own(path)).cloned().collect(),
+            })
             .collect();
         pipeline.warnings = warnings.clone();
         pipeline.warnings.extend(placeholder_warnings(&pipeline.placeholders));

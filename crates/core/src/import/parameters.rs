@@ -24,6 +24,8 @@ pub struct ParameterValue {
     pub placeholder: Option<PlaceholderKind>,
     /// The text the placeholder stands for (for lists, the joined text).
     pub text: String,
+    /// Nobody gave it and its `Default` is the empty string.
+    pub empty_default: bool,
 }
 
 /// Every declared parameter's value. Refuses `--parameter`s the template does not declare
@@ -51,6 +53,7 @@ pub fn resolve(
             check(name, spec, value)?;
         }
         let declared = given.cloned().or_else(|| spec.default.clone());
+        let empty_default = given.is_none() && declared.as_deref() == Some("");
         let (text, placeholder) = if let Some(inner) = spec.ssm_inner() {
             // The declared value is the Parameter Store name; the value itself is unknown here.
             let ssm_name = declared.clone().unwrap_or_default();
@@ -69,7 +72,7 @@ pub fn resolve(
         } else {
             Value::Text(text.clone())
         };
-        values.insert(name.clone(), ParameterValue { value, placeholder, text });
+        values.insert(name.clone(), ParameterValue { value, placeholder, text, empty_default });
     }
     Ok(values)
 }

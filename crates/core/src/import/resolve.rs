@@ -40,6 +40,8 @@ pub struct Resolver<'t> {
     naming: Vec<String>,
     steps: u64,
     pub registry: Registry,
+    /// Parameters left at an empty `Default`, in first-use order, and where they are used.
+    pub empty_defaults: IndexMap<String, Vec<String>>,
     pub warnings: Vec<String>,
 }
 
@@ -64,6 +66,7 @@ impl<'t> Resolver<'t> {
             naming: Vec::new(),
             steps: 0,
             registry: Registry::default(),
+            empty_defaults: IndexMap::new(),
             warnings: Vec::new(),
         }
     }
@@ -343,6 +346,12 @@ impl<'t> Resolver<'t> {
         if let Some(parameter) = self.parameters.get(name) {
             if let Some(kind) = parameter.placeholder {
                 self.registry.record(kind, name, &parameter.text, path);
+            }
+            if parameter.empty_default {
+                let uses = self.empty_defaults.entry(name.to_string()).or_default();
+                if !uses.iter().any(|used| used == path) {
+                    uses.push(path.to_string());
+                }
             }
             return Ok(Some(match &parameter.value {
                 Value::Text(text) => Node::String(text.clone()),

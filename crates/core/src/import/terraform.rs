@@ -50,6 +50,7 @@ pub fn import(text: &str, origin: &str) -> Result<Vec<ImportedPipeline>, ImportE
             restart_execution_on_update: false,
             projects: projects.clone(),
             placeholders: Vec::new(),
+            empty_defaults: Vec::new(),
             warnings: Vec::new(),
         });
     }

@@ -509,3 +509,25 @@ fn placeholders_in_shared_resources_belong_to_the_pipeline() {
     let error = placeholders::refuse(&pipeline.placeholders, &json).unwrap_err();
     assert!(error.contains("parameter BucketPrefix"), "{error}");
 }
+
+#[test]
+fn parameters_left_at_an_empty_default_are_known_with_their_uses() {
+    let text = with_config(
+        "Parameters:\n  Project: {Type: String, Default: ''}\n  Env: {Type: String, Default: \"\"}\n  Given: {Type: String, Default: ''}\n  Unused: {Type: String, Default: ''}\n  Named: {Type: String, Default: x}",
+        "{ProjectName: !Ref Project, EnvironmentVariables: !Sub '[{\"name\":\"E\",\"value\":\"${Env}${Given}${Named}\"}]'}",
+    );
+    let mut options = options();
+    options.parameters.insert("Given".into(), String::new());
+    let pipeline = import_template(&text, None, &options).unwrap().remove(0);
+    let found: Vec<(&str, &[String])> =
+        pipeline.empty_defaults.iter().map(|e| (e.name.as_str(), e.used_at.as_slice())).collect();
+    // An empty value given on the command line is the person's choice, not a default left.
+    assert_eq!(
+        found,
+        [
+            ("Project", &["Pipeline.Stages[1].Actions[0].Configuration.ProjectName".to_string()][..]),
+            ("Env", &["Pipeline.Stages[1].Actions[0].Configuration.EnvironmentVariables".to_string()][..]),
+        ]
+    );
+    assert!(pipeline.placeholders.iter().all(|p| p.name != "Project"));
+}
