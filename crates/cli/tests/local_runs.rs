@@ -491,6 +491,22 @@ fn stop_and_abandon_kills_the_running_action_at_once() {
     wait_until("the abandoned shell is gone", || !Path::new(&format!("/proc/{pid}")).exists());
 }
 
+/// A custom action's job waits for a job worker, which nothing on this machine is: the run
+/// says so, and what to do, instead of waiting in silence.
+#[test]
+fn a_run_says_what_a_custom_actions_job_waits_for() {
+    let scratch = Scratch::new();
+    let custom = json!({"name": "Checkout",
+        "actionTypeId": {"category": "Build", "owner": "Custom", "provider": "InHouseBuild", "version": "2"},
+        "inputArtifacts": [{"name": "Src"}]});
+    let file =
+        scratch.write("custom", &pipeline("custom", "QUEUED", vec![source_stage(), stage("Build", vec![custom])]));
+    let mut run = scratch.spawn(&["run", &file, "--source", &format!("Source={}", scratch.source().display())]);
+    let said = "Build/Checkout: the job of Custom/InHouseBuild/2 waits for a job worker, which polls PollForJobs through `pipewright serve` on this state directory; `pipewright stop` ends the execution";
+    wait_until("the run says what the job waits for", || run.output().contains(said));
+    assert!(run.is_running(), "the job still waits for its worker: {}", run.output());
+}
+
 /// A Commands rule of an entry condition is stopped as an action is: its shell is killed when
 /// the execution is stopped with abandon (on AWS, its build: docs/conditions.md, "On AWS").
 #[test]

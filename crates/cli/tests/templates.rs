@@ -349,6 +349,12 @@ fn export_prints_create_pipeline_input_with_tags() {
         "arn:aws:sns:us-east-1:123456789012:codebuild-pipeline-ApprovalTopic"
     );
     assert!(pipeline.get("version").is_none());
+    // What export prints, Pipewright reads back, as create-pipeline --cli-input-json does.
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("exported.json");
+    std::fs::write(&exported, stdout(&assert)).unwrap();
+    let read_back = pipewright().args(["validate", exported.to_str().unwrap()]).assert().success();
+    assert!(stdout(&read_back).contains("valid pipeline \"orders-service-production\""), "{}", stdout(&read_back));
     // Several pipelines need a choice; an unknown one is named.
     pipewright()
         .args(["export", &fixture("codebuild-pipeline.yaml"), "--resource", "Nope"])

@@ -406,6 +406,20 @@ async fn run_provider(
         None | Some(ProviderKind::Snyk | ProviderKind::AlexaSkillsKit)
             if matches!(dispatch.action_type.owner, ActionOwner::Custom | ActionOwner::ThirdParty) =>
         {
+            // Said once, where a run shows it: nothing on this machine does the job itself.
+            let poll = match dispatch.action_type.owner {
+                ActionOwner::ThirdParty => "PollForThirdPartyJobs",
+                _ => "PollForJobs",
+            };
+            let id = &dispatch.action_type;
+            context.reporter.info(&format!(
+                "{}/{}: the job of {}/{}/{} waits for a job worker, which polls {poll} through `pipewright serve` on this state directory; `pipewright stop` ends the execution",
+                dispatch.stage,
+                dispatch.action,
+                id.owner.as_str(),
+                id.provider,
+                id.version
+            ));
             (Outcome::HandedOff, None)
         }
         None if dispatch.condition.is_some() => (

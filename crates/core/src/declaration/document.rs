@@ -1,5 +1,6 @@
-//! Reading a declaration from text: JSON or YAML, a bare pipeline object or the
-//! `{"pipeline": …, "metadata": …}` output of `aws codepipeline get-pipeline`.
+//! Reading a declaration from text: JSON or YAML, a bare pipeline object, the
+//! `{"pipeline": …, "metadata": …}` output of `aws codepipeline get-pipeline`, or
+//! CreatePipeline's `{"pipeline": …, "tags": …}` input.
 //!
 //! Syntax errors carry the line and column; shape errors (a wrong type, an unknown field)
 //! carry the path of the field relative to the pipeline object, and the position too.
@@ -34,16 +35,31 @@ impl Format {
 pub struct PipelineDocument {
     pub pipeline: PipelineDeclaration,
     pub metadata: Option<PipelineMetadata>,
+    /// CreatePipeline's `tags`, when the file is its input (`create-pipeline
+    /// --cli-input-json`, what `pipewright export` prints).
+    pub tags: Vec<DocumentTag>,
     /// True when the file had the `get-pipeline` shape (`{"pipeline": …}`).
     pub wrapped: bool,
 }
 
+/// A tag of CreatePipeline's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentTag {
+    pub key: String,
+    pub value: String,
+}
+
+/// `get-pipeline`'s output (`pipeline`, `metadata`) or CreatePipeline's input (`pipeline`,
+/// `tags`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Wrapped {
     pipeline: PipelineDeclaration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metadata: Option<PipelineMetadata>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<DocumentTag>,
 }
 
 impl PipelineDocument {
@@ -72,25 +88,25 @@ impl PipelineDocument {
                 let mut de = serde_json::Deserializer::from_str(text);
                 let doc: Wrapped = serde_path_to_error::deserialize(&mut de)
                     .map_err(|e| ParseError::json(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument { pipeline: doc.pipeline, metadata: doc.metadata, wrapped }
+                PipelineDocument { pipeline: doc.pipeline, metadata: doc.metadata, tags: doc.tags, wrapped }
             }
             (Format::Json, false) => {
                 let mut de = serde_json::Deserializer::from_str(text);
                 let pipeline = serde_path_to_error::deserialize(&mut de)
                     .map_err(|e| ParseError::json(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument { pipeline, metadata: None, wrapped }
+                PipelineDocument { pipeline, metadata: None, tags: Vec::new(), wrapped }
             }
             (Format::Yaml, true) => {
                 let de = serde_yaml_ng::Deserializer::from_str(text);
                 let doc: Wrapped = serde_path_to_error::deserialize(de)
                     .map_err(|e| ParseError::yaml(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument { pipeline: doc.pipeline, metadata: doc.metadata, wrapped }
+                PipelineDocument { pipeline: doc.pipeline, metadata: doc.metadata, tags: doc.tags, wrapped }
             }
             (Format::Yaml, false) => {
                 let de = serde_yaml_ng::Deserializer::from_str(text);
                 let pipeline = serde_path_to_error::deserialize(de)
                     .map_err(|e| ParseError::yaml(Some(e.path().to_string()), e.inner()))?;
-                PipelineDocument { pipeline, metadata: None, wrapped }
+                PipelineDocument { pipeline, metadata: None, tags: Vec::new(), wrapped }
             }
         };
         Ok(document)
@@ -99,7 +115,11 @@ impl PipelineDocument {
     /// CodePipeline's JSON for this document, in the shape it was read in.
     pub fn to_json(&self) -> serde_json::Value {
         let result = if self.wrapped {
-            serde_json::to_value(Wrapped { pipeline: self.pipeline.clone(), metadata: self.metadata.clone() })
+            serde_json::to_value(Wrapped {
+                pipeline: self.pipeline.clone(),
+                metadata: self.metadata.clone(),
+                tags: self.tags.clone(),
+            })
         } else {
             serde_json::to_value(&self.pipeline)
         };
@@ -249,6 +269,18 @@ mod tests {
         assert_eq!(doc.pipeline.name, "demo");
         let original: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc.to_json(), original);
+    }
+
+    #[test]
+    fn create_pipeline_input_with_tags_reads_and_round_trips() {
+        // What `pipewright export` prints and `create-pipeline --cli-input-json` takes.
+        let text = format!(r#"{{"pipeline": {BARE}, "tags": [{{"key": "team", "value": "web"}}]}}"#);
+        let doc = PipelineDocument::parse(&text, Format::Json).unwrap();
+        assert_eq!(doc.tags, [DocumentTag { key: "team".into(), value: "web".into() }]);
+        let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc.to_json(), original);
+        let bad = format!(r#"{{"pipeline": {BARE}, "tags": [{{"Key": "team"}}]}}"#);
+        assert!(PipelineDocument::parse(&bad, Format::Json).is_err());
     }
 
     #[test]

@@ -6,6 +6,6 @@ mod model;
 mod normalize;
 mod string_enum;
 
-pub use document::{Format, ParseError, PipelineDocument};
+pub use document::{DocumentTag, Format, ParseError, PipelineDocument};
 pub use model::*;
 pub use normalize::{MaskWithoutSecret, SECRET_MASK, SecretKeys, masked, normalized, with_kept_secrets};

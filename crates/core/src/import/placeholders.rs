@@ -169,7 +169,10 @@ pub fn shaped(name: &str, at: Account<'_>) -> String {
     if has(&["branch"]) {
         return "main".to_string();
     }
-    if has(&["fullrepositoryid", "repositoryid", "repo"]) && has(&["full", "id", "github", "owner"]) {
+    // `owner/repository` only for what names the whole of it (`FullRepositoryId`,
+    // `RepoFullName`, `RepositoryId`): `GitHubRepoName` or `GitHubRepo` is the repository's
+    // own name, which templates put into artifact and resource names, where `/` is refused.
+    if has(&["repo"]) && (has(&["full"]) || lower.ends_with("id")) {
         return "pipewright-placeholder/repository".to_string();
     }
     if has(&["vpc"]) {
@@ -275,6 +278,11 @@ mod tests {
         assert_eq!(shaped("ArtifactsBucketName", AT), "pipewright-placeholder-artifactsbucketname");
         assert_eq!(shaped("MainGitBranch", AT), "main");
         assert_eq!(shaped("FullRepositoryId", AT), "pipewright-placeholder/repository");
+        assert_eq!(shaped("RepoFullName", AT), "pipewright-placeholder/repository");
+        assert_eq!(shaped("GitHubRepositoryId", AT), "pipewright-placeholder/repository");
+        assert_eq!(shaped("GitHubRepoName", AT), "pipewright-placeholder-githubreponame");
+        assert_eq!(shaped("GitHubRepo", AT), "pipewright-placeholder-githubrepo");
+        assert_eq!(shaped("RepoOwner", AT), "pipewright-placeholder-repoowner");
         assert_eq!(for_type("AWS::EC2::VPC::Id", "Vpc", AT), "vpc-00000000000000000");
         assert_eq!(for_type("Number", "Count", AT), "1");
     }
