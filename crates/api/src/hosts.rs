@@ -37,6 +37,22 @@ impl AllowedHosts {
 
     /// Whether a request with this `Host` header (none: refused) is for this server.
     pub fn allows(&self, host_header: Option<&str>) -> bool {
+        if self.is_loopback(host_header) {
+            return true;
+        }
+        let Some(value) = host_header.map(str::trim).filter(|v| !v.is_empty()) else {
+            return false;
+        };
+        let (host, port) = split_host(value);
+        self.extra.iter().any(|allowed| {
+            let (name, allowed_port) = split_host(allowed);
+            name.eq_ignore_ascii_case(host) && allowed_port.is_none_or(|p| Some(p) == port)
+        })
+    }
+
+    /// Whether the `Host` header names this server by a loopback name on its port: a client
+    /// on this machine, not one through a name given with `--allow-host` (a tunnel's).
+    pub fn is_loopback(&self, host_header: Option<&str>) -> bool {
         let Some(value) = host_header.map(str::trim).filter(|v| !v.is_empty()) else {
             return false;
         };
@@ -47,13 +63,7 @@ impl AllowedHosts {
             None => self.port == 80,
         };
         let loopback = ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| host.eq_ignore_ascii_case(name));
-        if loopback && port_is_ours {
-            return true;
-        }
-        self.extra.iter().any(|allowed| {
-            let (name, allowed_port) = split_host(allowed);
-            name.eq_ignore_ascii_case(host) && allowed_port.is_none_or(|p| Some(p) == port)
-        })
+        loopback && port_is_ours
     }
 
     /// The refusal's message, for the response body.

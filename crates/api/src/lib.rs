@@ -36,7 +36,7 @@ use pipewright_core::time::Timestamp;
 
 pub use jobs::job_artifact_access;
 pub use protocol::{ACCOUNT_MARK, ApiError, HttpRequest, HttpResponse};
-pub use sigv4::Authenticator;
+pub use sigv4::{Authenticator, KeyRing};
 
 /// What the API needs from the deployment it runs in: the store, the shared handler, a clock
 /// and the identity of the account. Local mode and AWS implement it over their adapters.
@@ -158,6 +158,17 @@ async fn serve<C: ControlPlane>(
     let operation = protocol::operation(&request)?;
     let now_seconds = plane.now().millis() / 1000;
     let signed = authenticator.authenticate(&request, now_seconds)?;
+    if let (Authenticator::Keys(keys), Some(signed)) = (authenticator, &signed)
+        && !keys.may_call(&signed.access_key, operation)
+    {
+        return Err(ApiError::client(
+            "AccessDeniedException",
+            format!(
+                "{} is a job worker's key: it may call the job protocol only (PutJobSuccessResult, PutJobFailureResult, GetJobDetails, …), not codepipeline:{operation}",
+                signed.access_key
+            ),
+        ));
+    }
     let caller = &Caller { identity: signed.as_ref().map(|s| s.access_key.clone()), region: signed.map(|s| s.region) };
     call(plane, caller, operation, protocol::body_object(request.body)?).await
 }

@@ -24,8 +24,61 @@ pub enum Authenticator {
     /// Every request is accepted; the access key it names, if any, is taken as the caller.
     #[default]
     Open,
-    /// Only requests signed with one of these keys (access key id → secret access key).
-    Keys(BTreeMap<String, String>),
+    /// Only requests signed with one of these keys.
+    Keys(KeyRing),
+}
+
+/// The keys a server takes (access key id → secret access key): keys for every operation and
+/// the console, and keys that only report jobs. A job worker (a Lambda function an invoke
+/// action calls, a custom action's worker) is user code: it holds a job-worker key, with
+/// which it cannot read a pipeline's state, approve its own gate or change a pipeline, as a
+/// role with only `codepipeline:PutJob*Result` cannot on CodePipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRing {
+    pub full: BTreeMap<String, String>,
+    pub job_workers: BTreeMap<String, String>,
+}
+
+/// What a job-worker key may call: the job protocol, nothing else.
+pub const JOB_WORKER_OPERATIONS: &[&str] = &[
+    "PollForJobs",
+    "AcknowledgeJob",
+    "GetJobDetails",
+    "PutJobSuccessResult",
+    "PutJobFailureResult",
+    "PollForThirdPartyJobs",
+    "AcknowledgeThirdPartyJob",
+    "GetThirdPartyJobDetails",
+    "PutThirdPartyJobSuccessResult",
+    "PutThirdPartyJobFailureResult",
+];
+
+impl KeyRing {
+    /// The secret of `access_key`, whichever its scope.
+    pub fn secret(&self, access_key: &str) -> Option<&String> {
+        self.full.get(access_key).or_else(|| self.job_workers.get(access_key))
+    }
+
+    /// Whether `access_key` may call `operation`: a full key anything, a job-worker key the
+    /// job protocol only.
+    pub fn may_call(&self, access_key: &str, operation: &str) -> bool {
+        self.full.contains_key(access_key)
+            || (self.job_workers.contains_key(access_key) && JOB_WORKER_OPERATIONS.contains(&operation))
+    }
+}
+
+impl From<BTreeMap<String, String>> for KeyRing {
+    /// Full keys only.
+    fn from(full: BTreeMap<String, String>) -> KeyRing {
+        KeyRing { full, job_workers: BTreeMap::new() }
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for KeyRing {
+    /// Full keys only.
+    fn from(full: [(String, String); N]) -> KeyRing {
+        KeyRing::from(BTreeMap::from(full))
+    }
 }
 
 /// The `Authorization` header's parts.
@@ -285,7 +338,7 @@ impl Authenticator {
             }
             Authenticator::Keys(keys) => keys,
         };
-        verify_payload(request, payload, |key| keys.get(key).cloned(), now_seconds).map(Some)
+        verify_payload(request, payload, |key| keys.secret(key).cloned(), now_seconds).map(Some)
     }
 }
 
@@ -373,7 +426,7 @@ mod tests {
         ];
         let keys =
             BTreeMap::from([("AKIDEXAMPLE".to_string(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string())]);
-        (headers, Authenticator::Keys(keys))
+        (headers, Authenticator::Keys(keys.into()))
     }
 
     fn signed_by(region: &str) -> Signed {
@@ -401,7 +454,7 @@ mod tests {
             "InvalidSignatureException"
         );
         let (headers, _) = example(SIGNATURE);
-        let other = Authenticator::Keys(BTreeMap::from([("AKIDOTHER".to_string(), "x".to_string())]));
+        let other = Authenticator::Keys(BTreeMap::from([("AKIDOTHER".to_string(), "x".to_string())]).into());
         assert_eq!(
             other.authenticate(&request(&headers), SIGNED_AT).unwrap_err().exception,
             "UnrecognizedClientException"
@@ -456,7 +509,7 @@ mod tests {
     }
 
     fn keys() -> Authenticator {
-        Authenticator::Keys(BTreeMap::from([("AKIDEXAMPLE".to_string(), "secret".to_string())]))
+        Authenticator::Keys(BTreeMap::from([("AKIDEXAMPLE".to_string(), "secret".to_string())]).into())
     }
 
     #[test]

@@ -79,9 +79,15 @@ pub async fn deliver<C: ControlPlane>(plane: &C, delivery: WebhookDelivery<'_>) 
         .map_err(unavailable)?
         .ok_or_else(|| refused(404, format!("pipeline {} does not exist", webhook.target_pipeline)))?
         .declaration;
-    // The host's delivery id; a hash of the body when it sends none, so a resent body is one.
-    let id = delivery_id(GitHost::GitHub, delivery.headers)
-        .unwrap_or_else(|| hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", delivery.body)));
+    // A signed body is known by its digest: the delivery-id header is not signed, and a
+    // captured delivery sent again with a new one must start nothing new. Otherwise (no
+    // signature, so nothing to replay) the sender's delivery id, else the digest.
+    let digest = || hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", delivery.body));
+    let id = if webhook.signs_its_body() {
+        digest()
+    } else {
+        delivery_id(GitHost::GitHub, delivery.headers).unwrap_or_else(digest)
+    };
     let arn = definition::webhook_arn(plane.region(), plane.account(), &webhook.name);
     let planned = definition::plan_start(webhook, &declaration, &webhook.select(&body), &id, &arn)
         .map_err(|reason| refused(202, format!("nothing started: {reason}")))?;

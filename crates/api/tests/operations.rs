@@ -67,6 +67,38 @@ impl TestPlane {
         (response.status, response.body)
     }
 
+    /// `operation` signed with `access_key`/`secret`, as an SDK signs it, to a server that
+    /// takes `keys`.
+    async fn call_signed(
+        &self,
+        keys: &Authenticator,
+        (access_key, secret): (&str, &str),
+        operation: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        use pipewright_api::sigv4::{Credentials, Signer};
+        let signer = Signer {
+            credentials: Credentials {
+                access_key: access_key.to_string(),
+                secret_key: secret.to_string(),
+                session_token: None,
+            },
+            region: "us-east-1".to_string(),
+            service: "codepipeline".to_string(),
+        };
+        let mut headers = vec![
+            ("host".to_string(), "localhost".to_string()),
+            ("x-amz-target".to_string(), format!("CodePipeline_20150709.{operation}")),
+            ("content-type".to_string(), CONTENT_TYPE.to_string()),
+        ];
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.clock.millis() as u64);
+        signer.sign("POST", "http://localhost/", &mut headers, &bytes, at).unwrap();
+        let request = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &bytes };
+        let response = handle(self, keys, request).await;
+        (response.status, response.body)
+    }
+
     async fn ok(&self, operation: &str, body: Value) -> Value {
         let (status, body) = self.call(operation, body).await;
         assert_eq!(status, 200, "{operation}: {body}");
@@ -778,6 +810,13 @@ mod console {
             body: body.as_bytes(),
         };
         assert_eq!(page(&plane, &auth, login("accessKeyId=KEY&secretAccessKey=wrong")).await.status, 403);
+        // A job worker's key signs in to nothing.
+        let mut ring = pipewright_api::KeyRing::from([("KEY".to_string(), "a-long-enough-secret".to_string())]);
+        ring.job_workers.insert("JOBS".to_string(), "the-job-workers-secret".to_string());
+        let with_workers = ConsoleAuth::new(Authenticator::Keys(ring), true, b"test csrf secret".to_vec());
+        let worker =
+            page(&plane, &with_workers, login("accessKeyId=JOBS&secretAccessKey=the-job-workers-secret")).await;
+        assert_eq!(worker.status, 403);
         let signed_in = page(&plane, &auth, login("accessKeyId=KEY&secretAccessKey=a-long-enough-secret")).await;
         assert_eq!(signed_in.status, 303);
         let cookie = header(&signed_in, "set-cookie").unwrap();
@@ -1130,6 +1169,51 @@ mod console {
         assert_eq!(header(&log, "x-frame-options"), Some("DENY"));
         assert!(header(&log, "content-security-policy").is_some_and(|csp| csp.contains("default-src 'none'")));
     }
+}
+
+/// A job worker (a Lambda function an invoke action calls) is user code: its key reports
+/// jobs, and can neither read the pipeline's state (where an approval's token is), approve
+/// its own gate, nor change the pipeline. The full key can do all of it.
+#[tokio::test]
+async fn a_job_workers_key_reports_jobs_and_nothing_else() {
+    let plane = TestPlane::new();
+    let mut declaration = lambda_pipeline();
+    declaration["stages"].as_array_mut().unwrap().push(json!({ "name": "Gate", "actions": [{ "name": "Approve",
+        "actionTypeId": { "category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1" } }] }));
+    plane.ok("CreatePipeline", json!({ "pipeline": declaration })).await;
+    let mut ring = pipewright_api::KeyRing::from([("ADMIN".to_string(), "admin-secret-0123456789".to_string())]);
+    ring.job_workers.insert("JOBS".to_string(), "jobs-secret-0123456789".to_string());
+    let keys = Authenticator::Keys(ring);
+    let (admin, jobs) = (("ADMIN", "admin-secret-0123456789"), ("JOBS", "jobs-secret-0123456789"));
+
+    let source_job = plane.dispatches("Src")[0].job_id.clone();
+    let (status, body) = plane.call_signed(&keys, jobs, "GetJobDetails", json!({ "jobId": source_job })).await;
+    assert_eq!(status, 200, "{body}");
+    let result = json!({ "jobId": source_job, "currentRevision": { "revision": "v-1", "changeIdentifier": "v-1" } });
+    let (status, body) = plane.call_signed(&keys, jobs, "PutJobSuccessResult", result).await;
+    assert_eq!(status, 200, "{body}");
+
+    let refused = [
+        ("GetPipelineState", json!({ "name": "jobs" })),
+        ("GetPipeline", json!({ "name": "jobs" })),
+        ("UpdatePipeline", json!({ "pipeline": lambda_pipeline() })),
+        ("DeletePipeline", json!({ "name": "jobs" })),
+        ("StartPipelineExecution", json!({ "name": "jobs" })),
+        (
+            "PutApprovalResult",
+            json!({ "pipelineName": "jobs", "stageName": "Gate", "actionName": "Approve",
+            "result": { "summary": "self-approved", "status": "Approved" }, "token": "00000000-0000-4000-8000-000000000000" }),
+        ),
+    ];
+    for (operation, input) in refused {
+        let (status, body) = plane.call_signed(&keys, jobs, operation, input).await;
+        assert_eq!((status, body["__type"].as_str()), (400, Some("AccessDeniedException")), "{operation}: {body}");
+    }
+    // The full key reads what the job worker's may not; a key nobody issued is refused.
+    let (status, body) = plane.call_signed(&keys, admin, "GetPipelineState", json!({ "name": "jobs" })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = plane.call_signed(&keys, ("JOBS", "wrong-secret-0123456789"), "GetJobDetails", json!({})).await;
+    assert_eq!(status, 403);
 }
 
 fn github_pipeline(name: &str) -> Value {

@@ -260,7 +260,7 @@ pub async fn fetch<A: ArtifactStore>(
     let url = format!(
         "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/commit/{commit_id}?region={region}"
     );
-    let short = &commit_id[..commit_id.len().min(8)];
+    let short = pipewright_core::text::head(&commit_id, 8);
     let first_line = message.lines().next().unwrap_or_default().to_string();
     Outcome::Succeeded {
         output_variables: variables,

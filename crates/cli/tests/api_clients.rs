@@ -323,10 +323,27 @@ fn a_rebound_host_reaches_neither_the_api_nor_the_console() {
         let listed = http_raw(&server.endpoint, "POST", "/", &host, &list, "{}");
         assert!(listed.starts_with("HTTP/1.1 200") && listed.contains(r#""pipelines":[]"#), "{listed}");
     }
-    // A name the user allows is answered.
-    let tunnel = Server::start_with(&["--allow-host", "tunnel.example"]);
-    let listed = http_raw(&tunnel.endpoint, "POST", "/", "tunnel.example", &list, "{}");
-    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    // Through a name the user allows (a tunnel's), a server without keys takes webhooks
+    // only: anyone who reaches the tunnel could otherwise create a pipeline whose commands run
+    // on this machine.
+    let tunnel = Server::start_with(&["--allow-host", "tunnel.example", "--webhook-secret", "s3cret"]);
+    let refused = http_raw(&tunnel.endpoint, "POST", "/", "tunnel.example", &api, &create);
+    assert!(refused.starts_with("HTTP/1.1 403") && refused.contains("--access-key"), "{refused}");
+    let console = http_raw(&tunnel.endpoint, "GET", "/", "tunnel.example", &[], "");
+    assert!(console.starts_with("HTTP/1.1 403"), "{console}");
+    let push = r#"{"ref": "refs/heads/main", "after": "0123456789abcdef0123456789abcdef01234567"}"#;
+    let unsigned = [("Content-Type", "application/json"), ("X-GitHub-Event", "push")];
+    let webhook = http_raw(&tunnel.endpoint, "POST", "/webhooks/github", "tunnel.example", &unsigned, push);
+    // Refused for its missing signature, by the webhook's own check.
+    assert!(webhook.starts_with("HTTP/1.1 401") && !webhook.contains("--access-key"), "{webhook}");
+    let port = tunnel.endpoint.rsplit(':').next().unwrap().to_string();
+    let local = http_raw(&tunnel.endpoint, "POST", "/", &format!("127.0.0.1:{port}"), &list, "{}");
+    assert!(local.starts_with("HTTP/1.1 200"), "loopback stays open: {local}");
+    // With keys, the API is served there, to signed requests only.
+    let keyed = Server::start_with(&["--allow-host", "tunnel.example", "--access-key", "AK", "--secret-key", "SK"]);
+    let unsigned = http_raw(&keyed.endpoint, "POST", "/", "tunnel.example", &list, "{}");
+    assert!(!unsigned.contains("--access-key") && !unsigned.starts_with("HTTP/1.1 200"), "{unsigned}");
+    assert!(unsigned.contains("Exception"), "the API's own refusal: {unsigned}");
 }
 
 #[test]

@@ -344,6 +344,11 @@ fn serve_takes_signed_deliveries_and_refuses_bad_signatures() {
         json!({"pipeline": "web", "executionId": id, "new": false}),
         "a redelivery starts nothing new"
     );
+    // The delivery-id header is not signed: a captured delivery sent again under a new id is
+    // the same delivery, and cannot run an old commit again.
+    let (_, replayed) = server.deliver("push", "d-replayed", &main, b"s3cret");
+    assert_eq!(replayed["started"][0]["new"], false, "{replayed}");
+    assert_eq!(replayed["started"][0]["executionId"], id.as_str(), "{replayed}");
     let variables = server.source_variables("web", &id);
     assert_eq!(variables["CommitId"], repo.v2.as_str());
     assert_eq!(variables["BranchName"], "main");
@@ -437,6 +442,12 @@ fn a_putwebhook_webhook_starts_its_pipeline_only_with_a_valid_signature() {
         "arn:aws:codepipeline:local:000000000000:webhook:legacy-push"
     );
     assert_eq!(executions[0]["pipelineExecutionId"], started["started"][0]["executionId"]);
+    // The signed body, sent again under another delivery id, is the same delivery.
+    let mut replayed = signed(b"hook-secret");
+    replayed[1].1 = "g-replayed".to_string();
+    let (status, again) = server.post(&path, &replayed, &body);
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(server.executions("legacy", "Webhook").len(), 1, "a replay starts nothing: {again}");
 
     // The filter: a push to another branch starts nothing.
     let other = push("octo/app", "refs/heads/feature", &repo.v3, &[]).to_string().into_bytes();

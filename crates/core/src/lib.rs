@@ -36,6 +36,7 @@ pub mod service;
 pub mod source_events;
 pub mod source_polling;
 pub mod storage;
+pub mod text;
 pub mod time;
 pub mod unpacked;
 pub mod validate;

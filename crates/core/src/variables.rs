@@ -63,7 +63,8 @@ fn pieces(text: &str) -> Result<Vec<Piece<'_>>, MalformedReference> {
         let after = &rest[start + 2..];
         let malformed = |len: usize| MalformedReference {
             offset: consumed + start,
-            text: rest[start..(start + 2 + len).min(rest.len())].to_string(),
+            // At a character's start: the cut may fall inside a character after `#{`.
+            text: crate::text::head(&rest[start..], 2 + len).to_string(),
         };
         let Some(end) = after.find('}') else {
             return Err(malformed(after.len().min(40)));
@@ -154,6 +155,10 @@ mod tests {
         assert!(references("#{Open.Var").is_err());
         assert!(references("#{bad space.x}").is_err());
         assert!(references("#{.x}").is_err());
+        // The excerpt of an unclosed reference is cut at a character's start.
+        let unclosed = format!("#{{a{}", "é".repeat(30));
+        let excerpt = references(&unclosed).unwrap_err().text;
+        assert!(excerpt.starts_with("#{aé") && excerpt.len() <= 42, "{excerpt}");
     }
 
     #[test]

@@ -74,16 +74,20 @@ impl CloneRef {
     /// Replaces the reference in `directory` by a clone of the repository at the commit.
     pub async fn resolve(&self, directory: &Path) -> Result<(), String> {
         std::fs::remove_file(directory.join(FILE_NAME)).map_err(|e| format!("cannot remove {FILE_NAME}: {e}"))?;
-        git(None, &["clone", "--quiet", &self.clone_url, &directory.to_string_lossy()]).await?;
+        git(None, &["clone", "--quiet", "--end-of-options", &self.clone_url, &directory.to_string_lossy()]).await?;
         let has_commit =
-            git(Some(directory), &["cat-file", "-e", &format!("{}^{{commit}}", self.commit)]).await.is_ok();
+            git(Some(directory), &["cat-file", "-e", "--end-of-options", &format!("{}^{{commit}}", self.commit)])
+                .await
+                .is_ok();
         if !has_commit {
             // A pull request's head may live outside the branches a clone brings.
-            git(Some(directory), &["fetch", "--quiet", "origin", &self.commit]).await?;
+            git(Some(directory), &["fetch", "--quiet", "--end-of-options", "origin", &self.commit]).await?;
         }
         match &self.branch {
-            Some(branch) => git(Some(directory), &["checkout", "--quiet", "-B", branch, &self.commit]).await,
-            None => git(Some(directory), &["checkout", "--quiet", "--detach", &self.commit]).await,
+            Some(branch) => {
+                git(Some(directory), &["checkout", "--quiet", "-B", branch, "--end-of-options", &self.commit]).await
+            }
+            None => git(Some(directory), &["checkout", "--quiet", "--detach", "--end-of-options", &self.commit]).await,
         }
         .map(|_| ())
     }

@@ -166,7 +166,7 @@ async fn fetch_into<A: ArtifactStore>(
         variables.extend(change.into_iter().filter(|(_, value)| !value.is_empty()));
     }
     variables.retain(|_, value| !value.is_empty());
-    let short = &commit.id[..commit.id.len().min(8)];
+    let short = pipewright_core::text::head(&commit.id, 8);
     Outcome::Succeeded {
         output_variables: variables,
         summary: format!("{repository} at {short}: {}", commit.message),

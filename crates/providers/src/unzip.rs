@@ -101,7 +101,9 @@ fn extract_files<R: Read + Seek>(archive: &mut ZipArchive<R>, directory: &Path, 
             return Err(ZipError::Refused(format!("the artifact holds a path that leaves it: {:?}", entry.name())));
         };
         let path = directory.join(&name);
-        let mode = entry.unix_mode().map(|m| m & 0o7777);
+        // Permission bits only, as `unpacked_files` records them (the zip crate clears setuid,
+        // setgid and sticky bits too).
+        let mode = entry.unix_mode().map(|m| m & 0o777);
         if entry.is_dir() {
             if made.insert(path.clone()) {
                 fs::create_dir_all(&path)?;

@@ -1,6 +1,7 @@
 //! The approval-callback function, behind a Function URL: the HTTP request becomes the
 //! handler's request, its response the HTTP response.
 
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, IntoResponse, Request, RequestExt, Response, service_fn};
 
 use pipewright_aws::handlers::approval_callback;
@@ -14,12 +15,12 @@ async fn serve(services: &Services, request: Request) -> Result<impl IntoRespons
         Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         _ => String::new(),
     };
-    let caller = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string());
+    // Who decided, for the record: the address the Function URL saw, never a header the
+    // caller writes (X-Forwarded-For's first entry is whatever the client sent).
+    let caller = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    };
     let handled = approval_callback::handle(
         services,
         &approval_callback::Request { method: request.method().to_string(), query, body, caller },

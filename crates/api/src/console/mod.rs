@@ -137,7 +137,7 @@ impl ConsoleAuth {
     /// them (the api function's Lambda instances); `None` for an open console.
     pub fn secret_from_keys(authenticator: &Authenticator) -> Option<Vec<u8>> {
         let Authenticator::Keys(keys) = authenticator else { return None };
-        let material: String = keys.iter().map(|(key, secret)| format!("{key}\n{secret}\n")).collect();
+        let material: String = keys.full.iter().map(|(key, secret)| format!("{key}\n{secret}\n")).collect();
         Some(hmac_sha256(material.as_bytes(), b"pipewright-console-csrf-secret").to_vec())
     }
 
@@ -161,7 +161,8 @@ impl ConsoleAuth {
         let session = cookie(request, SESSION_COOKIE)?;
         let mut parts = session.splitn(3, '.');
         let (key, expires, mac) = (parts.next()?, parts.next()?.parse::<i64>().ok()?, parts.next()?);
-        let secret = keys.get(key)?;
+        // Only a full key signs in: a job worker's key reports jobs, and reads nothing.
+        let secret = keys.full.get(key)?;
         (expires > now && genuine(secret.as_bytes(), &session_claims(key, expires), mac)).then(|| Caller::named(key))
     }
 
@@ -226,7 +227,7 @@ fn login(auth: &ConsoleAuth, request: &HttpRequest<'_>, now: i64) -> Page {
         Authenticator::Open => true,
         // A secret, not a MAC: compared in constant time all the same.
         Authenticator::Keys(keys) => {
-            keys.get(key).is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(secret.as_bytes())))
+            keys.full.get(key).is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(secret.as_bytes())))
         }
     };
     if !valid {

@@ -257,6 +257,10 @@ impl StackNames {
     pub fn api_keys_secret(&self) -> String {
         format!("{}-ApiKeysSecret", self.stack)
     }
+    /// The job workers' key (`JobWorkerKeySecret`): the job protocol only.
+    pub fn job_worker_key_secret(&self) -> String {
+        format!("{}-JobWorkerKeySecret", self.stack)
+    }
     /// The secret repository webhooks are verified with (`WebhookSecretName`): the team
     /// creates it, so the stand-in only names it, one per stack.
     pub fn webhook_secret(&self) -> String {
@@ -288,6 +292,8 @@ pub struct DevStack {
     pub topic_arn: String,
     /// The api function's access key secret (`{"accessKeyId", "secretAccessKey"}`).
     pub api_keys_arn: String,
+    /// The job workers' key secret, of the same shape.
+    pub job_worker_key_arn: String,
     /// Function (logical id) → its queue's URL; only functions with rules have one.
     pub queues: BTreeMap<String, String>,
     /// Binary → its dead-letter queue's URL (where the router puts an event whose retries
@@ -360,20 +366,24 @@ pub async fn create(
             .unwrap_or_default(),
     };
 
-    let api_keys_arn = match secrets.describe_secret().secret_id(names.api_keys_secret()).send().await {
-        Ok(found) => found.arn.unwrap_or_default(),
-        Err(_) => secrets
-            .create_secret()
-            .name(names.api_keys_secret())
-            .secret_string(
-                serde_json::json!({ "accessKeyId": "PIPEWRIGHTAPI", "secretAccessKey": random_key() }).to_string(),
-            )
-            .send()
-            .await
-            .map_err(|e| describe(&e))?
-            .arn
-            .unwrap_or_default(),
+    let access_key_secret = async |name: String, access_key_id: &str| -> Result<String, DevstackError> {
+        Ok(match secrets.describe_secret().secret_id(&name).send().await {
+            Ok(found) => found.arn.unwrap_or_default(),
+            Err(_) => secrets
+                .create_secret()
+                .name(name)
+                .secret_string(
+                    serde_json::json!({ "accessKeyId": access_key_id, "secretAccessKey": random_key() }).to_string(),
+                )
+                .send()
+                .await
+                .map_err(|e| describe(&e))?
+                .arn
+                .unwrap_or_default(),
+        })
     };
+    let api_keys_arn = access_key_secret(names.api_keys_secret(), "PIPEWRIGHTAPI").await?;
+    let job_worker_key_arn = access_key_secret(names.job_worker_key_secret(), "PIPEWRIGHTJOBS").await?;
 
     create_commands_project(sdk, &names.commands_project()).await?;
 
@@ -421,7 +431,7 @@ pub async fn create(
         github_api_url: None,
         commands_project: Some(names.commands_project()),
     };
-    Ok(DevStack { names, settings, topic_arn, api_keys_arn, queues, dead_letter_queues, rules })
+    Ok(DevStack { names, settings, topic_arn, api_keys_arn, job_worker_key_arn, queues, dead_letter_queues, rules })
 }
 
 impl DevStack {
@@ -513,6 +523,7 @@ pub fn function_environment(stack: &DevStack, endpoint: &str) -> Vec<(String, St
         env.push(("PIPEWRIGHT_APPROVAL_URL".to_string(), url.clone()));
     }
     env.push(("PIPEWRIGHT_API_KEYS_SECRET_ARN".to_string(), stack.api_keys_arn.clone()));
+    env.push(("PIPEWRIGHT_JOB_WORKER_KEY_SECRET_ARN".to_string(), stack.job_worker_key_arn.clone()));
     env.push((crate::webhook_secret::SECRET_NAME_VARIABLE.to_string(), stack.names.webhook_secret()));
     if let Some(project) = &settings.commands_project {
         env.push(("PIPEWRIGHT_COMMANDS_PROJECT".to_string(), project.clone()));

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use pipewright_api::protocol::header_pairs;
 use pipewright_api::{Authenticator, HttpRequest};
 use pipewright_aws::handlers::api;
-use pipewright_aws::settings::{Services, api_keys};
+use pipewright_aws::settings::{Services, api_key_ring, api_keys};
 use pipewright_aws::webhook_secret::WebhookSecret;
 
 use common::*;
@@ -54,21 +54,23 @@ async fn forward(
         .into_response()
 }
 
-/// The api function's keys, as it reads them at init.
+/// The api function's keys, as it reads them at init: the full key and the job workers'.
 async fn stack_keys(stack: &Stack) -> (String, String, Authenticator) {
-    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
-    let text = secrets
-        .get_secret_value()
-        .secret_id(&stack.stack.api_keys_arn)
-        .send()
-        .await
-        .unwrap()
-        .secret_string()
-        .unwrap()
-        .to_string();
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let authenticator = api_keys(&text).expect("the stack's API keys parse");
+    let (full, _) = secret_text(stack, &stack.stack.api_keys_arn).await;
+    let (job_workers, _) = secret_text(stack, &stack.stack.job_worker_key_arn).await;
+    let value: serde_json::Value = serde_json::from_str(&full).unwrap();
+    let authenticator = api_key_ring(&full, Some(&job_workers)).expect("the stack's API keys parse");
     (value["accessKeyId"].as_str().unwrap().into(), value["secretAccessKey"].as_str().unwrap().into(), authenticator)
+}
+
+/// A secret's text, and the access key it holds.
+async fn secret_text(stack: &Stack, arn: &str) -> (String, (String, String)) {
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
+    let text = secrets.get_secret_value().secret_id(arn).send().await.unwrap().secret_string().unwrap().to_string();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let key =
+        (value["accessKeyId"].as_str().unwrap().to_string(), value["secretAccessKey"].as_str().unwrap().to_string());
+    (text, key)
 }
 
 async fn serve(stack: &Stack, authenticator: Authenticator) -> String {
@@ -127,6 +129,25 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
     let state = codepipeline.get_pipeline_state().name("through-api").send().await.unwrap();
     let gate = state.stage_states().iter().find(|s| s.stage_name() == Some("Gate")).unwrap();
     let token = gate.action_states()[0].latest_execution().unwrap().token().unwrap().to_string();
+
+    // A job worker's key (user code holds it) may not read the state nor approve the gate.
+    let (_, (job_key, job_secret)) = secret_text(&stack, &stack.stack.job_worker_key_arn).await;
+    let worker = client(&endpoint, &job_key, &job_secret);
+    let denied = worker.get_pipeline_state().name("through-api").send().await.unwrap_err();
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
+    let denied = worker
+        .put_approval_result()
+        .pipeline_name("through-api")
+        .stage_name("Gate")
+        .action_name("Approve")
+        .token(&token)
+        .result(ApprovalResult::builder().summary("self-approved").status(ApprovalStatus::Approved).build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
+    let unknown = worker.get_job_details().job_id("00000000-0000-4000-8000-000000000000").send().await.unwrap_err();
+    assert_eq!(unknown.code(), Some("JobNotFoundException"), "the job protocol is open to it: {unknown:?}");
 
     let wrong = codepipeline
         .put_approval_result()

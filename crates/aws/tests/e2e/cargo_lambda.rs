@@ -85,12 +85,18 @@ async fn the_function_binaries_run_a_pipeline_under_cargo_lambda_watch() {
     let answer = pipewright_http::send(
         Request::new("POST", &format!("{approval_url}/"))
             .header("content-type", "application/x-www-form-urlencoded")
+            // A header the caller writes is not who decided.
+            .header("x-forwarded-for", "the-security-team, 10.0.0.1")
             .body(format!("token={token}&decision=Approved&summary=watched+and+approved")),
     )
     .await
     .unwrap();
     assert_eq!(answer.status, 200, "{}\n{}", answer.text(), watch.log_tail());
     assert_eq!(gate(&stack.execution(&id).await), ActionStatus::Succeeded);
+    let execution = stack.execution(&id).await;
+    let decided = &execution.stages.iter().find(|s| s.name == "Gate").unwrap().actions[0].attempts[0];
+    let by = decided.last_updated_by.as_deref().unwrap_or_default();
+    assert!(by.starts_with("approval link") && !by.contains("security-team"), "{by}");
 
     let finished = router.run_until(1000, || async { stack.status(&id).await.is_some_and(|s| s.is_finished()) }).await;
     if let Err(error) = finished {

@@ -144,6 +144,9 @@ fn the_template_declares_the_functions_and_the_tick() {
     assert_eq!(built, crates, "template.yaml builds exactly the crates of functions/");
     // The control API verifies signatures against the stack's generated key.
     assert!(TEMPLATE.contains("PIPEWRIGHT_API_KEYS_SECRET_ARN: !Ref ApiKeysSecret"));
+    // …and job workers sign with a key of their own, which the function reads too.
+    assert!(TEMPLATE.contains("PIPEWRIGHT_JOB_WORKER_KEY_SECRET_ARN: !Ref JobWorkerKeySecret"));
+    assert!(TEMPLATE.contains("- !Ref JobWorkerKeySecret"));
     assert!(TEMPLATE.contains("GenerateStringKey: secretAccessKey"));
     // Repository webhooks are verified with the secret the stack names, and only it is readable.
     assert!(TEMPLATE.contains(&format!("{}: !Ref WebhookSecretName", webhook_secret::SECRET_NAME_VARIABLE)));

@@ -70,7 +70,8 @@ pub struct ServeArgs {
     webhook_secret: Option<String>,
     /// Also answer requests for this host name (`NAME` for any port, or `NAME:PORT`), e.g. a
     /// tunnel's. Without it only 127.0.0.1, localhost and [::1] on the server's port are
-    /// answered, so a web page that rebinds its name to 127.0.0.1 reaches nothing. Repeatable.
+    /// answered, so a web page that rebinds its name to 127.0.0.1 reaches nothing. Through
+    /// such a name, a server without --access-key takes webhooks only. Repeatable.
     #[arg(long = "allow-host", value_name = "NAME[:PORT]")]
     allow_hosts: Vec<String>,
     /// CodeBuild project NAME, from FILE: the JSON `aws codebuild batch-get-projects --names
@@ -257,6 +258,15 @@ async fn api(
     }
     if method == Method::POST && uri.path().starts_with("/webhooks/") {
         return webhook(&plane, &uri, &headers, body, peer).await;
+    }
+    // A name given with --allow-host (a tunnel's) reaches this server from anywhere: without
+    // keys, whoever reaches it could create a pipeline whose commands run here. Webhooks,
+    // which authenticate themselves, pass; the rest needs --access-key.
+    if matches!(plane.authenticator, Authenticator::Open) && !plane.hosts.is_loopback(host) {
+        let refusal = "this server has no keys: through a name given with --allow-host it takes only webhooks \
+                       (POST /webhooks/...); start it with --access-key and --secret-key to serve the API and \
+                       the console there";
+        return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], refusal).into_response();
     }
     let headers = header_pairs(&headers);
     // An upload streams to disk, within S3's limit rather than the API's.

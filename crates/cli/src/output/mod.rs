@@ -82,5 +82,5 @@ pub fn scope(change: &StateChange) -> String {
 
 /// The first 8 characters of an execution id, as people read it.
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
+    pipewright_core::text::head(id, 8)
 }

@@ -38,7 +38,7 @@ pub use moves::{
 };
 pub use rejection::{Rejection, Stale};
 pub use results::MAX_OUTPUT_VARIABLES_BYTES;
-pub use start::revision_types;
+pub use start::{is_commit_id, revision_types};
 pub use state::*;
 
 use crate::pipeline::Pipeline;

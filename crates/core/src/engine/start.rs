@@ -142,6 +142,12 @@ pub fn revision_types(kind: Option<ProviderKind>) -> &'static [RevisionType] {
     }
 }
 
+/// A full or abbreviated git object name: SHA-1 (40) or SHA-256 (64) hexadecimal digits, or
+/// at least 4 of them.
+pub fn is_commit_id(text: &str) -> bool {
+    (4..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverride]) -> Result<(), Rejection> {
     if overrides.len() > 50 {
         return Err(Rejection::Validation("sourceRevisions: at most 50 are allowed".to_string()));
@@ -161,6 +167,14 @@ fn check_source_revisions(pipeline: &Pipeline, overrides: &[SourceRevisionOverri
         }
         if given.revision_value.is_empty() || given.revision_value.len() > 1500 {
             return Err(Rejection::Validation(format!("{path}.revisionValue: must be 1 to 1500 characters")));
+        }
+        // A commit is named by its id, never by a ref or anything a git command line could
+        // read as an option (docs/reference/codepipeline.md, "Decisions where AWS is silent").
+        if given.revision_type == RevisionType::CommitId && !is_commit_id(&given.revision_value) {
+            return Err(Rejection::Validation(format!(
+                "{path}.revisionValue: \"{}\" is not a commit id (4 to 64 hexadecimal digits)",
+                given.revision_value.chars().take(80).collect::<String>()
+            )));
         }
         let allowed = revision_types(sources.actions[index].kind);
         if !allowed.contains(&given.revision_type) {

@@ -106,14 +106,20 @@ fn placeholder(name: &str, spec: &ParameterSpec, at: Account<'_>) -> String {
     }
 }
 
+/// The longest value CloudFormation takes for a parameter: a placeholder is never padded
+/// past it, whatever `MinLength` says.
+const MAX_PARAMETER_VALUE: usize = 4096;
+
+/// `value` cut to `MaxLength` characters and padded to `MinLength`, as `check` counts them.
 fn fit_length(mut value: String, spec: &ParameterSpec) -> String {
-    if let Some(max) = spec.max_length {
-        value.truncate(max);
+    if let Some(max) = spec.max_length
+        && let Some((cut, _)) = value.char_indices().nth(max)
+    {
+        value.truncate(cut);
     }
     if let Some(min) = spec.min_length {
-        while value.len() < min {
-            value.push('0');
-        }
+        let short = min.min(MAX_PARAMETER_VALUE).saturating_sub(value.chars().count());
+        value.extend(std::iter::repeat_n('0', short));
     }
     value
 }

@@ -224,8 +224,18 @@ impl<'t> Resolver<'t> {
                         ImportError::template(path, format!("Fn::Join joins strings; an element is {}", item.kind()))
                     })?);
                 }
+                // Sized before it is built: a long delimiter between many parts is a product.
+                let size = parts
+                    .iter()
+                    .map(String::len)
+                    .fold(0usize, usize::saturating_add)
+                    .saturating_add(delimiter.len().saturating_mul(parts.len().saturating_sub(1)));
+                if size > MAX_TEXT {
+                    return Err(ImportError::limit(format!(
+                        "{path}: a value grows beyond {MAX_TEXT} bytes; it is refused"
+                    )));
+                }
                 let text = parts.join(&delimiter);
-                self.check_size(&text, path)?;
                 Ok(Some(Node::String(self.dynamic_references(&text, path))))
             }
             "Fn::If" => {
@@ -262,7 +272,11 @@ impl<'t> Resolver<'t> {
                 if delimiter.is_empty() {
                     return Err(ImportError::template(path, "Fn::Split needs a delimiter"));
                 }
-                Ok(Some(Node::List(text.split(delimiter.as_str()).map(|s| Node::String(s.to_string())).collect())))
+                // Each item counts as a step: a list is what Fn::Join multiplies.
+                let items: Vec<Node> = text.split(delimiter.as_str()).map(|s| Node::String(s.to_string())).collect();
+                self.steps = self.steps.saturating_add(items.len() as u64);
+                self.step(path, depth)?;
+                Ok(Some(Node::List(items)))
             }
             "Fn::FindInMap" => self.find_in_map(arg, path, depth).map(Some),
             "Fn::Base64" => {

@@ -367,6 +367,37 @@ fn exponential_growth_is_refused_within_a_second() {
 }
 
 #[test]
+fn a_long_delimiter_between_many_split_parts_is_refused_before_it_is_joined() {
+    // 200,000 parts and a 1 KB delimiter would be 200 MB; the parts alone are steps past the
+    // bound, and a join of fewer parts is sized before it is built.
+    let commas = ",".repeat(200_000);
+    let delimiter = "d".repeat(1024);
+    let started = std::time::Instant::now();
+    let split = import(&with_config("", &format!("{{ProjectName: !Join ['{delimiter}', !Split [',', '{commas}']]}}")));
+    assert!(matches!(split, Err(ImportError::Limit(_))), "{split:?}");
+    let commas = ",".repeat(5_000);
+    let join = import(&with_config("", &format!("{{ProjectName: !Join ['{delimiter}', !Split [',', '{commas}']]}}")));
+    let error = join.unwrap_err();
+    assert!(error.to_string().contains("grows beyond"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_placeholder_fits_its_length_bounds_in_characters_and_within_reason() {
+    // `é` is two bytes: a cut by bytes would fall inside it. A MinLength of 10^18 pads to
+    // what CloudFormation takes at most, not forever.
+    let text = with_config(
+        "Parameters:\n  P: {Type: String, AllowedPattern: 'é+', MaxLength: 1}\n  Q: {Type: String, MinLength: 1e18}",
+        "{ProjectName: !Sub '${P}-${Q}'}",
+    );
+    let pipeline = one(&text);
+    let p = pipeline.placeholders.iter().find(|p| p.name == "P").unwrap();
+    assert_eq!(p.value.chars().count(), 1, "{}", p.value);
+    let q = pipeline.placeholders.iter().find(|p| p.name == "Q").unwrap();
+    assert_eq!(q.value.len(), 4096);
+}
+
+#[test]
 fn json_templates_read_the_same() {
     let text = r#"{"Resources": {"P": {"Type": "AWS::CodePipeline::Pipeline", "Properties": {
         "RoleArn": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::111122223333:role/cdk-deploy"]]},

@@ -193,6 +193,12 @@ impl WebhookDefinition {
         }
     }
 
+    /// Whether a delivery's body is signed (`GITHUB_HMAC`): then it, not an unsigned header,
+    /// tells one delivery from another.
+    pub fn signs_its_body(&self) -> bool {
+        self.authentication == "GITHUB_HMAC"
+    }
+
     /// What the filters (and the start) need of a delivery's body: small enough to travel on
     /// a bus when the body would not.
     pub fn select(&self, body: &Value) -> Selected {
@@ -319,7 +325,9 @@ pub fn plan_start(
         providers::spec_of(&action.action_type_id).map(|s| s.kind),
         Some(ProviderKind::GitHubV1 | ProviderKind::CodeStarSourceConnection | ProviderKind::CodeCommit)
     );
-    let commit = selected.after.as_deref().filter(|c| !c.is_empty() && !c.bytes().all(|b| b == b'0'));
+    // Only a commit id is taken: anything else (a ref, a value a git command line would read
+    // as an option) starts the branch's head, as CodePipeline's webhooks always do.
+    let commit = selected.after.as_deref().filter(|c| crate::engine::is_commit_id(c) && !c.bytes().all(|b| b == b'0'));
     let source_revisions = match (git_source, commit) {
         (true, Some(commit)) => {
             let mut variables = BTreeMap::new();
@@ -455,6 +463,9 @@ mod tests {
         let refused = plan(&other, "d-2").unwrap_err();
         assert!(refused.contains("\"refs/heads/dev\", not \"refs/heads/main\""), "{refused}");
         assert!(plan(&json!({"zen": "x"}), "d-3").unwrap_err().contains("selects nothing"));
+        // What is not a commit id is no override: the branch's head is started.
+        let option = json!({"ref": "refs/heads/main", "after": "--upload-pack=touch /tmp/x"});
+        assert!(plan(&option, "d-4").unwrap().source_revisions.is_empty());
         assert_eq!(placeholders("{A}-{B}-{", &BTreeMap::from([("A".into(), "1".into())])), "1-{B}-{");
     }
 

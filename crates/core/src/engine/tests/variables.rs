@@ -131,8 +131,16 @@ fn source_revision_overrides_are_checked_and_passed_to_the_source() {
         });
     }
     assert!(matches!(sim.rejected(start.clone()), Rejection::Validation(m) if m.contains("does not apply")));
+    // A commit is named by its id: a ref, or a value git would read as an option, is refused.
+    for not_an_id in ["main", "--upload-pack=touch /tmp/x", "abc", "refs/heads/main", &"a".repeat(65)] {
+        if let Event::StartExecution(s) = &mut start {
+            s.source_revisions[0].revision_type = RevisionType::CommitId;
+            s.source_revisions[0].revision_value = not_an_id.into();
+        }
+        let rejected = sim.rejected(start.clone());
+        assert!(matches!(&rejected, Rejection::Validation(m) if m.contains("is not a commit id")), "{rejected:?}");
+    }
     if let Event::StartExecution(s) = &mut start {
-        s.source_revisions[0].revision_type = RevisionType::CommitId;
         s.source_revisions[0].revision_value = "abc123".into();
     }
     let effects = sim.ok(start);
