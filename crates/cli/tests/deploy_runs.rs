@@ -154,6 +154,31 @@ fn a_deploy_action_without_a_target_fails_at_once_naming_the_three_choices() {
     assert!(!output.contains("needs the AWS backend"), "{output}");
 }
 
+/// An action of another region reads its inputs from that region's store, where a real run
+/// copies them first: the plan says so and names that copy.
+#[test]
+fn a_plan_of_an_action_in_another_region_names_the_region_and_its_store() {
+    let scratch = Scratch::new();
+    site_source(&scratch, "1");
+    let deploy = json!({"name": "West", "region": "us-west-2",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeploy", "version": "1"},
+        "configuration": {"ApplicationName": "app", "DeploymentGroupName": "fleet"},
+        "inputArtifacts": [{"name": "Src"}]});
+    let declaration = json!({
+        "name": "xregion", "roleArn": "arn:aws:iam::111122223333:role/pipewright", "pipelineType": "V2",
+        "artifactStores": {"us-east-1": {"type": "S3", "location": "east-artifacts"},
+                           "us-west-2": {"type": "S3", "location": "west-artifacts"}},
+        "stages": [source_stage(), stage("Deploy", vec![deploy])],
+    });
+    let file = scratch.file("xregion.json", &serde_json::to_string_pretty(&declaration).unwrap());
+    let (code, output) = scratch.run(&file, &["--plan", "--region", "us-east-1"], &[]);
+    assert_eq!(code, 0, "{output}");
+    let lines = lines_of(&output, "Deploy", "West");
+    assert!(mentions(&lines, "CodeDeploy deployment of s3://west-artifacts/"), "{lines:?}");
+    assert!(mentions(&lines, "(in us-west-2)"), "{lines:?}");
+    assert!(mentions(&lines, "inputs copied first to us-west-2's artifact store, s3://west-artifacts/"), "{lines:?}");
+}
+
 #[test]
 fn a_planned_release_runs_to_the_end_showing_each_change_and_the_diff_of_the_next() {
     let scratch = Scratch::new();

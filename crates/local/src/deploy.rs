@@ -130,7 +130,8 @@ pub async fn run(
             failed(FailureType::ConfigurationError, choose_a_target(&dispatch.action_type.provider))
         }
         DeployMode::Plan => {
-            let (outcome, lines) = plan::plan(dispatch, kind, &context.artifacts, &context.memory).await;
+            let (outcome, lines) =
+                plan::plan(dispatch, kind, &context.artifacts, &context.memory, regional_store.as_deref()).await;
             for line in &lines {
                 say(line);
             }
@@ -204,7 +205,7 @@ pub async fn invoke_pipeline(dispatch: &Dispatch, context: &ProviderContext, log
     };
     if matches!(context.deploy, DeployMode::Plan) {
         let (outcome, lines) =
-            plan::plan(dispatch, ProviderKind::CodePipelineInvoke, &context.artifacts, &context.memory).await;
+            plan::plan(dispatch, ProviderKind::CodePipelineInvoke, &context.artifacts, &context.memory, None).await;
         for line in &lines {
             output.line(&dispatch.stage, &dispatch.action, line);
         }

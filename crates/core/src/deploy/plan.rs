@@ -41,6 +41,25 @@ impl Plan {
         self.lines.push(title.to_string());
         self.lines.extend(text.lines().map(|l| format!("    {l}")));
     }
+
+    /// The plan of an action that runs in `region` (its `region` field), whose inputs are
+    /// first copied to that region's store `copied_to` when they are elsewhere
+    /// (`super::regional_store`), as a real run copies them.
+    pub fn in_region(mut self, region: Option<&str>, copied_to: Option<&str>) -> Plan {
+        let Some(region) = region else { return self };
+        self.summary.push_str(&format!(" (in {region})"));
+        if let Some(first) = self.lines.first_mut() {
+            first.push_str(&format!(" (in {region})"));
+        }
+        if let Some(bucket) = copied_to {
+            let at = self.lines.len().min(1);
+            self.lines.insert(
+                at,
+                format!("inputs copied first to {region}'s artifact store, s3://{bucket}/ (a service reads S3 in its own region)"),
+            );
+        }
+        self
+    }
 }
 
 /// A stack's template as this state directory last planned or deployed it.
@@ -271,6 +290,16 @@ pub fn codepipeline(child: &super::codepipeline::Child) -> Plan {
 mod tests {
     use super::*;
     use crate::deploy::cloudformation::template_shape;
+
+    #[test]
+    fn a_plan_in_another_region_says_where_and_where_its_inputs_are_read() {
+        let home = codedeploy("app", "fleet", "s3://b/k", true);
+        assert_eq!(home.clone().in_region(None, None), home, "an action of the home region says nothing more");
+        let west = codedeploy("app", "fleet", "s3://west/k", true).in_region(Some("us-west-2"), Some("west"));
+        assert!(west.summary.ends_with("to app/fleet (in us-west-2)"), "{}", west.summary);
+        assert!(west.lines[0].ends_with("(in us-west-2)"), "{:?}", west.lines);
+        assert!(west.lines[1].starts_with("inputs copied first to us-west-2's artifact store, s3://west/"));
+    }
 
     const TEMPLATE: &str = "Parameters:\n  Env:\n    Type: String\nResources:\n  Api:\n    Type: AWS::Serverless::Function\nOutputs:\n  ApiUrl:\n    Value: !GetAtt Api.Url\n  Env:\n    Value: !Ref Env\n";
 

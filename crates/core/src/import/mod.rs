@@ -208,7 +208,24 @@ pub fn import_template(
         let resource = &template.resources[logical_id];
         let name = resolver.physical_name(logical_id)?;
         let properties = resolver.resolve(&resource.properties, logical_id, 0)?.unwrap_or(Node::Null);
-        let mapped = mapping::pipeline(logical_id, &properties, &name)?;
+        let mapped = mapping::pipeline(logical_id, &properties, &name).map_err(|error| match error {
+            // A value that cannot be mapped because it is a stand-in says which, and how to
+            // give it (an include's snippet where an object is needed).
+            ImportError::Template { at, message } => match resolver.registry.used_at(&at) {
+                Some(p) => ImportError::Template {
+                    message: format!(
+                        "{message} (it is the placeholder for {} {}, which cannot be known offline; give it with {} '{}=…')",
+                        p.kind.describe(),
+                        p.name,
+                        p.kind.flag(),
+                        p.name
+                    ),
+                    at,
+                },
+                None => ImportError::Template { at, message },
+            },
+            other => other,
+        })?;
         imported.push(ImportedPipeline {
             logical_id: logical_id.to_string(),
             stack_name: options.stack_name.clone(),

@@ -112,6 +112,18 @@ impl Registry {
         }
     }
 
+    /// A placeholder that stands for something a person can give, used at `path` or at what
+    /// holds it: what to name when a value at `path` cannot be mapped.
+    pub fn used_at(&self, path: &str) -> Option<&Placeholder> {
+        let holds = |used: &String| {
+            path.strip_prefix(used.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        self.entries
+            .values()
+            .map(|(_, placeholder)| placeholder)
+            .find(|p| p.kind != PlaceholderKind::Resource && p.used_at.iter().any(holds))
+    }
+
     /// Every placeholder, in first-use order.
     pub fn into_list(self) -> Vec<Placeholder> {
         let mut list: Vec<(usize, Placeholder)> = self.entries.into_values().collect();

@@ -45,6 +45,16 @@ pub struct Resolver<'t> {
     pub warnings: Vec<String>,
 }
 
+/// What names a transform's output for `--value`: an include's `Location`, else the macro's
+/// name.
+fn transform_location(arg: &Node) -> String {
+    arg.get("Parameters")
+        .and_then(|p| p.get("Location"))
+        .and_then(Node::scalar_text)
+        .or_else(|| arg.get("Name").and_then(Node::scalar_text))
+        .unwrap_or_else(|| "Fn::Transform".to_string())
+}
+
 /// A resolved value; `None` is `AWS::NoValue`.
 pub type Resolved = Option<Node>;
 
@@ -196,14 +206,55 @@ impl<'t> Resolver<'t> {
             Node::Map(map) => {
                 let mut out = Map::new();
                 for (key, value) in map {
+                    if key == "Fn::Transform" {
+                        continue;
+                    }
                     if let Some(value) = self.resolve(value, &join_path(path, key), depth + 1)? {
                         out.insert(key.clone(), value);
                     }
+                }
+                if let Some(transform) = map.get("Fn::Transform") {
+                    self.merge_transform(transform, &mut out, path, depth)?;
                 }
                 Node::Map(out)
             }
             other => other.clone(),
         }))
+    }
+
+    /// `Fn::Transform` beside other keys (`{Name: Build, Fn::Transform: {Name: AWS::Include,
+    /// …}}`): the snippet is an object whose keys join the others; a key the object names
+    /// itself keeps its own value.
+    fn merge_transform(
+        &mut self,
+        transform: &Node,
+        out: &mut Map,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), ImportError> {
+        let at = join_path(path, "Fn::Transform");
+        let location = transform_location(transform);
+        if !self.options.values.contains_key(&location) {
+            return Err(ImportError::template(
+                path,
+                format!(
+                    "part of it comes from Fn::Transform {location}, which cannot be read offline; give the snippet with --value '{location}=<its YAML or JSON>'"
+                ),
+            ));
+        }
+        match self.call("Fn::Transform", transform, &at, depth + 1)? {
+            Some(Node::Map(snippet)) => {
+                for (key, value) in snippet {
+                    out.entry(key).or_insert(value);
+                }
+                Ok(())
+            }
+            Some(other) => Err(ImportError::template(
+                &at,
+                format!("the snippet is {}; beside other keys it must be an object", other.kind()),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn call(&mut self, function: &str, arg: &Node, path: &str, depth: usize) -> Result<Resolved, ImportError> {
@@ -305,12 +356,16 @@ impl<'t> Resolver<'t> {
                 Ok(Some(Node::String(self.unknowable(PlaceholderKind::StackOutput, &name, path))))
             }
             "Fn::Transform" => {
-                let location = arg
-                    .get("Parameters")
-                    .and_then(|p| p.get("Location"))
-                    .and_then(Node::scalar_text)
-                    .or_else(|| arg.get("Name").and_then(Node::scalar_text))
-                    .unwrap_or_else(|| "Fn::Transform".to_string());
+                let location = transform_location(arg);
+                let include = arg.get("Name").and_then(Node::scalar_text).as_deref() == Some("AWS::Include");
+                // An include's snippet given with --value is read as template text, and its
+                // intrinsics evaluated where it stands, as CloudFormation inserts it.
+                if include && let Some(snippet) = self.options.values.get(&location) {
+                    self.check_size(snippet, path)?;
+                    if let Ok(node) = super::read_template(snippet) {
+                        return self.resolve(&node, path, depth + 1);
+                    }
+                }
                 Ok(Some(Node::String(self.unknowable(PlaceholderKind::Include, &location, path))))
             }
             other => Err(ImportError::template(path, format!("{other} is not an intrinsic function Pipewright knows"))),

@@ -562,3 +562,53 @@ fn parameters_left_at_an_empty_default_are_known_with_their_uses() {
     );
     assert!(pipeline.placeholders.iter().all(|p| p.name != "Project"));
 }
+
+/// `AWS::Include` (docs/import.md, "Intrinsic functions"): a snippet given with `--value` is
+/// read as template text where it stands, alone or beside other keys; without it, what cannot
+/// be mapped says which include to give.
+#[test]
+fn an_include_is_read_from_its_value_alone_or_beside_other_keys() {
+    let text = r#"
+Parameters:
+  Branch: {Type: String, Default: main}
+Resources:
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      RoleArn: arn:aws:iam::123456789012:role/r
+      ArtifactStore: {Type: S3, Location: my-bucket}
+      Stages:
+        - Name: Sources
+          Actions:
+            - Name: Website
+              ActionTypeId: {Category: Source, Owner: AWS, Provider: CodeCommit, Version: '1'}
+              Configuration:
+                'Fn::Transform': {Name: 'AWS::Include', Parameters: {Location: 's3://b/source.json'}}
+              OutputArtifacts: [{Name: sources}]
+        - Name: Build
+          'Fn::Transform': {Name: 'AWS::Include', Parameters: {Location: 's3://b/build.yaml'}}
+"#;
+    let mut options = options();
+    let missing = import_template(text, None, &options).unwrap_err().to_string();
+    assert!(missing.contains("Fn::Transform s3://b/build.yaml, which cannot be read offline"), "{missing}");
+    assert!(missing.contains("--value 's3://b/build.yaml=<its YAML or JSON>'"), "{missing}");
+
+    let build = "Name: Ignored\nActions:\n  - Name: B\n    ActionTypeId: {Category: Build, Owner: AWS, Provider: CodeBuild, Version: '1'}\n    Configuration: {ProjectName: !Sub 'build-${Branch}'}\n    InputArtifacts: [{Name: sources}]\n";
+    options.values.insert("s3://b/build.yaml".into(), build.into());
+    let unmapped = import_template(text, None, &options).unwrap_err().to_string();
+    assert!(
+        unmapped.starts_with("Pipeline.Stages[0].Actions[0].Configuration: is a string but not a JSON object"),
+        "{unmapped}"
+    );
+    assert!(unmapped.contains("the placeholder for include s3://b/source.json"), "{unmapped}");
+    assert!(unmapped.contains("--value 's3://b/source.json=…'"), "{unmapped}");
+
+    options
+        .values
+        .insert("s3://b/source.json".into(), r#"{"RepositoryName": "site", "BranchName": {"Ref": "Branch"}}"#.into());
+    let pipeline = import_template(text, None, &options).unwrap().remove(0);
+    let stages = &pipeline.declaration.stages;
+    assert_eq!(stages[0].actions[0].configuration.as_ref().unwrap()["BranchName"], "main", "its intrinsics evaluated");
+    assert_eq!(stages[1].name, "Build", "a key beside the include keeps its own value");
+    assert_eq!(stages[1].actions[0].configuration.as_ref().unwrap()["ProjectName"], "build-main");
+}

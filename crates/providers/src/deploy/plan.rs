@@ -14,14 +14,18 @@ use super::{ArtifactBytes, configuration_error, job_failed, zip_names, zip_of};
 use crate::{ActionError, Outcome};
 
 /// Plans `dispatch`: the outcome to report and the plan's lines to show.
+/// `regional_store` is the store of the action's region when its inputs are copied there
+/// first (`core::deploy::regional_store`).
 pub async fn plan(
     dispatch: &Dispatch,
     kind: ProviderKind,
     artifacts: &dyn ArtifactBytes,
     memory: &Memory,
+    regional_store: Option<&str>,
 ) -> (Outcome, Vec<String>) {
-    match describe_action(dispatch, kind, artifacts, memory).await {
+    match describe_action(dispatch, kind, artifacts, memory, regional_store).await {
         Ok(plan) => {
+            let plan = plan.in_region(dispatch.region.as_deref(), regional_store);
             if let Err(error) = write_outputs(dispatch, &plan, artifacts).await {
                 return (Outcome::Failed(error), plan.lines);
             }
@@ -70,7 +74,12 @@ async fn describe_action(
     kind: ProviderKind,
     artifacts: &dyn ArtifactBytes,
     memory: &Memory,
+    regional_store: Option<&str>,
 ) -> Result<Plan, ActionError> {
+    // Where a service of the action's region reads an input: its copy in that region's store.
+    let s3_url = |location: &pipewright_core::engine::ArtifactLocation| {
+        format!("s3://{}/{}", regional_store.unwrap_or(&location.bucket), location.key)
+    };
     let configuration = &dispatch.configuration;
     let required = |key: &str| {
         pipewright_core::deploy::config(configuration, key)
@@ -100,7 +109,7 @@ async fn describe_action(
             let location = inputs.location(first)?;
             let has_appspec =
                 zip_names(inputs.zip(first).await?).iter().any(|n| n == "appspec.yml" || n == "appspec.yaml");
-            let revision = format!("s3://{}/{}", location.bucket, location.key);
+            let revision = s3_url(location);
             Ok(describe::codedeploy(
                 &required("ApplicationName")?,
                 &required("DeploymentGroupName")?,
@@ -125,7 +134,7 @@ async fn describe_action(
                 &required("ApplicationName")?,
                 &required("EnvironmentName")?,
                 &beanstalk::version_label(&dispatch.action_execution_id),
-                &format!("s3://{}/{}", location.bucket, location.key),
+                &s3_url(location),
             ))
         }
         ProviderKind::StepFunctions => {
