@@ -212,16 +212,7 @@ pub fn import_template(
             // A value that cannot be mapped because it is a stand-in says which, and how to
             // give it (an include's snippet where an object is needed).
             ImportError::Template { at, message } => match resolver.registry.used_at(&at) {
-                Some(p) => ImportError::Template {
-                    message: format!(
-                        "{message} (it is the placeholder for {} {}, which cannot be known offline; give it with {} '{}=…')",
-                        p.kind.describe(),
-                        p.name,
-                        p.kind.flag(),
-                        p.name
-                    ),
-                    at,
-                },
+                Some(p) => ImportError::Template { message: format!("{message} (it is {})", p.how_to_give()), at },
                 None => ImportError::Template { at, message },
             },
             other => other,

@@ -69,6 +69,17 @@ pub struct Placeholder {
 }
 
 impl Placeholder {
+    /// `the placeholder for parameter AppName; give it with --parameter AppName=…`.
+    pub fn how_to_give(&self) -> String {
+        format!(
+            "the placeholder for {} {}; give it with {} {}=…",
+            self.kind.describe(),
+            self.name,
+            self.kind.flag(),
+            self.name
+        )
+    }
+
     /// True when a local run reads or executes the value: commands, buildspecs, environment
     /// variables, Lambda function names and user parameters. Other fields (role ARNs, bucket
     /// names, connection ARNs) are only checked, never used, by a local run.

@@ -46,13 +46,7 @@ impl StandIn {
             .filter(|p| p.value.contains(MARK))
             .map(|p| StandIn {
                 value: p.value.clone(),
-                what: format!(
-                    "the placeholder for {} {}; give it with {} {}=…",
-                    p.kind.describe(),
-                    p.name,
-                    p.kind.flag(),
-                    p.name
-                ),
+                what: p.how_to_give(),
                 smaller: ["p", "123456789012"].iter().map(|token| shrunk_placeholder(&p.value, token)).collect(),
                 whole: false,
                 placeholder: Some(p.clone()),

@@ -601,7 +601,7 @@ Resources:
         "{unmapped}"
     );
     assert!(unmapped.contains("the placeholder for include s3://b/source.json"), "{unmapped}");
-    assert!(unmapped.contains("--value 's3://b/source.json=…'"), "{unmapped}");
+    assert!(unmapped.contains("give it with --value s3://b/source.json=…"), "{unmapped}");
 
     options
         .values
