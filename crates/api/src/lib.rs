@@ -164,7 +164,7 @@ async fn serve<C: ControlPlane>(
         return Err(ApiError::client(
             "AccessDeniedException",
             format!(
-                "{} is a job worker's key: it may call the job protocol only (PutJobSuccessResult, PutJobFailureResult, GetJobDetails, …), not codepipeline:{operation}",
+                "{} is a job worker's key: it may call GetJobDetails, PutJobSuccessResult and PutJobFailureResult only, not codepipeline:{operation}",
                 signed.access_key
             ),
         ));

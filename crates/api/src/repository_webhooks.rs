@@ -3,7 +3,7 @@
 //! `pipewright serve` and the api function. A delivery is verified with the secret the caller
 //! holds, read into typed events, planned against every pipeline of the store
 //! (`pipewright_core::webhooks::plan`), and each match starts through the API's own start path
-//! with trigger `WebhookV2`, once per delivery id: a redelivery, even one racing the first,
+//! with trigger `WebhookV2`, once per delivery (`webhooks::payload::read` says what it is known by): a redelivery, even one racing the first,
 //! answers the execution with `"new": false`.
 
 use serde_json::{Value, json};

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use pipewright_core::declaration::ActionCategory;
-use pipewright_core::engine::{SourceRevisionOverride, Trigger, TriggerType, revision_types};
+use pipewright_core::engine::{RevisionType, SourceRevisionOverride, Trigger, TriggerType, revision_types};
 use pipewright_core::ids;
 use pipewright_core::ports::StateStore;
 
@@ -67,8 +67,14 @@ pub async fn put<C: ControlPlane>(plane: &C, caller: &Caller, input: PutInput) -
     }
     // A source that can be started at a revision is started at this one; any other (a custom
     // or partner source) runs as it would, its job worker reporting what it fetched.
-    let overrides: Vec<SourceRevisionOverride> = revision_types(source.kind)
-        .first()
+    let revision_type = revision_types(source.kind).first().copied();
+    if revision_type == Some(RevisionType::CommitId) && !pipewright_core::engine::is_commit_id(&revision_id) {
+        return Err(ApiError::validation(format!(
+            "actionRevision.revisionId: {action} is a git source, whose revision is a commit id (4 to 64 hexadecimal digits)"
+        )));
+    }
+    let overrides: Vec<SourceRevisionOverride> = revision_type
+        .as_ref()
         .map(|revision_type| SourceRevisionOverride {
             action_name: action.clone(),
             revision_type: *revision_type,

@@ -29,29 +29,21 @@ pub enum Authenticator {
 }
 
 /// The keys a server takes (access key id → secret access key): keys for every operation and
-/// the console, and keys that only report jobs. A job worker (a Lambda function an invoke
-/// action calls, a custom action's worker) is user code: it holds a job-worker key, with
-/// which it cannot read a pipeline's state, approve its own gate or change a pipeline, as a
-/// role with only `codepipeline:PutJob*Result` cannot on CodePipeline.
+/// the console, and keys that only report jobs. A Lambda function an invoke action calls is
+/// user code: it holds a job-worker key, with which it cannot read a pipeline's state, approve
+/// its own gate or change a pipeline, as a role with only `codepipeline:PutJob*Result` cannot
+/// on CodePipeline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyRing {
     pub full: BTreeMap<String, String>,
     pub job_workers: BTreeMap<String, String>,
 }
 
-/// What a job-worker key may call: the job protocol, nothing else.
-pub const JOB_WORKER_OPERATIONS: &[&str] = &[
-    "PollForJobs",
-    "AcknowledgeJob",
-    "GetJobDetails",
-    "PutJobSuccessResult",
-    "PutJobFailureResult",
-    "PollForThirdPartyJobs",
-    "AcknowledgeThirdPartyJob",
-    "GetThirdPartyJobDetails",
-    "PutThirdPartyJobSuccessResult",
-    "PutThirdPartyJobFailureResult",
-];
+/// What a job-worker key may call: the operations on a job whose id the worker was given (a
+/// Lambda function is given its job in the invoke). Not PollForJobs nor AcknowledgeJob, which
+/// hand out any waiting job of an action type, with write credentials for its outputs: a
+/// custom action's worker polls with a full key.
+pub const JOB_WORKER_OPERATIONS: &[&str] = &["GetJobDetails", "PutJobSuccessResult", "PutJobFailureResult"];
 
 impl KeyRing {
     /// The secret of `access_key`, whichever its scope.

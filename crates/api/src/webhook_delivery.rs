@@ -1,7 +1,7 @@
 //! A delivery to the URL PutWebhook answered, `POST /webhooks/codepipeline/<name>?t=<token>`
 //! (docs/sources.md): the URL's token, then the webhook's own authentication (GITHUB_HMAC,
 //! IP, UNAUTHENTICATED) and its JSONPath filters decide; the pipeline starts with trigger
-//! `Webhook`, once per delivery id. The same for `pipewright serve` and the api function.
+//! `Webhook`, once per delivery (a signed body's digest, else the sender's delivery id). The same for `pipewright serve` and the api function.
 
 use std::net::IpAddr;
 
@@ -11,7 +11,7 @@ use pipewright_core::mac::same_secret;
 use pipewright_core::ports::StateStore;
 use pipewright_core::webhooks::GitHost;
 use pipewright_core::webhooks::definition::{self, RECORD_KIND, StoredWebhook};
-use pipewright_core::webhooks::payload::delivery_id;
+use pipewright_core::webhooks::payload::{body_digest, delivery_id};
 
 use crate::ControlPlane;
 use crate::executions::start_execution;
@@ -82,7 +82,7 @@ pub async fn deliver<C: ControlPlane>(plane: &C, delivery: WebhookDelivery<'_>) 
     // A signed body is known by its digest: the delivery-id header is not signed, and a
     // captured delivery sent again with a new one must start nothing new. Otherwise (no
     // signature, so nothing to replay) the sender's delivery id, else the digest.
-    let digest = || hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", delivery.body));
+    let digest = || body_digest(delivery.body);
     let id = if webhook.signs_its_body() {
         digest()
     } else {

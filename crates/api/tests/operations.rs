@@ -1348,6 +1348,22 @@ fn connection_pipeline(name: &str, with_variable: bool) -> Value {
     declaration
 }
 
+/// A git source's revision is a commit id: anything else is refused, naming the field the
+/// operation has.
+#[tokio::test]
+async fn a_git_sources_action_revision_is_a_commit_id() {
+    let plane = TestPlane::new();
+    plane.ok("CreatePipeline", json!({"pipeline": connection_pipeline("app", false)})).await;
+    let revision = |id: &str| {
+        json!({"pipelineName": "app", "stageName": "Source", "actionName": "App",
+               "actionRevision": {"revisionId": id, "revisionChangeId": "c", "created": 1}})
+    };
+    let (status, body) = plane.call("PutActionRevision", revision("--upload-pack=touch /tmp/x")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("actionRevision.revisionId:"), "{body}");
+    plane.ok("PutActionRevision", revision("0123456789abcdef0123456789abcdef01234567")).await;
+}
+
 /// A GitHub push to main of octo/app, signed with `secret`: its headers and body.
 fn signed_push(secret: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
     use pipewright_core::webhooks::{GitHost, signature};

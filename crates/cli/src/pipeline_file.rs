@@ -52,6 +52,8 @@ pub struct Candidate {
     /// For a template: the values the import chose (placeholders, a stack name taken from the
     /// file's name), whose failures are warnings (`import::stand_ins`).
     pub stand_ins: Vec<StandIn>,
+    /// The pipeline's tags: a template's, or a CreatePipeline input file's.
+    pub tags: Vec<import::mapping::Tag>,
 }
 
 impl Candidate {
@@ -237,6 +239,11 @@ pub fn load(file: &str, args: &ImportArgs, region: Option<&str>) -> Result<Vec<C
                     context: Context { home_region },
                     imported: None,
                     stand_ins: Vec::new(),
+                    tags: document
+                        .tags
+                        .into_iter()
+                        .map(|tag| import::mapping::Tag { key: tag.key, value: tag.value })
+                        .collect(),
                 }])
             }
             Err(error) => Err(LoadError::Unparsable(error)),
@@ -253,6 +260,7 @@ fn imported(label: String, pipeline: ImportedPipeline, context: Context, stack_n
         label: Some(label),
         declaration: pipeline.declaration.clone(),
         context,
+        tags: pipeline.tags.clone(),
         imported: Some(pipeline),
         stand_ins,
     }

@@ -329,6 +329,7 @@ fn a_rebound_host_reaches_neither_the_api_nor_the_console() {
     let tunnel = Server::start_with(&["--allow-host", "tunnel.example", "--webhook-secret", "s3cret"]);
     let refused = http_raw(&tunnel.endpoint, "POST", "/", "tunnel.example", &api, &create);
     assert!(refused.starts_with("HTTP/1.1 403") && refused.contains("--access-key"), "{refused}");
+    assert!(refused.contains(r#""__type":"AccessDeniedException""#), "as an SDK reads it: {refused}");
     let console = http_raw(&tunnel.endpoint, "GET", "/", "tunnel.example", &[], "");
     assert!(console.starts_with("HTTP/1.1 403"), "{console}");
     let push = r#"{"ref": "refs/heads/main", "after": "0123456789abcdef0123456789abcdef01234567"}"#;
@@ -344,6 +345,9 @@ fn a_rebound_host_reaches_neither_the_api_nor_the_console() {
     let unsigned = http_raw(&keyed.endpoint, "POST", "/", "tunnel.example", &list, "{}");
     assert!(!unsigned.contains("--access-key") && !unsigned.starts_with("HTTP/1.1 200"), "{unsigned}");
     assert!(unsigned.contains("Exception"), "the API's own refusal: {unsigned}");
+    // …and the console, which asks for a session.
+    let console = http_raw(&keyed.endpoint, "GET", "/", "tunnel.example", &[], "");
+    assert!(console.starts_with("HTTP/1.1 303") && console.contains("/login"), "{console}");
 }
 
 #[test]

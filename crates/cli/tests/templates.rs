@@ -355,6 +355,10 @@ fn export_prints_create_pipeline_input_with_tags() {
     std::fs::write(&exported, stdout(&assert)).unwrap();
     let read_back = pipewright().args(["validate", exported.to_str().unwrap()]).assert().success();
     assert!(stdout(&read_back).contains("valid pipeline \"orders-service-production\""), "{}", stdout(&read_back));
+    // …with its tags, which go on to a CreatePipeline (`--endpoint`) or another export.
+    let again = pipewright().args(["export", exported.to_str().unwrap()]).assert().success();
+    let again: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(again, input);
     // Several pipelines need a choice; an unknown one is named.
     pipewright()
         .args(["export", &fixture("codebuild-pipeline.yaml"), "--resource", "Nope"])

@@ -146,10 +146,9 @@ pub async fn fetch(
     let config = |key: &str| dispatch.configuration.get(key).cloned().unwrap_or_default();
     match origin(dispatch, kind, options).await? {
         Origin::Git(repository) => {
+            // HEAD, or a commit id (a start takes no other COMMIT_ID): never an option.
             let wanted = revision_override(dispatch).unwrap_or("HEAD").to_string();
-            let commit =
-                git(&repository, &["rev-parse", "--verify", "--end-of-options", &format!("{wanted}^{{commit}}")])
-                    .await?;
+            let commit = git(&repository, &["rev-parse", "--verify", &format!("{wanted}^{{commit}}")]).await?;
             let branch = match git(&repository, &["rev-parse", "--abbrev-ref", "HEAD"]).await {
                 Ok(branch) if branch != "HEAD" => branch,
                 _ => config("BranchName"),
@@ -170,7 +169,9 @@ pub async fn fetch(
                 .or_else(|| remote.reference.clone())
                 .or(configured)
                 .unwrap_or_else(|| "HEAD".to_string());
-            git(&clone, &["fetch", "--quiet", "--depth", "1", "--end-of-options", &remote.url, &wanted]).await?;
+            // After `--`, a URL or ref that begins with `-` is an operand, not an option
+            // (`--upload-pack=…` would run a command for file:// and ssh remotes).
+            git(&clone, &["fetch", "--quiet", "--depth", "1", "--", &remote.url, &wanted]).await?;
             let commit = git(&clone, &["rev-parse", "--verify", "FETCH_HEAD^{commit}"]).await?;
             // FETCH_HEAD says "<sha>\t\tbranch 'main' of <url>" when a branch was fetched.
             let fetched = fs::read_to_string(clone.join(".git").join("FETCH_HEAD")).unwrap_or_default();
@@ -257,10 +258,10 @@ async fn from_commit(
         artifacts.pack(&output.location, &dir, &[], &[]).await.map_err(io)?;
     } else {
         let zip = scratch.join("source.zip");
-        git(repository, &["archive", "--format=zip", "-o", &zip.to_string_lossy(), "--end-of-options", commit]).await?;
+        git(repository, &["archive", "--format=zip", "-o", &zip.to_string_lossy(), commit]).await?;
         artifacts.put_zip(&output.location, &zip).await.map_err(io)?;
     }
-    let log = git(repository, &["log", "-1", "--format=%s%n%aI%n%cI", "--end-of-options", commit]).await?;
+    let log = git(repository, &["log", "-1", "--format=%s%n%aI%n%cI", commit]).await?;
     let mut lines = log.lines();
     let message = lines.next().unwrap_or_default().to_string();
     let author_date = lines.next().unwrap_or_default().to_string();

@@ -73,21 +73,24 @@ impl CloneRef {
 
     /// Replaces the reference in `directory` by a clone of the repository at the commit.
     pub async fn resolve(&self, directory: &Path) -> Result<(), String> {
+        // A commit id, never text git could read as an option; the URL and the branch stand
+        // where only an operand or an option's value can (`--` before the URL, `-B` takes
+        // the branch). `--` rather than `--end-of-options`, which `checkout` reads as a path
+        // before git 2.44.
+        if !pipewright_core::engine::is_commit_id(&self.commit) {
+            return Err(format!("{FILE_NAME}: commit {:?} is not a commit id", self.commit));
+        }
         std::fs::remove_file(directory.join(FILE_NAME)).map_err(|e| format!("cannot remove {FILE_NAME}: {e}"))?;
-        git(None, &["clone", "--quiet", "--end-of-options", &self.clone_url, &directory.to_string_lossy()]).await?;
+        git(None, &["clone", "--quiet", "--", &self.clone_url, &directory.to_string_lossy()]).await?;
         let has_commit =
-            git(Some(directory), &["cat-file", "-e", "--end-of-options", &format!("{}^{{commit}}", self.commit)])
-                .await
-                .is_ok();
+            git(Some(directory), &["cat-file", "-e", &format!("{}^{{commit}}", self.commit)]).await.is_ok();
         if !has_commit {
             // A pull request's head may live outside the branches a clone brings.
-            git(Some(directory), &["fetch", "--quiet", "--end-of-options", "origin", &self.commit]).await?;
+            git(Some(directory), &["fetch", "--quiet", "origin", &self.commit]).await?;
         }
         match &self.branch {
-            Some(branch) => {
-                git(Some(directory), &["checkout", "--quiet", "-B", branch, "--end-of-options", &self.commit]).await
-            }
-            None => git(Some(directory), &["checkout", "--quiet", "--detach", "--end-of-options", &self.commit]).await,
+            Some(branch) => git(Some(directory), &["checkout", "--quiet", "-B", branch, &self.commit, "--"]).await,
+            None => git(Some(directory), &["checkout", "--quiet", "--detach", &self.commit, "--"]).await,
         }
         .map(|_| ())
     }
@@ -181,6 +184,22 @@ mod tests {
         assert_eq!(git(Some(&src), &["rev-parse", "HEAD"]).await.unwrap(), first);
         assert_eq!(git(Some(&src), &["rev-parse", "--abbrev-ref", "HEAD"]).await.unwrap(), "main");
         assert!(!src.join(FILE_NAME).exists());
+
+        // A reference whose commit or URL git could read as an option runs nothing.
+        let marker = temp.path().join("ran");
+        let hostile = CloneRef {
+            clone_url: format!("--upload-pack=touch {}", marker.display()),
+            commit: format!("--upload-pack=touch {}", marker.display()),
+            ..reference.clone()
+        };
+        let refused = temp.path().join("refused");
+        hostile.write(&refused).unwrap();
+        assert!(hostile.resolve(&refused).await.unwrap_err().contains("is not a commit id"));
+        let url_only = CloneRef { commit: first.clone(), ..hostile };
+        let other = temp.path().join("other");
+        url_only.write(&other).unwrap();
+        assert!(url_only.resolve(&other).await.is_err(), "no repository at that URL");
+        assert!(!marker.exists(), "git ran a command a reference named");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub fn export(args: &ExportArgs, region: Option<&str>) -> Result<ExitCode> {
     let mut pipeline = candidate.declaration;
     // `version` is CodePipeline's to number; create-pipeline ignores it.
     pipeline.version = None;
-    let tags = candidate.imported.map(|imported| imported.tags).unwrap_or_default();
+    let tags = candidate.tags;
     say_raw!("{}", serde_json::to_string_pretty(&CreatePipelineInput { pipeline, tags })?);
     Ok(ExitCode::SUCCESS)
 }

@@ -83,8 +83,8 @@ pub async fn run(remote: &Remote, args: &RunArgs, region: Option<&str>) -> Resul
     };
     let operation = if exists { "UpdatePipeline" } else { "CreatePipeline" };
     let mut input = json!({ "pipeline": declaration });
-    if let Some(imported) = candidate.imported.as_ref().filter(|i| !i.tags.is_empty() && !exists) {
-        input["tags"] = json!(imported.tags);
+    if !candidate.tags.is_empty() && !exists {
+        input["tags"] = json!(candidate.tags);
     }
     let stored = remote.call(operation, input).await.map_err(explain)?;
     say!("{operation} {name}: version {}", stored["pipeline"]["version"]);

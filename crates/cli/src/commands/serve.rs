@@ -266,6 +266,12 @@ async fn api(
         let refusal = "this server has no keys: through a name given with --allow-host it takes only webhooks \
                        (POST /webhooks/...); start it with --access-key and --secret-key to serve the API and \
                        the console there";
+        // An SDK reads the API's refusal as AWS writes one.
+        if headers.contains_key("x-amz-target") {
+            return respond(
+                ApiError { status: 403, exception: "AccessDeniedException", message: refusal.to_string() }.response(),
+            );
+        }
         return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], refusal).into_response();
     }
     let headers = header_pairs(&headers);

@@ -38,8 +38,9 @@ pub struct ReplayArgs {
     /// Print what would start, start nothing.
     #[arg(long)]
     dry_run: bool,
-    /// The delivery's id (its X-GitHub-Delivery); replaying the same id starts nothing twice.
-    /// Default: a digest of the body.
+    /// What the delivery is known by; replaying the same one starts nothing twice. Default:
+    /// what `serve` knows it by, the SHA-256 of the body (GitLab's own deliveries carry an
+    /// X-Gitlab-Event-UUID, which `serve` takes instead: give it here to match).
     #[arg(long, value_name = "ID")]
     delivery_id: Option<String>,
     /// Take source action ACTION's content from PATH or a git URL (the delivery's commit is
@@ -59,8 +60,7 @@ pub async fn run(state_dir: &Path, command: &WebhookCommand) -> Result<ExitCode>
 async fn replay(state_dir: &Path, args: &ReplayArgs) -> Result<ExitCode> {
     let body = std::fs::read(&args.file).map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
     let host = GitHost::from_segment(&args.provider).ok_or_else(|| usage("--provider: github, bitbucket or gitlab"))?;
-    let id =
-        args.delivery_id.clone().unwrap_or_else(|| hex::encode(pipewright_core::mac::hmac_sha256(b"delivery", &body)));
+    let id = args.delivery_id.clone().unwrap_or_else(|| payload::body_digest(&body));
     let delivery = payload::parse(host, &args.event, &body, id).map_err(|e| {
         usage(format!("{} is not a {} {} delivery: {e}", args.file.display(), args.provider, args.event))
     })?;

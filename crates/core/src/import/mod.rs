@@ -257,7 +257,11 @@ pub fn import_template(
             .filter(|(_, used_at)| used_at.iter().any(|path| own(path)))
             .map(|(name, used_at)| empty_defaults::EmptyDefault {
                 name: name.clone(),
-                used_at: used_at.iter().filter(|path| own(path)).cloned().collect(),
+                used_at: used_at
+                    .iter()
+                    .filter(|path| own(path))
+                    .map(|path| empty_defaults::declared_path(path, &resolver.dropped))
+                    .collect(),
             })
             .collect();
         pipeline.warnings = warnings.clone();

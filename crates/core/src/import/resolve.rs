@@ -25,6 +25,8 @@ use super::{ImportError, Options};
 const MAX_DEPTH: usize = 200;
 const MAX_STEPS: u64 = 200_000;
 const MAX_TEXT: usize = 1 << 20;
+/// The text all lists of one import may hold together.
+const MAX_BUILT: usize = 64 << 20;
 
 /// Evaluates the template's values for one import.
 pub struct Resolver<'t> {
@@ -42,6 +44,11 @@ pub struct Resolver<'t> {
     pub registry: Registry,
     /// Parameters left at an empty `Default`, in first-use order, and where they are used.
     pub empty_defaults: IndexMap<String, Vec<String>>,
+    /// The list items `AWS::NoValue` dropped: (the list's path, the item's index in the
+    /// template), for telling a template path from the declaration's.
+    pub dropped: Vec<(String, usize)>,
+    /// The bytes of text the lists built so far hold (`charge`).
+    built: usize,
     pub warnings: Vec<String>,
 }
 
@@ -77,6 +84,8 @@ impl<'t> Resolver<'t> {
             steps: 0,
             registry: Registry::default(),
             empty_defaults: IndexMap::new(),
+            dropped: Vec::new(),
+            built: 0,
             warnings: Vec::new(),
         }
     }
@@ -197,8 +206,12 @@ impl<'t> Resolver<'t> {
             Node::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(value) = self.resolve(item, &format!("{path}[{i}]"), depth + 1)? {
-                        out.push(value);
+                    match self.resolve(item, &format!("{path}[{i}]"), depth + 1)? {
+                        Some(value) => {
+                            self.charge(&value, path)?;
+                            out.push(value);
+                        }
+                        None => self.dropped.push((path.to_string(), i)),
                     }
                 }
                 Node::List(out)
@@ -398,6 +411,30 @@ impl<'t> Resolver<'t> {
             Some(other) => Err(ImportError::template(path, format!("expected a list; this is {}", other.kind()))),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Counts a list item's text against what one import may build: a short template can
+    /// list many copies of one large value (`!FindInMap` of a 1 MiB entry, 40,000 times).
+    fn charge(&mut self, value: &Node, path: &str) -> Result<(), ImportError> {
+        fn text_bytes(node: &Node) -> usize {
+            match node {
+                Node::String(text) => text.len(),
+                Node::List(items) => items.iter().map(text_bytes).fold(0, usize::saturating_add),
+                Node::Map(map) => map
+                    .iter()
+                    .map(|(key, value)| key.len().saturating_add(text_bytes(value)))
+                    .fold(0, usize::saturating_add),
+                _ => 8,
+            }
+        }
+        self.built = self.built.saturating_add(text_bytes(value));
+        if self.built > MAX_BUILT {
+            return Err(ImportError::limit(format!(
+                "{path}: the template's values grow beyond {} MiB; it is refused",
+                MAX_BUILT >> 20
+            )));
+        }
+        Ok(())
     }
 
     fn check_size(&self, text: &str, path: &str) -> Result<(), ImportError> {

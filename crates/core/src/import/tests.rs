@@ -383,6 +383,20 @@ fn a_long_delimiter_between_many_split_parts_is_refused_before_it_is_joined() {
 }
 
 #[test]
+fn many_copies_of_a_large_mapped_value_are_refused_before_they_are_built() {
+    // One 512 KiB entry, listed 4,000 times: 2 GiB of copies from a 100 KB template.
+    let big = "x".repeat(512 * 1024);
+    let items = "      - !FindInMap [Big, a, b]\n".repeat(4_000);
+    let text = format!(
+        "Mappings:\n  Big:\n    a:\n      b: {big}\nResources:\n  Pipeline:\n    Type: AWS::CodePipeline::Pipeline\n    Properties:\n      Tags:\n{items}"
+    );
+    let started = std::time::Instant::now();
+    let error = import(&text).unwrap_err();
+    assert!(matches!(error, ImportError::Limit(_)) && error.to_string().contains("grow beyond 64 MiB"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
 fn a_placeholder_fits_its_length_bounds_in_characters_and_within_reason() {
     // `é` is two bytes: a cut by bytes would fall inside it. A MinLength of 10^18 pads to
     // what CloudFormation takes at most, not forever.
@@ -561,6 +575,21 @@ fn parameters_left_at_an_empty_default_are_known_with_their_uses() {
         ]
     );
     assert!(pipeline.placeholders.iter().all(|p| p.name != "Project"));
+
+    // A stage dropped by a condition moves the later ones up: uses are named where the
+    // declaration has them.
+    let text = with_config(
+        "Parameters:\n  Project: {Type: String, Default: ''}\nConditions:\n  Never: !Equals [a, b]",
+        "{ProjectName: !Ref Project}",
+    )
+    .replacen(
+        "\n        - Name: Build\n",
+        "\n        - Fn::If:\n            - Never\n            - {Name: Gone, Actions: []}\n            - Ref: AWS::NoValue\n        - Name: Build\n",
+        1,
+    );
+    let pipeline = import_template(&text, None, &self::options()).unwrap().remove(0);
+    assert_eq!(pipeline.declaration.stages[1].name, "Build");
+    assert_eq!(pipeline.empty_defaults[0].used_at, ["Pipeline.Stages[1].Actions[0].Configuration.ProjectName"]);
 }
 
 /// `AWS::Include` (docs/import.md, "Intrinsic functions"): a snippet given with `--value` is

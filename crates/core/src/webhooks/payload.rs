@@ -73,7 +73,8 @@ pub const MAX_FILES: usize = 1000;
 /// What a delivery holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// A digest of the body (the same when the host redelivers).
+    /// A digest of the body for hosts that sign it, else the host's id (either the same when
+    /// the host redelivers).
     pub id: String,
     /// The changes to run; none for a ping, a deletion or an event that runs nothing.
     pub events: Vec<RepositoryEvent>,
@@ -110,14 +111,26 @@ pub fn delivery_id(host: GitHost, headers: &[(String, String)]) -> Option<String
     names.iter().find_map(|name| header(headers, name)).map(str::trim).filter(|v| !v.is_empty()).map(String::from)
 }
 
-/// Reads a delivery as its headers and body arrived. It is known by a digest of its body,
-/// which the signature covers, not by the host's delivery-id header, which it does not: a
-/// captured delivery sent again with a new id is the same delivery, and starts nothing new.
-/// A host's redelivery sends the same body.
+/// Reads a delivery as its headers and body arrived. A host that signs the body (GitHub,
+/// Bitbucket) has its deliveries known by a digest of the body, not by the delivery-id
+/// header, which the signature does not cover: a captured delivery sent again with a new id
+/// is the same delivery, and starts nothing new (a redelivery sends the same body). GitLab
+/// signs nothing (its token is the secret itself, and a captured one allows any body), so its
+/// own id, where it sends one, tells deliveries apart.
 pub fn read(host: GitHost, headers: &[(String, String)], body: &[u8]) -> Result<Delivery, PayloadError> {
     let name = event_header(host);
     let event = header(headers, name).ok_or(PayloadError::NoEvent(name))?;
-    parse(host, event, body, hex::encode(sha256(body)))
+    let digest = || body_digest(body);
+    let id = match host {
+        GitHost::GitLab => delivery_id(host, headers).unwrap_or_else(digest),
+        GitHost::GitHub | GitHost::Bitbucket => digest(),
+    };
+    parse(host, event, body, id)
+}
+
+/// What a delivery whose body is signed is known by: the hex SHA-256 of the body.
+pub fn body_digest(body: &[u8]) -> String {
+    hex::encode(sha256(body))
 }
 
 fn sha256(body: &[u8]) -> [u8; 32] {
@@ -529,6 +542,14 @@ mod tests {
         // The header is not signed: a new id on a captured body is the same delivery.
         assert_eq!(read(GitHost::GitHub, &with_id("g-1"), b"{}").unwrap().id, first);
         assert_eq!(read(GitHost::GitHub, &with_id("g-2"), b"{}").unwrap().id, first);
+        // GitLab signs nothing: its own id tells two deliveries of one body apart.
+        let gitlab = |id: &str| {
+            vec![
+                ("X-Gitlab-Event".to_string(), "System Hook".to_string()),
+                ("X-Gitlab-Event-UUID".to_string(), id.to_string()),
+            ]
+        };
+        assert_eq!(read(GitHost::GitLab, &gitlab("gl-1"), b"{}").unwrap().id, "gl-1");
         assert_ne!(first, read(GitHost::GitHub, &bare, b"{ }").unwrap().id);
         assert_eq!(read(GitHost::GitHub, &[], b"{}"), Err(PayloadError::NoEvent("X-GitHub-Event")));
     }
