@@ -455,6 +455,59 @@ artifacts:
     );
 }
 
+/// Buildspecs as found in the field run as CodeBuild runs them: a key a section does not know
+/// is warned of and passed over, `run-as` and the credential helper are noted, and variables
+/// in `files` are expanded.
+#[test]
+fn a_buildspec_from_the_field_runs_with_codebuilds_warnings() {
+    let scratch = Scratch::new();
+    scratch.file("src/app.txt", "app\n");
+    let spec = scratch.file(
+        "specs/field.yml",
+        r#"version: 0.2
+run-as: codebuild-user
+env:
+  git-credential-helper: yes
+  variables:
+    STAGE: dev
+phases:
+  install:
+    run-as: root
+    commands:
+      - echo installing
+  build:
+    commands:
+      - echo "{}" > "template-$STAGE.json"
+artifacts:
+  type: zip
+  files:
+    - template-${STAGE}.json
+"#,
+    );
+    let check = json!({
+        "name": "Check", "runOrder": 2,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["test -f template-dev.json"],
+        "inputArtifacts": [{"name": "Templates"}],
+    });
+    let build = codebuild("Field", "field", &["Src"], &["Templates"]);
+    let file = scratch.pipeline("field", vec![source_stage(), stage("Build", vec![build, check])]);
+    let (code, output) = scratch.run(&file, &["--buildspec", &format!("field={spec}")]);
+    assert_eq!(code, 0, "{output}");
+    let lines = lines_of(&output, "Build", "Field");
+    assert!(
+        has(
+            &lines,
+            "Found possible syntax errors in buildspec: In the section artifacts The following keys cannot be identified: type"
+        ),
+        "{lines:?}"
+    );
+    let noted = |text: &str| lines.iter().any(|l| l.starts_with("[pipewright] Note: ") && l.contains(text));
+    assert!(noted("run-as: codebuild-user is not honoured here"), "{lines:?}");
+    assert!(noted("env.git-credential-helper"), "{lines:?}");
+    assert!(output.contains("Build/Check SUCCEEDED"), "the file named by a variable is in the artifact: {output}");
+}
+
 const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <testsuites><testsuite name="orders" tests="4">
 <testcase name="creates"/><testcase name="lists"/><testcase name="rejects"><failure message="expected 400"/></testcase>

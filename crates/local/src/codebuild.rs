@@ -88,9 +88,18 @@ pub async fn run(
         build_number: number,
         account: LOCAL_ACCOUNT.to_string(),
         warn_once: &warn_once,
-        user: std::env::var("USER").ok().or_else(|| std::env::var("LOGNAME").ok()),
+        user: current_user(),
     };
     codebuild::run(dispatch, session, cancel).await
+}
+
+/// The name of the user the builds run as: the process's effective user, not `$USER`, which
+/// any environment may set (cron, systemd and `env -i` leave it out).
+fn current_user() -> Option<String> {
+    match nix::unistd::User::from_uid(nix::unistd::geteuid()) {
+        Ok(Some(user)) => Some(user.name),
+        _ => std::env::var("USER").ok().or_else(|| std::env::var("LOGNAME").ok()),
+    }
 }
 
 /// A project name as one path component.

@@ -112,30 +112,29 @@ fn buildspec_text(project: Option<&BuildProject>, src: &Path) -> Result<(String,
     }
 }
 
-/// What the build checks before INSTALL that a local run cannot honour.
+/// What a local run cannot honour, said before INSTALL. Each goes on as the current user with
+/// the user's own git credentials (docs/codebuild.md, "What cannot be reproduced here"):
+/// refusing would leave a buildspec CodeBuild runs unrunnable here.
 fn preflight(spec: &Buildspec, user: Option<&str>) -> Result<Vec<String>, Refused> {
     let mut notes = Vec::new();
-    let run_as = spec
-        .run_as
-        .iter()
-        .map(|u| ("run-as", u))
-        .chain(spec.phases.iter().filter_map(|(name, phase)| phase.run_as.as_ref().map(|u| (name.key(), u))));
+    let run_as = spec.run_as.iter().map(|u| ("run-as".to_string(), u)).chain(
+        spec.phases
+            .iter()
+            .filter_map(|(name, phase)| phase.run_as.as_ref().map(|u| (format!("phases.{}.run-as", name.key()), u))),
+    );
     for (field, wanted) in run_as {
         if user != Some(wanted.as_str()) {
-            return Err(refused(
-                "YAML_FILE_ERROR",
-                format!(
-                    "{field}: builds on this machine run as {}, not as {wanted}; remove run-as to run it here",
-                    user.unwrap_or("the current user")
-                ),
+            notes.push(format!(
+                "{field}: {wanted} is not honoured here; the commands run as {}",
+                user.map_or_else(|| "the current user".to_string(), |u| format!("the current user, {u}"))
             ));
         }
     }
     if spec.env.git_credential_helper {
-        return Err(refused(
-            "YAML_FILE_ERROR",
-            "env.git-credential-helper: CodeBuild's git credential helper does not exist on this machine (git uses your own credentials); set it to no to run here",
-        ));
+        notes.push(
+            "env.git-credential-helper: CodeBuild's git credential helper does not exist here; git uses your own credentials"
+                .to_string(),
+        );
     }
     if spec.has_proxy {
         notes.push("proxy settings apply to CodeBuild's network only; ignored here".to_string());
@@ -352,6 +351,9 @@ async fn prepare<A: ArtifactStore>(
     }
     console.say(&format!("[pipewright] YAML location is {origin}"));
     let spec = crate::buildspec::parse(&text).map_err(|e| refused("YAML_FILE_ERROR", format!("{origin}: {e}")))?;
+    for warning in &spec.unidentified {
+        console.say(warning);
+    }
     for note in preflight(&spec, session.user.as_deref())? {
         console.say(&format!("[pipewright] Note: {note}"));
     }
@@ -476,13 +478,20 @@ mod tests {
     }
 
     #[test]
-    fn run_as_and_the_credential_helper_are_refused_where_they_cannot_apply() {
-        let spec =
-            crate::buildspec::parse("version: 0.2\nrun-as: builder\nphases:\n  build:\n    commands: [x]\n").unwrap();
-        assert!(preflight(&spec, Some("me")).err().unwrap().message.contains("not as builder"));
-        assert!(preflight(&spec, Some("builder")).is_ok());
+    fn run_as_and_the_credential_helper_are_noted_and_the_build_goes_on() {
+        let text = "version: 0.2\nrun-as: codebuild-user\nphases:\n  install:\n    run-as: root\n    commands: [x]\n";
+        let spec = crate::buildspec::parse(text).unwrap();
+        let notes = preflight(&spec, Some("me")).ok().unwrap();
+        assert_eq!(
+            notes,
+            [
+                "run-as: codebuild-user is not honoured here; the commands run as the current user, me",
+                "phases.install.run-as: root is not honoured here; the commands run as the current user, me",
+            ]
+        );
+        assert_eq!(preflight(&spec, Some("root")).ok().unwrap().len(), 1, "root runs as root");
         let spec = crate::buildspec::parse("version: 0.2\nenv:\n  git-credential-helper: yes\n").unwrap();
-        assert!(preflight(&spec, Some("me")).err().unwrap().message.starts_with("env.git-credential-helper"));
+        assert!(preflight(&spec, Some("me")).ok().unwrap()[0].starts_with("env.git-credential-helper"));
     }
 
     #[test]

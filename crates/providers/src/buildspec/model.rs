@@ -187,6 +187,9 @@ pub struct Buildspec {
     pub has_proxy: bool,
     /// `batch` was given (it applies only to batch builds).
     pub has_batch: bool,
+    /// Keys of a section CodeBuild does not know, which it warns of and passes over (`Found
+    /// possible syntax errors in buildspec: …`), one line per section.
+    pub unidentified: Vec<String>,
 }
 
 impl Buildspec {
@@ -202,6 +205,7 @@ impl Buildspec {
             cache: None,
             has_proxy: false,
             has_batch: false,
+            unidentified: Vec::new(),
         }
     }
 

@@ -44,24 +44,29 @@ pub struct Chosen {
     pub warnings: Vec<String>,
 }
 
-/// Applies `spec` under `root` (the original build location), with `lookup` for variables
-/// in `base-directory`.
+/// Applies `spec` under `root` (the original build location), with `lookup` for the
+/// variables in `base-directory`, `files` and `exclude-paths` (`$NAME`, `${NAME}`), which the
+/// build's shell expands on CodeBuild (buildspecs AWS itself writes list `$NAME.json`).
 pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<String>) -> io::Result<Chosen> {
-    let bases = select::base_directories(root, spec.base_directory.as_deref(), lookup).map_err(io::Error::other)?;
+    let bases = select::base_directories(root, spec.base_directory.as_deref(), &lookup).map_err(io::Error::other)?;
+    let expanded = |patterns: &[String]| -> Vec<String> {
+        patterns.iter().map(|pattern| select::expand(pattern, &lookup)).collect()
+    };
+    let (files, exclude_paths) = (expanded(&spec.files), expanded(&spec.exclude_paths));
     let mut chosen = Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() };
     let mut unmatched_everywhere: Option<Vec<String>> = None;
     for base in &bases {
-        let files = if base.is_dir() { select::walk(base, spec.enable_symlinks)? } else { Vec::new() };
-        let Selection { files, unmatched, warnings } =
-            select::select(&files, &spec.files, &spec.exclude_paths, spec.discard_paths).map_err(io::Error::other)?;
-        chosen.entries.extend(files.into_iter().map(|(relative, name)| (base.join(relative), name)));
+        let found = if base.is_dir() { select::walk(base, spec.enable_symlinks)? } else { Vec::new() };
+        let Selection { files: selected, unmatched, warnings } =
+            select::select(&found, &files, &exclude_paths, spec.discard_paths).map_err(io::Error::other)?;
+        chosen.entries.extend(selected.into_iter().map(|(relative, name)| (base.join(relative), name)));
         chosen.warnings.extend(warnings);
         unmatched_everywhere = Some(match unmatched_everywhere {
             None => unmatched,
             Some(before) => before.into_iter().filter(|p| unmatched.contains(p)).collect(),
         });
     }
-    chosen.unmatched = unmatched_everywhere.unwrap_or_else(|| spec.files.clone());
+    chosen.unmatched = unmatched_everywhere.unwrap_or(files);
     Ok(chosen)
 }
 
@@ -129,5 +134,26 @@ mod tests {
         let none = choose(&root, &spec(&["missing/*"]), |_| None).unwrap();
         assert!(none.entries.is_empty());
         assert_eq!(none.unmatched, ["missing/*"]);
+    }
+
+    #[test]
+    fn variables_in_files_and_exclude_paths_are_expanded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        fs::create_dir_all(&root).unwrap();
+        for name in ["template-dev.json", "template-prod.json", "config-dev.json"] {
+            fs::write(root.join(name), name).unwrap();
+        }
+        let mut block = spec(&["template-${STAGE}.json", "$PREFIX-$STAGE.json"]);
+        block.exclude_paths = vec!["config-${STAGE}.json".into()];
+        let lookup = |name: &str| match name {
+            "STAGE" => Some("dev".to_string()),
+            "PREFIX" => Some("config".to_string()),
+            _ => None,
+        };
+        let chosen = choose(&root, &block, lookup).unwrap();
+        let names: Vec<&str> = chosen.entries.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["template-dev.json"], "config-dev.json is excluded by its expanded path");
+        assert_eq!(chosen.unmatched, ["config-dev.json"], "an unmatched pattern is named as expanded");
     }
 }

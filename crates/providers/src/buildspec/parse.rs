@@ -57,11 +57,14 @@ fn mapping<'a>(value: &'a Value, field: &str) -> Result<Option<&'a Mapping>, Bui
     }
 }
 
-/// The keys of a mapping, as strings, checked against `allowed`.
+/// The keys of a mapping, as strings, checked against `allowed`: refused at the top level
+/// (`buildspec: unsupported field "steps"`, as CodeBuild refuses it); inside a section set
+/// aside in `unknown`, since CodeBuild warns of those and passes over them.
 fn entries<'a>(
     map: &'a Mapping,
     field: &str,
     allowed: Option<&[&str]>,
+    unknown: &mut Unknown,
 ) -> Result<Vec<(String, &'a Value)>, BuildspecError> {
     let mut out = Vec::new();
     for (key, value) in map {
@@ -71,12 +74,44 @@ fn entries<'a>(
         if let Some(allowed) = allowed
             && !allowed.contains(&name.as_str())
         {
-            let at = if field.is_empty() { "buildspec".to_string() } else { field.to_string() };
-            return Err(error(at, format!("unsupported field \"{name}\" (expected one of: {})", allowed.join(", "))));
+            if field.is_empty() {
+                let choices = allowed.join(", ");
+                return Err(error("buildspec", format!("unsupported field \"{name}\" (expected one of: {choices})")));
+            }
+            unknown.push((field.to_string(), name));
+            continue;
         }
         out.push((name, value));
     }
     Ok(out)
+}
+
+/// Keys a section does not know: (the section's path, the key).
+type Unknown = Vec<(String, String)>;
+
+/// CodeBuild's warning for each section's unknown keys (its section names are a phase's in
+/// capitals, `BUILD`, or the section's own).
+fn unidentified(unknown: &Unknown) -> Vec<String> {
+    let mut sections: Vec<(String, Vec<&str>)> = Vec::new();
+    for (field, key) in unknown {
+        let section = match field.strip_prefix("phases.") {
+            Some(phase) => phase.to_ascii_uppercase(),
+            None => field.clone(),
+        };
+        match sections.iter_mut().find(|(name, _)| *name == section) {
+            Some((_, keys)) => keys.push(key),
+            None => sections.push((section, vec![key])),
+        }
+    }
+    sections
+        .into_iter()
+        .map(|(section, keys)| {
+            format!(
+                "Found possible syntax errors in buildspec: In the section {section} The following keys cannot be identified: {}",
+                keys.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -126,7 +161,7 @@ fn strings(value: &Value, field: &str, what: &str) -> Result<Vec<String>, Builds
 /// `NAME: value` pairs with literal values.
 fn pairs(value: &Value, field: &str) -> Result<Vec<(String, String)>, BuildspecError> {
     let Some(map) = mapping(value, field)? else { return Ok(Vec::new()) };
-    entries(map, field, None)?
+    entries(map, field, None, &mut Vec::new())?
         .into_iter()
         .map(|(name, value)| {
             let path = join(field, &name);
@@ -172,7 +207,7 @@ pub fn on_failure(text: &str) -> Option<OnFailure> {
     Some(OnFailure::Retry { count, pattern: pattern.map(String::from) })
 }
 
-fn phase(name: PhaseName, value: &Value, field: &str) -> Result<Phase, BuildspecError> {
+fn phase(name: PhaseName, value: &Value, field: &str, unknown: &mut Unknown) -> Result<Phase, BuildspecError> {
     let Some(map) = mapping(value, field)? else { return Ok(Phase::default()) };
     let allowed: &[&str] = if name == PhaseName::Install {
         &["run-as", "on-failure", "runtime-versions", "commands", "finally"]
@@ -180,7 +215,7 @@ fn phase(name: PhaseName, value: &Value, field: &str) -> Result<Phase, Buildspec
         &["run-as", "on-failure", "commands", "finally"]
     };
     let mut phase = Phase::default();
-    for (key, value) in entries(map, field, Some(allowed))? {
+    for (key, value) in entries(map, field, Some(allowed), unknown)? {
         let path = join(field, &key);
         match key.as_str() {
             "run-as" => phase.run_as = Some(string(value, &path)?),
@@ -204,28 +239,28 @@ fn phase(name: PhaseName, value: &Value, field: &str) -> Result<Phase, Buildspec
     Ok(phase)
 }
 
-fn phases(value: &Value) -> Result<Vec<(PhaseName, Phase)>, BuildspecError> {
+fn phases(value: &Value, unknown: &mut Unknown) -> Result<Vec<(PhaseName, Phase)>, BuildspecError> {
     let Some(map) = mapping(value, "phases")? else { return Ok(Vec::new()) };
     let mut out: Vec<(PhaseName, Phase)> = Vec::new();
-    for (key, value) in entries(map, "phases", None)? {
+    for (key, value) in entries(map, "phases", None, unknown)? {
         let Some(name) = PhaseName::from_key(&key) else {
             return Err(error(
                 "phases",
                 format!("Invalid buildspec phase name: {key}. Expecting: build,install,post_build,pre_build"),
             ));
         };
-        out.push((name, phase(name, value, &join("phases", &key))?));
+        out.push((name, phase(name, value, &join("phases", &key), unknown)?));
     }
     out.sort_by_key(|(name, _)| *name);
     Ok(out)
 }
 
-fn env_v2(value: &Value) -> Result<Env, BuildspecError> {
+fn env_v2(value: &Value, unknown: &mut Unknown) -> Result<Env, BuildspecError> {
     let Some(map) = mapping(value, "env")? else { return Ok(Env::default()) };
     let allowed =
         ["shell", "variables", "parameter-store", "exported-variables", "secrets-manager", "git-credential-helper"];
     let mut env = Env::default();
-    for (key, value) in entries(map, "env", Some(&allowed))? {
+    for (key, value) in entries(map, "env", Some(&allowed), unknown)? {
         let path = join("env", &key);
         match key.as_str() {
             "shell" => env.shell = Some(string(value, &path)?),
@@ -240,17 +275,22 @@ fn env_v2(value: &Value) -> Result<Env, BuildspecError> {
     Ok(env)
 }
 
-fn env_v1(value: &Value) -> Result<Env, BuildspecError> {
+fn env_v1(value: &Value, unknown: &mut Unknown) -> Result<Env, BuildspecError> {
     let field = "environment_variables";
     let Some(map) = mapping(value, field)? else { return Ok(Env::default()) };
     let mut env = Env::default();
-    for (key, value) in entries(map, field, Some(&["plaintext"]))? {
+    for (key, value) in entries(map, field, Some(&["plaintext"]), unknown)? {
         env.variables = pairs(value, &join(field, &key))?;
     }
     Ok(env)
 }
 
-fn artifact_spec(map: &Mapping, field: &str, secondary_allowed: bool) -> Result<ArtifactSpec, BuildspecError> {
+fn artifact_spec(
+    map: &Mapping,
+    field: &str,
+    secondary_allowed: bool,
+    unknown: &mut Unknown,
+) -> Result<ArtifactSpec, BuildspecError> {
     let mut allowed =
         vec!["files", "name", "discard-paths", "base-directory", "exclude-paths", "enable-symlinks", "s3-prefix"];
     if secondary_allowed {
@@ -258,7 +298,7 @@ fn artifact_spec(map: &Mapping, field: &str, secondary_allowed: bool) -> Result<
     }
     let mut spec = ArtifactSpec::default();
     let mut has_files = false;
-    for (key, value) in entries(map, field, Some(&allowed))? {
+    for (key, value) in entries(map, field, Some(&allowed), unknown)? {
         let path = join(field, &key);
         match key.as_str() {
             "files" => {
@@ -280,29 +320,29 @@ fn artifact_spec(map: &Mapping, field: &str, secondary_allowed: bool) -> Result<
     Ok(spec)
 }
 
-fn artifacts(value: &Value) -> Result<Option<Artifacts>, BuildspecError> {
+fn artifacts(value: &Value, unknown: &mut Unknown) -> Result<Option<Artifacts>, BuildspecError> {
     let Some(map) = mapping(value, "artifacts")? else { return Ok(None) };
-    let primary = artifact_spec(map, "artifacts", true)?;
+    let primary = artifact_spec(map, "artifacts", true, unknown)?;
     let mut secondary = Vec::new();
     if let Some(value) = map.get("secondary-artifacts") {
         let field = "artifacts.secondary-artifacts";
         if let Some(map) = mapping(value, field)? {
-            for (id, value) in entries(map, field, None)? {
+            for (id, value) in entries(map, field, None, unknown)? {
                 let path = join(field, &id);
                 let Some(spec) = mapping(value, &path)? else {
                     return Err(error(path, "expected a mapping with files"));
                 };
-                secondary.push((id, artifact_spec(spec, &path, false)?));
+                secondary.push((id, artifact_spec(spec, &path, false, unknown)?));
             }
         }
     }
     Ok(Some(Artifacts { primary, secondary }))
 }
 
-fn reports(value: &Value) -> Result<Vec<ReportGroup>, BuildspecError> {
+fn reports(value: &Value, unknown: &mut Unknown) -> Result<Vec<ReportGroup>, BuildspecError> {
     let Some(map) = mapping(value, "reports")? else { return Ok(Vec::new()) };
     let mut groups = Vec::new();
-    for (name, value) in entries(map, "reports", None)? {
+    for (name, value) in entries(map, "reports", None, unknown)? {
         let field = join("reports", &name);
         let Some(spec) = mapping(value, &field)? else {
             return Err(error(field, "expected a mapping with files"));
@@ -314,7 +354,8 @@ fn reports(value: &Value) -> Result<Vec<ReportGroup>, BuildspecError> {
             discard_paths: false,
             format: ReportFormat::JunitXml,
         };
-        for (key, value) in entries(spec, &field, Some(&["files", "base-directory", "discard-paths", "file-format"]))? {
+        let allowed = ["files", "base-directory", "discard-paths", "file-format"];
+        for (key, value) in entries(spec, &field, Some(&allowed), unknown)? {
             let path = join(&field, &key);
             match key.as_str() {
                 "files" => group.files = strings(value, &path, "a file pattern")?,
@@ -342,10 +383,10 @@ fn reports(value: &Value) -> Result<Vec<ReportGroup>, BuildspecError> {
     Ok(groups)
 }
 
-fn cache(value: &Value) -> Result<Option<Cache>, BuildspecError> {
+fn cache(value: &Value, unknown: &mut Unknown) -> Result<Option<Cache>, BuildspecError> {
     let Some(map) = mapping(value, "cache")? else { return Ok(None) };
     let mut cache = Cache::default();
-    for (key, value) in entries(map, "cache", Some(&["paths", "key", "fallback-keys", "action"]))? {
+    for (key, value) in entries(map, "cache", Some(&["paths", "key", "fallback-keys", "action"]), unknown)? {
         let path = join("cache", &key);
         match key.as_str() {
             "paths" => cache.paths = strings(value, &path, "a path")?,
@@ -382,8 +423,10 @@ pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
         cache: None,
         has_proxy: false,
         has_batch: false,
+        unidentified: Vec::new(),
     };
-    for (key, value) in entries(root, "", Some(allowed)).map_err(|e| match (version, e) {
+    let mut unknown = Unknown::new();
+    for (key, value) in entries(root, "", Some(allowed), &mut unknown).map_err(|e| match (version, e) {
         (Version::V0_1, BuildspecError::Field { field, message }) if message.contains("\"env\"") => {
             BuildspecError::Field {
                 field,
@@ -394,17 +437,18 @@ pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
     })? {
         match key.as_str() {
             "run-as" => spec.run_as = Some(string(value, "run-as")?),
-            "env" => spec.env = env_v2(value)?,
-            "environment_variables" => spec.env = env_v1(value)?,
+            "env" => spec.env = env_v2(value, &mut unknown)?,
+            "environment_variables" => spec.env = env_v1(value, &mut unknown)?,
             "proxy" => spec.has_proxy = true,
             "batch" => spec.has_batch = true,
-            "phases" => spec.phases = phases(value)?,
-            "reports" => spec.reports = reports(value)?,
-            "artifacts" => spec.artifacts = artifacts(value)?,
-            "cache" => spec.cache = cache(value)?,
+            "phases" => spec.phases = phases(value, &mut unknown)?,
+            "reports" => spec.reports = reports(value, &mut unknown)?,
+            "artifacts" => spec.artifacts = artifacts(value, &mut unknown)?,
+            "cache" => spec.cache = cache(value, &mut unknown)?,
             _ => {}
         }
     }
+    spec.unidentified = unidentified(&unknown);
     Ok(spec)
 }
 
@@ -504,6 +548,34 @@ cache:
         assert!(message.contains("environment_variables"), "{message}");
     }
 
+    /// CodeBuild warns of a key a section does not know and passes over it (its own logs:
+    /// `Found possible syntax errors in buildspec: In the section BUILD The following keys
+    /// cannot be identified: env`); an unknown top-level key is refused.
+    #[test]
+    fn keys_a_section_does_not_know_are_warned_of_and_passed_over() {
+        let spec = parse(
+            "version: 0.2\nenv:\n  variable: {A: b}\n  variables: {C: d}\nphases:\n  build:\n    steps: [x]\n    env: y\n    commands: [make]\nartifacts:\n  type: zip\n  files: [out]\n",
+        )
+        .unwrap();
+        assert_eq!(spec.env.variables, [("C".to_string(), "d".to_string())]);
+        assert_eq!(spec.phases[0].1.commands, ["make"]);
+        assert_eq!(spec.artifacts.unwrap().primary.files, ["out"]);
+        // `runtime-versions` is the install phase's only.
+        let elsewhere = parse("version: 0.2\nphases:\n  pre_build:\n    runtime-versions: {a: 1}\n").unwrap();
+        assert!(
+            elsewhere.unidentified[0]
+                .ends_with("In the section PRE_BUILD The following keys cannot be identified: runtime-versions")
+        );
+        assert_eq!(
+            spec.unidentified,
+            [
+                "Found possible syntax errors in buildspec: In the section env The following keys cannot be identified: variable",
+                "Found possible syntax errors in buildspec: In the section BUILD The following keys cannot be identified: steps, env",
+                "Found possible syntax errors in buildspec: In the section artifacts The following keys cannot be identified: type",
+            ]
+        );
+    }
+
     #[test]
     fn errors_name_the_field() {
         let (field, message) = field_error("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n");
@@ -530,10 +602,6 @@ cache:
             "reports.r.file-format"
         );
         assert!(matches!(parse("version: 0.2\nphases: [\n"), Err(BuildspecError::Yaml(_))));
-        assert_eq!(
-            field_error("version: 0.2\nphases:\n  pre_build:\n    runtime-versions: {a: 1}\n").0,
-            "phases.pre_build"
-        );
     }
 
     #[test]
