@@ -2,6 +2,9 @@
 //! CodeBuild's rules: a closed set of keys and phase names, commands that must be strings,
 //! `yes`/`no` booleans. Every error names the field (docs/codebuild.md "Parse errors").
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::model::*;
@@ -405,6 +408,52 @@ fn cache(value: &Value, unknown: &mut Unknown) -> Result<Option<Cache>, Buildspe
     Ok(Some(cache))
 }
 
+/// The variables of `env` (and 0.1's `environment_variables`) as they are written. YAML reads
+/// `GO_VERSION: 1.10` as the number 1.1 and `0x1F` as 31, where CodeBuild's parser gives a
+/// variable the text it was written as; a string read of the same document keeps that text.
+#[derive(Deserialize, Default)]
+struct WrittenDocument {
+    #[serde(default)]
+    env: Option<WrittenEnv>,
+    #[serde(default)]
+    environment_variables: Option<WrittenEnvV1>,
+    /// `runtime-versions` too: `python: 3.10` is not Python 3.1.
+    #[serde(default)]
+    phases: Option<BTreeMap<String, Option<WrittenPhase>>>,
+}
+
+#[derive(Deserialize, Default)]
+struct WrittenPhase {
+    #[serde(default, rename = "runtime-versions")]
+    runtime_versions: Option<BTreeMap<String, Option<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+struct WrittenEnv {
+    #[serde(default)]
+    variables: Option<BTreeMap<String, Option<String>>>,
+    #[serde(default, rename = "parameter-store")]
+    parameter_store: Option<BTreeMap<String, Option<String>>>,
+    #[serde(default, rename = "secrets-manager")]
+    secrets_manager: Option<BTreeMap<String, Option<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+struct WrittenEnvV1 {
+    #[serde(default)]
+    plaintext: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// `pairs` with each value as written, where the document reads as text there.
+fn as_written(pairs: &mut [(String, String)], written: Option<&BTreeMap<String, Option<String>>>) {
+    let Some(written) = written else { return };
+    for (name, value) in pairs {
+        if let Some(Some(text)) = written.get(name.as_str()) {
+            value.clone_from(text);
+        }
+    }
+}
+
 /// Parses buildspec text (YAML or JSON).
 pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
     let document: Value = serde_yaml_ng::from_str(text).map_err(|e| BuildspecError::Yaml(e.to_string()))?;
@@ -449,6 +498,20 @@ pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
         }
     }
     spec.unidentified = unidentified(&unknown);
+    // The variables' text as written, when the sections read as text (otherwise the value
+    // pass has already said what is wrong, or there is nothing to keep).
+    if let Ok(written) = serde_yaml_ng::from_str::<WrittenDocument>(text) {
+        let env = written.env.unwrap_or_default();
+        let v1 = written.environment_variables.unwrap_or_default();
+        as_written(&mut spec.env.variables, env.variables.as_ref().or(v1.plaintext.as_ref()));
+        as_written(&mut spec.env.parameter_store, env.parameter_store.as_ref());
+        as_written(&mut spec.env.secrets_manager, env.secrets_manager.as_ref());
+        let phases = written.phases.unwrap_or_default();
+        for (name, phase) in &mut spec.phases {
+            let runtimes = phases.get(name.key()).and_then(|p| p.as_ref()).and_then(|p| p.runtime_versions.as_ref());
+            as_written(&mut phase.runtime_versions, runtimes);
+        }
+    }
     Ok(spec)
 }
 
@@ -546,6 +609,25 @@ cache:
         let (field, message) = field_error("version: 0.1\nenv:\n  variables: {A: b}\n");
         assert_eq!(field, "buildspec");
         assert!(message.contains("environment_variables"), "{message}");
+    }
+
+    #[test]
+    fn variables_keep_the_text_they_are_written_as() {
+        let spec = parse(
+            "version: 0.2\nenv:\n  variables:\n    GO_VERSION: 1.10\n    MASK: 0x1F\n    DEBUG: yes\n    EMPTY:\n    NAME: app\n  parameter-store:\n    TOKEN: 1.20\n",
+        )
+        .unwrap();
+        let variables: Vec<(&str, &str)> = spec.env.variables.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            variables,
+            [("GO_VERSION", "1.10"), ("MASK", "0x1F"), ("DEBUG", "yes"), ("EMPTY", ""), ("NAME", "app")]
+        );
+        assert_eq!(spec.env.parameter_store, [("TOKEN".to_string(), "1.20".to_string())]);
+        let runtimes =
+            parse("version: 0.2\nphases:\n  install:\n    runtime-versions:\n      python: 3.10\n  build:\n").unwrap();
+        assert_eq!(runtimes.phases[0].1.runtime_versions, [("python".to_string(), "3.10".to_string())]);
+        let v1 = parse("version: 0.1\nenvironment_variables:\n  plaintext:\n    V: 1.10\n").unwrap();
+        assert_eq!(v1.env.variables, [("V".to_string(), "1.10".to_string())]);
     }
 
     /// CodeBuild warns of a key a section does not know and passes over it (its own logs:
