@@ -1199,6 +1199,12 @@ async fn a_job_workers_key_reports_jobs_and_nothing_else() {
         ("UpdatePipeline", json!({ "pipeline": lambda_pipeline() })),
         ("DeletePipeline", json!({ "name": "jobs" })),
         ("StartPipelineExecution", json!({ "name": "jobs" })),
+        // Polling would hand out any waiting job of an action type, with its credentials.
+        (
+            "PollForJobs",
+            json!({ "actionTypeId": { "category": "Build", "owner": "Custom", "provider": "X", "version": "1" } }),
+        ),
+        ("AcknowledgeJob", json!({ "jobId": source_job, "nonce": "1" })),
         (
             "PutApprovalResult",
             json!({ "pipelineName": "jobs", "stageName": "Gate", "actionName": "Approve",

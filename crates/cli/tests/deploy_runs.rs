@@ -164,11 +164,14 @@ fn a_plan_of_an_action_in_another_region_names_the_region_and_its_store() {
         "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeploy", "version": "1"},
         "configuration": {"ApplicationName": "app", "DeploymentGroupName": "fleet"},
         "inputArtifacts": [{"name": "Src"}]});
+    let mut home = deploy.clone();
+    home["name"] = json!("Home");
+    home.as_object_mut().unwrap().remove("region");
     let declaration = json!({
         "name": "xregion", "roleArn": "arn:aws:iam::111122223333:role/pipewright", "pipelineType": "V2",
         "artifactStores": {"us-east-1": {"type": "S3", "location": "east-artifacts"},
                            "us-west-2": {"type": "S3", "location": "west-artifacts"}},
-        "stages": [source_stage(), stage("Deploy", vec![deploy])],
+        "stages": [source_stage(), stage("Deploy", vec![deploy, home])],
     });
     let file = scratch.file("xregion.json", &serde_json::to_string_pretty(&declaration).unwrap());
     let (code, output) = scratch.run(&file, &["--plan", "--region", "us-east-1"], &[]);
@@ -177,6 +180,10 @@ fn a_plan_of_an_action_in_another_region_names_the_region_and_its_store() {
     assert!(mentions(&lines, "CodeDeploy deployment of s3://west-artifacts/"), "{lines:?}");
     assert!(mentions(&lines, "(in us-west-2)"), "{lines:?}");
     assert!(mentions(&lines, "inputs copied first to us-west-2's artifact store, s3://west-artifacts/"), "{lines:?}");
+    // An action of the pipeline's own region says nothing of regions.
+    let home = lines_of(&output, "Deploy", "Home");
+    assert!(mentions(&lines, "CodeDeploy deployment of s3://") && !mentions(&home, "(in "), "{home:?}");
+    assert!(mentions(&home, "CodeDeploy deployment of s3://east-artifacts/"), "{home:?}");
 }
 
 #[test]

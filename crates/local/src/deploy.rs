@@ -130,8 +130,17 @@ pub async fn run(
             failed(FailureType::ConfigurationError, choose_a_target(&dispatch.action_type.provider))
         }
         DeployMode::Plan => {
-            let (outcome, lines) =
-                plan::plan(dispatch, kind, &context.artifacts, &context.memory, regional_store.as_deref()).await;
+            // An action's region falls back to the pipeline's, which is `local` here.
+            let other_region = dispatch.region.as_deref().filter(|region| *region != crate::backend::LOCAL_REGION);
+            let (outcome, lines) = plan::plan(
+                dispatch,
+                kind,
+                &context.artifacts,
+                &context.memory,
+                other_region,
+                regional_store.as_deref(),
+            )
+            .await;
             for line in &lines {
                 say(line);
             }
@@ -205,7 +214,8 @@ pub async fn invoke_pipeline(dispatch: &Dispatch, context: &ProviderContext, log
     };
     if matches!(context.deploy, DeployMode::Plan) {
         let (outcome, lines) =
-            plan::plan(dispatch, ProviderKind::CodePipelineInvoke, &context.artifacts, &context.memory, None).await;
+            plan::plan(dispatch, ProviderKind::CodePipelineInvoke, &context.artifacts, &context.memory, None, None)
+                .await;
         for line in &lines {
             output.line(&dispatch.stage, &dispatch.action, line);
         }

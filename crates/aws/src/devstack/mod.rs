@@ -257,7 +257,7 @@ impl StackNames {
     pub fn api_keys_secret(&self) -> String {
         format!("{}-ApiKeysSecret", self.stack)
     }
-    /// The job workers' key (`JobWorkerKeySecret`): the job protocol only.
+    /// The job workers' key (`JobWorkerKeySecret`): GetJobDetails and PutJob*Result only.
     pub fn job_worker_key_secret(&self) -> String {
         format!("{}-JobWorkerKeySecret", self.stack)
     }

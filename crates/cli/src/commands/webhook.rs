@@ -39,8 +39,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     dry_run: bool,
     /// What the delivery is known by; replaying the same one starts nothing twice. Default:
-    /// what `serve` knows it by, the SHA-256 of the body (GitLab's own deliveries carry an
-    /// X-Gitlab-Event-UUID, which `serve` takes instead: give it here to match).
+    /// what `serve` knows it by, the SHA-256 of the body (for GitLab `serve` takes the
+    /// delivery's Idempotency-Key, else its X-Gitlab-Event-UUID: give it here to match).
     #[arg(long, value_name = "ID")]
     delivery_id: Option<String>,
     /// Take source action ACTION's content from PATH or a git URL (the delivery's commit is

@@ -37,7 +37,7 @@ pub fn name_in(issues: &mut [Issue], logical_id: &str, empty: &[EmptyDefault]) {
 /// A template path (`Pipeline.Stages[3].Actions[1].Configuration.X`) as the declaration's:
 /// each index less the items `AWS::NoValue` dropped before it from that list (`dropped`: the
 /// list's template path, the dropped item's index).
-pub fn declared_path(template_path: &str, dropped: &[(String, usize)]) -> String {
+pub fn declared_path(template_path: &str, dropped: &std::collections::BTreeSet<(String, usize)>) -> String {
     let mut declared = String::with_capacity(template_path.len());
     let mut rest = template_path;
     while let Some(open) = rest.find('[') {
@@ -47,7 +47,7 @@ pub fn declared_path(template_path: &str, dropped: &[(String, usize)]) -> String
         match rest[open + 1..close].parse::<usize>() {
             Ok(index) => {
                 let before = dropped.iter().filter(|(path, at)| path == list && *at < index).count();
-                declared.push_str(&format!("[{}]", index - before));
+                declared.push_str(&format!("[{}]", index.saturating_sub(before)));
             }
             Err(_) => declared.push_str(&rest[open..=close]),
         }
@@ -118,14 +118,18 @@ mod tests {
 
     #[test]
     fn a_template_path_counts_only_the_items_the_declaration_kept() {
-        let dropped = [("P.Stages".to_string(), 0), ("P.Stages[2].Actions".to_string(), 1), ("P.Other".to_string(), 0)];
+        let dropped = std::collections::BTreeSet::from([
+            ("P.Stages".to_string(), 0),
+            ("P.Stages[2].Actions".to_string(), 1),
+            ("P.Other".to_string(), 0),
+        ]);
         assert_eq!(
             declared_path("P.Stages[2].Actions[3].Configuration.X", &dropped),
             "P.Stages[1].Actions[2].Configuration.X"
         );
         assert_eq!(declared_path("P.Stages[2].Actions[0].Name", &dropped), "P.Stages[1].Actions[0].Name");
         assert_eq!(declared_path("P.Name", &dropped), "P.Name");
-        assert_eq!(declared_path("P.Stages[0]", &[]), "P.Stages[0]");
+        assert_eq!(declared_path("P.Stages[0]", &Default::default()), "P.Stages[0]");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::{ImportError, Options};
 const MAX_DEPTH: usize = 200;
 const MAX_STEPS: u64 = 200_000;
 const MAX_TEXT: usize = 1 << 20;
-/// The text all lists of one import may hold together.
+/// The text all intrinsics of one import may produce together.
 const MAX_BUILT: usize = 64 << 20;
 
 /// Evaluates the template's values for one import.
@@ -46,8 +46,8 @@ pub struct Resolver<'t> {
     pub empty_defaults: IndexMap<String, Vec<String>>,
     /// The list items `AWS::NoValue` dropped: (the list's path, the item's index in the
     /// template), for telling a template path from the declaration's.
-    pub dropped: Vec<(String, usize)>,
-    /// The bytes of text the lists built so far hold (`charge`).
+    pub dropped: std::collections::BTreeSet<(String, usize)>,
+    /// The bytes of text the intrinsics produced so far (`charge`).
     built: usize,
     pub warnings: Vec<String>,
 }
@@ -84,7 +84,7 @@ impl<'t> Resolver<'t> {
             steps: 0,
             registry: Registry::default(),
             empty_defaults: IndexMap::new(),
-            dropped: Vec::new(),
+            dropped: std::collections::BTreeSet::new(),
             built: 0,
             warnings: Vec::new(),
         }
@@ -199,7 +199,11 @@ impl<'t> Resolver<'t> {
     pub fn resolve(&mut self, node: &Node, path: &str, depth: usize) -> Result<Resolved, ImportError> {
         self.step(path, depth)?;
         if let Some((function, arg)) = node.intrinsic() {
-            return self.call(function, arg, path, depth);
+            let value = self.call(function, arg, path, depth)?;
+            if let Some(value) = &value {
+                self.charge(value, path)?;
+            }
+            return Ok(value);
         }
         Ok(Some(match node {
             Node::String(text) => Node::String(self.dynamic_references(text, path)),
@@ -207,11 +211,12 @@ impl<'t> Resolver<'t> {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     match self.resolve(item, &format!("{path}[{i}]"), depth + 1)? {
-                        Some(value) => {
-                            self.charge(&value, path)?;
-                            out.push(value);
+                        Some(value) => out.push(value),
+                        // A set: a resource's name is resolved twice (its name, then its
+                        // properties), and each drop counts once.
+                        None => {
+                            self.dropped.insert((path.to_string(), i));
                         }
-                        None => self.dropped.push((path.to_string(), i)),
                     }
                 }
                 Node::List(out)
@@ -247,27 +252,36 @@ impl<'t> Resolver<'t> {
     ) -> Result<(), ImportError> {
         let at = join_path(path, "Fn::Transform");
         let location = transform_location(transform);
-        if !self.options.values.contains_key(&location) {
+        let include = transform.get("Name").and_then(Node::scalar_text).as_deref() == Some("AWS::Include");
+        let Some(snippet) = self.options.values.get(&location).filter(|_| include) else {
+            let what = if include { "the snippet" } else { "the macro's output" };
             return Err(ImportError::template(
                 path,
                 format!(
-                    "part of it comes from Fn::Transform {location}, which cannot be read offline; give the snippet with --value '{location}=<its YAML or JSON>'"
+                    "part of it comes from Fn::Transform {location}, which cannot be read offline; give {what} with --value '{location}=<its YAML or JSON>'"
                 ),
             ));
-        }
-        match self.call("Fn::Transform", transform, &at, depth + 1)? {
-            Some(Node::Map(snippet)) => {
-                for (key, value) in snippet {
-                    out.entry(key).or_insert(value);
-                }
-                Ok(())
-            }
-            Some(other) => Err(ImportError::template(
+        };
+        self.check_size(snippet, &at)?;
+        let parsed = super::read_template(snippet)
+            .map_err(|e| ImportError::template(&at, format!("--value {location}: {e}")))?;
+        let Node::Map(snippet) = parsed else {
+            return Err(ImportError::template(
                 &at,
-                format!("the snippet is {}; beside other keys it must be an object", other.kind()),
-            )),
-            None => Ok(()),
+                format!("the snippet is {}; beside other keys it must be an object", parsed.kind()),
+            ));
+        };
+        // Each key the object does not name itself, resolved where it lands, so that what it
+        // uses is recorded at the declaration's own paths.
+        for (key, value) in snippet {
+            if out.contains_key(&key) {
+                continue;
+            }
+            if let Some(value) = self.resolve(&value, &join_path(path, &key), depth + 1)? {
+                out.insert(key, value);
+            }
         }
+        Ok(())
     }
 
     fn call(&mut self, function: &str, arg: &Node, path: &str, depth: usize) -> Result<Resolved, ImportError> {
@@ -413,8 +427,9 @@ impl<'t> Resolver<'t> {
         }
     }
 
-    /// Counts a list item's text against what one import may build: a short template can
-    /// list many copies of one large value (`!FindInMap` of a 1 MiB entry, 40,000 times).
+    /// Counts what an intrinsic produced against what one import may build: a short template
+    /// can hold many copies of one large value (`!FindInMap` of a 1 MiB entry, 40,000 times,
+    /// in a list or a map). The template's own text is bounded by its size.
     fn charge(&mut self, value: &Node, path: &str) -> Result<(), ImportError> {
         fn text_bytes(node: &Node) -> usize {
             match node {

@@ -393,6 +393,13 @@ fn many_copies_of_a_large_mapped_value_are_refused_before_they_are_built() {
     let started = std::time::Instant::now();
     let error = import(&text).unwrap_err();
     assert!(matches!(error, ImportError::Limit(_)) && error.to_string().contains("grow beyond 64 MiB"), "{error}");
+    // The same copies as the values of a map.
+    let keys: String = (0..4_000).map(|i| format!("        K{i}: !FindInMap [Big, a, b]\n")).collect();
+    let text = format!(
+        "Mappings:\n  Big:\n    a:\n      b: {big}\nResources:\n  Pipeline:\n    Type: AWS::CodePipeline::Pipeline\n    Properties:\n      Junk:\n{keys}"
+    );
+    let error = import(&text).unwrap_err();
+    assert!(matches!(error, ImportError::Limit(_)) && error.to_string().contains("grow beyond 64 MiB"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
@@ -622,6 +629,10 @@ Resources:
     assert!(missing.contains("Fn::Transform s3://b/build.yaml, which cannot be read offline"), "{missing}");
     assert!(missing.contains("--value 's3://b/build.yaml=<its YAML or JSON>'"), "{missing}");
 
+    options.values.insert("s3://b/build.yaml".into(), "Actions: [".into());
+    let broken = import_template(text, None, &options).unwrap_err().to_string();
+    assert!(broken.contains("Pipeline.Stages[1].Fn::Transform: --value s3://b/build.yaml: line"), "{broken}");
+
     let build = "Name: Ignored\nActions:\n  - Name: B\n    ActionTypeId: {Category: Build, Owner: AWS, Provider: CodeBuild, Version: '1'}\n    Configuration: {ProjectName: !Sub 'build-${Branch}'}\n    InputArtifacts: [{Name: sources}]\n";
     options.values.insert("s3://b/build.yaml".into(), build.into());
     let unmapped = import_template(text, None, &options).unwrap_err().to_string();
@@ -640,4 +651,23 @@ Resources:
     assert_eq!(stages[0].actions[0].configuration.as_ref().unwrap()["BranchName"], "main", "its intrinsics evaluated");
     assert_eq!(stages[1].name, "Build", "a key beside the include keeps its own value");
     assert_eq!(stages[1].actions[0].configuration.as_ref().unwrap()["ProjectName"], "build-main");
+}
+
+/// A pipeline's name is resolved twice (as its name, then with its properties): an item
+/// `AWS::NoValue` drops from a list in it counts once.
+#[test]
+fn a_drop_in_a_name_resolved_twice_counts_once() {
+    let text = with_config(
+        "Parameters:\n  Project: {Type: String, Default: ''}\nConditions:\n  Never: !Equals [a, b]",
+        "{ProjectName: p}",
+    )
+    .replacen(
+        "    Properties:\n      RoleArn: !GetAtt PipelineRole.Arn",
+        "    Properties:\n      Name: !Join ['-', [!If [Never, x, !Ref 'AWS::NoValue'], !Ref Project, orders]]\n      RoleArn: !GetAtt PipelineRole.Arn",
+        1,
+    );
+    assert!(text.contains("Name: !Join"), "the template has its name");
+    let pipeline = import_template(&text, None, &options()).unwrap().remove(0);
+    assert_eq!(pipeline.declaration.name, "-orders");
+    assert!(pipeline.empty_defaults[0].used_at.iter().all(|p| !p.contains("18446744073709551615")));
 }

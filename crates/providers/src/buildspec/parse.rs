@@ -74,6 +74,12 @@ fn entries<'a>(
         let Some(name) = scalar(key) else {
             return Err(error(field, format!("keys must be strings, found {}", kind(key))));
         };
+        // YAML's merge key is not applied by the reader: passed over, the merged keys would
+        // be lost without a word.
+        if name == "<<" {
+            let at = if field.is_empty() { "buildspec" } else { field };
+            return Err(error(at, "YAML merge keys (<<) are not read in buildspecs here; write the keys out"));
+        }
         if let Some(allowed) = allowed
             && !allowed.contains(&name.as_str())
         {
@@ -642,6 +648,12 @@ cache:
         assert_eq!(spec.env.variables, [("C".to_string(), "d".to_string())]);
         assert_eq!(spec.phases[0].1.commands, ["make"]);
         assert_eq!(spec.artifacts.unwrap().primary.files, ["out"]);
+        // A merge key would drop what it merges: refused.
+        let merged = parse("version: 0.2\nphases:\n  build:\n    <<: {commands: [make]}\n");
+        assert!(
+            matches!(merged, Err(BuildspecError::Field { ref field, .. }) if field == "phases.build"),
+            "{merged:?}"
+        );
         // `runtime-versions` is the install phase's only.
         let elsewhere = parse("version: 0.2\nphases:\n  pre_build:\n    runtime-versions: {a: 1}\n").unwrap();
         assert!(

@@ -14,18 +14,20 @@ use super::{ArtifactBytes, configuration_error, job_failed, zip_names, zip_of};
 use crate::{ActionError, Outcome};
 
 /// Plans `dispatch`: the outcome to report and the plan's lines to show.
-/// `regional_store` is the store of the action's region when its inputs are copied there
-/// first (`core::deploy::regional_store`).
+/// `other_region` is the action's region when it is not the pipeline's; `regional_store` the
+/// store of that region when its inputs are copied there first
+/// (`core::deploy::regional_store`).
 pub async fn plan(
     dispatch: &Dispatch,
     kind: ProviderKind,
     artifacts: &dyn ArtifactBytes,
     memory: &Memory,
+    other_region: Option<&str>,
     regional_store: Option<&str>,
 ) -> (Outcome, Vec<String>) {
     match describe_action(dispatch, kind, artifacts, memory, regional_store).await {
         Ok(plan) => {
-            let plan = plan.in_region(dispatch.region.as_deref(), regional_store);
+            let plan = plan.in_region(other_region, regional_store);
             if let Err(error) = write_outputs(dispatch, &plan, artifacts).await {
                 return (Outcome::Failed(error), plan.lines);
             }
