@@ -94,12 +94,15 @@ pub async fn run(
 }
 
 /// The name of the user the builds run as: the process's effective user, not `$USER`, which
-/// any environment may set (cron, systemd and `env -i` leave it out).
+/// any environment may set (cron, systemd and `env -i` leave it out). Looked up once: the
+/// lookup may block (NSS, LDAP) and the answer does not change.
 fn current_user() -> Option<String> {
-    match nix::unistd::User::from_uid(nix::unistd::geteuid()) {
+    static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    USER.get_or_init(|| match nix::unistd::User::from_uid(nix::unistd::geteuid()) {
         Ok(Some(user)) => Some(user.name),
         _ => std::env::var("USER").ok().or_else(|| std::env::var("LOGNAME").ok()),
-    }
+    })
+    .clone()
 }
 
 /// A project name as one path component.

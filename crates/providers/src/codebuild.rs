@@ -115,7 +115,7 @@ fn buildspec_text(project: Option<&BuildProject>, src: &Path) -> Result<(String,
 /// What a local run cannot honour, said before INSTALL. Each goes on as the current user with
 /// the user's own git credentials (docs/codebuild.md, "What cannot be reproduced here"):
 /// refusing would leave a buildspec CodeBuild runs unrunnable here.
-fn preflight(spec: &Buildspec, user: Option<&str>) -> Result<Vec<String>, Refused> {
+fn preflight(spec: &Buildspec, user: Option<&str>) -> Vec<String> {
     let mut notes = Vec::new();
     let run_as = spec.run_as.iter().map(|u| ("run-as".to_string(), u)).chain(
         spec.phases
@@ -139,7 +139,7 @@ fn preflight(spec: &Buildspec, user: Option<&str>) -> Result<Vec<String>, Refuse
     if spec.has_proxy {
         notes.push("proxy settings apply to CodeBuild's network only; ignored here".to_string());
     }
-    Ok(notes)
+    notes
 }
 
 fn truncate(text: String, limit: usize) -> String {
@@ -354,7 +354,7 @@ async fn prepare<A: ArtifactStore>(
     for warning in &spec.unidentified {
         console.say(warning);
     }
-    for note in preflight(&spec, session.user.as_deref())? {
+    for note in preflight(&spec, session.user.as_deref()) {
         console.say(&format!("[pipewright] Note: {note}"));
     }
     let runtimes: Vec<String> =
@@ -481,7 +481,7 @@ mod tests {
     fn run_as_and_the_credential_helper_are_noted_and_the_build_goes_on() {
         let text = "version: 0.2\nrun-as: codebuild-user\nphases:\n  install:\n    run-as: root\n    commands: [x]\n";
         let spec = crate::buildspec::parse(text).unwrap();
-        let notes = preflight(&spec, Some("me")).ok().unwrap();
+        let notes = preflight(&spec, Some("me"));
         assert_eq!(
             notes,
             [
@@ -489,9 +489,9 @@ mod tests {
                 "phases.install.run-as: root is not honoured here; the commands run as the current user, me",
             ]
         );
-        assert_eq!(preflight(&spec, Some("root")).ok().unwrap().len(), 1, "root runs as root");
+        assert_eq!(preflight(&spec, Some("root")).len(), 1, "root runs as root");
         let spec = crate::buildspec::parse("version: 0.2\nenv:\n  git-credential-helper: yes\n").unwrap();
-        assert!(preflight(&spec, Some("me")).ok().unwrap()[0].starts_with("env.git-credential-helper"));
+        assert!(preflight(&spec, Some("me"))[0].starts_with("env.git-credential-helper"));
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct Resolver<'t> {
     pub warnings: Vec<String>,
 }
 
+/// Whether a transform is `AWS::Include`, whose snippet `--value <Location>=…` gives.
+fn is_include(arg: &Node) -> bool {
+    arg.get("Name").and_then(Node::scalar_text).as_deref() == Some("AWS::Include")
+}
+
 /// What names a transform's output for `--value`: an include's `Location`, else the macro's
 /// name.
 fn transform_location(arg: &Node) -> String {
@@ -252,7 +257,7 @@ impl<'t> Resolver<'t> {
     ) -> Result<(), ImportError> {
         let at = join_path(path, "Fn::Transform");
         let location = transform_location(transform);
-        let include = transform.get("Name").and_then(Node::scalar_text).as_deref() == Some("AWS::Include");
+        let include = is_include(transform);
         let Some(snippet) = self.options.values.get(&location).filter(|_| include) else {
             let what = if include { "the snippet" } else { "the macro's output" };
             return Err(ImportError::template(
@@ -384,10 +389,11 @@ impl<'t> Resolver<'t> {
             }
             "Fn::Transform" => {
                 let location = transform_location(arg);
-                let include = arg.get("Name").and_then(Node::scalar_text).as_deref() == Some("AWS::Include");
                 // An include's snippet given with --value is read as template text, and its
                 // intrinsics evaluated where it stands, as CloudFormation inserts it.
-                if include && let Some(snippet) = self.options.values.get(&location) {
+                if is_include(arg)
+                    && let Some(snippet) = self.options.values.get(&location)
+                {
                     self.check_size(snippet, path)?;
                     if let Ok(node) = super::read_template(snippet) {
                         return self.resolve(&node, path, depth + 1);

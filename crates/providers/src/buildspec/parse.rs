@@ -428,30 +428,33 @@ struct WrittenDocument {
     phases: Option<BTreeMap<String, Option<WrittenPhase>>>,
 }
 
+/// `NAME: value` pairs as written (`None` for a key without a value).
+type WrittenPairs = BTreeMap<String, Option<String>>;
+
 #[derive(Deserialize, Default)]
 struct WrittenPhase {
     #[serde(default, rename = "runtime-versions")]
-    runtime_versions: Option<BTreeMap<String, Option<String>>>,
+    runtime_versions: Option<WrittenPairs>,
 }
 
 #[derive(Deserialize, Default)]
 struct WrittenEnv {
     #[serde(default)]
-    variables: Option<BTreeMap<String, Option<String>>>,
+    variables: Option<WrittenPairs>,
     #[serde(default, rename = "parameter-store")]
-    parameter_store: Option<BTreeMap<String, Option<String>>>,
+    parameter_store: Option<WrittenPairs>,
     #[serde(default, rename = "secrets-manager")]
-    secrets_manager: Option<BTreeMap<String, Option<String>>>,
+    secrets_manager: Option<WrittenPairs>,
 }
 
 #[derive(Deserialize, Default)]
 struct WrittenEnvV1 {
     #[serde(default)]
-    plaintext: Option<BTreeMap<String, Option<String>>>,
+    plaintext: Option<WrittenPairs>,
 }
 
 /// `pairs` with each value as written, where the document reads as text there.
-fn as_written(pairs: &mut [(String, String)], written: Option<&BTreeMap<String, Option<String>>>) {
+fn as_written(pairs: &mut [(String, String)], written: Option<&WrittenPairs>) {
     let Some(written) = written else { return };
     for (name, value) in pairs {
         if let Some(Some(text)) = written.get(name.as_str()) {
