@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use pipewright_aws::dynamo::DynamoStore;
+use pipewright_core::deploy::ended_together::WAIT_FOR_EARLIER;
 use pipewright_core::engine::ExecutionStatus;
 use pipewright_core::ports::StateStore;
 
@@ -255,8 +256,13 @@ async fn calls_per_action(apart: bool) {
     assert!(per_action(dynamo_reads) <= 9.0, "DynamoDB reads per action: {calls:?}");
     // Read units: 6.1 to 6.5 per action since a build's start and look decide on the read
     // that rebuilt them (`invoke_action::dispatched_as_read`); 7.3 to 7.7 when each read the
-    // execution a second time.
-    assert!(bill.read_units / actions as f64 <= 7.0, "read units per action: {bill:?}");
+    // execution a second time. When the builds end together, the look at the later one
+    // reads the execution after each of its waits for the earlier look's commit (1 unit
+    // each: the item is under 4 KB), as many as the scheduler makes it wait: 6.1 to 7.5 in
+    // 90 runs on two busy cores (7.5 failed the bound of 7.0 one CI run in twenty), which
+    // the waits' own bound covers.
+    let waits = if apart { 0.0 } else { f64::from(WAIT_FOR_EARLIER.retries) };
+    assert!(bill.read_units <= 7.0 * actions as f64 + waits, "read units per action: {bill:?}");
     // A write bills each item it touches per started KB: the head and an execution of this
     // pipeline (whole in its item, its outbox in items of their own) stay within one. The
     // execution's JSON is compressed with the store's dictionary and leaves out the ids it
