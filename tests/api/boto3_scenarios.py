@@ -844,8 +844,76 @@ def rollback_restores_the_last_good_release():
     assert error_code(roll) == "PipelineExecutionOutdatedException"
 
 
+def workers_sign_with_their_action_types_key():
+    """A custom action's worker polls, and polling hands out any waiting job of the type it
+    names: it signs with its action type's key (`pipewright worker-key`, in WORKDIR), which
+    polls, acknowledges and completes that type's jobs, and is refused another type's jobs
+    and the pipeline's state (where an approval's token is)."""
+    with open(os.path.join(WORKDIR, "worker-key.json")) as file:
+        key = json.load(file)
+    type_id = key["ActionTypeId"]
+    other_id = dict(type_id, provider="SomeoneElse")
+    worker = boto3.client(
+        "codepipeline", endpoint_url=ENDPOINT, region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+    )
+    for provider in (type_id["provider"], other_id["provider"]):
+        client.create_custom_action_type(
+            category=type_id["category"], provider=provider, version=type_id["version"],
+            inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+            outputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+        )
+    declaration = commands_pipeline("farm", [])
+    declaration["stages"].append({"name": "Build", "actions": [
+        {"name": name, "actionTypeId": action_type, "inputArtifacts": [{"name": "Code"}]}
+        for name, action_type in (("Mine", type_id), ("Theirs", other_id))
+    ]})
+    create_pipeline(pipeline=declaration)
+    execution_id = client.start_pipeline_execution(name="farm")["pipelineExecutionId"]
+
+    jobs = wait_for("the worker's job", lambda: worker.poll_for_jobs(actionTypeId=type_id, maxBatchSize=5)["jobs"])
+    assert [j["data"]["pipelineContext"]["action"]["name"] for j in jobs] == ["Mine"], jobs
+    theirs = wait_for("the other type's job", lambda: client.poll_for_jobs(actionTypeId=other_id)["jobs"])[0]
+    refused = [
+        (worker.poll_for_jobs, {"actionTypeId": other_id}),
+        (worker.acknowledge_job, {"jobId": theirs["id"], "nonce": theirs["nonce"]}),
+        (worker.get_job_details, {"jobId": theirs["id"]}),
+        (worker.put_job_success_result, {"jobId": theirs["id"]}),
+        (worker.put_job_failure_result, {"jobId": theirs["id"], "failureDetails": {"type": "JobFailed", "message": "x"}}),
+        (worker.get_pipeline_state, {"name": "farm"}),
+        (worker.list_pipelines, {}),
+        (worker.delete_custom_action_type, {"category": "Build", "provider": type_id["provider"], "version": "1"}),
+    ]
+    for call, kwargs in refused:
+        assert error_code(call, **kwargs) == "AccessDeniedException", call.__name__
+    forged = boto3.client(
+        "codepipeline", endpoint_url=ENDPOINT, region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key="0" * 64,
+    )
+    assert error_code(forged.poll_for_jobs, actionTypeId=type_id) == "InvalidSignatureException"
+    # Artifacts: the job's artifactCredentials reach its own; the worker's key, none.
+    job = jobs[0]
+    artifacts_reach_only_the_jobs_own(job)
+    source = job["data"]["inputArtifacts"][0]["location"]["s3Location"]
+    worker_s3 = boto3.client(
+        "s3", endpoint_url=ENDPOINT, region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+        config=botocore.config.Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"),
+    )
+    assert s3_error(worker_s3.get_object, Bucket=source["bucketName"], Key=source["objectKey"]) == "AccessDenied"
+
+    assert worker.acknowledge_job(jobId=job["id"], nonce=job["nonce"])["status"] == "InProgress"
+    assert worker.get_job_details(jobId=job["id"])["jobDetails"]["id"] == job["id"]
+    worker.put_job_success_result(jobId=job["id"], executionDetails={"summary": "built by the farm"})
+    client.acknowledge_job(jobId=theirs["id"], nonce=theirs["nonce"])
+    client.put_job_success_result(jobId=theirs["id"])
+    wait_for("Succeeded", lambda: execution_status("farm", execution_id) == "Succeeded")
+    assert action_state("farm", "Build", "Mine")["latestExecution"]["summary"] == "built by the farm"
+
+
 SCENARIOS = {
     "custom_action_workers": custom_action_workers,
+    "workers_sign_with_their_action_types_key": workers_sign_with_their_action_types_key,
     "large_outputs_stream_through_the_s3_endpoint": large_outputs_stream_through_the_s3_endpoint,
     "lambda_job_worker": lambda_job_worker,
     "authentication": authentication,

@@ -177,6 +177,13 @@ pub async fn poll<C: ControlPlane>(plane: &C, caller: &Caller, input: PollInput)
             "actionTypeId.owner: PollForJobs serves Custom action types, not {owner}"
         )));
     }
+    let wanted = ActionTypeId {
+        category: ActionCategory::parse(&category),
+        owner: ActionOwner::Custom,
+        provider: provider.clone(),
+        version: version.clone(),
+    };
+    crate::action_type_keys::check(caller, &wanted)?;
     let batch = match input.max_batch_size {
         None => 1,
         Some(n @ 1..=100) => n as usize,
@@ -194,12 +201,6 @@ pub async fn poll<C: ControlPlane>(plane: &C, caller: &Caller, input: PollInput)
             format!("The action type Custom/{category}/{provider}/{version} does not exist"),
         ));
     }
-    let wanted = ActionTypeId {
-        category: ActionCategory::parse(&category),
-        owner: ActionOwner::Custom,
-        provider: provider.clone(),
-        version: version.clone(),
-    };
     let query = input.query_param.unwrap_or_default();
     let mut jobs = Vec::new();
     for (execution, dispatch) in
@@ -252,16 +253,25 @@ pub(crate) async fn waiting_jobs<C: ControlPlane>(
     Ok(jobs)
 }
 
-pub async fn acknowledge<C: ControlPlane>(plane: &C, input: AcknowledgeInput) -> Result<Value, ApiError> {
+pub async fn acknowledge<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    input: AcknowledgeInput,
+) -> Result<Value, ApiError> {
     let job_id = required(input.job_id, "jobId")?;
     check_execution_id(&job_id, "jobId")?;
     let given = required(input.nonce, "nonce")?;
     check_text(&given, "nonce", 1, 50, |_| true)?;
-    acknowledge_job(plane, &job_id, &given).await
+    acknowledge_job(plane, caller, &job_id, &given).await
 }
 
 /// Takes job `job_id` for the worker that holds its nonce: once, by a conditional write.
-pub(crate) async fn acknowledge_job<C: ControlPlane>(plane: &C, job_id: &str, given: &str) -> Result<Value, ApiError> {
+pub(crate) async fn acknowledge_job<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    job_id: &str,
+    given: &str,
+) -> Result<Value, ApiError> {
     let store = plane.store();
     let not_found = || ApiError::client("JobNotFoundException", format!("Job {job_id} does not exist"));
     let location = store.find_job(job_id).await.map_err(store_error)?.ok_or_else(not_found)?;
@@ -276,6 +286,7 @@ pub(crate) async fn acknowledge_job<C: ControlPlane>(plane: &C, job_id: &str, gi
     if !live {
         return Err(invalid("the job is no longer waiting for a worker"));
     }
+    crate::jobs::check_job_type(plane, caller, &execution, job_id).await?;
     if given != nonce(&execution, job_id) {
         return Err(invalid("the nonce is not the one CodePipeline gave for this job"));
     }

@@ -3,6 +3,7 @@
 //! is not here: `pipewright serve` (axum) and the api function (a Function URL) hand each
 //! request to [`handle`] and write back what it returns.
 
+pub mod action_type_keys;
 pub mod console;
 pub mod hosts;
 pub mod protocol;
@@ -36,7 +37,7 @@ use pipewright_core::time::Timestamp;
 
 pub use jobs::job_artifact_access;
 pub use protocol::{ACCOUNT_MARK, ApiError, HttpRequest, HttpResponse};
-pub use sigv4::{Authenticator, KeyRing};
+pub use sigv4::{Authenticator, KeyRing, KeyScope};
 
 /// What the API needs from the deployment it runs in: the store, the shared handler, a clock
 /// and the identity of the account. Local mode and AWS implement it over their adapters.
@@ -112,12 +113,15 @@ pub struct Caller {
     pub identity: Option<String>,
     /// The region of the request's SigV4 credential scope: ARNs in answers name it.
     pub region: Option<String>,
+    /// The access key, when it is one action type's (`action_type_keys`): the job operations
+    /// refuse jobs of any other type.
+    pub action_type_key: Option<String>,
 }
 
 impl Caller {
     /// A caller known by name only (the console, tests).
     pub fn named(identity: &str) -> Caller {
-        Caller { identity: Some(identity.to_string()), region: None }
+        Caller { identity: Some(identity.to_string()), ..Caller::default() }
     }
 
     /// The `by` of engine events and the trigger detail of executions.
@@ -158,18 +162,30 @@ async fn serve<C: ControlPlane>(
     let operation = protocol::operation(&request)?;
     let now_seconds = plane.now().millis() / 1000;
     let signed = authenticator.authenticate(&request, now_seconds)?;
-    if let (Authenticator::Keys(keys), Some(signed)) = (authenticator, &signed)
-        && !keys.may_call(&signed.access_key, operation)
+    let scope = match (authenticator, &signed) {
+        (Authenticator::Keys(keys), Some(signed)) => keys.scope(&signed.access_key),
+        _ => None,
+    };
+    if let (Some(scope), Some(signed)) = (scope, &signed)
+        && let Some(allowed) = scope.operations()
+        && !allowed.contains(&operation)
     {
         return Err(ApiError::client(
             "AccessDeniedException",
             format!(
-                "{} is a job worker's key: it may call GetJobDetails, PutJobSuccessResult and PutJobFailureResult only, not codepipeline:{operation}",
-                signed.access_key
+                "{} is {}: it may call {} only, not codepipeline:{operation}",
+                signed.access_key,
+                scope.describe(),
+                allowed.join(", ")
             ),
         ));
     }
-    let caller = &Caller { identity: signed.as_ref().map(|s| s.access_key.clone()), region: signed.map(|s| s.region) };
+    let action_type_key = signed.as_ref().filter(|_| scope == Some(KeyScope::ActionType)).map(|s| s.access_key.clone());
+    let caller = &Caller {
+        identity: signed.as_ref().map(|s| s.access_key.clone()),
+        region: signed.map(|s| s.region),
+        action_type_key,
+    };
     call(plane, caller, operation, protocol::body_object(request.body)?).await
 }
 
@@ -204,12 +220,12 @@ pub async fn call<C: ControlPlane>(
         "EnableStageTransition" => steering::transition(plane, caller, input!(), true).await,
         "PutApprovalResult" => steering::approval(plane, caller, input!()).await,
         "PutJobSuccessResult" => jobs::succeed(plane, caller, input!()).await,
-        "PutJobFailureResult" => jobs::fail(plane, input!()).await,
+        "PutJobFailureResult" => jobs::fail(plane, caller, input!()).await,
         "GetJobDetails" => jobs::details(plane, caller, input!()).await,
         "CreateCustomActionType" => custom::create(plane, caller, input!()).await,
         "DeleteCustomActionType" => custom::delete(plane, caller, input!()).await,
         "PollForJobs" => custom::poll(plane, caller, input!()).await,
-        "AcknowledgeJob" => custom::acknowledge(plane, input!()).await,
+        "AcknowledgeJob" => custom::acknowledge(plane, caller, input!()).await,
         "ListActionTypes" => action_types::list(plane, input!()).await,
         "GetActionType" => action_types::get(plane, input!()).await,
         "UpdateActionType" => action_types::update(plane, input!()).await,
@@ -217,11 +233,11 @@ pub async fn call<C: ControlPlane>(
         "UntagResource" => tags::untag(plane, caller, input!()).await,
         "ListTagsForResource" => tags::list(plane, caller, input!()).await,
         "PutActionRevision" => revisions::put(plane, caller, input!()).await,
-        "PollForThirdPartyJobs" => third_party::poll(plane, input!()).await,
-        "AcknowledgeThirdPartyJob" => third_party::acknowledge(plane, input!()).await,
+        "PollForThirdPartyJobs" => third_party::poll(plane, caller, input!()).await,
+        "AcknowledgeThirdPartyJob" => third_party::acknowledge(plane, caller, input!()).await,
         "GetThirdPartyJobDetails" => third_party::details(plane, caller, input!()).await,
         "PutThirdPartyJobSuccessResult" => third_party::succeed(plane, caller, input!()).await,
-        "PutThirdPartyJobFailureResult" => third_party::fail(plane, input!()).await,
+        "PutThirdPartyJobFailureResult" => third_party::fail(plane, caller, input!()).await,
         "ListDeployActionExecutionTargets" => targets::list(plane, input!()).await,
         "PutWebhook" => webhooks::put(plane, input!()).await,
         "DeleteWebhook" => webhooks::delete(plane, input!()).await,

@@ -29,40 +29,97 @@ pub enum Authenticator {
 }
 
 /// The keys a server takes (access key id → secret access key): keys for every operation and
-/// the console, and keys that only report jobs. A Lambda function an invoke action calls is
-/// user code: it holds a job-worker key, with which it cannot read a pipeline's state, approve
-/// its own gate or change a pipeline, as a role with only `codepipeline:PutJob*Result` cannot
-/// on CodePipeline.
+/// the console, keys that only report jobs, and keys derived for one action type's workers. A
+/// Lambda function an invoke action calls is user code: it holds a job-worker key, with which
+/// it cannot read a pipeline's state, approve its own gate or change a pipeline, as a role
+/// with only `codepipeline:PutJob*Result` cannot on CodePipeline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyRing {
     pub full: BTreeMap<String, String>,
     pub job_workers: BTreeMap<String, String>,
+    /// The API key's secret, which action types' keys are derived from
+    /// (`crate::action_type_keys`); none: no such key is taken.
+    pub action_type_seed: Option<String>,
+}
+
+/// What a key may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Every operation, and the console.
+    Full,
+    /// [`JOB_WORKER_OPERATIONS`], on jobs whose ids the worker was given.
+    JobWorkers,
+    /// [`crate::action_type_keys::OPERATIONS`], on jobs of one action type.
+    ActionType,
+}
+
+impl KeyScope {
+    /// The operations a key of this scope may call; `None`: all of them.
+    pub fn operations(self) -> Option<&'static [&'static str]> {
+        match self {
+            KeyScope::Full => None,
+            KeyScope::JobWorkers => Some(JOB_WORKER_OPERATIONS),
+            KeyScope::ActionType => Some(crate::action_type_keys::OPERATIONS),
+        }
+    }
+
+    /// What a key of this scope is, for a refusal.
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeyScope::Full => "the API key",
+            KeyScope::JobWorkers => "a job worker's key",
+            KeyScope::ActionType => "an action type's job workers' key",
+        }
+    }
 }
 
 /// What a job-worker key may call: the operations on a job whose id the worker was given (a
 /// Lambda function is given its job in the invoke). Not PollForJobs nor AcknowledgeJob, which
 /// hand out any waiting job of an action type, with write credentials for its outputs: a
-/// custom action's worker polls with a full key.
+/// custom action's worker polls with its action type's key.
 pub const JOB_WORKER_OPERATIONS: &[&str] = &["GetJobDetails", "PutJobSuccessResult", "PutJobFailureResult"];
 
 impl KeyRing {
-    /// The secret of `access_key`, whichever its scope.
-    pub fn secret(&self, access_key: &str) -> Option<&String> {
-        self.full.get(access_key).or_else(|| self.job_workers.get(access_key))
+    /// The ring of a deployment's API key: that key, and the action types' keys derived
+    /// from it.
+    pub fn of_api_key(access_key: String, secret: String) -> KeyRing {
+        let full = BTreeMap::from([(access_key, secret.clone())]);
+        KeyRing { full, job_workers: BTreeMap::new(), action_type_seed: Some(secret) }
     }
 
-    /// Whether `access_key` may call `operation`: a full key anything, a job-worker key the
-    /// job protocol only.
+    /// The secret of `access_key`, whichever its scope.
+    pub fn secret(&self, access_key: &str) -> Option<String> {
+        self.full.get(access_key).or_else(|| self.job_workers.get(access_key)).cloned().or_else(|| {
+            let seed = self.action_type_seed.as_deref()?;
+            crate::action_type_keys::is_key_id(access_key).then(|| crate::action_type_keys::secret(seed, access_key))
+        })
+    }
+
+    /// The scope of `access_key`, if the ring takes it.
+    pub fn scope(&self, access_key: &str) -> Option<KeyScope> {
+        if self.full.contains_key(access_key) {
+            Some(KeyScope::Full)
+        } else if self.job_workers.contains_key(access_key) {
+            Some(KeyScope::JobWorkers)
+        } else if self.action_type_seed.is_some() && crate::action_type_keys::is_key_id(access_key) {
+            Some(KeyScope::ActionType)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `access_key` may call `operation`: a full key anything, the others their
+    /// scope's operations.
     pub fn may_call(&self, access_key: &str, operation: &str) -> bool {
-        self.full.contains_key(access_key)
-            || (self.job_workers.contains_key(access_key) && JOB_WORKER_OPERATIONS.contains(&operation))
+        self.scope(access_key)
+            .is_some_and(|scope| scope.operations().is_none_or(|allowed| allowed.contains(&operation)))
     }
 }
 
 impl From<BTreeMap<String, String>> for KeyRing {
     /// Full keys only.
     fn from(full: BTreeMap<String, String>) -> KeyRing {
-        KeyRing { full, job_workers: BTreeMap::new() }
+        KeyRing { full, ..KeyRing::default() }
     }
 }
 
@@ -330,7 +387,16 @@ impl Authenticator {
             }
             Authenticator::Keys(keys) => keys,
         };
-        verify_payload(request, payload, |key| keys.secret(key).cloned(), now_seconds).map(Some)
+        verify_payload(request, payload, |key| keys.secret(key), now_seconds).map(Some)
+    }
+
+    /// Whether `signed` (what [`Authenticator::authenticate`] gave) holds the whole API: a
+    /// full key, or anybody on an open server; not a job worker's nor an action type's key.
+    pub fn holds_everything(&self, signed: Option<&Signed>) -> bool {
+        match self {
+            Authenticator::Open => true,
+            Authenticator::Keys(keys) => signed.is_some_and(|s| keys.scope(&s.access_key) == Some(KeyScope::Full)),
+        }
     }
 }
 

@@ -63,8 +63,9 @@ fn partner_type(input: Option<TypeIdInput>) -> Result<ActionTypeId, ApiError> {
     required(input, "actionTypeId")?.checked("actionTypeId.", &["ThirdParty"])
 }
 
-pub async fn poll<C: ControlPlane>(plane: &C, input: PollInput) -> Result<Value, ApiError> {
+pub async fn poll<C: ControlPlane>(plane: &C, caller: &Caller, input: PollInput) -> Result<Value, ApiError> {
     let wanted = partner_type(input.action_type_id)?;
+    crate::action_type_keys::check(caller, &wanted)?;
     let batch = match input.max_batch_size {
         None => 1,
         Some(n @ 1..=100) => n as usize,
@@ -97,8 +98,14 @@ fn job_id(value: Option<String>) -> Result<String, ApiError> {
 }
 
 /// Checks `token` against the client token bound to the job's client id, binding it when the
-/// client id has none yet. A job of an action that is not a partner's is an invalid job.
-async fn check_client<C: ControlPlane>(plane: &C, job_id: &str, token: Option<String>) -> Result<(), ApiError> {
+/// client id has none yet. A job of an action that is not a partner's is an invalid job, and
+/// one of another type than an action type's key names is refused to it.
+async fn check_client<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    job_id: &str,
+    token: Option<String>,
+) -> Result<(), ApiError> {
     let token = required(token, "clientToken")?;
     check_text(&token, "clientToken", 1, 256, |_| true)?;
     let live = live_job(plane, Some(job_id.to_string())).await?;
@@ -112,6 +119,7 @@ async fn check_client<C: ControlPlane>(plane: &C, job_id: &str, token: Option<St
             ),
         ));
     }
+    crate::action_type_keys::check(caller, &dispatch.action_type)?;
     let client = client_id(plane, &dispatch.action_type);
     let store = plane.store();
     store.put_record_if_absent(CLIENT_TOKENS, &client, &token).await.map_err(store_error)?;
@@ -127,7 +135,7 @@ async fn check_client<C: ControlPlane>(plane: &C, job_id: &str, token: Option<St
 
 pub async fn details<C: ControlPlane>(plane: &C, caller: &Caller, input: DetailsInput) -> Result<Value, ApiError> {
     let id = job_id(input.job_id)?;
-    check_client(plane, &id, input.client_token).await?;
+    check_client(plane, caller, &id, input.client_token).await?;
     let live = live_job(plane, Some(id.clone())).await?;
     let dispatch = dispatched(plane, &live.execution, &id).await?;
     let mut data = job_data(plane, caller, &live.execution, &dispatch).await?;
@@ -139,12 +147,16 @@ pub async fn details<C: ControlPlane>(plane: &C, caller: &Caller, input: Details
     Ok(json!({ "jobDetails": { "id": id, "data": data, "nonce": nonce(&live.execution, &id) } }))
 }
 
-pub async fn acknowledge<C: ControlPlane>(plane: &C, input: AcknowledgeInput) -> Result<Value, ApiError> {
+pub async fn acknowledge<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    input: AcknowledgeInput,
+) -> Result<Value, ApiError> {
     let id = job_id(input.job_id)?;
     let given = required(input.nonce, "nonce")?;
     check_text(&given, "nonce", 1, 50, |_| true)?;
-    check_client(plane, &id, input.client_token).await?;
-    acknowledge_job(plane, &id, &given).await
+    check_client(plane, caller, &id, input.client_token).await?;
+    acknowledge_job(plane, caller, &id, &given).await
 }
 
 pub async fn succeed<C: ControlPlane>(
@@ -153,12 +165,16 @@ pub async fn succeed<C: ControlPlane>(
     input: ResultInput<SuccessInput>,
 ) -> Result<Value, ApiError> {
     let id = job_id(input.result.job_id.clone())?;
-    check_client(plane, &id, input.client_token).await?;
+    check_client(plane, caller, &id, input.client_token).await?;
     jobs::succeed(plane, caller, input.result).await
 }
 
-pub async fn fail<C: ControlPlane>(plane: &C, input: ResultInput<FailureInput>) -> Result<Value, ApiError> {
+pub async fn fail<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    input: ResultInput<FailureInput>,
+) -> Result<Value, ApiError> {
     let id = job_id(input.result.job_id.clone())?;
-    check_client(plane, &id, input.client_token).await?;
-    jobs::fail(plane, input.result).await
+    check_client(plane, caller, &id, input.client_token).await?;
+    jobs::fail(plane, caller, input.result).await
 }

@@ -1222,6 +1222,95 @@ async fn a_job_workers_key_reports_jobs_and_nothing_else() {
     assert_eq!(status, 403);
 }
 
+/// A custom action's worker polls, and a poll hands out any waiting job of the type it names,
+/// with write credentials for its outputs: it holds its action type's key, derived from the
+/// API key, which polls, acknowledges, reads and reports jobs of that type and is refused
+/// another type's jobs and every other operation.
+#[tokio::test]
+async fn an_action_types_key_works_on_jobs_of_that_type_only() {
+    use pipewright_api::action_type_keys;
+    use pipewright_core::declaration::ActionTypeId;
+    let plane = TestPlane::new();
+    let build_type =
+        |provider: &str| json!({ "category": "Build", "owner": "Custom", "provider": provider, "version": "1" });
+    for provider in ["Farm", "Other"] {
+        plane
+            .ok(
+                "CreateCustomActionType",
+                json!({ "category": "Build", "provider": provider, "version": "1",
+                "inputArtifactDetails": { "minimumCount": 1, "maximumCount": 1 },
+                "outputArtifactDetails": { "minimumCount": 0, "maximumCount": 0 } }),
+            )
+            .await;
+    }
+    let mut declaration = lambda_pipeline();
+    let actions: Vec<Value> = ["Farm", "Other"]
+        .map(|provider| {
+            json!({ "name": provider, "actionTypeId": build_type(provider), "inputArtifacts": [{ "name": "Code" }] })
+        })
+        .into();
+    declaration["stages"][1] = json!({ "name": "Build", "actions": actions });
+    declaration["stages"].as_array_mut().unwrap().truncate(2);
+    plane.ok("CreatePipeline", json!({ "pipeline": declaration })).await;
+    let source_job = plane.dispatches("Src")[0].job_id.clone();
+    let revision = json!({ "jobId": source_job, "currentRevision": { "revision": "v-1", "changeIdentifier": "v-1" } });
+    plane.ok("PutJobSuccessResult", revision).await;
+
+    let api_secret = "admin-secret-0123456789";
+    let keys = Authenticator::Keys(pipewright_api::KeyRing::of_api_key("ADMIN".into(), api_secret.into()));
+    let farm: ActionTypeId = serde_json::from_value(build_type("Farm")).unwrap();
+    let farm_key = action_type_keys::key_id(&farm);
+    let farm_secret = action_type_keys::secret(api_secret, &farm_key);
+    let worker = (farm_key.as_str(), farm_secret.as_str());
+    let (status, polled) =
+        plane.call_signed(&keys, worker, "PollForJobs", json!({ "actionTypeId": build_type("Farm") })).await;
+    assert_eq!(status, 200, "{polled}");
+    let job = polled["jobs"][0].clone();
+    assert_eq!(job["data"]["pipelineContext"]["action"]["name"], "Farm", "{polled}");
+    let theirs = plane.ok("PollForJobs", json!({ "actionTypeId": build_type("Other") })).await["jobs"][0].clone();
+    assert_eq!(theirs["data"]["pipelineContext"]["action"]["name"], "Other", "{theirs}");
+
+    let other_partner = json!({ "category": "Deploy", "owner": "ThirdParty", "provider": "Partner", "version": "1" });
+    let refused = [
+        ("PollForJobs", json!({ "actionTypeId": build_type("Other") })),
+        ("AcknowledgeJob", json!({ "jobId": theirs["id"], "nonce": theirs["nonce"] })),
+        ("GetJobDetails", json!({ "jobId": theirs["id"] })),
+        ("PutJobSuccessResult", json!({ "jobId": theirs["id"] })),
+        (
+            "PutJobFailureResult",
+            json!({ "jobId": theirs["id"], "failureDetails": { "type": "JobFailed", "message": "x" } }),
+        ),
+        ("PollForThirdPartyJobs", json!({ "actionTypeId": other_partner })),
+        ("GetPipelineState", json!({ "name": "jobs" })),
+        ("ListPipelines", json!({})),
+        (
+            "CreateCustomActionType",
+            json!({ "category": "Build", "provider": "Farm", "version": "2",
+            "inputArtifactDetails": { "minimumCount": 0, "maximumCount": 1 },
+            "outputArtifactDetails": { "minimumCount": 0, "maximumCount": 1 } }),
+        ),
+    ];
+    for (operation, input) in refused {
+        let (status, body) = plane.call_signed(&keys, worker, operation, input).await;
+        assert_eq!((status, body["__type"].as_str()), (400, Some("AccessDeniedException")), "{operation}: {body}");
+    }
+    let (status, body) =
+        plane.call_signed(&keys, worker, "AcknowledgeJob", json!({ "jobId": job["id"], "nonce": job["nonce"] })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = plane.call_signed(&keys, worker, "GetJobDetails", json!({ "jobId": job["id"] })).await;
+    assert_eq!((status, &body["jobDetails"]["id"]), (200, &job["id"]), "{body}");
+    let (status, body) = plane.call_signed(&keys, worker, "PutJobSuccessResult", json!({ "jobId": job["id"] })).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A key made from another API key, or taken by a server without its API key, is not one.
+    let forged = action_type_keys::secret("another-secret-0123456789", &farm_key);
+    let (status, _) = plane.call_signed(&keys, (&farm_key, &forged), "PollForJobs", json!({})).await;
+    assert_eq!(status, 403);
+    let without = Authenticator::Keys(pipewright_api::KeyRing::from([("ADMIN".to_string(), api_secret.to_string())]));
+    let (status, _) = plane.call_signed(&without, worker, "PollForJobs", json!({})).await;
+    assert_eq!(status, 403);
+}
+
 fn github_pipeline(name: &str) -> Value {
     json!({
         "name": name,

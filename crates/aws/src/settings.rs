@@ -208,10 +208,11 @@ pub fn api_keys(text: &str) -> Result<pipewright_api::Authenticator, SettingsErr
 }
 
 /// Parses the API keys secret and, when given, the job workers' key secret. The two keys
-/// must differ: a job worker's key must never be the full one.
+/// must differ: a job worker's key must never be the full one. The action types' keys are
+/// derived from the full one.
 pub fn api_key_ring(full: &str, job_workers: Option<&str>) -> Result<pipewright_api::Authenticator, SettingsError> {
     let (key, secret) = access_key(full)?;
-    let mut ring = pipewright_api::KeyRing::from([(key, secret)]);
+    let mut ring = pipewright_api::KeyRing::of_api_key(key, secret);
     if let Some(text) = job_workers {
         let (key, secret) = access_key(text)?;
         if ring.full.contains_key(&key) {
@@ -268,6 +269,18 @@ mod tests {
         assert!(ring.may_call("PIPEWRIGHTJOBS", "PutJobSuccessResult"));
         assert!(!ring.may_call("PIPEWRIGHTJOBS", "PutApprovalResult"));
         assert!(!ring.may_call("PIPEWRIGHTJOBS", "PollForJobs"));
+        // An action type's key is made from the full key's secret, and polls.
+        let farm = pipewright_core::declaration::ActionTypeId {
+            category: pipewright_core::declaration::ActionCategory::Build,
+            owner: pipewright_core::declaration::ActionOwner::Custom,
+            provider: "Farm".into(),
+            version: "1".into(),
+        };
+        let farm_key = pipewright_api::action_type_keys::key_id(&farm);
+        let farm_secret = pipewright_api::action_type_keys::secret("0123456789abcdefghij", &farm_key);
+        assert_eq!(ring.secret(&farm_key), Some(farm_secret));
+        assert!(ring.may_call(&farm_key, "PollForJobs"));
+        assert!(!ring.may_call(&farm_key, "GetPipelineState"));
         // The same access key id in both would make the full key a job worker's.
         let same = r#"{"accessKeyId": "PIPEWRIGHTAPI", "secretAccessKey": "klmnopqrstuvwxyz0123"}"#;
         assert!(

@@ -64,7 +64,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "URL", env = "PIPEWRIGHT_ENDPOINT")]
     endpoint: Option<String>,
     /// With --endpoint: the profile of the shared credentials file to sign with; with
-    /// `run --aws`: the profile deploy actions use.
+    /// `run --aws`: the profile deploy actions use; with `worker-key`: the API key's.
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
     /// The pipeline's region: `AWS::Region` of templates, the home region validation uses,
@@ -111,6 +111,10 @@ enum Command {
     /// which pipelines a saved delivery starts and why the others do not.
     #[command(subcommand)]
     Webhook(commands::webhook::WebhookCommand),
+    /// Print the key of one custom or partner action type's job workers, made offline from
+    /// the API key (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): it polls,
+    /// acknowledges and reports jobs of that type, and calls nothing else.
+    WorkerKey(commands::worker_key::WorkerKeyArgs),
     /// Carry out one execution in the background (started by pipewright itself).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -137,6 +141,7 @@ async fn remote(
         Command::Transitions(command) => r::transitions(&client, command).await,
         Command::Validate(args) => commands::validate::run(args, region),
         Command::Export(args) => commands::export::export(args, region),
+        Command::WorkerKey(args) => commands::worker_key::worker_key(args, profile),
         Command::Serve(_) | Command::Worker(_) | Command::Webhook(_) => {
             Err(failure::usage("serve, webhook and worker work on this machine's state directory; drop --endpoint"))
         }
@@ -178,6 +183,7 @@ fn main() -> ExitCode {
             }
             Command::Worker(args) => commands::run::worker(&state_dir, args).await,
             Command::Webhook(command) => commands::webhook::run(&state_dir, command).await,
+            Command::WorkerKey(args) => commands::worker_key::worker_key(args, cli.profile.as_deref()),
         }
     });
     // Detached workers and running commands must not hold the exit.

@@ -60,7 +60,7 @@ fn profile_credentials(text: &str, profile: &str) -> Option<Credentials> {
     Some(Credentials { access_key: key?, secret_key: secret?, session_token: token })
 }
 
-fn credentials(profile: Option<&str>) -> Result<Option<Credentials>> {
+pub fn credentials(profile: Option<&str>) -> Result<Option<Credentials>> {
     if profile.is_none()
         && let (Ok(key), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY"))
     {

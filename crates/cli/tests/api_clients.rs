@@ -243,6 +243,47 @@ fn boto3_custom_action_workers_poll_acknowledge_and_complete_a_job() {
     Server::start().boto3("custom_action_workers");
 }
 
+/// A custom action's worker signs with its action type's key, which `pipewright worker-key`
+/// makes from the server's API key: it completes its type's jobs through boto3 and is refused
+/// everything else.
+#[test]
+fn boto3_custom_action_workers_sign_with_their_action_types_key() {
+    let server = Server::start_with(&["--access-key", "AKIDPIPEWRIGHTTEST", "--secret-key", "secret"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_pipewright"))
+        .args(["worker-key", "--action-type-id", "category=Build,owner=Custom,provider=Farm,version=1"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let key: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(key["ActionTypeId"]["provider"], "Farm", "{key}");
+    std::fs::write(server.dir.path().join("worker-key.json"), &output.stdout).unwrap();
+    server.boto3("workers_sign_with_their_action_types_key");
+
+    // Without the API key, or for an AWS-owned type, no key is made.
+    let refused = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipewright"));
+        command
+            .args(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE");
+        command.env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null").envs(env.iter().copied());
+        let output = command.output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, stderr) =
+        refused(&["worker-key", "--action-type-id", "category=Build,owner=Custom,provider=Farm,version=1"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
+    let keys = [("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTTEST"), ("AWS_SECRET_ACCESS_KEY", "secret")];
+    let (code, stderr) =
+        refused(&["worker-key", "--action-type-id", "category=Invoke,owner=AWS,provider=Lambda,version=1"], &keys);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--action-type-id.owner"), "{stderr}");
+}
+
 /// An output artifact three times the API's body limit streams through serve's S3 endpoint;
 /// a body swapped under the upload's signature is refused and leaves no object.
 #[test]

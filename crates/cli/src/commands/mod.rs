@@ -10,3 +10,4 @@ pub mod serve_webhooks;
 pub mod status;
 pub mod validate;
 pub mod webhook;
+pub mod worker_key;

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use pipewright_api::console::ConsoleAuth;
 use pipewright_api::hosts::AllowedHosts;
 use pipewright_api::protocol::{CONTENT_TYPE, MAX_BODY_BYTES, header_pairs};
-use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse};
+use pipewright_api::{ApiError, Authenticator, ControlPlane, HttpRequest, HttpResponse, KeyRing};
 use pipewright_core::engine::Event;
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
 use pipewright_core::time::Timestamp;
@@ -202,7 +202,7 @@ pub async fn serve(
     backend.providers.account = args.account_id.clone();
     pipewright_local::recovery::resume_orphans(&backend, None).await?;
     let authenticator = match (&args.access_key, &args.secret_key) {
-        (Some(key), Some(secret)) => Authenticator::Keys([(key.clone(), secret.clone())].into()),
+        (Some(key), Some(secret)) => Authenticator::Keys(KeyRing::of_api_key(key.clone(), secret.clone())),
         _ => Authenticator::Open,
     };
     // On loopback the console is open, as the API is without keys; with keys it asks for them.

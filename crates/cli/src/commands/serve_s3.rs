@@ -46,8 +46,8 @@ fn refused(refusal: ApiError) -> Response {
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Who may do what: a request signed with a job's `artifactCredentials` reaches that job's
-/// artifacts only (and only while the job runs); one signed with the server's keys (or any,
-/// on an open server) reaches every object. `payload` is what the signature's payload hash
+/// artifacts only (and only while the job runs); one signed with the server's API key (or
+/// any, on an open server) reaches every object, and a worker's key none. `payload` is what the signature's payload hash
 /// is checked against.
 async fn authorize<C: ControlPlane>(
     plane: &C,
@@ -58,7 +58,15 @@ async fn authorize<C: ControlPlane>(
     let now_seconds = now().millis() / 1000;
     let token = header_value(request.headers, "x-amz-security-token");
     let Some(job_id) = token.and_then(job_of_local_token) else {
-        authenticator.authenticate_payload(request, payload, now_seconds)?;
+        let signed = authenticator.authenticate_payload(request, payload, now_seconds)?;
+        if !authenticator.holds_everything(signed.as_ref()) {
+            // A worker reaches a job's artifacts with that job's artifactCredentials only.
+            return Err(ApiError {
+                status: 403,
+                exception: "AccessDenied",
+                message: "a worker's key reaches no object: a job's artifactCredentials reach its artifacts".into(),
+            });
+        }
         return Ok(None);
     };
     let (credentials, scope) = job_artifact_access(plane, job_id).await.map_err(|_| ApiError {

@@ -1,0 +1,49 @@
+//! `pipewright worker-key`: the key of one custom or partner action type's job workers,
+//! derived offline from the API key (`pipewright_api::action_type_keys`). A worker given it
+//! polls, acknowledges, reads and reports jobs of that type, and nothing else.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use pipewright_api::action_type_keys;
+
+use crate::failure::usage;
+
+#[derive(Args)]
+pub struct WorkerKeyArgs {
+    /// The action type, as the aws CLI writes it:
+    /// `category=Build,owner=Custom,provider=NAME,version=1` (or its JSON). Owner Custom or
+    /// ThirdParty.
+    #[arg(long = "action-type-id", value_name = "ID")]
+    action_type_id: String,
+}
+
+/// Prints `{"ActionTypeId", "AccessKeyId", "SecretAccessKey"}` for the type `args` names,
+/// from the API key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `profile`: the key of the
+/// deployment (its ApiKeysSecret) or of a `serve --access-key`, which take it.
+pub fn worker_key(args: &WorkerKeyArgs, profile: Option<&str>) -> Result<ExitCode> {
+    let action_type = action_type_keys::parse_action_type_id(&args.action_type_id, "--action-type-id")
+        .map_err(|error| usage(error.message))?;
+    let Some(api_key) = crate::remote::credentials(profile)? else {
+        return Err(usage(
+            "worker-key derives the key from the API key: give it in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile",
+        ));
+    };
+    if action_type_keys::is_key_id(&api_key.access_key) {
+        return Err(usage(format!(
+            "{} is an action type's key: a worker key is made from the API key",
+            api_key.access_key
+        )));
+    }
+    let key_id = action_type_keys::key_id(&action_type);
+    let answer = json!({
+        "ActionTypeId": action_type,
+        "AccessKeyId": key_id,
+        "SecretAccessKey": action_type_keys::secret(&api_key.secret_key, &key_id),
+    });
+    say_raw!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(ExitCode::SUCCESS)
+}
