@@ -851,6 +851,13 @@ def workers_sign_with_their_action_types_key():
     and the pipeline's state (where an approval's token is)."""
     with open(os.path.join(WORKDIR, "worker-key.json")) as file:
         key = json.load(file)
+    with open(os.path.join(WORKDIR, "api-key.json")) as file:
+        api_key = json.load(file)
+    global client  # the helpers' client: this server takes its own API key
+    client = boto3.client(
+        "codepipeline", endpoint_url=ENDPOINT, region_name="us-east-1",
+        aws_access_key_id=api_key["AccessKeyId"], aws_secret_access_key=api_key["SecretAccessKey"],
+    )
     type_id = key["ActionTypeId"]
     other_id = dict(type_id, provider="SomeoneElse")
     worker = boto3.client(

@@ -9,9 +9,11 @@
 //! HMAC of the id under the API key's secret. Whoever holds the API key makes one offline
 //! (`pipewright worker-key`); the server recomputes the secret to verify a signature, and
 //! compares the id with the type of what the request touches. Rotating the API key retires
-//! every key made from it.
+//! every key made from it, and is the only way to retire one. A worker key lets its holder
+//! test guesses of the API key's secret offline, so keys are made only from a secret of
+//! [`MIN_API_SECRET`] characters or more (the stack generates 40 random ones).
 
-use pipewright_core::declaration::ActionTypeId;
+use pipewright_core::declaration::{ActionOwner, ActionTypeId};
 use pipewright_core::mac::hmac_sha256;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -22,6 +24,9 @@ use crate::protocol::ApiError;
 
 /// What an action type's key id starts with: access key ids of AWS start `AKIA`/`ASIA`.
 pub const PREFIX: &str = "PWAT";
+
+/// The shortest API key secret keys are made from (and taken for).
+pub const MIN_API_SECRET: usize = 20;
 
 /// Hex digits of the type's hash in a key id: 128 bits, so that no other type's id can be
 /// found for a given one.
@@ -60,12 +65,29 @@ pub fn secret(api_secret: &str, key_id: &str) -> String {
     hex::encode(hmac_sha256(api_secret.as_bytes(), format!("pipewright action type secret\n{key_id}").as_bytes()))
 }
 
-/// Refuses a caller signed with an action type's key when `action_type` is another's.
+/// Refuses a caller signed with an action type's key when `action_type`, the type it polls,
+/// is another's.
 pub(crate) fn check(caller: &Caller, action_type: &ActionTypeId) -> Result<(), ApiError> {
     match &caller.action_type_key {
         Some(key) if *key != key_id(action_type) => Err(ApiError::client(
             "AccessDeniedException",
-            format!("{key} is the job workers' key of another action type: it may not work on {action_type}"),
+            format!("{key} is the job workers' key of another action type: it may not poll for {action_type}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a caller signed with an action type's key when a job of `job_type` is another
+/// type's, or is reached through the other job protocol than its owner's (`protocol`: Custom
+/// for GetJobDetails and the rest, ThirdParty for the partner operations, which a client
+/// token guards). The refusal names neither the job's type nor anything else of it.
+pub(crate) fn check_job(caller: &Caller, job_type: &ActionTypeId, protocol: ActionOwner) -> Result<(), ApiError> {
+    match &caller.action_type_key {
+        Some(key) if *key != key_id(job_type) || job_type.owner != protocol => Err(ApiError::client(
+            "AccessDeniedException",
+            format!(
+                "{key} may not work on this job: it is the job workers' key of another action type, or of the other job protocol"
+            ),
         )),
         _ => Ok(()),
     }
@@ -134,14 +156,32 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_taken_only_from_an_api_secret_too_long_to_guess() {
+        let id = key_id(&build_type("Jenkins"));
+        let short = crate::KeyRing::of_api_key("API".into(), "s".repeat(MIN_API_SECRET - 1));
+        assert_eq!((short.scope(&id), short.secret(&id)), (None, None));
+        let long = crate::KeyRing::of_api_key("API".into(), "s".repeat(MIN_API_SECRET));
+        assert_eq!(long.scope(&id), Some(crate::KeyScope::ActionType));
+        assert_eq!(long.secret(&id), Some(secret(&"s".repeat(MIN_API_SECRET), &id)));
+    }
+
+    #[test]
     fn a_caller_with_a_types_key_works_on_that_type_only() {
         let jenkins = build_type("Jenkins");
         let scoped = Caller { action_type_key: Some(key_id(&jenkins)), ..Caller::default() };
         assert!(check(&scoped, &jenkins).is_ok());
         let refused = check(&scoped, &build_type("Other")).unwrap_err();
         assert_eq!(refused.exception, "AccessDeniedException");
-        assert!(refused.message.contains("Build/Custom/Other/1"), "{}", refused.message);
+        assert!(refused.message.contains("Build/Custom/Other/1"), "the polled type: {}", refused.message);
         assert!(check(&Caller::named("admin"), &build_type("Other")).is_ok(), "other keys are not scoped here");
+        assert!(check_job(&scoped, &jenkins, ActionOwner::Custom).is_ok());
+        let refused = check_job(&scoped, &build_type("Other"), ActionOwner::Custom).unwrap_err();
+        assert!(!refused.message.contains("Other"), "a job's type is not told: {}", refused.message);
+        let partner = ActionTypeId { owner: ActionOwner::ThirdParty, ..build_type("Partner") };
+        let partner_key = Caller { action_type_key: Some(key_id(&partner)), ..Caller::default() };
+        assert!(check_job(&partner_key, &partner, ActionOwner::ThirdParty).is_ok());
+        assert!(check_job(&partner_key, &partner, ActionOwner::Custom).is_err(), "no way around the client token");
+        assert!(check_job(&Caller::named("admin"), &partner, ActionOwner::Custom).is_ok());
     }
 
     #[test]

@@ -262,15 +262,17 @@ pub async fn acknowledge<C: ControlPlane>(
     check_execution_id(&job_id, "jobId")?;
     let given = required(input.nonce, "nonce")?;
     check_text(&given, "nonce", 1, 50, |_| true)?;
-    acknowledge_job(plane, caller, &job_id, &given).await
+    acknowledge_job(plane, caller, &job_id, &given, ActionOwner::Custom).await
 }
 
 /// Takes job `job_id` for the worker that holds its nonce: once, by a conditional write.
+/// `protocol`: Custom for AcknowledgeJob, ThirdParty for AcknowledgeThirdPartyJob.
 pub(crate) async fn acknowledge_job<C: ControlPlane>(
     plane: &C,
     caller: &Caller,
     job_id: &str,
     given: &str,
+    protocol: ActionOwner,
 ) -> Result<Value, ApiError> {
     let store = plane.store();
     let not_found = || ApiError::client("JobNotFoundException", format!("Job {job_id} does not exist"));
@@ -286,7 +288,7 @@ pub(crate) async fn acknowledge_job<C: ControlPlane>(
     if !live {
         return Err(invalid("the job is no longer waiting for a worker"));
     }
-    crate::jobs::check_job_type(plane, caller, &execution, job_id).await?;
+    crate::jobs::check_job_type(plane, caller, &execution, job_id, protocol).await?;
     if given != nonce(&execution, job_id) {
         return Err(invalid("the nonce is not the one CodePipeline gave for this job"));
     }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use pipewright_core::artifact_access::{ArtifactCredentials, ArtifactScope};
+use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{
     self, ActionFailed, ActionStatus, ActionSucceeded, Dispatch, Effect, Event, Execution, FailureDetails, FailureType,
     JobContinued, JobRef, Revision,
@@ -148,10 +149,16 @@ fn result_of(handled: Handled, job_id: &str) -> Result<Value, ApiError> {
     }
 }
 
-pub async fn succeed<C: ControlPlane>(plane: &C, caller: &Caller, input: SuccessInput) -> Result<Value, ApiError> {
+/// PutJobSuccessResult, or PutThirdPartyJobSuccessResult (`protocol` ThirdParty).
+pub async fn succeed<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    input: SuccessInput,
+    protocol: ActionOwner,
+) -> Result<Value, ApiError> {
     let job_id = input.job_id.clone().unwrap_or_default();
     let live = live_job(plane, input.job_id).await?;
-    check_job_type(plane, caller, &live.execution, &job_id).await?;
+    check_job_type(plane, caller, &live.execution, &job_id, protocol).await?;
     let details = input.execution_details;
     let summary = details.as_ref().and_then(|d| d.summary.clone());
     if let Some(summary) = &summary {
@@ -205,7 +212,13 @@ pub async fn succeed<C: ControlPlane>(plane: &C, caller: &Caller, input: Success
     result_of(handled, &job_id)
 }
 
-pub async fn fail<C: ControlPlane>(plane: &C, caller: &Caller, input: FailureInput) -> Result<Value, ApiError> {
+/// PutJobFailureResult, or PutThirdPartyJobFailureResult (`protocol` ThirdParty).
+pub async fn fail<C: ControlPlane>(
+    plane: &C,
+    caller: &Caller,
+    input: FailureInput,
+    protocol: ActionOwner,
+) -> Result<Value, ApiError> {
     let job_id = input.job_id.clone().unwrap_or_default();
     let details = required(input.failure_details, "failureDetails")?;
     let kind = match required(details.kind, "failureDetails.type")?.as_str() {
@@ -224,7 +237,7 @@ pub async fn fail<C: ControlPlane>(plane: &C, caller: &Caller, input: FailureInp
     let message = required(details.message, "failureDetails.message")?;
     check_text(&message, "failureDetails.message", 1, 5000, |_| true)?;
     let live = live_job(plane, input.job_id).await?;
-    check_job_type(plane, caller, &live.execution, &job_id).await?;
+    check_job_type(plane, caller, &live.execution, &job_id, protocol).await?;
     let event = Event::ActionFailed(ActionFailed {
         job: live.job,
         failure: FailureDetails { kind, message, external_execution_id: details.external_execution_id },
@@ -252,18 +265,20 @@ pub(crate) async fn dispatched<C: ControlPlane>(
 }
 
 /// Refuses a caller signed with one action type's key when job `job_id` of `execution` is of
-/// another type (`action_type_keys`); other callers are not asked about, at no read.
+/// another type, or of the other protocol than `protocol` (`action_type_keys::check_job`);
+/// other callers are not asked about, at no read.
 pub(crate) async fn check_job_type<C: ControlPlane>(
     plane: &C,
     caller: &Caller,
     execution: &Execution,
     job_id: &str,
+    protocol: ActionOwner,
 ) -> Result<(), ApiError> {
     if caller.action_type_key.is_none() {
         return Ok(());
     }
     let dispatch = dispatched(plane, execution, job_id).await?;
-    crate::action_type_keys::check(caller, &dispatch.action_type)
+    crate::action_type_keys::check_job(caller, &dispatch.action_type, protocol)
 }
 
 /// The `artifactCredentials` of live job `job_id` and the objects they reach: what an
@@ -309,7 +324,7 @@ pub async fn details<C: ControlPlane>(plane: &C, caller: &Caller, input: JobInpu
     let job_id = input.job_id.clone().unwrap_or_default();
     let live = live_job(plane, input.job_id).await?;
     let dispatch = dispatched(plane, &live.execution, &job_id).await?;
-    crate::action_type_keys::check(caller, &dispatch.action_type)?;
+    crate::action_type_keys::check_job(caller, &dispatch.action_type, ActionOwner::Custom)?;
     let data = job_data(plane, caller, &live.execution, &dispatch).await?;
     Ok(json!({ "jobDetails": { "id": job_id, "accountId": plane.account(), "data": data } }))
 }

@@ -30,6 +30,7 @@ use std::future::Future;
 use serde_json::Value;
 
 use pipewright_core::artifact_access::{ArtifactCredentials, local_credentials};
+use pipewright_core::declaration::ActionOwner;
 use pipewright_core::engine::{Dispatch, Event, Execution};
 use pipewright_core::ports::{StateStore, StoreError};
 use pipewright_core::service::{Handled, PipelineCache, ServiceError};
@@ -219,8 +220,8 @@ pub async fn call<C: ControlPlane>(
         "DisableStageTransition" => steering::transition(plane, caller, input!(), false).await,
         "EnableStageTransition" => steering::transition(plane, caller, input!(), true).await,
         "PutApprovalResult" => steering::approval(plane, caller, input!()).await,
-        "PutJobSuccessResult" => jobs::succeed(plane, caller, input!()).await,
-        "PutJobFailureResult" => jobs::fail(plane, caller, input!()).await,
+        "PutJobSuccessResult" => jobs::succeed(plane, caller, input!(), ActionOwner::Custom).await,
+        "PutJobFailureResult" => jobs::fail(plane, caller, input!(), ActionOwner::Custom).await,
         "GetJobDetails" => jobs::details(plane, caller, input!()).await,
         "CreateCustomActionType" => custom::create(plane, caller, input!()).await,
         "DeleteCustomActionType" => custom::delete(plane, caller, input!()).await,

@@ -81,10 +81,12 @@ pub const JOB_WORKER_OPERATIONS: &[&str] = &["GetJobDetails", "PutJobSuccessResu
 
 impl KeyRing {
     /// The ring of a deployment's API key: that key, and the action types' keys derived
-    /// from it.
+    /// from it when its secret is long enough to make them from
+    /// ([`crate::action_type_keys::MIN_API_SECRET`]).
     pub fn of_api_key(access_key: String, secret: String) -> KeyRing {
-        let full = BTreeMap::from([(access_key, secret.clone())]);
-        KeyRing { full, job_workers: BTreeMap::new(), action_type_seed: Some(secret) }
+        let seed = (secret.chars().count() >= crate::action_type_keys::MIN_API_SECRET).then(|| secret.clone());
+        let full = BTreeMap::from([(access_key, secret)]);
+        KeyRing { full, job_workers: BTreeMap::new(), action_type_seed: seed }
     }
 
     /// The secret of `access_key`, whichever its scope.

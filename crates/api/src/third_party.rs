@@ -110,6 +110,7 @@ async fn check_client<C: ControlPlane>(
     check_text(&token, "clientToken", 1, 256, |_| true)?;
     let live = live_job(plane, Some(job_id.to_string())).await?;
     let dispatch = dispatched(plane, &live.execution, job_id).await?;
+    crate::action_type_keys::check_job(caller, &dispatch.action_type, ActionOwner::ThirdParty)?;
     if dispatch.action_type.owner != ActionOwner::ThirdParty {
         return Err(ApiError::client(
             "InvalidJobException",
@@ -119,7 +120,6 @@ async fn check_client<C: ControlPlane>(
             ),
         ));
     }
-    crate::action_type_keys::check(caller, &dispatch.action_type)?;
     let client = client_id(plane, &dispatch.action_type);
     let store = plane.store();
     store.put_record_if_absent(CLIENT_TOKENS, &client, &token).await.map_err(store_error)?;
@@ -156,7 +156,7 @@ pub async fn acknowledge<C: ControlPlane>(
     let given = required(input.nonce, "nonce")?;
     check_text(&given, "nonce", 1, 50, |_| true)?;
     check_client(plane, caller, &id, input.client_token).await?;
-    acknowledge_job(plane, caller, &id, &given).await
+    acknowledge_job(plane, caller, &id, &given, ActionOwner::ThirdParty).await
 }
 
 pub async fn succeed<C: ControlPlane>(
@@ -166,7 +166,7 @@ pub async fn succeed<C: ControlPlane>(
 ) -> Result<Value, ApiError> {
     let id = job_id(input.result.job_id.clone())?;
     check_client(plane, caller, &id, input.client_token).await?;
-    jobs::succeed(plane, caller, input.result).await
+    jobs::succeed(plane, caller, input.result, ActionOwner::ThirdParty).await
 }
 
 pub async fn fail<C: ControlPlane>(
@@ -176,5 +176,5 @@ pub async fn fail<C: ControlPlane>(
 ) -> Result<Value, ApiError> {
     let id = job_id(input.result.job_id.clone())?;
     check_client(plane, caller, &id, input.client_token).await?;
-    jobs::fail(plane, caller, input.result).await
+    jobs::fail(plane, caller, input.result, ActionOwner::ThirdParty).await
 }

@@ -810,13 +810,22 @@ mod console {
             body: body.as_bytes(),
         };
         assert_eq!(page(&plane, &auth, login("accessKeyId=KEY&secretAccessKey=wrong")).await.status, 403);
-        // A job worker's key signs in to nothing.
-        let mut ring = pipewright_api::KeyRing::from([("KEY".to_string(), "a-long-enough-secret".to_string())]);
+        // A job worker's key, and an action type's, sign in to nothing.
+        let mut ring = pipewright_api::KeyRing::of_api_key("KEY".to_string(), "a-long-enough-secret".to_string());
         ring.job_workers.insert("JOBS".to_string(), "the-job-workers-secret".to_string());
         let with_workers = ConsoleAuth::new(Authenticator::Keys(ring), true, b"test csrf secret".to_vec());
         let worker =
             page(&plane, &with_workers, login("accessKeyId=JOBS&secretAccessKey=the-job-workers-secret")).await;
         assert_eq!(worker.status, 403);
+        let farm = serde_json::from_value(
+            json!({ "category": "Build", "owner": "Custom", "provider": "Farm", "version": "1" }),
+        );
+        let farm_key = pipewright_api::action_type_keys::key_id(&farm.unwrap());
+        let farm_secret = pipewright_api::action_type_keys::secret("a-long-enough-secret", &farm_key);
+        let body = format!("accessKeyId={farm_key}&secretAccessKey={farm_secret}");
+        let request =
+            HttpRequest { method: "POST", path: "/login", query: "", headers: &headers, body: body.as_bytes() };
+        assert_eq!(page(&plane, &with_workers, request).await.status, 403);
         let signed_in = page(&plane, &auth, login("accessKeyId=KEY&secretAccessKey=a-long-enough-secret")).await;
         assert_eq!(signed_in.status, 303);
         let cookie = header(&signed_in, "set-cookie").unwrap();
@@ -1244,11 +1253,13 @@ async fn an_action_types_key_works_on_jobs_of_that_type_only() {
             .await;
     }
     let mut declaration = lambda_pipeline();
-    let actions: Vec<Value> = ["Farm", "Other"]
+    let partner_type = json!({ "category": "Build", "owner": "ThirdParty", "provider": "Partner", "version": "1" });
+    let mut actions: Vec<Value> = ["Farm", "Other"]
         .map(|provider| {
             json!({ "name": provider, "actionTypeId": build_type(provider), "inputArtifacts": [{ "name": "Code" }] })
         })
         .into();
+    actions.push(json!({ "name": "Partner", "actionTypeId": partner_type, "inputArtifacts": [{ "name": "Code" }] }));
     declaration["stages"][1] = json!({ "name": "Build", "actions": actions });
     declaration["stages"].as_array_mut().unwrap().truncate(2);
     plane.ok("CreatePipeline", json!({ "pipeline": declaration })).await;
@@ -1300,6 +1311,40 @@ async fn an_action_types_key_works_on_jobs_of_that_type_only() {
     let (status, body) = plane.call_signed(&keys, worker, "GetJobDetails", json!({ "jobId": job["id"] })).await;
     assert_eq!((status, &body["jobDetails"]["id"]), (200, &job["id"]), "{body}");
     let (status, body) = plane.call_signed(&keys, worker, "PutJobSuccessResult", json!({ "jobId": job["id"] })).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A partner type's key works through the partner operations, where its client token is
+    // asked for, and not through GetJobDetails and the rest, which would skip it; another
+    // type's key is refused there before anything of the job is told.
+    let partner: ActionTypeId = serde_json::from_value(partner_type.clone()).unwrap();
+    let partner_key = action_type_keys::key_id(&partner);
+    let partner_secret = action_type_keys::secret(api_secret, &partner_key);
+    let partner_worker = (partner_key.as_str(), partner_secret.as_str());
+    let (status, polled) = plane
+        .call_signed(&keys, partner_worker, "PollForThirdPartyJobs", json!({ "actionTypeId": partner_type }))
+        .await;
+    assert_eq!(status, 200, "{polled}");
+    let partner_job = polled["jobs"][0]["jobId"].clone();
+    let token = json!("the-partners-token");
+    let details = json!({ "jobId": partner_job, "clientToken": token });
+    for (caller, operation, input) in [
+        (partner_worker, "GetJobDetails", json!({ "jobId": partner_job })),
+        (partner_worker, "PutJobSuccessResult", json!({ "jobId": partner_job })),
+        (worker, "GetThirdPartyJobDetails", details.clone()),
+        (worker, "GetThirdPartyJobDetails", json!({ "jobId": theirs["id"], "clientToken": token })),
+    ] {
+        let (status, body) = plane.call_signed(&keys, caller, operation, input).await;
+        assert_eq!((status, body["__type"].as_str()), (400, Some("AccessDeniedException")), "{operation}: {body}");
+        assert!(!body["message"].as_str().unwrap().contains("Other"), "the job's type is not told: {body}");
+    }
+    let (status, body) = plane.call_signed(&keys, partner_worker, "GetThirdPartyJobDetails", details).await;
+    assert_eq!(status, 200, "{body}");
+    let nonce = body["jobDetails"]["nonce"].clone();
+    let acknowledged = json!({ "jobId": partner_job, "nonce": nonce, "clientToken": token });
+    let (status, body) = plane.call_signed(&keys, partner_worker, "AcknowledgeThirdPartyJob", acknowledged).await;
+    assert_eq!(status, 200, "{body}");
+    let result = json!({ "jobId": partner_job, "clientToken": token });
+    let (status, body) = plane.call_signed(&keys, partner_worker, "PutThirdPartyJobSuccessResult", result).await;
     assert_eq!(status, 200, "{body}");
 
     // A key made from another API key, or taken by a server without its API key, is not one.

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::{Serve, wait_for};
@@ -248,17 +248,21 @@ fn boto3_custom_action_workers_poll_acknowledge_and_complete_a_job() {
 /// everything else.
 #[test]
 fn boto3_custom_action_workers_sign_with_their_action_types_key() {
-    let server = Server::start_with(&["--access-key", "AKIDPIPEWRIGHTTEST", "--secret-key", "secret"]);
+    // A worker key lets its holder test guesses of the API secret offline: it must be long.
+    let (api_key, api_secret) = ("AKIDPIPEWRIGHTADMIN", "a-random-api-secret-Zq7w3Kx9");
+    let server = Server::start_with(&["--access-key", api_key, "--secret-key", api_secret]);
     let output = Command::new(env!("CARGO_BIN_EXE_pipewright"))
         .args(["worker-key", "--action-type-id", "category=Build,owner=Custom,provider=Farm,version=1"])
-        .env("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_ACCESS_KEY_ID", api_key)
+        .env("AWS_SECRET_ACCESS_KEY", api_secret)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let key: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(key["ActionTypeId"]["provider"], "Farm", "{key}");
+    assert_eq!((&key["ActionTypeId"]["provider"], &key["MadeFrom"]), (&json!("Farm"), &json!(api_key)), "{key}");
     std::fs::write(server.dir.path().join("worker-key.json"), &output.stdout).unwrap();
+    let admin = json!({ "AccessKeyId": api_key, "SecretAccessKey": api_secret });
+    std::fs::write(server.dir.path().join("api-key.json"), admin.to_string()).unwrap();
     server.boto3("workers_sign_with_their_action_types_key");
 
     // Without the API key, or for an AWS-owned type, no key is made.
@@ -277,11 +281,20 @@ fn boto3_custom_action_workers_sign_with_their_action_types_key() {
         refused(&["worker-key", "--action-type-id", "category=Build,owner=Custom,provider=Farm,version=1"], &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
-    let keys = [("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTTEST"), ("AWS_SECRET_ACCESS_KEY", "secret")];
+    let keys = [("AWS_ACCESS_KEY_ID", api_key), ("AWS_SECRET_ACCESS_KEY", api_secret)];
     let (code, stderr) =
         refused(&["worker-key", "--action-type-id", "category=Invoke,owner=AWS,provider=Lambda,version=1"], &keys);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--action-type-id.owner"), "{stderr}");
+    let farm = ["worker-key", "--action-type-id", "category=Build,owner=Custom,provider=Farm,version=1"];
+    let short = [("AWS_ACCESS_KEY_ID", "AKIDPIPEWRIGHTTEST"), ("AWS_SECRET_ACCESS_KEY", "secret")];
+    let (code, stderr) = refused(&farm, &short);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("shorter than 20 characters"), "{stderr}");
+    let session = [keys[0], keys[1], ("AWS_SESSION_TOKEN", "token")];
+    let (code, stderr) = refused(&farm, &session);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("session token"), "{stderr}");
 }
 
 /// An output artifact three times the API's body limit streams through serve's S3 endpoint;

@@ -450,7 +450,10 @@ fn slow_pipeline(name: &str, slow: &[&str]) -> Value {
 #[test]
 fn stop_and_wait_lets_the_running_action_finish_and_starts_nothing_else() {
     let scratch = Scratch::new();
-    let file = scratch.write("slow", &slow_pipeline("slow", &["sleep 2", "echo slept"]));
+    // Slow runs until the test has stopped the execution, however slow the machine.
+    let gate = scratch.path().join("stopped");
+    let wait_for_stop = gate_command(&gate);
+    let file = scratch.write("slow", &slow_pipeline("slow", &[&wait_for_stop, "echo slept"]));
     let mut run =
         scratch.spawn(&["run", &file, "--json", "--source", &format!("Source={}", scratch.source().display())]);
     wait_until("Slow is running", || scratch.action("slow", "Build", "Slow")["status"] == "InProgress");
@@ -462,6 +465,7 @@ fn stop_and_wait_lets_the_running_action_finish_and_starts_nothing_else() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("DuplicatedStopRequestException"));
+    std::fs::write(&gate, "").unwrap();
     assert_eq!(run.wait(), 3, "{}", run.output());
     assert_eq!(scratch.action("slow", "Build", "Slow")["status"], "Succeeded");
     assert_eq!(scratch.action("slow", "Build", "Later"), Value::Null);
@@ -601,15 +605,24 @@ fn superseded_the_older_execution_waiting_at_a_boundary_is_replaced() {
     assert_eq!(statuses, ["Succeeded", "Superseded", "Succeeded"]);
 }
 
+/// A command that waits until `gate` exists (at most two minutes, so that a failed test
+/// leaves no process behind for long): a test opens it once it has seen what it waits for.
+fn gate_command(gate: &std::path::Path) -> String {
+    format!("for i in $(seq 1200); do [ -e '{}' ] && break; sleep 0.1; done", gate.display())
+}
+
 #[test]
 fn queued_executions_go_through_a_stage_in_the_order_they_arrived() {
     let scratch = Scratch::new();
     let order = scratch.path().join("order");
     let record = format!("echo $CODEPIPELINE_EXECUTION_ID >> {}", order.display());
+    // The first holds Work until the test has seen the other two queued behind it.
+    let gate = scratch.path().join("both-queued");
+    let hold = gate_command(&gate);
     let declaration = pipeline(
         "queue",
         "QUEUED",
-        vec![source_stage(), stage("Work", vec![commands("Record", 1, &["Src"], &["sleep 1", &record])])],
+        vec![source_stage(), stage("Work", vec![commands("Record", 1, &["Src"], &[&hold, &record])])],
     );
     let file = scratch.write("queue", &declaration);
     let source = format!("Source={}", scratch.source().display());
@@ -627,6 +640,7 @@ fn queued_executions_go_through_a_stage_in_the_order_they_arrived() {
     wait_until("two wait in the queue", || {
         scratch.stage("queue", "Work")["inboundExecutions"].as_array().is_some_and(|a| a.len() == 2)
     });
+    std::fs::write(&gate, "").unwrap();
     for run in &mut runs {
         assert_eq!(run.wait(), 0, "{}", run.output());
     }

