@@ -292,13 +292,14 @@ async fn the_ticks_looks_at_a_running_build_thin_out_and_its_event_still_ends_th
     // Nine minutes of ticks while the build runs: each look is a dispatch event, an
     // invocation, a claim and a commit. Each look's wait (1, 2, 4, 8 minutes) is counted from
     // the look, recorded at the real clock, which barely moves here: the looks fall at the
-    // simulated minutes 1, 2, 4 and 8, where every tick looked before.
+    // simulated minutes 1, 2, 4 and 8, where every tick looked before. Each tick is 59 s into
+    // its minute, so that the sequence holds while the looks take up to 59 s of real time.
     stack.services.calls.reset();
     let base = now().millis();
     let mut looked_at = Vec::new();
     for minute in 1..=9 {
         let looks_before = stack.services.calls.snapshot().get("CodeBuild.BatchGetBuilds").copied().unwrap_or(0);
-        stage_transition::tick(&stack.services, Timestamp::from_millis(base + minute * 60_000 + 30_000)).await.unwrap();
+        stage_transition::tick(&stack.services, Timestamp::from_millis(base + minute * 60_000 + 59_000)).await.unwrap();
         drain(&stack.router).await;
         if stack.services.calls.snapshot().get("CodeBuild.BatchGetBuilds").copied().unwrap_or(0) > looks_before {
             looked_at.push(minute);
