@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use aws_sdk_codepipeline::config::{Credentials, Region};
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
-use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus, StageRetryMode, StageTransitionType};
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionOwner, ActionTypeId, ApprovalResult, ApprovalStatus, ArtifactDetails, StageRetryMode,
+    StageTransitionType,
+};
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
@@ -148,6 +151,46 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
     assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
     let unknown = worker.get_job_details().job_id("00000000-0000-4000-8000-000000000000").send().await.unwrap_err();
     assert_eq!(unknown.code(), Some("JobNotFoundException"), "the job protocol is open to it: {unknown:?}");
+
+    // A custom action's workers sign with their type's key, made from the stack's API key
+    // (`pipewright worker-key`): it polls that type, and nothing else.
+    let farm = ActionTypeId::builder()
+        .category(ActionCategory::Build)
+        .owner(ActionOwner::Custom)
+        .provider("Farm")
+        .version("1")
+        .build()
+        .unwrap();
+    let details = ArtifactDetails::builder().minimum_count(0).maximum_count(1).build();
+    let created = codepipeline
+        .create_custom_action_type()
+        .category(ActionCategory::Build)
+        .provider("Farm")
+        .version("1")
+        .input_artifact_details(details.clone())
+        .output_artifact_details(details)
+        .send()
+        .await;
+    created.expect("CreateCustomActionType");
+    let farm_type: pipewright_core::declaration::ActionTypeId = serde_json::from_value(
+        serde_json::json!({"category": "Build", "owner": "Custom", "provider": "Farm", "version": "1"}),
+    )
+    .unwrap();
+    let farm_key = pipewright_api::action_type_keys::key_id(&farm_type);
+    let farm_worker = client(&endpoint, &farm_key, &pipewright_api::action_type_keys::secret(&secret, &farm_key));
+    let polled = farm_worker.poll_for_jobs().action_type_id(farm.clone()).send().await.expect("its own type");
+    assert!(polled.jobs().is_empty(), "{polled:?}");
+    let other = ActionTypeId::builder()
+        .category(ActionCategory::Build)
+        .owner(ActionOwner::Custom)
+        .provider("Other")
+        .version("1")
+        .build()
+        .unwrap();
+    let denied = farm_worker.poll_for_jobs().action_type_id(other).send().await.unwrap_err();
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
+    let denied = farm_worker.get_pipeline_state().name("through-api").send().await.unwrap_err();
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
 
     let wrong = codepipeline
         .put_approval_result()
