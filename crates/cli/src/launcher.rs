@@ -58,6 +58,10 @@ impl Launcher for ProcessLauncher {
             command.arg("--secrets-on-stdin");
         }
         let mut child = command.spawn()?;
+        // Until it registers, the marker makes it the execution's worker for other commands
+        // (without it, they may launch another; the worker runs either way).
+        let _ =
+            fs::write(pipewright_local::backend::launch_marker(&self.state_dir, execution_id), child.id().to_string());
         if let (Some(secrets), Some(mut stdin)) = (secrets, child.stdin.take()) {
             // Closed when dropped: the worker reads to the end before it starts.
             stdin.write_all(&serde_json::to_vec(secrets)?)?;

@@ -302,8 +302,11 @@ impl Backend {
         }
     }
 
+    /// Whether `execution_id` has a live registered worker, or one launched and not yet
+    /// registered ([`launched_recently`]).
     pub async fn has_live_worker(&self, execution_id: &str) -> bool {
         matches!(self.store.worker(execution_id).await, Ok(Some(record)) if is_alive(&record, now()))
+            || launched_recently(&self.state_dir, execution_id, now())
     }
 
     /// The execution, if it exists.
@@ -359,11 +362,33 @@ impl crate::deploy::PipelineStarter for LocalStarter {
 /// A worker is alive while its process exists and its heartbeat is recent.
 pub fn is_alive(record: &WorkerRecord, now: Timestamp) -> bool {
     let recent = now.millis() - record.heartbeat.millis() < WORKER_SILENCE_MS;
-    let pid = nix::unistd::Pid::from_raw(record.pid as i32);
-    let exists = match nix::sys::signal::kill(pid, None) {
+    recent && process_exists(record.pid)
+}
+
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
         Ok(()) => true,
         Err(nix::errno::Errno::EPERM) => true,
         Err(_) => false,
-    };
-    recent && exists
+    }
+}
+
+/// Where a launcher notes the process it launched for an execution, before that process has
+/// registered (`workers/<execution>.launched`, its pid).
+pub fn launch_marker(state_dir: &Path, execution_id: &str) -> PathBuf {
+    state_dir.join("workers").join(format!("{execution_id}.launched"))
+}
+
+/// Whether a worker process was launched for `execution_id` in the last
+/// `WORKER_SILENCE_MS` and still runs: it has not registered yet, and counts as the
+/// execution's worker meanwhile. Without this, a command that looked for orphans in that
+/// moment (a `status` right after `start`) launched a second worker, without the `--secret`
+/// values `start` gave the first, and the second could register first.
+pub fn launched_recently(state_dir: &Path, execution_id: &str, now: Timestamp) -> bool {
+    let marker = launch_marker(state_dir, execution_id);
+    let Ok(modified) = std::fs::metadata(&marker).and_then(|m| m.modified()) else { return false };
+    let at = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let pid = std::fs::read_to_string(&marker).ok().and_then(|text| text.trim().parse::<u32>().ok());
+    now.millis() - at < WORKER_SILENCE_MS && pid.is_some_and(process_exists)
 }

@@ -6,7 +6,7 @@ use pipewright_core::declaration::ActionOwner;
 use pipewright_core::ports::StoreError;
 use pipewright_core::providers::ProviderKind;
 
-use crate::backend::{Backend, is_alive, now};
+use crate::backend::{Backend, is_alive, launched_recently, now};
 use crate::store::{WorkNeeded, WorkerRecord};
 
 /// What a new worker does with a dispatch that a worker gone before it had claimed.
@@ -123,7 +123,8 @@ pub async fn resume_orphans(backend: &Backend, working_on: Option<&str>) -> Resu
     let needed = backend.store.executions_needing_workers().await?;
     let at = now();
     let mut launched = Vec::new();
-    for work in orphans(&needed, working_on, |record| is_alive(record, at)) {
+    let orphaned = orphans(&needed, working_on, |record| is_alive(record, at));
+    for work in orphaned.into_iter().filter(|work| !launched_recently(&backend.state_dir, &work.execution_id, at)) {
         match launcher.launch(&work.pipeline, &work.execution_id) {
             Ok(()) => launched.push(work.execution_id.clone()),
             Err(error) => backend

@@ -19,7 +19,7 @@ use pipewright_core::engine::{
 use pipewright_core::pipeline::RetryMode;
 use pipewright_core::ports::StateStore;
 use pipewright_core::time::Timestamp;
-use pipewright_local::backend::{Backend, Launcher, RunOptions, now};
+use pipewright_local::backend::{Backend, Launcher, RunOptions, launch_marker, now};
 use pipewright_local::recovery::resume_orphans;
 use pipewright_local::report::Silent;
 use pipewright_local::store::StoreCounters;
@@ -383,6 +383,43 @@ async fn opening_the_state_directory_launches_workers_for_orphaned_executions_on
     launched.sort();
     assert_eq!(launched, ["e1", "e3"]);
     assert_eq!(recorder.0.lock().unwrap().len(), 2);
+}
+
+/// A worker launched a moment ago (`start`'s, holding its `--secret` values) has not
+/// registered yet: a command that looks for orphans meanwhile launches no second one, which
+/// could register first and run without the secrets. A marker whose process is gone, or an
+/// old one, does not hold the execution.
+#[tokio::test]
+async fn a_worker_launched_and_not_yet_registered_is_not_launched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let state = dir.path().join("state");
+    let mut backend = Backend::open(&state, dir.path(), Arc::new(Silent), Some(recorder.clone())).unwrap();
+    backend.configure(&RunOptions { working_directory: dir.path().to_path_buf(), ..RunOptions::default() });
+    for id in ["launched", "gone", "old"] {
+        let mut pipeline = declaration(&["true"]);
+        pipeline.name = format!("work-{id}");
+        backend.store.put_pipeline(&pipeline, now()).await.unwrap();
+        backend.submit(&pipeline.name, &start(id), &[], Some(id)).await.unwrap();
+    }
+    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    ended.wait().unwrap();
+    std::fs::create_dir_all(state.join("workers")).unwrap();
+    let marker = |id: &str, pid: u32| std::fs::write(launch_marker(&state, id), pid.to_string()).unwrap();
+    marker("launched", sleeper.id());
+    marker("gone", ended.id());
+    marker("old", sleeper.id());
+    let old = std::fs::File::options().write(true).open(launch_marker(&state, "old")).unwrap();
+    old.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60)).unwrap();
+
+    let mut launched = resume_orphans(&backend, None).await.unwrap();
+    launched.sort();
+    assert_eq!(launched, ["gone", "old"]);
+    assert!(backend.has_live_worker("launched").await);
+    assert!(!backend.has_live_worker("gone").await);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
 }
 
 #[tokio::test]
