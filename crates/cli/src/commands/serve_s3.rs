@@ -47,8 +47,8 @@ pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Who may do what: a request signed with a job's `artifactCredentials` reaches that job's
 /// artifacts only (and only while the job runs); one signed with the server's API key (or
-/// any, on an open server) reaches every object, and a worker's key none. `payload` is what the signature's payload hash
-/// is checked against.
+/// any, on an open server) reaches every object, and a worker's key none. `payload` is what
+/// the signature's payload hash is checked against.
 async fn authorize<C: ControlPlane>(
     plane: &C,
     authenticator: &Authenticator,

@@ -21,9 +21,9 @@ pub struct WorkerKeyArgs {
     action_type_id: String,
 }
 
-/// Prints `{"ActionTypeId", "AccessKeyId", "SecretAccessKey", "MadeFrom"}` for the type `args` names,
-/// from the API key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `profile`: the key of the
-/// deployment (its ApiKeysSecret) or of a `serve --access-key`, which take it.
+/// Prints `{"ActionTypeId", "AccessKeyId", "SecretAccessKey", "MadeFrom"}` for the type
+/// `args` names, from the API key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `profile`:
+/// the key of the deployment (its ApiKeysSecret) or of a `serve --access-key`, which take it.
 pub fn worker_key(args: &WorkerKeyArgs, profile: Option<&str>) -> Result<ExitCode> {
     let action_type = action_type_keys::parse_action_type_id(&args.action_type_id, "--action-type-id")
         .map_err(|error| usage(error.message))?;
