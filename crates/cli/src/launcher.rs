@@ -58,10 +58,8 @@ impl Launcher for ProcessLauncher {
             command.arg("--secrets-on-stdin");
         }
         let mut child = command.spawn()?;
-        // Until it registers, the marker makes it the execution's worker for other commands
-        // (without it, they may launch another; the worker runs either way).
-        let _ =
-            fs::write(pipewright_local::backend::launch_marker(&self.state_dir, execution_id), child.id().to_string());
+        // Until it registers, the marker makes it the execution's worker for other commands.
+        pipewright_local::backend::note_launch(&self.state_dir, execution_id, child.id());
         if let (Some(secrets), Some(mut stdin)) = (secrets, child.stdin.take()) {
             // Closed when dropped: the worker reads to the end before it starts.
             stdin.write_all(&serde_json::to_vec(secrets)?)?;
@@ -100,6 +98,8 @@ impl Launcher for TaskLauncher {
     /// launches a worker (a start) is answered without waiting on the file system.
     fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()> {
         let (launcher, pipeline, execution_id) = (self.clone(), pipeline.to_string(), execution_id.to_string());
+        // The task works in this process: until it registers, the marker names the server.
+        pipewright_local::backend::note_launch(&self.state_dir, &execution_id, std::process::id());
         self.runtime.spawn(async move {
             let log = match launcher.open_log(&execution_id) {
                 Ok(log) => log,

@@ -24,6 +24,11 @@ pub const LOCAL_REGION: &str = "local";
 /// A worker whose heartbeat is older than this is taken for dead.
 const WORKER_SILENCE_MS: i64 = 15_000;
 
+/// How long a launch marker holds an execution for a process that has not registered as its
+/// worker yet: far above a worker's start, and short enough that a launch that came to
+/// nothing is taken up again soon.
+const LAUNCH_GRACE_MS: i64 = 15_000;
+
 /// Starts a worker process for an execution that has effects but nobody to carry them out.
 pub trait Launcher: Send + Sync {
     fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()>;
@@ -234,8 +239,9 @@ impl Backend {
     /// the execution it creates, in the same transaction (`store::with_run_options_of_start`);
     /// a duplicate start keeps the options of the first. The new execution's worker is
     /// launched without the reads [`Backend::submit`] makes for other executions: nothing can
-    /// work an execution before the commit that creates it, and a second worker launched
-    /// meanwhile (by `recovery`) finds the first registered and leaves.
+    /// work an execution before the commit that creates it. A launch marker in this process's
+    /// name, put before the commit, keeps other commands from launching a second worker (one
+    /// without this command's `--secret` values) until the launched one has registered.
     pub async fn submit_start(
         &self,
         pipeline: &str,
@@ -243,6 +249,9 @@ impl Backend {
         options: &RunOptions,
     ) -> Result<Handled, ServiceError> {
         let Event::StartExecution(start) = event else { return self.submit(pipeline, event, &[], None).await };
+        if self.launcher.is_some() {
+            note_launch(&self.state_dir, &start.execution_id, std::process::id());
+        }
         let body = run_options_body(options)?;
         let handled = crate::store::with_run_options_of_start(
             &start.execution_id,
@@ -374,21 +383,40 @@ fn process_exists(pid: u32) -> bool {
     }
 }
 
-/// Where a launcher notes the process it launched for an execution, before that process has
-/// registered (`workers/<execution>.launched`, its pid).
+/// Where a launcher notes the process that will work an execution until it has registered
+/// (`workers/<execution>.launched`: its pid and the launch time).
 pub fn launch_marker(state_dir: &Path, execution_id: &str) -> PathBuf {
     state_dir.join("workers").join(format!("{execution_id}.launched"))
 }
 
-/// Whether a worker process was launched for `execution_id` in the last
-/// `WORKER_SILENCE_MS` and still runs: it has not registered yet, and counts as the
-/// execution's worker meanwhile. Without this, a command that looked for orphans in that
-/// moment (a `status` right after `start`) launched a second worker, without the `--secret`
-/// values `start` gave the first, and the second could register first.
-pub fn launched_recently(state_dir: &Path, execution_id: &str, now: Timestamp) -> bool {
+/// Notes that process `pid` will work `execution_id` ([`launched_recently`]). Written whole
+/// (a new file renamed over the old), so that a reader never sees half of it. A failed write
+/// only leaves the moment before registration open to a second launch: the work goes on.
+pub fn note_launch(state_dir: &Path, execution_id: &str, pid: u32) {
     let marker = launch_marker(state_dir, execution_id);
-    let Ok(modified) = std::fs::metadata(&marker).and_then(|m| m.modified()) else { return false };
-    let at = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let pid = std::fs::read_to_string(&marker).ok().and_then(|text| text.trim().parse::<u32>().ok());
-    now.millis() - at < WORKER_SILENCE_MS && pid.is_some_and(process_exists)
+    let partial = marker.with_extension(format!("launched.{}", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::create_dir_all(state_dir.join("workers"))
+        .and_then(|()| std::fs::write(&partial, format!("{pid} {}", now().millis())))
+        .and_then(|()| std::fs::rename(&partial, &marker));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+}
+
+/// Removes the launch marker of `execution_id`: its worker has registered, and its record
+/// speaks for it from then on.
+pub fn forget_launch(state_dir: &Path, execution_id: &str) {
+    let _ = std::fs::remove_file(launch_marker(state_dir, execution_id));
+}
+
+/// Whether a process was noted as the coming worker of `execution_id` less than
+/// `LAUNCH_GRACE_MS` ago and still runs: it counts as the execution's worker until it
+/// registers. Without this, a command that looked for orphans in that moment (a `status`
+/// right after `start`) launched a second worker, without the `--secret` values `start` gave
+/// the first, and the second could register first.
+pub fn launched_recently(state_dir: &Path, execution_id: &str, now: Timestamp) -> bool {
+    let Ok(text) = std::fs::read_to_string(launch_marker(state_dir, execution_id)) else { return false };
+    let mut fields = text.split_whitespace().map(str::parse::<i64>);
+    let (Some(Ok(pid)), Some(Ok(at))) = (fields.next(), fields.next()) else { return false };
+    now.millis() - at < LAUNCH_GRACE_MS && u32::try_from(pid).is_ok_and(process_exists)
 }

@@ -113,6 +113,9 @@ impl<'a> Worker<'a> {
                 return Err(WorkerError::AlreadyWorked { execution: execution_id.to_string(), pid: record.pid });
             }
         };
+        // The record speaks for this worker now; a marker left would hold the execution after
+        // this worker has gone.
+        crate::backend::forget_launch(&backend.state_dir, execution_id);
         let wake = WakeSocket::bind(&backend.state_dir, execution_id);
         let worker = Worker {
             backend,

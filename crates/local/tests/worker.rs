@@ -19,7 +19,7 @@ use pipewright_core::engine::{
 use pipewright_core::pipeline::RetryMode;
 use pipewright_core::ports::StateStore;
 use pipewright_core::time::Timestamp;
-use pipewright_local::backend::{Backend, Launcher, RunOptions, launch_marker, now};
+use pipewright_local::backend::{Backend, Launcher, RunOptions, launch_marker, note_launch, now};
 use pipewright_local::recovery::resume_orphans;
 use pipewright_local::report::Silent;
 use pipewright_local::store::StoreCounters;
@@ -402,24 +402,31 @@ async fn a_worker_launched_and_not_yet_registered_is_not_launched_again() {
         backend.store.put_pipeline(&pipeline, now()).await.unwrap();
         backend.submit(&pipeline.name, &start(id), &[], Some(id)).await.unwrap();
     }
-    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    // A process that stands for the launched worker, killed however the test ends.
+    struct Sleeper(std::process::Child);
+    impl Drop for Sleeper {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let sleeper = Sleeper(std::process::Command::new("sleep").arg("30").spawn().unwrap());
     let mut ended = std::process::Command::new("true").spawn().unwrap();
     ended.wait().unwrap();
-    std::fs::create_dir_all(state.join("workers")).unwrap();
-    let marker = |id: &str, pid: u32| std::fs::write(launch_marker(&state, id), pid.to_string()).unwrap();
-    marker("launched", sleeper.id());
-    marker("gone", ended.id());
-    marker("old", sleeper.id());
-    let old = std::fs::File::options().write(true).open(launch_marker(&state, "old")).unwrap();
-    old.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60)).unwrap();
+    note_launch(&state, "launched", sleeper.0.id());
+    note_launch(&state, "gone", ended.id());
+    let a_minute_ago = now().millis() - 60_000;
+    std::fs::write(launch_marker(&state, "old"), format!("{} {a_minute_ago}", sleeper.0.id())).unwrap();
 
     let mut launched = resume_orphans(&backend, None).await.unwrap();
     launched.sort();
     assert_eq!(launched, ["gone", "old"]);
     assert!(backend.has_live_worker("launched").await);
     assert!(!backend.has_live_worker("gone").await);
-    sleeper.kill().unwrap();
-    sleeper.wait().unwrap();
+    // Once its worker registers, the marker is gone: the record speaks for it.
+    let worker = Worker::register(&backend, "work-launched", "launched").await.unwrap();
+    assert!(!launch_marker(&state, "launched").exists());
+    drop(worker);
 }
 
 #[tokio::test]
