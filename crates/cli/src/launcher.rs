@@ -68,6 +68,11 @@ impl Launcher for ProcessLauncher {
         std::thread::spawn(move || child.wait());
         Ok(())
     }
+
+    /// Until the worker is spawned and notes itself, this process stands for it.
+    fn will_launch(&self, execution_id: &str) {
+        pipewright_local::backend::note_launch(&self.state_dir, execution_id, std::process::id());
+    }
 }
 
 /// Under `serve`: each execution's worker is a task in the server's process, not a process of

@@ -32,6 +32,11 @@ const LAUNCH_GRACE_MS: i64 = 15_000;
 /// Starts a worker process for an execution that has effects but nobody to carry them out.
 pub trait Launcher: Send + Sync {
     fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()>;
+
+    /// Called before the commit that creates `execution_id`, whose worker this launcher will
+    /// launch right after it: a launcher whose worker takes a moment to exist (a process to
+    /// spawn) notes the launching process meanwhile ([`note_launch`]).
+    fn will_launch(&self, _execution_id: &str) {}
 }
 
 /// How an execution was started: what its sources read and whether approvals are automatic.
@@ -197,12 +202,6 @@ impl Backend {
         };
     }
 
-    /// Records how an execution was started, for workers that take it up later.
-    pub async fn save_run_options(&self, execution_id: &str, options: &RunOptions) -> Result<(), StoreError> {
-        let body = serde_json::to_string(options).map_err(|e| StoreError::Refused(e.to_string()))?;
-        self.store.set_run_options(execution_id, &body).await
-    }
-
     /// How an execution was started; the defaults when it was not recorded.
     pub async fn load_run_options(&self, execution_id: &str) -> Result<RunOptions, StoreError> {
         match self.store.run_options(execution_id).await? {
@@ -239,9 +238,9 @@ impl Backend {
     /// the execution it creates, in the same transaction (`store::with_run_options_of_start`);
     /// a duplicate start keeps the options of the first. The new execution's worker is
     /// launched without the reads [`Backend::submit`] makes for other executions: nothing can
-    /// work an execution before the commit that creates it. A launch marker in this process's
-    /// name, put before the commit, keeps other commands from launching a second worker (one
-    /// without this command's `--secret` values) until the launched one has registered.
+    /// work an execution before the commit that creates it, and the launcher hears of it
+    /// before the commit ([`Launcher::will_launch`]), so that other commands launch no second
+    /// worker (one without this command's `--secret` values) before the first has registered.
     pub async fn submit_start(
         &self,
         pipeline: &str,
@@ -249,8 +248,8 @@ impl Backend {
         options: &RunOptions,
     ) -> Result<Handled, ServiceError> {
         let Event::StartExecution(start) = event else { return self.submit(pipeline, event, &[], None).await };
-        if self.launcher.is_some() {
-            note_launch(&self.state_dir, &start.execution_id, std::process::id());
+        if let Some(launcher) = &self.launcher {
+            launcher.will_launch(&start.execution_id);
         }
         let body = run_options_body(options)?;
         let handled = crate::store::with_run_options_of_start(

@@ -154,13 +154,10 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
 
     // A custom action's workers sign with their type's key, made from the stack's API key
     // (`pipewright worker-key`): it polls that type, and nothing else.
-    let farm = ActionTypeId::builder()
-        .category(ActionCategory::Build)
-        .owner(ActionOwner::Custom)
-        .provider("Farm")
-        .version("1")
-        .build()
-        .unwrap();
+    let build_type = |provider: &str| {
+        let id = ActionTypeId::builder().category(ActionCategory::Build).owner(ActionOwner::Custom);
+        id.provider(provider).version("1").build().unwrap()
+    };
     let details = ArtifactDetails::builder().minimum_count(0).maximum_count(1).build();
     let created = codepipeline
         .create_custom_action_type()
@@ -178,16 +175,9 @@ async fn the_rust_sdk_drives_a_pipeline_through_the_api_function() {
     .unwrap();
     let farm_key = pipewright_api::action_type_keys::key_id(&farm_type);
     let farm_worker = client(&endpoint, &farm_key, &pipewright_api::action_type_keys::secret(&secret, &farm_key));
-    let polled = farm_worker.poll_for_jobs().action_type_id(farm.clone()).send().await.expect("its own type");
+    let polled = farm_worker.poll_for_jobs().action_type_id(build_type("Farm")).send().await.expect("its own type");
     assert!(polled.jobs().is_empty(), "{polled:?}");
-    let other = ActionTypeId::builder()
-        .category(ActionCategory::Build)
-        .owner(ActionOwner::Custom)
-        .provider("Other")
-        .version("1")
-        .build()
-        .unwrap();
-    let denied = farm_worker.poll_for_jobs().action_type_id(other).send().await.unwrap_err();
+    let denied = farm_worker.poll_for_jobs().action_type_id(build_type("Other")).send().await.unwrap_err();
     assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
     let denied = farm_worker.get_pipeline_state().name("through-api").send().await.unwrap_err();
     assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");

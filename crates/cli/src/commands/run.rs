@@ -268,10 +268,10 @@ pub async fn start(
         )
         .await;
     }
-    probe.save_run_options(&execution_id, &options).await?;
-    // No worker here: submitting the start launches one in the background.
+    // No worker here: the start's commit (which records its options) launches one in the
+    // background, as serve's starts do.
     probe
-        .submit(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &[], None)
+        .submit_start(&pipeline.name, &start_event(&execution_id, &args.options, "start"), &options)
         .await
         .map_err(failure::service)?;
     say_raw!("{}", serde_json::json!({ "pipelineExecutionId": execution_id }));

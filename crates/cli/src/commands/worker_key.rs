@@ -32,11 +32,15 @@ pub fn worker_key(args: &WorkerKeyArgs, profile: Option<&str>) -> Result<ExitCod
             "worker-key derives the key from the API key: give it in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile",
         ));
     };
-    if action_type_keys::is_key_id(&api_key.access_key) || api_key.session_token.is_some() {
+    let not_an_api_key = if api_key.session_token.is_some() {
+        Some("it has a session token")
+    } else {
+        action_type_keys::is_key_id(&api_key.access_key).then_some("it is an action type's key")
+    };
+    if let Some(why) = not_an_api_key {
         return Err(usage(format!(
-            "{} is not an API key ({}): a worker key is made from the API key",
-            api_key.access_key,
-            if api_key.session_token.is_some() { "it has a session token" } else { "it is an action type's key" }
+            "{} is not an API key ({why}): a worker key is made from the API key",
+            api_key.access_key
         )));
     }
     if api_key.secret_key.chars().count() < action_type_keys::MIN_API_SECRET {
