@@ -456,8 +456,9 @@ artifacts:
 }
 
 /// Buildspecs as found in the field run as CodeBuild runs them: a key a section does not know
-/// is warned of and passed over, `run-as` and the credential helper are noted, and variables
-/// in `files` are expanded.
+/// is warned of and passed over, `run-as`, the credential helper and Elastic Beanstalk's
+/// section are noted, variables in `files` are expanded, and a buildspec with no `artifacts`
+/// section (an image build) stores the action's output empty.
 #[test]
 fn a_buildspec_from_the_field_runs_with_codebuilds_warnings() {
     let scratch = Scratch::new();
@@ -465,6 +466,9 @@ fn a_buildspec_from_the_field_runs_with_codebuilds_warnings() {
     let spec = scratch.file(
         "specs/field.yml",
         r#"version: 0.2
+eb_codebuild_settings:
+  CodeBuildServiceRole: arn:aws:iam::111122223333:role/eb-build
+  Image: aws/codebuild/standard:7.0
 run-as: codebuild-user
 env:
   git-credential-helper: yes
@@ -490,10 +494,28 @@ artifacts:
         "commands": ["test -f template-dev.json"],
         "inputArtifacts": [{"name": "Templates"}],
     });
+    let image_spec = scratch
+        .file("specs/image.yml", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo pushed > pushed.txt\n");
+    let image_check = json!({
+        "name": "ImageCheck", "runOrder": 2,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["test -z \"$(ls -A)\""],
+        "inputArtifacts": [{"name": "ImageOutput"}],
+    });
     let build = codebuild("Field", "field", &["Src"], &["Templates"]);
-    let file = scratch.pipeline("field", vec![source_stage(), stage("Build", vec![build, check])]);
-    let (code, output) = scratch.run(&file, &["--buildspec", &format!("field={spec}")]);
+    let image = codebuild("Image", "image", &["Src"], &["ImageOutput"]);
+    let file = scratch.pipeline("field", vec![source_stage(), stage("Build", vec![build, check, image, image_check])]);
+    let (code, output) =
+        scratch.run(&file, &["--buildspec", &format!("field={spec}"), "--buildspec", &format!("image={image_spec}")]);
     assert_eq!(code, 0, "{output}");
+    assert!(
+        has(
+            &lines_of(&output, "Build", "Image"),
+            "[pipewright] The buildspec has no artifacts section: output artifact ImageOutput is stored empty"
+        ),
+        "{output}"
+    );
+    assert!(output.contains("Build/ImageCheck SUCCEEDED"), "the output is an empty artifact: {output}");
     let lines = lines_of(&output, "Build", "Field");
     assert!(
         has(
@@ -505,6 +527,7 @@ artifacts:
     let noted = |text: &str| lines.iter().any(|l| l.starts_with("[pipewright] Note: ") && l.contains(text));
     assert!(noted("run-as: codebuild-user is not honoured here"), "{lines:?}");
     assert!(noted("env.git-credential-helper"), "{lines:?}");
+    assert!(noted("eb_codebuild_settings are Elastic Beanstalk's"), "{lines:?}");
     assert!(output.contains("Build/Check SUCCEEDED"), "the file named by a variable is in the artifact: {output}");
 }
 

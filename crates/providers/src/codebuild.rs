@@ -139,6 +139,11 @@ fn preflight(spec: &Buildspec, user: Option<&str>) -> Vec<String> {
     if spec.has_proxy {
         notes.push("proxy settings apply to CodeBuild's network only; ignored here".to_string());
     }
+    if spec.has_beanstalk_settings {
+        notes.push(
+            "eb_codebuild_settings are Elastic Beanstalk's settings for `eb`; a build passes over them".to_string(),
+        );
+    }
     notes
 }
 
@@ -438,7 +443,19 @@ async fn prepare<A: ArtifactStore>(
     let outputs = planned
         .into_iter()
         .zip(&dispatch.output_artifacts)
-        .map(|((name, spec), output)| Output { name, location: output.location.clone(), spec, allow_empty: false })
+        .map(|((name, block), output)| {
+            if block.is_none() {
+                console.say(&format!(
+                    "[pipewright] The buildspec has no artifacts section: output artifact {name} is stored empty"
+                ));
+            }
+            Output {
+                name,
+                location: output.location.clone(),
+                allow_empty: block.is_none(),
+                spec: block.unwrap_or_default(),
+            }
+        })
         .collect();
     let cache_dir = match (&session.cache_root, &spec.cache) {
         (Some(root), Some(cache)) if !cache.paths.is_empty() => Some(root.join(&project_name)),

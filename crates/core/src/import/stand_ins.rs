@@ -135,15 +135,21 @@ pub fn validate(declaration: &PipelineDeclaration, context: &Context, stand_ins:
         .collect();
     let mut blamed: Vec<Option<usize>> = vec![None; report.errors.len()];
     let forms = stand_ins.iter().map(|s| s.smaller.len()).max().unwrap_or(0);
+    // The errors left with the smallest stand-ins (the first form): what the template itself
+    // breaks at a field that also holds a stand-in.
+    let mut left_at_smallest: Vec<Issue> = Vec::new();
     for form in 0..forms {
         if suspects.iter().all(Option::is_none) {
             break;
         }
-        let Some(left) = paths_with_errors_once_shrunk(&json, context, stand_ins, form) else { break };
+        let Some(left) = errors_once_shrunk(&json, context, stand_ins, form) else { break };
         for (at, suspect) in suspects.iter_mut().enumerate() {
-            if suspect.is_some() && !left.contains(&report.errors[at].path) {
+            if suspect.is_some() && !left.iter().any(|e| e.path == report.errors[at].path) {
                 blamed[at] = suspect.take();
             }
+        }
+        if form == 0 {
+            left_at_smallest = left;
         }
     }
     // A marked placeholder that is all its field holds is to blame for a rule on that field
@@ -159,7 +165,26 @@ pub fn validate(declaration: &PipelineDeclaration, context: &Context, stand_ins:
             blamed[at] = Some(index);
         }
     }
-    let mut excused = Excused { report: Report { errors: Vec::new(), warnings: report.warnings }, broken: Vec::new() };
+    // A field can break two rules, of which validation names the first: a bucket name too
+    // long with a placeholder in it, and with an underscore of the template's. When the
+    // smallest stand-ins leave the field failing another rule only, the first is the
+    // stand-in's, and the rule left is the template's, told of the field as it is.
+    let mut template_errors: Vec<Issue> = Vec::new();
+    for (at, suspect) in suspects.iter().enumerate() {
+        let issue = &report.errors[at];
+        let Some(index) = suspect.filter(|_| blamed[at].is_none()) else { continue };
+        let left: Vec<Issue> = left_at_smallest
+            .iter()
+            .filter(|e| e.path == issue.path)
+            .map(|e| told_as_it_is(e, &json, stand_ins))
+            .collect();
+        if !left.is_empty() && left.iter().all(|e| rule_of(&e.message) != rule_of(&issue.message)) {
+            blamed[at] = Some(index);
+            template_errors.extend(left.into_iter().filter(|e| !report.errors.contains(e)));
+        }
+    }
+    let mut excused =
+        Excused { report: Report { errors: template_errors, warnings: report.warnings }, broken: Vec::new() };
     for (issue, blamed) in report.errors.into_iter().zip(blamed) {
         match blamed {
             Some(index) => {
@@ -175,21 +200,55 @@ pub fn validate(declaration: &PipelineDeclaration, context: &Context, stand_ins:
     excused
 }
 
-/// The paths that still have errors once every stand-in, wherever it stands, is given its
-/// `form`-th smaller value: the same everywhere, so that two fields equal before are equal
-/// after. `None` when the shrunk declaration does not read back.
-fn paths_with_errors_once_shrunk(
+/// The errors left once every stand-in, wherever it stands, is given its `form`-th smaller
+/// value: the same everywhere, so that two fields equal before are equal after. `None` when
+/// the shrunk declaration does not read back.
+fn errors_once_shrunk(
     declaration: &Value,
     context: &Context,
     stand_ins: &[StandIn],
     form: usize,
-) -> Option<std::collections::HashSet<String>> {
+) -> Option<Vec<Issue>> {
     let mut smaller = declaration.clone();
-    shrink_strings(&mut smaller, &|text: &str| {
-        stand_ins.iter().fold(text.to_string(), |text, s| s.shrunk(&text, form))
-    });
+    shrink_strings(&mut smaller, &|text: &str| shrunk_text(text, stand_ins, form));
     let smaller: PipelineDeclaration = serde_json::from_value(smaller).ok()?;
-    Some(validate::validate_in(&smaller, context).errors.into_iter().map(|e| e.path).collect())
+    Some(validate::validate_in(&smaller, context).errors)
+}
+
+fn shrunk_text(text: &str, stand_ins: &[StandIn], form: usize) -> String {
+    stand_ins.iter().fold(text.to_string(), |text, s| s.shrunk(&text, form))
+}
+
+/// `issue`, found with the smallest stand-ins, quoting its field's value as the declaration
+/// has it (`"PROJECT_PREFIX-nyctaxi-pipewright-placeholder-id" contains '_'`).
+fn told_as_it_is(issue: &Issue, declaration: &Value, stand_ins: &[StandIn]) -> Issue {
+    let message = match value_at(declaration, &issue.path) {
+        Some(Value::String(text)) => {
+            issue.message.replace(&format!("\"{}\"", shrunk_text(text, stand_ins, 0)), &format!("\"{text}\""))
+        }
+        _ => issue.message.clone(),
+    };
+    Issue { path: issue.path.clone(), message }
+}
+
+/// A message with its quoted value and its numbers left out: which rule it tells of
+/// (`is 64 characters long; the limit is 63` and `is 70 …` are one rule).
+fn rule_of(message: &str) -> String {
+    let mut rule = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '0'..='9' => {
+                if !rule.ends_with('#') {
+                    rule.push('#');
+                }
+            }
+            _ => rule.push(c),
+        }
+    }
+    rule
 }
 
 /// Every string of `value` shrunk, but for action types: a stack named `Deploy` is not the
@@ -301,6 +360,35 @@ mod tests {
         });
         let excused = validated(pipeline, &[app_name(), StandIn::of_stack_name("Source")]);
         assert!(lines(&excused.report.errors).iter().any(|e| e.starts_with("stages: ")), "{excused:#?}");
+        assert!(excused.broken.is_empty());
+    }
+
+    #[test]
+    fn a_field_failing_a_second_rule_of_the_templates_tells_of_that_rule() {
+        // Too long because of the placeholder, and an underscore the template's default gives.
+        let location = "PROJECT_PREFIX-nyctaxi-pipewright-placeholder-sagemakerprojectid";
+        let pipeline = with(valid_v1(), |p| p["artifactStore"]["location"] = json!(location));
+        let stand_in = StandIn::of_placeholders(&[placeholder(
+            "SageMakerProjectId",
+            PlaceholderKind::Parameter,
+            "pipewright-placeholder-sagemakerprojectid",
+        )]);
+        let excused = validated(pipeline, &stand_in);
+        assert_eq!(
+            lines(&excused.report.errors),
+            [format!("artifactStore.location: \"{location}\" contains '_'; only letters, digits and - . are allowed")]
+        );
+        assert_eq!(
+            lines(&excused.report.warnings),
+            [
+                "artifactStore.location: is 64 characters long; the limit is 63 (the value holds the placeholder for parameter SageMakerProjectId; give it with --parameter SageMakerProjectId=…)"
+            ]
+        );
+        // Too long even with the smallest placeholder: one rule, the template's, as it was.
+        let long = format!("{}-pipewright-placeholder-appname", "a".repeat(70));
+        let pipeline = with(valid_v1(), |p| p["artifactStore"]["location"] = json!(long));
+        let excused = validated(pipeline, &[app_name()]);
+        assert_eq!(lines(&excused.report.errors), ["artifactStore.location: is 101 characters long; the limit is 63"]);
         assert!(excused.broken.is_empty());
     }
 

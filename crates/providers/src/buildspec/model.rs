@@ -187,6 +187,8 @@ pub struct Buildspec {
     pub has_proxy: bool,
     /// `batch` was given (it applies only to batch builds).
     pub has_batch: bool,
+    /// `eb_codebuild_settings` was given (Elastic Beanstalk's, read by `eb`, not by builds).
+    pub has_beanstalk_settings: bool,
     /// Keys of a section CodeBuild does not know, which it warns of and passes over (`Found
     /// possible syntax errors in buildspec: …`), one line per section.
     pub unidentified: Vec<String>,
@@ -205,6 +207,7 @@ impl Buildspec {
             cache: None,
             has_proxy: false,
             has_batch: false,
+            has_beanstalk_settings: false,
             unidentified: Vec::new(),
         }
     }

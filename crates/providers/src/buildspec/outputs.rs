@@ -2,6 +2,8 @@
 //! zip (written by `artifacts::zip_files`; docs/codebuild.md "Outputs"). With one output, a `secondary-artifacts` entry of the
 //! same name wins over the primary block; with several, each must have its own entry. No
 //! matching file at all is CodeBuild's `CLIENT_ERROR: no matching artifact paths found`.
+//! A buildspec with no `artifacts` section at all stores each output empty: CodeBuild
+//! passes such builds (AWS's own samples declare outputs their buildspecs never fill).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,26 +11,23 @@ use std::path::{Path, PathBuf};
 use super::model::{ArtifactSpec, Artifacts};
 use super::select::{self, Selection};
 
-/// The artifact block each output artifact takes; or why the outputs cannot be written.
-pub fn plan(outputs: &[String], artifacts: Option<&Artifacts>) -> Result<Vec<(String, ArtifactSpec)>, String> {
+/// The artifact block each output artifact takes, `None` for an output stored empty (no
+/// `artifacts` section); or why the outputs cannot be written.
+pub fn plan(outputs: &[String], artifacts: Option<&Artifacts>) -> Result<Vec<(String, Option<ArtifactSpec>)>, String> {
+    let Some(artifacts) = artifacts else {
+        return Ok(outputs.iter().map(|name| (name.clone(), None)).collect());
+    };
     if outputs.is_empty() {
         return Ok(Vec::new());
     }
-    let Some(artifacts) = artifacts else {
-        return Err(format!(
-            "the buildspec has no artifacts section, but the action has output artifact{} {}",
-            if outputs.len() > 1 { "s" } else { "" },
-            outputs.join(", ")
-        ));
-    };
     let secondary = |name: &str| artifacts.secondary.iter().find(|(id, _)| id == name).map(|(_, s)| s.clone());
     if let [only] = outputs {
-        return Ok(vec![(only.clone(), secondary(only).unwrap_or_else(|| artifacts.primary.clone()))]);
+        return Ok(vec![(only.clone(), Some(secondary(only).unwrap_or_else(|| artifacts.primary.clone())))]);
     }
     outputs
         .iter()
         .map(|name| {
-            secondary(name).map(|spec| (name.clone(), spec)).ok_or_else(|| {
+            secondary(name).map(|spec| (name.clone(), Some(spec))).ok_or_else(|| {
                 format!(
                     "the action has several output artifacts, so each needs an entry of the same name under artifacts.secondary-artifacts; {name} has none"
                 )
@@ -52,8 +51,16 @@ pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<
     let expanded = |patterns: &[String]| -> Vec<String> {
         patterns.iter().map(|pattern| select::expand(pattern, &lookup)).collect()
     };
-    let (files, exclude_paths) = (expanded(&spec.files), expanded(&spec.exclude_paths));
+    let (all_files, exclude_paths) = (expanded(&spec.files), expanded(&spec.exclude_paths));
+    let (absolute, files): (Vec<String>, Vec<String>) =
+        all_files.into_iter().partition(|pattern| select::absolute_root(pattern).is_some());
     let mut chosen = Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() };
+    for pattern in &absolute {
+        choose_absolute(pattern, spec, &exclude_paths, &mut chosen)?;
+    }
+    if files.is_empty() && !absolute.is_empty() {
+        return Ok(chosen);
+    }
     let mut unmatched_everywhere: Option<Vec<String>> = None;
     for base in &bases {
         let found = if base.is_dir() { select::walk(base, spec.enable_symlinks)? } else { Vec::new() };
@@ -66,8 +73,48 @@ pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<
             Some(before) => before.into_iter().filter(|p| unmatched.contains(p)).collect(),
         });
     }
-    chosen.unmatched = unmatched_everywhere.unwrap_or(files);
+    chosen.unmatched.extend(unmatched_everywhere.unwrap_or(files));
     Ok(chosen)
+}
+
+/// An absolute `files` pattern (`/tmp/build.json`, which an AWS sample's buildspec lists):
+/// looked for under its own directory, whatever `base-directory` says; named in the zip by
+/// its path without the leading `/`, or by its file name with `discard-paths`. Only
+/// `exclude-paths` that are absolute apply to it.
+fn choose_absolute(
+    pattern: &str,
+    spec: &ArtifactSpec,
+    exclude_paths: &[String],
+    chosen: &mut Chosen,
+) -> io::Result<()> {
+    let Some((dir, under)) = select::absolute_root(pattern) else { return Ok(()) };
+    let named = dir.join(&under);
+    // A file or directory named without wildcards is not looked for in its whole parent.
+    let found = if named.is_file() || (spec.enable_symlinks && named.is_symlink()) {
+        vec![under.clone()]
+    } else if named.is_dir() {
+        select::walk(&named, spec.enable_symlinks)?.into_iter().map(|f| format!("{under}/{f}")).collect()
+    } else if dir.is_dir() && select::has_wildcard(&under) {
+        select::walk(&dir, spec.enable_symlinks)?
+    } else {
+        Vec::new()
+    };
+    let prefix = format!("{}/", dir.display()).replace("//", "/");
+    let excluded: Vec<String> =
+        exclude_paths.iter().filter_map(|e| e.trim().strip_prefix(prefix.as_str()).map(String::from)).collect();
+    let Selection { files, unmatched, warnings } =
+        select::select(&found, std::slice::from_ref(&under), &excluded, spec.discard_paths)
+            .map_err(io::Error::other)?;
+    let in_zip = prefix.trim_start_matches('/').to_string();
+    chosen.entries.extend(files.into_iter().map(|(relative, name)| {
+        let name = if spec.discard_paths { name } else { format!("{in_zip}{name}") };
+        (dir.join(relative), name)
+    }));
+    chosen.warnings.extend(warnings);
+    if !unmatched.is_empty() {
+        chosen.unmatched.push(pattern.to_string());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -86,10 +133,17 @@ mod tests {
     #[test]
     fn one_output_takes_its_secondary_entry_or_the_primary_block() {
         let artifacts = Artifacts { primary: spec(&["a"]), secondary: vec![("Docs".into(), spec(&["d"]))] };
-        assert_eq!(plan(&names(&["Build"]), Some(&artifacts)).unwrap(), [("Build".to_string(), spec(&["a"]))]);
-        assert_eq!(plan(&names(&["Docs"]), Some(&artifacts)).unwrap(), [("Docs".to_string(), spec(&["d"]))]);
+        assert_eq!(plan(&names(&["Build"]), Some(&artifacts)).unwrap(), [("Build".to_string(), Some(spec(&["a"])))]);
+        assert_eq!(plan(&names(&["Docs"]), Some(&artifacts)).unwrap(), [("Docs".to_string(), Some(spec(&["d"])))]);
+    }
+
+    #[test]
+    fn without_an_artifacts_section_every_output_is_stored_empty() {
         assert!(plan(&[], None).unwrap().is_empty());
-        assert!(plan(&names(&["Build"]), None).unwrap_err().contains("no artifacts section"));
+        assert_eq!(
+            plan(&names(&["Build", "Docs"]), None).unwrap(),
+            [("Build".to_string(), None), ("Docs".to_string(), None)]
+        );
     }
 
     #[test]
@@ -99,9 +153,42 @@ mod tests {
             secondary: vec![("Docs".into(), spec(&["d"])), ("Bin".into(), spec(&["b"]))],
         };
         let planned = plan(&names(&["Bin", "Docs"]), Some(&artifacts)).unwrap();
-        assert_eq!(planned, [("Bin".to_string(), spec(&["b"])), ("Docs".to_string(), spec(&["d"]))]);
+        assert_eq!(planned, [("Bin".to_string(), Some(spec(&["b"]))), ("Docs".to_string(), Some(spec(&["d"])))]);
         let error = plan(&names(&["Bin", "Site"]), Some(&artifacts)).unwrap_err();
         assert!(error.contains("Site has none"), "{error}");
+    }
+
+    #[test]
+    fn absolute_patterns_are_taken_from_their_own_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        let elsewhere = dir.path().join("tmp");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(elsewhere.join("deep")).unwrap();
+        fs::write(elsewhere.join("build.json"), "{}").unwrap();
+        fs::write(elsewhere.join("deep/a.js"), "a").unwrap();
+        fs::write(elsewhere.join("deep/b.txt"), "b").unwrap();
+        fs::write(root.join("app.txt"), "app").unwrap();
+        let at = elsewhere.display().to_string();
+        let names = |chosen: &Chosen| chosen.entries.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+        // The AWS blue/green sample's artifact: one file, its path discarded.
+        let mut block = spec(&[&format!("{at}/build.json")]);
+        block.discard_paths = true;
+        block.base_directory = Some("nowhere".into());
+        let chosen = choose(&root, &block, |_| None).unwrap();
+        assert_eq!(names(&chosen), ["build.json"]);
+        assert_eq!(chosen.entries[0].0, elsewhere.join("build.json"));
+        // Kept paths are the path without its leading `/`; a glob under the fixed directories;
+        // relative patterns beside them; absolute exclusions.
+        let mut block = spec(&[&format!("{at}/deep/*"), "app.txt", &format!("{at}/missing.json")]);
+        block.exclude_paths = vec![format!("{at}/deep/b.txt")];
+        let chosen = choose(&root, &block, |_| None).unwrap();
+        let inside = at.trim_start_matches('/');
+        assert_eq!(names(&chosen), [format!("{inside}/deep/a.js"), "app.txt".to_string()]);
+        assert_eq!(chosen.unmatched, [format!("{at}/missing.json")]);
+        // A directory named whole takes its tree.
+        let chosen = choose(&root, &spec(&[&format!("{at}/deep")]), |_| None).unwrap();
+        assert_eq!(names(&chosen), [format!("{inside}/deep/a.js"), format!("{inside}/deep/b.txt")]);
     }
 
     #[test]

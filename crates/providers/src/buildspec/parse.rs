@@ -22,9 +22,11 @@ fn error(field: impl Into<String>, message: impl Into<String>) -> BuildspecError
     BuildspecError::Field { field: field.into(), message: message.into() }
 }
 
+/// `eb_codebuild_settings` is Elastic Beanstalk's section of a buildspec (its CodeBuild
+/// image, role and timeout for `eb deploy`); CodeBuild runs such a file unchanged.
 const TOP_LEVEL_V2: &[&str] =
-    &["version", "run-as", "env", "proxy", "batch", "phases", "reports", "artifacts", "cache"];
-const TOP_LEVEL_V1: &[&str] = &["version", "environment_variables", "phases", "artifacts"];
+    &["version", "run-as", "env", "proxy", "batch", "phases", "reports", "artifacts", "cache", "eb_codebuild_settings"];
+const TOP_LEVEL_V1: &[&str] = &["version", "environment_variables", "phases", "artifacts", "eb_codebuild_settings"];
 
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -481,6 +483,7 @@ pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
         cache: None,
         has_proxy: false,
         has_batch: false,
+        has_beanstalk_settings: false,
         unidentified: Vec::new(),
     };
     let mut unknown = Unknown::new();
@@ -499,6 +502,7 @@ pub fn parse(text: &str) -> Result<Buildspec, BuildspecError> {
             "environment_variables" => spec.env = env_v1(value, &mut unknown)?,
             "proxy" => spec.has_proxy = true,
             "batch" => spec.has_batch = true,
+            "eb_codebuild_settings" => spec.has_beanstalk_settings = true,
             "phases" => spec.phases = phases(value, &mut unknown)?,
             "reports" => spec.reports = reports(value, &mut unknown)?,
             "artifacts" => spec.artifacts = artifacts(value, &mut unknown)?,
@@ -683,6 +687,10 @@ cache:
         assert_eq!(message, "Invalid buildspec phase name: artifacts. Expecting: build,install,post_build,pre_build");
         let (field, message) = field_error("version: 0.2\nsteps: []\n");
         assert_eq!((field.as_str(), message.starts_with("unsupported field \"steps\"")), ("buildspec", true));
+        for version in ["0.1", "0.2"] {
+            let beanstalk = parse(&format!("version: {version}\neb_codebuild_settings:\n  Timeout: 60\n")).unwrap();
+            assert!(beanstalk.has_beanstalk_settings, "Elastic Beanstalk's section is known in {version}");
+        }
         assert_eq!(field_error("phases: {}\n").0, "version");
         assert!(field_error("version: 1.0\n").1.contains("unsupported buildspec version 1.0"));
         assert_eq!(field_error("version: 0.2\nartifacts:\n  name: x\n").0, "artifacts.files");

@@ -13,7 +13,7 @@ use walkdir::WalkDir;
 
 use crate::artifacts::glob_set;
 
-fn has_wildcard(pattern: &str) -> bool {
+pub fn has_wildcard(pattern: &str) -> bool {
     pattern.contains(['*', '?', '[', '{'])
 }
 
@@ -83,6 +83,21 @@ pub fn select(
     // Keep the walk's order (sorted), not the patterns'.
     selection.files = files.iter().filter_map(|f| chosen.get(f).map(|n| (f.clone(), n.clone()))).collect();
     Ok(selection)
+}
+
+/// An absolute pattern (`/tmp/build.json`, `/opt/out/**/*`) split into the directory it is
+/// looked for in (its leading components without wildcards, all but the last) and the
+/// pattern under it; `None` for a pattern that is not absolute or names `/` itself.
+pub fn absolute_root(pattern: &str) -> Option<(PathBuf, String)> {
+    let trimmed = pattern.trim();
+    let rest = trimmed.strip_prefix('/')?.trim_end_matches('/');
+    let components: Vec<&str> = rest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let fixed = components.iter().take(components.len().saturating_sub(1)).take_while(|c| !has_wildcard(c)).count();
+    if components.is_empty() {
+        return None;
+    }
+    let dir = PathBuf::from(format!("/{}", components[..fixed].join("/")));
+    Some((dir, components[fixed..].join("/")))
 }
 
 /// Every file under `dir` (and, with `symlinks_as_entries`, every symlink as an entry of its
@@ -181,6 +196,18 @@ mod tests {
 
     const TREE: &[&str] =
         &[".env", "README.md", "dist/.hidden", "dist/a.js", "dist/sub/b.js", "src/main.rs", "target/app.jar"];
+
+    #[test]
+    fn an_absolute_pattern_is_looked_for_under_its_fixed_directories() {
+        let split = |p: &str| absolute_root(p).map(|(dir, rest)| (dir.display().to_string(), rest));
+        assert_eq!(split("/tmp/build.json"), Some(("/tmp".into(), "build.json".into())));
+        assert_eq!(split(" /opt/out/**/*"), Some(("/opt/out".into(), "**/*".into())));
+        assert_eq!(split("/opt/out/"), Some(("/opt".into(), "out".into())));
+        assert_eq!(split("/a/*/c.txt"), Some(("/a".into(), "*/c.txt".into())));
+        assert_eq!(split("/build.json"), Some(("/".into(), "build.json".into())));
+        assert_eq!(split("/"), None);
+        assert_eq!(split("dist/a.js"), None);
+    }
 
     #[test]
     fn star_stays_in_one_directory_and_double_star_crosses() {
