@@ -158,6 +158,58 @@ fn a_file_url_source_is_cloned_at_a_tag() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("nope"), "{}", String::from_utf8_lossy(&output.stdout));
 }
 
+/// An ECR source runs without an `imageDetail.json` written by hand: the image its
+/// configuration names, or the one `--source` names, pinned to a digest when given.
+#[test]
+fn an_ecr_source_writes_the_image_detail_of_the_image_it_names() {
+    let temp = tempfile::tempdir().unwrap();
+    let pipeline = json!({
+        "name": "images", "roleArn": "arn:aws:iam::111122223333:role/pipewright",
+        "artifactStore": {"type": "S3", "location": "local-artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Image", "namespace": "Img",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "ECR", "version": "1"},
+                "configuration": {"RepositoryName": "web", "ImageTag": "release"},
+                "outputArtifacts": [{"name": "ImageArtifact"}]}]},
+            {"name": "Check", "actions": [{
+                "name": "Check",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": [
+                    "grep -q '\"ImageURI\": \"#{Img.ImageURI}\"' imageDetail.json",
+                    "echo uri=#{Img.ImageURI} registry=#{Img.RegistryId} tag=#{Img.ImageTag}"],
+                "inputArtifacts": [{"name": "ImageArtifact"}]}]}
+        ]
+    });
+    let file = write(temp.path(), "images.json", &pipeline);
+    let run = |source: Option<&str>| {
+        let mut command = pipewright(temp.path());
+        command.arg("run").arg(&file);
+        if let Some(source) = source {
+            command.arg("--source").arg(format!("Image={source}"));
+        }
+        let output = command.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        text
+    };
+    let text = run(None);
+    assert!(text.contains("uri=localhost/web:release registry=000000000000 tag=release"), "{text}");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let text = run(Some(&format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@{digest}")));
+    assert!(
+        text.contains(&format!(
+            "uri=123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@{digest} registry=123456789012 tag=latest"
+        )),
+        "{text}"
+    );
+    // A path that does not exist and names no image is still an error naming it.
+    let output =
+        pipewright(temp.path()).arg("run").arg(&file).args(["--source", "Image=./no/such/dir"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "bad usage");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such file or directory"));
+}
+
 #[test]
 fn webhook_replay_names_the_triggers_that_match_and_starts_them_once() {
     let temp = tempfile::tempdir().unwrap();

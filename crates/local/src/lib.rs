@@ -8,6 +8,7 @@ pub mod backend;
 pub mod codebuild;
 pub mod deploy;
 mod execution_rows;
+mod image_source;
 pub mod lambda;
 mod own_effects;
 mod prepared;

@@ -1,7 +1,8 @@
 //! Source actions on this machine: the content of a source comes from `--source ACTION=PATH`
 //! (a git repository, a directory or a zip file), `--source ACTION=<git URL>[#ref]` (a
 //! shallow fetch of the ref, of the commit a webhook names, else of the action's branch), or,
-//! for git-based providers, from the git repository in the current directory.
+//! for git-based providers, from the git repository in the current directory; an ECR source
+//! without a path takes the image its `--source` or its configuration names.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,6 +18,7 @@ use pipewright_providers::ActionError;
 use pipewright_providers::artifacts::ArtifactDir;
 use pipewright_providers::clone_ref::{self, CloneRef};
 
+use crate::image_source::{self, ImageRef};
 use crate::providers::Workspace;
 
 /// Where each source action takes its content from.
@@ -43,6 +45,8 @@ enum Origin {
     Remote(GitUrl),
     Directory(PathBuf),
     Zip(PathBuf),
+    /// An ECR source's image, named by `--source` or by the action's configuration.
+    Image(ImageRef),
 }
 
 /// `--source ACTION=<git URL>[#ref]`: a repository `git fetch` reaches, and the branch, tag or
@@ -62,6 +66,12 @@ pub fn git_url(text: &str) -> Option<GitUrl> {
     };
     let scp_like = url.split_once(':').is_some_and(|(host, path)| host.contains('@') && !path.starts_with("//"));
     (url.contains("://") || scp_like).then(|| GitUrl { url: url.to_string(), reference })
+}
+
+/// True when `text` names a container image (`web:v2`, `registry/web@sha256:…`), which an ECR
+/// source takes where no such path exists.
+pub fn is_image_reference(text: &str) -> bool {
+    ImageRef::parse(text).is_some()
 }
 
 fn is_git_based(kind: Option<ProviderKind>) -> bool {
@@ -102,6 +112,9 @@ async fn origin(
 ) -> Result<Origin, ActionError> {
     let name = &dispatch.action;
     let Some(path) = options.overrides.get(name) else {
+        if kind == Some(ProviderKind::Ecr) {
+            return Ok(Origin::Image(ImageRef::of_configuration(&dispatch.configuration)));
+        }
         if is_git_based(kind) {
             return match git_toplevel(&options.working_directory).await {
                 Some(top) => Ok(Origin::Git(top)),
@@ -116,10 +129,18 @@ async fn origin(
             dispatch.action_type.owner, dispatch.action_type.provider
         )));
     };
-    if let Some(remote) = git_url(&path.to_string_lossy()) {
+    let given = path.to_string_lossy();
+    let path = if path.is_absolute() { path.clone() } else { options.working_directory.join(path) };
+    // Before git URLs: `registry/web@sha256:…` has git's `user@host:path` shape.
+    if kind == Some(ProviderKind::Ecr)
+        && !path.exists()
+        && let Some(image) = ImageRef::parse(&given)
+    {
+        return Ok(Origin::Image(image));
+    }
+    if let Some(remote) = git_url(&given) {
         return Ok(Origin::Remote(remote));
     }
-    let path = if path.is_absolute() { path.clone() } else { options.working_directory.join(path) };
     if path.is_file() {
         return Ok(Origin::Zip(path));
     }
@@ -191,6 +212,27 @@ pub async fn fetch(
             let message = format!("Snapshot of directory {}", dir.display());
             let summary = format!("{message} ({} files)", zipped.count);
             Ok(snapshot(dispatch, kind, &zipped.digest, &message, &dir, summary))
+        }
+        Origin::Image(image) => {
+            workspace.make().await.map_err(|e| config_error(e.to_string()))?;
+            let dir = workspace.path.join("image-detail");
+            let text = serde_json::to_string_pretty(&image.detail(crate::backend::now())).unwrap_or_default();
+            fs::create_dir_all(&dir)
+                .and_then(|()| fs::write(dir.join(image_source::FILE_NAME), text))
+                .map_err(|e| config_error(format!("cannot write {}: {e}", image_source::FILE_NAME)))?;
+            artifacts.pack(&output.location, &dir, &[], &[]).await.map_err(io)?;
+            let digest = image.digest();
+            Ok(Fetched {
+                output_variables: image.variables(),
+                revision: Revision {
+                    revision_id: digest.clone(),
+                    change_identifier: Some(digest.clone()),
+                    summary: Some(format!("Image tag: {}", image.tag)),
+                    url: None,
+                    created: None,
+                },
+                summary: format!("{} (no registry asked; {})", image.uri(), image_source::FILE_NAME),
+            })
         }
         Origin::Zip(zip) => {
             artifacts.put_zip(&output.location, &zip).await.map_err(io)?;

@@ -24,8 +24,9 @@ use crate::pipeline_file::{self, ImportArgs};
 pub struct StartOptions {
     /// Take source action ACTION's content from PATH: a git repository (its HEAD), a
     /// directory, or a zip file; or from a git URL (any URL git fetches, file:// included),
-    /// shallowly, at #REF (a branch, tag or commit) or else at the action's branch. Repeatable.
-    #[arg(long = "source", value_name = "ACTION=PATH|URL[#REF]", value_parser = parse_pair)]
+    /// shallowly, at #REF (a branch, tag or commit) or else at the action's branch; for an
+    /// ECR source, an image (`web:v2`, `REGISTRY/web@sha256:…`). Repeatable.
+    #[arg(long = "source", value_name = "ACTION=PATH|URL[#REF]|IMAGE", value_parser = parse_pair)]
     pub(crate) sources: Vec<(String, String)>,
     /// Give pipeline variable NAME this value for the execution. Repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
@@ -170,18 +171,18 @@ fn run_options(
     })
 }
 
-/// Where `--source ACTION=VALUE` takes a source from: a git URL (`[#ref]`) as given, or a
-/// path made absolute, which must exist.
+/// Where `--source ACTION=VALUE` takes a source from: a git URL (`[#ref]`) or an image
+/// reference (an ECR source's) as given, or a path made absolute, which must exist.
 pub(crate) fn source_location(action: &str, value: &str, working_directory: &Path) -> Result<PathBuf> {
-    if pipewright_local::sources::git_url(value).is_some() {
-        return Ok(PathBuf::from(value));
-    }
     let path = PathBuf::from(value);
     let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
-    if !absolute.exists() {
-        return Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())));
+    if absolute.exists() {
+        return Ok(absolute);
     }
-    Ok(absolute)
+    if pipewright_local::sources::git_url(value).is_some() || pipewright_local::sources::is_image_reference(value) {
+        return Ok(PathBuf::from(value));
+    }
+    Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())))
 }
 
 fn interactive(style: Style, options: &StartOptions) -> bool {
