@@ -37,16 +37,36 @@ def declaration_as_aws_answers():
     github = answered["stages"][0]["actions"][1]
     assert github["configuration"]["OAuthToken"] == "****", github
     assert answered["version"] == 1 and answered["executionMode"] == "SUPERSEDED", answered
+    # Every action names the pipeline's region (the client's), Source actions included.
+    regions = {a["name"]: a.get("region") for s in answered["stages"] for a in s["actions"]}
+    assert set(regions.values()) == {"us-east-1"}, regions
     got = client.get_pipeline(name="answered")
     assert got["metadata"]["pipelineArn"] == "arn:aws:codepipeline:us-east-1:000000000000:answered", got["metadata"]
     assert "created" in got["metadata"] and "updated" in got["metadata"], got["metadata"]
     # CreatePipeline started the first execution.
     history = client.list_pipeline_executions(pipelineName="answered")["pipelineExecutionSummaries"]
     assert [h["trigger"]["triggerType"] for h in history] == ["CreatePipeline"], history
-    # The masked value sent back keeps the secret: the update changes the version only.
+    # What GetPipeline answered, sent back (a masked secret, the regions, the defaults), is the
+    # same pipeline: the version stays.
     updated = client.update_pipeline(pipeline=got["pipeline"])["pipeline"]
-    assert updated["version"] >= 1
+    assert updated["version"] == 1, updated
     assert updated["stages"][0]["actions"][1]["configuration"]["OAuthToken"] == "****"
+    # Action executions run in that region too, as the pipeline's ARN says.
+    details = wait_for(
+        "CreatePipeline's action executions",
+        lambda: client.list_action_executions(pipelineName="answered")["actionExecutionDetails"],
+    )
+    assert {d["input"]["region"] for d in details} == {"us-east-1"}, details
+    # A pipeline that names no type is V1 in SUPERSEDED mode, and says so.
+    untyped = commands_pipeline("untyped", [("Build", [("Compile", ["true"])])])
+    untyped["stages"][1]["actions"][0]["actionTypeId"] = {
+        "category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"
+    }
+    del untyped["stages"][1]["actions"][0]["commands"], untyped["stages"][1]["actions"][0]["inputArtifacts"]
+    del untyped["pipelineType"], untyped["executionMode"]
+    plain = client.create_pipeline(pipeline=untyped)["pipeline"]
+    assert (plain["pipelineType"], plain["executionMode"]) == ("V1", "SUPERSEDED"), plain
+    client.delete_pipeline(name="untyped")
     # Another region's ARN, from the signing region.
     other = boto3.client(
         "codepipeline",

@@ -299,9 +299,14 @@ def transition_hold():
     transition = ship["inboundTransitionState"]
     assert transition["enabled"] is False and transition["disabledReason"] == "Release freeze", transition
     assert execution_status("held", execution_id) == "InProgress"
-    client.enable_stage_transition(pipelineName="held", stageName="Ship", transitionType="Inbound")
+    # Build's outbound transition is the same gate as Ship's inbound one.
+    client.enable_stage_transition(pipelineName="held", stageName="Build", transitionType="Outbound")
     wait_for("Succeeded", lambda: execution_status("held", execution_id) == "Succeeded")
     assert stage_state("held", "Ship")["inboundTransitionState"]["enabled"] is True
+    assert "inboundTransitionState" not in stage_state("held", "Source"), "the first stage has no inbound transition"
+    assert error_code(
+        client.disable_stage_transition, pipelineName="held", stageName="Ship", transitionType="Outbound", reason="x"
+    ) == "ValidationException", "the last stage has no outbound transition"
 
 
 def errors_and_bad_input():

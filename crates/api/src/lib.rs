@@ -215,7 +215,7 @@ pub async fn call<C: ControlPlane>(
         "GetPipelineExecution" => reads::get_execution(plane, input!()).await,
         "GetPipelineState" => reads::get_state(plane, input!()).await,
         "ListPipelineExecutions" => reads::list_executions(plane, input!()).await,
-        "ListActionExecutions" => reads::list_action_executions(plane, input!()).await,
+        "ListActionExecutions" => reads::list_action_executions(plane, caller, input!()).await,
         "RetryStageExecution" => steering::retry(plane, caller, input!()).await,
         "DisableStageTransition" => steering::transition(plane, caller, input!(), false).await,
         "EnableStageTransition" => steering::transition(plane, caller, input!(), true).await,
@@ -247,7 +247,7 @@ pub async fn call<C: ControlPlane>(
         "DeregisterWebhookWithThirdParty" => webhooks::register(plane, input!(), false).await,
         "RollbackStage" => conditions::rollback(plane, caller, input!()).await,
         "OverrideStageCondition" => conditions::override_condition(plane, caller, input!()).await,
-        "ListRuleExecutions" => conditions::list_rule_executions(plane, input!()).await,
+        "ListRuleExecutions" => conditions::list_rule_executions(plane, caller, input!()).await,
         "ListRuleTypes" => conditions::list_rule_types(plane, input!()).await,
         other => Err(ApiError::client(
             "UnknownOperationException",

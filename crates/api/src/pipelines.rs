@@ -3,7 +3,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use pipewright_core::declaration::{MaskWithoutSecret, PipelineDeclaration, masked, normalized, with_kept_secrets};
+use pipewright_core::declaration::{
+    MaskWithoutSecret, PipelineDeclaration, masked, normalized, with_home_region, with_kept_secrets,
+    without_home_region,
+};
 use pipewright_core::engine::{Event, PipelineUpdated, Trigger, TriggerType};
 use pipewright_core::ports::{StateStore, StoredPipeline};
 use pipewright_core::queries;
@@ -12,7 +15,7 @@ use pipewright_core::validate::{self, Report};
 use crate::action_types::Secrets;
 use crate::protocol::{self, ACCOUNT_MARK, ApiError, check_name, required, required_name};
 use crate::tags::{self, Resource, TagInput};
-use crate::{Caller, ControlPlane, pipeline_not_found, seconds, service_error, store_error};
+use crate::{Caller, ControlPlane, pipeline_not_found, region_of, seconds, service_error, store_error};
 
 /// CodePipeline's quota of pipelines per account and region.
 const MAX_PIPELINES: usize = 1000;
@@ -85,10 +88,10 @@ fn mask_error(error: MaskWithoutSecret) -> ApiError {
     ApiError::client("InvalidActionDeclarationException", error.to_string())
 }
 
-/// The declaration as CodePipeline answers it: defaults written out, its version, secrets
-/// masked.
-fn answered(declaration: &PipelineDeclaration, version: u32, secrets: &Secrets) -> Value {
-    let mut declaration = masked(normalized(declaration.clone()), secrets);
+/// The declaration as CodePipeline answers it: defaults written out, the home region on every
+/// action, its version, secrets masked.
+fn answered(declaration: &PipelineDeclaration, version: u32, secrets: &Secrets, region: &str) -> Value {
+    let mut declaration = masked(with_home_region(normalized(declaration.clone()), region), secrets);
     declaration.version = Some(i64::from(version));
     serde_json::to_value(&declaration).unwrap_or(Value::Null)
 }
@@ -105,7 +108,9 @@ pub async fn create<C: ControlPlane>(plane: &C, caller: &Caller, input: CreateIn
     let resource = Resource::Pipeline(declaration.name.clone());
     let tags = tags::checked_tags(input.tags.clone(), &resource.arn(plane, caller))?;
     let secrets = Secrets::load(plane).await?;
-    let declaration = normalized(with_kept_secrets(declaration, None, &secrets).map_err(mask_error)?);
+    let region = region_of(plane, caller);
+    let declaration =
+        normalized(without_home_region(with_kept_secrets(declaration, None, &secrets).map_err(mask_error)?, region));
     let store = plane.store();
     let name = declaration.name.clone();
     if store.get_pipeline(&name, None).await.map_err(store_error)?.is_some() {
@@ -131,7 +136,7 @@ pub async fn create<C: ControlPlane>(plane: &C, caller: &Caller, input: CreateIn
         Ok(_) | Err(crate::executions::StartError::Refused(_)) => {}
         Err(crate::executions::StartError::Api(error)) => return Err(error),
     }
-    let mut output = json!({ "pipeline": answered(&declaration, outcome.version, &secrets) });
+    let mut output = json!({ "pipeline": answered(&declaration, outcome.version, &secrets, region) });
     if input.tags.is_some() {
         output["tags"] = json!(tags);
     }
@@ -161,7 +166,8 @@ pub async fn get<C: ControlPlane>(plane: &C, caller: &Caller, input: NameInput) 
     if let Some(at) = queries::polling_disabled_at(&stored.declaration, last_activity, plane.now()) {
         metadata["pollingDisabledAt"] = json!(seconds(at));
     }
-    Ok(json!({ "pipeline": answered(&stored.declaration, stored.version, &secrets), "metadata": metadata }))
+    let answer = answered(&stored.declaration, stored.version, &secrets, region_of(plane, caller));
+    Ok(json!({ "pipeline": answer, "metadata": metadata }))
 }
 
 /// Version `version` (the latest when `None`) of the pipeline `name`: GetPipeline's answer.
@@ -186,7 +192,7 @@ pub(crate) async fn stored<C: ControlPlane>(
     Ok(stored)
 }
 
-pub async fn update<C: ControlPlane>(plane: &C, _caller: &Caller, input: UpdateInput) -> Result<Value, ApiError> {
+pub async fn update<C: ControlPlane>(plane: &C, caller: &Caller, input: UpdateInput) -> Result<Value, ApiError> {
     let declaration = declaration(input.pipeline)?;
     let store = plane.store();
     let Some(current) = store.get_pipeline(&declaration.name, None).await.map_err(store_error)? else {
@@ -201,15 +207,16 @@ pub async fn update<C: ControlPlane>(plane: &C, _caller: &Caller, input: UpdateI
     };
     let secrets = Secrets::load(plane).await?;
     // A `****` read back from GetPipeline keeps the stored secret.
-    let declaration =
-        normalized(with_kept_secrets(declaration, Some(&current.declaration), &secrets).map_err(mask_error)?);
+    let region = region_of(plane, caller);
+    let kept = with_kept_secrets(declaration, Some(&current.declaration), &secrets).map_err(mask_error)?;
+    let declaration = normalized(without_home_region(kept, region));
     let outcome = store.put_pipeline(&declaration, plane.now()).await.map_err(store_error)?;
     if outcome.changed {
         // Executions of the old version stop, as CodePipeline's update does.
         let event = Event::PipelineUpdated(PipelineUpdated { version: outcome.version });
         plane.submit(&declaration.name, &event).await.map_err(service_error)?;
     }
-    Ok(json!({ "pipeline": answered(&declaration, outcome.version, &secrets) }))
+    Ok(json!({ "pipeline": answered(&declaration, outcome.version, &secrets, region) }))
 }
 
 pub async fn delete<C: ControlPlane>(plane: &C, _caller: &Caller, input: NameInput) -> Result<Value, ApiError> {

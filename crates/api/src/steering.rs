@@ -83,20 +83,16 @@ pub async fn transition<C: ControlPlane>(
     enabled: bool,
 ) -> Result<Value, ApiError> {
     let pipeline = required_name(input.pipeline_name, "pipelineName")?;
-    let stage = required_name(input.stage_name, "stageName")?;
-    match required(input.transition_type, "transitionType")?.as_str() {
-        "Inbound" => {}
-        "Outbound" => {
-            return Err(ApiError::validation(
-                "transitionType Outbound is not supported by Pipewright: disable the Inbound transition of the next stage instead",
-            ));
-        }
+    let named = required_name(input.stage_name, "stageName")?;
+    let outbound = match required(input.transition_type, "transitionType")?.as_str() {
+        "Inbound" => false,
+        "Outbound" => true,
         other => {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'transitionType' failed to satisfy constraint: Member must satisfy enum value set: [Inbound, Outbound]"
             )));
         }
-    }
+    };
     let reason = if enabled {
         None
     } else {
@@ -105,12 +101,26 @@ pub async fn transition<C: ControlPlane>(
         Some(reason)
     };
     let pipeline_version = plane.cache().current(plane.store(), &pipeline).await.map_err(service_error)?;
-    if pipeline_version.stage_index(&stage).is_none() {
+    let Some(index) = pipeline_version.stage_index(&named) else {
         return Err(ApiError::client(
             "StageNotFoundException",
-            format!("Stage '{stage}' does not exist in pipeline '{pipeline}'"),
+            format!("Stage '{named}' does not exist in pipeline '{pipeline}'"),
         ));
-    }
+    };
+    // A stage's outbound transition is the one gate between it and the next stage, shown as
+    // that stage's inbound transition (GetPipelineState has no other).
+    let stage = if outbound {
+        match pipeline_version.stages.get(index + 1) {
+            Some(next) => next.name.clone(),
+            None => {
+                return Err(ApiError::validation(format!(
+                    "stageName: \"{named}\" is the last stage; it has no outbound transition"
+                )));
+            }
+        }
+    } else {
+        named
+    };
     let event = Event::SetTransition(SetTransition {
         stage,
         enabled,

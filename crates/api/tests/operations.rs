@@ -176,11 +176,12 @@ fn declaration(name: &str) -> Value {
 }
 
 /// A declaration's stages as CodePipeline answers them: every action with its run order, its
-/// artifact lists and its configuration written out.
+/// artifact lists, its configuration and its region (the pipeline's own) written out.
 fn normalised(mut stages: Value) -> Value {
     for stage in stages.as_array_mut().unwrap() {
         for action in stage["actions"].as_array_mut().unwrap() {
             let action = action.as_object_mut().unwrap();
+            action.entry("region").or_insert(json!("us-east-1"));
             action.entry("runOrder").or_insert(json!(1));
             action.entry("inputArtifacts").or_insert(json!([]));
             action.entry("outputArtifacts").or_insert(json!([]));
@@ -203,6 +204,21 @@ async fn create_get_update_list_and_delete_a_pipeline() {
     let got = plane.ok("GetPipeline", json!({ "name": "web" })).await;
     assert_eq!(got["pipeline"]["stages"], normalised(declaration("web")["stages"].clone()), "defaults written out");
     assert_eq!(got["pipeline"]["executionMode"], "SUPERSEDED");
+    let mut untyped = declaration("untyped");
+    untyped.as_object_mut().unwrap().remove("pipelineType");
+    let created = plane.ok("CreatePipeline", json!({ "pipeline": untyped })).await;
+    assert_eq!(
+        (&created["pipeline"]["pipelineType"], &created["pipeline"]["executionMode"]),
+        (&json!("V1"), &json!("SUPERSEDED")),
+        "a pipeline naming no type is V1, and says so"
+    );
+    plane.ok("DeletePipeline", json!({ "name": "untyped" })).await;
+    // What GetPipeline answered, written back, is the same declaration: no new version.
+    let mut read_back = got["pipeline"].clone();
+    read_back.as_object_mut().unwrap().remove("version");
+    let rewritten = plane.ok("UpdatePipeline", json!({ "pipeline": read_back })).await;
+    assert_eq!(rewritten["pipeline"]["version"], 1, "{rewritten}");
+    assert_eq!(rewritten["pipeline"]["stages"], got["pipeline"]["stages"]);
     let first = plane.ok("ListPipelineExecutions", json!({ "pipelineName": "web" })).await;
     assert_eq!(
         first["pipelineExecutionSummaries"][0]["trigger"]["triggerType"], "CreatePipeline",
@@ -459,9 +475,20 @@ async fn steering_operations_check_their_inputs_before_changing_anything() {
     let mut bad_reason = transition.clone();
     bad_reason["reason"] = json!("semi;colon");
     assert_eq!(plane.error("DisableStageTransition", bad_reason).await, "ValidationException");
+    assert!(state["stageStates"][0].get("inboundTransitionState").is_none(), "the first stage has none");
+    // The last stage has no outbound transition; the first stage's is the next one's inbound.
     let mut outbound = transition.clone();
     outbound["transitionType"] = json!("Outbound");
     assert_eq!(plane.error("EnableStageTransition", outbound).await, "ValidationException");
+    let source_out = json!({ "pipelineName": "web", "stageName": "Source", "transitionType": "Outbound" });
+    plane.ok("EnableStageTransition", source_out.clone()).await;
+    let state = plane.ok("GetPipelineState", json!({ "name": "web" })).await;
+    assert_eq!(state["stageStates"][1]["inboundTransitionState"]["enabled"], true, "enabled through Source's outbound");
+    let mut disabled = source_out.clone();
+    disabled["reason"] = json!("Hold after the source");
+    plane.ok("DisableStageTransition", disabled).await;
+    let state = plane.ok("GetPipelineState", json!({ "name": "web" })).await;
+    assert_eq!(state["stageStates"][1]["inboundTransitionState"]["disabledReason"], "Hold after the source");
     plane.ok("EnableStageTransition", transition).await;
 
     let approval = |token: &str| {

@@ -63,7 +63,8 @@ pub struct StageStateView {
     pub inbound_execution: Option<StageExecutionView>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inbound_executions: Vec<StageExecutionView>,
-    pub inbound_transition_state: TransitionStateView,
+    /// None for the first stage, which has no inbound transition.
+    pub inbound_transition_state: Option<TransitionStateView>,
     pub action_states: Vec<ActionStateView>,
     pub latest_execution: Option<StageExecutionView>,
     pub before_entry_condition_state: Option<StageConditionStateView>,
@@ -325,12 +326,12 @@ pub fn pipeline_state(
                 stage_name: slot.name.clone(),
                 inbound_execution: inbound.first().cloned(),
                 inbound_executions: if inbound.len() > 1 { inbound } else { Vec::new() },
-                inbound_transition_state: TransitionStateView {
+                inbound_transition_state: (index > 0).then(|| TransitionStateView {
                     enabled: slot.transition.enabled,
                     last_changed_by: slot.transition.last_changed_by.clone(),
                     last_changed_at: slot.transition.last_changed_at.map(seconds),
                     disabled_reason: slot.transition.disabled_reason.clone(),
-                },
+                }),
                 action_states,
                 latest_execution: latest
                     .zip(run)

@@ -272,7 +272,7 @@ fn pipeline_main_markup(data: &PipelineData, csrf: &str, flash: Option<&str>) ->
             @for (index, stage) in data.declaration.stages.iter().enumerate() {
                 @let state = data.state.stage_states.iter().find(|s| s.stage_name == stage.name);
                 @if index > 0 {
-                    (transition(&base, csrf, &stage.name, state.map(|s| &s.inbound_transition_state)))
+                    (transition(&base, csrf, &stage.name, state.and_then(|s| s.inbound_transition_state.as_ref())))
                 }
                 (stage_section(&Forms { base: &base, csrf, now: data.now }, data, index, stage, state))
             }

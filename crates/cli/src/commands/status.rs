@@ -82,8 +82,7 @@ pub async fn status(state_dir: &Path, args: &StatusArgs) -> Result<ExitCode> {
             .map(|e| format!("{}  execution {}", e.status, short(&e.pipeline_execution_id)))
             .unwrap_or_else(|| "not run".to_string());
         say!("\n{}  {latest}", stage.stage_name);
-        let transition = &stage.inbound_transition_state;
-        if !transition.enabled {
+        if let Some(transition) = stage.inbound_transition_state.as_ref().filter(|t| !t.enabled) {
             say!(
                 "  transition disabled: {}{}",
                 transition.disabled_reason.as_deref().unwrap_or("no reason given"),

@@ -8,4 +8,7 @@ mod string_enum;
 
 pub use document::{DocumentTag, Format, ParseError, PipelineDocument};
 pub use model::*;
-pub use normalize::{MaskWithoutSecret, SECRET_MASK, SecretKeys, masked, normalized, with_kept_secrets};
+pub use normalize::{
+    MaskWithoutSecret, SECRET_MASK, SecretKeys, masked, normalized, with_home_region, with_kept_secrets,
+    without_home_region,
+};

@@ -3,14 +3,14 @@
 //! UpdatePipeline answer this form, and a `****` sent back in an update keeps the stored
 //! secret, so that a declaration read and written back changes nothing.
 
-use super::model::{ActionDeclaration, ActionTypeId, PipelineDeclaration, PipelineType};
+use super::model::{ActionDeclaration, ActionTypeId, PipelineDeclaration};
 
 /// What CodePipeline shows in place of a secret configuration value.
 pub const SECRET_MASK: &str = "****";
 
 /// The defaults CodePipeline fills in: each action's `runOrder` (1), `inputArtifacts` and
-/// `outputArtifacts` (empty) and `configuration` (empty); for a V2 pipeline its
-/// `pipelineType` and `executionMode`. A V1 pipeline that names neither stays without them.
+/// `outputArtifacts` (empty) and `configuration` (empty); the pipeline's `pipelineType` (V1
+/// unless it names V2 or uses a V2-only feature) and `executionMode` (SUPERSEDED).
 pub fn normalized(mut declaration: PipelineDeclaration) -> PipelineDeclaration {
     for stage in &mut declaration.stages {
         for action in &mut stage.actions {
@@ -20,9 +20,29 @@ pub fn normalized(mut declaration: PipelineDeclaration) -> PipelineDeclaration {
             action.configuration.get_or_insert_with(Default::default);
         }
     }
-    if declaration.effective_type() == PipelineType::V2 {
-        declaration.pipeline_type = Some(PipelineType::V2);
-        declaration.execution_mode = Some(declaration.effective_mode());
+    declaration.pipeline_type = Some(declaration.effective_type());
+    declaration.execution_mode = Some(declaration.effective_mode());
+    declaration
+}
+
+/// The declaration as GetPipeline shows it in `region` (the pipeline's own): every action
+/// without a region of its own carries that one, Source actions included, as `get-pipeline`
+/// prints it.
+pub fn with_home_region(mut declaration: PipelineDeclaration, region: &str) -> PipelineDeclaration {
+    for action in declaration.stages.iter_mut().flat_map(|s| s.actions.iter_mut()) {
+        action.region.get_or_insert_with(|| region.to_string());
+    }
+    declaration
+}
+
+/// The declaration as it is stored: an action in the pipeline's own `region` names none, as if
+/// it had never been written. What GetPipeline answered and a client writes back stores the
+/// same declaration as before (no new version), and only cross-region actions carry one.
+pub fn without_home_region(mut declaration: PipelineDeclaration, region: &str) -> PipelineDeclaration {
+    for action in declaration.stages.iter_mut().flat_map(|s| s.actions.iter_mut()) {
+        if action.region.as_deref() == Some(region) {
+            action.region = None;
+        }
     }
     declaration
 }
@@ -110,7 +130,7 @@ pub fn with_kept_secrets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::declaration::{ExecutionMode, Format, PipelineDocument};
+    use crate::declaration::{ExecutionMode, Format, PipelineDocument, PipelineType};
 
     fn github_pipeline(token: &str, extra: &str) -> PipelineDeclaration {
         let text = format!(
@@ -140,9 +160,23 @@ mod tests {
         assert_eq!(gate.input_artifacts, Some(vec![]));
         assert_eq!(gate.output_artifacts, Some(vec![]));
         assert_eq!(gate.configuration, Some(Default::default()));
-        assert_eq!(declaration.pipeline_type, None, "a V1 pipeline that names no type stays without one");
-        assert_eq!(declaration.execution_mode, None);
+        assert_eq!(declaration.pipeline_type, Some(PipelineType::V1), "a pipeline that names no type is V1");
+        assert_eq!(declaration.execution_mode, Some(ExecutionMode::Superseded));
         assert_eq!(normalized(declaration.clone()), declaration, "normalising twice changes nothing");
+    }
+
+    #[test]
+    fn answers_carry_the_home_region_on_every_action() {
+        let mut declaration = github_pipeline("t", "");
+        declaration.stages[1].actions[0].region = Some("eu-west-1".to_string());
+        let shown = with_home_region(declaration, "us-east-1");
+        let regions: Vec<Option<&str>> =
+            shown.stages.iter().flat_map(|s| &s.actions).map(|a| a.region.as_deref()).collect();
+        assert_eq!(regions, [Some("us-east-1"), Some("eu-west-1")], "a region of its own stays");
+        let stored = without_home_region(shown, "us-east-1");
+        let regions: Vec<Option<&str>> =
+            stored.stages.iter().flat_map(|s| &s.actions).map(|a| a.region.as_deref()).collect();
+        assert_eq!(regions, [None, Some("eu-west-1")], "only the cross-region action keeps one");
     }
 
     #[test]

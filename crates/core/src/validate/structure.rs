@@ -12,7 +12,13 @@ pub(super) const MAX_ACTIONS: usize = 500;
 
 pub(super) fn check(p: &PipelineDeclaration, c: &mut Checker) {
     let stages = p.stages.len();
-    if !(2..=MAX_STAGES).contains(&stages) {
+    if stages < 2 {
+        // CodePipeline's own words, which clients match.
+        c.error(
+            "stages",
+            format!("Pipeline has only {stages} stage(s). There should be a minimum of 2 stages in a pipeline"),
+        );
+    } else if stages > MAX_STAGES {
         c.error("stages", format!("has {stages} stages; a pipeline has 2 to {MAX_STAGES}"));
     }
     let total: usize = p.stages.iter().map(|s| s.actions.len()).sum();
@@ -96,7 +102,10 @@ mod tests {
         let errors = errors_of(with(valid_v1(), |p| {
             p["stages"].as_array_mut().unwrap().truncate(1);
         }));
-        assert_has(&errors, "stages: has 1 stages; a pipeline has 2 to 50");
+        assert_has(
+            &errors,
+            "stages: Pipeline has only 1 stage(s). There should be a minimum of 2 stages in a pipeline",
+        );
         let errors = errors_of(with(valid_v2(), |p| {
             let stages = p["stages"].as_array_mut().unwrap();
             for i in 0..49 {
