@@ -11,7 +11,7 @@ use pipewright_core::declaration::{ActionCategory, ActionOwner, ActionTypeId, Se
 use pipewright_core::ports::StateStore;
 use pipewright_core::providers::secret_keys;
 
-use crate::protocol::{ApiError, check_text, required};
+use crate::protocol::{self, ApiError, check_text, required};
 use crate::tags::ACTION_TYPE_RECORDS;
 use crate::{ControlPlane, store_error};
 
@@ -181,8 +181,9 @@ pub async fn update<C: ControlPlane>(plane: &C, input: UpdateInput) -> Result<Va
         version: member("version"),
     }
     .checked("actionType.id.", &["AWS", "ThirdParty"])?;
-    let declaration: ActionTypeDeclaration = serde_path_to_error::deserialize(value)
-        .map_err(|e| ApiError::validation(format!("actionType.{}: {}", e.path(), e.inner())))?;
+    let declaration: ActionTypeDeclaration = serde_path_to_error::deserialize(value).map_err(|e| {
+        ApiError::validation(format!("{}: {}", protocol::member_path("actionType", e.path()), e.inner()))
+    })?;
     let problems = declaration.problems();
     if !problems.is_empty() {
         return Err(ApiError::validation(problems.join("; ")));

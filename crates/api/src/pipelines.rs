@@ -50,8 +50,12 @@ pub struct ListInput {
 /// The `pipeline` member, decoded and validated; every problem in one message.
 fn declaration(value: Option<Value>) -> Result<PipelineDeclaration, ApiError> {
     let value = required(value, "pipeline")?;
-    let mut declaration: PipelineDeclaration = serde_path_to_error::deserialize(value)
-        .map_err(|e| ApiError::client("InvalidStructureException", format!("pipeline.{}: {}", e.path(), e.inner())))?;
+    let mut declaration: PipelineDeclaration = serde_path_to_error::deserialize(value).map_err(|e| {
+        ApiError::client(
+            "InvalidStructureException",
+            format!("{}: {}", protocol::member_path("pipeline", e.path()), e.inner()),
+        )
+    })?;
     // `version` is ignored on input: the store numbers versions.
     declaration.version = None;
     // The name's pattern and length are the model's constraints, checked before the service

@@ -212,6 +212,15 @@ pub fn input<T: DeserializeOwned>(operation: &str, body: Value) -> Result<T, Api
     })
 }
 
+/// Where in `member` a decoding error is: `pipeline.stages[0].name`, or `pipeline` itself when
+/// the error is at its top (serde's path is then `.`).
+pub fn member_path(member: &str, path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." => member.to_string(),
+        inner => format!("{member}.{inner}"),
+    }
+}
+
 /// A required member, or AWS's "must not be null" validation error naming it.
 pub fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
@@ -293,6 +302,22 @@ mod tests {
 
     fn request<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> HttpRequest<'a> {
         HttpRequest { method: "POST", path: "/", query: "", headers, body }
+    }
+
+    #[test]
+    fn a_decoding_error_names_the_member_it_is_in() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Shape {
+            #[allow(dead_code, reason = "only its absence is decoded")]
+            name: String,
+            #[allow(dead_code, reason = "only its type is decoded")]
+            stages: Option<Vec<String>>,
+        }
+        let error = |body: Value| {
+            serde_path_to_error::deserialize::<_, Shape>(body).map(|_| ()).map_err(|e| member_path("webhook", e.path()))
+        };
+        assert_eq!(error(serde_json::json!({})), Err("webhook".to_string()), "not `webhook..`");
+        assert_eq!(error(serde_json::json!({"name": "a", "stages": [1]})), Err("webhook.stages[0]".to_string()));
     }
 
     #[test]

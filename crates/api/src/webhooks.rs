@@ -11,7 +11,7 @@ use pipewright_core::declaration::PipelineDeclaration;
 use pipewright_core::ports::StateStore;
 use pipewright_core::webhooks::definition::{self, RECORD_KIND, StoredWebhook, Tag, WebhookDefinition};
 
-use crate::protocol::{ApiError, max_results, required, required_name};
+use crate::protocol::{self, ApiError, max_results, required, required_name};
 use crate::{ControlPlane, ThirdPartyWebhook, pipeline_not_found, store_error};
 
 /// CodePipeline's quota of webhooks per region.
@@ -95,7 +95,7 @@ async fn load<C: ControlPlane>(plane: &C, name: &str) -> Result<Option<StoredWeb
 pub async fn put<C: ControlPlane>(plane: &C, input: PutInput) -> Result<Value, ApiError> {
     let value = required(input.webhook, "webhook")?;
     let webhook: WebhookDefinition = serde_path_to_error::deserialize(value)
-        .map_err(|e| ApiError::validation(format!("webhook.{}: {}", e.path(), e.inner())))?;
+        .map_err(|e| ApiError::validation(format!("{}: {}", protocol::member_path("webhook", e.path()), e.inner())))?;
     webhook.check().map_err(refused)?;
     let tags = input.tags.unwrap_or_default();
     check_tags(&tags)?;
