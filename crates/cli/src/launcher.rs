@@ -40,10 +40,36 @@ impl ProcessLauncher {
 
 impl Launcher for ProcessLauncher {
     fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()> {
+        let secrets = self.secrets.as_ref().filter(|(id, _)| id == execution_id).map(|(_, secrets)| secrets);
+        self.spawn_worker(pipeline, execution_id, secrets)
+    }
+
+    fn launch_with_secrets(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+        secrets: &BTreeMap<String, String>,
+    ) -> std::io::Result<()> {
+        self.spawn_worker(pipeline, execution_id, Some(secrets).filter(|s| !s.is_empty()))
+    }
+
+    /// Until the worker is spawned and notes itself, this process stands for it.
+    fn will_launch(&self, execution_id: &str) {
+        pipewright_local::backend::note_launch(&self.state_dir, execution_id, std::process::id());
+    }
+}
+
+impl ProcessLauncher {
+    /// A detached `pipewright worker` for `execution_id`, handed `secrets` on its stdin.
+    fn spawn_worker(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+        secrets: Option<&BTreeMap<String, String>>,
+    ) -> std::io::Result<()> {
         let logs = self.state_dir.join("workers");
         fs::create_dir_all(&logs)?;
         let log = OpenOptions::new().create(true).append(true).open(logs.join(format!("{execution_id}.log")))?;
-        let secrets = self.secrets.as_ref().filter(|(id, _)| id == execution_id).map(|(_, secrets)| secrets);
         let mut command = Command::new(&self.executable);
         command
             .arg("--state-dir")
@@ -67,11 +93,6 @@ impl Launcher for ProcessLauncher {
         // Reap it when it ends, so it never lingers as a zombie of a long-lived parent.
         std::thread::spawn(move || child.wait());
         Ok(())
-    }
-
-    /// Until the worker is spawned and notes itself, this process stands for it.
-    fn will_launch(&self, execution_id: &str) {
-        pipewright_local::backend::note_launch(&self.state_dir, execution_id, std::process::id());
     }
 }
 

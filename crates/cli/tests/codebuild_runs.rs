@@ -531,6 +531,69 @@ artifacts:
     assert!(output.contains("Build/Check SUCCEEDED"), "the file named by a variable is in the artifact: {output}");
 }
 
+/// A child pipeline that a parent's CodePipeline invoke action starts runs in a worker of its
+/// own, which gets the parent's `--secret` values as the parent's own builds do.
+#[test]
+fn a_child_pipeline_s_builds_get_the_parent_s_secrets() {
+    let scratch = Scratch::new();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .current_dir(scratch.path())
+            .args(["-c", "user.email=t@example.test", "-c", "user.name=t"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    scratch.file("app.txt", "app\n");
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "app.txt"]);
+    git(&["commit", "-qm", "app"]);
+    let spec = scratch.file(
+        "specs/secret.yml",
+        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /ci/token\nphases:\n  build:\n    commands:\n      - test \"$TOKEN\" = s3cr3t\n",
+    );
+    let repository = json!({"name": "Source", "actions": [{
+        "name": "Src",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+        "configuration": {"RepositoryName": "app", "BranchName": "main"},
+        "outputArtifacts": [{"name": "Src"}]
+    }]});
+    let child =
+        scratch.pipeline("child", vec![repository.clone(), stage("Build", vec![codebuild("B", "cb", &["Src"], &[])])]);
+    let invoke = json!({
+        "name": "Child",
+        "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "CodePipeline", "version": "1"},
+        "configuration": {"PipelineName": "child"},
+    });
+    let parent = scratch.pipeline("parent", vec![repository, stage("Release", vec![invoke])]);
+    let flags = ["--buildspec", &format!("cb={spec}"), "--secret", "/ci/token=s3cr3t"];
+    let run = |file: &str| {
+        let output = scratch.pipewright().args(["run", file]).args(flags).output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{text}");
+    };
+    run(&child); // stores the child, and shows its build takes the secret
+    run(&parent);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let output = scratch.pipewright().args(["history", "child", "--json"]).output().unwrap();
+        let history: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let statuses: Vec<&str> = history["pipelineExecutionSummaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap_or_default())
+            .collect();
+        if statuses.len() == 2 && statuses.iter().all(|s| *s != "InProgress") {
+            assert_eq!(statuses, ["Succeeded", "Succeeded"], "the child's worker had the secret: {history}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the child did not end: {history}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <testsuites><testsuite name="orders" tests="4">
 <testcase name="creates"/><testcase name="lists"/><testcase name="rejects"><failure message="expected 400"/></testcase>

@@ -33,6 +33,18 @@ const LAUNCH_GRACE_MS: i64 = 15_000;
 pub trait Launcher: Send + Sync {
     fn launch(&self, pipeline: &str, execution_id: &str) -> std::io::Result<()>;
 
+    /// Launches the worker of `execution_id` holding `secrets` (`--secret` values, which the
+    /// state directory never holds): a child pipeline's worker gets its parent's. A launcher
+    /// whose workers share this process's secrets already (`serve`'s tasks) just launches.
+    fn launch_with_secrets(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+        _secrets: &BTreeMap<String, String>,
+    ) -> std::io::Result<()> {
+        self.launch(pipeline, execution_id)
+    }
+
     /// Called before the commit that creates `execution_id`, whose worker this launcher will
     /// launch right after it: a launcher whose worker takes a moment to exist (a process to
     /// spawn) notes the launching process meanwhile ([`note_launch`]).
@@ -329,8 +341,8 @@ pub(crate) fn run_options_body(options: &RunOptions) -> Result<String, ServiceEr
 }
 
 /// Starts child pipelines of this state directory (the CodePipeline invoke action); the
-/// child's execution gets a worker of its own and the parent's run options, but not its
-/// `--source` overrides, which name the parent's actions.
+/// child's execution gets a worker of its own, the parent's run options and its `--secret`
+/// values, but not its `--source` overrides, which name the parent's actions.
 struct LocalStarter {
     store: Arc<SqliteStore>,
     cache: Arc<PipelineCache>,
@@ -360,7 +372,9 @@ impl crate::deploy::PipelineStarter for LocalStarter {
                 Err(error) => return Err(error.to_string()),
             }
             if let Some(launcher) = &self.launcher {
-                launcher.launch(&child.pipeline, execution_id).map_err(|e| format!("cannot start its worker: {e}"))?;
+                launcher
+                    .launch_with_secrets(&child.pipeline, execution_id, &self.options.secrets)
+                    .map_err(|e| format!("cannot start its worker: {e}"))?;
             }
             Ok(())
         })
