@@ -37,7 +37,7 @@ def declaration_as_aws_answers():
     github = answered["stages"][0]["actions"][1]
     assert github["configuration"]["OAuthToken"] == "****", github
     assert answered["version"] == 1 and answered["executionMode"] == "SUPERSEDED", answered
-    # Every action names the pipeline's region (the client's), Source actions included.
+    # Every action names the pipelines' region (the server's --region), Source ones included.
     regions = {a["name"]: a.get("region") for s in answered["stages"] for a in s["actions"]}
     assert set(regions.values()) == {"us-east-1"}, regions
     got = client.get_pipeline(name="answered")

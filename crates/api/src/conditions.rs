@@ -14,7 +14,7 @@ use pipewright_core::service::{Handled, ServiceError};
 
 use crate::protocol::{ApiError, check_execution_id, check_text, required, required_name};
 use crate::reads::{execution_of, listed_executions, page_of};
-use crate::{Caller, ControlPlane, region_of, service_error, store_error};
+use crate::{Caller, ControlPlane, service_error, store_error};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,7 +121,6 @@ pub async fn override_condition<C: ControlPlane>(
 
 pub async fn list_rule_executions<C: ControlPlane>(
     plane: &C,
-    caller: &Caller,
     input: ListRuleExecutionsInput,
 ) -> Result<Value, ApiError> {
     let pipeline = required_name(input.pipeline_name, "pipelineName")?;
@@ -131,10 +130,10 @@ pub async fn list_rule_executions<C: ControlPlane>(
     for execution in &listed.executions {
         let version = plane.cache().pinned(store, execution).await.map_err(service_error)?;
         let mut of_execution = queries::rule_executions(&version, execution);
-        // The deployment's own region is the one the caller asked, as for action executions.
+        // The deployment's own region is the pipelines' home region, as for action executions.
         for detail in &mut of_execution {
             if detail.input.region.as_deref() == Some(plane.region()) {
-                detail.input.region = Some(region_of(plane, caller).to_string());
+                detail.input.region = Some(plane.home_region().to_string());
             }
         }
         if listed.only_latest {

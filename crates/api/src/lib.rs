@@ -57,6 +57,13 @@ pub trait ControlPlane: Send + Sync {
     /// The region in ARNs and events.
     fn region(&self) -> &str;
 
+    /// The pipelines' own region, which GetPipeline puts on every action naming none: the
+    /// deployment's region, whatever region a request was signed for (a `serve` started with
+    /// `--region` names one for its pipelines, which run in the region `local`).
+    fn home_region(&self) -> &str {
+        self.region()
+    }
+
     /// Applies `event` through the stage-transition handler and sees that its effects are
     /// carried out (locally: a worker; on AWS: the bus).
     fn submit(&self, pipeline: &str, event: &Event) -> impl Future<Output = Result<Handled, ServiceError>> + Send;
@@ -215,7 +222,7 @@ pub async fn call<C: ControlPlane>(
         "GetPipelineExecution" => reads::get_execution(plane, input!()).await,
         "GetPipelineState" => reads::get_state(plane, input!()).await,
         "ListPipelineExecutions" => reads::list_executions(plane, input!()).await,
-        "ListActionExecutions" => reads::list_action_executions(plane, caller, input!()).await,
+        "ListActionExecutions" => reads::list_action_executions(plane, input!()).await,
         "RetryStageExecution" => steering::retry(plane, caller, input!()).await,
         "DisableStageTransition" => steering::transition(plane, caller, input!(), false).await,
         "EnableStageTransition" => steering::transition(plane, caller, input!(), true).await,
@@ -247,7 +254,7 @@ pub async fn call<C: ControlPlane>(
         "DeregisterWebhookWithThirdParty" => webhooks::register(plane, input!(), false).await,
         "RollbackStage" => conditions::rollback(plane, caller, input!()).await,
         "OverrideStageCondition" => conditions::override_condition(plane, caller, input!()).await,
-        "ListRuleExecutions" => conditions::list_rule_executions(plane, caller, input!()).await,
+        "ListRuleExecutions" => conditions::list_rule_executions(plane, input!()).await,
         "ListRuleTypes" => conditions::list_rule_types(plane, input!()).await,
         other => Err(ApiError::client(
             "UnknownOperationException",

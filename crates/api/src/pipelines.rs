@@ -15,7 +15,7 @@ use pipewright_core::validate::{self, Report};
 use crate::action_types::Secrets;
 use crate::protocol::{self, ACCOUNT_MARK, ApiError, check_name, required, required_name};
 use crate::tags::{self, Resource, TagInput};
-use crate::{Caller, ControlPlane, pipeline_not_found, region_of, seconds, service_error, store_error};
+use crate::{Caller, ControlPlane, pipeline_not_found, seconds, service_error, store_error};
 
 /// CodePipeline's quota of pipelines per account and region.
 const MAX_PIPELINES: usize = 1000;
@@ -112,7 +112,7 @@ pub async fn create<C: ControlPlane>(plane: &C, caller: &Caller, input: CreateIn
     let resource = Resource::Pipeline(declaration.name.clone());
     let tags = tags::checked_tags(input.tags.clone(), &resource.arn(plane, caller))?;
     let secrets = Secrets::load(plane).await?;
-    let region = region_of(plane, caller);
+    let region = plane.home_region();
     let declaration =
         normalized(without_home_region(with_kept_secrets(declaration, None, &secrets).map_err(mask_error)?, region));
     let store = plane.store();
@@ -170,7 +170,7 @@ pub async fn get<C: ControlPlane>(plane: &C, caller: &Caller, input: NameInput) 
     if let Some(at) = queries::polling_disabled_at(&stored.declaration, last_activity, plane.now()) {
         metadata["pollingDisabledAt"] = json!(seconds(at));
     }
-    let answer = answered(&stored.declaration, stored.version, &secrets, region_of(plane, caller));
+    let answer = answered(&stored.declaration, stored.version, &secrets, plane.home_region());
     Ok(json!({ "pipeline": answer, "metadata": metadata }))
 }
 
@@ -196,7 +196,7 @@ pub(crate) async fn stored<C: ControlPlane>(
     Ok(stored)
 }
 
-pub async fn update<C: ControlPlane>(plane: &C, caller: &Caller, input: UpdateInput) -> Result<Value, ApiError> {
+pub async fn update<C: ControlPlane>(plane: &C, _caller: &Caller, input: UpdateInput) -> Result<Value, ApiError> {
     let declaration = declaration(input.pipeline)?;
     let store = plane.store();
     let Some(current) = store.get_pipeline(&declaration.name, None).await.map_err(store_error)? else {
@@ -211,7 +211,7 @@ pub async fn update<C: ControlPlane>(plane: &C, caller: &Caller, input: UpdateIn
     };
     let secrets = Secrets::load(plane).await?;
     // A `****` read back from GetPipeline keeps the stored secret.
-    let region = region_of(plane, caller);
+    let region = plane.home_region();
     let kept = with_kept_secrets(declaration, Some(&current.declaration), &secrets).map_err(mask_error)?;
     let declaration = normalized(without_home_region(kept, region));
     let outcome = store.put_pipeline(&declaration, plane.now()).await.map_err(store_error)?;

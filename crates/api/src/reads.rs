@@ -11,7 +11,7 @@ use pipewright_core::queries;
 use pipewright_core::service;
 
 use crate::protocol::{ApiError, check_execution_id, check_name, max_results, required, required_name};
-use crate::{Caller, ControlPlane, execution_not_found, pipeline_not_found, region_of, service_error, store_error};
+use crate::{ControlPlane, execution_not_found, pipeline_not_found, service_error, store_error};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -261,17 +261,16 @@ pub(crate) fn page_of<T>(items: Vec<T>, offset: usize, limit: usize) -> (Vec<T>,
 
 pub async fn list_action_executions<C: ControlPlane>(
     plane: &C,
-    caller: &Caller,
     input: ListActionExecutionsInput,
 ) -> Result<Value, ApiError> {
     let pipeline = required_name(input.pipeline_name, "pipelineName")?;
     let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
     let mut details = details_of(plane, &listed.executions, listed.only_latest).await?;
-    // An action in the deployment's own region is in the region the caller asked (`serve`
-    // runs its actions in the region `local`), as the pipeline's ARN is.
+    // An action in the deployment's own region is in the pipelines' home region (`serve` runs
+    // its actions in the region `local`, and names another with `--region`).
     for detail in &mut details {
         if detail.input.region.as_deref() == Some(plane.region()) {
-            detail.input.region = Some(region_of(plane, caller).to_string());
+            detail.input.region = Some(plane.home_region().to_string());
         }
     }
     let (page, next_token) = page_of(details, listed.offset, listed.limit);

@@ -68,7 +68,8 @@ struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
     /// The pipeline's region: `AWS::Region` of templates, the home region validation uses,
-    /// and with --endpoint the region in the signature (default AWS_REGION, else us-east-1).
+    /// with --endpoint the region in the signature (default AWS_REGION, else us-east-1), and
+    /// under `serve` the region its pipelines' actions name in answers (default `local`).
     #[arg(long, global = true, value_name = "REGION")]
     region: Option<String>,
     #[command(subcommand)]

@@ -163,7 +163,8 @@ fn contains(answered: &Value, sent: &Value) -> bool {
 
 #[test]
 fn boto3_gets_the_declaration_as_codepipeline_answers_it() {
-    Server::start().boto3_in("boto3_operations.py", "declaration_as_aws_answers");
+    // The pipelines' region, which answers put on every action: `--region`, else `local`.
+    Server::start_with(&["--region", "us-east-1"]).boto3_in("boto3_operations.py", "declaration_as_aws_answers");
 }
 
 #[test]

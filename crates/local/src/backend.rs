@@ -360,6 +360,11 @@ impl crate::deploy::PipelineStarter for LocalStarter {
         Box::pin(async move {
             let body = serde_json::to_string(&self.options).map_err(|e| e.to_string())?;
             self.store.set_run_options(execution_id, &body).await.map_err(|e| e.to_string())?;
+            // Before the commit, as for every start: no other command's resume of the new
+            // execution (a worker without the secrets) comes between it and its worker.
+            if let Some(launcher) = &self.launcher {
+                launcher.will_launch(execution_id);
+            }
             let seed = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
             let event = pipewright_core::deploy::codepipeline::start_event(child, execution_id, &seed, by);
             match service::handle(self.store.as_ref(), &self.cache, &child.pipeline, &event, now(), &[]).await {

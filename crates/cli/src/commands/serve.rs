@@ -94,6 +94,8 @@ pub struct ServeArgs {
 pub struct LocalPlane {
     backend: Backend,
     options: RunOptions,
+    /// `--region`: the region the pipelines' answers name; `local` without it.
+    home_region: String,
     webhook_secret: Option<Vec<u8>>,
     /// This server's URL, where PutWebhook's webhooks are.
     url: String,
@@ -123,6 +125,10 @@ impl ControlPlane for LocalPlane {
 
     fn region(&self) -> &str {
         LOCAL_REGION
+    }
+
+    fn home_region(&self) -> &str {
+        &self.home_region
     }
 
     /// A start also records the run options of this server for the new execution, in its
@@ -214,7 +220,9 @@ pub async fn serve(
         return Err(usage("--webhook-secret: the secret must not be empty"));
     }
     let url = format!("http://{bound}");
-    let plane = Arc::new(LocalPlane { backend, options, webhook_secret, url, authenticator, console, hosts });
+    let home_region = region.unwrap_or(LOCAL_REGION).to_string();
+    let plane =
+        Arc::new(LocalPlane { backend, options, home_region, webhook_secret, url, authenticator, console, hosts });
     say!("pipewright serve: CodePipeline API at http://{bound}/ (state directory {})", state_dir.display());
     say!("  the console: http://{bound}/");
     say!("  aws codepipeline list-pipelines --endpoint-url http://{bound} --region {LOCAL_REGION}");

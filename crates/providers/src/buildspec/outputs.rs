@@ -52,6 +52,10 @@ pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<
         patterns.iter().map(|pattern| select::expand(pattern, &lookup)).collect()
     };
     let (all_files, exclude_paths) = (expanded(&spec.files), expanded(&spec.exclude_paths));
+    if all_files.is_empty() {
+        // An output stored empty (no `artifacts` section): nothing to look for.
+        return Ok(Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() });
+    }
     let (absolute, files): (Vec<String>, Vec<String>) =
         all_files.into_iter().partition(|pattern| select::absolute_root(pattern).is_some());
     let mut chosen = Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() };
@@ -78,9 +82,11 @@ pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<
 }
 
 /// An absolute `files` pattern (`/tmp/build.json`, which an AWS sample's buildspec lists):
-/// looked for under its own directory, whatever `base-directory` says; named in the zip by
-/// its path without the leading `/`, or by its file name with `discard-paths`. Only
-/// `exclude-paths` that are absolute apply to it.
+/// looked for under its own directories without wildcards, whatever `base-directory` says,
+/// never over the whole disk (a wildcard right under `/` is refused with a warning), down
+/// only as deep as the pattern reaches unless it has `**`, and passing over what cannot be
+/// read. Named in the zip by its path without the leading `/`, or by its file name with
+/// `discard-paths`; `exclude-paths` that are absolute apply to it.
 fn choose_absolute(
     pattern: &str,
     spec: &ArtifactSpec,
@@ -88,28 +94,36 @@ fn choose_absolute(
     chosen: &mut Chosen,
 ) -> io::Result<()> {
     let Some((dir, under)) = select::absolute_root(pattern) else { return Ok(()) };
+    let wildcard = select::has_wildcard(&under);
+    if wildcard && dir == Path::new("/") {
+        chosen.warnings.push(format!(
+            "{pattern}: a pattern with wildcards right under / would search the whole disk; name a directory to look in"
+        ));
+        chosen.unmatched.push(pattern.to_string());
+        return Ok(());
+    }
+    // Paths are matched as the path without its leading `/`, so absolute exclusions apply.
+    let base = dir.to_string_lossy().trim_start_matches('/').to_string();
+    let full = |relative: &str| if base.is_empty() { relative.to_string() } else { format!("{base}/{relative}") };
     let named = dir.join(&under);
-    // A file or directory named without wildcards is not looked for in its whole parent.
-    let found = if named.is_file() || (spec.enable_symlinks && named.is_symlink()) {
-        vec![under.clone()]
-    } else if named.is_dir() {
-        select::walk(&named, spec.enable_symlinks)?.into_iter().map(|f| format!("{under}/{f}")).collect()
-    } else if dir.is_dir() && select::has_wildcard(&under) {
-        select::walk(&dir, spec.enable_symlinks)?
+    let found: Vec<String> = if !wildcard && (named.is_file() || (spec.enable_symlinks && named.is_symlink())) {
+        vec![full(&under)]
+    } else if !wildcard && named.is_dir() {
+        select::walk_readable(&named, spec.enable_symlinks, None)
+            .into_iter()
+            .map(|file| full(&format!("{under}/{file}")))
+            .collect()
+    } else if wildcard && dir.is_dir() {
+        let depth = (!under.contains("**")).then(|| under.split('/').count());
+        select::walk_readable(&dir, spec.enable_symlinks, depth).iter().map(|file| full(file)).collect()
     } else {
         Vec::new()
     };
-    let prefix = format!("{}/", dir.display()).replace("//", "/");
     let excluded: Vec<String> =
-        exclude_paths.iter().filter_map(|e| e.trim().strip_prefix(prefix.as_str()).map(String::from)).collect();
+        exclude_paths.iter().filter_map(|e| e.trim().strip_prefix('/').map(String::from)).collect();
     let Selection { files, unmatched, warnings } =
-        select::select(&found, std::slice::from_ref(&under), &excluded, spec.discard_paths)
-            .map_err(io::Error::other)?;
-    let in_zip = prefix.trim_start_matches('/').to_string();
-    chosen.entries.extend(files.into_iter().map(|(relative, name)| {
-        let name = if spec.discard_paths { name } else { format!("{in_zip}{name}") };
-        (dir.join(relative), name)
-    }));
+        select::select(&found, &[full(&under)], &excluded, spec.discard_paths).map_err(io::Error::other)?;
+    chosen.entries.extend(files.into_iter().map(|(relative, name)| (Path::new("/").join(relative), name)));
     chosen.warnings.extend(warnings);
     if !unmatched.is_empty() {
         chosen.unmatched.push(pattern.to_string());
@@ -186,9 +200,18 @@ mod tests {
         let inside = at.trim_start_matches('/');
         assert_eq!(names(&chosen), [format!("{inside}/deep/a.js"), "app.txt".to_string()]);
         assert_eq!(chosen.unmatched, [format!("{at}/missing.json")]);
-        // A directory named whole takes its tree.
-        let chosen = choose(&root, &spec(&[&format!("{at}/deep")]), |_| None).unwrap();
-        assert_eq!(names(&chosen), [format!("{inside}/deep/a.js"), format!("{inside}/deep/b.txt")]);
+        // A directory named whole takes its tree; an exclusion from a directory above applies.
+        let mut block = spec(&[&format!("{at}/deep/")]);
+        block.exclude_paths = vec![format!("{}/**/b.txt", dir.path().display())];
+        let chosen = choose(&root, &block, |_| None).unwrap();
+        assert_eq!(names(&chosen), [format!("{inside}/deep/a.js")]);
+        // `..` is read as the path it names: no `..` in a zip name.
+        let chosen = choose(&root, &spec(&[&format!("{at}/deep/../build.json")]), |_| None).unwrap();
+        assert_eq!(names(&chosen), [format!("{inside}/build.json")]);
+        // A wildcard right under `/` would search the whole disk: refused, with a warning.
+        let chosen = choose(&root, &spec(&["/**/build.json"]), |_| None).unwrap();
+        assert!(chosen.entries.is_empty() && chosen.unmatched == ["/**/build.json"]);
+        assert!(chosen.warnings[0].contains("whole disk"), "{:?}", chosen.warnings);
     }
 
     #[test]

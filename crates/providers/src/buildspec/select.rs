@@ -89,15 +89,46 @@ pub fn select(
 /// looked for in (its leading components without wildcards, all but the last) and the
 /// pattern under it; `None` for a pattern that is not absolute or names `/` itself.
 pub fn absolute_root(pattern: &str) -> Option<(PathBuf, String)> {
-    let trimmed = pattern.trim();
-    let rest = trimmed.strip_prefix('/')?.trim_end_matches('/');
-    let components: Vec<&str> = rest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let rest = pattern.trim().strip_prefix('/')?;
+    // Read as the path it names: `.` and empty components go, `..` takes one back.
+    let mut components: Vec<&str> = Vec::new();
+    for component in rest.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                components.pop();
+            }
+            other => components.push(other),
+        }
+    }
     let fixed = components.iter().take(components.len().saturating_sub(1)).take_while(|c| !has_wildcard(c)).count();
     if components.is_empty() {
         return None;
     }
     let dir = PathBuf::from(format!("/{}", components[..fixed].join("/")));
     Some((dir, components[fixed..].join("/")))
+}
+
+/// Every file under `dir` down to `max_depth` (all the way without it), relative and
+/// `/`-separated, sorted, passing over what cannot be read: a directory outside the build's
+/// own, such as `/tmp`, holds entries of other users.
+pub fn walk_readable(dir: &Path, symlinks_as_entries: bool, max_depth: Option<usize>) -> Vec<String> {
+    let walk = WalkDir::new(dir).follow_links(!symlinks_as_entries).sort_by_file_name();
+    let walk = match max_depth {
+        Some(depth) => walk.max_depth(depth),
+        None => walk,
+    };
+    walk.into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let kind = entry.file_type();
+            entry.depth() > 0 && (kind.is_file() || (symlinks_as_entries && kind.is_symlink()))
+        })
+        .map(|entry| {
+            let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+        })
+        .collect()
 }
 
 /// Every file under `dir` (and, with `symlinks_as_entries`, every symlink as an entry of its
@@ -205,6 +236,8 @@ mod tests {
         assert_eq!(split("/opt/out/"), Some(("/opt".into(), "out".into())));
         assert_eq!(split("/a/*/c.txt"), Some(("/a".into(), "*/c.txt".into())));
         assert_eq!(split("/build.json"), Some(("/".into(), "build.json".into())));
+        assert_eq!(split("//tmp/./out/../build.json"), Some(("/tmp".into(), "build.json".into())));
+        assert_eq!(split("/../../etc/x"), Some(("/etc".into(), "x".into())));
         assert_eq!(split("/"), None);
         assert_eq!(split("dist/a.js"), None);
     }
