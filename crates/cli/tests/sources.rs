@@ -156,6 +156,10 @@ fn a_file_url_source_is_cloned_at_a_tag() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("nope"), "{}", String::from_utf8_lossy(&output.stdout));
+    // An image reference is a path like any other for a source that is not ECR's: bad usage.
+    let output = pipewright(temp.path()).arg("run").arg(&file).args(["--source", "App=web:v2"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such file or directory"));
 }
 
 /// An ECR source runs without an `imageDetail.json` written by hand: the image its

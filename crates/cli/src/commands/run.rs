@@ -146,15 +146,16 @@ fn run_options(
     let sources_stage = &pipeline.stages[0];
     let mut sources = std::collections::BTreeMap::new();
     for (action, path) in &options.sources {
-        if sources_stage.action_index(action).is_none() {
+        let Some(index) = sources_stage.action_index(action) else {
             let names: Vec<&str> = sources_stage.actions.iter().map(|a| a.name.as_str()).collect();
             return Err(usage(format!(
                 "--source {action}={path}: pipeline {} has no source action named \"{action}\" (its source actions: {})",
                 pipeline.name,
                 names.join(", ")
             )));
-        }
-        sources.insert(action.clone(), source_location(action, path, &working_directory)?);
+        };
+        let takes_images = sources_stage.actions[index].kind == Some(pipewright_core::providers::ProviderKind::Ecr);
+        sources.insert(action.clone(), source_location(action, path, &working_directory, takes_images)?);
     }
     let build_projects =
         crate::build_projects::from_flags(&options.codebuild_projects, &options.buildspecs, &working_directory)?;
@@ -171,15 +172,22 @@ fn run_options(
     })
 }
 
-/// Where `--source ACTION=VALUE` takes a source from: a git URL (`[#ref]`) or an image
-/// reference (an ECR source's) as given, or a path made absolute, which must exist.
-pub(crate) fn source_location(action: &str, value: &str, working_directory: &Path) -> Result<PathBuf> {
+/// Where `--source ACTION=VALUE` takes a source from: a git URL (`[#ref]`) or, for an action
+/// that `takes_images` (an ECR source's, or any when the pipeline is not known yet), an image
+/// reference as given; or a path made absolute, which must exist.
+pub(crate) fn source_location(
+    action: &str,
+    value: &str,
+    working_directory: &Path,
+    takes_images: bool,
+) -> Result<PathBuf> {
     let path = PathBuf::from(value);
     let absolute = if path.is_absolute() { path } else { working_directory.join(path) };
     if absolute.exists() {
         return Ok(absolute);
     }
-    if pipewright_local::sources::git_url(value).is_some() || pipewright_local::sources::is_image_reference(value) {
+    let image = takes_images && pipewright_local::sources::is_image_reference(value);
+    if image || pipewright_local::sources::git_url(value).is_some() {
         return Ok(PathBuf::from(value));
     }
     Err(usage(format!("--source {action}={}: no such file or directory", absolute.display())))

@@ -156,7 +156,7 @@ fn run_options(args: &ServeArgs, profile: Option<&str>, region: Option<&str>) ->
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let mut sources = std::collections::BTreeMap::new();
     for (action, value) in &args.sources {
-        sources.insert(action.clone(), crate::commands::run::source_location(action, value, &working_directory)?);
+        sources.insert(action.clone(), crate::commands::run::source_location(action, value, &working_directory, true)?);
     }
     let build_projects =
         crate::build_projects::from_flags(&args.codebuild_projects, &args.buildspecs, &working_directory)?;

@@ -67,7 +67,7 @@ async fn replay(state_dir: &Path, args: &ReplayArgs) -> Result<ExitCode> {
     let working_directory = std::env::current_dir().context("cannot read the current directory")?;
     let mut sources = std::collections::BTreeMap::new();
     for (action, value) in &args.sources {
-        sources.insert(action.clone(), crate::commands::run::source_location(action, value, &working_directory)?);
+        sources.insert(action.clone(), crate::commands::run::source_location(action, value, &working_directory, true)?);
     }
     let options = RunOptions {
         sources,
