@@ -180,7 +180,11 @@ pub fn validate(declaration: &PipelineDeclaration, context: &Context, stand_ins:
             .collect();
         if !left.is_empty() && left.iter().all(|e| rule_of(&e.message) != rule_of(&issue.message)) {
             blamed[at] = Some(index);
-            template_errors.extend(left.into_iter().filter(|e| !report.errors.contains(e)));
+            for error in left {
+                if !report.errors.contains(&error) && !template_errors.contains(&error) {
+                    template_errors.push(error);
+                }
+            }
         }
     }
     let mut excused =
