@@ -37,6 +37,7 @@ pub fn plan(outputs: &[String], artifacts: Option<&Artifacts>) -> Result<Vec<(St
 }
 
 /// The files an artifact block selects: (absolute source path, name in the zip).
+#[derive(Default)]
 pub struct Chosen {
     pub entries: Vec<(PathBuf, String)>,
     pub unmatched: Vec<String>,
@@ -47,24 +48,21 @@ pub struct Chosen {
 /// variables in `base-directory`, `files` and `exclude-paths` (`$NAME`, `${NAME}`), which the
 /// build's shell expands on CodeBuild (buildspecs AWS itself writes list `$NAME.json`).
 pub fn choose(root: &Path, spec: &ArtifactSpec, lookup: impl Fn(&str) -> Option<String>) -> io::Result<Chosen> {
-    let bases = select::base_directories(root, spec.base_directory.as_deref(), &lookup).map_err(io::Error::other)?;
     let expanded = |patterns: &[String]| -> Vec<String> {
         patterns.iter().map(|pattern| select::expand(pattern, &lookup)).collect()
     };
     let (all_files, exclude_paths) = (expanded(&spec.files), expanded(&spec.exclude_paths));
-    if all_files.is_empty() {
-        // An output stored empty (no `artifacts` section): nothing to look for.
-        return Ok(Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() });
-    }
     let (absolute, files): (Vec<String>, Vec<String>) =
         all_files.into_iter().partition(|pattern| select::absolute_root(pattern).is_some());
-    let mut chosen = Chosen { entries: Vec::new(), unmatched: Vec::new(), warnings: Vec::new() };
+    let mut chosen = Chosen::default();
     for pattern in &absolute {
         choose_absolute(pattern, spec, &exclude_paths, &mut chosen)?;
     }
-    if files.is_empty() && !absolute.is_empty() {
+    // No relative pattern (an output stored empty has none at all): no base to look in.
+    if files.is_empty() {
         return Ok(chosen);
     }
+    let bases = select::base_directories(root, spec.base_directory.as_deref(), &lookup).map_err(io::Error::other)?;
     let mut unmatched_everywhere: Option<Vec<String>> = None;
     for base in &bases {
         let found = if base.is_dir() { select::walk(base, spec.enable_symlinks)? } else { Vec::new() };
