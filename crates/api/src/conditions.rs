@@ -130,11 +130,8 @@ pub async fn list_rule_executions<C: ControlPlane>(
     for execution in &listed.executions {
         let version = plane.cache().pinned(store, execution).await.map_err(service_error)?;
         let mut of_execution = queries::rule_executions(&version, execution);
-        // The deployment's own region is the pipelines' home region, as for action executions.
         for detail in &mut of_execution {
-            if detail.input.region.as_deref() == Some(plane.region()) {
-                detail.input.region = Some(plane.home_region().to_string());
-            }
+            crate::answered_region(plane, &mut detail.input.region);
         }
         if listed.only_latest {
             // The latest run of each rule only.

@@ -143,6 +143,14 @@ pub(crate) fn region_of<'a, C: ControlPlane>(plane: &'a C, caller: &'a Caller) -
     caller.region.as_deref().filter(|r| !r.is_empty()).unwrap_or(plane.region())
 }
 
+/// `region` as an answer names it: the deployment's own region (`serve` runs its actions in
+/// the region `local`) is the pipelines' home region.
+pub(crate) fn answered_region<C: ControlPlane>(plane: &C, region: &mut Option<String>) {
+    if region.as_deref() == Some(plane.region()) {
+        *region = Some(plane.home_region().to_string());
+    }
+}
+
 /// `arn:<partition>:codepipeline:<region>:<account>:<resource>`.
 pub(crate) fn arn<C: ControlPlane>(plane: &C, caller: &Caller, resource: &str) -> String {
     let region = region_of(plane, caller);

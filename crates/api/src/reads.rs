@@ -266,12 +266,8 @@ pub async fn list_action_executions<C: ControlPlane>(
     let pipeline = required_name(input.pipeline_name, "pipelineName")?;
     let listed = listed_executions(plane, &pipeline, input.filter, input.max_results, input.next_token).await?;
     let mut details = details_of(plane, &listed.executions, listed.only_latest).await?;
-    // An action in the deployment's own region is in the pipelines' home region (`serve` runs
-    // its actions in the region `local`, and names another with `--region`).
     for detail in &mut details {
-        if detail.input.region.as_deref() == Some(plane.region()) {
-            detail.input.region = Some(plane.home_region().to_string());
-        }
+        crate::answered_region(plane, &mut detail.input.region);
     }
     let (page, next_token) = page_of(details, listed.offset, listed.limit);
     let mut output = json!({ "actionExecutionDetails": page });
